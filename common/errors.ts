@@ -1,0 +1,76 @@
+/**
+ * One error type for the whole project. Every failure that crosses a module boundary is a
+ * ParleyError with a stable `code`; the CLI maps codes to what a person reads, and the wire
+ * carries only the code and a short message (never a stack, a key or a password).
+ */
+
+export const ErrorCode = {
+  /** Bytes that do not decode: bad varint, bad CBOR, a field missing, mistyped or unknown. */
+  Malformed: 'ERR_MALFORMED',
+  /** A frame, name, file or field larger than its limit. */
+  TooLarge: 'ERR_TOO_LARGE',
+  /** A MAC that does not verify, a wrong key, a replayed/reordered/truncated frame. */
+  Integrity: 'ERR_INTEGRITY',
+  /** A username, group name or file name outside its allowed alphabet/length. */
+  InvalidName: 'ERR_INVALID_NAME',
+  /** Wrong password and unknown user alike (never say which). */
+  BadCredentials: 'ERR_BAD_CREDENTIALS',
+  /** An operation that needs a signed-in session, sent before sign-in. */
+  NotSignedIn: 'ERR_NOT_SIGNED_IN',
+  /** The thing asked for exists already (signup of a taken name, CREATE of an existing group). */
+  Exists: 'ERR_EXISTS',
+  /** The thing asked for does not exist (unknown group, unknown user). */
+  NotFound: 'ERR_NOT_FOUND',
+  /** Not allowed: not a member of the group, and so on. */
+  Forbidden: 'ERR_FORBIDDEN',
+  /** Too many attempts or requests: slow down. */
+  RateLimited: 'ERR_RATE_LIMITED',
+  /** A compare-and-set lost a race (group key epoch). */
+  Conflict: 'ERR_CONFLICT',
+  /** The other side is not reachable right now. */
+  Unreachable: 'ERR_UNREACHABLE',
+  /** The remote violated the protocol (unexpected frame, wrong order). */
+  Protocol: 'ERR_PROTOCOL',
+  /** A pinned peer id changed for a username (trust on first use). */
+  IdentityChanged: 'ERR_IDENTITY_CHANGED',
+  /** Bad command-line usage or command arguments. */
+  Usage: 'ERR_USAGE',
+  /** A local file problem (missing, unreadable, not a regular file). */
+  File: 'ERR_FILE',
+  /** A bug or an unexpected failure: reported, never fatal to the process. */
+  Internal: 'ERR_INTERNAL',
+} as const
+
+export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode]
+
+const knownCodes = new Set<string>(Object.values(ErrorCode))
+
+export class ParleyError extends Error {
+  readonly code: ErrorCode
+
+  constructor (code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'ParleyError'
+    this.code = code
+  }
+}
+
+export function isErrorCode (value: unknown): value is ErrorCode {
+  return typeof value === 'string' && knownCodes.has(value)
+}
+
+/** Type guard for callers: `if (is(err, ErrorCode.Integrity)) …` */
+export function is (err: unknown, code?: ErrorCode): err is ParleyError {
+  return err instanceof ParleyError && (code === undefined || err.code === code)
+}
+
+/** Any thrown value as a ParleyError, keeping the code when it has one. */
+export function asParleyError (err: unknown): ParleyError {
+  if (err instanceof ParleyError) return err
+  const message = err instanceof Error ? err.message : String(err)
+  return new ParleyError(ErrorCode.Internal, message, { cause: err })
+}
+
+export const malformed = (message: string): ParleyError => new ParleyError(ErrorCode.Malformed, message)
+export const tooLarge = (message: string): ParleyError => new ParleyError(ErrorCode.TooLarge, message)
+export const integrity = (message: string): ParleyError => new ParleyError(ErrorCode.Integrity, message)

@@ -1,0 +1,69 @@
+/**
+ * The one libp2p node factory for the rendezvous and every peer: TCP + Noise + yamux + identify,
+ * mDNS optional (DESIGN.md §1–§2). Both ends of every connection are authenticated by Noise with
+ * the node's Ed25519 identity.
+ */
+import { mkdir, readFile, writeFile, rename } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { identify } from '@libp2p/identify'
+import { mdns } from '@libp2p/mdns'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
+import type { Identify } from '@libp2p/identify'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import { ErrorCode, ParleyError } from './errors.ts'
+
+export type ParleyNode = Libp2p<{ identify: Identify }>
+
+export interface NodeOptions {
+  privateKey: PrivateKey
+  /** Listen multiaddrs, e.g. `/ip4/0.0.0.0/tcp/7000`. */
+  listen: string[]
+  /** Advertise and discover on the LAN with mDNS (the rendezvous advertises, peers discover). */
+  mdns?: boolean
+  /** Connection-level limits: the rendezvous raises them to serve many peers. */
+  maxConnections?: number
+}
+
+/** Connections idle this long are closed; direct peers redial on demand. */
+const CONNECTION_IDLE_MS = 10 * 60_000
+
+export async function createParleyNode (options: NodeOptions): Promise<ParleyNode> {
+  return await createLibp2p({
+    privateKey: options.privateKey,
+    addresses: { listen: options.listen },
+    transports: [tcp({ inboundSocketInactivityTimeout: CONNECTION_IDLE_MS, outboundSocketInactivityTimeout: CONNECTION_IDLE_MS })],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: options.mdns === true ? [mdns({ serviceTag: 'parley.local' })] : [],
+    connectionManager: { maxConnections: options.maxConnections ?? 300 },
+    services: { identify: identify() }
+  })
+}
+
+/**
+ * Load the node's Ed25519 identity from `file`, or create and save one (owner-only permissions).
+ * The peer id that comes from it is the node's network identity across restarts.
+ */
+export async function loadOrCreateIdentity (file: string): Promise<PrivateKey> {
+  try {
+    return privateKeyFromProtobuf(await readFile(file))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new ParleyError(ErrorCode.File, `cannot read the identity key ${file}`, { cause: err })
+    }
+  }
+  const key = await generateKeyPair('Ed25519')
+  await saveIdentity(file, key)
+  return key
+}
+
+export async function saveIdentity (file: string, key: PrivateKey): Promise<void> {
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 })
+  const temporary = `${file}.tmp`
+  await writeFile(temporary, privateKeyToProtobuf(key), { mode: 0o600 })
+  await rename(temporary, file)
+}

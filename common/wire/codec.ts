@@ -1,0 +1,117 @@
+/**
+ * Schema-checked binary bodies. Bodies are CBOR (cborg, strict: no tags, no undefined, no
+ * indefinite lengths, no duplicate keys), then checked against a schema: an unknown, missing,
+ * mistyped or oversized field is a ParleyError, so nothing past the decoder ever sees a value
+ * it did not ask for. The schema also gives the decoded value its TypeScript type.
+ */
+import { decode, encode } from 'cborg'
+import { malformed, tooLarge } from '../errors.ts'
+import { MAX_FRAME_BYTES } from './limits.ts'
+
+interface Opt { optional?: boolean }
+export interface StringField extends Opt { kind: 'string', min: number, max: number, pattern?: RegExp }
+export interface BytesField extends Opt { kind: 'bytes', min: number, max: number }
+export interface UintField extends Opt { kind: 'uint', max: number }
+export interface BoolField extends Opt { kind: 'bool' }
+export interface ArrayField extends Opt { kind: 'array', of: Field, max: number }
+export interface ObjectField extends Opt { kind: 'object', fields: Schema }
+export type Field = StringField | BytesField | UintField | BoolField | ArrayField | ObjectField
+export type Schema = Record<string, Field>
+
+type Infer<F> =
+  F extends StringField ? string
+    : F extends BytesField ? Uint8Array
+      : F extends UintField ? number
+        : F extends BoolField ? boolean
+          : F extends { kind: 'array', of: infer E } ? Array<Infer<E>>
+            : F extends { kind: 'object', fields: infer S } ? InferSchema<S>
+              : never
+type RequiredKeys<S> = { [K in keyof S]: S[K] extends { optional: true } ? never : K }[keyof S]
+type OptionalKeys<S> = { [K in keyof S]: S[K] extends { optional: true } ? K : never }[keyof S]
+export type InferSchema<S> =
+  { [K in RequiredKeys<S>]: Infer<S[K]> } & { [K in OptionalKeys<S>]?: Infer<S[K]> }
+
+/** Field builders: `str(32)`, `bytes(32, 32)`, `uint()`, `optional(str(10))`, … */
+export const str = (max: number, min = 0, pattern?: RegExp): StringField => ({ kind: 'string', min, max, pattern })
+export const bytes = (max: number, min = 0): BytesField => ({ kind: 'bytes', min, max })
+export const uint = (max = Number.MAX_SAFE_INTEGER): UintField => ({ kind: 'uint', max })
+export const bool = (): BoolField => ({ kind: 'bool' })
+export const array = <F extends Field>(of: F, max: number): ArrayField & { of: F } => ({ kind: 'array', of, max })
+export const object = <S extends Schema>(fields: S): ObjectField & { fields: S } => ({ kind: 'object', fields })
+export const optional = <F extends Field>(field: F): F & { optional: true } => ({ ...field, optional: true })
+
+const decodeOptions = {
+  strict: true,
+  allowUndefined: false,
+  allowIndefinite: false,
+  allowInfinity: false,
+  allowNaN: false,
+  allowBigInt: false,
+  rejectDuplicateMapKeys: true,
+  useMaps: false
+}
+
+export function encodeBody (value: Record<string, unknown>): Uint8Array {
+  return encode(value, { ignoreUndefinedProperties: true })
+}
+
+export function decodeBody<S extends Schema> (schema: S, data: Uint8Array, maxBytes = MAX_FRAME_BYTES): InferSchema<S> {
+  if (data.byteLength > maxBytes) throw tooLarge(`body of ${data.byteLength} bytes is over the limit of ${maxBytes}`)
+  let value: unknown
+  try {
+    value = decode(data, decodeOptions)
+  } catch (err) {
+    throw malformed(`body is not valid CBOR: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  return checkObject(schema, value, 'body') as InferSchema<S>
+}
+
+/** Check an already-decoded value against a schema (also used for CLI JSON and stored rows). */
+export function checkObject (schema: Schema, value: unknown, path: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    throw malformed(`${path} must be a map`)
+  }
+  const record = value as Record<string, unknown>
+  for (const key of Object.keys(record)) {
+    if (!Object.hasOwn(schema, key)) throw malformed(`${path} has an unknown field "${key.slice(0, 40)}"`)
+  }
+  for (const [key, field] of Object.entries(schema)) {
+    const present = Object.hasOwn(record, key) && record[key] !== null
+    if (!present) {
+      if (field.optional === true) continue
+      throw malformed(`${path}.${key} is missing`)
+    }
+    checkField(field, record[key], `${path}.${key}`)
+  }
+  return record
+}
+
+function checkField (field: Field, value: unknown, path: string): void {
+  switch (field.kind) {
+    case 'string':
+      if (typeof value !== 'string') throw malformed(`${path} must be a string`)
+      if (value.length < field.min) throw malformed(`${path} is too short`)
+      if (value.length > field.max) throw tooLarge(`${path} is longer than ${field.max}`)
+      if (field.pattern !== undefined && !field.pattern.test(value)) throw malformed(`${path} has characters that are not allowed`)
+      return
+    case 'bytes':
+      if (!(value instanceof Uint8Array)) throw malformed(`${path} must be bytes`)
+      if (value.byteLength < field.min) throw malformed(`${path} is too short`)
+      if (value.byteLength > field.max) throw tooLarge(`${path} is longer than ${field.max} bytes`)
+      return
+    case 'uint':
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw malformed(`${path} must be a whole number >= 0`)
+      if (value > field.max) throw tooLarge(`${path} is over ${field.max}`)
+      return
+    case 'bool':
+      if (typeof value !== 'boolean') throw malformed(`${path} must be true or false`)
+      return
+    case 'array':
+      if (!Array.isArray(value)) throw malformed(`${path} must be a list`)
+      if (value.length > field.max) throw tooLarge(`${path} has more than ${field.max} items`)
+      value.forEach((item, i) => { checkField(field.of, item, `${path}[${i}]`) })
+      return
+    case 'object':
+      checkObject(field.fields, value, path)
+  }
+}

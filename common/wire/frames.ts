@@ -1,0 +1,75 @@
+/**
+ * The one framing primitive: varint length-prefixed frames over a libp2p v3 stream, with a hard
+ * maximum per frame. Every protocol reads and writes through a FramedStream, and ends with a
+ * count or an explicit END frame, because a read past the remote's close is an error.
+ */
+import { lpStream } from '@libp2p/utils'
+import type { AbortOptions, Stream } from '@libp2p/interface'
+import type { LengthPrefixedStream } from '@libp2p/utils'
+import { ErrorCode, ParleyError, asParleyError } from '../errors.ts'
+import { MAX_FRAME_BYTES } from './limits.ts'
+
+export class FramedStream {
+  readonly stream: Stream
+  readonly #lp: LengthPrefixedStream<Stream>
+
+  constructor (stream: Stream, maxFrameBytes: number = MAX_FRAME_BYTES) {
+    this.stream = stream
+    this.#lp = lpStream(stream, { maxDataLength: maxFrameBytes })
+  }
+
+  /** The next frame; a typed error if the remote ended, sent an oversized or malformed frame. */
+  async read (options?: AbortOptions): Promise<Uint8Array> {
+    try {
+      const list = await this.#lp.read(options)
+      return list.subarray()
+    } catch (err) {
+      throw frameError(err)
+    }
+  }
+
+  async write (frame: Uint8Array, options?: AbortOptions): Promise<void> {
+    try {
+      await this.#lp.write(frame, options)
+    } catch (err) {
+      throw frameError(err)
+    }
+  }
+
+  /** Close our writing half and wait for the remote's; the stream no longer counts against the
+   * connection's per-protocol limit once both halves are closed (DESIGN.md §2). */
+  async close (options?: AbortOptions): Promise<void> {
+    try {
+      await this.stream.close(options)
+    } catch (err) {
+      this.stream.abort(err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  abort (err: unknown): void {
+    this.stream.abort(err instanceof Error ? err : new Error(String(err)))
+  }
+}
+
+function frameError (err: unknown): ParleyError {
+  if (err instanceof ParleyError) return err
+  const name = err instanceof Error ? err.name : ''
+  switch (name) {
+    case 'InvalidDataLengthError':
+      return new ParleyError(ErrorCode.TooLarge, 'frame larger than the limit', { cause: err })
+    case 'InvalidDataLengthLengthError':
+    case 'InvalidMessageLengthError':
+      return new ParleyError(ErrorCode.Malformed, 'malformed frame length', { cause: err })
+    case 'UnexpectedEOFError':
+      return new ParleyError(ErrorCode.Protocol, 'stream ended early', { cause: err })
+    case 'AbortError':
+    case 'TimeoutError':
+      return new ParleyError(ErrorCode.Unreachable, 'timed out', { cause: err })
+    default: {
+      const wrapped = asParleyError(err)
+      return wrapped.code === ErrorCode.Internal
+        ? new ParleyError(ErrorCode.Unreachable, `stream failed: ${wrapped.message}`, { cause: err })
+        : wrapped
+    }
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Signal headers: the first frame of every peer-to-peer stream, one UTF-8 line that tells the
+ * receiver what follows (the customer's signal messages, DESIGN.md §5).
+ *
+ *   MSG                          a direct text message
+ *   FILE <name> <size>           a direct file; the name may contain spaces
+ *   KEY <group> <epoch>          a group key handed over a direct DH session
+ *   GROUP <group>                a group text message
+ *   GROUP <group> <file name>    a group file; the name may contain spaces
+ */
+import { malformed, tooLarge } from '../errors.ts'
+import { MAX_FILE_BYTES, MAX_FILE_NAME_BYTES, MAX_HEADER_BYTES } from './limits.ts'
+import { isValidName } from './names.ts'
+
+export type SignalHeader =
+  | { kind: 'MSG' }
+  | { kind: 'FILE', name: string, size: number }
+  | { kind: 'KEY', group: string, epoch: number }
+  | { kind: 'GROUP', group: string }
+  | { kind: 'GROUP_FILE', group: string, name: string }
+
+const decoder = new TextDecoder('utf-8', { fatal: true })
+const encoder = new TextEncoder()
+const DECIMAL = /^(0|[1-9][0-9]{0,15})$/
+
+export function formatHeader (header: SignalHeader): Uint8Array {
+  const line = headerLine(header)
+  const bytes = encoder.encode(line)
+  if (bytes.byteLength > MAX_HEADER_BYTES) throw tooLarge('signal header too long')
+  // Round-trip through the parser so we never send what we would refuse to read.
+  parseHeader(bytes)
+  return bytes
+}
+
+function headerLine (header: SignalHeader): string {
+  switch (header.kind) {
+    case 'MSG': return 'MSG'
+    case 'FILE': return `FILE ${header.name} ${header.size}`
+    case 'KEY': return `KEY ${header.group} ${header.epoch}`
+    case 'GROUP': return `GROUP ${header.group}`
+    case 'GROUP_FILE': return `GROUP ${header.group} ${header.name}`
+  }
+}
+
+export function parseHeader (bytes: Uint8Array): SignalHeader {
+  if (bytes.byteLength > MAX_HEADER_BYTES) throw tooLarge('signal header too long')
+  let line: string
+  try {
+    line = decoder.decode(bytes)
+  } catch {
+    throw malformed('signal header is not UTF-8')
+  }
+  if (/[\u0000-\u001f\u007f]/.test(line)) throw malformed('signal header has control characters')
+  const space = line.indexOf(' ')
+  const verb = space === -1 ? line : line.slice(0, space)
+  const rest = space === -1 ? '' : line.slice(space + 1)
+  switch (verb) {
+    case 'MSG':
+      if (rest !== '' || space !== -1) throw malformed('MSG takes no arguments')
+      return { kind: 'MSG' }
+    case 'FILE': {
+      const last = rest.lastIndexOf(' ')
+      if (last <= 0) throw malformed('FILE needs <name> <size>')
+      return { kind: 'FILE', name: fileName(rest.slice(0, last)), size: fileSize(rest.slice(last + 1)) }
+    }
+    case 'KEY': {
+      const parts = rest.split(' ')
+      if (parts.length !== 2) throw malformed('KEY needs <group> <epoch>')
+      return { kind: 'KEY', group: groupName(parts[0] ?? ''), epoch: epochNumber(parts[1] ?? '') }
+    }
+    case 'GROUP': {
+      const gap = rest.indexOf(' ')
+      if (gap === -1) return { kind: 'GROUP', group: groupName(rest) }
+      return { kind: 'GROUP_FILE', group: groupName(rest.slice(0, gap)), name: fileName(rest.slice(gap + 1)) }
+    }
+    default:
+      throw malformed(`unknown signal header "${verb.slice(0, 16)}"`)
+  }
+}
+
+function groupName (text: string): string {
+  if (!isValidName(text)) throw malformed('invalid group name in signal header')
+  return text
+}
+
+function fileName (text: string): string {
+  if (text.length === 0 || text.trim() !== text) throw malformed('invalid file name in signal header')
+  if (encoder.encode(text).byteLength > MAX_FILE_NAME_BYTES) throw tooLarge('file name too long')
+  return text
+}
+
+function fileSize (text: string): number {
+  if (!DECIMAL.test(text)) throw malformed('file size must be a decimal number')
+  const size = Number(text)
+  if (size > MAX_FILE_BYTES) throw tooLarge('file too large')
+  return size
+}
+
+function epochNumber (text: string): number {
+  if (!DECIMAL.test(text)) throw malformed('epoch must be a decimal number')
+  const epoch = Number(text)
+  if (!Number.isSafeInteger(epoch)) throw malformed('epoch out of range')
+  return epoch
+}
