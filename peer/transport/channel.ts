@@ -1,0 +1,88 @@
+/**
+ * A sealed channel: encrypted, authenticated frames over one FramedStream, with a sequence
+ * number per direction so a replayed, reordered or dropped frame fails its MAC. The signal
+ * header is the associated data of every frame, so a body cannot be moved to another stream.
+ *
+ * Direct sessions get their keys from a fresh X25519 exchange on every stream (DESIGN §4:
+ * a new key every session, even between peers that talked before). Group streams get theirs
+ * from the group key and a per-message nonce (see group/).
+ */
+import type { AbortOptions } from '@libp2p/interface'
+import { deriveDirectSessionKeys, generateEphemeralKeyPair, openFrame, sealFrame, x25519SharedSecret } from '../../common/crypto/index.ts'
+import type { DirectSessionKeys, FrameKeys } from '../../common/crypto/index.ts'
+import { bytes, decodeBody, encodeBody } from '../../common/wire/codec.ts'
+import type { InferSchema, Schema } from '../../common/wire/codec.ts'
+import type { FramedStream } from '../../common/wire/frames.ts'
+
+export interface ChannelKeys {
+  send: FrameKeys
+  receive: FrameKeys
+}
+
+export class SealedChannel {
+  readonly framed: FramedStream
+  readonly associatedData: Uint8Array
+  readonly #keys: ChannelKeys
+  #sendSeq = 0n
+  #receiveSeq = 0n
+
+  constructor (framed: FramedStream, keys: ChannelKeys, associatedData: Uint8Array) {
+    this.framed = framed
+    this.#keys = keys
+    this.associatedData = associatedData
+  }
+
+  async send (body: Record<string, unknown>, options?: AbortOptions): Promise<void> {
+    const sealed = sealFrame(this.#keys.send, this.#sendSeq++, this.associatedData, encodeBody(body))
+    await this.framed.write(sealed, options)
+  }
+
+  async receive<S extends Schema> (schema: S, options?: AbortOptions): Promise<InferSchema<S>> {
+    const sealed = await this.framed.read(options)
+    const plain = openFrame(this.#keys.receive, this.#receiveSeq++, this.associatedData, sealed)
+    return decodeBody(schema, plain)
+  }
+}
+
+const handshakeSchema = { eph: bytes(32, 32) }
+
+export interface DirectChannel {
+  channel: SealedChannel
+  keys: DirectSessionKeys
+}
+
+/**
+ * Dialler's side: write the signal header and our ephemeral key back to back (no round trip
+ * spent on the header), then read the responder's ephemeral key.
+ */
+export async function initiateDirectChannel (framed: FramedStream, header: Uint8Array, localPeerId: string, remotePeerId: string, options?: AbortOptions): Promise<DirectChannel> {
+  const ephemeral = generateEphemeralKeyPair()
+  await framed.write(header, options)
+  await framed.write(encodeBody({ eph: ephemeral.publicKey }), options)
+  const reply = decodeBody(handshakeSchema, await framed.read(options))
+  const keys = deriveDirectSessionKeys({
+    sharedSecret: x25519SharedSecret(ephemeral.privateKey, reply.eph),
+    initiatorEphemeral: ephemeral.publicKey,
+    responderEphemeral: reply.eph,
+    initiatorPeerId: localPeerId,
+    responderPeerId: remotePeerId,
+    role: 'initiator'
+  })
+  return { channel: new SealedChannel(framed, keys, header), keys }
+}
+
+/** Listener's side, after it has read the header: read the dialler's key, answer with ours. */
+export async function acceptDirectChannel (framed: FramedStream, header: Uint8Array, localPeerId: string, remotePeerId: string, options?: AbortOptions): Promise<DirectChannel> {
+  const hello = decodeBody(handshakeSchema, await framed.read(options))
+  const ephemeral = generateEphemeralKeyPair()
+  await framed.write(encodeBody({ eph: ephemeral.publicKey }), options)
+  const keys = deriveDirectSessionKeys({
+    sharedSecret: x25519SharedSecret(ephemeral.privateKey, hello.eph),
+    initiatorEphemeral: hello.eph,
+    responderEphemeral: ephemeral.publicKey,
+    initiatorPeerId: remotePeerId,
+    responderPeerId: localPeerId,
+    role: 'responder'
+  })
+  return { channel: new SealedChannel(framed, keys, header), keys }
+}
