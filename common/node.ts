@@ -22,11 +22,15 @@ export interface NodeOptions {
   privateKey: PrivateKey
   /** Listen multiaddrs, e.g. `/ip4/0.0.0.0/tcp/7000`. */
   listen: string[]
-  /** Advertise and discover on the LAN with mDNS (the rendezvous advertises, peers discover). */
-  mdns?: boolean
+  /** mDNS on the LAN: the rendezvous advertises itself, a peer without --rendezvous discovers it. */
+  mdns?: 'advertise' | 'discover'
   /** Connection-level limits: the rendezvous raises them to serve many peers. */
   maxConnections?: number
 }
+
+/** The mDNS service the rendezvous answers under; peers only ask (broadcast: false), so a LAN
+ * sees one Parley service, the rendezvous, and never a list of everyone's peers. */
+export const RENDEZVOUS_MDNS_TAG = '_parley-rendezvous._udp.local'
 
 /** Connections idle this long are closed; direct peers redial on demand. */
 const CONNECTION_IDLE_MS = 10 * 60_000
@@ -38,7 +42,7 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
     transports: [tcp({ inboundSocketInactivityTimeout: CONNECTION_IDLE_MS, outboundSocketInactivityTimeout: CONNECTION_IDLE_MS })],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    peerDiscovery: options.mdns === true ? [mdns({ serviceTag: 'parley.local' })] : [],
+    peerDiscovery: options.mdns === undefined ? [] : [mdns({ serviceTag: RENDEZVOUS_MDNS_TAG, broadcast: options.mdns === 'advertise' })],
     connectionManager: { maxConnections: options.maxConnections ?? 300 },
     services: { identify: identify() }
   })

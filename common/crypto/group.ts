@@ -43,3 +43,12 @@ export function groupMessageKeys (groupKey: Uint8Array, messageNonce: Uint8Array
 export function groupFileSecret (groupKey: Uint8Array, messageNonce: Uint8Array, group: string, epoch: number): Uint8Array {
   return perMessage('parley/group-file', groupKey, messageNonce, group, epoch, 32)
 }
+
+/**
+ * Keys for the receiver's encrypted ACK on a group stream. Its own label keeps the ACK from
+ * ever sharing keys with the message, so a message frame reflected back cannot pass as an ACK.
+ */
+export function groupAckKeys (groupKey: Uint8Array, messageNonce: Uint8Array, group: string, epoch: number): FrameKeys {
+  const okm = perMessage('parley/group-ack', groupKey, messageNonce, group, epoch, 56)
+  return { encKey: okm.subarray(0, 24), macKey: okm.subarray(24) }
+}

@@ -11,4 +11,4 @@ export {
   SCRYPT_PARAMS, deriveMasterKey, deriveAuthKey, deriveWrapKey, verifierOf, newSalt, fakeSaltFor, constantTimeEqual,
 } from './password.ts'
 export { wrapSecret, unwrapSecret } from './wrap.ts'
-export { GROUP_KEY_BYTES, newGroupKey, newMessageNonce, groupMessageKeys, groupFileSecret } from './group.ts'
+export { GROUP_KEY_BYTES, newGroupKey, newMessageNonce, groupMessageKeys, groupAckKeys, groupFileSecret } from './group.ts'

@@ -13,9 +13,10 @@ export interface StringField extends Opt { kind: 'string', min: number, max: num
 export interface BytesField extends Opt { kind: 'bytes', min: number, max: number }
 export interface UintField extends Opt { kind: 'uint', max: number }
 export interface BoolField extends Opt { kind: 'bool' }
-export interface ArrayField extends Opt { kind: 'array', of: Field, max: number }
-export interface ObjectField extends Opt { kind: 'object', fields: Schema }
-export type Field = StringField | BytesField | UintField | BoolField | ArrayField | ObjectField
+export interface ArrayField<F extends Field = Field> extends Opt { kind: 'array', of: F, max: number }
+export interface ObjectField<S extends Schema = Schema> extends Opt { kind: 'object', fields: S }
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- recursive field types need the wide form here
+export type Field = StringField | BytesField | UintField | BoolField | ArrayField<any> | ObjectField<any>
 export type Schema = Record<string, Field>
 
 type Infer<F> =
@@ -23,8 +24,8 @@ type Infer<F> =
     : F extends BytesField ? Uint8Array
       : F extends UintField ? number
         : F extends BoolField ? boolean
-          : F extends { kind: 'array', of: infer E } ? Array<Infer<E>>
-            : F extends { kind: 'object', fields: infer S } ? InferSchema<S>
+          : F extends ArrayField<infer E> ? Array<Infer<E>>
+            : F extends ObjectField<infer S> ? InferSchema<S>
               : never
 type RequiredKeys<S> = { [K in keyof S]: S[K] extends { optional: true } ? never : K }[keyof S]
 type OptionalKeys<S> = { [K in keyof S]: S[K] extends { optional: true } ? K : never }[keyof S]
@@ -36,8 +37,8 @@ export const str = (max: number, min = 0, pattern?: RegExp): StringField => ({ k
 export const bytes = (max: number, min = 0): BytesField => ({ kind: 'bytes', min, max })
 export const uint = (max = Number.MAX_SAFE_INTEGER): UintField => ({ kind: 'uint', max })
 export const bool = (): BoolField => ({ kind: 'bool' })
-export const array = <F extends Field>(of: F, max: number): ArrayField & { of: F } => ({ kind: 'array', of, max })
-export const object = <S extends Schema>(fields: S): ObjectField & { fields: S } => ({ kind: 'object', fields })
+export const array = <F extends Field>(of: F, max: number): ArrayField<F> => ({ kind: 'array', of, max })
+export const object = <S extends Schema>(fields: S): ObjectField<S> => ({ kind: 'object', fields })
 export const optional = <F extends Field>(field: F): F & { optional: true } => ({ ...field, optional: true })
 
 const decodeOptions = {

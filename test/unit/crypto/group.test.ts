@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { GROUP_KEY_BYTES, groupFileSecret, groupMessageKeys, newGroupKey, newMessageNonce } from '../../../common/crypto/group.ts'
+import { GROUP_KEY_BYTES, groupAckKeys, groupFileSecret, groupMessageKeys, newGroupKey, newMessageNonce } from '../../../common/crypto/group.ts'
 import { openFrame, sealFrame } from '../../../common/crypto/tdes.ts'
 
 const INTEGRITY = { name: 'ParleyError', code: 'ERR_INTEGRITY' }
@@ -59,4 +59,13 @@ describe('group keys', () => {
     assert.throws(() => groupMessageKeys(newGroupKey(), new Uint8Array(8), 'friends', 1), { code: 'ERR_MALFORMED' })
     assert.throws(() => groupMessageKeys(newGroupKey(), nonce, 'friends', -1), { code: 'ERR_MALFORMED' })
   })
+})
+
+test('ACK keys of a group message differ from its message keys, so a frame cannot be reflected', () => {
+  const key = newGroupKey()
+  const nonce = newMessageNonce()
+  const message = groupMessageKeys(key, nonce, 'friends', 1)
+  const ack = groupAckKeys(key, nonce, 'friends', 1)
+  assert.notDeepEqual(Buffer.from(ack.encKey), Buffer.from(message.encKey))
+  assert.notDeepEqual(Buffer.from(ack.macKey), Buffer.from(message.macKey))
 })

@@ -1,0 +1,151 @@
+/**
+ * The receiving side's file-system work: create the downloads folder, open a fresh `.part` file,
+ * and publish a verified file under a name that does not exist yet. Nothing here follows a link
+ * or replaces an existing file: every name is created exclusively (O_CREAT|O_EXCL, or link(2),
+ * which fails when the target exists), so a name taken between our check and our write is just
+ * skipped, never overwritten (DESIGN §6).
+ */
+import { link, mkdir, open, rename, statfs, unlink } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ErrorCode, ParleyError } from '../../common/errors.ts'
+import { DOWNLOADS_DIR_MODE, MAX_DISK_NAME_BYTES, MAX_NAME_ATTEMPTS, PART_SUFFIX, RECEIVED_FILE_MODE } from './constants.ts'
+
+const REASONS: Record<string, string> = {
+  ENOENT: 'no such file or folder',
+  EISDIR: 'is a folder',
+  ENOTDIR: 'a part of the path is not a folder',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on the disk',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+  ENAMETOOLONG: 'name too long',
+  ELOOP: 'too many symbolic links',
+  EMFILE: 'too many open files',
+  EIO: 'input/output error'
+}
+
+export function errnoOf (err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' ? code : undefined
+}
+
+/** A Node file-system error as ERR_FILE with a message a person can act on. */
+export function fileError (err: unknown, what: string): ParleyError {
+  if (err instanceof ParleyError) return err
+  const errno = errnoOf(err)
+  const reason = (errno !== undefined ? REASONS[errno] : undefined) ??
+    (err instanceof Error ? err.message : String(err))
+  return new ParleyError(ErrorCode.File, `${what}: ${reason}`, { cause: err })
+}
+
+/** The downloads folder, created owner-only if missing; an existing folder keeps its mode. */
+export async function ensureDownloadsDir (dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: DOWNLOADS_DIR_MODE })
+  } catch (err) {
+    throw fileError(err, `cannot create the downloads folder ${dir}`)
+  }
+}
+
+/** Refuse early rather than fill the disk and fail at 99 %. */
+export async function ensureFreeSpace (dir: string, size: number): Promise<void> {
+  let free: number
+  try {
+    const stats = await statfs(dir)
+    free = stats.bavail * stats.bsize
+  } catch (err) {
+    throw fileError(err, `cannot check the free space in ${dir}`)
+  }
+  if (free < size) throw new ParleyError(ErrorCode.File, `not enough disk space in ${dir} for ${size} bytes`)
+}
+
+/**
+ * The n-th candidate for `name` plus `tail`: n = 0 is the name itself, then "stem (n).ext".
+ * The stem is shortened (by whole code points) so the result stays within NAME_MAX bytes.
+ */
+export function nameCandidate (name: string, n: number, tail = ''): string {
+  if (n === 0 && Buffer.byteLength(name + tail) <= MAX_DISK_NAME_BYTES) return name + tail
+  const extension = /\.[^.]{1,10}$/.exec(name)?.[0] ?? ''
+  const suffix = n === 0 ? '' : ` (${n})`
+  let stem = [...name.slice(0, name.length - extension.length)]
+  while (stem.length > 0 && Buffer.byteLength(stem.join('') + suffix + extension + tail) > MAX_DISK_NAME_BYTES) {
+    stem = stem.slice(0, -1)
+  }
+  return stem.join('') + suffix + extension + tail
+}
+
+/** A new, empty, owner-only `<name>.part` (or `<name> (n).part`) in `dir`, opened for writing. */
+export async function createPartFile (dir: string, name: string): Promise<{ path: string, handle: FileHandle }> {
+  for (let n = 0; n < MAX_NAME_ATTEMPTS; n++) {
+    const path = join(dir, nameCandidate(name, n, PART_SUFFIX))
+    try {
+      // 'wx' = O_CREAT|O_EXCL: fails on any existing entry, a symbolic link included.
+      return { path, handle: await open(path, 'wx', RECEIVED_FILE_MODE) }
+    } catch (err) {
+      if (errnoOf(err) === 'EEXIST') continue
+      throw fileError(err, `cannot create ${path}`)
+    }
+  }
+  throw new ParleyError(ErrorCode.File, `too many partial downloads named "${name}" in ${dir}`)
+}
+
+/** File systems without hard links (FAT, some network shares) answer link(2) with one of these. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV', 'EMLINK'])
+
+/**
+ * Give the verified `partPath` its final name in `dir`: `name`, else `name (1).ext`, … — the
+ * first that does not exist. link(2) fails with EEXIST instead of replacing, so a file that
+ * appears under that name meanwhile is never overwritten. Returns the final path.
+ */
+export async function publishPartFile (partPath: string, dir: string, name: string): Promise<string> {
+  let hardLinks = true
+  for (let n = 0; n < MAX_NAME_ATTEMPTS;) {
+    const path = join(dir, nameCandidate(name, n))
+    try {
+      if (hardLinks) {
+        await link(partPath, path)
+        // Published; a .part we cannot unlink now is a leftover, not a failed transfer.
+        await removeFile(partPath)
+      } else {
+        await moveOntoReservation(partPath, path)
+      }
+      return path
+    } catch (err) {
+      const errno = errnoOf(err)
+      if (hardLinks && errno !== undefined && NO_HARD_LINKS.has(errno)) {
+        hardLinks = false // same candidate again, the other way
+        continue
+      }
+      if (errno !== 'EEXIST') throw fileError(err, `cannot save ${path}`)
+      n++
+    }
+  }
+  throw new ParleyError(ErrorCode.File, `too many files named "${name}" in ${dir}`)
+}
+
+/** Without hard links: reserve the name exclusively, then rename onto our own empty reservation. */
+async function moveOntoReservation (partPath: string, path: string): Promise<void> {
+  await (await open(path, 'wx', RECEIVED_FILE_MODE)).close()
+  try {
+    await rename(partPath, path)
+  } catch (err) {
+    await removeFile(path)
+    throw err
+  }
+}
+
+/**
+ * Delete a file we created, on a failure or clean-up path. A file already gone is fine; any other
+ * failure is returned (not thrown) so that it never hides the error that brought us here.
+ */
+export async function removeFile (path: string): Promise<Error | undefined> {
+  try {
+    await unlink(path)
+    return undefined
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return undefined
+    return err instanceof Error ? err : new Error(String(err))
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * Sending a file (wire scheme: wire.ts). The file is read once, one 64 KiB chunk at a time into a
+ * single buffer, and each chunk is sealed once and written to every target: a group file costs one
+ * encryption however many members receive it. `FramedStream.write` waits for the stream's drain
+ * and each target's credit window bounds what it has not yet stored, so the slowest target sets
+ * the pace and memory stays constant on both sides (DESIGN §6).
+ */
+import { createHash } from 'node:crypto'
+import { constants, open } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
+import { basename, extname } from 'node:path'
+import { CHUNK_SIZE, sealChunk } from '../../common/crypto/index.ts'
+import { ErrorCode, ParleyError, asParleyError, malformed } from '../../common/errors.ts'
+import type { FramedStream } from '../../common/wire/frames.ts'
+import { MAX_FILE_BYTES } from '../../common/wire/limits.ts'
+import { SHA256_BYTES, TRANSFER_ID_BYTES } from './constants.ts'
+import { fileError } from './disk.ts'
+import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditCount, openCredit, sealMeta, windowEnd } from './wire.ts'
+
+/** The few types a chat client previews; anything else travels without a MIME type. */
+const MIME_TYPES: Record<string, string> = {
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.mp3': 'audio/mpeg',
+  '.wav': 'audio/wav',
+  '.ogg': 'audio/ogg',
+  '.mp4': 'video/mp4',
+  '.webm': 'video/webm',
+  '.mov': 'video/quicktime',
+  '.pdf': 'application/pdf',
+  '.txt': 'text/plain'
+}
+
+export function mimeTypeOf (path: string): string | undefined {
+  return MIME_TYPES[extname(path).toLowerCase()]
+}
+
+export interface LocalFile {
+  path: string
+  /** The file's own name (no folder); the receiver sanitises it again. */
+  name: string
+  size: number
+  mime?: string
+}
+
+/** A local file the user asked to send: it must exist, be a readable regular file, and fit. */
+export async function describeLocalFile (path: string): Promise<LocalFile> {
+  const handle = await openRegularFile(path)
+  try {
+    const { size } = await handle.stat()
+    if (size > MAX_FILE_BYTES) {
+      throw new ParleyError(ErrorCode.TooLarge, `${path} is ${size} bytes, over the limit of ${MAX_FILE_BYTES} bytes`)
+    }
+    const mime = mimeTypeOf(path)
+    return { path, name: basename(path), size, ...(mime !== undefined ? { mime } : {}) }
+  } finally {
+    await handle.close()
+  }
+}
+
+/** SHA-256 of a file, streamed through one 64 KiB buffer. */
+export async function hashFile (path: string, signal?: AbortSignal): Promise<Uint8Array> {
+  const handle = await openRegularFile(path)
+  try {
+    const hash = createHash('sha256')
+    const buffer = Buffer.allocUnsafe(CHUNK_SIZE)
+    for (let position = 0; ;) {
+      if (signal?.aborted === true) throw cancelled(signal)
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, position).catch((err: unknown) => {
+        throw fileError(err, `cannot read ${path}`)
+      })
+      if (bytesRead === 0) break
+      hash.update(buffer.subarray(0, bytesRead))
+      position += bytesRead
+    }
+    return new Uint8Array(hash.digest())
+  } finally {
+    await handle.close()
+  }
+}
+
+export interface SendFileArgs {
+  targets: FramedStream[]
+  fileSecret: Uint8Array
+  associatedData: Uint8Array
+  path: string
+  /** 16 random bytes, the same id the caller put at the end of associatedData. */
+  id: Uint8Array
+  /** hashFile(path): checked again while sending, so a file edited meanwhile never completes. */
+  sha256: Uint8Array
+  size: number
+  mime?: string
+  onProgress?: (sentBytes: number, total: number) => void
+  signal?: AbortSignal
+}
+
+export interface SendFileResult {
+  /** Targets dropped on the way (their streams aborted), by index into `targets`. */
+  failed: Array<{ index: number, error: ParleyError }>
+}
+
+/**
+ * Stream the file to every target. A target whose write (or credit, see wire.ts) fails is aborted,
+ * dropped and reported in `failed`; the others continue (and if none is left, reading stops). A
+ * local failure (the file changed size or content: ERR_FILE) or the signal aborts every remaining
+ * target and throws, so no receiver ever sees a final chunk of a file that was not the one
+ * announced. On success every credit has been read and the streams stay open: the caller reads
+ * each receiver's ACK on its own channel next.
+ */
+export async function sendFile (args: SendFileArgs): Promise<SendFileResult> {
+  const { targets, fileSecret, associatedData, path, id, sha256, size, mime, onProgress, signal } = args
+  checkFileSecret(fileSecret)
+  checkFileSize(size, 'file size')
+  if (id.length !== TRANSFER_ID_BYTES) throw malformed(`transfer id must be ${TRANSFER_ID_BYTES} bytes`)
+  if (sha256.length !== SHA256_BYTES) throw malformed(`sha256 must be ${SHA256_BYTES} bytes`)
+
+  const alive = new Set<Target>(targets.map((framed, index) => ({ index, framed, credits: 0 })))
+  const failed: SendFileResult['failed'] = []
+
+  /** Run `step` on every live target in parallel; drop (and abort) the ones that fail. */
+  const eachTarget = async (step: (target: Target) => Promise<void>): Promise<void> => {
+    const live = [...alive]
+    const results = await Promise.allSettled(live.map(step))
+    if (signal?.aborted === true) throw cancelled(signal)
+    results.forEach((result, k) => {
+      const target = live[k]
+      if (result.status === 'fulfilled' || target === undefined) return
+      const error = asParleyError(result.reason)
+      alive.delete(target)
+      failed.push({ index: target.index, error })
+      target.framed.abort(error)
+    })
+  }
+  const readCredit = async (target: Target): Promise<void> => {
+    openCredit(fileSecret, associatedData, target.credits, await target.framed.read({ signal }))
+    target.credits++
+  }
+
+  if (alive.size === 0) return { failed }
+  const handle = await openRegularFile(path)
+  try {
+    const meta = sealMeta(fileSecret, associatedData, { id, size, sha256, ...(mime !== undefined ? { mime } : {}) })
+    await eachTarget(async target => { await target.framed.write(meta, { signal }) })
+    const hash = createHash('sha256')
+    const buffer = Buffer.allocUnsafe(CHUNK_SIZE)
+    const chunks = chunkCount(size)
+    let sent = 0
+    for (let index = 0; index < chunks && alive.size > 0; index++) {
+      if (signal?.aborted === true) throw cancelled(signal)
+      const length = chunkLength(size, index)
+      const plaintext = buffer.subarray(0, length)
+      await readExactly(handle, plaintext, sent, path)
+      hash.update(plaintext)
+      const final = index === chunks - 1
+      if (final) await checkUnchanged(handle, size, hash.digest(), sha256, path)
+      // One seal for every target; sealChunk copies, so the buffer is free for the next read.
+      const sealed = sealChunk(fileSecret, index, final, associatedData, plaintext)
+      await eachTarget(async target => {
+        while (index >= windowEnd(target.credits)) await readCredit(target)
+        await target.framed.write(sealed, { signal })
+      })
+      sent += length
+      onProgress?.(sent, size)
+    }
+    const credits = creditCount(chunks)
+    await eachTarget(async target => {
+      while (target.credits < credits) await readCredit(target)
+    })
+  } catch (err) {
+    const error = asParleyError(err)
+    for (const target of alive) target.framed.abort(error)
+    throw error
+  } finally {
+    await handle.close()
+  }
+  return { failed }
+}
+
+interface Target {
+  /** Position in the caller's `targets`, for `failed`. */
+  index: number
+  framed: FramedStream
+  /** CREDIT frames read from this target so far. */
+  credits: number
+}
+
+/** Fill `into` from `position`; a file that ends first has shrunk since it was described. */
+async function readExactly (handle: FileHandle, into: Uint8Array, position: number, path: string): Promise<void> {
+  for (let filled = 0; filled < into.length;) {
+    const { bytesRead } = await handle.read(into, filled, into.length - filled, position + filled).catch((err: unknown) => {
+      throw fileError(err, `cannot read ${path}`)
+    })
+    if (bytesRead === 0) throw new ParleyError(ErrorCode.File, `${path} got shorter while it was being sent`)
+    filled += bytesRead
+  }
+}
+
+/** Before the final chunk goes out: the file must end where announced and hash as announced. */
+async function checkUnchanged (handle: FileHandle, size: number, digest: Uint8Array, sha256: Uint8Array, path: string): Promise<void> {
+  const probe = Buffer.allocUnsafe(1)
+  const { bytesRead } = await handle.read(probe, 0, 1, size).catch((err: unknown) => {
+    throw fileError(err, `cannot read ${path}`)
+  })
+  if (bytesRead !== 0) throw new ParleyError(ErrorCode.File, `${path} got longer while it was being sent`)
+  if (!Buffer.from(digest).equals(Buffer.from(sha256))) {
+    throw new ParleyError(ErrorCode.File, `${path} changed while it was being sent`)
+  }
+}
+
+/**
+ * Open for reading and make sure it is a regular file. O_NONBLOCK keeps open() of a FIFO from
+ * waiting for a writer (it has no effect on regular files), so the check below is reached.
+ */
+async function openRegularFile (path: string): Promise<FileHandle> {
+  let handle: FileHandle
+  try {
+    handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0))
+  } catch (err) {
+    throw fileError(err, `cannot open ${path}`)
+  }
+  try {
+    const stats = await handle.stat()
+    if (stats.isDirectory()) throw new ParleyError(ErrorCode.File, `${path} is a folder, not a file`)
+    if (!stats.isFile()) throw new ParleyError(ErrorCode.File, `${path} is not a regular file`)
+    return handle
+  } catch (err) {
+    await handle.close()
+    throw fileError(err, `cannot read ${path}`)
+  }
+}

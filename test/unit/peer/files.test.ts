@@ -1,0 +1,484 @@
+import { after, afterEach, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { streamPair } from '@libp2p/utils'
+import { CHUNK_SIZE, sealChunk } from '../../../common/crypto/index.ts'
+import { ErrorCode, is } from '../../../common/errors.ts'
+import type { ParleyError } from '../../../common/errors.ts'
+import { FramedStream } from '../../../common/wire/frames.ts'
+import { formatHeader } from '../../../common/wire/headers.ts'
+import { MAX_FILE_BYTES } from '../../../common/wire/limits.ts'
+import { describeLocalFile, hashFile, receiveFile, sendFile } from '../../../peer/files/index.ts'
+import type { ReceivedFile } from '../../../peer/files/index.ts'
+import { nameCandidate } from '../../../peer/files/disk.ts'
+import { WINDOW_CHUNKS } from '../../../peer/files/constants.ts'
+import { sealMeta } from '../../../peer/files/wire.ts'
+
+const isCode = (code: string) => (err: unknown): boolean => is(err) && err.code === code
+const sha256 = (data: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(data).digest())
+
+let root = ''
+const opened: FramedStream[] = []
+
+before(async () => { root = await mkdtemp(join(tmpdir(), 'parley-files-')) })
+afterEach(() => {
+  for (const framed of opened.splice(0)) framed.abort(new Error('test over'))
+})
+after(async () => { await rm(root, { recursive: true, force: true }) })
+
+async function freshDir (): Promise<string> {
+  return mkdtemp(join(root, 'd-'))
+}
+
+async function framedPair (): Promise<[FramedStream, FramedStream]> {
+  const [a, b] = await streamPair()
+  const pair: [FramedStream, FramedStream] = [new FramedStream(a), new FramedStream(b)]
+  opened.push(...pair)
+  return pair
+}
+
+interface Fixture {
+  path: string
+  size: number
+  id: Uint8Array
+  sha256: Uint8Array
+  fileSecret: Uint8Array
+  associatedData: Uint8Array
+}
+
+/** The associated data is opaque to this module; names the header parser would refuse are still
+ * handed to receiveFile directly, to show that it copes with anything. */
+async function fixture (data: Uint8Array): Promise<Fixture> {
+  const path = join(await freshDir(), 'source-file')
+  await writeFile(path, data)
+  const id = new Uint8Array(randomBytes(16))
+  const header = formatHeader({ kind: 'FILE', name: 'data.bin', size: data.length })
+  return {
+    path,
+    size: data.length,
+    id,
+    sha256: await hashFile(path),
+    fileSecret: new Uint8Array(randomBytes(32)),
+    associatedData: new Uint8Array([...header, ...id])
+  }
+}
+
+function receive (f: Fixture, framed: FramedStream, downloadsDir: string, name: string, extra: { announcedSize?: number | 'none', onProgress?: (n: number, t: number) => void } = {}): Promise<ReceivedFile> {
+  return receiveFile({
+    framed,
+    fileSecret: f.fileSecret,
+    associatedData: f.associatedData,
+    announcedName: name,
+    announcedSize: extra.announcedSize === 'none' ? undefined : extra.announcedSize ?? f.size,
+    downloadsDir,
+    onProgress: extra.onProgress
+  })
+}
+
+function send (f: Fixture, targets: FramedStream[], extra: { size?: number, sha256?: Uint8Array, onProgress?: (n: number, t: number) => void } = {}): ReturnType<typeof sendFile> {
+  return sendFile({
+    targets,
+    fileSecret: f.fileSecret,
+    associatedData: f.associatedData,
+    path: f.path,
+    id: f.id,
+    sha256: extra.sha256 ?? f.sha256,
+    size: extra.size ?? f.size,
+    onProgress: extra.onProgress
+  })
+}
+
+/** Send `data` through the real sender and receiver over one stream pair. */
+async function roundTrip (data: Uint8Array, name = 'data.bin', downloadsDir?: string): Promise<{ received: ReceivedFile, progress: number[][], downloadsDir: string }> {
+  const dir = downloadsDir ?? await freshDir()
+  const f = await fixture(data)
+  const [out, inc] = await framedPair()
+  const progress: number[][] = []
+  const [sent, received] = await Promise.all([
+    send(f, [out], { onProgress: (n, t) => progress.push([n, t]) }),
+    receive(f, inc, dir, name)
+  ])
+  assert.deepEqual(sent.failed, [])
+  return { received, progress, downloadsDir: dir }
+}
+
+/** A FramedStream stand-in that lets a test alter the frames on their way (a hostile network). */
+function interceptor (real: FramedStream, onFrame: (frame: Uint8Array, n: number, forward: (f: Uint8Array) => Promise<void>) => Promise<void>): FramedStream {
+  let n = 0
+  const forward = async (frame: Uint8Array): Promise<void> => { await real.write(frame) }
+  return {
+    stream: real.stream,
+    read: async (options?: { signal?: AbortSignal }) => real.read(options),
+    write: async (frame: Uint8Array) => { await onFrame(frame, n++, forward) },
+    abort: (err: unknown) => { real.abort(err) }
+  } as unknown as FramedStream
+}
+
+async function assertNothingLeft (dir: string): Promise<void> {
+  assert.deepEqual(await readdir(dir), [], 'no file and no .part may be left behind')
+}
+
+describe('round trips', () => {
+  for (const size of [0, 1, 7, 8, 9, 65535, 65536, 65537, 3 * 1024 * 1024]) {
+    test(`a file of ${size} bytes arrives byte-identical, progress reaching the full size`, async () => {
+      const data = new Uint8Array(randomBytes(size))
+      const { received, progress, downloadsDir } = await roundTrip(data)
+      assert.deepEqual(new Uint8Array(await readFile(received.path)), data)
+      assert.equal(received.name, 'data.bin')
+      assert.equal(received.path, join(downloadsDir, 'data.bin'))
+      assert.equal(received.size, size)
+      assert.deepEqual(received.sha256, sha256(data))
+      assert.deepEqual(progress.at(-1), [size, size])
+      assert.equal(progress.length, Math.max(1, Math.ceil(size / CHUNK_SIZE)))
+      for (let i = 1; i < progress.length; i++) assert.ok((progress[i]?.[0] ?? 0) > (progress[i - 1]?.[0] ?? 0))
+      assert.deepEqual(await readdir(downloadsDir), ['data.bin'])
+      assert.equal((await stat(received.path)).mode & 0o777, 0o600)
+    })
+  }
+
+  test('the receiver reports progress and returns id and mime from the metadata', async () => {
+    const data = new Uint8Array(randomBytes(200_000))
+    const f = await fixture(data)
+    const [out, inc] = await framedPair()
+    const progress: number[] = []
+    const [, received] = await Promise.all([
+      sendFile({ ...f, targets: [out], mime: 'image/png' }),
+      receive(f, inc, await freshDir(), 'photo.png', { onProgress: (n, t) => { assert.equal(t, 200_000); progress.push(n) } })
+    ])
+    assert.deepEqual(progress, [65536, 131072, 196608, 200_000])
+    assert.deepEqual(received.id, f.id)
+    assert.equal(received.mime, 'image/png')
+  })
+
+  test('without an announced size (a GROUP file header has none) the metadata\'s size is used', async () => {
+    const data = new Uint8Array(randomBytes(70_000))
+    const f = await fixture(data)
+    const [out, inc] = await framedPair()
+    const [, received] = await Promise.all([send(f, [out]), receive(f, inc, await freshDir(), 'g.bin', { announcedSize: 'none' })])
+    assert.equal(received.size, 70_000)
+    assert.deepEqual(new Uint8Array(await readFile(received.path)), data)
+  })
+
+  test('one sender reaches three targets with one read of the file, all byte-identical', async () => {
+    const data = new Uint8Array(randomBytes(300_000))
+    const f = await fixture(data)
+    const pairs = await Promise.all([framedPair(), framedPair(), framedPair()])
+    const dirs = await Promise.all(pairs.map(async () => freshDir()))
+    const [sent, ...received] = await Promise.all([
+      send(f, pairs.map(([out]) => out)),
+      ...pairs.map(([, inc], i) => receive(f, inc, dirs[i] ?? '', 'data.bin'))
+    ])
+    assert.deepEqual(sent.failed, [])
+    for (const file of received) assert.deepEqual(new Uint8Array(await readFile(file.path)), data)
+  })
+
+  test('a target that fails is dropped and reported; the others still get the file', async () => {
+    const data = new Uint8Array(randomBytes(150_000))
+    const f = await fixture(data)
+    const pairs = await Promise.all([framedPair(), framedPair(), framedPair()])
+    const dirs = await Promise.all(pairs.map(async () => freshDir()))
+    pairs[1]?.[0].abort(new Error('peer went away'))
+    const results = await Promise.allSettled([
+      send(f, pairs.map(([out]) => out)),
+      ...pairs.map(([, inc], i) => receive(f, inc, dirs[i] ?? '', 'data.bin'))
+    ])
+    const [sent, first, second, third] = results
+    assert.equal(sent?.status, 'fulfilled')
+    const failed = sent?.status === 'fulfilled' ? sent.value.failed : []
+    assert.deepEqual(failed.map(x => x.index), [1])
+    assert.ok(is(failed[0]?.error))
+    for (const r of [first, third]) {
+      assert.equal(r?.status, 'fulfilled')
+      if (r?.status === 'fulfilled') assert.deepEqual(new Uint8Array(await readFile(r.value.path)), data)
+    }
+    assert.equal(second?.status, 'rejected')
+    await assertNothingLeft(dirs[1] ?? '')
+  })
+})
+
+describe('flow control', () => {
+  test('a receiver slower than the sender holds it to the credit window, and every credit is consumed', async () => {
+    const data = new Uint8Array(randomBytes(CHUNK_SIZE * 80 + 5))
+    const f = await fixture(data)
+    const [out, inc] = await framedPair()
+    let written = 0
+    let read = 0
+    let maxAhead = 0
+    const counting = interceptor(out, async (frame, _n, forward) => {
+      await forward(frame)
+      written++
+      maxAhead = Math.max(maxAhead, written - read)
+    })
+    const slow = {
+      stream: inc.stream,
+      read: async (options?: { signal?: AbortSignal }) => {
+        await new Promise(resolve => setTimeout(resolve, 2))
+        const frame = await inc.read(options)
+        read++
+        return frame
+      },
+      write: async (frame: Uint8Array) => { await inc.write(frame) },
+      abort: (err: unknown) => { inc.abort(err) }
+    } as unknown as FramedStream
+    const [sent, received] = await Promise.all([send(f, [counting]), receive(f, slow, await freshDir(), 'data.bin')])
+    assert.deepEqual(sent.failed, [])
+    assert.deepEqual(new Uint8Array(await readFile(received.path)), data)
+    assert.ok(maxAhead <= WINDOW_CHUNKS, `sender ran ${maxAhead} frames ahead`)
+    // …and does run well ahead: the window is not a lock-step.
+    assert.ok(maxAhead >= WINDOW_CHUNKS / 2, `sender only ran ${maxAhead} frames ahead`)
+    // Nothing of the file transfer is left on the stream for the caller's ACK exchange.
+    await inc.write(new Uint8Array([0xac]))
+    assert.deepEqual(await out.read(), new Uint8Array([0xac]))
+    await out.write(new Uint8Array([0xcd]))
+    assert.deepEqual(await inc.read(), new Uint8Array([0xcd]))
+  })
+
+  test('a forged credit drops that target with ERR_INTEGRITY', async () => {
+    const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * 40)))
+    const [out, inc] = await framedPair()
+    const forging = (async () => {
+      for (let i = 0; i <= WINDOW_CHUNKS; i++) await inc.read() // META and the first window
+      await inc.write(new Uint8Array(48))
+    })()
+    const sent = await send(f, [out])
+    await forging
+    assert.deepEqual(sent.failed.map(x => [x.index, x.error.code]), [[0, ErrorCode.Integrity]])
+  })
+
+  test('a receiver that grants no credit stalls the sender until its signal fires', async () => {
+    const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * 40)))
+    const [out] = await framedPair()
+    await assert.rejects(sendFile({ ...f, targets: [out], signal: AbortSignal.timeout(150) }), isCode(ErrorCode.Unreachable))
+  })
+})
+
+describe('names from the network', () => {
+  const cases: Array<[string, (name: string) => void]> = [
+    ['../../x', name => assert.equal(name, '_.._x')],
+    ['/etc/passwd', name => assert.equal(name, '_etc_passwd')],
+    ['con', name => assert.equal(name, '_con')],
+    ['x'.repeat(10_000) + '.txt', name => { assert.ok(Buffer.byteLength(name) <= 255); assert.ok(name.endsWith('.txt')) }],
+    ['evil\u202Egnp.exe', name => assert.equal(name, 'evilgnp.exe')],
+    ['a\u0000b\nc\u0007\u001b[31md.txt', name => assert.equal(name, 'abc[31md.txt')],
+    ['..', name => assert.equal(name, 'file')]
+  ]
+  for (const [raw, check] of cases) {
+    test(`${JSON.stringify(raw.slice(0, 40))} lands inside the downloads folder under a safe name`, async () => {
+      const data = new Uint8Array(randomBytes(10))
+      const { received, downloadsDir } = await roundTrip(data, raw)
+      assert.equal(dirname(received.path), downloadsDir)
+      assert.equal(join(downloadsDir, received.name), received.path)
+      check(received.name)
+      assert.deepEqual(await readdir(downloadsDir), [received.name])
+      assert.deepEqual(new Uint8Array(await readFile(received.path)), data)
+    })
+  }
+
+  test('an existing file of the same name is never overwritten: " (1)", then " (2)"', async () => {
+    const dir = await freshDir()
+    await writeFile(join(dir, 'report.pdf'), 'original')
+    const first = await roundTrip(new Uint8Array([1, 2, 3]), 'report.pdf', dir)
+    const second = await roundTrip(new Uint8Array([4, 5]), 'report.pdf', dir)
+    assert.equal(first.received.name, 'report (1).pdf')
+    assert.equal(second.received.name, 'report (2).pdf')
+    assert.equal(await readFile(join(dir, 'report.pdf'), 'utf8'), 'original')
+    assert.deepEqual(new Uint8Array(await readFile(join(dir, 'report (2).pdf'))), new Uint8Array([4, 5]))
+    assert.deepEqual((await readdir(dir)).sort(), ['report (1).pdf', 'report (2).pdf', 'report.pdf'])
+  })
+
+  test('a symbolic link in the downloads folder is neither followed nor replaced', async () => {
+    const dir = await freshDir()
+    const outside = join(await freshDir(), 'victim')
+    await writeFile(outside, 'keep me')
+    await symlink(outside, join(dir, 'a.txt'))
+    await symlink(outside, join(dir, 'b.txt.part'))
+    const a = await roundTrip(new Uint8Array([9]), 'a.txt', dir)
+    const b = await roundTrip(new Uint8Array([8]), 'b.txt', dir)
+    assert.equal(a.received.name, 'a (1).txt')
+    assert.equal(b.received.name, 'b.txt')
+    assert.equal(await readFile(outside, 'utf8'), 'keep me')
+  })
+
+  test('a " (n)" suffix and ".part" never push a name past 255 bytes', () => {
+    const long = 'é'.repeat(123) + '.jpeg' // 251 bytes
+    for (const n of [0, 1, 12345]) {
+      for (const tail of ['', '.part']) {
+        const name = nameCandidate(long, n, tail)
+        assert.ok(Buffer.byteLength(name) <= 255, name)
+        assert.ok(name.endsWith('.jpeg' + tail))
+        if (n > 0) assert.ok(name.includes(` (${n})`))
+      }
+    }
+    assert.equal(nameCandidate('notes', 2), 'notes (2)')
+    assert.equal(nameCandidate('a.tar.gz', 1), 'a.tar (1).gz')
+  })
+})
+
+describe('a hostile or broken sender', () => {
+  test('a byte flipped in transit is ERR_INTEGRITY and leaves no file', async () => {
+    const f = await fixture(new Uint8Array(randomBytes(150_000)))
+    const [out, inc] = await framedPair()
+    const dir = await freshDir()
+    const tamper = interceptor(out, async (frame, n, forward) => {
+      if (n === 2) frame[100] = (frame[100] ?? 0) ^ 0x01 // the second chunk's ciphertext
+      await forward(frame)
+    })
+    const [, received] = await Promise.allSettled([send(f, [tamper]), receive(f, inc, dir, 'data.bin')])
+    assert.equal(received.status, 'rejected')
+    assert.ok(received.status === 'rejected' && isCode(ErrorCode.Integrity)(received.reason))
+    await assertNothingLeft(dir)
+  })
+
+  test('chunks swapped in transit are ERR_INTEGRITY and leave no file', async () => {
+    const f = await fixture(new Uint8Array(randomBytes(200_000)))
+    const [out, inc] = await framedPair()
+    const dir = await freshDir()
+    let held: Uint8Array | undefined
+    const swap = interceptor(out, async (frame, n, forward) => {
+      if (n === 1) { held = frame; return } // chunk 0 goes after chunk 1
+      await forward(frame)
+      if (n === 2 && held !== undefined) await forward(held)
+    })
+    const [, received] = await Promise.allSettled([send(f, [swap]), receive(f, inc, dir, 'data.bin')])
+    assert.ok(received.status === 'rejected' && isCode(ErrorCode.Integrity)(received.reason))
+    await assertNothingLeft(dir)
+  })
+
+  test('a stream cut before the final chunk is an error and leaves no file', async () => {
+    const f = await fixture(new Uint8Array(randomBytes(200_000)))
+    const [out, inc] = await framedPair()
+    const dir = await freshDir()
+    const cut = interceptor(out, async (frame, n, forward) => {
+      if (n < 3) await forward(frame)
+      else if (n === 3) await out.stream.close()
+    })
+    const [, received] = await Promise.allSettled([send(f, [cut]), receive(f, inc, dir, 'data.bin')])
+    assert.ok(received.status === 'rejected' && isCode(ErrorCode.Protocol)(received.reason))
+    await assertNothingLeft(dir)
+  })
+
+  test('a sender that aborts half-way leaves no file', async () => {
+    const f = await fixture(new Uint8Array(randomBytes(200_000)))
+    const [out, inc] = await framedPair()
+    const dir = await freshDir()
+    const cut = interceptor(out, async (frame, n, forward) => {
+      if (n === 2) { out.abort(new Error('gone')); return }
+      await forward(frame)
+    })
+    const [, received] = await Promise.allSettled([send(f, [cut]), receive(f, inc, dir, 'data.bin')])
+    assert.ok(received.status === 'rejected' && is(received.reason))
+    await assertNothingLeft(dir)
+  })
+
+  test('a header size that disagrees with the metadata is ERR_PROTOCOL, before anything is written', async () => {
+    const f = await fixture(new Uint8Array(randomBytes(1000)))
+    const [out, inc] = await framedPair()
+    const dir = await freshDir()
+    const [, received] = await Promise.allSettled([send(f, [out]), receive(f, inc, dir, 'data.bin', { announcedSize: 999 })])
+    assert.ok(received.status === 'rejected' && isCode(ErrorCode.Protocol)(received.reason))
+    await assertNothingLeft(dir)
+  })
+
+  /** Hand-made frames: the honest sender cannot produce these. */
+  async function receiveFrames (f: Fixture, frames: Uint8Array[]): Promise<{ error: unknown, dir: string }> {
+    const [out, inc] = await framedPair()
+    const dir = await freshDir()
+    const writing = (async () => { for (const frame of frames) await out.write(frame) })()
+    const error = await receive(f, inc, dir, 'data.bin').then(() => undefined, (err: unknown) => err)
+    await writing
+    return { error, dir }
+  }
+
+  test('a final chunk carrying bytes beyond the announced size is ERR_PROTOCOL', async () => {
+    const data = new Uint8Array(randomBytes(10))
+    const f = await fixture(data)
+    const meta = sealMeta(f.fileSecret, f.associatedData, { id: f.id, size: 10, sha256: f.sha256 })
+    const { error, dir } = await receiveFrames(f, [meta, sealChunk(f.fileSecret, 0, true, f.associatedData, new Uint8Array(11))])
+    assert.ok(isCode(ErrorCode.Protocol)(error))
+    await assertNothingLeft(dir)
+  })
+
+  test('a last chunk not flagged final, or an early one flagged final, is ERR_INTEGRITY', async () => {
+    const data = new Uint8Array(randomBytes(CHUNK_SIZE + 5))
+    const f = await fixture(data)
+    const meta = sealMeta(f.fileSecret, f.associatedData, { id: f.id, size: data.length, sha256: f.sha256 })
+    const head = data.subarray(0, CHUNK_SIZE)
+    const tail = data.subarray(CHUNK_SIZE)
+    const unflagged = await receiveFrames(f, [meta, sealChunk(f.fileSecret, 0, false, f.associatedData, head), sealChunk(f.fileSecret, 1, false, f.associatedData, tail)])
+    assert.ok(isCode(ErrorCode.Integrity)(unflagged.error))
+    await assertNothingLeft(unflagged.dir)
+    const early = await receiveFrames(f, [meta, sealChunk(f.fileSecret, 0, true, f.associatedData, head)])
+    assert.ok(isCode(ErrorCode.Integrity)(early.error))
+    await assertNothingLeft(early.dir)
+  })
+
+  test('authentic chunks of another file (hash mismatch) are ERR_INTEGRITY', async () => {
+    const data = new Uint8Array(randomBytes(100))
+    const f = await fixture(data)
+    const meta = sealMeta(f.fileSecret, f.associatedData, { id: f.id, size: 100, sha256: new Uint8Array(32) })
+    const { error, dir } = await receiveFrames(f, [meta, sealChunk(f.fileSecret, 0, true, f.associatedData, data)])
+    assert.ok(isCode(ErrorCode.Integrity)(error))
+    await assertNothingLeft(dir)
+  })
+
+  test('the wrong file secret or associated data fails at the metadata with ERR_INTEGRITY', async () => {
+    const f = await fixture(new Uint8Array(randomBytes(100)))
+    for (const other of [{ ...f, fileSecret: new Uint8Array(32) }, { ...f, associatedData: new Uint8Array(f.associatedData.length) }]) {
+      const [out, inc] = await framedPair()
+      const dir = await freshDir()
+      const [, received] = await Promise.allSettled([send(f, [out]), receive(other, inc, dir, 'data.bin')])
+      assert.ok(received.status === 'rejected' && isCode(ErrorCode.Integrity)(received.reason))
+      await assertNothingLeft(dir)
+    }
+  })
+})
+
+describe('the local file', () => {
+  test('a file that changed since it was described or hashed is ERR_FILE, and no receiver completes', async () => {
+    const data = new Uint8Array(randomBytes(100_000))
+    const f = await fixture(data)
+    for (const extra of [{ size: 90_000 }, { size: 110_000 }, { sha256: new Uint8Array(32) }]) {
+      const [out, inc] = await framedPair()
+      const dir = await freshDir()
+      const [sent, received] = await Promise.allSettled([send(f, [out], extra), receive(f, inc, dir, 'data.bin', { announcedSize: extra.size ?? f.size })])
+      assert.ok(sent.status === 'rejected' && isCode(ErrorCode.File)(sent.reason), JSON.stringify(Object.keys(extra)))
+      assert.equal(received.status, 'rejected')
+      await assertNothingLeft(dir)
+    }
+  })
+
+  test('describeLocalFile gives name, size and a MIME type for common extensions', async () => {
+    const dir = await freshDir()
+    await writeFile(join(dir, 'Song.MP3'), new Uint8Array(1234))
+    await writeFile(join(dir, 'notes.xyz'), 'x')
+    assert.deepEqual(await describeLocalFile(join(dir, 'Song.MP3')), { path: join(dir, 'Song.MP3'), name: 'Song.MP3', size: 1234, mime: 'audio/mpeg' })
+    assert.deepEqual(await describeLocalFile(join(dir, 'notes.xyz')), { path: join(dir, 'notes.xyz'), name: 'notes.xyz', size: 1 })
+  })
+
+  test('describeLocalFile: missing, a folder or unreadable is ERR_FILE; over the limit is ERR_TOO_LARGE', async () => {
+    const dir = await freshDir()
+    await assert.rejects(describeLocalFile(join(dir, 'nope')), (err: ParleyError) => err.code === ErrorCode.File && /no such file/.test(err.message))
+    await mkdir(join(dir, 'sub'))
+    await assert.rejects(describeLocalFile(join(dir, 'sub')), (err: ParleyError) => err.code === ErrorCode.File && /folder/.test(err.message))
+    await assert.rejects(hashFile(join(dir, 'sub')), isCode(ErrorCode.File))
+    const secret = join(dir, 'secret')
+    await writeFile(secret, 'x')
+    await chmod(secret, 0o000)
+    if (process.getuid?.() !== 0) await assert.rejects(describeLocalFile(secret), (err: ParleyError) => err.code === ErrorCode.File && /permission/.test(err.message))
+    const huge = join(dir, 'huge')
+    await writeFile(huge, '')
+    const sparse = await truncate(huge, MAX_FILE_BYTES + 1).then(() => true, () => false) // sparse: no disk used
+    if (sparse) await assert.rejects(describeLocalFile(huge), isCode(ErrorCode.TooLarge))
+    await rm(huge)
+  })
+
+  test('hashFile is the SHA-256 of the whole file', async () => {
+    const data = new Uint8Array(randomBytes(CHUNK_SIZE * 2 + 3))
+    const f = await fixture(data)
+    assert.deepEqual(await hashFile(f.path), sha256(data))
+    await assert.rejects(hashFile(f.path, AbortSignal.abort()), isCode(ErrorCode.Unreachable))
+  })
+})
