@@ -32,6 +32,9 @@ export interface NodeOptions {
  * sees one Parley service, the rendezvous, and never a list of everyone's peers. */
 export const RENDEZVOUS_MDNS_TAG = '_parley-rendezvous._udp.local'
 
+/** New inbound connections accepted per second from one IP address. */
+const INBOUND_CONNECTIONS_PER_SECOND = 100
+
 /** Connections idle this long are closed; direct peers redial on demand. */
 const CONNECTION_IDLE_MS = 10 * 60_000
 
@@ -43,7 +46,13 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: options.mdns === undefined ? [] : [mdns({ serviceTag: RENDEZVOUS_MDNS_TAG, broadcast: options.mdns === 'advertise' })],
-    connectionManager: { maxConnections: options.maxConnections ?? 300 },
+    connectionManager: {
+      maxConnections: options.maxConnections ?? 300,
+      // libp2p's default of 5 new inbound connections per second per IP refuses a LAN party of
+      // peers (or a whole office behind one NAT) reaching the rendezvous at once; the rendezvous
+      // limits abuse per peer itself (requests per second, sign-in slow-down).
+      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND
+    },
     services: { identify: identify() }
   })
 }

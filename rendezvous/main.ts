@@ -1,3 +1,96 @@
-// Placeholder until the rendezvous server lands (issue 3).
-console.error('parley rendezvous: not built yet (issue 3)')
-process.exitCode = 1
+/**
+ * The rendezvous server's command line (DESIGN §8):
+ *
+ *   npm run rendezvous -- [--port 7000] [--host 0.0.0.0] [--data DIR] [--json] [--no-mdns]
+ *
+ * Prints its listen multiaddrs (one per line, or with --json one line
+ * `{"event":"ready","peerId":...,"addrs":[...]}`), advertises itself by mDNS unless --no-mdns,
+ * and stops cleanly (exit 0) on SIGINT/SIGTERM. The only module of the server that uses console.
+ */
+import { parseArgs } from 'node:util'
+import { asParleyError } from '../common/errors.ts'
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT } from './constants.ts'
+import { startRendezvousServer } from './server.ts'
+import type { RendezvousServer } from './server.ts'
+
+const USAGE = 'usage: npm run rendezvous -- [--port 7000] [--host 0.0.0.0] [--data DIR] [--json] [--no-mdns]'
+
+interface Options {
+  port: number
+  host: string
+  dataDir: string
+  json: boolean
+  mdns: boolean
+}
+
+function parseOptions (argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string', default: String(DEFAULT_PORT) },
+      host: { type: 'string', default: DEFAULT_HOST },
+      data: { type: 'string', default: DEFAULT_DATA_DIR },
+      json: { type: 'boolean', default: false },
+      'no-mdns': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false }
+    },
+    strict: true,
+    allowPositionals: false
+  })
+  if (values.help) {
+    console.log(USAGE)
+    process.exit(0)
+  }
+  if (!/^[0-9]{1,5}$/.test(values.port) || Number(values.port) > 65535) {
+    throw new Error(`--port must be a number from 0 to 65535, not "${values.port}"`)
+  }
+  if (!/^[0-9a-fA-F.:]+$/.test(values.host)) throw new Error(`--host must be an IP address, not "${values.host}"`)
+  return { port: Number(values.port), host: values.host, dataDir: values.data, json: values.json, mdns: !values['no-mdns'] }
+}
+
+function report (options: Options, server: RendezvousServer): void {
+  if (options.json) {
+    console.log(JSON.stringify({ event: 'ready', peerId: server.peerId, addrs: server.addrs }))
+    return
+  }
+  console.log(`parley rendezvous ${server.peerId} listening on:`)
+  for (const addr of server.addrs) console.log(addr)
+}
+
+function fail (options: Partial<Options>, message: string): never {
+  if (options.json === true) console.log(JSON.stringify({ event: 'error', message }))
+  else console.error(`parley rendezvous: ${message}`)
+  process.exit(1)
+}
+
+async function main (): Promise<void> {
+  let options: Options
+  try {
+    options = parseOptions(process.argv.slice(2))
+  } catch (err) {
+    fail({ json: process.argv.includes('--json') }, `${err instanceof Error ? err.message : String(err)}\n${USAGE}`)
+  }
+  let server: RendezvousServer
+  try {
+    server = await startRendezvousServer({ dataDir: options.dataDir, host: options.host, port: options.port, mdns: options.mdns })
+  } catch (err) {
+    fail(options, `cannot start: ${asParleyError(err).message}`)
+  }
+  report(options, server)
+
+  let stopping = false
+  const shutdown = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    server.stop().then(() => {
+      if (options.json) console.log(JSON.stringify({ event: 'stopped', signal }))
+      process.exit(0)
+    }, (err: unknown) => {
+      fail(options, `error while stopping: ${asParleyError(err).message}`)
+    })
+  }
+  process.on('SIGINT', () => { shutdown('SIGINT') })
+  process.on('SIGTERM', () => { shutdown('SIGTERM') })
+}
+
+await main()

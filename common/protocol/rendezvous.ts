@@ -1,0 +1,288 @@
+/**
+ * The rendezvous wire contract (DESIGN.md §3, §5): protocol ids, every request, response and
+ * event body as a schema (common/wire/codec.ts), and the validated decoders both sides use.
+ *
+ * `/parley/rendezvous/1.0.0` carries one request per stream: the client writes one frame
+ * `{ op, ...args }`, the server answers one frame `{ ok: true, ...result }` or
+ * `{ ok: false, code, message, epoch? }`, and both close.
+ *
+ * `/parley/events/1.0.0` is opened by a signed-in client, which writes `{ subscribe: true }`;
+ * the server answers `{ ok: true }` (or an error response) and then pushes event frames
+ * `{ type, ... }` until the session ends.
+ */
+import { decode } from 'cborg'
+import { multiaddr } from '@multiformats/multiaddr'
+import { ErrorCode, ParleyError, isErrorCode, malformed } from '../errors.ts'
+import { array, bool, bytes, checkObject, encodeBody, object, optional, str, uint } from '../wire/codec.ts'
+import type { InferSchema, Schema } from '../wire/codec.ts'
+import { MAX_FRAME_BYTES, MAX_NAME_LENGTH } from '../wire/limits.ts'
+import { NAME_PATTERN, normaliseName } from '../wire/names.ts'
+
+export const RENDEZVOUS_PROTOCOL = '/parley/rendezvous/1.0.0'
+export const EVENTS_PROTOCOL = '/parley/events/1.0.0'
+
+/** Largest request: signup with a 512-byte identity blob and 8 addresses of 256 characters is
+ * about 2.7 KiB of CBOR; 4 KiB leaves room and keeps what a stranger can make us buffer small. */
+export const MAX_REQUEST_BYTES = 4 * 1024
+/** Responses and events share the project-wide frame limit (a full `who` or `list` is ~55 KiB). */
+export const MAX_RESPONSE_BYTES = MAX_FRAME_BYTES
+/** At most this many entries in `who`, `list` (sorted, the rest left off). Keeps a response
+ * under MAX_RESPONSE_BYTES: 1000 × ~55 bytes. */
+export const MAX_LISTED = 1000
+/** Members in one group: group sends fan out one stream per member (DESIGN §1). */
+export const MAX_GROUP_MEMBERS = 256
+/** Wrapped key copies returned by `get-keys` (and kept per user and group). */
+export const MAX_KEYS_RETURNED = 64
+/** Addresses a peer may register, and the length of each. */
+export const MAX_ADDRS = 8
+export const MAX_ADDR_LENGTH = 256
+/** The identity blob: an Ed25519 private key protobuf (68 bytes) wrapped (+56 bytes). */
+export const MAX_IDENTITY_BYTES = 512
+/** A wrapped 24-byte group key is 88 bytes; room for a future wrap format. */
+export const MAX_WRAPPED_KEY_BYTES = 256
+export const SALT_BYTES = 16
+export const AUTH_KEY_BYTES = 32
+
+// ---------------------------------------------------------------------------------------------
+// Field shapes
+
+/** A name as a client may send it: checked and lower-cased by `normaliseName` in
+ * decodeRequest, so a bad name gets ERR_INVALID_NAME, not a generic schema error. */
+const rawName = str(MAX_NAME_LENGTH * 2, 1)
+/** A name as the server sends it: already normalised. */
+const name = str(MAX_NAME_LENGTH, 1, NAME_PATTERN)
+const peerId = str(128, 1)
+const epoch = uint()
+const addrs = array(str(MAX_ADDR_LENGTH, 1), MAX_ADDRS)
+const salt = bytes(SALT_BYTES, SALT_BYTES)
+const authKey = bytes(AUTH_KEY_BYTES, AUTH_KEY_BYTES)
+
+// ---------------------------------------------------------------------------------------------
+// Requests (without the `op` field)
+
+export const REQUEST_SCHEMAS = {
+  salt: { username: rawName },
+  signup: { username: rawName, salt, authKey, identity: bytes(MAX_IDENTITY_BYTES, 1), addrs },
+  signin: { username: rawName, authKey, addrs },
+  lookup: { username: rawName },
+  /** The reverse lookup: who is behind a Noise-authenticated remote peer id (DESIGN §5). */
+  whois: { peerId },
+  who: {},
+  list: {},
+  create: { group: rawName },
+  join: { group: rawName },
+  leave: { group: rawName },
+  members: { group: rawName },
+  rotate: { group: rawName, fromEpoch: epoch },
+  'put-key': { group: rawName, epoch, wrapped: bytes(MAX_WRAPPED_KEY_BYTES, 1) },
+  'get-keys': { group: rawName },
+  groups: {}
+} satisfies Record<string, Schema>
+
+export type Op = keyof typeof REQUEST_SCHEMAS
+export type RequestArgs<O extends Op> = InferSchema<typeof REQUEST_SCHEMAS[O]>
+export type RequestOf<O extends Op> = { op: O } & RequestArgs<O>
+export type Request = { [O in Op]: RequestOf<O> }[Op]
+
+// ---------------------------------------------------------------------------------------------
+// Responses (without the `ok` field)
+
+export const RESPONSE_SCHEMAS = {
+  salt: { salt },
+  signup: { username: name, peerId },
+  signin: { username: name, peerId, identity: bytes(MAX_IDENTITY_BYTES, 1), bound: bool() },
+  lookup: { username: name, peerId, addrs, online: bool() },
+  whois: { username: name, peerId, addrs, online: bool() },
+  who: { users: array(object({ username: name, online: bool() }), MAX_LISTED) },
+  list: { groups: array(object({ group: name, members: uint() }), MAX_LISTED) },
+  create: { group: name, epoch },
+  join: { group: name, created: bool(), epoch },
+  leave: { group: name },
+  members: {
+    group: name,
+    epoch,
+    rotationNeeded: bool(),
+    members: array(object({ username: name, peerId, online: bool(), hasKey: bool() }), MAX_GROUP_MEMBERS)
+  },
+  rotate: { group: name, epoch },
+  'put-key': { group: name, epoch },
+  'get-keys': {
+    group: name,
+    epoch,
+    keys: array(object({ epoch, wrapped: bytes(MAX_WRAPPED_KEY_BYTES, 1) }), MAX_KEYS_RETURNED)
+  },
+  groups: { groups: array(object({ group: name, epoch }), MAX_LISTED) }
+} satisfies Record<Op, Schema>
+
+export type Result<O extends Op> = InferSchema<typeof RESPONSE_SCHEMAS[O]>
+
+/** `{ ok: false, ... }`; `epoch` tells a client that lost a rotate race where the group is. */
+export const ERROR_SCHEMA = { ok: bool(), code: str(32, 1), message: str(512), epoch: optional(epoch) }
+
+/** A server error as the client sees it: a ParleyError with the server's code and message, plus
+ * the group's current epoch when the server sent one (ERR_CONFLICT on rotate / put-key). */
+export class RendezvousError extends ParleyError {
+  readonly epoch: number | undefined
+
+  constructor (code: ErrorCode, message: string, epoch?: number) {
+    super(code, message)
+    this.name = 'RendezvousError'
+    this.epoch = epoch
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+export const SUBSCRIBE_SCHEMA = { subscribe: bool() }
+
+export const EVENT_SCHEMAS = {
+  presence: { username: name, online: bool() },
+  'member-joined': { group: name, username: name },
+  'member-left': { group: name, username: name },
+  /** To online members holding the current key, when `username` (a member) lacks it. */
+  'key-needed': { group: name, epoch, username: name },
+  /** A member left: the next sender rotates (DESIGN §4). */
+  'rotation-needed': { group: name },
+  /** This account signed in again elsewhere; the stream closes after this event. */
+  'session-replaced': {},
+  /** Heartbeat, so an idle events stream is never mistaken for a dead one; not delivered. */
+  ping: {}
+} satisfies Record<string, Schema>
+
+export type EventType = keyof typeof EVENT_SCHEMAS
+export type WireEvent = { [T in EventType]: { type: T } & InferSchema<typeof EVENT_SCHEMAS[T]> }[EventType]
+/** An event the server pushes to an application. */
+export type ServerEvent = Exclude<WireEvent, { type: 'ping' }>
+/** What a subscriber's callback receives: server events, and the local-only `disconnected` when
+ * the events stream ends (for any reason). */
+export type RendezvousEvent = ServerEvent | { type: 'disconnected' }
+
+// ---------------------------------------------------------------------------------------------
+// Encoding and decoding
+
+// The strict cborg options of common/wire/codec.ts: a request must be decoded before its schema
+// is known (the schema depends on `op`), so this module decodes and then checks.
+const cborOptions = {
+  strict: true,
+  allowUndefined: false,
+  allowIndefinite: false,
+  allowInfinity: false,
+  allowNaN: false,
+  allowBigInt: false,
+  rejectDuplicateMapKeys: true,
+  useMaps: false
+}
+
+function decodeMap (data: Uint8Array, maxBytes: number, what: string): Record<string, unknown> {
+  if (data.byteLength > maxBytes) {
+    throw new ParleyError(ErrorCode.TooLarge, `${what} of ${data.byteLength} bytes is over the limit of ${maxBytes}`)
+  }
+  let value: unknown
+  try {
+    value = decode(data, cborOptions)
+  } catch (err) {
+    throw malformed(`${what} is not valid CBOR: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    throw malformed(`${what} must be a map`)
+  }
+  return value as Record<string, unknown>
+}
+
+function isOp (value: unknown): value is Op {
+  return typeof value === 'string' && Object.hasOwn(REQUEST_SCHEMAS, value)
+}
+
+export function encodeRequest<O extends Op> (op: O, args: RequestArgs<O>): Uint8Array {
+  return encodeBody({ op, ...args })
+}
+
+/**
+ * A request frame, fully checked: known op, exactly its fields, names valid and lower-cased,
+ * addresses parseable as multiaddrs. Anything else is a ParleyError (never a crash).
+ */
+export function decodeRequest (data: Uint8Array): Request {
+  const value = decodeMap(data, MAX_REQUEST_BYTES, 'request')
+  const op = value.op
+  if (!isOp(op)) {
+    throw malformed(typeof op === 'string' ? `unknown operation "${op.slice(0, 16)}"` : 'unknown operation')
+  }
+  checkObject({ op: str(16, 1), ...REQUEST_SCHEMAS[op] }, value, op)
+  if (typeof value.username === 'string') value.username = normaliseName(value.username, 'username')
+  if (typeof value.group === 'string') value.group = normaliseName(value.group, 'group')
+  if (Array.isArray(value.addrs)) {
+    value.addrs.forEach((addr: string, i) => {
+      try {
+        multiaddr(addr)
+      } catch {
+        throw malformed(`${op}.addrs[${i}] is not a multiaddr`)
+      }
+    })
+  }
+  return value as Request
+}
+
+/** The server's success frame; checked against the schema first, so the server never sends what
+ * a client would refuse to read. */
+export function encodeResult<O extends Op> (op: O, result: Result<O>): Uint8Array {
+  const body = { ok: true, ...result }
+  checkObject({ ok: bool(), ...RESPONSE_SCHEMAS[op] }, body, `${op} response`)
+  return encodeBody(body)
+}
+
+export function encodeError (err: ParleyError, epoch?: number): Uint8Array {
+  return encodeBody({ ok: false, code: err.code, message: err.message.slice(0, 512), epoch })
+}
+
+/** The server's answer to `op`: its result, or the server's error thrown as a RendezvousError. */
+export function decodeResponse<O extends Op> (op: O, data: Uint8Array): Result<O> {
+  return decodeAnswer(RESPONSE_SCHEMAS[op], data, `${op} response`) as Result<O>
+}
+
+/** The answer to `{ subscribe: true }` on the events stream: `{ ok: true }` or an error. */
+export function decodeSubscribed (data: Uint8Array): void {
+  decodeAnswer({}, data, 'subscribe response')
+}
+
+export function encodeSubscribed (): Uint8Array {
+  return encodeBody({ ok: true })
+}
+
+function decodeAnswer (schema: Schema, data: Uint8Array, what: string): Record<string, unknown> {
+  const value = decodeMap(data, MAX_RESPONSE_BYTES, what)
+  if (value.ok === false) {
+    const error = checkObject(ERROR_SCHEMA, value, what) as InferSchema<typeof ERROR_SCHEMA>
+    const code = isErrorCode(error.code) ? error.code : ErrorCode.Protocol
+    throw new RendezvousError(code, error.message, error.epoch)
+  }
+  if (value.ok !== true) throw malformed(`${what}.ok must be true or false`)
+  checkObject({ ok: bool(), ...schema }, value, what)
+  const { ok: _ok, ...result } = value
+  return result
+}
+
+export function encodeEvent (event: WireEvent): Uint8Array {
+  checkObject({ type: str(32, 1), ...EVENT_SCHEMAS[event.type] }, event, `${event.type} event`)
+  return encodeBody(event)
+}
+
+export function decodeEvent (data: Uint8Array): WireEvent {
+  const value = decodeMap(data, MAX_RESPONSE_BYTES, 'event')
+  const type = value.type
+  if (typeof type !== 'string' || !Object.hasOwn(EVENT_SCHEMAS, type)) {
+    throw malformed(typeof type === 'string' ? `unknown event "${type.slice(0, 32)}"` : 'event has no type')
+  }
+  checkObject({ type: str(32, 1), ...EVENT_SCHEMAS[type as EventType] }, value, `${type} event`)
+  return value as WireEvent
+}
+
+export function decodeSubscribe (data: Uint8Array): void {
+  const value = decodeMap(data, MAX_REQUEST_BYTES, 'subscribe')
+  checkObject(SUBSCRIBE_SCHEMA, value, 'subscribe')
+  if (value.subscribe !== true) throw malformed('subscribe must be true')
+}
+
+export function encodeSubscribe (): Uint8Array {
+  return encodeBody({ subscribe: true })
+}

@@ -1,0 +1,51 @@
+/**
+ * The addresses a peer registers, made dialable by others. A peer listening on 0.0.0.0 (or ::)
+ * reports that wildcard; nobody can dial it, so the server puts in the IP it saw the peer's
+ * connection come from (a LAN peer then becomes reachable at its LAN address).
+ */
+import { CODE_IP4, CODE_IP6, CODE_P2P, multiaddr } from '@multiformats/multiaddr'
+import type { Component, Multiaddr } from '@multiformats/multiaddr'
+
+const WILDCARDS = new Map<number, string>([[CODE_IP4, '0.0.0.0'], [CODE_IP6, '::']])
+
+/**
+ * `addrs` with each wildcard host replaced by the host of `observed` (the connection's remote
+ * address) when both are the same IP family. A wildcard that cannot be replaced, an address that
+ * does not parse, and duplicates are dropped; any /p2p/ suffix is removed (the directory
+ * carries the peer id separately). Order is kept.
+ */
+export function rewriteAddrs (addrs: readonly string[], observed: Multiaddr | undefined): string[] {
+  const observedHost = observed === undefined ? undefined : ipHost(observed.getComponents())
+  const out: string[] = []
+  for (const text of addrs) {
+    let addr: Multiaddr
+    try {
+      addr = multiaddr(text).decapsulateCode(CODE_P2P)
+    } catch {
+      continue
+    }
+    const components = addr.getComponents()
+    const first = components[0]
+    if (first === undefined) continue
+    if (WILDCARDS.get(first.code) === canonical(first)) {
+      if (observedHost === undefined || observedHost.code !== first.code) continue
+      addr = multiaddr([observedHost, ...components.slice(1)].map(({ code, name, value }) => ({ code, name, value })))
+    }
+    const result = addr.toString()
+    if (!out.includes(result)) out.push(result)
+  }
+  return out
+}
+
+/** The first component of an address if it is an IPv4 or IPv6 host (not a wildcard). */
+function ipHost (components: Component[]): Component | undefined {
+  const first = components[0]
+  if (first === undefined || !WILDCARDS.has(first.code) || WILDCARDS.get(first.code) === canonical(first)) return undefined
+  return first
+}
+
+/** IPv6 wildcard spellings (`::`, `0:0::0`, …) compare equal. */
+function canonical (component: Component): string | undefined {
+  if (component.code !== CODE_IP6 || component.value === undefined) return component.value
+  return /^[0:]+$/.test(component.value) ? '::' : component.value
+}

@@ -1,0 +1,71 @@
+/**
+ * Every limit and timing of the rendezvous server, each with the reason for its value. Wire
+ * limits (frame sizes, list lengths) live in common/protocol/rendezvous.ts.
+ */
+
+/** A client writes its one request right after opening the stream; a stream that has not
+ * delivered it in 10 s is stalled or hostile and is dropped. */
+export const REQUEST_READ_TIMEOUT_MS = 10_000
+
+/** Writing the response and closing our half: same budget as the read. */
+export const RESPONSE_WRITE_TIMEOUT_MS = 10_000
+
+/** After answering, how long the client has to close its half before the stream is aborted,
+ * so a client that never closes cannot pin streams against the per-connection limit. */
+export const STREAM_LINGER_MS = 5_000
+
+/** Concurrent request streams per connection. A client sends one request at a time with a
+ * little overlap (signin + subscribe, a fan of lookups); libp2p's default is 32. */
+export const MAX_INBOUND_REQUEST_STREAMS = 16
+
+/** One events stream per session, plus one being replaced while its successor subscribes. */
+export const MAX_INBOUND_EVENTS_STREAMS = 2
+
+/** The server never opens streams; keep the outbound allowance minimal. */
+export const MAX_OUTBOUND_STREAMS = 1
+
+/** Heartbeat on each events stream: well under the 120 s stream idle limit (DESIGN §2), and it
+ * finds a dead subscriber within a minute. */
+export const EVENTS_HEARTBEAT_MS = 30_000
+
+/** Events queued for one slow subscriber before its stream is dropped (it re-subscribes). */
+export const MAX_QUEUED_EVENTS = 256
+
+/** Users one session may watch for presence after looking them up (bounded memory). */
+export const MAX_WATCHED_PER_SESSION = 1_000
+
+// Failed sign-in slowdown (DESIGN §3: "repeated failures are slowed down per username and per peer").
+
+/** Failures within the window that are free; the next one starts the backoff. */
+export const SIGNIN_FREE_FAILURES = 5
+/** Failures older than this are forgotten (the OWASP authentication cheat sheet's example). */
+export const SIGNIN_WINDOW_MS = 10 * 60_000
+/** First lockout after the free failures; doubles with every further failure. */
+export const SIGNIN_BACKOFF_BASE_MS = 2_000
+/** Longest lockout: long enough to make guessing useless, short enough that the owner of a
+ * name someone else is hammering is not locked out for long. */
+export const SIGNIN_BACKOFF_MAX_MS = 15 * 60_000
+
+// Per-peer request rate (token bucket).
+
+/** Sustained requests per second per peer: far above any person, well below what would let one
+ * peer crowd out the others. */
+export const REQUESTS_PER_SECOND = 50
+/** Burst allowance: a client starting up (signin, groups, get-keys, lookups) fits easily. */
+export const REQUEST_BURST = 100
+
+/** Entries kept per rate-limit table before the stalest are dropped (bounded memory under a
+ * flood of fresh peer ids or usernames). */
+export const MAX_TRACKED_KEYS = 100_000
+
+// Command line and files.
+
+export const DEFAULT_PORT = 7000
+export const DEFAULT_HOST = '0.0.0.0'
+export const DEFAULT_DATA_DIR = './.parley/rendezvous'
+/** The server's libp2p Ed25519 key: the same peer id across restarts. */
+export const IDENTITY_FILE = 'identity.key'
+/** The one sqlite database (DESIGN §7). */
+export const DATABASE_FILE = 'rendezvous.sqlite'
+/** Connections the server accepts: many peers, each with one connection. */
+export const MAX_CONNECTIONS = 1_000

@@ -1,0 +1,210 @@
+/**
+ * One function per rendezvous operation (common/protocol/rendezvous.ts). Each takes a decoded,
+ * validated request and the caller's connection facts, and returns the result or throws a
+ * ParleyError that the service sends back as an error response.
+ */
+import { randomBytes } from 'node:crypto'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { constantTimeEqual, fakeSaltFor, verifierOf } from '../common/crypto/password.ts'
+import { ErrorCode, ParleyError } from '../common/errors.ts'
+import {
+  MAX_GROUP_MEMBERS, MAX_KEYS_RETURNED, MAX_LISTED, RendezvousError, encodeResult
+} from '../common/protocol/rendezvous.ts'
+import type { Op, Request, RequestOf, Result } from '../common/protocol/rendezvous.ts'
+import { rewriteAddrs } from './addrs.ts'
+import type { Notifier } from './notify.ts'
+import type { SignInThrottle } from './ratelimit.ts'
+import type { Session, Sessions } from './sessions.ts'
+import type { GroupRecord, RendezvousStore } from './store.ts'
+
+/** What the server knows about the caller, from the Noise-authenticated connection. */
+export interface RequestContext {
+  peerId: string
+  connectionId: string
+  remoteAddr: Multiaddr
+}
+
+export interface HandlerDeps {
+  store: RendezvousStore
+  sessions: Sessions
+  notifier: Notifier
+  throttle: SignInThrottle
+}
+
+type Handler<O extends Op> = (request: RequestOf<O>, context: RequestContext) => Result<O>
+export type Handlers = { [O in Op]: Handler<O> }
+
+/** Run `request` and encode its success response (errors are thrown). */
+export function handleRequest (handlers: Handlers, request: Request, context: RequestContext): Uint8Array {
+  return run(handlers, request.op, request as never, context)
+}
+
+function run<O extends Op> (handlers: Handlers, op: O, request: RequestOf<O>, context: RequestContext): Uint8Array {
+  const handler: Handler<O> = handlers[op]
+  return encodeResult(op, handler(request, context))
+}
+
+/** Compared against when the username does not exist, so an unknown user costs the same work as
+ * a wrong password and the two cannot be told apart by timing. */
+const DUMMY_VERIFIER = new Uint8Array(randomBytes(32))
+
+const invalidCredentials = (): ParleyError => new ParleyError(ErrorCode.BadCredentials, 'invalid username or password')
+
+export function createHandlers ({ store, sessions, notifier, throttle }: HandlerDeps): Handlers {
+  function requireSession (context: RequestContext): Session {
+    const session = sessions.get(context.peerId)
+    if (session === undefined) throw new ParleyError(ErrorCode.NotSignedIn, 'sign in first')
+    return session
+  }
+
+  function existingGroup (name: string): GroupRecord {
+    const group = store.getGroup(name)
+    if (group === undefined) throw new ParleyError(ErrorCode.NotFound, `no group "${name}"`)
+    return group
+  }
+
+  function memberGroup (name: string, session: Session): GroupRecord {
+    const group = existingGroup(name)
+    if (!store.isMember(name, session.username)) {
+      throw new ParleyError(ErrorCode.Forbidden, `you are not a member of "${name}"`)
+    }
+    return group
+  }
+
+  /** Bind the caller's connection to `username`: a new session, or a takeover of the old one. */
+  function signIn (username: string, context: RequestContext): void {
+    const { wasOnline } = sessions.start(context.peerId, username, context.connectionId, context.remoteAddr)
+    notifier.online(username, !wasOnline)
+  }
+
+  return {
+    salt ({ username }) {
+      return { salt: store.getUser(username)?.salt ?? fakeSaltFor(username, store.serverSecret) }
+    },
+
+    signup ({ username, salt, authKey, identity, addrs }, context) {
+      store.createUser({
+        username,
+        peerId: context.peerId,
+        salt,
+        verifier: verifierOf(authKey),
+        identity,
+        addrs: rewriteAddrs(addrs, context.remoteAddr)
+      })
+      signIn(username, context)
+      return { username, peerId: context.peerId }
+    },
+
+    signin ({ username, authKey, addrs }, context) {
+      const keys = [`user:${username}`, `peer:${context.peerId}`]
+      throttle.check(keys)
+      const user = store.getUser(username)
+      const matches = constantTimeEqual(verifierOf(authKey), user?.verifier ?? DUMMY_VERIFIER)
+      if (user === undefined || !matches) {
+        throttle.fail(keys)
+        throw invalidCredentials()
+      }
+      throttle.reset(`user:${username}`)
+      const bound = user.peerId === context.peerId
+      if (bound) {
+        store.setAddrs(username, rewriteAddrs(addrs, context.remoteAddr))
+        signIn(username, context)
+      }
+      return { username, peerId: user.peerId, identity: user.identity, bound }
+    },
+
+    lookup ({ username }, context) {
+      const session = requireSession(context)
+      const user = store.getUser(username)
+      if (user === undefined) throw new ParleyError(ErrorCode.NotFound, `no user "${username}"`)
+      sessions.watch(session, username)
+      return { username, peerId: user.peerId, addrs: user.addrs, online: sessions.isOnline(username) }
+    },
+
+    whois ({ peerId }, context) {
+      const session = requireSession(context)
+      const user = store.getUserByPeerId(peerId)
+      if (user === undefined) throw new ParleyError(ErrorCode.NotFound, `no user with peer id ${peerId}`)
+      sessions.watch(session, user.username)
+      return { username: user.username, peerId, addrs: user.addrs, online: sessions.isOnline(user.username) }
+    },
+
+    who (_request, context) {
+      const session = requireSession(context)
+      const names = new Set([...sessions.online(), ...store.groupmatesOf(session.username)])
+      const users = [...names].sort().slice(0, MAX_LISTED)
+        .map(username => ({ username, online: sessions.isOnline(username) }))
+      return { users }
+    },
+
+    list (_request, context) {
+      requireSession(context)
+      return { groups: store.listGroups(MAX_LISTED).map(({ name, members }) => ({ group: name, members })) }
+    },
+
+    create ({ group }, context) {
+      const session = requireSession(context)
+      const created = store.createGroup(group, session.username)
+      return { group, epoch: created.epoch }
+    },
+
+    join ({ group }, context) {
+      const session = requireSession(context)
+      const existing = store.getGroup(group)
+      if (existing !== undefined && !store.isMember(group, session.username) && store.memberCount(group) >= MAX_GROUP_MEMBERS) {
+        throw new ParleyError(ErrorCode.Forbidden, `group "${group}" is full (${MAX_GROUP_MEMBERS} members)`)
+      }
+      const result = store.joinGroup(group, session.username)
+      if (result.joined && !result.created) notifier.joined(result.group, session.username)
+      return { group, created: result.created, epoch: result.group.epoch }
+    },
+
+    leave ({ group }, context) {
+      const session = requireSession(context)
+      memberGroup(group, session)
+      const result = store.leaveGroup(group, session.username)
+      if (result.left && !result.deleted) notifier.left(group, session.username)
+      return { group }
+    },
+
+    members ({ group }, context) {
+      const session = requireSession(context)
+      const record = memberGroup(group, session)
+      const members = store.members(group).map(member => ({ ...member, online: sessions.isOnline(member.username) }))
+      return { group, epoch: record.epoch, rotationNeeded: record.rotationNeeded, members }
+    },
+
+    rotate ({ group, fromEpoch }, context) {
+      const session = requireSession(context)
+      memberGroup(group, session)
+      const result = store.rotate(group, fromEpoch)
+      if (!result.ok) {
+        throw new RendezvousError(ErrorCode.Conflict,
+          `group "${group}" is at epoch ${result.epoch}, not ${fromEpoch}`, result.epoch)
+      }
+      return { group, epoch: result.epoch }
+    },
+
+    'put-key' ({ group, epoch, wrapped }, context) {
+      const session = requireSession(context)
+      const record = memberGroup(group, session)
+      if (epoch < 1 || epoch > record.epoch) {
+        throw new RendezvousError(ErrorCode.Conflict,
+          `epoch ${epoch} is not a key epoch of "${group}" (current epoch ${record.epoch})`, record.epoch)
+      }
+      store.putKey(group, session.username, epoch, wrapped)
+      return { group, epoch }
+    },
+
+    'get-keys' ({ group }, context) {
+      const session = requireSession(context)
+      const record = memberGroup(group, session)
+      return { group, epoch: record.epoch, keys: store.getKeys(group, session.username, MAX_KEYS_RETURNED) }
+    },
+
+    groups (_request, context) {
+      const session = requireSession(context)
+      return { groups: store.groupsOf(session.username).slice(0, MAX_LISTED).map(({ name, epoch }) => ({ group: name, epoch })) }
+    }
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Who is told what (DESIGN §5 events): presence to the users who share a group with someone or
+ * looked them up; membership changes and rotation requests to a group's online members;
+ * key-needed to the online members who hold a group's current key when a member lacks it.
+ */
+import type { GroupRecord, RendezvousStore } from './store.ts'
+import type { Session, Sessions } from './sessions.ts'
+
+export class Notifier {
+  readonly #store: RendezvousStore
+  readonly #sessions: Sessions
+
+  constructor (store: RendezvousStore, sessions: Sessions) {
+    this.#store = store
+    this.#sessions = sessions
+  }
+
+  /** `username` signed in: presence to interested users (unless it was online already and this
+   * sign-in took its session over); its groups' key holders are asked to hand over any current
+   * key it lacks (a restarted or new machine may not have it). */
+  online (username: string, announce: boolean): void {
+    if (announce) this.#presence(username, true)
+    for (const group of this.#store.groupsOf(username)) this.#keyNeeded(group, username)
+  }
+
+  offline (username: string): void {
+    this.#presence(username, false)
+  }
+
+  /** A new events subscriber that holds current keys is told which online members lack them
+   * (their key-needed went out while no holder was listening). */
+  subscribed (session: Session): void {
+    for (const group of this.#store.groupsOf(session.username)) {
+      if (group.epoch < 1 || !this.#store.hasKey(group.name, session.username, group.epoch)) continue
+      for (const member of this.#store.members(group.name)) {
+        if (member.hasKey || member.username === session.username || !this.#sessions.isOnline(member.username)) continue
+        session.sink?.send({ type: 'key-needed', group: group.name, epoch: group.epoch, username: member.username })
+      }
+    }
+  }
+
+  joined (group: GroupRecord, username: string): void {
+    this.#sessions.notify(this.#othersIn(group.name, username), { type: 'member-joined', group: group.name, username })
+    this.#keyNeeded(group, username)
+  }
+
+  left (group: string, username: string): void {
+    const others = this.#othersIn(group, username)
+    this.#sessions.notify(others, { type: 'member-left', group, username })
+    this.#sessions.notify(others, { type: 'rotation-needed', group })
+  }
+
+  #presence (username: string, online: boolean): void {
+    const interested = [...this.#store.groupmatesOf(username), ...this.#sessions.watchersOf(username)]
+    this.#sessions.notify(interested.filter(name => name !== username), { type: 'presence', username, online })
+  }
+
+  /** If `username` lacks `group`'s current key, ask the online members who hold it. */
+  #keyNeeded (group: GroupRecord, username: string): void {
+    if (group.epoch < 1 || this.#store.hasKey(group.name, username, group.epoch)) return
+    const holders = this.#store.members(group.name)
+      .filter(member => member.hasKey && member.username !== username)
+      .map(member => member.username)
+    this.#sessions.notify(holders, { type: 'key-needed', group: group.name, epoch: group.epoch, username })
+  }
+
+  #othersIn (group: string, username: string): string[] {
+    return this.#store.members(group).map(member => member.username).filter(name => name !== username)
+  }
+}

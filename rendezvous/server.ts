@@ -1,0 +1,74 @@
+/**
+ * A whole rendezvous server: identity and store from the data folder, a libp2p node listening
+ * on host:port, the rendezvous service. main.ts runs one from the command line; tests run one
+ * in-process.
+ */
+import { join } from 'node:path'
+import { mkdir } from 'node:fs/promises'
+import { createParleyNode, loadOrCreateIdentity } from '../common/node.ts'
+import type { ParleyNode } from '../common/node.ts'
+import { IDENTITY_FILE, MAX_CONNECTIONS } from './constants.ts'
+import { RendezvousService } from './service.ts'
+import { openStore } from './store.ts'
+import type { RendezvousStore } from './store.ts'
+
+export interface ServerOptions {
+  dataDir: string
+  host: string
+  port: number
+  /** Advertise on the LAN by mDNS (never in tests: multicast leaves loopback). */
+  mdns: boolean
+}
+
+export interface RendezvousServer {
+  node: ParleyNode
+  store: RendezvousStore
+  service: RendezvousService
+  peerId: string
+  /** Full listen multiaddrs, each ending in /p2p/<peerId>. */
+  addrs: string[]
+  stop (): Promise<void>
+}
+
+export async function startRendezvousServer (options: ServerOptions): Promise<RendezvousServer> {
+  await mkdir(options.dataDir, { recursive: true, mode: 0o700 })
+  const privateKey = await loadOrCreateIdentity(join(options.dataDir, IDENTITY_FILE))
+  const store = openStore(options.dataDir)
+  let node: ParleyNode | undefined
+  try {
+    const family = options.host.includes(':') ? 'ip6' : 'ip4'
+    node = await createParleyNode({
+      privateKey,
+      listen: [`/${family}/${options.host}/tcp/${options.port}`],
+      mdns: options.mdns ? 'advertise' : undefined,
+      maxConnections: MAX_CONNECTIONS
+    })
+    const service = new RendezvousService({ node, store })
+    await service.start()
+    const started = node
+    let stopping: Promise<void> | undefined
+    return {
+      node,
+      store,
+      service,
+      peerId: node.peerId.toString(),
+      addrs: node.getMultiaddrs().map(addr => addr.toString()),
+      async stop () {
+        stopping ??= (async () => {
+          try {
+            await service.stop()
+            await started.stop()
+          } finally {
+            store.close()
+          }
+        })()
+        await stopping
+      }
+    }
+  } catch (err) {
+    // Best-effort cleanup after a failed start: the start error is the one worth reporting.
+    await Promise.resolve(node?.stop()).catch(() => {})
+    store.close()
+    throw err
+  }
+}

@@ -1,0 +1,370 @@
+/**
+ * The rendezvous store (DESIGN §7): one node:sqlite file, WAL, synchronous=FULL so a kill -9
+ * loses no committed change, schema migrations in code (PRAGMA user_version), every change in a
+ * transaction. Callers see only the RendezvousStore interface.
+ */
+import { randomBytes } from 'node:crypto'
+import { chmodSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
+import { ErrorCode, ParleyError } from '../common/errors.ts'
+import { MAX_KEYS_RETURNED } from '../common/protocol/rendezvous.ts'
+import { DATABASE_FILE } from './constants.ts'
+
+export interface UserRecord {
+  username: string
+  peerId: string
+  salt: Uint8Array
+  verifier: Uint8Array
+  /** The identity private key wrapped under the user's wrapKey: opaque here. */
+  identity: Uint8Array
+  addrs: string[]
+  created: number
+}
+
+export interface GroupRecord {
+  name: string
+  /** 0 = no key yet; each rotation adds one. */
+  epoch: number
+  rotationNeeded: boolean
+  created: number
+}
+
+export interface MemberRecord {
+  username: string
+  peerId: string
+  /** A wrapped key for the group's current epoch is stored for this member. */
+  hasKey: boolean
+}
+
+export type RotateResult = { ok: true, epoch: number } | { ok: false, epoch: number }
+
+export interface RendezvousStore {
+  /** 32 random bytes made on first open: keys the fake salts of unknown usernames. */
+  readonly serverSecret: Uint8Array
+  getUser (username: string): UserRecord | undefined
+  getUserByPeerId (peerId: string): UserRecord | undefined
+  /** ERR_EXISTS if the username or the peer id is taken. */
+  createUser (user: Omit<UserRecord, 'created'>): void
+  setAddrs (username: string, addrs: string[]): void
+  getGroup (name: string): GroupRecord | undefined
+  /** Every group with its member count, sorted by name. */
+  listGroups (limit: number): Array<{ name: string, members: number }>
+  /** ERR_EXISTS if it exists; the creator becomes its first member. */
+  createGroup (name: string, creator: string): GroupRecord
+  /** Creates the group if missing; idempotent for an existing member. */
+  joinGroup (name: string, username: string): { group: GroupRecord, created: boolean, joined: boolean }
+  /** Removes the member (and their wrapped keys) and flags a rotation; a group left empty is
+   * deleted with its keys. */
+  leaveGroup (name: string, username: string): { left: boolean, deleted: boolean }
+  isMember (group: string, username: string): boolean
+  memberCount (group: string): number
+  members (group: string): MemberRecord[]
+  groupsOf (username: string): GroupRecord[]
+  /** Distinct usernames that share at least one group with `username` (not itself). */
+  groupmatesOf (username: string): string[]
+  /** Compare-and-set: epoch fromEpoch → fromEpoch + 1, clearing rotationNeeded. */
+  rotate (group: string, fromEpoch: number): RotateResult
+  putKey (group: string, username: string, epoch: number, wrapped: Uint8Array): void
+  hasKey (group: string, username: string, epoch: number): boolean
+  /** The user's wrapped copies for the group, newest epoch first. */
+  getKeys (group: string, username: string, limit: number): Array<{ epoch: number, wrapped: Uint8Array }>
+  close (): void
+}
+
+/**
+ * Schema migrations, in order: MIGRATIONS[i] takes user_version i to i + 1. Never edit a
+ * released entry; append a new one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE users (
+    username TEXT PRIMARY KEY,
+    peer_id TEXT NOT NULL UNIQUE,
+    salt BLOB NOT NULL,
+    verifier BLOB NOT NULL,
+    identity BLOB NOT NULL,
+    addrs TEXT NOT NULL DEFAULT '[]',
+    created INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE groups (
+    name TEXT PRIMARY KEY,
+    epoch INTEGER NOT NULL DEFAULT 0,
+    rotation_needed INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE members (
+    group_name TEXT NOT NULL REFERENCES groups(name) ON DELETE CASCADE,
+    username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+    joined INTEGER NOT NULL,
+    PRIMARY KEY (group_name, username)
+  ) STRICT;
+  CREATE INDEX members_by_username ON members(username);
+  CREATE TABLE wrapped_keys (
+    group_name TEXT NOT NULL REFERENCES groups(name) ON DELETE CASCADE,
+    username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    wrapped BLOB NOT NULL,
+    PRIMARY KEY (group_name, username, epoch)
+  ) STRICT;
+  CREATE TABLE server_secret (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+  ) STRICT;
+  `
+]
+
+/** Bring `db` up to `migrations.length`, one transaction per step; refuse a newer database. */
+export function migrate (db: DatabaseSync, migrations: readonly string[] = MIGRATIONS): number {
+  let version = userVersion(db)
+  if (version > migrations.length) {
+    throw new ParleyError(ErrorCode.Internal,
+      `database schema version ${version} is newer than this server (${migrations.length}): upgrade the server`)
+  }
+  for (; version < migrations.length; version++) {
+    const step = migrations[version] ?? ''
+    transaction(db, () => {
+      db.exec(step)
+      db.exec(`PRAGMA user_version = ${version + 1}`)
+    })
+  }
+  return version
+}
+
+export function userVersion (db: DatabaseSync): number {
+  const row = db.prepare('PRAGMA user_version').get() as { user_version: number } | undefined
+  return row?.user_version ?? 0
+}
+
+function transaction<T> (db: DatabaseSync, work: () => T): T {
+  db.exec('BEGIN IMMEDIATE')
+  try {
+    const result = work()
+    db.exec('COMMIT')
+    return result
+  } catch (err) {
+    if (db.isTransaction) db.exec('ROLLBACK')
+    throw err
+  }
+}
+
+/** Open (creating if needed) the store in `dir`; `':memory:'` gives a throwaway store. */
+export function openStore (dir: string): RendezvousStore {
+  let path = ':memory:'
+  if (dir !== ':memory:') {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    path = join(dir, DATABASE_FILE)
+  }
+  return new SqliteStore(path)
+}
+
+type Row = Record<string, unknown>
+
+const str = (row: Row, key: string): string => row[key] as string
+const num = (row: Row, key: string): number => row[key] as number
+const blob = (row: Row, key: string): Uint8Array => row[key] as Uint8Array
+
+function toUser (row: Row): UserRecord {
+  return {
+    username: str(row, 'username'),
+    peerId: str(row, 'peer_id'),
+    salt: blob(row, 'salt'),
+    verifier: blob(row, 'verifier'),
+    identity: blob(row, 'identity'),
+    addrs: parseAddrs(str(row, 'addrs')),
+    created: num(row, 'created')
+  }
+}
+
+function parseAddrs (json: string): string[] {
+  const value: unknown = JSON.parse(json)
+  return Array.isArray(value) ? value.filter((a): a is string => typeof a === 'string') : []
+}
+
+function toGroup (row: Row): GroupRecord {
+  return {
+    name: str(row, 'name'),
+    epoch: num(row, 'epoch'),
+    rotationNeeded: num(row, 'rotation_needed') !== 0,
+    created: num(row, 'created')
+  }
+}
+
+class SqliteStore implements RendezvousStore {
+  readonly serverSecret: Uint8Array
+  readonly #db: DatabaseSync
+
+  constructor (path: string) {
+    this.#db = new DatabaseSync(path)
+    try {
+      // Verifiers and wrapped identities: owner-only, whatever the umask (the WAL and shm files
+      // SQLite creates take the database file's permissions).
+      if (path !== ':memory:') chmodSync(path, 0o600)
+      this.#db.exec('PRAGMA journal_mode = WAL')
+      // FULL: fsync the WAL on every commit, so an acknowledged change survives kill -9 and
+      // power loss (NORMAL may lose the last commits on power loss).
+      this.#db.exec('PRAGMA synchronous = FULL')
+      this.#db.exec('PRAGMA foreign_keys = ON')
+      this.#db.exec('PRAGMA busy_timeout = 5000')
+      migrate(this.#db)
+      this.serverSecret = this.#loadServerSecret()
+    } catch (err) {
+      this.#db.close()
+      throw err
+    }
+  }
+
+  #loadServerSecret (): Uint8Array {
+    return transaction(this.#db, () => {
+      const row = this.#db.prepare('SELECT value FROM server_secret WHERE key = ?').get('fake-salt') as Row | undefined
+      if (row !== undefined) return blob(row, 'value')
+      const secret = new Uint8Array(randomBytes(32))
+      this.#db.prepare('INSERT INTO server_secret (key, value) VALUES (?, ?)').run('fake-salt', secret)
+      return secret
+    })
+  }
+
+  getUser (username: string): UserRecord | undefined {
+    const row = this.#db.prepare('SELECT * FROM users WHERE username = ?').get(username) as Row | undefined
+    return row === undefined ? undefined : toUser(row)
+  }
+
+  getUserByPeerId (peerId: string): UserRecord | undefined {
+    const row = this.#db.prepare('SELECT * FROM users WHERE peer_id = ?').get(peerId) as Row | undefined
+    return row === undefined ? undefined : toUser(row)
+  }
+
+  createUser (user: Omit<UserRecord, 'created'>): void {
+    transaction(this.#db, () => {
+      if (this.getUser(user.username) !== undefined) throw new ParleyError(ErrorCode.Exists, 'username already taken')
+      if (this.getUserByPeerId(user.peerId) !== undefined) {
+        throw new ParleyError(ErrorCode.Exists, 'this peer id already belongs to another account')
+      }
+      this.#db.prepare(`INSERT INTO users (username, peer_id, salt, verifier, identity, addrs, created)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`).run(user.username, user.peerId, user.salt, user.verifier, user.identity,
+        JSON.stringify(user.addrs), Date.now())
+    })
+  }
+
+  setAddrs (username: string, addrs: string[]): void {
+    transaction(this.#db, () => {
+      this.#db.prepare('UPDATE users SET addrs = ? WHERE username = ?').run(JSON.stringify(addrs), username)
+    })
+  }
+
+  getGroup (name: string): GroupRecord | undefined {
+    const row = this.#db.prepare('SELECT * FROM groups WHERE name = ?').get(name) as Row | undefined
+    return row === undefined ? undefined : toGroup(row)
+  }
+
+  listGroups (limit: number): Array<{ name: string, members: number }> {
+    const rows = this.#db.prepare(`SELECT g.name AS name, COUNT(m.username) AS members FROM groups g
+      LEFT JOIN members m ON m.group_name = g.name GROUP BY g.name ORDER BY g.name LIMIT ?`).all(limit) as Row[]
+    return rows.map(row => ({ name: str(row, 'name'), members: num(row, 'members') }))
+  }
+
+  createGroup (name: string, creator: string): GroupRecord {
+    return transaction(this.#db, () => {
+      if (this.getGroup(name) !== undefined) throw new ParleyError(ErrorCode.Exists, `group "${name}" already exists`)
+      return this.#insertGroup(name, creator)
+    })
+  }
+
+  #insertGroup (name: string, creator: string): GroupRecord {
+    const now = Date.now()
+    this.#db.prepare('INSERT INTO groups (name, epoch, rotation_needed, created) VALUES (?, 0, 0, ?)').run(name, now)
+    this.#db.prepare('INSERT INTO members (group_name, username, joined) VALUES (?, ?, ?)').run(name, creator, now)
+    return { name, epoch: 0, rotationNeeded: false, created: now }
+  }
+
+  joinGroup (name: string, username: string): { group: GroupRecord, created: boolean, joined: boolean } {
+    return transaction(this.#db, () => {
+      const existing = this.getGroup(name)
+      if (existing === undefined) return { group: this.#insertGroup(name, username), created: true, joined: true }
+      const result = this.#db.prepare('INSERT OR IGNORE INTO members (group_name, username, joined) VALUES (?, ?, ?)')
+        .run(name, username, Date.now())
+      return { group: existing, created: false, joined: result.changes > 0 }
+    })
+  }
+
+  leaveGroup (name: string, username: string): { left: boolean, deleted: boolean } {
+    return transaction(this.#db, () => {
+      const removed = this.#db.prepare('DELETE FROM members WHERE group_name = ? AND username = ?').run(name, username)
+      if (removed.changes === 0) return { left: false, deleted: false }
+      this.#db.prepare('DELETE FROM wrapped_keys WHERE group_name = ? AND username = ?').run(name, username)
+      if (this.memberCount(name) === 0) {
+        // ON DELETE CASCADE removes every remaining wrapped key of the group.
+        this.#db.prepare('DELETE FROM groups WHERE name = ?').run(name)
+        return { left: true, deleted: true }
+      }
+      this.#db.prepare('UPDATE groups SET rotation_needed = 1 WHERE name = ?').run(name)
+      return { left: true, deleted: false }
+    })
+  }
+
+  isMember (group: string, username: string): boolean {
+    return this.#db.prepare('SELECT 1 FROM members WHERE group_name = ? AND username = ?').get(group, username) !== undefined
+  }
+
+  memberCount (group: string): number {
+    const row = this.#db.prepare('SELECT COUNT(*) AS n FROM members WHERE group_name = ?').get(group) as Row
+    return num(row, 'n')
+  }
+
+  members (group: string): MemberRecord[] {
+    const rows = this.#db.prepare(`SELECT m.username AS username, u.peer_id AS peer_id,
+        EXISTS (SELECT 1 FROM wrapped_keys k WHERE k.group_name = m.group_name AND k.username = m.username
+                AND k.epoch = g.epoch) AS has_key
+      FROM members m JOIN users u ON u.username = m.username JOIN groups g ON g.name = m.group_name
+      WHERE m.group_name = ? ORDER BY m.username`).all(group) as Row[]
+    return rows.map(row => ({ username: str(row, 'username'), peerId: str(row, 'peer_id'), hasKey: num(row, 'has_key') !== 0 }))
+  }
+
+  groupsOf (username: string): GroupRecord[] {
+    const rows = this.#db.prepare(`SELECT g.* FROM groups g JOIN members m ON m.group_name = g.name
+      WHERE m.username = ? ORDER BY g.name`).all(username) as Row[]
+    return rows.map(toGroup)
+  }
+
+  groupmatesOf (username: string): string[] {
+    const rows = this.#db.prepare(`SELECT DISTINCT other.username AS username FROM members mine
+      JOIN members other ON other.group_name = mine.group_name
+      WHERE mine.username = ? AND other.username <> ? ORDER BY other.username`).all(username, username) as Row[]
+    return rows.map(row => str(row, 'username'))
+  }
+
+  rotate (group: string, fromEpoch: number): RotateResult {
+    return transaction(this.#db, () => {
+      const result = this.#db.prepare('UPDATE groups SET epoch = epoch + 1, rotation_needed = 0 WHERE name = ? AND epoch = ?')
+        .run(group, fromEpoch)
+      const current = this.getGroup(group)?.epoch ?? 0
+      return result.changes > 0 ? { ok: true, epoch: current } : { ok: false, epoch: current }
+    })
+  }
+
+  putKey (group: string, username: string, epoch: number, wrapped: Uint8Array): void {
+    transaction(this.#db, () => {
+      this.#db.prepare(`INSERT INTO wrapped_keys (group_name, username, epoch, wrapped) VALUES (?, ?, ?, ?)
+        ON CONFLICT (group_name, username, epoch) DO UPDATE SET wrapped = excluded.wrapped`).run(group, username, epoch, wrapped)
+      // Keep only the newest copies: what get-keys can return is all a member ever needs.
+      this.#db.prepare(`DELETE FROM wrapped_keys WHERE group_name = ? AND username = ? AND epoch NOT IN (
+        SELECT epoch FROM wrapped_keys WHERE group_name = ? AND username = ? ORDER BY epoch DESC LIMIT ?)`)
+        .run(group, username, group, username, MAX_KEYS_RETURNED)
+    })
+  }
+
+  hasKey (group: string, username: string, epoch: number): boolean {
+    return this.#db.prepare('SELECT 1 FROM wrapped_keys WHERE group_name = ? AND username = ? AND epoch = ?')
+      .get(group, username, epoch) !== undefined
+  }
+
+  getKeys (group: string, username: string, limit: number): Array<{ epoch: number, wrapped: Uint8Array }> {
+    const rows = this.#db.prepare(`SELECT epoch, wrapped FROM wrapped_keys WHERE group_name = ? AND username = ?
+      ORDER BY epoch DESC LIMIT ?`).all(group, username, limit) as Row[]
+    return rows.map(row => ({ epoch: num(row, 'epoch'), wrapped: blob(row, 'wrapped') }))
+  }
+
+  close (): void {
+    if (this.#db.isOpen) this.#db.close()
+  }
+}

@@ -1,0 +1,401 @@
+/**
+ * The real rendezvous process (spawned as the README runs it) driven by real client nodes over
+ * TCP on 127.0.0.1. Tests run in order and share the server and accounts.
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { lpStream } from '@libp2p/utils'
+import { decode } from 'cborg'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { unwrapSecret } from '../../common/crypto/wrap.ts'
+import { ErrorCode, is } from '../../common/errors.ts'
+import type { ParleyNode } from '../../common/node.ts'
+import { RENDEZVOUS_PROTOCOL, RendezvousError, encodeRequest } from '../../common/protocol/rendezvous.ts'
+import type { RendezvousEvent } from '../../common/protocol/rendezvous.ts'
+import { encodeBody } from '../../common/wire/codec.ts'
+import { RendezvousClient } from '../../peer/rendezvous-client.ts'
+import {
+  EventRecorder, clientNode, connectionPacer, makeAccount, removeDir, sleep, spawnRendezvous, tempDir
+} from '../helpers/rendezvous.ts'
+import type { Account, ServerProcess } from '../helpers/rendezvous.ts'
+
+const PASSWORD = 'correct horse battery staple'
+
+function rejectsWith (code: string, message?: string | RegExp) {
+  return (err: unknown): boolean => {
+    assert.ok(is(err), `expected a ParleyError, got ${String(err)}`)
+    assert.equal(err.code, code, err.message)
+    if (typeof message === 'string') assert.equal(err.message, message)
+    else if (message !== undefined) assert.match(err.message, message)
+    return true
+  }
+}
+
+const isPresence = (username: string, online: boolean) => (event: RendezvousEvent): boolean =>
+  event.type === 'presence' && event.username === username && event.online === online
+
+interface User {
+  account: Account
+  node: ParleyNode
+  client: RendezvousClient
+}
+
+describe('rendezvous server process', () => {
+  let dataDir: string
+  let server: ServerProcess
+  const nodes: ParleyNode[] = []
+  const accounts = new Map<string, Account>()
+  let alice: User
+  let bob: User
+  let carol: User
+  const pace = connectionPacer()
+
+  /** A client that is connected to the server (each new connection paced, see connectionPacer). */
+  async function connected (clientNode: ParleyNode, address: Multiaddr = server.addr): Promise<RendezvousClient> {
+    const client = new RendezvousClient(clientNode, address)
+    await pace()
+    await client.connect()
+    return client
+  }
+
+  async function node (account?: Account): Promise<ParleyNode> {
+    const created = await clientNode(account?.privateKey)
+    await created.start()
+    nodes.push(created)
+    return created
+  }
+
+  async function user (name: string, address: Multiaddr = server.addr): Promise<User> {
+    const account = accounts.get(name)
+    assert.ok(account !== undefined)
+    const userNode = await node(account)
+    return { account, node: userNode, client: await connected(userNode, address) }
+  }
+
+  async function signup (u: User): Promise<void> {
+    const { username, salt, authKey, identity } = u.account
+    await u.client.signup({ username, salt, authKey, identity, addrs: addrsOf(u.node) })
+  }
+
+  async function signin (u: User): Promise<void> {
+    const result = await u.client.signin({ username: u.account.username, authKey: u.account.authKey, addrs: addrsOf(u.node) })
+    assert.equal(result.bound, true)
+  }
+
+  /** A client on a node with a fresh random identity (no account). */
+  async function stranger (): Promise<RendezvousClient> {
+    return await connected(await node())
+  }
+
+  before(async () => {
+    dataDir = await tempDir('parley-rendezvous-')
+    const made = await Promise.all(['alice', 'bob', 'carol', 'dave', 'erin'].map(async name => await makeAccount(name, `${PASSWORD} ${name}`)))
+    for (const account of made) accounts.set(account.username, account)
+    server = await spawnRendezvous(dataDir)
+    alice = await user('alice')
+    bob = await user('bob')
+    carol = await user('carol')
+  })
+
+  after(async () => {
+    await Promise.all(nodes.map(async n => { await n.stop() }))
+    await server?.stop('SIGKILL')
+    if (process.env.SHOW_SERVER_OUTPUT !== undefined) console.log(server?.output.join('\n'))
+    await removeDir(dataDir)
+  })
+
+  it('signs up a user, binding the name to the connection\'s peer id', async () => {
+    const { salt, authKey, identity } = alice.account
+    const result = await alice.client.signup({ username: 'Alice', salt, authKey, identity, addrs: addrsOf(alice.node) })
+    assert.deepEqual(result, { username: 'alice', peerId: alice.node.peerId.toString() })
+    await signup(bob)
+    await signup(carol)
+    assert.deepEqual(await alice.client.salt('ALICE'), alice.account.salt)
+  })
+
+  it('refuses a taken username and a peer id that already has an account', async () => {
+    const { salt, authKey, identity } = accounts.get('dave')!
+    const other = await stranger()
+    await assert.rejects(other.signup({ username: 'alice', salt, authKey, identity, addrs: [] }),
+      rejectsWith(ErrorCode.Exists, 'username already taken'))
+    await assert.rejects(alice.client.signup({ username: 'alice2', salt, authKey, identity, addrs: [] }),
+      rejectsWith(ErrorCode.Exists))
+  })
+
+  it('gives an unknown name a stable fake salt', async () => {
+    const client = await stranger()
+    const first = await client.salt('nobody')
+    assert.equal(first.length, 16)
+    assert.deepEqual(await client.salt('NoBody'), first)
+    assert.notDeepEqual(await client.salt('nobody2'), first)
+  })
+
+  it('answers a wrong password and an unknown user with the identical error', async () => {
+    const client = await stranger()
+    const errors: unknown[] = []
+    await client.signin({ username: 'alice', authKey: new Uint8Array(32), addrs: [] }).catch((err: unknown) => { errors.push(err) })
+    await client.signin({ username: 'nobody', authKey: alice.account.authKey, addrs: [] }).catch((err: unknown) => { errors.push(err) })
+    assert.equal(errors.length, 2)
+    for (const err of errors) rejectsWith(ErrorCode.BadCredentials, 'invalid username or password')(err)
+    const [wrong, unknown] = errors as RendezvousError[]
+    assert.equal(wrong?.message, unknown?.message)
+  })
+
+  it('slows down repeated failed sign-ins per username and per peer', async () => {
+    const dave = accounts.get('dave')!
+    const daveUser = await user('dave')
+    await signup(daveUser)
+    const attacker = await stranger()
+    for (let i = 0; i < 5; i++) {
+      await assert.rejects(attacker.signin({ username: 'dave', authKey: new Uint8Array(32), addrs: [] }),
+        rejectsWith(ErrorCode.BadCredentials))
+    }
+    // Even the right password is refused while the name is locked, from any peer.
+    await assert.rejects(attacker.signin({ username: 'dave', authKey: dave.authKey, addrs: [] }),
+      rejectsWith(ErrorCode.RateLimited, /^too many attempts, try again in \d+ s$/))
+    await assert.rejects(daveUser.client.signin({ username: 'dave', authKey: dave.authKey, addrs: [] }),
+      rejectsWith(ErrorCode.RateLimited))
+    // The attacking peer is slowed for other names too.
+    await assert.rejects(attacker.signin({ username: 'alice', authKey: alice.account.authKey, addrs: [] }),
+      rejectsWith(ErrorCode.RateLimited))
+  })
+
+  it('refuses operations before sign-in', async () => {
+    const client = await stranger()
+    await assert.rejects(client.lookup('alice'), rejectsWith(ErrorCode.NotSignedIn, 'sign in first'))
+    await assert.rejects(client.list(), rejectsWith(ErrorCode.NotSignedIn))
+    await assert.rejects(client.join('friends'), rejectsWith(ErrorCode.NotSignedIn))
+    await assert.rejects(client.subscribe(() => {}), rejectsWith(ErrorCode.NotSignedIn))
+  })
+
+  it('joins a missing group by creating it, then joins it idempotently', async () => {
+    assert.deepEqual(await alice.client.join('Friends'), { group: 'friends', created: true, epoch: 0 })
+    assert.deepEqual(await bob.client.join('friends'), { group: 'friends', created: false, epoch: 0 })
+    assert.deepEqual(await alice.client.join('friends'), { group: 'friends', created: false, epoch: 0 })
+  })
+
+  it('refuses to create a group that exists', async () => {
+    await assert.rejects(carol.client.create('friends'), rejectsWith(ErrorCode.Exists, 'group "friends" already exists'))
+    assert.deepEqual(await carol.client.create('solo'), { group: 'solo', epoch: 0 })
+  })
+
+  it('lists every group with its member count after joins and leaves', async () => {
+    assert.deepEqual((await carol.client.list()).groups, [{ group: 'friends', members: 2 }, { group: 'solo', members: 1 }])
+    await carol.client.join('friends')
+    assert.deepEqual((await bob.client.list()).groups, [{ group: 'friends', members: 3 }, { group: 'solo', members: 1 }])
+    await carol.client.leave('friends')
+    await carol.client.leave('solo')
+    assert.deepEqual((await bob.client.list()).groups, [{ group: 'friends', members: 2 }])
+    await assert.rejects(carol.client.leave('friends'), rejectsWith(ErrorCode.Forbidden))
+    await assert.rejects(carol.client.members('friends'), rejectsWith(ErrorCode.Forbidden))
+  })
+
+  it('rotates a new group 0 -> 1 and reports who holds the current key', async () => {
+    assert.deepEqual(await alice.client.rotate('friends', 0), { group: 'friends', epoch: 1 })
+    await alice.client.putKey('friends', 1, new Uint8Array(88).fill(1))
+    const members = await bob.client.members('friends')
+    assert.equal(members.epoch, 1)
+    assert.equal(members.rotationNeeded, false)
+    assert.deepEqual(members.members, [
+      { username: 'alice', peerId: alice.node.peerId.toString(), online: true, hasKey: true },
+      { username: 'bob', peerId: bob.node.peerId.toString(), online: true, hasKey: false }
+    ])
+  })
+
+  it('tells a subscriber when a groupmate goes offline and comes back', async () => {
+    const events = new EventRecorder()
+    await alice.client.subscribe(events.push)
+    await bob.node.hangUp(server.addr)
+    await events.next(isPresence('bob', false))
+    assert.equal((await alice.client.lookup('bob')).online, false)
+    assert.deepEqual((await alice.client.who()).users.find(u => u.username === 'bob'), { username: 'bob', online: false })
+    await pace()
+    await signin(bob)
+    await events.next(isPresence('bob', true))
+    // Everyone online (carol and dave are signed in too), sorted.
+    const who = await alice.client.who()
+    assert.deepEqual(who.users, ['alice', 'bob', 'carol', 'dave'].map(username => ({ username, online: true })))
+  })
+
+  it('asks the key holders to hand the key to a member that lacks it', async () => {
+    const events = new EventRecorder()
+    await alice.client.subscribe(events.push) // replaces the previous subscription of this session
+    await carol.client.join('friends')
+    await events.next(e => e.type === 'member-joined' && e.group === 'friends' && e.username === 'carol')
+    const needed = await events.next(e => e.type === 'key-needed')
+    assert.deepEqual(needed, { type: 'key-needed', group: 'friends', epoch: 1, username: 'carol' })
+  })
+
+  it('lets exactly one of two racing rotations win', async () => {
+    const results = await Promise.allSettled([alice.client.rotate('friends', 1), bob.client.rotate('friends', 1)])
+    const won = results.filter(r => r.status === 'fulfilled')
+    const lost = results.filter(r => r.status === 'rejected')
+    assert.equal(won.length, 1)
+    assert.equal(lost.length, 1)
+    assert.deepEqual(won[0]?.value, { group: 'friends', epoch: 2 })
+    const err = lost[0]?.reason as unknown
+    rejectsWith(ErrorCode.Conflict, /epoch 2/)(err)
+    assert.ok(err instanceof RendezvousError)
+    assert.equal(err.epoch, 2)
+  })
+
+  it('stores each member\'s own wrapped key copies', async () => {
+    const v2 = new Uint8Array(88).fill(2)
+    await alice.client.putKey('friends', 2, new Uint8Array(88).fill(9))
+    await alice.client.putKey('friends', 2, v2) // overwrites alice's copy for epoch 2 only
+    const keys = await alice.client.getKeys('friends')
+    assert.equal(keys.epoch, 2)
+    assert.deepEqual(keys.keys, [{ epoch: 2, wrapped: v2 }, { epoch: 1, wrapped: new Uint8Array(88).fill(1) }])
+    assert.deepEqual((await bob.client.getKeys('friends')).keys, [])
+    await assert.rejects(alice.client.putKey('friends', 3, v2), rejectsWith(ErrorCode.Conflict))
+    await assert.rejects(alice.client.putKey('friends', 0, v2), rejectsWith(ErrorCode.Conflict))
+    await assert.rejects(carol.client.getKeys('solo'), rejectsWith(ErrorCode.NotFound))
+    assert.deepEqual((await alice.client.groups()).groups, [{ group: 'friends', epoch: 2 }])
+  })
+
+  it('flags a rotation and tells the members when someone leaves', async () => {
+    const events = new EventRecorder()
+    await alice.client.subscribe(events.push)
+    await carol.client.leave('friends')
+    await events.next(e => e.type === 'member-left' && e.username === 'carol')
+    await events.next(e => e.type === 'rotation-needed' && e.group === 'friends')
+    assert.equal((await alice.client.members('friends')).rotationNeeded, true)
+  })
+
+  it('rewrites a wildcard listen address to the address the server saw', async () => {
+    const erin = await user('erin')
+    const { username, salt, authKey, identity } = erin.account
+    await erin.client.signup({ username, salt, authKey, identity, addrs: ['/ip4/0.0.0.0/tcp/4567', '/ip4/10.1.2.3/tcp/4567'] })
+    const found = await alice.client.lookup('erin')
+    assert.deepEqual(found, {
+      username: 'erin',
+      peerId: erin.node.peerId.toString(),
+      addrs: ['/ip4/127.0.0.1/tcp/4567', '/ip4/10.1.2.3/tcp/4567'],
+      online: true
+    })
+    await assert.rejects(alice.client.lookup('nobody'), rejectsWith(ErrorCode.NotFound))
+    assert.deepEqual(await alice.client.whois(erin.node.peerId.toString()), found)
+    await assert.rejects(alice.client.whois(alice.node.peerId.toString().replace(/.$/, 'x')), rejectsWith(ErrorCode.NotFound))
+  })
+
+  it('returns the wrapped identity to a sign-in from another peer without binding it', async () => {
+    const elsewhere = await stranger()
+    const result = await elsewhere.signin({ username: 'bob', authKey: bob.account.authKey, addrs: [] })
+    assert.equal(result.bound, false)
+    assert.equal(result.peerId, bob.node.peerId.toString())
+    const key = unwrapSecret(bob.account.wrapKey, 'identity:bob', result.identity)
+    assert.deepEqual(key, privateKeyToProtobuf(bob.account.privateKey))
+    await assert.rejects(elsewhere.list(), rejectsWith(ErrorCode.NotSignedIn))
+  })
+
+  it('replaces an older session of the same account', async () => {
+    const first = new EventRecorder()
+    await bob.client.subscribe(first.push)
+    const second = await user('bob') // same identity, a new node and connection
+    await signin(second)
+    await first.next(e => e.type === 'session-replaced')
+    await first.next(e => e.type === 'disconnected')
+    assert.deepEqual((await second.client.groups()).groups, [{ group: 'friends', epoch: 2 }])
+    await bob.node.stop()
+    bob = second
+  })
+
+  it('closes both halves of every request stream (no leak past the 64-stream limit)', async () => {
+    for (let i = 0; i < 70; i++) await alice.client.groups()
+    const [connection] = alice.node.getConnections().filter(c => c.remotePeer.toString() === server.peerId)
+    assert.ok(connection !== undefined)
+    // The server's close of the last stream may still be in flight; none may stay open.
+    const open = (): number => connection.streams.filter(stream => stream.protocol === RENDEZVOUS_PROTOCOL).length
+    assert.ok(open() <= 1, `${open()} request streams still open`)
+    for (let waited = 0; open() > 0 && waited < 2_000; waited += 20) await sleep(20)
+    assert.equal(open(), 0)
+  })
+
+  it('answers malformed, oversized and unknown requests with errors and keeps serving', async () => {
+    const raw = async (...chunks: Uint8Array[]): Promise<{ ok: boolean, code: string, message: string }> =>
+      await rawExchange(alice.node, server.addr, chunks)
+    // A frame that is not CBOR.
+    assert.equal((await raw(Uint8Array.of(3, 0xff, 0xfe, 0xfd))).code, ErrorCode.Malformed)
+    // A frame longer than a request may be (8 KiB > 4 KiB).
+    assert.equal((await raw(frame(new Uint8Array(8192)))).code, ErrorCode.TooLarge)
+    // A length prefix longer than any allowed frame's.
+    assert.equal((await raw(Uint8Array.of(0x80, 0x80, 0x10), new Uint8Array(100))).code, ErrorCode.Malformed)
+    // A frame cut short by the client closing.
+    assert.equal((await raw(Uint8Array.of(50, 1, 2, 3))).code, ErrorCode.Protocol)
+    assert.deepEqual(await raw(frame(encodeBody({ op: 'frobnicate' }))),
+      { ok: false, code: ErrorCode.Malformed, message: 'unknown operation "frobnicate"' })
+    assert.equal((await raw(frame(encodeBody({ op: 'list', extra: 1 })))).code, ErrorCode.Malformed)
+    assert.equal((await raw(frame(encodeBody({ op: 'lookup', username: 42 })))).code, ErrorCode.Malformed)
+    for (const group of ['../x', "a'; DROP TABLE users;--", '', 'x'.repeat(33)]) {
+      const answer = await raw(frame(encodeRequest('join', { group })))
+      assert.equal(answer.ok, false)
+      assert.ok(answer.code === ErrorCode.InvalidName || answer.code === ErrorCode.Malformed, `${group}: ${answer.code}`)
+    }
+    await assert.rejects(alice.client.join('../x'), rejectsWith(ErrorCode.InvalidName))
+    assert.deepEqual((await alice.client.list()).groups, [{ group: 'friends', members: 2 }])
+    assert.equal((await alice.client.lookup('bob')).username, 'bob')
+  })
+
+  it('keeps accounts, groups, keys and its peer id across SIGTERM and kill -9', async () => {
+    const before = await alice.client.members('friends')
+    const exitCode = await server.stop('SIGTERM')
+    assert.equal(exitCode, 0)
+    server = await spawnRendezvous(dataDir)
+    await checkSurvived(before)
+
+    // A change acknowledged just before kill -9 must survive it (synchronous=FULL).
+    await alice.client.join('after-crash')
+    await alice.client.rotate('after-crash', 0)
+    await alice.client.putKey('after-crash', 1, new Uint8Array(88).fill(7))
+    assert.equal(await server.stop('SIGKILL'), 'SIGKILL')
+    server = await spawnRendezvous(dataDir)
+    await checkSurvived(before)
+    const keys = await alice.client.getKeys('after-crash')
+    assert.deepEqual(keys, { group: 'after-crash', epoch: 1, keys: [{ epoch: 1, wrapped: new Uint8Array(88).fill(7) }] })
+  })
+
+  async function checkSurvived (before: Awaited<ReturnType<RendezvousClient['members']>>): Promise<void> {
+    const previousPeerId = alice.client.server.toString().split('/p2p/')[1]
+    assert.equal(server.peerId, previousPeerId)
+    alice = { ...alice, client: await connected(alice.node) }
+    await signin(alice)
+    const after = await alice.client.members('friends')
+    assert.deepEqual(after.members.map(m => [m.username, m.peerId, m.hasKey]), before.members.map(m => [m.username, m.peerId, m.hasKey]))
+    assert.equal(after.epoch, before.epoch)
+    assert.equal((await alice.client.getKeys('friends')).keys.length, 2)
+    assert.deepEqual(await alice.client.salt('bob'), bob.account.salt)
+  }
+})
+
+function addrsOf (node: ParleyNode): string[] {
+  return node.getMultiaddrs().map(addr => addr.toString())
+}
+
+function frame (body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(body.length + 5)
+  let length = body.length
+  let i = 0
+  while (length >= 0x80) {
+    out[i++] = (length & 0x7f) | 0x80
+    length >>>= 7
+  }
+  out[i++] = length
+  out.set(body, i)
+  return out.subarray(0, i + body.length)
+}
+
+/** Open a raw rendezvous stream, send `chunks` as they are, close our half, and read one framed
+ * answer. */
+async function rawExchange (node: ParleyNode, server: Multiaddr, chunks: Uint8Array[]): Promise<{ ok: boolean, code: string, message: string }> {
+  const stream = await node.dialProtocol(server, RENDEZVOUS_PROTOCOL)
+  try {
+    const lp = lpStream(stream)
+    for (const chunk of chunks) stream.send(chunk)
+    await stream.close()
+    return decode((await lp.read()).subarray()) as { ok: boolean, code: string, message: string }
+  } catch (err) {
+    stream.abort(err as Error)
+    throw err
+  }
+}
