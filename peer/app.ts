@@ -1,0 +1,222 @@
+/**
+ * The peer process: one libp2p node (restarted under the user's identity at sign-in), the
+ * rendezvous client, and at most one signed-in Session. Every CLI command lands on a method
+ * here; each returns nothing and reports through `emit`, or throws a ParleyError.
+ */
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { createParleyNode } from '../common/node.ts'
+import type { ParleyNode } from '../common/node.ts'
+import { ErrorCode, ParleyError } from '../common/errors.ts'
+import { normaliseName } from '../common/wire/names.ts'
+import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
+import { signIn, signUp } from './account.ts'
+import type { AccountHost, SignedIn } from './account.ts'
+import { Directory } from './directory.ts'
+import type { Emit, HistoryLine } from './events.ts'
+import { RendezvousClient } from './rendezvous-client.ts'
+import { Session } from './session.ts'
+import { describeLocalFile } from './files/index.ts'
+import { HISTORY_DEFAULT, HISTORY_MAX } from './constants.ts'
+
+export interface PeerOptions {
+  /** Our own listen port (0 picks one). */
+  port: number
+  /** Listen host: 0.0.0.0 to be reachable on a LAN. */
+  host: string
+  /** Where the rendezvous is (resolved by the caller: flag, mDNS or the default). */
+  rendezvous: Multiaddr
+  dataDir: string
+  emit: Emit
+}
+
+export class ParleyPeer {
+  readonly #options: PeerOptions
+  readonly #emit: Emit
+  #node: ParleyNode
+  #rendezvous: RendezvousClient
+  #session: Session | undefined
+
+  private constructor (options: PeerOptions, node: ParleyNode) {
+    this.#options = options
+    this.#emit = options.emit
+    this.#node = node
+    this.#rendezvous = new RendezvousClient(node, options.rendezvous)
+  }
+
+  /** Start with a throw-away identity: enough to reach the rendezvous before anyone signs in. */
+  static async start (options: PeerOptions): Promise<ParleyPeer> {
+    const node = await ParleyPeer.#listen(options, await generateKeyPair('Ed25519'))
+    const peer = new ParleyPeer(options, node)
+    peer.#emit({ event: 'ready', peerId: node.peerId.toString(), addrs: peer.#addrs(), rendezvous: options.rendezvous.toString() })
+    return peer
+  }
+
+  static async #listen (options: PeerOptions, identity: PrivateKey): Promise<ParleyNode> {
+    const host = options.host.includes(':') ? `/ip6/${options.host}` : `/ip4/${options.host}`
+    return await createParleyNode({ privateKey: identity, listen: [`${host}/tcp/${options.port}`] })
+  }
+
+  #addrs (): string[] {
+    return this.#node.getMultiaddrs().map(ma => ma.toString())
+  }
+
+  get username (): string | undefined {
+    return this.#session?.username
+  }
+
+  async signup (username: string, password: string): Promise<void> {
+    const name = normaliseName(username)
+    const signed = await signUp(this.#accountHost(), name, password)
+    await this.#open(signed)
+    this.#emit({ event: 'signed-up', username: name, peerId: this.#node.peerId.toString() })
+  }
+
+  async login (username: string, password: string): Promise<void> {
+    const name = normaliseName(username)
+    const signed = await signIn(this.#accountHost(), name, password)
+    await this.#open(signed)
+    this.#emit({ event: 'logged-in', username: signed.username, peerId: this.#node.peerId.toString() })
+  }
+
+  #accountHost (): AccountHost {
+    return {
+      rendezvous: () => this.#rendezvous,
+      useIdentity: async identity => { await this.#useIdentity(identity) },
+      addrs: () => this.#addrs(),
+      dataDir: this.#options.dataDir
+    }
+  }
+
+  /** Restart the node under another identity; the port is released first, so it is reused. */
+  async #useIdentity (identity: PrivateKey): Promise<void> {
+    if (this.#node.peerId.publicKey?.equals(identity.publicKey) === true) return
+    await this.#closeSession()
+    await this.#node.stop()
+    this.#node = await ParleyPeer.#listen(this.#options, identity)
+    this.#rendezvous = new RendezvousClient(this.#node, this.#options.rendezvous)
+  }
+
+  async #open (signed: SignedIn): Promise<void> {
+    await this.#closeSession()
+    const session = new Session({
+      node: this.#node, rendezvous: this.#rendezvous, username: signed.username, wrapKey: signed.wrapKey, dataDir: this.#options.dataDir, emit: this.#emit
+    })
+    await session.start()
+    this.#session = session
+  }
+
+  async #closeSession (): Promise<void> {
+    const session = this.#session
+    this.#session = undefined
+    await session?.close()
+  }
+
+  #signedIn (): Session {
+    if (this.#session === undefined) throw new ParleyError(ErrorCode.NotSignedIn, 'sign in first: SIGNUP <user> or LOGIN <user>')
+    return this.#session
+  }
+
+  send (user: string, text: string): void {
+    checkText(text)
+    this.#signedIn().sendText(normaliseName(user), text)
+  }
+
+  async sendFile (path: string, user: string): Promise<void> {
+    const session = this.#signedIn()
+    const file = await describeLocalFile(path)
+    session.sendFile(normaliseName(user), file.path, file.name)
+  }
+
+  async list (): Promise<void> {
+    const { groups } = await this.#signedIn().rendezvous.list()
+    this.#emit({ event: 'groups', groups: groups.map(g => ({ group: g.group, members: g.members })) })
+  }
+
+  async who (): Promise<void> {
+    const { users } = await this.#signedIn().rendezvous.who()
+    this.#emit({ event: 'who', users: users.map(u => ({ username: u.username, online: u.online })) })
+  }
+
+  history (target: string, count = HISTORY_DEFAULT): void {
+    const session = this.#signedIn()
+    const name = normaliseName(target)
+    const limit = Math.min(Math.max(1, count), HISTORY_MAX)
+    // Users and groups share one name space on the wire; a name with a direct conversation
+    // means that user, otherwise the group of that name.
+    const direct = session.store.history({ user: name }, limit)
+    const rows = direct.length > 0 ? direct : session.store.history({ group: name }, limit)
+    const messages: HistoryLine[] = rows.map(r => ({
+      id: r.id, direction: r.direction, from: r.direction === 'out' ? session.username : r.peer, group: r.group, kind: r.kind, text: r.body, path: r.path, status: r.status, at: r.at
+    }))
+    this.#emit({ event: 'history', with: name, messages })
+  }
+
+  async verify (user: string): Promise<void> {
+    const session = this.#signedIn()
+    const name = normaliseName(user)
+    const contact = await session.rendezvous.lookup(name)
+    const pinned = session.store.pinnedPeerId(name) ?? contact.peerId
+    this.#emit({ event: 'verify', user: name, peerId: pinned, fingerprint: Directory.fingerprint(this.#node.peerId.toString(), pinned) })
+    if (pinned !== contact.peerId) {
+      this.#emit({ event: 'warning', code: ErrorCode.IdentityChanged, message: `the directory now shows ${contact.peerId} for ${name}; fingerprint of the new identity: ${Directory.fingerprint(this.#node.peerId.toString(), contact.peerId)}` })
+    }
+  }
+
+  async trust (user: string): Promise<void> {
+    const session = this.#signedIn()
+    const name = normaliseName(user)
+    const peerId = await session.directory.trust(name)
+    this.#emit({ event: 'trusted', user: name, peerId })
+    session.outbox.flush(name)
+  }
+
+  async create (group: string): Promise<void> {
+    const created = await this.#signedIn().rendezvous.create(normaliseName(group, 'group'))
+    this.#emit({ event: 'created', group: created.group })
+  }
+
+  async join (group: string): Promise<void> {
+    const joined = await this.#signedIn().rendezvous.join(normaliseName(group, 'group'))
+    this.#emit({ event: 'joined', group: joined.group, created: joined.created })
+  }
+
+  async leave (group: string): Promise<void> {
+    const session = this.#signedIn()
+    const left = await session.rendezvous.leave(normaliseName(group, 'group'))
+    session.keyring.forget(left.group)
+    this.#emit({ event: 'left', group: left.group })
+  }
+
+  async members (group: string): Promise<void> {
+    const found = await this.#signedIn().rendezvous.members(normaliseName(group, 'group'))
+    this.#emit({ event: 'members', group: found.group, epoch: found.epoch, members: found.members.map(m => ({ username: m.username, online: m.online })) })
+  }
+
+  async sendGroup (group: string, text: string): Promise<void> {
+    checkText(text)
+    await this.#signedIn().groups.sendText(normaliseName(group, 'group'), text)
+  }
+
+  async sendGroupFile (path: string, group: string): Promise<void> {
+    const session = this.#signedIn()
+    const file = await describeLocalFile(path)
+    await session.groups.sendFile(normaliseName(group, 'group'), file.path, file.name)
+  }
+
+  /** Wait for deliveries in progress (stdin ended: let what was typed go out first). */
+  async drain (): Promise<void> {
+    await this.#session?.outbox.idle()
+  }
+
+  async stop (): Promise<void> {
+    await this.#closeSession()
+    await this.#node.stop()
+  }
+}
+
+function checkText (text: string): void {
+  if (Buffer.byteLength(text) > MAX_TEXT_BYTES) throw new ParleyError(ErrorCode.TooLarge, `a message is at most ${MAX_TEXT_BYTES} bytes; send a longer text as a file`)
+  if (text.length === 0) throw new ParleyError(ErrorCode.Usage, 'nothing to send')
+}

@@ -1,0 +1,181 @@
+/**
+ * `/parley/direct/1.0.0`: one stream per message, file or group-key hand-over between two peers.
+ * The first frame is the signal header (`MSG`, `FILE <name> <size>`, `KEY <group> <epoch>`), then
+ * a fresh X25519 handshake, then sealed frames, and last an encrypted ACK sent only after the
+ * receiver has stored what it got. The sender is named by the Noise-authenticated peer id.
+ */
+import type { Connection, Stream } from '@libp2p/interface'
+import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
+import { bool, bytes, str, uint } from '../../common/wire/codec.ts'
+import { FramedStream } from '../../common/wire/frames.ts'
+import { formatHeader, parseHeader } from '../../common/wire/headers.ts'
+import type { SignalHeader } from '../../common/wire/headers.ts'
+import { MAX_TEXT_BYTES } from '../../common/wire/limits.ts'
+import type { ParleyNode } from '../../common/node.ts'
+import { acceptDirectChannel, initiateDirectChannel } from '../transport/channel.ts'
+import type { SealedChannel } from '../transport/channel.ts'
+import { openStream } from '../transport/dial.ts'
+import type { Dialable } from '../transport/dial.ts'
+import { DIRECT_PROTOCOL, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from '../constants.ts'
+import type { Inbox } from '../inbox.ts'
+import type { Emit } from '../events.ts'
+import { describeLocalFile, hashFile, receiveFile, sendFile } from '../files/index.ts'
+
+export const textBody = { id: bytes(16, 16), text: str(MAX_TEXT_BYTES, 1), sentAt: uint() }
+export const ackBody = { ack: bytes(16, 16) }
+const keyBody = { key: bytes(24, 24) }
+/** Before a file's bytes: its id, so the receiver can say it already has it (a lost ACK). */
+export const fileOfferBody = { id: bytes(16, 16) }
+export const fileAnswerBody = { have: bool() }
+
+/** Associated data of a file's chunks: the signal header and the transfer id. */
+export function fileAssociatedData (header: Uint8Array, id: Uint8Array): Uint8Array {
+  const ad = new Uint8Array(header.length + id.length)
+  ad.set(header, 0)
+  ad.set(id, header.length)
+  return ad
+}
+
+export class DirectService {
+  readonly #node: ParleyNode
+  readonly #inbox: Inbox
+  readonly #downloadsDir: string
+  readonly #emit: Emit
+
+  constructor (node: ParleyNode, inbox: Inbox, downloadsDir: string, emit: Emit) {
+    this.#node = node
+    this.#inbox = inbox
+    this.#downloadsDir = downloadsDir
+    this.#emit = emit
+  }
+
+  async start (): Promise<void> {
+    await this.#node.handle(DIRECT_PROTOCOL, (stream, connection) => { void this.#onStream(stream, connection) }, {
+      maxInboundStreams: MAX_INBOUND_STREAMS,
+      maxOutboundStreams: MAX_OUTBOUND_STREAMS
+    })
+  }
+
+  async stop (): Promise<void> {
+    await this.#node.unhandle(DIRECT_PROTOCOL)
+  }
+
+  /** Deliver one text message; resolves once the receiver has stored it and ACKed. */
+  async sendText (to: Dialable, id: Uint8Array, text: string, onSent?: () => void): Promise<void> {
+    await this.#exchange(to, { kind: 'MSG' }, async channel => {
+      await channel.send({ id, text, sentAt: Date.now() }, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })
+      onSent?.()
+      await expectAck(channel, id)
+    })
+  }
+
+  /** Deliver one file (`FILE <name> <size>`); resolves once the receiver verified and stored it. */
+  async sendFile (to: Dialable, id: Uint8Array, path: string, onSent?: () => void): Promise<void> {
+    const file = await describeLocalFile(path)
+    const sha256 = await hashFile(file.path)
+    const header = { kind: 'FILE', name: file.name, size: file.size } as const
+    await this.#exchange(to, header, async (channel, framed, keys) => {
+      await channel.send({ id }, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })
+      const { have } = await channel.receive(fileAnswerBody, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })
+      if (!have) {
+        const hex = Buffer.from(id).toString('hex')
+        const { failed } = await sendFile({
+          targets: [framed],
+          fileSecret: keys.fileSecret,
+          associatedData: fileAssociatedData(channel.associatedData, id),
+          path: file.path, id, sha256, size: file.size, mime: file.mime,
+          onProgress: (bytes, total) => { this.#emit({ event: 'progress', id: hex, direction: 'send', peer: to.username, name: file.name, bytes, total }) }
+        })
+        if (failed[0] !== undefined) throw failed[0].error
+      }
+      onSent?.()
+      await expectAck(channel, id)
+    })
+  }
+
+  /** Hand a group key to a member over a fresh DH session (`KEY <group> <epoch>`). */
+  async sendGroupKey (to: Dialable, group: string, epoch: number, key: Uint8Array): Promise<void> {
+    const id = crypto.getRandomValues(new Uint8Array(16))
+    await this.#exchange(to, { kind: 'KEY', group, epoch }, async channel => {
+      await channel.send({ key }, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })
+      await channel.send({ ack: id }, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })
+      await expectAck(channel, id)
+    })
+  }
+
+  /** Open a direct stream with `header`, run the handshake, hand the channel to `work`. */
+  async #exchange (to: Dialable, header: SignalHeader, work: (channel: SealedChannel, framed: FramedStream, keys: { fileSecret: Uint8Array }) => Promise<void>): Promise<void> {
+    const framed = new FramedStream(await openStream(this.#node, to, DIRECT_PROTOCOL))
+    try {
+      const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
+      const { channel, keys } = await initiateDirectChannel(framed, formatHeader(header), this.#node.peerId.toString(), to.peerId, { signal })
+      await work(channel, framed, keys)
+    } catch (err) {
+      framed.abort(err)
+      throw asParleyError(err)
+    } finally {
+      await framed.close()
+    }
+  }
+
+
+  async #onStream (stream: Stream, connection: Connection): Promise<void> {
+    const framed = new FramedStream(stream)
+    const remotePeerId = connection.remotePeer.toString()
+    try {
+      const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
+      const headerBytes = await framed.read({ signal })
+      const header = parseHeader(headerBytes)
+      if (header.kind === 'GROUP' || header.kind === 'GROUP_FILE') {
+        throw new ParleyError(ErrorCode.Protocol, 'group traffic belongs on the group protocol')
+      }
+      const from = await this.#inbox.senderOf(remotePeerId)
+      const { channel, keys } = await acceptDirectChannel(framed, headerBytes, this.#node.peerId.toString(), remotePeerId, { signal })
+      switch (header.kind) {
+        case 'MSG': {
+          const body = await channel.receive(textBody, { signal })
+          this.#inbox.onText({ from, group: null, id: body.id, text: body.text, sentAt: body.sentAt })
+          await channel.send({ ack: body.id })
+          break
+        }
+        case 'KEY': {
+          const { key } = await channel.receive(keyBody, { signal })
+          const { ack } = await channel.receive(ackBody, { signal })
+          await this.#inbox.onGroupKey({ from, group: header.group, epoch: header.epoch, key })
+          await channel.send({ ack })
+          break
+        }
+        case 'FILE': {
+          const { id } = await channel.receive(fileOfferBody, { signal })
+          const have = this.#inbox.hasFile(from, id)
+          await channel.send({ have })
+          if (!have) {
+            const hex = Buffer.from(id).toString('hex')
+            const file = await receiveFile({
+              framed,
+              fileSecret: keys.peerFileSecret,
+              associatedData: fileAssociatedData(headerBytes, id),
+              announcedName: header.name,
+              announcedSize: header.size,
+              downloadsDir: this.#downloadsDir,
+              onProgress: (bytes, total) => { this.#emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: header.name, bytes, total }) }
+            })
+            this.#inbox.onFile({ from, group: null, id, name: file.name, path: file.path, size: file.size, sha256: file.sha256 })
+          }
+          await channel.send({ ack: id })
+          break
+        }
+      }
+    } catch (err) {
+      framed.abort(err)
+      this.#inbox.onInboundError(remotePeerId, asParleyError(err))
+    } finally {
+      await framed.close()
+    }
+  }
+}
+
+export async function expectAck (channel: SealedChannel, id: Uint8Array): Promise<void> {
+  const { ack } = await channel.receive(ackBody, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })
+  if (Buffer.compare(ack, id) !== 0) throw new ParleyError(ErrorCode.Protocol, 'acknowledgement for another message')
+}

@@ -1,0 +1,85 @@
+/**
+ * Who is who: usernames to peer ids through the rendezvous directory, checked against the
+ * peer ids this user pinned on first use (DESIGN §3). A changed peer id is refused loudly until
+ * the user has compared fingerprints (VERIFY) and accepted it (TRUST).
+ */
+import { createHash } from 'node:crypto'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ErrorCode, ParleyError } from '../common/errors.ts'
+import type { RendezvousClient } from './rendezvous-client.ts'
+import type { PeerStore } from './store/store.ts'
+import type { Emit } from './events.ts'
+
+export interface PeerContact {
+  username: string
+  peerId: string
+  addrs: string[]
+  online: boolean
+}
+
+export class Directory {
+  readonly #rendezvous: () => RendezvousClient
+  readonly #store: PeerStore
+  readonly #emit: Emit
+
+  constructor (rendezvous: () => RendezvousClient, store: PeerStore, emit: Emit) {
+    this.#rendezvous = rendezvous
+    this.#store = store
+    this.#emit = emit
+  }
+
+  /** The user's current peer id and addresses; an identity that changed since first use is refused. */
+  async resolve (username: string): Promise<PeerContact> {
+    const found = await this.#rendezvous().lookup(username)
+    this.#checkPin(found.username, found.peerId)
+    return found
+  }
+
+  /** The username behind an authenticated remote peer id (pinned, else asked of the directory). */
+  async usernameOf (peerId: string): Promise<string> {
+    const pinned = this.#store.usernameForPeer(peerId)
+    if (pinned !== undefined) return pinned
+    const { username } = await this.#rendezvous().whois(peerId)
+    this.#checkPin(username, peerId)
+    return username
+  }
+
+  /** Record what the directory told us elsewhere (members lists) under the same pin rules. */
+  observe (username: string, peerId: string): void {
+    try {
+      this.#checkPin(username, peerId)
+    } catch {
+      // #checkPin has already warned; observing never fails the caller's command.
+    }
+  }
+
+  #checkPin (username: string, peerId: string): void {
+    if (this.#store.pin(username, peerId) !== 'changed') return
+    const message = `the identity of ${username} has changed (now ${peerId}); messages to and from ${username} ` +
+      `are refused until you compare fingerprints with VERIFY ${username} and accept with TRUST ${username}`
+    this.#emit({ event: 'warning', code: ErrorCode.IdentityChanged, message })
+    throw new ParleyError(ErrorCode.IdentityChanged, message)
+  }
+
+  /** Accept the directory's current peer id for a user after an out-of-band check. */
+  async trust (username: string): Promise<string> {
+    const found = await this.#rendezvous().lookup(username)
+    this.#store.repin(found.username, found.peerId)
+    return found.peerId
+  }
+
+  /** A fingerprint both users compute alike: 60 digits from both identity keys, in 12 groups. */
+  static fingerprint (peerIdA: string, peerIdB: string): string {
+    const keys = [peerIdA, peerIdB].map(id => Buffer.from(publicKeyOf(id))).sort(Buffer.compare)
+    const digest = createHash('sha256').update('parley/fingerprint').update(keys[0] ?? Buffer.alloc(0)).update(keys[1] ?? Buffer.alloc(0)).digest()
+    const groups: string[] = []
+    for (let i = 0; i < 12; i++) groups.push(String(digest.readUInt32BE(i * 2) % 100000).padStart(5, '0'))
+    return groups.join(' ')
+  }
+}
+
+function publicKeyOf (peerId: string): Uint8Array {
+  const key = peerIdFromString(peerId).publicKey
+  if (key === undefined) throw new ParleyError(ErrorCode.Malformed, 'peer id carries no public key')
+  return key.raw
+}

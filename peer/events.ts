@@ -1,0 +1,39 @@
+/**
+ * Everything the peer reports, as one typed union. The CLI prints each event for a person, or
+ * as one JSON line with `--json` (the README's event reference lists the same fields).
+ */
+import type { ErrorCode } from '../common/errors.ts'
+
+export interface GroupCount { group: string, members: number }
+export interface MemberView { username: string, online: boolean }
+export interface HistoryLine { id: string, direction: 'in' | 'out', from: string, group: string | null, kind: 'text' | 'file', text: string, path: string | null, status: string, at: number }
+
+export type PeerEvent =
+  | { event: 'ready', peerId: string, addrs: string[], rendezvous: string }
+  | { event: 'signed-up', username: string, peerId: string }
+  | { event: 'logged-in', username: string, peerId: string }
+  | { event: 'message', id: string, from: string, text: string, at: number }
+  | { event: 'group-message', id: string, group: string, from: string, text: string, at: number }
+  | { event: 'file', id: string, from: string, name: string, path: string, size: number, sha256: string, at: number }
+  | { event: 'group-file', id: string, group: string, from: string, name: string, path: string, size: number, sha256: string, at: number }
+  | { event: 'sent', id: string, to: string, group: string | null }
+  | { event: 'queued', id: string, to: string, group: string | null, reason: string }
+  | { event: 'delivered', id: string, to: string, group: string | null }
+  | { event: 'progress', id: string, direction: 'send' | 'receive', peer: string, name: string, bytes: number, total: number }
+  | { event: 'groups', groups: GroupCount[] }
+  | { event: 'created', group: string }
+  | { event: 'joined', group: string, created: boolean }
+  | { event: 'left', group: string }
+  | { event: 'members', group: string, epoch: number, members: MemberView[] }
+  | { event: 'who', users: MemberView[] }
+  | { event: 'history', with: string, messages: HistoryLine[] }
+  | { event: 'verify', user: string, peerId: string, fingerprint: string }
+  | { event: 'trusted', user: string, peerId: string }
+  | { event: 'presence', user: string, online: boolean }
+  | { event: 'key', group: string, epoch: number, from: string }
+  | { event: 'warning', code: ErrorCode, message: string }
+  | { event: 'error', code: ErrorCode, message: string }
+  | { event: 'help', commands: string[] }
+  | { event: 'bye' }
+
+export type Emit = (event: PeerEvent) => void

@@ -1,0 +1,195 @@
+/**
+ * Group keys on this peer (DESIGN §4): one random 24-byte key per group and epoch, made here
+ * (never by the rendezvous), kept wrapped under the user's wrapKey both in the local store and
+ * on the rendezvous (so a new machine recovers it), and handed to members who lack it over a
+ * direct DH session. A new epoch starts with a compare-and-set on the rendezvous, so two
+ * members who rotate at once agree on one winner.
+ */
+import { newGroupKey, GROUP_KEY_BYTES } from '../../common/crypto/group.ts'
+import { unwrapSecret, wrapSecret } from '../../common/crypto/wrap.ts'
+import { ErrorCode, ParleyError, asParleyError, is } from '../../common/errors.ts'
+import type { Emit } from '../events.ts'
+import type { IncomingKey, KeyAcceptor } from '../inbox.ts'
+import type { PeerStore } from '../store/store.ts'
+import type { RendezvousClient } from '../rendezvous-client.ts'
+import type { Dialable } from '../transport/dial.ts'
+
+export interface GroupMember extends Dialable {
+  online: boolean
+  hasKey: boolean
+}
+
+export interface GroupInfo {
+  group: string
+  epoch: number
+  rotationNeeded: boolean
+  members: GroupMember[]
+}
+
+export interface KeyringDeps {
+  username: string
+  wrapKey: Uint8Array
+  store: PeerStore
+  rendezvous: () => RendezvousClient
+  emit: Emit
+  /** Send a key to one member over a fresh direct session. */
+  handOver: (to: Dialable, group: string, epoch: number, key: Uint8Array) => Promise<void>
+  /** A key arrived: deliveries waiting for it can go now. */
+  onNewKey: (group: string) => void
+}
+
+/** Member lists change rarely; a group send asks once, not once per member. */
+const MEMBERS_CACHE_MS = 2_000
+
+const context = (group: string, epoch: number): string => `group:${group}:${epoch}`
+
+export class GroupKeyring implements KeyAcceptor {
+  readonly #deps: KeyringDeps
+  readonly #info = new Map<string, { at: number, info: GroupInfo }>()
+
+  constructor (deps: KeyringDeps) {
+    this.#deps = deps
+  }
+
+  /** The group's members and epoch (briefly cached); only members may ask. */
+  async info (group: string, fresh = false): Promise<GroupInfo> {
+    const cached = this.#info.get(group)
+    if (!fresh && cached !== undefined && Date.now() - cached.at < MEMBERS_CACHE_MS) return cached.info
+    const found = await this.#deps.rendezvous().members(group)
+    const info: GroupInfo = {
+      group: found.group,
+      epoch: found.epoch,
+      rotationNeeded: found.rotationNeeded,
+      members: await Promise.all(found.members.map(async m => ({ ...m, addrs: await this.#addrsOf(m.username, m.online) })))
+    }
+    this.#info.set(group, { at: Date.now(), info })
+    return info
+  }
+
+  async #addrsOf (username: string, online: boolean): Promise<string[]> {
+    if (!online || username === this.#deps.username) return []
+    try {
+      return (await this.#deps.rendezvous().lookup(username)).addrs
+    } catch {
+      return []
+    }
+  }
+
+  /** Membership or epoch changed: the next look-up asks the rendezvous. */
+  invalidate (group: string): void {
+    this.#info.delete(group)
+  }
+
+  forget (group: string): void {
+    this.#info.delete(group)
+    this.#deps.store.forgetGroup(group)
+  }
+
+  /**
+   * The key to send with: the current epoch's, after starting a new epoch when the group has
+   * none yet or a member has left. Online members who lack it get it first (DESIGN §4).
+   */
+  async keyForSending (group: string): Promise<{ info: GroupInfo, key: Uint8Array }> {
+    let info = await this.info(group, true)
+    if (info.epoch === 0 || info.rotationNeeded) {
+      try {
+        const rotated = await this.#deps.rendezvous().rotate(group, info.epoch)
+        await this.#keep(group, rotated.epoch, newGroupKey())
+      } catch (err) {
+        if (!is(err, ErrorCode.Conflict)) throw err
+        // Another member rotated first: their key reaches us by hand-over.
+      }
+      info = await this.info(group, true)
+    }
+    const key = await this.key(group, info.epoch)
+    await this.handOverToLacking(info, key)
+    return { info, key }
+  }
+
+  /** Give the current key to every online member who has no copy yet; failures wait for later. */
+  async handOverToLacking (info: GroupInfo, key: Uint8Array): Promise<void> {
+    const lacking = info.members.filter(m => !m.hasKey && m.online && m.username !== this.#deps.username)
+    await Promise.all(lacking.map(async member => {
+      try {
+        await this.#deps.handOver(member, info.group, info.epoch, key)
+        member.hasKey = true
+      } catch (err) {
+        const error = asParleyError(err)
+        this.#deps.emit({ event: 'warning', code: error.code, message: `could not hand the key of ${info.group} to ${member.username}: ${error.message}` })
+      }
+    }))
+  }
+
+  /** A member asked (through the rendezvous) for the key: hand it over if we hold it. */
+  async onKeyNeeded (group: string, epoch: number, username: string): Promise<void> {
+    const key = await this.#localKey(group, epoch)
+    if (key === undefined) return
+    const info = await this.info(group, true)
+    const member = info.members.find(m => m.username === username)
+    if (member === undefined || info.epoch !== epoch) return
+    await this.handOverToLacking({ ...info, members: [member] }, key)
+  }
+
+  /** The key of a group at an epoch: from the local store, else our wrapped copy on the rendezvous. */
+  async key (group: string, epoch: number): Promise<Uint8Array> {
+    const local = await this.#localKey(group, epoch)
+    if (local !== undefined) return local
+    const { keys } = await this.#deps.rendezvous().getKeys(group)
+    for (const copy of keys) {
+      try {
+        const key = unwrapSecret(this.#deps.wrapKey, context(group, copy.epoch), copy.wrapped)
+        this.#deps.store.saveGroupKey(group, copy.epoch, copy.wrapped)
+        if (copy.epoch === epoch) return key
+      } catch {
+        // A copy that does not unwrap is not ours to use; the others may still be good.
+      }
+    }
+    throw new ParleyError(ErrorCode.Unreachable, `waiting for the key of ${group} (epoch ${epoch}) from another member`)
+  }
+
+  async #localKey (group: string, epoch: number): Promise<Uint8Array | undefined> {
+    const wrapped = this.#deps.store.groupKey(group, epoch)
+    if (wrapped === undefined) return undefined
+    return unwrapSecret(this.#deps.wrapKey, context(group, epoch), wrapped)
+  }
+
+  /** Wrap a key under our wrapKey and keep it here and on the rendezvous. */
+  async #keep (group: string, epoch: number, key: Uint8Array): Promise<void> {
+    const wrapped = wrapSecret(this.#deps.wrapKey, context(group, epoch), key)
+    await this.#deps.rendezvous().putKey(group, epoch, wrapped)
+    this.#deps.store.saveGroupKey(group, epoch, wrapped)
+  }
+
+  /** A key handed over by another member: accepted only from a member, for the current epoch,
+   * and never replacing a different key we already hold for that epoch. */
+  async acceptHandedKey (incoming: IncomingKey): Promise<void> {
+    if (incoming.key.length !== GROUP_KEY_BYTES) throw new ParleyError(ErrorCode.Malformed, 'a group key is 24 bytes')
+    const info = await this.info(incoming.group, true)
+    if (!info.members.some(m => m.username === incoming.from)) {
+      throw new ParleyError(ErrorCode.Forbidden, `${incoming.from} is not a member of ${incoming.group}`)
+    }
+    if (incoming.epoch !== info.epoch) {
+      throw new ParleyError(ErrorCode.Conflict, `key for epoch ${incoming.epoch} of ${incoming.group}, which is at ${info.epoch}`)
+    }
+    const held = await this.#localKey(incoming.group, incoming.epoch)
+    if (held !== undefined) {
+      if (Buffer.compare(held, incoming.key) !== 0) throw new ParleyError(ErrorCode.Conflict, `a different key for ${incoming.group} epoch ${incoming.epoch}`)
+      return
+    }
+    await this.#keep(incoming.group, incoming.epoch, incoming.key)
+    this.#info.delete(incoming.group)
+    this.#deps.emit({ event: 'key', group: incoming.group, epoch: incoming.epoch, from: incoming.from })
+    this.#deps.onNewKey(incoming.group)
+  }
+
+  /** On sign-in: hand keys we hold to online members of our groups who lack them. */
+  async handOverAll (): Promise<void> {
+    const { groups } = await this.#deps.rendezvous().groups()
+    for (const { group, epoch } of groups) {
+      if (epoch === 0) continue
+      const key = await this.#localKey(group, epoch).catch(() => undefined) ?? await this.key(group, epoch).catch(() => undefined)
+      if (key === undefined) continue
+      await this.handOverToLacking(await this.info(group, true), key)
+    }
+  }
+}

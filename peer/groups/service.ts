@@ -1,0 +1,177 @@
+/**
+ * `/parley/group/1.0.0`: group traffic, fanned out peer to peer, one stream per member
+ * (DESIGN §1, §5). Each stream starts with the customer's signal header `GROUP <group>` or
+ * `GROUP <group> <file name>`, then an intro in the clear — epoch, a fresh message nonce, the
+ * message id — then frames sealed under keys derived from the group key and that nonce, and
+ * last the receiver's encrypted ACK under keys of its own label.
+ */
+import { randomBytes } from 'node:crypto'
+import type { Connection, Stream } from '@libp2p/interface'
+import { groupAckKeys, groupFileSecret, groupMessageKeys, newMessageNonce } from '../../common/crypto/group.ts'
+import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
+import { bytes, decodeBody, encodeBody, uint } from '../../common/wire/codec.ts'
+import { FramedStream } from '../../common/wire/frames.ts'
+import { formatHeader, parseHeader } from '../../common/wire/headers.ts'
+import type { ParleyNode } from '../../common/node.ts'
+import { SealedChannel } from '../transport/channel.ts'
+import { openStream } from '../transport/dial.ts'
+import type { Dialable } from '../transport/dial.ts'
+import { GROUP_PROTOCOL, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from '../constants.ts'
+import { expectAck, fileAnswerBody, fileAssociatedData, textBody } from '../direct/service.ts'
+import { describeLocalFile, hashFile, receiveFile, sendFile } from '../files/index.ts'
+import type { Emit } from '../events.ts'
+import type { Inbox } from '../inbox.ts'
+import type { Outbox } from '../outbox.ts'
+import type { OutboxItem, PeerStore } from '../store/store.ts'
+import type { GroupKeyring } from './keyring.ts'
+
+const introBody = { epoch: uint(), nonce: bytes(16, 16), id: bytes(16, 16) }
+
+export interface GroupServiceDeps {
+  node: ParleyNode
+  username: string
+  keyring: GroupKeyring
+  inbox: Inbox
+  store: PeerStore
+  outbox: () => Outbox
+  downloadsDir: string
+  emit: Emit
+}
+
+export class GroupService {
+  readonly #deps: GroupServiceDeps
+
+  constructor (deps: GroupServiceDeps) {
+    this.#deps = deps
+  }
+
+  async start (): Promise<void> {
+    await this.#deps.node.handle(GROUP_PROTOCOL, (stream, connection) => { void this.#onStream(stream, connection) }, {
+      maxInboundStreams: MAX_INBOUND_STREAMS,
+      maxOutboundStreams: MAX_OUTBOUND_STREAMS
+    })
+  }
+
+  async stop (): Promise<void> {
+    await this.#deps.node.unhandle(GROUP_PROTOCOL)
+  }
+
+  /** SENDGROUP: settle the key (rotating or handing it over first), then queue one delivery per member. */
+  async sendText (group: string, text: string): Promise<string> {
+    return await this.#fanOut(group, 'text', text, text)
+  }
+
+  /** SENDGROUPFILE: the same, with the file read at delivery time. */
+  async sendFile (group: string, path: string, name: string): Promise<string> {
+    return await this.#fanOut(group, 'file', path, name)
+  }
+
+  async #fanOut (group: string, kind: 'text' | 'file', body: string, shown: string): Promise<string> {
+    const { info } = await this.#deps.keyring.keyForSending(group)
+    const id = randomBytes(16).toString('hex')
+    this.#deps.store.addMessage({ id, direction: 'out', peer: this.#deps.username, group, kind, body: shown, path: kind === 'file' ? body : null, status: 'sent', at: Date.now() })
+    for (const member of info.members) {
+      if (member.username === this.#deps.username) continue
+      this.#deps.outbox().submit({ id, recipient: member.username, group, kind, body })
+    }
+    return id
+  }
+
+  /** Deliver one queued group item to one member (called by the outbox). */
+  async deliver (item: OutboxItem & { group: string }, to: Dialable, onSent: () => void): Promise<void> {
+    const info = await this.#deps.keyring.info(item.group)
+    if (!info.members.some(m => m.username === item.recipient)) {
+      throw new ParleyError(ErrorCode.Forbidden, `${item.recipient} is no longer in ${item.group}`)
+    }
+    if (!info.members.some(m => m.username === this.#deps.username)) {
+      throw new ParleyError(ErrorCode.Forbidden, `you are no longer in ${item.group}`)
+    }
+    const key = await this.#deps.keyring.key(item.group, info.epoch)
+    const id = Buffer.from(item.id, 'hex')
+    const nonce = newMessageNonce()
+    const file = item.kind === 'file' ? await describeLocalFile(item.body) : undefined
+    const header = formatHeader(file === undefined ? { kind: 'GROUP', group: item.group } : { kind: 'GROUP_FILE', group: item.group, name: file.name })
+    const framed = new FramedStream(await openStream(this.#deps.node, to, GROUP_PROTOCOL))
+    try {
+      const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
+      await framed.write(header, { signal })
+      await framed.write(encodeBody({ epoch: info.epoch, nonce, id }), { signal })
+      const channel = new SealedChannel(framed, {
+        send: groupMessageKeys(key, nonce, item.group, info.epoch),
+        receive: groupAckKeys(key, nonce, item.group, info.epoch)
+      }, header)
+      if (file === undefined) {
+        await channel.send({ id, text: item.body, sentAt: Date.now() }, { signal })
+      } else {
+        const { have } = await channel.receive(fileAnswerBody, { signal })
+        if (!have) {
+          const { failed } = await sendFile({
+            targets: [framed],
+            fileSecret: groupFileSecret(key, nonce, item.group, info.epoch),
+            associatedData: fileAssociatedData(header, id),
+            path: file.path, id, sha256: await hashFile(file.path), size: file.size, mime: file.mime,
+            onProgress: (bytes, total) => { this.#deps.emit({ event: 'progress', id: item.id, direction: 'send', peer: to.username, name: file.name, bytes, total }) }
+          })
+          if (failed[0] !== undefined) throw failed[0].error
+        }
+      }
+      onSent()
+      await expectAck(channel, id)
+    } catch (err) {
+      framed.abort(err)
+      throw asParleyError(err)
+    } finally {
+      await framed.close()
+    }
+  }
+
+  async #onStream (stream: Stream, connection: Connection): Promise<void> {
+    const framed = new FramedStream(stream)
+    const remotePeerId = connection.remotePeer.toString()
+    try {
+      const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
+      const headerBytes = await framed.read({ signal })
+      const header = parseHeader(headerBytes)
+      if (header.kind !== 'GROUP' && header.kind !== 'GROUP_FILE') {
+        throw new ParleyError(ErrorCode.Protocol, 'only GROUP signal headers belong on the group protocol')
+      }
+      const from = await this.#deps.inbox.senderOf(remotePeerId)
+      const intro = decodeBody(introBody, await framed.read({ signal }))
+      const info = await this.#deps.keyring.info(header.group)
+      if (!info.members.some(m => m.username === from)) {
+        throw new ParleyError(ErrorCode.Forbidden, `${from} is not a member of ${header.group}`)
+      }
+      const key = await this.#deps.keyring.key(header.group, intro.epoch)
+      const channel = new SealedChannel(framed, {
+        send: groupAckKeys(key, intro.nonce, header.group, intro.epoch),
+        receive: groupMessageKeys(key, intro.nonce, header.group, intro.epoch)
+      }, headerBytes)
+      if (header.kind === 'GROUP') {
+        const body = await channel.receive(textBody, { signal })
+        if (Buffer.compare(body.id, intro.id) !== 0) throw new ParleyError(ErrorCode.Protocol, 'message id differs from the intro')
+        this.#deps.inbox.onText({ from, group: header.group, id: body.id, text: body.text, sentAt: body.sentAt })
+      } else {
+        const have = this.#deps.inbox.hasFile(from, intro.id)
+        await channel.send({ have })
+        if (!have) {
+          const hex = Buffer.from(intro.id).toString('hex')
+          const file = await receiveFile({
+            framed,
+            fileSecret: groupFileSecret(key, intro.nonce, header.group, intro.epoch),
+            associatedData: fileAssociatedData(headerBytes, intro.id),
+            announcedName: header.name,
+            downloadsDir: this.#deps.downloadsDir,
+            onProgress: (bytes, total) => { this.#deps.emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: header.name, bytes, total }) }
+          })
+          this.#deps.inbox.onFile({ from, group: header.group, id: intro.id, name: file.name, path: file.path, size: file.size, sha256: file.sha256 })
+        }
+      }
+      await channel.send({ ack: intro.id })
+    } catch (err) {
+      framed.abort(err)
+      this.#deps.inbox.onInboundError(remotePeerId, asParleyError(err))
+    } finally {
+      await framed.close()
+    }
+  }
+}

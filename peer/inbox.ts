@@ -1,0 +1,102 @@
+/**
+ * What arrives: every inbound message, file and group key passes through here to be checked,
+ * stored (before the ACK goes back, DESIGN §6), de-duplicated by id and reported.
+ */
+import { ErrorCode, ParleyError } from '../common/errors.ts'
+import type { Emit } from './events.ts'
+import type { Directory } from './directory.ts'
+import type { PeerStore } from './store/store.ts'
+
+export interface IncomingText {
+  from: string
+  group: string | null
+  id: Uint8Array
+  text: string
+  sentAt: number
+}
+
+export interface IncomingFile {
+  from: string
+  group: string | null
+  id: Uint8Array
+  name: string
+  path: string
+  size: number
+  sha256: Uint8Array
+}
+
+export interface IncomingKey {
+  from: string
+  group: string
+  epoch: number
+  key: Uint8Array
+}
+
+/** Accepts group keys handed over by other members (implemented by the group keyring). */
+export interface KeyAcceptor {
+  acceptHandedKey: (key: IncomingKey) => Promise<void>
+}
+
+export class Inbox {
+  readonly #store: PeerStore
+  readonly #directory: Directory
+  readonly #emit: Emit
+  keys: KeyAcceptor | undefined
+
+  constructor (store: PeerStore, directory: Directory, emit: Emit) {
+    this.#store = store
+    this.#directory = directory
+    this.#emit = emit
+  }
+
+  /** The username of an authenticated remote peer; unknown peers are refused. */
+  async senderOf (peerId: string): Promise<string> {
+    return await this.#directory.usernameOf(peerId)
+  }
+
+  /** Store (once) and report a text; a duplicate id is ACKed again but not shown twice. */
+  onText (message: IncomingText): void {
+    const id = Buffer.from(message.id).toString('hex')
+    const at = Date.now()
+    const fresh = this.#store.addMessage({
+      id, direction: 'in', peer: message.from, group: message.group, kind: 'text', body: message.text, path: null, status: 'received', at
+    })
+    if (!fresh) return
+    if (message.group === null) {
+      this.#emit({ event: 'message', id, from: message.from, text: message.text, at })
+    } else {
+      this.#emit({ event: 'group-message', id, group: message.group, from: message.from, text: message.text, at })
+    }
+  }
+
+  /** Has this file already arrived (a retry after a lost ACK)? Then it is not received again. */
+  hasFile (from: string, id: Uint8Array): boolean {
+    return this.#store.hasMessage(Buffer.from(id).toString('hex'), 'in', from)
+  }
+
+  onFile (file: IncomingFile): void {
+    const id = Buffer.from(file.id).toString('hex')
+    const at = Date.now()
+    const fresh = this.#store.addMessage({
+      id, direction: 'in', peer: file.from, group: file.group, kind: 'file', body: file.name, path: file.path, status: 'received', at
+    })
+    if (!fresh) return
+    const sha256 = Buffer.from(file.sha256).toString('hex')
+    if (file.group === null) {
+      this.#emit({ event: 'file', id, from: file.from, name: file.name, path: file.path, size: file.size, sha256, at })
+    } else {
+      this.#emit({ event: 'group-file', id, group: file.group, from: file.from, name: file.name, path: file.path, size: file.size, sha256, at })
+    }
+  }
+
+  async onGroupKey (key: IncomingKey): Promise<void> {
+    if (this.keys === undefined) throw new ParleyError(ErrorCode.Protocol, 'not signed in')
+    await this.keys.acceptHandedKey(key)
+  }
+
+  /** A failed inbound stream: report what the user should know, drop the rest. */
+  onInboundError (peerId: string, err: ParleyError): void {
+    if (err.code === ErrorCode.Unreachable) return // the sender went away mid-stream; it retries
+    this.#emit({ event: 'warning', code: err.code, message: `refused incoming data from ${peerId}: ${err.message}` })
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The durable outbox (DESIGN §6). Every send is queued on disk first, then delivered in order,
+ * one recipient at a time; a recipient who is offline or unreachable keeps its queue until the
+ * rendezvous says it is online (or the periodic retry finds it). Restarts lose nothing: the
+ * queue is the store's, and the receiver drops a re-delivered id it already has.
+ */
+import { ErrorCode, asParleyError } from '../common/errors.ts'
+import type { ParleyError } from '../common/errors.ts'
+import type { Emit } from './events.ts'
+import type { Directory, PeerContact } from './directory.ts'
+import type { OutboxItem, PeerStore } from './store/store.ts'
+import { OUTBOX_RETRY_MS } from './constants.ts'
+
+export interface Deliverer {
+  /** Deliver one item to a reachable contact; call `onSent` once its bytes are out. */
+  deliver: (item: OutboxItem, to: PeerContact, onSent: () => void) => Promise<void>
+}
+
+/** Failures worth trying again later; anything else drops the item and reports it. */
+const RETRYABLE = new Set<string>([ErrorCode.Unreachable, ErrorCode.Protocol, ErrorCode.RateLimited, ErrorCode.Internal, ErrorCode.Integrity, ErrorCode.IdentityChanged])
+
+export class Outbox {
+  readonly #store: PeerStore
+  readonly #directory: Directory
+  readonly #emit: Emit
+  readonly #deliverer: Deliverer
+  /** One delivery run per recipient at a time keeps each conversation in order. */
+  readonly #running = new Map<string, Promise<void>>()
+  readonly #rerun = new Set<string>()
+  /** Items already reported as queued in this process, so a retry does not repeat it. */
+  readonly #reportedQueued = new Set<string>()
+  #timer: NodeJS.Timeout | undefined
+
+  constructor (store: PeerStore, directory: Directory, emit: Emit, deliverer: Deliverer) {
+    this.#store = store
+    this.#directory = directory
+    this.#emit = emit
+    this.#deliverer = deliverer
+  }
+
+  start (): void {
+    this.#timer = setInterval(() => { this.flushAll() }, OUTBOX_RETRY_MS)
+    this.#timer.unref()
+  }
+
+  stop (): void {
+    clearInterval(this.#timer)
+  }
+
+  /** Queue one delivery and start delivering it. */
+  submit (item: Omit<OutboxItem, 'attempts' | 'created'>): void {
+    this.#store.enqueue({ ...item, created: Date.now() })
+    this.flush(item.recipient)
+  }
+
+  flushAll (): void {
+    for (const recipient of this.#store.outboxRecipients()) this.flush(recipient)
+  }
+
+  /** Deliver what waits for `recipient`; a flush asked for while one runs runs again after it. */
+  flush (recipient: string): void {
+    if (this.#running.has(recipient)) {
+      this.#rerun.add(recipient)
+      return
+    }
+    const run = this.#deliverAll(recipient)
+      .catch(err => { this.#emit({ event: 'error', code: asParleyError(err).code, message: asParleyError(err).message }) })
+      .finally(() => {
+        this.#running.delete(recipient)
+        if (this.#rerun.delete(recipient)) this.flush(recipient)
+      })
+    this.#running.set(recipient, run)
+  }
+
+  /** Resolves when every delivery run in progress has ended (tests and a clean QUIT use it). */
+  async idle (): Promise<void> {
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running.values()])
+  }
+
+  async #deliverAll (recipient: string): Promise<void> {
+    let items = this.#store.outboxFor(recipient)
+    if (items.length === 0) return
+    let contact: PeerContact
+    try {
+      contact = await this.#directory.resolve(recipient)
+    } catch (err) {
+      this.#park(items, asParleyError(err))
+      return
+    }
+    if (!contact.online) {
+      this.#park(items, undefined)
+      return
+    }
+    while (items.length > 0) {
+      const item = items[0]
+      if (item === undefined) break
+      try {
+        await this.#deliverer.deliver(item, contact, () => {
+          this.#emit({ event: 'sent', id: item.id, to: recipient, group: item.group })
+        })
+      } catch (err) {
+        const error = asParleyError(err)
+        this.#store.countAttempt(item.id, recipient)
+        if (RETRYABLE.has(error.code)) {
+          this.#park(items, error)
+          return
+        }
+        this.#store.removeFromOutbox(item.id, recipient)
+        if (item.group === null) this.#store.setStatus(item.id, recipient, 'failed')
+        this.#emit({ event: 'error', code: error.code, message: `could not deliver to ${recipient}: ${error.message}` })
+        items = this.#store.outboxFor(recipient)
+        continue
+      }
+      this.#store.removeFromOutbox(item.id, recipient)
+      if (item.group === null) this.#store.setStatus(item.id, recipient, 'delivered')
+      this.#reportedQueued.delete(`${item.id}/${recipient}`)
+      this.#emit({ event: 'delivered', id: item.id, to: recipient, group: item.group })
+      items = this.#store.outboxFor(recipient)
+    }
+  }
+
+  #park (items: OutboxItem[], error: ParleyError | undefined): void {
+    const reason = error === undefined ? 'offline' : error.message
+    for (const item of items) {
+      const key = `${item.id}/${item.recipient}`
+      if (this.#reportedQueued.has(key)) continue
+      this.#reportedQueued.add(key)
+      this.#emit({ event: 'queued', id: item.id, to: item.recipient, group: item.group, reason })
+    }
+  }
+}

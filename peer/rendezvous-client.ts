@@ -1,0 +1,275 @@
+/**
+ * The peer's side of the rendezvous protocols (common/protocol/rendezvous.ts): one stream per
+ * request, each with a timeout and closed (or aborted) when done; and the events subscription.
+ * Server errors come back as RendezvousError (a ParleyError with the server's code and message).
+ */
+import { setMaxListeners } from 'node:events'
+import type { AbortOptions, Logger, PeerId, Stream } from '@libp2p/interface'
+import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { ErrorCode, ParleyError, asParleyError } from '../common/errors.ts'
+import type { ParleyNode } from '../common/node.ts'
+import {
+  EVENTS_PROTOCOL, MAX_RESPONSE_BYTES, RENDEZVOUS_PROTOCOL, decodeEvent, decodeResponse, decodeSubscribed,
+  encodeRequest, encodeSubscribe
+} from '../common/protocol/rendezvous.ts'
+import type { Op, RendezvousEvent, RequestArgs, Result } from '../common/protocol/rendezvous.ts'
+import { FramedStream } from '../common/wire/frames.ts'
+
+export type { RendezvousEvent } from '../common/protocol/rendezvous.ts'
+export { RendezvousError } from '../common/protocol/rendezvous.ts'
+
+/** A request that has not been answered in 15 s has failed (the server drops stalled streams
+ * after 10 s, so this is never shorter than the server's own patience). */
+export const REQUEST_TIMEOUT_MS = 15_000
+
+export type SaltResult = Result<'salt'>
+export type SignupResult = Result<'signup'>
+export type SigninResult = Result<'signin'>
+export type LookupResult = Result<'lookup'>
+export type WhoisResult = Result<'whois'>
+export type WhoResult = Result<'who'>
+export type ListResult = Result<'list'>
+export type CreateResult = Result<'create'>
+export type JoinResult = Result<'join'>
+export type LeaveResult = Result<'leave'>
+export type MembersResult = Result<'members'>
+export type RotateResult = Result<'rotate'>
+export type PutKeyResult = Result<'put-key'>
+export type GetKeysResult = Result<'get-keys'>
+export type GroupsResult = Result<'groups'>
+
+export interface SignupArgs {
+  username: string
+  salt: Uint8Array
+  authKey: Uint8Array
+  /** The user's libp2p private key wrapped under the wrapKey (opaque to the server). */
+  identity: Uint8Array
+  /** This peer's listen multiaddrs (wildcard hosts are rewritten by the server). */
+  addrs: string[]
+}
+
+export interface SigninArgs {
+  username: string
+  authKey: Uint8Array
+  addrs: string[]
+}
+
+export class RendezvousClient {
+  readonly #node: ParleyNode
+  readonly #log: Logger
+  #server: Multiaddr
+
+  /** `server` should end in /p2p/<id>; without it the id is learnt on first contact. */
+  constructor (node: ParleyNode, server: Multiaddr) {
+    this.#node = node
+    this.#server = server
+    this.#log = node.logger.forComponent('parley:rendezvous-client')
+  }
+
+  /** The server's address (with /p2p/<id> once known). */
+  get server (): Multiaddr {
+    return this.#server
+  }
+
+  /** Connect to the server (learning its peer id if the address had none) and return its id. */
+  async connect (options?: AbortOptions): Promise<PeerId> {
+    const signal = withTimeout(options?.signal)
+    try {
+      const connection = await this.#node.dial(this.#server, { signal })
+      if (peerIdOf(this.#server) === undefined) {
+        this.#server = this.#server.encapsulate(`/p2p/${connection.remotePeer.toString()}`)
+      }
+      return connection.remotePeer
+    } catch (err) {
+      throw unreachable(this.#server, err)
+    }
+  }
+
+  async salt (username: string, options?: AbortOptions): Promise<Uint8Array> {
+    return (await this.#request('salt', { username }, options)).salt
+  }
+
+  async signup (args: SignupArgs, options?: AbortOptions): Promise<SignupResult> {
+    return await this.#request('signup', args, options)
+  }
+
+  async signin (args: SigninArgs, options?: AbortOptions): Promise<SigninResult> {
+    return await this.#request('signin', args, options)
+  }
+
+  async lookup (username: string, options?: AbortOptions): Promise<LookupResult> {
+    return await this.#request('lookup', { username }, options)
+  }
+
+  /** The user behind a peer id (e.g. the authenticated remote peer of an incoming stream). */
+  async whois (peerId: string, options?: AbortOptions): Promise<WhoisResult> {
+    return await this.#request('whois', { peerId }, options)
+  }
+
+  async who (options?: AbortOptions): Promise<WhoResult> {
+    return await this.#request('who', {}, options)
+  }
+
+  async list (options?: AbortOptions): Promise<ListResult> {
+    return await this.#request('list', {}, options)
+  }
+
+  async create (group: string, options?: AbortOptions): Promise<CreateResult> {
+    return await this.#request('create', { group }, options)
+  }
+
+  async join (group: string, options?: AbortOptions): Promise<JoinResult> {
+    return await this.#request('join', { group }, options)
+  }
+
+  async leave (group: string, options?: AbortOptions): Promise<LeaveResult> {
+    return await this.#request('leave', { group }, options)
+  }
+
+  async members (group: string, options?: AbortOptions): Promise<MembersResult> {
+    return await this.#request('members', { group }, options)
+  }
+
+  /** Compare-and-set the group's key epoch from `fromEpoch` to `fromEpoch + 1`. A lost race is a
+   * RendezvousError with code ERR_CONFLICT and `epoch` = the group's current epoch. */
+  async rotate (group: string, fromEpoch: number, options?: AbortOptions): Promise<RotateResult> {
+    return await this.#request('rotate', { group, fromEpoch }, options)
+  }
+
+  async putKey (group: string, epoch: number, wrapped: Uint8Array, options?: AbortOptions): Promise<PutKeyResult> {
+    return await this.#request('put-key', { group, epoch, wrapped }, options)
+  }
+
+  async getKeys (group: string, options?: AbortOptions): Promise<GetKeysResult> {
+    return await this.#request('get-keys', { group }, options)
+  }
+
+  async groups (options?: AbortOptions): Promise<GroupsResult> {
+    return await this.#request('groups', {}, options)
+  }
+
+  /**
+   * Open the events stream (after signing in). Resolves once the server accepted the
+   * subscription; events then arrive through `onEvent`, and when the stream ends for any reason
+   * (server closed it, connection lost, `signal` aborted) `onEvent({ type: 'disconnected' })`
+   * is called exactly once.
+   */
+  async subscribe (onEvent: (event: RendezvousEvent) => void, signal?: AbortSignal): Promise<void> {
+    const setup = withTimeout(signal)
+    const framed = new FramedStream(await this.#open(EVENTS_PROTOCOL, setup), MAX_RESPONSE_BYTES)
+    let answer: Uint8Array | undefined
+    try {
+      await framed.write(encodeSubscribe(), { signal: setup })
+      answer = await framed.read({ signal: setup })
+      decodeSubscribed(answer)
+    } catch (err) {
+      // Refused (an error answer, then the server closes) or failed (abort).
+      if (answer !== undefined) await framed.close({ signal: setup })
+      else framed.abort(err)
+      throw err
+    }
+    void this.#readEvents(framed, onEvent, signal)
+  }
+
+  async #readEvents (framed: FramedStream, onEvent: (event: RendezvousEvent) => void, signal?: AbortSignal): Promise<void> {
+    let failure: unknown
+    try {
+      for (;;) {
+        const event = decodeEvent(await framed.read({ signal }))
+        if (event.type === 'ping') continue
+        try {
+          onEvent(event)
+        } catch (err) {
+          this.#log.error('event callback failed: %s', asParleyError(err).message)
+        }
+      }
+    } catch (err) {
+      // The server closing the stream (session replaced, server stopping) is a normal end.
+      if (!(err instanceof ParleyError && err.code === ErrorCode.Protocol)) failure = err
+    } finally {
+      if (failure === undefined) await framed.close({ signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+      else framed.abort(failure)
+      try {
+        onEvent({ type: 'disconnected' })
+      } catch (err) {
+        this.#log.error('event callback failed: %s', asParleyError(err).message)
+      }
+    }
+  }
+
+  /** One request on its own stream: write the request, read the answer, close. */
+  async #request<O extends Op> (op: O, args: RequestArgs<O>, options?: AbortOptions): Promise<Result<O>> {
+    const signal = withTimeout(options?.signal)
+    const framed = new FramedStream(await this.#open(RENDEZVOUS_PROTOCOL, signal), MAX_RESPONSE_BYTES)
+    let answer: Uint8Array | undefined
+    try {
+      await framed.write(encodeRequest(op, args), { signal })
+      answer = await framed.read({ signal })
+    } finally {
+      // The server closes after its one answer: close ours too, or abort if we never got it.
+      if (answer !== undefined) await framed.close({ signal })
+      else framed.abort(new ParleyError(ErrorCode.Unreachable, `${op} request failed`))
+    }
+    return decodeResponse(op, answer)
+  }
+
+  async #open (protocol: string, signal: AbortSignal): Promise<Stream> {
+    if (peerIdOf(this.#server) === undefined) await this.connect({ signal })
+    try {
+      return await this.#node.dialProtocol(this.#server, protocol, { signal })
+    } catch (err) {
+      throw unreachable(this.#server, err)
+    }
+  }
+}
+
+function withTimeout (signal?: AbortSignal): AbortSignal {
+  const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
+  const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+  // libp2p adds a listener per layer (dial, upgrade, stream); not a leak.
+  setMaxListeners(Infinity, combined)
+  return combined
+}
+
+function unreachable (server: Multiaddr, err: unknown): ParleyError {
+  const cause = asParleyError(err)
+  return new ParleyError(ErrorCode.Unreachable, `cannot reach the rendezvous at ${server.toString()}: ${cause.message}`, { cause: err })
+}
+
+function peerIdOf (addr: Multiaddr): string | undefined {
+  return addr.getComponents().findLast(component => component.code === CODE_P2P)?.value
+}
+
+const IPV4 = /^(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}$/
+const HOSTNAME = /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/
+
+/**
+ * A rendezvous address as a person types it: `host:port` (IPv4, `[IPv6]` or a host name) or a
+ * full multiaddr (`/ip4/1.2.3.4/tcp/7000/p2p/12D3…`). Without /p2p/<id> the client learns the
+ * server's id when it first connects.
+ */
+export function parseRendezvousAddress (text: string): Multiaddr {
+  const input = text.trim()
+  if (input.startsWith('/')) {
+    try {
+      return multiaddr(input)
+    } catch (err) {
+      throw new ParleyError(ErrorCode.Usage, `"${input.slice(0, 200)}" is not a valid multiaddr`, { cause: err })
+    }
+  }
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):([0-9]{1,5})$/.exec(input)
+  const port = Number(match?.[3])
+  if (match === null || port < 1 || port > 65535) {
+    throw new ParleyError(ErrorCode.Usage, `rendezvous address "${input.slice(0, 200)}" must be host:port or a multiaddr`)
+  }
+  const [, ipv6, host = ''] = match
+  try {
+    if (ipv6 !== undefined) return multiaddr(`/ip6/${ipv6}/tcp/${port}`)
+    if (IPV4.test(host)) return multiaddr(`/ip4/${host}/tcp/${port}`)
+    if (HOSTNAME.test(host) && !/^[0-9.]+$/.test(host)) return multiaddr(`/dns4/${host}/tcp/${port}`)
+  } catch (err) {
+    throw new ParleyError(ErrorCode.Usage, `invalid rendezvous address "${input.slice(0, 200)}"`, { cause: err })
+  }
+  throw new ParleyError(ErrorCode.Usage, `invalid host in rendezvous address "${input.slice(0, 200)}"`)
+}

@@ -1,0 +1,224 @@
+/**
+ * The peer's local store (DESIGN §7): one node:sqlite file per user with history, the durable
+ * outbox, trust-on-first-use pins and the user's group keys (kept wrapped under the user's
+ * wrapKey, never in the clear). Every method is synchronous and each write is one statement or
+ * one transaction, so a kill -9 leaves either the old or the new state, never half of one.
+ */
+import { DatabaseSync } from 'node:sqlite'
+import { chmodSync, mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+
+export type Direction = 'in' | 'out'
+export type MessageStatus = 'queued' | 'sent' | 'delivered' | 'received' | 'failed'
+export type MessageKind = 'text' | 'file'
+
+export interface MessageRecord {
+  /** Hex of the 16-byte random message id, the same on both ends. */
+  id: string
+  direction: Direction
+  /** The other user (direct) or the sender/recipient (group). */
+  peer: string
+  group: string | null
+  kind: MessageKind
+  /** The text, or for files the file name. */
+  body: string
+  /** For received files: where the file was saved. */
+  path: string | null
+  status: MessageStatus
+  at: number
+}
+
+export type OutboxKind = 'text' | 'file'
+
+export interface OutboxItem {
+  /** The message id this delivery belongs to. */
+  id: string
+  recipient: string
+  group: string | null
+  kind: OutboxKind
+  /** The text, or the path of the file to send. */
+  body: string
+  created: number
+  attempts: number
+}
+
+export type PinResult = 'new' | 'same' | 'changed'
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE messages (
+     id TEXT NOT NULL, direction TEXT NOT NULL, peer TEXT NOT NULL, grp TEXT, kind TEXT NOT NULL,
+     body TEXT NOT NULL, path TEXT, status TEXT NOT NULL, at INTEGER NOT NULL,
+     PRIMARY KEY (id, direction, peer));
+   CREATE INDEX messages_by_peer ON messages (peer, grp, at);
+   CREATE INDEX messages_by_group ON messages (grp, at);
+   CREATE TABLE outbox (
+     id TEXT NOT NULL, recipient TEXT NOT NULL, grp TEXT, kind TEXT NOT NULL, body TEXT NOT NULL,
+     created INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (id, recipient));
+   CREATE TABLE pins (username TEXT PRIMARY KEY, peer_id TEXT NOT NULL UNIQUE, first_seen INTEGER NOT NULL);
+   CREATE TABLE group_keys (grp TEXT NOT NULL, epoch INTEGER NOT NULL, wrapped BLOB NOT NULL,
+     PRIMARY KEY (grp, epoch));`
+]
+
+export class PeerStore {
+  readonly #db: DatabaseSync
+
+  constructor (file: string) {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
+    this.#db = new DatabaseSync(file)
+    chmodSync(file, 0o600)
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;')
+    this.#migrate()
+  }
+
+  #migrate (): void {
+    const row = this.#db.prepare('PRAGMA user_version').get() as { user_version: number }
+    for (let version = row.user_version; version < MIGRATIONS.length; version++) {
+      this.#transaction(() => {
+        this.#db.exec(MIGRATIONS[version] ?? '')
+        this.#db.exec(`PRAGMA user_version = ${version + 1}`)
+      })
+    }
+  }
+
+  #transaction<T> (work: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE')
+    try {
+      const result = work()
+      this.#db.exec('COMMIT')
+      return result
+    } catch (err) {
+      this.#db.exec('ROLLBACK')
+      throw err
+    }
+  }
+
+  /** Store a message; false when the same (id, direction, peer) is already there (a duplicate). */
+  addMessage (message: MessageRecord): boolean {
+    const result = this.#db.prepare(`INSERT OR IGNORE INTO messages (id, direction, peer, grp, kind, body, path, status, at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(message.id, message.direction, message.peer, message.group,
+      message.kind, message.body, message.path, message.status, message.at)
+    return result.changes > 0
+  }
+
+  hasMessage (id: string, direction: Direction, peer: string): boolean {
+    return this.#db.prepare('SELECT 1 FROM messages WHERE id = ? AND direction = ? AND peer = ?').get(id, direction, peer) !== undefined
+  }
+
+  setStatus (id: string, peer: string, status: MessageStatus): void {
+    this.#db.prepare(`UPDATE messages SET status = ? WHERE id = ? AND direction = 'out' AND peer = ?`).run(status, id, peer)
+  }
+
+  /** The last `limit` messages with a user (direct) or in a group, oldest first. */
+  history (conversation: { user: string } | { group: string }, limit: number): MessageRecord[] {
+    // A group send is one 'out' row (peer = ourselves); deliveries per member live in the outbox.
+    const rows = 'group' in conversation
+      ? this.#db.prepare('SELECT * FROM messages WHERE grp = ? ORDER BY at DESC, rowid DESC LIMIT ?').all(conversation.group, limit)
+      : this.#db.prepare('SELECT * FROM messages WHERE peer = ? AND grp IS NULL ORDER BY at DESC, rowid DESC LIMIT ?')
+        .all(conversation.user, limit)
+    return rows.map(toMessage).reverse()
+  }
+
+  /** Queue one delivery (a message id to one recipient); queuing it twice is a no-op. */
+  enqueue (item: Omit<OutboxItem, 'attempts'>): void {
+    this.#db.prepare(`INSERT OR IGNORE INTO outbox (id, recipient, grp, kind, body, created) VALUES (?, ?, ?, ?, ?, ?)`)
+      .run(item.id, item.recipient, item.group, item.kind, item.body, item.created)
+  }
+
+  outboxFor (recipient: string): OutboxItem[] {
+    return this.#db.prepare('SELECT * FROM outbox WHERE recipient = ? ORDER BY created, rowid').all(recipient).map(toOutboxItem)
+  }
+
+  outboxRecipients (): string[] {
+    return this.#db.prepare('SELECT DISTINCT recipient FROM outbox ORDER BY recipient').all()
+      .map(row => String((row as { recipient: string }).recipient))
+  }
+
+  outboxSize (): number {
+    return Number((this.#db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n)
+  }
+
+  removeFromOutbox (id: string, recipient: string): void {
+    this.#db.prepare('DELETE FROM outbox WHERE id = ? AND recipient = ?').run(id, recipient)
+  }
+
+  countAttempt (id: string, recipient: string): void {
+    this.#db.prepare('UPDATE outbox SET attempts = attempts + 1 WHERE id = ? AND recipient = ?').run(id, recipient)
+  }
+
+  /** Trust on first use: remember the first peer id seen for a username, report changes. */
+  pin (username: string, peerId: string): PinResult {
+    return this.#transaction(() => {
+      const row = this.#db.prepare('SELECT peer_id FROM pins WHERE username = ?').get(username) as { peer_id: string } | undefined
+      if (row === undefined) {
+        // A peer id belongs to one username: a stale pin of another name for it goes.
+        this.#db.prepare('DELETE FROM pins WHERE peer_id = ?').run(peerId)
+        this.#db.prepare('INSERT INTO pins (username, peer_id, first_seen) VALUES (?, ?, ?)').run(username, peerId, Date.now())
+        return 'new'
+      }
+      return row.peer_id === peerId ? 'same' : 'changed'
+    })
+  }
+
+  pinnedPeerId (username: string): string | undefined {
+    const row = this.#db.prepare('SELECT peer_id FROM pins WHERE username = ?').get(username) as { peer_id: string } | undefined
+    return row?.peer_id
+  }
+
+  usernameForPeer (peerId: string): string | undefined {
+    const row = this.#db.prepare('SELECT username FROM pins WHERE peer_id = ?').get(peerId) as { username: string } | undefined
+    return row?.username
+  }
+
+  /** Accept a changed identity after the user verified it (VERIFY … then TRUST). */
+  repin (username: string, peerId: string): void {
+    this.#transaction(() => {
+      this.#db.prepare('DELETE FROM pins WHERE username = ? OR peer_id = ?').run(username, peerId)
+      this.#db.prepare('INSERT INTO pins (username, peer_id, first_seen) VALUES (?, ?, ?)').run(username, peerId, Date.now())
+    })
+  }
+
+  saveGroupKey (group: string, epoch: number, wrapped: Uint8Array): void {
+    this.#db.prepare('INSERT OR REPLACE INTO group_keys (grp, epoch, wrapped) VALUES (?, ?, ?)').run(group, epoch, wrapped)
+  }
+
+  groupKey (group: string, epoch: number): Uint8Array | undefined {
+    const row = this.#db.prepare('SELECT wrapped FROM group_keys WHERE grp = ? AND epoch = ?').get(group, epoch) as { wrapped: Uint8Array } | undefined
+    return row === undefined ? undefined : new Uint8Array(row.wrapped)
+  }
+
+  forgetGroup (group: string): void {
+    this.#db.prepare('DELETE FROM group_keys WHERE grp = ?').run(group)
+  }
+
+  close (): void {
+    if (this.#db.isOpen) this.#db.close()
+  }
+}
+
+function toMessage (row: unknown): MessageRecord {
+  const r = row as Record<string, string | number | null>
+  return {
+    id: String(r.id),
+    direction: r.direction as Direction,
+    peer: String(r.peer),
+    group: r.grp === null ? null : String(r.grp),
+    kind: r.kind as MessageKind,
+    body: String(r.body),
+    path: r.path === null ? null : String(r.path),
+    status: r.status as MessageStatus,
+    at: Number(r.at)
+  }
+}
+
+function toOutboxItem (row: unknown): OutboxItem {
+  const r = row as Record<string, string | number | null>
+  return {
+    id: String(r.id),
+    recipient: String(r.recipient),
+    group: r.grp === null ? null : String(r.grp),
+    kind: r.kind as OutboxKind,
+    body: String(r.body),
+    created: Number(r.created),
+    attempts: Number(r.attempts)
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * A real peer process, started as `npm run peer -- <port>` starts it (node peer/main.ts), with
+ * --json, driven line by line over stdin; its JSON events are collected for the test to await.
+ */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+
+const ROOT = new URL('../../', import.meta.url).pathname
+
+export type PeerEventLine = Record<string, unknown> & { event: string }
+
+export class PeerProcess {
+  readonly child: ChildProcess
+  readonly events: PeerEventLine[] = []
+  readonly stderr: string[] = []
+  readonly exited: Promise<number | string>
+  readonly #waiters = new Set<() => void>()
+  readonly name: string
+
+  private constructor (child: ChildProcess, name: string) {
+    this.child = child
+    this.name = name
+    this.exited = new Promise(resolve => { child.once('exit', (code, signal) => { resolve(code ?? signal ?? 'unknown') }) })
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { this.stderr.push(chunk) })
+    createInterface({ input: child.stdout! }).on('line', line => {
+      try {
+        this.events.push(JSON.parse(line) as PeerEventLine)
+      } catch {
+        this.stderr.push(`(not JSON) ${line}`)
+      }
+      for (const wake of this.#waiters) wake()
+    })
+  }
+
+  /** Start a peer on 127.0.0.1 with its own data folder; resolves at its `ready` event. */
+  static async start (name: string, rendezvous: string, dataDir: string, extra: string[] = []): Promise<PeerProcess> {
+    const child = spawn(process.execPath, ['peer/main.ts', '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--json', '--no-mdns', ...extra], {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe']
+    })
+    const peer = new PeerProcess(child, name)
+    await peer.waitFor(e => e.event === 'ready')
+    return peer
+  }
+
+  send (line: string): void {
+    this.child.stdin?.write(line + '\n')
+  }
+
+  /** The first event (from index `from` on) that matches; rejects after `timeoutMs`. */
+  async waitFor (match: (event: PeerEventLine) => boolean, timeoutMs = 20_000, from = 0): Promise<PeerEventLine> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const found = this.events.slice(from).find(match)
+      if (found !== undefined) return found
+      const left = deadline - Date.now()
+      if (left <= 0 || this.child.exitCode !== null) {
+        throw new Error(`${this.name}: no matching event within ${timeoutMs} ms; events: ${JSON.stringify(this.events.slice(-15))}; stderr: ${this.stderr.join('').slice(-2000)}`)
+      }
+      await new Promise<void>(resolve => {
+        const wake = (): void => { clearTimeout(timer); this.#waiters.delete(wake); resolve() }
+        const timer = setTimeout(wake, Math.min(left, 250))
+        this.#waiters.add(wake)
+      })
+    }
+  }
+
+  /** Type a command and wait for the event it leads to (only events after the command count). */
+  async run (line: string, match: (event: PeerEventLine) => boolean, timeoutMs?: number): Promise<PeerEventLine> {
+    const from = this.events.length
+    this.send(line)
+    return await this.waitFor(match, timeoutMs, from)
+  }
+
+  /** QUIT, and wait for a clean exit. */
+  async quit (): Promise<number | string> {
+    this.send('QUIT')
+    this.child.stdin?.end()
+    const timer = setTimeout(() => { this.child.kill('SIGKILL') }, 15_000)
+    const code = await this.exited
+    clearTimeout(timer)
+    return code
+  }
+
+  async kill (signal: NodeJS.Signals = 'SIGKILL'): Promise<number | string> {
+    this.child.kill(signal)
+    return await this.exited
+  }
+}
+
+export const is = (event: string, fields: Record<string, unknown> = {}) => (e: PeerEventLine): boolean =>
+  e.event === event && Object.entries(fields).every(([key, value]) => e[key] === value)

@@ -1,0 +1,132 @@
+/**
+ * Issue 4 end to end: a real rendezvous and four real peer processes, driven over stdin with
+ * --json exactly as a script would drive `npm run peer -- <port> --json`.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { removeDir, spawnRendezvous, tempDir } from '../helpers/rendezvous.ts'
+import type { ServerProcess } from '../helpers/rendezvous.ts'
+import { PeerProcess, is } from '../helpers/peer-process.ts'
+import { makePng, makeRandom, makeWav } from '../helpers/media.ts'
+
+const NAMES = ['alice', 'bob', 'carol', 'dave'] as const
+const PASSWORD = 'Correct Horse 9'
+
+describe('four peers: signup, direct messages and files, offline delivery', () => {
+  let dir: string
+  let server: ServerProcess
+  const peers = new Map<string, PeerProcess>()
+  const peer = (name: string): PeerProcess => {
+    const found = peers.get(name)
+    if (found === undefined) throw new Error(`no peer ${name}`)
+    return found
+  }
+  const startPeer = async (name: string): Promise<PeerProcess> => {
+    const started = await PeerProcess.start(name, server.addr.toString(), join(dir, name))
+    peers.set(name, started)
+    return started
+  }
+
+  before(async () => {
+    dir = await tempDir('parley-peers-')
+    server = await spawnRendezvous(join(dir, 'rendezvous'))
+    await Promise.all(NAMES.map(startPeer))
+  })
+
+  after(async () => {
+    await Promise.all([...peers.values()].map(async p => await p.kill()))
+    await server.stop()
+    await removeDir(dir)
+  })
+
+  test('a wrong password, and an unknown user, get the same clear error', async () => {
+    const first = await peer('dave').run('LOGIN nobody whatever-password', is('error'))
+    assert.equal(first.code, 'ERR_BAD_CREDENTIALS')
+    assert.match(String(first.message), /invalid username or password/)
+  })
+
+  test('every user signs up', async () => {
+    await Promise.all(NAMES.map(async name => {
+      const event = await peer(name).run(`SIGNUP ${name} ${PASSWORD}`, e => e.event === 'signed-up' || e.event === 'error')
+      assert.equal(event.event, 'signed-up', JSON.stringify(event))
+      assert.equal(event.username, name)
+    }))
+    const wrong = await PeerProcess.start('intruder', server.addr.toString(), join(dir, 'intruder'))
+    peers.set('intruder', wrong)
+    const error = await wrong.run('LOGIN alice not-her-password', is('error'))
+    assert.equal(error.code, 'ERR_BAD_CREDENTIALS')
+    assert.match(String(error.message), /invalid username or password/)
+  })
+
+  test('SEND works between every pair, keeping every word and its case', async () => {
+    const waits: Array<Promise<unknown>> = []
+    for (const from of NAMES) {
+      for (const to of NAMES) {
+        if (from === to) continue
+        const text = `Hello ${to.toUpperCase()}, from ${from}:  spaces  and ümlauts kept`
+        waits.push(peer(to).waitFor(e => e.event === 'message' && e.from === from && e.text === text))
+        peer(from).send(`SEND ${to} ${text}`)
+      }
+    }
+    await Promise.all(waits)
+    for (const from of NAMES) {
+      for (const to of NAMES) {
+        if (from !== to) await peer(from).waitFor(is('delivered', { to, group: null }))
+      }
+    }
+  })
+
+  test('SENDFILE carries random bytes, a WAV and a PNG byte for byte', async () => {
+    const files = { 'noise data.bin': makeRandom(), 'tone.wav': makeWav(), 'picture.png': makePng() }
+    for (const [name, content] of Object.entries(files)) {
+      const path = join(dir, name)
+      await writeFile(path, content)
+      const arrived = peer('bob').waitFor(e => e.event === 'file' && e.from === 'alice' && e.name === name)
+      peer('alice').send(`SENDFILE ${path} bob`)
+      const event = await arrived
+      assert.deepEqual(await readFile(String(event.path)), content, name)
+      assert.equal(event.size, content.length)
+    }
+  })
+
+  test('a message and a file to an offline user arrive after it starts again', async () => {
+    assert.equal(await peer('dave').quit(), 0)
+    const text = 'while you were away'
+    const queued = await peer('alice').run(`SEND dave ${text}`, is('queued', { to: 'dave' }))
+    assert.equal(queued.reason, 'offline')
+    const file = join(dir, 'later.bin')
+    const content = makeRandom(100_003)
+    await writeFile(file, content)
+    await peer('alice').run(`SENDFILE ${file} dave`, e => e.event === 'queued' && e.id !== queued.id)
+
+    const dave = await startPeer('dave')
+    dave.send(`LOGIN dave ${PASSWORD}`)
+    await dave.waitFor(e => e.event === 'message' && e.from === 'alice' && e.text === text)
+    const arrived = await dave.waitFor(is('file', { from: 'alice' }))
+    assert.deepEqual(await readFile(String(arrived.path)), content)
+    await peer('alice').waitFor(is('delivered', { id: queued.id }))
+  })
+
+  test('a sender killed with -9 keeps its history and its pending outbox', async () => {
+    assert.equal(await peer('carol').quit(), 0)
+    const text = 'sent before the crash'
+    await peer('bob').run(`SEND carol ${text}`, is('queued', { to: 'carol' }))
+    await peer('bob').kill('SIGKILL')
+
+    const bob = await startPeer('bob')
+    await bob.run(`LOGIN bob ${PASSWORD}`, is('logged-in'))
+    const history = await bob.run('HISTORY alice', is('history'))
+    const lines = history.messages as Array<{ text: string }>
+    assert.ok(lines.some(m => m.text.startsWith('Hello BOB, from alice')), JSON.stringify(lines))
+
+    const carol = await startPeer('carol')
+    carol.send(`LOGIN carol ${PASSWORD}`)
+    await carol.waitFor(e => e.event === 'message' && e.from === 'bob' && e.text === text)
+    await bob.waitFor(is('delivered', { to: 'carol' }))
+    // Delivered once, not again after the restart.
+    await new Promise(resolve => setTimeout(resolve, 500))
+    assert.equal(carol.events.filter(e => e.event === 'message' && e.text === text).length, 1)
+  })
+})
