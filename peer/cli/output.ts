@@ -9,6 +9,9 @@ import type { PeerEvent } from '../events.ts'
 
 export interface Output {
   print: (event: PeerEvent) => void
+  /** Interactive prompt: called around each print so a message never lands inside the line
+   * being typed; `before` clears the prompt line, `after` draws it again with the typed text. */
+  attachPrompt?: (before: () => void, after: () => void) => void
   /** Free the terminal (progress bars) before exit. */
   close: () => void
 }
@@ -26,6 +29,8 @@ const megabytes = (bytes: number): string => bytes < 1024 * 1024 ? `${Math.ceil(
 export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: NodeJS.WriteStream = process.stderr): Output {
   const colour = (style: Parameters<typeof styleText>[0], text: string): string => styleText(style, text, { stream: out })
   const bars = new Map<string, SingleBar>()
+  let beforePrint = (): void => {}
+  let afterPrint = (): void => {}
   const line = (text: string): void => { out.write(text + '\n') }
 
   function progress (event: Extract<PeerEvent, { event: 'progress' }>): void {
@@ -83,7 +88,15 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   }
 
   return {
-    print,
+    print: event => {
+      beforePrint()
+      print(event)
+      afterPrint()
+    },
+    attachPrompt: (before, after) => {
+      beforePrint = before
+      afterPrint = after
+    },
     close: () => { for (const bar of bars.values()) bar.stop() }
   }
 }

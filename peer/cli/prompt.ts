@@ -2,7 +2,7 @@
  * The prompt: reads commands line by line from a terminal or from piped stdin, runs each in
  * order, prints what happens, and never lets an error end the program.
  */
-import { createInterface } from 'node:readline'
+import { clearLine, createInterface, cursorTo } from 'node:readline'
 import type { Interface } from 'node:readline'
 import { Writable } from 'node:stream'
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
@@ -29,6 +29,12 @@ export async function runPrompt (peer: ParleyPeer, output: Output, interactive: 
       rl.setPrompt(`${peer.username ?? 'parley'}> `)
       rl.prompt()
     }
+  }
+  if (interactive) {
+    output.attachPrompt?.(
+      () => { clearLine(process.stdout, 0); cursorTo(process.stdout, 0) },
+      () => { if (!echo.muted) rl.prompt(true) }
+    )
   }
   showPrompt()
   for await (const line of rl) {
