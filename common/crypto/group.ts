@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto'
 import { malformed } from '../errors.ts'
 import { hkdfSha256 } from './hkdf.ts'
-import { frameKeysFrom } from './tdes.ts'
 import type { FrameKeys } from './tdes.ts'
 
 /** 24 bytes, the size the design calls the group "nonce" (a 3DES key's length). */

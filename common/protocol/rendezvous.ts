@@ -10,10 +10,9 @@
  * the server answers `{ ok: true }` (or an error response) and then pushes event frames
  * `{ type, ... }` until the session ends.
  */
-import { decode } from 'cborg'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ErrorCode, ParleyError, isErrorCode, malformed } from '../errors.ts'
-import { array, bool, bytes, checkObject, encodeBody, object, optional, str, uint } from '../wire/codec.ts'
+import { array, bool, bytes, checkObject, decodeMap, encodeBody, object, optional, str, uint } from '../wire/codec.ts'
 import type { InferSchema, Schema } from '../wire/codec.ts'
 import { MAX_FRAME_BYTES, MAX_NAME_LENGTH } from '../wire/limits.ts'
 import { NAME_PATTERN, normaliseName } from '../wire/names.ts'
@@ -160,35 +159,6 @@ export type RendezvousEvent = ServerEvent | { type: 'disconnected' }
 
 // ---------------------------------------------------------------------------------------------
 // Encoding and decoding
-
-// The strict cborg options of common/wire/codec.ts: a request must be decoded before its schema
-// is known (the schema depends on `op`), so this module decodes and then checks.
-const cborOptions = {
-  strict: true,
-  allowUndefined: false,
-  allowIndefinite: false,
-  allowInfinity: false,
-  allowNaN: false,
-  allowBigInt: false,
-  rejectDuplicateMapKeys: true,
-  useMaps: false
-}
-
-function decodeMap (data: Uint8Array, maxBytes: number, what: string): Record<string, unknown> {
-  if (data.byteLength > maxBytes) {
-    throw new ParleyError(ErrorCode.TooLarge, `${what} of ${data.byteLength} bytes is over the limit of ${maxBytes}`)
-  }
-  let value: unknown
-  try {
-    value = decode(data, cborOptions)
-  } catch (err) {
-    throw malformed(`${what} is not valid CBOR: ${err instanceof Error ? err.message : String(err)}`)
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
-    throw malformed(`${what} must be a map`)
-  }
-  return value as Record<string, unknown>
-}
 
 function isOp (value: unknown): value is Op {
   return typeof value === 'string' && Object.hasOwn(REQUEST_SCHEMAS, value)

@@ -57,14 +57,25 @@ export function encodeBody (value: Record<string, unknown>): Uint8Array {
 }
 
 export function decodeBody<S extends Schema> (schema: S, data: Uint8Array, maxBytes = MAX_FRAME_BYTES): InferSchema<S> {
-  if (data.byteLength > maxBytes) throw tooLarge(`body of ${data.byteLength} bytes is over the limit of ${maxBytes}`)
+  return checkObject(schema, decodeMap(data, maxBytes, 'body'), 'body') as InferSchema<S>
+}
+
+/**
+ * Strict CBOR to a plain map, size-checked first; for decoders whose schema depends on a field
+ * (a request's `op`, an event's `type`), which then check the map with `checkObject`.
+ */
+export function decodeMap (data: Uint8Array, maxBytes: number, what: string): Record<string, unknown> {
+  if (data.byteLength > maxBytes) throw tooLarge(`${what} of ${data.byteLength} bytes is over the limit of ${maxBytes}`)
   let value: unknown
   try {
     value = decode(data, decodeOptions)
   } catch (err) {
-    throw malformed(`body is not valid CBOR: ${err instanceof Error ? err.message : String(err)}`)
+    throw malformed(`${what} is not valid CBOR: ${err instanceof Error ? err.message : String(err)}`)
   }
-  return checkObject(schema, value, 'body') as InferSchema<S>
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    throw malformed(`${what} must be a map`)
+  }
+  return value as Record<string, unknown>
 }
 
 /** Check an already-decoded value against a schema (also used for CLI JSON and stored rows). */
