@@ -53,7 +53,7 @@ export class Session {
     this.#emit = options.emit
     const userDir = join(options.dataDir, options.username)
     this.downloadsDir = join(userDir, 'downloads')
-    this.store = new PeerStore(join(userDir, 'parley.db'))
+    this.store = new PeerStore(join(userDir, 'parley.db'), options.wrapKey)
     this.directory = new Directory(() => this.rendezvous, this.store, options.emit)
     this.inbox = new Inbox(this.store, this.directory, options.emit)
     this.direct = new DirectService(this.node, this.inbox, this.downloadsDir, options.emit)

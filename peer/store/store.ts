@@ -1,12 +1,16 @@
 /**
  * The peer's local store (DESIGN §7): one node:sqlite file per user with history, the durable
  * outbox, trust-on-first-use pins and the user's group keys (kept wrapped under the user's
- * wrapKey, never in the clear). Every method is synchronous and each write is one statement or
+ * wrapKey, never in the clear). Message texts, file paths and outbox bodies are sealed under a
+ * key derived from the wrapKey (each value under its own salted key, bound to its row), so a
+ * copied database file reads as metadata only: who, when, which group — not what. Every method is synchronous and each write is one statement or
  * one transaction, so a kill -9 leaves either the old or the new state, never half of one.
  */
 import { DatabaseSync } from 'node:sqlite'
 import { chmodSync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { hkdfSha256 } from '../../common/crypto/hkdf.ts'
+import { unwrapSecret, wrapSecret } from '../../common/crypto/wrap.ts'
 
 export type Direction = 'in' | 'out'
 export type MessageStatus = 'queued' | 'sent' | 'delivered' | 'received' | 'failed'
@@ -47,22 +51,28 @@ export type PinResult = 'new' | 'same' | 'changed'
 const MIGRATIONS: string[] = [
   `CREATE TABLE messages (
      id TEXT NOT NULL, direction TEXT NOT NULL, peer TEXT NOT NULL, grp TEXT, kind TEXT NOT NULL,
-     body TEXT NOT NULL, path TEXT, status TEXT NOT NULL, at INTEGER NOT NULL,
+     body BLOB NOT NULL, path BLOB, status TEXT NOT NULL, at INTEGER NOT NULL,
      PRIMARY KEY (id, direction, peer));
    CREATE INDEX messages_by_peer ON messages (peer, grp, at);
    CREATE INDEX messages_by_group ON messages (grp, at);
    CREATE TABLE outbox (
-     id TEXT NOT NULL, recipient TEXT NOT NULL, grp TEXT, kind TEXT NOT NULL, body TEXT NOT NULL,
+     id TEXT NOT NULL, recipient TEXT NOT NULL, grp TEXT, kind TEXT NOT NULL, body BLOB NOT NULL,
      created INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (id, recipient));
    CREATE TABLE pins (username TEXT PRIMARY KEY, peer_id TEXT NOT NULL UNIQUE, first_seen INTEGER NOT NULL);
    CREATE TABLE group_keys (grp TEXT NOT NULL, epoch INTEGER NOT NULL, wrapped BLOB NOT NULL,
      PRIMARY KEY (grp, epoch));`
 ]
 
+const utf8 = new TextEncoder()
+const fromUtf8 = new TextDecoder()
+
 export class PeerStore {
   readonly #db: DatabaseSync
+  readonly #sealKey: Uint8Array
 
-  constructor (file: string) {
+  /** `wrapKey`: the user's key from their password; the store derives its own key from it. */
+  constructor (file: string, wrapKey: Uint8Array) {
+    this.#sealKey = hkdfSha256(wrapKey, new Uint8Array(0), 'parley/store', 32)
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
     this.#db = new DatabaseSync(file)
     chmodSync(file, 0o600)
@@ -94,9 +104,11 @@ export class PeerStore {
 
   /** Store a message; false when the same (id, direction, peer) is already there (a duplicate). */
   addMessage (message: MessageRecord): boolean {
+    const row = `msg:${message.id}:${message.direction}:${message.peer}`
     const result = this.#db.prepare(`INSERT OR IGNORE INTO messages (id, direction, peer, grp, kind, body, path, status, at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(message.id, message.direction, message.peer, message.group,
-      message.kind, message.body, message.path, message.status, message.at)
+      message.kind, this.#seal(`${row}:body`, message.body), message.path === null ? null : this.#seal(`${row}:path`, message.path),
+      message.status, message.at)
     return result.changes > 0
   }
 
@@ -115,17 +127,17 @@ export class PeerStore {
       ? this.#db.prepare('SELECT * FROM messages WHERE grp = ? ORDER BY at DESC, rowid DESC LIMIT ?').all(conversation.group, limit)
       : this.#db.prepare('SELECT * FROM messages WHERE peer = ? AND grp IS NULL ORDER BY at DESC, rowid DESC LIMIT ?')
         .all(conversation.user, limit)
-    return rows.map(toMessage).reverse()
+    return rows.map(row => this.#toMessage(row)).reverse()
   }
 
   /** Queue one delivery (a message id to one recipient); queuing it twice is a no-op. */
   enqueue (item: Omit<OutboxItem, 'attempts'>): void {
     this.#db.prepare(`INSERT OR IGNORE INTO outbox (id, recipient, grp, kind, body, created) VALUES (?, ?, ?, ?, ?, ?)`)
-      .run(item.id, item.recipient, item.group, item.kind, item.body, item.created)
+      .run(item.id, item.recipient, item.group, item.kind, this.#seal(`outbox:${item.id}:${item.recipient}`, item.body), item.created)
   }
 
   outboxFor (recipient: string): OutboxItem[] {
-    return this.#db.prepare('SELECT * FROM outbox WHERE recipient = ? ORDER BY created, rowid').all(recipient).map(toOutboxItem)
+    return this.#db.prepare('SELECT * FROM outbox WHERE recipient = ? ORDER BY created, rowid').all(recipient).map(row => this.#toOutboxItem(row))
   }
 
   outboxRecipients (): string[] {
@@ -193,32 +205,41 @@ export class PeerStore {
   close (): void {
     if (this.#db.isOpen) this.#db.close()
   }
-}
 
-function toMessage (row: unknown): MessageRecord {
-  const r = row as Record<string, string | number | null>
-  return {
-    id: String(r.id),
-    direction: r.direction as Direction,
-    peer: String(r.peer),
-    group: r.grp === null ? null : String(r.grp),
-    kind: r.kind as MessageKind,
-    body: String(r.body),
-    path: r.path === null ? null : String(r.path),
-    status: r.status as MessageStatus,
-    at: Number(r.at)
+  #seal (context: string, value: string): Uint8Array {
+    return wrapSecret(this.#sealKey, context, utf8.encode(value))
   }
-}
 
-function toOutboxItem (row: unknown): OutboxItem {
-  const r = row as Record<string, string | number | null>
-  return {
-    id: String(r.id),
-    recipient: String(r.recipient),
-    group: r.grp === null ? null : String(r.grp),
-    kind: r.kind as OutboxKind,
-    body: String(r.body),
-    created: Number(r.created),
-    attempts: Number(r.attempts)
+  #open (context: string, sealed: unknown): string {
+    return fromUtf8.decode(unwrapSecret(this.#sealKey, context, new Uint8Array(sealed as Uint8Array)))
+  }
+
+  #toMessage (row: unknown): MessageRecord {
+    const r = row as Record<string, string | number | null>
+    const context = `msg:${String(r.id)}:${String(r.direction)}:${String(r.peer)}`
+    return {
+      id: String(r.id),
+      direction: r.direction as Direction,
+      peer: String(r.peer),
+      group: r.grp === null ? null : String(r.grp),
+      kind: r.kind as MessageKind,
+      body: this.#open(`${context}:body`, r.body),
+      path: r.path === null ? null : this.#open(`${context}:path`, r.path),
+      status: r.status as MessageStatus,
+      at: Number(r.at)
+    }
+  }
+
+  #toOutboxItem (row: unknown): OutboxItem {
+    const r = row as Record<string, string | number | null>
+    return {
+      id: String(r.id),
+      recipient: String(r.recipient),
+      group: r.grp === null ? null : String(r.grp),
+      kind: r.kind as OutboxKind,
+      body: this.#open(`outbox:${String(r.id)}:${String(r.recipient)}`, r.body),
+      created: Number(r.created),
+      attempts: Number(r.attempts)
+    }
   }
 }

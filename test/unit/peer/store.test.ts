@@ -1,0 +1,75 @@
+import { describe, test, beforeEach, afterEach } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PeerStore } from '../../../peer/store/store.ts'
+import type { MessageRecord } from '../../../peer/store/store.ts'
+
+const wrapKey = randomBytes(32)
+const message = (over: Partial<MessageRecord>): MessageRecord => ({
+  id: randomBytes(16).toString('hex'), direction: 'in', peer: 'bob', group: null, kind: 'text', body: 'hi', path: null, status: 'received', at: Date.now(), ...over
+})
+
+describe('peer store', () => {
+  let dir: string
+  let file: string
+  let store: PeerStore
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'parley-store-'))
+    file = join(dir, 'user', 'parley.db')
+    store = new PeerStore(file, wrapKey)
+  })
+  afterEach(async () => {
+    store.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  test('a message id from the same sender is stored once: duplicates are reported', () => {
+    const first = message({ body: 'once' })
+    assert.equal(store.addMessage(first), true)
+    assert.equal(store.addMessage({ ...first, body: 'again' }), false)
+    assert.deepEqual(store.history({ user: 'bob' }, 10).map(m => m.body), ['once'])
+  })
+
+  test('history is the last n messages, oldest first, per user or per group', () => {
+    for (let i = 0; i < 5; i++) store.addMessage(message({ body: `m${i}`, at: 1000 + i }))
+    store.addMessage(message({ body: 'in the group', group: 'friends', at: 2000 }))
+    assert.deepEqual(store.history({ user: 'bob' }, 3).map(m => m.body), ['m2', 'm3', 'm4'])
+    assert.deepEqual(store.history({ group: 'friends' }, 10).map(m => m.body), ['in the group'])
+  })
+
+  test('the outbox keeps order per recipient and survives a reopen', () => {
+    store.enqueue({ id: 'a'.repeat(32), recipient: 'carol', group: null, kind: 'text', body: 'first', created: 1 })
+    store.enqueue({ id: 'b'.repeat(32), recipient: 'carol', group: null, kind: 'file', body: '/tmp/x y.png', created: 2 })
+    store.close()
+    store = new PeerStore(file, wrapKey)
+    assert.deepEqual(store.outboxFor('carol').map(i => i.body), ['first', '/tmp/x y.png'])
+    store.removeFromOutbox('a'.repeat(32), 'carol')
+    assert.deepEqual(store.outboxRecipients(), ['carol'])
+    assert.equal(store.outboxSize(), 1)
+  })
+
+  test('pins: first use is trusted, the same id again is fine, another id is a change until repinned', () => {
+    assert.equal(store.pin('bob', 'peer-1'), 'new')
+    assert.equal(store.pin('bob', 'peer-1'), 'same')
+    assert.equal(store.pin('bob', 'peer-2'), 'changed')
+    assert.equal(store.pinnedPeerId('bob'), 'peer-1')
+    store.repin('bob', 'peer-2')
+    assert.equal(store.usernameForPeer('peer-2'), 'bob')
+    assert.equal(store.usernameForPeer('peer-1'), undefined)
+  })
+
+  test('texts and paths are sealed at rest: the file holds neither, and another key cannot read them', async () => {
+    const secret = 'the eagle lands at midnight'
+    store.addMessage(message({ body: secret, kind: 'file', path: '/home/me/secret-plans.pdf' }))
+    store.enqueue({ id: 'c'.repeat(32), recipient: 'dave', group: null, kind: 'text', body: 'queued secret words', created: 3 })
+    store.close()
+    const raw = Buffer.concat([await readFile(file), await readFile(`${file}-wal`).catch(() => Buffer.alloc(0))])
+    for (const text of [secret, 'secret-plans', 'queued secret words']) assert.equal(raw.includes(text), false, text)
+    assert.equal((await stat(file)).mode & 0o777, 0o600)
+    store = new PeerStore(file, randomBytes(32))
+    assert.throws(() => store.history({ user: 'bob' }, 10), { code: 'ERR_INTEGRITY' })
+  })
+})
