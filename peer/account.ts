@@ -22,6 +22,8 @@ export interface Credentials {
 export interface SignedIn {
   username: string
   wrapKey: Uint8Array
+  /** Kept in memory only, to sign in again by itself when the rendezvous comes back. */
+  authKey: Uint8Array
   identity: PrivateKey
 }
 
@@ -52,7 +54,7 @@ export async function signUp (host: AccountHost, username: string, password: str
   await host.useIdentity(identity)
   await host.rendezvous().signup({ username, salt, authKey: credentials.authKey, identity: wrapped, addrs: host.addrs() })
   await saveLocalIdentity(host.dataDir, username, wrapped)
-  return { username, wrapKey: credentials.wrapKey, identity }
+  return { username, wrapKey: credentials.wrapKey, authKey: credentials.authKey, identity }
 }
 
 export async function signIn (host: AccountHost, username: string, password: string): Promise<SignedIn> {
@@ -61,7 +63,7 @@ export async function signIn (host: AccountHost, username: string, password: str
   const local = await loadLocalIdentity(host.dataDir, username, credentials.wrapKey)
   if (local !== undefined) await host.useIdentity(local)
   const first = await host.rendezvous().signin({ username, authKey: credentials.authKey, addrs: host.addrs() })
-  if (first.bound && local !== undefined) return { username: first.username, wrapKey: credentials.wrapKey, identity: local }
+  if (first.bound && local !== undefined) return { username: first.username, wrapKey: credentials.wrapKey, authKey: credentials.authKey, identity: local }
 
   // A new machine (or a lost data folder): the identity comes from its wrapped copy on the
   // rendezvous, then we sign in again as that identity.
@@ -73,7 +75,7 @@ export async function signIn (host: AccountHost, username: string, password: str
   const second = await host.rendezvous().signin({ username, authKey: credentials.authKey, addrs: host.addrs() })
   if (!second.bound) throw new ParleyError(ErrorCode.Protocol, 'the rendezvous did not accept our identity')
   await saveLocalIdentity(host.dataDir, first.username, first.identity)
-  return { username: first.username, wrapKey: credentials.wrapKey, identity }
+  return { username: first.username, wrapKey: credentials.wrapKey, authKey: credentials.authKey, identity }
 }
 
 /** Passwords are kept exactly as typed (never lower-cased); only a floor on length. */

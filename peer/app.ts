@@ -101,7 +101,14 @@ export class ParleyPeer {
   async #open (signed: SignedIn): Promise<void> {
     await this.#closeSession()
     const session = new Session({
-      node: this.#node, rendezvous: this.#rendezvous, username: signed.username, wrapKey: signed.wrapKey, dataDir: this.#options.dataDir, emit: this.#emit
+      node: this.#node,
+      rendezvous: this.#rendezvous,
+      username: signed.username,
+      wrapKey: signed.wrapKey,
+      authKey: signed.authKey,
+      addrs: () => this.#addrs(),
+      dataDir: this.#options.dataDir,
+      emit: this.#emit
     })
     await session.start()
     this.#session = session

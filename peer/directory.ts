@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { ErrorCode, ParleyError } from '../common/errors.ts'
+import { ErrorCode, ParleyError, is } from '../common/errors.ts'
 import type { RendezvousClient } from './rendezvous-client.ts'
 import type { PeerStore } from './store/store.ts'
 import type { Emit } from './events.ts'
@@ -21,6 +21,8 @@ export class Directory {
   readonly #rendezvous: () => RendezvousClient
   readonly #store: PeerStore
   readonly #emit: Emit
+  /** The last answer for each user, to keep talking directly while the rendezvous is away. */
+  readonly #lastSeen = new Map<string, PeerContact>()
 
   constructor (rendezvous: () => RendezvousClient, store: PeerStore, emit: Emit) {
     this.#rendezvous = rendezvous
@@ -30,8 +32,17 @@ export class Directory {
 
   /** The user's current peer id and addresses; an identity that changed since first use is refused. */
   async resolve (username: string): Promise<PeerContact> {
-    const found = await this.#rendezvous().lookup(username)
+    let found: PeerContact
+    try {
+      found = await this.#rendezvous().lookup(username)
+    } catch (err) {
+      const last = this.#lastSeen.get(username)
+      // Rendezvous unreachable (not "no such user"): try where the user was last seen.
+      if (last === undefined || !is(err, ErrorCode.Unreachable)) throw err
+      return { ...last, online: true }
+    }
     this.#checkPin(found.username, found.peerId)
+    this.#lastSeen.set(found.username, found)
     return found
   }
 

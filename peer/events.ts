@@ -30,6 +30,7 @@ export type PeerEvent =
   | { event: 'verify', user: string, peerId: string, fingerprint: string }
   | { event: 'trusted', user: string, peerId: string }
   | { event: 'presence', user: string, online: boolean }
+  | { event: 'rendezvous', connected: boolean }
   | { event: 'key', group: string, epoch: number, from: string }
   | { event: 'warning', code: ErrorCode, message: string }
   | { event: 'error', code: ErrorCode, message: string }

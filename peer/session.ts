@@ -4,6 +4,7 @@
  * closed at sign-out or exit; nothing here outlives the user it was made for.
  */
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { randomBytes } from 'node:crypto'
 import type { ParleyNode } from '../common/node.ts'
 import { ErrorCode, ParleyError, asParleyError } from '../common/errors.ts'
@@ -25,9 +26,17 @@ export interface SessionOptions {
   rendezvous: RendezvousClient
   username: string
   wrapKey: Uint8Array
+  authKey: Uint8Array
+  /** Our current dialable addresses, for the directory. */
+  addrs: () => string[]
   dataDir: string
   emit: Emit
 }
+
+/** Reconnecting to the rendezvous: 0.5 s, doubling, at most 30 s between attempts, with jitter
+ * so a room of peers does not knock all at once when the server comes back. */
+const RECONNECT_FIRST_MS = 500
+const RECONNECT_MAX_MS = 30_000
 
 export class Session {
   readonly username: string
@@ -43,11 +52,17 @@ export class Session {
   readonly groups: GroupService
   readonly downloadsDir: string
   readonly #emit: Emit
+  readonly #authKey: Uint8Array
+  readonly #addrs: () => string[]
   readonly #abort = new AbortController()
+  /** Signed in elsewhere: this session must not take the account back by reconnecting. */
+  #replaced = false
 
   constructor (options: SessionOptions) {
     this.username = options.username
     this.wrapKey = options.wrapKey
+    this.#authKey = options.authKey
+    this.#addrs = options.addrs
     this.node = options.node
     this.rendezvous = options.rendezvous
     this.#emit = options.emit
@@ -64,7 +79,17 @@ export class Session {
       store: this.store,
       rendezvous: () => this.rendezvous,
       emit: options.emit,
-      handOver: async (to, group, epoch, key) => { await this.direct.sendGroupKey(to, group, epoch, key) },
+      handOver: async (to, group, epoch, key) => {
+        // Through the directory, not the member list alone: it checks the peer id against our
+        // pin (a rendezvous that swapped a member's id gets no key) and gives current addresses.
+        const contact = await this.directory.resolve(to.username)
+        if (contact.peerId !== to.peerId) {
+          throw new ParleyError(ErrorCode.IdentityChanged, `the member list and the directory disagree on the identity of ${to.username}`)
+        }
+        await this.direct.sendGroupKey(contact, group, epoch, key)
+        // Deliveries to this member that failed while it had no key can go now.
+        this.outbox.flush(to.username)
+      },
       // Deliveries to this group waited for the key: every recipient may now be served.
       onNewKey: () => { this.outbox.flushAll() }
     })
@@ -84,10 +109,38 @@ export class Session {
   async start (): Promise<void> {
     await this.direct.start()
     await this.groups.start()
-    await this.rendezvous.subscribe(event => { this.#onRendezvousEvent(event) }, this.#abort.signal)
+    await this.#subscribe()
     this.outbox.start()
     this.outbox.flushAll()
     this.#background(this.keyring.handOverAll())
+  }
+
+  async #subscribe (): Promise<void> {
+    await this.rendezvous.subscribe(event => { this.#onRendezvousEvent(event) }, this.#abort.signal)
+  }
+
+  /**
+   * The rendezvous went away (restart, network): sign in again with backoff. Meanwhile messages
+   * to peers we already know still go directly, with the addresses the directory gave last.
+   */
+  async #reconnect (): Promise<void> {
+    this.#emit({ event: 'rendezvous', connected: false })
+    const signal = this.#abort.signal
+    for (let attempt = 0; !signal.aborted; attempt++) {
+      const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** attempt) * (0.75 + Math.random() / 2)
+      try {
+        await sleep(delay, undefined, { signal })
+        const again = await this.rendezvous.signin({ username: this.username, authKey: this.#authKey, addrs: this.#addrs() })
+        if (!again.bound) throw new ParleyError(ErrorCode.Protocol, 'the rendezvous did not bind our identity')
+        await this.#subscribe()
+      } catch {
+        continue // still away (or we are stopping: the loop condition ends it)
+      }
+      this.#emit({ event: 'rendezvous', connected: true })
+      this.outbox.flushAll()
+      this.#background(this.keyring.handOverAll())
+      return
+    }
   }
 
   /** Work that runs on its own: a failure is reported, never thrown into nowhere. */
@@ -146,7 +199,11 @@ export class Session {
       case 'rotation-needed':
         this.keyring.invalidate(event.group)
         break
+      case 'disconnected':
+        if (!this.#abort.signal.aborted && !this.#replaced) this.#background(this.#reconnect())
+        break
       case 'session-replaced':
+        this.#replaced = true
         this.#emit({ event: 'warning', code: ErrorCode.Conflict, message: 'you signed in somewhere else; this session no longer receives events' })
         break
       default:

@@ -16,11 +16,9 @@ export class Notifier {
   }
 
   /** `username` signed in: presence to interested users (unless it was online already and this
-   * sign-in took its session over); its groups' key holders are asked to hand over any current
-   * key it lacks (a restarted or new machine may not have it). */
+   * sign-in took its session over). Its missing keys are asked for when it subscribes. */
   online (username: string, announce: boolean): void {
     if (announce) this.#presence(username, true)
-    for (const group of this.#store.groupsOf(username)) this.#keyNeeded(group, username)
   }
 
   offline (username: string): void {
@@ -28,9 +26,14 @@ export class Notifier {
   }
 
   /** A new events subscriber that holds current keys is told which online members lack them
-   * (their key-needed went out while no holder was listening). */
+   * (their key-needed went out while no holder was listening); the key holders of its groups
+   * are asked to hand over any current key it lacks itself (a restarted or new machine may not
+   * have it). That request waits for the subscription, not the sign-in: a peer subscribes once
+   * its protocol handlers are up, and holders asked at sign-in dialled a peer not yet listening
+   * (the hand-over failed and nothing asked again). */
   subscribed (session: Session): void {
     for (const group of this.#store.groupsOf(session.username)) {
+      this.#keyNeeded(group, session.username)
       if (group.epoch < 1 || !this.#store.hasKey(group.name, session.username, group.epoch)) continue
       for (const member of this.#store.members(group.name)) {
         if (member.hasKey || member.username === session.username || !this.#sessions.isOnline(member.username)) continue

@@ -12,9 +12,12 @@ import type { Emit } from '../events.ts'
 import type { IncomingKey, KeyAcceptor } from '../inbox.ts'
 import type { PeerStore } from '../store/store.ts'
 import type { RendezvousClient } from '../rendezvous-client.ts'
-import type { Dialable } from '../transport/dial.ts'
 
-export interface GroupMember extends Dialable {
+/** A member as the rendezvous lists it. No addresses: a hand-over resolves the member through
+ * the directory, which checks the peer id against our pin (DESIGN §3). */
+export interface GroupMember {
+  username: string
+  peerId: string
   online: boolean
   hasKey: boolean
 }
@@ -32,8 +35,8 @@ export interface KeyringDeps {
   store: PeerStore
   rendezvous: () => RendezvousClient
   emit: Emit
-  /** Send a key to one member over a fresh direct session. */
-  handOver: (to: Dialable, group: string, epoch: number, key: Uint8Array) => Promise<void>
+  /** Send a key to one member over a fresh direct session, to the identity pinned for it. */
+  handOver: (to: GroupMember, group: string, epoch: number, key: Uint8Array) => Promise<void>
   /** A key arrived: deliveries waiting for it can go now. */
   onNewKey: (group: string) => void
 }
@@ -46,6 +49,15 @@ const context = (group: string, epoch: number): string => `group:${group}:${epoc
 export class GroupKeyring implements KeyAcceptor {
   readonly #deps: KeyringDeps
   readonly #info = new Map<string, { at: number, info: GroupInfo }>()
+  /** Bumped by every invalidation: a members answer that was in flight meanwhile may predate
+   * the change (a join or leave), so it is used once but not cached. */
+  readonly #generation = new Map<string, number>()
+  /** Hand-overs in progress by group/epoch/member: sign-in's handOverAll and the rendezvous's
+   * key-needed often ask for the same one at once; one DH session is enough. */
+  readonly #handing = new Map<string, Promise<void>>()
+  /** Handed keys are taken one at a time per group: several members answer the same
+   * key-needed, and the second copy must find the first stored (one `key` event, one put-key). */
+  readonly #accepting = new Map<string, Promise<void>>()
 
   constructor (deps: KeyringDeps) {
     this.#deps = deps
@@ -55,43 +67,42 @@ export class GroupKeyring implements KeyAcceptor {
   async info (group: string, fresh = false): Promise<GroupInfo> {
     const cached = this.#info.get(group)
     if (!fresh && cached !== undefined && Date.now() - cached.at < MEMBERS_CACHE_MS) return cached.info
+    const generation = this.#generation.get(group) ?? 0
     const found = await this.#deps.rendezvous().members(group)
     const info: GroupInfo = {
       group: found.group,
       epoch: found.epoch,
       rotationNeeded: found.rotationNeeded,
-      members: await Promise.all(found.members.map(async m => ({ ...m, addrs: await this.#addrsOf(m.username, m.online) })))
+      members: found.members.map(m => ({ username: m.username, peerId: m.peerId, online: m.online, hasKey: m.hasKey }))
     }
-    this.#info.set(group, { at: Date.now(), info })
+    if ((this.#generation.get(group) ?? 0) === generation) this.#info.set(group, { at: Date.now(), info })
     return info
-  }
-
-  async #addrsOf (username: string, online: boolean): Promise<string[]> {
-    if (!online || username === this.#deps.username) return []
-    try {
-      return (await this.#deps.rendezvous().lookup(username)).addrs
-    } catch {
-      return []
-    }
   }
 
   /** Membership or epoch changed: the next look-up asks the rendezvous. */
   invalidate (group: string): void {
     this.#info.delete(group)
+    this.#generation.set(group, (this.#generation.get(group) ?? 0) + 1)
   }
 
   forget (group: string): void {
-    this.#info.delete(group)
+    this.invalidate(group)
     this.#deps.store.forgetGroup(group)
   }
 
   /**
    * The key to send with: the current epoch's, after starting a new epoch when the group has
-   * none yet or a member has left. Online members who lack it get it first (DESIGN §4).
+   * none yet, a member has left, or nobody holds the current one (its maker failed between the
+   * rotate and storing the key: without this the group would wait for a key that does not
+   * exist). Online members who lack it get it first (DESIGN §4).
+   *
+   * `key` is undefined when another member made the current key and it has not reached us yet
+   * (we lost the rotate race, or we joined while no holder was online): the send is queued all
+   * the same and goes out when the key arrives (`onNewKey`), so nothing typed is lost.
    */
-  async keyForSending (group: string): Promise<{ info: GroupInfo, key: Uint8Array }> {
+  async keyForSending (group: string): Promise<{ info: GroupInfo, key: Uint8Array | undefined }> {
     let info = await this.info(group, true)
-    if (info.epoch === 0 || info.rotationNeeded) {
+    if (info.epoch === 0 || info.rotationNeeded || !info.members.some(m => m.hasKey)) {
       try {
         const rotated = await this.#deps.rendezvous().rotate(group, info.epoch)
         await this.#keep(group, rotated.epoch, newGroupKey())
@@ -101,28 +112,47 @@ export class GroupKeyring implements KeyAcceptor {
       }
       info = await this.info(group, true)
     }
-    const key = await this.key(group, info.epoch)
-    await this.handOverToLacking(info, key)
+    const key = await this.key(group, info.epoch).catch((err: unknown) => {
+      if (is(err, ErrorCode.Unreachable)) return undefined
+      throw err
+    })
+    if (key !== undefined) await this.handOverToLacking(info, key)
     return { info, key }
   }
 
   /** Give the current key to every online member who has no copy yet; failures wait for later. */
   async handOverToLacking (info: GroupInfo, key: Uint8Array): Promise<void> {
     const lacking = info.members.filter(m => !m.hasKey && m.online && m.username !== this.#deps.username)
-    await Promise.all(lacking.map(async member => {
-      try {
-        await this.#deps.handOver(member, info.group, info.epoch, key)
-        member.hasKey = true
-      } catch (err) {
-        const error = asParleyError(err)
-        this.#deps.emit({ event: 'warning', code: error.code, message: `could not hand the key of ${info.group} to ${member.username}: ${error.message}` })
-      }
-    }))
+    await Promise.all(lacking.map(async member => { await this.handOverTo(info, member, key) }))
   }
 
-  /** A member asked (through the rendezvous) for the key: hand it over if we hold it. */
+  /**
+   * Hand the key to one member unless the list says it has it; a failure is a warning (the
+   * member asks again through key-needed when it next signs in). Before a delivery the outbox
+   * already knows the member is online, so `member.online` is not consulted here.
+   */
+  async handOverTo (info: GroupInfo, member: GroupMember, key: Uint8Array): Promise<void> {
+    if (member.hasKey || member.username === this.#deps.username) return
+    const id = `${info.group}/${info.epoch}/${member.username}`
+    let running = this.#handing.get(id)
+    if (running === undefined) {
+      running = this.#deps.handOver(member, info.group, info.epoch, key).finally(() => { this.#handing.delete(id) })
+      this.#handing.set(id, running)
+    }
+    try {
+      await running
+      member.hasKey = true
+    } catch (err) {
+      const error = asParleyError(err)
+      this.#deps.emit({ event: 'warning', code: error.code, message: `could not hand the key of ${info.group} to ${member.username}: ${error.message}` })
+    }
+  }
+
+  /** A member asked (through the rendezvous) for the key: hand it over if we hold it. The
+   * rendezvous asks us because it keeps our wrapped copy, so a local store that lost it (a
+   * new data folder) still answers from that copy. */
   async onKeyNeeded (group: string, epoch: number, username: string): Promise<void> {
-    const key = await this.#localKey(group, epoch)
+    const key = await this.key(group, epoch).catch(() => undefined)
     if (key === undefined) return
     const info = await this.info(group, true)
     const member = info.members.find(m => m.username === username)
@@ -163,7 +193,25 @@ export class GroupKeyring implements KeyAcceptor {
   /** A key handed over by another member: accepted only from a member, for the current epoch,
    * and never replacing a different key we already hold for that epoch. */
   async acceptHandedKey (incoming: IncomingKey): Promise<void> {
+    const previous = this.#accepting.get(incoming.group) ?? Promise.resolve()
+    const current = previous.catch(() => {}).then(async () => { await this.#accept(incoming) })
+    this.#accepting.set(incoming.group, current)
+    try {
+      await current
+    } finally {
+      if (this.#accepting.get(incoming.group) === current) this.#accepting.delete(incoming.group)
+    }
+  }
+
+  async #accept (incoming: IncomingKey): Promise<void> {
     if (incoming.key.length !== GROUP_KEY_BYTES) throw new ParleyError(ErrorCode.Malformed, 'a group key is 24 bytes')
+    // A copy of a key we hold changes nothing: acknowledged without asking the rendezvous (every
+    // holder answers a key-needed, so the second and third copies are the common case).
+    const held = await this.#localKey(incoming.group, incoming.epoch)
+    if (held !== undefined) {
+      if (Buffer.compare(held, incoming.key) !== 0) throw new ParleyError(ErrorCode.Conflict, `a different key for ${incoming.group} epoch ${incoming.epoch}`)
+      return
+    }
     const info = await this.info(incoming.group, true)
     if (!info.members.some(m => m.username === incoming.from)) {
       throw new ParleyError(ErrorCode.Forbidden, `${incoming.from} is not a member of ${incoming.group}`)
@@ -171,13 +219,8 @@ export class GroupKeyring implements KeyAcceptor {
     if (incoming.epoch !== info.epoch) {
       throw new ParleyError(ErrorCode.Conflict, `key for epoch ${incoming.epoch} of ${incoming.group}, which is at ${info.epoch}`)
     }
-    const held = await this.#localKey(incoming.group, incoming.epoch)
-    if (held !== undefined) {
-      if (Buffer.compare(held, incoming.key) !== 0) throw new ParleyError(ErrorCode.Conflict, `a different key for ${incoming.group} epoch ${incoming.epoch}`)
-      return
-    }
     await this.#keep(incoming.group, incoming.epoch, incoming.key)
-    this.#info.delete(incoming.group)
+    this.invalidate(incoming.group)
     this.#deps.emit({ event: 'key', group: incoming.group, epoch: incoming.epoch, from: incoming.from })
     this.#deps.onNewKey(incoming.group)
   }

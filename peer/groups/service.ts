@@ -23,7 +23,7 @@ import type { Emit } from '../events.ts'
 import type { Inbox } from '../inbox.ts'
 import type { Outbox } from '../outbox.ts'
 import type { OutboxItem, PeerStore } from '../store/store.ts'
-import type { GroupKeyring } from './keyring.ts'
+import type { GroupInfo, GroupKeyring } from './keyring.ts'
 
 const introBody = { epoch: uint(), nonce: bytes(16, 16), id: bytes(16, 16) }
 
@@ -56,7 +56,9 @@ export class GroupService {
     await this.#deps.node.unhandle(GROUP_PROTOCOL)
   }
 
-  /** SENDGROUP: settle the key (rotating or handing it over first), then queue one delivery per member. */
+  /** SENDGROUP: settle the key (rotating or handing it over first), then queue one delivery per
+   * member. Without the key yet (another member made it) the deliveries are queued anyway and
+   * wait for it in the outbox. */
   async sendText (group: string, text: string): Promise<string> {
     return await this.#fanOut(group, 'text', text, text)
   }
@@ -79,14 +81,22 @@ export class GroupService {
 
   /** Deliver one queued group item to one member (called by the outbox). */
   async deliver (item: OutboxItem & { group: string }, to: Dialable, onSent: () => void): Promise<void> {
-    const info = await this.#deps.keyring.info(item.group)
-    if (!info.members.some(m => m.username === item.recipient)) {
+    const inGroup = (info: GroupInfo, username: string): boolean => info.members.some(m => m.username === username)
+    let info = await this.#deps.keyring.info(item.group)
+    // A cached list only ever says yes quickly: before dropping a delivery, ask afresh.
+    if (!inGroup(info, item.recipient) || !inGroup(info, this.#deps.username)) info = await this.#deps.keyring.info(item.group, true)
+    if (!inGroup(info, item.recipient)) {
       throw new ParleyError(ErrorCode.Forbidden, `${item.recipient} is no longer in ${item.group}`)
     }
-    if (!info.members.some(m => m.username === this.#deps.username)) {
+    if (!inGroup(info, this.#deps.username)) {
       throw new ParleyError(ErrorCode.Forbidden, `you are no longer in ${item.group}`)
     }
+    // ERR_UNREACHABLE while the key has not reached us: the item waits (onNewKey flushes it).
     const key = await this.#deps.keyring.key(item.group, info.epoch)
+    // The recipient may have come online since the send, or joined an epoch it never got: it
+    // gets the key first, else it could not read what follows (DESIGN §4).
+    const member = info.members.find(m => m.username === item.recipient)
+    if (member !== undefined) await this.#deps.keyring.handOverTo(info, member, key)
     const id = Buffer.from(item.id, 'hex')
     const nonce = newMessageNonce()
     const file = item.kind === 'file' ? await describeLocalFile(item.body) : undefined
@@ -137,7 +147,9 @@ export class GroupService {
       }
       const from = await this.#deps.inbox.senderOf(remotePeerId)
       const intro = decodeBody(introBody, await framed.read({ signal }))
-      const info = await this.#deps.keyring.info(header.group)
+      let info = await this.#deps.keyring.info(header.group)
+      // A cached list may predate the sender's join: refuse only on a fresh one.
+      if (!info.members.some(m => m.username === from)) info = await this.#deps.keyring.info(header.group, true)
       if (!info.members.some(m => m.username === from)) {
         throw new ParleyError(ErrorCode.Forbidden, `${from} is not a member of ${header.group}`)
       }
