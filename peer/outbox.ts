@@ -11,6 +11,10 @@ import type { Directory, PeerContact } from './directory.ts'
 import type { OutboxItem, PeerStore } from './store/store.ts'
 import { OUTBOX_RETRY_MS } from './constants.ts'
 
+/** Quick retries after a failed delivery to an online recipient: 1, 2, 4, 8, 16 s. */
+const RETRY_SOON_FIRST_MS = 1_000
+const RETRY_SOON_LIMIT = 5
+
 export interface Deliverer {
   /** Deliver one item to a reachable contact; call `onSent` once its bytes are out. */
   deliver: (item: OutboxItem, to: PeerContact, onSent: () => void) => Promise<void>
@@ -29,6 +33,10 @@ export class Outbox {
   readonly #rerun = new Set<string>()
   /** Items already reported as queued in this process, so a retry does not repeat it. */
   readonly #reportedQueued = new Set<string>()
+  /** Recipients the directory calls online but who could not be reached: retried soon, with
+   * backoff, instead of waiting for the next sweep (a peer that just signed in may take a moment
+   * to answer; a flaky link recovers). */
+  readonly #retries = new Map<string, { failures: number, timer: NodeJS.Timeout }>()
   #timer: NodeJS.Timeout | undefined
 
   constructor (store: PeerStore, directory: Directory, emit: Emit, deliverer: Deliverer) {
@@ -45,6 +53,8 @@ export class Outbox {
 
   stop (): void {
     clearInterval(this.#timer)
+    for (const retry of this.#retries.values()) clearTimeout(retry.timer)
+    this.#retries.clear()
   }
 
   /** Queue one delivery and start delivering it. */
@@ -91,6 +101,7 @@ export class Outbox {
       this.#park(items, undefined)
       return
     }
+    let delivered = false
     while (items.length > 0) {
       const item = items[0]
       if (item === undefined) break
@@ -103,6 +114,7 @@ export class Outbox {
         this.#store.countAttempt(item.id, recipient)
         if (RETRYABLE.has(error.code)) {
           this.#park(items, error)
+          this.#retrySoon(recipient)
           return
         }
         this.#store.removeFromOutbox(item.id, recipient)
@@ -115,8 +127,24 @@ export class Outbox {
       if (item.group === null) this.#store.setStatus(item.id, recipient, 'delivered')
       this.#reportedQueued.delete(`${item.id}/${recipient}`)
       this.#emit({ event: 'delivered', id: item.id, to: recipient, group: item.group })
+      delivered = true
       items = this.#store.outboxFor(recipient)
     }
+    if (delivered) this.#forgetRetry(recipient)
+  }
+
+  #retrySoon (recipient: string): void {
+    const failures = (this.#retries.get(recipient)?.failures ?? 0) + 1
+    if (failures > RETRY_SOON_LIMIT) return // the periodic sweep takes over
+    clearTimeout(this.#retries.get(recipient)?.timer)
+    const timer = setTimeout(() => { this.flush(recipient) }, RETRY_SOON_FIRST_MS * 2 ** (failures - 1))
+    timer.unref()
+    this.#retries.set(recipient, { failures, timer })
+  }
+
+  #forgetRetry (recipient: string): void {
+    clearTimeout(this.#retries.get(recipient)?.timer)
+    this.#retries.delete(recipient)
   }
 
   #park (items: OutboxItem[], error: ParleyError | undefined): void {

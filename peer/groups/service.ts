@@ -18,7 +18,7 @@ import { openStream } from '../transport/dial.ts'
 import type { Dialable } from '../transport/dial.ts'
 import { GROUP_PROTOCOL, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from '../constants.ts'
 import { expectAck, fileAnswerBody, fileAssociatedData, textBody } from '../direct/service.ts'
-import { describeLocalFile, hashFile, receiveFile, sendFile } from '../files/index.ts'
+import { describeLocalFile, hashFile, receiveFile, sendFile, throttledProgress } from '../files/index.ts'
 import type { Emit } from '../events.ts'
 import type { Inbox } from '../inbox.ts'
 import type { Outbox } from '../outbox.ts'
@@ -120,7 +120,7 @@ export class GroupService {
             fileSecret: groupFileSecret(key, nonce, item.group, info.epoch),
             associatedData: fileAssociatedData(header, id),
             path: file.path, id, sha256: await hashFile(file.path), size: file.size, mime: file.mime,
-            onProgress: (bytes, total) => { this.#deps.emit({ event: 'progress', id: item.id, direction: 'send', peer: to.username, name: file.name, bytes, total }) }
+            onProgress: throttledProgress((bytes, total) => { this.#deps.emit({ event: 'progress', id: item.id, direction: 'send', peer: to.username, name: file.name, bytes, total }) })
           })
           if (failed[0] !== undefined) throw failed[0].error
         }
@@ -173,7 +173,7 @@ export class GroupService {
             associatedData: fileAssociatedData(headerBytes, intro.id),
             announcedName: header.name,
             downloadsDir: this.#deps.downloadsDir,
-            onProgress: (bytes, total) => { this.#deps.emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: header.name, bytes, total }) }
+            onProgress: throttledProgress((bytes, total) => { this.#deps.emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: header.name, bytes, total }) })
           })
           this.#deps.inbox.onFile({ from, group: header.group, id: intro.id, name: file.name, path: file.path, size: file.size, sha256: file.sha256 })
         }
