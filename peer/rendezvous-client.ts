@@ -133,8 +133,8 @@ export class RendezvousClient {
 
   /** Compare-and-set the group's key epoch from `fromEpoch` to `fromEpoch + 1`. A lost race is a
    * RendezvousError with code ERR_CONFLICT and `epoch` = the group's current epoch. */
-  async rotate (group: string, fromEpoch: number, options?: AbortOptions): Promise<RotateResult> {
-    return await this.#request('rotate', { group, fromEpoch }, options)
+  async rotate (group: string, fromEpoch: number, wrapped: Uint8Array, options?: AbortOptions): Promise<RotateResult> {
+    return await this.#request('rotate', { group, fromEpoch, wrapped }, options)
   }
 
   async putKey (group: string, epoch: number, wrapped: Uint8Array, options?: AbortOptions): Promise<PutKeyResult> {

@@ -174,10 +174,10 @@ export function createHandlers ({ store, sessions, notifier, throttle }: Handler
       return { group, epoch: record.epoch, rotationNeeded: record.rotationNeeded, members }
     },
 
-    rotate ({ group, fromEpoch }, context) {
+    rotate ({ group, fromEpoch, wrapped }, context) {
       const session = requireSession(context)
       memberGroup(group, session)
-      const result = store.rotate(group, fromEpoch)
+      const result = store.rotate(group, fromEpoch, session.username, wrapped)
       if (!result.ok) {
         throw new RendezvousError(ErrorCode.Conflict,
           `group "${group}" is at epoch ${result.epoch}, not ${fromEpoch}`, result.epoch)

@@ -64,7 +64,8 @@ export interface RendezvousStore {
   /** Distinct usernames that share at least one group with `username` (not itself). */
   groupmatesOf (username: string): string[]
   /** Compare-and-set: epoch fromEpoch → fromEpoch + 1, clearing rotationNeeded. */
-  rotate (group: string, fromEpoch: number): RotateResult
+  /** Compare-and-set the epoch; the winner's wrapped copy of the new key is stored with it. */
+  rotate (group: string, fromEpoch: number, username: string, wrapped: Uint8Array): RotateResult
   putKey (group: string, username: string, epoch: number, wrapped: Uint8Array): void
   hasKey (group: string, username: string, epoch: number): boolean
   /** The user's wrapped copies for the group, newest epoch first. */
@@ -333,24 +334,30 @@ class SqliteStore implements RendezvousStore {
     return rows.map(row => str(row, 'username'))
   }
 
-  rotate (group: string, fromEpoch: number): RotateResult {
+  rotate (group: string, fromEpoch: number, username: string, wrapped: Uint8Array): RotateResult {
+    // One transaction: a new epoch never exists without a member holding its key, so nobody
+    // who looks in between sees a keyless epoch and rotates again.
     return transaction(this.#db, () => {
       const result = this.#db.prepare('UPDATE groups SET epoch = epoch + 1, rotation_needed = 0 WHERE name = ? AND epoch = ?')
         .run(group, fromEpoch)
       const current = this.getGroup(group)?.epoch ?? 0
-      return result.changes > 0 ? { ok: true, epoch: current } : { ok: false, epoch: current }
+      if (result.changes === 0) return { ok: false, epoch: current }
+      this.#storeKey(group, username, current, wrapped)
+      return { ok: true, epoch: current }
     })
   }
 
   putKey (group: string, username: string, epoch: number, wrapped: Uint8Array): void {
-    transaction(this.#db, () => {
-      this.#db.prepare(`INSERT INTO wrapped_keys (group_name, username, epoch, wrapped) VALUES (?, ?, ?, ?)
-        ON CONFLICT (group_name, username, epoch) DO UPDATE SET wrapped = excluded.wrapped`).run(group, username, epoch, wrapped)
-      // Keep only the newest copies: what get-keys can return is all a member ever needs.
-      this.#db.prepare(`DELETE FROM wrapped_keys WHERE group_name = ? AND username = ? AND epoch NOT IN (
-        SELECT epoch FROM wrapped_keys WHERE group_name = ? AND username = ? ORDER BY epoch DESC LIMIT ?)`)
-        .run(group, username, group, username, MAX_KEYS_RETURNED)
-    })
+    transaction(this.#db, () => { this.#storeKey(group, username, epoch, wrapped) })
+  }
+
+  #storeKey (group: string, username: string, epoch: number, wrapped: Uint8Array): void {
+    this.#db.prepare(`INSERT INTO wrapped_keys (group_name, username, epoch, wrapped) VALUES (?, ?, ?, ?)
+      ON CONFLICT (group_name, username, epoch) DO UPDATE SET wrapped = excluded.wrapped`).run(group, username, epoch, wrapped)
+    // Keep only the newest copies: what get-keys can return is all a member ever needs.
+    this.#db.prepare(`DELETE FROM wrapped_keys WHERE group_name = ? AND username = ? AND epoch NOT IN (
+      SELECT epoch FROM wrapped_keys WHERE group_name = ? AND username = ? ORDER BY epoch DESC LIMIT ?)`)
+      .run(group, username, group, username, MAX_KEYS_RETURNED)
   }
 
   hasKey (group: string, username: string, epoch: number): boolean {

@@ -72,7 +72,8 @@ export const REQUEST_SCHEMAS = {
   join: { group: rawName },
   leave: { group: rawName },
   members: { group: rawName },
-  rotate: { group: rawName, fromEpoch: epoch },
+  /** `wrapped`: the caller's copy of the new epoch's key (epoch fromEpoch + 1), stored atomically. */
+  rotate: { group: rawName, fromEpoch: epoch, wrapped: bytes(MAX_WRAPPED_KEY_BYTES, 1) },
   'put-key': { group: rawName, epoch, wrapped: bytes(MAX_WRAPPED_KEY_BYTES, 1) },
   'get-keys': { group: rawName },
   groups: {}

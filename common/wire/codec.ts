@@ -90,7 +90,13 @@ export function checkObject (schema: Schema, value: unknown, path: string): Reco
   for (const [key, field] of Object.entries(schema)) {
     const present = Object.hasOwn(record, key) && record[key] !== null
     if (!present) {
-      if (field.optional === true) continue
+      if (field.optional === true) {
+        // Fuzzing fix (issue 7): an optional field sent as null counts as absent, so drop it. Left
+        // in, the checked value carried a null where its type says `T | undefined` (a META
+        // `mime: null` reached ReceivedFile.mime; `epoch: null` reached RendezvousError.epoch).
+        if (Object.hasOwn(record, key)) delete record[key]
+        continue
+      }
       throw malformed(`${path}.${key} is missing`)
     }
     checkField(field, record[key], `${path}.${key}`)

@@ -5,7 +5,7 @@
  */
 import { lpStream } from '@libp2p/utils'
 import type { AbortOptions, Stream } from '@libp2p/interface'
-import type { LengthPrefixedStream } from '@libp2p/utils'
+import type { LengthPrefixedStream, LengthPrefixedStreamOpts } from '@libp2p/utils'
 import { ErrorCode, ParleyError, asParleyError } from '../errors.ts'
 import { MAX_FRAME_BYTES } from './limits.ts'
 
@@ -15,7 +15,7 @@ export class FramedStream {
 
   constructor (stream: Stream, maxFrameBytes: number = MAX_FRAME_BYTES) {
     this.stream = stream
-    this.#lp = lpStream(stream, { maxDataLength: maxFrameBytes })
+    this.#lp = lpStream(stream, { maxDataLength: maxFrameBytes, lengthDecoder: boundedLengthDecoder(maxFrameBytes) })
   }
 
   /** The next frame; a typed error if the remote ended, sent an oversized or malformed frame. */
@@ -48,6 +48,28 @@ export class FramedStream {
 
   abort (err: unknown): void {
     this.stream.abort(err instanceof Error ? err : new Error(String(err)))
+  }
+}
+
+/**
+ * The length prefix (unsigned LEB128 varint), refused as soon as it is longer than the largest
+ * allowed length needs. Issue 7 (hostile-peer tests): lpStream's own decoder reads one more byte
+ * after every incomplete varint and checks `maxLengthLength` only once a varint is complete, so
+ * a peer sending 0xff 0xff 0xff … was read byte by byte into memory until the step timeout (10 MB
+ * sent made a peer grow by 600 MB in 15 s). Throwing RangeError asks lpStream for another byte.
+ */
+function boundedLengthDecoder (maxFrameBytes: number): LengthPrefixedStreamOpts['lengthDecoder'] {
+  let maxLengthBytes = 1
+  while (maxFrameBytes >= 2 ** (7 * maxLengthBytes)) maxLengthBytes++
+  return data => {
+    let length = 0
+    for (let i = 0; i < data.byteLength; i++) {
+      if (i >= maxLengthBytes) throw new ParleyError(ErrorCode.Malformed, 'malformed frame length')
+      const byte = data.get(i)
+      length += (byte & 0x7f) * 2 ** (7 * i)
+      if (byte < 0x80) return length
+    }
+    throw new RangeError('incomplete frame length')
   }
 }
 

@@ -19,7 +19,9 @@ export type SignalHeader =
   | { kind: 'GROUP', group: string }
   | { kind: 'GROUP_FILE', group: string, name: string }
 
-const decoder = new TextDecoder('utf-8', { fatal: true })
+// Fuzzing fix (issue 7): ignoreBOM keeps a leading U+FEFF in the text, so "\uFEFFMSG" is refused as
+// an unknown verb; TextDecoder's default silently dropped it and accepted a second spelling of MSG.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 const encoder = new TextEncoder()
 const DECIMAL = /^(0|[1-9][0-9]{0,15})$/
 

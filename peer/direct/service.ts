@@ -19,7 +19,7 @@ import type { Dialable } from '../transport/dial.ts'
 import { DIRECT_PROTOCOL, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from '../constants.ts'
 import type { Inbox } from '../inbox.ts'
 import type { Emit } from '../events.ts'
-import { describeLocalFile, hashFile, receiveFile, sendFile } from '../files/index.ts'
+import { describeLocalFile, hashFile, receiveFile, sendFile, watchTransfer } from '../files/index.ts'
 
 export const textBody = { id: bytes(16, 16), text: str(MAX_TEXT_BYTES, 1), sentAt: uint() }
 export const ackBody = { ack: bytes(16, 16) }
@@ -79,14 +79,24 @@ export class DirectService {
       const { have } = await channel.receive(fileAnswerBody, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })
       if (!have) {
         const hex = Buffer.from(id).toString('hex')
-        const { failed } = await sendFile({
-          targets: [framed],
-          fileSecret: keys.fileSecret,
-          associatedData: fileAssociatedData(channel.associatedData, id),
-          path: file.path, id, sha256, size: file.size, mime: file.mime,
-          onProgress: (bytes, total) => { this.#emit({ event: 'progress', id: hex, direction: 'send', peer: to.username, name: file.name, bytes, total }) }
+        // A receiver that stops granting credits must not hold this send, the outbox queue
+        // behind it and a clean QUIT (issue 7, hostile-peer tests).
+        const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
+          this.#emit({ event: 'progress', id: hex, direction: 'send', peer: to.username, name: file.name, bytes, total })
         })
-        if (failed[0] !== undefined) throw failed[0].error
+        try {
+          const { failed } = await sendFile({
+            targets: [framed],
+            fileSecret: keys.fileSecret,
+            associatedData: fileAssociatedData(channel.associatedData, id),
+            path: file.path, id, sha256, size: file.size, mime: file.mime,
+            signal: watch.signal,
+            onProgress: watch.onProgress
+          })
+          if (failed[0] !== undefined) throw failed[0].error
+        } finally {
+          watch.done()
+        }
       }
       onSent?.()
       await expectAck(channel, id)
@@ -151,16 +161,25 @@ export class DirectService {
           await channel.send({ have })
           if (!have) {
             const hex = Buffer.from(id).toString('hex')
-            const file = await receiveFile({
-              framed,
-              fileSecret: keys.peerFileSecret,
-              associatedData: fileAssociatedData(headerBytes, id),
-              announcedName: header.name,
-              announcedSize: header.size,
-              downloadsDir: this.#downloadsDir,
-              onProgress: (bytes, total) => { this.#emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: header.name, bytes, total }) }
+            // A sender that stalls mid-file must not hold the stream and its .part (issue 7).
+            const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
+              this.#emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: header.name, bytes, total })
             })
-            this.#inbox.onFile({ from, group: null, id, name: file.name, path: file.path, size: file.size, sha256: file.sha256 })
+            try {
+              const file = await receiveFile({
+                framed,
+                fileSecret: keys.peerFileSecret,
+                associatedData: fileAssociatedData(headerBytes, id),
+                announcedName: header.name,
+                announcedSize: header.size,
+                downloadsDir: this.#downloadsDir,
+                signal: watch.signal,
+                onProgress: watch.onProgress
+              })
+              this.#inbox.onFile({ from, group: null, id, name: file.name, path: file.path, size: file.size, sha256: file.sha256 })
+            } finally {
+              watch.done()
+            }
           }
           await channel.send({ ack: id })
           break

@@ -104,8 +104,13 @@ export class GroupKeyring implements KeyAcceptor {
     let info = await this.info(group, true)
     if (info.epoch === 0 || info.rotationNeeded || !info.members.some(m => m.hasKey)) {
       try {
-        const rotated = await this.#deps.rendezvous().rotate(group, info.epoch)
-        await this.#keep(group, rotated.epoch, newGroupKey())
+        // The new key travels with the compare-and-set: the winner's copy is stored with the
+        // epoch change itself, so no member ever sees the new epoch without a holder.
+        const epoch = info.epoch + 1
+        const key = newGroupKey()
+        const wrapped = wrapSecret(this.#deps.wrapKey, context(group, epoch), key)
+        await this.#deps.rendezvous().rotate(group, info.epoch, wrapped)
+        this.#deps.store.saveGroupKey(group, epoch, wrapped)
       } catch (err) {
         if (!is(err, ErrorCode.Conflict)) throw err
         // Another member rotated first: their key reaches us by hand-over.

@@ -18,7 +18,7 @@ import { openStream } from '../transport/dial.ts'
 import type { Dialable } from '../transport/dial.ts'
 import { GROUP_PROTOCOL, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from '../constants.ts'
 import { expectAck, fileAnswerBody, fileAssociatedData, textBody } from '../direct/service.ts'
-import { describeLocalFile, hashFile, receiveFile, sendFile, throttledProgress } from '../files/index.ts'
+import { describeLocalFile, hashFile, receiveFile, sendFile, watchTransfer } from '../files/index.ts'
 import type { Emit } from '../events.ts'
 import type { Inbox } from '../inbox.ts'
 import type { Outbox } from '../outbox.ts'
@@ -115,14 +115,22 @@ export class GroupService {
       } else {
         const { have } = await channel.receive(fileAnswerBody, { signal })
         if (!have) {
-          const { failed } = await sendFile({
-            targets: [framed],
-            fileSecret: groupFileSecret(key, nonce, item.group, info.epoch),
-            associatedData: fileAssociatedData(header, id),
-            path: file.path, id, sha256: await hashFile(file.path), size: file.size, mime: file.mime,
-            onProgress: throttledProgress((bytes, total) => { this.#deps.emit({ event: 'progress', id: item.id, direction: 'send', peer: to.username, name: file.name, bytes, total }) })
+          const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
+            this.#deps.emit({ event: 'progress', id: item.id, direction: 'send', peer: to.username, name: file.name, bytes, total })
           })
-          if (failed[0] !== undefined) throw failed[0].error
+          try {
+            const { failed } = await sendFile({
+              targets: [framed],
+              fileSecret: groupFileSecret(key, nonce, item.group, info.epoch),
+              associatedData: fileAssociatedData(header, id),
+              path: file.path, id, sha256: await hashFile(file.path), size: file.size, mime: file.mime,
+              signal: watch.signal,
+              onProgress: watch.onProgress
+            })
+            if (failed[0] !== undefined) throw failed[0].error
+          } finally {
+            watch.done()
+          }
         }
       }
       onSent()
@@ -167,15 +175,23 @@ export class GroupService {
         await channel.send({ have })
         if (!have) {
           const hex = Buffer.from(intro.id).toString('hex')
-          const file = await receiveFile({
-            framed,
-            fileSecret: groupFileSecret(key, intro.nonce, header.group, intro.epoch),
-            associatedData: fileAssociatedData(headerBytes, intro.id),
-            announcedName: header.name,
-            downloadsDir: this.#deps.downloadsDir,
-            onProgress: throttledProgress((bytes, total) => { this.#deps.emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: header.name, bytes, total }) })
+          const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
+            this.#deps.emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: header.name, bytes, total })
           })
-          this.#deps.inbox.onFile({ from, group: header.group, id: intro.id, name: file.name, path: file.path, size: file.size, sha256: file.sha256 })
+          try {
+            const file = await receiveFile({
+              framed,
+              fileSecret: groupFileSecret(key, intro.nonce, header.group, intro.epoch),
+              associatedData: fileAssociatedData(headerBytes, intro.id),
+              announcedName: header.name,
+              downloadsDir: this.#deps.downloadsDir,
+              signal: watch.signal,
+              onProgress: watch.onProgress
+            })
+            this.#deps.inbox.onFile({ from, group: header.group, id: intro.id, name: file.name, path: file.path, size: file.size, sha256: file.sha256 })
+          } finally {
+            watch.done()
+          }
         }
       }
       await channel.send({ ack: intro.id })

@@ -193,8 +193,7 @@ describe('rendezvous server process', () => {
   })
 
   it('rotates a new group 0 -> 1 and reports who holds the current key', async () => {
-    assert.deepEqual(await alice.client.rotate('friends', 0), { group: 'friends', epoch: 1 })
-    await alice.client.putKey('friends', 1, new Uint8Array(88).fill(1))
+    assert.deepEqual(await alice.client.rotate('friends', 0, new Uint8Array(88).fill(1)), { group: 'friends', epoch: 1 })
     const members = await bob.client.members('friends')
     assert.equal(members.epoch, 1)
     assert.equal(members.rotationNeeded, false)
@@ -229,7 +228,7 @@ describe('rendezvous server process', () => {
   })
 
   it('lets exactly one of two racing rotations win', async () => {
-    const results = await Promise.allSettled([alice.client.rotate('friends', 1), bob.client.rotate('friends', 1)])
+    const results = await Promise.allSettled([alice.client.rotate('friends', 1, new Uint8Array(88).fill(2)), bob.client.rotate('friends', 1, new Uint8Array(88).fill(3))])
     const won = results.filter(r => r.status === 'fulfilled')
     const lost = results.filter(r => r.status === 'rejected')
     assert.equal(won.length, 1)
@@ -348,7 +347,7 @@ describe('rendezvous server process', () => {
 
     // A change acknowledged just before kill -9 must survive it (synchronous=FULL).
     await alice.client.join('after-crash')
-    await alice.client.rotate('after-crash', 0)
+    await alice.client.rotate('after-crash', 0, new Uint8Array(88).fill(4))
     await alice.client.putKey('after-crash', 1, new Uint8Array(88).fill(7))
     assert.equal(await server.stop('SIGKILL'), 'SIGKILL')
     server = await spawnRendezvous(dataDir)

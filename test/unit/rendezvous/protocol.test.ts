@@ -24,7 +24,8 @@ describe('rendezvous requests', () => {
     assert.deepEqual(decodeRequest(encodeRequest('signup', signup)), { op: 'signup', ...signup, username: 'alice' })
     assert.deepEqual(decodeRequest(encodeRequest('join', { group: 'Team.One' })), { op: 'join', group: 'team.one' })
     assert.deepEqual(decodeRequest(encodeRequest('who', {})), { op: 'who' })
-    assert.deepEqual(decodeRequest(encodeRequest('rotate', { group: 'g', fromEpoch: 3 })), { op: 'rotate', group: 'g', fromEpoch: 3 })
+    const wrapped = new Uint8Array(88).fill(7)
+    assert.deepEqual(decodeRequest(encodeRequest('rotate', { group: 'g', fromEpoch: 3, wrapped })), { op: 'rotate', group: 'g', fromEpoch: 3, wrapped })
   })
 
   it('refuse an unknown or missing operation', () => {

@@ -70,8 +70,7 @@ describe('rendezvous store', () => {
     addUser(first, 'bob')
     first.createGroup('friends', 'alice')
     first.joinGroup('friends', 'bob')
-    first.rotate('friends', 0)
-    first.putKey('friends', 'alice', 1, new Uint8Array([9, 9]))
+    first.rotate('friends', 0, 'alice', new Uint8Array([9, 9]))
     first.setAddrs('bob', ['/ip4/10.0.0.2/tcp/1'])
     const secret = first.serverSecret
     first.close()
@@ -117,8 +116,7 @@ describe('rendezvous store', () => {
     assert.deepEqual(store.groupmatesOf('alice'), ['carol'])
     assert.deepEqual(store.groupsOf('alice').map(g => g.name), ['b-group'])
 
-    store.rotate('b-group', 0)
-    store.putKey('b-group', 'carol', 1, new Uint8Array([1]))
+    store.rotate('b-group', 0, 'carol', new Uint8Array([1]))
     assert.deepEqual(store.leaveGroup('b-group', 'carol'), { left: true, deleted: false })
     assert.equal(store.getGroup('b-group')?.rotationNeeded, true)
     assert.deepEqual(store.getKeys('b-group', 'carol', 64), [], 'a leaver\'s wrapped copies go with it')
@@ -136,9 +134,10 @@ describe('rendezvous store', () => {
     const store = openStore(':memory:')
     addUser(store, 'alice')
     store.createGroup('g', 'alice')
-    assert.deepEqual(store.rotate('g', 0), { ok: true, epoch: 1 })
-    assert.deepEqual(store.rotate('g', 0), { ok: false, epoch: 1 })
-    assert.deepEqual(store.rotate('g', 1), { ok: true, epoch: 2 })
+    assert.deepEqual(store.rotate('g', 0, 'alice', new Uint8Array([1])), { ok: true, epoch: 1 })
+    assert.deepEqual(store.rotate('g', 0, 'alice', new Uint8Array([2])), { ok: false, epoch: 1 })
+    assert.deepEqual(store.getKeys('g', 'alice', 64), [{ epoch: 1, wrapped: new Uint8Array([1]) }], 'the winner\'s copy is stored with the new epoch, the loser\'s is not')
+    assert.deepEqual(store.rotate('g', 1, 'alice', new Uint8Array([3])), { ok: true, epoch: 2 })
     store.close()
   })
 
