@@ -4,6 +4,7 @@
  * count or an explicit END frame, because a read past the remote's close is an error.
  */
 import { lpStream } from '@libp2p/utils'
+import { decode as decodeVarint, encodingLength } from 'uint8-varint'
 import type { AbortOptions, Stream } from '@libp2p/interface'
 import type { LengthPrefixedStream, LengthPrefixedStreamOpts } from '@libp2p/utils'
 import { ErrorCode, ParleyError, asParleyError } from '../errors.ts'
@@ -52,24 +53,17 @@ export class FramedStream {
 }
 
 /**
- * The length prefix (unsigned LEB128 varint), refused as soon as it is longer than the largest
- * allowed length needs. Issue 7 (hostile-peer tests): lpStream's own decoder reads one more byte
- * after every incomplete varint and checks `maxLengthLength` only once a varint is complete, so
- * a peer sending 0xff 0xff 0xff … was read byte by byte into memory until the step timeout (10 MB
- * sent made a peer grow by 600 MB in 15 s). Throwing RangeError asks lpStream for another byte.
+ * The length prefix (an unsigned varint), refused as soon as it is longer than the largest
+ * allowed length needs. lpStream checks `maxLengthLength` only once a varint is complete and reads
+ * one more byte after every incomplete one, so a peer sending 0xff 0xff 0xff … was read byte by
+ * byte into memory until the step timeout (hostile-peer tests: 10 MB sent grew a peer by 600 MB
+ * in 15 s). A RangeError from the decoder asks lpStream for another byte.
  */
 function boundedLengthDecoder (maxFrameBytes: number): LengthPrefixedStreamOpts['lengthDecoder'] {
-  let maxLengthBytes = 1
-  while (maxFrameBytes >= 2 ** (7 * maxLengthBytes)) maxLengthBytes++
+  const maxLengthBytes = encodingLength(maxFrameBytes)
   return data => {
-    let length = 0
-    for (let i = 0; i < data.byteLength; i++) {
-      if (i >= maxLengthBytes) throw new ParleyError(ErrorCode.Malformed, 'malformed frame length')
-      const byte = data.get(i)
-      length += (byte & 0x7f) * 2 ** (7 * i)
-      if (byte < 0x80) return length
-    }
-    throw new RangeError('incomplete frame length')
+    if (data.byteLength > maxLengthBytes) throw new ParleyError(ErrorCode.Malformed, 'malformed frame length')
+    return decodeVarint(data)
   }
 }
 
