@@ -19,8 +19,10 @@ export const DIAL_TIMEOUT_MS = 5_000
 /** Outbox retry when no presence event arrives (the rendezvous may be down; DESIGN §6). */
 export const OUTBOX_RETRY_MS = 30_000
 
-/** Incoming messages per peer per second before a sender is throttled (burst up to twice). */
+/** Incoming streams (messages, files, key hand-overs) per sender per second, and the burst: far
+ * above what a person types or a group fan-out sends, low enough to keep a flood off the disk. */
 export const INBOUND_MESSAGES_PER_SECOND = 50
+export const INBOUND_MESSAGES_BURST = 100
 
 /** HISTORY without a count shows this many, and never more than the maximum. */
 export const HISTORY_DEFAULT = 20

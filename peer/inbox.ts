@@ -3,6 +3,8 @@
  * stored (before the ACK goes back, DESIGN §6), de-duplicated by id and reported.
  */
 import { ErrorCode, ParleyError } from '../common/errors.ts'
+import { RateLimiter } from '../common/rate-limiter.ts'
+import { INBOUND_MESSAGES_BURST, INBOUND_MESSAGES_PER_SECOND } from './constants.ts'
 import type { Emit } from './events.ts'
 import type { Directory } from './directory.ts'
 import type { PeerStore } from './store/store.ts'
@@ -41,6 +43,9 @@ export class Inbox {
   readonly #store: PeerStore
   readonly #directory: Directory
   readonly #emit: Emit
+  /** Streams per sender: a registered user must not be able to flood our history and disk. */
+  readonly #limiter = new RateLimiter({ perSecond: INBOUND_MESSAGES_PER_SECOND, burst: INBOUND_MESSAGES_BURST, maxKeys: 10_000 })
+  readonly #floodWarned = new Map<string, number>()
   keys: KeyAcceptor | undefined
 
   constructor (store: PeerStore, directory: Directory, emit: Emit) {
@@ -49,8 +54,10 @@ export class Inbox {
     this.#emit = emit
   }
 
-  /** The username of an authenticated remote peer; unknown peers are refused. */
+  /** The username of an authenticated remote peer; unknown peers and floods are refused
+   * (ERR_RATE_LIMITED: the sender's outbox tries again later, so nothing is lost). */
   async senderOf (peerId: string): Promise<string> {
+    this.#limiter.take(peerId)
     return await this.#directory.usernameOf(peerId)
   }
 
@@ -97,6 +104,13 @@ export class Inbox {
   /** A failed inbound stream: report what the user should know, drop the rest. */
   onInboundError (peerId: string, err: ParleyError): void {
     if (err.code === ErrorCode.Unreachable) return // the sender went away mid-stream; it retries
+    if (err.code === ErrorCode.RateLimited) {
+      // A flood is reported once a minute per sender, not once per refused stream.
+      const last = this.#floodWarned.get(peerId) ?? -Infinity
+      if (Date.now() - last < 60_000) return
+      if (this.#floodWarned.size > 10_000) this.#floodWarned.clear()
+      this.#floodWarned.set(peerId, Date.now())
+    }
     this.#emit({ event: 'warning', code: err.code, message: `refused incoming data from ${peerId}: ${err.message}` })
   }
 }

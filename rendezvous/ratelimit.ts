@@ -2,16 +2,19 @@
  * Two limiters, both in memory and bounded:
  * - SignInThrottle: failed sign-ins slowed per username and per remote peer (DESIGN §3). A few
  *   failures are free; after that each further attempt waits an exponentially growing delay.
- * - RequestLimiter: a token bucket per peer, so one peer cannot flood the server.
+ * - RequestLimiter: a token bucket per peer (common/rate-limiter.ts) with the server's rates, so
+ *   one peer cannot flood the server.
  * Both take a clock, so tests drive time instead of sleeping.
  */
 import { ErrorCode, ParleyError } from '../common/errors.ts'
+import { RateLimiter } from '../common/rate-limiter.ts'
+import type { Clock, RateLimiterOptions } from '../common/rate-limiter.ts'
 import {
   MAX_TRACKED_KEYS, REQUEST_BURST, REQUESTS_PER_SECOND, SIGNIN_BACKOFF_BASE_MS, SIGNIN_BACKOFF_MAX_MS,
   SIGNIN_FREE_FAILURES, SIGNIN_WINDOW_MS
 } from './constants.ts'
 
-export type Clock = () => number
+export type { Clock } from '../common/rate-limiter.ts'
 
 export interface ThrottleOptions {
   freeFailures?: number
@@ -94,59 +97,9 @@ export class SignInThrottle {
   }
 }
 
-export interface LimiterOptions {
-  perSecond?: number
-  burst?: number
-  maxKeys?: number
-  now?: Clock
-}
-
-interface Bucket {
-  tokens: number
-  updated: number
-}
-
-export class RequestLimiter {
-  readonly #buckets = new Map<string, Bucket>()
-  readonly #perSecond: number
-  readonly #burst: number
-  readonly #maxKeys: number
-  readonly #now: Clock
-
-  constructor (options: LimiterOptions = {}) {
-    this.#perSecond = options.perSecond ?? REQUESTS_PER_SECOND
-    this.#burst = options.burst ?? REQUEST_BURST
-    this.#maxKeys = options.maxKeys ?? MAX_TRACKED_KEYS
-    this.#now = options.now ?? Date.now
-  }
-
-  /** Take one token for `key`, or throw ERR_RATE_LIMITED. */
-  take (key: string): void {
-    const now = this.#now()
-    const bucket = this.#buckets.get(key) ?? { tokens: this.#burst, updated: now }
-    bucket.tokens = Math.min(this.#burst, bucket.tokens + (now - bucket.updated) * this.#perSecond / 1000)
-    bucket.updated = now
-    this.#buckets.delete(key)
-    this.#buckets.set(key, bucket)
-    this.#trim()
-    if (bucket.tokens < 1) throw new ParleyError(ErrorCode.RateLimited, 'too many requests, slow down')
-    bucket.tokens -= 1
-  }
-
-  /** Forget a peer that disconnected, but only once its bucket has refilled: reconnecting must
-   * not be a way to get a fresh burst. */
-  forget (key: string): void {
-    const bucket = this.#buckets.get(key)
-    if (bucket === undefined) return
-    const tokens = bucket.tokens + (this.#now() - bucket.updated) * this.#perSecond / 1000
-    if (tokens >= this.#burst) this.#buckets.delete(key)
-  }
-
-  #trim (): void {
-    while (this.#buckets.size > this.#maxKeys) {
-      const oldest = this.#buckets.keys().next().value
-      if (oldest === undefined) break
-      this.#buckets.delete(oldest)
-    }
+/** Requests per peer: the server's rates unless a test gives its own. */
+export class RequestLimiter extends RateLimiter {
+  constructor (options: Partial<RateLimiterOptions> = {}) {
+    super({ perSecond: REQUESTS_PER_SECOND, burst: REQUEST_BURST, maxKeys: MAX_TRACKED_KEYS, ...options })
   }
 }

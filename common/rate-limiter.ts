@@ -1,0 +1,68 @@
+/**
+ * A token bucket per key (a peer id): `perSecond` on average, bursts up to `burst`. In memory and
+ * bounded; takes a clock so tests drive time instead of sleeping. Used by the rendezvous (requests
+ * per peer) and by peers (incoming messages per sender).
+ */
+import { ErrorCode, ParleyError } from './errors.ts'
+
+const DEFAULT_MAX_KEYS = 100_000
+
+export type Clock = () => number
+
+export interface RateLimiterOptions {
+  perSecond: number
+  burst: number
+  /** Keys remembered at most (least recently used go first), so memory stays bounded. */
+  maxKeys?: number
+  now?: Clock
+}
+
+interface Bucket {
+  tokens: number
+  updated: number
+}
+
+export class RateLimiter {
+  readonly #buckets = new Map<string, Bucket>()
+  readonly #perSecond: number
+  readonly #burst: number
+  readonly #maxKeys: number
+  readonly #now: Clock
+
+  constructor (options: RateLimiterOptions) {
+    this.#perSecond = options.perSecond
+    this.#burst = options.burst
+    this.#maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS
+    this.#now = options.now ?? Date.now
+  }
+
+  /** Take one token for `key`, or throw ERR_RATE_LIMITED. */
+  take (key: string): void {
+    const now = this.#now()
+    const bucket = this.#buckets.get(key) ?? { tokens: this.#burst, updated: now }
+    bucket.tokens = Math.min(this.#burst, bucket.tokens + (now - bucket.updated) * this.#perSecond / 1000)
+    bucket.updated = now
+    this.#buckets.delete(key)
+    this.#buckets.set(key, bucket)
+    this.#trim()
+    if (bucket.tokens < 1) throw new ParleyError(ErrorCode.RateLimited, 'too many requests, slow down')
+    bucket.tokens -= 1
+  }
+
+  /** Forget a peer that disconnected, but only once its bucket has refilled: reconnecting must
+   * not be a way to get a fresh burst. */
+  forget (key: string): void {
+    const bucket = this.#buckets.get(key)
+    if (bucket === undefined) return
+    const tokens = bucket.tokens + (this.#now() - bucket.updated) * this.#perSecond / 1000
+    if (tokens >= this.#burst) this.#buckets.delete(key)
+  }
+
+  #trim (): void {
+    while (this.#buckets.size > this.#maxKeys) {
+      const oldest = this.#buckets.keys().next().value
+      if (oldest === undefined) break
+      this.#buckets.delete(oldest)
+    }
+  }
+}
