@@ -10,6 +10,9 @@ import type { LengthPrefixedStream, LengthPrefixedStreamOpts } from '@libp2p/uti
 import { ErrorCode, ParleyError, asParleyError } from '../errors.ts'
 import { MAX_FRAME_BYTES } from './limits.ts'
 
+/** How long a remote may keep its half of a stream open after we closed ours. */
+const CLOSE_GRACE_MS = 10_000
+
 export class FramedStream {
   readonly stream: Stream
   readonly #lp: LengthPrefixedStream<Stream>
@@ -37,14 +40,22 @@ export class FramedStream {
     }
   }
 
-  /** Close our writing half and wait for the remote's; the stream no longer counts against the
-   * connection's per-protocol limit once both halves are closed (DESIGN.md §2). */
+  /**
+   * Close our writing half. The stream keeps counting against the connection's per-protocol
+   * limit until the remote closes its half too (DESIGN.md §2), so a remote that never does is
+   * given CLOSE_GRACE_MS and then the stream is aborted: a peer cannot pin our stream slots.
+   */
   async close (options?: AbortOptions): Promise<void> {
     try {
       await this.stream.close(options)
     } catch (err) {
-      this.stream.abort(err instanceof Error ? err : new Error(String(err)))
+      this.abort(err)
+      return
     }
+    if (this.stream.status === 'closed' || this.stream.status === 'aborted' || this.stream.status === 'reset') return
+    const timer = setTimeout(() => { this.abort(new Error('the remote did not close its half of the stream')) }, CLOSE_GRACE_MS)
+    timer.unref()
+    this.stream.addEventListener('close', () => { clearTimeout(timer) }, { once: true })
   }
 
   abort (err: unknown): void {
