@@ -1,11 +1,13 @@
 /**
  * Faults (issue 7): the rendezvous killed with -9 and restarted on the same data folder, while
- * peers keep messaging directly and then sign in again by themselves.
+ * peers keep messaging directly and then sign in again by themselves; and killed mid-signup.
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { removeDir, spawnRendezvous, tempDir } from '../helpers/rendezvous.ts'
+import { clientNode, makeAccount, removeDir, sleep, spawnRendezvous, tempDir } from '../helpers/rendezvous.ts'
+import { RendezvousClient } from '../../peer/rendezvous-client.ts'
+import { ErrorCode, is as isError } from '../../common/errors.ts'
 import type { ServerProcess } from '../helpers/rendezvous.ts'
 import { PeerProcess, is } from '../helpers/peer-process.ts'
 
@@ -56,5 +58,62 @@ describe('a rendezvous that goes away and comes back', () => {
     const groupMessage = bob.waitFor(is('group-message', { group: 'club', text: 'back in business' }))
     alice.send('SENDGROUP club back in business')
     await groupMessage
+  })
+})
+
+describe('a rendezvous killed with -9 in the middle of signups and joins', () => {
+  test('every signup and join it acknowledged is still there after the restart', async () => {
+    const dir = await tempDir('parley-crash-')
+    let crashing = await spawnRendezvous(join(dir, 'rendezvous'))
+    const port = Number(/\/tcp\/(\d+)/.exec(crashing.addr.toString())?.[1])
+    // scrypt once per account, before the clock starts: the crash should land mid-traffic.
+    const accounts = await Promise.all(Array.from({ length: 12 }, async (_, i) => await makeAccount(`crash${i}`, PASSWORD)))
+    const nodes = await Promise.all(accounts.map(async a => await clientNode(a.privateKey)))
+    try {
+      const acknowledged: string[] = []
+      const joined: string[] = []
+      const traffic = Promise.allSettled(accounts.map(async (account, i) => {
+        await sleep(i * 40)
+        const client = new RendezvousClient(nodes[i]!, crashing.addr)
+        await client.signup({ username: account.username, salt: account.salt, authKey: account.authKey, identity: account.identity, addrs: [] })
+        acknowledged.push(account.username)
+        await client.join(`crew${i % 3}`)
+        joined.push(account.username)
+      }))
+      // Crash once a few are through, while the others are still signing up or joining.
+      const deadline = Date.now() + 10_000
+      while (joined.length < 3 && Date.now() < deadline) await sleep(5)
+      assert.ok(joined.length >= 3, 'three accounts signed up and joined before the crash')
+      await crashing.stop('SIGKILL')
+      await traffic
+      assert.ok(joined.length < accounts.length, 'the crash landed while traffic was still going on')
+
+      crashing = await spawnRendezvous(join(dir, 'rendezvous'), 15_000, port)
+      for (const [i, account] of accounts.entries()) {
+        await nodes[i]!.hangUp(crashing.addr).catch(() => {})
+        const client = new RendezvousClient(nodes[i]!, crashing.addr)
+        if (acknowledged.includes(account.username)) {
+          const again = await client.signin({ username: account.username, authKey: account.authKey, addrs: [] })
+          assert.equal(again.bound, true, `${account.username} can sign in after the crash`)
+          if (joined.includes(account.username)) {
+            const { groups } = await client.groups()
+            assert.ok(groups.some(g => g.group === `crew${i % 3}`), `${account.username} is still in crew${i % 3}`)
+          }
+        } else {
+          // Not acknowledged: either it never happened or it did; either way the account is
+          // whole — a signup retry or a sign-in works, never a half-made account.
+          try {
+            await client.signup({ username: account.username, salt: account.salt, authKey: account.authKey, identity: account.identity, addrs: [] })
+          } catch (err) {
+            assert.ok(isError(err, ErrorCode.Exists), String(err))
+            assert.equal((await client.signin({ username: account.username, authKey: account.authKey, addrs: [] })).bound, true)
+          }
+        }
+      }
+    } finally {
+      await Promise.all(nodes.map(async n => { await n.stop() }))
+      await crashing.stop('SIGKILL')
+      await removeDir(dir)
+    }
   })
 })
