@@ -80,6 +80,11 @@ function boundedLengthDecoder (maxFrameBytes: number): LengthPrefixedStreamOpts[
 
 function frameError (err: unknown): ParleyError {
   if (err instanceof ParleyError) return err
+  // libp2p rejects some reads with the stream's close Event rather than an Error.
+  if (err instanceof Event) {
+    const inner = (err as Event & { error?: unknown }).error
+    return inner instanceof Error ? frameError(inner) : new ParleyError(ErrorCode.Unreachable, `the stream was ${err.type === 'close' ? 'closed' : err.type} by the other side`)
+  }
   const name = err instanceof Error ? err.name : ''
   switch (name) {
     case 'InvalidDataLengthError':

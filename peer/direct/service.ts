@@ -6,7 +6,7 @@
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
-import { bool, bytes, str, uint } from '../../common/wire/codec.ts'
+import { bool, bytes, optional, str, uint } from '../../common/wire/codec.ts'
 import { FramedStream } from '../../common/wire/frames.ts'
 import { formatHeader, parseHeader } from '../../common/wire/headers.ts'
 import type { SignalHeader } from '../../common/wire/headers.ts'
@@ -19,14 +19,17 @@ import type { Dialable } from '../transport/dial.ts'
 import { DIRECT_PROTOCOL, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from '../constants.ts'
 import type { Inbox } from '../inbox.ts'
 import type { Emit } from '../events.ts'
-import { describeLocalFile, hashFile, receiveFile, sendFile, watchTransfer } from '../files/index.ts'
+import { PartialTransfer, describeLocalFile, hashFile, receiveFile, resumePoint, resumeSchema, sendFile, watchTransfer } from '../files/index.ts'
 
 export const textBody = { id: bytes(16, 16), text: str(MAX_TEXT_BYTES, 1), sentAt: uint() }
 export const ackBody = { ack: bytes(16, 16) }
 const keyBody = { key: bytes(24, 24) }
 /** Before a file's bytes: its id, so the receiver can say it already has it (a lost ACK). */
 export const fileOfferBody = { id: bytes(16, 16) }
-export const fileAnswerBody = { have: bool() }
+/** The receiver's answer: it has the file already, or not; if not, maybe a verified prefix of it
+ * kept from an attempt that was cut, to resume from (files/wire.ts, "Resuming"). Optional, so an
+ * answer without it (an older receiver's) still reads, and means "from the start". */
+export const fileAnswerBody = { have: bool(), resume: optional(resumeSchema) }
 
 /** Associated data of a file's chunks: the signal header and the transfer id. */
 export function fileAssociatedData (header: Uint8Array, id: Uint8Array): Uint8Array {
@@ -76,7 +79,7 @@ export class DirectService {
     const header = { kind: 'FILE', name: file.name, size: file.size } as const
     await this.#exchange(to, header, async (channel, framed, keys) => {
       await channel.send({ id }, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })
-      const { have } = await channel.receive(fileAnswerBody, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })
+      const { have, resume } = await channel.receive(fileAnswerBody, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })
       if (!have) {
         const hex = Buffer.from(id).toString('hex')
         // A receiver that stops granting credits must not hold this send, the outbox queue
@@ -90,6 +93,8 @@ export class DirectService {
             fileSecret: keys.fileSecret,
             associatedData: fileAssociatedData(channel.associatedData, id),
             path: file.path, id, sha256, size: file.size, mime: file.mime,
+            // A receiver that kept part of this file from a cut attempt gets the rest only.
+            from: resumePoint(resume, file.size, sha256),
             signal: watch.signal,
             onProgress: watch.onProgress
           })
@@ -158,14 +163,18 @@ export class DirectService {
         case 'FILE': {
           const { id } = await channel.receive(fileOfferBody, { signal })
           const have = this.#inbox.hasFile(from, id)
-          await channel.send({ have })
-          if (!have) {
+          if (have) {
+            await channel.send({ have })
+          } else {
+            // This transfer (from, id) is ours alone now; what a cut attempt kept of it is offered.
+            const partial = await PartialTransfer.claim(this.#downloadsDir, from, id)
             const hex = Buffer.from(id).toString('hex')
             // A sender that stalls mid-file must not hold the stream and its .part (issue 7).
             const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
               this.#emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: header.name, bytes, total })
             })
             try {
+              await channel.send({ have, ...(partial.offer !== undefined ? { resume: partial.offer } : {}) }, { signal: watch.signal })
               const file = await receiveFile({
                 framed,
                 fileSecret: keys.peerFileSecret,
@@ -173,12 +182,14 @@ export class DirectService {
                 announcedName: header.name,
                 announcedSize: header.size,
                 downloadsDir: this.#downloadsDir,
+                partial,
                 signal: watch.signal,
                 onProgress: watch.onProgress
               })
               this.#inbox.onFile({ from, group: null, id, name: file.name, path: file.path, size: file.size, sha256: file.sha256 })
             } finally {
               watch.done()
+              partial.release()
             }
           }
           await channel.send({ ack: id })

@@ -29,8 +29,13 @@ export interface TransferWatch {
   done: () => void
 }
 
+/**
+ * A report of the same count as the one before is a heartbeat (a resumed transfer re-hashing its
+ * prefix, send.ts and receive.ts): it restarts the idle timer and is not reported again.
+ */
 export function watchTransfer (idleMs: number, report: (bytes: number, total: number) => void): TransferWatch {
   const controller = new AbortController()
+  let previous: number | undefined
   let timer: NodeJS.Timeout | undefined
   const done = (): void => { clearTimeout(timer) }
   const restart = (): void => {
@@ -43,6 +48,8 @@ export function watchTransfer (idleMs: number, report: (bytes: number, total: nu
     signal: controller.signal,
     onProgress: (bytes, total) => {
       restart()
+      if (bytes === previous) return
+      previous = bytes
       throttled(bytes, total)
     },
     done

@@ -13,7 +13,7 @@ import { CHUNK_SIZE, sealChunk } from '../../common/crypto/index.ts'
 import { ErrorCode, ParleyError, asParleyError, malformed } from '../../common/errors.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
 import { MAX_FILE_BYTES } from '../../common/wire/limits.ts'
-import { SHA256_BYTES, TRANSFER_ID_BYTES } from './constants.ts'
+import { HEARTBEAT_CHUNKS, SHA256_BYTES, TRANSFER_ID_BYTES } from './constants.ts'
 import { fileError } from './disk.ts'
 import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditCount, openCredit, sealMeta, windowEnd } from './wire.ts'
 
@@ -93,6 +93,10 @@ export interface SendFileArgs {
   sha256: Uint8Array
   size: number
   mime?: string
+  /** Resume at this chunk (resumePoint in wire.ts): chunks before it are hashed, not sent. */
+  from?: number
+  /** Bytes the receiver holds so far. Resuming, the first report is the kept prefix's length, and
+   * that same count comes again while the prefix is re-hashed: a heartbeat (watchTransfer). */
   onProgress?: (sentBytes: number, total: number) => void
   signal?: AbortSignal
 }
@@ -112,10 +116,13 @@ export interface SendFileResult {
  */
 export async function sendFile (args: SendFileArgs): Promise<SendFileResult> {
   const { targets, fileSecret, associatedData, path, id, sha256, size, mime, onProgress, signal } = args
+  const from = args.from ?? 0
   checkFileSecret(fileSecret)
   checkFileSize(size, 'file size')
   if (id.length !== TRANSFER_ID_BYTES) throw malformed(`transfer id must be ${TRANSFER_ID_BYTES} bytes`)
   if (sha256.length !== SHA256_BYTES) throw malformed(`sha256 must be ${SHA256_BYTES} bytes`)
+  const chunks = chunkCount(size)
+  if (!Number.isSafeInteger(from) || from < 0 || from >= chunks) throw malformed(`cannot resume at chunk ${from} of ${chunks}`)
 
   const alive = new Set<Target>(targets.map((framed, index) => ({ index, framed, credits: 0 })))
   const failed: SendFileResult['failed'] = []
@@ -142,13 +149,25 @@ export async function sendFile (args: SendFileArgs): Promise<SendFileResult> {
   if (alive.size === 0) return { failed }
   const handle = await openRegularFile(path)
   try {
-    const meta = sealMeta(fileSecret, associatedData, { id, size, sha256, ...(mime !== undefined ? { mime } : {}) })
+    const meta = sealMeta(fileSecret, associatedData, {
+      id, size, sha256, ...(mime !== undefined ? { mime } : {}), ...(from > 0 ? { from } : {})
+    })
     await eachTarget(async target => { await target.framed.write(meta, { signal }) })
     const hash = createHash('sha256')
     const buffer = Buffer.allocUnsafe(CHUNK_SIZE)
-    const chunks = chunkCount(size)
+    // Resuming: the receiver holds chunks [0, from). They are not sent but they are hashed (while
+    // the receiver hashes its copy), so a file edited since META's SHA-256 was taken still never
+    // reaches a final chunk. Progress starts at the prefix's end, repeated as a heartbeat.
     let sent = 0
-    for (let index = 0; index < chunks && alive.size > 0; index++) {
+    for (let index = 0; index < from; index++) {
+      if (signal?.aborted === true) throw cancelled(signal)
+      if (index % HEARTBEAT_CHUNKS === 0) onProgress?.(from * CHUNK_SIZE, size)
+      const plaintext = buffer.subarray(0, CHUNK_SIZE)
+      await readExactly(handle, plaintext, sent, path)
+      hash.update(plaintext)
+      sent += CHUNK_SIZE
+    }
+    for (let index = from; index < chunks && alive.size > 0; index++) {
       if (signal?.aborted === true) throw cancelled(signal)
       const length = chunkLength(size, index)
       const plaintext = buffer.subarray(0, length)
@@ -159,13 +178,14 @@ export async function sendFile (args: SendFileArgs): Promise<SendFileResult> {
       // One seal for every target; sealChunk copies, so the buffer is free for the next read.
       const sealed = sealChunk(fileSecret, index, final, associatedData, plaintext)
       await eachTarget(async target => {
-        while (index >= windowEnd(target.credits)) await readCredit(target)
+        // Flow control counts the chunks that travel: index - from (wire.ts).
+        while (index - from >= windowEnd(target.credits)) await readCredit(target)
         await target.framed.write(sealed, { signal })
       })
       sent += length
       onProgress?.(sent, size)
     }
-    const credits = creditCount(chunks)
+    const credits = creditCount(chunks - from)
     await eachTarget(async target => {
       while (target.credits < credits) await readCredit(target)
     })

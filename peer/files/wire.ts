@@ -8,12 +8,13 @@
  *
  *   sender → receiver
  *     META      sealFrame(frameKeysFrom(fileSecret, "parley/file-meta"), seq 0, AD,
- *                 CBOR { id: bytes16, size: uint, sha256: bytes32, mime?: str(<=100) })
+ *                 CBOR { id: bytes16, size: uint, sha256: bytes32, mime?: str(<=100), from?: uint })
  *     CHUNK i   sealChunk(fileSecret, i, final = (i == n-1), AD, bytes [i*C, min((i+1)*C, size)))
  *   receiver → sender
  *     CREDIT k  sealFrame(frameKeysFrom(fileSecret, "parley/file-credit"), seq k, AD, empty)
  *
- * with C = CHUNK_SIZE (64 KiB) and i = 0 … n-1, n = max(1, ceil(size / C)). Every chunk but the
+ * with C = CHUNK_SIZE (64 KiB) and i = f … n-1, n = max(1, ceil(size / C)), f = META's `from`
+ * (absent: 0). Every chunk but the
  * last carries exactly C bytes; the last is the only one flagged final and carries the rest, so an
  * empty file is one empty final chunk. The receiver therefore knows, from the size in META alone,
  * the exact length and final flag of every chunk: a chunk moved, replayed, re-flagged or cut off
@@ -28,11 +29,33 @@
  * exchange is left on the stream when the caller goes on to its own ACK. A file of up to W chunks
  * (2 MiB) goes out without waiting for a credit; one of up to E chunks (512 KiB) has none at all.
  *
+ * With f > 0 every rule above counts chunks from f: the credit schedule and the window run over
+ * the n - f chunks that travel (relative index r = i - f), so a resumed transfer is, on the wire,
+ * a transfer of the file's tail whose chunks keep their absolute indices (and keys).
+ *
  * The three labels differ, so META, CHUNK and CREDIT frames never share a key.
+ *
+ * Resuming (issue 7). A receiver that kept the verified first k chunks of this transfer (same
+ * sender, same transfer id) from an attempt that was cut says so in its answer to the offer,
+ * before META: `resume: { from: k, sha256 }`, the SHA-256 of the whole file it was receiving then
+ * (resumeSchema; the caller's answer frame carries it, sealed like the rest of its channel). The
+ * sender honours it only when that SHA-256 is its file's and 0 < k < n (resumePoint), and says
+ * what it does in META's authenticated `from`: k, or nothing (0: from the start). So the sender
+ * decides, with the one fact it lacks (is the kept prefix of this same file?), and the receiver
+ * learns the decision in an authenticated frame instead of inferring it:
+ *   - from = 0: the receiver drops whatever it kept for this id and receives the whole file (a
+ *     file edited between attempts has another SHA-256, so it starts over, in one attempt);
+ *   - from = k: accepted only if k is exactly what it offered and META's size and SHA-256 are the
+ *     kept ones; anything else is ERR_PROTOCOL (and the kept prefix is dropped).
+ * The order needs no new round trip and no new frame on either protocol: the answer already
+ * exists (`{have}`, direct and group alike) and META is the sender's first file frame. Chunks of
+ * the new attempt are sealed under the new attempt's keys (a fresh DH, or a fresh group message
+ * nonce); the kept prefix was authenticated chunk by chunk when it arrived, and the whole file's
+ * SHA-256 — prefix read back from disk, then the new chunks — is checked before it is published.
  */
 import { CHUNK_SIZE, frameKeysFrom, openFrame, sealFrame } from '../../common/crypto/index.ts'
 import { ErrorCode, ParleyError, malformed } from '../../common/errors.ts'
-import { bytes, decodeBody, encodeBody, optional, str, uint } from '../../common/wire/codec.ts'
+import { bytes, decodeBody, encodeBody, object, optional, str, uint } from '../../common/wire/codec.ts'
 import type { InferSchema } from '../../common/wire/codec.ts'
 import { MAX_FILE_BYTES } from '../../common/wire/limits.ts'
 import {
@@ -42,14 +65,42 @@ import {
 /** type/subtype from the token alphabet of RFC 6838 §4.2, no parameters: safe to print. */
 const MIME_PATTERN = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i
 
+/** The most chunks a file can have: chunk indices and resume points are below this. */
+export const MAX_CHUNKS = Math.ceil(MAX_FILE_BYTES / CHUNK_SIZE)
+
 export const metaSchema = {
   id: bytes(TRANSFER_ID_BYTES, TRANSFER_ID_BYTES),
   size: uint(MAX_FILE_BYTES),
   sha256: bytes(SHA256_BYTES, SHA256_BYTES),
-  mime: optional(str(MAX_MIME_LENGTH, 3, MIME_PATTERN))
+  mime: optional(str(MAX_MIME_LENGTH, 3, MIME_PATTERN)),
+  /** The first chunk sent (resuming); absent when 0, so a transfer from the start is unchanged. */
+  from: optional(uint(MAX_CHUNKS))
 }
 
 export type FileMeta = InferSchema<typeof metaSchema>
+
+/** A receiver's offer to resume: it holds the verified chunks [0, from) of the file `sha256`. */
+export const resumeSchema = object({
+  from: uint(MAX_CHUNKS),
+  sha256: bytes(SHA256_BYTES, SHA256_BYTES)
+})
+
+export interface ResumeOffer {
+  from: number
+  sha256: Uint8Array
+}
+
+/**
+ * Where the sender starts: the receiver's offered chunk when it is for this very file (same
+ * SHA-256) and leaves at least the final chunk to send, else 0. Declining is always allowed and
+ * always safe (META tells the receiver), so an offer we cannot honour is not an error.
+ */
+export function resumePoint (offer: ResumeOffer | undefined, size: number, sha256: Uint8Array): number {
+  if (offer === undefined) return 0
+  if (offer.from <= 0 || offer.from >= chunkCount(size)) return 0
+  if (offer.sha256.length !== sha256.length || !Buffer.from(offer.sha256).equals(Buffer.from(sha256))) return 0
+  return offer.from
+}
 
 /** Number of chunks a file of `size` bytes travels in (at least one: the final flag). */
 export function chunkCount (size: number): number {

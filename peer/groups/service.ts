@@ -18,7 +18,7 @@ import { openStream } from '../transport/dial.ts'
 import type { Dialable } from '../transport/dial.ts'
 import { GROUP_PROTOCOL, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from '../constants.ts'
 import { expectAck, fileAnswerBody, fileAssociatedData, textBody } from '../direct/service.ts'
-import { describeLocalFile, hashFile, receiveFile, sendFile, watchTransfer } from '../files/index.ts'
+import { PartialTransfer, describeLocalFile, hashFile, receiveFile, resumePoint, sendFile, watchTransfer } from '../files/index.ts'
 import type { Emit } from '../events.ts'
 import type { Inbox } from '../inbox.ts'
 import type { Outbox } from '../outbox.ts'
@@ -99,7 +99,10 @@ export class GroupService {
     if (member !== undefined) await this.#deps.keyring.handOverTo(info, member, key)
     const id = Buffer.from(item.id, 'hex')
     const nonce = newMessageNonce()
-    const file = item.kind === 'file' ? await describeLocalFile(item.body) : undefined
+    const local = item.kind === 'file' ? await describeLocalFile(item.body) : undefined
+    // Hashed before the stream opens (as the direct protocol does): the receiver's idle watch
+    // would otherwise run while a large file is read, between its answer and META.
+    const file = local === undefined ? undefined : { ...local, sha256: await hashFile(local.path) }
     const header = formatHeader(file === undefined ? { kind: 'GROUP', group: item.group } : { kind: 'GROUP_FILE', group: item.group, name: file.name })
     const framed = new FramedStream(await openStream(this.#deps.node, to, GROUP_PROTOCOL))
     try {
@@ -113,7 +116,7 @@ export class GroupService {
       if (file === undefined) {
         await channel.send({ id, text: item.body, sentAt: Date.now() }, { signal })
       } else {
-        const { have } = await channel.receive(fileAnswerBody, { signal })
+        const { have, resume } = await channel.receive(fileAnswerBody, { signal })
         if (!have) {
           const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
             this.#deps.emit({ event: 'progress', id: item.id, direction: 'send', peer: to.username, name: file.name, bytes, total })
@@ -123,7 +126,9 @@ export class GroupService {
               targets: [framed],
               fileSecret: groupFileSecret(key, nonce, item.group, info.epoch),
               associatedData: fileAssociatedData(header, id),
-              path: file.path, id, sha256: await hashFile(file.path), size: file.size, mime: file.mime,
+              path: file.path, id, sha256: file.sha256, size: file.size, mime: file.mime,
+              // A member that kept part of this file from a cut attempt gets the rest only.
+              from: resumePoint(resume, file.size, file.sha256),
               signal: watch.signal,
               onProgress: watch.onProgress
             })
@@ -172,25 +177,31 @@ export class GroupService {
         this.#deps.inbox.onText({ from, group: header.group, id: body.id, text: body.text, sentAt: body.sentAt })
       } else {
         const have = this.#deps.inbox.hasFile(from, intro.id)
-        await channel.send({ have })
-        if (!have) {
+        if (have) {
+          await channel.send({ have })
+        } else {
+          // As on the direct protocol: claim the transfer, offer what a cut attempt kept of it.
+          const partial = await PartialTransfer.claim(this.#deps.downloadsDir, from, intro.id)
           const hex = Buffer.from(intro.id).toString('hex')
           const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
             this.#deps.emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: header.name, bytes, total })
           })
           try {
+            await channel.send({ have, ...(partial.offer !== undefined ? { resume: partial.offer } : {}) }, { signal: watch.signal })
             const file = await receiveFile({
               framed,
               fileSecret: groupFileSecret(key, intro.nonce, header.group, intro.epoch),
               associatedData: fileAssociatedData(headerBytes, intro.id),
               announcedName: header.name,
               downloadsDir: this.#deps.downloadsDir,
+              partial,
               signal: watch.signal,
               onProgress: watch.onProgress
             })
             this.#deps.inbox.onFile({ from, group: header.group, id: intro.id, name: file.name, path: file.path, size: file.size, sha256: file.sha256 })
           } finally {
             watch.done()
+            partial.release()
           }
         }
       }

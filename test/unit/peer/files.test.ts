@@ -1,7 +1,7 @@
 import { after, afterEach, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, truncate, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { streamPair } from '@libp2p/utils'
@@ -11,10 +11,11 @@ import type { ParleyError } from '../../../common/errors.ts'
 import { FramedStream } from '../../../common/wire/frames.ts'
 import { formatHeader } from '../../../common/wire/headers.ts'
 import { MAX_FILE_BYTES } from '../../../common/wire/limits.ts'
-import { describeLocalFile, hashFile, receiveFile, sendFile } from '../../../peer/files/index.ts'
+import { PartialTransfer, describeLocalFile, hashFile, partialDirOf, receiveFile, resumePoint, sendFile, watchTransfer } from '../../../peer/files/index.ts'
 import type { ReceivedFile } from '../../../peer/files/index.ts'
 import { nameCandidate } from '../../../peer/files/disk.ts'
-import { WINDOW_CHUNKS } from '../../../peer/files/constants.ts'
+import { readPartialState, resetSweeps } from '../../../peer/files/partial.ts'
+import { CHECKPOINT_CHUNKS, MAX_PARTIALS_PER_SENDER, PARTIAL_MAX_AGE_MS, WINDOW_CHUNKS } from '../../../peer/files/constants.ts'
 import { sealMeta } from '../../../peer/files/wire.ts'
 
 const isCode = (code: string) => (err: unknown): boolean => is(err) && err.code === code
@@ -480,5 +481,289 @@ describe('the local file', () => {
     const f = await fixture(data)
     assert.deepEqual(await hashFile(f.path), sha256(data))
     await assert.rejects(hashFile(f.path, AbortSignal.abort()), isCode(ErrorCode.Unreachable))
+  })
+})
+
+describe('resuming a cut transfer (issue 7)', () => {
+  const SENDER = 'alice'
+
+  /** A new attempt at the same transfer: same file and id, fresh keys (a new DH each session). */
+  const nextAttempt = (f: Fixture): Fixture => ({ ...f, fileSecret: new Uint8Array(randomBytes(32)) })
+
+  const keyOf = (f: Fixture, sender = SENDER): string => `${sender}-${Buffer.from(f.id).toString('hex')}`
+
+  /**
+   * One attempt over a fresh stream pair, as the services run it: the receiver claims the
+   * transfer, the sender resumes where the offer says (if it can). `cutAfter` closes the sender's
+   * half after that many chunks (of this attempt) have gone out: the receiver reads them, then EOF.
+   */
+  async function attempt (f: Fixture, dir: string, options: { cutAfter?: number, sender?: string, tamper?: (frame: Uint8Array, n: number) => void } = {}): Promise<{
+    received: PromiseSettledResult<ReceivedFile>
+    offer: { from: number, sha256: Uint8Array } | undefined
+    from: number
+    sendProgress: number[]
+    receiveProgress: number[]
+  }> {
+    const [out, inc] = await framedPair()
+    const partial = await PartialTransfer.claim(dir, options.sender ?? SENDER, f.id)
+    const offer = partial.offer
+    const from = resumePoint(offer, f.size, f.sha256)
+    const sendProgress: number[] = []
+    const receiveProgress: number[] = []
+    const wire = interceptor(out, async (frame, n, forward) => {
+      options.tamper?.(frame, n)
+      if (options.cutAfter === undefined || n <= options.cutAfter) await forward(frame)
+      if (n === options.cutAfter) await out.stream.close()
+    })
+    const sending = sendFile({ ...f, targets: [wire], from, onProgress: n => sendProgress.push(n) })
+    try {
+      const [received] = await Promise.allSettled([
+        receiveFile({
+          framed: inc,
+          fileSecret: f.fileSecret,
+          associatedData: f.associatedData,
+          announcedName: 'data.bin',
+          announcedSize: f.size,
+          downloadsDir: dir,
+          partial,
+          onProgress: n => receiveProgress.push(n)
+        })
+      ])
+      if (received.status === 'rejected') out.abort(new Error('receiver gone'))
+      await sending.catch(() => undefined)
+      return { received, offer, from, sendProgress, receiveProgress }
+    } finally {
+      partial.release()
+    }
+  }
+
+  async function kept (dir: string): Promise<string[]> {
+    return (await readdir(partialDirOf(dir)).catch(() => [] as string[])).sort()
+  }
+
+  test('a transfer cut after k chunks resumes at k on the next attempt, and the file is byte-identical', async () => {
+    const data = new Uint8Array(randomBytes(CHUNK_SIZE * 20 + 123))
+    const f = await fixture(data)
+    const dir = await freshDir()
+
+    const first = await attempt(f, dir, { cutAfter: 11 })
+    assert.equal(first.offer, undefined)
+    assert.ok(first.received.status === 'rejected' && isCode(ErrorCode.Protocol)(first.received.reason), 'EOF mid-file is still an error')
+    assert.deepEqual(await readdir(dir), [], 'nothing in downloads: no file, no .part')
+    assert.deepEqual(await kept(dir), [`${keyOf(f)}.part`, `${keyOf(f)}.state`])
+    assert.equal((await stat(join(partialDirOf(dir), `${keyOf(f)}.part`))).size, 11 * CHUNK_SIZE)
+    assert.equal((await stat(join(partialDirOf(dir), `${keyOf(f)}.part`))).mode & 0o777, 0o600)
+    assert.equal((await stat(partialDirOf(dir))).mode & 0o777, 0o700)
+
+    const second = await attempt(nextAttempt(f), dir)
+    assert.equal(second.offer?.from, 11)
+    assert.deepEqual(second.offer?.sha256, f.sha256)
+    assert.equal(second.from, 11)
+    assert.equal(second.received.status, 'fulfilled')
+    const received = (second.received as PromiseFulfilledResult<ReceivedFile>).value
+    assert.equal(received.resumedFrom, 11)
+    assert.deepEqual(new Uint8Array(await readFile(received.path)), data)
+    assert.equal((await stat(received.path)).mode & 0o777, 0o600)
+    // Progress starts at the kept prefix on both sides, and ends at the full size.
+    assert.equal(second.sendProgress[0], 11 * CHUNK_SIZE)
+    assert.equal(second.receiveProgress[0], 11 * CHUNK_SIZE)
+    assert.equal(second.receiveProgress.at(-1), data.length)
+    assert.deepEqual(await readdir(dir), ['data.bin'])
+    assert.deepEqual(await kept(dir), [], 'nothing kept once published')
+  })
+
+  test('cut again while resuming: the prefix grows, and a third attempt finishes it', async () => {
+    const data = new Uint8Array(randomBytes(CHUNK_SIZE * 30 + 1))
+    const f = await fixture(data)
+    const dir = await freshDir()
+    await attempt(f, dir, { cutAfter: 4 })
+    const second = await attempt(nextAttempt(f), dir, { cutAfter: 10 }) // 10 more: chunks 4..13
+    assert.equal(second.from, 4)
+    assert.equal(second.received.status, 'rejected')
+    const third = await attempt(nextAttempt(f), dir)
+    assert.equal(third.from, 14)
+    assert.ok(third.received.status === 'fulfilled')
+    assert.deepEqual(new Uint8Array(await readFile(third.received.value.path)), data)
+  })
+
+  test('a byte flipped in the kept prefix on disk fails the final hash: ERR_INTEGRITY, nothing published, nothing kept', async () => {
+    const data = new Uint8Array(randomBytes(CHUNK_SIZE * 12 + 7))
+    const f = await fixture(data)
+    const dir = await freshDir()
+    await attempt(f, dir, { cutAfter: 6 })
+    const keptPath = join(partialDirOf(dir), `${keyOf(f)}.part`)
+    const bytes = await readFile(keptPath)
+    bytes[CHUNK_SIZE * 3 + 17] = (bytes[CHUNK_SIZE * 3 + 17] ?? 0) ^ 0x40
+    await writeFile(keptPath, bytes)
+
+    const second = await attempt(nextAttempt(f), dir)
+    assert.equal(second.from, 6)
+    assert.ok(second.received.status === 'rejected' && isCode(ErrorCode.Integrity)(second.received.reason))
+    assert.match((second.received as PromiseRejectedResult).reason.message, /SHA-256 does not match/)
+    assert.deepEqual(await readdir(dir), [], 'nothing published')
+    assert.deepEqual(await kept(dir), [], 'the bad prefix is gone')
+    // …so the next attempt starts over, and succeeds.
+    const third = await attempt(nextAttempt(f), dir)
+    assert.equal(third.from, 0)
+    assert.ok(third.received.status === 'fulfilled')
+    assert.deepEqual(new Uint8Array(await readFile(third.received.value.path)), data)
+  })
+
+  test('the same id with another SHA-256 (the file changed) starts over from 0 in one attempt', async () => {
+    const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * 10)))
+    const dir = await freshDir()
+    await attempt(f, dir, { cutAfter: 5 })
+    const changed = new Uint8Array(randomBytes(CHUNK_SIZE * 10))
+    await writeFile(f.path, changed)
+    const g = { ...nextAttempt(f), sha256: await hashFile(f.path) }
+    const second = await attempt(g, dir)
+    assert.equal(second.offer?.from, 5, 'the receiver offers what it kept')
+    assert.equal(second.from, 0, 'the sender declines: not its file')
+    assert.ok(second.received.status === 'fulfilled')
+    assert.equal(second.received.value.resumedFrom, 0)
+    assert.equal(second.sendProgress[0], CHUNK_SIZE)
+    assert.deepEqual(new Uint8Array(await readFile(second.received.value.path)), changed)
+    assert.deepEqual(await kept(dir), [])
+  })
+
+  test('a chunk failing authentication while resuming drops the kept prefix too', async () => {
+    const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * 10)))
+    const dir = await freshDir()
+    await attempt(f, dir, { cutAfter: 5 })
+    const second = await attempt(nextAttempt(f), dir, { tamper: (frame, n) => { if (n === 2) frame[40] = (frame[40] ?? 0) ^ 1 } })
+    assert.equal(second.from, 5)
+    assert.ok(second.received.status === 'rejected' && isCode(ErrorCode.Integrity)(second.received.reason))
+    assert.deepEqual(await readdir(dir), [])
+    assert.deepEqual(await kept(dir), [])
+  })
+
+  test('a META resuming at a chunk that was not offered, or of another file, is ERR_PROTOCOL and drops what was kept', async () => {
+    const data = new Uint8Array(randomBytes(CHUNK_SIZE * 8))
+    const f = await fixture(data)
+    const dir = await freshDir()
+    await attempt(f, dir, { cutAfter: 4 })
+    for (const meta of [{ from: 3, sha256: f.sha256 }, { from: 4, sha256: new Uint8Array(32) }, { from: 8, sha256: f.sha256 }]) {
+      const [out, inc] = await framedPair()
+      const partial = await PartialTransfer.claim(dir, SENDER, f.id)
+      try {
+        const g = nextAttempt(f)
+        await out.write(sealMeta(g.fileSecret, g.associatedData, { id: f.id, size: f.size, ...meta }))
+        const error = await receiveFile({ framed: inc, fileSecret: g.fileSecret, associatedData: g.associatedData, announcedName: 'data.bin', announcedSize: f.size, downloadsDir: dir, partial })
+          .then(() => undefined, (err: unknown) => err)
+        assert.ok(isCode(ErrorCode.Protocol)(error), `${JSON.stringify(meta.from)}: ${String(error)}`)
+        assert.deepEqual(await kept(dir), [])
+      } finally {
+        partial.release()
+      }
+      await attempt(f, dir, { cutAfter: 4 }) // keep 4 chunks again for the next case
+    }
+  })
+
+  test('a receiver killed mid-stream (its .part still in downloads) resumes from its last checkpoint', async () => {
+    const data = new Uint8Array(randomBytes(CHUNK_SIZE * (CHECKPOINT_CHUNKS + 20)))
+    const f = await fixture(data)
+    const dir = await freshDir()
+    const [out, inc] = await framedPair()
+    const partial = await PartialTransfer.claim(dir, SENDER, f.id)
+    // The sender's frames stop after META and CHECKPOINT_CHUNKS + 6 chunks: the receiver waits.
+    const stall = interceptor(out, async (frame, n, forward) => { if (n <= CHECKPOINT_CHUNKS + 6) await forward(frame) })
+    let stored = 0
+    void sendFile({ ...f, targets: [stall] }).catch(() => undefined)
+    const receiving = receiveFile({
+      framed: inc, fileSecret: f.fileSecret, associatedData: f.associatedData, announcedName: 'data.bin', announcedSize: f.size, downloadsDir: dir, partial, onProgress: n => { stored = n }
+    }).then(() => undefined, (err: unknown) => err)
+    while (stored < (CHECKPOINT_CHUNKS + 6) * CHUNK_SIZE) await new Promise(resolve => setTimeout(resolve, 5))
+    // Checkpoints run beside the transfer: wait for the first to be recorded.
+    while ((await readPartialState(dir, SENDER, f.id))?.chunks !== CHECKPOINT_CHUNKS) await new Promise(resolve => setTimeout(resolve, 5))
+    assert.deepEqual(await readdir(dir), ['data.bin.part'], 'while it streams, the .part is in downloads')
+    assert.equal((await readPartialState(dir, SENDER, f.id))?.inflight, 'data.bin.part')
+
+    // What a kill -9 leaves, moved aside (rename keeps the inode) before this receiver cleans up.
+    const after = await freshDir()
+    await rename(join(dir, 'data.bin.part'), join(after, 'data.bin.part'))
+    await mkdir(partialDirOf(after))
+    await rename(join(partialDirOf(dir), `${keyOf(f)}.state`), join(partialDirOf(after), `${keyOf(f)}.state`))
+    inc.abort(new Error('killed'))
+    out.abort(new Error('killed'))
+    await receiving
+    partial.release()
+
+    const resumed = await attempt(nextAttempt(f), after)
+    assert.equal(resumed.offer?.from, CHECKPOINT_CHUNKS, 'the last durable checkpoint, not what was merely written')
+    assert.ok(resumed.received.status === 'fulfilled')
+    assert.deepEqual(new Uint8Array(await readFile(resumed.received.value.path)), data)
+    assert.deepEqual(await readdir(after), ['data.bin'])
+    assert.deepEqual(await kept(after), [])
+  })
+
+  test('a newer attempt at the same transfer takes over from one still running, and resumes from it', async () => {
+    const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * 12)))
+    const dir = await freshDir()
+    const [out, inc] = await framedPair()
+    const older = await PartialTransfer.claim(dir, SENDER, f.id)
+    const stall = interceptor(out, async (frame, n, forward) => { if (n <= 7) await forward(frame) })
+    void sendFile({ ...f, targets: [stall] }).catch(() => undefined)
+    let stored = 0
+    const olderResult = receiveFile({
+      framed: inc, fileSecret: f.fileSecret, associatedData: f.associatedData, announcedName: 'data.bin', announcedSize: f.size, downloadsDir: dir, partial: older, onProgress: n => { stored = n }
+    }).then(() => undefined, (err: unknown) => err).finally(() => { older.release() })
+    while (stored < 7 * CHUNK_SIZE) await new Promise(resolve => setTimeout(resolve, 5))
+
+    const newer = await PartialTransfer.claim(dir, SENDER, f.id) // aborts the older, waits for it
+    assert.ok(isCode(ErrorCode.Unreachable)(await olderResult))
+    assert.equal(newer.offer?.from, 7)
+    newer.release()
+    const resumed = await attempt(nextAttempt(f), dir)
+    assert.equal(resumed.from, 7)
+    assert.ok(resumed.received.status === 'fulfilled')
+    out.abort(new Error('done'))
+  })
+
+  test('without a claimed partial nothing is kept: a cut leaves nothing anywhere', async () => {
+    const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * 6)))
+    const [out, inc] = await framedPair()
+    const dir = await freshDir()
+    const cut = interceptor(out, async (frame, n, forward) => {
+      if (n <= 3) await forward(frame)
+      if (n === 3) await out.stream.close()
+    })
+    const [, received] = await Promise.allSettled([send(f, [cut]), receive(f, inc, dir, 'data.bin')])
+    assert.equal(received.status, 'rejected')
+    await assertNothingLeft(dir)
+    assert.deepEqual(await kept(dir), [])
+  })
+
+  test('kept prefixes: stale ones are swept, and a sender keeps at most a few', async () => {
+    const dir = await freshDir()
+    const files = await Promise.all([1, 2, 3, 4].map(async () => fixture(new Uint8Array(randomBytes(CHUNK_SIZE * 4)))))
+    for (const f of files) {
+      await attempt(f, dir, { sender: 'mallory', cutAfter: 2 })
+      await new Promise(resolve => setTimeout(resolve, 20)) // distinct modification times
+    }
+    const mallory = (await kept(dir)).filter(name => name.startsWith('mallory-') && name.endsWith('.state'))
+    assert.equal(mallory.length, MAX_PARTIALS_PER_SENDER)
+    assert.deepEqual(mallory, files.slice(-MAX_PARTIALS_PER_SENDER).map(f => `${keyOf(f, 'mallory')}.state`).sort(), 'the newest stay')
+
+    const old = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * 4)))
+    await attempt(old, dir, { sender: 'bob', cutAfter: 2 })
+    const longAgo = new Date(Date.now() - PARTIAL_MAX_AGE_MS - 60_000)
+    for (const suffix of ['.part', '.state']) await utimes(join(partialDirOf(dir), keyOf(old, 'bob') + suffix), longAgo, longAgo)
+    resetSweeps()
+    const other = await PartialTransfer.claim(dir, 'carol', new Uint8Array(randomBytes(16)))
+    other.release()
+    assert.ok(!(await kept(dir)).some(name => name.startsWith('bob-')), 'the stale prefix is gone')
+    assert.equal((await kept(dir)).filter(name => name.startsWith('mallory-')).length, 2 * MAX_PARTIALS_PER_SENDER)
+  })
+
+  test('a repeated progress count is a heartbeat: it keeps the watch alive and is not reported again', async () => {
+    const seen: number[] = []
+    const watch = watchTransfer(80, bytes => { seen.push(bytes) })
+    for (let i = 0; i < 4; i++) {
+      await new Promise(resolve => setTimeout(resolve, 40))
+      watch.onProgress(500, 1000)
+    }
+    assert.equal(watch.signal.aborted, false)
+    assert.deepEqual(seen, [500])
+    watch.done()
   })
 })

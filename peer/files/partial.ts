@@ -1,0 +1,408 @@
+/**
+ * Kept prefixes of interrupted transfers, so a retry resumes instead of starting over (issue 7;
+ * the wire side is in wire.ts, "Resuming").
+ *
+ * Where things are. A transfer streams into `<downloads>/<name>.part` as always (DESIGN §6). Its
+ * resume state lives beside the downloads folder, in `<downloads>.partial/` (0700), under a name
+ * made of what identifies a transfer to us — the Noise-authenticated sender's username and the
+ * transfer id, never anything the sender chose as a name:
+ *
+ *   <sender>-<32 hex id>.state   CBOR { size, sha256, chunks, inflight?, inflightIno? }, 0600
+ *   <sender>-<32 hex id>.part    the kept bytes while no attempt runs, 0600
+ *
+ * `chunks` whole chunks of the file are durable (fsync'd before the state naming them is written,
+ * and the state itself is written to a temporary file, fsync'd and renamed over the old one), so
+ * the count only ever understates what is on disk: any older state is still a valid one. While a
+ * transfer runs, `inflight` names its `.part` in the downloads folder (and `inflightIno` its inode,
+ * so a file that later took that name is never mistaken for it); when the stream is cut, the
+ * `.part` is moved here and `inflight` dropped, which keeps the downloads folder to finished files
+ * and transfers in progress. A receiver killed with -9 leaves its `.part` in downloads and a state
+ * naming it: the next attempt adopts it from there (claim).
+ *
+ * What is kept. Only a prefix of whole, authenticated chunks, and only when the stream was cut
+ * (EOF, reset, timeout, our own shutdown): a chunk that fails authentication, any protocol error,
+ * a local disk error or a whole-file SHA-256 mismatch drops everything (receive.ts). Nothing kept
+ * is trusted beyond that: a resumed file is published only after the SHA-256 of the kept prefix,
+ * read back from disk, and of the new chunks matches META.
+ *
+ * What is dropped. A prefix whose sender starts the same transfer over (META `from` = 0: another
+ * SHA-256, or a sender that does not resume); prefixes older than PARTIAL_MAX_AGE_MS (looked for
+ * on the first claim of a process, then at most every PARTIAL_SWEEP_EVERY_MS); beyond
+ * MAX_PARTIALS_PER_SENDER per sender, the oldest.
+ *
+ * One attempt at a time. In this process one transfer (sender, id) is claimed by at most one
+ * receive: a newer attempt for the same transfer (the sender retried before we saw the old stream
+ * die) aborts the older one through `signal`, waits until it has kept its prefix and released it,
+ * then resumes from there.
+ */
+import { lstat, mkdir, open, readFile, readdir, rename, stat } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import { CHUNK_SIZE } from '../../common/crypto/index.ts'
+import { ErrorCode, ParleyError } from '../../common/errors.ts'
+import { bytes, decodeBody, encodeBody, optional, str, uint } from '../../common/wire/codec.ts'
+import { MAX_FILE_BYTES } from '../../common/wire/limits.ts'
+import { isValidName } from '../../common/wire/names.ts'
+import {
+  DOWNLOADS_DIR_MODE, MAX_NAME_ATTEMPTS, MAX_PARTIALS_PER_SENDER, PARTIAL_DATA_SUFFIX, PARTIAL_DIR_SUFFIX, PARTIAL_MAX_AGE_MS,
+  PARTIAL_STATE_SUFFIX, PARTIAL_SWEEP_EVERY_MS, PART_SUFFIX, RECEIVED_FILE_MODE, SHA256_BYTES, TRANSFER_ID_BYTES
+} from './constants.ts'
+import { errnoOf, fileError, nameCandidate, removeFile } from './disk.ts'
+import { MAX_CHUNKS, chunkCount } from './wire.ts'
+import type { FileMeta, ResumeOffer } from './wire.ts'
+
+const stateSchema = {
+  size: uint(MAX_FILE_BYTES),
+  sha256: bytes(SHA256_BYTES, SHA256_BYTES),
+  chunks: uint(MAX_CHUNKS),
+  inflight: optional(str(1024, 1)),
+  inflightIno: optional(str(40, 1, /^[0-9]+$/))
+}
+
+export interface PartialState {
+  size: number
+  sha256: Uint8Array
+  chunks: number
+  inflight?: string
+  inflightIno?: string
+}
+
+/** `<sender>-<32 hex>.state` or `.part`: a key we made, whatever else lies in the folder. */
+const KEY_PATTERN = /^(.+)-([0-9a-f]{32})\.(state|part)$/
+
+/** Where the kept prefixes of `downloadsDir` live: beside it, never inside it. */
+export function partialDirOf (downloadsDir: string): string {
+  return join(dirname(downloadsDir), basename(downloadsDir) + PARTIAL_DIR_SUFFIX)
+}
+
+interface Claim {
+  controller: AbortController
+  released: Promise<void>
+}
+
+/** Transfers being received in this process, by `<partial dir>\0<key>`. */
+const claims = new Map<string, Claim>()
+/** When each partial dir was last swept for stale prefixes, by this process. */
+const sweptAt = new Map<string, number>()
+
+export class PartialTransfer {
+  /** What to offer the sender (wire.ts resumeSchema), if a usable prefix is kept. */
+  readonly offer: ResumeOffer | undefined
+  /** Fires when a newer attempt at the same transfer claims it: stop, keep the prefix. */
+  readonly signal: AbortSignal
+  readonly #dir: string
+  readonly #downloadsDir: string
+  readonly #key: string
+  readonly #size: number | undefined
+  readonly #release: () => void
+  #inflightIno: string | undefined
+
+  private constructor (args: { dir: string, downloadsDir: string, key: string, offer?: ResumeOffer, size?: number, signal: AbortSignal, release: () => void }) {
+    this.#dir = args.dir
+    this.#downloadsDir = args.downloadsDir
+    this.#key = args.key
+    this.offer = args.offer
+    this.#size = args.size
+    this.signal = args.signal
+    this.#release = args.release
+  }
+
+  /**
+   * Claim the transfer `id` from `sender` (a checked username: [a-z0-9_.-]) for one receive, and
+   * find what is kept of it. Never fails for a problem with what is kept: that is dropped, and
+   * the offer is empty. Call release() when the receive is over, whatever happened.
+   */
+  static async claim (downloadsDir: string, sender: string, id: Uint8Array): Promise<PartialTransfer> {
+    if (id.length !== TRANSFER_ID_BYTES) throw new ParleyError(ErrorCode.Malformed, `transfer id must be ${TRANSFER_ID_BYTES} bytes`)
+    // Part of a file name: a checked username only (the directory's, never the sender's word).
+    if (!isValidName(sender)) throw new ParleyError(ErrorCode.InvalidName, 'invalid sender for a partial file')
+    const dir = partialDirOf(downloadsDir)
+    const key = `${sender}-${Buffer.from(id).toString('hex')}`
+    const claimKey = `${dir}\0${key}`
+    for (let older = claims.get(claimKey); older !== undefined; older = claims.get(claimKey)) {
+      older.controller.abort(new DOMException('a newer attempt at this transfer took over', 'AbortError'))
+      await older.released
+    }
+    const controller = new AbortController()
+    let release!: () => void
+    const released = new Promise<void>(resolve => { release = resolve })
+    claims.set(claimKey, { controller, released })
+    const done = (): void => {
+      if (claims.get(claimKey)?.controller === controller) claims.delete(claimKey)
+      release()
+    }
+    try {
+      await sweep(dir, downloadsDir)
+      const found = await findKept(dir, downloadsDir, key)
+      return new PartialTransfer({ dir, downloadsDir, key, signal: controller.signal, release: done, ...found })
+    } catch (err) {
+      done()
+      throw err
+    }
+  }
+
+  release (): void {
+    this.#release()
+  }
+
+  /** The kept file's size, to check META against (only with an offer). */
+  get size (): number | undefined {
+    return this.#size
+  }
+
+  get #statePath (): string { return join(this.#dir, this.#key + PARTIAL_STATE_SUFFIX) }
+  get #dataPath (): string { return join(this.#dir, this.#key + PARTIAL_DATA_SUFFIX) }
+
+  /** A fresh transfer's `.part` exists: name it, so a kill -9 leaves something to adopt or sweep. */
+  async begin (partPath: string, handle: FileHandle, meta: FileMeta): Promise<void> {
+    this.#inflightIno = (await handle.stat({ bigint: true })).ino.toString()
+    await this.#writeState({ size: meta.size, sha256: meta.sha256, chunks: 0, inflight: basename(partPath), inflightIno: this.#inflightIno })
+  }
+
+  /** The first `chunks` chunks in `handle` are to be kept: make them durable, then count them. */
+  async checkpoint (partPath: string, handle: FileHandle, chunks: number, meta: FileMeta): Promise<void> {
+    await handle.datasync().catch((err: unknown) => { throw fileError(err, `cannot write ${partPath}`) })
+    await this.#writeState({
+      size: meta.size, sha256: meta.sha256, chunks, inflight: basename(partPath), ...(this.#inflightIno !== undefined ? { inflightIno: this.#inflightIno } : {})
+    })
+  }
+
+  /**
+   * The stream was cut after `chunks` whole chunks reached `partPath` (already fsync'd and
+   * closed by the caller): move it here and record it. Never throws: a prefix we cannot keep is
+   * dropped, and the error the caller is about to report is the one that matters.
+   */
+  async keep (partPath: string, chunks: number, meta: FileMeta): Promise<void> {
+    if (chunks <= 0 || chunks >= chunkCount(meta.size)) {
+      await removeFile(partPath)
+      await this.discard()
+      return
+    }
+    try {
+      await ensurePartialDir(this.#dir)
+      await rename(partPath, this.#dataPath)
+      await this.#writeState({ size: meta.size, sha256: meta.sha256, chunks })
+      await this.#limitPerSender()
+    } catch {
+      await removeFile(partPath)
+      await this.discard()
+    }
+  }
+
+  /**
+   * Resuming at `offer.from`: move the kept bytes back into the downloads folder as a new
+   * `<name>.part` (created exclusively, like any other; DESIGN §6), cut to exactly the kept
+   * chunks, opened for writing at explicit positions.
+   */
+  async reopen (name: string): Promise<{ path: string, handle: FileHandle }> {
+    const from = this.offer?.from ?? 0
+    if (from === 0 || this.#size === undefined || this.offer === undefined) throw new ParleyError(ErrorCode.Internal, 'nothing kept to resume')
+    const ino = (await lstat(this.#dataPath, { bigint: true }).catch((err: unknown) => { throw fileError(err, 'the kept part of the file is gone') })).ino.toString()
+    for (let n = 0; n < MAX_NAME_ATTEMPTS; n++) {
+      const path = join(this.#downloadsDir, nameCandidate(name, n, PART_SUFFIX))
+      try {
+        // Reserve the name ('wx': no existing entry, no link followed), then rename onto it.
+        await (await open(path, 'wx', RECEIVED_FILE_MODE)).close()
+      } catch (err) {
+        if (errnoOf(err) === 'EEXIST') continue
+        throw fileError(err, `cannot create ${path}`)
+      }
+      try {
+        // State first: a crash right after it still finds the bytes here (findKept prefers them).
+        this.#inflightIno = ino
+        await this.#writeState({ size: this.#size, sha256: this.offer.sha256, chunks: from, inflight: basename(path), inflightIno: ino })
+        await rename(this.#dataPath, path)
+        const handle = await open(path, constants.O_RDWR | (constants.O_NOFOLLOW ?? 0))
+        try {
+          if ((await handle.stat({ bigint: true })).ino.toString() !== ino) throw new ParleyError(ErrorCode.File, `${path} was replaced`)
+          await handle.truncate(from * CHUNK_SIZE)
+        } catch (err) {
+          await handle.close()
+          throw err
+        }
+        return { path, handle }
+      } catch (err) {
+        await removeFile(path)
+        throw fileError(err, `cannot resume into ${path}`)
+      }
+    }
+    throw new ParleyError(ErrorCode.File, `too many partial downloads named "${name}" in ${this.#downloadsDir}`)
+  }
+
+  /** Published: nothing is left to resume. */
+  async finish (): Promise<void> {
+    await this.discard()
+  }
+
+  /** Drop what is kept of this transfer (not a `.part` in the downloads folder: the caller's). */
+  async discard (): Promise<void> {
+    await removeFile(this.#dataPath)
+    await removeFile(this.#statePath)
+  }
+
+  async #writeState (state: PartialState): Promise<void> {
+    await ensurePartialDir(this.#dir)
+    await writeStateFile(this.#statePath, state)
+  }
+
+  /** Keep at most MAX_PARTIALS_PER_SENDER prefixes of this sender: the newest, this one first. */
+  async #limitPerSender (): Promise<void> {
+    const sender = KEY_PATTERN.exec(this.#key + PARTIAL_STATE_SUFFIX)?.[1]
+    if (sender === undefined) return
+    const others: Array<{ key: string, mtime: number }> = []
+    for (const entry of await readdir(this.#dir).catch(() => [] as string[])) {
+      const match = KEY_PATTERN.exec(entry)
+      if (match === null || match[1] !== sender || match[3] !== 'state') continue
+      const key = entry.slice(0, -PARTIAL_STATE_SUFFIX.length)
+      if (key === this.#key || claims.has(`${this.#dir}\0${key}`)) continue
+      const mtime = (await stat(join(this.#dir, entry)).catch(() => undefined))?.mtimeMs
+      if (mtime !== undefined) others.push({ key, mtime })
+    }
+    others.sort((a, b) => b.mtime - a.mtime)
+    for (const { key } of others.slice(MAX_PARTIALS_PER_SENDER - 1)) await dropKey(this.#dir, this.#downloadsDir, key)
+  }
+}
+
+async function ensurePartialDir (dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: DOWNLOADS_DIR_MODE })
+  } catch (err) {
+    throw fileError(err, `cannot create ${dir}`)
+  }
+}
+
+async function readState (path: string): Promise<PartialState | undefined> {
+  let data: Buffer
+  try {
+    data = await readFile(path, { flag: constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) })
+  } catch {
+    return undefined
+  }
+  try {
+    const state = decodeBody(stateSchema, data)
+    const inflight = state.inflight
+    if (inflight !== undefined && (inflight !== basename(inflight) || inflight === '.' || inflight === '..' || !inflight.endsWith(PART_SUFFIX))) return undefined
+    return state
+  } catch {
+    return undefined
+  }
+}
+
+/** The file `name` in `dir` if it is a regular file (not a link) with inode `ino`. */
+async function sameFile (dir: string, name: string | undefined, ino: string | undefined): Promise<string | undefined> {
+  if (name === undefined || ino === undefined) return undefined
+  const path = join(dir, name)
+  const stats = await lstat(path, { bigint: true }).catch(() => undefined)
+  return stats?.isFile() === true && stats.ino.toString() === ino ? path : undefined
+}
+
+/** Regular file size, or undefined when missing or not a regular file. */
+async function regularSize (path: string): Promise<number | undefined> {
+  const stats = await lstat(path).catch(() => undefined)
+  return stats?.isFile() === true ? stats.size : undefined
+}
+
+/**
+ * What is kept of `key`: its state, and its bytes — here, or (a receiver killed mid-stream) still
+ * in the downloads folder, adopted back here. Anything unusable is dropped.
+ */
+async function findKept (dir: string, downloadsDir: string, key: string): Promise<{ offer?: ResumeOffer, size?: number }> {
+  const statePath = join(dir, key + PARTIAL_STATE_SUFFIX)
+  const dataPath = join(dir, key + PARTIAL_DATA_SUFFIX)
+  const state = await readState(statePath)
+  if (state === undefined) {
+    await removeFile(dataPath)
+    await removeFile(statePath)
+    return {}
+  }
+  try {
+    let size = await regularSize(dataPath)
+    const inflight = await sameFile(downloadsDir, state.inflight, state.inflightIno)
+    if (size === undefined && inflight !== undefined) {
+      // Killed mid-stream: its .part is still in downloads. Bring it here, then say so.
+      await rename(inflight, dataPath)
+      size = await regularSize(dataPath)
+    } else if (inflight !== undefined) {
+      await removeFile(inflight) // a copy we no longer need (kept bytes win: see reopen)
+    }
+    const chunks = Math.min(state.chunks, Math.floor((size ?? 0) / CHUNK_SIZE), chunkCount(state.size) - 1)
+    if (size === undefined || chunks <= 0) throw new Error('nothing usable kept')
+    if (state.inflight !== undefined) {
+      await writeStateFile(statePath, { size: state.size, sha256: state.sha256, chunks })
+    }
+    return { offer: { from: chunks, sha256: state.sha256 }, size: state.size }
+  } catch {
+    await dropKey(dir, downloadsDir, key)
+    return {}
+  }
+}
+
+/** Write the state durably and atomically: a temporary file, fsync'd, renamed over the old one. */
+async function writeStateFile (path: string, state: PartialState): Promise<void> {
+  const temp = path + '.tmp'
+  try {
+    const handle = await open(temp, 'w', RECEIVED_FILE_MODE)
+    try {
+      await handle.writeFile(encodeBody({ ...state }))
+      await handle.datasync()
+    } finally {
+      await handle.close()
+    }
+    await rename(temp, path)
+  } catch (err) {
+    await removeFile(temp)
+    throw fileError(err, `cannot record the partial file ${path}`)
+  }
+}
+
+/** Remove a key's bytes, state, and its in-flight `.part` in downloads if it is still that file. */
+async function dropKey (dir: string, downloadsDir: string, key: string): Promise<void> {
+  const statePath = join(dir, key + PARTIAL_STATE_SUFFIX)
+  const state = await readState(statePath)
+  const inflight = await sameFile(downloadsDir, state?.inflight, state?.inflightIno)
+  if (inflight !== undefined) await removeFile(inflight)
+  await removeFile(join(dir, key + PARTIAL_DATA_SUFFIX))
+  await removeFile(statePath)
+  await removeFile(statePath + '.tmp')
+}
+
+/** Drop prefixes nobody resumed for PARTIAL_MAX_AGE_MS; at most every PARTIAL_SWEEP_EVERY_MS. */
+async function sweep (dir: string, downloadsDir: string): Promise<void> {
+  const now = Date.now()
+  if (now - (sweptAt.get(dir) ?? -Infinity) < PARTIAL_SWEEP_EVERY_MS) return
+  sweptAt.set(dir, now)
+  let entries: string[]
+  try {
+    entries = await readdir(dir)
+  } catch {
+    return
+  }
+  /** Each key's most recent change: its state, or its bytes when they were written later. */
+  const newest = new Map<string, number>()
+  for (const entry of entries) {
+    const stats = await lstat(join(dir, entry)).catch(() => undefined)
+    if (stats === undefined) continue
+    const match = KEY_PATTERN.exec(entry.replace(/\.tmp$/, ''))
+    if (match === null) {
+      // Not a name we make: nothing to resume. Gone once it is as old as a stale prefix.
+      if (stats.isFile() && now - stats.mtimeMs >= PARTIAL_MAX_AGE_MS) await removeFile(join(dir, entry))
+      continue
+    }
+    const key = `${match[1] ?? ''}-${match[2] ?? ''}`
+    newest.set(key, Math.max(newest.get(key) ?? -Infinity, stats.mtimeMs))
+  }
+  for (const [key, mtime] of newest) {
+    if (now - mtime >= PARTIAL_MAX_AGE_MS && !claims.has(`${dir}\0${key}`)) await dropKey(dir, downloadsDir, key)
+  }
+}
+
+/** What is recorded of a transfer, read only (tests, diagnostics); undefined if nothing valid. */
+export async function readPartialState (downloadsDir: string, sender: string, id: Uint8Array): Promise<PartialState | undefined> {
+  return await readState(join(partialDirOf(downloadsDir), `${sender}-${Buffer.from(id).toString('hex')}${PARTIAL_STATE_SUFFIX}`))
+}
+
+/** For tests: forget when each folder was swept, so the next claim sweeps again. */
+export function resetSweeps (): void {
+  sweptAt.clear()
+}

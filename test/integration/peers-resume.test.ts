@@ -1,0 +1,140 @@
+/**
+ * Issue 7, item 3 (files): a receiver killed with -9 in the middle of a file. The sender reports
+ * the failed delivery and keeps the file in its outbox; the receiver starts again on the same data
+ * folder and signs in; the sender retries, and the transfer resumes from the prefix the receiver
+ * had made durable instead of starting over. A real rendezvous and two real peer processes.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { removeDir, spawnRendezvous, tempDir } from '../helpers/rendezvous.ts'
+import type { ServerProcess } from '../helpers/rendezvous.ts'
+import { PeerProcess, is } from '../helpers/peer-process.ts'
+import type { PeerEventLine } from '../helpers/peer-process.ts'
+import { makeRandom } from '../helpers/media.ts'
+import { partialDirOf } from '../../peer/files/index.ts'
+import { CHECKPOINT_CHUNKS } from '../../peer/files/constants.ts'
+import { CHUNK_SIZE } from '../../common/crypto/index.ts'
+
+const PASSWORD = 'resume me 42'
+const MiB = 1024 * 1024
+/**
+ * Big enough that the kill lands mid-file: at the ~20–30 MB/s two processes reach here, 24 MiB
+ * takes about a second, and bob is killed once 8 MiB (two checkpoints) are in, so some 16 MiB,
+ * half a second or more, are still to come when the signal arrives.
+ */
+const SIZE = 24 * MiB + 12_345
+const KILL_AT = 2 * CHECKPOINT_CHUNKS * CHUNK_SIZE
+
+describe('a file receiver killed with -9 mid-file', () => {
+  let dir: string
+  let server: ServerProcess
+  let alice: PeerProcess
+  let bob: PeerProcess
+
+  before(async () => {
+    dir = await tempDir('parley-resume-')
+    server = await spawnRendezvous(join(dir, 'rendezvous'))
+    const start = async (name: string): Promise<PeerProcess> => await PeerProcess.start(name, server.addr.toString(), join(dir, name))
+    ;[alice, bob] = await Promise.all([start('alice'), start('bob')])
+    await alice.run(`SIGNUP alice ${PASSWORD}`, is('signed-up'))
+    await bob.run(`SIGNUP bob ${PASSWORD}`, is('signed-up'))
+    await alice.run('SEND bob hello first', is('delivered', { to: 'bob' }))
+    await alice.run('JOIN club', is('joined'))
+    await bob.run('JOIN club', is('joined'))
+  })
+
+  after(async () => {
+    await Promise.all([alice.kill(), bob.kill()])
+    await server.stop()
+    await removeDir(dir)
+  })
+
+  test('the sender reports it, retries from its outbox, and the transfer resumes from the verified part', { timeout: 60_000 }, async () => {
+    const started = Date.now()
+    const content = makeRandom(SIZE)
+    const path = join(dir, 'big file.bin')
+    await writeFile(path, content)
+    const downloads = join(dir, 'bob', 'bob', 'downloads')
+
+    const aliceFrom = alice.events.length
+    alice.send(`SENDFILE ${path} bob`)
+    const before = await bob.waitFor(e => e.event === 'progress' && e.direction === 'receive' && Number(e.bytes) >= KILL_AT)
+    await bob.kill('SIGKILL')
+    const killedAt = Number(before.bytes)
+    assert.ok(killedAt < SIZE, 'killed before the end')
+
+    // The sender reports the failed delivery, and keeps the file queued for a retry.
+    const queued = await alice.waitFor(is('queued', { to: 'bob' }), 20_000, aliceFrom)
+    assert.equal(typeof queued.reason, 'string')
+    assert.notEqual(queued.reason, 'offline', 'the delivery failed mid-stream, not before it')
+    const fileId = queued.id
+    assert.equal(alice.events.slice(aliceFrom).some(is('delivered', { id: fileId })), false)
+    // Left behind by the kill: the .part in downloads, and the state of its last checkpoint.
+    assert.deepEqual(await readdir(downloads), ['big file.bin.part'])
+    assert.ok((await stat(join(downloads, 'big file.bin.part'))).size >= CHECKPOINT_CHUNKS * CHUNK_SIZE)
+    assert.equal((await readdir(partialDirOf(downloads))).filter(name => name.startsWith('alice-') && name.endsWith('.state')).length, 1)
+
+    // Bob comes back on the same data folder and signs in; alice's outbox delivers.
+    const retryFrom = alice.events.length
+    bob = await PeerProcess.start('bob', server.addr.toString(), join(dir, 'bob'))
+    bob.send(`LOGIN bob ${PASSWORD}`)
+    const arrived = await bob.waitFor(is('file', { from: 'alice' }), 30_000)
+    assert.equal(arrived.id, fileId)
+    assert.equal(arrived.name, 'big file.bin')
+    assert.equal(arrived.size, SIZE)
+    assert.deepEqual(await readFile(String(arrived.path)), content, 'byte-identical')
+    await alice.waitFor(is('delivered', { id: fileId, to: 'bob' }), 10_000, retryFrom)
+
+    // It resumed: both sides' first progress of the retry starts at the kept prefix, not at 0,
+    // and that prefix is a whole number of checkpoints, at least one.
+    const firstOf = (events: PeerEventLine[], direction: string): number =>
+      Number(events.find(e => e.event === 'progress' && e.direction === direction && e.id === fileId)?.bytes)
+    const resumedAt = firstOf(bob.events, 'receive')
+    assert.ok(resumedAt >= CHECKPOINT_CHUNKS * CHUNK_SIZE, `bob resumed at ${resumedAt}`)
+    assert.ok(resumedAt <= killedAt + 4 * MiB, `bob resumed at ${resumedAt}, more than it had (${killedAt} and what was in flight)`)
+    assert.equal(resumedAt % (CHECKPOINT_CHUNKS * CHUNK_SIZE), 0, 'at a checkpoint')
+    assert.equal(firstOf(alice.events.slice(retryFrom), 'send'), resumedAt, 'alice sent from there')
+
+    // Nothing left over: the file in downloads, nothing kept beside it.
+    assert.deepEqual(await readdir(downloads), ['big file.bin'])
+    assert.deepEqual(await readdir(partialDirOf(downloads)), [])
+    // The file arrived once.
+    await new Promise(resolve => setTimeout(resolve, 300))
+    assert.equal(bob.events.filter(e => e.event === 'file').length, 1)
+    console.log(`# direct: killed at ${(killedAt / MiB).toFixed(1)} MiB, resumed at ${(resumedAt / MiB).toFixed(1)} MiB; queued reason: ${String(queued.reason)}; ${Date.now() - started} ms`)
+  })
+
+  test('the same for a group file: the member killed mid-file resumes it', { timeout: 60_000 }, async () => {
+    const started = Date.now()
+    const content = makeRandom(SIZE)
+    const path = join(dir, 'group file.bin')
+    await writeFile(path, content)
+    const downloads = join(dir, 'bob', 'bob', 'downloads')
+
+    const aliceFrom = alice.events.length
+    const bobFrom = bob.events.length
+    alice.send(`SENDGROUPFILE ${path} club`)
+    const before = await bob.waitFor(e => e.event === 'progress' && e.direction === 'receive' && e.name === 'group file.bin' && Number(e.bytes) >= KILL_AT, 20_000, bobFrom)
+    await bob.kill('SIGKILL')
+    const killedAt = Number(before.bytes)
+    const queued = await alice.waitFor(is('queued', { to: 'bob', group: 'club' }), 20_000, aliceFrom)
+    assert.notEqual(queued.reason, 'offline')
+
+    const retryFrom = alice.events.length
+    bob = await PeerProcess.start('bob', server.addr.toString(), join(dir, 'bob'))
+    bob.send(`LOGIN bob ${PASSWORD}`)
+    const arrived = await bob.waitFor(is('group-file', { from: 'alice', group: 'club' }), 30_000)
+    assert.equal(arrived.id, queued.id)
+    assert.deepEqual(await readFile(String(arrived.path)), content, 'byte-identical')
+    await alice.waitFor(is('delivered', { id: queued.id, to: 'bob' }), 10_000, retryFrom)
+
+    const resumedAt = Number(bob.events.find(e => e.event === 'progress' && e.direction === 'receive' && e.id === queued.id)?.bytes)
+    assert.ok(resumedAt >= CHECKPOINT_CHUNKS * CHUNK_SIZE && resumedAt <= killedAt + 4 * MiB, `bob resumed at ${resumedAt}`)
+    assert.equal(Number(alice.events.slice(retryFrom).find(e => e.event === 'progress' && e.direction === 'send' && e.id === queued.id)?.bytes), resumedAt)
+    assert.deepEqual((await readdir(downloads)).sort(), ['big file.bin', 'group file.bin'])
+    assert.deepEqual(await readdir(partialDirOf(downloads)), [])
+    console.log(`# group: killed at ${(killedAt / MiB).toFixed(1)} MiB, resumed at ${(resumedAt / MiB).toFixed(1)} MiB; ${Date.now() - started} ms`)
+  })
+})
