@@ -64,6 +64,23 @@ export class FramedStream {
 }
 
 /**
+ * Run `work` over `stream` framed, then close it; on failure abort it and rethrow a ParleyError.
+ * Every protocol handler and caller goes through here, so no path leaves a half-open stream
+ * counting against the connection's per-protocol limit (DESIGN §2).
+ */
+export async function withFramedStream<T> (stream: Stream, work: (framed: FramedStream) => Promise<T>, maxFrameBytes?: number): Promise<T> {
+  const framed = new FramedStream(stream, maxFrameBytes)
+  try {
+    return await work(framed)
+  } catch (err) {
+    framed.abort(err)
+    throw asParleyError(err)
+  } finally {
+    await framed.close()
+  }
+}
+
+/**
  * The length prefix (an unsigned varint), refused as soon as it is longer than the largest
  * allowed length needs. lpStream checks `maxLengthLength` only once a varint is complete and reads
  * one more byte after every incomplete one, so a peer sending 0xff 0xff 0xff … was read byte by

@@ -7,7 +7,8 @@
 import type { Connection, Stream } from '@libp2p/interface'
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import { bool, bytes, optional, str, uint } from '../../common/wire/codec.ts'
-import { FramedStream } from '../../common/wire/frames.ts'
+import { withFramedStream } from '../../common/wire/frames.ts'
+import type { FramedStream } from '../../common/wire/frames.ts'
 import { formatHeader, parseHeader } from '../../common/wire/headers.ts'
 import type { SignalHeader } from '../../common/wire/headers.ts'
 import { MAX_TEXT_BYTES } from '../../common/wire/limits.ts'
@@ -120,87 +121,78 @@ export class DirectService {
 
   /** Open a direct stream with `header`, run the handshake, hand the channel to `work`. */
   async #exchange (to: Dialable, header: SignalHeader, work: (channel: SealedChannel, framed: FramedStream, keys: { fileSecret: Uint8Array }) => Promise<void>): Promise<void> {
-    const framed = new FramedStream(await openStream(this.#node, to, DIRECT_PROTOCOL))
-    try {
+    await withFramedStream(await openStream(this.#node, to, DIRECT_PROTOCOL), async framed => {
       const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
       const { channel, keys } = await initiateDirectChannel(framed, formatHeader(header), this.#node.peerId.toString(), to.peerId, { signal })
       await work(channel, framed, keys)
-    } catch (err) {
-      framed.abort(err)
-      throw asParleyError(err)
-    } finally {
-      await framed.close()
-    }
+    })
   }
 
-
   async #onStream (stream: Stream, connection: Connection): Promise<void> {
-    const framed = new FramedStream(stream)
     const remotePeerId = connection.remotePeer.toString()
     try {
-      const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
-      const headerBytes = await framed.read({ signal })
-      const header = parseHeader(headerBytes)
-      if (header.kind === 'GROUP' || header.kind === 'GROUP_FILE') {
-        throw new ParleyError(ErrorCode.Protocol, 'group traffic belongs on the group protocol')
-      }
-      const from = await this.#inbox.senderOf(remotePeerId)
-      const { channel, keys } = await acceptDirectChannel(framed, headerBytes, this.#node.peerId.toString(), remotePeerId, { signal })
-      switch (header.kind) {
-        case 'MSG': {
-          const body = await channel.receive(textBody, { signal })
-          this.#inbox.onText({ from, group: null, id: body.id, text: body.text, sentAt: body.sentAt })
-          await channel.send({ ack: body.id })
-          break
+      await withFramedStream(stream, async framed => {
+        const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
+        const headerBytes = await framed.read({ signal })
+        const header = parseHeader(headerBytes)
+        if (header.kind === 'GROUP' || header.kind === 'GROUP_FILE') {
+          throw new ParleyError(ErrorCode.Protocol, 'group traffic belongs on the group protocol')
         }
-        case 'KEY': {
-          const { key } = await channel.receive(keyBody, { signal })
-          const { ack } = await channel.receive(ackBody, { signal })
-          await this.#inbox.onGroupKey({ from, group: header.group, epoch: header.epoch, key })
-          await channel.send({ ack })
-          break
-        }
-        case 'FILE': {
-          const { id } = await channel.receive(fileOfferBody, { signal })
-          const have = this.#inbox.hasFile(from, id)
-          if (have) {
-            await channel.send({ have })
-          } else {
-            // This transfer (from, id) is ours alone now; what a cut attempt kept of it is offered.
-            const partial = await PartialTransfer.claim(this.#downloadsDir, from, id)
-            const hex = Buffer.from(id).toString('hex')
-            // A sender that stalls mid-file must not hold the stream and its .part (issue 7).
-            const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
-              this.#emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: header.name, bytes, total })
-            })
-            try {
-              await channel.send({ have, ...(partial.offer !== undefined ? { resume: partial.offer } : {}) }, { signal: watch.signal })
-              const file = await receiveFile({
-                framed,
-                fileSecret: keys.peerFileSecret,
-                associatedData: fileAssociatedData(headerBytes, id),
-                announcedName: header.name,
-                announcedSize: header.size,
-                downloadsDir: this.#downloadsDir,
-                partial,
-                signal: watch.signal,
-                onProgress: watch.onProgress
-              })
-              this.#inbox.onFile({ from, group: null, id, name: file.name, path: file.path, size: file.size, sha256: file.sha256 })
-            } finally {
-              watch.done()
-              partial.release()
-            }
+        const from = await this.#inbox.senderOf(remotePeerId)
+        const { channel, keys } = await acceptDirectChannel(framed, headerBytes, this.#node.peerId.toString(), remotePeerId, { signal })
+        switch (header.kind) {
+          case 'MSG': {
+            const body = await channel.receive(textBody, { signal })
+            this.#inbox.onText({ from, group: null, id: body.id, text: body.text, sentAt: body.sentAt })
+            await channel.send({ ack: body.id })
+            break
           }
-          await channel.send({ ack: id })
-          break
+          case 'KEY': {
+            const { key } = await channel.receive(keyBody, { signal })
+            const { ack } = await channel.receive(ackBody, { signal })
+            await this.#inbox.onGroupKey({ from, group: header.group, epoch: header.epoch, key })
+            await channel.send({ ack })
+            break
+          }
+          case 'FILE': {
+            const { id } = await channel.receive(fileOfferBody, { signal })
+            const have = this.#inbox.hasFile(from, id)
+            if (have) {
+              await channel.send({ have })
+            } else {
+              // This transfer (from, id) is ours alone now; what a cut attempt kept of it is offered.
+              const partial = await PartialTransfer.claim(this.#downloadsDir, from, id)
+              const hex = Buffer.from(id).toString('hex')
+              // A sender that stalls mid-file must not hold the stream and its .part (issue 7).
+              const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
+                this.#emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: header.name, bytes, total })
+              })
+              try {
+                await channel.send({ have, ...(partial.offer !== undefined ? { resume: partial.offer } : {}) }, { signal: watch.signal })
+                const file = await receiveFile({
+                  framed,
+                  fileSecret: keys.peerFileSecret,
+                  associatedData: fileAssociatedData(headerBytes, id),
+                  announcedName: header.name,
+                  announcedSize: header.size,
+                  downloadsDir: this.#downloadsDir,
+                  partial,
+                  signal: watch.signal,
+                  onProgress: watch.onProgress
+                })
+                this.#inbox.onFile({ from, group: null, id, name: file.name, path: file.path, size: file.size, sha256: file.sha256 })
+              } finally {
+                watch.done()
+                partial.release()
+              }
+            }
+            await channel.send({ ack: id })
+            break
+          }
         }
-      }
+      })
     } catch (err) {
-      framed.abort(err)
       this.#inbox.onInboundError(remotePeerId, asParleyError(err))
-    } finally {
-      await framed.close()
     }
   }
 }

@@ -10,7 +10,7 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { groupAckKeys, groupFileSecret, groupMessageKeys, newMessageNonce } from '../../common/crypto/group.ts'
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import { bytes, decodeBody, encodeBody, uint } from '../../common/wire/codec.ts'
-import { FramedStream } from '../../common/wire/frames.ts'
+import { withFramedStream } from '../../common/wire/frames.ts'
 import { formatHeader, parseHeader } from '../../common/wire/headers.ts'
 import type { ParleyNode } from '../../common/node.ts'
 import { SealedChannel } from '../transport/channel.ts'
@@ -104,8 +104,7 @@ export class GroupService {
     // would otherwise run while a large file is read, between its answer and META.
     const file = local === undefined ? undefined : { ...local, sha256: await hashFile(local.path) }
     const header = formatHeader(file === undefined ? { kind: 'GROUP', group: item.group } : { kind: 'GROUP_FILE', group: item.group, name: file.name })
-    const framed = new FramedStream(await openStream(this.#deps.node, to, GROUP_PROTOCOL))
-    try {
+    await withFramedStream(await openStream(this.#deps.node, to, GROUP_PROTOCOL), async framed => {
       const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
       await framed.write(header, { signal })
       await framed.write(encodeBody({ epoch: info.epoch, nonce, id }), { signal })
@@ -140,77 +139,70 @@ export class GroupService {
       }
       onSent()
       await expectAck(channel, id)
-    } catch (err) {
-      framed.abort(err)
-      throw asParleyError(err)
-    } finally {
-      await framed.close()
-    }
+    })
   }
 
   async #onStream (stream: Stream, connection: Connection): Promise<void> {
-    const framed = new FramedStream(stream)
     const remotePeerId = connection.remotePeer.toString()
     try {
-      const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
-      const headerBytes = await framed.read({ signal })
-      const header = parseHeader(headerBytes)
-      if (header.kind !== 'GROUP' && header.kind !== 'GROUP_FILE') {
-        throw new ParleyError(ErrorCode.Protocol, 'only GROUP signal headers belong on the group protocol')
-      }
-      const from = await this.#deps.inbox.senderOf(remotePeerId)
-      const intro = decodeBody(introBody, await framed.read({ signal }))
-      let info = await this.#deps.keyring.info(header.group)
-      // A cached list may predate the sender's join: refuse only on a fresh one.
-      if (!info.members.some(m => m.username === from)) info = await this.#deps.keyring.info(header.group, true)
-      if (!info.members.some(m => m.username === from)) {
-        throw new ParleyError(ErrorCode.Forbidden, `${from} is not a member of ${header.group}`)
-      }
-      const key = await this.#deps.keyring.key(header.group, intro.epoch)
-      const channel = new SealedChannel(framed, {
-        send: groupAckKeys(key, intro.nonce, header.group, intro.epoch),
-        receive: groupMessageKeys(key, intro.nonce, header.group, intro.epoch)
-      }, headerBytes)
-      if (header.kind === 'GROUP') {
-        const body = await channel.receive(textBody, { signal })
-        if (Buffer.compare(body.id, intro.id) !== 0) throw new ParleyError(ErrorCode.Protocol, 'message id differs from the intro')
-        this.#deps.inbox.onText({ from, group: header.group, id: body.id, text: body.text, sentAt: body.sentAt })
-      } else {
-        const have = this.#deps.inbox.hasFile(from, intro.id)
-        if (have) {
-          await channel.send({ have })
+      await withFramedStream(stream, async framed => {
+        const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
+        const headerBytes = await framed.read({ signal })
+        const header = parseHeader(headerBytes)
+        if (header.kind !== 'GROUP' && header.kind !== 'GROUP_FILE') {
+          throw new ParleyError(ErrorCode.Protocol, 'only GROUP signal headers belong on the group protocol')
+        }
+        const from = await this.#deps.inbox.senderOf(remotePeerId)
+        const intro = decodeBody(introBody, await framed.read({ signal }))
+        let info = await this.#deps.keyring.info(header.group)
+        // A cached list may predate the sender's join: refuse only on a fresh one.
+        if (!info.members.some(m => m.username === from)) info = await this.#deps.keyring.info(header.group, true)
+        if (!info.members.some(m => m.username === from)) {
+          throw new ParleyError(ErrorCode.Forbidden, `${from} is not a member of ${header.group}`)
+        }
+        const key = await this.#deps.keyring.key(header.group, intro.epoch)
+        const channel = new SealedChannel(framed, {
+          send: groupAckKeys(key, intro.nonce, header.group, intro.epoch),
+          receive: groupMessageKeys(key, intro.nonce, header.group, intro.epoch)
+        }, headerBytes)
+        if (header.kind === 'GROUP') {
+          const body = await channel.receive(textBody, { signal })
+          if (Buffer.compare(body.id, intro.id) !== 0) throw new ParleyError(ErrorCode.Protocol, 'message id differs from the intro')
+          this.#deps.inbox.onText({ from, group: header.group, id: body.id, text: body.text, sentAt: body.sentAt })
         } else {
-          // As on the direct protocol: claim the transfer, offer what a cut attempt kept of it.
-          const partial = await PartialTransfer.claim(this.#deps.downloadsDir, from, intro.id)
-          const hex = Buffer.from(intro.id).toString('hex')
-          const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
-            this.#deps.emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: header.name, bytes, total })
-          })
-          try {
-            await channel.send({ have, ...(partial.offer !== undefined ? { resume: partial.offer } : {}) }, { signal: watch.signal })
-            const file = await receiveFile({
-              framed,
-              fileSecret: groupFileSecret(key, intro.nonce, header.group, intro.epoch),
-              associatedData: fileAssociatedData(headerBytes, intro.id),
-              announcedName: header.name,
-              downloadsDir: this.#deps.downloadsDir,
-              partial,
-              signal: watch.signal,
-              onProgress: watch.onProgress
+          const have = this.#deps.inbox.hasFile(from, intro.id)
+          if (have) {
+            await channel.send({ have })
+          } else {
+            // As on the direct protocol: claim the transfer, offer what a cut attempt kept of it.
+            const partial = await PartialTransfer.claim(this.#deps.downloadsDir, from, intro.id)
+            const hex = Buffer.from(intro.id).toString('hex')
+            const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
+              this.#deps.emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: header.name, bytes, total })
             })
-            this.#deps.inbox.onFile({ from, group: header.group, id: intro.id, name: file.name, path: file.path, size: file.size, sha256: file.sha256 })
-          } finally {
-            watch.done()
-            partial.release()
+            try {
+              await channel.send({ have, ...(partial.offer !== undefined ? { resume: partial.offer } : {}) }, { signal: watch.signal })
+              const file = await receiveFile({
+                framed,
+                fileSecret: groupFileSecret(key, intro.nonce, header.group, intro.epoch),
+                associatedData: fileAssociatedData(headerBytes, intro.id),
+                announcedName: header.name,
+                downloadsDir: this.#deps.downloadsDir,
+                partial,
+                signal: watch.signal,
+                onProgress: watch.onProgress
+              })
+              this.#deps.inbox.onFile({ from, group: header.group, id: intro.id, name: file.name, path: file.path, size: file.size, sha256: file.sha256 })
+            } finally {
+              watch.done()
+              partial.release()
+            }
           }
         }
-      }
-      await channel.send({ ack: intro.id })
+        await channel.send({ ack: intro.id })
+      })
     } catch (err) {
-      framed.abort(err)
       this.#deps.inbox.onInboundError(remotePeerId, asParleyError(err))
-    } finally {
-      await framed.close()
     }
   }
 }
