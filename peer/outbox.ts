@@ -20,8 +20,11 @@ export interface Deliverer {
   deliver: (item: OutboxItem, to: PeerContact, onSent: () => void) => Promise<void>
 }
 
-/** Failures worth trying again later; anything else drops the item and reports it. */
-const RETRYABLE = new Set<string>([ErrorCode.Unreachable, ErrorCode.Protocol, ErrorCode.RateLimited, ErrorCode.Internal, ErrorCode.Integrity, ErrorCode.IdentityChanged])
+/** Failures worth trying again later; anything else drops the item and reports it.
+ * NotSignedIn is the rendezvous answering a member-list or key look-up of a group delivery while
+ * our session there has ended (its events stream dropped; Session signs in again with backoff
+ * and then flushes everything): the item must wait for that, not be dropped (issue 7 soak). */
+const RETRYABLE = new Set<string>([ErrorCode.Unreachable, ErrorCode.Protocol, ErrorCode.RateLimited, ErrorCode.Internal, ErrorCode.Integrity, ErrorCode.IdentityChanged, ErrorCode.NotSignedIn])
 
 export class Outbox {
   readonly #store: PeerStore
@@ -38,6 +41,10 @@ export class Outbox {
    * to answer; a flaky link recovers). */
   readonly #retries = new Map<string, { failures: number, timer: NodeJS.Timeout }>()
   #timer: NodeJS.Timeout | undefined
+  /** Stopped (the session is closing): no new delivery run and no new retry timer may start,
+   * or one would outlive the store it reads (ERR_INTERNAL "database is not open", issue 7 soak).
+   * What is queued stays in the store for the next session. */
+  #stopped = false
 
   constructor (store: PeerStore, directory: Directory, emit: Emit, deliverer: Deliverer) {
     this.#store = store
@@ -52,6 +59,7 @@ export class Outbox {
   }
 
   stop (): void {
+    this.#stopped = true
     clearInterval(this.#timer)
     for (const retry of this.#retries.values()) clearTimeout(retry.timer)
     this.#retries.clear()
@@ -69,6 +77,7 @@ export class Outbox {
 
   /** Deliver what waits for `recipient`; a flush asked for while one runs runs again after it. */
   flush (recipient: string): void {
+    if (this.#stopped) return
     if (this.#running.has(recipient)) {
       this.#rerun.add(recipient)
       return
@@ -94,7 +103,13 @@ export class Outbox {
     try {
       contact = await this.#directory.resolve(recipient)
     } catch (err) {
-      this.#park(items, asParleyError(err))
+      const error = asParleyError(err)
+      this.#park(items, error)
+      // A look-up that failed for a passing reason (the rendezvous busy or briefly away, our
+      // session there being renewed) is tried again soon, not only at the next sweep: a group
+      // send resolves every member at once, and the rendezvous refuses a peer's requests past
+      // 16 at a time (issue 7 soak: a 20-member group got 3 members' copies 30 s late).
+      if (RETRYABLE.has(error.code)) this.#retrySoon(recipient)
       return
     }
     if (!contact.online) {
@@ -102,7 +117,8 @@ export class Outbox {
       return
     }
     let delivered = false
-    while (items.length > 0) {
+    // After stop, the delivery in progress finishes (close waits for it); the rest stays queued.
+    while (items.length > 0 && !this.#stopped) {
       const item = items[0]
       if (item === undefined) break
       try {
@@ -134,6 +150,7 @@ export class Outbox {
   }
 
   #retrySoon (recipient: string): void {
+    if (this.#stopped) return
     const failures = (this.#retries.get(recipient)?.failures ?? 0) + 1
     if (failures > RETRY_SOON_LIMIT) return // the periodic sweep takes over
     clearTimeout(this.#retries.get(recipient)?.timer)

@@ -15,6 +15,7 @@ import {
 } from '../common/protocol/rendezvous.ts'
 import type { Op, RendezvousEvent, RequestArgs, Result } from '../common/protocol/rendezvous.ts'
 import { FramedStream } from '../common/wire/frames.ts'
+import { Queue } from '@libp2p/utils'
 
 export type { RendezvousEvent } from '../common/protocol/rendezvous.ts'
 export { RendezvousError } from '../common/protocol/rendezvous.ts'
@@ -22,6 +23,9 @@ export { RendezvousError } from '../common/protocol/rendezvous.ts'
 /** A request that has not been answered in 15 s has failed (the server drops stalled streams
  * after 10 s, so this is never shorter than the server's own patience). */
 export const REQUEST_TIMEOUT_MS = 15_000
+/** Requests in flight per client: half the server's MAX_INBOUND_REQUEST_STREAMS (16), leaving
+ * room for the events stream and a second client on the same connection. */
+export const MAX_REQUESTS_IN_FLIGHT = 8
 
 export type SaltResult = Result<'salt'>
 export type SignupResult = Result<'signup'>
@@ -58,6 +62,7 @@ export interface SigninArgs {
 export class RendezvousClient {
   readonly #node: ParleyNode
   readonly #log: Logger
+  readonly #inFlight = new Queue<unknown>({ concurrency: MAX_REQUESTS_IN_FLIGHT })
   #server: Multiaddr
 
   /** `server` should end in /p2p/<id>; without it the id is learnt on first contact. */
@@ -199,7 +204,15 @@ export class RendezvousClient {
   }
 
   /** One request on its own stream: write the request, read the answer, close. */
+  /** At most MAX_REQUESTS_IN_FLIGHT at once, the rest queued: the server refuses more request
+   * streams than that per connection (a group send to 17+ members once lost the extra look-ups). */
   async #request<O extends Op> (op: O, args: RequestArgs<O>, options?: AbortOptions): Promise<Result<O>> {
+    return await this.#inFlight.add(async () => await this.#exchange(op, args, options)) as Result<O>
+  }
+
+  async #exchange<O extends Op> (op: O, args: RequestArgs<O>, options?: AbortOptions): Promise<Result<O>> {
+    options?.signal?.throwIfAborted()
+    // The deadline starts when the request does, not while it waits its turn.
     const signal = withTimeout(options?.signal)
     const framed = new FramedStream(await this.#open(RENDEZVOUS_PROTOCOL, signal), MAX_RESPONSE_BYTES)
     let answer: Uint8Array | undefined

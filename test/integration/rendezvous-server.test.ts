@@ -313,6 +313,12 @@ describe('rendezvous server process', () => {
     assert.equal(open(), 0)
   })
 
+  it('serves 24 requests made at once by one client (the client queues past the server\'s 16-stream limit)', async () => {
+    const answers = await Promise.all(Array.from({ length: 24 }, async () => await carol.client.lookup('bob')))
+    assert.equal(answers.length, 24)
+    assert.ok(answers.every(a => a.username === 'bob'))
+  })
+
   it('answers malformed, oversized and unknown requests with errors and keeps serving', async () => {
     const raw = async (...chunks: Uint8Array[]): Promise<{ ok: boolean, code: string, message: string }> =>
       await rawExchange(alice.node, server.addr, chunks)
