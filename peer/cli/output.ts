@@ -89,9 +89,11 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
 
   return {
     print: event => {
-      beforePrint()
+      // A progress bar redraws its own line: the prompt comes back once the bar is done.
+      const barRunning = event.event === 'progress' && out.isTTY && event.bytes < event.total
+      if (!(barRunning && bars.size > 0)) beforePrint()
       print(event)
-      afterPrint()
+      if (!barRunning) afterPrint()
     },
     attachPrompt: (before, after) => {
       beforePrint = before
