@@ -88,8 +88,11 @@ async function loadLocalIdentity (dataDir: string, username: string, wrapKey: Ui
   let blob: Uint8Array
   try {
     blob = await readFile(identityFile(dataDir, username))
-  } catch {
-    return undefined
+  } catch (err) {
+    // No local copy (a new machine): the rendezvous has the wrapped one. Anything else is a
+    // real problem with the data folder, and the user should hear of it.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new ParleyError(ErrorCode.File, `cannot read ${identityFile(dataDir, username)}: ${(err as Error).message}`)
   }
   try {
     return privateKeyFromProtobuf(unwrapSecret(wrapKey, identityContext(username), blob))
