@@ -5,17 +5,18 @@
  * receiver has stored what it got. The sender is named by the Noise-authenticated peer id.
  */
 import type { Connection, Stream } from '@libp2p/interface'
-import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
+import { ErrorCode, ParleyError } from '../../common/errors.ts'
 import { bool, bytes, optional, str, uint } from '../../common/wire/codec.ts'
 import { withFramedStream } from '../../common/wire/frames.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
-import { formatHeader, parseHeader } from '../../common/wire/headers.ts'
+import { formatHeader } from '../../common/wire/headers.ts'
 import type { SignalHeader } from '../../common/wire/headers.ts'
 import { MAX_TEXT_BYTES } from '../../common/wire/limits.ts'
 import type { ParleyNode } from '../../common/node.ts'
 import { acceptDirectChannel, initiateDirectChannel } from '../transport/channel.ts'
 import type { SealedChannel } from '../transport/channel.ts'
 import { openStream } from '../transport/dial.ts'
+import { serveInbound } from '../transport/inbound.ts'
 import type { Dialable } from '../transport/dial.ts'
 import { DIRECT_PROTOCOL, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from '../constants.ts'
 import type { Inbox } from '../inbox.ts'
@@ -129,15 +130,10 @@ export class DirectService {
   }
 
   async #onStream (stream: Stream, connection: Connection): Promise<void> {
-    const remotePeerId = connection.remotePeer.toString()
-    try {
-      await withFramedStream(stream, async framed => {
-        const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
-        const headerBytes = await framed.read({ signal })
-        const header = parseHeader(headerBytes)
-        if (header.kind === 'GROUP' || header.kind === 'GROUP_FILE') {
-          throw new ParleyError(ErrorCode.Protocol, 'group traffic belongs on the group protocol')
-        }
+    await serveInbound(stream, connection, {
+      accepts: isDirectHeader,
+      refusal: 'group traffic belongs on the group protocol',
+      serve: async ({ framed, header, headerBytes, remotePeerId, signal }) => {
         const from = await this.#inbox.senderOf(remotePeerId)
         const { channel, keys } = await acceptDirectChannel(framed, headerBytes, this.#node.peerId.toString(), remotePeerId, { signal })
         switch (header.kind) {
@@ -190,14 +186,18 @@ export class DirectService {
             break
           }
         }
-      })
-    } catch (err) {
-      this.#inbox.onInboundError(remotePeerId, asParleyError(err))
-    }
+      },
+      onError: (remotePeerId, err) => { this.#inbox.onInboundError(remotePeerId, err) }
+    })
   }
 }
 
 export async function expectAck (channel: SealedChannel, id: Uint8Array): Promise<void> {
   const { ack } = await channel.receive(ackBody, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })
   if (Buffer.compare(ack, id) !== 0) throw new ParleyError(ErrorCode.Protocol, 'acknowledgement for another message')
+}
+
+/** The headers of `/parley/direct/1.0.0`. */
+function isDirectHeader (header: SignalHeader): header is Exclude<SignalHeader, { kind: 'GROUP' | 'GROUP_FILE' }> {
+  return header.kind !== 'GROUP' && header.kind !== 'GROUP_FILE'
 }

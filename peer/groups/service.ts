@@ -8,13 +8,15 @@
 import { randomBytes } from 'node:crypto'
 import type { Connection, Stream } from '@libp2p/interface'
 import { groupAckKeys, groupFileSecret, groupMessageKeys, newMessageNonce } from '../../common/crypto/group.ts'
-import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
+import { ErrorCode, ParleyError } from '../../common/errors.ts'
 import { bytes, decodeBody, encodeBody, uint } from '../../common/wire/codec.ts'
 import { withFramedStream } from '../../common/wire/frames.ts'
-import { formatHeader, parseHeader } from '../../common/wire/headers.ts'
+import { formatHeader } from '../../common/wire/headers.ts'
+import type { SignalHeader } from '../../common/wire/headers.ts'
 import type { ParleyNode } from '../../common/node.ts'
 import { SealedChannel } from '../transport/channel.ts'
 import { openStream } from '../transport/dial.ts'
+import { serveInbound } from '../transport/inbound.ts'
 import type { Dialable } from '../transport/dial.ts'
 import { GROUP_PROTOCOL, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from '../constants.ts'
 import { expectAck, fileAnswerBody, fileAssociatedData, textBody } from '../direct/service.ts'
@@ -143,15 +145,10 @@ export class GroupService {
   }
 
   async #onStream (stream: Stream, connection: Connection): Promise<void> {
-    const remotePeerId = connection.remotePeer.toString()
-    try {
-      await withFramedStream(stream, async framed => {
-        const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
-        const headerBytes = await framed.read({ signal })
-        const header = parseHeader(headerBytes)
-        if (header.kind !== 'GROUP' && header.kind !== 'GROUP_FILE') {
-          throw new ParleyError(ErrorCode.Protocol, 'only GROUP signal headers belong on the group protocol')
-        }
+    await serveInbound(stream, connection, {
+      accepts: isGroupHeader,
+      refusal: 'only GROUP signal headers belong on the group protocol',
+      serve: async ({ framed, header, headerBytes, remotePeerId, signal }) => {
         const from = await this.#deps.inbox.senderOf(remotePeerId)
         const intro = decodeBody(introBody, await framed.read({ signal }))
         let info = await this.#deps.keyring.info(header.group)
@@ -200,9 +197,13 @@ export class GroupService {
           }
         }
         await channel.send({ ack: intro.id })
-      })
-    } catch (err) {
-      this.#deps.inbox.onInboundError(remotePeerId, asParleyError(err))
-    }
+      },
+      onError: (remotePeerId, err) => { this.#deps.inbox.onInboundError(remotePeerId, err) }
+    })
   }
+}
+
+/** The headers of `/parley/group/1.0.0`. */
+function isGroupHeader (header: SignalHeader): header is Extract<SignalHeader, { kind: 'GROUP' | 'GROUP_FILE' }> {
+  return header.kind === 'GROUP' || header.kind === 'GROUP_FILE'
 }

@@ -1,0 +1,48 @@
+/**
+ * Serving one inbound stream of a peer protocol: read its signal header within the step
+ * deadline, refuse a header that belongs on another protocol, hand the rest to the protocol's
+ * code; the stream is closed in every case and a failure is reported, never thrown (nobody
+ * awaits a stream handler).
+ */
+import type { Connection, Stream } from '@libp2p/interface'
+import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
+import { withFramedStream } from '../../common/wire/frames.ts'
+import type { FramedStream } from '../../common/wire/frames.ts'
+import { parseHeader } from '../../common/wire/headers.ts'
+import type { SignalHeader } from '../../common/wire/headers.ts'
+import { STEP_TIMEOUT_MS } from '../constants.ts'
+
+export interface Inbound<H extends SignalHeader> {
+  framed: FramedStream
+  header: H
+  /** The header as it came: the associated data of the stream's sealed frames. */
+  headerBytes: Uint8Array
+  /** The Noise-authenticated peer id of the sender. */
+  remotePeerId: string
+  /** The deadline for the stream's steps. */
+  signal: AbortSignal
+}
+
+export interface InboundRules<H extends SignalHeader> {
+  /** Which signal headers this protocol serves. */
+  accepts: (header: SignalHeader) => header is H
+  /** What to say of any other header. */
+  refusal: string
+  serve: (inbound: Inbound<H>) => Promise<void>
+  onError: (remotePeerId: string, err: ParleyError) => void
+}
+
+export async function serveInbound<H extends SignalHeader> (stream: Stream, connection: Connection, rules: InboundRules<H>): Promise<void> {
+  const remotePeerId = connection.remotePeer.toString()
+  try {
+    await withFramedStream(stream, async framed => {
+      const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
+      const headerBytes = await framed.read({ signal })
+      const header = parseHeader(headerBytes)
+      if (!rules.accepts(header)) throw new ParleyError(ErrorCode.Protocol, rules.refusal)
+      await rules.serve({ framed, header, headerBytes, remotePeerId, signal })
+    })
+  } catch (err) {
+    rules.onError(remotePeerId, asParleyError(err))
+  }
+}
