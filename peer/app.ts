@@ -4,7 +4,7 @@
  * here; each returns nothing and reports through `emit`, or throws a ParleyError.
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PrivateKey, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createParleyNode } from '../common/node.ts'
 import type { ParleyNode } from '../common/node.ts'
@@ -18,7 +18,7 @@ import type { Emit, HistoryLine } from './events.ts'
 import { RendezvousClient } from './rendezvous-client.ts'
 import { Session } from './session.ts'
 import { describeLocalFile } from './files/index.ts'
-import { HISTORY_DEFAULT, HISTORY_MAX } from './constants.ts'
+import { DIRECT_PROTOCOL, GROUP_PROTOCOL, HISTORY_DEFAULT, HISTORY_MAX, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from './constants.ts'
 
 export interface PeerOptions {
   /** Our own listen port (0 picks one). */
@@ -38,6 +38,9 @@ export class ParleyPeer {
   #rendezvous: RendezvousClient
   #session: Session | undefined
 
+  /** Streams that arrive while a sign-in is still opening its session wait for it. */
+  readonly #sessionWaiters = new Set<(session: Session | undefined) => void>()
+
   private constructor (options: PeerOptions, node: ParleyNode) {
     this.#options = options
     this.#emit = options.emit
@@ -49,6 +52,7 @@ export class ParleyPeer {
   static async start (options: PeerOptions): Promise<ParleyPeer> {
     const node = await ParleyPeer.#listen(options, await generateKeyPair('Ed25519'))
     const peer = new ParleyPeer(options, node)
+    await peer.#serve(node)
     peer.#emit({ event: 'ready', peerId: node.peerId.toString(), addrs: peer.#addrs(), rendezvous: options.rendezvous.toString() })
     return peer
   }
@@ -56,6 +60,35 @@ export class ParleyPeer {
   static async #listen (options: PeerOptions, identity: PrivateKey): Promise<ParleyNode> {
     const host = options.host.includes(':') ? `/ip6/${options.host}` : `/ip4/${options.host}`
     return await createParleyNode({ privateKey: identity, listen: [`${host}/tcp/${options.port}`] })
+  }
+
+  /**
+   * The peer protocols are served from the moment the node listens, before sign-in: the
+   * rendezvous announces us online as the sign-in completes, and a peer that dials at once must
+   * find a handler; its stream waits (at most one step) for the session that is opening.
+   */
+  async #serve (node: ParleyNode): Promise<void> {
+    const limits = { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS }
+    await node.handle(DIRECT_PROTOCOL, (stream, connection) => {
+      void this.#sessionFor(stream).then(session => session?.direct.handle(stream, connection))
+    }, limits)
+    await node.handle(GROUP_PROTOCOL, (stream, connection) => {
+      void this.#sessionFor(stream).then(session => session?.groups.handle(stream, connection))
+    }, limits)
+  }
+
+  async #sessionFor (stream: Stream): Promise<Session | undefined> {
+    const session = this.#session ?? await new Promise<Session | undefined>(resolve => {
+      const done = (found: Session | undefined): void => {
+        clearTimeout(timer)
+        this.#sessionWaiters.delete(done)
+        resolve(found)
+      }
+      const timer = setTimeout(() => { done(undefined) }, STEP_TIMEOUT_MS)
+      this.#sessionWaiters.add(done)
+    })
+    if (session === undefined) stream.abort(new ParleyError(ErrorCode.NotSignedIn, 'nobody is signed in here'))
+    return session
   }
 
   #addrs (): string[] {
@@ -95,6 +128,7 @@ export class ParleyPeer {
     await this.#closeSession()
     await this.#node.stop()
     this.#node = await ParleyPeer.#listen(this.#options, identity)
+    await this.#serve(this.#node)
     this.#rendezvous = new RendezvousClient(this.#node, this.#options.rendezvous)
   }
 
@@ -112,6 +146,7 @@ export class ParleyPeer {
     })
     await session.start()
     this.#session = session
+    for (const waiter of this.#sessionWaiters) waiter(session)
   }
 
   async #closeSession (): Promise<void> {

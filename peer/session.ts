@@ -107,8 +107,6 @@ export class Session {
   }
 
   async start (): Promise<void> {
-    await this.direct.start()
-    await this.groups.start()
     await this.#subscribe()
     this.outbox.start()
     this.outbox.flushAll()
@@ -154,8 +152,6 @@ export class Session {
   async close (): Promise<void> {
     this.#abort.abort()
     this.outbox.stop()
-    await this.direct.stop()
-    await this.groups.stop()
     await this.outbox.idle()
     this.store.close()
   }

@@ -55,7 +55,7 @@ export class DirectService {
   }
 
   async start (): Promise<void> {
-    await this.#node.handle(DIRECT_PROTOCOL, (stream, connection) => { void this.#onStream(stream, connection) }, {
+    await this.#node.handle(DIRECT_PROTOCOL, (stream, connection) => { void this.handle(stream, connection) }, {
       maxInboundStreams: MAX_INBOUND_STREAMS,
       maxOutboundStreams: MAX_OUTBOUND_STREAMS
     })
@@ -129,7 +129,8 @@ export class DirectService {
     })
   }
 
-  async #onStream (stream: Stream, connection: Connection): Promise<void> {
+  /** Serve one inbound stream of this protocol (the peer routes its node's streams here). */
+  async handle (stream: Stream, connection: Connection): Promise<void> {
     await serveInbound(stream, connection, {
       accepts: isDirectHeader,
       refusal: 'group traffic belongs on the group protocol',

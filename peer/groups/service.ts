@@ -48,7 +48,7 @@ export class GroupService {
   }
 
   async start (): Promise<void> {
-    await this.#deps.node.handle(GROUP_PROTOCOL, (stream, connection) => { void this.#onStream(stream, connection) }, {
+    await this.#deps.node.handle(GROUP_PROTOCOL, (stream, connection) => { void this.handle(stream, connection) }, {
       maxInboundStreams: MAX_INBOUND_STREAMS,
       maxOutboundStreams: MAX_OUTBOUND_STREAMS
     })
@@ -144,7 +144,8 @@ export class GroupService {
     })
   }
 
-  async #onStream (stream: Stream, connection: Connection): Promise<void> {
+  /** Serve one inbound stream of this protocol (the peer routes its node's streams here). */
+  async handle (stream: Stream, connection: Connection): Promise<void> {
     await serveInbound(stream, connection, {
       accepts: isGroupHeader,
       refusal: 'only GROUP signal headers belong on the group protocol',
