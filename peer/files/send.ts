@@ -62,13 +62,28 @@ export async function describeLocalFile (path: string): Promise<LocalFile> {
 }
 
 /** SHA-256 of a file, streamed through one 64 KiB buffer. */
+/**
+ * Hashes of files unchanged since they were hashed (same inode, size and mtime). A group file is
+ * delivered to each member separately and retried from the outbox, so without this one
+ * SENDGROUPFILE read the whole file once per member and attempt. Safe to reuse: sendFile checks
+ * the hash again while it streams, so a file edited meanwhile never completes.
+ */
+const recentHashes = new Map<string, Uint8Array>()
+const RECENT_HASHES = 32
+
 export async function hashFile (path: string, signal?: AbortSignal): Promise<Uint8Array> {
+  const stopIfCancelled = (): void => { if (signal?.aborted === true) throw cancelled(signal) }
   const handle = await openRegularFile(path)
   try {
+    const stats = await handle.stat()
+    const key = `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}`
+    const known = recentHashes.get(key)
+    stopIfCancelled()
+    if (known !== undefined) return known
     const hash = createHash('sha256')
     const buffer = Buffer.allocUnsafe(CHUNK_SIZE)
     for (let position = 0; ;) {
-      if (signal?.aborted === true) throw cancelled(signal)
+      stopIfCancelled()
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, position).catch((err: unknown) => {
         throw fileError(err, `cannot read ${path}`)
       })
@@ -76,7 +91,10 @@ export async function hashFile (path: string, signal?: AbortSignal): Promise<Uin
       hash.update(buffer.subarray(0, bytesRead))
       position += bytesRead
     }
-    return new Uint8Array(hash.digest())
+    const digest = new Uint8Array(hash.digest())
+    recentHashes.set(key, digest)
+    if (recentHashes.size > RECENT_HASHES) recentHashes.delete(recentHashes.keys().next().value ?? key)
+    return digest
   } finally {
     await handle.close()
   }

@@ -767,3 +767,17 @@ describe('resuming a cut transfer (issue 7)', () => {
     watch.done()
   })
 })
+
+test('hashFile notices a file rewritten in place (new size or time) instead of reusing its old hash', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'parley-hash-'))
+  try {
+    const path = join(dir, 'f.bin')
+    await writeFile(path, Buffer.from('first version'))
+    const first = await hashFile(path)
+    assert.deepEqual(await hashFile(path), first)
+    await writeFile(path, Buffer.from('second, longer version'))
+    assert.notDeepEqual(await hashFile(path), first)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+})
