@@ -30,6 +30,8 @@ import type { ResultRow, SuiteOptions } from './report.ts'
 
 const TEXT = 'The quick brown fox jumps over the lazy dog, then sends a receipt: 0123456789 abcdefghij.'
 const noEmit = (): void => {}
+const noGroups = async (): Promise<void> => { throw new Error('no groups in the direct bench') }
+const UNLIMITED = { perSecond: 1e9, burst: 1e9 }
 
 export interface BenchUser {
   name: string
@@ -46,7 +48,7 @@ export async function realUser (dir: string, name: string, node?: ParleyNode): P
   const directory = new Directory(() => { throw new Error('no rendezvous in the bench') }, store, noEmit)
   // The per-sender flood limit is policy, not pipeline: lifted so the figure is the protocol's.
   const inbox = new Inbox(store, directory, noEmit, { perSecond: 1e9, burst: 1e9 })
-  const direct = new DirectService(n, inbox, join(dir, name, 'downloads'), noEmit)
+  const direct = new DirectService({ node: n, inbox, downloadsDir: join(dir, name, 'downloads'), emit: noEmit, onGroupMessage: noGroups, messageLimits: UNLIMITED })
   await direct.start()
   return { name, node: n, store, inbox, direct }
 }
@@ -56,13 +58,13 @@ export async function volatileUser (dir: string, name: string, senders: Map<stri
   const node = await benchNode()
   const inbox = {
     senderOf: async (peerId: string) => senders.get(peerId) ?? 'unknown',
-    onText: () => {},
+    onText: async () => {},
     hasFile: () => false,
     onFile: () => {},
     onGroupKey: async () => {},
     onInboundError: () => {}
   } as unknown as Inbox
-  const direct = new DirectService(node, inbox, join(dir, name, 'downloads'), noEmit)
+  const direct = new DirectService({ node, inbox, downloadsDir: join(dir, name, 'downloads'), emit: noEmit, onGroupMessage: noGroups, messageLimits: UNLIMITED })
   await direct.start()
   return { name, node, inbox, direct }
 }

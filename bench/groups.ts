@@ -19,6 +19,7 @@ import type { ParleyNode } from '../common/node.ts'
 import { newGroupKey } from '../common/crypto/group.ts'
 import { encodeBody } from '../common/wire/codec.ts'
 import { formatHeader } from '../common/wire/headers.ts'
+import { DirectService } from '../peer/direct/service.ts'
 import { GroupService } from '../peer/groups/service.ts'
 import type { GroupKeyring, GroupInfo } from '../peer/groups/keyring.ts'
 import type { Inbox } from '../peer/inbox.ts'
@@ -49,7 +50,7 @@ function stubKeyring (info: GroupInfo, key: Uint8Array): GroupKeyring {
 function stubInbox (names: Map<string, string>): Inbox {
   return {
     senderOf: async (peerId: string) => names.get(peerId) ?? 'unknown',
-    onText: () => {},
+    onText: async () => {},
     hasFile: () => false,
     onFile: () => {},
     onInboundError: () => {}
@@ -58,11 +59,23 @@ function stubInbox (names: Map<string, string>): Inbox {
 
 async function member (name: string, info: GroupInfo, key: Uint8Array, names: Map<string, string>, dir: string): Promise<Member> {
   const node = await benchNode()
-  const groups = new GroupService({
+  const inbox = stubInbox(names)
+  let groups: GroupService | undefined
+  const direct = new DirectService({
     node,
+    inbox,
+    downloadsDir: join(dir, name),
+    emit: noEmit,
+    onGroupMessage: async (from, message) => { await groups?.receive(from, message) },
+    messageLimits: { perSecond: 1e9, burst: 1e9 }
+  })
+  await direct.start()
+  groups = new GroupService({
+    node,
+    direct,
     username: name,
     keyring: stubKeyring(info, key),
-    inbox: stubInbox(names),
+    inbox,
     store: {} as unknown as PeerStore,
     outbox: () => ({}) as unknown as Outbox,
     downloadsDir: join(dir, name),
@@ -114,7 +127,8 @@ export async function groupsSuite ({ quick, log }: SuiteOptions): Promise<Result
       const id = randomBytes(16).toString('hex')
       const start = process.hrtime.bigint()
       await Promise.all(targets.slice(0, n).map(async to => {
-        await sender.groups.deliver({ id, recipient: to.username, group: GROUP, kind: 'text', body: TEXT, created: Date.now(), attempts: 0 }, to, () => {})
+        const { acked } = await sender.groups.deliver({ id, recipient: to.username, group: GROUP, kind: 'text', body: TEXT, created: Date.now(), attempts: 0 }, to, () => {})
+        await acked
       }))
       return msSince(start)
     }

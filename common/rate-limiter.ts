@@ -38,6 +38,23 @@ export class RateLimiter {
 
   /** Take one token for `key`, or throw ERR_RATE_LIMITED. */
   take (key: string): void {
+    const bucket = this.#refill(key)
+    if (bucket.tokens < 1) throw new ParleyError(ErrorCode.RateLimited, 'too many requests, slow down')
+    bucket.tokens -= 1
+  }
+
+  /**
+   * Take one token for `key` on credit: how many milliseconds the caller must wait before
+   * acting on it (0 while the bucket has tokens). For backpressure: a reader that waits this
+   * long before its next read slows the sender to the rate instead of refusing it (issue 11).
+   */
+  delay (key: string): number {
+    const bucket = this.#refill(key)
+    bucket.tokens -= 1
+    return bucket.tokens >= 0 ? 0 : Math.ceil(-bucket.tokens * 1000 / this.#perSecond)
+  }
+
+  #refill (key: string): Bucket {
     const now = this.#now()
     const bucket = this.#buckets.get(key) ?? { tokens: this.#burst, updated: now }
     bucket.tokens = Math.min(this.#burst, bucket.tokens + (now - bucket.updated) * this.#perSecond / 1000)
@@ -45,8 +62,7 @@ export class RateLimiter {
     this.#buckets.delete(key)
     this.#buckets.set(key, bucket)
     this.#trim()
-    if (bucket.tokens < 1) throw new ParleyError(ErrorCode.RateLimited, 'too many requests, slow down')
-    bucket.tokens -= 1
+    return bucket
   }
 
   /** Forget a peer that disconnected, but only once its bucket has refilled: reconnecting must

@@ -8,7 +8,7 @@ import type { PrivateKey, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createParleyNode } from '../common/node.ts'
 import type { ParleyNode } from '../common/node.ts'
-import { ErrorCode, ParleyError } from '../common/errors.ts'
+import { ErrorCode, ParleyError, is } from '../common/errors.ts'
 import { normaliseName } from '../common/wire/names.ts'
 import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
 import { signIn, signUp } from './account.ts'
@@ -160,15 +160,20 @@ export class ParleyPeer {
     return this.#session
   }
 
-  send (user: string, text: string): void {
+  async send (user: string, text: string): Promise<void> {
     checkText(text)
-    this.#signedIn().sendText(normaliseName(user), text)
+    const session = this.#signedIn()
+    const name = normaliseName(user)
+    await checkRecipient(session, name)
+    await session.sendText(name, text)
   }
 
   async sendFile (path: string, user: string): Promise<void> {
     const session = this.#signedIn()
+    const name = normaliseName(user)
     const file = await describeLocalFile(path)
-    session.sendFile(normaliseName(user), file.path, file.name)
+    await checkRecipient(session, name)
+    await session.sendFile(name, file.path, file.name)
   }
 
   async list (): Promise<void> {
@@ -255,6 +260,23 @@ export class ParleyPeer {
   async stop (): Promise<void> {
     await this.#closeSession()
     await this.#node.stop()
+  }
+}
+
+/**
+ * SEND and SENDFILE go only to a user who exists: the directory knows them, or (while the
+ * rendezvous is away) they are a contact pinned earlier. Otherwise nothing is queued.
+ */
+async function checkRecipient (session: Session, user: string): Promise<void> {
+  try {
+    await session.rendezvous.lookup(user)
+  } catch (err) {
+    if (is(err, ErrorCode.NotFound)) throw new ParleyError(ErrorCode.NotFound, `no user "${user}"; nothing was sent`)
+    if (is(err, ErrorCode.Unreachable)) {
+      if (session.store.pinnedPeerId(user) !== undefined) return
+      throw new ParleyError(ErrorCode.Unreachable, `the rendezvous is away and ${user} is not a known contact: try again when it is back`)
+    }
+    throw err
   }
 }
 

@@ -5,10 +5,24 @@
 export const DIRECT_PROTOCOL = '/parley/direct/1.0.0'
 export const GROUP_PROTOCOL = '/parley/group/1.0.0'
 
-/** Inbound streams per connection and protocol: a group fan-out opens one stream per message,
- * a busy sender may have a few in flight; more than this from one peer is a flood. */
+/** Inbound streams per connection and protocol: a session or two, a few files in flight; more
+ * than this from one peer is a flood. */
 export const MAX_INBOUND_STREAMS = 32
 export const MAX_OUTBOUND_STREAMS = 64
+
+/** A direct session waiting for acks that hears none for this long presumes its remote gone
+ * and ends (its messages are retried on a new session). Long, because a loaded receiver may be
+ * slowing us down on purpose (backpressure) and progress of any ack resets it. */
+export const ACK_TIMEOUT_MS = 30_000
+
+/** A direct session re-keys (retires; the next message opens a new one with a new DH) after an
+ * hour (issue 11) ... */
+export const SESSION_MAX_AGE_MS = 60 * 60_000
+
+/** ... or once its send key has sealed 2 MiB (2^18 3DES blocks): a quarter of NIST SP 800-67r2's
+ * 2^20-block limit, so the messages already in flight when it retires (at most SESSION_WINDOW
+ * texts of ≤ 17 KiB sealed) still stay under it. The receiver refuses a key past the limit. */
+export const TDES_REKEY_BYTES = 2 * 1024 * 1024
 
 /** A handshake or an ACK that takes longer than this means the other side is gone. */
 export const STEP_TIMEOUT_MS = 15_000
@@ -19,10 +33,18 @@ export const DIAL_TIMEOUT_MS = 5_000
 /** Outbox retry when no presence event arrives (the rendezvous may be down; DESIGN §6). */
 export const OUTBOX_RETRY_MS = 30_000
 
-/** Incoming streams (messages, files, key hand-overs) per sender per second, and the burst: far
- * above what a person types or a group fan-out sends, low enough to keep a flood off the disk. */
-export const INBOUND_MESSAGES_PER_SECOND = 50
-export const INBOUND_MESSAGES_BURST = 100
+/** New incoming streams (sessions, files) per sender per second, and the burst: a session
+ * carries every message, so streams are few; more than this from one peer is a flood, refused
+ * (ERR_RATE_LIMITED; the sender retries later). */
+export const INBOUND_STREAMS_PER_SECOND = 50
+export const INBOUND_STREAMS_BURST = 100
+
+/** Messages per sender per second on its sessions, and the burst. Never refused: a receiver
+ * waits out the debt before reading on, which slows the sender down (backpressure, issue 11).
+ * Above a pasted burst (2,000 lines at 1,000/s), low enough to keep a flood of 16 KiB texts
+ * from writing more than a few MB/s into our history. */
+export const INBOUND_MESSAGES_PER_SECOND = 1_000
+export const INBOUND_MESSAGES_BURST = 4_000
 
 /** HISTORY without a count shows this many, and never more than the maximum. */
 export const HISTORY_DEFAULT = 20

@@ -46,6 +46,11 @@ export class Directory {
     return found
   }
 
+  /** The peer id pinned for a user, if we have met them (no look-up). */
+  pinned (username: string): string | undefined {
+    return this.#store.pinnedPeerId(username)
+  }
+
   /** The username behind an authenticated remote peer id (pinned, else asked of the directory). */
   async usernameOf (peerId: string): Promise<string> {
     const pinned = this.#store.usernameForPeer(peerId)

@@ -4,7 +4,7 @@
  */
 import { ErrorCode, ParleyError } from '../common/errors.ts'
 import { RateLimiter } from '../common/rate-limiter.ts'
-import { INBOUND_MESSAGES_BURST, INBOUND_MESSAGES_PER_SECOND } from './constants.ts'
+import { INBOUND_STREAMS_BURST, INBOUND_STREAMS_PER_SECOND } from './constants.ts'
 import type { Emit } from './events.ts'
 import type { Directory } from './directory.ts'
 import type { PeerStore } from './store/store.ts'
@@ -43,14 +43,14 @@ export class Inbox {
   readonly #store: PeerStore
   readonly #directory: Directory
   readonly #emit: Emit
-  /** Streams per sender: a registered user must not be able to flood our history and disk. */
+  /** New streams per sender: a registered user must not be able to flood us with sessions and files. */
   readonly #limiter: RateLimiter
   readonly #floodWarned = new Map<string, number>()
   keys: KeyAcceptor | undefined
 
   /** `perSecond` and `burst` are the limits per sender (the benchmark lifts them to measure the
    * pipeline itself, not the policy). */
-  constructor (store: PeerStore, directory: Directory, emit: Emit, limits = { perSecond: INBOUND_MESSAGES_PER_SECOND, burst: INBOUND_MESSAGES_BURST }) {
+  constructor (store: PeerStore, directory: Directory, emit: Emit, limits = { perSecond: INBOUND_STREAMS_PER_SECOND, burst: INBOUND_STREAMS_BURST }) {
     this.#limiter = new RateLimiter({ ...limits, maxKeys: 10_000 })
     this.#store = store
     this.#directory = directory
@@ -64,13 +64,14 @@ export class Inbox {
     return await this.#directory.usernameOf(peerId)
   }
 
-  /** Store (once) and report a text; a duplicate id is ACKed again but not shown twice. */
-  onText (message: IncomingText): void {
+  /** Store (once) and report a text; a duplicate id is ACKed again but not shown twice. Resolves
+   * once it is durable: texts that arrive together share one commit (issue 11). */
+  async onText (message: IncomingText): Promise<void> {
     const id = Buffer.from(message.id).toString('hex')
     const at = Date.now()
-    const fresh = this.#store.addMessage({
+    const fresh = await this.#store.commitSoon(() => this.#store.addMessage({
       id, direction: 'in', peer: message.from, group: message.group, kind: 'text', body: message.text, path: null, status: 'received', at
-    })
+    }))
     if (!fresh) return
     if (message.group === null) {
       this.#emit({ event: 'message', id, from: message.from, text: message.text, at })
@@ -84,12 +85,12 @@ export class Inbox {
     return this.#store.hasMessage(Buffer.from(id).toString('hex'), 'in', from)
   }
 
-  onFile (file: IncomingFile): void {
+  async onFile (file: IncomingFile): Promise<void> {
     const id = Buffer.from(file.id).toString('hex')
     const at = Date.now()
-    const fresh = this.#store.addMessage({
+    const fresh = await this.#store.commitSoon(() => this.#store.addMessage({
       id, direction: 'in', peer: file.from, group: file.group, kind: 'file', body: file.name, path: file.path, status: 'received', at
-    })
+    }))
     if (!fresh) return
     const sha256 = Buffer.from(file.sha256).toString('hex')
     if (file.group === null) {

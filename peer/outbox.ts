@@ -1,23 +1,34 @@
 /**
- * The durable outbox (DESIGN §6). Every send is queued on disk first, then delivered in order,
- * one recipient at a time; a recipient who is offline or unreachable keeps its queue until the
- * rendezvous says it is online (or the periodic retry finds it). Restarts lose nothing: the
- * queue is the store's, and the receiver drops a re-delivered id it already has.
+ * The durable outbox (DESIGN §6). Every send is queued on disk first (with its history row, in
+ * one transaction), then delivered in order per recipient, pipelined: up to OUTBOX_WINDOW
+ * deliveries in flight on the session with that recipient, each removed from the queue when its
+ * ACK arrives (removals that arrive together share one commit). A recipient who is offline or
+ * unreachable keeps its queue until the rendezvous says it is online, a session with it opens,
+ * or the retry finds it. Restarts lose nothing: the queue is the store's, and the receiver drops
+ * a re-delivered id it already has.
  */
 import { ErrorCode, asParleyError } from '../common/errors.ts'
 import type { ParleyError } from '../common/errors.ts'
 import type { Emit } from './events.ts'
 import type { Directory, PeerContact } from './directory.ts'
-import type { OutboxItem, PeerStore } from './store/store.ts'
+import type { Posted } from './direct/service.ts'
+import type { MessageRecord, OutboxItem, PeerStore } from './store/store.ts'
 import { OUTBOX_RETRY_MS } from './constants.ts'
 
-/** Quick retries after a failed delivery to an online recipient: 1, 2, 4, 8, 16 s. */
+/** Quick retries after a failed delivery to an online recipient: 1, 2, 4, 8, 16 s; the sweep
+ * every OUTBOX_RETRY_MS (30 s) after that, so no wait is ever longer than 30 s (issue 11). */
 const RETRY_SOON_FIRST_MS = 1_000
 const RETRY_SOON_LIMIT = 5
 
+/** Deliveries in flight per recipient: the session's own window (common/protocol/peer.ts). */
+const OUTBOX_WINDOW = 256
+
 export interface Deliverer {
-  /** Deliver one item to a reachable contact; call `onSent` once its bytes are out. */
-  deliver: (item: OutboxItem, to: PeerContact, onSent: () => void) => Promise<void>
+  /** Start delivering one item to a reachable contact: resolves once it is on its way, in call
+   * order (`acked` then settles with the receiver's answer); call `onSent` once its bytes are out. */
+  deliver: (item: OutboxItem, to: PeerContact, onSent: () => void) => Promise<Posted>
+  /** Is a session with this peer open now? Then no directory look-up is needed to reach it. */
+  connected: (peerId: string) => boolean
 }
 
 /** Failures worth trying again later; anything else drops the item and reports it.
@@ -65,10 +76,14 @@ export class Outbox {
     this.#retries.clear()
   }
 
-  /** Queue one delivery and start delivering it. */
-  submit (item: Omit<OutboxItem, 'attempts' | 'created'>): void {
-    this.#store.enqueue({ ...item, created: Date.now() })
-    this.flush(item.recipient)
+  /** Queue a message's deliveries, with its history row when given, in one durable commit (a
+   * crash cannot keep the one without the others), then start delivering them. */
+  async submit (record: MessageRecord | null, items: Array<Omit<OutboxItem, 'attempts'>>): Promise<void> {
+    await this.#store.commitSoon(() => {
+      if (record !== null) this.#store.addMessage(record)
+      for (const item of items) this.#store.enqueue(item)
+    })
+    for (const recipient of new Set(items.map(item => item.recipient))) this.flush(recipient)
   }
 
   flushAll (): void {
@@ -97,56 +112,99 @@ export class Outbox {
   }
 
   async #deliverAll (recipient: string): Promise<void> {
-    let items = this.#store.outboxFor(recipient)
-    if (items.length === 0) return
+    let queue = this.#store.outboxFor(recipient)
+    if (queue.length === 0) return
     let contact: PeerContact
     try {
-      contact = await this.#directory.resolve(recipient)
+      contact = await this.#contactFor(recipient)
     } catch (err) {
       const error = asParleyError(err)
-      this.#park(items, error)
+      this.#park(queue, error)
       // A look-up that failed for a passing reason (the rendezvous busy or briefly away, our
-      // session there being renewed) is tried again soon, not only at the next sweep: a group
-      // send resolves every member at once, and the rendezvous refuses a peer's requests past
-      // 16 at a time (issue 7 soak: a 20-member group got 3 members' copies 30 s late).
+      // session there being renewed) is tried again soon, not only at the next sweep.
       if (RETRYABLE.has(error.code)) this.#retrySoon(recipient)
       return
     }
     if (!contact.online) {
-      this.#park(items, undefined)
+      this.#park(queue, undefined)
       return
     }
+    const started = new Set<string>()
+    const inFlight = new Set<Promise<void>>()
+    let failure: ParleyError | undefined
     let delivered = false
-    // After stop, the delivery in progress finishes (close waits for it); the rest stays queued.
-    while (items.length > 0 && !this.#stopped) {
-      const item = items[0]
+    let index = 0
+    // After stop, the deliveries in flight finish (close waits for them); the rest stays queued.
+    while (!this.#stopped && failure === undefined) {
+      if (index >= queue.length) {
+        // All we read is on its way: take what was queued for this recipient meanwhile.
+        queue = this.#store.outboxFor(recipient).filter(item => !started.has(item.id))
+        index = 0
+        if (queue.length === 0) break
+      }
+      const item = queue[index++]
       if (item === undefined) break
+      started.add(item.id)
+      let posted: Posted
       try {
-        await this.#deliverer.deliver(item, contact, () => {
+        posted = await this.#deliverer.deliver(item, contact, () => {
           this.#emit({ event: 'sent', id: item.id, to: recipient, group: item.group })
         })
       } catch (err) {
-        const error = asParleyError(err)
-        this.#store.countAttempt(item.id, recipient)
-        if (RETRYABLE.has(error.code)) {
-          this.#park(items, error)
-          this.#retrySoon(recipient)
-          return
-        }
-        this.#store.removeFromOutbox(item.id, recipient)
-        if (item.group === null) this.#store.setStatus(item.id, recipient, 'failed')
-        this.#emit({ event: 'error', code: error.code, message: `could not deliver to ${recipient}: ${error.message}` })
-        items = this.#store.outboxFor(recipient)
+        failure = this.#failed(item, err)
         continue
       }
-      this.#store.removeFromOutbox(item.id, recipient)
-      if (item.group === null) this.#store.setStatus(item.id, recipient, 'delivered')
-      this.#reportedQueued.delete(`${item.id}/${recipient}`)
-      this.#emit({ event: 'delivered', id: item.id, to: recipient, group: item.group })
-      delivered = true
-      items = this.#store.outboxFor(recipient)
+      const settled: Promise<void> = posted.acked.then(
+        async () => {
+          try {
+            await this.#delivered(item)
+            delivered = true
+          } catch (err) {
+            failure ??= asParleyError(err) // the store closing under us: it stays queued
+          }
+        },
+        (err: unknown) => { failure ??= this.#failed(item, err) }
+      ).finally(() => { inFlight.delete(settled) })
+      inFlight.add(settled)
+      if (inFlight.size >= OUTBOX_WINDOW) await Promise.race(inFlight)
     }
-    if (delivered) this.#forgetRetry(recipient)
+    await Promise.allSettled([...inFlight])
+    if (failure !== undefined) {
+      this.#park(this.#store.outboxFor(recipient), failure)
+      this.#retrySoon(recipient)
+    } else if (delivered) {
+      this.#forgetRetry(recipient)
+    }
+  }
+
+  /** Where to deliver: on the open session with the pinned identity if there is one (no look-up:
+   * under load the rendezvous must not be asked once per delivery run), else the directory. */
+  async #contactFor (recipient: string): Promise<PeerContact> {
+    const pinned = this.#directory.pinned(recipient)
+    if (pinned !== undefined && this.#deliverer.connected(pinned)) return { username: recipient, peerId: pinned, addrs: [], online: true }
+    return await this.#directory.resolve(recipient)
+  }
+
+  /** A failed delivery: a passing failure ends this run (returned, the item stays queued); any
+   * other drops the item and reports it. */
+  #failed (item: OutboxItem, err: unknown): ParleyError | undefined {
+    const error = asParleyError(err)
+    if (this.#stopped) return error
+    this.#store.countAttempt(item.id, item.recipient)
+    if (RETRYABLE.has(error.code)) return error
+    this.#store.removeFromOutbox(item.id, item.recipient)
+    if (item.group === null) this.#store.setStatus(item.id, item.recipient, 'failed')
+    this.#emit({ event: 'error', code: error.code, message: `could not deliver to ${item.recipient}: ${error.message}` })
+    return undefined
+  }
+
+  async #delivered (item: OutboxItem): Promise<void> {
+    await this.#store.commitSoon(() => {
+      this.#store.removeFromOutbox(item.id, item.recipient)
+      if (item.group === null) this.#store.setStatus(item.id, item.recipient, 'delivered')
+    })
+    this.#reportedQueued.delete(`${item.id}/${item.recipient}`)
+    this.#emit({ event: 'delivered', id: item.id, to: item.recipient, group: item.group })
   }
 
   #retrySoon (recipient: string): void {

@@ -15,6 +15,7 @@ import { Outbox } from './outbox.ts'
 import type { OutboxItem } from './store/store.ts'
 import { PeerStore } from './store/store.ts'
 import { DirectService } from './direct/service.ts'
+import type { Posted } from './direct/service.ts'
 import type { PeerContact } from './directory.ts'
 import type { RendezvousClient } from './rendezvous-client.ts'
 import type { RendezvousEvent } from '../common/protocol/rendezvous.ts'
@@ -37,6 +38,9 @@ export interface SessionOptions {
  * so a room of peers does not knock all at once when the server comes back. */
 const RECONNECT_FIRST_MS = 500
 const RECONNECT_MAX_MS = 30_000
+
+/** At sign-out, how long deliveries in flight may take to be acknowledged. */
+const CLOSE_GRACE_MS = 2_000
 
 export class Session {
   readonly username: string
@@ -71,8 +75,19 @@ export class Session {
     this.store = new PeerStore(join(userDir, 'parley.db'), options.wrapKey)
     this.directory = new Directory(() => this.rendezvous, this.store, options.emit)
     this.inbox = new Inbox(this.store, this.directory, options.emit)
-    this.direct = new DirectService(this.node, this.inbox, this.downloadsDir, options.emit)
-    this.outbox = new Outbox(this.store, this.directory, options.emit, { deliver: async (item, to, onSent) => { await this.#deliver(item, to, onSent) } })
+    this.direct = new DirectService({
+      node: this.node,
+      inbox: this.inbox,
+      downloadsDir: this.downloadsDir,
+      emit: options.emit,
+      onGroupMessage: async (from, message) => { await this.groups.receive(from, message) },
+      // A session with a peer (either side opened it) means it is reachable: its queue goes now.
+      onSessionOpen: peer => { this.outbox.flush(peer.username) }
+    })
+    this.outbox = new Outbox(this.store, this.directory, options.emit, {
+      deliver: async (item, to, onSent) => await this.#deliver(item, to, onSent),
+      connected: peerId => this.direct.sessions.find(peerId) !== undefined
+    })
     this.keyring = new GroupKeyring({
       username: this.username,
       wrapKey: this.wrapKey,
@@ -96,6 +111,7 @@ export class Session {
     this.inbox.keys = this.keyring
     this.groups = new GroupService({
       node: this.node,
+      direct: this.direct,
       username: this.username,
       keyring: this.keyring,
       inbox: this.inbox,
@@ -152,33 +168,43 @@ export class Session {
   async close (): Promise<void> {
     this.#abort.abort()
     this.outbox.stop()
+    // Messages in flight get a moment for their acks; what is still unacknowledged then stays
+    // queued for the next session (the receiver drops a copy it already has).
+    await Promise.race([this.outbox.idle(), sleep(CLOSE_GRACE_MS)])
+    this.direct.sessions.stop()
     await this.outbox.idle()
     this.store.close()
   }
 
-  /** SEND: store it, queue it, deliver it (now if the user is reachable, else later). */
-  sendText (to: string, text: string): string {
+  /** SEND: store it and queue it in one commit, then deliver it (now if the user is reachable,
+   * else later). Resolves once it is durably queued. */
+  async sendText (to: string, text: string): Promise<string> {
     if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you')
     const id = randomBytes(16).toString('hex')
-    this.store.addMessage({ id, direction: 'out', peer: to, group: null, kind: 'text', body: text, path: null, status: 'queued', at: Date.now() })
-    this.outbox.submit({ id, recipient: to, group: null, kind: 'text', body: text })
+    const at = Date.now()
+    await this.outbox.submit(
+      { id, direction: 'out', peer: to, group: null, kind: 'text', body: text, path: null, status: 'queued', at },
+      [{ id, recipient: to, group: null, kind: 'text', body: text, created: at }])
     return id
   }
 
   /** SENDFILE: the file is read when it is delivered, so it must stay where it is until then. */
-  sendFile (to: string, path: string, name: string): string {
+  async sendFile (to: string, path: string, name: string): Promise<string> {
     if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you')
     const id = randomBytes(16).toString('hex')
-    this.store.addMessage({ id, direction: 'out', peer: to, group: null, kind: 'file', body: name, path, status: 'queued', at: Date.now() })
-    this.outbox.submit({ id, recipient: to, group: null, kind: 'file', body: path })
+    const at = Date.now()
+    await this.outbox.submit(
+      { id, direction: 'out', peer: to, group: null, kind: 'file', body: name, path, status: 'queued', at },
+      [{ id, recipient: to, group: null, kind: 'file', body: path, created: at }])
     return id
   }
 
-  async #deliver (item: OutboxItem, to: PeerContact, onSent: () => void): Promise<void> {
+  async #deliver (item: OutboxItem, to: PeerContact, onSent: () => void): Promise<Posted> {
     const id = Buffer.from(item.id, 'hex')
-    if (item.group !== null) await this.groups.deliver({ ...item, group: item.group }, to, onSent)
-    else if (item.kind === 'text') await this.direct.sendText(to, id, item.body, onSent)
-    else await this.direct.sendFile(to, id, item.body, onSent)
+    if (item.group !== null) return await this.groups.deliver({ ...item, group: item.group }, to, onSent)
+    if (item.kind === 'text') return await this.direct.post(to, { kind: 'MSG' }, id, { id, text: item.body, sentAt: item.created }, onSent)
+    await this.direct.sendFile(to, id, item.body, onSent)
+    return { acked: Promise.resolve() }
   }
 
   #onRendezvousEvent (event: RendezvousEvent): void {
@@ -192,6 +218,9 @@ export class Session {
         break
       case 'member-joined':
       case 'member-left':
+        this.#emit({ event: event.type, group: event.group, user: event.username })
+        this.keyring.invalidate(event.group)
+        break
       case 'rotation-needed':
         this.keyring.invalidate(event.group)
         break

@@ -2,10 +2,11 @@
  * Signal headers: the first frame of every peer-to-peer stream, one UTF-8 line that tells the
  * receiver what follows (the customer's signal messages, DESIGN.md §5).
  *
- *   MSG                          a direct text message
+ *   SESSION                      a direct session: one stream for many messages (issue 11)
+ *   MSG                          a direct text message (inside a session)
  *   FILE <name> <size>           a direct file; the name may contain spaces
- *   KEY <group> <epoch>          a group key handed over a direct DH session
- *   GROUP <group>                a group text message
+ *   KEY <group> <epoch>          a group key handed over a direct DH session (inside one)
+ *   GROUP <group>                a group text message (inside a direct session)
  *   GROUP <group> <file name>    a group file; the name may contain spaces
  */
 import { malformed, tooLarge } from '../errors.ts'
@@ -13,6 +14,7 @@ import { MAX_FILE_BYTES, MAX_FILE_NAME_BYTES, MAX_HEADER_BYTES } from './limits.
 import { isValidName } from './names.ts'
 
 export type SignalHeader =
+  | { kind: 'SESSION' }
   | { kind: 'MSG' }
   | { kind: 'FILE', name: string, size: number }
   | { kind: 'KEY', group: string, epoch: number }
@@ -36,6 +38,7 @@ export function formatHeader (header: SignalHeader): Uint8Array {
 
 function headerLine (header: SignalHeader): string {
   switch (header.kind) {
+    case 'SESSION': return 'SESSION'
     case 'MSG': return 'MSG'
     case 'FILE': return `FILE ${header.name} ${header.size}`
     case 'KEY': return `KEY ${header.group} ${header.epoch}`
@@ -52,14 +55,16 @@ export function parseHeader (bytes: Uint8Array): SignalHeader {
   } catch {
     throw malformed('signal header is not UTF-8')
   }
-  if (/[\u0000-\u001f\u007f]/.test(line)) throw malformed('signal header has control characters')
+  // C0, DEL and C1 (U+0080–U+009F: a terminal may read U+009B as CSI) are never part of a header.
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(line)) throw malformed('signal header has control characters')
   const space = line.indexOf(' ')
   const verb = space === -1 ? line : line.slice(0, space)
   const rest = space === -1 ? '' : line.slice(space + 1)
   switch (verb) {
+    case 'SESSION':
     case 'MSG':
-      if (rest !== '' || space !== -1) throw malformed('MSG takes no arguments')
-      return { kind: 'MSG' }
+      if (rest !== '' || space !== -1) throw malformed(`${verb} takes no arguments`)
+      return { kind: verb }
     case 'FILE': {
       const last = rest.lastIndexOf(' ')
       if (last <= 0) throw malformed('FILE needs <name> <size>')

@@ -11,6 +11,7 @@ import { chmodSync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { hkdfSha256 } from '../../common/crypto/hkdf.ts'
 import { unwrapSecret, wrapSecret } from '../../common/crypto/wrap.ts'
+import { GroupCommit } from './group-commit.ts'
 
 export type Direction = 'in' | 'out'
 export type MessageStatus = 'queued' | 'sent' | 'delivered' | 'received' | 'failed'
@@ -69,6 +70,7 @@ const fromUtf8 = new TextDecoder()
 export class PeerStore {
   readonly #db: DatabaseSync
   readonly #sealKey: Uint8Array
+  readonly #commits: GroupCommit
 
   /** `wrapKey`: the user's key from their password; the store derives its own key from it. */
   constructor (file: string, wrapKey: Uint8Array) {
@@ -78,6 +80,16 @@ export class PeerStore {
     chmodSync(file, 0o600)
     this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;')
     this.#migrate()
+    this.#commits = new GroupCommit(this.#db)
+  }
+
+  /**
+   * Run synchronous writes of this store (`addMessage`, `enqueue`, `removeFromOutbox`, …) in the
+   * next group commit: everything asked for in this turn of the event loop becomes durable in one
+   * transaction. Resolves with `work`'s result once it is on disk (issue 11).
+   */
+  async commitSoon<T> (work: () => T): Promise<T> {
+    return await this.#commits.run(work)
   }
 
   #migrate (): void {
@@ -203,6 +215,7 @@ export class PeerStore {
   }
 
   close (): void {
+    this.#commits.commitNow()
     if (this.#db.isOpen) this.#db.close()
   }
 

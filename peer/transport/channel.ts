@@ -25,6 +25,10 @@ export class SealedChannel {
   readonly #keys: ChannelKeys
   #sendSeq = 0n
   #receiveSeq = 0n
+  /** Ciphertext bytes sealed and opened so far: the 3DES key budget is the caller's to watch
+   * (NIST SP 800-67r2: at most 2^20 blocks per key; a long-lived session re-keys before). */
+  sentBytes = 0
+  receivedBytes = 0
 
   constructor (framed: FramedStream, keys: ChannelKeys, associatedData: Uint8Array) {
     this.framed = framed
@@ -34,13 +38,19 @@ export class SealedChannel {
 
   async send (body: Record<string, unknown>, options?: AbortOptions): Promise<void> {
     const sealed = sealFrame(this.#keys.send, this.#sendSeq++, this.associatedData, encodeBody(body))
+    this.sentBytes += sealed.length
     await this.framed.write(sealed, options)
   }
 
   async receive<S extends Schema> (schema: S, options?: AbortOptions): Promise<InferSchema<S>> {
+    return decodeBody(schema, await this.receivePlain(options))
+  }
+
+  /** The next frame opened but not decoded, for protocols whose schema depends on a field. */
+  async receivePlain (options?: AbortOptions): Promise<Uint8Array> {
     const sealed = await this.framed.read(options)
-    const plain = openFrame(this.#keys.receive, this.#receiveSeq++, this.associatedData, sealed)
-    return decodeBody(schema, plain)
+    this.receivedBytes += sealed.length
+    return openFrame(this.#keys.receive, this.#receiveSeq++, this.associatedData, sealed)
   }
 }
 

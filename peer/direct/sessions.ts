@@ -1,0 +1,119 @@
+/**
+ * The direct sessions of this peer, by remote peer id (issue 11). A message to a peer goes on
+ * an open session with it, whichever side opened it; only when there is none does one open: a
+ * `/parley/direct/1.0.0` stream with the signal header `SESSION` and a fresh X25519 exchange
+ * (transport/channel.ts). Concurrent senders to the same peer share the one opening. A session
+ * lives as long as its stream: a new connection, a sign-in (new node) or a re-key means a new
+ * session and a new DH, as the customer asks ("a new key every session").
+ */
+import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
+import type { ParleyNode } from '../../common/node.ts'
+import { RateLimiter } from '../../common/rate-limiter.ts'
+import { FramedStream } from '../../common/wire/frames.ts'
+import { formatHeader } from '../../common/wire/headers.ts'
+import { acceptDirectChannel, initiateDirectChannel } from '../transport/channel.ts'
+import { openStream } from '../transport/dial.ts'
+import type { Dialable } from '../transport/dial.ts'
+import type { Inbound } from '../transport/inbound.ts'
+import { DIRECT_PROTOCOL, INBOUND_MESSAGES_BURST, INBOUND_MESSAGES_PER_SECOND, STEP_TIMEOUT_MS } from '../constants.ts'
+import { DirectSession } from './session.ts'
+import type { DirectSessionOptions, SessionPeer } from './session.ts'
+
+const SESSION_HEADER = formatHeader({ kind: 'SESSION' })
+
+export interface DirectSessionsOptions {
+  node: ParleyNode
+  /** The username behind an authenticated remote peer id; throws for peers we do not know. */
+  senderOf: (peerId: string) => Promise<string>
+  onMessage: DirectSessionOptions['onMessage']
+  /** A session with this peer opened (either side): what waits for it can go now. */
+  onOpen: (peer: SessionPeer) => void
+  /** Messages per sender per second and burst (the benchmark lifts them). */
+  limits?: { perSecond: number, burst: number }
+}
+
+export class DirectSessions {
+  readonly #options: DirectSessionsOptions
+  readonly #limiter: RateLimiter
+  readonly #byPeer = new Map<string, Set<DirectSession>>()
+  readonly #opening = new Map<string, Promise<DirectSession>>()
+  #stopped = false
+
+  constructor (options: DirectSessionsOptions) {
+    this.#options = options
+    this.#limiter = new RateLimiter({ ...(options.limits ?? { perSecond: INBOUND_MESSAGES_PER_SECOND, burst: INBOUND_MESSAGES_BURST }), maxKeys: 10_000 })
+  }
+
+  /** An open session with this peer that takes new messages, if there is one (no dial). */
+  find (peerId: string): DirectSession | undefined {
+    for (const session of this.#byPeer.get(peerId) ?? []) {
+      if (session.usable) return session
+    }
+    return undefined
+  }
+
+  /** The session to post on: an open one, else a new one (one opening per peer at a time). */
+  async get (to: Dialable): Promise<DirectSession> {
+    for (;;) {
+      if (this.#stopped) throw new ParleyError(ErrorCode.Unreachable, 'signed out')
+      const open = this.find(to.peerId)
+      if (open !== undefined) return open
+      let opening = this.#opening.get(to.peerId)
+      if (opening === undefined) {
+        opening = this.#open(to).finally(() => { this.#opening.delete(to.peerId) })
+        this.#opening.set(to.peerId, opening)
+      }
+      const session = await opening
+      if (session.usable) return session
+      // It retired or failed between opening and our turn: take or open the next one.
+    }
+  }
+
+  async #open (to: Dialable): Promise<DirectSession> {
+    const framed = new FramedStream(await openStream(this.#options.node, to, DIRECT_PROTOCOL))
+    try {
+      const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
+      const { channel } = await initiateDirectChannel(framed, SESSION_HEADER, this.#options.node.peerId.toString(), to.peerId, { signal })
+      const session = this.#session(channel, { peerId: to.peerId, username: to.username })
+      void session.run()
+      return session
+    } catch (err) {
+      framed.abort(err)
+      const error = asParleyError(err)
+      throw error.code === ErrorCode.Internal ? new ParleyError(ErrorCode.Unreachable, `${to.username} is not reachable right now`, { cause: err }) : error
+    }
+  }
+
+  /** Serve an inbound `SESSION` stream: answer the handshake, then the session, until it ends. */
+  async serve (inbound: Inbound<{ kind: 'SESSION' }>): Promise<void> {
+    const username = await this.#options.senderOf(inbound.remotePeerId)
+    const { channel } = await acceptDirectChannel(inbound.framed, inbound.headerBytes, this.#options.node.peerId.toString(), inbound.remotePeerId, { signal: inbound.signal })
+    await this.#session(channel, { peerId: inbound.remotePeerId, username }).run()
+  }
+
+  #session (channel: DirectSessionOptions['channel'], peer: SessionPeer): DirectSession {
+    const session = new DirectSession({ channel, peer, onMessage: this.#options.onMessage, limiter: this.#limiter })
+    if (this.#stopped) {
+      session.abort('signed out')
+      return session
+    }
+    const set = this.#byPeer.get(peer.peerId) ?? new Set()
+    set.add(session)
+    this.#byPeer.set(peer.peerId, set)
+    void session.ended.then(() => {
+      set.delete(session)
+      if (set.size === 0 && this.#byPeer.get(peer.peerId) === set) this.#byPeer.delete(peer.peerId)
+    })
+    this.#options.onOpen(peer)
+    return session
+  }
+
+  /** End every session (sign-out): their messages in flight fail and stay queued. */
+  stop (): void {
+    this.#stopped = true
+    for (const set of this.#byPeer.values()) {
+      for (const session of set) session.abort('signed out')
+    }
+    this.#byPeer.clear()
+  }
+}
