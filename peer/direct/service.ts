@@ -86,6 +86,7 @@ export class DirectService {
       senderOf: async peerId => await this.#inbox.senderOf(peerId),
       onMessage: async (from, message) => { await this.#onMessage(from, message) },
       onOpen: peer => { options.onSessionOpen?.(peer) },
+      onError: (peerId, error) => { this.#inbox.onInboundError(peerId, error) },
       limits: options.messageLimits
     })
   }

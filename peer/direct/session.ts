@@ -44,7 +44,13 @@ export interface DirectSessionOptions {
   onMessage: (from: SessionPeer, message: SessionMessage) => Promise<void>
   /** Messages per sender: waited on, never refused (see above). */
   limiter: RateLimiter
+  /** A message of the remote's was refused (not a member, …): the user should know. */
+  onRefused: (from: SessionPeer, error: ParleyError) => void
 }
+
+/** Refusals that end the session: the remote broke the protocol, not a rule of ours. (A group
+ * text that does not open under the group key is refused alone: the session itself is sound.) */
+const FATAL = new Set<string>([ErrorCode.Malformed, ErrorCode.TooLarge, ErrorCode.Protocol])
 
 interface Waiter {
   resolve: () => void
@@ -72,6 +78,7 @@ export class DirectSession {
   #receivedEnd = false
   #closing = false
   #failure: ParleyError | undefined
+  readonly #onRefused: DirectSessionOptions['onRefused']
   #ackWatch: NodeJS.Timeout | undefined
   readonly #ageTimer: NodeJS.Timeout
   readonly #ended: Promise<void>
@@ -82,6 +89,7 @@ export class DirectSession {
     this.#channel = options.channel
     this.#onMessage = options.onMessage
     this.#limiter = options.limiter
+    this.#onRefused = options.onRefused
     this.#ended = new Promise(resolve => { this.#end = resolve })
     this.#ageTimer = setTimeout(() => { this.#retire() }, SESSION_MAX_AGE_MS)
     this.#ageTimer.unref()
@@ -123,10 +131,10 @@ export class DirectSession {
   }
 
   /**
-   * Read and serve the remote's frames until the session ends; resolves then (never rejects:
-   * the failure, if any, has been given to every message in flight).
+   * Read and serve the remote's frames until the session ends. Resolves then, with what ended
+   * it if that was not a normal end (it has been given to every message in flight too).
    */
-  async run (): Promise<void> {
+  async run (): Promise<ParleyError | undefined> {
     try {
       for (;;) {
         if (this.#receivedEnd && this.#sentEnd && this.#waiting.size === 0 && this.#unacked.length === 0 && !this.#acking) break
@@ -146,11 +154,14 @@ export class DirectSession {
       await this.#writes
       await this.#closeOurHalf()
     } catch (err) {
+      // A breach found while serving a message has already set the failure; a read that then
+      // fails on the aborted stream must not hide it.
       this.#fail(asParleyError(err))
       this.#channel.framed.abort(err)
     } finally {
       this.#fail(new ParleyError(ErrorCode.Unreachable, `the session with ${this.peer.username} ended`))
     }
+    return this.#failure?.code === ErrorCode.Unreachable ? undefined : this.#failure
   }
 
   /** End the session now (sign-out, shutdown): messages in flight fail and are retried later. */
@@ -182,12 +193,23 @@ export class DirectSession {
           () => ({ id }),
           (err: unknown) => {
             const error = asParleyError(err)
+            // A message that does not decode or authenticate is a broken or hostile sender:
+            // reported once, and the session ends (as any stream that breaks the protocol).
+            if (FATAL.has(error.code)) this.#breach(error)
+            else if (error.code !== ErrorCode.Unreachable) this.#onRefused(this.peer, error)
             return { id, refusal: { id, code: error.code, why: error.message.slice(0, 200) } }
           })
         this.#unacked.push(outcome)
         if (!this.#acking) void this.#ackLoop()
       }
     }
+  }
+
+  /** End the session for a protocol breach by the remote: `run` returns this error. */
+  #breach (error: ParleyError): void {
+    if (this.#failure !== undefined) return
+    this.#fail(error)
+    this.#channel.framed.abort(error)
   }
 
   async #handle (headerBytes: Uint8Array, id: Uint8Array, body: Uint8Array): Promise<void> {

@@ -28,6 +28,8 @@ export interface DirectSessionsOptions {
   onMessage: DirectSessionOptions['onMessage']
   /** A session with this peer opened (either side): what waits for it can go now. */
   onOpen: (peer: SessionPeer) => void
+  /** What went wrong with a peer's messages or session, for the user (never thrown). */
+  onError: (peerId: string, error: ParleyError) => void
   /** Messages per sender per second and burst (the benchmark lifts them). */
   limits?: { perSecond: number, burst: number }
 }
@@ -75,7 +77,7 @@ export class DirectSessions {
       const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
       const { channel } = await initiateDirectChannel(framed, SESSION_HEADER, this.#options.node.peerId.toString(), to.peerId, { signal })
       const session = this.#session(channel, { peerId: to.peerId, username: to.username })
-      void session.run()
+      void session.run().then(failure => { if (failure !== undefined) this.#options.onError(to.peerId, failure) })
       return session
     } catch (err) {
       framed.abort(err)
@@ -88,11 +90,18 @@ export class DirectSessions {
   async serve (inbound: Inbound<{ kind: 'SESSION' }>): Promise<void> {
     const username = await this.#options.senderOf(inbound.remotePeerId)
     const { channel } = await acceptDirectChannel(inbound.framed, inbound.headerBytes, this.#options.node.peerId.toString(), inbound.remotePeerId, { signal: inbound.signal })
-    await this.#session(channel, { peerId: inbound.remotePeerId, username }).run()
+    const failure = await this.#session(channel, { peerId: inbound.remotePeerId, username }).run()
+    if (failure !== undefined) throw failure // serveInbound reports it
   }
 
   #session (channel: DirectSessionOptions['channel'], peer: SessionPeer): DirectSession {
-    const session = new DirectSession({ channel, peer, onMessage: this.#options.onMessage, limiter: this.#limiter })
+    const session = new DirectSession({
+      channel,
+      peer,
+      onMessage: this.#options.onMessage,
+      limiter: this.#limiter,
+      onRefused: (from, error) => { this.#options.onError(from.peerId, error) }
+    })
     if (this.#stopped) {
       session.abort('signed out')
       return session

@@ -18,6 +18,8 @@ import type { InferSchema, Schema } from '../../common/wire/codec.ts'
 import { FramedStream } from '../../common/wire/frames.ts'
 import { DIRECT_PROTOCOL, GROUP_PROTOCOL } from '../../peer/constants.ts'
 import { RENDEZVOUS_PROTOCOL } from '../../common/protocol/rendezvous.ts'
+import { decodeSessionFrame } from '../../common/protocol/peer.ts'
+import type { SessionFrame } from '../../common/protocol/peer.ts'
 import { ackBody, fileAnswerBody, fileAssociatedData, fileOfferBody } from '../../peer/direct/service.ts'
 import { hashFile, sendFile } from '../../peer/files/index.ts'
 import { sealMeta } from '../../peer/files/wire.ts'
@@ -259,6 +261,23 @@ export class HostileSession {
 
   async send (body: Record<string, unknown>): Promise<void> {
     await this.write(this.seal(body))
+  }
+
+  /** The sealed session frame of one message (common/protocol/peer.ts): its own signal header,
+   * its id and a body, which need not match the header's schema. */
+  sealMessage (header: string, id: Uint8Array, body: Record<string, unknown> | Uint8Array): Uint8Array {
+    return this.seal({ t: 'm', h: rawHeader(header), id, b: body instanceof Uint8Array ? body : encodeBody(body) })
+  }
+
+  /** A text message on this session, as an honest peer posts it. */
+  sealText (id: Uint8Array, text: string, extra: Record<string, unknown> = {}): Uint8Array {
+    return this.sealMessage('MSG', id, { id, text, sentAt: Date.now(), ...extra })
+  }
+
+  /** The victim's next session frame (an ack, normally). */
+  async receiveFrame (signal?: AbortSignal): Promise<SessionFrame> {
+    const sealed = await this.framed.read({ signal: signal ?? AbortSignal.timeout(10_000) })
+    return decodeSessionFrame(openFrame(this.keys.receive, this.#receiveSeq++, this.header, sealed))
   }
 
   /** The victim's next sealed frame, opened and checked as SealedChannel.receive does. */

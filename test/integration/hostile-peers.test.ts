@@ -22,7 +22,6 @@ import { ErrorCode, is as isError } from '../../common/errors.ts'
 import { encodeBody } from '../../common/wire/codec.ts'
 import { MAX_FRAME_BYTES } from '../../common/wire/limits.ts'
 import { MAX_INBOUND_STREAMS, STEP_TIMEOUT_MS } from '../../peer/constants.ts'
-import { ackBody } from '../../peer/direct/service.ts'
 import { WINDOW_CHUNKS } from '../../peer/files/constants.ts'
 import { removeDir, spawnRendezvous, tempDir } from '../helpers/rendezvous.ts'
 import type { ServerProcess } from '../helpers/rendezvous.ts'
@@ -109,14 +108,15 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     await session.write(frame).catch(() => undefined)
   }
 
-  /** Mallory's honest message: the real protocol, to the end, with the victim's ACK. */
+  /** Mallory's honest message: the real protocol (a session), to the end, with the victim's ACK. */
   const honestMessage = async (text: string): Promise<void> => {
-    const session = await mallory.direct(victimAt, 'MSG')
+    const session = await mallory.direct(victimAt, 'SESSION')
     const id = randomBytes(16)
-    await session.send({ id, text, sentAt: Date.now() })
-    const { ack } = await session.receive(ackBody)
-    assert.deepEqual(Buffer.from(ack), id)
-    await session.framed.close()
+    await session.write(session.sealText(id, text))
+    const ack = await session.receiveFrame()
+    assert.ok(ack.t === 'a' && ack.ok.length === 1 && ack.no.length === 0, JSON.stringify(ack))
+    assert.deepEqual(Buffer.from(ack.ok[0] ?? []), id)
+    session.framed.abort(new Error('done'))
     honest.push(text)
   }
 
@@ -169,9 +169,11 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     }
     // 1. Opens the stream and never sends its header.
     watch('no header', { framed: await staller.open(friendAt, DIRECT_PROTOCOL) })
-    // 2. Header and handshake, then never the message.
-    const quiet = await staller.direct(friendAt, 'MSG')
-    watch('no message after the handshake', quiet)
+    // 2. The header, then never the handshake. (A session that is open and idle after its
+    //    handshake is legitimate: it lives as long as the connection.)
+    const quiet = await staller.open(friendAt, DIRECT_PROTOCOL)
+    await quiet.write(rawHeader('SESSION'))
+    watch('no handshake after the header', { framed: quiet })
     // 3. A file of three chunks that stops after the first: friend must not keep the stream
     //    (nor the .part) beyond a step's time.
     const size = 3 * CHUNK_SIZE
@@ -185,12 +187,12 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
 
   test('1. a node that is no registered user is refused before the handshake; nothing stored', async () => {
     const from = victim.events.length
-    await assert.rejects(stranger.direct(victimAt, 'MSG'), (err: unknown) => isError(err, ErrorCode.Unreachable))
+    await assert.rejects(stranger.direct(victimAt, 'SESSION'), (err: unknown) => isError(err, ErrorCode.Unreachable))
     await warned(victim, from, ErrorCode.NotFound, stranger.peerId, /no user with peer id/)
 
     // Eagerly, as a sender that does not wait: header, key and a sealed message back to back.
     const framed = await stranger.open(victimAt, DIRECT_PROTOCOL)
-    const header = rawHeader('MSG')
+    const header = rawHeader('SESSION')
     const keys = { encKey: randomBytes(24), macKey: randomBytes(32) }
     await framed.write(header)
     await framed.write(encodeBody({ eph: generateEphemeralKeyPair().publicKey }))
@@ -200,7 +202,7 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     // The group protocol asks the same question first.
     const group = await stranger.open(victimAt, GROUP_PROTOCOL)
     const groupFrom = victim.events.length
-    await group.write(rawHeader('GROUP club'))
+    await group.write(rawHeader('GROUP club photo.png'))
     assert.equal((await outcome(group)).end, 'reset')
     await warned(victim, groupFrom, ErrorCode.NotFound, stranger.peerId)
 
@@ -218,8 +220,8 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
 
     // There is no sender field: a body that brings one is malformed, not believed.
     const from = victim.events.length
-    const session = await mallory.direct(victimAt, 'MSG')
-    await session.send({ id: randomBytes(16), text: 'forged', sentAt: Date.now(), from: 'friend' })
+    const session = await mallory.direct(victimAt, 'SESSION')
+    await session.write(session.sealText(randomBytes(16), 'forged', { from: 'friend' }))
     assert.equal((await outcome(session.framed)).end, 'reset')
     await warned(victim, from, ErrorCode.Malformed, mallory.peerId, /unknown field "from"/)
     assert.ok(!(await history(victim, 'friend')).includes('forged'))
@@ -233,39 +235,44 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
       assert.equal((await outcome(session.framed)).end, 'reset', what)
       await warned(victim, from, ErrorCode.Integrity, mallory.peerId, message)
     }
-    const text = (label: string): Record<string, unknown> => ({ id: randomBytes(16), text: `hostile ${label}`, sentAt: Date.now() })
+    const text = (session: HostileSession, label: string): Uint8Array => session.sealText(randomBytes(16), `hostile ${label}`)
 
-    // KEY reads two sealed frames: the same frame twice is a replay within one session.
+    // A session's frames carry sequence numbers: the same frame twice is a replay within it.
+    // (The first copy is a real message: it is stored and shown, so it is sent honestly.)
     await integrity('replay in one session', async () => {
-      const session = await mallory.direct(victimAt, 'KEY club 1')
-      const frame = session.seal({ key: randomBytes(24) })
+      const session = await mallory.direct(victimAt, 'SESSION')
+      const id = randomBytes(16)
+      const frame = session.sealText(id, 'sent once, then replayed')
+      honest.push('sent once, then replayed')
       await session.write(frame)
+      const ack = await session.receiveFrame()
+      assert.ok(ack.t === 'a' && Buffer.from(ack.ok[0] ?? []).equals(id), JSON.stringify(ack))
       await writeAnyway(session, frame)
       return session
     }, /frame MAC mismatch/)
-    // The two frames in the wrong order.
+    // Two frames in the wrong order.
     await integrity('reordered', async () => {
-      const session = await mallory.direct(victimAt, 'KEY club 1')
-      const key = session.seal({ key: randomBytes(24) })
-      const ack = session.seal({ ack: randomBytes(16) })
-      await session.write(ack)
-      await writeAnyway(session, key)
+      const session = await mallory.direct(victimAt, 'SESSION')
+      const first = text(session, 'first')
+      const second = text(session, 'second')
+      await session.write(second)
+      await writeAnyway(session, first)
       return session
     }, /frame MAC mismatch/)
     // An authentic frame from an earlier session, replayed in a new one.
-    const earlier = await mallory.direct(victimAt, 'MSG')
-    const recorded = earlier.seal(text('replayed across sessions'))
+    const earlier = await mallory.direct(victimAt, 'SESSION')
+    const recorded = text(earlier, 'replayed across sessions')
     earlier.framed.abort(new Error('recorded'))
     await integrity('replay across sessions', async () => {
-      const session = await mallory.direct(victimAt, 'MSG')
+      const session = await mallory.direct(victimAt, 'SESSION')
       await session.write(recorded)
       return session
     }, /frame MAC mismatch/)
     // Truncated: one byte short (not whole blocks), then one block short (tag misplaced).
     for (const cut of [1, 8]) {
       await integrity(`truncated by ${cut}`, async () => {
-        const session = await mallory.direct(victimAt, 'MSG')
-        const frame = session.seal(text(`truncated ${cut}`))
+        const session = await mallory.direct(victimAt, 'SESSION')
+        const frame = text(session, `truncated ${cut}`)
         await session.write(frame.subarray(0, frame.length - cut))
         return session
       }, cut === 1 ? /frame length is not whole blocks/ : /frame MAC mismatch/)
@@ -273,8 +280,8 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     // One flipped bit in the IV, the ciphertext, the tag.
     for (const position of ['iv', 'ciphertext', 'tag'] as const) {
       await integrity(`bit flipped in the ${position}`, async () => {
-        const session = await mallory.direct(victimAt, 'MSG')
-        const frame = session.seal(text(`flipped ${position}`))
+        const session = await mallory.direct(victimAt, 'SESSION')
+        const frame = text(session, `flipped ${position}`)
         const at = position === 'iv' ? 3 : position === 'ciphertext' ? 12 : frame.length - 1
         frame[at] = (frame[at] ?? 0) ^ 0x10
         await session.write(frame)
@@ -402,7 +409,7 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     // After the handshake, a sealed-frame slot filled with too much.
     {
       const from = victim.events.length
-      const session = await mallory.direct(victimAt, 'MSG')
+      const session = await mallory.direct(victimAt, 'SESSION')
       await writeAnyway(session, oversized)
       assert.equal((await outcome(session.framed)).end, 'reset')
       await warned(victim, from, ErrorCode.TooLarge, mallory.peerId)
@@ -431,9 +438,11 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     await refused('file size not a number', DIRECT_PROTOCOL, header('FILE a.txt 1e9'), ErrorCode.Malformed, /decimal/)
     await refused('file size too large', DIRECT_PROTOCOL, header('FILE a.txt 99999999999999999'), ErrorCode.Malformed, /decimal/)
     await refused('bad group in KEY', DIRECT_PROTOCOL, header('KEY ../etc 1'), ErrorCode.Malformed, /invalid group name/)
-    await refused('GROUP on the direct protocol', DIRECT_PROTOCOL, header('GROUP club'), ErrorCode.Protocol, /belongs on the group protocol/)
-    await refused('MSG on the group protocol', GROUP_PROTOCOL, header('MSG'), ErrorCode.Protocol, /only GROUP signal headers/)
-    await refused('FILE on the group protocol', GROUP_PROTOCOL, header('FILE a.txt 3'), ErrorCode.Protocol, /only GROUP signal headers/)
+    await refused('GROUP on the direct protocol', DIRECT_PROTOCOL, header('GROUP club'), ErrorCode.Protocol, /only SESSION and FILE open a direct stream/)
+    await refused('MSG as a stream of its own', DIRECT_PROTOCOL, header('MSG'), ErrorCode.Protocol, /only SESSION and FILE open a direct stream/)
+    await refused('MSG on the group protocol', GROUP_PROTOCOL, header('MSG'), ErrorCode.Protocol, /only GROUP <group> <file name> opens a group stream/)
+    await refused('a group text as a stream of its own', GROUP_PROTOCOL, header('GROUP club'), ErrorCode.Protocol, /group texts travel in a direct session/)
+    await refused('FILE on the group protocol', GROUP_PROTOCOL, header('FILE a.txt 3'), ErrorCode.Protocol, /only GROUP <group> <file name> opens a group stream/)
     // Bytes that are not even a frame: a length prefix of 2 GiB (5 bytes where 3 suffice), and
     // one that never ends. The second used to be read byte by byte into memory until the step
     // timeout (fixed in common/wire/frames.ts): it must be refused at once.
@@ -443,7 +452,7 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     assert.ok(Date.now() - started < 3_000, `an endless length prefix took ${Date.now() - started} ms to refuse`)
     // Handshakes that are not: not CBOR, a key of the wrong length, a low-order point.
     const hello = (body: Uint8Array) => async (framed: Awaited<ReturnType<Hostile['open']>>): Promise<void> => {
-      await framed.write(rawHeader('MSG'))
+      await framed.write(rawHeader('SESSION'))
       await framed.write(body)
     }
     await refused('handshake not CBOR', DIRECT_PROTOCOL, hello(Uint8Array.of(0xff, 0x00)), ErrorCode.Malformed, /not valid CBOR/)
@@ -454,11 +463,12 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
       await hello(encodeBody({ eph: new Uint8Array(32) }))(framed)
       await framed.read()
     }, ErrorCode.Integrity, /low-order/)
-    // Authentic (sealed under the session keys) but malformed bodies.
-    const sealed = async (what: string, body: Record<string, unknown> | Uint8Array, message: RegExp, code: string = ErrorCode.Malformed): Promise<void> => {
+    // Authentic (sealed under the session keys) but malformed: session frames, and message
+    // bodies inside well-formed frames.
+    const sealed = async (what: string, body: Record<string, unknown> | Uint8Array, message: RegExp, code: string = ErrorCode.Malformed, inside = !(body instanceof Uint8Array)): Promise<void> => {
       const from = victim.events.length
-      const session = await mallory.direct(victimAt, 'MSG')
-      await session.write(session.seal(body))
+      const session = await mallory.direct(victimAt, 'SESSION')
+      await session.write(inside ? session.sealMessage('MSG', randomBytes(16), body) : session.seal(body))
       const ended = await outcome(session.framed)
       assert.equal(ended.end, 'reset', `${what}: ${JSON.stringify(ended)}`)
       await warned(victim, from, code, mallory.peerId, message)
@@ -469,14 +479,29 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     await sealed('id of the wrong length', { id: randomBytes(15), text: 'x', sentAt: 1 }, /id is too short/)
     await sealed('empty text', { id: randomBytes(16), text: '', sentAt: 1 }, /text is too short/)
     await sealed('text over the limit', { id: randomBytes(16), text: 'y'.repeat(16 * 1024 + 1), sentAt: 1 }, /text is longer than/, ErrorCode.TooLarge)
+    await sealed('a frame of unknown type', { t: 'q', id: randomBytes(16) }, /unknown session frame type/, ErrorCode.Malformed, false)
+    await sealed('a message frame without its header', { t: 'm', id: randomBytes(16), b: new Uint8Array(0) }, /message.h is missing/, ErrorCode.Malformed, false)
+    await sealed('a FILE header inside a session', { t: 'm', h: rawHeader('FILE a.txt 3'), id: randomBytes(16), b: new Uint8Array(0) }, /FILE does not belong inside a session/, ErrorCode.Protocol, false)
     // A group stream from a non-member, with a well-formed intro.
     const intro = encodeBody({ epoch: 1, nonce: randomBytes(16), id: randomBytes(16) })
-    await refused('group message from a non-member', GROUP_PROTOCOL, async framed => {
-      await framed.write(rawHeader('GROUP club'))
+    await refused('group file from a non-member', GROUP_PROTOCOL, async framed => {
+      await framed.write(rawHeader('GROUP club x.bin'))
       await framed.write(intro)
     }, ErrorCode.Forbidden, /mallory is not a member of club/)
+    // A group text from a non-member inside a session: refused alone (the session is sound),
+    // with a warning, and the refusal comes back in the ack frame.
+    {
+      const from = victim.events.length
+      const session = await mallory.direct(victimAt, 'SESSION')
+      const id = randomBytes(16)
+      await session.write(session.sealMessage('GROUP club', id, { epoch: 1, nonce: randomBytes(16), sealed: randomBytes(64) }))
+      const ack = await session.receiveFrame()
+      assert.ok(ack.t === 'a' && ack.ok.length === 0 && ack.no[0]?.code === ErrorCode.Forbidden, JSON.stringify(ack))
+      await warned(victim, from, ErrorCode.Forbidden, mallory.peerId, /mallory is not a member of club/)
+      session.framed.abort(new Error('done'))
+    }
     await refused('group intro not CBOR', GROUP_PROTOCOL, async framed => {
-      await framed.write(rawHeader('GROUP club'))
+      await framed.write(rawHeader('GROUP club x.bin'))
       await framed.write(Uint8Array.of(0xff))
     }, ErrorCode.Malformed, /not valid CBOR/)
     await storedNothing()
@@ -488,7 +513,7 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     const from = victim.events.length
     const started = Date.now()
     const attempts = await Promise.allSettled(Array.from({ length: 200 }, async () =>
-      await mallory.direct(victimAt, 'MSG', AbortSignal.timeout(10_000))))
+      await mallory.direct(victimAt, 'SESSION', AbortSignal.timeout(10_000))))
     const held = attempts.flatMap(a => a.status === 'fulfilled' ? [a.value] : [])
     const refused = attempts.flatMap(a => a.status === 'rejected' ? [a.reason as unknown] : [])
     assert.ok(held.length > 0, 'some streams get through')
