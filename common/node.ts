@@ -35,6 +35,9 @@ export const RENDEZVOUS_MDNS_TAG = '_parley-rendezvous._udp.local'
 /** New inbound connections accepted per second from one IP address. */
 const INBOUND_CONNECTIONS_PER_SECOND = 100
 
+/** The longest any dial may take (each caller may give a shorter deadline of its own). */
+const DIAL_DEADLINE_MS = 30_000
+
 /** Connections idle this long are closed; direct peers redial on demand. */
 const CONNECTION_IDLE_MS = 10 * 60_000
 
@@ -51,7 +54,13 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
       // libp2p's default of 5 new inbound connections per second per IP refuses a LAN party of
       // peers (or a whole office behind one NAT) reaching the rendezvous at once; the rendezvous
       // limits abuse per peer itself (requests per second, sign-in slow-down).
-      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND
+      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND,
+      // A dial given up half-way has spent most of its CPU (Noise, yamux, identify) for nothing
+      // and is then retried: under load, short deadlines turned a burst of first contacts into
+      // a storm of repeated handshakes that never finished (issue 11 soak: thousands of
+      // "EncryptionFailedError: aborted due to timeout"). Peers dial with their own deadline.
+      dialTimeout: DIAL_DEADLINE_MS,
+      addressDialTimeout: DIAL_DEADLINE_MS
     },
     services: { identify: identify() }
   })

@@ -27,8 +27,14 @@ export const TDES_REKEY_BYTES = 2 * 1024 * 1024
 /** A handshake or an ACK that takes longer than this means the other side is gone. */
 export const STEP_TIMEOUT_MS = 15_000
 
-/** Dialling a peer: long enough for a LAN, short enough that SEND falls back to the outbox fast. */
-export const DIAL_TIMEOUT_MS = 5_000
+/** Dialling a peer: long enough for a loaded machine to finish the TCP + Noise + yamux set-up
+ * (a dial given up at 5 s had done most of that work for nothing, then was retried, and under
+ * load the retries became a storm: issue 11); deliveries to other recipients go on meanwhile. */
+export const DIAL_TIMEOUT_MS = 30_000
+
+/** New direct sessions (dial + X25519) opening at once: a fan-out to 64 new members, or many
+ * first contacts at once, is worked through a few at a time instead of all timing out together. */
+export const MAX_SESSIONS_OPENING = 8
 
 /** Outbox retry when no presence event arrives (the rendezvous may be down; DESIGN §6). */
 export const OUTBOX_RETRY_MS = 30_000

@@ -17,12 +17,18 @@ export interface PeerContact {
   online: boolean
 }
 
+/** How long a directory answer is reused while no presence event says otherwise. */
+const CONTACT_CACHE_MS = 60_000
+const MAX_CACHED_CONTACTS = 10_000
+
 export class Directory {
   readonly #rendezvous: () => RendezvousClient
   readonly #store: PeerStore
   readonly #emit: Emit
   /** The last answer for each user, to keep talking directly while the rendezvous is away. */
   readonly #lastSeen = new Map<string, PeerContact>()
+  /** Recent answers, by username (see `resolve`). */
+  readonly #cached = new Map<string, { at: number, contact: PeerContact }>()
 
   constructor (rendezvous: () => RendezvousClient, store: PeerStore, emit: Emit) {
     this.#rendezvous = rendezvous
@@ -30,8 +36,15 @@ export class Directory {
     this.#emit = emit
   }
 
-  /** The user's current peer id and addresses; an identity that changed since first use is refused. */
+  /**
+   * The user's current peer id and addresses; an identity that changed since first use is refused.
+   * An answer is reused for CONTACT_CACHE_MS: the rendezvous pushes presence for every user we
+   * looked up, and `onPresence` drops the entry when that changes, so under load the directory
+   * is not asked once per delivery (issue 11).
+   */
   async resolve (username: string): Promise<PeerContact> {
+    const cached = this.#cached.get(username)
+    if (cached !== undefined && Date.now() - cached.at < CONTACT_CACHE_MS) return cached.contact
     let found: PeerContact
     try {
       found = await this.#rendezvous().lookup(username)
@@ -43,7 +56,15 @@ export class Directory {
     }
     this.#checkPin(found.username, found.peerId)
     this.#lastSeen.set(found.username, found)
+    this.#cached.set(found.username, { at: Date.now(), contact: found })
+    if (this.#cached.size > MAX_CACHED_CONTACTS) this.#cached.delete(this.#cached.keys().next().value ?? '')
     return found
+  }
+
+  /** The rendezvous says a user came or went (or we lost track of presence): ask again next time. */
+  forget (username?: string): void {
+    if (username === undefined) this.#cached.clear()
+    else this.#cached.delete(username)
   }
 
   /** The peer id pinned for a user, if we have met them (no look-up). */
@@ -79,6 +100,7 @@ export class Directory {
 
   /** Accept the directory's current peer id for a user after an out-of-band check. */
   async trust (username: string): Promise<string> {
+    this.forget(username)
     const found = await this.#rendezvous().lookup(username)
     this.#store.repin(found.username, found.peerId)
     return found.peerId

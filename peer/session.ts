@@ -210,6 +210,7 @@ export class Session {
   #onRendezvousEvent (event: RendezvousEvent): void {
     switch (event.type) {
       case 'presence':
+        this.directory.forget(event.username)
         this.#emit({ event: 'presence', user: event.username, online: event.online })
         if (event.online) this.outbox.flush(event.username)
         break
@@ -225,6 +226,9 @@ export class Session {
         this.keyring.invalidate(event.group)
         break
       case 'disconnected':
+        // Presence is not tracked while we are away: nothing cached may be trusted after.
+        this.directory.forget()
+        this.keyring.invalidateAll()
         if (!this.#abort.signal.aborted && !this.#replaced) this.#background(this.#reconnect())
         break
       case 'session-replaced':

@@ -8,6 +8,7 @@
  */
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import type { ParleyNode } from '../../common/node.ts'
+import { Queue } from '@libp2p/utils'
 import { RateLimiter } from '../../common/rate-limiter.ts'
 import { FramedStream } from '../../common/wire/frames.ts'
 import { formatHeader } from '../../common/wire/headers.ts'
@@ -15,7 +16,7 @@ import { acceptDirectChannel, initiateDirectChannel } from '../transport/channel
 import { openStream } from '../transport/dial.ts'
 import type { Dialable } from '../transport/dial.ts'
 import type { Inbound } from '../transport/inbound.ts'
-import { DIRECT_PROTOCOL, INBOUND_MESSAGES_BURST, INBOUND_MESSAGES_PER_SECOND, STEP_TIMEOUT_MS } from '../constants.ts'
+import { DIRECT_PROTOCOL, INBOUND_MESSAGES_BURST, INBOUND_MESSAGES_PER_SECOND, MAX_SESSIONS_OPENING, STEP_TIMEOUT_MS } from '../constants.ts'
 import { DirectSession } from './session.ts'
 import type { DirectSessionOptions, SessionPeer } from './session.ts'
 
@@ -39,6 +40,8 @@ export class DirectSessions {
   readonly #limiter: RateLimiter
   readonly #byPeer = new Map<string, Set<DirectSession>>()
   readonly #opening = new Map<string, Promise<DirectSession>>()
+  /** Openings run MAX_SESSIONS_OPENING at a time; the others wait their turn. */
+  readonly #openings = new Queue<DirectSession>({ concurrency: MAX_SESSIONS_OPENING })
   #stopped = false
 
   constructor (options: DirectSessionsOptions) {
@@ -62,7 +65,7 @@ export class DirectSessions {
       if (open !== undefined) return open
       let opening = this.#opening.get(to.peerId)
       if (opening === undefined) {
-        opening = this.#open(to).finally(() => { this.#opening.delete(to.peerId) })
+        opening = this.#openings.add(async () => await this.#open(to)).finally(() => { this.#opening.delete(to.peerId) })
         this.#opening.set(to.peerId, opening)
       }
       const session = await opening

@@ -41,8 +41,10 @@ export interface KeyringDeps {
   onNewKey: (group: string) => void
 }
 
-/** Member lists change rarely; a group send asks once, not once per member. */
-const MEMBERS_CACHE_MS = 2_000
+/** Member lists change rarely, and every change is pushed (member-joined, member-left,
+ * rotation-needed invalidate the entry): a list is reused for this long, so busy groups do not
+ * ask the rendezvous every few seconds per member (issue 11). */
+const MEMBERS_CACHE_MS = 30_000
 
 const context = (group: string, epoch: number): string => `group:${group}:${epoch}`
 
@@ -83,6 +85,11 @@ export class GroupKeyring implements KeyAcceptor {
   invalidate (group: string): void {
     this.#info.delete(group)
     this.#generation.set(group, (this.#generation.get(group) ?? 0) + 1)
+  }
+
+  /** Every group's list: after the events stream was lost, changes may have been missed. */
+  invalidateAll (): void {
+    for (const group of this.#info.keys()) this.invalidate(group)
   }
 
   forget (group: string): void {
