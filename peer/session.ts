@@ -219,9 +219,6 @@ export class Session {
         break
       case 'member-joined':
       case 'member-left':
-        this.#emit({ event: event.type, group: event.group, user: event.username })
-        this.keyring.invalidate(event.group)
-        break
       case 'rotation-needed':
         this.keyring.invalidate(event.group)
         break
