@@ -33,6 +33,13 @@ test('malformed headers are typed errors, never crashes', () => {
   assert.throws(() => parseHeader(new Uint8Array([0xff, 0xfe])), (err: unknown) => is(err, ErrorCode.Malformed))
 })
 
+test('C1 controls are refused like C0 (U+009B is CSI to some terminals); other non-ASCII is kept', () => {
+  for (const line of ['FILE a\u0085b 1', 'FILE \u009b2Jx 1', 'GROUP g file\u0080.txt', 'FILE x\u009f 3']) {
+    assert.throws(() => parseHeader(utf8(line)), (err: unknown) => is(err, ErrorCode.Malformed) && /control characters/.test(err.message), line)
+  }
+  assert.deepEqual(parseHeader(utf8('FILE caf\u00e9 \u00a0\u00ff.txt 1')), { kind: 'FILE', name: 'caf\u00e9 \u00a0\u00ff.txt', size: 1 })
+})
+
 test('oversized headers, file names and sizes are refused as too large', () => {
   assert.throws(() => parseHeader(utf8('GROUP g ' + 'a'.repeat(600))), (err: unknown) => is(err, ErrorCode.TooLarge))
   assert.throws(() => parseHeader(utf8('FILE ' + 'a'.repeat(300) + ' 1')), (err: unknown) => is(err, ErrorCode.TooLarge))
