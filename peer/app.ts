@@ -268,12 +268,15 @@ export class ParleyPeer {
  * rendezvous is away) they are a contact pinned earlier. Otherwise nothing is queued.
  */
 async function checkRecipient (session: Session, user: string): Promise<void> {
+  // A contact met before exists: no round trip. Otherwise the directory's answer, which it
+  // reuses while presence says nothing changed, so a burst of SENDs is not a burst of look-ups
+  // against the rendezvous's per-peer request budget (issue 11: 2,000 piped SENDs).
+  if (session.store.pinnedPeerId(user) !== undefined) return
   try {
-    await session.rendezvous.lookup(user)
+    await session.directory.resolve(user)
   } catch (err) {
     if (is(err, ErrorCode.NotFound)) throw new ParleyError(ErrorCode.NotFound, `no user "${user}"; nothing was sent`)
     if (is(err, ErrorCode.Unreachable)) {
-      if (session.store.pinnedPeerId(user) !== undefined) return
       throw new ParleyError(ErrorCode.Unreachable, `the rendezvous is away and ${user} is not a known contact: try again when it is back`)
     }
     throw err
