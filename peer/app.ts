@@ -101,6 +101,7 @@ export class ParleyPeer {
 
   async signup (username: string, password: string): Promise<void> {
     const name = normaliseName(username)
+    await this.#closeSession()
     const signed = await signUp(this.#accountHost(), name, password)
     await this.#open(signed)
     this.#emit({ event: 'signed-up', username: name, peerId: this.#node.peerId.toString() })
@@ -108,6 +109,9 @@ export class ParleyPeer {
 
   async login (username: string, password: string): Promise<void> {
     const name = normaliseName(username)
+    // Signing in again ends the session in hand first: its events stream, closing late, would
+    // otherwise end the new sign-in on the rendezvous (the same connection keeps one session).
+    await this.#closeSession()
     const signed = await signIn(this.#accountHost(), name, password)
     await this.#open(signed)
     this.#emit({ event: 'logged-in', username: signed.username, peerId: this.#node.peerId.toString() })
@@ -250,6 +254,22 @@ export class ParleyPeer {
     const session = this.#signedIn()
     const file = await describeLocalFile(path)
     await session.groups.sendFile(normaliseName(group, 'group'), file.path, file.name)
+  }
+
+  /** Names for Tab completion: users and groups the directory lists now, printing nothing. */
+  async knownNames (): Promise<{ users: string[], groups: string[] }> {
+    const session = this.#session
+    if (session === undefined) return { users: [], groups: [] }
+    const [who, list] = await Promise.allSettled([session.rendezvous.who(), session.rendezvous.list()])
+    return {
+      users: who.status === 'fulfilled' ? who.value.users.map(u => u.username) : [],
+      groups: list.status === 'fulfilled' ? list.value.groups.map(g => g.group) : []
+    }
+  }
+
+  /** Messages and files still waiting in the outbox (reported at exit). */
+  get pending (): number {
+    return this.#session?.store.outboxSize() ?? 0
   }
 
   /** Wait for deliveries in progress (stdin ended: let what was typed go out first). */

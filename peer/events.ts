@@ -31,10 +31,12 @@ export type PeerEvent =
   | { event: 'trusted', user: string, peerId: string }
   | { event: 'presence', user: string, online: boolean }
   | { event: 'rendezvous', connected: boolean }
+  | { event: 'member-joined', group: string, user: string }
+  | { event: 'member-left', group: string, user: string }
   | { event: 'key', group: string, epoch: number, from: string }
   | { event: 'warning', code: ErrorCode, message: string }
   | { event: 'error', code: ErrorCode, message: string }
   | { event: 'help', commands: string[] }
-  | { event: 'bye' }
+  | { event: 'bye', pending: number }
 
 export type Emit = (event: PeerEvent) => void

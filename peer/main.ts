@@ -1,17 +1,31 @@
 /**
  * `npm run peer -- <port> [--rendezvous ADDR] [--data DIR] [--host HOST] [--json] [--no-mdns]`
+ *
+ * Ends cleanly, exit status 0, on QUIT, the end of input, Ctrl-C, Ctrl-D, SIGINT, SIGTERM and
+ * SIGHUP: the prompt stops, deliveries in progress get their moment, what still waits in the
+ * outbox is reported. A person never sees a stack trace: an unexpected failure prints one line
+ * and its details go to `<data>/errors.log`.
  */
+import { appendFileSync, mkdirSync, statSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { asParleyError } from '../common/errors.ts'
+import { ErrorCode, asParleyError } from '../common/errors.ts'
 import { ParleyPeer } from './app.ts'
 import { DEFAULT_RENDEZVOUS, discoverRendezvous } from './discover.ts'
 import { parseRendezvousAddress } from './rendezvous-client.ts'
+import type { PeerEvent } from './events.ts'
 import { humanOutput, jsonOutput } from './cli/output.ts'
-import { runPrompt } from './cli/prompt.ts'
+import type { Output } from './cli/output.ts'
+import { NameBook } from './cli/complete.ts'
+import { HistoryFile } from './cli/history.ts'
+import { Prompt } from './cli/prompt.ts'
 
 const USAGE = 'usage: npm run peer -- <port> [--rendezvous host:port|multiaddr] [--data DIR] [--host 0.0.0.0] [--json] [--no-mdns]'
+
+/** After Ctrl-C or a signal, how long deliveries in progress may still take. */
+const SIGNAL_DRAIN_MS = 3_000
 
 async function main (): Promise<number> {
   let args
@@ -42,7 +56,14 @@ async function main (): Promise<number> {
     process.stderr.write(`the port must be a number from 0 to 65535\n${USAGE}\n`)
     return 2
   }
+  const dataDir = values.data ?? join('.parley', `peer-${port}`)
   const output = values.json ? jsonOutput() : humanOutput()
+  const unexpected = unexpectedErrors(output, join(dataDir, 'errors.log'))
+  // A terminal or pipe that went away (EPIPE) is no failure to report: there is no one to tell.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
+  process.on('uncaughtException', unexpected)
+  process.on('unhandledRejection', unexpected)
+
   let rendezvous: Multiaddr
   try {
     rendezvous = values.rendezvous !== undefined
@@ -52,22 +73,99 @@ async function main (): Promise<number> {
     output.print({ event: 'error', code: asParleyError(err).code, message: asParleyError(err).message })
     return 2
   }
-  const dataDir = values.data ?? join('.parley', `peer-${port}`)
-  const peer = await ParleyPeer.start({ port, host: values.host, rendezvous, dataDir, emit: output.print })
-  let stopping = false
-  const stop = async (): Promise<void> => {
-    if (stopping) return
-    stopping = true
-    await peer.stop()
-    output.print({ event: 'bye' })
-    output.close()
+
+  const names = new NameBook()
+  const emit = (event: PeerEvent): void => {
+    names.observe(event)
+    output.print(event)
   }
-  process.once('SIGINT', () => { void stop().then(() => process.exit(0)) })
-  process.once('SIGTERM', () => { void stop().then(() => process.exit(0)) })
-  await runPrompt(peer, output, process.stdin.isTTY)
-  await peer.drain()
-  await stop()
+  let peer: ParleyPeer
+  try {
+    peer = await ParleyPeer.start({ port, host: values.host, rendezvous, dataDir, emit })
+  } catch (err) {
+    const error = asParleyError(err)
+    if (error.code === ErrorCode.Internal) unexpected(err)
+    else output.print({ event: 'error', code: error.code, message: error.message })
+    return 1
+  }
+
+  const interactive = process.stdin.isTTY && process.stdout.isTTY
+  const prompt = new Prompt(peer, output, {
+    interactive,
+    history: new HistoryFile(join(dataDir, 'history')),
+    names,
+    onUnexpected: err => { logError(join(dataDir, 'errors.log'), err) }
+  })
+  // A signal ends the prompt as QUIT does; a second one does not wait any longer.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      if (prompt.interrupted) process.exit(0)
+      prompt.close(true)
+    })
+  }
+  await prompt.run()
+  // QUIT and the end of input let deliveries in progress finish; Ctrl-C and signals wait less.
+  if (prompt.interrupted) await Promise.race([peer.drain(), sleep(SIGNAL_DRAIN_MS)])
+  else await peer.drain()
+  const pending = peer.pending
+  await peer.stop()
+  output.print({ event: 'bye', pending })
+  output.close()
   return 0
+}
+
+/** errors.log stops growing here: a fault that repeats must not fill the disk. */
+const ERROR_LOG_MAX_BYTES = 1024 * 1024
+/** At most this many one-line reports a minute reach the person; the log has the rest. */
+const ERROR_LINES_PER_MINUTE = 5
+
+/**
+ * One line for the person, the whole story in the log; the program carries on. Guarded against
+ * itself: a failure while reporting (the terminal gone: EPIPE) is not reported again, and a fault
+ * that repeats in a loop is written a bounded number of times.
+ */
+function unexpectedErrors (output: Output, logFile: string): (err: unknown) => void {
+  let reporting = false
+  let windowStart = 0
+  let linesInWindow = 0
+  return err => {
+    if (reporting) return
+    reporting = true
+    try {
+      logError(logFile, err)
+      const now = Date.now()
+      if (now - windowStart > 60_000) {
+        windowStart = now
+        linesInWindow = 0
+      }
+      if (++linesInWindow > ERROR_LINES_PER_MINUTE) return
+      const message = err instanceof Error ? err.message : String(err)
+      output.print({ event: 'error', code: ErrorCode.Internal, message: `unexpected failure: ${message.split('\n')[0] ?? ''} (details in ${logFile})` })
+    } catch {
+      // The terminal itself is gone (EPIPE): the log has it.
+    } finally {
+      reporting = false
+    }
+  }
+}
+
+function logError (file: string, err: unknown): void {
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
+    if (fileSize(file) >= ERROR_LOG_MAX_BYTES) return
+    const detail = err instanceof Error ? (err.stack ?? err.message) : String(err)
+    appendFileSync(file, `${new Date().toISOString()} ${detail.slice(0, 16 * 1024)}\n`, { mode: 0o600 })
+  } catch {
+    // Nowhere to log: the one line on the terminal is all there is.
+  }
+}
+
+function fileSize (file: string): number {
+  try {
+    return statSync(file).size
+  } catch {
+    return 0
+  }
 }
 
 process.exit(await main())

@@ -219,6 +219,10 @@ export class Session {
         break
       case 'member-joined':
       case 'member-left':
+        this.keyring.invalidate(event.group)
+        // Members see who comes and goes (issue 12 item 2; a joiner gets the key automatically).
+        this.#emit({ event: event.type, group: event.group, user: event.username })
+        break
       case 'rotation-needed':
         this.keyring.invalidate(event.group)
         break

@@ -33,8 +33,13 @@ export const HELP: string[] = [
   'VERIFY <user>                   the fingerprint to compare with <user> out of band',
   'TRUST <user>                    accept a changed identity after VERIFY',
   'HELP                            this list',
-  'QUIT                            leave the program'
+  'QUIT                            leave the program (also EXIT, Ctrl-D, Ctrl-C)',
+  '',
+  'Tab completes commands, users, groups and file paths; Up/Down and Ctrl-R search the history.'
 ]
+
+/** Every command word, for completion (EXIT is QUIT's other name). */
+export const COMMAND_WORDS: string[] = [...HELP.filter(line => /^[A-Z]+ /.test(line)).map(line => line.split(' ')[0] ?? ''), 'EXIT']
 
 const usage = (text: string): ParleyError => new ParleyError(ErrorCode.Usage, `usage: ${text}`)
 

@@ -1,17 +1,22 @@
 /**
  * Printing events: one JSON object per line with --json (the stable interface scripts and the
  * integration tests use), or lines for a person: time, who, what; errors and warnings on stderr.
- * The only module of the peer that writes to the terminal.
+ * The only module of the peer that writes events to the terminal. Every string of an event is
+ * made safe (safe-text.ts) before a person sees it: remote text can never drive the terminal.
  */
 import { styleText } from 'node:util'
 import { SingleBar, Presets } from 'cli-progress'
 import type { PeerEvent } from '../events.ts'
+import { clock, formatBytes, table } from './format.ts'
+import { safeValue } from './safe-text.ts'
 
 export interface Output {
   print: (event: PeerEvent) => void
   /** Interactive prompt: called around each print so a message never lands inside the line
    * being typed; `before` clears the prompt line, `after` draws it again with the typed text. */
   attachPrompt?: (before: () => void, after: () => void) => void
+  /** Stop calling the prompt (it is closed). */
+  detachPrompt?: () => void
   /** Free the terminal (progress bars) before exit. */
   close: () => void
 }
@@ -23,11 +28,13 @@ export function jsonOutput (write: (line: string) => void = line => { process.st
   }
 }
 
-const clock = (at: number = Date.now()): string => new Date(at).toTimeString().slice(0, 8)
-const megabytes = (bytes: number): string => bytes < 1024 * 1024 ? `${Math.ceil(bytes / 1024)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`
+type Style = Parameters<typeof styleText>[0]
 
+/** Where an event's line goes and in which style: the text itself is made by `describe`. */
 export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: NodeJS.WriteStream = process.stderr): Output {
-  const colour = (style: Parameters<typeof styleText>[0], text: string): string => styleText(style, text, { stream: out })
+  // styleText with a stream colours only a terminal, and honours NO_COLOR / FORCE_COLOR.
+  const paint = (stream: NodeJS.WriteStream) => (style: Style, text: string): string => styleText(style, text, { stream })
+  const colour = paint(out)
   const bars = new Map<string, SingleBar>()
   let beforePrint = (): void => {}
   let afterPrint = (): void => {}
@@ -36,7 +43,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   function progress (event: Extract<PeerEvent, { event: 'progress' }>): void {
     const key = `${event.direction}/${event.id}/${event.peer}`
     if (!out.isTTY) {
-      if (event.bytes === event.total) line(`${clock()} ${event.direction === 'send' ? 'sent' : 'received'} ${event.name} (${megabytes(event.total)}) ${event.direction === 'send' ? 'to' : 'from'} ${event.peer}`)
+      if (event.bytes === event.total) line(`${clock()} ${event.direction === 'send' ? 'sent' : 'received'} ${event.name} (${formatBytes(event.total)}) ${event.direction === 'send' ? 'to' : 'from'} ${event.peer}`)
       return
     }
     let bar = bars.get(key)
@@ -53,52 +60,89 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   }
 
   function print (event: PeerEvent): void {
-    switch (event.event) {
-      case 'ready': return line(`Parley peer ${event.peerId}\n  listening on ${event.addrs.join(', ')}\n  rendezvous ${event.rendezvous}\nType HELP for the commands, SIGNUP or LOGIN to start.`)
-      case 'signed-up': return line(`Welcome, ${event.username}: your account is ready.`)
-      case 'logged-in': return line(`Signed in as ${event.username}.`)
-      case 'message': return line(`${clock(event.at)} ${colour('bold', event.from)}: ${event.text}`)
-      case 'group-message': return line(`${clock(event.at)} ${colour('cyan', `[${event.group}]`)} ${colour('bold', event.from)}: ${event.text}`)
-      case 'file': return line(`${clock(event.at)} ${colour('bold', event.from)} sent you ${event.name} (${megabytes(event.size)}), saved as ${event.path}`)
-      case 'group-file': return line(`${clock(event.at)} ${colour('cyan', `[${event.group}]`)} ${colour('bold', event.from)} sent ${event.name} (${megabytes(event.size)}), saved as ${event.path}`)
-      case 'sent': return undefined // "delivered" follows in a moment; one line per message is enough
-      case 'queued': return line(colour('yellow', `${clock()} queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); it will be delivered when they are back`))
-      case 'delivered': return line(colour('dim', `${clock()} delivered to ${event.to}${event.group === null ? '' : ` in ${event.group}`}`))
-      case 'progress': return progress(event)
-      case 'groups':
-        if (event.groups.length === 0) return line('No groups yet: CREATE <group> or JOIN <group>.')
-        return line(event.groups.map(g => `  ${g.group}  ${g.members} participant${g.members === 1 ? '' : 's'}`).join('\n'))
-      case 'created': return line(`Created group ${event.group}.`)
-      case 'joined': return line(event.created ? `Created and joined group ${event.group}.` : `Joined group ${event.group}.`)
-      case 'left': return line(`Left group ${event.group}.`)
-      case 'members': return line(`${event.group}: ${event.members.map(m => `${m.username}${m.online ? ' (online)' : ''}`).join(', ')}`)
-      case 'who': return line(event.users.length === 0 ? 'Nobody else is online.' : event.users.map(u => `  ${u.username}${u.online ? ' (online)' : ''}`).join('\n'))
-      case 'history':
-        if (event.messages.length === 0) return line(`No messages with ${event.with} yet.`)
-        return line(event.messages.map(m => `${clock(m.at)} ${m.group === null ? '' : `[${m.group}] `}${m.from}: ${m.kind === 'file' ? `[file] ${m.text}` : m.text}${m.direction === 'out' ? colour('dim', ` (${m.status})`) : ''}`).join('\n'))
-      case 'verify': return line(`Fingerprint for you and ${event.user}:\n  ${event.fingerprint}\nCompare it with ${event.user} in person or on a call; it must be the same on both screens.`)
-      case 'trusted': return line(`Accepted the new identity of ${event.user}.`)
-      case 'presence': return line(colour('dim', `${clock()} ${event.user} is ${event.online ? 'online' : 'offline'}`))
-      case 'key': return line(colour('dim', `${clock()} received the key of ${event.group} from ${event.from}`))
-      case 'warning': err.write(colour('yellow', `warning: ${event.message}`) + '\n'); return
-      case 'error': err.write(colour('red', `error: ${event.message}`) + '\n'); return
-      case 'help': return line(event.commands.join('\n'))
-      case 'bye': return line('Bye.')
+    if (event.event === 'progress') return progress(event)
+    if (event.event === 'warning' || event.event === 'error') {
+      const style = event.event === 'warning' ? 'yellow' : 'red'
+      err.write(paint(err)(style, `${event.event}: ${event.message}`) + '\n')
+      return
     }
+    const text = describe(event, colour)
+    if (text !== undefined) line(text)
   }
 
   return {
     print: event => {
+      const safe = safeValue(event)
       // A progress bar redraws its own line: the prompt comes back once the bar is done.
-      const barRunning = event.event === 'progress' && out.isTTY && event.bytes < event.total
+      const barRunning = safe.event === 'progress' && out.isTTY && safe.bytes < safe.total
       if (!(barRunning && bars.size > 0)) beforePrint()
-      print(event)
+      print(safe)
       if (!barRunning) afterPrint()
     },
     attachPrompt: (before, after) => {
       beforePrint = before
       afterPrint = after
     },
+    detachPrompt: () => {
+      beforePrint = () => {}
+      afterPrint = () => {}
+    },
     close: () => { for (const bar of bars.values()) bar.stop() }
+  }
+}
+
+const plural = (count: number, word: string): string => `${count} ${count === 1 ? word : word.replace(/y$/, 'ie') + 's'}`
+const online = (is: boolean): string => is ? 'online' : 'offline'
+
+/** The text a person reads for an event (already made safe), or undefined for none. */
+export function describe (event: PeerEvent, colour: (style: Style, text: string) => string = (_style, text) => text): string | undefined {
+  const group = (name: string): string => colour('cyan', `[${name}]`)
+  const system = (text: string): string => colour('dim', `${clock()} ${text}`)
+  switch (event.event) {
+    case 'ready': return `Parley peer ${event.peerId}\n  listening on ${event.addrs.join(', ')}\n  rendezvous ${event.rendezvous}\nType HELP for the commands, SIGNUP or LOGIN to start.`
+    case 'signed-up': return `Welcome, ${event.username}: your account is ready.`
+    case 'logged-in': return `Signed in as ${event.username}.`
+    case 'message': return `${clock(event.at)} ${colour('bold', event.from)}: ${event.text}`
+    case 'group-message': return `${clock(event.at)} ${group(event.group)} ${colour('bold', event.from)}: ${event.text}`
+    case 'file': return `${clock(event.at)} ${colour('bold', event.from)} sent you ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`
+    case 'group-file': return `${clock(event.at)} ${group(event.group)} ${colour('bold', event.from)} sent ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`
+    case 'sent': return undefined // "delivered" follows in a moment; one line per message is enough
+    case 'queued': return colour('yellow', `${clock()} queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); it will be delivered when they are back`)
+    case 'delivered': return colour('green', `${clock()} delivered to ${event.to}${event.group === null ? '' : ` in ${event.group}`}`)
+    case 'progress': return undefined
+    case 'groups':
+      if (event.groups.length === 0) return 'No groups yet: CREATE <group> or JOIN <group>.'
+      return table([['GROUP', 'PARTICIPANTS'], ...event.groups.map(g => [g.group, String(g.members)])])
+    case 'created': return `Created group ${event.group}.`
+    case 'joined': return event.created ? `Created and joined group ${event.group}.` : `Joined group ${event.group}.`
+    case 'left': return `Left group ${event.group}.`
+    case 'members': return `${event.group}: ${plural(event.members.length, 'member')}, ${event.members.filter(m => m.online).length} online (key epoch ${event.epoch})\n` +
+      table([['USER', 'STATUS'], ...event.members.map(m => [m.username, online(m.online)])])
+    case 'who':
+      if (event.users.length === 0) return 'Nobody else is online.'
+      return table([['USER', 'STATUS'], ...event.users.map(u => [u.username, online(u.online)])])
+    case 'history':
+      if (event.messages.length === 0) return `No messages with ${event.with} yet.`
+      return table([['TIME', 'FROM', 'STATUS', 'MESSAGE'], ...event.messages.map(m => [
+        clock(m.at),
+        `${m.group === null ? '' : `[${m.group}] `}${m.from}`,
+        m.direction === 'out' ? m.status : 'received',
+        m.kind === 'file' ? `[file] ${m.text}` : m.text
+      ])])
+    case 'verify': return `Fingerprint for you and ${event.user}:\n  ${event.fingerprint}\nCompare it with ${event.user} in person or on a call; it must be the same on both screens.`
+    case 'trusted': return `Accepted the new identity of ${event.user}.`
+    case 'presence': return system(`${event.user} is ${online(event.online)}`)
+    case 'rendezvous': return event.connected
+      ? colour('green', `${clock()} the rendezvous is back`)
+      : colour('yellow', `${clock()} lost the rendezvous: reconnecting; known contacts are still reached directly`)
+    case 'member-joined': return system(`${group(event.group)} ${event.user} joined`)
+    case 'member-left': return system(`${group(event.group)} ${event.user} left`)
+    case 'key': return system(`received the key of ${event.group} from ${event.from}`)
+    case 'warning': return `warning: ${event.message}`
+    case 'error': return `error: ${event.message}`
+    case 'help': return event.commands.join('\n')
+    case 'bye': return event.pending === 0
+      ? 'Bye.'
+      : `Bye. ${plural(event.pending, 'delivery')} still wait${event.pending === 1 ? 's' : ''} in the outbox: ${event.pending === 1 ? 'it goes' : 'they go'} out the next time you sign in here.`
   }
 }

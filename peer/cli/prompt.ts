@@ -1,79 +1,236 @@
 /**
  * The prompt: reads commands line by line from a terminal or from piped stdin, runs each in
- * order, prints what happens, and never lets an error end the program.
+ * order, prints what happens, and never lets an error end the program. On a terminal it adds
+ * what a person expects of a chat client: hidden password entry, Tab completion, a history kept
+ * across runs (never with a password in it), Ctrl-R search, and QUIT / Ctrl-C / Ctrl-D that end
+ * the program cleanly.
  */
-import { clearLine, createInterface, cursorTo } from 'node:readline'
+import { createInterface } from 'node:readline'
 import type { Interface } from 'node:readline'
+import { clearLine, cursorTo } from 'node:readline'
 import { Writable } from 'node:stream'
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import type { ParleyPeer } from '../app.ts'
 import { HELP, parseCommand } from './commands.ts'
 import type { Command } from './commands.ts'
+import { complete, NameBook } from './complete.ts'
+import type { KnownNames } from './complete.ts'
+import { HistoryFile, HISTORY_LINES, holdsPassword } from './history.ts'
 import type { Output } from './output.ts'
+import { reverseSearch } from './reverse-search.ts'
+import type { ReverseSearch } from './reverse-search.ts'
+
+/** How long Tab waits for the directory's names before completing from the names already seen. */
+const NAMES_WAIT_MS = 1_000
+/** The directory's names are asked for again at most this often. */
+const NAMES_FRESH_MS = 5_000
 
 /** The terminal as readline sees it, with a switch to stop echoing while a password is typed. */
 class EchoSwitch extends Writable {
   muted = false
-  readonly columns = process.stdout.columns
+  readonly isTTY = true
+  readonly #target: NodeJS.WriteStream
+
+  constructor (target: NodeJS.WriteStream) {
+    super()
+    this.#target = target
+    target.on('resize', () => { this.emit('resize') })
+  }
+
+  get columns (): number { return this.#target.columns }
+  get rows (): number { return this.#target.rows }
+
   override _write (chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
-    if (!this.muted) process.stdout.write(chunk)
+    if (!this.muted) this.#target.write(chunk)
     done()
   }
 }
 
-export async function runPrompt (peer: ParleyPeer, output: Output, interactive: boolean): Promise<void> {
-  const echo = new EchoSwitch()
-  const rl = createInterface({ input: process.stdin, output: interactive ? echo : undefined, terminal: interactive })
-  const showPrompt = (): void => {
-    if (interactive) {
-      rl.setPrompt(`${peer.username ?? 'parley'}> `)
-      rl.prompt()
+export interface PromptOptions {
+  /** A person at a terminal (stdin and stdout are TTYs), not a script. */
+  interactive: boolean
+  /** Where the command history is kept (terminal only). */
+  history?: HistoryFile
+  /** Names learned from events, for completion. */
+  names?: NameBook
+  /** An unexpected failure (ERR_INTERNAL): the details go to the log, one line to the person. */
+  onUnexpected?: (err: unknown) => void
+}
+
+export class Prompt {
+  readonly #peer: ParleyPeer
+  readonly #output: Output
+  readonly #options: PromptOptions
+  readonly #rl: Interface
+  readonly #echo: EchoSwitch | undefined
+  readonly #names: NameBook
+  #closed = false
+  #interrupted = false
+  /** The prompt is on screen, waiting (no line entered since it was drawn). */
+  #prompted = false
+  /** The hidden question being asked, if any (redrawn after a print, cancelled by close). */
+  #asking: { label: string, abort: AbortController } | undefined
+  #directory: { at: number, names: KnownNames } | undefined
+  #search: ReverseSearch | undefined
+
+  constructor (peer: ParleyPeer, output: Output, options: PromptOptions) {
+    this.#peer = peer
+    this.#output = output
+    this.#options = options
+    this.#names = options.names ?? new NameBook()
+    this.#echo = options.interactive ? new EchoSwitch(process.stdout) : undefined
+    this.#rl = createInterface({
+      input: process.stdin,
+      output: this.#echo,
+      terminal: options.interactive,
+      history: options.interactive ? options.history?.load() ?? [] : [],
+      historySize: HISTORY_LINES,
+      tabSize: 4,
+      completer: options.interactive
+        ? (line: string, done: (err: null, result: [string[], string]) => void) => {
+            void this.#knownNames().then(names => { done(null, complete(line, names)) })
+          }
+        : undefined
+    })
+    this.#rl.on('close', () => { this.close() })
+    if (options.interactive) {
+      // Ctrl-C on a terminal reaches readline as a key, not as a signal: it means leave.
+      this.#rl.on('SIGINT', () => { this.close(true) })
+      this.#search = reverseSearch(this.#rl, process.stdin, process.stdout, () => this.#history)
+      output.attachPrompt?.(
+        () => { clearLine(process.stdout, 0); cursorTo(process.stdout, 0) },
+        () => { this.#redraw() }
+      )
     }
   }
-  if (interactive) {
-    output.attachPrompt?.(
-      () => { clearLine(process.stdout, 0); cursorTo(process.stdout, 0) },
-      () => { if (!echo.muted) rl.prompt(true) }
-    )
+
+  /** Ended by Ctrl-C or a signal (not QUIT or the end of input): the caller waits less. */
+  get interrupted (): boolean {
+    return this.#interrupted
   }
-  showPrompt()
-  for await (const line of rl) {
-    let command: Command | null
+
+  /** End the prompt (QUIT, Ctrl-C, Ctrl-D, a signal): the loop in `run` stops after the command in hand. */
+  close (interrupted = false): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#interrupted = interrupted
+    this.#output.detachPrompt?.()
+    // Ctrl-C or Ctrl-D leave the cursor after the prompt: what follows starts on a line of its own.
+    if (this.#options.interactive && this.#prompted) process.stdout.write('\n')
+    this.#asking?.abort.abort()
+    this.#rl.close()
+  }
+
+  /** Read and run commands until QUIT, the end of input, or close(). */
+  async run (): Promise<void> {
+    this.#show()
     try {
-      command = parseCommand(line)
-      if (command?.verb === 'QUIT') break
-      if (command !== null) {
-        if (interactive && (command.verb === 'SIGNUP' || command.verb === 'LOGIN') && command.password === undefined) {
-          command.password = await askPassword(rl, echo, command.verb === 'SIGNUP')
-        }
-        await run(peer, command, output)
+      for await (const line of this.#rl) {
+        this.#prompted = false
+        if (this.#closed) break
+        if (await this.#handle(line)) break
+        this.#show()
       }
-    } catch (err) {
-      const error = asParleyError(err)
-      output.print({ event: 'error', code: error.code, message: error.message })
+    } finally {
+      this.close()
     }
-    showPrompt()
   }
-  rl.close()
-}
 
-async function askHidden (rl: Interface, echo: EchoSwitch, question: string): Promise<string> {
-  process.stdout.write(question)
-  echo.muted = true
-  try {
-    return await new Promise<string>(resolve => { rl.question('', resolve) })
-  } finally {
-    echo.muted = false
-    process.stdout.write('\n')
+  /** Run one line; true when it was QUIT. */
+  async #handle (line: string): Promise<boolean> {
+    try {
+      const command = parseCommand(line)
+      if (command === null) return false
+      this.#remember(line)
+      if (command.verb === 'QUIT') return true
+      if (this.#options.interactive && (command.verb === 'SIGNUP' || command.verb === 'LOGIN') && command.password === undefined) {
+        command.password = await this.#askPassword(command.verb === 'SIGNUP')
+      }
+      await run(this.#peer, command, this.#output)
+    } catch (err) {
+      if (this.#closed) return true
+      const error = asParleyError(err)
+      if (error.code === ErrorCode.Internal) this.#options.onUnexpected?.(err)
+      this.#output.print({ event: 'error', code: error.code, message: error.message })
+    } finally {
+      // A line with a password on it is forgotten at once, even in this session's history.
+      if (holdsPassword(line)) this.#forget(line)
+    }
+    return false
   }
-}
 
-async function askPassword (rl: Interface, echo: EchoSwitch, twice: boolean): Promise<string> {
-  const password = await askHidden(rl, echo, 'Password: ')
-  if (twice && await askHidden(rl, echo, 'Again: ') !== password) {
-    throw new ParleyError(ErrorCode.Usage, 'the two passwords differ')
+  get #history (): string[] {
+    return (this.#rl as unknown as { history: string[] }).history
   }
-  return password
+
+  #remember (line: string): void {
+    if (this.#options.interactive) this.#options.history?.add(line)
+  }
+
+  #forget (line: string): void {
+    const history = this.#history
+    const at = history.indexOf(line)
+    if (at !== -1) history.splice(at, 1)
+  }
+
+  #show (): void {
+    if (!this.#options.interactive || this.#closed) return
+    this.#rl.setPrompt(`${this.#peer.username ?? 'parley'}> `)
+    this.#rl.prompt(true)
+    this.#prompted = true
+  }
+
+  #redraw (): void {
+    if (this.#closed) return
+    if (this.#asking !== undefined) process.stdout.write(this.#asking.label)
+    else if (this.#search?.active === true) this.#search.redraw()
+    else this.#rl.prompt(true)
+  }
+
+  async #knownNames (): Promise<KnownNames> {
+    const cached = this.#directory
+    if (cached !== undefined && Date.now() - cached.at < NAMES_FRESH_MS) return this.#names.with(cached.names)
+    let timer: NodeJS.Timeout | undefined
+    const names = await Promise.race([
+      this.#peer.knownNames().catch(() => undefined),
+      new Promise<undefined>(resolve => { timer = setTimeout(() => { resolve(undefined) }, NAMES_WAIT_MS) })
+    ])
+    clearTimeout(timer)
+    if (names === undefined) return this.#names
+    this.#directory = { at: Date.now(), names }
+    return this.#names.with(names)
+  }
+
+  async #askHidden (label: string): Promise<string> {
+    const echo = this.#echo
+    if (echo === undefined) throw new ParleyError(ErrorCode.Usage, 'a hidden prompt needs a terminal')
+    const history = this.#history
+    const remembered = history.length
+    const abort = new AbortController()
+    this.#asking = { label, abort }
+    process.stdout.write(label)
+    echo.muted = true
+    try {
+      return await new Promise<string>((resolve, reject) => {
+        abort.signal.addEventListener('abort', () => { reject(new ParleyError(ErrorCode.Usage, 'cancelled')) }, { once: true })
+        this.#rl.question('', { signal: abort.signal }, resolve)
+      })
+    } finally {
+      this.#asking = undefined
+      echo.muted = false
+      // readline put the answer in its history like any line: a password must not stay there.
+      if (history.length > remembered) history.shift()
+      if (!this.#closed) process.stdout.write('\n')
+    }
+  }
+
+  async #askPassword (twice: boolean): Promise<string> {
+    const password = await this.#askHidden('Password: ')
+    if (twice && await this.#askHidden('Again: ') !== password) {
+      throw new ParleyError(ErrorCode.Usage, 'the two passwords differ')
+    }
+    return password
+  }
 }
 
 async function run (peer: ParleyPeer, command: Command, output: Output): Promise<void> {
@@ -88,7 +245,7 @@ async function run (peer: ParleyPeer, command: Command, output: Output): Promise
       else await peer.login(command.user, command.password)
       return
     }
-    case 'SEND': return peer.send(command.user, command.text)
+    case 'SEND': return await peer.send(command.user, command.text)
     case 'SENDFILE': return await peer.sendFile(command.file, command.user)
     case 'SENDGROUP': return await peer.sendGroup(command.group, command.text)
     case 'SENDGROUPFILE': return await peer.sendGroupFile(command.file, command.group)

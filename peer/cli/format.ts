@@ -1,0 +1,54 @@
+/**
+ * Small pieces of human output: byte sizes, clock times, aligned tables.
+ */
+
+const UNITS = ['KiB', 'MiB', 'GiB', 'TiB']
+
+/** 6 → "6 B", 1536 → "1.5 KiB", 3 × 2^30 → "3.0 GiB": bytes exactly, bigger units to one decimal. */
+export function formatBytes (bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`
+  let value = bytes / 1024
+  let unit = 0
+  // Round first: 1023.96 KiB is shown as "1.0 MiB", never as "1024.0 KiB".
+  while (Number(value.toFixed(1)) >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return `${value.toFixed(1)} ${UNITS[unit] ?? ''}`
+}
+
+/** The local time of day, HH:MM:SS. */
+export function clock (at: number = Date.now()): string {
+  return new Date(at).toTimeString().slice(0, 8)
+}
+
+/** Terminal columns a string takes (wide East Asian and emoji count two; combining marks none). */
+export function displayWidth (text: string): number {
+  let width = 0
+  for (const { segment } of new Intl.Segmenter().segment(text)) {
+    const code = segment.codePointAt(0) ?? 0
+    width += /\p{Extended_Pictographic}/u.test(segment) && code > 0xff ? 2 : isWide(code) ? 2 : 1
+  }
+  return width
+}
+
+function isWide (code: number): boolean {
+  return (code >= 0x1100 && code <= 0x115f) || (code >= 0x2e80 && code <= 0xa4cf) ||
+    (code >= 0xac00 && code <= 0xd7a3) || (code >= 0xf900 && code <= 0xfaff) ||
+    (code >= 0xfe30 && code <= 0xfe4f) || (code >= 0xff00 && code <= 0xff60) ||
+    (code >= 0xffe0 && code <= 0xffe6) || (code >= 0x20000 && code <= 0x3fffd)
+}
+
+/**
+ * Rows as lines with aligned columns, two spaces apart, indented by two; the last column is not
+ * padded (it may be long text). The first row is the heading.
+ */
+export function table (rows: string[][]): string {
+  const widths: number[] = []
+  for (const row of rows) {
+    row.forEach((cell, column) => { widths[column] = Math.max(widths[column] ?? 0, displayWidth(cell)) })
+  }
+  return rows.map(row => '  ' + row.map((cell, column) =>
+    column === row.length - 1 ? cell : cell + ' '.repeat((widths[column] ?? 0) - displayWidth(cell))
+  ).join('  ')).join('\n')
+}

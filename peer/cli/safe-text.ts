@@ -1,0 +1,41 @@
+/**
+ * Text from the network made safe for a terminal (issue 12 item 5). A remote string that reaches
+ * a person's screen raw can erase the line and draw a fake one (ESC [ 2K, CR), set the window
+ * title, write the clipboard (OSC 52), reorder what is shown (bidi overrides) or hide text (zero
+ * width). Every such character is shown as a visible escape instead: `\x1b`, `\u202e`.
+ * The --json stream is not touched: JSON.stringify escapes controls itself and keeps the text.
+ */
+
+// Cc: C0, DEL and C1 controls. Cf: bidi embeddings, overrides and isolates, marks, zero-width
+// space/joiners, BOM, soft hyphen, tags. Zl/Zp: line and paragraph separators. Cs: a lone
+// surrogate (never valid text).
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu
+
+// A zero-width joiner between two pictographs is part of one emoji (👨‍👩‍👧), not a hiding place.
+const PICTOGRAPH_BEFORE = /\p{Extended_Pictographic}\uFE0F?$/u
+const PICTOGRAPH_AFTER = /^\p{Extended_Pictographic}/u
+
+function visible (char: string): string {
+  const code = char.codePointAt(0) ?? 0
+  if (code < 0x100) return `\\x${code.toString(16).padStart(2, '0')}`
+  return code <= 0xffff ? `\\u${code.toString(16).padStart(4, '0')}` : `\\u{${code.toString(16)}}`
+}
+
+/** The text with every control, bidi and invisible formatting character shown as an escape. */
+export function safeText (text: string): string {
+  return text.replace(UNSAFE, (char, offset: number, whole: string) => {
+    if (char === '\u200d' && PICTOGRAPH_BEFORE.test(whole.slice(Math.max(0, offset - 3), offset)) &&
+      PICTOGRAPH_AFTER.test(whole.slice(offset + 1, offset + 3))) return char
+    return visible(char)
+  })
+}
+
+/** A copy of any value (an event) with every string in it made safe, at any depth. */
+export function safeValue<T> (value: T): T {
+  if (typeof value === 'string') return safeText(value) as T
+  if (Array.isArray(value)) return value.map(item => safeValue(item)) as T
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, safeValue(item)])) as T
+  }
+  return value
+}

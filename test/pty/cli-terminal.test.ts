@@ -1,0 +1,171 @@
+/**
+ * The peer as a person uses it: a real rendezvous, a real peer on a pseudo-terminal (tmux), and
+ * a second real peer driven over --json. Every assertion is on what the screen shows.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { removeDir, spawnRendezvous, tempDir } from '../helpers/rendezvous.ts'
+import type { ServerProcess } from '../helpers/rendezvous.ts'
+import { PeerProcess, is } from '../helpers/peer-process.ts'
+import { Terminal, peerCommand } from './terminal.ts'
+
+const ALICE_PASSWORD = 'correct-horse-battery'
+const BOB_PASSWORD = 'bob-password-1234'
+const ON_LINE_PASSWORD = 'typed-on-the-line-99'
+// What a person never wants to see: a stack trace or readline's crash.
+const CRASH = /ERR_USE_AFTER_CLOSE|\n\s+at .+:\d+:\d+|Error \[|node:internal/
+
+describe('the interactive terminal', () => {
+  let dir: string
+  let rendezvous: ServerProcess
+  let bob: PeerProcess
+  const terminals: Terminal[] = []
+
+  const open = async (dataDir: string): Promise<Terminal> => {
+    const terminal = await Terminal.start(dir, peerCommand(rendezvous.addr.toString(), dataDir), { NO_COLOR: '1' })
+    terminals.push(terminal)
+    await terminal.waitFor('Type HELP for the commands')
+    return terminal
+  }
+
+  before(async () => {
+    dir = await tempDir('parley-pty-')
+    rendezvous = await spawnRendezvous(join(dir, 'rendezvous'))
+    bob = await PeerProcess.start('bob', rendezvous.addr.toString(), join(dir, 'bob'))
+    const signed = await bob.run(`SIGNUP bob ${BOB_PASSWORD}`, e => e.event === 'signed-up' || e.event === 'error')
+    assert.equal(signed.event, 'signed-up', JSON.stringify(signed))
+  })
+
+  after(async () => {
+    for (const terminal of terminals) await terminal.close()
+    if (bob.child.exitCode === null) await bob.kill()
+    await rendezvous.stop()
+    await removeDir(dir)
+  })
+
+  test('hidden password, errors, completion, a hostile message while typing, sizes, QUIT', async () => {
+    const alice = await open(join(dir, 'alice'))
+    await alice.line('SIGNUP alice')
+    await alice.waitFor('Password:')
+    await alice.line(ALICE_PASSWORD)
+    await alice.waitFor('Again:')
+    await alice.line(ALICE_PASSWORD)
+    const welcome = await alice.waitFor('Welcome, alice: your account is ready.')
+    assert.doesNotMatch(welcome, new RegExp(ALICE_PASSWORD), 'the password is never on the screen')
+    await alice.waitFor(screen => screen.endsWith('alice>'))
+
+    // A user who does not exist: an error, and nothing queued.
+    await alice.line('SEND nosuchuser hello?')
+    await alice.waitFor('error: no user "nosuchuser"; nothing was sent')
+    await alice.line('HISTORY nosuchuser')
+    await alice.waitFor('No messages with nosuchuser yet.')
+    assert.doesNotMatch(await alice.screen(), /queued for nosuchuser/)
+
+    // Tab completes a command word, then a username the directory knows.
+    await alice.type('VER')
+    await alice.press('Tab')
+    await alice.waitFor(screen => screen.endsWith('alice> VERIFY'))
+    await alice.type('bo')
+    await alice.press('Tab')
+    await alice.waitFor(screen => screen.endsWith('alice> VERIFY bob'))
+    await alice.press('Enter')
+    await alice.waitFor('Fingerprint for you and bob:')
+
+    // A message arrives while a line is half typed: it is printed above, the line survives.
+    await alice.waitFor(screen => screen.endsWith('alice>'))
+    await alice.type('SEND bob half-typ')
+    await alice.waitFor(screen => screen.endsWith('alice> SEND bob half-typ'))
+    // (No CR: it would end the line on bob's piped stdin; the unit tests cover CR.)
+    const hostile = 'evil\x1b[2K\x1b[1A10:41 friend: pay me\x1b]52;c;ZXZpbA==\x07\x1b]0;owned\x07\u202eend\u200b!'
+    await bob.run(`SEND alice ${hostile}`, is('delivered', { to: 'alice' }))
+    const shown = await alice.waitFor('bob: evil')
+    assert.ok(shown.includes('bob: evil\\x1b[2K\\x1b[1A10:41 friend: pay me\\x1b]52;c;ZXZpbA==\\x07\\x1b]0;owned\\x07\\u202eend\\u200b!'),
+      `escapes shown visibly:\n${shown}`)
+    assert.equal(await alice.cursorLine(), 'alice> SEND bob half-typ', 'the half-typed line survives')
+    await alice.type('ed line')
+    await alice.press('Enter')
+    await bob.waitFor(is('message', { from: 'alice', text: 'half-typed line' }))
+    await alice.waitFor('delivered to bob')
+
+    // A 6-byte file is 6 B, not 1 KiB.
+    const small = join(dir, 'six.txt')
+    await writeFile(small, 'sixsix')
+    await bob.run(`SENDFILE ${small} alice`, is('delivered', { to: 'alice' }))
+    await alice.waitFor(/bob sent you six\.txt \(6 B\), saved as /)
+
+    // LIST as a table.
+    await alice.line('JOIN friends')
+    await alice.waitFor('Created and joined group friends.')
+    await alice.line('LIST')
+    await alice.waitFor(/GROUP +PARTICIPANTS\n +friends +1/)
+
+    await alice.line('QUIT')
+    assert.equal(await alice.exitStatus(), 0)
+    const last = await alice.screen()
+    assert.match(last, /Bye\./)
+    assert.doesNotMatch(last, CRASH)
+  })
+
+  test('history survives a restart without passwords; Ctrl-R finds a line; Ctrl-C and Ctrl-D exit 0', async () => {
+    const data = join(dir, 'carol')
+    const first = await open(data)
+    await first.line(`SIGNUP carol ${ON_LINE_PASSWORD}`)
+    await first.waitFor('Welcome, carol')
+    await first.line('LOGIN carol')
+    await first.waitFor('Password:')
+    await first.line(ON_LINE_PASSWORD)
+    await first.waitFor('Signed in as carol.')
+    await first.line('SEND bob remembered across restarts')
+    await first.waitFor('delivered to bob')
+    // Up shows the last line, never the password typed at the hidden prompt or on a line.
+    await first.press('Up')
+    await first.waitFor(screen => screen.endsWith('carol> SEND bob remembered across restarts'))
+    await first.press('Up')
+    await first.waitFor(screen => screen.endsWith('carol> LOGIN carol'))
+    // Past the oldest line readline shows an empty one: nothing older, no password, is there.
+    await first.press('Up')
+    await first.waitFor(screen => screen.endsWith('carol>'))
+    assert.doesNotMatch(await first.screen(), new RegExp(`carol> ${ON_LINE_PASSWORD}`))
+    await first.press('C-u')
+    await first.waitFor(screen => screen.endsWith('carol>'))
+    await first.press('C-c')
+    assert.equal(await first.exitStatus(), 0)
+    assert.match(await first.screen(), /Bye\./)
+    assert.doesNotMatch(await first.screen(), CRASH)
+
+    const history = await readFile(join(data, 'history'), 'utf8')
+    assert.equal(history, 'LOGIN carol\nSEND bob remembered across restarts\n')
+    assert.doesNotMatch(history, new RegExp(ON_LINE_PASSWORD))
+
+    const second = await open(data)
+    await second.press('Up')
+    await second.waitFor(screen => screen.endsWith('parley> SEND bob remembered across restarts'))
+    await second.press('C-u')
+    await second.press('C-r')
+    await second.type('LOG')
+    await second.waitFor(screen => screen.endsWith("(reverse-i-search)`LOG': LOGIN carol"))
+    await second.press('Escape')
+    await second.waitFor(screen => screen.endsWith('parley>'))
+    await second.press('C-r')
+    await second.type('remem')
+    await second.waitFor(screen => screen.endsWith("(reverse-i-search)`remem': SEND bob remembered across restarts"))
+    await second.press('Right')
+    await second.waitFor(screen => screen.endsWith('parley> SEND bob remembered across restarts'))
+    await second.press('C-u')
+    await second.press('C-d')
+    assert.equal(await second.exitStatus(), 0)
+    assert.match(await second.screen(), /Bye\./)
+    assert.doesNotMatch(await second.screen(), CRASH)
+  })
+
+  test('SIGTERM and piped input end with status 0 and a bye', async () => {
+    const peer = await PeerProcess.start('dave', rendezvous.addr.toString(), join(dir, 'dave'))
+    const error = await peer.run('SEND nosuchuser hi', is('error'))
+    assert.equal(error.code, 'ERR_NOT_SIGNED_IN', 'nobody is signed in on this peer yet')
+    assert.equal(await peer.kill('SIGTERM'), 0)
+    assert.ok(peer.events.some(e => e.event === 'bye'))
+    assert.doesNotMatch(peer.stderr.join(''), CRASH)
+  })
+})

@@ -1,0 +1,100 @@
+/**
+ * A real terminal for tests: a peer (or any command) runs in a detached tmux session on a
+ * private socket, keys are typed with send-keys and the screen is read with capture-pane, as a
+ * person would see it. Waits poll the screen until the expected text appears (a generous
+ * deadline, never a fixed sleep). The tmux server is killed on close.
+ */
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { join } from 'node:path'
+
+const run = promisify(execFile)
+const ROOT = new URL('../../', import.meta.url).pathname
+
+export const EXIT_MARK = '[exited with status '
+
+/** Each terminal gets a tmux server of its own (its own socket), so several can run at once. */
+let opened = 0
+
+export class Terminal {
+  readonly #socket: string
+  readonly name = 'pty'
+
+  private constructor (socket: string) {
+    this.#socket = socket
+  }
+
+  /**
+   * Run `argv` in a fresh 120×40 terminal, cwd the project root. When it ends the pane prints
+   * `[exited with status N]` and stays, so the test can read the last screen.
+   */
+  static async start (dir: string, argv: string[], env: Record<string, string> = {}): Promise<Terminal> {
+    const terminal = new Terminal(join(dir, `tmux-${process.pid}-${++opened}.sock`))
+    const quoted = argv.map(arg => `'${arg.replaceAll('\'', '\'\\\'\'')}'`).join(' ')
+    const command = `cd '${ROOT}' && ${quoted}; echo "${EXIT_MARK}$?]"; exec sleep 3600`
+    await terminal.tmux('-f', '/dev/null', 'new-session', '-d', '-s', terminal.name, '-x', '120', '-y', '40',
+      '-e', 'TERM=xterm-256color', ...Object.entries(env).flatMap(([key, value]) => ['-e', `${key}=${value}`]),
+      'sh', '-c', command)
+    return terminal
+  }
+
+  async tmux (...args: string[]): Promise<string> {
+    const { stdout } = await run('tmux', ['-S', this.#socket, ...args])
+    return stdout
+  }
+
+  /** Type text literally (no key names), without Enter. */
+  async type (text: string): Promise<void> {
+    await this.tmux('send-keys', '-t', this.name, '-l', text)
+  }
+
+  /** Press keys by tmux name: 'Enter', 'Tab', 'Up', 'C-c', 'C-d', 'C-r', 'Escape'… */
+  async press (...keys: string[]): Promise<void> {
+    await this.tmux('send-keys', '-t', this.name, ...keys)
+  }
+
+  /** Type a line and press Enter. */
+  async line (text: string): Promise<void> {
+    await this.type(text)
+    await this.press('Enter')
+  }
+
+  /** What the screen shows now, with the scrollback (trailing blank lines dropped). */
+  async screen (): Promise<string> {
+    return (await this.tmux('capture-pane', '-p', '-J', '-S', '-1000', '-t', this.name)).replace(/\s+$/, '')
+  }
+
+  /** The line the cursor is on, as shown. */
+  async cursorLine (): Promise<string> {
+    const y = Number((await this.tmux('display-message', '-p', '-t', this.name, '#{cursor_y}')).trim())
+    const lines = (await this.tmux('capture-pane', '-p', '-t', this.name)).split('\n')
+    return lines[y] ?? ''
+  }
+
+  /** Poll the screen until `check` holds; the deadline is generous for a slow machine. */
+  async waitFor (check: string | RegExp | ((screen: string) => boolean), timeoutMs = 30_000): Promise<string> {
+    const test = typeof check === 'function' ? check : (screen: string) => typeof check === 'string' ? screen.includes(check) : check.test(screen)
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const screen = await this.screen()
+      if (test(screen)) return screen
+      if (Date.now() > deadline) throw new Error(`the screen never showed ${String(check)}; it shows:\n${screen}`)
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+  }
+
+  /** Wait for the program to end; its exit status. */
+  async exitStatus (timeoutMs = 30_000): Promise<number> {
+    const screen = await this.waitFor(new RegExp(`${EXIT_MARK.replace(/[[\]]/g, '\\$&')}\\d+\\]`), timeoutMs)
+    return Number(new RegExp(`${EXIT_MARK.replace(/[[\]]/g, '\\$&')}(\\d+)\\]`).exec(screen)?.[1])
+  }
+
+  async close (): Promise<void> {
+    await this.tmux('kill-server').catch(() => {})
+  }
+}
+
+/** The argv that starts a real peer as `npm run peer` does, on loopback with its own data folder. */
+export function peerCommand (rendezvous: string, dataDir: string): string[] {
+  return [process.execPath, 'peer/main.ts', '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--no-mdns']
+}

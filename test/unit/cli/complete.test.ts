@@ -1,0 +1,60 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { complete, NameBook } from '../../../peer/cli/complete.ts'
+import { COMMAND_WORDS, HELP } from '../../../peer/cli/commands.ts'
+import { removeDir, tempDir } from '../../helpers/rendezvous.ts'
+
+const names = { users: ['alice', 'bob', 'bobby'], groups: ['friends', 'family'] }
+
+test('every command in HELP completes from its first letters, in the case typed', () => {
+  for (const line of HELP.filter(line => /^[A-Z]+ /.test(line))) {
+    const word = line.split(' ')[0] ?? ''
+    const [found] = complete(word.slice(0, -1), names)
+    assert.ok(found.includes(word + ' '), `${word}: ${found.join(',')}`)
+  }
+  assert.deepEqual(complete('SENDG', names), [['SENDGROUP ', 'SENDGROUPFILE '], 'SENDG'])
+  assert.deepEqual(complete('he', names), [['help '], 'he'])
+  assert.ok(COMMAND_WORDS.includes('EXIT'))
+})
+
+test('users after SEND, VERIFY, TRUST; groups after SENDGROUP, JOIN, LEAVE, MEMBERS; both after HISTORY', () => {
+  assert.deepEqual(complete('SEND b', names), [['bob ', 'bobby '], 'b'])
+  assert.deepEqual(complete('send A', names), [['alice '], 'A'])
+  assert.deepEqual(complete('VERIFY al', names), [['alice '], 'al'])
+  assert.deepEqual(complete('SENDGROUP fr', names), [['friends '], 'fr'])
+  assert.deepEqual(complete('join fa', names), [['family '], 'fa'])
+  assert.deepEqual(complete('HISTORY f', names), [['family ', 'friends '], 'f'])
+  assert.deepEqual(complete('SEND bob hel', names), [[], 'hel'], 'message text is not completed')
+  assert.deepEqual(complete('WHO x', names), [[], 'x'])
+})
+
+test('SENDFILE completes a local path, then the user; SENDGROUPFILE the group', async () => {
+  const dir = await tempDir()
+  try {
+    await mkdir(join(dir, 'photos'))
+    await writeFile(join(dir, 'photos', 'holiday.jpg'), 'x')
+    await writeFile(join(dir, 'notes.txt'), 'x')
+    assert.deepEqual(complete('SENDFILE ph', names, dir), [['photos/'], 'ph'])
+    assert.deepEqual(complete('SENDFILE photos/h', names, dir), [['photos/holiday.jpg '], 'photos/h'])
+    assert.deepEqual(complete(`SENDFILE ${dir}/no`, names, '/'), [[`${dir}/notes.txt `], `${dir}/no`])
+    assert.deepEqual(complete('SENDFILE notes.txt bo', names, dir), [['bob ', 'bobby '], 'bo'])
+    assert.deepEqual(complete('SENDGROUPFILE notes.txt fr', names, dir), [['friends '], 'fr'])
+  } finally {
+    await removeDir(dir)
+  }
+})
+
+test('the name book learns users and groups from events', () => {
+  const book = new NameBook()
+  book.observe({ event: 'message', id: '1', from: 'carol', text: 'hi', at: 0 })
+  book.observe({ event: 'members', group: 'club', epoch: 1, members: [{ username: 'dave', online: true }] })
+  book.observe({ event: 'joined', group: 'chess', created: false })
+  book.observe({ event: 'left', group: 'chess' })
+  assert.deepEqual([...book.users].sort(), ['carol', 'dave'])
+  assert.deepEqual([...book.groups], ['club'])
+  const both = book.with({ users: ['erin'], groups: ['club', 'go'] })
+  assert.deepEqual([...both.users].sort(), ['carol', 'dave', 'erin'])
+  assert.deepEqual([...both.groups].sort(), ['club', 'go'])
+})

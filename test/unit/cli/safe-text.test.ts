@@ -1,0 +1,83 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { safeText, safeValue } from '../../../peer/cli/safe-text.ts'
+import { describe as describeEvent, humanOutput, jsonOutput } from '../../../peer/cli/output.ts'
+import { PassThrough } from 'node:stream'
+import type { PeerEvent } from '../../../peer/events.ts'
+
+test('terminal controls become visible escapes: erase-line, OSC 52, title, CSI, bell, CR, NUL, DEL', () => {
+  assert.equal(safeText('hi\x1b[2K\r10:41 bob: pay me'), 'hi\\x1b[2K\\x0d10:41 bob: pay me')
+  assert.equal(safeText('\x1b]52;c;aGVsbG8=\x07'), '\\x1b]52;c;aGVsbG8=\\x07')
+  assert.equal(safeText('\x1b]0;owned\x1b\\'), '\\x1b]0;owned\\x1b\\')
+  assert.equal(safeText('a\nb\tc\x00d\x7fe'), 'a\\x0ab\\x09c\\x00d\\x7fe')
+  // C1: U+009B is a one-character CSI to some terminals; U+0085 a next-line.
+  assert.equal(safeText('\u009b2J\u0085\u0090'), '\\x9b2J\\x85\\x90')
+})
+
+test('bidi overrides, isolates and marks, zero-width and invisible characters become visible', () => {
+  assert.equal(safeText('evil\u202egnp.exe'), 'evil\\u202egnp.exe')
+  assert.equal(safeText('\u2066x\u2069\u202a\u202b\u202c\u202d\u200e\u200f\u061c'), '\\u2066x\\u2069\\u202a\\u202b\\u202c\\u202d\\u200e\\u200f\\u061c')
+  assert.equal(safeText('pay\u200bpal\u200c\u2060\ufeff\u00ad'), 'pay\\u200bpal\\u200c\\u2060\\ufeff\\xad')
+  assert.equal(safeText('line\u2028para\u2029'), 'line\\u2028para\\u2029')
+  assert.equal(safeText('tag\u{e0041}'), 'tag\\u{e0041}')
+  assert.equal(safeText('lone \ud800 half'), 'lone \\ud800 half')
+  assert.equal(safeText('x\u200dy'), 'x\\u200dy')
+})
+
+test('ordinary text of every script is kept as it is, emoji sequences included', () => {
+  for (const text of ['Hello Bob!', 'café ünïcödé', '日本語のテキスト', 'مرحبا', 'שלום', '👨‍👩‍👧 family', '❤️‍🔥', 'a\\x1b literal backslash', 'C:\\Users\\bob']) {
+    assert.equal(safeText(text), text)
+  }
+})
+
+test('safeValue escapes every string at any depth and keeps the rest', () => {
+  const event: PeerEvent = { event: 'members', group: 'g', epoch: 2, members: [{ username: 'a\x1bb', online: true }] }
+  assert.deepEqual(safeValue(event), { event: 'members', group: 'g', epoch: 2, members: [{ username: 'a\\x1bb', online: true }] })
+})
+
+function capture (): { stream: NodeJS.WriteStream, text: () => string } {
+  const stream = new PassThrough() as unknown as NodeJS.WriteStream
+  let text = ''
+  ;(stream as unknown as PassThrough).on('data', (chunk: Buffer) => { text += chunk.toString() })
+  return { stream, text: () => text }
+}
+
+test('human output shows a hostile message, file name and warning with visible escapes; --json keeps the exact text', () => {
+  const hostile = 'hi\x1b[2K\r\x1b[1A10:41 friend: send money\x1b]52;c;ZXZpbA==\x07\u202e'
+  const events: PeerEvent[] = [
+    { event: 'message', id: '00', from: 'mallory', text: hostile, at: 0 },
+    { event: 'group-message', id: '01', group: 'g', from: 'mallory', text: hostile, at: 0 },
+    { event: 'file', id: '02', from: 'mallory', name: 'x\u202egnp.exe', path: '/tmp/x\u202egnp.exe', size: 6, sha256: '', at: 0 },
+    { event: 'history', with: 'mallory', messages: [{ id: '03', direction: 'in', from: 'mallory', group: null, kind: 'text', text: hostile, path: null, status: 'delivered', at: 0 }] },
+    { event: 'warning', code: 'ERR_MALFORMED', message: `bad frame \x1b]0;title\x07` },
+    { event: 'error', code: 'ERR_NOT_FOUND', message: 'no user "\x1b[31mx"' }
+  ]
+  const out = capture()
+  const err = capture()
+  const human = humanOutput(out.stream, err.stream)
+  for (const event of events) human.print(event)
+  const shown = out.text() + err.text()
+  assert.doesNotMatch(shown, /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/, 'no raw control reaches the terminal (newlines end lines)')
+  assert.match(out.text(), /mallory: hi\\x1b\[2K\\x0d\\x1b\[1A10:41 friend: send money\\x1b\]52;c;ZXZpbA==\\x07\\u202e\n/)
+  assert.match(out.text(), /sent you x\\u202egnp\.exe \(6 B\)/)
+  assert.match(err.text(), /warning: bad frame \\x1b\]0;title\\x07\n/)
+  assert.match(err.text(), /error: no user "\\x1b\[31mx"\n/)
+
+  const lines: string[] = []
+  const json = jsonOutput(line => { lines.push(line) })
+  json.print(events[0] as PeerEvent)
+  assert.doesNotMatch(lines[0] ?? '', /[\x00-\x09\x0b-\x1f]/, 'JSON.stringify escapes controls itself')
+  assert.equal((JSON.parse(lines[0] ?? '') as { text: string }).text, hostile, 'the JSON stream keeps the exact text')
+})
+
+test('describe() gives aligned tables and notices', () => {
+  assert.equal(describeEvent({ event: 'groups', groups: [{ group: 'friends', members: 3 }, { group: 'a', members: 12 }] }),
+    '  GROUP    PARTICIPANTS\n  friends  3\n  a        12')
+  assert.equal(describeEvent({ event: 'who', users: [{ username: 'bob', online: true }, { username: 'charlotte', online: false }] }),
+    '  USER       STATUS\n  bob        online\n  charlotte  offline')
+  assert.match(describeEvent({ event: 'member-joined', group: 'g', user: 'bob' }) ?? '', /\[g\] bob joined$/)
+  assert.match(describeEvent({ event: 'rendezvous', connected: false }) ?? '', /lost the rendezvous/)
+  assert.match(describeEvent({ event: 'rendezvous', connected: true }) ?? '', /the rendezvous is back/)
+  assert.equal(describeEvent({ event: 'bye', pending: 0 }), 'Bye.')
+  assert.match(describeEvent({ event: 'bye', pending: 2 }) ?? '', /^Bye\. 2 deliveries still wait in the outbox/)
+})
