@@ -6,9 +6,8 @@
  * outbox is reported. A person never sees a stack trace: an unexpected failure prints one line
  * and its details go to `<data>/errors.log`.
  */
-import { appendFileSync, mkdirSync, statSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { ErrorCode, asParleyError } from '../common/errors.ts'
@@ -17,8 +16,8 @@ import { DEFAULT_RENDEZVOUS, discoverRendezvous } from './discover.ts'
 import { parseRendezvousAddress } from './rendezvous-client.ts'
 import type { PeerEvent } from './events.ts'
 import { humanOutput, jsonOutput } from './cli/output.ts'
-import type { Output } from './cli/output.ts'
 import { NameBook } from './cli/complete.ts'
+import { logError, unexpectedErrors } from './cli/error-log.ts'
 import { HistoryFile } from './cli/history.ts'
 import { Prompt } from './cli/prompt.ts'
 
@@ -112,60 +111,6 @@ async function main (): Promise<number> {
   output.print({ event: 'bye', pending })
   output.close()
   return 0
-}
-
-/** errors.log stops growing here: a fault that repeats must not fill the disk. */
-const ERROR_LOG_MAX_BYTES = 1024 * 1024
-/** At most this many one-line reports a minute reach the person; the log has the rest. */
-const ERROR_LINES_PER_MINUTE = 5
-
-/**
- * One line for the person, the whole story in the log; the program carries on. Guarded against
- * itself: a failure while reporting (the terminal gone: EPIPE) is not reported again, and a fault
- * that repeats in a loop is written a bounded number of times.
- */
-function unexpectedErrors (output: Output, logFile: string): (err: unknown) => void {
-  let reporting = false
-  let windowStart = 0
-  let linesInWindow = 0
-  return err => {
-    if (reporting) return
-    reporting = true
-    try {
-      logError(logFile, err)
-      const now = Date.now()
-      if (now - windowStart > 60_000) {
-        windowStart = now
-        linesInWindow = 0
-      }
-      if (++linesInWindow > ERROR_LINES_PER_MINUTE) return
-      const message = err instanceof Error ? err.message : String(err)
-      output.print({ event: 'error', code: ErrorCode.Internal, message: `unexpected failure: ${message.split('\n')[0] ?? ''} (details in ${logFile})` })
-    } catch {
-      // The terminal itself is gone (EPIPE): the log has it.
-    } finally {
-      reporting = false
-    }
-  }
-}
-
-function logError (file: string, err: unknown): void {
-  try {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
-    if (fileSize(file) >= ERROR_LOG_MAX_BYTES) return
-    const detail = err instanceof Error ? (err.stack ?? err.message) : String(err)
-    appendFileSync(file, `${new Date().toISOString()} ${detail.slice(0, 16 * 1024)}\n`, { mode: 0o600 })
-  } catch {
-    // Nowhere to log: the one line on the terminal is all there is.
-  }
-}
-
-function fileSize (file: string): number {
-  try {
-    return statSync(file).size
-  } catch {
-    return 0
-  }
 }
 
 process.exit(await main())

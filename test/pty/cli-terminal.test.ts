@@ -101,6 +101,13 @@ describe('the interactive terminal', () => {
     await alice.line('LIST')
     await alice.waitFor(/GROUP +PARTICIPANTS\n +friends +1/)
 
+    // Members see who comes and goes.
+    await alice.waitFor(screen => screen.endsWith('alice>'))
+    await bob.run('JOIN friends', is('joined', { group: 'friends' }))
+    await alice.waitFor(/\[friends\] bob joined/)
+    await bob.run('LEAVE friends', is('left', { group: 'friends' }))
+    await alice.waitFor(/\[friends\] bob left/)
+
     await alice.line('QUIT')
     assert.equal(await alice.exitStatus(), 0)
     const last = await alice.screen()
