@@ -41,6 +41,27 @@ const DIAL_DEADLINE_MS = 30_000
 /** Connections idle this long are closed; direct peers redial on demand. */
 const CONNECTION_IDLE_MS = 10 * 60_000
 
+/** Inbound connections in their upgrade (Noise, yamux) at once. libp2p's default is 10: ten idle
+ * sockets, or a burst of handshakes slowed by a loaded event loop, and every further connection
+ * (a peer's first contact, a rendezvous sign-in) is refused until one finishes. Each pending
+ * upgrade costs a socket and a few kB until the upgrade deadline below ends it. */
+const MAX_INCOMING_PENDING_CONNECTIONS = 256
+
+/** An inbound connection's whole upgrade (Noise + yamux), and each stream's protocol
+ * negotiation (multistream-select), in either direction. libp2p's 10 s aborts legitimate
+ * handshakes on an event loop that is busy for seconds; the dialling side then retries and the
+ * same work is done again (see dialTimeout below). As long as a dial may take. */
+const UPGRADE_DEADLINE_MS = DIAL_DEADLINE_MS
+
+/** libp2p's connection monitor pings every connection every 10 s and aborts it when a ping is
+ * not answered within max(5 s, 1.2 × recent round trips): a peer, or the rendezvous, whose event
+ * loop stalls for 5 s under load lost all its connections at once, and with them its rendezvous
+ * session (the user went offline, everyone's presence churned, every session re-handshook). A
+ * dead socket is still found: by TCP itself, by the 10 min idle timeout, and by this ping. */
+const PING_INTERVAL_MS = 15_000
+const PING_TIMEOUT_MIN_MS = 30_000
+const PING_TIMEOUT_MAX_MS = 60_000
+
 export async function createParleyNode (options: NodeOptions): Promise<ParleyNode> {
   return await createLibp2p({
     privateKey: options.privateKey,
@@ -60,7 +81,15 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
       // a storm of repeated handshakes that never finished (issue 11 soak: thousands of
       // "EncryptionFailedError: aborted due to timeout"). Peers dial with their own deadline.
       dialTimeout: DIAL_DEADLINE_MS,
-      addressDialTimeout: DIAL_DEADLINE_MS
+      addressDialTimeout: DIAL_DEADLINE_MS,
+      maxIncomingPendingConnections: MAX_INCOMING_PENDING_CONNECTIONS,
+      inboundUpgradeTimeout: UPGRADE_DEADLINE_MS,
+      inboundStreamProtocolNegotiationTimeout: UPGRADE_DEADLINE_MS,
+      outboundStreamProtocolNegotiationTimeout: UPGRADE_DEADLINE_MS
+    },
+    connectionMonitor: {
+      pingInterval: PING_INTERVAL_MS,
+      pingTimeout: { minTimeout: PING_TIMEOUT_MIN_MS, maxTimeout: PING_TIMEOUT_MAX_MS }
     },
     services: { identify: identify() }
   })
