@@ -45,6 +45,8 @@ export class Outbox {
   /** One delivery run per recipient at a time keeps each conversation in order. */
   readonly #running = new Map<string, Promise<void>>()
   readonly #rerun = new Set<string>()
+  /** Messages accepted whose commit is not durable yet (see `accept`). */
+  readonly #accepting = new Set<Promise<void>>()
   /** Items already reported as queued in this process, so a retry does not repeat it. */
   readonly #reportedQueued = new Set<string>()
   /** Recipients the directory calls online but who could not be reached: retried soon, with
@@ -106,9 +108,28 @@ export class Outbox {
     this.#running.set(recipient, run)
   }
 
-  /** Resolves when every delivery run in progress has ended (tests and a clean QUIT use it). */
+  /**
+   * Queue like `submit`, without waiting for the disk: the writes join the group commit at the end
+   * of this turn of the event loop (reads of the store see them at once), and delivery starts
+   * once they are durable; `queued`/`sent` events come only after that, and a failed commit is
+   * reported as an error event. A command line that runs one command at a time (a pasted or
+   * piped burst of SENDs) thus pays one commit for the whole burst, not one fsync per line:
+   * issue 11 measured 2,000 piped SENDs at ~600/s when each waited for its own commit.
+   */
+  accept (record: MessageRecord | null, items: Array<Omit<OutboxItem, 'attempts'>>): void {
+    const accepted = this.submit(record, items).catch(err => {
+      const error = asParleyError(err)
+      this.#emit({ event: 'error', code: error.code, message: `could not queue the message: ${error.message}` })
+    }).finally(() => { this.#accepting.delete(accepted) })
+    this.#accepting.add(accepted)
+  }
+
+  /** Resolves when every accepted message is durable and every delivery run in progress has
+   * ended (tests and a clean QUIT use it). */
   async idle (): Promise<void> {
-    while (this.#running.size > 0) await Promise.allSettled([...this.#running.values()])
+    while (this.#accepting.size > 0 || this.#running.size > 0) {
+      await Promise.allSettled([...this.#accepting, ...this.#running.values()])
+    }
   }
 
   async #deliverAll (recipient: string): Promise<void> {
@@ -138,7 +159,7 @@ export class Outbox {
     while (!this.#stopped && failure === undefined) {
       if (index >= queue.length) {
         // All we read is on its way: take what was queued for this recipient meanwhile.
-        queue = this.#store.outboxFor(recipient).filter(item => !started.has(item.id))
+        queue = this.#store.outboxFor(recipient, started)
         index = 0
         if (queue.length === 0) break
       }

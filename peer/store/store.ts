@@ -134,6 +134,7 @@ export class PeerStore {
 
   /** The last `limit` messages with a user (direct) or in a group, oldest first. */
   history (conversation: { user: string } | { group: string }, limit: number): MessageRecord[] {
+    this.#commits.settle()
     // A group send is one 'out' row (peer = ourselves); deliveries per member live in the outbox.
     const rows = 'group' in conversation
       ? this.#db.prepare('SELECT * FROM messages WHERE grp = ? ORDER BY at DESC, rowid DESC LIMIT ?').all(conversation.group, limit)
@@ -148,8 +149,12 @@ export class PeerStore {
       .run(item.id, item.recipient, item.group, item.kind, this.#seal(`outbox:${item.id}:${item.recipient}`, item.body), item.created)
   }
 
-  outboxFor (recipient: string): OutboxItem[] {
-    return this.#db.prepare('SELECT * FROM outbox WHERE recipient = ? ORDER BY created, rowid').all(recipient).map(row => this.#toOutboxItem(row))
+  /** What waits for `recipient`, oldest first, except the ids in `skip` (already being
+   * delivered: not opened again). Only committed items: a write still waiting for its group
+   * commit is not due for delivery yet. */
+  outboxFor (recipient: string, skip?: ReadonlySet<string>): OutboxItem[] {
+    const rows = this.#db.prepare('SELECT * FROM outbox WHERE recipient = ? ORDER BY created, rowid').all(recipient)
+    return rows.filter(row => skip?.has(String((row as { id: string }).id)) !== true).map(row => this.#toOutboxItem(row))
   }
 
   outboxRecipients (): string[] {
@@ -158,6 +163,7 @@ export class PeerStore {
   }
 
   outboxSize (): number {
+    this.#commits.settle()
     return Number((this.#db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n)
   }
 

@@ -51,6 +51,34 @@ describe('peer store', () => {
     assert.equal(store.outboxSize(), 1)
   })
 
+  test('group commit: a burst larger than one slice is all committed, in order; a read sees writes not yet committed', async () => {
+    const writes: Array<Promise<boolean>> = []
+    for (let i = 0; i < 600; i++) {
+      writes.push(store.commitSoon(() => {
+        store.enqueue({ id: `id${i}`, recipient: 'bob', group: null, kind: 'text', body: `b${i}`, created: 1000 + i })
+        return store.addMessage(message({ direction: 'out', body: `m${i}`, at: 1000 + i }))
+      }))
+    }
+    // Nothing committed yet; a read commits what waits first (HISTORY right after SEND).
+    assert.equal(store.history({ user: 'bob' }, 1000).length, 600)
+    assert.deepEqual(await Promise.all(writes), writes.map(() => true))
+    const queued = store.outboxFor('bob')
+    assert.deepEqual(queued.map(item => item.body), Array.from({ length: 600 }, (_, i) => `b${i}`))
+    assert.deepEqual(store.outboxFor('bob', new Set(['id0', 'id1'])).map(item => item.id).slice(0, 2), ['id2', 'id3'])
+  })
+
+  test('group commit: the writes of a burst become durable slice by slice', async () => {
+    const done: number[] = []
+    const writes = Array.from({ length: 600 }, (_, i) => store.commitSoon(() => {
+      store.enqueue({ id: `id${i}`, recipient: 'bob', group: null, kind: 'text', body: 'x', created: i })
+    }).then(() => { done.push(i) }))
+    await writes[0]
+    // The first slice is durable (and its callers resumed) before the last one is committed.
+    assert.ok(done.length < 600, `${done.length} done after the first`)
+    await Promise.all(writes)
+    assert.equal(store.outboxSize(), 600)
+  })
+
   test('pins: first use is trusted, the same id again is fine, another id is a change until repinned', () => {
     assert.equal(store.pin('bob', 'peer-1'), 'new')
     assert.equal(store.pin('bob', 'peer-1'), 'same')
