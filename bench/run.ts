@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util'
 import { cryptoSuite } from './crypto.ts'
 import { filesSuite } from './files.ts'
 import { directSuite } from './direct.ts'
+import { burstSuite } from './burst.ts'
 import { groupsSuite } from './groups.ts'
 import { rendezvousSuite } from './rendezvous.ts'
 import { formatTable } from './table.ts'
@@ -22,6 +23,7 @@ const SUITES: Record<string, Suite> = {
   crypto: cryptoSuite,
   files: filesSuite,
   direct: directSuite,
+  burst: burstSuite,
   groups: groupsSuite,
   rendezvous: rendezvousSuite
 }
