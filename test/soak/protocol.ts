@@ -143,6 +143,10 @@ export interface RunCommand {
   /** The whole plan, so a peer knows every possible direct target and its own groups. */
   plan: SoakPlan
   phase: string
+  /** Overload mode: a peer with this many deliveries sent but not yet `delivered` skips its
+   * turn (counted as held back), so the backlog left when the overload ends is bounded on any
+   * machine. Absent: no limit. */
+  window?: number
 }
 
 export interface StopCommand {
@@ -214,6 +218,8 @@ export interface WorkerStats {
   queuedReasons: Record<string, number>
   keys: number
   rendezvousLost: number
+  /** Send turns skipped because the peer's window of unacknowledged deliveries was full. */
+  heldBack: number
 }
 
 export interface EventsBatch {

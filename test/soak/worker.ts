@@ -33,6 +33,9 @@ let queued = 0
 const queuedReasons: Record<string, number> = {}
 let keys = 0
 let rendezvousLost = 0
+/** Per peer: deliveries handed to Parley and not yet reported `delivered` (overload window). */
+const outstanding = new Map<number, number>()
+let heldBack = 0
 /** Longest time between two ticks of the send loop (ms): the schedule slips by this much when
  * the event loop stalls; and the longest single tick. */
 let tickGapMax = 0
@@ -69,7 +72,8 @@ function flush (): void {
       queued,
       queuedReasons,
       keys,
-      rendezvousLost
+      rendezvousLost,
+      heldBack
     }
   }
   post(batch)
@@ -97,6 +101,7 @@ function onEvent (index: number, event: PeerEvent): void {
     }
     case 'delivered':
       delivered.push({ from: index, to: event.to, group: event.group, parleyId: event.id, at: Date.now() })
+      outstanding.set(index, (outstanding.get(index) ?? 0) - 1)
       break
     case 'error':
     case 'warning':
@@ -197,27 +202,38 @@ const nextMsgId = (index: number): string => {
   sequence.set(index, seq)
   return `${index}-${seq}`
 }
-/** Group sends still in flight (sendGroup resolves after the key is settled and items queued). */
+/** Sends still in flight (send resolves once the message is accepted; sendGroup after the key
+ * is settled and the items queued). */
 const inFlight = new Set<Promise<void>>()
 
 function sendDirect (index: number, to: number, phase: string, random: () => number): void {
   const msgId = nextMsgId(index)
   const sentAt = Date.now()
   const record: SendRecord = { msgId, from: index, to, group: null, sentAt, phase }
-  try {
-    peer(index).send(peerName(to), makeText(msgId, sentAt, random))
-  } catch (err) {
-    record.error = describe(err)
-  }
-  sends.push(record)
+  outstanding.set(index, (outstanding.get(index) ?? 0) + 1)
+  // Recorded once send() settled: a refused one (never accepted) is reported as such.
+  const work = peer(index).send(peerName(to), makeText(msgId, sentAt, random))
+    .catch((err: unknown) => {
+      record.error = describe(err)
+      outstanding.set(index, (outstanding.get(index) ?? 0) - 1)
+    })
+    .finally(() => {
+      sends.push(record)
+      inFlight.delete(work)
+    })
+  inFlight.add(work)
 }
 
-function sendGroup (index: number, group: string, phase: string, random: () => number): void {
+function sendGroup (index: number, group: string, phase: string, random: () => number, recipients = 0): void {
   const msgId = nextMsgId(index)
   const sentAt = Date.now()
   const record: SendRecord = { msgId, from: index, to: null, group, sentAt, phase }
+  outstanding.set(index, (outstanding.get(index) ?? 0) + recipients)
   const work = peer(index).sendGroup(group, makeText(msgId, sentAt, random))
-    .catch((err: unknown) => { record.error = describe(err) })
+    .catch((err: unknown) => {
+      record.error = describe(err)
+      outstanding.set(index, (outstanding.get(index) ?? 0) - recipients)
+    })
     .finally(() => {
       sends.push(record)
       inFlight.delete(work)
@@ -251,9 +267,12 @@ async function run (command: RunCommand): Promise<DoneReply['failures']> {
   const interval = 1000 / command.rate
   const maxPerPeer = Math.ceil((command.endAt - command.startAt) / interval) * 2 + 1
   const groupsOf = new Map<number, string[]>()
+  const sizeOf = new Map<string, number>()
   command.plan.groups.forEach((members, g) => {
+    sizeOf.set(groupName(g), members.length)
     for (const m of members) groupsOf.set(m, [...(groupsOf.get(m) ?? []), groupName(g)])
   })
+  const window = command.window ?? Infinity
   const schedule = new Map<number, { next: number, count: number }>()
   for (const index of peers.keys()) schedule.set(index, { next: command.startAt + random() * interval, count: 0 })
 
@@ -270,22 +289,16 @@ async function run (command: RunCommand): Promise<DoneReply['failures']> {
         return
       }
       for (const [index, slot] of schedule) {
-        if (slot.next > now || slot.count >= maxPerPeer) continue
-        slot.count++
-        slot.next += interval * (0.5 + random())
-        const mine = groupsOf.get(index) ?? []
-        if (mine.length > 0 && random() < command.groupShare) {
-          sendGroup(index, mine[Math.floor(random() * mine.length)] ?? '', command.phase, random)
-        } else {
-          const contacts = command.plan.contacts?.[index]
-          let to: number
-          if (contacts !== undefined) {
-            to = contacts[Math.floor(random() * contacts.length)] ?? 0
-          } else {
-            to = Math.floor(random() * (command.plan.peers - 1))
-            if (to >= index) to++ // anyone but ourselves
+        // Overload mode (a window): every turn that fell due meanwhile is taken now, so a
+        // stalled event loop does not lower the offered load (the window bounds it instead).
+        for (let turns = 0; slot.next <= now && slot.count < maxPerPeer && turns < (window === Infinity ? 1 : maxPerPeer); turns++) {
+          slot.next += interval * (0.5 + random())
+          if ((outstanding.get(index) ?? 0) >= window) {
+            heldBack++
+            continue
           }
-          sendDirect(index, to, command.phase, random)
+          slot.count++
+          sendOne(index)
         }
       }
       tickRunMax = Math.max(tickRunMax, Date.now() - now)
@@ -293,6 +306,24 @@ async function run (command: RunCommand): Promise<DoneReply['failures']> {
   })
   await settle(60_000)
   return []
+
+  function sendOne (index: number): void {
+    const mine = groupsOf.get(index) ?? []
+    if (mine.length > 0 && random() < command.groupShare) {
+      const group = mine[Math.floor(random() * mine.length)] ?? ''
+      sendGroup(index, group, command.phase, random, (sizeOf.get(group) ?? 1) - 1)
+    } else {
+      const contacts = command.plan.contacts?.[index]
+      let to: number
+      if (contacts !== undefined) {
+        to = contacts[Math.floor(random() * contacts.length)] ?? 0
+      } else {
+        to = Math.floor(random() * (command.plan.peers - 1))
+        if (to >= index) to++ // anyone but ourselves
+      }
+      sendDirect(index, to, command.phase, random)
+    }
+  }
 }
 
 async function stop (command: StopCommand): Promise<DoneReply['failures']> {
