@@ -68,9 +68,11 @@ export const PARTIAL_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000
 /** How often a long-running peer looks for such stale prefixes (also on its first transfer). */
 export const PARTIAL_SWEEP_EVERY_MS = 60 * 60 * 1000
 /**
- * Kept prefixes per sender: a sender's outbox delivers one item at a time to us, so one is all an
- * honest sender ever resumes; one spare covers a file cut while another was being kept. The oldest
- * goes first, so a hostile sender cannot fill our disk with prefixes it never finishes.
+ * Kept prefixes per sender, counting its transfers in progress (issue 12: concurrent transfers
+ * bypassed the cap): a sender's outbox delivers one item at a time to us, so one is all an honest
+ * sender ever resumes; one spare covers a file cut while another was being kept. The oldest goes
+ * first, so a hostile sender cannot fill our disk with prefixes it never finishes; a transfer
+ * beyond this many live ones of the same sender is refused (budget.ts).
  */
 export const MAX_PARTIALS_PER_SENDER = 2
 /**
@@ -79,3 +81,40 @@ export const MAX_PARTIALS_PER_SENDER = 2
  * watchdog (progress.ts) does not take a long re-hash for a stalled peer.
  */
 export const HEARTBEAT_CHUNKS = 64
+
+/**
+ * Disk budget (issue 12 item 6, budget.ts). Every transfer in progress reserves the bytes it still
+ * has to write; an offer is accepted only if its own fit in the file system's free space (statfs)
+ * minus this margin and minus what the live transfers have reserved, so four concurrent 55 GiB
+ * offers can no longer all be accepted on a disk with 78 GiB free. The margin keeps room for what
+ * is not a file transfer: the peer's own SQLite store and logs, the system, other programs.
+ */
+export const DISK_MARGIN_BYTES = 1024 ** 3
+/**
+ * One sender's share: the full size of its live transfers plus the bytes of its kept prefixes. At
+ * least one file of the largest size (MAX_FILE_BYTES) must fit, or an honest sender (whose outbox
+ * sends us one file at a time) could be refused; kept prefixes of its own are dropped (oldest
+ * first) before anything is refused, since they only save a re-send.
+ */
+export const SENDER_QUOTA_BYTES = 64 * 1024 ** 3
+/**
+ * Minimum transfer rate (progress.ts), both directions. The per-chunk idle timer (15 s) lets a
+ * peer hold a transfer open for ever with one 64 KiB chunk every 14 s (~4.6 KiB/s), and with it
+ * its reservation, its stream and its `.part`. A transfer that averages less than
+ * MIN_TRANSFER_BYTES_PER_S over the last RATE_WINDOW_MS, once RATE_GRACE_MS have passed since it
+ * started (or since it last did local work: re-hashing a kept prefix), is cut, as a stall is: its
+ * verified prefix is kept and the sender's outbox retries later. 8 KiB/s (64 kbit/s) is about
+ * twice that trickle and far below any link a person would send a file over (a GPRS/EDGE phone
+ * link passes); averaged over a minute, a few seconds of stall do not count against a real link.
+ */
+export const MIN_TRANSFER_BYTES_PER_S = 8 * 1024
+export const RATE_WINDOW_MS = 60_000
+export const RATE_GRACE_MS = 60_000
+/** The rate is judged from samples at least this far apart (a few dozen per window, any size). */
+export const RATE_SAMPLE_EVERY_MS = 1_000
+/**
+ * A refused transfer (the verdict, wire.ts): how long the receiver waits for the sender to read
+ * the refusal and end the stream, discarding what it sent meanwhile, before it aborts the stream.
+ * An honest sender reads it before its first credit, within a round trip of the window.
+ */
+export const REFUSAL_DRAIN_MS = 5_000

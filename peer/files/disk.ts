@@ -5,7 +5,7 @@
  * which fails when the target exists), so a name taken between our check and our write is just
  * skipped, never overwritten (DESIGN §6).
  */
-import { link, mkdir, open, rename, statfs, unlink } from 'node:fs/promises'
+import { link, mkdir, open, rename, unlink } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
@@ -49,16 +49,26 @@ export async function ensureDownloadsDir (dir: string): Promise<void> {
   }
 }
 
-/** Refuse early rather than fill the disk and fail at 99 %. */
-export async function ensureFreeSpace (dir: string, size: number): Promise<void> {
-  let free: number
+/** File systems that cannot fsync a folder (or open one for it) answer with one of these. */
+const NO_DIR_SYNC = new Set(['EISDIR', 'EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EPERM', 'EACCES', 'EBADF'])
+
+/**
+ * Make a folder's entries durable (a name created, linked, renamed or removed in it): fsync on the
+ * folder itself. A file's own fsync does not cover the name that points at it, so without this a
+ * power cut after our ACK could lose a received file's name (issue 12 item 7). File systems that
+ * do not support it are skipped; a real I/O error is ERR_FILE.
+ */
+export async function syncDir (dir: string): Promise<void> {
+  let handle: FileHandle | undefined
   try {
-    const stats = await statfs(dir)
-    free = stats.bavail * stats.bsize
+    handle = await open(dir, 'r')
+    await handle.sync()
   } catch (err) {
-    throw fileError(err, `cannot check the free space in ${dir}`)
+    const errno = errnoOf(err)
+    if (errno === undefined || !NO_DIR_SYNC.has(errno)) throw fileError(err, `cannot make ${dir} durable`)
+  } finally {
+    await handle?.close().catch(() => undefined)
   }
-  if (free < size) throw new ParleyError(ErrorCode.File, `not enough disk space in ${dir} for ${size} bytes`)
 }
 
 /**
@@ -100,6 +110,13 @@ const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDE
  * appears under that name meanwhile is never overwritten. Returns the final path.
  */
 export async function publishPartFile (partPath: string, dir: string, name: string): Promise<string> {
+  const path = await linkUnderFreeName(partPath, dir, name)
+  // The new name (and the .part's removal) survive a power cut before the caller ACKs.
+  await syncDir(dir)
+  return path
+}
+
+async function linkUnderFreeName (partPath: string, dir: string, name: string): Promise<string> {
   let hardLinks = true
   for (let n = 0; n < MAX_NAME_ATTEMPTS;) {
     const path = join(dir, nameCandidate(name, n))

@@ -48,6 +48,7 @@ import {
   DOWNLOADS_DIR_MODE, MAX_NAME_ATTEMPTS, MAX_PARTIALS_PER_SENDER, PARTIAL_DATA_SUFFIX, PARTIAL_DIR_SUFFIX, PARTIAL_MAX_AGE_MS,
   PARTIAL_STATE_SUFFIX, PARTIAL_SWEEP_EVERY_MS, PART_SUFFIX, RECEIVED_FILE_MODE, SHA256_BYTES, TRANSFER_ID_BYTES
 } from './constants.ts'
+import type { KeptPrefix, KeptPrefixes } from './budget.ts'
 import { errnoOf, fileError, nameCandidate, removeFile } from './disk.ts'
 import { MAX_CHUNKS, chunkCount } from './wire.ts'
 import type { FileMeta, ResumeOffer } from './wire.ts'
@@ -70,6 +71,11 @@ export interface PartialState {
 
 /** `<sender>-<32 hex>.state` or `.part`: a key we made, whatever else lies in the folder. */
 const KEY_PATTERN = /^(.+)-([0-9a-f]{32})\.(state|part)$/
+
+/** The sender part of a key `<sender>-<32 hex>`. */
+function senderOf (key: string): string | undefined {
+  return KEY_PATTERN.exec(key + PARTIAL_STATE_SUFFIX)?.[1]
+}
 
 /** Where the kept prefixes of `downloadsDir` live: beside it, never inside it. */
 export function partialDirOf (downloadsDir: string): string {
@@ -144,6 +150,47 @@ export class PartialTransfer {
 
   release (): void {
     this.#release()
+  }
+
+  /** The sender's username (the Noise-authenticated one the caller claimed for). */
+  get sender (): string {
+    return senderOf(this.#key) ?? ''
+  }
+
+  /** The transfer's key, `<sender>-<32 hex id>`. */
+  get key (): string {
+    return this.#key
+  }
+
+  /** This sender's other kept prefixes (not claimed by a transfer in progress), for the disk
+   * budget (budget.ts) to count and, when they do not fit, to drop. */
+  get keptOthers (): KeptPrefixes {
+    return {
+      list: async () => await this.#keptOthers(),
+      drop: async key => { await dropKey(this.#dir, this.#downloadsDir, key) }
+    }
+  }
+
+  async #keptOthers (): Promise<KeptPrefix[]> {
+    const sender = senderOf(this.#key)
+    const found: KeptPrefix[] = []
+    for (const entry of await readdir(this.#dir).catch(() => [] as string[])) {
+      const match = KEY_PATTERN.exec(entry)
+      if (match === null || match[1] !== sender || match[3] !== 'state') continue
+      const key = entry.slice(0, -PARTIAL_STATE_SUFFIX.length)
+      if (key === this.#key || claims.has(`${this.#dir}\0${key}`)) continue
+      const stats = await stat(join(this.#dir, entry)).catch(() => undefined)
+      if (stats === undefined) continue
+      let bytes = await regularSize(join(this.#dir, key + PARTIAL_DATA_SUFFIX))
+      if (bytes === undefined) {
+        // Killed mid-stream: the bytes are still the in-flight .part in downloads.
+        const state = await readState(join(this.#dir, entry))
+        const inflight = await sameFile(this.#downloadsDir, state?.inflight, state?.inflightIno)
+        bytes = inflight !== undefined ? await regularSize(inflight) : undefined
+      }
+      found.push({ key, bytes: bytes ?? 0, mtimeMs: stats.mtimeMs })
+    }
+    return found
   }
 
   /** The kept file's size, to check META against (only with an offer). */
@@ -246,21 +293,20 @@ export class PartialTransfer {
     await writeStateFile(this.#statePath, state)
   }
 
-  /** Keep at most MAX_PARTIALS_PER_SENDER prefixes of this sender: the newest, this one first. */
+  /**
+   * Keep at most MAX_PARTIALS_PER_SENDER prefixes of this sender, counting its transfers in
+   * progress too (issue 12: concurrent transfers used to bypass the cap): the newest, this one first.
+   */
   async #limitPerSender (): Promise<void> {
-    const sender = KEY_PATTERN.exec(this.#key + PARTIAL_STATE_SUFFIX)?.[1]
+    const sender = senderOf(this.#key)
     if (sender === undefined) return
-    const others: Array<{ key: string, mtime: number }> = []
-    for (const entry of await readdir(this.#dir).catch(() => [] as string[])) {
-      const match = KEY_PATTERN.exec(entry)
-      if (match === null || match[1] !== sender || match[3] !== 'state') continue
-      const key = entry.slice(0, -PARTIAL_STATE_SUFFIX.length)
-      if (key === this.#key || claims.has(`${this.#dir}\0${key}`)) continue
-      const mtime = (await stat(join(this.#dir, entry)).catch(() => undefined))?.mtimeMs
-      if (mtime !== undefined) others.push({ key, mtime })
+    let live = 0
+    for (const claimKey of claims.keys()) {
+      const [dir, key] = claimKey.split('\0')
+      if (dir === this.#dir && key !== undefined && key !== this.#key && senderOf(key) === sender) live++
     }
-    others.sort((a, b) => b.mtime - a.mtime)
-    for (const { key } of others.slice(MAX_PARTIALS_PER_SENDER - 1)) await dropKey(this.#dir, this.#downloadsDir, key)
+    const others = (await this.#keptOthers()).sort((a, b) => b.mtimeMs - a.mtimeMs)
+    for (const { key } of others.slice(Math.max(0, MAX_PARTIALS_PER_SENDER - 1 - live))) await dropKey(this.#dir, this.#downloadsDir, key)
   }
 }
 

@@ -15,10 +15,12 @@ import { CHUNK_SIZE, openChunk } from '../../common/crypto/index.ts'
 import { ErrorCode, ParleyError, is } from '../../common/errors.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
 import { sanitiseFileName } from '../../common/wire/names.ts'
-import { createPartFile, ensureDownloadsDir, ensureFreeSpace, fileError, publishPartFile, removeFile } from './disk.ts'
-import { CHECKPOINT_CHUNKS, HEARTBEAT_CHUNKS } from './constants.ts'
+import { diskBudget } from './budget.ts'
+import type { DiskBudget, Reservation } from './budget.ts'
+import { createPartFile, ensureDownloadsDir, fileError, publishPartFile, removeFile } from './disk.ts'
+import { CHECKPOINT_CHUNKS, HEARTBEAT_CHUNKS, REFUSAL_DRAIN_MS, WINDOW_CHUNKS } from './constants.ts'
 import type { PartialTransfer } from './partial.ts'
-import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditDue, openMeta, sealCredit } from './wire.ts'
+import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditDue, openMeta, sealCredit, sealVerdict } from './wire.ts'
 import type { FileMeta } from './wire.ts'
 
 export interface ReceiveFileArgs {
@@ -35,6 +37,10 @@ export interface ReceiveFileArgs {
    * keep the prefix if the stream is cut. Without it nothing is ever kept or resumed. The caller
    * releases it. */
   partial?: PartialTransfer
+  /** The sender's checked username, for its share of the disk budget (default: the partial's). */
+  sender?: string
+  /** The disk budget to reserve in (default: this process's, budget.ts). */
+  budget?: DiskBudget
   /** Bytes stored so far. Resuming, the first report is the kept prefix's length, and that same
    * count comes again while the prefix is re-hashed: a heartbeat (watchTransfer). */
   onProgress?: (receivedBytes: number, total: number) => void
@@ -80,7 +86,7 @@ class Wire {
       return await this.#framed.read({ signal: this.#signal })
     } catch (err) {
       this.#failed(err)
-      throw err
+      throw this.#reason(err)
     }
   }
 
@@ -89,8 +95,13 @@ class Wire {
       await this.#framed.write(frame, { signal: this.#signal })
     } catch (err) {
       this.#failed(err)
-      throw err
+      throw this.#reason(err)
     }
+  }
+
+  /** Our own signal's reason rather than the stream's report of it (the rate floor's ERR_RATE_LIMITED). */
+  #reason (err: unknown): unknown {
+    return this.#signal?.aborted === true ? cancelled(this.#signal) : err
   }
 
   /** FramedStream says ERR_PROTOCOL only for a stream that ended early (EOF), ERR_UNREACHABLE for
@@ -133,9 +144,27 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
   /** Whole chunks in the .part: kept ones plus those written by this attempt. */
   const stored = { chunks: from }
   let checkpoints: Checkpoints | undefined
+  let reservation: Reservation | undefined
   try {
     await ensureDownloadsDir(downloadsDir)
-    await ensureFreeSpace(downloadsDir, meta.size - from * CHUNK_SIZE)
+    // The disk budget (budget.ts): refused, the sender hears why (wire.ts, the verdict); what
+    // was kept of this transfer stays (the refusal may pass), and nothing else is written.
+    const sender = args.sender ?? partial?.sender
+    try {
+      reservation = await (args.budget ?? diskBudget).reserve({
+        downloadsDir,
+        bytes: meta.size - from * CHUNK_SIZE,
+        alreadyKept: from * CHUNK_SIZE,
+        ...(sender !== undefined && sender !== '' ? { sender } : {}),
+        ...(partial !== undefined ? { key: partial.key, kept: partial.keptOthers } : {})
+      })
+    } catch (err) {
+      const refusal = is(err) ? err : fileError(err, `cannot check the free space in ${downloadsDir}`)
+      await refuse(framed, fileSecret, associatedData, refusal, signal)
+      throw new Refused(refusal)
+    }
+    await wire.write(sealVerdict(fileSecret, associatedData))
+    const held = reservation
     if (from > 0 && partial !== undefined) {
       part = await partial.reopen(name)
     } else {
@@ -147,7 +176,12 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     if (partial !== undefined) checkpoints = new Checkpoints(async chunks => { await partial.checkpoint(written.path, written.handle, chunks, meta) })
     const hash = createHash('sha256')
     if (from > 0) await hashPrefix(handle, from, hash, meta.size, wire, onProgress, part.path)
-    await receiveChunks(wire, handle, meta, from, hash, stored, fileSecret, associatedData, onProgress, checkpoints)
+    let onDisk = from * CHUNK_SIZE
+    await receiveChunks(wire, handle, meta, from, hash, stored, fileSecret, associatedData, (received, total) => {
+      held.consume(received - onDisk) // on disk now: statfs counts them from here on
+      onDisk = received
+      onProgress?.(received, total)
+    }, checkpoints)
     await checkpoints?.settle()
     await handle.sync().catch((err: unknown) => { throw fileError(err, `cannot write ${part?.path ?? 'the received file'}`) })
     await handle.close()
@@ -164,6 +198,7 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
       resumedFrom: from
     }
   } catch (err) {
+    if (err instanceof Refused) throw err.refusal
     const error = is(err) ? err : fileError(err, `cannot write ${part?.path ?? 'the received file'}`)
     await checkpoints?.settle().catch(() => undefined) // none may write the state after this
     if (part === undefined) {
@@ -185,6 +220,33 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     await partial?.discard()
     if (leftover !== undefined) error.message += ` (and ${part.path} could not be removed: ${leftover.message})`
     throw error
+  } finally {
+    reservation?.release()
+  }
+}
+
+/** A refusal by the disk budget, already told to the sender: thrown past the clean-up as it is. */
+class Refused extends Error {
+  readonly refusal: ParleyError
+  constructor (refusal: ParleyError) {
+    super(refusal.message)
+    this.refusal = refusal
+  }
+}
+
+/**
+ * Tell the sender why (the verdict, wire.ts), then discard what it sent before it read that: an
+ * honest sender stops at its first credit (at most the window) and ends the stream; a stream we
+ * aborted at once could lose the verdict with it. Bounded by frames and by REFUSAL_DRAIN_MS.
+ */
+async function refuse (framed: FramedStream, fileSecret: Uint8Array, associatedData: Uint8Array, refusal: ParleyError, signal: AbortSignal | undefined): Promise<void> {
+  const deadline = AbortSignal.timeout(REFUSAL_DRAIN_MS)
+  const options = { signal: signal !== undefined ? AbortSignal.any([signal, deadline]) : deadline }
+  try {
+    await framed.write(sealVerdict(fileSecret, associatedData, refusal), options)
+    for (let n = 0; n <= WINDOW_CHUNKS; n++) await framed.read(options)
+  } catch {
+    // The sender ended the stream (what we wait for), or it is gone, or too slow to: done.
   }
 }
 

@@ -15,7 +15,7 @@ import type { FramedStream } from '../../common/wire/frames.ts'
 import { MAX_FILE_BYTES } from '../../common/wire/limits.ts'
 import { HEARTBEAT_CHUNKS, SHA256_BYTES, TRANSFER_ID_BYTES } from './constants.ts'
 import { fileError } from './disk.ts'
-import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditCount, openCredit, sealMeta, windowEnd } from './wire.ts'
+import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditCount, openCredit, openVerdict, sealMeta, windowEnd } from './wire.ts'
 
 /** The few types a chat client previews; anything else travels without a MIME type. */
 const MIME_TYPES: Record<string, string> = {
@@ -125,8 +125,8 @@ export interface SendFileResult {
 }
 
 /**
- * Stream the file to every target. A target whose write (or credit, see wire.ts) fails is aborted,
- * dropped and reported in `failed`; the others continue (and if none is left, reading stops). A
+ * Stream the file to every target. A target whose write (or credit, see wire.ts) fails, or that
+ * refuses the file in its verdict (the disk budget), is aborted, dropped and reported in `failed`; the others continue (and if none is left, reading stops). A
  * local failure (the file changed size or content: ERR_FILE) or the signal aborts every remaining
  * target and throws, so no receiver ever sees a final chunk of a file that was not the one
  * announced. On success every credit has been read and the streams stay open: the caller reads
@@ -142,7 +142,7 @@ export async function sendFile (args: SendFileArgs): Promise<SendFileResult> {
   const chunks = chunkCount(size)
   if (!Number.isSafeInteger(from) || from < 0 || from >= chunks) throw malformed(`cannot resume at chunk ${from} of ${chunks}`)
 
-  const alive = new Set<Target>(targets.map((framed, index) => ({ index, framed, credits: 0 })))
+  const alive = new Set<Target>(targets.map((framed, index) => ({ index, framed, credits: 0, verdict: false })))
   const failed: SendFileResult['failed'] = []
 
   /** Run `step` on every live target in parallel; drop (and abort) the ones that fail. */
@@ -159,7 +159,14 @@ export async function sendFile (args: SendFileArgs): Promise<SendFileResult> {
       target.framed.abort(error)
     })
   }
+  /** The receiver's verdict on META (wire.ts): read once, before the first credit or at the end. */
+  const readVerdict = async (target: Target): Promise<void> => {
+    if (target.verdict) return
+    openVerdict(fileSecret, associatedData, await target.framed.read({ signal }))
+    target.verdict = true
+  }
   const readCredit = async (target: Target): Promise<void> => {
+    await readVerdict(target)
     openCredit(fileSecret, associatedData, target.credits, await target.framed.read({ signal }))
     target.credits++
   }
@@ -205,6 +212,7 @@ export async function sendFile (args: SendFileArgs): Promise<SendFileResult> {
     }
     const credits = creditCount(chunks - from)
     await eachTarget(async target => {
+      await readVerdict(target)
       while (target.credits < credits) await readCredit(target)
     })
   } catch (err) {
@@ -223,6 +231,8 @@ interface Target {
   framed: FramedStream
   /** CREDIT frames read from this target so far. */
   credits: number
+  /** Its VERDICT on META was read (and was to go on). */
+  verdict: boolean
 }
 
 /** Fill `into` from `position`; a file that ends first has shrunk since it was described. */

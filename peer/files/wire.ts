@@ -11,7 +11,9 @@
  *                 CBOR { id: bytes16, size: uint, sha256: bytes32, mime?: str(<=100), from?: uint })
  *     CHUNK i   sealChunk(fileSecret, i, final = (i == n-1), AD, bytes [i*C, min((i+1)*C, size)))
  *   receiver → sender
- *     CREDIT k  sealFrame(frameKeysFrom(fileSecret, "parley/file-credit"), seq k, AD, empty)
+ *     VERDICT   sealFrame(frameKeysFrom(fileSecret, "parley/file-credit"), seq 0, AD,
+ *                 empty (go on) | CBOR { code: str(<=32), why: str(<=200) } (refused))
+ *     CREDIT k  sealFrame(frameKeysFrom(fileSecret, "parley/file-credit"), seq k + 1, AD, empty)
  *
  * with C = CHUNK_SIZE (64 KiB) and i = f … n-1, n = max(1, ceil(size / C)), f = META's `from`
  * (absent: 0). Every chunk but the
@@ -35,6 +37,15 @@
  *
  * The three labels differ, so META, CHUNK and CREDIT frames never share a key.
  *
+ * The verdict (issue 12, the disk budget). The receiver answers META at once with VERDICT: empty
+ * when it takes the file, or the refusal (ERR_TOO_LARGE: the disk cannot take it; ERR_RATE_LIMITED:
+ * this sender's transfers in progress are in the way) with a short reason. The sender does not
+ * wait for it: it streams as usual and reads the verdict before its first credit, or after its
+ * final chunk when the file needs no credit, so an accepted transfer costs no round trip. Refused,
+ * it stops there and reports the receiver's error (common/protocol/peer.ts refusalError); the
+ * receiver, which has written nothing, discards what the sender sent meanwhile (at most the
+ * window) until the sender ends the stream.
+ *
  * Resuming (issue 7). A receiver that kept the verified first k chunks of this transfer (same
  * sender, same transfer id) from an attempt that was cut says so in its answer to the offer,
  * before META: `resume: { from: k, sha256 }`, the SHA-256 of the whole file it was receiving then
@@ -55,6 +66,7 @@
  */
 import { CHUNK_SIZE, frameKeysFrom, openFrame, sealFrame } from '../../common/crypto/index.ts'
 import { ErrorCode, ParleyError, malformed } from '../../common/errors.ts'
+import { refusalError } from '../../common/protocol/peer.ts'
 import { bytes, decodeBody, encodeBody, object, optional, str, uint } from '../../common/wire/codec.ts'
 import type { InferSchema } from '../../common/wire/codec.ts'
 import { MAX_FILE_BYTES } from '../../common/wire/limits.ts'
@@ -152,18 +164,37 @@ export function openMeta (fileSecret: Uint8Array, associatedData: Uint8Array, se
 const NO_BODY = new Uint8Array(0)
 
 export function sealCredit (fileSecret: Uint8Array, associatedData: Uint8Array, k: number): Uint8Array {
-  return sealFrame(frameKeysFrom(fileSecret, CREDIT_KEY_INFO), BigInt(k), associatedData, NO_BODY)
+  return sealFrame(frameKeysFrom(fileSecret, CREDIT_KEY_INFO), BigInt(k) + 1n, associatedData, NO_BODY)
 }
 
 /** ERR_INTEGRITY unless `sealed` is credit number `k` of this transfer. */
 export function openCredit (fileSecret: Uint8Array, associatedData: Uint8Array, k: number, sealed: Uint8Array): void {
-  const body = openFrame(frameKeysFrom(fileSecret, CREDIT_KEY_INFO), BigInt(k), associatedData, sealed)
+  const body = openFrame(frameKeysFrom(fileSecret, CREDIT_KEY_INFO), BigInt(k) + 1n, associatedData, sealed)
   if (body.length !== 0) throw new ParleyError(ErrorCode.Protocol, 'file credit frame has a body')
 }
 
-/** The caller's signal fired: ERR_UNREACHABLE, as FramedStream reports an aborted read or write. */
+/** A refusal's body: a code (ParleyError's) and a short reason for the sender's person. */
+export const refusalSchema = { code: str(32, 1), why: str(200) }
+
+/** The verdict on META: `refusal` undefined to go on. */
+export function sealVerdict (fileSecret: Uint8Array, associatedData: Uint8Array, refusal?: ParleyError): Uint8Array {
+  const body = refusal === undefined ? NO_BODY : encodeBody({ code: refusal.code, why: refusal.message.slice(0, 200) })
+  return sealFrame(frameKeysFrom(fileSecret, CREDIT_KEY_INFO), 0n, associatedData, body)
+}
+
+/** Returns if the receiver takes the file; throws its refusal (or ERR_INTEGRITY for a forged frame). */
+export function openVerdict (fileSecret: Uint8Array, associatedData: Uint8Array, sealed: Uint8Array): void {
+  const body = openFrame(frameKeysFrom(fileSecret, CREDIT_KEY_INFO), 0n, associatedData, sealed)
+  if (body.length === 0) return
+  const { code, why } = decodeBody(refusalSchema, body)
+  throw refusalError({ id: new Uint8Array(0), code, why })
+}
+
+/** The caller's signal fired: ERR_UNREACHABLE, as FramedStream reports an aborted read or write;
+ * a ParleyError reason (the rate floor's, progress.ts) is that error. */
 export function cancelled (signal: AbortSignal): ParleyError {
   const reason: unknown = signal.reason
+  if (reason instanceof ParleyError) return reason
   const timedOut = reason instanceof Error && reason.name === 'TimeoutError'
   return new ParleyError(ErrorCode.Unreachable, timedOut ? 'file transfer timed out' : 'file transfer cancelled', { cause: reason })
 }

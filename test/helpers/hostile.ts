@@ -22,7 +22,8 @@ import { decodeSessionFrame } from '../../common/protocol/peer.ts'
 import type { SessionFrame } from '../../common/protocol/peer.ts'
 import { ackBody, fileAnswerBody, fileAssociatedData, fileOfferBody } from '../../peer/direct/service.ts'
 import { hashFile, sendFile } from '../../peer/files/index.ts'
-import { sealMeta } from '../../peer/files/wire.ts'
+import { openVerdict, sealMeta } from '../../peer/files/wire.ts'
+import { ParleyError } from '../../common/errors.ts'
 import { RendezvousClient } from '../../peer/rendezvous-client.ts'
 import { acceptDirectChannel, initiateDirectChannel } from '../../peer/transport/channel.ts'
 import { clientNode, makeAccount } from './rendezvous.ts'
@@ -248,6 +249,19 @@ export class HostileSession {
   /** META of a file transfer, sealed as peer/files does. */
   meta (offer: FileOffer, size: number, sha256: Uint8Array): Uint8Array {
     return sealMeta(this.keys.fileSecret, offer.associatedData, { id: offer.id, size, sha256 })
+  }
+
+  /** The victim's verdict on META (peer/files/wire.ts): undefined when it takes the file, else
+   * its refusal as the ParleyError an honest sender would report. */
+  async verdict (offer: FileOffer, signal: AbortSignal = AbortSignal.timeout(10_000)): Promise<ParleyError | undefined> {
+    const sealed = await this.framed.read({ signal })
+    try {
+      openVerdict(this.keys.fileSecret, offer.associatedData, sealed)
+      return undefined
+    } catch (err) {
+      if (err instanceof ParleyError) return err
+      throw err
+    }
   }
 
   /** Chunk `index` of a file transfer, with a final flag of our choosing. */

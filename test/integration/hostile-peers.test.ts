@@ -179,6 +179,7 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     const size = 3 * CHUNK_SIZE
     const offer = await staller.offerFile(friendAt, 'stalled.bin', size)
     await offer.session.write(offer.session.meta(offer, size, randomBytes(32)))
+    assert.equal(await offer.session.verdict(offer), undefined, 'friend takes the file')
     const progress = friend.events.length
     await offer.session.write(offer.session.chunk(offer, 0, false, randomBytes(CHUNK_SIZE)))
     await friend.waitFor(is('progress', { bytes: CHUNK_SIZE }), 10_000, progress)
@@ -294,6 +295,7 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
         const size = 3 * CHUNK_SIZE
         const offer = await mallory.offerFile(victimAt, 'chunks.bin', size)
         await offer.session.write(offer.session.meta(offer, size, randomBytes(32)))
+        assert.equal(await offer.session.verdict(offer), undefined, 'the victim takes the file')
         for (const index of order) await writeAnyway(offer.session, offer.session.chunk(offer, index, false, randomBytes(CHUNK_SIZE)))
         return offer.session
       }, /file chunk \d failed authentication/)
@@ -331,6 +333,7 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
       const from = victim.events.length
       const offer = await mallory.offerFile(victimAt, 'early-final.bin', size)
       await offer.session.write(offer.session.meta(offer, size, randomBytes(32)))
+      assert.equal(await offer.session.verdict(offer), undefined, 'the victim takes the file')
       await offer.session.write(offer.session.chunk(offer, 0, true, randomBytes(CHUNK_SIZE)))
       assert.equal((await outcome(offer.session.framed)).end, 'reset')
       await warned(victim, from, ErrorCode.Integrity, mallory.peerId, /file chunk 0 failed authentication/)

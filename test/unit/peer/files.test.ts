@@ -67,16 +67,23 @@ async function fixture (data: Uint8Array): Promise<Fixture> {
   }
 }
 
-function receive (f: Fixture, framed: FramedStream, downloadsDir: string, name: string, extra: { announcedSize?: number | 'none', onProgress?: (n: number, t: number) => void } = {}): Promise<ReceivedFile> {
-  return receiveFile({
-    framed,
-    fileSecret: f.fileSecret,
-    associatedData: f.associatedData,
-    announcedName: name,
-    announcedSize: extra.announcedSize === 'none' ? undefined : extra.announcedSize ?? f.size,
-    downloadsDir,
-    onProgress: extra.onProgress
-  })
+/** As the services run it: a receiver that fails aborts its stream (withFramedStream), so a
+ * sender waiting for its verdict or a credit learns of it. */
+async function receive (f: Fixture, framed: FramedStream, downloadsDir: string, name: string, extra: { announcedSize?: number | 'none', onProgress?: (n: number, t: number) => void } = {}): Promise<ReceivedFile> {
+  try {
+    return await receiveFile({
+      framed,
+      fileSecret: f.fileSecret,
+      associatedData: f.associatedData,
+      announcedName: name,
+      announcedSize: extra.announcedSize === 'none' ? undefined : extra.announcedSize ?? f.size,
+      downloadsDir,
+      onProgress: extra.onProgress
+    })
+  } catch (err) {
+    framed.abort(err)
+    throw err
+  }
 }
 
 function send (f: Fixture, targets: FramedStream[], extra: { size?: number, sha256?: Uint8Array, onProgress?: (n: number, t: number) => void } = {}): ReturnType<typeof sendFile> {

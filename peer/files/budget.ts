@@ -1,0 +1,214 @@
+/**
+ * The disk budget of received files (issue 12 item 6): a ledger of every transfer in progress in
+ * this process, checked against the file system's free space before an offer is accepted.
+ *
+ * A live transfer holds a reservation of the bytes it still has to write (its remaining size,
+ * less what it has written since: those bytes already show in statfs). A new transfer of R bytes
+ * is accepted only if
+ *
+ *   R <= free space (statfs) - DISK_MARGIN_BYTES - what the other live transfers on that file
+ *        system still reserve
+ *
+ * and, per sender (the Noise-authenticated username, per downloads folder):
+ *   - its live transfers and kept prefixes together stay within MAX_PARTIALS_PER_SENDER: a
+ *     transfer beyond that many live ones is refused, kept prefixes beyond it are dropped, oldest
+ *     first (so concurrent transfers no longer bypass the cap on kept prefixes);
+ *   - the full size of its live transfers plus the bytes of its kept prefixes stay within
+ *     SENDER_QUOTA_BYTES: kept prefixes go first (oldest first), then the transfer is refused.
+ *
+ * The check and the reservation are one step (serialised), so offers that arrive together cannot
+ * all pass the same check. A reservation is released when its transfer ends in any way (done,
+ * failed, cut, aborted): receive.ts releases it in a `finally`.
+ *
+ * Refusals are ParleyErrors: ERR_TOO_LARGE when the disk cannot take the file now, ERR_RATE_LIMITED
+ * when the sender's own transfers in progress are in the way (it may retry once they end).
+ */
+import { stat, statfs } from 'node:fs/promises'
+import { ErrorCode, ParleyError } from '../../common/errors.ts'
+import { DISK_MARGIN_BYTES, MAX_PARTIALS_PER_SENDER, SENDER_QUOTA_BYTES } from './constants.ts'
+import { fileError } from './disk.ts'
+
+/** A kept prefix of the same sender's, other than the transfer asking (partial.ts). */
+export interface KeptPrefix {
+  key: string
+  bytes: number
+  mtimeMs: number
+}
+
+/** What a sender keeps, and how to drop some of it (PartialTransfer supplies both). */
+export interface KeptPrefixes {
+  list: () => Promise<KeptPrefix[]>
+  drop: (key: string) => Promise<void>
+}
+
+export interface ReserveRequest {
+  downloadsDir: string
+  /** The sender's username; without it only the disk is checked. */
+  sender?: string
+  /** Transfer key (`<sender>-<id hex>`): another attempt at the same transfer is not "another". */
+  key?: string
+  /** Bytes still to write. */
+  bytes: number
+  /** Bytes of this transfer already on disk (a kept prefix being resumed): for the sender's quota. */
+  alreadyKept?: number
+  kept?: KeptPrefixes
+}
+
+export interface Reservation {
+  /** Bytes still reserved: falls as the transfer writes. */
+  readonly outstanding: number
+  /** `n` more bytes were written to disk. */
+  consume: (n: number) => void
+  /** The transfer ended, whichever way; idempotent. */
+  release: () => void
+}
+
+export interface DiskBudgetOptions {
+  /** Bytes an unprivileged process may still write in `dir` (default: statfs bavail × bsize). */
+  freeBytes?: (dir: string) => Promise<number>
+  /** Which file system `dir` is on (default: stat's dev): reservations add up per file system. */
+  deviceOf?: (dir: string) => Promise<string>
+  marginBytes?: number
+  senderQuotaBytes?: number
+  maxPerSender?: number
+}
+
+interface Entry {
+  device: string
+  downloadsDir: string
+  sender: string | undefined
+  key: string | undefined
+  /** Full size this transfer holds on disk once done (kept prefix + remaining). */
+  total: number
+  outstanding: number
+}
+
+export async function freeBytesIn (dir: string): Promise<number> {
+  try {
+    const stats = await statfs(dir)
+    return stats.bavail * stats.bsize
+  } catch (err) {
+    throw fileError(err, `cannot check the free space in ${dir}`)
+  }
+}
+
+async function deviceOf (dir: string): Promise<string> {
+  try {
+    return String((await stat(dir, { bigint: true })).dev)
+  } catch (err) {
+    throw fileError(err, `cannot look at ${dir}`)
+  }
+}
+
+/** Sizes for a person: "55 GiB", "512 KiB". */
+export function formatBytes (bytes: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB']
+  let value = Math.max(0, bytes)
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return unit === 0 ? `${value} bytes` : `${value >= 10 ? Math.round(value) : Math.round(value * 10) / 10} ${units[unit] ?? ''}`
+}
+
+export class DiskBudget {
+  readonly #entries = new Set<Entry>()
+  readonly #freeBytes: (dir: string) => Promise<number>
+  readonly #deviceOf: (dir: string) => Promise<string>
+  readonly #margin: number
+  readonly #quota: number
+  readonly #maxPerSender: number
+  /** Check-and-reserve runs one at a time. */
+  #queue: Promise<unknown> = Promise.resolve()
+
+  constructor (options: DiskBudgetOptions = {}) {
+    this.#freeBytes = options.freeBytes ?? freeBytesIn
+    this.#deviceOf = options.deviceOf ?? deviceOf
+    this.#margin = options.marginBytes ?? DISK_MARGIN_BYTES
+    this.#quota = options.senderQuotaBytes ?? SENDER_QUOTA_BYTES
+    this.#maxPerSender = options.maxPerSender ?? MAX_PARTIALS_PER_SENDER
+  }
+
+  /** Bytes the live transfers still reserve (all file systems; tests and diagnostics). */
+  get reserved (): number {
+    let sum = 0
+    for (const entry of this.#entries) sum += entry.outstanding
+    return sum
+  }
+
+  /** Live transfers (optionally of one sender). */
+  live (sender?: string): number {
+    let n = 0
+    for (const entry of this.#entries) if (sender === undefined || entry.sender === sender) n++
+    return n
+  }
+
+  /** Reserve `bytes` for a transfer, or throw the refusal (see the top of this file). */
+  async reserve (request: ReserveRequest): Promise<Reservation> {
+    const run = this.#queue.then(async () => await this.#reserve(request))
+    this.#queue = run.catch(() => undefined)
+    return await run
+  }
+
+  async #reserve (request: ReserveRequest): Promise<Reservation> {
+    const { downloadsDir, sender, key, bytes } = request
+    const device = await this.#deviceOf(downloadsDir)
+    if (sender !== undefined) await this.#checkSender(request)
+    const free = await this.#freeBytes(downloadsDir)
+    let reserved = 0
+    for (const entry of this.#entries) if (entry.device === device && entry.key !== key) reserved += entry.outstanding
+    const usable = free - this.#margin
+    if (bytes > usable) {
+      throw new ParleyError(ErrorCode.TooLarge, `not enough disk space: the file needs ${formatBytes(bytes)}, ${formatBytes(usable)} are free (beyond a ${formatBytes(this.#margin)} margin)`)
+    }
+    if (bytes > usable - reserved) {
+      throw new ParleyError(ErrorCode.TooLarge, `not enough disk space: the file needs ${formatBytes(bytes)}, ${formatBytes(usable)} are free but transfers in progress hold ${formatBytes(reserved)} of it`)
+    }
+    const entry: Entry = { device, downloadsDir, sender, key, total: bytes + (request.alreadyKept ?? 0), outstanding: bytes }
+    this.#entries.add(entry)
+    return {
+      get outstanding () { return entry.outstanding },
+      consume: n => { entry.outstanding = Math.max(0, entry.outstanding - n) },
+      release: () => { this.#entries.delete(entry) }
+    }
+  }
+
+  /** The sender's share: count of live + kept, bytes of live + kept (kept ones go first). */
+  async #checkSender (request: ReserveRequest): Promise<void> {
+    const { downloadsDir, sender, key, bytes, kept } = request
+    let liveCount = 0
+    let liveBytes = 0
+    for (const entry of this.#entries) {
+      if (entry.downloadsDir !== downloadsDir || entry.sender !== sender || entry.key === key) continue
+      liveCount++
+      liveBytes += entry.total
+    }
+    if (liveCount + 1 > this.#maxPerSender) {
+      throw new ParleyError(ErrorCode.RateLimited, `${liveCount} transfers from ${sender ?? '?'} are already in progress (at most ${this.#maxPerSender} at once)`)
+    }
+    const own = bytes + (request.alreadyKept ?? 0)
+    if (liveBytes + own > this.#quota) {
+      throw new ParleyError(ErrorCode.RateLimited, `transfers from ${sender ?? '?'} in progress already hold ${formatBytes(liveBytes)} of their ${formatBytes(this.#quota)} quota; this one needs ${formatBytes(own)}`)
+    }
+    if (kept === undefined) return
+    // Newest first: keep those that fit beside the live transfers and this one; from the first
+    // that does not, drop it and every older one.
+    const prefixes = (await kept.list()).sort((a, b) => b.mtimeMs - a.mtimeMs)
+    let count = liveCount + 1
+    let held = liveBytes + own
+    let full = false
+    for (const prefix of prefixes) {
+      full ||= count + 1 > this.#maxPerSender || held + prefix.bytes > this.#quota
+      if (full) {
+        await kept.drop(prefix.key)
+        continue
+      }
+      count++
+      held += prefix.bytes
+    }
+  }
+}
+
+/** The budget of this process (every peer in it shares the disk). */
+export const diskBudget = new DiskBudget()
