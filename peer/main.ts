@@ -25,6 +25,11 @@ const USAGE = 'usage: npm run peer -- <port> [--rendezvous host:port|multiaddr] 
 
 /** After Ctrl-C or a signal, how long deliveries in progress may still take. */
 const SIGNAL_DRAIN_MS = 3_000
+/** After QUIT or the end of input: long enough for what is in flight, bounded all the same (a
+ * big file or an unreachable peer must not hold the program: what is left goes out next time). */
+const QUIT_DRAIN_MS = 30_000
+/** Once a signal came, the program is gone this long after it, whatever still hangs. */
+const SIGNAL_EXIT_DEADLINE_MS = 10_000
 
 async function main (): Promise<number> {
   let args
@@ -95,17 +100,23 @@ async function main (): Promise<number> {
     names,
     onUnexpected: err => { logError(join(dataDir, 'errors.log'), err) }
   })
-  // A signal ends the prompt as QUIT does; a second one does not wait any longer.
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(signal, () => {
-      if (prompt.interrupted) process.exit(0)
+  // A signal ends the prompt as QUIT does; it also cuts short a drain already under way (the
+  // terminal went away after QUIT, say), and a second one does not wait at all.
+  let signalled = false
+  let onSignal = (): void => {}
+  const signal = new Promise<void>(resolve => { onSignal = resolve })
+  for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(name, () => {
+      if (signalled) process.exit(0)
+      signalled = true
+      setTimeout(() => { process.exit(0) }, SIGNAL_EXIT_DEADLINE_MS).unref()
+      onSignal()
       prompt.close(true)
     })
   }
   await prompt.run()
-  // QUIT and the end of input let deliveries in progress finish; Ctrl-C and signals wait less.
-  if (prompt.interrupted) await Promise.race([peer.drain(), sleep(SIGNAL_DRAIN_MS)])
-  else await peer.drain()
+  const drainMs = prompt.interrupted ? SIGNAL_DRAIN_MS : QUIT_DRAIN_MS
+  await Promise.race([peer.drain(), sleep(drainMs, undefined, { ref: false }), signal.then(async () => { await sleep(SIGNAL_DRAIN_MS) })])
   const pending = peer.pending
   await peer.stop()
   output.print({ event: 'bye', pending })

@@ -118,7 +118,11 @@ export class Prompt {
     // Ctrl-C or Ctrl-D leave the cursor after the prompt: what follows starts on a line of its own.
     if (this.#options.interactive && this.#prompted) process.stdout.write('\n')
     this.#asking?.abort.abort()
-    this.#rl.close()
+    try {
+      this.#rl.close()
+    } catch {
+      // The terminal is already gone (a hang-up: setRawMode fails with EIO); nothing to restore.
+    }
   }
 
   /** Read and run commands until QUIT, the end of input, or close(). */
