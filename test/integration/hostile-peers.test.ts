@@ -14,15 +14,15 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { access, readFile, readdir, stat, writeFile } from 'node:fs/promises'
+import { access, readFile, readdir, stat, statfs, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { decode } from 'cborg'
 import { CHUNK_SIZE, generateEphemeralKeyPair, sealFrame } from '../../common/crypto/index.ts'
 import { ErrorCode, is as isError } from '../../common/errors.ts'
 import { encodeBody } from '../../common/wire/codec.ts'
-import { MAX_FRAME_BYTES } from '../../common/wire/limits.ts'
+import { MAX_FILE_BYTES, MAX_FRAME_BYTES } from '../../common/wire/limits.ts'
 import { MAX_INBOUND_STREAMS, STEP_TIMEOUT_MS } from '../../peer/constants.ts'
-import { WINDOW_CHUNKS } from '../../peer/files/constants.ts'
+import { DISK_MARGIN_BYTES, WINDOW_CHUNKS } from '../../peer/files/constants.ts'
 import { removeDir, spawnRendezvous, tempDir } from '../helpers/rendezvous.ts'
 import type { ServerProcess } from '../helpers/rendezvous.ts'
 import { PeerProcess, is } from '../helpers/peer-process.ts'
@@ -592,6 +592,56 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     assert.deepEqual(groups.groups, [{ group: 'club', members: 1 }])
     await honestMessage('the directory still knows me')
     await stillServes('the rendezvous attacks')
+  })
+
+  test('10. disk budget: concurrent huge offers beyond the free space are refused with ERR_TOO_LARGE, one sender\'s excess with ERR_RATE_LIMITED', async () => {
+    // Sizes only announced (META), never sent: two fit the victim's free space, the third cannot.
+    const free = await statfs(dir).then(s => s.bavail * s.bsize)
+    const size = Math.min(MAX_FILE_BYTES, Math.floor((free - DISK_MARGIN_BYTES) * 0.4))
+    if (size < CHUNK_SIZE) return // a nearly full disk: nothing to show here
+    const senders = await Promise.all(['disk1', 'disk2', 'disk3', 'disk4'].map(async name => {
+      const made = await Hostile.user(server.addr, name)
+      hostiles.push(made)
+      return made
+    }))
+    const from = victim.events.length
+    const offers = await Promise.all(senders.map(async (sender, i) => {
+      const offer = await sender.offerFile(victimAt, `huge-${i}.bin`, size)
+      await offer.session.write(offer.session.meta(offer, size, randomBytes(32)))
+      return { sender, offer, verdict: await offer.session.verdict(offer) }
+    }))
+    const refused = offers.filter(o => o.verdict !== undefined)
+    assert.equal(offers.length - refused.length, 2, 'two fit')
+    for (const { sender, verdict } of refused) {
+      assert.equal(verdict?.code, ErrorCode.TooLarge)
+      assert.match(String(verdict?.message), /refused by the recipient: not enough disk space/)
+      await warned(victim, from, ErrorCode.TooLarge, sender.peerId, /not enough disk space/)
+    }
+    const parts = async (): Promise<string[]> => (await listDownloads()).filter(name => name.endsWith('.part'))
+    for (const { offer } of offers) offer.session.framed.abort(new Error('done'))
+    await eventually(async () => (await parts()).length === 0, `left in downloads: ${(await parts()).join(', ')}`, 20_000)
+    // The cut transfers released their reservations: the same offer fits again.
+    const again = await senders[0]?.offerFile(victimAt, 'huge-again.bin', size)
+    assert.ok(again !== undefined)
+    await again.session.write(again.session.meta(again, size, randomBytes(32)))
+    assert.equal(await again.session.verdict(again), undefined)
+    again.session.framed.abort(new Error('done'))
+
+    // One sender, three small files at once: the third is one too many.
+    const small = await Promise.all([0, 1, 2].map(async () => {
+      const offer = await mallory.offerFile(victimAt, 'small.bin', 4 * CHUNK_SIZE)
+      return offer
+    }))
+    const verdicts = []
+    for (const offer of small) {
+      await offer.session.write(offer.session.meta(offer, 4 * CHUNK_SIZE, randomBytes(32)))
+      verdicts.push(await offer.session.verdict(offer))
+    }
+    assert.deepEqual(verdicts.map(v => v?.code), [undefined, undefined, ErrorCode.RateLimited])
+    assert.match(String(verdicts[2]?.message), /transfers from mallory are already in progress/)
+    for (const offer of small) offer.session.framed.abort(new Error('done'))
+    await eventually(async () => (await parts()).length === 0, `left in downloads: ${(await parts()).join(', ')}`, 20_000)
+    await stillServes('huge offers')
   })
 
   test(`8. stalled streams are aborted after the ${STEP_TIMEOUT_MS / 1000} s step timeout, either side; the .part goes too`, { timeout: STEP_TIMEOUT_MS + 20_000 }, async () => {
