@@ -18,7 +18,7 @@ import { join } from 'node:path'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { createParleyNode } from '../common/node.ts'
 import type { ParleyNode } from '../common/node.ts'
-import { deriveAuthKey, deriveMasterKey, deriveWrapKey, newSalt } from '../common/crypto/password.ts'
+import { KDF_PARAMS, deriveAuthKey, deriveMasterKey, deriveWrapKey, newSalt } from '../common/crypto/password.ts'
 import { wrapSecret } from '../common/crypto/wrap.ts'
 import { RendezvousClient } from '../peer/rendezvous-client.ts'
 import { connectionPacer, removeDir, spawnRendezvous, tempDir } from '../test/helpers/rendezvous.ts'
@@ -59,7 +59,7 @@ export async function rendezvousSuite ({ quick, log }: SuiteOptions): Promise<Re
       const rendezvous = new RendezvousClient(node, server.addr)
       const abort = new AbortController()
       clients.push({ username, node, rendezvous, abort })
-      await rendezvous.signup({ username, salt, authKey, identity: wrapSecret(wrapKey, `identity:${username}`, privateKeyToProtobuf(privateKey)), addrs: FAKE_ADDRS })
+      await rendezvous.signup({ username, salt, kdf: KDF_PARAMS, authKey, identity: wrapSecret(wrapKey, `identity:${username}`, privateKeyToProtobuf(privateKey)), addrs: FAKE_ADDRS })
       await rendezvous.subscribe(() => {}, abort.signal)
     })
     log(`rendezvous: ${count} clients signed up and subscribed in ${secondsSince(setupStart).toFixed(1)} s`)

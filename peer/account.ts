@@ -2,13 +2,28 @@
  * Signup and sign-in without ever sending the password (DESIGN §3): the password becomes an
  * scrypt master key here, the server only ever sees authKey (and keeps its hash), and the
  * user's identity key travels and rests wrapped under wrapKey.
+ *
+ * Raising the scrypt cost (issue 12 item 4). Every account carries its scrypt parameters (the
+ * rendezvous returns them with the salt). The *account key* wraps everything the user keeps: the
+ * identity (here and on the rendezvous), group keys (keyring), and the local store's sealing key
+ * (peer/store). For an account made with the current parameters the account key is simply its
+ * wrapKey. An account with weaker parameters (N=2^15, before issue 12) is upgraded at its next
+ * successful sign-in: a new salt and N=2^17 give a new authKey and wrapKey, and the rendezvous
+ * stores the account key — still the old wrapKey, so nothing wrapped before has to be re-wrapped —
+ * wrapped under the new wrapKey (`dataKey`, returned by a successful sign-in). The old salt and
+ * verifier are replaced, so from then on every password guess costs N=2^17. A copy of the wrapped
+ * account key and the parameters is kept in the data folder (`account.json`), so a peer never
+ * accepts weaker parameters than it last used (a hostile rendezvous cannot downgrade the cost).
  */
 import { readFile, writeFile, mkdir, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import { deriveAuthKey, deriveMasterKey, deriveWrapKey, newSalt } from '../common/crypto/password.ts'
+import {
+  KDF_PARAMS, checkKdfParams, deriveAuthKey, deriveMasterKey, deriveWrapKey, newSalt, weakerKdf
+} from '../common/crypto/password.ts'
+import type { KdfParams } from '../common/crypto/password.ts'
 import { unwrapSecret, wrapSecret } from '../common/crypto/wrap.ts'
 import { ErrorCode, ParleyError, is } from '../common/errors.ts'
 import type { RendezvousClient } from './rendezvous-client.ts'
@@ -21,6 +36,8 @@ export interface Credentials {
 
 export interface SignedIn {
   username: string
+  /** The account key (see above): the wrapKey of the account's first parameters. Everything the
+   * user keeps is wrapped or sealed under it. */
   wrapKey: Uint8Array
   /** Kept in memory only, to sign in again by itself when the rendezvous comes back. */
   authKey: Uint8Array
@@ -38,44 +55,106 @@ export interface AccountHost {
 }
 
 const identityContext = (username: string): string => `identity:${username}`
+const accountKeyContext = (username: string): string => `account-key:${username}`
 const identityFile = (dataDir: string, username: string): string => join(dataDir, username, 'identity.wrapped')
+const accountFile = (dataDir: string, username: string): string => join(dataDir, username, 'account.json')
 
-async function credentialsFor (username: string, password: string, salt: Uint8Array): Promise<Credentials> {
-  const master = await deriveMasterKey(password, salt)
+async function credentialsFor (username: string, password: string, salt: Uint8Array, kdf: KdfParams): Promise<Credentials> {
+  const master = await deriveMasterKey(password, salt, kdf)
   return { username, authKey: deriveAuthKey(master), wrapKey: deriveWrapKey(master) }
 }
 
 export async function signUp (host: AccountHost, username: string, password: string): Promise<SignedIn> {
   checkPassword(password)
   const salt = newSalt()
-  const credentials = await credentialsFor(username, password, salt)
+  const kdf = { ...KDF_PARAMS }
+  const credentials = await credentialsFor(username, password, salt, kdf)
   const identity = await generateKeyPair('Ed25519')
   const wrapped = wrapSecret(credentials.wrapKey, identityContext(username), privateKeyToProtobuf(identity))
   await host.useIdentity(identity)
-  await host.rendezvous().signup({ username, salt, authKey: credentials.authKey, identity: wrapped, addrs: host.addrs() })
+  await host.rendezvous().signup({ username, salt, kdf, authKey: credentials.authKey, identity: wrapped, addrs: host.addrs() })
   await saveLocalIdentity(host.dataDir, username, wrapped)
+  await saveLocalAccount(host.dataDir, username, { kdf })
   return { username, wrapKey: credentials.wrapKey, authKey: credentials.authKey, identity }
 }
 
 export async function signIn (host: AccountHost, username: string, password: string): Promise<SignedIn> {
-  const salt = await host.rendezvous().salt(username)
-  const credentials = await credentialsFor(username, password, salt)
-  const local = await loadLocalIdentity(host.dataDir, username, credentials.wrapKey)
+  const { salt, kdf } = await host.rendezvous().saltOf(username)
+  const account = await loadLocalAccount(host.dataDir, username)
+  checkOfferedKdf(kdf, account?.kdf)
+  const credentials = await credentialsFor(username, password, salt, kdf)
+  // The account key as this folder last knew it (a wrong password unwraps nothing).
+  const knownKey = accountKeyFrom(credentials, username, account?.dataKey, true) ?? credentials.wrapKey
+  const local = await loadLocalIdentity(host.dataDir, username, knownKey)
   if (local !== undefined) await host.useIdentity(local)
   const first = await host.rendezvous().signin({ username, authKey: credentials.authKey, addrs: host.addrs() })
-  if (first.bound && local !== undefined) return { username: first.username, wrapKey: credentials.wrapKey, authKey: credentials.authKey, identity: local }
-
-  // A new machine (or a lost data folder): the identity comes from its wrapped copy on the
-  // rendezvous, then we sign in again as that identity.
-  const identity = privateKeyFromProtobuf(unwrapSecret(credentials.wrapKey, identityContext(first.username), first.identity))
-  if (peerIdFromPrivateKey(identity).toString() !== first.peerId) {
-    throw new ParleyError(ErrorCode.Integrity, 'the stored identity does not match the account')
+  const accountKey = accountKeyFrom(credentials, first.username, first.dataKey, false) ?? credentials.wrapKey
+  let signed: SignedIn
+  if (first.bound && local !== undefined) {
+    signed = { username: first.username, wrapKey: accountKey, authKey: credentials.authKey, identity: local }
+  } else {
+    // A new machine (or a lost data folder): the identity comes from its wrapped copy on the
+    // rendezvous, then we sign in again as that identity.
+    const identity = privateKeyFromProtobuf(unwrapSecret(accountKey, identityContext(first.username), first.identity))
+    if (peerIdFromPrivateKey(identity).toString() !== first.peerId) {
+      throw new ParleyError(ErrorCode.Integrity, 'the stored identity does not match the account')
+    }
+    await host.useIdentity(identity)
+    const second = await host.rendezvous().signin({ username, authKey: credentials.authKey, addrs: host.addrs() })
+    if (!second.bound) throw new ParleyError(ErrorCode.Protocol, 'the rendezvous did not accept our identity')
+    await saveLocalIdentity(host.dataDir, first.username, first.identity)
+    signed = { username: first.username, wrapKey: accountKey, authKey: credentials.authKey, identity }
   }
-  await host.useIdentity(identity)
-  const second = await host.rendezvous().signin({ username, authKey: credentials.authKey, addrs: host.addrs() })
-  if (!second.bound) throw new ParleyError(ErrorCode.Protocol, 'the rendezvous did not accept our identity')
-  await saveLocalIdentity(host.dataDir, first.username, first.identity)
-  return { username: first.username, wrapKey: credentials.wrapKey, authKey: credentials.authKey, identity }
+  await saveLocalAccount(host.dataDir, first.username, { kdf, dataKey: first.dataKey })
+  if (!weakerKdf(kdf, KDF_PARAMS)) return signed
+  return await upgrade(host, signed, password, credentials.authKey)
+}
+
+/**
+ * Raise an account's scrypt cost to KDF_PARAMS (see the top of this file): a new salt, authKey
+ * and wrapKey; the account key, wrapped under the new wrapKey, goes to the rendezvous with them.
+ * If the rendezvous does not take it, the account keeps working as it was and is upgraded at a
+ * later sign-in.
+ */
+async function upgrade (host: AccountHost, signed: SignedIn, password: string, authKey: Uint8Array): Promise<SignedIn> {
+  const salt = newSalt()
+  const kdf = { ...KDF_PARAMS }
+  const next = await credentialsFor(signed.username, password, salt, kdf)
+  const dataKey = wrapSecret(next.wrapKey, accountKeyContext(signed.username), signed.wrapKey)
+  try {
+    await host.rendezvous().rekey({ authKey, salt, kdf, newAuthKey: next.authKey, dataKey })
+  } catch {
+    // Not upgraded this time (rendezvous gone, or an older one): the old parameters still work.
+    return signed
+  }
+  await saveLocalAccount(host.dataDir, signed.username, { kdf, dataKey })
+  return { ...signed, authKey: next.authKey }
+}
+
+/** Parameters offered by the rendezvous: sane, and never weaker than this folder last used
+ * (otherwise a hostile rendezvous could make us send an authKey that is cheap to brute-force). */
+function checkOfferedKdf (offered: KdfParams, known: KdfParams | undefined): void {
+  try {
+    checkKdfParams(offered)
+  } catch (err) {
+    throw new ParleyError(ErrorCode.Integrity, `the rendezvous offers unusable password parameters: ${(err as Error).message}`)
+  }
+  if (known !== undefined && weakerKdf(offered, known)) {
+    throw new ParleyError(ErrorCode.Integrity, `the rendezvous offers weaker password hashing (scrypt N=2^${offered.logN}) ` +
+      `than this account uses here (N=2^${known.logN}); refusing to sign in`)
+  }
+}
+
+/** The account key from its wrapped copy, if there is one. `quiet`: a copy that does not unwrap
+ * (a wrong password, or a copy from older parameters) gives undefined instead of an error. */
+function accountKeyFrom (credentials: Credentials, username: string, wrapped: Uint8Array | undefined, quiet: boolean): Uint8Array | undefined {
+  if (wrapped === undefined) return undefined
+  try {
+    return unwrapSecret(credentials.wrapKey, accountKeyContext(username), wrapped)
+  } catch (err) {
+    if (quiet && is(err, ErrorCode.Integrity)) return undefined
+    throw err
+  }
 }
 
 /** Passwords are kept exactly as typed (never lower-cased); only a floor on length. */
@@ -101,6 +180,37 @@ async function loadLocalIdentity (dataDir: string, username: string, wrapKey: Ui
     if (is(err, ErrorCode.Integrity)) return undefined
     throw err
   }
+}
+
+interface LocalAccount {
+  kdf: KdfParams
+  dataKey?: Uint8Array
+}
+
+async function loadLocalAccount (dataDir: string, username: string): Promise<LocalAccount | undefined> {
+  let text: string
+  try {
+    text = await readFile(accountFile(dataDir, username), 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined // older folder, or a new machine
+    throw new ParleyError(ErrorCode.File, `cannot read ${accountFile(dataDir, username)}: ${(err as Error).message}`)
+  }
+  try {
+    const value = JSON.parse(text) as { kdf: KdfParams, dataKey?: string }
+    const kdf = { logN: Number(value.kdf.logN), r: Number(value.kdf.r), p: Number(value.kdf.p) }
+    checkKdfParams(kdf)
+    return { kdf, ...(typeof value.dataKey === 'string' ? { dataKey: new Uint8Array(Buffer.from(value.dataKey, 'base64')) } : {}) }
+  } catch (err) {
+    throw new ParleyError(ErrorCode.File, `${accountFile(dataDir, username)} is damaged: ${(err as Error).message}`)
+  }
+}
+
+async function saveLocalAccount (dataDir: string, username: string, account: LocalAccount): Promise<void> {
+  const file = accountFile(dataDir, username)
+  const body = { kdf: account.kdf, ...(account.dataKey === undefined ? {} : { dataKey: Buffer.from(account.dataKey).toString('base64') }) }
+  await mkdir(join(dataDir, username), { recursive: true, mode: 0o700 })
+  await writeFile(`${file}.tmp`, JSON.stringify(body), { mode: 0o600 })
+  await rename(`${file}.tmp`, file)
 }
 
 async function saveLocalIdentity (dataDir: string, username: string, wrapped: Uint8Array): Promise<void> {

@@ -6,6 +6,8 @@
 import { createHash } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ErrorCode, ParleyError, is } from '../common/errors.ts'
+import { RateLimiter } from '../common/rate-limiter.ts'
+import type { Clock } from '../common/rate-limiter.ts'
 import type { RendezvousClient } from './rendezvous-client.ts'
 import type { PeerStore } from './store/store.ts'
 import type { Emit } from './events.ts'
@@ -21,6 +23,24 @@ export interface PeerContact {
 const CONTACT_CACHE_MS = 60_000
 const MAX_CACHED_CONTACTS = 10_000
 
+/** A peer id the directory says has no account is not asked about again for this long (issue
+ * 12: peers without an account made us ask `whois` on every stream, spending our own request
+ * budget at the rendezvous). Short, so a peer that signs up just after is heard soon. */
+export const UNKNOWN_PEER_CACHE_MS = 60_000
+/** Unknown peer ids remembered (the stalest forgotten first): bounded under a flood of fresh ids. */
+export const MAX_UNKNOWN_PEERS = 10_000
+/** One budget for every `whois` that inbound traffic causes, whoever sends it: well under the
+ * rendezvous's 50 requests a second per peer, so fresh peer ids cannot crowd out our own
+ * look-ups. Past it a stream is refused with ERR_RATE_LIMITED (an honest sender retries). */
+export const INBOUND_LOOKUPS_PER_SECOND = 5
+export const INBOUND_LOOKUPS_BURST = 20
+
+export interface DirectoryOptions {
+  now?: Clock
+  lookupsPerSecond?: number
+  lookupsBurst?: number
+}
+
 export class Directory {
   readonly #rendezvous: () => RendezvousClient
   readonly #store: PeerStore
@@ -29,11 +49,24 @@ export class Directory {
   readonly #lastSeen = new Map<string, PeerContact>()
   /** Recent answers, by username (see `resolve`). */
   readonly #cached = new Map<string, { at: number, contact: PeerContact }>()
+  /** Peer ids with no account, until when (see UNKNOWN_PEER_CACHE_MS). */
+  readonly #unknown = new Map<string, number>()
+  /** `whois` look-ups in flight, so a burst of streams from one peer asks once. */
+  readonly #asking = new Map<string, Promise<string>>()
+  readonly #inboundLookups: RateLimiter
+  readonly #now: Clock
 
-  constructor (rendezvous: () => RendezvousClient, store: PeerStore, emit: Emit) {
+  constructor (rendezvous: () => RendezvousClient, store: PeerStore, emit: Emit, options: DirectoryOptions = {}) {
     this.#rendezvous = rendezvous
     this.#store = store
     this.#emit = emit
+    this.#now = options.now ?? Date.now
+    this.#inboundLookups = new RateLimiter({
+      perSecond: options.lookupsPerSecond ?? INBOUND_LOOKUPS_PER_SECOND,
+      burst: options.lookupsBurst ?? INBOUND_LOOKUPS_BURST,
+      maxKeys: 1,
+      now: this.#now
+    })
   }
 
   /**
@@ -72,11 +105,48 @@ export class Directory {
     return this.#store.pinnedPeerId(username)
   }
 
-  /** The username behind an authenticated remote peer id (pinned, else asked of the directory). */
+  /**
+   * The username behind an authenticated remote peer id (pinned, else asked of the directory).
+   * Called for inbound traffic: a peer id the directory does not know is remembered for
+   * UNKNOWN_PEER_CACHE_MS (ERR_NOT_FOUND without asking again), concurrent asks for one peer id
+   * share one look-up, and all look-ups share one budget (ERR_RATE_LIMITED past it).
+   */
   async usernameOf (peerId: string): Promise<string> {
     const pinned = this.#store.usernameForPeer(peerId)
     if (pinned !== undefined) return pinned
-    const { username } = await this.#rendezvous().whois(peerId)
+    const until = this.#unknown.get(peerId)
+    if (until !== undefined) {
+      if (this.#now() < until) throw noSuchPeer(peerId)
+      this.#unknown.delete(peerId)
+    }
+    const asking = this.#asking.get(peerId)
+    if (asking !== undefined) return await asking
+    try {
+      this.#inboundLookups.take('inbound')
+    } catch {
+      throw new ParleyError(ErrorCode.RateLimited, 'too many unknown senders at once; try again later')
+    }
+    const lookup = this.#whois(peerId)
+    this.#asking.set(peerId, lookup)
+    try {
+      return await lookup
+    } finally {
+      this.#asking.delete(peerId)
+    }
+  }
+
+  async #whois (peerId: string): Promise<string> {
+    let username: string
+    try {
+      ({ username } = await this.#rendezvous().whois(peerId))
+    } catch (err) {
+      if (is(err, ErrorCode.NotFound)) {
+        this.#unknown.delete(peerId) // re-insert: the Map's order is then oldest first
+        this.#unknown.set(peerId, this.#now() + UNKNOWN_PEER_CACHE_MS)
+        while (this.#unknown.size > MAX_UNKNOWN_PEERS) this.#unknown.delete(this.#unknown.keys().next().value ?? '')
+      }
+      throw err
+    }
     this.#checkPin(username, peerId)
     return username
   }
@@ -114,6 +184,10 @@ export class Directory {
     for (let i = 0; i < 12; i++) groups.push(String(digest.readUInt32BE(i * 2) % 100000).padStart(5, '0'))
     return groups.join(' ')
   }
+}
+
+function noSuchPeer (peerId: string): ParleyError {
+  return new ParleyError(ErrorCode.NotFound, `no user with peer id ${peerId}`)
 }
 
 function publicKeyOf (peerId: string): Uint8Array {

@@ -8,6 +8,7 @@ import { INBOUND_STREAMS_BURST, INBOUND_STREAMS_PER_SECOND } from './constants.t
 import type { Emit } from './events.ts'
 import type { Directory } from './directory.ts'
 import type { PeerStore } from './store/store.ts'
+import { WarningThrottle } from './warnings.ts'
 
 export interface IncomingText {
   from: string
@@ -45,13 +46,14 @@ export class Inbox {
   readonly #emit: Emit
   /** New streams per sender: a registered user must not be able to flood us with sessions and files. */
   readonly #limiter: RateLimiter
-  readonly #floodWarned = new Map<string, number>()
+  readonly #warnings: WarningThrottle
   keys: KeyAcceptor | undefined
 
   /** `perSecond` and `burst` are the limits per sender (the benchmark lifts them to measure the
    * pipeline itself, not the policy). */
-  constructor (store: PeerStore, directory: Directory, emit: Emit, limits = { perSecond: INBOUND_STREAMS_PER_SECOND, burst: INBOUND_STREAMS_BURST }) {
-    this.#limiter = new RateLimiter({ ...limits, maxKeys: 10_000 })
+  constructor (store: PeerStore, directory: Directory, emit: Emit, limits = { perSecond: INBOUND_STREAMS_PER_SECOND, burst: INBOUND_STREAMS_BURST }, now: () => number = Date.now) {
+    this.#limiter = new RateLimiter({ ...limits, maxKeys: 10_000, now })
+    this.#warnings = new WarningThrottle(now)
     this.#store = store
     this.#directory = directory
     this.#emit = emit
@@ -105,16 +107,12 @@ export class Inbox {
     await this.keys.acceptHandedKey(key)
   }
 
-  /** A failed inbound stream: report what the user should know, drop the rest. */
+  /** A failed inbound stream: report what the user should know, drop the rest. The same
+   * refusal is reported once a minute, and each kind a few times a minute from all senders
+   * together (peer/warnings.ts), not once per refused stream. */
   onInboundError (peerId: string, err: ParleyError): void {
     if (err.code === ErrorCode.Unreachable) return // the sender went away mid-stream; it retries
-    if (err.code === ErrorCode.RateLimited) {
-      // A flood is reported once a minute per sender, not once per refused stream.
-      const last = this.#floodWarned.get(peerId) ?? -Infinity
-      if (Date.now() - last < 60_000) return
-      if (this.#floodWarned.size > 10_000) this.#floodWarned.clear()
-      this.#floodWarned.set(peerId, Date.now())
-    }
-    this.#emit({ event: 'warning', code: err.code, message: `refused incoming data from ${peerId}: ${err.message}` })
+    const message = this.#warnings.admit(err.code, `refused incoming data from ${peerId}: ${err.message}`)
+    if (message !== undefined) this.#emit({ event: 'warning', code: err.code, message })
   }
 }

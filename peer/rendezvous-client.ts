@@ -7,6 +7,7 @@ import { setMaxListeners } from 'node:events'
 import type { AbortOptions, Logger, PeerId, Stream } from '@libp2p/interface'
 import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import type { KdfParams } from '../common/crypto/password.ts'
 import { ErrorCode, ParleyError, asParleyError } from '../common/errors.ts'
 import type { ParleyNode } from '../common/node.ts'
 import {
@@ -29,6 +30,7 @@ export const MAX_REQUESTS_IN_FLIGHT = 8
 
 export type SaltResult = Result<'salt'>
 export type SignupResult = Result<'signup'>
+export type RekeyResult = Result<'rekey'>
 export type SigninResult = Result<'signin'>
 export type LookupResult = Result<'lookup'>
 export type WhoisResult = Result<'whois'>
@@ -46,11 +48,24 @@ export type GroupsResult = Result<'groups'>
 export interface SignupArgs {
   username: string
   salt: Uint8Array
+  /** The scrypt parameters the salt goes with (common/crypto/password.ts KDF_PARAMS). */
+  kdf: KdfParams
   authKey: Uint8Array
   /** The user's libp2p private key wrapped under the wrapKey (opaque to the server). */
   identity: Uint8Array
   /** This peer's listen multiaddrs (wildcard hosts are rewritten by the server). */
   addrs: string[]
+}
+
+export interface RekeyArgs {
+  /** From the current salt and parameters: proves the password again. */
+  authKey: Uint8Array
+  salt: Uint8Array
+  kdf: KdfParams
+  /** From the new salt and parameters. */
+  newAuthKey: Uint8Array
+  /** The account key wrapped under the new wrapKey. */
+  dataKey: Uint8Array
 }
 
 export interface SigninArgs {
@@ -93,6 +108,16 @@ export class RendezvousClient {
 
   async salt (username: string, options?: AbortOptions): Promise<Uint8Array> {
     return (await this.#request('salt', { username }, options)).salt
+  }
+
+  /** A username's salt with its scrypt parameters (an unknown name gets fake ones). */
+  async saltOf (username: string, options?: AbortOptions): Promise<SaltResult> {
+    return await this.#request('salt', { username }, options)
+  }
+
+  /** Raise the signed-in account's scrypt cost (peer/account.ts). */
+  async rekey (args: RekeyArgs, options?: AbortOptions): Promise<RekeyResult> {
+    return await this.#request('rekey', args, options)
   }
 
   async signup (args: SignupArgs, options?: AbortOptions): Promise<SignupResult> {

@@ -34,16 +34,30 @@ export const MAX_QUEUED_EVENTS = 256
 /** Users one session may watch for presence after looking them up (bounded memory). */
 export const MAX_WATCHED_PER_SESSION = 1_000
 
-// Failed sign-in slowdown (DESIGN §3: "repeated failures are slowed down per username and per peer").
+// Failed sign-in slowdown (DESIGN §3, issue 12 item 4; the policy is in ratelimit.ts).
 
-/** Failures within the window that are free; the next one starts the backoff. */
+/** Failures free per (username, source network) pair and per device within the window; the
+ * next one starts the backoff. */
 export const SIGNIN_FREE_FAILURES = 5
-/** Failures older than this are forgotten (the OWASP authentication cheat sheet's example). */
-export const SIGNIN_WINDOW_MS = 10 * 60_000
-/** First lockout after the free failures; doubles with every further failure. */
+/** Failures free per source network (IPv4 /24, IPv6 /64) across all usernames: several people
+ * behind one NAT may mistype. */
+export const SIGNIN_SOURCE_FREE_FAILURES = 10
+/** Untrusted failures of one username within the window after which only clean sources (no
+ * failure in the window) may try it. */
+export const SIGNIN_USER_UNDER_ATTACK = 10
+/** Failed sign-ins per hour, server-wide, after which only clean sources may try. */
+export const SIGNIN_GLOBAL_FAILURES_PER_HOUR = 1_000
+/** A count is forgotten only after this long without a failure: far longer than the longest
+ * backoff, so waiting out a backoff never resets the count (the old 10-minute window was shorter
+ * than the 15-minute cap, which therefore never applied). */
+export const SIGNIN_WINDOW_MS = 24 * 60 * 60_000
+/** First wait after the free failures; doubles with every further failure. */
 export const SIGNIN_BACKOFF_BASE_MS = 2_000
-/** Longest lockout: long enough to make guessing useless, short enough that the owner of a
- * name someone else is hammering is not locked out for long. */
+/** Longest wait between two attempts of one pair or source. With the 24-hour window a network
+ * guessing one name gets 5 free guesses and 5 more in backoff (2 + 4 + 8 + 16 + 32 s); the name
+ * is then under attack and that network, no longer clean, is refused until it has not failed for
+ * 24 h: about 10 guesses per name per network per day (the old policy allowed ~750). The owner's
+ * own device is never held back by others' failures. */
 export const SIGNIN_BACKOFF_MAX_MS = 15 * 60_000
 
 // Per-peer request rate (token bucket).

@@ -5,7 +5,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { constantTimeEqual, fakeSaltFor, verifierOf } from '../common/crypto/password.ts'
+import { KDF_PARAMS, checkKdfParams, constantTimeEqual, fakeSaltFor, verifierOf, weakerKdf } from '../common/crypto/password.ts'
+import type { KdfParams } from '../common/crypto/password.ts'
 import { ErrorCode, ParleyError } from '../common/errors.ts'
 import {
   MAX_GROUP_MEMBERS, MAX_KEYS_RETURNED, MAX_LISTED, RendezvousError, encodeResult
@@ -13,6 +14,7 @@ import {
 import type { Op, Request, RequestOf, Result } from '../common/protocol/rendezvous.ts'
 import { rewriteAddrs } from './addrs.ts'
 import type { Notifier } from './notify.ts'
+import { sourceOf } from './ratelimit.ts'
 import type { SignInThrottle } from './ratelimit.ts'
 import type { Session, Sessions } from './sessions.ts'
 import type { GroupRecord, RendezvousStore } from './store.ts'
@@ -50,6 +52,16 @@ const DUMMY_VERIFIER = new Uint8Array(randomBytes(32))
 
 const invalidCredentials = (): ParleyError => new ParleyError(ErrorCode.BadCredentials, 'invalid username or password')
 
+/** New and raised parameters must be sane and at least the current cost: nobody makes an
+ * account (or lowers one) below OWASP's scrypt minimum. */
+function requireCurrentKdf (kdf: KdfParams, floor: KdfParams = KDF_PARAMS): void {
+  checkKdfParams(kdf)
+  if (weakerKdf(kdf, floor)) {
+    throw new ParleyError(ErrorCode.Malformed,
+      `scrypt parameters below N=2^${floor.logN}, r=${floor.r}, p=${floor.p} are not accepted for a new password`)
+  }
+}
+
 export function createHandlers ({ store, sessions, notifier, throttle }: HandlerDeps): Handlers {
   function requireSession (context: RequestContext): Session {
     const session = sessions.get(context.peerId)
@@ -79,14 +91,21 @@ export function createHandlers ({ store, sessions, notifier, throttle }: Handler
 
   return {
     salt ({ username }) {
-      return { salt: store.getUser(username)?.salt ?? fakeSaltFor(username, store.serverSecret) }
+      const user = store.getUser(username)
+      // An unknown name gets what a new account has: a stable fake salt and the current
+      // parameters (an account not yet upgraded from N=2^15 does show that it exists).
+      return user === undefined
+        ? { salt: fakeSaltFor(username, store.serverSecret), kdf: { ...KDF_PARAMS } }
+        : { salt: user.salt, kdf: user.kdf }
     },
 
-    signup ({ username, salt, authKey, identity, addrs }, context) {
+    signup ({ username, salt, kdf, authKey, identity, addrs }, context) {
+      requireCurrentKdf(kdf)
       store.createUser({
         username,
         peerId: context.peerId,
         salt,
+        kdf,
         verifier: verifierOf(authKey),
         identity,
         addrs: rewriteAddrs(addrs, context.remoteAddr)
@@ -96,21 +115,38 @@ export function createHandlers ({ store, sessions, notifier, throttle }: Handler
     },
 
     signin ({ username, authKey, addrs }, context) {
-      const keys = [`user:${username}`, `peer:${context.peerId}`]
-      throttle.check(keys)
       const user = store.getUser(username)
+      // Trusted: the account's own device (ratelimit.ts), which others' failures never hold back.
+      const attempt = { username, peerId: context.peerId, source: sourceOf(context.remoteAddr), trusted: user?.peerId === context.peerId }
+      throttle.check(attempt)
       const matches = constantTimeEqual(verifierOf(authKey), user?.verifier ?? DUMMY_VERIFIER)
       if (user === undefined || !matches) {
-        throttle.fail(keys)
+        throttle.fail(attempt)
         throw invalidCredentials()
       }
-      throttle.reset(`user:${username}`)
+      throttle.succeed(attempt)
       const bound = user.peerId === context.peerId
       if (bound) {
         store.setAddrs(username, rewriteAddrs(addrs, context.remoteAddr))
         signIn(username, context)
       }
-      return { username, peerId: user.peerId, identity: user.identity, bound }
+      return { username, peerId: user.peerId, identity: user.identity, bound, ...(user.dataKey === undefined ? {} : { dataKey: user.dataKey }) }
+    },
+
+    rekey ({ authKey, salt, kdf, newAuthKey, dataKey }, context) {
+      const session = requireSession(context)
+      const user = store.getUser(session.username)
+      if (user === undefined) throw new ParleyError(ErrorCode.NotSignedIn, 'sign in first')
+      // The password again, not only the session: a session alone cannot change the password.
+      const attempt = { username: user.username, peerId: context.peerId, source: sourceOf(context.remoteAddr), trusted: true }
+      throttle.check(attempt)
+      if (!constantTimeEqual(verifierOf(authKey), user.verifier)) {
+        throttle.fail(attempt)
+        throw invalidCredentials()
+      }
+      requireCurrentKdf(kdf, weakerKdf(user.kdf, KDF_PARAMS) ? KDF_PARAMS : user.kdf)
+      store.rekey(user.username, { salt, kdf, verifier: verifierOf(newAuthKey), dataKey })
+      return { username: user.username }
     },
 
     lookup ({ username }, context) {

@@ -10,12 +10,18 @@ import { DatabaseSync } from 'node:sqlite'
 import { ErrorCode, ParleyError } from '../common/errors.ts'
 import { MAX_KEYS_RETURNED } from '../common/protocol/rendezvous.ts'
 import { DATABASE_FILE } from './constants.ts'
+import type { KdfParams } from '../common/crypto/password.ts'
 
 export interface UserRecord {
   username: string
   peerId: string
   salt: Uint8Array
+  /** The scrypt parameters that go with the salt (accounts from before issue 12: N=2^15). */
+  kdf: KdfParams
   verifier: Uint8Array
+  /** The account key wrapped under the current wrapKey, once the account's scrypt cost was
+   * raised (peer/account.ts): opaque here. */
+  dataKey?: Uint8Array
   /** The identity private key wrapped under the user's wrapKey: opaque here. */
   identity: Uint8Array
   addrs: string[]
@@ -47,6 +53,8 @@ export interface RendezvousStore {
   /** ERR_EXISTS if the username or the peer id is taken. */
   createUser (user: Omit<UserRecord, 'created'>): void
   setAddrs (username: string, addrs: string[]): void
+  /** Replace the account's salt, scrypt parameters, verifier and wrapped account key at once. */
+  rekey (username: string, change: Pick<UserRecord, 'salt' | 'kdf' | 'verifier'> & { dataKey: Uint8Array }): void
   getGroup (name: string): GroupRecord | undefined
   /** Every group with its member count, sorted by name. */
   listGroups (limit: number): Array<{ name: string, members: number }>
@@ -112,6 +120,14 @@ export const MIGRATIONS: readonly string[] = [
     key TEXT PRIMARY KEY,
     value BLOB NOT NULL
   ) STRICT;
+  `,
+  // Each account's scrypt parameters (issue 12 item 4): existing accounts were made with N=2^15;
+  // data_key is the account key wrapped under the wrapKey of raised parameters.
+  `
+  ALTER TABLE users ADD COLUMN kdf_log_n INTEGER NOT NULL DEFAULT 15;
+  ALTER TABLE users ADD COLUMN kdf_r INTEGER NOT NULL DEFAULT 8;
+  ALTER TABLE users ADD COLUMN kdf_p INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE users ADD COLUMN data_key BLOB;
   `
 ]
 
@@ -170,7 +186,9 @@ function toUser (row: Row): UserRecord {
     username: str(row, 'username'),
     peerId: str(row, 'peer_id'),
     salt: blob(row, 'salt'),
+    kdf: { logN: num(row, 'kdf_log_n'), r: num(row, 'kdf_r'), p: num(row, 'kdf_p') },
     verifier: blob(row, 'verifier'),
+    ...(row.data_key === null || row.data_key === undefined ? {} : { dataKey: blob(row, 'data_key') }),
     identity: blob(row, 'identity'),
     addrs: parseAddrs(str(row, 'addrs')),
     created: num(row, 'created')
@@ -241,15 +259,23 @@ class SqliteStore implements RendezvousStore {
       if (this.getUserByPeerId(user.peerId) !== undefined) {
         throw new ParleyError(ErrorCode.Exists, 'this peer id already belongs to another account')
       }
-      this.#db.prepare(`INSERT INTO users (username, peer_id, salt, verifier, identity, addrs, created)
-        VALUES (?, ?, ?, ?, ?, ?, ?)`).run(user.username, user.peerId, user.salt, user.verifier, user.identity,
-        JSON.stringify(user.addrs), Date.now())
+      this.#db.prepare(`INSERT INTO users (username, peer_id, salt, kdf_log_n, kdf_r, kdf_p, verifier, data_key, identity, addrs, created)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(user.username, user.peerId, user.salt, user.kdf.logN, user.kdf.r, user.kdf.p,
+        user.verifier, user.dataKey ?? null, user.identity, JSON.stringify(user.addrs), Date.now())
     })
   }
 
   setAddrs (username: string, addrs: string[]): void {
     transaction(this.#db, () => {
       this.#db.prepare('UPDATE users SET addrs = ? WHERE username = ?').run(JSON.stringify(addrs), username)
+    })
+  }
+
+  rekey (username: string, change: Pick<UserRecord, 'salt' | 'kdf' | 'verifier'> & { dataKey: Uint8Array }): void {
+    transaction(this.#db, () => {
+      const result = this.#db.prepare(`UPDATE users SET salt = ?, kdf_log_n = ?, kdf_r = ?, kdf_p = ?, verifier = ?, data_key = ?
+        WHERE username = ?`).run(change.salt, change.kdf.logN, change.kdf.r, change.kdf.p, change.verifier, change.dataKey, username)
+      if (result.changes === 0) throw new ParleyError(ErrorCode.NotFound, `no user "${username}"`)
     })
   }
 

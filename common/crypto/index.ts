@@ -8,7 +8,9 @@ export { deriveDirectSessionKeys } from './session.ts'
 export type { DirectSessionKeys } from './session.ts'
 export { CHUNK_SIZE, sealChunk, openChunk } from './chunks.ts'
 export {
-  SCRYPT_PARAMS, deriveMasterKey, deriveAuthKey, deriveWrapKey, verifierOf, newSalt, fakeSaltFor, constantTimeEqual,
+  KDF_PARAMS, LEGACY_KDF_PARAMS, checkKdfParams, weakerKdf, scryptOptions, deriveMasterKey, deriveAuthKey, deriveWrapKey,
+  verifierOf, newSalt, fakeSaltFor, constantTimeEqual,
 } from './password.ts'
+export type { KdfParams } from './password.ts'
 export { wrapSecret, unwrapSecret } from './wrap.ts'
 export { GROUP_KEY_BYTES, newGroupKey, newMessageNonce, groupMessageKeys, groupAckKeys, groupFileSecret } from './group.ts'

@@ -1,28 +1,72 @@
 /**
  * Password-derived keys (DESIGN §3). The password never leaves the peer: scrypt makes a master
  * key, from which come an authKey (sent to the server, which stores only its SHA-256) and a
- * wrapKey (never sent; it wraps the identity key and group keys).
+ * wrapKey (never sent). The wrapKey wraps the identity key and group keys, or, for an account
+ * whose scrypt cost was raised, the account key that wraps them (peer/account.ts).
  */
 import { createHash, createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto'
 import { malformed } from '../errors.ts'
 import { hkdfSha256 } from './hkdf.ts'
 
+/** scrypt's cost parameters: N = 2^logN, block size r, parallelism p. Every account carries its
+ * own (the rendezvous keeps them with the salt), so the cost can rise without locking anyone out. */
+export interface KdfParams {
+  logN: number
+  r: number
+  p: number
+}
+
 /**
- * N = 2^15, r = 8, p = 1: the OWASP / RFC 7914 §2 interactive-login setting, 32 MiB of memory
- * (128 * N * r), so maxmem is set above it (Node's default is exactly 32 MiB and would refuse).
+ * New accounts: N = 2^17, r = 8, p = 1, OWASP's minimum for scrypt (Password Storage Cheat
+ * Sheet: "N=2^17 (128 MiB), r=8 (1024 bytes), p=1"); 128 * N * r = 128 MiB of memory.
  */
-export const SCRYPT_PARAMS = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }
+export const KDF_PARAMS: Readonly<KdfParams> = Object.freeze({ logN: 17, r: 8, p: 1 })
+
+/** What accounts made before issue 12 used (N = 2^15): still accepted, upgraded at the next
+ * sign-in (peer/account.ts). Nothing weaker is ever used. */
+export const LEGACY_KDF_PARAMS: Readonly<KdfParams> = Object.freeze({ logN: 15, r: 8, p: 1 })
+
+/** Bounds on parameters a rendezvous may hand out: never below the legacy cost (a hostile server
+ * must not make us send an authKey it can brute-force cheaply), never above 1 GiB of memory. */
+const MIN_LOG_N = LEGACY_KDF_PARAMS.logN
+const MAX_MEMORY = 1024 * 1024 * 1024
+
+/** ERR_MALFORMED unless `params` are sane: 2^15 ≤ N, 8 ≤ r ≤ 32, 1 ≤ p ≤ 4, memory ≤ 1 GiB. */
+export function checkKdfParams (params: KdfParams): void {
+  const { logN, r, p } = params
+  if (![logN, r, p].every(Number.isSafeInteger)) throw malformed('scrypt parameters must be integers')
+  if (logN < MIN_LOG_N || logN > 24) throw malformed(`scrypt N=2^${logN} is out of range (2^${MIN_LOG_N} or more)`)
+  if (r < 8 || r > 32 || p < 1 || p > 4) throw malformed(`scrypt r=${r}, p=${p} is out of range`)
+  if (scryptMemory(params) > MAX_MEMORY) throw malformed('scrypt parameters need more than 1 GiB of memory')
+}
+
+/** True if `a` costs less than `b` in any parameter (so `a` should be upgraded to `b`). */
+export function weakerKdf (a: KdfParams, b: KdfParams): boolean {
+  return a.logN < b.logN || a.r < b.r || a.p < b.p
+}
+
+/** scrypt's working memory: 128 * N * r bytes (the p lanes run one after another in Node). */
+function scryptMemory ({ logN, r }: KdfParams): number {
+  return 128 * 2 ** logN * r
+}
+
+/** Options for node:crypto scrypt; maxmem is raised above the need (Node's default is 32 MiB,
+ * which refuses anything above N = 2^14 with r = 8). */
+export function scryptOptions (params: KdfParams): { N: number, r: number, p: number, maxmem: number } {
+  return { N: 2 ** params.logN, r: params.r, p: params.p, maxmem: scryptMemory(params) + 32 * 1024 * 1024 }
+}
 
 const KEY_BYTES = 32
 const SALT_BYTES = 16
 
-export async function deriveMasterKey (password: string, salt: Uint8Array): Promise<Uint8Array> {
+export async function deriveMasterKey (password: string, salt: Uint8Array, params: KdfParams = KDF_PARAMS): Promise<Uint8Array> {
   if (salt.length < SALT_BYTES) throw malformed('salt too short')
+  checkKdfParams(params)
   // NFKC so the same password typed on two keyboards/OSes gives the same key; never lower-cased
   // (case is part of the password's entropy).
   const normalised = password.normalize('NFKC')
   return await new Promise((resolve, reject) => {
-    scrypt(normalised, salt, KEY_BYTES, SCRYPT_PARAMS, (err, key) => {
+    scrypt(normalised, salt, KEY_BYTES, scryptOptions(params), (err, key) => {
       if (err !== null) reject(err)
       else resolve(new Uint8Array(key.buffer, key.byteOffset, key.byteLength))
     })

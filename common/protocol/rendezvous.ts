@@ -55,14 +55,22 @@ const epoch = uint()
 const addrs = array(str(MAX_ADDR_LENGTH, 1), MAX_ADDRS)
 const salt = bytes(SALT_BYTES, SALT_BYTES)
 const authKey = bytes(AUTH_KEY_BYTES, AUTH_KEY_BYTES)
+/** An account's scrypt parameters (common/crypto/password.ts checks their range). */
+const kdf = object({ logN: uint(64), r: uint(1024), p: uint(1024) })
+/** The account key wrapped under the wrapKey of the account's current password parameters
+ * (present once an account's scrypt cost was raised; peer/account.ts). */
+const dataKey = bytes(MAX_WRAPPED_KEY_BYTES, 1)
 
 // ---------------------------------------------------------------------------------------------
 // Requests (without the `op` field)
 
 export const REQUEST_SCHEMAS = {
   salt: { username: rawName },
-  signup: { username: rawName, salt, authKey, identity: bytes(MAX_IDENTITY_BYTES, 1), addrs },
+  signup: { username: rawName, salt, kdf, authKey, identity: bytes(MAX_IDENTITY_BYTES, 1), addrs },
   signin: { username: rawName, authKey, addrs },
+  /** The signed-in owner raises its account's scrypt cost: `authKey` proves the password again;
+   * the new salt, parameters and verifier replace the old, with the account key wrapped anew. */
+  rekey: { authKey, salt, kdf, newAuthKey: authKey, dataKey },
   lookup: { username: rawName },
   /** The reverse lookup: who is behind a Noise-authenticated remote peer id (DESIGN §5). */
   whois: { peerId },
@@ -88,9 +96,10 @@ export type Request = { [O in Op]: RequestOf<O> }[Op]
 // Responses (without the `ok` field)
 
 export const RESPONSE_SCHEMAS = {
-  salt: { salt },
+  salt: { salt, kdf },
   signup: { username: name, peerId },
-  signin: { username: name, peerId, identity: bytes(MAX_IDENTITY_BYTES, 1), bound: bool() },
+  signin: { username: name, peerId, identity: bytes(MAX_IDENTITY_BYTES, 1), bound: bool(), dataKey: optional(dataKey) },
+  rekey: { username: name },
   lookup: { username: name, peerId, addrs, online: bool() },
   whois: { username: name, peerId, addrs, online: bool() },
   who: { users: array(object({ username: name, online: bool() }), MAX_LISTED) },

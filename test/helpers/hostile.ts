@@ -79,8 +79,8 @@ export class Hostile {
     const node = await clientNode(account.privateKey)
     await node.start()
     const rendezvous = new RendezvousClient(node, server)
-    const { salt, authKey, identity } = account
-    await rendezvous.signup({ username, salt, authKey, identity, addrs: node.getMultiaddrs().map(a => a.toString()) })
+    const { salt, kdf, authKey, identity } = account
+    await rendezvous.signup({ username, salt, kdf, authKey, identity, addrs: node.getMultiaddrs().map(a => a.toString()) })
     return new Hostile(node, rendezvous, account)
   }
 

@@ -13,7 +13,8 @@ import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { deriveAuthKey, deriveMasterKey, deriveWrapKey, newSalt } from '../../common/crypto/password.ts'
+import { KDF_PARAMS, deriveAuthKey, deriveMasterKey, deriveWrapKey, newSalt } from '../../common/crypto/password.ts'
+import type { KdfParams } from '../../common/crypto/password.ts'
 import { wrapSecret } from '../../common/crypto/wrap.ts'
 import { createParleyNode } from '../../common/node.ts'
 import type { ParleyNode } from '../../common/node.ts'
@@ -97,6 +98,7 @@ export async function clientNode (privateKey?: PrivateKey): Promise<ParleyNode> 
 export interface Account {
   username: string
   salt: Uint8Array
+  kdf: KdfParams
   authKey: Uint8Array
   wrapKey: Uint8Array
   privateKey: PrivateKey
@@ -104,15 +106,17 @@ export interface Account {
   identity: Uint8Array
 }
 
-/** An account's keys, derived once (scrypt is slow on purpose). */
-export async function makeAccount (username: string, password: string): Promise<Account> {
+/** An account's keys, derived once (scrypt is slow on purpose); `kdf` other than the current
+ * parameters only to make the accounts of an older version. */
+export async function makeAccount (username: string, password: string, kdf: KdfParams = KDF_PARAMS): Promise<Account> {
   const salt = newSalt()
-  const master = await deriveMasterKey(password, salt)
+  const master = await deriveMasterKey(password, salt, kdf)
   const wrapKey = deriveWrapKey(master)
   const privateKey = await generateKeyPair('Ed25519')
   return {
     username,
     salt,
+    kdf: { ...kdf },
     authKey: deriveAuthKey(master),
     wrapKey,
     privateKey,

@@ -567,7 +567,7 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     const account = mallory.account
     assert.ok(account !== undefined)
     for (const name of sqlNames) {
-      await assert.rejects(rv.signup({ username: name, salt: account.salt, authKey: account.authKey, identity: account.identity, addrs: [] }), invalid, name)
+      await assert.rejects(rv.signup({ username: name, salt: account.salt, kdf: account.kdf, authKey: account.authKey, identity: account.identity, addrs: [] }), invalid, name)
       await assert.rejects(rv.salt(name), invalid, name)
       await assert.rejects(rv.signin({ username: name, authKey: account.authKey, addrs: [] }), invalid, name)
       await assert.rejects(mallory.rendezvous.lookup(name), invalid, name)

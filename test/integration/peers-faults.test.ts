@@ -75,7 +75,7 @@ describe('a rendezvous killed with -9 in the middle of signups and joins', () =>
       const traffic = Promise.allSettled(accounts.map(async (account, i) => {
         await sleep(i * 40)
         const client = new RendezvousClient(nodes[i]!, crashing.addr)
-        await client.signup({ username: account.username, salt: account.salt, authKey: account.authKey, identity: account.identity, addrs: [] })
+        await client.signup({ username: account.username, salt: account.salt, kdf: account.kdf, authKey: account.authKey, identity: account.identity, addrs: [] })
         acknowledged.push(account.username)
         await client.join(`crew${i % 3}`)
         joined.push(account.username)
@@ -103,7 +103,7 @@ describe('a rendezvous killed with -9 in the middle of signups and joins', () =>
           // Not acknowledged: either it never happened or it did; either way the account is
           // whole — a signup retry or a sign-in works, never a half-made account.
           try {
-            await client.signup({ username: account.username, salt: account.salt, authKey: account.authKey, identity: account.identity, addrs: [] })
+            await client.signup({ username: account.username, salt: account.salt, kdf: account.kdf, authKey: account.authKey, identity: account.identity, addrs: [] })
           } catch (err) {
             assert.ok(isError(err, ErrorCode.Exists), String(err))
             assert.equal((await client.signin({ username: account.username, authKey: account.authKey, addrs: [] })).bound, true)

@@ -2,7 +2,8 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, scryptSync } from 'node:crypto'
 import {
-  SCRYPT_PARAMS, constantTimeEqual, deriveAuthKey, deriveMasterKey, deriveWrapKey, fakeSaltFor, newSalt, verifierOf,
+  KDF_PARAMS, LEGACY_KDF_PARAMS, checkKdfParams, constantTimeEqual, deriveAuthKey, deriveMasterKey, deriveWrapKey, fakeSaltFor,
+  newSalt, scryptOptions, verifierOf, weakerKdf,
 } from '../../../common/crypto/password.ts'
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'))
@@ -32,10 +33,36 @@ describe('scrypt known answers (RFC 7914 §12)', () => {
 describe('password-derived keys', () => {
   const salt = hex('000102030405060708090a0b0c0d0e0f')
 
-  test('deriveMasterKey is scrypt with SCRYPT_PARAMS, 32 bytes', async () => {
+  test('new accounts use scrypt N=2^17, r=8, p=1 (OWASP\'s minimum), 128 MiB, with maxmem raised above it', () => {
+    assert.deepEqual({ ...KDF_PARAMS }, { logN: 17, r: 8, p: 1 })
+    const options = scryptOptions(KDF_PARAMS)
+    assert.deepEqual([options.N, options.r, options.p], [131072, 8, 1])
+    assert.ok(options.maxmem > 128 * 131072 * 8, 'Node refuses scrypt when maxmem is not above 128 * N * r')
+  })
+
+  test('deriveMasterKey is scrypt with the current parameters by default, 32 bytes', async () => {
     const master = await deriveMasterKey('correct horse', salt)
     assert.equal(master.length, 32)
-    assert.deepEqual(master, new Uint8Array(scryptSync('correct horse', salt, 32, SCRYPT_PARAMS)))
+    assert.deepEqual(master, new Uint8Array(scryptSync('correct horse', salt, 32, { N: 2 ** 17, r: 8, p: 1, maxmem: 256 * 1024 * 1024 })))
+  })
+
+  test('deriveMasterKey with an account\'s older parameters (N=2^15) gives that account\'s key', async () => {
+    const master = await deriveMasterKey('correct horse', salt, LEGACY_KDF_PARAMS)
+    assert.deepEqual(master, new Uint8Array(scryptSync('correct horse', salt, 32, { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 })))
+    assert.notDeepEqual(master, await deriveMasterKey('correct horse', salt))
+  })
+
+  test('refuses parameters below N=2^15, out of range or above 1 GiB; compares costs', async () => {
+    for (const bad of [{ logN: 14, r: 8, p: 1 }, { logN: 1, r: 8, p: 1 }, { logN: 17, r: 1, p: 1 }, { logN: 17, r: 8, p: 0 },
+      { logN: 17.5, r: 8, p: 1 }, { logN: 21, r: 8, p: 1 }, { logN: 17, r: 8, p: 99 }]) {
+      assert.throws(() => { checkKdfParams(bad) }, { code: 'ERR_MALFORMED' }, JSON.stringify(bad))
+      await assert.rejects(deriveMasterKey('pw', salt, bad), { code: 'ERR_MALFORMED' })
+    }
+    checkKdfParams({ logN: 20, r: 8, p: 1 }) // 1 GiB: the most a rendezvous may ask
+    assert.equal(weakerKdf(LEGACY_KDF_PARAMS, KDF_PARAMS), true)
+    assert.equal(weakerKdf(KDF_PARAMS, KDF_PARAMS), false)
+    assert.equal(weakerKdf(KDF_PARAMS, LEGACY_KDF_PARAMS), false)
+    assert.equal(weakerKdf({ logN: 18, r: 8, p: 1 }, { logN: 17, r: 16, p: 1 }), true)
   })
 
   test('passwords are case-sensitive: never lower-cased', async () => {

@@ -14,6 +14,7 @@ const isCode = (code: string, message?: string) => (err: unknown): boolean =>
 const signup = {
   username: 'Alice',
   salt: new Uint8Array(16),
+  kdf: { logN: 17, r: 8, p: 1 },
   authKey: new Uint8Array(32),
   identity: new Uint8Array(128),
   addrs: ['/ip4/0.0.0.0/tcp/5000']

@@ -16,6 +16,7 @@ function addUser (store: RendezvousStore, username: string, peerId = `peer-${use
     username,
     peerId,
     salt: new Uint8Array(16).fill(1),
+    kdf: { logN: 17, r: 8, p: 1 },
     verifier: new Uint8Array(32).fill(2),
     identity: new Uint8Array(100).fill(3),
     addrs: [`/ip4/127.0.0.1/tcp/${username.length}`]

@@ -1,0 +1,61 @@
+/**
+ * Throttled warnings for inbound refusals (issue 12: peers without an account made 482 warnings
+ * in 8 s). What a flood of fresh peer ids causes (no such user, rate limited) is shown at most 3
+ * times a minute for the same text and 10 times a minute in all, however many senders cause it.
+ * Other refusals (bad frames, forged fields) come from registered senders, whose streams are
+ * already limited per sender, and each is evidence of an attack by someone the user knows: the
+ * same one is shown up to 30 times a minute. The next warning shown says how many were left out.
+ * Bounded memory; takes a clock so tests drive time.
+ */
+import { ErrorCode } from '../common/errors.ts'
+import type { Clock } from '../common/rate-limiter.ts'
+
+export const WINDOW_MS = 60_000
+/** The same warning shown per window: flood codes, and the others. */
+export const SAME_PER_WINDOW = 3
+export const SAME_OTHER_PER_WINDOW = 30
+/** Warnings of a flood code shown per window, from all senders together. */
+export const FLOOD_PER_WINDOW = 10
+/** What peers with no account, or too many of them, cause. */
+const FLOOD_CODES = new Set<string>([ErrorCode.NotFound, ErrorCode.RateLimited])
+const MAX_REMEMBERED = 10_000
+
+export class WarningThrottle {
+  readonly #same = new Map<string, { start: number, shown: number }>()
+  readonly #perCode = new Map<string, { start: number, shown: number, hidden: number }>()
+  readonly #now: Clock
+
+  constructor (now: Clock = Date.now) {
+    this.#now = now
+  }
+
+  /**
+   * Whether to show a warning now: undefined to leave it out, else the text to show (with a
+   * note of how many of its code were left out since the last one shown).
+   */
+  admit (code: string, message: string): string | undefined {
+    const now = this.#now()
+    const key = `${code}\u0000${message}`
+    let same = this.#same.get(key)
+    if (same === undefined || now - same.start >= WINDOW_MS) {
+      if (this.#same.size >= MAX_REMEMBERED) this.#same.clear()
+      same = { start: now, shown: 0 }
+      this.#same.set(key, same)
+    }
+    let counter = this.#perCode.get(code)
+    if (counter === undefined || now - counter.start >= WINDOW_MS) {
+      counter = { start: now, shown: 0, hidden: counter?.hidden ?? 0 }
+      this.#perCode.set(code, counter)
+    }
+    const flood = FLOOD_CODES.has(code)
+    if (same.shown >= (flood ? SAME_PER_WINDOW : SAME_OTHER_PER_WINDOW) || (flood && counter.shown >= FLOOD_PER_WINDOW)) {
+      counter.hidden++
+      return undefined
+    }
+    same.shown++
+    counter.shown++
+    const hidden = counter.hidden
+    counter.hidden = 0
+    return hidden === 0 ? message : `${message} (${hidden} similar warning${hidden === 1 ? '' : 's'} not shown)`
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * Issue 12 item 4: accounts carry their scrypt parameters; an account made with N=2^15 keeps
+ * working and is upgraded to N=2^17 at its next sign-in without anything it wrapped (identity,
+ * group keys, the local store's key) becoming unreadable. The peer's account flow
+ * (peer/account.ts) runs here against the real handlers and store, in process.
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
+import { multiaddr } from '@multiformats/multiaddr'
+import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PrivateKey } from '@libp2p/interface'
+import { KDF_PARAMS, LEGACY_KDF_PARAMS, deriveAuthKey, deriveMasterKey, deriveWrapKey, newSalt, verifierOf } from '../../../common/crypto/password.ts'
+import type { KdfParams } from '../../../common/crypto/password.ts'
+import { unwrapSecret, wrapSecret } from '../../../common/crypto/wrap.ts'
+import { ErrorCode, is } from '../../../common/errors.ts'
+import { RendezvousError, decodeResponse, encodeResult } from '../../../common/protocol/rendezvous.ts'
+import type { Op, RequestArgs, Result } from '../../../common/protocol/rendezvous.ts'
+import { signIn, signUp } from '../../../peer/account.ts'
+import type { AccountHost } from '../../../peer/account.ts'
+import type { RendezvousClient } from '../../../peer/rendezvous-client.ts'
+import { createHandlers } from '../../../rendezvous/handlers.ts'
+import type { Handlers } from '../../../rendezvous/handlers.ts'
+import { Notifier } from '../../../rendezvous/notify.ts'
+import { SignInThrottle } from '../../../rendezvous/ratelimit.ts'
+import { Sessions } from '../../../rendezvous/sessions.ts'
+import { MIGRATIONS, migrate, openStore } from '../../../rendezvous/store.ts'
+import type { RendezvousStore } from '../../../rendezvous/store.ts'
+import { removeDir, tempDir } from '../../helpers/rendezvous.ts'
+
+const PASSWORD = 'correct horse battery staple'
+const isCode = (code: string) => (err: unknown): boolean => is(err) && err.code === code
+
+/** The rendezvous in process: each call is encoded and decoded as on the wire. */
+class InProcessRendezvous {
+  peerId = ''
+  /** Parameters a hostile rendezvous offers instead of the account's. */
+  offer: KdfParams | undefined
+  readonly #handlers: Handlers
+  #connection = 0
+
+  constructor (handlers: Handlers) {
+    this.#handlers = handlers
+  }
+
+  async #call<O extends Op> (op: O, args: RequestArgs<O>): Promise<Result<O>> {
+    const handler = this.#handlers[op] as unknown as (request: unknown, context: unknown) => Result<O>
+    let frame: Uint8Array
+    try {
+      frame = encodeResult(op, handler({ op, ...args }, {
+        peerId: this.peerId, connectionId: `c${this.#connection++}`, remoteAddr: multiaddr('/ip4/192.0.2.1/tcp/1')
+      }))
+    } catch (err) {
+      if (is(err)) throw new RendezvousError(err.code, err.message)
+      throw err
+    }
+    return decodeResponse(op, frame)
+  }
+
+  async saltOf (username: string): Promise<Result<'salt'>> {
+    const result = await this.#call('salt', { username })
+    return this.offer === undefined ? result : { ...result, kdf: this.offer }
+  }
+  async salt (username: string): Promise<Uint8Array> { return (await this.saltOf(username)).salt }
+  async signup (args: RequestArgs<'signup'>): Promise<Result<'signup'>> { return await this.#call('signup', args) }
+  async signin (args: RequestArgs<'signin'>): Promise<Result<'signin'>> { return await this.#call('signin', args) }
+  async rekey (args: RequestArgs<'rekey'>): Promise<Result<'rekey'>> { return await this.#call('rekey', args) }
+}
+
+function setup (store: RendezvousStore): { rv: InProcessRendezvous, handlers: Handlers } {
+  const sessions = new Sessions()
+  const handlers = createHandlers({ store, sessions, notifier: new Notifier(store, sessions), throttle: new SignInThrottle() })
+  return { rv: new InProcessRendezvous(handlers), handlers }
+}
+
+function hostFor (rv: InProcessRendezvous, dataDir: string): AccountHost & { identity?: PrivateKey } {
+  const host: AccountHost & { identity?: PrivateKey } = {
+    rendezvous: () => rv as unknown as RendezvousClient,
+    useIdentity: async (identity: PrivateKey) => {
+      host.identity = identity
+      rv.peerId = peerIdFromPrivateKey(identity).toString()
+    },
+    addrs: () => [],
+    dataDir
+  }
+  return host
+}
+
+/** An account as a version before issue 12 made it: N=2^15, no parameters stored locally. */
+async function legacyAccount (store: RendezvousStore, username: string, kdf: KdfParams = LEGACY_KDF_PARAMS): Promise<{ wrapKey: Uint8Array, identity: PrivateKey, wrapped: Uint8Array }> {
+  const salt = newSalt()
+  const master = await deriveMasterKey(PASSWORD, salt, kdf)
+  const wrapKey = deriveWrapKey(master)
+  const identity = await generateKeyPair('Ed25519')
+  const wrapped = wrapSecret(wrapKey, `identity:${username}`, privateKeyToProtobuf(identity))
+  store.createUser({
+    username, peerId: peerIdFromPrivateKey(identity).toString(), salt, kdf, verifier: verifierOf(deriveAuthKey(master)), identity: wrapped, addrs: []
+  })
+  return { wrapKey, identity, wrapped }
+}
+
+describe('account scrypt parameters and their upgrade', () => {
+  let dir: string
+  before(async () => { dir = await tempDir('parley-accounts-') })
+  after(async () => { await removeDir(dir) })
+
+  it('the schema migration gives accounts made before it N=2^15 and no account key', () => {
+    const db = new DatabaseSync(':memory:')
+    migrate(db, MIGRATIONS.slice(0, MIGRATIONS.length - 1))
+    db.prepare(`INSERT INTO users (username, peer_id, salt, verifier, identity, addrs, created)
+      VALUES ('old', 'p', ?, ?, ?, '[]', 1)`).run(new Uint8Array(16), new Uint8Array(32), new Uint8Array(100))
+    migrate(db)
+    const row = db.prepare('SELECT kdf_log_n, kdf_r, kdf_p, data_key FROM users').get() as Record<string, unknown>
+    assert.deepEqual({ ...row }, { kdf_log_n: 15, kdf_r: 8, kdf_p: 1, data_key: null })
+    db.close()
+  })
+
+  it('an unknown name gets the same parameters as a new account; an old account shows its own', async () => {
+    const store = openStore(':memory:')
+    const { rv } = setup(store)
+    await signUp(hostFor(rv, join(dir, 'new')), 'fresh', PASSWORD)
+    const fresh = await rv.saltOf('fresh')
+    const unknown = await rv.saltOf('nobody')
+    assert.deepEqual(fresh.kdf, { logN: 17, r: 8, p: 1 })
+    assert.deepEqual(unknown.kdf, fresh.kdf)
+    assert.equal(unknown.salt.length, fresh.salt.length)
+    assert.deepEqual(await rv.saltOf('nobody'), unknown, 'stable')
+    await legacyAccount(store, 'old')
+    assert.deepEqual((await rv.saltOf('old')).kdf, { logN: 15, r: 8, p: 1 })
+    store.close()
+  })
+
+  it('refuses a new account below N=2^17', async () => {
+    const store = openStore(':memory:')
+    const { rv } = setup(store)
+    rv.peerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const args = { username: 'weak', salt: newSalt(), authKey: new Uint8Array(32), identity: new Uint8Array(100), addrs: [] }
+    await assert.rejects(rv.signup({ ...args, kdf: { ...LEGACY_KDF_PARAMS } }), isCode(ErrorCode.Malformed))
+    await assert.rejects(rv.signup({ ...args, kdf: { logN: 30, r: 8, p: 1 } }), isCode(ErrorCode.Malformed))
+    await rv.signup({ ...args, kdf: { ...KDF_PARAMS } })
+    store.close()
+  })
+
+  it('upgrades an N=2^15 account at its next sign-in, keeping its identity and its account key', async () => {
+    const store = openStore(':memory:')
+    const { rv } = setup(store)
+    const old = await legacyAccount(store, 'carol')
+    const home = join(dir, 'carol-home')
+    const oldSalt = store.getUser('carol')?.salt
+
+    const signed = await signIn(hostFor(rv, home), 'carol', PASSWORD)
+    assert.deepEqual(signed.wrapKey, old.wrapKey, 'the account key is the old wrapKey: everything wrapped before stays readable')
+    assert.equal(signed.identity.equals(old.identity), true)
+    const user = store.getUser('carol')
+    assert.ok(user !== undefined)
+    assert.deepEqual(user.kdf, { logN: 17, r: 8, p: 1 })
+    assert.notDeepEqual(user.salt, oldSalt, 'a new salt')
+    assert.ok(user.dataKey !== undefined)
+    assert.deepEqual(user.identity, old.wrapped, 'the identity on the rendezvous is not re-wrapped')
+    // The new verifier is N=2^17's: the in-memory authKey (for automatic re-sign-in) is the new one.
+    const master = await deriveMasterKey(PASSWORD, user.salt, KDF_PARAMS)
+    assert.deepEqual(user.verifier, verifierOf(deriveAuthKey(master)))
+    assert.deepEqual(signed.authKey, deriveAuthKey(master))
+    assert.deepEqual(unwrapSecret(deriveWrapKey(master), 'account-key:carol', user.dataKey), old.wrapKey)
+    const local = JSON.parse(await readFile(join(home, 'carol', 'account.json'), 'utf8')) as { kdf: KdfParams }
+    assert.deepEqual(local.kdf, { logN: 17, r: 8, p: 1 })
+
+    // Next sign-in, same folder: N=2^17 now, same account key and identity, bound at once.
+    const again = await signIn(hostFor(rv, home), 'carol', PASSWORD)
+    assert.deepEqual(again.wrapKey, old.wrapKey)
+    assert.equal(again.identity.equals(old.identity), true)
+    assert.deepEqual(again.authKey, signed.authKey)
+    // A new machine: the account key comes from the rendezvous.
+    const elsewhere = await signIn(hostFor(rv, join(dir, 'carol-laptop')), 'carol', PASSWORD)
+    assert.deepEqual(elsewhere.wrapKey, old.wrapKey)
+    assert.equal(elsewhere.identity.equals(old.identity), true)
+    // The old password parameters no longer sign in; a wrong password still fails the same way.
+    await assert.rejects(rv.signin({ username: 'carol', authKey: deriveAuthKey(await deriveMasterKey(PASSWORD, oldSalt!, LEGACY_KDF_PARAMS)), addrs: [] }),
+      isCode(ErrorCode.BadCredentials))
+    await assert.rejects(signIn(hostFor(rv, home), 'carol', 'not the password'), isCode(ErrorCode.BadCredentials))
+    store.close()
+  })
+
+  it('a peer that has used N=2^17 refuses a rendezvous that offers less', async () => {
+    const store = openStore(':memory:')
+    const { rv } = setup(store)
+    const home = join(dir, 'dave-home')
+    await signUp(hostFor(rv, home), 'dave', PASSWORD)
+    rv.offer = { ...LEGACY_KDF_PARAMS }
+    await assert.rejects(signIn(hostFor(rv, home), 'dave', PASSWORD), isCode(ErrorCode.Integrity))
+    store.close()
+  })
+
+  it('rekey needs a session and the current password, and never lowers the cost', async () => {
+    const store = openStore(':memory:')
+    const { rv, handlers } = setup(store)
+    const signed = await signUp(hostFor(rv, join(dir, 'erin')), 'erin', PASSWORD)
+    const args = { authKey: signed.authKey, salt: newSalt(), kdf: { ...KDF_PARAMS }, newAuthKey: new Uint8Array(32).fill(1), dataKey: new Uint8Array(88) }
+    await assert.rejects(rv.rekey({ ...args, authKey: new Uint8Array(32) }), isCode(ErrorCode.BadCredentials))
+    await assert.rejects(rv.rekey({ ...args, kdf: { ...LEGACY_KDF_PARAMS } }), isCode(ErrorCode.Malformed))
+    const stranger = new InProcessRendezvous(handlers)
+    stranger.peerId = 'someone-else'
+    await assert.rejects(stranger.rekey(args), isCode(ErrorCode.NotSignedIn))
+    await rv.rekey(args)
+    assert.deepEqual(store.getUser('erin')?.verifier, verifierOf(args.newAuthKey))
+    store.close()
+  })
+})
