@@ -105,7 +105,7 @@ export async function groupsSuite ({ quick, log }: SuiteOptions): Promise<Result
   const names = new Map<string, string>()
   const key = newGroupKey()
   const members: Member[] = []
-  const info: GroupInfo = { group: GROUP, epoch: 1, rotationNeeded: false, members: [] }
+  const info: GroupInfo = { group: GROUP, epoch: 1, rotationNeeded: false, members: [], maker: undefined, epochAgeMs: 0 }
   const { frames, ackSize } = deliveryFrames()
   try {
     const sender = await member('sender', info, key, names, dir)

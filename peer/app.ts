@@ -144,6 +144,7 @@ export class ParleyPeer {
       username: signed.username,
       wrapKey: signed.wrapKey,
       authKey: signed.authKey,
+      identity: signed.identity,
       addrs: () => this.#addrs(),
       dataDir: this.#options.dataDir,
       emit: this.#emit

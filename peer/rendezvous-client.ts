@@ -163,8 +163,8 @@ export class RendezvousClient {
 
   /** Compare-and-set the group's key epoch from `fromEpoch` to `fromEpoch + 1`. A lost race is a
    * RendezvousError with code ERR_CONFLICT and `epoch` = the group's current epoch. */
-  async rotate (group: string, fromEpoch: number, wrapped: Uint8Array, options?: AbortOptions): Promise<RotateResult> {
-    return await this.#request('rotate', { group, fromEpoch, wrapped }, options)
+  async rotate (group: string, fromEpoch: number, wrapped: Uint8Array, proof: { commitment: Uint8Array, signature: Uint8Array }, options?: AbortOptions): Promise<RotateResult> {
+    return await this.#request('rotate', { group, fromEpoch, wrapped, ...proof }, options)
   }
 
   async putKey (group: string, epoch: number, wrapped: Uint8Array, options?: AbortOptions): Promise<PutKeyResult> {

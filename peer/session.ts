@@ -20,6 +20,7 @@ import type { PeerContact } from './directory.ts'
 import type { RendezvousClient } from './rendezvous-client.ts'
 import type { RendezvousEvent } from '../common/protocol/rendezvous.ts'
 import { GroupKeyring } from './groups/keyring.ts'
+import type { PrivateKey } from '@libp2p/interface'
 import { GroupService } from './groups/service.ts'
 
 export interface SessionOptions {
@@ -28,6 +29,8 @@ export interface SessionOptions {
   username: string
   wrapKey: Uint8Array
   authKey: Uint8Array
+  /** Our identity key: signs the group epochs we start. */
+  identity: PrivateKey
   /** Our current dialable addresses, for the directory. */
   addrs: () => string[]
   dataDir: string
@@ -94,6 +97,8 @@ export class Session {
       store: this.store,
       rendezvous: () => this.rendezvous,
       emit: options.emit,
+      sign: async data => await options.identity.sign(data),
+      pinnedPeerId: username => this.store.pinnedPeerId(username),
       handOver: async (to, group, epoch, key) => {
         // Through the directory, not the member list alone: it checks the peer id against our
         // pin (a rendezvous that swapped a member's id gets no key) and gives current addresses.

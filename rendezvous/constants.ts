@@ -83,3 +83,13 @@ export const IDENTITY_FILE = 'identity.key'
 export const DATABASE_FILE = 'rendezvous.sqlite'
 /** Connections the server accepts: many peers, each with one connection. */
 export const MAX_CONNECTIONS = 1_000
+
+/** A group's epoch may be replaced without a reason (a member left, none yet) only once it is
+ * this old: members who cannot get its key (its maker withholds it or is offline) move the group
+ * on, but no one can rotate it faster than keys travel (issue 12 item 1). */
+export const EPOCH_MIN_AGE_MS = 30_000
+
+/** And each member may force such an epoch at most this often per group: one hostile member
+ * that rotates to keys it hands to nobody (after a leave, when a rotation is due, anyone may)
+ * stalls the group for about EPOCH_MIN_AGE_MS, then an honest member's epoch holds. */
+export const MEMBER_ROTATION_INTERVAL_MS = 10 * 60_000

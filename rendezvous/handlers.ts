@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { verifyEpochSignature } from '../common/crypto/epoch.ts'
 import { KDF_PARAMS, checkKdfParams, constantTimeEqual, fakeSaltFor, verifierOf, weakerKdf } from '../common/crypto/password.ts'
 import type { KdfParams } from '../common/crypto/password.ts'
 import { ErrorCode, ParleyError } from '../common/errors.ts'
@@ -13,6 +14,7 @@ import {
 } from '../common/protocol/rendezvous.ts'
 import type { Op, Request, RequestOf, Result } from '../common/protocol/rendezvous.ts'
 import { rewriteAddrs } from './addrs.ts'
+import { EPOCH_MIN_AGE_MS, MEMBER_ROTATION_INTERVAL_MS } from './constants.ts'
 import type { Notifier } from './notify.ts'
 import { sourceOf } from './ratelimit.ts'
 import type { SignInThrottle } from './ratelimit.ts'
@@ -81,6 +83,27 @@ export function createHandlers ({ store, sessions, notifier, throttle }: Handler
       throw new ParleyError(ErrorCode.Forbidden, `you are not a member of "${name}"`)
     }
     return group
+  }
+
+  /**
+   * A rotation with a reason (no key yet, a member left, an unsigned legacy epoch) is always
+   * allowed; without one (forced: replacing an epoch whose key never came), only once the epoch
+   * has had time to travel, and not by a member who forced one recently (issue 12 item 1: a
+   * stalled epoch is replaced, but nobody can keep the group moving to keys they hand to no one).
+   * Returns whether the rotation is forced.
+   */
+  function checkRotationAllowed (record: GroupRecord, username: string): boolean {
+    const made = store.currentEpoch(record.name)
+    if (record.epoch === 0 || record.rotationNeeded || made === undefined) return false
+    const now = Date.now()
+    if (now - made.created < EPOCH_MIN_AGE_MS) {
+      throw new ParleyError(ErrorCode.RateLimited, `the key of "${record.name}" is new; wait for it to reach you`)
+    }
+    const last = store.lastForcedRotationBy(record.name, username)
+    if (last !== undefined && now - last < MEMBER_ROTATION_INTERVAL_MS) {
+      throw new ParleyError(ErrorCode.RateLimited, `you replaced a key epoch of "${record.name}" recently; try again later`)
+    }
+    return true
   }
 
   /** Bind the caller's connection to `username`: a new session, or a takeover of the old one. */
@@ -207,13 +230,28 @@ export function createHandlers ({ store, sessions, notifier, throttle }: Handler
       const session = requireSession(context)
       const record = memberGroup(group, session)
       const members = store.members(group).map(member => ({ ...member, online: sessions.isOnline(member.username) }))
-      return { group, epoch: record.epoch, rotationNeeded: record.rotationNeeded, members }
+      const made = store.currentEpoch(group)
+      return {
+        group,
+        epoch: record.epoch,
+        // An epoch made before epochs were signed has no commitment to check a key against:
+        // its next sender replaces it.
+        rotationNeeded: record.rotationNeeded || (record.epoch > 0 && made === undefined),
+        members,
+        // (absent, not undefined: CBOR would carry an explicit undefined)
+        ...(made === undefined ? {} : { maker: { username: made.maker, peerId: made.makerPeerId, commitment: made.commitment, signature: made.signature } }),
+        epochAgeMs: Math.max(0, Date.now() - (made?.created ?? record.created))
+      }
     },
 
-    rotate ({ group, fromEpoch, wrapped }, context) {
+    rotate ({ group, fromEpoch, wrapped, commitment, signature }, context) {
       const session = requireSession(context)
-      memberGroup(group, session)
-      const result = store.rotate(group, fromEpoch, session.username, wrapped)
+      const record = memberGroup(group, session)
+      if (!verifyEpochSignature(session.peerId, group, fromEpoch + 1, commitment, signature)) {
+        throw new ParleyError(ErrorCode.Malformed, `the signature on epoch ${fromEpoch + 1} of "${group}" is not yours`)
+      }
+      const forced = fromEpoch === record.epoch && checkRotationAllowed(record, session.username)
+      const result = store.rotate(group, fromEpoch, session.username, wrapped, { commitment, signature }, forced)
       if (!result.ok) {
         throw new RendezvousError(ErrorCode.Conflict,
           `group "${group}" is at epoch ${result.epoch}, not ${fromEpoch}`, result.epoch)

@@ -45,6 +45,19 @@ export interface MemberRecord {
 
 export type RotateResult = { ok: true, epoch: number } | { ok: false, epoch: number }
 
+/** Who made an epoch and their signed commitment to its key (common/crypto/epoch.ts). */
+export interface EpochRecord {
+  epoch: number
+  maker: string
+  makerPeerId: string
+  commitment: Uint8Array
+  signature: Uint8Array
+  /** When the epoch began (server clock, ms). */
+  created: number
+}
+
+export type EpochProof = Pick<EpochRecord, 'commitment' | 'signature'>
+
 export interface RendezvousStore {
   /** 32 random bytes made on first open: keys the fake salts of unknown usernames. */
   readonly serverSecret: Uint8Array
@@ -71,9 +84,14 @@ export interface RendezvousStore {
   groupsOf (username: string): GroupRecord[]
   /** Distinct usernames that share at least one group with `username` (not itself). */
   groupmatesOf (username: string): string[]
-  /** Compare-and-set: epoch fromEpoch → fromEpoch + 1, clearing rotationNeeded. */
-  /** Compare-and-set the epoch; the winner's wrapped copy of the new key is stored with it. */
-  rotate (group: string, fromEpoch: number, username: string, wrapped: Uint8Array): RotateResult
+  /** Compare-and-set: epoch fromEpoch → fromEpoch + 1, clearing rotationNeeded; the winner's
+   * wrapped copy of the new key and its signed commitment are stored with it. */
+  rotate (group: string, fromEpoch: number, username: string, wrapped: Uint8Array, proof: EpochProof, forced?: boolean): RotateResult
+  /** The group's current epoch as its maker made it; undefined at epoch 0 or for an epoch made
+   * before epochs were signed (such a group is rotated by its next sender). */
+  currentEpoch (group: string): EpochRecord | undefined
+  /** When `username` last replaced an epoch of `group` without a reason (ms), if recently. */
+  lastForcedRotationBy (group: string, username: string): number | undefined
   putKey (group: string, username: string, epoch: number, wrapped: Uint8Array): void
   hasKey (group: string, username: string, epoch: number): boolean
   /** The user's wrapped copies for the group, newest epoch first. */
@@ -128,8 +146,27 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE users ADD COLUMN kdf_r INTEGER NOT NULL DEFAULT 8;
   ALTER TABLE users ADD COLUMN kdf_p INTEGER NOT NULL DEFAULT 1;
   ALTER TABLE users ADD COLUMN data_key BLOB;
+  `,
+  // 3: signed group epochs (issue 12 item 1). The last few epochs of each group are kept, so a
+  // member's recent rotations can be counted.
+  `
+  CREATE TABLE epochs (
+    group_name TEXT NOT NULL REFERENCES groups(name) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    maker TEXT NOT NULL,
+    maker_peer_id TEXT NOT NULL,
+    commitment BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    created INTEGER NOT NULL,
+    -- 1: started without a reason (to replace an epoch whose key never came); rate-limited.
+    forced INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (group_name, epoch)
+  ) STRICT;
   `
 ]
+
+/** Epoch records kept per group (the newest). */
+const EPOCHS_KEPT = 16
 
 /** Bring `db` up to `migrations.length`, one transaction per step; refuse a newer database. */
 export function migrate (db: DatabaseSync, migrations: readonly string[] = MIGRATIONS): number {
@@ -360,17 +397,41 @@ class SqliteStore implements RendezvousStore {
     return rows.map(row => str(row, 'username'))
   }
 
-  rotate (group: string, fromEpoch: number, username: string, wrapped: Uint8Array): RotateResult {
-    // One transaction: a new epoch never exists without a member holding its key, so nobody
-    // who looks in between sees a keyless epoch and rotates again.
+  rotate (group: string, fromEpoch: number, username: string, wrapped: Uint8Array, proof: EpochProof, forced = false): RotateResult {
+    // One transaction: a new epoch never exists without a member holding its key, nor without
+    // its maker's signed commitment, so nobody who looks in between sees a keyless epoch.
     return transaction(this.#db, () => {
       const result = this.#db.prepare('UPDATE groups SET epoch = epoch + 1, rotation_needed = 0 WHERE name = ? AND epoch = ?')
         .run(group, fromEpoch)
       const current = this.getGroup(group)?.epoch ?? 0
       if (result.changes === 0) return { ok: false, epoch: current }
       this.#storeKey(group, username, current, wrapped)
+      const peerId = this.getUser(username)?.peerId ?? ''
+      this.#db.prepare(`INSERT OR REPLACE INTO epochs (group_name, epoch, maker, maker_peer_id, commitment, signature, created, forced)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(group, current, username, peerId, proof.commitment, proof.signature, Date.now(), forced ? 1 : 0)
+      this.#db.prepare('DELETE FROM epochs WHERE group_name = ? AND epoch <= ?').run(group, current - EPOCHS_KEPT)
       return { ok: true, epoch: current }
     })
+  }
+
+  currentEpoch (group: string): EpochRecord | undefined {
+    const row = this.#db.prepare(`SELECT e.* FROM epochs e JOIN groups g ON g.name = e.group_name AND g.epoch = e.epoch
+      WHERE e.group_name = ?`).get(group) as Row | undefined
+    if (row === undefined) return undefined
+    return {
+      epoch: num(row, 'epoch'),
+      maker: str(row, 'maker'),
+      makerPeerId: str(row, 'maker_peer_id'),
+      commitment: blob(row, 'commitment'),
+      signature: blob(row, 'signature'),
+      created: num(row, 'created')
+    }
+  }
+
+  lastForcedRotationBy (group: string, username: string): number | undefined {
+    const row = this.#db.prepare('SELECT MAX(created) AS at FROM epochs WHERE group_name = ? AND maker = ? AND forced = 1').get(group, username) as Row | undefined
+    const at = row?.at
+    return typeof at === 'number' ? at : undefined
   }
 
   putKey (group: string, username: string, epoch: number, wrapped: Uint8Array): void {

@@ -15,6 +15,7 @@ import { ErrorCode, ParleyError, isErrorCode, malformed } from '../errors.ts'
 import { array, bool, bytes, checkObject, decodeMap, encodeBody, object, optional, str, uint } from '../wire/codec.ts'
 import type { InferSchema, Schema } from '../wire/codec.ts'
 import { MAX_FRAME_BYTES, MAX_NAME_LENGTH } from '../wire/limits.ts'
+import { COMMITMENT_BYTES, SIGNATURE_BYTES } from '../crypto/epoch.ts'
 import { NAME_PATTERN, normaliseName } from '../wire/names.ts'
 
 export const RENDEZVOUS_PROTOCOL = '/parley/rendezvous/1.0.0'
@@ -60,6 +61,9 @@ const kdf = object({ logN: uint(64), r: uint(1024), p: uint(1024) })
 /** The account key wrapped under the wrapKey of the account's current password parameters
  * (present once an account's scrypt cost was raised; peer/account.ts). */
 const dataKey = bytes(MAX_WRAPPED_KEY_BYTES, 1)
+/** An epoch's maker commits to the key and signs it (common/crypto/epoch.ts). */
+const commitment = bytes(COMMITMENT_BYTES, COMMITMENT_BYTES)
+const signature = bytes(SIGNATURE_BYTES, SIGNATURE_BYTES)
 
 // ---------------------------------------------------------------------------------------------
 // Requests (without the `op` field)
@@ -80,8 +84,9 @@ export const REQUEST_SCHEMAS = {
   join: { group: rawName },
   leave: { group: rawName },
   members: { group: rawName },
-  /** `wrapped`: the caller's copy of the new epoch's key (epoch fromEpoch + 1), stored atomically. */
-  rotate: { group: rawName, fromEpoch: epoch, wrapped: bytes(MAX_WRAPPED_KEY_BYTES, 1) },
+  /** `wrapped`: the caller's copy of the new epoch's key (epoch fromEpoch + 1), stored atomically;
+   * `commitment` and `signature`: the caller's signed commitment to that key. */
+  rotate: { group: rawName, fromEpoch: epoch, wrapped: bytes(MAX_WRAPPED_KEY_BYTES, 1), commitment, signature },
   'put-key': { group: rawName, epoch, wrapped: bytes(MAX_WRAPPED_KEY_BYTES, 1) },
   'get-keys': { group: rawName },
   groups: {}
@@ -111,7 +116,11 @@ export const RESPONSE_SCHEMAS = {
     group: name,
     epoch,
     rotationNeeded: bool(),
-    members: array(object({ username: name, peerId, online: bool(), hasKey: bool() }), MAX_GROUP_MEMBERS)
+    members: array(object({ username: name, peerId, online: bool(), hasKey: bool() }), MAX_GROUP_MEMBERS),
+    /** Who made the current epoch and its signed key commitment (absent at epoch 0). */
+    maker: optional(object({ username: name, peerId, commitment, signature })),
+    /** How long ago the current epoch began, by the server's clock (a stalled epoch is replaced). */
+    epochAgeMs: uint()
   },
   rotate: { group: name, epoch },
   'put-key': { group: name, epoch },

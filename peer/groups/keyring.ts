@@ -5,6 +5,7 @@
  * direct DH session. A new epoch starts with a compare-and-set on the rendezvous, so two
  * members who rotate at once agree on one winner.
  */
+import { epochStatement, keyCommitment, keyMatchesCommitment, verifyEpochSignature } from '../../common/crypto/epoch.ts'
 import { newGroupKey, GROUP_KEY_BYTES } from '../../common/crypto/group.ts'
 import { unwrapSecret, wrapSecret } from '../../common/crypto/wrap.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../../common/errors.ts'
@@ -22,11 +23,22 @@ export interface GroupMember {
   hasKey: boolean
 }
 
+/** Who made the current epoch, with their signed commitment to its key. */
+export interface EpochMaker {
+  username: string
+  peerId: string
+  commitment: Uint8Array
+  signature: Uint8Array
+}
+
 export interface GroupInfo {
   group: string
   epoch: number
   rotationNeeded: boolean
   members: GroupMember[]
+  maker: EpochMaker | undefined
+  /** How old the current epoch is (the rendezvous's clock) when this was asked. */
+  epochAgeMs: number
 }
 
 export interface KeyringDeps {
@@ -35,6 +47,10 @@ export interface KeyringDeps {
   store: PeerStore
   rendezvous: () => RendezvousClient
   emit: Emit
+  /** Sign with our identity key (the epochs we start). */
+  sign: (data: Uint8Array) => Promise<Uint8Array>
+  /** The peer id we pinned for a user, if any (an epoch's maker is checked against it). */
+  pinnedPeerId: (username: string) => string | undefined
   /** Send a key to one member over a fresh direct session, to the identity pinned for it. */
   handOver: (to: GroupMember, group: string, epoch: number, key: Uint8Array) => Promise<void>
   /** A key arrived: deliveries waiting for it can go now. */
@@ -47,6 +63,10 @@ export interface KeyringDeps {
 const MEMBERS_CACHE_MS = 30_000
 
 const context = (group: string, epoch: number): string => `group:${group}:${epoch}`
+
+/** A member that cannot get the current epoch's key for this long (its maker offline or
+ * withholding it) starts a new epoch; the rendezvous refuses it sooner (EPOCH_MIN_AGE_MS). */
+export const KEY_WAIT_MS = 30_000
 
 export class GroupKeyring implements KeyAcceptor {
   readonly #deps: KeyringDeps
@@ -75,7 +95,9 @@ export class GroupKeyring implements KeyAcceptor {
       group: found.group,
       epoch: found.epoch,
       rotationNeeded: found.rotationNeeded,
-      members: found.members.map(m => ({ username: m.username, peerId: m.peerId, online: m.online, hasKey: m.hasKey }))
+      members: found.members.map(m => ({ username: m.username, peerId: m.peerId, online: m.online, hasKey: m.hasKey })),
+      maker: found.maker,
+      epochAgeMs: found.epochAgeMs
     }
     if ((this.#generation.get(group) ?? 0) === generation) this.#info.set(group, { at: Date.now(), info })
     return info
@@ -110,26 +132,47 @@ export class GroupKeyring implements KeyAcceptor {
   async keyForSending (group: string): Promise<{ info: GroupInfo, key: Uint8Array | undefined }> {
     let info = await this.info(group, true)
     if (info.epoch === 0 || info.rotationNeeded || !info.members.some(m => m.hasKey)) {
-      try {
-        // The new key travels with the compare-and-set: the winner's copy is stored with the
-        // epoch change itself, so no member ever sees the new epoch without a holder.
-        const epoch = info.epoch + 1
-        const key = newGroupKey()
-        const wrapped = wrapSecret(this.#deps.wrapKey, context(group, epoch), key)
-        await this.#deps.rendezvous().rotate(group, info.epoch, wrapped)
-        this.#deps.store.saveGroupKey(group, epoch, wrapped)
-      } catch (err) {
-        if (!is(err, ErrorCode.Conflict)) throw err
-        // Another member rotated first: their key reaches us by hand-over.
-      }
-      info = await this.info(group, true)
+      info = await this.#rotate(info)
     }
-    const key = await this.key(group, info.epoch).catch((err: unknown) => {
+    let key = await this.#keyIfHeld(group, info.epoch)
+    if (key === undefined && info.epochAgeMs >= KEY_WAIT_MS) {
+      // Nobody handed us this epoch's key in all this time: its maker is offline or withholds
+      // it. A new epoch of our own lets the group talk again (issue 12 item 1).
+      info = await this.#rotate(info)
+      key = await this.#keyIfHeld(group, info.epoch)
+    }
+    if (key !== undefined) await this.handOverToLacking(info, key)
+    return { info, key }
+  }
+
+  async #keyIfHeld (group: string, epoch: number): Promise<Uint8Array | undefined> {
+    return await this.key(group, epoch).catch((err: unknown) => {
       if (is(err, ErrorCode.Unreachable)) return undefined
       throw err
     })
-    if (key !== undefined) await this.handOverToLacking(info, key)
-    return { info, key }
+  }
+
+  /**
+   * Start the next epoch with a key made here. The new key, our wrapped copy and our signed
+   * commitment travel with the compare-and-set, so no member ever sees the new epoch without a
+   * holder or without the commitment a handed key is checked against. Losing the race, or being
+   * told to wait (the epoch is new, or we rotated recently), leaves the group as it is.
+   */
+  async #rotate (info: GroupInfo): Promise<GroupInfo> {
+    const { group } = info
+    try {
+      const epoch = info.epoch + 1
+      const key = newGroupKey()
+      const wrapped = wrapSecret(this.#deps.wrapKey, context(group, epoch), key)
+      const commitment = keyCommitment(key, group, epoch)
+      const signature = await this.#deps.sign(epochStatement(group, epoch, commitment))
+      await this.#deps.rendezvous().rotate(group, info.epoch, wrapped, { commitment, signature })
+      this.#deps.store.saveGroupKey(group, epoch, wrapped)
+    } catch (err) {
+      // Another member rotated first (their key reaches us by hand-over), or not yet allowed.
+      if (!is(err, ErrorCode.Conflict) && !is(err, ErrorCode.RateLimited)) throw err
+    }
+    return await this.info(group, true)
   }
 
   /** Give the current key to every online member who has no copy yet; failures wait for later. */
@@ -231,10 +274,31 @@ export class GroupKeyring implements KeyAcceptor {
     if (incoming.epoch !== info.epoch) {
       throw new ParleyError(ErrorCode.Conflict, `key for epoch ${incoming.epoch} of ${incoming.group}, which is at ${info.epoch}`)
     }
+    this.#checkCommitted(info, incoming)
     await this.#keep(incoming.group, incoming.epoch, incoming.key)
     this.invalidate(incoming.group)
     this.#deps.emit({ event: 'key', group: incoming.group, epoch: incoming.epoch, from: incoming.from })
     this.#deps.onNewKey(incoming.group)
+  }
+
+  /**
+   * A handed key must be the one the epoch's maker committed to and signed: a member cannot
+   * pass off a key of its own making, and the rendezvous cannot swap the commitment without the
+   * maker's identity key (checked against our pin of the maker when we have one).
+   */
+  #checkCommitted (info: GroupInfo, incoming: IncomingKey): void {
+    const maker = info.maker
+    const refuse = (why: string): ParleyError =>
+      new ParleyError(ErrorCode.Integrity, `refused the key of ${incoming.group} (epoch ${incoming.epoch}) from ${incoming.from}: ${why}`)
+    if (maker === undefined) throw refuse('the epoch has no signed commitment')
+    const pinned = this.#deps.pinnedPeerId(maker.username)
+    if (pinned !== undefined && pinned !== maker.peerId) throw refuse(`the identity of its maker ${maker.username} changed`)
+    if (!verifyEpochSignature(maker.peerId, incoming.group, incoming.epoch, maker.commitment, maker.signature)) {
+      throw refuse(`the signature of its maker ${maker.username} does not verify`)
+    }
+    if (!keyMatchesCommitment(incoming.key, incoming.group, incoming.epoch, maker.commitment)) {
+      throw refuse(`it is not the key ${maker.username} committed to`)
+    }
   }
 
   /** On sign-in: hand keys we hold to online members of our groups who lack them. */

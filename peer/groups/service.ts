@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto'
 import type { Connection, Stream } from '@libp2p/interface'
 import { groupAckKeys, groupFileSecret, groupMessageKeys, newMessageNonce } from '../../common/crypto/group.ts'
 import { openFrame, sealFrame } from '../../common/crypto/tdes.ts'
-import { ErrorCode, ParleyError } from '../../common/errors.ts'
+import { ErrorCode, ParleyError, is } from '../../common/errors.ts'
 import { bytes, decodeBody, encodeBody, uint } from '../../common/wire/codec.ts'
 import { withFramedStream } from '../../common/wire/frames.ts'
 import { formatHeader } from '../../common/wire/headers.ts'
@@ -111,8 +111,19 @@ export class GroupService {
     if (!inGroup(info, this.#deps.username)) {
       throw new ParleyError(ErrorCode.Forbidden, `you are no longer in ${item.group}`)
     }
-    // ERR_UNREACHABLE while the key has not reached us: the item waits (onNewKey flushes it).
-    const key = await this.#deps.keyring.key(item.group, info.epoch)
+    // Without the current key, settle it as a send does: that moves the group on from an epoch
+    // whose key never came (its maker withholds it). ERR_UNREACHABLE while it has not reached
+    // us yet: the item waits (onNewKey flushes it, the outbox retries).
+    let key = await this.#deps.keyring.key(item.group, info.epoch).catch((err: unknown) => {
+      if (is(err, ErrorCode.Unreachable)) return undefined
+      throw err
+    })
+    if (key === undefined) {
+      const settled = await this.#deps.keyring.keyForSending(item.group)
+      info = settled.info
+      key = settled.key
+      if (key === undefined) throw new ParleyError(ErrorCode.Unreachable, `waiting for the key of ${item.group} (epoch ${info.epoch}) from another member`)
+    }
     // The recipient may have come online since the send, or joined an epoch it never got: it
     // gets the key first, else it could not read what follows (DESIGN §4).
     const member = info.members.find(m => m.username === item.recipient)

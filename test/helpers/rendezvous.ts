@@ -11,6 +11,8 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { epochStatement, keyCommitment } from '../../common/crypto/epoch.ts'
+import { newGroupKey } from '../../common/crypto/group.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { KDF_PARAMS, deriveAuthKey, deriveMasterKey, deriveWrapKey, newSalt } from '../../common/crypto/password.ts'
@@ -176,4 +178,11 @@ export function connectionPacer (perSecond = 4): () => Promise<void> {
       await sleep(1_100 - (now - (recent[0] ?? now)))
     }
   }
+}
+
+/** A signed commitment for `rotate`, made as a peer makes it (common/crypto/epoch.ts), to a
+ * random key unless one is given. */
+export async function epochProof (maker: PrivateKey, group: string, epoch: number, key: Uint8Array = newGroupKey()): Promise<{ commitment: Uint8Array, signature: Uint8Array }> {
+  const commitment = keyCommitment(key, group, epoch)
+  return { commitment, signature: await maker.sign(epochStatement(group, epoch, commitment)) }
 }

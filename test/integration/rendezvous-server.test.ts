@@ -20,6 +20,7 @@ import {
   EventRecorder, clientNode, connectionPacer, makeAccount, removeDir, sleep, spawnRendezvous, tempDir
 } from '../helpers/rendezvous.ts'
 import type { Account, ServerProcess } from '../helpers/rendezvous.ts'
+import { epochProof } from '../helpers/rendezvous.ts'
 
 const PASSWORD = 'correct horse battery staple'
 
@@ -192,7 +193,7 @@ describe('rendezvous server process', () => {
   })
 
   it('rotates a new group 0 -> 1 and reports who holds the current key', async () => {
-    assert.deepEqual(await alice.client.rotate('friends', 0, new Uint8Array(88).fill(1)), { group: 'friends', epoch: 1 })
+    assert.deepEqual(await alice.client.rotate('friends', 0, new Uint8Array(88).fill(1), await epochProof(alice.account.privateKey, 'friends', 1)), { group: 'friends', epoch: 1 })
     const members = await bob.client.members('friends')
     assert.equal(members.epoch, 1)
     assert.equal(members.rotationNeeded, false)
@@ -226,8 +227,26 @@ describe('rendezvous server process', () => {
     assert.deepEqual(needed, { type: 'key-needed', group: 'friends', epoch: 1, username: 'carol' })
   })
 
+  it('refuses an epoch signed by someone else, and a new epoch without a reason before the last one is 30 s old', async () => {
+    const forged = await epochProof(bob.account.privateKey, 'friends', 2)
+    await assert.rejects(alice.client.rotate('friends', 1, new Uint8Array(88).fill(2), forged), rejectsWith(ErrorCode.Malformed, /not yours/))
+    await assert.rejects(alice.client.rotate('friends', 1, new Uint8Array(88).fill(2), await epochProof(alice.account.privateKey, 'friends', 2)),
+      rejectsWith(ErrorCode.RateLimited, /is new/))
+    const members = await bob.client.members('friends')
+    assert.equal(members.epoch, 1)
+    assert.equal(members.maker?.username, 'alice')
+    assert.equal(members.maker?.peerId, alice.node.peerId.toString())
+    assert.ok(members.epochAgeMs < 30_000)
+  })
+
   it('lets exactly one of two racing rotations win', async () => {
-    const results = await Promise.allSettled([alice.client.rotate('friends', 1, new Uint8Array(88).fill(2)), bob.client.rotate('friends', 1, new Uint8Array(88).fill(3))])
+    // A member leaving is a reason: the fresh epoch may be replaced at once.
+    await carol.client.leave('friends')
+    const results = await Promise.allSettled([
+      alice.client.rotate('friends', 1, new Uint8Array(88).fill(2), await epochProof(alice.account.privateKey, 'friends', 2)),
+      bob.client.rotate('friends', 1, new Uint8Array(88).fill(3), await epochProof(bob.account.privateKey, 'friends', 2))
+    ])
+    await carol.client.join('friends')
     const won = results.filter(r => r.status === 'fulfilled')
     const lost = results.filter(r => r.status === 'rejected')
     assert.equal(won.length, 1)
@@ -352,7 +371,7 @@ describe('rendezvous server process', () => {
 
     // A change acknowledged just before kill -9 must survive it (synchronous=FULL).
     await alice.client.join('after-crash')
-    await alice.client.rotate('after-crash', 0, new Uint8Array(88).fill(4))
+    await alice.client.rotate('after-crash', 0, new Uint8Array(88).fill(4), await epochProof(alice.account.privateKey, 'after-crash', 1))
     await alice.client.putKey('after-crash', 1, new Uint8Array(88).fill(7))
     assert.equal(await server.stop('SIGKILL'), 'SIGKILL')
     server = await spawnRendezvous(dataDir)

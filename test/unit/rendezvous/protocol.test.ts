@@ -26,7 +26,9 @@ describe('rendezvous requests', () => {
     assert.deepEqual(decodeRequest(encodeRequest('join', { group: 'Team.One' })), { op: 'join', group: 'team.one' })
     assert.deepEqual(decodeRequest(encodeRequest('who', {})), { op: 'who' })
     const wrapped = new Uint8Array(88).fill(7)
-    assert.deepEqual(decodeRequest(encodeRequest('rotate', { group: 'g', fromEpoch: 3, wrapped })), { op: 'rotate', group: 'g', fromEpoch: 3, wrapped })
+    const proof = { commitment: new Uint8Array(32).fill(1), signature: new Uint8Array(64).fill(2) }
+    assert.deepEqual(decodeRequest(encodeRequest('rotate', { group: 'g', fromEpoch: 3, wrapped, ...proof })), { op: 'rotate', group: 'g', fromEpoch: 3, wrapped, ...proof })
+    assert.throws(() => decodeRequest(encodeRequest('rotate', { group: 'g', fromEpoch: 3, wrapped, ...proof, signature: new Uint8Array(63) })), isCode(ErrorCode.Malformed))
   })
 
   it('refuse an unknown or missing operation', () => {

@@ -9,6 +9,9 @@ import { MIGRATIONS, migrate, openStore, userVersion } from '../../../rendezvous
 import type { RendezvousStore } from '../../../rendezvous/store.ts'
 import { removeDir, tempDir } from '../../helpers/rendezvous.ts'
 
+/** The store keeps an epoch's signed commitment as given (the handler checks the signature). */
+const PROOF = { commitment: new Uint8Array(32).fill(5), signature: new Uint8Array(64).fill(6) }
+
 const isCode = (code: string) => (err: unknown): boolean => is(err) && err.code === code
 
 function addUser (store: RendezvousStore, username: string, peerId = `peer-${username}`): void {
@@ -71,7 +74,7 @@ describe('rendezvous store', () => {
     addUser(first, 'bob')
     first.createGroup('friends', 'alice')
     first.joinGroup('friends', 'bob')
-    first.rotate('friends', 0, 'alice', new Uint8Array([9, 9]))
+    first.rotate('friends', 0, 'alice', new Uint8Array([9, 9]), PROOF)
     first.setAddrs('bob', ['/ip4/10.0.0.2/tcp/1'])
     const secret = first.serverSecret
     first.close()
@@ -117,7 +120,7 @@ describe('rendezvous store', () => {
     assert.deepEqual(store.groupmatesOf('alice'), ['carol'])
     assert.deepEqual(store.groupsOf('alice').map(g => g.name), ['b-group'])
 
-    store.rotate('b-group', 0, 'carol', new Uint8Array([1]))
+    store.rotate('b-group', 0, 'carol', new Uint8Array([1]), PROOF)
     assert.deepEqual(store.leaveGroup('b-group', 'carol'), { left: true, deleted: false })
     assert.equal(store.getGroup('b-group')?.rotationNeeded, true)
     assert.deepEqual(store.getKeys('b-group', 'carol', 64), [], 'a leaver\'s wrapped copies go with it')
@@ -135,10 +138,19 @@ describe('rendezvous store', () => {
     const store = openStore(':memory:')
     addUser(store, 'alice')
     store.createGroup('g', 'alice')
-    assert.deepEqual(store.rotate('g', 0, 'alice', new Uint8Array([1])), { ok: true, epoch: 1 })
-    assert.deepEqual(store.rotate('g', 0, 'alice', new Uint8Array([2])), { ok: false, epoch: 1 })
+    assert.deepEqual(store.rotate('g', 0, 'alice', new Uint8Array([1]), PROOF), { ok: true, epoch: 1 })
+    assert.deepEqual(store.rotate('g', 0, 'alice', new Uint8Array([2]), PROOF), { ok: false, epoch: 1 })
     assert.deepEqual(store.getKeys('g', 'alice', 64), [{ epoch: 1, wrapped: new Uint8Array([1]) }], 'the winner\'s copy is stored with the new epoch, the loser\'s is not')
-    assert.deepEqual(store.rotate('g', 1, 'alice', new Uint8Array([3])), { ok: true, epoch: 2 })
+    assert.deepEqual(store.rotate('g', 1, 'alice', new Uint8Array([3]), PROOF), { ok: true, epoch: 2 })
+    const current = store.currentEpoch('g')
+    assert.equal(current?.epoch, 2)
+    assert.equal(current?.maker, 'alice')
+    assert.deepEqual(current?.commitment, PROOF.commitment)
+    assert.deepEqual(current?.signature, PROOF.signature)
+    assert.equal(store.lastForcedRotationBy('g', 'alice'), undefined, 'rotations with a reason are not counted')
+    assert.deepEqual(store.rotate('g', 2, 'alice', new Uint8Array([4]), PROOF, true), { ok: true, epoch: 3 })
+    assert.ok((store.lastForcedRotationBy('g', 'alice') ?? 0) >= (store.currentEpoch('g')?.created ?? Infinity))
+    assert.equal(store.lastForcedRotationBy('g', 'bob'), undefined)
     store.close()
   })
 
