@@ -14,6 +14,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import { perIpConnectionGater } from './connection-caps.ts'
 import { ErrorCode, ParleyError } from './errors.ts'
 
 export type ParleyNode = Libp2p<{ identify: Identify }>
@@ -26,6 +27,8 @@ export interface NodeOptions {
   mdns?: 'advertise' | 'discover'
   /** Connection-level limits: the rendezvous raises them to serve many peers. */
   maxConnections?: number
+  /** Inbound connections one IP address may hold (the rendezvous serves whole offices behind one NAT). */
+  connectionsPerIp?: number
 }
 
 /** The mDNS service the rendezvous answers under; peers only ask (broadcast: false), so a LAN
@@ -46,6 +49,15 @@ const CONNECTION_IDLE_MS = 10 * 60_000
  * (a peer's first contact, a rendezvous sign-in) is refused until one finishes. Each pending
  * upgrade costs a socket and a few kB until the upgrade deadline below ends it. */
 const MAX_INCOMING_PENDING_CONNECTIONS = 256
+
+/** Of those, one IP address may hold this many (common/connection-caps.ts): a host with idle
+ * sockets takes a quarter of the slots at most, while 60 peers on one machine (the overload
+ * test) or behind one NAT can all make first contact with one peer at once. */
+const PENDING_CONNECTIONS_PER_IP = 64
+
+/** Inbound connections one IP address may hold open: above what one machine's peers (the
+ * 200-peer soak runs on loopback) open to one peer, below maxConnections. */
+const CONNECTIONS_PER_IP = 256
 
 /** An inbound connection's whole upgrade (Noise + yamux), and each stream's protocol
  * negotiation (multistream-select), in either direction. libp2p's 10 s aborts legitimate
@@ -87,6 +99,10 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
       inboundStreamProtocolNegotiationTimeout: UPGRADE_DEADLINE_MS,
       outboundStreamProtocolNegotiationTimeout: UPGRADE_DEADLINE_MS
     },
+    connectionGater: perIpConnectionGater({
+      pendingPerIp: PENDING_CONNECTIONS_PER_IP,
+      totalPerIp: options.connectionsPerIp ?? CONNECTIONS_PER_IP
+    }),
     connectionMonitor: {
       pingInterval: PING_INTERVAL_MS,
       pingTimeout: { minTimeout: PING_TIMEOUT_MIN_MS, maxTimeout: PING_TIMEOUT_MAX_MS }

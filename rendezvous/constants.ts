@@ -83,6 +83,8 @@ export const IDENTITY_FILE = 'identity.key'
 export const DATABASE_FILE = 'rendezvous.sqlite'
 /** Connections the server accepts: many peers, each with one connection. */
 export const MAX_CONNECTIONS = 1_000
+/** Of those, from one IP address: an office or a home behind one NAT, not half the server. */
+export const CONNECTIONS_PER_IP = 512
 
 /** A group's epoch may be replaced without a reason (a member left, none yet) only once it is
  * this old: members who cannot get its key (its maker withholds it or is offline) move the group

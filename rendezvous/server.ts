@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
 import { createParleyNode, loadOrCreateIdentity } from '../common/node.ts'
 import type { ParleyNode } from '../common/node.ts'
-import { IDENTITY_FILE, MAX_CONNECTIONS } from './constants.ts'
+import { IDENTITY_FILE, MAX_CONNECTIONS, CONNECTIONS_PER_IP } from './constants.ts'
 import { RendezvousService } from './service.ts'
 import { openStore } from './store.ts'
 import type { RendezvousStore } from './store.ts'
@@ -41,7 +41,8 @@ export async function startRendezvousServer (options: ServerOptions): Promise<Re
       privateKey,
       listen: [`/${family}/${options.host}/tcp/${options.port}`],
       mdns: options.mdns ? 'advertise' : undefined,
-      maxConnections: MAX_CONNECTIONS
+      maxConnections: MAX_CONNECTIONS,
+      connectionsPerIp: CONNECTIONS_PER_IP
     })
     const service = new RendezvousService({ node, store })
     await service.start()
