@@ -4,6 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeDir, spawnRendezvous, tempDir } from '../helpers/rendezvous.ts'
@@ -14,6 +15,10 @@ import { Terminal, peerCommand } from './terminal.ts'
 const ALICE_PASSWORD = 'correct-horse-battery'
 const BOB_PASSWORD = 'bob-password-1234'
 const ON_LINE_PASSWORD = 'typed-on-the-line-99'
+/** A peer process with this data folder is running. */
+const running = async (dataDir: string): Promise<boolean> =>
+  await new Promise(resolve => { execFile('pgrep', ['-f', `--data ${dataDir}`], err => { resolve(err === null) }) })
+
 // What a person never wants to see: a stack trace or readline's crash.
 const CRASH = /ERR_USE_AFTER_CLOSE|\n\s+at .+:\d+:\d+|Error \[|node:internal/
 
@@ -165,6 +170,21 @@ describe('the interactive terminal', () => {
     assert.equal(await second.exitStatus(), 0)
     assert.match(await second.screen(), /Bye\./)
     assert.doesNotMatch(await second.screen(), CRASH)
+  })
+
+  test('a terminal that goes away (hang-up) ends the peer', async () => {
+    const data = join(dir, 'erin')
+    const terminal = await open(data)
+    await terminal.line('SIGNUP erin erin-password-1234')
+    await terminal.waitFor('Welcome, erin')
+    await terminal.line('SEND bob before the hang-up')
+    await terminal.waitFor('delivered to bob')
+    await terminal.close()
+    const deadline = Date.now() + 15_000
+    while (await running(data)) {
+      assert.ok(Date.now() < deadline, 'the peer is still running 15 s after its terminal went away')
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
   })
 
   test('SIGTERM and piped input end with status 0 and a bye', async () => {
