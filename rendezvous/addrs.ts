@@ -2,7 +2,13 @@
  * The addresses a peer registers, made dialable by others. A peer listening on 0.0.0.0 (or ::)
  * reports that wildcard; nobody can dial it, so the server puts in the IP it saw the peer's
  * connection come from (a LAN peer then becomes reachable at its LAN address).
+ *
+ * Every other peer dials what the directory says, so an account must not be able to point them
+ * anywhere (issue 12): only the address the server saw, private LAN addresses (peers behind the
+ * same NAT), and loopback when the peer itself came over loopback are kept. Link-local (the
+ * 169.254.169.254 metadata service), multicast, other public hosts and DNS names are dropped.
  */
+import { BlockList } from 'node:net'
 import { CODE_IP4, CODE_IP6, CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import type { Component, Multiaddr } from '@multiformats/multiaddr'
 
@@ -31,6 +37,7 @@ export function rewriteAddrs (addrs: readonly string[], observed: Multiaddr | un
       if (observedHost === undefined || observedHost.code !== first.code) continue
       addr = multiaddr([observedHost, ...components.slice(1)].map(({ code, name, value }) => ({ code, name, value })))
     }
+    if (!mayPublish(addr.getComponents()[0], observedHost)) continue
     const result = addr.toString()
     if (!out.includes(result)) out.push(result)
   }
@@ -48,4 +55,28 @@ function ipHost (components: Component[]): Component | undefined {
 function canonical (component: Component): string | undefined {
   if (component.code !== CODE_IP6 || component.value === undefined) return component.value
   return /^[0:]+$/.test(component.value) ? '::' : component.value
+}
+
+const LOOPBACK = new BlockList()
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4')
+LOOPBACK.addAddress('::1', 'ipv6')
+
+/** RFC 1918, shared address space (carrier-grade NAT, RFC 6598) and IPv6 unique local. */
+const PRIVATE = new BlockList()
+PRIVATE.addSubnet('10.0.0.0', 8, 'ipv4')
+PRIVATE.addSubnet('172.16.0.0', 12, 'ipv4')
+PRIVATE.addSubnet('192.168.0.0', 16, 'ipv4')
+PRIVATE.addSubnet('100.64.0.0', 10, 'ipv4')
+PRIVATE.addSubnet('fc00::', 7, 'ipv6')
+
+/** An address other peers may be told to dial, given the one the server saw (see the top). */
+function mayPublish (host: Component | undefined, observed: Component | undefined): boolean {
+  if (host === undefined || host.value === undefined || !WILDCARDS.has(host.code)) return false
+  const family = host.code === CODE_IP4 ? 'ipv4' : 'ipv6'
+  if (observed !== undefined && observed.code === host.code && canonical(observed) === canonical(host)) return true
+  if (LOOPBACK.check(host.value, family)) {
+    const observedFamily = observed?.code === CODE_IP4 ? 'ipv4' : 'ipv6'
+    return observed?.value !== undefined && LOOPBACK.check(observed.value, observedFamily)
+  }
+  return PRIVATE.check(host.value, family)
 }

@@ -12,9 +12,24 @@ describe('rewriteAddrs', () => {
     assert.deepEqual(rewriteAddrs(['/ip4/0.0.0.0/tcp/5000'], lan), ['/ip4/192.168.1.20/tcp/5000'])
   })
 
-  it('leaves concrete addresses alone and keeps their order', () => {
-    assert.deepEqual(rewriteAddrs(['/ip4/10.0.0.5/tcp/1', '/dns4/example.org/tcp/2', '/ip6/::1/tcp/3'], lan),
-      ['/ip4/10.0.0.5/tcp/1', '/dns4/example.org/tcp/2', '/ip6/::1/tcp/3'])
+  it('keeps the observed address and private LAN addresses, in order', () => {
+    assert.deepEqual(rewriteAddrs(['/ip4/10.0.0.5/tcp/1', '/ip4/192.168.1.20/tcp/2', '/ip6/fd00::9/tcp/3', '/ip4/172.20.0.1/tcp/4'], lan),
+      ['/ip4/10.0.0.5/tcp/1', '/ip4/192.168.1.20/tcp/2', '/ip6/fd00::9/tcp/3', '/ip4/172.20.0.1/tcp/4'])
+    const publicSeen = multiaddr('/ip4/203.0.113.7/tcp/40000')
+    assert.deepEqual(rewriteAddrs(['/ip4/203.0.113.7/tcp/5000', '/ip4/192.168.1.20/tcp/5000'], publicSeen),
+      ['/ip4/203.0.113.7/tcp/5000', '/ip4/192.168.1.20/tcp/5000'], 'a peer behind NAT: its public address as seen, and its LAN one')
+  })
+
+  it('drops what would point other peers anywhere: metadata, link-local, multicast, other public hosts, DNS, another machine\'s loopback', () => {
+    assert.deepEqual(rewriteAddrs([
+      '/ip4/169.254.169.254/tcp/80', '/ip6/fe80::1/tcp/80', '/ip4/224.0.0.1/tcp/80', '/ip4/1.2.3.4/tcp/1',
+      '/dns4/example.org/tcp/2', '/ip6/::1/tcp/3', '/ip4/127.0.0.1/tcp/4', '/ip4/255.255.255.255/tcp/5'
+    ], lan), [])
+  })
+
+  it('keeps loopback for a peer that came over loopback (one machine)', () => {
+    assert.deepEqual(rewriteAddrs(['/ip4/127.0.0.1/tcp/5000', '/ip4/0.0.0.0/tcp/5001'], multiaddr('/ip4/127.0.0.1/tcp/40000')),
+      ['/ip4/127.0.0.1/tcp/5000', '/ip4/127.0.0.1/tcp/5001'])
   })
 
   it('puts the observed IPv6 address in place of ::', () => {
@@ -23,7 +38,7 @@ describe('rewriteAddrs', () => {
   })
 
   it('drops a wildcard it cannot fill: other IP family, or nothing observed', () => {
-    assert.deepEqual(rewriteAddrs(['/ip6/::/tcp/5000', '/ip4/1.2.3.4/tcp/1'], lan), ['/ip4/1.2.3.4/tcp/1'])
+    assert.deepEqual(rewriteAddrs(['/ip6/::/tcp/5000', '/ip4/10.1.2.3/tcp/1'], lan), ['/ip4/10.1.2.3/tcp/1'])
     assert.deepEqual(rewriteAddrs(['/ip4/0.0.0.0/tcp/5000'], undefined), [])
     assert.deepEqual(rewriteAddrs(['/ip4/0.0.0.0/tcp/5000'], multiaddr('/ip4/0.0.0.0/tcp/1')), [])
   })
