@@ -38,6 +38,9 @@ export class ParleyPeer {
   #rendezvous: RendezvousClient
   #session: Session | undefined
 
+  /** The identity VERIFY last showed per user (this sign-in): the only one TRUST may accept. */
+  readonly #verified = new Map<string, string>()
+
   /** Streams that arrive while a sign-in is still opening its session wait for it. */
   readonly #sessionWaiters = new Set<(session: Session | undefined) => void>()
 
@@ -138,6 +141,7 @@ export class ParleyPeer {
 
   async #open (signed: SignedIn): Promise<void> {
     await this.#closeSession()
+    this.#verified.clear()
     const session = new Session({
       node: this.#node,
       rendezvous: this.#rendezvous,
@@ -211,6 +215,8 @@ export class ParleyPeer {
     const contact = await session.rendezvous.lookup(name)
     const pinned = session.store.pinnedPeerId(name) ?? contact.peerId
     this.#emit({ event: 'verify', user: name, peerId: pinned, fingerprint: Directory.fingerprint(this.#node.peerId.toString(), pinned) })
+    // TRUST accepts exactly the identity shown here, never whatever the directory says later.
+    this.#verified.set(name, contact.peerId)
     if (pinned !== contact.peerId) {
       this.#emit({ event: 'warning', code: ErrorCode.IdentityChanged, message: `the directory now shows ${contact.peerId} for ${name}; fingerprint of the new identity: ${Directory.fingerprint(this.#node.peerId.toString(), contact.peerId)}` })
     }
@@ -219,7 +225,12 @@ export class ParleyPeer {
   async trust (user: string): Promise<void> {
     const session = this.#signedIn()
     const name = normaliseName(user)
-    const peerId = await session.directory.trust(name)
+    const shown = this.#verified.get(name)
+    if (shown === undefined) {
+      throw new ParleyError(ErrorCode.Usage, `VERIFY ${name} first and compare the fingerprint; TRUST accepts the identity VERIFY showed`)
+    }
+    const peerId = await session.directory.trust(name, shown)
+    this.#verified.delete(name)
     this.#emit({ event: 'trusted', user: name, peerId })
     session.outbox.flush(name)
   }

@@ -169,9 +169,14 @@ export class Directory {
   }
 
   /** Accept the directory's current peer id for a user after an out-of-band check. */
-  async trust (username: string): Promise<string> {
+  /** Re-pin `username` to `expected` (the identity the user compared with VERIFY), if that is
+   * still what the directory shows: a directory that changed since then is not trusted blindly. */
+  async trust (username: string, expected: string): Promise<string> {
     this.forget(username)
     const found = await this.#rendezvous().lookup(username)
+    if (found.peerId !== expected) {
+      throw new ParleyError(ErrorCode.IdentityChanged, `the directory shows another identity for ${username} than VERIFY did; VERIFY again`)
+    }
     this.#store.repin(found.username, found.peerId)
     return found.peerId
   }

@@ -31,7 +31,7 @@ export const HELP: string[] = [
   'WHO                             who is online',
   'HISTORY <user|group> [n]        the last n messages (default 20)',
   'VERIFY <user>                   the fingerprint to compare with <user> out of band',
-  'TRUST <user>                    accept a changed identity after VERIFY',
+  'TRUST <user>                    accept the changed identity VERIFY showed',
   'HELP                            this list',
   'QUIT                            leave the program (also EXIT, Ctrl-D, Ctrl-C)',
   '',

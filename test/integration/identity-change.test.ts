@@ -1,0 +1,82 @@
+/**
+ * A user whose identity changes (here: the rendezvous lost its database and bob signed up again
+ * under the same name): the pinned identity is kept, messages to the new one are held, and only the identity
+ * that VERIFY showed can be accepted with TRUST (issue 12: TRUST used to re-pin whatever the
+ * directory said at that moment). Real rendezvous and peer processes.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { removeDir, spawnRendezvous, tempDir } from '../helpers/rendezvous.ts'
+import type { ServerProcess } from '../helpers/rendezvous.ts'
+import { PeerProcess, is } from '../helpers/peer-process.ts'
+
+const PASSWORD = 'same name, new key'
+
+describe('messages to a changed identity are held until TRUST accepts what VERIFY showed', () => {
+  let dir: string
+  let server: ServerProcess
+  const peers: PeerProcess[] = []
+  const start = async (name: string, data: string): Promise<PeerProcess> => {
+    const peer = await PeerProcess.start(name, server.addr.toString(), join(dir, data))
+    peers.push(peer)
+    return peer
+  }
+
+  before(async () => {
+    dir = await tempDir('parley-identity-')
+    server = await spawnRendezvous(join(dir, 'rendezvous'))
+  })
+
+  after(async () => {
+    for (const peer of peers) if (peer.child.exitCode === null) await peer.kill()
+    await server.stop()
+    await removeDir(dir)
+  })
+
+  test('held, VERIFY, TRUST, delivered', async () => {
+    const alice = await start('alice', 'alice')
+    let bob = await start('bob', 'bob')
+    await alice.run(`SIGNUP alice ${PASSWORD}`, is('signed-up'))
+    const firstBob = await bob.run(`SIGNUP bob ${PASSWORD}`, is('signed-up'))
+    await alice.run('SEND bob first contact pins you', is('delivered', { to: 'bob' }))
+
+    // The rendezvous loses its accounts (same identity and port), and "bob" is made anew.
+    const port = server.addr.getComponents().find(c => c.name === 'tcp')?.value ?? '0'
+    await bob.kill()
+    await server.stop()
+    for (const file of await readdir(join(dir, 'rendezvous'))) {
+      if (file.startsWith('rendezvous.sqlite')) await rm(join(dir, 'rendezvous', file))
+    }
+    server = await spawnRendezvous(join(dir, 'rendezvous'), 15_000, Number(port))
+    bob = await start('new bob', 'new-bob')
+    const secondBob = await bob.run(`SIGNUP bob ${PASSWORD}`, is('signed-up'))
+    assert.notEqual(secondBob.peerId, firstBob.peerId)
+    await alice.run(`SIGNUP alice ${PASSWORD}`, is('signed-up'))
+
+    // Held, not sent: it waits in the outbox until alice decides.
+    const held = await alice.run('SEND bob are you still you?', e => e.event === 'queued' || e.event === 'delivered')
+    assert.equal(held.event, 'queued', JSON.stringify(held))
+    assert.match(String(held.reason), /identity of bob has changed/)
+
+    const early = await alice.run('TRUST bob', e => e.event === 'error' || e.event === 'trusted')
+    assert.equal(early.code, 'ERR_USAGE', 'TRUST without VERIFY is refused')
+    assert.match(String(early.message), /VERIFY bob first/)
+
+    const from = alice.events.length
+    const shown = await alice.run('VERIFY bob', is('verify', { user: 'bob' }))
+    assert.equal(shown.peerId, firstBob.peerId, 'VERIFY shows the pinned identity')
+    const warning = await alice.waitFor(is('warning', { code: 'ERR_IDENTITY_CHANGED' }), 10_000, from)
+    assert.match(String(warning.message), new RegExp(String(secondBob.peerId)))
+
+    const trusted = await alice.run('TRUST bob', e => e.event === 'error' || e.event === 'trusted')
+    assert.equal(trusted.event, 'trusted', JSON.stringify(trusted))
+    assert.equal(trusted.peerId, secondBob.peerId)
+    // The held message goes now, and new ones too.
+    await bob.waitFor(is('message', { from: 'alice', text: 'are you still you?' }))
+    const arrived = bob.waitFor(is('message', { from: 'alice', text: 'welcome back' }))
+    await alice.run('SEND bob welcome back', is('delivered', { to: 'bob' }))
+    await arrived
+  })
+})
