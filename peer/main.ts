@@ -14,6 +14,8 @@ import { ErrorCode, asParleyError } from '../common/errors.ts'
 import { ParleyPeer } from './app.ts'
 import { DEFAULT_RENDEZVOUS, discoverRendezvous } from './discover.ts'
 import { parseRendezvousAddress } from './rendezvous-client.ts'
+import { pinRendezvous } from './rendezvous-pin.ts'
+import type { RendezvousSource } from './rendezvous-pin.ts'
 import type { PeerEvent } from './events.ts'
 import { humanOutput, jsonOutput } from './cli/output.ts'
 import { NameBook } from './cli/complete.ts'
@@ -70,9 +72,14 @@ async function main (): Promise<number> {
 
   let rendezvous: Multiaddr
   try {
-    rendezvous = values.rendezvous !== undefined
+    const discovered = values.rendezvous !== undefined || values['no-mdns'] ? undefined : await discoverRendezvous()
+    const source: RendezvousSource = values.rendezvous !== undefined ? 'flag' : discovered !== undefined ? 'mdns' : 'default'
+    const found = values.rendezvous !== undefined
       ? parseRendezvousAddress(values.rendezvous)
-      : (values['no-mdns'] ? undefined : await discoverRendezvous()) ?? parseRendezvousAddress(DEFAULT_RENDEZVOUS)
+      : discovered ?? parseRendezvousAddress(DEFAULT_RENDEZVOUS)
+    const pinned = await pinRendezvous(dataDir, found, source)
+    rendezvous = pinned.addr
+    if (pinned.notice !== undefined) output.print({ event: 'warning', code: ErrorCode.IdentityChanged, message: pinned.notice })
   } catch (err) {
     output.print({ event: 'error', code: asParleyError(err).code, message: asParleyError(err).message })
     return 2

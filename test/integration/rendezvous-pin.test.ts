@@ -1,0 +1,69 @@
+/**
+ * The rendezvous is pinned on first use (peer/rendezvous-pin.ts): a data folder that met one
+ * rendezvous at host:port refuses another identity at the same address, until the person names
+ * the new one with its peer id. Real rendezvous and peer processes, started as the README says.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { join } from 'node:path'
+import { removeDir, spawnRendezvous, tempDir } from '../helpers/rendezvous.ts'
+import type { ServerProcess } from '../helpers/rendezvous.ts'
+
+const ROOT = new URL('../../', import.meta.url).pathname
+
+/** Run a peer with --json until its first `ready` or `error` event (then QUIT), or its exit. */
+async function firstWord (rendezvous: string, dataDir: string): Promise<{ events: Array<Record<string, unknown>>, code: number | null }> {
+  const child = spawn(process.execPath, ['peer/main.ts', '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--json', '--no-mdns'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+  const events: Array<Record<string, unknown>> = []
+  createInterface({ input: child.stdout }).on('line', line => {
+    const event = JSON.parse(line) as Record<string, unknown>
+    events.push(event)
+    if (event.event === 'ready') child.stdin.end('QUIT\n')
+  })
+  const code = await new Promise<number | null>(resolve => { child.once('exit', resolve) })
+  return { events, code }
+}
+
+describe('the rendezvous is pinned on first use', () => {
+  let dir: string
+  let server: ServerProcess
+
+  before(async () => {
+    dir = await tempDir('parley-pin-')
+    server = await spawnRendezvous(join(dir, 'first'))
+  })
+
+  after(async () => {
+    await server.stop()
+    await removeDir(dir)
+  })
+
+  test('another identity at the same address is refused until named with its peer id', async () => {
+    const port = server.addr.getComponents().find(c => c.name === 'tcp')?.value ?? ''
+    const hostPort = `127.0.0.1:${port}`
+    const data = join(dir, 'peer')
+    const first = await firstWord(hostPort, data)
+    assert.equal(first.code, 0)
+    assert.match(String(first.events[0]?.rendezvous), new RegExp(`/p2p/${server.peerId}$`), 'the address is pinned to the first identity')
+
+    // Another rendezvous (another identity) at the same address.
+    const firstId = server.peerId
+    await server.stop()
+    server = await spawnRendezvous(join(dir, 'second'), 15_000, Number(port))
+    const refused = await firstWord(hostPort, data)
+    assert.equal(refused.code, 2)
+    assert.equal(refused.events[0]?.event, 'error')
+    assert.equal(refused.events[0]?.code, 'ERR_IDENTITY_CHANGED')
+    assert.match(String(refused.events[0]?.message), new RegExp(`is ${server.peerId}, not ${firstId}`))
+
+    // Named with its peer id, the new one replaces the pin (with a notice), and host:port works again.
+    const named = await firstWord(server.addr.toString(), data)
+    assert.equal(named.code, 0)
+    assert.ok(named.events.some(e => e.event === 'warning' && e.code === 'ERR_IDENTITY_CHANGED' && String(e.message).includes(`now ${server.peerId}`)))
+    const again = await firstWord(hostPort, data)
+    assert.equal(again.code, 0)
+    assert.match(String(again.events[0]?.rendezvous), new RegExp(`/p2p/${server.peerId}$`))
+  })
+})
