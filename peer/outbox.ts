@@ -18,6 +18,8 @@ import { OUTBOX_RETRY_MS } from './constants.ts'
 /** Quick retries after a failed delivery to an online recipient: 1, 2, 4, 8, 16 s; the sweep
  * every OUTBOX_RETRY_MS (30 s) after that, so no wait is ever longer than 30 s (issue 11). */
 const RETRY_SOON_FIRST_MS = 1_000
+/** Deliveries refused with ERR_INTEGRITY this many times are given up. */
+const INTEGRITY_ATTEMPTS = 5
 const RETRY_SOON_LIMIT = 5
 
 /** Deliveries in flight per recipient: the session's own window (common/protocol/peer.ts). */
@@ -212,7 +214,10 @@ export class Outbox {
     const error = asParleyError(err)
     if (this.#stopped) return error
     this.#store.countAttempt(item.id, item.recipient)
-    if (RETRYABLE.has(error.code)) return error
+    // A recipient that cannot open what we send (a key that is not the one we hold) will not
+    // start to after the fifth try: reported, not retried for ever (issue 12).
+    const hopeless = error.code === ErrorCode.Integrity && item.attempts + 1 >= INTEGRITY_ATTEMPTS
+    if (RETRYABLE.has(error.code) && !hopeless) return error
     this.#store.removeFromOutbox(item.id, item.recipient)
     if (item.group === null) this.#store.setStatus(item.id, item.recipient, 'failed')
     this.#emit({ event: 'error', code: error.code, message: `could not deliver to ${item.recipient}: ${error.message}` })
