@@ -39,8 +39,13 @@ export class PeerProcess {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'pipe']
     })
+    return await PeerProcess.attach(child, name)
+  }
+
+  /** A peer process started some other way (inside a network namespace, say), with --json. */
+  static async attach (child: ChildProcess, name: string, timeoutMs?: number): Promise<PeerProcess> {
     const peer = new PeerProcess(child, name)
-    await peer.waitFor(e => e.event === 'ready')
+    await peer.waitFor(e => e.event === 'ready', timeoutMs)
     return peer
   }
 
