@@ -16,32 +16,61 @@ export type Command =
   | { verb: 'VERIFY' | 'TRUST', user: string }
   | { verb: 'LIST' | 'WHO' | 'HELP' | 'QUIT' }
 
+/** What a word after the verb is, for Tab completion: `complete[i]` is word i + 1, the last repeats. */
+export type Slot = 'user' | 'group' | 'target' | 'file' | 'none'
+
+/** One command of the prompt: the one place its words, usage, help and completion are written
+ * (the parser below, HELP, completion and the README's table are all checked against it). */
+export interface CommandSpec {
+  verb: Command['verb'] | 'EXIT'
+  /** The whole usage, as HELP and the README show it. */
+  usage: string
+  help: string
+  complete: Slot[]
+}
+
+export const COMMANDS: readonly CommandSpec[] = [
+  { verb: 'SIGNUP', usage: 'SIGNUP <user> [<password>]', help: 'create an account (no password: asked for, hidden)', complete: ['none'] },
+  { verb: 'LOGIN', usage: 'LOGIN <user> [<password>]', help: 'sign in', complete: ['user', 'none'] },
+  { verb: 'SEND', usage: 'SEND <user> <message>', help: 'a direct, end-to-end encrypted message', complete: ['user', 'none'] },
+  { verb: 'SENDFILE', usage: 'SENDFILE <file> <user>', help: 'send any file: image, audio, video, anything', complete: ['file', 'user'] },
+  { verb: 'CREATE', usage: 'CREATE <group>', help: 'create a group (error if it exists)', complete: ['none'] },
+  { verb: 'JOIN', usage: 'JOIN <group>', help: 'join a group, creating it if it does not exist', complete: ['group', 'none'] },
+  { verb: 'LIST', usage: 'LIST', help: 'every group and its number of participants', complete: ['none'] },
+  { verb: 'SENDGROUP', usage: 'SENDGROUP <group> <message>', help: 'a message to every member of a group', complete: ['group', 'none'] },
+  { verb: 'SENDGROUPFILE', usage: 'SENDGROUPFILE <file> <group>', help: 'a file to every member of a group', complete: ['file', 'group'] },
+  { verb: 'MEMBERS', usage: 'MEMBERS <group>', help: 'who is in a group, and who is online', complete: ['group', 'none'] },
+  { verb: 'LEAVE', usage: 'LEAVE <group>', help: 'leave a group', complete: ['group', 'none'] },
+  { verb: 'WHO', usage: 'WHO', help: 'who is online', complete: ['none'] },
+  { verb: 'HISTORY', usage: 'HISTORY <user|group> [n]', help: 'the last n messages (default 20)', complete: ['target', 'none'] },
+  { verb: 'VERIFY', usage: 'VERIFY <user>', help: 'the fingerprint to compare with <user> out of band', complete: ['user', 'none'] },
+  { verb: 'TRUST', usage: 'TRUST <user>', help: 'accept the changed identity VERIFY showed', complete: ['user', 'none'] },
+  { verb: 'HELP', usage: 'HELP', help: 'this list', complete: ['none'] },
+  { verb: 'QUIT', usage: 'QUIT', help: 'leave the program (also EXIT, Ctrl-D, Ctrl-C)', complete: ['none'] },
+  { verb: 'EXIT', usage: 'EXIT', help: 'the same as QUIT', complete: ['none'] }
+]
+
+const USAGE_COLUMN = Math.max(...COMMANDS.map(c => c.usage.length)) + 2
+
+/** HELP's answer: every command with its usage, then the keys a terminal adds. */
 export const HELP: string[] = [
-  'SIGNUP <user> [<password>]      create an account (no password: asked for, hidden)',
-  'LOGIN <user> [<password>]       sign in',
-  'SEND <user> <message>           a direct, end-to-end encrypted message',
-  'SENDFILE <file> <user>          send any file: image, audio, video, anything',
-  'CREATE <group>                  create a group (error if it exists)',
-  'JOIN <group>                    join a group, creating it if it does not exist',
-  'LIST                            every group and its number of participants',
-  'SENDGROUP <group> <message>     a message to every member of a group',
-  'SENDGROUPFILE <file> <group>    a file to every member of a group',
-  'MEMBERS <group>                 who is in a group, and who is online',
-  'LEAVE <group>                   leave a group',
-  'WHO                             who is online',
-  'HISTORY <user|group> [n]        the last n messages (default 20)',
-  'VERIFY <user>                   the fingerprint to compare with <user> out of band',
-  'TRUST <user>                    accept the changed identity VERIFY showed',
-  'HELP                            this list',
-  'QUIT                            leave the program (also EXIT, Ctrl-D, Ctrl-C)',
+  ...COMMANDS.filter(c => c.verb !== 'EXIT').map(c => c.usage.padEnd(USAGE_COLUMN) + c.help),
   '',
   'Tab completes commands, users, groups and file paths; Up/Down and Ctrl-R search the history.'
 ]
 
-/** Every command word, for completion (EXIT is QUIT's other name). */
-export const COMMAND_WORDS: string[] = [...HELP.filter(line => /^[A-Z]+ /.test(line)).map(line => line.split(' ')[0] ?? ''), 'EXIT']
+/** Every command word, for completion. */
+export const COMMAND_WORDS: string[] = COMMANDS.map(c => c.verb)
 
-const usage = (text: string): ParleyError => new ParleyError(ErrorCode.Usage, `usage: ${text}`)
+const SPECS = new Map<string, CommandSpec>(COMMANDS.map(c => [c.verb, c]))
+
+/** The completion slots of a verb typed in any case, if it is a command. */
+export function slotsOf (verb: string): Slot[] | undefined {
+  return SPECS.get(verb.toUpperCase())?.complete
+}
+
+/** The usage error of a verb, in the words of its table entry. */
+const usage = (verb: string): ParleyError => new ParleyError(ErrorCode.Usage, `usage: ${SPECS.get(verb)?.usage ?? verb}`)
 
 /** Split off the first word; the rest is returned exactly as typed (minus the one separator). */
 function firstWord (text: string): [string, string] {
@@ -66,19 +95,19 @@ export function parseCommand (line: string): Command | null {
     case 'SIGNUP':
     case 'LOGIN': {
       const [user, password] = firstWord(rest)
-      if (user === '') throw usage(`${verb} <user> [<password>]`)
+      if (user === '') throw usage(verb)
       return { verb, user, password: password === '' ? undefined : password }
     }
     case 'SEND':
     case 'SENDGROUP': {
       const [to, text] = firstWord(rest)
-      if (to === '' || text.trim() === '') throw usage(verb === 'SEND' ? 'SEND <user> <message>' : 'SENDGROUP <group> <message>')
+      if (to === '' || text.trim() === '') throw usage(verb)
       return verb === 'SEND' ? { verb, user: to, text } : { verb, group: to, text }
     }
     case 'SENDFILE':
     case 'SENDGROUPFILE': {
       const [file, to] = lastWord(rest)
-      if (file === '' || to === '') throw usage(verb === 'SENDFILE' ? 'SENDFILE <file> <user>' : 'SENDGROUPFILE <file> <group>')
+      if (file === '' || to === '') throw usage(verb)
       return verb === 'SENDFILE' ? { verb, file, user: to } : { verb, file, group: to }
     }
     case 'CREATE':
@@ -86,20 +115,20 @@ export function parseCommand (line: string): Command | null {
     case 'LEAVE':
     case 'MEMBERS': {
       const words = rest.trim().split(/\s+/).filter(w => w !== '')
-      if (words.length !== 1 || words[0] === undefined) throw usage(`${verb} <group>`)
+      if (words.length !== 1 || words[0] === undefined) throw usage(verb)
       return { verb, group: words[0] }
     }
     case 'VERIFY':
     case 'TRUST': {
       const words = rest.trim().split(/\s+/).filter(w => w !== '')
-      if (words.length !== 1 || words[0] === undefined) throw usage(`${verb} <user>`)
+      if (words.length !== 1 || words[0] === undefined) throw usage(verb)
       return { verb, user: words[0] }
     }
     case 'HISTORY': {
       const words = rest.trim().split(/\s+/).filter(w => w !== '')
       const [target, count] = words
       if (target === undefined || words.length > 2 || (count !== undefined && !/^[1-9][0-9]{0,5}$/.test(count))) {
-        throw usage('HISTORY <user|group> [n]')
+        throw usage(verb)
       }
       return { verb, target, count: count === undefined ? undefined : Number(count) }
     }

@@ -6,26 +6,9 @@
 import { readdirSync } from 'node:fs'
 import { dirname, basename, join } from 'node:path'
 import type { PeerEvent } from '../events.ts'
-import { COMMAND_WORDS } from './commands.ts'
+import { COMMAND_WORDS, slotsOf } from './commands.ts'
 
 export interface KnownNames { users: Iterable<string>, groups: Iterable<string> }
-
-type Slot = 'user' | 'group' | 'target' | 'file' | 'none'
-
-/** What each command's words after the verb are: `slots[i]` is word i + 1, the last repeats. */
-const SLOTS: Record<string, Slot[]> = {
-  SEND: ['user', 'none'],
-  SENDGROUP: ['group', 'none'],
-  SENDFILE: ['file', 'user'],
-  SENDGROUPFILE: ['file', 'group'],
-  JOIN: ['group', 'none'],
-  LEAVE: ['group', 'none'],
-  MEMBERS: ['group', 'none'],
-  HISTORY: ['target', 'none'],
-  VERIFY: ['user', 'none'],
-  TRUST: ['user', 'none'],
-  LOGIN: ['user', 'none']
-}
 
 /** readline's completer answer: the candidates, and the part of the line they replace. */
 export function complete (line: string, names: KnownNames, cwd: string = process.cwd()): [string[], string] {
@@ -38,7 +21,7 @@ export function complete (line: string, names: KnownNames, cwd: string = process
     const found = COMMAND_WORDS.filter(word => word.startsWith(upper)).map(word => (lower ? word.toLowerCase() : word) + ' ')
     return [found, current]
   }
-  const slots = SLOTS[(words[0] ?? '').toUpperCase()]
+  const slots = slotsOf(words[0] ?? '')
   if (slots === undefined) return [[], current]
   const slot = slots[Math.min(words.length - 2, slots.length - 1)] ?? 'none'
   // A SENDFILE path with spaces shifts the words, but its recipient is the last word either way.

@@ -1,0 +1,52 @@
+/**
+ * The one table of commands (peer/cli/commands.ts COMMANDS) against everything derived from it
+ * or written beside it: the parser, HELP, completion and the README's command table.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { ErrorCode, is } from '../../../common/errors.ts'
+import { COMMANDS, HELP, parseCommand, slotsOf } from '../../../peer/cli/commands.ts'
+import { complete } from '../../../peer/cli/complete.ts'
+
+const README = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8')
+
+/** A line that fills every placeholder of a usage with a plausible word. */
+const example = (usage: string): string => usage
+  .replace(/\[<password>\]/, 'hunter2hunter2').replace(/\[n\]/, '5')
+  .replace(/<[a-z|]+>/g, 'word')
+
+test('every command in the table parses in the words of its usage, and only unknown words are unknown', () => {
+  for (const { verb, usage } of COMMANDS) {
+    const parsed = parseCommand(example(usage))
+    assert.equal(parsed?.verb, verb === 'EXIT' ? 'QUIT' : verb, usage)
+    assert.equal(parseCommand(example(usage).toLowerCase())?.verb, verb === 'EXIT' ? 'QUIT' : verb, 'any case')
+  }
+  assert.throws(() => parseCommand('FROBNICATE x'), (err: unknown) => is(err, ErrorCode.Usage) && /unknown command/.test((err as Error).message))
+})
+
+test('a usage error quotes the table\'s usage', () => {
+  for (const { verb, usage } of COMMANDS) {
+    if (usage === verb) continue // nothing to get wrong but extra words
+    assert.throws(() => parseCommand(verb), (err: unknown) => is(err, ErrorCode.Usage) && (err as Error).message === `usage: ${usage}`, verb)
+  }
+})
+
+test('HELP lists every command with its usage and help', () => {
+  for (const { verb, usage, help } of COMMANDS) {
+    if (verb === 'EXIT') continue
+    assert.ok(HELP.some(line => line.startsWith(usage + ' ') && line.endsWith(help)), `HELP has ${usage}`)
+  }
+})
+
+test('the README\'s command table shows every command\'s usage', () => {
+  // (a | inside a Markdown table cell is written \|)
+  for (const { usage } of COMMANDS) assert.ok(README.includes(`\`${usage.replaceAll('|', '\\|')}\``), `README shows \`${usage}\``)
+})
+
+test('completion knows every command word and what its arguments are', () => {
+  for (const { verb, complete: slots } of COMMANDS) {
+    assert.deepEqual(slotsOf(verb.toLowerCase()), slots)
+    assert.ok(complete(verb.slice(0, -1), { users: [], groups: [] })[0].includes(verb + ' '), `${verb} completes`)
+  }
+})
