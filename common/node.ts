@@ -3,8 +3,7 @@
  * mDNS optional (DESIGN.md §1–§2). Both ends of every connection are authenticated by Noise with
  * the node's Ed25519 identity.
  */
-import { mkdir, readFile, writeFile, rename } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { readFile } from 'node:fs/promises'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
@@ -15,6 +14,7 @@ import { createLibp2p } from 'libp2p'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { perIpConnectionGater } from './connection-caps.ts'
+import { writeFileAtomic } from './fs.ts'
 import { ErrorCode, ParleyError } from './errors.ts'
 
 export type ParleyNode = Libp2p<{ identify: Identify }>
@@ -129,8 +129,5 @@ export async function loadOrCreateIdentity (file: string): Promise<PrivateKey> {
 }
 
 export async function saveIdentity (file: string, key: PrivateKey): Promise<void> {
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 })
-  const temporary = `${file}.tmp`
-  await writeFile(temporary, privateKeyToProtobuf(key), { mode: 0o600 })
-  await rename(temporary, file)
+  await writeFileAtomic(file, privateKeyToProtobuf(key))
 }

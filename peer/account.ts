@@ -15,7 +15,7 @@
  * account key and the parameters is kept in the data folder (`account.json`), so a peer never
  * accepts weaker parameters than it last used (a hostile rendezvous cannot downgrade the cost).
  */
-import { readFile, writeFile, mkdir, rename } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -26,6 +26,7 @@ import {
 import type { KdfParams } from '../common/crypto/password.ts'
 import { unwrapSecret, wrapSecret } from '../common/crypto/wrap.ts'
 import { ErrorCode, ParleyError, is } from '../common/errors.ts'
+import { writeFileAtomic } from '../common/fs.ts'
 import type { RendezvousClient } from './rendezvous-client.ts'
 
 export interface Credentials {
@@ -208,14 +209,10 @@ async function loadLocalAccount (dataDir: string, username: string): Promise<Loc
 async function saveLocalAccount (dataDir: string, username: string, account: LocalAccount): Promise<void> {
   const file = accountFile(dataDir, username)
   const body = { kdf: account.kdf, ...(account.dataKey === undefined ? {} : { dataKey: Buffer.from(account.dataKey).toString('base64') }) }
-  await mkdir(join(dataDir, username), { recursive: true, mode: 0o700 })
-  await writeFile(`${file}.tmp`, JSON.stringify(body), { mode: 0o600 })
-  await rename(`${file}.tmp`, file)
+  await writeFileAtomic(file, JSON.stringify(body))
 }
 
 async function saveLocalIdentity (dataDir: string, username: string, wrapped: Uint8Array): Promise<void> {
   const file = identityFile(dataDir, username)
-  await mkdir(join(dataDir, username), { recursive: true, mode: 0o700 })
-  await writeFile(`${file}.tmp`, wrapped, { mode: 0o600 })
-  await rename(`${file}.tmp`, file)
+  await writeFileAtomic(file, wrapped)
 }

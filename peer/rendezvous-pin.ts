@@ -11,12 +11,13 @@
  * - A multiaddr with `/p2p/<id>` given on the command line is the user's own choice: it replaces
  *   the pin, with a notice.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { CODE_P2P } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { ErrorCode, ParleyError } from '../common/errors.ts'
+import { writeFileAtomic } from '../common/fs.ts'
 import { createParleyNode } from '../common/node.ts'
 
 const PIN_FILE = 'rendezvous.pin'
@@ -84,7 +85,5 @@ async function readPin (file: string): Promise<string | undefined> {
 }
 
 async function writePin (file: string, peerId: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true, mode: 0o700 })
-  await writeFile(`${file}.tmp`, peerId + '\n', { mode: 0o600 })
-  await rename(`${file}.tmp`, file)
+  await writeFileAtomic(file, peerId + '\n')
 }

@@ -9,6 +9,7 @@ import { link, mkdir, open, rename, unlink } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
+import { syncDir } from '../../common/fs.ts'
 import { DOWNLOADS_DIR_MODE, MAX_DISK_NAME_BYTES, MAX_NAME_ATTEMPTS, PART_SUFFIX, RECEIVED_FILE_MODE } from './constants.ts'
 
 const REASONS: Record<string, string> = {
@@ -50,27 +51,6 @@ export async function ensureDownloadsDir (dir: string): Promise<void> {
 }
 
 /** File systems that cannot fsync a folder (or open one for it) answer with one of these. */
-const NO_DIR_SYNC = new Set(['EISDIR', 'EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EPERM', 'EACCES', 'EBADF'])
-
-/**
- * Make a folder's entries durable (a name created, linked, renamed or removed in it): fsync on the
- * folder itself. A file's own fsync does not cover the name that points at it, so without this a
- * power cut after our ACK could lose a received file's name (issue 12 item 7). File systems that
- * do not support it are skipped; a real I/O error is ERR_FILE.
- */
-export async function syncDir (dir: string): Promise<void> {
-  let handle: FileHandle | undefined
-  try {
-    handle = await open(dir, 'r')
-    await handle.sync()
-  } catch (err) {
-    const errno = errnoOf(err)
-    if (errno === undefined || !NO_DIR_SYNC.has(errno)) throw fileError(err, `cannot make ${dir} durable`)
-  } finally {
-    await handle?.close().catch(() => undefined)
-  }
-}
-
 /**
  * The n-th candidate for `name` plus `tail`: n = 0 is the name itself, then "stem (n).ext".
  * The stem is shortened (by whole code points) so the result stays within NAME_MAX bytes.

@@ -41,6 +41,7 @@ import { constants } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { CHUNK_SIZE } from '../../common/crypto/index.ts'
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
+import { writeFileAtomic } from '../../common/fs.ts'
 import { bytes, decodeBody, encodeBody, optional, str, uint } from '../../common/wire/codec.ts'
 import { MAX_FILE_BYTES } from '../../common/wire/limits.ts'
 import { isValidName } from '../../common/wire/names.ts'
@@ -384,20 +385,11 @@ async function findKept (dir: string, downloadsDir: string, key: string): Promis
   }
 }
 
-/** Write the state durably and atomically: a temporary file, fsync'd, renamed over the old one. */
+/** Write the state durably and atomically (common/fs.ts). */
 async function writeStateFile (path: string, state: PartialState): Promise<void> {
-  const temp = path + '.tmp'
   try {
-    const handle = await open(temp, 'w', RECEIVED_FILE_MODE)
-    try {
-      await handle.writeFile(encodeBody({ ...state }))
-      await handle.datasync()
-    } finally {
-      await handle.close()
-    }
-    await rename(temp, path)
+    await writeFileAtomic(path, encodeBody({ ...state }), RECEIVED_FILE_MODE)
   } catch (err) {
-    await removeFile(temp)
     throw fileError(err, `cannot record the partial file ${path}`)
   }
 }
