@@ -56,14 +56,20 @@ export async function pinRendezvous (dataDir: string, addr: Multiaddr, source: R
   return { addr: bare.encapsulate(`/p2p/${found}`) }
 }
 
-/** The peer id of whoever answers at `addr`, or undefined when nobody does. */
+/** The peer id of whoever answers at `addr`, or undefined when nobody does (two tries: a busy
+ * server may refuse one connection, and an unpinned start is what this is here to avoid). */
 async function whoAnswers (addr: Multiaddr): Promise<string | undefined> {
   const node = await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: [] })
   try {
     await node.start()
-    const connection = await node.dial(addr, { signal: AbortSignal.timeout(IDENTIFY_TIMEOUT_MS) })
-    return connection.remotePeer.toString()
-  } catch {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const connection = await node.dial(addr, { signal: AbortSignal.timeout(IDENTIFY_TIMEOUT_MS) })
+        return connection.remotePeer.toString()
+      } catch {
+        // nobody there, or refused: once more
+      }
+    }
     return undefined
   } finally {
     await node.stop()

@@ -17,6 +17,7 @@ const ROOT = new URL('../../', import.meta.url).pathname
 async function firstWord (rendezvous: string, dataDir: string): Promise<{ events: Array<Record<string, unknown>>, code: number | null }> {
   const child = spawn(process.execPath, ['peer/main.ts', '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--json', '--no-mdns'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
   const events: Array<Record<string, unknown>> = []
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { events.push({ stderr: chunk }) })
   createInterface({ input: child.stdout }).on('line', line => {
     const event = JSON.parse(line) as Record<string, unknown>
     events.push(event)
@@ -45,25 +46,25 @@ describe('the rendezvous is pinned on first use', () => {
     const hostPort = `127.0.0.1:${port}`
     const data = join(dir, 'peer')
     const first = await firstWord(hostPort, data)
-    assert.equal(first.code, 0)
-    assert.match(String(first.events[0]?.rendezvous), new RegExp(`/p2p/${server.peerId}$`), 'the address is pinned to the first identity')
+    assert.equal(first.code, 0, JSON.stringify(first))
+    assert.match(String(first.events[0]?.rendezvous), new RegExp(`/p2p/${server.peerId}$`), `the address is pinned to the first identity: ${JSON.stringify(first)}`)
 
     // Another rendezvous (another identity) at the same address.
     const firstId = server.peerId
     await server.stop()
     server = await spawnRendezvous(join(dir, 'second'), 15_000, Number(port))
     const refused = await firstWord(hostPort, data)
-    assert.equal(refused.code, 2)
+    assert.equal(refused.code, 2, JSON.stringify(refused))
     assert.equal(refused.events[0]?.event, 'error')
     assert.equal(refused.events[0]?.code, 'ERR_IDENTITY_CHANGED')
     assert.match(String(refused.events[0]?.message), new RegExp(`is ${server.peerId}, not ${firstId}`))
 
     // Named with its peer id, the new one replaces the pin (with a notice), and host:port works again.
     const named = await firstWord(server.addr.toString(), data)
-    assert.equal(named.code, 0)
+    assert.equal(named.code, 0, JSON.stringify(named))
     assert.ok(named.events.some(e => e.event === 'warning' && e.code === 'ERR_IDENTITY_CHANGED' && String(e.message).includes(`now ${server.peerId}`)))
     const again = await firstWord(hostPort, data)
-    assert.equal(again.code, 0)
+    assert.equal(again.code, 0, JSON.stringify(again))
     assert.match(String(again.events[0]?.rendezvous), new RegExp(`/p2p/${server.peerId}$`))
   })
 })
