@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { randomBytes } from 'node:crypto'
 import type { ParleyNode } from '../common/node.ts'
-import { ErrorCode, ParleyError, asParleyError } from '../common/errors.ts'
+import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import type { Emit } from './events.ts'
 import { Directory } from './directory.ts'
 import { Inbox } from './inbox.ts'
@@ -150,9 +150,15 @@ export class Session {
       try {
         await sleep(delay, undefined, { signal })
         const again = await this.rendezvous.signin({ username: this.username, authKey: this.#authKey, addrs: this.#addrs() })
-        if (!again.bound) throw new ParleyError(ErrorCode.Protocol, 'the rendezvous did not bind our identity')
+        if (!again.bound) throw new ParleyError(ErrorCode.IdentityChanged, `the rendezvous has another identity for ${this.username}`)
         await this.#subscribe()
-      } catch {
+      } catch (err) {
+        // The rendezvous is back but will not have us (the account is gone, its password or
+        // identity changed): trying again cannot help, and the person must hear of it.
+        if (is(err, ErrorCode.BadCredentials) || is(err, ErrorCode.IdentityChanged)) {
+          this.#emit({ event: 'error', code: asParleyError(err).code, message: `the rendezvous no longer accepts your sign-in (${asParleyError(err).message}); LOGIN again to reconnect. Known contacts are still reached directly` })
+          return
+        }
         continue // still away (or we are stopping: the loop condition ends it)
       }
       this.#emit({ event: 'rendezvous', connected: true })

@@ -50,6 +50,9 @@ describe('messages to a changed identity are held until TRUST accepts what VERIF
       if (file.startsWith('rendezvous.sqlite')) await rm(join(dir, 'rendezvous', file))
     }
     server = await spawnRendezvous(join(dir, 'rendezvous'), 15_000, Number(port))
+    // Alice's peer is told it is no longer signed in there, once, instead of retrying for ever.
+    const gone = await alice.waitFor(e => e.event === 'error' && e.code === 'ERR_BAD_CREDENTIALS', 60_000)
+    assert.match(String(gone.message), /no longer accepts your sign-in .*LOGIN again/)
     bob = await start('new bob', 'new-bob')
     const secondBob = await bob.run(`SIGNUP bob ${PASSWORD}`, is('signed-up'))
     assert.notEqual(secondBob.peerId, firstBob.peerId)
