@@ -8,16 +8,35 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { mdns } from '@libp2p/mdns'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import type { Identify } from '@libp2p/identify'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import { CODE_P2P } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { perIpConnectionGater } from './connection-caps.ts'
 import { writeFileAtomic } from './fs.ts'
 import { ErrorCode, ParleyError } from './errors.ts'
 
-export type ParleyNode = Libp2p<{ identify: Identify }>
+export type ParleyNode = Libp2p<{ identify: Identify, relay?: CircuitRelayService }>
+
+/** The relay on the rendezvous (issue 13): who may use it and how much. */
+export interface RelayServerOptions {
+  /** Reservations held at once (one per peer; each is also dropped when its peer disconnects). */
+  maxReservations: number
+  /** A reservation lasts this long unless renewed (clients renew well before). */
+  reservationTtlMs: number
+  /** Each relayed connection is reset after this long, or this many bytes each way. */
+  durationLimitMs: number
+  dataLimitBytes: bigint
+  /** Relayed connections being set up at once (hop streams). */
+  maxHopStreams: number
+  /** May `source` open a relayed connection to `destination` now? (accounts, per-peer rate) */
+  allowRelayedConnection: (source: PeerId, destination: PeerId) => boolean
+}
 
 export interface NodeOptions {
   privateKey: PrivateKey
@@ -29,6 +48,10 @@ export interface NodeOptions {
   maxConnections?: number
   /** Inbound connections one IP address may hold (the rendezvous serves whole offices behind one NAT). */
   connectionsPerIp?: number
+  /** The rendezvous runs the relay server; a peer reserves a slot on the relay reached at
+   * `relayAt` (the rendezvous address) and on no other: a peer claiming to be a relay is not
+   * used, so no one else can sit on our relayed traffic or take our one reservation. */
+  relay?: { server: RelayServerOptions } | { relayAt: Multiaddr }
 }
 
 /** The mDNS service the rendezvous answers under; peers only ask (broadcast: false), so a LAN
@@ -75,10 +98,25 @@ const PING_TIMEOUT_MIN_MS = 30_000
 const PING_TIMEOUT_MAX_MS = 60_000
 
 export async function createParleyNode (options: NodeOptions): Promise<ParleyNode> {
-  return await createLibp2p({
+  const relay = options.relay
+  const server = relay !== undefined && 'server' in relay ? relay.server : undefined
+  const relayAt = relay !== undefined && 'relayAt' in relay ? relay.relayAt : undefined
+  let self: ParleyNode | undefined
+  const caps = perIpConnectionGater({
+    pendingPerIp: PENDING_CONNECTIONS_PER_IP,
+    totalPerIp: options.connectionsPerIp ?? CONNECTIONS_PER_IP
+  })
+  const node: ParleyNode = await createLibp2p({
     privateKey: options.privateKey,
-    addresses: { listen: options.listen },
-    transports: [tcp({ inboundSocketInactivityTimeout: CONNECTION_IDLE_MS, outboundSocketInactivityTimeout: CONNECTION_IDLE_MS })],
+    addresses: { listen: relayAt === undefined ? options.listen : [...options.listen, '/p2p-circuit'] },
+    transports: [
+      tcp({ inboundSocketInactivityTimeout: CONNECTION_IDLE_MS, outboundSocketInactivityTimeout: CONNECTION_IDLE_MS }),
+      // Every node can dial through a relay; only a peer (relayAt) listens on one.
+      circuitRelayTransport({
+        reservationCompletionTimeout: RESERVATION_DEADLINE_MS,
+        discoveryFilter: relayFilter(relayAt, () => self)
+      })
+    ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: options.mdns === undefined ? [] : [mdns({ serviceTag: RENDEZVOUS_MDNS_TAG, broadcast: options.mdns === 'advertise' })],
@@ -99,16 +137,66 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
       inboundStreamProtocolNegotiationTimeout: UPGRADE_DEADLINE_MS,
       outboundStreamProtocolNegotiationTimeout: UPGRADE_DEADLINE_MS
     },
-    connectionGater: perIpConnectionGater({
-      pendingPerIp: PENDING_CONNECTIONS_PER_IP,
-      totalPerIp: options.connectionsPerIp ?? CONNECTIONS_PER_IP
-    }),
+    connectionGater: server === undefined
+      ? caps
+      : { ...caps, denyOutboundRelayedConnection: (source, destination) => !server.allowRelayedConnection(source, destination) },
     connectionMonitor: {
       pingInterval: PING_INTERVAL_MS,
       pingTimeout: { minTimeout: PING_TIMEOUT_MIN_MS, maxTimeout: PING_TIMEOUT_MAX_MS }
     },
-    services: { identify: identify() }
+    services: {
+      identify: identify(),
+      ...(server === undefined
+        ? {}
+        : {
+            relay: circuitRelayServer({
+              maxInboundHopStreams: server.maxHopStreams,
+              maxOutboundStopStreams: server.maxHopStreams,
+              reservations: {
+                maxReservations: server.maxReservations,
+                reservationTtl: server.reservationTtlMs,
+                applyDefaultLimit: true,
+                defaultDurationLimit: server.durationLimitMs,
+                defaultDataLimit: server.dataLimitBytes
+              }
+            })
+          })
+    }
   })
+  self = node
+  if (server !== undefined) {
+    // A reservation outlives its connection by default (until its TTL): a peer restarting under
+    // a new identity, or a throw-away identity before sign-in, would hold a slot for nothing.
+    node.addEventListener('peer:disconnect', event => { node.services.relay?.reservations.delete(event.detail) })
+  }
+  return node
+}
+
+/** A reservation must be made within this long (libp2p's 5 s is short for a loaded relay). */
+const RESERVATION_DEADLINE_MS = 15_000
+
+/**
+ * libp2p's relay discovery asks this filter before reserving on a peer that speaks the relay
+ * protocol ("has" = already seen, skip). Every peer but the rendezvous is "seen", so none is
+ * used as a relay; the rendezvous is the peer we hold a connection to at its address. It is
+ * forgotten when it disconnects (libp2p's default filter never forgets a peer, so a relay that
+ * restarted was never reserved on again: the known gap in js-libp2p), and the reservation is
+ * made again when the connection comes back.
+ */
+function relayFilter (relayAt: Multiaddr | undefined, node: () => ParleyNode | undefined): { has: (peerId: PeerId) => boolean, add: (peerId: PeerId) => void, remove: (peerId: PeerId) => void } {
+  const seen = new Set<string>()
+  const at = relayAt?.decapsulateCode(CODE_P2P).toString()
+  const relayId = relayAt?.getComponents().findLast(c => c.code === CODE_P2P)?.value
+  const isRelay = (peerId: PeerId): boolean => {
+    if (at === undefined) return false
+    if (relayId !== undefined) return relayId === peerId.toString()
+    return (node()?.getConnections(peerId) ?? []).some((c: Connection) => c.remoteAddr.decapsulateCode(CODE_P2P).toString() === at)
+  }
+  return {
+    has: peerId => seen.has(peerId.toString()) || !isRelay(peerId),
+    add: peerId => { seen.add(peerId.toString()) },
+    remove: peerId => { seen.delete(peerId.toString()) }
+  }
 }
 
 /**

@@ -62,7 +62,8 @@ export class ParleyPeer {
 
   static async #listen (options: PeerOptions, identity: PrivateKey): Promise<ParleyNode> {
     const host = options.host.includes(':') ? `/ip6/${options.host}` : `/ip4/${options.host}`
-    return await createParleyNode({ privateKey: identity, listen: [`${host}/tcp/${options.port}`] })
+    // A slot on the rendezvous's relay: how peers behind another NAT reach us (issue 13).
+    return await createParleyNode({ privateKey: identity, listen: [`${host}/tcp/${options.port}`], relay: { relayAt: options.rendezvous } })
   }
 
   /**
@@ -71,7 +72,8 @@ export class ParleyPeer {
    * find a handler; its stream waits (at most one step) for the session that is opening.
    */
   async #serve (node: ParleyNode): Promise<void> {
-    const limits = { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS }
+    // runOnLimitedConnection: streams also come over the relay (a "limited" connection).
+    const limits = { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS, runOnLimitedConnection: true }
     await node.handle(DIRECT_PROTOCOL, (stream, connection) => {
       void this.#sessionFor(stream).then(session => session?.direct.handle(stream, connection))
     }, limits)

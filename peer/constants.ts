@@ -31,6 +31,9 @@ export const STEP_TIMEOUT_MS = 15_000
  * (a dial given up at 5 s had done most of that work for nothing, then was retried, and under
  * load the retries became a storm: issue 11); deliveries to other recipients go on meanwhile. */
 export const DIAL_TIMEOUT_MS = 30_000
+/** With a relay to fall back on, a direct dial gets this long first: a peer behind a NAT whose
+ * router drops what comes in never answers, and first contact then goes through the relay. */
+export const DIRECT_DIAL_BEFORE_RELAY_MS = 4_000
 
 /** New direct sessions (dial + X25519) opening at once: a fan-out to 64 new members, or many
  * first contacts at once, is worked through a few at a time instead of all timing out together. */

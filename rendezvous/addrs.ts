@@ -7,12 +7,24 @@
  * anywhere (issue 12): only the address the server saw, private LAN addresses (peers behind the
  * same NAT), and loopback when the peer itself came over loopback are kept. Link-local (the
  * 169.254.169.254 metadata service), multicast, other public hosts and DNS names are dropped.
+ *
+ * A peer behind a NAT also holds a slot on the relay this server runs (issue 13) and reports
+ * `<relay address>/p2p/<relay id>/p2p-circuit`: kept only when the relay is this server, at one
+ * of its own listen addresses (a loopback one only for a peer that came over loopback). A
+ * circuit through any other relay would send everyone's first contact through a host the
+ * account chose, so it is dropped.
  */
 import { BlockList } from 'node:net'
-import { CODE_IP4, CODE_IP6, CODE_P2P, multiaddr } from '@multiformats/multiaddr'
+import { CODE_IP4, CODE_IP6, CODE_P2P, CODE_P2P_CIRCUIT, multiaddr } from '@multiformats/multiaddr'
 import type { Component, Multiaddr } from '@multiformats/multiaddr'
 
 const WILDCARDS = new Map<number, string>([[CODE_IP4, '0.0.0.0'], [CODE_IP6, '::']])
+
+/** This server as a relay: its peer id and the addresses it listens on. */
+export interface RelayIdentity {
+  peerId: string
+  addrs: readonly Multiaddr[]
+}
 
 /**
  * `addrs` with each wildcard host replaced by the host of `observed` (the connection's remote
@@ -20,13 +32,19 @@ const WILDCARDS = new Map<number, string>([[CODE_IP4, '0.0.0.0'], [CODE_IP6, '::
  * does not parse, and duplicates are dropped; any /p2p/ suffix is removed (the directory
  * carries the peer id separately). Order is kept.
  */
-export function rewriteAddrs (addrs: readonly string[], observed: Multiaddr | undefined): string[] {
+export function rewriteAddrs (addrs: readonly string[], observed: Multiaddr | undefined, relay?: RelayIdentity): string[] {
   const observedHost = observed === undefined ? undefined : ipHost(observed.getComponents())
   const out: string[] = []
   for (const text of addrs) {
     let addr: Multiaddr
     try {
-      addr = multiaddr(text).decapsulateCode(CODE_P2P)
+      addr = multiaddr(text)
+      if (addr.getComponents().some(c => c.code === CODE_P2P_CIRCUIT)) {
+        const circuit = throughRelay(addr, relay, observedHost)
+        if (circuit !== undefined && !out.includes(circuit)) out.push(circuit)
+        continue
+      }
+      addr = addr.decapsulateCode(CODE_P2P)
     } catch {
       continue
     }
@@ -42,6 +60,31 @@ export function rewriteAddrs (addrs: readonly string[], observed: Multiaddr | un
     if (!out.includes(result)) out.push(result)
   }
   return out
+}
+
+/**
+ * `<relay address>/p2p/<relay id>/p2p-circuit` if `addr` is exactly that (with or without the
+ * peer's own /p2p/ at the end) for this server as the relay; anything else is undefined.
+ */
+function throughRelay (addr: Multiaddr, relay: RelayIdentity | undefined, observedHost: Component | undefined): string | undefined {
+  if (relay === undefined) return undefined
+  const components = addr.getComponents()
+  const circuit = components.findIndex(c => c.code === CODE_P2P_CIRCUIT)
+  const rest = components.slice(circuit + 1)
+  if (rest.length > 1 || (rest.length === 1 && rest[0]?.code !== CODE_P2P)) return undefined
+  const relayId = components[circuit - 1]
+  if (circuit < 2 || relayId?.code !== CODE_P2P || relayId.value !== relay.peerId) return undefined
+  const transport = components.slice(0, circuit - 1)
+  if (transport.some(c => c.code === CODE_P2P || c.code === CODE_P2P_CIRCUIT)) return undefined
+  const base = multiaddr(transport.map(({ code, name, value }) => ({ code, name, value })))
+  if (!relay.addrs.some(own => own.decapsulateCode(CODE_P2P).equals(base))) return undefined
+  const host = base.getComponents()[0]
+  if (host?.value === undefined || !WILDCARDS.has(host.code) || WILDCARDS.get(host.code) === canonical(host)) return undefined
+  if (LOOPBACK.check(host.value, host.code === CODE_IP4 ? 'ipv4' : 'ipv6')) {
+    const observedFamily = observedHost?.code === CODE_IP4 ? 'ipv4' : 'ipv6'
+    if (observedHost?.value === undefined || !LOOPBACK.check(observedHost.value, observedFamily)) return undefined
+  }
+  return `${base.toString()}/p2p/${relay.peerId}/p2p-circuit`
 }
 
 /** The first component of an address if it is an IPv4 or IPv6 host (not a wildcard). */

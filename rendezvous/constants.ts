@@ -95,3 +95,18 @@ export const EPOCH_MIN_AGE_MS = 30_000
  * that rotates to keys it hands to nobody (after a leave, when a rotation is due, anyone may)
  * stalls the group for about EPOCH_MIN_AGE_MS, then an honest member's epoch holds. */
 export const MEMBER_ROTATION_INTERVAL_MS = 10 * 60_000
+
+/** The relay for peers behind NAT (issue 13). One reservation per peer, dropped when the peer
+ * disconnects; peers renew theirs well before the TTL. */
+export const RELAY_MAX_RESERVATIONS = 1_000
+export const RELAY_RESERVATION_TTL_MS = 30 * 60_000
+/** Each relayed connection is reset after an hour or 1 GiB each way (libp2p's defaults, 2 min
+ * and 128 KiB, cut every file); a sender whose connection was reset dials again, within the
+ * per-peer rate below, so one account moves at most about that much per relayed connection. */
+export const RELAY_DURATION_LIMIT_MS = 60 * 60_000
+export const RELAY_DATA_LIMIT_BYTES = 1n << 30n
+/** New relayed connections one signed-in peer may open: a burst, then one every 6 s. */
+export const RELAY_CONNECTIONS_PER_SECOND = 1 / 6
+export const RELAY_CONNECTIONS_BURST = 20
+/** Relayed connections being set up at once, across all peers. */
+export const RELAY_MAX_HOP_STREAMS = 64

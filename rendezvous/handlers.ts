@@ -14,6 +14,7 @@ import {
 } from '../common/protocol/rendezvous.ts'
 import type { Op, Request, RequestOf, Result } from '../common/protocol/rendezvous.ts'
 import { rewriteAddrs } from './addrs.ts'
+import type { RelayIdentity } from './addrs.ts'
 import { EPOCH_MIN_AGE_MS, MEMBER_ROTATION_INTERVAL_MS } from './constants.ts'
 import type { Notifier } from './notify.ts'
 import { sourceOf } from './ratelimit.ts'
@@ -33,6 +34,8 @@ export interface HandlerDeps {
   sessions: Sessions
   notifier: Notifier
   throttle: SignInThrottle
+  /** This server as a relay, if it is one: peers may publish a circuit address through it. */
+  relay?: () => RelayIdentity | undefined
 }
 
 type Handler<O extends Op> = (request: RequestOf<O>, context: RequestContext) => Result<O>
@@ -64,7 +67,7 @@ function requireCurrentKdf (kdf: KdfParams, floor: KdfParams = KDF_PARAMS): void
   }
 }
 
-export function createHandlers ({ store, sessions, notifier, throttle }: HandlerDeps): Handlers {
+export function createHandlers ({ store, sessions, notifier, throttle, relay }: HandlerDeps): Handlers {
   function requireSession (context: RequestContext): Session {
     const session = sessions.get(context.peerId)
     if (session === undefined) throw new ParleyError(ErrorCode.NotSignedIn, 'sign in first')
@@ -131,7 +134,7 @@ export function createHandlers ({ store, sessions, notifier, throttle }: Handler
         kdf,
         verifier: verifierOf(authKey),
         identity,
-        addrs: rewriteAddrs(addrs, context.remoteAddr)
+        addrs: rewriteAddrs(addrs, context.remoteAddr, relay?.())
       })
       signIn(username, context)
       return { username, peerId: context.peerId }
@@ -150,7 +153,7 @@ export function createHandlers ({ store, sessions, notifier, throttle }: Handler
       throttle.succeed(attempt)
       const bound = user.peerId === context.peerId
       if (bound) {
-        store.setAddrs(username, rewriteAddrs(addrs, context.remoteAddr))
+        store.setAddrs(username, rewriteAddrs(addrs, context.remoteAddr, relay?.()))
         signIn(username, context)
       }
       return { username, peerId: user.peerId, identity: user.identity, bound, ...(user.dataKey === undefined ? {} : { dataKey: user.dataKey }) }

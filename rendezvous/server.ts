@@ -7,7 +7,11 @@ import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
 import { createParleyNode, loadOrCreateIdentity } from '../common/node.ts'
 import type { ParleyNode } from '../common/node.ts'
-import { IDENTITY_FILE, MAX_CONNECTIONS, CONNECTIONS_PER_IP } from './constants.ts'
+import {
+  IDENTITY_FILE, MAX_CONNECTIONS, CONNECTIONS_PER_IP, RELAY_DATA_LIMIT_BYTES, RELAY_DURATION_LIMIT_MS, RELAY_MAX_HOP_STREAMS,
+  RELAY_MAX_RESERVATIONS, RELAY_RESERVATION_TTL_MS
+} from './constants.ts'
+import { relayPolicy } from './relay.ts'
 import { RendezvousService } from './service.ts'
 import { openStore } from './store.ts'
 import type { RendezvousStore } from './store.ts'
@@ -35,6 +39,8 @@ export async function startRendezvousServer (options: ServerOptions): Promise<Re
   const privateKey = await loadOrCreateIdentity(join(options.dataDir, IDENTITY_FILE))
   const store = openStore(options.dataDir)
   let node: ParleyNode | undefined
+  let service: RendezvousService | undefined
+  const allowRelayedConnection = relayPolicy(peerId => service?.sessions.get(peerId) !== undefined)
   try {
     const family = options.host.includes(':') ? 'ip6' : 'ip4'
     node = await createParleyNode({
@@ -42,22 +48,33 @@ export async function startRendezvousServer (options: ServerOptions): Promise<Re
       listen: [`/${family}/${options.host}/tcp/${options.port}`],
       mdns: options.mdns ? 'advertise' : undefined,
       maxConnections: MAX_CONNECTIONS,
-      connectionsPerIp: CONNECTIONS_PER_IP
+      connectionsPerIp: CONNECTIONS_PER_IP,
+      relay: {
+        server: {
+          maxReservations: RELAY_MAX_RESERVATIONS,
+          reservationTtlMs: RELAY_RESERVATION_TTL_MS,
+          durationLimitMs: RELAY_DURATION_LIMIT_MS,
+          dataLimitBytes: RELAY_DATA_LIMIT_BYTES,
+          maxHopStreams: RELAY_MAX_HOP_STREAMS,
+          allowRelayedConnection
+        }
+      }
     })
-    const service = new RendezvousService({ node, store })
+    service = new RendezvousService({ node, store })
     await service.start()
+    const running = service
     const started = node
     let stopping: Promise<void> | undefined
     return {
       node,
       store,
-      service,
+      service: running,
       peerId: node.peerId.toString(),
       addrs: node.getMultiaddrs().map(addr => addr.toString()),
       async stop () {
         stopping ??= (async () => {
           try {
-            await service.stop()
+            await running.stop()
             await started.stop()
           } finally {
             store.close()

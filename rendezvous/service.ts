@@ -49,7 +49,8 @@ export class RendezvousService {
       store: init.store,
       sessions: this.sessions,
       notifier: this.#notifier,
-      throttle: init.throttle ?? new SignInThrottle()
+      throttle: init.throttle ?? new SignInThrottle(),
+      relay: () => init.node.services.relay === undefined ? undefined : { peerId: init.node.peerId.toString(), addrs: init.node.getMultiaddrs() }
     })
   }
 

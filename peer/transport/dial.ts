@@ -1,13 +1,20 @@
 /**
- * Opening a stream to another peer: tell libp2p the addresses the directory gave, then let it
- * reuse an open connection or dial a new one, within a deadline.
+ * Opening a stream to another peer: reuse an open connection, else dial the addresses the
+ * directory gave, within a deadline. A peer behind a NAT cannot be dialled directly: when the
+ * directory gives a relayed address (`<rendezvous>/p2p/<relay>/p2p-circuit`), or we hold a
+ * reservation on the rendezvous's relay ourselves, a direct dial gets a short head start and
+ * the relay is the fallback (issue 13). A relayed connection is "limited" in libp2p's terms
+ * (the relay caps its data and duration), so streams are opened on it explicitly with
+ * `runOnLimitedConnection`: `dialProtocol` would not reuse it and would dial again.
+ * The relay forwards Noise bytes only: Noise runs end to end between the two peers over it.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import type { Stream } from '@libp2p/interface'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ParleyNode } from '../../common/node.ts'
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
-import { DIAL_TIMEOUT_MS } from '../constants.ts'
+import { DIAL_TIMEOUT_MS, DIRECT_DIAL_BEFORE_RELAY_MS } from '../constants.ts'
 
 export interface Dialable {
   username: string
@@ -15,26 +22,76 @@ export interface Dialable {
   addrs: string[]
 }
 
+const CIRCUIT = '/p2p-circuit'
+
 export async function openStream (node: ParleyNode, target: Dialable, protocol: string, signal?: AbortSignal): Promise<Stream> {
   const peerId = peerIdFromString(target.peerId)
-  // An open connection is reused as it is; only a new dial needs the directory's addresses
-  // (skipping the peer-store write saves ~5 % of a SEND, measured by the benchmark).
-  if (node.getConnections(peerId).length === 0) {
-    const multiaddrs = target.addrs.flatMap(text => {
-      try {
-        return [multiaddr(text)]
-      } catch {
-        return [] // one bad address from the directory must not hide the good ones
-      }
-    })
-    if (multiaddrs.length > 0) await node.peerStore.merge(peerId, { multiaddrs })
-  }
   const deadline = AbortSignal.timeout(DIAL_TIMEOUT_MS)
+  const options = { signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]) }
   try {
-    return await node.dialProtocol(peerId, protocol, {
-      signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline])
-    })
+    const connection = openConnection(node, peerId) ?? await dial(node, peerId, target.addrs, options.signal)
+    return await connection.newStream(protocol, { ...options, runOnLimitedConnection: true })
   } catch (err) {
     throw new ParleyError(ErrorCode.Unreachable, `${target.username} is not reachable right now`, { cause: err })
   }
+}
+
+/** An open connection to the peer, a direct (unlimited) one first. */
+function openConnection (node: ParleyNode, peerId: PeerId): Connection | undefined {
+  const open = node.getConnections(peerId).filter(c => c.status === 'open')
+  return open.find(c => c.limits === undefined) ?? open[0]
+}
+
+async function dial (node: ParleyNode, peerId: PeerId, addrs: string[], signal: AbortSignal): Promise<Connection> {
+  const parsed = addrs.flatMap(text => {
+    try {
+      return [multiaddr(text)]
+    } catch {
+      return [] // one bad address from the directory must not hide the good ones
+    }
+  })
+  const direct = parsed.filter(addr => !isCircuit(addr))
+  const relayed = relayedAddrs(node, peerId, parsed)
+  // Skipping the peer-store write when a connection is open saves ~5 % of a SEND (benchmark);
+  // only direct addresses go there: libp2p would try a relayed one after 30 s per direct one.
+  if (direct.length > 0) await node.peerStore.merge(peerId, { multiaddrs: direct })
+  if (relayed.length === 0) return await node.dial(peerId, { signal })
+  // The direct attempt: quick on a LAN, a silent drop behind a NAT, hence a head start only;
+  // on this machine (loopback) a slow dial is a loaded machine, not a NAT: it gets all its time.
+  const headStart = direct.some(isLoopback) ? signal : AbortSignal.any([signal, AbortSignal.timeout(DIRECT_DIAL_BEFORE_RELAY_MS)])
+  try {
+    return await node.dial(peerId, { signal: headStart })
+  } catch (err) {
+    if (signal.aborted) throw err
+  }
+  const connection = openConnection(node, peerId)
+  if (connection !== undefined) return connection
+  return await node.dial(relayed, { signal })
+}
+
+/** Relayed addresses for the peer: from the directory, and through every relay we hold a
+ * reservation on (the rendezvous: the peer reserved there too if it sits behind a NAT). */
+function relayedAddrs (node: ParleyNode, peerId: PeerId, fromDirectory: Multiaddr[]): Multiaddr[] {
+  const target = `/p2p/${peerId.toString()}`
+  const out = new Set<string>()
+  for (const addr of fromDirectory) {
+    if (!isCircuit(addr)) continue
+    const text = addr.toString()
+    out.add(text.endsWith(CIRCUIT) ? text + target : text)
+  }
+  for (const own of node.getMultiaddrs()) {
+    const text = own.toString()
+    const at = text.indexOf(CIRCUIT + '/')
+    if (at !== -1) out.add(text.slice(0, at + CIRCUIT.length) + target)
+  }
+  return [...out].map(text => multiaddr(text))
+}
+
+function isLoopback (addr: Multiaddr): boolean {
+  const host = addr.getComponents()[0]?.value ?? ''
+  return host.startsWith('127.') || host === '::1'
+}
+
+function isCircuit (addr: Multiaddr): boolean {
+  return addr.toString().includes(CIRCUIT)
 }

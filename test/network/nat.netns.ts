@@ -4,8 +4,11 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../helpers/rendezvous.ts'
+import { is } from '../helpers/peer-process.ts'
 import type { PeerProcess } from '../helpers/peer-process.ts'
 import { Lab, labUnavailable } from './lab.ts'
 import type { Host, Router } from './lab.ts'
@@ -71,5 +74,62 @@ describe('two peers behind two NATs, the rendezvous in public', { skip }, () => 
     }
     const who = await alice.run('WHO', e => e.event === 'who')
     assert.deepEqual((who.users as Array<{ username: string, online: boolean }>).filter(u => u.online).map(u => u.username).sort(), ['alice', 'bob'])
+  })
+
+  test('SEND both ways goes through the relay on the rendezvous', async () => {
+    const toBob = bob.waitFor(e => e.event === 'message' && e.from === 'alice' && e.text === 'hello bob, from behind my NAT', 60_000)
+    alice.send('SEND bob hello bob, from behind my NAT')
+    await toBob
+    await alice.waitFor(is('delivered', { to: 'bob', group: null }), 30_000)
+    const toAlice = alice.waitFor(e => e.event === 'message' && e.from === 'bob' && e.text === 'hello alice, from behind mine', 60_000)
+    bob.send('SEND alice hello alice, from behind mine')
+    await toAlice
+    await bob.waitFor(is('delivered', { to: 'alice', group: null }), 30_000)
+    // Relayed, not direct: each peer's only TCP connections go to the rendezvous.
+    for (const host of [hostA, hostB]) {
+      const peers = lab.exec(host, 'ss', ['-Htn', 'state', 'established']).split('\n').filter(line => line.trim() !== '')
+        .map(line => line.trim().split(/\s+/).at(-1) ?? '')
+      assert.ok(peers.length > 0 && peers.every(addr => addr === `${server.ip}:7000`), peers.join(' '))
+    }
+  })
+
+  test('a group message reaches the member behind the other NAT', async () => {
+    await alice.run('JOIN home', is('joined', { group: 'home' }))
+    await bob.run('JOIN home', is('joined', { group: 'home' }))
+    const arrived = bob.waitFor(e => e.event === 'group-message' && e.group === 'home' && e.from === 'alice' && e.text === 'dinner at eight', 60_000)
+    alice.send('SENDGROUP home dinner at eight')
+    await arrived
+    const back = alice.waitFor(e => e.event === 'group-message' && e.group === 'home' && e.from === 'bob' && e.text === 'on my way', 60_000)
+    bob.send('SENDGROUP home on my way')
+    await back
+  })
+
+  test('a 4 MiB file arrives byte for byte over the relay', async () => {
+    const content = randomBytes(4 * 1024 * 1024)
+    const path = join(dir, 'holiday.bin')
+    await writeFile(path, content)
+    const arrived = bob.waitFor(e => e.event === 'file' && e.from === 'alice' && e.name === 'holiday.bin', 120_000)
+    alice.send(`SENDFILE ${path} bob`)
+    const event = await arrived
+    assert.ok((await readFile(String(event.path))).equals(content), 'the same bytes')
+  })
+
+  test('the relay restarts mid-conversation and messages resume both ways', async () => {
+    const fromA = alice.events.length
+    const fromB = bob.events.length
+    await rendezvous.stop('SIGTERM')
+    await Promise.all([alice.waitFor(is('rendezvous', { connected: false }), 30_000, fromA), bob.waitFor(is('rendezvous', { connected: false }), 30_000, fromB)])
+    await new Promise(resolve => setTimeout(resolve, 8_000)) // down a while: reconnects fail meanwhile
+    rendezvous = await startRendezvous(lab, server, join(dir, 'rendezvous'))
+    await Promise.all([alice.waitFor(is('rendezvous', { connected: true }), 60_000, fromA), bob.waitFor(is('rendezvous', { connected: true }), 60_000, fromB)])
+    const toBob = bob.waitFor(e => e.event === 'message' && e.from === 'alice' && e.text === 'still there?', 90_000, fromB)
+    alice.send('SEND bob still there?')
+    await toBob
+    const toAlice = alice.waitFor(e => e.event === 'message' && e.from === 'bob' && e.text === 'yes, through the new relay', 90_000, fromA)
+    bob.send('SEND alice yes, through the new relay')
+    await toAlice
+    const group = bob.waitFor(e => e.event === 'group-message' && e.group === 'home' && e.from === 'alice' && e.text === 'back again', 90_000, fromB)
+    alice.send('SENDGROUP home back again')
+    await group
   })
 })

@@ -48,3 +48,41 @@ describe('rewriteAddrs', () => {
       ['/ip4/192.168.1.20/tcp/5000'])
   })
 })
+
+describe('rewriteAddrs: relayed addresses through the rendezvous (issue 13)', () => {
+  const RELAY = '12D3KooWJnKNAegFWvp8h4up7hvMnWqSgA7XDfXGqcXhcmewo1t4'
+  const OTHER = '12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK'
+  const relay = { peerId: RELAY, addrs: [multiaddr(`/ip4/198.51.100.1/tcp/7000/p2p/${RELAY}`), multiaddr(`/ip4/127.0.0.1/tcp/7000/p2p/${RELAY}`)] }
+  const behindNat = multiaddr('/ip4/203.0.113.9/tcp/40000')
+
+  it('keeps a circuit through this server at one of its listen addresses, without the peer\'s own id', () => {
+    assert.deepEqual(rewriteAddrs([`/ip4/198.51.100.1/tcp/7000/p2p/${RELAY}/p2p-circuit/p2p/${PEER}`, '/ip4/0.0.0.0/tcp/5000'], behindNat, relay),
+      [`/ip4/198.51.100.1/tcp/7000/p2p/${RELAY}/p2p-circuit`, '/ip4/203.0.113.9/tcp/5000'])
+    assert.deepEqual(rewriteAddrs([`/ip4/198.51.100.1/tcp/7000/p2p/${RELAY}/p2p-circuit`], behindNat, relay),
+      [`/ip4/198.51.100.1/tcp/7000/p2p/${RELAY}/p2p-circuit`], 'also without it, once')
+  })
+
+  it('drops circuits through any other relay, at another address or port, or shaped otherwise', () => {
+    assert.deepEqual(rewriteAddrs([
+      `/ip4/198.51.100.1/tcp/7000/p2p/${OTHER}/p2p-circuit`, // another relay at our address
+      `/ip4/198.51.100.66/tcp/7000/p2p/${RELAY}/p2p-circuit`, // our id at another host
+      `/ip4/198.51.100.1/tcp/7001/p2p/${RELAY}/p2p-circuit`, // another port
+      `/ip4/198.51.100.1/tcp/7000/p2p-circuit/p2p/${PEER}`, // no relay id
+      `/p2p/${RELAY}/p2p-circuit`, // no address
+      `/dns4/example.org/tcp/7000/p2p/${RELAY}/p2p-circuit`,
+      `/ip4/198.51.100.1/tcp/7000/p2p/${RELAY}/p2p-circuit/ip4/1.2.3.4/tcp/1`, // something after it
+      `/ip4/198.51.100.1/tcp/7000/p2p/${RELAY}/p2p-circuit/p2p/${PEER}/p2p-circuit`, // nested
+      `/ip4/198.51.100.1/tcp/7000/p2p/${OTHER}/p2p/${RELAY}/p2p-circuit`
+    ], behindNat, relay), [])
+  })
+
+  it('drops every circuit when this server runs no relay', () => {
+    assert.deepEqual(rewriteAddrs([`/ip4/198.51.100.1/tcp/7000/p2p/${RELAY}/p2p-circuit`], behindNat), [])
+  })
+
+  it('keeps the relay\'s loopback address only for a peer on the same machine', () => {
+    const loop = `/ip4/127.0.0.1/tcp/7000/p2p/${RELAY}/p2p-circuit`
+    assert.deepEqual(rewriteAddrs([loop], behindNat, relay), [])
+    assert.deepEqual(rewriteAddrs([loop], multiaddr('/ip4/127.0.0.1/tcp/40000'), relay), [loop])
+  })
+})
