@@ -177,6 +177,8 @@ export class Lab {
     this.#addNamespace(ns)
     const ip = `10.${segment}.0.${n}`
     this.#plugIntoSwitch(ns, 'eth0', `${ip}/24`)
+    // No default route on this LAN: multicast (mDNS) needs one of its own to leave the host.
+    this.#exec(ns, 'ip', ['route', 'add', '224.0.0.0/4', 'dev', 'eth0'])
     return { ns, ip }
   }
 
