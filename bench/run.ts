@@ -15,6 +15,7 @@ import { directSuite } from './direct.ts'
 import { burstSuite } from './burst.ts'
 import { groupsSuite } from './groups.ts'
 import { rendezvousSuite } from './rendezvous.ts'
+import { relaySuite } from './relay.ts'
 import { formatTable } from './table.ts'
 import type { ResultRow, Suite } from './report.ts'
 import { secondsSince } from './stats.ts'
@@ -25,7 +26,8 @@ const SUITES: Record<string, Suite> = {
   direct: directSuite,
   burst: burstSuite,
   groups: groupsSuite,
-  rendezvous: rendezvousSuite
+  rendezvous: rendezvousSuite,
+  relay: relaySuite
 }
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${Object.keys(SUITES).join(',')}] [--out FILE]`
