@@ -71,6 +71,9 @@ export const KEY_WAIT_MS = 30_000
 export class GroupKeyring implements KeyAcceptor {
   readonly #deps: KeyringDeps
   readonly #info = new Map<string, { at: number, info: GroupInfo }>()
+  /** The last answer for each group, never invalidated: what the group goes on with while the
+   * rendezvous is away. */
+  readonly #lastKnown = new Map<string, GroupInfo>()
   /** Bumped by every invalidation: a members answer that was in flight meanwhile may predate
    * the change (a join or leave), so it is used once but not cached. */
   readonly #generation = new Map<string, number>()
@@ -90,7 +93,16 @@ export class GroupKeyring implements KeyAcceptor {
     const cached = this.#info.get(group)
     if (!fresh && cached !== undefined && Date.now() - cached.at < MEMBERS_CACHE_MS) return cached.info
     const generation = this.#generation.get(group) ?? 0
-    const found = await this.#deps.rendezvous().members(group)
+    let found
+    try {
+      found = await this.#deps.rendezvous().members(group)
+    } catch (err) {
+      // The rendezvous is away (or we are not signed in there again yet): the group goes on with
+      // the members and epoch we last saw (issue 13 item 3); it is asked again once it is back.
+      const last = this.#lastKnown.get(group)
+      if (last !== undefined && (is(err, ErrorCode.Unreachable) || is(err, ErrorCode.NotSignedIn))) return last
+      throw err
+    }
     const info: GroupInfo = {
       group: found.group,
       epoch: found.epoch,
@@ -100,6 +112,7 @@ export class GroupKeyring implements KeyAcceptor {
       epochAgeMs: found.epochAgeMs
     }
     if ((this.#generation.get(group) ?? 0) === generation) this.#info.set(group, { at: Date.now(), info })
+    this.#lastKnown.set(group, info)
     return info
   }
 
@@ -116,6 +129,7 @@ export class GroupKeyring implements KeyAcceptor {
 
   forget (group: string): void {
     this.invalidate(group)
+    this.#lastKnown.delete(group)
     this.#deps.store.forgetGroup(group)
   }
 

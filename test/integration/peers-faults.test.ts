@@ -31,6 +31,10 @@ describe('a rendezvous that goes away and comes back', () => {
     // Each learns where the other is while the directory is up.
     await alice.run('SEND bob before the outage', is('delivered', { to: 'bob' }))
     await bob.run('SEND alice seen you', is('delivered', { to: 'alice' }))
+    // And the group has its key.
+    const keyed = bob.waitFor(is('group-message', { group: 'club', text: 'the group before the outage' }))
+    alice.send('SENDGROUP club the group before the outage')
+    await keyed
   })
 
   after(async () => {
@@ -39,7 +43,7 @@ describe('a rendezvous that goes away and comes back', () => {
     await removeDir(dir)
   })
 
-  test('peers keep messaging directly while it is down, and sign in again when it is back', async () => {
+  test('peers keep messaging directly and in their groups while it is down, and sign in again when it is back', async () => {
     const port = Number(/\/tcp\/(\d+)/.exec(server.addr.toString())?.[1])
     await server.stop('SIGKILL')
     await alice.waitFor(is('rendezvous', { connected: false }))
@@ -48,6 +52,10 @@ describe('a rendezvous that goes away and comes back', () => {
     const during = bob.waitFor(is('message', { from: 'alice', text: 'the server is down, we are not' }))
     alice.send('SEND bob the server is down, we are not')
     await during
+    // Groups too: the members and key last seen carry the group while the registry is away.
+    const groupDuring = alice.waitFor(is('group-message', { group: 'club', from: 'bob', text: 'the group carries on' }))
+    bob.send('SENDGROUP club the group carries on')
+    await groupDuring
 
     server = await spawnRendezvous(join(dir, 'rendezvous'), 15_000, port)
     await alice.waitFor(is('rendezvous', { connected: true }), 40_000)
