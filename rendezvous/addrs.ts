@@ -20,10 +20,26 @@ import type { Component, Multiaddr } from '@multiformats/multiaddr'
 
 const WILDCARDS = new Map<number, string>([[CODE_IP4, '0.0.0.0'], [CODE_IP6, '::']])
 
-/** This server as a relay: its peer id and the addresses it listens on. */
+/** This server as a relay: its peer id, the addresses it listens on, and who holds a slot. */
 export interface RelayIdentity {
   peerId: string
   addrs: readonly Multiaddr[]
+  /** Does this peer hold a reservation on the relay now? */
+  reserved?: (peerId: string) => boolean
+}
+
+/**
+ * A user's directory addresses as `asker` gets them: the published ones, plus the relayed ones
+ * through this server while the user holds a reservation on its relay (a peer reserves after it
+ * signed in, and again after a relay restart, so what it published may lack them). Loopback
+ * relay addresses only for an asker on the same machine.
+ */
+export function directoryAddrs (published: readonly string[], peerId: string, asker: Multiaddr | undefined, relay: RelayIdentity | undefined): string[] {
+  if (relay?.reserved?.(peerId) !== true) return [...published]
+  const self = { peerId: relay.peerId, addrs: relay.addrs } // the listen addresses, read once
+  const relayed = self.addrs.map(addr => `${addr.decapsulateCode(CODE_P2P).toString()}/p2p/${self.peerId}/p2p-circuit`)
+  const kept = rewriteAddrs(relayed, asker, self)
+  return [...published, ...kept.filter(addr => !published.includes(addr))]
 }
 
 /**

@@ -13,7 +13,7 @@ import {
   MAX_GROUP_MEMBERS, MAX_KEYS_RETURNED, MAX_LISTED, RendezvousError, encodeResult
 } from '../common/protocol/rendezvous.ts'
 import type { Op, Request, RequestOf, Result } from '../common/protocol/rendezvous.ts'
-import { rewriteAddrs } from './addrs.ts'
+import { directoryAddrs, rewriteAddrs } from './addrs.ts'
 import type { RelayIdentity } from './addrs.ts'
 import { EPOCH_MIN_AGE_MS, MEMBER_ROTATION_INTERVAL_MS } from './constants.ts'
 import type { Notifier } from './notify.ts'
@@ -180,7 +180,7 @@ export function createHandlers ({ store, sessions, notifier, throttle, relay }: 
       const user = store.getUser(username)
       if (user === undefined) throw new ParleyError(ErrorCode.NotFound, `no user "${username}"`)
       sessions.watch(session, username)
-      return { username, peerId: user.peerId, addrs: user.addrs, online: sessions.isOnline(username) }
+      return { username, peerId: user.peerId, addrs: directoryAddrs(user.addrs, user.peerId, context.remoteAddr, relay?.()), online: sessions.isOnline(username) }
     },
 
     whois ({ peerId }, context) {
@@ -188,7 +188,7 @@ export function createHandlers ({ store, sessions, notifier, throttle, relay }: 
       const user = store.getUserByPeerId(peerId)
       if (user === undefined) throw new ParleyError(ErrorCode.NotFound, `no user with peer id ${peerId}`)
       sessions.watch(session, user.username)
-      return { username: user.username, peerId, addrs: user.addrs, online: sessions.isOnline(user.username) }
+      return { username: user.username, peerId, addrs: directoryAddrs(user.addrs, peerId, context.remoteAddr, relay?.()), online: sessions.isOnline(user.username) }
     },
 
     who (_request, context) {

@@ -4,6 +4,7 @@
  * One request per stream: read one frame (with a timeout, so stalled streams are dropped), answer
  * one frame, close; a bad request gets an error response and the server keeps serving.
  */
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import type { ParleyNode } from '../common/node.ts'
@@ -50,7 +51,16 @@ export class RendezvousService {
       sessions: this.sessions,
       notifier: this.#notifier,
       throttle: init.throttle ?? new SignInThrottle(),
-      relay: () => init.node.services.relay === undefined ? undefined : { peerId: init.node.peerId.toString(), addrs: init.node.getMultiaddrs() }
+      relay: () => {
+        const relay = init.node.services.relay
+        if (relay === undefined) return undefined
+        const node = init.node
+        return {
+          peerId: node.peerId.toString(),
+          get addrs () { return node.getMultiaddrs() }, // only read when needed (a reservation)
+          reserved: peerId => relay.reservations.has(peerIdFromString(peerId))
+        }
+      }
     })
   }
 

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { multiaddr } from '@multiformats/multiaddr'
-import { rewriteAddrs } from '../../../rendezvous/addrs.ts'
+import { directoryAddrs, rewriteAddrs } from '../../../rendezvous/addrs.ts'
 
 const PEER = '12D3KooWKnDdG3iXw9eTFijk3EWSunZcFi54Zka4wmtqtt6rPxc8'
 
@@ -84,5 +84,26 @@ describe('rewriteAddrs: relayed addresses through the rendezvous (issue 13)', ()
     const loop = `/ip4/127.0.0.1/tcp/7000/p2p/${RELAY}/p2p-circuit`
     assert.deepEqual(rewriteAddrs([loop], behindNat, relay), [])
     assert.deepEqual(rewriteAddrs([loop], multiaddr('/ip4/127.0.0.1/tcp/40000'), relay), [loop])
+  })
+})
+
+describe('directoryAddrs: the relayed address of a peer holding a reservation (issue 13)', () => {
+  const RELAY = '12D3KooWJnKNAegFWvp8h4up7hvMnWqSgA7XDfXGqcXhcmewo1t4'
+  const addrs = [multiaddr(`/ip4/198.51.100.1/tcp/7000/p2p/${RELAY}`), multiaddr(`/ip4/127.0.0.1/tcp/7000/p2p/${RELAY}`)]
+  const published = ['/ip4/203.0.113.9/tcp/5000']
+  const remote = multiaddr('/ip4/203.0.113.50/tcp/40000')
+
+  it('adds the relay\'s public address while the peer holds a reservation, not its loopback one', () => {
+    const relay = { peerId: RELAY, addrs, reserved: (id: string) => id === PEER }
+    assert.deepEqual(directoryAddrs(published, PEER, remote, relay), [...published, `/ip4/198.51.100.1/tcp/7000/p2p/${RELAY}/p2p-circuit`])
+    assert.deepEqual(directoryAddrs(published, PEER, multiaddr('/ip4/127.0.0.1/tcp/40000'), relay),
+      [...published, `/ip4/198.51.100.1/tcp/7000/p2p/${RELAY}/p2p-circuit`, `/ip4/127.0.0.1/tcp/7000/p2p/${RELAY}/p2p-circuit`], 'an asker on this machine gets loopback too')
+  })
+
+  it('adds nothing without a reservation or without a relay, and never twice', () => {
+    assert.deepEqual(directoryAddrs(published, PEER, remote, { peerId: RELAY, addrs, reserved: () => false }), published)
+    assert.deepEqual(directoryAddrs(published, PEER, remote, undefined), published)
+    const already = [...published, `/ip4/198.51.100.1/tcp/7000/p2p/${RELAY}/p2p-circuit`]
+    assert.deepEqual(directoryAddrs(already, PEER, remote, { peerId: RELAY, addrs, reserved: () => true }), already)
   })
 })
