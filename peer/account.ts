@@ -43,6 +43,8 @@ export interface SignedIn {
   /** Kept in memory only, to sign in again by itself when the rendezvous comes back. */
   authKey: Uint8Array
   identity: PrivateKey
+  /** Signed in from the data folder alone: the rendezvous could not be reached (see signInOffline). */
+  offline?: boolean
 }
 
 /** The seam between the account flow and the node that carries it. */
@@ -75,13 +77,20 @@ export async function signUp (host: AccountHost, username: string, password: str
   await host.useIdentity(identity)
   await host.rendezvous().signup({ username, salt, kdf, authKey: credentials.authKey, identity: wrapped, addrs: host.addrs() })
   await saveLocalIdentity(host.dataDir, username, wrapped)
-  await saveLocalAccount(host.dataDir, username, { kdf })
+  await saveLocalAccount(host.dataDir, username, { kdf, salt })
   return { username, wrapKey: credentials.wrapKey, authKey: credentials.authKey, identity }
 }
 
 export async function signIn (host: AccountHost, username: string, password: string): Promise<SignedIn> {
-  const { salt, kdf } = await host.rendezvous().saltOf(username)
   const account = await loadLocalAccount(host.dataDir, username)
+  let offered
+  try {
+    offered = await host.rendezvous().saltOf(username)
+  } catch (err) {
+    if (!is(err, ErrorCode.Unreachable)) throw err
+    return await signInOffline(host, username, password, account, err)
+  }
+  const { salt, kdf } = offered
   checkOfferedKdf(kdf, account?.kdf)
   const credentials = await credentialsFor(username, password, salt, kdf)
   // The account key as this folder last knew it (a wrong password unwraps nothing).
@@ -106,7 +115,7 @@ export async function signIn (host: AccountHost, username: string, password: str
     await saveLocalIdentity(host.dataDir, first.username, first.identity)
     signed = { username: first.username, wrapKey: accountKey, authKey: credentials.authKey, identity }
   }
-  await saveLocalAccount(host.dataDir, first.username, { kdf, dataKey: first.dataKey })
+  await saveLocalAccount(host.dataDir, first.username, { kdf, salt, dataKey: first.dataKey })
   if (!weakerKdf(kdf, KDF_PARAMS)) return signed
   return await upgrade(host, signed, password, credentials.authKey)
 }
@@ -128,8 +137,26 @@ async function upgrade (host: AccountHost, signed: SignedIn, password: string, a
     // Not upgraded this time (rendezvous gone, or an older one): the old parameters still work.
     return signed
   }
-  await saveLocalAccount(host.dataDir, signed.username, { kdf, dataKey })
+  await saveLocalAccount(host.dataDir, signed.username, { kdf, salt, dataKey })
   return { ...signed, authKey: next.authKey }
+}
+
+/**
+ * Sign in with the rendezvous out of reach (issue 13 item 3, as Briar does on a LAN): a folder
+ * that signed in here before keeps the account's salt and parameters, and the password is right
+ * exactly when it unwraps the identity kept here. The session then reaches known contacts at
+ * their last addresses and signs in at the rendezvous by itself when it is back.
+ */
+async function signInOffline (host: AccountHost, username: string, password: string, account: LocalAccount | undefined, cause: unknown): Promise<SignedIn> {
+  if (account?.salt === undefined) {
+    throw new ParleyError(ErrorCode.Unreachable, `cannot reach the rendezvous, and ${username} has not signed in from this data folder before`, { cause })
+  }
+  const credentials = await credentialsFor(username, password, account.salt, account.kdf)
+  const accountKey = accountKeyFrom(credentials, username, account.dataKey, true) ?? credentials.wrapKey
+  const identity = await loadLocalIdentity(host.dataDir, username, accountKey)
+  if (identity === undefined) throw new ParleyError(ErrorCode.BadCredentials, 'invalid username or password')
+  await host.useIdentity(identity)
+  return { username, wrapKey: accountKey, authKey: credentials.authKey, identity, offline: true }
 }
 
 /** Parameters offered by the rendezvous: sane, and never weaker than this folder last used
@@ -185,6 +212,8 @@ async function loadLocalIdentity (dataDir: string, username: string, wrapKey: Ui
 
 interface LocalAccount {
   kdf: KdfParams
+  /** The salt that goes with `kdf` (folders from before offline sign-in have none). */
+  salt?: Uint8Array
   dataKey?: Uint8Array
 }
 
@@ -197,10 +226,13 @@ async function loadLocalAccount (dataDir: string, username: string): Promise<Loc
     throw new ParleyError(ErrorCode.File, `cannot read ${accountFile(dataDir, username)}: ${(err as Error).message}`)
   }
   try {
-    const value = JSON.parse(text) as { kdf: KdfParams, dataKey?: string }
+    const value = JSON.parse(text) as { kdf: KdfParams, salt?: string, dataKey?: string }
     const kdf = { logN: Number(value.kdf.logN), r: Number(value.kdf.r), p: Number(value.kdf.p) }
     checkKdfParams(kdf)
-    return { kdf, ...(typeof value.dataKey === 'string' ? { dataKey: new Uint8Array(Buffer.from(value.dataKey, 'base64')) } : {}) }
+    const bytes = (field: unknown): Uint8Array | undefined => typeof field === 'string' ? new Uint8Array(Buffer.from(field, 'base64')) : undefined
+    const salt = bytes(value.salt)
+    const dataKey = bytes(value.dataKey)
+    return { kdf, ...(salt === undefined ? {} : { salt }), ...(dataKey === undefined ? {} : { dataKey }) }
   } catch (err) {
     throw new ParleyError(ErrorCode.File, `${accountFile(dataDir, username)} is damaged: ${(err as Error).message}`)
   }
@@ -208,7 +240,8 @@ async function loadLocalAccount (dataDir: string, username: string): Promise<Loc
 
 async function saveLocalAccount (dataDir: string, username: string, account: LocalAccount): Promise<void> {
   const file = accountFile(dataDir, username)
-  const body = { kdf: account.kdf, ...(account.dataKey === undefined ? {} : { dataKey: Buffer.from(account.dataKey).toString('base64') }) }
+  const base64 = (value: Uint8Array | undefined): string | undefined => value === undefined ? undefined : Buffer.from(value).toString('base64')
+  const body = { kdf: account.kdf, salt: base64(account.salt), dataKey: base64(account.dataKey) }
   await writeFileAtomic(file, JSON.stringify(body))
 }
 

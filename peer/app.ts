@@ -119,7 +119,7 @@ export class ParleyPeer {
     await this.#closeSession()
     const signed = await signIn(this.#accountHost(), name, password)
     await this.#open(signed)
-    this.#emit({ event: 'logged-in', username: signed.username, peerId: this.#node.peerId.toString() })
+    this.#emit({ event: 'logged-in', username: signed.username, peerId: this.#node.peerId.toString(), offline: signed.offline === true })
   }
 
   #accountHost (): AccountHost {
@@ -155,7 +155,7 @@ export class ParleyPeer {
       dataDir: this.#options.dataDir,
       emit: this.#emit
     })
-    await session.start()
+    await session.start(signed.offline === true)
     this.#session = session
     for (const waiter of this.#sessionWaiters) waiter(session)
   }

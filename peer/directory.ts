@@ -82,12 +82,16 @@ export class Directory {
     try {
       found = await this.#rendezvous().lookup(username)
     } catch (err) {
-      const last = this.#lastSeen.get(username)
-      // Rendezvous unreachable (not "no such user"): try where the user was last seen.
-      if (last === undefined || !is(err, ErrorCode.Unreachable)) throw err
+      // Rendezvous out of reach, or not signed in there again yet (not "no such user"): try the
+      // contact where it was last seen, in this run or, kept with its pin, in an earlier one.
+      if (!is(err, ErrorCode.Unreachable) && !is(err, ErrorCode.NotSignedIn)) throw err
+      const stored = this.#store.lastSeen(username)
+      const last = this.#lastSeen.get(username) ?? (stored === undefined ? undefined : { username, ...stored, online: true })
+      if (last === undefined) throw err
       return { ...last, online: true }
     }
     this.#checkPin(found.username, found.peerId)
+    this.#store.rememberAddrs(found.username, found.addrs)
     this.#lastSeen.set(found.username, found)
     this.#cached.set(found.username, { at: Date.now(), contact: found })
     if (this.#cached.size > MAX_CACHED_CONTACTS) this.#cached.delete(this.#cached.keys().next().value ?? '')

@@ -11,7 +11,7 @@ export interface HistoryLine { id: string, direction: 'in' | 'out', from: string
 export type PeerEvent =
   | { event: 'ready', peerId: string, addrs: string[], rendezvous: string }
   | { event: 'signed-up', username: string, peerId: string }
-  | { event: 'logged-in', username: string, peerId: string }
+  | { event: 'logged-in', username: string, peerId: string, offline: boolean }
   | { event: 'message', id: string, from: string, text: string, at: number }
   | { event: 'group-message', id: string, group: string, from: string, text: string, at: number }
   | { event: 'file', id: string, from: string, name: string, path: string, size: number, sha256: string, at: number }

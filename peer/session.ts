@@ -127,11 +127,14 @@ export class Session {
     })
   }
 
-  async start (): Promise<void> {
-    await this.#subscribe()
+  /** `offline`: signed in from the data folder alone; the rendezvous is tried in the background. */
+  async start (offline = false): Promise<void> {
+    if (offline) this.#background(this.#reconnect())
+    else await this.#subscribe()
     this.outbox.start()
     this.outbox.flushAll()
-    this.#background(this.keyring.handOverAll())
+    // (Offline, the hand-overs wait for the rendezvous: #reconnect does them once it is back.)
+    if (!offline) this.#background(this.keyring.handOverAll())
   }
 
   async #subscribe (): Promise<void> {

@@ -61,7 +61,10 @@ const MIGRATIONS: string[] = [
      created INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (id, recipient));
    CREATE TABLE pins (username TEXT PRIMARY KEY, peer_id TEXT NOT NULL UNIQUE, first_seen INTEGER NOT NULL);
    CREATE TABLE group_keys (grp TEXT NOT NULL, epoch INTEGER NOT NULL, wrapped BLOB NOT NULL,
-     PRIMARY KEY (grp, epoch));`
+     PRIMARY KEY (grp, epoch));`,
+  // 2: where each pinned contact was last seen, to reach known contacts while the rendezvous is
+  // out of reach, also after a restart (issue 13 item 3).
+  `ALTER TABLE pins ADD COLUMN addrs TEXT NOT NULL DEFAULT '[]';`
 ]
 
 const utf8 = new TextEncoder()
@@ -187,6 +190,28 @@ export class PeerStore {
       }
       return row.peer_id === peerId ? 'same' : 'changed'
     })
+  }
+
+  /** Remember where a pinned contact was last seen (written only when it changed). */
+  rememberAddrs (username: string, addrs: string[]): void {
+    const json = JSON.stringify(addrs)
+    const row = this.#db.prepare('SELECT addrs FROM pins WHERE username = ?').get(username) as { addrs: string } | undefined
+    if (row === undefined || row.addrs === json) return
+    this.#db.prepare('UPDATE pins SET addrs = ? WHERE username = ?').run(json, username)
+  }
+
+  /** A pinned contact's identity and the addresses it was last seen at, if any. */
+  lastSeen (username: string): { peerId: string, addrs: string[] } | undefined {
+    const row = this.#db.prepare('SELECT peer_id, addrs FROM pins WHERE username = ?').get(username) as { peer_id: string, addrs: string } | undefined
+    if (row === undefined) return undefined
+    let addrs: unknown
+    try {
+      addrs = JSON.parse(row.addrs)
+    } catch {
+      addrs = []
+    }
+    const list = Array.isArray(addrs) ? addrs.filter((a): a is string => typeof a === 'string') : []
+    return list.length === 0 ? undefined : { peerId: row.peer_id, addrs: list }
   }
 
   pinnedPeerId (username: string): string | undefined {

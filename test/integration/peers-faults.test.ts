@@ -67,6 +67,32 @@ describe('a rendezvous that goes away and comes back', () => {
     alice.send('SENDGROUP club back in business')
     await groupMessage
   })
+
+  test('a peer restarted while it is down signs in from its data folder and reaches known contacts', async () => {
+    const port = Number(/\/tcp\/(\d+)/.exec(server.addr.toString())?.[1])
+    const from = bob.events.length
+    await server.stop('SIGKILL')
+    await bob.waitFor(is('rendezvous', { connected: false }), 20_000, from)
+    assert.equal(await alice.kill('SIGTERM'), 0)
+    alice = await PeerProcess.start('alice', server.addr.toString(), join(dir, 'alice'))
+
+    const wrong = await alice.run('LOGIN alice not-the-password', e => e.event === 'error' || e.event === 'logged-in')
+    assert.equal(wrong.code, 'ERR_BAD_CREDENTIALS', 'the password is checked against the identity kept here')
+    const signedIn = await alice.run(`LOGIN alice ${PASSWORD}`, e => e.event === 'error' || e.event === 'logged-in')
+    assert.equal(signedIn.event, 'logged-in', JSON.stringify(signedIn))
+    assert.equal(signedIn.offline, true)
+    const fromAlice = bob.waitFor(is('message', { from: 'alice', text: 'restarted, still no server' }))
+    await alice.run('SEND bob restarted, still no server', is('delivered', { to: 'bob' }))
+    await fromAlice
+    const fromBob = alice.waitFor(is('message', { from: 'bob', text: 'heard you' }))
+    await bob.run('SEND alice heard you', is('delivered', { to: 'alice' }))
+    await fromBob
+
+    // When it is back, she is signed in there by herself.
+    const back = alice.waitFor(is('rendezvous', { connected: true }), 40_000)
+    server = await spawnRendezvous(join(dir, 'rendezvous'), 15_000, port)
+    await back
+  })
 })
 
 describe('a rendezvous killed with -9 in the middle of signups and joins', () => {
