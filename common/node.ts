@@ -15,7 +15,8 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import type { Identify } from '@libp2p/identify'
 import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
-import { CODE_P2P } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { CODE_P2P, CODE_P2P_CIRCUIT } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { perIpConnectionGater } from './connection-caps.ts'
 import { writeFileAtomic } from './fs.ts'
@@ -102,6 +103,7 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
   const server = relay !== undefined && 'server' in relay ? relay.server : undefined
   const relayAt = relay !== undefined && 'relayAt' in relay ? relay.relayAt : undefined
   let self: ParleyNode | undefined
+  const isRelay = relayCheck(relayAt, () => self)
   const caps = perIpConnectionGater({
     pendingPerIp: PENDING_CONNECTIONS_PER_IP,
     totalPerIp: options.connectionsPerIp ?? CONNECTIONS_PER_IP
@@ -114,7 +116,7 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
       // Every node can dial through a relay; only a peer (relayAt) listens on one.
       circuitRelayTransport({
         reservationCompletionTimeout: RESERVATION_DEADLINE_MS,
-        discoveryFilter: relayFilter(relayAt, () => self)
+        discoveryFilter: relayFilter(isRelay)
       })
     ],
     connectionEncrypters: [noise()],
@@ -164,6 +166,17 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
     }
   })
   self = node
+  if (relayAt !== undefined) {
+    // The one path around the discovery filter (see relayFilter): a reservation on any peer but
+    // the rendezvous is dropped at once, with that peer's relay claim (its peer-store record).
+    node.addEventListener('self:peer:update', () => {
+      for (const relayId of reservedOn(node)) {
+        if (isRelay(relayId)) continue
+        void node.peerStore.delete(relayId).catch(() => {})
+        void node.hangUp(relayId).catch(() => {})
+      }
+    })
+  }
   if (server !== undefined) {
     // A reservation outlives its connection by default (until its TTL): a peer restarting under
     // a new identity, or a throw-away identity before sign-in, would hold a slot for nothing.
@@ -175,28 +188,51 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
 /** A reservation must be made within this long (libp2p's 5 s is short for a loaded relay). */
 const RESERVATION_DEADLINE_MS = 15_000
 
-/**
- * libp2p's relay discovery asks this filter before reserving on a peer that speaks the relay
- * protocol ("has" = already seen, skip). Every peer but the rendezvous is "seen", so none is
- * used as a relay; the rendezvous is the peer we hold a connection to at its address. It is
- * forgotten when it disconnects (libp2p's default filter never forgets a peer, so a relay that
- * restarted was never reserved on again: the known gap in js-libp2p), and the reservation is
- * made again when the connection comes back.
- */
-function relayFilter (relayAt: Multiaddr | undefined, node: () => ParleyNode | undefined): { has: (peerId: PeerId) => boolean, add: (peerId: PeerId) => void, remove: (peerId: PeerId) => void } {
-  const seen = new Set<string>()
+/** Is this peer the relay we reserve on: the peer at `relayAt` (the rendezvous address)? */
+function relayCheck (relayAt: Multiaddr | undefined, node: () => ParleyNode | undefined): (peerId: PeerId) => boolean {
   const at = relayAt?.decapsulateCode(CODE_P2P).toString()
   const relayId = relayAt?.getComponents().findLast(c => c.code === CODE_P2P)?.value
-  const isRelay = (peerId: PeerId): boolean => {
+  return peerId => {
     if (at === undefined) return false
     if (relayId !== undefined) return relayId === peerId.toString()
     return (node()?.getConnections(peerId) ?? []).some((c: Connection) => c.remoteAddr.decapsulateCode(CODE_P2P).toString() === at)
   }
+}
+
+/**
+ * libp2p's relay discovery asks this filter before reserving on a peer that speaks the relay
+ * protocol ("has" = already seen, skip). Every peer but the rendezvous is "seen", so a peer
+ * claiming to be a relay is not reserved on when it connects; the rendezvous is the peer we hold
+ * a connection to at its address. It is forgotten when it disconnects, so the reservation is
+ * made again when the connection comes back (the reason peers listen on `/p2p-circuit`, relay
+ * discovery, rather than on `<rendezvous>/p2p-circuit`: a relay configured by address is not
+ * reserved on again after it drops, the known js-libp2p gap). Tested by test/network: the
+ * rendezvous down 8 s and restarted. One path bypasses this filter: when discovery (re)starts,
+ * libp2p also tries peers from its peer store that said they speak the relay protocol; such a
+ * reservation is dropped as soon as it shows in our addresses (createParleyNode).
+ */
+function relayFilter (isRelay: (peerId: PeerId) => boolean): { has: (peerId: PeerId) => boolean, add: (peerId: PeerId) => void, remove: (peerId: PeerId) => void } {
+  const seen = new Set<string>()
   return {
     has: peerId => seen.has(peerId.toString()) || !isRelay(peerId),
     add: peerId => { seen.add(peerId.toString()) },
     remove: peerId => { seen.delete(peerId.toString()) }
   }
+}
+
+/** The relays our listen addresses go through (`…/p2p/<relay>/p2p-circuit/…`). */
+function reservedOn (node: ParleyNode): PeerId[] {
+  const out = new Map<string, PeerId>()
+  for (const addr of node.getMultiaddrs()) {
+    const components = addr.getComponents()
+    const circuit = components.findIndex(c => c.code === CODE_P2P_CIRCUIT)
+    const relay = components[circuit - 1]
+    if (circuit < 1 || relay?.code !== CODE_P2P || relay.value === undefined || out.has(relay.value)) continue
+    try {
+      out.set(relay.value, peerIdFromString(relay.value))
+    } catch {}
+  }
+  return [...out.values()]
 }
 
 /**
