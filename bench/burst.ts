@@ -62,8 +62,12 @@ export async function burstSuite ({ quick, log }: SuiteOptions): Promise<ResultR
     }
     const rate = summarize(rates)
     return [row({
-      suite: 'burst', metric: `${size} SEND lines piped into one peer's CLI`, unit: 'msg/s', better: 'higher',
-      parley: rate, baseline: { label: 'the same frames down one bare libp2p stream', summary: summarize(bare) },
+      suite: 'burst',
+      metric: `${size} SEND lines piped into one peer's CLI`,
+      unit: 'msg/s',
+      better: 'higher',
+      parley: rate,
+      baseline: { label: 'the same frames down one bare libp2p stream', summary: summarize(bare) },
       goal: { text: `>= ${GOAL} msg/s`, met: rate.median >= GOAL },
       note: 'whole burst written to stdin until the receiver\'s last `message` event; 2 processes, each message stored (fsync) on both sides and ACKed'
     })]

@@ -33,7 +33,7 @@ const noEmit = (): void => {}
 const noGroups = async (): Promise<void> => { throw new Error('no groups in the direct bench') }
 const UNLIMITED = { perSecond: 1e9, burst: 1e9 }
 
-export interface BenchUser {
+interface BenchUser {
   name: string
   node: ParleyNode
   store?: PeerStore
@@ -42,7 +42,7 @@ export interface BenchUser {
 }
 
 /** A peer as the product builds one, without a rendezvous: store, directory (pins), inbox, direct service. */
-export async function realUser (dir: string, name: string, node?: ParleyNode): Promise<BenchUser> {
+async function realUser (dir: string, name: string, node?: ParleyNode): Promise<BenchUser> {
   const n = node ?? await benchNode()
   const store = new PeerStore(join(dir, name, 'parley.db'), randomBytes(32))
   const directory = new Directory(() => { throw new Error('no rendezvous in the bench') }, store, noEmit)
@@ -54,7 +54,7 @@ export async function realUser (dir: string, name: string, node?: ParleyNode): P
 }
 
 /** The same peer with an inbox that knows every sender and keeps nothing (no sqlite, no fsync). */
-export async function volatileUser (dir: string, name: string, senders: Map<string, string>): Promise<BenchUser> {
+async function volatileUser (dir: string, name: string, senders: Map<string, string>): Promise<BenchUser> {
   const node = await benchNode()
   const inbox = {
     senderOf: async (peerId: string) => senders.get(peerId) ?? 'unknown',
@@ -70,7 +70,7 @@ export async function volatileUser (dir: string, name: string, senders: Map<stri
 }
 
 /** Tell `receiver` who `sender` is, as a first contact would have (trust on first use). */
-export function knowEachOther (sender: BenchUser, receiver: BenchUser): void {
+function knowEachOther (sender: BenchUser, receiver: BenchUser): void {
   receiver.store?.pin(sender.name, sender.node.peerId.toString())
   sender.store?.pin(receiver.name, receiver.node.peerId.toString())
 }
@@ -160,26 +160,47 @@ export async function directSuite ({ quick, log }: SuiteOptions): Promise<Result
     const bareLabel = 'bare stream open + echo'
     return [
       row({
-        suite: 'direct', metric: 'SEND latency p50', unit: 'ms', better: 'lower',
-        parley: summarize(p50.parley), baseline: { label: bareLabel, summary: summarize(p50.bare) },
-        goal: latencyGoal(p50.parley, p50.bare), note: `in-process, ${runs} runs x ${perRun} SENDs on one connection; receiver stores (sqlite, fsync) before ACK`
+        suite: 'direct',
+        metric: 'SEND latency p50',
+        unit: 'ms',
+        better: 'lower',
+        parley: summarize(p50.parley),
+        baseline: { label: bareLabel, summary: summarize(p50.bare) },
+        goal: latencyGoal(p50.parley, p50.bare),
+        note: `in-process, ${runs} runs x ${perRun} SENDs on one connection; receiver stores (sqlite, fsync) before ACK`
       }),
       row({
-        suite: 'direct', metric: 'SEND latency p99', unit: 'ms', better: 'lower',
-        parley: summarize(p99.parley), baseline: { label: bareLabel, summary: summarize(p99.bare) }
+        suite: 'direct',
+        metric: 'SEND latency p99',
+        unit: 'ms',
+        better: 'lower',
+        parley: summarize(p99.parley),
+        baseline: { label: bareLabel, summary: summarize(p99.bare) }
       }),
       row({
-        suite: 'direct', metric: 'SEND p50, inbox without store', unit: 'ms', better: 'lower',
-        parley: summarize(p50.volatile), baseline: { label: bareLabel, summary: summarize(p50.bare) },
+        suite: 'direct',
+        metric: 'SEND p50, inbox without store',
+        unit: 'ms',
+        better: 'lower',
+        parley: summarize(p50.volatile),
+        baseline: { label: bareLabel, summary: summarize(p50.bare) },
         note: 'protocol only: header, X25519, HKDF, 3DES+HMAC, ACK; nothing persisted'
       }),
       row({
-        suite: 'direct', metric: 'SEND p99, inbox without store', unit: 'ms', better: 'lower',
-        parley: summarize(p99.volatile), baseline: { label: bareLabel, summary: summarize(p99.bare) }
+        suite: 'direct',
+        metric: 'SEND p99, inbox without store',
+        unit: 'ms',
+        better: 'lower',
+        parley: summarize(p99.volatile),
+        baseline: { label: bareLabel, summary: summarize(p99.bare) }
       }),
       row({
-        suite: 'direct', metric: 'SEND/s, 4 pairs, 4 in flight each', unit: 'msg/s', better: 'higher',
-        parley: summarize(rate.parley), baseline: { label: 'bare echo exchanges/s', summary: summarize(rate.bare) },
+        suite: 'direct',
+        metric: 'SEND/s, 4 pairs, 4 in flight each',
+        unit: 'msg/s',
+        better: 'higher',
+        parley: summarize(rate.parley),
+        baseline: { label: 'bare echo exchanges/s', summary: summarize(rate.bare) },
         note: `8 nodes in one process (one core); ${perPair} per pair per run`
       })
     ]

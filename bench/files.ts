@@ -76,18 +76,32 @@ export async function filesSuite ({ quick, log }: SuiteOptions): Promise<ResultR
     const peakNote = peakReset ? 'VmHWM reset before each transfer' : 'VmHWM could not be reset: peak since process start'
     return [
       row({
-        suite: 'files', metric: `SENDFILE ${size / MiB} MiB, 2 processes`, unit: 'MB/s', better: 'higher',
-        parley: rate, baseline: { label: 'raw 3DES, 1 core', summary: limit },
+        suite: 'files',
+        metric: `SENDFILE ${size / MiB} MiB, 2 processes`,
+        unit: 'MB/s',
+        better: 'higher',
+        parley: rate,
+        baseline: { label: 'raw 3DES, 1 core', summary: limit },
         goal: { text: '>= 0.8 of raw 3DES', met: rate.median / limit.median >= 0.8 },
         note: 'typing SENDFILE to `delivered`, incl. SHA-256 pre-pass, fsync, ACK'
       }),
       row({
-        suite: 'files', metric: 'sender peak RSS', unit: 'MB', better: 'lower', parley: summarize(senderRss),
-        goal: { text: '< 150 MB', met: Math.max(...senderRss) < RSS_LIMIT / MB }, note: peakNote
+        suite: 'files',
+        metric: 'sender peak RSS',
+        unit: 'MB',
+        better: 'lower',
+        parley: summarize(senderRss),
+        goal: { text: '< 150 MB', met: Math.max(...senderRss) < RSS_LIMIT / MB },
+        note: peakNote
       }),
       row({
-        suite: 'files', metric: 'receiver peak RSS', unit: 'MB', better: 'lower', parley: summarize(receiverRss),
-        goal: { text: '< 150 MB', met: Math.max(...receiverRss) < RSS_LIMIT / MB }, note: peakNote
+        suite: 'files',
+        metric: 'receiver peak RSS',
+        unit: 'MB',
+        better: 'lower',
+        parley: summarize(receiverRss),
+        goal: { text: '< 150 MB', met: Math.max(...receiverRss) < RSS_LIMIT / MB },
+        note: peakNote
       })
     ]
   } finally {

@@ -28,7 +28,7 @@ export async function connect (from: ParleyNode, to: ParleyNode): Promise<void> 
   await from.dial(addr)
 }
 
-export const ECHO_PROTOCOL = '/parley-bench/echo/1.0.0'
+const ECHO_PROTOCOL = '/parley-bench/echo/1.0.0'
 
 /**
  * The bare baseline: read `frames` frames, answer each with `reply(frame)` (the same bytes back

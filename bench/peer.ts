@@ -128,7 +128,7 @@ export function statusField (pid: number | undefined, field: string): number {
   return Number(match[1]) * 1024
 }
 
-export function resetPeak (pid: number | undefined): boolean {
+function resetPeak (pid: number | undefined): boolean {
   try {
     writeFileSync(`/proc/${pid ?? 'self'}/clear_refs`, '5')
     return true

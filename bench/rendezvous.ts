@@ -93,14 +93,22 @@ export async function rendezvousSuite ({ quick, log }: SuiteOptions): Promise<Re
     const peakRss = statusField(server.child.pid, 'VmHWM')
     return [
       row({
-        suite: 'rendezvous', metric: `sign-ins/s, ${count} connected peers`, unit: 'req/s', better: 'higher',
-        parley: summarize(signins), baseline,
+        suite: 'rendezvous',
+        metric: `sign-ins/s, ${count} connected peers`,
+        unit: 'req/s',
+        better: 'higher',
+        parley: summarize(signins),
+        baseline,
         note: `server process on its own core, clients in the bench process, ${CONCURRENCY} requests in flight; scrypt derived once`
       }),
       row({ suite: 'rendezvous', metric: 'look-ups/s', unit: 'req/s', better: 'higher', parley: summarize(lookups), baseline }),
       row({
-        suite: 'rendezvous', metric: `server RSS, ${count} signed in + subscribed`, unit: 'MB', better: 'lower',
-        parley: summarize([loadedRss / MB, finalRss / MB]), baseline: { label: 'server RSS idle', summary: summarize([idleRss / MB]) },
+        suite: 'rendezvous',
+        metric: `server RSS, ${count} signed in + subscribed`,
+        unit: 'MB',
+        better: 'lower',
+        parley: summarize([loadedRss / MB, finalRss / MB]),
+        baseline: { label: 'server RSS idle', summary: summarize([idleRss / MB]) },
         note: `samples: after sign-up, after the rate runs; peak (VmHWM) ${(peakRss / MB).toFixed(0)} MB; ~${((loadedRss - idleRss) / count / 1024).toFixed(0)} kB per peer`
       })
     ]

@@ -4,9 +4,9 @@
 import type { Summary } from './stats.ts'
 
 /** Which way is better for a figure: throughput up, latency and memory down. */
-export type Better = 'higher' | 'lower'
+type Better = 'higher' | 'lower'
 
-export interface Goal {
+interface Goal {
   /** What the goal says, e.g. ">= 0.85 of the limit". */
   text: string
   met: boolean

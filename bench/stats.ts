@@ -25,7 +25,7 @@ export function percentile (values: readonly number[], p: number): number {
   return a + (b - a) * (rank - low)
 }
 
-export function median (values: readonly number[]): number {
+function median (values: readonly number[]): number {
   return percentile(values, 50)
 }
 

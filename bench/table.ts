@@ -13,7 +13,7 @@ function num (value: number): string {
 }
 
 /** "median [min–max]" */
-export function formatSummary (summary: Summary): string {
+function formatSummary (summary: Summary): string {
   return `${num(summary.median)} [${num(summary.min)}–${num(summary.max)}]`
 }
 

@@ -31,7 +31,7 @@ function describe (event: PeerEventLine): string | undefined {
     case 'joined': return `joined ${String(event.group)}${event.created === true ? ' (it did not exist, so it was created first)' : ''}`
     case 'groups': return 'LIST: ' + (event.groups as Array<{ group: string, members: number }>).map(g => `${g.group} (${g.members})`).join(', ')
     case 'key': return `got the key of ${String(event.group)} from ${String(event.from)}`
-    case 'delivered': return styleText('dim', `delivered to ${String(event.to)}${event.group === null ? '' : ` in ${String(event.group)}`}`)
+    case 'delivered': return styleText('dim', `delivered to ${String(event.to)}${typeof event.group === 'string' ? ` in ${event.group}` : ''}`)
     default: return undefined
   }
 }

@@ -29,7 +29,7 @@ import { ErrorCode, ParleyError, is } from '../common/errors.ts'
 import { writeFileAtomic } from '../common/fs.ts'
 import type { RendezvousClient } from './rendezvous-client.ts'
 
-export interface Credentials {
+interface Credentials {
   username: string
   authKey: Uint8Array
   wrapKey: Uint8Array

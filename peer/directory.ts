@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { compare } from 'uint8arrays/compare'
 import { ErrorCode, ParleyError, is } from '../common/errors.ts'
 import { RateLimiter } from '../common/rate-limiter.ts'
 import type { Clock } from '../common/rate-limiter.ts'
@@ -32,7 +33,7 @@ export const MAX_UNKNOWN_PEERS = 10_000
 /** One budget for every `whois` that inbound traffic causes, whoever sends it: well under the
  * rendezvous's 50 requests a second per peer, so fresh peer ids cannot crowd out our own
  * look-ups. Past it a stream is refused with ERR_RATE_LIMITED (an honest sender retries). */
-export const INBOUND_LOOKUPS_PER_SECOND = 5
+const INBOUND_LOOKUPS_PER_SECOND = 5
 export const INBOUND_LOOKUPS_BURST = 20
 
 export interface DirectoryOptions {
@@ -187,8 +188,8 @@ export class Directory {
 
   /** A fingerprint both users compute alike: 60 digits from both identity keys, in 12 groups. */
   static fingerprint (peerIdA: string, peerIdB: string): string {
-    const keys = [peerIdA, peerIdB].map(id => Buffer.from(publicKeyOf(id))).sort(Buffer.compare)
-    const digest = createHash('sha256').update('parley/fingerprint').update(keys[0] ?? Buffer.alloc(0)).update(keys[1] ?? Buffer.alloc(0)).digest()
+    const keys = [peerIdA, peerIdB].map(publicKeyOf).sort(compare)
+    const digest = createHash('sha256').update('parley/fingerprint').update(keys[0] ?? new Uint8Array(0)).update(keys[1] ?? new Uint8Array(0)).digest()
     const groups: string[] = []
     for (let i = 0; i < 12; i++) groups.push(String(digest.readUInt32BE(i * 2) % 100000).padStart(5, '0'))
     return groups.join(' ')

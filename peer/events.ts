@@ -4,8 +4,8 @@
  */
 import type { ErrorCode } from '../common/errors.ts'
 
-export interface GroupCount { group: string, members: number }
-export interface MemberView { username: string, online: boolean }
+interface GroupCount { group: string, members: number }
+interface MemberView { username: string, online: boolean }
 export interface HistoryLine { id: string, direction: 'in' | 'out', from: string, group: string | null, kind: 'text' | 'file', text: string, path: string | null, status: string, at: number }
 
 export type PeerEvent =

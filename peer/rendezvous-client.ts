@@ -19,14 +19,13 @@ import { FramedStream } from '../common/wire/frames.ts'
 import { Queue } from '@libp2p/utils'
 
 export type { RendezvousEvent } from '../common/protocol/rendezvous.ts'
-export { RendezvousError } from '../common/protocol/rendezvous.ts'
 
 /** A request that has not been answered in 15 s has failed (the server drops stalled streams
  * after 10 s, so this is never shorter than the server's own patience). */
-export const REQUEST_TIMEOUT_MS = 15_000
+const REQUEST_TIMEOUT_MS = 15_000
 /** Requests in flight per client: half the server's MAX_INBOUND_REQUEST_STREAMS (16), leaving
  * room for the events stream and a second client on the same connection. */
-export const MAX_REQUESTS_IN_FLIGHT = 8
+const MAX_REQUESTS_IN_FLIGHT = 8
 
 export type SaltResult = Result<'salt'>
 export type SignupResult = Result<'signup'>

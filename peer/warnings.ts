@@ -10,7 +10,7 @@
 import { ErrorCode } from '../common/errors.ts'
 import type { Clock } from '../common/rate-limiter.ts'
 
-export const WINDOW_MS = 60_000
+const WINDOW_MS = 60_000
 /** The same warning shown per window: flood codes, and the others. */
 export const SAME_PER_WINDOW = 3
 export const SAME_OTHER_PER_WINDOW = 30

@@ -26,7 +26,7 @@ export interface EventsDeps {
 /** One subscriber's stream: events are queued and written in order, one at a time; a subscriber
  * that falls MAX_QUEUED_EVENTS behind, or does not take a frame within the write timeout, is
  * dropped (it will re-subscribe). */
-export class EventChannel implements EventSink {
+class EventChannel implements EventSink {
   readonly #framed: FramedStream
   readonly #log: Logger
   readonly #queue: Uint8Array[] = []

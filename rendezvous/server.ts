@@ -12,7 +12,8 @@ import {
   RELAY_MAX_RESERVATIONS, RELAY_RESERVATION_TTL_MS
 } from './constants.ts'
 import { relayPolicy } from './relay.ts'
-import { RendezvousService } from './service.ts'
+import { rendezvousService } from './service.ts'
+import type { RendezvousService } from './service.ts'
 import { openStore } from './store.ts'
 import type { RendezvousStore } from './store.ts'
 
@@ -60,7 +61,7 @@ export async function startRendezvousServer (options: ServerOptions): Promise<Re
         }
       }
     })
-    service = new RendezvousService({ node, store })
+    service = rendezvousService({ node, store })
     await service.start()
     const running = service
     const started = node

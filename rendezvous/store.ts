@@ -12,7 +12,7 @@ import { MAX_KEYS_RETURNED } from '../common/protocol/rendezvous.ts'
 import { DATABASE_FILE } from './constants.ts'
 import type { KdfParams } from '../common/crypto/password.ts'
 
-export interface UserRecord {
+interface UserRecord {
   username: string
   peerId: string
   salt: Uint8Array
@@ -36,17 +36,17 @@ export interface GroupRecord {
   created: number
 }
 
-export interface MemberRecord {
+interface MemberRecord {
   username: string
   peerId: string
   /** A wrapped key for the group's current epoch is stored for this member. */
   hasKey: boolean
 }
 
-export type RotateResult = { ok: true, epoch: number } | { ok: false, epoch: number }
+type RotateResult = { ok: true, epoch: number } | { ok: false, epoch: number }
 
 /** Who made an epoch and their signed commitment to its key (common/crypto/epoch.ts). */
-export interface EpochRecord {
+interface EpochRecord {
   epoch: number
   maker: string
   makerPeerId: string
@@ -56,7 +56,7 @@ export interface EpochRecord {
   created: number
 }
 
-export type EpochProof = Pick<EpochRecord, 'commitment' | 'signature'>
+type EpochProof = Pick<EpochRecord, 'commitment' | 'signature'>
 
 export interface RendezvousStore {
   /** 32 random bytes made on first open: keys the fake salts of unknown usernames. */

@@ -18,11 +18,13 @@
  * Messages are pipelined: a side may have up to SESSION_WINDOW messages unacknowledged.
  */
 import { ErrorCode, ParleyError, malformed } from '../errors.ts'
-import { array, bytes, checkObject, decodeMap, encodeBody, object, str } from '../wire/codec.ts'
-import type { InferSchema } from '../wire/codec.ts'
+import { array, bytes, checkObject, decodeMap, object, str } from '../wire/codec.ts'
 import { MAX_FRAME_BYTES, MAX_HEADER_BYTES } from '../wire/limits.ts'
 
-/** Messages one side may have in flight (sent, not acknowledged) on one session. */
+/**
+ * Messages one side may have in flight (sent, not acknowledged) on one session.
+ * @alias MAX_ACKS_PER_FRAME is the same number on purpose (knip: not a duplicate export).
+ */
 export const SESSION_WINDOW = 256
 
 /** At most this many ids in one ack frame: SESSION_WINDOW fits in one. */
@@ -30,29 +32,24 @@ export const MAX_ACKS_PER_FRAME = SESSION_WINDOW
 
 const MESSAGE_ID = bytes(16, 16)
 
-export const messageFrame = {
+const messageFrame = {
   t: str(1, 1),
   h: bytes(MAX_HEADER_BYTES, 1),
   id: MESSAGE_ID,
   b: bytes(MAX_FRAME_BYTES)
 }
-export const ackFrame = {
+const ackFrame = {
   t: str(1, 1),
   ok: array(MESSAGE_ID, MAX_ACKS_PER_FRAME),
   no: array(object({ id: MESSAGE_ID, code: str(32, 1), why: str(200) }), MAX_ACKS_PER_FRAME)
 }
-export const endFrame = { t: str(1, 1) }
+const endFrame = { t: str(1, 1) }
 
-export type MessageFrame = InferSchema<typeof messageFrame>
 export interface Refusal { id: Uint8Array, code: string, why: string }
 export type SessionFrame =
   | { t: 'm', h: Uint8Array, id: Uint8Array, b: Uint8Array }
   | { t: 'a', ok: Uint8Array[], no: Refusal[] }
   | { t: 'x' }
-
-export function encodeSessionFrame (frame: SessionFrame): Uint8Array {
-  return encodeBody(frame)
-}
 
 export function decodeSessionFrame (data: Uint8Array): SessionFrame {
   const map = decodeMap(data, MAX_FRAME_BYTES, 'session frame')

@@ -35,13 +35,13 @@ export const MAX_GROUP_MEMBERS = 256
 export const MAX_KEYS_RETURNED = 64
 /** Addresses a peer may register, and the length of each. */
 export const MAX_ADDRS = 8
-export const MAX_ADDR_LENGTH = 256
+const MAX_ADDR_LENGTH = 256
 /** The identity blob: an Ed25519 private key protobuf (68 bytes) wrapped (+56 bytes). */
-export const MAX_IDENTITY_BYTES = 512
+const MAX_IDENTITY_BYTES = 512
 /** A wrapped 24-byte group key is 88 bytes; room for a future wrap format. */
-export const MAX_WRAPPED_KEY_BYTES = 256
-export const SALT_BYTES = 16
-export const AUTH_KEY_BYTES = 32
+const MAX_WRAPPED_KEY_BYTES = 256
+const SALT_BYTES = 16
+const AUTH_KEY_BYTES = 32
 
 // ---------------------------------------------------------------------------------------------
 // Field shapes
@@ -152,7 +152,7 @@ export class RendezvousError extends ParleyError {
 // ---------------------------------------------------------------------------------------------
 // Events
 
-export const SUBSCRIBE_SCHEMA = { subscribe: bool() }
+const SUBSCRIBE_SCHEMA = { subscribe: bool() }
 
 export const EVENT_SCHEMAS = {
   presence: { username: name, online: bool() },

@@ -127,9 +127,9 @@ function checkField (field: Field, value: unknown, path: string): void {
     case 'array':
       if (!Array.isArray(value)) throw malformed(`${path} must be a list`)
       if (value.length > field.max) throw tooLarge(`${path} has more than ${field.max} items`)
-      value.forEach((item, i) => { checkField(field.of, item, `${path}[${i}]`) })
+      value.forEach((item, i) => { checkField(field.of as Field, item, `${path}[${i}]`) })
       return
     case 'object':
-      checkObject(field.fields, value, path)
+      checkObject(field.fields as Schema, value, path)
   }
 }

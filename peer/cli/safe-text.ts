@@ -33,9 +33,9 @@ export function safeText (text: string): string {
 /** A copy of any value (an event) with every string in it made safe, at any depth. */
 export function safeValue<T> (value: T): T {
   if (typeof value === 'string') return safeText(value) as T
-  if (Array.isArray(value)) return value.map(item => safeValue(item)) as T
+  if (Array.isArray(value)) return (value as unknown[]).map(item => safeValue(item)) as T
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, safeValue(item)])) as T
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([key, item]) => [key, safeValue(item)])) as T
   }
   return value
 }

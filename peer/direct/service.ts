@@ -10,6 +10,7 @@
  * peer id, never by anything it writes.
  */
 import type { Connection, Stream } from '@libp2p/interface'
+import { equals } from 'uint8arrays/equals'
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
 import { bool, bytes, decodeBody, encodeBody, optional, str, uint } from '../../common/wire/codec.ts'
 import { withFramedStream } from '../../common/wire/frames.ts'
@@ -135,7 +136,7 @@ export class DirectService {
     switch (header.kind) {
       case 'MSG': {
         const body = decodeBody(textBody, message.body)
-        if (Buffer.compare(body.id, message.id) !== 0) throw new ParleyError(ErrorCode.Protocol, 'message id differs from its frame')
+        if (!equals(body.id, message.id)) throw new ParleyError(ErrorCode.Protocol, 'message id differs from its frame')
         await this.#inbox.onText({ from: from.username, group: null, id: body.id, text: body.text, sentAt: body.sentAt })
         return
       }
@@ -172,7 +173,11 @@ export class DirectService {
             targets: [framed],
             fileSecret: keys.fileSecret,
             associatedData: fileAssociatedData(channel.associatedData, id),
-            path: file.path, id, sha256, size: file.size, mime: file.mime,
+            path: file.path,
+            id,
+            sha256,
+            size: file.size,
+            mime: file.mime,
             // A receiver that kept part of this file from a cut attempt gets the rest only.
             from: resumePoint(resume, file.size, sha256),
             signal: watch.signal,
@@ -253,7 +258,7 @@ export class DirectService {
 
 export async function expectAck (channel: SealedChannel, id: Uint8Array): Promise<void> {
   const { ack } = await channel.receive(ackBody, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })
-  if (Buffer.compare(ack, id) !== 0) throw new ParleyError(ErrorCode.Protocol, 'acknowledgement for another message')
+  if (!equals(ack, id)) throw new ParleyError(ErrorCode.Protocol, 'acknowledgement for another message')
 }
 
 /** The headers that open a `/parley/direct/1.0.0` stream. */

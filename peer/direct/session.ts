@@ -226,7 +226,7 @@ export class DirectSession {
         await new Promise(resolve => setImmediate(resolve))
         const batch = this.#unacked.slice(0, MAX_ACKS_PER_FRAME)
         const outcomes = await Promise.all(batch)
-        this.#unacked.splice(0, batch.length)
+        void this.#unacked.splice(0, batch.length) // settled: awaited just above
         for (const wake of this.#roomWaiters.splice(0)) wake()
         const ok = outcomes.filter(o => o.refusal === undefined).map(o => o.id)
         const no = outcomes.flatMap(o => o.refusal === undefined ? [] : [o.refusal])
@@ -277,7 +277,7 @@ export class DirectSession {
   #write (frame: SessionFrame): Promise<void> {
     const next = this.#writes.then(async () => {
       if (this.#failure !== undefined) throw this.#failure
-      await this.#channel.send(frame as unknown as Record<string, unknown>)
+      await this.#channel.send(frame)
     })
     this.#writes = next.catch((err: unknown) => {
       this.#fail(asParleyError(err))

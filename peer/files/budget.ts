@@ -83,7 +83,7 @@ interface Entry {
   outstanding: number
 }
 
-export async function freeBytesIn (dir: string): Promise<number> {
+async function freeBytesIn (dir: string): Promise<number> {
   try {
     const stats = await statfs(dir)
     return stats.bavail * stats.bsize
@@ -101,7 +101,7 @@ async function deviceOf (dir: string): Promise<string> {
 }
 
 /** Sizes for a person: "55 GiB", "512 KiB". */
-export function formatBytes (bytes: number): string {
+function formatBytes (bytes: number): string {
   const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB']
   let value = Math.max(0, bytes)
   let unit = 0

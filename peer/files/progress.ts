@@ -11,7 +11,7 @@
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
 import { MIN_TRANSFER_BYTES_PER_S, RATE_GRACE_MS, RATE_SAMPLE_EVERY_MS, RATE_WINDOW_MS } from './constants.ts'
 
-export const PROGRESS_INTERVAL_MS = 100
+const PROGRESS_INTERVAL_MS = 100
 
 export function throttledProgress (report: (bytes: number, total: number) => void, intervalMs = PROGRESS_INTERVAL_MS): (bytes: number, total: number) => void {
   let last = -Infinity
@@ -32,7 +32,7 @@ export interface RateFloorOptions {
   now: () => number
 }
 
-export const DEFAULT_RATE_FLOOR: RateFloorOptions = {
+const DEFAULT_RATE_FLOOR: RateFloorOptions = {
   minBytesPerS: MIN_TRANSFER_BYTES_PER_S,
   windowMs: RATE_WINDOW_MS,
   graceMs: RATE_GRACE_MS,

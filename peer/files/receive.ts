@@ -260,23 +260,24 @@ async function refuse (framed: FramedStream, fileSecret: Uint8Array, associatedD
 class Checkpoints {
   readonly #run: (chunks: number) => Promise<void>
   #running: Promise<void> | undefined
-  #error: unknown
+  /** Boxed: what a checkpoint threw, whatever it is. */
+  #failed: { error: unknown } | undefined
 
   constructor (run: (chunks: number) => Promise<void>) {
     this.#run = run
   }
 
   due (chunks: number): void {
-    if (this.#error !== undefined) throw this.#error
+    if (this.#failed !== undefined) throw this.#failed.error
     if (this.#running !== undefined) return
     this.#running = this.#run(chunks)
-      .catch((err: unknown) => { this.#error = err ?? new Error('checkpoint failed') })
+      .catch((err: unknown) => { this.#failed = { error: err ?? new Error('checkpoint failed') } })
       .finally(() => { this.#running = undefined })
   }
 
   async settle (): Promise<void> {
     await this.#running
-    if (this.#error !== undefined) throw this.#error
+    if (this.#failed !== undefined) throw this.#failed.error
   }
 }
 

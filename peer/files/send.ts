@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto'
 import { constants, open } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { basename, extname } from 'node:path'
+import { equals } from 'uint8arrays/equals'
 import { CHUNK_SIZE, sealChunk } from '../../common/crypto/index.ts'
 import { ErrorCode, ParleyError, asParleyError, malformed } from '../../common/errors.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
@@ -34,7 +35,7 @@ const MIME_TYPES: Record<string, string> = {
   '.txt': 'text/plain'
 }
 
-export function mimeTypeOf (path: string): string | undefined {
+function mimeTypeOf (path: string): string | undefined {
   return MIME_TYPES[extname(path).toLowerCase()]
 }
 
@@ -253,7 +254,7 @@ async function checkUnchanged (handle: FileHandle, size: number, digest: Uint8Ar
     throw fileError(err, `cannot read ${path}`)
   })
   if (bytesRead !== 0) throw new ParleyError(ErrorCode.File, `${path} got longer while it was being sent`)
-  if (!Buffer.from(digest).equals(Buffer.from(sha256))) {
+  if (!equals(digest, sha256)) {
     throw new ParleyError(ErrorCode.File, `${path} changed while it was being sent`)
   }
 }

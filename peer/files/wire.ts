@@ -64,6 +64,7 @@
  * nonce); the kept prefix was authenticated chunk by chunk when it arrived, and the whole file's
  * SHA-256 — prefix read back from disk, then the new chunks — is checked before it is published.
  */
+import { equals } from 'uint8arrays/equals'
 import { CHUNK_SIZE, frameKeysFrom, openFrame, sealFrame } from '../../common/crypto/index.ts'
 import { ErrorCode, ParleyError, malformed } from '../../common/errors.ts'
 import { refusalError } from '../../common/protocol/peer.ts'
@@ -110,7 +111,7 @@ export interface ResumeOffer {
 export function resumePoint (offer: ResumeOffer | undefined, size: number, sha256: Uint8Array): number {
   if (offer === undefined) return 0
   if (offer.from <= 0 || offer.from >= chunkCount(size)) return 0
-  if (offer.sha256.length !== sha256.length || !Buffer.from(offer.sha256).equals(Buffer.from(sha256))) return 0
+  if (!equals(offer.sha256, sha256)) return 0
   return offer.from
 }
 
@@ -174,7 +175,7 @@ export function openCredit (fileSecret: Uint8Array, associatedData: Uint8Array, 
 }
 
 /** A refusal's body: a code (ParleyError's) and a short reason for the sender's person. */
-export const refusalSchema = { code: str(32, 1), why: str(200) }
+const refusalSchema = { code: str(32, 1), why: str(200) }
 
 /** The verdict on META: `refusal` undefined to go on. */
 export function sealVerdict (fileSecret: Uint8Array, associatedData: Uint8Array, refusal?: ParleyError): Uint8Array {

@@ -5,6 +5,7 @@
  * direct DH session. A new epoch starts with a compare-and-set on the rendezvous, so two
  * members who rotate at once agree on one winner.
  */
+import { equals } from 'uint8arrays/equals'
 import { epochStatement, keyCommitment, keyMatchesCommitment, verifyEpochSignature } from '../../common/crypto/epoch.ts'
 import { newGroupKey, GROUP_KEY_BYTES } from '../../common/crypto/group.ts'
 import { unwrapSecret, wrapSecret } from '../../common/crypto/wrap.ts'
@@ -24,7 +25,7 @@ export interface GroupMember {
 }
 
 /** Who made the current epoch, with their signed commitment to its key. */
-export interface EpochMaker {
+interface EpochMaker {
   username: string
   peerId: string
   commitment: Uint8Array
@@ -278,7 +279,7 @@ export class GroupKeyring implements KeyAcceptor {
     // holder answers a key-needed, so the second and third copies are the common case).
     const held = await this.#localKey(incoming.group, incoming.epoch)
     if (held !== undefined) {
-      if (Buffer.compare(held, incoming.key) !== 0) throw new ParleyError(ErrorCode.Conflict, `a different key for ${incoming.group} epoch ${incoming.epoch}`)
+      if (!equals(held, incoming.key)) throw new ParleyError(ErrorCode.Conflict, `a different key for ${incoming.group} epoch ${incoming.epoch}`)
       return
     }
     const info = await this.info(incoming.group, true)

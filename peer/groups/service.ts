@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Connection, Stream } from '@libp2p/interface'
+import { equals } from 'uint8arrays/equals'
 import { groupAckKeys, groupFileSecret, groupMessageKeys, newMessageNonce } from '../../common/crypto/group.ts'
 import { openFrame, sealFrame } from '../../common/crypto/tdes.ts'
 import { ErrorCode, ParleyError, is } from '../../common/errors.ts'
@@ -160,7 +161,7 @@ export class GroupService {
     const key = await this.#deps.keyring.key(header.group, envelope.epoch)
     const plain = openFrame(groupMessageKeys(key, envelope.nonce, header.group, envelope.epoch), 0n, message.headerBytes, envelope.sealed)
     const body = decodeBody(textBody, plain)
-    if (Buffer.compare(body.id, message.id) !== 0) throw new ParleyError(ErrorCode.Protocol, 'message id differs from its frame')
+    if (!equals(body.id, message.id)) throw new ParleyError(ErrorCode.Protocol, 'message id differs from its frame')
     await this.#deps.inbox.onText({ from: from.username, group: header.group, id: body.id, text: body.text, sentAt: body.sentAt })
   }
 
@@ -199,7 +200,11 @@ export class GroupService {
             targets: [framed],
             fileSecret: groupFileSecret(key, nonce, item.group, info.epoch),
             associatedData: fileAssociatedData(header, id),
-            path: file.path, id, sha256: file.sha256, size: file.size, mime: file.mime,
+            path: file.path,
+            id,
+            sha256: file.sha256,
+            size: file.size,
+            mime: file.mime,
             // A member that kept part of this file from a cut attempt gets the rest only.
             from: resumePoint(resume, file.size, file.sha256),
             signal: watch.signal,

@@ -15,7 +15,7 @@ import { GroupCommit } from './group-commit.ts'
 
 export type Direction = 'in' | 'out'
 export type MessageStatus = 'queued' | 'sent' | 'delivered' | 'received' | 'failed'
-export type MessageKind = 'text' | 'file'
+type MessageKind = 'text' | 'file'
 
 export interface MessageRecord {
   /** Hex of the 16-byte random message id, the same on both ends. */
@@ -33,7 +33,7 @@ export interface MessageRecord {
   at: number
 }
 
-export type OutboxKind = 'text' | 'file'
+type OutboxKind = 'text' | 'file'
 
 export interface OutboxItem {
   /** The message id this delivery belongs to. */
@@ -64,7 +64,7 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (grp, epoch));`,
   // 2: where each pinned contact was last seen, to reach known contacts while the rendezvous is
   // out of reach, also after a restart (issue 13 item 3).
-  `ALTER TABLE pins ADD COLUMN addrs TEXT NOT NULL DEFAULT '[]';`
+  "ALTER TABLE pins ADD COLUMN addrs TEXT NOT NULL DEFAULT '[]';"
 ]
 
 const utf8 = new TextEncoder()
@@ -132,7 +132,7 @@ export class PeerStore {
   }
 
   setStatus (id: string, peer: string, status: MessageStatus): void {
-    this.#db.prepare(`UPDATE messages SET status = ? WHERE id = ? AND direction = 'out' AND peer = ?`).run(status, id, peer)
+    this.#db.prepare("UPDATE messages SET status = ? WHERE id = ? AND direction = 'out' AND peer = ?").run(status, id, peer)
   }
 
   /** The last `limit` messages with a user (direct) or in a group, oldest first. */
@@ -148,7 +148,7 @@ export class PeerStore {
 
   /** Queue one delivery (a message id to one recipient); queuing it twice is a no-op. */
   enqueue (item: Omit<OutboxItem, 'attempts'>): void {
-    this.#db.prepare(`INSERT OR IGNORE INTO outbox (id, recipient, grp, kind, body, created) VALUES (?, ?, ?, ?, ?, ?)`)
+    this.#db.prepare('INSERT OR IGNORE INTO outbox (id, recipient, grp, kind, body, created) VALUES (?, ?, ?, ?, ?, ?)')
       .run(item.id, item.recipient, item.group, item.kind, this.#seal(`outbox:${item.id}:${item.recipient}`, item.body), item.created)
   }
 

@@ -155,7 +155,10 @@ export class Hostile {
           targets: [session.framed],
           fileSecret: session.keys.fileSecret,
           associatedData: offer.associatedData,
-          path, id, sha256: await hashFile(path), size
+          path,
+          id,
+          sha256: await hashFile(path),
+          size
         })
         if (failed[0] !== undefined) throw failed[0].error
       }

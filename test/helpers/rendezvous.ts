@@ -57,7 +57,7 @@ export async function spawnRendezvous (dataDir: string, timeoutMs = 15_000, port
   const exited = new Promise<number | string>(resolve => {
     child.once('exit', (code, signal) => { resolve(code ?? signal ?? 'unknown') })
   })
-  const lines = createInterface({ input: child.stdout! })
+  const lines = createInterface({ input: child.stdout })
   const ready = await new Promise<{ peerId: string, addrs: string[] }>((resolve, reject) => {
     const timer = setTimeout(() => { reject(new Error(`rendezvous not ready in ${timeoutMs} ms: ${output.join('')}`)) }, timeoutMs)
     void exited.then(code => {

@@ -54,7 +54,7 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
   let downloads: string
   const stalls: Stall[] = []
   /** The victim's file to a receiver that never grants a credit: the stream, once it arrives. */
-  let starved: Promise<Promise<StarvedSender>>
+  let starved: Promise<StarvedSender>
   let starvedFrom: number
   /** Messages mallory sent honestly, so "nothing stored" can compare exact histories. */
   const honest: string[] = []
@@ -147,7 +147,7 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     await victim.run('JOIN club', is('joined'))
     await startStalls()
     let onStarved: (result: Promise<StarvedSender>) => void = () => {}
-    starved = new Promise(resolve => { onStarved = resolve })
+    starved = new Promise<StarvedSender>(resolve => { onStarved = resolve })
     await staller.starveSenders(result => { onStarved(result) })
     const big = join(dir, 'big.bin')
     await writeFile(big, randomBytes(3 * 1024 * 1024))
@@ -656,7 +656,7 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     assert.equal(friend.events.filter(e => e.event === 'message' || e.event === 'file').length, 0)
 
     // The victim as sender: staller read META and the window's chunks, then gave no credit.
-    const starvedStream = await (await starved)
+    const starvedStream = await starved
     assert.equal(starvedStream.header, `FILE big.bin ${3 * 1024 * 1024}`)
     assert.equal(starvedStream.frames, 1 + WINDOW_CHUNKS, 'META and a window of chunks, then the sender waits')
     const waited = starvedStream.endedAt - starvedStream.lastFrameAt

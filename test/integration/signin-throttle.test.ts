@@ -55,8 +55,13 @@ describe('sign-in: scrypt upgrade and throttling with real processes', () => {
     legacyPeerId = peerIdFromPrivateKey(legacy.privateKey).toString()
     const store = openStore(join(dir, 'rendezvous'))
     store.createUser({
-      username: 'oldtimer', peerId: legacyPeerId, salt: legacy.salt, kdf: legacy.kdf,
-      verifier: verifierOf(legacy.authKey), identity: legacy.identity, addrs: []
+      username: 'oldtimer',
+      peerId: legacyPeerId,
+      salt: legacy.salt,
+      kdf: legacy.kdf,
+      verifier: verifierOf(legacy.authKey),
+      identity: legacy.identity,
+      addrs: []
     })
     store.close()
     await mkdir(join(dir, 'oldtimer-home', 'oldtimer'), { recursive: true, mode: 0o700 })

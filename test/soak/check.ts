@@ -218,7 +218,19 @@ export function analyse (records: Records): Analysis {
   for (const [phase, list] of ackLatencies) ackLatency[phase] = summarise(list)
 
   return {
-    sent, expected, received, lost, duplicated, misdelivered, corrupted, unacknowledged, strayDelivered,
-    errors, warnings, latency, ackLatency, examples
+    sent,
+    expected,
+    received,
+    lost,
+    duplicated,
+    misdelivered,
+    corrupted,
+    unacknowledged,
+    strayDelivered,
+    errors,
+    warnings,
+    latency,
+    ackLatency,
+    examples
   }
 }

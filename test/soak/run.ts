@@ -443,8 +443,15 @@ async function main (): Promise<number> {
     runWindow = { startAt: Date.now() + 1_000, endAt: Date.now() + 1_000 + config.seconds * 1000 }
     await phase('send', async () => {
       await everyone(workers, () => ({
-        type: 'run', startAt: runWindow.startAt, endAt: runWindow.endAt, rate: config.rate, groupShare: config.groupShare,
-        seed: config.seed, plan, phase: 'run', ...(config.window > 0 ? { window: config.window } : {})
+        type: 'run',
+        startAt: runWindow.startAt,
+        endAt: runWindow.endAt,
+        rate: config.rate,
+        groupShare: config.groupShare,
+        seed: config.seed,
+        plan,
+        phase: 'run',
+        ...(config.window > 0 ? { window: config.window } : {})
       }), config.seconds * 1000 + 90_000)
     })
     // Overload: the deadline counts from the end of the overload (sends still being queued
@@ -627,10 +634,18 @@ function roundAll (table: Record<string, LatencySummary | null>): Record<string,
 }
 
 function report (results: {
-  mode: string, machine: { loadBefore: number }, seconds: number, config: Config, plan: { groups: number, groupSize: number }, phases: Record<string, number>,
-  throughput: Record<string, unknown>, processes: Record<string, { peakRssMiB: number, vmHwmMiB: number, cpuSeconds: number, peakOpenFds: number }>,
-  workers: Array<{ worker: number, peakLoopDelayMs: number, loopDelayP99Ms: number, loopUtilisationInWindow: number, sendTickGapMaxMs: number }>, warnings: Array<{ code: string, message: string, count: number }>,
-  errors: Array<{ code: string, message: string, count: number }>, noticesByPhase: Record<string, Record<string, number>>
+  mode: string,
+  machine: { loadBefore: number },
+  seconds: number,
+  config: Config,
+  plan: { groups: number, groupSize: number },
+  phases: Record<string, number>,
+  throughput: Record<string, unknown>,
+  processes: Record<string, { peakRssMiB: number, vmHwmMiB: number, cpuSeconds: number, peakOpenFds: number }>,
+  workers: Array<{ worker: number, peakLoopDelayMs: number, loopDelayP99Ms: number, loopUtilisationInWindow: number, sendTickGapMaxMs: number }>,
+  warnings: Array<{ code: string, message: string, count: number }>,
+  errors: Array<{ code: string, message: string, count: number }>,
+  noticesByPhase: Record<string, Record<string, number>>
 }, analysis: Analysis, checks: Check[], out: string): string {
   const lines: string[] = []
   const c = results.config

@@ -225,9 +225,9 @@ function buildValidField (field: Field): fc.Arbitrary<unknown> {
     case 'bool':
       return fc.boolean()
     case 'array':
-      return fc.array(validField(field.of), { maxLength: Math.min(field.max, 4) })
+      return fc.array(validField(field.of as Field), { maxLength: Math.min(field.max, 4) })
     case 'object':
-      return validBody(field.fields)
+      return validBody(field.fields as Schema)
   }
 }
 

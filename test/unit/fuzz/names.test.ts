@@ -22,7 +22,7 @@ const nameLike = fc.oneof(
 
 for (const [label, input] of [['arbitrary strings', anyString({ maxLength: 48 })], ['name-like strings', nameLike]] as const) {
   test(`normaliseName answers ${label} with a valid lower-case name or ERR_INVALID_NAME`, () => {
-    fc.assert(fc.property(input, fc.constantFrom('username', 'group') as fc.Arbitrary<'username' | 'group'>, (raw, what) => {
+    fc.assert(fc.property(input, fc.constantFrom<'username' | 'group'>('username', 'group'), (raw, what) => {
       const result = outcome(() => normaliseName(raw, what), [ErrorCode.InvalidName])
       if (!result.ok) {
         assert.ok(!isValidName(raw.toLowerCase()), `refused a name that is valid once lower-cased: ${JSON.stringify(raw)}`)

@@ -105,7 +105,7 @@ test('every valid request round-trips through encodeRequest and decodeRequest, n
     const decoded = decodeRequest(encodeRequest(op, args as never)) as unknown as Record<string, unknown>
     const expected: Record<string, unknown> = { op, ...args }
     for (const key of ['username', 'group']) {
-      if (typeof expected[key] === 'string') expected[key] = (expected[key] as string).toLowerCase()
+      if (typeof expected[key] === 'string') expected[key] = expected[key].toLowerCase()
     }
     assert.deepEqual(decoded, expected)
   }), params())

@@ -158,7 +158,13 @@ describe('the reservation ledger', () => {
       const [, received] = await Promise.allSettled([
         sendFile({ targets: [out], ...t, path, sha256: await hashFile(path), size: data.length }),
         receiveFile({
-          framed: inc, ...t, announcedName: 'file.bin', announcedSize: data.length, downloadsDir: dir, budget, sender: 'alice',
+          framed: inc,
+          ...t,
+          announcedName: 'file.bin',
+          announcedSize: data.length,
+          downloadsDir: dir,
+          budget,
+          sender: 'alice',
           onProgress: () => { outstanding.push(budget.reserved) }
         })
       ])

@@ -567,7 +567,7 @@ describe('resuming a cut transfer (issue 7)', () => {
     assert.deepEqual(second.offer?.sha256, f.sha256)
     assert.equal(second.from, 11)
     assert.equal(second.received.status, 'fulfilled')
-    const received = (second.received as PromiseFulfilledResult<ReceivedFile>).value
+    const received = second.received.value
     assert.equal(received.resumedFrom, 11)
     assert.deepEqual(new Uint8Array(await readFile(received.path)), data)
     assert.equal((await stat(received.path)).mode & 0o777, 0o600)
@@ -606,7 +606,7 @@ describe('resuming a cut transfer (issue 7)', () => {
     const second = await attempt(nextAttempt(f), dir)
     assert.equal(second.from, 6)
     assert.ok(second.received.status === 'rejected' && isCode(ErrorCode.Integrity)(second.received.reason))
-    assert.match((second.received as PromiseRejectedResult).reason.message, /SHA-256 does not match/)
+    assert.match((second.received.reason as Error).message, /SHA-256 does not match/)
     assert.deepEqual(await readdir(dir), [], 'nothing published')
     assert.deepEqual(await kept(dir), [], 'the bad prefix is gone')
     // …so the next attempt starts over, and succeeds.

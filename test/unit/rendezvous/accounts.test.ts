@@ -64,6 +64,7 @@ class InProcessRendezvous {
     const result = await this.#call('salt', { username })
     return this.offer === undefined ? result : { ...result, kdf: this.offer }
   }
+
   async salt (username: string): Promise<Uint8Array> { return (await this.saltOf(username)).salt }
   async signup (args: RequestArgs<'signup'>): Promise<Result<'signup'>> { return await this.#call('signup', args) }
   async signin (args: RequestArgs<'signin'>): Promise<Result<'signin'>> { return await this.#call('signin', args) }

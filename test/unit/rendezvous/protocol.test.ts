@@ -47,7 +47,7 @@ describe('rendezvous requests', () => {
     assert.throws(() => decodeRequest(encodeRequest('signup', { ...signup, salt: new Uint8Array(15) })), isCode(ErrorCode.Malformed))
     assert.throws(() => decodeRequest(encodeRequest('signup', { ...signup, authKey: new Uint8Array(33) })), isCode(ErrorCode.TooLarge))
     assert.throws(() => decodeRequest(encodeRequest('signup', { ...signup, identity: new Uint8Array(513) })), isCode(ErrorCode.TooLarge))
-    assert.throws(() => decodeRequest(encodeRequest('signup', { ...signup, addrs: Array(9).fill('/ip4/1.2.3.4/tcp/1') })), isCode(ErrorCode.TooLarge))
+    assert.throws(() => decodeRequest(encodeRequest('signup', { ...signup, addrs: new Array<string>(9).fill('/ip4/1.2.3.4/tcp/1') })), isCode(ErrorCode.TooLarge))
     assert.throws(() => decodeRequest(encodeRequest('put-key', { group: 'g', epoch: 1, wrapped: new Uint8Array(257) })), isCode(ErrorCode.TooLarge))
     assert.throws(() => decodeRequest(new Uint8Array(MAX_REQUEST_BYTES + 1)), isCode(ErrorCode.TooLarge))
   })
