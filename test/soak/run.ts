@@ -402,9 +402,10 @@ async function main (): Promise<number> {
     sampler = setInterval(sample, 1_000)
 
     const perWorker = Math.ceil(config.peers / workerCount)
-    // Sign-ups: scrypt (~100 ms, libuv's 4 threads) then one new connection to the rendezvous
-    // each; the server takes 100 new connections a second per IP (common/node.ts), so stay far
-    // below it in total.
+    // Sign-ups: scrypt at N=2^17 (0.6–0.7 s of one core here, libuv's 4 threads) then one new
+    // connection to the rendezvous each; the server takes 100 new connections a second per IP
+    // (common/node.ts), so stay far below it in total. 200 sign-ups took 95 s on an idle EPYC
+    // and 270 s on a loaded one: the deadline allows 6 s a peer, for slower machines.
     noteFailures(await phase('signup', async () => await everyone(workers, w => ({
       type: 'init',
       worker: w.index,
@@ -414,7 +415,7 @@ async function main (): Promise<number> {
       connectionsPerSecond: Math.max(1, Math.floor(40 / workerCount)),
       concurrency: 4,
       timeoutMs: 60_000
-    }), perWorker * 2_000 + 120_000)), 'signup')
+    }), perWorker * 6_000 + 120_000)), 'signup')
     if (setupFailures.length > 0) throw new Error(`sign-up failed: ${setupFailures.slice(0, 5).join('; ')}`)
 
     // Creators first (JOIN creates a group that does not exist), then everyone else.
