@@ -112,13 +112,21 @@ export async function relaySuite ({ quick, log }: SuiteOptions): Promise<ResultR
     }
     return [
       row({
-        suite: 'relay', metric: 'stream open + 1 KiB echo p50, through the relay', unit: 'ms', better: 'lower',
-        parley: summarize(latency.relayed), baseline: { label: 'direct connection', summary: summarize(latency.direct) },
+        suite: 'relay',
+        metric: 'stream open + 1 KiB echo p50, through the relay',
+        unit: 'ms',
+        better: 'lower',
+        parley: summarize(latency.relayed),
+        baseline: { label: 'direct connection', summary: summarize(latency.direct) },
         note: 'loopback; transport only (a SEND adds the same DH, 3DES and store either way)'
       }),
       row({
-        suite: 'relay', metric: `${bytes / MiB} MiB one way in 64 KiB frames, through the relay`, unit: 'MB/s', better: 'higher',
-        parley: summarize(rate.relayed), baseline: { label: 'direct connection', summary: summarize(rate.direct) },
+        suite: 'relay',
+        metric: `${bytes / MiB} MiB one way in 64 KiB frames, through the relay`,
+        unit: 'MB/s',
+        better: 'higher',
+        parley: summarize(rate.relayed),
+        baseline: { label: 'direct connection', summary: summarize(rate.direct) },
         note: 'loopback, no 3DES, all three nodes on one core: the relay\'s own cost (SENDFILE, bounded by 3DES at ~27 MB/s, comes close to it)'
       })
     ]

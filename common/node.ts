@@ -102,8 +102,8 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
   const relay = options.relay
   const server = relay !== undefined && 'server' in relay ? relay.server : undefined
   const relayAt = relay !== undefined && 'relayAt' in relay ? relay.relayAt : undefined
-  let self: ParleyNode | undefined
-  const isRelay = relayCheck(relayAt, () => self)
+  const created: { node?: ParleyNode } = {} // the node, once made, for the relay check
+  const isRelay = relayCheck(relayAt, () => created.node)
   const caps = perIpConnectionGater({
     pendingPerIp: PENDING_CONNECTIONS_PER_IP,
     totalPerIp: options.connectionsPerIp ?? CONNECTIONS_PER_IP
@@ -165,7 +165,7 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
           })
     }
   })
-  self = node
+  created.node = node
   if (relayAt !== undefined) {
     // The one path around the discovery filter (see relayFilter): a reservation on any peer but
     // the rendezvous is dropped at once, with that peer's relay claim (its peer-store record).

@@ -104,4 +104,11 @@ describe('four peers on one LAN find the rendezvous by mDNS', { skip }, () => {
     await Promise.all(NAMES.map(async name => await peer(name).waitFor(is('rendezvous', { connected: false }), 30_000)))
     await everyPair('rendezvous gone')
   })
+
+  test('with the rendezvous killed, a group message still reaches every other member', async () => {
+    const from = new Map(NAMES.map(name => [name, peer(name).events.length]))
+    const waits = NAMES.filter(n => n !== 'bob').map(async name => await peer(name).waitFor(e => e.event === 'group-message' && e.group === 'lan' && e.from === 'bob' && e.text === 'the rendezvous is gone, we are not', 60_000, from.get(name)))
+    peer('bob').send('SENDGROUP lan the rendezvous is gone, we are not')
+    await Promise.all(waits)
+  })
 })
