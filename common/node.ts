@@ -57,7 +57,7 @@ export interface NodeOptions {
 
 /** The mDNS service the rendezvous answers under; peers only ask (broadcast: false), so a LAN
  * sees one Parley service, the rendezvous, and never a list of everyone's peers. */
-export const RENDEZVOUS_MDNS_TAG = '_parley-rendezvous._udp.local'
+const RENDEZVOUS_MDNS_TAG = '_parley-rendezvous._udp.local'
 
 /** New inbound connections accepted per second from one IP address. */
 const INBOUND_CONNECTIONS_PER_SECOND = 100
@@ -252,6 +252,6 @@ export async function loadOrCreateIdentity (file: string): Promise<PrivateKey> {
   return key
 }
 
-export async function saveIdentity (file: string, key: PrivateKey): Promise<void> {
+async function saveIdentity (file: string, key: PrivateKey): Promise<void> {
   await writeFileAtomic(file, privateKeyToProtobuf(key))
 }
