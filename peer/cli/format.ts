@@ -1,21 +1,6 @@
 /**
- * Small pieces of human output: byte sizes, clock times, aligned tables.
+ * Small pieces of human output: clock times, aligned tables (byte sizes: common/format-bytes.ts).
  */
-
-const UNITS = ['KiB', 'MiB', 'GiB', 'TiB']
-
-/** 6 → "6 B", 1536 → "1.5 KiB", 3 × 2^30 → "3.0 GiB": bytes exactly, bigger units to one decimal. */
-export function formatBytes (bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`
-  let value = bytes / 1024
-  let unit = 0
-  // Round first: 1023.96 KiB is shown as "1.0 MiB", never as "1024.0 KiB".
-  while (Number(value.toFixed(1)) >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return `${value.toFixed(1)} ${UNITS[unit] ?? ''}`
-}
 
 /** The local time of day, HH:MM:SS. */
 export function clock (at: number = Date.now()): string {

@@ -7,7 +7,8 @@
 import { styleText } from 'node:util'
 import { SingleBar, Presets } from 'cli-progress'
 import type { PeerEvent } from '../events.ts'
-import { clock, formatBytes, table } from './format.ts'
+import { formatBytes } from '../../common/format-bytes.ts'
+import { clock, table } from './format.ts'
 import { safeValue } from './safe-text.ts'
 
 export interface Output {

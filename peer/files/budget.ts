@@ -24,6 +24,7 @@
  * when the sender's own transfers in progress are in the way (it may retry once they end).
  */
 import { stat, statfs } from 'node:fs/promises'
+import { formatBytes } from '../../common/format-bytes.ts'
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
 import { DISK_MARGIN_BYTES, MAX_PARTIALS_PER_SENDER, SENDER_QUOTA_BYTES } from './constants.ts'
 import { fileError } from './disk.ts'
@@ -98,18 +99,6 @@ async function deviceOf (dir: string): Promise<string> {
   } catch (err) {
     throw fileError(err, `cannot look at ${dir}`)
   }
-}
-
-/** Sizes for a person: "55 GiB", "512 KiB". */
-function formatBytes (bytes: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB']
-  let value = Math.max(0, bytes)
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return unit === 0 ? `${value} bytes` : `${value >= 10 ? Math.round(value) : Math.round(value * 10) / 10} ${units[unit] ?? ''}`
 }
 
 export class DiskBudget {

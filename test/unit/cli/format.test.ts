@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { displayWidth, formatBytes, table } from '../../../peer/cli/format.ts'
+import { formatBytes } from '../../../common/format-bytes.ts'
+import { displayWidth, table } from '../../../peer/cli/format.ts'
 
 test('sizes: bytes exactly, then KiB / MiB / GiB with one decimal', () => {
   assert.equal(formatBytes(0), '0 B')

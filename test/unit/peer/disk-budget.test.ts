@@ -90,7 +90,7 @@ describe('the reservation ledger', () => {
     assert.equal(refused.length, 3)
     for (const o of refused) {
       assert.ok(isCode(ErrorCode.TooLarge)(o.verdict), String(o.verdict))
-      assert.match(String((o.verdict as Error).message), /refused by the recipient: not enough disk space: the file needs 55 GiB, 77 GiB are free but transfers in progress hold 55 GiB/)
+      assert.match(String((o.verdict as Error).message), /refused by the recipient: not enough disk space: the file needs 55.0 GiB, 77.0 GiB are free but transfers in progress hold 55.0 GiB/)
       o.cut()
       // The receiver reports the same refusal (its warning) and wrote nothing.
       assert.ok(isCode(ErrorCode.TooLarge)(await o.received))
@@ -113,7 +113,7 @@ describe('the reservation ledger', () => {
     const dir = await mkdtemp(join(root, 'd-'))
     const o = await offer(dir, budgetOf(() => 10 * GiB, { marginBytes: GiB }), 'a', 10 * GiB)
     assert.ok(isCode(ErrorCode.TooLarge)(o.verdict))
-    assert.match(String((o.verdict as Error).message), /needs 10 GiB, 9 GiB are free \(beyond a 1 GiB margin\)/)
+    assert.match(String((o.verdict as Error).message), /needs 10.0 GiB, 9.0 GiB are free \(beyond a 1.0 GiB margin\)/)
     o.cut()
     assert.ok(isCode(ErrorCode.TooLarge)(await o.received))
   })
@@ -209,7 +209,7 @@ describe('per-sender share', () => {
     assert.equal(first.verdict, undefined)
     const second = await offer(dir, budget, 'mallory', 40 * GiB)
     assert.ok(isCode(ErrorCode.RateLimited)(second.verdict))
-    assert.match(String((second.verdict as Error).message), /already hold 40 GiB of their 64 GiB quota/)
+    assert.match(String((second.verdict as Error).message), /already hold 40.0 GiB of their 64.0 GiB quota/)
     for (const o of [first, second]) o.cut()
     await Promise.all([first.received, second.received])
   })
