@@ -92,7 +92,9 @@ export class Directory {
       return { ...last, online: true }
     }
     this.#checkPin(found.username, found.peerId)
-    this.#store.rememberAddrs(found.username, found.addrs)
+    // Kept for a later run only when they changed: no store read per look-up on this path.
+    const previous = this.#lastSeen.get(found.username)?.addrs
+    if (previous === undefined || previous.join(' ') !== found.addrs.join(' ')) this.#store.rememberAddrs(found.username, found.addrs)
     this.#lastSeen.set(found.username, found)
     this.#cached.set(found.username, { at: Date.now(), contact: found })
     if (this.#cached.size > MAX_CACHED_CONTACTS) this.#cached.delete(this.#cached.keys().next().value ?? '')
