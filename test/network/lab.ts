@@ -10,8 +10,10 @@
  * `close()` in a `finally`, and synchronously on process exit and on SIGINT/SIGTERM/SIGHUP;
  * namespaces left by a test process that died (SIGKILL) are removed by the next run.
  */
+import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { removeDir } from '../helpers/rendezvous.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const PREFIX = 'parley-lab'
@@ -273,5 +275,15 @@ table inet parley_filter {
   /** Namespaces of this lab still present (the tests check it is none after close). */
   leftovers (): string[] {
     return namespaces().filter(name => name.startsWith(`${this.#id}-`))
+  }
+}
+
+/** A test's teardown: the lab closed and checked gone, then the test's temporary folder. */
+export async function tearDown (lab: Lab | undefined, dir: string | undefined): Promise<void> {
+  try {
+    await lab?.close()
+    assert.deepEqual(lab?.leftovers() ?? [], [], 'every namespace is gone')
+  } finally {
+    if (dir !== undefined) await removeDir(dir)
   }
 }

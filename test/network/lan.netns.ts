@@ -5,10 +5,10 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { removeDir, tempDir } from '../helpers/rendezvous.ts'
+import { tempDir } from '../helpers/rendezvous.ts'
 import { is } from '../helpers/peer-process.ts'
 import type { PeerProcess } from '../helpers/peer-process.ts'
-import { Lab, labUnavailable } from './lab.ts'
+import { Lab, labUnavailable, tearDown } from './lab.ts'
 import type { Host } from './lab.ts'
 import { startPeer, startRendezvous } from './procs.ts'
 import type { LabRendezvous } from './procs.ts'
@@ -62,14 +62,7 @@ describe('four peers on one LAN find the rendezvous by mDNS', { skip }, () => {
     for (const [i, name] of NAMES.entries()) peers.set(name, started[i]!)
   })
 
-  after(async () => {
-    try {
-      await lab?.close()
-      assert.deepEqual(lab?.leftovers() ?? [], [], 'every namespace is gone')
-    } finally {
-      if (dir !== undefined) await removeDir(dir)
-    }
-  })
+  after(async () => { await tearDown(lab, dir) })
 
   test('every peer found the rendezvous on the LAN by mDNS', () => {
     for (const name of NAMES) {

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { removeDir, tempDir } from '../helpers/rendezvous.ts'
+import { tempDir } from '../helpers/rendezvous.ts'
 import { is } from '../helpers/peer-process.ts'
 import type { PeerProcess } from '../helpers/peer-process.ts'
-import { Lab, labUnavailable } from './lab.ts'
+import { Lab, labUnavailable, tearDown } from './lab.ts'
 import type { Host, Router } from './lab.ts'
 import { canConnect, startPeer, startRendezvous } from './procs.ts'
 import type { LabRendezvous } from './procs.ts'
@@ -48,14 +48,7 @@ describe('two peers behind two NATs, the rendezvous in public', { skip }, () => 
     ])
   })
 
-  after(async () => {
-    try {
-      await lab?.close()
-      assert.deepEqual(lab?.leftovers() ?? [], [], 'every namespace is gone')
-    } finally {
-      if (dir !== undefined) await removeDir(dir)
-    }
-  })
+  after(async () => { await tearDown(lab, dir) })
 
   test('the routers let connections out and nothing in', () => {
     assert.ok(rendezvous.addrs.some(addr => addr.startsWith(`/ip4/${server.ip}/tcp/7000/`)), rendezvous.addrs.join(' '))
