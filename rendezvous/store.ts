@@ -1,13 +1,14 @@
 /**
- * The rendezvous store (DESIGN §7): one node:sqlite file, WAL, synchronous=FULL so a kill -9
- * loses no committed change, schema migrations in code (PRAGMA user_version), every change in a
- * transaction. Callers see only the RendezvousStore interface.
+ * The rendezvous store (DESIGN §7): one node:sqlite file opened through common/sqlite.ts (WAL,
+ * synchronous=FULL so a kill -9 loses no committed change, owner-only, schema migrations in code
+ * that refuse a newer schema), every change in a transaction. Callers see only the
+ * RendezvousStore interface.
  */
 import { randomBytes } from 'node:crypto'
-import { chmodSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { DatabaseSync } from 'node:sqlite'
+import type { DatabaseSync } from 'node:sqlite'
 import { ErrorCode, ParleyError } from '../common/errors.ts'
+import { IN_MEMORY, openDatabase, transaction } from '../common/sqlite.ts'
 import { MAX_KEYS_RETURNED } from '../common/protocol/rendezvous.ts'
 import { DATABASE_FILE } from './constants.ts'
 import type { KdfParams } from '../common/crypto/password.ts'
@@ -100,8 +101,8 @@ export interface RendezvousStore {
 }
 
 /**
- * Schema migrations, in order: MIGRATIONS[i] takes user_version i to i + 1. Never edit a
- * released entry; append a new one.
+ * Schema migrations, in order (common/sqlite.ts): MIGRATIONS[i] takes user_version i to i + 1.
+ * Never edit a released entry; append a new one.
  */
 export const MIGRATIONS: readonly string[] = [
   `
@@ -168,48 +169,9 @@ export const MIGRATIONS: readonly string[] = [
 /** Epoch records kept per group (the newest). */
 const EPOCHS_KEPT = 16
 
-/** Bring `db` up to `migrations.length`, one transaction per step; refuse a newer database. */
-export function migrate (db: DatabaseSync, migrations: readonly string[] = MIGRATIONS): number {
-  let version = userVersion(db)
-  if (version > migrations.length) {
-    throw new ParleyError(ErrorCode.Internal,
-      `database schema version ${version} is newer than this server (${migrations.length}): upgrade the server`)
-  }
-  for (; version < migrations.length; version++) {
-    const step = migrations[version] ?? ''
-    transaction(db, () => {
-      db.exec(step)
-      db.exec(`PRAGMA user_version = ${version + 1}`)
-    })
-  }
-  return version
-}
-
-export function userVersion (db: DatabaseSync): number {
-  const row = db.prepare('PRAGMA user_version').get() as { user_version: number } | undefined
-  return row?.user_version ?? 0
-}
-
-function transaction<T> (db: DatabaseSync, work: () => T): T {
-  db.exec('BEGIN IMMEDIATE')
-  try {
-    const result = work()
-    db.exec('COMMIT')
-    return result
-  } catch (err) {
-    if (db.isTransaction) db.exec('ROLLBACK')
-    throw err
-  }
-}
-
 /** Open (creating if needed) the store in `dir`; `':memory:'` gives a throwaway store. */
 export function openStore (dir: string): RendezvousStore {
-  let path = ':memory:'
-  if (dir !== ':memory:') {
-    mkdirSync(dir, { recursive: true, mode: 0o700 })
-    path = join(dir, DATABASE_FILE)
-  }
-  return new SqliteStore(path)
+  return new SqliteStore(dir === IN_MEMORY ? IN_MEMORY : join(dir, DATABASE_FILE))
 }
 
 type Row = Record<string, unknown>
@@ -251,18 +213,9 @@ class SqliteStore implements RendezvousStore {
   readonly #db: DatabaseSync
 
   constructor (path: string) {
-    this.#db = new DatabaseSync(path)
+    // Verifiers and wrapped identities: owner-only (openDatabase), whatever the umask.
+    this.#db = openDatabase(path, { migrations: MIGRATIONS, owner: 'rendezvous server' })
     try {
-      // Verifiers and wrapped identities: owner-only, whatever the umask (the WAL and shm files
-      // SQLite creates take the database file's permissions).
-      if (path !== ':memory:') chmodSync(path, 0o600)
-      this.#db.exec('PRAGMA journal_mode = WAL')
-      // FULL: fsync the WAL on every commit, so an acknowledged change survives kill -9 and
-      // power loss (NORMAL may lose the last commits on power loss).
-      this.#db.exec('PRAGMA synchronous = FULL')
-      this.#db.exec('PRAGMA foreign_keys = ON')
-      this.#db.exec('PRAGMA busy_timeout = 5000')
-      migrate(this.#db)
       this.serverSecret = this.#loadServerSecret()
     } catch (err) {
       this.#db.close()

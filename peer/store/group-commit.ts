@@ -7,6 +7,7 @@
  */
 import type { DatabaseSync } from 'node:sqlite'
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
+import { transaction } from '../../common/sqlite.ts'
 
 /** Writes per transaction. A burst larger than this (2,000 pasted SENDs, each sealing two
  * rows) is committed in slices, one per turn of the event loop, so the first messages are
@@ -79,21 +80,20 @@ export class GroupCommit {
   #commit (batch: Pending[]): void {
     const outcomes: Array<{ ok: true, value: unknown } | { ok: false, error: unknown }> = []
     try {
-      this.#db.exec('BEGIN IMMEDIATE')
-      for (const entry of batch) {
-        this.#db.exec('SAVEPOINT one_write')
-        try {
-          outcomes.push({ ok: true, value: entry.work() })
-          this.#db.exec('RELEASE one_write')
-        } catch (error) {
-          this.#db.exec('ROLLBACK TO one_write')
-          this.#db.exec('RELEASE one_write')
-          outcomes.push({ ok: false, error })
+      transaction(this.#db, () => {
+        for (const entry of batch) {
+          this.#db.exec('SAVEPOINT one_write')
+          try {
+            outcomes.push({ ok: true, value: entry.work() })
+            this.#db.exec('RELEASE one_write')
+          } catch (error) {
+            this.#db.exec('ROLLBACK TO one_write')
+            this.#db.exec('RELEASE one_write')
+            outcomes.push({ ok: false, error })
+          }
         }
-      }
-      this.#db.exec('COMMIT')
+      })
     } catch (err) {
-      if (this.#db.isTransaction) this.#db.exec('ROLLBACK')
       const error = new ParleyError(ErrorCode.Internal, 'the local store could not commit', { cause: err })
       for (const entry of batch) entry.reject(error)
       return

@@ -6,10 +6,9 @@
  * copied database file reads as metadata only: who, when, which group — not what. Every method is synchronous and each write is one statement or
  * one transaction, so a kill -9 leaves either the old or the new state, never half of one.
  */
-import { DatabaseSync } from 'node:sqlite'
-import { chmodSync, mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
+import type { DatabaseSync } from 'node:sqlite'
 import { hkdfSha256 } from '../../common/crypto/hkdf.ts'
+import { openDatabase, transaction } from '../../common/sqlite.ts'
 import { unwrapSecret, wrapSecret } from '../../common/crypto/wrap.ts'
 import { GroupCommit } from './group-commit.ts'
 
@@ -49,7 +48,9 @@ export interface OutboxItem {
 
 export type PinResult = 'new' | 'same' | 'changed'
 
-const MIGRATIONS: string[] = [
+/** Schema steps (common/sqlite.ts): MIGRATIONS[i] takes user_version i to i + 1. Never edit a
+ * released step; append a new one. */
+const MIGRATIONS: readonly string[] = [
   `CREATE TABLE messages (
      id TEXT NOT NULL, direction TEXT NOT NULL, peer TEXT NOT NULL, grp TEXT, kind TEXT NOT NULL,
      body BLOB NOT NULL, path BLOB, status TEXT NOT NULL, at INTEGER NOT NULL,
@@ -75,14 +76,12 @@ export class PeerStore {
   readonly #sealKey: Uint8Array
   readonly #commits: GroupCommit
 
-  /** `wrapKey`: the user's key from their password; the store derives its own key from it. */
+  /** `file`: the database file (its folder is made if missing), or IN_MEMORY (common/sqlite.ts)
+   * for a store that lives as long as this object (unit tests). `wrapKey`: the user's key from
+   * their password; the store derives its own key from it. */
   constructor (file: string, wrapKey: Uint8Array) {
     this.#sealKey = hkdfSha256(wrapKey, new Uint8Array(0), 'parley/store', 32)
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
-    this.#db = new DatabaseSync(file)
-    chmodSync(file, 0o600)
-    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;')
-    this.#migrate()
+    this.#db = openDatabase(file, { migrations: MIGRATIONS, owner: 'peer' })
     this.#commits = new GroupCommit(this.#db)
   }
 
@@ -93,28 +92,6 @@ export class PeerStore {
    */
   async commitSoon<T> (work: () => T): Promise<T> {
     return await this.#commits.run(work)
-  }
-
-  #migrate (): void {
-    const row = this.#db.prepare('PRAGMA user_version').get() as { user_version: number }
-    for (let version = row.user_version; version < MIGRATIONS.length; version++) {
-      this.#transaction(() => {
-        this.#db.exec(MIGRATIONS[version] ?? '')
-        this.#db.exec(`PRAGMA user_version = ${version + 1}`)
-      })
-    }
-  }
-
-  #transaction<T> (work: () => T): T {
-    this.#db.exec('BEGIN IMMEDIATE')
-    try {
-      const result = work()
-      this.#db.exec('COMMIT')
-      return result
-    } catch (err) {
-      this.#db.exec('ROLLBACK')
-      throw err
-    }
   }
 
   /** Store a message; false when the same (id, direction, peer) is already there (a duplicate). */
@@ -180,7 +157,7 @@ export class PeerStore {
 
   /** Trust on first use: remember the first peer id seen for a username, report changes. */
   pin (username: string, peerId: string): PinResult {
-    return this.#transaction(() => {
+    return transaction(this.#db, () => {
       const row = this.#db.prepare('SELECT peer_id FROM pins WHERE username = ?').get(username) as { peer_id: string } | undefined
       if (row === undefined) {
         // A peer id belongs to one username: a stale pin of another name for it goes.
@@ -226,7 +203,7 @@ export class PeerStore {
 
   /** Accept a changed identity after the user verified it (VERIFY … then TRUST). */
   repin (username: string, peerId: string): void {
-    this.#transaction(() => {
+    transaction(this.#db, () => {
       this.#db.prepare('DELETE FROM pins WHERE username = ? OR peer_id = ?').run(username, peerId)
       this.#db.prepare('INSERT INTO pins (username, peer_id, first_seen) VALUES (?, ?, ?)').run(username, peerId, Date.now())
     })

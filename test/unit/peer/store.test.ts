@@ -4,6 +4,8 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
+import { IN_MEMORY, userVersion } from '../../../common/sqlite.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
 import type { MessageRecord } from '../../../peer/store/store.ts'
 
@@ -99,5 +101,32 @@ describe('peer store', () => {
     assert.equal((await stat(file)).mode & 0o777, 0o600)
     store = new PeerStore(file, randomBytes(32))
     assert.throws(() => store.history({ user: 'bob' }, 10), { code: 'ERR_INTEGRITY' })
+  })
+
+  test('schema: a new file is at version 2 (pins keep addresses); a file a newer version wrote is refused, untouched', () => {
+    store.close()
+    const db = new DatabaseSync(file)
+    assert.equal(userVersion(db), 2)
+    db.exec('PRAGMA user_version = 3')
+    db.close()
+    assert.throws(() => new PeerStore(file, wrapKey), /schema version 3 is newer than this peer knows \(2\)/)
+    const check = new DatabaseSync(file)
+    assert.equal(userVersion(check), 3)
+    check.exec('PRAGMA user_version = 2')
+    check.close()
+    store = new PeerStore(file, wrapKey)
+  })
+
+  test('an in-memory store (what the middle layer\'s unit tests run on) keeps what it is given until closed', async () => {
+    const memory = new PeerStore(IN_MEMORY, wrapKey)
+    await memory.commitSoon(() => memory.addMessage(message({ body: 'kept' })))
+    memory.pin('carol', 'peer-c')
+    memory.rememberAddrs('carol', ['/ip4/10.0.0.3/tcp/1'])
+    assert.deepEqual(memory.history({ user: 'bob' }, 10).map(m => m.body), ['kept'])
+    assert.deepEqual(memory.lastSeen('carol'), { peerId: 'peer-c', addrs: ['/ip4/10.0.0.3/tcp/1'] })
+    memory.close()
+    const fresh = new PeerStore(IN_MEMORY, wrapKey)
+    assert.deepEqual(fresh.history({ user: 'bob' }, 10), [], 'nothing outlives its connection')
+    fresh.close()
   })
 })

@@ -27,7 +27,8 @@ import type { Handlers } from '../../../rendezvous/handlers.ts'
 import { Notifier } from '../../../rendezvous/notify.ts'
 import { SignInThrottle } from '../../../rendezvous/ratelimit.ts'
 import { Sessions } from '../../../rendezvous/sessions.ts'
-import { MIGRATIONS, migrate, openStore } from '../../../rendezvous/store.ts'
+import { migrate } from '../../../common/sqlite.ts'
+import { MIGRATIONS, openStore } from '../../../rendezvous/store.ts'
 import type { RendezvousStore } from '../../../rendezvous/store.ts'
 import { removeDir, tempDir } from '../../helpers/rendezvous.ts'
 
@@ -112,10 +113,10 @@ describe('account scrypt parameters and their upgrade', () => {
     const db = new DatabaseSync(':memory:')
     const step = MIGRATIONS.findIndex(sql => sql.includes('kdf_log_n'))
     assert.ok(step > 0)
-    migrate(db, MIGRATIONS.slice(0, step))
+    migrate(db, MIGRATIONS.slice(0, step), 'rendezvous server')
     db.prepare(`INSERT INTO users (username, peer_id, salt, verifier, identity, addrs, created)
       VALUES ('old', 'p', ?, ?, ?, '[]', 1)`).run(new Uint8Array(16), new Uint8Array(32), new Uint8Array(100))
-    migrate(db)
+    migrate(db, MIGRATIONS, 'rendezvous server')
     const row = db.prepare('SELECT kdf_log_n, kdf_r, kdf_p, data_key FROM users').get() as Record<string, unknown>
     assert.deepEqual({ ...row }, { kdf_log_n: 15, kdf_r: 8, kdf_p: 1, data_key: null })
     db.close()

@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { ErrorCode, is } from '../../../common/errors.ts'
 import { DATABASE_FILE } from '../../../rendezvous/constants.ts'
-import { MIGRATIONS, migrate, openStore, userVersion } from '../../../rendezvous/store.ts'
+import { migrate, userVersion } from '../../../common/sqlite.ts'
+import { MIGRATIONS, openStore } from '../../../rendezvous/store.ts'
 import type { RendezvousStore } from '../../../rendezvous/store.ts'
 import { removeDir, tempDir } from '../../helpers/rendezvous.ts'
 
@@ -32,38 +33,26 @@ describe('rendezvous store', () => {
   before(async () => { dir = await tempDir('parley-store-') })
   after(async () => { await removeDir(dir) })
 
-  describe('migrations', () => {
-    it('brings a new database to the latest schema version', () => {
+  // How migrations run in general is common/sqlite.ts's (test/unit/common/sqlite.test.ts).
+  describe('schema', () => {
+    it('brings a new database to the latest version, and a second run changes nothing', () => {
       const db = new DatabaseSync(':memory:')
-      assert.equal(migrate(db), MIGRATIONS.length)
-      assert.equal(userVersion(db), MIGRATIONS.length)
-      assert.equal(migrate(db), MIGRATIONS.length, 'running again changes nothing')
+      assert.equal(migrate(db, MIGRATIONS, 'rendezvous server'), MIGRATIONS.length)
+      assert.equal(userVersion(db), 3, 'users, scrypt parameters, signed epochs')
+      assert.equal(migrate(db, MIGRATIONS, 'rendezvous server'), MIGRATIONS.length)
       db.close()
     })
 
-    it('applies only the steps a database has not had yet', () => {
-      const db = new DatabaseSync(':memory:')
-      const steps = ['CREATE TABLE a (x INTEGER) STRICT', 'CREATE TABLE b (y INTEGER) STRICT']
-      migrate(db, steps.slice(0, 1))
-      assert.equal(userVersion(db), 1)
-      migrate(db, steps)
-      assert.equal(userVersion(db), 2)
-      db.close()
-    })
-
-    it('rolls a failing step back entirely', () => {
-      const db = new DatabaseSync(':memory:')
-      assert.throws(() => migrate(db, ['CREATE TABLE a (x INTEGER); CREATE TABLE broken (']))
-      assert.equal(userVersion(db), 0)
-      assert.equal(db.prepare("SELECT name FROM sqlite_master WHERE name = 'a'").get(), undefined)
-      db.close()
-    })
-
-    it('refuses a database written by a newer server', () => {
-      const db = new DatabaseSync(':memory:')
+    it('refuses a data folder written by a newer server, and leaves it as it was', () => {
+      const folder = join(dir, 'newer')
+      openStore(folder).close()
+      const db = new DatabaseSync(join(folder, DATABASE_FILE))
       db.exec(`PRAGMA user_version = ${MIGRATIONS.length + 1}`)
-      assert.throws(() => migrate(db), /newer than this server/)
       db.close()
+      assert.throws(() => openStore(folder), /schema version 4 is newer than this rendezvous server knows \(3\)/)
+      const after = new DatabaseSync(join(folder, DATABASE_FILE))
+      assert.equal(userVersion(after), MIGRATIONS.length + 1)
+      after.close()
     })
   })
 
