@@ -95,6 +95,22 @@ const UPGRADE_DEADLINE_MS = DIAL_DEADLINE_MS
  * session (the user went offline, everyone's presence churned, every session re-handshook). A
  * dead socket is still found: by TCP itself, by the 10 min idle timeout, and by this ping. */
 const PING_INTERVAL_MS = 15_000
+/*
+ * PEER_CONNECTIONS_UNMONITORED: on a peer, the monitor's ping opened a new stream on every
+ * connection every 15 s (stream negotiation, a logger, yamux frames): with a peer's few dozen
+ * connections it is noise, but the 200-peer soak spent more on pings than on messages
+ * (~75 ping streams/s per worker). A peer learns that a connection died without it: a session
+ * that gets no ACK within ACK_TIMEOUT_MS is dropped and its messages redelivered on a new
+ * connection; the rendezvous's events stream carries a heartbeat that the client times out on
+ * (peer/rendezvous-client.ts); yamux sends its own keep-alive pings (no streams) so NATs keep
+ * idle connections mapped, and TCP reports a connection reset.
+ *
+ * PEERS_NOT_IDENTIFIED: identify on every new connection cost each side a stream each way, an
+ * Ed25519 signature over a fresh peer record and a verification, and peer-store writes: in the
+ * soak, as much CPU as the Noise handshake itself. Peers reach each other at the addresses the
+ * directory gives, so nothing of a peer's identify is used; the rendezvous's is (relay, observed
+ * address).
+ */
 const PING_TIMEOUT_MIN_MS = 30_000
 const PING_TIMEOUT_MAX_MS = 60_000
 
@@ -142,12 +158,15 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
     connectionGater: server === undefined
       ? caps
       : { ...caps, denyOutboundRelayedConnection: (source, destination) => !server.allowRelayedConnection(source, destination) },
-    connectionMonitor: {
-      pingInterval: PING_INTERVAL_MS,
-      pingTimeout: { minTimeout: PING_TIMEOUT_MIN_MS, maxTimeout: PING_TIMEOUT_MAX_MS }
-    },
+    // A peer does not ping its connections (see PEER_CONNECTIONS_UNMONITORED); the rendezvous
+    // does, to notice a peer that vanished without closing and mark it offline.
+    connectionMonitor: relayAt !== undefined
+      ? { enabled: false }
+      : { pingInterval: PING_INTERVAL_MS, pingTimeout: { minTimeout: PING_TIMEOUT_MIN_MS, maxTimeout: PING_TIMEOUT_MAX_MS } },
     services: {
-      identify: identify(),
+      // A peer identifies only the rendezvous (below), not every peer it talks to: see
+      // PEERS_NOT_IDENTIFIED. Everyone still answers identify requests.
+      identify: identify({ runOnConnectionOpen: relayAt === undefined }),
       ...(server === undefined
         ? {}
         : {
@@ -167,6 +186,13 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
   })
   created.node = node
   if (relayAt !== undefined) {
+    // The rendezvous's identify tells a peer that it is a relay (circuit relay discovery) and
+    // which address it sees us at; run it on each new connection to the rendezvous.
+    node.addEventListener('connection:open', event => {
+      const connection = event.detail
+      if (!isRelay(connection.remotePeer)) return
+      void node.services.identify.identify(connection).catch(() => {})
+    })
     // The one path around the discovery filter (see relayFilter): a reservation on any peer but
     // the rendezvous is dropped at once, with that peer's relay claim (its peer-store record).
     node.addEventListener('self:peer:update', () => {

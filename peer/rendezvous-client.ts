@@ -11,7 +11,7 @@ import type { KdfParams } from '../common/crypto/password.ts'
 import { ErrorCode, ParleyError, asParleyError } from '../common/errors.ts'
 import type { ParleyNode } from '../common/node.ts'
 import {
-  EVENTS_PROTOCOL, MAX_RESPONSE_BYTES, RENDEZVOUS_PROTOCOL, decodeEvent, decodeResponse, decodeSubscribed,
+  EVENTS_PROTOCOL, EVENTS_SILENCE_LIMIT_MS, MAX_RESPONSE_BYTES, RENDEZVOUS_PROTOCOL, decodeEvent, decodeResponse, decodeSubscribed,
   encodeRequest, encodeSubscribe
 } from '../common/protocol/rendezvous.ts'
 import type { Op, RendezvousEvent, RequestArgs, Result } from '../common/protocol/rendezvous.ts'
@@ -205,7 +205,7 @@ export class RendezvousClient {
     let failure: unknown
     try {
       for (;;) {
-        const event = decodeEvent(await framed.read({ signal }))
+        const event = decodeEvent(await this.#readWithin(framed, signal))
         if (event.type === 'ping') continue
         try {
           onEvent(event)
@@ -224,6 +224,24 @@ export class RendezvousClient {
       } catch (err) {
         this.#log.error('event callback failed: %s', asParleyError(err).message)
       }
+    }
+  }
+
+  /** The next event frame, or an error once the server has said nothing, not even its
+   * heartbeat, for EVENTS_SILENCE_LIMIT_MS: then the connection is taken as dead and closed,
+   * so the reconnect that follows dials a new one instead of reusing a socket nobody answers. */
+  async #readWithin (framed: FramedStream, signal?: AbortSignal): Promise<Uint8Array> {
+    const silence = AbortSignal.timeout(EVENTS_SILENCE_LIMIT_MS)
+    try {
+      return await framed.read({ signal: signal === undefined ? silence : AbortSignal.any([signal, silence]) })
+    } catch (err) {
+      if (!silence.aborted || signal?.aborted === true) throw err
+      const server = peerIdOf(this.#server)
+      const dead = new ParleyError(ErrorCode.Unreachable, `the rendezvous said nothing for ${EVENTS_SILENCE_LIMIT_MS / 1000} s`)
+      for (const connection of this.#node.getConnections()) {
+        if (connection.remotePeer.toString() === server) connection.abort(dead)
+      }
+      throw dead
     }
   }
 

@@ -24,10 +24,6 @@ export const MAX_INBOUND_EVENTS_STREAMS = 2
 /** The server never opens streams; keep the outbound allowance minimal. */
 export const MAX_OUTBOUND_STREAMS = 1
 
-/** Heartbeat on each events stream: well under the 120 s stream idle limit (DESIGN §2), and it
- * finds a dead subscriber within a minute. */
-export const EVENTS_HEARTBEAT_MS = 30_000
-
 /** Events queued for one slow subscriber before its stream is dropped (it re-subscribes). */
 export const MAX_QUEUED_EVENTS = 256
 

@@ -7,12 +7,12 @@
 import type { Connection, Logger, Stream } from '@libp2p/interface'
 import { ErrorCode, ParleyError, asParleyError } from '../common/errors.ts'
 import {
-  MAX_REQUEST_BYTES, decodeSubscribe, encodeError, encodeEvent, encodeSubscribed
+  EVENTS_HEARTBEAT_MS, MAX_REQUEST_BYTES, decodeSubscribe, encodeError, encodeEvent, encodeSubscribed
 } from '../common/protocol/rendezvous.ts'
 import type { ServerEvent, WireEvent } from '../common/protocol/rendezvous.ts'
 import { FramedStream } from '../common/wire/frames.ts'
 import {
-  EVENTS_HEARTBEAT_MS, MAX_QUEUED_EVENTS, REQUEST_READ_TIMEOUT_MS, RESPONSE_WRITE_TIMEOUT_MS, STREAM_LINGER_MS
+  MAX_QUEUED_EVENTS, REQUEST_READ_TIMEOUT_MS, RESPONSE_WRITE_TIMEOUT_MS, STREAM_LINGER_MS
 } from './constants.ts'
 import type { Notifier } from './notify.ts'
 import type { EventSink, Sessions } from './sessions.ts'

@@ -20,6 +20,13 @@ import { NAME_PATTERN, normaliseName } from '../wire/names.ts'
 
 export const RENDEZVOUS_PROTOCOL = '/parley/rendezvous/1.0.0'
 export const EVENTS_PROTOCOL = '/parley/events/1.0.0'
+/** The server writes an event, or a ping, on every events stream at least this often: well under
+ * the 120 s stream idle limit (DESIGN §2), so a dead subscriber is found within a minute. */
+export const EVENTS_HEARTBEAT_MS = 30_000
+/** A client that hears nothing on its events stream for this long takes its connection to the
+ * rendezvous as dead and reconnects (peers do not ping their connections: common/node.ts).
+ * Three heartbeats, so a server slowed by load is not dropped for being late. */
+export const EVENTS_SILENCE_LIMIT_MS = 3 * EVENTS_HEARTBEAT_MS
 
 /** Largest request: signup with a 512-byte identity blob and 8 addresses of 256 characters is
  * about 2.7 KiB of CBOR; 4 KiB leaves room and keeps what a stranger can make us buffer small. */
