@@ -103,16 +103,17 @@ describe('peer store', () => {
     assert.throws(() => store.history({ user: 'bob' }, 10), { code: 'ERR_INTEGRITY' })
   })
 
-  test('schema: a new file is at version 2 (pins keep addresses); a file a newer version wrote is refused, untouched', () => {
+  test('schema: a file a newer version wrote is refused and left as it was', () => {
     store.close()
     const db = new DatabaseSync(file)
-    assert.equal(userVersion(db), 2)
-    db.exec('PRAGMA user_version = 3')
+    const current = userVersion(db)
+    assert.ok(current >= 2, 'at least: messages, outbox, pins, group keys; then addresses kept with pins')
+    db.exec(`PRAGMA user_version = ${current + 1}`)
     db.close()
-    assert.throws(() => new PeerStore(file, wrapKey), /schema version 3 is newer than this peer knows \(2\)/)
+    assert.throws(() => new PeerStore(file, wrapKey), new RegExp(`schema version ${current + 1} is newer than this peer knows \\(${current}\\)`))
     const check = new DatabaseSync(file)
-    assert.equal(userVersion(check), 3)
-    check.exec('PRAGMA user_version = 2')
+    assert.equal(userVersion(check), current + 1)
+    check.exec(`PRAGMA user_version = ${current}`)
     check.close()
     store = new PeerStore(file, wrapKey)
   })
