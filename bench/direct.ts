@@ -17,9 +17,12 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { ParleyNode } from '../common/node.ts'
 import { encodeBody } from '../common/wire/codec.ts'
-import { DirectService } from '../peer/direct/service.ts'
+import { directService } from '../peer/direct/service.ts'
+import type { DirectService } from '../peer/direct/service.ts'
 import { Directory } from '../peer/directory.ts'
 import { Inbox } from '../peer/inbox.ts'
+import { SignedInGate } from '../peer/signed-in.ts'
+import type { SignedInUser } from '../peer/signed-in.ts'
 import { PeerStore } from '../peer/store/store.ts'
 import type { Dialable } from '../peer/transport/dial.ts'
 import { removeDir, tempDir } from '../test/helpers/rendezvous.ts'
@@ -30,15 +33,29 @@ import type { ResultRow, SuiteOptions } from './report.ts'
 
 const TEXT = 'The quick brown fox jumps over the lazy dog, then sends a receipt: 0123456789 abcdefghij.'
 const noEmit = (): void => {}
-const noGroups = async (): Promise<void> => { throw new Error('no groups in the direct bench') }
 const UNLIMITED = { perSecond: 1e9, burst: 1e9 }
+/** No group traffic in this suite: a group key or group text would be a bench bug. */
+const noGroups: SignedInUser['keys'] = {
+  acceptHandedKey: async () => { throw new Error('no groups in the direct bench') },
+  info: async () => { throw new Error('no groups in the direct bench') },
+  key: async () => { throw new Error('no groups in the direct bench') }
+}
 
 interface BenchUser {
   name: string
   node: ParleyNode
   store?: PeerStore
-  inbox: Inbox
   direct: DirectService
+}
+
+/** The direct service as the peer wires it (peer/app.ts): made for the node, started (which
+ * registers the protocol), serving the user signed in through the gate. */
+async function serve (node: ParleyNode, user: Omit<SignedInUser, 'signal'>): Promise<DirectService> {
+  const gate = new SignedInGate()
+  gate.open({ ...user, signal: new AbortController().signal })
+  const direct = directService({ node, signedIn: gate, emit: noEmit }, { messageLimits: UNLIMITED })
+  await direct.start()
+  return direct
 }
 
 /** A peer as the product builds one, without a rendezvous: store, directory (pins), inbox, direct service. */
@@ -48,25 +65,22 @@ async function realUser (dir: string, name: string, node?: ParleyNode): Promise<
   const directory = new Directory(() => { throw new Error('no rendezvous in the bench') }, store, noEmit)
   // The per-sender flood limit is policy, not pipeline: lifted so the figure is the protocol's.
   const inbox = new Inbox(store, directory, noEmit, { perSecond: 1e9, burst: 1e9 })
-  const direct = new DirectService({ node: n, inbox, downloadsDir: join(dir, name, 'downloads'), emit: noEmit, onGroupMessage: noGroups, messageLimits: UNLIMITED })
-  await direct.start()
-  return { name, node: n, store, inbox, direct }
+  const direct = await serve(n, { username: name, inbox, keys: noGroups, downloadsDir: join(dir, name, 'downloads') })
+  return { name, node: n, store, direct }
 }
 
 /** The same peer with an inbox that knows every sender and keeps nothing (no sqlite, no fsync). */
 async function volatileUser (dir: string, name: string, senders: Map<string, string>): Promise<BenchUser> {
   const node = await benchNode()
-  const inbox = {
+  const inbox: SignedInUser['inbox'] = {
     senderOf: async (peerId: string) => senders.get(peerId) ?? 'unknown',
     onText: async () => {},
     hasFile: () => false,
-    onFile: () => {},
-    onGroupKey: async () => {},
+    onFile: async () => {},
     onInboundError: () => {}
-  } as unknown as Inbox
-  const direct = new DirectService({ node, inbox, downloadsDir: join(dir, name, 'downloads'), emit: noEmit, onGroupMessage: noGroups, messageLimits: UNLIMITED })
-  await direct.start()
-  return { name, node, inbox, direct }
+  }
+  const direct = await serve(node, { username: name, inbox, keys: noGroups, downloadsDir: join(dir, name, 'downloads') })
+  return { name, node, direct }
 }
 
 /** Tell `receiver` who `sender` is, as a first contact would have (trust on first use). */

@@ -1,13 +1,16 @@
 /**
  * Suite 4: one group message to 4, 16 and 64 online members, in process: real libp2p nodes on
- * 127.0.0.1 and the real GroupService on every side (GROUP header, intro, frame sealed under the
- * per-message key, encrypted ACK), timed from the first stream until every member has ACKed.
+ * 127.0.0.1 and the real direct and group services on every side, wired as the peer wires them
+ * (made for the node, started, serving the user signed in through the gate): the envelope sealed
+ * once under the per-message key, posted on the direct session with each member (`GROUP
+ * <group>`), opened and ACKed there; timed from the first post until every member has ACKed.
  *
- * What is stubbed, and why: the keyring answers from memory (member list with addresses, the
- * group key) — the real SENDGROUP first asks the rendezvous for the member list and each online
- * member's address (see the rendezvous suite for what a look-up costs); and members' inboxes keep
- * nothing — on real machines each member's fsync runs on its own disk in parallel, while here
- * 64 synchronous sqlite fsyncs would queue on one thread (the direct suite shows that cost).
+ * What is stubbed, and why: the key and epoch are given to the sender (what the keyring's
+ * keyForDelivery settles: the real SENDGROUP first asks the rendezvous for the member list — see
+ * the rendezvous suite for what a look-up costs), and members' keys answer from memory; members'
+ * inboxes keep nothing — on real machines each member's fsync runs on its own disk in parallel,
+ * while here 64 synchronous sqlite fsyncs would queue on one thread (the direct suite shows that
+ * cost).
  *
  * Baseline: the same fan-out over bare libp2p streams, with frames of the same sizes (header,
  * intro, sealed message; an ACK-sized answer), each member answering once it has all three.
@@ -19,12 +22,13 @@ import type { ParleyNode } from '../common/node.ts'
 import { newGroupKey } from '../common/crypto/group.ts'
 import { encodeBody } from '../common/wire/codec.ts'
 import { formatHeader } from '../common/wire/headers.ts'
-import { DirectService } from '../peer/direct/service.ts'
-import { GroupService } from '../peer/groups/service.ts'
-import type { GroupKeyring, GroupInfo } from '../peer/groups/keyring.ts'
-import type { Inbox } from '../peer/inbox.ts'
-import type { Outbox } from '../peer/outbox.ts'
-import type { PeerStore } from '../peer/store/store.ts'
+import { directService } from '../peer/direct/service.ts'
+import type { DirectService } from '../peer/direct/service.ts'
+import { groupService } from '../peer/groups/service.ts'
+import type { GroupService } from '../peer/groups/service.ts'
+import type { GroupInfo } from '../peer/groups/keyring.ts'
+import { SignedInGate } from '../peer/signed-in.ts'
+import type { SignedInUser } from '../peer/signed-in.ts'
 import type { Dialable } from '../peer/transport/dial.ts'
 import { removeDir, tempDir } from '../test/helpers/rendezvous.ts'
 import { benchNode, connect, dialable, echoOnce, handleEcho } from './nodes.ts'
@@ -36,55 +40,37 @@ const GROUP = 'bench-group'
 const TEXT = 'Group message: the quick brown fox jumps over the lazy dog, 0123456789.'
 const noEmit = (): void => {}
 
-interface Member { name: string, node: ParleyNode, groups: GroupService }
+interface Member { name: string, node: ParleyNode, direct: DirectService, groups: GroupService }
 
-function stubKeyring (info: GroupInfo, key: Uint8Array): GroupKeyring {
+/** Members' keys: the one group, from memory. */
+function memoryKeys (info: GroupInfo, key: Uint8Array): SignedInUser['keys'] {
   return {
     info: async () => info,
     key: async () => key,
-    handOverTo: async () => {},
-    handOverToLacking: async () => {}
-  } as unknown as GroupKeyring
+    acceptHandedKey: async () => { throw new Error('every member holds the key in the groups bench') }
+  }
 }
 
-function stubInbox (names: Map<string, string>): Inbox {
+/** An inbox that knows every member and keeps nothing. */
+function memoryInbox (names: Map<string, string>): SignedInUser['inbox'] {
   return {
     senderOf: async (peerId: string) => names.get(peerId) ?? 'unknown',
     onText: async () => {},
     hasFile: () => false,
-    onFile: () => {},
+    onFile: async () => {},
     onInboundError: () => {}
-  } as unknown as Inbox
+  }
 }
 
 async function member (name: string, info: GroupInfo, key: Uint8Array, names: Map<string, string>, dir: string): Promise<Member> {
   const node = await benchNode()
-  const inbox = stubInbox(names)
-  // The direct service hands group messages on to the group service made after it.
-  const late: { groups?: GroupService } = {}
-  const direct = new DirectService({
-    node,
-    inbox,
-    downloadsDir: join(dir, name),
-    emit: noEmit,
-    onGroupMessage: async (from, message) => { await late.groups?.receive(from, message) },
-    messageLimits: { perSecond: 1e9, burst: 1e9 }
-  })
+  const gate = new SignedInGate()
+  gate.open({ username: name, inbox: memoryInbox(names), keys: memoryKeys(info, key), downloadsDir: join(dir, name), signal: new AbortController().signal })
+  const direct = directService({ node, signedIn: gate, emit: noEmit }, { messageLimits: { perSecond: 1e9, burst: 1e9 } })
+  const groups = groupService({ node, direct, signedIn: gate, emit: noEmit })
   await direct.start()
-  const groups = new GroupService({
-    node,
-    direct,
-    username: name,
-    keyring: stubKeyring(info, key),
-    inbox,
-    store: {} as unknown as PeerStore,
-    outbox: () => ({}) as unknown as Outbox,
-    downloadsDir: join(dir, name),
-    emit: noEmit
-  })
-  late.groups = groups
   await groups.start()
-  return { name, node, groups }
+  return { name, node, direct, groups }
 }
 
 /** Sizes of the frames one delivery writes, so the baseline moves the same bytes. */
@@ -129,7 +115,7 @@ export async function groupsSuite ({ quick, log }: SuiteOptions): Promise<Result
       const id = randomBytes(16).toString('hex')
       const start = process.hrtime.bigint()
       await Promise.all(targets.slice(0, n).map(async to => {
-        const { acked } = await sender.groups.deliver({ id, recipient: to.username, group: GROUP, kind: 'text', body: TEXT, created: Date.now(), attempts: 0 }, to, () => {})
+        const { acked } = await sender.groups.deliver(to, { id, group: GROUP, kind: 'text', body: TEXT, created: Date.now(), epoch: info.epoch, key }, () => {})
         await acked
       }))
       return msSince(start)
@@ -162,7 +148,11 @@ export async function groupsSuite ({ quick, log }: SuiteOptions): Promise<Result
     }
     return rows
   } finally {
-    await Promise.all(members.map(async m => { await m.groups.stop().catch(() => {}); await m.node.stop() }))
+    await Promise.all(members.map(async m => {
+      await m.groups.stop().catch(() => {})
+      await m.direct.stop().catch(() => {})
+      await m.node.stop()
+    }))
     await removeDir(dir)
   }
 }

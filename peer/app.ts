@@ -1,10 +1,11 @@
 /**
- * The peer process: one libp2p node (restarted under the user's identity at sign-in), the
- * rendezvous client, and at most one signed-in Session. Every CLI command lands on a method
- * here; each returns nothing and reports through `emit`, or throws a ParleyError.
+ * The peer process: one libp2p node (restarted under the user's identity at sign-in) with its
+ * two protocol services, the rendezvous client, and at most one signed-in Session. Every CLI
+ * command lands on a method here; each returns nothing and reports through `emit`, or throws a
+ * ParleyError.
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { PrivateKey, Stream } from '@libp2p/interface'
+import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createParleyNode } from '../common/node.ts'
 import type { ParleyNode } from '../common/node.ts'
@@ -18,7 +19,12 @@ import type { Emit, HistoryLine } from './events.ts'
 import { RendezvousClient } from './rendezvous-client.ts'
 import { Session } from './session.ts'
 import { describeLocalFile } from './files/index.ts'
-import { DIRECT_PROTOCOL, GROUP_PROTOCOL, HISTORY_DEFAULT, HISTORY_MAX, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from './constants.ts'
+import { directService } from './direct/service.ts'
+import type { DirectService } from './direct/service.ts'
+import { groupService } from './groups/service.ts'
+import type { GroupService } from './groups/service.ts'
+import { SignedInGate } from './signed-in.ts'
+import { HISTORY_DEFAULT, HISTORY_MAX } from './constants.ts'
 
 export interface PeerOptions {
   /** Our own listen port (0 picks one). */
@@ -31,23 +37,31 @@ export interface PeerOptions {
   emit: Emit
 }
 
+/** The node's protocol services: they live as long as the node. */
+interface Services {
+  direct: DirectService
+  groups: GroupService
+}
+
 export class ParleyPeer {
   readonly #options: PeerOptions
   readonly #emit: Emit
   #node: ParleyNode
+  #services: Services
   #rendezvous: RendezvousClient
   #session: Session | undefined
+  /** Who is signed in, for the protocols: streams that arrive while a sign-in is still opening
+   * its session wait for it there. */
+  readonly #gate = new SignedInGate()
 
   /** The identity VERIFY last showed per user (this sign-in): the only one TRUST may accept. */
   readonly #verified = new Map<string, string>()
-
-  /** Streams that arrive while a sign-in is still opening its session wait for it. */
-  readonly #sessionWaiters = new Set<(session: Session | undefined) => void>()
 
   private constructor (options: PeerOptions, node: ParleyNode) {
     this.#options = options
     this.#emit = options.emit
     this.#node = node
+    this.#services = this.#servicesOf(node)
     this.#rendezvous = new RendezvousClient(node, options.rendezvous)
   }
 
@@ -55,7 +69,7 @@ export class ParleyPeer {
   static async start (options: PeerOptions): Promise<ParleyPeer> {
     const node = await ParleyPeer.#listen(options, await generateKeyPair('Ed25519'))
     const peer = new ParleyPeer(options, node)
-    await peer.#serve(node)
+    await peer.#startServices()
     peer.#emit({ event: 'ready', peerId: node.peerId.toString(), addrs: peer.#addrs(), rendezvous: options.rendezvous.toString() })
     return peer
   }
@@ -69,31 +83,23 @@ export class ParleyPeer {
   /**
    * The peer protocols are served from the moment the node listens, before sign-in: the
    * rendezvous announces us online as the sign-in completes, and a peer that dials at once must
-   * find a handler; its stream waits (at most one step) for the session that is opening.
+   * find a handler; its stream waits (at most one step) in the gate for the session that is
+   * opening.
    */
-  async #serve (node: ParleyNode): Promise<void> {
-    // runOnLimitedConnection: streams also come over the relay (a "limited" connection).
-    const limits = { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS, runOnLimitedConnection: true }
-    await node.handle(DIRECT_PROTOCOL, (stream, connection) => {
-      void this.#sessionFor(stream).then(session => session?.direct.handle(stream, connection))
-    }, limits)
-    await node.handle(GROUP_PROTOCOL, (stream, connection) => {
-      void this.#sessionFor(stream).then(session => session?.groups.handle(stream, connection))
-    }, limits)
+  #servicesOf (node: ParleyNode): Services {
+    const direct = directService({ node, signedIn: this.#gate, emit: this.#emit })
+    const groups = groupService({ node, direct, signedIn: this.#gate, emit: this.#emit })
+    return { direct, groups }
   }
 
-  async #sessionFor (stream: Stream): Promise<Session | undefined> {
-    const session = this.#session ?? await new Promise<Session | undefined>(resolve => {
-      const done = (found: Session | undefined): void => {
-        clearTimeout(timer)
-        this.#sessionWaiters.delete(done)
-        resolve(found)
-      }
-      const timer = setTimeout(() => { done(undefined) }, STEP_TIMEOUT_MS)
-      this.#sessionWaiters.add(done)
-    })
-    if (session === undefined) stream.abort(new ParleyError(ErrorCode.NotSignedIn, 'nobody is signed in here'))
-    return session
+  async #startServices (): Promise<void> {
+    await this.#services.direct.start()
+    await this.#services.groups.start()
+  }
+
+  async #stopServices (): Promise<void> {
+    await this.#services.groups.stop()
+    await this.#services.direct.stop()
   }
 
   #addrs (): string[] {
@@ -135,9 +141,11 @@ export class ParleyPeer {
   async #useIdentity (identity: PrivateKey): Promise<void> {
     if (this.#node.peerId.publicKey?.equals(identity.publicKey) === true) return
     await this.#closeSession()
+    await this.#stopServices()
     await this.#node.stop()
     this.#node = await ParleyPeer.#listen(this.#options, identity)
-    await this.#serve(this.#node)
+    this.#services = this.#servicesOf(this.#node)
+    await this.#startServices()
     this.#rendezvous = new RendezvousClient(this.#node, this.#options.rendezvous)
   }
 
@@ -145,7 +153,9 @@ export class ParleyPeer {
     await this.#closeSession()
     this.#verified.clear()
     const session = new Session({
-      node: this.#node,
+      direct: this.#services.direct,
+      groups: this.#services.groups,
+      gate: this.#gate,
       rendezvous: this.#rendezvous,
       username: signed.username,
       wrapKey: signed.wrapKey,
@@ -155,9 +165,13 @@ export class ParleyPeer {
       dataDir: this.#options.dataDir,
       emit: this.#emit
     })
-    await session.start(signed.offline === true)
+    try {
+      await session.start(signed.offline === true)
+    } catch (err) {
+      await session.close()
+      throw err
+    }
     this.#session = session
-    for (const waiter of this.#sessionWaiters) waiter(session)
   }
 
   async #closeSession (): Promise<void> {
@@ -261,13 +275,13 @@ export class ParleyPeer {
 
   async sendGroup (group: string, text: string): Promise<void> {
     checkText(text)
-    await this.#signedIn().groups.sendText(normaliseName(group, 'group'), text)
+    await this.#signedIn().sendGroupText(normaliseName(group, 'group'), text)
   }
 
   async sendGroupFile (path: string, group: string): Promise<void> {
     const session = this.#signedIn()
     const file = await describeLocalFile(path)
-    await session.groups.sendFile(normaliseName(group, 'group'), file.path, file.name)
+    await session.sendGroupFile(normaliseName(group, 'group'), file.path, file.name)
   }
 
   /** Names for Tab completion: users and groups the directory lists now, printing nothing. */
@@ -293,6 +307,7 @@ export class ParleyPeer {
 
   async stop (): Promise<void> {
     await this.#closeSession()
+    await this.#stopServices()
     await this.#node.stop()
   }
 }

@@ -2,9 +2,6 @@
  * The peer's limits and timings, each with the reason for its value.
  */
 
-export const DIRECT_PROTOCOL = '/parley/direct/1.0.0'
-export const GROUP_PROTOCOL = '/parley/group/1.0.0'
-
 /** Inbound streams per connection and protocol: a session or two, a few files in flight; more
  * than this from one peer is a flood. */
 export const MAX_INBOUND_STREAMS = 32

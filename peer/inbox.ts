@@ -1,8 +1,10 @@
 /**
- * What arrives: every inbound message, file and group key passes through here to be checked,
- * stored (before the ACK goes back, DESIGN §6), de-duplicated by id and reported.
+ * What arrives: every inbound message and file passes through here to be checked, stored
+ * (before the ACK goes back, DESIGN §6), de-duplicated by id and reported. (Group keys handed
+ * over go to the keyring, groups/keyring.ts.)
  */
-import { ErrorCode, ParleyError } from '../common/errors.ts'
+import { ErrorCode } from '../common/errors.ts'
+import type { ParleyError } from '../common/errors.ts'
 import { RateLimiter } from '../common/rate-limiter.ts'
 import { INBOUND_STREAMS_BURST, INBOUND_STREAMS_PER_SECOND } from './constants.ts'
 import type { Emit } from './events.ts'
@@ -28,18 +30,6 @@ export interface IncomingFile {
   sha256: Uint8Array
 }
 
-export interface IncomingKey {
-  from: string
-  group: string
-  epoch: number
-  key: Uint8Array
-}
-
-/** Accepts group keys handed over by other members (implemented by the group keyring). */
-export interface KeyAcceptor {
-  acceptHandedKey: (key: IncomingKey) => Promise<void>
-}
-
 export class Inbox {
   readonly #store: PeerStore
   readonly #directory: Directory
@@ -47,7 +37,6 @@ export class Inbox {
   /** New streams per sender: a registered user must not be able to flood us with sessions and files. */
   readonly #limiter: RateLimiter
   readonly #warnings: WarningThrottle
-  keys: KeyAcceptor | undefined
 
   /** `perSecond` and `burst` are the limits per sender (the benchmark lifts them to measure the
    * pipeline itself, not the policy). */
@@ -100,11 +89,6 @@ export class Inbox {
     } else {
       this.#emit({ event: 'group-file', id, group: file.group, from: file.from, name: file.name, path: file.path, size: file.size, sha256, at })
     }
-  }
-
-  async onGroupKey (key: IncomingKey): Promise<void> {
-    if (this.keys === undefined) throw new ParleyError(ErrorCode.Protocol, 'not signed in')
-    await this.keys.acceptHandedKey(key)
   }
 
   /** A failed inbound stream: report what the user should know, drop the rest. The same

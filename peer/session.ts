@@ -1,30 +1,41 @@
 /**
- * Everything that belongs to one signed-in user: the local store, the directory with its pins,
- * the inbox, the outbox and the protocol services. A new Session is made at each sign-in and
- * closed at sign-out or exit; nothing here outlives the user it was made for.
+ * Everything that belongs to one signed-in user, and the composition root of it: the local
+ * store, the directory with its pins, the inbox, the group keyring and the outbox are made here
+ * and wired here, and only here. The node's protocol services (direct, groups) outlive a
+ * session; it opens the node's SignedInGate to them at start and closes it at sign-out.
+ *
+ * Nothing below knows the outbox: the keyring reports `key` and `handed-over`, the direct
+ * service `session-open`, the rendezvous presence; this class turns each into a flush. A new
+ * Session is made at each sign-in and closed at sign-out or exit; nothing here outlives the user
+ * it was made for.
  */
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { randomBytes } from 'node:crypto'
-import type { ParleyNode } from '../common/node.ts'
+import type { PrivateKey } from '@libp2p/interface'
 import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
+import type { RendezvousEvent } from '../common/protocol/rendezvous.ts'
 import type { Emit } from './events.ts'
 import { Directory } from './directory.ts'
+import type { PeerContact } from './directory.ts'
 import { Inbox } from './inbox.ts'
 import { Outbox } from './outbox.ts'
 import type { OutboxItem } from './store/store.ts'
 import { PeerStore } from './store/store.ts'
-import { DirectService } from './direct/service.ts'
-import type { Posted } from './direct/service.ts'
-import type { PeerContact } from './directory.ts'
+import type { DirectService, Posted } from './direct/service.ts'
+import type { SessionPeer } from './direct/session.ts'
 import type { RendezvousClient } from './rendezvous-client.ts'
-import type { RendezvousEvent } from '../common/protocol/rendezvous.ts'
 import { GroupKeyring } from './groups/keyring.ts'
-import type { PrivateKey } from '@libp2p/interface'
-import { GroupService } from './groups/service.ts'
+import type { GroupMember } from './groups/keyring.ts'
+import type { GroupService } from './groups/service.ts'
+import type { SignedInGate, SignedInUser } from './signed-in.ts'
 
 export interface SessionOptions {
-  node: ParleyNode
+  /** The node's protocol services, started when it began to listen. */
+  direct: Pick<DirectService, 'post' | 'sendFile' | 'sendGroupKey' | 'sessions' | 'on' | 'off'>
+  groups: Pick<GroupService, 'deliver'>
+  /** Where this session is offered to the protocols (at start) for what arrives. */
+  gate: Pick<SignedInGate, 'open'>
   rendezvous: RendezvousClient
   username: string
   wrapKey: Uint8Array
@@ -48,20 +59,25 @@ const CLOSE_GRACE_MS = 2_000
 export class Session {
   readonly username: string
   readonly wrapKey: Uint8Array
-  readonly node: ParleyNode
   readonly rendezvous: RendezvousClient
   readonly store: PeerStore
   readonly directory: Directory
   readonly inbox: Inbox
   readonly outbox: Outbox
-  readonly direct: DirectService
   readonly keyring: GroupKeyring
-  readonly groups: GroupService
   readonly downloadsDir: string
+  /** This user as the protocols see them (SignedInGate). */
+  readonly user: SignedInUser
+  readonly #direct: SessionOptions['direct']
+  readonly #groups: SessionOptions['groups']
+  readonly #gate: SessionOptions['gate']
   readonly #emit: Emit
   readonly #authKey: Uint8Array
   readonly #addrs: () => string[]
   readonly #abort = new AbortController()
+  /** Aborted at the end of sign-out: the direct sessions served for this user end, and the
+   * protocols stop handing this session what arrives. */
+  readonly #signedOut = new AbortController()
   /** Signed in elsewhere: this session must not take the account back by reconnecting. */
   #replaced = false
 
@@ -70,65 +86,46 @@ export class Session {
     this.wrapKey = options.wrapKey
     this.#authKey = options.authKey
     this.#addrs = options.addrs
-    this.node = options.node
     this.rendezvous = options.rendezvous
+    this.#direct = options.direct
+    this.#groups = options.groups
+    this.#gate = options.gate
     this.#emit = options.emit
     const userDir = join(options.dataDir, options.username)
     this.downloadsDir = join(userDir, 'downloads')
+    const rendezvous = options.rendezvous
     this.store = new PeerStore(join(userDir, 'parley.db'), options.wrapKey)
-    this.directory = new Directory(() => this.rendezvous, this.store, options.emit)
+    this.directory = new Directory(() => rendezvous, this.store, options.emit)
     this.inbox = new Inbox(this.store, this.directory, options.emit)
-    this.direct = new DirectService({
-      node: this.node,
-      inbox: this.inbox,
-      downloadsDir: this.downloadsDir,
-      emit: options.emit,
-      onGroupMessage: async (from, message) => { await this.groups.receive(from, message) },
-      // A session with a peer (either side opened it) means it is reachable: its queue goes now.
-      onSessionOpen: peer => { this.outbox.flush(peer.username) }
-    })
-    this.outbox = new Outbox(this.store, this.directory, options.emit, {
-      deliver: async (item, to, onSent) => await this.#deliver(item, to, onSent),
-      connected: peerId => this.direct.sessions.find(peerId) !== undefined
-    })
     this.keyring = new GroupKeyring({
       username: this.username,
       wrapKey: this.wrapKey,
       store: this.store,
-      rendezvous: () => this.rendezvous,
+      rendezvous,
       emit: options.emit,
       sign: async data => await options.identity.sign(data),
       pinnedPeerId: username => this.store.pinnedPeerId(username),
-      handOver: async (to, group, epoch, key) => {
-        // Through the directory, not the member list alone: it checks the peer id against our
-        // pin (a rendezvous that swapped a member's id gets no key) and gives current addresses.
-        const contact = await this.directory.resolve(to.username)
-        if (contact.peerId !== to.peerId) {
-          throw new ParleyError(ErrorCode.IdentityChanged, `the member list and the directory disagree on the identity of ${to.username}`)
-        }
-        await this.direct.sendGroupKey(contact, group, epoch, key)
-        // Deliveries to this member that failed while it had no key can go now.
-        this.outbox.flush(to.username)
-      },
-      // Deliveries to this group waited for the key: every recipient may now be served.
-      onNewKey: () => { this.outbox.flushAll() }
+      handOver: async (to, group, epoch, key) => { await this.#handOver(to, group, epoch, key) }
     })
-    this.inbox.keys = this.keyring
-    this.groups = new GroupService({
-      node: this.node,
-      direct: this.direct,
-      username: this.username,
-      keyring: this.keyring,
-      inbox: this.inbox,
-      store: this.store,
-      outbox: () => this.outbox,
-      downloadsDir: this.downloadsDir,
-      emit: options.emit
+    this.outbox = new Outbox(this.store, this.directory, options.emit, {
+      deliver: async (item, to, onSent) => await this.#deliver(item, to, onSent),
+      connected: peerId => this.#direct.sessions.find(peerId) !== undefined
     })
+    // What the parts report becomes outbox flushes here, and nowhere else.
+    // Deliveries to this group waited for the key: every recipient may now be served.
+    this.keyring.on('key', () => { this.outbox.flushAll() })
+    // Deliveries to this member that failed while it had no key can go now.
+    this.keyring.on('handed-over', (_group, username) => { this.outbox.flush(username) })
+    this.user = { username: this.username, inbox: this.inbox, keys: this.keyring, downloadsDir: this.downloadsDir, signal: this.#signedOut.signal }
   }
+
+  /** A session with a peer (either side opened it) means it is reachable: its queue goes now. */
+  readonly #onSessionOpen = (peer: SessionPeer): void => { this.outbox.flush(peer.username) }
 
   /** `offline`: signed in from the data folder alone; the rendezvous is tried in the background. */
   async start (offline = false): Promise<void> {
+    this.#direct.on('session-open', this.#onSessionOpen)
+    this.#gate.open(this.user)
     if (offline) this.#background(this.#reconnect())
     else await this.#subscribe()
     this.outbox.start()
@@ -185,7 +182,8 @@ export class Session {
     // Messages in flight get a moment for their acks; what is still unacknowledged then stays
     // queued for the next session (the receiver drops a copy it already has).
     await Promise.race([this.outbox.idle(), sleep(CLOSE_GRACE_MS)])
-    this.direct.sessions.stop()
+    this.#direct.off('session-open', this.#onSessionOpen)
+    this.#signedOut.abort()
     await this.outbox.idle()
     this.store.close()
   }
@@ -216,12 +214,52 @@ export class Session {
     return id
   }
 
+  /** SENDGROUP: settle the key (rotating or handing it over first), then queue one delivery per
+   * member. Without the key yet (another member made it) the deliveries are queued anyway and
+   * wait for it in the outbox. */
+  async sendGroupText (group: string, text: string): Promise<string> {
+    return await this.#fanOut(group, 'text', text, text)
+  }
+
+  /** SENDGROUPFILE: the same, with the file read at delivery time. */
+  async sendGroupFile (group: string, path: string, name: string): Promise<string> {
+    return await this.#fanOut(group, 'file', path, name)
+  }
+
+  async #fanOut (group: string, kind: 'text' | 'file', body: string, shown: string): Promise<string> {
+    const { info } = await this.keyring.keyForSending(group)
+    const id = randomBytes(16).toString('hex')
+    const created = Date.now()
+    // The history row and every member's delivery are one transaction: a crash cannot leave a
+    // message that is shown as sent but never goes out (issue 11).
+    const record = { id, direction: 'out', peer: this.username, group, kind, body: shown, path: kind === 'file' ? body : null, status: 'sent', at: created } as const
+    const items = info.members.filter(m => m.username !== this.username).map(member => ({ id, recipient: member.username, group, kind, body, created }))
+    await this.outbox.submit(record, items)
+    return id
+  }
+
+  /** One queued item to a reachable contact (the outbox's deliverer). A group item first gets
+   * its key, handed to the recipient if it lacks it (GroupKeyring.keyForDelivery). */
   async #deliver (item: OutboxItem, to: PeerContact, onSent: () => void): Promise<Posted> {
     const id = Buffer.from(item.id, 'hex')
-    if (item.group !== null) return await this.groups.deliver({ ...item, group: item.group }, to, onSent)
-    if (item.kind === 'text') return await this.direct.post(to, { kind: 'MSG' }, id, { id, text: item.body, sentAt: item.created }, onSent)
-    await this.direct.sendFile(to, id, item.body, onSent)
+    if (item.group !== null) {
+      const { epoch, key } = await this.keyring.keyForDelivery(item.group, item.recipient)
+      return await this.#groups.deliver(to, { id: item.id, group: item.group, kind: item.kind, body: item.body, created: item.created, epoch, key }, onSent)
+    }
+    if (item.kind === 'text') return await this.#direct.post(to, { kind: 'MSG' }, id, { id, text: item.body, sentAt: item.created }, onSent)
+    await this.#direct.sendFile(to, id, item.body, onSent)
     return { acked: Promise.resolve() }
+  }
+
+  /** The keyring's hand-over: through the directory, not the member list alone: it checks the
+   * peer id against our pin (a rendezvous that swapped a member's id gets no key) and gives
+   * current addresses. */
+  async #handOver (to: GroupMember, group: string, epoch: number, key: Uint8Array): Promise<void> {
+    const contact = await this.directory.resolve(to.username)
+    if (contact.peerId !== to.peerId) {
+      throw new ParleyError(ErrorCode.IdentityChanged, `the member list and the directory disagree on the identity of ${to.username}`)
+    }
+    await this.#direct.sendGroupKey(contact, group, epoch, key)
   }
 
   #onRendezvousEvent (event: RendezvousEvent): void {

@@ -1,13 +1,33 @@
 /**
- * The peer-to-peer session contract (issue 11): what travels inside one direct session, a
- * long-lived `/parley/direct/1.0.0` stream opened with the signal header `SESSION` and a fresh
- * X25519 exchange. Every frame after the handshake is sealed under the session's keys for its
- * direction (3DES + HMAC, one sequence number per direction), and its body is one of:
+ * The peer-to-peer wire contract: the two protocols, what opens their streams, and every body
+ * that travels on them (as common/protocol/rendezvous.ts is the rendezvous's). Every stream
+ * starts with its signal header (common/wire/headers.ts); the sender is named by the
+ * Noise-authenticated peer id, never by anything it writes.
+ *
+ * `/parley/direct/1.0.0` (DIRECT_PROTOCOL), two kinds of stream:
+ *   SESSION            a direct session (issue 11): a fresh X25519 exchange
+ *                      (peer/transport/channel.ts), then session frames (below) for as long as
+ *                      it lives, carrying every text, group text and group-key hand-over
+ *   FILE <name> <size> one file: a fresh X25519 exchange, then the file hand-off (below)
+ *
+ * `/parley/group/1.0.0` (GROUP_PROTOCOL), one kind of stream:
+ *   GROUP <group> <file name>  one group file: the intro in the clear
+ *                      { epoch, nonce, id } (groupFileIntroBody), then the file hand-off under
+ *                      keys from the group key and that nonce (common/crypto/group.ts)
+ *
+ * Inside a session, one long-lived stream. Every frame after the handshake is sealed under the
+ * session's keys for its direction (3DES + HMAC, one sequence number per direction), and its
+ * body is one of:
  *
  *   message  { t: 'm', h, id, b }   h: the message's own signal header (`MSG`, `KEY <group>
  *                                   <epoch>` or `GROUP <group>`), id: its 16-byte message id,
  *                                   b: the body that header announces (CBOR, checked by the
- *                                   receiver against that header's schema)
+ *                                   receiver against that header's schema):
+ *                                     MSG            textBody
+ *                                     KEY <g> <e>    keyBody
+ *                                     GROUP <g>      groupEnvelopeBody: textBody sealed under the
+ *                                                    group key (sequence 0, `GROUP <g>` as
+ *                                                    associated data)
  *   ack      { t: 'a', ok, no }     ok: ids stored (or already had); no: ids refused, each with
  *                                   an error code and a short reason. One ack frame answers
  *                                   every message that arrived together (group commit).
@@ -16,10 +36,23 @@
  *                                   once both said end and nothing is outstanding.
  *
  * Messages are pipelined: a side may have up to SESSION_WINDOW messages unacknowledged.
+ *
+ * The file hand-off, the same on both protocols, on a channel sealed in both directions:
+ *   sender → receiver    fileOfferBody { id }             the transfer id
+ *   receiver → sender    fileAnswerBody { have, resume? } it has it already (a lost ACK), or
+ *                                                         not, maybe with a verified prefix kept
+ *   then, unless `have`, the file's META, chunks and credits (peer/files/wire.ts), each frame
+ *   authenticating fileAssociatedData(header, id)
+ *   receiver → sender    ackBody { ack: id }              stored (before it is sent, DESIGN §6)
+ * On the group protocol the intro carries the id and the sender writes no offer.
  */
 import { ErrorCode, ParleyError, malformed } from '../errors.ts'
-import { array, bytes, checkObject, decodeMap, object, str } from '../wire/codec.ts'
-import { MAX_FRAME_BYTES, MAX_HEADER_BYTES } from '../wire/limits.ts'
+import { CHUNK_SIZE } from '../crypto/chunks.ts'
+import { array, bool, bytes, checkObject, decodeMap, object, optional, str, uint } from '../wire/codec.ts'
+import { MAX_FILE_BYTES, MAX_FRAME_BYTES, MAX_HEADER_BYTES, MAX_TEXT_BYTES } from '../wire/limits.ts'
+
+export const DIRECT_PROTOCOL = '/parley/direct/1.0.0'
+export const GROUP_PROTOCOL = '/parley/group/1.0.0'
 
 /**
  * Messages one side may have in flight (sent, not acknowledged) on one session.
@@ -31,6 +64,43 @@ export const SESSION_WINDOW = 256
 export const MAX_ACKS_PER_FRAME = SESSION_WINDOW
 
 const MESSAGE_ID = bytes(16, 16)
+const NONCE = bytes(16, 16)
+
+/** `MSG`, and a group text once opened: the sender's own time, for display only. */
+export const textBody = { id: MESSAGE_ID, text: str(MAX_TEXT_BYTES, 1), sentAt: uint() }
+/** `KEY <group> <epoch>`: the group key (3DES, 24 bytes). */
+export const keyBody = { key: bytes(24, 24) }
+/** `GROUP <group>`: its epoch, its message nonce, and the textBody sealed under the keys they give. */
+export const groupEnvelopeBody = { epoch: uint(), nonce: NONCE, sealed: bytes(MAX_FRAME_BYTES) }
+
+/** The most chunks a file can have: chunk indices and resume points are below this. */
+export const MAX_CHUNKS = Math.ceil(MAX_FILE_BYTES / CHUNK_SIZE)
+
+/** A receiver's offer to resume: it holds the verified chunks [0, from) of the file `sha256`
+ * (peer/files/wire.ts, "Resuming"). */
+const resumeSchema = object({
+  from: uint(MAX_CHUNKS),
+  sha256: bytes(32, 32)
+})
+
+/** Before a file's bytes: its id, so the receiver can say it already has it (a lost ACK). */
+export const fileOfferBody = { id: MESSAGE_ID }
+/** The receiver's answer: it has the file already, or not; if not, maybe a verified prefix of it
+ * kept from an attempt that was cut, to resume from. Optional, so an answer without it (an older
+ * receiver's) still reads, and means "from the start". */
+export const fileAnswerBody = { have: bool(), resume: optional(resumeSchema) }
+/** The end of a file stream: the receiver has stored this transfer. */
+export const ackBody = { ack: MESSAGE_ID }
+/** A group file stream's intro, in the clear after its header: what its keys derive from. */
+export const groupFileIntroBody = { epoch: uint(), nonce: NONCE, id: MESSAGE_ID }
+
+/** Associated data of a file's frames: the stream's signal header and the transfer id. */
+export function fileAssociatedData (header: Uint8Array, id: Uint8Array): Uint8Array {
+  const ad = new Uint8Array(header.length + id.length)
+  ad.set(header, 0)
+  ad.set(id, header.length)
+  return ad
+}
 
 const messageFrame = {
   t: str(1, 1),

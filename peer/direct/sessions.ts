@@ -14,25 +14,24 @@ import { FramedStream } from '../../common/wire/frames.ts'
 import { formatHeader } from '../../common/wire/headers.ts'
 import { acceptDirectChannel, initiateDirectChannel } from '../transport/channel.ts'
 import { openStream } from '../transport/dial.ts'
-import type { Dialable } from '../transport/dial.ts'
+import type { Dialable, Dialer } from '../transport/dial.ts'
 import type { Inbound } from '../transport/inbound.ts'
-import { DIRECT_PROTOCOL, INBOUND_MESSAGES_BURST, INBOUND_MESSAGES_PER_SECOND, MAX_SESSIONS_OPENING, STEP_TIMEOUT_MS } from '../constants.ts'
+import { DIRECT_PROTOCOL } from '../../common/protocol/peer.ts'
+import type { SignedInUser } from '../signed-in.ts'
+import { INBOUND_MESSAGES_BURST, INBOUND_MESSAGES_PER_SECOND, MAX_SESSIONS_OPENING, STEP_TIMEOUT_MS } from '../constants.ts'
 import { DirectSession } from './session.ts'
-import type { DirectSessionOptions, SessionPeer } from './session.ts'
+import type { DirectSessionOptions, SessionMessage, SessionPeer } from './session.ts'
 
 const SESSION_HEADER = formatHeader({ kind: 'SESSION' })
 
 export interface DirectSessionsOptions {
-  node: ParleyNode
-  /** The username behind an authenticated remote peer id; throws for peers we do not know. */
-  senderOf: (peerId: string) => Promise<string>
-  onMessage: DirectSessionOptions['onMessage']
+  node: Pick<ParleyNode, 'peerId'> & Dialer
+  /** What arrived on a session of `user`'s: resolving ACKs it, a ParleyError refuses it. */
+  onMessage: (user: SignedInUser, from: SessionPeer, message: SessionMessage) => Promise<void>
   /** A session with this peer opened (either side): what waits for it can go now. */
   onOpen: (peer: SessionPeer) => void
-  /** What went wrong with a peer's messages or session, for the user (never thrown). */
-  onError: (peerId: string, error: ParleyError) => void
   /** Messages per sender per second and burst (the benchmark lifts them). */
-  limits?: { perSecond: number, burst: number }
+  limits?: { perSecond: number, burst: number } | undefined
 }
 
 export class DirectSessions {
@@ -57,15 +56,16 @@ export class DirectSessions {
     return undefined
   }
 
-  /** The session to post on: an open one, else a new one (one opening per peer at a time). */
-  async get (to: Dialable): Promise<DirectSession> {
+  /** The session to post on: an open one, else a new one for `user` (one opening per peer at a
+   * time). Every session belongs to the user signed in when it opened and ends at their sign-out. */
+  async get (user: SignedInUser, to: Dialable): Promise<DirectSession> {
     for (;;) {
       if (this.#stopped) throw new ParleyError(ErrorCode.Unreachable, 'signed out')
       const open = this.find(to.peerId)
       if (open !== undefined) return open
       let opening = this.#opening.get(to.peerId)
       if (opening === undefined) {
-        opening = this.#openings.add(async () => await this.#open(to)).finally(() => { this.#opening.delete(to.peerId) })
+        opening = this.#openings.add(async () => await this.#open(user, to)).finally(() => { this.#opening.delete(to.peerId) })
         this.#opening.set(to.peerId, opening)
       }
       const session = await opening
@@ -74,13 +74,13 @@ export class DirectSessions {
     }
   }
 
-  async #open (to: Dialable): Promise<DirectSession> {
+  async #open (user: SignedInUser, to: Dialable): Promise<DirectSession> {
     const framed = new FramedStream(await openStream(this.#options.node, to, DIRECT_PROTOCOL))
     try {
       const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
       const { channel } = await initiateDirectChannel(framed, SESSION_HEADER, this.#options.node.peerId.toString(), to.peerId, { signal })
-      const session = this.#session(channel, { peerId: to.peerId, username: to.username })
-      void session.run().then(failure => { if (failure !== undefined) this.#options.onError(to.peerId, failure) })
+      const session = this.#session(user, channel, { peerId: to.peerId, username: to.username })
+      void session.run().then(failure => { if (failure !== undefined) user.inbox.onInboundError(to.peerId, failure) })
       return session
     } catch (err) {
       framed.abort(err)
@@ -90,29 +90,32 @@ export class DirectSessions {
   }
 
   /** Serve an inbound `SESSION` stream: answer the handshake, then the session, until it ends. */
-  async serve (inbound: Inbound<{ kind: 'SESSION' }>): Promise<void> {
-    const username = await this.#options.senderOf(inbound.remotePeerId)
+  async serve (user: SignedInUser, inbound: Inbound<{ kind: 'SESSION' }>): Promise<void> {
+    const username = await user.inbox.senderOf(inbound.remotePeerId)
     const { channel } = await acceptDirectChannel(inbound.framed, inbound.headerBytes, this.#options.node.peerId.toString(), inbound.remotePeerId, { signal: inbound.signal })
-    const failure = await this.#session(channel, { peerId: inbound.remotePeerId, username }).run()
+    const failure = await this.#session(user, channel, { peerId: inbound.remotePeerId, username }).run()
     if (failure !== undefined) throw failure // serveInbound reports it
   }
 
-  #session (channel: DirectSessionOptions['channel'], peer: SessionPeer): DirectSession {
+  #session (user: SignedInUser, channel: DirectSessionOptions['channel'], peer: SessionPeer): DirectSession {
     const session = new DirectSession({
       channel,
       peer,
-      onMessage: this.#options.onMessage,
+      onMessage: async (from, message) => { await this.#options.onMessage(user, from, message) },
       limiter: this.#limiter,
-      onRefused: (from, error) => { this.#options.onError(from.peerId, error) }
+      onRefused: (from, error) => { user.inbox.onInboundError(from.peerId, error) }
     })
-    if (this.#stopped) {
+    if (this.#stopped || user.signal.aborted) {
       session.abort('signed out')
       return session
     }
+    const signOut = (): void => { session.abort('signed out') }
+    user.signal.addEventListener('abort', signOut, { once: true })
     const set = this.#byPeer.get(peer.peerId) ?? new Set()
     set.add(session)
     this.#byPeer.set(peer.peerId, set)
     void session.ended.then(() => {
+      user.signal.removeEventListener('abort', signOut)
       set.delete(session)
       if (set.size === 0 && this.#byPeer.get(peer.peerId) === set) this.#byPeer.delete(peer.peerId)
     })
@@ -120,7 +123,8 @@ export class DirectSessions {
     return session
   }
 
-  /** End every session (sign-out): their messages in flight fail and stay queued. */
+  /** End every session (the node stops): their messages in flight fail and stay queued. A
+   * sign-out ends its user's sessions the same way, through the user's signal. */
   stop (): void {
     this.#stopped = true
     for (const set of this.#byPeer.values()) {

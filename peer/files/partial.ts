@@ -42,6 +42,7 @@ import { basename, dirname, join } from 'node:path'
 import { CHUNK_SIZE } from '../../common/crypto/index.ts'
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
 import { writeFileAtomic } from '../../common/fs.ts'
+import { MAX_CHUNKS } from '../../common/protocol/peer.ts'
 import { bytes, decodeBody, encodeBody, optional, str, uint } from '../../common/wire/codec.ts'
 import { MAX_FILE_BYTES } from '../../common/wire/limits.ts'
 import { isValidName } from '../../common/wire/names.ts'
@@ -51,7 +52,7 @@ import {
 } from './constants.ts'
 import type { KeptPrefix, KeptPrefixes } from './budget.ts'
 import { errnoOf, fileError, nameCandidate, removeFile } from './disk.ts'
-import { MAX_CHUNKS, chunkCount } from './wire.ts'
+import { chunkCount } from './wire.ts'
 import type { FileMeta, ResumeOffer } from './wire.ts'
 
 const stateSchema = {

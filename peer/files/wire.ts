@@ -49,7 +49,7 @@
  * Resuming (issue 7). A receiver that kept the verified first k chunks of this transfer (same
  * sender, same transfer id) from an attempt that was cut says so in its answer to the offer,
  * before META: `resume: { from: k, sha256 }`, the SHA-256 of the whole file it was receiving then
- * (resumeSchema; the caller's answer frame carries it, sealed like the rest of its channel). The
+ * (resumeSchema in common/protocol/peer.ts; the caller's answer frame carries it, sealed like the rest of its channel). The
  * sender honours it only when that SHA-256 is its file's and 0 < k < n (resumePoint), and says
  * what it does in META's authenticated `from`: k, or nothing (0: from the start). So the sender
  * decides, with the one fact it lacks (is the kept prefix of this same file?), and the receiver
@@ -67,8 +67,8 @@
 import { equals } from 'uint8arrays/equals'
 import { CHUNK_SIZE, frameKeysFrom, openFrame, sealFrame } from '../../common/crypto/index.ts'
 import { ErrorCode, ParleyError, malformed } from '../../common/errors.ts'
-import { refusalError } from '../../common/protocol/peer.ts'
-import { bytes, decodeBody, encodeBody, object, optional, str, uint } from '../../common/wire/codec.ts'
+import { MAX_CHUNKS, refusalError } from '../../common/protocol/peer.ts'
+import { bytes, decodeBody, encodeBody, optional, str, uint } from '../../common/wire/codec.ts'
 import type { InferSchema } from '../../common/wire/codec.ts'
 import { MAX_FILE_BYTES } from '../../common/wire/limits.ts'
 import {
@@ -77,9 +77,6 @@ import {
 
 /** type/subtype from the token alphabet of RFC 6838 §4.2, no parameters: safe to print. */
 const MIME_PATTERN = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i
-
-/** The most chunks a file can have: chunk indices and resume points are below this. */
-export const MAX_CHUNKS = Math.ceil(MAX_FILE_BYTES / CHUNK_SIZE)
 
 export const metaSchema = {
   id: bytes(TRANSFER_ID_BYTES, TRANSFER_ID_BYTES),
@@ -91,12 +88,6 @@ export const metaSchema = {
 }
 
 export type FileMeta = InferSchema<typeof metaSchema>
-
-/** A receiver's offer to resume: it holds the verified chunks [0, from) of the file `sha256`. */
-export const resumeSchema = object({
-  from: uint(MAX_CHUNKS),
-  sha256: bytes(SHA256_BYTES, SHA256_BYTES)
-})
 
 export interface ResumeOffer {
   from: number

@@ -5,13 +5,13 @@
  * direct DH session. A new epoch starts with a compare-and-set on the rendezvous, so two
  * members who rotate at once agree on one winner.
  */
+import { EventEmitter } from 'node:events'
 import { equals } from 'uint8arrays/equals'
 import { epochStatement, keyCommitment, keyMatchesCommitment, verifyEpochSignature } from '../../common/crypto/epoch.ts'
 import { newGroupKey, GROUP_KEY_BYTES } from '../../common/crypto/group.ts'
 import { unwrapSecret, wrapSecret } from '../../common/crypto/wrap.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../../common/errors.ts'
 import type { Emit } from '../events.ts'
-import type { IncomingKey, KeyAcceptor } from '../inbox.ts'
 import type { PeerStore } from '../store/store.ts'
 import type { RendezvousClient } from '../rendezvous-client.ts'
 
@@ -42,20 +42,34 @@ export interface GroupInfo {
   epochAgeMs: number
 }
 
+/** A group key handed over by another member (`KEY <group> <epoch>` on a direct session). */
+export interface IncomingKey {
+  from: string
+  group: string
+  epoch: number
+  key: Uint8Array
+}
+
 export interface KeyringDeps {
   username: string
   wrapKey: Uint8Array
-  store: PeerStore
-  rendezvous: () => RendezvousClient
+  store: Pick<PeerStore, 'groupKey' | 'saveGroupKey' | 'forgetGroup'>
+  rendezvous: Pick<RendezvousClient, 'members' | 'rotate' | 'getKeys' | 'putKey' | 'groups'>
   emit: Emit
   /** Sign with our identity key (the epochs we start). */
   sign: (data: Uint8Array) => Promise<Uint8Array>
   /** The peer id we pinned for a user, if any (an epoch's maker is checked against it). */
   pinnedPeerId: (username: string) => string | undefined
-  /** Send a key to one member over a fresh direct session, to the identity pinned for it. */
+  /** Send a key to one member over a direct session, to the identity pinned for it. */
   handOver: (to: GroupMember, group: string, epoch: number, key: Uint8Array) => Promise<void>
-  /** A key arrived: deliveries waiting for it can go now. */
-  onNewKey: (group: string) => void
+}
+
+/** What the keyring reports; the composition root (session.ts) turns it into outbox flushes. */
+export interface KeyringEvents {
+  /** A handed key was accepted: deliveries to the group that waited for it can go now. */
+  key: [group: string, epoch: number]
+  /** A member was handed the key: deliveries to it that failed without one can go now. */
+  'handed-over': [group: string, username: string]
 }
 
 /** Member lists change rarely, and every change is pushed (member-joined, member-left,
@@ -69,7 +83,7 @@ const context = (group: string, epoch: number): string => `group:${group}:${epoc
  * withholding it) starts a new epoch; the rendezvous refuses it sooner (EPOCH_MIN_AGE_MS). */
 export const KEY_WAIT_MS = 30_000
 
-export class GroupKeyring implements KeyAcceptor {
+export class GroupKeyring extends EventEmitter<KeyringEvents> {
   readonly #deps: KeyringDeps
   readonly #info = new Map<string, { at: number, info: GroupInfo }>()
   /** The last answer for each group, never invalidated: what the group goes on with while the
@@ -86,6 +100,7 @@ export class GroupKeyring implements KeyAcceptor {
   readonly #accepting = new Map<string, Promise<void>>()
 
   constructor (deps: KeyringDeps) {
+    super()
     this.#deps = deps
   }
 
@@ -96,7 +111,7 @@ export class GroupKeyring implements KeyAcceptor {
     const generation = this.#generation.get(group) ?? 0
     let found
     try {
-      found = await this.#deps.rendezvous().members(group)
+      found = await this.#deps.rendezvous.members(group)
     } catch (err) {
       // The rendezvous is away (or we are not signed in there again yet): the group goes on with
       // the members and epoch we last saw (issue 13 item 3); it is asked again once it is back.
@@ -142,7 +157,7 @@ export class GroupKeyring implements KeyAcceptor {
    *
    * `key` is undefined when another member made the current key and it has not reached us yet
    * (we lost the rotate race, or we joined while no holder was online): the send is queued all
-   * the same and goes out when the key arrives (`onNewKey`), so nothing typed is lost.
+   * the same and goes out when the key arrives (the `key` event), so nothing typed is lost.
    */
   async keyForSending (group: string): Promise<{ info: GroupInfo, key: Uint8Array | undefined }> {
     let info = await this.info(group, true)
@@ -158,6 +173,35 @@ export class GroupKeyring implements KeyAcceptor {
     }
     if (key !== undefined) await this.handOverToLacking(info, key)
     return { info, key }
+  }
+
+  /**
+   * The key to deliver a queued group message to one member with, handed to that member first:
+   * the one place a key is handed over before a delivery. The member may have come online since
+   * the send, or joined an epoch it never got; without the key it could not read what follows
+   * (DESIGN §4). Refuses (ERR_FORBIDDEN) when the recipient, or we, are no longer members; ERR_
+   * UNREACHABLE while the key another member made has not reached us yet (the delivery waits:
+   * the `key` event flushes it, the outbox retries).
+   */
+  async keyForDelivery (group: string, recipient: string): Promise<{ epoch: number, key: Uint8Array }> {
+    const inGroup = (info: GroupInfo, username: string): boolean => info.members.some(m => m.username === username)
+    let info = await this.info(group)
+    // A cached list only ever says yes quickly: before dropping a delivery, ask afresh.
+    if (!inGroup(info, recipient) || !inGroup(info, this.#deps.username)) info = await this.info(group, true)
+    if (!inGroup(info, recipient)) throw new ParleyError(ErrorCode.Forbidden, `${recipient} is no longer in ${group}`)
+    if (!inGroup(info, this.#deps.username)) throw new ParleyError(ErrorCode.Forbidden, `you are no longer in ${group}`)
+    // Without the current key, settle it as a send does: that moves the group on from an epoch
+    // whose key never came (its maker withholds it).
+    let key = await this.#keyIfHeld(group, info.epoch)
+    if (key === undefined) {
+      const settled = await this.keyForSending(group)
+      info = settled.info
+      key = settled.key
+      if (key === undefined) throw new ParleyError(ErrorCode.Unreachable, `waiting for the key of ${group} (epoch ${info.epoch}) from another member`)
+    }
+    const member = info.members.find(m => m.username === recipient)
+    if (member !== undefined) await this.handOverTo(info, member, key)
+    return { epoch: info.epoch, key }
   }
 
   async #keyIfHeld (group: string, epoch: number): Promise<Uint8Array | undefined> {
@@ -181,7 +225,7 @@ export class GroupKeyring implements KeyAcceptor {
       const wrapped = wrapSecret(this.#deps.wrapKey, context(group, epoch), key)
       const commitment = keyCommitment(key, group, epoch)
       const signature = await this.#deps.sign(epochStatement(group, epoch, commitment))
-      await this.#deps.rendezvous().rotate(group, info.epoch, wrapped, { commitment, signature })
+      await this.#deps.rendezvous.rotate(group, info.epoch, wrapped, { commitment, signature })
       this.#deps.store.saveGroupKey(group, epoch, wrapped)
     } catch (err) {
       // Another member rotated first (their key reaches us by hand-over), or not yet allowed.
@@ -206,7 +250,9 @@ export class GroupKeyring implements KeyAcceptor {
     const id = `${info.group}/${info.epoch}/${member.username}`
     let running = this.#handing.get(id)
     if (running === undefined) {
-      running = this.#deps.handOver(member, info.group, info.epoch, key).finally(() => { this.#handing.delete(id) })
+      running = this.#deps.handOver(member, info.group, info.epoch, key)
+        .then(() => { this.emit('handed-over', info.group, member.username) })
+        .finally(() => { this.#handing.delete(id) })
       this.#handing.set(id, running)
     }
     try {
@@ -234,7 +280,7 @@ export class GroupKeyring implements KeyAcceptor {
   async key (group: string, epoch: number): Promise<Uint8Array> {
     const local = await this.#localKey(group, epoch)
     if (local !== undefined) return local
-    const { keys } = await this.#deps.rendezvous().getKeys(group)
+    const { keys } = await this.#deps.rendezvous.getKeys(group)
     for (const copy of keys) {
       try {
         const key = unwrapSecret(this.#deps.wrapKey, context(group, copy.epoch), copy.wrapped)
@@ -256,7 +302,7 @@ export class GroupKeyring implements KeyAcceptor {
   /** Wrap a key under our wrapKey and keep it here and on the rendezvous. */
   async #keep (group: string, epoch: number, key: Uint8Array): Promise<void> {
     const wrapped = wrapSecret(this.#deps.wrapKey, context(group, epoch), key)
-    await this.#deps.rendezvous().putKey(group, epoch, wrapped)
+    await this.#deps.rendezvous.putKey(group, epoch, wrapped)
     this.#deps.store.saveGroupKey(group, epoch, wrapped)
   }
 
@@ -293,7 +339,7 @@ export class GroupKeyring implements KeyAcceptor {
     await this.#keep(incoming.group, incoming.epoch, incoming.key)
     this.invalidate(incoming.group)
     this.#deps.emit({ event: 'key', group: incoming.group, epoch: incoming.epoch, from: incoming.from })
-    this.#deps.onNewKey(incoming.group)
+    this.emit('key', incoming.group, incoming.epoch)
   }
 
   /**
@@ -318,7 +364,7 @@ export class GroupKeyring implements KeyAcceptor {
 
   /** On sign-in: hand keys we hold to online members of our groups who lack them. */
   async handOverAll (): Promise<void> {
-    const { groups } = await this.#deps.rendezvous().groups()
+    const { groups } = await this.#deps.rendezvous.groups()
     for (const { group, epoch } of groups) {
       if (epoch === 0) continue
       const key = await this.#localKey(group, epoch).catch(() => undefined) ?? await this.key(group, epoch).catch(() => undefined)

@@ -22,9 +22,12 @@ export interface Dialable {
   addrs: string[]
 }
 
+/** What dialling needs of the node. */
+export type Dialer = Pick<ParleyNode, 'getConnections' | 'dial' | 'peerStore' | 'getMultiaddrs'>
+
 const CIRCUIT = '/p2p-circuit'
 
-export async function openStream (node: ParleyNode, target: Dialable, protocol: string, signal?: AbortSignal): Promise<Stream> {
+export async function openStream (node: Dialer, target: Dialable, protocol: string, signal?: AbortSignal): Promise<Stream> {
   const peerId = peerIdFromString(target.peerId)
   const deadline = AbortSignal.timeout(DIAL_TIMEOUT_MS)
   const options = { signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]) }
@@ -37,12 +40,12 @@ export async function openStream (node: ParleyNode, target: Dialable, protocol: 
 }
 
 /** An open connection to the peer, a direct (unlimited) one first. */
-function openConnection (node: ParleyNode, peerId: PeerId): Connection | undefined {
+function openConnection (node: Dialer, peerId: PeerId): Connection | undefined {
   const open = node.getConnections(peerId).filter(c => c.status === 'open')
   return open.find(c => c.limits === undefined) ?? open[0]
 }
 
-async function dial (node: ParleyNode, peerId: PeerId, addrs: string[], signal: AbortSignal): Promise<Connection> {
+async function dial (node: Dialer, peerId: PeerId, addrs: string[], signal: AbortSignal): Promise<Connection> {
   const parsed = addrs.flatMap(text => {
     try {
       return [multiaddr(text)]
@@ -71,7 +74,7 @@ async function dial (node: ParleyNode, peerId: PeerId, addrs: string[], signal: 
 
 /** Relayed addresses for the peer: from the directory, and through every relay we hold a
  * reservation on (the rendezvous: the peer reserved there too if it sits behind a NAT). */
-function relayedAddrs (node: ParleyNode, peerId: PeerId, fromDirectory: Multiaddr[]): Multiaddr[] {
+function relayedAddrs (node: Dialer, peerId: PeerId, fromDirectory: Multiaddr[]): Multiaddr[] {
   const target = `/p2p/${peerId.toString()}`
   const out = new Set<string>()
   for (const addr of fromDirectory) {

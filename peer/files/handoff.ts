@@ -1,0 +1,125 @@
+/**
+ * The file hand-off both peer protocols use once a file stream's channel is up (common/protocol/
+ * peer.ts, "The file hand-off"): the receiver answers whether it has the file already (a lost
+ * ACK) or which verified prefix it kept from a cut attempt; the sender then streams the rest
+ * (send.ts / receive.ts); the receiver stores it and ends with an encrypted ACK of its id. A
+ * direct file precedes this with its own offer (`fileOfferBody`); a group file's intro carries
+ * the id instead. Either side gives up when the other stops making progress for a step.
+ */
+import { equals } from 'uint8arrays/equals'
+import { ErrorCode, ParleyError } from '../../common/errors.ts'
+import { ackBody, fileAnswerBody } from '../../common/protocol/peer.ts'
+import type { FramedStream } from '../../common/wire/frames.ts'
+import type { SealedChannel } from '../transport/channel.ts'
+import { STEP_TIMEOUT_MS } from '../constants.ts'
+import type { Emit } from '../events.ts'
+import type { SignedInUser } from '../signed-in.ts'
+import { PartialTransfer } from './partial.ts'
+import { receiveFile } from './receive.ts'
+import { sendFile } from './send.ts'
+import type { LocalFile } from './send.ts'
+import { resumePoint } from './wire.ts'
+import { watchTransfer } from './progress.ts'
+
+/** A file about to be handed off: hashed before its stream opens, so the receiver's idle watch
+ * does not run while a large file is read between its answer and META. */
+export interface OfferedFile extends LocalFile {
+  sha256: Uint8Array
+}
+
+export interface HandOff {
+  channel: SealedChannel
+  framed: FramedStream
+  /** The transfer id (the message id). */
+  id: Uint8Array
+  /** Keys of the file's frames: the session's file secret or the group message's. */
+  fileSecret: Uint8Array
+  /** fileAssociatedData(header, id). */
+  associatedData: Uint8Array
+  /** The other side's username, for progress events. */
+  peer: string
+  emit: Emit
+}
+
+/** The sender's side: read the answer (within `signal`), stream what the receiver lacks, call
+ * `onSent` once the bytes are out, then wait for the ACK. */
+export async function handOffFile (handOff: HandOff, file: OfferedFile, signal: AbortSignal, onSent?: () => void): Promise<void> {
+  const { channel, framed, id } = handOff
+  const { have, resume } = await channel.receive(fileAnswerBody, { signal })
+  if (!have) {
+    const hex = Buffer.from(id).toString('hex')
+    // A receiver that stops granting credits must not hold this send, the outbox queue behind
+    // it and a clean QUIT (issue 7, hostile-peer tests).
+    const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
+      handOff.emit({ event: 'progress', id: hex, direction: 'send', peer: handOff.peer, name: file.name, bytes, total })
+    })
+    try {
+      const { failed } = await sendFile({
+        targets: [framed],
+        fileSecret: handOff.fileSecret,
+        associatedData: handOff.associatedData,
+        path: file.path,
+        id,
+        sha256: file.sha256,
+        size: file.size,
+        mime: file.mime,
+        // A receiver that kept part of this file from a cut attempt gets the rest only.
+        from: resumePoint(resume, file.size, file.sha256),
+        signal: watch.signal,
+        onProgress: watch.onProgress
+      })
+      if (failed[0] !== undefined) throw failed[0].error
+    } finally {
+      watch.done()
+    }
+  }
+  onSent?.()
+  const { ack } = await channel.receive(ackBody, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })
+  if (!equals(ack, id)) throw new ParleyError(ErrorCode.Protocol, 'acknowledgement for another message')
+}
+
+export interface Announced {
+  from: string
+  group: string | null
+  /** The name and size the stream's header announced (a group file's header has no size). */
+  name: string
+  size?: number
+}
+
+/** The receiver's side: answer, receive the file into the user's downloads and store it in their
+ * inbox (unless it is there already), ACK. */
+export async function takeFile (handOff: HandOff, announced: Announced, user: Pick<SignedInUser, 'inbox' | 'downloadsDir'>): Promise<void> {
+  const { channel, framed, id } = handOff
+  const { from } = announced
+  const have = user.inbox.hasFile(from, id)
+  if (have) {
+    await channel.send({ have })
+  } else {
+    // This transfer (from, id) is ours alone now; what a cut attempt kept of it is offered.
+    const partial = await PartialTransfer.claim(user.downloadsDir, from, id)
+    const hex = Buffer.from(id).toString('hex')
+    // A sender that stalls mid-file must not hold the stream and its .part (issue 7).
+    const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
+      handOff.emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: announced.name, bytes, total })
+    })
+    try {
+      await channel.send({ have, ...(partial.offer !== undefined ? { resume: partial.offer } : {}) }, { signal: watch.signal })
+      const file = await receiveFile({
+        framed,
+        fileSecret: handOff.fileSecret,
+        associatedData: handOff.associatedData,
+        announcedName: announced.name,
+        ...(announced.size !== undefined ? { announcedSize: announced.size } : {}),
+        downloadsDir: user.downloadsDir,
+        partial,
+        signal: watch.signal,
+        onProgress: watch.onProgress
+      })
+      await user.inbox.onFile({ from, group: announced.group, id, name: file.name, path: file.path, size: file.size, sha256: file.sha256 })
+    } finally {
+      watch.done()
+      partial.release()
+    }
+  }
+  await channel.send({ ack: id })
+}

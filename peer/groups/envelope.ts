@@ -1,0 +1,53 @@
+/**
+ * A group text inside a direct session (DESIGN §1, §4; issue 11): sealed once under the group
+ * key — a fresh message nonce, keys derived from it — and the same envelope posted to every
+ * member under the signal header `GROUP <group>` (common/protocol/peer.ts, groupEnvelopeBody).
+ */
+import { equals } from 'uint8arrays/equals'
+import { groupMessageKeys, newMessageNonce } from '../../common/crypto/group.ts'
+import { openFrame, sealFrame } from '../../common/crypto/tdes.ts'
+import { ErrorCode, ParleyError } from '../../common/errors.ts'
+import { groupEnvelopeBody, textBody } from '../../common/protocol/peer.ts'
+import { decodeBody, encodeBody } from '../../common/wire/codec.ts'
+import type { InferSchema } from '../../common/wire/codec.ts'
+import { formatHeader } from '../../common/wire/headers.ts'
+import type { SessionMessage, SessionPeer } from '../direct/session.ts'
+import type { SignedInUser } from '../signed-in.ts'
+
+export type GroupEnvelope = InferSchema<typeof groupEnvelopeBody>
+
+export interface GroupText {
+  group: string
+  id: Uint8Array
+  text: string
+  sentAt: number
+}
+
+export function sealGroupText (message: GroupText, epoch: number, key: Uint8Array): GroupEnvelope {
+  const nonce = newMessageNonce()
+  const header = formatHeader({ kind: 'GROUP', group: message.group })
+  const sealed = sealFrame(groupMessageKeys(key, nonce, message.group, epoch), 0n, header, encodeBody({ id: message.id, text: message.text, sentAt: message.sentAt }))
+  return { epoch, nonce, sealed }
+}
+
+/** A group text that arrived on a session from `from`: a member's, under a key we hold. */
+export async function openGroupText (user: Pick<SignedInUser, 'keys' | 'inbox'>, from: SessionPeer, message: SessionMessage): Promise<void> {
+  const { header } = message
+  if (header.kind !== 'GROUP') throw new ParleyError(ErrorCode.Protocol, 'not a group message')
+  const envelope = decodeBody(groupEnvelopeBody, message.body)
+  await checkSender(user.keys, header.group, from.username)
+  const key = await user.keys.key(header.group, envelope.epoch)
+  const plain = openFrame(groupMessageKeys(key, envelope.nonce, header.group, envelope.epoch), 0n, message.headerBytes, envelope.sealed)
+  const body = decodeBody(textBody, plain)
+  if (!equals(body.id, message.id)) throw new ParleyError(ErrorCode.Protocol, 'message id differs from its frame')
+  await user.inbox.onText({ from: from.username, group: header.group, id: body.id, text: body.text, sentAt: body.sentAt })
+}
+
+/** Only members send to a group; a cached list may predate the sender's join, so refuse only on a fresh one. */
+export async function checkSender (keys: SignedInUser['keys'], group: string, from: string): Promise<void> {
+  let info = await keys.info(group)
+  if (!info.members.some(m => m.username === from)) info = await keys.info(group, true)
+  if (!info.members.some(m => m.username === from)) {
+    throw new ParleyError(ErrorCode.Forbidden, `${from} is not a member of ${group}`)
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Who is signed in on this node, as the peer protocols see them. The protocols are served from
+ * the moment the node listens, before sign-in: the rendezvous announces us online as the sign-in
+ * completes, and a peer that dials at once must find a handler. Its stream waits here (at most
+ * one step) for the session that is opening; with nobody signed in by then it is refused.
+ */
+import { ErrorCode, ParleyError } from '../common/errors.ts'
+import { STEP_TIMEOUT_MS } from './constants.ts'
+import type { Inbox } from './inbox.ts'
+import type { GroupKeyring } from './groups/keyring.ts'
+
+/** What the protocols need of the signed-in user: where arrivals go and the group keys. */
+export interface SignedInUser {
+  username: string
+  inbox: Pick<Inbox, 'senderOf' | 'onText' | 'hasFile' | 'onFile' | 'onInboundError'>
+  keys: Pick<GroupKeyring, 'acceptHandedKey' | 'info' | 'key'>
+  downloadsDir: string
+  /** Aborted at sign-out: every direct session served for this user ends with it. */
+  signal: AbortSignal
+}
+
+/** The protocols' port: the signed-in user now, or after a short wait. */
+export interface SignedInPort {
+  /** The signed-in user; without one (signed out) ERR_UNREACHABLE at once: outbound work,
+   * which stays queued for the next sign-in. */
+  now: () => SignedInUser
+  /** The signed-in user, waiting at most one step for a sign-in that is opening (inbound streams). */
+  next: () => Promise<SignedInUser>
+}
+
+export class SignedInGate implements SignedInPort {
+  #user: SignedInUser | undefined
+  readonly #waiters = new Set<(user: SignedInUser) => void>()
+
+  /** A session is open: streams waiting for one go to it. Its signal closes the gate again. */
+  open (user: SignedInUser): void {
+    if (user.signal.aborted) return
+    this.#user = user
+    user.signal.addEventListener('abort', () => { if (this.#user === user) this.#user = undefined }, { once: true })
+    for (const waiter of this.#waiters) waiter(user)
+  }
+
+  now (): SignedInUser {
+    if (this.#user === undefined) throw new ParleyError(ErrorCode.Unreachable, 'signed out')
+    return this.#user
+  }
+
+  async next (): Promise<SignedInUser> {
+    if (this.#user !== undefined) return this.#user
+    return await new Promise<SignedInUser>((resolve, reject) => {
+      const done = (user: SignedInUser | undefined): void => {
+        clearTimeout(timer)
+        this.#waiters.delete(done)
+        if (user === undefined) reject(notSignedIn())
+        else resolve(user)
+      }
+      const timer = setTimeout(() => { done(undefined) }, STEP_TIMEOUT_MS)
+      this.#waiters.add(done)
+    })
+  }
+}
+
+function notSignedIn (): ParleyError {
+  return new ParleyError(ErrorCode.NotSignedIn, 'nobody is signed in here')
+}
