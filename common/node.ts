@@ -102,8 +102,12 @@ const PING_INTERVAL_MS = 15_000
  * (~75 ping streams/s per worker). A peer learns that a connection died without it: a session
  * that gets no ACK within ACK_TIMEOUT_MS is dropped and its messages redelivered on a new
  * connection; the rendezvous's events stream carries a heartbeat that the client times out on
- * (peer/rendezvous-client.ts); yamux sends its own keep-alive pings (no streams) so NATs keep
- * idle connections mapped, and TCP reports a connection reset.
+ * (peer/rendezvous-client.ts), which also keeps that connection, our relay reservation's,
+ * mapped in NATs; and TCP reports a connection reset. For the same reason a peer turns off
+ * yamux's keep-alive: a ping frame and its answer each way on every connection every 30 s (plus
+ * one at once on each new connection) were as many frames as the soak's messages, and they kept
+ * idle connections from ever reaching CONNECTION_IDLE_MS. An idle connection to another peer
+ * now closes after 10 minutes and is dialled again when there is something to say.
  *
  * PEERS_NOT_IDENTIFIED: identify on every new connection cost each side a stream each way, an
  * Ed25519 signature over a fresh peer record and a verification, and peer-store writes: in the
@@ -136,7 +140,9 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
       })
     ],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // A peer sends no yamux keep-alive pings (PEER_CONNECTIONS_UNMONITORED); the rendezvous
+    // keeps yamux's every 30 s.
+    streamMuxers: [yamux(relayAt !== undefined ? { enableKeepAlive: false } : {})],
     peerDiscovery: options.mdns === undefined ? [] : [mdns({ serviceTag: RENDEZVOUS_MDNS_TAG, broadcast: options.mdns === 'advertise' })],
     connectionManager: {
       maxConnections: options.maxConnections ?? 300,

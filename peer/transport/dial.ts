@@ -32,8 +32,17 @@ export async function openStream (node: Dialer, target: Dialable, protocol: stri
   const deadline = AbortSignal.timeout(DIAL_TIMEOUT_MS)
   const options = { signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]) }
   try {
-    const connection = openConnection(node, peerId) ?? await dial(node, peerId, target.addrs, options.signal)
-    return await connection.newStream(protocol, { ...options, runOnLimitedConnection: true })
+    const open = openConnection(node, peerId)
+    const connection = open ?? await dial(node, peerId, target.addrs, options.signal)
+    try {
+      return await connection.newStream(protocol, { ...options, runOnLimitedConnection: true })
+    } catch (err) {
+      // A connection we reused that cannot open a stream within the deadline is dead, though
+      // TCP has not said so (a peer that vanished: peers do not ping their connections,
+      // common/node.ts). Drop it, so the next attempt dials afresh instead of waiting on it.
+      if (open !== undefined && options.signal.aborted && signal?.aborted !== true) connection.abort(err as Error)
+      throw err
+    }
   } catch (err) {
     throw new ParleyError(ErrorCode.Unreachable, `${target.username} is not reachable right now`, { cause: err })
   }
