@@ -1,0 +1,380 @@
+/**
+ * The group keyring (peer/groups/keyring.ts) over real in-memory stores: every rule a handed key
+ * must pass (a member's, for the current epoch, the key its maker committed to and signed, the
+ * maker being who we pinned), rotations that race, the hand-over before a delivery, and the
+ * members and epoch it goes on with while the rendezvous is away. The rendezvous is a small
+ * in-memory port (members, rotate with its compare-and-set, wrapped copies); hand-overs go
+ * straight to the other member's keyring, as the direct session would carry them.
+ */
+import { beforeEach, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { epochStatement, keyCommitment } from '../../../common/crypto/epoch.ts'
+import { newGroupKey } from '../../../common/crypto/group.ts'
+import { ErrorCode, ParleyError, is } from '../../../common/errors.ts'
+import { IN_MEMORY } from '../../../common/sqlite.ts'
+import type { Result } from '../../../common/protocol/rendezvous.ts'
+import { GroupKeyring } from '../../../peer/groups/keyring.ts'
+import type { KeyringDeps } from '../../../peer/groups/keyring.ts'
+import type { PeerEvent } from '../../../peer/events.ts'
+import { PeerStore } from '../../../peer/store/store.ts'
+
+const GROUP = 'club'
+const isCode = (code: ErrorCode, message?: RegExp) => (err: unknown): boolean =>
+  is(err, code) && (message === undefined || message.test((err as Error).message))
+
+interface Maker { username: string, peerId: string, commitment: Uint8Array, signature: Uint8Array }
+
+/** The rendezvous's side of one group, in memory: who is in it, its epoch and maker, who holds a
+ * wrapped copy of which epoch's key. `away` makes every call fail as an unreachable server does. */
+class FakeRendezvous {
+  readonly peerIds = new Map<string, string>()
+  readonly online = new Set<string>()
+  readonly members = new Set<string>()
+  epoch = 0
+  rotationNeeded = false
+  maker: Maker | undefined
+  epochStarted = Date.now()
+  /** Wrapped copies per user: epoch → wrapped key. */
+  readonly copies = new Map<string, Map<number, Uint8Array>>()
+  away = false
+  rotations = 0
+  /** Runs before a rotation is applied (to let another member win the race first). */
+  beforeRotate: ((username: string) => Promise<void>) | undefined
+
+  port (username: string): KeyringDeps['rendezvous'] {
+    const check = (): void => {
+      if (this.away) throw new ParleyError(ErrorCode.Unreachable, 'the rendezvous is not reachable')
+      if (!this.members.has(username)) throw new ParleyError(ErrorCode.Forbidden, `you are not a member of "${GROUP}"`)
+    }
+    return {
+      members: async (): Promise<Result<'members'>> => {
+        check()
+        return {
+          group: GROUP,
+          epoch: this.epoch,
+          rotationNeeded: this.rotationNeeded,
+          members: [...this.members].map(name => ({
+            username: name, peerId: this.peerIds.get(name) ?? '', online: this.online.has(name), hasKey: this.copies.get(name)?.has(this.epoch) === true
+          })),
+          ...(this.maker === undefined ? {} : { maker: this.maker }),
+          epochAgeMs: Date.now() - this.epochStarted
+        }
+      },
+      rotate: async (group, fromEpoch, wrapped, proof): Promise<Result<'rotate'>> => {
+        check()
+        await this.beforeRotate?.(username)
+        if (fromEpoch !== this.epoch) throw new ParleyError(ErrorCode.Conflict, `${group} is at epoch ${this.epoch}`)
+        this.epoch++
+        this.rotations++
+        this.rotationNeeded = false
+        this.epochStarted = Date.now()
+        this.maker = { username, peerId: this.peerIds.get(username) ?? '', ...proof }
+        this.#keep(username, this.epoch, wrapped)
+        return { group, epoch: this.epoch }
+      },
+      putKey: async (group, epoch, wrapped): Promise<Result<'put-key'>> => {
+        check()
+        this.#keep(username, epoch, wrapped)
+        return { group, epoch }
+      },
+      getKeys: async (group): Promise<Result<'get-keys'>> => {
+        check()
+        const keys = [...(this.copies.get(username) ?? new Map<number, Uint8Array>())].map(([epoch, wrapped]) => ({ epoch, wrapped }))
+        return { group, epoch: this.epoch, keys }
+      },
+      groups: async (): Promise<Result<'groups'>> => {
+        if (this.away) throw new ParleyError(ErrorCode.Unreachable, 'the rendezvous is not reachable')
+        return { groups: this.members.has(username) ? [{ group: GROUP, epoch: this.epoch }] : [] }
+      }
+    }
+  }
+
+  #keep (username: string, epoch: number, wrapped: Uint8Array): void {
+    const mine = this.copies.get(username) ?? new Map<number, Uint8Array>()
+    mine.set(epoch, wrapped)
+    this.copies.set(username, mine)
+  }
+}
+
+interface Member {
+  name: string
+  identity: PrivateKey
+  peerId: string
+  store: PeerStore
+  keyring: GroupKeyring
+  /** What the keyring showed the user (warnings, `key`). */
+  shown: PeerEvent[]
+  /** What it reported to the composition root, in order. */
+  reported: string[]
+  /** The peer ids this member pinned. */
+  pins: Map<string, string>
+  /** Hand-overs from this member fail while `failHandOvers` is true (the recipient is unreachable). */
+  control: { failHandOvers: boolean }
+}
+
+describe('group keyring', () => {
+  let server: FakeRendezvous
+  let members: Map<string, Member>
+  const member = (name: string): Member => {
+    const found = members.get(name)
+    if (found === undefined) throw new Error(`no member ${name}`)
+    return found
+  }
+
+  /** A member with its own identity, store and keyring; hand-overs reach the other's keyring. */
+  const join = async (name: string, online = true): Promise<Member> => {
+    const identity = await generateKeyPair('Ed25519')
+    const peerId = peerIdFromPrivateKey(identity).toString()
+    const wrapKey = randomBytes(32)
+    const store = new PeerStore(IN_MEMORY, wrapKey)
+    const shown: PeerEvent[] = []
+    const pins = new Map<string, string>()
+    const control = { failHandOvers: false }
+    const keyring = new GroupKeyring({
+      username: name,
+      wrapKey,
+      store,
+      rendezvous: server.port(name),
+      emit: event => { shown.push(event) },
+      sign: async data => await identity.sign(data),
+      pinnedPeerId: username => pins.get(username),
+      handOver: async (to, group, epoch, key) => {
+        if (control.failHandOvers) throw new ParleyError(ErrorCode.Unreachable, `${to.username} is not reachable right now`)
+        await member(to.username).keyring.acceptHandedKey({ from: name, group, epoch, key })
+      }
+    })
+    const reported: string[] = []
+    keyring.on('key', (group, epoch) => { reported.push(`key ${group} ${epoch}`) })
+    keyring.on('handed-over', (group, username) => { reported.push(`handed-over ${group} ${username}`) })
+    const created: Member = { name, identity, peerId, store, keyring, shown, reported, pins, control }
+    server.peerIds.set(name, peerId)
+    server.members.add(name)
+    if (online) server.online.add(name)
+    members.set(name, created)
+    return created
+  }
+
+  /** Everyone pins everyone, as after first contact. */
+  const pinAll = (): void => {
+    for (const a of members.values()) {
+      for (const b of members.values()) if (a !== b) a.pins.set(b.name, b.peerId)
+    }
+  }
+
+  /** The key `name` holds for the epoch, or undefined (asked of its store, not the rendezvous). */
+  const held = (name: string, epoch: number): Uint8Array | undefined => member(name).store.groupKey(GROUP, epoch)
+
+  /** Start epoch 1 as `maker` would, but with its key given to nobody. */
+  const startEpoch = async (maker: Member, key = newGroupKey(), signer: PrivateKey = maker.identity): Promise<Uint8Array> => {
+    const commitment = keyCommitment(key, GROUP, server.epoch + 1)
+    const signature = await signer.sign(epochStatement(GROUP, server.epoch + 1, commitment))
+    server.epoch++
+    server.maker = { username: maker.name, peerId: maker.peerId, commitment, signature }
+    return key
+  }
+
+  beforeEach(async () => {
+    server = new FakeRendezvous()
+    members = new Map()
+    await join('alice')
+    await join('bob')
+    await join('carol')
+    pinAll()
+  })
+
+  describe('a handed key', () => {
+    test('is taken when it is the key its maker committed to and signed: kept, shown once, reported for the outbox', async () => {
+      const alice = member('alice')
+      const { info, key } = await alice.keyring.keyForSending(GROUP)
+      assert.equal(info.epoch, 1)
+      assert.ok(key !== undefined)
+      // Every online member who lacked it was handed it while the send settled its key.
+      for (const name of ['bob', 'carol']) {
+        assert.deepEqual(held(name, 1) !== undefined, true, `${name} keeps the key`)
+        assert.deepEqual(await member(name).keyring.key(GROUP, 1), key)
+        assert.deepEqual(member(name).reported, [`key ${GROUP} 1`])
+        assert.equal(member(name).shown.filter(e => e.event === 'key').length, 1)
+        assert.ok(server.copies.get(name)?.has(1), `${name}'s wrapped copy is on the rendezvous`)
+      }
+      assert.deepEqual(alice.reported.sort(), [`handed-over ${GROUP} bob`, `handed-over ${GROUP} carol`])
+    })
+
+    test('a second copy of a key already held changes nothing and is not reported again', async () => {
+      const { key } = await member('alice').keyring.keyForSending(GROUP)
+      assert.ok(key !== undefined)
+      await member('bob').keyring.acceptHandedKey({ from: 'carol', group: GROUP, epoch: 1, key })
+      assert.deepEqual(member('bob').reported, [`key ${GROUP} 1`])
+    })
+
+    test('is refused (ERR_INTEGRITY) when it is not the key the maker committed to, and the real one is taken later', async () => {
+      const alice = member('alice')
+      const real = await startEpoch(alice)
+      // Carol, a member, hands bob a key of her own making for alice's epoch.
+      await assert.rejects(member('bob').keyring.acceptHandedKey({ from: 'carol', group: GROUP, epoch: 1, key: newGroupKey() }),
+        isCode(ErrorCode.Integrity, /not the key alice committed to/))
+      assert.equal(held('bob', 1), undefined)
+      assert.deepEqual(member('bob').reported, [])
+      await member('bob').keyring.acceptHandedKey({ from: 'alice', group: GROUP, epoch: 1, key: real })
+      assert.deepEqual(held('bob', 1) !== undefined, true)
+    })
+
+    test('is refused (ERR_INTEGRITY) when the commitment is signed by someone other than its maker', async () => {
+      // The epoch claims alice as its maker, but carol signed the commitment (a swapped record).
+      const key = await startEpoch(member('alice'), newGroupKey(), member('carol').identity)
+      await assert.rejects(member('bob').keyring.acceptHandedKey({ from: 'alice', group: GROUP, epoch: 1, key }),
+        isCode(ErrorCode.Integrity, /signature of its maker alice does not verify/))
+      assert.equal(held('bob', 1), undefined)
+    })
+
+    test('is refused (ERR_INTEGRITY) when the maker is not the identity we pinned for it', async () => {
+      // A rendezvous that gives alice another identity: it signs with its own key, and the
+      // signature verifies for the peer id it claims; only bob's pin of alice catches it.
+      const impostor = await generateKeyPair('Ed25519')
+      const key = newGroupKey()
+      const commitment = keyCommitment(key, GROUP, 1)
+      server.epoch = 1
+      server.maker = { username: 'alice', peerId: peerIdFromPrivateKey(impostor).toString(), commitment, signature: await impostor.sign(epochStatement(GROUP, 1, commitment)) }
+      await assert.rejects(member('bob').keyring.acceptHandedKey({ from: 'carol', group: GROUP, epoch: 1, key }),
+        isCode(ErrorCode.Integrity, /identity of its maker alice changed/))
+      assert.equal(held('bob', 1), undefined)
+      // Without a pin of alice (never met), the signature is all there is to check.
+      member('bob').pins.delete('alice')
+      await member('bob').keyring.acceptHandedKey({ from: 'carol', group: GROUP, epoch: 1, key })
+      assert.ok(held('bob', 1) !== undefined)
+    })
+
+    test('is refused (ERR_INTEGRITY) for an epoch without a signed commitment', async () => {
+      server.epoch = 1
+      await assert.rejects(member('bob').keyring.acceptHandedKey({ from: 'alice', group: GROUP, epoch: 1, key: newGroupKey() }),
+        isCode(ErrorCode.Integrity, /no signed commitment/))
+    })
+
+    test('is refused from a non-member (ERR_FORBIDDEN), for another epoch (ERR_CONFLICT), or of the wrong length (ERR_MALFORMED)', async () => {
+      const key = await startEpoch(member('alice'))
+      await assert.rejects(member('bob').keyring.acceptHandedKey({ from: 'mallory', group: GROUP, epoch: 1, key }), isCode(ErrorCode.Forbidden, /mallory is not a member/))
+      await assert.rejects(member('bob').keyring.acceptHandedKey({ from: 'alice', group: GROUP, epoch: 2, key }), isCode(ErrorCode.Conflict, /epoch 2 .* which is at 1/))
+      await assert.rejects(member('bob').keyring.acceptHandedKey({ from: 'alice', group: GROUP, epoch: 1, key: key.subarray(0, 16) }), isCode(ErrorCode.Malformed))
+      assert.equal(held('bob', 1), undefined)
+    })
+
+    test('never replaces a different key already held for that epoch (ERR_CONFLICT)', async () => {
+      const { key } = await member('alice').keyring.keyForSending(GROUP)
+      assert.ok(key !== undefined)
+      await assert.rejects(member('bob').keyring.acceptHandedKey({ from: 'carol', group: GROUP, epoch: 1, key: newGroupKey() }),
+        isCode(ErrorCode.Conflict, /a different key/))
+      assert.deepEqual(await member('bob').keyring.key(GROUP, 1), key)
+    })
+  })
+
+  describe('rotation', () => {
+    test('a member that loses the rotate race keeps the winner\'s epoch, sends nothing under a key of its own, and takes the winner\'s key when handed', async () => {
+      const [alice, carol] = [member('alice'), member('carol')]
+      server.online.delete('carol') // so alice's send does not hand carol the key at once
+      // Carol read epoch 0 and is about to rotate; alice's rotation lands first.
+      server.beforeRotate = async username => {
+        if (username !== 'carol') return
+        server.beforeRotate = undefined
+        await alice.keyring.keyForSending(GROUP)
+      }
+      const lost = await carol.keyring.keyForSending(GROUP)
+      assert.equal(server.rotations, 1, 'one rotation: the compare-and-set let only alice through')
+      assert.equal(lost.info.epoch, 1)
+      assert.equal(lost.info.maker?.username, 'alice')
+      assert.equal(lost.key, undefined, 'no key yet: the send is queued until it arrives')
+      assert.equal(held('carol', 1), undefined)
+      // Carol comes online and asks; alice hands it over: carol's queued deliveries may go.
+      server.online.add('carol')
+      await alice.keyring.onKeyNeeded(GROUP, 1, 'carol')
+      assert.deepEqual(await carol.keyring.key(GROUP, 1), await alice.keyring.key(GROUP, 1))
+      assert.deepEqual(carol.reported, [`key ${GROUP} 1`])
+    })
+
+    test('a member who left moves the next send to a new epoch, which the leaver is not handed', async () => {
+      await member('alice').keyring.keyForSending(GROUP)
+      server.members.delete('carol')
+      server.rotationNeeded = true
+      member('bob').keyring.invalidate(GROUP)
+      const { info, key } = await member('bob').keyring.keyForSending(GROUP)
+      assert.equal(info.epoch, 2)
+      assert.ok(key !== undefined)
+      assert.ok(held('alice', 2) !== undefined)
+      assert.equal(held('carol', 2), undefined)
+    })
+  })
+
+  describe('before a delivery', () => {
+    test('the recipient is handed the key first, once, and that is reported for its queue', async () => {
+      const alice = member('alice')
+      server.online.delete('bob') // offline at send time: nobody hands bob the key then
+      const { key } = await alice.keyring.keyForSending(GROUP)
+      assert.equal(held('bob', 1), undefined)
+      const reportedBefore = alice.reported.length
+      const delivery = await alice.keyring.keyForDelivery(GROUP, 'bob')
+      assert.equal(delivery.epoch, 1)
+      assert.deepEqual(delivery.key, key)
+      assert.ok(held('bob', 1) !== undefined, 'bob holds the key before the message goes')
+      assert.deepEqual(alice.reported.slice(reportedBefore), [`handed-over ${GROUP} bob`])
+      // The next delivery to bob finds it handed already.
+      await alice.keyring.keyForDelivery(GROUP, 'bob')
+      assert.deepEqual(alice.reported.slice(reportedBefore), [`handed-over ${GROUP} bob`])
+    })
+
+    test('a hand-over that fails is a warning, not a failed delivery, and is not reported as done', async () => {
+      const alice = member('alice')
+      server.online.delete('bob')
+      await alice.keyring.keyForSending(GROUP)
+      alice.control.failHandOvers = true
+      const reportedBefore = alice.reported.length
+      await alice.keyring.keyForDelivery(GROUP, 'bob')
+      assert.deepEqual(alice.reported.slice(reportedBefore), [])
+      const warning = alice.shown.find(e => e.event === 'warning')
+      assert.ok(warning?.event === 'warning' && /could not hand the key of club to bob/.test(warning.message), JSON.stringify(warning))
+    })
+
+    test('a recipient no longer in the group, or our own leaving, refuses the delivery (ERR_FORBIDDEN)', async () => {
+      await member('alice').keyring.keyForSending(GROUP)
+      server.members.delete('bob')
+      member('alice').keyring.invalidate(GROUP) // as the member-left event does
+      await assert.rejects(member('alice').keyring.keyForDelivery(GROUP, 'bob'), isCode(ErrorCode.Forbidden, /bob is no longer in club/))
+      server.members.add('bob')
+      server.members.delete('carol')
+      member('carol').keyring.invalidate(GROUP)
+      await assert.rejects(member('carol').keyring.keyForDelivery(GROUP, 'bob'), isCode(ErrorCode.Forbidden))
+    })
+
+    test('without the key yet (another member made it) the delivery waits (ERR_UNREACHABLE)', async () => {
+      await startEpoch(member('alice'))
+      server.copies.set('alice', new Map([[1, randomBytes(40)]])) // alice holds it; bob does not
+      await assert.rejects(member('bob').keyring.keyForDelivery(GROUP, 'carol'), isCode(ErrorCode.Unreachable, /waiting for the key of club \(epoch 1\)/))
+    })
+  })
+
+  describe('while the rendezvous is away', () => {
+    test('the group goes on with the members and epoch last seen, and its key', async () => {
+      const { key } = await member('alice').keyring.keyForSending(GROUP)
+      server.away = true
+      const info = await member('alice').keyring.info(GROUP, true)
+      assert.equal(info.epoch, 1)
+      assert.deepEqual(info.members.map(m => m.username).sort(), ['alice', 'bob', 'carol'])
+      const sending = await member('alice').keyring.keyForSending(GROUP)
+      assert.deepEqual(sending.key, key)
+      assert.equal(server.rotations, 1, 'no new epoch starts while it is away')
+      assert.deepEqual((await member('alice').keyring.keyForDelivery(GROUP, 'bob')).key, key)
+    })
+
+    test('a group never seen before cannot be reached (ERR_UNREACHABLE)', async () => {
+      server.away = true
+      await assert.rejects(member('bob').keyring.info(GROUP), isCode(ErrorCode.Unreachable))
+    })
+
+    test('a refusal from a rendezvous that is there is not covered up by the last answer', async () => {
+      await member('bob').keyring.info(GROUP)
+      server.members.delete('bob')
+      await assert.rejects(member('bob').keyring.info(GROUP, true), isCode(ErrorCode.Forbidden))
+    })
+  })
+})
