@@ -53,7 +53,7 @@ export interface IncomingKey {
 export interface KeyringDeps {
   username: string
   wrapKey: Uint8Array
-  store: Pick<PeerStore, 'groupKey' | 'saveGroupKey' | 'forgetGroup'>
+  store: Pick<PeerStore, 'groupKey' | 'saveGroupKey' | 'forgetGroup' | 'rememberGroupInfo' | 'lastGroupInfo'>
   rendezvous: Pick<RendezvousClient, 'members' | 'rotate' | 'getKeys' | 'putKey' | 'groups'>
   emit: Emit
   /** Sign with our identity key (the epochs we start). */
@@ -87,8 +87,10 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   readonly #deps: KeyringDeps
   readonly #info = new Map<string, { at: number, info: GroupInfo }>()
   /** The last answer for each group, never invalidated: what the group goes on with while the
-   * rendezvous is away. */
+   * rendezvous is away. Kept in the store too, for a peer restarted meanwhile (#remember). */
   readonly #lastKnown = new Map<string, GroupInfo>()
+  /** What the store holds for each group, as written: it is written again only when it changed. */
+  readonly #stored = new Map<string, string>()
   /** Bumped by every invalidation: a members answer that was in flight meanwhile may predate
    * the change (a join or leave), so it is used once but not cached. */
   readonly #generation = new Map<string, number>()
@@ -115,7 +117,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     } catch (err) {
       // The rendezvous is away (or we are not signed in there again yet): the group goes on with
       // the members and epoch we last saw (issue 13 item 3); it is asked again once it is back.
-      const last = this.#lastKnown.get(group)
+      const last = this.#lastKnown.get(group) ?? this.#fromStore(group)
       if (last !== undefined && (is(err, ErrorCode.Unreachable) || is(err, ErrorCode.NotSignedIn))) return last
       throw err
     }
@@ -128,7 +130,26 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       epochAgeMs: found.epochAgeMs
     }
     if ((this.#generation.get(group) ?? 0) === generation) this.#info.set(group, { at: Date.now(), info })
+    this.#remember(info)
+    return info
+  }
+
+  /** Keep an answer for when the rendezvous is away: here, and in the store if it changed. */
+  #remember (info: GroupInfo): void {
+    this.#lastKnown.set(info.group, info)
+    const kept = encodeLastKnown(info)
+    if (this.#stored.get(info.group) === kept) return
+    this.#deps.store.rememberGroupInfo(info.group, kept)
+    this.#stored.set(info.group, kept)
+  }
+
+  /** What an earlier run of this peer kept (it was restarted while the rendezvous is away). */
+  #fromStore (group: string): GroupInfo | undefined {
+    const kept = this.#deps.store.lastGroupInfo(group)
+    const info = kept === undefined ? undefined : decodeLastKnown(group, kept)
+    if (kept === undefined || info === undefined) return undefined
     this.#lastKnown.set(group, info)
+    this.#stored.set(group, kept)
     return info
   }
 
@@ -146,6 +167,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   forget (group: string): void {
     this.invalidate(group)
     this.#lastKnown.delete(group)
+    this.#stored.delete(group)
     this.#deps.store.forgetGroup(group)
   }
 
@@ -372,4 +394,43 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       await this.handOverToLacking(await this.info(group, true), key)
     }
   }
+}
+
+/** A group's members and epoch as the store keeps them. Without presence (after a restart nobody
+ * is known to be online) or the epoch's age (no epoch starts while the rendezvous is away). */
+function encodeLastKnown (info: GroupInfo): string {
+  const { maker } = info
+  return JSON.stringify({
+    epoch: info.epoch,
+    rotationNeeded: info.rotationNeeded,
+    members: info.members.map(m => ({ username: m.username, peerId: m.peerId, hasKey: m.hasKey })),
+    maker: maker === undefined
+      ? null
+      : { ...maker, commitment: Buffer.from(maker.commitment).toString('base64'), signature: Buffer.from(maker.signature).toString('base64') }
+  })
+}
+
+/** The stored form back, or undefined when it is not what encodeLastKnown wrote. */
+function decodeLastKnown (group: string, kept: string): GroupInfo | undefined {
+  let value: unknown
+  try {
+    value = JSON.parse(kept)
+  } catch {
+    return undefined
+  }
+  const { epoch, rotationNeeded, members, maker } = value as Record<string, unknown>
+  if (typeof epoch !== 'number' || !Number.isSafeInteger(epoch) || typeof rotationNeeded !== 'boolean' || !Array.isArray(members)) return undefined
+  const list: GroupMember[] = []
+  for (const member of members as unknown[]) {
+    const { username, peerId, hasKey } = (member ?? {}) as Record<string, unknown>
+    if (typeof username !== 'string' || typeof peerId !== 'string' || typeof hasKey !== 'boolean') return undefined
+    list.push({ username, peerId, hasKey, online: false })
+  }
+  let epochMaker: EpochMaker | undefined
+  if (maker !== null) {
+    const { username, peerId, commitment, signature } = (maker ?? {}) as Record<string, unknown>
+    if (typeof username !== 'string' || typeof peerId !== 'string' || typeof commitment !== 'string' || typeof signature !== 'string') return undefined
+    epochMaker = { username, peerId, commitment: new Uint8Array(Buffer.from(commitment, 'base64')), signature: new Uint8Array(Buffer.from(signature, 'base64')) }
+  }
+  return { group, epoch, rotationNeeded, members: list, maker: epochMaker, epochAgeMs: 0 }
 }

@@ -65,7 +65,10 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (grp, epoch));`,
   // 2: where each pinned contact was last seen, to reach known contacts while the rendezvous is
   // out of reach, also after a restart (issue 13 item 3).
-  "ALTER TABLE pins ADD COLUMN addrs TEXT NOT NULL DEFAULT '[]';"
+  "ALTER TABLE pins ADD COLUMN addrs TEXT NOT NULL DEFAULT '[]';",
+  // 3: each group's members and epoch as the rendezvous last gave them, so a peer restarted while
+  // it is out of reach still sends to its groups (issue 13 item 3).
+  'CREATE TABLE group_info (grp TEXT PRIMARY KEY, info TEXT NOT NULL);'
 ]
 
 const utf8 = new TextEncoder()
@@ -219,7 +222,21 @@ export class PeerStore {
   }
 
   forgetGroup (group: string): void {
-    this.#db.prepare('DELETE FROM group_keys WHERE grp = ?').run(group)
+    transaction(this.#db, () => {
+      this.#db.prepare('DELETE FROM group_keys WHERE grp = ?').run(group)
+      this.#db.prepare('DELETE FROM group_info WHERE grp = ?').run(group)
+    })
+  }
+
+  /** Keep a group's last member list and epoch (JSON, peer/groups/keyring.ts). Not sealed: who
+   * is in which group is metadata, like the pins. */
+  rememberGroupInfo (group: string, info: string): void {
+    this.#db.prepare('INSERT OR REPLACE INTO group_info (grp, info) VALUES (?, ?)').run(group, info)
+  }
+
+  lastGroupInfo (group: string): string | undefined {
+    const row = this.#db.prepare('SELECT info FROM group_info WHERE grp = ?').get(group) as { info: string } | undefined
+    return row?.info
   }
 
   close (): void {

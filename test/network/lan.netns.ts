@@ -104,4 +104,20 @@ describe('four peers on one LAN find the rendezvous by mDNS', { skip }, () => {
     peer('bob').send('SENDGROUP lan the rendezvous is gone, we are not')
     await Promise.all(waits)
   })
+
+  test('a peer restarted while the rendezvous is down signs in offline and its group still works both ways', async () => {
+    assert.equal(await peer('dave').kill('SIGTERM'), 0)
+    peers.set('dave', await startPeer(lab, hosts[3]!, 'dave', join(dir, 'dave')))
+    const signedIn = await peer('dave').run(`LOGIN dave ${PASSWORD}`, e => e.event === 'error' || e.event === 'logged-in', 60_000)
+    assert.equal(signedIn.event, 'logged-in', JSON.stringify(signedIn))
+    assert.equal(signedIn.offline, true, 'signed in from the data folder alone')
+    // The members and epoch of 'lan' come from dave's store: nobody could tell him this run.
+    const from = new Map(NAMES.map(name => [name, peer(name).events.length]))
+    const waits = NAMES.filter(n => n !== 'dave').map(async name => await peer(name).waitFor(e => e.event === 'group-message' && e.group === 'lan' && e.from === 'dave' && e.text === 'back, and no server in sight', 60_000, from.get(name)))
+    peer('dave').send('SENDGROUP lan back, and no server in sight')
+    await Promise.all(waits)
+    const toDave = peer('dave').waitFor(e => e.event === 'group-message' && e.group === 'lan' && e.from === 'alice' && e.text === 'welcome back, dave', 60_000, from.get('dave'))
+    peer('alice').send('SENDGROUP lan welcome back, dave')
+    await toDave
+  })
 })

@@ -91,6 +91,19 @@ describe('peer store', () => {
     assert.equal(store.usernameForPeer('peer-1'), undefined)
   })
 
+  test('a group\'s last member list survives a reopen (a restart while the rendezvous is away) and goes with the group', () => {
+    const info = JSON.stringify({ epoch: 3, members: [{ username: 'bob', peerId: 'peer-b', hasKey: true }] })
+    store.rememberGroupInfo('friends', info)
+    store.saveGroupKey('friends', 3, randomBytes(40))
+    store.close()
+    store = new PeerStore(file, wrapKey)
+    assert.equal(store.lastGroupInfo('friends'), info)
+    assert.equal(store.lastGroupInfo('strangers'), undefined)
+    store.forgetGroup('friends')
+    assert.equal(store.lastGroupInfo('friends'), undefined)
+    assert.equal(store.groupKey('friends', 3), undefined)
+  })
+
   test('texts and paths are sealed at rest: the file holds neither, and another key cannot read them', async () => {
     const secret = 'the eagle lands at midnight'
     store.addMessage(message({ body: secret, kind: 'file', path: '/home/me/secret-plans.pdf' }))
