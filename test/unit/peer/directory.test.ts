@@ -1,0 +1,180 @@
+/**
+ * The directory (peer/directory.ts) through the real class, on the real peer store in memory and
+ * the real rendezvous handlers in process: pins on first use and refused changes until TRUST,
+ * answers reused until presence changes, contacts reached where they were last seen while the
+ * rendezvous is away, and "no such peer" remembered for a while. (The shared budget for inbound
+ * look-ups and the warning throttle: inbound-lookups.test.ts.)
+ */
+import { afterEach, beforeEach, describe, it, mock } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { ErrorCode, is } from '../../../common/errors.ts'
+import { IN_MEMORY } from '../../../common/sqlite.ts'
+import { Directory, UNKNOWN_PEER_CACHE_MS } from '../../../peer/directory.ts'
+import type { PeerEvent } from '../../../peer/events.ts'
+import { PeerStore } from '../../../peer/store/store.ts'
+import { InProcessRendezvous } from '../rendezvous/in-process.ts'
+import type { TestUser } from '../rendezvous/in-process.ts'
+
+const rejectsWith = (code: ErrorCode) => (err: unknown): boolean => is(err, code)
+
+describe('directory', () => {
+  let rv: InProcessRendezvous
+  let store: PeerStore
+  let alice: TestUser
+  let bob: TestUser
+  let events: PeerEvent[]
+  let time: number
+  const directory = (): Directory => new Directory(() => rv.client(alice), store, event => { events.push(event) }, { now: () => time })
+  const lookups = (): number => rv.asked.get('lookup') ?? 0
+
+  beforeEach(async () => {
+    mock.timers.enable({ apis: ['Date'], now: 1_800_000_000_000 })
+    time = 1_800_000_000_000
+    rv = new InProcessRendezvous()
+    store = new PeerStore(IN_MEMORY, randomBytes(32))
+    alice = await rv.user('alice')
+    bob = await rv.user('bob', ['/ip4/10.0.0.2/tcp/5002'])
+    events = []
+  })
+
+  afterEach(() => {
+    store.close()
+    rv.close()
+    mock.timers.reset()
+  })
+
+  describe('pins', () => {
+    it('pins a user on first use, then resolves the same identity without complaint', async () => {
+      const dir = directory()
+      const contact = await dir.resolve('bob')
+      assert.deepEqual(contact, { username: 'bob', peerId: bob.peerId, addrs: ['/ip4/10.0.0.2/tcp/5002'], online: true })
+      assert.equal(dir.pinned('bob'), bob.peerId)
+      assert.equal(await dir.usernameOf(bob.peerId), 'bob')
+      assert.deepEqual(events, [])
+    })
+
+    it('refuses a changed identity both ways, loudly, until TRUST of exactly the identity VERIFY showed', async () => {
+      const before = await rv.identity('bob')
+      store.pin('bob', before.peerId) // alice met bob under another identity
+      const dir = directory()
+      await assert.rejects(dir.resolve('bob'), rejectsWith(ErrorCode.IdentityChanged))
+      await assert.rejects(dir.usernameOf(bob.peerId), rejectsWith(ErrorCode.IdentityChanged), 'nor is anything from the new identity taken')
+      const warnings = events.filter(e => e.event === 'warning')
+      assert.equal(warnings.length, 2)
+      assert.match(warnings[0]?.event === 'warning' ? warnings[0].message : '', /identity of bob has changed .*VERIFY bob.*TRUST bob/)
+      assert.equal(dir.pinned('bob'), before.peerId, 'the old pin stays until the user decides')
+
+      const stranger = await rv.identity('bob')
+      await assert.rejects(dir.trust('bob', stranger.peerId), (err: unknown) => is(err, ErrorCode.IdentityChanged) && /VERIFY again/.test(err.message))
+      assert.equal(dir.pinned('bob'), before.peerId, 'an identity the directory does not show is not trusted')
+
+      assert.equal(await dir.trust('bob', bob.peerId), bob.peerId)
+      assert.equal(dir.pinned('bob'), bob.peerId)
+      assert.equal((await dir.resolve('bob')).peerId, bob.peerId)
+      assert.equal(await dir.usernameOf(bob.peerId), 'bob')
+    })
+
+    it('an identity seen in a member list is pinned under the same rules, and a change there only warns', async () => {
+      const dir = directory()
+      dir.observe('bob', bob.peerId)
+      assert.equal(dir.pinned('bob'), bob.peerId)
+      const other = await rv.identity('bob')
+      dir.observe('bob', other.peerId) // never throws: a members answer is still shown
+      assert.equal(dir.pinned('bob'), bob.peerId)
+      assert.deepEqual(events.map(e => e.event === 'warning' ? e.code : e.event), [ErrorCode.IdentityChanged])
+    })
+
+    it('a fingerprint is the same from both ends, 60 digits, and differs for another pair', async () => {
+      const carol = await rv.identity('carol')
+      const ab = Directory.fingerprint(alice.peerId, bob.peerId)
+      assert.equal(ab, Directory.fingerprint(bob.peerId, alice.peerId))
+      assert.match(ab, /^\d{5}( \d{5}){11}$/)
+      assert.notEqual(ab, Directory.fingerprint(alice.peerId, carol.peerId))
+    })
+  })
+
+  describe('cached answers', () => {
+    it('reuses an answer for a minute, then asks again', async () => {
+      const dir = directory()
+      await dir.resolve('bob')
+      await dir.resolve('bob')
+      assert.equal(lookups(), 1)
+      mock.timers.tick(59_999)
+      await dir.resolve('bob')
+      assert.equal(lookups(), 1)
+      mock.timers.tick(1)
+      await dir.resolve('bob')
+      assert.equal(lookups(), 2)
+    })
+
+    it('asks again at once after presence changed (forget), for one user or all', async () => {
+      const dir = directory()
+      await dir.resolve('bob')
+      rv.sessions.end(bob.peerId) // bob goes offline; the rendezvous tells alice, who forgets
+      assert.equal((await dir.resolve('bob')).online, true, 'until told, the cached answer stands')
+      dir.forget('bob')
+      assert.equal((await dir.resolve('bob')).online, false)
+      assert.equal(lookups(), 2)
+      dir.forget()
+      await dir.resolve('bob')
+      assert.equal(lookups(), 3)
+    })
+
+    it('keeps the addresses a contact was last seen at with its pin, updated when they change', async () => {
+      const dir = directory()
+      await dir.resolve('bob')
+      assert.deepEqual(store.lastSeen('bob'), { peerId: bob.peerId, addrs: ['/ip4/10.0.0.2/tcp/5002'] })
+      rv.store.setAddrs('bob', ['/ip4/10.0.0.7/tcp/5002'])
+      dir.forget('bob')
+      await dir.resolve('bob')
+      assert.deepEqual(store.lastSeen('bob'), { peerId: bob.peerId, addrs: ['/ip4/10.0.0.7/tcp/5002'] })
+    })
+  })
+
+  describe('while the rendezvous is out of reach', () => {
+    it('reaches a known contact where it was last seen, in this run and after a restart', async () => {
+      await directory().resolve('bob')
+      rv.down = true
+      const dir = directory()
+      assert.deepEqual(await dir.resolve('bob'), { username: 'bob', peerId: bob.peerId, addrs: ['/ip4/10.0.0.2/tcp/5002'], online: true },
+        'a new Directory (a restart) finds the addresses kept with the pin')
+      await assert.rejects(dir.resolve('carol'), rejectsWith(ErrorCode.Unreachable), 'a user never met cannot be found')
+    })
+
+    it('also while our session there is being renewed (ERR_NOT_SIGNED_IN)', async () => {
+      const dir = directory()
+      await dir.resolve('bob')
+      dir.forget()
+      rv.sessions.end(alice.peerId)
+      assert.equal((await dir.resolve('bob')).peerId, bob.peerId)
+    })
+
+    it('a user the rendezvous answers it does not know is an error, never an old address', async () => {
+      const dir = directory()
+      await dir.resolve('bob')
+      dir.forget()
+      // The rendezvous lost its data (a new one on the same address): bob has no account there.
+      rv.close()
+      rv = new InProcessRendezvous()
+      alice = await rv.user('alice')
+      await assert.rejects(dir.resolve('bob'), rejectsWith(ErrorCode.NotFound))
+    })
+  })
+
+  describe('negative cache', () => {
+    it('remembers a peer id with no account for a minute, then asks again and finds it once it has signed up', async () => {
+      const dir = directory()
+      const newcomer = await rv.identity('dave')
+      await assert.rejects(dir.usernameOf(newcomer.peerId), rejectsWith(ErrorCode.NotFound))
+      await assert.rejects(dir.usernameOf(newcomer.peerId), rejectsWith(ErrorCode.NotFound))
+      assert.equal(rv.asked.get('whois'), 1)
+      rv.store.createUser({ username: 'dave', peerId: newcomer.peerId, salt: new Uint8Array(16), kdf: { logN: 17, r: 8, p: 1 }, verifier: new Uint8Array(32), identity: new Uint8Array(100), addrs: [] })
+      await assert.rejects(dir.usernameOf(newcomer.peerId), rejectsWith(ErrorCode.NotFound), 'still remembered')
+      time += UNKNOWN_PEER_CACHE_MS
+      assert.equal(await dir.usernameOf(newcomer.peerId), 'dave')
+      assert.equal(rv.asked.get('whois'), 2)
+      assert.equal(dir.pinned('dave'), newcomer.peerId)
+    })
+  })
+})

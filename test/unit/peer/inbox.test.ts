@@ -1,0 +1,147 @@
+/**
+ * The inbox (peer/inbox.ts) through the real class, on the real peer store in memory and a real
+ * directory over the rendezvous handlers in process: every arrival stored once before it is
+ * reported (and before the ACK, which waits for the returned promise), duplicates after a lost
+ * ACK not shown twice, senders known by their authenticated peer id, floods refused per sender.
+ */
+import { afterEach, beforeEach, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { ErrorCode, ParleyError, is } from '../../../common/errors.ts'
+import { IN_MEMORY } from '../../../common/sqlite.ts'
+import { Directory } from '../../../peer/directory.ts'
+import type { PeerEvent } from '../../../peer/events.ts'
+import { Inbox } from '../../../peer/inbox.ts'
+import type { IncomingFile, IncomingText } from '../../../peer/inbox.ts'
+import { PeerStore } from '../../../peer/store/store.ts'
+import { InProcessRendezvous } from '../rendezvous/in-process.ts'
+import type { TestUser } from '../rendezvous/in-process.ts'
+
+const text = (over: Partial<IncomingText> = {}): IncomingText =>
+  ({ from: 'bob', group: null, id: randomBytes(16), text: 'hello', sentAt: 1, ...over })
+const file = (over: Partial<IncomingFile> = {}): IncomingFile =>
+  ({ from: 'bob', group: null, id: randomBytes(16), name: 'photo.png', path: '/downloads/photo.png', size: 4_900, sha256: new Uint8Array(32).fill(0xab), ...over })
+
+describe('inbox', () => {
+  let rv: InProcessRendezvous
+  let store: PeerStore
+  let alice: TestUser
+  let bob: TestUser
+  let events: PeerEvent[]
+  let time: number
+  const limits = { perSecond: 2, burst: 3 }
+  let inbox: Inbox
+
+  beforeEach(async () => {
+    rv = new InProcessRendezvous()
+    store = new PeerStore(IN_MEMORY, randomBytes(32))
+    alice = await rv.user('alice')
+    bob = await rv.user('bob')
+    events = []
+    time = 1_000_000
+    const emit = (event: PeerEvent): void => { events.push(event) }
+    inbox = new Inbox(store, new Directory(() => rv.client(alice), store, emit), emit, limits, () => time)
+  })
+
+  afterEach(() => {
+    store.close()
+    rv.close()
+  })
+
+  describe('texts', () => {
+    it('stores a direct text, then reports it', async () => {
+      const message = text({ text: 'are you there?' })
+      await inbox.onText(message)
+      const id = Buffer.from(message.id).toString('hex')
+      assert.deepEqual(events.map(e => e.event === 'message' ? { id: e.id, from: e.from, text: e.text } : e.event), [{ id, from: 'bob', text: 'are you there?' }])
+      const [stored] = store.history({ user: 'bob' }, 10)
+      assert.equal(stored?.id, id)
+      assert.equal(stored?.direction, 'in')
+      assert.equal(stored?.status, 'received')
+    })
+
+    it('a re-delivery after a lost ACK resolves again (so it is ACKed) but is neither stored nor shown twice', async () => {
+      const message = text()
+      await inbox.onText(message)
+      await inbox.onText({ ...message, text: 'a forged second body under the same id' })
+      await inbox.onText(message)
+      assert.equal(events.length, 1)
+      assert.deepEqual(store.history({ user: 'bob' }, 10).map(m => m.body), ['hello'])
+    })
+
+    it('the same id from another sender, or in a group, is another message', async () => {
+      const id = randomBytes(16)
+      await inbox.onText(text({ id }))
+      await inbox.onText(text({ id, from: 'carol' }))
+      await inbox.onText(text({ id, from: 'carol', group: 'club', text: 'to the club' }))
+      assert.deepEqual(events.map(e => e.event), ['message', 'message'], 'the third repeats (carol, id): one row per sender and id')
+      await inbox.onText(text({ from: 'carol', group: 'club', text: 'to the club' }))
+      const last = events.at(-1)
+      assert.deepEqual(last?.event === 'group-message' ? [last.group, last.from, last.text] : last, ['club', 'carol', 'to the club'])
+      assert.deepEqual(store.history({ group: 'club' }, 10).map(m => m.body), ['to the club'])
+    })
+
+    it('a burst of texts arriving together is stored whole, in arrival order, each reported once', async () => {
+      const arrivals = Array.from({ length: 20 }, (_, i) => inbox.onText(text({ text: `m${i}` })))
+      await Promise.all(arrivals)
+      assert.equal(events.length, 20)
+      assert.deepEqual(store.history({ user: 'bob' }, 100).map(m => m.body), Array.from({ length: 20 }, (_, i) => `m${i}`))
+    })
+
+    it('an arrival the store cannot keep fails its caller (no ACK) and is not shown', async () => {
+      store.close()
+      await assert.rejects(inbox.onText(text()), (err: unknown) => is(err, ErrorCode.Internal))
+      assert.deepEqual(events, [])
+    })
+  })
+
+  describe('files', () => {
+    it('stores and reports a file once; a retry of the same file is known before it is received again', async () => {
+      const arrived = file()
+      assert.equal(inbox.hasFile('bob', arrived.id), false)
+      await inbox.onFile(arrived)
+      await inbox.onFile(arrived)
+      assert.equal(inbox.hasFile('bob', arrived.id), true)
+      assert.equal(inbox.hasFile('carol', arrived.id), false, 'known per sender')
+      assert.equal(events.length, 1)
+      const [event] = events
+      assert.deepEqual(event?.event === 'file' ? [event.name, event.path, event.size, event.sha256] : event,
+        ['photo.png', '/downloads/photo.png', 4_900, 'ab'.repeat(32)])
+      const [stored] = store.history({ user: 'bob' }, 10)
+      assert.deepEqual([stored?.kind, stored?.body, stored?.path], ['file', 'photo.png', '/downloads/photo.png'])
+    })
+
+    it('a group file is reported with its group', async () => {
+      await inbox.onFile(file({ group: 'club' }))
+      assert.deepEqual(events.map(e => e.event === 'group-file' ? e.group : e.event), ['club'])
+    })
+  })
+
+  describe('senders', () => {
+    it('knows a sender by its authenticated peer id, and refuses one with no account', async () => {
+      assert.equal(await inbox.senderOf(bob.peerId), 'bob')
+      const stranger = await rv.identity('mallory')
+      await assert.rejects(inbox.senderOf(stranger.peerId), (err: unknown) => is(err, ErrorCode.NotFound))
+    })
+
+    it('refuses a flood of streams from one sender, not from others, and lets it in again over time', async () => {
+      for (let i = 0; i < limits.burst; i++) await inbox.senderOf(bob.peerId)
+      await assert.rejects(inbox.senderOf(bob.peerId), (err: unknown) => is(err, ErrorCode.RateLimited))
+      assert.equal(await inbox.senderOf(alice.peerId), 'alice')
+      time += 1_000 / limits.perSecond
+      assert.equal(await inbox.senderOf(bob.peerId), 'bob')
+      await assert.rejects(inbox.senderOf(bob.peerId), (err: unknown) => is(err, ErrorCode.RateLimited))
+    })
+  })
+
+  describe('refused streams', () => {
+    it('a sender that went away mid-stream is not reported (it retries); a refusal is, the same one not every time', () => {
+      inbox.onInboundError(bob.peerId, new ParleyError(ErrorCode.Unreachable, 'stream reset'))
+      assert.equal(events.length, 0)
+      for (let i = 0; i < 50; i++) inbox.onInboundError('some-peer', new ParleyError(ErrorCode.NotFound, 'no user with that peer id'))
+      const warnings = events.filter(e => e.event === 'warning')
+      assert.ok(warnings.length >= 1 && warnings.length < 50, `${warnings.length} warnings for 50 refusals`)
+      assert.ok(warnings.every(w => w.event === 'warning' && w.code === ErrorCode.NotFound && w.message.includes('some-peer')))
+    })
+  })
+})
