@@ -163,8 +163,12 @@ export class Prompt {
     return false
   }
 
+  /** readline's own history: a property it keeps but its types do not declare. */
   get #history (): string[] {
-    return (this.#rl as unknown as { history: string[] }).history
+    const rl: object = this.#rl
+    const history: unknown = 'history' in rl ? rl.history : undefined
+    if (!Array.isArray(history)) throw new Error('readline keeps no history array')
+    return history as string[]
   }
 
   #remember (line: string): void {
