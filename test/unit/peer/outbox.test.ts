@@ -1,70 +1,360 @@
 /**
- * The outbox over a real store: which refusals are tried again and which are given up.
+ * The outbox (peer/outbox.ts) through the real class, on the real peer store in memory and a
+ * real directory over the rendezvous in process; only the network end (the Deliverer: the direct
+ * service) is scripted. Order and delivery, offline recipients, which refusals are tried again
+ * and which are given up, retry with backoff on a mocked clock, stop during a delivery, and
+ * duplicates.
  */
-import { afterEach, beforeEach, describe, test } from 'node:test'
+import { afterEach, beforeEach, describe, mock, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { ErrorCode, ParleyError } from '../../../common/errors.ts'
-import type { Directory } from '../../../peer/directory.ts'
+import { IN_MEMORY } from '../../../common/sqlite.ts'
+import { OUTBOX_RETRY_MS } from '../../../peer/constants.ts'
+import type { Posted } from '../../../peer/direct/service.ts'
+import { Directory } from '../../../peer/directory.ts'
+import type { PeerContact } from '../../../peer/directory.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
 import { Outbox } from '../../../peer/outbox.ts'
+import type { Deliverer } from '../../../peer/outbox.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
+import type { MessageRecord, OutboxItem } from '../../../peer/store/store.ts'
+import { InProcessRendezvous } from '../rendezvous/in-process.ts'
+import type { TestUser } from '../rendezvous/in-process.ts'
 
-/** Bob is online at a known address; the directory has nothing else to say. */
-const directory = {
-  pinned: () => undefined,
-  resolve: async (username: string) => ({ username, peerId: 'bob-peer-id', addrs: [], online: true })
-} as unknown as Directory
+type Item = Omit<OutboxItem, 'attempts'>
 
-describe('outbox', () => {
-  let dir: string
-  let store: PeerStore
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'parley-outbox-'))
-    store = new PeerStore(join(dir, 'store.sqlite'), randomBytes(32))
-  })
-  afterEach(async () => {
-    store.close()
-    await rm(dir, { recursive: true, force: true })
-  })
+/** Let the event loop run until `condition` holds (a delivery run has reached a point). */
+async function until (condition: () => boolean): Promise<void> {
+  for (let turns = 0; !condition(); turns++) {
+    if (turns > 1_000) throw new Error('the condition never came true')
+    await new Promise(resolve => setImmediate(resolve))
+  }
+}
 
-  /** Queue one group text for bob, then flush `runs` times with every delivery refused with `code`. */
-  const refusedRuns = async (code: ErrorCode, runs: number): Promise<{ attempts: number, events: PeerEvent[] }> => {
-    const events: PeerEvent[] = []
-    let attempts = 0
-    const outbox = new Outbox(store, directory, event => { events.push(event) }, {
-      deliver: async () => {
-        attempts++
-        throw new ParleyError(code, 'refused by the recipient')
-      },
-      connected: () => false
-    })
-    await outbox.submit(null, [{ id: randomBytes(16).toString('hex'), recipient: 'bob', group: 'club', kind: 'text', body: 'hi', created: Date.now() }])
-    await outbox.idle()
-    for (let i = 1; i < runs; i++) {
-      outbox.flush('bob')
-      await outbox.idle()
-    }
-    outbox.stop()
-    return { attempts, events }
+/** A delivery's outcome: ACKed, refused before it left (`refuse`), or refused by the receiver's
+ * answer (`nack`). */
+type Outcome = 'ack' | { refuse: ErrorCode } | { nack: ErrorCode }
+
+/** The network end: records every delivery started, answers as `outcome` says, and can hold
+ * deliveries (`hold`) or their ACKs (`holdAcks`) until released. */
+class ScriptedDeliverer implements Deliverer {
+  readonly started: Array<{ body: string, to: PeerContact }> = []
+  outcome: Outcome = 'ack'
+  open = new Set<string>()
+  #held: Array<() => void> = []
+  #holding: 'no' | 'deliveries' | 'acks' = 'no'
+
+  hold (): void { this.#holding = 'deliveries' }
+  holdAcks (): void { this.#holding = 'acks' }
+  release (): void {
+    this.#holding = 'no'
+    for (const go of this.#held.splice(0)) go()
   }
 
-  test('a delivery the recipient cannot open (ERR_INTEGRITY) is given up after five tries and reported', async () => {
-    const { attempts, events } = await refusedRuns(ErrorCode.Integrity, 10)
-    assert.equal(attempts, 5)
-    assert.equal(store.outboxSize(), 0)
-    const errors = events.filter(e => e.event === 'error')
-    assert.equal(errors.length, 1)
-    assert.match(errors[0]?.event === 'error' ? errors[0].message : '', /could not deliver to bob: refused by the recipient/)
+  async deliver (item: OutboxItem, to: PeerContact, onSent: () => void): Promise<Posted> {
+    this.started.push({ body: item.body, to })
+    const held = async (): Promise<void> => { await new Promise<void>(resolve => { this.#held.push(resolve) }) }
+    if (this.#holding === 'deliveries') await held()
+    const outcome = this.outcome
+    if (outcome !== 'ack' && 'refuse' in outcome) throw new ParleyError(outcome.refuse, 'refused by the recipient')
+    onSent()
+    if (outcome !== 'ack') return { acked: Promise.reject(new ParleyError(outcome.nack, 'not accepted')) }
+    return { acked: this.#holding === 'acks' ? held() : Promise.resolve() }
+  }
+
+  connected (peerId: string): boolean { return this.open.has(peerId) }
+}
+
+describe('outbox', () => {
+  let rv: InProcessRendezvous
+  let store: PeerStore
+  let alice: TestUser
+  let bob: TestUser
+  let directory: Directory
+  let network: ScriptedDeliverer
+  let events: PeerEvent[]
+  let outbox: Outbox
+  let next = 0
+
+  const item = (body: string, over: Partial<Item> = {}): Item =>
+    ({ id: randomBytes(16).toString('hex'), recipient: 'bob', group: null, kind: 'text', body, created: next++, ...over })
+  const record = (queued: Item): MessageRecord =>
+    ({ id: queued.id, direction: 'out', peer: queued.recipient, group: null, kind: 'text', body: queued.body, path: null, status: 'queued', at: queued.created })
+  const send = async (...items: Item[]): Promise<void> => {
+    for (const one of items) await outbox.submit(one.group === null ? record(one) : null, [one])
+    await outbox.idle()
+  }
+  const of = (name: PeerEvent['event']): PeerEvent[] => events.filter(e => e.event === name)
+  const attemptsOf = (id: string): number | undefined => store.outboxFor('bob').find(i => i.id === id)?.attempts
+
+  beforeEach(async () => {
+    rv = new InProcessRendezvous()
+    store = new PeerStore(IN_MEMORY, randomBytes(32))
+    alice = await rv.user('alice')
+    bob = await rv.user('bob')
+    events = []
+    const emit = (event: PeerEvent): void => { events.push(event) }
+    directory = new Directory(() => rv.client(alice), store, emit)
+    network = new ScriptedDeliverer()
+    outbox = new Outbox(store, directory, emit, network)
   })
 
-  test('a recipient that is only unreachable keeps its messages, however often it fails', async () => {
-    const { attempts, events } = await refusedRuns(ErrorCode.Unreachable, 10)
-    assert.equal(attempts, 10)
-    assert.equal(store.outboxSize(), 1)
-    assert.equal(events.filter(e => e.event === 'error').length, 0)
+  afterEach(() => {
+    outbox.stop()
+    store.close()
+    rv.close()
+    mock.timers.reset()
+  })
+
+  describe('delivery', () => {
+    test('delivers in order at the directory\'s address, reports sent and delivered, and empties the queue', async () => {
+      const first = item('one')
+      await send(first, item('two'), item('three'))
+      assert.deepEqual(network.started.map(d => d.body), ['one', 'two', 'three'])
+      assert.equal(network.started[0]?.to.peerId, bob.peerId)
+      assert.deepEqual(of('delivered').map(e => e.event === 'delivered' ? e.to : ''), ['bob', 'bob', 'bob'])
+      assert.equal(of('sent').length, 3)
+      assert.equal(store.outboxSize(), 0)
+      assert.equal(store.history({ user: 'bob' }, 10)[0]?.status, 'delivered')
+    })
+
+    test('an offline recipient\'s messages wait, reported queued once, and go once it is online', async () => {
+      rv.sessions.end(bob.peerId)
+      const waiting = item('while you were out')
+      await send(waiting)
+      outbox.flush('bob')
+      await outbox.idle()
+      assert.equal(network.started.length, 0)
+      assert.deepEqual(of('queued').map(e => e.event === 'queued' ? e.reason : ''), ['offline'])
+      rv.connect(bob)
+      directory.forget('bob') // what the presence event does
+      outbox.flushAll()
+      await outbox.idle()
+      assert.deepEqual(network.started.map(d => d.body), ['while you were out'])
+      assert.equal(store.outboxSize(), 0)
+    })
+
+    test('over an open session with the pinned identity, no directory look-up is made', async () => {
+      store.pin('bob', bob.peerId)
+      network.open.add(bob.peerId)
+      rv.down = true
+      await send(item('direct'))
+      assert.equal(rv.asked.get('lookup') ?? 0, 0)
+      assert.equal(store.outboxSize(), 0)
+    })
+
+    test('a recipient whose identity changed gets nothing until TRUST', async () => {
+      const before = await rv.identity('bob')
+      store.pin('bob', before.peerId)
+      await send(item('for the old bob only'))
+      assert.equal(network.started.length, 0)
+      assert.equal(store.outboxSize(), 1)
+      await directory.trust('bob', bob.peerId)
+      outbox.flush('bob')
+      await outbox.idle()
+      assert.equal(network.started[0]?.to.peerId, bob.peerId)
+      assert.equal(store.outboxSize(), 0)
+    })
+  })
+
+  describe('refusals', () => {
+    /** Queue one group text for bob, then flush `runs` times with every delivery refused with `code`. */
+    const refusedRuns = async (code: ErrorCode, runs: number): Promise<number> => {
+      network.outcome = { refuse: code }
+      await send(item('hi', { group: 'club' }))
+      for (let i = 1; i < runs; i++) {
+        outbox.flush('bob')
+        await outbox.idle()
+      }
+      return network.started.length
+    }
+
+    test('a delivery the recipient cannot open (ERR_INTEGRITY) is given up after five tries and reported', async () => {
+      assert.equal(await refusedRuns(ErrorCode.Integrity, 10), 5)
+      assert.equal(store.outboxSize(), 0)
+      const errors = of('error')
+      assert.equal(errors.length, 1)
+      assert.match(errors[0]?.event === 'error' ? errors[0].message : '', /could not deliver to bob: refused by the recipient/)
+    })
+
+    test('a recipient that is only unreachable keeps its messages, however often it fails', async () => {
+      assert.equal(await refusedRuns(ErrorCode.Unreachable, 10), 10)
+      assert.equal(store.outboxSize(), 1)
+      assert.equal(of('error').length, 0)
+    })
+
+    test('a refusal that no retry can change drops the message, marks it failed and says so', async () => {
+      network.outcome = { refuse: ErrorCode.Forbidden }
+      await send(item('not allowed'))
+      assert.equal(store.outboxSize(), 0)
+      assert.equal(store.history({ user: 'bob' }, 10)[0]?.status, 'failed')
+      assert.equal(of('error').length, 1)
+    })
+
+    test('an ACK that does not come (the receiver answered with a passing error) keeps the message and counts the try', async () => {
+      network.outcome = { nack: ErrorCode.RateLimited }
+      const waiting = item('later')
+      await send(waiting)
+      assert.equal(attemptsOf(waiting.id), 1)
+      assert.deepEqual(of('queued').map(e => e.event === 'queued' ? e.reason : ''), ['not accepted'])
+      network.outcome = 'ack'
+      outbox.flush('bob')
+      await outbox.idle()
+      assert.equal(store.outboxSize(), 0)
+    })
+  })
+
+  describe('retry and backoff (mocked clock)', () => {
+    beforeEach(() => { mock.timers.enable({ apis: ['setTimeout', 'setInterval'] }) })
+
+    /** Advance the clock by `ms` and let the delivery runs it started finish. */
+    const advance = async (ms: number): Promise<void> => {
+      mock.timers.tick(ms)
+      await outbox.idle()
+    }
+
+    test('an online recipient that cannot be reached is retried after 1, 2, 4, 8 and 16 s, then by the sweep every 30 s', async () => {
+      network.outcome = { refuse: ErrorCode.Unreachable }
+      await send(item('knock knock'))
+      assert.equal(network.started.length, 1)
+      for (const wait of [1_000, 2_000, 4_000, 8_000, 16_000]) {
+        const before: number = network.started.length
+        await advance(wait - 1)
+        assert.equal(network.started.length, before, `not before ${wait} ms`)
+        await advance(1)
+        assert.equal(network.started.length, before + 1, `again after ${wait} ms`)
+      }
+      await advance(10 * OUTBOX_RETRY_MS)
+      assert.equal(network.started.length, 6, 'no quick retries after the fifth; no sweep before start()')
+      outbox.start()
+      await advance(OUTBOX_RETRY_MS)
+      assert.equal(network.started.length, 7, 'the sweep')
+      network.outcome = 'ack'
+      await advance(OUTBOX_RETRY_MS)
+      assert.equal(store.outboxSize(), 0)
+    })
+
+    test('a delivery that gets through starts the backoff over', async () => {
+      network.outcome = { refuse: ErrorCode.Unreachable }
+      await send(item('first'))
+      await advance(1_000)
+      assert.equal(network.started.length, 2)
+      network.outcome = 'ack'
+      await advance(2_000)
+      assert.equal(store.outboxSize(), 0)
+      network.outcome = { refuse: ErrorCode.Unreachable }
+      await send(item('second'))
+      const before = network.started.length
+      await advance(1_000)
+      assert.equal(network.started.length, before + 1, 'one second again, not four')
+    })
+
+    test('a failed directory look-up (the rendezvous away, nothing known) is retried soon too', async () => {
+      rv.down = true
+      await send(item('needs a look-up'))
+      assert.equal(network.started.length, 0)
+      rv.down = false
+      await advance(1_000)
+      assert.equal(network.started.length, 1)
+      assert.equal(store.outboxSize(), 0)
+    })
+
+    test('stop clears the retries: nothing fires after it', async () => {
+      network.outcome = { refuse: ErrorCode.Unreachable }
+      outbox.start()
+      await send(item('never mind'))
+      outbox.stop()
+      await advance(10 * OUTBOX_RETRY_MS)
+      assert.equal(network.started.length, 1)
+      assert.equal(store.outboxSize(), 1, 'it stays for the next session')
+    })
+  })
+
+  describe('stop during a delivery', () => {
+    test('the delivery in flight finishes, nothing else starts, and the rest stays queued', async () => {
+      network.hold()
+      await outbox.submit(null, [item('one'), item('two'), item('three')])
+      await until(() => network.started.length === 1) // the first delivery is under way
+      outbox.stop()
+      network.release()
+      await outbox.idle()
+      assert.deepEqual(network.started.map(d => d.body), ['one'])
+      assert.deepEqual(store.outboxFor('bob').map(i => i.body), ['two', 'three'])
+      outbox.flush('bob')
+      outbox.flushAll()
+      await outbox.idle()
+      assert.equal(network.started.length, 1, 'a stopped outbox starts nothing')
+    })
+
+    test('after stop the store may close: a late flush (a presence event) touches nothing', async () => {
+      network.outcome = { refuse: ErrorCode.Unreachable }
+      await send(item('left for the next session'))
+      outbox.stop()
+      store.close()
+      outbox.flush('bob')
+      await outbox.idle()
+      assert.equal(of('error').length, 0)
+    })
+
+    test('a refusal that arrives after stop neither counts a try nor drops the message', async () => {
+      network.hold()
+      const doomed = item('refused late')
+      await outbox.submit(null, [doomed])
+      await until(() => network.started.length === 1)
+      network.outcome = { refuse: ErrorCode.Forbidden }
+      outbox.stop()
+      network.release()
+      await outbox.idle()
+      assert.equal(attemptsOf(doomed.id), 0)
+      assert.equal(of('error').length, 0)
+    })
+  })
+
+  describe('duplicates', () => {
+    test('the same delivery queued twice goes once', async () => {
+      const once = item('once')
+      await outbox.submit(record(once), [once])
+      await outbox.submit(record(once), [once])
+      await outbox.idle()
+      assert.deepEqual(network.started.map(d => d.body), ['once'])
+      assert.equal(of('delivered').length, 1)
+    })
+
+    test('messages queued while a run is under way go after it, in order, each once', async () => {
+      network.hold()
+      await outbox.submit(null, [item('a')])
+      await until(() => network.started.length === 1)
+      await outbox.submit(null, [item('b')])
+      outbox.flush('bob')
+      await outbox.submit(null, [item('c')])
+      network.release()
+      await outbox.idle()
+      assert.deepEqual(network.started.map(d => d.body), ['a', 'b', 'c'])
+      assert.equal(store.outboxSize(), 0)
+    })
+
+    test('a message queued while the run waits for its last ACKs goes right after it, not at the next sweep', async () => {
+      network.holdAcks()
+      await outbox.submit(null, [item('a')])
+      await until(() => network.started.length === 1)
+      await new Promise(resolve => setImmediate(resolve))
+      await outbox.submit(null, [item('b')])
+      network.release()
+      await outbox.idle()
+      assert.deepEqual(network.started.map(d => d.body), ['a', 'b'])
+      assert.equal(store.outboxSize(), 0)
+    })
+
+    test('one message to a group goes once to each member', async () => {
+      await rv.user('carol')
+      const id = randomBytes(16).toString('hex')
+      const members = ['bob', 'carol']
+      await outbox.submit(null, members.map(recipient => item('to the club', { id, recipient, group: 'club' })))
+      await outbox.submit(null, members.map(recipient => item('to the club', { id, recipient, group: 'club' })))
+      await outbox.idle()
+      assert.deepEqual(network.started.map(d => d.to.username).sort(), members)
+      assert.equal(store.outboxSize(), 0)
+    })
   })
 })
