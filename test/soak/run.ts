@@ -174,6 +174,11 @@ function procStatus (pid: number | undefined, field: string): number {
 }
 
 /** User + system CPU seconds of a process (Linux: clock ticks of 1/100 s). */
+/** (message, recipient) arrivals of the timed phase (its ramp included). */
+function timedArrivals (analysis: Analysis): number {
+  return (analysis.latency['ramp/all']?.count ?? 0) + (analysis.latency['run/all']?.count ?? 0)
+}
+
 function cpuSeconds (pid: number | undefined): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
@@ -385,6 +390,11 @@ async function main (): Promise<number> {
   let fatal: string | undefined
   let drained = false
   let drainedAt = 0
+  // CPU seconds of the workers and the rendezvous together, from the start of the timed phase
+  // to the end of the drain: what the timed messages cost, whatever else runs on the machine.
+  const cpuOfAll = (): number => [server?.child.pid, ...workers.map(w => w.child.pid)].reduce((sum: number, pid) => sum + cpuSeconds(pid), 0)
+  let cpuAtSend = 0
+  let cpuOfDelivery = NaN
   try {
     server = await phase('rendezvous', async () => await spawnRendezvous(join(root, 'rendezvous'), 30_000))
     const sample = (): void => {
@@ -441,6 +451,7 @@ async function main (): Promise<number> {
       if (!await drain(60_000, ['warmup'])) log('warning: warm-up messages did not all arrive in 60 s (the checks will count them)')
     })
 
+    cpuAtSend = cpuOfAll()
     runWindow = { startAt: Date.now() + 1_000, endAt: Date.now() + 1_000 + config.seconds * 1000 }
     await phase('send', async () => {
       await everyone(workers, () => ({
@@ -460,6 +471,7 @@ async function main (): Promise<number> {
     const drainMs = config.mode === 'overload' ? runWindow.endAt + config.drainSeconds * 1000 - Date.now() : config.drainSeconds * 1000
     drained = await phase('drain', async () => await drain(Math.max(0, drainMs), ['warmup', 'run']))
     drainedAt = Date.now()
+    cpuOfDelivery = cpuOfAll() - cpuAtSend
     if (!drained) log(`drain deadline (${config.drainSeconds} s) reached with messages outstanding`)
     // Late duplicates would show up now.
     await phase('quiet', async () => { await sleep(2_000) })
@@ -524,6 +536,7 @@ async function main (): Promise<number> {
       loadAfter: loadavg()[0]
     },
     throughput,
+    cpu: { secondsSendToDrained: round(cpuOfDelivery), msPerDelivery: round(1000 * cpuOfDelivery / Math.max(1, timedArrivals(analysis))) },
     heldBack,
     processes,
     workers: workers.map(w => ({
@@ -643,6 +656,7 @@ function report (results: {
   phases: Record<string, number>,
   throughput: Record<string, unknown>,
   processes: Record<string, { peakRssMiB: number, vmHwmMiB: number, cpuSeconds: number, peakOpenFds: number }>,
+  cpu: { secondsSendToDrained: number, msPerDelivery: number },
   workers: Array<{ worker: number, peakLoopDelayMs: number, loopDelayP99Ms: number, loopUtilisationInWindow: number, sendTickGapMaxMs: number }>,
   warnings: Array<{ code: string, message: string, count: number }>,
   errors: Array<{ code: string, message: string, count: number }>,
@@ -683,6 +697,8 @@ function report (results: {
       w === undefined ? '-' : String(w.sendTickGapMaxMs)])
   }
   lines.push(...table(procRows))
+  lines.push(`CPU: ${results.cpu.secondsSendToDrained.toFixed(1)} s in the workers and the rendezvous from the timed phase to the drain's end, ` +
+    `${results.cpu.msPerDelivery.toFixed(2)} ms per (message, recipient) delivered in it (all processes, both ends)`)
   const workerPeak = Object.entries(results.processes).filter(([name]) => name.startsWith('worker')).map(([, p]) => p.vmHwmMiB)
   if (workerPeak.length > 0) {
     lines.push(`memory: worker peak RSS ÷ peers = ${(workerPeak.reduce((a, b) => a + b, 0) / c.peers).toFixed(1)} MiB per peer (${c.peers} peers in ${c.workers} workers, each worker's fixed cost included)`)
