@@ -2,7 +2,7 @@
  * Issue 12 item 4: accounts carry their scrypt parameters; an account made with N=2^15 keeps
  * working and is upgraded to N=2^17 at its next sign-in without anything it wrapped (identity,
  * group keys, the local store's key) becoming unreadable. The peer's account flow
- * (peer/account.ts) runs here against the real handlers and store, in process.
+ * (peer/account.ts) runs here against the real handlers and store, in process (in-process.ts).
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -17,48 +17,34 @@ import { KDF_PARAMS, LEGACY_KDF_PARAMS, deriveAuthKey, deriveMasterKey, deriveWr
 import type { KdfParams } from '../../../common/crypto/password.ts'
 import { unwrapSecret, wrapSecret } from '../../../common/crypto/wrap.ts'
 import { ErrorCode, is } from '../../../common/errors.ts'
-import { RendezvousError, decodeResponse, encodeResult } from '../../../common/protocol/rendezvous.ts'
 import type { Op, RequestArgs, Result } from '../../../common/protocol/rendezvous.ts'
 import { signIn, signUp } from '../../../peer/account.ts'
 import type { AccountHost } from '../../../peer/account.ts'
 import type { RendezvousClient } from '../../../peer/rendezvous-client.ts'
-import { createHandlers } from '../../../rendezvous/handlers.ts'
-import type { Handlers } from '../../../rendezvous/handlers.ts'
-import { Notifier } from '../../../rendezvous/notify.ts'
-import { SignInThrottle } from '../../../rendezvous/ratelimit.ts'
-import { Sessions } from '../../../rendezvous/sessions.ts'
 import { migrate } from '../../../common/sqlite.ts'
-import { MIGRATIONS, openStore } from '../../../rendezvous/store.ts'
+import { MIGRATIONS } from '../../../rendezvous/store.ts'
 import type { RendezvousStore } from '../../../rendezvous/store.ts'
 import { removeDir, tempDir } from '../../helpers/rendezvous.ts'
+import { InProcessRendezvous } from './in-process.ts'
 
 const PASSWORD = 'correct horse battery staple'
 const isCode = (code: string) => (err: unknown): boolean => is(err) && err.code === code
 
-/** The rendezvous in process: each call is encoded and decoded as on the wire. */
-class InProcessRendezvous {
+/** The peer's side of the rendezvous in process (in-process.ts): each call made from the identity
+ * the account flow uses at that moment, on a new connection. */
+class AccountRendezvous {
   peerId = ''
   /** Parameters a hostile rendezvous offers instead of the account's. */
   offer: KdfParams | undefined
-  readonly #handlers: Handlers
+  readonly #server: InProcessRendezvous
   #connection = 0
 
-  constructor (handlers: Handlers) {
-    this.#handlers = handlers
+  constructor (server: InProcessRendezvous) {
+    this.#server = server
   }
 
   async #call<O extends Op> (op: O, args: RequestArgs<O>): Promise<Result<O>> {
-    const handler = this.#handlers[op] as unknown as (request: unknown, context: unknown) => Result<O>
-    let frame: Uint8Array
-    try {
-      frame = encodeResult(op, handler({ op, ...args }, {
-        peerId: this.peerId, connectionId: `c${this.#connection++}`, remoteAddr: multiaddr('/ip4/192.0.2.1/tcp/1')
-      }))
-    } catch (err) {
-      if (is(err)) throw new RendezvousError(err.code, err.message)
-      throw err
-    }
-    return decodeResponse(op, frame)
+    return this.#server.call(op, args, { peerId: this.peerId, connectionId: `account-${this.#connection++}`, remoteAddr: multiaddr('/ip4/192.0.2.1/tcp/1') })
   }
 
   async saltOf (username: string): Promise<Result<'salt'>> {
@@ -72,13 +58,12 @@ class InProcessRendezvous {
   async rekey (args: RequestArgs<'rekey'>): Promise<Result<'rekey'>> { return await this.#call('rekey', args) }
 }
 
-function setup (store: RendezvousStore): { rv: InProcessRendezvous, handlers: Handlers } {
-  const sessions = new Sessions()
-  const handlers = createHandlers({ store, sessions, notifier: new Notifier(store, sessions), throttle: new SignInThrottle() })
-  return { rv: new InProcessRendezvous(handlers), handlers }
+function setup (): { rv: AccountRendezvous, server: InProcessRendezvous, store: RendezvousStore } {
+  const server = new InProcessRendezvous()
+  return { rv: new AccountRendezvous(server), server, store: server.store }
 }
 
-function hostFor (rv: InProcessRendezvous, dataDir: string): AccountHost & { identity?: PrivateKey } {
+function hostFor (rv: AccountRendezvous, dataDir: string): AccountHost & { identity?: PrivateKey } {
   const host: AccountHost & { identity?: PrivateKey } = {
     rendezvous: () => rv as unknown as RendezvousClient,
     useIdentity: async (identity: PrivateKey) => {
@@ -123,8 +108,7 @@ describe('account scrypt parameters and their upgrade', () => {
   })
 
   it('an unknown name gets the same parameters as a new account; an old account shows its own', async () => {
-    const store = openStore(':memory:')
-    const { rv } = setup(store)
+    const { rv, store } = setup()
     await signUp(hostFor(rv, join(dir, 'new')), 'fresh', PASSWORD)
     const fresh = await rv.saltOf('fresh')
     const unknown = await rv.saltOf('nobody')
@@ -138,8 +122,7 @@ describe('account scrypt parameters and their upgrade', () => {
   })
 
   it('refuses a new account below N=2^17', async () => {
-    const store = openStore(':memory:')
-    const { rv } = setup(store)
+    const { rv, store } = setup()
     rv.peerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
     const args = { username: 'weak', salt: newSalt(), authKey: new Uint8Array(32), identity: new Uint8Array(100), addrs: [] }
     await assert.rejects(rv.signup({ ...args, kdf: { ...LEGACY_KDF_PARAMS } }), isCode(ErrorCode.Malformed))
@@ -149,8 +132,7 @@ describe('account scrypt parameters and their upgrade', () => {
   })
 
   it('upgrades an N=2^15 account at its next sign-in, keeping its identity and its account key', async () => {
-    const store = openStore(':memory:')
-    const { rv } = setup(store)
+    const { rv, store } = setup()
     const old = await legacyAccount(store, 'carol')
     const home = join(dir, 'carol-home')
     const oldSalt = store.getUser('carol')?.salt
@@ -189,8 +171,7 @@ describe('account scrypt parameters and their upgrade', () => {
   })
 
   it('a peer that has used N=2^17 refuses a rendezvous that offers less', async () => {
-    const store = openStore(':memory:')
-    const { rv } = setup(store)
+    const { rv, store } = setup()
     const home = join(dir, 'dave-home')
     await signUp(hostFor(rv, home), 'dave', PASSWORD)
     rv.offer = { ...LEGACY_KDF_PARAMS }
@@ -199,13 +180,12 @@ describe('account scrypt parameters and their upgrade', () => {
   })
 
   it('rekey needs a session and the current password, and never lowers the cost', async () => {
-    const store = openStore(':memory:')
-    const { rv, handlers } = setup(store)
+    const { rv, server, store } = setup()
     const signed = await signUp(hostFor(rv, join(dir, 'erin')), 'erin', PASSWORD)
     const args = { authKey: signed.authKey, salt: newSalt(), kdf: { ...KDF_PARAMS }, newAuthKey: new Uint8Array(32).fill(1), dataKey: new Uint8Array(88) }
     await assert.rejects(rv.rekey({ ...args, authKey: new Uint8Array(32) }), isCode(ErrorCode.BadCredentials))
     await assert.rejects(rv.rekey({ ...args, kdf: { ...LEGACY_KDF_PARAMS } }), isCode(ErrorCode.Malformed))
-    const stranger = new InProcessRendezvous(handlers)
+    const stranger = new AccountRendezvous(server)
     stranger.peerId = 'someone-else'
     await assert.rejects(stranger.rekey(args), isCode(ErrorCode.NotSignedIn))
     await rv.rekey(args)
