@@ -106,6 +106,8 @@ interface Member {
   peerId: string
   store: PeerStore
   keyring: GroupKeyring
+  /** What its keyring was made with (a restart makes another keyring from them). */
+  deps: KeyringDeps
   /** What the keyring showed the user (warnings, `key`). */
   shown: PeerEvent[]
   /** What it reported to the composition root, in order. */
@@ -134,7 +136,7 @@ describe('group keyring', () => {
     const shown: PeerEvent[] = []
     const pins = new Map<string, string>()
     const control = { failHandOvers: false }
-    const keyring = new GroupKeyring({
+    const deps: KeyringDeps = {
       username: name,
       wrapKey,
       store,
@@ -146,11 +148,12 @@ describe('group keyring', () => {
         if (control.failHandOvers) throw new ParleyError(ErrorCode.Unreachable, `${to.username} is not reachable right now`)
         await member(to.username).keyring.acceptHandedKey({ from: name, group, epoch, key })
       }
-    })
+    }
+    const keyring = new GroupKeyring(deps)
     const reported: string[] = []
     keyring.on('key', (group, epoch) => { reported.push(`key ${group} ${epoch}`) })
     keyring.on('handed-over', (group, username) => { reported.push(`handed-over ${group} ${username}`) })
-    const created: Member = { name, identity, peerId, store, keyring, shown, reported, pins, control }
+    const created: Member = { name, identity, peerId, store, keyring, deps, shown, reported, pins, control }
     server.peerIds.set(name, peerId)
     server.members.add(name)
     if (online) server.online.add(name)
@@ -364,6 +367,21 @@ describe('group keyring', () => {
       assert.deepEqual(sending.key, key)
       assert.equal(server.rotations, 1, 'no new epoch starts while it is away')
       assert.deepEqual((await member('alice').keyring.keyForDelivery(GROUP, 'bob')).key, key)
+    })
+
+    test('after a restart, the group goes on with the members, epoch and key the last run kept in the store', async () => {
+      const { key } = await member('alice').keyring.keyForSending(GROUP)
+      server.away = true
+      const restarted = new GroupKeyring(member('alice').deps)
+      const info = await restarted.info(GROUP)
+      assert.equal(info.epoch, 1)
+      assert.deepEqual(info.members.map(m => [m.username, m.online]).sort(), [['alice', false], ['bob', false], ['carol', false]], 'nobody known to be online after a restart')
+      const hex = (maker: Maker | undefined): unknown => maker === undefined ? undefined : { ...maker, commitment: Buffer.from(maker.commitment).toString('hex'), signature: Buffer.from(maker.signature).toString('hex') }
+      assert.deepEqual(hex(info.maker), hex(server.maker), 'the signed commitment handed keys are checked against')
+      assert.deepEqual((await restarted.keyForSending(GROUP)).key, key)
+      assert.equal(server.rotations, 1, 'no new epoch starts while it is away')
+      member('alice').keyring.forget(GROUP)
+      await assert.rejects(new GroupKeyring(member('alice').deps).info(GROUP), isCode(ErrorCode.Unreachable), 'a group left is not kept')
     })
 
     test('a group never seen before cannot be reached (ERR_UNREACHABLE)', async () => {
