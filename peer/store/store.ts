@@ -6,7 +6,7 @@
  * copied database file reads as metadata only: who, when, which group — not what. Every method is synchronous and each write is one statement or
  * one transaction, so a kill -9 leaves either the old or the new state, never half of one.
  */
-import type { DatabaseSync } from 'node:sqlite'
+import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import { hkdfSha256 } from '../../common/crypto/hkdf.ts'
 import { openDatabase, transaction } from '../../common/sqlite.ts'
 import { unwrapSecret, wrapSecret } from '../../common/crypto/wrap.ts'
@@ -68,7 +68,11 @@ const MIGRATIONS: readonly string[] = [
   "ALTER TABLE pins ADD COLUMN addrs TEXT NOT NULL DEFAULT '[]';",
   // 3: each group's members and epoch as the rendezvous last gave them, so a peer restarted while
   // it is out of reach still sends to its groups (issue 13 item 3).
-  'CREATE TABLE group_info (grp TEXT PRIMARY KEY, info TEXT NOT NULL);'
+  'CREATE TABLE group_info (grp TEXT PRIMARY KEY, info TEXT NOT NULL);',
+  // 4: the outbox is read by recipient (every delivery run), and its key starts with the message
+  // id: without this index each read scanned the whole outbox, so the cost of a delivery grew
+  // with the backlog, the slower the more there was to catch up on (issue 11).
+  'CREATE INDEX outbox_by_recipient ON outbox (recipient, created);'
 ]
 
 const utf8 = new TextEncoder()
@@ -78,6 +82,9 @@ export class PeerStore {
   readonly #db: DatabaseSync
   readonly #sealKey: Uint8Array
   readonly #commits: GroupCommit
+  /** Prepared statements by SQL text: compiling one costs more than running it (~15 µs a
+   * statement, several per message). */
+  readonly #statements = new Map<string, StatementSync>()
 
   /** `file`: the database file (its folder is made if missing), or IN_MEMORY (common/sqlite.ts)
    * for a store that lives as long as this object (unit tests). `wrapKey`: the user's key from
@@ -100,7 +107,7 @@ export class PeerStore {
   /** Store a message; false when the same (id, direction, peer) is already there (a duplicate). */
   addMessage (message: MessageRecord): boolean {
     const row = `msg:${message.id}:${message.direction}:${message.peer}`
-    const result = this.#db.prepare(`INSERT OR IGNORE INTO messages (id, direction, peer, grp, kind, body, path, status, at)
+    const result = this.#prepare(`INSERT OR IGNORE INTO messages (id, direction, peer, grp, kind, body, path, status, at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(message.id, message.direction, message.peer, message.group,
       message.kind, this.#seal(`${row}:body`, message.body), message.path === null ? null : this.#seal(`${row}:path`, message.path),
       message.status, message.at)
@@ -108,11 +115,11 @@ export class PeerStore {
   }
 
   hasMessage (id: string, direction: Direction, peer: string): boolean {
-    return this.#db.prepare('SELECT 1 FROM messages WHERE id = ? AND direction = ? AND peer = ?').get(id, direction, peer) !== undefined
+    return this.#prepare('SELECT 1 FROM messages WHERE id = ? AND direction = ? AND peer = ?').get(id, direction, peer) !== undefined
   }
 
   setStatus (id: string, peer: string, status: MessageStatus): void {
-    this.#db.prepare("UPDATE messages SET status = ? WHERE id = ? AND direction = 'out' AND peer = ?").run(status, id, peer)
+    this.#prepare("UPDATE messages SET status = ? WHERE id = ? AND direction = 'out' AND peer = ?").run(status, id, peer)
   }
 
   /** The last `limit` messages with a user (direct) or in a group, oldest first. */
@@ -120,15 +127,15 @@ export class PeerStore {
     this.#commits.settle()
     // A group send is one 'out' row (peer = ourselves); deliveries per member live in the outbox.
     const rows = 'group' in conversation
-      ? this.#db.prepare('SELECT * FROM messages WHERE grp = ? ORDER BY at DESC, rowid DESC LIMIT ?').all(conversation.group, limit)
-      : this.#db.prepare('SELECT * FROM messages WHERE peer = ? AND grp IS NULL ORDER BY at DESC, rowid DESC LIMIT ?')
+      ? this.#prepare('SELECT * FROM messages WHERE grp = ? ORDER BY at DESC, rowid DESC LIMIT ?').all(conversation.group, limit)
+      : this.#prepare('SELECT * FROM messages WHERE peer = ? AND grp IS NULL ORDER BY at DESC, rowid DESC LIMIT ?')
         .all(conversation.user, limit)
     return rows.map(row => this.#toMessage(row)).reverse()
   }
 
   /** Queue one delivery (a message id to one recipient); queuing it twice is a no-op. */
   enqueue (item: Omit<OutboxItem, 'attempts'>): void {
-    this.#db.prepare('INSERT OR IGNORE INTO outbox (id, recipient, grp, kind, body, created) VALUES (?, ?, ?, ?, ?, ?)')
+    this.#prepare('INSERT OR IGNORE INTO outbox (id, recipient, grp, kind, body, created) VALUES (?, ?, ?, ?, ?, ?)')
       .run(item.id, item.recipient, item.group, item.kind, this.#seal(`outbox:${item.id}:${item.recipient}`, item.body), item.created)
   }
 
@@ -136,36 +143,36 @@ export class PeerStore {
    * delivered: not opened again). Only committed items: a write still waiting for its group
    * commit is not due for delivery yet. */
   outboxFor (recipient: string, skip?: ReadonlySet<string>): OutboxItem[] {
-    const rows = this.#db.prepare('SELECT * FROM outbox WHERE recipient = ? ORDER BY created, rowid').all(recipient)
+    const rows = this.#prepare('SELECT * FROM outbox WHERE recipient = ? ORDER BY created, rowid').all(recipient)
     return rows.filter(row => skip?.has(String((row as { id: string }).id)) !== true).map(row => this.#toOutboxItem(row))
   }
 
   outboxRecipients (): string[] {
-    return this.#db.prepare('SELECT DISTINCT recipient FROM outbox ORDER BY recipient').all()
+    return this.#prepare('SELECT DISTINCT recipient FROM outbox ORDER BY recipient').all()
       .map(row => String((row as { recipient: string }).recipient))
   }
 
   outboxSize (): number {
     this.#commits.settle()
-    return Number((this.#db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n)
+    return Number((this.#prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n)
   }
 
   removeFromOutbox (id: string, recipient: string): void {
-    this.#db.prepare('DELETE FROM outbox WHERE id = ? AND recipient = ?').run(id, recipient)
+    this.#prepare('DELETE FROM outbox WHERE id = ? AND recipient = ?').run(id, recipient)
   }
 
   countAttempt (id: string, recipient: string): void {
-    this.#db.prepare('UPDATE outbox SET attempts = attempts + 1 WHERE id = ? AND recipient = ?').run(id, recipient)
+    this.#prepare('UPDATE outbox SET attempts = attempts + 1 WHERE id = ? AND recipient = ?').run(id, recipient)
   }
 
   /** Trust on first use: remember the first peer id seen for a username, report changes. */
   pin (username: string, peerId: string): PinResult {
     return transaction(this.#db, () => {
-      const row = this.#db.prepare('SELECT peer_id FROM pins WHERE username = ?').get(username) as { peer_id: string } | undefined
+      const row = this.#prepare('SELECT peer_id FROM pins WHERE username = ?').get(username) as { peer_id: string } | undefined
       if (row === undefined) {
         // A peer id belongs to one username: a stale pin of another name for it goes.
-        this.#db.prepare('DELETE FROM pins WHERE peer_id = ?').run(peerId)
-        this.#db.prepare('INSERT INTO pins (username, peer_id, first_seen) VALUES (?, ?, ?)').run(username, peerId, Date.now())
+        this.#prepare('DELETE FROM pins WHERE peer_id = ?').run(peerId)
+        this.#prepare('INSERT INTO pins (username, peer_id, first_seen) VALUES (?, ?, ?)').run(username, peerId, Date.now())
         return 'new'
       }
       return row.peer_id === peerId ? 'same' : 'changed'
@@ -175,14 +182,14 @@ export class PeerStore {
   /** Remember where a pinned contact was last seen (written only when it changed). */
   rememberAddrs (username: string, addrs: string[]): void {
     const json = JSON.stringify(addrs)
-    const row = this.#db.prepare('SELECT addrs FROM pins WHERE username = ?').get(username) as { addrs: string } | undefined
+    const row = this.#prepare('SELECT addrs FROM pins WHERE username = ?').get(username) as { addrs: string } | undefined
     if (row === undefined || row.addrs === json) return
-    this.#db.prepare('UPDATE pins SET addrs = ? WHERE username = ?').run(json, username)
+    this.#prepare('UPDATE pins SET addrs = ? WHERE username = ?').run(json, username)
   }
 
   /** A pinned contact's identity and the addresses it was last seen at, if any. */
   lastSeen (username: string): { peerId: string, addrs: string[] } | undefined {
-    const row = this.#db.prepare('SELECT peer_id, addrs FROM pins WHERE username = ?').get(username) as { peer_id: string, addrs: string } | undefined
+    const row = this.#prepare('SELECT peer_id, addrs FROM pins WHERE username = ?').get(username) as { peer_id: string, addrs: string } | undefined
     if (row === undefined) return undefined
     let addrs: unknown
     try {
@@ -195,53 +202,62 @@ export class PeerStore {
   }
 
   pinnedPeerId (username: string): string | undefined {
-    const row = this.#db.prepare('SELECT peer_id FROM pins WHERE username = ?').get(username) as { peer_id: string } | undefined
+    const row = this.#prepare('SELECT peer_id FROM pins WHERE username = ?').get(username) as { peer_id: string } | undefined
     return row?.peer_id
   }
 
   usernameForPeer (peerId: string): string | undefined {
-    const row = this.#db.prepare('SELECT username FROM pins WHERE peer_id = ?').get(peerId) as { username: string } | undefined
+    const row = this.#prepare('SELECT username FROM pins WHERE peer_id = ?').get(peerId) as { username: string } | undefined
     return row?.username
   }
 
   /** Accept a changed identity after the user verified it (VERIFY … then TRUST). */
   repin (username: string, peerId: string): void {
     transaction(this.#db, () => {
-      this.#db.prepare('DELETE FROM pins WHERE username = ? OR peer_id = ?').run(username, peerId)
-      this.#db.prepare('INSERT INTO pins (username, peer_id, first_seen) VALUES (?, ?, ?)').run(username, peerId, Date.now())
+      this.#prepare('DELETE FROM pins WHERE username = ? OR peer_id = ?').run(username, peerId)
+      this.#prepare('INSERT INTO pins (username, peer_id, first_seen) VALUES (?, ?, ?)').run(username, peerId, Date.now())
     })
   }
 
   saveGroupKey (group: string, epoch: number, wrapped: Uint8Array): void {
-    this.#db.prepare('INSERT OR REPLACE INTO group_keys (grp, epoch, wrapped) VALUES (?, ?, ?)').run(group, epoch, wrapped)
+    this.#prepare('INSERT OR REPLACE INTO group_keys (grp, epoch, wrapped) VALUES (?, ?, ?)').run(group, epoch, wrapped)
   }
 
   groupKey (group: string, epoch: number): Uint8Array | undefined {
-    const row = this.#db.prepare('SELECT wrapped FROM group_keys WHERE grp = ? AND epoch = ?').get(group, epoch) as { wrapped: Uint8Array } | undefined
+    const row = this.#prepare('SELECT wrapped FROM group_keys WHERE grp = ? AND epoch = ?').get(group, epoch) as { wrapped: Uint8Array } | undefined
     return row === undefined ? undefined : new Uint8Array(row.wrapped)
   }
 
   forgetGroup (group: string): void {
     transaction(this.#db, () => {
-      this.#db.prepare('DELETE FROM group_keys WHERE grp = ?').run(group)
-      this.#db.prepare('DELETE FROM group_info WHERE grp = ?').run(group)
+      this.#prepare('DELETE FROM group_keys WHERE grp = ?').run(group)
+      this.#prepare('DELETE FROM group_info WHERE grp = ?').run(group)
     })
   }
 
   /** Keep a group's last member list and epoch (JSON, peer/groups/keyring.ts). Not sealed: who
    * is in which group is metadata, like the pins. */
   rememberGroupInfo (group: string, info: string): void {
-    this.#db.prepare('INSERT OR REPLACE INTO group_info (grp, info) VALUES (?, ?)').run(group, info)
+    this.#prepare('INSERT OR REPLACE INTO group_info (grp, info) VALUES (?, ?)').run(group, info)
   }
 
   lastGroupInfo (group: string): string | undefined {
-    const row = this.#db.prepare('SELECT info FROM group_info WHERE grp = ?').get(group) as { info: string } | undefined
+    const row = this.#prepare('SELECT info FROM group_info WHERE grp = ?').get(group) as { info: string } | undefined
     return row?.info
   }
 
   close (): void {
     this.#commits.commitNow()
     if (this.#db.isOpen) this.#db.close()
+  }
+
+  #prepare (sql: string): StatementSync {
+    let statement = this.#statements.get(sql)
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql)
+      this.#statements.set(sql, statement)
+    }
+    return statement
   }
 
   #seal (context: string, value: string): Uint8Array {

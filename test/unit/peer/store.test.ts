@@ -53,6 +53,18 @@ describe('peer store', () => {
     assert.equal(store.outboxSize(), 1)
   })
 
+  test('a recipient\'s outbox is read through an index, not a scan of everyone\'s backlog', () => {
+    const db = new DatabaseSync(file, { readOnly: true })
+    try {
+      const plan = db.prepare('EXPLAIN QUERY PLAN SELECT * FROM outbox WHERE recipient = ? ORDER BY created, rowid').all('carol')
+        .map(step => String((step as { detail: string }).detail)).join('; ')
+      assert.match(plan, /USING INDEX outbox_by_recipient/)
+      assert.doesNotMatch(plan, /SCAN outbox/)
+    } finally {
+      db.close()
+    }
+  })
+
   test('group commit: a burst larger than one slice is all committed, in order; a read sees writes not yet committed', async () => {
     const writes: Array<Promise<boolean>> = []
     for (let i = 0; i < 600; i++) {
