@@ -135,6 +135,19 @@ describe('outbox', () => {
       assert.equal(store.outboxSize(), 0)
     })
 
+    test('accept: the message is durable before anything is reported or sent; a commit that fails is reported', async () => {
+      const taken = item('typed')
+      outbox.accept(record(taken), [taken])
+      assert.equal(events.length, 0, 'nothing reported before the commit')
+      assert.equal(network.started.length, 0)
+      await outbox.idle()
+      assert.deepEqual(events.map(e => e.event), ['sent', 'delivered'])
+      store.close()
+      outbox.accept(null, [item('lost')])
+      await outbox.idle()
+      assert.match(of('error').map(e => e.event === 'error' ? e.message : '').join(), /could not queue the message/)
+    })
+
     test('over an open session with the pinned identity, no directory look-up is made', async () => {
       store.pin('bob', bob.peerId)
       network.open.add(bob.peerId)

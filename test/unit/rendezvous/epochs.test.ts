@@ -1,56 +1,39 @@
 /**
  * Signed group epochs on the rendezvous (issue 12 item 1), through the real handlers and store in
- * process, on a mocked clock: who may start an epoch, and how often.
+ * process (in-process.ts), on a mocked clock: who may start an epoch, and how often.
  */
 import { afterEach, beforeEach, describe, it, mock } from 'node:test'
 import assert from 'node:assert/strict'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import type { PrivateKey } from '@libp2p/interface'
-import { multiaddr } from '@multiformats/multiaddr'
 import { ErrorCode, is } from '../../../common/errors.ts'
 import type { Result } from '../../../common/protocol/rendezvous.ts'
-import { createHandlers } from '../../../rendezvous/handlers.ts'
-import type { Handlers, RequestContext } from '../../../rendezvous/handlers.ts'
 import { EPOCH_MIN_AGE_MS, MEMBER_ROTATION_INTERVAL_MS } from '../../../rendezvous/constants.ts'
-import { Notifier } from '../../../rendezvous/notify.ts'
-import { SignInThrottle } from '../../../rendezvous/ratelimit.ts'
-import { Sessions } from '../../../rendezvous/sessions.ts'
-import { openStore } from '../../../rendezvous/store.ts'
-import type { RendezvousStore } from '../../../rendezvous/store.ts'
 import { epochProof } from '../../helpers/rendezvous.ts'
+import { InProcessRendezvous } from './in-process.ts'
+import type { TestUser } from './in-process.ts'
 
 const NAMES = ['alice', 'bob', 'mallory'] as const
 type Name = typeof NAMES[number]
 const rejectsWith = (code: ErrorCode, pattern?: RegExp) => (err: unknown): boolean => is(err, code) && (pattern === undefined || pattern.test((err as Error).message))
 
 describe('group epochs on the rendezvous', () => {
-  let store: RendezvousStore
-  let handlers: Handlers
-  const keys = new Map<Name, PrivateKey>()
-  const context = (name: Name): RequestContext => ({
-    peerId: peerIdFromPrivateKey(keys.get(name)!).toString(), connectionId: `c-${name}`, remoteAddr: multiaddr('/ip4/192.0.2.1/tcp/1')
-  })
+  let rv: InProcessRendezvous
+  const users = new Map<Name, TestUser>()
+  const user = (name: Name): TestUser => users.get(name)!
   const rotate = async (name: Name, fromEpoch: number, signer: Name = name): Promise<Result<'rotate'>> =>
-    handlers.rotate({ op: 'rotate', group: 'club', fromEpoch, wrapped: new Uint8Array(88), ...await epochProof(keys.get(signer)!, 'club', fromEpoch + 1) }, context(name))
-  const members = (name: Name): Result<'members'> => handlers.members({ op: 'members', group: 'club' }, context(name))
+    rv.call('rotate', { group: 'club', fromEpoch, wrapped: new Uint8Array(88), ...await epochProof(user(signer).key, 'club', fromEpoch + 1) }, user(name).context)
+  const members = (name: Name): Result<'members'> => rv.call('members', { group: 'club' }, user(name).context)
 
   beforeEach(async () => {
     mock.timers.enable({ apis: ['Date'], now: 1_800_000_000_000 })
-    store = openStore(':memory:')
-    const sessions = new Sessions()
-    handlers = createHandlers({ store, sessions, notifier: new Notifier(store, sessions), throttle: new SignInThrottle() })
+    rv = new InProcessRendezvous()
     for (const name of NAMES) {
-      keys.set(name, await generateKeyPair('Ed25519'))
-      const { peerId, connectionId, remoteAddr } = context(name)
-      store.createUser({ username: name, peerId, salt: new Uint8Array(16), kdf: { logN: 17, r: 8, p: 1 }, verifier: new Uint8Array(32), identity: new Uint8Array(100), addrs: [] })
-      sessions.start(peerId, name, connectionId, remoteAddr)
-      handlers.join({ op: 'join', group: 'club' }, context(name))
+      users.set(name, await rv.user(name))
+      rv.call('join', { group: 'club' }, user(name).context)
     }
   })
 
   afterEach(() => {
-    store.close()
+    rv.close()
     mock.timers.reset()
   })
 
@@ -62,7 +45,7 @@ describe('group epochs on the rendezvous', () => {
     const seen = members('bob')
     assert.equal(seen.epoch, 1)
     assert.equal(seen.maker?.username, 'alice')
-    assert.equal(seen.maker?.peerId, context('alice').peerId)
+    assert.equal(seen.maker?.peerId, user('alice').peerId)
     assert.equal(seen.epochAgeMs, 1_234)
   })
 
@@ -83,7 +66,7 @@ describe('group epochs on the rendezvous', () => {
     await rotate('alice', 0)
     mock.timers.tick(EPOCH_MIN_AGE_MS)
     await rotate('mallory', 1)
-    handlers.leave({ op: 'leave', group: 'club' }, context('bob'))
+    rv.call('leave', { group: 'club' }, user('bob').context)
     assert.equal(members('alice').rotationNeeded, true)
     await rotate('mallory', 2) // at once, and although mallory forced one just now
     assert.equal(members('alice').rotationNeeded, false)
