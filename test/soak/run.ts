@@ -176,7 +176,7 @@ function procStatus (pid: number | undefined, field: string): number {
 /** User + system CPU seconds of a process (Linux: clock ticks of 1/100 s). */
 /** (message, recipient) arrivals of the timed phase (its ramp included). */
 function timedArrivals (analysis: Analysis): number {
-  return (analysis.latency['ramp/all']?.count ?? 0) + (analysis.latency['run/all']?.count ?? 0)
+  return ['ramp/direct', 'ramp/group', 'run/direct', 'run/group'].reduce((n, key) => n + (analysis.latency[key]?.count ?? 0), 0)
 }
 
 function cpuSeconds (pid: number | undefined): number {
