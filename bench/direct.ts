@@ -31,7 +31,7 @@ import { msSince, percentile, secondsSince, summarize } from './stats.ts'
 import { row } from './report.ts'
 import type { ResultRow, SuiteOptions } from './report.ts'
 
-const TEXT = 'The quick brown fox jumps over the lazy dog, then sends a receipt: 0123456789 abcdefghij.'
+export const TEXT = 'The quick brown fox jumps over the lazy dog, then sends a receipt: 0123456789 abcdefghij.'
 const noEmit = (): void => {}
 const UNLIMITED = { perSecond: 1e9, burst: 1e9 }
 /** No group traffic in this suite: a group key or group text would be a bench bug. */

@@ -37,7 +37,7 @@ import { row } from './report.ts'
 import type { ResultRow, SuiteOptions } from './report.ts'
 
 const GROUP = 'bench-group'
-const TEXT = 'Group message: the quick brown fox jumps over the lazy dog, 0123456789.'
+export const TEXT = 'Group message: the quick brown fox jumps over the lazy dog, 0123456789.'
 const noEmit = (): void => {}
 
 interface Member { name: string, node: ParleyNode, direct: DirectService, groups: GroupService }

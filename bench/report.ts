@@ -25,12 +25,16 @@ export interface ResultRow {
   ratio?: number
   goal?: Goal
   note?: string
+  /** Why the baseline could not be measured in this run (the row then has none): shown, never skipped. */
+  error?: string
 }
 
 export interface SuiteOptions {
   quick: boolean
   /** Progress lines for the person running the bench (stderr). */
   log: (line: string) => void
+  /** The rows of the suites that ran before this one in the same run. */
+  earlier?: readonly ResultRow[]
 }
 
 export type Suite = (options: SuiteOptions) => Promise<ResultRow[]>

@@ -16,6 +16,7 @@ import { burstSuite } from './burst.ts'
 import { groupsSuite } from './groups.ts'
 import { rendezvousSuite } from './rendezvous.ts'
 import { relaySuite } from './relay.ts'
+import { prosodySuite } from './prosody.ts'
 import { formatTable } from './table.ts'
 import type { ResultRow, Suite } from './report.ts'
 import { secondsSince } from './stats.ts'
@@ -27,7 +28,9 @@ const SUITES: Record<string, Suite> = {
   burst: burstSuite,
   groups: groupsSuite,
   rendezvous: rendezvousSuite,
-  relay: relaySuite
+  relay: relaySuite,
+  /** Last: it reuses the direct and groups figures of this run (and runs those suites itself when they were left out). */
+  prosody: prosodySuite
 }
 
 const USAGE = `usage: npm run bench -- [--quick] [--only ${Object.keys(SUITES).join(',')}] [--out FILE]`
@@ -75,7 +78,7 @@ async function main (): Promise<number> {
     process.stderr.write(`${name}…\n`)
     const suiteStart = process.hrtime.bigint()
     try {
-      rows.push(...await suite({ quick, log }))
+      rows.push(...await suite({ quick, log, earlier: [...rows] }))
     } catch (err) {
       // One broken suite must not hide the others' figures; it still fails the run.
       const error = err instanceof Error ? (err.stack ?? err.message) : String(err)
@@ -110,7 +113,7 @@ async function main (): Promise<number> {
   process.stdout.write(`\nParley bench (${results.mode}) — ${results.machine.cpu}, ${results.machine.cores} cores, Node ${process.version}, ${results.date}, load ${results.machine.loadBefore?.toFixed(2)}→${results.machine.loadAfter?.toFixed(2)}\n\n`)
   process.stdout.write(formatTable(rows) + '\n')
   process.stdout.write(`\n${rows.filter(r => r.goal?.met === true).length} goals met, ${rows.filter(r => r.goal?.met === false).length} missed; ` +
-    `${seconds.toFixed(1)} s; results in ${out}\n`)
+    `${rows.filter(r => r.error !== undefined).length} baselines not measured; ${seconds.toFixed(1)} s; results in ${out}\n`)
   if (failures.length > 0) process.stdout.write(`FAILED suites: ${failures.map(f => f.suite).join(', ')}\n`)
   return failures.length > 0 ? 1 : 0
 }

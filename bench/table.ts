@@ -24,7 +24,7 @@ export function formatTable (rows: ResultRow[]): string {
     r.metric,
     r.unit,
     formatSummary(r.parley),
-    r.baseline?.label ?? '',
+    r.baseline?.label ?? (r.error !== undefined ? 'NOT MEASURED (see notes)' : ''),
     r.baseline !== undefined ? formatSummary(r.baseline.summary) : '',
     r.ratio !== undefined ? r.ratio.toFixed(2) : '',
     r.goal?.text ?? '',
@@ -32,6 +32,9 @@ export function formatTable (rows: ResultRow[]): string {
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map(l => (l[i] ?? '').length)))
   const format = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ').trimEnd()
-  const notes = rows.filter(r => r.note !== undefined).map(r => `  ${r.suite} / ${r.metric}: ${r.note}`)
+  const notes = rows.flatMap(r => [
+    ...(r.note !== undefined ? [`  ${r.suite} / ${r.metric}: ${r.note}`] : []),
+    ...(r.error !== undefined ? [`  ${r.suite} / ${r.metric}: baseline NOT MEASURED: ${r.error}`] : [])
+  ])
   return [format(header), widths.map(w => '-'.repeat(w)).join('-|-'), ...lines.map(format), ...(notes.length > 0 ? ['', 'notes:', ...notes] : [])].join('\n')
 }
