@@ -56,10 +56,7 @@ log = { { levels = { min = "warn" }, to = "console" } }
 -- delayed ACKs adds ~40 ms to a message sent while an earlier one is unacknowledged.
 network_settings = { nagle = false }
 interfaces = { "127.0.0.1" }
-local_-- TCP_NODELAY, as libp2p's TCP transport sets for Parley: otherwise Nagle's algorithm against
--- delayed ACKs adds ~40 ms to a message sent while an earlier one is unacknowledged.
-network_settings = { nagle = false }
-interfaces = { "127.0.0.1" }
+local_interfaces = { "127.0.0.1" }
 c2s_ports = { ${port} }
 c2s_direct_tls_ports = {}
 c2s_require_encryption = false
@@ -103,9 +100,10 @@ async function prosodyctl (file: string, args: string[]): Promise<string> {
     const { stdout } = await run('prosodyctl', ['--config', file, ...args], { timeout: 30_000 })
     return stdout
   } catch (err) {
-    const e = err as NodeJS.ErrnoException & { stderr?: string }
+    const e = err as NodeJS.ErrnoException & { stdout?: string, stderr?: string }
     if (e.code === 'ENOENT') throw new ProsodyUnavailableError('prosodyctl not found: Prosody is not installed (apt-get install -y prosody)')
-    throw new ProsodyUnavailableError(`prosodyctl ${args[0] ?? ''} failed: ${(e.stderr ?? e.message).trim().slice(-OUTPUT_TAIL)}`)
+    const output = `${e.stderr ?? ''}${e.stdout ?? ''}`.trim()
+    throw new ProsodyUnavailableError(`prosodyctl ${args[0] ?? ''} failed (${e.code ?? e.message}): ${output.slice(-OUTPUT_TAIL)}`)
   }
 }
 

@@ -36,15 +36,16 @@ const RECEIPTS = 'urn:xmpp:receipts'
 /** Connections opened at once (each is a TCP connection, SCRAM and a resource bind). */
 const CONNECT_CONCURRENCY = 8
 const PAIRS = 4
+/** A message or receipt not there by then is lost: the measurement fails rather than hang. */
+const ARRIVAL_TIMEOUT_MS = 30_000
 const IN_FLIGHT = 4
 
 /** One connected XMPP account, with arrivals matched to waiters by stanza id. */
 interface Peer {
   account: Account
-  jid: string
   xmpp: Client
   /** Resolves when a message with a body and this id reaches this client, or (`receipt`) the
-   * delivery receipt for the message with this id. */
+   * delivery receipt for the message with this id; call it before the message is sent. */
   arrival: (id: string, receipt?: boolean) => Promise<void>
 }
 
@@ -84,8 +85,9 @@ async function measureParley (options: SuiteOptions): Promise<ParleyFigures> {
 
 async function connectPeer (prosody: Prosody, account: Account): Promise<Peer> {
   const xmpp = client({ service: prosody.service, domain: DOMAIN, username: account.username, password: account.password, resource: 'bench' })
+  // Every waiter is registered before its message is sent, so an arrival nobody waits for (the
+  // room's echo to the sender, the body of a message timed by its receipt) is simply ignored.
   const waiting = new Map<string, () => void>()
-  const early = new Set<string>()
   xmpp.on('error', () => {}) // a failure surfaces as a rejected start() or a missing arrival
   xmpp.on('stanza', (stanza: Element) => {
     if (!stanza.is('message')) return
@@ -97,21 +99,25 @@ async function connectPeer (prosody: Prosody, account: Account): Promise<Peer> {
       xmpp.send(xml('message', { to: from, id: newId() }, xml('received', { xmlns: RECEIPTS, id }))).catch(() => {})
     }
     const done = waiting.get(id)
-    if (done === undefined) { early.add(id); return }
+    if (done === undefined) return
     waiting.delete(id)
     done()
   })
-  const jid = (await xmpp.start()).toString()
+  await xmpp.start()
   xmpp.socket?.setNoDelay?.(true) // as libp2p's TCP transport (and the server here) do
   await xmpp.send(xml('presence')) // available: messages to the bare JID reach this resource
   return {
     account,
-    jid,
     xmpp,
     arrival: async (id, receipt = false) => {
       const key = receipt ? `receipt:${id}` : id
-      if (early.delete(key)) return
-      await new Promise<void>(resolve => waiting.set(key, resolve))
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiting.delete(key)
+          reject(new Error(`${account.username}: no ${receipt ? 'receipt for' : 'message'} ${id} within ${ARRIVAL_TIMEOUT_MS} ms`))
+        }, ARRIVAL_TIMEOUT_MS)
+        waiting.set(key, () => { clearTimeout(timer); resolve() })
+      })
     }
   }
 }
@@ -137,6 +143,7 @@ async function join (peer: Peer, room: string): Promise<void> {
 async function chat (from: Peer, to: Peer, receipt = false): Promise<void> {
   const id = newId()
   const arrived = receipt ? from.arrival(id, true) : to.arrival(id)
+  arrived.catch(() => {}) // awaited below; observed now in case the send fails first
   await from.xmpp.send(xml('message', { to: `${to.account.username}@${DOMAIN}`, type: 'chat', id },
     xml('body', {}, DIRECT_TEXT), ...(receipt ? [xml('request', { xmlns: RECEIPTS })] : [])))
   await arrived
@@ -146,6 +153,7 @@ async function chat (from: Peer, to: Peer, receipt = false): Promise<void> {
 async function groupchat (from: Peer, room: string, members: readonly Peer[]): Promise<void> {
   const id = newId()
   const arrived = Promise.all(members.map(async m => { await m.arrival(id) }))
+  arrived.catch(() => {}) // awaited below; observed now in case the send fails first
   await from.xmpp.send(xml('message', { to: room, type: 'groupchat', id }, xml('body', {}, GROUP_TEXT)))
   await arrived
 }
