@@ -77,6 +77,8 @@ export interface KeyringEvents {
  * ask the rendezvous every few seconds per member (issue 11). */
 const MEMBERS_CACHE_MS = 30_000
 
+/** Unwrapped keys kept (a group's current and recent epochs; a user is in far fewer groups). */
+const MAX_UNWRAPPED_KEYS = 1024
 const context = (group: string, epoch: number): string => `group:${group}:${epoch}`
 
 /** A member that cannot get the current epoch's key for this long (its maker offline or
@@ -100,6 +102,10 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   /** Handed keys are taken one at a time per group: several members answer the same
    * key-needed, and the second copy must find the first stored (one `key` event, one put-key). */
   readonly #accepting = new Map<string, Promise<void>>()
+  /** Keys as unwrapped from the store, by group and epoch: every group message sent or received
+   * needs one, and unwrapping (two HKDFs, 3DES, HMAC) each time was a tenth of a busy peer's
+   * CPU (issue 11). Dropped when the store's copy is written or the group forgotten. */
+  readonly #unwrapped = new Map<string, Uint8Array>()
 
   constructor (deps: KeyringDeps) {
     super()
@@ -168,6 +174,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     this.invalidate(group)
     this.#lastKnown.delete(group)
     this.#stored.delete(group)
+    for (const id of this.#unwrapped.keys()) if (id.startsWith(group + '\n')) this.#unwrapped.delete(id)
     this.#deps.store.forgetGroup(group)
   }
 
@@ -248,7 +255,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       const commitment = keyCommitment(key, group, epoch)
       const signature = await this.#deps.sign(epochStatement(group, epoch, commitment))
       await this.#deps.rendezvous.rotate(group, info.epoch, wrapped, { commitment, signature })
-      this.#deps.store.saveGroupKey(group, epoch, wrapped)
+      this.#saveKey(group, epoch, wrapped)
     } catch (err) {
       // Another member rotated first (their key reaches us by hand-over), or not yet allowed.
       if (!is(err, ErrorCode.Conflict) && !is(err, ErrorCode.RateLimited)) throw err
@@ -306,7 +313,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     for (const copy of keys) {
       try {
         const key = unwrapSecret(this.#deps.wrapKey, context(group, copy.epoch), copy.wrapped)
-        this.#deps.store.saveGroupKey(group, copy.epoch, copy.wrapped)
+        this.#saveKey(group, copy.epoch, copy.wrapped)
         if (copy.epoch === epoch) return key
       } catch {
         // A copy that does not unwrap is not ours to use; the others may still be good.
@@ -316,16 +323,27 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   }
 
   async #localKey (group: string, epoch: number): Promise<Uint8Array | undefined> {
+    const id = `${group}\n${epoch}`
+    const cached = this.#unwrapped.get(id)
+    if (cached !== undefined) return cached
     const wrapped = this.#deps.store.groupKey(group, epoch)
     if (wrapped === undefined) return undefined
-    return unwrapSecret(this.#deps.wrapKey, context(group, epoch), wrapped)
+    const key = unwrapSecret(this.#deps.wrapKey, context(group, epoch), wrapped)
+    if (this.#unwrapped.size >= MAX_UNWRAPPED_KEYS) this.#unwrapped.delete(this.#unwrapped.keys().next().value ?? '')
+    this.#unwrapped.set(id, key)
+    return key
+  }
+
+  #saveKey (group: string, epoch: number, wrapped: Uint8Array): void {
+    this.#unwrapped.delete(`${group}\n${epoch}`)
+    this.#deps.store.saveGroupKey(group, epoch, wrapped)
   }
 
   /** Wrap a key under our wrapKey and keep it here and on the rendezvous. */
   async #keep (group: string, epoch: number, key: Uint8Array): Promise<void> {
     const wrapped = wrapSecret(this.#deps.wrapKey, context(group, epoch), key)
     await this.#deps.rendezvous.putKey(group, epoch, wrapped)
-    this.#deps.store.saveGroupKey(group, epoch, wrapped)
+    this.#saveKey(group, epoch, wrapped)
   }
 
   /** A key handed over by another member: accepted only from a member, for the current epoch,
