@@ -53,6 +53,8 @@ interface Peer {
 interface ParleyFigures {
   sendP50: Summary
   sendP99: Summary
+  /** SEND p50 to an inbox that keeps nothing: no sqlite, no fsync, as Prosody keeps nothing here. */
+  sendP50NoStore: Summary
   pairsRate: Summary
   /** Group size → SENDGROUP ms. */
   group: Map<number, Summary>
@@ -62,14 +64,15 @@ function parleyFigures (rows: readonly ResultRow[]): ParleyFigures | undefined {
   const find = (suite: string, metric: string): Summary | undefined => rows.find(r => r.suite === suite && r.metric === metric)?.parley
   const sendP50 = find('direct', 'SEND latency p50')
   const sendP99 = find('direct', 'SEND latency p99')
+  const sendP50NoStore = find('direct', 'SEND p50, inbox without store')
   const pairsRate = find('direct', 'SEND/s, 4 pairs, 4 in flight each')
   const group = new Map<number, Summary>()
   for (const r of rows) {
     const size = r.suite === 'groups' ? /^SENDGROUP to (\d+) online/.exec(r.metric)?.[1] : undefined
     if (size !== undefined) group.set(Number(size), r.parley)
   }
-  if (sendP50 === undefined || sendP99 === undefined || pairsRate === undefined || group.size === 0) return undefined
-  return { sendP50, sendP99, pairsRate, group }
+  if (sendP50 === undefined || sendP99 === undefined || sendP50NoStore === undefined || pairsRate === undefined || group.size === 0) return undefined
+  return { sendP50, sendP99, sendP50NoStore, pairsRate, group }
 }
 
 /** Parley's figures from this run's direct and groups suites, or measured now by those suites. */
@@ -264,12 +267,14 @@ function rows (parley: ParleyFigures, prosody: ProsodyFigures | { error: string 
   }
   const sizes = [...parley.group.keys()].sort((a, b) => a - b)
   return [
-    compare('1:1 message p50: SEND until ACK / XMPP send until received', 'ms', 'lower', parley.sendP50, measured?.p50, '1:1 chat',
+    compare('1:1 message p50: SEND until ACK / XMPP until received', 'ms', 'lower', parley.sendP50, measured?.p50, '1:1 chat',
       'Parley: the direct and groups suites\' figures from this run; Prosody: private server on 127.0.0.1, no TLS, @xmpp/client connections in this process'),
     compare('1:1 message p99', 'ms', 'lower', parley.sendP99, measured?.p99, '1:1 chat'),
-    compare('1:1 message p50: SEND until ACK / XMPP until the receipt is back (XEP-0184)', 'ms', 'lower', parley.sendP50, measured?.receiptP50, '1:1 chat + receipt'),
+    compare('1:1 p50: SEND until ACK / XMPP until receipt (XEP-0184)', 'ms', 'lower', parley.sendP50, measured?.receiptP50, '1:1 chat + receipt'),
+    compare('1:1 p50, nothing stored: SEND to a storeless inbox / XMPP until receipt', 'ms', 'lower',
+      parley.sendP50NoStore, measured?.receiptP50, '1:1 chat + receipt', 'a round trip on both sides and nothing persisted on either (Prosody keeps no archive here): the protocols alone'),
     compare('messages/s, 4 pairs, 4 in flight each', 'msg/s', 'higher', parley.pairsRate, measured?.rate, '1:1 chat'),
-    ...sizes.map(n => compare(`group message to ${n} online: SENDGROUP until all ACKed / MUC until all received`, 'ms', 'lower',
+    ...sizes.map(n => compare(`group message to ${n} online: SENDGROUP all ACKed / MUC all received`, 'ms', 'lower',
       parley.group.get(n)!, measured?.group.get(n), 'MUC'))
   ]
 }
