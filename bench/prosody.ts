@@ -11,9 +11,11 @@
  *   message timed until every member has received it; median of the runs.
  * - Throughput: 4 sender → recipient pairs, each with 4 messages in flight (a message is done when
  *   its recipient has it).
- * Parley's SEND and SENDGROUP are timed until the receivers' ACKs are back (the receiver stored
- * the message first), which is more work than Prosody's one-way delivery: a ratio under 1 is
- * Parley faster even so.
+ * Parley's SEND and SENDGROUP are timed until the receivers' ACKs are back (for SEND, after the
+ * receiver stored the message), more than Prosody's one-way delivery: a ratio under 1 is Parley
+ * faster even so. So the 1:1 latency is also timed until the recipient's XEP-0184 receipt is back
+ * at the sender (a round trip, as an ACK), and compared once more with Parley's SEND to an inbox
+ * that stores nothing (Prosody archives nothing here): the protocols alone.
  */
 import { randomBytes } from 'node:crypto'
 import { client, xml } from '@xmpp/client'
@@ -35,10 +37,11 @@ const MUC = 'http://jabber.org/protocol/muc'
 const RECEIPTS = 'urn:xmpp:receipts'
 /** Connections opened at once (each is a TCP connection, SCRAM and a resource bind). */
 const CONNECT_CONCURRENCY = 8
+/** As bench/direct.ts's throughput: 4 pairs, 4 messages in flight each. */
 const PAIRS = 4
+const IN_FLIGHT = 4
 /** A message or receipt not there by then is lost: the measurement fails rather than hang. */
 const ARRIVAL_TIMEOUT_MS = 30_000
-const IN_FLIGHT = 4
 
 /** One connected XMPP account, with arrivals matched to waiters by stanza id. */
 interface Peer {
