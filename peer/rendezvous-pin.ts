@@ -10,11 +10,14 @@
  * - An address found by mDNS carries its peer id: a stranger is refused the same way.
  * - A multiaddr with `/p2p/<id>` given on the command line is the user's own choice: it replaces
  *   the pin, with a notice.
+ * - Where the pinned rendezvous was last reached is kept beside its id: a peer started while a
+ *   LAN's rendezvous is down (mDNS finds nothing) keeps trying it there, not at the default
+ *   127.0.0.1:7000 where it would never sign in again until restarted.
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { CODE_P2P } from '@multiformats/multiaddr'
+import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { ErrorCode, ParleyError } from '../common/errors.ts'
 import { writeFileAtomic } from '../common/fs.ts'
@@ -34,26 +37,50 @@ export interface PinnedRendezvous {
 
 export async function pinRendezvous (dataDir: string, addr: Multiaddr, source: RendezvousSource, identify = whoAnswers): Promise<PinnedRendezvous> {
   const file = join(dataDir, PIN_FILE)
-  const pinned = await readPin(file)
+  const pin = await readPin(file)
+  const pinned = pin?.peerId
   const given = peerIdOf(addr)
   const bare = given === undefined ? addr : addr.decapsulateCode(CODE_P2P)
   if (given !== undefined && source === 'flag') {
-    if (pinned === given) return { addr }
-    await writePin(file, given)
+    if (pinned === given) {
+      await rememberWhere(file, pin, bare)
+      return { addr }
+    }
+    await writePin(file, { peerId: given, at: bare.toString() })
     return { addr, notice: pinned === undefined ? undefined : `the rendezvous is now ${given} (was ${pinned}), as given with --rendezvous` }
   }
   const found = given ?? await identify(addr)
   if (found === undefined) {
-    // Not reachable now: with a pin, Noise will hold the connection to that identity.
-    return { addr: pinned === undefined ? addr : bare.encapsulate(`/p2p/${pinned}`) }
+    // Not reachable now: with a pin, Noise will hold the connection to that identity. Nothing
+    // said where (no flag, no mDNS answer): where the pinned one was last reached.
+    if (pinned === undefined) return { addr }
+    const last = source === 'default' ? lastAddress(pin) : undefined
+    return { addr: (last ?? bare).encapsulate(`/p2p/${pinned}`) }
   }
   if (pinned !== undefined && found !== pinned) {
     throw new ParleyError(ErrorCode.IdentityChanged,
       `the rendezvous at ${bare.toString()} is ${found}, not ${pinned} that this data folder knows; ` +
       `if it really changed, start with --rendezvous ${bare.toString()}/p2p/${found}`)
   }
-  if (pinned === undefined) await writePin(file, found)
+  if (pinned === undefined) await writePin(file, { peerId: found, at: bare.toString() })
+  else await rememberWhere(file, pin, bare)
   return { addr: bare.encapsulate(`/p2p/${found}`) }
+}
+
+/** Keep `bare` as where the pinned rendezvous answers, if the pin says otherwise. */
+async function rememberWhere (file: string, pin: Pin | undefined, bare: Multiaddr): Promise<void> {
+  if (pin === undefined || pin.at === bare.toString()) return
+  await writePin(file, { peerId: pin.peerId, at: bare.toString() })
+}
+
+function lastAddress (pin: Pin | undefined): Multiaddr | undefined {
+  if (pin?.at === undefined) return undefined
+  try {
+    const addr = multiaddr(pin.at)
+    return peerIdOf(addr) === undefined ? addr : undefined
+  } catch {
+    return undefined // a damaged second line: the default address, as before it existed
+  }
 }
 
 /** The peer id of whoever answers at `addr`, or undefined when nobody does (two tries: a busy
@@ -80,16 +107,26 @@ function peerIdOf (addr: Multiaddr): string | undefined {
   return addr.getComponents().findLast(component => component.code === CODE_P2P)?.value
 }
 
-async function readPin (file: string): Promise<string | undefined> {
+/** The pin file: the rendezvous's peer id, then (optional, since issue 13) the address it was
+ * last reached at, without its /p2p/ part. */
+interface Pin {
+  peerId: string
+  at?: string
+}
+
+async function readPin (file: string): Promise<Pin | undefined> {
+  let text: string
   try {
-    const text = (await readFile(file, 'utf8')).trim()
-    return text === '' ? undefined : text
+    text = await readFile(file, 'utf8')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw new ParleyError(ErrorCode.File, `cannot read ${file}: ${(err as Error).message}`)
   }
+  const [peerId = '', at = ''] = text.split('\n').map(line => line.trim())
+  if (peerId === '') return undefined
+  return at === '' ? { peerId } : { peerId, at }
 }
 
-async function writePin (file: string, peerId: string): Promise<void> {
-  await writeFileAtomic(file, peerId + '\n')
+async function writePin (file: string, pin: Pin): Promise<void> {
+  await writeFileAtomic(file, `${pin.peerId}\n${pin.at ?? ''}\n`)
 }
