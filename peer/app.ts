@@ -202,12 +202,14 @@ export class ParleyPeer {
   }
 
   async list (): Promise<void> {
-    const { groups } = await this.#signedIn().rendezvous.list()
+    this.#signedIn()
+    const { groups } = await this.#rendezvous.list()
     this.#emit({ event: 'groups', groups: groups.map(g => ({ group: g.group, members: g.members })) })
   }
 
   async who (): Promise<void> {
-    const { users } = await this.#signedIn().rendezvous.who()
+    this.#signedIn()
+    const { users } = await this.#rendezvous.who()
     this.#emit({ event: 'who', users: users.map(u => ({ username: u.username, online: u.online })) })
   }
 
@@ -228,7 +230,7 @@ export class ParleyPeer {
   async verify (user: string): Promise<void> {
     const session = this.#signedIn()
     const name = normaliseName(user)
-    const contact = await session.rendezvous.lookup(name)
+    const contact = await this.#rendezvous.lookup(name)
     const pinned = session.store.pinnedPeerId(name) ?? contact.peerId
     this.#emit({ event: 'verify', user: name, peerId: pinned, fingerprint: Directory.fingerprint(this.#node.peerId.toString(), pinned) })
     // TRUST accepts exactly the identity shown here, never whatever the directory says later.
@@ -252,24 +254,27 @@ export class ParleyPeer {
   }
 
   async create (group: string): Promise<void> {
-    const created = await this.#signedIn().rendezvous.create(normaliseName(group, 'group'))
+    this.#signedIn()
+    const created = await this.#rendezvous.create(normaliseName(group, 'group'))
     this.#emit({ event: 'created', group: created.group })
   }
 
   async join (group: string): Promise<void> {
-    const joined = await this.#signedIn().rendezvous.join(normaliseName(group, 'group'))
+    this.#signedIn()
+    const joined = await this.#rendezvous.join(normaliseName(group, 'group'))
     this.#emit({ event: 'joined', group: joined.group, created: joined.created })
   }
 
   async leave (group: string): Promise<void> {
     const session = this.#signedIn()
-    const left = await session.rendezvous.leave(normaliseName(group, 'group'))
+    const left = await this.#rendezvous.leave(normaliseName(group, 'group'))
     session.keyring.forget(left.group)
     this.#emit({ event: 'left', group: left.group })
   }
 
   async members (group: string): Promise<void> {
-    const found = await this.#signedIn().rendezvous.members(normaliseName(group, 'group'))
+    this.#signedIn()
+    const found = await this.#rendezvous.members(normaliseName(group, 'group'))
     this.#emit({ event: 'members', group: found.group, epoch: found.epoch, members: found.members.map(m => ({ username: m.username, online: m.online })) })
   }
 
@@ -286,9 +291,8 @@ export class ParleyPeer {
 
   /** Names for Tab completion: users and groups the directory lists now, printing nothing. */
   async knownNames (): Promise<{ users: string[], groups: string[] }> {
-    const session = this.#session
-    if (session === undefined) return { users: [], groups: [] }
-    const [who, list] = await Promise.allSettled([session.rendezvous.who(), session.rendezvous.list()])
+    if (this.#session === undefined) return { users: [], groups: [] }
+    const [who, list] = await Promise.allSettled([this.#rendezvous.who(), this.#rendezvous.list()])
     return {
       users: who.status === 'fulfilled' ? who.value.users.map(u => u.username) : [],
       groups: list.status === 'fulfilled' ? list.value.groups.map(g => g.group) : []

@@ -43,7 +43,7 @@ export interface DirectoryOptions {
 }
 
 export class Directory {
-  readonly #rendezvous: () => RendezvousClient
+  readonly #rendezvous: () => Pick<RendezvousClient, 'lookup' | 'whois'>
   readonly #store: PeerStore
   readonly #emit: Emit
   /** The last answer for each user, to keep talking directly while the rendezvous is away. */
@@ -57,7 +57,7 @@ export class Directory {
   readonly #inboundLookups: RateLimiter
   readonly #now: Clock
 
-  constructor (rendezvous: () => RendezvousClient, store: PeerStore, emit: Emit, options: DirectoryOptions = {}) {
+  constructor (rendezvous: () => Pick<RendezvousClient, 'lookup' | 'whois'>, store: PeerStore, emit: Emit, options: DirectoryOptions = {}) {
     this.#rendezvous = rendezvous
     this.#store = store
     this.#emit = emit

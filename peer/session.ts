@@ -12,6 +12,7 @@
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { randomBytes } from 'node:crypto'
+import type { EventEmitter } from 'node:events'
 import type { PrivateKey } from '@libp2p/interface'
 import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import type { RendezvousEvent } from '../common/protocol/rendezvous.ts'
@@ -22,21 +23,25 @@ import { Inbox } from './inbox.ts'
 import { Outbox } from './outbox.ts'
 import type { OutboxItem } from './store/store.ts'
 import { PeerStore } from './store/store.ts'
-import type { DirectService, Posted } from './direct/service.ts'
+import type { DirectService, DirectServiceEvents, Posted } from './direct/service.ts'
 import type { SessionPeer } from './direct/session.ts'
 import type { RendezvousClient } from './rendezvous-client.ts'
 import { GroupKeyring } from './groups/keyring.ts'
-import type { GroupMember } from './groups/keyring.ts'
+import type { GroupMember, KeyringDeps } from './groups/keyring.ts'
 import type { GroupService } from './groups/service.ts'
 import type { SignedInGate, SignedInUser } from './signed-in.ts'
 
+/** What a session asks of the rendezvous: its events, signing in again, the directory's look-ups
+ * and the keyring's. */
+export type SessionRendezvous = Pick<RendezvousClient, 'subscribe' | 'signin' | 'lookup' | 'whois'> & KeyringDeps['rendezvous']
+
 export interface SessionOptions {
   /** The node's protocol services, started when it began to listen. */
-  direct: Pick<DirectService, 'post' | 'sendFile' | 'sendGroupKey' | 'sessions' | 'on' | 'off'>
+  direct: Pick<DirectService, 'post' | 'sendFile' | 'sendGroupKey' | 'connected'> & Pick<EventEmitter<DirectServiceEvents>, 'on' | 'off'>
   groups: Pick<GroupService, 'deliver'>
   /** Where this session is offered to the protocols (at start) for what arrives. */
   gate: Pick<SignedInGate, 'open'>
-  rendezvous: RendezvousClient
+  rendezvous: SessionRendezvous
   username: string
   wrapKey: Uint8Array
   authKey: Uint8Array
@@ -59,7 +64,6 @@ const CLOSE_GRACE_MS = 2_000
 export class Session {
   readonly username: string
   readonly wrapKey: Uint8Array
-  readonly rendezvous: RendezvousClient
   readonly store: PeerStore
   readonly directory: Directory
   readonly inbox: Inbox
@@ -70,6 +74,7 @@ export class Session {
   readonly user: SignedInUser
   readonly #direct: SessionOptions['direct']
   readonly #groups: SessionOptions['groups']
+  readonly #rendezvous: SessionRendezvous
   readonly #gate: SessionOptions['gate']
   readonly #emit: Emit
   readonly #authKey: Uint8Array
@@ -86,7 +91,7 @@ export class Session {
     this.wrapKey = options.wrapKey
     this.#authKey = options.authKey
     this.#addrs = options.addrs
-    this.rendezvous = options.rendezvous
+    this.#rendezvous = options.rendezvous
     this.#direct = options.direct
     this.#groups = options.groups
     this.#gate = options.gate
@@ -109,7 +114,7 @@ export class Session {
     })
     this.outbox = new Outbox(this.store, this.directory, options.emit, {
       deliver: async (item, to, onSent) => await this.#deliver(item, to, onSent),
-      connected: peerId => this.#direct.sessions.find(peerId) !== undefined
+      connected: peerId => this.#direct.connected(peerId)
     })
     // What the parts report becomes outbox flushes here, and nowhere else.
     // Deliveries to this group waited for the key: every recipient may now be served.
@@ -135,7 +140,7 @@ export class Session {
   }
 
   async #subscribe (): Promise<void> {
-    await this.rendezvous.subscribe(event => { this.#onRendezvousEvent(event) }, this.#abort.signal)
+    await this.#rendezvous.subscribe(event => { this.#onRendezvousEvent(event) }, this.#abort.signal)
   }
 
   /**
@@ -149,7 +154,7 @@ export class Session {
       const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** attempt) * (0.75 + Math.random() / 2)
       try {
         await sleep(delay, undefined, { signal })
-        const again = await this.rendezvous.signin({ username: this.username, authKey: this.#authKey, addrs: this.#addrs() })
+        const again = await this.#rendezvous.signin({ username: this.username, authKey: this.#authKey, addrs: this.#addrs() })
         if (!again.bound) throw new ParleyError(ErrorCode.IdentityChanged, `the rendezvous has another identity for ${this.username}`)
         await this.#subscribe()
       } catch (err) {

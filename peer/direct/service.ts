@@ -95,6 +95,11 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
     await this.#components.node.unhandle(DIRECT_PROTOCOL)
   }
 
+  /** Is a session with this peer open now? Then it is reachable without a directory look-up. */
+  connected (peerId: string): boolean {
+    return this.sessions.find(peerId) !== undefined
+  }
+
   /**
    * Post one message (its signal header and body) on the session with `to`, opening one if
    * needed. Resolves once it is queued for writing, in call order, so a caller that posts one

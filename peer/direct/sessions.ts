@@ -60,7 +60,7 @@ export class DirectSessions {
    * time). Every session belongs to the user signed in when it opened and ends at their sign-out. */
   async get (user: SignedInUser, to: Dialable): Promise<DirectSession> {
     for (;;) {
-      if (this.#stopped) throw new ParleyError(ErrorCode.Unreachable, 'signed out')
+      if (this.#stopped || user.signal.aborted) throw new ParleyError(ErrorCode.Unreachable, 'signed out')
       const open = this.find(to.peerId)
       if (open !== undefined) return open
       let opening = this.#opening.get(to.peerId)

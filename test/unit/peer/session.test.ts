@@ -1,0 +1,194 @@
+/**
+ * The composition root (peer/session.ts): one user's store, directory, inbox, keyring and outbox
+ * wired together, and only there the parts' events become outbox flushes. Real parts on a real
+ * store and the real rendezvous in process; the two protocol services are small recording ports
+ * (what they do on the wire has its own tests), so what is checked is the wiring: which event
+ * sends what, at once, without waiting for a retry timer.
+ */
+import { afterEach, beforeEach, describe, it, mock } from 'node:test'
+import assert from 'node:assert/strict'
+import { EventEmitter } from 'node:events'
+import { randomBytes } from 'node:crypto'
+import { epochStatement, keyCommitment } from '../../../common/crypto/epoch.ts'
+import { newGroupKey } from '../../../common/crypto/group.ts'
+import { ErrorCode, is } from '../../../common/errors.ts'
+import type { RendezvousEvent } from '../../../common/protocol/rendezvous.ts'
+import type { SignalHeader } from '../../../common/wire/headers.ts'
+import type { DirectServiceEvents, Posted } from '../../../peer/direct/service.ts'
+import type { PeerEvent } from '../../../peer/events.ts'
+import type { GroupDelivery } from '../../../peer/groups/service.ts'
+import { Session } from '../../../peer/session.ts'
+import type { SessionOptions, SessionRendezvous } from '../../../peer/session.ts'
+import { SignedInGate } from '../../../peer/signed-in.ts'
+import type { Dialable } from '../../../peer/transport/dial.ts'
+import { InProcessRendezvous } from '../rendezvous/in-process.ts'
+import type { TestUser } from '../rendezvous/in-process.ts'
+import { removeDir, tempDir } from '../../helpers/rendezvous.ts'
+
+const GROUP = 'club'
+
+/** The direct service as a session sees it: what was posted and handed, and which peers have a
+ * session open. Everything posted is acknowledged at once. */
+class RecordingDirect extends EventEmitter<DirectServiceEvents> implements Pick<SessionOptions['direct'], 'post' | 'sendFile' | 'sendGroupKey' | 'connected'> {
+  readonly posted: Array<{ to: string, header: SignalHeader }> = []
+  readonly keysHanded: Array<{ to: string, group: string, epoch: number }> = []
+  readonly open = new Set<string>()
+
+  connected (peerId: string): boolean {
+    return this.open.has(peerId)
+  }
+
+  async post (to: Dialable, header: SignalHeader, _id: Uint8Array, _body: Record<string, unknown>, onSent?: () => void): Promise<Posted> {
+    this.posted.push({ to: to.username, header })
+    onSent?.()
+    return { acked: Promise.resolve() }
+  }
+
+  async sendFile (): Promise<void> {
+    throw new Error('no files in these tests')
+  }
+
+  async sendGroupKey (to: Dialable, group: string, epoch: number): Promise<void> {
+    this.keysHanded.push({ to: to.username, group, epoch })
+  }
+}
+
+/** The group service as a session sees it: the deliveries it was given, with their keys. */
+class RecordingGroups {
+  readonly delivered: Array<{ to: string } & GroupDelivery> = []
+
+  async deliver (to: Dialable, delivery: GroupDelivery, onSent: () => void): Promise<Posted> {
+    this.delivered.push({ to: to.username, ...delivery })
+    onSent()
+    return { acked: Promise.resolve() }
+  }
+}
+
+/** `user`'s side of the rendezvous in process; its events stream is handed to the test. */
+function rendezvousOf (rv: InProcessRendezvous, user: TestUser, events: { push?: (event: RendezvousEvent) => void }): SessionRendezvous {
+  const as = user.context
+  return {
+    subscribe: async onEvent => { events.push = onEvent },
+    signin: async () => { throw new Error('no sign-in again in these tests') },
+    lookup: async username => rv.call('lookup', { username }, as),
+    whois: async peerId => rv.call('whois', { peerId }, as),
+    members: async group => rv.call('members', { group }, as),
+    rotate: async (group, fromEpoch, wrapped, proof) => rv.call('rotate', { group, fromEpoch, wrapped, ...proof }, as),
+    putKey: async (group, epoch, wrapped) => rv.call('put-key', { group, epoch, wrapped }, as),
+    getKeys: async group => rv.call('get-keys', { group }, as),
+    groups: async () => rv.call('groups', {}, as)
+  }
+}
+
+describe('session (the composition root)', () => {
+  let rv: InProcessRendezvous
+  let alice: TestUser
+  let bob: TestUser
+  let carol: TestUser
+  let dir: string
+  let direct: RecordingDirect
+  let groups: RecordingGroups
+  let gate: SignedInGate
+  let shown: PeerEvent[]
+  let events: { push?: (event: RendezvousEvent) => void }
+  let session: Session
+
+  beforeEach(async () => {
+    // No timer fires unless a test says so: a delivery seen here was caused by the event under test,
+    // never by the outbox's retry or sweep.
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval'] })
+    rv = new InProcessRendezvous()
+    alice = await rv.user('alice')
+    bob = await rv.user('bob')
+    carol = await rv.user('carol')
+    dir = await tempDir('parley-session-')
+    direct = new RecordingDirect()
+    groups = new RecordingGroups()
+    gate = new SignedInGate()
+    shown = []
+    events = {}
+    session = new Session({
+      direct,
+      groups,
+      gate,
+      rendezvous: rendezvousOf(rv, alice, events),
+      username: 'alice',
+      wrapKey: randomBytes(32),
+      authKey: randomBytes(32),
+      identity: alice.key,
+      addrs: () => [],
+      dataDir: dir,
+      emit: event => { shown.push(event) }
+    })
+    await session.start()
+  })
+
+  afterEach(async () => {
+    await session.close()
+    mock.timers.reset()
+    rv.close()
+    await removeDir(dir)
+  })
+
+  const delivered = (): string[] => shown.flatMap(e => e.event === 'delivered' ? [`${e.to}${e.group === null ? '' : ` in ${e.group}`}`] : [])
+
+  it('offers this user to the protocols from start to sign-out, and lets go of the direct service at close', async () => {
+    assert.equal(gate.now(), session.user)
+    assert.equal(await gate.next(), session.user)
+    assert.equal(direct.listenerCount('session-open'), 1)
+    await session.close()
+    assert.equal(session.user.signal.aborted, true, 'the direct sessions served for this user end')
+    assert.throws(() => gate.now(), (err: unknown) => is(err, ErrorCode.Unreachable))
+    assert.equal(direct.listenerCount('session-open'), 0)
+  })
+
+  it('SEND goes to the direct service at once when the user is online', async () => {
+    await session.sendText('bob', 'hello bob')
+    await session.outbox.idle()
+    assert.deepEqual(direct.posted, [{ to: 'bob', header: { kind: 'MSG' } }])
+    assert.deepEqual(delivered(), ['bob'])
+  })
+
+  it('a session that opens with a peer (either side) sends what waited for it', async () => {
+    rv.sessions.end(bob.peerId) // bob is offline: the message waits
+    await session.sendText('bob', 'are you there?')
+    await session.outbox.idle()
+    assert.equal(direct.posted.length, 0)
+    // The same identity dials in: the direct service reports the session it opened.
+    direct.open.add(bob.peerId)
+    direct.emit('session-open', { peerId: bob.peerId, username: 'bob' })
+    await session.outbox.idle()
+    assert.deepEqual(direct.posted, [{ to: 'bob', header: { kind: 'MSG' } }])
+    assert.deepEqual(delivered(), ['bob'])
+  })
+
+  it('the rendezvous saying a user came online sends what waited for them', async () => {
+    rv.sessions.end(bob.peerId)
+    await session.sendText('bob', 'later then')
+    await session.outbox.idle()
+    rv.connect(bob)
+    events.push?.({ type: 'presence', username: 'bob', online: true })
+    await session.outbox.idle()
+    assert.deepEqual(delivered(), ['bob'])
+  })
+
+  it('a group key handed over sends every delivery that waited for it, the recipient lacking it handed the key first', async () => {
+    for (const member of [alice, bob, carol]) rv.call('join', { group: GROUP }, member.context)
+    // Carol starts epoch 1 and gives its key to nobody yet: alice's message must wait.
+    const key = newGroupKey()
+    const commitment = keyCommitment(key, GROUP, 1)
+    const signature = await carol.key.sign(epochStatement(GROUP, 1, commitment))
+    rv.call('rotate', { group: GROUP, fromEpoch: 0, wrapped: randomBytes(48), commitment, signature }, carol.context)
+    await session.sendGroupText(GROUP, 'dinner at eight?')
+    await session.outbox.idle()
+    assert.equal(groups.delivered.length, 0)
+    assert.equal(shown.filter(e => e.event === 'queued').length, 2)
+
+    // Carol hands alice the key (a KEY message on their direct session reaches the keyring).
+    await session.user.keys.acceptHandedKey({ from: 'carol', group: GROUP, epoch: 1, key })
+    await session.outbox.idle()
+    assert.deepEqual(groups.delivered.map(d => [d.to, d.epoch, Buffer.from(d.key).equals(key)]).sort(), [['bob', 1, true], ['carol', 1, true]])
+    assert.deepEqual(direct.keysHanded, [{ to: 'bob', group: GROUP, epoch: 1 }], 'bob, who lacked it, was handed it; carol made it')
+    assert.deepEqual(delivered().sort(), [`bob in ${GROUP}`, `carol in ${GROUP}`])
+  })
+})
