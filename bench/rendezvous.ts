@@ -38,7 +38,10 @@ export async function rendezvousSuite ({ quick, log }: SuiteOptions): Promise<Re
   const runs = quick ? 2 : 3
   const lookupsPerRun = quick ? 300 : 3000
   const dir = await tempDir('parley-bench-rendezvous-')
-  const server = await spawnRendezvous(join(dir, 'rendezvous'))
+  // Every client dials from 127.0.0.1: the server is sized for them, as an operator would for an
+  // office of this many behind one address (its defaults: 1,000 in all, 512 from one address).
+  const server = await spawnRendezvous(join(dir, 'rendezvous'), undefined, undefined,
+    ['--max-connections', String(2 * count + 100), '--connections-per-ip', String(2 * count + 100)])
   const clients: Client[] = []
   try {
     await new Promise(resolve => setTimeout(resolve, 500))

@@ -2,6 +2,7 @@
  * The rendezvous server's command line (DESIGN §8):
  *
  *   npm run rendezvous -- [--port 7000] [--host 0.0.0.0] [--data DIR] [--json] [--no-mdns]
+ *                         [--max-connections 1000] [--connections-per-ip 512]
  *
  * Prints its listen multiaddrs (one per line, or with --json one line
  * `{"event":"ready","peerId":...,"addrs":[...]}`), advertises itself by mDNS unless --no-mdns,
@@ -9,11 +10,12 @@
  */
 import { parseArgs } from 'node:util'
 import { asParleyError } from '../common/errors.ts'
-import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT } from './constants.ts'
+import { CONNECTIONS_PER_IP, DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, MAX_CONNECTIONS } from './constants.ts'
 import { startRendezvousServer } from './server.ts'
 import type { RendezvousServer } from './server.ts'
 
-const USAGE = 'usage: npm run rendezvous -- [--port 7000] [--host 0.0.0.0] [--data DIR] [--json] [--no-mdns]'
+const USAGE = 'usage: npm run rendezvous -- [--port 7000] [--host 0.0.0.0] [--data DIR] [--json] [--no-mdns] ' +
+  `[--max-connections ${MAX_CONNECTIONS}] [--connections-per-ip ${CONNECTIONS_PER_IP}]`
 
 interface Options {
   port: number
@@ -21,6 +23,19 @@ interface Options {
   dataDir: string
   json: boolean
   mdns: boolean
+  maxConnections: number
+  connectionsPerIp: number
+}
+
+/** The connection limits are the server's capacity: an operator sizes them to the machine and
+ * to the largest office behind one NAT address. */
+const MAX_CONNECTION_LIMIT = 1_000_000
+
+function count (name: string, text: string): number {
+  if (!/^[0-9]{1,7}$/.test(text) || Number(text) < 1 || Number(text) > MAX_CONNECTION_LIMIT) {
+    throw new Error(`--${name} must be a number from 1 to ${MAX_CONNECTION_LIMIT}, not "${text}"`)
+  }
+  return Number(text)
 }
 
 function parseOptions (argv: string[]): Options {
@@ -32,6 +47,8 @@ function parseOptions (argv: string[]): Options {
       data: { type: 'string', default: DEFAULT_DATA_DIR },
       json: { type: 'boolean', default: false },
       'no-mdns': { type: 'boolean', default: false },
+      'max-connections': { type: 'string', default: String(MAX_CONNECTIONS) },
+      'connections-per-ip': { type: 'string', default: String(CONNECTIONS_PER_IP) },
       help: { type: 'boolean', short: 'h', default: false }
     },
     strict: true,
@@ -45,7 +62,10 @@ function parseOptions (argv: string[]): Options {
     throw new Error(`--port must be a number from 0 to 65535, not "${values.port}"`)
   }
   if (!/^[0-9a-fA-F.:]+$/.test(values.host)) throw new Error(`--host must be an IP address, not "${values.host}"`)
-  return { port: Number(values.port), host: values.host, dataDir: values.data, json: values.json, mdns: !values['no-mdns'] }
+  const maxConnections = count('max-connections', values['max-connections'])
+  const connectionsPerIp = count('connections-per-ip', values['connections-per-ip'])
+  if (connectionsPerIp > maxConnections) throw new Error('--connections-per-ip must not be more than --max-connections')
+  return { port: Number(values.port), host: values.host, dataDir: values.data, json: values.json, mdns: !values['no-mdns'], maxConnections, connectionsPerIp }
 }
 
 function report (options: Options, server: RendezvousServer): void {
@@ -72,7 +92,9 @@ async function main (): Promise<void> {
   }
   let server: RendezvousServer
   try {
-    server = await startRendezvousServer({ dataDir: options.dataDir, host: options.host, port: options.port, mdns: options.mdns })
+    server = await startRendezvousServer({
+      dataDir: options.dataDir, host: options.host, port: options.port, mdns: options.mdns, maxConnections: options.maxConnections, connectionsPerIp: options.connectionsPerIp
+    })
   } catch (err) {
     fail(options, `cannot start: ${asParleyError(err).message}`)
   }

@@ -23,6 +23,9 @@ export interface ServerOptions {
   port: number
   /** Advertise on the LAN by mDNS (never in tests: multicast leaves loopback). */
   mdns: boolean
+  /** Connections in all, and from one IP address (defaults: MAX_CONNECTIONS, CONNECTIONS_PER_IP). */
+  maxConnections?: number
+  connectionsPerIp?: number
 }
 
 export interface RendezvousServer {
@@ -48,8 +51,8 @@ export async function startRendezvousServer (options: ServerOptions): Promise<Re
       privateKey,
       listen: [`/${family}/${options.host}/tcp/${options.port}`],
       mdns: options.mdns ? 'advertise' : undefined,
-      maxConnections: MAX_CONNECTIONS,
-      connectionsPerIp: CONNECTIONS_PER_IP,
+      maxConnections: options.maxConnections ?? MAX_CONNECTIONS,
+      connectionsPerIp: options.connectionsPerIp ?? CONNECTIONS_PER_IP,
       relay: {
         server: {
           maxReservations: RELAY_MAX_RESERVATIONS,

@@ -47,8 +47,8 @@ export interface ServerProcess {
 }
 
 /** Start `rendezvous/main.ts` as the README does, on 127.0.0.1 with a free port, no mDNS. */
-export async function spawnRendezvous (dataDir: string, timeoutMs = 15_000, port = 0): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['rendezvous/main.ts', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, '--json', '--no-mdns'], {
+export async function spawnRendezvous (dataDir: string, timeoutMs = 15_000, port = 0, extraArgs: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['rendezvous/main.ts', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, '--json', '--no-mdns', ...extraArgs], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe']
   })

@@ -2,6 +2,9 @@
  * The real rendezvous process (spawned as the README runs it) driven by real client nodes over
  * TCP on 127.0.0.1. Tests run in order and share the server and accounts.
  */
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
@@ -424,3 +427,34 @@ async function rawExchange (node: ParleyNode, server: Multiaddr, chunks: Uint8Ar
     throw err
   }
 }
+
+describe('rendezvous command line: connection limits', () => {
+  it('refuses a limit that is not a positive number, saying why', () => {
+    const run = spawnSync(process.execPath, ['rendezvous/main.ts', '--port', '0', '--no-mdns', '--max-connections', '0'], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8', timeout: 30_000
+    })
+    assert.notEqual(run.status, 0)
+    assert.match(run.stdout + run.stderr, /--max-connections must be a number from 1/)
+  })
+
+  it('holds no more than --connections-per-ip connections from one address', async () => {
+    const dir = await tempDir('parley-limits-')
+    const server = await spawnRendezvous(join(dir, 'rendezvous'), undefined, undefined, ['--connections-per-ip', '2'])
+    const nodes = await Promise.all([clientNode(), clientNode(), clientNode()])
+    try {
+      await nodes[0].dial(server.addr)
+      await nodes[1].dial(server.addr)
+      await assert.rejects(async () => {
+        const third = await nodes[2].dial(server.addr, { signal: AbortSignal.timeout(10_000) })
+        // A gated connection may finish dialling before the server drops it: it serves nothing.
+        await new RendezvousClient(nodes[2], server.addr).salt('alice', { signal: AbortSignal.timeout(10_000) })
+        return third
+      })
+      assert.equal((await new RendezvousClient(nodes[0], server.addr).salt('alice')).length, 16)
+    } finally {
+      await Promise.all(nodes.map(async node => { await node.stop() }))
+      await server.stop()
+      await removeDir(dir)
+    }
+  })
+})
