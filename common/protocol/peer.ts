@@ -15,6 +15,10 @@
  *                      { epoch, nonce, id } (groupFileIntroBody), then the file hand-off under
  *                      keys from the group key and that nonce (common/crypto/group.ts)
  *
+ * Both kinds of direct stream start, after their header, with the handshake: each side's
+ * ephemeral X25519 public key in the clear (handshakeBody), from which both derive the stream's
+ * keys (common/crypto/session.ts).
+ *
  * Inside a session, one long-lived stream. Every frame after the handshake is sealed under the
  * session's keys for its direction (3DES + HMAC, one sequence number per direction), and its
  * body is one of:
@@ -41,14 +45,17 @@
  *   sender → receiver    fileOfferBody { id }             the transfer id
  *   receiver → sender    fileAnswerBody { have, resume? } it has it already (a lost ACK), or
  *                                                         not, maybe with a verified prefix kept
- *   then, unless `have`, the file's META, chunks and credits (peer/files/wire.ts), each frame
- *   authenticating fileAssociatedData(header, id)
+ *   then, unless `have`, the file's frames, each authenticating fileAssociatedData(header, id)
+ *   and sealed as peer/files/wire.ts describes:
+ *     sender → receiver    META (fileMetaBody), then the chunks
+ *     receiver → sender    VERDICT (empty, or fileRefusalBody), then the credits (empty)
  *   receiver → sender    ackBody { ack: id }              stored (before it is sent, DESIGN §6)
  * On the group protocol the intro carries the id and the sender writes no offer.
  */
 import { ErrorCode, ParleyError, malformed } from '../errors.ts'
 import { CHUNK_SIZE } from '../crypto/chunks.ts'
 import { array, bool, bytes, checkObject, decodeMap, object, optional, str, uint } from '../wire/codec.ts'
+import type { InferSchema } from '../wire/codec.ts'
 import { MAX_FILE_BYTES, MAX_FRAME_BYTES, MAX_HEADER_BYTES, MAX_TEXT_BYTES } from '../wire/limits.ts'
 
 export const DIRECT_PROTOCOL = '/parley/direct/1.0.0'
@@ -65,6 +72,10 @@ export const MAX_ACKS_PER_FRAME = SESSION_WINDOW
 
 const MESSAGE_ID = bytes(16, 16)
 const NONCE = bytes(16, 16)
+const SHA256 = bytes(32, 32)
+
+/** The handshake of a direct stream: an ephemeral X25519 public key. */
+export const handshakeBody = { eph: bytes(32, 32) }
 
 /** `MSG`, and a group text once opened: the sender's own time, for display only. */
 export const textBody = { id: MESSAGE_ID, text: str(MAX_TEXT_BYTES, 1), sentAt: uint() }
@@ -80,7 +91,7 @@ export const MAX_CHUNKS = Math.ceil(MAX_FILE_BYTES / CHUNK_SIZE)
  * (peer/files/wire.ts, "Resuming"). */
 const resumeSchema = object({
   from: uint(MAX_CHUNKS),
-  sha256: bytes(32, 32)
+  sha256: SHA256
 })
 
 /** Before a file's bytes: its id, so the receiver can say it already has it (a lost ACK). */
@@ -93,6 +104,25 @@ export const fileAnswerBody = { have: bool(), resume: optional(resumeSchema) }
 export const ackBody = { ack: MESSAGE_ID }
 /** A group file stream's intro, in the clear after its header: what its keys derive from. */
 export const groupFileIntroBody = { epoch: uint(), nonce: NONCE, id: MESSAGE_ID }
+
+/** A MIME type as sent in META: "type/subtype" (RFC 6838 caps each half at 127, we need far
+ * less), from the token alphabet of RFC 6838 §4.2, no parameters: safe to print. */
+const MAX_MIME_LENGTH = 100
+const MIME_PATTERN = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i
+
+/** META, the sender's first file frame: the transfer id, the file's size and SHA-256, its type. */
+export const fileMetaBody = {
+  id: MESSAGE_ID,
+  size: uint(MAX_FILE_BYTES),
+  sha256: SHA256,
+  mime: optional(str(MAX_MIME_LENGTH, 3, MIME_PATTERN)),
+  /** The first chunk sent (resuming); absent when 0, so a transfer from the start is unchanged. */
+  from: optional(uint(MAX_CHUNKS))
+}
+export type FileMeta = InferSchema<typeof fileMetaBody>
+
+/** A VERDICT that refuses the file: a code (ParleyError's) and a short reason for the sender's person. */
+export const fileRefusalBody = { code: str(32, 1), why: str(200) }
 
 /** Associated data of a file's frames: the stream's signal header and the transfer id. */
 export function fileAssociatedData (header: Uint8Array, id: Uint8Array): Uint8Array {

@@ -14,9 +14,6 @@ export const SHA256_BYTES = 32
 /** Session fileSecret/peerFileSecret and groupFileSecret are all 32 bytes (common/crypto). */
 export const FILE_SECRET_BYTES = 32
 
-/** A MIME type as sent in META: "type/subtype", RFC 6838 caps each half at 127, we need far less. */
-export const MAX_MIME_LENGTH = 100
-
 /** Suffix of a file still being received (DESIGN §6); renamed away only after the hash checks. */
 export const PART_SUFFIX = '.part'
 

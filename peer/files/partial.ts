@@ -53,7 +53,8 @@ import {
 import type { KeptPrefix, KeptPrefixes } from './budget.ts'
 import { errnoOf, fileError, nameCandidate, removeFile } from './disk.ts'
 import { chunkCount } from './wire.ts'
-import type { FileMeta, ResumeOffer } from './wire.ts'
+import type { FileMeta } from '../../common/protocol/peer.ts'
+import type { ResumeOffer } from './wire.ts'
 
 const stateSchema = {
   size: uint(MAX_FILE_BYTES),

@@ -21,7 +21,7 @@ import { createPartFile, ensureDownloadsDir, fileError, publishPartFile, removeF
 import { CHECKPOINT_CHUNKS, HEARTBEAT_CHUNKS, REFUSAL_DRAIN_MS, WINDOW_CHUNKS } from './constants.ts'
 import type { PartialTransfer } from './partial.ts'
 import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditDue, openMeta, sealCredit, sealVerdict } from './wire.ts'
-import type { FileMeta } from './wire.ts'
+import type { FileMeta } from '../../common/protocol/peer.ts'
 
 export interface ReceiveFileArgs {
   framed: FramedStream

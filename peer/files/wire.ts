@@ -1,5 +1,6 @@
 /**
- * The file-transfer wire scheme (DESIGN §4, §6), shared by send.ts and receive.ts.
+ * The file-transfer wire scheme (DESIGN §4, §6), shared by send.ts and receive.ts; the bodies are
+ * in common/protocol/peer.ts with the rest of the peer-to-peer wire.
  *
  * It starts after the stream's signal header (`FILE <name> <size>` or `GROUP <group> <file name>`)
  * and, for direct transfers, the DH handshake. The caller supplies `fileSecret` (32 bytes: the
@@ -67,27 +68,11 @@
 import { equals } from 'uint8arrays/equals'
 import { CHUNK_SIZE, frameKeysFrom, openFrame, sealFrame } from '../../common/crypto/index.ts'
 import { ErrorCode, ParleyError, malformed } from '../../common/errors.ts'
-import { MAX_CHUNKS, refusalError } from '../../common/protocol/peer.ts'
-import { bytes, decodeBody, encodeBody, optional, str, uint } from '../../common/wire/codec.ts'
-import type { InferSchema } from '../../common/wire/codec.ts'
+import { fileMetaBody, fileRefusalBody, refusalError } from '../../common/protocol/peer.ts'
+import type { FileMeta } from '../../common/protocol/peer.ts'
+import { decodeBody, encodeBody } from '../../common/wire/codec.ts'
 import { MAX_FILE_BYTES } from '../../common/wire/limits.ts'
-import {
-  CREDIT_EVERY_CHUNKS, CREDIT_KEY_INFO, FILE_SECRET_BYTES, MAX_MIME_LENGTH, META_KEY_INFO, SHA256_BYTES, TRANSFER_ID_BYTES, WINDOW_CHUNKS
-} from './constants.ts'
-
-/** type/subtype from the token alphabet of RFC 6838 §4.2, no parameters: safe to print. */
-const MIME_PATTERN = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i
-
-export const metaSchema = {
-  id: bytes(TRANSFER_ID_BYTES, TRANSFER_ID_BYTES),
-  size: uint(MAX_FILE_BYTES),
-  sha256: bytes(SHA256_BYTES, SHA256_BYTES),
-  mime: optional(str(MAX_MIME_LENGTH, 3, MIME_PATTERN)),
-  /** The first chunk sent (resuming); absent when 0, so a transfer from the start is unchanged. */
-  from: optional(uint(MAX_CHUNKS))
-}
-
-export type FileMeta = InferSchema<typeof metaSchema>
+import { CREDIT_EVERY_CHUNKS, CREDIT_KEY_INFO, FILE_SECRET_BYTES, META_KEY_INFO, WINDOW_CHUNKS } from './constants.ts'
 
 export interface ResumeOffer {
   from: number
@@ -143,14 +128,14 @@ export function checkFileSize (size: number, what: string): void {
 export function sealMeta (fileSecret: Uint8Array, associatedData: Uint8Array, meta: FileMeta): Uint8Array {
   const body = encodeBody(meta)
   // Never send what the receiver would refuse (wrong id length, a mime it cannot print, …).
-  decodeBody(metaSchema, body)
+  decodeBody(fileMetaBody, body)
   return sealFrame(frameKeysFrom(fileSecret, META_KEY_INFO), 0n, associatedData, body)
 }
 
 export function openMeta (fileSecret: Uint8Array, associatedData: Uint8Array, sealed: Uint8Array): FileMeta {
   // openFrame fails with ERR_INTEGRITY; an authentic but invalid body with ERR_MALFORMED/TOO_LARGE.
   const body = openFrame(frameKeysFrom(fileSecret, META_KEY_INFO), 0n, associatedData, sealed)
-  return decodeBody(metaSchema, body)
+  return decodeBody(fileMetaBody, body)
 }
 
 const NO_BODY = new Uint8Array(0)
@@ -165,9 +150,6 @@ export function openCredit (fileSecret: Uint8Array, associatedData: Uint8Array, 
   if (body.length !== 0) throw new ParleyError(ErrorCode.Protocol, 'file credit frame has a body')
 }
 
-/** A refusal's body: a code (ParleyError's) and a short reason for the sender's person. */
-const refusalSchema = { code: str(32, 1), why: str(200) }
-
 /** The verdict on META: `refusal` undefined to go on. */
 export function sealVerdict (fileSecret: Uint8Array, associatedData: Uint8Array, refusal?: ParleyError): Uint8Array {
   const body = refusal === undefined ? NO_BODY : encodeBody({ code: refusal.code, why: refusal.message.slice(0, 200) })
@@ -178,7 +160,7 @@ export function sealVerdict (fileSecret: Uint8Array, associatedData: Uint8Array,
 export function openVerdict (fileSecret: Uint8Array, associatedData: Uint8Array, sealed: Uint8Array): void {
   const body = openFrame(frameKeysFrom(fileSecret, CREDIT_KEY_INFO), 0n, associatedData, sealed)
   if (body.length === 0) return
-  const { code, why } = decodeBody(refusalSchema, body)
+  const { code, why } = decodeBody(fileRefusalBody, body)
   throw refusalError({ id: new Uint8Array(0), code, why })
 }
 

@@ -10,7 +10,8 @@
 import type { AbortOptions } from '@libp2p/interface'
 import { deriveDirectSessionKeys, generateEphemeralKeyPair, openFrame, sealFrame, x25519SharedSecret } from '../../common/crypto/index.ts'
 import type { DirectSessionKeys, FrameKeys } from '../../common/crypto/index.ts'
-import { bytes, decodeBody, encodeBody } from '../../common/wire/codec.ts'
+import { handshakeBody } from '../../common/protocol/peer.ts'
+import { decodeBody, encodeBody } from '../../common/wire/codec.ts'
 import type { InferSchema, Schema } from '../../common/wire/codec.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
 
@@ -54,8 +55,6 @@ export class SealedChannel {
   }
 }
 
-const handshakeSchema = { eph: bytes(32, 32) }
-
 export interface DirectChannel {
   channel: SealedChannel
   keys: DirectSessionKeys
@@ -69,7 +68,7 @@ export async function initiateDirectChannel (framed: FramedStream, header: Uint8
   const ephemeral = generateEphemeralKeyPair()
   await framed.write(header, options)
   await framed.write(encodeBody({ eph: ephemeral.publicKey }), options)
-  const reply = decodeBody(handshakeSchema, await framed.read(options))
+  const reply = decodeBody(handshakeBody, await framed.read(options))
   const keys = deriveDirectSessionKeys({
     sharedSecret: x25519SharedSecret(ephemeral.privateKey, reply.eph),
     initiatorEphemeral: ephemeral.publicKey,
@@ -83,7 +82,7 @@ export async function initiateDirectChannel (framed: FramedStream, header: Uint8
 
 /** Listener's side, after it has read the header: read the dialler's key, answer with ours. */
 export async function acceptDirectChannel (framed: FramedStream, header: Uint8Array, localPeerId: string, remotePeerId: string, options?: AbortOptions): Promise<DirectChannel> {
-  const hello = decodeBody(handshakeSchema, await framed.read(options))
+  const hello = decodeBody(handshakeBody, await framed.read(options))
   const ephemeral = generateEphemeralKeyPair()
   await framed.write(encodeBody({ eph: ephemeral.publicKey }), options)
   const keys = deriveDirectSessionKeys({

@@ -11,7 +11,7 @@ import { array, bool, bytes, checkObject, decodeBody, encodeBody, object, option
 import type { Schema } from '../../../common/wire/codec.ts'
 import { NAME_PATTERN } from '../../../common/wire/names.ts'
 import { REQUEST_SCHEMAS, RESPONSE_SCHEMAS } from '../../../common/protocol/rendezvous.ts'
-import { metaSchema } from '../../../peer/files/wire.ts'
+import { fileMetaBody as metaSchema } from '../../../common/protocol/peer.ts'
 import { anyBytes, assertNoNull, cborValue, fc, mutateBytes, nearlyValidBody, outcome, params, validBody } from './arbitraries.ts'
 
 const BODY_ERRORS: readonly ErrorCode[] = [ErrorCode.Malformed, ErrorCode.TooLarge]

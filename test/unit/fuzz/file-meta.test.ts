@@ -14,8 +14,9 @@ import { frameKeysFrom, sealFrame } from '../../../common/crypto/tdes.ts'
 import { ErrorCode } from '../../../common/errors.ts'
 import { checkObject } from '../../../common/wire/codec.ts'
 import { META_KEY_INFO } from '../../../peer/files/constants.ts'
-import { metaSchema, openMeta, sealMeta } from '../../../peer/files/wire.ts'
-import type { FileMeta } from '../../../peer/files/wire.ts'
+import { fileMetaBody as metaSchema } from '../../../common/protocol/peer.ts'
+import type { FileMeta } from '../../../common/protocol/peer.ts'
+import { openMeta, sealMeta } from '../../../peer/files/wire.ts'
 import { anyBytes, assertNoNull, cborValue, fc, nearlyValidBody, outcome, params, scaled, validBody } from './arbitraries.ts'
 
 const fileSecret = fc.uint8Array({ minLength: 32, maxLength: 32 })
