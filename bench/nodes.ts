@@ -66,6 +66,37 @@ export async function echoOnce (from: ParleyNode, to: Dialable, frames: Uint8Arr
   }
 }
 
+const STREAM_ECHO_PROTOCOL = '/parley-bench/echo-stream/1.0.0'
+
+/** The open-stream baseline's server: echo every frame on one long-lived stream until it ends. */
+export async function handleStreamEcho (node: ParleyNode): Promise<void> {
+  await node.handle(STREAM_ECHO_PROTOCOL, (stream: Stream) => {
+    void (async () => {
+      const framed = new FramedStream(stream)
+      try {
+        for (;;) await framed.write(await framed.read())
+      } catch {
+        // the benchmark closed its end
+      } finally {
+        framed.abort(new Error('echo ended'))
+      }
+    })()
+  }, { maxInboundStreams: MAX_INBOUND_STREAMS, maxOutboundStreams: MAX_OUTBOUND_STREAMS })
+}
+
+/** One long-lived stream to `to` (what a session is to a SEND): each exchange writes a frame and
+ * waits for its echo. */
+export async function openEcho (from: ParleyNode, to: Dialable): Promise<{ exchange: (frame: Uint8Array) => Promise<void>, close: () => void }> {
+  const framed = new FramedStream(await from.dialProtocol(peerIdFromString(to.peerId), STREAM_ECHO_PROTOCOL))
+  return {
+    exchange: async frame => {
+      await framed.write(frame)
+      await framed.read()
+    },
+    close: () => { framed.abort(new Error('benchmark done')) }
+  }
+}
+
 /** Run `task` `count` times with at most `concurrency` in flight. */
 export async function pool (count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
   let next = 0

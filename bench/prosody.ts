@@ -65,8 +65,8 @@ interface ParleyFigures {
 
 function parleyFigures (rows: readonly ResultRow[]): ParleyFigures | undefined {
   const find = (suite: string, metric: string): Summary | undefined => rows.find(r => r.suite === suite && r.metric === metric)?.parley
-  const sendP50 = find('direct', 'SEND latency p50')
-  const sendP99 = find('direct', 'SEND latency p99')
+  const sendP50 = find('direct', 'SEND latency p50 (open session)')
+  const sendP99 = find('direct', 'SEND latency p99 (open session)')
   const sendP50NoStore = find('direct', 'SEND p50, inbox without store')
   const pairsRate = find('direct', 'SEND/s, 4 pairs, 4 in flight each')
   const group = new Map<number, Summary>()
