@@ -1,0 +1,134 @@
+/**
+ * The peer protocols as services (peer/direct/service.ts, peer/groups/service.ts) on real libp2p
+ * nodes on loopback, and the gate they serve through (peer/signed-in.ts): start() registers each
+ * protocol and stop() unregisters it; a stream that arrives while a sign-in is still opening its
+ * session waits for it and is then served; with nobody signed in within a step it is refused.
+ */
+import { afterEach, beforeEach, describe, it, mock } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { createParleyNode } from '../../../common/node.ts'
+import type { ParleyNode } from '../../../common/node.ts'
+import { ErrorCode, is } from '../../../common/errors.ts'
+import { DIRECT_PROTOCOL, GROUP_PROTOCOL } from '../../../common/protocol/peer.ts'
+import { STEP_TIMEOUT_MS } from '../../../peer/constants.ts'
+import { directService } from '../../../peer/direct/service.ts'
+import type { DirectService } from '../../../peer/direct/service.ts'
+import type { IncomingText } from '../../../peer/inbox.ts'
+import { groupService } from '../../../peer/groups/service.ts'
+import type { GroupService } from '../../../peer/groups/service.ts'
+import { SignedInGate } from '../../../peer/signed-in.ts'
+import type { SignedInUser } from '../../../peer/signed-in.ts'
+
+const noGroups: SignedInUser['keys'] = {
+  acceptHandedKey: async () => { throw new Error('no groups here') },
+  info: async () => { throw new Error('no groups here') },
+  key: async () => { throw new Error('no groups here') }
+}
+
+/** A user whose inbox knows `names` (peer id → username) and records the texts it is given. */
+function userOf (username: string, names: Map<string, string>, texts: IncomingText[]): SignedInUser {
+  return {
+    username,
+    inbox: {
+      senderOf: async peerId => names.get(peerId) ?? 'unknown',
+      onText: async text => { texts.push(text) },
+      hasFile: () => false,
+      onFile: async () => {},
+      onInboundError: () => {}
+    },
+    keys: noGroups,
+    downloadsDir: '/nonexistent',
+    signal: new AbortController().signal
+  }
+}
+
+interface Peer { node: ParleyNode, gate: SignedInGate, direct: DirectService, groups: GroupService }
+
+async function peer (): Promise<Peer> {
+  const node = await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const gate = new SignedInGate()
+  const direct = directService({ node, signedIn: gate, emit: () => {} })
+  const groups = groupService({ node, direct, signedIn: gate, emit: () => {} })
+  return { node, gate, direct, groups }
+}
+
+describe('peer protocol services', () => {
+  let alice: Peer
+  let bob: Peer
+  beforeEach(async () => {
+    alice = await peer()
+    bob = await peer()
+  })
+  afterEach(async () => {
+    for (const p of [alice, bob]) {
+      await p.groups.stop()
+      await p.direct.stop()
+      await p.node.stop()
+    }
+  })
+
+  it('start() registers each protocol and stop() unregisters it', async () => {
+    assert.ok(!alice.node.getProtocols().includes(DIRECT_PROTOCOL))
+    await alice.direct.start()
+    await alice.groups.start()
+    assert.ok(alice.node.getProtocols().includes(DIRECT_PROTOCOL))
+    assert.ok(alice.node.getProtocols().includes(GROUP_PROTOCOL))
+    await alice.groups.stop()
+    await alice.direct.stop()
+    assert.ok(!alice.node.getProtocols().includes(DIRECT_PROTOCOL))
+    assert.ok(!alice.node.getProtocols().includes(GROUP_PROTOCOL))
+  })
+
+  it('a message that arrives while the receiver is still signing in waits for its session, then is stored', async () => {
+    await alice.direct.start()
+    await bob.direct.start()
+    const names = new Map([[alice.node.peerId.toString(), 'alice'], [bob.node.peerId.toString(), 'bob']])
+    const bobGot: IncomingText[] = []
+    alice.gate.open(userOf('alice', names, []))
+    const to = { username: 'bob', peerId: bob.node.peerId.toString(), addrs: bob.node.getMultiaddrs().map(a => a.toString()) }
+    const id = randomBytes(16)
+    const sent = alice.direct.sendText(to, id, 'are you there yet?')
+    // Bob's stream is waiting in the gate; his session opens a moment later.
+    await new Promise(resolve => setTimeout(resolve, 300))
+    assert.equal(bobGot.length, 0)
+    bob.gate.open(userOf('bob', names, bobGot))
+    await sent
+    assert.deepEqual(bobGot.map(t => [t.from, t.text]), [['alice', 'are you there yet?']])
+  })
+})
+
+describe('the signed-in gate', () => {
+  beforeEach(() => { mock.timers.enable({ apis: ['setTimeout'] }) })
+  afterEach(() => { mock.timers.reset() })
+
+  it('hands a waiting stream the user who signs in within a step, and refuses it after', async () => {
+    const gate = new SignedInGate()
+    const user = userOf('bob', new Map(), [])
+    const waiting = gate.next()
+    mock.timers.tick(STEP_TIMEOUT_MS - 1)
+    gate.open(user)
+    assert.equal(await waiting, user)
+
+    const late = new SignedInGate()
+    const refused = late.next()
+    mock.timers.tick(STEP_TIMEOUT_MS)
+    await assert.rejects(refused, (err: unknown) => is(err, ErrorCode.NotSignedIn))
+  })
+
+  it('closes with the user\'s sign-out: outbound work is refused at once, inbound waits for the next user', async () => {
+    const gate = new SignedInGate()
+    const signOut = new AbortController()
+    const user = { ...userOf('bob', new Map(), []), signal: signOut.signal }
+    assert.throws(() => gate.now(), (err: unknown) => is(err, ErrorCode.Unreachable))
+    gate.open(user)
+    assert.equal(gate.now(), user)
+    signOut.abort()
+    assert.throws(() => gate.now(), (err: unknown) => is(err, ErrorCode.Unreachable))
+    const waiting = gate.next()
+    const next = userOf('bob', new Map(), [])
+    gate.open(next)
+    assert.equal(await waiting, next)
+  })
+})
