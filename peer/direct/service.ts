@@ -23,7 +23,7 @@ import type { SignalHeader } from '../../common/wire/headers.ts'
 import { acceptDirectChannel, initiateDirectChannel } from '../transport/channel.ts'
 import { openStream } from '../transport/dial.ts'
 import type { Dialable, Dialer } from '../transport/dial.ts'
-import { serveInbound } from '../transport/inbound.ts'
+import { handleProtocol, serveInbound } from '../transport/inbound.ts'
 import type { Inbound } from '../transport/inbound.ts'
 import { MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from '../constants.ts'
 import type { Emit } from '../events.ts'
@@ -79,11 +79,9 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
 
   async start (): Promise<void> {
     if (this.#started) return
-    // runOnLimitedConnection: streams also come over the relay (a "limited" connection).
-    await this.#components.node.handle(DIRECT_PROTOCOL, (stream, connection) => { void this.#handle(stream, connection) }, {
+    await handleProtocol(this.#components.node, DIRECT_PROTOCOL, async (stream, connection) => { await this.#handle(stream, connection) }, {
       maxInboundStreams: this.#maxInboundStreams,
-      maxOutboundStreams: this.#maxOutboundStreams,
-      runOnLimitedConnection: true
+      maxOutboundStreams: this.#maxOutboundStreams
     })
     this.#started = true
   }

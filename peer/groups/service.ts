@@ -24,7 +24,7 @@ import type { SignalHeader } from '../../common/wire/headers.ts'
 import { SealedChannel } from '../transport/channel.ts'
 import { openStream } from '../transport/dial.ts'
 import type { Dialable, Dialer } from '../transport/dial.ts'
-import { serveInbound } from '../transport/inbound.ts'
+import { handleProtocol, serveInbound } from '../transport/inbound.ts'
 import { MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from '../constants.ts'
 import type { DirectService, Posted } from '../direct/service.ts'
 import type { Emit } from '../events.ts'
@@ -78,11 +78,9 @@ export class GroupService {
 
   async start (): Promise<void> {
     if (this.#started) return
-    // runOnLimitedConnection: streams also come over the relay (a "limited" connection).
-    await this.#components.node.handle(GROUP_PROTOCOL, (stream, connection) => { void this.#handle(stream, connection) }, {
+    await handleProtocol(this.#components.node, GROUP_PROTOCOL, async (stream, connection) => { await this.#handle(stream, connection) }, {
       maxInboundStreams: this.#maxInboundStreams,
-      maxOutboundStreams: this.#maxOutboundStreams,
-      runOnLimitedConnection: true
+      maxOutboundStreams: this.#maxOutboundStreams
     })
     this.#started = true
   }

@@ -6,6 +6,7 @@
  */
 import type { Connection, Stream } from '@libp2p/interface'
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
+import type { ParleyNode } from '../../common/node.ts'
 import { withFramedStream } from '../../common/wire/frames.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
 import { parseHeader } from '../../common/wire/headers.ts'
@@ -30,6 +31,18 @@ export interface InboundRules<H extends SignalHeader> {
   refusal: string
   serve: (inbound: Inbound<H>) => Promise<void>
   onError: (remotePeerId: string, err: ParleyError) => void
+}
+
+/** Stream limits of a peer protocol, per connection. */
+export interface ProtocolLimits {
+  maxInboundStreams: number
+  maxOutboundStreams: number
+}
+
+/** Register a peer protocol's handler (a service's start()). Streams also come over the relay,
+ * a "limited" connection in libp2p's terms, so the handler runs on those too. */
+export async function handleProtocol (node: Pick<ParleyNode, 'handle'>, protocol: string, serve: (stream: Stream, connection: Connection) => Promise<void>, limits: ProtocolLimits): Promise<void> {
+  await node.handle(protocol, (stream, connection) => { void serve(stream, connection) }, { ...limits, runOnLimitedConnection: true })
 }
 
 export async function serveInbound<H extends SignalHeader> (stream: Stream, connection: Connection, rules: InboundRules<H>): Promise<void> {
