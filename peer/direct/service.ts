@@ -79,7 +79,7 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
 
   async start (): Promise<void> {
     if (this.#started) return
-    await handleProtocol(this.#components.node, DIRECT_PROTOCOL, async (stream, connection) => { await this.#handle(stream, connection) }, {
+    await handleProtocol(this.#components.node, DIRECT_PROTOCOL, this.#components.signedIn, async (user, stream, connection) => { await this.#handle(user, stream, connection) }, {
       maxInboundStreams: this.#maxInboundStreams,
       maxOutboundStreams: this.#maxOutboundStreams
     })
@@ -162,15 +162,8 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
     }
   }
 
-  /** One inbound stream: it waits (at most a step) for a sign-in that is opening its session. */
-  async #handle (stream: Stream, connection: Connection): Promise<void> {
-    let user: SignedInUser
-    try {
-      user = await this.#components.signedIn.next()
-    } catch (err) {
-      stream.abort(err as Error)
-      return
-    }
+  /** One inbound stream, for the user signed in (handleProtocol waited for them). */
+  async #handle (user: SignedInUser, stream: Stream, connection: Connection): Promise<void> {
     await serveInbound(stream, connection, {
       accepts: isDirectStreamHeader,
       refusal: 'only SESSION and FILE open a direct stream; group files belong on the group protocol',

@@ -78,7 +78,7 @@ export class GroupService {
 
   async start (): Promise<void> {
     if (this.#started) return
-    await handleProtocol(this.#components.node, GROUP_PROTOCOL, async (stream, connection) => { await this.#handle(stream, connection) }, {
+    await handleProtocol(this.#components.node, GROUP_PROTOCOL, this.#components.signedIn, async (user, stream, connection) => { await this.#handle(user, stream, connection) }, {
       maxInboundStreams: this.#maxInboundStreams,
       maxOutboundStreams: this.#maxOutboundStreams
     })
@@ -138,16 +138,9 @@ export class GroupService {
     })
   }
 
-  /** One inbound stream: a group file (group texts arrive on the direct sessions). It waits (at
-   * most a step) for a sign-in that is opening its session. */
-  async #handle (stream: Stream, connection: Connection): Promise<void> {
-    let user: SignedInUser
-    try {
-      user = await this.#components.signedIn.next()
-    } catch (err) {
-      stream.abort(err as Error)
-      return
-    }
+  /** One inbound stream: a group file (group texts arrive on the direct sessions), for the user
+   * signed in (handleProtocol waited for them). */
+  async #handle (user: SignedInUser, stream: Stream, connection: Connection): Promise<void> {
     await serveInbound(stream, connection, {
       accepts: isGroupFileHeader,
       refusal: 'only GROUP <group> <file name> opens a group stream; group texts travel in a direct session',

@@ -12,6 +12,7 @@ import type { FramedStream } from '../../common/wire/frames.ts'
 import { parseHeader } from '../../common/wire/headers.ts'
 import type { SignalHeader } from '../../common/wire/headers.ts'
 import { STEP_TIMEOUT_MS } from '../constants.ts'
+import type { SignedInPort, SignedInUser } from '../signed-in.ts'
 
 export interface Inbound<H extends SignalHeader> {
   framed: FramedStream
@@ -39,10 +40,24 @@ export interface ProtocolLimits {
   maxOutboundStreams: number
 }
 
-/** Register a peer protocol's handler (a service's start()). Streams also come over the relay,
- * a "limited" connection in libp2p's terms, so the handler runs on those too. */
-export async function handleProtocol (node: Pick<ParleyNode, 'handle'>, protocol: string, serve: (stream: Stream, connection: Connection) => Promise<void>, limits: ProtocolLimits): Promise<void> {
-  await node.handle(protocol, (stream, connection) => { void serve(stream, connection) }, { ...limits, runOnLimitedConnection: true })
+/** Register a peer protocol's handler (a service's start()). Each stream waits (at most a step)
+ * for the user whose sign-in is opening, and is refused without one. Streams also come over the
+ * relay, a "limited" connection in libp2p's terms, so the handler runs on those too. */
+export async function handleProtocol (
+  node: Pick<ParleyNode, 'handle'>, protocol: string, signedIn: Pick<SignedInPort, 'next'>,
+  serve: (user: SignedInUser, stream: Stream, connection: Connection) => Promise<void>, limits: ProtocolLimits
+): Promise<void> {
+  const handler = async (stream: Stream, connection: Connection): Promise<void> => {
+    let user: SignedInUser
+    try {
+      user = await signedIn.next()
+    } catch (err) {
+      stream.abort(err as Error)
+      return
+    }
+    await serve(user, stream, connection)
+  }
+  await node.handle(protocol, (stream, connection) => { void handler(stream, connection) }, { ...limits, runOnLimitedConnection: true })
 }
 
 export async function serveInbound<H extends SignalHeader> (stream: Stream, connection: Connection, rules: InboundRules<H>): Promise<void> {
