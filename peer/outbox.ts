@@ -91,6 +91,7 @@ export class Outbox {
   }
 
   flushAll (): void {
+    if (this.#stopped) return // the store may be closed already (a late key or presence event)
     for (const recipient of this.#store.outboxRecipients()) this.flush(recipient)
   }
 

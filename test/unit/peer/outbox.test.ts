@@ -306,6 +306,7 @@ describe('outbox', () => {
       outbox.stop()
       store.close()
       outbox.flush('bob')
+      outbox.flushAll()
       await outbox.idle()
       assert.equal(of('error').length, 0)
     })
