@@ -20,6 +20,7 @@ import type { PeerEvent } from './events.ts'
 import { humanOutput, jsonOutput } from './cli/output.ts'
 import { NameBook } from './cli/complete.ts'
 import { logError, unexpectedErrors } from './cli/error-log.ts'
+import { flushLog, writeLogTo } from './log.ts'
 import { HistoryFile } from './cli/history.ts'
 import { Prompt } from './cli/prompt.ts'
 
@@ -30,6 +31,8 @@ const SIGNAL_DRAIN_MS = 3_000
 /** After QUIT or the end of input: long enough for what is in flight, bounded all the same (a
  * big file or an unreachable peer must not hold the program: what is left goes out next time). */
 const QUIT_DRAIN_MS = 30_000
+/** At exit, how long the last lines of parley.log may take to reach the disk. */
+const LOG_FLUSH_MS = 1_000
 /** Once a signal came, the program is gone this long after it, whatever still hangs. */
 const SIGNAL_EXIT_DEADLINE_MS = 10_000
 
@@ -65,6 +68,8 @@ async function main (): Promise<number> {
   const dataDir = values.data ?? join('.parley', `peer-${port}`)
   const output = values.json ? jsonOutput() : humanOutput()
   const unexpected = unexpectedErrors(output, join(dataDir, 'errors.log'))
+  // What the program gets over by itself (retries, fallbacks) is written down here (peer/log.ts).
+  writeLogTo(join(dataDir, 'parley.log'))
   // A terminal or pipe that went away (EPIPE) is no failure to report: there is no one to tell.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {})
   process.on('uncaughtException', unexpected)
@@ -128,6 +133,7 @@ async function main (): Promise<number> {
   await peer.stop()
   output.print({ event: 'bye', pending })
   output.close()
+  await Promise.race([flushLog(), sleep(LOG_FLUSH_MS)])
   return 0
 }
 

@@ -3,13 +3,12 @@
  * `<data>/errors.log`. Bounded on purpose: a fault that repeats in a loop (a terminal gone,
  * every write failing and reported again) once grew this log to 40 GiB and filled a disk.
  */
-import { appendFileSync, mkdirSync, statSync } from 'node:fs'
+import { appendFileSync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { ErrorCode } from '../../common/errors.ts'
+import { LOG_MAX_BYTES, fileSize } from '../log.ts'
 import type { Output } from './output.ts'
 
-/** errors.log stops growing here: a fault that repeats must not fill the disk. */
-const ERROR_LOG_MAX_BYTES = 1024 * 1024
 /** At most this many one-line reports a minute reach the person; the log has the rest. */
 const ERROR_LINES_PER_MINUTE = 5
 
@@ -46,18 +45,10 @@ export function unexpectedErrors (output: Output, logFile: string): (err: unknow
 export function logError (file: string, err: unknown): void {
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
-    if (fileSize(file) >= ERROR_LOG_MAX_BYTES) return
+    if (fileSize(file) >= LOG_MAX_BYTES) return
     const detail = err instanceof Error ? (err.stack ?? err.message) : String(err)
     appendFileSync(file, `${new Date().toISOString()} ${detail.slice(0, 16 * 1024)}\n`, { mode: 0o600 })
   } catch {
     // Nowhere to log: the one line on the terminal is all there is.
-  }
-}
-
-function fileSize (file: string): number {
-  try {
-    return statSync(file).size
-  } catch {
-    return 0
   }
 }
