@@ -28,6 +28,7 @@ import { unwrapSecret, wrapSecret } from '../common/crypto/wrap.ts'
 import { ErrorCode, ParleyError, is } from '../common/errors.ts'
 import { writeFileAtomic } from '../common/fs.ts'
 import type { RendezvousClient } from './rendezvous-client.ts'
+import { logger } from './log.ts'
 
 interface Credentials {
   username: string
@@ -56,6 +57,8 @@ export interface AccountHost {
   addrs: () => string[]
   dataDir: string
 }
+
+const log = logger('parley:account')
 
 const identityContext = (username: string): string => `identity:${username}`
 const accountKeyContext = (username: string): string => `account-key:${username}`
@@ -133,8 +136,9 @@ async function upgrade (host: AccountHost, signed: SignedIn, password: string, a
   const dataKey = wrapSecret(next.wrapKey, accountKeyContext(signed.username), signed.wrapKey)
   try {
     await host.rendezvous().rekey({ authKey, salt, kdf, newAuthKey: next.authKey, dataKey })
-  } catch {
+  } catch (err) {
     // Not upgraded this time (rendezvous gone, or an older one): the old parameters still work.
+    log.warn('the password parameters were not upgraded this time', err)
     return signed
   }
   await saveLocalAccount(host.dataDir, signed.username, { kdf, salt, dataKey })

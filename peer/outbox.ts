@@ -14,6 +14,9 @@ import type { Directory, PeerContact } from './directory.ts'
 import type { Posted } from './direct/service.ts'
 import type { MessageRecord, OutboxItem, PeerStore } from './store/store.ts'
 import { OUTBOX_RETRY_MS } from './constants.ts'
+import { logger } from './log.ts'
+
+const log = logger('parley:outbox')
 
 /** Quick retries after a failed delivery to an online recipient: 1, 2, 4, 8, 16 s; the sweep
  * every OUTBOX_RETRY_MS (30 s) after that, so no wait is ever longer than 30 s (issue 11). */
@@ -143,6 +146,7 @@ export class Outbox {
       contact = await this.#contactFor(recipient)
     } catch (err) {
       const error = asParleyError(err)
+      log.warn(`finding ${recipient} failed; what waits for them stays queued`, error)
       this.#park(queue, error)
       // A look-up that failed for a passing reason (the rendezvous busy or briefly away, our
       // session there being renewed) is tried again soon, not only at the next sweep.
@@ -184,7 +188,10 @@ export class Outbox {
             await this.#delivered(item)
             delivered = true
           } catch (err) {
-            failure ??= asParleyError(err) // the store closing under us: it stays queued
+            // The store closing under us (at stop: the normal end) or failing: it stays queued,
+            // is sent again and dropped by the receiver as a duplicate.
+            if (!this.#stopped) log.error(`could not record a delivery to ${recipient} as done`, err)
+            failure ??= asParleyError(err)
           }
         },
         (err: unknown) => { failure ??= this.#failed(item, err) }
@@ -194,6 +201,7 @@ export class Outbox {
     }
     await Promise.allSettled([...inFlight])
     if (failure !== undefined) {
+      if (!this.#stopped) log.warn(`delivering to ${recipient} stopped; what is left stays queued`, failure)
       this.#park(this.#store.outboxFor(recipient), failure)
       this.#retrySoon(recipient)
     } else if (delivered) {

@@ -30,6 +30,9 @@ import { GroupKeyring } from './groups/keyring.ts'
 import type { GroupMember, KeyringDeps } from './groups/keyring.ts'
 import type { GroupService } from './groups/service.ts'
 import type { SignedInGate, SignedInUser } from './signed-in.ts'
+import { logger } from './log.ts'
+
+const log = logger('parley:session')
 
 /** What a session asks of the rendezvous: its events, signing in again, the directory's look-ups
  * and the keyring's. */
@@ -162,9 +165,13 @@ export class Session {
         // identity changed): trying again cannot help, and the person must hear of it.
         if (is(err, ErrorCode.BadCredentials) || is(err, ErrorCode.IdentityChanged)) {
           this.#emit({ event: 'error', code: asParleyError(err).code, message: `the rendezvous no longer accepts your sign-in (${asParleyError(err).message}); LOGIN again to reconnect. Known contacts are still reached directly` })
+          log.warn('the rendezvous no longer accepts our sign-in; reconnecting stopped', err)
           return
         }
-        continue // still away (or we are stopping: the loop condition ends it)
+        // Still away (or we are stopping: the loop condition ends it). The same failure again
+        // is counted by the log, not written each time.
+        if (!signal.aborted) log.warn('signing in to the rendezvous again failed; trying again', err)
+        continue
       }
       this.#emit({ event: 'rendezvous', connected: true })
       this.outbox.flushAll()

@@ -5,8 +5,11 @@
  */
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { logger } from '../log.ts'
 
 export const HISTORY_LINES = 1000
+
+const log = logger('parley:history')
 
 /** True for a line that must not be remembered: SIGNUP or LOGIN with a password on it. */
 export function holdsPassword (line: string): boolean {
@@ -41,8 +44,9 @@ export class HistoryFile {
     try {
       mkdirSync(dirname(this.#path), { recursive: true, mode: 0o700 })
       appendFileSync(this.#path, line + '\n', { mode: 0o600 })
-    } catch {
+    } catch (err) {
       // A read-only data folder loses the history, not the command.
+      log.warn('could not save the command to the history file', err)
     }
   }
 
@@ -50,8 +54,9 @@ export class HistoryFile {
     try {
       writeFileSync(this.#path, text, { mode: 0o600 })
       chmodSync(this.#path, 0o600)
-    } catch {
+    } catch (err) {
       // as in add
+      log.warn('could not rewrite the history file', err)
     }
   }
 }

@@ -200,7 +200,7 @@ export class Prompt {
     if (cached !== undefined && Date.now() - cached.at < NAMES_FRESH_MS) return this.#names.with(cached.names)
     let timer: NodeJS.Timeout | undefined
     const names = await Promise.race([
-      this.#peer.knownNames().catch(() => undefined),
+      this.#peer.knownNames().catch(() => undefined), // completion goes on with the names in hand
       new Promise<undefined>(resolve => { timer = setTimeout(() => { resolve(undefined) }, NAMES_WAIT_MS) })
     ])
     clearTimeout(timer)

@@ -258,6 +258,7 @@ export class DirectSession {
     if (this.#sentEnd || this.#failure !== undefined) return
     this.#sentEnd = true
     for (const wake of this.#windowWaiters.splice(0)) wake()
+    // A failed write has already failed the session (#write): nothing more to report here.
     this.#write({ t: 'x' }).catch(() => {})
     this.#closeIfDone()
   }
@@ -265,6 +266,7 @@ export class DirectSession {
   #closeIfDone (): void {
     if (!(this.#sentEnd && this.#receivedEnd) || this.#waiting.size > 0 || this.#unacked.length > 0 || this.#acking) return
     // Closing our half lets the remote's read end; the remote does the same for ours.
+    // Both ends were said: a close that fails meets a stream already closed or aborted.
     this.#writes.then(async () => { await this.#closeOurHalf() }).catch(() => {})
   }
 

@@ -136,7 +136,7 @@ export class DiskBudget {
   /** Reserve `bytes` for a transfer, or throw the refusal (see the top of this file). */
   async reserve (request: ReserveRequest): Promise<Reservation> {
     const run = this.#queue.then(async () => await this.#reserve(request))
-    this.#queue = run.catch(() => undefined)
+    this.#queue = run.catch(() => undefined) // a refusal is this caller's (run); the next goes on
     return await run
   }
 

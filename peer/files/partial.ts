@@ -53,6 +53,7 @@ import {
 import type { KeptPrefix, KeptPrefixes } from './budget.ts'
 import { errnoOf, fileError, nameCandidate, removeFile } from './disk.ts'
 import { chunkCount } from './wire.ts'
+import { logger } from '../log.ts'
 import type { FileMeta } from '../../common/protocol/peer.ts'
 import type { ResumeOffer } from './wire.ts'
 
@@ -73,6 +74,8 @@ export interface PartialState {
 }
 
 /** `<sender>-<32 hex>.state` or `.part`: a key we made, whatever else lies in the folder. */
+const log = logger('parley:files')
+
 const KEY_PATTERN = /^(.+)-([0-9a-f]{32})\.(state|part)$/
 
 /** The sender part of a key `<sender>-<32 hex>`. */
@@ -177,6 +180,7 @@ export class PartialTransfer {
   async #keptOthers (): Promise<KeptPrefix[]> {
     const sender = senderOf(this.#key)
     const found: KeptPrefix[] = []
+    // No folder yet is no kept part; an entry gone between readdir and stat is one fewer.
     for (const entry of await readdir(this.#dir).catch(() => [] as string[])) {
       const match = KEY_PATTERN.exec(entry)
       if (match === null || match[1] !== sender || match[3] !== 'state') continue
@@ -234,7 +238,9 @@ export class PartialTransfer {
       await rename(partPath, this.#dataPath)
       await this.#writeState({ size: meta.size, sha256: meta.sha256, chunks })
       await this.#limitPerSender()
-    } catch {
+    } catch (err) {
+      // Not kept: the sender's retry starts from the beginning instead of resuming.
+      log.warn('could not keep the verified part of a cut transfer', err)
       await removeFile(partPath)
       await this.discard()
     }
@@ -326,7 +332,7 @@ async function readState (path: string): Promise<PartialState | undefined> {
   try {
     data = await readFile(path, { flag: constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) })
   } catch {
-    return undefined
+    return undefined // none kept (the usual case), or not a file we wrote: nothing to resume
   }
   try {
     const state = decodeBody(stateSchema, data)
@@ -334,7 +340,7 @@ async function readState (path: string): Promise<PartialState | undefined> {
     if (inflight !== undefined && (inflight !== basename(inflight) || inflight === '.' || inflight === '..' || !inflight.endsWith(PART_SUFFIX))) return undefined
     return state
   } catch {
-    return undefined
+    return undefined // damaged: as if nothing were kept (the transfer starts over)
   }
 }
 
@@ -381,7 +387,8 @@ async function findKept (dir: string, downloadsDir: string, key: string): Promis
       await writeStateFile(statePath, { size: state.size, sha256: state.sha256, chunks })
     }
     return { offer: { from: chunks, sha256: state.sha256 }, size: state.size }
-  } catch {
+  } catch (err) {
+    log.warn('a kept part of a transfer could not be reopened; the transfer starts over', err)
     await dropKey(dir, downloadsDir, key)
     return {}
   }
@@ -416,7 +423,7 @@ async function sweep (dir: string, downloadsDir: string): Promise<void> {
   try {
     entries = await readdir(dir)
   } catch {
-    return
+    return // no folder yet: nothing to sweep
   }
   /** Each key's most recent change: its state, or its bytes when they were written later. */
   const newest = new Map<string, number>()

@@ -210,7 +210,7 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     if (wire.cut && partial !== undefined && handle !== undefined) {
       // Keep the verified prefix: durable first, counted second (partial.ts).
       const synced = await handle.datasync().then(() => true, () => false)
-      await handle.close().catch(() => undefined)
+      await handle.close().catch(() => undefined) // the cut is the failure to report
       handle = undefined
       await partial.keep(part.path, synced ? stored.chunks : 0, meta)
       throw error

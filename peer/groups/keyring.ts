@@ -14,6 +14,7 @@ import { ErrorCode, ParleyError, asParleyError, is } from '../../common/errors.t
 import type { Emit } from '../events.ts'
 import type { PeerStore } from '../store/store.ts'
 import type { RendezvousClient } from '../rendezvous-client.ts'
+import { logger } from '../log.ts'
 
 /** A member as the rendezvous lists it. No addresses: a hand-over resolves the member through
  * the directory, which checks the peer id against our pin (DESIGN §3). */
@@ -71,6 +72,8 @@ export interface KeyringEvents {
   /** A member was handed the key: deliveries to it that failed without one can go now. */
   'handed-over': [group: string, username: string]
 }
+
+const log = logger('parley:keyring')
 
 /** Member lists change rarely, and every change is pushed (member-joined, member-left,
  * rotation-needed invalidate the entry): a list is reused for this long, so busy groups do not
@@ -297,7 +300,10 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
    * rendezvous asks us because it keeps our wrapped copy, so a local store that lost it (a
    * new data folder) still answers from that copy. */
   async onKeyNeeded (group: string, epoch: number, username: string): Promise<void> {
-    const key = await this.key(group, epoch).catch(() => undefined)
+    const key = await this.key(group, epoch).catch((err: unknown) => {
+      log.warn(`${username} asked for the key of ${group} (epoch ${epoch}), which we do not have`, err)
+      return undefined
+    })
     if (key === undefined) return
     const info = await this.info(group, true)
     const member = info.members.find(m => m.username === username)
@@ -315,8 +321,9 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
         const key = unwrapSecret(this.#deps.wrapKey, context(group, copy.epoch), copy.wrapped)
         this.#saveKey(group, copy.epoch, copy.wrapped)
         if (copy.epoch === epoch) return key
-      } catch {
+      } catch (err) {
         // A copy that does not unwrap is not ours to use; the others may still be good.
+        log.warn(`our wrapped key of ${group} (epoch ${copy.epoch}) from the rendezvous does not unwrap`, err)
       }
     }
     throw new ParleyError(ErrorCode.Unreachable, `waiting for the key of ${group} (epoch ${epoch}) from another member`)
@@ -350,6 +357,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
    * and never replacing a different key we already hold for that epoch. */
   async acceptHandedKey (incoming: IncomingKey): Promise<void> {
     const previous = this.#accepting.get(incoming.group) ?? Promise.resolve()
+    // The one before failed for its own caller, who has heard of it; this one runs regardless.
     const current = previous.catch(() => {}).then(async () => { await this.#accept(incoming) })
     this.#accepting.set(incoming.group, current)
     try {
@@ -407,7 +415,11 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     const { groups } = await this.#deps.rendezvous.groups()
     for (const { group, epoch } of groups) {
       if (epoch === 0) continue
-      const key = await this.#localKey(group, epoch).catch(() => undefined) ?? await this.key(group, epoch).catch(() => undefined)
+      // A local copy that does not unwrap: key() asks the rendezvous for ours next.
+      const key = await this.#localKey(group, epoch).catch(() => undefined) ?? await this.key(group, epoch).catch((err: unknown) => {
+        log.warn(`no key of ${group} (epoch ${epoch}) to hand to members who lack it`, err)
+        return undefined
+      })
       if (key === undefined) continue
       await this.handOverToLacking(await this.info(group, true), key)
     }

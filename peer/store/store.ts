@@ -195,7 +195,7 @@ export class PeerStore {
     try {
       addrs = JSON.parse(row.addrs)
     } catch {
-      addrs = []
+      addrs = [] // a damaged list is no list: no last-seen addresses to try
     }
     const list = Array.isArray(addrs) ? addrs.filter((a): a is string => typeof a === 'string') : []
     return list.length === 0 ? undefined : { peerId: row.peer_id, addrs: list }
