@@ -10,7 +10,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { createParleyNode } from '../common/node.ts'
 import type { ParleyNode } from '../common/node.ts'
 import { ErrorCode, ParleyError, is } from '../common/errors.ts'
-import { normaliseName } from '../common/wire/names.ts'
+import { toGroupName, toUsername } from '../common/wire/names.ts'
 import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
 import { signIn, signUp } from './account.ts'
 import type { AccountHost, SignedIn } from './account.ts'
@@ -111,7 +111,7 @@ export class ParleyPeer {
   }
 
   async signup (username: string, password: string): Promise<void> {
-    const name = normaliseName(username)
+    const name = toUsername(username)
     await this.#closeSession()
     const signed = await signUp(this.#accountHost(), name, password)
     await this.#open(signed)
@@ -119,7 +119,7 @@ export class ParleyPeer {
   }
 
   async login (username: string, password: string): Promise<void> {
-    const name = normaliseName(username)
+    const name = toUsername(username)
     // Signing in again ends the session in hand first: its events stream, closing late, would
     // otherwise end the new sign-in on the rendezvous (the same connection keeps one session).
     await this.#closeSession()
@@ -188,14 +188,14 @@ export class ParleyPeer {
   async send (user: string, text: string): Promise<void> {
     checkText(text)
     const session = this.#signedIn()
-    const name = normaliseName(user)
+    const name = toUsername(user)
     await checkRecipient(session, name)
     await session.sendText(name, text)
   }
 
   async sendFile (path: string, user: string): Promise<void> {
     const session = this.#signedIn()
-    const name = normaliseName(user)
+    const name = toUsername(user)
     const file = await describeLocalFile(path)
     await checkRecipient(session, name)
     await session.sendFile(name, file.path, file.name)
@@ -215,7 +215,7 @@ export class ParleyPeer {
 
   history (target: string, count = HISTORY_DEFAULT): void {
     const session = this.#signedIn()
-    const name = normaliseName(target)
+    const name = toUsername(target)
     const limit = Math.min(Math.max(1, count), HISTORY_MAX)
     // Users and groups share one name space on the wire; a name with a direct conversation
     // means that user, otherwise the group of that name.
@@ -229,7 +229,7 @@ export class ParleyPeer {
 
   async verify (user: string): Promise<void> {
     const session = this.#signedIn()
-    const name = normaliseName(user)
+    const name = toUsername(user)
     const contact = await this.#rendezvous.lookup(name)
     const pinned = session.store.pinnedPeerId(name) ?? contact.peerId
     this.#emit({ event: 'verify', user: name, peerId: pinned, fingerprint: Directory.fingerprint(this.#node.peerId.toString(), pinned) })
@@ -242,7 +242,7 @@ export class ParleyPeer {
 
   async trust (user: string): Promise<void> {
     const session = this.#signedIn()
-    const name = normaliseName(user)
+    const name = toUsername(user)
     const shown = this.#verified.get(name)
     if (shown === undefined) {
       throw new ParleyError(ErrorCode.Usage, `VERIFY ${name} first and compare the fingerprint; TRUST accepts the identity VERIFY showed`)
@@ -255,38 +255,38 @@ export class ParleyPeer {
 
   async create (group: string): Promise<void> {
     this.#signedIn()
-    const created = await this.#rendezvous.create(normaliseName(group, 'group'))
+    const created = await this.#rendezvous.create(toGroupName(group))
     this.#emit({ event: 'created', group: created.group })
   }
 
   async join (group: string): Promise<void> {
     this.#signedIn()
-    const joined = await this.#rendezvous.join(normaliseName(group, 'group'))
+    const joined = await this.#rendezvous.join(toGroupName(group))
     this.#emit({ event: 'joined', group: joined.group, created: joined.created })
   }
 
   async leave (group: string): Promise<void> {
     const session = this.#signedIn()
-    const left = await this.#rendezvous.leave(normaliseName(group, 'group'))
+    const left = await this.#rendezvous.leave(toGroupName(group))
     session.keyring.forget(left.group)
     this.#emit({ event: 'left', group: left.group })
   }
 
   async members (group: string): Promise<void> {
     this.#signedIn()
-    const found = await this.#rendezvous.members(normaliseName(group, 'group'))
+    const found = await this.#rendezvous.members(toGroupName(group))
     this.#emit({ event: 'members', group: found.group, epoch: found.epoch, members: found.members.map(m => ({ username: m.username, online: m.online })) })
   }
 
   async sendGroup (group: string, text: string): Promise<void> {
     checkText(text)
-    await this.#signedIn().sendGroupText(normaliseName(group, 'group'), text)
+    await this.#signedIn().sendGroupText(toGroupName(group), text)
   }
 
   async sendGroupFile (path: string, group: string): Promise<void> {
     const session = this.#signedIn()
     const file = await describeLocalFile(path)
-    await session.sendGroupFile(normaliseName(group, 'group'), file.path, file.name)
+    await session.sendGroupFile(toGroupName(group), file.path, file.name)
   }
 
   /** Names for Tab completion: users and groups the directory lists now, printing nothing. */

@@ -16,6 +16,8 @@ import type { EventEmitter } from 'node:events'
 import type { PrivateKey } from '@libp2p/interface'
 import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import type { RendezvousEvent } from '../common/protocol/rendezvous.ts'
+import { toMessageId } from '../common/wire/names.ts'
+import type { GroupName, MessageId, Username } from '../common/wire/names.ts'
 import type { Emit } from './events.ts'
 import { Directory } from './directory.ts'
 import type { PeerContact } from './directory.ts'
@@ -205,9 +207,9 @@ export class Session {
    * of this turn of the event loop (Outbox.accept), so a burst of SEND lines, which the command
    * line runs one at a time, shares one commit instead of paying an fsync each (issue 11). It
    * is promised to nobody before then: `queued`/`sent`/`delivered` all follow the commit. */
-  async sendText (to: string, text: string): Promise<string> {
+  async sendText (to: Username, text: string): Promise<MessageId> {
     if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you')
-    const id = randomBytes(16).toString('hex')
+    const id = toMessageId(randomBytes(16).toString('hex'))
     const at = Date.now()
     this.outbox.accept(
       { id, direction: 'out', peer: to, group: null, kind: 'text', body: text, path: null, status: 'queued', at },
@@ -216,9 +218,9 @@ export class Session {
   }
 
   /** SENDFILE: the file is read when it is delivered, so it must stay where it is until then. */
-  async sendFile (to: string, path: string, name: string): Promise<string> {
+  async sendFile (to: Username, path: string, name: string): Promise<MessageId> {
     if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you')
-    const id = randomBytes(16).toString('hex')
+    const id = toMessageId(randomBytes(16).toString('hex'))
     const at = Date.now()
     await this.outbox.submit(
       { id, direction: 'out', peer: to, group: null, kind: 'file', body: name, path, status: 'queued', at },
@@ -229,18 +231,18 @@ export class Session {
   /** SENDGROUP: settle the key (rotating or handing it over first), then queue one delivery per
    * member. Without the key yet (another member made it) the deliveries are queued anyway and
    * wait for it in the outbox. */
-  async sendGroupText (group: string, text: string): Promise<string> {
+  async sendGroupText (group: GroupName, text: string): Promise<MessageId> {
     return await this.#fanOut(group, 'text', text, text)
   }
 
   /** SENDGROUPFILE: the same, with the file read at delivery time. */
-  async sendGroupFile (group: string, path: string, name: string): Promise<string> {
+  async sendGroupFile (group: GroupName, path: string, name: string): Promise<MessageId> {
     return await this.#fanOut(group, 'file', path, name)
   }
 
-  async #fanOut (group: string, kind: 'text' | 'file', body: string, shown: string): Promise<string> {
+  async #fanOut (group: GroupName, kind: 'text' | 'file', body: string, shown: string): Promise<MessageId> {
     const { info } = await this.keyring.keyForSending(group)
-    const id = randomBytes(16).toString('hex')
+    const id = toMessageId(randomBytes(16).toString('hex'))
     const created = Date.now()
     // The history row and every member's delivery are one transaction: a crash cannot leave a
     // message that is shown as sent but never goes out (issue 11).

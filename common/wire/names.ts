@@ -1,8 +1,10 @@
 /**
  * Names that cross the wire: usernames, group names, file names. Each is checked (or, for file
- * names a receiver will write to disk, sanitised) at the boundary.
+ * names a receiver will write to disk, sanitised) at the boundary. Usernames, group names and
+ * message ids are branded types: `toUsername()`, `toGroupName()` and `toMessageId()` are the only ways
+ * a plain string becomes one, so a value of the type is known valid and the three cannot be mixed.
  */
-import { ErrorCode, ParleyError } from '../errors.ts'
+import { ErrorCode, ParleyError, malformed } from '../errors.ts'
 import { MAX_FILE_NAME_BYTES, MAX_NAME_LENGTH } from './limits.ts'
 
 /** Usernames and group names: 1–32 of [a-z0-9_.-], compared case-insensitively (issue 3). */
@@ -16,6 +18,37 @@ export function normaliseName (raw: string, what: 'username' | 'group' = 'userna
       `invalid ${what} "${raw.slice(0, MAX_NAME_LENGTH + 8)}": use 1-${MAX_NAME_LENGTH} of a-z 0-9 _ . -`)
   }
   return name
+}
+
+declare const brand: unique symbol
+type Branded<T, B extends string> = T & { readonly [brand]: B }
+
+/** A valid, lower-cased username. */
+export type Username = Branded<string, 'Username'>
+/** A valid, lower-cased group name (the same rules as a username, its own type). */
+export type GroupName = Branded<string, 'GroupName'>
+/** A message id: 16 random bytes as 32 lower-case hex characters (peer/session.ts makes them). */
+export type MessageId = Branded<string, 'MessageId'>
+
+const MESSAGE_ID_PATTERN = /^[0-9a-f]{32}$/
+
+/** The one way a string becomes a Username: lower-cased, or ERR_INVALID_NAME. */
+export function toUsername (raw: string): Username {
+  return normaliseName(raw, 'username') as Username
+}
+
+/** The one way a string becomes a GroupName: lower-cased, or ERR_INVALID_NAME. */
+export function toGroupName (raw: string): GroupName {
+  return normaliseName(raw, 'group') as GroupName
+}
+
+/** The one way a string becomes a MessageId: exactly 32 lower-case hex characters, or
+ * ERR_MALFORMED (an id comes from the wire or the store, never from a person). */
+export function toMessageId (raw: string): MessageId {
+  if (!MESSAGE_ID_PATTERN.test(raw)) {
+    throw malformed(`invalid message id "${raw.slice(0, 40)}": want 32 hex characters`)
+  }
+  return raw as MessageId
 }
 
 export function isValidName (name: string): boolean {

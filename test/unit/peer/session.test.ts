@@ -14,6 +14,7 @@ import { newGroupKey } from '../../../common/crypto/group.ts'
 import { ErrorCode, is } from '../../../common/errors.ts'
 import type { RendezvousEvent } from '../../../common/protocol/rendezvous.ts'
 import type { SignalHeader } from '../../../common/wire/headers.ts'
+import { toGroupName, toUsername } from '../../../common/wire/names.ts'
 import type { DirectServiceEvents, Posted } from '../../../peer/direct/service.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
 import type { GroupDelivery } from '../../../peer/groups/service.ts'
@@ -25,7 +26,7 @@ import { InProcessRendezvous } from '../rendezvous/in-process.ts'
 import type { TestUser } from '../rendezvous/in-process.ts'
 import { removeDir, tempDir } from '../../helpers/rendezvous.ts'
 
-const GROUP = 'club'
+const GROUP = toGroupName('club')
 
 /** The direct service as a session sees it: what was posted and handed, and which peers have a
  * session open. Everything posted is acknowledged at once. */
@@ -143,7 +144,7 @@ describe('session (the composition root)', () => {
   })
 
   it('SEND goes to the direct service at once when the user is online', async () => {
-    await session.sendText('bob', 'hello bob')
+    await session.sendText(toUsername('bob'), 'hello bob')
     await session.outbox.idle()
     assert.deepEqual(direct.posted, [{ to: 'bob', header: { kind: 'MSG' } }])
     assert.deepEqual(delivered(), ['bob'])
@@ -151,7 +152,7 @@ describe('session (the composition root)', () => {
 
   it('a session that opens with a peer (either side) sends what waited for it', async () => {
     rv.sessions.end(bob.peerId) // bob is offline: the message waits
-    await session.sendText('bob', 'are you there?')
+    await session.sendText(toUsername('bob'), 'are you there?')
     await session.outbox.idle()
     assert.equal(direct.posted.length, 0)
     // The same identity dials in: the direct service reports the session it opened.
@@ -164,7 +165,7 @@ describe('session (the composition root)', () => {
 
   it('the rendezvous saying a user came online sends what waited for them', async () => {
     rv.sessions.end(bob.peerId)
-    await session.sendText('bob', 'later then')
+    await session.sendText(toUsername('bob'), 'later then')
     await session.outbox.idle()
     rv.connect(bob)
     events.push?.({ type: 'presence', username: 'bob', online: true })

@@ -1,0 +1,54 @@
+/**
+ * The branded name and id types (common/wire/names.ts): each constructor refuses what is not
+ * valid with the error code a caller maps, and gives back the canonical form of what is.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { ErrorCode, is } from '../../../common/errors.ts'
+import { toGroupName, toMessageId, toUsername } from '../../../common/wire/names.ts'
+import type { GroupName, MessageId, Username } from '../../../common/wire/names.ts'
+
+const BAD_NAMES = ['', '.', '..', 'a b', 'bob!', 'x'.repeat(33), 'bob\n', 'caf\u00e9', 'a/b', '\u202egnp']
+
+test('toUsername and toGroupName refuse invalid names with ERR_INVALID_NAME', () => {
+  for (const raw of BAD_NAMES) {
+    assert.throws(() => toUsername(raw), (err: unknown) => is(err, ErrorCode.InvalidName) && /invalid username/.test(err.message), JSON.stringify(raw))
+    assert.throws(() => toGroupName(raw), (err: unknown) => is(err, ErrorCode.InvalidName) && /invalid group/.test(err.message), JSON.stringify(raw))
+  }
+})
+
+test('toUsername and toGroupName accept valid names, lower-cased', () => {
+  const cases: Array<[string, string]> = [['bob', 'bob'], ['Alice', 'alice'], ['a.b_c-9', 'a.b_c-9'], ['X'.repeat(32), 'x'.repeat(32)], ['...', '...']]
+  for (const [raw, name] of cases) {
+    assert.equal(toUsername(raw), name)
+    assert.equal(toGroupName(raw), name)
+  }
+  // Idempotent: a branded value passes its constructor unchanged.
+  const bob = toUsername('BOB')
+  assert.equal(toUsername(bob), bob)
+})
+
+test('toMessageId accepts 32 lower-case hex characters and refuses the rest with ERR_MALFORMED', () => {
+  const id = randomBytes(16).toString('hex')
+  assert.equal(toMessageId(id), id)
+  const bad = ['', id.slice(1), `${id}0`, id.toUpperCase(), `${id.slice(0, 31)}g`, ` ${id.slice(1)}`, 'bob']
+  for (const raw of bad) {
+    assert.throws(() => toMessageId(raw), (err: unknown) => is(err, ErrorCode.Malformed), JSON.stringify(raw))
+  }
+})
+
+test('a plain string is not a Username, nor a GroupName a Username (type level)', () => {
+  const greet = (user: Username): string => `hello ${user}`
+  const byId = (id: MessageId): string => id
+  // @ts-expect-error: a plain string must go through toUsername first
+  assert.equal(greet('bob'), 'hello bob')
+  const club: GroupName = toGroupName('club')
+  // @ts-expect-error: a group name is not a username, though both are strings
+  assert.equal(greet(club), 'hello club')
+  // @ts-expect-error: nor is a username a message id
+  assert.equal(byId(toUsername('bob')), 'bob')
+  // A branded value is still a string wherever a string will do.
+  const plain: string = toUsername('bob')
+  assert.equal(plain, 'bob')
+})
