@@ -1,6 +1,6 @@
 /**
  * A real peer process for the bench, started as `npm run peer -- 0 --json` starts it and driven
- * over stdin. Unlike test/helpers/peer-process.ts it keeps no event log: a 256 MiB transfer
+ * over stdin. Unlike harness/processes.ts (PeerProcess) it keeps no event log: a 256 MiB transfer
  * prints thousands of progress lines, and scanning a growing log on every line would cost the
  * bench process CPU that the two peers (one core each) need.
  */

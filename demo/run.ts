@@ -8,10 +8,10 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { styleText } from 'node:util'
-import { removeDir, spawnRendezvous, tempDir } from '../test/helpers/rendezvous.ts'
-import { PeerProcess, is } from '../test/helpers/peer-process.ts'
-import type { PeerEventLine } from '../test/helpers/peer-process.ts'
-import { makePng, makeWav } from '../test/helpers/media.ts'
+import { removeDir, tempDir } from '../harness/temp.ts'
+import { PeerProcess, is, spawnRendezvous } from '../harness/processes.ts'
+import type { PeerEventLine } from '../harness/processes.ts'
+import { makePng, makeWav } from '../harness/media.ts'
 
 const USERS = ['alice', 'bob', 'carol', 'dave'] as const
 const PASSWORD = 'demo password 1'

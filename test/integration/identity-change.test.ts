@@ -8,9 +8,9 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { removeDir, spawnRendezvous, tempDir } from '../helpers/rendezvous.ts'
-import type { ServerProcess } from '../helpers/rendezvous.ts'
-import { PeerProcess, is } from '../helpers/peer-process.ts'
+import { removeDir, tempDir } from '../../harness/temp.ts'
+import { PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
+import type { ServerProcess } from '../../harness/processes.ts'
 
 const PASSWORD = 'same name, new key'
 

@@ -6,9 +6,9 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { removeDir, spawnRendezvous, tempDir } from '../helpers/rendezvous.ts'
-import type { ServerProcess } from '../helpers/rendezvous.ts'
-import { PeerProcess, is } from '../helpers/peer-process.ts'
+import { removeDir, tempDir } from '../../harness/temp.ts'
+import { PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
+import type { ServerProcess } from '../../harness/processes.ts'
 
 const PASSWORD = 'Correct Horse 9'
 const BURST = 2_000

@@ -5,11 +5,12 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { clientNode, makeAccount, removeDir, sleep, spawnRendezvous, tempDir } from '../helpers/rendezvous.ts'
+import { clientNode, makeAccount, sleep } from '../helpers/rendezvous.ts'
+import { removeDir, tempDir } from '../../harness/temp.ts'
+import { PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
 import { RendezvousClient } from '../../peer/rendezvous-client.ts'
 import { ErrorCode, is as isError } from '../../common/errors.ts'
-import type { ServerProcess } from '../helpers/rendezvous.ts'
-import { PeerProcess, is } from '../helpers/peer-process.ts'
+import type { ServerProcess } from '../../harness/processes.ts'
 
 const PASSWORD = 'fault tolerant 1'
 

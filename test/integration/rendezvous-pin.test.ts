@@ -8,8 +8,9 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
-import { removeDir, spawnRendezvous, tempDir } from '../helpers/rendezvous.ts'
-import type { ServerProcess } from '../helpers/rendezvous.ts'
+import { removeDir, tempDir } from '../../harness/temp.ts'
+import { spawnRendezvous } from '../../harness/processes.ts'
+import type { ServerProcess } from '../../harness/processes.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 

@@ -19,11 +19,12 @@ import { RENDEZVOUS_PROTOCOL, RendezvousError, encodeRequest } from '../../commo
 import type { RendezvousEvent } from '../../common/protocol/rendezvous.ts'
 import { encodeBody } from '../../common/wire/codec.ts'
 import { RendezvousClient } from '../../peer/rendezvous-client.ts'
-import {
-  EventRecorder, clientNode, connectionPacer, makeAccount, removeDir, sleep, spawnRendezvous, tempDir
-} from '../helpers/rendezvous.ts'
-import type { Account, ServerProcess } from '../helpers/rendezvous.ts'
-import { epochProof } from '../helpers/rendezvous.ts'
+import { EventRecorder, clientNode, epochProof, makeAccount, sleep } from '../helpers/rendezvous.ts'
+import { connectionPacer } from '../../harness/pacer.ts'
+import { removeDir, tempDir } from '../../harness/temp.ts'
+import { spawnRendezvous } from '../../harness/processes.ts'
+import type { Account } from '../helpers/rendezvous.ts'
+import type { ServerProcess } from '../../harness/processes.ts'
 
 const PASSWORD = 'correct horse battery staple'
 

@@ -18,9 +18,10 @@ import type { ParleyNode } from '../../common/node.ts'
 import { RendezvousClient } from '../../peer/rendezvous-client.ts'
 import { DATABASE_FILE } from '../../rendezvous/constants.ts'
 import { openStore } from '../../rendezvous/store.ts'
-import { PeerProcess } from '../helpers/peer-process.ts'
-import { clientNode, makeAccount, removeDir, spawnRendezvous, tempDir } from '../helpers/rendezvous.ts'
-import type { ServerProcess } from '../helpers/rendezvous.ts'
+import { PeerProcess, spawnRendezvous } from '../../harness/processes.ts'
+import { clientNode, makeAccount } from '../helpers/rendezvous.ts'
+import { removeDir, tempDir } from '../../harness/temp.ts'
+import type { ServerProcess } from '../../harness/processes.ts'
 
 const PASSWORD = 'Correct Horse 9'
 

@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { removeDir } from '../helpers/rendezvous.ts'
+import { removeDir } from '../../harness/temp.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 const PREFIX = 'parley-lab'

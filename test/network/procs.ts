@@ -4,7 +4,7 @@
  */
 import { createInterface } from 'node:readline'
 import type { ChildProcess } from 'node:child_process'
-import { PeerProcess } from '../helpers/peer-process.ts'
+import { PeerProcess } from '../../harness/processes.ts'
 import type { Host, Lab } from './lab.ts'
 
 export interface LabRendezvous {

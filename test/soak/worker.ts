@@ -13,7 +13,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ParleyPeer } from '../../peer/app.ts'
 import type { PeerEvent } from '../../peer/events.ts'
-import { connectionPacer } from '../helpers/rendezvous.ts'
+import { connectionPacer } from '../../harness/pacer.ts'
 import { PASSWORD, groupName, makeText, parseText, peerName, seededRandom } from './protocol.ts'
 import type {
   DeliveredRecord, DoneReply, EventsBatch, FromWorker, InitCommand, JoinCommand, NoticeRecord, ReceiptRecord,

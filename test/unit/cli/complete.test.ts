@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { complete, NameBook } from '../../../peer/cli/complete.ts'
 import { COMMAND_WORDS, HELP } from '../../../peer/cli/commands.ts'
-import { removeDir, tempDir } from '../../helpers/rendezvous.ts'
+import { removeDir, tempDir } from '../../../harness/temp.ts'
 
 const names = { users: ['alice', 'bob', 'bobby'], groups: ['friends', 'family'] }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HistoryFile, HISTORY_LINES, holdsPassword } from '../../../peer/cli/history.ts'
-import { removeDir, tempDir } from '../../helpers/rendezvous.ts'
+import { removeDir, tempDir } from '../../../harness/temp.ts'
 
 test('SIGNUP and LOGIN lines with a password are never stored; without one they are', async () => {
   assert.equal(holdsPassword('SIGNUP alice hunter2hunter2'), true)

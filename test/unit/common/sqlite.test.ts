@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { ErrorCode, is } from '../../../common/errors.ts'
 import { IN_MEMORY, migrate, openDatabase, transaction, userVersion } from '../../../common/sqlite.ts'
-import { removeDir, tempDir } from '../../helpers/rendezvous.ts'
+import { removeDir, tempDir } from '../../../harness/temp.ts'
 
 const STEPS = [
   'CREATE TABLE a (x INTEGER) STRICT',

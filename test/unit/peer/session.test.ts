@@ -24,7 +24,7 @@ import { SignedInGate } from '../../../peer/signed-in.ts'
 import type { Dialable } from '../../../peer/transport/dial.ts'
 import { InProcessRendezvous } from '../rendezvous/in-process.ts'
 import type { TestUser } from '../rendezvous/in-process.ts'
-import { removeDir, tempDir } from '../../helpers/rendezvous.ts'
+import { removeDir, tempDir } from '../../../harness/temp.ts'
 
 const GROUP = toGroupName('club')
 

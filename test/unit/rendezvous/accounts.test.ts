@@ -24,7 +24,7 @@ import type { RendezvousClient } from '../../../peer/rendezvous-client.ts'
 import { migrate } from '../../../common/sqlite.ts'
 import { MIGRATIONS } from '../../../rendezvous/store.ts'
 import type { RendezvousStore } from '../../../rendezvous/store.ts'
-import { removeDir, tempDir } from '../../helpers/rendezvous.ts'
+import { removeDir, tempDir } from '../../../harness/temp.ts'
 import { InProcessRendezvous } from './in-process.ts'
 
 const PASSWORD = 'correct horse battery staple'

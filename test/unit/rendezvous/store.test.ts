@@ -8,7 +8,7 @@ import { DATABASE_FILE } from '../../../rendezvous/constants.ts'
 import { migrate, userVersion } from '../../../common/sqlite.ts'
 import { MIGRATIONS, openStore } from '../../../rendezvous/store.ts'
 import type { RendezvousStore } from '../../../rendezvous/store.ts'
-import { removeDir, tempDir } from '../../helpers/rendezvous.ts'
+import { removeDir, tempDir } from '../../../harness/temp.ts'
 
 /** The store keeps an epoch's signed commitment as given (the handler checks the signature). */
 const PROOF = { commitment: new Uint8Array(32).fill(5), signature: new Uint8Array(64).fill(6) }

@@ -1,15 +1,78 @@
 /**
- * A real peer process, started as `npm run peer -- <port>` starts it (node peer/main.ts), with
- * --json, driven line by line over stdin; its JSON events are collected for the test to await.
+ * The real programs, started the way the README runs them (node rendezvous/main.ts, node
+ * peer/main.ts) on 127.0.0.1 with --json and no mDNS: a rendezvous server that resolves once it
+ * prints `ready`, and peers driven line by line over stdin whose JSON events are collected to be
+ * awaited. The integration tests, the benchmark and the demo all drive them through here.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
 
-const ROOT = new URL('../../', import.meta.url).pathname
+const ROOT = new URL('../', import.meta.url).pathname
+
+export interface ServerProcess {
+  child: ChildProcess
+  peerId: string
+  /** The first listen address, with /p2p/<id>. */
+  addr: Multiaddr
+  addrs: string[]
+  /** Lines the process printed after `ready` (stdout) and everything on stderr. */
+  output: string[]
+  /** Resolves with the exit code (or signal name) once the process is gone. */
+  exited: Promise<number | string>
+  /** Send `signal` and wait for the process to end. */
+  stop (signal?: NodeJS.Signals): Promise<number | string>
+}
+
+/** Start `rendezvous/main.ts` as the README does, on 127.0.0.1 with a free port, no mDNS. */
+export async function spawnRendezvous (dataDir: string, timeoutMs = 15_000, port = 0, extraArgs: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['rendezvous/main.ts', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, '--json', '--no-mdns', ...extraArgs], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const output: string[] = []
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { output.push(chunk) })
+  const exited = new Promise<number | string>(resolve => {
+    child.once('exit', (code, signal) => { resolve(code ?? signal ?? 'unknown') })
+  })
+  const lines = createInterface({ input: child.stdout })
+  const ready = await new Promise<{ peerId: string, addrs: string[] }>((resolve, reject) => {
+    const timer = setTimeout(() => { reject(new Error(`rendezvous not ready in ${timeoutMs} ms: ${output.join('')}`)) }, timeoutMs)
+    void exited.then(code => {
+      clearTimeout(timer)
+      reject(new Error(`rendezvous exited (${code}) before ready: ${output.join('')}`))
+    })
+    lines.on('line', line => {
+      output.push(line)
+      const event = JSON.parse(line) as { event: string, peerId: string, addrs: string[] }
+      if (event.event === 'ready') {
+        clearTimeout(timer)
+        resolve(event)
+      }
+    })
+  })
+  const first = ready.addrs[0]
+  if (first === undefined) throw new Error('rendezvous printed no address')
+  return {
+    child,
+    peerId: ready.peerId,
+    addr: multiaddr(first),
+    addrs: ready.addrs,
+    output,
+    exited,
+    async stop (signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return await exited
+    }
+  }
+}
 
 export type PeerEventLine = Record<string, unknown> & { event: string }
 
+/** A real peer process, started as `npm run peer -- <port>` starts it (node peer/main.ts), with
+ * --json, driven line by line over stdin; its JSON events are collected to be awaited. */
 export class PeerProcess {
   readonly child: ChildProcess
   readonly events: PeerEventLine[] = []

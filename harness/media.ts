@@ -1,5 +1,6 @@
 /**
- * Real media files for the file tests, made on the spot: a WAV tone, a PNG picture, random bytes.
+ * Real media files made on the spot (a WAV tone, a PNG picture, random bytes) for the file tests
+ * and the demo.
  */
 import { randomBytes } from 'node:crypto'
 import { crc32, deflateSync } from 'node:zlib'
