@@ -6,6 +6,7 @@
 import { ErrorCode } from '../common/errors.ts'
 import type { ParleyError } from '../common/errors.ts'
 import { RateLimiter } from '../common/rate-limiter.ts'
+import { toGroupName, toMessageId, toUsername } from '../common/wire/names.ts'
 import { INBOUND_STREAMS_BURST, INBOUND_STREAMS_PER_SECOND } from './constants.ts'
 import type { Emit } from './events.ts'
 import type { Directory } from './directory.ts'
@@ -58,10 +59,10 @@ export class Inbox {
   /** Store (once) and report a text; a duplicate id is ACKed again but not shown twice. Resolves
    * once it is durable: texts that arrive together share one commit (issue 11). */
   async onText (message: IncomingText): Promise<void> {
-    const id = Buffer.from(message.id).toString('hex')
+    const id = toMessageId(Buffer.from(message.id).toString('hex'))
     const at = Date.now()
     const fresh = await this.#store.commitSoon(() => this.#store.addMessage({
-      id, direction: 'in', peer: message.from, group: message.group, kind: 'text', body: message.text, path: null, status: 'received', at
+      id, direction: 'in', peer: toUsername(message.from), group: message.group === null ? null : toGroupName(message.group), kind: 'text', body: message.text, path: null, status: 'received', at
     }))
     if (!fresh) return
     if (message.group === null) {
@@ -77,10 +78,10 @@ export class Inbox {
   }
 
   async onFile (file: IncomingFile): Promise<void> {
-    const id = Buffer.from(file.id).toString('hex')
+    const id = toMessageId(Buffer.from(file.id).toString('hex'))
     const at = Date.now()
     const fresh = await this.#store.commitSoon(() => this.#store.addMessage({
-      id, direction: 'in', peer: file.from, group: file.group, kind: 'file', body: file.name, path: file.path, status: 'received', at
+      id, direction: 'in', peer: toUsername(file.from), group: file.group === null ? null : toGroupName(file.group), kind: 'file', body: file.name, path: file.path, status: 'received', at
     }))
     if (!fresh) return
     const sha256 = Buffer.from(file.sha256).toString('hex')

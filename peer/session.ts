@@ -16,7 +16,7 @@ import type { EventEmitter } from 'node:events'
 import type { PrivateKey } from '@libp2p/interface'
 import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import type { RendezvousEvent } from '../common/protocol/rendezvous.ts'
-import { toMessageId } from '../common/wire/names.ts'
+import { toMessageId, toUsername } from '../common/wire/names.ts'
 import type { GroupName, MessageId, Username } from '../common/wire/names.ts'
 import type { Emit } from './events.ts'
 import { Directory } from './directory.ts'
@@ -67,7 +67,7 @@ const RECONNECT_MAX_MS = 30_000
 const CLOSE_GRACE_MS = 2_000
 
 export class Session {
-  readonly username: string
+  readonly username: Username
   readonly wrapKey: Uint8Array
   readonly store: PeerStore
   readonly directory: Directory
@@ -92,7 +92,7 @@ export class Session {
   #replaced = false
 
   constructor (options: SessionOptions) {
-    this.username = options.username
+    this.username = toUsername(options.username)
     this.wrapKey = options.wrapKey
     this.#authKey = options.authKey
     this.#addrs = options.addrs
@@ -247,7 +247,7 @@ export class Session {
     // The history row and every member's delivery are one transaction: a crash cannot leave a
     // message that is shown as sent but never goes out (issue 11).
     const record = { id, direction: 'out', peer: this.username, group, kind, body: shown, path: kind === 'file' ? body : null, status: 'sent', at: created } as const
-    const items = info.members.filter(m => m.username !== this.username).map(member => ({ id, recipient: member.username, group, kind, body, created }))
+    const items = info.members.filter(m => m.username !== this.username).map(member => ({ id, recipient: toUsername(member.username), group, kind, body, created }))
     await this.outbox.submit(record, items)
     return id
   }

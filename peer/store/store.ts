@@ -10,6 +10,8 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import { hkdfSha256 } from '../../common/crypto/hkdf.ts'
 import { openDatabase, transaction } from '../../common/sqlite.ts'
 import { unwrapSecret, wrapSecret } from '../../common/crypto/wrap.ts'
+import { toGroupName, toMessageId, toUsername } from '../../common/wire/names.ts'
+import type { GroupName, MessageId, Username } from '../../common/wire/names.ts'
 import { GroupCommit } from './group-commit.ts'
 
 export type Direction = 'in' | 'out'
@@ -18,11 +20,11 @@ type MessageKind = 'text' | 'file'
 
 export interface MessageRecord {
   /** Hex of the 16-byte random message id, the same on both ends. */
-  id: string
+  id: MessageId
   direction: Direction
   /** The other user (direct) or the sender/recipient (group). */
-  peer: string
-  group: string | null
+  peer: Username
+  group: GroupName | null
   kind: MessageKind
   /** The text, or for files the file name. */
   body: string
@@ -36,9 +38,9 @@ type OutboxKind = 'text' | 'file'
 
 export interface OutboxItem {
   /** The message id this delivery belongs to. */
-  id: string
-  recipient: string
-  group: string | null
+  id: MessageId
+  recipient: Username
+  group: GroupName | null
   kind: OutboxKind
   /** The text, or the path of the file to send. */
   body: string
@@ -272,10 +274,10 @@ export class PeerStore {
     const r = row as Record<string, string | number | null>
     const context = `msg:${String(r.id)}:${String(r.direction)}:${String(r.peer)}`
     return {
-      id: String(r.id),
+      id: toMessageId(String(r.id)),
       direction: r.direction as Direction,
-      peer: String(r.peer),
-      group: r.grp === null ? null : String(r.grp),
+      peer: toUsername(String(r.peer)),
+      group: r.grp === null ? null : toGroupName(String(r.grp)),
       kind: r.kind as MessageKind,
       body: this.#open(`${context}:body`, r.body),
       path: r.path === null ? null : this.#open(`${context}:path`, r.path),
@@ -287,9 +289,9 @@ export class PeerStore {
   #toOutboxItem (row: unknown): OutboxItem {
     const r = row as Record<string, string | number | null>
     return {
-      id: String(r.id),
-      recipient: String(r.recipient),
-      group: r.grp === null ? null : String(r.grp),
+      id: toMessageId(String(r.id)),
+      recipient: toUsername(String(r.recipient)),
+      group: r.grp === null ? null : toGroupName(String(r.grp)),
       kind: r.kind as OutboxKind,
       body: this.#open(`outbox:${String(r.id)}:${String(r.recipient)}`, r.body),
       created: Number(r.created),

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { ErrorCode, ParleyError } from '../../../common/errors.ts'
 import { IN_MEMORY } from '../../../common/sqlite.ts'
+import { toGroupName, toMessageId, toUsername } from '../../../common/wire/names.ts'
 import { OUTBOX_RETRY_MS } from '../../../peer/constants.ts'
 import type { Posted } from '../../../peer/direct/service.ts'
 import { Directory } from '../../../peer/directory.ts'
@@ -78,7 +79,7 @@ describe('outbox', () => {
   let next = 0
 
   const item = (body: string, over: Partial<Item> = {}): Item =>
-    ({ id: randomBytes(16).toString('hex'), recipient: 'bob', group: null, kind: 'text', body, created: next++, ...over })
+    ({ id: toMessageId(randomBytes(16).toString('hex')), recipient: toUsername('bob'), group: null, kind: 'text', body, created: next++, ...over })
   const record = (queued: Item): MessageRecord =>
     ({ id: queued.id, direction: 'out', peer: queued.recipient, group: null, kind: 'text', body: queued.body, path: null, status: 'queued', at: queued.created })
   const send = async (...items: Item[]): Promise<void> => {
@@ -175,7 +176,7 @@ describe('outbox', () => {
     /** Queue one group text for bob, then flush `runs` times with every delivery refused with `code`. */
     const refusedRuns = async (code: ErrorCode, runs: number): Promise<number> => {
       network.outcome = { refuse: code }
-      await send(item('hi', { group: 'club' }))
+      await send(item('hi', { group: toGroupName('club') }))
       for (let i = 1; i < runs; i++) {
         outbox.flush('bob')
         await outbox.idle()
@@ -362,10 +363,10 @@ describe('outbox', () => {
 
     test('one message to a group goes once to each member', async () => {
       await rv.user('carol')
-      const id = randomBytes(16).toString('hex')
-      const members = ['bob', 'carol']
-      await outbox.submit(null, members.map(recipient => item('to the club', { id, recipient, group: 'club' })))
-      await outbox.submit(null, members.map(recipient => item('to the club', { id, recipient, group: 'club' })))
+      const id = toMessageId(randomBytes(16).toString('hex'))
+      const members = [toUsername('bob'), toUsername('carol')]
+      await outbox.submit(null, members.map(recipient => item('to the club', { id, recipient, group: toGroupName('club') })))
+      await outbox.submit(null, members.map(recipient => item('to the club', { id, recipient, group: toGroupName('club') })))
       await outbox.idle()
       assert.deepEqual(network.started.map(d => d.to.username).sort(), members)
       assert.equal(store.outboxSize(), 0)

@@ -8,10 +8,13 @@ import { DatabaseSync } from 'node:sqlite'
 import { IN_MEMORY, userVersion } from '../../../common/sqlite.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
 import type { MessageRecord } from '../../../peer/store/store.ts'
+import { toGroupName, toMessageId, toUsername } from '../../../common/wire/names.ts'
 
 const wrapKey = randomBytes(32)
+/** The i-th of a run of message ids, in order. */
+const idOf = (i: number): string => i.toString(16).padStart(32, '0')
 const message = (over: Partial<MessageRecord>): MessageRecord => ({
-  id: randomBytes(16).toString('hex'), direction: 'in', peer: 'bob', group: null, kind: 'text', body: 'hi', path: null, status: 'received', at: Date.now(), ...over
+  id: toMessageId(randomBytes(16).toString('hex')), direction: 'in', peer: toUsername('bob'), group: null, kind: 'text', body: 'hi', path: null, status: 'received', at: Date.now(), ...over
 })
 
 describe('peer store', () => {
@@ -37,14 +40,14 @@ describe('peer store', () => {
 
   test('history is the last n messages, oldest first, per user or per group', () => {
     for (let i = 0; i < 5; i++) store.addMessage(message({ body: `m${i}`, at: 1000 + i }))
-    store.addMessage(message({ body: 'in the group', group: 'friends', at: 2000 }))
+    store.addMessage(message({ body: 'in the group', group: toGroupName('friends'), at: 2000 }))
     assert.deepEqual(store.history({ user: 'bob' }, 3).map(m => m.body), ['m2', 'm3', 'm4'])
     assert.deepEqual(store.history({ group: 'friends' }, 10).map(m => m.body), ['in the group'])
   })
 
   test('the outbox keeps order per recipient and survives a reopen', () => {
-    store.enqueue({ id: 'a'.repeat(32), recipient: 'carol', group: null, kind: 'text', body: 'first', created: 1 })
-    store.enqueue({ id: 'b'.repeat(32), recipient: 'carol', group: null, kind: 'file', body: '/tmp/x y.png', created: 2 })
+    store.enqueue({ id: toMessageId('a'.repeat(32)), recipient: toUsername('carol'), group: null, kind: 'text', body: 'first', created: 1 })
+    store.enqueue({ id: toMessageId('b'.repeat(32)), recipient: toUsername('carol'), group: null, kind: 'file', body: '/tmp/x y.png', created: 2 })
     store.close()
     store = new PeerStore(file, wrapKey)
     assert.deepEqual(store.outboxFor('carol').map(i => i.body), ['first', '/tmp/x y.png'])
@@ -69,7 +72,7 @@ describe('peer store', () => {
     const writes: Array<Promise<boolean>> = []
     for (let i = 0; i < 600; i++) {
       writes.push(store.commitSoon(() => {
-        store.enqueue({ id: `id${i}`, recipient: 'bob', group: null, kind: 'text', body: `b${i}`, created: 1000 + i })
+        store.enqueue({ id: toMessageId(idOf(i)), recipient: toUsername('bob'), group: null, kind: 'text', body: `b${i}`, created: 1000 + i })
         return store.addMessage(message({ direction: 'out', body: `m${i}`, at: 1000 + i }))
       }))
     }
@@ -78,13 +81,13 @@ describe('peer store', () => {
     assert.deepEqual(await Promise.all(writes), writes.map(() => true))
     const queued = store.outboxFor('bob')
     assert.deepEqual(queued.map(item => item.body), Array.from({ length: 600 }, (_, i) => `b${i}`))
-    assert.deepEqual(store.outboxFor('bob', new Set(['id0', 'id1'])).map(item => item.id).slice(0, 2), ['id2', 'id3'])
+    assert.deepEqual(store.outboxFor('bob', new Set([idOf(0), idOf(1)])).map(item => item.id).slice(0, 2), [idOf(2), idOf(3)])
   })
 
   test('group commit: the writes of a burst become durable slice by slice', async () => {
     const done: number[] = []
     const writes = Array.from({ length: 600 }, (_, i) => store.commitSoon(() => {
-      store.enqueue({ id: `id${i}`, recipient: 'bob', group: null, kind: 'text', body: 'x', created: i })
+      store.enqueue({ id: toMessageId(i.toString(16).padStart(32, '0')), recipient: toUsername('bob'), group: null, kind: 'text', body: 'x', created: i })
     }).then(() => { done.push(i) }))
     await writes[0]
     // The first slice is durable (and its callers resumed) before the last one is committed.
@@ -119,7 +122,7 @@ describe('peer store', () => {
   test('texts and paths are sealed at rest: the file holds neither, and another key cannot read them', async () => {
     const secret = 'the eagle lands at midnight'
     store.addMessage(message({ body: secret, kind: 'file', path: '/home/me/secret-plans.pdf' }))
-    store.enqueue({ id: 'c'.repeat(32), recipient: 'dave', group: null, kind: 'text', body: 'queued secret words', created: 3 })
+    store.enqueue({ id: toMessageId('c'.repeat(32)), recipient: toUsername('dave'), group: null, kind: 'text', body: 'queued secret words', created: 3 })
     store.close()
     const raw = Buffer.concat([await readFile(file), await readFile(`${file}-wal`).catch(() => Buffer.alloc(0))])
     for (const text of [secret, 'secret-plans', 'queued secret words']) assert.equal(raw.includes(text), false, text)
