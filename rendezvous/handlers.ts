@@ -13,6 +13,7 @@ import {
   MAX_GROUP_MEMBERS, MAX_KEYS_RETURNED, MAX_LISTED, RendezvousError, encodeResult
 } from '../common/protocol/rendezvous.ts'
 import type { Op, Request, RequestOf, Result } from '../common/protocol/rendezvous.ts'
+import type { GroupName, Username } from '../common/wire/names.ts'
 import { directoryAddrs, rewriteAddrs } from './addrs.ts'
 import type { RelayIdentity } from './addrs.ts'
 import { EPOCH_MIN_AGE_MS, MEMBER_ROTATION_INTERVAL_MS } from './constants.ts'
@@ -74,13 +75,13 @@ export function createHandlers ({ store, sessions, notifier, throttle, relay }: 
     return session
   }
 
-  function existingGroup (name: string): GroupRecord {
+  function existingGroup (name: GroupName): GroupRecord {
     const group = store.getGroup(name)
     if (group === undefined) throw new ParleyError(ErrorCode.NotFound, `no group "${name}"`)
     return group
   }
 
-  function memberGroup (name: string, session: Session): GroupRecord {
+  function memberGroup (name: GroupName, session: Session): GroupRecord {
     const group = existingGroup(name)
     if (!store.isMember(name, session.username)) {
       throw new ParleyError(ErrorCode.Forbidden, `you are not a member of "${name}"`)
@@ -110,7 +111,7 @@ export function createHandlers ({ store, sessions, notifier, throttle, relay }: 
   }
 
   /** Bind the caller's connection to `username`: a new session, or a takeover of the old one. */
-  function signIn (username: string, context: RequestContext): void {
+  function signIn (username: Username, context: RequestContext): void {
     const { wasOnline } = sessions.start(context.peerId, username, context.connectionId, context.remoteAddr)
     notifier.online(username, !wasOnline)
   }

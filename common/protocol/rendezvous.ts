@@ -16,7 +16,8 @@ import { array, bool, bytes, checkObject, decodeMap, encodeBody, object, optiona
 import type { InferSchema, Schema } from '../wire/codec.ts'
 import { MAX_FRAME_BYTES, MAX_NAME_LENGTH } from '../wire/limits.ts'
 import { COMMITMENT_BYTES, SIGNATURE_BYTES } from '../crypto/epoch.ts'
-import { NAME_PATTERN, normaliseName } from '../wire/names.ts'
+import { NAME_PATTERN, toGroupName, toUsername } from '../wire/names.ts'
+import type { GroupName, Username } from '../wire/names.ts'
 
 export const RENDEZVOUS_PROTOCOL = '/parley/rendezvous/1.0.0'
 export const EVENTS_PROTOCOL = '/parley/events/1.0.0'
@@ -53,9 +54,11 @@ const AUTH_KEY_BYTES = 32
 // ---------------------------------------------------------------------------------------------
 // Field shapes
 
-/** A name as a client may send it: checked and lower-cased by `normaliseName` in
- * decodeRequest, so a bad name gets ERR_INVALID_NAME, not a generic schema error. */
-const rawName = str(MAX_NAME_LENGTH * 2, 1)
+/** A name as a client may send it: checked and lower-cased by `toUsername` / `toGroupName` in
+ * decodeRequest, so a bad name gets ERR_INVALID_NAME, not a generic schema error, and a decoded
+ * request carries a Username or GroupName. */
+const rawUsername = str<Username>(MAX_NAME_LENGTH * 2, 1)
+const rawGroup = str<GroupName>(MAX_NAME_LENGTH * 2, 1)
 /** A name as the server sends it: already normalised. */
 const name = str(MAX_NAME_LENGTH, 1, NAME_PATTERN)
 const peerId = str(128, 1)
@@ -76,32 +79,36 @@ const signature = bytes(SIGNATURE_BYTES, SIGNATURE_BYTES)
 // Requests (without the `op` field)
 
 export const REQUEST_SCHEMAS = {
-  salt: { username: rawName },
-  signup: { username: rawName, salt, kdf, authKey, identity: bytes(MAX_IDENTITY_BYTES, 1), addrs },
-  signin: { username: rawName, authKey, addrs },
+  salt: { username: rawUsername },
+  signup: { username: rawUsername, salt, kdf, authKey, identity: bytes(MAX_IDENTITY_BYTES, 1), addrs },
+  signin: { username: rawUsername, authKey, addrs },
   /** The signed-in owner raises its account's scrypt cost: `authKey` proves the password again;
    * the new salt, parameters and verifier replace the old, with the account key wrapped anew. */
   rekey: { authKey, salt, kdf, newAuthKey: authKey, dataKey },
-  lookup: { username: rawName },
+  lookup: { username: rawUsername },
   /** The reverse lookup: who is behind a Noise-authenticated remote peer id (DESIGN §5). */
   whois: { peerId },
   who: {},
   list: {},
-  create: { group: rawName },
-  join: { group: rawName },
-  leave: { group: rawName },
-  members: { group: rawName },
+  create: { group: rawGroup },
+  join: { group: rawGroup },
+  leave: { group: rawGroup },
+  members: { group: rawGroup },
   /** `wrapped`: the caller's copy of the new epoch's key (epoch fromEpoch + 1), stored atomically;
    * `commitment` and `signature`: the caller's signed commitment to that key. */
-  rotate: { group: rawName, fromEpoch: epoch, wrapped: bytes(MAX_WRAPPED_KEY_BYTES, 1), commitment, signature },
-  'put-key': { group: rawName, epoch, wrapped: bytes(MAX_WRAPPED_KEY_BYTES, 1) },
-  'get-keys': { group: rawName },
+  rotate: { group: rawGroup, fromEpoch: epoch, wrapped: bytes(MAX_WRAPPED_KEY_BYTES, 1), commitment, signature },
+  'put-key': { group: rawGroup, epoch, wrapped: bytes(MAX_WRAPPED_KEY_BYTES, 1) },
+  'get-keys': { group: rawGroup },
   groups: {}
 } satisfies Record<string, Schema>
 
 export type Op = keyof typeof REQUEST_SCHEMAS
-export type RequestArgs<O extends Op> = InferSchema<typeof REQUEST_SCHEMAS[O]>
-export type RequestOf<O extends Op> = { op: O } & RequestArgs<O>
+/** A request as decoded (decodeRequest): its names are a Username and a GroupName. */
+type DecodedArgs<O extends Op> = InferSchema<typeof REQUEST_SCHEMAS[O]>
+/** A request as a client writes it: names as plain strings (the server checks and lower-cases
+ * them), so a client may send what the user typed. */
+export type RequestArgs<O extends Op> = { [K in keyof DecodedArgs<O>]: DecodedArgs<O>[K] extends string ? string : DecodedArgs<O>[K] }
+export type RequestOf<O extends Op> = { op: O } & DecodedArgs<O>
 export type Request = { [O in Op]: RequestOf<O> }[Op]
 
 // ---------------------------------------------------------------------------------------------
@@ -205,8 +212,8 @@ export function decodeRequest (data: Uint8Array): Request {
     throw malformed(typeof op === 'string' ? `unknown operation "${op.slice(0, 16)}"` : 'unknown operation')
   }
   checkObject({ op: str(16, 1), ...REQUEST_SCHEMAS[op] }, value, op)
-  if (typeof value.username === 'string') value.username = normaliseName(value.username, 'username')
-  if (typeof value.group === 'string') value.group = normaliseName(value.group, 'group')
+  if (typeof value.username === 'string') value.username = toUsername(value.username)
+  if (typeof value.group === 'string') value.group = toGroupName(value.group)
   if (Array.isArray(value.addrs)) {
     value.addrs.forEach((addr: string, i) => {
       try {

@@ -9,7 +9,9 @@ import { malformed, tooLarge } from '../errors.ts'
 import { MAX_FRAME_BYTES } from './limits.ts'
 
 interface Opt { optional?: boolean }
-export interface StringField extends Opt { kind: 'string', min: number, max: number, pattern?: RegExp }
+/** `T`: the string type the decoded value has; a branded name only where the decoder runs its
+ * constructor (common/protocol/rendezvous.ts decodeRequest). */
+export interface StringField<T extends string = string> extends Opt { kind: 'string', min: number, max: number, pattern?: RegExp, as?: T }
 export interface BytesField extends Opt { kind: 'bytes', min: number, max: number }
 export interface UintField extends Opt { kind: 'uint', max: number }
 export interface BoolField extends Opt { kind: 'bool' }
@@ -20,7 +22,7 @@ export type Field = StringField | BytesField | UintField | BoolField | ArrayFiel
 export type Schema = Record<string, Field>
 
 type Infer<F> =
-  F extends StringField ? string
+  F extends StringField<infer T> ? T
     : F extends BytesField ? Uint8Array
       : F extends UintField ? number
         : F extends BoolField ? boolean
@@ -33,7 +35,7 @@ export type InferSchema<S> =
   { [K in RequiredKeys<S>]: Infer<S[K]> } & { [K in OptionalKeys<S>]?: Infer<S[K]> }
 
 /** Field builders: `str(32)`, `bytes(32, 32)`, `uint()`, `optional(str(10))`, … */
-export const str = (max: number, min = 0, pattern?: RegExp): StringField => ({ kind: 'string', min, max, pattern })
+export const str = <T extends string = string>(max: number, min = 0, pattern?: RegExp): StringField<T> => ({ kind: 'string', min, max, pattern })
 export const bytes = (max: number, min = 0): BytesField => ({ kind: 'bytes', min, max })
 export const uint = (max = Number.MAX_SAFE_INTEGER): UintField => ({ kind: 'uint', max })
 export const bool = (): BoolField => ({ kind: 'bool' })

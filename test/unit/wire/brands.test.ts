@@ -6,6 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { ErrorCode, is } from '../../../common/errors.ts'
+import { decodeRequest, encodeRequest } from '../../../common/protocol/rendezvous.ts'
 import { toGroupName, toMessageId, toUsername } from '../../../common/wire/names.ts'
 import type { GroupName, MessageId, Username } from '../../../common/wire/names.ts'
 
@@ -51,4 +52,16 @@ test('a plain string is not a Username, nor a GroupName a Username (type level)'
   // A branded value is still a string wherever a string will do.
   const plain: string = toUsername('bob')
   assert.equal(plain, 'bob')
+})
+
+test('a decoded rendezvous request carries a Username and a GroupName, lower-cased; a client sends plain strings', () => {
+  const lookup = decodeRequest(encodeRequest('lookup', { username: 'Bob' }))
+  assert.ok(lookup.op === 'lookup')
+  const user: Username = lookup.username
+  assert.equal(user, 'bob')
+  const join = decodeRequest(encodeRequest('join', { group: 'Club' }))
+  assert.ok(join.op === 'join')
+  const group: GroupName = join.group
+  assert.equal(group, 'club')
+  assert.throws(() => decodeRequest(encodeRequest('join', { group: 'no way' })), (err: unknown) => is(err, ErrorCode.InvalidName))
 })
