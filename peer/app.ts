@@ -267,8 +267,9 @@ export class ParleyPeer {
 
   async leave (group: string): Promise<void> {
     const session = this.#signedIn()
-    const left = await this.#rendezvous.leave(toGroupName(group))
-    session.keyring.forget(left.group)
+    const name = toGroupName(group)
+    const left = await this.#rendezvous.leave(name)
+    session.keyring.forget(name)
     this.#emit({ event: 'left', group: left.group })
   }
 

@@ -11,6 +11,7 @@ import { epochStatement, keyCommitment, keyMatchesCommitment, verifyEpochSignatu
 import { newGroupKey, GROUP_KEY_BYTES } from '../../common/crypto/group.ts'
 import { unwrapSecret, wrapSecret } from '../../common/crypto/wrap.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../../common/errors.ts'
+import type { GroupName, Username } from '../../common/wire/names.ts'
 import type { Emit } from '../events.ts'
 import type { PeerStore } from '../store/store.ts'
 import type { RendezvousClient } from '../rendezvous-client.ts'
@@ -173,7 +174,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     for (const group of this.#info.keys()) this.invalidate(group)
   }
 
-  forget (group: string): void {
+  forget (group: GroupName): void {
     this.invalidate(group)
     this.#lastKnown.delete(group)
     this.#stored.delete(group)
@@ -191,7 +192,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
    * (we lost the rotate race, or we joined while no holder was online): the send is queued all
    * the same and goes out when the key arrives (the `key` event), so nothing typed is lost.
    */
-  async keyForSending (group: string): Promise<{ info: GroupInfo, key: Uint8Array | undefined }> {
+  async keyForSending (group: GroupName): Promise<{ info: GroupInfo, key: Uint8Array | undefined }> {
     let info = await this.info(group, true)
     if (info.epoch === 0 || info.rotationNeeded || !info.members.some(m => m.hasKey)) {
       info = await this.#rotate(info)
@@ -215,7 +216,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
    * UNREACHABLE while the key another member made has not reached us yet (the delivery waits:
    * the `key` event flushes it, the outbox retries).
    */
-  async keyForDelivery (group: string, recipient: string): Promise<{ epoch: number, key: Uint8Array }> {
+  async keyForDelivery (group: GroupName, recipient: Username): Promise<{ epoch: number, key: Uint8Array }> {
     const inGroup = (info: GroupInfo, username: string): boolean => info.members.some(m => m.username === username)
     let info = await this.info(group)
     // A cached list only ever says yes quickly: before dropping a delivery, ask afresh.

@@ -17,12 +17,13 @@ import { newGroupKey } from '../../../common/crypto/group.ts'
 import { ErrorCode, ParleyError, is } from '../../../common/errors.ts'
 import { IN_MEMORY } from '../../../common/sqlite.ts'
 import type { Result } from '../../../common/protocol/rendezvous.ts'
+import { toGroupName, toUsername } from '../../../common/wire/names.ts'
 import { GroupKeyring } from '../../../peer/groups/keyring.ts'
 import type { KeyringDeps } from '../../../peer/groups/keyring.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
 
-const GROUP = 'club'
+const GROUP = toGroupName('club')
 const isCode = (code: ErrorCode, message?: RegExp) => (err: unknown): boolean =>
   is(err, code) && (message === undefined || message.test((err as Error).message))
 
@@ -316,13 +317,13 @@ describe('group keyring', () => {
       const { key } = await alice.keyring.keyForSending(GROUP)
       assert.equal(held('bob', 1), undefined)
       const reportedBefore = alice.reported.length
-      const delivery = await alice.keyring.keyForDelivery(GROUP, 'bob')
+      const delivery = await alice.keyring.keyForDelivery(GROUP, toUsername('bob'))
       assert.equal(delivery.epoch, 1)
       assert.deepEqual(delivery.key, key)
       assert.ok(held('bob', 1) !== undefined, 'bob holds the key before the message goes')
       assert.deepEqual(alice.reported.slice(reportedBefore), [`handed-over ${GROUP} bob`])
       // The next delivery to bob finds it handed already.
-      await alice.keyring.keyForDelivery(GROUP, 'bob')
+      await alice.keyring.keyForDelivery(GROUP, toUsername('bob'))
       assert.deepEqual(alice.reported.slice(reportedBefore), [`handed-over ${GROUP} bob`])
     })
 
@@ -332,7 +333,7 @@ describe('group keyring', () => {
       await alice.keyring.keyForSending(GROUP)
       alice.control.failHandOvers = true
       const reportedBefore = alice.reported.length
-      await alice.keyring.keyForDelivery(GROUP, 'bob')
+      await alice.keyring.keyForDelivery(GROUP, toUsername('bob'))
       assert.deepEqual(alice.reported.slice(reportedBefore), [])
       const warning = alice.shown.find(e => e.event === 'warning')
       assert.ok(warning?.event === 'warning' && /could not hand the key of club to bob/.test(warning.message), JSON.stringify(warning))
@@ -342,17 +343,17 @@ describe('group keyring', () => {
       await member('alice').keyring.keyForSending(GROUP)
       server.members.delete('bob')
       member('alice').keyring.invalidate(GROUP) // as the member-left event does
-      await assert.rejects(member('alice').keyring.keyForDelivery(GROUP, 'bob'), isCode(ErrorCode.Forbidden, /bob is no longer in club/))
+      await assert.rejects(member('alice').keyring.keyForDelivery(GROUP, toUsername('bob')), isCode(ErrorCode.Forbidden, /bob is no longer in club/))
       server.members.add('bob')
       server.members.delete('carol')
       member('carol').keyring.invalidate(GROUP)
-      await assert.rejects(member('carol').keyring.keyForDelivery(GROUP, 'bob'), isCode(ErrorCode.Forbidden))
+      await assert.rejects(member('carol').keyring.keyForDelivery(GROUP, toUsername('bob')), isCode(ErrorCode.Forbidden))
     })
 
     test('without the key yet (another member made it) the delivery waits (ERR_UNREACHABLE)', async () => {
       await startEpoch(member('alice'))
       server.copies.set('alice', new Map([[1, randomBytes(40)]])) // alice holds it; bob does not
-      await assert.rejects(member('bob').keyring.keyForDelivery(GROUP, 'carol'), isCode(ErrorCode.Unreachable, /waiting for the key of club \(epoch 1\)/))
+      await assert.rejects(member('bob').keyring.keyForDelivery(GROUP, toUsername('carol')), isCode(ErrorCode.Unreachable, /waiting for the key of club \(epoch 1\)/))
     })
   })
 
@@ -366,7 +367,7 @@ describe('group keyring', () => {
       const sending = await member('alice').keyring.keyForSending(GROUP)
       assert.deepEqual(sending.key, key)
       assert.equal(server.rotations, 1, 'no new epoch starts while it is away')
-      assert.deepEqual((await member('alice').keyring.keyForDelivery(GROUP, 'bob')).key, key)
+      assert.deepEqual((await member('alice').keyring.keyForDelivery(GROUP, toUsername('bob'))).key, key)
     })
 
     test('after a restart, the group goes on with the members, epoch and key the last run kept in the store', async () => {
