@@ -23,9 +23,9 @@ import type { SignalHeader } from '../../common/wire/headers.ts'
 import { acceptDirectChannel, initiateDirectChannel } from '../transport/channel.ts'
 import { openStream } from '../transport/dial.ts'
 import type { Dialable, Dialer } from '../transport/dial.ts'
-import { handleProtocol, serveInbound } from '../transport/inbound.ts'
+import { ProtocolHandler, serveInbound } from '../transport/inbound.ts'
 import type { Inbound } from '../transport/inbound.ts'
-import { MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from '../constants.ts'
+import { STEP_TIMEOUT_MS } from '../constants.ts'
 import type { Emit } from '../events.ts'
 import { describeLocalFile, hashFile } from '../files/index.ts'
 import { handOffFile, takeFile } from '../files/handoff.ts'
@@ -59,16 +59,13 @@ export interface Posted {
 
 export class DirectService extends EventEmitter<DirectServiceEvents> {
   readonly #components: DirectServiceComponents
-  readonly #maxInboundStreams: number
-  readonly #maxOutboundStreams: number
+  readonly #handler: ProtocolHandler
   readonly sessions: DirectSessions
-  #started = false
 
   constructor (components: DirectServiceComponents, init: DirectServiceInit = {}) {
     super()
     this.#components = components
-    this.#maxInboundStreams = init.maxInboundStreams ?? MAX_INBOUND_STREAMS
-    this.#maxOutboundStreams = init.maxOutboundStreams ?? MAX_OUTBOUND_STREAMS
+    this.#handler = new ProtocolHandler(components.node, DIRECT_PROTOCOL, components.signedIn, async (user, stream, connection) => { await this.#handle(user, stream, connection) }, init)
     this.sessions = new DirectSessions({
       node: components.node,
       onMessage: async (user, from, message) => { await this.#onMessage(user, from, message) },
@@ -78,19 +75,13 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
   }
 
   async start (): Promise<void> {
-    if (this.#started) return
-    await handleProtocol(this.#components.node, DIRECT_PROTOCOL, this.#components.signedIn, async (user, stream, connection) => { await this.#handle(user, stream, connection) }, {
-      maxInboundStreams: this.#maxInboundStreams,
-      maxOutboundStreams: this.#maxOutboundStreams
-    })
-    this.#started = true
+    await this.#handler.register()
   }
 
   async stop (): Promise<void> {
-    if (!this.#started) return
-    this.#started = false
+    if (!this.#handler.registered) return
     this.sessions.stop()
-    await this.#components.node.unhandle(DIRECT_PROTOCOL)
+    await this.#handler.unregister()
   }
 
   /** Is a session with this peer open now? Then it is reachable without a directory look-up. */

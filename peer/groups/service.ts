@@ -24,8 +24,8 @@ import type { SignalHeader } from '../../common/wire/headers.ts'
 import { SealedChannel } from '../transport/channel.ts'
 import { openStream } from '../transport/dial.ts'
 import type { Dialable, Dialer } from '../transport/dial.ts'
-import { handleProtocol, serveInbound } from '../transport/inbound.ts'
-import { MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from '../constants.ts'
+import { ProtocolHandler, serveInbound } from '../transport/inbound.ts'
+import { STEP_TIMEOUT_MS } from '../constants.ts'
 import type { DirectService, Posted } from '../direct/service.ts'
 import type { Emit } from '../events.ts'
 import { describeLocalFile, hashFile } from '../files/index.ts'
@@ -65,31 +65,22 @@ const SEALED_CACHE_SIZE = 1024
 
 export class GroupService {
   readonly #components: GroupServiceComponents
-  readonly #maxInboundStreams: number
-  readonly #maxOutboundStreams: number
+  readonly #handler: ProtocolHandler
   readonly #sealed = new Map<string, { epoch: number, envelope: GroupEnvelope }>()
-  #started = false
 
   constructor (components: GroupServiceComponents, init: GroupServiceInit = {}) {
     this.#components = components
-    this.#maxInboundStreams = init.maxInboundStreams ?? MAX_INBOUND_STREAMS
-    this.#maxOutboundStreams = init.maxOutboundStreams ?? MAX_OUTBOUND_STREAMS
+    this.#handler = new ProtocolHandler(components.node, GROUP_PROTOCOL, components.signedIn, async (user, stream, connection) => { await this.#handle(user, stream, connection) }, init)
   }
 
   async start (): Promise<void> {
-    if (this.#started) return
-    await handleProtocol(this.#components.node, GROUP_PROTOCOL, this.#components.signedIn, async (user, stream, connection) => { await this.#handle(user, stream, connection) }, {
-      maxInboundStreams: this.#maxInboundStreams,
-      maxOutboundStreams: this.#maxOutboundStreams
-    })
-    this.#started = true
+    await this.#handler.register()
   }
 
   async stop (): Promise<void> {
-    if (!this.#started) return
-    this.#started = false
+    if (!this.#handler.registered) return
     this.#sealed.clear()
-    await this.#components.node.unhandle(GROUP_PROTOCOL)
+    await this.#handler.unregister()
   }
 
   /** Deliver one group message to one member: a text is posted on the session with the member

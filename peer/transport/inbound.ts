@@ -11,7 +11,7 @@ import { withFramedStream } from '../../common/wire/frames.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
 import { parseHeader } from '../../common/wire/headers.ts'
 import type { SignalHeader } from '../../common/wire/headers.ts'
-import { STEP_TIMEOUT_MS } from '../constants.ts'
+import { MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from '../constants.ts'
 import type { SignedInPort, SignedInUser } from '../signed-in.ts'
 
 export interface Inbound<H extends SignalHeader> {
@@ -34,30 +34,66 @@ export interface InboundRules<H extends SignalHeader> {
   onError: (remotePeerId: string, err: ParleyError) => void
 }
 
-/** Stream limits of a peer protocol, per connection. */
+/** Stream limits of a peer protocol, per connection (defaults: peer/constants.ts). */
 export interface ProtocolLimits {
-  maxInboundStreams: number
-  maxOutboundStreams: number
+  maxInboundStreams?: number
+  maxOutboundStreams?: number
 }
 
-/** Register a peer protocol's handler (a service's start()). Each stream waits (at most a step)
- * for the user whose sign-in is opening, and is refused without one. Streams also come over the
- * relay, a "limited" connection in libp2p's terms, so the handler runs on those too. */
-export async function handleProtocol (
-  node: Pick<ParleyNode, 'handle'>, protocol: string, signedIn: Pick<SignedInPort, 'next'>,
-  serve: (user: SignedInUser, stream: Stream, connection: Connection) => Promise<void>, limits: ProtocolLimits
-): Promise<void> {
-  const handler = async (stream: Stream, connection: Connection): Promise<void> => {
+/**
+ * A peer protocol's handler, registered by a service's start() and removed by its stop(). Each
+ * stream waits (at most a step) for the user whose sign-in is opening, and is refused without
+ * one. Streams also come over the relay, a "limited" connection in libp2p's terms, so the
+ * handler runs on those too.
+ */
+export class ProtocolHandler {
+  readonly #node: Pick<ParleyNode, 'handle' | 'unhandle'>
+  readonly #protocol: string
+  readonly #signedIn: Pick<SignedInPort, 'next'>
+  readonly #serve: (user: SignedInUser, stream: Stream, connection: Connection) => Promise<void>
+  readonly #limits: Required<ProtocolLimits>
+  #registered = false
+
+  constructor (
+    node: Pick<ParleyNode, 'handle' | 'unhandle'>, protocol: string, signedIn: Pick<SignedInPort, 'next'>,
+    serve: (user: SignedInUser, stream: Stream, connection: Connection) => Promise<void>, limits: ProtocolLimits = {}
+  ) {
+    this.#node = node
+    this.#protocol = protocol
+    this.#signedIn = signedIn
+    this.#serve = serve
+    this.#limits = {
+      maxInboundStreams: limits.maxInboundStreams ?? MAX_INBOUND_STREAMS,
+      maxOutboundStreams: limits.maxOutboundStreams ?? MAX_OUTBOUND_STREAMS
+    }
+  }
+
+  get registered (): boolean {
+    return this.#registered
+  }
+
+  async register (): Promise<void> {
+    if (this.#registered) return
+    await this.#node.handle(this.#protocol, (stream, connection) => { void this.#handle(stream, connection) }, { ...this.#limits, runOnLimitedConnection: true })
+    this.#registered = true
+  }
+
+  async unregister (): Promise<void> {
+    if (!this.#registered) return
+    this.#registered = false
+    await this.#node.unhandle(this.#protocol)
+  }
+
+  async #handle (stream: Stream, connection: Connection): Promise<void> {
     let user: SignedInUser
     try {
-      user = await signedIn.next()
+      user = await this.#signedIn.next()
     } catch (err) {
       stream.abort(err as Error)
       return
     }
-    await serve(user, stream, connection)
+    await this.#serve(user, stream, connection)
   }
-  await node.handle(protocol, (stream, connection) => { void handler(stream, connection) }, { ...limits, runOnLimitedConnection: true })
 }
 
 export async function serveInbound<H extends SignalHeader> (stream: Stream, connection: Connection, rules: InboundRules<H>): Promise<void> {
