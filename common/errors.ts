@@ -45,13 +45,55 @@ export type ErrorCode = typeof ErrorCode[keyof typeof ErrorCode]
 
 const knownCodes = new Set<string>(Object.values(ErrorCode))
 
+/**
+ * Whether a failure with this code may pass, so the same work is worth trying again later (the
+ * outbox keeps a delivery that failed so, and drops one that failed otherwise): the default of
+ * `ParleyError.retryable`, which the place that makes an error may override. Errors decoded from
+ * the wire (a recipient's refusal, a rendezvous error answer) carry only a code and so take its
+ * default.
+ */
+const RETRYABLE_BY_DEFAULT: Record<ErrorCode, boolean> = {
+  [ErrorCode.Malformed]: false,
+  [ErrorCode.TooLarge]: false,
+  /** A recipient without the key we hold may get it (the outbox gives up after a few tries). */
+  [ErrorCode.Integrity]: true,
+  [ErrorCode.InvalidName]: false,
+  [ErrorCode.BadCredentials]: false,
+  /** Our session at the rendezvous ended (its events stream dropped): Session signs in again
+   * with backoff and flushes the outbox then, so what waits must not be dropped (issue 7 soak). */
+  [ErrorCode.NotSignedIn]: true,
+  [ErrorCode.Exists]: false,
+  [ErrorCode.NotFound]: false,
+  [ErrorCode.Forbidden]: false,
+  [ErrorCode.RateLimited]: true,
+  [ErrorCode.Conflict]: false,
+  [ErrorCode.Unreachable]: true,
+  /** A remote that broke off mid-exchange, or an unknown code: the next attempt may go through. */
+  [ErrorCode.Protocol]: true,
+  /** Waits for the person to compare fingerprints and TRUST the new identity. */
+  [ErrorCode.IdentityChanged]: true,
+  [ErrorCode.Usage]: false,
+  [ErrorCode.File]: false,
+  /** A bug or an unexpected failure (a store closing under us) need not happen again. */
+  [ErrorCode.Internal]: true
+}
+
+export interface ParleyErrorOptions {
+  cause?: unknown
+  /** Trying the same work again later may succeed; the code's default when not given. */
+  retryable?: boolean
+}
+
 export class ParleyError extends Error {
   readonly code: ErrorCode
+  /** Set where the error is made: whether the failed work is worth trying again later. */
+  readonly retryable: boolean
 
-  constructor (code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options)
+  constructor (code: ErrorCode, message: string, options: ParleyErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'ParleyError'
     this.code = code
+    this.retryable = options.retryable ?? RETRYABLE_BY_DEFAULT[code]
   }
 }
 

@@ -36,12 +36,6 @@ export interface Deliverer {
   connected: (peerId: string) => boolean
 }
 
-/** Failures worth trying again later; anything else drops the item and reports it.
- * NotSignedIn is the rendezvous answering a member-list or key look-up of a group delivery while
- * our session there has ended (its events stream dropped; Session signs in again with backoff
- * and then flushes everything): the item must wait for that, not be dropped (issue 7 soak). */
-const RETRYABLE = new Set<string>([ErrorCode.Unreachable, ErrorCode.Protocol, ErrorCode.RateLimited, ErrorCode.Internal, ErrorCode.Integrity, ErrorCode.IdentityChanged, ErrorCode.NotSignedIn])
-
 export class Outbox {
   readonly #store: PeerStore
   readonly #directory: Directory
@@ -150,7 +144,7 @@ export class Outbox {
       this.#park(queue, error)
       // A look-up that failed for a passing reason (the rendezvous busy or briefly away, our
       // session there being renewed) is tried again soon, not only at the next sweep.
-      if (RETRYABLE.has(error.code)) this.#retrySoon(recipient)
+      if (error.retryable) this.#retrySoon(recipient)
       return
     }
     if (!contact.online) {
@@ -217,8 +211,8 @@ export class Outbox {
     return await this.#directory.resolve(recipient)
   }
 
-  /** A failed delivery: a passing failure ends this run (returned, the item stays queued); any
-   * other drops the item and reports it. */
+  /** A failed delivery: a passing failure (`retryable`, as the place that made the error said)
+   * ends this run (returned, the item stays queued); any other drops the item and reports it. */
   #failed (item: OutboxItem, err: unknown): ParleyError | undefined {
     const error = asParleyError(err)
     if (this.#stopped) return error
@@ -226,7 +220,7 @@ export class Outbox {
     // A recipient that cannot open what we send (a key that is not the one we hold) will not
     // start to after the fifth try: reported, not retried for ever (issue 12).
     const hopeless = error.code === ErrorCode.Integrity && item.attempts + 1 >= INTEGRITY_ATTEMPTS
-    if (RETRYABLE.has(error.code) && !hopeless) return error
+    if (error.retryable && !hopeless) return error
     this.#store.removeFromOutbox(item.id, item.recipient)
     if (item.group === null) this.#store.setStatus(item.id, item.recipient, 'failed')
     this.#emit({ event: 'error', code: error.code, message: `could not deliver to ${item.recipient}: ${error.message}` })

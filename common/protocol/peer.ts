@@ -162,7 +162,8 @@ export function decodeSessionFrame (data: Uint8Array): SessionFrame {
 }
 
 /** The error a refused message carries back to its sender, as a ParleyError there. Only known
- * codes come through; anything else reads as a protocol error of the remote. */
+ * codes come through; anything else reads as a protocol error of the remote. The wire carries no
+ * retryability: the sender takes the code's default (common/errors.ts), not the remote's word. */
 export function refusalError (refusal: Refusal): ParleyError {
   const known = (Object.values(ErrorCode) as string[]).includes(refusal.code)
   return new ParleyError(known ? refusal.code as ErrorCode : ErrorCode.Protocol, `refused by the recipient: ${refusal.why}`)

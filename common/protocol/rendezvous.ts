@@ -152,7 +152,8 @@ export type Result<O extends Op> = InferSchema<typeof RESPONSE_SCHEMAS[O]>
 export const ERROR_SCHEMA = { ok: bool(), code: str(32, 1), message: str(512), epoch: optional(epoch) }
 
 /** A server error as the client sees it: a ParleyError with the server's code and message, plus
- * the group's current epoch when the server sent one (ERR_CONFLICT on rotate / put-key). */
+ * the group's current epoch when the server sent one (ERR_CONFLICT on rotate / put-key).
+ * Retryable as its code is by default (common/errors.ts): the wire carries no more. */
 export class RendezvousError extends ParleyError {
   readonly epoch: number | undefined
 

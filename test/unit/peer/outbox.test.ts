@@ -33,9 +33,9 @@ async function until (condition: () => boolean): Promise<void> {
   }
 }
 
-/** A delivery's outcome: ACKed, refused before it left (`refuse`), or refused by the receiver's
- * answer (`nack`). */
-type Outcome = 'ack' | { refuse: ErrorCode } | { nack: ErrorCode }
+/** A delivery's outcome: ACKed, refused before it left (`refuse`, retryable as its code is by
+ * default unless `retryable` says), or refused by the receiver's answer (`nack`). */
+type Outcome = 'ack' | { refuse: ErrorCode, retryable?: boolean } | { nack: ErrorCode }
 
 /** The network end: records every delivery started, answers as `outcome` says, and can hold
  * deliveries (`hold`) or their ACKs (`holdAcks`) until released. */
@@ -58,7 +58,7 @@ class ScriptedDeliverer implements Deliverer {
     const held = async (): Promise<void> => { await new Promise<void>(resolve => { this.#held.push(resolve) }) }
     if (this.#holding === 'deliveries') await held()
     const outcome = this.outcome
-    if (outcome !== 'ack' && 'refuse' in outcome) throw new ParleyError(outcome.refuse, 'refused by the recipient')
+    if (outcome !== 'ack' && 'refuse' in outcome) throw new ParleyError(outcome.refuse, 'refused by the recipient', { retryable: outcome.retryable })
     onSent()
     if (outcome !== 'ack') return { acked: Promise.reject(new ParleyError(outcome.nack, 'not accepted')) }
     return { acked: this.#holding === 'acks' ? held() : Promise.resolve() }
@@ -203,6 +203,31 @@ describe('outbox', () => {
       await send(item('not allowed'))
       assert.equal(store.outboxSize(), 0)
       assert.equal(store.history({ user: 'bob' }, 10)[0]?.status, 'failed')
+      assert.equal(of('error').length, 1)
+    })
+
+    test('the error decides, not its code: one made retryable is tried again, one made final is given up', async () => {
+      // A code that is final by default, made retryable where the error was made: kept.
+      network.outcome = { refuse: ErrorCode.File, retryable: true }
+      const kept = item('try me again')
+      await send(kept)
+      outbox.flush('bob')
+      await outbox.idle()
+      assert.equal(network.started.length, 2)
+      assert.equal(attemptsOf(kept.id), 2)
+      assert.equal(of('error').length, 0)
+      network.outcome = 'ack'
+      outbox.flush('bob')
+      await outbox.idle()
+      assert.equal(store.outboxSize(), 0)
+      assert.equal(store.history({ user: 'bob' }, 10)[0]?.status, 'delivered')
+
+      // A code that is retryable by default, made final: dropped at the first failure.
+      network.outcome = { refuse: ErrorCode.Unreachable, retryable: false }
+      const dropped = item('no point')
+      await send(dropped)
+      assert.equal(store.outboxSize(), 0)
+      assert.equal(store.history({ user: 'bob' }, 10).find(m => m.id === dropped.id)?.status, 'failed')
       assert.equal(of('error').length, 1)
     })
 
