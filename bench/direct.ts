@@ -63,7 +63,7 @@ async function serve (node: ParleyNode, user: Omit<SignedInUser, 'signal'>): Pro
 async function realUser (dir: string, name: string, node?: ParleyNode): Promise<BenchUser> {
   const n = node ?? await benchNode()
   const store = new PeerStore(join(dir, name, 'parley.db'), randomBytes(32))
-  const directory = new Directory(() => { throw new Error('no rendezvous in the bench') }, store, noEmit)
+  const directory = new Directory({ lookup: async () => { throw new Error('no rendezvous in the bench') }, whois: async () => { throw new Error('no rendezvous in the bench') } }, store, noEmit)
   // The per-sender flood limit is policy, not pipeline: lifted so the figure is the protocol's.
   const inbox = new Inbox(store, directory, noEmit, { perSecond: 1e9, burst: 1e9 })
   const direct = await serve(n, { username: name, inbox, keys: noGroups, downloadsDir: join(dir, name, 'downloads') })

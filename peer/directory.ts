@@ -36,6 +36,10 @@ export const MAX_UNKNOWN_PEERS = 10_000
 const INBOUND_LOOKUPS_PER_SECOND = 5
 export const INBOUND_LOOKUPS_BURST = 20
 
+/** What the directory asks of the rendezvous (the port the composition root, peer/session.ts,
+ * fills with the session's rendezvous client). */
+export type DirectoryRendezvous = Pick<RendezvousClient, 'lookup' | 'whois'>
+
 export interface DirectoryOptions {
   now?: Clock
   lookupsPerSecond?: number
@@ -43,7 +47,7 @@ export interface DirectoryOptions {
 }
 
 export class Directory {
-  readonly #rendezvous: () => Pick<RendezvousClient, 'lookup' | 'whois'>
+  readonly #rendezvous: DirectoryRendezvous
   readonly #store: PeerStore
   readonly #emit: Emit
   /** The last answer for each user, to keep talking directly while the rendezvous is away. */
@@ -57,7 +61,7 @@ export class Directory {
   readonly #inboundLookups: RateLimiter
   readonly #now: Clock
 
-  constructor (rendezvous: () => Pick<RendezvousClient, 'lookup' | 'whois'>, store: PeerStore, emit: Emit, options: DirectoryOptions = {}) {
+  constructor (rendezvous: DirectoryRendezvous, store: PeerStore, emit: Emit, options: DirectoryOptions = {}) {
     this.#rendezvous = rendezvous
     this.#store = store
     this.#emit = emit
@@ -81,7 +85,7 @@ export class Directory {
     if (cached !== undefined && Date.now() - cached.at < CONTACT_CACHE_MS) return cached.contact
     let found: PeerContact
     try {
-      found = await this.#rendezvous().lookup(username)
+      found = await this.#rendezvous.lookup(username)
     } catch (err) {
       // Rendezvous out of reach, or not signed in there again yet (not "no such user"): try the
       // contact where it was last seen, in this run or, kept with its pin, in an earlier one.
@@ -145,7 +149,7 @@ export class Directory {
   async #whois (peerId: string): Promise<string> {
     let username: string
     try {
-      ({ username } = await this.#rendezvous().whois(peerId))
+      ({ username } = await this.#rendezvous.whois(peerId))
     } catch (err) {
       if (is(err, ErrorCode.NotFound)) {
         this.#unknown.delete(peerId) // re-insert: the Map's order is then oldest first
@@ -180,7 +184,7 @@ export class Directory {
    * still what the directory shows: a directory that changed since then is not trusted blindly. */
   async trust (username: string, expected: string): Promise<string> {
     this.forget(username)
-    const found = await this.#rendezvous().lookup(username)
+    const found = await this.#rendezvous.lookup(username)
     if (found.peerId !== expected) {
       throw new ParleyError(ErrorCode.IdentityChanged, `the directory shows another identity for ${username} than VERIFY did; VERIFY again`)
     }

@@ -20,7 +20,7 @@ import { toMessageId, toUsername } from '../common/wire/names.ts'
 import type { GroupName, MessageId, Username } from '../common/wire/names.ts'
 import type { Emit } from './events.ts'
 import { Directory } from './directory.ts'
-import type { PeerContact } from './directory.ts'
+import type { DirectoryRendezvous, PeerContact } from './directory.ts'
 import { Inbox } from './inbox.ts'
 import { Outbox } from './outbox.ts'
 import type { OutboxItem } from './store/store.ts'
@@ -38,7 +38,7 @@ const log = logger('parley:session')
 
 /** What a session asks of the rendezvous: its events, signing in again, the directory's look-ups
  * and the keyring's. */
-export type SessionRendezvous = Pick<RendezvousClient, 'subscribe' | 'signin' | 'lookup' | 'whois'> & KeyringDeps['rendezvous']
+export type SessionRendezvous = Pick<RendezvousClient, 'subscribe' | 'signin'> & DirectoryRendezvous & KeyringDeps['rendezvous']
 
 export interface SessionOptions {
   /** The node's protocol services, started when it began to listen. */
@@ -103,9 +103,11 @@ export class Session {
     this.#emit = options.emit
     const userDir = join(options.dataDir, options.username)
     this.downloadsDir = join(userDir, 'downloads')
+    // One rendezvous client for the session's life (app.ts makes a new one only after closing
+    // the session): the directory and the keyring are given it as their port, not a way to find it.
     const rendezvous = options.rendezvous
     this.store = new PeerStore(join(userDir, 'parley.db'), options.wrapKey)
-    this.directory = new Directory(() => rendezvous, this.store, options.emit)
+    this.directory = new Directory(rendezvous, this.store, options.emit)
     this.inbox = new Inbox(this.store, this.directory, options.emit)
     this.keyring = new GroupKeyring({
       username: this.username,

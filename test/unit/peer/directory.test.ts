@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { ErrorCode, is } from '../../../common/errors.ts'
 import { IN_MEMORY } from '../../../common/sqlite.ts'
 import { Directory, UNKNOWN_PEER_CACHE_MS } from '../../../peer/directory.ts'
+import type { DirectoryRendezvous } from '../../../peer/directory.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
 import { InProcessRendezvous } from '../rendezvous/in-process.ts'
@@ -25,7 +26,13 @@ describe('directory', () => {
   let bob: TestUser
   let events: PeerEvent[]
   let time: number
-  const directory = (): Directory => new Directory(() => rv.client(alice), store, event => { events.push(event) }, { now: () => time })
+  /** Alice's rendezvous client as a session holds it: one object for the session's life, whatever
+   * server answers at its address (a test may put a new one there). */
+  const client: DirectoryRendezvous = {
+    lookup: async username => await rv.client(alice).lookup(username),
+    whois: async peerId => await rv.client(alice).whois(peerId)
+  }
+  const directory = (): Directory => new Directory(client, store, event => { events.push(event) }, { now: () => time })
   const lookups = (): number => rv.asked.get('lookup') ?? 0
 
   beforeEach(async () => {

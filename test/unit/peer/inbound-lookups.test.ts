@@ -53,7 +53,7 @@ describe('Directory.usernameOf for inbound traffic', () => {
   it('remembers "no such peer" for a while: one look-up, not one per stream', async () => {
     const time = clock()
     const rv = fakeRendezvous()
-    const directory = new Directory(() => rv.client, fakeStore(), () => {}, { now: time.now })
+    const directory = new Directory(rv.client, fakeStore(), () => {}, { now: time.now })
     for (let i = 0; i < 50; i++) await assert.rejects(directory.usernameOf('stranger'), notFound)
     assert.equal(rv.calls(), 1)
     time.advance(UNKNOWN_PEER_CACHE_MS)
@@ -63,7 +63,7 @@ describe('Directory.usernameOf for inbound traffic', () => {
 
   it('asks once for a burst of streams from one peer', async () => {
     const rv = fakeRendezvous({ p1: 'alice' })
-    const directory = new Directory(() => rv.client, fakeStore(), () => {})
+    const directory = new Directory(rv.client, fakeStore(), () => {})
     const names = await Promise.all(Array.from({ length: 30 }, async () => await directory.usernameOf('p1')))
     assert.deepEqual(new Set(names), new Set(['alice']))
     assert.equal(rv.calls(), 1)
@@ -74,7 +74,7 @@ describe('Directory.usernameOf for inbound traffic', () => {
   it('shares one budget for look-ups among all inbound senders, refilling over time', async () => {
     const time = clock()
     const rv = fakeRendezvous({ known: 'bob' })
-    const directory = new Directory(() => rv.client, fakeStore(), () => {}, { now: time.now })
+    const directory = new Directory(rv.client, fakeStore(), () => {}, { now: time.now })
     for (let i = 0; i < INBOUND_LOOKUPS_BURST; i++) await assert.rejects(directory.usernameOf(`fresh-${i}`), notFound)
     await assert.rejects(directory.usernameOf('fresh-next'), rateLimited)
     await assert.rejects(directory.usernameOf('known'), rateLimited, 'a real user waits too (its sender retries)')
@@ -86,7 +86,7 @@ describe('Directory.usernameOf for inbound traffic', () => {
   it('keeps a bounded number of unknown peer ids', async () => {
     const time = clock()
     const rv = fakeRendezvous()
-    const directory = new Directory(() => rv.client, fakeStore(), () => {}, { now: time.now, lookupsPerSecond: 1e9, lookupsBurst: 1e9 })
+    const directory = new Directory(rv.client, fakeStore(), () => {}, { now: time.now, lookupsPerSecond: 1e9, lookupsBurst: 1e9 })
     for (let i = 0; i <= MAX_UNKNOWN_PEERS; i++) await assert.rejects(directory.usernameOf(`id-${i}`), notFound)
     const calls = rv.calls()
     await assert.rejects(directory.usernameOf(`id-${MAX_UNKNOWN_PEERS}`), notFound)
@@ -127,7 +127,7 @@ describe('Inbox refusal warnings', () => {
   it('a flood of streams from peers with no account makes a handful of warnings and few look-ups', async () => {
     const rv = fakeRendezvous()
     const events: PeerEvent[] = []
-    const directory = new Directory(() => rv.client, fakeStore(), () => {})
+    const directory = new Directory(rv.client, fakeStore(), () => {})
     const inbox = new Inbox(fakeStore(), directory, event => { events.push(event) })
     for (let i = 0; i < 482; i++) {
       const peerId = `stranger-${i % 40}`

@@ -40,7 +40,7 @@ describe('inbox', () => {
     events = []
     time = 1_000_000
     const emit = (event: PeerEvent): void => { events.push(event) }
-    inbox = new Inbox(store, new Directory(() => rv.client(alice), store, emit), emit, limits, () => time)
+    inbox = new Inbox(store, new Directory(rv.client(alice), store, emit), emit, limits, () => time)
   })
 
   afterEach(() => {

@@ -96,7 +96,7 @@ describe('outbox', () => {
     bob = await rv.user('bob')
     events = []
     const emit = (event: PeerEvent): void => { events.push(event) }
-    directory = new Directory(() => rv.client(alice), store, emit)
+    directory = new Directory(rv.client(alice), store, emit)
     network = new ScriptedDeliverer()
     outbox = new Outbox(store, directory, emit, network)
   })
