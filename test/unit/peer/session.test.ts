@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import { epochStatement, keyCommitment } from '../../../common/crypto/epoch.ts'
 import { newGroupKey } from '../../../common/crypto/group.ts'
-import { ErrorCode, is } from '../../../common/errors.ts'
+import { ErrorCode, ParleyError, is } from '../../../common/errors.ts'
 import type { RendezvousEvent } from '../../../common/protocol/rendezvous.ts'
 import type { SignalHeader } from '../../../common/wire/headers.ts'
 import { toGroupName, toUsername } from '../../../common/wire/names.ts'
@@ -34,6 +34,10 @@ class RecordingDirect extends EventEmitter<DirectServiceEvents> implements Pick<
   readonly posted: Array<{ to: string, header: SignalHeader }> = []
   readonly keysHanded: Array<{ to: string, group: string, epoch: number }> = []
   readonly open = new Set<string>()
+  /** Users a key cannot be handed to (no direct session opens to them). */
+  readonly unreachable = new Set<string>()
+  /** Called with each user a key was handed to. */
+  onKeyHanded: (to: string) => void = () => {}
 
   connected (peerId: string): boolean {
     return this.open.has(peerId)
@@ -50,18 +54,31 @@ class RecordingDirect extends EventEmitter<DirectServiceEvents> implements Pick<
   }
 
   async sendGroupKey (to: Dialable, group: string, epoch: number): Promise<void> {
+    if (this.unreachable.has(to.username)) throw new ParleyError(ErrorCode.Unreachable, `${to.username} cannot be reached`)
     this.keysHanded.push({ to: to.username, group, epoch })
+    this.onKeyHanded(to.username)
   }
 }
 
-/** The group service as a session sees it: the deliveries it was given, with their keys. */
+/** The group service as a session sees it: the deliveries it was given, with their keys. A
+ * member in `lacking` has no key yet and refuses what it cannot open, as a receiver does. */
 class RecordingGroups {
   readonly delivered: Array<{ to: string } & GroupDelivery> = []
+  readonly lacking = new Set<string>()
 
   async deliver (to: Dialable, delivery: GroupDelivery, onSent: () => void): Promise<Posted> {
-    this.delivered.push({ to: to.username, ...delivery })
     onSent()
+    if (this.lacking.has(to.username)) return { acked: Promise.reject(new ParleyError(ErrorCode.Unreachable, `refused by the recipient: waiting for the key of ${delivery.group}`)) }
+    this.delivered.push({ to: to.username, ...delivery })
     return { acked: Promise.resolve() }
+  }
+}
+
+/** Let the event loop run until `condition` holds (work started in the background got there). */
+async function until (condition: () => boolean): Promise<void> {
+  for (let turns = 0; !condition(); turns++) {
+    if (turns > 1_000) throw new Error('the condition never came true')
+    await new Promise(resolve => setImmediate(resolve))
   }
 }
 
@@ -191,5 +208,27 @@ describe('session (the composition root)', () => {
     assert.deepEqual(groups.delivered.map(d => [d.to, d.epoch, Buffer.from(d.key).equals(key)]).sort(), [['bob', 1, true], ['carol', 1, true]])
     assert.deepEqual(direct.keysHanded, [{ to: 'bob', group: GROUP, epoch: 1 }], 'bob, who lacked it, was handed it; carol made it')
     assert.deepEqual(delivered().sort(), [`bob in ${GROUP}`, `carol in ${GROUP}`])
+  })
+
+  it('a member handed the key later (here on the rendezvous\'s key-needed) gets at once what it refused without one', async () => {
+    for (const member of [alice, bob, carol]) rv.call('join', { group: GROUP }, member.context)
+    // Bob cannot be handed the key alice makes, and refuses what he cannot open.
+    direct.unreachable.add('bob')
+    groups.lacking.add('bob')
+    direct.onKeyHanded = to => { groups.lacking.delete(to) }
+    await session.sendGroupText(GROUP, 'can you read this?')
+    await session.outbox.idle()
+    assert.deepEqual(delivered(), [`carol in ${GROUP}`])
+    assert.equal(session.store.outboxFor('bob').length, 1, 'bob\'s copy waits (its retry timer never fires here)')
+
+    // Bob is reachable again and the rendezvous says he lacks the key: alice hands it over, and
+    // the keyring's `handed-over` must send what waited for him now, not at a retry.
+    direct.unreachable.delete('bob')
+    events.push?.({ type: 'key-needed', group: GROUP, epoch: 1, username: 'bob' })
+    await until(() => direct.keysHanded.some(k => k.to === 'bob'))
+    await new Promise(resolve => setImmediate(resolve)) // the hand-over's promise settles
+    await session.outbox.idle()
+    assert.deepEqual(delivered().sort(), [`bob in ${GROUP}`, `carol in ${GROUP}`])
+    assert.equal(session.store.outboxSize(), 0)
   })
 })
