@@ -22,6 +22,7 @@ import type { ParleyNode } from '../common/node.ts'
 import { newGroupKey } from '../common/crypto/group.ts'
 import { encodeBody } from '../common/wire/codec.ts'
 import { formatHeader } from '../common/wire/headers.ts'
+import { toUsername } from '../common/wire/names.ts'
 import { directService } from '../peer/direct/service.ts'
 import type { DirectService } from '../peer/direct/service.ts'
 import { groupService } from '../peer/groups/service.ts'
@@ -99,13 +100,13 @@ export async function groupsSuite ({ quick, log }: SuiteOptions): Promise<Result
     const sender = await member('sender', info, key, names, dir)
     members.push(sender)
     names.set(sender.node.peerId.toString(), 'sender')
-    info.members.push({ username: 'sender', peerId: sender.node.peerId.toString(), online: true, hasKey: true })
+    info.members.push({ username: toUsername('sender'), peerId: sender.node.peerId.toString(), online: true, hasKey: true })
     const targets: Dialable[] = []
     for (let i = 0; i < largest; i++) {
       const m = await member(`m${i}`, info, key, names, dir)
       members.push(m)
       names.set(m.node.peerId.toString(), m.name)
-      info.members.push({ username: m.name, peerId: m.node.peerId.toString(), online: true, hasKey: true })
+      info.members.push({ username: toUsername(m.name), peerId: m.node.peerId.toString(), online: true, hasKey: true })
       targets.push(dialable(m.node, m.name))
       await handleEcho(m.node, frames.length, () => randomBytes(ackSize))
       await connect(sender.node, m.node)

@@ -249,7 +249,7 @@ export class Session {
     // The history row and every member's delivery are one transaction: a crash cannot leave a
     // message that is shown as sent but never goes out (issue 11).
     const record = { id, direction: 'out', peer: this.username, group, kind, body: shown, path: kind === 'file' ? body : null, status: 'sent', at: created } as const
-    const items = info.members.filter(m => m.username !== this.username).map(member => ({ id, recipient: toUsername(member.username), group, kind, body, created }))
+    const items = info.members.filter(m => m.username !== this.username).map(member => ({ id, recipient: member.username, group, kind, body, created }))
     await this.outbox.submit(record, items)
     return id
   }

@@ -12,7 +12,7 @@ import { ErrorCode, ParleyError } from '../common/errors.ts'
 import {
   MAX_GROUP_MEMBERS, MAX_KEYS_RETURNED, MAX_LISTED, RendezvousError, encodeResult
 } from '../common/protocol/rendezvous.ts'
-import type { Op, Request, RequestOf, Result } from '../common/protocol/rendezvous.ts'
+import type { Op, Request, RequestOf, ResultArgs } from '../common/protocol/rendezvous.ts'
 import type { GroupName, Username } from '../common/wire/names.ts'
 import { directoryAddrs, rewriteAddrs } from './addrs.ts'
 import type { RelayIdentity } from './addrs.ts'
@@ -39,7 +39,7 @@ export interface HandlerDeps {
   relay?: () => RelayIdentity | undefined
 }
 
-type Handler<O extends Op> = (request: RequestOf<O>, context: RequestContext) => Result<O>
+type Handler<O extends Op> = (request: RequestOf<O>, context: RequestContext) => ResultArgs<O>
 export type Handlers = { [O in Op]: Handler<O> }
 
 /** Run `request` and encode its success response (errors are thrown). */

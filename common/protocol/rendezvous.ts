@@ -12,12 +12,12 @@
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import { ErrorCode, ParleyError, isErrorCode, malformed } from '../errors.ts'
-import { array, bool, bytes, checkObject, decodeMap, encodeBody, object, optional, str, uint } from '../wire/codec.ts'
+import { array, bool, bytes, checkObject, decodeMap, encodeBody, named, object, optional, str, uint } from '../wire/codec.ts'
 import type { InferSchema, Schema } from '../wire/codec.ts'
 import { MAX_FRAME_BYTES, MAX_NAME_LENGTH } from '../wire/limits.ts'
 import { COMMITMENT_BYTES, SIGNATURE_BYTES } from '../crypto/epoch.ts'
 import { NAME_PATTERN, toGroupName, toUsername } from '../wire/names.ts'
-import type { GroupName, Username } from '../wire/names.ts'
+import type { Plain } from '../wire/names.ts'
 
 export const RENDEZVOUS_PROTOCOL = '/parley/rendezvous/1.0.0'
 export const EVENTS_PROTOCOL = '/parley/events/1.0.0'
@@ -54,13 +54,15 @@ const AUTH_KEY_BYTES = 32
 // ---------------------------------------------------------------------------------------------
 // Field shapes
 
-/** A name as a client may send it: checked and lower-cased by `toUsername` / `toGroupName` in
- * decodeRequest, so a bad name gets ERR_INVALID_NAME, not a generic schema error, and a decoded
- * request carries a Username or GroupName. */
-const rawUsername = str<Username>(MAX_NAME_LENGTH * 2, 1)
-const rawGroup = str<GroupName>(MAX_NAME_LENGTH * 2, 1)
-/** A name as the server sends it: already normalised. */
-const name = str(MAX_NAME_LENGTH, 1, NAME_PATTERN)
+/** A name as a client may send it: checked and lower-cased by `toUsername` / `toGroupName`, so a
+ * bad name gets ERR_INVALID_NAME, not a generic schema error, and a decoded request carries a
+ * Username or GroupName. */
+const rawUsername = named(toUsername, MAX_NAME_LENGTH * 2)
+const rawGroup = named(toGroupName, MAX_NAME_LENGTH * 2)
+/** A name as the server sends it, already normalised (anything else is ERR_MALFORMED); decoded,
+ * a Username or GroupName. */
+const username = named(toUsername, MAX_NAME_LENGTH, NAME_PATTERN)
+const group = named(toGroupName, MAX_NAME_LENGTH, NAME_PATTERN)
 const peerId = str(128, 1)
 const epoch = uint()
 const addrs = array(str(MAX_ADDR_LENGTH, 1), MAX_ADDRS)
@@ -107,7 +109,7 @@ export type Op = keyof typeof REQUEST_SCHEMAS
 type DecodedArgs<O extends Op> = InferSchema<typeof REQUEST_SCHEMAS[O]>
 /** A request as a client writes it: names as plain strings (the server checks and lower-cases
  * them), so a client may send what the user typed. */
-export type RequestArgs<O extends Op> = { [K in keyof DecodedArgs<O>]: DecodedArgs<O>[K] extends string ? string : DecodedArgs<O>[K] }
+export type RequestArgs<O extends Op> = { [K in keyof DecodedArgs<O>]: Plain<DecodedArgs<O>[K]> }
 export type RequestOf<O extends Op> = { op: O } & DecodedArgs<O>
 export type Request = { [O in Op]: RequestOf<O> }[Op]
 
@@ -116,37 +118,40 @@ export type Request = { [O in Op]: RequestOf<O> }[Op]
 
 export const RESPONSE_SCHEMAS = {
   salt: { salt, kdf },
-  signup: { username: name, peerId },
-  signin: { username: name, peerId, identity: bytes(MAX_IDENTITY_BYTES, 1), bound: bool(), dataKey: optional(dataKey) },
-  rekey: { username: name },
-  lookup: { username: name, peerId, addrs, online: bool() },
-  whois: { username: name, peerId, addrs, online: bool() },
-  who: { users: array(object({ username: name, online: bool() }), MAX_LISTED) },
-  list: { groups: array(object({ group: name, members: uint() }), MAX_LISTED) },
-  create: { group: name, epoch },
-  join: { group: name, created: bool(), epoch },
-  leave: { group: name },
+  signup: { username, peerId },
+  signin: { username, peerId, identity: bytes(MAX_IDENTITY_BYTES, 1), bound: bool(), dataKey: optional(dataKey) },
+  rekey: { username },
+  lookup: { username, peerId, addrs, online: bool() },
+  whois: { username, peerId, addrs, online: bool() },
+  who: { users: array(object({ username, online: bool() }), MAX_LISTED) },
+  list: { groups: array(object({ group, members: uint() }), MAX_LISTED) },
+  create: { group, epoch },
+  join: { group, created: bool(), epoch },
+  leave: { group },
   members: {
-    group: name,
+    group,
     epoch,
     rotationNeeded: bool(),
-    members: array(object({ username: name, peerId, online: bool(), hasKey: bool() }), MAX_GROUP_MEMBERS),
+    members: array(object({ username, peerId, online: bool(), hasKey: bool() }), MAX_GROUP_MEMBERS),
     /** Who made the current epoch and its signed key commitment (absent at epoch 0). */
-    maker: optional(object({ username: name, peerId, commitment, signature })),
+    maker: optional(object({ username, peerId, commitment, signature })),
     /** How long ago the current epoch began, by the server's clock (a stalled epoch is replaced). */
     epochAgeMs: uint()
   },
-  rotate: { group: name, epoch },
-  'put-key': { group: name, epoch },
+  rotate: { group, epoch },
+  'put-key': { group, epoch },
   'get-keys': {
-    group: name,
+    group,
     epoch,
     keys: array(object({ epoch, wrapped: bytes(MAX_WRAPPED_KEY_BYTES, 1) }), MAX_KEYS_RETURNED)
   },
-  groups: { groups: array(object({ group: name, epoch }), MAX_LISTED) }
+  groups: { groups: array(object({ group, epoch }), MAX_LISTED) }
 } satisfies Record<Op, Schema>
 
+/** A result as decoded (decodeResponse): its names are Usernames and GroupNames. */
 export type Result<O extends Op> = InferSchema<typeof RESPONSE_SCHEMAS[O]>
+/** A result as the server writes it: names as plain strings (encodeResult checks them). */
+export type ResultArgs<O extends Op> = { [K in keyof Result<O>]: Plain<Result<O>[K]> }
 
 /** `{ ok: false, ... }`; `epoch` tells a client that lost a rotate race where the group is. */
 export const ERROR_SCHEMA = { ok: bool(), code: str(32, 1), message: str(512), epoch: optional(epoch) }
@@ -170,13 +175,13 @@ export class RendezvousError extends ParleyError {
 const SUBSCRIBE_SCHEMA = { subscribe: bool() }
 
 export const EVENT_SCHEMAS = {
-  presence: { username: name, online: bool() },
-  'member-joined': { group: name, username: name },
-  'member-left': { group: name, username: name },
+  presence: { username, online: bool() },
+  'member-joined': { group, username },
+  'member-left': { group, username },
   /** To online members holding the current key, when `username` (a member) lacks it. */
-  'key-needed': { group: name, epoch, username: name },
+  'key-needed': { group, epoch, username },
   /** A member left: the next sender rotates (DESIGN §4). */
-  'rotation-needed': { group: name },
+  'rotation-needed': { group },
   /** This account signed in again elsewhere; the stream closes after this event. */
   'session-replaced': {},
   /** Heartbeat, so an idle events stream is never mistaken for a dead one; not delivered. */
@@ -184,12 +189,15 @@ export const EVENT_SCHEMAS = {
 } satisfies Record<string, Schema>
 
 export type EventType = keyof typeof EVENT_SCHEMAS
-export type WireEvent = { [T in EventType]: { type: T } & InferSchema<typeof EVENT_SCHEMAS[T]> }[EventType]
+/** An event as decoded (decodeEvent): its names are Usernames and GroupNames. */
+type DecodedEvent = { [T in EventType]: { type: T } & InferSchema<typeof EVENT_SCHEMAS[T]> }[EventType]
+/** An event as the server writes it: names as plain strings (encodeEvent checks them). */
+export type WireEvent = Plain<DecodedEvent>
 /** An event the server pushes to an application. */
 export type ServerEvent = Exclude<WireEvent, { type: 'ping' }>
-/** What a subscriber's callback receives: server events, and the local-only `disconnected` when
- * the events stream ends (for any reason). */
-export type RendezvousEvent = ServerEvent | { type: 'disconnected' }
+/** What a subscriber's callback receives: the server's events as decoded, and the local-only
+ * `disconnected` when the events stream ends (for any reason). */
+export type RendezvousEvent = Exclude<DecodedEvent, { type: 'ping' }> | { type: 'disconnected' }
 
 // ---------------------------------------------------------------------------------------------
 // Encoding and decoding
@@ -213,8 +221,6 @@ export function decodeRequest (data: Uint8Array): Request {
     throw malformed(typeof op === 'string' ? `unknown operation "${op.slice(0, 16)}"` : 'unknown operation')
   }
   checkObject({ op: str(16, 1), ...REQUEST_SCHEMAS[op] }, value, op)
-  if (typeof value.username === 'string') value.username = toUsername(value.username)
-  if (typeof value.group === 'string') value.group = toGroupName(value.group)
   if (Array.isArray(value.addrs)) {
     value.addrs.forEach((addr: string, i) => {
       try {
@@ -229,7 +235,7 @@ export function decodeRequest (data: Uint8Array): Request {
 
 /** The server's success frame; checked against the schema first, so the server never sends what
  * a client would refuse to read. */
-export function encodeResult<O extends Op> (op: O, result: Result<O>): Uint8Array {
+export function encodeResult<O extends Op> (op: O, result: ResultArgs<O>): Uint8Array {
   const body = { ok: true, ...result }
   checkObject({ ok: bool(), ...RESPONSE_SCHEMAS[op] }, body, `${op} response`)
   return encodeBody(body)
@@ -271,14 +277,14 @@ export function encodeEvent (event: WireEvent): Uint8Array {
   return encodeBody(event)
 }
 
-export function decodeEvent (data: Uint8Array): WireEvent {
+export function decodeEvent (data: Uint8Array): DecodedEvent {
   const value = decodeMap(data, MAX_RESPONSE_BYTES, 'event')
   const type = value.type
   if (typeof type !== 'string' || !Object.hasOwn(EVENT_SCHEMAS, type)) {
     throw malformed(typeof type === 'string' ? `unknown event "${type.slice(0, 32)}"` : 'event has no type')
   }
   checkObject({ type: str(32, 1), ...EVENT_SCHEMAS[type as EventType] }, value, `${type} event`)
-  return value as WireEvent
+  return value as DecodedEvent
 }
 
 export function decodeSubscribe (data: Uint8Array): void {

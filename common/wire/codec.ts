@@ -9,9 +9,9 @@ import { malformed, tooLarge } from '../errors.ts'
 import { MAX_FRAME_BYTES } from './limits.ts'
 
 interface Opt { optional?: boolean }
-/** `T`: the string type the decoded value has; a branded name only where the decoder runs its
- * constructor (common/protocol/rendezvous.ts decodeRequest). */
-export interface StringField<T extends string = string> extends Opt { kind: 'string', min: number, max: number, pattern?: RegExp, as?: T }
+/** `T`: the string type the decoded value has; a branded name (common/wire/names.ts) only with
+ * `make`, its constructor, which the check runs and whose result replaces the string. */
+export interface StringField<T extends string = string> extends Opt { kind: 'string', min: number, max: number, pattern?: RegExp, make?: (raw: string) => T }
 export interface BytesField extends Opt { kind: 'bytes', min: number, max: number }
 export interface UintField extends Opt { kind: 'uint', max: number }
 export interface BoolField extends Opt { kind: 'bool' }
@@ -35,7 +35,10 @@ export type InferSchema<S> =
   { [K in RequiredKeys<S>]: Infer<S[K]> } & { [K in OptionalKeys<S>]?: Infer<S[K]> }
 
 /** Field builders: `str(32)`, `bytes(32, 32)`, `uint()`, `optional(str(10))`, … */
-export const str = <T extends string = string>(max: number, min = 0, pattern?: RegExp): StringField<T> => ({ kind: 'string', min, max, pattern })
+export const str = (max: number, min = 0, pattern?: RegExp): StringField => ({ kind: 'string', min, max, pattern })
+/** A string of 1 to `max` characters (and `pattern`, checked first) that `make` turns into its
+ * branded type: the decoded value is what `make` returned, or `make`'s error. */
+export const named = <T extends string>(make: (raw: string) => T, max: number, pattern?: RegExp): StringField<T> => ({ kind: 'string', min: 1, max, pattern, make })
 export const bytes = (max: number, min = 0): BytesField => ({ kind: 'bytes', min, max })
 export const uint = (max = Number.MAX_SAFE_INTEGER): UintField => ({ kind: 'uint', max })
 export const bool = (): BoolField => ({ kind: 'bool' })
@@ -80,7 +83,8 @@ export function decodeMap (data: Uint8Array, maxBytes: number, what: string): Re
   return value as Record<string, unknown>
 }
 
-/** Check an already-decoded value against a schema (also used for CLI JSON and stored rows). */
+/** Check an already-decoded value against a schema (also used for CLI JSON and stored rows). A
+ * `named` field is replaced, in place, by its constructor's result. */
 export function checkObject (schema: Schema, value: unknown, path: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
     throw malformed(`${path} must be a map`)
@@ -101,37 +105,38 @@ export function checkObject (schema: Schema, value: unknown, path: string): Reco
       }
       throw malformed(`${path}.${key} is missing`)
     }
-    checkField(field, record[key], `${path}.${key}`)
+    record[key] = checkField(field, record[key], `${path}.${key}`)
   }
   return record
 }
 
-function checkField (field: Field, value: unknown, path: string): void {
+/** The value, checked: itself, or for a `named` field its constructor's result. */
+function checkField (field: Field, value: unknown, path: string): unknown {
   switch (field.kind) {
     case 'string':
       if (typeof value !== 'string') throw malformed(`${path} must be a string`)
       if (value.length < field.min) throw malformed(`${path} is too short`)
       if (value.length > field.max) throw tooLarge(`${path} is longer than ${field.max}`)
       if (field.pattern !== undefined && !field.pattern.test(value)) throw malformed(`${path} has characters that are not allowed`)
-      return
+      return field.make === undefined ? value : field.make(value)
     case 'bytes':
       if (!(value instanceof Uint8Array)) throw malformed(`${path} must be bytes`)
       if (value.byteLength < field.min) throw malformed(`${path} is too short`)
       if (value.byteLength > field.max) throw tooLarge(`${path} is longer than ${field.max} bytes`)
-      return
+      return value
     case 'uint':
       if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw malformed(`${path} must be a whole number >= 0`)
       if (value > field.max) throw tooLarge(`${path} is over ${field.max}`)
-      return
+      return value
     case 'bool':
       if (typeof value !== 'boolean') throw malformed(`${path} must be true or false`)
-      return
+      return value
     case 'array':
       if (!Array.isArray(value)) throw malformed(`${path} must be a list`)
       if (value.length > field.max) throw tooLarge(`${path} has more than ${field.max} items`)
-      value.forEach((item, i) => { checkField(field.of as Field, item, `${path}[${i}]`) })
-      return
+      value.forEach((item, i) => { value[i] = checkField(field.of as Field, item, `${path}[${i}]`) })
+      return value
     case 'object':
-      checkObject(field.fields as Schema, value, path)
+      return checkObject(field.fields as Schema, value, path)
   }
 }

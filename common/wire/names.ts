@@ -30,6 +30,16 @@ export type GroupName = Branded<string, 'GroupName'>
 /** A message id: 16 random bytes as 32 lower-case hex characters (peer/session.ts makes them). */
 export type MessageId = Branded<string, 'MessageId'>
 
+/** `T` with every Username, GroupName and MessageId in it a plain string: what a writer may
+ * give an encoder that checks (and brands) the names itself, as a client's request or the
+ * rendezvous's answer. */
+export type Plain<T> =
+  T extends Username | GroupName | MessageId ? string
+    : T extends Uint8Array ? T
+      : T extends Array<infer E> ? Array<Plain<E>>
+        : T extends object ? { [K in keyof T]: Plain<T[K]> }
+          : T
+
 const MESSAGE_ID_PATTERN = /^[0-9a-f]{32}$/
 
 /** The one way a string becomes a Username: lower-cased, or ERR_INVALID_NAME. */

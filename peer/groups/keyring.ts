@@ -11,6 +11,7 @@ import { epochStatement, keyCommitment, keyMatchesCommitment, verifyEpochSignatu
 import { newGroupKey, GROUP_KEY_BYTES } from '../../common/crypto/group.ts'
 import { unwrapSecret, wrapSecret } from '../../common/crypto/wrap.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../../common/errors.ts'
+import { isValidName, toUsername } from '../../common/wire/names.ts'
 import type { GroupName, Username } from '../../common/wire/names.ts'
 import type { Emit } from '../events.ts'
 import type { PeerStore } from '../store/store.ts'
@@ -20,7 +21,7 @@ import { logger } from '../log.ts'
 /** A member as the rendezvous lists it. No addresses: a hand-over resolves the member through
  * the directory, which checks the peer id against our pin (DESIGN §3). */
 export interface GroupMember {
-  username: string
+  username: Username
   peerId: string
   online: boolean
   hasKey: boolean
@@ -28,7 +29,7 @@ export interface GroupMember {
 
 /** Who made the current epoch, with their signed commitment to its key. */
 interface EpochMaker {
-  username: string
+  username: Username
   peerId: string
   commitment: Uint8Array
   signature: Uint8Array
@@ -71,7 +72,7 @@ export interface KeyringEvents {
   /** A handed key was accepted: deliveries to the group that waited for it can go now. */
   key: [group: string, epoch: number]
   /** A member was handed the key: deliveries to it that failed without one can go now. */
-  'handed-over': [group: string, username: string]
+  'handed-over': [group: string, username: Username]
 }
 
 const log = logger('parley:keyring')
@@ -454,14 +455,14 @@ function decodeLastKnown (group: string, kept: string): GroupInfo | undefined {
   const list: GroupMember[] = []
   for (const member of members as unknown[]) {
     const { username, peerId, hasKey } = (member ?? {}) as Record<string, unknown>
-    if (typeof username !== 'string' || typeof peerId !== 'string' || typeof hasKey !== 'boolean') return undefined
-    list.push({ username, peerId, hasKey, online: false })
+    if (typeof username !== 'string' || !isValidName(username) || typeof peerId !== 'string' || typeof hasKey !== 'boolean') return undefined
+    list.push({ username: toUsername(username), peerId, hasKey, online: false })
   }
   let epochMaker: EpochMaker | undefined
   if (maker !== null) {
     const { username, peerId, commitment, signature } = (maker ?? {}) as Record<string, unknown>
-    if (typeof username !== 'string' || typeof peerId !== 'string' || typeof commitment !== 'string' || typeof signature !== 'string') return undefined
-    epochMaker = { username, peerId, commitment: new Uint8Array(Buffer.from(commitment, 'base64')), signature: new Uint8Array(Buffer.from(signature, 'base64')) }
+    if (typeof username !== 'string' || !isValidName(username) || typeof peerId !== 'string' || typeof commitment !== 'string' || typeof signature !== 'string') return undefined
+    epochMaker = { username: toUsername(username), peerId, commitment: new Uint8Array(Buffer.from(commitment, 'base64')), signature: new Uint8Array(Buffer.from(signature, 'base64')) }
   }
   return { group, epoch, rotationNeeded, members: list, maker: epochMaker, epochAgeMs: 0 }
 }

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { ErrorCode, ParleyError, isErrorCode } from '../../../common/errors.ts'
 import type { Field, Schema } from '../../../common/wire/codec.ts'
+import { NAME_PATTERN } from '../../../common/wire/names.ts'
 
 export { fc }
 
@@ -196,7 +197,8 @@ const ABSENT = Symbol('absent')
  * each field's is built once. */
 const fieldCache = new WeakMap<Field, fc.Arbitrary<unknown>>()
 
-/** A value the schema field accepts. Strings with a pattern come from fc.stringMatching. */
+/** A value the schema field accepts. Strings with a pattern come from fc.stringMatching; a
+ * branded name (a field with `make`) is one its constructor keeps as it is, so it round-trips. */
 export function validField (field: Field): fc.Arbitrary<unknown> {
   let arbitrary = fieldCache.get(field)
   if (arbitrary === undefined) {
@@ -216,7 +218,15 @@ function buildValidField (field: Field): fc.Arbitrary<unknown> {
           .map(text => text.replace(/\p{Cs}/gu, '\ufffd').replace(/^\ufeff+/, ''))
         // fc.stringMatching has no `i` flag: the lower-case matches are valid all the same.
         : fc.stringMatching(new RegExp(field.pattern.source, field.pattern.flags.replace('i', '')))
-      return base.filter(text => text.length >= field.min && text.length <= field.max)
+      if (field.make === undefined) return base.filter(text => text.length >= field.min && text.length <= field.max)
+      const make = field.make
+      return fc.stringMatching(field.pattern ?? NAME_PATTERN).filter(text => {
+        try {
+          return text.length <= field.max && make(text) === text
+        } catch {
+          return false
+        }
+      })
     }
     case 'bytes':
       return fc.uint8Array({ minLength: field.min, maxLength: Math.min(field.max, Math.max(field.min, 40)) })

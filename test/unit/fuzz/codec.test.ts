@@ -1,7 +1,7 @@
 /**
  * Fuzz: schema-checked CBOR bodies (common/wire/codec.ts). decodeBody must answer a value that
- * fits the schema, or ERR_MALFORMED / ERR_TOO_LARGE: never a cborg exception, never a value of
- * another shape. 10,000 cases per property, over four schemas.
+ * fits the schema, or ERR_MALFORMED / ERR_TOO_LARGE (ERR_INVALID_NAME for a name field): never
+ * a cborg exception, never a value of another shape. 10,000 cases per property, over four schemas.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -14,7 +14,8 @@ import { REQUEST_SCHEMAS, RESPONSE_SCHEMAS } from '../../../common/protocol/rend
 import { fileMetaBody as metaSchema } from '../../../common/protocol/peer.ts'
 import { anyBytes, assertNoNull, cborValue, fc, mutateBytes, nearlyValidBody, outcome, params, validBody } from './arbitraries.ts'
 
-const BODY_ERRORS: readonly ErrorCode[] = [ErrorCode.Malformed, ErrorCode.TooLarge]
+/** ERR_INVALID_NAME: a name field's constructor (common/wire/names.ts) refused it. */
+const BODY_ERRORS: readonly ErrorCode[] = [ErrorCode.Malformed, ErrorCode.TooLarge, ErrorCode.InvalidName]
 
 /** Every field kind, nesting, optional fields and a pattern. */
 const kitchenSink = {

@@ -31,7 +31,8 @@ import type { Overrides } from './arbitraries.ts'
 const OPS = Object.keys(REQUEST_SCHEMAS) as Op[]
 const EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EventType[]
 const KNOWN_CODES = Object.values(ErrorCode)
-const SCHEMA_ERRORS: readonly ErrorCode[] = [ErrorCode.Malformed, ErrorCode.TooLarge]
+/** ERR_INVALID_NAME: a name of the right characters its constructor refuses ("." or ".."). */
+const SCHEMA_ERRORS: readonly ErrorCode[] = [ErrorCode.Malformed, ErrorCode.TooLarge, ErrorCode.InvalidName]
 const REQUEST_ERRORS: readonly ErrorCode[] = [ErrorCode.Malformed, ErrorCode.TooLarge, ErrorCode.InvalidName]
 /** Discriminators near the real ones: wrong case, padded, prefixes, other types. */
 const JUNK_TAGS = ['SALT', 'salt ', 'sal', 'put_key', 'get-key', 'unknown', '', '__proto__', 'toString', 'hasOwnProperty', 1, 0, true, null]

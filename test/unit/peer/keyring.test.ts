@@ -18,6 +18,7 @@ import { ErrorCode, ParleyError, is } from '../../../common/errors.ts'
 import { IN_MEMORY } from '../../../common/sqlite.ts'
 import type { Result } from '../../../common/protocol/rendezvous.ts'
 import { toGroupName, toUsername } from '../../../common/wire/names.ts'
+import type { Username } from '../../../common/wire/names.ts'
 import { GroupKeyring } from '../../../peer/groups/keyring.ts'
 import type { KeyringDeps } from '../../../peer/groups/keyring.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
@@ -27,7 +28,7 @@ const GROUP = toGroupName('club')
 const isCode = (code: ErrorCode, message?: RegExp) => (err: unknown): boolean =>
   is(err, code) && (message === undefined || message.test((err as Error).message))
 
-interface Maker { username: string, peerId: string, commitment: Uint8Array, signature: Uint8Array }
+interface Maker { username: Username, peerId: string, commitment: Uint8Array, signature: Uint8Array }
 
 /** The rendezvous's side of one group, in memory: who is in it, its epoch and maker, who holds a
  * wrapped copy of which epoch's key. `away` makes every call fail as an unreachable server does. */
@@ -59,7 +60,7 @@ class FakeRendezvous {
           epoch: this.epoch,
           rotationNeeded: this.rotationNeeded,
           members: [...this.members].map(name => ({
-            username: name, peerId: this.peerIds.get(name) ?? '', online: this.online.has(name), hasKey: this.copies.get(name)?.has(this.epoch) === true
+            username: toUsername(name), peerId: this.peerIds.get(name) ?? '', online: this.online.has(name), hasKey: this.copies.get(name)?.has(this.epoch) === true
           })),
           ...(this.maker === undefined ? {} : { maker: this.maker }),
           epochAgeMs: Date.now() - this.epochStarted
@@ -73,19 +74,19 @@ class FakeRendezvous {
         this.rotations++
         this.rotationNeeded = false
         this.epochStarted = Date.now()
-        this.maker = { username, peerId: this.peerIds.get(username) ?? '', ...proof }
+        this.maker = { username: toUsername(username), peerId: this.peerIds.get(username) ?? '', ...proof }
         this.#keep(username, this.epoch, wrapped)
-        return { group, epoch: this.epoch }
+        return { group: toGroupName(group), epoch: this.epoch }
       },
       putKey: async (group, epoch, wrapped): Promise<Result<'put-key'>> => {
         check()
         this.#keep(username, epoch, wrapped)
-        return { group, epoch }
+        return { group: toGroupName(group), epoch }
       },
       getKeys: async (group): Promise<Result<'get-keys'>> => {
         check()
         const keys = [...(this.copies.get(username) ?? new Map<number, Uint8Array>())].map(([epoch, wrapped]) => ({ epoch, wrapped }))
-        return { group, epoch: this.epoch, keys }
+        return { group: toGroupName(group), epoch: this.epoch, keys }
       },
       groups: async (): Promise<Result<'groups'>> => {
         if (this.away) throw new ParleyError(ErrorCode.Unreachable, 'the rendezvous is not reachable')
@@ -177,7 +178,7 @@ describe('group keyring', () => {
     const commitment = keyCommitment(key, GROUP, server.epoch + 1)
     const signature = await signer.sign(epochStatement(GROUP, server.epoch + 1, commitment))
     server.epoch++
-    server.maker = { username: maker.name, peerId: maker.peerId, commitment, signature }
+    server.maker = { username: toUsername(maker.name), peerId: maker.peerId, commitment, signature }
     return key
   }
 
@@ -241,7 +242,7 @@ describe('group keyring', () => {
       const key = newGroupKey()
       const commitment = keyCommitment(key, GROUP, 1)
       server.epoch = 1
-      server.maker = { username: 'alice', peerId: peerIdFromPrivateKey(impostor).toString(), commitment, signature: await impostor.sign(epochStatement(GROUP, 1, commitment)) }
+      server.maker = { username: toUsername('alice'), peerId: peerIdFromPrivateKey(impostor).toString(), commitment, signature: await impostor.sign(epochStatement(GROUP, 1, commitment)) }
       await assert.rejects(member('bob').keyring.acceptHandedKey({ from: 'carol', group: GROUP, epoch: 1, key }),
         isCode(ErrorCode.Integrity, /identity of its maker alice changed/))
       assert.equal(held('bob', 1), undefined)

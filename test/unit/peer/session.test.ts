@@ -185,7 +185,7 @@ describe('session (the composition root)', () => {
     await session.sendText(toUsername('bob'), 'later then')
     await session.outbox.idle()
     rv.connect(bob)
-    events.push?.({ type: 'presence', username: 'bob', online: true })
+    events.push?.({ type: 'presence', username: toUsername('bob'), online: true })
     await session.outbox.idle()
     assert.deepEqual(delivered(), ['bob'])
   })
@@ -224,7 +224,7 @@ describe('session (the composition root)', () => {
     // Bob is reachable again and the rendezvous says he lacks the key: alice hands it over, and
     // the keyring's `handed-over` must send what waited for him now, not at a retry.
     direct.unreachable.delete('bob')
-    events.push?.({ type: 'key-needed', group: GROUP, epoch: 1, username: 'bob' })
+    events.push?.({ type: 'key-needed', group: GROUP, epoch: 1, username: toUsername('bob') })
     await until(() => direct.keysHanded.some(k => k.to === 'bob'))
     await new Promise(resolve => setImmediate(resolve)) // the hand-over's promise settles
     await session.outbox.idle()

@@ -6,7 +6,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { ErrorCode, is } from '../../../common/errors.ts'
-import { decodeRequest, encodeRequest } from '../../../common/protocol/rendezvous.ts'
+import { decodeEvent, decodeRequest, decodeResponse, encodeEvent, encodeRequest, encodeResult } from '../../../common/protocol/rendezvous.ts'
+import { encodeBody } from '../../../common/wire/codec.ts'
 import { toGroupName, toMessageId, toUsername } from '../../../common/wire/names.ts'
 import type { GroupName, MessageId, Username } from '../../../common/wire/names.ts'
 
@@ -64,4 +65,23 @@ test('a decoded rendezvous request carries a Username and a GroupName, lower-cas
   const group: GroupName = join.group
   assert.equal(group, 'club')
   assert.throws(() => decodeRequest(encodeRequest('join', { group: 'no way' })), (err: unknown) => is(err, ErrorCode.InvalidName))
+})
+
+test('a decoded rendezvous answer and event carry Usernames and GroupNames; a name its constructor refuses is refused', () => {
+  const found = decodeResponse('lookup', encodeResult('lookup', { username: 'bob', peerId: 'p', addrs: [], online: true }))
+  const user: Username = found.username
+  assert.equal(user, 'bob')
+  const members = decodeResponse('members', encodeBody({
+    ok: true, group: 'club', epoch: 1, rotationNeeded: false, epochAgeMs: 0, members: [{ username: 'carol', peerId: 'p', online: true, hasKey: false }]
+  }))
+  const group: GroupName = members.group
+  const member: Username | undefined = members.members[0]?.username
+  assert.deepEqual([group, member], ['club', 'carol'])
+  const event = decodeEvent(encodeEvent({ type: 'key-needed', group: 'club', epoch: 1, username: 'dave' }))
+  assert.ok(event.type === 'key-needed')
+  const lacking: Username = event.username
+  assert.equal(lacking, 'dave')
+  // Of the server's alphabet but not a name: refused by the constructor, not passed on.
+  assert.throws(() => decodeResponse('whois', encodeBody({ ok: true, username: '..', peerId: 'p', addrs: [], online: true })), (err: unknown) => is(err, ErrorCode.InvalidName))
+  assert.throws(() => decodeResponse('whois', encodeBody({ ok: true, username: 'Bob', peerId: 'p', addrs: [], online: true })), (err: unknown) => is(err, ErrorCode.Malformed))
 })
