@@ -11,15 +11,21 @@
  */
 import { malformed, tooLarge } from '../errors.ts'
 import { MAX_FILE_BYTES, MAX_FILE_NAME_BYTES, MAX_HEADER_BYTES } from './limits.ts'
-import { isValidName } from './names.ts'
+import { isValidName, toGroupName } from './names.ts'
+import type { GroupName, Plain } from './names.ts'
 
-export type SignalHeader =
+/** A header as parsed: its group is a GroupName. */
+export type ParsedHeader =
   | { kind: 'SESSION' }
   | { kind: 'MSG' }
   | { kind: 'FILE', name: string, size: number }
-  | { kind: 'KEY', group: string, epoch: number }
-  | { kind: 'GROUP', group: string }
-  | { kind: 'GROUP_FILE', group: string, name: string }
+  | { kind: 'KEY', group: GroupName, epoch: number }
+  | { kind: 'GROUP', group: GroupName }
+  | { kind: 'GROUP_FILE', group: GroupName, name: string }
+
+/** A header as a sender writes it: the group a plain string (formatHeader checks it by parsing
+ * what it made). A ParsedHeader is one too. */
+export type SignalHeader = Plain<ParsedHeader>
 
 // Fuzzing fix (issue 7): ignoreBOM keeps a leading U+FEFF in the text, so "\uFEFFMSG" is refused as
 // an unknown verb; TextDecoder's default silently dropped it and accepted a second spelling of MSG.
@@ -47,7 +53,7 @@ function headerLine (header: SignalHeader): string {
   }
 }
 
-export function parseHeader (bytes: Uint8Array): SignalHeader {
+export function parseHeader (bytes: Uint8Array): ParsedHeader {
   if (bytes.byteLength > MAX_HEADER_BYTES) throw tooLarge('signal header too long')
   let line: string
   try {
@@ -85,9 +91,10 @@ export function parseHeader (bytes: Uint8Array): SignalHeader {
   }
 }
 
-function groupName (text: string): string {
+/** Names are sent lower-cased (NAME_PATTERN): one that is not is malformed, not put right. */
+function groupName (text: string): GroupName {
   if (!isValidName(text)) throw malformed('invalid group name in signal header')
-  return text
+  return toGroupName(text)
 }
 
 function fileName (text: string): string {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { formatHeader, parseHeader } from '../../../common/wire/headers.ts'
 import type { SignalHeader } from '../../../common/wire/headers.ts'
 import { ErrorCode, is } from '../../../common/errors.ts'
+import type { GroupName } from '../../../common/wire/names.ts'
 
 const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text)
 
@@ -16,6 +17,14 @@ test('every signal header round-trips, file names with spaces included', () => {
     { kind: 'GROUP_FILE', group: 'friends', name: 'a song.wav' }
   ]
   for (const header of headers) assert.deepEqual(parseHeader(formatHeader(header)), header)
+})
+
+test('a parsed header\'s group is a GroupName; one not sent lower-cased is malformed, not put right', () => {
+  const header = parseHeader(utf8('KEY friends 3'))
+  assert.ok(header.kind === 'KEY')
+  const group: GroupName = header.group
+  assert.equal(group, 'friends')
+  assert.throws(() => parseHeader(utf8('GROUP Friends')), (err: unknown) => is(err, ErrorCode.Malformed))
 })
 
 test('the wire text is exactly the customer\'s signal syntax', () => {
