@@ -11,6 +11,7 @@ import { createParleyNode } from '../common/node.ts'
 import type { ParleyNode } from '../common/node.ts'
 import { ErrorCode, ParleyError, is } from '../common/errors.ts'
 import { toGroupName, toUsername } from '../common/wire/names.ts'
+import type { Username } from '../common/wire/names.ts'
 import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
 import { signIn, signUp } from './account.ts'
 import type { AccountHost, SignedIn } from './account.ts'
@@ -321,7 +322,7 @@ export class ParleyPeer {
  * SEND and SENDFILE go only to a user who exists: the directory knows them, or (while the
  * rendezvous is away) they are a contact pinned earlier. Otherwise nothing is queued.
  */
-async function checkRecipient (session: Session, user: string): Promise<void> {
+async function checkRecipient (session: Session, user: Username): Promise<void> {
   // A contact met before exists: no round trip. Otherwise the directory's answer, which it
   // reuses while presence says nothing changed, so a burst of SENDs is not a burst of look-ups
   // against the rendezvous's per-peer request budget (issue 11: 2,000 piped SENDs).

@@ -9,12 +9,14 @@ import { compare } from 'uint8arrays/compare'
 import { ErrorCode, ParleyError, is } from '../common/errors.ts'
 import { RateLimiter } from '../common/rate-limiter.ts'
 import type { Clock } from '../common/rate-limiter.ts'
+import { toUsername } from '../common/wire/names.ts'
+import type { Username } from '../common/wire/names.ts'
 import type { RendezvousClient } from './rendezvous-client.ts'
 import type { PeerStore } from './store/store.ts'
 import type { Emit } from './events.ts'
 
 export interface PeerContact {
-  username: string
+  username: Username
   peerId: string
   addrs: string[]
   online: boolean
@@ -51,13 +53,13 @@ export class Directory {
   readonly #store: PeerStore
   readonly #emit: Emit
   /** The last answer for each user, to keep talking directly while the rendezvous is away. */
-  readonly #lastSeen = new Map<string, PeerContact>()
+  readonly #lastSeen = new Map<Username, PeerContact>()
   /** Recent answers, by username (see `resolve`). */
-  readonly #cached = new Map<string, { at: number, contact: PeerContact }>()
+  readonly #cached = new Map<Username, { at: number, contact: PeerContact }>()
   /** Peer ids with no account, until when (see UNKNOWN_PEER_CACHE_MS). */
   readonly #unknown = new Map<string, number>()
   /** `whois` look-ups in flight, so a burst of streams from one peer asks once. */
-  readonly #asking = new Map<string, Promise<string>>()
+  readonly #asking = new Map<string, Promise<Username>>()
   readonly #inboundLookups: RateLimiter
   readonly #now: Clock
 
@@ -80,7 +82,7 @@ export class Directory {
    * looked up, and `onPresence` drops the entry when that changes, so under load the directory
    * is not asked once per delivery (issue 11).
    */
-  async resolve (username: string): Promise<PeerContact> {
+  async resolve (username: Username): Promise<PeerContact> {
     const cached = this.#cached.get(username)
     if (cached !== undefined && Date.now() - cached.at < CONTACT_CACHE_MS) return cached.contact
     let found: PeerContact
@@ -101,18 +103,19 @@ export class Directory {
     if (previous === undefined || previous.join(' ') !== found.addrs.join(' ')) this.#store.rememberAddrs(found.username, found.addrs)
     this.#lastSeen.set(found.username, found)
     this.#cached.set(found.username, { at: Date.now(), contact: found })
-    if (this.#cached.size > MAX_CACHED_CONTACTS) this.#cached.delete(this.#cached.keys().next().value ?? '')
+    const oldest = this.#cached.keys().next().value
+    if (this.#cached.size > MAX_CACHED_CONTACTS && oldest !== undefined) this.#cached.delete(oldest)
     return found
   }
 
   /** The rendezvous says a user came or went (or we lost track of presence): ask again next time. */
-  forget (username?: string): void {
+  forget (username?: Username): void {
     if (username === undefined) this.#cached.clear()
     else this.#cached.delete(username)
   }
 
   /** The peer id pinned for a user, if we have met them (no look-up). */
-  pinned (username: string): string | undefined {
+  pinned (username: Username): string | undefined {
     return this.#store.pinnedPeerId(username)
   }
 
@@ -122,9 +125,10 @@ export class Directory {
    * UNKNOWN_PEER_CACHE_MS (ERR_NOT_FOUND without asking again), concurrent asks for one peer id
    * share one look-up, and all look-ups share one budget (ERR_RATE_LIMITED past it).
    */
-  async usernameOf (peerId: string): Promise<string> {
+  async usernameOf (peerId: string): Promise<Username> {
+    // The store keeps names as they were pinned, valid then: made a Username again here.
     const pinned = this.#store.usernameForPeer(peerId)
-    if (pinned !== undefined) return pinned
+    if (pinned !== undefined) return toUsername(pinned)
     const until = this.#unknown.get(peerId)
     if (until !== undefined) {
       if (this.#now() < until) throw noSuchPeer(peerId)
@@ -146,8 +150,8 @@ export class Directory {
     }
   }
 
-  async #whois (peerId: string): Promise<string> {
-    let username: string
+  async #whois (peerId: string): Promise<Username> {
+    let username: Username
     try {
       ({ username } = await this.#rendezvous.whois(peerId))
     } catch (err) {
@@ -163,7 +167,7 @@ export class Directory {
   }
 
   /** Record what the directory told us elsewhere (members lists) under the same pin rules. */
-  observe (username: string, peerId: string): void {
+  observe (username: Username, peerId: string): void {
     try {
       this.#checkPin(username, peerId)
     } catch {
@@ -171,7 +175,7 @@ export class Directory {
     }
   }
 
-  #checkPin (username: string, peerId: string): void {
+  #checkPin (username: Username, peerId: string): void {
     if (this.#store.pin(username, peerId) !== 'changed') return
     const message = `the identity of ${username} has changed (now ${peerId}); messages to and from ${username} ` +
       `are refused until you compare fingerprints with VERIFY ${username} and accept with TRUST ${username}`
@@ -182,7 +186,7 @@ export class Directory {
   /** Accept the directory's current peer id for a user after an out-of-band check. */
   /** Re-pin `username` to `expected` (the identity the user compared with VERIFY), if that is
    * still what the directory shows: a directory that changed since then is not trusted blindly. */
-  async trust (username: string, expected: string): Promise<string> {
+  async trust (username: Username, expected: string): Promise<string> {
     this.forget(username)
     const found = await this.#rendezvous.lookup(username)
     if (found.peerId !== expected) {

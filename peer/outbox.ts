@@ -8,6 +8,8 @@
  * a re-delivered id it already has.
  */
 import { ErrorCode, asParleyError } from '../common/errors.ts'
+import { toUsername } from '../common/wire/names.ts'
+import type { Username } from '../common/wire/names.ts'
 import type { ParleyError } from '../common/errors.ts'
 import type { Emit } from './events.ts'
 import type { Directory, PeerContact } from './directory.ts'
@@ -42,8 +44,8 @@ export class Outbox {
   readonly #emit: Emit
   readonly #deliverer: Deliverer
   /** One delivery run per recipient at a time keeps each conversation in order. */
-  readonly #running = new Map<string, Promise<void>>()
-  readonly #rerun = new Set<string>()
+  readonly #running = new Map<Username, Promise<void>>()
+  readonly #rerun = new Set<Username>()
   /** Messages accepted whose commit is not durable yet (see `accept`). */
   readonly #accepting = new Set<Promise<void>>()
   /** Items already reported as queued in this process, so a retry does not repeat it. */
@@ -51,7 +53,7 @@ export class Outbox {
   /** Recipients the directory calls online but who could not be reached: retried soon, with
    * backoff, instead of waiting for the next sweep (a peer that just signed in may take a moment
    * to answer; a flaky link recovers). */
-  readonly #retries = new Map<string, { failures: number, timer: NodeJS.Timeout }>()
+  readonly #retries = new Map<Username, { failures: number, timer: NodeJS.Timeout }>()
   #timer: NodeJS.Timeout | undefined
   /** Stopped (the session is closing): no new delivery run and no new retry timer may start,
    * or one would outlive the store it reads (ERR_INTERNAL "database is not open", issue 7 soak).
@@ -89,11 +91,11 @@ export class Outbox {
 
   flushAll (): void {
     if (this.#stopped) return // the store may be closed already (a late key or presence event)
-    for (const recipient of this.#store.outboxRecipients()) this.flush(recipient)
+    for (const recipient of this.#store.outboxRecipients()) this.flush(toUsername(recipient))
   }
 
   /** Deliver what waits for `recipient`; a flush asked for while one runs runs again after it. */
-  flush (recipient: string): void {
+  flush (recipient: Username): void {
     if (this.#stopped) return
     if (this.#running.has(recipient)) {
       this.#rerun.add(recipient)
@@ -132,7 +134,7 @@ export class Outbox {
     }
   }
 
-  async #deliverAll (recipient: string): Promise<void> {
+  async #deliverAll (recipient: Username): Promise<void> {
     let queue = this.#store.outboxFor(recipient)
     if (queue.length === 0) return
     let contact: PeerContact
@@ -205,7 +207,7 @@ export class Outbox {
 
   /** Where to deliver: on the open session with the pinned identity if there is one (no look-up:
    * under load the rendezvous must not be asked once per delivery run), else the directory. */
-  async #contactFor (recipient: string): Promise<PeerContact> {
+  async #contactFor (recipient: Username): Promise<PeerContact> {
     const pinned = this.#directory.pinned(recipient)
     if (pinned !== undefined && this.#deliverer.connected(pinned)) return { username: recipient, peerId: pinned, addrs: [], online: true }
     return await this.#directory.resolve(recipient)
@@ -236,7 +238,7 @@ export class Outbox {
     this.#emit({ event: 'delivered', id: item.id, to: item.recipient, group: item.group })
   }
 
-  #retrySoon (recipient: string): void {
+  #retrySoon (recipient: Username): void {
     if (this.#stopped) return
     const failures = (this.#retries.get(recipient)?.failures ?? 0) + 1
     if (failures > RETRY_SOON_LIMIT) return // the periodic sweep takes over
@@ -246,7 +248,7 @@ export class Outbox {
     this.#retries.set(recipient, { failures, timer })
   }
 
-  #forgetRetry (recipient: string): void {
+  #forgetRetry (recipient: Username): void {
     clearTimeout(this.#retries.get(recipient)?.timer)
     this.#retries.delete(recipient)
   }

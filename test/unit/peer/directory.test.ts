@@ -10,12 +10,17 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { ErrorCode, is } from '../../../common/errors.ts'
 import { IN_MEMORY } from '../../../common/sqlite.ts'
+import { toUsername } from '../../../common/wire/names.ts'
 import { Directory, UNKNOWN_PEER_CACHE_MS } from '../../../peer/directory.ts'
 import type { DirectoryRendezvous } from '../../../peer/directory.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
 import { InProcessRendezvous } from '../rendezvous/in-process.ts'
 import type { TestUser } from '../rendezvous/in-process.ts'
+
+const BOB = toUsername('bob')
+const CAROL = toUsername('carol')
+const DAVE = toUsername('dave')
 
 const rejectsWith = (code: ErrorCode) => (err: unknown): boolean => is(err, code)
 
@@ -54,9 +59,9 @@ describe('directory', () => {
   describe('pins', () => {
     it('pins a user on first use, then resolves the same identity without complaint', async () => {
       const dir = directory()
-      const contact = await dir.resolve('bob')
+      const contact = await dir.resolve(BOB)
       assert.deepEqual(contact, { username: 'bob', peerId: bob.peerId, addrs: ['/ip4/10.0.0.2/tcp/5002'], online: true })
-      assert.equal(dir.pinned('bob'), bob.peerId)
+      assert.equal(dir.pinned(BOB), bob.peerId)
       assert.equal(await dir.usernameOf(bob.peerId), 'bob')
       assert.deepEqual(events, [])
     })
@@ -65,30 +70,30 @@ describe('directory', () => {
       const before = await rv.identity('bob')
       store.pin('bob', before.peerId) // alice met bob under another identity
       const dir = directory()
-      await assert.rejects(dir.resolve('bob'), rejectsWith(ErrorCode.IdentityChanged))
+      await assert.rejects(dir.resolve(BOB), rejectsWith(ErrorCode.IdentityChanged))
       await assert.rejects(dir.usernameOf(bob.peerId), rejectsWith(ErrorCode.IdentityChanged), 'nor is anything from the new identity taken')
       const warnings = events.filter(e => e.event === 'warning')
       assert.equal(warnings.length, 2)
       assert.match(warnings[0]?.event === 'warning' ? warnings[0].message : '', /identity of bob has changed .*VERIFY bob.*TRUST bob/)
-      assert.equal(dir.pinned('bob'), before.peerId, 'the old pin stays until the user decides')
+      assert.equal(dir.pinned(BOB), before.peerId, 'the old pin stays until the user decides')
 
       const stranger = await rv.identity('bob')
-      await assert.rejects(dir.trust('bob', stranger.peerId), (err: unknown) => is(err, ErrorCode.IdentityChanged) && /VERIFY again/.test(err.message))
-      assert.equal(dir.pinned('bob'), before.peerId, 'an identity the directory does not show is not trusted')
+      await assert.rejects(dir.trust(BOB, stranger.peerId), (err: unknown) => is(err, ErrorCode.IdentityChanged) && /VERIFY again/.test(err.message))
+      assert.equal(dir.pinned(BOB), before.peerId, 'an identity the directory does not show is not trusted')
 
-      assert.equal(await dir.trust('bob', bob.peerId), bob.peerId)
-      assert.equal(dir.pinned('bob'), bob.peerId)
-      assert.equal((await dir.resolve('bob')).peerId, bob.peerId)
+      assert.equal(await dir.trust(BOB, bob.peerId), bob.peerId)
+      assert.equal(dir.pinned(BOB), bob.peerId)
+      assert.equal((await dir.resolve(BOB)).peerId, bob.peerId)
       assert.equal(await dir.usernameOf(bob.peerId), 'bob')
     })
 
     it('an identity seen in a member list is pinned under the same rules, and a change there only warns', async () => {
       const dir = directory()
-      dir.observe('bob', bob.peerId)
-      assert.equal(dir.pinned('bob'), bob.peerId)
+      dir.observe(BOB, bob.peerId)
+      assert.equal(dir.pinned(BOB), bob.peerId)
       const other = await rv.identity('bob')
-      dir.observe('bob', other.peerId) // never throws: a members answer is still shown
-      assert.equal(dir.pinned('bob'), bob.peerId)
+      dir.observe(BOB, other.peerId) // never throws: a members answer is still shown
+      assert.equal(dir.pinned(BOB), bob.peerId)
       assert.deepEqual(events.map(e => e.event === 'warning' ? e.code : e.event), [ErrorCode.IdentityChanged])
     })
 
@@ -104,68 +109,68 @@ describe('directory', () => {
   describe('cached answers', () => {
     it('reuses an answer for a minute, then asks again', async () => {
       const dir = directory()
-      await dir.resolve('bob')
-      await dir.resolve('bob')
+      await dir.resolve(BOB)
+      await dir.resolve(BOB)
       assert.equal(lookups(), 1)
       mock.timers.tick(59_999)
-      await dir.resolve('bob')
+      await dir.resolve(BOB)
       assert.equal(lookups(), 1)
       mock.timers.tick(1)
-      await dir.resolve('bob')
+      await dir.resolve(BOB)
       assert.equal(lookups(), 2)
     })
 
     it('asks again at once after presence changed (forget), for one user or all', async () => {
       const dir = directory()
-      await dir.resolve('bob')
+      await dir.resolve(BOB)
       rv.sessions.end(bob.peerId) // bob goes offline; the rendezvous tells alice, who forgets
-      assert.equal((await dir.resolve('bob')).online, true, 'until told, the cached answer stands')
-      dir.forget('bob')
-      assert.equal((await dir.resolve('bob')).online, false)
+      assert.equal((await dir.resolve(BOB)).online, true, 'until told, the cached answer stands')
+      dir.forget(BOB)
+      assert.equal((await dir.resolve(BOB)).online, false)
       assert.equal(lookups(), 2)
       dir.forget()
-      await dir.resolve('bob')
+      await dir.resolve(BOB)
       assert.equal(lookups(), 3)
     })
 
     it('keeps the addresses a contact was last seen at with its pin, updated when they change', async () => {
       const dir = directory()
-      await dir.resolve('bob')
+      await dir.resolve(BOB)
       assert.deepEqual(store.lastSeen('bob'), { peerId: bob.peerId, addrs: ['/ip4/10.0.0.2/tcp/5002'] })
       rv.store.setAddrs('bob', ['/ip4/10.0.0.7/tcp/5002'])
-      dir.forget('bob')
-      await dir.resolve('bob')
+      dir.forget(BOB)
+      await dir.resolve(BOB)
       assert.deepEqual(store.lastSeen('bob'), { peerId: bob.peerId, addrs: ['/ip4/10.0.0.7/tcp/5002'] })
     })
   })
 
   describe('while the rendezvous is out of reach', () => {
     it('reaches a known contact where it was last seen, in this run and after a restart', async () => {
-      await directory().resolve('bob')
+      await directory().resolve(BOB)
       rv.down = true
       const dir = directory()
-      assert.deepEqual(await dir.resolve('bob'), { username: 'bob', peerId: bob.peerId, addrs: ['/ip4/10.0.0.2/tcp/5002'], online: true },
+      assert.deepEqual(await dir.resolve(BOB), { username: 'bob', peerId: bob.peerId, addrs: ['/ip4/10.0.0.2/tcp/5002'], online: true },
         'a new Directory (a restart) finds the addresses kept with the pin')
-      await assert.rejects(dir.resolve('carol'), rejectsWith(ErrorCode.Unreachable), 'a user never met cannot be found')
+      await assert.rejects(dir.resolve(CAROL), rejectsWith(ErrorCode.Unreachable), 'a user never met cannot be found')
     })
 
     it('also while our session there is being renewed (ERR_NOT_SIGNED_IN)', async () => {
       const dir = directory()
-      await dir.resolve('bob')
+      await dir.resolve(BOB)
       dir.forget()
       rv.sessions.end(alice.peerId)
-      assert.equal((await dir.resolve('bob')).peerId, bob.peerId)
+      assert.equal((await dir.resolve(BOB)).peerId, bob.peerId)
     })
 
     it('a user the rendezvous answers it does not know is an error, never an old address', async () => {
       const dir = directory()
-      await dir.resolve('bob')
+      await dir.resolve(BOB)
       dir.forget()
       // The rendezvous lost its data (a new one on the same address): bob has no account there.
       rv.close()
       rv = new InProcessRendezvous()
       alice = await rv.user('alice')
-      await assert.rejects(dir.resolve('bob'), rejectsWith(ErrorCode.NotFound))
+      await assert.rejects(dir.resolve(BOB), rejectsWith(ErrorCode.NotFound))
     })
   })
 
@@ -181,7 +186,7 @@ describe('directory', () => {
       time += UNKNOWN_PEER_CACHE_MS
       assert.equal(await dir.usernameOf(newcomer.peerId), 'dave')
       assert.equal(rv.asked.get('whois'), 2)
-      assert.equal(dir.pinned('dave'), newcomer.peerId)
+      assert.equal(dir.pinned(DAVE), newcomer.peerId)
     })
   })
 })

@@ -25,6 +25,8 @@ import type { TestUser } from '../rendezvous/in-process.ts'
 
 type Item = Omit<OutboxItem, 'attempts'>
 
+const BOB = toUsername('bob')
+
 /** Let the event loop run until `condition` holds (a delivery run has reached a point). */
 async function until (condition: () => boolean): Promise<void> {
   for (let turns = 0; !condition(); turns++) {
@@ -79,7 +81,7 @@ describe('outbox', () => {
   let next = 0
 
   const item = (body: string, over: Partial<Item> = {}): Item =>
-    ({ id: toMessageId(randomBytes(16).toString('hex')), recipient: toUsername('bob'), group: null, kind: 'text', body, created: next++, ...over })
+    ({ id: toMessageId(randomBytes(16).toString('hex')), recipient: BOB, group: null, kind: 'text', body, created: next++, ...over })
   const record = (queued: Item): MessageRecord =>
     ({ id: queued.id, direction: 'out', peer: queued.recipient, group: null, kind: 'text', body: queued.body, path: null, status: 'queued', at: queued.created })
   const send = async (...items: Item[]): Promise<void> => {
@@ -124,12 +126,12 @@ describe('outbox', () => {
       rv.sessions.end(bob.peerId)
       const waiting = item('while you were out')
       await send(waiting)
-      outbox.flush('bob')
+      outbox.flush(BOB)
       await outbox.idle()
       assert.equal(network.started.length, 0)
       assert.deepEqual(of('queued').map(e => e.event === 'queued' ? e.reason : ''), ['offline'])
       rv.connect(bob)
-      directory.forget('bob') // what the presence event does
+      directory.forget(BOB) // what the presence event does
       outbox.flushAll()
       await outbox.idle()
       assert.deepEqual(network.started.map(d => d.body), ['while you were out'])
@@ -164,8 +166,8 @@ describe('outbox', () => {
       await send(item('for the old bob only'))
       assert.equal(network.started.length, 0)
       assert.equal(store.outboxSize(), 1)
-      await directory.trust('bob', bob.peerId)
-      outbox.flush('bob')
+      await directory.trust(BOB, bob.peerId)
+      outbox.flush(BOB)
       await outbox.idle()
       assert.equal(network.started[0]?.to.peerId, bob.peerId)
       assert.equal(store.outboxSize(), 0)
@@ -178,7 +180,7 @@ describe('outbox', () => {
       network.outcome = { refuse: code }
       await send(item('hi', { group: toGroupName('club') }))
       for (let i = 1; i < runs; i++) {
-        outbox.flush('bob')
+        outbox.flush(BOB)
         await outbox.idle()
       }
       return network.started.length
@@ -211,13 +213,13 @@ describe('outbox', () => {
       network.outcome = { refuse: ErrorCode.File, retryable: true }
       const kept = item('try me again')
       await send(kept)
-      outbox.flush('bob')
+      outbox.flush(BOB)
       await outbox.idle()
       assert.equal(network.started.length, 2)
       assert.equal(attemptsOf(kept.id), 2)
       assert.equal(of('error').length, 0)
       network.outcome = 'ack'
-      outbox.flush('bob')
+      outbox.flush(BOB)
       await outbox.idle()
       assert.equal(store.outboxSize(), 0)
       assert.equal(store.history({ user: 'bob' }, 10)[0]?.status, 'delivered')
@@ -238,7 +240,7 @@ describe('outbox', () => {
       assert.equal(attemptsOf(waiting.id), 1)
       assert.deepEqual(of('queued').map(e => e.event === 'queued' ? e.reason : ''), ['not accepted'])
       network.outcome = 'ack'
-      outbox.flush('bob')
+      outbox.flush(BOB)
       await outbox.idle()
       assert.equal(store.outboxSize(), 0)
     })
@@ -320,7 +322,7 @@ describe('outbox', () => {
       await outbox.idle()
       assert.deepEqual(network.started.map(d => d.body), ['one'])
       assert.deepEqual(store.outboxFor('bob').map(i => i.body), ['two', 'three'])
-      outbox.flush('bob')
+      outbox.flush(BOB)
       outbox.flushAll()
       await outbox.idle()
       assert.equal(network.started.length, 1, 'a stopped outbox starts nothing')
@@ -331,7 +333,7 @@ describe('outbox', () => {
       await send(item('left for the next session'))
       outbox.stop()
       store.close()
-      outbox.flush('bob')
+      outbox.flush(BOB)
       outbox.flushAll()
       await outbox.idle()
       assert.equal(of('error').length, 0)
@@ -366,7 +368,7 @@ describe('outbox', () => {
       await outbox.submit(null, [item('a')])
       await until(() => network.started.length === 1)
       await outbox.submit(null, [item('b')])
-      outbox.flush('bob')
+      outbox.flush(BOB)
       await outbox.submit(null, [item('c')])
       network.release()
       await outbox.idle()
