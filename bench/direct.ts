@@ -11,6 +11,12 @@
  * libp2p defaults: open, write, read, close). Parley and bare alternate message by
  * message. A second Parley row uses an inbox that keeps nothing, to show what the fsync costs.
  *
+ * First contact: a SEND to a peer alice has no connection and no session with (a fresh node per
+ * sample, made before the timer and pinned as after a look-up): the dial (TCP, Noise, yamux),
+ * the session's X25519 exchange, seal, the receiver's store and fsync, the ACK. Against the bare
+ * dial of another fresh node plus one echo on a new stream (the like-for-like), and the
+ * new-stream echo on an open connection (issue 11's wording), alternating sample by sample.
+ *
  * Throughput: 4 sender→receiver pairs (8 nodes, one process, so one core for all of them),
  * each with 4 SENDs in flight, against the bare echo under the same load.
  */
@@ -27,7 +33,7 @@ import type { SignedInUser } from '../peer/signed-in.ts'
 import { PeerStore } from '../peer/store/store.ts'
 import type { Dialable } from '../peer/transport/dial.ts'
 import { removeDir, tempDir } from '../harness/temp.ts'
-import { benchNode, connect, dialable, echoOnce, handleEcho, handleStreamEcho, openEcho, pool } from './nodes.ts'
+import { benchNode, connect, dialable, dialEchoOnce, echoOnce, handleEcho, handleStreamEcho, openEcho, pool } from './nodes.ts'
 import { msSince, percentile, secondsSince, summarize } from './stats.ts'
 import { row } from './report.ts'
 import type { ResultRow, SuiteOptions } from './report.ts'
@@ -152,6 +158,46 @@ export async function directSuite ({ quick, log }: SuiteOptions): Promise<Result
     }
     echo.close()
 
+    // First contact (issue 11: <= 2x a bare new-stream echo): every sample to fresh nodes, made
+    // and stopped outside the timer; the three measurements take turns going first.
+    const firstSamples = quick ? 15 : 60
+    const first = { parley: [] as number[], dial: [] as number[], open: [] as number[] }
+    const firstContact = async (i: number): Promise<{ parley: number, dial: number, open: number }> => {
+      const echoNode = await benchNode()
+      let receiver: BenchUser | undefined
+      try {
+        await handleEcho(echoNode)
+        receiver = await realUser(dir, `new${i}`)
+        knowEachOther(alice, receiver)
+        const toNew = dialable(receiver.node, receiver.name)
+        const toEcho = dialable(echoNode, 'echo')
+        const fresh = [receiver.node.peerId, echoNode.peerId]
+        if (fresh.some(peer => alice.node.getConnections(peer).length > 0)) throw new Error('first contact: alice is already connected')
+        const result = { parley: 0, dial: 0, open: 0 }
+        const steps = [
+          async () => { const start = process.hrtime.bigint(); await alice.direct.sendText(toNew, randomBytes(16), TEXT); result.parley = msSince(start) },
+          async () => { const start = process.hrtime.bigint(); await dialEchoOnce(alice.node, toEcho, [frame]); result.dial = msSince(start) },
+          async () => { result.open = await bare() }
+        ]
+        for (let k = 0; k < steps.length; k++) await steps[(i + k) % steps.length]!()
+        if (fresh.some(peer => alice.node.getConnections(peer).length !== 1)) throw new Error('first contact: no new connection was dialled')
+        return result
+      } finally {
+        await receiver?.direct.stop().catch(() => {})
+        await Promise.all([echoNode.stop(), receiver?.node.stop()])
+        receiver?.store?.close()
+        if (receiver !== undefined) await removeDir(join(dir, receiver.name))
+      }
+    }
+    const firstWarmUp = 3
+    for (let i = 0; i < firstWarmUp + firstSamples; i++) {
+      const sample = await firstContact(i)
+      if (i < firstWarmUp) continue
+      first.parley.push(sample.parley); first.dial.push(sample.dial); first.open.push(sample.open)
+    }
+    const firstRatioOpen = summarize(first.parley).median / summarize(first.open).median
+    log(`direct first contact, ${firstSamples} samples: p50 SEND ${summarize(first.parley).median.toFixed(2)} ms, bare dial + echo ${summarize(first.dial).median.toFixed(2)} ms, new-stream echo on an open connection ${summarize(first.open).median.toFixed(2)} ms`)
+
     // Throughput: 4 pairs in this one process.
     const pairs: Array<{ from: BenchUser, to: BenchUser, toDial: Dialable }> = []
     for (let i = 0; i < 4; i++) {
@@ -228,6 +274,17 @@ export async function directSuite ({ quick, log }: SuiteOptions): Promise<Result
         better: 'lower',
         parley: summarize(p99.volatile),
         baseline: { label: bareLabel, summary: summarize(p99.bare) }
+      }),
+      row({
+        suite: 'direct',
+        metric: 'first SEND to a new peer p50',
+        unit: 'ms',
+        better: 'lower',
+        parley: summarize(first.parley),
+        baseline: { label: 'bare dial + new stream echo', summary: summarize(first.dial) },
+        goal: { text: '<= 2x bare dial + echo', met: summarize(first.parley).median <= 2 * summarize(first.dial).median },
+        note: `${firstSamples} samples, each to a fresh node (no connection, no session): dial (TCP, Noise, yamux), X25519, seal, receiver's store + fsync, ACK; ` +
+          `against the new-stream echo on an open connection (issue 11's wording), ${summarize(first.open).median.toFixed(2)} ms: ${firstRatioOpen.toFixed(2)}x`
       }),
       row({
         suite: 'direct',

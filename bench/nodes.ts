@@ -5,6 +5,7 @@
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { Stream } from '@libp2p/interface'
 import { createParleyNode } from '../common/node.ts'
 import type { ParleyNode } from '../common/node.ts'
@@ -55,6 +56,21 @@ export async function handleEcho (node: ParleyNode, frames = 1, reply: (frame: U
 /** One bare exchange: open a stream with libp2p's defaults, write `frames`, read one back, close. */
 export async function echoOnce (from: ParleyNode, to: Dialable, frames: Uint8Array[]): Promise<void> {
   const framed = new FramedStream(await from.dialProtocol(peerIdFromString(to.peerId), ECHO_PROTOCOL))
+  try {
+    for (const frame of frames) await framed.write(frame)
+    await framed.read()
+  } catch (err) {
+    framed.abort(err)
+    throw err
+  } finally {
+    await framed.close()
+  }
+}
+
+/** The first-contact baseline: dial `to` at the addresses a look-up gave (a new connection: TCP,
+ * Noise, yamux), then one bare exchange on a new stream, as echoOnce. */
+export async function dialEchoOnce (from: ParleyNode, to: Dialable, frames: Uint8Array[]): Promise<void> {
+  const framed = new FramedStream(await from.dialProtocol(to.addrs.map(addr => multiaddr(addr)), ECHO_PROTOCOL))
   try {
     for (const frame of frames) await framed.write(frame)
     await framed.read()
