@@ -10,8 +10,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { createParleyNode } from '../common/node.ts'
 import type { ParleyNode } from '../common/node.ts'
 import { ErrorCode, ParleyError, is } from '../common/errors.ts'
-import { toGroupName, toUsername } from '../common/wire/names.ts'
-import type { Username } from '../common/wire/names.ts'
+import type { GroupName, Username } from '../common/wire/names.ts'
 import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
 import { signIn, signUp } from './account.ts'
 import type { AccountHost, SignedIn } from './account.ts'
@@ -111,16 +110,14 @@ export class ParleyPeer {
     return this.#session?.username
   }
 
-  async signup (username: string, password: string): Promise<void> {
-    const name = toUsername(username)
+  async signup (name: Username, password: string): Promise<void> {
     await this.#closeSession()
     const signed = await signUp(this.#accountHost(), name, password)
     await this.#open(signed)
     this.#emit({ event: 'signed-up', username: name, peerId: this.#node.peerId.toString() })
   }
 
-  async login (username: string, password: string): Promise<void> {
-    const name = toUsername(username)
+  async login (name: Username, password: string): Promise<void> {
     // Signing in again ends the session in hand first: its events stream, closing late, would
     // otherwise end the new sign-in on the rendezvous (the same connection keeps one session).
     await this.#closeSession()
@@ -186,20 +183,18 @@ export class ParleyPeer {
     return this.#session
   }
 
-  async send (user: string, text: string): Promise<void> {
+  async send (user: Username, text: string): Promise<void> {
     checkText(text)
     const session = this.#signedIn()
-    const name = toUsername(user)
-    await checkRecipient(session, name)
-    await session.sendText(name, text)
+    await checkRecipient(session, user)
+    await session.sendText(user, text)
   }
 
-  async sendFile (path: string, user: string): Promise<void> {
+  async sendFile (path: string, user: Username): Promise<void> {
     const session = this.#signedIn()
-    const name = toUsername(user)
     const file = await describeLocalFile(path)
-    await checkRecipient(session, name)
-    await session.sendFile(name, file.path, file.name)
+    await checkRecipient(session, user)
+    await session.sendFile(user, file.path, file.name)
   }
 
   async list (): Promise<void> {
@@ -214,23 +209,22 @@ export class ParleyPeer {
     this.#emit({ event: 'who', users: users.map(u => ({ username: u.username, online: u.online })) })
   }
 
-  history (target: string, count = HISTORY_DEFAULT): void {
+  /** HISTORY: `user` and `group` are one name, as either. */
+  history (user: Username, group: GroupName, count = HISTORY_DEFAULT): void {
     const session = this.#signedIn()
-    const name = toUsername(target)
     const limit = Math.min(Math.max(1, count), HISTORY_MAX)
     // Users and groups share one name space on the wire; a name with a direct conversation
     // means that user, otherwise the group of that name.
-    const direct = session.store.history({ user: name }, limit)
-    const rows = direct.length > 0 ? direct : session.store.history({ group: name }, limit)
+    const direct = session.store.history({ user }, limit)
+    const rows = direct.length > 0 ? direct : session.store.history({ group }, limit)
     const messages: HistoryLine[] = rows.map(r => ({
       id: r.id, direction: r.direction, from: r.direction === 'out' ? session.username : r.peer, group: r.group, kind: r.kind, text: r.body, path: r.path, status: r.status, at: r.at
     }))
-    this.#emit({ event: 'history', with: name, messages })
+    this.#emit({ event: 'history', with: user, messages })
   }
 
-  async verify (user: string): Promise<void> {
+  async verify (name: Username): Promise<void> {
     const session = this.#signedIn()
-    const name = toUsername(user)
     const contact = await this.#rendezvous.lookup(name)
     const pinned = session.store.pinnedPeerId(name) ?? contact.peerId
     this.#emit({ event: 'verify', user: name, peerId: pinned, fingerprint: Directory.fingerprint(this.#node.peerId.toString(), pinned) })
@@ -241,9 +235,8 @@ export class ParleyPeer {
     }
   }
 
-  async trust (user: string): Promise<void> {
+  async trust (name: Username): Promise<void> {
     const session = this.#signedIn()
-    const name = toUsername(user)
     const shown = this.#verified.get(name)
     if (shown === undefined) {
       throw new ParleyError(ErrorCode.Usage, `VERIFY ${name} first and compare the fingerprint; TRUST accepts the identity VERIFY showed`)
@@ -254,41 +247,40 @@ export class ParleyPeer {
     session.outbox.flush(name)
   }
 
-  async create (group: string): Promise<void> {
+  async create (group: GroupName): Promise<void> {
     this.#signedIn()
-    const created = await this.#rendezvous.create(toGroupName(group))
+    const created = await this.#rendezvous.create(group)
     this.#emit({ event: 'created', group: created.group })
   }
 
-  async join (group: string): Promise<void> {
+  async join (group: GroupName): Promise<void> {
     this.#signedIn()
-    const joined = await this.#rendezvous.join(toGroupName(group))
+    const joined = await this.#rendezvous.join(group)
     this.#emit({ event: 'joined', group: joined.group, created: joined.created })
   }
 
-  async leave (group: string): Promise<void> {
+  async leave (group: GroupName): Promise<void> {
     const session = this.#signedIn()
-    const name = toGroupName(group)
-    const left = await this.#rendezvous.leave(name)
-    session.keyring.forget(name)
+    const left = await this.#rendezvous.leave(group)
+    session.keyring.forget(group)
     this.#emit({ event: 'left', group: left.group })
   }
 
-  async members (group: string): Promise<void> {
+  async members (group: GroupName): Promise<void> {
     this.#signedIn()
-    const found = await this.#rendezvous.members(toGroupName(group))
+    const found = await this.#rendezvous.members(group)
     this.#emit({ event: 'members', group: found.group, epoch: found.epoch, members: found.members.map(m => ({ username: m.username, online: m.online })) })
   }
 
-  async sendGroup (group: string, text: string): Promise<void> {
+  async sendGroup (group: GroupName, text: string): Promise<void> {
     checkText(text)
-    await this.#signedIn().sendGroupText(toGroupName(group), text)
+    await this.#signedIn().sendGroupText(group, text)
   }
 
-  async sendGroupFile (path: string, group: string): Promise<void> {
+  async sendGroupFile (path: string, group: GroupName): Promise<void> {
     const session = this.#signedIn()
     const file = await describeLocalFile(path)
-    await session.sendGroupFile(toGroupName(group), file.path, file.name)
+    await session.sendGroupFile(group, file.path, file.name)
   }
 
   /** Names for Tab completion: users and groups the directory lists now, printing nothing. */

@@ -1,19 +1,24 @@
 /**
  * The command language of the prompt (DESIGN §8): one command per line, the verb in any case.
  * Message text is kept exactly as typed, every word of it; file paths may contain spaces (the
- * recipient is the last word).
+ * recipient is the last word). Users and groups are checked here, as a Username or GroupName
+ * (lower-cased; ERR_INVALID_NAME), so a command that parses names only valid ones.
  */
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
+import { toGroupName, toUsername } from '../../common/wire/names.ts'
+import type { GroupName, Username } from '../../common/wire/names.ts'
 
 export type Command =
-  | { verb: 'SIGNUP' | 'LOGIN', user: string, password: string | undefined }
-  | { verb: 'SEND', user: string, text: string }
-  | { verb: 'SENDGROUP', group: string, text: string }
-  | { verb: 'SENDFILE', file: string, user: string }
-  | { verb: 'SENDGROUPFILE', file: string, group: string }
-  | { verb: 'CREATE' | 'JOIN' | 'LEAVE' | 'MEMBERS', group: string }
-  | { verb: 'HISTORY', target: string, count: number | undefined }
-  | { verb: 'VERIFY' | 'TRUST', user: string }
+  | { verb: 'SIGNUP' | 'LOGIN', user: Username, password: string | undefined }
+  | { verb: 'SEND', user: Username, text: string }
+  | { verb: 'SENDGROUP', group: GroupName, text: string }
+  | { verb: 'SENDFILE', file: string, user: Username }
+  | { verb: 'SENDGROUPFILE', file: string, group: GroupName }
+  | { verb: 'CREATE' | 'JOIN' | 'LEAVE' | 'MEMBERS', group: GroupName }
+  /** Users and groups share one name space: the name as either (app.ts shows the conversation
+   * with the user, else the group's). */
+  | { verb: 'HISTORY', user: Username, group: GroupName, count: number | undefined }
+  | { verb: 'VERIFY' | 'TRUST', user: Username }
   | { verb: 'LIST' | 'WHO' | 'HELP' | 'QUIT' }
 
 /** What a word after the verb is, for Tab completion: `complete[i]` is word i + 1, the last repeats. */
@@ -86,7 +91,8 @@ function lastWord (text: string): [string, string] {
   return at === -1 ? ['', trimmed] : [trimmed.slice(0, at).trim(), trimmed.slice(at + 1)]
 }
 
-/** Parse one line; null for a blank line. Errors are ParleyError(ERR_USAGE) with the usage. */
+/** Parse one line; null for a blank line. Errors are ParleyError(ERR_USAGE) with the usage, or
+ * ERR_INVALID_NAME for a user or group that cannot be one. */
 export function parseCommand (line: string): Command | null {
   const [verbWord, rest] = firstWord(line)
   if (verbWord === '') return null
@@ -96,19 +102,19 @@ export function parseCommand (line: string): Command | null {
     case 'LOGIN': {
       const [user, password] = firstWord(rest)
       if (user === '') throw usage(verb)
-      return { verb, user, password: password === '' ? undefined : password }
+      return { verb, user: toUsername(user), password: password === '' ? undefined : password }
     }
     case 'SEND':
     case 'SENDGROUP': {
       const [to, text] = firstWord(rest)
       if (to === '' || text.trim() === '') throw usage(verb)
-      return verb === 'SEND' ? { verb, user: to, text } : { verb, group: to, text }
+      return verb === 'SEND' ? { verb, user: toUsername(to), text } : { verb, group: toGroupName(to), text }
     }
     case 'SENDFILE':
     case 'SENDGROUPFILE': {
       const [file, to] = lastWord(rest)
       if (file === '' || to === '') throw usage(verb)
-      return verb === 'SENDFILE' ? { verb, file, user: to } : { verb, file, group: to }
+      return verb === 'SENDFILE' ? { verb, file, user: toUsername(to) } : { verb, file, group: toGroupName(to) }
     }
     case 'CREATE':
     case 'JOIN':
@@ -116,13 +122,13 @@ export function parseCommand (line: string): Command | null {
     case 'MEMBERS': {
       const words = rest.trim().split(/\s+/).filter(w => w !== '')
       if (words.length !== 1 || words[0] === undefined) throw usage(verb)
-      return { verb, group: words[0] }
+      return { verb, group: toGroupName(words[0]) }
     }
     case 'VERIFY':
     case 'TRUST': {
       const words = rest.trim().split(/\s+/).filter(w => w !== '')
       if (words.length !== 1 || words[0] === undefined) throw usage(verb)
-      return { verb, user: words[0] }
+      return { verb, user: toUsername(words[0]) }
     }
     case 'HISTORY': {
       const words = rest.trim().split(/\s+/).filter(w => w !== '')
@@ -130,7 +136,7 @@ export function parseCommand (line: string): Command | null {
       if (target === undefined || words.length > 2 || (count !== undefined && !/^[1-9][0-9]{0,5}$/.test(count))) {
         throw usage(verb)
       }
-      return { verb, target, count: count === undefined ? undefined : Number(count) }
+      return { verb, user: toUsername(target), group: toGroupName(target), count: count === undefined ? undefined : Number(count) }
     }
     case 'LIST':
     case 'WHO':

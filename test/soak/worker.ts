@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { multiaddr } from '@multiformats/multiaddr'
 import { ParleyPeer } from '../../peer/app.ts'
+import { toGroupName, toUsername } from '../../common/wire/names.ts'
 import type { PeerEvent } from '../../peer/events.ts'
 import { connectionPacer } from '../../harness/pacer.ts'
 import { PASSWORD, groupName, makeText, parseText, peerName, seededRandom } from './protocol.ts'
@@ -180,7 +181,7 @@ async function init (command: InitCommand): Promise<DoneReply['failures']> {
     }))
     peers.set(index, started)
     await pace() // sign-up opens the node's first connection to the rendezvous
-    await within(command.timeoutMs, `${name} signup`, started.signup(name, PASSWORD))
+    await within(command.timeoutMs, `${name} signup`, started.signup(toUsername(name), PASSWORD))
   })
   return failures.map(f => ({ peer: f.item, error: f.error }))
 }
@@ -190,7 +191,7 @@ async function joinGroups (command: JoinCommand): Promise<DoneReply['failures']>
   for (const [index, group] of command.joins) byPeer.set(index, [...(byPeer.get(index) ?? []), group])
   const failures = await pool([...byPeer], command.concurrency, async ([index, groups]) => {
     for (const group of groups) {
-      await within(command.timeoutMs, `${peerName(index)} join ${group}`, peer(index).join(group))
+      await within(command.timeoutMs, `${peerName(index)} join ${group}`, peer(index).join(toGroupName(group)))
     }
   })
   return failures.map(f => ({ peer: f.item[0], error: f.error }))
@@ -212,7 +213,7 @@ function sendDirect (index: number, to: number, phase: string, random: () => num
   const record: SendRecord = { msgId, from: index, to, group: null, sentAt, phase }
   outstanding.set(index, (outstanding.get(index) ?? 0) + 1)
   // Recorded once send() settled: a refused one (never accepted) is reported as such.
-  const work = peer(index).send(peerName(to), makeText(msgId, sentAt, random))
+  const work = peer(index).send(toUsername(peerName(to)), makeText(msgId, sentAt, random))
     .catch((err: unknown) => {
       record.error = describe(err)
       outstanding.set(index, (outstanding.get(index) ?? 0) - 1)
@@ -229,7 +230,7 @@ function sendGroup (index: number, group: string, phase: string, random: () => n
   const sentAt = Date.now()
   const record: SendRecord = { msgId, from: index, to: null, group, sentAt, phase }
   outstanding.set(index, (outstanding.get(index) ?? 0) + recipients)
-  const work = peer(index).sendGroup(group, makeText(msgId, sentAt, random))
+  const work = peer(index).sendGroup(toGroupName(group), makeText(msgId, sentAt, random))
     .catch((err: unknown) => {
       record.error = describe(err)
       outstanding.set(index, (outstanding.get(index) ?? 0) - recipients)

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import { ErrorCode, is } from '../../../common/errors.ts'
 import { COMMANDS, HELP, parseCommand, slotsOf } from '../../../peer/cli/commands.ts'
 import { complete } from '../../../peer/cli/complete.ts'
+import type { GroupName, Username } from '../../../common/wire/names.ts'
 
 const README = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8')
 
@@ -48,5 +49,22 @@ test('completion knows every command word and what its arguments are', () => {
   for (const { verb, complete: slots } of COMMANDS) {
     assert.deepEqual(slotsOf(verb.toLowerCase()), slots)
     assert.ok(complete(verb.slice(0, -1), { users: [], groups: [] })[0].includes(verb + ' '), `${verb} completes`)
+  }
+})
+
+test('users and groups are checked as the line is parsed: a command holds a Username or GroupName, lower-cased', () => {
+  const send = parseCommand('SEND Bob hello')
+  assert.ok(send?.verb === 'SEND')
+  const user: Username = send.user
+  assert.equal(user, 'bob')
+  const join = parseCommand('join Club')
+  assert.ok(join?.verb === 'JOIN')
+  const group: GroupName = join.group
+  assert.equal(group, 'club')
+  const history = parseCommand('HISTORY Club 5')
+  assert.ok(history?.verb === 'HISTORY')
+  assert.deepEqual([history.user, history.group, history.count], ['club', 'club', 5])
+  for (const line of ['SEND b@d hi', 'SENDGROUPFILE my file.txt ..', 'VERIFY caf\u00e9', 'LOGIN x'.padEnd(48, 'x')]) {
+    assert.throws(() => parseCommand(line), (err: unknown) => is(err, ErrorCode.InvalidName), line)
   }
 })

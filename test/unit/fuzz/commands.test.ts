@@ -1,16 +1,17 @@
 /**
  * Fuzz: the prompt's command parser (peer/cli/commands.ts parseCommand). Any line answers a
- * Command, null (blank line) or ERR_USAGE; message text is kept exactly as typed; file paths keep
- * their spaces. 10,000 cases per property (the long-line property: 200).
+ * Command, null (blank line), ERR_USAGE or ERR_INVALID_NAME (a user or group that cannot be
+ * one); message text is kept exactly as typed; file paths keep their spaces. 10,000 cases per property (the long-line property: 200).
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ErrorCode } from '../../../common/errors.ts'
+import { NAME_PATTERN, isValidName } from '../../../common/wire/names.ts'
 import { parseCommand } from '../../../peer/cli/commands.ts'
 import type { Command } from '../../../peer/cli/commands.ts'
 import { anyString, fc, longString, outcome, params, scaled } from './arbitraries.ts'
 
-const USAGE: readonly ErrorCode[] = [ErrorCode.Usage]
+const USAGE: readonly ErrorCode[] = [ErrorCode.Usage, ErrorCode.InvalidName]
 const VERBS = ['SIGNUP', 'LOGIN', 'SEND', 'SENDGROUP', 'SENDFILE', 'SENDGROUPFILE', 'CREATE', 'JOIN', 'LEAVE', 'MEMBERS',
   'HISTORY', 'VERIFY', 'TRUST', 'LIST', 'WHO', 'HELP', 'QUIT', 'EXIT']
 const RESULT_VERBS = new Set(VERBS.filter(verb => verb !== 'EXIT'))
@@ -19,47 +20,50 @@ const RESULT_VERBS = new Set(VERBS.filter(verb => verb !== 'EXIT'))
 const WHITESPACE = [' ', '\t', '\n', '\r', '\v', '\f', '\u00a0', '\u1680', '\u2000', '\u2028', '\u2029', '\u202f', '\u205f', '\u3000', '\ufeff']
 const space = fc.constantFrom(...WHITESPACE)
 const spaces = fc.string({ unit: space, minLength: 1, maxLength: 3 })
+/** A user or group as a person may type it: a valid name in any case. */
+const recipient = fc.mixedCase(fc.stringMatching(NAME_PATTERN).filter(isValidName))
 const word = anyString({ minLength: 1, maxLength: 12 }).map(text => text.replace(/\s/g, '')).filter(text => text !== '')
 
-/** What every parsed command must look like: a known verb, its fields as strings without
- * whitespace where they are single words, a count in range. */
+/** What every parsed command must look like: a known verb, its users and groups valid names
+ * (lower-cased, so one word each), a count in range. */
 function checkCommand (line: string, command: Command | null): void {
   if (command === null) {
     assert.equal(line.trim(), '', 'null only for a blank line')
     return
   }
   assert.ok(RESULT_VERBS.has(command.verb), `verb ${command.verb}`)
-  const single = (value: string): void => { assert.ok(value !== '' && !/\s/.test(value), `one word: ${JSON.stringify(value)}`) }
+  const name = (value: string): void => { assert.ok(isValidName(value), `a valid name: ${JSON.stringify(value)}`) }
   switch (command.verb) {
     case 'SIGNUP':
     case 'LOGIN':
-      single(command.user)
+      name(command.user)
       if (command.password !== undefined) assert.notEqual(command.password, '')
       break
     case 'SEND':
-      single(command.user)
+      name(command.user)
       assert.notEqual(command.text.trim(), '')
       break
     case 'SENDGROUP':
-      single(command.group)
+      name(command.group)
       assert.notEqual(command.text.trim(), '')
       break
     case 'SENDFILE':
-      single(command.user)
+      name(command.user)
       assert.ok(command.file !== '' && command.file === command.file.trim())
       break
     case 'SENDGROUPFILE':
-      single(command.group)
+      name(command.group)
       assert.ok(command.file !== '' && command.file === command.file.trim())
       break
     case 'CREATE': case 'JOIN': case 'LEAVE': case 'MEMBERS':
-      single(command.group)
+      name(command.group)
       break
     case 'VERIFY': case 'TRUST':
-      single(command.user)
+      name(command.user)
       break
     case 'HISTORY':
-      single(command.target)
+      name(command.user)
+      assert.equal(command.group, command.user, 'one name, as a user and as a group')
       if (command.count !== undefined) assert.ok(Number.isSafeInteger(command.count) && command.count >= 1 && command.count <= 999_999)
       break
     default:
@@ -91,22 +95,22 @@ test('parseCommand answers every verb in any case with any arguments and spacing
 test('SEND and SENDGROUP keep the message exactly as typed: every word, its case, inner and leading spaces, newlines', () => {
   // Only the one separator after the recipient is dropped; text needs one non-blank character.
   const text = anyString({ maxLength: 60 }).filter(t => t.trim() !== '')
-  fc.assert(fc.property(fc.string({ unit: space, maxLength: 2 }), fc.mixedCase(fc.constantFrom('SEND', 'SENDGROUP')), spaces, word, space, text,
+  fc.assert(fc.property(fc.string({ unit: space, maxLength: 2 }), fc.mixedCase(fc.constantFrom('SEND', 'SENDGROUP')), spaces, recipient, space, text,
     (lead, verb, gap, to, separator, message) => {
       const command = parseCommand(`${lead}${verb}${gap}${to}${separator}${message}`)
-      if (verb.toUpperCase() === 'SEND') assert.deepEqual(command, { verb: 'SEND', user: to, text: message })
-      else assert.deepEqual(command, { verb: 'SENDGROUP', group: to, text: message })
+      if (verb.toUpperCase() === 'SEND') assert.deepEqual(command, { verb: 'SEND', user: to.toLowerCase(), text: message })
+      else assert.deepEqual(command, { verb: 'SENDGROUP', group: to.toLowerCase(), text: message })
     }), params())
 })
 
 test('SENDFILE and SENDGROUPFILE keep a path with spaces whole, the recipient being the last word', () => {
   const path = fc.array(fc.tuple(word, fc.string({ unit: space, minLength: 1, maxLength: 2 })), { minLength: 1, maxLength: 4 })
     .map(parts => parts.map(([w, sep]) => w + sep).join('').trim())
-  fc.assert(fc.property(fc.mixedCase(fc.constantFrom('SENDFILE', 'SENDGROUPFILE')), spaces, path, spaces, word, fc.string({ unit: space, maxLength: 2 }),
+  fc.assert(fc.property(fc.mixedCase(fc.constantFrom('SENDFILE', 'SENDGROUPFILE')), spaces, path, spaces, recipient, fc.string({ unit: space, maxLength: 2 }),
     (verb, gap, file, separator, to, tail) => {
       const command = parseCommand(`${verb}${gap}${file}${separator}${to}${tail}`)
-      if (verb.toUpperCase() === 'SENDFILE') assert.deepEqual(command, { verb: 'SENDFILE', file, user: to })
-      else assert.deepEqual(command, { verb: 'SENDGROUPFILE', file, group: to })
+      if (verb.toUpperCase() === 'SENDFILE') assert.deepEqual(command, { verb: 'SENDFILE', file, user: to.toLowerCase() })
+      else assert.deepEqual(command, { verb: 'SENDGROUPFILE', file, group: to.toLowerCase() })
     }), params())
 })
 
