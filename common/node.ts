@@ -13,6 +13,7 @@ import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { mdns } from '@libp2p/mdns'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
+import { libp2pLogsWanted, quietLogger } from './quiet-logger.ts'
 import type { Identify } from '@libp2p/identify'
 import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -130,6 +131,7 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
   })
   const node: ParleyNode = await createLibp2p({
     privateKey: options.privateKey,
+    ...(libp2pLogsWanted() ? {} : { logger: quietLogger }),
     addresses: { listen: relayAt === undefined ? options.listen : [...options.listen, '/p2p-circuit'] },
     transports: [
       tcp({ inboundSocketInactivityTimeout: CONNECTION_IDLE_MS, outboundSocketInactivityTimeout: CONNECTION_IDLE_MS }),
