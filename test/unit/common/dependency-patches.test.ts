@@ -1,0 +1,67 @@
+/**
+ * The dependency patches in patches/ (applied by npm's postinstall, patch-package): each is
+ * checked by what it changes, so an install that lost one (a version bump, a skipped script)
+ * fails here rather than only costing CPU in the soak.
+ */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { LengthPrefixedDecoder, multiaddrConnectionPair } from '@libp2p/utils'
+import type { Stream } from '@libp2p/interface'
+
+describe('dependency patches', () => {
+  it('yamux grants its receive window back once half is used, not after every data frame', async () => {
+    const [outbound, inbound] = multiaddrConnectionPair()
+    const client = yamux({ enableKeepAlive: false })().createStreamMuxer(outbound)
+    const server = yamux({ enableKeepAlive: false })().createStreamMuxer(inbound)
+    let received = 0
+    const allIn = new Promise<void>(resolve => {
+      server.addEventListener('stream', event => {
+        const stream: Stream = event.detail
+        stream.addEventListener('message', message => {
+          received += message.data.byteLength
+          if (received === 100 * 64) resolve()
+        })
+      })
+    })
+    // Frames the receiving side sends back: its stream's opening ack and window updates.
+    let framesBack = 0
+    const send = inbound.send.bind(inbound)
+    inbound.send = data => { framesBack++; return send(data) }
+    const stream = await client.createStream()
+    for (let i = 0; i < 100; i++) {
+      stream.send(new Uint8Array(64))
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    await allIn
+    // 6.4 KB of a 256 KiB window: the ack of the stream's opening, and an update each time
+    // yamux doubles the window (at most 6 times, to 16 MiB). Unpatched: one per data frame.
+    assert.ok(framesBack <= 12, `the receiver sent ${framesBack} frames back for 100 small data frames`)
+    for (const end of [client, server, outbound, inbound]) end.abort(new Error('done'))
+  })
+
+  it('a length-prefixed decoder does not ask for a length when every byte was consumed', () => {
+    let asked = 0
+    const decoder = new LengthPrefixedDecoder({
+      lengthDecoder: (data: Uint8Array | { getUint16: (at: number) => number, length: number }) => {
+        asked++
+        if (data.length < 2) throw new RangeError('no length yet')
+        return data instanceof Uint8Array ? (data[0]! << 8) + data[1]! : data.getUint16(0)
+      },
+      encodingLength: () => 2
+    })
+    const frames = [...decoder.decode(Uint8Array.of(0, 3, 1, 2, 3, 0, 1, 9))]
+    assert.deepEqual(frames.map(frame => [...frame.subarray()]), [[1, 2, 3], [9]])
+    // Unpatched: a third call, on the empty buffer, that throws (a stack trace each time).
+    assert.equal(asked, 2)
+  })
+
+  it('@libp2p/tcp corks each send into one write', () => {
+    const require = createRequire(import.meta.url)
+    const source = readFileSync(join(dirname(require.resolve('@libp2p/tcp')), 'socket-to-conn.js'), 'utf8')
+    assert.match(source, /this\.socket\.cork\(\);[\s\S]*this\.socket\.uncork\(\);/)
+  })
+})
