@@ -120,7 +120,8 @@ export class DirectSession {
   async post (headerBytes: Uint8Array, id: Uint8Array, body: Uint8Array, onWritten?: () => void): Promise<void> {
     if (!this.usable) throw this.#failure ?? new ParleyError(ErrorCode.Unreachable, 'the session to ' + this.peer.username + ' is closing')
     const key = idKey(id)
-    if (this.#waiting.has(key)) throw new ParleyError(ErrorCode.Conflict, 'that message is already in flight')
+    // Its first posting settles it (acked, or failed and queued again): not a reason to drop it.
+    if (this.#waiting.has(key)) throw new ParleyError(ErrorCode.Conflict, 'that message is already in flight', { retryable: true })
     const acked = new Promise<void>((resolve, reject) => { this.#waiting.set(key, { resolve, reject }) })
     this.#armAckWatch()
     this.#write({ t: 'm', h: headerBytes, id, b: body }).then(() => {

@@ -128,6 +128,17 @@ describe('direct session', () => {
     bob.session.abort('test over')
   })
 
+  test('a message posted again while in flight is refused as a passing conflict (retried, not dropped); the first goes through once', async () => {
+    const { alice, bob } = await pair()
+    const { id, body } = text(0)
+    const first = alice.session.post(MSG, id, body)
+    await assert.rejects(alice.session.post(MSG, id, body), (err: unknown) => is(err, ErrorCode.Conflict) && err.retryable)
+    await first
+    assert.equal(bob.received.length, 1)
+    alice.session.abort('test over')
+    bob.session.abort('test over')
+  })
+
   test('a message that breaks the protocol ends the session on the receiver, with that error', async () => {
     const { alice, bob } = await pair({
       bob: async (_from, message) => {
