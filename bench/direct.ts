@@ -37,6 +37,7 @@ import { benchNode, connect, dialable, dialEchoOnce, echoOnce, handleEcho, handl
 import { msSince, percentile, secondsSince, summarize } from './stats.ts'
 import { row } from './report.ts'
 import type { ResultRow, SuiteOptions } from './report.ts'
+import { toUsername } from '../common/wire/names.ts'
 
 export const TEXT = 'The quick brown fox jumps over the lazy dog, then sends a receipt: 0123456789 abcdefghij.'
 const noEmit = (): void => {}
@@ -72,7 +73,7 @@ async function realUser (dir: string, name: string, node?: ParleyNode): Promise<
   const directory = new Directory({ lookup: async () => { throw new Error('no rendezvous in the bench') }, whois: async () => { throw new Error('no rendezvous in the bench') } }, store, noEmit)
   // The per-sender flood limit is policy, not pipeline: lifted so the figure is the protocol's.
   const inbox = new Inbox(store, directory, noEmit, { perSecond: 1e9, burst: 1e9 })
-  const direct = await serve(n, { username: name, inbox, keys: noGroups, downloadsDir: join(dir, name, 'downloads') })
+  const direct = await serve(n, { username: toUsername(name), inbox, keys: noGroups, downloadsDir: join(dir, name, 'downloads') })
   return { name, node: n, store, direct }
 }
 
@@ -80,13 +81,13 @@ async function realUser (dir: string, name: string, node?: ParleyNode): Promise<
 async function volatileUser (dir: string, name: string, senders: Map<string, string>): Promise<BenchUser> {
   const node = await benchNode()
   const inbox: SignedInUser['inbox'] = {
-    senderOf: async (peerId: string) => senders.get(peerId) ?? 'unknown',
+    senderOf: async (peerId: string) => toUsername(senders.get(peerId) ?? 'unknown'),
     onText: async () => {},
     hasFile: () => false,
     onFile: async () => {},
     onInboundError: () => {}
   }
-  const direct = await serve(node, { username: name, inbox, keys: noGroups, downloadsDir: join(dir, name, 'downloads') })
+  const direct = await serve(node, { username: toUsername(name), inbox, keys: noGroups, downloadsDir: join(dir, name, 'downloads') })
   return { name, node, direct }
 }
 

@@ -12,6 +12,7 @@ import type { ParleyNode } from '../common/node.ts'
 import { FramedStream } from '../common/wire/frames.ts'
 import type { Dialable } from '../peer/transport/dial.ts'
 import { MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS } from '../peer/constants.ts'
+import { toUsername } from '../common/wire/names.ts'
 
 export async function benchNode (): Promise<ParleyNode> {
   return await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
@@ -19,7 +20,7 @@ export async function benchNode (): Promise<ParleyNode> {
 
 /** How a peer appears to another after a directory look-up: the product dials with this. */
 export function dialable (node: ParleyNode, username: string): Dialable {
-  return { username, peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(addr => addr.toString()) }
+  return { username: toUsername(username), peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(addr => addr.toString()) }
 }
 
 /** Open the connection now, so every measurement runs on an existing connection. */

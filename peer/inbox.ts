@@ -7,6 +7,7 @@ import { ErrorCode } from '../common/errors.ts'
 import type { ParleyError } from '../common/errors.ts'
 import { RateLimiter } from '../common/rate-limiter.ts'
 import { toGroupName, toMessageId, toUsername } from '../common/wire/names.ts'
+import type { GroupName, Username } from '../common/wire/names.ts'
 import { INBOUND_STREAMS_BURST, INBOUND_STREAMS_PER_SECOND } from './constants.ts'
 import type { Emit } from './events.ts'
 import type { Directory } from './directory.ts'
@@ -14,16 +15,16 @@ import type { PeerStore } from './store/store.ts'
 import { WarningThrottle } from './warnings.ts'
 
 export interface IncomingText {
-  from: string
-  group: string | null
+  from: Username
+  group: GroupName | null
   id: Uint8Array
   text: string
   sentAt: number
 }
 
 export interface IncomingFile {
-  from: string
-  group: string | null
+  from: Username
+  group: GroupName | null
   id: Uint8Array
   name: string
   path: string
@@ -51,7 +52,7 @@ export class Inbox {
 
   /** The username of an authenticated remote peer; unknown peers and floods are refused
    * (ERR_RATE_LIMITED: the sender's outbox tries again later, so nothing is lost). */
-  async senderOf (peerId: string): Promise<string> {
+  async senderOf (peerId: string): Promise<Username> {
     this.#limiter.take(peerId)
     return await this.#directory.usernameOf(peerId)
   }

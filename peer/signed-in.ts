@@ -8,10 +8,11 @@ import { ErrorCode, ParleyError } from '../common/errors.ts'
 import { STEP_TIMEOUT_MS } from './constants.ts'
 import type { Inbox } from './inbox.ts'
 import type { GroupKeyring } from './groups/keyring.ts'
+import type { Username } from '../common/wire/names.ts'
 
 /** What the protocols need of the signed-in user: where arrivals go and the group keys. */
 export interface SignedInUser {
-  username: string
+  username: Username
   inbox: Pick<Inbox, 'senderOf' | 'onText' | 'hasFile' | 'onFile' | 'onInboundError'>
   keys: Pick<GroupKeyring, 'acceptHandedKey' | 'info' | 'key'>
   downloadsDir: string

@@ -19,7 +19,7 @@ import { DIRECT_PROTOCOL, fileAssociatedData, fileOfferBody, keyBody, textBody }
 import { decodeBody, encodeBody } from '../../common/wire/codec.ts'
 import { withFramedStream } from '../../common/wire/frames.ts'
 import { formatHeader } from '../../common/wire/headers.ts'
-import type { SignalHeader } from '../../common/wire/headers.ts'
+import type { ParsedHeader, SignalHeader } from '../../common/wire/headers.ts'
 import { acceptDirectChannel, initiateDirectChannel } from '../transport/channel.ts'
 import { openStream } from '../transport/dial.ts'
 import type { Dialable, Dialer } from '../transport/dial.ts'
@@ -169,7 +169,7 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
     })
   }
 
-  async #receiveFile (user: SignedInUser, { framed, header, headerBytes, remotePeerId, signal }: Inbound<Extract<SignalHeader, { kind: 'FILE' }>>): Promise<void> {
+  async #receiveFile (user: SignedInUser, { framed, header, headerBytes, remotePeerId, signal }: Inbound<Extract<ParsedHeader, { kind: 'FILE' }>>): Promise<void> {
     const from = await user.inbox.senderOf(remotePeerId)
     const { channel, keys } = await acceptDirectChannel(framed, headerBytes, this.#components.node.peerId.toString(), remotePeerId, { signal })
     const { id } = await channel.receive(fileOfferBody, { signal })
@@ -183,6 +183,6 @@ export function directService (components: DirectServiceComponents, init: Direct
 }
 
 /** The headers that open a `/parley/direct/1.0.0` stream. */
-function isDirectStreamHeader (header: SignalHeader): header is Extract<SignalHeader, { kind: 'SESSION' | 'FILE' }> {
+function isDirectStreamHeader (header: ParsedHeader): header is Extract<ParsedHeader, { kind: 'SESSION' | 'FILE' }> {
   return header.kind === 'SESSION' || header.kind === 'FILE'
 }

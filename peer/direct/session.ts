@@ -20,18 +20,19 @@ import type { Refusal, SessionFrame } from '../../common/protocol/peer.ts'
 import type { RateLimiter } from '../../common/rate-limiter.ts'
 import { TDES_MAX_BYTES_PER_KEY } from '../../common/crypto/tdes.ts'
 import { parseHeader } from '../../common/wire/headers.ts'
-import type { SignalHeader } from '../../common/wire/headers.ts'
+import type { ParsedHeader } from '../../common/wire/headers.ts'
 import type { SealedChannel } from '../transport/channel.ts'
 import { ACK_TIMEOUT_MS, SESSION_MAX_AGE_MS, TDES_REKEY_BYTES } from '../constants.ts'
+import type { Username } from '../../common/wire/names.ts'
 
 export interface SessionPeer {
   peerId: string
-  username: string
+  username: Username
 }
 
 /** A message as it arrived on a session, its header parsed, its body not yet decoded. */
 export interface SessionMessage {
-  header: SignalHeader
+  header: ParsedHeader
   headerBytes: Uint8Array
   id: Uint8Array
   body: Uint8Array

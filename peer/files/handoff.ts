@@ -20,6 +20,7 @@ import { sendFile } from './send.ts'
 import type { LocalFile } from './send.ts'
 import { resumePoint } from './wire.ts'
 import { watchTransfer } from './progress.ts'
+import type { GroupName, Username } from '../../common/wire/names.ts'
 
 /** A file about to be handed off: hashed before its stream opens, so the receiver's idle watch
  * does not run while a large file is read between its answer and META. */
@@ -79,8 +80,8 @@ export async function handOffFile (handOff: HandOff, file: OfferedFile, signal: 
 }
 
 export interface Announced {
-  from: string
-  group: string | null
+  from: Username
+  group: GroupName | null
   /** The name and size the stream's header announced (a group file's header has no size). */
   name: string
   size?: number

@@ -20,7 +20,7 @@ import { GROUP_PROTOCOL, fileAssociatedData, groupFileIntroBody } from '../../co
 import { decodeBody, encodeBody } from '../../common/wire/codec.ts'
 import { withFramedStream } from '../../common/wire/frames.ts'
 import { formatHeader } from '../../common/wire/headers.ts'
-import type { SignalHeader } from '../../common/wire/headers.ts'
+import type { ParsedHeader } from '../../common/wire/headers.ts'
 import { SealedChannel } from '../transport/channel.ts'
 import { openStream } from '../transport/dial.ts'
 import type { Dialable, Dialer } from '../transport/dial.ts'
@@ -157,6 +157,6 @@ export function groupService (components: GroupServiceComponents, init: GroupSer
 }
 
 /** The header that opens a `/parley/group/1.0.0` stream. */
-function isGroupFileHeader (header: SignalHeader): header is Extract<SignalHeader, { kind: 'GROUP_FILE' }> {
+function isGroupFileHeader (header: ParsedHeader): header is Extract<ParsedHeader, { kind: 'GROUP_FILE' }> {
   return header.kind === 'GROUP_FILE'
 }

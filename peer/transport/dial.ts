@@ -15,9 +15,10 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ParleyNode } from '../../common/node.ts'
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
 import { DIAL_TIMEOUT_MS, DIRECT_DIAL_BEFORE_RELAY_MS } from '../constants.ts'
+import type { Username } from '../../common/wire/names.ts'
 
 export interface Dialable {
-  username: string
+  username: Username
   peerId: string
   addrs: string[]
 }

@@ -10,11 +10,11 @@ import type { ParleyNode } from '../../common/node.ts'
 import { withFramedStream } from '../../common/wire/frames.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
 import { parseHeader } from '../../common/wire/headers.ts'
-import type { SignalHeader } from '../../common/wire/headers.ts'
+import type { ParsedHeader } from '../../common/wire/headers.ts'
 import { MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from '../constants.ts'
 import type { SignedInPort, SignedInUser } from '../signed-in.ts'
 
-export interface Inbound<H extends SignalHeader> {
+export interface Inbound<H extends ParsedHeader> {
   framed: FramedStream
   header: H
   /** The header as it came: the associated data of the stream's sealed frames. */
@@ -25,9 +25,9 @@ export interface Inbound<H extends SignalHeader> {
   signal: AbortSignal
 }
 
-export interface InboundRules<H extends SignalHeader> {
+export interface InboundRules<H extends ParsedHeader> {
   /** Which signal headers this protocol serves. */
-  accepts: (header: SignalHeader) => header is H
+  accepts: (header: ParsedHeader) => header is H
   /** What to say of any other header. */
   refusal: string
   serve: (inbound: Inbound<H>) => Promise<void>
@@ -96,7 +96,7 @@ export class ProtocolHandler {
   }
 }
 
-export async function serveInbound<H extends SignalHeader> (stream: Stream, connection: Connection, rules: InboundRules<H>): Promise<void> {
+export async function serveInbound<H extends ParsedHeader> (stream: Stream, connection: Connection, rules: InboundRules<H>): Promise<void> {
   const remotePeerId = connection.remotePeer.toString()
   try {
     await withFramedStream(stream, async framed => {

@@ -18,6 +18,7 @@ import { TDES_REKEY_BYTES } from '../../../peer/constants.ts'
 import { DirectSession } from '../../../peer/direct/session.ts'
 import type { SessionMessage, SessionPeer } from '../../../peer/direct/session.ts'
 import { acceptDirectChannel, initiateDirectChannel } from '../../../peer/transport/channel.ts'
+import { toUsername } from '../../../common/wire/names.ts'
 
 const ALICE = '12D3KooWAliceAliceAliceAliceAliceAliceAliceAlice'
 const BOB = '12D3KooWBobBobBobBobBobBobBobBobBobBobBobBobBob'
@@ -65,8 +66,8 @@ async function pair (handlers: { alice?: Handler, bob?: Handler } = {}, limiter 
     return { session, received, refused, framed, sendKey, ran: session.run() }
   }
   return {
-    alice: side(aFramed, initiated.channel, initiated.keys.send.encKey, { peerId: BOB, username: 'bob' }, handlers.alice),
-    bob: side(bFramed, accepted.channel, accepted.keys.send.encKey, { peerId: ALICE, username: 'alice' }, handlers.bob)
+    alice: side(aFramed, initiated.channel, initiated.keys.send.encKey, { peerId: BOB, username: toUsername('bob') }, handlers.alice),
+    bob: side(bFramed, accepted.channel, accepted.keys.send.encKey, { peerId: ALICE, username: toUsername('alice') }, handlers.bob)
   }
 }
 

@@ -16,11 +16,12 @@ import type { IncomingFile, IncomingText } from '../../../peer/inbox.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
 import { InProcessRendezvous } from '../rendezvous/in-process.ts'
 import type { TestUser } from '../rendezvous/in-process.ts'
+import { toGroupName, toUsername } from '../../../common/wire/names.ts'
 
 const text = (over: Partial<IncomingText> = {}): IncomingText =>
-  ({ from: 'bob', group: null, id: randomBytes(16), text: 'hello', sentAt: 1, ...over })
+  ({ from: toUsername('bob'), group: null, id: randomBytes(16), text: 'hello', sentAt: 1, ...over })
 const file = (over: Partial<IncomingFile> = {}): IncomingFile =>
-  ({ from: 'bob', group: null, id: randomBytes(16), name: 'photo.png', path: '/downloads/photo.png', size: 4_900, sha256: new Uint8Array(32).fill(0xab), ...over })
+  ({ from: toUsername('bob'), group: null, id: randomBytes(16), name: 'photo.png', path: '/downloads/photo.png', size: 4_900, sha256: new Uint8Array(32).fill(0xab), ...over })
 
 describe('inbox', () => {
   let rv: InProcessRendezvous
@@ -72,13 +73,13 @@ describe('inbox', () => {
     it('the same id from another sender, or in a group, is another message', async () => {
       const id = randomBytes(16)
       await inbox.onText(text({ id }))
-      await inbox.onText(text({ id, from: 'carol' }))
-      await inbox.onText(text({ id, from: 'carol', group: 'club', text: 'to the club' }))
+      await inbox.onText(text({ id, from: toUsername('carol') }))
+      await inbox.onText(text({ id, from: toUsername('carol'), group: toGroupName('club'), text: 'to the club' }))
       assert.deepEqual(events.map(e => e.event), ['message', 'message'], 'the third repeats (carol, id): one row per sender and id')
-      await inbox.onText(text({ from: 'carol', group: 'club', text: 'to the club' }))
+      await inbox.onText(text({ from: toUsername('carol'), group: toGroupName('club'), text: 'to the club' }))
       const last = events.at(-1)
       assert.deepEqual(last?.event === 'group-message' ? [last.group, last.from, last.text] : last, ['club', 'carol', 'to the club'])
-      assert.deepEqual(store.history({ group: 'club' }, 10).map(m => m.body), ['to the club'])
+      assert.deepEqual(store.history({ group: toGroupName('club') }, 10).map(m => m.body), ['to the club'])
     })
 
     it('a burst of texts arriving together is stored whole, in arrival order, each reported once', async () => {
@@ -112,7 +113,7 @@ describe('inbox', () => {
     })
 
     it('a group file is reported with its group', async () => {
-      await inbox.onFile(file({ group: 'club' }))
+      await inbox.onFile(file({ group: toGroupName('club') }))
       assert.deepEqual(events.map(e => e.event === 'group-file' ? e.group : e.event), ['club'])
     })
   })

@@ -20,6 +20,7 @@ import { groupService } from '../../../peer/groups/service.ts'
 import type { GroupService } from '../../../peer/groups/service.ts'
 import { SignedInGate } from '../../../peer/signed-in.ts'
 import type { SignedInUser } from '../../../peer/signed-in.ts'
+import { toUsername } from '../../../common/wire/names.ts'
 
 const noGroups: SignedInUser['keys'] = {
   acceptHandedKey: async () => { throw new Error('no groups here') },
@@ -30,9 +31,9 @@ const noGroups: SignedInUser['keys'] = {
 /** A user whose inbox knows `names` (peer id → username) and records the texts it is given. */
 function userOf (username: string, names: Map<string, string>, texts: IncomingText[]): SignedInUser {
   return {
-    username,
+    username: toUsername(username),
     inbox: {
-      senderOf: async peerId => names.get(peerId) ?? 'unknown',
+      senderOf: async peerId => toUsername(names.get(peerId) ?? 'unknown'),
       onText: async text => { texts.push(text) },
       hasFile: () => false,
       onFile: async () => {},
@@ -87,7 +88,7 @@ describe('peer protocol services', () => {
     const names = new Map([[alice.node.peerId.toString(), 'alice'], [bob.node.peerId.toString(), 'bob']])
     const bobGot: IncomingText[] = []
     alice.gate.open(userOf('alice', names, []))
-    const to = { username: 'bob', peerId: bob.node.peerId.toString(), addrs: bob.node.getMultiaddrs().map(a => a.toString()) }
+    const to = { username: toUsername('bob'), peerId: bob.node.peerId.toString(), addrs: bob.node.getMultiaddrs().map(a => a.toString()) }
     const id = randomBytes(16)
     const sent = alice.direct.sendText(to, id, 'are you there yet?')
     // Bob's stream is waiting in the gate; his session opens a moment later.

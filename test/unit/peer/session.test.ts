@@ -174,7 +174,7 @@ describe('session (the composition root)', () => {
     assert.equal(direct.posted.length, 0)
     // The same identity dials in: the direct service reports the session it opened.
     direct.open.add(bob.peerId)
-    direct.emit('session-open', { peerId: bob.peerId, username: 'bob' })
+    direct.emit('session-open', { peerId: bob.peerId, username: toUsername('bob') })
     await session.outbox.idle()
     assert.deepEqual(direct.posted, [{ to: 'bob', header: { kind: 'MSG' } }])
     assert.deepEqual(delivered(), ['bob'])
