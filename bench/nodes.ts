@@ -56,22 +56,17 @@ export async function handleEcho (node: ParleyNode, frames = 1, reply: (frame: U
 
 /** One bare exchange: open a stream with libp2p's defaults, write `frames`, read one back, close. */
 export async function echoOnce (from: ParleyNode, to: Dialable, frames: Uint8Array[]): Promise<void> {
-  const framed = new FramedStream(await from.dialProtocol(peerIdFromString(to.peerId), ECHO_PROTOCOL))
-  try {
-    for (const frame of frames) await framed.write(frame)
-    await framed.read()
-  } catch (err) {
-    framed.abort(err)
-    throw err
-  } finally {
-    await framed.close()
-  }
+  await exchange(await from.dialProtocol(peerIdFromString(to.peerId), ECHO_PROTOCOL), frames)
 }
 
 /** The first-contact baseline: dial `to` at the addresses a look-up gave (a new connection: TCP,
  * Noise, yamux), then one bare exchange on a new stream, as echoOnce. */
 export async function dialEchoOnce (from: ParleyNode, to: Dialable, frames: Uint8Array[]): Promise<void> {
-  const framed = new FramedStream(await from.dialProtocol(to.addrs.map(addr => multiaddr(addr)), ECHO_PROTOCOL))
+  await exchange(await from.dialProtocol(to.addrs.map(addr => multiaddr(addr)), ECHO_PROTOCOL), frames)
+}
+
+async function exchange (stream: Stream, frames: Uint8Array[]): Promise<void> {
+  const framed = new FramedStream(stream)
   try {
     for (const frame of frames) await framed.write(frame)
     await framed.read()
