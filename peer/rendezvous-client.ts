@@ -1,6 +1,7 @@
 /**
- * The peer's side of the rendezvous protocols (common/protocol/rendezvous.ts): one stream per
- * request, each with a timeout and closed (or aborted) when done; and the events subscription.
+ * The peer's side of the rendezvous protocols (common/protocol/rendezvous.ts): requests, each with
+ * a timeout, on streams kept open for the next request when the server speaks 1.1.0 (else one
+ * stream per request, closed when done); and the events subscription.
  * Server errors come back as RendezvousError (a ParleyError with the server's code and message).
  */
 import { setMaxListeners } from 'node:events'
@@ -11,8 +12,8 @@ import type { KdfParams } from '../common/crypto/password.ts'
 import { ErrorCode, ParleyError, asParleyError } from '../common/errors.ts'
 import type { ParleyNode } from '../common/node.ts'
 import {
-  EVENTS_PROTOCOL, EVENTS_SILENCE_LIMIT_MS, MAX_RESPONSE_BYTES, RENDEZVOUS_PROTOCOL, decodeEvent, decodeResponse, decodeSubscribed,
-  encodeRequest, encodeSubscribe
+  EVENTS_PROTOCOL, EVENTS_SILENCE_LIMIT_MS, MAX_RESPONSE_BYTES, RENDEZVOUS_PROTOCOL, RENDEZVOUS_REQUESTS_PROTOCOL, REQUEST_STREAM_IDLE_MS,
+  decodeEvent, decodeResponse, decodeSubscribed, encodeRequest, encodeSubscribe
 } from '../common/protocol/rendezvous.ts'
 import type { Op, RendezvousEvent, RequestArgs, Result } from '../common/protocol/rendezvous.ts'
 import { FramedStream } from '../common/wire/frames.ts'
@@ -26,6 +27,9 @@ const REQUEST_TIMEOUT_MS = 15_000
 /** Requests in flight per client: half the server's MAX_INBOUND_REQUEST_STREAMS (16), leaving
  * room for the events stream and a second client on the same connection. */
 const MAX_REQUESTS_IN_FLIGHT = 8
+/** An idle 1.1.0 request stream is closed after this long: a third of the server's patience
+ * (REQUEST_STREAM_IDLE_MS), so a request is never written to a stream the server is closing. */
+const REQUEST_STREAM_KEEP_MS = REQUEST_STREAM_IDLE_MS / 3
 
 export type SaltResult = Result<'salt'>
 export type SignupResult = Result<'signup'>
@@ -77,6 +81,8 @@ export class RendezvousClient {
   readonly #node: ParleyNode
   readonly #log: Logger
   readonly #inFlight = new Queue<unknown>({ concurrency: MAX_REQUESTS_IN_FLIGHT })
+  /** 1.1.0 request streams between requests (at most MAX_REQUESTS_IN_FLIGHT), the newest last. */
+  readonly #idle: Array<{ framed: FramedStream, timer: NodeJS.Timeout }> = []
   #server: Multiaddr
 
   /** `server` should end in /p2p/<id>; without it the id is learnt on first contact. */
@@ -245,31 +251,61 @@ export class RendezvousClient {
     }
   }
 
-  /** One request on its own stream: write the request, read the answer, close. */
   /** At most MAX_REQUESTS_IN_FLIGHT at once, the rest queued: the server refuses more request
    * streams than that per connection (a group send to 17+ members once lost the extra look-ups). */
   async #request<O extends Op> (op: O, args: RequestArgs<O>, options?: AbortOptions): Promise<Result<O>> {
     return await this.#inFlight.add(async () => await this.#exchange(op, args, options)) as Result<O>
   }
 
+  /** One request: on an idle kept stream or a new one, write the request, read the answer; then
+   * keep the stream for the next request (1.1.0), or close it. */
   async #exchange<O extends Op> (op: O, args: RequestArgs<O>, options?: AbortOptions): Promise<Result<O>> {
     options?.signal?.throwIfAborted()
     // The deadline starts when the request does, not while it waits its turn.
     const signal = withTimeout(options?.signal)
-    const framed = new FramedStream(await this.#open(RENDEZVOUS_PROTOCOL, signal), MAX_RESPONSE_BYTES)
+    const framed = this.#takeIdle() ?? new FramedStream(await this.#open([RENDEZVOUS_REQUESTS_PROTOCOL, RENDEZVOUS_PROTOCOL], signal), MAX_RESPONSE_BYTES)
     let answer: Uint8Array | undefined
     try {
       await framed.write(encodeRequest(op, args), { signal })
       answer = await framed.read({ signal })
     } finally {
-      // The server closes after its one answer: close ours too, or abort if we never got it.
-      if (answer !== undefined) await framed.close({ signal })
-      else framed.abort(new ParleyError(ErrorCode.Unreachable, `${op} request failed`))
+      if (answer === undefined) framed.abort(new ParleyError(ErrorCode.Unreachable, `${op} request failed`))
+      else if (framed.stream.protocol === RENDEZVOUS_REQUESTS_PROTOCOL) this.#keep(framed)
+      // 1.0.0: the server closes after its one answer: close ours too.
+      else await framed.close({ signal })
     }
     return decodeResponse(op, answer)
   }
 
-  async #open (protocol: string, signal: AbortSignal): Promise<Stream> {
+  /** The newest kept stream still open both ways, if any (dead ones met on the way are dropped). */
+  #takeIdle (): FramedStream | undefined {
+    for (let kept = this.#idle.pop(); kept !== undefined; kept = this.#idle.pop()) {
+      clearTimeout(kept.timer)
+      const { stream } = kept.framed
+      if (stream.status === 'open' && stream.writeStatus === 'writable' && stream.remoteWriteStatus === 'writable') return kept.framed
+      kept.framed.abort(new Error('the rendezvous closed the request stream'))
+    }
+    return undefined
+  }
+
+  #keep (framed: FramedStream): void {
+    if (this.#idle.length >= MAX_REQUESTS_IN_FLIGHT) {
+      void framed.close()
+      return
+    }
+    const kept = {
+      framed,
+      timer: setTimeout(() => {
+        const at = this.#idle.indexOf(kept)
+        if (at !== -1) this.#idle.splice(at, 1)
+        void framed.close()
+      }, REQUEST_STREAM_KEEP_MS)
+    }
+    kept.timer.unref()
+    this.#idle.push(kept)
+  }
+
+  async #open (protocol: string | string[], signal: AbortSignal): Promise<Stream> {
     if (peerIdOf(this.#server) === undefined) await this.connect({ signal })
     try {
       return await this.#node.dialProtocol(this.#server, protocol, { signal })

@@ -9,7 +9,8 @@ import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import type { ParleyNode } from '../common/node.ts'
 import {
-  EVENTS_PROTOCOL, MAX_REQUEST_BYTES, RENDEZVOUS_PROTOCOL, RendezvousError, decodeRequest, encodeError
+  EVENTS_PROTOCOL, MAX_REQUEST_BYTES, RENDEZVOUS_PROTOCOL, RENDEZVOUS_REQUESTS_PROTOCOL, REQUEST_STREAM_IDLE_MS, RendezvousError,
+  decodeRequest, encodeError
 } from '../common/protocol/rendezvous.ts'
 import { FramedStream } from '../common/wire/frames.ts'
 import {
@@ -66,7 +67,7 @@ export class RendezvousService {
 
   async start (): Promise<void> {
     if (this.#started) return
-    await this.#node.handle(RENDEZVOUS_PROTOCOL, (stream, connection) => this.#onRequest(stream, connection), {
+    await this.#node.handle([RENDEZVOUS_PROTOCOL, RENDEZVOUS_REQUESTS_PROTOCOL], (stream, connection) => this.#onRequest(stream, connection), {
       maxInboundStreams: MAX_INBOUND_REQUEST_STREAMS,
       maxOutboundStreams: MAX_OUTBOUND_STREAMS
     })
@@ -82,7 +83,7 @@ export class RendezvousService {
     if (!this.#started) return
     this.#started = false
     this.#node.removeEventListener('peer:disconnect', this.#onDisconnect)
-    await this.#node.unhandle([RENDEZVOUS_PROTOCOL, EVENTS_PROTOCOL])
+    await this.#node.unhandle([RENDEZVOUS_PROTOCOL, RENDEZVOUS_REQUESTS_PROTOCOL, EVENTS_PROTOCOL])
     this.sessions.clear()
   }
 
@@ -105,24 +106,48 @@ export class RendezvousService {
     }
   }
 
+  /** A request stream: one request and its answer (1.0.0), or one after another until the client
+   * closes its half or goes quiet for REQUEST_STREAM_IDLE_MS (1.1.0). */
   async #onRequest (stream: Stream, connection: Connection): Promise<void> {
     const framed = new FramedStream(stream, MAX_REQUEST_BYTES)
     const peerId = connection.remotePeer.toString()
-    let response: Uint8Array
-    try {
-      response = this.#respond(await framed.read({ signal: AbortSignal.timeout(REQUEST_READ_TIMEOUT_MS) }), peerId, connection)
-    } catch (err) {
-      if (is(err, ErrorCode.Unreachable)) {
-        // Stalled past the read timeout, or the stream broke: drop it, nobody to answer.
-        this.#log('dropped a request stream from %s: %s', peerId, err.message)
+    const several = stream.protocol === RENDEZVOUS_REQUESTS_PROTOCOL
+    for (let first = true; ; first = false) {
+      let response: Uint8Array
+      try {
+        const frame = await framed.read({ signal: AbortSignal.timeout(first ? REQUEST_READ_TIMEOUT_MS : REQUEST_STREAM_IDLE_MS) })
+        response = this.#respond(frame, peerId, connection)
+      } catch (err) {
+        // Between requests, the client closing its half (the read meets the stream's end) or
+        // going quiet ends the stream; a bad frame is answered as on a first request.
+        if (!first && (is(err, ErrorCode.Protocol) || is(err, ErrorCode.Unreachable))) {
+          await framed.close({ signal: AbortSignal.timeout(RESPONSE_WRITE_TIMEOUT_MS) })
+          return
+        }
+        if (first && is(err, ErrorCode.Unreachable)) {
+          // Stalled past the read timeout, or the stream broke: drop it, nobody to answer.
+          this.#log('dropped a request stream from %s: %s', peerId, err.message)
+          framed.abort(err)
+          return
+        }
+        // Oversized, malformed or truncated frame: the client still gets a clear answer.
+        response = this.#errorFrame(err, peerId)
+        await this.#answer(framed, peerId, response)
+        return
+      }
+      if (!several) {
+        // Closes our half (and aborts a stream the client never closes), or aborts on failure.
+        await this.#answer(framed, peerId, response)
+        return
+      }
+      try {
+        await framed.write(response, { signal: AbortSignal.timeout(RESPONSE_WRITE_TIMEOUT_MS) })
+      } catch (err) {
+        this.#log('could not answer %s: %s', peerId, asParleyError(err).message)
         framed.abort(err)
         return
       }
-      // Oversized, malformed or truncated frame: the client still gets a clear answer.
-      response = this.#errorFrame(err, peerId)
     }
-    // Closes our half (and aborts a stream the client never closes), or aborts on failure.
-    await this.#answer(framed, peerId, response)
   }
 
   /** The answer to one request frame: its result, or an error frame. Never throws. */

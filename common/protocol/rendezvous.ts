@@ -6,6 +6,13 @@
  * `{ op, ...args }`, the server answers one frame `{ ok: true, ...result }` or
  * `{ ok: false, code, message, epoch? }`, and both close.
  *
+ * `/parley/rendezvous/1.1.0` is the same exchange repeated on one stream: after each answer the
+ * client may write its next request, one at a time, and closes its half when done; the server
+ * closes a stream idle for REQUEST_STREAM_IDLE_MS. A stream per request cost both sides a
+ * protocol negotiation, two peer-store writes and four yamux frames more than the request itself
+ * (issue 11). A client offers both and keeps a stream only when 1.1.0 was agreed, so either side
+ * may be the older.
+ *
  * `/parley/events/1.0.0` is opened by a signed-in client, which writes `{ subscribe: true }`;
  * the server answers `{ ok: true }` (or an error response) and then pushes event frames
  * `{ type, ... }` until the session ends.
@@ -20,6 +27,10 @@ import { NAME_PATTERN, toGroupName, toUsername } from '../wire/names.ts'
 import type { Plain } from '../wire/names.ts'
 
 export const RENDEZVOUS_PROTOCOL = '/parley/rendezvous/1.0.0'
+export const RENDEZVOUS_REQUESTS_PROTOCOL = '/parley/rendezvous/1.1.0'
+/** How long the server keeps a 1.1.0 stream that carries no request open. A client drops its
+ * idle streams well before (REQUEST_STREAM_KEEP_MS), so it never writes to one being closed. */
+export const REQUEST_STREAM_IDLE_MS = 60_000
 export const EVENTS_PROTOCOL = '/parley/events/1.0.0'
 /** The server writes an event, or a ping, on every events stream at least this often: well under
  * the 120 s stream idle limit (DESIGN §2), so a dead subscriber is found within a minute. */

@@ -15,7 +15,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { unwrapSecret } from '../../common/crypto/wrap.ts'
 import { ErrorCode, is } from '../../common/errors.ts'
 import type { ParleyNode } from '../../common/node.ts'
-import { RENDEZVOUS_PROTOCOL, RendezvousError, encodeRequest } from '../../common/protocol/rendezvous.ts'
+import { RENDEZVOUS_PROTOCOL, RENDEZVOUS_REQUESTS_PROTOCOL, RendezvousError, encodeRequest } from '../../common/protocol/rendezvous.ts'
 import type { RendezvousEvent } from '../../common/protocol/rendezvous.ts'
 import { encodeBody } from '../../common/wire/codec.ts'
 import { RendezvousClient } from '../../peer/rendezvous-client.ts'
@@ -324,15 +324,30 @@ describe('rendezvous server process', () => {
     bob = second
   })
 
-  it('closes both halves of every request stream (no leak past the 64-stream limit)', async () => {
+  it('carries one request after another on one kept stream (1.1.0): no stream per request, none left over', async () => {
     for (let i = 0; i < 70; i++) await alice.client.groups()
     const [connection] = alice.node.getConnections().filter(c => c.remotePeer.toString() === server.peerId)
     assert.ok(connection !== undefined)
-    // The server's close of the last stream may still be in flight; none may stay open.
-    const open = (): number => connection.streams.filter(stream => stream.protocol === RENDEZVOUS_PROTOCOL).length
-    assert.ok(open() <= 1, `${open()} request streams still open`)
-    for (let waited = 0; open() > 0 && waited < 2_000; waited += 20) await sleep(20)
-    assert.equal(open(), 0)
+    const open = (protocol: string): number => connection.streams.filter(stream => stream.protocol === protocol).length
+    assert.equal(open(RENDEZVOUS_REQUESTS_PROTOCOL), 1, 'the 70 requests went one after another on one stream')
+    // The one-per-stream protocol is not used by this client: any stream of it has closed.
+    for (let waited = 0; open(RENDEZVOUS_PROTOCOL) > 0 && waited < 2_000; waited += 20) await sleep(20)
+    assert.equal(open(RENDEZVOUS_PROTOCOL), 0)
+  })
+
+  it('answers each request on a 1.1.0 stream in turn, a bad one with an error, and closes when the client does', async () => {
+    const stream = await alice.node.dialProtocol(server.addr, RENDEZVOUS_REQUESTS_PROTOCOL)
+    const lp = lpStream(stream)
+    const ask = async (chunk: Uint8Array): Promise<{ ok: boolean, code?: string, username?: string }> => {
+      stream.send(chunk)
+      return decode((await lp.read()).subarray()) as { ok: boolean, code?: string, username?: string }
+    }
+    assert.equal((await ask(frame(encodeRequest('lookup', { username: 'bob' })))).username, 'bob')
+    assert.equal((await ask(frame(encodeBody({ op: 'frobnicate' })))).code, ErrorCode.Malformed)
+    assert.equal((await ask(frame(encodeRequest('lookup', { username: 'carol' })))).username, 'carol')
+    await stream.close()
+    for (let waited = 0; stream.status !== 'closed' && waited < 5_000; waited += 20) await sleep(20)
+    assert.equal(stream.status, 'closed', 'the server closed its half after ours')
   })
 
   it('serves 24 requests made at once by one client (the client queues past the server\'s 16-stream limit)', async () => {
