@@ -1,0 +1,44 @@
+/**
+ * The rendezvous client against a server that only speaks `/parley/rendezvous/1.0.0` (an older
+ * rendezvous): the client's offer of 1.1.0 falls back to 1.0.0, each request gets its own stream,
+ * and none is kept. Two real libp2p nodes on loopback; the old server is a bare 1.0.0 handler
+ * that answers `salt` and closes, as rendezvous/service.ts did before 1.1.0.
+ */
+import { after, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import type { Stream } from '@libp2p/interface'
+import type { ParleyNode } from '../../../common/node.ts'
+import { RENDEZVOUS_PROTOCOL, RENDEZVOUS_REQUESTS_PROTOCOL, decodeRequest, encodeResult } from '../../../common/protocol/rendezvous.ts'
+import { FramedStream } from '../../../common/wire/frames.ts'
+import { RendezvousClient } from '../../../peer/rendezvous-client.ts'
+import { clientNode, sleep } from '../../helpers/rendezvous.ts'
+
+describe('rendezvous client and a 1.0.0-only server', () => {
+  const nodes: ParleyNode[] = []
+  after(async () => { await Promise.all(nodes.map(async node => { await node.stop() })) })
+
+  it('falls back to one stream per request and keeps none', async () => {
+    const server = await clientNode()
+    const client = await clientNode()
+    nodes.push(server, client)
+    let served = 0
+    await server.handle(RENDEZVOUS_PROTOCOL, (stream: Stream) => {
+      void (async () => {
+        const framed = new FramedStream(stream)
+        const request = decodeRequest(await framed.read())
+        assert.equal(request.op, 'salt')
+        await framed.write(encodeResult('salt', { salt: new Uint8Array(16).fill(++served), kdf: { logN: 17, r: 8, p: 1 } }))
+        await framed.close()
+      })().catch((err: unknown) => { stream.abort(err as Error) })
+    })
+    const rendezvous = new RendezvousClient(client, server.getMultiaddrs()[0]!)
+    for (let i = 1; i <= 3; i++) assert.equal((await rendezvous.salt('alice'))[0], i)
+    assert.equal(served, 3, 'each request was answered on its own stream')
+    const [connection] = client.getConnections(server.peerId)
+    assert.ok(connection !== undefined)
+    assert.equal(connection.streams.filter(s => s.protocol === RENDEZVOUS_REQUESTS_PROTOCOL).length, 0)
+    const open = (): number => connection.streams.filter(s => s.protocol === RENDEZVOUS_PROTOCOL).length
+    for (let waited = 0; open() > 0 && waited < 2_000; waited += 20) await sleep(20)
+    assert.equal(open(), 0, 'every 1.0.0 stream was closed after its answer')
+  })
+})
