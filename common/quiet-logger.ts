@@ -17,4 +17,4 @@ const silent: Logger = Object.assign(() => {}, {
 export const quietLogger: ComponentLogger = { forComponent: () => silent }
 
 /** libp2p logs only when DEBUG names something (as the `debug` convention it follows). */
-export const libp2pLogsWanted = (env: NodeJS.ProcessEnv = process.env): boolean => (env.DEBUG ?? '') !== ''
+export const libp2pLogsWanted = (): boolean => (process.env.DEBUG ?? '') !== ''

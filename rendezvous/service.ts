@@ -131,22 +131,11 @@ export class RendezvousService {
           return
         }
         // Oversized, malformed or truncated frame: the client still gets a clear answer.
-        response = this.#errorFrame(err, peerId)
-        await this.#answer(framed, peerId, response)
+        await this.#answer(framed, peerId, this.#errorFrame(err, peerId), true)
         return
       }
-      if (!several) {
-        // Closes our half (and aborts a stream the client never closes), or aborts on failure.
-        await this.#answer(framed, peerId, response)
-        return
-      }
-      try {
-        await framed.write(response, { signal: AbortSignal.timeout(RESPONSE_WRITE_TIMEOUT_MS) })
-      } catch (err) {
-        this.#log('could not answer %s: %s', peerId, asParleyError(err).message)
-        framed.abort(err)
-        return
-      }
+      // 1.0.0: the one answer closes our half (and aborts a stream the client never closes).
+      if (!await this.#answer(framed, peerId, response, !several) || !several) return
     }
   }
 
@@ -172,16 +161,20 @@ export class RendezvousService {
     return encodeError(error, error instanceof RendezvousError ? error.epoch : undefined)
   }
 
-  /** Write the one answer and close our half; abort if that fails. */
-  async #answer (framed: FramedStream, peerId: string, response: Uint8Array): Promise<void> {
-    const stream = framed.stream
+  /** Write an answer, and after the `last` one close our half; abort if that fails. Whether the
+   * stream is still there for the next request. */
+  async #answer (framed: FramedStream, peerId: string, response: Uint8Array, last: boolean): Promise<boolean> {
     try {
       await framed.write(response, { signal: AbortSignal.timeout(RESPONSE_WRITE_TIMEOUT_MS) })
-      await framed.close({ signal: AbortSignal.timeout(RESPONSE_WRITE_TIMEOUT_MS) })
-      abortIfLingering(stream)
+      if (last) {
+        await framed.close({ signal: AbortSignal.timeout(RESPONSE_WRITE_TIMEOUT_MS) })
+        abortIfLingering(framed.stream)
+      }
+      return true
     } catch (err) {
       this.#log('could not answer %s: %s', peerId, asParleyError(err).message)
       framed.abort(err)
+      return false
     }
   }
 
