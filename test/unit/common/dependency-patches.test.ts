@@ -6,11 +6,14 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import crypto from 'node:crypto'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { LengthPrefixedDecoder, multiaddrConnectionPair } from '@libp2p/utils'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
+import { createParleyNode } from '../../../common/node.ts'
 
 describe('dependency patches', () => {
   it('yamux grants its receive window back once half is used, not after every data frame', async () => {
@@ -63,5 +66,28 @@ describe('dependency patches', () => {
     const require = createRequire(import.meta.url)
     const source = readFileSync(join(dirname(require.resolve('@libp2p/tcp')), 'socket-to-conn.js'), 'utf8')
     assert.match(source, /this\.socket\.cork\(\);[\s\S]*this\.socket\.uncork\(\);/)
+  })
+
+  it('a Noise handshake imports no private key and each received public key once', async () => {
+    const [a, b] = await Promise.all([1, 2].map(async () => await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })))
+    const imports = { private: 0, public: 0 }
+    const { createPrivateKey, createPublicKey } = crypto
+    try {
+      // The first handshake meets each node's own static and identity keys.
+      await a!.dial(b!.getMultiaddrs()[0]!)
+      await a!.hangUp(b!.peerId)
+      crypto.createPrivateKey = (...args: Parameters<typeof createPrivateKey>) => { imports.private++; return createPrivateKey(...args) }
+      crypto.createPublicKey = (...args: Parameters<typeof createPublicKey>) => { imports.public++; return createPublicKey(...args) }
+      await a!.dial(b!.getMultiaddrs()[0]!)
+    } finally {
+      crypto.createPrivateKey = createPrivateKey
+      crypto.createPublicKey = createPublicKey
+      await Promise.all([a!.stop(), b!.stop()])
+    }
+    // Unpatched: each side imports its keys for each of its three DHs and its signature (8 in
+    // all), and the peer's ephemeral key for each of the two DHs it is in (6 public, plus 2 for
+    // the signature checks).
+    assert.equal(imports.private, 0)
+    assert.equal(imports.public, 6)
   })
 })
