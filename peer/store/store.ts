@@ -2,17 +2,17 @@
  * The peer's local store (DESIGN §7): one node:sqlite file per user with history, the durable
  * outbox, trust-on-first-use pins and the user's group keys (kept wrapped under the user's
  * wrapKey, never in the clear). Message texts, file paths and outbox bodies are sealed under a
- * key derived from the wrapKey (each value under its own salted key, bound to its row), so a
- * copied database file reads as metadata only: who, when, which group — not what. Every method is synchronous and each write is one statement or
- * one transaction, so a kill -9 leaves either the old or the new state, never half of one.
+ * key derived from the wrapKey, each bound to its row (./sealing.ts), so a copied database file
+ * reads as metadata only: who, when, which group — not what. Every method is synchronous and
+ * each write is one statement or one transaction, so a kill -9 leaves either the old or the new
+ * state, never half of one.
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
-import { hkdfSha256 } from '../../common/crypto/hkdf.ts'
 import { openDatabase, transaction } from '../../common/sqlite.ts'
-import { unwrapSecret, wrapSecret } from '../../common/crypto/wrap.ts'
 import { toGroupName, toMessageId, toUsername } from '../../common/wire/names.ts'
 import type { GroupName, MessageId, Username } from '../../common/wire/names.ts'
 import { GroupCommit } from './group-commit.ts'
+import { SEALED_AES_GCM, StoreSealer } from './sealing.ts'
 
 export type Direction = 'in' | 'out'
 export type MessageStatus = 'queued' | 'sent' | 'delivered' | 'received' | 'failed'
@@ -74,15 +74,16 @@ const MIGRATIONS: readonly string[] = [
   // 4: the outbox is read by recipient (every delivery run), and its key starts with the message
   // id: without this index each read scanned the whole outbox, so the cost of a delivery grew
   // with the backlog, the slower the more there was to catch up on (issue 11).
-  'CREATE INDEX outbox_by_recipient ON outbox (recipient, created);'
+  'CREATE INDEX outbox_by_recipient ON outbox (recipient, created);',
+  // 5: which format a row's sealed values are in (./sealing.ts): rows written before this step
+  // keep theirs (1), new ones are AES-256-GCM (2).
+  `ALTER TABLE messages ADD COLUMN sealing INTEGER NOT NULL DEFAULT 1;
+   ALTER TABLE outbox ADD COLUMN sealing INTEGER NOT NULL DEFAULT 1;`
 ]
-
-const utf8 = new TextEncoder()
-const fromUtf8 = new TextDecoder()
 
 export class PeerStore {
   readonly #db: DatabaseSync
-  readonly #sealKey: Uint8Array
+  readonly #sealer: StoreSealer
   readonly #commits: GroupCommit
   /** Prepared statements by SQL text: compiling one costs more than running it (~15 µs a
    * statement, several per message). */
@@ -92,7 +93,7 @@ export class PeerStore {
    * for a store that lives as long as this object (unit tests). `wrapKey`: the user's key from
    * their password; the store derives its own key from it. */
   constructor (file: string, wrapKey: Uint8Array) {
-    this.#sealKey = hkdfSha256(wrapKey, new Uint8Array(0), 'parley/store', 32)
+    this.#sealer = new StoreSealer(wrapKey)
     this.#db = openDatabase(file, { migrations: MIGRATIONS, owner: 'peer' })
     this.#commits = new GroupCommit(this.#db)
   }
@@ -109,10 +110,10 @@ export class PeerStore {
   /** Store a message; false when the same (id, direction, peer) is already there (a duplicate). */
   addMessage (message: MessageRecord): boolean {
     const row = `msg:${message.id}:${message.direction}:${message.peer}`
-    const result = this.#prepare(`INSERT OR IGNORE INTO messages (id, direction, peer, grp, kind, body, path, status, at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(message.id, message.direction, message.peer, message.group,
-      message.kind, this.#seal(`${row}:body`, message.body), message.path === null ? null : this.#seal(`${row}:path`, message.path),
-      message.status, message.at)
+    const result = this.#prepare(`INSERT OR IGNORE INTO messages (id, direction, peer, grp, kind, body, path, status, at, sealing)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(message.id, message.direction, message.peer, message.group,
+      message.kind, this.#sealer.seal(`${row}:body`, message.body), message.path === null ? null : this.#sealer.seal(`${row}:path`, message.path),
+      message.status, message.at, SEALED_AES_GCM)
     return result.changes > 0
   }
 
@@ -137,8 +138,9 @@ export class PeerStore {
 
   /** Queue one delivery (a message id to one recipient); queuing it twice is a no-op. */
   enqueue (item: Omit<OutboxItem, 'attempts'>): void {
-    this.#prepare('INSERT OR IGNORE INTO outbox (id, recipient, grp, kind, body, created) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(item.id, item.recipient, item.group, item.kind, this.#seal(`outbox:${item.id}:${item.recipient}`, item.body), item.created)
+    this.#prepare('INSERT OR IGNORE INTO outbox (id, recipient, grp, kind, body, created, sealing) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(item.id, item.recipient, item.group, item.kind, this.#sealer.seal(`outbox:${item.id}:${item.recipient}`, item.body), item.created,
+        SEALED_AES_GCM)
   }
 
   /** What waits for `recipient`, oldest first, except the ids in `skip` (already being
@@ -262,12 +264,9 @@ export class PeerStore {
     return statement
   }
 
-  #seal (context: string, value: string): Uint8Array {
-    return wrapSecret(this.#sealKey, context, utf8.encode(value))
-  }
-
-  #open (context: string, sealed: unknown): string {
-    return fromUtf8.decode(unwrapSecret(this.#sealKey, context, new Uint8Array(sealed as Uint8Array)))
+  /** A sealed column of a row as read: `sealing` is the row's format. */
+  #open (context: string, sealed: unknown, sealing: unknown): string {
+    return this.#sealer.open(context, new Uint8Array(sealed as Uint8Array), Number(sealing))
   }
 
   #toMessage (row: unknown): MessageRecord {
@@ -279,8 +278,8 @@ export class PeerStore {
       peer: toUsername(String(r.peer)),
       group: r.grp === null ? null : toGroupName(String(r.grp)),
       kind: r.kind as MessageKind,
-      body: this.#open(`${context}:body`, r.body),
-      path: r.path === null ? null : this.#open(`${context}:path`, r.path),
+      body: this.#open(`${context}:body`, r.body, r.sealing),
+      path: r.path === null ? null : this.#open(`${context}:path`, r.path, r.sealing),
       status: r.status as MessageStatus,
       at: Number(r.at)
     }
@@ -293,7 +292,7 @@ export class PeerStore {
       recipient: toUsername(String(r.recipient)),
       group: r.grp === null ? null : toGroupName(String(r.grp)),
       kind: r.kind as OutboxKind,
-      body: this.#open(`outbox:${String(r.id)}:${String(r.recipient)}`, r.body),
+      body: this.#open(`outbox:${String(r.id)}:${String(r.recipient)}`, r.body, r.sealing),
       created: Number(r.created),
       attempts: Number(r.attempts)
     }

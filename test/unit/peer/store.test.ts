@@ -9,6 +9,8 @@ import { IN_MEMORY, userVersion } from '../../../common/sqlite.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
 import type { MessageRecord } from '../../../peer/store/store.ts'
 import { toGroupName, toMessageId, toUsername } from '../../../common/wire/names.ts'
+import { hkdfSha256 } from '../../../common/crypto/hkdf.ts'
+import { wrapSecret } from '../../../common/crypto/wrap.ts'
 
 const wrapKey = randomBytes(32)
 /** The i-th of a run of message ids, in order. */
@@ -129,6 +131,26 @@ describe('peer store', () => {
     assert.equal((await stat(file)).mode & 0o777, 0o600)
     store = new PeerStore(file, randomBytes(32))
     assert.throws(() => store.history({ user: 'bob' }, 10), { code: 'ERR_INTEGRITY' })
+  })
+
+  test('rows sealed before schema step 5 (one salted 3DES key per value) read as they were, beside new ones', () => {
+    store.close()
+    // The file as the release before step 5 left it: no sealing column, values per-value sealed.
+    const db = new DatabaseSync(file)
+    db.exec('ALTER TABLE messages DROP COLUMN sealing; ALTER TABLE outbox DROP COLUMN sealing; PRAGMA user_version = 4')
+    const perValueKey = hkdfSha256(wrapKey, new Uint8Array(0), 'parley/store', 32)
+    const seal = (context: string, text: string): Uint8Array => wrapSecret(perValueKey, context, new TextEncoder().encode(text))
+    const id = 'd'.repeat(32)
+    db.prepare("INSERT INTO messages (id, direction, peer, grp, kind, body, path, status, at) VALUES (?, 'in', 'bob', NULL, 'file', ?, ?, 'received', 1)")
+      .run(id, seal(`msg:${id}:in:bob:body`, 'old.png'), seal(`msg:${id}:in:bob:path`, '/home/me/old.png'))
+    db.prepare("INSERT INTO outbox (id, recipient, grp, kind, body, created) VALUES (?, 'carol', NULL, 'text', ?, 1)")
+      .run(id, seal(`outbox:${id}:carol`, 'old words'))
+    db.close()
+    store = new PeerStore(file, wrapKey)
+    store.addMessage(message({ body: 'new words', at: 2 }))
+    store.enqueue({ id: toMessageId('e'.repeat(32)), recipient: toUsername('carol'), group: null, kind: 'text', body: 'new queued', created: 2 })
+    assert.deepEqual(store.history({ user: 'bob' }, 10).map(m => [m.body, m.path]), [['old.png', '/home/me/old.png'], ['new words', null]])
+    assert.deepEqual(store.outboxFor('carol').map(i => i.body), ['old words', 'new queued'])
   })
 
   test('schema: a file a newer version wrote is refused and left as it was', () => {
