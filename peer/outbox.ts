@@ -229,13 +229,18 @@ export class Outbox {
     return undefined
   }
 
+  /** The recipient's ACK says it has the message on its disk: that is `delivered`, reported at
+   * once. Our own record of it (the outbox row gone, the status) joins the next group commit and
+   * is awaited only for the delivery window: waiting for it first put a third fsync on every
+   * SEND's path. A crash before that commit sends the message again after the restart; the
+   * recipient drops the copy and ACKs it, and `delivered` is reported a second time. */
   async #delivered (item: OutboxItem): Promise<void> {
+    this.#reportedQueued.delete(`${item.id}/${item.recipient}`)
+    this.#emit({ event: 'delivered', id: item.id, to: item.recipient, group: item.group })
     await this.#store.commitSoon(() => {
       this.#store.removeFromOutbox(item.id, item.recipient)
       if (item.group === null) this.#store.setStatus(item.id, item.recipient, 'delivered')
     })
-    this.#reportedQueued.delete(`${item.id}/${item.recipient}`)
-    this.#emit({ event: 'delivered', id: item.id, to: item.recipient, group: item.group })
   }
 
   #retrySoon (recipient: Username): void {

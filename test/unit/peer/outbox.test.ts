@@ -122,6 +122,21 @@ describe('outbox', () => {
       assert.equal(store.history({ user: 'bob' }, 10)[0]?.status, 'delivered')
     })
 
+    test('delivered is reported on the ACK, before our own record of it is written; the record follows', async () => {
+      const one = item('one')
+      let queuedAtDelivered: string[] | undefined
+      const emit = (event: PeerEvent): void => {
+        events.push(event)
+        // outboxFor sees writes already run in this connection, committed or not.
+        if (event.event === 'delivered') queuedAtDelivered = store.outboxFor('bob').map(i => i.body)
+      }
+      outbox = new Outbox(store, directory, emit, network)
+      await send(one)
+      assert.deepEqual(queuedAtDelivered, ['one'], 'delivered waited for the outbox row to go')
+      assert.equal(store.outboxSize(), 0)
+      assert.equal(store.history({ user: 'bob' }, 10)[0]?.status, 'delivered')
+    })
+
     test('an offline recipient\'s messages wait, reported queued once, and go once it is online', async () => {
       rv.sessions.end(bob.peerId)
       const waiting = item('while you were out')
