@@ -81,6 +81,8 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE outbox ADD COLUMN sealing INTEGER NOT NULL DEFAULT 1;`
 ]
 
+const PINS_CACHED = 10_000
+
 export class PeerStore {
   readonly #db: DatabaseSync
   readonly #sealer: StoreSealer
@@ -88,6 +90,11 @@ export class PeerStore {
   /** Prepared statements by SQL text: compiling one costs more than running it (~15 µs a
    * statement, several per message). */
   readonly #statements = new Map<string, StatementSync>()
+  /** The pins as read, both ways (null: no pin): every send and every delivery run asks, and a
+   * query each time was 2 % of a loaded peer's CPU (issue 11). Emptied whenever a pin changes,
+   * and when it holds PINS_CACHED answers (inbound peer ids are anyone's choice). */
+  readonly #peerIdOf = new Map<string, string | null>()
+  readonly #usernameOf = new Map<string, string | null>()
 
   /** `file`: the database file (its folder is made if missing), or IN_MEMORY (common/sqlite.ts)
    * for a store that lives as long as this object (unit tests). `wrapKey`: the user's key from
@@ -174,6 +181,7 @@ export class PeerStore {
     return transaction(this.#db, () => {
       const row = this.#prepare('SELECT peer_id FROM pins WHERE username = ?').get(username) as { peer_id: string } | undefined
       if (row === undefined) {
+        this.#forgetPins()
         // A peer id belongs to one username: a stale pin of another name for it goes.
         this.#prepare('DELETE FROM pins WHERE peer_id = ?').run(peerId)
         this.#prepare('INSERT INTO pins (username, peer_id, first_seen) VALUES (?, ?, ?)').run(username, peerId, Date.now())
@@ -206,17 +214,30 @@ export class PeerStore {
   }
 
   pinnedPeerId (username: string): string | undefined {
-    const row = this.#prepare('SELECT peer_id FROM pins WHERE username = ?').get(username) as { peer_id: string } | undefined
-    return row?.peer_id
+    let peerId = this.#peerIdOf.get(username)
+    if (peerId === undefined) {
+      const row = this.#prepare('SELECT peer_id FROM pins WHERE username = ?').get(username) as { peer_id: string } | undefined
+      peerId = row?.peer_id ?? null
+      if (this.#peerIdOf.size >= PINS_CACHED) this.#peerIdOf.clear()
+      this.#peerIdOf.set(username, peerId)
+    }
+    return peerId ?? undefined
   }
 
   usernameForPeer (peerId: string): string | undefined {
-    const row = this.#prepare('SELECT username FROM pins WHERE peer_id = ?').get(peerId) as { username: string } | undefined
-    return row?.username
+    let username = this.#usernameOf.get(peerId)
+    if (username === undefined) {
+      const row = this.#prepare('SELECT username FROM pins WHERE peer_id = ?').get(peerId) as { username: string } | undefined
+      username = row?.username ?? null
+      if (this.#usernameOf.size >= PINS_CACHED) this.#usernameOf.clear()
+      this.#usernameOf.set(peerId, username)
+    }
+    return username ?? undefined
   }
 
   /** Accept a changed identity after the user verified it (VERIFY … then TRUST). */
   repin (username: string, peerId: string): void {
+    this.#forgetPins()
     transaction(this.#db, () => {
       this.#prepare('DELETE FROM pins WHERE username = ? OR peer_id = ?').run(username, peerId)
       this.#prepare('INSERT INTO pins (username, peer_id, first_seen) VALUES (?, ?, ?)').run(username, peerId, Date.now())
@@ -253,6 +274,11 @@ export class PeerStore {
   close (): void {
     this.#commits.commitNow()
     if (this.#db.isOpen) this.#db.close()
+  }
+
+  #forgetPins (): void {
+    this.#peerIdOf.clear()
+    this.#usernameOf.clear()
   }
 
   #prepare (sql: string): StatementSync {

@@ -108,6 +108,26 @@ describe('peer store', () => {
     assert.equal(store.usernameForPeer('peer-1'), undefined)
   })
 
+  test('pins are answered from memory and the answers follow every change of pin', () => {
+    assert.equal(store.pinnedPeerId('bob'), undefined)
+    assert.equal(store.usernameForPeer('peer-1'), undefined)
+    store.pin('bob', 'peer-1')
+    assert.equal(store.pinnedPeerId('bob'), 'peer-1')
+    assert.equal(store.usernameForPeer('peer-1'), 'bob')
+    // The same peer id under another name: bob's stale pin goes.
+    store.pin('robert', 'peer-1')
+    assert.equal(store.pinnedPeerId('bob'), undefined)
+    assert.equal(store.usernameForPeer('peer-1'), 'robert')
+    store.repin('robert', 'peer-2')
+    assert.equal(store.pinnedPeerId('robert'), 'peer-2')
+    assert.equal(store.usernameForPeer('peer-1'), undefined)
+    assert.equal(store.usernameForPeer('peer-2'), 'robert')
+    // Many unknown peer ids asked about (anyone can connect) are answered right, and then bob.
+    for (let i = 0; i < 12_000; i++) assert.equal(store.usernameForPeer(`stranger-${i}`), undefined)
+    store.pin('bob', 'peer-3')
+    assert.equal(store.usernameForPeer('peer-3'), 'bob')
+  })
+
   test('a group\'s last member list survives a reopen (a restart while the rendezvous is away) and goes with the group', () => {
     const info = JSON.stringify({ epoch: 3, members: [{ username: 'bob', peerId: 'peer-b', hasKey: true }] })
     store.rememberGroupInfo('friends', info)
