@@ -9,7 +9,10 @@ import { readFileSync } from 'node:fs'
 import crypto from 'node:crypto'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
+import { noise, pureJsCrypto } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
 import { LengthPrefixedDecoder, multiaddrConnectionPair } from '@libp2p/utils'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
@@ -89,5 +92,30 @@ describe('dependency patches', () => {
     // the signature checks).
     assert.equal(imports.private, 0)
     assert.equal(imports.public, 6)
+  })
+
+  it('a patched Noise agrees with Noise\'s own pure-JS crypto (X25519, HKDF), dialling and dialled', async () => {
+    // A handshake completes only if both sides derive the same keys, and the echo crosses the
+    // transport keys of both ends (HKDF's split).
+    const echo = '/parley-test/echo/1.0.0'
+    for (const patchedDials of [true, false]) {
+      const patched = await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+      const reference = await createLibp2p({
+        addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+        transports: [tcp()],
+        connectionEncrypters: [noise({ crypto: pureJsCrypto })],
+        streamMuxers: [yamux()]
+      })
+      try {
+        const [from, to] = patchedDials ? [patched, reference] : [reference, patched]
+        await to.handle(echo, stream => { stream.addEventListener('message', event => { stream.send(event.data) }) })
+        const stream = await from.dialProtocol(to.getMultiaddrs()[0]!, echo)
+        const back = new Promise<Uint8Array>(resolve => { stream.addEventListener('message', event => { resolve(event.data.subarray()) }, { once: true }) })
+        stream.send(Uint8Array.of(1, 2, 3))
+        assert.deepEqual([...await back], [1, 2, 3])
+      } finally {
+        await Promise.all([patched.stop(), reference.stop()])
+      }
+    }
   })
 })
