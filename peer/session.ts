@@ -11,10 +11,10 @@
  */
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { randomBytes } from 'node:crypto'
 import type { EventEmitter } from 'node:events'
 import type { PrivateKey } from '@libp2p/interface'
 import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
+import { newMessageIdHex } from '../common/crypto/random.ts'
 import type { RendezvousEvent } from '../common/protocol/rendezvous.ts'
 import { toMessageId, toUsername } from '../common/wire/names.ts'
 import type { GroupName, MessageId, Username } from '../common/wire/names.ts'
@@ -212,7 +212,7 @@ export class Session {
    * is promised to nobody before then: `queued`/`sent`/`delivered` all follow the commit. */
   async sendText (to: Username, text: string): Promise<MessageId> {
     if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you')
-    const id = toMessageId(randomBytes(16).toString('hex'))
+    const id = toMessageId(newMessageIdHex())
     const at = Date.now()
     this.outbox.accept(
       { id, direction: 'out', peer: to, group: null, kind: 'text', body: text, path: null, status: 'queued', at },
@@ -223,7 +223,7 @@ export class Session {
   /** SENDFILE: the file is read when it is delivered, so it must stay where it is until then. */
   async sendFile (to: Username, path: string, name: string): Promise<MessageId> {
     if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you')
-    const id = toMessageId(randomBytes(16).toString('hex'))
+    const id = toMessageId(newMessageIdHex())
     const at = Date.now()
     await this.outbox.submit(
       { id, direction: 'out', peer: to, group: null, kind: 'file', body: name, path, status: 'queued', at },
@@ -245,7 +245,7 @@ export class Session {
 
   async #fanOut (group: GroupName, kind: 'text' | 'file', body: string, shown: string): Promise<MessageId> {
     const { info } = await this.keyring.keyForSending(group)
-    const id = toMessageId(randomBytes(16).toString('hex'))
+    const id = toMessageId(newMessageIdHex())
     const created = Date.now()
     // The history row and every member's delivery are one transaction: a crash cannot leave a
     // message that is shown as sent but never goes out (issue 11).

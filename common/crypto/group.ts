@@ -3,9 +3,9 @@
  * Every message draws a fresh random nonce and gets its own keys from it, so a group key never
  * encrypts more than one message directly and the 3DES per-key limit is per message.
  */
-import { randomBytes } from 'node:crypto'
 import { malformed } from '../errors.ts'
 import { hkdfSha256 } from './hkdf.ts'
+import { randomBytesPooled } from './random.ts'
 import type { FrameKeys } from './tdes.ts'
 
 /** 24 bytes, the size the design calls the group "nonce" (a 3DES key's length). */
@@ -13,11 +13,11 @@ export const GROUP_KEY_BYTES = 24
 const MESSAGE_NONCE_BYTES = 16
 
 export function newGroupKey (): Uint8Array {
-  return new Uint8Array(randomBytes(GROUP_KEY_BYTES))
+  return randomBytesPooled(GROUP_KEY_BYTES)
 }
 
 export function newMessageNonce (): Uint8Array {
-  return new Uint8Array(randomBytes(MESSAGE_NONCE_BYTES))
+  return randomBytesPooled(MESSAGE_NONCE_BYTES)
 }
 
 /**

@@ -8,10 +8,11 @@
  * The AD length prefix keeps (ad, seq) unambiguous; the sequence number makes a replayed or
  * reordered frame fail even though its bytes are authentic.
  */
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, timingSafeEqual } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { ErrorCode, ParleyError, integrity, malformed, tooLarge } from '../errors.ts'
 import { hkdfSha256 } from './hkdf.ts'
+import { randomBytesPooled } from './random.ts'
 
 /**
  * NIST SP 800-67r2 §3.3: at most 2^20 64-bit blocks (8 MiB) may be encrypted under one
@@ -100,7 +101,7 @@ export function sealFrame (keys: FrameKeys, seq: bigint, associatedData: Uint8Ar
   // One frame alone must not exceed a key's budget; the total across frames is the caller's
   // to count (see TDES_MAX_BYTES_PER_KEY).
   if (plaintext.length >= TDES_MAX_BYTES_PER_KEY) throw tooLarge('frame too large for one 3DES key')
-  const iv = randomBytes(IV_BYTES)
+  const iv = randomBytesPooled(IV_BYTES)
   const cipher = createCipheriv('des-ede3-cbc', keyObject(keys.encKey), iv)
   const body = cipher.update(plaintext)
   const last = cipher.final()

@@ -6,9 +6,9 @@
  *
  * Layout: salt(16) || sealFrame(IV || ciphertext || tag)
  */
-import { randomBytes } from 'node:crypto'
 import { integrity, malformed } from '../errors.ts'
 import { hkdfSha256 } from './hkdf.ts'
+import { randomBytesPooled } from './random.ts'
 import { frameKeysFrom, openFrame, sealFrame } from './tdes.ts'
 import type { FrameKeys } from './tdes.ts'
 
@@ -29,7 +29,7 @@ function keysFor (wrapKey: Uint8Array, salt: Uint8Array, context: string): Frame
 
 export function wrapSecret (wrapKey: Uint8Array, context: string, secret: Uint8Array): Uint8Array {
   checkArgs(wrapKey, context)
-  const salt = randomBytes(SALT_BYTES)
+  const salt = randomBytesPooled(SALT_BYTES)
   const sealed = sealFrame(keysFor(wrapKey, salt, context), 0n, utf8.encode(context), secret)
   const blob = new Uint8Array(SALT_BYTES + sealed.length)
   blob.set(salt, 0)

@@ -14,6 +14,7 @@ import { EventEmitter } from 'node:events'
 import type { Connection, Stream } from '@libp2p/interface'
 import { equals } from 'uint8arrays/equals'
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
+import { randomBytesPooled } from '../../common/crypto/random.ts'
 import type { ParleyNode } from '../../common/node.ts'
 import { DIRECT_PROTOCOL, fileAssociatedData, fileOfferBody, keyBody, textBody } from '../../common/protocol/peer.ts'
 import { decodeBody, encodeBody } from '../../common/wire/codec.ts'
@@ -110,7 +111,7 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
 
   /** Hand a group key to a member on the session with it (`KEY <group> <epoch>`). */
   async sendGroupKey (to: Dialable, group: string, epoch: number, key: Uint8Array): Promise<void> {
-    const id = crypto.getRandomValues(new Uint8Array(16))
+    const id = randomBytesPooled(16)
     const { acked } = await this.post(to, { kind: 'KEY', group, epoch }, id, { key })
     await acked
   }

@@ -14,10 +14,11 @@
  * Rows written before step 5 keep their format (one salted 3DES+HMAC key per value,
  * common/crypto/wrap.ts) and are read as they are; the `sealing` column says which a row is.
  */
-import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createSecretKey } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { ErrorCode, ParleyError, integrity } from '../../common/errors.ts'
 import { hkdfSha256 } from '../../common/crypto/hkdf.ts'
+import { randomBytesPooled } from '../../common/crypto/random.ts'
 import { unwrapSecret } from '../../common/crypto/wrap.ts'
 
 /** The `sealing` column: which format a row's sealed values are in. */
@@ -43,7 +44,7 @@ export class StoreSealer {
 
   /** Sealed in the format of SEALED_AES_GCM. */
   seal (row: string, value: string): Uint8Array {
-    const iv = randomBytes(IV_BYTES)
+    const iv = randomBytesPooled(IV_BYTES)
     const cipher = createCipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES })
     cipher.setAAD(utf8.encode(row))
     const body = cipher.update(utf8.encode(value))
