@@ -91,9 +91,16 @@ function boundedLengthDecoder (maxFrameBytes: number): LengthPrefixedStreamOpts[
   const maxLengthBytes = encodingLength(maxFrameBytes)
   return data => {
     if (data.byteLength > maxLengthBytes) throw new ParleyError(ErrorCode.Malformed, 'malformed frame length')
+    // A last byte with its high bit set: the varint goes on. Said with the one RangeError made
+    // here, not by the varint decoder, which builds a new one (and its stack trace) each time:
+    // for every frame of 128 bytes or more, 5 % of a SEND's CPU in the profile (issue 11).
+    const last = data instanceof Uint8Array ? data[data.byteLength - 1] : data.get(data.byteLength - 1)
+    if (last === undefined || (last & 0x80) !== 0) throw LENGTH_GOES_ON
     return decodeVarint(data)
   }
 }
+
+const LENGTH_GOES_ON = new RangeError('the frame length needs another byte')
 
 function frameError (err: unknown): ParleyError {
   if (err instanceof ParleyError) return err
