@@ -40,6 +40,15 @@ export class FramedStream {
     }
   }
 
+  /** Several frames in one stream write: one muxer frame, one Noise frame, one system call. */
+  async writeAll (frames: Uint8Array[], options?: AbortOptions): Promise<void> {
+    try {
+      await this.#lp.writeV(frames, options)
+    } catch (err) {
+      throw frameError(err)
+    }
+  }
+
   /**
    * Close our writing half. The stream keeps counting against the connection's per-protocol
    * limit until the remote closes its half too (DESIGN.md §2), so a remote that never does is

@@ -61,13 +61,12 @@ export interface DirectChannel {
 }
 
 /**
- * Dialler's side: write the signal header and our ephemeral key back to back (no round trip
+ * Dialler's side: write the signal header and our ephemeral key in one write (no round trip
  * spent on the header), then read the responder's ephemeral key.
  */
 export async function initiateDirectChannel (framed: FramedStream, header: Uint8Array, localPeerId: string, remotePeerId: string, options?: AbortOptions): Promise<DirectChannel> {
   const ephemeral = generateEphemeralKeyPair()
-  await framed.write(header, options)
-  await framed.write(encodeBody({ eph: ephemeral.publicKey }), options)
+  await framed.writeAll([header, encodeBody({ eph: ephemeral.publicKey })], options)
   const reply = decodeBody(handshakeBody, await framed.read(options))
   const keys = deriveDirectSessionKeys({
     sharedSecret: x25519SharedSecret(ephemeral.privateKey, reply.eph),
