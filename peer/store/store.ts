@@ -214,25 +214,23 @@ export class PeerStore {
   }
 
   pinnedPeerId (username: string): string | undefined {
-    let peerId = this.#peerIdOf.get(username)
-    if (peerId === undefined) {
-      const row = this.#prepare('SELECT peer_id FROM pins WHERE username = ?').get(username) as { peer_id: string } | undefined
-      peerId = row?.peer_id ?? null
-      if (this.#peerIdOf.size >= PINS_CACHED) this.#peerIdOf.clear()
-      this.#peerIdOf.set(username, peerId)
-    }
-    return peerId ?? undefined
+    return this.#pinLookup(this.#peerIdOf, 'SELECT peer_id AS answer FROM pins WHERE username = ?', username)
   }
 
   usernameForPeer (peerId: string): string | undefined {
-    let username = this.#usernameOf.get(peerId)
-    if (username === undefined) {
-      const row = this.#prepare('SELECT username FROM pins WHERE peer_id = ?').get(peerId) as { username: string } | undefined
-      username = row?.username ?? null
-      if (this.#usernameOf.size >= PINS_CACHED) this.#usernameOf.clear()
-      this.#usernameOf.set(peerId, username)
+    return this.#pinLookup(this.#usernameOf, 'SELECT username AS answer FROM pins WHERE peer_id = ?', peerId)
+  }
+
+  /** One side of the pins, answered from `cache` when it was asked before (see #peerIdOf). */
+  #pinLookup (cache: Map<string, string | null>, sql: string, key: string): string | undefined {
+    let answer = cache.get(key)
+    if (answer === undefined) {
+      const row = this.#prepare(sql).get(key) as { answer: string } | undefined
+      answer = row?.answer ?? null
+      if (cache.size >= PINS_CACHED) cache.clear()
+      cache.set(key, answer)
     }
-    return username ?? undefined
+    return answer ?? undefined
   }
 
   /** Accept a changed identity after the user verified it (VERIFY … then TRUST). */
