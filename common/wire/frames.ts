@@ -33,11 +33,7 @@ export class FramedStream {
   }
 
   async write (frame: Uint8Array, options?: AbortOptions): Promise<void> {
-    try {
-      await this.#lp.write(frame, options)
-    } catch (err) {
-      throw frameError(err)
-    }
+    await this.writeAll([frame], options)
   }
 
   /** Several frames in one stream write: one muxer frame, one Noise frame, one system call. */
