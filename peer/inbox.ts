@@ -6,7 +6,7 @@
 import { ErrorCode } from '../common/errors.ts'
 import type { ParleyError } from '../common/errors.ts'
 import { RateLimiter } from '../common/rate-limiter.ts'
-import { toGroupName, toMessageId, toUsername } from '../common/wire/names.ts'
+import { toMessageId } from '../common/wire/names.ts'
 import type { GroupName, Username } from '../common/wire/names.ts'
 import { INBOUND_STREAMS_BURST, INBOUND_STREAMS_PER_SECOND } from './constants.ts'
 import type { Emit } from './events.ts'
@@ -63,7 +63,7 @@ export class Inbox {
     const id = toMessageId(Buffer.from(message.id).toString('hex'))
     const at = Date.now()
     const fresh = await this.#store.commitSoon(() => this.#store.addMessage({
-      id, direction: 'in', peer: toUsername(message.from), group: message.group === null ? null : toGroupName(message.group), kind: 'text', body: message.text, path: null, status: 'received', at
+      id, direction: 'in', peer: message.from, group: message.group, kind: 'text', body: message.text, path: null, status: 'received', at
     }))
     if (!fresh) return
     if (message.group === null) {
@@ -82,7 +82,7 @@ export class Inbox {
     const id = toMessageId(Buffer.from(file.id).toString('hex'))
     const at = Date.now()
     const fresh = await this.#store.commitSoon(() => this.#store.addMessage({
-      id, direction: 'in', peer: toUsername(file.from), group: file.group === null ? null : toGroupName(file.group), kind: 'file', body: file.name, path: file.path, status: 'received', at
+      id, direction: 'in', peer: file.from, group: file.group, kind: 'file', body: file.name, path: file.path, status: 'received', at
     }))
     if (!fresh) return
     const sha256 = Buffer.from(file.sha256).toString('hex')

@@ -131,9 +131,8 @@ export class Session {
     this.user = { username: this.username, inbox: this.inbox, keys: this.keyring, downloadsDir: this.downloadsDir, signal: this.#signedOut.signal }
   }
 
-  /** A session with a peer (either side opened it) means it is reachable: its queue goes now.
-   * (The direct service names the peer as the directory did: a valid name, branded again here.) */
-  readonly #onSessionOpen = (peer: SessionPeer): void => { this.outbox.flush(toUsername(peer.username)) }
+  /** A session with a peer (either side opened it) means it is reachable: its queue goes now. */
+  readonly #onSessionOpen = (peer: SessionPeer): void => { this.outbox.flush(peer.username) }
 
   /** `offline`: signed in from the data folder alone; the rendezvous is tried in the background. */
   async start (offline = false): Promise<void> {
