@@ -9,7 +9,6 @@ import { compare } from 'uint8arrays/compare'
 import { ErrorCode, ParleyError, is } from '../common/errors.ts'
 import { RateLimiter } from '../common/rate-limiter.ts'
 import type { Clock } from '../common/rate-limiter.ts'
-import { toUsername } from '../common/wire/names.ts'
 import type { Username } from '../common/wire/names.ts'
 import type { RendezvousClient } from './rendezvous-client.ts'
 import type { PeerStore } from './store/store.ts'
@@ -126,9 +125,8 @@ export class Directory {
    * share one look-up, and all look-ups share one budget (ERR_RATE_LIMITED past it).
    */
   async usernameOf (peerId: string): Promise<Username> {
-    // The store keeps names as they were pinned, valid then: made a Username again here.
     const pinned = this.#store.usernameForPeer(peerId)
-    if (pinned !== undefined) return toUsername(pinned)
+    if (pinned !== undefined) return pinned
     const until = this.#unknown.get(peerId)
     if (until !== undefined) {
       if (this.#now() < until) throw noSuchPeer(peerId)

@@ -8,7 +8,6 @@
  * a re-delivered id it already has.
  */
 import { ErrorCode, asParleyError } from '../common/errors.ts'
-import { toUsername } from '../common/wire/names.ts'
 import type { Username } from '../common/wire/names.ts'
 import type { ParleyError } from '../common/errors.ts'
 import type { Emit } from './events.ts'
@@ -91,7 +90,7 @@ export class Outbox {
 
   flushAll (): void {
     if (this.#stopped) return // the store may be closed already (a late key or presence event)
-    for (const recipient of this.#store.outboxRecipients()) this.flush(toUsername(recipient))
+    for (const recipient of this.#store.outboxRecipients()) this.flush(recipient)
   }
 
   /** Deliver what waits for `recipient`; a flush asked for while one runs runs again after it. */

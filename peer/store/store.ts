@@ -94,7 +94,7 @@ export class PeerStore {
    * query each time was 2 % of a loaded peer's CPU (issue 11). Emptied whenever a pin changes,
    * and when it holds PINS_CACHED answers (inbound peer ids are anyone's choice). */
   readonly #peerIdOf = new Map<string, string | null>()
-  readonly #usernameOf = new Map<string, string | null>()
+  readonly #usernameOf = new Map<string, Username | null>()
 
   /** `file`: the database file (its folder is made if missing), or IN_MEMORY (common/sqlite.ts)
    * for a store that lives as long as this object (unit tests). `wrapKey`: the user's key from
@@ -158,9 +158,9 @@ export class PeerStore {
     return rows.filter(row => skip?.has(String((row as { id: string }).id)) !== true).map(row => this.#toOutboxItem(row))
   }
 
-  outboxRecipients (): string[] {
+  outboxRecipients (): Username[] {
     return this.#prepare('SELECT DISTINCT recipient FROM outbox ORDER BY recipient').all()
-      .map(row => String((row as { recipient: string }).recipient))
+      .map(row => toUsername(String((row as { recipient: string }).recipient)))
   }
 
   outboxSize (): number {
@@ -214,19 +214,20 @@ export class PeerStore {
   }
 
   pinnedPeerId (username: string): string | undefined {
-    return this.#pinLookup(this.#peerIdOf, 'SELECT peer_id AS answer FROM pins WHERE username = ?', username)
+    return this.#pinLookup(this.#peerIdOf, 'SELECT peer_id AS answer FROM pins WHERE username = ?', username, String)
   }
 
-  usernameForPeer (peerId: string): string | undefined {
-    return this.#pinLookup(this.#usernameOf, 'SELECT username AS answer FROM pins WHERE peer_id = ?', peerId)
+  /** The name pinned for a peer id (kept as it was pinned, valid then: branded as it is read). */
+  usernameForPeer (peerId: string): Username | undefined {
+    return this.#pinLookup(this.#usernameOf, 'SELECT username AS answer FROM pins WHERE peer_id = ?', peerId, toUsername)
   }
 
   /** One side of the pins, answered from `cache` when it was asked before (see #peerIdOf). */
-  #pinLookup (cache: Map<string, string | null>, sql: string, key: string): string | undefined {
+  #pinLookup<T extends string> (cache: Map<string, T | null>, sql: string, key: string, brand: (raw: string) => T): T | undefined {
     let answer = cache.get(key)
     if (answer === undefined) {
       const row = this.#prepare(sql).get(key) as { answer: string } | undefined
-      answer = row?.answer ?? null
+      answer = row === undefined ? null : brand(row.answer)
       if (cache.size >= PINS_CACHED) cache.clear()
       cache.set(key, answer)
     }
