@@ -52,7 +52,7 @@
  *   receiver → sender    ackBody { ack: id }              stored (before it is sent, DESIGN §6)
  * On the group protocol the intro carries the id and the sender writes no offer.
  */
-import { ErrorCode, ParleyError, malformed } from '../errors.ts'
+import { ErrorCode, ParleyError, isErrorCode, malformed } from '../errors.ts'
 import { CHUNK_SIZE } from '../crypto/chunks.ts'
 import { array, bool, bytes, checkObject, decodeMap, object, optional, str, uint } from '../wire/codec.ts'
 import type { InferSchema } from '../wire/codec.ts'
@@ -165,6 +165,5 @@ export function decodeSessionFrame (data: Uint8Array): SessionFrame {
  * codes come through; anything else reads as a protocol error of the remote. The wire carries no
  * retryability: the sender takes the code's default (common/errors.ts), not the remote's word. */
 export function refusalError (refusal: Refusal): ParleyError {
-  const known = (Object.values(ErrorCode) as string[]).includes(refusal.code)
-  return new ParleyError(known ? refusal.code as ErrorCode : ErrorCode.Protocol, `refused by the recipient: ${refusal.why}`)
+  return new ParleyError(isErrorCode(refusal.code) ? refusal.code : ErrorCode.Protocol, `refused by the recipient: ${refusal.why}`)
 }
