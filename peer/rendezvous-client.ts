@@ -289,6 +289,8 @@ export class RendezvousClient {
   }
 
   #keep (framed: FramedStream): void {
+    // Not reached while every request goes through #inFlight (kept + running <= its concurrency);
+    // the bound stays so that the number of open streams does not rest on that alone.
     if (this.#idle.length >= MAX_REQUESTS_IN_FLIGHT) {
       void framed.close()
       return
