@@ -22,18 +22,11 @@ import { PeerStore } from '../../../peer/store/store.ts'
 import type { MessageRecord, OutboxItem } from '../../../peer/store/store.ts'
 import { InProcessRendezvous } from '../rendezvous/in-process.ts'
 import type { TestUser } from '../rendezvous/in-process.ts'
+import { until } from '../../helpers/loop.ts'
 
 type Item = Omit<OutboxItem, 'attempts'>
 
 const BOB = toUsername('bob')
-
-/** Let the event loop run until `condition` holds (a delivery run has reached a point). */
-async function until (condition: () => boolean): Promise<void> {
-  for (let turns = 0; !condition(); turns++) {
-    if (turns > 1_000) throw new Error('the condition never came true')
-    await new Promise(resolve => setImmediate(resolve))
-  }
-}
 
 /** A delivery's outcome: ACKed, refused before it left (`refuse`, retryable as its code is by
  * default unless `retryable` says), or refused by the receiver's answer (`nack`). */

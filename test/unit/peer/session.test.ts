@@ -25,6 +25,7 @@ import type { Dialable } from '../../../peer/transport/dial.ts'
 import { InProcessRendezvous } from '../rendezvous/in-process.ts'
 import type { TestUser } from '../rendezvous/in-process.ts'
 import { removeDir, tempDir } from '../../../harness/temp.ts'
+import { until } from '../../helpers/loop.ts'
 
 const GROUP = toGroupName('club')
 
@@ -71,14 +72,6 @@ class RecordingGroups {
     if (this.lacking.has(to.username)) return { acked: Promise.reject(new ParleyError(ErrorCode.Unreachable, `refused by the recipient: waiting for the key of ${delivery.group}`)) }
     this.delivered.push({ to: to.username, ...delivery })
     return { acked: Promise.resolve() }
-  }
-}
-
-/** Let the event loop run until `condition` holds (work started in the background got there). */
-async function until (condition: () => boolean): Promise<void> {
-  for (let turns = 0; !condition(); turns++) {
-    if (turns > 1_000) throw new Error('the condition never came true')
-    await new Promise(resolve => setImmediate(resolve))
   }
 }
 
