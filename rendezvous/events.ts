@@ -23,6 +23,20 @@ export interface EventsDeps {
   log: Logger
 }
 
+/** Sessions.notify hands one event object to the channel of every user it concerns, and the
+ * heartbeat is the same object every time: each is encoded (schema check, names, CBOR) once. */
+const encoded = new WeakMap<WireEvent, Uint8Array>()
+const PING: WireEvent = { type: 'ping' }
+
+function frameOf (event: WireEvent): Uint8Array {
+  let frame = encoded.get(event)
+  if (frame === undefined) {
+    frame = encodeEvent(event)
+    encoded.set(event, frame)
+  }
+  return frame
+}
+
 /** One subscriber's stream: events are queued and written in order, one at a time; a subscriber
  * that falls MAX_QUEUED_EVENTS behind, or does not take a frame within the write timeout, is
  * dropped (it will re-subscribe). */
@@ -38,7 +52,7 @@ class EventChannel implements EventSink {
   constructor (framed: FramedStream, log: Logger) {
     this.#framed = framed
     this.#log = log
-    this.#heartbeat = setInterval(() => { this.#push({ type: 'ping' }) }, EVENTS_HEARTBEAT_MS)
+    this.#heartbeat = setInterval(() => { this.#push(PING) }, EVENTS_HEARTBEAT_MS)
     this.#heartbeat.unref()
   }
 
@@ -68,7 +82,7 @@ class EventChannel implements EventSink {
       this.finish(new ParleyError(ErrorCode.Unreachable, 'events subscriber too slow'))
       return
     }
-    this.#queue.push(encodeEvent(event))
+    this.#queue.push(frameOf(event))
     this.#pump()
   }
 
