@@ -11,6 +11,7 @@ import {
 } from '../common/protocol/rendezvous.ts'
 import type { ServerEvent, WireEvent } from '../common/protocol/rendezvous.ts'
 import { FramedStream } from '../common/wire/frames.ts'
+import { WeakMemo } from '../common/weak-memo.ts'
 import {
   MAX_QUEUED_EVENTS, REQUEST_READ_TIMEOUT_MS, RESPONSE_WRITE_TIMEOUT_MS, STREAM_LINGER_MS
 } from './constants.ts'
@@ -25,17 +26,8 @@ export interface EventsDeps {
 
 /** Sessions.notify hands one event object to the channel of every user it concerns, and the
  * heartbeat is the same object every time: each is encoded (schema check, names, CBOR) once. */
-const encoded = new WeakMap<WireEvent, Uint8Array>()
+const frames = new WeakMemo<WireEvent, Uint8Array>(encodeEvent)
 const PING: WireEvent = { type: 'ping' }
-
-function frameOf (event: WireEvent): Uint8Array {
-  let frame = encoded.get(event)
-  if (frame === undefined) {
-    frame = encodeEvent(event)
-    encoded.set(event, frame)
-  }
-  return frame
-}
 
 /** One subscriber's stream: events are queued and written in order, one at a time; a subscriber
  * that falls MAX_QUEUED_EVENTS behind, or does not take a frame within the write timeout, is
@@ -82,7 +74,7 @@ class EventChannel implements EventSink {
       this.finish(new ParleyError(ErrorCode.Unreachable, 'events subscriber too slow'))
       return
     }
-    this.#queue.push(frameOf(event))
+    this.#queue.push(frames.get(event))
     this.#pump()
   }
 

@@ -13,6 +13,7 @@ import type { KeyObject } from 'node:crypto'
 import { ErrorCode, ParleyError, integrity, malformed, tooLarge } from '../errors.ts'
 import { hkdfSha256 } from './hkdf.ts'
 import { randomBytesPooled } from './random.ts'
+import { WeakMemo } from '../weak-memo.ts'
 
 /**
  * NIST SP 800-67r2 §3.3: at most 2^20 64-bit blocks (8 MiB) may be encrypted under one
@@ -50,15 +51,7 @@ export function frameKeysFrom (secret: Uint8Array, info: string): FrameKeys {
  * HMAC it is given (a tenth of a session's CPU in the profile, issue 11), while a KeyObject is
  * used as it is. Weak, so a key forgotten by its session is forgotten here too.
  */
-const keyObjects = new WeakMap<Uint8Array, KeyObject>()
-function keyObject (raw: Uint8Array): KeyObject {
-  let key = keyObjects.get(raw)
-  if (key === undefined) {
-    key = createSecretKey(raw)
-    keyObjects.set(raw, key)
-  }
-  return key
-}
+const keyObjects = new WeakMemo<Uint8Array, KeyObject>(raw => createSecretKey(raw))
 
 function checkKeys (keys: FrameKeys): void {
   if (keys.encKey.length !== ENC_KEY_BYTES) throw malformed('3DES key must be 24 bytes')
@@ -75,7 +68,7 @@ function tagOf (keys: FrameKeys, seq: bigint, associatedData: Uint8Array, iv: Ui
   header.writeUInt32BE(associatedData.length)
   const seqBytes = Buffer.allocUnsafe(8)
   seqBytes.writeBigUInt64BE(seq)
-  const hmac = createHmac('sha256', keyObject(keys.macKey)).update(header).update(associatedData).update(seqBytes).update(iv)
+  const hmac = createHmac('sha256', keyObjects.get(keys.macKey)).update(header).update(associatedData).update(seqBytes).update(iv)
   for (const part of ciphertext) hmac.update(part)
   return hmac.digest()
 }
@@ -102,7 +95,7 @@ export function sealFrame (keys: FrameKeys, seq: bigint, associatedData: Uint8Ar
   // to count (see TDES_MAX_BYTES_PER_KEY).
   if (plaintext.length >= TDES_MAX_BYTES_PER_KEY) throw tooLarge('frame too large for one 3DES key')
   const iv = randomBytesPooled(IV_BYTES)
-  const cipher = createCipheriv('des-ede3-cbc', keyObject(keys.encKey), iv)
+  const cipher = createCipheriv('des-ede3-cbc', keyObjects.get(keys.encKey), iv)
   const body = cipher.update(plaintext)
   const last = cipher.final()
   const tag = tagOf(keys, seq, associatedData, iv, body, last)
@@ -120,7 +113,7 @@ export function openFrame (keys: FrameKeys, seq: bigint, associatedData: Uint8Ar
   const expected = tagOf(keys, seq, associatedData, iv, ciphertext)
   if (!timingSafeEqual(expected, sealed.subarray(ctEnd))) throw integrity('frame MAC mismatch')
   try {
-    const decipher = createDecipheriv('des-ede3-cbc', keyObject(keys.encKey), iv)
+    const decipher = createDecipheriv('des-ede3-cbc', keyObjects.get(keys.encKey), iv)
     const body = decipher.update(ciphertext)
     const last = decipher.final()
     return join(body.length + last.length, [body, last])
