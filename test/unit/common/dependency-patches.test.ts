@@ -71,20 +71,33 @@ describe('dependency patches', () => {
     assert.match(source, /this\.socket\.cork\(\);[\s\S]*this\.socket\.uncork\(\);/)
   })
 
-  it('a Noise handshake imports no private key and each received public key once', async () => {
+  it('a Noise handshake imports no private key and each received public key once, from a string', async () => {
     const [a, b] = await Promise.all([1, 2].map(async () => await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })))
     const imports = { private: 0, public: 0 }
-    const { createPrivateKey, createPublicKey } = crypto
+    // What each import and HKDF was given: Node 24 throws and catches an exception per
+    // KeyObject/CryptoKey question about an object or bytes, not about a string or a KeyObject.
+    const importedFrom = new Set<string>()
+    const hkdfKeys = new Set<string>()
+    const { createPrivateKey, createPublicKey, hkdfSync } = crypto
     try {
       // The first handshake meets each node's own static and identity keys.
       await a!.dial(b!.getMultiaddrs()[0]!)
       await a!.hangUp(b!.peerId)
       crypto.createPrivateKey = (...args: Parameters<typeof createPrivateKey>) => { imports.private++; return createPrivateKey(...args) }
-      crypto.createPublicKey = (...args: Parameters<typeof createPublicKey>) => { imports.public++; return createPublicKey(...args) }
+      crypto.createPublicKey = (...args: Parameters<typeof createPublicKey>) => {
+        imports.public++
+        importedFrom.add(typeof args[0])
+        return createPublicKey(...args)
+      }
+      crypto.hkdfSync = (...args: Parameters<typeof hkdfSync>) => {
+        hkdfKeys.add(args[1] instanceof crypto.KeyObject ? 'KeyObject' : typeof args[1])
+        return hkdfSync(...args)
+      }
       await a!.dial(b!.getMultiaddrs()[0]!)
     } finally {
       crypto.createPrivateKey = createPrivateKey
       crypto.createPublicKey = createPublicKey
+      crypto.hkdfSync = hkdfSync
       await Promise.all([a!.stop(), b!.stop()])
     }
     // Unpatched: each side imports its keys for each of its three DHs and its signature (8 in
@@ -92,6 +105,17 @@ describe('dependency patches', () => {
     // the signature checks).
     assert.equal(imports.private, 0)
     assert.equal(imports.public, 6)
+    assert.deepEqual([...importedFrom], ['string'])
+    assert.deepEqual([...hkdfKeys], ['KeyObject'])
+  })
+
+  it('an Ed25519 signature check imported from a string still refuses a wrong message or key', async () => {
+    const [signer, other] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
+    const message = new TextEncoder().encode('parley')
+    const signature = await signer.sign(message)
+    assert.equal(await signer.publicKey.verify(message, signature), true)
+    assert.equal(await signer.publicKey.verify(new TextEncoder().encode('parlez'), signature), false)
+    assert.equal(await other.publicKey.verify(message, signature), false)
   })
 
   it('a patched Noise agrees with Noise\'s own pure-JS crypto (X25519, HKDF), dialling and dialled', async () => {
