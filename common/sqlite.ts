@@ -5,6 +5,7 @@
  * version wrote; and the one transaction helper.
  */
 import { DatabaseSync } from 'node:sqlite'
+import type { StatementSync } from 'node:sqlite'
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { ErrorCode, ParleyError } from './errors.ts'
@@ -101,5 +102,27 @@ export function transaction<T> (db: DatabaseSync, work: () => T): T {
     // SQLite may have rolled back by itself (some errors end the transaction).
     if (db.isTransaction) db.exec('ROLLBACK')
     throw err
+  }
+}
+
+/**
+ * Prepared statements by SQL text, compiled on first use: compiling one costs more than running
+ * it (~15 µs a statement), and each message, look-up or sign-in runs several.
+ */
+export class Statements {
+  readonly #db: DatabaseSync
+  readonly #bySql = new Map<string, StatementSync>()
+
+  constructor (db: DatabaseSync) {
+    this.#db = db
+  }
+
+  get (sql: string): StatementSync {
+    let statement = this.#bySql.get(sql)
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql)
+      this.#bySql.set(sql, statement)
+    }
+    return statement
   }
 }

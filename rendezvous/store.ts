@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { DatabaseSync } from 'node:sqlite'
 import { ErrorCode, ParleyError } from '../common/errors.ts'
-import { IN_MEMORY, openDatabase, transaction } from '../common/sqlite.ts'
+import { IN_MEMORY, Statements, openDatabase, transaction } from '../common/sqlite.ts'
 import { MAX_KEYS_RETURNED } from '../common/protocol/rendezvous.ts'
 import { DATABASE_FILE } from './constants.ts'
 import type { KdfParams } from '../common/crypto/password.ts'
@@ -211,10 +211,12 @@ function toGroup (row: Row): GroupRecord {
 class SqliteStore implements RendezvousStore {
   readonly serverSecret: Uint8Array
   readonly #db: DatabaseSync
+  readonly #statements: Statements
 
   constructor (path: string) {
     // Verifiers and wrapped identities: owner-only (openDatabase), whatever the umask.
     this.#db = openDatabase(path, { migrations: MIGRATIONS, owner: 'rendezvous server' })
+    this.#statements = new Statements(this.#db)
     try {
       this.serverSecret = this.#loadServerSecret()
     } catch (err) {
@@ -225,21 +227,21 @@ class SqliteStore implements RendezvousStore {
 
   #loadServerSecret (): Uint8Array {
     return transaction(this.#db, () => {
-      const row = this.#db.prepare('SELECT value FROM server_secret WHERE key = ?').get('fake-salt') as Row | undefined
+      const row = this.#statements.get('SELECT value FROM server_secret WHERE key = ?').get('fake-salt') as Row | undefined
       if (row !== undefined) return blob(row, 'value')
       const secret = new Uint8Array(randomBytes(32))
-      this.#db.prepare('INSERT INTO server_secret (key, value) VALUES (?, ?)').run('fake-salt', secret)
+      this.#statements.get('INSERT INTO server_secret (key, value) VALUES (?, ?)').run('fake-salt', secret)
       return secret
     })
   }
 
   getUser (username: string): UserRecord | undefined {
-    const row = this.#db.prepare('SELECT * FROM users WHERE username = ?').get(username) as Row | undefined
+    const row = this.#statements.get('SELECT * FROM users WHERE username = ?').get(username) as Row | undefined
     return row === undefined ? undefined : toUser(row)
   }
 
   getUserByPeerId (peerId: string): UserRecord | undefined {
-    const row = this.#db.prepare('SELECT * FROM users WHERE peer_id = ?').get(peerId) as Row | undefined
+    const row = this.#statements.get('SELECT * FROM users WHERE peer_id = ?').get(peerId) as Row | undefined
     return row === undefined ? undefined : toUser(row)
   }
 
@@ -249,7 +251,7 @@ class SqliteStore implements RendezvousStore {
       if (this.getUserByPeerId(user.peerId) !== undefined) {
         throw new ParleyError(ErrorCode.Exists, 'this peer id already belongs to another account')
       }
-      this.#db.prepare(`INSERT INTO users (username, peer_id, salt, kdf_log_n, kdf_r, kdf_p, verifier, data_key, identity, addrs, created)
+      this.#statements.get(`INSERT INTO users (username, peer_id, salt, kdf_log_n, kdf_r, kdf_p, verifier, data_key, identity, addrs, created)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(user.username, user.peerId, user.salt, user.kdf.logN, user.kdf.r, user.kdf.p,
         user.verifier, user.dataKey ?? null, user.identity, JSON.stringify(user.addrs), Date.now())
     })
@@ -257,25 +259,25 @@ class SqliteStore implements RendezvousStore {
 
   setAddrs (username: string, addrs: string[]): void {
     transaction(this.#db, () => {
-      this.#db.prepare('UPDATE users SET addrs = ? WHERE username = ?').run(JSON.stringify(addrs), username)
+      this.#statements.get('UPDATE users SET addrs = ? WHERE username = ?').run(JSON.stringify(addrs), username)
     })
   }
 
   rekey (username: string, change: Pick<UserRecord, 'salt' | 'kdf' | 'verifier'> & { dataKey: Uint8Array }): void {
     transaction(this.#db, () => {
-      const result = this.#db.prepare(`UPDATE users SET salt = ?, kdf_log_n = ?, kdf_r = ?, kdf_p = ?, verifier = ?, data_key = ?
+      const result = this.#statements.get(`UPDATE users SET salt = ?, kdf_log_n = ?, kdf_r = ?, kdf_p = ?, verifier = ?, data_key = ?
         WHERE username = ?`).run(change.salt, change.kdf.logN, change.kdf.r, change.kdf.p, change.verifier, change.dataKey, username)
       if (result.changes === 0) throw new ParleyError(ErrorCode.NotFound, `no user "${username}"`)
     })
   }
 
   getGroup (name: string): GroupRecord | undefined {
-    const row = this.#db.prepare('SELECT * FROM groups WHERE name = ?').get(name) as Row | undefined
+    const row = this.#statements.get('SELECT * FROM groups WHERE name = ?').get(name) as Row | undefined
     return row === undefined ? undefined : toGroup(row)
   }
 
   listGroups (limit: number): Array<{ name: string, members: number }> {
-    const rows = this.#db.prepare(`SELECT g.name AS name, COUNT(m.username) AS members FROM groups g
+    const rows = this.#statements.get(`SELECT g.name AS name, COUNT(m.username) AS members FROM groups g
       LEFT JOIN members m ON m.group_name = g.name GROUP BY g.name ORDER BY g.name LIMIT ?`).all(limit) as Row[]
     return rows.map(row => ({ name: str(row, 'name'), members: num(row, 'members') }))
   }
@@ -289,8 +291,8 @@ class SqliteStore implements RendezvousStore {
 
   #insertGroup (name: string, creator: string): GroupRecord {
     const now = Date.now()
-    this.#db.prepare('INSERT INTO groups (name, epoch, rotation_needed, created) VALUES (?, 0, 0, ?)').run(name, now)
-    this.#db.prepare('INSERT INTO members (group_name, username, joined) VALUES (?, ?, ?)').run(name, creator, now)
+    this.#statements.get('INSERT INTO groups (name, epoch, rotation_needed, created) VALUES (?, 0, 0, ?)').run(name, now)
+    this.#statements.get('INSERT INTO members (group_name, username, joined) VALUES (?, ?, ?)').run(name, creator, now)
     return { name, epoch: 0, rotationNeeded: false, created: now }
   }
 
@@ -298,7 +300,7 @@ class SqliteStore implements RendezvousStore {
     return transaction(this.#db, () => {
       const existing = this.getGroup(name)
       if (existing === undefined) return { group: this.#insertGroup(name, username), created: true, joined: true }
-      const result = this.#db.prepare('INSERT OR IGNORE INTO members (group_name, username, joined) VALUES (?, ?, ?)')
+      const result = this.#statements.get('INSERT OR IGNORE INTO members (group_name, username, joined) VALUES (?, ?, ?)')
         .run(name, username, Date.now())
       return { group: existing, created: false, joined: result.changes > 0 }
     })
@@ -306,30 +308,30 @@ class SqliteStore implements RendezvousStore {
 
   leaveGroup (name: string, username: string): { left: boolean, deleted: boolean } {
     return transaction(this.#db, () => {
-      const removed = this.#db.prepare('DELETE FROM members WHERE group_name = ? AND username = ?').run(name, username)
+      const removed = this.#statements.get('DELETE FROM members WHERE group_name = ? AND username = ?').run(name, username)
       if (removed.changes === 0) return { left: false, deleted: false }
-      this.#db.prepare('DELETE FROM wrapped_keys WHERE group_name = ? AND username = ?').run(name, username)
+      this.#statements.get('DELETE FROM wrapped_keys WHERE group_name = ? AND username = ?').run(name, username)
       if (this.memberCount(name) === 0) {
         // ON DELETE CASCADE removes every remaining wrapped key of the group.
-        this.#db.prepare('DELETE FROM groups WHERE name = ?').run(name)
+        this.#statements.get('DELETE FROM groups WHERE name = ?').run(name)
         return { left: true, deleted: true }
       }
-      this.#db.prepare('UPDATE groups SET rotation_needed = 1 WHERE name = ?').run(name)
+      this.#statements.get('UPDATE groups SET rotation_needed = 1 WHERE name = ?').run(name)
       return { left: true, deleted: false }
     })
   }
 
   isMember (group: string, username: string): boolean {
-    return this.#db.prepare('SELECT 1 FROM members WHERE group_name = ? AND username = ?').get(group, username) !== undefined
+    return this.#statements.get('SELECT 1 FROM members WHERE group_name = ? AND username = ?').get(group, username) !== undefined
   }
 
   memberCount (group: string): number {
-    const row = this.#db.prepare('SELECT COUNT(*) AS n FROM members WHERE group_name = ?').get(group) as Row
+    const row = this.#statements.get('SELECT COUNT(*) AS n FROM members WHERE group_name = ?').get(group) as Row
     return num(row, 'n')
   }
 
   members (group: string): MemberRecord[] {
-    const rows = this.#db.prepare(`SELECT m.username AS username, u.peer_id AS peer_id,
+    const rows = this.#statements.get(`SELECT m.username AS username, u.peer_id AS peer_id,
         EXISTS (SELECT 1 FROM wrapped_keys k WHERE k.group_name = m.group_name AND k.username = m.username
                 AND k.epoch = g.epoch) AS has_key
       FROM members m JOIN users u ON u.username = m.username JOIN groups g ON g.name = m.group_name
@@ -338,13 +340,13 @@ class SqliteStore implements RendezvousStore {
   }
 
   groupsOf (username: string): GroupRecord[] {
-    const rows = this.#db.prepare(`SELECT g.* FROM groups g JOIN members m ON m.group_name = g.name
+    const rows = this.#statements.get(`SELECT g.* FROM groups g JOIN members m ON m.group_name = g.name
       WHERE m.username = ? ORDER BY g.name`).all(username) as Row[]
     return rows.map(toGroup)
   }
 
   groupmatesOf (username: string): string[] {
-    const rows = this.#db.prepare(`SELECT DISTINCT other.username AS username FROM members mine
+    const rows = this.#statements.get(`SELECT DISTINCT other.username AS username FROM members mine
       JOIN members other ON other.group_name = mine.group_name
       WHERE mine.username = ? AND other.username <> ? ORDER BY other.username`).all(username, username) as Row[]
     return rows.map(row => str(row, 'username'))
@@ -354,21 +356,21 @@ class SqliteStore implements RendezvousStore {
     // One transaction: a new epoch never exists without a member holding its key, nor without
     // its maker's signed commitment, so nobody who looks in between sees a keyless epoch.
     return transaction(this.#db, () => {
-      const result = this.#db.prepare('UPDATE groups SET epoch = epoch + 1, rotation_needed = 0 WHERE name = ? AND epoch = ?')
+      const result = this.#statements.get('UPDATE groups SET epoch = epoch + 1, rotation_needed = 0 WHERE name = ? AND epoch = ?')
         .run(group, fromEpoch)
       const current = this.getGroup(group)?.epoch ?? 0
       if (result.changes === 0) return { ok: false, epoch: current }
       this.#storeKey(group, username, current, wrapped)
       const peerId = this.getUser(username)?.peerId ?? ''
-      this.#db.prepare(`INSERT OR REPLACE INTO epochs (group_name, epoch, maker, maker_peer_id, commitment, signature, created, forced)
+      this.#statements.get(`INSERT OR REPLACE INTO epochs (group_name, epoch, maker, maker_peer_id, commitment, signature, created, forced)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`).run(group, current, username, peerId, proof.commitment, proof.signature, Date.now(), forced ? 1 : 0)
-      this.#db.prepare('DELETE FROM epochs WHERE group_name = ? AND epoch <= ?').run(group, current - EPOCHS_KEPT)
+      this.#statements.get('DELETE FROM epochs WHERE group_name = ? AND epoch <= ?').run(group, current - EPOCHS_KEPT)
       return { ok: true, epoch: current }
     })
   }
 
   currentEpoch (group: string): EpochRecord | undefined {
-    const row = this.#db.prepare(`SELECT e.* FROM epochs e JOIN groups g ON g.name = e.group_name AND g.epoch = e.epoch
+    const row = this.#statements.get(`SELECT e.* FROM epochs e JOIN groups g ON g.name = e.group_name AND g.epoch = e.epoch
       WHERE e.group_name = ?`).get(group) as Row | undefined
     if (row === undefined) return undefined
     return {
@@ -382,7 +384,7 @@ class SqliteStore implements RendezvousStore {
   }
 
   lastForcedRotationBy (group: string, username: string): number | undefined {
-    const row = this.#db.prepare('SELECT MAX(created) AS at FROM epochs WHERE group_name = ? AND maker = ? AND forced = 1').get(group, username) as Row | undefined
+    const row = this.#statements.get('SELECT MAX(created) AS at FROM epochs WHERE group_name = ? AND maker = ? AND forced = 1').get(group, username) as Row | undefined
     const at = row?.at
     return typeof at === 'number' ? at : undefined
   }
@@ -392,21 +394,21 @@ class SqliteStore implements RendezvousStore {
   }
 
   #storeKey (group: string, username: string, epoch: number, wrapped: Uint8Array): void {
-    this.#db.prepare(`INSERT INTO wrapped_keys (group_name, username, epoch, wrapped) VALUES (?, ?, ?, ?)
+    this.#statements.get(`INSERT INTO wrapped_keys (group_name, username, epoch, wrapped) VALUES (?, ?, ?, ?)
       ON CONFLICT (group_name, username, epoch) DO UPDATE SET wrapped = excluded.wrapped`).run(group, username, epoch, wrapped)
     // Keep only the newest copies: what get-keys can return is all a member ever needs.
-    this.#db.prepare(`DELETE FROM wrapped_keys WHERE group_name = ? AND username = ? AND epoch NOT IN (
+    this.#statements.get(`DELETE FROM wrapped_keys WHERE group_name = ? AND username = ? AND epoch NOT IN (
       SELECT epoch FROM wrapped_keys WHERE group_name = ? AND username = ? ORDER BY epoch DESC LIMIT ?)`)
       .run(group, username, group, username, MAX_KEYS_RETURNED)
   }
 
   hasKey (group: string, username: string, epoch: number): boolean {
-    return this.#db.prepare('SELECT 1 FROM wrapped_keys WHERE group_name = ? AND username = ? AND epoch = ?')
+    return this.#statements.get('SELECT 1 FROM wrapped_keys WHERE group_name = ? AND username = ? AND epoch = ?')
       .get(group, username, epoch) !== undefined
   }
 
   getKeys (group: string, username: string, limit: number): Array<{ epoch: number, wrapped: Uint8Array }> {
-    const rows = this.#db.prepare(`SELECT epoch, wrapped FROM wrapped_keys WHERE group_name = ? AND username = ?
+    const rows = this.#statements.get(`SELECT epoch, wrapped FROM wrapped_keys WHERE group_name = ? AND username = ?
       ORDER BY epoch DESC LIMIT ?`).all(group, username, limit) as Row[]
     return rows.map(row => ({ epoch: num(row, 'epoch'), wrapped: blob(row, 'wrapped') }))
   }

@@ -7,8 +7,8 @@
  * each write is one statement or one transaction, so a kill -9 leaves either the old or the new
  * state, never half of one.
  */
-import type { DatabaseSync, StatementSync } from 'node:sqlite'
-import { openDatabase, transaction } from '../../common/sqlite.ts'
+import type { DatabaseSync } from 'node:sqlite'
+import { Statements, openDatabase, transaction } from '../../common/sqlite.ts'
 import { toGroupName, toMessageId, toUsername } from '../../common/wire/names.ts'
 import type { GroupName, MessageId, Username } from '../../common/wire/names.ts'
 import { GroupCommit } from './group-commit.ts'
@@ -87,9 +87,7 @@ export class PeerStore {
   readonly #db: DatabaseSync
   readonly #sealer: StoreSealer
   readonly #commits: GroupCommit
-  /** Prepared statements by SQL text: compiling one costs more than running it (~15 µs a
-   * statement, several per message). */
-  readonly #statements = new Map<string, StatementSync>()
+  readonly #statements: Statements
   /** The pins as read, both ways (null: no pin): every send and every delivery run asks, and a
    * query each time was 2 % of a loaded peer's CPU (issue 11). Emptied whenever a pin changes,
    * and when it holds PINS_CACHED answers (inbound peer ids are anyone's choice). */
@@ -102,6 +100,7 @@ export class PeerStore {
   constructor (file: string, wrapKey: Uint8Array) {
     this.#sealer = new StoreSealer(wrapKey)
     this.#db = openDatabase(file, { migrations: MIGRATIONS, owner: 'peer' })
+    this.#statements = new Statements(this.#db)
     this.#commits = new GroupCommit(this.#db)
   }
 
@@ -117,7 +116,7 @@ export class PeerStore {
   /** Store a message; false when the same (id, direction, peer) is already there (a duplicate). */
   addMessage (message: MessageRecord): boolean {
     const row = `msg:${message.id}:${message.direction}:${message.peer}`
-    const result = this.#prepare(`INSERT OR IGNORE INTO messages (id, direction, peer, grp, kind, body, path, status, at, sealing)
+    const result = this.#statements.get(`INSERT OR IGNORE INTO messages (id, direction, peer, grp, kind, body, path, status, at, sealing)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(message.id, message.direction, message.peer, message.group,
       message.kind, this.#sealer.seal(`${row}:body`, message.body), message.path === null ? null : this.#sealer.seal(`${row}:path`, message.path),
       message.status, message.at, SEALED_AES_GCM)
@@ -125,11 +124,11 @@ export class PeerStore {
   }
 
   hasMessage (id: string, direction: Direction, peer: string): boolean {
-    return this.#prepare('SELECT 1 FROM messages WHERE id = ? AND direction = ? AND peer = ?').get(id, direction, peer) !== undefined
+    return this.#statements.get('SELECT 1 FROM messages WHERE id = ? AND direction = ? AND peer = ?').get(id, direction, peer) !== undefined
   }
 
   setStatus (id: string, peer: string, status: MessageStatus): void {
-    this.#prepare("UPDATE messages SET status = ? WHERE id = ? AND direction = 'out' AND peer = ?").run(status, id, peer)
+    this.#statements.get("UPDATE messages SET status = ? WHERE id = ? AND direction = 'out' AND peer = ?").run(status, id, peer)
   }
 
   /** The last `limit` messages with a user (direct) or in a group, oldest first. */
@@ -137,15 +136,15 @@ export class PeerStore {
     this.#commits.settle()
     // A group send is one 'out' row (peer = ourselves); deliveries per member live in the outbox.
     const rows = 'group' in conversation
-      ? this.#prepare('SELECT * FROM messages WHERE grp = ? ORDER BY at DESC, rowid DESC LIMIT ?').all(conversation.group, limit)
-      : this.#prepare('SELECT * FROM messages WHERE peer = ? AND grp IS NULL ORDER BY at DESC, rowid DESC LIMIT ?')
+      ? this.#statements.get('SELECT * FROM messages WHERE grp = ? ORDER BY at DESC, rowid DESC LIMIT ?').all(conversation.group, limit)
+      : this.#statements.get('SELECT * FROM messages WHERE peer = ? AND grp IS NULL ORDER BY at DESC, rowid DESC LIMIT ?')
         .all(conversation.user, limit)
     return rows.map(row => this.#toMessage(row)).reverse()
   }
 
   /** Queue one delivery (a message id to one recipient); queuing it twice is a no-op. */
   enqueue (item: Omit<OutboxItem, 'attempts'>): void {
-    this.#prepare('INSERT OR IGNORE INTO outbox (id, recipient, grp, kind, body, created, sealing) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this.#statements.get('INSERT OR IGNORE INTO outbox (id, recipient, grp, kind, body, created, sealing) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(item.id, item.recipient, item.group, item.kind, this.#sealer.seal(`outbox:${item.id}:${item.recipient}`, item.body), item.created,
         SEALED_AES_GCM)
   }
@@ -154,37 +153,37 @@ export class PeerStore {
    * delivered: not opened again). Only committed items: a write still waiting for its group
    * commit is not due for delivery yet. */
   outboxFor (recipient: string, skip?: ReadonlySet<string>): OutboxItem[] {
-    const rows = this.#prepare('SELECT * FROM outbox WHERE recipient = ? ORDER BY created, rowid').all(recipient)
+    const rows = this.#statements.get('SELECT * FROM outbox WHERE recipient = ? ORDER BY created, rowid').all(recipient)
     return rows.filter(row => skip?.has(String((row as { id: string }).id)) !== true).map(row => this.#toOutboxItem(row))
   }
 
   outboxRecipients (): Username[] {
-    return this.#prepare('SELECT DISTINCT recipient FROM outbox ORDER BY recipient').all()
+    return this.#statements.get('SELECT DISTINCT recipient FROM outbox ORDER BY recipient').all()
       .map(row => toUsername(String((row as { recipient: string }).recipient)))
   }
 
   outboxSize (): number {
     this.#commits.settle()
-    return Number((this.#prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n)
+    return Number((this.#statements.get('SELECT COUNT(*) AS n FROM outbox').get() as { n: number }).n)
   }
 
   removeFromOutbox (id: string, recipient: string): void {
-    this.#prepare('DELETE FROM outbox WHERE id = ? AND recipient = ?').run(id, recipient)
+    this.#statements.get('DELETE FROM outbox WHERE id = ? AND recipient = ?').run(id, recipient)
   }
 
   countAttempt (id: string, recipient: string): void {
-    this.#prepare('UPDATE outbox SET attempts = attempts + 1 WHERE id = ? AND recipient = ?').run(id, recipient)
+    this.#statements.get('UPDATE outbox SET attempts = attempts + 1 WHERE id = ? AND recipient = ?').run(id, recipient)
   }
 
   /** Trust on first use: remember the first peer id seen for a username, report changes. */
   pin (username: string, peerId: string): PinResult {
     return transaction(this.#db, () => {
-      const row = this.#prepare('SELECT peer_id FROM pins WHERE username = ?').get(username) as { peer_id: string } | undefined
+      const row = this.#statements.get('SELECT peer_id FROM pins WHERE username = ?').get(username) as { peer_id: string } | undefined
       if (row === undefined) {
         this.#forgetPins()
         // A peer id belongs to one username: a stale pin of another name for it goes.
-        this.#prepare('DELETE FROM pins WHERE peer_id = ?').run(peerId)
-        this.#prepare('INSERT INTO pins (username, peer_id, first_seen) VALUES (?, ?, ?)').run(username, peerId, Date.now())
+        this.#statements.get('DELETE FROM pins WHERE peer_id = ?').run(peerId)
+        this.#statements.get('INSERT INTO pins (username, peer_id, first_seen) VALUES (?, ?, ?)').run(username, peerId, Date.now())
         return 'new'
       }
       return row.peer_id === peerId ? 'same' : 'changed'
@@ -194,14 +193,14 @@ export class PeerStore {
   /** Remember where a pinned contact was last seen (written only when it changed). */
   rememberAddrs (username: string, addrs: string[]): void {
     const json = JSON.stringify(addrs)
-    const row = this.#prepare('SELECT addrs FROM pins WHERE username = ?').get(username) as { addrs: string } | undefined
+    const row = this.#statements.get('SELECT addrs FROM pins WHERE username = ?').get(username) as { addrs: string } | undefined
     if (row === undefined || row.addrs === json) return
-    this.#prepare('UPDATE pins SET addrs = ? WHERE username = ?').run(json, username)
+    this.#statements.get('UPDATE pins SET addrs = ? WHERE username = ?').run(json, username)
   }
 
   /** A pinned contact's identity and the addresses it was last seen at, if any. */
   lastSeen (username: string): { peerId: string, addrs: string[] } | undefined {
-    const row = this.#prepare('SELECT peer_id, addrs FROM pins WHERE username = ?').get(username) as { peer_id: string, addrs: string } | undefined
+    const row = this.#statements.get('SELECT peer_id, addrs FROM pins WHERE username = ?').get(username) as { peer_id: string, addrs: string } | undefined
     if (row === undefined) return undefined
     let addrs: unknown
     try {
@@ -226,7 +225,7 @@ export class PeerStore {
   #pinLookup<T extends string> (cache: Map<string, T | null>, sql: string, key: string, brand: (raw: string) => T): T | undefined {
     let answer = cache.get(key)
     if (answer === undefined) {
-      const row = this.#prepare(sql).get(key) as { answer: string } | undefined
+      const row = this.#statements.get(sql).get(key) as { answer: string } | undefined
       answer = row === undefined ? null : brand(row.answer)
       if (cache.size >= PINS_CACHED) cache.clear()
       cache.set(key, answer)
@@ -238,35 +237,35 @@ export class PeerStore {
   repin (username: string, peerId: string): void {
     this.#forgetPins()
     transaction(this.#db, () => {
-      this.#prepare('DELETE FROM pins WHERE username = ? OR peer_id = ?').run(username, peerId)
-      this.#prepare('INSERT INTO pins (username, peer_id, first_seen) VALUES (?, ?, ?)').run(username, peerId, Date.now())
+      this.#statements.get('DELETE FROM pins WHERE username = ? OR peer_id = ?').run(username, peerId)
+      this.#statements.get('INSERT INTO pins (username, peer_id, first_seen) VALUES (?, ?, ?)').run(username, peerId, Date.now())
     })
   }
 
   saveGroupKey (group: string, epoch: number, wrapped: Uint8Array): void {
-    this.#prepare('INSERT OR REPLACE INTO group_keys (grp, epoch, wrapped) VALUES (?, ?, ?)').run(group, epoch, wrapped)
+    this.#statements.get('INSERT OR REPLACE INTO group_keys (grp, epoch, wrapped) VALUES (?, ?, ?)').run(group, epoch, wrapped)
   }
 
   groupKey (group: string, epoch: number): Uint8Array | undefined {
-    const row = this.#prepare('SELECT wrapped FROM group_keys WHERE grp = ? AND epoch = ?').get(group, epoch) as { wrapped: Uint8Array } | undefined
+    const row = this.#statements.get('SELECT wrapped FROM group_keys WHERE grp = ? AND epoch = ?').get(group, epoch) as { wrapped: Uint8Array } | undefined
     return row === undefined ? undefined : new Uint8Array(row.wrapped)
   }
 
   forgetGroup (group: string): void {
     transaction(this.#db, () => {
-      this.#prepare('DELETE FROM group_keys WHERE grp = ?').run(group)
-      this.#prepare('DELETE FROM group_info WHERE grp = ?').run(group)
+      this.#statements.get('DELETE FROM group_keys WHERE grp = ?').run(group)
+      this.#statements.get('DELETE FROM group_info WHERE grp = ?').run(group)
     })
   }
 
   /** Keep a group's last member list and epoch (JSON, peer/groups/keyring.ts). Not sealed: who
    * is in which group is metadata, like the pins. */
   rememberGroupInfo (group: string, info: string): void {
-    this.#prepare('INSERT OR REPLACE INTO group_info (grp, info) VALUES (?, ?)').run(group, info)
+    this.#statements.get('INSERT OR REPLACE INTO group_info (grp, info) VALUES (?, ?)').run(group, info)
   }
 
   lastGroupInfo (group: string): string | undefined {
-    const row = this.#prepare('SELECT info FROM group_info WHERE grp = ?').get(group) as { info: string } | undefined
+    const row = this.#statements.get('SELECT info FROM group_info WHERE grp = ?').get(group) as { info: string } | undefined
     return row?.info
   }
 
@@ -278,15 +277,6 @@ export class PeerStore {
   #forgetPins (): void {
     this.#peerIdOf.clear()
     this.#usernameOf.clear()
-  }
-
-  #prepare (sql: string): StatementSync {
-    let statement = this.#statements.get(sql)
-    if (statement === undefined) {
-      statement = this.#db.prepare(sql)
-      this.#statements.set(sql, statement)
-    }
-    return statement
   }
 
   /** A sealed column of a row as read: `sealing` is the row's format. */

@@ -8,7 +8,7 @@ import { chmodSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { ErrorCode, is } from '../../../common/errors.ts'
-import { IN_MEMORY, migrate, openDatabase, transaction, userVersion } from '../../../common/sqlite.ts'
+import { IN_MEMORY, Statements, migrate, openDatabase, transaction, userVersion } from '../../../common/sqlite.ts'
 import { removeDir, tempDir } from '../../../harness/temp.ts'
 
 const STEPS = [
@@ -23,6 +23,18 @@ const tables = (db: DatabaseSync): string[] =>
 const pragma = (db: DatabaseSync, name: string): unknown => Object.values(db.prepare(`PRAGMA ${name}`).get() ?? {})[0]
 
 describe('sqlite', () => {
+  it('compiles a statement once per SQL text and runs it again with new values', () => {
+    const db = openDatabase(IN_MEMORY, { migrations: ['CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)'], owner: 'test' })
+    const statements = new Statements(db)
+    const insert = 'INSERT INTO t (k, v) VALUES (?, ?)'
+    assert.equal(statements.get(insert), statements.get(insert))
+    assert.notEqual(statements.get('SELECT v FROM t WHERE k = ?'), statements.get(insert))
+    statements.get(insert).run('a', 1)
+    statements.get(insert).run('b', 2)
+    assert.equal((statements.get('SELECT v FROM t WHERE k = ?').get('b') as { v: number }).v, 2)
+    db.close()
+  })
+
   let dir: string
   before(async () => { dir = await tempDir('parley-sqlite-') })
   after(async () => { await removeDir(dir) })
