@@ -13,7 +13,7 @@ import { noise, pureJsCrypto } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
-import { LengthPrefixedDecoder, multiaddrConnectionPair } from '@libp2p/utils'
+import { LengthPrefixedDecoder, Queue, multiaddrConnectionPair } from '@libp2p/utils'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
 import { createParleyNode } from '../../../common/node.ts'
@@ -63,6 +63,22 @@ describe('dependency patches', () => {
     assert.deepEqual(frames.map(frame => [...frame.subarray()]), [[1, 2, 3], [9]])
     // Unpatched: a third call, on the empty buffer, that throws (a stack trace each time).
     assert.equal(asked, 2)
+  })
+
+  it('a queue job that completed makes no AbortError for its callers; one who gave up is still refused', async () => {
+    const queue = new Queue({ concurrency: 1 })
+    const caller = new AbortController()
+    // The rejection that completion makes a no-op is built from the caller's abort reason, else
+    // a new AbortError (a stack trace): count the reads of the reason.
+    let reasonRead = 0
+    Object.defineProperty(caller.signal, 'reason', { get: () => { reasonRead++ } })
+    assert.equal(await queue.add(async () => 42, { signal: caller.signal }), 42)
+    assert.equal(reasonRead, 0)
+    const gaveUp = new AbortController()
+    const pending = queue.add(async () => { await new Promise(resolve => setTimeout(resolve, 50)) }, { signal: gaveUp.signal })
+    gaveUp.abort()
+    await assert.rejects(pending, { name: 'AbortError' })
+    await queue.onIdle()
   })
 
   it('@libp2p/tcp corks each send into one write', () => {
