@@ -6,11 +6,12 @@
  * commitment and the signature is the maker's, so a hostile member can no longer hand out a fake
  * key, and a hostile rendezvous cannot swap the commitment without the maker's private key.
  */
-import { createPublicKey, timingSafeEqual, verify } from 'node:crypto'
+import { timingSafeEqual, verify } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { malformed } from '../errors.ts'
 import { GROUP_KEY_BYTES } from './group.ts'
 import { hkdfSha256 } from './hkdf.ts'
+import { publicKeyFromRaw } from './public-key.ts'
 
 export const COMMITMENT_BYTES = 32
 /** An Ed25519 signature (RFC 8032). */
@@ -46,7 +47,7 @@ export function verifyEpochSignature (makerPeerId: string, group: string, epoch:
   } catch {
     return false
   }
-  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' })
+  const key = publicKeyFromRaw('Ed25519', raw)
   return verify(null, epochStatement(group, epoch, commitment), key, signature)
 }
 
