@@ -113,6 +113,15 @@ export interface InitCommand {
   /** Sign-ups (scrypt + connection) in flight at once in this worker. */
   concurrency: number
   timeoutMs: number
+  /** Bare libp2p peers (bare-peer.ts) instead of Parley's: the baseline; no sign-up. */
+  bare: boolean
+}
+
+/** Bare peers only: everyone's address by peer index, and the groups (no rendezvous to ask). */
+export interface MeetCommand {
+  type: 'meet'
+  addresses: string[]
+  groups: number[][]
 }
 
 export interface JoinCommand {
@@ -154,7 +163,7 @@ export interface StopCommand {
   timeoutMs: number
 }
 
-export type ToWorker = InitCommand | JoinCommand | SendOneCommand | RunCommand | StopCommand
+export type ToWorker = InitCommand | MeetCommand | JoinCommand | SendOneCommand | RunCommand | StopCommand
 
 // ---- IPC: worker → coordinator --------------------------------------------------------------
 
@@ -239,6 +248,8 @@ export interface DoneReply {
   /** Peers that failed this step, with why. */
   failures: Array<{ peer: number, error: string }>
   ms: number
+  /** `init` of bare peers: [peer index, listen address] of each. */
+  addresses?: Array<[number, string]>
 }
 
 export interface FatalReply {

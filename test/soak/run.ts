@@ -60,7 +60,7 @@ import type {
 
 const USAGE = 'usage: npm run test:soak -- [--quick] [--peers 200] [--seconds 60] [--workers 2] [--rate 1] ' +
   '[--group-share 0.25] [--contacts N] [--groups N] [--group-size 12] [--drain 90] [--seed 1] [--data-root DIR] [--out FILE] [--server-log FILE] [--dump FILE] ' +
-  '[--overload [--window 32]]'
+  '[--overload [--window 32]] [--bare]'
 
 interface Config {
   mode: 'quick' | 'full' | 'overload'
@@ -74,6 +74,8 @@ interface Config {
   groups: number
   groupSize: number
   drainSeconds: number
+  /** The baseline: bare libp2p peers carry the same traffic (bare-peer.ts). */
+  bare: boolean
   /** Overload mode: unacknowledged deliveries a peer may have before it holds back (0: none). */
   window: number
   seed: number
@@ -101,6 +103,7 @@ function parseConfig (): Config | string {
       options: {
         quick: { type: 'boolean', default: false },
         overload: { type: 'boolean', default: false },
+        bare: { type: 'boolean', default: false },
         window: { type: 'string' },
         peers: { type: 'string' },
         seconds: { type: 'string' },
@@ -135,6 +138,7 @@ function parseConfig (): Config | string {
     const peers = Math.floor(number(values.peers, quick ? 20 : overload ? 60 : 200, 'peers', 2, 2000))
     return {
       mode: quick ? 'quick' : overload ? 'overload' : 'full',
+      bare: values.bare,
       peers,
       seconds: number(values.seconds, quick ? 10 : overload ? 20 : 60, 'seconds', 1, 3600),
       workers: Math.floor(number(values.workers, 2, 'workers', 1, 64)),
@@ -152,7 +156,7 @@ function parseConfig (): Config | string {
       window: Math.floor(number(values.window, overload ? 32 : 0, 'window', 0, 100_000)),
       seed: Math.floor(number(values.seed, 1, 'seed', 0, 2 ** 31)),
       dataRoot: values['data-root'] ?? defaultDataRoot(),
-      out: values.out ?? new URL(quick ? './results-quick.json' : overload ? './results-overload.json' : './results.json', import.meta.url).pathname,
+      out: values.out ?? new URL(`./results${quick ? '-quick' : overload ? '-overload' : ''}${values.bare ? '-bare' : ''}.json`, import.meta.url).pathname,
       serverLog: values['server-log'],
       dump: values.dump
     }
@@ -308,7 +312,7 @@ async function main (): Promise<number> {
   const started = Date.now()
   const loadBefore = loadavg()[0] ?? 0
   if (loadBefore > 0.5 * cpus().length) log(`warning: load average ${loadBefore.toFixed(2)} on ${cpus().length} cores; other work will skew the figures`)
-  log(`${config.peers} peers in ${workerCount} workers, ${plan.groups.length} groups of ${plan.groups[0]?.length ?? 0}, ${config.seconds} s at ${config.rate} msg/peer/s (${Math.round(config.groupShare * 100)}% group), direct to ${config.contacts === config.peers - 1 ? 'anyone' : `${config.contacts} contacts each`}, data in ${config.dataRoot}`)
+  log(`${config.peers} ${config.bare ? 'bare libp2p (baseline) ' : ''}peers in ${workerCount} workers, ${plan.groups.length} groups of ${plan.groups[0]?.length ?? 0}, ${config.seconds} s at ${config.rate} msg/peer/s (${Math.round(config.groupShare * 100)}% group), direct to ${config.contacts === config.peers - 1 ? 'anyone' : `${config.contacts} contacts each`}, data in ${config.dataRoot}`)
 
   const collected: Collected = { sends: [], receipts: [], delivered: [], notices: [], arrivals: new Set(), deliveries: new Set() }
   const onBatch = (batch: EventsBatch): void => {
@@ -417,7 +421,7 @@ async function main (): Promise<number> {
     // connection to the rendezvous each; the server takes 100 new connections a second per IP
     // (common/node.ts), so stay far below it in total. 200 sign-ups took 95 s on an idle EPYC
     // and 270 s on a loaded one: the deadline allows 6 s a peer, for slower machines.
-    noteFailures(await phase('signup', async () => await everyone(workers, w => ({
+    const startReplies = await phase(config.bare ? 'start' : 'signup', async () => await everyone(workers, w => ({
       type: 'init',
       worker: w.index,
       peers: Array.from({ length: config.peers }, (_, i) => i).filter(i => i % workerCount === w.index),
@@ -425,9 +429,17 @@ async function main (): Promise<number> {
       dataRoot: root,
       connectionsPerSecond: Math.max(1, Math.floor(40 / workerCount)),
       concurrency: 4,
-      timeoutMs: 60_000
-    }), perWorker * 6_000 + 120_000)), 'signup')
+      timeoutMs: 60_000,
+      bare: config.bare
+    }), perWorker * 6_000 + 120_000))
+    noteFailures(startReplies, 'signup')
     if (setupFailures.length > 0) throw new Error(`sign-up failed: ${setupFailures.slice(0, 5).join('; ')}`)
+    if (config.bare) {
+      // No rendezvous to look anyone up: every bare peer is told everyone's address.
+      const addresses: string[] = []
+      for (const reply of startReplies) for (const [index, address] of reply.addresses ?? []) addresses[index] = address
+      await everyone(workers, () => ({ type: 'meet', addresses, groups: plan.groups }), 30_000)
+    }
 
     // Creators first (JOIN creates a group that does not exist), then everyone else.
     const joins = (first: boolean): Array<[number, string]> => plan.groups.flatMap((members, g) =>
@@ -665,7 +677,7 @@ function report (results: {
 }, analysis: Analysis, checks: Check[], out: string): string {
   const lines: string[] = []
   const c = results.config
-  lines.push('', `Parley soak (${results.mode}): ${c.peers} peers in ${c.workers} workers, ${results.plan.groups} groups of ${results.plan.groupSize}, ` +
+  lines.push('', `${c.bare ? 'Bare libp2p baseline' : 'Parley'} soak (${results.mode}): ${c.peers} peers in ${c.workers} workers, ${results.plan.groups} groups of ${results.plan.groupSize}, ` +
     `${c.seconds} s at ${c.rate} msg/peer/s (${Math.round(c.groupShare * 100)}% group, direct to ${c.contacts === c.peers - 1 ? 'anyone' : `${c.contacts} contacts each`}); ` +
     `${results.seconds.toFixed(1)} s in all, load average ${results.machine.loadBefore.toFixed(2)} before`, '')
   lines.push(`phases (s): ${Object.entries(results.phases).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`)

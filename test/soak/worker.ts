@@ -1,7 +1,8 @@
 /**
  * A soak worker: a child process (forked by run.ts) that hosts many whole Parley peers in
  * process — each a ParleyPeer with its own libp2p node on 127.0.0.1, its own data folder and its
- * own store — and drives them on the coordinator's commands. Everything the peers report that
+ * own store (or, for the `--bare` baseline, a BarePeer) — and drives them on the coordinator's
+ * commands. Everything the peers report that
  * the checks need (receipts, deliveries, errors, warnings) goes back over IPC in batches.
  *
  * It never outlives the coordinator: a lost IPC channel ends it at once (the coordinator
@@ -15,16 +16,18 @@ import { ParleyPeer } from '../../peer/app.ts'
 import { toGroupName, toUsername } from '../../common/wire/names.ts'
 import type { PeerEvent } from '../../peer/events.ts'
 import { connectionPacer } from '../../harness/pacer.ts'
+import { BarePeer } from './bare-peer.ts'
+import type { SoakPeer } from './bare-peer.ts'
 import { PASSWORD, groupName, makeText, parseText, peerName, seededRandom } from './protocol.ts'
 import type {
-  DeliveredRecord, DoneReply, EventsBatch, FromWorker, InitCommand, JoinCommand, NoticeRecord, ReceiptRecord,
+  DeliveredRecord, DoneReply, EventsBatch, FromWorker, InitCommand, JoinCommand, MeetCommand, NoticeRecord, ReceiptRecord,
   RunCommand, SendOneCommand, SendRecord, StopCommand, ToWorker
 } from './protocol.ts'
 
 const FLUSH_MS = 200
 
 let workerIndex = -1
-const peers = new Map<number, ParleyPeer>()
+const peers = new Map<number, SoakPeer>()
 const sends: SendRecord[] = []
 const receipts: ReceiptRecord[] = []
 const delivered: DeliveredRecord[] = []
@@ -162,7 +165,7 @@ async function within<T> (ms: number, what: string, work: Promise<T>): Promise<T
   }
 }
 
-function peer (index: number): ParleyPeer {
+function peer (index: number): SoakPeer {
   const found = peers.get(index)
   if (found === undefined) throw new Error(`peer ${index} is not in worker ${workerIndex}`)
   return found
@@ -171,6 +174,12 @@ function peer (index: number): ParleyPeer {
 async function init (command: InitCommand): Promise<DoneReply['failures']> {
   workerIndex = command.worker
   const rendezvous = multiaddr(command.rendezvous)
+  if (command.bare) {
+    const failures = await pool(command.peers, command.concurrency, async index => {
+      peers.set(index, await within(command.timeoutMs, `${peerName(index)} start`, BarePeer.start(index, rendezvous, event => { onEvent(index, event) })))
+    })
+    return failures.map(f => ({ peer: f.item, error: f.error }))
+  }
   const pace = connectionPacer(command.connectionsPerSecond)
   const failures = await pool(command.peers, command.concurrency, async index => {
     const name = peerName(index)
@@ -184,6 +193,11 @@ async function init (command: InitCommand): Promise<DoneReply['failures']> {
     await within(command.timeoutMs, `${name} signup`, started.signup(toUsername(name), PASSWORD))
   })
   return failures.map(f => ({ peer: f.item, error: f.error }))
+}
+
+function meet (command: MeetCommand): DoneReply['failures'] {
+  for (const p of peers.values()) if (p instanceof BarePeer) p.meet(command.addresses, command.groups)
+  return []
 }
 
 async function joinGroups (command: JoinCommand): Promise<DoneReply['failures']> {
@@ -205,7 +219,7 @@ const nextMsgId = (index: number): string => {
 }
 /** Sends still in flight (send resolves once the message is accepted; sendGroup after the key
  * is settled and the items queued). */
-const inFlight = new Set<Promise<void>>()
+const inFlight = new Set<Promise<unknown>>()
 
 function sendDirect (index: number, to: number, phase: string, random: () => number): void {
   const msgId = nextMsgId(index)
@@ -340,6 +354,7 @@ async function handle (command: ToWorker): Promise<void> {
   let failures: DoneReply['failures']
   switch (command.type) {
     case 'init': failures = await init(command); break
+    case 'meet': failures = meet(command); break
     case 'join': failures = await joinGroups(command); break
     case 'send-group-once': failures = await sendGroupOnce(command); break
     case 'run': failures = await run(command); break
@@ -347,7 +362,10 @@ async function handle (command: ToWorker): Promise<void> {
   }
   flush()
   if (command.type === 'stop') clearInterval(flusher)
-  post({ type: 'done', worker: workerIndex, step: command.type, failures, ms: Date.now() - started })
+  const addresses = command.type === 'init' && command.bare
+    ? [...peers].map(([index, p]) => [index, (p as BarePeer).address] as [number, string])
+    : undefined
+  post({ type: 'done', worker: workerIndex, step: command.type, failures, ms: Date.now() - started, ...(addresses === undefined ? {} : { addresses }) })
 }
 
 process.on('message', (message: ToWorker) => {
