@@ -1,0 +1,62 @@
+/**
+ * Opening a stream to a peer at the addresses a directory look-up gave (peer/transport/dial.ts),
+ * between real libp2p nodes on 127.0.0.1: the addresses are dialled as given, each bound to the
+ * peer id the directory named, so an address where another peer answers reaches nobody, and an
+ * address labelled with another peer's id is not dialled at all.
+ */
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Stream } from '@libp2p/interface'
+import { createParleyNode } from '../../../common/node.ts'
+import type { ParleyNode } from '../../../common/node.ts'
+import { ErrorCode, is } from '../../../common/errors.ts'
+import { toUsername } from '../../../common/wire/names.ts'
+import { openStream } from '../../../peer/transport/dial.ts'
+
+const PROTOCOL = '/parley-test/dial/1.0.0'
+let alice: ParleyNode, bob: ParleyNode, carol: ParleyNode
+
+/** A listen address as the directory gives it: host and port, no peer id. */
+const hostPort = (node: ParleyNode): string => {
+  const addr = node.getMultiaddrs()[0]?.toString()
+  if (addr === undefined) throw new Error('no listen address')
+  return addr.slice(0, addr.indexOf('/p2p/'))
+}
+
+before(async () => {
+  const start = async (): Promise<ParleyNode> => await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+  ;[alice, bob, carol] = await Promise.all([start(), start(), start()])
+  for (const node of [bob, carol]) await node.handle(PROTOCOL, (stream: Stream) => { stream.abort(new Error('test done')) })
+})
+
+after(async () => {
+  await Promise.all([alice, bob, carol].map(async node => { await node.stop() }))
+})
+
+test('the directory\'s addresses, without a peer id, reach the peer it named', async () => {
+  const stream = await openStream(alice, { username: toUsername('bob'), peerId: bob.peerId.toString(), addrs: [hostPort(bob)] }, PROTOCOL)
+  assert.ok(alice.getConnections(bob.peerId).length > 0)
+  stream.abort(new Error('test done'))
+})
+
+test('an address where another peer answers reaches nobody: Noise wants the named peer id', async () => {
+  await alice.hangUp(bob.peerId)
+  await assert.rejects(
+    openStream(alice, { username: toUsername('bob'), peerId: bob.peerId.toString(), addrs: [hostPort(carol)] }, PROTOCOL, AbortSignal.timeout(10_000)),
+    (err: unknown) => is(err, ErrorCode.Unreachable))
+  assert.equal(alice.getConnections(bob.peerId).length, 0)
+  assert.equal(alice.getConnections(carol.peerId).length, 0, 'a connection to the wrong peer was kept')
+})
+
+test('an address labelled with another peer\'s id is not dialled', async () => {
+  const fresh = await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+  try {
+    await assert.rejects(
+      openStream(alice, { username: toUsername('fresh'), peerId: fresh.peerId.toString(), addrs: [`${hostPort(carol)}/p2p/${carol.peerId.toString()}`] }, PROTOCOL, AbortSignal.timeout(10_000)),
+      (err: unknown) => is(err, ErrorCode.Unreachable))
+    assert.equal(alice.getConnections(carol.peerId).length, 0, 'carol was dialled for another peer')
+  } finally {
+    await fresh.stop()
+  }
+})
