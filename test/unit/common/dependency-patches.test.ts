@@ -81,6 +81,20 @@ describe('dependency patches', () => {
     await queue.onIdle()
   })
 
+  it('libp2p lists all its connections in one pass, not a concatenation per peer (quadratic; on every connection opened)', async () => {
+    const require = createRequire(import.meta.url)
+    const source = readFileSync(join(dirname(require.resolve('libp2p')), 'connection-manager', 'index.js'), 'utf8')
+    assert.doesNotMatch(source, /conns = conns\.concat\(/)
+    const nodes = await Promise.all([1, 2, 3, 4].map(async () => await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })))
+    const [hub, ...others] = nodes as [typeof nodes[0], ...typeof nodes]
+    try {
+      for (const other of others) await hub.dial(other.getMultiaddrs())
+      assert.deepEqual(hub.getConnections().map(c => c.remotePeer.toString()).sort(), others.map(o => o.peerId.toString()).sort())
+    } finally {
+      await Promise.all(nodes.map(async node => { await node.stop() }))
+    }
+  })
+
   it('@libp2p/tcp corks each send into one write', () => {
     const require = createRequire(import.meta.url)
     const source = readFileSync(join(dirname(require.resolve('@libp2p/tcp')), 'socket-to-conn.js'), 'utf8')
