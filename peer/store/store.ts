@@ -89,8 +89,9 @@ export class PeerStore {
   readonly #commits: GroupCommit
   readonly #statements: Statements
   /** The pins as read, both ways (null: no pin): every send and every delivery run asks, and a
-   * query each time was 2 % of a loaded peer's CPU (issue 11). Emptied whenever a pin changes,
-   * and when it holds PINS_CACHED answers (inbound peer ids are anyone's choice). */
+   * query each time was 2 % of a loaded peer's CPU (issue 11). A new pin forgets the answers
+   * it changes, a re-pin all of them; emptied too when it holds PINS_CACHED answers (inbound
+   * peer ids are anyone's choice). */
   readonly #peerIdOf = new Map<string, string | null>()
   readonly #usernameOf = new Map<string, Username | null>()
 
@@ -180,10 +181,15 @@ export class PeerStore {
     return transaction(this.#db, () => {
       const row = this.#statements.get('SELECT peer_id FROM pins WHERE username = ?').get(username) as { peer_id: string } | undefined
       if (row === undefined) {
-        this.#forgetPins()
         // A peer id belongs to one username: a stale pin of another name for it goes.
+        const stale = this.#statements.get('SELECT username FROM pins WHERE peer_id = ?').get(peerId) as { username: string } | undefined
         this.#statements.get('DELETE FROM pins WHERE peer_id = ?').run(peerId)
         this.#statements.get('INSERT INTO pins (username, peer_id, first_seen) VALUES (?, ?, ?)').run(username, peerId, Date.now())
+        // Only the answers this pin changes are forgotten: emptying both caches on every new
+        // pin (a first contact) left them cold wherever contacts are new all the time.
+        this.#peerIdOf.delete(username)
+        this.#usernameOf.delete(peerId)
+        if (stale !== undefined) this.#peerIdOf.delete(stale.username)
         return 'new'
       }
       return row.peer_id === peerId ? 'same' : 'changed'
