@@ -143,7 +143,7 @@ export async function groupsSuite ({ quick, log }: SuiteOptions): Promise<Result
         better: 'lower',
         parley: summarize(p),
         baseline: { label: 'bare libp2p fan-out', summary: summarize(b) },
-        goal: { text: '<= 1.5x bare fan-out', met: summarize(p).median <= 1.5 * summarize(b).median },
+        goal: { text: '<= 1.2x bare fan-out', met: summarize(p).median <= 1.2 * summarize(b).median },
         ...(n === sizes[0] ? { note: `in-process (${largest + 1} nodes, one core); member list and key from memory, members persist nothing; ${runs} runs` } : {})
       }))
     }
