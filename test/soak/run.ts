@@ -432,7 +432,7 @@ async function main (): Promise<number> {
       timeoutMs: 60_000,
       bare: config.bare
     }), perWorker * 6_000 + 120_000))
-    noteFailures(startReplies, 'signup')
+    noteFailures(startReplies, config.bare ? 'start' : 'signup')
     if (setupFailures.length > 0) throw new Error(`sign-up failed: ${setupFailures.slice(0, 5).join('; ')}`)
     if (config.bare) {
       // No rendezvous to look anyone up: every bare peer is told everyone's address.

@@ -2,8 +2,8 @@
  * A soak worker: a child process (forked by run.ts) that hosts many whole Parley peers in
  * process — each a ParleyPeer with its own libp2p node on 127.0.0.1, its own data folder and its
  * own store (or, for the `--bare` baseline, a BarePeer) — and drives them on the coordinator's
- * commands. Everything the peers report that
- * the checks need (receipts, deliveries, errors, warnings) goes back over IPC in batches.
+ * commands. Everything the peers report that the checks need (receipts, deliveries, errors,
+ * warnings) goes back over IPC in batches.
  *
  * It never outlives the coordinator: a lost IPC channel ends it at once (the coordinator
  * disconnects it after `stop`, or dies).
