@@ -40,7 +40,8 @@ export class BarePeer implements SoakPeer {
   readonly #node: ParleyNode
   readonly #name: string
   readonly #emit: (event: PeerEvent) => void
-  #addresses: Multiaddr[] = []
+  /** Everyone's address, by peer name (what a directory look-up would answer). */
+  readonly #addresses = new Map<string, Multiaddr>()
   readonly #members = new Map<string, string[]>()
 
   private constructor (node: ParleyNode, name: string, emit: (event: PeerEvent) => void) {
@@ -68,7 +69,7 @@ export class BarePeer implements SoakPeer {
 
   /** Everyone's address (by peer index) and the groups (peer indexes): the bare directory. */
   meet (addresses: string[], groups: number[][]): void {
-    this.#addresses = addresses.map(a => multiaddr(a))
+    addresses.forEach((address, index) => { this.#addresses.set(peerName(index), multiaddr(address)) })
     groups.forEach((members, g) => { this.#members.set(groupName(g), members.map(peerName)) })
   }
 
@@ -90,8 +91,7 @@ export class BarePeer implements SoakPeer {
   }
 
   #deliver (to: string, frame: Frame): void {
-    const index = Number(to.replace(/^soak/, ''))
-    const address = this.#addresses[index]
+    const address = this.#addresses.get(to)
     void (async () => {
       if (address === undefined) throw new Error(`no address for ${to}`)
       const framed = new FramedStream(await this.#node.dialProtocol(address, PROTOCOL))
