@@ -181,9 +181,8 @@ export class PeerStore {
     return transaction(this.#db, () => {
       const row = this.#statements.get('SELECT peer_id FROM pins WHERE username = ?').get(username) as { peer_id: string } | undefined
       if (row === undefined) {
-        // A peer id belongs to one username: a stale pin of another name for it goes.
-        const stale = this.#statements.get('SELECT username FROM pins WHERE peer_id = ?').get(peerId) as { username: string } | undefined
-        this.#statements.get('DELETE FROM pins WHERE peer_id = ?').run(peerId)
+        // A peer id belongs to one username (UNIQUE): a stale pin of another name for it goes.
+        const stale = this.#statements.get('DELETE FROM pins WHERE peer_id = ? RETURNING username').get(peerId) as { username: string } | undefined
         this.#statements.get('INSERT INTO pins (username, peer_id, first_seen) VALUES (?, ?, ?)').run(username, peerId, Date.now())
         // Only the answers this pin changes are forgotten: emptying both caches on every new
         // pin (a first contact) left them cold wherever contacts are new all the time.

@@ -25,6 +25,7 @@ import { groupName, peerName } from './protocol.ts'
 
 const PROTOCOL = '/parley-soak/bare/1.0.0'
 const ACK = new Uint8Array([1])
+const utf8 = { encoder: new TextEncoder(), decoder: new TextDecoder() }
 
 /** What the soak worker asks of a peer, Parley's or bare. */
 export interface SoakPeer {
@@ -96,7 +97,7 @@ export class BarePeer implements SoakPeer {
       if (address === undefined) throw new Error(`no address for ${to}`)
       const framed = new FramedStream(await this.#node.dialProtocol(address, PROTOCOL))
       try {
-        await framed.write(new TextEncoder().encode(JSON.stringify(frame)))
+        await framed.write(utf8.encoder.encode(JSON.stringify(frame)))
         await framed.read()
       } catch (err) {
         framed.abort(err)
@@ -112,7 +113,7 @@ export class BarePeer implements SoakPeer {
   async #receive (stream: Stream): Promise<void> {
     const framed = new FramedStream(stream)
     try {
-      const frame = JSON.parse(new TextDecoder().decode(await framed.read())) as Frame
+      const frame = JSON.parse(utf8.decoder.decode(await framed.read())) as Frame
       const at = Date.now()
       this.#emit(frame.group === null
         ? { event: 'message', id: frame.id, from: frame.from, text: frame.text, at }
