@@ -13,7 +13,7 @@ import type { ParleyError } from '../common/errors.ts'
 import type { Emit } from './events.ts'
 import type { Directory, PeerContact } from './directory.ts'
 import type { Posted } from './direct/service.ts'
-import type { MessageRecord, OutboxItem, PeerStore } from './store/store.ts'
+import type { MessageRecord, NewOutboxItem, OutboxItem, PeerStore } from './store/store.ts'
 import { OUTBOX_RETRY_MS } from './constants.ts'
 import { logger } from './log.ts'
 
@@ -80,7 +80,7 @@ export class Outbox {
 
   /** Queue a message's deliveries, with its history row when given, in one durable commit (a
    * crash cannot keep the one without the others), then start delivering them. */
-  async submit (record: MessageRecord | null, items: Array<Omit<OutboxItem, 'attempts'>>): Promise<void> {
+  async submit (record: MessageRecord | null, items: NewOutboxItem[]): Promise<void> {
     await this.#store.commitSoon(() => {
       if (record !== null) this.#store.addMessage(record)
       for (const item of items) this.#store.enqueue(item)
@@ -117,7 +117,7 @@ export class Outbox {
    * piped burst of SENDs) thus pays one commit for the whole burst, not one fsync per line:
    * issue 11 measured 2,000 piped SENDs at ~600/s when each waited for its own commit.
    */
-  accept (record: MessageRecord | null, items: Array<Omit<OutboxItem, 'attempts'>>): void {
+  accept (record: MessageRecord | null, items: NewOutboxItem[]): void {
     const accepted = this.submit(record, items).catch(err => {
       const error = asParleyError(err)
       this.#emit({ event: 'error', code: error.code, message: `could not queue the message: ${error.message}` })
@@ -152,7 +152,6 @@ export class Outbox {
       this.#park(queue, undefined)
       return
     }
-    const started = new Set<string>()
     const inFlight = new Set<Promise<void>>()
     let failure: ParleyError | undefined
     let delivered = false
@@ -161,13 +160,12 @@ export class Outbox {
     while (!this.#stopped && failure === undefined) {
       if (index >= queue.length) {
         // All we read is on its way: take what was queued for this recipient meanwhile.
-        queue = this.#store.outboxFor(recipient, started)
+        queue = this.#store.outboxFor(recipient, queue[queue.length - 1]?.seq)
         index = 0
         if (queue.length === 0) break
       }
       const item = queue[index++]
       if (item === undefined) break
-      started.add(item.id)
       let posted: Posted
       try {
         posted = await this.#deliverer.deliver(item, contact, () => {

@@ -46,7 +46,13 @@ export interface OutboxItem {
   body: string
   created: number
   attempts: number
+  /** Its place in the queue: later items have larger numbers (never reused while the store is
+   * open), so a delivery run reads on from the last one it took (`outboxFor`). */
+  seq: number
 }
+
+/** What `enqueue` is given: the store numbers the item and counts its attempts. */
+export type NewOutboxItem = Omit<OutboxItem, 'attempts' | 'seq'>
 
 export type PinResult = 'new' | 'same' | 'changed'
 
@@ -78,7 +84,18 @@ const MIGRATIONS: readonly string[] = [
   // 5: which format a row's sealed values are in (./sealing.ts): rows written before this step
   // keep theirs (1), new ones are AES-256-GCM (2).
   `ALTER TABLE messages ADD COLUMN sealing INTEGER NOT NULL DEFAULT 1;
-   ALTER TABLE outbox ADD COLUMN sealing INTEGER NOT NULL DEFAULT 1;`
+   ALTER TABLE outbox ADD COLUMN sealing INTEGER NOT NULL DEFAULT 1;`,
+  // 6: each item's place in its queue (OutboxItem.seq). A delivery run read the recipient's whole
+  // queue again each time it had sent what it read, the items still in flight included (up to
+  // the window's 256, bodies and all) only to skip them: a cost per message that grew with the
+  // backlog (issue 11). rowid will not do: SQLite hands a deleted top rowid out again. Items
+  // queued before keep the order they had (by time queued, then rowid).
+  `ALTER TABLE outbox ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+   UPDATE outbox SET seq = ranked.n
+     FROM (SELECT rowid AS r, ROW_NUMBER() OVER (ORDER BY created, rowid) AS n FROM outbox) AS ranked
+     WHERE outbox.rowid = ranked.r;
+   DROP INDEX outbox_by_recipient;
+   CREATE INDEX outbox_by_recipient ON outbox (recipient, seq);`
 ]
 
 const PINS_CACHED = 10_000
@@ -94,6 +111,8 @@ export class PeerStore {
    * peer ids are anyone's choice). */
   readonly #peerIdOf = new Map<string, string | null>()
   readonly #usernameOf = new Map<string, Username | null>()
+  /** The next outbox item's `seq`: one more than any in the queue when the store opened. */
+  #nextSeq: number
 
   /** `file`: the database file (its folder is made if missing), or IN_MEMORY (common/sqlite.ts)
    * for a store that lives as long as this object (unit tests). `wrapKey`: the user's key from
@@ -103,6 +122,7 @@ export class PeerStore {
     this.#db = openDatabase(file, { migrations: MIGRATIONS, owner: 'peer' })
     this.#statements = new Statements(this.#db)
     this.#commits = new GroupCommit(this.#db)
+    this.#nextSeq = Number((this.#db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM outbox').get() as { next: number }).next)
   }
 
   /**
@@ -144,18 +164,18 @@ export class PeerStore {
   }
 
   /** Queue one delivery (a message id to one recipient); queuing it twice is a no-op. */
-  enqueue (item: Omit<OutboxItem, 'attempts'>): void {
-    this.#statements.get('INSERT OR IGNORE INTO outbox (id, recipient, grp, kind, body, created, sealing) VALUES (?, ?, ?, ?, ?, ?, ?)')
+  enqueue (item: NewOutboxItem): void {
+    this.#statements.get('INSERT OR IGNORE INTO outbox (id, recipient, grp, kind, body, created, sealing, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
       .run(item.id, item.recipient, item.group, item.kind, this.#sealer.seal(`outbox:${item.id}:${item.recipient}`, item.body), item.created,
-        SEALED_AES_GCM)
+        SEALED_AES_GCM, this.#nextSeq++)
   }
 
-  /** What waits for `recipient`, oldest first, except the ids in `skip` (already being
-   * delivered: not opened again). Only committed items: a write still waiting for its group
-   * commit is not due for delivery yet. */
-  outboxFor (recipient: string, skip?: ReadonlySet<string>): OutboxItem[] {
-    const rows = this.#statements.get('SELECT * FROM outbox WHERE recipient = ? ORDER BY created, rowid').all(recipient)
-    return rows.filter(row => skip?.has(String((row as { id: string }).id)) !== true).map(row => this.#toOutboxItem(row))
+  /** What waits for `recipient`, in queue order; with `after`, only the items queued after the
+   * one of that `seq` (a delivery run reading on). Only committed items: writes run inside
+   * their group commit, so nothing half-written is ever due for delivery. */
+  outboxFor (recipient: string, after = 0): OutboxItem[] {
+    return this.#statements.get('SELECT * FROM outbox WHERE recipient = ? AND seq > ? ORDER BY seq').all(recipient, after)
+      .map(row => this.#toOutboxItem(row))
   }
 
   outboxRecipients (): Username[] {
@@ -314,7 +334,8 @@ export class PeerStore {
       kind: r.kind as OutboxKind,
       body: this.#open(`outbox:${String(r.id)}:${String(r.recipient)}`, r.body, r.sealing),
       created: Number(r.created),
-      attempts: Number(r.attempts)
+      attempts: Number(r.attempts),
+      seq: Number(r.seq)
     }
   }
 }

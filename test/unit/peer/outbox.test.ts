@@ -19,12 +19,12 @@ import type { PeerEvent } from '../../../peer/events.ts'
 import { Outbox } from '../../../peer/outbox.ts'
 import type { Deliverer } from '../../../peer/outbox.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
-import type { MessageRecord, OutboxItem } from '../../../peer/store/store.ts'
+import type { MessageRecord, NewOutboxItem, OutboxItem } from '../../../peer/store/store.ts'
 import { InProcessRendezvous } from '../rendezvous/in-process.ts'
 import type { TestUser } from '../rendezvous/in-process.ts'
 import { until } from '../../helpers/loop.ts'
 
-type Item = Omit<OutboxItem, 'attempts'>
+type Item = NewOutboxItem
 
 const BOB = toUsername('bob')
 

@@ -19,6 +19,9 @@ const message = (over: Partial<MessageRecord>): MessageRecord => ({
   id: toMessageId(randomBytes(16).toString('hex')), direction: 'in', peer: toUsername('bob'), group: null, kind: 'text', body: 'hi', path: null, status: 'received', at: Date.now(), ...over
 })
 
+/** Undoes schema step 6 (the outbox's seq column and its index), as a file from before it. */
+const BEFORE_STEP_6 = 'DROP INDEX outbox_by_recipient; ALTER TABLE outbox DROP COLUMN seq; CREATE INDEX outbox_by_recipient ON outbox (recipient, created);'
+
 describe('peer store', () => {
   let dir: string
   let file: string
@@ -83,7 +86,8 @@ describe('peer store', () => {
     assert.deepEqual(await Promise.all(writes), writes.map(() => true))
     const queued = store.outboxFor('bob')
     assert.deepEqual(queued.map(item => item.body), Array.from({ length: 600 }, (_, i) => `b${i}`))
-    assert.deepEqual(store.outboxFor('bob', new Set([idOf(0), idOf(1)])).map(item => item.id).slice(0, 2), [idOf(2), idOf(3)])
+    // Reading on after the second item: the third is next.
+    assert.deepEqual(store.outboxFor('bob', queued[1]?.seq).map(item => item.id).slice(0, 2), [idOf(2), idOf(3)])
   })
 
   test('group commit: the writes of a burst become durable slice by slice', async () => {
@@ -157,7 +161,7 @@ describe('peer store', () => {
     store.close()
     // The file as the release before step 5 left it: no sealing column, values per-value sealed.
     const db = new DatabaseSync(file)
-    db.exec('ALTER TABLE messages DROP COLUMN sealing; ALTER TABLE outbox DROP COLUMN sealing; PRAGMA user_version = 4')
+    db.exec(`${BEFORE_STEP_6} ALTER TABLE messages DROP COLUMN sealing; ALTER TABLE outbox DROP COLUMN sealing; PRAGMA user_version = 4`)
     const perValueKey = hkdfSha256(wrapKey, new Uint8Array(0), 'parley/store', 32)
     const seal = (context: string, text: string): Uint8Array => wrapSecret(perValueKey, context, new TextEncoder().encode(text))
     const id = 'd'.repeat(32)
@@ -171,6 +175,27 @@ describe('peer store', () => {
     store.enqueue({ id: toMessageId('e'.repeat(32)), recipient: toUsername('carol'), group: null, kind: 'text', body: 'new queued', created: 2 })
     assert.deepEqual(store.history({ user: 'bob' }, 10).map(m => [m.body, m.path]), [['old.png', '/home/me/old.png'], ['new words', null]])
     assert.deepEqual(store.outboxFor('carol').map(i => i.body), ['old words', 'new queued'])
+  })
+
+  test('outbox items queued before schema step 6 keep their order (time queued, then rowid); new ones go after them', () => {
+    store.close()
+    const db = new DatabaseSync(file)
+    db.exec(`${BEFORE_STEP_6} PRAGMA user_version = 5`)
+    db.close()
+    store = new PeerStore(file, wrapKey)
+    // Sealed as this release does, then written back as step 5 left the table: queued in rowid
+    // order 1, 2, 3 with the clock turned back for the third.
+    const ids = ['1', '2', '3'].map(d => toMessageId(d.repeat(32)))
+    ids.forEach((id, i) => { store.enqueue({ id, recipient: toUsername('carol'), group: null, kind: 'text', body: `q${i + 1}`, created: [5, 7, 6][i] ?? 0 }) })
+    store.close()
+    const old = new DatabaseSync(file)
+    old.exec(`${BEFORE_STEP_6} PRAGMA user_version = 5`)
+    old.close()
+    store = new PeerStore(file, wrapKey)
+    store.enqueue({ id: toMessageId('4'.repeat(32)), recipient: toUsername('carol'), group: null, kind: 'text', body: 'q4', created: 1 })
+    const queue = store.outboxFor('carol')
+    assert.deepEqual(queue.map(item => item.body), ['q1', 'q3', 'q2', 'q4'])
+    assert.deepEqual(store.outboxFor('carol', queue[1]?.seq).map(item => item.body), ['q2', 'q4'])
   })
 
   test('schema: a file a newer version wrote is refused and left as it was', () => {
