@@ -38,6 +38,10 @@ export class DirectSessions {
   readonly #options: DirectSessionsOptions
   readonly #limiter: RateLimiter
   readonly #byPeer = new Map<string, Set<DirectSession>>()
+  /** Each signed-in user's open sessions, ended together at their sign-out by one abort
+   * listener: one per session made every add and remove scan all the others (EventTarget keeps
+   * a list), a cost per first contact that grew with the contacts. */
+  readonly #byUser = new WeakMap<SignedInUser, Set<DirectSession>>()
   readonly #opening = new Map<string, Promise<DirectSession>>()
   /** Openings run MAX_SESSIONS_OPENING at a time; the others wait their turn. */
   readonly #openings = new Queue<DirectSession>({ concurrency: MAX_SESSIONS_OPENING })
@@ -109,18 +113,29 @@ export class DirectSessions {
       session.abort('signed out')
       return session
     }
-    const signOut = (): void => { session.abort('signed out') }
-    user.signal.addEventListener('abort', signOut, { once: true })
+    const ofUser = this.#sessionsOf(user)
+    ofUser.add(session)
     const set = this.#byPeer.get(peer.peerId) ?? new Set()
     set.add(session)
     this.#byPeer.set(peer.peerId, set)
     void session.ended.then(() => {
-      user.signal.removeEventListener('abort', signOut)
+      ofUser.delete(session)
       set.delete(session)
       if (set.size === 0 && this.#byPeer.get(peer.peerId) === set) this.#byPeer.delete(peer.peerId)
     })
     this.#options.onOpen(peer)
     return session
+  }
+
+  #sessionsOf (user: SignedInUser): Set<DirectSession> {
+    let sessions = this.#byUser.get(user)
+    if (sessions === undefined) {
+      const own = new Set<DirectSession>()
+      user.signal.addEventListener('abort', () => { for (const session of own) session.abort('signed out') }, { once: true })
+      this.#byUser.set(user, own)
+      sessions = own
+    }
+    return sessions
   }
 
   /** End every session (the node stops): their messages in flight fail and stay queued. A

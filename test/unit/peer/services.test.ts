@@ -98,6 +98,33 @@ describe('peer protocol services', () => {
     await sent
     assert.deepEqual(bobGot.map(t => [t.from, t.text]), [['alice', 'are you there yet?']])
   })
+
+  it('a sign-out ends every session of that user, those it opened and those opened to it, and only those', async () => {
+    const carol = await peer()
+    try {
+      for (const p of [alice, bob, carol]) await p.direct.start()
+      const names = new Map([[alice.node.peerId.toString(), 'alice'], [bob.node.peerId.toString(), 'bob'], [carol.node.peerId.toString(), 'carol']])
+      const signOut = new AbortController()
+      alice.gate.open({ ...userOf('alice', names, []), signal: signOut.signal })
+      bob.gate.open(userOf('bob', names, []))
+      carol.gate.open(userOf('carol', names, []))
+      const contact = (p: Peer, username: string): { username: ReturnType<typeof toUsername>, peerId: string, addrs: string[] } =>
+        ({ username: toUsername(username), peerId: p.node.peerId.toString(), addrs: p.node.getMultiaddrs().map(a => a.toString()) })
+      await alice.direct.sendText(contact(bob, 'bob'), randomBytes(16), 'alice opens this one')
+      await carol.direct.sendText(contact(alice, 'alice'), randomBytes(16), 'carol opens this one')
+      await bob.direct.sendText(contact(carol, 'carol'), randomBytes(16), 'not alice\'s')
+      const aliceSessions = [alice.direct.sessions.find(bob.node.peerId.toString()), alice.direct.sessions.find(carol.node.peerId.toString())]
+      assert.ok(aliceSessions.every(session => session !== undefined))
+      signOut.abort()
+      await Promise.all(aliceSessions.map(async session => await session?.ended))
+      assert.equal(alice.direct.connected(bob.node.peerId.toString()), false)
+      assert.equal(alice.direct.connected(carol.node.peerId.toString()), false)
+      assert.equal(bob.direct.connected(carol.node.peerId.toString()), true, 'bob and carol\'s session goes on')
+    } finally {
+      await carol.direct.stop()
+      await carol.node.stop()
+    }
+  })
 })
 
 describe('the signed-in gate', () => {
