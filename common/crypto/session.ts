@@ -12,10 +12,11 @@ import type { FrameKeys } from './tdes.ts'
 export interface DirectSessionKeys {
   send: FrameKeys
   receive: FrameKeys
-  /** 32 bytes: chunk keys of files this side sends. */
-  fileSecret: Uint8Array
-  /** 32 bytes: chunk keys of files this side receives. */
-  peerFileSecret: Uint8Array
+  /** 32 bytes: chunk keys of files this side sends (derived when first read: a session stream
+   * never carries a file, so two of a session's five HKDFs were wasted on it). */
+  readonly fileSecret: Uint8Array
+  /** 32 bytes: chunk keys of files this side receives (derived when first read, as above). */
+  readonly peerFileSecret: Uint8Array
 }
 
 export function deriveDirectSessionKeys (args: {
@@ -43,10 +44,19 @@ export function deriveDirectSessionKeys (args: {
 
   const i2r = frameKeysFrom(secret, 'i2r')
   const r2i = frameKeysFrom(secret, 'r2i')
-  const empty = new Uint8Array(0)
-  const fileI2r = hkdfSha256(secret, empty, 'file-i2r', 32)
-  const fileR2i = hkdfSha256(secret, empty, 'file-r2i', 32)
-  return role === 'initiator'
-    ? { send: i2r, receive: r2i, fileSecret: fileI2r, peerFileSecret: fileR2i }
-    : { send: r2i, receive: i2r, fileSecret: fileR2i, peerFileSecret: fileI2r }
+  const fileI2r = lazySecret(secret, 'file-i2r')
+  const fileR2i = lazySecret(secret, 'file-r2i')
+  const [ownFiles, peerFiles] = role === 'initiator' ? [fileI2r, fileR2i] : [fileR2i, fileI2r]
+  return {
+    send: role === 'initiator' ? i2r : r2i,
+    receive: role === 'initiator' ? r2i : i2r,
+    get fileSecret () { return ownFiles() },
+    get peerFileSecret () { return peerFiles() }
+  }
+}
+
+/** A 32-byte secret under `secret`, derived on the first call and kept. */
+function lazySecret (secret: Uint8Array, info: string): () => Uint8Array {
+  let derived: Uint8Array | undefined
+  return () => (derived ??= hkdfSha256(secret, new Uint8Array(0), info, 32))
 }
