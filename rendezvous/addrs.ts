@@ -20,7 +20,8 @@ import type { Component, Multiaddr } from '@multiformats/multiaddr'
 
 const WILDCARDS = new Map<number, string>([[CODE_IP4, '0.0.0.0'], [CODE_IP6, '::']])
 
-/** This server as a relay: its peer id, the addresses it listens on, and who holds a slot. */
+/** This server as a relay: its peer id, the addresses it listens on, and who holds a slot. One
+ * identity per set of listen addresses (what is derived from them is kept with it). */
 export interface RelayIdentity {
   peerId: string
   addrs: readonly Multiaddr[]
@@ -36,10 +37,29 @@ export interface RelayIdentity {
  */
 export function directoryAddrs (published: readonly string[], peerId: string, asker: Multiaddr | undefined, relay: RelayIdentity | undefined): string[] {
   if (relay?.reserved?.(peerId) !== true) return [...published]
-  const self = { peerId: relay.peerId, addrs: relay.addrs } // the listen addresses, read once
-  const relayed = self.addrs.map(addr => `${addr.decapsulateCode(CODE_P2P).toString()}/p2p/${self.peerId}/p2p-circuit`)
-  const kept = rewriteAddrs(relayed, asker, self)
+  const kept = circuitsThrough(relay, asker)
   return [...published, ...kept.filter(addr => !published.includes(addr))]
+}
+
+/** The circuit addresses through `relay` an asker may be told, made once per relay identity and
+ * kind of asker (on this machine or not: the only thing about the asker they depend on). Every
+ * look-up of a peer behind a NAT needed them, and parsing them again each time was a fifth of the
+ * rendezvous's CPU in the soak. */
+const circuits = new WeakMap<RelayIdentity, { local?: string[], remote?: string[] }>()
+
+function circuitsThrough (relay: RelayIdentity, asker: Multiaddr | undefined): string[] {
+  const host = asker === undefined ? undefined : ipHost(asker.getComponents())
+  const local = host?.value !== undefined && LOOPBACK.check(host.value, host.code === CODE_IP4 ? 'ipv4' : 'ipv6')
+  let made = circuits.get(relay)
+  if (made === undefined) {
+    made = {}
+    circuits.set(relay, made)
+  }
+  const make = (): string[] => {
+    const relayed = relay.addrs.map(addr => `${addr.decapsulateCode(CODE_P2P).toString()}/p2p/${relay.peerId}/p2p-circuit`)
+    return rewriteAddrs(relayed, asker, relay)
+  }
+  return local ? (made.local ??= make()) : (made.remote ??= make())
 }
 
 /**

@@ -100,6 +100,16 @@ describe('directoryAddrs: the relayed address of a peer holding a reservation (i
       [...published, `/ip4/198.51.100.1/tcp/7000/p2p/${RELAY}/p2p-circuit`, `/ip4/127.0.0.1/tcp/7000/p2p/${RELAY}/p2p-circuit`], 'an asker on this machine gets loopback too')
   })
 
+  it('a relay identity with other listen addresses (ours changed) gives its own circuits, to each kind of asker', () => {
+    const before = { peerId: RELAY, addrs, reserved: () => true }
+    directoryAddrs(published, PEER, remote, before)
+    directoryAddrs(published, PEER, multiaddr('/ip4/127.0.0.1/tcp/40000'), before)
+    const after = { peerId: RELAY, addrs: [multiaddr(`/ip4/198.51.100.2/tcp/7001/p2p/${RELAY}`)], reserved: () => true }
+    assert.deepEqual(directoryAddrs(published, PEER, remote, after), [...published, `/ip4/198.51.100.2/tcp/7001/p2p/${RELAY}/p2p-circuit`])
+    assert.deepEqual(directoryAddrs(published, PEER, multiaddr('/ip4/127.0.0.1/tcp/40000'), after), [...published, `/ip4/198.51.100.2/tcp/7001/p2p/${RELAY}/p2p-circuit`])
+    assert.deepEqual(directoryAddrs(published, PEER, remote, before), [...published, `/ip4/198.51.100.1/tcp/7000/p2p/${RELAY}/p2p-circuit`])
+  })
+
   it('adds nothing without a reservation or without a relay, and never twice', () => {
     assert.deepEqual(directoryAddrs(published, PEER, remote, { peerId: RELAY, addrs, reserved: () => false }), published)
     assert.deepEqual(directoryAddrs(published, PEER, remote, undefined), published)
