@@ -73,7 +73,7 @@ async function realUser (dir: string, name: string, node?: ParleyNode): Promise<
   const directory = new Directory({ lookup: async () => { throw new Error('no rendezvous in the bench') }, whois: async () => { throw new Error('no rendezvous in the bench') } }, store, noEmit)
   // The per-sender flood limit is policy, not pipeline: lifted so the figure is the protocol's.
   const inbox = new Inbox(store, directory, noEmit, { perSecond: 1e9, burst: 1e9 })
-  const direct = await serve(n, { username: toUsername(name), inbox, keys: noGroups, downloadsDir: join(dir, name, 'downloads') })
+  const direct = await serve(n, { username: toUsername(name), inbox, keys: noGroups, downloadsDir: join(dir, name, 'downloads'), nameCard: () => undefined })
   return { name, node: n, store, direct }
 }
 
@@ -87,7 +87,7 @@ async function volatileUser (dir: string, name: string, senders: Map<string, str
     onFile: async () => {},
     onInboundError: () => {}
   }
-  const direct = await serve(node, { username: toUsername(name), inbox, keys: noGroups, downloadsDir: join(dir, name, 'downloads') })
+  const direct = await serve(node, { username: toUsername(name), inbox, keys: noGroups, downloadsDir: join(dir, name, 'downloads'), nameCard: () => undefined })
   return { name, node, direct }
 }
 

@@ -66,7 +66,7 @@ function memoryInbox (names: Map<string, string>): SignedInUser['inbox'] {
 async function member (name: string, info: GroupInfo, key: Uint8Array, names: Map<string, string>, dir: string): Promise<Member> {
   const node = await benchNode()
   const gate = new SignedInGate()
-  gate.open({ username: toUsername(name), inbox: memoryInbox(names), keys: memoryKeys(info, key), downloadsDir: join(dir, name), signal: new AbortController().signal })
+  gate.open({ username: toUsername(name), inbox: memoryInbox(names), keys: memoryKeys(info, key), downloadsDir: join(dir, name), signal: new AbortController().signal, nameCard: () => undefined })
   const direct = directService({ node, signedIn: gate, emit: noEmit }, { messageLimits: { perSecond: 1e9, burst: 1e9 } })
   const groups = groupService({ node, direct, signedIn: gate, emit: noEmit })
   await direct.start()

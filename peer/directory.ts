@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { compare } from 'uint8arrays/compare'
+import { readNameCard } from '../common/crypto/name-card.ts'
 import { ErrorCode, ParleyError, is } from '../common/errors.ts'
 import { RateLimiter } from '../common/rate-limiter.ts'
 import type { Clock } from '../common/rate-limiter.ts'
@@ -42,6 +43,8 @@ export const INBOUND_LOOKUPS_BURST = 20
 export type DirectoryRendezvous = Pick<RendezvousClient, 'lookup' | 'whois'>
 
 export interface DirectoryOptions {
+  /** The peer id of the rendezvous we pinned, once known: the name cards we accept are its. */
+  nameCardIssuer?: () => string | undefined
   now?: Clock
   lookupsPerSecond?: number
   lookupsBurst?: number
@@ -61,12 +64,14 @@ export class Directory {
   readonly #asking = new Map<string, Promise<Username>>()
   readonly #inboundLookups: RateLimiter
   readonly #now: Clock
+  readonly #nameCardIssuer: () => string | undefined
 
   constructor (rendezvous: DirectoryRendezvous, store: PeerStore, emit: Emit, options: DirectoryOptions = {}) {
     this.#rendezvous = rendezvous
     this.#store = store
     this.#emit = emit
     this.#now = options.now ?? Date.now
+    this.#nameCardIssuer = options.nameCardIssuer ?? (() => undefined)
     this.#inboundLookups = new RateLimiter({
       perSecond: options.lookupsPerSecond ?? INBOUND_LOOKUPS_PER_SECOND,
       burst: options.lookupsBurst ?? INBOUND_LOOKUPS_BURST,
@@ -119,14 +124,22 @@ export class Directory {
   }
 
   /**
-   * The username behind an authenticated remote peer id (pinned, else asked of the directory).
-   * Called for inbound traffic: a peer id the directory does not know is remembered for
-   * UNKNOWN_PEER_CACHE_MS (ERR_NOT_FOUND without asking again), concurrent asks for one peer id
-   * share one look-up, and all look-ups share one budget (ERR_RATE_LIMITED past it).
+   * The username behind an authenticated remote peer id: pinned, else the one its name card
+   * names (`card`, from its hello, if our rendezvous signed it for this peer id and it has not
+   * expired), else asked of the directory (`whois`). Either way it is pinned as any answer of
+   * the directory is. Called for inbound traffic: a peer id the directory does not know is
+   * remembered for UNKNOWN_PEER_CACHE_MS (ERR_NOT_FOUND without asking again), concurrent asks
+   * for one peer id share one look-up, and all look-ups share one budget (ERR_RATE_LIMITED).
    */
-  async usernameOf (peerId: string): Promise<Username> {
+  async usernameOf (peerId: string, card?: Uint8Array): Promise<Username> {
     const pinned = this.#store.usernameForPeer(peerId)
     if (pinned !== undefined) return pinned
+    const issuer = this.#nameCardIssuer()
+    const carded = card === undefined || issuer === undefined ? undefined : readNameCard(card, issuer, peerId, this.#now())
+    if (carded !== undefined) {
+      this.#checkPin(carded, peerId)
+      return carded
+    }
     const until = this.#unknown.get(peerId)
     if (until !== undefined) {
       if (this.#now() < until) throw noSuchPeer(peerId)

@@ -50,11 +50,12 @@ export class Inbox {
     this.#emit = emit
   }
 
-  /** The username of an authenticated remote peer; unknown peers and floods are refused
-   * (ERR_RATE_LIMITED: the sender's outbox tries again later, so nothing is lost). */
-  async senderOf (peerId: string): Promise<Username> {
+  /** The username of an authenticated remote peer, from the name card its hello carried if
+   * any; unknown peers and floods are refused (ERR_RATE_LIMITED: the sender's outbox tries
+   * again later, so nothing is lost). */
+  async senderOf (peerId: string, card?: Uint8Array): Promise<Username> {
     this.#limiter.take(peerId)
-    return await this.#directory.usernameOf(peerId)
+    return await this.#directory.usernameOf(peerId, card)
   }
 
   /** Store (once) and report a text; a duplicate id is ACKed again but not shown twice. Resolves

@@ -97,6 +97,16 @@ export class RendezvousClient {
     return this.#server
   }
 
+  /** The server's peer id, once known: the issuer of the name cards we accept. */
+  get serverPeerId (): string | undefined {
+    return peerIdOf(this.#server)
+  }
+
+  /** Our name card (common/crypto/name-card.ts), signed by the server; needs a sign-in. */
+  async card (options?: AbortOptions): Promise<Uint8Array> {
+    return (await this.#request('card', {}, options)).card
+  }
+
   /** Connect to the server (learning its peer id if the address had none) and return its id. */
   async connect (options?: AbortOptions): Promise<PeerId> {
     const signal = withTimeout(options?.signal)

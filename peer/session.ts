@@ -22,6 +22,7 @@ import type { Emit } from './events.ts'
 import { Directory } from './directory.ts'
 import type { DirectoryRendezvous, PeerContact } from './directory.ts'
 import { Inbox } from './inbox.ts'
+import { NameCardHolder } from './name-card.ts'
 import { Outbox } from './outbox.ts'
 import type { OutboxItem } from './store/store.ts'
 import { PeerStore } from './store/store.ts'
@@ -38,7 +39,7 @@ const log = logger('parley:session')
 
 /** What a session asks of the rendezvous: its events, signing in again, the directory's look-ups
  * and the keyring's. */
-export type SessionRendezvous = Pick<RendezvousClient, 'subscribe' | 'signin'> & DirectoryRendezvous & KeyringDeps['rendezvous']
+export type SessionRendezvous = Pick<RendezvousClient, 'subscribe' | 'signin' | 'card' | 'serverPeerId'> & DirectoryRendezvous & KeyringDeps['rendezvous']
 
 export interface SessionOptions {
   /** The node's protocol services, started when it began to listen. */
@@ -90,6 +91,8 @@ export class Session {
   readonly #signedOut = new AbortController()
   /** Signed in elsewhere: this session must not take the account back by reconnecting. */
   #replaced = false
+  /** Shown in the hellos of our direct streams, so receivers need not ask who we are. */
+  readonly #nameCard: NameCardHolder
 
   constructor (options: SessionOptions) {
     this.username = toUsername(options.username)
@@ -107,7 +110,8 @@ export class Session {
     // the session): the directory and the keyring are given it as their port, not a way to find it.
     const rendezvous = options.rendezvous
     this.store = new PeerStore(join(userDir, 'parley.db'), options.wrapKey)
-    this.directory = new Directory(rendezvous, this.store, options.emit)
+    this.directory = new Directory(rendezvous, this.store, options.emit, { nameCardIssuer: () => rendezvous.serverPeerId })
+    this.#nameCard = new NameCardHolder(rendezvous)
     this.inbox = new Inbox(this.store, this.directory, options.emit)
     this.keyring = new GroupKeyring({
       username: this.username,
@@ -128,7 +132,14 @@ export class Session {
     this.keyring.on('key', () => { this.outbox.flushAll() })
     // Deliveries to this member that failed while it had no key can go now.
     this.keyring.on('handed-over', (_group, username) => { this.outbox.flush(username) })
-    this.user = { username: this.username, inbox: this.inbox, keys: this.keyring, downloadsDir: this.downloadsDir, signal: this.#signedOut.signal }
+    this.user = {
+      username: this.username,
+      inbox: this.inbox,
+      keys: this.keyring,
+      downloadsDir: this.downloadsDir,
+      signal: this.#signedOut.signal,
+      nameCard: () => this.#nameCard.current()
+    }
   }
 
   /** A session with a peer (either side opened it) means it is reachable: its queue goes now. */
@@ -138,8 +149,12 @@ export class Session {
   async start (offline = false): Promise<void> {
     this.#direct.on('session-open', this.#onSessionOpen)
     this.#gate.open(this.user)
-    if (offline) this.#background(this.#reconnect())
-    else await this.#subscribe()
+    if (offline) {
+      this.#background(this.#reconnect())
+    } else {
+      await this.#subscribe()
+      await this.#nameCard.renew() // before the first message goes out: its hello shows it
+    }
     this.outbox.start()
     this.outbox.flushAll()
     // (Offline, the hand-overs wait for the rendezvous: #reconnect does them once it is back.)
@@ -178,6 +193,7 @@ export class Session {
         continue
       }
       this.#emit({ event: 'rendezvous', connected: true })
+      await this.#nameCard.renew()
       this.outbox.flushAll()
       this.#background(this.keyring.handOverAll())
       return
@@ -194,6 +210,7 @@ export class Session {
 
   async close (): Promise<void> {
     this.#abort.abort()
+    this.#nameCard.stop()
     this.outbox.stop()
     // Messages in flight get a moment for their acks; what is still unacknowledged then stays
     // queued for the next session (the receiver drops a copy it already has).

@@ -18,6 +18,8 @@ export interface SignedInUser {
   downloadsDir: string
   /** Aborted at sign-out: every direct session served for this user ends with it. */
   signal: AbortSignal
+  /** Our name card to show in the hello of a direct stream we open, if we hold a fresh one. */
+  nameCard: () => Uint8Array | undefined
 }
 
 /** The protocols' port: the signed-in user now, or after a short wait. */

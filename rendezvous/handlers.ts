@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { verifyEpochSignature } from '../common/crypto/epoch.ts'
+import type { NameCardIssuer } from '../common/crypto/name-card.ts'
 import { KDF_PARAMS, checkKdfParams, constantTimeEqual, fakeSaltFor, verifierOf, weakerKdf } from '../common/crypto/password.ts'
 import type { KdfParams } from '../common/crypto/password.ts'
 import { ErrorCode, ParleyError } from '../common/errors.ts'
@@ -35,6 +36,8 @@ export interface HandlerDeps {
   sessions: Sessions
   notifier: Notifier
   throttle: SignInThrottle
+  /** Signs the name cards of signed-in users with this server's identity. */
+  nameCards: NameCardIssuer
   /** This server as a relay, if it is one: peers may publish a circuit address through it. */
   relay?: () => RelayIdentity | undefined
 }
@@ -68,7 +71,7 @@ function requireCurrentKdf (kdf: KdfParams, floor: KdfParams = KDF_PARAMS): void
   }
 }
 
-export function createHandlers ({ store, sessions, notifier, throttle, relay }: HandlerDeps): Handlers {
+export function createHandlers ({ store, sessions, notifier, throttle, nameCards, relay }: HandlerDeps): Handlers {
   function requireSession (context: RequestContext): Session {
     const session = sessions.get(context.peerId)
     if (session === undefined) throw new ParleyError(ErrorCode.NotSignedIn, 'sign in first')
@@ -190,6 +193,12 @@ export function createHandlers ({ store, sessions, notifier, throttle, relay }: 
       if (user === undefined) throw new ParleyError(ErrorCode.NotFound, `no user with peer id ${peerId}`)
       sessions.watch(session, user.username)
       return { username: user.username, peerId, addrs: directoryAddrs(user.addrs, peerId, context.remoteAddr, relay?.()), online: sessions.isOnline(user.username) }
+    },
+
+    card (_request, context) {
+      const session = requireSession(context)
+      // A session is only ever bound to the account's own peer id (signin's `bound`).
+      return { card: nameCards.issue(session.username, context.peerId) }
     },
 
     who (_request, context) {

@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path'
 import { mkdir } from 'node:fs/promises'
+import { NameCardIssuer } from '../common/crypto/name-card.ts'
 import { createParleyNode, loadOrCreateIdentity } from '../common/node.ts'
 import type { ParleyNode } from '../common/node.ts'
 import {
@@ -64,7 +65,7 @@ export async function startRendezvousServer (options: ServerOptions): Promise<Re
         }
       }
     })
-    service = rendezvousService({ node, store })
+    service = rendezvousService({ node, store, nameCards: new NameCardIssuer(privateKey) })
     await service.start()
     const running = service
     const started = node

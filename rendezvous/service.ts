@@ -8,6 +8,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import type { ParleyNode } from '../common/node.ts'
+import type { NameCardIssuer } from '../common/crypto/name-card.ts'
 import {
   EVENTS_PROTOCOL, MAX_REQUEST_BYTES, RENDEZVOUS_PROTOCOL, RENDEZVOUS_REQUESTS_PROTOCOL, REQUEST_STREAM_IDLE_MS, RendezvousError,
   decodeRequest, encodeError
@@ -29,6 +30,8 @@ import type { RendezvousStore } from './store.ts'
 export interface RendezvousServiceInit {
   node: ParleyNode
   store: RendezvousStore
+  /** Signs users' name cards: the server's own identity key. */
+  nameCards: NameCardIssuer
   /** Overridable for tests; defaults from constants.ts. */
   throttle?: SignInThrottle
   limiter?: RequestLimiter
@@ -56,6 +59,7 @@ export class RendezvousService {
       sessions: this.sessions,
       notifier: this.#notifier,
       throttle: init.throttle ?? new SignInThrottle(),
+      nameCards: init.nameCards,
       relay: () => {
         const relay = init.node.services.relay
         if (relay === undefined) return undefined

@@ -17,7 +17,8 @@
  *
  * Both kinds of direct stream start, after their header, with the handshake: each side's
  * ephemeral X25519 public key in the clear (handshakeBody), from which both derive the stream's
- * keys (common/crypto/session.ts).
+ * keys (common/crypto/session.ts). The dialler's hello may carry its name card: the receiver
+ * then knows its username without asking the rendezvous `whois` (common/crypto/name-card.ts).
  *
  * Inside a session, one long-lived stream. Every frame after the handshake is sealed under the
  * session's keys for its direction (3DES + HMAC, one sequence number per direction), and its
@@ -54,6 +55,7 @@
  */
 import { ErrorCode, ParleyError, isErrorCode, malformed } from '../errors.ts'
 import { CHUNK_SIZE } from '../crypto/chunks.ts'
+import { MAX_NAME_CARD_BYTES } from '../crypto/name-card.ts'
 import { array, bool, bytes, checkObject, decodeMap, object, optional, str, uint } from '../wire/codec.ts'
 import type { InferSchema } from '../wire/codec.ts'
 import { MAX_FILE_BYTES, MAX_FRAME_BYTES, MAX_HEADER_BYTES, MAX_TEXT_BYTES } from '../wire/limits.ts'
@@ -74,8 +76,9 @@ const MESSAGE_ID = bytes(16, 16)
 const NONCE = bytes(16, 16)
 const SHA256 = bytes(32, 32)
 
-/** The handshake of a direct stream: an ephemeral X25519 public key. */
-export const handshakeBody = { eph: bytes(32, 32) }
+/** The handshake of a direct stream: an ephemeral X25519 public key; the dialler's hello also
+ * carries its name card when it has one (common/crypto/name-card.ts). */
+export const handshakeBody = { eph: bytes(32, 32), card: optional(bytes(MAX_NAME_CARD_BYTES, 1)) }
 
 /** `MSG`, and a group text once opened: the sender's own time, for display only. */
 export const textBody = { id: MESSAGE_ID, text: str(MAX_TEXT_BYTES, 1), sentAt: uint() }

@@ -23,6 +23,7 @@ import { array, bool, bytes, checkObject, decodeMap, encodeBody, named, object, 
 import type { InferSchema, Schema } from '../wire/codec.ts'
 import { MAX_FRAME_BYTES, MAX_NAME_LENGTH } from '../wire/limits.ts'
 import { COMMITMENT_BYTES, SIGNATURE_BYTES } from '../crypto/epoch.ts'
+import { MAX_NAME_CARD_BYTES } from '../crypto/name-card.ts'
 import { NAME_PATTERN, toGroupName, toUsername } from '../wire/names.ts'
 import type { Plain } from '../wire/names.ts'
 
@@ -101,6 +102,9 @@ export const REQUEST_SCHEMAS = {
   lookup: { username: rawUsername },
   /** The reverse lookup: who is behind a Noise-authenticated remote peer id (DESIGN §5). */
   whois: { peerId },
+  /** The signed-in caller's name card (common/crypto/name-card.ts): shown to peers instead of
+   * their asking `whois`. */
+  card: {},
   who: {},
   list: {},
   create: { group: rawGroup },
@@ -134,6 +138,7 @@ export const RESPONSE_SCHEMAS = {
   rekey: { username },
   lookup: { username, peerId, addrs, online: bool() },
   whois: { username, peerId, addrs, online: bool() },
+  card: { card: bytes(MAX_NAME_CARD_BYTES, 1) },
   who: { users: array(object({ username, online: bool() }), MAX_LISTED) },
   list: { groups: array(object({ group, members: uint() }), MAX_LISTED) },
   create: { group, epoch },

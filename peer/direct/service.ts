@@ -21,7 +21,7 @@ import { decodeBody, encodeBody } from '../../common/wire/codec.ts'
 import { withFramedStream } from '../../common/wire/frames.ts'
 import { formatHeader } from '../../common/wire/headers.ts'
 import type { ParsedHeader, SignalHeader } from '../../common/wire/headers.ts'
-import { acceptDirectChannel, initiateDirectChannel } from '../transport/channel.ts'
+import { answerHello, initiateDirectChannel, readHello } from '../transport/channel.ts'
 import { openStream } from '../transport/dial.ts'
 import type { Dialable, Dialer } from '../transport/dial.ts'
 import { ProtocolHandler, serveInbound } from '../transport/inbound.ts'
@@ -121,10 +121,11 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
     const local = await describeLocalFile(path)
     const file = { ...local, sha256: await hashFile(local.path) }
     const header = formatHeader({ kind: 'FILE', name: file.name, size: file.size })
-    const { node, emit } = this.#components
+    const { node, emit, signedIn } = this.#components
+    const card = signedIn.now().nameCard()
     await withFramedStream(await openStream(node, to, DIRECT_PROTOCOL), async framed => {
       const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
-      const { channel, keys } = await initiateDirectChannel(framed, header, node.peerId.toString(), to.peerId, { signal })
+      const { channel, keys } = await initiateDirectChannel(framed, header, node.peerId.toString(), to.peerId, { signal, card })
       await channel.send({ id }, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })
       const handOff = { channel, framed, id, fileSecret: keys.fileSecret, associatedData: fileAssociatedData(channel.associatedData, id), peer: to.username, emit }
       await handOffFile(handOff, file, AbortSignal.timeout(STEP_TIMEOUT_MS), onSent)
@@ -171,8 +172,9 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
   }
 
   async #receiveFile (user: SignedInUser, { framed, header, headerBytes, remotePeerId, signal }: Inbound<Extract<ParsedHeader, { kind: 'FILE' }>>): Promise<void> {
-    const from = await user.inbox.senderOf(remotePeerId)
-    const { channel, keys } = await acceptDirectChannel(framed, headerBytes, this.#components.node.peerId.toString(), remotePeerId, { signal })
+    const hello = await readHello(framed, { signal })
+    const from = await user.inbox.senderOf(remotePeerId, hello.card)
+    const { channel, keys } = await answerHello(framed, hello, headerBytes, this.#components.node.peerId.toString(), remotePeerId, { signal })
     const { id } = await channel.receive(fileOfferBody, { signal })
     const handOff = { channel, framed, id, fileSecret: keys.peerFileSecret, associatedData: fileAssociatedData(headerBytes, id), peer: from, emit: this.#components.emit }
     await takeFile(handOff, { from, group: null, name: header.name, size: header.size }, user)

@@ -12,7 +12,7 @@ import { Queue } from '@libp2p/utils'
 import { RateLimiter } from '../../common/rate-limiter.ts'
 import { FramedStream } from '../../common/wire/frames.ts'
 import { formatHeader } from '../../common/wire/headers.ts'
-import { acceptDirectChannel, initiateDirectChannel } from '../transport/channel.ts'
+import { answerHello, initiateDirectChannel, readHello } from '../transport/channel.ts'
 import { openStream } from '../transport/dial.ts'
 import type { Dialable, Dialer } from '../transport/dial.ts'
 import type { Inbound } from '../transport/inbound.ts'
@@ -82,7 +82,7 @@ export class DirectSessions {
     const framed = new FramedStream(await openStream(this.#options.node, to, DIRECT_PROTOCOL))
     try {
       const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
-      const { channel } = await initiateDirectChannel(framed, SESSION_HEADER, this.#options.node.peerId.toString(), to.peerId, { signal })
+      const { channel } = await initiateDirectChannel(framed, SESSION_HEADER, this.#options.node.peerId.toString(), to.peerId, { signal, card: user.nameCard() })
       const session = this.#session(user, channel, { peerId: to.peerId, username: to.username })
       void session.run().then(failure => { if (failure !== undefined) user.inbox.onInboundError(to.peerId, failure) })
       return session
@@ -95,8 +95,9 @@ export class DirectSessions {
 
   /** Serve an inbound `SESSION` stream: answer the handshake, then the session, until it ends. */
   async serve (user: SignedInUser, inbound: Inbound<{ kind: 'SESSION' }>): Promise<void> {
-    const username = await user.inbox.senderOf(inbound.remotePeerId)
-    const { channel } = await acceptDirectChannel(inbound.framed, inbound.headerBytes, this.#options.node.peerId.toString(), inbound.remotePeerId, { signal: inbound.signal })
+    const hello = await readHello(inbound.framed, { signal: inbound.signal })
+    const username = await user.inbox.senderOf(inbound.remotePeerId, hello.card)
+    const { channel } = await answerHello(inbound.framed, hello, inbound.headerBytes, this.#options.node.peerId.toString(), inbound.remotePeerId, { signal: inbound.signal })
     const failure = await this.#session(user, channel, { peerId: inbound.remotePeerId, username }).run()
     if (failure !== undefined) throw failure // serveInbound reports it
   }

@@ -61,12 +61,15 @@ export interface DirectChannel {
 }
 
 /**
- * Dialler's side: write the signal header and our ephemeral key in one write (no round trip
- * spent on the header), then read the responder's ephemeral key.
+ * Dialler's side: write the signal header and our hello (our ephemeral key, and our name card if
+ * we have one) in one write (no round trip spent on the header), then read the responder's key.
  */
-export async function initiateDirectChannel (framed: FramedStream, header: Uint8Array, localPeerId: string, remotePeerId: string, options?: AbortOptions): Promise<DirectChannel> {
+export async function initiateDirectChannel (
+  framed: FramedStream, header: Uint8Array, localPeerId: string, remotePeerId: string, options?: AbortOptions & { card?: Uint8Array | undefined }
+): Promise<DirectChannel> {
   const ephemeral = generateEphemeralKeyPair()
-  await framed.writeAll([header, encodeBody({ eph: ephemeral.publicKey })], options)
+  const hello = options?.card === undefined ? { eph: ephemeral.publicKey } : { eph: ephemeral.publicKey, card: options.card }
+  await framed.writeAll([header, encodeBody(hello)], { signal: options?.signal })
   const reply = decodeBody(handshakeBody, await framed.read(options))
   const keys = deriveDirectSessionKeys({
     sharedSecret: x25519SharedSecret(ephemeral.privateKey, reply.eph),
@@ -79,9 +82,19 @@ export async function initiateDirectChannel (framed: FramedStream, header: Uint8
   return { channel: new SealedChannel(framed, keys, header), keys }
 }
 
-/** Listener's side, after it has read the header: read the dialler's key, answer with ours. */
-export async function acceptDirectChannel (framed: FramedStream, header: Uint8Array, localPeerId: string, remotePeerId: string, options?: AbortOptions): Promise<DirectChannel> {
-  const hello = decodeBody(handshakeBody, await framed.read(options))
+/** The dialler's hello as the listener read it. */
+export type Hello = InferSchema<typeof handshakeBody>
+
+/** Listener's side, after it has read the header: the dialler's hello. The caller learns who
+ * sent it (its name card, else the directory) before it spends a key pair on an answer. */
+export async function readHello (framed: FramedStream, options?: AbortOptions): Promise<Hello> {
+  return decodeBody(handshakeBody, await framed.read(options))
+}
+
+/** Listener's side, once it accepts the dialler: answer the hello with our key. */
+export async function answerHello (
+  framed: FramedStream, hello: Hello, header: Uint8Array, localPeerId: string, remotePeerId: string, options?: AbortOptions
+): Promise<DirectChannel> {
   const ephemeral = generateEphemeralKeyPair()
   await framed.write(encodeBody({ eph: ephemeral.publicKey }), options)
   const keys = deriveDirectSessionKeys({

@@ -8,6 +8,8 @@
 import { afterEach, beforeEach, describe, it, mock } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { NameCardIssuer } from '../../../common/crypto/name-card.ts'
 import { ErrorCode, is } from '../../../common/errors.ts'
 import { IN_MEMORY } from '../../../common/sqlite.ts'
 import { toUsername } from '../../../common/wire/names.ts'
@@ -171,6 +173,42 @@ describe('directory', () => {
       rv = new InProcessRendezvous()
       alice = await rv.user('alice')
       await assert.rejects(dir.resolve(BOB), rejectsWith(ErrorCode.NotFound))
+    })
+  })
+
+  describe('name cards', () => {
+    const carded = (): Directory => new Directory(client, store, event => { events.push(event) }, { now: () => time, nameCardIssuer: () => rv.nameCards.peerId })
+    const cardOf = (user: TestUser): Uint8Array => rv.call('card', {}, user.context).card
+
+    it('a sender\'s card from our rendezvous names it without asking whois, and pins it as an answer would', async () => {
+      const dir = carded()
+      const card = cardOf(bob)
+      assert.equal(await dir.usernameOf(bob.peerId, card), 'bob')
+      assert.equal(rv.asked.get('whois'), undefined)
+      assert.equal(dir.pinned(BOB), bob.peerId)
+    })
+
+    it('a card shown by another peer, one from another rendezvous, or one expired is not taken: whois answers', async () => {
+      const dir = carded()
+      const carol = await rv.user('carol')
+      assert.equal(await dir.usernameOf(carol.peerId, cardOf(bob)), 'carol', 'bob\'s card shown by carol')
+      const foreign = new NameCardIssuer(await generateKeyPair('Ed25519')).issue('bob', bob.peerId)
+      assert.equal(await dir.usernameOf(bob.peerId, foreign), 'bob')
+      assert.equal(rv.asked.get('whois'), 2)
+      const dave = await rv.user('dave')
+      const card = cardOf(dave)
+      time += 2 * 60 * 60_000
+      assert.equal(await dir.usernameOf(dave.peerId, card), 'dave')
+      assert.equal(rv.asked.get('whois'), 3)
+    })
+
+    it('a card for a pinned name with another peer id is refused as a changed identity, as whois would be', async () => {
+      const dir = carded()
+      await dir.resolve(BOB)
+      const impostor = await rv.identity('bob')
+      const forged = rv.nameCards.issue('bob', impostor.peerId)
+      await assert.rejects(dir.usernameOf(impostor.peerId, forged), rejectsWith(ErrorCode.IdentityChanged))
+      assert.equal(events.at(-1)?.event, 'warning')
     })
   })
 

@@ -41,7 +41,8 @@ function userOf (username: string, names: Map<string, string>, texts: IncomingTe
     },
     keys: noGroups,
     downloadsDir: '/nonexistent',
-    signal: new AbortController().signal
+    signal: new AbortController().signal,
+    nameCard: () => undefined
   }
 }
 
@@ -97,6 +98,34 @@ describe('peer protocol services', () => {
     bob.gate.open(userOf('bob', names, bobGot))
     await sent
     assert.deepEqual(bobGot.map(t => [t.from, t.text]), [['alice', 'are you there yet?']])
+  })
+
+  it('the opener\'s name card reaches the receiver with the opener\'s peer id; without one, none does', async () => {
+    await alice.direct.start()
+    await bob.direct.start()
+    const names = new Map([[alice.node.peerId.toString(), 'alice'], [bob.node.peerId.toString(), 'bob']])
+    const shown: Array<[string, Uint8Array | undefined]> = []
+    const bobUser = userOf('bob', names, [])
+    const senderOf = bobUser.inbox.senderOf
+    bobUser.inbox = { ...bobUser.inbox, senderOf: async (peerId, card) => { shown.push([peerId, card]); return await senderOf(peerId, card) } }
+    bob.gate.open(bobUser)
+    alice.gate.open({ ...userOf('alice', names, []), nameCard: () => new Uint8Array([1, 2, 3]) })
+    await alice.direct.sendText({ username: toUsername('bob'), peerId: bob.node.peerId.toString(), addrs: bob.node.getMultiaddrs().map(a => a.toString()) }, randomBytes(16), 'hi')
+    assert.deepEqual(shown, [[alice.node.peerId.toString(), new Uint8Array([1, 2, 3])]])
+    // Bob holds no card: his hello to a new peer carries none.
+    const aliceUser = userOf('alice', names, [])
+    let aliceShown: Uint8Array | undefined = new Uint8Array(1)
+    aliceUser.inbox = { ...aliceUser.inbox, senderOf: async (peerId, card) => { aliceShown = card; return toUsername(names.get(peerId) ?? 'unknown') } }
+    const fresh = await peer()
+    try {
+      await fresh.direct.start()
+      fresh.gate.open(aliceUser)
+      await bob.direct.sendText({ username: toUsername('alice'), peerId: fresh.node.peerId.toString(), addrs: fresh.node.getMultiaddrs().map(a => a.toString()) }, randomBytes(16), 'back')
+      assert.equal(aliceShown, undefined)
+    } finally {
+      await fresh.direct.stop()
+      await fresh.node.stop()
+    }
   })
 
   it('a sign-out ends every session of that user, those it opened and those opened to it, and only those', async () => {

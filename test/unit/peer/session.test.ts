@@ -22,6 +22,7 @@ import { Session } from '../../../peer/session.ts'
 import type { SessionOptions, SessionRendezvous } from '../../../peer/session.ts'
 import { SignedInGate } from '../../../peer/signed-in.ts'
 import type { Dialable } from '../../../peer/transport/dial.ts'
+import { readNameCard } from '../../../common/crypto/name-card.ts'
 import { InProcessRendezvous } from '../rendezvous/in-process.ts'
 import type { TestUser } from '../rendezvous/in-process.ts'
 import { removeDir, tempDir } from '../../../harness/temp.ts'
@@ -83,6 +84,8 @@ function rendezvousOf (rv: InProcessRendezvous, user: TestUser, events: { push?:
     signin: async () => { throw new Error('no sign-in again in these tests') },
     lookup: async username => rv.call('lookup', { username }, as),
     whois: async peerId => rv.call('whois', { peerId }, as),
+    card: async () => rv.call('card', {}, as).card,
+    serverPeerId: rv.nameCards.peerId,
     members: async group => rv.call('members', { group }, as),
     rotate: async (group, fromEpoch, wrapped, proof) => rv.call('rotate', { group, fromEpoch, wrapped, ...proof }, as),
     putKey: async (group, epoch, wrapped) => rv.call('put-key', { group, epoch, wrapped }, as),
@@ -151,6 +154,13 @@ describe('session (the composition root)', () => {
     assert.equal(session.user.signal.aborted, true, 'the direct sessions served for this user end')
     assert.throws(() => gate.now(), (err: unknown) => is(err, ErrorCode.Unreachable))
     assert.equal(direct.listenerCount('session-open'), 0)
+  })
+
+  it('holds a name card from its rendezvous from the start: it names alice at her peer id', async () => {
+    const card = session.user.nameCard()
+    assert.ok(card !== undefined)
+    assert.equal(readNameCard(card, rv.nameCards.peerId, alice.peerId), 'alice')
+    assert.equal(rv.asked.get('card'), 1)
   })
 
   it('SEND goes to the direct service at once when the user is online', async () => {

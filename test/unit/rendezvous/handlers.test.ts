@@ -14,6 +14,7 @@ import { ErrorCode, is } from '../../../common/errors.ts'
 import { MAX_GROUP_MEMBERS, RendezvousError } from '../../../common/protocol/rendezvous.ts'
 import type { Op, RequestArgs, Result, ServerEvent } from '../../../common/protocol/rendezvous.ts'
 import { epochProof } from '../../helpers/rendezvous.ts'
+import { readNameCard } from '../../../common/crypto/name-card.ts'
 import { InProcessRendezvous } from './in-process.ts'
 import type { TestUser } from './in-process.ts'
 
@@ -112,6 +113,7 @@ describe('rendezvous handlers', () => {
       const calls: Array<() => unknown> = [
         () => as(stranger, 'lookup', { username: 'alice' }),
         () => as(stranger, 'whois', { peerId: stranger.peerId }),
+        () => as(stranger, 'card', {}),
         () => as(stranger, 'who', {}),
         () => as(stranger, 'list', {}),
         () => as(stranger, 'create', { group: 'g' }),
@@ -138,6 +140,13 @@ describe('rendezvous handlers', () => {
       assert.throws(() => as(alice, 'lookup', { username: 'nobody' }), rejectsWith(ErrorCode.NotFound))
       const stranger = await rv.identity('stranger')
       assert.throws(() => as(alice, 'whois', { peerId: stranger.peerId }), rejectsWith(ErrorCode.NotFound))
+    })
+
+    it('a signed-in user\'s name card names it at its own peer id, signed by this server', async () => {
+      const alice = await rv.user('alice')
+      const { card } = as(alice, 'card', {})
+      assert.equal(readNameCard(card, rv.nameCards.peerId, alice.peerId), 'alice')
+      assert.equal(readNameCard(card, rv.nameCards.peerId, (await rv.identity('mallory')).peerId), undefined)
     })
 
     it('whoever looked a user up is told when it comes and goes; others are not', async () => {

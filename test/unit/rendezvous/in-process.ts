@@ -4,7 +4,8 @@
  * wire (rendezvous/service.ts's path without the stream). Users get real Ed25519 identities and
  * an events sink that records what they are told.
  */
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPairSync } from 'node:crypto'
+import { generateKeyPair, privateKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -14,6 +15,7 @@ import {
 } from '../../../common/protocol/rendezvous.ts'
 import type { Op, RequestArgs, Result, ServerEvent } from '../../../common/protocol/rendezvous.ts'
 import { IN_MEMORY } from '../../../common/sqlite.ts'
+import { NameCardIssuer } from '../../../common/crypto/name-card.ts'
 import type { RendezvousClient } from '../../../peer/rendezvous-client.ts'
 import { createHandlers, handleRequest } from '../../../rendezvous/handlers.ts'
 import type { Handlers, RequestContext } from '../../../rendezvous/handlers.ts'
@@ -36,7 +38,10 @@ export class InProcessRendezvous {
   readonly store: RendezvousStore = openStore(IN_MEMORY)
   readonly sessions = new Sessions()
   readonly notifier = new Notifier(this.store, this.sessions)
-  readonly handlers: Handlers = createHandlers({ store: this.store, sessions: this.sessions, notifier: this.notifier, throttle: new SignInThrottle() })
+  /** This rendezvous's identity, which signs name cards (its peer id is what peers pin). */
+  readonly serverIdentity = privateKeyFromRaw(ed25519Raw())
+  readonly nameCards = new NameCardIssuer(this.serverIdentity)
+  readonly handlers: Handlers = createHandlers({ store: this.store, sessions: this.sessions, notifier: this.notifier, throttle: new SignInThrottle(), nameCards: this.nameCards })
   /** While true, every call fails as a rendezvous out of reach does (ERR_UNREACHABLE). */
   down = false
   /** Requests answered, by operation (a cache that works asks fewer). */
@@ -87,6 +92,8 @@ export class InProcessRendezvous {
     const client = {
       lookup: async (username: string) => this.call('lookup', { username }, as),
       whois: async (peerId: string) => this.call('whois', { peerId }, as),
+      card: async () => this.call('card', {}, as).card,
+      serverPeerId: this.nameCards.peerId,
       members: async (group: string) => this.call('members', { group }, as),
       join: async (group: string) => this.call('join', { group }, as),
       leave: async (group: string) => this.call('leave', { group }, as)
@@ -98,4 +105,10 @@ export class InProcessRendezvous {
   close (): void {
     this.store.close()
   }
+}
+
+/** A fresh Ed25519 key in libp2p's raw form (seed, then public key), made synchronously. */
+function ed25519Raw (): Uint8Array {
+  const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' })
+  return Buffer.concat([Buffer.from(jwk.d ?? '', 'base64url'), Buffer.from(jwk.x ?? '', 'base64url')])
 }
