@@ -45,6 +45,8 @@ export class Outbox {
   /** One delivery run per recipient at a time keeps each conversation in order. */
   readonly #running = new Map<Username, Promise<void>>()
   readonly #rerun = new Set<Username>()
+  /** A run waiting for acks is woken by a flush of its recipient (see #deliverAll). */
+  readonly #wake = new Map<Username, () => void>()
   /** Messages accepted whose commit is not durable yet (see `accept`). */
   readonly #accepting = new Set<Promise<void>>()
   /** Items already reported as queued in this process, so a retry does not repeat it. */
@@ -73,6 +75,7 @@ export class Outbox {
 
   stop (): void {
     this.#stopped = true
+    for (const wake of this.#wake.values()) wake() // runs waiting for acks end once they come
     clearInterval(this.#timer)
     for (const retry of this.#retries.values()) clearTimeout(retry.timer)
     this.#retries.clear()
@@ -98,6 +101,7 @@ export class Outbox {
     if (this.#stopped) return
     if (this.#running.has(recipient)) {
       this.#rerun.add(recipient)
+      this.#wake.get(recipient)?.()
       return
     }
     const run = this.#deliverAll(recipient)
@@ -156,16 +160,27 @@ export class Outbox {
     let failure: ParleyError | undefined
     let delivered = false
     let index = 0
+    let taken = 0
     // After stop, the deliveries in flight finish (close waits for them); the rest stays queued.
     while (!this.#stopped && failure === undefined) {
       if (index >= queue.length) {
         // All we read is on its way: take what was queued for this recipient meanwhile.
-        queue = this.#store.outboxFor(recipient, queue[queue.length - 1]?.seq)
+        this.#rerun.delete(recipient) // this read covers every flush asked for so far
+        queue = this.#store.outboxFor(recipient, taken)
         index = 0
-        if (queue.length === 0) break
+        if (queue.length === 0) {
+          if (inFlight.size === 0) break
+          // Wait for an ack or for a new message to this recipient, whichever comes first: a
+          // message queued while earlier ones await their acks goes out at once, beside them,
+          // not after their round trip (under load, seconds) as it did when the run ended first.
+          await Promise.race([...inFlight, new Promise<void>(resolve => { this.#wake.set(recipient, resolve) })])
+          this.#wake.delete(recipient)
+          continue
+        }
       }
       const item = queue[index++]
       if (item === undefined) break
+      taken = item.seq
       let posted: Posted
       try {
         posted = await this.#deliverer.deliver(item, contact, () => {

@@ -384,12 +384,14 @@ describe('outbox', () => {
       assert.equal(store.outboxSize(), 0)
     })
 
-    test('a message queued while the run waits for its last ACKs goes right after it, not at the next sweep', async () => {
+    test('a message queued while the run waits for earlier ACKs goes at once, beside them, not after their round trip', async () => {
       network.holdAcks()
       await outbox.submit(null, [item('a')])
       await until(() => network.started.length === 1)
       await new Promise(resolve => setImmediate(resolve))
       await outbox.submit(null, [item('b')])
+      await until(() => network.started.length === 2)
+      assert.equal(of('delivered').length, 0, 'a\'s ACK is still held')
       network.release()
       await outbox.idle()
       assert.deepEqual(network.started.map(d => d.body), ['a', 'b'])
