@@ -9,6 +9,7 @@ import type { StatementSync } from 'node:sqlite'
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { ErrorCode, ParleyError } from './errors.ts'
+import { WeakMemo } from './weak-memo.ts'
 
 /** A throwaway database that lives and dies with its connection (unit tests). */
 export const IN_MEMORY = ':memory:'
@@ -93,21 +94,24 @@ export function userVersion (db: DatabaseSync): number {
  * BEGIN, so a read-then-write inside (a compare-and-set) cannot be overtaken between the two.
  */
 export function transaction<T> (db: DatabaseSync, work: () => T): T {
-  db.exec('BEGIN IMMEDIATE')
+  const statements = statementsOf(db)
+  statements.get('BEGIN IMMEDIATE').run()
   try {
     const result = work()
-    db.exec('COMMIT')
+    statements.get('COMMIT').run()
     return result
   } catch (err) {
     // SQLite may have rolled back by itself (some errors end the transaction).
-    if (db.isTransaction) db.exec('ROLLBACK')
+    if (db.isTransaction) statements.get('ROLLBACK').run()
     throw err
   }
 }
 
 /**
  * Prepared statements by SQL text, compiled on first use: compiling one costs more than running
- * it (~15 µs a statement), and each message, look-up or sign-in runs several.
+ * it (~15 µs a statement), and each message, look-up or sign-in runs several. Transaction
+ * control (BEGIN, COMMIT, savepoints) too: `exec` compiled those again every time, two to four
+ * per group commit or pin. One set per database (`statementsOf`).
  */
 export class Statements {
   readonly #db: DatabaseSync
@@ -125,4 +129,11 @@ export class Statements {
     }
     return statement
   }
+}
+
+const perDatabase = new WeakMemo<DatabaseSync, Statements>(db => new Statements(db))
+
+/** The prepared statements of `db`, shared by everything that uses it. */
+export function statementsOf (db: DatabaseSync): Statements {
+  return perDatabase.get(db)
 }

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { DatabaseSync } from 'node:sqlite'
 import { ErrorCode, ParleyError } from '../common/errors.ts'
-import { IN_MEMORY, Statements, openDatabase, transaction } from '../common/sqlite.ts'
+import { IN_MEMORY, openDatabase, statementsOf, transaction } from '../common/sqlite.ts'
+import type { Statements } from '../common/sqlite.ts'
 import { MAX_KEYS_RETURNED } from '../common/protocol/rendezvous.ts'
 import { DATABASE_FILE } from './constants.ts'
 import type { KdfParams } from '../common/crypto/password.ts'
@@ -216,7 +217,7 @@ class SqliteStore implements RendezvousStore {
   constructor (path: string) {
     // Verifiers and wrapped identities: owner-only (openDatabase), whatever the umask.
     this.#db = openDatabase(path, { migrations: MIGRATIONS, owner: 'rendezvous server' })
-    this.#statements = new Statements(this.#db)
+    this.#statements = statementsOf(this.#db)
     try {
       this.serverSecret = this.#loadServerSecret()
     } catch (err) {

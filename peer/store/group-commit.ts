@@ -7,7 +7,7 @@
  */
 import type { DatabaseSync } from 'node:sqlite'
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
-import { transaction } from '../../common/sqlite.ts'
+import { statementsOf, transaction } from '../../common/sqlite.ts'
 
 /** Writes per transaction. A burst larger than this (2,000 pasted SENDs, each sealing two
  * rows) is committed in slices, one per turn of the event loop, so the first messages are
@@ -80,15 +80,16 @@ export class GroupCommit {
   #commit (batch: Pending[]): void {
     const outcomes: Array<{ ok: true, value: unknown } | { ok: false, error: unknown }> = []
     try {
+      const statements = statementsOf(this.#db)
       transaction(this.#db, () => {
         for (const entry of batch) {
-          this.#db.exec('SAVEPOINT one_write')
+          statements.get('SAVEPOINT one_write').run()
           try {
             outcomes.push({ ok: true, value: entry.work() })
-            this.#db.exec('RELEASE one_write')
+            statements.get('RELEASE one_write').run()
           } catch (error) {
-            this.#db.exec('ROLLBACK TO one_write')
-            this.#db.exec('RELEASE one_write')
+            statements.get('ROLLBACK TO one_write').run()
+            statements.get('RELEASE one_write').run()
             outcomes.push({ ok: false, error })
           }
         }

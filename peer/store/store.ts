@@ -8,7 +8,8 @@
  * state, never half of one.
  */
 import type { DatabaseSync } from 'node:sqlite'
-import { Statements, openDatabase, transaction } from '../../common/sqlite.ts'
+import { openDatabase, statementsOf, transaction } from '../../common/sqlite.ts'
+import type { Statements } from '../../common/sqlite.ts'
 import { toGroupName, toMessageId, toUsername } from '../../common/wire/names.ts'
 import type { GroupName, MessageId, Username } from '../../common/wire/names.ts'
 import { GroupCommit } from './group-commit.ts'
@@ -120,7 +121,7 @@ export class PeerStore {
   constructor (file: string, wrapKey: Uint8Array) {
     this.#sealer = new StoreSealer(wrapKey)
     this.#db = openDatabase(file, { migrations: MIGRATIONS, owner: 'peer' })
-    this.#statements = new Statements(this.#db)
+    this.#statements = statementsOf(this.#db)
     this.#commits = new GroupCommit(this.#db)
     this.#nextSeq = Number((this.#db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM outbox').get() as { next: number }).next)
   }

@@ -90,6 +90,24 @@ describe('peer store', () => {
     assert.deepEqual(store.outboxFor('bob', queued[1]?.seq).map(item => item.id).slice(0, 2), [idOf(2), idOf(3)])
   })
 
+  test('group commit: a write that fails in a commit is undone alone and fails only its caller', async () => {
+    const enqueue = (n: number): void => {
+      store.enqueue({ id: toMessageId(idOf(n)), recipient: toUsername('bob'), group: null, kind: 'text', body: `b${n}`, created: n })
+    }
+    const first = store.commitSoon(() => { enqueue(1) })
+    const failing = store.commitSoon(() => {
+      enqueue(2)
+      throw new Error('this write fails after its row was written')
+    })
+    const third = store.commitSoon(() => { enqueue(3) })
+    await assert.rejects(failing, /this write fails/)
+    await Promise.all([first, third])
+    assert.deepEqual(store.outboxFor('bob').map(item => item.body), ['b1', 'b3'])
+    // The store goes on committing afterwards.
+    await store.commitSoon(() => { enqueue(4) })
+    assert.equal(store.outboxSize(), 3)
+  })
+
   test('group commit: the writes of a burst become durable slice by slice', async () => {
     const done: number[] = []
     const writes = Array.from({ length: 600 }, (_, i) => store.commitSoon(() => {
