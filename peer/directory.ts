@@ -101,10 +101,14 @@ export class Directory {
       if (last === undefined) throw err
       return { ...last, online: true }
     }
-    this.#checkPin(found.username, found.peerId)
-    // Kept for a later run only when they changed: no store read per look-up on this path.
+    await this.#checkPinSoon(found.username, found.peerId)
+    // Kept for a later run only when they changed: no store read per look-up on this path. It
+    // joins the group commit: where a contact was last seen is worth no fsync of its own.
     const previous = this.#lastSeen.get(found.username)?.addrs
-    if (previous === undefined || previous.join(' ') !== found.addrs.join(' ')) this.#store.rememberAddrs(found.username, found.addrs)
+    if (previous === undefined || previous.join(' ') !== found.addrs.join(' ')) {
+      this.#store.commitSoon(() => { this.#store.rememberAddrs(found.username, found.addrs) })
+        .catch(() => {}) // the store closing at sign-out; the next look-up writes them again
+    }
     this.#lastSeen.set(found.username, found)
     this.#cached.set(found.username, { at: Date.now(), contact: found })
     const oldest = this.#cached.keys().next().value
@@ -137,7 +141,7 @@ export class Directory {
     const issuer = this.#nameCardIssuer()
     const carded = card === undefined || issuer === undefined ? undefined : readNameCard(card, issuer, peerId, this.#now())
     if (carded !== undefined) {
-      this.#checkPin(carded, peerId)
+      await this.#checkPinSoon(carded, peerId)
       return carded
     }
     const until = this.#unknown.get(peerId)
@@ -173,7 +177,7 @@ export class Directory {
       }
       throw err
     }
-    this.#checkPin(username, peerId)
+    await this.#checkPinSoon(username, peerId)
     return username
   }
 
@@ -187,7 +191,15 @@ export class Directory {
   }
 
   #checkPin (username: Username, peerId: string): void {
-    if (this.#store.pin(username, peerId) !== 'changed') return
+    if (this.#store.pin(username, peerId) === 'changed') this.#refuseChanged(username, peerId)
+  }
+
+  /** #checkPin for a contact being made: a new pin joins the group commit (PeerStore.pinSoon). */
+  async #checkPinSoon (username: Username, peerId: string): Promise<void> {
+    if (await this.#store.pinSoon(username, peerId) === 'changed') this.#refuseChanged(username, peerId)
+  }
+
+  #refuseChanged (username: Username, peerId: string): never {
     const message = `the identity of ${username} has changed (now ${peerId}); messages to and from ${username} ` +
       `are refused until you compare fingerprints with VERIFY ${username} and accept with TRUST ${username}`
     this.#emit({ event: 'warning', code: ErrorCode.IdentityChanged, message })

@@ -36,13 +36,15 @@ function fakeRendezvous (known: Record<string, string> = {}): { client: Rendezvo
 /** Just what Directory.usernameOf needs of the store: pins in memory. */
 function fakeStore (): PeerStore {
   const pins = new Map<string, string>()
+  const pin = (username: string, peerId: string): string => {
+    const had = pins.get(username)
+    if (had === undefined) { pins.set(username, peerId); return 'new' }
+    return had === peerId ? 'same' : 'changed'
+  }
   return {
     usernameForPeer: (peerId: string) => [...pins].find(([, id]) => id === peerId)?.[0],
-    pin: (username: string, peerId: string) => {
-      const had = pins.get(username)
-      if (had === undefined) { pins.set(username, peerId); return 'new' }
-      return had === peerId ? 'same' : 'changed'
-    }
+    pin,
+    pinSoon: async (username: string, peerId: string) => pin(username, peerId)
   } as unknown as PeerStore
 }
 

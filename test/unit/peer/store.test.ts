@@ -130,6 +130,17 @@ describe('peer store', () => {
     assert.equal(store.usernameForPeer('peer-1'), undefined)
   })
 
+  test('pins through the group commit: two first uses of one name in one turn make one pin and one change; it survives a reopen', async () => {
+    const [first, second] = await Promise.all([store.pinSoon('bob', 'peer-1'), store.pinSoon('bob', 'peer-2')])
+    assert.deepEqual([first, second], ['new', 'changed'])
+    assert.equal(await store.pinSoon('bob', 'peer-1'), 'same')
+    assert.equal(await store.pinSoon('bob', 'peer-2'), 'changed')
+    store.close()
+    store = new PeerStore(file, wrapKey)
+    assert.equal(store.pinnedPeerId('bob'), 'peer-1')
+    assert.equal(store.usernameForPeer('peer-1'), 'bob')
+  })
+
   test('pins are answered from memory and the answers follow every change of pin', () => {
     assert.equal(store.pinnedPeerId('bob'), undefined)
     assert.equal(store.usernameForPeer('peer-1'), undefined)
