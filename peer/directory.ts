@@ -14,6 +14,9 @@ import type { Username } from '../common/wire/names.ts'
 import type { RendezvousClient } from './rendezvous-client.ts'
 import type { PeerStore } from './store/store.ts'
 import type { Emit } from './events.ts'
+import { logger } from './log.ts'
+
+const log = logger('parley:directory')
 
 export interface PeerContact {
   username: Username
@@ -106,8 +109,9 @@ export class Directory {
     // joins the group commit: where a contact was last seen is worth no fsync of its own.
     const previous = this.#lastSeen.get(found.username)?.addrs
     if (previous === undefined || previous.join(' ') !== found.addrs.join(' ')) {
+      // A failure (the store closing at sign-out) loses only this hint: the next look-up writes it.
       this.#store.commitSoon(() => { this.#store.rememberAddrs(found.username, found.addrs) })
-        .catch(() => {}) // the store closing at sign-out; the next look-up writes them again
+        .catch(err => { log.warn(`could not keep where ${found.username} was last seen`, err) })
     }
     this.#lastSeen.set(found.username, found)
     this.#cached.set(found.username, { at: Date.now(), contact: found })

@@ -16,7 +16,7 @@
  *                      keys from the group key and that nonce (common/crypto/group.ts)
  *
  * Both kinds of direct stream start, after their header, with the handshake: each side's
- * ephemeral X25519 public key in the clear (handshakeBody), from which both derive the stream's
+ * ephemeral X25519 public key in the clear (helloBody, handshakeBody), from which both derive the stream's
  * keys (common/crypto/session.ts). The dialler's hello may carry its name card: the receiver
  * then knows its username without asking the rendezvous `whois` (common/crypto/name-card.ts).
  *
@@ -76,9 +76,11 @@ const MESSAGE_ID = bytes(16, 16)
 const NONCE = bytes(16, 16)
 const SHA256 = bytes(32, 32)
 
-/** The handshake of a direct stream: an ephemeral X25519 public key; the dialler's hello also
- * carries its name card when it has one (common/crypto/name-card.ts). */
-export const handshakeBody = { eph: bytes(32, 32), card: optional(bytes(MAX_NAME_CARD_BYTES, 1)) }
+/** The listener's answer in the handshake of a direct stream: its ephemeral X25519 public key. */
+export const handshakeBody = { eph: bytes(32, 32) }
+/** The dialler's hello: its ephemeral key, and its name card when it has one
+ * (common/crypto/name-card.ts). */
+export const helloBody = { ...handshakeBody, card: optional(bytes(MAX_NAME_CARD_BYTES, 1)) }
 
 /** `MSG`, and a group text once opened: the sender's own time, for display only. */
 export const textBody = { id: MESSAGE_ID, text: str(MAX_TEXT_BYTES, 1), sentAt: uint() }

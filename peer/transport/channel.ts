@@ -10,7 +10,7 @@
 import type { AbortOptions } from '@libp2p/interface'
 import { deriveDirectSessionKeys, generateEphemeralKeyPair, openFrame, sealFrame, x25519SharedSecret } from '../../common/crypto/index.ts'
 import type { DirectSessionKeys, FrameKeys } from '../../common/crypto/index.ts'
-import { handshakeBody } from '../../common/protocol/peer.ts'
+import { handshakeBody, helloBody } from '../../common/protocol/peer.ts'
 import { decodeBody, encodeBody } from '../../common/wire/codec.ts'
 import type { InferSchema, Schema } from '../../common/wire/codec.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
@@ -83,12 +83,12 @@ export async function initiateDirectChannel (
 }
 
 /** The dialler's hello as the listener read it. */
-export type Hello = InferSchema<typeof handshakeBody>
+export type Hello = InferSchema<typeof helloBody>
 
 /** Listener's side, after it has read the header: the dialler's hello. The caller learns who
  * sent it (its name card, else the directory) before it spends a key pair on an answer. */
 export async function readHello (framed: FramedStream, options?: AbortOptions): Promise<Hello> {
-  return decodeBody(handshakeBody, await framed.read(options))
+  return decodeBody(helloBody, await framed.read(options))
 }
 
 /** Listener's side, once it accepts the dialler: answer the hello with our key. */
