@@ -49,7 +49,7 @@ const circuits = new WeakMap<RelayIdentity, { local?: string[], remote?: string[
 
 function circuitsThrough (relay: RelayIdentity, asker: Multiaddr | undefined): string[] {
   const host = asker === undefined ? undefined : ipHost(asker.getComponents())
-  const local = host?.value !== undefined && LOOPBACK.check(host.value, host.code === CODE_IP4 ? 'ipv4' : 'ipv6')
+  const local = onLoopback(host)
   let made = circuits.get(relay)
   if (made === undefined) {
     made = {}
@@ -116,10 +116,7 @@ function throughRelay (addr: Multiaddr, relay: RelayIdentity | undefined, observ
   if (!relay.addrs.some(own => own.decapsulateCode(CODE_P2P).equals(base))) return undefined
   const host = base.getComponents()[0]
   if (host?.value === undefined || !WILDCARDS.has(host.code) || WILDCARDS.get(host.code) === canonical(host)) return undefined
-  if (LOOPBACK.check(host.value, host.code === CODE_IP4 ? 'ipv4' : 'ipv6')) {
-    const observedFamily = observedHost?.code === CODE_IP4 ? 'ipv4' : 'ipv6'
-    if (observedHost?.value === undefined || !LOOPBACK.check(observedHost.value, observedFamily)) return undefined
-  }
+  if (onLoopback(host) && !onLoopback(observedHost)) return undefined
   return `${base.toString()}/p2p/${relay.peerId}/p2p-circuit`
 }
 
@@ -140,6 +137,11 @@ const LOOPBACK = new BlockList()
 LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4')
 LOOPBACK.addAddress('::1', 'ipv6')
 
+/** Is this host component a loopback address (an asker or an address on this machine)? */
+function onLoopback (host: Component | undefined): boolean {
+  return host?.value !== undefined && LOOPBACK.check(host.value, host.code === CODE_IP4 ? 'ipv4' : 'ipv6')
+}
+
 /** RFC 1918, shared address space (carrier-grade NAT, RFC 6598) and IPv6 unique local. */
 const PRIVATE = new BlockList()
 PRIVATE.addSubnet('10.0.0.0', 8, 'ipv4')
@@ -153,9 +155,6 @@ function mayPublish (host: Component | undefined, observed: Component | undefine
   if (host === undefined || host.value === undefined || !WILDCARDS.has(host.code)) return false
   const family = host.code === CODE_IP4 ? 'ipv4' : 'ipv6'
   if (observed !== undefined && observed.code === host.code && canonical(observed) === canonical(host)) return true
-  if (LOOPBACK.check(host.value, family)) {
-    const observedFamily = observed?.code === CODE_IP4 ? 'ipv4' : 'ipv6'
-    return observed?.value !== undefined && LOOPBACK.check(observed.value, observedFamily)
-  }
+  if (onLoopback(host)) return onLoopback(observed)
   return PRIVATE.check(host.value, family)
 }

@@ -7,11 +7,11 @@
  * key, and a hostile rendezvous cannot swap the commitment without the maker's private key.
  */
 import { timingSafeEqual, verify } from 'node:crypto'
-import { peerIdFromString } from '@libp2p/peer-id'
+import type { KeyObject } from 'node:crypto'
 import { malformed } from '../errors.ts'
 import { GROUP_KEY_BYTES } from './group.ts'
 import { hkdfSha256 } from './hkdf.ts'
-import { publicKeyFromRaw } from './public-key.ts'
+import { ed25519KeyOfPeerId } from './public-key.ts'
 
 export const COMMITMENT_BYTES = 32
 /** An Ed25519 signature (RFC 8032). */
@@ -39,15 +39,12 @@ export function epochStatement (group: string, epoch: number, commitment: Uint8A
 /** True when `signature` over the statement was made by the identity behind `makerPeerId`. */
 export function verifyEpochSignature (makerPeerId: string, group: string, epoch: number, commitment: Uint8Array, signature: Uint8Array): boolean {
   if (signature.length !== SIGNATURE_BYTES) return false
-  let raw: Uint8Array
+  let key: KeyObject
   try {
-    const publicKey = peerIdFromString(makerPeerId).publicKey
-    if (publicKey?.type !== 'Ed25519') return false
-    raw = publicKey.raw
+    key = ed25519KeyOfPeerId(makerPeerId)
   } catch {
     return false
   }
-  const key = publicKeyFromRaw('Ed25519', raw)
   return verify(null, epochStatement(group, epoch, commitment), key, signature)
 }
 

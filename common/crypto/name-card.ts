@@ -17,7 +17,7 @@
  */
 import { createPrivateKey, sign, verify } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
-import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { malformed } from '../errors.ts'
 import { bytes, decodeBody, encodeBody, named, str, uint } from '../wire/codec.ts'
@@ -25,7 +25,7 @@ import { MAX_NAME_LENGTH } from '../wire/limits.ts'
 import { NAME_PATTERN, toUsername } from '../wire/names.ts'
 import type { Username } from '../wire/names.ts'
 import { SIGNATURE_BYTES } from './epoch.ts'
-import { publicKeyFromRaw } from './public-key.ts'
+import { ed25519KeyOfPeerId } from './public-key.ts'
 
 /** How long a card vouches for its holder. */
 export const NAME_CARD_TTL_MS = 60 * 60_000
@@ -89,8 +89,6 @@ let lastIssuer: { peerId: string, key: KeyObject } | undefined
 
 function issuerKey (peerId: string): KeyObject {
   if (lastIssuer?.peerId === peerId) return lastIssuer.key
-  const publicKey = peerIdFromString(peerId).publicKey
-  if (publicKey?.type !== 'Ed25519') throw malformed('the rendezvous has no Ed25519 identity')
-  lastIssuer = { peerId, key: publicKeyFromRaw('Ed25519', publicKey.raw) }
+  lastIssuer = { peerId, key: ed25519KeyOfPeerId(peerId) }
   return lastIssuer.key
 }
