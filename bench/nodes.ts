@@ -1,7 +1,7 @@
 /**
  * In-process peers for the direct and group suites: real libp2p nodes (TCP on 127.0.0.1, Noise,
- * yamux, never mDNS) built by the product's own createParleyNode, and the bare echo protocol
- * the baselines use.
+ * yamux, never mDNS) built by the product's own createParleyNode as a peer builds its node, and
+ * the bare echo protocol the baselines use.
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -14,8 +14,16 @@ import type { Dialable } from '../peer/transport/dial.ts'
 import { MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS } from '../peer/constants.ts'
 import { toUsername } from '../common/wire/names.ts'
 
+/** A peer's node is told where its rendezvous (and relay) is, and that is what makes it a peer's:
+ * no identify between peers, no keep-alive pings (common/node.ts). Here nothing listens at that
+ * address (the bench has no rendezvous), so no reservation is ever made. */
+const NO_RENDEZVOUS = multiaddr('/ip4/127.0.0.1/tcp/1/p2p/12D3KooWBtg3aaRMjU6Kr6uQJ6Z3jT6WjvPjy6X9P2sWwPpnh3mA')
+
+/** A node configured as a peer's (peer/app.ts): the baselines pay what the product's peers pay
+ * for a connection, and no more (a node with identify on, as the rendezvous runs it, paid an
+ * identify exchange each way on every first contact). */
 export async function benchNode (): Promise<ParleyNode> {
-  return await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+  return await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], relay: { relayAt: NO_RENDEZVOUS } })
 }
 
 /** How a peer appears to another after a directory look-up: the product dials with this. */
