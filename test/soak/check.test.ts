@@ -125,6 +125,24 @@ describe('soak texts and plan', () => {
     assert.equal(planContacts(6, 5, 1), null)
   })
 
+  test('a pair\'s messages sent before anything arrived between them are first meetings, in either direction', () => {
+    const at = (msgId: string, sentAt: number, receivedAt: number, to: number, from: number, group: string | null = null): [SendRecord, ReceiptRecord] =>
+      [{ ...send(msgId, from, group === null ? to : null, group), sentAt }, { ...receipt(msgId, to, from, group), sentAt, receivedAt }]
+    const pairs = [
+      at('0-1', 0, 500, 1, 0), // 0 meets 1: arrives at 500
+      at('1-1', 100, 400, 0, 1), // 1 → 0 sent at 100, before anything arrived: also a first meeting (it arrives first)
+      at('0-2', 450, 460, 1, 0), // sent after 1 → 0 arrived (400): they had met
+      at('2-1', 0, 300, 0, 2, G), // group: 2 meets 0 …
+      at('2-2', 350, 360, 0, 2, G) // … and has met 0 since 300
+    ]
+    const result = analyse(records({ sends: pairs.map(p => p[0]), receipts: pairs.map(p => p[1]) }))
+    assert.equal(result.meetings.pairs, 2)
+    const first = result.meetings.latency['run/first meeting']
+    const met = result.meetings.latency['run/met before']
+    assert.deepEqual([first?.count, first?.max], [3, 500])
+    assert.deepEqual([met?.count, met?.max], [2, 10])
+  })
+
   test('percentiles interpolate between ranks', () => {
     assert.equal(percentile([1, 2, 3, 4], 50), 2.5)
     assert.equal(percentile([5], 99), 5)

@@ -49,6 +49,11 @@ export interface Analysis {
   latency: Record<string, LatencySummary | null>
   /** Time from the send to the sender's `delivered` (the receiver's ACK), ms, for a phase. */
   ackLatency: Record<string, LatencySummary | null>
+  /** Pairs of peers that exchanged anything (each one a first contact: a connection and a
+   * session made), and arrival latency by phase split in two: `first meeting`, sent before
+   * anything had arrived between its two peers in either direction (it waited for their
+   * connection and session), and `met before`. */
+  meetings: { pairs: number, latency: Record<string, LatencySummary | null> }
   /** A few examples of each problem, for the report. */
   examples: Problem[]
 }
@@ -216,6 +221,7 @@ export function analyse (records: Records): Analysis {
   }
   const ackLatency: Record<string, LatencySummary | null> = {}
   for (const [phase, list] of ackLatencies) ackLatency[phase] = summarise(list)
+  const meetings = splitByMeeting([...seen.values()], sends, indexOf)
 
   return {
     sent,
@@ -231,6 +237,32 @@ export function analyse (records: Records): Analysis {
     warnings,
     latency,
     ackLatency,
+    meetings,
     examples
   }
+}
+
+/** Arrival latency of first meetings against pairs that had met (see Analysis.meetings). */
+function splitByMeeting (arrivals: ReceiptRecord[], sends: Map<string, SendRecord>, indexOf: Map<string, number>): Analysis['meetings'] {
+  const pairOf = (a: number, b: number): string => a < b ? `${a}|${b}` : `${b}|${a}`
+  const firstArrival = new Map<string, number>()
+  for (const receipt of arrivals) {
+    const pair = pairOf(indexOf.get(receipt.from) ?? -1, receipt.at)
+    firstArrival.set(pair, Math.min(firstArrival.get(pair) ?? Infinity, receipt.receivedAt))
+  }
+  const lists = new Map<string, { first: number[], met: number[] }>()
+  for (const receipt of arrivals) {
+    const send = sends.get(receipt.msgId ?? '')
+    if (send === undefined) continue
+    const phase = lists.get(send.phase) ?? { first: [], met: [] }
+    lists.set(send.phase, phase)
+    const first = send.sentAt < (firstArrival.get(pairOf(send.from, receipt.at)) ?? Infinity)
+    phase[first ? 'first' : 'met'].push(receipt.receivedAt - send.sentAt)
+  }
+  const latency: Record<string, LatencySummary | null> = {}
+  for (const [phase, { first, met }] of lists) {
+    if (first.length > 0) latency[`${phase}/first meeting`] = summarise(first)
+    if (met.length > 0) latency[`${phase}/met before`] = summarise(met)
+  }
+  return { pairs: firstArrival.size, latency }
 }

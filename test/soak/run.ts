@@ -564,7 +564,7 @@ async function main (): Promise<number> {
       keyEvents: w.stats?.keys ?? 0,
       rendezvousLost: w.stats?.rendezvousLost ?? 0
     })),
-    analysis: { ...analysis, latency: roundAll(analysis.latency), ackLatency: roundAll(analysis.ackLatency) },
+    analysis: { ...analysis, latency: roundAll(analysis.latency), ackLatency: roundAll(analysis.ackLatency), meetings: { ...analysis.meetings, latency: roundAll(analysis.meetings.latency) } },
     noticesByPhase: noticesByPhase(collected.notices, phaseMarks),
     warnings: tally(collected.notices.filter(n => n.event === 'warning')),
     errors: tally(collected.notices.filter(n => n.event === 'error')),
@@ -682,7 +682,7 @@ function report (results: {
     `${results.seconds.toFixed(1)} s in all, load average ${results.machine.loadBefore.toFixed(2)} before`, '')
   lines.push(`phases (s): ${Object.entries(results.phases).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`)
   lines.push(`sent: ${analysis.sent.direct} direct + ${analysis.sent.group} group = ${analysis.expected} (message, recipient) pairs; ` +
-    `received ${analysis.received}`)
+    `received ${analysis.received}; ${analysis.meetings.pairs} pairs of peers met (a connection and a session each)`)
   const t = results.throughput
   const timeline = (t.arrivalsPerSecondTimeline as number[] | undefined) ?? []
   const sortedTimeline = [...timeline].sort((a, b) => a - b)
@@ -694,12 +694,11 @@ function report (results: {
   lines.push('')
   const header = ['latency (ms)', 'count', 'p50', 'p90', 'p99', 'max']
   const rows: string[][] = [header]
-  for (const [name, s] of Object.entries(analysis.latency)) {
-    rows.push([`${name} (arrival)`, ...(s === null ? ['0', '-', '-', '-', '-'] : [String(s.count), s.p50.toFixed(1), s.p90.toFixed(1), s.p99.toFixed(1), s.max.toFixed(1)])])
-  }
-  for (const [name, s] of Object.entries(analysis.ackLatency)) {
-    rows.push([`${name} (delivered)`, ...(s === null ? ['0', '-', '-', '-', '-'] : [String(s.count), s.p50.toFixed(1), s.p90.toFixed(1), s.p99.toFixed(1), s.max.toFixed(1)])])
-  }
+  const summaryRow = (name: string, s: LatencySummary | null): string[] =>
+    [name, ...(s === null ? ['0', '-', '-', '-', '-'] : [String(s.count), s.p50.toFixed(1), s.p90.toFixed(1), s.p99.toFixed(1), s.max.toFixed(1)])]
+  for (const [name, s] of Object.entries(analysis.latency)) rows.push(summaryRow(`${name} (arrival)`, s))
+  for (const [name, s] of Object.entries(analysis.meetings.latency)) rows.push(summaryRow(`${name} (arrival)`, s))
+  for (const [name, s] of Object.entries(analysis.ackLatency)) rows.push(summaryRow(`${name} (delivered)`, s))
   lines.push(...table(rows), '')
   const procRows: string[][] = [['process', 'peak RSS MiB', 'CPU s', 'peak fds', 'loop busy (send)', 'loop delay p99/max ms', 'send tick gap max ms']]
   for (const [name, p] of Object.entries(results.processes)) {
