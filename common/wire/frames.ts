@@ -13,23 +13,61 @@ import { MAX_FRAME_BYTES } from './limits.ts'
 /** How long a remote may keep its half of a stream open after we closed ours. */
 const CLOSE_GRACE_MS = 10_000
 
+/** multistream-select's header line, the first answer to any protocol proposal. */
+const MULTISTREAM_HEADER = '/multistream/1.0.0\n'
+
 export class FramedStream {
   readonly stream: Stream
   readonly #lp: LengthPrefixedStream<Stream>
+  /** The protocol proposed without waiting for its answers (optimistic selection), until the
+   * first read has read and checked them. */
+  #proposed: string | undefined
+  #answers: Promise<void> | undefined
 
   constructor (stream: Stream, maxFrameBytes: number = MAX_FRAME_BYTES) {
     this.stream = stream
     this.#lp = lpStream(stream, { maxDataLength: maxFrameBytes, lengthDecoder: boundedLengthDecoder(maxFrameBytes) })
   }
 
+  /**
+   * A stream whose protocol was proposed optimistically (`negotiateFully: false`, patched into
+   * @libp2p/multistream-select: transport/dial.ts): our first frames go out with the proposal
+   * instead of a round trip after it, and multistream-select's two answers (its header, then
+   * the protocol, or "na" if the remote does not serve it) are the first frames to come back.
+   * They share our framing (a varint length, then the bytes), so the first read takes and
+   * checks them before anything of the remote's.
+   */
+  static proposed (stream: Stream, protocol: string, maxFrameBytes?: number): FramedStream {
+    const framed = new FramedStream(stream, maxFrameBytes)
+    framed.#proposed = protocol
+    return framed
+  }
+
   /** The next frame; a typed error if the remote ended, sent an oversized or malformed frame. */
   async read (options?: AbortOptions): Promise<Uint8Array> {
+    if (this.#proposed !== undefined) {
+      this.#answers ??= this.#readAnswers(this.#proposed, options)
+      await this.#answers
+    }
     try {
       const list = await this.#lp.read(options)
       return list.subarray()
     } catch (err) {
       throw frameError(err)
     }
+  }
+
+  async #readAnswers (protocol: string, options?: AbortOptions): Promise<void> {
+    const line = async (): Promise<string> => {
+      try {
+        return new TextDecoder().decode((await this.#lp.read(options)).subarray())
+      } catch (err) {
+        throw frameError(err)
+      }
+    }
+    if (await line() !== MULTISTREAM_HEADER) throw new ParleyError(ErrorCode.Protocol, 'the other side did not answer with multistream-select')
+    if (await line() !== `${protocol}\n`) throw new ParleyError(ErrorCode.Unreachable, `the other side does not serve ${protocol}`)
+    this.#proposed = undefined
   }
 
   async write (frame: Uint8Array, options?: AbortOptions): Promise<void> {
@@ -69,12 +107,12 @@ export class FramedStream {
 }
 
 /**
- * Run `work` over `stream` framed, then close it; on failure abort it and rethrow a ParleyError.
+ * Run `work` over `stream` framed (unless it is already), then close it; on failure abort it and rethrow a ParleyError.
  * Every protocol handler and caller goes through here, so no path leaves a half-open stream
  * counting against the connection's per-protocol limit (DESIGN §2).
  */
-export async function withFramedStream<T> (stream: Stream, work: (framed: FramedStream) => Promise<T>, maxFrameBytes?: number): Promise<T> {
-  const framed = new FramedStream(stream, maxFrameBytes)
+export async function withFramedStream<T> (stream: Stream | FramedStream, work: (framed: FramedStream) => Promise<T>, maxFrameBytes?: number): Promise<T> {
+  const framed = stream instanceof FramedStream ? stream : new FramedStream(stream, maxFrameBytes)
   try {
     return await work(framed)
   } catch (err) {

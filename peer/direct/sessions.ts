@@ -10,7 +10,6 @@ import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import type { ParleyNode } from '../../common/node.ts'
 import { Queue } from '@libp2p/utils'
 import { RateLimiter } from '../../common/rate-limiter.ts'
-import { FramedStream } from '../../common/wire/frames.ts'
 import { formatHeader } from '../../common/wire/headers.ts'
 import { answerHello, initiateDirectChannel, readHello } from '../transport/channel.ts'
 import { openStream } from '../transport/dial.ts'
@@ -79,7 +78,7 @@ export class DirectSessions {
   }
 
   async #open (user: SignedInUser, to: Dialable): Promise<DirectSession> {
-    const framed = new FramedStream(await openStream(this.#options.node, to, DIRECT_PROTOCOL))
+    const framed = await openStream(this.#options.node, to, DIRECT_PROTOCOL)
     try {
       const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
       const { channel } = await initiateDirectChannel(framed, SESSION_HEADER, this.#options.node.peerId.toString(), to.peerId, { signal, card: user.nameCard() })

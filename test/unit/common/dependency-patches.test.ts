@@ -95,6 +95,21 @@ describe('dependency patches', () => {
     }
   })
 
+  it('multistream-select proposes one protocol without waiting for its answer when asked (negotiateFully: false)', async () => {
+    const [a, b] = await Promise.all([1, 2].map(async () => await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] }))) as [Awaited<ReturnType<typeof createParleyNode>>, Awaited<ReturnType<typeof createParleyNode>>]
+    try {
+      const connection = await a.dial(b.getMultiaddrs())
+      // Nobody serves this protocol: the full negotiation refuses it, the optimistic one hands
+      // the stream back at once (its first read would meet the "na").
+      await assert.rejects(connection.newStream('/parley-test/nobody/1.0.0'), (err: Error) => err.name === 'UnsupportedProtocolError')
+      const stream = await connection.newStream('/parley-test/nobody/1.0.0', { negotiateFully: false })
+      assert.equal(stream.protocol, '/parley-test/nobody/1.0.0')
+      stream.abort(new Error('test done'))
+    } finally {
+      await Promise.all([a, b].map(async node => { await node.stop() }))
+    }
+  })
+
   it('@libp2p/tcp corks each send into one write', () => {
     const require = createRequire(import.meta.url)
     const source = readFileSync(join(dirname(require.resolve('@libp2p/tcp')), 'socket-to-conn.js'), 'utf8')

@@ -2,7 +2,8 @@
  * Opening a stream to a peer at the addresses a directory look-up gave (peer/transport/dial.ts),
  * between real libp2p nodes on 127.0.0.1: the addresses are dialled as given, each bound to the
  * peer id the directory named, so an address where another peer answers reaches nobody, and an
- * address labelled with another peer's id is not dialled at all.
+ * address labelled with another peer's id is not dialled at all. The protocol is proposed
+ * optimistically: the first frame goes with the proposal, and the first read checks the answers.
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -13,8 +14,10 @@ import type { ParleyNode } from '../../../common/node.ts'
 import { ErrorCode, is } from '../../../common/errors.ts'
 import { toUsername } from '../../../common/wire/names.ts'
 import { openStream } from '../../../peer/transport/dial.ts'
+import { withFramedStream } from '../../../common/wire/frames.ts'
 
 const PROTOCOL = '/parley-test/dial/1.0.0'
+const ECHO = '/parley-test/echo/1.0.0'
 let alice: ParleyNode, bob: ParleyNode, carol: ParleyNode
 
 /** A listen address as the directory gives it: host and port, no peer id. */
@@ -28,6 +31,7 @@ before(async () => {
   const start = async (): Promise<ParleyNode> => await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
   ;[alice, bob, carol] = await Promise.all([start(), start(), start()])
   for (const node of [bob, carol]) await node.handle(PROTOCOL, (stream: Stream) => { stream.abort(new Error('test done')) })
+  await bob.handle(ECHO, (stream: Stream) => { void withFramedStream(stream, async framed => { await framed.write(await framed.read()) }) })
 })
 
 after(async () => {
@@ -58,5 +62,25 @@ test('an address labelled with another peer\'s id is not dialled', async () => {
     assert.equal(alice.getConnections(carol.peerId).length, 0, 'carol was dialled for another peer')
   } finally {
     await fresh.stop()
+  }
+})
+
+test('the first frame goes out with the proposal; the answers are read before the echo', async () => {
+  const framed = await openStream(alice, { username: toUsername('bob'), peerId: bob.peerId.toString(), addrs: [hostPort(bob)] }, ECHO)
+  try {
+    await framed.write(new TextEncoder().encode('hello'))
+    assert.equal(new TextDecoder().decode(await framed.read()), 'hello')
+  } finally {
+    framed.abort(new Error('test done'))
+  }
+})
+
+test('a protocol the peer does not serve: the stream opens at once and its first read says so', async () => {
+  const framed = await openStream(alice, { username: toUsername('bob'), peerId: bob.peerId.toString(), addrs: [hostPort(bob)] }, '/parley-test/nobody/1.0.0')
+  try {
+    await framed.write(new TextEncoder().encode('hello'))
+    await assert.rejects(framed.read({ signal: AbortSignal.timeout(10_000) }), (err: unknown) => is(err, ErrorCode.Unreachable) && /does not serve/.test((err as Error).message))
+  } finally {
+    framed.abort(new Error('test done'))
   }
 })
