@@ -107,9 +107,9 @@ export class FramedStream {
 }
 
 /**
- * Run `work` over `stream` framed (unless it is already), then close it; on failure abort it and rethrow a ParleyError.
- * Every protocol handler and caller goes through here, so no path leaves a half-open stream
- * counting against the connection's per-protocol limit (DESIGN §2).
+ * Run `work` over `stream` framed (unless it is already), then close it; on failure abort it and
+ * rethrow a ParleyError. Every protocol handler and caller goes through here, so no path leaves
+ * a half-open stream counting against the connection's per-protocol limit (DESIGN §2).
  */
 export async function withFramedStream<T> (stream: Stream | FramedStream, work: (framed: FramedStream) => Promise<T>, maxFrameBytes?: number): Promise<T> {
   const framed = stream instanceof FramedStream ? stream : new FramedStream(stream, maxFrameBytes)

@@ -17,6 +17,7 @@ import { LengthPrefixedDecoder, Queue, multiaddrConnectionPair } from '@libp2p/u
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
 import { createParleyNode } from '../../../common/node.ts'
+import type { ParleyNode } from '../../../common/node.ts'
 
 describe('dependency patches', () => {
   it('yamux grants its receive window back once half is used, not after every data frame', async () => {
@@ -96,7 +97,8 @@ describe('dependency patches', () => {
   })
 
   it('multistream-select proposes one protocol without waiting for its answer when asked (negotiateFully: false)', async () => {
-    const [a, b] = await Promise.all([1, 2].map(async () => await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] }))) as [Awaited<ReturnType<typeof createParleyNode>>, Awaited<ReturnType<typeof createParleyNode>>]
+    const start = async (): Promise<ParleyNode> => await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+    const [a, b] = [await start(), await start()]
     try {
       const connection = await a.dial(b.getMultiaddrs())
       // Nobody serves this protocol: the full negotiation refuses it, the optimistic one hands
