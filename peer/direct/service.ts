@@ -21,7 +21,7 @@ import { decodeBody, encodeBody } from '../../common/wire/codec.ts'
 import { withFramedStream } from '../../common/wire/frames.ts'
 import { formatHeader } from '../../common/wire/headers.ts'
 import type { ParsedHeader, SignalHeader } from '../../common/wire/headers.ts'
-import { answerHello, initiateDirectChannel, readHello } from '../transport/channel.ts'
+import { acceptDirectChannel, initiateDirectChannel } from '../transport/channel.ts'
 import { openStream } from '../transport/dial.ts'
 import type { Dialable, Dialer } from '../transport/dial.ts'
 import { ProtocolHandler, serveInbound } from '../transport/inbound.ts'
@@ -172,9 +172,8 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
   }
 
   async #receiveFile (user: SignedInUser, { framed, header, headerBytes, remotePeerId, signal }: Inbound<Extract<ParsedHeader, { kind: 'FILE' }>>): Promise<void> {
-    const hello = await readHello(framed, { signal })
-    const from = await user.inbox.senderOf(remotePeerId, hello.card)
-    const { channel, keys } = await answerHello(framed, hello, headerBytes, this.#components.node.peerId.toString(), remotePeerId, { signal })
+    const { channel, keys, from } = await acceptDirectChannel(framed, headerBytes, this.#components.node.peerId.toString(), remotePeerId,
+      async card => await user.inbox.senderOf(remotePeerId, card), { signal })
     const { id } = await channel.receive(fileOfferBody, { signal })
     const handOff = { channel, framed, id, fileSecret: keys.peerFileSecret, associatedData: fileAssociatedData(headerBytes, id), peer: from, emit: this.#components.emit }
     await takeFile(handOff, { from, group: null, name: header.name, size: header.size }, user)

@@ -11,7 +11,7 @@ import type { ParleyNode } from '../../common/node.ts'
 import { Queue } from '@libp2p/utils'
 import { RateLimiter } from '../../common/rate-limiter.ts'
 import { formatHeader } from '../../common/wire/headers.ts'
-import { answerHello, initiateDirectChannel, readHello } from '../transport/channel.ts'
+import { acceptDirectChannel, initiateDirectChannel } from '../transport/channel.ts'
 import { openStream } from '../transport/dial.ts'
 import type { Dialable, Dialer } from '../transport/dial.ts'
 import type { Inbound } from '../transport/inbound.ts'
@@ -94,9 +94,8 @@ export class DirectSessions {
 
   /** Serve an inbound `SESSION` stream: answer the handshake, then the session, until it ends. */
   async serve (user: SignedInUser, inbound: Inbound<{ kind: 'SESSION' }>): Promise<void> {
-    const hello = await readHello(inbound.framed, { signal: inbound.signal })
-    const username = await user.inbox.senderOf(inbound.remotePeerId, hello.card)
-    const { channel } = await answerHello(inbound.framed, hello, inbound.headerBytes, this.#options.node.peerId.toString(), inbound.remotePeerId, { signal: inbound.signal })
+    const { channel, from: username } = await acceptDirectChannel(inbound.framed, inbound.headerBytes, this.#options.node.peerId.toString(), inbound.remotePeerId,
+      async card => await user.inbox.senderOf(inbound.remotePeerId, card), { signal: inbound.signal })
     const failure = await this.#session(user, channel, { peerId: inbound.remotePeerId, username }).run()
     if (failure !== undefined) throw failure // serveInbound reports it
   }

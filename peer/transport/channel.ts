@@ -82,19 +82,18 @@ export async function initiateDirectChannel (
   return { channel: new SealedChannel(framed, keys, header), keys }
 }
 
-/** The dialler's hello as the listener read it. */
-export type Hello = InferSchema<typeof helloBody>
-
-/** Listener's side, after it has read the header: the dialler's hello. The caller learns who
- * sent it (its name card, else the directory) before it spends a key pair on an answer. */
-export async function readHello (framed: FramedStream, options?: AbortOptions): Promise<Hello> {
-  return decodeBody(helloBody, await framed.read(options))
-}
-
-/** Listener's side, once it accepts the dialler: answer the hello with our key. */
-export async function answerHello (
-  framed: FramedStream, hello: Hello, header: Uint8Array, localPeerId: string, remotePeerId: string, options?: AbortOptions
-): Promise<DirectChannel> {
+/**
+ * Listener's side, after it has read the header: read the dialler's hello, learn who sent it
+ * (`identify`, given the name card the hello carried, if any: the caller checks it, else asks
+ * the directory) before spending a key pair on an answer, then answer with our key. A sender
+ * `identify` refuses (by throwing) gets no answer.
+ */
+export async function acceptDirectChannel<T> (
+  framed: FramedStream, header: Uint8Array, localPeerId: string, remotePeerId: string,
+  identify: (card: Uint8Array | undefined) => Promise<T>, options?: AbortOptions
+): Promise<DirectChannel & { from: T }> {
+  const hello = decodeBody(helloBody, await framed.read(options))
+  const from = await identify(hello.card)
   const ephemeral = generateEphemeralKeyPair()
   await framed.write(encodeBody({ eph: ephemeral.publicKey }), options)
   const keys = deriveDirectSessionKeys({
@@ -105,5 +104,5 @@ export async function answerHello (
     responderPeerId: localPeerId,
     role: 'responder'
   })
-  return { channel: new SealedChannel(framed, keys, header), keys }
+  return { channel: new SealedChannel(framed, keys, header), keys, from }
 }

@@ -23,7 +23,7 @@ import { hashFile, sendFile } from '../../peer/files/index.ts'
 import { openVerdict, sealMeta } from '../../peer/files/wire.ts'
 import { ParleyError } from '../../common/errors.ts'
 import { RendezvousClient } from '../../peer/rendezvous-client.ts'
-import { answerHello, initiateDirectChannel, readHello } from '../../peer/transport/channel.ts'
+import { acceptDirectChannel, initiateDirectChannel } from '../../peer/transport/channel.ts'
 import { clientNode, makeAccount } from './rendezvous.ts'
 import type { Account } from './rendezvous.ts'
 
@@ -186,7 +186,7 @@ export class Hostile {
 
   async #starve (framed: FramedStream, remotePeerId: string): Promise<StarvedSender> {
     const header = await framed.read()
-    const { channel } = await answerHello(framed, await readHello(framed), header, this.peerId, remotePeerId)
+    const { channel } = await acceptDirectChannel(framed, header, this.peerId, remotePeerId, async () => undefined)
     await channel.receive(fileOfferBody)
     await channel.send({ have: false })
     let frames = 0

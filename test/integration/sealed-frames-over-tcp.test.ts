@@ -7,7 +7,7 @@ import { createParleyNode, loadOrCreateIdentity } from '../../common/node.ts'
 import { FramedStream } from '../../common/wire/frames.ts'
 import { formatHeader, parseHeader } from '../../common/wire/headers.ts'
 import { str } from '../../common/wire/codec.ts'
-import { answerHello, initiateDirectChannel, readHello } from '../../peer/transport/channel.ts'
+import { acceptDirectChannel, initiateDirectChannel } from '../../peer/transport/channel.ts'
 import { ErrorCode, is } from '../../common/errors.ts'
 
 const PROTOCOL = '/parley/test-sealed/1.0.0'
@@ -24,7 +24,7 @@ test('two real libp2p nodes exchange sealed frames over TCP loopback, with a fre
     try {
       const header = await framed.read()
       assert.deepEqual(parseHeader(header), { kind: 'MSG' })
-      const { channel } = await answerHello(framed, await readHello(framed), header, bob.peerId.toString(), connection.remotePeer.toString())
+      const { channel } = await acceptDirectChannel(framed, header, bob.peerId.toString(), connection.remotePeer.toString(), async () => undefined)
       const { text } = await channel.receive({ text: str(100) })
       received.push(text)
       await channel.send({ text: text.toUpperCase() })

@@ -7,7 +7,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { streamPair } from '@libp2p/utils'
 import { FramedStream } from '../../../common/wire/frames.ts'
-import { answerHello, initiateDirectChannel, readHello } from '../../../peer/transport/channel.ts'
+import { acceptDirectChannel, initiateDirectChannel } from '../../../peer/transport/channel.ts'
 
 test('the handshake: one write from the dialler (header and key), matching keys on both ends', async () => {
   const [outbound, inbound] = await streamPair()
@@ -19,7 +19,7 @@ test('the handshake: one write from the dialler (header and key), matching keys 
   const listening = new FramedStream(inbound)
   assert.deepEqual(await listening.read(), header)
   assert.equal(writes, 1, 'the header and the key went in separate writes')
-  const accepted = await answerHello(listening, await readHello(listening), header, 'peer-b', 'peer-a')
+  const accepted = await acceptDirectChannel(listening, header, 'peer-b', 'peer-a', async () => undefined)
   const initiated = await dialler
   assert.deepEqual(initiated.keys.send, accepted.keys.receive)
   assert.deepEqual(initiated.keys.receive, accepted.keys.send)

@@ -17,7 +17,7 @@ import { formatHeader } from '../../../common/wire/headers.ts'
 import { TDES_REKEY_BYTES } from '../../../peer/constants.ts'
 import { DirectSession } from '../../../peer/direct/session.ts'
 import type { SessionMessage, SessionPeer } from '../../../peer/direct/session.ts'
-import { answerHello, initiateDirectChannel, readHello } from '../../../peer/transport/channel.ts'
+import { acceptDirectChannel, initiateDirectChannel } from '../../../peer/transport/channel.ts'
 import { toUsername } from '../../../common/wire/names.ts'
 
 const ALICE = '12D3KooWAliceAliceAliceAliceAliceAliceAliceAlice'
@@ -47,7 +47,7 @@ async function pair (handlers: { alice?: Handler, bob?: Handler } = {}, limiter 
     (async () => {
       const header = await bFramed.read()
       assert.deepEqual(header, SESSION)
-      return await answerHello(bFramed, await readHello(bFramed), header, BOB, ALICE)
+      return await acceptDirectChannel(bFramed, header, BOB, ALICE, async () => undefined)
     })()
   ])
   const side = (framed: FramedStream, channel: typeof initiated.channel, sendKey: Uint8Array, peer: SessionPeer, handler?: Handler): Side => {
