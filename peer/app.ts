@@ -254,9 +254,10 @@ export class ParleyPeer {
   }
 
   async join (group: GroupName): Promise<void> {
-    this.#signedIn()
+    const session = this.#signedIn()
     const joined = await this.#rendezvous.join(group)
     this.#emit({ event: 'joined', group: joined.group, created: joined.created })
+    if (!joined.created) session.openSessionsIn(group)
   }
 
   async leave (group: GroupName): Promise<void> {
@@ -269,7 +270,8 @@ export class ParleyPeer {
   async members (group: GroupName): Promise<void> {
     this.#signedIn()
     const found = await this.#rendezvous.members(group)
-    this.#emit({ event: 'members', group: found.group, epoch: found.epoch, members: found.members.map(m => ({ username: m.username, online: m.online })) })
+    const direct = this.#services.direct
+    this.#emit({ event: 'members', group: found.group, epoch: found.epoch, members: found.members.map(m => ({ username: m.username, online: m.online, connected: direct.connected(m.peerId) })) })
   }
 
   async sendGroup (group: GroupName, text: string): Promise<void> {

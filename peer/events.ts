@@ -6,6 +6,8 @@ import type { ErrorCode } from '../common/errors.ts'
 
 interface GroupCount { group: string, members: number }
 interface MemberView { username: string, online: boolean }
+/** `connected`: a direct session with the member is open now (group texts go out at once). */
+interface GroupMemberView extends MemberView { connected: boolean }
 export interface HistoryLine { id: string, direction: 'in' | 'out', from: string, group: string | null, kind: 'text' | 'file', text: string, path: string | null, status: string, at: number }
 
 export type PeerEvent =
@@ -24,7 +26,7 @@ export type PeerEvent =
   | { event: 'created', group: string }
   | { event: 'joined', group: string, created: boolean }
   | { event: 'left', group: string }
-  | { event: 'members', group: string, epoch: number, members: MemberView[] }
+  | { event: 'members', group: string, epoch: number, members: GroupMemberView[] }
   | { event: 'who', users: MemberView[] }
   | { event: 'history', with: string, messages: HistoryLine[] }
   | { event: 'verify', user: string, peerId: string, fingerprint: string }

@@ -32,6 +32,7 @@ import type { RendezvousClient } from './rendezvous-client.ts'
 import { GroupKeyring } from './groups/keyring.ts'
 import type { GroupMember, KeyringDeps } from './groups/keyring.ts'
 import type { GroupService } from './groups/service.ts'
+import { warmMemberSessions } from './groups/warm-sessions.ts'
 import type { SignedInGate, SignedInUser } from './signed-in.ts'
 import { logger } from './log.ts'
 
@@ -43,7 +44,7 @@ export type SessionRendezvous = Pick<RendezvousClient, 'subscribe' | 'signin' | 
 
 export interface SessionOptions {
   /** The node's protocol services, started when it began to listen. */
-  direct: Pick<DirectService, 'post' | 'sendFile' | 'sendGroupKey' | 'connected'> & Pick<EventEmitter<DirectServiceEvents>, 'on' | 'off'>
+  direct: Pick<DirectService, 'post' | 'sendFile' | 'sendGroupKey' | 'connected' | 'openSession'> & Pick<EventEmitter<DirectServiceEvents>, 'on' | 'off'>
   groups: Pick<GroupService, 'deliver'>
   /** Where this session is offered to the protocols (at start) for what arrives. */
   gate: Pick<SignedInGate, 'open'>
@@ -158,7 +159,29 @@ export class Session {
     this.outbox.start()
     this.outbox.flushAll()
     // (Offline, the hand-overs wait for the rendezvous: #reconnect does them once it is back.)
-    if (!offline) this.#background(this.keyring.handOverAll())
+    if (!offline) {
+      this.#background(this.keyring.handOverAll())
+      this.#background(this.#openGroupSessions())
+    }
+  }
+
+  /** JOIN: the members already there do not dial a newcomer, so we open the sessions with them. */
+  openSessionsIn (group: GroupName): void {
+    this.#background(this.#openGroupSessions([group]))
+  }
+
+  /** Open sessions with the online members of these groups (all of ours by default) ahead of
+   * the first group message: groups/warm-sessions.ts. */
+  async #openGroupSessions (groups?: readonly string[]): Promise<number> {
+    const names = groups ?? (await this.#rendezvous.groups()).groups.map(g => g.group)
+    return await warmMemberSessions({
+      self: this.username,
+      members: async group => (await this.keyring.info(group, true)).members,
+      connected: peerId => this.#direct.connected(peerId),
+      resolve: async username => await this.directory.resolve(username),
+      open: async to => { await this.#direct.openSession(to) },
+      signal: this.#signedOut.signal
+    }, names)
   }
 
   async #subscribe (): Promise<void> {
@@ -196,6 +219,7 @@ export class Session {
       await this.#nameCard.renew()
       this.outbox.flushAll()
       this.#background(this.keyring.handOverAll())
+      this.#background(this.#openGroupSessions())
       return
     }
   }

@@ -120,7 +120,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'joined': return event.created ? `Created and joined group ${event.group}.` : `Joined group ${event.group}.`
     case 'left': return `Left group ${event.group}.`
     case 'members': return `${event.group}: ${plural(event.members.length, 'member')}, ${event.members.filter(m => m.online).length} online (key epoch ${event.epoch})\n` +
-      table([['USER', 'STATUS'], ...event.members.map(m => [m.username, online(m.online)])])
+      table([['USER', 'STATUS'], ...event.members.map(m => [m.username, m.connected ? 'online, connected' : online(m.online)])])
     case 'who':
       if (event.users.length === 0) return 'Nobody else is online.'
       return table([['USER', 'STATUS'], ...event.users.map(u => [u.username, online(u.online)])])

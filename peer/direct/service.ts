@@ -90,6 +90,11 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
     return this.sessions.find(peerId) !== undefined
   }
 
+  /** Open a session with `to` ahead of any message (or find the open one): groups/warm-sessions.ts. */
+  async openSession (to: Dialable): Promise<void> {
+    await this.sessions.get(this.#components.signedIn.now(), to)
+  }
+
   /**
    * Post one message (its signal header and body) on the session with `to`, opening one if
    * needed. Resolves once it is queued for writing, in call order, so a caller that posts one

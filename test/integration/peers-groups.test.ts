@@ -60,6 +60,17 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     assert.equal(event.event, 'members', JSON.stringify(event))
     return { epoch: Number(event.epoch), names: (event.members as Array<{ username: string }>).map(m => m.username).sort() }
   }
+  /** MEMBERS of `group` at `name` until `other` shows as connected (a direct session open). */
+  const untilConnected = async (name: string, group: string, other: string): Promise<void> => {
+    const deadline = Date.now() + 15_000
+    for (;;) {
+      const event = await peer(name).run(`MEMBERS ${group}`, e => e.event === 'members' || e.event === 'error')
+      assert.equal(event.event, 'members', JSON.stringify(event))
+      if ((event.members as Array<{ username: string, connected: boolean }>).some(m => m.username === other && m.connected)) return
+      assert.ok(Date.now() < deadline, `${name} has no session with ${other} 15 s after joining ${group}: ${JSON.stringify(event.members)}`)
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
+  }
   const joinGroup = async (name: string, group: string): Promise<PeerEventLine> => {
     const event = await peer(name).run(`JOIN ${group}`, e => e.event === 'joined' || e.event === 'error')
     assert.equal(event.event, 'joined', JSON.stringify(event))
@@ -130,6 +141,10 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
 
     assert.equal((await joinGroup('bob', 'team')).created, false)
     assert.deepEqual(await list(), { team: 2 })
+    // Nobody has sent anything yet: the joiner opened a session with the member online, so the
+    // group's first message need not wait for a dial. Either side sees it.
+    await untilConnected('bob', 'team', 'alice')
+    await untilConnected('alice', 'team', 'bob')
     assert.equal((await joinGroup('carol', 'team')).created, false)
     assert.deepEqual(await list(), { team: 3 })
 

@@ -32,8 +32,10 @@ const GROUP = toGroupName('club')
 
 /** The direct service as a session sees it: what was posted and handed, and which peers have a
  * session open. Everything posted is acknowledged at once. */
-class RecordingDirect extends EventEmitter<DirectServiceEvents> implements Pick<SessionOptions['direct'], 'post' | 'sendFile' | 'sendGroupKey' | 'connected'> {
+class RecordingDirect extends EventEmitter<DirectServiceEvents> implements Pick<SessionOptions['direct'], 'post' | 'sendFile' | 'sendGroupKey' | 'connected' | 'openSession'> {
   readonly posted: Array<{ to: string, header: SignalHeader }> = []
+  /** Users a session was opened with ahead of any message. */
+  readonly opened: string[] = []
   readonly keysHanded: Array<{ to: string, group: string, epoch: number }> = []
   readonly open = new Set<string>()
   /** Users a key cannot be handed to (no direct session opens to them). */
@@ -49,6 +51,11 @@ class RecordingDirect extends EventEmitter<DirectServiceEvents> implements Pick<
     this.posted.push({ to: to.username, header })
     onSent?.()
     return { acked: Promise.resolve() }
+  }
+
+  async openSession (to: Dialable): Promise<void> {
+    if (this.unreachable.has(to.username)) throw new ParleyError(ErrorCode.Unreachable, `${to.username} cannot be reached`)
+    this.opened.push(to.username)
   }
 
   async sendFile (): Promise<void> {
@@ -121,20 +128,23 @@ describe('session (the composition root)', () => {
     gate = new SignedInGate()
     shown = []
     events = {}
-    session = new Session({
-      direct,
-      groups,
-      gate,
-      rendezvous: rendezvousOf(rv, alice, events),
-      username: 'alice',
-      wrapKey: randomBytes(32),
-      authKey: randomBytes(32),
-      identity: alice.key,
-      addrs: () => [],
-      dataDir: dir,
-      emit: event => { shown.push(event) }
-    })
+    session = aliceSession()
     await session.start()
+  })
+
+  /** Alice's session, as a sign-in makes it (the same data folder each time). */
+  const aliceSession = (): Session => new Session({
+    direct,
+    groups,
+    gate,
+    rendezvous: rendezvousOf(rv, alice, events),
+    username: 'alice',
+    wrapKey: randomBytes(32),
+    authKey: randomBytes(32),
+    identity: alice.key,
+    addrs: () => [],
+    dataDir: dir,
+    emit: event => { shown.push(event) }
   })
 
   afterEach(async () => {
@@ -191,6 +201,28 @@ describe('session (the composition root)', () => {
     events.push?.({ type: 'presence', username: toUsername('bob'), online: true })
     await session.outbox.idle()
     assert.deepEqual(delivered(), ['bob'])
+  })
+
+  it('at sign-in opens a session with each online member of its groups, before any message', async () => {
+    const other = toGroupName('chess')
+    for (const member of [alice, bob, carol]) rv.call('join', { group: GROUP }, member.context)
+    for (const member of [alice, bob]) rv.call('join', { group: other }, member.context)
+    rv.sessions.end(carol.peerId) // offline: not dialled
+    await session.close()
+    session = aliceSession()
+    await session.start()
+    await until(() => direct.opened.length > 0)
+    await new Promise(resolve => setImmediate(resolve))
+    assert.deepEqual(direct.opened, ['bob'], 'bob once, though he is in both groups')
+    assert.equal(direct.posted.length, 0)
+  })
+
+  it('after JOIN opens sessions with the members already in the group', async () => {
+    for (const member of [bob, carol]) rv.call('join', { group: GROUP }, member.context)
+    rv.call('join', { group: GROUP }, alice.context)
+    session.openSessionsIn(GROUP)
+    await until(() => direct.opened.length === 2)
+    assert.deepEqual(direct.opened.sort(), ['bob', 'carol'])
   })
 
   it('a group key handed over sends every delivery that waited for it, the recipient lacking it handed the key first', async () => {

@@ -1,0 +1,80 @@
+/**
+ * Sessions with the members of our groups, opened before the first group message needs them
+ * (issue 11). Without them a SENDGROUP to members we have not talked to since sign-in waits,
+ * member by member, for a dial, Noise and the session's X25519, and under load that wait is
+ * most of a group message's latency. So at sign-in (and after a reconnect to the rendezvous) and
+ * on JOIN, the peer opens a direct session with every online member of those groups it has none
+ * with, in the background.
+ *
+ * The peer that arrives dials; members already there do not answer its presence or its
+ * `member-joined` with dials of their own, so each pair opens one session, not two. A few open
+ * at a time, since they share the opening slots with real sends, and at most WARM_SESSIONS_MAX
+ * members per round, so a member of many large groups does not dial hundreds of peers. A member
+ * that cannot be reached is no one's concern yet: a message for it dials again, and its failure
+ * is reported then.
+ */
+import type { Username } from '../../common/wire/names.ts'
+import type { PeerContact } from '../directory.ts'
+import type { GroupMember } from './keyring.ts'
+import { logger } from '../log.ts'
+
+const log = logger('parley:warm-sessions')
+
+/** Members a round opens sessions with, at most. */
+export const WARM_SESSIONS_MAX = 64
+/** Sessions a round opens at once: real sends keep the other opening slots (MAX_SESSIONS_OPENING). */
+export const WARM_SESSIONS_AT_ONCE = 2
+
+export interface WarmSessionsDeps {
+  /** Who we are: never dialled. */
+  self: Username
+  /** A group's members as the rendezvous lists them now, with who is online. */
+  members: (group: string) => Promise<readonly GroupMember[]>
+  /** Is a session with this peer open already? */
+  connected: (peerId: string) => boolean
+  /** The member's contact through the directory, which checks it against our pin. */
+  resolve: (username: Username) => Promise<PeerContact>
+  /** Open a session with the contact (resolves once it is open). */
+  open: (to: PeerContact) => Promise<void>
+  /** Sign-out: the round stops opening. */
+  signal: AbortSignal
+}
+
+/** Open sessions with the online members of `groups`; resolves with how many opened. */
+export async function warmMemberSessions (deps: WarmSessionsDeps, groups: readonly string[]): Promise<number> {
+  const wanted = new Map<string, GroupMember>()
+  for (const group of groups) {
+    if (deps.signal.aborted) return 0
+    let members: readonly GroupMember[]
+    try {
+      members = await deps.members(group)
+    } catch (err) {
+      log.warn(`no members of ${group} to open sessions with`, err)
+      continue
+    }
+    for (const member of members) {
+      if (wanted.size >= WARM_SESSIONS_MAX) break
+      if (member.username === deps.self || !member.online || deps.connected(member.peerId)) continue
+      wanted.set(member.peerId, member)
+    }
+  }
+  const queue = [...wanted.values()]
+  let opened = 0
+  const worker = async (): Promise<void> => {
+    for (let member = queue.shift(); member !== undefined && !deps.signal.aborted; member = queue.shift()) {
+      if (deps.connected(member.peerId)) continue // opened meanwhile, by either side
+      try {
+        const contact = await deps.resolve(member.username)
+        // The list and the directory must agree (as for a key hand-over): a rendezvous that
+        // swapped a member's peer id gets no session opened to the impostor on our own initiative.
+        if (contact.peerId !== member.peerId) continue
+        await deps.open(contact)
+        opened++
+      } catch (err) {
+        log.warn(`no session with ${member.username} ahead of a message`, err)
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: WARM_SESSIONS_AT_ONCE }, worker))
+  return opened
+}
