@@ -32,7 +32,8 @@ import type { RendezvousClient } from './rendezvous-client.ts'
 import { GroupKeyring } from './groups/keyring.ts'
 import type { GroupMember, KeyringDeps } from './groups/keyring.ts'
 import type { GroupService } from './groups/service.ts'
-import { warmMemberSessions } from './groups/warm-sessions.ts'
+import { WARM_BUSY_GIVE_UP_MS, warmMemberSessions } from './groups/warm-sessions.ts'
+import { loopQuiet } from '../common/loop-quiet.ts'
 import type { SignedInGate, SignedInUser } from './signed-in.ts'
 import { logger } from './log.ts'
 
@@ -180,6 +181,7 @@ export class Session {
       connected: peerId => this.#direct.connected(peerId),
       resolve: async username => await this.directory.resolve(username),
       open: async to => { await this.#direct.openSession(to) },
+      quiet: async () => await loopQuiet(this.#signedOut.signal, WARM_BUSY_GIVE_UP_MS),
       signal: this.#signedOut.signal
     }, names)
   }

@@ -41,7 +41,8 @@ export class DirectSessions {
    * listener: one per session made every add and remove scan all the others (EventTarget keeps
    * a list), a cost per first contact that grew with the contacts. */
   readonly #byUser = new WeakMap<SignedInUser, Set<DirectSession>>()
-  readonly #opening = new Map<string, Promise<DirectSession>>()
+  /** The opening under way per peer, and whether it may use the relay (Dialable.relay). */
+  readonly #opening = new Map<string, { session: Promise<DirectSession>, relay: boolean }>()
   /** Openings run MAX_SESSIONS_OPENING at a time; the others wait their turn. */
   readonly #openings = new Queue<DirectSession>({ concurrency: MAX_SESSIONS_OPENING })
   #stopped = false
@@ -68,10 +69,19 @@ export class DirectSessions {
       if (open !== undefined) return open
       let opening = this.#opening.get(to.peerId)
       if (opening === undefined) {
-        opening = this.#openings.add(async () => await this.#open(user, to)).finally(() => { this.#opening.delete(to.peerId) })
+        const session = this.#openings.add(async () => await this.#open(user, to)).finally(() => { this.#opening.delete(to.peerId) })
+        opening = { session, relay: to.relay !== false }
         this.#opening.set(to.peerId, opening)
       }
-      const session = await opening
+      let session: DirectSession
+      try {
+        session = await opening.session
+      } catch (err) {
+        // An opening ahead of any message, without the relay, failed: a message, which may use
+        // the relay, opens its own instead of failing with it.
+        if (opening.relay || to.relay === false) throw err
+        continue
+      }
       if (session.usable) return session
       // It retired or failed between opening and our turn: take or open the next one.
     }

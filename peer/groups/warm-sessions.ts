@@ -9,12 +9,18 @@
  * The peer that arrives dials; members already there do not answer its presence or its
  * `member-joined` with dials of their own, so each pair opens one session, not two. A few open
  * at a time, since they share the opening slots with real sends, and at most WARM_SESSIONS_MAX
- * members per round, so a member of many large groups does not dial hundreds of peers. A member
- * that cannot be reached is no one's concern yet: a message for it dials again, and its failure
- * is reported then.
+ * members per round, so a member of many large groups does not dial hundreds of peers. Each
+ * opening waits until the event loop keeps up (common/loop-quiet.ts): on a loaded peer it is
+ * background work, and gives way to messages; a loop busy for WARM_BUSY_GIVE_UP_MS ends the
+ * round (the messages open what they need). Direct
+ * addresses only: a member behind a NAT is reached through the rendezvous's relay when there is
+ * a message for it, not ahead, since a relayed connection costs the rendezvous a circuit and
+ * lapses at the relay's limits. A member that cannot be reached is no one's concern yet: a
+ * message for it dials again (through the relay if need be), and its failure is reported then.
  */
 import type { Username } from '../../common/wire/names.ts'
 import type { PeerContact } from '../directory.ts'
+import type { Dialable } from '../transport/dial.ts'
 import type { GroupMember } from './keyring.ts'
 import { logger } from '../log.ts'
 
@@ -24,6 +30,8 @@ const log = logger('parley:warm-sessions')
 export const WARM_SESSIONS_MAX = 64
 /** Sessions a round opens at once: real sends keep the other opening slots (MAX_SESSIONS_OPENING). */
 export const WARM_SESSIONS_AT_ONCE = 2
+/** A round waits this long at most for a busy event loop to keep up, then ends. */
+export const WARM_BUSY_GIVE_UP_MS = 30_000
 
 export interface WarmSessionsDeps {
   /** Who we are: never dialled. */
@@ -34,8 +42,10 @@ export interface WarmSessionsDeps {
   connected: (peerId: string) => boolean
   /** The member's contact through the directory, which checks it against our pin. */
   resolve: (username: Username) => Promise<PeerContact>
-  /** Open a session with the contact (resolves once it is open). */
-  open: (to: PeerContact) => Promise<void>
+  /** Open a session (resolves once it is open). */
+  open: (to: Dialable) => Promise<void>
+  /** Resolves true when there is time to spare for the next opening, false to end the round. */
+  quiet: () => Promise<boolean>
   /** Sign-out: the round stops opening. */
   signal: AbortSignal
 }
@@ -63,12 +73,14 @@ export async function warmMemberSessions (deps: WarmSessionsDeps, groups: readon
   const worker = async (): Promise<void> => {
     for (let member = queue.shift(); member !== undefined && !deps.signal.aborted; member = queue.shift()) {
       if (deps.connected(member.peerId)) continue // opened meanwhile, by either side
+      if (!await deps.quiet()) return
+      if (deps.connected(member.peerId)) continue
       try {
         const contact = await deps.resolve(member.username)
         // The list and the directory must agree (as for a key hand-over): a rendezvous that
         // swapped a member's peer id gets no session opened to the impostor on our own initiative.
         if (contact.peerId !== member.peerId) continue
-        await deps.open(contact)
+        await deps.open({ username: contact.username, peerId: contact.peerId, addrs: contact.addrs, relay: false })
         opened++
       } catch (err) {
         log.warn(`no session with ${member.username} ahead of a message`, err)

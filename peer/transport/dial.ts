@@ -27,6 +27,10 @@ export interface Dialable {
   username: Username
   peerId: string
   addrs: string[]
+  /** false: direct addresses only, each given the short head start a relay fallback would
+   * have. For dials nobody waits on (sessions opened ahead): a relayed connection costs the
+   * rendezvous a circuit and lapses at its limits, so it is opened only for a message. */
+  relay?: boolean
 }
 
 /** What dialling needs of the node. */
@@ -40,7 +44,7 @@ export async function openStream (node: Dialer, target: Dialable, protocol: stri
   const options = { signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]) }
   try {
     const open = openConnection(node, peerId)
-    const connection = open ?? await dial(node, peerId, target.addrs, options.signal)
+    const connection = open ?? await dial(node, peerId, target, options.signal)
     try {
       return FramedStream.proposed(await connection.newStream(protocol, { ...options, runOnLimitedConnection: true, negotiateFully: false }), protocol)
     } catch (err) {
@@ -61,7 +65,7 @@ function openConnection (node: Dialer, peerId: PeerId): Connection | undefined {
   return open.find(c => c.limits === undefined) ?? open[0]
 }
 
-async function dial (node: Dialer, peerId: PeerId, addrs: string[], signal: AbortSignal): Promise<Connection> {
+async function dial (node: Dialer, peerId: PeerId, { addrs, relay }: Dialable, signal: AbortSignal): Promise<Connection> {
   const parsed = addrs.flatMap(text => {
     try {
       return [multiaddr(text)]
@@ -75,11 +79,12 @@ async function dial (node: Dialer, peerId: PeerId, addrs: string[], signal: Abor
   // of a loaded peer's CPU in the soak. Without any, libp2p's peer store is the last resort.
   const direct = parsed.filter(addr => !isCircuit(addr)).flatMap(addr => withPeerId(addr, peerId))
   const target = direct.length > 0 ? direct : peerId
-  const relayed = relayedAddrs(node, peerId, parsed)
-  if (relayed.length === 0) return await node.dial(target, { signal })
+  const relayed = relay === false ? [] : relayedAddrs(node, peerId, parsed)
   // The direct attempt: quick on a LAN, a silent drop behind a NAT, hence a head start only;
   // on this machine (loopback) a slow dial is a loaded machine, not a NAT: it gets all its time.
   const headStart = direct.some(isLoopback) ? signal : AbortSignal.any([signal, AbortSignal.timeout(DIRECT_DIAL_BEFORE_RELAY_MS)])
+  if (relay === false) return await node.dial(target, { signal: headStart })
+  if (relayed.length === 0) return await node.dial(target, { signal })
   try {
     return await node.dial(target, { signal: headStart })
   } catch (err) {

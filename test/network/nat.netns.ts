@@ -78,6 +78,19 @@ describe('two peers behind two NATs, the rendezvous in public', { skip }, () => 
     assert.deepEqual((who.users as Array<{ username: string, online: boolean }>).filter(u => u.online).map(u => u.username).sort(), ['alice', 'bob'])
   })
 
+  test('a JOIN opens no session through the relay ahead of a message: only a message does', async () => {
+    await alice.run('JOIN porch', is('joined', { group: 'porch' }))
+    await bob.run('JOIN porch', is('joined', { group: 'porch' }))
+    // Bob's peer tries alice's direct addresses (her private LAN: nothing answers) for the 4 s
+    // head start a relay fallback would give them, then gives up instead of using the relay.
+    await new Promise(resolve => setTimeout(resolve, 6_000))
+    for (const [peer, other] of [[bob, 'alice'], [alice, 'bob']] as const) {
+      const found = await peer.run('MEMBERS porch', is('members', { group: 'porch' }))
+      const member = (found.members as Array<{ username: string, online: boolean, connected: boolean }>).find(m => m.username === other)
+      assert.deepEqual(member, { username: other, online: true, connected: false })
+    }
+  })
+
   test('SEND both ways goes through the relay on the rendezvous', async () => {
     const toBob = bob.waitFor(e => e.event === 'message' && e.from === 'alice' && e.text === 'hello bob, from behind my NAT', 60_000)
     alice.send('SEND bob hello bob, from behind my NAT')

@@ -49,10 +49,10 @@ export interface Analysis {
   latency: Record<string, LatencySummary | null>
   /** Time from the send to the sender's `delivered` (the receiver's ACK), ms, for a phase. */
   ackLatency: Record<string, LatencySummary | null>
-  /** Pairs of peers that exchanged anything (each one a first contact: a connection and a
-   * session made), and arrival latency by phase split in two: `first meeting`, sent before
-   * anything had arrived between its two peers in either direction (it waited for their
-   * connection and session), and `met before`. */
+  /** Pairs of peers that exchanged anything, and arrival latency by phase split in two: `first
+   * meeting`, sent before anything had arrived between its two peers in either direction (a
+   * direct message then waited for their connection and session; group members open theirs
+   * ahead, at sign-in and JOIN, so theirs mostly did not), and `met before`. */
   meetings: { pairs: number, latency: Record<string, LatencySummary | null> }
   /** A few examples of each problem, for the report. */
   examples: Problem[]

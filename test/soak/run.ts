@@ -682,7 +682,7 @@ function report (results: {
     `${results.seconds.toFixed(1)} s in all, load average ${results.machine.loadBefore.toFixed(2)} before`, '')
   lines.push(`phases (s): ${Object.entries(results.phases).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`)
   lines.push(`sent: ${analysis.sent.direct} direct + ${analysis.sent.group} group = ${analysis.expected} (message, recipient) pairs; ` +
-    `received ${analysis.received}; ${analysis.meetings.pairs} pairs of peers met (a connection and a session each)`)
+    `received ${analysis.received}; ${analysis.meetings.pairs} pairs of peers exchanged messages`)
   const t = results.throughput
   const timeline = (t.arrivalsPerSecondTimeline as number[] | undefined) ?? []
   const sortedTimeline = [...timeline].sort((a, b) => a - b)

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { ErrorCode, ParleyError } from '../../../common/errors.ts'
 import { toUsername } from '../../../common/wire/names.ts'
-import type { PeerContact } from '../../../peer/directory.ts'
+import type { Dialable } from '../../../peer/transport/dial.ts'
 import type { GroupMember } from '../../../peer/groups/keyring.ts'
 import { WARM_SESSIONS_AT_ONCE, WARM_SESSIONS_MAX, warmMemberSessions } from '../../../peer/groups/warm-sessions.ts'
 import type { WarmSessionsDeps } from '../../../peer/groups/warm-sessions.ts'
@@ -29,7 +29,8 @@ function world (groups: Record<string, GroupMember[]>, overrides: Partial<WarmSe
     },
     connected: peerId => connected.has(peerId),
     resolve: async username => ({ username, peerId: `id-${username}`, addrs: [], online: true }),
-    open: async (to: PeerContact) => {
+    open: async (to: Dialable) => {
+      assert.equal(to.relay, false, 'never through the relay ahead of a message')
       atOnce++
       most = Math.max(most, atOnce)
       await new Promise(resolve => setImmediate(resolve))
@@ -37,6 +38,7 @@ function world (groups: Record<string, GroupMember[]>, overrides: Partial<WarmSe
       opened.push(to.username)
       connected.add(to.peerId)
     },
+    quiet: async () => true,
     signal: new AbortController().signal,
     ...overrides
   }
@@ -91,6 +93,12 @@ describe('sessions opened with group members ahead of a message', () => {
     })
     assert.equal(await warmMemberSessions(w.deps, ['gone', 'club']), 1)
     assert.deepEqual(base.opened, ['bob'])
+  })
+
+  it('waits for time to spare before each opening, and a loop that stays busy ends the round', async () => {
+    let spare = 3
+    const w = world({ club: Array.from({ length: 10 }, (_, i) => member(`m${i}`)) }, { quiet: async () => spare-- > 0 })
+    assert.equal(await warmMemberSessions(w.deps, ['club']), 3)
   })
 
   it('stops opening at sign-out', async () => {
