@@ -31,7 +31,7 @@ export const WARM_SESSIONS_MAX = 64
 /** Sessions a round opens at once: real sends keep the other opening slots (MAX_SESSIONS_OPENING). */
 export const WARM_SESSIONS_AT_ONCE = 2
 /** A round waits this long at most for a busy event loop to keep up, then ends. */
-export const WARM_BUSY_GIVE_UP_MS = 30_000
+export const WARM_BUSY_GIVE_UP_MS = 60_000
 
 export interface WarmSessionsDeps {
   /** Who we are: never dialled. */
