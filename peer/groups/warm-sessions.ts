@@ -9,14 +9,15 @@
  * The peer that arrives dials; members already there do not answer its presence or its
  * `member-joined` with dials of their own, so each pair opens one session, not two. A few open
  * at a time, since they share the opening slots with real sends, and at most WARM_SESSIONS_MAX
- * members per round, so a member of many large groups does not dial hundreds of peers. Each
- * opening waits until the event loop keeps up (common/loop-quiet.ts): on a loaded peer it is
- * background work, and gives way to messages; a loop busy for WARM_BUSY_GIVE_UP_MS ends the
- * round (the messages open what they need). Direct
- * addresses only: a member behind a NAT is reached through the rendezvous's relay when there is
- * a message for it, not ahead, since a relayed connection costs the rendezvous a circuit and
- * lapses at the relay's limits. A member that cannot be reached is no one's concern yet: a
- * message for it dials again (through the relay if need be), and its failure is reported then.
+ * members per round, so a member of many large groups does not dial hundreds of peers.
+ *
+ * Each opening waits until the event loop keeps up (common/loop-quiet.ts): on a loaded peer it
+ * is background work and gives way to messages; a loop busy for WARM_BUSY_GIVE_UP_MS ends the
+ * round (the messages open what they need). Direct addresses only: a member behind a NAT is
+ * reached through the rendezvous's relay when there is a message for it, not ahead, since a
+ * relayed connection costs the rendezvous a circuit and lapses at the relay's limits. A member
+ * that cannot be reached is no one's concern yet: a message for it dials again (through the
+ * relay if need be), and its failure is reported then.
  */
 import type { Username } from '../../common/wire/names.ts'
 import type { PeerContact } from '../directory.ts'
