@@ -32,7 +32,8 @@ import type { RendezvousClient } from './rendezvous-client.ts'
 import { GroupKeyring } from './groups/keyring.ts'
 import type { GroupMember, KeyringDeps } from './groups/keyring.ts'
 import type { GroupService } from './groups/service.ts'
-import { WARM_BUSY_GIVE_UP_MS, warmMemberSessions } from './groups/warm-sessions.ts'
+import { WARM_BUSY_GIVE_UP_MS, warmSessions } from './groups/warm-sessions.ts'
+import type { WarmTargets } from './groups/warm-sessions.ts'
 import { loopQuiet } from '../common/loop-quiet.ts'
 import type { SignedInGate, SignedInUser } from './signed-in.ts'
 import { logger } from './log.ts'
@@ -65,6 +66,11 @@ export interface SessionOptions {
  * so a room of peers does not knock all at once when the server comes back. */
 const RECONNECT_FIRST_MS = 500
 const RECONNECT_MAX_MS = 30_000
+
+/** At sign-in, sessions open ahead with the users of the direct conversations of the last week,
+ * the latest first, at most this many (after the group members: groups/warm-sessions.ts). */
+const RECENT_CONTACTS_MS = 7 * 24 * 60 * 60_000
+const RECENT_CONTACTS_MAX = 16
 
 /** At sign-out, how long deliveries in flight may take to be acknowledged. */
 const CLOSE_GRACE_MS = 2_000
@@ -162,20 +168,25 @@ export class Session {
     // (Offline, the hand-overs wait for the rendezvous: #reconnect does them once it is back.)
     if (!offline) {
       this.#background(this.keyring.handOverAll())
-      this.#background(this.#openGroupSessions())
+      this.#background(this.#openSessionsAtSignIn())
     }
   }
 
   /** JOIN: the members already there do not dial a newcomer, so we open the sessions with them. */
   openSessionsIn (group: GroupName): void {
-    this.#background(this.#openGroupSessions([group]))
+    this.#background(this.#openSessions({ groups: [group] }))
   }
 
-  /** Open sessions with the online members of these groups (all of ours by default) ahead of
-   * the first group message: groups/warm-sessions.ts. */
-  async #openGroupSessions (groups?: readonly string[]): Promise<number> {
-    const names = groups ?? (await this.#rendezvous.groups()).groups.map(g => g.group)
-    return await warmMemberSessions({
+  /** Sessions with the online members of all our groups and with the users of our recent direct
+   * conversations, ahead of a message (groups/warm-sessions.ts). */
+  async #openSessionsAtSignIn (): Promise<number> {
+    const { groups } = await this.#rendezvous.groups()
+    const contacts = this.store.recentContacts(Date.now() - RECENT_CONTACTS_MS, RECENT_CONTACTS_MAX)
+    return await this.#openSessions({ groups: groups.map(g => g.group), contacts })
+  }
+
+  async #openSessions (targets: WarmTargets): Promise<number> {
+    return await warmSessions({
       self: this.username,
       members: async group => (await this.keyring.info(group, true)).members,
       connected: peerId => this.#direct.connected(peerId),
@@ -183,7 +194,7 @@ export class Session {
       open: async to => { await this.#direct.openSession(to) },
       quiet: async () => await loopQuiet(this.#signedOut.signal, WARM_BUSY_GIVE_UP_MS),
       signal: this.#signedOut.signal
-    }, names)
+    }, targets)
   }
 
   async #subscribe (): Promise<void> {
@@ -221,7 +232,7 @@ export class Session {
       await this.#nameCard.renew()
       this.outbox.flushAll()
       this.#background(this.keyring.handOverAll())
-      this.#background(this.#openGroupSessions())
+      this.#background(this.#openSessionsAtSignIn())
       return
     }
   }

@@ -4,7 +4,8 @@
  * member by member, for a dial, Noise and the session's X25519, and under load that wait is
  * most of a group message's latency. So at sign-in (and after a reconnect to the rendezvous) and
  * on JOIN, the peer opens a direct session with every online member of those groups it has none
- * with, in the background.
+ * with, in the background. At sign-in the same goes for the users of our recent direct
+ * conversations, after the members: the first SEND to them need not wait for a dial either.
  *
  * The peer that arrives dials; members already there do not answer its presence or its
  * `member-joined` with dials of their own, so each pair opens one session, not two. A few open
@@ -51,10 +52,23 @@ export interface WarmSessionsDeps {
   signal: AbortSignal
 }
 
-/** Open sessions with the online members of `groups`; resolves with how many opened. */
-export async function warmMemberSessions (deps: WarmSessionsDeps, groups: readonly string[]): Promise<number> {
-  const wanted = new Map<string, GroupMember>()
-  for (const group of groups) {
+/** Whom to open sessions with: the online members of these groups, then these users (recent
+ * conversations; the directory says whether they are online). */
+export interface WarmTargets {
+  groups: readonly string[]
+  contacts?: readonly Username[]
+}
+
+/** A user to open a session with; the peer id when a member list gave it. */
+interface Candidate { username: Username, peerId?: string }
+
+/** Open sessions with the targets; resolves with how many opened. */
+export async function warmSessions (deps: WarmSessionsDeps, targets: WarmTargets): Promise<number> {
+  const wanted = new Map<Username, Candidate>()
+  const want = (candidate: Candidate): void => {
+    if (wanted.size < WARM_SESSIONS_MAX && candidate.username !== deps.self && !wanted.has(candidate.username)) wanted.set(candidate.username, candidate)
+  }
+  for (const group of targets.groups) {
     if (deps.signal.aborted) return 0
     let members: readonly GroupMember[]
     try {
@@ -64,27 +78,26 @@ export async function warmMemberSessions (deps: WarmSessionsDeps, groups: readon
       continue
     }
     for (const member of members) {
-      if (wanted.size >= WARM_SESSIONS_MAX) break
-      if (member.username === deps.self || !member.online || deps.connected(member.peerId)) continue
-      wanted.set(member.peerId, member)
+      if (member.online && !deps.connected(member.peerId)) want({ username: member.username, peerId: member.peerId })
     }
   }
+  for (const username of targets.contacts ?? []) want({ username })
   const queue = [...wanted.values()]
   let opened = 0
   const worker = async (): Promise<void> => {
-    for (let member = queue.shift(); member !== undefined && !deps.signal.aborted; member = queue.shift()) {
-      if (deps.connected(member.peerId)) continue // opened meanwhile, by either side
+    for (let next = queue.shift(); next !== undefined && !deps.signal.aborted; next = queue.shift()) {
+      if (next.peerId !== undefined && deps.connected(next.peerId)) continue // opened meanwhile, by either side
       if (!await deps.quiet()) return
-      if (deps.connected(member.peerId)) continue
       try {
-        const contact = await deps.resolve(member.username)
-        // The list and the directory must agree (as for a key hand-over): a rendezvous that
+        const contact = await deps.resolve(next.username)
+        // A member list and the directory must agree (as for a key hand-over): a rendezvous that
         // swapped a member's peer id gets no session opened to the impostor on our own initiative.
-        if (contact.peerId !== member.peerId) continue
+        if (next.peerId !== undefined && contact.peerId !== next.peerId) continue
+        if (!contact.online || deps.connected(contact.peerId)) continue
         await deps.open({ username: contact.username, peerId: contact.peerId, addrs: contact.addrs, relay: false })
         opened++
       } catch (err) {
-        log.warn(`no session with ${member.username} ahead of a message`, err)
+        log.warn(`no session with ${next.username} ahead of a message`, err)
       }
     }
   }

@@ -179,6 +179,14 @@ export class PeerStore {
       .map(row => this.#toOutboxItem(row))
   }
 
+  /** The users of the direct conversations with a message since `since` (ms), the latest first,
+   * at most `limit` (read through messages_by_group: grp IS NULL, then the time). */
+  recentContacts (since: number, limit: number): Username[] {
+    this.#commits.settle()
+    return this.#statements.get('SELECT peer, MAX(at) AS last FROM messages WHERE grp IS NULL AND at >= ? GROUP BY peer ORDER BY last DESC LIMIT ?')
+      .all(since, limit).map(row => toUsername(String((row as { peer: string }).peer)))
+  }
+
   outboxRecipients (): Username[] {
     return this.#statements.get('SELECT DISTINCT recipient FROM outbox ORDER BY recipient').all()
       .map(row => toUsername(String((row as { recipient: string }).recipient)))

@@ -14,7 +14,7 @@ import { newGroupKey } from '../../../common/crypto/group.ts'
 import { ErrorCode, ParleyError, is } from '../../../common/errors.ts'
 import type { RendezvousEvent } from '../../../common/protocol/rendezvous.ts'
 import type { SignalHeader } from '../../../common/wire/headers.ts'
-import { toGroupName, toUsername } from '../../../common/wire/names.ts'
+import { toGroupName, toMessageId, toUsername } from '../../../common/wire/names.ts'
 import type { DirectServiceEvents, Posted } from '../../../peer/direct/service.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
 import type { GroupDelivery } from '../../../peer/groups/service.ts'
@@ -203,17 +203,20 @@ describe('session (the composition root)', () => {
     assert.deepEqual(delivered(), ['bob'])
   })
 
-  it('at sign-in opens a session with each online member of its groups, before any message', async () => {
+  it('at sign-in opens a session with each online member of its groups, then with recent contacts, before any message', async () => {
     const other = toGroupName('chess')
+    await rv.user('dave')
     for (const member of [alice, bob, carol]) rv.call('join', { group: GROUP }, member.context)
     for (const member of [alice, bob]) rv.call('join', { group: other }, member.context)
     rv.sessions.end(carol.peerId) // offline: not dialled
+    // Alice wrote to dave yesterday: he is a recent contact.
+    session.store.addMessage({ id: toMessageId('d'.repeat(32)), direction: 'out', peer: toUsername('dave'), group: null, kind: 'text', body: 'hi dave', path: null, status: 'delivered', at: Date.now() - 86_400_000 })
     await session.close()
     session = aliceSession()
     await session.start()
-    await until(() => direct.opened.length > 0)
+    await until(() => direct.opened.length > 1)
     await new Promise(resolve => setImmediate(resolve))
-    assert.deepEqual(direct.opened, ['bob'], 'bob once, though he is in both groups')
+    assert.deepEqual(direct.opened, ['bob', 'dave'], 'bob once, though he is in both groups; then dave')
     assert.equal(direct.posted.length, 0)
   })
 

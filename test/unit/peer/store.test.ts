@@ -50,6 +50,25 @@ describe('peer store', () => {
     assert.deepEqual(store.history({ group: 'friends' }, 10).map(m => m.body), ['in the group'])
   })
 
+  test('recent contacts: the users of direct conversations since a time, the latest first, at most n', () => {
+    store.addMessage(message({ peer: toUsername('bob'), at: 1_000 }))
+    store.addMessage(message({ peer: toUsername('carol'), at: 3_000 }))
+    store.addMessage(message({ peer: toUsername('bob'), at: 4_000, direction: 'out' }))
+    store.addMessage(message({ peer: toUsername('dave'), at: 2_000 }))
+    store.addMessage(message({ peer: toUsername('erin'), at: 500 }))
+    store.addMessage(message({ peer: toUsername('frank'), group: toGroupName('friends'), at: 5_000 }))
+    assert.deepEqual(store.recentContacts(1_000, 10), ['bob', 'carol', 'dave'], 'not erin (too old), not frank (a group message)')
+    assert.deepEqual(store.recentContacts(0, 2), ['bob', 'carol'])
+    const db = new DatabaseSync(file, { readOnly: true })
+    try {
+      const plan = db.prepare('EXPLAIN QUERY PLAN SELECT peer, MAX(at) AS last FROM messages WHERE grp IS NULL AND at >= ? GROUP BY peer ORDER BY last DESC LIMIT ?').all(0, 16)
+        .map(step => String((step as { detail: string }).detail)).join('; ')
+      assert.match(plan, /USING INDEX messages_by_group/, 'a week of messages, not the whole history')
+    } finally {
+      db.close()
+    }
+  })
+
   test('the outbox keeps order per recipient and survives a reopen', () => {
     store.enqueue({ id: toMessageId('a'.repeat(32)), recipient: toUsername('carol'), group: null, kind: 'text', body: 'first', created: 1 })
     store.enqueue({ id: toMessageId('b'.repeat(32)), recipient: toUsername('carol'), group: null, kind: 'file', body: '/tmp/x y.png', created: 2 })

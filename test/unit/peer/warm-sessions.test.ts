@@ -9,7 +9,7 @@ import { ErrorCode, ParleyError } from '../../../common/errors.ts'
 import { toUsername } from '../../../common/wire/names.ts'
 import type { Dialable } from '../../../peer/transport/dial.ts'
 import type { GroupMember } from '../../../peer/groups/keyring.ts'
-import { WARM_SESSIONS_AT_ONCE, WARM_SESSIONS_MAX, warmMemberSessions } from '../../../peer/groups/warm-sessions.ts'
+import { WARM_SESSIONS_AT_ONCE, WARM_SESSIONS_MAX, warmSessions } from '../../../peer/groups/warm-sessions.ts'
 import type { WarmSessionsDeps } from '../../../peer/groups/warm-sessions.ts'
 
 const member = (name: string, online = true): GroupMember => ({ username: toUsername(name), peerId: `id-${name}`, online, hasKey: true })
@@ -52,13 +52,22 @@ describe('sessions opened with group members ahead of a message', () => {
       chess: [member('alice'), member('bob'), member('erin'), member('frank')]
     })
     w.connected.add('id-frank')
-    assert.equal(await warmMemberSessions(w.deps, ['club', 'chess']), 3)
+    assert.equal(await warmSessions(w.deps, { groups: ['club', 'chess'] }), 3)
     assert.deepEqual(w.opened.sort(), ['bob', 'dave', 'erin'])
+  })
+
+  it('opens sessions with recent contacts the directory calls online, after the members, each user once', async () => {
+    const w = world({ club: [member('alice'), member('bob')] }, {
+      resolve: async username => ({ username, peerId: `id-${username}`, addrs: [], online: username !== 'gone' })
+    })
+    const contacts = ['carol', 'bob', 'gone', 'alice', 'dave'].map(name => toUsername(name))
+    assert.equal(await warmSessions(w.deps, { groups: ['club'], contacts }), 3)
+    assert.deepEqual(w.opened.sort(), ['bob', 'carol', 'dave'], 'not the offline one, not ourselves, bob once')
   })
 
   it('opens a few at a time, so real sends keep the other opening slots', async () => {
     const w = world({ big: Array.from({ length: 20 }, (_, i) => member(`m${i}`)) })
-    assert.equal(await warmMemberSessions(w.deps, ['big']), 20)
+    assert.equal(await warmSessions(w.deps, { groups: ['big'] }), 20)
     assert.equal(w.mostAtOnce(), WARM_SESSIONS_AT_ONCE)
   })
 
@@ -67,15 +76,15 @@ describe('sessions opened with group members ahead of a message', () => {
       a: Array.from({ length: WARM_SESSIONS_MAX }, (_, i) => member(`a${i}`)),
       b: Array.from({ length: 10 }, (_, i) => member(`b${i}`))
     })
-    assert.equal(await warmMemberSessions(w.deps, ['a', 'b']), WARM_SESSIONS_MAX)
-    assert.equal(w.opened.filter(name => name.startsWith('b')).length, 0)
+    assert.equal(await warmSessions(w.deps, { groups: ['a', 'b'], contacts: [toUsername('zoe')] }), WARM_SESSIONS_MAX)
+    assert.equal(w.opened.filter(name => name.startsWith('b') || name === 'zoe').length, 0)
   })
 
   it('dials nobody whose directory answer names another peer than the member list (as a key hand-over would not)', async () => {
     const w = world({ club: [member('bob'), member('carol')] }, {
       resolve: async username => ({ username, peerId: username === 'bob' ? 'id-mallory' : `id-${username}`, addrs: [], online: true })
     })
-    assert.equal(await warmMemberSessions(w.deps, ['club']), 1)
+    assert.equal(await warmSessions(w.deps, { groups: ['club'] }), 1)
     assert.deepEqual(w.opened, ['carol'])
   })
 
@@ -91,14 +100,14 @@ describe('sessions opened with group members ahead of a message', () => {
         return { username, peerId: `id-${username}`, addrs: [], online: true }
       }
     })
-    assert.equal(await warmMemberSessions(w.deps, ['gone', 'club']), 1)
+    assert.equal(await warmSessions(w.deps, { groups: ['gone', 'club'] }), 1)
     assert.deepEqual(base.opened, ['bob'])
   })
 
   it('waits for time to spare before each opening, and a loop that stays busy ends the round', async () => {
     let spare = 3
     const w = world({ club: Array.from({ length: 10 }, (_, i) => member(`m${i}`)) }, { quiet: async () => spare-- > 0 })
-    assert.equal(await warmMemberSessions(w.deps, ['club']), 3)
+    assert.equal(await warmSessions(w.deps, { groups: ['club'] }), 3)
   })
 
   it('stops opening at sign-out', async () => {
@@ -106,6 +115,6 @@ describe('sessions opened with group members ahead of a message', () => {
     const w = world({ club: Array.from({ length: 10 }, (_, i) => member(`m${i}`)) }, { signal: signOut.signal })
     const open = w.deps.open
     w.deps.open = async to => { await open(to); signOut.abort() }
-    assert.equal(await warmMemberSessions(w.deps, ['club']), WARM_SESSIONS_AT_ONCE, 'the openings under way finish; no new one starts')
+    assert.equal(await warmSessions(w.deps, { groups: ['club'] }), WARM_SESSIONS_AT_ONCE, 'the openings under way finish; no new one starts')
   })
 })
