@@ -178,11 +178,18 @@ export class Session {
   }
 
   /** Sessions with the online members of all our groups and with the users of our recent direct
-   * conversations, ahead of a message (groups/warm-sessions.ts). */
+   * conversations, ahead of a message (groups/warm-sessions.ts). Nobody waits for them, so a
+   * failure here is the log's, not a warning for the person. */
   async #openSessionsAtSignIn (): Promise<number> {
-    const { groups } = await this.#rendezvous.groups()
-    const contacts = this.store.recentContacts(Date.now() - RECENT_CONTACTS_MS, RECENT_CONTACTS_MAX)
-    return await this.#openSessions({ groups: groups.map(g => g.group), contacts })
+    let targets: WarmTargets
+    try {
+      const { groups } = await this.#rendezvous.groups()
+      targets = { groups: groups.map(g => g.group), contacts: this.store.recentContacts(Date.now() - RECENT_CONTACTS_MS, RECENT_CONTACTS_MAX) }
+    } catch (err) {
+      log.warn('no sessions opened ahead at sign-in', err)
+      return 0
+    }
+    return await this.#openSessions(targets)
   }
 
   async #openSessions (targets: WarmTargets): Promise<number> {

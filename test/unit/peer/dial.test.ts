@@ -65,6 +65,20 @@ test('an address labelled with another peer\'s id is not dialled', async () => {
   }
 })
 
+test('a dial that may not use the relay tries direct addresses only: with none it gives up at once', async () => {
+  const fresh = await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+  try {
+    // Only a relayed address, through carol (who is no relay): without `relay: false` it is dialled.
+    const through = `${hostPort(carol)}/p2p/${carol.peerId.toString()}/p2p-circuit`
+    await assert.rejects(
+      openStream(alice, { username: toUsername('fresh'), peerId: fresh.peerId.toString(), addrs: [through], relay: false }, PROTOCOL, AbortSignal.timeout(10_000)),
+      (err: unknown) => is(err, ErrorCode.Unreachable) && /no direct address/.test(String((err as Error).cause)))
+    assert.equal(alice.getConnections(carol.peerId).length, 0, 'the relay was dialled')
+  } finally {
+    await fresh.stop()
+  }
+})
+
 test('the first frame goes out with the proposal; the answers are read before the echo', async () => {
   const framed = await openStream(alice, { username: toUsername('bob'), peerId: bob.peerId.toString(), addrs: [hostPort(bob)] }, ECHO)
   try {
