@@ -42,7 +42,7 @@ const log = logger('parley:session')
 
 /** What a session asks of the rendezvous: its events, signing in again, the directory's look-ups
  * and the keyring's. */
-export type SessionRendezvous = Pick<RendezvousClient, 'subscribe' | 'signin' | 'card' | 'serverPeerId'> & DirectoryRendezvous & KeyringDeps['rendezvous']
+export type SessionRendezvous = Pick<RendezvousClient, 'subscribe' | 'signin' | 'card' | 'serverPeerId' | 'groups'> & DirectoryRendezvous & KeyringDeps['rendezvous']
 
 export interface SessionOptions {
   /** The node's protocol services, started when it began to listen. */
@@ -166,10 +166,7 @@ export class Session {
     this.outbox.start()
     this.outbox.flushAll()
     // (Offline, the hand-overs wait for the rendezvous: #reconnect does them once it is back.)
-    if (!offline) {
-      this.#background(this.keyring.handOverAll())
-      this.#background(this.#openSessionsAtSignIn())
-    }
+    if (!offline) this.#background(this.#afterSignIn())
   }
 
   /** JOIN: the members already there do not dial a newcomer, so we open the sessions with them. */
@@ -177,25 +174,31 @@ export class Session {
     this.#background(this.#openSessions({ groups: [group] }))
   }
 
-  /** Sessions with the online members of all our groups and with the users of our recent direct
-   * conversations, ahead of a message (groups/warm-sessions.ts). Nobody waits for them, so a
-   * failure here is the log's, not a warning for the person. */
-  async #openSessionsAtSignIn (): Promise<number> {
-    let targets: WarmTargets
+  /** After a sign-in (and a reconnect): our keys to the members who lack them, then sessions with
+   * the online members of all our groups and the users of our recent direct conversations, ahead
+   * of a message (groups/warm-sessions.ts). One `groups` request for both, and the sessions reuse
+   * the member lists the hand-overs fetched. A failed hand-over is a warning for the person; the
+   * sessions, which nobody waits for, report to the log only. */
+  async #afterSignIn (): Promise<void> {
+    const { groups } = await this.#rendezvous.groups()
     try {
-      const { groups } = await this.#rendezvous.groups()
-      targets = { groups: groups.map(g => g.group), contacts: this.store.recentContacts(Date.now() - RECENT_CONTACTS_MS, RECENT_CONTACTS_MAX) }
-    } catch (err) {
-      log.warn('no sessions opened ahead at sign-in', err)
-      return 0
+      await this.keyring.handOverAll(groups)
+    } finally {
+      let contacts: Username[] = []
+      try {
+        contacts = this.store.recentContacts(Date.now() - RECENT_CONTACTS_MS, RECENT_CONTACTS_MAX)
+      } catch (err) {
+        log.warn('no recent contacts to open sessions with', err)
+      }
+      await this.#openSessions({ groups: groups.map(g => g.group), contacts })
     }
-    return await this.#openSessions(targets)
   }
 
   async #openSessions (targets: WarmTargets): Promise<number> {
     return await warmSessions({
       self: this.username,
-      members: async group => (await this.keyring.info(group, true)).members,
+      // Fresh enough: a list at most MEMBERS_CACHE_MS old, and the directory says who is online.
+      members: async group => (await this.keyring.info(group)).members,
       connected: peerId => this.#direct.connected(peerId),
       resolve: async username => await this.directory.resolve(username),
       open: async to => { await this.#direct.openSession(to) },
@@ -238,8 +241,7 @@ export class Session {
       this.#emit({ event: 'rendezvous', connected: true })
       await this.#nameCard.renew()
       this.outbox.flushAll()
-      this.#background(this.keyring.handOverAll())
-      this.#background(this.#openSessionsAtSignIn())
+      this.#background(this.#afterSignIn())
       return
     }
   }

@@ -57,7 +57,7 @@ export interface KeyringDeps {
   username: string
   wrapKey: Uint8Array
   store: Pick<PeerStore, 'groupKey' | 'saveGroupKey' | 'forgetGroup' | 'rememberGroupInfo' | 'lastGroupInfo'>
-  rendezvous: Pick<RendezvousClient, 'members' | 'rotate' | 'getKeys' | 'putKey' | 'groups'>
+  rendezvous: Pick<RendezvousClient, 'members' | 'rotate' | 'getKeys' | 'putKey'>
   emit: Emit
   /** Sign with our identity key (the epochs we start). */
   sign: (data: Uint8Array) => Promise<Uint8Array>
@@ -412,9 +412,9 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     }
   }
 
-  /** On sign-in: hand keys we hold to online members of our groups who lack them. */
-  async handOverAll (): Promise<void> {
-    const { groups } = await this.#deps.rendezvous.groups()
+  /** On sign-in: hand keys we hold to online members of our groups (as the rendezvous lists
+   * them, with their epochs) who lack them. */
+  async handOverAll (groups: ReadonlyArray<{ group: string, epoch: number }>): Promise<void> {
     for (const { group, epoch } of groups) {
       if (epoch === 0) continue
       // A local copy that does not unwrap: key() asks the rendezvous for ours next.

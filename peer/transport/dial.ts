@@ -79,15 +79,18 @@ async function dial (node: Dialer, peerId: PeerId, { addrs, relay }: Dialable, s
   // of a loaded peer's CPU in the soak. Without any, libp2p's peer store is the last resort.
   const direct = parsed.filter(addr => !isCircuit(addr)).flatMap(addr => withPeerId(addr, peerId))
   const target = direct.length > 0 ? direct : peerId
-  if (relay === false && direct.length === 0) throw new ParleyError(ErrorCode.Unreachable, 'no direct address to dial')
-  const relayed = relay === false ? [] : relayedAddrs(node, peerId, parsed)
-  if (relay !== false && relayed.length === 0) return await node.dial(target, { signal })
-  // The direct attempt: quick on a LAN, a silent drop behind a NAT, hence a head start only;
-  // on this machine (loopback) a slow dial is a loaded machine, not a NAT: it gets all its time.
-  const headStart = direct.some(isLoopback) ? signal : AbortSignal.any([signal, AbortSignal.timeout(DIRECT_DIAL_BEFORE_RELAY_MS)])
-  if (relay === false) return await node.dial(target, { signal: headStart })
+  // The direct attempt where a relay could follow: quick on a LAN, a silent drop behind a NAT,
+  // hence a head start only; on this machine (loopback) a slow dial is a loaded machine, not a
+  // NAT: it gets all its time.
+  const headStart = (): AbortSignal => direct.some(isLoopback) ? signal : AbortSignal.any([signal, AbortSignal.timeout(DIRECT_DIAL_BEFORE_RELAY_MS)])
+  if (relay === false) {
+    if (direct.length === 0) throw new ParleyError(ErrorCode.Unreachable, 'no direct address to dial')
+    return await node.dial(direct, { signal: headStart() })
+  }
+  const relayed = relayedAddrs(node, peerId, parsed)
+  if (relayed.length === 0) return await node.dial(target, { signal })
   try {
-    return await node.dial(target, { signal: headStart })
+    return await node.dial(target, { signal: headStart() })
   } catch (err) {
     if (signal.aborted) throw err
   }

@@ -87,10 +87,6 @@ class FakeRendezvous {
         check()
         const keys = [...(this.copies.get(username) ?? new Map<number, Uint8Array>())].map(([epoch, wrapped]) => ({ epoch, wrapped }))
         return { group: toGroupName(group), epoch: this.epoch, keys }
-      },
-      groups: async (): Promise<Result<'groups'>> => {
-        if (this.away) throw new ParleyError(ErrorCode.Unreachable, 'the rendezvous is not reachable')
-        return { groups: this.members.has(username) ? [{ group: GROUP, epoch: this.epoch }] : [] }
       }
     }
   }
