@@ -13,6 +13,9 @@ import { MAX_FRAME_BYTES } from './limits.ts'
 /** How long a remote may keep its half of a stream open after we closed ours. */
 const CLOSE_GRACE_MS = 10_000
 
+/** multistream-select's answers are ASCII protocol ids: one decoder for every stream. */
+const utf8 = new TextDecoder()
+
 /** multistream-select's header line, the first answer to any protocol proposal. */
 const MULTISTREAM_HEADER = '/multistream/1.0.0\n'
 
@@ -60,7 +63,7 @@ export class FramedStream {
   async #readAnswers (protocol: string, options?: AbortOptions): Promise<void> {
     const line = async (): Promise<string> => {
       try {
-        return new TextDecoder().decode((await this.#lp.read(options)).subarray())
+        return utf8.decode((await this.#lp.read(options)).subarray())
       } catch (err) {
         throw frameError(err)
       }
