@@ -4,6 +4,7 @@
  * peer id the directory named, so an address where another peer answers reaches nobody, and an
  * address labelled with another peer's id is not dialled at all. The protocol is proposed
  * optimistically: the first frame goes with the proposal, and the first read checks the answers.
+ * A dial on loopback builds our own relayed addresses (a costly list) only once it has failed.
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -77,6 +78,27 @@ test('a dial that may not use the relay tries direct addresses only: with none i
   } finally {
     await fresh.stop()
   }
+})
+
+test('a dial to a loopback address looks for our relayed addresses only when it fails', async () => {
+  await alice.hangUp(bob.peerId)
+  let asked = 0
+  const counting = {
+    getConnections: alice.getConnections.bind(alice),
+    dial: alice.dial.bind(alice),
+    getMultiaddrs: () => { asked++; return alice.getMultiaddrs() }
+  }
+  const stream = await openStream(counting, { username: toUsername('bob'), peerId: bob.peerId.toString(), addrs: [hostPort(bob)] }, PROTOCOL)
+  stream.abort(new Error('test done'))
+  assert.equal(asked, 0, 'our own addresses were built for a dial that needed no relay')
+  // Nobody listens there any more: the direct dial fails, and only then is a relay looked for.
+  const gone = await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const goneAt = hostPort(gone)
+  await gone.stop()
+  await assert.rejects(
+    openStream(counting, { username: toUsername('gone'), peerId: gone.peerId.toString(), addrs: [goneAt] }, PROTOCOL, AbortSignal.timeout(10_000)),
+    (err: unknown) => is(err, ErrorCode.Unreachable))
+  assert.equal(asked, 1)
 })
 
 test('the first frame goes out with the proposal; the answers are read before the echo', async () => {
