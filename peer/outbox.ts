@@ -164,9 +164,11 @@ export class Outbox {
     // After stop, the deliveries in flight finish (close waits for them); the rest stays queued.
     while (!this.#stopped && failure === undefined) {
       if (index >= queue.length) {
-        // All we read is on its way: take what was queued for this recipient meanwhile.
-        this.#rerun.delete(recipient) // this read covers every flush asked for so far
-        queue = this.#store.outboxFor(recipient, taken)
+        // All we read is on its way: take what was queued for this recipient meanwhile. Whatever
+        // queues an item flushes its recipient after, which marks a run in progress for a
+        // rerun: without that mark nothing new is queued, and the store is not asked (it was
+        // asked twice more for every message that found the queue empty behind it).
+        queue = this.#rerun.delete(recipient) ? this.#store.outboxFor(recipient, taken) : []
         index = 0
         if (queue.length === 0) {
           if (inFlight.size === 0) break

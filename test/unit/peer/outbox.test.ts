@@ -398,6 +398,24 @@ describe('outbox', () => {
       assert.equal(store.outboxSize(), 0)
     })
 
+    test('a run reads the queue again only when something was queued meanwhile', async () => {
+      const reads: string[] = []
+      const outboxFor = store.outboxFor.bind(store)
+      store.outboxFor = (recipient, after) => { reads.push(recipient); return outboxFor(recipient, after) }
+      await send(item('a'))
+      assert.equal(reads.length, 1, 'one message, one read')
+      network.holdAcks()
+      await outbox.submit(null, [item('b')])
+      await until(() => network.started.length === 2)
+      await outbox.submit(null, [item('c')])
+      await until(() => network.started.length === 3)
+      network.release()
+      await outbox.idle()
+      assert.deepEqual(network.started.map(d => d.body), ['a', 'b', 'c'])
+      assert.equal(reads.length, 3, 'b\'s run read once more, for c')
+      assert.equal(store.outboxSize(), 0)
+    })
+
     test('one message to a group goes once to each member', async () => {
       await rv.user('carol')
       const id = toMessageId(randomBytes(16).toString('hex'))
