@@ -68,8 +68,8 @@ export class FramedStream {
   /**
    * One frame: its length prefix (an unsigned varint), then that many bytes. Both are taken
    * from what has already arrived when it holds them, the common case (a frame comes in one
-   * chunk); a read waits only for what is missing. lpStream read the prefix a byte at a time,
-   * each byte a wait, a list and a copy: 8 % of a loaded peer's allocations (issue 11 soak).
+   * chunk); a read waits only for what is missing. (libp2p's lpStream read the prefix a byte at
+   * a time, each byte a wait, a promise and a list.)
    * A prefix is refused as soon as it is longer than the largest allowed length needs: read
    * byte by byte into memory, 0xff 0xff 0xff … grew a peer by 600 MB in 15 s (hostile-peer tests).
    */

@@ -83,7 +83,7 @@ async function dial (node: Dialer, peerId: PeerId, { addrs, relay }: Dialable, s
   // hence a head start only; on this machine (loopback) a slow dial is a loaded machine, not a
   // NAT: it gets all its time, and the relay is looked for only if it fails (our own relayed
   // addresses come from libp2p's address manager, which builds every address anew: 1 % of a
-  // loaded peer's CPU and 3 % of its allocations when asked on every dial, issue 11 soak).
+  // loaded peer's CPU and 2.6 % of its allocations when asked on every dial, issue 11 soak).
   const loopback = direct.some(isLoopback)
   const headStart = (): AbortSignal => loopback ? signal : AbortSignal.any([signal, AbortSignal.timeout(DIRECT_DIAL_BEFORE_RELAY_MS)])
   if (relay === false) {
