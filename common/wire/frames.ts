@@ -4,7 +4,7 @@
  * count or an explicit END frame, because a read past the remote's close is an error.
  */
 import { byteStream } from '@libp2p/utils'
-import { encode as encodeVarint, encodingLength } from 'uint8-varint'
+import { decode as decodeVarint, encode as encodeVarint, encodingLength } from 'uint8-varint'
 import { Uint8ArrayList } from 'uint8arraylist'
 import type { AbortOptions, Stream } from '@libp2p/interface'
 import type { ByteStream } from '@libp2p/utils'
@@ -75,23 +75,20 @@ export class FramedStream {
    */
   async #readFrame (options?: AbortOptions): Promise<Uint8Array> {
     const buffer = this.#bytes.readBuffer
-    let length = 0
-    for (let prefix = 0; ; prefix++) {
+    // Find the prefix's last byte (high bit clear), waiting for bytes only while there is none.
+    let prefix = 0
+    for (;; prefix++) {
       if (buffer.byteLength <= prefix) {
         // Wait for the next byte: the read takes the prefix so far with it, so put those back.
         const more = await this.#bytes.read({ ...options, bytes: prefix + 1 })
         buffer.prepend(more)
       }
       if (prefix === this.#maxPrefixBytes) throw new ParleyError(ErrorCode.Malformed, 'malformed frame length')
-      const byte = buffer.get(prefix)
-      length += (byte & 0x7f) * 2 ** (7 * prefix)
-      if (byte < 0x80) {
-        buffer.consume(prefix + 1)
-        break
-      }
+      if ((buffer.get(prefix) & 0x80) === 0) break
     }
+    const length = decodeVarint(buffer)
+    buffer.consume(prefix + 1)
     if (length > this.#maxFrameBytes) throw new ParleyError(ErrorCode.TooLarge, 'frame larger than the limit')
-    if (length === 0) return new Uint8Array(0)
     if (buffer.byteLength >= length) {
       const frame = buffer.subarray(0, length)
       buffer.consume(length)
