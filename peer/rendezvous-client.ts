@@ -18,6 +18,7 @@ import {
 import type { Op, RendezvousEvent, RequestArgs, Result } from '../common/protocol/rendezvous.ts'
 import { FramedStream } from '../common/wire/frames.ts'
 import { Queue } from '@libp2p/utils'
+import { patientTimeout } from '../common/patient-timeout.ts'
 
 export type { RendezvousEvent } from '../common/protocol/rendezvous.ts'
 
@@ -233,7 +234,7 @@ export class RendezvousClient {
       // The server closing the stream (session replaced, server stopping) is a normal end.
       if (!(err instanceof ParleyError && err.code === ErrorCode.Protocol)) failure = err
     } finally {
-      if (failure === undefined) await framed.close({ signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) })
+      if (failure === undefined) await framed.close({ signal: patientTimeout(REQUEST_TIMEOUT_MS) })
       else framed.abort(failure)
       try {
         onEvent({ type: 'disconnected' })
@@ -247,7 +248,7 @@ export class RendezvousClient {
    * heartbeat, for EVENTS_SILENCE_LIMIT_MS: then the connection is taken as dead and closed,
    * so the reconnect that follows dials a new one instead of reusing a socket nobody answers. */
   async #readWithin (framed: FramedStream, signal?: AbortSignal): Promise<Uint8Array> {
-    const silence = AbortSignal.timeout(EVENTS_SILENCE_LIMIT_MS)
+    const silence = patientTimeout(EVENTS_SILENCE_LIMIT_MS)
     try {
       return await framed.read({ signal: signal === undefined ? silence : AbortSignal.any([signal, silence]) })
     } catch (err) {
@@ -328,7 +329,7 @@ export class RendezvousClient {
 }
 
 function withTimeout (signal?: AbortSignal): AbortSignal {
-  const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
+  const timeout = patientTimeout(REQUEST_TIMEOUT_MS)
   const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
   // libp2p adds a listener per layer (dial, upgrade, stream); not a leak.
   setMaxListeners(Infinity, combined)

@@ -22,6 +22,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { ErrorCode, ParleyError } from '../common/errors.ts'
 import { writeFileAtomic } from '../common/fs.ts'
 import { createParleyNode } from '../common/node.ts'
+import { patientTimeout } from '../common/patient-timeout.ts'
 
 const PIN_FILE = 'rendezvous.pin'
 /** How long to wait to learn who answers at an address without a peer id. */
@@ -91,7 +92,7 @@ async function whoAnswers (addr: Multiaddr): Promise<string | undefined> {
     await node.start()
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        const connection = await node.dial(addr, { signal: AbortSignal.timeout(IDENTIFY_TIMEOUT_MS) })
+        const connection = await node.dial(addr, { signal: patientTimeout(IDENTIFY_TIMEOUT_MS) })
         return connection.remotePeer.toString()
       } catch {
         // nobody there, or refused: once more

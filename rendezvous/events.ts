@@ -17,6 +17,7 @@ import {
 } from './constants.ts'
 import type { Notifier } from './notify.ts'
 import type { EventSink, Sessions } from './sessions.ts'
+import { patientTimeout } from '../common/patient-timeout.ts'
 
 export interface EventsDeps {
   sessions: Sessions
@@ -84,11 +85,11 @@ class EventChannel implements EventSink {
     void (async () => {
       try {
         for (let frame = this.#queue.shift(); frame !== undefined; frame = this.#queue.shift()) {
-          await this.#framed.write(frame, { signal: AbortSignal.timeout(RESPONSE_WRITE_TIMEOUT_MS) })
+          await this.#framed.write(frame, { signal: patientTimeout(RESPONSE_WRITE_TIMEOUT_MS) })
         }
         if (this.#closing && !this.#finished) {
           this.#end()
-          await this.#framed.close({ signal: AbortSignal.timeout(RESPONSE_WRITE_TIMEOUT_MS) })
+          await this.#framed.close({ signal: patientTimeout(RESPONSE_WRITE_TIMEOUT_MS) })
           abortIfLingering(this.#framed.stream)
         }
       } catch (err) {
@@ -117,14 +118,14 @@ export async function handleEventsStream (stream: Stream, connection: Connection
   let channel: EventChannel | undefined
   let failure: unknown
   try {
-    decodeSubscribe(await framed.read({ signal: AbortSignal.timeout(REQUEST_READ_TIMEOUT_MS) }))
+    decodeSubscribe(await framed.read({ signal: patientTimeout(REQUEST_READ_TIMEOUT_MS) }))
     const session = sessions.get(peerId)
     if (session === undefined) {
       await framed.write(encodeError(new ParleyError(ErrorCode.NotSignedIn, 'sign in first')),
-        { signal: AbortSignal.timeout(RESPONSE_WRITE_TIMEOUT_MS) })
+        { signal: patientTimeout(RESPONSE_WRITE_TIMEOUT_MS) })
       return
     }
-    await framed.write(encodeSubscribed(), { signal: AbortSignal.timeout(RESPONSE_WRITE_TIMEOUT_MS) })
+    await framed.write(encodeSubscribed(), { signal: patientTimeout(RESPONSE_WRITE_TIMEOUT_MS) })
     channel = new EventChannel(framed, log)
     sessions.attach(session, channel)
     notifier.subscribed(session)
@@ -143,7 +144,7 @@ export async function handleEventsStream (stream: Stream, connection: Connection
   } catch (err) {
     failure = err
     if (channel === undefined) {
-      await framed.write(encodeError(asParleyError(err)), { signal: AbortSignal.timeout(RESPONSE_WRITE_TIMEOUT_MS) })
+      await framed.write(encodeError(asParleyError(err)), { signal: patientTimeout(RESPONSE_WRITE_TIMEOUT_MS) })
         .then(() => { failure = undefined }, () => {})
     }
   } finally {
@@ -152,7 +153,7 @@ export async function handleEventsStream (stream: Stream, connection: Connection
     } else if (failure !== undefined) {
       framed.abort(failure)
     } else {
-      await framed.close({ signal: AbortSignal.timeout(RESPONSE_WRITE_TIMEOUT_MS) })
+      await framed.close({ signal: patientTimeout(RESPONSE_WRITE_TIMEOUT_MS) })
       abortIfLingering(framed.stream)
     }
   }

@@ -26,6 +26,7 @@ import { Notifier } from './notify.ts'
 import { RequestLimiter, SignInThrottle } from './ratelimit.ts'
 import { Sessions } from './sessions.ts'
 import type { RendezvousStore } from './store.ts'
+import { patientTimeout } from '../common/patient-timeout.ts'
 
 export interface RendezvousServiceInit {
   node: ParleyNode
@@ -128,13 +129,13 @@ export class RendezvousService {
     for (let first = true; ; first = false) {
       let response: Uint8Array
       try {
-        const frame = await framed.read({ signal: AbortSignal.timeout(first ? REQUEST_READ_TIMEOUT_MS : REQUEST_STREAM_IDLE_MS) })
+        const frame = await framed.read({ signal: patientTimeout(first ? REQUEST_READ_TIMEOUT_MS : REQUEST_STREAM_IDLE_MS) })
         response = this.#respond(frame, peerId, connection)
       } catch (err) {
         // Between requests, the client closing its half (the read meets the stream's end) or
         // going quiet ends the stream; a bad frame is answered as on a first request.
         if (!first && (is(err, ErrorCode.Protocol) || is(err, ErrorCode.Unreachable))) {
-          await framed.close({ signal: AbortSignal.timeout(RESPONSE_WRITE_TIMEOUT_MS) })
+          await framed.close({ signal: patientTimeout(RESPONSE_WRITE_TIMEOUT_MS) })
           return
         }
         if (first && is(err, ErrorCode.Unreachable)) {
@@ -178,9 +179,9 @@ export class RendezvousService {
    * stream is still there for the next request. */
   async #answer (framed: FramedStream, peerId: string, response: Uint8Array, last: boolean): Promise<boolean> {
     try {
-      await framed.write(response, { signal: AbortSignal.timeout(RESPONSE_WRITE_TIMEOUT_MS) })
+      await framed.write(response, { signal: patientTimeout(RESPONSE_WRITE_TIMEOUT_MS) })
       if (last) {
-        await framed.close({ signal: AbortSignal.timeout(RESPONSE_WRITE_TIMEOUT_MS) })
+        await framed.close({ signal: patientTimeout(RESPONSE_WRITE_TIMEOUT_MS) })
         abortIfLingering(framed.stream)
       }
       return true

@@ -34,6 +34,7 @@ import { openGroupText } from '../groups/envelope.ts'
 import type { SignedInPort, SignedInUser } from '../signed-in.ts'
 import { DirectSessions } from './sessions.ts'
 import type { SessionMessage, SessionPeer } from './session.ts'
+import { patientTimeout } from '../../common/patient-timeout.ts'
 
 export interface DirectServiceComponents {
   node: Pick<ParleyNode, 'peerId' | 'handle' | 'unhandle'> & Dialer
@@ -129,11 +130,11 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
     const { node, emit, signedIn } = this.#components
     const card = signedIn.now().nameCard()
     await withFramedStream(await openStream(node, to, DIRECT_PROTOCOL), async framed => {
-      const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
+      const signal = patientTimeout(STEP_TIMEOUT_MS)
       const { channel, keys } = await initiateDirectChannel(framed, header, node.peerId.toString(), to.peerId, { signal, card })
-      await channel.send({ id }, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })
+      await channel.send({ id }, { signal: patientTimeout(STEP_TIMEOUT_MS) })
       const handOff = { channel, framed, id, fileSecret: keys.fileSecret, associatedData: fileAssociatedData(channel.associatedData, id), peer: to.username, emit }
-      await handOffFile(handOff, file, AbortSignal.timeout(STEP_TIMEOUT_MS), onSent)
+      await handOffFile(handOff, file, patientTimeout(STEP_TIMEOUT_MS), onSent)
     })
   }
 

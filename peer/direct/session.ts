@@ -24,6 +24,8 @@ import type { ParsedHeader } from '../../common/wire/headers.ts'
 import type { SealedChannel } from '../transport/channel.ts'
 import { ACK_TIMEOUT_MS, SESSION_MAX_AGE_MS, TDES_REKEY_BYTES } from '../constants.ts'
 import type { Username } from '../../common/wire/names.ts'
+import { patientTimer } from '../../common/patient-timeout.ts'
+import type { PatientTimer } from '../../common/patient-timeout.ts'
 
 export interface SessionPeer {
   peerId: string
@@ -80,7 +82,7 @@ export class DirectSession {
   #closing = false
   #failure: ParleyError | undefined
   readonly #onRefused: DirectSessionOptions['onRefused']
-  #ackWatch: NodeJS.Timeout | undefined
+  #ackWatch: PatientTimer | undefined
   readonly #ageTimer: NodeJS.Timeout
   readonly #ended: Promise<void>
   #end!: () => void
@@ -290,18 +292,18 @@ export class DirectSession {
     return next
   }
 
-  /** A session whose remote stops acknowledging (while we wait for acks) is presumed dead. */
+  /** A session whose remote stops acknowledging (while we wait for acks) is presumed dead; not
+   * one whose acks wait unread behind our own stalled event loop (common/patient-timeout.ts). */
   #armAckWatch (progress = false): void {
     if (this.#ackWatch !== undefined && !progress) return
-    clearTimeout(this.#ackWatch)
-    this.#ackWatch = setTimeout(() => {
+    this.#ackWatch?.cancel()
+    this.#ackWatch = patientTimer(ACK_TIMEOUT_MS, () => {
       if (this.#waiting.size > 0) this.abort(`${this.peer.username} stopped acknowledging`)
-    }, ACK_TIMEOUT_MS)
-    this.#ackWatch.unref()
+    })
   }
 
   #disarmAckWatch (): void {
-    clearTimeout(this.#ackWatch)
+    this.#ackWatch?.cancel()
     this.#ackWatch = undefined
   }
 

@@ -20,6 +20,7 @@ import type { SignedInUser } from '../signed-in.ts'
 import { INBOUND_MESSAGES_BURST, INBOUND_MESSAGES_PER_SECOND, MAX_SESSIONS_OPENING, STEP_TIMEOUT_MS } from '../constants.ts'
 import { DirectSession } from './session.ts'
 import type { DirectSessionOptions, SessionMessage, SessionPeer } from './session.ts'
+import { patientTimeout } from '../../common/patient-timeout.ts'
 
 const SESSION_HEADER = formatHeader({ kind: 'SESSION' })
 
@@ -90,7 +91,7 @@ export class DirectSessions {
   async #open (user: SignedInUser, to: Dialable): Promise<DirectSession> {
     const framed = await openStream(this.#options.node, to, DIRECT_PROTOCOL)
     try {
-      const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
+      const signal = patientTimeout(STEP_TIMEOUT_MS)
       const { channel } = await initiateDirectChannel(framed, SESSION_HEADER, this.#options.node.peerId.toString(), to.peerId, { signal, card: user.nameCard() })
       const session = this.#session(user, channel, { peerId: to.peerId, username: to.username })
       void session.run().then(failure => { if (failure !== undefined) user.inbox.onInboundError(to.peerId, failure) })

@@ -21,6 +21,7 @@ import type { LocalFile } from './send.ts'
 import { resumePoint } from './wire.ts'
 import { watchTransfer } from './progress.ts'
 import type { GroupName, Username } from '../../common/wire/names.ts'
+import { patientTimeout } from '../../common/patient-timeout.ts'
 
 /** A file about to be handed off: hashed before its stream opens, so the receiver's idle watch
  * does not run while a large file is read between its answer and META. */
@@ -75,7 +76,7 @@ export async function handOffFile (handOff: HandOff, file: OfferedFile, signal: 
     }
   }
   onSent?.()
-  const { ack } = await channel.receive(ackBody, { signal: AbortSignal.timeout(STEP_TIMEOUT_MS) })
+  const { ack } = await channel.receive(ackBody, { signal: patientTimeout(STEP_TIMEOUT_MS) })
   if (!equals(ack, id)) throw new ParleyError(ErrorCode.Protocol, 'acknowledgement for another message')
 }
 

@@ -33,6 +33,7 @@ import { handOffFile, takeFile } from '../files/handoff.ts'
 import type { SignedInPort, SignedInUser } from '../signed-in.ts'
 import { checkSender, sealGroupText } from './envelope.ts'
 import type { GroupEnvelope } from './envelope.ts'
+import { patientTimeout } from '../../common/patient-timeout.ts'
 
 export interface GroupServiceComponents {
   node: Pick<ParleyNode, 'peerId' | 'handle' | 'unhandle'> & Dialer
@@ -117,7 +118,7 @@ export class GroupService {
     const file = { ...local, sha256: await hashFile(local.path) }
     const header = formatHeader({ kind: 'GROUP_FILE', group, name: file.name })
     await withFramedStream(await openStream(this.#components.node, to, GROUP_PROTOCOL), async framed => {
-      const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
+      const signal = patientTimeout(STEP_TIMEOUT_MS)
       await framed.write(header, { signal })
       await framed.write(encodeBody({ epoch, nonce, id }), { signal })
       const channel = new SealedChannel(framed, {

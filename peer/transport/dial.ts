@@ -22,6 +22,7 @@ import { FramedStream } from '../../common/wire/frames.ts'
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
 import { DIAL_TIMEOUT_MS, DIRECT_DIAL_BEFORE_RELAY_MS } from '../constants.ts'
 import type { Username } from '../../common/wire/names.ts'
+import { patientTimeout } from '../../common/patient-timeout.ts'
 
 export interface Dialable {
   username: Username
@@ -40,7 +41,7 @@ const CIRCUIT = '/p2p-circuit'
 
 export async function openStream (node: Dialer, target: Dialable, protocol: string, signal?: AbortSignal): Promise<FramedStream> {
   const peerId = peerIdFromString(target.peerId)
-  const deadline = AbortSignal.timeout(DIAL_TIMEOUT_MS)
+  const deadline = patientTimeout(DIAL_TIMEOUT_MS)
   const options = { signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]) }
   try {
     const open = openConnection(node, peerId)

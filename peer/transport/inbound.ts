@@ -13,6 +13,7 @@ import { parseHeader } from '../../common/wire/headers.ts'
 import type { ParsedHeader } from '../../common/wire/headers.ts'
 import { MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from '../constants.ts'
 import type { SignedInPort, SignedInUser } from '../signed-in.ts'
+import { patientTimeout } from '../../common/patient-timeout.ts'
 
 export interface Inbound<H extends ParsedHeader> {
   framed: FramedStream
@@ -100,7 +101,7 @@ export async function serveInbound<H extends ParsedHeader> (stream: Stream, conn
   const remotePeerId = connection.remotePeer.toString()
   try {
     await withFramedStream(stream, async framed => {
-      const signal = AbortSignal.timeout(STEP_TIMEOUT_MS)
+      const signal = patientTimeout(STEP_TIMEOUT_MS)
       const headerBytes = await framed.read({ signal })
       const header = parseHeader(headerBytes)
       if (!rules.accepts(header)) throw new ParleyError(ErrorCode.Protocol, rules.refusal)

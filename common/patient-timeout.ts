@@ -1,0 +1,61 @@
+/**
+ * Deadlines on the other side's silence, not on our own event loop (issue 11, item 5).
+ *
+ * Node runs due timers at the start of each turn of its event loop, before it reads the sockets.
+ * After a turn that took long (a loaded peer on a slow machine: seconds), a deadline that fell
+ * due meanwhile fires before the answer it waits for is read, though that answer sat in the
+ * socket all along. The work in flight (a handshake, a request, a session) is then thrown away
+ * and done again, on the machine that had no time to spare: a slow machine's overload fed itself
+ * (the default soak at a quarter of this machine's speed lost its rendezvous look-ups to 15 s
+ * deadlines that fired after 18 s turns, with the answers unread).
+ *
+ * So a patient deadline does not count the time the loop stood still: when its timer fires late
+ * by more than STALL_MS, it waits again for as long as it was late, up to its own length once
+ * more (a loop that never catches up still ends it, at twice the length). And when it does
+ * expire, it does so after one reading of the sockets (setImmediate runs after the poll phase),
+ * so an answer that has arrived wins over the deadline.
+ */
+
+/** A timer this late says the loop stood still (an idle loop fires within a few ms). */
+const STALL_MS = 200
+
+export interface PatientTimer {
+  cancel: () => void
+}
+
+/** Call `expire` after `ms` of the event loop running (see above); `cancel` stops it. */
+export function patientTimer (ms: number, expire: () => void): PatientTimer {
+  let due = performance.now() + ms
+  let spare = ms
+  let timer: NodeJS.Timeout | undefined
+  let immediate: NodeJS.Immediate | undefined
+  const fire = (): void => {
+    const late = performance.now() - due
+    if (late > STALL_MS && spare > 0) {
+      const extra = Math.min(late, spare)
+      spare -= extra
+      due = performance.now() + extra
+      timer = setTimeout(fire, extra).unref()
+      return
+    }
+    timer = undefined
+    // Not unref'd: an unref'd immediate waits for the loop's next wake-up, which an idle loop
+    // may not have for seconds. It lives for one turn only.
+    immediate = setImmediate(expire)
+  }
+  timer = setTimeout(fire, ms).unref()
+  return {
+    cancel: () => {
+      clearTimeout(timer)
+      clearImmediate(immediate)
+    }
+  }
+}
+
+/** `AbortSignal.timeout(ms)`, patient (see above): aborts with the same TimeoutError. Like
+ * AbortSignal.timeout's, its timer does not keep the process alive. */
+export function patientTimeout (ms: number): AbortSignal {
+  const controller = new AbortController()
+  patientTimer(ms, () => { controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')) })
+  return controller.signal
+}
