@@ -52,10 +52,26 @@ export function patientTimer (ms: number, expire: () => void): PatientTimer {
   }
 }
 
-/** `AbortSignal.timeout(ms)`, patient (see above): aborts with the same TimeoutError. Like
- * AbortSignal.timeout's, its timer does not keep the process alive. */
+/** The controller of each patient signal, alive as long as its signal is (see patientTimeout). */
+const controllers = new WeakMap<AbortSignal, AbortController>()
+/** A signal nobody holds any more needs no timer: it is cancelled when the signal is collected. */
+const cancelWhenCollected = new FinalizationRegistry<PatientTimer>(timer => { timer.cancel() })
+
+/**
+ * `AbortSignal.timeout(ms)`, patient (see above): aborts with the same TimeoutError. Like
+ * AbortSignal.timeout's, its timer holds the signal weakly and does not keep the process alive:
+ * a request answered at once leaves no timer behind for `ms` (the rendezvous reads thousands of
+ * frames a second, each under a deadline of many seconds).
+ */
 export function patientTimeout (ms: number): AbortSignal {
   const controller = new AbortController()
-  patientTimer(ms, () => { controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')) })
-  return controller.signal
+  const signal = controller.signal
+  controllers.set(signal, controller)
+  const held = new WeakRef(signal)
+  const timer = patientTimer(ms, () => {
+    const alive = held.deref()
+    if (alive !== undefined) controllers.get(alive)?.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))
+  })
+  cancelWhenCollected.register(signal, timer)
+  return signal
 }

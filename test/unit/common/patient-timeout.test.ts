@@ -8,6 +8,8 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { createServer, connect } from 'node:net'
 import type { Socket } from 'node:net'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { patientTimeout, patientTimer } from '../../../common/patient-timeout.ts'
 
 const busyFor = (ms: number): void => {
@@ -84,4 +86,24 @@ test('a cancelled patient timer never fires', async () => {
   timer.cancel()
   await new Promise(resolve => setTimeout(resolve, 100))
   assert.equal(fired, false)
+})
+
+test('a patient deadline left behind costs no more than AbortSignal.timeout\'s', async () => {
+  // Callers drop their deadline once answered; the rendezvous makes thousands a second, each of
+  // many seconds. Its timer must not hold it (and its controller) until then.
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  const settle = async (): Promise<void> => {
+    for (let i = 0; i < 4; i++) { gc(); await new Promise(resolve => setImmediate(resolve)) }
+  }
+  const growth = async (deadline: (ms: number) => AbortSignal): Promise<number> => {
+    await settle()
+    const before = process.memoryUsage().heapUsed
+    for (let i = 0; i < 50_000; i++) deadline(60_000) // made and dropped, as by a request answered at once
+    await settle()
+    return process.memoryUsage().heapUsed - before
+  }
+  const plain = await growth(ms => AbortSignal.timeout(ms))
+  const patient = await growth(patientTimeout)
+  assert.ok(patient < 3 * Math.max(plain, 1e6), `50,000 left behind: ${(patient / 1e6).toFixed(1)} MB against ${(plain / 1e6).toFixed(1)} MB`)
 })
