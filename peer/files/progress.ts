@@ -10,6 +10,8 @@
  */
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
 import { MIN_TRANSFER_BYTES_PER_S, RATE_GRACE_MS, RATE_SAMPLE_EVERY_MS, RATE_WINDOW_MS } from './constants.ts'
+import { patientTimer } from '../../common/patient-timeout.ts'
+import type { PatientTimer } from '../../common/patient-timeout.ts'
 
 const PROGRESS_INTERVAL_MS = 100
 
@@ -102,12 +104,14 @@ export interface TransferWatch {
 export function watchTransfer (idleMs: number, report: (bytes: number, total: number) => void, options: { floor?: Partial<RateFloorOptions> | false } = {}): TransferWatch {
   const controller = new AbortController()
   let previous: number | undefined
-  let timer: NodeJS.Timeout | undefined
+  let timer: PatientTimer | undefined
   const floor = options.floor === false ? undefined : new RateFloor(options.floor)
-  const done = (): void => { clearTimeout(timer) }
+  const done = (): void => { timer?.cancel() }
   const restart = (): void => {
     done()
-    timer = setTimeout(() => { controller.abort(new DOMException(`no data for ${idleMs} ms`, 'TimeoutError')) }, idleMs)
+    // Patient (common/patient-timeout.ts): a chunk that arrived while our own loop stood still
+    // is not "no data".
+    timer = patientTimer(idleMs, () => { controller.abort(new DOMException(`no data for ${idleMs} ms`, 'TimeoutError')) })
   }
   restart()
   const throttled = throttledProgress(report)

@@ -86,7 +86,7 @@ async function dial (node: Dialer, peerId: PeerId, { addrs, relay }: Dialable, s
   // addresses come from libp2p's address manager, which builds every address anew: 1 % of a
   // loaded peer's CPU and 2.6 % of its allocations when asked on every dial, issue 11 soak).
   const loopback = direct.some(isLoopback)
-  const headStart = (): AbortSignal => loopback ? signal : AbortSignal.any([signal, AbortSignal.timeout(DIRECT_DIAL_BEFORE_RELAY_MS)])
+  const headStart = (): AbortSignal => loopback ? signal : AbortSignal.any([signal, patientTimeout(DIRECT_DIAL_BEFORE_RELAY_MS)])
   if (relay === false) {
     if (direct.length === 0) throw new ParleyError(ErrorCode.Unreachable, 'no direct address to dial')
     return await node.dial(direct, { signal: headStart() })
