@@ -6,3 +6,9 @@ export async function until (condition: () => boolean): Promise<void> {
     await new Promise(resolve => setImmediate(resolve))
   }
 }
+
+/** Hold the event loop for `ms`: a callback that does not return (a loaded or slow machine). */
+export function busyFor (ms: number): void {
+  const until = performance.now() + ms
+  while (performance.now() < until) { /* the loop stands still */ }
+}

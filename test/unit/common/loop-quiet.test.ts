@@ -5,11 +5,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { loopLag, loopQuiet } from '../../../common/loop-quiet.ts'
-
-const busyFor = (ms: number): void => {
-  const until = performance.now() + ms
-  while (performance.now() < until) { /* a callback that holds the loop */ }
-}
+import { busyFor } from '../../helpers/loop.ts'
 
 test('a zero-delay timer is late by what runs in front of it', async () => {
   // A timer due at the same time, set first, runs first (Node keeps timers of one duration in order).

@@ -11,11 +11,7 @@ import type { Socket } from 'node:net'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { patientTimeout, patientTimer } from '../../../common/patient-timeout.ts'
-
-const busyFor = (ms: number): void => {
-  const until = performance.now() + ms
-  while (performance.now() < until) { /* a callback that holds the loop */ }
-}
+import { busyFor } from '../../helpers/loop.ts'
 
 /** A TCP connection on loopback: what the server side writes reaches the client's socket at once. */
 async function socketPair (): Promise<{ client: Socket, served: Socket, close: () => void }> {
