@@ -5,20 +5,23 @@
  * made safe (safe-text.ts) before a person sees it: remote text can never drive the terminal.
  */
 import { styleText } from 'node:util'
-import { SingleBar, Presets } from 'cli-progress'
 import type { PeerEvent } from '../events.ts'
 import { formatBytes } from '../../common/format-bytes.ts'
 import { clock, table } from './format.ts'
 import { safeValue } from './safe-text.ts'
+import { TransferStatus } from './transfer-status.ts'
 
 export interface Output {
   print: (event: PeerEvent) => void
   /** Interactive prompt: called around each print so a message never lands inside the line
-   * being typed; `before` clears the prompt line, `after` draws it again with the typed text. */
+   * being typed; `before` clears the prompt line, `after` draws it again with the typed text
+   * (and `status()` in front of it). */
   attachPrompt?: (before: () => void, after: () => void) => void
   /** Stop calling the prompt (it is closed). */
   detachPrompt?: () => void
-  /** Free the terminal (progress bars) before exit. */
+  /** What the prompt shows before the user's name: the file transfers in progress, if any. */
+  status?: () => string | undefined
+  /** Stop the timers kept for the status before exit. */
   close: () => void
 }
 
@@ -31,32 +34,61 @@ export function jsonOutput (write: (line: string) => void = line => { process.st
 
 type Style = Parameters<typeof styleText>[0]
 
+/** The prompt is redrawn for a transfer's progress at most this often (a person reads no faster). */
+const STATUS_REDRAW_MS = 100
+/** How often transfers that went silent are looked for (transfer-status.ts, STALE_MS). */
+const STATUS_SWEEP_MS = 5_000
+
 /** Where an event's line goes and in which style: the text itself is made by `describe`. */
 export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: NodeJS.WriteStream = process.stderr): Output {
   // styleText with a stream colours only a terminal, and honours NO_COLOR / FORCE_COLOR.
   const paint = (stream: NodeJS.WriteStream) => (style: Style, text: string): string => styleText(style, text, { stream })
   const colour = paint(out)
-  const bars = new Map<string, SingleBar>()
-  let beforePrint = (): void => {}
-  let afterPrint = (): void => {}
+  const transfers = new TransferStatus()
+  let prompt: { before: () => void, after: () => void } | undefined
+  let lastRedraw = -Infinity
+  let redrawTimer: NodeJS.Timeout | undefined
+  let sweepTimer: NodeJS.Timeout | undefined
   const line = (text: string): void => { out.write(text + '\n') }
 
+  function redraw (): void {
+    clearTimeout(redrawTimer)
+    redrawTimer = undefined
+    lastRedraw = performance.now()
+    prompt?.after()
+  }
+
+  /** The status changed: draw the prompt again, at once when a transfer started or ended,
+   * else at most every STATUS_REDRAW_MS. */
+  function statusChanged (now: boolean): void {
+    if (transfers.active && sweepTimer === undefined) {
+      sweepTimer = setInterval(() => { if (transfers.expire()) statusChanged(true) }, STATUS_SWEEP_MS).unref()
+    } else if (!transfers.active) {
+      clearInterval(sweepTimer)
+      sweepTimer = undefined
+    }
+    const wait = STATUS_REDRAW_MS - (performance.now() - lastRedraw)
+    if (now || wait <= 0) redraw()
+    else redrawTimer ??= setTimeout(redraw, wait).unref()
+  }
+
   function progress (event: Extract<PeerEvent, { event: 'progress' }>): void {
-    const key = `${event.direction}/${event.id}/${event.peer}`
-    if (!out.isTTY) {
+    if (prompt === undefined) {
+      // No prompt to carry a status (a script, or output that is not a terminal): a line at the end.
       if (event.bytes === event.total) line(`${clock()} ${event.direction === 'send' ? 'sent' : 'received'} ${event.name} (${formatBytes(event.total)}) ${event.direction === 'send' ? 'to' : 'from'} ${event.peer}`)
       return
     }
-    let bar = bars.get(key)
-    if (bar === undefined) {
-      bar = new SingleBar({ format: `${event.direction === 'send' ? '↑' : '↓'} {name} [{bar}] {percentage}% {peer}`, stream: out, hideCursor: false, clearOnComplete: true }, Presets.shades_classic)
-      bar.start(Math.max(event.total, 1), 0, { name: event.name, peer: event.peer })
-      bars.set(key, bar)
-    }
-    bar.update(event.total === 0 ? 1 : event.bytes)
-    if (event.bytes >= event.total) {
-      bar.stop()
-      bars.delete(key)
+    const wasActive = transfers.active
+    if (transfers.update(event)) statusChanged(wasActive !== transfers.active)
+  }
+
+  /** An event that ends a transfer to or from one peer takes it out of the status (the prompt is
+   * drawn again after the event's own line). */
+  function ending (event: PeerEvent): void {
+    switch (event.event) {
+      case 'delivered': case 'queued': transfers.end('send', event.id, event.to); break
+      case 'file': case 'group-file': transfers.end('receive', event.id, event.from); break
+      default:
     }
   }
 
@@ -67,6 +99,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
       err.write(paint(err)(style, `${event.event}: ${event.message}`) + '\n')
       return
     }
+    ending(event)
     const text = describe(event, colour)
     if (text !== undefined) line(text)
   }
@@ -74,21 +107,23 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   return {
     print: event => {
       const safe = safeValue(event)
-      // A progress bar redraws its own line: the prompt comes back once the bar is done.
-      const barRunning = safe.event === 'progress' && out.isTTY && safe.bytes < safe.total
-      if (!(barRunning && bars.size > 0)) beforePrint()
+      if (safe.event === 'progress') return print(safe)
+      prompt?.before()
       print(safe)
-      if (!barRunning) afterPrint()
+      redraw()
     },
     attachPrompt: (before, after) => {
-      beforePrint = before
-      afterPrint = after
+      prompt = { before, after }
     },
     detachPrompt: () => {
-      beforePrint = () => {}
-      afterPrint = () => {}
+      prompt = undefined
     },
-    close: () => { for (const bar of bars.values()) bar.stop() }
+    status: () => transfers.text(Math.max(24, Math.floor((out.columns ?? 80) / 2))),
+    close: () => {
+      clearTimeout(redrawTimer)
+      clearInterval(sweepTimer)
+      transfers.clear()
+    }
   }
 }
 

@@ -183,7 +183,7 @@ export class Prompt {
 
   #show (): void {
     if (!this.#options.interactive || this.#closed) return
-    this.#rl.setPrompt(`${this.#peer.username ?? 'parley'}> `)
+    this.#rl.setPrompt(this.#promptText())
     this.#rl.prompt(true)
     this.#prompted = true
   }
@@ -192,7 +192,17 @@ export class Prompt {
     if (this.#closed) return
     if (this.#asking !== undefined) process.stdout.write(this.#asking.label)
     else if (this.#search?.active === true) this.#search.redraw()
-    else this.#rl.prompt(true)
+    else {
+      this.#rl.setPrompt(this.#promptText())
+      this.#rl.prompt(true)
+    }
+  }
+
+  /** `alice> `, with the file transfers in progress in front: `[↑ clip.mp4 40% → bob] alice> `. */
+  #promptText (): string {
+    const status = this.#output.status?.()
+    const name = `${this.#peer.username ?? 'parley'}> `
+    return status === undefined ? name : `[${status}] ${name}`
   }
 
   async #knownNames (): Promise<KnownNames> {

@@ -180,6 +180,52 @@ describe('the interactive terminal', () => {
     assert.doesNotMatch(await second.screen(), CRASH)
   })
 
+  test('lines printed during file transfers stay on the screen; the prompt shows the transfers', async () => {
+    const frank = await open(join(dir, 'frank'))
+    await frank.line('SIGNUP frank frank-password-1234')
+    await frank.waitFor('Welcome, frank')
+    const grace = await PeerProcess.start('grace', rendezvous.addr.toString(), join(dir, 'grace'))
+    try {
+      assert.equal((await grace.run('SIGNUP grace grace-password-1234', e => e.event === 'signed-up' || e.event === 'error')).event, 'signed-up')
+
+      // A file coming in, and two messages while it does: both stay above the prompt, which
+      // carries the transfer while it lasts and drops it after.
+      const big = join(dir, 'big.bin')
+      await writeFile(big, Buffer.alloc(64 * 1024 * 1024, 7))
+      bob.send(`SENDFILE ${big} frank`)
+      await frank.waitFor(/\[↓ big\.bin \d+% ← bob\] frank>/, 60_000)
+      grace.send('SEND frank the first message during the file')
+      await frank.waitFor('grace: the first message during the file')
+      // (From grace: bob's outbox delivers to frank in order, so his would wait for the file.)
+      grace.send('SEND frank the second message during the file')
+      await frank.waitFor('grace: the second message during the file')
+      assert.match(await frank.cursorLine(), /^\[↓ big\.bin \d+% ← bob\] frank>/,
+        'the file is still coming in after both messages (else this test shows nothing)')
+      const received = await frank.waitFor(/bob sent you big\.bin \(64\.0 MiB\)/, 120_000)
+      assert.match(received, /grace: the first message during the file/)
+      assert.match(received, /grace: the second message during the file/)
+      await frank.waitFor(screen => screen.endsWith('frank>'))
+
+      // A group file to two members: both deliveries are reported, and both stay on the screen
+      // (with a progress bar for each, the second bar's end wiped the first one's line).
+      await frank.line('JOIN transfers')
+      await frank.waitFor('Created and joined group transfers.')
+      await bob.run('JOIN transfers', is('joined', { group: 'transfers' }))
+      await grace.run('JOIN transfers', is('joined', { group: 'transfers' }))
+      await frank.waitFor('[transfers] grace joined')
+      const clip = join(dir, 'clip.mp4')
+      await writeFile(clip, Buffer.alloc(16 * 1024 * 1024, 9))
+      await frank.line(`SENDGROUPFILE ${clip} transfers`)
+      const both = await frank.waitFor(screen => /delivered to bob in transfers/.test(screen) && /delivered to grace in transfers/.test(screen), 120_000)
+      assert.doesNotMatch(both, CRASH)
+      await frank.waitFor(screen => screen.endsWith('frank>'))
+      await frank.line('QUIT')
+      assert.equal(await frank.exitStatus(), 0)
+    } finally {
+      await grace.kill()
+    }
+  })
+
   test('a terminal that goes away (hang-up) ends the peer', async () => {
     const data = join(dir, 'erin')
     const terminal = await open(data)

@@ -1,0 +1,98 @@
+/**
+ * The file transfers in progress as one short status the prompt carries:
+ * `↑ clip.mp4 40% → alice, carol  ↓ song.mp3 7% ← bob`.
+ *
+ * One status for all transfers, drawn with the prompt, rather than a progress bar each: a bar
+ * saves the cursor when it starts and restores it (and clears that line) when it ends, so the
+ * lines printed meanwhile — a message that arrived during the transfer, the other member's
+ * "delivered" of a group file — were wiped off the screen.
+ */
+import type { PeerEvent } from '../events.ts'
+
+type Progress = Extract<PeerEvent, { event: 'progress' }>
+
+/** A live transfer reports every chunk it moves, and one with no chunk for 15 s is cut (the idle
+ * watch, files/progress.ts): one silent for this long has ended without an event that names it
+ * (a failed receive) and leaves the status. */
+export const STALE_MS = 20_000
+
+interface Transfer {
+  direction: Progress['direction']
+  name: string
+  /** Bytes done and in all, by the peer at the other end (a group file has several). */
+  peers: Map<string, { bytes: number, total: number }>
+  at: number
+}
+
+export class TransferStatus {
+  readonly #transfers = new Map<string, Transfer>()
+
+  get active (): boolean {
+    return this.#transfers.size > 0
+  }
+
+  /** Take a progress event; true when the status reads differently now. */
+  update (event: Progress, now = Date.now()): boolean {
+    const key = `${event.direction}/${event.id}`
+    const before = this.#describe(key)
+    if (event.bytes >= event.total) return this.#end(key, event.peer) || before !== this.#describe(key)
+    let transfer = this.#transfers.get(key)
+    if (transfer === undefined) {
+      transfer = { direction: event.direction, name: event.name, peers: new Map(), at: now }
+      this.#transfers.set(key, transfer)
+    }
+    transfer.peers.set(event.peer, { bytes: event.bytes, total: event.total })
+    transfer.at = now
+    return before !== this.#describe(key)
+  }
+
+  /** The transfer of message `id` to or from `peer` is over (delivered, queued for later, or
+   * received): true when that changed the status. */
+  end (direction: Progress['direction'], id: string, peer: string): boolean {
+    return this.#end(`${direction}/${id}`, peer)
+  }
+
+  /** Drop transfers silent for STALE_MS; true when any was dropped. */
+  expire (now = Date.now()): boolean {
+    let dropped = false
+    for (const [key, transfer] of this.#transfers) {
+      if (now - transfer.at < STALE_MS) continue
+      this.#transfers.delete(key)
+      dropped = true
+    }
+    return dropped
+  }
+
+  clear (): void {
+    this.#transfers.clear()
+  }
+
+  /** The status in at most `maxLength` characters (cut with "…"), or undefined when idle. */
+  text (maxLength: number): string | undefined {
+    if (this.#transfers.size === 0) return undefined
+    const full = [...this.#transfers.keys()].map(key => this.#describe(key)).join('  ')
+    const chars = Array.from(full)
+    return chars.length <= maxLength ? full : chars.slice(0, Math.max(0, maxLength - 1)).join('') + '…'
+  }
+
+  #end (key: string, peer: string): boolean {
+    const transfer = this.#transfers.get(key)
+    if (transfer?.peers.delete(peer) !== true) return false
+    if (transfer.peers.size === 0) this.#transfers.delete(key)
+    return true
+  }
+
+  #describe (key: string): string {
+    const transfer = this.#transfers.get(key)
+    if (transfer === undefined) return ''
+    let bytes = 0
+    let total = 0
+    for (const peer of transfer.peers.values()) {
+      bytes += peer.bytes
+      total += peer.total
+    }
+    const percent = total === 0 ? 100 : Math.floor(100 * bytes / total)
+    const [arrow, towards] = transfer.direction === 'send' ? ['↑', '→'] : ['↓', '←']
+    return `${arrow} ${transfer.name} ${percent}% ${towards} ${[...transfer.peers.keys()].join(', ')}`
+  }
+}

@@ -1,0 +1,66 @@
+import { describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { STALE_MS, TransferStatus } from '../../../peer/cli/transfer-status.ts'
+import type { PeerEvent } from '../../../peer/events.ts'
+
+type Progress = Extract<PeerEvent, { event: 'progress' }>
+
+const progress = (fields: Partial<Progress>): Progress =>
+  ({ event: 'progress', id: 'aa', direction: 'send', peer: 'bob', name: 'clip.mp4', bytes: 0, total: 100, ...fields })
+
+describe('the transfers status the prompt carries', () => {
+  test('is empty without transfers, and shows one with its direction, percentage and peer', () => {
+    const status = new TransferStatus()
+    assert.equal(status.text(80), undefined)
+    assert.equal(status.update(progress({ bytes: 40 })), true)
+    assert.equal(status.text(80), '↑ clip.mp4 40% → bob')
+    assert.equal(status.update(progress({ bytes: 40 })), false, 'the same figures again change nothing')
+    assert.equal(status.update(progress({ bytes: 41 })), true)
+    status.update(progress({ id: 'bb', direction: 'receive', peer: 'carol', name: 'song.mp3', bytes: 7, total: 1000 }))
+    assert.equal(status.text(80), '↑ clip.mp4 41% → bob  ↓ song.mp3 0% ← carol')
+  })
+
+  test('a group file is one transfer to several members, its percentage over all of them', () => {
+    const status = new TransferStatus()
+    status.update(progress({ peer: 'bob', bytes: 100, total: 200 }))
+    status.update(progress({ peer: 'carol', bytes: 0, total: 200 }))
+    assert.equal(status.text(80), '↑ clip.mp4 25% → bob, carol')
+    assert.equal(status.update(progress({ peer: 'bob', bytes: 200, total: 200 })), true, 'bob has it all')
+    assert.equal(status.text(80), '↑ clip.mp4 0% → carol')
+    assert.equal(status.update(progress({ peer: 'carol', bytes: 200, total: 200 })), true)
+    assert.equal(status.active, false)
+    assert.equal(status.text(80), undefined)
+  })
+
+  test('an empty file is done at once and never shows', () => {
+    const status = new TransferStatus()
+    assert.equal(status.update(progress({ bytes: 0, total: 0 })), false)
+    assert.equal(status.active, false)
+  })
+
+  test('a delivery, a queued retry or a received file ends the transfer it names', () => {
+    const status = new TransferStatus()
+    status.update(progress({ peer: 'bob', bytes: 10 }))
+    assert.equal(status.end('receive', 'aa', 'bob'), false, 'another direction is another transfer')
+    assert.equal(status.end('send', 'aa', 'carol'), false, 'another peer')
+    assert.equal(status.end('send', 'aa', 'bob'), true)
+    assert.equal(status.active, false)
+  })
+
+  test('a transfer silent for STALE_MS leaves the status (it ended without an event naming it)', () => {
+    const status = new TransferStatus()
+    status.update(progress({ bytes: 10 }), 1_000)
+    status.update(progress({ id: 'bb', bytes: 10 }), 1_000 + STALE_MS / 2)
+    assert.equal(status.expire(1_000 + STALE_MS - 1), false)
+    assert.equal(status.expire(1_000 + STALE_MS), true)
+    assert.equal(status.text(80), '↑ clip.mp4 10% → bob', 'the other one reported later and stays')
+  })
+
+  test('a long status is cut to the width given, in characters, with an ellipsis', () => {
+    const status = new TransferStatus()
+    status.update(progress({ name: 'ünïcødé-' + 'x'.repeat(60) + '.mp4', bytes: 50 }))
+    const text = status.text(24)
+    assert.equal(Array.from(text ?? '').length, 24)
+    assert.equal(text, '↑ ünïcødé-xxxxxxxxxxxxx…')
+  })
+})
