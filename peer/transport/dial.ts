@@ -56,8 +56,37 @@ export async function openStream (node: Dialer, target: Dialable, protocol: stri
       throw err
     }
   } catch (err) {
-    throw new ParleyError(ErrorCode.Unreachable, `${target.username} is not reachable right now`, { cause: err })
+    const why = dialFailure(err)
+    throw new ParleyError(ErrorCode.Unreachable, `${target.username} is not reachable right now${why === undefined ? '' : `: ${why}`}`, { cause: err })
   }
+}
+
+/**
+ * A few words on why a dial failed, for the person whose message now waits (the `queued` line):
+ * "offline" is not the only reason, and a refused port or another peer at the address is
+ * something they can act on. Looks through libp2p's AggregateError (one error per address) and
+ * causes; the first reason of this list that is found wins. The whole error stays in `cause`.
+ */
+export function dialFailure (err: unknown): string | undefined {
+  const seen: unknown[] = []
+  const collect = (e: unknown, depth: number): void => {
+    if (!(e instanceof Error) || depth > 4 || seen.includes(e)) return
+    seen.push(e)
+    if (e instanceof AggregateError) for (const inner of e.errors) collect(inner, depth + 1)
+    collect(e.cause, depth + 1)
+  }
+  collect(err, 0)
+  const errors = seen as Error[]
+  const code = (e: Error): unknown => (e as { code?: unknown }).code
+  if (errors.some(e => e.name === 'EncryptionFailedError' && e.message.includes('does not match expected remote identity'))) {
+    return 'another peer answers at their address'
+  }
+  if (errors.some(e => e.name === 'EncryptionFailedError')) return 'the secure handshake with their address failed'
+  if (errors.some(e => code(e) === 'ECONNREFUSED')) return 'connection refused'
+  if (errors.some(e => code(e) === 'EHOSTUNREACH' || code(e) === 'ENETUNREACH')) return 'no route to their address'
+  if (errors.some(e => e.name === 'TimeoutError' || code(e) === 'ETIMEDOUT')) return 'no answer in time'
+  if (errors.some(e => e.name === 'NoValidAddressesError')) return 'no address to dial'
+  return undefined
 }
 
 /** An open connection to the peer, a direct (unlimited) one first. */

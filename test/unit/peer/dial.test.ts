@@ -8,6 +8,8 @@
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
 import { createParleyNode } from '../../../common/node.ts'
@@ -49,9 +51,34 @@ test('an address where another peer answers reaches nobody: Noise wants the name
   await alice.hangUp(bob.peerId)
   await assert.rejects(
     openStream(alice, { username: toUsername('bob'), peerId: bob.peerId.toString(), addrs: [hostPort(carol)] }, PROTOCOL, AbortSignal.timeout(10_000)),
-    (err: unknown) => is(err, ErrorCode.Unreachable))
+    (err: unknown) => is(err, ErrorCode.Unreachable) && (err as Error).message === 'bob is not reachable right now: another peer answers at their address')
   assert.equal(alice.getConnections(bob.peerId).length, 0)
   assert.equal(alice.getConnections(carol.peerId).length, 0, 'a connection to the wrong peer was kept')
+})
+
+test('a failed dial says why in a few words: a refused port, a silent one, no address', async () => {
+  const fresh = await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const closed = hostPort(fresh)
+  const target = { username: toUsername('dave'), peerId: fresh.peerId.toString() }
+  await fresh.stop()
+  // A listener that takes the connection and never says a word: no Noise answer ever comes.
+  const silent = createServer(() => {}).listen(0, '127.0.0.1')
+  await once(silent, 'listening')
+  const address = silent.address()
+  assert.ok(address !== null && typeof address === 'object')
+  try {
+    const reason = async (addrs: string[], signal?: AbortSignal): Promise<string> => {
+      const err: unknown = await openStream(alice, { ...target, addrs }, PROTOCOL, signal).then(() => assert.fail('opened'), (e: unknown) => e)
+      assert.ok(is(err, ErrorCode.Unreachable), String(err))
+      return (err as Error).message
+    }
+    assert.equal(await reason([closed]), 'dave is not reachable right now: connection refused')
+    assert.equal(await reason([closed, closed.replace(/tcp\/\d+/, 'tcp/1')]), 'dave is not reachable right now: connection refused', 'one reason for every address that refused')
+    assert.equal(await reason([`/ip4/127.0.0.1/tcp/${address.port}`], AbortSignal.timeout(500)), 'dave is not reachable right now: no answer in time')
+    assert.equal(await reason([]), 'dave is not reachable right now: no address to dial')
+  } finally {
+    silent.close()
+  }
 })
 
 test('an address labelled with another peer\'s id is not dialled', async () => {
