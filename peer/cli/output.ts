@@ -61,15 +61,19 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   /** The status changed: draw the prompt again, at once when a transfer started or ended,
    * else at most every STATUS_REDRAW_MS. */
   function statusChanged (now: boolean): void {
-    if (transfers.active && sweepTimer === undefined) {
-      sweepTimer = setInterval(() => { if (transfers.expire()) statusChanged(true) }, STATUS_SWEEP_MS).unref()
-    } else if (!transfers.active) {
-      clearInterval(sweepTimer)
-      sweepTimer = undefined
-    }
+    if (transfers.active) sweepTimer ??= setInterval(sweep, STATUS_SWEEP_MS).unref()
     const wait = STATUS_REDRAW_MS - (performance.now() - lastRedraw)
     if (now || wait <= 0) redraw()
     else redrawTimer ??= setTimeout(redraw, wait).unref()
+  }
+
+  function sweep (): void {
+    const dropped = transfers.expire()
+    if (!transfers.active) {
+      clearInterval(sweepTimer)
+      sweepTimer = undefined
+    }
+    if (dropped) redraw()
   }
 
   function progress (event: Extract<PeerEvent, { event: 'progress' }>): void {
