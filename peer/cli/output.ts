@@ -51,10 +51,13 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   let sweepTimer: NodeJS.Timeout | undefined
   const line = (text: string): void => { out.write(text + '\n') }
 
-  function redraw (): void {
+  /** Draw the prompt again: below a line just printed (the prompt was cleared before it), or
+   * in place, for a new status. */
+  function redraw (inPlace: boolean): void {
     clearTimeout(redrawTimer)
     redrawTimer = undefined
     lastRedraw = performance.now()
+    if (inPlace) prompt?.before()
     prompt?.after()
   }
 
@@ -63,8 +66,8 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   function statusChanged (now: boolean): void {
     if (transfers.active) sweepTimer ??= setInterval(sweep, STATUS_SWEEP_MS).unref()
     const wait = STATUS_REDRAW_MS - (performance.now() - lastRedraw)
-    if (now || wait <= 0) redraw()
-    else redrawTimer ??= setTimeout(redraw, wait).unref()
+    if (now || wait <= 0) redraw(true)
+    else redrawTimer ??= setTimeout(() => { redraw(true) }, wait).unref()
   }
 
   function sweep (): void {
@@ -73,7 +76,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
       clearInterval(sweepTimer)
       sweepTimer = undefined
     }
-    if (dropped) redraw()
+    if (dropped) redraw(true)
   }
 
   function progress (event: Extract<PeerEvent, { event: 'progress' }>): void {
@@ -114,7 +117,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
       if (safe.event === 'progress') return print(safe)
       prompt?.before()
       print(safe)
-      redraw()
+      redraw(false)
     },
     attachPrompt: (before, after) => {
       prompt = { before, after }

@@ -7,7 +7,7 @@
  */
 import { createInterface } from 'node:readline'
 import type { Interface } from 'node:readline'
-import { clearLine, cursorTo } from 'node:readline'
+import { clearScreenDown, cursorTo, moveCursor } from 'node:readline'
 import { Writable } from 'node:stream'
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import type { ParleyPeer } from '../app.ts'
@@ -97,10 +97,7 @@ export class Prompt {
       // Ctrl-C on a terminal reaches readline as a key, not as a signal: it means leave.
       this.#rl.on('SIGINT', () => { this.close(true) })
       this.#search = reverseSearch(this.#rl, process.stdin, process.stdout, () => this.#history)
-      output.attachPrompt?.(
-        () => { clearLine(process.stdout, 0); cursorTo(process.stdout, 0) },
-        () => { this.#redraw() }
-      )
+      output.attachPrompt?.(() => { this.#clear() }, () => { this.#redraw() })
     }
   }
 
@@ -186,6 +183,28 @@ export class Prompt {
     this.#rl.setPrompt(this.#promptText())
     this.#rl.prompt(true)
     this.#prompted = true
+  }
+
+  /**
+   * Take the prompt and the line being typed off the screen, every row of it (a line longer than
+   * the terminal is wide wraps), so that what is printed next starts where the prompt started and
+   * #redraw draws the prompt below it. Clearing only the cursor's row left the rows above it on
+   * screen, and readline's redraw, going up to where it believed the prompt began, then wiped the
+   * line just printed.
+   */
+  #clear (): void {
+    const { rows, cols } = this.#asking === undefined && this.#search?.active !== true ? this.#rl.getCursorPos() : { rows: 0, cols: 1 }
+    // A line that exactly fills its last row leaves many terminals' cursor at the end of that row
+    // until the next character comes (a pending wrap): a space settles it on the next row.
+    if (rows > 0 && cols === 0) process.stdout.write(' ')
+    moveCursor(process.stdout, 0, -rows)
+    cursorTo(process.stdout, 0)
+    clearScreenDown(process.stdout)
+    // readline redraws from `prevRows` rows above the cursor: the rows it last saw the cursor
+    // below the prompt's first one. A pasted line is written without a redraw, so that count can
+    // be stale; after this clear the prompt starts on the cursor's row.
+    const state = this.#rl as unknown as { prevRows?: unknown }
+    if (typeof state.prevRows === 'number') state.prevRows = 0
   }
 
   #redraw (): void {

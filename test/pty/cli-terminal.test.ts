@@ -36,8 +36,8 @@ describe('the interactive terminal', () => {
   let bob: PeerProcess
   const terminals: Terminal[] = []
 
-  const open = async (dataDir: string): Promise<Terminal> => {
-    const terminal = await Terminal.start(dir, peerCommand(rendezvous.addr.toString(), dataDir), { NO_COLOR: '1' })
+  const open = async (dataDir: string, size?: { columns: number, rows: number }): Promise<Terminal> => {
+    const terminal = await Terminal.start(dir, peerCommand(rendezvous.addr.toString(), dataDir), { NO_COLOR: '1' }, size)
     terminals.push(terminal)
     await terminal.waitFor('Type HELP for the commands')
     return terminal
@@ -178,6 +178,30 @@ describe('the interactive terminal', () => {
     assert.equal(await second.exitStatus(), 0)
     assert.match(await second.screen(), /Bye\./)
     assert.doesNotMatch(await second.screen(), CRASH)
+  })
+
+  test('a line longer than the terminal is wide: messages arriving meanwhile stay, the line is drawn once', async () => {
+    const heidi = await open(join(dir, 'heidi'), { columns: 40, rows: 20 })
+    await heidi.line('SIGNUP heidi heidi-password-1234')
+    await heidi.waitFor('Welcome, heidi')
+    await heidi.waitFor(screen => screen.endsWith('heidi>'))
+    // Typed in one go, as a paste: readline writes it without redrawing, over three rows.
+    const long = 'SEND bob this line is longer than the forty columns of this terminal, by far'
+    await heidi.type(long)
+    await heidi.waitFor(screen => screen.endsWith('by far'))
+    await bob.run('SEND heidi one while you type', is('delivered', { to: 'heidi' }))
+    await heidi.waitFor('bob: one while you type')
+    await bob.run('SEND heidi two while you type', is('delivered', { to: 'heidi' }))
+    const screen = await heidi.waitFor('bob: two while you type')
+    assert.match(screen, /bob: one while you type/, 'the first message is still on the screen')
+    // tmux joins wrapped rows (-J): the prompt and the line, once, last, after both messages.
+    const lines = screen.split('\n')
+    assert.equal(lines.filter(l => l.includes('heidi> SEND bob')).length, 1, `the typed line is drawn once:\n${screen}`)
+    assert.equal(lines.at(-1), `heidi> ${long}`)
+    await heidi.press('Enter')
+    await bob.waitFor(is('message', { from: 'heidi', text: long.slice('SEND bob '.length) }))
+    await heidi.line('QUIT')
+    assert.equal(await heidi.exitStatus(), 0)
   })
 
   test('lines printed during file transfers stay on the screen; the prompt shows the transfers', async () => {

@@ -25,14 +25,15 @@ export class Terminal {
   }
 
   /**
-   * Run `argv` in a fresh 120×40 terminal, cwd the project root. When it ends the pane prints
-   * `[exited with status N]` and stays, so the test can read the last screen.
+   * Run `argv` in a fresh terminal (120×40 unless `size` says otherwise), cwd the project root.
+   * When it ends the pane prints `[exited with status N]` and stays, so the test can read the
+   * last screen.
    */
-  static async start (dir: string, argv: string[], env: Record<string, string> = {}): Promise<Terminal> {
+  static async start (dir: string, argv: string[], env: Record<string, string> = {}, size = { columns: 120, rows: 40 }): Promise<Terminal> {
     const terminal = new Terminal(join(dir, `tmux-${process.pid}-${++opened}.sock`))
     const quoted = argv.map(arg => `'${arg.replaceAll('\'', '\'\\\'\'')}'`).join(' ')
     const command = `cd '${ROOT}' && ${quoted}; echo "${EXIT_MARK}$?]"; exec sleep 3600`
-    await terminal.tmux('-f', '/dev/null', 'new-session', '-d', '-s', terminal.name, '-x', '120', '-y', '40',
+    await terminal.tmux('-f', '/dev/null', 'new-session', '-d', '-s', terminal.name, '-x', String(size.columns), '-y', String(size.rows),
       '-e', 'TERM=xterm-256color', ...Object.entries(env).flatMap(([key, value]) => ['-e', `${key}=${value}`]),
       'sh', '-c', command)
     return terminal
