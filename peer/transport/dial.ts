@@ -67,7 +67,7 @@ export async function openStream (node: Dialer, target: Dialable, protocol: stri
  * something they can act on. Looks through libp2p's AggregateError (one error per address) and
  * causes; the first reason of this list that is found wins. The whole error stays in `cause`.
  */
-export function dialFailure (err: unknown): string | undefined {
+function dialFailure (err: unknown): string | undefined {
   const seen: unknown[] = []
   const collect = (e: unknown, depth: number): void => {
     if (!(e instanceof Error) || depth > 4 || seen.includes(e)) return
