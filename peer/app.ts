@@ -15,7 +15,7 @@ import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
 import { signIn, signUp } from './account.ts'
 import type { AccountHost, SignedIn } from './account.ts'
 import { Directory } from './directory.ts'
-import type { Emit, HistoryLine } from './events.ts'
+import type { Emit, HistoryLine, PeerEvent } from './events.ts'
 import { RendezvousClient } from './rendezvous-client.ts'
 import { Session } from './session.ts'
 import { describeLocalFile } from './files/index.ts'
@@ -46,6 +46,8 @@ interface Services {
 export class ParleyPeer {
   readonly #options: PeerOptions
   readonly #emit: Emit
+  /** Events waiting for a sign-in's announcement (#open), or undefined: they go out at once. */
+  #held: PeerEvent[] | undefined
   #node: ParleyNode
   #services: Services
   #rendezvous: RendezvousClient
@@ -59,7 +61,10 @@ export class ParleyPeer {
 
   private constructor (options: PeerOptions, node: ParleyNode) {
     this.#options = options
-    this.#emit = options.emit
+    this.#emit = event => {
+      if (this.#held === undefined) options.emit(event)
+      else this.#held.push(event)
+    }
     this.#node = node
     this.#services = this.#servicesOf(node)
     this.#rendezvous = new RendezvousClient(node, options.rendezvous)
@@ -113,8 +118,7 @@ export class ParleyPeer {
   async signup (name: Username, password: string): Promise<void> {
     await this.#closeSession()
     const signed = await signUp(this.#accountHost(), name, password)
-    await this.#open(signed)
-    this.#emit({ event: 'signed-up', username: name, peerId: this.#node.peerId.toString() })
+    await this.#open(signed, { event: 'signed-up', username: name, peerId: this.#node.peerId.toString() })
   }
 
   async login (name: Username, password: string): Promise<void> {
@@ -122,8 +126,7 @@ export class ParleyPeer {
     // otherwise end the new sign-in on the rendezvous (the same connection keeps one session).
     await this.#closeSession()
     const signed = await signIn(this.#accountHost(), name, password)
-    await this.#open(signed)
-    this.#emit({ event: 'logged-in', username: signed.username, peerId: this.#node.peerId.toString(), offline: signed.offline === true })
+    await this.#open(signed, { event: 'logged-in', username: signed.username, peerId: this.#node.peerId.toString(), offline: signed.offline === true })
   }
 
   #accountHost (): AccountHost {
@@ -147,9 +150,19 @@ export class ParleyPeer {
     this.#rendezvous = new RendezvousClient(this.#node, this.#options.rendezvous)
   }
 
-  async #open (signed: SignedIn): Promise<void> {
+  /** Open the signed-in session and announce it (`signed-up`, `logged-in`). What is reported
+   * while the session starts waits for that announcement: a message queued for us elsewhere
+   * arrives as soon as the rendezvous says we are online, before the session has finished
+   * starting, and was shown before "Signed in as …". */
+  async #open (signed: SignedIn, announcement: PeerEvent): Promise<void> {
     await this.#closeSession()
     this.#verified.clear()
+    this.#held = []
+    const release = (): void => {
+      const events = this.#held ?? []
+      this.#held = undefined
+      for (const event of events) this.#emit(event)
+    }
     const session = new Session({
       direct: this.#services.direct,
       groups: this.#services.groups,
@@ -166,10 +179,16 @@ export class ParleyPeer {
     try {
       await session.start(signed.offline === true)
     } catch (err) {
-      await session.close()
+      try {
+        await session.close()
+      } finally {
+        release()
+      }
       throw err
     }
     this.#session = session
+    this.#held = [announcement, ...(this.#held ?? [])]
+    release()
   }
 
   async #closeSession (): Promise<void> {
@@ -256,8 +275,9 @@ export class ParleyPeer {
   async join (group: GroupName): Promise<void> {
     const session = this.#signedIn()
     const joined = await this.#rendezvous.join(group)
-    this.#emit({ event: 'joined', group: joined.group, created: joined.created })
-    if (!joined.created) session.openSessionsIn(group)
+    const already = joined.already === true
+    this.#emit({ event: 'joined', group: joined.group, created: joined.created, already })
+    if (!joined.created && !already) session.openSessionsIn(group)
   }
 
   async leave (group: GroupName): Promise<void> {
