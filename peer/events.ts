@@ -24,7 +24,7 @@ export type PeerEvent =
   | { event: 'progress', id: string, direction: 'send' | 'receive', peer: string, name: string, bytes: number, total: number }
   | { event: 'groups', groups: GroupCount[] }
   | { event: 'created', group: string }
-  | { event: 'joined', group: string, created: boolean }
+  | { event: 'joined', group: string, created: boolean, already: boolean }
   | { event: 'left', group: string }
   | { event: 'members', group: string, epoch: number, members: GroupMemberView[] }
   | { event: 'who', users: MemberView[] }

@@ -228,7 +228,7 @@ export function createHandlers ({ store, sessions, notifier, throttle, nameCards
       }
       const result = store.joinGroup(group, session.username)
       if (result.joined && !result.created) notifier.joined(result.group, session.username)
-      return { group, created: result.created, epoch: result.group.epoch }
+      return { group, created: result.created, epoch: result.group.epoch, already: !result.joined }
     },
 
     leave ({ group }, context) {

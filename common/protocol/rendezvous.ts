@@ -142,7 +142,8 @@ export const RESPONSE_SCHEMAS = {
   who: { users: array(object({ username, online: bool() }), MAX_LISTED) },
   list: { groups: array(object({ group, members: uint() }), MAX_LISTED) },
   create: { group, epoch },
-  join: { group, created: bool(), epoch },
+  /** `already`: the caller was a member before this request (nothing changed). */
+  join: { group, created: bool(), epoch, already: optional(bool()) },
   leave: { group },
   members: {
     group,

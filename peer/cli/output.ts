@@ -159,7 +159,9 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       if (event.groups.length === 0) return 'No groups yet: CREATE <group> or JOIN <group>.'
       return table([['GROUP', 'PARTICIPANTS'], ...event.groups.map(g => [g.group, String(g.members)])])
     case 'created': return `Created group ${event.group}.`
-    case 'joined': return event.created ? `Created and joined group ${event.group}.` : `Joined group ${event.group}.`
+    case 'joined':
+      if (event.already) return `You are already in ${event.group}.`
+      return event.created ? `Created and joined group ${event.group}.` : `Joined group ${event.group}.`
     case 'left': return `Left group ${event.group}.`
     case 'members': return `${event.group}: ${plural(event.members.length, 'member')}, ${event.members.filter(m => m.online).length} online (key epoch ${event.epoch})\n` +
       table([['USER', 'STATUS'], ...event.members.map(m => [m.username, m.connected ? 'online, connected' : online(m.online)])])

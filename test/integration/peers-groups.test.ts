@@ -139,7 +139,14 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     assert.equal(again.code, 'ERR_EXISTS')
     assert.deepEqual(await list('bob'), { team: 1 })
 
-    assert.equal((await joinGroup('bob', 'team')).created, false)
+    const bobJoined = await joinGroup('bob', 'team')
+    assert.equal(bobJoined.created, false)
+    assert.equal(bobJoined.already, false)
+    assert.deepEqual(await list(), { team: 2 })
+    // A second JOIN says so and changes nothing; the creator is a member already too.
+    const twice = await joinGroup('bob', 'team')
+    assert.deepEqual([twice.created, twice.already], [false, true])
+    assert.equal((await joinGroup('alice', 'team')).already, true)
     assert.deepEqual(await list(), { team: 2 })
     // Nobody has sent anything yet: the joiner opened a session with the member online, so the
     // group's first message need not wait for a dial. Either side sees it.
