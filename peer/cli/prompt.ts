@@ -88,7 +88,11 @@ export class Prompt {
       tabSize: 4,
       completer: options.interactive
         ? (line: string, done: (err: null, result: [string[], string]) => void) => {
-            void this.#knownNames().then(names => { done(null, complete(line, names)) })
+            void this.#knownNames().then(names => {
+              // Nobody sends to, verifies or trusts themselves: our own name is not offered.
+              const self = this.#peer.username
+              done(null, complete(line, { ...names, users: [...names.users].filter(user => user !== self) }))
+            })
           }
         : undefined
     })

@@ -85,6 +85,14 @@ describe('the interactive terminal', () => {
     await alice.waitFor(screen => screen.endsWith('alice> VERIFY bob'))
     await alice.press('Enter')
     await alice.waitFor('Fingerprint for you and bob:')
+    // Our own name is never offered (the directory knows it: WHO lists it).
+    await alice.line('WHO')
+    await alice.waitFor(/USER +STATUS\n +alice +online/)
+    await alice.type('SEND ali')
+    await alice.press('Tab')
+    await alice.type('#')
+    await alice.waitFor(screen => screen.endsWith('alice> SEND ali#'))
+    await alice.press('C-u')
 
     // A message arrives while a line is half typed: it is printed above, the line survives.
     await alice.waitFor(screen => screen.endsWith('alice>'))
