@@ -5,6 +5,7 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { getEventListeners } from 'node:events'
 import { readFileSync } from 'node:fs'
 import crypto from 'node:crypto'
 import { createRequire } from 'node:module'
@@ -18,6 +19,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
 import { createParleyNode } from '../../../common/node.ts'
 import type { ParleyNode } from '../../../common/node.ts'
+import { FramedStream } from '../../../common/wire/frames.ts'
 
 describe('dependency patches', () => {
   it('yamux grants its receive window back once half is used, not after every data frame', async () => {
@@ -106,6 +108,39 @@ describe('dependency patches', () => {
       await assert.rejects(connection.newStream('/parley-test/nobody/1.0.0'), (err: Error) => err.name === 'UnsupportedProtocolError')
       const stream = await connection.newStream('/parley-test/nobody/1.0.0', { negotiateFully: false })
       assert.equal(stream.protocol, '/parley-test/nobody/1.0.0')
+      stream.abort(new Error('test done'))
+    } finally {
+      await Promise.all([a, b].map(async node => { await node.stop() }))
+    }
+  })
+
+  it('a write that waits for the stream to drain leaves no listener on its signal (p-event)', async () => {
+    const start = async (): Promise<ParleyNode> => await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+    const [a, b] = [await start(), await start()]
+    const frames = 64
+    const frame = new Uint8Array(60 * 1024)
+    try {
+      const allIn = new Promise<void>(resolve => {
+        void b.handle('/parley-test/sink/1.0.0', (stream: Stream) => {
+          let received = 0
+          stream.addEventListener('message', message => {
+            received += message.data.byteLength
+            if (received >= frames * frame.byteLength) resolve()
+          })
+        })
+      })
+      const connection = await a.dial(b.getMultiaddrs())
+      const stream = await connection.newStream('/parley-test/sink/1.0.0')
+      let full = 0
+      const send = stream.send.bind(stream)
+      stream.send = data => { const more = send(data); if (!more) full++; return more }
+      const framed = new FramedStream(stream)
+      // One signal for the whole stream, as a file transfer passes its own to every chunk.
+      const transfer = new AbortController()
+      for (let i = 0; i < frames; i++) await framed.write(frame, { signal: transfer.signal })
+      await allIn
+      assert.ok(full > 0, 'no write waited for the stream to drain: this test shows nothing')
+      assert.equal(getEventListeners(transfer.signal, 'abort').length, 0, `after ${full} waits for drain`)
       stream.abort(new Error('test done'))
     } finally {
       await Promise.all([a, b].map(async node => { await node.stop() }))
