@@ -175,9 +175,9 @@ describe('rendezvous server process', () => {
   })
 
   it('joins a missing group by creating it, then joins it idempotently', async () => {
-    assert.deepEqual(await alice.client.join('Friends'), { group: 'friends', created: true, epoch: 0 })
-    assert.deepEqual(await bob.client.join('friends'), { group: 'friends', created: false, epoch: 0 })
-    assert.deepEqual(await alice.client.join('friends'), { group: 'friends', created: false, epoch: 0 })
+    assert.deepEqual(await alice.client.join('Friends'), { group: 'friends', created: true, epoch: 0, already: false })
+    assert.deepEqual(await bob.client.join('friends'), { group: 'friends', created: false, epoch: 0, already: false })
+    assert.deepEqual(await alice.client.join('friends'), { group: 'friends', created: false, epoch: 0, already: true })
   })
 
   it('refuses to create a group that exists', async () => {

@@ -193,9 +193,9 @@ describe('rendezvous handlers', () => {
     })
 
     it('join creates a missing group, is idempotent, and tells the others once', () => {
-      assert.deepEqual(as(alice, 'join', { group: 'club' }), { group: 'club', created: true, epoch: 0 })
-      assert.deepEqual(as(bob, 'join', { group: 'club' }), { group: 'club', created: false, epoch: 0 })
-      as(bob, 'join', { group: 'club' })
+      assert.deepEqual(as(alice, 'join', { group: 'club' }), { group: 'club', created: true, epoch: 0, already: false })
+      assert.deepEqual(as(bob, 'join', { group: 'club' }), { group: 'club', created: false, epoch: 0, already: false })
+      assert.deepEqual(as(bob, 'join', { group: 'club' }), { group: 'club', created: false, epoch: 0, already: true })
       assert.deepEqual(eventsOf(alice, 'member-joined'), [{ type: 'member-joined', group: 'club', username: 'bob' }])
       assert.deepEqual(eventsOf(bob, 'member-joined'), [])
       assert.deepEqual(as(carol, 'list', {}).groups, [{ group: 'club', members: 2 }])
