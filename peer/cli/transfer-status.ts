@@ -34,8 +34,8 @@ export class TransferStatus {
   /** Take a progress event; true when the status reads differently now. */
   update (event: Progress, now = Date.now()): boolean {
     const key = `${event.direction}/${event.id}`
+    if (event.bytes >= event.total) return this.#end(key, event.peer)
     const before = this.#describe(key)
-    if (event.bytes >= event.total) return this.#end(key, event.peer) || before !== this.#describe(key)
     let transfer = this.#transfers.get(key)
     if (transfer === undefined) {
       transfer = { direction: event.direction, name: event.name, peers: new Map(), at: now }

@@ -17,8 +17,7 @@ import { createLibp2p } from 'libp2p'
 import { LengthPrefixedDecoder, Queue, multiaddrConnectionPair } from '@libp2p/utils'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
-import { createParleyNode } from '../../../common/node.ts'
-import type { ParleyNode } from '../../../common/node.ts'
+import { loopbackNode } from '../../helpers/nodes.ts'
 import { FramedStream } from '../../../common/wire/frames.ts'
 
 describe('dependency patches', () => {
@@ -88,7 +87,7 @@ describe('dependency patches', () => {
     const require = createRequire(import.meta.url)
     const source = readFileSync(join(dirname(require.resolve('libp2p')), 'connection-manager', 'index.js'), 'utf8')
     assert.doesNotMatch(source, /conns = conns\.concat\(/)
-    const nodes = await Promise.all([1, 2, 3, 4].map(async () => await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })))
+    const nodes = await Promise.all([1, 2, 3, 4].map(loopbackNode))
     const [hub, ...others] = nodes as [typeof nodes[0], ...typeof nodes]
     try {
       for (const other of others) await hub.dial(other.getMultiaddrs())
@@ -99,8 +98,7 @@ describe('dependency patches', () => {
   })
 
   it('multistream-select proposes one protocol without waiting for its answer when asked (negotiateFully: false)', async () => {
-    const start = async (): Promise<ParleyNode> => await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
-    const [a, b] = [await start(), await start()]
+    const [a, b] = [await loopbackNode(), await loopbackNode()]
     try {
       const connection = await a.dial(b.getMultiaddrs())
       // Nobody serves this protocol: the full negotiation refuses it, the optimistic one hands
@@ -115,8 +113,7 @@ describe('dependency patches', () => {
   })
 
   it('a write that waits for the stream to drain leaves no listener on its signal (p-event)', async () => {
-    const start = async (): Promise<ParleyNode> => await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
-    const [a, b] = [await start(), await start()]
+    const [a, b] = [await loopbackNode(), await loopbackNode()]
     const frames = 64
     const frame = new Uint8Array(60 * 1024)
     try {
@@ -154,7 +151,7 @@ describe('dependency patches', () => {
   })
 
   it('a Noise handshake imports no private key and each received public key once, from a string', async () => {
-    const [a, b] = await Promise.all([1, 2].map(async () => await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })))
+    const [a, b] = await Promise.all([1, 2].map(loopbackNode))
     const imports = { private: 0, public: 0 }
     // What each import and HKDF was given: Node 24 throws and catches an exception per
     // KeyObject/CryptoKey question about an object or bytes, not about a string or a KeyObject.
@@ -205,7 +202,7 @@ describe('dependency patches', () => {
     // transport keys of both ends (HKDF's split).
     const echo = '/parley-test/echo/1.0.0'
     for (const patchedDials of [true, false]) {
-      const patched = await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+      const patched = await loopbackNode()
       const reference = await createLibp2p({
         addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
         transports: [tcp()],

@@ -10,9 +10,8 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
-import { createParleyNode } from '../../../common/node.ts'
+import { loopbackNode } from '../../helpers/nodes.ts'
 import type { ParleyNode } from '../../../common/node.ts'
 import { ErrorCode, is } from '../../../common/errors.ts'
 import { toUsername } from '../../../common/wire/names.ts'
@@ -31,8 +30,7 @@ const hostPort = (node: ParleyNode): string => {
 }
 
 before(async () => {
-  const start = async (): Promise<ParleyNode> => await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
-  ;[alice, bob, carol] = await Promise.all([start(), start(), start()])
+  ;[alice, bob, carol] = await Promise.all([loopbackNode(), loopbackNode(), loopbackNode()])
   for (const node of [bob, carol]) await node.handle(PROTOCOL, (stream: Stream) => { stream.abort(new Error('test done')) })
   await bob.handle(ECHO, (stream: Stream) => { void withFramedStream(stream, async framed => { await framed.write(await framed.read()) }) })
 })
@@ -57,7 +55,7 @@ test('an address where another peer answers reaches nobody: Noise wants the name
 })
 
 test('a failed dial says why in a few words: a refused port, a silent one, no address', async () => {
-  const fresh = await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const fresh = await loopbackNode()
   const closed = hostPort(fresh)
   const target = { username: toUsername('dave'), peerId: fresh.peerId.toString() }
   await fresh.stop()
@@ -82,7 +80,7 @@ test('a failed dial says why in a few words: a refused port, a silent one, no ad
 })
 
 test('an address labelled with another peer\'s id is not dialled', async () => {
-  const fresh = await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const fresh = await loopbackNode()
   try {
     await assert.rejects(
       openStream(alice, { username: toUsername('fresh'), peerId: fresh.peerId.toString(), addrs: [`${hostPort(carol)}/p2p/${carol.peerId.toString()}`] }, PROTOCOL, AbortSignal.timeout(10_000)),
@@ -94,7 +92,7 @@ test('an address labelled with another peer\'s id is not dialled', async () => {
 })
 
 test('a dial that may not use the relay tries direct addresses only: with none it gives up at once', async () => {
-  const fresh = await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const fresh = await loopbackNode()
   try {
     // Only a relayed address, through carol (who is no relay): without `relay: false` it is dialled.
     const through = `${hostPort(carol)}/p2p/${carol.peerId.toString()}/p2p-circuit`
@@ -119,7 +117,7 @@ test('a dial to a loopback address looks for our relayed addresses only when it 
   stream.abort(new Error('test done'))
   assert.equal(asked, 0, 'our own addresses were built for a dial that needed no relay')
   // Nobody listens there any more: the direct dial fails, and only then is a relay looked for.
-  const gone = await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const gone = await loopbackNode()
   const goneAt = hostPort(gone)
   await gone.stop()
   await assert.rejects(

@@ -7,8 +7,7 @@
 import { afterEach, beforeEach, describe, it, mock } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createParleyNode } from '../../../common/node.ts'
+import { loopbackNode } from '../../helpers/nodes.ts'
 import type { ParleyNode } from '../../../common/node.ts'
 import { ErrorCode, is } from '../../../common/errors.ts'
 import { DIRECT_PROTOCOL, GROUP_PROTOCOL } from '../../../common/protocol/peer.ts'
@@ -49,7 +48,7 @@ function userOf (username: string, names: Map<string, string>, texts: IncomingTe
 interface Peer { node: ParleyNode, gate: SignedInGate, direct: DirectService, groups: GroupService }
 
 async function peer (): Promise<Peer> {
-  const node = await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const node = await loopbackNode()
   const gate = new SignedInGate()
   const direct = directService({ node, signedIn: gate, emit: () => {} })
   const groups = groupService({ node, direct, signedIn: gate, emit: () => {} })
