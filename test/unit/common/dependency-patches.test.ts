@@ -9,6 +9,7 @@ import { getEventListeners } from 'node:events'
 import { readFileSync } from 'node:fs'
 import crypto from 'node:crypto'
 import { createRequire } from 'node:module'
+import { Socket } from 'node:net'
 import { dirname, join } from 'node:path'
 import { noise, pureJsCrypto } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -144,10 +145,37 @@ describe('dependency patches', () => {
     }
   })
 
-  it('@libp2p/tcp corks each send into one write', () => {
-    const require = createRequire(import.meta.url)
-    const source = readFileSync(join(dirname(require.resolve('@libp2p/tcp')), 'socket-to-conn.js'), 'utf8')
-    assert.match(source, /this\.socket\.cork\(\);[\s\S]*this\.socket\.uncork\(\);/)
+  it('@libp2p/tcp sends what one tick sends on a connection in one write', async () => {
+    const [a, b] = [await loopbackNode(), await loopbackNode()]
+    const frames = 10
+    const { _write: write, _writev: writev } = Socket.prototype
+    try {
+      const allIn = new Promise<void>(resolve => {
+        void b.handle('/parley-test/sink/1.0.0', (stream: Stream) => {
+          let received = 0
+          stream.addEventListener('message', message => {
+            received += message.data.byteLength
+            if (received >= frames * 64) resolve()
+          })
+        })
+      })
+      const connection = await a.dial(b.getMultiaddrs())
+      const stream = await connection.newStream('/parley-test/sink/1.0.0')
+      await new Promise(resolve => setTimeout(resolve, 50))
+      // Writes to b's port: a's socket of this connection (b's own go to a's ephemeral port).
+      const port = Number(connection.remoteAddr.getComponents().find(c => c.name === 'tcp')?.value)
+      let writes = 0
+      Socket.prototype._write = function (this: Socket, ...args: Parameters<typeof write>) { if (this.remotePort === port) writes++; write.apply(this, args) }
+      Socket.prototype._writev = function (this: Socket, ...args: Parameters<NonNullable<typeof writev>>) { if (this.remotePort === port) writes++; writev!.apply(this, args) }
+      // Ten yamux frames, each its own Noise frame: unpatched, a writev each.
+      for (let i = 0; i < frames; i++) stream.send(new Uint8Array(64))
+      await allIn
+      assert.equal(writes, 1, `${frames} frames sent in one tick went out in ${writes} writes`)
+      stream.abort(new Error('test done'))
+    } finally {
+      Object.assign(Socket.prototype, { _write: write, _writev: writev })
+      await Promise.all([a, b].map(async node => { await node.stop() }))
+    }
   })
 
   it('a Noise handshake imports no private key and each received public key once, from a string', async () => {
