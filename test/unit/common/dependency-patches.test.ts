@@ -9,7 +9,8 @@ import { getEventListeners } from 'node:events'
 import { readFileSync } from 'node:fs'
 import crypto from 'node:crypto'
 import { createRequire } from 'node:module'
-import { Socket } from 'node:net'
+import { Socket, createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
 import { noise, pureJsCrypto } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -18,6 +19,8 @@ import { createLibp2p } from 'libp2p'
 import { LengthPrefixedDecoder, Queue, multiaddrConnectionPair } from '@libp2p/utils'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { loopbackNode } from '../../helpers/nodes.ts'
 import { FramedStream } from '../../../common/wire/frames.ts'
 
@@ -148,7 +151,7 @@ describe('dependency patches', () => {
   it('@libp2p/tcp sends what one tick sends on a connection in one write', async () => {
     const [a, b] = [await loopbackNode(), await loopbackNode()]
     const frames = 10
-    const { _write: write, _writev: writev } = Socket.prototype
+    let writes: SocketWrites | undefined
     try {
       const allIn = new Promise<void>(resolve => {
         void b.handle('/parley-test/sink/1.0.0', (stream: Stream) => {
@@ -162,19 +165,57 @@ describe('dependency patches', () => {
       const connection = await a.dial(b.getMultiaddrs())
       const stream = await connection.newStream('/parley-test/sink/1.0.0')
       await new Promise(resolve => setTimeout(resolve, 50))
-      // Writes to b's port: a's socket of this connection (b's own go to a's ephemeral port).
-      const port = Number(connection.remoteAddr.getComponents().find(c => c.name === 'tcp')?.value)
-      let writes = 0
-      Socket.prototype._write = function (this: Socket, ...args: Parameters<typeof write>) { if (this.remotePort === port) writes++; write.apply(this, args) }
-      Socket.prototype._writev = function (this: Socket, ...args: Parameters<NonNullable<typeof writev>>) { if (this.remotePort === port) writes++; writev!.apply(this, args) }
+      writes = socketWritesTo(portOf(connection.remoteAddr))
       // Ten yamux frames, each its own Noise frame: unpatched, a writev each.
       for (let i = 0; i < frames; i++) stream.send(new Uint8Array(64))
       await allIn
-      assert.equal(writes, 1, `${frames} frames sent in one tick went out in ${writes} writes`)
+      assert.equal(writes.sizes.length, 1, `${frames} frames sent in one tick went out in ${writes.sizes.length} writes`)
       stream.abort(new Error('test done'))
     } finally {
-      Object.assign(Socket.prototype, { _write: write, _writev: writev })
+      writes?.restore()
       await Promise.all([a, b].map(async node => { await node.stop() }))
+    }
+  })
+
+  it('a dialer proposes Noise and sends its first handshake message without waiting for the answer', async () => {
+    const [a, b] = [await loopbackNode(), await loopbackNode()]
+    const writes = socketWritesTo(portOf(b.getMultiaddrs()[0]!))
+    try {
+      const connection = await a.dial(b.getMultiaddrs())
+      // multistream-select's header and "/noise" (28 bytes), then Noise's first message (its
+      // 2-byte length and a 32-byte ephemeral key), in the connection's first write. Unpatched:
+      // 28 bytes, and the Noise message only once the answer is back.
+      assert.equal(writes.sizes[0], 28 + 34, `the dialer's writes: ${writes.sizes.join(', ')}`)
+      // The connection works: a stream both ways.
+      await b.handle('/parley-test/echo/1.0.0', (stream: Stream) => {
+        stream.addEventListener('message', message => { stream.send(message.data) })
+      })
+      const stream = await connection.newStream('/parley-test/echo/1.0.0')
+      const framed = new FramedStream(stream)
+      await framed.write(new TextEncoder().encode('hello'))
+      assert.equal(new TextDecoder().decode(await framed.read()), 'hello')
+      stream.abort(new Error('test done'))
+    } finally {
+      writes.restore()
+      await Promise.all([a, b].map(async node => { await node.stop() }))
+    }
+  })
+
+  it('a proposed Noise that the remote refuses fails the dial with the reason', async () => {
+    // A listener that speaks multistream-select but not Noise: it answers the header and "na".
+    const server = createServer(socket => {
+      socket.once('data', () => { socket.write(Buffer.from('\x13/multistream/1.0.0\n\x03na\n', 'latin1')) })
+      socket.on('error', () => {})
+    })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as AddressInfo).port
+    const a = await loopbackNode()
+    try {
+      await assert.rejects(a.dial(multiaddr(`/ip4/127.0.0.1/tcp/${port}`), { signal: AbortSignal.timeout(10_000) }),
+        (err: Error) => /does not serve \/noise/.test(`${err.message} ${String((err as { cause?: Error }).cause?.message)}`))
+    } finally {
+      await a.stop()
+      server.close()
     }
   })
 
@@ -250,3 +291,25 @@ describe('dependency patches', () => {
     }
   })
 })
+
+interface SocketWrites { sizes: number[], restore: () => void }
+
+/** The sizes of the writes (system calls) of every socket connected to `port`, in order. */
+function socketWritesTo (port: number): SocketWrites {
+  const prototype = Socket.prototype
+  const [write, writev] = [prototype._write, prototype._writev] // eslint-disable-line @typescript-eslint/unbound-method -- called with their socket below
+  const sizes: number[] = []
+  prototype._write = function (this: Socket, chunk: Buffer, encoding: BufferEncoding, callback: (err?: Error | null) => void) {
+    if (this.remotePort === port) sizes.push(chunk.byteLength)
+    write.call(this, chunk, encoding, callback)
+  }
+  prototype._writev = function (this: Socket, chunks: Array<{ chunk: Buffer, encoding: BufferEncoding }>, callback: (err?: Error | null) => void) {
+    if (this.remotePort === port) sizes.push(chunks.reduce((sum, { chunk }) => sum + chunk.byteLength, 0))
+    writev!.call(this, chunks, callback)
+  }
+  return { sizes, restore: () => { Object.assign(prototype, { _write: write, _writev: writev }) } }
+}
+
+function portOf (address: Multiaddr): number {
+  return Number(address.getComponents().find(c => c.name === 'tcp')?.value)
+}
