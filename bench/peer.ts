@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
+import { PEER_PROGRAM } from '../harness/processes.ts'
 
 const ROOT = new URL('../', import.meta.url).pathname
 
@@ -63,9 +64,9 @@ export class BenchPeer {
     waiter.reject(err)
   }
 
-  /** Spawn `node peer/main.ts 0 --json` on 127.0.0.1, never mDNS; resolves at `ready`. */
+  /** Spawn `node [nodeArgs] PEER_PROGRAM 0 --json` (as `npm run peer` does) on 127.0.0.1, never mDNS; resolves at `ready`. */
   static async start (name: string, rendezvous: string, dataDir: string, nodeArgs: string[] = []): Promise<BenchPeer> {
-    const child = spawn(process.execPath, [...nodeArgs, 'peer/main.ts', '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--json', '--no-mdns'], {
+    const child = spawn(process.execPath, [...nodeArgs, ...PEER_PROGRAM, '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--json', '--no-mdns'], {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'pipe']
     })

@@ -1,16 +1,31 @@
 /**
- * The real programs, started the way the README runs them (node rendezvous/main.ts, node
- * peer/main.ts) on 127.0.0.1 with --json and no mDNS: a rendezvous server that resolves once it
+ * The real programs, started the way the README runs them (node rendezvous/main.ts, and the
+ * peer as `npm run peer` starts it: PEER_PROGRAM) on 127.0.0.1 with --json and no mDNS: a rendezvous server that resolves once it
  * prints `ready`, and peers driven line by line over stdin whose JSON events are collected to be
  * awaited. The integration tests, the benchmark and the demo all drive them through here.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 const ROOT = new URL('../', import.meta.url).pathname
+
+/**
+ * What `npm run peer` gives node (package.json's "peer" script after `node`): its V8 flags,
+ * then peer/main.ts. Whatever starts a real peer (the integration, pseudo-terminal and network
+ * tests, the benchmark, the demo) starts it with these, so it runs the program the README runs.
+ */
+export const PEER_PROGRAM: readonly string[] = peerProgram()
+
+function peerProgram (): string[] {
+  const { scripts } = JSON.parse(readFileSync(new URL('package.json', `file://${ROOT}`), 'utf8')) as { scripts: Record<string, string> }
+  const [command, ...args] = (scripts.peer ?? '').split(/\s+/)
+  if (command !== 'node' || args.at(-1) !== 'peer/main.ts') throw new Error(`package.json's "peer" script is not "node [flags] peer/main.ts": ${scripts.peer}`)
+  return args
+}
 
 export interface ServerProcess {
   child: ChildProcess
@@ -71,7 +86,7 @@ export async function spawnRendezvous (dataDir: string, timeoutMs = 15_000, port
 
 export type PeerEventLine = Record<string, unknown> & { event: string }
 
-/** A real peer process, started as `npm run peer -- <port>` starts it (node peer/main.ts), with
+/** A real peer process, started as `npm run peer -- <port>` starts it (PEER_PROGRAM), with
  * --json, driven line by line over stdin; its JSON events are collected to be awaited. */
 export class PeerProcess {
   readonly child: ChildProcess
@@ -98,7 +113,7 @@ export class PeerProcess {
 
   /** Start a peer on 127.0.0.1 with its own data folder; resolves at its `ready` event. */
   static async start (name: string, rendezvous: string, dataDir: string, extra: string[] = []): Promise<PeerProcess> {
-    const child = spawn(process.execPath, ['peer/main.ts', '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--json', '--no-mdns', ...extra], {
+    const child = spawn(process.execPath, [...PEER_PROGRAM, '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--json', '--no-mdns', ...extra], {
       cwd: ROOT,
       stdio: ['pipe', 'pipe', 'pipe']
     })

@@ -9,14 +9,14 @@ import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
-import { spawnRendezvous } from '../../harness/processes.ts'
+import { PEER_PROGRAM, spawnRendezvous } from '../../harness/processes.ts'
 import type { ServerProcess } from '../../harness/processes.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 
 /** Run a peer with --json until its first `ready` or `error` event (then QUIT), or its exit. */
 async function firstWord (rendezvous: string, dataDir: string): Promise<{ events: Array<Record<string, unknown>>, code: number | null }> {
-  const child = spawn(process.execPath, ['peer/main.ts', '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--json', '--no-mdns'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...PEER_PROGRAM, '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--json', '--no-mdns'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
   const events: Array<Record<string, unknown>> = []
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { events.push({ stderr: chunk }) })
   createInterface({ input: child.stdout }).on('line', line => {

@@ -4,7 +4,7 @@
  */
 import { createInterface } from 'node:readline'
 import type { ChildProcess } from 'node:child_process'
-import { PeerProcess } from '../../harness/processes.ts'
+import { PEER_PROGRAM, PeerProcess } from '../../harness/processes.ts'
 import type { Host, Lab } from './lab.ts'
 
 export interface LabRendezvous {
@@ -50,7 +50,7 @@ export async function startRendezvous (lab: Lab, host: Host, dataDir: string, op
 /** `peer/main.ts <port> --json [--rendezvous ADDR]` in `host`'s namespace, listening on 0.0.0.0
  * as the README runs it on a LAN; without `rendezvous` it finds one by mDNS. */
 export async function startPeer (lab: Lab, host: Host, name: string, dataDir: string, options: { rendezvous?: string, port?: number } = {}): Promise<PeerProcess> {
-  const args = ['peer/main.ts', String(options.port ?? 5000), '--data', dataDir, '--json']
+  const args = [...PEER_PROGRAM, String(options.port ?? 5000), '--data', dataDir, '--json']
   if (options.rendezvous !== undefined) args.push('--rendezvous', options.rendezvous, '--no-mdns')
   return await PeerProcess.attach(lab.spawnNode(host, args), name, 30_000)
 }

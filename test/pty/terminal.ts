@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { join } from 'node:path'
+import { PEER_PROGRAM } from '../../harness/processes.ts'
 
 const run = promisify(execFile)
 const ROOT = new URL('../../', import.meta.url).pathname
@@ -97,5 +98,5 @@ export class Terminal {
 
 /** The argv that starts a real peer as `npm run peer` does, on loopback with its own data folder. */
 export function peerCommand (rendezvous: string, dataDir: string): string[] {
-  return [process.execPath, 'peer/main.ts', '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--no-mdns']
+  return [process.execPath, ...PEER_PROGRAM, '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--no-mdns']
 }
