@@ -21,7 +21,7 @@ const ROOT = new URL('../', import.meta.url).pathname
 export const PEER_PROGRAM: readonly string[] = peerProgram()
 
 function peerProgram (): string[] {
-  const { scripts } = JSON.parse(readFileSync(new URL('package.json', `file://${ROOT}`), 'utf8')) as { scripts: Record<string, string> }
+  const { scripts } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }
   const [command, ...args] = (scripts.peer ?? '').split(/\s+/)
   if (command !== 'node' || args.at(-1) !== 'peer/main.ts') throw new Error(`package.json's "peer" script is not "node [flags] peer/main.ts": ${scripts.peer}`)
   return args
