@@ -18,7 +18,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { LengthPrefixedDecoder, Queue, multiaddrConnectionPair } from '@libp2p/utils'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { Stream } from '@libp2p/interface'
+import type { Libp2p, Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { loopbackNode } from '../../helpers/nodes.ts'
@@ -121,15 +121,7 @@ describe('dependency patches', () => {
     const frames = 64
     const frame = new Uint8Array(60 * 1024)
     try {
-      const allIn = new Promise<void>(resolve => {
-        void b.handle('/parley-test/sink/1.0.0', (stream: Stream) => {
-          let received = 0
-          stream.addEventListener('message', message => {
-            received += message.data.byteLength
-            if (received >= frames * frame.byteLength) resolve()
-          })
-        })
-      })
+      const { allIn } = await sink(b, frames * frame.byteLength)
       const connection = await a.dial(b.getMultiaddrs())
       const stream = await connection.newStream('/parley-test/sink/1.0.0')
       let full = 0
@@ -153,15 +145,7 @@ describe('dependency patches', () => {
     const frames = 10
     let writes: SocketWrites | undefined
     try {
-      const allIn = new Promise<void>(resolve => {
-        void b.handle('/parley-test/sink/1.0.0', (stream: Stream) => {
-          let received = 0
-          stream.addEventListener('message', message => {
-            received += message.data.byteLength
-            if (received >= frames * 64) resolve()
-          })
-        })
-      })
+      const { allIn } = await sink(b, frames * 64)
       const connection = await a.dial(b.getMultiaddrs())
       const stream = await connection.newStream('/parley-test/sink/1.0.0')
       await new Promise(resolve => setTimeout(resolve, 50))
@@ -312,4 +296,18 @@ function socketWritesTo (port: number): SocketWrites {
 
 function portOf (address: Multiaddr): number {
   return Number(address.getComponents().find(c => c.name === 'tcp')?.value)
+}
+
+/** Serve /parley-test/sink/1.0.0 on `node`; `allIn` resolves once `bytes` have arrived on a stream. */
+async function sink (node: Libp2p, bytes: number): Promise<{ allIn: Promise<void> }> {
+  let arrived = (): void => {}
+  const promise = new Promise<void>(resolve => { arrived = resolve })
+  await node.handle('/parley-test/sink/1.0.0', (stream: Stream) => {
+    let received = 0
+    stream.addEventListener('message', message => {
+      received += message.data.byteLength
+      if (received >= bytes) arrived()
+    })
+  })
+  return { allIn: promise }
 }
