@@ -9,3 +9,13 @@ import type { ParleyNode } from '../../common/node.ts'
 export async function loopbackNode (): Promise<ParleyNode> {
   return await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'] })
 }
+
+/** Two loopback nodes for `body`, both stopped once it ends, however it ends. */
+export async function withLoopbackPair<T> (body: (a: ParleyNode, b: ParleyNode) => Promise<T>): Promise<T> {
+  const [a, b] = [await loopbackNode(), await loopbackNode()]
+  try {
+    return await body(a, b)
+  } finally {
+    await Promise.all([a, b].map(async node => { await node.stop() }))
+  }
+}

@@ -21,7 +21,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { loopbackNode } from '../../helpers/nodes.ts'
+import { loopbackNode, withLoopbackPair } from '../../helpers/nodes.ts'
 import { FramedStream } from '../../../common/wire/frames.ts'
 
 describe('dependency patches', () => {
@@ -102,8 +102,7 @@ describe('dependency patches', () => {
   })
 
   it('multistream-select proposes one protocol without waiting for its answer when asked (negotiateFully: false)', async () => {
-    const [a, b] = [await loopbackNode(), await loopbackNode()]
-    try {
+    await withLoopbackPair(async (a, b) => {
       const connection = await a.dial(b.getMultiaddrs())
       // Nobody serves this protocol: the full negotiation refuses it, the optimistic one hands
       // the stream back at once (its first read would meet the "na").
@@ -111,16 +110,13 @@ describe('dependency patches', () => {
       const stream = await connection.newStream('/parley-test/nobody/1.0.0', { negotiateFully: false })
       assert.equal(stream.protocol, '/parley-test/nobody/1.0.0')
       stream.abort(new Error('test done'))
-    } finally {
-      await Promise.all([a, b].map(async node => { await node.stop() }))
-    }
+    })
   })
 
   it('a write that waits for the stream to drain leaves no listener on its signal (p-event)', async () => {
-    const [a, b] = [await loopbackNode(), await loopbackNode()]
-    const frames = 64
-    const frame = new Uint8Array(60 * 1024)
-    try {
+    await withLoopbackPair(async (a, b) => {
+      const frames = 64
+      const frame = new Uint8Array(60 * 1024)
       const { allIn } = await sink(b, frames * frame.byteLength)
       const connection = await a.dial(b.getMultiaddrs())
       const stream = await connection.newStream('/parley-test/sink/1.0.0')
@@ -135,54 +131,52 @@ describe('dependency patches', () => {
       assert.ok(full > 0, 'no write waited for the stream to drain: this test shows nothing')
       assert.equal(getEventListeners(transfer.signal, 'abort').length, 0, `after ${full} waits for drain`)
       stream.abort(new Error('test done'))
-    } finally {
-      await Promise.all([a, b].map(async node => { await node.stop() }))
-    }
+    })
   })
 
   it('@libp2p/tcp sends what one tick sends on a connection in one write', async () => {
-    const [a, b] = [await loopbackNode(), await loopbackNode()]
-    const frames = 10
-    let writes: SocketWrites | undefined
-    try {
-      const { allIn } = await sink(b, frames * 64)
-      const connection = await a.dial(b.getMultiaddrs())
-      const stream = await connection.newStream('/parley-test/sink/1.0.0')
-      await new Promise(resolve => setTimeout(resolve, 50))
-      writes = socketWritesTo(portOf(connection.remoteAddr))
-      // Ten yamux frames, each its own Noise frame: unpatched, a writev each.
-      for (let i = 0; i < frames; i++) stream.send(new Uint8Array(64))
-      await allIn
-      assert.equal(writes.sizes.length, 1, `${frames} frames sent in one tick went out in ${writes.sizes.length} writes`)
-      stream.abort(new Error('test done'))
-    } finally {
-      writes?.restore()
-      await Promise.all([a, b].map(async node => { await node.stop() }))
-    }
+    await withLoopbackPair(async (a, b) => {
+      const frames = 10
+      let writes: SocketWrites | undefined
+      try {
+        const { allIn } = await sink(b, frames * 64)
+        const connection = await a.dial(b.getMultiaddrs())
+        const stream = await connection.newStream('/parley-test/sink/1.0.0')
+        await new Promise(resolve => setTimeout(resolve, 50))
+        writes = socketWritesTo(portOf(connection.remoteAddr))
+        // Ten yamux frames, each its own Noise frame: unpatched, a writev each.
+        for (let i = 0; i < frames; i++) stream.send(new Uint8Array(64))
+        await allIn
+        assert.equal(writes.sizes.length, 1, `${frames} frames sent in one tick went out in ${writes.sizes.length} writes`)
+        stream.abort(new Error('test done'))
+      } finally {
+        writes?.restore()
+      }
+    })
   })
 
   it('a dialer proposes Noise and sends its first handshake message without waiting for the answer', async () => {
-    const [a, b] = [await loopbackNode(), await loopbackNode()]
-    const writes = socketWritesTo(portOf(b.getMultiaddrs()[0]!))
-    try {
-      const connection = await a.dial(b.getMultiaddrs())
-      // multistream-select's header and "/noise" (28 bytes), then Noise's first message (its
-      // 2-byte length and a 32-byte ephemeral key), in the connection's first write. Unpatched:
-      // 28 bytes, and the Noise message only once the answer is back.
-      assert.equal(writes.sizes[0], 28 + 34, `the dialer's writes: ${writes.sizes.join(', ')}`)
-      // The connection works: a stream both ways.
-      await b.handle('/parley-test/echo/1.0.0', (stream: Stream) => {
-        stream.addEventListener('message', message => { stream.send(message.data) })
-      })
-      const stream = await connection.newStream('/parley-test/echo/1.0.0')
-      const framed = new FramedStream(stream)
-      await framed.write(new TextEncoder().encode('hello'))
-      assert.equal(new TextDecoder().decode(await framed.read()), 'hello')
-      stream.abort(new Error('test done'))
-    } finally {
-      writes.restore()
-      await Promise.all([a, b].map(async node => { await node.stop() }))
-    }
+    await withLoopbackPair(async (a, b) => {
+      const writes = socketWritesTo(portOf(b.getMultiaddrs()[0]!))
+      try {
+        const connection = await a.dial(b.getMultiaddrs())
+        // multistream-select's header and "/noise" (28 bytes), then Noise's first message (its
+        // 2-byte length and a 32-byte ephemeral key), in the connection's first write. Unpatched:
+        // 28 bytes, and the Noise message only once the answer is back.
+        assert.equal(writes.sizes[0], 28 + 34, `the dialer's writes: ${writes.sizes.join(', ')}`)
+        // The connection works: a stream both ways.
+        await b.handle('/parley-test/echo/1.0.0', (stream: Stream) => {
+          stream.addEventListener('message', message => { stream.send(message.data) })
+        })
+        const stream = await connection.newStream('/parley-test/echo/1.0.0')
+        const framed = new FramedStream(stream)
+        await framed.write(new TextEncoder().encode('hello'))
+        assert.equal(new TextDecoder().decode(await framed.read()), 'hello')
+        stream.abort(new Error('test done'))
+      } finally {
+        writes.restore()
+      }
+    })
   })
 
   it('a proposed Noise that the remote refuses fails the dial with the reason', async () => {
