@@ -46,6 +46,17 @@ class EchoSwitch extends Writable {
   }
 }
 
+/**
+ * A terminal that went away (a hang-up) is the end of input. readline, closing when its input
+ * ends, switches the terminal out of raw mode, which fails with EIO on a terminal that is gone;
+ * the failure reaches the loop over its lines as an error. Taken for a crash, it left the peer
+ * running without its prompt until the hang-up's signal ended it by the exit deadline, 10 s
+ * later, without stopping (no sign-out, no wait for deliveries in flight).
+ */
+function terminalGone (err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'EIO'
+}
+
 export interface PromptOptions {
   /** A person at a terminal (stdin and stdout are TTYs), not a script. */
   interactive: boolean
@@ -136,6 +147,8 @@ export class Prompt {
         if (await this.#handle(line)) break
         this.#show()
       }
+    } catch (err) {
+      if (!terminalGone(err)) throw err
     } finally {
       this.close()
     }

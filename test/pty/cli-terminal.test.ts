@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
@@ -271,6 +272,10 @@ describe('the interactive terminal', () => {
       assert.ok(Date.now() < deadline, 'the peer is still running 30 s after its terminal went away')
       await new Promise(resolve => setTimeout(resolve, 200))
     }
+    // It ended as at the end of input, not on an error: readline's failure to leave raw mode on
+    // the dead terminal (EIO) once ended the prompt's loop as a crash, logged here, and the peer
+    // was left running, not stopped, until the exit deadline of the hang-up's signal.
+    assert.equal(existsSync(join(data, 'errors.log')), false, 'an unexpected error was logged at the hang-up')
   })
 
   test('SIGTERM and piped input end with status 0 and a bye', async () => {
