@@ -80,7 +80,11 @@ export class FramedStream {
     for (;; prefix++) {
       if (buffer.byteLength <= prefix) {
         // Wait for the next byte: the read takes the prefix so far with it, so put those back.
-        const more = await this.#bytes.read({ ...options, bytes: prefix + 1 })
+        const more = await this.#bytes.read({ ...options, bytes: prefix + 1 }).catch((err: unknown) => {
+          // Ended between two frames: the other side went away (its process ended, say), which
+          // is not a malformed stream; ended inside a frame, the stream was cut short.
+          throw prefix === 0 && err instanceof Error && err.name === 'UnexpectedEOFError' ? new ParleyError(ErrorCode.Unreachable, 'the stream was closed by the other side') : err
+        })
         buffer.prepend(more)
       }
       if (prefix === this.#maxPrefixBytes) throw new ParleyError(ErrorCode.Malformed, 'malformed frame length')

@@ -117,6 +117,7 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     assert.equal(await peer('carol').quit(), 0)
     const text = 'sent before the crash'
     await peer('bob').run(`SEND carol ${text}`, is('queued', { to: 'carol' }))
+    const aliceFrom = peer('alice').events.length
     await peer('bob').kill('SIGKILL')
 
     const bob = await startPeer('bob')
@@ -132,5 +133,8 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     // Delivered once, not again after the restart.
     await new Promise(resolve => setTimeout(resolve, 500))
     assert.equal(carol.events.filter(e => e.event === 'message' && e.text === text).length, 1)
+    // alice had a session open with bob: its stream ending with his process is him going away,
+    // not a fault of his to warn her about (it once said "refused incoming data … stream ended early").
+    assert.deepEqual(peer('alice').events.slice(aliceFrom).filter(e => e.event === 'warning'), [])
   })
 })
