@@ -22,6 +22,10 @@ export type PeerEvent =
   | { event: 'queued', id: string, to: string, group: string | null, reason: string }
   | { event: 'delivered', id: string, to: string, group: string | null }
   | { event: 'progress', id: string, direction: 'send' | 'receive', peer: string, name: string, bytes: number, total: number }
+  /** A file coming in stopped before its end (the sender went away, stalled or broke the
+   * stream): it leaves the transfers shown in the prompt at once. `bytes` had arrived of `total`
+   * (0 when unknown). */
+  | { event: 'file-cut', id: string, from: string, group: string | null, name: string, bytes: number, total: number, reason: string }
   | { event: 'groups', groups: GroupCount[] }
   | { event: 'created', group: string }
   | { event: 'joined', group: string, created: boolean, already: boolean }

@@ -80,11 +80,7 @@ export class FramedStream {
     for (;; prefix++) {
       if (buffer.byteLength <= prefix) {
         // Wait for the next byte: the read takes the prefix so far with it, so put those back.
-        const more = await this.#bytes.read({ ...options, bytes: prefix + 1 }).catch((err: unknown) => {
-          // Ended between two frames: the other side went away (its process ended, say), which
-          // is not a malformed stream; ended inside a frame, the stream was cut short.
-          throw prefix === 0 && err instanceof Error && err.name === 'UnexpectedEOFError' ? new ParleyError(ErrorCode.Unreachable, 'the stream was closed by the other side') : err
-        })
+        const more = await this.#bytes.read({ ...options, bytes: prefix + 1 })
         buffer.prepend(more)
       }
       if (prefix === this.#maxPrefixBytes) throw new ParleyError(ErrorCode.Malformed, 'malformed frame length')
@@ -177,7 +173,11 @@ function frameError (err: unknown): ParleyError {
   const name = err instanceof Error ? err.name : ''
   switch (name) {
     case 'UnexpectedEOFError':
-      return new ParleyError(ErrorCode.Protocol, 'stream ended early', { cause: err })
+      // The stream ended before the frame did, or before the next one we waited for: the other
+      // side went away (its process ended: a big frame goes out in several writes, and it can
+      // die between two). Nothing of a cut frame is taken, so there is no fault to warn about;
+      // what was being sent is sent again.
+      return new ParleyError(ErrorCode.Unreachable, 'the stream ended before its end', { cause: err })
     case 'AbortError':
     case 'TimeoutError':
       return new ParleyError(ErrorCode.Unreachable, 'timed out', { cause: err })

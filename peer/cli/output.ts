@@ -94,7 +94,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   function ending (event: PeerEvent): void {
     switch (event.event) {
       case 'delivered': case 'queued': transfers.end('send', event.id, event.to); break
-      case 'file': case 'group-file': transfers.end('receive', event.id, event.from); break
+      case 'file': case 'group-file': case 'file-cut': transfers.end('receive', event.id, event.from); break
       default:
     }
   }
@@ -151,6 +151,10 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'group-message': return `${clock(event.at)} ${group(event.group)} ${colour('bold', event.from)}: ${event.text}`
     case 'file': return `${clock(event.at)} ${colour('bold', event.from)} sent you ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`
     case 'group-file': return `${clock(event.at)} ${group(event.group)} ${colour('bold', event.from)} sent ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`
+    case 'file-cut': {
+      const done = `${formatBytes(event.bytes)}${event.total > 0 ? ` of ${formatBytes(event.total)}` : ''}`
+      return colour('yellow', `${clock()} ${event.name} from ${event.from}${event.group === null ? '' : ` in ${event.group}`} stopped after ${done} (${event.reason})`)
+    }
     case 'sent': return undefined // "delivered" follows in a moment; one line per message is enough
     case 'queued': return colour('yellow', `${clock()} queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); it will be delivered when they are back`)
     case 'delivered': return colour('green', `${clock()} delivered to ${event.to}${event.group === null ? '' : ` in ${event.group}`}`)

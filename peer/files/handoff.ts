@@ -7,7 +7,7 @@
  * the id instead. Either side gives up when the other stops making progress for a step.
  */
 import { equals } from 'uint8arrays/equals'
-import { ErrorCode, ParleyError } from '../../common/errors.ts'
+import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import { ackBody, fileAnswerBody } from '../../common/protocol/peer.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
 import type { SealedChannel } from '../transport/channel.ts'
@@ -100,8 +100,11 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
     // This transfer (from, id) is ours alone now; what a cut attempt kept of it is offered.
     const partial = await PartialTransfer.claim(user.downloadsDir, from, id)
     const hex = Buffer.from(id).toString('hex')
+    const arrived = { bytes: 0, total: announced.size ?? 0 }
     // A sender that stalls mid-file must not hold the stream and its .part (issue 7).
     const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
+      arrived.bytes = bytes
+      arrived.total = total
       handOff.emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: announced.name, bytes, total })
     })
     try {
@@ -118,6 +121,12 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
         onProgress: watch.onProgress
       })
       await user.inbox.onFile({ from, group: announced.group, id, name: file.name, path: file.path, size: file.size, sha256: file.sha256 })
+    } catch (err) {
+      // Said once it had started (a progress was shown): a refusal at the offer is not a cut.
+      if (arrived.bytes > 0) {
+        handOff.emit({ event: 'file-cut', id: hex, from, group: announced.group, name: announced.name, ...arrived, reason: asParleyError(err).message })
+      }
+      throw err
     } finally {
       watch.done()
       partial.release()

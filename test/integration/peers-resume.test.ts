@@ -2,7 +2,9 @@
  * Issue 7, item 3 (files): a receiver killed with -9 in the middle of a file. The sender reports
  * the failed delivery and keeps the file in its outbox; the receiver starts again on the same data
  * folder and signs in; the sender retries, and the transfer resumes from the prefix the receiver
- * had made durable instead of starting over. A real rendezvous and two real peer processes.
+ * had made durable instead of starting over. And the other way round: a sender killed mid-file,
+ * which the receiver reports at once (`file-cut`), and which sends the file again once it is
+ * back. A real rendezvous and two real peer processes.
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -26,7 +28,7 @@ const MiB = 1024 * 1024
 const SIZE = 24 * MiB + 12_345
 const KILL_AT = 2 * CHECKPOINT_CHUNKS * CHUNK_SIZE
 
-describe('a file receiver killed with -9 mid-file', () => {
+describe('a file sender or receiver killed with -9 mid-file', () => {
   let dir: string
   let server: ServerProcess
   let alice: PeerProcess
@@ -135,5 +137,30 @@ describe('a file receiver killed with -9 mid-file', () => {
     assert.deepEqual((await readdir(downloads)).sort(), ['big file.bin', 'group file.bin'])
     assert.deepEqual(await readdir(partialDirOf(downloads)), [])
     console.log(`# group: killed at ${(killedAt / MiB).toFixed(1)} MiB, resumed at ${(resumedAt / MiB).toFixed(1)} MiB; ${Date.now() - started} ms`)
+  })
+
+  test('a sender killed with -9 mid-file: the receiver says the file stopped, at once and without a warning; the sender, back, completes it', { timeout: 60_000 }, async () => {
+    const content = makeRandom(SIZE)
+    const path = join(dir, 'from a crash.bin')
+    await writeFile(path, content)
+    const bobFrom = bob.events.length
+    alice.send(`SENDFILE ${path} bob`)
+    const progress = await bob.waitFor(e => e.event === 'progress' && e.direction === 'receive' && e.name === 'from a crash.bin' && Number(e.bytes) >= KILL_AT, 20_000, bobFrom)
+    await alice.kill('SIGKILL')
+
+    // Said as soon as the stream ends (it takes the file out of the prompt's transfers), not
+    // after the 15 s idle watch; and a sender that went away is not a fault to warn about.
+    const cut = await bob.waitFor(is('file-cut', { id: progress.id, from: 'alice', group: null, name: 'from a crash.bin' }), 10_000, bobFrom)
+    assert.ok(Number(cut.bytes) >= Number(progress.bytes) && Number(cut.bytes) < SIZE, `stopped after ${String(cut.bytes)} bytes`)
+    assert.equal(cut.total, SIZE)
+    assert.equal(typeof cut.reason, 'string')
+    assert.deepEqual(bob.events.slice(bobFrom).filter(e => e.event === 'warning'), [])
+
+    // alice's outbox still holds the file: back on her data folder, she sends it again.
+    alice = await PeerProcess.start('alice', server.addr.toString(), join(dir, 'alice'))
+    alice.send(`LOGIN alice ${PASSWORD}`)
+    const arrived = await bob.waitFor(is('file', { id: progress.id, from: 'alice' }), 30_000, bobFrom)
+    assert.deepEqual(await readFile(String(arrived.path)), content, 'byte-identical')
+    await alice.waitFor(is('delivered', { id: progress.id, to: 'bob' }), 10_000)
   })
 })

@@ -2,6 +2,8 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { STALE_MS, TransferStatus } from '../../../peer/cli/transfer-status.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
+import { humanOutput } from '../../../peer/cli/output.ts'
+import { PassThrough } from 'node:stream'
 
 type Progress = Extract<PeerEvent, { event: 'progress' }>
 
@@ -45,6 +47,21 @@ describe('the transfers status the prompt carries', () => {
     assert.equal(status.end('send', 'aa', 'carol'), false, 'another peer')
     assert.equal(status.end('send', 'aa', 'bob'), true)
     assert.equal(status.active, false)
+  })
+
+  test('on a terminal, a file that stopped coming in (file-cut) leaves the prompt\'s status at once', () => {
+    const out = new PassThrough() as unknown as NodeJS.WriteStream
+    const err = new PassThrough() as unknown as NodeJS.WriteStream
+    let shown = ''
+    ;(out as unknown as PassThrough).on('data', (chunk: Buffer) => { shown += chunk.toString() })
+    const human = humanOutput(out, err)
+    human.attachPrompt?.(() => {}, () => {})
+    human.print(progress({ id: 'cc', direction: 'receive', peer: 'erin', name: 'big.bin', bytes: 40, total: 100 }))
+    assert.equal(human.status?.(), '↓ big.bin 40% ← erin')
+    human.print({ event: 'file-cut', id: 'cc', from: 'erin', group: null, name: 'big.bin', bytes: 40, total: 100, reason: 'the stream ended before its end' })
+    assert.equal(human.status?.(), undefined)
+    assert.match(shown, /big\.bin from erin stopped after 40 B of 100 B \(the stream ended before its end\)/)
+    human.close()
   })
 
   test('a transfer silent for STALE_MS leaves the status (it ended without an event naming it)', () => {
