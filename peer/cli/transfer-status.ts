@@ -12,8 +12,8 @@ import type { PeerEvent } from '../events.ts'
 type Progress = Extract<PeerEvent, { event: 'progress' }>
 
 /** A live transfer reports every chunk it moves, and one with no chunk for 15 s is cut (the idle
- * watch, files/progress.ts): one silent for this long has ended without an event that names it
- * (a failed receive) and leaves the status. */
+ * watch, files/progress.ts). Every end names its transfer (delivered, queued, file, file-cut), so
+ * this is the safety net: one silent for this long has ended unsaid and leaves the status. */
 export const STALE_MS = 20_000
 
 interface Transfer {
