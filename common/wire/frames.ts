@@ -80,7 +80,11 @@ export class FramedStream {
     for (;; prefix++) {
       if (buffer.byteLength <= prefix) {
         // Wait for the next byte: the read takes the prefix so far with it, so put those back.
-        const more = await this.#bytes.read({ ...options, bytes: prefix + 1 })
+        const more = await this.#bytes.read({ ...options, bytes: prefix + 1 }).catch((err: unknown) => {
+          // Ended between two frames: the other side went away (its process ended, say), which
+          // is not a fault of the stream; ended inside a frame, it was cut short (below).
+          throw prefix === 0 && err instanceof Error && err.name === 'UnexpectedEOFError' ? new ParleyError(ErrorCode.Unreachable, 'the stream was closed by the other side', { cause: err }) : err
+        })
         buffer.prepend(more)
       }
       if (prefix === this.#maxPrefixBytes) throw new ParleyError(ErrorCode.Malformed, 'malformed frame length')
@@ -163,6 +167,12 @@ export async function withFramedStream<T> (stream: Stream | FramedStream, work: 
   }
 }
 
+/** The stream ended inside a frame (ERR_PROTOCOL "stream ended early"): the other side's
+ * process can end between two writes of one big frame, so this is not always a fault. */
+export function endedInsideFrame (err: unknown): boolean {
+  return err instanceof ParleyError && err.code === ErrorCode.Protocol && err.cause instanceof Error && err.cause.name === 'UnexpectedEOFError'
+}
+
 function frameError (err: unknown): ParleyError {
   if (err instanceof ParleyError) return err
   // libp2p rejects some reads with the stream's close Event rather than an Error.
@@ -173,11 +183,7 @@ function frameError (err: unknown): ParleyError {
   const name = err instanceof Error ? err.name : ''
   switch (name) {
     case 'UnexpectedEOFError':
-      // The stream ended before the frame did, or before the next one we waited for: the other
-      // side went away (its process ended: a big frame goes out in several writes, and it can
-      // die between two). Nothing of a cut frame is taken, so there is no fault to warn about;
-      // what was being sent is sent again.
-      return new ParleyError(ErrorCode.Unreachable, 'the stream ended before its end', { cause: err })
+      return new ParleyError(ErrorCode.Protocol, 'stream ended early', { cause: err })
     case 'AbortError':
     case 'TimeoutError':
       return new ParleyError(ErrorCode.Unreachable, 'timed out', { cause: err })

@@ -9,6 +9,7 @@
 import { equals } from 'uint8arrays/equals'
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import { ackBody, fileAnswerBody } from '../../common/protocol/peer.ts'
+import { endedInsideFrame } from '../../common/wire/frames.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
 import type { SealedChannel } from '../transport/channel.ts'
 import { STEP_TIMEOUT_MS } from '../constants.ts'
@@ -125,6 +126,9 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
       // Said once it had started (a progress was shown): a refusal at the offer is not a cut.
       if (arrived.bytes > 0) {
         handOff.emit({ event: 'file-cut', id: hex, from, group: announced.group, name: announced.name, ...arrived, reason: asParleyError(err).message })
+        // Said now; a chunk cut short (a sender whose process ended between two writes of one)
+        // is not also a fault to warn about: it is a sender that went away.
+        if (endedInsideFrame(err)) throw new ParleyError(ErrorCode.Unreachable, `${from} went away in the middle of ${announced.name}`, { cause: err })
       }
       throw err
     } finally {

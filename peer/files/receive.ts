@@ -104,10 +104,11 @@ class Wire {
     return this.#signal?.aborted === true ? cancelled(this.#signal) : err
   }
 
-  /** FramedStream says ERR_UNREACHABLE for a stream that ended (EOF), a reset, an abort or a
-   * timeout; an oversized or malformed frame is bad data, not a cut. */
+  /** FramedStream says ERR_PROTOCOL only for a stream that ended inside a frame, ERR_UNREACHABLE
+   * for one that ended between two, a reset, an abort or a timeout; an oversized or malformed
+   * frame is bad data, not a cut. */
   #failed (err: unknown): void {
-    this.cut = this.#signal?.aborted === true || (is(err) && err.code === ErrorCode.Unreachable)
+    this.cut = this.#signal?.aborted === true || (is(err) && (err.code === ErrorCode.Unreachable || err.code === ErrorCode.Protocol))
   }
 }
 

@@ -41,7 +41,8 @@ function prefixBytes (maxFrameBytes: number): number {
   return n
 }
 
-type End = 'eof' | 'too-large' | 'long-prefix'
+/** 'closed': the bytes end between two frames (the remote went away); 'eof': inside one (cut short). */
+type End = 'closed' | 'eof' | 'too-large' | 'long-prefix'
 
 /**
  * What the bytes hold, read as the protocol defines it: frames while each length prefix is
@@ -57,7 +58,7 @@ function model (bytes: Uint8Array, maxFrameBytes: number): { frames: Uint8Array[
     let length = 0
     let i = 0
     for (;;) {
-      if (pos + i >= bytes.length) return { frames, end: 'eof' }
+      if (pos + i >= bytes.length) return { frames, end: i === 0 ? 'closed' : 'eof' }
       if (i >= limit) return { frames, end: 'long-prefix' }
       const byte = bytes[pos + i] ?? 0
       length += (byte & 0x7f) * 2 ** (7 * i)
@@ -123,8 +124,7 @@ function check (bytes: Uint8Array, result: { frames: Uint8Array[], error: unknow
     return
   }
   assert.deepEqual(result.frames, expected.frames)
-  // The remote ending the stream, between frames or inside one, is it going away (ERR_UNREACHABLE).
-  assert.equal(error.code, expected.end === 'eof' ? ErrorCode.Unreachable : ErrorCode.TooLarge)
+  assert.equal(error.code, expected.end === 'closed' ? ErrorCode.Unreachable : expected.end === 'eof' ? ErrorCode.Protocol : ErrorCode.TooLarge)
 }
 
 /** Bytes split at arbitrary points, so frames and length prefixes straddle writes. */
@@ -195,7 +195,7 @@ test('FramedStream.read on a stream left open delivers every complete frame and 
         assert.ok('frame' in next, `a frame, not ${'error' in next ? String(next.error) : ''}`)
         assert.deepEqual(next.frame, frame)
       }
-      if (expected.end === 'eof') return // the reader rightly waits for the rest
+      if (expected.end === 'eof' || expected.end === 'closed') return // the reader rightly waits for the rest
       const next = await readOne(reader)
       assert.ok('error' in next && next.error instanceof ParleyError, 'a ParleyError')
       assert.equal(next.error.code, expected.end === 'too-large' ? ErrorCode.TooLarge : ErrorCode.Malformed)
