@@ -3,7 +3,7 @@
  * this module (`node --import ./common/compile-cache.ts …`), so it runs before the program's own
  * modules are read. Each start of a peer reads some hundreds of modules, libp2p's and our
  * TypeScript (whose types Node strips first), and compiling them was about a third of a start's
- * CPU, the same work at every start: a peer's modules load with 0.7 s of CPU instead of 1.0 on
+ * CPU, the same work at every start: a peer's modules load with 0.67 s of CPU instead of 0.92 on
  * the machine of the README's figures.
  *
  * The cache is kept in the project's own `node_modules/.cache`, not in the shared temp folder
