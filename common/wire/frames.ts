@@ -80,11 +80,15 @@ export class FramedStream {
     for (;; prefix++) {
       if (buffer.byteLength <= prefix) {
         // Wait for the next byte: the read takes the prefix so far with it, so put those back.
-        const more = await this.#bytes.read({ ...options, bytes: prefix + 1 }).catch((err: unknown) => {
+        let more: Uint8ArrayList
+        try {
+          more = await this.#bytes.read({ ...options, bytes: prefix + 1 })
+        } catch (err) {
           // Ended between two frames: the other side went away (its process ended, say), which
-          // is not a fault of the stream; ended inside a frame, it was cut short (below).
-          throw prefix === 0 && err instanceof Error && err.name === 'UnexpectedEOFError' ? new ParleyError(ErrorCode.Unreachable, 'the stream was closed by the other side', { cause: err }) : err
-        })
+          // is not a fault of the stream; ended inside a frame, it was cut short (frameError).
+          if (prefix === 0 && unexpectedEOF(err)) throw new ParleyError(ErrorCode.Unreachable, 'the stream was closed by the other side', { cause: err })
+          throw err
+        }
         buffer.prepend(more)
       }
       if (prefix === this.#maxPrefixBytes) throw new ParleyError(ErrorCode.Malformed, 'malformed frame length')
@@ -170,7 +174,12 @@ export async function withFramedStream<T> (stream: Stream | FramedStream, work: 
 /** The stream ended inside a frame (ERR_PROTOCOL "stream ended early"): the other side's
  * process can end between two writes of one big frame, so this is not always a fault. */
 export function endedInsideFrame (err: unknown): boolean {
-  return err instanceof ParleyError && err.code === ErrorCode.Protocol && err.cause instanceof Error && err.cause.name === 'UnexpectedEOFError'
+  return err instanceof ParleyError && err.code === ErrorCode.Protocol && unexpectedEOF(err.cause)
+}
+
+/** libp2p's byte stream ended before the bytes a read asked for. */
+function unexpectedEOF (err: unknown): boolean {
+  return err instanceof Error && err.name === 'UnexpectedEOFError'
 }
 
 function frameError (err: unknown): ParleyError {
