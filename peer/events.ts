@@ -10,6 +10,11 @@ interface MemberView { username: string, online: boolean }
 interface GroupMemberView extends MemberView { connected: boolean }
 export interface HistoryLine { id: string, direction: 'in' | 'out', from: string, group: string | null, kind: 'text' | 'file', text: string, path: string | null, status: string, at: number }
 
+/** Why a file coming in stopped: `gone` the connection to the sender was lost (its process
+ * ended, its network went), `stalled` it stopped sending or sent too slowly, `invalid` what it
+ * sent failed a check, `local` this side could not take it (the disk, a fault here). */
+export type FileCutCause = 'gone' | 'stalled' | 'invalid' | 'local'
+
 export type PeerEvent =
   | { event: 'ready', peerId: string, addrs: string[], rendezvous: string }
   | { event: 'signed-up', username: string, peerId: string }
@@ -22,10 +27,10 @@ export type PeerEvent =
   | { event: 'queued', id: string, to: string, group: string | null, reason: string }
   | { event: 'delivered', id: string, to: string, group: string | null }
   | { event: 'progress', id: string, direction: 'send' | 'receive', peer: string, name: string, bytes: number, total: number }
-  /** A file coming in stopped before its end (the sender went away, stalled or broke the
-   * stream): it leaves the transfers shown in the prompt at once. `bytes` had arrived of `total`
-   * (0 when unknown). */
-  | { event: 'file-cut', id: string, from: string, group: string | null, name: string, bytes: number, total: number, reason: string }
+  /** A file coming in stopped before its end: it leaves the transfers shown in the prompt at
+   * once. `bytes` had arrived of `total` (0 when unknown); `cause` says why in a word a person's
+   * screen can explain (FileCutCause), `reason` in the error's own words. */
+  | { event: 'file-cut', id: string, from: string, group: string | null, name: string, bytes: number, total: number, cause: FileCutCause, reason: string }
   | { event: 'groups', groups: GroupCount[] }
   | { event: 'created', group: string }
   | { event: 'joined', group: string, created: boolean, already: boolean }

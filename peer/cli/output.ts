@@ -5,7 +5,7 @@
  * made safe (safe-text.ts) before a person sees it: remote text can never drive the terminal.
  */
 import { styleText } from 'node:util'
-import type { PeerEvent } from '../events.ts'
+import type { FileCutCause, PeerEvent } from '../events.ts'
 import { formatBytes } from '../../common/format-bytes.ts'
 import { clock, table } from './format.ts'
 import { safeValue } from './safe-text.ts'
@@ -137,6 +137,18 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
 const plural = (count: number, word: string): string => `${count} ${count === 1 ? word : word.replace(/y$/, 'ie') + 's'}`
 const online = (is: boolean): string => is ? 'online' : 'offline'
 
+/** A file-cut's cause for a person. What was verified is kept (files/partial.ts) and the sender's
+ * outbox sends the file again, resuming there, unless the receiver's side was at fault; the
+ * error's own words follow only where they tell the person more than the cause does. */
+function cutExplained (cause: FileCutCause, from: string, reason: string): string {
+  switch (cause) {
+    case 'gone': return `the connection to ${from} was lost; the rest comes when ${from} is back`
+    case 'stalled': return `${from} stopped sending (${reason}); the rest comes when ${from} sends again`
+    case 'invalid': return `what ${from} sent failed a check (${reason})`
+    case 'local': return `it could not be saved here (${reason})`
+  }
+}
+
 /** The text a person reads for an event (already made safe), or undefined for none. */
 export function describe (event: PeerEvent, colour: (style: Style, text: string) => string = (_style, text) => text): string | undefined {
   const group = (name: string): string => colour('cyan', `[${name}]`)
@@ -153,7 +165,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'group-file': return `${clock(event.at)} ${group(event.group)} ${colour('bold', event.from)} sent ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`
     case 'file-cut': {
       const done = `${formatBytes(event.bytes)}${event.total > 0 ? ` of ${formatBytes(event.total)}` : ''}`
-      return colour('yellow', `${clock()} ${event.name} from ${event.from}${event.group === null ? '' : ` in ${event.group}`} stopped after ${done} (${event.reason})`)
+      return colour('yellow', `${clock()} ${event.name} from ${event.from}${event.group === null ? '' : ` in ${event.group}`} stopped after ${done}: ${cutExplained(event.cause, event.from, event.reason)}`)
     }
     case 'sent': return undefined // "delivered" follows in a moment; one line per message is enough
     case 'queued': return colour('yellow', `${clock()} queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); it will be delivered when they are back`)

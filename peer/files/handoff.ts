@@ -13,7 +13,7 @@ import { endedInsideFrame } from '../../common/wire/frames.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
 import type { SealedChannel } from '../transport/channel.ts'
 import { STEP_TIMEOUT_MS } from '../constants.ts'
-import type { Emit } from '../events.ts'
+import type { Emit, FileCutCause } from '../events.ts'
 import type { SignedInUser } from '../signed-in.ts'
 import { PartialTransfer } from './partial.ts'
 import { receiveFile } from './receive.ts'
@@ -89,6 +89,19 @@ export interface Announced {
   size?: number
 }
 
+/** Why a receive that had started stopped, in the words of FileCutCause. The watch's signal fires
+ * on a stall (no data, or a rate under the floor); a stream that ended, between frames or inside
+ * one, is the sender gone; a bad frame or META is invalid; the disk (or a fault) is ours. */
+function cutCause (err: unknown, watchSignal: AbortSignal): FileCutCause {
+  if (watchSignal.aborted) return 'stalled'
+  if (endedInsideFrame(err)) return 'gone'
+  switch (asParleyError(err).code) {
+    case ErrorCode.Unreachable: return 'gone'
+    case ErrorCode.File: case ErrorCode.Internal: return 'local'
+    default: return 'invalid'
+  }
+}
+
 /** The receiver's side: answer, receive the file into the user's downloads and store it in their
  * inbox (unless it is there already), ACK. */
 export async function takeFile (handOff: HandOff, announced: Announced, user: Pick<SignedInUser, 'inbox' | 'downloadsDir'>): Promise<void> {
@@ -125,7 +138,8 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
     } catch (err) {
       // Said once it had started (a progress was shown): a refusal at the offer is not a cut.
       if (arrived.bytes > 0) {
-        handOff.emit({ event: 'file-cut', id: hex, from, group: announced.group, name: announced.name, ...arrived, reason: asParleyError(err).message })
+        const cause = cutCause(err, watch.signal)
+        handOff.emit({ event: 'file-cut', id: hex, from, group: announced.group, name: announced.name, ...arrived, cause, reason: asParleyError(err).message })
         // Said now; a chunk cut short (a sender whose process ended between two writes of one)
         // is not also a fault to warn about: it is a sender that went away.
         if (endedInsideFrame(err)) throw new ParleyError(ErrorCode.Unreachable, `${from} went away in the middle of ${announced.name}`, { cause: err })

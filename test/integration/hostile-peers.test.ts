@@ -652,6 +652,9 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     }
     await eventually(async () => (await listDownloads(friendDownloads)).length === 0, `friend kept ${(await listDownloads(friendDownloads)).join(', ')}`)
     assert.equal(friend.events.filter(e => e.event === 'message' || e.event === 'file').length, 0)
+    // The file that stopped after its first chunk was said to friend as a stall (file-cut).
+    const cut = friend.events.filter(e => e.event === 'file-cut')
+    assert.deepEqual(cut.map(e => [e.name, e.cause, e.bytes]), [['stalled.bin', 'stalled', CHUNK_SIZE]], JSON.stringify(cut))
 
     // The victim as sender: staller read META and the window's chunks, then gave no credit.
     const starvedStream = await starved

@@ -150,7 +150,7 @@ describe('a file sender or receiver killed with -9 mid-file', () => {
 
     // Said as soon as the stream ends (it takes the file out of the prompt's transfers), not
     // after the 15 s idle watch; and a sender that went away is not a fault to warn about.
-    const cut = await bob.waitFor(is('file-cut', { id: progress.id, from: 'alice', group: null, name: 'from a crash.bin' }), 10_000, bobFrom)
+    const cut = await bob.waitFor(is('file-cut', { id: progress.id, from: 'alice', group: null, name: 'from a crash.bin', cause: 'gone' }), 10_000, bobFrom)
     assert.ok(Number(cut.bytes) >= Number(progress.bytes) && Number(cut.bytes) < SIZE, `stopped after ${String(cut.bytes)} bytes`)
     assert.equal(cut.total, SIZE)
     assert.equal(typeof cut.reason, 'string')

@@ -48,7 +48,7 @@ test('human output shows a hostile message, file name and warning with visible e
     { event: 'message', id: '00', from: 'mallory', text: hostile, at: 0 },
     { event: 'group-message', id: '01', group: 'g', from: 'mallory', text: hostile, at: 0 },
     { event: 'file', id: '02', from: 'mallory', name: 'x\u202egnp.exe', path: '/tmp/x\u202egnp.exe', size: 6, sha256: '', at: 0 },
-    { event: 'file-cut', id: '04', from: 'mallory', group: null, name: 'x\u202egnp.exe', bytes: 1, total: 6, reason: 'cut \x1b[2K' },
+    { event: 'file-cut', id: '04', from: 'mallory', group: null, name: 'x\u202egnp.exe', bytes: 1, total: 6, cause: 'invalid', reason: 'cut \x1b[2K' },
     { event: 'history', with: 'mallory', messages: [{ id: '03', direction: 'in', from: 'mallory', group: null, kind: 'text', text: hostile, path: null, status: 'delivered', at: 0 }] },
     { event: 'warning', code: 'ERR_MALFORMED', message: 'bad frame \x1b]0;title\x07' },
     { event: 'error', code: 'ERR_NOT_FOUND', message: 'no user "\x1b[31mx"' }
