@@ -250,6 +250,13 @@ export class Session {
   #background (work: Promise<unknown>): void {
     work.catch(err => {
       const error = asParleyError(err)
+      // Work cut short by the sign-out itself (the node stopping under it) is no news: until
+      // 2026-12-05 a QUIT right after sign-in printed "warning: the stream was closed by the
+      // other side" after "Bye.".
+      if (this.#abort.signal.aborted) {
+        log.warn('background work ended by the sign-out', error)
+        return
+      }
       this.#emit({ event: 'warning', code: error.code, message: error.message })
     })
   }

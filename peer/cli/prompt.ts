@@ -77,6 +77,8 @@ export class Prompt {
   readonly #names: NameBook
   #closed = false
   #interrupted = false
+  /** readline closed: no line comes after those already read. */
+  #inputEnded = false
   /** The prompt is on screen, waiting (no line entered since it was drawn). */
   #prompted = false
   /** The hidden question being asked, if any (redrawn after a print, cancelled by close). */
@@ -107,7 +109,15 @@ export class Prompt {
           }
         : undefined
     })
-    this.#rl.on('close', () => { this.close() })
+    // The end of input (piped stdin ended, Ctrl-D) is not a request to stop at once: the lines
+    // already read still run, in order, and then the loop ends (run's finally closes the prompt).
+    // Until 2026-12-05 it closed the prompt here, and every line still buffered was dropped
+    // unrun: `printf 'LOGIN …\nSEND …\n' | npm run peer` signed in and sent nothing.
+    this.#rl.on('close', () => {
+      this.#inputEnded = true
+      this.#output.detachPrompt?.() // no prompt to keep under what is printed now
+      this.#asking?.abort.abort() // a hidden question can no longer be answered
+    })
     if (options.interactive) {
       // Ctrl-C on a terminal reaches readline as a key, not as a signal: it means leave.
       this.#rl.on('SIGINT', () => { this.close(true) })
@@ -156,8 +166,9 @@ export class Prompt {
 
   /** Run one line; true when it was QUIT. */
   async #handle (line: string): Promise<boolean> {
+    let command: Command | null = null
     try {
-      const command = parseCommand(line)
+      command = parseCommand(line)
       if (command === null) return false
       this.#remember(line)
       if (command.verb === 'QUIT') return true
@@ -167,6 +178,8 @@ export class Prompt {
       await run(this.#peer, command, this.#output)
     } catch (err) {
       if (this.#closed) return true
+      // The input ended while a password was being asked (Ctrl-D at `Password:`): nothing to run.
+      if (this.#inputEnded && this.#options.interactive && (command?.verb === 'SIGNUP' || command?.verb === 'LOGIN') && command.password === undefined) return true
       const error = asParleyError(err)
       if (error.code === ErrorCode.Internal) this.#options.onUnexpected?.(err)
       this.#output.print({ event: 'error', code: error.code, message: error.message })
@@ -196,7 +209,7 @@ export class Prompt {
   }
 
   #show (): void {
-    if (!this.#options.interactive || this.#closed) return
+    if (!this.#options.interactive || this.#closed || this.#inputEnded) return
     this.#rl.setPrompt(this.#promptText())
     this.#rl.prompt(true)
     this.#prompted = true

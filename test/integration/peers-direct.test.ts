@@ -137,4 +137,23 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     // not a fault of his to warn her about (it once said "refused incoming data … stream ended early").
     assert.deepEqual(peer('alice').events.slice(aliceFrom).filter(e => e.event === 'warning'), [])
   })
+
+  test('commands piped in with the input ended at once all run, in order, before the peer exits', async () => {
+    // As `printf 'SIGNUP …\nSEND …\n' | npm run peer -- 0` does: every line is in the pipe and
+    // the pipe has ended before the first command finishes. (Until 2026-12-05 the end of input
+    // closed the prompt and the lines after the one running were dropped.)
+    const piper = await PeerProcess.start('piper', server.addr.toString(), join(dir, 'piper'))
+    const aliceFrom = peer('alice').events.length
+    piper.child.stdin?.end(`SIGNUP piper ${PASSWORD}\nSEND alice piped one\nSEND alice piped two\nLIST\n`)
+    assert.equal(await piper.exited, 0)
+    const kinds = piper.events.map(e => e.event)
+    const count = (kind: string): number => kinds.filter(k => k === kind).length
+    // A SEND's `sent` and `delivered` come when they happen, so LIST's answer may come before them.
+    assert.deepEqual(kinds.slice(0, 2), ['ready', 'signed-up'], JSON.stringify(piper.events))
+    assert.deepEqual([count('sent'), count('delivered'), count('groups'), count('error')], [2, 2, 1, 0], JSON.stringify(piper.events))
+    assert.deepEqual(piper.events.at(-1), { event: 'bye', pending: 0 })
+    assert.equal(piper.stderr.join(''), '', 'nothing else said, no warning after "bye"')
+    const texts = peer('alice').events.slice(aliceFrom).filter(is('message', { from: 'piper' })).map(e => e.text)
+    assert.deepEqual(texts, ['piped one', 'piped two'])
+  })
 })

@@ -187,6 +187,18 @@ describe('the interactive terminal', () => {
     assert.equal(await second.exitStatus(), 0)
     assert.match(await second.screen(), /Bye\./)
     assert.doesNotMatch(await second.screen(), CRASH)
+
+    // Ctrl-D at the hidden prompt leaves too, on a line of its own, with no error about it
+    // (until 2026-12-05 it read "Password: Bye.").
+    const third = await open(data)
+    await third.line('LOGIN carol')
+    await third.waitFor('Password:')
+    await third.press('C-d')
+    assert.equal(await third.exitStatus(), 0)
+    const screen = await third.screen()
+    assert.match(screen, /Password: *\nBye\./)
+    assert.doesNotMatch(screen, /error|cancelled/)
+    assert.doesNotMatch(screen, CRASH)
   })
 
   test('a line longer than the terminal is wide: messages arriving meanwhile stay, the line is drawn once', async () => {
