@@ -191,10 +191,11 @@ export class ParleyPeer {
     release()
   }
 
-  async #closeSession (): Promise<void> {
+  /** Sign out (if signed in); resolves with what still waits in the outbox (Session.close). */
+  async #closeSession (graceMs?: number): Promise<number> {
     const session = this.#session
     this.#session = undefined
-    await session?.close()
+    return await session?.close(graceMs) ?? 0
   }
 
   #signedIn (): Session {
@@ -315,20 +316,18 @@ export class ParleyPeer {
     }
   }
 
-  /** Messages and files still waiting in the outbox (reported at exit). */
-  get pending (): number {
-    return this.#session?.store.outboxSize() ?? 0
-  }
-
   /** Wait for deliveries in progress (stdin ended: let what was typed go out first). */
   async drain (): Promise<void> {
     await this.#session?.outbox.idle()
   }
 
-  async stop (): Promise<void> {
-    await this.#closeSession()
+  /** Sign out and stop; resolves with how many deliveries still wait in the outbox, reported
+   * at exit. `graceMs`: how long deliveries in flight may still take (Session.close). */
+  async stop (graceMs?: number): Promise<number> {
+    const pending = await this.#closeSession(graceMs)
     await this.#stopServices()
     await this.#node.stop()
+    return pending
   }
 }
 

@@ -129,8 +129,8 @@ async function main (): Promise<number> {
   await prompt.run()
   const drainMs = prompt.interrupted ? SIGNAL_DRAIN_MS : QUIT_DRAIN_MS
   await Promise.race([peer.drain(), sleep(drainMs, undefined, { ref: false }), signal.then(async () => { await sleep(SIGNAL_DRAIN_MS) })])
-  const pending = peer.pending
-  await peer.stop()
+  // Interrupted, the drain was the grace: what is in flight now stops (and goes out next time).
+  const pending = await peer.stop(prompt.interrupted || signalled ? 0 : undefined)
   output.print({ event: 'bye', pending })
   output.close()
   await Promise.race([flushLog(), sleep(LOG_FLUSH_MS)])

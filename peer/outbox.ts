@@ -210,8 +210,8 @@ export class Outbox {
       if (inFlight.size >= OUTBOX_WINDOW) await Promise.race(inFlight)
     }
     await Promise.allSettled([...inFlight])
-    if (failure !== undefined) {
-      if (!this.#stopped) log.warn(`delivering to ${recipient} stopped; what is left stays queued`, failure)
+    if (failure !== undefined && !this.#stopped) {
+      log.warn(`delivering to ${recipient} stopped; what is left stays queued`, failure)
       this.#park(this.#store.outboxFor(recipient), failure)
       this.#retrySoon(recipient)
     } else if (delivered) {

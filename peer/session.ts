@@ -94,6 +94,8 @@ export class Session {
   readonly #authKey: Uint8Array
   readonly #addrs: () => string[]
   readonly #abort = new AbortController()
+  /** The one sign-out (close may be called again: a second call waits for the first). */
+  #closing: Promise<number> | undefined
   /** Aborted at the end of sign-out: the direct sessions served for this user end, and the
    * protocols stop handing this session what arrives. */
   readonly #signedOut = new AbortController()
@@ -261,17 +263,28 @@ export class Session {
     })
   }
 
-  async close (): Promise<void> {
+  /** Sign out; resolves with how many deliveries still wait in the outbox, counted once the
+   * last ones in flight ended (a file that finished during the grace is not among them). */
+  async close (graceMs = CLOSE_GRACE_MS): Promise<number> {
+    this.#closing ??= this.#close(graceMs)
+    return await this.#closing
+  }
+
+  async #close (graceMs: number): Promise<number> {
     this.#abort.abort()
     this.#nameCard.stop()
     this.outbox.stop()
     // Messages in flight get a moment for their acks; what is still unacknowledged then stays
-    // queued for the next session (the receiver drops a copy it already has).
-    await Promise.race([this.outbox.idle(), sleep(CLOSE_GRACE_MS)])
+    // queued for the next session (the receiver drops a copy it already has). The sign-out
+    // then ends what is still under way, files too (they resume next time from what the
+    // receiver kept): until 2026-12-05 a file being sent held Ctrl-C until its last byte.
+    await Promise.race([this.outbox.idle(), sleep(graceMs)])
     this.#direct.off('session-open', this.#onSessionOpen)
     this.#signedOut.abort()
     await this.outbox.idle()
+    const pending = this.store.outboxSize()
     this.store.close()
+    return pending
   }
 
   /** SEND: store it and queue it in one commit, then deliver it (now if the user is reachable,

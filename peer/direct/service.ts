@@ -128,12 +128,13 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
     const file = { ...local, sha256: await hashFile(local.path) }
     const header = formatHeader({ kind: 'FILE', name: file.name, size: file.size })
     const { node, emit, signedIn } = this.#components
-    const card = signedIn.now().nameCard()
+    const user = signedIn.now()
+    const card = user.nameCard()
     await withFramedStream(await openStream(node, to, DIRECT_PROTOCOL), async framed => {
       const signal = patientTimeout(STEP_TIMEOUT_MS)
       const { channel, keys } = await initiateDirectChannel(framed, header, node.peerId.toString(), to.peerId, { signal, card })
       await channel.send({ id }, { signal: patientTimeout(STEP_TIMEOUT_MS) })
-      const handOff = { channel, framed, id, fileSecret: keys.fileSecret, associatedData: fileAssociatedData(channel.associatedData, id), peer: to.username, emit }
+      const handOff = { channel, framed, id, fileSecret: keys.fileSecret, associatedData: fileAssociatedData(channel.associatedData, id), peer: to.username, emit, stop: user.signal }
       await handOffFile(handOff, file, patientTimeout(STEP_TIMEOUT_MS), onSent)
     })
   }

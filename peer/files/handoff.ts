@@ -42,6 +42,8 @@ export interface HandOff {
   /** The other side's username, for progress events. */
   peer: string
   emit: Emit
+  /** The sender's sign-out: a file being sent stops with it (the receiver keeps what came). */
+  stop?: AbortSignal
 }
 
 /** The sender's side: read the answer (within `signal`), stream what the receiver lacks, call
@@ -68,7 +70,7 @@ export async function handOffFile (handOff: HandOff, file: OfferedFile, signal: 
         mime: file.mime,
         // A receiver that kept part of this file from a cut attempt gets the rest only.
         from: resumePoint(resume, file.size, file.sha256),
-        signal: watch.signal,
+        signal: handOff.stop === undefined ? watch.signal : AbortSignal.any([watch.signal, handOff.stop]),
         onProgress: watch.onProgress
       })
       if (failed[0] !== undefined) throw failed[0].error

@@ -125,7 +125,8 @@ export class GroupService {
         send: groupMessageKeys(key, nonce, group, epoch),
         receive: groupAckKeys(key, nonce, group, epoch)
       }, header)
-      const handOff = { channel, framed, id, fileSecret: groupFileSecret(key, nonce, group, epoch), associatedData: fileAssociatedData(header, id), peer: to.username, emit: this.#components.emit }
+      const stop = this.#components.signedIn.now().signal
+      const handOff = { channel, framed, id, fileSecret: groupFileSecret(key, nonce, group, epoch), associatedData: fileAssociatedData(header, id), peer: to.username, emit: this.#components.emit, stop }
       await handOffFile(handOff, file, signal, onSent)
     })
   }

@@ -163,4 +163,31 @@ describe('a file sender or receiver killed with -9 mid-file', () => {
     assert.deepEqual(await readFile(String(arrived.path)), content, 'byte-identical')
     await alice.waitFor(is('delivered', { id: progress.id, to: 'bob' }), 10_000)
   })
+
+  test('Ctrl-C (SIGINT) while a file goes out that cannot finish: the sender stops cleanly, the file stays queued and goes out at the next sign-in', { timeout: 60_000 }, async () => {
+    const content = makeRandom(SIZE)
+    const path = join(dir, 'interrupted.bin')
+    await writeFile(path, content)
+    const aliceFrom = alice.events.length
+    const bobFrom = bob.events.length
+    alice.send(`SENDFILE ${path} bob`)
+    const progress = await alice.waitFor(e => e.event === 'progress' && e.direction === 'send' && Number(e.bytes) > 0, 20_000, aliceFrom)
+    // bob stops taking data (his process paused): the file cannot finish while alice leaves.
+    bob.child.kill('SIGSTOP')
+    try {
+      alice.child.kill('SIGINT')
+      // A clean stop, within the signal's drain: the sign-out ends the transfer. Until 2026-12-05
+      // the stop waited for the file's last byte; here, with bob paused, the exit deadline then
+      // ended the process without its stop (no `bye`). `pending` counts the file, still queued.
+      assert.equal(await alice.exited, 0)
+      assert.deepEqual(alice.events.at(-1), { event: 'bye', pending: 1 }, JSON.stringify(alice.events.slice(aliceFrom)))
+    } finally {
+      bob.child.kill('SIGCONT')
+    }
+
+    alice = await PeerProcess.start('alice', server.addr.toString(), join(dir, 'alice'))
+    alice.send(`LOGIN alice ${PASSWORD}`)
+    const arrived = await bob.waitFor(is('file', { id: progress.id, from: 'alice' }), 30_000, bobFrom)
+    assert.deepEqual(await readFile(String(arrived.path)), content, 'byte-identical')
+  })
 })

@@ -32,7 +32,7 @@ export interface SoakPeer {
   send: (to: Username, text: string) => Promise<unknown>
   sendGroup: (group: GroupName, text: string) => Promise<unknown>
   join: (group: GroupName) => Promise<unknown>
-  stop: () => Promise<void>
+  stop: () => Promise<unknown>
 }
 
 interface Frame { from: string, group: string | null, id: string, text: string }
