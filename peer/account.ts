@@ -27,7 +27,7 @@ import type { KdfParams } from '../common/crypto/password.ts'
 import { unwrapSecret, wrapSecret } from '../common/crypto/wrap.ts'
 import { ErrorCode, ParleyError, is } from '../common/errors.ts'
 import { writeFileAtomic } from '../common/fs.ts'
-import type { RendezvousClient } from './rendezvous-client.ts'
+import type { RendezvousClient, SignupArgs } from './rendezvous-client.ts'
 import { logger } from './log.ts'
 
 interface Credentials {
@@ -53,6 +53,9 @@ export interface AccountHost {
   rendezvous: () => RendezvousClient
   /** Restart the libp2p node under this identity (a no-op when it already is). */
   useIdentity: (identity: PrivateKey) => Promise<void>
+  /** Make the account at the rendezvous, asked as `identity` (the account is bound to the peer id
+   * that asks), and leave the node signed in there under that identity. */
+  createAccount: (identity: PrivateKey, account: Omit<SignupArgs, 'addrs'>) => Promise<void>
   /** The node's dialable addresses, to publish in the directory. */
   addrs: () => string[]
   dataDir: string
@@ -77,8 +80,7 @@ export async function signUp (host: AccountHost, username: string, password: str
   const credentials = await credentialsFor(username, password, salt, kdf)
   const identity = await generateKeyPair('Ed25519')
   const wrapped = wrapSecret(credentials.wrapKey, identityContext(username), privateKeyToProtobuf(identity))
-  await host.useIdentity(identity)
-  await host.rendezvous().signup({ username, salt, kdf, authKey: credentials.authKey, identity: wrapped, addrs: host.addrs() })
+  await host.createAccount(identity, { username, salt, kdf, authKey: credentials.authKey, identity: wrapped })
   await saveLocalIdentity(host.dataDir, username, wrapped)
   await saveLocalAccount(host.dataDir, username, { kdf, salt })
   return { username, wrapKey: credentials.wrapKey, authKey: credentials.authKey, identity }

@@ -9,7 +9,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createParleyNode } from '../common/node.ts'
 import type { ParleyNode } from '../common/node.ts'
-import { ErrorCode, ParleyError, is } from '../common/errors.ts'
+import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import type { GroupName, Username } from '../common/wire/names.ts'
 import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
 import { signIn, signUp } from './account.ts'
@@ -17,6 +17,7 @@ import type { AccountHost, SignedIn } from './account.ts'
 import { Directory } from './directory.ts'
 import type { Emit, HistoryLine, PeerEvent } from './events.ts'
 import { RendezvousClient } from './rendezvous-client.ts'
+import type { SignupArgs } from './rendezvous-client.ts'
 import { Session } from './session.ts'
 import { describeLocalFile } from './files/index.ts'
 import { directService } from './direct/service.ts'
@@ -52,6 +53,8 @@ export class ParleyPeer {
   #services: Services
   #rendezvous: RendezvousClient
   #session: Session | undefined
+  /** The sign-in #session was opened with: what signs its user in again if switching fails. */
+  #account: SignedIn | undefined
   /** Who is signed in, for the protocols: streams that arrive while a sign-in is still opening
    * its session wait for it there. */
   readonly #gate = new SignedInGate()
@@ -116,25 +119,121 @@ export class ParleyPeer {
   }
 
   async signup (name: Username, password: string): Promise<void> {
-    await this.#closeSession()
-    const signed = await signUp(this.#accountHost(), name, password)
-    await this.#open(signed, { event: 'signed-up', username: name, peerId: this.#node.peerId.toString() })
+    await this.#keepOnFailure(async () => {
+      const signed = await signUp(this.#accountHost(), name, password)
+      await this.#open(signed, { event: 'signed-up', username: name, peerId: this.#node.peerId.toString() })
+    })
   }
 
   async login (name: Username, password: string): Promise<void> {
-    // Signing in again ends the session in hand first: its events stream, closing late, would
-    // otherwise end the new sign-in on the rendezvous (the same connection keeps one session).
-    await this.#closeSession()
-    const signed = await signIn(this.#accountHost(), name, password)
-    await this.#open(signed, { event: 'logged-in', username: signed.username, peerId: this.#node.peerId.toString(), offline: signed.offline === true })
+    await this.#keepOnFailure(async () => {
+      const signed = await signIn(this.#accountHost(), name, password)
+      const session = this.#session
+      const event = { event: 'logged-in', username: signed.username, peerId: this.#node.peerId.toString(), offline: signed.offline === true } as const
+      if (session !== undefined && session.username === signed.username && session.live && signed.offline !== true) {
+        // The user signed in here, and the password is right: the rendezvous kept this session
+        // (the same connection signed in again), so it stays as it is. Closing it to open a new
+        // one would end the new sign-in too: its events stream, closing late, ends the session
+        // the rendezvous keeps for this connection.
+        session.signedInAgain(signed.authKey)
+        this.#account = signed
+        this.#emit({ ...event, already: true })
+        return
+      }
+      await this.#open(signed, { ...event, already: false })
+    })
+  }
+
+  /**
+   * LOGIN and SIGNUP while someone is signed in: a failed attempt leaves them signed in (until
+   * 2026-12-05 the session was closed first, and a wrong password signed its user out). The
+   * session in hand stays open while the password is checked (a wrong one never moves the node)
+   * and while a new account is made (#createAccount); it is closed only when the node must take
+   * the new identity or the new session opens. If the attempt fails after that (the rendezvous
+   * refuses a password that opens the identity kept here, the new session does not start), the
+   * previous user is signed in again (#restore).
+   */
+  async #keepOnFailure (attempt: () => Promise<void>): Promise<void> {
+    const previous = this.#account
+    try {
+      await attempt()
+    } catch (err) {
+      if (previous !== undefined && this.#session === undefined) await this.#restore(previous, err)
+      throw err
+    }
+  }
+
+  /**
+   * Sign `previous` in again after a failed attempt closed its session: the node takes its
+   * identity back and signs in with the authKey kept in memory, as a session does by itself when
+   * the rendezvous comes back (out of reach: the session goes on from the data folder and signs in
+   * when it is back). If even that fails, the error says the user is signed out: never silently.
+   */
+  async #restore (previous: SignedIn, failure: unknown): Promise<void> {
+    try {
+      await this.#useIdentity(previous.identity)
+      const offline = !(await this.#signInAgain(previous))
+      await this.#open({ ...previous, offline }, undefined)
+    } catch (err) {
+      const cause = asParleyError(failure)
+      throw new ParleyError(cause.code, `${cause.message}; and ${previous.username} is signed out (signing in again failed: ${asParleyError(err).message}): LOGIN ${previous.username}`, { cause: failure })
+    }
+  }
+
+  /** Sign in at the rendezvous with a sign-in's kept authKey: false if it is out of reach. */
+  async #signInAgain (signed: SignedIn): Promise<boolean> {
+    try {
+      const again = await this.#rendezvous.signin({ username: signed.username, authKey: signed.authKey, addrs: this.#addrs() })
+      if (!again.bound) throw new ParleyError(ErrorCode.IdentityChanged, `the rendezvous has another identity for ${signed.username}`)
+      return true
+    } catch (err) {
+      if (is(err, ErrorCode.Unreachable)) return false
+      throw err
+    }
   }
 
   #accountHost (): AccountHost {
     return {
       rendezvous: () => this.#rendezvous,
       useIdentity: async identity => { await this.#useIdentity(identity) },
+      createAccount: async (identity, account) => { await this.#createAccount(identity, account) },
       addrs: () => this.#addrs(),
       dataDir: this.#options.dataDir
+    }
+  }
+
+  /**
+   * SIGNUP's request. The rendezvous binds an account to the peer id that asks for it, so the
+   * new identity asks. With nobody signed in the node takes that identity first. With someone
+   * signed in it is asked from a node of its own beside ours, so a name that is taken (or any
+   * refusal) leaves the session in hand as it was: only an account that was made moves the node
+   * to it, which then signs in there as it.
+   */
+  async #createAccount (identity: PrivateKey, account: Omit<SignupArgs, 'addrs'>): Promise<void> {
+    if (this.#session === undefined) {
+      await this.#useIdentity(identity)
+      await this.#rendezvous.signup({ ...account, addrs: this.#addrs() })
+      return
+    }
+    await this.#signUpAside(identity, account)
+    await this.#useIdentity(identity)
+    try {
+      const signed = await this.#rendezvous.signin({ username: account.username, authKey: account.authKey, addrs: this.#addrs() })
+      if (!signed.bound) throw new ParleyError(ErrorCode.Protocol, 'the rendezvous did not accept our identity')
+    } catch (err) {
+      const cause = asParleyError(err)
+      throw new ParleyError(cause.code, `the account ${account.username} is made, but signing in as it failed (${cause.message}): LOGIN ${account.username}`, { cause: err })
+    }
+  }
+
+  /** The signup request from a node of the new identity that listens nowhere and stops after it
+   * (its session at the rendezvous ends with its connection, or is replaced by our sign-in). */
+  async #signUpAside (identity: PrivateKey, account: Omit<SignupArgs, 'addrs'>): Promise<void> {
+    const aside = await createParleyNode({ privateKey: identity, listen: [] })
+    try {
+      await new RendezvousClient(aside, this.#rendezvous.server).signup({ ...account, addrs: [] })
+    } finally {
+      await aside.stop()
     }
   }
 
@@ -154,7 +253,7 @@ export class ParleyPeer {
    * while the session starts waits for that announcement: a message queued for us elsewhere
    * arrives as soon as the rendezvous says we are online, before the session has finished
    * starting, and was shown before "Signed in as …". */
-  async #open (signed: SignedIn, announcement: PeerEvent): Promise<void> {
+  async #open (signed: SignedIn, announcement: PeerEvent | undefined): Promise<void> {
     await this.#closeSession()
     this.#verified.clear()
     this.#held = []
@@ -187,7 +286,8 @@ export class ParleyPeer {
       throw err
     }
     this.#session = session
-    this.#held = [announcement, ...(this.#held ?? [])]
+    this.#account = signed
+    this.#held = [...(announcement === undefined ? [] : [announcement]), ...(this.#held ?? [])]
     release()
   }
 
@@ -195,6 +295,7 @@ export class ParleyPeer {
   async #closeSession (graceMs?: number): Promise<number> {
     const session = this.#session
     this.#session = undefined
+    this.#account = undefined
     return await session?.close(graceMs) ?? 0
   }
 

@@ -18,7 +18,7 @@ export type FileCutCause = 'gone' | 'stalled' | 'invalid' | 'local'
 export type PeerEvent =
   | { event: 'ready', peerId: string, addrs: string[], rendezvous: string }
   | { event: 'signed-up', username: string, peerId: string }
-  | { event: 'logged-in', username: string, peerId: string, offline: boolean }
+  | { event: 'logged-in', username: string, peerId: string, offline: boolean, already: boolean }
   | { event: 'message', id: string, from: string, text: string, at: number }
   | { event: 'group-message', id: string, group: string, from: string, text: string, at: number }
   | { event: 'file', id: string, from: string, name: string, path: string, size: number, sha256: string, at: number }

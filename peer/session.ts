@@ -91,7 +91,8 @@ export class Session {
   readonly #rendezvous: SessionRendezvous
   readonly #gate: SessionOptions['gate']
   readonly #emit: Emit
-  readonly #authKey: Uint8Array
+  /** To sign in again by itself; replaced when LOGIN again upgrades the password's parameters. */
+  #authKey: Uint8Array
   readonly #addrs: () => string[]
   readonly #abort = new AbortController()
   /** The one sign-out (close may be called again: a second call waits for the first). */
@@ -101,6 +102,8 @@ export class Session {
   readonly #signedOut = new AbortController()
   /** Signed in elsewhere: this session must not take the account back by reconnecting. */
   #replaced = false
+  /** Subscribed to the rendezvous's events: signed in there, and told what happens. */
+  #live = false
   /** Shown in the hellos of our direct streams, so receivers need not ask who we are. */
   readonly #nameCard: NameCardHolder
 
@@ -211,6 +214,19 @@ export class Session {
 
   async #subscribe (): Promise<void> {
     await this.#rendezvous.subscribe(event => { this.#onRendezvousEvent(event) }, this.#abort.signal)
+    this.#live = true
+  }
+
+  /** Signed in at the rendezvous and receiving its events now (not signed in from the data
+   * folder alone, reconnecting, stopped, or replaced by a sign-in elsewhere). */
+  get live (): boolean {
+    return this.#live
+  }
+
+  /** LOGIN again while live: the rendezvous kept this session, and only the key it takes may be
+   * new (the password's parameters were upgraded); the next sign-in by itself needs that one. */
+  signedInAgain (authKey: Uint8Array): void {
+    this.#authKey = authKey
   }
 
   /**
@@ -381,6 +397,7 @@ export class Session {
         this.keyring.invalidate(event.group)
         break
       case 'disconnected':
+        this.#live = false
         // Presence is not tracked while we are away: nothing cached may be trusted after.
         this.directory.forget()
         this.keyring.invalidateAll()
@@ -388,6 +405,7 @@ export class Session {
         break
       case 'session-replaced':
         this.#replaced = true
+        this.#live = false
         this.#emit({ event: 'warning', code: ErrorCode.Conflict, message: 'you signed in somewhere else; this session no longer receives events' })
         break
       default:

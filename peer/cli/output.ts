@@ -156,9 +156,11 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
   switch (event.event) {
     case 'ready': return `Parley peer ${event.peerId}\n  listening on ${event.addrs.join(', ')}\n  rendezvous ${event.rendezvous}\nType HELP for the commands, SIGNUP or LOGIN to start.`
     case 'signed-up': return `Welcome, ${event.username}: your account is ready.`
-    case 'logged-in': return event.offline
-      ? `Signed in as ${event.username} from this data folder: the rendezvous is out of reach, so known contacts are reached at their last addresses until it is back.`
-      : `Signed in as ${event.username}.`
+    case 'logged-in':
+      if (event.already) return `You are already signed in as ${event.username}.`
+      return event.offline
+        ? `Signed in as ${event.username} from this data folder: the rendezvous is out of reach, so known contacts are reached at their last addresses until it is back.`
+        : `Signed in as ${event.username}.`
     case 'message': return `${clock(event.at)} ${colour('bold', event.from)}: ${event.text}`
     case 'group-message': return `${clock(event.at)} ${group(event.group)} ${colour('bold', event.from)}: ${event.text}`
     case 'file': return `${clock(event.at)} ${colour('bold', event.from)} sent you ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`

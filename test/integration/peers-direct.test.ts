@@ -78,6 +78,35 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     }
   })
 
+  test('a failed LOGIN or SIGNUP while signed in leaves the session as it was', async () => {
+    const alice = peer('alice')
+    const bobFrom = peer('bob').events.length
+    const wrong = await alice.run('LOGIN alice not-her-password', e => e.event === 'error' || e.event === 'logged-in')
+    assert.equal(wrong.code, 'ERR_BAD_CREDENTIALS', JSON.stringify(wrong))
+    const other = await alice.run('LOGIN bob not-his-password', e => e.event === 'error' || e.event === 'logged-in')
+    assert.equal(other.code, 'ERR_BAD_CREDENTIALS', JSON.stringify(other))
+    const taken = await alice.run(`SIGNUP carol ${PASSWORD}`, e => e.event === 'error' || e.event === 'signed-up')
+    assert.equal(taken.code, 'ERR_EXISTS', JSON.stringify(taken))
+
+    // Still signed in: what she sends goes out, and what is sent to her arrives.
+    const toBob = peer('bob').waitFor(is('message', { from: 'alice', text: 'still here?' }))
+    const sent = await alice.run('SEND bob still here?', e => e.event === 'delivered' || e.event === 'error')
+    assert.equal(sent.event, 'delivered', JSON.stringify(sent))
+    await toBob
+    const toAlice = alice.waitFor(is('message', { from: 'carol', text: 'yes, you are' }))
+    await peer('carol').run('SEND alice yes, you are', is('delivered', { to: 'alice' }))
+    await toAlice
+    // Her contacts never saw her go: the session at the rendezvous was not touched.
+    assert.deepEqual(peer('bob').events.slice(bobFrom).filter(e => e.event === 'presence' && e.user === 'alice'), [])
+
+    // LOGIN as herself, with the right password, says so and changes nothing either.
+    const again = await alice.run(`LOGIN alice ${PASSWORD}`, e => e.event === 'error' || e.event === 'logged-in')
+    assert.deepEqual([again.event, again.username, again.already], ['logged-in', 'alice', true], JSON.stringify(again))
+    const after = alice.waitFor(is('message', { from: 'bob', text: 'and now?' }))
+    await peer('bob').run('SEND alice and now?', is('delivered', { to: 'alice' }))
+    await after
+  })
+
   test('SENDFILE carries random bytes, a WAV and a PNG byte for byte', async () => {
     const files = { 'noise data.bin': makeRandom(), 'tone.wav': makeWav(), 'picture.png': makePng() }
     for (const [name, content] of Object.entries(files)) {

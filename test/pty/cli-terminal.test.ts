@@ -145,7 +145,8 @@ describe('the interactive terminal', () => {
     await first.line('LOGIN carol')
     await first.waitFor('Password:')
     await first.line(ON_LINE_PASSWORD)
-    await first.waitFor('Signed in as carol.')
+    // Signed in already: the password is checked and the session stays as it is.
+    await first.waitFor('You are already signed in as carol.')
     await first.line('SEND bob remembered across restarts')
     await first.waitFor('delivered to bob')
     // Up shows the last line, never the password typed at the hidden prompt or on a line.

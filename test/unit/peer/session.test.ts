@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, it, mock } from 'node:test'
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { epochStatement, keyCommitment } from '../../../common/crypto/epoch.ts'
 import { newGroupKey } from '../../../common/crypto/group.ts'
 import { ErrorCode, ParleyError, is } from '../../../common/errors.ts'
@@ -133,11 +134,11 @@ describe('session (the composition root)', () => {
   })
 
   /** Alice's session, as a sign-in makes it (the same data folder each time). */
-  const aliceSession = (): Session => new Session({
+  const aliceSession = (rendezvous = rendezvousOf(rv, alice, events)): Session => new Session({
     direct,
     groups,
     gate,
-    rendezvous: rendezvousOf(rv, alice, events),
+    rendezvous,
     username: 'alice',
     wrapKey: randomBytes(32),
     authKey: randomBytes(32),
@@ -268,5 +269,32 @@ describe('session (the composition root)', () => {
     await session.outbox.idle()
     assert.deepEqual(delivered().sort(), [`bob in ${GROUP}`, `carol in ${GROUP}`])
     assert.equal(session.store.outboxSize(), 0)
+  })
+
+  it('is live while it receives the rendezvous\'s events; lost, it signs in again with the key LOGIN again gave it', async () => {
+    assert.equal(session.live, true)
+    await session.close()
+    const keys: Uint8Array[] = []
+    session = aliceSession({
+      ...rendezvousOf(rv, alice, events),
+      signin: async ({ authKey }) => {
+        keys.push(authKey)
+        return { username: toUsername('alice'), peerId: alice.peerId, identity: new Uint8Array(1), bound: true }
+      }
+    })
+    await session.start()
+    const upgraded = randomBytes(32)
+    session.signedInAgain(upgraded) // LOGIN again while live: the password's parameters were upgraded
+    events.push?.({ type: 'disconnected' })
+    assert.equal(session.live, false, 'the rendezvous went away')
+    // The first attempt to sign in again waits under a second of real time: the mocked timers
+    // do not reach node:timers/promises with a signal.
+    mock.timers.reset()
+    for (const deadline = Date.now() + 20_000; !session.live && Date.now() < deadline;) await sleep(10)
+    assert.equal(session.live, true, 'signed in again')
+    assert.deepEqual(keys, [upgraded])
+
+    events.push?.({ type: 'session-replaced' })
+    assert.equal(session.live, false, 'signed in elsewhere')
   })
 })

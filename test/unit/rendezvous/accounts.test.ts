@@ -70,6 +70,10 @@ function hostFor (rv: AccountRendezvous, dataDir: string): AccountHost & { ident
       host.identity = identity
       rv.peerId = peerIdFromPrivateKey(identity).toString()
     },
+    createAccount: async (identity, account) => {
+      await host.useIdentity(identity)
+      await rv.signup({ ...account, addrs: [] })
+    },
     addrs: () => [],
     dataDir
   }
