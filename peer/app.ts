@@ -9,7 +9,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { createParleyNode } from '../common/node.ts'
 import type { ParleyNode } from '../common/node.ts'
-import { ErrorCode, ParleyError, is } from '../common/errors.ts'
+import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import type { GroupName, Username } from '../common/wire/names.ts'
 import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
 import { signIn, signUp } from './account.ts'
@@ -58,6 +58,9 @@ export class ParleyPeer {
 
   /** The identity VERIFY last showed per user (this sign-in): the only one TRUST may accept. */
   readonly #verified = new Map<string, string>()
+  /** Signing out because the account signed in elsewhere: a SIGNUP or LOGIN waits for it, so
+   * that the node it signs in on is not the one being replaced. */
+  #signingOut: Promise<void> | undefined
 
   private constructor (options: PeerOptions, node: ParleyNode) {
     this.#options = options
@@ -116,6 +119,7 @@ export class ParleyPeer {
   }
 
   async signup (name: Username, password: string): Promise<void> {
+    await this.#signingOut
     await this.#closeSession()
     const signed = await signUp(this.#accountHost(), name, password)
     await this.#open(signed, { event: 'signed-up', username: name, peerId: this.#node.peerId.toString() })
@@ -124,6 +128,7 @@ export class ParleyPeer {
   async login (name: Username, password: string): Promise<void> {
     // Signing in again ends the session in hand first: its events stream, closing late, would
     // otherwise end the new sign-in on the rendezvous (the same connection keeps one session).
+    await this.#signingOut
     await this.#closeSession()
     const signed = await signIn(this.#accountHost(), name, password)
     await this.#open(signed, { event: 'logged-in', username: signed.username, peerId: this.#node.peerId.toString(), offline: signed.offline === true })
@@ -174,7 +179,8 @@ export class ParleyPeer {
       identity: signed.identity,
       addrs: () => this.#addrs(),
       dataDir: this.#options.dataDir,
-      emit: this.#emit
+      emit: this.#emit,
+      onReplaced: () => { this.#signOutReplaced(session) }
     })
     try {
       await session.start(signed.offline === true)
@@ -189,6 +195,35 @@ export class ParleyPeer {
     this.#session = session
     this.#held = [announcement, ...(this.#held ?? [])]
     release()
+  }
+
+  /**
+   * The rendezvous gave this account's session to a sign-in on another device, which holds the
+   * same identity (LOGIN restored it there). Until 2026-12-05 this peer only warned and went on
+   * answering as the user: contacts kept their connection and direct session with it (libp2p
+   * reuses a connection to a peer id, and a session is found by peer id), and the directory
+   * answer they cached named this address, so their messages kept coming here. Now it signs out
+   * for real: the session ends at once (no grace: what comes from now on is the other
+   * device's), and the node starts again under a throw-away identity, as before any sign-in, so
+   * that nothing here answers as the user any more and a contact's dial to this address fails
+   * (its outbox then looks the user up again: outbox.ts). Said once, when done (`signed-out`).
+   */
+  #signOutReplaced (session: Session): void {
+    if (this.#session !== session) return // signed out, or in again, meanwhile
+    this.#session = undefined
+    const done = (async () => {
+      try {
+        await session.close(false)
+        await this.#useIdentity(await generateKeyPair('Ed25519'))
+      } catch (err) {
+        const error = asParleyError(err)
+        this.#emit({ event: 'warning', code: error.code, message: `signing out here did not finish cleanly: ${error.message}` })
+      } finally {
+        this.#signingOut = undefined
+        this.#emit({ event: 'signed-out', username: session.username, reason: 'elsewhere' })
+      }
+    })()
+    this.#signingOut = done
   }
 
   async #closeSession (): Promise<void> {
@@ -326,6 +361,7 @@ export class ParleyPeer {
   }
 
   async stop (): Promise<void> {
+    await this.#signingOut // its node restart would otherwise outlive this stop
     await this.#closeSession()
     await this.#stopServices()
     await this.#node.stop()

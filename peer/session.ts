@@ -60,6 +60,9 @@ export interface SessionOptions {
   addrs: () => string[]
   dataDir: string
   emit: Emit
+  /** The rendezvous gave this account's session to a sign-in elsewhere (another device): the
+   * owner signs this session out (app.ts), for this peer must stop answering as the user. */
+  onReplaced: () => void
 }
 
 /** Reconnecting to the rendezvous: 0.5 s, doubling, at most 30 s between attempts, with jitter
@@ -93,6 +96,7 @@ export class Session {
   readonly #emit: Emit
   readonly #authKey: Uint8Array
   readonly #addrs: () => string[]
+  readonly #onReplaced: () => void
   readonly #abort = new AbortController()
   /** Aborted at the end of sign-out: the direct sessions served for this user end, and the
    * protocols stop handing this session what arrives. */
@@ -107,6 +111,7 @@ export class Session {
     this.wrapKey = options.wrapKey
     this.#authKey = options.authKey
     this.#addrs = options.addrs
+    this.#onReplaced = options.onReplaced
     this.#rendezvous = options.rendezvous
     this.#direct = options.direct
     this.#groups = options.groups
@@ -254,13 +259,16 @@ export class Session {
     })
   }
 
-  async close (): Promise<void> {
+  /** Sign out. `grace`: messages in flight get a moment for their acks first. Without it (this
+   * account is signed in elsewhere now) the direct sessions end at once: what comes in from
+   * then on must go to the other device, not be taken here while we wait. */
+  async close (grace = true): Promise<void> {
     this.#abort.abort()
     this.#nameCard.stop()
     this.outbox.stop()
-    // Messages in flight get a moment for their acks; what is still unacknowledged then stays
-    // queued for the next session (the receiver drops a copy it already has).
-    await Promise.race([this.outbox.idle(), sleep(CLOSE_GRACE_MS)])
+    // What is still unacknowledged after the grace stays queued for the next session (the
+    // receiver drops a copy it already has).
+    if (grace) await Promise.race([this.outbox.idle(), sleep(CLOSE_GRACE_MS)])
     this.#direct.off('session-open', this.#onSessionOpen)
     this.#signedOut.abort()
     await this.outbox.idle()
@@ -367,8 +375,10 @@ export class Session {
         if (!this.#abort.signal.aborted && !this.#replaced) this.#background(this.#reconnect())
         break
       case 'session-replaced':
+        // Not a warning to live with (until 2026-12-05 it was, and this peer, still answering as
+        // the user, went on taking their messages): the owner signs out here and says so.
         this.#replaced = true
-        this.#emit({ event: 'warning', code: ErrorCode.Conflict, message: 'you signed in somewhere else; this session no longer receives events' })
+        this.#onReplaced()
         break
       default:
         break
