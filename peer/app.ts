@@ -61,6 +61,9 @@ export class ParleyPeer {
 
   /** The identity VERIFY last showed per user (this sign-in): the only one TRUST may accept. */
   readonly #verified = new Map<string, string>()
+  /** Signing out because the account signed in elsewhere: a SIGNUP or LOGIN waits for it, so
+   * that the node it signs in on is not the one being replaced. */
+  #signingOut: Promise<void> | undefined
 
   private constructor (options: PeerOptions, node: ParleyNode) {
     this.#options = options
@@ -119,6 +122,7 @@ export class ParleyPeer {
   }
 
   async signup (name: Username, password: string): Promise<void> {
+    await this.#signingOut
     await this.#keepOnFailure(async () => {
       const signed = await signUp(this.#accountHost(), name, password)
       await this.#open(signed, { event: 'signed-up', username: name, peerId: this.#node.peerId.toString() })
@@ -126,6 +130,7 @@ export class ParleyPeer {
   }
 
   async login (name: Username, password: string): Promise<void> {
+    await this.#signingOut
     await this.#keepOnFailure(async () => {
       const signed = await signIn(this.#accountHost(), name, password)
       const session = this.#session
@@ -273,7 +278,8 @@ export class ParleyPeer {
       identity: signed.identity,
       addrs: () => this.#addrs(),
       dataDir: this.#options.dataDir,
-      emit: this.#emit
+      emit: this.#emit,
+      onReplaced: () => { this.#signOutReplaced(session) }
     })
     try {
       await session.start(signed.offline === true)
@@ -289,6 +295,36 @@ export class ParleyPeer {
     this.#account = signed
     this.#held = [...(announcement === undefined ? [] : [announcement]), ...(this.#held ?? [])]
     release()
+  }
+
+  /**
+   * The rendezvous gave this account's session to a sign-in on another device, which holds the
+   * same identity (LOGIN restored it there). Until 2026-12-05 this peer only warned and went on
+   * answering as the user: contacts kept their connection and direct session with it (libp2p
+   * reuses a connection to a peer id, and a session is found by peer id), and the directory
+   * answer they cached named this address, so their messages kept coming here. Now it signs out
+   * for real: the session ends at once (no grace: what comes from now on is the other
+   * device's), and the node starts again under a throw-away identity, as before any sign-in, so
+   * that nothing here answers as the user any more and a contact's dial to this address fails
+   * (its outbox then looks the user up again: outbox.ts). Said once, when done (`signed-out`).
+   */
+  #signOutReplaced (session: Session): void {
+    if (this.#session !== session) return // signed out, or in again, meanwhile
+    this.#session = undefined
+    this.#account = undefined // a failed LOGIN here must not sign this user back in (#restore)
+    const done = (async () => {
+      try {
+        await session.close(0)
+        await this.#useIdentity(await generateKeyPair('Ed25519'))
+      } catch (err) {
+        const error = asParleyError(err)
+        this.#emit({ event: 'warning', code: error.code, message: `signing out here did not finish cleanly: ${error.message}` })
+      } finally {
+        this.#signingOut = undefined
+        this.#emit({ event: 'signed-out', username: session.username, reason: 'elsewhere' })
+      }
+    })()
+    this.#signingOut = done
   }
 
   /** Sign out (if signed in); resolves with what still waits in the outbox (Session.close). */
@@ -425,6 +461,7 @@ export class ParleyPeer {
   /** Sign out and stop; resolves with how many deliveries still wait in the outbox, reported
    * at exit. `graceMs`: how long deliveries in flight may still take (Session.close). */
   async stop (graceMs?: number): Promise<number> {
+    await this.#signingOut // its node restart would otherwise outlive this stop
     const pending = await this.#closeSession(graceMs)
     await this.#stopServices()
     await this.#node.stop()

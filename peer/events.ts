@@ -19,6 +19,9 @@ export type PeerEvent =
   | { event: 'ready', peerId: string, addrs: string[], rendezvous: string }
   | { event: 'signed-up', username: string, peerId: string }
   | { event: 'logged-in', username: string, peerId: string, offline: boolean, already: boolean }
+  /** This peer is no longer signed in as `username`: `elsewhere`, the account signed in on
+   * another device (the rendezvous keeps one session per account). */
+  | { event: 'signed-out', username: string, reason: 'elsewhere' }
   | { event: 'message', id: string, from: string, text: string, at: number }
   | { event: 'group-message', id: string, group: string, from: string, text: string, at: number }
   | { event: 'file', id: string, from: string, name: string, path: string, size: number, sha256: string, at: number }

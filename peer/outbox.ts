@@ -212,6 +212,10 @@ export class Outbox {
     await Promise.allSettled([...inFlight])
     if (failure !== undefined && !this.#stopped) {
       log.warn(`delivering to ${recipient} stopped; what is left stays queued`, failure)
+      // The retry asks the directory again instead of dialling the address it gave before: the
+      // recipient may have moved (signed in on another device, whose node now holds their
+      // identity, while the one here answers as another peer or not at all).
+      this.#directory.forget(recipient)
       this.#park(this.#store.outboxFor(recipient), failure)
       this.#retrySoon(recipient)
     } else if (delivered) {

@@ -60,6 +60,9 @@ export interface SessionOptions {
   addrs: () => string[]
   dataDir: string
   emit: Emit
+  /** The rendezvous gave this account's session to a sign-in elsewhere (another device): the
+   * owner signs this session out (app.ts), for this peer must stop answering as the user. */
+  onReplaced: () => void
 }
 
 /** Reconnecting to the rendezvous: 0.5 s, doubling, at most 30 s between attempts, with jitter
@@ -94,6 +97,7 @@ export class Session {
   /** To sign in again by itself; replaced when LOGIN again upgrades the password's parameters. */
   #authKey: Uint8Array
   readonly #addrs: () => string[]
+  readonly #onReplaced: () => void
   readonly #abort = new AbortController()
   /** The one sign-out (close may be called again: a second call waits for the first). */
   #closing: Promise<number> | undefined
@@ -112,6 +116,7 @@ export class Session {
     this.wrapKey = options.wrapKey
     this.#authKey = options.authKey
     this.#addrs = options.addrs
+    this.#onReplaced = options.onReplaced
     this.#rendezvous = options.rendezvous
     this.#direct = options.direct
     this.#groups = options.groups
@@ -294,7 +299,9 @@ export class Session {
     // queued for the next session (the receiver drops a copy it already has). The sign-out
     // then ends what is still under way, files too (they resume next time from what the
     // receiver kept): until 2026-12-05 a file being sent held Ctrl-C until its last byte.
-    await Promise.race([this.outbox.idle(), sleep(graceMs)])
+    // No grace (0): this account is signed in elsewhere now, and what comes in from then on must
+    // go to the other device, not be taken here while we wait; or an interrupted exit.
+    if (graceMs > 0) await Promise.race([this.outbox.idle(), sleep(graceMs)])
     this.#direct.off('session-open', this.#onSessionOpen)
     this.#signedOut.abort()
     await this.outbox.idle()
@@ -404,9 +411,11 @@ export class Session {
         if (!this.#abort.signal.aborted && !this.#replaced) this.#background(this.#reconnect())
         break
       case 'session-replaced':
+        // Not a warning to live with (until 2026-12-05 it was, and this peer, still answering as
+        // the user, went on taking their messages): the owner signs out here and says so.
         this.#replaced = true
         this.#live = false
-        this.#emit({ event: 'warning', code: ErrorCode.Conflict, message: 'you signed in somewhere else; this session no longer receives events' })
+        this.#onReplaced()
         break
       default:
         break

@@ -113,10 +113,13 @@ export function createHandlers ({ store, sessions, notifier, throttle, nameCards
     return true
   }
 
-  /** Bind the caller's connection to `username`: a new session, or a takeover of the old one. */
+  /** Bind the caller's connection to `username`: a new session, or a takeover of the old one.
+   * A takeover from another connection is announced like a new session: the user may now be on
+   * another device, at other addresses, and whoever cached where it was must ask again (until
+   * 2026-12-05 nobody was told, and contacts kept reaching the device that had been replaced). */
   function signIn (username: Username, context: RequestContext): void {
-    const { wasOnline } = sessions.start(context.peerId, username, context.connectionId, context.remoteAddr)
-    notifier.online(username, !wasOnline)
+    const { wasOnline, replaced } = sessions.start(context.peerId, username, context.connectionId, context.remoteAddr)
+    notifier.online(username, !wasOnline || replaced)
   }
 
   return {

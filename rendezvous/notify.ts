@@ -15,8 +15,8 @@ export class Notifier {
     this.#sessions = sessions
   }
 
-  /** `username` signed in: presence to interested users (unless it was online already and this
-   * sign-in took its session over). Its missing keys are asked for when it subscribes. */
+  /** `username` signed in: presence to interested users (unless `announce` is false: the same
+   * connection signed in again). Its missing keys are asked for when it subscribes. */
   online (username: string, announce: boolean): void {
     if (announce) this.#presence(username, true)
   }

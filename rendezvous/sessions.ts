@@ -28,8 +28,11 @@ export interface Session {
 
 export interface StartResult {
   session: Session
-  /** The user had a session already (now replaced by this one). */
+  /** The user had a session already (now replaced by this one, or this one itself). */
   wasOnline: boolean
+  /** That session was on another connection (another device holding the same identity, or
+   * this one on a new connection): it has been told `session-replaced` and closed. */
+  replaced: boolean
 }
 
 export class Sessions {
@@ -42,14 +45,14 @@ export class Sessions {
   start (peerId: string, username: string, connectionId: string, remoteAddr: Multiaddr): StartResult {
     const old = this.#byUser.get(username) ?? this.#byPeer.get(peerId)
     if (old !== undefined && old.connectionId === connectionId && old.username === username) {
-      return { session: old, wasOnline: true }
+      return { session: old, wasOnline: true, replaced: false }
     }
     if (old !== undefined) this.#remove(old)
     const session: Session = { peerId, username, connectionId, remoteAddr, sink: undefined, watching: new Set() }
     this.#byPeer.set(peerId, session)
     this.#byUser.set(username, session)
     old?.sink?.close({ type: 'session-replaced' })
-    return { session, wasOnline: old !== undefined }
+    return { session, wasOnline: old !== undefined, replaced: old !== undefined }
   }
 
   get (peerId: string): Session | undefined {

@@ -161,6 +161,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       return event.offline
         ? `Signed in as ${event.username} from this data folder: the rendezvous is out of reach, so known contacts are reached at their last addresses until it is back.`
         : `Signed in as ${event.username}.`
+    case 'signed-out': return colour('yellow', `${clock()} ${event.username} signed in on another device; signed out here. LOGIN again to use this one.`)
     case 'message': return `${clock(event.at)} ${colour('bold', event.from)}: ${event.text}`
     case 'group-message': return `${clock(event.at)} ${group(event.group)} ${colour('bold', event.from)}: ${event.text}`
     case 'file': return `${clock(event.at)} ${colour('bold', event.from)} sent you ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`

@@ -114,6 +114,8 @@ describe('session (the composition root)', () => {
   let shown: PeerEvent[]
   let events: { push?: (event: RendezvousEvent) => void }
   let session: Session
+  /** How many times the session asked its owner to sign it out (signed in elsewhere). */
+  let replaced: number
 
   beforeEach(async () => {
     // No timer fires unless a test says so: a delivery seen here was caused by the event under test,
@@ -129,6 +131,7 @@ describe('session (the composition root)', () => {
     gate = new SignedInGate()
     shown = []
     events = {}
+    replaced = 0
     session = aliceSession()
     await session.start()
   })
@@ -145,7 +148,8 @@ describe('session (the composition root)', () => {
     identity: alice.key,
     addrs: () => [],
     dataDir: dir,
-    emit: event => { shown.push(event) }
+    emit: event => { shown.push(event) },
+    onReplaced: () => { replaced++ }
   })
 
   afterEach(async () => {
@@ -165,6 +169,26 @@ describe('session (the composition root)', () => {
     assert.equal(session.user.signal.aborted, true, 'the direct sessions served for this user end')
     assert.throws(() => gate.now(), (err: unknown) => is(err, ErrorCode.Unreachable))
     assert.equal(direct.listenerCount('session-open'), 0)
+  })
+
+  it('signed in elsewhere: asks its owner to sign it out, does not take the account back, and a close without grace lets go at once', async () => {
+    events.push?.({ type: 'session-replaced' })
+    events.push?.({ type: 'disconnected' })
+    assert.equal(replaced, 1)
+    assert.deepEqual(shown.filter(e => e.event === 'rendezvous' || e.event === 'warning'), [], 'no reconnect, and no warning: the owner says it')
+    // A delivery in flight is not waited for (its ack would come only when the direct sessions
+    // end; with a grace, close would wait on the timer, which never fires here): what comes in
+    // from now on belongs to the other device.
+    direct.post = async (_to, _header, _id, _body, onSent) => {
+      onSent?.()
+      const signal = session.user.signal
+      return { acked: new Promise<void>((_resolve, reject) => { signal.addEventListener('abort', () => { reject(new ParleyError(ErrorCode.Unreachable, 'signed out')) }) }) }
+    }
+    await session.sendText(toUsername('bob'), 'in flight')
+    await until(() => shown.some(e => e.event === 'sent'))
+    await session.close(0)
+    assert.equal(session.user.signal.aborted, true)
+    assert.throws(() => gate.now(), (err: unknown) => is(err, ErrorCode.Unreachable))
   })
 
   it('holds a name card from its rendezvous from the start: it names alice at her peer id', async () => {

@@ -106,6 +106,18 @@ describe('rendezvous handlers', () => {
       assert.equal(rv.sessions.get(alice.peerId)?.connectionId, 'a-new-connection')
     })
 
+    it('a takeover from another connection is announced to those watching; the same connection signing in again is not', async () => {
+      const alice = await rv.identity('alice')
+      signup(alice)
+      const bob = await rv.user('bob')
+      as(bob, 'lookup', { username: 'alice' })
+      signin(alice)
+      assert.deepEqual(eventsOf(bob, 'presence'), [], 'the same connection again: nothing changed')
+      // Another device with alice's identity (LOGIN restored it there): bob must look her up again.
+      signin({ ...alice, context: { ...alice.context, connectionId: 'another-device' } })
+      assert.deepEqual(eventsOf(bob, 'presence'), [{ type: 'presence', username: 'alice', online: true }])
+    })
+
     it('everything but salt, sign-up and sign-in needs a session first', async () => {
       const stranger = await rv.identity('stranger')
       const wrapped = new Uint8Array(8)
