@@ -19,6 +19,7 @@ import type { Op, RendezvousEvent, RequestArgs, Result } from '../common/protoco
 import { FramedStream } from '../common/wire/frames.ts'
 import { Queue } from '@libp2p/utils'
 import { patientTimeout } from '../common/patient-timeout.ts'
+import { answeredByAnother } from './transport/dial.ts'
 
 export type { RendezvousEvent } from '../common/protocol/rendezvous.ts'
 
@@ -337,6 +338,13 @@ function withTimeout (signal?: AbortSignal): AbortSignal {
 }
 
 function unreachable (server: Multiaddr, err: unknown): ParleyError {
+  if (answeredByAnother(err)) {
+    // Noise's own words name two keys and no way out; this one says what happened and what to do
+    // (the peer's start says which --rendezvous names the one that answers: rendezvous-pin.ts).
+    const at = server.decapsulateCode(CODE_P2P).toString()
+    return new ParleyError(ErrorCode.Unreachable, `another node answers at ${at} in place of the rendezvous this data folder knows (${peerIdOf(server) ?? '?'}): ` +
+      'if the rendezvous really changed (restarted with a new identity), start this peer again to be told how to use it', { cause: err })
+  }
   const cause = asParleyError(err)
   return new ParleyError(ErrorCode.Unreachable, `cannot reach the rendezvous at ${server.toString()}: ${cause.message}`, { cause: err })
 }

@@ -37,6 +37,7 @@ import type { WarmTargets } from './groups/warm-sessions.ts'
 import { loopQuiet } from '../common/loop-quiet.ts'
 import type { SignedInGate, SignedInUser } from './signed-in.ts'
 import { logger } from './log.ts'
+import { answeredByAnother } from './transport/dial.ts'
 
 const log = logger('parley:session')
 
@@ -241,6 +242,7 @@ export class Session {
   async #reconnect (): Promise<void> {
     this.#emit({ event: 'rendezvous', connected: false })
     const signal = this.#abort.signal
+    let toldAnother = false
     for (let attempt = 0; !signal.aborted; attempt++) {
       const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** attempt) * (0.75 + Math.random() / 2)
       try {
@@ -255,6 +257,14 @@ export class Session {
           this.#emit({ event: 'error', code: asParleyError(err).code, message: `the rendezvous no longer accepts your sign-in (${asParleyError(err).message}); LOGIN again to reconnect. Known contacts are still reached directly` })
           log.warn('the rendezvous no longer accepts our sign-in; reconnecting stopped', err)
           return
+        }
+        // Another node at the rendezvous's address (it restarted with a new identity, or an
+        // impostor): said once, since the person has something to do; the pinned one may come
+        // back, so the tries go on. Until 2026-12-05 only the log knew, and the person saw
+        // nothing but Noise's words when a command needed the rendezvous.
+        if (!toldAnother && answeredByAnother(err)) {
+          toldAnother = true
+          this.#emit({ event: 'warning', code: ErrorCode.IdentityChanged, message: asParleyError(err).message })
         }
         // Still away (or we are stopping: the loop condition ends it). The same failure again
         // is counted by the log, not written each time.

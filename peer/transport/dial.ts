@@ -68,7 +68,20 @@ export async function openStream (node: Dialer, target: Dialable, protocol: stri
  * causes; the first reason of this list that is found wins. The whole error stays in `cause`.
  */
 function dialFailure (err: unknown): string | undefined {
-  const seen: unknown[] = []
+  const errors = errorsWithin(err)
+  const code = (e: Error): unknown => (e as { code?: unknown }).code
+  if (answeredByAnother(err)) return 'another peer answers at their address'
+  if (errors.some(e => e.name === 'EncryptionFailedError')) return 'the secure handshake with their address failed'
+  if (errors.some(e => code(e) === 'ECONNREFUSED')) return 'connection refused'
+  if (errors.some(e => code(e) === 'EHOSTUNREACH' || code(e) === 'ENETUNREACH')) return 'no route to their address'
+  if (errors.some(e => e.name === 'TimeoutError' || code(e) === 'ETIMEDOUT')) return 'no answer in time'
+  if (errors.some(e => e.name === 'NoValidAddressesError')) return 'no address to dial'
+  return undefined
+}
+
+/** The error and those inside it: libp2p's AggregateError (one error per address) and causes. */
+function errorsWithin (err: unknown): Error[] {
+  const seen: Error[] = []
   const collect = (e: unknown, depth: number): void => {
     if (!(e instanceof Error) || depth > 4 || seen.includes(e)) return
     seen.push(e)
@@ -76,17 +89,12 @@ function dialFailure (err: unknown): string | undefined {
     collect(e.cause, depth + 1)
   }
   collect(err, 0)
-  const errors = seen as Error[]
-  const code = (e: Error): unknown => (e as { code?: unknown }).code
-  if (errors.some(e => e.name === 'EncryptionFailedError' && e.message.includes('does not match expected remote identity'))) {
-    return 'another peer answers at their address'
-  }
-  if (errors.some(e => e.name === 'EncryptionFailedError')) return 'the secure handshake with their address failed'
-  if (errors.some(e => code(e) === 'ECONNREFUSED')) return 'connection refused'
-  if (errors.some(e => code(e) === 'EHOSTUNREACH' || code(e) === 'ENETUNREACH')) return 'no route to their address'
-  if (errors.some(e => e.name === 'TimeoutError' || code(e) === 'ETIMEDOUT')) return 'no answer in time'
-  if (errors.some(e => e.name === 'NoValidAddressesError')) return 'no address to dial'
-  return undefined
+  return seen
+}
+
+/** A dial that reached the address, where Noise found another identity than the one dialled. */
+export function answeredByAnother (err: unknown): boolean {
+  return errorsWithin(err).some(e => e.name === 'EncryptionFailedError' && e.message.includes('does not match expected remote identity'))
 }
 
 /** An open connection to the peer, a direct (unlimited) one first. */

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
-import { PEER_PROGRAM, spawnRendezvous } from '../../harness/processes.ts'
+import { PEER_PROGRAM, PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
 import type { ServerProcess } from '../../harness/processes.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
@@ -67,5 +67,25 @@ describe('the rendezvous is pinned on first use', () => {
     const again = await firstWord(hostPort, data)
     assert.equal(again.code, 0, JSON.stringify(again))
     assert.match(String(again.events[0]?.rendezvous), new RegExp(`/p2p/${server.peerId}$`))
+  })
+
+  test('a running peer whose rendezvous comes back with another identity is told so, once, and what to do', { timeout: 90_000 }, async () => {
+    const port = Number(server.addr.getComponents().find(c => c.name === 'tcp')?.value ?? 0)
+    const alice = await PeerProcess.start('alice', `127.0.0.1:${port}`, join(dir, 'alice'))
+    try {
+      await alice.run('SIGNUP alice alice-password-1', is('signed-up'))
+      const pinned = server.peerId
+      await server.stop()
+      server = await spawnRendezvous(join(dir, 'third'), 15_000, port)
+      // Until 2026-12-05 only parley.log knew; the person saw Noise's words ("Payload identity
+      // key … does not match expected remote identity key …") when a command needed it.
+      const told = await alice.waitFor(is('warning', { code: 'ERR_IDENTITY_CHANGED' }), 60_000)
+      assert.match(String(told.message), new RegExp(`another node answers at /ip4/127.0.0.1/tcp/${port} in place of the rendezvous this data folder knows \\(${pinned}\\)`))
+      const who = await alice.run('WHO', e => e.event === 'error' || e.event === 'who')
+      assert.match(String(who.message), /another node answers at/, JSON.stringify(who))
+      assert.equal(alice.events.filter(is('warning', { code: 'ERR_IDENTITY_CHANGED' })).length, 1, 'said once')
+    } finally {
+      await alice.kill()
+    }
   })
 })
