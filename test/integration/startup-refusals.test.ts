@@ -1,9 +1,10 @@
 /**
- * Starts that cannot go ahead, with the real programs: a port another process listens on, an
- * address this machine does not have. Each is one clear line and a nonzero exit status: no
- * libp2p advice, no stack trace, nothing in errors.log (until 2026-12-05 it was libp2p's "Some
- * configured addresses failed to be listened on … set transportManager.faultTolerance to
- * NO_FATAL" as an unexpected failure).
+ * Starts that cannot go ahead, with the real programs: a port another process listens on, and a
+ * data folder another peer (or rendezvous) runs on. Each is one clear line and a nonzero exit
+ * status, before anything is written: no libp2p advice, no stack trace, nothing in errors.log
+ * (until 2026-12-05 the port was libp2p's "Some configured addresses failed to be listened on …
+ * set transportManager.faultTolerance to NO_FATAL" as an unexpected failure, and a second peer
+ * on a folder ran beside the first on one outbox and store).
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -99,5 +100,25 @@ describe('a start that cannot go ahead says why in one line', () => {
   test('a peer on an address this machine does not have (--host)', async () => {
     const ended = await runToExit(peerArgs(0, join(dir, 'no-such-host'), '192.0.2.1')) // TEST-NET-1: nobody's
     assertOneClearError(ended, /^192\.0\.2\.1 is not an address of this machine: choose another --host/)
+  })
+
+  test('a second peer on a data folder in use is refused; a folder whose peer was killed with -9 is free', async () => {
+    const data = join(dir, 'shared')
+    const first = await PeerProcess.start('holder', rendezvous, data)
+    peers.push(first)
+    const ended = await runToExit(peerArgs(0, data))
+    assertOneClearError(ended, new RegExp(`^the data folder ${data} is in use by another peer \\(pid ${first.child.pid}\\): stop it or use --data DIR$`))
+
+    await first.kill('SIGKILL')
+    const next = await PeerProcess.start('next', rendezvous, data)
+    peers.push(next)
+    assert.ok(next.events.some(is('ready')))
+  })
+
+  test('a second rendezvous on a data folder in use is refused', async () => {
+    const ended = await runToExit(['--port', '0', '--host', '127.0.0.1', '--data', join(dir, 'rendezvous'), '--json', '--no-mdns'],
+      ['--import', './common/compile-cache.ts', 'rendezvous/main.ts'])
+    assert.equal(ended.code, 1)
+    assert.deepEqual(ended.events, [{ event: 'error', message: `cannot start: the data folder ${join(dir, 'rendezvous')} is in use by another rendezvous (pid ${server.child.pid}): stop it or use --data DIR` }])
   })
 })
