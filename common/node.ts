@@ -22,6 +22,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { perIpConnectionGater } from './connection-caps.ts'
 import { writeFileAtomic } from './fs.ts'
 import { ErrorCode, ParleyError } from './errors.ts'
+import { listenError } from './listen-error.ts'
 
 export type ParleyNode = Libp2p<{ identify: Identify, relay?: CircuitRelayService }>
 
@@ -191,6 +192,10 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
             })
           })
     }
+  }).catch((err: unknown) => {
+    // A port in use or a --host this machine does not have: one line a person can act on, not
+    // libp2p's configuration advice (listen-error.ts).
+    throw listenError(err) ?? err
   })
   created.node = node
   if (relayAt !== undefined) {

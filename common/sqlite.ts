@@ -54,8 +54,8 @@ export function openDatabase (file: string, options: OpenOptions): DatabaseSync 
 }
 
 /** Created with mode 0600 before SQLite opens it, so it is never readable by others, not even
- * for a moment; an existing file is tightened to 0600. */
-function createOwnerOnly (file: string): void {
+ * for a moment; an existing file is tightened to 0600. Its folder, if made here, is 0700. */
+export function createOwnerOnly (file: string): void {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
   closeSync(openSync(file, 'a', 0o600))
   chmodSync(file, 0o600)

@@ -4,12 +4,15 @@
  * Ends cleanly, exit status 0, on QUIT, the end of input, Ctrl-C, Ctrl-D, SIGINT, SIGTERM and
  * SIGHUP: the prompt stops, deliveries in progress get their moment, what still waits in the
  * outbox is reported. A person never sees a stack trace: an unexpected failure prints one line
- * and its details go to `<data>/errors.log`.
+ * and its details go to `<data>/errors.log`. A start that cannot go ahead (a data folder another
+ * peer runs on, a port in use) is one line and exit status 1.
  */
 import { parseArgs } from 'node:util'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { lockDataFolder } from '../common/data-lock.ts'
+import type { DataLock } from '../common/data-lock.ts'
 import { ErrorCode, asParleyError } from '../common/errors.ts'
 import { ParleyPeer } from './app.ts'
 import { DEFAULT_RENDEZVOUS, discoverRendezvous } from './discover.ts'
@@ -67,6 +70,15 @@ async function main (): Promise<number> {
   }
   const dataDir = values.data ?? join('.parley', `peer-${port}`)
   const output = values.json ? jsonOutput() : humanOutput()
+  // Before anything else is read or written in the folder: a second peer on it would share our
+  // outbox and store (common/data-lock.ts).
+  let lock: DataLock
+  try {
+    lock = lockDataFolder(dataDir, 'peer')
+  } catch (err) {
+    output.print({ event: 'error', code: asParleyError(err).code, message: asParleyError(err).message })
+    return 1
+  }
   const unexpected = unexpectedErrors(output, join(dataDir, 'errors.log'))
   // What the program gets over by itself (retries, fallbacks) is written down here (peer/log.ts).
   writeLogTo(join(dataDir, 'parley.log'))
@@ -131,6 +143,7 @@ async function main (): Promise<number> {
   await Promise.race([peer.drain(), sleep(drainMs, undefined, { ref: false }), signal.then(async () => { await sleep(SIGNAL_DRAIN_MS) })])
   // Interrupted, the drain was the grace: what is in flight now stops (and goes out next time).
   const pending = await peer.stop(prompt.interrupted || signalled ? 0 : undefined)
+  lock.release()
   output.print({ event: 'bye', pending })
   output.close()
   await Promise.race([flushLog(), sleep(LOG_FLUSH_MS)])

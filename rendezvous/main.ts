@@ -9,6 +9,7 @@
  * and stops cleanly (exit 0) on SIGINT/SIGTERM. The only module of the server that uses console.
  */
 import { parseArgs } from 'node:util'
+import { lockDataFolder } from '../common/data-lock.ts'
 import { asParleyError } from '../common/errors.ts'
 import { CONNECTIONS_PER_IP, DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, MAX_CONNECTIONS } from './constants.ts'
 import { startRendezvousServer } from './server.ts'
@@ -92,6 +93,9 @@ async function main (): Promise<void> {
   }
   let server: RendezvousServer
   try {
+    // Before the store and identity are opened: a second server on them would share both
+    // (common/data-lock.ts). Held until the process ends.
+    lockDataFolder(options.dataDir, 'rendezvous')
     server = await startRendezvousServer({
       dataDir: options.dataDir, host: options.host, port: options.port, mdns: options.mdns, maxConnections: options.maxConnections, connectionsPerIp: options.connectionsPerIp
     })

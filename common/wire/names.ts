@@ -76,15 +76,24 @@ const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$/is
 
 /**
  * A file name from the network made safe to create in the downloads folder: no directories, no
- * controls or bidi tricks, no dot-only or reserved names, at most 255 UTF-8 bytes. Never returns
- * an empty string. Uniqueness on disk (no overwrite) is the store's job.
+ * controls or bidi tricks, no dot-only or reserved names, no white space at either end, at most
+ * 255 UTF-8 bytes. Never returns an empty string. Uniqueness on disk (no overwrite) is the
+ * store's job. A sender announces a file under this name too (peer/files/send.ts), so what it
+ * announces is what a signal header accepts (headers.ts) and what the receiver keeps.
  */
 export function sanitiseFileName (raw: string): string {
-  let name = raw.normalize('NFC').replace(CONTROL_OR_BIDI, '').replace(PATH_SEPARATORS, '_').trim()
-  name = name.replace(/^\.+/, '') // no hidden files, no "." or ".."
-  if (WINDOWS_RESERVED.test(name)) name = `_${name}`
-  name = truncateUtf8(name, MAX_FILE_NAME_BYTES - 5) // room for a " (n)" suffix and ".part"
+  let name = raw.normalize('NFC').replace(CONTROL_OR_BIDI, '').replace(PATH_SEPARATORS, '_')
+  // No hidden files, no "." or "..". Leading dots and white space go together: ". .x" is "x"
+  // (until 2026-12-05 it was " .x", whose leading space a signal header refuses).
+  name = fitted(name.replace(/^[\s.]+/, ''))
+  // After the cut: "aux   ." cut to "aux   " and trimmed is a device name again.
+  if (WINDOWS_RESERVED.test(name)) name = fitted(`_${name}`)
   return name === '' ? 'file' : name
+}
+
+/** Room for a " (n)" suffix and ".part"; no white space at the end, also where the cut fell. */
+function fitted (name: string): string {
+  return truncateUtf8(name.trimEnd(), MAX_FILE_NAME_BYTES - 5).trimEnd()
 }
 
 function truncateUtf8 (text: string, maxBytes: number): string {

@@ -14,6 +14,7 @@ import { CHUNK_SIZE, sealChunk } from '../../common/crypto/index.ts'
 import { ErrorCode, ParleyError, asParleyError, malformed } from '../../common/errors.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
 import { MAX_FILE_BYTES } from '../../common/wire/limits.ts'
+import { sanitiseFileName } from '../../common/wire/names.ts'
 import { HEARTBEAT_CHUNKS, SHA256_BYTES, TRANSFER_ID_BYTES } from './constants.ts'
 import { fileError } from './disk.ts'
 import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditCount, openCredit, openVerdict, sealMeta, windowEnd } from './wire.ts'
@@ -41,7 +42,9 @@ function mimeTypeOf (path: string): string | undefined {
 
 export interface LocalFile {
   path: string
-  /** The file's own name (no folder); the receiver sanitises it again. */
+  /** The name announced: the file's own (no folder) as a receiver would save it (sanitiseFileName):
+   * a name with a TAB or ESC in it, or too long, would otherwise pass here and be refused by
+   * the signal header at every delivery. The receiver sanitises it again. */
   name: string
   size: number
   mime?: string
@@ -56,7 +59,7 @@ export async function describeLocalFile (path: string): Promise<LocalFile> {
       throw new ParleyError(ErrorCode.TooLarge, `${path} is ${size} bytes, over the limit of ${MAX_FILE_BYTES} bytes`)
     }
     const mime = mimeTypeOf(path)
-    return { path, name: basename(path), size, ...(mime !== undefined ? { mime } : {}) }
+    return { path, name: sanitiseFileName(basename(path)), size, ...(mime !== undefined ? { mime } : {}) }
   } finally {
     await handle.close()
   }

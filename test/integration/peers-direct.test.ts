@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
 import { PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
 import type { ServerProcess } from '../../harness/processes.ts'
@@ -118,6 +118,22 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
       assert.deepEqual(await readFile(String(event.path)), content, name)
       assert.equal(event.size, content.length)
     }
+  })
+
+  test('SENDFILE of a file named with a TAB and an ESC delivers it, byte for byte, under a safe name', async () => {
+    // Until 2026-12-05 SENDFILE took it and every delivery failed: "signal header has control
+    // characters" (ERR_MALFORMED). The sender now announces the name a receiver would save.
+    const content = makeRandom(70_001)
+    const path = join(dir, 'tab\there\u001b[31m.txt')
+    await writeFile(path, content)
+    const arrived = peer('carol').waitFor(e => e.event === 'file' && e.from === 'alice')
+    const sent = await peer('alice').run(`SENDFILE ${path} carol`, e => e.event === 'sent' || e.event === 'queued' || e.event === 'error')
+    assert.equal(sent.event, 'sent', JSON.stringify(sent))
+    const event = await arrived
+    assert.equal(event.name, 'tabhere[31m.txt')
+    assert.equal(basename(String(event.path)), 'tabhere[31m.txt')
+    assert.deepEqual(await readFile(String(event.path)), content)
+    await peer('alice').waitFor(is('delivered', { id: sent.id }))
   })
 
   test('a message and a file to an offline user arrive after it starts again', async () => {

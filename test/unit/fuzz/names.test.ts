@@ -6,7 +6,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ErrorCode } from '../../../common/errors.ts'
-import { MAX_FILE_NAME_BYTES } from '../../../common/wire/limits.ts'
+import { formatHeader } from '../../../common/wire/headers.ts'
+import { MAX_FILE_BYTES, MAX_FILE_NAME_BYTES, MAX_NAME_LENGTH } from '../../../common/wire/limits.ts'
 import { NAME_PATTERN, isValidName, normaliseName, sanitiseFileName } from '../../../common/wire/names.ts'
 import { anyString, fc, longString, outcome, params, scaled } from './arbitraries.ts'
 
@@ -51,6 +52,11 @@ function checkSanitised (raw: string, name: string): void {
   // A device name alone or before any dot (Windows reads "NUL.anything" as the device too).
   assert.ok(!/^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\.|$)/i.test(name), `Windows device name ${JSON.stringify(name)} for ${shown}`)
   assert.ok(Buffer.byteLength(name) <= MAX_FILE_NAME_BYTES - 5, `${Buffer.byteLength(name)} bytes for ${shown}`)
+  // A sender announces its file under this name (peer/files/send.ts): every signal header that
+  // carries one takes it (until 2026-12-05 ". x" gave " x", refused for its leading space).
+  for (const header of [{ kind: 'FILE', name, size: MAX_FILE_BYTES } as const, { kind: 'GROUP_FILE', group: 'g'.repeat(MAX_NAME_LENGTH), name } as const]) {
+    assert.doesNotThrow(() => formatHeader(header), `header refuses ${JSON.stringify(name)} for ${shown}`)
+  }
 }
 
 /** Names built to hit each rule: dots, separators, reserved names, bidi tricks, long stems

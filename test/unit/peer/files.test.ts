@@ -467,6 +467,26 @@ describe('the local file', () => {
     assert.deepEqual(await describeLocalFile(join(dir, 'notes.xyz')), { path: join(dir, 'notes.xyz'), name: 'notes.xyz', size: 1 })
   })
 
+  test('describeLocalFile announces a name the signal header takes: controls dropped, a long one cut keeping its extension', async () => {
+    const dir = await freshDir()
+    const long = `${'é'.repeat(120)}.mp3` // 244 bytes: a file system takes it, the sanitiser's 250-byte budget too
+    const longer = `${'a'.repeat(251)}.txt` // 255 bytes: over the budget, cut keeping ".txt"
+    const cases: Array<[string, string]> = [['tab\there.txt', 'tabhere.txt'], ['esc\u001b[31mred.txt', 'esc[31mred.txt'], ['. .hidden', 'hidden'], ['evil\u202egnp.exe', 'evilgnp.exe'], [long, long]]
+    for (const [raw, announced] of cases) {
+      await writeFile(join(dir, raw), 'x')
+      const file = await describeLocalFile(join(dir, raw))
+      assert.equal(file.name, announced)
+      assert.equal(file.path, join(dir, raw), 'the file is still read from where it is')
+      formatHeader({ kind: 'FILE', name: file.name, size: file.size })
+      formatHeader({ kind: 'GROUP_FILE', group: 'g'.repeat(32), name: file.name })
+    }
+    const cut = await writeFile(join(dir, longer), 'x').then(async () => await describeLocalFile(join(dir, longer)), () => undefined)
+    if (cut !== undefined) { // a file system whose names stop short of 255 bytes has no such file
+      assert.ok(cut.name.endsWith('.txt') && Buffer.byteLength(cut.name) <= 250, cut.name)
+      formatHeader({ kind: 'FILE', name: cut.name, size: cut.size })
+    }
+  })
+
   test('describeLocalFile: missing, a folder or unreadable is ERR_FILE; over the limit is ERR_TOO_LARGE', async () => {
     const dir = await freshDir()
     await assert.rejects(describeLocalFile(join(dir, 'nope')), (err: ParleyError) => err.code === ErrorCode.File && /no such file/.test(err.message))

@@ -1,0 +1,124 @@
+/**
+ * Starts that cannot go ahead, with the real programs: a port another process listens on, and a
+ * data folder another peer (or rendezvous) runs on. Each is one clear line and a nonzero exit
+ * status, before anything is written: no libp2p advice, no stack trace, nothing in errors.log
+ * (until 2026-12-05 the port was libp2p's "Some configured addresses failed to be listened on …
+ * set transportManager.faultTolerance to NO_FATAL" as an unexpected failure, and a second peer
+ * on a folder ran beside the first on one outbox and store).
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { removeDir, tempDir } from '../../harness/temp.ts'
+import { PEER_PROGRAM, PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
+import type { PeerEventLine, ServerProcess } from '../../harness/processes.ts'
+
+const ROOT = new URL('../../', import.meta.url).pathname
+
+interface Ended {
+  code: number | null
+  events: PeerEventLine[]
+  stderr: string
+}
+
+/** A peer (or rendezvous: `program`) expected to stop at startup: its exit code and output. */
+async function runToExit (args: string[], program: readonly string[] = PEER_PROGRAM): Promise<Ended> {
+  const child = spawn(process.execPath, [...program, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+  child.stdin.end() // a peer that did start ends at the end of its input, and the test says so
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk
+    if (stdout.includes('"event":"ready"')) child.kill() // it started when it should not have (a rendezvous reads no input)
+  })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const code = await new Promise<number | null>(resolve => { child.once('exit', resolve) })
+  const events = stdout.split('\n').filter(line => line !== '').map(line => JSON.parse(line) as PeerEventLine)
+  return { code, events, stderr }
+}
+
+const portOf = (addr: string): number => Number(/\/tcp\/([0-9]+)/.exec(addr)?.[1])
+
+/** The one error line, and nothing a person should not see. */
+function assertOneClearError (ended: Ended, message: RegExp): void {
+  assert.equal(ended.code, 1, JSON.stringify(ended))
+  const errors = ended.events.filter(e => e.event === 'error')
+  assert.equal(errors.length, 1, JSON.stringify(ended.events))
+  assert.equal(errors[0]?.code, 'ERR_USAGE')
+  assert.match(String(errors[0]?.message), message)
+  assert.ok(!ended.events.some(e => e.event === 'ready'), 'it never started')
+  assert.doesNotMatch(JSON.stringify(ended), /faultTolerance|\n\s+at |unexpected failure/)
+}
+
+describe('a start that cannot go ahead says why in one line', () => {
+  let dir: string
+  let server: ServerProcess
+  let rendezvous: string
+  const peers: PeerProcess[] = []
+  const peerArgs = (port: number, data: string, host = '127.0.0.1'): string[] =>
+    [String(port), '--rendezvous', rendezvous, '--data', data, '--host', host, '--json', '--no-mdns']
+
+  before(async () => {
+    dir = await tempDir('parley-startup-')
+    server = await spawnRendezvous(join(dir, 'rendezvous'))
+    rendezvous = server.addr.toString()
+  })
+
+  after(async () => {
+    await Promise.all(peers.map(async p => await p.kill()))
+    await server.stop()
+    await removeDir(dir)
+  })
+
+  test('a peer on the port the rendezvous listens on', async () => {
+    const port = portOf(rendezvous)
+    const data = join(dir, 'on-rendezvous-port')
+    const ended = await runToExit(peerArgs(port, data))
+    assertOneClearError(ended, new RegExp(`^port ${port} is already in use \\(another peer or program listens there\\): choose another port$`))
+    assert.ok(!existsSync(join(data, 'errors.log')), 'not an unexpected error')
+  })
+
+  test('a peer on the port another peer listens on', async () => {
+    const first = await PeerProcess.start('first', rendezvous, join(dir, 'first'))
+    peers.push(first)
+    const port = portOf(String((first.events.find(is('ready'))?.addrs as string[])[0]))
+    const ended = await runToExit(peerArgs(port, join(dir, 'second')))
+    assertOneClearError(ended, new RegExp(`^port ${port} is already in use`))
+  })
+
+  test('a rendezvous on a port in use', async () => {
+    const port = portOf(rendezvous)
+    const ended = await runToExit(['--port', String(port), '--host', '127.0.0.1', '--data', join(dir, 'rendezvous-2'), '--json', '--no-mdns'],
+      ['--import', './common/compile-cache.ts', 'rendezvous/main.ts'])
+    assert.equal(ended.code, 1)
+    assert.deepEqual(ended.events, [{ event: 'error', message: `cannot start: port ${port} is already in use (another peer or program listens there): choose another port` }])
+    assert.equal(ended.stderr, '')
+  })
+
+  test('a peer on an address this machine does not have (--host)', async () => {
+    const ended = await runToExit(peerArgs(0, join(dir, 'no-such-host'), '192.0.2.1')) // TEST-NET-1: nobody's
+    assertOneClearError(ended, /^192\.0\.2\.1 is not an address of this machine: choose another --host/)
+  })
+
+  test('a second peer on a data folder in use is refused; a folder whose peer was killed with -9 is free', async () => {
+    const data = join(dir, 'shared')
+    const first = await PeerProcess.start('holder', rendezvous, data)
+    peers.push(first)
+    const ended = await runToExit(peerArgs(0, data))
+    assertOneClearError(ended, new RegExp(`^the data folder ${data} is in use by another peer \\(pid ${first.child.pid}\\): stop it or use --data DIR$`))
+
+    await first.kill('SIGKILL')
+    const next = await PeerProcess.start('next', rendezvous, data)
+    peers.push(next)
+    assert.ok(next.events.some(is('ready')))
+  })
+
+  test('a second rendezvous on a data folder in use is refused', async () => {
+    const ended = await runToExit(['--port', '0', '--host', '127.0.0.1', '--data', join(dir, 'rendezvous'), '--json', '--no-mdns'],
+      ['--import', './common/compile-cache.ts', 'rendezvous/main.ts'])
+    assert.equal(ended.code, 1)
+    assert.deepEqual(ended.events, [{ event: 'error', message: `cannot start: the data folder ${join(dir, 'rendezvous')} is in use by another rendezvous (pid ${server.child.pid}): stop it or use --data DIR` }])
+  })
+})
