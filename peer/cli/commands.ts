@@ -4,6 +4,8 @@
  * recipient is the last word). Users and groups are checked here, as a Username or GroupName
  * (lower-cased; ERR_INVALID_NAME), so a command that parses names only valid ones.
  */
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
 import { toGroupName, toUsername } from '../../common/wire/names.ts'
 import type { GroupName, Username } from '../../common/wire/names.ts'
@@ -75,6 +77,19 @@ export function slotsOf (verb: string): Slot[] | undefined {
 }
 
 /** The usage error of a verb, in the words of its table entry. */
+/** The most messages HISTORY shows at once (six digits). */
+const MAX_HISTORY_COUNT = 999_999
+
+/**
+ * A file path as a shell would take it: `~` and `~/…` are the home folder. A person types them at
+ * the prompt as at a shell, and `~/x.txt` was looked for in a folder named `~` (until 2026-12-05).
+ * `~user` is left as it is.
+ */
+export function expandHome (path: string, home: string = homedir()): string {
+  if (path === '~') return home
+  return path.startsWith('~/') ? join(home, path.slice(2)) : path
+}
+
 const usage = (verb: string): ParleyError => new ParleyError(ErrorCode.Usage, `usage: ${SPECS.get(verb)?.usage ?? verb}`)
 
 /** Split off the first word; the rest is returned exactly as typed (minus the one separator). */
@@ -133,8 +148,9 @@ export function parseCommand (line: string): Command | null {
     case 'HISTORY': {
       const words = rest.trim().split(/\s+/).filter(w => w !== '')
       const [target, count] = words
-      if (target === undefined || words.length > 2 || (count !== undefined && !/^[1-9][0-9]{0,5}$/.test(count))) {
-        throw usage(verb)
+      if (target === undefined || words.length > 2) throw usage(verb)
+      if (count !== undefined && !/^[1-9][0-9]{0,5}$/.test(count)) {
+        throw new ParleyError(ErrorCode.Usage, `${count.slice(0, 20)} is not a count of messages: a whole number from 1 to ${MAX_HISTORY_COUNT}`)
       }
       return { verb, user: toUsername(target), group: toGroupName(target), count: count === undefined ? undefined : Number(count) }
     }

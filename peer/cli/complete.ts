@@ -4,9 +4,9 @@
  * directory for paths, so it is unit-tested directly.
  */
 import { readdirSync } from 'node:fs'
-import { dirname, basename, join } from 'node:path'
+import { dirname, basename, isAbsolute, join } from 'node:path'
 import type { PeerEvent } from '../events.ts'
-import { COMMAND_WORDS, slotsOf } from './commands.ts'
+import { COMMAND_WORDS, expandHome, slotsOf } from './commands.ts'
 
 export interface KnownNames { users: Iterable<string>, groups: Iterable<string> }
 
@@ -44,7 +44,8 @@ function files (partial: string, cwd: string): string[] {
   const folder = partial.endsWith('/') ? partial : dirname(partial)
   const prefix = partial.endsWith('/') ? '' : basename(partial)
   try {
-    return readdirSync(join(partial.startsWith('/') ? '' : cwd, folder), { withFileTypes: true })
+    const dir = expandHome(folder) // `~/Pic` completes in the home folder, as SENDFILE reads it
+    return readdirSync(isAbsolute(dir) ? dir : join(cwd, dir), { withFileTypes: true })
       .filter(entry => entry.name.startsWith(prefix) && (prefix.startsWith('.') || !entry.name.startsWith('.')))
       .map(entry => {
         const path = folder === '.' && !partial.startsWith('./') ? entry.name : join(folder, entry.name)

@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { ErrorCode, is } from '../../../common/errors.ts'
-import { COMMANDS, HELP, parseCommand, slotsOf } from '../../../peer/cli/commands.ts'
+import { COMMANDS, HELP, expandHome, parseCommand, slotsOf } from '../../../peer/cli/commands.ts'
 import { complete } from '../../../peer/cli/complete.ts'
 import type { GroupName, Username } from '../../../common/wire/names.ts'
 
@@ -67,4 +67,12 @@ test('users and groups are checked as the line is parsed: a command holds a User
   for (const line of ['SEND b@d hi', 'SENDGROUPFILE my file.txt ..', 'VERIFY caf\u00e9', 'LOGIN x'.padEnd(48, 'x')]) {
     assert.throws(() => parseCommand(line), (err: unknown) => is(err, ErrorCode.InvalidName), line)
   }
+})
+
+test('HISTORY says what a count may be; a file path starting with ~ is the home folder, as in a shell', () => {
+  assert.throws(() => parseCommand('HISTORY bob 1000000'), (err: unknown) => is(err, ErrorCode.Usage) && /1000000 is not a count of messages: a whole number from 1 to 999999/.test((err as Error).message))
+  assert.throws(() => parseCommand('HISTORY bob 0'), (err: unknown) => is(err, ErrorCode.Usage) && /from 1 to/.test((err as Error).message))
+  assert.equal(expandHome('~/holiday pics/a.jpg', '/home/ann'), '/home/ann/holiday pics/a.jpg')
+  assert.equal(expandHome('~', '/home/ann'), '/home/ann')
+  for (const kept of ['~bob/a.jpg', './~/a.jpg', 'a~/b', '/tmp/~']) assert.equal(expandHome(kept, '/home/ann'), kept)
 })

@@ -41,6 +41,15 @@ test('SENDFILE completes a local path, then the user; SENDGROUPFILE the group', 
     assert.deepEqual(complete(`SENDFILE ${dir}/no`, names, '/'), [[`${dir}/notes.txt `], `${dir}/no`])
     assert.deepEqual(complete('SENDFILE notes.txt bo', names, dir), [['bob ', 'bobby '], 'bo'])
     assert.deepEqual(complete('SENDGROUPFILE notes.txt fr', names, dir), [['friends '], 'fr'])
+    // `~/` is the home folder (os.homedir reads HOME), kept as typed.
+    const home = process.env.HOME
+    process.env.HOME = dir
+    try {
+      assert.deepEqual(complete('SENDFILE ~/photos/h', names, '/'), [['~/photos/holiday.jpg '], '~/photos/h'])
+    } finally {
+      if (home === undefined) delete process.env.HOME
+      else process.env.HOME = home
+    }
   } finally {
     await removeDir(dir)
   }
