@@ -398,9 +398,9 @@ export class ParleyPeer {
     if (shown === undefined) {
       throw new ParleyError(ErrorCode.Usage, `VERIFY ${name} first and compare the fingerprint; TRUST accepts the identity VERIFY showed`)
     }
-    const peerId = await session.directory.trust(name, shown)
+    const { peerId, changed } = await session.directory.trust(name, shown)
     this.#verified.delete(name)
-    this.#emit({ event: 'trusted', user: name, peerId })
+    this.#emit({ event: 'trusted', user: name, peerId, changed })
     session.outbox.flush(name)
   }
 

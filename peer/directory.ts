@@ -213,14 +213,15 @@ export class Directory {
   /** Accept the directory's current peer id for a user after an out-of-band check. */
   /** Re-pin `username` to `expected` (the identity the user compared with VERIFY), if that is
    * still what the directory shows: a directory that changed since then is not trusted blindly. */
-  async trust (username: Username, expected: string): Promise<string> {
+  async trust (username: Username, expected: string): Promise<{ peerId: string, changed: boolean }> {
     this.forget(username)
     const found = await this.#rendezvous.lookup(username)
     if (found.peerId !== expected) {
       throw new ParleyError(ErrorCode.IdentityChanged, `the directory shows another identity for ${username} than VERIFY did; VERIFY again`)
     }
+    const changed = this.#store.pinnedPeerId(found.username) !== found.peerId
     this.#store.repin(found.username, found.peerId)
-    return found.peerId
+    return { peerId: found.peerId, changed }
   }
 
   /** A fingerprint both users compute alike: 60 digits from both identity keys, in 12 groups. */

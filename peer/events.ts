@@ -42,7 +42,9 @@ export type PeerEvent =
   | { event: 'who', users: MemberView[] }
   | { event: 'history', with: string, messages: HistoryLine[] }
   | { event: 'verify', user: string, peerId: string, fingerprint: string }
-  | { event: 'trusted', user: string, peerId: string }
+  /** `changed`: the identity trusted now is not the one pinned before (false: TRUST of an
+   * identity that never changed, which only confirms it). */
+  | { event: 'trusted', user: string, peerId: string, changed: boolean }
   | { event: 'presence', user: string, online: boolean }
   | { event: 'rendezvous', connected: boolean }
   | { event: 'member-joined', group: string, user: string }

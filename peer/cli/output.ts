@@ -196,7 +196,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
         m.kind === 'file' ? `[file] ${m.text}` : m.text
       ])])
     case 'verify': return `Fingerprint for you and ${event.user}:\n  ${event.fingerprint}\nCompare it with ${event.user} in person or on a call; it must be the same on both screens.`
-    case 'trusted': return `Accepted the new identity of ${event.user}.`
+    case 'trusted': return event.changed ? `Accepted the new identity of ${event.user}.` : `${event.user}'s identity has not changed: nothing to accept (it stays trusted).`
     case 'presence': return system(`${event.user} is ${online(event.online)}`)
     case 'rendezvous': return event.connected
       ? colour('green', `${clock()} the rendezvous is back`)

@@ -76,10 +76,15 @@ describe('messages to a changed identity are held until TRUST accepts what VERIF
     const trusted = await alice.run('TRUST bob', e => e.event === 'error' || e.event === 'trusted')
     assert.equal(trusted.event, 'trusted', JSON.stringify(trusted))
     assert.equal(trusted.peerId, secondBob.peerId)
+    assert.equal(trusted.changed, true)
     // The held message goes now, and new ones too.
     await bob.waitFor(is('message', { from: 'alice', text: 'are you still you?' }))
     const arrived = bob.waitFor(is('message', { from: 'alice', text: 'welcome back' }))
     await alice.run('SEND bob welcome back', is('delivered', { to: 'bob' }))
     await arrived
+    // TRUST of an identity that has not changed (now) says so, and accepts nothing new.
+    await alice.run('VERIFY bob', is('verify', { user: 'bob' }))
+    const again = await alice.run('TRUST bob', e => e.event === 'error' || e.event === 'trusted')
+    assert.deepEqual([again.event, again.peerId, again.changed], ['trusted', secondBob.peerId, false], JSON.stringify(again))
   })
 })

@@ -83,8 +83,9 @@ describe('directory', () => {
       await assert.rejects(dir.trust(BOB, stranger.peerId), (err: unknown) => is(err, ErrorCode.IdentityChanged) && /VERIFY again/.test(err.message))
       assert.equal(dir.pinned(BOB), before.peerId, 'an identity the directory does not show is not trusted')
 
-      assert.equal(await dir.trust(BOB, bob.peerId), bob.peerId)
+      assert.deepEqual(await dir.trust(BOB, bob.peerId), { peerId: bob.peerId, changed: true })
       assert.equal(dir.pinned(BOB), bob.peerId)
+      assert.deepEqual(await dir.trust(BOB, bob.peerId), { peerId: bob.peerId, changed: false }, 'trusted again: nothing changed')
       assert.equal((await dir.resolve(BOB)).peerId, bob.peerId)
       assert.equal(await dir.usernameOf(bob.peerId), 'bob')
     })
