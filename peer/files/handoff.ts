@@ -136,7 +136,8 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
         signal: watch.signal,
         onProgress: watch.onProgress
       })
-      await user.inbox.onFile({ from, group: announced.group, id, name: file.name, path: file.path, size: file.size, sha256: file.sha256 })
+      // Named as sent ("image.png"), saved where `path` says ("image (1).png" beside an older one).
+      await user.inbox.onFile({ from, group: announced.group, id, name: file.sentAs, path: file.path, size: file.size, sha256: file.sha256 })
     } catch (err) {
       // Said once it had started (a progress was shown): a refusal at the offer is not a cut.
       if (arrived.bytes > 0) {

@@ -52,6 +52,9 @@ export interface ReceivedFile {
   path: string
   /** Its name on disk (sanitised, maybe with a " (n)" suffix). */
   name: string
+  /** The name it was sent under, sanitised: what the person is told arrived. `name` differs
+   * when the downloads held a file of that name already. */
+  sentAs: string
   size: number
   sha256: Uint8Array
   /** The transfer id from META (the caller may check it against its associated data). */
@@ -192,6 +195,7 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     return {
       path,
       name: basename(path),
+      sentAs: name,
       size: meta.size,
       sha256: meta.sha256,
       id: meta.id,

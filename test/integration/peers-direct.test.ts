@@ -118,6 +118,10 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
       assert.deepEqual(await readFile(String(event.path)), content, name)
       assert.equal(event.size, content.length)
     }
+    // The same name again: saved beside the first, and still named as it was sent.
+    const again = peer('bob').waitFor(e => e.event === 'file' && e.from === 'alice' && String(e.path).endsWith('picture (1).png'))
+    peer('alice').send(`SENDFILE ${join(dir, 'picture.png')} bob`)
+    assert.equal((await again).name, 'picture.png')
   })
 
   test('SENDFILE of a file named with a TAB and an ESC delivers it, byte for byte, under a safe name', async () => {

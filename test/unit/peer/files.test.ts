@@ -292,6 +292,7 @@ describe('names from the network', () => {
     const second = await roundTrip(new Uint8Array([4, 5]), 'report.pdf', dir)
     assert.equal(first.received.name, 'report (1).pdf')
     assert.equal(second.received.name, 'report (2).pdf')
+    assert.deepEqual([first.received.sentAs, second.received.sentAs], ['report.pdf', 'report.pdf'], 'said as sent')
     assert.equal(await readFile(join(dir, 'report.pdf'), 'utf8'), 'original')
     assert.deepEqual(new Uint8Array(await readFile(join(dir, 'report (2).pdf'))), new Uint8Array([4, 5]))
     assert.deepEqual((await readdir(dir)).sort(), ['report (1).pdf', 'report (2).pdf', 'report.pdf'])
