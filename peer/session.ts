@@ -305,12 +305,12 @@ export class Session {
     this.#abort.abort()
     this.#nameCard.stop()
     this.outbox.stop()
-    // Messages in flight get a moment for their acks; what is still unacknowledged then stays
-    // queued for the next session (the receiver drops a copy it already has). The sign-out
-    // then ends what is still under way, files too (they resume next time from what the
-    // receiver kept): until 2026-12-05 a file being sent held Ctrl-C until its last byte.
-    // No grace (0): this account is signed in elsewhere now, and what comes in from then on must
-    // go to the other device, not be taken here while we wait; or an interrupted exit.
+    // Messages in flight get a moment (graceMs) for their acks; what is still unacknowledged
+    // then stays queued for the next session (the receiver drops a copy it already has). The
+    // sign-out then ends what is still under way, files too (they resume next time from what
+    // the receiver kept; until 2026-12-05 a file being sent held Ctrl-C until its last byte).
+    // No grace (0): an interrupted exit, whose drain was the grace, or this account signed in
+    // elsewhere, where what comes in from then on must go to the other device.
     if (graceMs > 0) await Promise.race([this.outbox.idle(), sleep(graceMs)])
     this.#direct.off('session-open', this.#onSessionOpen)
     this.#signedOut.abort()
