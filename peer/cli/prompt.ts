@@ -18,6 +18,7 @@ import type { KnownNames } from './complete.ts'
 import { HistoryFile, HISTORY_LINES, holdsPassword } from './history.ts'
 import type { Output } from './output.ts'
 import { reverseSearch } from './reverse-search.ts'
+import { PasteGuard } from './paste-guard.ts'
 import type { ReverseSearch } from './reverse-search.ts'
 
 /** How long Tab waits for the directory's names before completing from the names already seen. */
@@ -85,6 +86,8 @@ export class Prompt {
   #asking: { label: string, abort: AbortController } | undefined
   #directory: { at: number, names: KnownNames } | undefined
   #search: ReverseSearch | undefined
+  /** Lines of a paste of several are not run (terminal only). */
+  #paste: PasteGuard | undefined
 
   constructor (peer: ParleyPeer, output: Output, options: PromptOptions) {
     this.#peer = peer
@@ -122,6 +125,7 @@ export class Prompt {
       // Ctrl-C on a terminal reaches readline as a key, not as a signal: it means leave.
       this.#rl.on('SIGINT', () => { this.close(true) })
       this.#search = reverseSearch(this.#rl, process.stdin, process.stdout, () => this.#history)
+      this.#paste = new PasteGuard(this.#rl, process.stdin, process.stdout)
       output.attachPrompt?.(() => { this.#clear() }, () => { this.#redraw() })
     }
   }
@@ -140,6 +144,7 @@ export class Prompt {
     // Ctrl-C or Ctrl-D leave the cursor after the prompt: what follows starts on a line of its own.
     if (this.#options.interactive && this.#prompted) process.stdout.write('\n')
     this.#asking?.abort.abort()
+    this.#paste?.close()
     try {
       this.#rl.close()
     } catch {
@@ -154,6 +159,10 @@ export class Prompt {
       for await (const line of this.#rl) {
         this.#prompted = false
         if (this.#closed) break
+        if (await this.#pasted()) {
+          this.#show()
+          continue
+        }
         if (await this.#handle(line)) break
         this.#show()
       }
@@ -162,6 +171,14 @@ export class Prompt {
     } finally {
       this.close()
     }
+  }
+
+  /** The line came in a paste of several lines: not run (said once per paste). */
+  async #pasted (): Promise<boolean> {
+    const verdict = await this.#paste?.verdict() ?? { run: true }
+    if (verdict.run) return false
+    if (verdict.notice !== undefined) this.#output.print({ event: 'error', code: ErrorCode.Usage, message: verdict.notice })
+    return true
   }
 
   /** Run one line; true when it was QUIT. */

@@ -202,6 +202,29 @@ describe('the interactive terminal', () => {
     assert.doesNotMatch(screen, CRASH)
   })
 
+  test('a paste of several lines is not run line by line; a paste of one line is', async () => {
+    const ivan = await open(join(dir, 'ivan'))
+    await ivan.line('SIGNUP ivan ivan-password-1234')
+    await ivan.waitFor('Welcome, ivan')
+    await ivan.waitFor(screen => screen.endsWith('ivan>'))
+    // As a terminal in bracketed paste mode sends a paste: ESC[200~ … ESC[201~. Until 2026-12-05
+    // each line ran: here the JOIN would have joined and the SEND sent.
+    await ivan.type('\x1b[200~JOIN pasted\rSEND bob pasted by mistake\rwho\x1b[201~')
+    await ivan.waitFor('a paste of 3 lines was not run')
+    assert.match(await ivan.screen(), /its last line is still on the prompt/)
+    await ivan.press('C-u')
+    await ivan.line('LIST')
+    const listed = await ivan.waitFor(/No groups yet|GROUP/)
+    assert.doesNotMatch(listed, /pasted +1/, 'the pasted JOIN did not run')
+    assert.equal(bob.events.filter(e => e.event === 'message' && e.from === 'ivan').length, 0, 'nor the pasted SEND')
+    // One line, newline included, is typed input like any other.
+    await ivan.type('\x1b[200~SEND bob pasted on purpose\r\x1b[201~')
+    await bob.waitFor(is('message', { from: 'ivan', text: 'pasted on purpose' }))
+    await ivan.line('QUIT')
+    assert.equal(await ivan.exitStatus(), 0)
+    assert.doesNotMatch(await ivan.screen(), CRASH)
+  })
+
   test('a line longer than the terminal is wide: messages arriving meanwhile stay, the line is drawn once', async () => {
     const heidi = await open(join(dir, 'heidi'), { columns: 40, rows: 20 })
     await heidi.line('SIGNUP heidi heidi-password-1234')

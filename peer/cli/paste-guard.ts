@@ -1,0 +1,77 @@
+/**
+ * A paste of several lines is not several commands. At the prompt every line is a command, so a
+ * pasted paragraph ran line by line, and a line of it that began with LEAVE, QUIT or SEND was one
+ * (until 2026-12-05). The terminal is asked for bracketed paste: it then marks where a paste
+ * starts and ends, and readline reports the marks as `paste-start` and `paste-end` keys. A line
+ * that ended inside a paste of more than one line is not run, and the person is told once per
+ * paste. A paste of one line (with or without its newline) is typed input like any other.
+ * Terminals without bracketed paste send no marks, and every line runs as before.
+ */
+import type { Interface } from 'node:readline'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+const BRACKETED_PASTE_ON = '\x1b[?2004h'
+const BRACKETED_PASTE_OFF = '\x1b[?2004l'
+/** A paste whose end mark never comes (a terminal that lost it) holds a line no longer than this. */
+const PASTE_END_WAIT_MS = 1_000
+
+interface Paste {
+  /** Lines that ended inside it. */
+  lines: number
+  /** Text left on the prompt after its last newline. */
+  remainder: boolean
+  ended: Promise<void>
+  end: () => void
+  told: boolean
+}
+
+export type PasteVerdict = { run: true } | { run: false, notice?: string }
+
+export class PasteGuard {
+  readonly #out: NodeJS.WriteStream
+  #current: Paste | undefined
+  /** Where each line read so far came from (its paste, or undefined: typed), in order. */
+  readonly #origins: Array<Paste | undefined> = []
+
+  /** Call before anything reads `rl`'s lines: each line is noted before it is handed on. */
+  constructor (rl: Interface, input: NodeJS.ReadStream, out: NodeJS.WriteStream) {
+    this.#out = out
+    out.write(BRACKETED_PASTE_ON)
+    input.on('keypress', (_text: string | undefined, key: { name?: string } | undefined) => {
+      if (key?.name === 'paste-start') {
+        let end = (): void => {}
+        const ended = new Promise<void>(resolve => { end = resolve })
+        this.#current = { lines: 0, remainder: false, ended, end, told: false }
+      } else if (key?.name === 'paste-end' && this.#current !== undefined) {
+        this.#current.remainder = rl.line !== ''
+        this.#current.end()
+        this.#current = undefined
+      }
+    })
+    rl.on('line', () => {
+      this.#origins.push(this.#current)
+      if (this.#current !== undefined) this.#current.lines++
+    })
+  }
+
+  /** Whether the next line read may run; for the first line of a paste that may not, what to say. */
+  async verdict (): Promise<PasteVerdict> {
+    const paste = this.#origins.shift()
+    if (paste === undefined) return { run: true }
+    await Promise.race([paste.ended, sleep(PASTE_END_WAIT_MS, undefined, { ref: false })])
+    const lines = paste.lines + (paste.remainder ? 1 : 0)
+    if (lines <= 1) return { run: true }
+    if (paste.told) return { run: false }
+    paste.told = true
+    return {
+      run: false,
+      notice: `a paste of ${lines} lines was not run: each line would have been a command. Paste or type one command at a time` +
+        (paste.remainder ? ' (its last line is still on the prompt: Enter runs it, Ctrl-U clears it)' : '')
+    }
+  }
+
+  /** Give the terminal back as it was. */
+  close (): void {
+    this.#out.write(BRACKETED_PASTE_OFF)
+  }
+}
