@@ -422,7 +422,10 @@ export class ParleyPeer {
     const session = this.#signedIn()
     const left = await this.#rendezvous.leave(group)
     session.keyring.forget(group)
-    this.#emit({ event: 'left', group: left.group })
+    // What waits for members who were offline cannot go now (only members send to a group): said
+    // here, not as a failed delivery when they are back.
+    const dropped = await session.store.commitSoon(() => session.store.dropGroupDeliveries(left.group))
+    this.#emit({ event: 'left', group: left.group, dropped })
   }
 
   async members (group: GroupName): Promise<void> {

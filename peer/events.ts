@@ -37,7 +37,8 @@ export type PeerEvent =
   | { event: 'groups', groups: GroupCount[] }
   | { event: 'created', group: string }
   | { event: 'joined', group: string, created: boolean, already: boolean }
-  | { event: 'left', group: string }
+  /** `dropped`: deliveries of our messages to members who were offline, which cannot go now. */
+  | { event: 'left', group: string, dropped: number }
   | { event: 'members', group: string, epoch: number, members: GroupMemberView[] }
   | { event: 'who', users: MemberView[] }
   | { event: 'history', with: string, messages: HistoryLine[] }

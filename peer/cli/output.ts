@@ -181,7 +181,9 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'joined':
       if (event.already) return `You are already in ${event.group}.`
       return event.created ? `Created and joined group ${event.group}.` : `Joined group ${event.group}.`
-    case 'left': return `Left group ${event.group}.`
+    case 'left': return event.dropped === 0
+      ? `Left group ${event.group}.`
+      : `Left group ${event.group}. ${plural(event.dropped, 'delivery')} to members who were offline will not go: only members send to a group.`
     case 'members': return `${event.group}: ${plural(event.members.length, 'member')}, ${event.members.filter(m => m.online).length} online (key epoch ${event.epoch})\n` +
       table([['USER', 'STATUS'], ...event.members.map(m => [m.username, m.connected ? 'online, connected' : online(m.online)])])
     case 'who':

@@ -201,6 +201,12 @@ export class PeerStore {
     this.#statements.get('DELETE FROM outbox WHERE id = ? AND recipient = ?').run(id, recipient)
   }
 
+  /** Drop every delivery of a group's messages still queued (we left it: only members send to a
+   * group); how many (message, recipient) pairs were dropped. */
+  dropGroupDeliveries (group: string): number {
+    return Number(this.#statements.get('DELETE FROM outbox WHERE grp = ?').run(group).changes)
+  }
+
   countAttempt (id: string, recipient: string): void {
     this.#statements.get('UPDATE outbox SET attempts = attempts + 1 WHERE id = ? AND recipient = ?').run(id, recipient)
   }

@@ -371,4 +371,25 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     await sendGroup('dave', 'night', 'and night too', ['erin'], ['alice', 'bob', 'carol'])
     assert.deepEqual(dave.events.filter(e => e.event === 'key'), [], 'no hand-over was needed')
   })
+
+  test('a member who leaves with group messages still waiting for offline members is told they are dropped', async () => {
+    await peer('carol').run('JOIN farewell', is('joined', { group: 'farewell' }))
+    await peer('dave').run('JOIN farewell', is('joined', { group: 'farewell' }))
+    assert.equal(await peer('dave').quit(), 0)
+    const carol = peer('carol')
+    const from = carol.events.length
+    carol.send('SENDGROUP farewell sent before I left')
+    await carol.waitFor(is('queued', { to: 'dave', group: 'farewell' }), 20_000, from)
+    // Only members send to a group: what waits for dave cannot go once carol has left. Until
+    // 2026-12-05 LEAVE said nothing of it, and an error came when dave was back.
+    const left = await carol.run('LEAVE farewell', is('left', { group: 'farewell' }))
+    assert.equal(left.dropped, 1)
+
+    const dave = await login('dave')
+    // A direct message from carol goes after anything queued for dave before it: the marker.
+    await carol.run('SEND dave after the farewell', is('delivered', { to: 'dave' }))
+    await dave.waitFor(is('message', { from: 'carol', text: 'after the farewell' }))
+    assert.equal(dave.events.filter(e => e.event === 'group-message' && e.group === 'farewell').length, 0)
+    assert.deepEqual(carol.events.slice(from).filter(e => e.event === 'error'), [])
+  })
 })
