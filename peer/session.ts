@@ -66,10 +66,12 @@ export interface SessionOptions {
   onReplaced: () => void
 }
 
-/** Reconnecting to the rendezvous: 0.5 s, doubling, at most 30 s between attempts, with jitter
- * so a room of peers does not knock all at once when the server comes back. */
+/** Reconnecting to the rendezvous: 0.5 s, doubling, at most 10 s between attempts, with jitter
+ * so a room of peers does not knock all at once when the server comes back. A person waits at
+ * most about that long after it is back (with 30 s, the cap until 2026-12-05, peers took 20–35 s
+ * to sign in again); an attempt on a server that is down is one refused TCP connection. */
 const RECONNECT_FIRST_MS = 500
-const RECONNECT_MAX_MS = 30_000
+const RECONNECT_MAX_MS = 10_000
 
 /** At sign-in, sessions open ahead with the users of the direct conversations of the last week,
  * the latest first, at most this many (after the group members: groups/warm-sessions.ts). */

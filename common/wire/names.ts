@@ -15,7 +15,7 @@ export function normaliseName (raw: string, what: 'username' | 'group' = 'userna
   const name = raw.toLowerCase()
   if (!NAME_PATTERN.test(name) || name === '.' || name === '..') {
     throw new ParleyError(ErrorCode.InvalidName,
-      `invalid ${what} "${raw.slice(0, MAX_NAME_LENGTH + 8)}": use 1-${MAX_NAME_LENGTH} of a-z 0-9 _ . -`)
+      `invalid ${what} "${raw.slice(0, MAX_NAME_LENGTH + 8)}": use 1-${MAX_NAME_LENGTH} of a-z 0-9 _ . - (not "." or "..")`)
   }
   return name
 }
