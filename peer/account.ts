@@ -73,6 +73,21 @@ async function credentialsFor (username: string, password: string, salt: Uint8Ar
   return { username, authKey: deriveAuthKey(master), wrapKey: deriveWrapKey(master) }
 }
 
+/**
+ * Sign in at the rendezvous with an account's authKey, as the identity this node holds, and
+ * require the account to be bound to it. `unbound` says what it means when it is not: a session
+ * signing in again finds the account on `another` identity (ERR_IDENTITY_CHANGED); right after
+ * this node took the identity the account names, a refusal is the rendezvous's `fault`
+ * (ERR_PROTOCOL). The one check of `bound` for the four places that sign in with a kept key.
+ */
+export async function signInBound (rendezvous: Pick<RendezvousClient, 'signin'>, args: { username: string, authKey: Uint8Array, addrs: string[] }, unbound: 'another' | 'fault'): Promise<void> {
+  const signed = await rendezvous.signin(args)
+  if (signed.bound) return
+  throw unbound === 'another'
+    ? new ParleyError(ErrorCode.IdentityChanged, `the rendezvous has another identity for ${args.username}`)
+    : new ParleyError(ErrorCode.Protocol, 'the rendezvous did not accept our identity')
+}
+
 export async function signUp (host: AccountHost, username: string, password: string): Promise<SignedIn> {
   checkPassword(password)
   const salt = newSalt()
@@ -115,8 +130,7 @@ export async function signIn (host: AccountHost, username: string, password: str
       throw new ParleyError(ErrorCode.Integrity, 'the stored identity does not match the account')
     }
     await host.useIdentity(identity)
-    const second = await host.rendezvous().signin({ username, authKey: credentials.authKey, addrs: host.addrs() })
-    if (!second.bound) throw new ParleyError(ErrorCode.Protocol, 'the rendezvous did not accept our identity')
+    await signInBound(host.rendezvous(), { username, authKey: credentials.authKey, addrs: host.addrs() }, 'fault')
     await saveLocalIdentity(host.dataDir, first.username, first.identity)
     signed = { username: first.username, wrapKey: accountKey, authKey: credentials.authKey, identity }
   }

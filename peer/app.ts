@@ -12,7 +12,7 @@ import type { ParleyNode } from '../common/node.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import type { GroupName, Username } from '../common/wire/names.ts'
 import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
-import { signIn, signUp } from './account.ts'
+import { signIn, signInBound, signUp } from './account.ts'
 import type { AccountHost, SignedIn } from './account.ts'
 import { Directory } from './directory.ts'
 import type { Emit, HistoryLine, PeerEvent } from './events.ts'
@@ -188,8 +188,7 @@ export class ParleyPeer {
   /** Sign in at the rendezvous with a sign-in's kept authKey: false if it is out of reach. */
   async #signInAgain (signed: SignedIn): Promise<boolean> {
     try {
-      const again = await this.#rendezvous.signin({ username: signed.username, authKey: signed.authKey, addrs: this.#addrs() })
-      if (!again.bound) throw new ParleyError(ErrorCode.IdentityChanged, `the rendezvous has another identity for ${signed.username}`)
+      await signInBound(this.#rendezvous, { username: signed.username, authKey: signed.authKey, addrs: this.#addrs() }, 'another')
       return true
     } catch (err) {
       if (is(err, ErrorCode.Unreachable)) return false
@@ -223,8 +222,7 @@ export class ParleyPeer {
     await this.#signUpAside(identity, account)
     await this.#useIdentity(identity)
     try {
-      const signed = await this.#rendezvous.signin({ username: account.username, authKey: account.authKey, addrs: this.#addrs() })
-      if (!signed.bound) throw new ParleyError(ErrorCode.Protocol, 'the rendezvous did not accept our identity')
+      await signInBound(this.#rendezvous, { username: account.username, authKey: account.authKey, addrs: this.#addrs() }, 'fault')
     } catch (err) {
       const cause = asParleyError(err)
       throw new ParleyError(cause.code, `the account ${account.username} is made, but signing in as it failed (${cause.message}): LOGIN ${account.username}`, { cause: err })

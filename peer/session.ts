@@ -38,6 +38,7 @@ import { loopQuiet } from '../common/loop-quiet.ts'
 import type { SignedInGate, SignedInUser } from './signed-in.ts'
 import { logger } from './log.ts'
 import { answeredByAnother } from './transport/dial.ts'
+import { signInBound } from './account.ts'
 
 const log = logger('parley:session')
 
@@ -249,8 +250,7 @@ export class Session {
       const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** attempt) * (0.75 + Math.random() / 2)
       try {
         await sleep(delay, undefined, { signal })
-        const again = await this.#rendezvous.signin({ username: this.username, authKey: this.#authKey, addrs: this.#addrs() })
-        if (!again.bound) throw new ParleyError(ErrorCode.IdentityChanged, `the rendezvous has another identity for ${this.username}`)
+        await signInBound(this.#rendezvous, { username: this.username, authKey: this.#authKey, addrs: this.#addrs() }, 'another')
         await this.#subscribe()
       } catch (err) {
         // The rendezvous is back but will not have us (the account is gone, its password or

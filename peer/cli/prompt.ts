@@ -58,6 +58,9 @@ function terminalGone (err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'EIO'
 }
 
+/** A hidden question the input ended under: no answer will come, and no error is to be said. */
+class InputEnded extends Error {}
+
 export interface PromptOptions {
   /** A person at a terminal (stdin and stdout are TTYs), not a script. */
   interactive: boolean
@@ -159,7 +162,7 @@ export class Prompt {
       for await (const line of this.#rl) {
         this.#prompted = false
         if (this.#closed) break
-        if (await this.#pasted()) {
+        if (this.#paste !== undefined && await this.#pasted(this.#paste)) {
           this.#show()
           continue
         }
@@ -173,9 +176,10 @@ export class Prompt {
     }
   }
 
-  /** The line came in a paste of several lines: not run (said once per paste). */
-  async #pasted (): Promise<boolean> {
-    const verdict = await this.#paste?.verdict() ?? { run: true }
+  /** The line came in a paste of several lines: not run (said once per paste). Only on a
+   * terminal: piped input has no guard and does not wait for one. */
+  async #pasted (paste: PasteGuard): Promise<boolean> {
+    const verdict = await paste.verdict()
     if (verdict.run) return false
     if (verdict.notice !== undefined) this.#output.print({ event: 'error', code: ErrorCode.Usage, message: verdict.notice })
     return true
@@ -183,9 +187,8 @@ export class Prompt {
 
   /** Run one line; true when it was QUIT. */
   async #handle (line: string): Promise<boolean> {
-    let command: Command | null = null
     try {
-      command = parseCommand(line)
+      const command = parseCommand(line)
       if (command === null) return false
       this.#remember(line)
       if (command.verb === 'QUIT') return true
@@ -194,9 +197,8 @@ export class Prompt {
       }
       await run(this.#peer, command, this.#output)
     } catch (err) {
-      if (this.#closed) return true
-      // The input ended while a password was being asked (Ctrl-D at `Password:`): nothing to run.
-      if (this.#inputEnded && this.#options.interactive && (command?.verb === 'SIGNUP' || command?.verb === 'LOGIN') && command.password === undefined) return true
+      // Closed, or the input ended while a password was asked (Ctrl-D at `Password:`): nothing to say.
+      if (this.#closed || err instanceof InputEnded) return true
       const error = asParleyError(err)
       if (error.code === ErrorCode.Internal) this.#options.onUnexpected?.(err)
       this.#output.print({ event: 'error', code: error.code, message: error.message })
@@ -296,7 +298,7 @@ export class Prompt {
     echo.muted = true
     try {
       return await new Promise<string>((resolve, reject) => {
-        abort.signal.addEventListener('abort', () => { reject(new ParleyError(ErrorCode.Usage, 'cancelled')) }, { once: true })
+        abort.signal.addEventListener('abort', () => { reject(this.#inputEnded ? new InputEnded() : new ParleyError(ErrorCode.Usage, 'cancelled')) }, { once: true })
         this.#rl.question('', { signal: abort.signal }, resolve)
       })
     } finally {
