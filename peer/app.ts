@@ -19,7 +19,7 @@ import type { Emit, HistoryLine, PeerEvent } from './events.ts'
 import { RendezvousClient } from './rendezvous-client.ts'
 import type { SignupArgs } from './rendezvous-client.ts'
 import { Session } from './session.ts'
-import { describeLocalFile } from './files/index.ts'
+import { fileToQueue } from './files/index.ts'
 import { directService } from './direct/service.ts'
 import type { DirectService } from './direct/service.ts'
 import { groupService } from './groups/service.ts'
@@ -347,9 +347,9 @@ export class ParleyPeer {
 
   async sendFile (path: string, user: Username): Promise<void> {
     const session = this.#signedIn()
-    const file = await describeLocalFile(path)
+    const file = await fileToQueue(path)
     await checkRecipient(session, user)
-    await session.sendFile(user, file.path, file.name)
+    await session.sendFile(user, file)
   }
 
   async list (): Promise<void> {
@@ -440,8 +440,7 @@ export class ParleyPeer {
 
   async sendGroupFile (path: string, group: GroupName): Promise<void> {
     const session = this.#signedIn()
-    const file = await describeLocalFile(path)
-    await session.sendGroupFile(group, file.path, file.name)
+    await session.sendGroupFile(group, await fileToQueue(path))
   }
 
   /** Names for Tab completion: users and groups the directory lists now, printing nothing. */

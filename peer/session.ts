@@ -25,6 +25,7 @@ import { Inbox } from './inbox.ts'
 import { NameCardHolder } from './name-card.ts'
 import { Outbox } from './outbox.ts'
 import type { OutboxItem } from './store/store.ts'
+import type { QueuedFile } from './files/index.ts'
 import { PeerStore } from './store/store.ts'
 import type { DirectService, DirectServiceEvents, Posted } from './direct/service.ts'
 import type { SessionPeer } from './direct/session.ts'
@@ -337,14 +338,15 @@ export class Session {
     return id
   }
 
-  /** SENDFILE: the file is read when it is delivered, so it must stay where it is until then. */
-  async sendFile (to: Username, path: string, name: string): Promise<MessageId> {
+  /** SENDFILE: the file is read when it is delivered, so it must stay where it is until then,
+   * with the content it has now (`file.sha256`, hex): a changed file is not delivered. */
+  async sendFile (to: Username, file: QueuedFile): Promise<MessageId> {
     if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you')
     const id = toMessageId(newMessageIdHex())
     const at = Date.now()
     await this.outbox.submit(
-      { id, direction: 'out', peer: to, group: null, kind: 'file', body: name, path, status: 'queued', at },
-      [{ id, recipient: to, group: null, kind: 'file', body: path, created: at }])
+      { id, direction: 'out', peer: to, group: null, kind: 'file', body: file.name, path: file.path, status: 'queued', at },
+      [{ id, recipient: to, group: null, kind: 'file', body: file.path, sha256: file.sha256, created: at }])
     return id
   }
 
@@ -352,22 +354,26 @@ export class Session {
    * member. Without the key yet (another member made it) the deliveries are queued anyway and
    * wait for it in the outbox. */
   async sendGroupText (group: GroupName, text: string): Promise<MessageId> {
-    return await this.#fanOut(group, 'text', text, text)
+    return await this.#fanOut(group, { kind: 'text', text })
   }
 
-  /** SENDGROUPFILE: the same, with the file read at delivery time. */
-  async sendGroupFile (group: GroupName, path: string, name: string): Promise<MessageId> {
-    return await this.#fanOut(group, 'file', path, name)
+  /** SENDGROUPFILE: the same, with the file read at delivery time (as SENDFILE). */
+  async sendGroupFile (group: GroupName, file: QueuedFile): Promise<MessageId> {
+    return await this.#fanOut(group, { kind: 'file', file })
   }
 
-  async #fanOut (group: GroupName, kind: 'text' | 'file', body: string, shown: string): Promise<MessageId> {
+  async #fanOut (group: GroupName, what: { kind: 'text', text: string } | { kind: 'file', file: QueuedFile }): Promise<MessageId> {
     const { info } = await this.keyring.keyForSending(group)
     const id = toMessageId(newMessageIdHex())
     const created = Date.now()
+    const kind = what.kind
+    const record = what.kind === 'text'
+      ? { id, direction: 'out', peer: this.username, group, kind, body: what.text, path: null, status: 'sent', at: created } as const
+      : { id, direction: 'out', peer: this.username, group, kind, body: what.file.name, path: what.file.path, status: 'sent', at: created } as const
+    const delivery = what.kind === 'text' ? { body: what.text } : { body: what.file.path, sha256: what.file.sha256 }
     // The history row and every member's delivery are one transaction: a crash cannot leave a
     // message that is shown as sent but never goes out (issue 11).
-    const record = { id, direction: 'out', peer: this.username, group, kind, body: shown, path: kind === 'file' ? body : null, status: 'sent', at: created } as const
-    const items = info.members.filter(m => m.username !== this.username).map(member => ({ id, recipient: member.username, group, kind, body, created }))
+    const items = info.members.filter(m => m.username !== this.username).map(member => ({ id, recipient: member.username, group, kind, ...delivery, created }))
     await this.outbox.submit(record, items)
     return id
   }
@@ -378,10 +384,10 @@ export class Session {
     const id = Buffer.from(item.id, 'hex')
     if (item.group !== null) {
       const { epoch, key } = await this.keyring.keyForDelivery(item.group, item.recipient)
-      return await this.#groups.deliver(to, { id: item.id, group: item.group, kind: item.kind, body: item.body, created: item.created, epoch, key }, onSent)
+      return await this.#groups.deliver(to, { id: item.id, group: item.group, kind: item.kind, body: item.body, sha256: item.sha256, created: item.created, epoch, key }, onSent)
     }
     if (item.kind === 'text') return await this.#direct.post(to, { kind: 'MSG' }, id, { id, text: item.body, sentAt: item.created }, onSent)
-    await this.#direct.sendFile(to, id, item.body, onSent)
+    await this.#direct.sendFile(to, id, item.body, item.sha256, onSent)
     return { acked: Promise.resolve() }
   }
 

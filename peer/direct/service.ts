@@ -28,7 +28,7 @@ import { ProtocolHandler, serveInbound } from '../transport/inbound.ts'
 import type { Inbound } from '../transport/inbound.ts'
 import { STEP_TIMEOUT_MS } from '../constants.ts'
 import type { Emit } from '../events.ts'
-import { describeLocalFile, hashFile } from '../files/index.ts'
+import { fileToDeliver } from '../files/index.ts'
 import { handOffFile, takeFile } from '../files/handoff.ts'
 import { openGroupText } from '../groups/envelope.ts'
 import type { SignedInPort, SignedInUser } from '../signed-in.ts'
@@ -122,10 +122,10 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
     await acked
   }
 
-  /** Deliver one file (`FILE <name> <size>`); resolves once the receiver verified and stored it. */
-  async sendFile (to: Dialable, id: Uint8Array, path: string, onSent?: () => void): Promise<void> {
-    const local = await describeLocalFile(path)
-    const file = { ...local, sha256: await hashFile(local.path) }
+  /** Deliver one file (`FILE <name> <size>`), if it still has the content SENDFILE hashed
+   * (`sha256`, hex); resolves once the receiver verified and stored it. */
+  async sendFile (to: Dialable, id: Uint8Array, path: string, sha256: string | undefined, onSent?: () => void): Promise<void> {
+    const file = await fileToDeliver(path, sha256)
     const header = formatHeader({ kind: 'FILE', name: file.name, size: file.size })
     const { node, emit, signedIn } = this.#components
     const user = signedIn.now()

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto'
 import { constants, open } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
-import { basename, extname } from 'node:path'
+import { basename, extname, resolve } from 'node:path'
 import { equals } from 'uint8arrays/equals'
 import { CHUNK_SIZE, sealChunk } from '../../common/crypto/index.ts'
 import { ErrorCode, ParleyError, asParleyError, malformed } from '../../common/errors.ts'
@@ -50,8 +50,11 @@ export interface LocalFile {
   mime?: string
 }
 
-/** A local file the user asked to send: it must exist, be a readable regular file, and fit. */
-export async function describeLocalFile (path: string): Promise<LocalFile> {
+/** A local file the user asked to send: it must exist, be a readable regular file, and fit.
+ * Its path is made absolute: a queued file is read at delivery, perhaps after a restart from
+ * another folder. */
+export async function describeLocalFile (given: string): Promise<LocalFile> {
+  const path = resolve(given)
   const handle = await openRegularFile(path)
   try {
     const { size } = await handle.stat()
@@ -65,12 +68,41 @@ export async function describeLocalFile (path: string): Promise<LocalFile> {
   }
 }
 
-/** SHA-256 of a file, streamed through one 64 KiB buffer. */
+/** A file as SENDFILE queues it: where it is, the name announced, and its content then (SHA-256,
+ * hex), which its delivery checks (fileToDeliver). */
+export interface QueuedFile {
+  path: string
+  name: string
+  sha256: string
+}
+
+/** A local file the user asked to send, described and hashed (the hash is cached for its
+ * delivery, so a file sent at once is read once for it). */
+export async function fileToQueue (given: string): Promise<QueuedFile> {
+  const { path, name } = await describeLocalFile(given)
+  return { path, name, sha256: Buffer.from(await hashFile(path)).toString('hex') }
+}
+
+/**
+ * A queued file at its delivery, with its SHA-256 for META: refused (ERR_FILE, not retried) when
+ * its content is no longer what SENDFILE took (`sent`, hex), so what a recipient gets is what was
+ * sent, whenever it is delivered, and every member of a group gets the same file.
+ */
+export async function fileToDeliver (path: string, sent: string | undefined): Promise<LocalFile & { sha256: Uint8Array }> {
+  const local = await describeLocalFile(path)
+  const sha256 = await hashFile(local.path)
+  if (sent !== undefined && Buffer.from(sha256).toString('hex') !== sent) {
+    throw new ParleyError(ErrorCode.File, `${local.path} changed after you sent it (send it again to send it as it is now)`)
+  }
+  return { ...local, sha256 }
+}
+
 /**
  * Hashes of files unchanged since they were hashed (same inode, size and mtime). A group file is
  * delivered to each member separately and retried from the outbox, so without this one
  * SENDGROUPFILE read the whole file once per member and attempt. Safe to reuse: sendFile checks
- * the hash again while it streams, so a file edited meanwhile never completes.
+ * the hash again while it streams, so a file edited meanwhile never completes. SHA-256, streamed
+ * through one 64 KiB buffer.
  */
 const recentHashes = new Map<string, Uint8Array>()
 const RECENT_HASHES = 32

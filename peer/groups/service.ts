@@ -28,7 +28,7 @@ import { ProtocolHandler, serveInbound } from '../transport/inbound.ts'
 import { STEP_TIMEOUT_MS } from '../constants.ts'
 import type { DirectService, Posted } from '../direct/service.ts'
 import type { Emit } from '../events.ts'
-import { describeLocalFile, hashFile } from '../files/index.ts'
+import { fileToDeliver } from '../files/index.ts'
 import { handOffFile, takeFile } from '../files/handoff.ts'
 import type { SignedInPort, SignedInUser } from '../signed-in.ts'
 import { checkSender, sealGroupText } from './envelope.ts'
@@ -56,6 +56,8 @@ export interface GroupDelivery {
   kind: 'text' | 'file'
   /** The text, or the path of the file (read at delivery time). */
   body: string
+  /** A file's content (SHA-256, hex) when SENDGROUPFILE took it: OutboxItem.sha256. */
+  sha256?: string
   created: number
   epoch: number
   key: Uint8Array
@@ -112,10 +114,9 @@ export class GroupService {
     const { group, epoch, key } = delivery
     const id = Buffer.from(delivery.id, 'hex')
     const nonce = newMessageNonce()
-    const local = await describeLocalFile(delivery.body)
     // Hashed before the stream opens (as the direct protocol does): the receiver's idle watch
     // would otherwise run while a large file is read, between its answer and META.
-    const file = { ...local, sha256: await hashFile(local.path) }
+    const file = await fileToDeliver(delivery.body, delivery.sha256)
     const header = formatHeader({ kind: 'GROUP_FILE', group, name: file.name })
     await withFramedStream(await openStream(this.#components.node, to, GROUP_PROTOCOL), async framed => {
       const signal = patientTimeout(STEP_TIMEOUT_MS)

@@ -45,6 +45,9 @@ export interface OutboxItem {
   kind: OutboxKind
   /** The text, or the path of the file to send. */
   body: string
+  /** A file's SHA-256 (hex) when SENDFILE took it: delivered only while the file still has that
+   * content (fileToDeliver). Absent for texts and for files queued before the store kept it. */
+  sha256?: string
   created: number
   attempts: number
   /** Its place in the queue: later items have larger numbers (never reused while the store is
@@ -96,7 +99,10 @@ const MIGRATIONS: readonly string[] = [
      FROM (SELECT rowid AS r, ROW_NUMBER() OVER (ORDER BY created, rowid) AS n FROM outbox) AS ranked
      WHERE outbox.rowid = ranked.r;
    DROP INDEX outbox_by_recipient;
-   CREATE INDEX outbox_by_recipient ON outbox (recipient, seq);`
+   CREATE INDEX outbox_by_recipient ON outbox (recipient, seq);`,
+  // 7: a queued file's content as SENDFILE saw it (OutboxItem.sha256), sealed like the path: a
+  // file changed or replaced before its delivery is refused, not sent as it has become.
+  'ALTER TABLE outbox ADD COLUMN sha256 BLOB;'
 ]
 
 const PINS_CACHED = 10_000
@@ -166,9 +172,10 @@ export class PeerStore {
 
   /** Queue one delivery (a message id to one recipient); queuing it twice is a no-op. */
   enqueue (item: NewOutboxItem): void {
-    this.#statements.get('INSERT OR IGNORE INTO outbox (id, recipient, grp, kind, body, created, sealing, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(item.id, item.recipient, item.group, item.kind, this.#sealer.seal(`outbox:${item.id}:${item.recipient}`, item.body), item.created,
-        SEALED_AES_GCM, this.#nextSeq++)
+    const row = `outbox:${item.id}:${item.recipient}`
+    this.#statements.get('INSERT OR IGNORE INTO outbox (id, recipient, grp, kind, body, sha256, created, sealing, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(item.id, item.recipient, item.group, item.kind, this.#sealer.seal(row, item.body),
+        item.sha256 === undefined ? null : this.#sealer.seal(`${row}:sha256`, item.sha256), item.created, SEALED_AES_GCM, this.#nextSeq++)
   }
 
   /** What waits for `recipient`, in queue order; with `after`, only the items queued after the
@@ -355,12 +362,14 @@ export class PeerStore {
 
   #toOutboxItem (row: unknown): OutboxItem {
     const r = row as Record<string, string | number | null>
+    const context = `outbox:${String(r.id)}:${String(r.recipient)}`
     return {
       id: toMessageId(String(r.id)),
       recipient: toUsername(String(r.recipient)),
       group: r.grp === null ? null : toGroupName(String(r.grp)),
       kind: r.kind as OutboxKind,
-      body: this.#open(`outbox:${String(r.id)}:${String(r.recipient)}`, r.body, r.sealing),
+      body: this.#open(context, r.body, r.sealing),
+      ...(r.sha256 === null ? {} : { sha256: this.#open(`${context}:sha256`, r.sha256, r.sealing) }),
       created: Number(r.created),
       attempts: Number(r.attempts),
       seq: Number(r.seq)

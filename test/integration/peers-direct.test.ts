@@ -140,7 +140,7 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     await peer('alice').waitFor(is('delivered', { id: sent.id }))
   })
 
-  test('a message and a file to an offline user arrive after it starts again', async () => {
+  test('a message and a file to an offline user arrive after it starts again; a file changed meanwhile does not', async () => {
     assert.equal(await peer('dave').quit(), 0)
     const text = 'while you were away'
     const queued = await peer('alice').run(`SEND dave ${text}`, is('queued', { to: 'dave' }))
@@ -149,6 +149,12 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     const content = makeRandom(100_003)
     await writeFile(file, content)
     await peer('alice').run(`SENDFILE ${file} dave`, e => e.event === 'queued' && e.id !== queued.id)
+    // Queued, then changed before dave is back: he is not sent what it has become.
+    const edited = join(dir, 'edited.bin')
+    await writeFile(edited, makeRandom(50_000))
+    const editedQueued = await peer('alice').run(`SENDFILE ${edited} dave`, e => e.event === 'queued' && e.id !== queued.id)
+    await writeFile(edited, makeRandom(50_000))
+    const refused = peer('alice').waitFor(e => e.event === 'error' && String(e.message).includes('edited.bin'), 60_000)
 
     const dave = await startPeer('dave')
     dave.send(`LOGIN dave ${PASSWORD}`)
@@ -160,6 +166,14 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     const arrived = await dave.waitFor(is('file', { from: 'alice' }))
     assert.deepEqual(await readFile(String(arrived.path)), content)
     await peer('alice').waitFor(is('delivered', { id: queued.id }))
+    const error = await refused
+    assert.equal(error.code, 'ERR_FILE')
+    assert.equal(error.message, `could not deliver to dave: ${edited} changed after you sent it (send it again to send it as it is now)`)
+    // The queue goes on after it, and nothing of it reached dave.
+    await peer('alice').run('SEND dave and after the changed file', is('delivered', { to: 'dave' }))
+    await dave.waitFor(is('message', { from: 'alice', text: 'and after the changed file' }))
+    assert.deepEqual(dave.events.filter(e => e.event === 'file').map(e => e.name), ['later.bin'])
+    assert.equal(peer('alice').events.some(e => e.event === 'delivered' && e.id === editedQueued.id), false)
   })
 
   test('a sender killed with -9 keeps its history and its pending outbox', async () => {

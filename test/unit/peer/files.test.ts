@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { streamPair } from '@libp2p/utils'
 import { CHUNK_SIZE, sealChunk } from '../../../common/crypto/index.ts'
 import { ErrorCode, is } from '../../../common/errors.ts'
@@ -11,7 +11,7 @@ import type { ParleyError } from '../../../common/errors.ts'
 import { FramedStream } from '../../../common/wire/frames.ts'
 import { formatHeader } from '../../../common/wire/headers.ts'
 import { MAX_FILE_BYTES } from '../../../common/wire/limits.ts'
-import { PartialTransfer, describeLocalFile, hashFile, partialDirOf, receiveFile, resumePoint, sendFile, watchTransfer } from '../../../peer/files/index.ts'
+import { PartialTransfer, describeLocalFile, fileToDeliver, fileToQueue, hashFile, partialDirOf, receiveFile, resumePoint, sendFile, watchTransfer } from '../../../peer/files/index.ts'
 import type { ReceivedFile } from '../../../peer/files/index.ts'
 import { nameCandidate } from '../../../peer/files/disk.ts'
 import { readPartialState, resetSweeps } from '../../../peer/files/partial.ts'
@@ -466,6 +466,23 @@ describe('the local file', () => {
     await writeFile(join(dir, 'notes.xyz'), 'x')
     assert.deepEqual(await describeLocalFile(join(dir, 'Song.MP3')), { path: join(dir, 'Song.MP3'), name: 'Song.MP3', size: 1234, mime: 'audio/mpeg' })
     assert.deepEqual(await describeLocalFile(join(dir, 'notes.xyz')), { path: join(dir, 'notes.xyz'), name: 'notes.xyz', size: 1 })
+    // A relative path is made absolute: a queued file is read at delivery, perhaps after a
+    // restart from another folder.
+    assert.equal((await describeLocalFile(relative(process.cwd(), join(dir, 'notes.xyz')))).path, join(dir, 'notes.xyz'))
+  })
+
+  test('a queued file is delivered only with the content SENDFILE hashed', async () => {
+    const dir = await freshDir()
+    const path = join(dir, 'report.txt')
+    await writeFile(path, 'first draft')
+    const queued = await fileToQueue(path)
+    assert.deepEqual(queued, { path, name: 'report.txt', sha256: createHash('sha256').update('first draft').digest('hex') })
+    assert.equal(Buffer.from((await fileToDeliver(path, queued.sha256)).sha256).toString('hex'), queued.sha256)
+    await writeFile(path, 'final draft, longer')
+    await assert.rejects(fileToDeliver(path, queued.sha256), (err: ParleyError) =>
+      err.code === ErrorCode.File && err.message === `${path} changed after you sent it (send it again to send it as it is now)`)
+    // A row queued before the store kept the hash: delivered as it is.
+    assert.equal((await fileToDeliver(path, undefined)).size, 'final draft, longer'.length)
   })
 
   test('describeLocalFile announces a name the signal header takes: controls dropped, a long one cut keeping its extension', async () => {

@@ -20,7 +20,9 @@ const message = (over: Partial<MessageRecord>): MessageRecord => ({
 })
 
 /** Undoes schema step 6 (the outbox's seq column and its index), as a file from before it. */
-const BEFORE_STEP_6 = 'DROP INDEX outbox_by_recipient; ALTER TABLE outbox DROP COLUMN seq; CREATE INDEX outbox_by_recipient ON outbox (recipient, created);'
+/** A file of this release taken back to what earlier ones wrote. */
+const BEFORE_STEP_7 = 'ALTER TABLE outbox DROP COLUMN sha256;'
+const BEFORE_STEP_6 = `${BEFORE_STEP_7} DROP INDEX outbox_by_recipient; ALTER TABLE outbox DROP COLUMN seq; CREATE INDEX outbox_by_recipient ON outbox (recipient, created);`
 
 describe('peer store', () => {
   let dir: string
@@ -244,6 +246,21 @@ describe('peer store', () => {
     const queue = store.outboxFor('carol')
     assert.deepEqual(queue.map(item => item.body), ['q1', 'q3', 'q2', 'q4'])
     assert.deepEqual(store.outboxFor('carol', queue[1]?.seq).map(item => item.body), ['q2', 'q4'])
+  })
+
+  test('a queued file keeps its SHA-256 sealed; one queued before schema step 7 has none', async () => {
+    const path = '/home/me/report.pdf'
+    const sha256 = 'ab'.repeat(32)
+    store.enqueue({ id: toMessageId('5'.repeat(32)), recipient: toUsername('carol'), group: null, kind: 'file', body: path, sha256, created: 1 })
+    store.close()
+    const raw = Buffer.concat([await readFile(file), await readFile(`${file}-wal`).catch(() => Buffer.alloc(0))])
+    assert.equal(raw.includes(sha256), false)
+    const db = new DatabaseSync(file)
+    db.exec(`${BEFORE_STEP_7} PRAGMA user_version = 6`)
+    db.close()
+    store = new PeerStore(file, wrapKey)
+    store.enqueue({ id: toMessageId('6'.repeat(32)), recipient: toUsername('carol'), group: null, kind: 'file', body: path, sha256, created: 2 })
+    assert.deepEqual(store.outboxFor('carol').map(item => [item.body, item.sha256]), [[path, undefined], [path, sha256]])
   })
 
   test('schema: a file a newer version wrote is refused and left as it was', () => {
