@@ -51,7 +51,7 @@ export class BenchPeer {
           this.#waiters.delete(waiter)
           clearTimeout(waiter.timer)
           waiter.resolve(event)
-        } else if (event.event === 'error') {
+        } else if (event.event === 'error' || event.event === 'undelivered') {
           this.#fail(waiter, new Error(`${name}: ${JSON.stringify(event)}`))
         }
       }

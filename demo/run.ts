@@ -32,6 +32,7 @@ function describe (event: PeerEventLine): string | undefined {
     case 'groups': return 'LIST: ' + (event.groups as Array<{ group: string, members: number }>).map(g => `${g.group} (${g.members})`).join(', ')
     case 'key': return `got the key of ${String(event.group)} from ${String(event.from)}`
     case 'delivered': return styleText('dim', `delivered to ${String(event.to)}${typeof event.group === 'string' ? ` in ${event.group}` : ''}`)
+    case 'undelivered': return styleText('red', String(event.message))
     default: return undefined
   }
 }

@@ -29,6 +29,9 @@ export type PeerEvent =
   | { event: 'sent', id: string, to: string, group: string | null }
   | { event: 'queued', id: string, to: string, group: string | null, reason: string }
   | { event: 'delivered', id: string, to: string, group: string | null }
+  /** Given up: this message will not reach `to` (the file changed after it was sent, the
+   * recipient refused it five times…); `message` says why, for a person. */
+  | { event: 'undelivered', id: string, to: string, group: string | null, code: ErrorCode, message: string }
   | { event: 'progress', id: string, direction: 'send' | 'receive', peer: string, name: string, bytes: number, total: number }
   /** A file coming in stopped before its end: it leaves the transfers shown in the prompt at
    * once. `bytes` had arrived of `total` (0 when unknown); `cause` says why in a word a person's

@@ -93,7 +93,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
    * drawn again after the event's own line). */
   function ending (event: PeerEvent): void {
     switch (event.event) {
-      case 'delivered': case 'queued': transfers.end('send', event.id, event.to); break
+      case 'delivered': case 'queued': case 'undelivered': transfers.end('send', event.id, event.to); break
       case 'file': case 'group-file': case 'file-cut': transfers.end('receive', event.id, event.from); break
       default:
     }
@@ -173,6 +173,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'sent': return undefined // "delivered" follows in a moment; one line per message is enough
     case 'queued': return colour('yellow', `${clock()} queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); it will be delivered when they are back`)
     case 'delivered': return colour('green', `${clock()} delivered to ${event.to}${event.group === null ? '' : ` in ${event.group}`}`)
+    case 'undelivered': return colour('red', `${clock()} ${event.message}${event.group === null ? '' : ` (in ${event.group})`}`)
     case 'progress': return undefined
     case 'groups':
       if (event.groups.length === 0) return 'No groups yet: CREATE <group> or JOIN <group>.'

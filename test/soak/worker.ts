@@ -111,6 +111,9 @@ function onEvent (index: number, event: PeerEvent): void {
     case 'warning':
       notices.push({ peer: index, event: event.event, code: event.code, message: event.message, at: Date.now() })
       break
+    case 'undelivered': // a message given up is an error to the soak
+      notices.push({ peer: index, event: 'error', code: event.code, message: event.message, at: Date.now() })
+      break
     case 'queued': {
       queued++
       const reason = event.reason.replace(/soak\d{4}/g, '<peer>').replace(/\b12D3Koo\w+/g, '<peerId>').replace(/\d+/g, 'N').slice(0, 200)
