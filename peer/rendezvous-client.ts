@@ -19,7 +19,7 @@ import type { Op, RendezvousEvent, RequestArgs, Result } from '../common/protoco
 import { FramedStream } from '../common/wire/frames.ts'
 import { Queue } from '@libp2p/utils'
 import { patientTimeout } from '../common/patient-timeout.ts'
-import { answeredByAnother } from './transport/dial.ts'
+import { answeredByAnother, dialFailure } from './transport/dial.ts'
 
 export type { RendezvousEvent } from '../common/protocol/rendezvous.ts'
 
@@ -345,8 +345,10 @@ function unreachable (server: Multiaddr, err: unknown): ParleyError {
     return new ParleyError(ErrorCode.Unreachable, `another node answers at ${at} in place of the rendezvous this data folder knows (${peerIdOf(server) ?? '?'}): ` +
       'if the rendezvous really changed (restarted with a new identity), start this peer again to be told how to use it', { cause: err })
   }
-  const cause = asParleyError(err)
-  return new ParleyError(ErrorCode.Unreachable, `cannot reach the rendezvous at ${server.toString()}: ${cause.message}`, { cause: err })
+  // In a few words where they are known ("connection refused"), not libp2p's (the whole error
+  // stays in `cause`); the client keeps trying on its own (the `rendezvous` event says when).
+  const why = dialFailure(err) ?? asParleyError(err).message
+  return new ParleyError(ErrorCode.Unreachable, `cannot reach the rendezvous at ${server.decapsulateCode(CODE_P2P).toString()} (${why})`, { cause: err })
 }
 
 function peerIdOf (addr: Multiaddr): string | undefined {

@@ -62,12 +62,13 @@ export async function openStream (node: Dialer, target: Dialable, protocol: stri
 }
 
 /**
- * A few words on why a dial failed, for the person whose message now waits (the `queued` line):
+ * A few words on why a dial failed, for the person whose message now waits (the `queued` line)
+ * or whose command needed the rendezvous:
  * "offline" is not the only reason, and a refused port or another peer at the address is
  * something they can act on. Looks through libp2p's AggregateError (one error per address) and
  * causes; the first reason of this list that is found wins. The whole error stays in `cause`.
  */
-function dialFailure (err: unknown): string | undefined {
+export function dialFailure (err: unknown): string | undefined {
   const errors = errorsWithin(err)
   const code = (e: Error): unknown => (e as { code?: unknown }).code
   if (answeredByAnother(err)) return 'another peer answers at their address'
