@@ -243,7 +243,7 @@ export class Outbox {
     if (error.retryable && !hopeless) return error
     this.#store.removeFromOutbox(item.id, item.recipient)
     if (item.group === null) this.#store.setStatus(item.id, item.recipient, 'failed')
-    this.#emit({ event: 'undelivered', id: item.id, to: item.recipient, group: item.group, code: error.code, message: `could not deliver to ${item.recipient}: ${error.message}` })
+    this.#emit({ event: 'undelivered', id: item.id, to: item.recipient, group: item.group, code: error.code, message: `could not deliver to ${item.recipient}${item.group === null ? '' : ` in ${item.group}`}: ${error.message}` })
     return undefined
   }
 

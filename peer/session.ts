@@ -371,9 +371,14 @@ export class Session {
       ? { id, direction: 'out', peer: this.username, group, kind, body: what.text, path: null, status: 'sent', at: created } as const
       : { id, direction: 'out', peer: this.username, group, kind, body: what.file.name, path: what.file.path, status: 'sent', at: created } as const
     const delivery = what.kind === 'text' ? { body: what.text } : { body: what.file.path, sha256: what.file.sha256 }
+    const others = info.members.filter(m => m.username !== this.username)
+    // Said, not kept silently: a message nobody would get is no message, and a --json client
+    // waits for an answer (until 2026-12-06 it got none). The group's key is made all the same
+    // (keyForSending), so a member who joins later gets it even while we are away.
+    if (others.length === 0) throw new ParleyError(ErrorCode.NotFound, `nobody else is in ${group} yet: nothing was sent`)
     // The history row and every member's delivery are one transaction: a crash cannot leave a
     // message that is shown as sent but never goes out (issue 11).
-    const items = info.members.filter(m => m.username !== this.username).map(member => ({ id, recipient: member.username, group, kind, ...delivery, created }))
+    const items = others.map(member => ({ id, recipient: member.username, group, kind, ...delivery, created }))
     await this.outbox.submit(record, items)
     return id
   }

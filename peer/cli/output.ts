@@ -173,7 +173,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'sent': return undefined // "delivered" follows in a moment; one line per message is enough
     case 'queued': return colour('yellow', `${clock()} queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); it will be delivered when they are back`)
     case 'delivered': return colour('green', `${clock()} delivered to ${event.to}${event.group === null ? '' : ` in ${event.group}`}`)
-    case 'undelivered': return colour('red', `${clock()} ${event.message}${event.group === null ? '' : ` (in ${event.group})`}`)
+    case 'undelivered': return colour('red', `${clock()} ${event.message}`)
     case 'progress': return undefined
     case 'groups':
       if (event.groups.length === 0) return 'No groups yet: CREATE <group> or JOIN <group>.'

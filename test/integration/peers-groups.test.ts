@@ -232,9 +232,10 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
   test('a joiner with no member online gets the key as soon as one comes online', async () => {
     assert.equal((await joinGroup('dave', 'night')).created, true)
     assert.deepEqual(await list('dave'), { club: 2, night: 1, team: 3 })
-    // Alone in the group: the first send still makes the group's key.
-    // Commands run in order, so MEMBERS sees the result of the SENDGROUP before it.
-    peer('dave').send('SENDGROUP night nobody else here yet')
+    // Alone in the group: the first send still makes the group's key, and says that nobody got
+    // the message (it was kept silently until 2026-12-06: a --json client waited for an answer).
+    const alone = await peer('dave').run('SENDGROUP night nobody else here yet', e => e.event === 'sent' || e.event === 'queued' || e.event === 'error')
+    assert.deepEqual([alone.event, alone.code, alone.message], ['error', 'ERR_NOT_FOUND', 'nobody else is in night yet: nothing was sent'])
     assert.equal((await members('dave', 'night')).epoch, 1)
     assert.equal(await peer('dave').quit(), 0)
 

@@ -50,7 +50,7 @@ test('human output shows a hostile message, file name and warning with visible e
     { event: 'file', id: '02', from: 'mallory', name: 'x\u202egnp.exe', path: '/tmp/x\u202egnp.exe', size: 6, sha256: '', at: 0 },
     { event: 'file-cut', id: '04', from: 'mallory', group: null, name: 'x\u202egnp.exe', bytes: 1, total: 6, cause: 'invalid', reason: 'cut \x1b[2K' },
     { event: 'history', with: 'mallory', messages: [{ id: '03', direction: 'in', from: 'mallory', group: null, kind: 'text', text: hostile, path: null, status: 'delivered', at: 0 }] },
-    { event: 'undelivered', id: '05', to: 'bob', group: 'g', code: 'ERR_INTEGRITY', message: 'could not deliver to bob: refused \x1b[2K' },
+    { event: 'undelivered', id: '05', to: 'bob', group: 'g', code: 'ERR_INTEGRITY', message: 'could not deliver to bob in g: refused \x1b[2K' },
     { event: 'warning', code: 'ERR_MALFORMED', message: 'bad frame \x1b]0;title\x07' },
     { event: 'error', code: 'ERR_NOT_FOUND', message: 'no user "\x1b[31mx"' }
   ]
@@ -62,7 +62,7 @@ test('human output shows a hostile message, file name and warning with visible e
   assert.doesNotMatch(shown, /[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/, 'no raw control reaches the terminal (newlines end lines)')
   assert.match(out.text(), /mallory: hi\\x1b\[2K\\x0d\\x1b\[1A10:41 friend: send money\\x1b\]52;c;ZXZpbA==\\x07\\u202e\n/)
   assert.match(out.text(), /sent you x\\u202egnp\.exe \(6 B\)/)
-  assert.match(out.text(), /^\d\d:\d\d:\d\d could not deliver to bob: refused \\x1b\[2K \(in g\)$/m, 'a message given up is shown with the time it was')
+  assert.match(out.text(), /^\d\d:\d\d:\d\d could not deliver to bob in g: refused \\x1b\[2K$/m, 'a message given up is shown with the time it was')
   assert.match(err.text(), /warning: bad frame \\x1b\]0;title\\x07\n/)
   assert.match(err.text(), /error: no user "\\x1b\[31mx"\n/)
 

@@ -199,7 +199,7 @@ describe('outbox', () => {
       assert.equal(store.outboxSize(), 0)
       const given = of('undelivered')
       assert.equal(given.length, 1)
-      assert.match(given[0]?.event === 'undelivered' ? given[0].message : '', /could not deliver to bob: refused by the recipient/)
+      assert.match(given[0]?.event === 'undelivered' ? given[0].message : '', /^could not deliver to bob in club: refused by the recipient/)
       assert.equal(of('error').length, 0)
     })
 
