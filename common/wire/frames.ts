@@ -86,7 +86,7 @@ export class FramedStream {
         } catch (err) {
           // Ended between two frames: the other side went away (its process ended, say), which
           // is not a fault of the stream; ended inside a frame, it was cut short (frameError).
-          if (prefix === 0 && unexpectedEOF(err)) throw new ParleyError(ErrorCode.Unreachable, 'the stream was closed by the other side', { cause: err })
+          if (prefix === 0 && unexpectedEOF(err)) throw new ParleyError(ErrorCode.Unreachable, 'the other side closed the connection', { cause: err })
           throw err
         }
         buffer.prepend(more)

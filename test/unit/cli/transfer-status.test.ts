@@ -58,7 +58,7 @@ describe('the transfers status the prompt carries', () => {
     human.attachPrompt?.(() => {}, () => {})
     human.print(progress({ id: 'cc', direction: 'receive', peer: 'erin', name: 'big.bin', bytes: 40, total: 100 }))
     assert.equal(human.status?.(), '↓ big.bin 40% ← erin')
-    human.print({ event: 'file-cut', id: 'cc', from: 'erin', group: null, name: 'big.bin', bytes: 40, total: 100, cause: 'gone', reason: 'the stream was closed by the other side' })
+    human.print({ event: 'file-cut', id: 'cc', from: 'erin', group: null, name: 'big.bin', bytes: 40, total: 100, cause: 'gone', reason: 'the other side closed the connection' })
     assert.equal(human.status?.(), undefined)
     assert.match(shown, /big\.bin from erin stopped after 40 B of 100 B: the connection to erin was lost; the rest comes when erin is back/)
     human.close()
