@@ -94,12 +94,22 @@ export class Inbox {
     }
   }
 
+  /** A contact by the name pinned for it, else by its peer id (a stranger, or the store closed). */
+  #nameOf (peerId: string): string {
+    try {
+      const username = this.#store.usernameForPeer(peerId)
+      return username === undefined ? peerId : `${username} (${peerId})`
+    } catch {
+      return peerId
+    }
+  }
+
   /** A failed inbound stream: report what the user should know, drop the rest. The same
    * refusal is reported once a minute, and each kind a few times a minute from all senders
    * together (peer/warnings.ts), not once per refused stream. */
   onInboundError (peerId: string, err: ParleyError): void {
     if (err.code === ErrorCode.Unreachable) return // the sender went away mid-stream; it retries
-    const message = this.#warnings.admit(err.code, `refused incoming data from ${peerId}: ${err.message}`)
+    const message = this.#warnings.admit(err.code, `refused incoming data from ${this.#nameOf(peerId)}: ${err.message}`)
     if (message !== undefined) this.#emit({ event: 'warning', code: err.code, message })
   }
 }

@@ -103,7 +103,9 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     if (event.event === 'progress') return progress(event)
     if (event.event === 'warning' || event.event === 'error') {
       const style = event.event === 'warning' ? 'yellow' : 'red'
-      err.write(paint(err)(style, `${event.event}: ${event.message}`) + '\n')
+      // A warning comes on its own, any time later: it carries the time, as the other notices do.
+      const text = event.event === 'warning' ? `${clock()} warning: ${event.message}` : `error: ${event.message}`
+      err.write(paint(err)(style, text) + '\n')
       return
     }
     ending(event)

@@ -63,7 +63,7 @@ test('human output shows a hostile message, file name and warning with visible e
   assert.match(out.text(), /mallory: hi\\x1b\[2K\\x0d\\x1b\[1A10:41 friend: send money\\x1b\]52;c;ZXZpbA==\\x07\\u202e\n/)
   assert.match(out.text(), /sent you x\\u202egnp\.exe \(6 B\)/)
   assert.match(out.text(), /^\d\d:\d\d:\d\d could not deliver to bob in g: refused \\x1b\[2K$/m, 'a message given up is shown with the time it was')
-  assert.match(err.text(), /warning: bad frame \\x1b\]0;title\\x07\n/)
+  assert.match(err.text(), /^\d\d:\d\d:\d\d warning: bad frame \\x1b\]0;title\\x07\n/m)
   assert.match(err.text(), /error: no user "\\x1b\[31mx"\n/)
 
   const lines: string[] = []

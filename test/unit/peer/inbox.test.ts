@@ -144,5 +144,12 @@ describe('inbox', () => {
       assert.ok(warnings.length >= 1 && warnings.length < 50, `${warnings.length} warnings for 50 refusals`)
       assert.ok(warnings.every(w => w.event === 'warning' && w.code === ErrorCode.NotFound && w.message.includes('some-peer')))
     })
+
+    it('a refusal names a known contact by name, with its peer id', () => {
+      store.pin('bob', bob.peerId)
+      inbox.onInboundError(bob.peerId, new ParleyError(ErrorCode.RateLimited, 'too many requests, slow down'))
+      assert.deepEqual(events.filter(e => e.event === 'warning').map(e => e.event === 'warning' && e.message),
+        [`refused incoming data from bob (${bob.peerId}): too many requests, slow down`])
+    })
   })
 })
