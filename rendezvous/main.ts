@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util'
 import { lockDataFolder } from '../common/data-lock.ts'
-import { asParleyError } from '../common/errors.ts'
+import { ErrorCode, asParleyError } from '../common/errors.ts'
 import { CONNECTIONS_PER_IP, DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, MAX_CONNECTIONS } from './constants.ts'
 import { startRendezvousServer } from './server.ts'
 import type { RendezvousServer } from './server.ts'
@@ -78,8 +78,8 @@ function report (options: Options, server: RendezvousServer): void {
   for (const addr of server.addrs) console.log(addr)
 }
 
-function fail (options: Partial<Options>, message: string): never {
-  if (options.json === true) console.log(JSON.stringify({ event: 'error', message }))
+function fail (options: Partial<Options>, code: ErrorCode, message: string): never {
+  if (options.json === true) console.log(JSON.stringify({ event: 'error', code, message }))
   else console.error(`parley rendezvous: ${message}`)
   process.exit(1)
 }
@@ -89,7 +89,7 @@ async function main (): Promise<void> {
   try {
     options = parseOptions(process.argv.slice(2))
   } catch (err) {
-    fail({ json: process.argv.includes('--json') }, `${err instanceof Error ? err.message : String(err)}\n${USAGE}`)
+    fail({ json: process.argv.includes('--json') }, ErrorCode.Usage, `${err instanceof Error ? err.message : String(err)}\n${USAGE}`)
   }
   let server: RendezvousServer
   try {
@@ -100,7 +100,8 @@ async function main (): Promise<void> {
       dataDir: options.dataDir, host: options.host, port: options.port, mdns: options.mdns, maxConnections: options.maxConnections, connectionsPerIp: options.connectionsPerIp
     })
   } catch (err) {
-    fail(options, `cannot start: ${asParleyError(err).message}`)
+    const error = asParleyError(err)
+    fail(options, error.code, `cannot start: ${error.message}`)
   }
   report(options, server)
 
@@ -112,7 +113,8 @@ async function main (): Promise<void> {
       if (options.json) console.log(JSON.stringify({ event: 'stopped', signal }))
       process.exit(0)
     }, (err: unknown) => {
-      fail(options, `error while stopping: ${asParleyError(err).message}`)
+      const error = asParleyError(err)
+      fail(options, error.code, `error while stopping: ${error.message}`)
     })
   }
   process.on('SIGINT', () => { shutdown('SIGINT') })

@@ -59,12 +59,11 @@ export const COMMANDS: readonly CommandSpec[] = [
 
 const USAGE_COLUMN = Math.max(...COMMANDS.map(c => c.usage.length)) + 2
 
-/** HELP's answer: every command with its usage, then the keys a terminal adds. */
-export const HELP: string[] = [
-  ...COMMANDS.filter(c => c.verb !== 'EXIT').map(c => c.usage.padEnd(USAGE_COLUMN) + c.help),
-  '',
-  'Tab completes commands, users, groups and file paths; Up/Down and Ctrl-R search the history.'
-]
+/** HELP's answer (the `help` event): every command with its usage. */
+export const HELP: string[] = COMMANDS.filter(c => c.verb !== 'EXIT').map(c => c.usage.padEnd(USAGE_COLUMN) + c.help)
+
+/** What a terminal adds to HELP (not part of the event: a --json client has no keys). */
+export const TERMINAL_KEYS = 'Tab completes commands, users, groups and file paths; Up/Down and Ctrl-R search the history.'
 
 /** Every command word, for completion. */
 export const COMMAND_WORDS: string[] = COMMANDS.map(c => c.verb)

@@ -10,6 +10,7 @@ import { formatBytes } from '../../common/format-bytes.ts'
 import { clock, table } from './format.ts'
 import { safeValue } from './safe-text.ts'
 import { TransferStatus } from './transfer-status.ts'
+import { TERMINAL_KEYS } from './commands.ts'
 
 export interface Output {
   print: (event: PeerEvent) => void
@@ -211,7 +212,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'key': return system(`received the key of ${event.group} from ${event.from}`)
     case 'warning': return `warning: ${event.message}`
     case 'error': return `error: ${event.message}`
-    case 'help': return event.commands.join('\n')
+    case 'help': return [...event.commands, '', TERMINAL_KEYS].join('\n')
     case 'bye': return event.pending === 0
       ? 'Bye.'
       : `Bye. ${plural(event.pending, 'delivery')} still wait${event.pending === 1 ? 's' : ''} in the outbox: ${event.pending === 1 ? 'it goes' : 'they go'} out the next time you sign in here.`

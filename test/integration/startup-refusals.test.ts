@@ -93,7 +93,7 @@ describe('a start that cannot go ahead says why in one line', () => {
     const ended = await runToExit(['--port', String(port), '--host', '127.0.0.1', '--data', join(dir, 'rendezvous-2'), '--json', '--no-mdns'],
       ['--import', './common/compile-cache.ts', 'rendezvous/main.ts'])
     assert.equal(ended.code, 1)
-    assert.deepEqual(ended.events, [{ event: 'error', message: `cannot start: port ${port} is already in use (another peer or program listens there): choose another port` }])
+    assert.deepEqual(ended.events, [{ event: 'error', code: 'ERR_USAGE', message: `cannot start: port ${port} is already in use (another peer or program listens there): choose another port` }])
     assert.equal(ended.stderr, '')
   })
 
@@ -119,6 +119,6 @@ describe('a start that cannot go ahead says why in one line', () => {
     const ended = await runToExit(['--port', '0', '--host', '127.0.0.1', '--data', join(dir, 'rendezvous'), '--json', '--no-mdns'],
       ['--import', './common/compile-cache.ts', 'rendezvous/main.ts'])
     assert.equal(ended.code, 1)
-    assert.deepEqual(ended.events, [{ event: 'error', message: `cannot start: the data folder ${join(dir, 'rendezvous')} is in use by another rendezvous (pid ${server.child.pid}): stop it or use --data DIR` }])
+    assert.deepEqual(ended.events, [{ event: 'error', code: 'ERR_USAGE', message: `cannot start: the data folder ${join(dir, 'rendezvous')} is in use by another rendezvous (pid ${server.child.pid}): stop it or use --data DIR` }])
   })
 })

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { ErrorCode, is } from '../../../common/errors.ts'
 import { COMMANDS, HELP, expandHome, parseCommand, slotsOf } from '../../../peer/cli/commands.ts'
+import { describe } from '../../../peer/cli/output.ts'
 import { complete } from '../../../peer/cli/complete.ts'
 import type { GroupName, Username } from '../../../common/wire/names.ts'
 
@@ -38,6 +39,9 @@ test('HELP lists every command with its usage and help', () => {
     if (verb === 'EXIT') continue
     assert.ok(HELP.some(line => line.startsWith(usage + ' ') && line.endsWith(help)), `HELP has ${usage}`)
   }
+  // The help event is the commands alone (a --json client has no Tab key); a terminal adds the keys.
+  assert.equal(HELP.length, COMMANDS.length - 1)
+  assert.match(describe({ event: 'help', commands: HELP }) ?? '', /\n\nTab completes commands, users, groups and file paths; Up\/Down and Ctrl-R search the history\.$/)
 })
 
 test('the README\'s command table shows every command\'s usage', () => {
