@@ -365,17 +365,17 @@ export class ParleyPeer {
   }
 
   /** HISTORY: `user` and `group` are one name, as either. */
-  history (user: Username, group: GroupName, count = HISTORY_DEFAULT): void {
+  history (user: Username | null, group: GroupName, count = HISTORY_DEFAULT): void {
     const session = this.#signedIn()
     const limit = Math.min(Math.max(1, count), HISTORY_MAX)
     // Users and groups share one name space on the wire; a name with a direct conversation
-    // means that user, otherwise the group of that name.
-    const direct = session.store.history({ user }, limit)
+    // means that user, otherwise the group of that name; `#group` (user null) the group alone.
+    const direct = user === null ? [] : session.store.history({ user }, limit)
     const rows = direct.length > 0 ? direct : session.store.history({ group }, limit)
     const messages: HistoryLine[] = rows.map(r => ({
       id: r.id, direction: r.direction, from: r.direction === 'out' ? session.username : r.peer, group: r.group, kind: r.kind, text: r.body, path: r.path, status: r.status, at: r.at
     }))
-    this.#emit({ event: 'history', with: user, messages })
+    this.#emit({ event: 'history', with: user ?? group, messages })
   }
 
   async verify (name: Username): Promise<void> {

@@ -19,7 +19,8 @@ export type Command =
   | { verb: 'CREATE' | 'JOIN' | 'LEAVE' | 'MEMBERS', group: GroupName }
   /** Users and groups share one name space: the name as either (app.ts shows the conversation
    * with the user, else the group's). */
-  | { verb: 'HISTORY', user: Username, group: GroupName, count: number | undefined }
+  /** `user` is null for `#group`, which names the group alone. */
+  | { verb: 'HISTORY', user: Username | null, group: GroupName, count: number | undefined }
   | { verb: 'VERIFY' | 'TRUST', user: Username }
   | { verb: 'LIST' | 'WHO' | 'HELP' | 'QUIT' }
 
@@ -49,7 +50,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { verb: 'MEMBERS', usage: 'MEMBERS <group>', help: 'who is in a group, and who is online', complete: ['group', 'none'] },
   { verb: 'LEAVE', usage: 'LEAVE <group>', help: 'leave a group', complete: ['group', 'none'] },
   { verb: 'WHO', usage: 'WHO', help: 'who is online', complete: ['none'] },
-  { verb: 'HISTORY', usage: 'HISTORY <user|group> [n]', help: 'the last n messages (default 20)', complete: ['target', 'none'] },
+  { verb: 'HISTORY', usage: 'HISTORY <user|group|#group> [n]', help: 'the last n messages (default 20); #group: the group, not a user of that name', complete: ['target', 'none'] },
   { verb: 'VERIFY', usage: 'VERIFY <user>', help: 'the fingerprint to compare with <user> out of band', complete: ['user', 'none'] },
   { verb: 'TRUST', usage: 'TRUST <user>', help: 'accept the changed identity VERIFY showed', complete: ['user', 'none'] },
   { verb: 'HELP', usage: 'HELP', help: 'this list', complete: ['none'] },
@@ -151,7 +152,10 @@ export function parseCommand (line: string): Command | null {
       if (count !== undefined && !/^[1-9][0-9]{0,5}$/.test(count)) {
         throw new ParleyError(ErrorCode.Usage, `${count.slice(0, 20)} is not a count of messages: a whole number from 1 to ${MAX_HISTORY_COUNT}`)
       }
-      return { verb, user: toUsername(target), group: toGroupName(target), count: count === undefined ? undefined : Number(count) }
+      const n = count === undefined ? undefined : Number(count)
+      // `#` is in no name: `#club` is the group even where a user is called club too.
+      if (target.startsWith('#')) return { verb, user: null, group: toGroupName(target.slice(1)), count: n }
+      return { verb, user: toUsername(target), group: toGroupName(target), count: n }
     }
     case 'LIST':
     case 'WHO':

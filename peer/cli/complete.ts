@@ -30,7 +30,7 @@ export function complete (line: string, names: KnownNames, cwd: string = process
     : slot === 'group'
       ? [...names.groups]
       : slot === 'target'
-        ? [...names.users, ...names.groups]
+        ? [...names.users, ...names.groups, ...[...names.groups].map(group => `#${group}`)]
         : slot === 'file'
           ? files(current, cwd)
           : []

@@ -201,6 +201,11 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     await sendGroup('bob', 'team', text, ['alice', 'carol', 'erin'], ['dave'])
     const seen = peer('erin').events.filter(e => e.event === 'group-message').map(e => e.text)
     assert.deepEqual(seen, [text], 'nothing from before erin joined')
+    // Her history of the group, by its name or as #team (the group even if a user were called team).
+    for (const target of ['team', '#team']) {
+      const history = await peer('erin').run(`HISTORY ${target}`, is('history'))
+      assert.deepEqual([history.with, (history.messages as Array<{ text: string, group: string }>).map(m => [m.group, m.text])], ['team', [['team', text]]], target)
+    }
     // However many members offered it, erin took the key once.
     assert.equal(peer('erin').events.filter(e => e.event === 'key' && e.group === 'team').length, 1)
   })

@@ -16,7 +16,7 @@ const README = readFileSync(new URL('../../../README.md', import.meta.url), 'utf
 /** A line that fills every placeholder of a usage with a plausible word. */
 const example = (usage: string): string => usage
   .replace(/\[<password>\]/, 'hunter2hunter2').replace(/\[n\]/, '5')
-  .replace(/<[a-z|]+>/g, 'word')
+  .replace(/<[a-z|#]+>/g, 'word')
 
 test('every command in the table parses in the words of its usage, and only unknown words are unknown', () => {
   for (const { verb, usage } of COMMANDS) {
@@ -68,6 +68,11 @@ test('users and groups are checked as the line is parsed: a command holds a User
   const history = parseCommand('HISTORY Club 5')
   assert.ok(history?.verb === 'HISTORY')
   assert.deepEqual([history.user, history.group, history.count], ['club', 'club', 5])
+  // `#` is in no name: #club is the group alone.
+  const ofGroup = parseCommand('HISTORY #Club')
+  assert.ok(ofGroup?.verb === 'HISTORY')
+  assert.deepEqual([ofGroup.user, ofGroup.group, ofGroup.count], [null, 'club', undefined])
+  assert.throws(() => parseCommand('HISTORY #'), (err: unknown) => is(err, ErrorCode.InvalidName))
   for (const line of ['SEND b@d hi', 'SENDGROUPFILE my file.txt ..', 'VERIFY caf\u00e9', 'LOGIN x'.padEnd(48, 'x')]) {
     assert.throws(() => parseCommand(line), (err: unknown) => is(err, ErrorCode.InvalidName), line)
   }

@@ -26,6 +26,7 @@ test('users after SEND, VERIFY, TRUST; groups after SENDGROUP, JOIN, LEAVE, MEMB
   assert.deepEqual(complete('SENDGROUP fr', names), [['friends '], 'fr'])
   assert.deepEqual(complete('join fa', names), [['family '], 'fa'])
   assert.deepEqual(complete('HISTORY f', names), [['family ', 'friends '], 'f'])
+  assert.deepEqual(complete('HISTORY #fr', names), [['#friends '], '#fr'], '#group: the group alone')
   assert.deepEqual(complete('SEND bob hel', names), [[], 'hel'], 'message text is not completed')
   assert.deepEqual(complete('WHO x', names), [[], 'x'])
 })

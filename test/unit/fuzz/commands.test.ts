@@ -62,8 +62,8 @@ function checkCommand (line: string, command: Command | null): void {
       name(command.user)
       break
     case 'HISTORY':
-      name(command.user)
-      assert.equal(command.group, command.user, 'one name, as a user and as a group')
+      name(command.group)
+      if (command.user !== null) assert.equal(command.group, command.user, 'one name, as a user and as a group (#group: the group alone)')
       if (command.count !== undefined) assert.ok(Number.isSafeInteger(command.count) && command.count >= 1 && command.count <= 999_999)
       break
     default:
