@@ -243,6 +243,7 @@ export class Outbox {
     if (error.retryable && !hopeless) return error
     this.#store.removeFromOutbox(item.id, item.recipient)
     if (item.group === null) this.#store.setStatus(item.id, item.recipient, 'failed')
+    else this.#store.markGroupFailed(item.id)
     this.#emit({ event: 'undelivered', id: item.id, to: item.recipient, group: item.group, code: error.code, message: `could not deliver to ${item.recipient}${item.group === null ? '' : ` in ${item.group}`}: ${error.message}` })
     return undefined
   }
@@ -258,6 +259,7 @@ export class Outbox {
     await this.#store.commitSoon(() => {
       this.#store.removeFromOutbox(item.id, item.recipient)
       if (item.group === null) this.#store.setStatus(item.id, item.recipient, 'delivered')
+      else this.#store.markGroupDeliveredIfDone(item.id)
     })
   }
 

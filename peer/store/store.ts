@@ -159,6 +159,18 @@ export class PeerStore {
     this.#statements.get("UPDATE messages SET status = ? WHERE id = ? AND direction = 'out' AND peer = ?").run(status, id, peer)
   }
 
+  /** A group message of ours whose last member's delivery was acknowledged (none left queued,
+   * none given up: that one made it `failed`) is `delivered`, as a direct message is. */
+  markGroupDeliveredIfDone (id: string): void {
+    this.#statements.get("UPDATE messages SET status = 'delivered' WHERE id = ? AND direction = 'out' AND grp IS NOT NULL AND status = 'sent' " +
+      'AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.id = messages.id)').run(id)
+  }
+
+  /** A group message of ours that one member will never get (given up) is `failed`. */
+  markGroupFailed (id: string): void {
+    this.#statements.get("UPDATE messages SET status = 'failed' WHERE id = ? AND direction = 'out' AND grp IS NOT NULL").run(id)
+  }
+
   /** The last `limit` messages with a user (direct) or in a group, oldest first. */
   history (conversation: { user: string } | { group: string }, limit: number): MessageRecord[] {
     this.#commits.settle()

@@ -427,5 +427,21 @@ describe('outbox', () => {
       assert.deepEqual(network.started.map(d => d.to.username).sort(), members)
       assert.equal(store.outboxSize(), 0)
     })
+
+    test('our group message is delivered once every member acknowledged it, failed if one never gets it', async () => {
+      await rv.user('carol')
+      const members = [toUsername('bob'), toUsername('carol')]
+      const groupSend = async (text: string): Promise<string> => {
+        const id = toMessageId(randomBytes(16).toString('hex'))
+        const history: MessageRecord = { id, direction: 'out', peer: toUsername('alice'), group: toGroupName('club'), kind: 'text', body: text, path: null, status: 'sent', at: next++ }
+        await outbox.submit(history, members.map(recipient => item(text, { id, recipient, group: toGroupName('club') })))
+        await outbox.idle()
+        await store.commitSoon(() => {})
+        return store.history({ group: 'club' }, 10).find(m => m.id === id)?.status ?? 'none'
+      }
+      assert.equal(await groupSend('to both'), 'delivered')
+      network.outcome = { refuse: ErrorCode.Forbidden }
+      assert.equal(await groupSend('to nobody'), 'failed')
+    })
   })
 })
