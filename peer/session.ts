@@ -74,6 +74,8 @@ export interface SessionOptions {
  * to sign in again); an attempt on a server that is down is one refused TCP connection. */
 const RECONNECT_FIRST_MS = 500
 const RECONNECT_MAX_MS = 10_000
+/** After the rendezvous came back, everyone signs in again within about two reconnect steps. */
+const PRESENCE_QUIET_AFTER_RECONNECT_MS = 3 * RECONNECT_MAX_MS
 
 /** At sign-in, sessions open ahead with the users of the direct conversations of the last week,
  * the latest first, at most this many (after the group members: groups/warm-sessions.ts). */
@@ -113,6 +115,10 @@ export class Session {
   #replaced = false
   /** Subscribed to the rendezvous's events: signed in there, and told what happens. */
   #live = false
+  /** The presence last known for each user (#presenceIsNews), and until when a user coming
+   * online is taken for a sign-in again at a rendezvous that came back. */
+  readonly #presenceShown = new Map<string, boolean>()
+  #presenceQuietUntil = 0
   /** Shown in the hellos of our direct streams, so receivers need not ask who we are. */
   readonly #nameCard: NameCardHolder
 
@@ -275,6 +281,7 @@ export class Session {
         continue
       }
       this.#emit({ event: 'rendezvous', connected: true })
+      this.#presenceQuietUntil = Date.now() + PRESENCE_QUIET_AFTER_RECONNECT_MS
       await this.#nameCard.renew()
       this.outbox.flushAll()
       this.#background(this.#afterSignIn())
@@ -407,11 +414,24 @@ export class Session {
     await this.#direct.sendGroupKey(contact, group, epoch, key)
   }
 
+  /**
+   * Is this presence news to the person? Not when it repeats what we last said (a takeover by
+   * another device is announced as presence too), nor, just after the rendezvous came back, a
+   * user coming online whom we never saw go: a restarted rendezvous announces everyone signing
+   * in again (until 2026-12-06 each peer then printed "… is online" for all its contacts).
+   */
+  #presenceIsNews (username: string, online: boolean): boolean {
+    const last = this.#presenceShown.get(username)
+    this.#presenceShown.set(username, online)
+    if (last === online) return false
+    return !(online && last === undefined && Date.now() < this.#presenceQuietUntil)
+  }
+
   #onRendezvousEvent (event: RendezvousEvent): void {
     switch (event.type) {
       case 'presence':
         this.directory.forget(event.username)
-        this.#emit({ event: 'presence', user: event.username, online: event.online })
+        if (this.#presenceIsNews(event.username, event.online)) this.#emit({ event: 'presence', user: event.username, online: event.online })
         if (event.online) this.outbox.flush(event.username)
         break
       case 'key-needed':

@@ -46,6 +46,7 @@ describe('a rendezvous that goes away and comes back', () => {
 
   test('peers keep messaging directly and in their groups while it is down, and sign in again when it is back', async () => {
     const port = Number(/\/tcp\/(\d+)/.exec(server.addr.toString())?.[1])
+    const aliceFrom = alice.events.length
     await server.stop('SIGKILL')
     await alice.waitFor(is('rendezvous', { connected: false }))
     await bob.waitFor(is('rendezvous', { connected: false }))
@@ -70,6 +71,8 @@ describe('a rendezvous that goes away and comes back', () => {
     const groupMessage = bob.waitFor(is('group-message', { group: 'club', text: 'back in business' }))
     alice.send('SENDGROUP club back in business')
     await groupMessage
+    // Bob signing in again at the new rendezvous is no news to alice: he never went away for her.
+    assert.deepEqual(alice.events.slice(aliceFrom).filter(e => e.event === 'presence'), [])
   })
 
   test('a peer restarted while it is down signs in from its data folder and reaches known contacts', async () => {
