@@ -44,6 +44,8 @@ class FakeRendezvous {
   readonly copies = new Map<string, Map<number, Uint8Array>>()
   away = false
   rotations = 0
+  /** Member lists asked for, by anyone. */
+  listed = 0
   /** Runs before a rotation is applied (to let another member win the race first). */
   beforeRotate: ((username: string) => Promise<void>) | undefined
 
@@ -55,6 +57,7 @@ class FakeRendezvous {
     return {
       members: async (): Promise<Result<'members'>> => {
         check()
+        this.listed++
         return {
           group: GROUP,
           epoch: this.epoch,
@@ -304,6 +307,27 @@ describe('group keyring', () => {
       assert.ok(key !== undefined)
       assert.ok(held('alice', 2) !== undefined)
       assert.equal(held('carol', 2), undefined)
+    })
+  })
+
+  describe('sending', () => {
+    test('sends after the first reuse the member list: a burst does not ask the rendezvous for each', async () => {
+      const alice = member('alice')
+      const { key } = await alice.keyring.keyForSending(GROUP)
+      const listed = server.listed
+      for (let i = 0; i < 200; i++) assert.deepEqual((await alice.keyring.keyForSending(GROUP)).key, key)
+      assert.equal(server.listed, listed, 'no members request for any of them')
+    })
+
+    test('a pushed change (member-joined here) makes the next send ask afresh, and a newcomer is handed the key', async () => {
+      const alice = member('alice')
+      await alice.keyring.keyForSending(GROUP)
+      await join('dave')
+      pinAll()
+      alice.keyring.invalidate(GROUP) // as member-joined does
+      const { info } = await alice.keyring.keyForSending(GROUP)
+      assert.deepEqual(info.members.map(m => m.username).sort(), ['alice', 'bob', 'carol', 'dave'])
+      assert.ok(held('dave', 1) !== undefined, 'the newcomer was handed the key')
     })
   })
 
