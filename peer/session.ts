@@ -414,7 +414,8 @@ export class Session {
         break
       case 'member-joined':
       case 'member-left':
-        this.keyring.invalidate(event.group)
+        if (event.type === 'member-left') this.keyring.memberLeft(event.group, event.username)
+        else this.keyring.invalidate(event.group)
         // Members see who comes and goes (issue 12 item 2; a joiner gets the key automatically).
         this.#emit({ event: event.type, group: event.group, user: event.username })
         break

@@ -170,6 +170,18 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     this.#generation.set(group, (this.#generation.get(group) ?? 0) + 1)
   }
 
+  /** A member left (the rendezvous's member-left): the next look-up asks afresh, and the list the
+   * group goes on with while the rendezvous is away, here and in the store, no longer has them.
+   * Until 2026-12-06 it kept them, and a message sent while the rendezvous was away was queued
+   * for the leaver, sealed under a key the leaver holds. (A joiner is not added the same way:
+   * member-joined does not carry what a member entry needs, its peer id; the next answer does.) */
+  memberLeft (group: string, username: string): void {
+    this.invalidate(group)
+    const last = this.#lastKnown.get(group) ?? this.#fromStore(group)
+    if (last === undefined || !last.members.some(m => m.username === username)) return
+    this.#remember({ ...last, members: last.members.filter(m => m.username !== username) })
+  }
+
   /** Every group's list: after the events stream was lost, changes may have been missed. */
   invalidateAll (): void {
     for (const group of this.#info.keys()) this.invalidate(group)

@@ -406,6 +406,18 @@ describe('group keyring', () => {
       await assert.rejects(new GroupKeyring(member('alice').deps).info(GROUP), isCode(ErrorCode.Unreachable), 'a group left is not kept')
     })
 
+    test('a member who left before it went away is not in the list the group goes on with, nor in the store\'s copy', async () => {
+      const alice = member('alice')
+      await alice.keyring.keyForSending(GROUP)
+      server.members.delete('carol')
+      alice.keyring.memberLeft(GROUP, 'carol')
+      server.away = true
+      const names = (info: { members: Array<{ username: string }> }): string[] => info.members.map(m => m.username).sort()
+      assert.deepEqual(names((await alice.keyring.keyForSending(GROUP)).info), ['alice', 'bob'], 'a send is not queued for carol')
+      await assert.rejects(alice.keyring.keyForDelivery(GROUP, toUsername('carol')), isCode(ErrorCode.Forbidden, /carol is no longer in club/))
+      assert.deepEqual(names(await new GroupKeyring(alice.deps).info(GROUP)), ['alice', 'bob'], 'after a restart too')
+    })
+
     test('a group never seen before cannot be reached (ERR_UNREACHABLE)', async () => {
       server.away = true
       await assert.rejects(member('bob').keyring.info(GROUP), isCode(ErrorCode.Unreachable))
