@@ -203,7 +203,8 @@ export class Session {
       try {
         contacts = this.store.recentContacts(Date.now() - RECENT_CONTACTS_MS, RECENT_CONTACTS_MAX)
       } catch (err) {
-        log.warn('no recent contacts to open sessions with', err)
+        // After sign-out the store is closed: nothing to open sessions for, and nothing to say.
+        if (!this.#signedOut.signal.aborted) log.warn('no recent contacts to open sessions with', err)
       }
       await this.#openSessions({ groups: groups.map(g => g.group), contacts })
     }
