@@ -3,9 +3,18 @@
  * bounded; takes a clock so tests drive time instead of sleeping. Used by the rendezvous (requests
  * per peer) and by peers (incoming messages per sender).
  */
-import { ErrorCode, ParleyError } from './errors.ts'
+import { ErrorCode, ParleyError, is } from './errors.ts'
 
 const DEFAULT_MAX_KEYS = 100_000
+
+/** What take() refuses with. The sign-in throttle and the epoch rules refuse with the same code
+ * for reasons that waiting a moment does not cure; this message is how a client tells them apart. */
+export const RATE_REFUSAL = 'too many requests, slow down'
+
+/** Refused by a token bucket (take()): the request was not looked at, and may be made again. */
+export function refusedByRate (err: unknown): boolean {
+  return is(err, ErrorCode.RateLimited) && (err as Error).message === RATE_REFUSAL
+}
 
 export type Clock = () => number
 
@@ -39,7 +48,7 @@ export class RateLimiter {
   /** Take one token for `key`, or throw ERR_RATE_LIMITED. */
   take (key: string): void {
     const bucket = this.#refill(key)
-    if (bucket.tokens < 1) throw new ParleyError(ErrorCode.RateLimited, 'too many requests, slow down')
+    if (bucket.tokens < 1) throw new ParleyError(ErrorCode.RateLimited, RATE_REFUSAL)
     bucket.tokens -= 1
   }
 

@@ -5,6 +5,7 @@
  * Server errors come back as RendezvousError (a ParleyError with the server's code and message).
  */
 import { setMaxListeners } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { AbortOptions, Logger, PeerId, Stream } from '@libp2p/interface'
 import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -19,6 +20,7 @@ import type { Op, RendezvousEvent, RequestArgs, Result } from '../common/protoco
 import { FramedStream } from '../common/wire/frames.ts'
 import { Queue } from '@libp2p/utils'
 import { patientTimeout } from '../common/patient-timeout.ts'
+import { refusedByRate } from '../common/rate-limiter.ts'
 import { answeredByAnother, dialFailure } from './transport/dial.ts'
 
 export type { RendezvousEvent } from '../common/protocol/rendezvous.ts'
@@ -32,6 +34,11 @@ const MAX_REQUESTS_IN_FLIGHT = 8
 /** An idle 1.1.0 request stream is closed after this long: a third of the server's patience
  * (REQUEST_STREAM_IDLE_MS), so a request is never written to a stream the server is closing. */
 const REQUEST_STREAM_KEEP_MS = REQUEST_STREAM_IDLE_MS / 3
+/** A request the server's rate limit refused is made again after 100 ms, doubling, at most 5
+ * times (3.1 s in all): the server refills 50 requests a second (rendezvous/constants.ts), so the
+ * first pause alone makes room for a few. A burst beyond that is the caller's to pace. */
+const RATE_RETRY_FIRST_MS = 100
+const RATE_RETRIES = 5
 
 export type SaltResult = Result<'salt'>
 export type SignupResult = Result<'signup'>
@@ -266,7 +273,26 @@ export class RendezvousClient {
   /** At most MAX_REQUESTS_IN_FLIGHT at once, the rest queued: the server refuses more request
    * streams than that per connection (a group send to 17+ members once lost the extra look-ups). */
   async #request<O extends Op> (op: O, args: RequestArgs<O>, options?: AbortOptions): Promise<Result<O>> {
-    return await this.#inFlight.add(async () => await this.#exchange(op, args, options)) as Result<O>
+    return await this.#inFlight.add(async () => await this.#exchangePatiently(op, args, options)) as Result<O>
+  }
+
+  /**
+   * The server's rate limit is back-pressure, not a failure of the command that needed the
+   * answer: the request is made again after a pause (the server refused it before looking at it,
+   * so that is always safe). It waits in its slot, so the requests queued behind it wait too
+   * instead of meeting the same refusal. Until 2026-12-06 the refusal went to the person.
+   */
+  async #exchangePatiently<O extends Op> (op: O, args: RequestArgs<O>, options?: AbortOptions): Promise<Result<O>> {
+    for (let retry = 0; ; retry++) {
+      try {
+        return await this.#exchange(op, args, options)
+      } catch (err) {
+        if (!refusedByRate(err) || retry >= RATE_RETRIES) throw err
+        const pause = RATE_RETRY_FIRST_MS * 2 ** retry
+        this.#log('%s refused by the rate limit; asking again in %d ms', op, pause)
+        await sleep(pause, undefined, { signal: options?.signal })
+      }
+    }
   }
 
   /** One request: on an idle kept stream or a new one, write the request, read the answer; then

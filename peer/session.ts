@@ -209,7 +209,8 @@ export class Session {
       try {
         contacts = this.store.recentContacts(Date.now() - RECENT_CONTACTS_MS, RECENT_CONTACTS_MAX)
       } catch (err) {
-        log.warn('no recent contacts to open sessions with', err)
+        // After sign-out the store is closed: nothing to open sessions for, and nothing to say.
+        if (!this.#signedOut.signal.aborted) log.warn('no recent contacts to open sessions with', err)
       }
       await this.#openSessions({ groups: groups.map(g => g.group), contacts })
     }
@@ -439,7 +440,8 @@ export class Session {
         break
       case 'member-joined':
       case 'member-left':
-        this.keyring.invalidate(event.group)
+        if (event.type === 'member-left') this.keyring.memberLeft(event.group, event.username)
+        else this.keyring.invalidate(event.group)
         // Members see who comes and goes (issue 12 item 2; a joiner gets the key automatically).
         this.#emit({ event: event.type, group: event.group, user: event.username })
         break

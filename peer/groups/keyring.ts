@@ -170,6 +170,18 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     this.#generation.set(group, (this.#generation.get(group) ?? 0) + 1)
   }
 
+  /** A member left (the rendezvous's member-left): the next look-up asks afresh, and the list the
+   * group goes on with while the rendezvous is away, here and in the store, no longer has them.
+   * Until 2026-12-06 it kept them, and a message sent while the rendezvous was away was queued
+   * for the leaver, sealed under a key the leaver holds. (A joiner is not added the same way:
+   * member-joined does not carry what a member entry needs, its peer id; the next answer does.) */
+  memberLeft (group: string, username: string): void {
+    this.invalidate(group)
+    const last = this.#lastKnown.get(group) ?? this.#fromStore(group)
+    if (last === undefined || !last.members.some(m => m.username === username)) return
+    this.#remember({ ...last, members: last.members.filter(m => m.username !== username) })
+  }
+
   /** Every group's list: after the events stream was lost, changes may have been missed. */
   invalidateAll (): void {
     for (const group of this.#info.keys()) this.invalidate(group)
@@ -184,20 +196,40 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   }
 
   /**
-   * The key to send with: the current epoch's, after starting a new epoch when the group has
-   * none yet, a member has left, or nobody holds the current one (its maker failed between the
-   * rotate and storing the key: without this the group would wait for a key that does not
-   * exist). Online members who lack it get it first (DESIGN §4).
+   * The key to send with: the current epoch's, after starting a new epoch when the group needs
+   * one (needsNewEpoch). Online members who lack it get it first (DESIGN §4).
    *
    * `key` is undefined when another member made the current key and it has not reached us yet
    * (we lost the rotate race, or we joined while no holder was online): the send is queued all
    * the same and goes out when the key arrives (the `key` event), so nothing typed is lost.
+   *
+   * The cached list is enough when it leaves nothing to decide: every change to who is in the
+   * group is pushed (member-joined, member-left, rotation-needed invalidate it). Until 2026-12-06
+   * every SENDGROUP asked the rendezvous afresh, and a piped burst ran into its rate limit.
    */
   async keyForSending (group: GroupName): Promise<{ info: GroupInfo, key: Uint8Array | undefined }> {
-    let info = await this.info(group, true)
-    if (info.epoch === 0 || info.rotationNeeded || !info.members.some(m => m.hasKey)) {
-      info = await this.#rotate(info)
+    const cached = await this.info(group)
+    const ready = await this.#readyKey(cached)
+    if (ready !== undefined) {
+      await this.handOverToLacking(cached, ready)
+      return { info: cached, key: ready }
     }
+    return await this.#settleKey(group, await this.info(group, true))
+  }
+
+  /** The key to send with when the list needs nothing done first (an epoch that nobody asked to
+   * replace, with a holder) and we hold that epoch's key here; else undefined. */
+  async #readyKey (info: GroupInfo): Promise<Uint8Array | undefined> {
+    if (needsNewEpoch(info)) return undefined
+    // A local copy that does not unwrap is for #settleKey to sort out (it asks the rendezvous).
+    return await this.#localKey(info.group, info.epoch).catch(() => undefined)
+  }
+
+  /** keyForSending on a fresh list: rotate when the group needs a new epoch, or when the current
+   * one's key has not reached us in KEY_WAIT_MS (its age is only known from a fresh answer). */
+  async #settleKey (group: GroupName, fresh: GroupInfo): Promise<{ info: GroupInfo, key: Uint8Array | undefined }> {
+    let info = fresh
+    if (needsNewEpoch(info)) info = await this.#rotate(info)
     let key = await this.#keyIfHeld(group, info.epoch)
     if (key === undefined && info.epochAgeMs >= KEY_WAIT_MS) {
       // Nobody handed us this epoch's key in all this time: its maker is offline or withholds
@@ -426,6 +458,13 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       await this.handOverToLacking(await this.info(group, true), key)
     }
   }
+}
+
+/** The group has no epoch yet, a member left (rotation-needed), or nobody holds the current key
+ * (its maker failed between the rotate and storing it: the group would wait for a key that does
+ * not exist). */
+function needsNewEpoch (info: GroupInfo): boolean {
+  return info.epoch === 0 || info.rotationNeeded || !info.members.some(m => m.hasKey)
 }
 
 /** A group's members and epoch as the store keeps them. Without presence (after a restart nobody

@@ -19,6 +19,10 @@
  * relayed connection costs the rendezvous a circuit and lapses at the relay's limits. A member
  * that cannot be reached is no one's concern yet: a message for it dials again (through the
  * relay if need be), and its failure is reported then.
+ *
+ * A round ends quietly at sign-out: an opening under way then fails because the session's store
+ * closed under it, which says nothing about the member (until 2026-12-06 it was logged as
+ * "no session with alice ahead of a message: ERR_INTERNAL database is not open").
  */
 import type { Username } from '../../common/wire/names.ts'
 import type { PeerContact } from '../directory.ts'
@@ -48,7 +52,7 @@ export interface WarmSessionsDeps {
   open: (to: Dialable) => Promise<void>
   /** Resolves true when there is time to spare for the next opening, false to end the round. */
   quiet: () => Promise<boolean>
-  /** Sign-out: the round stops opening. */
+  /** Sign-out: the round stops opening, and what fails after it is not news. */
   signal: AbortSignal
 }
 
@@ -74,6 +78,7 @@ export async function warmSessions (deps: WarmSessionsDeps, targets: WarmTargets
     try {
       members = await deps.members(group)
     } catch (err) {
+      if (deps.signal.aborted) return 0
       log.warn(`no members of ${group} to open sessions with`, err)
       continue
     }
@@ -97,6 +102,7 @@ export async function warmSessions (deps: WarmSessionsDeps, targets: WarmTargets
         await deps.open({ username: contact.username, peerId: contact.peerId, addrs: contact.addrs, relay: false })
         opened++
       } catch (err) {
+        if (deps.signal.aborted) return
         log.warn(`no session with ${next.username} ahead of a message`, err)
       }
     }

@@ -2,6 +2,8 @@
  * Issue 11: a burst of 2,000 SEND lines piped into one real peer's stdin at once (as a script or
  * a paste would) reaches the other real peer whole: every message exactly once, every text
  * intact. Timing is reported, never asserted (the rate is a benchmark figure: bench/burst.ts).
+ * Then 500 SENDGROUP lines to a group of the two, which asked the rendezvous for the member
+ * list at every line until 2026-12-06 and met its rate limit (ERR_RATE_LIMITED, messages lost).
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -14,8 +16,10 @@ const PASSWORD = 'Correct Horse 9'
 const BURST = 2_000
 /** Generous: the burst takes a few seconds here; a much slower machine still fits. */
 const DEADLINE_MS = 120_000
+/** Five times the rendezvous's request burst (100). */
+const GROUP_BURST = 500
 
-describe('a 2,000-message burst through the CLI', () => {
+describe('bursts piped through the CLI', () => {
   let dir: string
   let server: ServerProcess | undefined
   const peers: PeerProcess[] = []
@@ -24,7 +28,10 @@ describe('a 2,000-message burst through the CLI', () => {
     dir = await tempDir('parley-burst-')
     server = await spawnRendezvous(join(dir, 'rendezvous'))
     for (const name of ['alice', 'bob']) {
-      peers.push(await PeerProcess.start(name, server.addr.toString(), join(dir, name)))
+      const peer = await PeerProcess.start(name, server.addr.toString(), join(dir, name))
+      peers.push(peer)
+      const event = await peer.run(`SIGNUP ${name} ${PASSWORD}`, e => e.event === 'signed-up' || e.event === 'error')
+      assert.equal(event.event, 'signed-up', JSON.stringify(event))
     }
   })
 
@@ -36,11 +43,6 @@ describe('a 2,000-message burst through the CLI', () => {
 
   test('every message arrives exactly once, intact', { timeout: DEADLINE_MS + 30_000 }, async () => {
     const [alice, bob] = peers as [PeerProcess, PeerProcess]
-    for (const [peer, name] of [[alice, 'alice'], [bob, 'bob']] as const) {
-      const event = await peer.run(`SIGNUP ${name} ${PASSWORD}`, e => e.event === 'signed-up' || e.event === 'error')
-      assert.equal(event.event, 'signed-up', JSON.stringify(event))
-    }
-
     const texts = Array.from({ length: BURST }, (_, i) => `burst-${i} ${'x'.repeat(i % 97)} ümlaut  two  spaces`)
     const from = bob.events.length
     const started = Date.now()
@@ -87,5 +89,27 @@ describe('a 2,000-message burst through the CLI', () => {
       await new Promise(resolve => setTimeout(resolve, 100))
     }
     console.log(`# burst: ${BURST} messages in ${elapsed} ms (${Math.round(BURST / (elapsed / 1000))} messages/s, reported, not asserted)`)
+  })
+
+  test(`${GROUP_BURST} piped SENDGROUP lines to a group of two all arrive, none refused`, { timeout: DEADLINE_MS + 30_000 }, async () => {
+    const [alice, bob] = peers as [PeerProcess, PeerProcess]
+    await alice.run('JOIN duo', is('joined', { group: 'duo' }))
+    await bob.run('JOIN duo', is('joined', { group: 'duo' }))
+    const aliceFrom = alice.events.length
+    const bobFrom = bob.events.length
+    const texts = Array.from({ length: GROUP_BURST }, (_, i) => `d${String(i).padStart(3, '0')}`)
+    alice.child.stdin?.write(texts.map(text => `SENDGROUP duo ${text}\n`).join(''))
+
+    const arrived = (): string[] => bob.events.slice(bobFrom).filter(is('group-message', { group: 'duo', from: 'alice' })).map(e => String(e.text))
+    const failed = (): unknown[] => alice.events.slice(aliceFrom).filter(e => e.event === 'error' || e.event === 'undelivered')
+    for (const started = Date.now(); arrived().length < GROUP_BURST;) {
+      const stuck = Date.now() - started > DEADLINE_MS || alice.child.exitCode !== null || bob.child.exitCode !== null
+      assert.ok(!stuck, `${arrived().length} of ${GROUP_BURST} arrived; alice's errors: ${JSON.stringify(failed().slice(0, 3))}`)
+      // Refused commands never arrive: stop at the first rather than wait for the deadline.
+      assert.deepEqual(failed().slice(0, 3), [])
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    assert.deepEqual(arrived().sort(), texts, 'every line once')
+    assert.deepEqual(failed(), [])
   })
 })

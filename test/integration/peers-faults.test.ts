@@ -158,3 +158,48 @@ describe('a rendezvous killed with -9 in the middle of signups and joins', () =>
     }
   })
 })
+
+describe('a member who left, while the rendezvous is away', () => {
+  test('gets nothing sent to the group meanwhile, and nothing is queued for them', async () => {
+    const dir = await tempDir('parley-left-')
+    let server: ServerProcess | undefined = await spawnRendezvous(join(dir, 'rendezvous'))
+    const peers: PeerProcess[] = []
+    try {
+      const addr = server.addr.toString()
+      const [alice, bob, erin] = await Promise.all(['alice', 'bob', 'erin'].map(async name => {
+        const peer = await PeerProcess.start(name, addr, join(dir, name))
+        peers.push(peer)
+        await peer.run(`SIGNUP ${name} ${PASSWORD}`, is('signed-up'))
+        return peer
+      })) as [PeerProcess, PeerProcess, PeerProcess]
+      for (const peer of [alice, bob, erin]) await peer.run('JOIN friends', is('joined'))
+      // The group has its key and alice knows where both are, for while the directory is away.
+      alice.send('SENDGROUP friends before erin left')
+      await alice.waitFor(is('delivered', { group: 'friends', to: 'bob' }))
+      await alice.waitFor(is('delivered', { group: 'friends', to: 'erin' }))
+
+      const erinLeft = alice.waitFor(is('member-left', { group: 'friends', user: 'erin' }))
+      await erin.run('LEAVE friends', is('left', { group: 'friends' }))
+      await erinLeft
+      await server.stop('SIGKILL')
+      server = undefined
+      await alice.waitFor(is('rendezvous', { connected: false }))
+
+      const from = { alice: alice.events.length, erin: erin.events.length }
+      const text = 'erin has left; the rendezvous is down'
+      const arrived = bob.waitFor(is('group-message', { group: 'friends', from: 'alice', text }))
+      alice.send(`SENDGROUP friends ${text}`)
+      const { id } = await arrived
+      await alice.waitFor(is('delivered', { id, to: 'bob' }), 20_000, from.alice)
+      // A moment for a delivery to erin, had one been queued, to show.
+      await sleep(500)
+      const named = alice.events.slice(from.alice).filter(e => e.id === id && e.to !== undefined).map(e => `${e.event} ${String(e.to)}`)
+      assert.deepEqual(named.filter(line => !line.endsWith(' bob')), [], `only bob is named: ${JSON.stringify(named)}`)
+      assert.deepEqual(erin.events.slice(from.erin).filter(e => e.event === 'group-message'), [])
+    } finally {
+      await Promise.all(peers.map(async p => await p.kill()))
+      await server?.stop('SIGKILL')
+      await removeDir(dir)
+    }
+  })
+})

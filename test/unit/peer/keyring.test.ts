@@ -44,6 +44,8 @@ class FakeRendezvous {
   readonly copies = new Map<string, Map<number, Uint8Array>>()
   away = false
   rotations = 0
+  /** Member lists asked for, by anyone. */
+  listed = 0
   /** Runs before a rotation is applied (to let another member win the race first). */
   beforeRotate: ((username: string) => Promise<void>) | undefined
 
@@ -55,6 +57,7 @@ class FakeRendezvous {
     return {
       members: async (): Promise<Result<'members'>> => {
         check()
+        this.listed++
         return {
           group: GROUP,
           epoch: this.epoch,
@@ -307,6 +310,27 @@ describe('group keyring', () => {
     })
   })
 
+  describe('sending', () => {
+    test('sends after the first reuse the member list: a burst does not ask the rendezvous for each', async () => {
+      const alice = member('alice')
+      const { key } = await alice.keyring.keyForSending(GROUP)
+      const listed = server.listed
+      for (let i = 0; i < 200; i++) assert.deepEqual((await alice.keyring.keyForSending(GROUP)).key, key)
+      assert.equal(server.listed, listed, 'no members request for any of them')
+    })
+
+    test('a pushed change (member-joined here) makes the next send ask afresh, and a newcomer is handed the key', async () => {
+      const alice = member('alice')
+      await alice.keyring.keyForSending(GROUP)
+      await join('dave')
+      pinAll()
+      alice.keyring.invalidate(GROUP) // as member-joined does
+      const { info } = await alice.keyring.keyForSending(GROUP)
+      assert.deepEqual(info.members.map(m => m.username).sort(), ['alice', 'bob', 'carol', 'dave'])
+      assert.ok(held('dave', 1) !== undefined, 'the newcomer was handed the key')
+    })
+  })
+
   describe('before a delivery', () => {
     test('the recipient is handed the key first, once, and that is reported for its queue', async () => {
       const alice = member('alice')
@@ -380,6 +404,18 @@ describe('group keyring', () => {
       assert.equal(server.rotations, 1, 'no new epoch starts while it is away')
       member('alice').keyring.forget(GROUP)
       await assert.rejects(new GroupKeyring(member('alice').deps).info(GROUP), isCode(ErrorCode.Unreachable), 'a group left is not kept')
+    })
+
+    test('a member who left before it went away is not in the list the group goes on with, nor in the store\'s copy', async () => {
+      const alice = member('alice')
+      await alice.keyring.keyForSending(GROUP)
+      server.members.delete('carol')
+      alice.keyring.memberLeft(GROUP, 'carol')
+      server.away = true
+      const names = (info: { members: Array<{ username: string }> }): string[] => info.members.map(m => m.username).sort()
+      assert.deepEqual(names((await alice.keyring.keyForSending(GROUP)).info), ['alice', 'bob'], 'a send is not queued for carol')
+      await assert.rejects(alice.keyring.keyForDelivery(GROUP, toUsername('carol')), isCode(ErrorCode.Forbidden, /carol is no longer in club/))
+      assert.deepEqual(names(await new GroupKeyring(alice.deps).info(GROUP)), ['alice', 'bob'], 'after a restart too')
     })
 
     test('a group never seen before cannot be reached (ERR_UNREACHABLE)', async () => {

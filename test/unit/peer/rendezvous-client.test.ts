@@ -8,7 +8,9 @@ import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Stream } from '@libp2p/interface'
 import type { ParleyNode } from '../../../common/node.ts'
-import { RENDEZVOUS_PROTOCOL, RENDEZVOUS_REQUESTS_PROTOCOL, decodeRequest, encodeResult } from '../../../common/protocol/rendezvous.ts'
+import { ErrorCode, ParleyError, is } from '../../../common/errors.ts'
+import { RATE_REFUSAL } from '../../../common/rate-limiter.ts'
+import { RENDEZVOUS_PROTOCOL, RENDEZVOUS_REQUESTS_PROTOCOL, decodeRequest, encodeError, encodeResult } from '../../../common/protocol/rendezvous.ts'
 import { FramedStream } from '../../../common/wire/frames.ts'
 import { RendezvousClient } from '../../../peer/rendezvous-client.ts'
 import { clientNode, sleep } from '../../helpers/rendezvous.ts'
@@ -40,5 +42,42 @@ describe('rendezvous client and a 1.0.0-only server', () => {
     const open = (): number => connection.streams.filter(s => s.protocol === RENDEZVOUS_PROTOCOL).length
     for (let waited = 0; open() > 0 && waited < 2_000; waited += 20) await sleep(20)
     assert.equal(open(), 0, 'every 1.0.0 stream was closed after its answer')
+  })
+})
+
+describe('rendezvous client and the server\'s rate limit', () => {
+  const nodes: ParleyNode[] = []
+  after(async () => { await Promise.all(nodes.map(async node => { await node.stop() })) })
+
+  /** A 1.0.0 server that refuses the first `refusals` requests with `refusal`, then answers salt. */
+  const refusingServer = async (refusals: number, refusal: string): Promise<{ client: RendezvousClient, asked: () => number }> => {
+    const server = await clientNode()
+    const client = await clientNode()
+    nodes.push(server, client)
+    let asked = 0
+    await server.handle(RENDEZVOUS_PROTOCOL, (stream: Stream) => {
+      void (async () => {
+        const framed = new FramedStream(stream)
+        decodeRequest(await framed.read())
+        asked++
+        await framed.write(asked <= refusals
+          ? encodeError(new ParleyError(ErrorCode.RateLimited, refusal))
+          : encodeResult('salt', { salt: new Uint8Array(16), kdf: { logN: 17, r: 8, p: 1 } }))
+        await framed.close()
+      })().catch((err: unknown) => { stream.abort(err as Error) })
+    })
+    return { client: new RendezvousClient(client, server.getMultiaddrs()[0]!), asked: () => asked }
+  }
+
+  it('asks again after a pause when the request rate was refused, and the caller gets the answer', async () => {
+    const { client, asked } = await refusingServer(2, RATE_REFUSAL)
+    assert.equal((await client.saltOf('alice')).salt.length, 16)
+    assert.equal(asked(), 3)
+  })
+
+  it('passes on at once a refusal that waiting does not cure (the sign-in throttle, an epoch too new)', async () => {
+    const { client, asked } = await refusingServer(1, 'too many attempts, try again in 60 s')
+    await assert.rejects(client.saltOf('alice'), (err: unknown) => is(err, ErrorCode.RateLimited))
+    assert.equal(asked(), 1)
   })
 })

@@ -5,12 +5,16 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { ErrorCode, ParleyError } from '../../../common/errors.ts'
 import { toUsername } from '../../../common/wire/names.ts'
 import type { Dialable } from '../../../peer/transport/dial.ts'
 import type { GroupMember } from '../../../peer/groups/keyring.ts'
 import { WARM_SESSIONS_AT_ONCE, WARM_SESSIONS_MAX, warmSessions } from '../../../peer/groups/warm-sessions.ts'
 import type { WarmSessionsDeps } from '../../../peer/groups/warm-sessions.ts'
+import { flushLog, writeLogTo } from '../../../peer/log.ts'
 
 const member = (name: string, online = true): GroupMember => ({ username: toUsername(name), peerId: `id-${name}`, online, hasKey: true })
 
@@ -116,5 +120,39 @@ describe('sessions opened with group members ahead of a message', () => {
     const open = w.deps.open
     w.deps.open = async to => { await open(to); signOut.abort() }
     assert.equal(await warmSessions(w.deps, { groups: ['club'] }), WARM_SESSIONS_AT_ONCE, 'the openings under way finish; no new one starts')
+  })
+
+  it('ends quietly when an opening fails because the sign-out closed the store under it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'parley-warm-'))
+    const file = join(dir, 'parley.log')
+    writeLogTo(file)
+    try {
+      const signOut = new AbortController()
+      const resolved: string[] = []
+      const w = world({ club: [member('bob'), member('carol'), member('dave')] }, {
+        signal: signOut.signal,
+        resolve: async username => {
+          resolved.push(username)
+          // The sign-out comes while the directory is asked; the answer then meets a closed store.
+          signOut.abort()
+          throw new ParleyError(ErrorCode.Internal, 'database is not open')
+        }
+      })
+      assert.equal(await warmSessions(w.deps, { groups: ['club'] }), 0)
+      assert.deepEqual(resolved.sort(), ['bob', 'carol'], 'the two under way; no new one after the sign-out')
+      // And a group that cannot be listed because of the sign-out is not news either.
+      const listing = new AbortController()
+      const unlisted = world({}, {
+        signal: listing.signal,
+        members: async () => { listing.abort(); throw new ParleyError(ErrorCode.Internal, 'database is not open') }
+      })
+      assert.equal(await warmSessions(unlisted.deps, { groups: ['club', 'chess'] }), 0)
+      await flushLog()
+      const logged = await readFile(file, 'utf8').catch(() => '')
+      assert.equal(logged, '', 'nothing logged')
+    } finally {
+      writeLogTo(undefined)
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
