@@ -179,7 +179,8 @@ export class Session {
     this.#direct.on('session-open', this.#onSessionOpen)
     this.#gate.open(this.user)
     if (offline) {
-      this.#background(this.#reconnect())
+      // Not "lost the rendezvous": the sign-in (`logged-in`, offline) already said it is away.
+      this.#background(this.#reconnect({ tell: false }))
     } else {
       await this.#subscribe()
       await this.#nameCard.renew() // before the first message goes out: its hello shows it
@@ -250,8 +251,8 @@ export class Session {
    * The rendezvous went away (restart, network): sign in again with backoff. Meanwhile messages
    * to peers we already know still go directly, with the addresses the directory gave last.
    */
-  async #reconnect (): Promise<void> {
-    this.#emit({ event: 'rendezvous', connected: false })
+  async #reconnect ({ tell } = { tell: true }): Promise<void> {
+    if (tell) this.#emit({ event: 'rendezvous', connected: false })
     const signal = this.#abort.signal
     let toldAnother = false
     for (let attempt = 0; !signal.aborted; attempt++) {

@@ -99,6 +99,8 @@ describe('a rendezvous that goes away and comes back', () => {
     const back = alice.waitFor(is('rendezvous', { connected: true }), 40_000)
     server = await spawnRendezvous(join(dir, 'rendezvous'), 15_000, port)
     await back
+    // Told once that it was away (signed in offline), not a second time as "lost".
+    assert.deepEqual(alice.events.filter(e => e.event === 'rendezvous').map(e => e.connected), [true])
   })
 })
 
