@@ -382,7 +382,12 @@ async function findKept (dir: string, downloadsDir: string, key: string): Promis
       await removeFile(inflight) // a copy we no longer need (kept bytes win: see reopen)
     }
     const chunks = Math.min(state.chunks, Math.floor((size ?? 0) / CHUNK_SIZE), chunkCount(state.size) - 1)
-    if (size === undefined || chunks <= 0) throw new Error('nothing usable kept')
+    if (size === undefined || chunks <= 0) {
+      // Cut before its first checkpoint (or its bytes are gone): nothing to resume from, which is
+      // no fault to log (it was logged as one, ERR_INTERNAL "nothing usable kept", until 2026-12-06).
+      await dropKey(dir, downloadsDir, key)
+      return {}
+    }
     if (state.inflight !== undefined) {
       await writeStateFile(statePath, { size: state.size, sha256: state.sha256, chunks })
     }
