@@ -10,7 +10,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { createParleyNode } from '../common/node.ts'
 import type { ParleyNode } from '../common/node.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
-import type { GroupName, Username } from '../common/wire/names.ts'
+import type { GroupName, MessageId, Username } from '../common/wire/names.ts'
 import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
 import { signIn, signInBound, signUp } from './account.ts'
 import type { AccountHost, SignedIn } from './account.ts'
@@ -342,14 +342,20 @@ export class ParleyPeer {
     checkText(text)
     const session = this.#signedIn()
     await checkRecipient(session, user)
-    await session.sendText(user, text)
+    this.#accepted(await session.sendText(user, text), { to: user, group: null, kind: 'text' })
+  }
+
+  /** The answer to a send command, before the next command runs: its message's id, which every
+   * later event about it (queued, sent, delivered, undelivered) carries. */
+  #accepted (id: MessageId, what: { to: Username, group: null, kind: 'text' | 'file' } | { to: null, group: GroupName, kind: 'text' | 'file' }): void {
+    this.#emit({ event: 'accepted', id, ...what })
   }
 
   async sendFile (path: string, user: Username): Promise<void> {
     const session = this.#signedIn()
     const file = await fileToQueue(path)
     await checkRecipient(session, user)
-    await session.sendFile(user, file)
+    this.#accepted(await session.sendFile(user, file), { to: user, group: null, kind: 'file' })
   }
 
   async list (): Promise<void> {
@@ -435,12 +441,12 @@ export class ParleyPeer {
 
   async sendGroup (group: GroupName, text: string): Promise<void> {
     checkText(text)
-    await this.#signedIn().sendGroupText(group, text)
+    this.#accepted(await this.#signedIn().sendGroupText(group, text), { to: null, group, kind: 'text' })
   }
 
   async sendGroupFile (path: string, group: GroupName): Promise<void> {
     const session = this.#signedIn()
-    await session.sendGroupFile(group, await fileToQueue(path))
+    this.#accepted(await session.sendGroupFile(group, await fileToQueue(path)), { to: null, group, kind: 'file' })
   }
 
   /** Names for Tab completion: users and groups the directory lists now, printing nothing. */

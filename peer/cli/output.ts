@@ -173,6 +173,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       const done = `${formatBytes(event.bytes)}${event.total > 0 ? ` of ${formatBytes(event.total)}` : ''}`
       return colour('yellow', `${clock()} ${event.name} from ${event.from}${event.group === null ? '' : ` in ${event.group}`} stopped after ${done}: ${cutExplained(event.cause, event.from, event.reason)}`)
     }
+    case 'accepted': return undefined // the command's answer for scripts (its id); a person sees the line typed
     case 'sent': return undefined // "delivered" follows in a moment; one line per message is enough
     case 'queued': return colour('yellow', `${clock()} queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); it will be delivered when they are back`)
     case 'delivered': return colour('green', `${clock()} delivered to ${event.to}${event.group === null ? '' : ` in ${event.group}`}`)

@@ -211,8 +211,13 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     assert.equal(await piper.exited, 0)
     const kinds = piper.events.map(e => e.event)
     const count = (kind: string): number => kinds.filter(k => k === kind).length
-    // A SEND's `sent` and `delivered` come when they happen, so LIST's answer may come before them.
-    assert.deepEqual(kinds.slice(0, 2), ['ready', 'signed-up'], JSON.stringify(piper.events))
+    // Each command is answered before the next one runs: a SEND by `accepted` with its message's
+    // id (until 2026-12-06 a SEND had no answer of its own); its `sent` and `delivered` come when
+    // they happen, so LIST's answer may come before them.
+    const answers = piper.events.filter(e => ['ready', 'signed-up', 'accepted', 'groups'].includes(String(e.event)))
+    assert.deepEqual(answers.map(e => e.event), ['ready', 'signed-up', 'accepted', 'accepted', 'groups'], JSON.stringify(piper.events))
+    const ids = answers.filter(is('accepted', { to: 'alice', group: null, kind: 'text' })).map(e => e.id)
+    assert.deepEqual(piper.events.filter(e => e.event === 'delivered').map(e => e.id).sort(), [...ids].sort())
     assert.deepEqual([count('sent'), count('delivered'), count('groups'), count('error')], [2, 2, 1, 0], JSON.stringify(piper.events))
     assert.deepEqual(piper.events.at(-1), { event: 'bye', pending: 0 })
     assert.equal(piper.stderr.join(''), '', 'nothing else said, no warning after "bye"')
