@@ -62,7 +62,13 @@ async function main (): Promise<number> {
     process.stdout.write(USAGE + '\n')
     return 0
   }
-  const portText = positionals[0] ?? '0'
+  const portText = positionals[0]
+  if (portText === undefined) {
+    // As the usage says: the port names the default data folder too (.parley/peer-<port>), so a
+    // peer started without one took peer-0's, not the one it used before (until 2026-12-06).
+    process.stderr.write(`which port? npm run peer -- <port> (0: any free port)\n${USAGE}\n`)
+    return 2
+  }
   const port = Number(portText)
   if (positionals.length > 1 || !/^[0-9]{1,5}$/.test(portText) || port > 65535) {
     process.stderr.write(`the port must be a number from 0 to 65535\n${USAGE}\n`)

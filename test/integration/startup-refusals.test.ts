@@ -72,6 +72,17 @@ describe('a start that cannot go ahead says why in one line', () => {
     await removeDir(dir)
   })
 
+  test('a peer started without a port, or with one that is not a port, says so and starts nothing', async () => {
+    // Without --data: the port names the default folder (.parley/peer-<port>); until 2026-12-06 a
+    // missing port was taken as 0, and so the folder of peer-0.
+    const none = await runToExit(['--rendezvous', rendezvous, '--json', '--no-mdns'])
+    assert.deepEqual([none.code, none.events], [2, []], JSON.stringify(none))
+    assert.match(none.stderr, /^which port\? npm run peer -- <port> \(0: any free port\)\nusage: /)
+    const bad = await runToExit(['70000', '--rendezvous', rendezvous, '--json', '--no-mdns'])
+    assert.deepEqual([bad.code, bad.events], [2, []], JSON.stringify(bad))
+    assert.match(bad.stderr, /^the port must be a number from 0 to 65535\n/)
+  })
+
   test('a peer on the port the rendezvous listens on', async () => {
     const port = portOf(rendezvous)
     const data = join(dir, 'on-rendezvous-port')
