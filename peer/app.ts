@@ -433,10 +433,22 @@ export class ParleyPeer {
   }
 
   async members (group: GroupName): Promise<void> {
-    this.#signedIn()
-    const found = await this.#rendezvous.members(group)
+    const session = this.#signedIn()
     const direct = this.#services.direct
-    this.#emit({ event: 'members', group: found.group, epoch: found.epoch, members: found.members.map(m => ({ username: m.username, online: m.online, connected: direct.connected(m.peerId) })) })
+    let found
+    try {
+      found = await this.#rendezvous.members(group)
+    } catch (err) {
+      // The rendezvous away: the members the group goes on with meanwhile, said to be that, each
+      // online as far as we know it (ourselves, and those we hold a connection to). Until
+      // 2026-12-06 an error.
+      const kept = is(err, ErrorCode.Unreachable) ? session.keyring.lastKnown(group) : undefined
+      if (kept === undefined) throw err
+      const members = kept.members.map(m => ({ username: m.username, online: m.username === session.username || direct.connected(m.peerId), connected: direct.connected(m.peerId) }))
+      this.#emit({ event: 'members', group: kept.group, epoch: kept.epoch, members, lastKnown: true })
+      return
+    }
+    this.#emit({ event: 'members', group: found.group, epoch: found.epoch, members: found.members.map(m => ({ username: m.username, online: m.online, connected: direct.connected(m.peerId) })), lastKnown: false })
   }
 
   async sendGroup (group: GroupName, text: string): Promise<void> {

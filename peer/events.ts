@@ -45,7 +45,8 @@ export type PeerEvent =
   | { event: 'joined', group: string, created: boolean, already: boolean }
   /** `dropped`: deliveries of our messages to members who were offline, which cannot go now. */
   | { event: 'left', group: string, dropped: number }
-  | { event: 'members', group: string, epoch: number, members: GroupMemberView[] }
+  /** `lastKnown`: the rendezvous is away, and these are the members the group goes on with. */
+  | { event: 'members', group: string, epoch: number, members: GroupMemberView[], lastKnown: boolean }
   | { event: 'who', users: MemberView[] }
   | { event: 'history', with: string, messages: HistoryLine[] }
   | { event: 'verify', user: string, peerId: string, fingerprint: string }

@@ -189,7 +189,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'left': return event.dropped === 0
       ? `Left group ${event.group}.`
       : `Left group ${event.group}. ${plural(event.dropped, 'delivery')} to members who were offline will not go: only members send to a group.`
-    case 'members': return `${event.group}: ${plural(event.members.length, 'member')}, ${event.members.filter(m => m.online).length} online (key epoch ${event.epoch})\n` +
+    case 'members': return `${event.group}: ${plural(event.members.length, 'member')}${event.lastKnown ? ' as last known (the rendezvous is out of reach)' : ''}, ${event.members.filter(m => m.online).length} online (key epoch ${event.epoch})\n` +
       table([['USER', 'STATUS'], ...event.members.map(m => [m.username, m.connected ? 'online, connected' : online(m.online)])])
     case 'who':
       if (event.users.length === 0) return 'Nobody else is online.'

@@ -128,7 +128,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     } catch (err) {
       // The rendezvous is away (or we are not signed in there again yet): the group goes on with
       // the members and epoch we last saw (issue 13 item 3); it is asked again once it is back.
-      const last = this.#lastKnown.get(group) ?? this.#fromStore(group)
+      const last = this.lastKnown(group)
       if (last !== undefined && (is(err, ErrorCode.Unreachable) || is(err, ErrorCode.NotSignedIn))) return last
       throw err
     }
@@ -143,6 +143,12 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     if ((this.#generation.get(group) ?? 0) === generation) this.#info.set(group, { at: Date.now(), info })
     this.#remember(info)
     return info
+  }
+
+  /** The members and epoch last seen (kept in the store too): what the group goes on with while
+   * the rendezvous is away; undefined if never seen here. */
+  lastKnown (group: string): GroupInfo | undefined {
+    return this.#lastKnown.get(group) ?? this.#fromStore(group)
   }
 
   /** Keep an answer for when the rendezvous is away: here, and in the store if it changed. */
@@ -177,7 +183,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
    * member-joined does not carry what a member entry needs, its peer id; the next answer does.) */
   memberLeft (group: string, username: string): void {
     this.invalidate(group)
-    const last = this.#lastKnown.get(group) ?? this.#fromStore(group)
+    const last = this.lastKnown(group)
     if (last === undefined || !last.members.some(m => m.username === username)) return
     this.#remember({ ...last, members: last.members.filter(m => m.username !== username) })
   }

@@ -61,6 +61,12 @@ describe('a rendezvous that goes away and comes back', () => {
     // What needs the registry says so in a person's words, not libp2p's.
     const list = await alice.run('LIST', e => e.event === 'groups' || e.event === 'error')
     assert.deepEqual([list.event, list.code, list.message], ['error', 'ERR_UNREACHABLE', `cannot reach the rendezvous at /ip4/127.0.0.1/tcp/${port} (connection refused)`])
+    // MEMBERS shows the members the group goes on with, said to be the last known.
+    const members = await alice.run('MEMBERS club', e => e.event === 'members' || e.event === 'error')
+    assert.deepEqual([members.event, members.group, members.lastKnown, members.members], ['members', 'club', true, [
+      { username: 'alice', online: true, connected: false },
+      { username: 'bob', online: true, connected: true }
+    ]], JSON.stringify(members))
 
     server = await spawnRendezvous(join(dir, 'rendezvous'), 15_000, port)
     await alice.waitFor(is('rendezvous', { connected: true }), 40_000)

@@ -59,7 +59,7 @@ test('SENDFILE completes a local path, then the user; SENDGROUPFILE the group', 
 test('the name book learns users and groups from events', () => {
   const book = new NameBook()
   book.observe({ event: 'message', id: '1', from: 'carol', text: 'hi', at: 0 })
-  book.observe({ event: 'members', group: 'club', epoch: 1, members: [{ username: 'dave', online: true, connected: false }] })
+  book.observe({ event: 'members', group: 'club', epoch: 1, members: [{ username: 'dave', online: true, connected: false }], lastKnown: false })
   book.observe({ event: 'joined', group: 'chess', created: false, already: false })
   book.observe({ event: 'left', group: 'chess', dropped: 0 })
   assert.deepEqual([...book.users].sort(), ['carol', 'dave'])

@@ -31,8 +31,8 @@ test('ordinary text of every script is kept as it is, emoji sequences included',
 })
 
 test('safeValue escapes every string at any depth and keeps the rest', () => {
-  const event: PeerEvent = { event: 'members', group: 'g', epoch: 2, members: [{ username: 'a\x1bb', online: true, connected: false }] }
-  assert.deepEqual(safeValue(event), { event: 'members', group: 'g', epoch: 2, members: [{ username: 'a\\x1bb', online: true, connected: false }] })
+  const event: PeerEvent = { event: 'members', group: 'g', epoch: 2, members: [{ username: 'a\x1bb', online: true, connected: false }], lastKnown: false }
+  assert.deepEqual(safeValue(event), { event: 'members', group: 'g', epoch: 2, members: [{ username: 'a\\x1bb', online: true, connected: false }], lastKnown: false })
 })
 
 function capture (): { stream: NodeJS.WriteStream, text: () => string } {
