@@ -435,7 +435,8 @@ export class ParleyPeer {
   async members (group: GroupName): Promise<void> {
     const session = this.#signedIn()
     const direct = this.#services.direct
-    let found
+    let found: { group: string, epoch: number, members: Array<{ username: string, peerId: string, online: boolean }> }
+    let lastKnown = false
     try {
       found = await this.#rendezvous.members(group)
     } catch (err) {
@@ -444,11 +445,11 @@ export class ParleyPeer {
       // 2026-12-06 an error.
       const kept = is(err, ErrorCode.Unreachable) ? session.keyring.lastKnown(group) : undefined
       if (kept === undefined) throw err
-      const members = kept.members.map(m => ({ username: m.username, online: m.username === session.username || direct.connected(m.peerId), connected: direct.connected(m.peerId) }))
-      this.#emit({ event: 'members', group: kept.group, epoch: kept.epoch, members, lastKnown: true })
-      return
+      found = { ...kept, members: kept.members.map(m => ({ ...m, online: m.username === session.username || direct.connected(m.peerId) })) }
+      lastKnown = true
     }
-    this.#emit({ event: 'members', group: found.group, epoch: found.epoch, members: found.members.map(m => ({ username: m.username, online: m.online, connected: direct.connected(m.peerId) })), lastKnown: false })
+    const members = found.members.map(m => ({ username: m.username, online: m.online, connected: direct.connected(m.peerId) }))
+    this.#emit({ event: 'members', group: found.group, epoch: found.epoch, members, lastKnown })
   }
 
   async sendGroup (group: GroupName, text: string): Promise<void> {

@@ -373,18 +373,20 @@ export class Session {
 
   async #fanOut (group: GroupName, what: { kind: 'text', text: string } | { kind: 'file', file: QueuedFile }): Promise<MessageId> {
     const { info } = await this.keyring.keyForSending(group)
-    const id = toMessageId(newMessageIdHex())
-    const created = Date.now()
-    const kind = what.kind
-    const record = what.kind === 'text'
-      ? { id, direction: 'out', peer: this.username, group, kind, body: what.text, path: null, status: 'sent', at: created } as const
-      : { id, direction: 'out', peer: this.username, group, kind, body: what.file.name, path: what.file.path, status: 'sent', at: created } as const
-    const delivery = what.kind === 'text' ? { body: what.text } : { body: what.file.path, sha256: what.file.sha256 }
     const others = info.members.filter(m => m.username !== this.username)
     // Said, not kept silently: a message nobody would get is no message, and a --json client
     // waits for an answer (until 2026-12-06 it got none). The group's key is made all the same
     // (keyForSending), so a member who joins later gets it even while we are away.
     if (others.length === 0) throw new ParleyError(ErrorCode.NotFound, `nobody else is in ${group} yet: nothing was sent`)
+    const id = toMessageId(newMessageIdHex())
+    const created = Date.now()
+    const { kind } = what
+    // A file: the history shows its name and keeps its path; each delivery reads the path and
+    // checks the content against the hash taken now.
+    const { shown, path, delivery } = what.kind === 'text'
+      ? { shown: what.text, path: null, delivery: { body: what.text } }
+      : { shown: what.file.name, path: what.file.path, delivery: { body: what.file.path, sha256: what.file.sha256 } }
+    const record = { id, direction: 'out', peer: this.username, group, kind, body: shown, path, status: 'sent', at: created } as const
     // The history row and every member's delivery are one transaction: a crash cannot leave a
     // message that is shown as sent but never goes out (issue 11).
     const items = others.map(member => ({ id, recipient: member.username, group, kind, ...delivery, created }))
