@@ -47,6 +47,12 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     assert.match(String(first.message), /invalid username or password/)
   })
 
+  test('a name made only of punctuation is refused at SIGNUP, in plain words', async () => {
+    const refused = await peer('dave').run(`SIGNUP - ${PASSWORD}`, e => e.event === 'error' || e.event === 'signed-up')
+    assert.equal(refused.code, 'ERR_INVALID_NAME', JSON.stringify(refused))
+    assert.equal(refused.message, 'invalid username "-": a new username must start with a letter or digit (a-z, 0-9)')
+  })
+
   test('every user signs up', async () => {
     await Promise.all(NAMES.map(async name => {
       const event = await peer(name).run(`SIGNUP ${name} ${PASSWORD}`, e => e.event === 'signed-up' || e.event === 'error')
