@@ -84,6 +84,19 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     }
   })
 
+  test('a lone \\r in a piped line is part of its message, not the end of a command', async () => {
+    // Until 2026-12-06 piped input ended a line at a lone \r (readline's rule for a terminal):
+    // this was `SEND bob hello` and a command `world` ('unknown command').
+    const alice = peer('alice')
+    const from = alice.events.length
+    const arrived = peer('bob').waitFor(is('message', { from: 'alice', text: 'hello\rworld' }))
+    alice.child.stdin?.write('SEND bob hello\rworld\r\nHELP\n')
+    await alice.waitFor(is('help'), undefined, from)
+    await arrived
+    const said = alice.events.slice(from).map(e => e.event).filter(kind => kind === 'accepted' || kind === 'error' || kind === 'help')
+    assert.deepEqual(said, ['accepted', 'help'], JSON.stringify(alice.events.slice(from)))
+  })
+
   test('a failed LOGIN or SIGNUP while signed in leaves the session as it was', async () => {
     const alice = peer('alice')
     const bobFrom = peer('bob').events.length
