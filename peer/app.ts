@@ -64,6 +64,10 @@ export class ParleyPeer {
   /** Signing out because the account signed in elsewhere: a SIGNUP or LOGIN waits for it, so
    * that the node it signs in on is not the one being replaced. */
   #signingOut: Promise<void> | undefined
+  /** The outbox's items reported `queued` in this run, whichever session reported them: a
+   * person told once is not told again at a later sign-in (until 2026-12-06 each session
+   * started with none, and LOGIN reported every waiting message once more). */
+  readonly #reportedQueued = new Set<string>()
 
   private constructor (options: PeerOptions, node: ParleyNode) {
     this.#options = options
@@ -277,6 +281,7 @@ export class ParleyPeer {
       addrs: () => this.#addrs(),
       dataDir: this.#options.dataDir,
       emit: this.#emit,
+      reportedQueued: this.#reportedQueued,
       onReplaced: () => { this.#signOutReplaced(session) }
     })
     try {

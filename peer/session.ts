@@ -63,6 +63,9 @@ export interface SessionOptions {
   addrs: () => string[]
   dataDir: string
   emit: Emit
+  /** What this process has reported `queued` (outbox.ts): kept across its sessions, so signing
+   * in again does not report a waiting message as news. */
+  reportedQueued?: Set<string>
   /** The rendezvous gave this account's session to a sign-in elsewhere (another device): the
    * owner signs this session out (app.ts), for this peer must stop answering as the user. */
   onReplaced: () => void
@@ -155,7 +158,7 @@ export class Session {
     this.outbox = new Outbox(this.store, this.directory, options.emit, {
       deliver: async (item, to, onSent) => await this.#deliver(item, to, onSent),
       connected: peerId => this.#direct.connected(peerId)
-    })
+    }, options.reportedQueued)
     // What the parts report becomes outbox flushes here, and nowhere else.
     // Deliveries to this group waited for the key: every recipient may now be served.
     this.keyring.on('key', () => { this.outbox.flushAll() })
