@@ -19,7 +19,6 @@ import type { Emit, HistoryLine, PeerEvent } from './events.ts'
 import { RendezvousClient } from './rendezvous-client.ts'
 import type { SignupArgs } from './rendezvous-client.ts'
 import { Session } from './session.ts'
-import { fileToQueue } from './files/index.ts'
 import { directService } from './direct/service.ts'
 import type { DirectService } from './direct/service.ts'
 import { groupService } from './groups/service.ts'
@@ -356,11 +355,12 @@ export class ParleyPeer {
     this.#emit({ event: 'accepted', id, ...what })
   }
 
+  /** The recipient is checked before the file is opened, let alone hashed (Session.sendFile):
+   * a mistyped name is said at once, not after reading gigabytes. */
   async sendFile (path: string, user: Username): Promise<void> {
     const session = this.#signedIn()
-    const file = await fileToQueue(path)
     await checkRecipient(session, user)
-    this.#accepted(await session.sendFile(user, file), { to: user, group: null, kind: 'file' })
+    this.#accepted(await session.sendFile(user, path), { to: user, group: null, kind: 'file' })
   }
 
   async list (): Promise<void> {
@@ -464,7 +464,7 @@ export class ParleyPeer {
 
   async sendGroupFile (path: string, group: GroupName): Promise<void> {
     const session = this.#signedIn()
-    this.#accepted(await session.sendGroupFile(group, await fileToQueue(path)), { to: null, group, kind: 'file' })
+    this.#accepted(await session.sendGroupFile(group, path), { to: null, group, kind: 'file' })
   }
 
   /** Names for Tab completion: users and groups the directory lists now, printing nothing. */

@@ -126,6 +126,17 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     await after
   })
 
+  test('SENDFILE to a user who does not exist says so before the file is opened, let alone read', async () => {
+    // A path that cannot be opened: the answer is about the recipient, so the file was never
+    // touched (until 2026-12-06 it was read and hashed whole first, gigabytes perhaps).
+    const missing = join(dir, 'no such file.bin')
+    const refused = await peer('alice').run(`SENDFILE ${missing} nobody`, e => e.event === 'error' || e.event === 'accepted')
+    assert.deepEqual([refused.code, refused.message], ['ERR_NOT_FOUND', 'no user "nobody"; nothing was sent'], JSON.stringify(refused))
+    // To someone who does exist, the same path is the error.
+    const noFile = await peer('alice').run(`SENDFILE ${missing} bob`, e => e.event === 'error' || e.event === 'accepted')
+    assert.equal(noFile.code, 'ERR_FILE', JSON.stringify(noFile))
+  })
+
   test('SENDFILE carries random bytes, a WAV and a PNG byte for byte', async () => {
     const files = { 'noise data.bin': makeRandom(), 'tone.wav': makeWav(), 'picture.png': makePng() }
     for (const [name, content] of Object.entries(files)) {
