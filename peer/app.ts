@@ -19,7 +19,6 @@ import type { Emit, HistoryLine, PeerEvent } from './events.ts'
 import { RendezvousClient } from './rendezvous-client.ts'
 import type { SignupArgs } from './rendezvous-client.ts'
 import { Session } from './session.ts'
-import { fileToQueue } from './files/index.ts'
 import { directService } from './direct/service.ts'
 import type { DirectService } from './direct/service.ts'
 import { groupService } from './groups/service.ts'
@@ -64,6 +63,10 @@ export class ParleyPeer {
   /** Signing out because the account signed in elsewhere: a SIGNUP or LOGIN waits for it, so
    * that the node it signs in on is not the one being replaced. */
   #signingOut: Promise<void> | undefined
+  /** The outbox's items reported `queued` in this run, whichever session reported them: a
+   * person told once is not told again at a later sign-in (until 2026-12-06 each session
+   * started with none, and LOGIN reported every waiting message once more). */
+  readonly #reportedQueued = new Set<string>()
 
   private constructor (options: PeerOptions, node: ParleyNode) {
     this.#options = options
@@ -277,6 +280,7 @@ export class ParleyPeer {
       addrs: () => this.#addrs(),
       dataDir: this.#options.dataDir,
       emit: this.#emit,
+      reportedQueued: this.#reportedQueued,
       onReplaced: () => { this.#signOutReplaced(session) }
     })
     try {
@@ -351,11 +355,12 @@ export class ParleyPeer {
     this.#emit({ event: 'accepted', id, ...what })
   }
 
+  /** The recipient is checked before the file is opened, let alone hashed (Session.sendFile):
+   * a mistyped name is said at once, not after reading gigabytes. */
   async sendFile (path: string, user: Username): Promise<void> {
     const session = this.#signedIn()
-    const file = await fileToQueue(path)
     await checkRecipient(session, user)
-    this.#accepted(await session.sendFile(user, file), { to: user, group: null, kind: 'file' })
+    this.#accepted(await session.sendFile(user, path), { to: user, group: null, kind: 'file' })
   }
 
   async list (): Promise<void> {
@@ -459,7 +464,7 @@ export class ParleyPeer {
 
   async sendGroupFile (path: string, group: GroupName): Promise<void> {
     const session = this.#signedIn()
-    this.#accepted(await session.sendGroupFile(group, await fileToQueue(path)), { to: null, group, kind: 'file' })
+    this.#accepted(await session.sendGroupFile(group, path), { to: null, group, kind: 'file' })
   }
 
   /** Names for Tab completion: users and groups the directory lists now, printing nothing. */

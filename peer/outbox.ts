@@ -49,8 +49,9 @@ export class Outbox {
   readonly #wake = new Map<Username, () => void>()
   /** Messages accepted whose commit is not durable yet (see `accept`). */
   readonly #accepting = new Set<Promise<void>>()
-  /** Items already reported as queued in this process, so a retry does not repeat it. */
-  readonly #reportedQueued = new Set<string>()
+  /** Items already reported as queued in this process, so a retry does not repeat it, nor a
+   * sign-in again: the set is the process's, shared by the outboxes of its sessions (app.ts). */
+  readonly #reportedQueued: Set<string>
   /** Recipients the directory calls online but who could not be reached: retried soon, with
    * backoff, instead of waiting for the next sweep (a peer that just signed in may take a moment
    * to answer; a flaky link recovers). */
@@ -61,11 +62,12 @@ export class Outbox {
    * What is queued stays in the store for the next session. */
   #stopped = false
 
-  constructor (store: PeerStore, directory: Directory, emit: Emit, deliverer: Deliverer) {
+  constructor (store: PeerStore, directory: Directory, emit: Emit, deliverer: Deliverer, reportedQueued = new Set<string>()) {
     this.#store = store
     this.#directory = directory
     this.#emit = emit
     this.#deliverer = deliverer
+    this.#reportedQueued = reportedQueued
   }
 
   start (): void {
@@ -242,6 +244,7 @@ export class Outbox {
     const hopeless = error.code === ErrorCode.Integrity && item.attempts + 1 >= INTEGRITY_ATTEMPTS
     if (error.retryable && !hopeless) return error
     this.#store.removeFromOutbox(item.id, item.recipient)
+    this.#reportedQueued.delete(`${item.id}/${item.recipient}`)
     if (item.group === null) this.#store.setStatus(item.id, item.recipient, 'failed')
     else this.#store.markGroupFailed(item.id)
     this.#emit({ event: 'undelivered', id: item.id, to: item.recipient, group: item.group, code: error.code, message: `could not deliver to ${item.recipient}${item.group === null ? '' : ` in ${item.group}`}: ${error.message}` })

@@ -25,7 +25,7 @@ import { Inbox } from './inbox.ts'
 import { NameCardHolder } from './name-card.ts'
 import { Outbox } from './outbox.ts'
 import type { OutboxItem } from './store/store.ts'
-import type { QueuedFile } from './files/index.ts'
+import { fileToQueue } from './files/index.ts'
 import { PeerStore } from './store/store.ts'
 import type { DirectService, DirectServiceEvents, Posted } from './direct/service.ts'
 import type { SessionPeer } from './direct/session.ts'
@@ -63,6 +63,9 @@ export interface SessionOptions {
   addrs: () => string[]
   dataDir: string
   emit: Emit
+  /** What this process has reported `queued` (outbox.ts): kept across its sessions, so signing
+   * in again does not report a waiting message as news. */
+  reportedQueued?: Set<string>
   /** The rendezvous gave this account's session to a sign-in elsewhere (another device): the
    * owner signs this session out (app.ts), for this peer must stop answering as the user. */
   onReplaced: () => void
@@ -155,7 +158,7 @@ export class Session {
     this.outbox = new Outbox(this.store, this.directory, options.emit, {
       deliver: async (item, to, onSent) => await this.#deliver(item, to, onSent),
       connected: peerId => this.#direct.connected(peerId)
-    })
+    }, options.reportedQueued)
     // What the parts report becomes outbox flushes here, and nowhere else.
     // Deliveries to this group waited for the key: every recipient may now be served.
     this.keyring.on('key', () => { this.outbox.flushAll() })
@@ -347,10 +350,13 @@ export class Session {
     return id
   }
 
-  /** SENDFILE: the file is read when it is delivered, so it must stay where it is until then,
-   * with the content it has now (`file.sha256`, hex): a changed file is not delivered. */
-  async sendFile (to: Username, file: QueuedFile): Promise<MessageId> {
+  /** SENDFILE (the caller has checked that `to` exists): the file is read when it is delivered,
+   * so it must stay where it is until then, with the content it has now (hashed here): a changed
+   * file is not delivered. Hashed after every check, as a file may be gigabytes: until
+   * 2026-12-06 it was read whole before being told the recipient does not exist. */
+  async sendFile (to: Username, path: string): Promise<MessageId> {
     if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you')
+    const file = await fileToQueue(path)
     const id = toMessageId(newMessageIdHex())
     const at = Date.now()
     await this.outbox.submit(
@@ -366,26 +372,24 @@ export class Session {
     return await this.#fanOut(group, { kind: 'text', text })
   }
 
-  /** SENDGROUPFILE: the same, with the file read at delivery time (as SENDFILE). */
-  async sendGroupFile (group: GroupName, file: QueuedFile): Promise<MessageId> {
-    return await this.#fanOut(group, { kind: 'file', file })
+  /** SENDGROUPFILE: the same, with the file read at delivery time (as SENDFILE), and hashed only
+   * once the group is known to have us and someone else in it. */
+  async sendGroupFile (group: GroupName, path: string): Promise<MessageId> {
+    return await this.#fanOut(group, { kind: 'file', path })
   }
 
-  async #fanOut (group: GroupName, what: { kind: 'text', text: string } | { kind: 'file', file: QueuedFile }): Promise<MessageId> {
+  async #fanOut (group: GroupName, what: { kind: 'text', text: string } | { kind: 'file', path: string }): Promise<MessageId> {
     const { info } = await this.keyring.keyForSending(group)
     const others = info.members.filter(m => m.username !== this.username)
     // Said, not kept silently: a message nobody would get is no message, and a --json client
     // waits for an answer (until 2026-12-06 it got none). The group's key is made all the same
     // (keyForSending), so a member who joins later gets it even while we are away.
     if (others.length === 0) throw new ParleyError(ErrorCode.NotFound, `nobody else is in ${group} yet: nothing was sent`)
+    // A file is hashed only now, when the group has someone to get it (it may be gigabytes).
+    const { shown, path, delivery } = what.kind === 'text' ? textParts(what.text) : await fileParts(what.path)
     const id = toMessageId(newMessageIdHex())
     const created = Date.now()
     const { kind } = what
-    // A file: the history shows its name and keeps its path; each delivery reads the path and
-    // checks the content against the hash taken now.
-    const { shown, path, delivery } = what.kind === 'text'
-      ? { shown: what.text, path: null, delivery: { body: what.text } }
-      : { shown: what.file.name, path: what.file.path, delivery: { body: what.file.path, sha256: what.file.sha256 } }
     const record = { id, direction: 'out', peer: this.username, group, kind, body: shown, path, status: 'sent', at: created } as const
     // The history row and every member's delivery are one transaction: a crash cannot leave a
     // message that is shown as sent but never goes out (issue 11).
@@ -469,4 +473,16 @@ export class Session {
         break
     }
   }
+}
+
+/** What a group send keeps of a text: it is both what the history shows and what goes out. */
+function textParts (text: string): { shown: string, path: null, delivery: { body: string } } {
+  return { shown: text, path: null, delivery: { body: text } }
+}
+
+/** What a group send keeps of a file: the history shows its name and keeps its path; each
+ * delivery reads the path and checks the content against the hash taken now. */
+async function fileParts (given: string): Promise<{ shown: string, path: string, delivery: { body: string, sha256: string } }> {
+  const file = await fileToQueue(given)
+  return { shown: file.name, path: file.path, delivery: { body: file.path, sha256: file.sha256 } }
 }

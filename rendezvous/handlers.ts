@@ -14,6 +14,7 @@ import {
   MAX_GROUP_MEMBERS, MAX_KEYS_RETURNED, MAX_LISTED, RendezvousError, encodeResult
 } from '../common/protocol/rendezvous.ts'
 import type { Op, Request, RequestOf, ResultArgs } from '../common/protocol/rendezvous.ts'
+import { toNewGroupName, toNewUsername } from '../common/wire/names.ts'
 import type { GroupName, Username } from '../common/wire/names.ts'
 import { directoryAddrs, rewriteAddrs } from './addrs.ts'
 import type { RelayIdentity } from './addrs.ts'
@@ -133,6 +134,7 @@ export function createHandlers ({ store, sessions, notifier, throttle, nameCards
     },
 
     signup ({ username, salt, kdf, authKey, identity, addrs }, context) {
+      toNewUsername(username)
       requireCurrentKdf(kdf)
       store.createUser({
         username,
@@ -219,6 +221,7 @@ export function createHandlers ({ store, sessions, notifier, throttle, nameCards
 
     create ({ group }, context) {
       const session = requireSession(context)
+      toNewGroupName(group)
       const created = store.createGroup(group, session.username)
       return { group, epoch: created.epoch }
     },
@@ -226,6 +229,9 @@ export function createHandlers ({ store, sessions, notifier, throttle, nameCards
     join ({ group }, context) {
       const session = requireSession(context)
       const existing = store.getGroup(group)
+      // A JOIN that creates the group makes a name; one that joins a group made before the rule
+      // for new names does not.
+      if (existing === undefined) toNewGroupName(group)
       if (existing !== undefined && !store.isMember(group, session.username) && store.memberCount(group) >= MAX_GROUP_MEMBERS) {
         throw new ParleyError(ErrorCode.Forbidden, `group "${group}" is full (${MAX_GROUP_MEMBERS} members)`)
       }

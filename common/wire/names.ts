@@ -2,7 +2,8 @@
  * Names that cross the wire: usernames, group names, file names. Each is checked (or, for file
  * names a receiver will write to disk, sanitised) at the boundary. Usernames, group names and
  * message ids are branded types: `toUsername()`, `toGroupName()` and `toMessageId()` are the only ways
- * a plain string becomes one, so a value of the type is known valid and the three cannot be mixed.
+ * a plain string becomes one (`toNewUsername()` and `toNewGroupName()` are the same, stricter,
+ * for names being made), so a value of the type is known valid and the three cannot be mixed.
  */
 import { ErrorCode, ParleyError, malformed } from '../errors.ts'
 import { MAX_FILE_NAME_BYTES, MAX_NAME_LENGTH } from './limits.ts'
@@ -16,6 +17,25 @@ export function normaliseName (raw: string, what: 'username' | 'group' = 'userna
   if (!NAME_PATTERN.test(name) || name === '.' || name === '..') {
     throw new ParleyError(ErrorCode.InvalidName,
       `invalid ${what} "${raw.slice(0, MAX_NAME_LENGTH + 8)}": use 1-${MAX_NAME_LENGTH} of a-z 0-9 _ . - (not "." or "..")`)
+  }
+  return name
+}
+
+/**
+ * A name someone is making (SIGNUP, CREATE, a JOIN that creates) starts with a letter or digit:
+ * `-`, `_` or `.x` passed NAME_PATTERN and made users and groups no one can tell apart from
+ * punctuation (or from a command-line option). Only new names are held to it: an account or
+ * group already made under the old rule is still read, looked up, signed in to and joined.
+ */
+const NEW_NAME_START = /^[a-z0-9]/
+
+/** A name about to be made: a valid name (normaliseName) that starts with a letter or digit, or
+ * ERR_INVALID_NAME saying so. The one check for new names, on the peer and the rendezvous. */
+function normaliseNewName (raw: string, what: 'username' | 'group' = 'username'): string {
+  const name = normaliseName(raw, what)
+  if (!NEW_NAME_START.test(name)) {
+    throw new ParleyError(ErrorCode.InvalidName,
+      `invalid ${what} "${raw}": a new ${what} must start with a letter or digit (a-z, 0-9)`)
   }
   return name
 }
@@ -50,6 +70,17 @@ export function toUsername (raw: string): Username {
 /** The one way a string becomes a GroupName: lower-cased, or ERR_INVALID_NAME. */
 export function toGroupName (raw: string): GroupName {
   return normaliseName(raw, 'group') as GroupName
+}
+
+/** A username for a new account (SIGNUP): toUsername, and it starts with a letter or digit. */
+export function toNewUsername (raw: string): Username {
+  return normaliseNewName(raw, 'username') as Username
+}
+
+/** A group name for a new group (CREATE, a JOIN that creates it): toGroupName, and it starts
+ * with a letter or digit. */
+export function toNewGroupName (raw: string): GroupName {
+  return normaliseNewName(raw, 'group') as GroupName
 }
 
 /** The one way a string becomes a MessageId: exactly 32 lower-case hex characters, or

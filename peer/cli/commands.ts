@@ -7,7 +7,7 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
-import { toGroupName, toUsername } from '../../common/wire/names.ts'
+import { toGroupName, toNewGroupName, toNewUsername, toUsername } from '../../common/wire/names.ts'
 import type { GroupName, Username } from '../../common/wire/names.ts'
 
 export type Command =
@@ -117,7 +117,10 @@ export function parseCommand (line: string): Command | null {
     case 'LOGIN': {
       const [user, password] = firstWord(rest)
       if (user === '') throw usage(verb)
-      return { verb, user: toUsername(user), password: password === '' ? undefined : password }
+      // A new account's name is held to the rule for new names; LOGIN takes any valid name, so
+      // an account made before that rule can still sign in.
+      const name = verb === 'SIGNUP' ? toNewUsername(user) : toUsername(user)
+      return { verb, user: name, password: password === '' ? undefined : password }
     }
     case 'SEND':
     case 'SENDGROUP': {
@@ -137,7 +140,10 @@ export function parseCommand (line: string): Command | null {
     case 'MEMBERS': {
       const words = rest.trim().split(/\s+/).filter(w => w !== '')
       if (words.length !== 1 || words[0] === undefined) throw usage(verb)
-      return { verb, group: toGroupName(words[0]) }
+      // CREATE makes a group, so its name is held to the rule for new names. JOIN is not: only
+      // the rendezvous knows whether it creates the group (it checks then) or joins one made
+      // before that rule.
+      return { verb, group: verb === 'CREATE' ? toNewGroupName(words[0]) : toGroupName(words[0]) }
     }
     case 'VERIFY':
     case 'TRUST': {

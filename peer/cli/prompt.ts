@@ -18,6 +18,7 @@ import type { KnownNames } from './complete.ts'
 import { HistoryFile, HISTORY_LINES, holdsPassword } from './history.ts'
 import type { Output } from './output.ts'
 import { reverseSearch } from './reverse-search.ts'
+import { pipedLines } from './piped-lines.ts'
 import { PasteGuard } from './paste-guard.ts'
 import type { ReverseSearch } from './reverse-search.ts'
 
@@ -76,7 +77,12 @@ export class Prompt {
   readonly #peer: ParleyPeer
   readonly #output: Output
   readonly #options: PromptOptions
-  readonly #rl: Interface
+  /** readline, on a terminal only: piped input is split by pipedLines, which ends a line at
+   * `\n` alone (readline also ends one at a lone `\r`). */
+  readonly #rl: Interface | undefined
+  readonly #lines: AsyncIterable<string>
+  /** Ends piped input's lines at close(). */
+  readonly #stopPiped = new AbortController()
   readonly #echo: EchoSwitch | undefined
   readonly #names: NameBook
   #closed = false
@@ -98,39 +104,48 @@ export class Prompt {
     this.#options = options
     this.#names = options.names ?? new NameBook()
     this.#echo = options.interactive ? new EchoSwitch(process.stdout) : undefined
-    this.#rl = createInterface({
+    if (!options.interactive) {
+      this.#rl = undefined
+      this.#lines = pipedLines(process.stdin, this.#stopPiped.signal)
+      return
+    }
+    const rl = createInterface({
       input: process.stdin,
       output: this.#echo,
-      terminal: options.interactive,
-      history: options.interactive ? options.history?.load() ?? [] : [],
+      terminal: true,
+      history: options.history?.load() ?? [],
       historySize: HISTORY_LINES,
       tabSize: 4,
-      completer: options.interactive
-        ? (line: string, done: (err: null, result: [string[], string]) => void) => {
-            void this.#knownNames().then(names => {
-              // Nobody sends to, verifies or trusts themselves: our own name is not offered.
-              const self = this.#peer.username
-              done(null, complete(line, { ...names, users: [...names.users].filter(user => user !== self) }))
-            })
-          }
-        : undefined
+      completer: (line: string, done: (err: null, result: [string[], string]) => void) => {
+        void this.#knownNames().then(names => {
+          // Nobody sends to, verifies or trusts themselves: our own name is not offered.
+          const self = this.#peer.username
+          done(null, complete(line, { ...names, users: [...names.users].filter(user => user !== self) }))
+        })
+      }
     })
-    // The end of input (piped stdin ended, Ctrl-D) is not a request to stop at once: the lines
-    // already read still run, in order, and then the loop ends (run's finally closes the prompt).
-    // Until 2026-12-05 it closed the prompt here, and every line still buffered was dropped
-    // unrun: `printf 'LOGIN …\nSEND …\n' | npm run peer` signed in and sent nothing.
-    this.#rl.on('close', () => {
+    this.#rl = rl
+    this.#lines = rl
+    // The end of input (Ctrl-D; piped input: run's loop) is not a request to stop at once: the
+    // lines already read still run, in order, and then the loop ends (run's finally closes the
+    // prompt). Until 2026-12-05 it closed the prompt here, and every line still buffered was
+    // dropped unrun: `printf 'LOGIN …\nSEND …\n' | npm run peer` signed in and sent nothing.
+    rl.on('close', () => {
       this.#inputEnded = true
       this.#output.detachPrompt?.() // no prompt to keep under what is printed now
       this.#asking?.abort.abort() // a hidden question can no longer be answered
     })
-    if (options.interactive) {
-      // Ctrl-C on a terminal reaches readline as a key, not as a signal: it means leave.
-      this.#rl.on('SIGINT', () => { this.close(true) })
-      this.#search = reverseSearch(this.#rl, process.stdin, process.stdout, () => this.#history)
-      this.#paste = new PasteGuard(this.#rl, process.stdin, process.stdout)
-      output.attachPrompt?.(() => { this.#clear() }, () => { this.#redraw() })
-    }
+    // Ctrl-C on a terminal reaches readline as a key, not as a signal: it means leave.
+    rl.on('SIGINT', () => { this.close(true) })
+    this.#search = reverseSearch(rl, process.stdin, process.stdout, () => this.#history)
+    this.#paste = new PasteGuard(rl, process.stdin, process.stdout)
+    output.attachPrompt?.(() => { this.#clear() }, () => { this.#redraw() })
+  }
+
+  /** readline, for what only a terminal has (the prompt, hidden questions, redraws). */
+  get #terminal (): Interface {
+    if (this.#rl === undefined) throw new Error('no terminal: piped input has no prompt')
+    return this.#rl
   }
 
   /** Ended by Ctrl-C or a signal (not QUIT or the end of input): the caller waits less. */
@@ -148,8 +163,9 @@ export class Prompt {
     if (this.#options.interactive && this.#prompted) process.stdout.write('\n')
     this.#asking?.abort.abort()
     this.#paste?.close()
+    this.#stopPiped.abort()
     try {
-      this.#rl.close()
+      this.#rl?.close()
     } catch {
       // The terminal is already gone (a hang-up: setRawMode fails with EIO); nothing to restore.
     }
@@ -159,7 +175,7 @@ export class Prompt {
   async run (): Promise<void> {
     this.#show()
     try {
-      for await (const line of this.#rl) {
+      for await (const line of this.#lines) {
         this.#prompted = false
         if (this.#closed) break
         if (this.#paste !== undefined && await this.#pasted(this.#paste)) {
@@ -169,6 +185,7 @@ export class Prompt {
         if (await this.#handle(line)) break
         this.#show()
       }
+      this.#inputEnded = true
     } catch (err) {
       if (!terminalGone(err)) throw err
     } finally {
@@ -211,7 +228,8 @@ export class Prompt {
 
   /** readline's own history: a property it keeps but its types do not declare. */
   get #history (): string[] {
-    const rl: object = this.#rl
+    const rl: object | undefined = this.#rl
+    if (rl === undefined) return [] // piped input keeps no history
     const history: unknown = 'history' in rl ? rl.history : undefined
     if (!Array.isArray(history)) throw new Error('readline keeps no history array')
     return history as string[]
@@ -229,8 +247,8 @@ export class Prompt {
 
   #show (): void {
     if (!this.#options.interactive || this.#closed || this.#inputEnded) return
-    this.#rl.setPrompt(this.#promptText())
-    this.#rl.prompt(true)
+    this.#terminal.setPrompt(this.#promptText())
+    this.#terminal.prompt(true)
     this.#prompted = true
   }
 
@@ -242,7 +260,7 @@ export class Prompt {
    * line just printed.
    */
   #clear (): void {
-    const { rows, cols } = this.#asking === undefined && this.#search?.active !== true ? this.#rl.getCursorPos() : { rows: 0, cols: 1 }
+    const { rows, cols } = this.#asking === undefined && this.#search?.active !== true ? this.#terminal.getCursorPos() : { rows: 0, cols: 1 }
     // A line that exactly fills its last row leaves many terminals' cursor at the end of that row
     // until the next character comes (a pending wrap): a space settles it on the next row.
     if (rows > 0 && cols === 0) process.stdout.write(' ')
@@ -252,7 +270,7 @@ export class Prompt {
     // readline redraws from `prevRows` rows above the cursor: the rows it last saw the cursor
     // below the prompt's first one. A pasted line is written without a redraw, so that count can
     // be stale; after this clear the prompt starts on the cursor's row.
-    const state = this.#rl as unknown as { prevRows?: unknown }
+    const state = this.#terminal as unknown as { prevRows?: unknown }
     if (typeof state.prevRows === 'number') state.prevRows = 0
   }
 
@@ -261,8 +279,8 @@ export class Prompt {
     if (this.#asking !== undefined) process.stdout.write(this.#asking.label)
     else if (this.#search?.active === true) this.#search.redraw()
     else {
-      this.#rl.setPrompt(this.#promptText())
-      this.#rl.prompt(true)
+      this.#terminal.setPrompt(this.#promptText())
+      this.#terminal.prompt(true)
     }
   }
 
@@ -299,7 +317,7 @@ export class Prompt {
     try {
       return await new Promise<string>((resolve, reject) => {
         abort.signal.addEventListener('abort', () => { reject(this.#inputEnded ? new InputEnded() : new ParleyError(ErrorCode.Usage, 'cancelled')) }, { once: true })
-        this.#rl.question('', { signal: abort.signal }, resolve)
+        this.#terminal.question('', { signal: abort.signal }, resolve)
       })
     } finally {
       this.#asking = undefined

@@ -1,6 +1,5 @@
 /** File streaming (DESIGN §4, §6): chunked, sealed, hashed; the wire scheme is in wire.ts. */
 export { describeLocalFile, fileToDeliver, fileToQueue, hashFile, sendFile } from './send.ts'
-export type { QueuedFile } from './send.ts'
 export { receiveFile } from './receive.ts'
 export { watchTransfer } from './progress.ts'
 export type { ReceivedFile } from './receive.ts'

@@ -47,6 +47,12 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     assert.match(String(first.message), /invalid username or password/)
   })
 
+  test('a name made only of punctuation is refused at SIGNUP, in plain words', async () => {
+    const refused = await peer('dave').run(`SIGNUP - ${PASSWORD}`, e => e.event === 'error' || e.event === 'signed-up')
+    assert.equal(refused.code, 'ERR_INVALID_NAME', JSON.stringify(refused))
+    assert.equal(refused.message, 'invalid username "-": a new username must start with a letter or digit (a-z, 0-9)')
+  })
+
   test('every user signs up', async () => {
     await Promise.all(NAMES.map(async name => {
       const event = await peer(name).run(`SIGNUP ${name} ${PASSWORD}`, e => e.event === 'signed-up' || e.event === 'error')
@@ -78,6 +84,19 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     }
   })
 
+  test('a lone \\r in a piped line is part of its message, not the end of a command', async () => {
+    // Until 2026-12-06 piped input ended a line at a lone \r (readline's rule for a terminal):
+    // this was `SEND bob hello` and a command `world` ('unknown command').
+    const alice = peer('alice')
+    const from = alice.events.length
+    const arrived = peer('bob').waitFor(is('message', { from: 'alice', text: 'hello\rworld' }))
+    alice.child.stdin?.write('SEND bob hello\rworld\r\nHELP\n')
+    await alice.waitFor(is('help'), undefined, from)
+    await arrived
+    const said = alice.events.slice(from).map(e => e.event).filter(kind => kind === 'accepted' || kind === 'error' || kind === 'help')
+    assert.deepEqual(said, ['accepted', 'help'], JSON.stringify(alice.events.slice(from)))
+  })
+
   test('a failed LOGIN or SIGNUP while signed in leaves the session as it was', async () => {
     const alice = peer('alice')
     const bobFrom = peer('bob').events.length
@@ -105,6 +124,17 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     const after = alice.waitFor(is('message', { from: 'bob', text: 'and now?' }))
     await peer('bob').run('SEND alice and now?', is('delivered', { to: 'alice' }))
     await after
+  })
+
+  test('SENDFILE to a user who does not exist says so before the file is opened, let alone read', async () => {
+    // A path that cannot be opened: the answer is about the recipient, so the file was never
+    // touched (until 2026-12-06 it was read and hashed whole first, gigabytes perhaps).
+    const missing = join(dir, 'no such file.bin')
+    const refused = await peer('alice').run(`SENDFILE ${missing} nobody`, e => e.event === 'error' || e.event === 'accepted')
+    assert.deepEqual([refused.code, refused.message], ['ERR_NOT_FOUND', 'no user "nobody"; nothing was sent'], JSON.stringify(refused))
+    // To someone who does exist, the same path is the error.
+    const noFile = await peer('alice').run(`SENDFILE ${missing} bob`, e => e.event === 'error' || e.event === 'accepted')
+    assert.equal(noFile.code, 'ERR_FILE', JSON.stringify(noFile))
   })
 
   test('SENDFILE carries random bytes, a WAV and a PNG byte for byte', async () => {

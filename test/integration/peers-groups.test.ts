@@ -241,6 +241,10 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     // the message (it was kept silently until 2026-12-06: a --json client waited for an answer).
     const alone = await peer('dave').run('SENDGROUP night nobody else here yet', e => e.event === 'sent' || e.event === 'queued' || e.event === 'error')
     assert.deepEqual([alone.event, alone.code, alone.message], ['error', 'ERR_NOT_FOUND', 'nobody else is in night yet: nothing was sent'])
+    // A file is opened only once the group has someone to get it: a path that cannot be opened
+    // gets the same answer (until 2026-12-06 the file was read and hashed whole first).
+    const aloneFile = await peer('dave').run(`SENDGROUPFILE ${join(dir, 'no such file.bin')} night`, e => e.event === 'accepted' || e.event === 'error')
+    assert.deepEqual([aloneFile.code, aloneFile.message], ['ERR_NOT_FOUND', 'nobody else is in night yet: nothing was sent'])
     assert.equal((await members('dave', 'night')).epoch, 1)
     assert.equal(await peer('dave').quit(), 0)
 

@@ -73,6 +73,12 @@ test('users and groups are checked as the line is parsed: a command holds a User
   assert.ok(ofGroup?.verb === 'HISTORY')
   assert.deepEqual([ofGroup.user, ofGroup.group, ofGroup.count], [null, 'club', undefined])
   assert.throws(() => parseCommand('HISTORY #'), (err: unknown) => is(err, ErrorCode.InvalidName))
+  // A new name (SIGNUP, CREATE) starts with a letter or digit; LOGIN and JOIN take an old one.
+  for (const line of ['SIGNUP - pw', 'SIGNUP _x', 'CREATE -', 'CREATE .team']) {
+    assert.throws(() => parseCommand(line), (err: unknown) => is(err, ErrorCode.InvalidName) && /must start with a letter or digit/.test((err as Error).message), line)
+  }
+  assert.equal(parseCommand('LOGIN _x pw')?.verb, 'LOGIN')
+  assert.equal(parseCommand('JOIN -')?.verb, 'JOIN')
   for (const line of ['SEND b@d hi', 'SENDGROUPFILE my file.txt ..', 'VERIFY caf\u00e9', 'LOGIN x'.padEnd(48, 'x')]) {
     assert.throws(() => parseCommand(line), (err: unknown) => is(err, ErrorCode.InvalidName), line)
   }

@@ -8,7 +8,9 @@
 import { afterEach, beforeEach, describe, it, mock } from 'node:test'
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { epochStatement, keyCommitment } from '../../../common/crypto/epoch.ts'
 import { newGroupKey } from '../../../common/crypto/group.ts'
@@ -251,6 +253,26 @@ describe('session (the composition root)', () => {
     session.openSessionsIn(GROUP)
     await until(() => direct.opened.length === 2)
     assert.deepEqual(direct.opened.sort(), ['bob', 'carol'])
+  })
+
+  it('a file is hashed only after the checks a send makes: to ourselves, alone in a group, or not in it, the file is never opened', async () => {
+    // A path that cannot be opened: each answer is the check's, so the file was not read first
+    // (until 2026-12-06 SENDFILE and SENDGROUPFILE hashed the whole file before any check).
+    const missing = join(dir, 'no such file.bin')
+    await assert.rejects(session.sendFile(toUsername('alice'), missing), (err: unknown) => is(err, ErrorCode.Usage) && err.message === 'that is you')
+    rv.call('join', { group: GROUP }, bob.context)
+    await assert.rejects(session.sendGroupFile(GROUP, missing), (err: unknown) => is(err, ErrorCode.Forbidden) && /not a member/.test(err.message))
+    const solo = toGroupName('solo')
+    rv.call('join', { group: solo }, alice.context)
+    await assert.rejects(session.sendGroupFile(solo, missing), (err: unknown) => is(err, ErrorCode.NotFound) && /nobody else is in solo/.test(err.message))
+    // With someone to get it, the file is hashed and its hash goes with every delivery.
+    rv.call('join', { group: GROUP }, alice.context)
+    await assert.rejects(session.sendGroupFile(GROUP, missing), (err: unknown) => is(err, ErrorCode.File))
+    const path = join(dir, 'photo.png')
+    await writeFile(path, 'not really a photo')
+    await session.sendGroupFile(GROUP, path)
+    await session.outbox.idle()
+    assert.deepEqual(groups.delivered.map(d => [d.to, d.body, d.sha256]), [['bob', path, createHash('sha256').update('not really a photo').digest('hex')]])
   })
 
   it('a group key handed over sends every delivery that waited for it, the recipient lacking it handed the key first', async () => {

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { multiaddr } from '@multiformats/multiaddr'
-import { KDF_PARAMS, newSalt } from '../../../common/crypto/password.ts'
+import { KDF_PARAMS, newSalt, verifierOf } from '../../../common/crypto/password.ts'
 import { ErrorCode, is } from '../../../common/errors.ts'
 import { MAX_GROUP_MEMBERS, RendezvousError } from '../../../common/protocol/rendezvous.ts'
 import type { Op, RequestArgs, Result, ServerEvent } from '../../../common/protocol/rendezvous.ts'
@@ -65,6 +65,16 @@ describe('rendezvous handlers', () => {
       assert.ok(is(wrong, ErrorCode.BadCredentials) && is(unknown, ErrorCode.BadCredentials))
       assert.equal(wrong.message, unknown.message)
       assert.equal(rv.sessions.isOnline('alice'), false)
+    })
+
+    it('a new username must start with a letter or digit; an account made before that rule still signs in', async () => {
+      const dash = await rv.identity('dash')
+      assert.throws(() => signup(dash, '-'), rejectsWith(ErrorCode.InvalidName, /a new username must start with a letter or digit/))
+      assert.equal(rv.store.getUser('-'), undefined)
+      assert.equal(rv.sessions.get(dash.peerId), undefined)
+      const old = await rv.identity('_old')
+      rv.store.createUser({ username: '_old', peerId: old.peerId, salt: newSalt(), kdf: { ...KDF_PARAMS }, verifier: verifierOf(password), identity: new Uint8Array(100).fill(7), addrs: [] })
+      assert.equal(signin(old, '_old').bound, true)
     })
 
     it('the right password from another machine returns the wrapped identity but binds nothing there', async () => {
@@ -202,6 +212,15 @@ describe('rendezvous handlers', () => {
       assert.deepEqual(as(bob, 'list', {}).groups, [{ group: 'club', members: 1 }])
       assert.deepEqual(as(alice, 'groups', {}).groups, [{ group: 'club', epoch: 0 }])
       assert.deepEqual(as(bob, 'groups', {}).groups, [])
+    })
+
+    it('a new group\'s name must start with a letter or digit (CREATE, or a JOIN that creates it); a group made before that rule can still be joined', () => {
+      const refused = rejectsWith(ErrorCode.InvalidName, /a new group must start with a letter or digit/)
+      assert.throws(() => as(alice, 'create', { group: '-' }), refused)
+      assert.throws(() => as(alice, 'join', { group: '...' }), refused)
+      assert.deepEqual(as(alice, 'list', {}).groups, [])
+      rv.store.createGroup('_old', 'carol')
+      assert.deepEqual(as(bob, 'join', { group: '_old' }), { group: '_old', created: false, epoch: 0, already: false })
     })
 
     it('join creates a missing group, is idempotent, and tells the others once', () => {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { ErrorCode, is } from '../../../common/errors.ts'
 import { decodeEvent, decodeRequest, decodeResponse, encodeEvent, encodeRequest, encodeResult } from '../../../common/protocol/rendezvous.ts'
 import { encodeBody } from '../../../common/wire/codec.ts'
-import { toGroupName, toMessageId, toUsername } from '../../../common/wire/names.ts'
+import { toGroupName, toMessageId, toNewGroupName, toNewUsername, toUsername } from '../../../common/wire/names.ts'
 import type { GroupName, MessageId, Username } from '../../../common/wire/names.ts'
 
 const BAD_NAMES = ['', '.', '..', 'a b', 'bob!', 'x'.repeat(33), 'bob\n', 'caf\u00e9', 'a/b', '\u202egnp']
@@ -29,6 +29,23 @@ test('toUsername and toGroupName accept valid names, lower-cased', () => {
   // Idempotent: a branded value passes its constructor unchanged.
   const bob = toUsername('BOB')
   assert.equal(toUsername(bob), bob)
+})
+
+test('a new username or group name must start with a letter or digit; an old one is still a name', () => {
+  for (const raw of ['-', '_', '...', '-_-', '.hidden', '_bob', '-rf']) {
+    const refused = (what: string) => (err: unknown): boolean =>
+      is(err, ErrorCode.InvalidName) && err.message.includes(`a new ${what} must start with a letter or digit`)
+    assert.throws(() => toNewUsername(raw), refused('username'), JSON.stringify(raw))
+    assert.throws(() => toNewGroupName(raw), refused('group'), JSON.stringify(raw))
+    // Made before the rule: still read, looked up and signed in to.
+    assert.equal(toUsername(raw), raw)
+  }
+  for (const [raw, name] of [['Bob', 'bob'], ['9lives', '9lives'], ['a-', 'a-'], ['x.y_z', 'x.y_z']]) {
+    assert.equal(toNewUsername(raw ?? ''), name)
+    assert.equal(toNewGroupName(raw ?? ''), name)
+  }
+  // What is no name at all keeps its old message.
+  assert.throws(() => toNewUsername('bob!'), (err: unknown) => is(err, ErrorCode.InvalidName) && /use 1-32 of a-z/.test(err.message))
 })
 
 test('toMessageId accepts 32 lower-case hex characters and refuses the rest with ERR_MALFORMED', () => {
