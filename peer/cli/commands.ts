@@ -6,7 +6,7 @@
  */
 import { homedir } from 'node:os'
 import { join } from 'node:path'
-import { ErrorCode, ParleyError } from '../../common/errors.ts'
+import { ErrorCode, ParleyError, tooLarge } from '../../common/errors.ts'
 import { toGroupName, toNewGroupName, toNewUsername, toUsername } from '../../common/wire/names.ts'
 import type { GroupName, Username } from '../../common/wire/names.ts'
 
@@ -76,7 +76,6 @@ export function slotsOf (verb: string): Slot[] | undefined {
   return SPECS.get(verb.toUpperCase())?.complete
 }
 
-/** The usage error of a verb, in the words of its table entry. */
 /** The most messages HISTORY shows at once (six digits). */
 const MAX_HISTORY_COUNT = 999_999
 
@@ -90,6 +89,14 @@ export function expandHome (path: string, home: string = homedir()): string {
   return path.startsWith('~/') ? join(home, path.slice(2)) : path
 }
 
+/**
+ * The longest line taken as a command: SEND's text is at most 16 KiB (MAX_TEXT_BYTES), a file's
+ * path 4 KiB; twice that leaves room for the words and spaces around them. A longer line is
+ * refused whole, and piped input keeps no more of a line than this (piped-lines.ts).
+ */
+export const MAX_COMMAND_CHARS = 32 * 1024
+
+/** The usage error of a verb, in the words of its table entry. */
 const usage = (verb: string): ParleyError => new ParleyError(ErrorCode.Usage, `usage: ${SPECS.get(verb)?.usage ?? verb}`)
 
 /** Split off the first word; the rest is returned exactly as typed (minus the one separator). */
@@ -106,9 +113,13 @@ function lastWord (text: string): [string, string] {
   return at === -1 ? ['', trimmed] : [trimmed.slice(0, at).trim(), trimmed.slice(at + 1)]
 }
 
-/** Parse one line; null for a blank line. Errors are ParleyError(ERR_USAGE) with the usage, or
- * ERR_INVALID_NAME for a user or group that cannot be one. */
+/** Parse one line; null for a blank line. Errors are ParleyError(ERR_USAGE) with the usage,
+ * ERR_INVALID_NAME for a user or group that cannot be one, or ERR_TOO_LARGE for a line longer
+ * than any command. */
 export function parseCommand (line: string): Command | null {
+  if (line.length > MAX_COMMAND_CHARS) {
+    throw tooLarge(`a command is at most ${MAX_COMMAND_CHARS.toLocaleString('en')} characters, and this line has more: nothing of it was run`)
+  }
   const [verbWord, rest] = firstWord(line)
   if (verbWord === '') return null
   const verb = verbWord.toUpperCase()

@@ -10,28 +10,30 @@ import { StringDecoder } from 'node:string_decoder'
 
 /**
  * Every line of `input`, in order; the text after the last `\n`, if any, is the last line.
+ * A line longer than `keep` characters comes cut to `keep` (the reader, told the longest line it
+ * takes, refuses it whole): what a pipe sends without a line end is not held without bound.
  * Aborting `signal` ends the lines at once (QUIT, a signal), also while waiting for input that
  * may never come: the input is destroyed, as readline's close leaves it no use either.
  */
-export async function * pipedLines (input: Readable, signal?: AbortSignal): AsyncGenerator<string> {
+export async function * pipedLines (input: Readable, keep: number, signal?: AbortSignal): AsyncGenerator<string> {
   const aborted = (): boolean => signal?.aborted === true
   if (aborted()) return
   const decoder = new StringDecoder('utf8')
   const stop = (): void => { input.destroy() }
   signal?.addEventListener('abort', stop, { once: true })
+  const cut = (text: string): string => text.length > keep ? text.slice(0, keep) : text
+  // The start of the line being read: at most `keep` characters, whatever came of it.
   let pending = ''
   try {
     for await (const chunk of input) {
-      // Only the new text can hold a line end: searching from there keeps a long line linear.
-      let searchFrom = pending.length
-      pending += typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer)
+      const text = typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer)
       let start = 0
-      for (let end = pending.indexOf('\n', searchFrom); end !== -1; end = pending.indexOf('\n', searchFrom)) {
-        yield withoutReturn(pending.slice(start, end))
+      for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+        yield withoutReturn(cut(pending + text.slice(start, end)))
+        pending = ''
         start = end + 1
-        searchFrom = start
       }
-      pending = pending.slice(start)
+      pending = cut(pending + text.slice(start))
     }
   } catch (err) {
     // Destroyed by the abort: the stream says it closed early, which is what was asked.
@@ -40,7 +42,7 @@ export async function * pipedLines (input: Readable, signal?: AbortSignal): Asyn
   } finally {
     signal?.removeEventListener('abort', stop)
   }
-  pending += decoder.end()
+  pending = cut(pending + decoder.end())
   if (pending !== '') yield withoutReturn(pending)
 }
 

@@ -11,7 +11,7 @@ import { clearScreenDown, cursorTo, moveCursor } from 'node:readline'
 import { Writable } from 'node:stream'
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import type { ParleyPeer } from '../app.ts'
-import { HELP, expandHome, parseCommand } from './commands.ts'
+import { HELP, MAX_COMMAND_CHARS, expandHome, parseCommand } from './commands.ts'
 import type { Command } from './commands.ts'
 import { complete, NameBook } from './complete.ts'
 import type { KnownNames } from './complete.ts'
@@ -106,7 +106,7 @@ export class Prompt {
     this.#echo = options.interactive ? new EchoSwitch(process.stdout) : undefined
     if (!options.interactive) {
       this.#rl = undefined
-      this.#lines = pipedLines(process.stdin, this.#stopPiped.signal)
+      this.#lines = pipedLines(process.stdin, MAX_COMMAND_CHARS + 1, this.#stopPiped.signal)
       return
     }
     const rl = createInterface({

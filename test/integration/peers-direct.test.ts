@@ -97,6 +97,20 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     assert.deepEqual(said, ['accepted', 'help'], JSON.stringify(alice.events.slice(from)))
   })
 
+  test('a piped line longer than any command is refused whole, and the next line runs', async () => {
+    // 1 MiB without a line end, in pieces as a pipe gives them: the peer keeps 32 KiB of it at
+    // most and says so; until 2026-12-06 it held the whole line, whatever its size.
+    const alice = peer('alice')
+    const from = alice.events.length
+    alice.child.stdin?.write('SEND bob ' + 'x'.repeat(1024 * 1024) + '\nHELP\n')
+    await alice.waitFor(is('help'), undefined, from)
+    const said = alice.events.slice(from).filter(e => e.event === 'error' || e.event === 'accepted')
+    assert.equal(said.length, 1, JSON.stringify(said))
+    assert.equal(said[0]?.event, 'error')
+    assert.equal(said[0]?.code, 'ERR_TOO_LARGE')
+    assert.match(String(said[0]?.message), /at most 32,768 characters, and this line has more: nothing of it was run/)
+  })
+
   test('a failed LOGIN or SIGNUP while signed in leaves the session as it was', async () => {
     const alice = peer('alice')
     const bobFrom = peer('bob').events.length

@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { ErrorCode, is } from '../../../common/errors.ts'
-import { COMMANDS, HELP, expandHome, parseCommand, slotsOf } from '../../../peer/cli/commands.ts'
+import { COMMANDS, HELP, MAX_COMMAND_CHARS, expandHome, parseCommand, slotsOf } from '../../../peer/cli/commands.ts'
 import { describe } from '../../../peer/cli/output.ts'
 import { complete } from '../../../peer/cli/complete.ts'
 import type { GroupName, Username } from '../../../common/wire/names.ts'
@@ -90,4 +90,11 @@ test('HISTORY says what a count may be; a file path starting with ~ is the home 
   assert.equal(expandHome('~/holiday pics/a.jpg', '/home/ann'), '/home/ann/holiday pics/a.jpg')
   assert.equal(expandHome('~', '/home/ann'), '/home/ann')
   for (const kept of ['~bob/a.jpg', './~/a.jpg', 'a~/b', '/tmp/~']) assert.equal(expandHome(kept, '/home/ann'), kept)
+})
+
+test('a line longer than any command can be is refused whole, saying the limit', () => {
+  const text = 'x'.repeat(MAX_COMMAND_CHARS - 'SEND bob '.length)
+  assert.equal(parseCommand(`SEND bob ${text}`)?.verb, 'SEND', 'at the limit: parsed')
+  assert.throws(() => parseCommand(`SEND bob ${text}x`),
+    (err: unknown) => is(err, ErrorCode.TooLarge) && /at most 32,768 characters.*nothing of it was run/.test((err as Error).message))
 })
