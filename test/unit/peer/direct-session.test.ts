@@ -211,7 +211,10 @@ describe('direct session', () => {
   test('backpressure: a receiver over its budget waits before reading on; nothing is refused', async () => {
     const limiters: RecordingLimiter[] = []
     const { alice, bob } = await pair({}, () => {
-      const limiter = new RecordingLimiter({ perSecond: 100, burst: 10 })
+      // Slow enough that no machine's sender outpaces the refill: a message every 50 ms after a
+      // burst of 5, where a sender takes a few ms per message even on a slow, loaded machine.
+      // (At 100 a second the refill kept up with a sender slowed by load: 8 waits of 30.)
+      const limiter = new RecordingLimiter({ perSecond: 20, burst: 5 })
       limiters.push(limiter)
       return limiter
     })
@@ -225,7 +228,7 @@ describe('direct session', () => {
     assert.equal(bob.received.length, 30)
     assert.equal(bob.refused.length, 0)
     const waited = limiters.flatMap(l => l.delays).filter(d => d > 0)
-    assert.ok(waited.length >= 10, `the receiver waited before ${waited.length} of 30 reads`)
+    assert.ok(waited.length >= 20, `the receiver waited before ${waited.length} of 30 reads`)
     alice.session.abort('test over')
     bob.session.abort('test over')
   })
