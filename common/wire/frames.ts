@@ -182,12 +182,17 @@ function unexpectedEOF (err: unknown): boolean {
   return err instanceof Error && err.name === 'UnexpectedEOFError'
 }
 
-function frameError (err: unknown): ParleyError {
+/** What a failed read or write of a framed stream is, as a typed error in words for a person
+ * (exported for its tests). */
+export function frameError (err: unknown): ParleyError {
   if (err instanceof ParleyError) return err
-  // libp2p rejects some reads with the stream's close Event rather than an Error.
+  // libp2p rejects some reads and writes with the stream's close Event rather than an Error: a
+  // recipient who quits or signs in elsewhere mid-delivery. Said as an end between two frames
+  // is (until 2026-12-06 it read "the stream was closed by the other side").
   if (err instanceof Event) {
     const inner = (err as Event & { error?: unknown }).error
-    return inner instanceof Error ? frameError(inner) : new ParleyError(ErrorCode.Unreachable, `the stream was ${err.type === 'close' ? 'closed' : err.type} by the other side`)
+    if (inner instanceof Error) return frameError(inner)
+    return new ParleyError(ErrorCode.Unreachable, err.type === 'close' ? 'the other side closed the connection' : `the connection ended (${err.type})`)
   }
   const name = err instanceof Error ? err.name : ''
   switch (name) {
