@@ -12,8 +12,9 @@ export interface HistoryLine { id: string, direction: 'in' | 'out', from: string
 
 /** Why a file coming in stopped: `gone` the connection to the sender was lost (its process
  * ended, its network went), `stalled` it stopped sending or sent too slowly, `invalid` what it
- * sent failed a check, `local` this side could not take it (the disk, a fault here). */
-export type FileCutCause = 'gone' | 'stalled' | 'invalid' | 'local'
+ * sent failed a check, `local` this side could not take it (the disk, a fault here),
+ * `signed-out` we signed out (QUIT, or the account signed in on another device). */
+export type FileCutCause = 'gone' | 'stalled' | 'invalid' | 'local' | 'signed-out'
 
 export type PeerEvent =
   | { event: 'ready', peerId: string, addrs: string[], rendezvous: string }

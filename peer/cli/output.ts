@@ -149,6 +149,7 @@ function cutExplained (cause: FileCutCause, from: string, reason: string): strin
     case 'stalled': return `${from} stopped sending (${reason}); the rest comes when ${from} sends again`
     case 'invalid': return `what ${from} sent failed a check (${reason})`
     case 'local': return `it could not be saved here (${reason})`
+    case 'signed-out': return `you signed out here; ${from} sends it again where you sign in next`
   }
 }
 

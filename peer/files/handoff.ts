@@ -94,7 +94,10 @@ export interface Announced {
 /** Why a receive that had started stopped, in the words of FileCutCause. The watch's signal fires
  * on a stall (no data, or a rate under the floor); a stream that ended, between frames or inside
  * one, is the sender gone; a bad frame or META is invalid; the disk (or a fault) is ours. */
-function cutCause (err: unknown, watchSignal: AbortSignal): FileCutCause {
+function cutCause (err: unknown, watchSignal: AbortSignal, signedOut: AbortSignal): FileCutCause {
+  // Our own sign-out (QUIT, or the account signed in on another device) ends every stream of the
+  // session: the sender is not gone, we are (until 2026-12-06 said as the sender gone).
+  if (signedOut.aborted) return 'signed-out'
   if (watchSignal.aborted) return 'stalled'
   if (endedInsideFrame(err)) return 'gone'
   switch (asParleyError(err).code) {
@@ -106,7 +109,7 @@ function cutCause (err: unknown, watchSignal: AbortSignal): FileCutCause {
 
 /** The receiver's side: answer, receive the file into the user's downloads and store it in their
  * inbox (unless it is there already), ACK. */
-export async function takeFile (handOff: HandOff, announced: Announced, user: Pick<SignedInUser, 'inbox' | 'downloadsDir'>): Promise<void> {
+export async function takeFile (handOff: HandOff, announced: Announced, user: Pick<SignedInUser, 'inbox' | 'downloadsDir' | 'signal'>): Promise<void> {
   const { channel, framed, id } = handOff
   const { from } = announced
   const have = user.inbox.hasFile(from, id)
@@ -141,7 +144,7 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
     } catch (err) {
       // Said once it had started (a progress was shown): a refusal at the offer is not a cut.
       if (arrived.bytes > 0) {
-        const cause = cutCause(err, watch.signal)
+        const cause = cutCause(err, watch.signal, user.signal)
         handOff.emit({ event: 'file-cut', id: hex, from, group: announced.group, name: announced.name, ...arrived, cause, reason: asParleyError(err).message })
         // Said now; a chunk cut short (a sender whose process ended between two writes of one)
         // is not also a fault to warn about: it is a sender that went away.

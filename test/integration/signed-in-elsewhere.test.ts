@@ -7,6 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
 import { PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
@@ -15,6 +16,8 @@ import type { PeerEventLine, ServerProcess } from '../../harness/processes.ts'
 const PASSWORD = 'two devices, one bob'
 /** Generous: a sign-in runs scrypt, and contacts may take a retry to find the new device. */
 const MOVE_WAIT_MS = 60_000
+/** Seconds of 3DES on either side: still coming in when a sign-in elsewhere has run its scrypt. */
+const FILE_BYTES = 64 * 1024 * 1024
 
 describe('signing in on another device signs the old one out', () => {
   let dir: string
@@ -59,14 +62,27 @@ describe('signing in on another device signs the old one out', () => {
     await removeDir(dir)
   })
 
-  test('the old device is told once, and is signed out', async () => {
+  test('the old device is told once, and is signed out; a file coming in then goes to the new one', async () => {
     newBob = await PeerProcess.start('bob (new device)', server.addr.toString(), join(dir, 'bob-new'))
+    // A file on its way to the old device when the new one signs in: large enough to be still
+    // coming in after the sign-in's scrypt, whatever the machine's speed.
+    const path = join(dir, 'moving.bin')
+    await writeFile(path, Buffer.alloc(FILE_BYTES, 7))
+    const oldFrom = oldBob.events.length
+    alice.send(`SENDFILE ${path} bob`)
+    await oldBob.waitFor(e => e.event === 'progress' && e.direction === 'receive' && e.name === 'moving.bin', MOVE_WAIT_MS, oldFrom)
     const signedIn = await newBob.run(`LOGIN bob ${PASSWORD}`, e => e.event === 'logged-in' || e.event === 'error', MOVE_WAIT_MS)
     assert.equal(signedIn.event, 'logged-in', JSON.stringify(signedIn))
     assert.equal(signedIn.peerId, bobPeerId, 'the identity came from its wrapped copy: one peer id on both devices')
 
     const out = await oldBob.waitFor(is('signed-out', { username: 'bob', reason: 'elsewhere' }), MOVE_WAIT_MS)
     assert.ok(out !== undefined)
+    // Said as our own sign-out, not as alice gone ("the rest comes when alice is back", until
+    // 2026-12-06), and the whole file reaches the new device.
+    const cut = await oldBob.waitFor(is('file-cut', { from: 'alice', name: 'moving.bin' }), MOVE_WAIT_MS, oldFrom)
+    assert.equal(cut.cause, 'signed-out', JSON.stringify(cut))
+    const moved = await newBob.waitFor(is('file', { from: 'alice', name: 'moving.bin' }), MOVE_WAIT_MS)
+    assert.equal(moved.size, FILE_BYTES)
     const who = await oldBob.run('WHO', e => e.event === 'who' || e.event === 'error')
     assert.equal(who.code, 'ERR_NOT_SIGNED_IN', JSON.stringify(who))
   })
