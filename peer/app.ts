@@ -346,13 +346,13 @@ export class ParleyPeer {
     checkText(text)
     const session = this.#signedIn()
     await checkRecipient(session, user)
-    this.#accepted(await session.sendText(user, text), { to: user, group: null, kind: 'text' })
+    this.#accepted(await session.sendText(user, text), { to: user, group: null })
   }
 
   /** The answer to a send command, before the next command runs: its message's id, which every
    * later event about it (queued, sent, delivered, undelivered) carries. */
-  #accepted (id: MessageId, what: { to: Username, group: null, kind: 'text' | 'file' } | { to: null, group: GroupName, kind: 'text' | 'file' }): void {
-    this.#emit({ event: 'accepted', id, ...what })
+  #accepted (id: MessageId, what: { to: Username, group: null } | { to: null, group: GroupName }, file?: { name: string }): void {
+    this.#emit({ event: 'accepted', id, ...what, kind: file === undefined ? 'text' : 'file', name: file?.name ?? null })
   }
 
   /** The recipient is checked before the file is opened, let alone hashed (Session.sendFile):
@@ -360,7 +360,8 @@ export class ParleyPeer {
   async sendFile (path: string, user: Username): Promise<void> {
     const session = this.#signedIn()
     await checkRecipient(session, user)
-    this.#accepted(await session.sendFile(user, path), { to: user, group: null, kind: 'file' })
+    const sent = await session.sendFile(user, path)
+    this.#accepted(sent.id, { to: user, group: null }, sent)
   }
 
   async list (): Promise<void> {
@@ -459,12 +460,13 @@ export class ParleyPeer {
 
   async sendGroup (group: GroupName, text: string): Promise<void> {
     checkText(text)
-    this.#accepted(await this.#signedIn().sendGroupText(group, text), { to: null, group, kind: 'text' })
+    this.#accepted(await this.#signedIn().sendGroupText(group, text), { to: null, group })
   }
 
   async sendGroupFile (path: string, group: GroupName): Promise<void> {
     const session = this.#signedIn()
-    this.#accepted(await session.sendGroupFile(group, path), { to: null, group, kind: 'file' })
+    const sent = await session.sendGroupFile(group, path)
+    this.#accepted(sent.id, { to: null, group }, sent)
   }
 
   /** Names for Tab completion: users and groups the directory lists now, printing nothing. */

@@ -29,7 +29,8 @@ export type PeerEvent =
   | { event: 'group-file', id: string, group: string, from: string, name: string, path: string, size: number, sha256: string, at: number }
   /** A SEND, SENDFILE, SENDGROUP or SENDGROUPFILE was taken: the answer to the command, with
    * the id every later event about the message carries (`to` null for a group). */
-  | { event: 'accepted', id: string, to: string | null, group: string | null, kind: 'text' | 'file' }
+  /** `name`: a file's name as it is sent (null for a text). */
+  | { event: 'accepted', id: string, to: string | null, group: string | null, kind: 'text' | 'file', name: string | null }
   | { event: 'sent', id: string, to: string, group: string | null }
   | { event: 'queued', id: string, to: string, group: string | null, reason: string }
   | { event: 'delivered', id: string, to: string, group: string | null }

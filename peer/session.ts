@@ -47,6 +47,12 @@ const log = logger('parley:session')
  * and the keyring's. */
 export type SessionRendezvous = Pick<RendezvousClient, 'subscribe' | 'signin' | 'card' | 'serverPeerId' | 'groups'> & DirectoryRendezvous & KeyringDeps['rendezvous']
 
+/** A file queued by SENDFILE or SENDGROUPFILE: its message id, and the name it is sent under. */
+export interface SentFile {
+  id: MessageId
+  name: string
+}
+
 export interface SessionOptions {
   /** The node's protocol services, started when it began to listen. */
   direct: Pick<DirectService, 'post' | 'sendFile' | 'sendGroupKey' | 'connected' | 'openSession'> & Pick<EventEmitter<DirectServiceEvents>, 'on' | 'off'>
@@ -354,7 +360,7 @@ export class Session {
    * so it must stay where it is until then, with the content it has now (hashed here): a changed
    * file is not delivered. Hashed after every check, as a file may be gigabytes: until
    * 2026-12-06 it was read whole before being told the recipient does not exist. */
-  async sendFile (to: Username, path: string): Promise<MessageId> {
+  async sendFile (to: Username, path: string): Promise<SentFile> {
     if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you')
     const file = await fileToQueue(path)
     const id = toMessageId(newMessageIdHex())
@@ -362,23 +368,25 @@ export class Session {
     await this.outbox.submit(
       { id, direction: 'out', peer: to, group: null, kind: 'file', body: file.name, path: file.path, status: 'queued', at },
       [{ id, recipient: to, group: null, kind: 'file', body: file.path, sha256: file.sha256, created: at }])
-    return id
+    return { id, name: file.name }
   }
 
   /** SENDGROUP: settle the key (rotating or handing it over first), then queue one delivery per
    * member. Without the key yet (another member made it) the deliveries are queued anyway and
    * wait for it in the outbox. */
   async sendGroupText (group: GroupName, text: string): Promise<MessageId> {
-    return await this.#fanOut(group, { kind: 'text', text })
+    return (await this.#fanOut(group, { kind: 'text', text })).id
   }
 
   /** SENDGROUPFILE: the same, with the file read at delivery time (as SENDFILE), and hashed only
    * once the group is known to have us and someone else in it. */
-  async sendGroupFile (group: GroupName, path: string): Promise<MessageId> {
-    return await this.#fanOut(group, { kind: 'file', path })
+  async sendGroupFile (group: GroupName, path: string): Promise<SentFile> {
+    const { id, shown } = await this.#fanOut(group, { kind: 'file', path })
+    return { id, name: shown }
   }
 
-  async #fanOut (group: GroupName, what: { kind: 'text', text: string } | { kind: 'file', path: string }): Promise<MessageId> {
+  /** Queue one message to every other member; its id, and what the history shows of it. */
+  async #fanOut (group: GroupName, what: { kind: 'text', text: string } | { kind: 'file', path: string }): Promise<{ id: MessageId, shown: string }> {
     const { info } = await this.keyring.keyForSending(group)
     const others = info.members.filter(m => m.username !== this.username)
     // Said, not kept silently: a message nobody would get is no message, and a --json client
@@ -395,7 +403,7 @@ export class Session {
     // message that is shown as sent but never goes out (issue 11).
     const items = others.map(member => ({ id, recipient: member.username, group, kind, ...delivery, created }))
     await this.outbox.submit(record, items)
-    return id
+    return { id, shown }
   }
 
   /** One queued item to a reachable contact (the outbox's deliverer). A group item first gets

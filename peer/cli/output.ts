@@ -46,6 +46,9 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   const paint = (stream: NodeJS.WriteStream) => (style: Style, text: string): string => styleText(style, text, { stream })
   const colour = paint(out)
   const transfers = new TransferStatus()
+  /** The names of the files we sent in this run, by message id: a `delivered` or `queued` line
+   * names its file (two files queued for bob gave two identical lines, until 2026-12-06). */
+  const sentFiles = new Map<string, string>()
   let prompt: { before: () => void, after: () => void } | undefined
   let lastRedraw = -Infinity
   let redrawTimer: NodeJS.Timeout | undefined
@@ -110,7 +113,8 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
       return
     }
     ending(event)
-    const text = describe(event, colour)
+    if (event.event === 'accepted' && event.name !== null) remember(sentFiles, event.id, event.name)
+    const text = describe(event, colour, 'id' in event ? sentFiles.get(event.id) : undefined)
     if (text !== undefined) line(text)
   }
 
@@ -153,8 +157,17 @@ function cutExplained (cause: FileCutCause, from: string, reason: string): strin
   }
 }
 
-/** The text a person reads for an event (already made safe), or undefined for none. */
-export function describe (event: PeerEvent, colour: (style: Style, text: string) => string = (_style, text) => text): string | undefined {
+/** The most sent files' names kept for their notices: a long run forgets the oldest. */
+const SENT_FILES_KEPT = 1000
+
+function remember (names: Map<string, string>, id: string, name: string): void {
+  if (names.size >= SENT_FILES_KEPT) names.delete(names.keys().next().value ?? '')
+  names.set(id, name)
+}
+
+/** The text a person reads for an event (already made safe), or undefined for none; `file` names
+ * the file a `delivered` or `queued` is about (one we sent in this run). */
+export function describe (event: PeerEvent, colour: (style: Style, text: string) => string = (_style, text) => text, file?: string): string | undefined {
   const group = (name: string): string => colour('cyan', `[${name}]`)
   const system = (text: string): string => colour('dim', `${clock()} ${text}`)
   switch (event.event) {
@@ -176,8 +189,14 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     }
     case 'accepted': return undefined // the command's answer for scripts (its id); a person sees the line typed
     case 'sent': return undefined // "delivered" follows in a moment; one line per message is enough
-    case 'queued': return colour('yellow', `${clock()} queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); it will be delivered when they are back`)
-    case 'delivered': return colour('green', `${clock()} delivered to ${event.to}${event.group === null ? '' : ` in ${event.group}`}`)
+    case 'queued': {
+      // Offline: it waits for them. Otherwise they are online but could not be reached (or went
+      // away mid-delivery), and the outbox tries again within seconds: "when they are back" read
+      // wrong beside "bob is online" (until 2026-12-06).
+      const then = event.reason === 'offline' ? 'it will be delivered when they are back' : 'it will be tried again shortly'
+      return colour('yellow', `${clock()} ${file === undefined ? '' : `${file} `}queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); ${then}`)
+    }
+    case 'delivered': return colour('green', `${clock()} ${file === undefined ? '' : `${file} `}delivered to ${event.to}${event.group === null ? '' : ` in ${event.group}`}`)
     case 'undelivered': return colour('red', `${clock()} ${event.message}`)
     case 'progress': return undefined
     case 'groups':

@@ -285,7 +285,8 @@ describe('the interactive terminal', () => {
       const clip = join(dir, 'clip.mp4')
       await writeFile(clip, Buffer.alloc(16 * 1024 * 1024, 9))
       await frank.line(`SENDGROUPFILE ${clip} transfers`)
-      const both = await frank.waitFor(screen => /delivered to bob in transfers/.test(screen) && /delivered to grace in transfers/.test(screen), 120_000)
+      // Each delivery names its file (until 2026-12-06 only who got it).
+      const both = await frank.waitFor(screen => /clip\.mp4 delivered to bob in transfers/.test(screen) && /clip\.mp4 delivered to grace in transfers/.test(screen), 120_000)
       assert.doesNotMatch(both, CRASH)
       await frank.waitFor(screen => screen.endsWith('frank>'))
       await frank.line('QUIT')

@@ -84,3 +84,13 @@ test('describe() gives aligned tables and notices', () => {
   assert.equal(describeEvent({ event: 'bye', pending: 0 }), 'Bye.')
   assert.match(describeEvent({ event: 'bye', pending: 2 }) ?? '', /^Bye\. 2 deliveries still wait in the outbox/)
 })
+
+test('a queued or delivered line names the file it is about, and says when it goes out again', () => {
+  const queued = { event: 'queued', id: 'aa', to: 'bob', group: null } as const
+  assert.match(describeEvent({ ...queued, reason: 'offline' }) ?? '', /^\d\d:\d\d:\d\d queued for bob \(offline\); it will be delivered when they are back$/)
+  // Online but cut or unreachable: tried again within seconds, not "when they are back".
+  assert.match(describeEvent({ ...queued, reason: 'the other side closed the connection' }, undefined, 'report.pdf') ?? '',
+    /^\d\d:\d\d:\d\d report\.pdf queued for bob \(the other side closed the connection\); it will be tried again shortly$/)
+  assert.match(describeEvent({ event: 'delivered', id: 'aa', to: 'bob', group: 'club' }, undefined, 'report.pdf') ?? '', /^\d\d:\d\d:\d\d report\.pdf delivered to bob in club$/)
+  assert.match(describeEvent({ event: 'delivered', id: 'bb', to: 'bob', group: null }) ?? '', /^\d\d:\d\d:\d\d delivered to bob$/)
+})
