@@ -14,7 +14,6 @@ import type { GroupName, MessageId, Username } from '../common/wire/names.ts'
 import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
 import { signIn, signInBound, signUp } from './account.ts'
 import type { AccountHost, SignedIn } from './account.ts'
-import { Directory } from './directory.ts'
 import type { Emit, HistoryLine, PeerEvent } from './events.ts'
 import { RendezvousClient } from './rendezvous-client.ts'
 import type { SignupArgs } from './rendezvous-client.ts'
@@ -392,14 +391,12 @@ export class ParleyPeer {
 
   async verify (name: Username): Promise<void> {
     const session = this.#signedIn()
-    const contact = await this.#rendezvous.lookup(name)
-    const pinned = session.store.pinnedPeerId(name) ?? contact.peerId
-    this.#emit({ event: 'verify', user: name, peerId: pinned, fingerprint: Directory.fingerprint(this.#node.peerId.toString(), pinned) })
+    // The identity the directory shows now, even when it is not the one pinned: it is what the
+    // other side's VERIFY shows and what TRUST accepts (the pinned one comes along for reference).
+    const shown = await session.directory.identityToVerify(name, this.#node.peerId.toString())
+    this.#emit({ event: 'verify', ...shown })
     // TRUST accepts exactly the identity shown here, never whatever the directory says later.
-    this.#verified.set(name, contact.peerId)
-    if (pinned !== contact.peerId) {
-      this.#emit({ event: 'warning', code: ErrorCode.IdentityChanged, message: `the directory now shows ${contact.peerId} for ${name}; fingerprint of the new identity: ${Directory.fingerprint(this.#node.peerId.toString(), contact.peerId)}` })
-    }
+    this.#verified.set(name, shown.peerId)
   }
 
   async trust (name: Username): Promise<void> {

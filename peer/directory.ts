@@ -53,6 +53,19 @@ export interface DirectoryOptions {
   lookupsBurst?: number
 }
 
+/** What VERIFY shows for a user: the identity the directory shows now, which is the one TRUST
+ * would accept, and, when it is not the identity pinned at first contact, that pinned one for
+ * reference (`changed`). */
+export interface IdentityToVerify {
+  user: Username
+  peerId: string
+  fingerprint: string
+  changed: boolean
+  /** The pinned identity and its fingerprint when `changed`, else null. */
+  pinnedPeerId: string | null
+  pinnedFingerprint: string | null
+}
+
 export class Directory {
   readonly #rendezvous: DirectoryRendezvous
   readonly #store: PeerStore
@@ -210,7 +223,26 @@ export class Directory {
     throw new ParleyError(ErrorCode.IdentityChanged, message)
   }
 
-  /** Accept the directory's current peer id for a user after an out-of-band check. */
+  /**
+   * The identity to compare for VERIFY: always the one the directory shows now (asked afresh),
+   * since that is the one TRUST accepts and the one the user's own VERIFY shows on their side.
+   * Until 2026-12-06 the pinned identity was shown instead, and after a change the number to
+   * compare could never match. Nothing is pinned or refused here: VERIFY only shows.
+   */
+  async identityToVerify (username: Username, ownPeerId: string): Promise<IdentityToVerify> {
+    const found = await this.#rendezvous.lookup(username)
+    const pinned = this.#store.pinnedPeerId(username)
+    const changed = pinned !== undefined && pinned !== found.peerId
+    return {
+      user: username,
+      peerId: found.peerId,
+      fingerprint: Directory.fingerprint(ownPeerId, found.peerId),
+      changed,
+      pinnedPeerId: changed ? pinned : null,
+      pinnedFingerprint: changed ? Directory.fingerprint(ownPeerId, pinned) : null
+    }
+  }
+
   /** Re-pin `username` to `expected` (the identity the user compared with VERIFY), if that is
    * still what the directory shows: a directory that changed since then is not trusted blindly. */
   async trust (username: Username, expected: string): Promise<{ peerId: string, changed: boolean }> {
@@ -219,8 +251,9 @@ export class Directory {
     if (found.peerId !== expected) {
       throw new ParleyError(ErrorCode.IdentityChanged, `the directory shows another identity for ${username} than VERIFY did; VERIFY again`)
     }
-    const changed = this.#store.pinnedPeerId(found.username) !== found.peerId
-    this.#store.repin(found.username, found.peerId)
+    // The name asked about is the one re-pinned, as VERIFY showed it, whatever name the answer carries.
+    const changed = this.#store.pinnedPeerId(username) !== found.peerId
+    this.#store.repin(username, found.peerId)
     return { peerId: found.peerId, changed }
   }
 

@@ -51,7 +51,10 @@ export type PeerEvent =
   | { event: 'members', group: string, epoch: number, members: GroupMemberView[], lastKnown: boolean }
   | { event: 'who', users: MemberView[] }
   | { event: 'history', with: string, messages: HistoryLine[] }
-  | { event: 'verify', user: string, peerId: string, fingerprint: string }
+  /** `peerId` and `fingerprint`: the identity the directory shows now, the one TRUST accepts.
+   * `changed`: it is not the identity pinned at first contact, which `pinnedPeerId` and
+   * `pinnedFingerprint` then name (null otherwise). */
+  | { event: 'verify', user: string, peerId: string, fingerprint: string, changed: boolean, pinnedPeerId: string | null, pinnedFingerprint: string | null }
   /** `changed`: the identity trusted now is not the one pinned before (false: TRUST of an
    * identity that never changed, which only confirms it). */
   | { event: 'trusted', user: string, peerId: string, changed: boolean }

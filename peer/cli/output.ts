@@ -157,6 +157,22 @@ function cutExplained (cause: FileCutCause, from: string, reason: string): strin
   }
 }
 
+/** VERIFY for a person. After a change the number to compare is the new identity's (the one the
+ * other side sees, and the one TRUST accepts); the pinned one is named last, for reference only,
+ * so that nobody compares it by mistake (until 2026-12-06 it was the one shown to compare). */
+function verifyText (event: Extract<PeerEvent, { event: 'verify' }>, colour: (style: Style, text: string) => string): string {
+  const compare = `Compare it with ${event.user} in person or on a call; it must be the same on both screens.`
+  if (!event.changed) return `Fingerprint for you and ${event.user}:\n  ${event.fingerprint}\n${compare}`
+  return [
+    colour('yellow', `${event.user}'s identity has changed since you first talked: the directory now shows ${event.peerId}.`),
+    `Fingerprint for you and ${event.user}'s new identity:`,
+    `  ${event.fingerprint}`,
+    compare,
+    `If it is, TRUST ${event.user} accepts the new identity; until then messages to ${event.user} wait in the outbox and messages from the new identity are refused.`,
+    `(For reference only, not to compare: the identity you first talked with was ${event.pinnedPeerId ?? 'unknown'}, fingerprint ${event.pinnedFingerprint ?? 'unknown'}.)`
+  ].join('\n')
+}
+
 /** The most sent files' names kept for their notices: a long run forgets the oldest. */
 const SENT_FILES_KEPT = 1000
 
@@ -222,7 +238,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
         m.direction === 'out' ? m.status : 'received',
         m.kind === 'file' ? `[file] ${m.text}` : m.text
       ])])
-    case 'verify': return `Fingerprint for you and ${event.user}:\n  ${event.fingerprint}\nCompare it with ${event.user} in person or on a call; it must be the same on both screens.`
+    case 'verify': return verifyText(event, colour)
     case 'trusted': return event.changed ? `Accepted the new identity of ${event.user}.` : `${event.user}'s identity has not changed: nothing to accept (it stays trusted).`
     case 'presence': return system(`${event.user} is ${online(event.online)}`)
     case 'rendezvous': return event.connected

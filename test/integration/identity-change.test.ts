@@ -1,8 +1,10 @@
 /**
  * A user whose identity changes (here: the rendezvous lost its database and bob signed up again
- * under the same name): the pinned identity is kept, messages to the new one are held, and only the identity
- * that VERIFY showed can be accepted with TRUST (issue 12: TRUST used to re-pin whatever the
- * directory said at that moment). Real rendezvous and peer processes.
+ * under the same name): the pinned identity is kept, messages to the new one are held, VERIFY
+ * shows the new identity's fingerprint (the one the other side's VERIFY shows) and names the
+ * pinned one, and only the identity that VERIFY showed can be accepted with TRUST (issue 12:
+ * TRUST used to re-pin whatever the directory said at that moment). Real rendezvous and peer
+ * processes.
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -67,11 +69,22 @@ describe('messages to a changed identity are held until TRUST accepts what VERIF
     assert.equal(early.code, 'ERR_USAGE', 'TRUST without VERIFY is refused')
     assert.match(String(early.message), /VERIFY bob first/)
 
+    // VERIFY shows the identity the directory shows now, the one bob's own VERIFY shows (until
+    // 2026-12-06 it showed the pinned one, which could never match, and the new one only in a warning).
     const from = alice.events.length
     const shown = await alice.run('VERIFY bob', is('verify', { user: 'bob' }))
-    assert.equal(shown.peerId, firstBob.peerId, 'VERIFY shows the pinned identity')
-    const warning = await alice.waitFor(is('warning', { code: 'ERR_IDENTITY_CHANGED' }), 10_000, from)
-    assert.match(String(warning.message), new RegExp(String(secondBob.peerId)))
+    const bobSees = await bob.run('VERIFY alice', is('verify', { user: 'alice' }))
+    assert.equal(shown.peerId, secondBob.peerId, 'VERIFY shows the identity the directory shows now')
+    assert.equal(shown.fingerprint, bobSees.fingerprint, 'the number alice compares is the one bob sees')
+    assert.equal(shown.changed, true)
+    assert.equal(shown.pinnedPeerId, firstBob.peerId, 'the pinned identity is named, for reference')
+    assert.match(String(shown.pinnedFingerprint), /^\d{5}( \d{5}){11}$/)
+    assert.notEqual(shown.pinnedFingerprint, shown.fingerprint)
+    assert.equal(bobSees.changed, false, 'bob never met alice before: nothing changed for him')
+    assert.equal(bobSees.pinnedPeerId, null)
+    // The held message's retries may still warn that bob changed; none repeats VERIFY's answer.
+    const repeated = alice.events.slice(from).filter(e => e.event === 'warning' && String(e.message).includes(String(shown.fingerprint)))
+    assert.deepEqual(repeated, [], 'the verify event says it all: no warning carries the fingerprint')
 
     const trusted = await alice.run('TRUST bob', e => e.event === 'error' || e.event === 'trusted')
     assert.equal(trusted.event, 'trusted', JSON.stringify(trusted))
@@ -83,7 +96,9 @@ describe('messages to a changed identity are held until TRUST accepts what VERIF
     await alice.run('SEND bob welcome back', is('delivered', { to: 'bob' }))
     await arrived
     // TRUST of an identity that has not changed (now) says so, and accepts nothing new.
-    await alice.run('VERIFY bob', is('verify', { user: 'bob' }))
+    const unchanged = await alice.run('VERIFY bob', is('verify', { user: 'bob' }))
+    assert.deepEqual([unchanged.peerId, unchanged.fingerprint, unchanged.changed, unchanged.pinnedPeerId, unchanged.pinnedFingerprint],
+      [secondBob.peerId, bobSees.fingerprint, false, null, null], JSON.stringify(unchanged))
     const again = await alice.run('TRUST bob', e => e.event === 'error' || e.event === 'trusted')
     assert.deepEqual([again.event, again.peerId, again.changed], ['trusted', secondBob.peerId, false], JSON.stringify(again))
   })

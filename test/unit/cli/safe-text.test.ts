@@ -51,6 +51,7 @@ test('human output shows a hostile message, file name and warning with visible e
     { event: 'file-cut', id: '04', from: 'mallory', group: null, name: 'x\u202egnp.exe', bytes: 1, total: 6, cause: 'invalid', reason: 'cut \x1b[2K' },
     { event: 'history', with: 'mallory', messages: [{ id: '03', direction: 'in', from: 'mallory', group: null, kind: 'text', text: hostile, path: null, status: 'delivered', at: 0 }] },
     { event: 'undelivered', id: '05', to: 'bob', group: 'g', code: 'ERR_INTEGRITY', message: 'could not deliver to bob in g: refused \x1b[2K' },
+    { event: 'verify', user: 'mallory', peerId: '12D3\x1b[2K', fingerprint: '1', changed: true, pinnedPeerId: '12D3\x1b[1A', pinnedFingerprint: '2' },
     { event: 'warning', code: 'ERR_MALFORMED', message: 'bad frame \x1b]0;title\x07' },
     { event: 'error', code: 'ERR_NOT_FOUND', message: 'no user "\x1b[31mx"' }
   ]
@@ -63,6 +64,7 @@ test('human output shows a hostile message, file name and warning with visible e
   assert.match(out.text(), /mallory: hi\\x1b\[2K\\x0d\\x1b\[1A10:41 friend: send money\\x1b\]52;c;ZXZpbA==\\x07\\u202e\n/)
   assert.match(out.text(), /sent you x\\u202egnp\.exe \(6 B\)/)
   assert.match(out.text(), /^\d\d:\d\d:\d\d could not deliver to bob in g: refused \\x1b\[2K$/m, 'a message given up is shown with the time it was')
+  assert.match(out.text(), /the directory now shows 12D3\\x1b\[2K\.\n[^]*first talked with was 12D3\\x1b\[1A, fingerprint 2/, 'a changed identity is shown escaped')
   assert.match(err.text(), /^\d\d:\d\d:\d\d warning: bad frame \\x1b\]0;title\\x07\n/m)
   assert.match(err.text(), /error: no user "\\x1b\[31mx"\n/)
 
@@ -81,6 +83,13 @@ test('describe() gives aligned tables and notices', () => {
   assert.match(describeEvent({ event: 'member-joined', group: 'g', user: 'bob' }) ?? '', /\[g\] bob joined$/)
   assert.match(describeEvent({ event: 'rendezvous', connected: false }) ?? '', /lost the rendezvous/)
   assert.match(describeEvent({ event: 'rendezvous', connected: true }) ?? '', /the rendezvous is back/)
+  const verify = { event: 'verify', user: 'erin', peerId: '12D3KooWnew', fingerprint: '35600 43069', changed: false, pinnedPeerId: null, pinnedFingerprint: null } as const
+  assert.equal(describeEvent(verify), 'Fingerprint for you and erin:\n  35600 43069\nCompare it with erin in person or on a call; it must be the same on both screens.')
+  const changed = describeEvent({ ...verify, changed: true, pinnedPeerId: '12D3KooWold', pinnedFingerprint: '09222 38570' }) ?? ''
+  assert.match(changed, /^erin's identity has changed since you first talked: the directory now shows 12D3KooWnew\.\nFingerprint for you and erin's new identity:\n {2}35600 43069\nCompare it with erin/)
+  assert.match(changed, /TRUST erin accepts the new identity; until then messages to erin wait in the outbox/)
+  assert.match(changed, /\n\(For reference only, not to compare: the identity you first talked with was 12D3KooWold, fingerprint 09222 38570\.\)$/)
+  assert.ok(changed.indexOf('35600') < changed.indexOf('09222'), 'the number to compare comes first')
   assert.equal(describeEvent({ event: 'bye', pending: 0 }), 'Bye.')
   assert.match(describeEvent({ event: 'bye', pending: 2 }) ?? '', /^Bye\. 2 deliveries still wait in the outbox/)
 })

@@ -90,6 +90,29 @@ describe('directory', () => {
       assert.equal(await dir.usernameOf(bob.peerId), 'bob')
     })
 
+    it('VERIFY is given the identity the directory shows now, with the pinned one when it changed; TRUST of it re-pins', async () => {
+      const dir = directory()
+      const fresh = await dir.identityToVerify(BOB, alice.peerId)
+      assert.deepEqual(fresh, { user: 'bob', peerId: bob.peerId, fingerprint: Directory.fingerprint(alice.peerId, bob.peerId), changed: false, pinnedPeerId: null, pinnedFingerprint: null })
+      assert.equal(dir.pinned(BOB), undefined, 'VERIFY pins nothing')
+
+      const before = await rv.identity('bob')
+      store.pin('bob', before.peerId) // alice met bob under another identity
+      const shown = await dir.identityToVerify(BOB, alice.peerId)
+      assert.deepEqual(shown, {
+        user: 'bob',
+        peerId: bob.peerId,
+        fingerprint: Directory.fingerprint(bob.peerId, alice.peerId), // what bob's VERIFY shows
+        changed: true,
+        pinnedPeerId: before.peerId,
+        pinnedFingerprint: Directory.fingerprint(alice.peerId, before.peerId)
+      })
+      assert.equal(dir.pinned(BOB), before.peerId, 'VERIFY accepts nothing')
+      assert.deepEqual(events, [], 'nor warns: the answer says it')
+      assert.deepEqual(await dir.trust(BOB, shown.peerId), { peerId: bob.peerId, changed: true })
+      assert.deepEqual(await dir.identityToVerify(BOB, alice.peerId), { ...fresh }, 'once trusted, nothing has changed')
+    })
+
     it('an identity seen in a member list is pinned under the same rules, and a change there only warns', async () => {
       const dir = directory()
       dir.observe(BOB, bob.peerId)
