@@ -107,7 +107,7 @@ export class Directory {
     if (cached !== undefined && Date.now() - cached.at < CONTACT_CACHE_MS) return cached.contact
     let found: PeerContact
     try {
-      found = await this.#rendezvous.lookup(username)
+      found = await this.#lookup(username)
     } catch (err) {
       // Rendezvous out of reach, or not signed in there again yet (not "no such user"): try the
       // contact where it was last seen, in this run or, kept with its pin, in an earlier one.
@@ -224,13 +224,26 @@ export class Directory {
   }
 
   /**
+   * The rendezvous's answer for `username`, refused unless it is about that user: every pin check
+   * goes by the name in the answer, so a rendezvous answering a look-up of bob with carol's name
+   * and identity would send bob's messages to carol, past bob's pin (until 2026-12-06).
+   */
+  async #lookup (username: Username): Promise<PeerContact> {
+    const found = await this.#rendezvous.lookup(username)
+    if (found.username !== username) {
+      throw new ParleyError(ErrorCode.Protocol, `the rendezvous answered a look-up of ${username} with ${found.username}`)
+    }
+    return found
+  }
+
+  /**
    * The identity to compare for VERIFY: always the one the directory shows now (asked afresh),
    * since that is the one TRUST accepts and the one the user's own VERIFY shows on their side.
    * Until 2026-12-06 the pinned identity was shown instead, and after a change the number to
    * compare could never match. Nothing is pinned or refused here: VERIFY only shows.
    */
   async identityToVerify (username: Username, ownPeerId: string): Promise<IdentityToVerify> {
-    const found = await this.#rendezvous.lookup(username)
+    const found = await this.#lookup(username)
     const pinned = this.#store.pinnedPeerId(username)
     const changed = pinned !== undefined && pinned !== found.peerId
     return {
@@ -247,7 +260,7 @@ export class Directory {
    * still what the directory shows: a directory that changed since then is not trusted blindly. */
   async trust (username: Username, expected: string): Promise<{ peerId: string, changed: boolean }> {
     this.forget(username)
-    const found = await this.#rendezvous.lookup(username)
+    const found = await this.#lookup(username)
     if (found.peerId !== expected) {
       throw new ParleyError(ErrorCode.IdentityChanged, `the directory shows another identity for ${username} than VERIFY did; VERIFY again`)
     }

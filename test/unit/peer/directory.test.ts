@@ -68,6 +68,19 @@ describe('directory', () => {
       assert.deepEqual(events, [])
     })
 
+    it('refuses a look-up answered with another user, who would get the messages past the pin', async () => {
+      const carol = await rv.user('carol')
+      await directory().resolve(BOB) // bob pinned
+      // A rendezvous in bad faith answers "bob?" with carol, name and identity: every pin check
+      // went by the answer's name, so bob's messages went to carol without a word.
+      const swapping: DirectoryRendezvous = { ...client, lookup: async () => await rv.client(alice).lookup(CAROL) }
+      const dir = new Directory(swapping, store, event => { events.push(event) }, { now: () => time })
+      await assert.rejects(dir.resolve(BOB), (err: unknown) => is(err, ErrorCode.Protocol) && /answered a look-up of bob with carol/.test((err as Error).message))
+      await assert.rejects(dir.identityToVerify(BOB, alice.peerId), rejectsWith(ErrorCode.Protocol))
+      await assert.rejects(dir.trust(BOB, carol.peerId), rejectsWith(ErrorCode.Protocol))
+      assert.equal(dir.pinned(BOB), bob.peerId, 'bob is still pinned to bob')
+    })
+
     it('refuses a changed identity both ways, loudly, until TRUST of exactly the identity VERIFY showed', async () => {
       const before = await rv.identity('bob')
       store.pin('bob', before.peerId) // alice met bob under another identity
