@@ -74,6 +74,8 @@ export class Directory {
   readonly #lastSeen = new Map<Username, PeerContact>()
   /** Recent answers, by username (see `resolve`). */
   readonly #cached = new Map<Username, { at: number, contact: PeerContact }>()
+  /** The changed identities already warned about in this run ("<username> <peer id>"). */
+  readonly #warnedChanged = new Set<string>()
   /** Peer ids with no account, until when (see UNKNOWN_PEER_CACHE_MS). */
   readonly #unknown = new Map<string, number>()
   /** `whois` look-ups in flight, so a burst of streams from one peer asks once. */
@@ -219,7 +221,14 @@ export class Directory {
   #refuseChanged (username: Username, peerId: string): never {
     const message = `the identity of ${username} has changed (now ${peerId}); messages to and from ${username} ` +
       `are refused until you compare fingerprints with VERIFY ${username} and accept with TRUST ${username}`
-    this.#emit({ event: 'warning', code: ErrorCode.IdentityChanged, message })
+    // Said once a run for each new identity: every retry of a held message, and every stream the
+    // new identity opens, comes here again (a tester got 7 of these in 30 s, until 2026-12-06).
+    const said = `${username} ${peerId}`
+    if (!this.#warnedChanged.has(said)) {
+      if (this.#warnedChanged.size >= MAX_CACHED_CONTACTS) this.#warnedChanged.clear()
+      this.#warnedChanged.add(said)
+      this.#emit({ event: 'warning', code: ErrorCode.IdentityChanged, message })
+    }
     throw new ParleyError(ErrorCode.IdentityChanged, message)
   }
 

@@ -4,7 +4,7 @@
  * times a minute for the same text and 10 times a minute in all, however many senders cause it.
  * Other refusals (bad frames, forged fields) come from registered senders, whose streams are
  * already limited per sender, and each is evidence of an attack by someone the user knows: the
- * same one is shown up to 30 times a minute. The next warning shown says how many were left out.
+ * same one is shown up to 30 times a minute; a changed identity's, once. The next warning shown says how many were left out.
  * Bounded memory; takes a clock so tests drive time.
  */
 import { ErrorCode } from '../common/errors.ts'
@@ -18,6 +18,10 @@ export const SAME_OTHER_PER_WINDOW = 30
 export const FLOOD_PER_WINDOW = 10
 /** What peers with no account, or too many of them, cause. */
 const FLOOD_CODES = new Set<string>([ErrorCode.NotFound, ErrorCode.RateLimited])
+/** A contact whose identity changed: the directory has said so, with what to do (VERIFY, TRUST),
+ * and each of its retries is refused again; once a minute is reminder enough (7 in 30 s, until
+ * 2026-12-06). */
+const REMINDER_CODES = new Set<string>([ErrorCode.IdentityChanged])
 const MAX_REMEMBERED = 10_000
 
 export class WarningThrottle {
@@ -48,7 +52,8 @@ export class WarningThrottle {
       this.#perCode.set(code, counter)
     }
     const flood = FLOOD_CODES.has(code)
-    if (same.shown >= (flood ? SAME_PER_WINDOW : SAME_OTHER_PER_WINDOW) || (flood && counter.shown >= FLOOD_PER_WINDOW)) {
+    const sameLimit = flood ? SAME_PER_WINDOW : REMINDER_CODES.has(code) ? 1 : SAME_OTHER_PER_WINDOW
+    if (same.shown >= sameLimit || (flood && counter.shown >= FLOOD_PER_WINDOW)) {
       counter.hidden++
       return undefined
     }

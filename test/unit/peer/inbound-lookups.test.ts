@@ -114,6 +114,16 @@ describe('WarningThrottle', () => {
     assert.equal(shown.filter(m => m !== undefined).length, SAME_OTHER_PER_WINDOW)
   })
 
+  it('shows the refusal of a changed identity once a minute: each retry of the new identity is refused again', () => {
+    const time = clock()
+    const throttle = new WarningThrottle(time.now)
+    const refusal = 'refused incoming data from bob (12D3KooW…): the identity of bob has changed'
+    const shown = Array.from({ length: 7 }, () => throttle.admit(ErrorCode.IdentityChanged, refusal))
+    assert.deepEqual(shown.filter(m => m !== undefined), [refusal])
+    time.advance(60_000)
+    assert.equal(throttle.admit(ErrorCode.IdentityChanged, refusal), `${refusal} (6 similar warnings not shown)`)
+  })
+
   it('shows at most 10 "no such user" or "rate limited" warnings a minute, whatever the number of senders', () => {
     const time = clock()
     const throttle = new WarningThrottle(time.now)
