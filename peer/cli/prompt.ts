@@ -135,8 +135,13 @@ export class Prompt {
       this.#output.detachPrompt?.() // no prompt to keep under what is printed now
       this.#asking?.abort.abort() // a hidden question can no longer be answered
     })
-    // Ctrl-C on a terminal reaches readline as a key, not as a signal: it means leave.
-    rl.on('SIGINT', () => { this.close(true) })
+    // Ctrl-C on a terminal reaches readline as a key, not as a signal: it means leave, except at
+    // a hidden question (Password:), where it cancels the question and its command, as a shell's
+    // prompt does (until 2026-12-06 it left the program there too).
+    rl.on('SIGINT', () => {
+      if (this.#asking !== undefined) this.#asking.abort.abort()
+      else this.close(true)
+    })
     this.#search = reverseSearch(rl, process.stdin, process.stdout, () => this.#history)
     this.#paste = new PasteGuard(rl, process.stdin, process.stdout)
     output.attachPrompt?.(() => { this.#clear() }, () => { this.#redraw() })
@@ -316,7 +321,7 @@ export class Prompt {
     echo.muted = true
     try {
       return await new Promise<string>((resolve, reject) => {
-        abort.signal.addEventListener('abort', () => { reject(this.#inputEnded ? new InputEnded() : new ParleyError(ErrorCode.Usage, 'cancelled')) }, { once: true })
+        abort.signal.addEventListener('abort', () => { reject(this.#inputEnded ? new InputEnded() : new ParleyError(ErrorCode.Usage, 'cancelled: nothing was done')) }, { once: true })
         this.#terminal.question('', { signal: abort.signal }, resolve)
       })
     } finally {

@@ -61,6 +61,15 @@ describe('the interactive terminal', () => {
 
   test('hidden password, errors, completion, a hostile message while typing, sizes, QUIT', async () => {
     const alice = await open(join(dir, 'alice'))
+    // Ctrl-C at the hidden prompt cancels the question and its command, not the program (until
+    // 2026-12-06 it left, "Password: Bye.").
+    await alice.line('SIGNUP alice')
+    await alice.waitFor('Password:')
+    await alice.type('half a pass')
+    await alice.press('C-c')
+    await alice.waitFor('error: cancelled: nothing was done')
+    await alice.waitFor(screen => screen.endsWith('>'))
+    assert.doesNotMatch(await alice.screen(), /Bye\.|half a pass/)
     await alice.line('SIGNUP alice')
     await alice.waitFor('Password:')
     await alice.line(ALICE_PASSWORD)
