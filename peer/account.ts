@@ -205,8 +205,9 @@ function accountKeyFrom (credentials: Credentials, username: string, wrapped: Ui
   }
 }
 
-/** Passwords are kept exactly as typed (never lower-cased); only a floor on length. */
-function checkPassword (password: string): void {
+/** Passwords are kept exactly as typed (never lower-cased); only a floor on length. The prompt
+ * checks a new one as soon as it is typed, before asking for it again. */
+export function checkPassword (password: string): void {
   if ([...password].length < 8) throw new ParleyError(ErrorCode.Usage, 'choose a password of at least 8 characters')
   if (password.length > 1024) throw new ParleyError(ErrorCode.TooLarge, 'password too long')
 }

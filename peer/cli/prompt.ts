@@ -11,6 +11,7 @@ import { clearScreenDown, cursorTo, moveCursor } from 'node:readline'
 import { Writable } from 'node:stream'
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import type { ParleyPeer } from '../app.ts'
+import { checkPassword } from '../account.ts'
 import { HELP, MAX_COMMAND_CHARS, expandHome, parseCommand } from './commands.ts'
 import type { Command } from './commands.ts'
 import { complete, NameBook } from './complete.ts'
@@ -138,13 +139,22 @@ export class Prompt {
     // Ctrl-C on a terminal reaches readline as a key, not as a signal: it means leave, except at
     // a hidden question (Password:), where it cancels the question and its command, as a shell's
     // prompt does (until 2026-12-06 it left the program there too).
+    // With a line half typed it clears the line, as bash does: a draft is not lost with the
+    // program by a key pressed to drop it (until 2026-12-06 it left at once).
     rl.on('SIGINT', () => {
       if (this.#asking !== undefined) this.#asking.abort.abort()
+      else if (rl.line !== '') this.#clearLine(rl)
       else this.close(true)
     })
     this.#search = reverseSearch(rl, process.stdin, process.stdout, () => this.#history)
     this.#paste = new PasteGuard(rl, process.stdin, process.stdout)
     output.attachPrompt?.(() => { this.#clear() }, () => { this.#redraw() })
+  }
+
+  /** Ctrl-C on a half-typed line: the line goes (kill it to the end, then to the start). */
+  #clearLine (rl: Interface): void {
+    rl.write(null, { ctrl: true, name: 'e' })
+    rl.write(null, { ctrl: true, name: 'u' })
   }
 
   /** readline, for what only a terminal has (the prompt, hidden questions, redraws). */
@@ -335,6 +345,8 @@ export class Prompt {
 
   async #askPassword (twice: boolean): Promise<string> {
     const password = await this.#askHidden('Password: ')
+    // A password too short is said before it is asked again (until 2026-12-06 after).
+    if (twice) checkPassword(password)
     if (twice && await this.#askHidden('Again: ') !== password) {
       throw new ParleyError(ErrorCode.Usage, 'the two passwords differ')
     }

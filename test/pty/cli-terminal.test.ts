@@ -70,6 +70,12 @@ describe('the interactive terminal', () => {
     await alice.waitFor('error: cancelled: nothing was done')
     await alice.waitFor(screen => screen.endsWith('>'))
     assert.doesNotMatch(await alice.screen(), /Bye\.|half a pass/)
+    // A password too short is said at once, not after it was typed a second time.
+    await alice.line('SIGNUP alice')
+    await alice.waitFor('Password:')
+    await alice.line('short')
+    await alice.waitFor('error: choose a password of at least 8 characters')
+    assert.doesNotMatch(await alice.screen(), /Again:/)
     await alice.line('SIGNUP alice')
     await alice.waitFor('Password:')
     await alice.line(ALICE_PASSWORD)
@@ -77,6 +83,11 @@ describe('the interactive terminal', () => {
     await alice.line(ALICE_PASSWORD)
     const welcome = await alice.waitFor('Welcome, alice: your account is ready.')
     assert.doesNotMatch(welcome, new RegExp(ALICE_PASSWORD), 'the password is never on the screen')
+    await alice.waitFor(screen => screen.endsWith('alice>'))
+    // Ctrl-C on a half-typed line clears the line, as in bash; the program goes on.
+    await alice.type('SEND bob a draft')
+    await alice.waitFor(screen => screen.endsWith('alice> SEND bob a draft'))
+    await alice.press('C-c')
     await alice.waitFor(screen => screen.endsWith('alice>'))
 
     // A user who does not exist: an error, and nothing queued.
