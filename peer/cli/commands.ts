@@ -4,8 +4,6 @@
  * recipient is the last word). Users and groups are checked here, as a Username or GroupName
  * (lower-cased; ERR_INVALID_NAME), so a command that parses names only valid ones.
  */
-import { homedir } from 'node:os'
-import { join } from 'node:path'
 import { ErrorCode, ParleyError, tooLarge } from '../../common/errors.ts'
 import { toGroupName, toNewGroupName, toNewUsername, toUsername } from '../../common/wire/names.ts'
 import type { GroupName, Username } from '../../common/wire/names.ts'
@@ -78,16 +76,6 @@ export function slotsOf (verb: string): Slot[] | undefined {
 
 /** The most messages HISTORY shows at once (six digits). */
 const MAX_HISTORY_COUNT = 999_999
-
-/**
- * A file path as a shell would take it: `~` and `~/…` are the home folder. A person types them at
- * the prompt as at a shell, and `~/x.txt` was looked for in a folder named `~` (until 2026-12-05).
- * `~user` is left as it is.
- */
-export function expandHome (path: string, home: string = homedir()): string {
-  if (path === '~') return home
-  return path.startsWith('~/') ? join(home, path.slice(2)) : path
-}
 
 /**
  * The longest line taken as a command: SEND's text is at most 16 KiB (MAX_TEXT_BYTES), a file's

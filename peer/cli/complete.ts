@@ -6,12 +6,14 @@
 import { readdirSync } from 'node:fs'
 import { dirname, basename, isAbsolute, join } from 'node:path'
 import type { PeerEvent } from '../events.ts'
-import { COMMAND_WORDS, expandHome, slotsOf } from './commands.ts'
+import { COMMAND_WORDS, slotsOf } from './commands.ts'
+import { expandHome, userFolder } from './paths.ts'
 
 export interface KnownNames { users: Iterable<string>, groups: Iterable<string> }
 
-/** readline's completer answer: the candidates, and the part of the line they replace. */
-export function complete (line: string, names: KnownNames, cwd: string = process.cwd()): [string[], string] {
+/** readline's completer answer: the candidates, and the part of the line they replace. A relative
+ * path is completed in `cwd`: the folder SENDFILE reads it from (userFolder). */
+export function complete (line: string, names: KnownNames, cwd: string = userFolder()): [string[], string] {
   const words = line.replace(/^\s+/, '').split(/\s+/)
   const current = words[words.length - 1] ?? ''
   if (words.length <= 1) {

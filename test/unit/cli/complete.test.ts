@@ -56,6 +56,20 @@ test('SENDFILE completes a local path, then the user; SENDGROUPFILE the group', 
   }
 })
 
+test('a relative path completes in the folder the peer was started in (INIT_CWD under npm), where SENDFILE reads it', async () => {
+  const dir = await tempDir()
+  const before = process.env.INIT_CWD
+  try {
+    await writeFile(join(dir, 'main.ts'), 'x')
+    process.env.INIT_CWD = dir
+    assert.deepEqual(complete('SENDFILE ma', names), [['main.ts '], 'ma'])
+  } finally {
+    if (before === undefined) delete process.env.INIT_CWD
+    else process.env.INIT_CWD = before
+    await removeDir(dir)
+  }
+})
+
 test('the name book learns users and groups from events', () => {
   const book = new NameBook()
   book.observe({ event: 'message', id: '1', from: 'carol', text: 'hi', at: 0 })
