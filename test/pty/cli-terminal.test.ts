@@ -121,6 +121,13 @@ describe('the interactive terminal', () => {
     // A relative path is read from the folder the peer was started in, not the repository.
     await alice.line('SENDFILE six.txt bob')
     await bob.waitFor(is('file', { from: 'alice', name: 'six.txt' }))
+    // A path as a terminal pastes a dragged file: quoted (GNOME Terminal) or escaped (macOS).
+    await writeFile(join(dir, 'my six (1).txt'), 'sixsix')
+    await alice.line(`SENDFILE '${join(dir, 'my six (1).txt')}' bob`)
+    await bob.waitFor(is('file', { from: 'alice', name: 'my six (1).txt' }))
+    const seen = bob.events.length
+    await alice.line('SENDFILE my\\ six\\ \\(1\\).txt bob')
+    await bob.waitFor(is('file', { from: 'alice', name: 'my six (1).txt' }), undefined, seen)
 
     // LIST as a table.
     await alice.line('JOIN friends')

@@ -93,6 +93,31 @@ test('HISTORY says what a count may be; a file path starting with ~ is the home 
   for (const kept of ['~bob/a.jpg', './~/a.jpg', 'a~/b', '/tmp/~']) assert.equal(expandHome(kept, '/home/ann'), kept)
 })
 
+test('a file path quoted or backslash-escaped as a shell or a dragged file writes it is the file it names', () => {
+  const file = (line: string): string | undefined => {
+    const command = parseCommand(line)
+    return command?.verb === 'SENDFILE' || command?.verb === 'SENDGROUPFILE' ? command.file : undefined
+  }
+  // Wrapped whole in matching quotes: the quotes go (GNOME Terminal drops a file this way).
+  assert.equal(file("SENDFILE '/tmp/x/my photo (1).jpg' bob"), '/tmp/x/my photo (1).jpg')
+  assert.equal(file("SENDFILE '/tmp/x/my photo (1).jpg'  bob"), '/tmp/x/my photo (1).jpg', 'the space a drop leaves after it')
+  assert.equal(file('SENDGROUPFILE "/tmp/x/my photo.jpg" friends'), '/tmp/x/my photo.jpg')
+  assert.equal(file(String.raw`SENDFILE '/tmp/it'\''s.jpg' bob`), "/tmp/it's.jpg", "bash's '\\'' is a quote")
+  assert.equal(file(String.raw`SENDFILE "say \"hi\" \\ \$5.txt" bob`), String.raw`say "hi" \ $5.txt`)
+  assert.equal(file("SENDFILE ' padded ' bob"), ' padded ', 'quoted spaces at the ends are the name\'s')
+  assert.equal(file('SENDFILE "\'odd\'" bob'), "'odd'", 'a name in quotes is typed quoted')
+  // Backslash escapes (macOS Terminal, iTerm2, bash's tab completion and printf %q).
+  assert.equal(file(String.raw`SENDFILE /tmp/x/my\ photo\ \(1\).jpg bob`), '/tmp/x/my photo (1).jpg')
+  assert.equal(file(String.raw`SENDFILE it\'s\ \&\ \"that\"\\.txt bob`), String.raw`it's & "that"\.txt`)
+  assert.equal(file(String.raw`SENDFILE ends\  bob`), 'ends ', 'an escaped space at the end stays')
+  assert.equal(file(String.raw`SENDFILE ends\\ bob`), 'ends\\', 'an escaped backslash at the end, then the separator')
+  // Kept as typed: no quotes around the whole, no backslash before a shell character.
+  for (const kept of ["it's mine.txt", "'Bob's and Ann's.txt'", '"half.txt', "'a' and 'b'", String.raw`C:\temp\notes.txt`, 'my photo (1).jpg']) {
+    assert.equal(file(`SENDFILE ${kept} bob`), kept)
+  }
+  assert.throws(() => parseCommand("SENDFILE '' bob"), (err: unknown) => is(err, ErrorCode.Usage), 'an empty quoted path is no path')
+})
+
 test('a line longer than any command can be is refused whole, saying the limit', () => {
   const text = 'x'.repeat(MAX_COMMAND_CHARS - 'SEND bob '.length)
   assert.equal(parseCommand(`SEND bob ${text}`)?.verb, 'SEND', 'at the limit: parsed')
