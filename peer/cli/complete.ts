@@ -50,7 +50,10 @@ function files (partial: string, cwd: string): string[] {
     return readdirSync(isAbsolute(dir) ? dir : join(cwd, dir), { withFileTypes: true })
       .filter(entry => entry.name.startsWith(prefix) && (prefix.startsWith('.') || !entry.name.startsWith('.')))
       .map(entry => {
-        const path = folder === '.' && !partial.startsWith('./') ? entry.name : join(folder, entry.name)
+        // The folder as typed, not as join() would write it: readline keeps only candidates that
+        // start with what was typed, and join('.', 'x') drops the './' of `./x` (until
+        // 2026-12-06 `./RE<Tab>` offered `README.md`, which readline dropped: nothing happened).
+        const path = partial.slice(0, partial.length - prefix.length) + entry.name
         return entry.isDirectory() ? path + '/' : path + ' '
       })
   } catch {

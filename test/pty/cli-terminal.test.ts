@@ -119,7 +119,12 @@ describe('the interactive terminal', () => {
     await bob.run(`SENDFILE ${small} alice`, is('delivered', { to: 'alice' }))
     await alice.waitFor(/bob sent you six\.txt \(6 B\), saved as /)
     // A relative path is read from the folder the peer was started in, not the repository.
-    await alice.line('SENDFILE six.txt bob')
+    // Tab completes there too, keeping the ./ typed.
+    await alice.type('SENDFILE ./si')
+    await alice.press('Tab')
+    await alice.waitFor(screen => screen.endsWith('alice> SENDFILE ./six.txt'))
+    await alice.type(' bob')
+    await alice.press('Enter')
     await bob.waitFor(is('file', { from: 'alice', name: 'six.txt' }))
     // A path as a terminal pastes a dragged file: quoted (GNOME Terminal) or escaped (macOS).
     await writeFile(join(dir, 'my six (1).txt'), 'sixsix')

@@ -39,6 +39,11 @@ test('SENDFILE completes a local path, then the user; SENDGROUPFILE the group', 
     await writeFile(join(dir, 'notes.txt'), 'x')
     assert.deepEqual(complete('SENDFILE ph', names, dir), [['photos/'], 'ph'])
     assert.deepEqual(complete('SENDFILE photos/h', names, dir), [['photos/holiday.jpg '], 'photos/h'])
+    // The folder stays as typed, `./` and `../` too (`./` completed nothing until 2026-12-06).
+    assert.deepEqual(complete('SENDFILE ./ph', names, dir), [['./photos/'], './ph'])
+    assert.deepEqual(complete('SENDFILE ./photos/h', names, dir), [['./photos/holiday.jpg '], './photos/h'])
+    assert.deepEqual(complete('SENDFILE ../photos/h', names, join(dir, 'photos')), [['../photos/holiday.jpg '], '../photos/h'])
+    assert.deepEqual(complete('SENDFILE photos//h', names, dir), [['photos//holiday.jpg '], 'photos//h'])
     assert.deepEqual(complete(`SENDFILE ${dir}/no`, names, '/'), [[`${dir}/notes.txt `], `${dir}/no`])
     assert.deepEqual(complete('SENDFILE notes.txt bo', names, dir), [['bob ', 'bobby '], 'bo'])
     assert.deepEqual(complete('SENDGROUPFILE notes.txt fr', names, dir), [['friends '], 'fr'])
