@@ -1,14 +1,13 @@
 /**
  * The command language of the prompt (DESIGN §8): one command per line, the verb in any case.
  * Message text is kept exactly as typed, every word of it; file paths may contain spaces (the
- * recipient is the last word). Users and groups are checked here, as a Username or GroupName
+ * recipient is the last word) and may be quoted or escaped as in a shell (paths.ts unquotePath). Users and groups are checked here, as a Username or GroupName
  * (lower-cased; ERR_INVALID_NAME), so a command that parses names only valid ones.
  */
-import { homedir } from 'node:os'
-import { join } from 'node:path'
 import { ErrorCode, ParleyError, tooLarge } from '../../common/errors.ts'
 import { toGroupName, toNewGroupName, toNewUsername, toUsername } from '../../common/wire/names.ts'
 import type { GroupName, Username } from '../../common/wire/names.ts'
+import { unquotePath } from './paths.ts'
 
 export type Command =
   | { verb: 'SIGNUP' | 'LOGIN', user: Username, password: string | undefined }
@@ -80,16 +79,6 @@ export function slotsOf (verb: string): Slot[] | undefined {
 const MAX_HISTORY_COUNT = 999_999
 
 /**
- * A file path as a shell would take it: `~` and `~/…` are the home folder. A person types them at
- * the prompt as at a shell, and `~/x.txt` was looked for in a folder named `~` (until 2026-12-05).
- * `~user` is left as it is.
- */
-export function expandHome (path: string, home: string = homedir()): string {
-  if (path === '~') return home
-  return path.startsWith('~/') ? join(home, path.slice(2)) : path
-}
-
-/**
  * The longest line taken as a command: SEND's text is at most 16 KiB (MAX_TEXT_BYTES), a file's
  * path 4 KiB; twice that leaves room for the words and spaces around them. A longer line is
  * refused whole, and piped input keeps no more of a line than this (piped-lines.ts).
@@ -110,7 +99,15 @@ function firstWord (text: string): [string, string] {
 function lastWord (text: string): [string, string] {
   const trimmed = text.trim()
   const at = trimmed.search(/\s\S+$/)
-  return at === -1 ? ['', trimmed] : [trimmed.slice(0, at).trim(), trimmed.slice(at + 1)]
+  return at === -1 ? ['', trimmed] : [trimEndUnescaped(trimmed.slice(0, at).trimStart()), trimmed.slice(at + 1)]
+}
+
+/** Whitespace off the end of a path, but not a space its backslash escapes (`my\ ` is "my "). */
+function trimEndUnescaped (path: string): string {
+  const trimmed = path.trimEnd()
+  let backslashes = 0
+  while (trimmed[trimmed.length - 1 - backslashes] === '\\') backslashes++
+  return backslashes % 2 === 1 && trimmed.length < path.length ? path.slice(0, trimmed.length + 1) : trimmed
 }
 
 /** Parse one line; null for a blank line. Errors are ParleyError(ERR_USAGE) with the usage,
@@ -141,7 +138,10 @@ export function parseCommand (line: string): Command | null {
     }
     case 'SENDFILE':
     case 'SENDGROUPFILE': {
-      const [file, to] = lastWord(rest)
+      const [typed, to] = lastWord(rest)
+      // Quoted or backslash-escaped as a shell or a dragged file writes it (until 2026-12-06 the
+      // quotes and backslashes were looked for as part of the name).
+      const file = unquotePath(typed)
       if (file === '' || to === '') throw usage(verb)
       return verb === 'SENDFILE' ? { verb, file, user: toUsername(to) } : { verb, file, group: toGroupName(to) }
     }

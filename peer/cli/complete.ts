@@ -3,15 +3,17 @@
  * takes one, and local file paths for SENDFILE / SENDGROUPFILE. Pure apart from reading a
  * directory for paths, so it is unit-tested directly.
  */
-import { readdirSync } from 'node:fs'
-import { dirname, basename, isAbsolute, join } from 'node:path'
+import { readdirSync, statSync } from 'node:fs'
+import { isAbsolute, join } from 'node:path'
 import type { PeerEvent } from '../events.ts'
-import { COMMAND_WORDS, expandHome, slotsOf } from './commands.ts'
+import { COMMAND_WORDS, slotsOf } from './commands.ts'
+import { expandHome, unquotePath, userFolder } from './paths.ts'
 
 export interface KnownNames { users: Iterable<string>, groups: Iterable<string> }
 
-/** readline's completer answer: the candidates, and the part of the line they replace. */
-export function complete (line: string, names: KnownNames, cwd: string = process.cwd()): [string[], string] {
+/** readline's completer answer: the candidates, and the part of the line they replace. A relative
+ * path is completed in `cwd`: the folder SENDFILE reads it from (userFolder). */
+export function complete (line: string, names: KnownNames, cwd: string = userFolder()): [string[], string] {
   const words = line.replace(/^\s+/, '').split(/\s+/)
   const current = words[words.length - 1] ?? ''
   if (words.length <= 1) {
@@ -23,6 +25,10 @@ export function complete (line: string, names: KnownNames, cwd: string = process
   }
   const slots = slotsOf(words[0] ?? '')
   if (slots === undefined) return [[], current]
+  // While the path is typed, only paths: a path with an escaped space or in quotes is several
+  // words here, and was taken for the recipient (until 2026-12-06 `my\ ` Tab Tab listed users).
+  const path = slots[0] === 'file' ? pathBeingTyped(line) : undefined
+  if (path !== undefined) return [files(path, cwd).sort(), path]
   const slot = slots[Math.min(words.length - 2, slots.length - 1)] ?? 'none'
   // A SENDFILE path with spaces shifts the words, but its recipient is the last word either way.
   const candidates = slot === 'user'
@@ -31,28 +37,90 @@ export function complete (line: string, names: KnownNames, cwd: string = process
       ? [...names.groups]
       : slot === 'target'
         ? [...names.users, ...names.groups, ...[...names.groups].map(group => `#${group}`)]
-        : slot === 'file'
-          ? files(current, cwd)
-          : []
+        : []
   const lowered = current.toLowerCase()
   const found = [...new Set(candidates)].filter(name => name.toLowerCase().startsWith(lowered)).sort()
-  return [slot === 'file' ? found : found.map(name => name + ' '), current]
+  return [found.map(name => name + ' '), current]
 }
 
-/** Entries of the directory named by a partly typed path; directories end in "/". */
-function files (partial: string, cwd: string): string[] {
-  const folder = partial.endsWith('/') ? partial : dirname(partial)
-  const prefix = partial.endsWith('/') ? '' : basename(partial)
+/**
+ * The path word a SENDFILE line ends in, as typed, if the cursor is still in it: the text after
+ * the verb, read as the parser reads a path (unquotePath) — a space escaped by a backslash, or
+ * inside quotes opened at its start, does not end it. Undefined once it has ended.
+ */
+function pathBeingTyped (line: string): string | undefined {
+  const typed = line.replace(/^\s*\S+\s+/, '')
+  return scanPath(typed).ended ? undefined : typed
+}
+
+/** How a typed path word reads: whether whitespace (not escaped, not quoted) ended it, and whether
+ * a quote opened at its start is still open. */
+function scanPath (typed: string): { ended: boolean, open: boolean } {
+  const quote = openingQuote(typed)
+  let open = quote !== undefined
+  for (let i = open ? 1 : 0; i < typed.length; i++) {
+    const c = typed[i] ?? ''
+    if (open && quote === '\'') {
+      if (typed.startsWith('\'\\\'\'', i)) i += 3 // bash's '\'' is a quote inside
+      else if (c === '\'') open = false
+    } else if (c === '\\') {
+      i++ // the escaped character, whatever it is
+    } else if (open && c === '"') {
+      open = false
+    } else if (!open && /\s/.test(c)) {
+      return { ended: true, open }
+    }
+  }
+  return { ended: false, open }
+}
+
+/** The quote a path word starts with, which quotes it whole (unquotePath). */
+function openingQuote (typed: string): '\'' | '"' | undefined {
+  return typed[0] === '\'' || typed[0] === '"' ? typed[0] : undefined
+}
+
+/** Entries of the directory named by a partly typed path, written as it was typed (quoted,
+ * escaped or plain); directories end in "/", files in the closing quote and a space. */
+function files (typed: string, cwd: string): string[] {
+  const quote = openingQuote(typed)
+  // The path it names: a quote still open is closed to read it as the parser will.
+  const path = unquotePath(quote !== undefined && scanPath(typed).open ? typed + quote : typed)
+  const folder = path.slice(0, path.lastIndexOf('/') + 1)
+  const prefix = path.slice(folder.length)
+  // What the candidates start with: the folder (and opening quote) exactly as typed.
+  const typedFolder = typed.slice(0, Math.max(typed.lastIndexOf('/') + 1, quote === undefined ? 0 : 1))
   try {
-    const dir = expandHome(folder) // `~/Pic` completes in the home folder, as SENDFILE reads it
-    return readdirSync(isAbsolute(dir) ? dir : join(cwd, dir), { withFileTypes: true })
-      .filter(entry => entry.name.startsWith(prefix) && (prefix.startsWith('.') || !entry.name.startsWith('.')))
-      .map(entry => {
-        const path = folder === '.' && !partial.startsWith('./') ? entry.name : join(folder, entry.name)
-        return entry.isDirectory() ? path + '/' : path + ' '
-      })
+    const dir = expandHome(folder === '' ? '.' : folder) // `~/Pic` completes in the home folder, as SENDFILE reads it
+    const where = isAbsolute(dir) ? dir : join(cwd, dir)
+    // A name starting with a dot is offered only when the name typed does (as in a shell).
+    const entries = [...readdirSync(where), '.', '..']
+      .filter(name => name.startsWith(prefix) && (prefix.startsWith('.') || !name.startsWith('.')))
+      .filter(name => prefix.startsWith('.') || (name !== '.' && name !== '..'))
+    return entries.map(name => {
+      // The folder as typed, not as join() would write it: readline keeps only candidates that
+      // start with what was typed, and join('.', 'x') drops the './' of `./x` (until
+      // 2026-12-06 `./RE<Tab>` offered `README.md`, which readline dropped: nothing happened).
+      const written = typedFolder + quoteName(name, quote)
+      return isFolder(join(where, name)) ? written + '/' : `${written}${quote ?? ''} `
+    })
   } catch {
     return []
+  }
+}
+
+/** A name as it goes into a path typed in `quote` (or none): escaped so the parser reads it back. */
+function quoteName (name: string, quote: string | undefined): string {
+  if (quote === '\'') return name.replaceAll('\'', '\'\\\'\'')
+  if (quote === '"') return name.replace(/["\\$`]/g, '\\$&')
+  return name.replace(/[ \t'"\\|&;()<>!{}*[?\]^$`]/g, '\\$&')
+}
+
+/** Whether a path is a folder, following a symbolic link (node_modules may be one). */
+function isFolder (path: string): boolean {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
   }
 }
 

@@ -12,12 +12,13 @@ import { Writable } from 'node:stream'
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import type { ParleyPeer } from '../app.ts'
 import { checkPassword } from '../account.ts'
-import { HELP, MAX_COMMAND_CHARS, expandHome, parseCommand } from './commands.ts'
+import { HELP, MAX_COMMAND_CHARS, parseCommand } from './commands.ts'
 import type { Command } from './commands.ts'
 import { complete, NameBook } from './complete.ts'
 import type { KnownNames } from './complete.ts'
 import { HistoryFile, HISTORY_LINES, holdsPassword } from './history.ts'
 import type { Output } from './output.ts'
+import { localPath } from './paths.ts'
 import { reverseSearch } from './reverse-search.ts'
 import { pipedLines } from './piped-lines.ts'
 import { PasteGuard } from './paste-guard.ts'
@@ -367,9 +368,9 @@ async function run (peer: ParleyPeer, command: Command, output: Output): Promise
       return
     }
     case 'SEND': return await peer.send(command.user, command.text)
-    case 'SENDFILE': return await peer.sendFile(expandHome(command.file), command.user)
+    case 'SENDFILE': return await peer.sendFile(localPath(command.file), command.user)
     case 'SENDGROUP': return await peer.sendGroup(command.group, command.text)
-    case 'SENDGROUPFILE': return await peer.sendGroupFile(expandHome(command.file), command.group)
+    case 'SENDGROUPFILE': return await peer.sendGroupFile(localPath(command.file), command.group)
     case 'CREATE': return await peer.create(command.group)
     case 'JOIN': return await peer.join(command.group)
     case 'LEAVE': return await peer.leave(command.group)

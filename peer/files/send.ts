@@ -52,7 +52,8 @@ export interface LocalFile {
 
 /** A local file the user asked to send: it must exist, be a readable regular file, and fit.
  * Its path is made absolute: a queued file is read at delivery, perhaps after a restart from
- * another folder. */
+ * another folder. (The prompt hands it an absolute path already, a relative one taken from the
+ * folder the person started the peer in: cli/paths.ts localPath.) */
 export async function describeLocalFile (given: string): Promise<LocalFile> {
   const path = resolve(given)
   const handle = await openRegularFile(path)

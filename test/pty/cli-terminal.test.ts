@@ -37,8 +37,8 @@ describe('the interactive terminal', () => {
   let bob: PeerProcess
   const terminals: Terminal[] = []
 
-  const open = async (dataDir: string, size?: { columns: number, rows: number }): Promise<Terminal> => {
-    const terminal = await Terminal.start(dir, peerCommand(rendezvous.addr.toString(), dataDir), { NO_COLOR: '1' }, size)
+  const open = async (dataDir: string, size?: { columns: number, rows: number }, env: Record<string, string> = {}): Promise<Terminal> => {
+    const terminal = await Terminal.start(dir, peerCommand(rendezvous.addr.toString(), dataDir), { NO_COLOR: '1', ...env }, size)
     terminals.push(terminal)
     await terminal.waitFor('Type HELP for the commands')
     return terminal
@@ -59,8 +59,10 @@ describe('the interactive terminal', () => {
     await removeDir(dir)
   })
 
-  test('hidden password, errors, completion, a hostile message while typing, sizes, QUIT', async () => {
-    const alice = await open(join(dir, 'alice'))
+  test('hidden password, errors, completion, a hostile message while typing, sizes, relative paths, QUIT', async () => {
+    // Started as `npm run peer` in the test's folder: npm runs it in the repository (as the
+    // terminal does) and says where it was typed in INIT_CWD.
+    const alice = await open(join(dir, 'alice'), undefined, { INIT_CWD: dir })
     // Ctrl-C at the hidden prompt cancels the question and its command, not the program (until
     // 2026-12-06 it left, "Password: Bye.").
     await alice.line('SIGNUP alice')
@@ -136,6 +138,21 @@ describe('the interactive terminal', () => {
     await writeFile(small, 'sixsix')
     await bob.run(`SENDFILE ${small} alice`, is('delivered', { to: 'alice' }))
     await alice.waitFor(/bob sent you six\.txt \(6 B\), saved as /)
+    // A relative path is read from the folder the peer was started in, not the repository.
+    // Tab completes there too, keeping the ./ typed.
+    await alice.type('SENDFILE ./si')
+    await alice.press('Tab')
+    await alice.waitFor(screen => screen.endsWith('alice> SENDFILE ./six.txt'))
+    await alice.type(' bob')
+    await alice.press('Enter')
+    await bob.waitFor(is('file', { from: 'alice', name: 'six.txt' }))
+    // A path as a terminal pastes a dragged file: quoted (GNOME Terminal) or escaped (macOS).
+    await writeFile(join(dir, 'my six (1).txt'), 'sixsix')
+    await alice.line(`SENDFILE '${join(dir, 'my six (1).txt')}' bob`)
+    await bob.waitFor(is('file', { from: 'alice', name: 'my six (1).txt' }))
+    const seen = bob.events.length
+    await alice.line('SENDFILE my\\ six\\ \\(1\\).txt bob')
+    await bob.waitFor(is('file', { from: 'alice', name: 'my six (1).txt' }), undefined, seen)
 
     // LIST as a table.
     await alice.line('JOIN friends')

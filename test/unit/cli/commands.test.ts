@@ -6,7 +6,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { ErrorCode, is } from '../../../common/errors.ts'
-import { COMMANDS, HELP, MAX_COMMAND_CHARS, expandHome, parseCommand, slotsOf } from '../../../peer/cli/commands.ts'
+import { COMMANDS, HELP, MAX_COMMAND_CHARS, parseCommand, slotsOf } from '../../../peer/cli/commands.ts'
+import { expandHome } from '../../../peer/cli/paths.ts'
 import { describe } from '../../../peer/cli/output.ts'
 import { complete } from '../../../peer/cli/complete.ts'
 import type { GroupName, Username } from '../../../common/wire/names.ts'
@@ -90,6 +91,31 @@ test('HISTORY says what a count may be; a file path starting with ~ is the home 
   assert.equal(expandHome('~/holiday pics/a.jpg', '/home/ann'), '/home/ann/holiday pics/a.jpg')
   assert.equal(expandHome('~', '/home/ann'), '/home/ann')
   for (const kept of ['~bob/a.jpg', './~/a.jpg', 'a~/b', '/tmp/~']) assert.equal(expandHome(kept, '/home/ann'), kept)
+})
+
+test('a file path quoted or backslash-escaped as a shell or a dragged file writes it is the file it names', () => {
+  const file = (line: string): string | undefined => {
+    const command = parseCommand(line)
+    return command?.verb === 'SENDFILE' || command?.verb === 'SENDGROUPFILE' ? command.file : undefined
+  }
+  // Wrapped whole in matching quotes: the quotes go (GNOME Terminal drops a file this way).
+  assert.equal(file("SENDFILE '/tmp/x/my photo (1).jpg' bob"), '/tmp/x/my photo (1).jpg')
+  assert.equal(file("SENDFILE '/tmp/x/my photo (1).jpg'  bob"), '/tmp/x/my photo (1).jpg', 'the space a drop leaves after it')
+  assert.equal(file('SENDGROUPFILE "/tmp/x/my photo.jpg" friends'), '/tmp/x/my photo.jpg')
+  assert.equal(file(String.raw`SENDFILE '/tmp/it'\''s.jpg' bob`), "/tmp/it's.jpg", "bash's '\\'' is a quote")
+  assert.equal(file(String.raw`SENDFILE "say \"hi\" \\ \$5.txt" bob`), String.raw`say "hi" \ $5.txt`)
+  assert.equal(file("SENDFILE ' padded ' bob"), ' padded ', 'quoted spaces at the ends are the name\'s')
+  assert.equal(file('SENDFILE "\'odd\'" bob'), "'odd'", 'a name in quotes is typed quoted')
+  // Backslash escapes (macOS Terminal, iTerm2, bash's tab completion and printf %q).
+  assert.equal(file(String.raw`SENDFILE /tmp/x/my\ photo\ \(1\).jpg bob`), '/tmp/x/my photo (1).jpg')
+  assert.equal(file(String.raw`SENDFILE it\'s\ \&\ \"that\"\\.txt bob`), String.raw`it's & "that"\.txt`)
+  assert.equal(file(String.raw`SENDFILE ends\  bob`), 'ends ', 'an escaped space at the end stays')
+  assert.equal(file(String.raw`SENDFILE ends\\ bob`), 'ends\\', 'an escaped backslash at the end, then the separator')
+  // Kept as typed: no quotes around the whole, no backslash before a shell character.
+  for (const kept of ["it's mine.txt", "'Bob's and Ann's.txt'", '"half.txt', "'a' and 'b'", String.raw`C:\temp\notes.txt`, 'my photo (1).jpg']) {
+    assert.equal(file(`SENDFILE ${kept} bob`), kept)
+  }
+  assert.throws(() => parseCommand("SENDFILE '' bob"), (err: unknown) => is(err, ErrorCode.Usage), 'an empty quoted path is no path')
 })
 
 test('a line longer than any command can be is refused whole, saying the limit', () => {

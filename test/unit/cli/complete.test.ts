@@ -1,9 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { complete, NameBook } from '../../../peer/cli/complete.ts'
-import { COMMAND_WORDS, HELP } from '../../../peer/cli/commands.ts'
+import { COMMAND_WORDS, HELP, parseCommand } from '../../../peer/cli/commands.ts'
 import { removeDir, tempDir } from '../../../harness/temp.ts'
 
 const names = { users: ['alice', 'bob', 'bobby'], groups: ['friends', 'family'] }
@@ -39,6 +40,11 @@ test('SENDFILE completes a local path, then the user; SENDGROUPFILE the group', 
     await writeFile(join(dir, 'notes.txt'), 'x')
     assert.deepEqual(complete('SENDFILE ph', names, dir), [['photos/'], 'ph'])
     assert.deepEqual(complete('SENDFILE photos/h', names, dir), [['photos/holiday.jpg '], 'photos/h'])
+    // The folder stays as typed, `./` and `../` too (`./` completed nothing until 2026-12-06).
+    assert.deepEqual(complete('SENDFILE ./ph', names, dir), [['./photos/'], './ph'])
+    assert.deepEqual(complete('SENDFILE ./photos/h', names, dir), [['./photos/holiday.jpg '], './photos/h'])
+    assert.deepEqual(complete('SENDFILE ../photos/h', names, join(dir, 'photos')), [['../photos/holiday.jpg '], '../photos/h'])
+    assert.deepEqual(complete('SENDFILE photos//h', names, dir), [['photos//holiday.jpg '], 'photos//h'])
     assert.deepEqual(complete(`SENDFILE ${dir}/no`, names, '/'), [[`${dir}/notes.txt `], `${dir}/no`])
     assert.deepEqual(complete('SENDFILE notes.txt bo', names, dir), [['bob ', 'bobby '], 'bo'])
     assert.deepEqual(complete('SENDGROUPFILE notes.txt fr', names, dir), [['friends '], 'fr'])
@@ -52,6 +58,58 @@ test('SENDFILE completes a local path, then the user; SENDGROUPFILE the group', 
       else process.env.HOME = home
     }
   } finally {
+    await removeDir(dir)
+  }
+})
+
+test('while a path is typed only paths are offered, written as it is typed (escaped, quoted), dot-files once a dot is typed', async () => {
+  const dir = await tempDir()
+  try {
+    await mkdir(join(dir, 'my photos'))
+    for (const name of ['cat (1).jpg', 'it\'s.txt', '.hidden']) await writeFile(join(dir, 'my photos', name), 'x')
+    await mkdir(join(dir, 'dots'))
+    for (const name of ['.a', '.b']) await writeFile(join(dir, 'dots', name), 'x')
+    await mkdir(join(dir, 'empty'))
+    // Escaped as bash writes it, or inside the quote it was started with.
+    assert.deepEqual(complete('SENDFILE my', names, dir), [['my\\ photos/'], 'my'])
+    assert.deepEqual(complete('SENDFILE my\\ photos/c', names, dir), [['my\\ photos/cat\\ \\(1\\).jpg '], 'my\\ photos/c'])
+    assert.deepEqual(complete('SENDFILE \'my photos/c', names, dir), [['\'my photos/cat (1).jpg\' '], '\'my photos/c'])
+    assert.deepEqual(complete('SENDFILE \'my photos/it', names, dir), [['\'my photos/it\'\\\'\'s.txt\' '], '\'my photos/it'])
+    assert.deepEqual(complete('SENDFILE "my photos/', names, dir), [['"my photos/cat (1).jpg" ', '"my photos/it\'s.txt" '], '"my photos/'])
+    // Whatever completion writes, the parser reads back as the file.
+    for (const line of ['SENDFILE my\\ photos/', 'SENDFILE \'my photos/', 'SENDFILE "my photos/']) {
+      for (const candidate of complete(line, names, dir)[0]) {
+        const command = parseCommand(`SENDFILE ${candidate} bob`)
+        assert.ok(command?.verb === 'SENDFILE' && existsSync(join(dir, command.file)), `${candidate}: ${JSON.stringify(command)}`)
+      }
+    }
+    // Nothing that matches: nothing, never the users (an escaped space or an open quote is still the path).
+    for (const typed of ['zz', 'zz\\ ', '\'no such ', '"my photos/zz', 'empty/', 'dots/', 'my\\ photos/zz']) {
+      assert.deepEqual(complete(`SENDFILE ${typed}`, names, dir), [[], typed], typed)
+    }
+    // Dot-files once the name typed starts with a dot, in any folder written any way.
+    assert.deepEqual(complete('SENDFILE dots/.', names, dir), [['dots/../', 'dots/./', 'dots/.a ', 'dots/.b '], 'dots/.'])
+    assert.deepEqual(complete('SENDFILE ./dots/.a', names, dir), [['./dots/.a '], './dots/.a'])
+    assert.deepEqual(complete('SENDFILE \'my photos/.h', names, dir), [['\'my photos/.hidden\' '], '\'my photos/.h'])
+    assert.deepEqual(complete('SENDFILE ..', names, join(dir, 'dots')), [['../'], '..'])
+    // The path ended (a space not escaped, a quote closed): the recipient.
+    assert.deepEqual(complete('SENDFILE my\\ photos/cat\\ \\(1\\).jpg b', names, dir), [['bob ', 'bobby '], 'b'])
+    assert.deepEqual(complete('SENDFILE \'my photos/cat (1).jpg\' b', names, dir), [['bob ', 'bobby '], 'b'])
+  } finally {
+    await removeDir(dir)
+  }
+})
+
+test('a relative path completes in the folder the peer was started in (INIT_CWD under npm), where SENDFILE reads it', async () => {
+  const dir = await tempDir()
+  const before = process.env.INIT_CWD
+  try {
+    await writeFile(join(dir, 'main.ts'), 'x')
+    process.env.INIT_CWD = dir
+    assert.deepEqual(complete('SENDFILE ma', names), [['main.ts '], 'ma'])
+  } finally {
+    if (before === undefined) delete process.env.INIT_CWD
+    else process.env.INIT_CWD = before
     await removeDir(dir)
   }
 })

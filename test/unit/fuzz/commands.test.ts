@@ -1,7 +1,7 @@
 /**
  * Fuzz: the prompt's command parser (peer/cli/commands.ts parseCommand). Any line answers a
  * Command, null (blank line), ERR_USAGE, ERR_TOO_LARGE (a line longer than any command) or
- * ERR_INVALID_NAME (a user or group that cannot be one); message text is kept exactly as typed; file paths keep their spaces. 10,000 cases per property (the long-line property: 200).
+ * ERR_INVALID_NAME (a user or group that cannot be one); message text is kept exactly as typed; file paths keep their spaces, and a path quoted or escaped as a shell writes it is the path it quotes. 10,000 cases per property (the long-line property: 200).
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -49,11 +49,11 @@ function checkCommand (line: string, command: Command | null): void {
       break
     case 'SENDFILE':
       name(command.user)
-      assert.ok(command.file !== '' && command.file === command.file.trim())
+      assert.notEqual(command.file, '') // (spaces at its ends are the name's when it was quoted)
       break
     case 'SENDGROUPFILE':
       name(command.group)
-      assert.ok(command.file !== '' && command.file === command.file.trim())
+      assert.notEqual(command.file, '')
       break
     case 'CREATE': case 'JOIN': case 'LEAVE': case 'MEMBERS':
       name(command.group)
@@ -104,7 +104,9 @@ test('SEND and SENDGROUP keep the message exactly as typed: every word, its case
 })
 
 test('SENDFILE and SENDGROUPFILE keep a path with spaces whole, the recipient being the last word', () => {
-  const path = fc.array(fc.tuple(word, fc.string({ unit: space, minLength: 1, maxLength: 2 })), { minLength: 1, maxLength: 4 })
+  // (Quotes and backslashes left out: a path with them may be quoted or escaped, the next properties.)
+  const plain = word.map(text => text.replace(/['"\\]/g, '')).filter(text => text !== '')
+  const path = fc.array(fc.tuple(plain, fc.string({ unit: space, minLength: 1, maxLength: 2 })), { minLength: 1, maxLength: 4 })
     .map(parts => parts.map(([w, sep]) => w + sep).join('').trim())
   fc.assert(fc.property(fc.mixedCase(fc.constantFrom('SENDFILE', 'SENDGROUPFILE')), spaces, path, spaces, recipient, fc.string({ unit: space, maxLength: 2 }),
     (verb, gap, file, separator, to, tail) => {
@@ -112,6 +114,35 @@ test('SENDFILE and SENDGROUPFILE keep a path with spaces whole, the recipient be
       if (verb.toUpperCase() === 'SENDFILE') assert.deepEqual(command, { verb: 'SENDFILE', file, user: to.toLowerCase() })
       else assert.deepEqual(command, { verb: 'SENDGROUPFILE', file, group: to.toLowerCase() })
     }), params())
+})
+
+/** The words around a path, varied as the previous property varies them. */
+const around = fc.record({
+  verb: fc.mixedCase(fc.constantFrom('SENDFILE', 'SENDGROUPFILE')), gap: spaces, separator: spaces, to: recipient, tail: fc.string({ unit: space, maxLength: 2 })
+})
+
+/** The path parsed from a SENDFILE or SENDGROUPFILE line with `typed` in it. */
+function parsedPath (typed: string, { verb, gap, separator, to, tail }: { verb: string, gap: string, separator: string, to: string, tail: string }): string | undefined {
+  const command = parseCommand(`${verb}${gap}${typed}${separator}${to}${tail}`)
+  return command?.verb === 'SENDFILE' || command?.verb === 'SENDGROUPFILE' ? command.file : undefined
+}
+
+test('a path quoted as a shell quotes it, in \'…\' or "…", is that path, whatever it holds', () => {
+  const single = (path: string): string => `'${path.replaceAll('\'', '\'\\\'\'')}'`
+  const double = (path: string): string => `"${path.replace(/["\\$`]/g, '\\$&')}"`
+  fc.assert(fc.property(anyString({ minLength: 1, maxLength: 30 }), fc.boolean(), around, (path, useSingle, words) => {
+    assert.equal(parsedPath(useSingle ? single(path) : double(path), words), path)
+  }), params())
+})
+
+test('a path with a backslash before each space and shell character, as bash\'s printf %q writes it, is that path', () => {
+  // (Other whitespace is no part of this: a shell writes a newline as $'\n'.)
+  const special = ' \t\'"\\|&;()<>!{}*[?]^$`,#~='
+  const char = fc.oneof(fc.constantFrom(...special), anyString({ minLength: 1, maxLength: 1 }).filter(c => !/\s/.test(c)))
+  fc.assert(fc.property(fc.string({ unit: char, minLength: 1, maxLength: 30 }), around, (path, words) => {
+    const escaped = [...path].map(c => special.includes(c) ? `\\${c}` : c).join('')
+    assert.equal(parsedPath(escaped, words), path)
+  }), params())
 })
 
 // 200 runs of lines up to the longest a command may be (a longer one is refused before any
