@@ -66,6 +66,8 @@ export type PeerEvent =
   | { event: 'warning', code: ErrorCode, message: string }
   | { event: 'error', code: ErrorCode, message: string }
   | { event: 'help', commands: string[] }
+  /** QUIT (or the end of input) waits up to `waitSeconds` for deliveries still going out. */
+  | { event: 'leaving', waitSeconds: number }
   | { event: 'bye', pending: number }
 
 export type Emit = (event: PeerEvent) => void

@@ -34,6 +34,9 @@ const SIGNAL_DRAIN_MS = 3_000
 /** After QUIT or the end of input: long enough for what is in flight, bounded all the same (a
  * big file or an unreachable peer must not hold the program: what is left goes out next time). */
 const QUIT_DRAIN_MS = 30_000
+/** A QUIT whose deliveries take longer than this says that it waits for them (a quick message
+ * goes out within it, unsaid). */
+const LEAVING_NOTICE_MS = 500
 /** At exit, how long the last lines of parley.log may take to reach the disk. */
 const LOG_FLUSH_MS = 1_000
 /** Once a signal came, the program is gone this long after it, whatever still hangs. */
@@ -146,7 +149,14 @@ async function main (): Promise<number> {
   }
   await prompt.run()
   const drainMs = prompt.interrupted ? SIGNAL_DRAIN_MS : QUIT_DRAIN_MS
-  await Promise.race([peer.drain(), sleep(drainMs, undefined, { ref: false }), signal.then(async () => { await sleep(SIGNAL_DRAIN_MS) })])
+  const drained = peer.drain()
+  // A file still going out holds a QUIT for up to drainMs: said, with how to leave at once (until
+  // 2026-12-06 the screen stayed as it was, the transfer's status frozen in the closed prompt).
+  if (!prompt.interrupted) {
+    void Promise.race([drained.then(() => false), sleep(LEAVING_NOTICE_MS, true, { ref: false }), signal.then(() => false)])
+      .then(waiting => { if (waiting && !signalled) output.print({ event: 'leaving', waitSeconds: drainMs / 1000 }) })
+  }
+  await Promise.race([drained, sleep(drainMs, undefined, { ref: false }), signal.then(async () => { await sleep(SIGNAL_DRAIN_MS) })])
   // Interrupted, the drain was the grace: what is in flight now stops (and goes out next time).
   const pending = await peer.stop(prompt.interrupted || signalled ? 0 : undefined)
   lock.release()

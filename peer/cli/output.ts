@@ -250,6 +250,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'warning': return `warning: ${event.message}`
     case 'error': return `error: ${event.message}`
     case 'help': return [...event.commands, '', TERMINAL_KEYS].join('\n')
+    case 'leaving': return system(`Finishing what is still going out before leaving (at most ${event.waitSeconds} s); Ctrl-C leaves now, and the rest goes out the next time you sign in here.`)
     case 'bye': return event.pending === 0
       ? 'Bye.'
       : `Bye. ${plural(event.pending, 'delivery')} still wait${event.pending === 1 ? 's' : ''} in the outbox: ${event.pending === 1 ? 'it goes' : 'they go'} out the next time you sign in here.`
