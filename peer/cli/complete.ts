@@ -96,6 +96,10 @@ function files (typed: string, cwd: string): string[] {
     const entries = [...readdirSync(where), '.', '..']
       .filter(name => name.startsWith(prefix) && (prefix.startsWith('.') || !name.startsWith('.')))
       .filter(name => prefix.startsWith('.') || (name !== '.' && name !== '..'))
+      // readline lists candidates as they are: a name holding terminal controls (ESC…) would
+      // act on the screen, as any string we show unescaped would (until 2026-12-06 a local
+      // `esc\x1b[31mred.txt` turned the line red). Such a file is still sent when typed.
+      .filter(name => !CONTROLS.test(name))
     return entries.map(name => {
       // The folder as typed, not as join() would write it: readline keeps only candidates that
       // start with what was typed, and join('.', 'x') drops the './' of `./x` (until
@@ -107,6 +111,9 @@ function files (typed: string, cwd: string): string[] {
     return []
   }
 }
+
+/** C0 and C1 controls and DEL, which a terminal acts on. */
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/
 
 /** A name as it goes into a path typed in `quote` (or none): escaped so the parser reads it back. */
 function quoteName (name: string, quote: string | undefined): string {

@@ -7,6 +7,16 @@ export function clock (at: number = Date.now()): string {
   return new Date(at).toTimeString().slice(0, 8)
 }
 
+/** When a message was, for HISTORY: the time of day, with the date before it unless it is today
+ * (a history goes back days; until 2026-12-06 it showed times alone). */
+export function when (at: number, now: number = Date.now()): string {
+  const day = (time: number): string => {
+    const date = new Date(time)
+    return `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, '0')}-${String(date.getDate()).padStart(2, '0')}`
+  }
+  return day(at) === day(now) ? clock(at) : `${day(at)} ${clock(at)}`
+}
+
 /** Terminal columns a string takes (wide East Asian and emoji count two; combining marks none). */
 export function displayWidth (text: string): number {
   let width = 0

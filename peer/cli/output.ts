@@ -7,7 +7,7 @@
 import { styleText } from 'node:util'
 import type { FileCutCause, PeerEvent } from '../events.ts'
 import { formatBytes } from '../../common/format-bytes.ts'
-import { clock, table } from './format.ts'
+import { clock, table, when } from './format.ts'
 import { safeValue } from './safe-text.ts'
 import { TransferStatus } from './transfer-status.ts'
 import { TERMINAL_KEYS } from './commands.ts'
@@ -233,10 +233,11 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'history':
       if (event.messages.length === 0) return `No messages with ${event.with} yet.`
       return table([['TIME', 'FROM', 'STATUS', 'MESSAGE'], ...event.messages.map(m => [
-        clock(m.at),
+        when(m.at),
         `${m.group === null ? '' : `[${m.group}] `}${m.from}`,
         m.direction === 'out' ? m.status : 'received',
-        m.kind === 'file' ? `[file] ${m.text}` : m.text
+        // A file received says where it was saved (its name as sent may not be the file's).
+        m.kind === 'file' ? `[file] ${m.text}${m.direction === 'in' && m.path !== null ? ` (saved as ${m.path})` : ''}` : m.text
       ])])
     case 'verify': return verifyText(event, colour)
     case 'trusted': return event.changed ? `Accepted the new identity of ${event.user}.` : `${event.user}'s identity has not changed: nothing to accept (it stays trusted).`

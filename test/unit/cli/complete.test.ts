@@ -126,3 +126,14 @@ test('the name book learns users and groups from events', () => {
   assert.deepEqual([...both.users].sort(), ['carol', 'dave', 'erin'])
   assert.deepEqual([...both.groups].sort(), ['club', 'go'])
 })
+
+test('a local file named with terminal controls is not offered: readline would print it raw', async () => {
+  const dir = await tempDir()
+  try {
+    await writeFile(join(dir, 'esc\x1b[31mred.txt'), 'x')
+    await writeFile(join(dir, 'essay.txt'), 'x')
+    assert.deepEqual(complete(`SENDFILE ${dir}/es`, names), [[`${dir}/essay.txt `], `${dir}/es`])
+  } finally {
+    await removeDir(dir)
+  }
+})

@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { formatBytes } from '../../../common/format-bytes.ts'
-import { displayWidth, table } from '../../../peer/cli/format.ts'
+import { displayWidth, table, when } from '../../../peer/cli/format.ts'
+import { describe } from '../../../peer/cli/output.ts'
 
 test('sizes: bytes exactly, then KiB / MiB / GiB with one decimal', () => {
   assert.equal(formatBytes(0), '0 B')
@@ -21,4 +22,22 @@ test('tables align every column but the last, wide characters included', () => {
   assert.equal(displayWidth('日本'), 4)
   assert.equal(table([['USER', 'STATUS'], ['日本', 'online'], ['bob', 'offline']]),
     '  USER  STATUS\n  日本  online\n  bob   offline')
+})
+
+test('HISTORY\'s times carry the date unless they are today', () => {
+  const now = new Date(2026, 11, 6, 15, 30, 0).getTime()
+  assert.equal(when(new Date(2026, 11, 6, 9, 5, 7).getTime(), now), '09:05:07')
+  assert.equal(when(new Date(2026, 11, 5, 23, 59, 59).getTime(), now), '2026-12-05 23:59:59')
+  assert.equal(when(new Date(2025, 0, 2, 8, 0, 0).getTime(), now), '2025-01-02 08:00:00')
+})
+
+test('HISTORY says where a received file was saved', () => {
+  const at = Date.now()
+  const line = (direction: 'in' | 'out'): string => describe({
+    event: 'history',
+    with: 'bob',
+    messages: [{ id: '01', direction, from: direction === 'in' ? 'bob' : 'alice', group: null, kind: 'file', text: 'cat.jpg', path: '/home/alice/downloads/cat (1).jpg', status: 'delivered', at }]
+  }) ?? ''
+  assert.match(line('in'), /\[file\] cat\.jpg \(saved as \/home\/alice\/downloads\/cat \(1\)\.jpg\)$/)
+  assert.match(line('out'), /\[file\] cat\.jpg$/)
 })
