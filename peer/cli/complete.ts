@@ -7,7 +7,8 @@ import { readdirSync, statSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import type { PeerEvent } from '../events.ts'
 import { COMMAND_WORDS, slotsOf } from './commands.ts'
-import { expandHome, unquotePath, userFolder } from './paths.ts'
+import { expandHome, quotePathPart, unquotePath, userFolder } from './paths.ts'
+import { isSafeText } from './safe-text.ts'
 
 export interface KnownNames { users: Iterable<string>, groups: Iterable<string> }
 
@@ -96,30 +97,20 @@ function files (typed: string, cwd: string): string[] {
     const entries = [...readdirSync(where), '.', '..']
       .filter(name => name.startsWith(prefix) && (prefix.startsWith('.') || !name.startsWith('.')))
       .filter(name => prefix.startsWith('.') || (name !== '.' && name !== '..'))
-      // readline lists candidates as they are: a name holding terminal controls (ESC…) would
-      // act on the screen, as any string we show unescaped would (until 2026-12-06 a local
-      // `esc\x1b[31mred.txt` turned the line red). Such a file is still sent when typed.
-      .filter(name => !CONTROLS.test(name))
+      // readline lists candidates as they are: a name holding what safeText escapes (ESC, bidi
+      // controls…) would act on the screen (until 2026-12-06 a local `esc\x1b[31mred.txt` turned
+      // the line red). Such a file is still sent when typed.
+      .filter(isSafeText)
     return entries.map(name => {
       // The folder as typed, not as join() would write it: readline keeps only candidates that
       // start with what was typed, and join('.', 'x') drops the './' of `./x` (until
       // 2026-12-06 `./RE<Tab>` offered `README.md`, which readline dropped: nothing happened).
-      const written = typedFolder + quoteName(name, quote)
+      const written = typedFolder + quotePathPart(name, quote)
       return isFolder(join(where, name)) ? written + '/' : `${written}${quote ?? ''} `
     })
   } catch {
     return []
   }
-}
-
-/** C0 and C1 controls and DEL, which a terminal acts on. */
-const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/
-
-/** A name as it goes into a path typed in `quote` (or none): escaped so the parser reads it back. */
-function quoteName (name: string, quote: string | undefined): string {
-  if (quote === '\'') return name.replaceAll('\'', '\'\\\'\'')
-  if (quote === '"') return name.replace(/["\\$`]/g, '\\$&')
-  return name.replace(/[ \t'"\\|&;()<>!{}*[?\]^$`]/g, '\\$&')
 }
 
 /** Whether a path is a folder, following a symbolic link (node_modules may be one). */

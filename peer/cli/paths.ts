@@ -55,6 +55,14 @@ export function unquotePath (typed: string): string {
   return ESCAPE.test(typed) ? typed.replace(ESCAPES, '$1') : typed
 }
 
+/** A name as it goes into a path typed in `quote` (or none), escaped so that unquotePath reads
+ * it back (Tab completion writes names so). */
+export function quotePathPart (name: string, quote: string | undefined): string {
+  if (quote === '\'') return name.replaceAll('\'', '\'\\\'\'')
+  if (quote === '"') return name.replace(/["\\$`]/g, '\\$&')
+  return name.replace(/[ \t'"\\|&;()<>!{}*[?\]^$`]/g, '\\$&')
+}
+
 /** The inside of a path that is one quoted word, unescaped; undefined if it is not one. */
 function quotedWord (typed: string): string | undefined {
   const quote = typed[0]

@@ -30,6 +30,11 @@ export function safeText (text: string): string {
   })
 }
 
+/** Whether the text shows as it is: nothing in it that safeText would escape. */
+export function isSafeText (text: string): boolean {
+  return safeText(text) === text
+}
+
 /** A copy of any value (an event) with every string in it made safe, at any depth. */
 export function safeValue<T> (value: T): T {
   if (typeof value === 'string') return safeText(value) as T
