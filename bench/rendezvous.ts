@@ -1,6 +1,6 @@
 /**
  * Suite 5: the rendezvous under many signed-in peers. The server is the real process
- * (rendezvous/main.ts, as the README starts it) on its own core; the clients are real libp2p
+ * (as `npm start` starts it) on its own core; the clients are real libp2p
  * nodes with the real RendezvousClient, all in this process on the other core.
  *
  * Client-side scrypt is excluded: one password is derived once and every account reuses its

@@ -1,8 +1,11 @@
 /**
- * The real programs, started the way the README runs them (node rendezvous/main.ts, and the
- * peer as `npm run peer` starts it: PEER_PROGRAM) on 127.0.0.1 with --json and no mDNS: a rendezvous server that resolves once it
- * prints `ready`, and peers driven line by line over stdin whose JSON events are collected to be
- * awaited. The integration tests, the benchmark and the demo all drive them through here.
+ * The real programs, started the way the README runs them (the rendezvous as `npm start` starts
+ * it: RENDEZVOUS_PROGRAM, and the peer as `npm run peer` does: PEER_PROGRAM) on 127.0.0.1 with
+ * --json and no mDNS: a rendezvous server that resolves once it prints `ready`, and peers driven
+ * line by line over stdin whose JSON events are collected to be awaited. The integration tests,
+ * the benchmark and the demo all drive them through here. Like npm's pre-scripts, loading this
+ * module first rebuilds the programs' bundles if a source changed (build/bundle.ts), so nothing
+ * here runs code older than the sources.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -10,20 +13,27 @@ import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { BUNDLES, ensureBundles } from '../build/bundle.ts'
 
 const ROOT = new URL('../', import.meta.url).pathname
 
+await ensureBundles()
+
 /**
  * What `npm run peer` gives node (package.json's "peer" script after `node`): its V8 flags,
- * then peer/main.ts. Whatever starts a real peer (the integration, pseudo-terminal and network
- * tests, the benchmark, the demo) starts it with these, so it runs the program the README runs.
+ * then the peer's bundle. Whatever starts a real peer (the integration, pseudo-terminal and
+ * network tests, the benchmark, the demo) starts it with these, so it runs the program the README
+ * runs.
  */
-export const PEER_PROGRAM: readonly string[] = peerProgram()
+export const PEER_PROGRAM: readonly string[] = npmProgram('peer', BUNDLES.peer.out)
 
-function peerProgram (): string[] {
+/** What `npm start` gives node: the rendezvous's bundle (and its flags, if it gets any). */
+export const RENDEZVOUS_PROGRAM: readonly string[] = npmProgram('start', BUNDLES.rendezvous.out)
+
+function npmProgram (script: string, program: string): string[] {
   const { scripts } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> }
-  const [command, ...args] = (scripts.peer ?? '').split(/\s+/)
-  if (command !== 'node' || args.at(-1) !== 'peer/main.ts') throw new Error(`package.json's "peer" script is not "node [flags] peer/main.ts": ${scripts.peer}`)
+  const [command, ...args] = (scripts[script] ?? '').split(/\s+/)
+  if (command !== 'node' || args.at(-1) !== program) throw new Error(`package.json's "${script}" script is not "node [flags] ${program}": ${scripts[script]}`)
   return args
 }
 
@@ -41,9 +51,9 @@ export interface ServerProcess {
   stop (signal?: NodeJS.Signals): Promise<number | string>
 }
 
-/** Start `rendezvous/main.ts` as the README does, on 127.0.0.1 with a free port, no mDNS. */
+/** Start the rendezvous as `npm start` does, on 127.0.0.1 with a free port, no mDNS. */
 export async function spawnRendezvous (dataDir: string, timeoutMs = 15_000, port = 0, extraArgs: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['rendezvous/main.ts', '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, '--json', '--no-mdns', ...extraArgs], {
+  const child = spawn(process.execPath, [...RENDEZVOUS_PROGRAM, '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, '--json', '--no-mdns', ...extraArgs], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe']
   })

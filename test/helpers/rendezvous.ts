@@ -33,11 +33,14 @@ export interface Account {
   identity: Uint8Array
 }
 
-/** An account's keys, derived once (scrypt is slow on purpose); `kdf` other than the current
- * parameters only to make the accounts of an older version. */
+/** An account's keys; `kdf` other than the current parameters only to make the accounts of an
+ * older version. scrypt is slow on purpose (0.6 CPU-s at N = 2^17), so accounts made here with
+ * the same password and parameters share one salt and one derivation per test process (a test
+ * of twelve accounts paid 7 CPU-s for them). The server cannot tell: it keeps and checks a
+ * verifier per user whatever the salts. Tests where users' passwords must differ give them
+ * different passwords. */
 export async function makeAccount (username: string, password: string, kdf: KdfParams = KDF_PARAMS): Promise<Account> {
-  const salt = newSalt()
-  const master = await deriveMasterKey(password, salt, kdf)
+  const { salt, master } = await derivedOnce(password, kdf)
   const wrapKey = deriveWrapKey(master)
   const privateKey = await generateKeyPair('Ed25519')
   return {
@@ -49,6 +52,19 @@ export async function makeAccount (username: string, password: string, kdf: KdfP
     privateKey,
     identity: wrapSecret(wrapKey, `identity:${username}`, privateKeyToProtobuf(privateKey))
   }
+}
+
+const derivations = new Map<string, Promise<{ salt: Uint8Array, master: Uint8Array }>>()
+
+async function derivedOnce (password: string, kdf: KdfParams): Promise<{ salt: Uint8Array, master: Uint8Array }> {
+  const key = JSON.stringify([password, kdf.logN, kdf.r, kdf.p])
+  let derivation = derivations.get(key)
+  if (derivation === undefined) {
+    const salt = newSalt()
+    derivation = deriveMasterKey(password, salt, kdf).then(master => ({ salt, master }))
+    derivations.set(key, derivation)
+  }
+  return await derivation
 }
 
 /** Collects a subscriber's events; `next` waits for the first unseen one that matches. */

@@ -22,7 +22,7 @@ import { RendezvousClient } from '../../peer/rendezvous-client.ts'
 import { EventRecorder, clientNode, epochProof, makeAccount, sleep } from '../helpers/rendezvous.ts'
 import { connectionPacer } from '../../harness/pacer.ts'
 import { removeDir, tempDir } from '../../harness/temp.ts'
-import { spawnRendezvous } from '../../harness/processes.ts'
+import { RENDEZVOUS_PROGRAM, spawnRendezvous } from '../../harness/processes.ts'
 import type { Account } from '../helpers/rendezvous.ts'
 import type { ServerProcess } from '../../harness/processes.ts'
 
@@ -448,7 +448,7 @@ async function rawExchange (node: ParleyNode, server: Multiaddr, chunks: Uint8Ar
 
 describe('rendezvous command line: connection limits', () => {
   it('refuses a limit that is not a positive number, saying why', () => {
-    const run = spawnSync(process.execPath, ['rendezvous/main.ts', '--port', '0', '--no-mdns', '--max-connections', '0'], {
+    const run = spawnSync(process.execPath, [...RENDEZVOUS_PROGRAM, '--port', '0', '--no-mdns', '--max-connections', '0'], {
       cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8', timeout: 30_000
     })
     assert.notEqual(run.status, 0)

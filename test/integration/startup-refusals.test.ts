@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
-import { PEER_PROGRAM, PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
+import { PEER_PROGRAM, PeerProcess, RENDEZVOUS_PROGRAM, is, spawnRendezvous } from '../../harness/processes.ts'
 import type { PeerEventLine, ServerProcess } from '../../harness/processes.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
@@ -102,7 +102,7 @@ describe('a start that cannot go ahead says why in one line', () => {
   test('a rendezvous on a port in use', async () => {
     const port = portOf(rendezvous)
     const ended = await runToExit(['--port', String(port), '--host', '127.0.0.1', '--data', join(dir, 'rendezvous-2'), '--json', '--no-mdns'],
-      ['--import', './common/compile-cache.ts', 'rendezvous/main.ts'])
+      RENDEZVOUS_PROGRAM)
     assert.equal(ended.code, 1)
     assert.deepEqual(ended.events, [{ event: 'error', code: 'ERR_USAGE', message: `cannot start: port ${port} is already in use (another peer or program listens there): choose another port` }])
     assert.equal(ended.stderr, '')
@@ -128,7 +128,7 @@ describe('a start that cannot go ahead says why in one line', () => {
 
   test('a second rendezvous on a data folder in use is refused', async () => {
     const ended = await runToExit(['--port', '0', '--host', '127.0.0.1', '--data', join(dir, 'rendezvous'), '--json', '--no-mdns'],
-      ['--import', './common/compile-cache.ts', 'rendezvous/main.ts'])
+      RENDEZVOUS_PROGRAM)
     assert.equal(ended.code, 1)
     assert.deepEqual(ended.events, [{ event: 'error', code: 'ERR_USAGE', message: `cannot start: the data folder ${join(dir, 'rendezvous')} is in use by another rendezvous (pid ${server.child.pid}): stop it or use --data DIR` }])
   })

@@ -4,7 +4,7 @@
  */
 import { createInterface } from 'node:readline'
 import type { ChildProcess } from 'node:child_process'
-import { PEER_PROGRAM, PeerProcess } from '../../harness/processes.ts'
+import { PEER_PROGRAM, PeerProcess, RENDEZVOUS_PROGRAM } from '../../harness/processes.ts'
 import type { Host, Lab } from './lab.ts'
 
 export interface LabRendezvous {
@@ -16,9 +16,9 @@ export interface LabRendezvous {
   stop (signal?: NodeJS.Signals): Promise<number | string>
 }
 
-/** `rendezvous/main.ts --host 0.0.0.0 --port <port>` in `host`'s namespace; `mdns` advertises. */
+/** The rendezvous as `npm start` runs it, `--host 0.0.0.0 --port <port>` in `host`'s namespace; `mdns` advertises. */
 export async function startRendezvous (lab: Lab, host: Host, dataDir: string, options: { port?: number, mdns?: boolean } = {}): Promise<LabRendezvous> {
-  const args = ['rendezvous/main.ts', '--host', '0.0.0.0', '--port', String(options.port ?? 7000), '--data', dataDir, '--json']
+  const args = [...RENDEZVOUS_PROGRAM, '--host', '0.0.0.0', '--port', String(options.port ?? 7000), '--data', dataDir, '--json']
   if (options.mdns !== true) args.push('--no-mdns')
   const child = lab.spawnNode(host, args)
   const output: string[] = []
@@ -47,7 +47,7 @@ export async function startRendezvous (lab: Lab, host: Host, dataDir: string, op
   }
 }
 
-/** `peer/main.ts <port> --json [--rendezvous ADDR]` in `host`'s namespace, listening on 0.0.0.0
+/** The peer as `npm run peer -- <port> --json [--rendezvous ADDR]` runs it, in `host`'s namespace, listening on 0.0.0.0
  * as the README runs it on a LAN; without `rendezvous` it finds one by mDNS. */
 export async function startPeer (lab: Lab, host: Host, name: string, dataDir: string, options: { rendezvous?: string, port?: number } = {}): Promise<PeerProcess> {
   const args = [...PEER_PROGRAM, String(options.port ?? 5000), '--data', dataDir, '--json']

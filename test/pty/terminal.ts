@@ -66,11 +66,12 @@ export class Terminal {
     return (await this.tmux('capture-pane', '-p', '-J', '-S', '-1000', '-t', this.name)).replace(/\s+$/, '')
   }
 
-  /** The line the cursor is on, as shown. */
+  /** The line the cursor is on, as shown. The cursor's row and the screen are read in one tmux
+   * command: read one after the other, a line printed in between (a transfer's progress) moved
+   * the screen under the row, and the row read was another line or none. */
   async cursorLine (): Promise<string> {
-    const y = Number((await this.tmux('display-message', '-p', '-t', this.name, '#{cursor_y}')).trim())
-    const lines = (await this.tmux('capture-pane', '-p', '-t', this.name)).split('\n')
-    return lines[y] ?? ''
+    const [y = '', ...lines] = (await this.tmux('display-message', '-p', '-t', this.name, '#{cursor_y}', ';', 'capture-pane', '-p', '-t', this.name)).split('\n')
+    return lines[Number(y)] ?? ''
   }
 
   /** Poll the screen until `check` holds; the deadline is generous for a slow machine. */
