@@ -19,6 +19,8 @@
  * ephemeral X25519 public key in the clear (helloBody, handshakeBody), from which both derive the stream's
  * keys (common/crypto/session.ts). The dialler's hello may carry its name card: the receiver
  * then knows its username without asking the rendezvous `whois` (common/crypto/name-card.ts).
+ * A receiver whose user knows the sender by another identity (a changed identity not yet
+ * accepted with TRUST) answers with handshakeRefusalBody instead of its key, and closes.
  *
  * Inside a session, one long-lived stream. Every frame after the handshake is sealed under the
  * session's keys for its direction (3DES + HMAC, one sequence number per direction), and its
@@ -78,6 +80,10 @@ const SHA256 = bytes(32, 32)
 
 /** The listener's answer in the handshake of a direct stream: its ephemeral X25519 public key. */
 export const handshakeBody = { eph: bytes(32, 32) }
+/** The listener's answer instead of its key when it will not open a channel with this sender:
+ * a code (ParleyError's) and a short reason for the sender's person. Said only where the sender
+ * can do something about it (peer/transport/channel.ts); any other refusal closes the stream. */
+export const handshakeRefusalBody = { code: str(32, 1), why: str(200) }
 /** The dialler's hello: its ephemeral key, and its name card when it has one
  * (common/crypto/name-card.ts). */
 export const helloBody = { ...handshakeBody, card: optional(bytes(MAX_NAME_CARD_BYTES, 1)) }
@@ -166,9 +172,24 @@ export function decodeSessionFrame (data: Uint8Array): SessionFrame {
   }
 }
 
-/** The error a refused message carries back to its sender, as a ParleyError there. Only known
- * codes come through; anything else reads as a protocol error of the remote. The wire carries no
- * retryability: the sender takes the code's default (common/errors.ts), not the remote's word. */
+/** The listener's answer to a hello: its key, or (a map with a `code`) its refusal, thrown. */
+export function decodeHandshakeAnswer (data: Uint8Array): InferSchema<typeof handshakeBody> {
+  const map = decodeMap(data, MAX_FRAME_BYTES, 'handshake answer')
+  if (Object.hasOwn(map, 'code')) {
+    const { code, why } = checkObject(handshakeRefusalBody, map, 'handshake refusal') as InferSchema<typeof handshakeRefusalBody>
+    throw refused(code, why)
+  }
+  return checkObject(handshakeBody, map, 'handshake answer') as InferSchema<typeof handshakeBody>
+}
+
+/** The error a refused message (or handshake) carries back to its sender, as a ParleyError there.
+ * Only known codes come through; anything else reads as a protocol error of the remote. The wire
+ * carries no retryability: the sender takes the code's default (common/errors.ts), not the
+ * remote's word. */
 export function refusalError (refusal: Refusal): ParleyError {
-  return new ParleyError(isErrorCode(refusal.code) ? refusal.code : ErrorCode.Protocol, `refused by the recipient: ${refusal.why}`)
+  return refused(refusal.code, refusal.why)
+}
+
+function refused (code: string, why: string): ParleyError {
+  return new ParleyError(isErrorCode(code) ? code : ErrorCode.Protocol, `refused by the recipient: ${why}`)
 }

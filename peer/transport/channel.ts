@@ -10,7 +10,8 @@
 import type { AbortOptions } from '@libp2p/interface'
 import { deriveDirectSessionKeys, generateEphemeralKeyPair, openFrame, sealFrame, x25519SharedSecret } from '../../common/crypto/index.ts'
 import type { DirectSessionKeys, FrameKeys } from '../../common/crypto/index.ts'
-import { handshakeBody, helloBody } from '../../common/protocol/peer.ts'
+import { decodeHandshakeAnswer, helloBody } from '../../common/protocol/peer.ts'
+import { ErrorCode, is } from '../../common/errors.ts'
 import { decodeBody, encodeBody } from '../../common/wire/codec.ts'
 import type { InferSchema, Schema } from '../../common/wire/codec.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
@@ -55,6 +56,14 @@ export class SealedChannel {
   }
 }
 
+/** What a sender our user knows by another identity is told: by then its user has been warned,
+ * here, with the VERIFY and TRUST to use. It holds no names: the sender knows who it dialled. */
+const NOT_TRUSTED = {
+  code: ErrorCode.IdentityChanged,
+  why: 'its user knows you by another identity and takes nothing from this one until they compare ' +
+    'fingerprints (VERIFY) and accept it (TRUST)'
+}
+
 export interface DirectChannel {
   channel: SealedChannel
   keys: DirectSessionKeys
@@ -70,7 +79,7 @@ export async function initiateDirectChannel (
   const ephemeral = generateEphemeralKeyPair()
   const hello = options?.card === undefined ? { eph: ephemeral.publicKey } : { eph: ephemeral.publicKey, card: options.card }
   await framed.writeAll([header, encodeBody(hello)], { signal: options?.signal })
-  const reply = decodeBody(handshakeBody, await framed.read(options))
+  const reply = decodeHandshakeAnswer(await framed.read(options))
   const keys = deriveDirectSessionKeys({
     sharedSecret: x25519SharedSecret(ephemeral.privateKey, reply.eph),
     initiatorEphemeral: ephemeral.publicKey,
@@ -86,14 +95,22 @@ export async function initiateDirectChannel (
  * Listener's side, after it has read the header: read the dialler's hello, learn who sent it
  * (`identify`, given the name card the hello carried, if any: the caller checks it, else asks
  * the directory) before spending a key pair on an answer, then answer with our key. A sender
- * `identify` refuses (by throwing) gets no answer.
+ * `identify` refuses (by throwing) gets no key: a sender our user knows by another identity is
+ * told so (until 2026-12-06 it read "the other side closed the connection" and could only
+ * guess), any other just sees the stream close.
  */
 export async function acceptDirectChannel<T> (
   framed: FramedStream, header: Uint8Array, localPeerId: string, remotePeerId: string,
   identify: (card: Uint8Array | undefined) => Promise<T>, options?: AbortOptions
 ): Promise<DirectChannel & { from: T }> {
   const hello = decodeBody(helloBody, await framed.read(options))
-  const from = await identify(hello.card)
+  let from: T
+  try {
+    from = await identify(hello.card)
+  } catch (err) {
+    if (is(err, ErrorCode.IdentityChanged)) await framed.write(encodeBody(NOT_TRUSTED), options).catch(() => {})
+    throw err
+  }
   const ephemeral = generateEphemeralKeyPair()
   await framed.write(encodeBody({ eph: ephemeral.publicKey }), options)
   const keys = deriveDirectSessionKeys({

@@ -86,6 +86,12 @@ describe('messages to a changed identity are held until TRUST accepts what VERIF
     const repeated = alice.events.slice(from).filter(e => e.event === 'warning' && String(e.message).includes(String(shown.fingerprint)))
     assert.deepEqual(repeated, [], 'the verify event says it all: no warning carries the fingerprint')
 
+    // The other way, bob's new identity to alice, who has not accepted it: bob is told why his
+    // message waits (until 2026-12-06 his peer read "the other side closed the connection").
+    const refused = await bob.run('SEND alice it is me, really', e => e.event === 'queued' || e.event === 'delivered')
+    assert.equal(refused.event, 'queued', JSON.stringify(refused))
+    assert.match(String(refused.reason), /^refused by the recipient: its user knows you by another identity .*VERIFY.*TRUST/)
+
     const trusted = await alice.run('TRUST bob', e => e.event === 'error' || e.event === 'trusted')
     assert.equal(trusted.event, 'trusted', JSON.stringify(trusted))
     assert.equal(trusted.peerId, secondBob.peerId)
@@ -95,6 +101,10 @@ describe('messages to a changed identity are held until TRUST accepts what VERIF
     const arrived = bob.waitFor(is('message', { from: 'alice', text: 'welcome back' }))
     await alice.run('SEND bob welcome back', is('delivered', { to: 'bob' }))
     await arrived
+    // Accepted, bob's held message goes (his next message flushes what waits for alice, in order).
+    await bob.run('SEND alice thanks', is('delivered', { to: 'alice' }))
+    const texts = alice.events.filter(e => e.event === 'message' && e.from === 'bob').map(e => e.text)
+    assert.deepEqual(texts, ['it is me, really', 'thanks'])
     // TRUST of an identity that has not changed (now) says so, and accepts nothing new.
     const unchanged = await alice.run('VERIFY bob', is('verify', { user: 'bob' }))
     assert.deepEqual([unchanged.peerId, unchanged.fingerprint, unchanged.changed, unchanged.pinnedPeerId, unchanged.pinnedFingerprint],
