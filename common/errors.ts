@@ -37,6 +37,8 @@ export const ErrorCode = {
   Usage: 'ERR_USAGE',
   /** A local file problem (missing, unreadable, not a regular file). */
   File: 'ERR_FILE',
+  /** The sender gave up a file mid-way (it changed or could no longer be read there). */
+  Abandoned: 'ERR_ABANDONED',
   /** A bug or an unexpected failure: reported, never fatal to the process. */
   Internal: 'ERR_INTERNAL',
 } as const
@@ -74,6 +76,7 @@ const RETRYABLE_BY_DEFAULT: Record<ErrorCode, boolean> = {
   [ErrorCode.IdentityChanged]: true,
   [ErrorCode.Usage]: false,
   [ErrorCode.File]: false,
+  [ErrorCode.Abandoned]: false,
   /** A bug or an unexpected failure (a store closing under us) need not happen again. */
   [ErrorCode.Internal]: true
 }

@@ -109,6 +109,7 @@ export class Inbox {
    * together (peer/warnings.ts), not once per refused stream. */
   onInboundError (peerId: string, err: ParleyError): void {
     if (err.code === ErrorCode.Unreachable) return // the sender went away mid-stream; it retries
+    if (err.code === ErrorCode.Abandoned) return // the sender gave a file up: file-cut said so
     const message = this.#warnings.admit(err.code, `refused incoming data from ${this.#nameOf(peerId)}: ${err.message}`)
     if (message !== undefined) this.#emit({ event: 'warning', code: err.code, message })
   }

@@ -83,7 +83,7 @@ export const handshakeBody = { eph: bytes(32, 32) }
 /** The listener's answer instead of its key when it will not open a channel with this sender:
  * a code (ParleyError's) and a short reason for the sender's person. Said only where the sender
  * can do something about it (peer/transport/channel.ts); any other refusal closes the stream. */
-export const handshakeRefusalBody = { code: str(32, 1), why: str(200) }
+const handshakeRefusalBody = { code: str(32, 1), why: str(200) }
 /** The dialler's hello: its ephemeral key, and its name card when it has one
  * (common/crypto/name-card.ts). */
 export const helloBody = { ...handshakeBody, card: optional(bytes(MAX_NAME_CARD_BYTES, 1)) }
@@ -134,6 +134,9 @@ export type FileMeta = InferSchema<typeof fileMetaBody>
 
 /** A VERDICT that refuses the file: a code (ParleyError's) and a short reason for the sender's person. */
 export const fileRefusalBody = { code: str(32, 1), why: str(200) }
+/** ABANDON, the sender's last frame when it gives a file up mid-way: a short reason for the
+ * receiver's person (never the sender's path: peer/files/send.ts). */
+export const fileAbandonBody = { why: str(200) }
 
 /** Associated data of a file's frames: the stream's signal header and the transfer id. */
 export function fileAssociatedData (header: Uint8Array, id: Uint8Array): Uint8Array {

@@ -154,6 +154,7 @@ function cutExplained (cause: FileCutCause, from: string, reason: string): strin
     case 'invalid': return `what ${from} sent failed a check (${reason})`
     case 'local': return `it could not be saved here (${reason})`
     case 'signed-out': return `you signed out here; ${from} sends it again where you sign in next`
+    case 'abandoned': return `${from} gave it up (${reason}); what came is removed`
   }
 }
 

@@ -31,6 +31,8 @@ export const MAX_NAME_ATTEMPTS = 10_000
 
 /** HKDF info of the receiver's CREDIT frames (wire.ts); distinct from META's and the chunks'. */
 export const CREDIT_KEY_INFO = 'parley/file-credit'
+/** The key of a sender's ABANDON frame (wire.ts): its own label, so it is never a chunk's. */
+export const ABANDON_KEY_INFO = 'parley/file-abandon'
 
 /**
  * Flow control (wire.ts). libp2p v3 yamux credits its window as soon as data reaches the frame

@@ -93,7 +93,8 @@ export interface Announced {
 
 /** Why a receive that had started stopped, in the words of FileCutCause. The watch's signal fires
  * on a stall (no data, or a rate under the floor); a stream that ended, between frames or inside
- * one, is the sender gone; a bad frame or META is invalid; the disk (or a fault) is ours. */
+ * one, is the sender gone; its ABANDON, the sender giving it up; a bad frame or META is invalid;
+ * the disk (or a fault) is ours. */
 function cutCause (err: unknown, watchSignal: AbortSignal, signedOut: AbortSignal): FileCutCause {
   // Our own sign-out (QUIT, or the account signed in on another device) ends every stream of the
   // session: the sender is not gone, we are (until 2026-12-06 said as the sender gone).
@@ -102,6 +103,7 @@ function cutCause (err: unknown, watchSignal: AbortSignal, signedOut: AbortSigna
   if (endedInsideFrame(err)) return 'gone'
   switch (asParleyError(err).code) {
     case ErrorCode.Unreachable: return 'gone'
+    case ErrorCode.Abandoned: return 'abandoned'
     case ErrorCode.File: case ErrorCode.Internal: return 'local'
     default: return 'invalid'
   }

@@ -20,7 +20,7 @@ import type { DiskBudget, Reservation } from './budget.ts'
 import { createPartFile, ensureDownloadsDir, fileError, publishPartFile, removeFile } from './disk.ts'
 import { CHECKPOINT_CHUNKS, HEARTBEAT_CHUNKS, REFUSAL_DRAIN_MS, WINDOW_CHUNKS } from './constants.ts'
 import type { PartialTransfer } from './partial.ts'
-import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditDue, openMeta, sealCredit, sealVerdict } from './wire.ts'
+import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditDue, openAbandon, openMeta, sealCredit, sealVerdict } from './wire.ts'
 import type { FileMeta } from '../../common/protocol/peer.ts'
 
 export interface ReceiveFileArgs {
@@ -341,8 +341,10 @@ async function receiveChunks (
     try {
       plaintext = openChunk(fileSecret, index, final, associatedData, sealed)
     } catch (err) {
-      // Wrong index, wrong final flag, wrong key or altered bytes: all the same to us.
-      throw new ParleyError(ErrorCode.Integrity, `file chunk ${index} failed authentication`, { cause: err })
+      // The sender giving up (ABANDON, wire.ts), or a chunk with a wrong index, final flag, key
+      // or bytes: all the same to us.
+      throw openAbandon(fileSecret, associatedData, sealed) ??
+        new ParleyError(ErrorCode.Integrity, `file chunk ${index} failed authentication`, { cause: err })
     }
     const expected = chunkLength(meta.size, index)
     if (plaintext.length > expected) throw new ParleyError(ErrorCode.Protocol, `file chunk ${index} goes beyond the announced size`)

@@ -12,12 +12,14 @@ import { basename, extname, resolve } from 'node:path'
 import { equals } from 'uint8arrays/equals'
 import { CHUNK_SIZE, sealChunk } from '../../common/crypto/index.ts'
 import { ErrorCode, ParleyError, asParleyError, malformed } from '../../common/errors.ts'
+import { patientTimeout } from '../../common/patient-timeout.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
 import { MAX_FILE_BYTES } from '../../common/wire/limits.ts'
 import { sanitiseFileName } from '../../common/wire/names.ts'
+import { STEP_TIMEOUT_MS } from '../constants.ts'
 import { HEARTBEAT_CHUNKS, SHA256_BYTES, TRANSFER_ID_BYTES } from './constants.ts'
 import { fileError } from './disk.ts'
-import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditCount, openCredit, openVerdict, sealMeta, windowEnd } from './wire.ts'
+import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditCount, openCredit, openVerdict, sealAbandon, sealMeta, windowEnd } from './wire.ts'
 
 /** The few types a chat client previews; anything else travels without a MIME type. */
 const MIME_TYPES: Record<string, string> = {
@@ -254,12 +256,34 @@ export async function sendFile (args: SendFileArgs): Promise<SendFileResult> {
     })
   } catch (err) {
     const error = asParleyError(err)
-    for (const target of alive) target.framed.abort(error)
+    // Our file changed or could no longer be read: this delivery is over (ERR_FILE is not
+    // retried), and the receivers are told so (ABANDON, wire.ts) rather than left to keep what
+    // they have for a resume that never comes.
+    const told = error.code === ErrorCode.File ? await abandon(alive, sealAbandon(fileSecret, associatedData)) : new Set<Target>()
+    for (const target of alive) if (!told.has(target)) target.framed.abort(error)
     throw error
   } finally {
     await handle.close()
   }
   return { failed }
+}
+
+/** ABANDON to each target, then our half closed: the receiver reads what came before it, then
+ * it, then the end (an abort would reset the stream under what it still reads). Within a step;
+ * the targets told, whose streams must not be aborted; the caller aborts the others. */
+async function abandon (targets: Iterable<Target>, frame: Uint8Array): Promise<Set<Target>> {
+  const told = new Set<Target>()
+  await Promise.all([...targets].map(async target => {
+    const signal = patientTimeout(STEP_TIMEOUT_MS)
+    try {
+      await target.framed.write(frame, { signal })
+      await target.framed.close({ signal })
+      told.add(target)
+    } catch {
+      // The stream failed first: the caller's abort ends it, and the receiver sees a cut.
+    }
+  }))
+  return told
 }
 
 interface Target {

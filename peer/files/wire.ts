@@ -11,6 +11,8 @@
  *     META      sealFrame(frameKeysFrom(fileSecret, "parley/file-meta"), seq 0, AD,
  *                 CBOR { id: bytes16, size: uint, sha256: bytes32, mime?: str(<=100), from?: uint })
  *     CHUNK i   sealChunk(fileSecret, i, final = (i == n-1), AD, bytes [i*C, min((i+1)*C, size)))
+ *     ABANDON   sealFrame(frameKeysFrom(fileSecret, "parley/file-abandon"), seq 0, AD,
+ *                 CBOR { why: str(<=200) }), in place of a chunk, then the sender closes
  *   receiver → sender
  *     VERDICT   sealFrame(frameKeysFrom(fileSecret, "parley/file-credit"), seq 0, AD,
  *                 empty (go on) | CBOR { code: str(<=32), why: str(<=200) } (refused))
@@ -36,7 +38,15 @@
  * the n - f chunks that travel (relative index r = i - f), so a resumed transfer is, on the wire,
  * a transfer of the file's tail whose chunks keep their absolute indices (and keys).
  *
- * The three labels differ, so META, CHUNK and CREDIT frames never share a key.
+ * The four labels differ, so META, CHUNK, CREDIT and ABANDON frames never share a key.
+ *
+ * Giving up (2026-12-06). A sender whose file changed, shrank or could no longer be read mid-way
+ * drops the delivery (ERR_FILE is not retried: the file it announced is gone). It says so with
+ * ABANDON where the next chunk would be, so the receiver removes what it kept of this transfer
+ * and tells its person that the sender gave it up, instead of keeping the prefix for a resume
+ * that never comes and saying "the rest comes when bob is back". The receiver tries the ABANDON
+ * key only on a frame that failed as a chunk, so the chunks' path costs nothing more. An older
+ * receiver reads it as a chunk that failed authentication.
  *
  * The verdict (issue 12, the disk budget). The receiver answers META at once with VERDICT: empty
  * when it takes the file, or the refusal (ERR_TOO_LARGE: the disk cannot take it; ERR_RATE_LIMITED:
@@ -68,11 +78,11 @@
 import { equals } from 'uint8arrays/equals'
 import { CHUNK_SIZE, frameKeysFrom, openFrame, sealFrame } from '../../common/crypto/index.ts'
 import { ErrorCode, ParleyError, malformed } from '../../common/errors.ts'
-import { fileMetaBody, fileRefusalBody, refusalError } from '../../common/protocol/peer.ts'
+import { fileAbandonBody, fileMetaBody, fileRefusalBody, refusalError } from '../../common/protocol/peer.ts'
 import type { FileMeta } from '../../common/protocol/peer.ts'
 import { decodeBody, encodeBody } from '../../common/wire/codec.ts'
 import { MAX_FILE_BYTES } from '../../common/wire/limits.ts'
-import { CREDIT_EVERY_CHUNKS, CREDIT_KEY_INFO, FILE_SECRET_BYTES, META_KEY_INFO, WINDOW_CHUNKS } from './constants.ts'
+import { ABANDON_KEY_INFO, CREDIT_EVERY_CHUNKS, CREDIT_KEY_INFO, FILE_SECRET_BYTES, META_KEY_INFO, WINDOW_CHUNKS } from './constants.ts'
 
 export interface ResumeOffer {
   from: number
@@ -162,6 +172,26 @@ export function openVerdict (fileSecret: Uint8Array, associatedData: Uint8Array,
   if (body.length === 0) return
   const { code, why } = decodeBody(fileRefusalBody, body)
   throw refusalError({ id: new Uint8Array(0), code, why })
+}
+
+/** What a receiver is told when its sender gives a file up: the same words whatever happened to
+ * the file, which never name the sender's path or folders. */
+const ABANDONED_WHY = 'it changed while it was being sent, or could no longer be read'
+
+export function sealAbandon (fileSecret: Uint8Array, associatedData: Uint8Array): Uint8Array {
+  return sealFrame(frameKeysFrom(fileSecret, ABANDON_KEY_INFO), 0n, associatedData, encodeBody({ why: ABANDONED_WHY }))
+}
+
+/** ERR_ABANDONED with the sender's reason when `sealed` is its ABANDON frame; undefined when it
+ * is not (the caller reports its own failure). */
+export function openAbandon (fileSecret: Uint8Array, associatedData: Uint8Array, sealed: Uint8Array): ParleyError | undefined {
+  let body: Uint8Array
+  try {
+    body = openFrame(frameKeysFrom(fileSecret, ABANDON_KEY_INFO), 0n, associatedData, sealed)
+  } catch {
+    return undefined // not an ABANDON either: the chunk's own failure is the one to report
+  }
+  return new ParleyError(ErrorCode.Abandoned, decodeBody(fileAbandonBody, body).why)
 }
 
 /** The caller's signal fired: ERR_UNREACHABLE, as FramedStream reports an aborted read or write;

@@ -587,6 +587,37 @@ describe('resuming a cut transfer (issue 7)', () => {
     return (await readdir(partialDirOf(dir)).catch(() => [] as string[])).sort()
   }
 
+  test('a sender whose file shrinks mid-way gives it up: the receiver is told (ERR_ABANDONED) and keeps nothing for a resume', async () => {
+    const data = new Uint8Array(randomBytes(CHUNK_SIZE * (CHECKPOINT_CHUNKS + 8)))
+    const f = await fixture(data)
+    const dir = await freshDir()
+    const [out, inc] = await framedPair()
+    const partial = await PartialTransfer.claim(dir, SENDER, f.id)
+    let shrunk: Promise<void> | undefined
+    const sending = sendFile({
+      ...f,
+      targets: [out],
+      // Past the first checkpoint, the file is cut short on the sender's disk (an edit, a download
+      // restarted over it): the next read finds it shorter than announced.
+      onProgress: n => { if (n >= (CHECKPOINT_CHUNKS + 2) * CHUNK_SIZE) shrunk ??= truncate(f.path, CHUNK_SIZE) }
+    })
+    try {
+      const [sent, received] = await Promise.allSettled([
+        sending,
+        receiveFile({ framed: inc, fileSecret: f.fileSecret, associatedData: f.associatedData, announcedName: 'data.bin', announcedSize: f.size, downloadsDir: dir, partial })
+      ])
+      assert.ok(sent.status === 'rejected' && isCode(ErrorCode.File)(sent.reason), String(sent.status === 'rejected' ? sent.reason : 'sent'))
+      assert.ok(received.status === 'rejected' && isCode(ErrorCode.Abandoned)(received.reason),
+        `the receiver is told the sender gave it up, not that it went away: ${String(received.status === 'rejected' ? received.reason : 'received')}`)
+      assert.equal((received.reason as ParleyError).message, 'it changed while it was being sent, or could no longer be read', 'the sender\'s path is not sent')
+    } finally {
+      partial.release()
+    }
+    assert.ok(shrunk !== undefined, 'the file was cut while it was being sent')
+    await assertNothingLeft(dir)
+    assert.deepEqual(await kept(dir), [], 'nothing kept for a resume: the sender dropped this delivery')
+  })
+
   test('a transfer cut after k chunks resumes at k on the next attempt, and the file is byte-identical', async () => {
     const data = new Uint8Array(randomBytes(CHUNK_SIZE * 20 + 123))
     const f = await fixture(data)
