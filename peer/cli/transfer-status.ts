@@ -24,6 +24,15 @@ interface Transfer {
   at: number
 }
 
+/** Width in characters (code points), as the terminal counts these names. */
+const width = (text: string): number => Array.from(text).length
+
+/** `text` in at most `maxLength` characters, its end replaced by "…" when it is longer. */
+function cut (text: string, maxLength: number): string {
+  const chars = Array.from(text)
+  return chars.length <= maxLength ? text : chars.slice(0, Math.max(0, maxLength - 1)).join('') + '…'
+}
+
 export class TransferStatus {
   readonly #transfers = new Map<string, Transfer>()
 
@@ -67,12 +76,20 @@ export class TransferStatus {
     this.#transfers.clear()
   }
 
-  /** The status in at most `maxLength` characters (cut with "…"), or undefined when idle. */
+  /** The status in at most `maxLength` characters, or undefined when idle. What does not fit is
+   * counted, not cut off mid-word: `↑ clip.mp4 40% → alice  +2 more` (until 2026-12-06 a third
+   * transfer read `↓ song.mp3 7% ← b…`); only a first transfer too long on its own is cut, with
+   * "…". */
   text (maxLength: number): string | undefined {
-    if (this.#transfers.size === 0) return undefined
-    const full = [...this.#transfers.keys()].map(key => this.#describe(key)).join('  ')
-    const chars = Array.from(full)
-    return chars.length <= maxLength ? full : chars.slice(0, Math.max(0, maxLength - 1)).join('') + '…'
+    const parts = [...this.#transfers.keys()].map(key => this.#describe(key))
+    if (parts.length === 0) return undefined
+    for (let shown = parts.length; shown > 0; shown--) {
+      const more = parts.length - shown
+      const text = parts.slice(0, shown).join('  ') + (more === 0 ? '' : `  +${more} more`)
+      if (width(text) <= maxLength) return text
+    }
+    const more = parts.length > 1 ? `  +${parts.length - 1} more` : ''
+    return cut(parts[0] ?? '', maxLength - width(more)) + more
   }
 
   #end (key: string, peer: string): boolean {

@@ -83,4 +83,19 @@ describe('the transfers status the prompt carries', () => {
     assert.equal(Array.from(text ?? '').length, 24)
     assert.equal(text, '↑ ünïcødé-xxxxxxxxxxxxx…')
   })
+
+  test('transfers that do not fit are counted, not cut off mid-name (until 2026-12-06 a third read "← b…")', () => {
+    const status = new TransferStatus()
+    status.update(progress({ id: 'a', name: 'clip.mp4', peer: 'alice', bytes: 40 }))
+    status.update(progress({ id: 'b', direction: 'receive', name: 'song.mp3', peer: 'bob', bytes: 7 }))
+    status.update(progress({ id: 'c', direction: 'receive', name: 'notes.pdf', peer: 'carol', bytes: 90 }))
+    assert.equal(status.text(80), '↑ clip.mp4 40% → alice  ↓ song.mp3 7% ← bob  ↓ notes.pdf 90% ← carol')
+    assert.equal(status.text(60), '↑ clip.mp4 40% → alice  ↓ song.mp3 7% ← bob  +1 more')
+    assert.equal(status.text(40), '↑ clip.mp4 40% → alice  +2 more')
+    const narrow = status.text(24)
+    assert.equal(narrow, '↑ clip.mp4 40%…  +2 more')
+    assert.equal(width(narrow), 24)
+  })
 })
+
+const width = (text: string | undefined): number => Array.from(text ?? '').length
