@@ -61,7 +61,10 @@ export async function buildBundles (): Promise<void> {
 
 /** True when a bundle is missing or any file the last build read changed after it started
  * (a source edited, a dependency installed or patched), or is gone. A stat per input: a few ms.
- * `root` is the project's folder (another only in a test). */
+ * By the inode's change time, not the modification time: npm unpacks a package with the
+ * modification times its tarball holds (often 1985), so an upgraded dependency's files would look
+ * older than the bundle; any write, unpacking or rename sets the change time to now. `root` is
+ * the project's folder (another only in a test). */
 export function bundlesAreStale (root = ROOT): boolean {
   let manifest: Manifest
   try {
@@ -72,7 +75,7 @@ export function bundlesAreStale (root = ROOT): boolean {
   }
   return manifest.inputs.some(input => {
     try {
-      return statSync(`${root}${input}`).mtimeMs > manifest.startedAt
+      return statSync(`${root}${input}`).ctimeMs > manifest.startedAt
     } catch {
       return true
     }
