@@ -268,9 +268,11 @@ export async function sendFile (args: SendFileArgs): Promise<SendFileResult> {
   return { failed }
 }
 
-/** ABANDON to each target, then our half closed: the receiver reads what came before it, then
- * it, then the end (an abort would reset the stream under what it still reads). Within a step;
- * the targets told, whose streams must not be aborted; the caller aborts the others. */
+/** ABANDON to each target, our half closed, then a wait (a step at most) for the receiver to
+ * end the stream, which it does once it has read up to ABANDON: an abort before that (ours, or
+ * the caller's) resets the stream under the chunks it still reads, up to the window's 2 MiB, and
+ * it sees a cut instead (a tester's file that grew in its last chunks, until 2026-12-06). The
+ * targets told, whose streams must not be aborted; the caller aborts the others. */
 async function abandon (targets: Iterable<Target>, frame: Uint8Array): Promise<Set<Target>> {
   const told = new Set<Target>()
   await Promise.all([...targets].map(async target => {
@@ -278,12 +280,24 @@ async function abandon (targets: Iterable<Target>, frame: Uint8Array): Promise<S
     try {
       await target.framed.write(frame, { signal })
       await target.framed.close({ signal })
+      await ended(target.framed.stream, signal)
       told.add(target)
     } catch {
       // The stream failed first: the caller's abort ends it, and the receiver sees a cut.
     }
   }))
   return told
+}
+
+/** Resolves once both halves of `stream` are closed (or it was reset); rejects when `signal` fires first. */
+async function ended (stream: FramedStream['stream'], signal: AbortSignal): Promise<void> {
+  if (stream.status !== 'open' && stream.status !== 'closing') return
+  await new Promise<void>((resolve, reject) => {
+    const done = (): void => { signal.removeEventListener('abort', timedOut); resolve() }
+    const timedOut = (): void => { stream.removeEventListener('close', done); reject(new Error('the receiver did not end the stream')) }
+    stream.addEventListener('close', done, { once: true })
+    signal.addEventListener('abort', timedOut, { once: true })
+  })
 }
 
 interface Target {

@@ -1,7 +1,7 @@
 import { after, afterEach, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises'
+import { appendFile, chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { streamPair } from '@libp2p/utils'
@@ -605,6 +605,7 @@ describe('resuming a cut transfer (issue 7)', () => {
       const [sent, received] = await Promise.allSettled([
         sending,
         receiveFile({ framed: inc, fileSecret: f.fileSecret, associatedData: f.associatedData, announcedName: 'data.bin', announcedSize: f.size, downloadsDir: dir, partial })
+          .catch((err: unknown) => { inc.abort(err); throw err }) // as withFramedStream does
       ])
       assert.ok(sent.status === 'rejected' && isCode(ErrorCode.File)(sent.reason), String(sent.status === 'rejected' ? sent.reason : 'sent'))
       assert.ok(received.status === 'rejected' && isCode(ErrorCode.Abandoned)(received.reason),
@@ -616,6 +617,39 @@ describe('resuming a cut transfer (issue 7)', () => {
     assert.ok(shrunk !== undefined, 'the file was cut while it was being sent')
     await assertNothingLeft(dir)
     assert.deepEqual(await kept(dir), [], 'nothing kept for a resume: the sender dropped this delivery')
+  })
+
+  test('a file that grows in its last chunk is given up too, though the caller aborts its stream at once', async () => {
+    const chunks = WINDOW_CHUNKS + 8
+    const data = new Uint8Array(randomBytes(CHUNK_SIZE * chunks))
+    const f = await fixture(data)
+    const dir = await freshDir()
+    const [out, inc] = await framedPair()
+    const partial = await PartialTransfer.claim(dir, SENDER, f.id)
+    let grown: Promise<void> | undefined
+    // As the services run it (withFramedStream): a failed sender aborts its stream, a failed
+    // receiver too. The receiver still had up to the window's chunks to read when the sender
+    // failed at the last one: an abort then reset the stream under them (a tester's case).
+    const sending = sendFile({
+      ...f,
+      targets: [out],
+      onProgress: n => { if (n >= (chunks - 2) * CHUNK_SIZE) grown ??= appendFile(f.path, 'tail') }
+    }).catch((err: unknown) => { out.abort(err); throw err })
+    try {
+      const [sent, received] = await Promise.allSettled([
+        sending,
+        receiveFile({ framed: inc, fileSecret: f.fileSecret, associatedData: f.associatedData, announcedName: 'data.bin', announcedSize: f.size, downloadsDir: dir, partial })
+          .catch((err: unknown) => { inc.abort(err); throw err })
+      ])
+      assert.ok(sent.status === 'rejected' && isCode(ErrorCode.File)(sent.reason), String(sent.status === 'rejected' ? sent.reason : 'sent'))
+      assert.ok(received.status === 'rejected' && isCode(ErrorCode.Abandoned)(received.reason),
+        `the receiver is told the sender gave it up: ${String(received.status === 'rejected' ? received.reason : 'received')}`)
+    } finally {
+      partial.release()
+    }
+    assert.ok(grown !== undefined, 'the file grew while it was being sent')
+    await assertNothingLeft(dir)
+    assert.deepEqual(await kept(dir), [])
   })
 
   test('a transfer cut after k chunks resumes at k on the next attempt, and the file is byte-identical', async () => {
