@@ -201,6 +201,15 @@ export function frameError (err: unknown): ParleyError {
     case 'AbortError':
     case 'TimeoutError':
       return new ParleyError(ErrorCode.Unreachable, 'timed out', { cause: err })
+    // The remote's muxer reset the stream, or the connection under it closed: libp2p's words
+    // ("The stream has been reset", "Cannot write to a stream that is closed") reached a person's
+    // `queued` line until 2026-12-06 (a tester's finding).
+    case 'StreamResetError':
+    case 'ConnectionClosedError':
+    case 'MuxerClosedError':
+      return new ParleyError(ErrorCode.Unreachable, 'the other side closed the connection', { cause: err })
+    case 'StreamStateError':
+      return new ParleyError(ErrorCode.Unreachable, 'the connection was closed', { cause: err })
     default: {
       const wrapped = asParleyError(err)
       return wrapped.code === ErrorCode.Internal

@@ -17,6 +17,19 @@ test('a stream closed under a read or write is the other side closing the connec
   assert.equal(frameError(new Event('reset')).message, 'the connection ended (reset)')
 })
 
+test('libp2p\'s stream errors are said in a person\'s words, not libp2p\'s (until 2026-12-06 "stream failed: The stream has been reset")', () => {
+  for (const [name, message, said] of [
+    ['StreamResetError', 'The stream has been reset', 'the other side closed the connection'],
+    ['ConnectionClosedError', 'The connection is closed', 'the other side closed the connection'],
+    ['MuxerClosedError', 'Muxer already closed', 'the other side closed the connection'],
+    ['StreamStateError', 'Cannot write to a stream that is closed', 'the connection was closed']
+  ]) {
+    const error = frameError(Object.assign(new Error(message), { name }))
+    assert.equal(error.code, ErrorCode.Unreachable, name)
+    assert.equal(error.message, said, name)
+  }
+})
+
 test('a close Event carrying an error is said as that error', () => {
   const timedOut = Object.assign(new Event('close'), { error: Object.assign(new Error('too slow'), { name: 'TimeoutError' }) })
   const said = frameError(timedOut)
