@@ -24,6 +24,9 @@ interface Transfer {
   at: number
 }
 
+/** A name cut shorter than this says too little: the whole status is cut at its end instead. */
+const MIN_NAME_CHARS = 4
+
 /** Width in characters (code points), as the terminal counts these names. */
 const width = (text: string): number => Array.from(text).length
 
@@ -78,10 +81,11 @@ export class TransferStatus {
 
   /** The status in at most `maxLength` characters, or undefined when idle. What does not fit is
    * counted, not cut off mid-word: `↑ clip.mp4 40% → alice  +2 more` (until 2026-12-06 a third
-   * transfer read `↓ song.mp3 7% ← b…`); only a first transfer too long on its own is cut, with
-   * "…". */
+   * transfer read `↓ song.mp3 7% ← b…`). A first transfer too long on its own has its name cut
+   * ("…"), so its percentage and peer stay (until 2026-12-06 they were what went). */
   text (maxLength: number): string | undefined {
-    const parts = [...this.#transfers.keys()].map(key => this.#describe(key))
+    const keys = [...this.#transfers.keys()]
+    const parts = keys.map(key => this.#describe(key))
     if (parts.length === 0) return undefined
     for (let shown = parts.length; shown > 0; shown--) {
       const more = parts.length - shown
@@ -89,7 +93,11 @@ export class TransferStatus {
       if (width(text) <= maxLength) return text
     }
     const more = parts.length > 1 ? `  +${parts.length - 1} more` : ''
-    return cut(parts[0] ?? '', maxLength - width(more)) + more
+    const room = maxLength - width(more)
+    const first = keys[0] ?? ''
+    const nameRoom = room - width(this.#describe(first, ''))
+    const shortened = nameRoom >= MIN_NAME_CHARS ? this.#describe(first, cut(this.#transfers.get(first)?.name ?? '', nameRoom)) : parts[0] ?? ''
+    return cut(shortened, room) + more
   }
 
   #end (key: string, peer: string): boolean {
@@ -99,7 +107,8 @@ export class TransferStatus {
     return true
   }
 
-  #describe (key: string): string {
+  /** One transfer's part of the status; `name` in place of its own (shortened) if given. */
+  #describe (key: string, name?: string): string {
     const transfer = this.#transfers.get(key)
     if (transfer === undefined) return ''
     let bytes = 0
@@ -110,6 +119,6 @@ export class TransferStatus {
     }
     const percent = total === 0 ? 100 : Math.floor(100 * bytes / total)
     const [arrow, towards] = transfer.direction === 'send' ? ['↑', '→'] : ['↓', '←']
-    return `${arrow} ${transfer.name} ${percent}% ${towards} ${[...transfer.peers.keys()].join(', ')}`
+    return `${arrow} ${name ?? transfer.name} ${percent}% ${towards} ${[...transfer.peers.keys()].join(', ')}`
   }
 }

@@ -76,12 +76,14 @@ describe('the transfers status the prompt carries', () => {
     assert.equal(status.text(80), '↑ clip.mp4 10% → bob', 'the other one reported later and stays')
   })
 
-  test('a long status is cut to the width given, in characters, with an ellipsis', () => {
+  test('a long name is cut to the width given, in characters, with an ellipsis; its percentage and peer stay', () => {
     const status = new TransferStatus()
     status.update(progress({ name: 'ünïcødé-' + 'x'.repeat(60) + '.mp4', bytes: 50 }))
     const text = status.text(24)
     assert.equal(Array.from(text ?? '').length, 24)
-    assert.equal(text, '↑ ünïcødé-xxxxxxxxxxxxx…')
+    assert.equal(text, '↑ ünïcødé-xxx… 50% → bob', 'until 2026-12-06 the end went: "↑ ünïcødé-xxxxxxxxxxxxx…"')
+    status.update(progress({ id: 'other', name: 'song.mp3', bytes: 1 }))
+    assert.equal(status.text(28), '↑ ünïcød… 50% → bob  +1 more')
   })
 
   test('transfers that do not fit are counted, not cut off mid-name (until 2026-12-06 a third read "← b…")', () => {
