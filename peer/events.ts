@@ -8,7 +8,9 @@ interface GroupCount { group: string, members: number }
 interface MemberView { username: string, online: boolean }
 /** `connected`: a direct session with the member is open now (group texts go out at once). */
 interface GroupMemberView extends MemberView { connected: boolean }
-export interface HistoryLine { id: string, direction: 'in' | 'out', from: string, group: string | null, kind: 'text' | 'file', text: string, path: string | null, status: string, at: number }
+/** `unreadable`: stored by an earlier account of this name in this folder; its text and path
+ * do not open with this account's key (text '', path null). */
+export interface HistoryLine { id: string, direction: 'in' | 'out', from: string, group: string | null, kind: 'text' | 'file', text: string, path: string | null, status: string, at: number, unreadable: boolean }
 
 /** Why a file coming in stopped: `gone` the connection to the sender was lost (its process
  * ended, its network went), `stalled` it stopped sending or sent too slowly, `invalid` what it

@@ -238,7 +238,9 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
         `${m.group === null ? '' : `[${m.group}] `}${m.from}`,
         m.direction === 'out' ? m.status : 'received',
         // A file received says where it was saved (its name as sent may not be the file's).
-        m.kind === 'file' ? `[file] ${m.text}${m.direction === 'in' && m.path !== null ? ` (saved as ${m.path})` : ''}` : m.text
+        m.unreadable
+          ? colour('yellow', '[stored by an earlier account of this name: it does not open with this one]')
+          : m.kind === 'file' ? `[file] ${m.text}${m.direction === 'in' && m.path !== null ? ` (saved as ${m.path})` : ''}` : m.text
       ])])
     case 'verify': return verifyText(event, colour)
     case 'trusted': return event.changed ? `Accepted the new identity of ${event.user}.` : `${event.user}'s identity has not changed: nothing to accept (it stays trusted).`

@@ -36,8 +36,17 @@ test('HISTORY says where a received file was saved', () => {
   const line = (direction: 'in' | 'out'): string => describe({
     event: 'history',
     with: 'bob',
-    messages: [{ id: '01', direction, from: direction === 'in' ? 'bob' : 'alice', group: null, kind: 'file', text: 'cat.jpg', path: '/home/alice/downloads/cat (1).jpg', status: 'delivered', at }]
+    messages: [{ id: '01', direction, from: direction === 'in' ? 'bob' : 'alice', group: null, kind: 'file', text: 'cat.jpg', path: '/home/alice/downloads/cat (1).jpg', status: 'delivered', at, unreadable: false }]
   }) ?? ''
   assert.match(line('in'), /\[file\] cat\.jpg \(saved as \/home\/alice\/downloads\/cat \(1\)\.jpg\)$/)
   assert.match(line('out'), /\[file\] cat\.jpg$/)
+})
+
+test('HISTORY shows a message an earlier account of this name stored, which this one cannot read, as such', () => {
+  const text = describe({
+    event: 'history',
+    with: 'bob',
+    messages: [{ id: '02', direction: 'in', from: 'bob', group: null, kind: 'text', text: '', path: null, status: 'received', at: Date.now(), unreadable: true }]
+  }) ?? ''
+  assert.match(text, /\[stored by an earlier account of this name: it does not open with this one\]$/)
 })

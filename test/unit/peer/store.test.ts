@@ -204,7 +204,8 @@ describe('peer store', () => {
     for (const text of [secret, 'secret-plans', 'queued secret words']) assert.equal(raw.includes(text), false, text)
     assert.equal((await stat(file)).mode & 0o777, 0o600)
     store = new PeerStore(file, randomBytes(32))
-    assert.throws(() => store.history({ user: 'bob' }, 10), { code: 'ERR_INTEGRITY' })
+    assert.deepEqual(store.history({ user: 'bob' }, 10).map(m => [m.body, m.path, m.unreadable]), [['', null, true]], 'another key opens nothing')
+    assert.throws(() => store.outboxFor('dave'), { code: 'ERR_INTEGRITY' })
   })
 
   test('rows sealed before schema step 5 (one salted 3DES key per value) read as they were, beside new ones', () => {
@@ -261,6 +262,19 @@ describe('peer store', () => {
     store = new PeerStore(file, wrapKey)
     store.enqueue({ id: toMessageId('6'.repeat(32)), recipient: toUsername('carol'), group: null, kind: 'file', body: path, sha256, created: 2 })
     assert.deepEqual(store.outboxFor('carol').map(item => [item.body, item.sha256]), [[path, undefined], [path, sha256]])
+  })
+
+  test('history shows a row another account\'s key sealed as unreadable, beside its own rows, instead of failing', () => {
+    // The rendezvous lost its accounts and alice signed up again in the same folder: a new
+    // account, a new wrapKey, the old rows in the same file. Until 2026-12-06 every HISTORY
+    // failed: "stored value does not open".
+    store.addMessage(message({ body: 'from the earlier account', kind: 'file', path: '/home/me/a.png', at: 1 }))
+    store.close()
+    store = new PeerStore(file, new Uint8Array(randomBytes(32)))
+    store.addMessage(message({ id: toMessageId('2'.repeat(32)), body: 'from this account', at: 2 }))
+    const rows = store.history({ user: 'bob' }, 10)
+    assert.deepEqual(rows.map(m => [m.body, m.path, m.unreadable]), [['', null, true], ['from this account', null, undefined]])
+    assert.equal(rows[0]?.kind, 'file', 'what is not sealed is still said')
   })
 
   test('schema: a file a newer version wrote is refused and left as it was', () => {
