@@ -375,7 +375,19 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     if (cached !== undefined) return cached
     const wrapped = this.#deps.store.groupKey(group, epoch)
     if (wrapped === undefined) return undefined
-    const key = unwrapSecret(this.#deps.wrapKey, context(group, epoch), wrapped)
+    let key: Uint8Array
+    try {
+      key = unwrapSecret(this.#deps.wrapKey, context(group, epoch), wrapped)
+    } catch (err) {
+      if (!is(err, ErrorCode.Integrity)) throw err
+      // Wrapped by an earlier account of this name in this folder (the rendezvous lost its
+      // accounts; the user signed up again here): not ours, so held as none, and our copy on the
+      // rendezvous or a member's hand-over replaces it. Read as ours, it refused every hand-over
+      // of that epoch's key and failed every send to the group, for good (a tester's finding,
+      // until 2026-12-06: "refused by the recipient: frame MAC mismatch").
+      log.warn(`the stored key of ${group} (epoch ${epoch}) is an earlier account's: held as none`, err)
+      return undefined
+    }
     if (this.#unwrapped.size >= MAX_UNWRAPPED_KEYS) this.#unwrapped.delete(this.#unwrapped.keys().next().value ?? '')
     this.#unwrapped.set(id, key)
     return key

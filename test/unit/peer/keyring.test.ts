@@ -14,6 +14,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { epochStatement, keyCommitment } from '../../../common/crypto/epoch.ts'
 import { newGroupKey } from '../../../common/crypto/group.ts'
+import { wrapSecret } from '../../../common/crypto/wrap.ts'
 import { ErrorCode, ParleyError, is } from '../../../common/errors.ts'
 import { IN_MEMORY } from '../../../common/sqlite.ts'
 import type { Result } from '../../../common/protocol/rendezvous.ts'
@@ -224,6 +225,17 @@ describe('group keyring', () => {
       assert.deepEqual(member('bob').reported, [])
       await member('bob').keyring.acceptHandedKey({ from: 'alice', group: GROUP, epoch: 1, key: real })
       assert.deepEqual(held('bob', 1) !== undefined, true)
+    })
+
+    test('is taken where the stored key of that epoch is an earlier account\'s (signed up again in the same folder)', async () => {
+      const key = await startEpoch(member('alice'))
+      // Bob's store holds a key for epoch 1 wrapped under another wrapKey: an earlier account of
+      // his name left it in this folder. Until 2026-12-06 it was read as his, and every hand-over
+      // of epoch 1's key was refused ("frame MAC mismatch"), for good.
+      member('bob').store.saveGroupKey(GROUP, 1, wrapSecret(randomBytes(32), `group:${GROUP}:1`, newGroupKey()))
+      await member('bob').keyring.acceptHandedKey({ from: 'alice', group: GROUP, epoch: 1, key })
+      assert.deepEqual(await member('bob').keyring.key(GROUP, 1), key)
+      assert.deepEqual(member('bob').reported, [`key ${GROUP} 1`])
     })
 
     test('is refused (ERR_INTEGRITY) when the commitment is signed by someone other than its maker', async () => {
