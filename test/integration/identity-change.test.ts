@@ -105,6 +105,15 @@ describe('messages to a changed identity are held until TRUST accepts what VERIF
     await bob.run('SEND alice thanks', is('delivered', { to: 'alice' }))
     const texts = alice.events.filter(e => e.event === 'message' && e.from === 'bob').map(e => e.text)
     assert.deepEqual(texts, ['it is me, really', 'thanks'])
+    // Alice signed up again in the same folder: what her earlier account stored there does not
+    // open with this one. HISTORY says so of that message and shows the rest (until 2026-12-06
+    // it failed whole: "stored value does not open").
+    const history = await alice.run('HISTORY bob', e => e.event === 'history' || e.event === 'error')
+    assert.equal(history.event, 'history', JSON.stringify(history))
+    const lines = history.messages as Array<{ text: string, unreadable: boolean }>
+    assert.deepEqual(lines[0], { ...lines[0], text: '', unreadable: true }, 'the earlier account\'s "first contact pins you"')
+    assert.deepEqual(lines.slice(1).filter(m => m.unreadable), [])
+    assert.deepEqual(lines.slice(1).map(m => m.text).sort(), ['are you still you?', 'it is me, really', 'thanks', 'welcome back'])
     // TRUST of an identity that has not changed (now) says so, and accepts nothing new.
     const unchanged = await alice.run('VERIFY bob', is('verify', { user: 'bob' }))
     assert.deepEqual([unchanged.peerId, unchanged.fingerprint, unchanged.changed, unchanged.pinnedPeerId, unchanged.pinnedFingerprint],
