@@ -587,69 +587,49 @@ describe('resuming a cut transfer (issue 7)', () => {
     return (await readdir(partialDirOf(dir)).catch(() => [] as string[])).sort()
   }
 
-  test('a sender whose file shrinks mid-way gives it up: the receiver is told (ERR_ABANDONED) and keeps nothing for a resume', async () => {
-    const data = new Uint8Array(randomBytes(CHUNK_SIZE * (CHECKPOINT_CHUNKS + 8)))
-    const f = await fixture(data)
+  /**
+   * A transfer of `chunks` chunks whose source `change`s once the sender has sent `changeAt`
+   * chunks, run as the services run it (withFramedStream): a failed side aborts its stream. The
+   * sender must fail with ERR_FILE and say so (ABANDON); the receiver must report ERR_ABANDONED
+   * and keep nothing, neither in downloads nor for a resume.
+   */
+  async function givenUp (chunks: number, changeAt: number, change: (path: string) => Promise<void>): Promise<ParleyError> {
+    const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * chunks)))
     const dir = await freshDir()
     const [out, inc] = await framedPair()
     const partial = await PartialTransfer.claim(dir, SENDER, f.id)
-    let shrunk: Promise<void> | undefined
-    const sending = sendFile({
-      ...f,
-      targets: [out],
-      // Past the first checkpoint, the file is cut short on the sender's disk (an edit, a download
-      // restarted over it): the next read finds it shorter than announced.
-      onProgress: n => { if (n >= (CHECKPOINT_CHUNKS + 2) * CHUNK_SIZE) shrunk ??= truncate(f.path, CHUNK_SIZE) }
-    })
-    try {
-      const [sent, received] = await Promise.allSettled([
-        sending,
-        receiveFile({ framed: inc, fileSecret: f.fileSecret, associatedData: f.associatedData, announcedName: 'data.bin', announcedSize: f.size, downloadsDir: dir, partial })
-          .catch((err: unknown) => { inc.abort(err); throw err }) // as withFramedStream does
-      ])
-      assert.ok(sent.status === 'rejected' && isCode(ErrorCode.File)(sent.reason), String(sent.status === 'rejected' ? sent.reason : 'sent'))
-      assert.ok(received.status === 'rejected' && isCode(ErrorCode.Abandoned)(received.reason),
-        `the receiver is told the sender gave it up, not that it went away: ${String(received.status === 'rejected' ? received.reason : 'received')}`)
-      assert.equal((received.reason as ParleyError).message, 'it changed while it was being sent, or could no longer be read', 'the sender\'s path is not sent')
-    } finally {
-      partial.release()
-    }
-    assert.ok(shrunk !== undefined, 'the file was cut while it was being sent')
-    await assertNothingLeft(dir)
-    assert.deepEqual(await kept(dir), [], 'nothing kept for a resume: the sender dropped this delivery')
-  })
-
-  test('a file that grows in its last chunk is given up too, though the caller aborts its stream at once', async () => {
-    const chunks = WINDOW_CHUNKS + 8
-    const data = new Uint8Array(randomBytes(CHUNK_SIZE * chunks))
-    const f = await fixture(data)
-    const dir = await freshDir()
-    const [out, inc] = await framedPair()
-    const partial = await PartialTransfer.claim(dir, SENDER, f.id)
-    let grown: Promise<void> | undefined
-    // As the services run it (withFramedStream): a failed sender aborts its stream, a failed
-    // receiver too. The receiver still had up to the window's chunks to read when the sender
-    // failed at the last one: an abort then reset the stream under them (a tester's case).
-    const sending = sendFile({
-      ...f,
-      targets: [out],
-      onProgress: n => { if (n >= (chunks - 2) * CHUNK_SIZE) grown ??= appendFile(f.path, 'tail') }
-    }).catch((err: unknown) => { out.abort(err); throw err })
+    let changed: Promise<void> | undefined
+    const sending = sendFile({ ...f, targets: [out], onProgress: n => { if (n >= changeAt * CHUNK_SIZE) changed ??= change(f.path) } })
+      .catch((err: unknown) => { out.abort(err); throw err })
     try {
       const [sent, received] = await Promise.allSettled([
         sending,
         receiveFile({ framed: inc, fileSecret: f.fileSecret, associatedData: f.associatedData, announcedName: 'data.bin', announcedSize: f.size, downloadsDir: dir, partial })
           .catch((err: unknown) => { inc.abort(err); throw err })
       ])
+      assert.ok(changed !== undefined, 'the file changed while it was being sent')
       assert.ok(sent.status === 'rejected' && isCode(ErrorCode.File)(sent.reason), String(sent.status === 'rejected' ? sent.reason : 'sent'))
       assert.ok(received.status === 'rejected' && isCode(ErrorCode.Abandoned)(received.reason),
-        `the receiver is told the sender gave it up: ${String(received.status === 'rejected' ? received.reason : 'received')}`)
+        `the receiver is told the sender gave it up, not that it went away: ${String(received.status === 'rejected' ? received.reason : 'received')}`)
+      await assertNothingLeft(dir)
+      assert.deepEqual(await kept(dir), [], 'nothing kept for a resume: the sender dropped this delivery')
+      return received.reason as ParleyError
     } finally {
       partial.release()
     }
-    assert.ok(grown !== undefined, 'the file grew while it was being sent')
-    await assertNothingLeft(dir)
-    assert.deepEqual(await kept(dir), [])
+  }
+
+  test('a sender whose file shrinks mid-way gives it up: the receiver is told (ERR_ABANDONED) and keeps nothing for a resume', async () => {
+    // Past the first checkpoint, the file is cut short on the sender's disk (an edit, a download
+    // restarted over it): the next read finds it shorter than announced.
+    const error = await givenUp(CHECKPOINT_CHUNKS + 8, CHECKPOINT_CHUNKS + 2, async path => { await truncate(path, CHUNK_SIZE) })
+    assert.equal(error.message, 'it changed while it was being sent, or could no longer be read', 'the sender\'s path is not sent')
+  })
+
+  test('a file that grows in its last chunk is given up too, though the caller aborts its stream at once', async () => {
+    // The receiver still had up to the window's chunks to read when the sender failed at the
+    // last one: the caller's abort then reset the stream under them (a tester's case).
+    await givenUp(WINDOW_CHUNKS + 8, WINDOW_CHUNKS + 6, async path => { await appendFile(path, 'tail') })
   })
 
   test('a transfer cut after k chunks resumes at k on the next attempt, and the file is byte-identical', async () => {
