@@ -34,7 +34,9 @@ export type PeerEvent =
   /** `name`: a file's name as it is sent (null for a text). */
   | { event: 'accepted', id: string, to: string | null, group: string | null, kind: 'text' | 'file', name: string | null }
   | { event: 'sent', id: string, to: string, group: string | null }
-  | { event: 'queued', id: string, to: string, group: string | null, reason: string }
+  /** `code`: the error that held it back (null: `offline`), e.g. ERR_IDENTITY_CHANGED while the
+   * recipient has not accepted our identity. */
+  | { event: 'queued', id: string, to: string, group: string | null, reason: string, code: string | null }
   | { event: 'delivered', id: string, to: string, group: string | null }
   /** Given up: this message will not reach `to` (the file changed after it was sent, the
    * recipient refused it five times…); `message` says why, for a person. */

@@ -287,7 +287,7 @@ export class Outbox {
       const key = `${item.id}/${item.recipient}`
       if (this.#reportedQueued.has(key)) continue
       this.#reportedQueued.add(key)
-      this.#emit({ event: 'queued', id: item.id, to: item.recipient, group: item.group, reason })
+      this.#emit({ event: 'queued', id: item.id, to: item.recipient, group: item.group, reason, code: error?.code ?? null })
     }
   }
 }

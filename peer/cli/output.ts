@@ -6,6 +6,7 @@
  */
 import { styleText } from 'node:util'
 import type { FileCutCause, PeerEvent } from '../events.ts'
+import { ErrorCode } from '../../common/errors.ts'
 import { formatBytes } from '../../common/format-bytes.ts'
 import { clock, table, when } from './format.ts'
 import { safeValue } from './safe-text.ts'
@@ -210,7 +211,10 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       // Offline: it waits for them. Otherwise they are online but could not be reached (or went
       // away mid-delivery), and the outbox tries again within seconds: "when they are back" read
       // wrong beside "bob is online" (until 2026-12-06).
-      const then = event.reason === 'offline' ? 'it will be delivered when they are back' : 'it will be tried again shortly'
+      // Refused until they accept our identity: "shortly" read wrong there (a tester's finding).
+      const then = event.reason === 'offline'
+        ? 'it will be delivered when they are back'
+        : event.code === ErrorCode.IdentityChanged ? `it goes once ${event.to} accepts your identity` : 'it will be tried again shortly'
       return colour('yellow', `${clock()} ${file === undefined ? '' : `${file} `}queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); ${then}`)
     }
     case 'delivered': return colour('green', `${clock()} ${file === undefined ? '' : `${file} `}delivered to ${event.to}${event.group === null ? '' : ` in ${event.group}`}`)

@@ -91,6 +91,7 @@ describe('messages to a changed identity are held until TRUST accepts what VERIF
     const refused = await bob.run('SEND alice it is me, really', e => e.event === 'queued' || e.event === 'delivered')
     assert.equal(refused.event, 'queued', JSON.stringify(refused))
     assert.match(String(refused.reason), /^refused by the recipient: its user knows you by another identity .*VERIFY.*TRUST/)
+    assert.equal(refused.code, 'ERR_IDENTITY_CHANGED')
 
     const trusted = await alice.run('TRUST bob', e => e.event === 'error' || e.event === 'trusted')
     assert.equal(trusted.event, 'trusted', JSON.stringify(trusted))

@@ -96,10 +96,13 @@ test('describe() gives aligned tables and notices', () => {
 
 test('a queued or delivered line names the file it is about, and says when it goes out again', () => {
   const queued = { event: 'queued', id: 'aa', to: 'bob', group: null } as const
-  assert.match(describeEvent({ ...queued, reason: 'offline' }) ?? '', /^\d\d:\d\d:\d\d queued for bob \(offline\); it will be delivered when they are back$/)
+  assert.match(describeEvent({ ...queued, reason: 'offline', code: null }) ?? '', /^\d\d:\d\d:\d\d queued for bob \(offline\); it will be delivered when they are back$/)
   // Online but cut or unreachable: tried again within seconds, not "when they are back".
-  assert.match(describeEvent({ ...queued, reason: 'the other side closed the connection' }, undefined, 'report.pdf') ?? '',
+  assert.match(describeEvent({ ...queued, reason: 'the other side closed the connection', code: 'ERR_UNREACHABLE' }, undefined, 'report.pdf') ?? '',
     /^\d\d:\d\d:\d\d report\.pdf queued for bob \(the other side closed the connection\); it will be tried again shortly$/)
+  // Refused until bob accepts our identity: not "shortly" (until 2026-12-06 it said so).
+  assert.match(describeEvent({ ...queued, reason: 'refused by the recipient: its user knows you by another identity', code: 'ERR_IDENTITY_CHANGED' }) ?? '',
+    /; it goes once bob accepts your identity$/)
   assert.match(describeEvent({ event: 'delivered', id: 'aa', to: 'bob', group: 'club' }, undefined, 'report.pdf') ?? '', /^\d\d:\d\d:\d\d report\.pdf delivered to bob in club$/)
   assert.match(describeEvent({ event: 'delivered', id: 'bb', to: 'bob', group: null }) ?? '', /^\d\d:\d\d:\d\d delivered to bob$/)
 })
