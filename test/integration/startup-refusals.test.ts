@@ -81,6 +81,10 @@ describe('a start that cannot go ahead says why in one line', () => {
     const bad = await runToExit(['70000', '--rendezvous', rendezvous, '--json', '--no-mdns'])
     assert.deepEqual([bad.code, bad.events], [2, []], JSON.stringify(bad))
     assert.match(bad.stderr, /^the port must be a number from 0 to 65535\n/)
+    // A word after the port is not the port's fault (until 2026-12-06 it said the port was no number).
+    const extra = await runToExit(['5000', 'extra', '--rendezvous', rendezvous, '--json', '--no-mdns'])
+    assert.deepEqual([extra.code, extra.events], [2, []], JSON.stringify(extra))
+    assert.match(extra.stderr, /^one port only, then options: "extra" is not an option \(they start with --\)\nusage: /)
   })
 
   test('a peer on the port the rendezvous listens on', async () => {
