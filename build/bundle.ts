@@ -16,7 +16,6 @@
  */
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { build } from 'esbuild'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 const DIST = `${ROOT}dist/`
@@ -38,6 +37,9 @@ const REQUIRE_SHIM = "import { createRequire as parleyCreateRequire } from 'node
 /** Bundle both programs into dist/; resolves once both files and the manifest are in place. */
 export async function buildBundles (): Promise<void> {
   const startedAt = Date.now()
+  // Loaded only to build: every test file that starts a program checks the bundles first, and
+  // esbuild's API costs ~30 ms of CPU to load where the check itself is a few ms of stats.
+  const { build } = await import('esbuild')
   const result = await build({
     absWorkingDir: ROOT,
     entryPoints: Object.fromEntries(Object.entries(BUNDLES).map(([name, { entry }]) => [name, entry])),

@@ -4,10 +4,11 @@
  * modules are read. It is the project's one JavaScript module on purpose: Node caches our
  * TypeScript after stripping its types, so a start whose modules are all cached never loads the
  * stripper (about 0.13 CPU-s), but a TypeScript preload, read before the cache is on, loaded it
- * in every process (each of the ~90 test files `npm test` starts, until 2026-12-06). Each start of a peer reads some hundreds of modules, libp2p's and our
- * TypeScript (whose types Node strips first), and compiling them was about a third of a start's
- * CPU, the same work at every start: a peer's modules load with 0.67 s of CPU instead of 0.92 on
- * the machine of the README's figures.
+ * in every process (each of the ~90 test files `npm test` starts, until 2026-12-06). A program
+ * that runs TypeScript as it is (a test file, the bench, the load test) reads some hundreds of
+ * modules, libp2p's and ours, and compiling them is about a third of its start's CPU, the same
+ * work at every start. (The peer and the rendezvous run as bundles, build/bundle.ts, and do not
+ * need it: one file has little to resolve or strip.)
  *
  * The cache is kept in the project's own `node_modules/.cache`, not in the shared temp folder
  * Node uses by default: compiled code that other users of the machine could write would be code

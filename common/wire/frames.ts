@@ -143,7 +143,7 @@ export class FramedStream {
       this.abort(err)
       return
     }
-    if (this.stream.status === 'closed' || this.stream.status === 'aborted' || this.stream.status === 'reset') return
+    if (this.over) return
     const timer = setTimeout(() => { this.abort(new Error('the remote did not close its half of the stream')) }, CLOSE_GRACE_MS)
     timer.unref()
     this.stream.addEventListener('close', () => { clearTimeout(timer) }, { once: true })
@@ -151,6 +151,23 @@ export class FramedStream {
 
   abort (err: unknown): void {
     this.stream.abort(err instanceof Error ? err : new Error(String(err)))
+  }
+
+  /** Both halves closed, or the stream aborted or reset. */
+  get over (): boolean {
+    return this.stream.status === 'closed' || this.stream.status === 'aborted' || this.stream.status === 'reset'
+  }
+
+  /** Resolves once the stream is over (the remote closed its half after ours, or it was reset);
+   * rejects when `signal` fires first. */
+  async whenOver (signal: AbortSignal): Promise<void> {
+    if (this.over) return
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => { signal.removeEventListener('abort', timedOut); resolve() }
+      const timedOut = (): void => { this.stream.removeEventListener('close', done); reject(new Error('the remote did not end the stream')) }
+      this.stream.addEventListener('close', done, { once: true })
+      signal.addEventListener('abort', timedOut, { once: true })
+    })
   }
 }
 

@@ -280,24 +280,13 @@ async function abandon (targets: Iterable<Target>, frame: Uint8Array): Promise<S
     try {
       await target.framed.write(frame, { signal })
       await target.framed.close({ signal })
-      await ended(target.framed.stream, signal)
+      await target.framed.whenOver(signal)
       told.add(target)
     } catch {
       // The stream failed first: the caller's abort ends it, and the receiver sees a cut.
     }
   }))
   return told
-}
-
-/** Resolves once both halves of `stream` are closed (or it was reset); rejects when `signal` fires first. */
-async function ended (stream: FramedStream['stream'], signal: AbortSignal): Promise<void> {
-  if (stream.status !== 'open' && stream.status !== 'closing') return
-  await new Promise<void>((resolve, reject) => {
-    const done = (): void => { signal.removeEventListener('abort', timedOut); resolve() }
-    const timedOut = (): void => { stream.removeEventListener('close', done); reject(new Error('the receiver did not end the stream')) }
-    stream.addEventListener('close', done, { once: true })
-    signal.addEventListener('abort', timedOut, { once: true })
-  })
 }
 
 interface Target {
