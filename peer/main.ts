@@ -7,10 +7,10 @@
  * and its details go to `<data>/errors.log`. A start that cannot go ahead (a data folder another
  * peer runs on, a port in use) is one line and exit status 1.
  */
-import { parseArgs } from 'node:util'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { readArguments } from '../common/cli-args.ts'
 import { lockDataFolder } from '../common/data-lock.ts'
 import type { DataLock } from '../common/data-lock.ts'
 import { ErrorCode, asParleyError } from '../common/errors.ts'
@@ -29,6 +29,7 @@ import { HistoryFile } from './cli/history.ts'
 import { Prompt } from './cli/prompt.ts'
 
 const USAGE = 'usage: npm run peer -- <port> [--rendezvous host:port|multiaddr] [--data DIR] [--host 0.0.0.0] [--json] [--no-mdns]'
+const PORT_RANGE = 'the port must be a number from 0 to 65535'
 
 /** After Ctrl-C or a signal, how long deliveries in progress may still take. */
 const SIGNAL_DRAIN_MS = 3_000
@@ -44,18 +45,21 @@ const LOG_FLUSH_MS = 1_000
 const SIGNAL_EXIT_DEADLINE_MS = 10_000
 
 async function main (): Promise<number> {
+  const argv = process.argv.slice(2)
+  // A negative port reads as an option to parseArgs (`-1`): it is a port that is no port.
+  if (/^-[0-9]/.test(argv[0] ?? '')) {
+    process.stderr.write(`${PORT_RANGE}\n${USAGE}\n`)
+    return 2
+  }
   let args
   try {
-    args = parseArgs({
-      allowPositionals: true,
-      options: {
-        rendezvous: { type: 'string' },
-        data: { type: 'string' },
-        host: { type: 'string', default: '0.0.0.0' },
-        json: { type: 'boolean', default: false },
-        'no-mdns': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false }
-      }
+    args = readArguments(argv, {
+      rendezvous: { type: 'string' },
+      data: { type: 'string' },
+      host: { type: 'string', default: '0.0.0.0' },
+      json: { type: 'boolean', default: false },
+      'no-mdns': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false }
     })
   } catch (err) {
     process.stderr.write(`${asParleyError(err).message}\n${USAGE}\n`)
@@ -80,7 +84,7 @@ async function main (): Promise<number> {
     return 2
   }
   if (!/^[0-9]{1,5}$/.test(portText) || port > 65535) {
-    process.stderr.write(`the port must be a number from 0 to 65535\n${USAGE}\n`)
+    process.stderr.write(`${PORT_RANGE}\n${USAGE}\n`)
     return 2
   }
   const dataDir = values.data ?? join('.parley', `peer-${port}`)

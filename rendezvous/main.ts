@@ -8,7 +8,7 @@
  * `{"event":"ready","peerId":...,"addrs":[...]}`), advertises itself by mDNS unless --no-mdns,
  * and stops cleanly (exit 0) on SIGINT/SIGTERM. The only module of the server that uses console.
  */
-import { parseArgs } from 'node:util'
+import { readArguments } from '../common/cli-args.ts'
 import { lockDataFolder } from '../common/data-lock.ts'
 import { ErrorCode, asParleyError } from '../common/errors.ts'
 import { CONNECTIONS_PER_IP, DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, MAX_CONNECTIONS } from './constants.ts'
@@ -40,21 +40,17 @@ function count (name: string, text: string): number {
 }
 
 function parseOptions (argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      port: { type: 'string', default: String(DEFAULT_PORT) },
-      host: { type: 'string', default: DEFAULT_HOST },
-      data: { type: 'string', default: DEFAULT_DATA_DIR },
-      json: { type: 'boolean', default: false },
-      'no-mdns': { type: 'boolean', default: false },
-      'max-connections': { type: 'string', default: String(MAX_CONNECTIONS) },
-      'connections-per-ip': { type: 'string', default: String(CONNECTIONS_PER_IP) },
-      help: { type: 'boolean', short: 'h', default: false }
-    },
-    strict: true,
-    allowPositionals: false
+  const { values, positionals } = readArguments(argv, {
+    port: { type: 'string', default: String(DEFAULT_PORT) },
+    host: { type: 'string', default: DEFAULT_HOST },
+    data: { type: 'string', default: DEFAULT_DATA_DIR },
+    json: { type: 'boolean', default: false },
+    'no-mdns': { type: 'boolean', default: false },
+    'max-connections': { type: 'string', default: String(MAX_CONNECTIONS) },
+    'connections-per-ip': { type: 'string', default: String(CONNECTIONS_PER_IP) },
+    help: { type: 'boolean', short: 'h', default: false }
   })
+  if (positionals.length > 0) throw new Error(`${JSON.stringify(positionals[0]?.slice(0, 40))} is not an option (they start with --; the port is --port N)`)
   if (values.help) {
     console.log(USAGE)
     process.exit(0)

@@ -85,6 +85,24 @@ describe('a start that cannot go ahead says why in one line', () => {
     const extra = await runToExit(['5000', 'extra', '--rendezvous', rendezvous, '--json', '--no-mdns'])
     assert.deepEqual([extra.code, extra.events], [2, []], JSON.stringify(extra))
     assert.match(extra.stderr, /^one port only, then options: "extra" is not an option \(they start with --\)\nusage: /)
+    // Options refused in our words, not parseArgs' (until 2026-12-06 `peer -1` was told to "place
+    // it at the end of the command after '--'").
+    const negative = await runToExit(['-1', '--rendezvous', rendezvous, '--json', '--no-mdns'])
+    assert.deepEqual([negative.code, negative.events], [2, []], JSON.stringify(negative))
+    assert.match(negative.stderr, /^the port must be a number from 0 to 65535\nusage: /)
+    const unknown = await runToExit(['5000', '--rendevous', rendezvous, '--json', '--no-mdns'])
+    assert.deepEqual([unknown.code, unknown.events], [2, []], JSON.stringify(unknown))
+    assert.match(unknown.stderr, /^"--rendevous" is not an option; the options are --rendezvous, --data, --host, --json, --no-mdns, --help\nusage: /)
+    const missing = await runToExit(['5000', '--json', '--no-mdns', '--data'])
+    assert.match(missing.stderr, /^--data needs a value after it\nusage: /)
+  })
+
+  test('a rendezvous refuses what is not its option in words a person reads', async () => {
+    const positional = await runToExit(['7000', '--json', '--no-mdns'], RENDEZVOUS_PROGRAM)
+    assert.equal(positional.code, 1)
+    assert.match(String(positional.events[0]?.message), /^"7000" is not an option \(they start with --; the port is --port N\)\nusage: /)
+    const valueless = await runToExit(['--json=yes'], RENDEZVOUS_PROGRAM)
+    assert.match(valueless.stderr, /^parley rendezvous: --json takes no value\nusage: /)
   })
 
   test('a peer on the port the rendezvous listens on', async () => {

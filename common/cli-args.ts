@@ -1,0 +1,36 @@
+/**
+ * Command-line options of both programs, read with node:util's parseArgs and refused in our own
+ * words: parseArgs' own ("Unknown option '-1'. To specify a positional argument starting with a
+ * '-', place it at the end of the command after '--' …") speak to a programmer, not to a person
+ * starting a peer (a tester's finding).
+ */
+import { parseArgs } from 'node:util'
+import type { ParseArgsOptionsConfig } from 'node:util'
+
+/** A word on the command line that parseArgs refused, said for a person. */
+export class ArgumentError extends Error {}
+
+export function readArguments<T extends ParseArgsOptionsConfig> (args: string[], options: T): ReturnType<typeof parseArgs<{ args: string[], options: T, allowPositionals: true, strict: true }>> {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true })
+  } catch (err) {
+    throw new ArgumentError(explain(err, options))
+  }
+}
+
+function explain (err: unknown, options: ParseArgsOptionsConfig): string {
+  const code = (err as { code?: unknown }).code
+  const message = err instanceof Error ? err.message : String(err)
+  // parseArgs names the word in quotes at the start of its message: "Unknown option '--bogus'".
+  const word = (/'([^']*)'/.exec(message)?.[1] ?? '').slice(0, 40)
+  const name = word.replace(/^--?/, '').replace(/ <value>$/, '')
+  switch (code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+      // Quoted as JSON: a control character typed in the word is shown, not acted on.
+      return `${JSON.stringify(word)} is not an option; the options are ${Object.keys(options).map(option => `--${option}`).join(', ')}`
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+      return options[name]?.type === 'string' ? `--${name} needs a value after it` : `--${name} takes no value`
+    default:
+      return message
+  }
+}
