@@ -33,14 +33,16 @@ export type PeerEvent =
    * the id every later event about the message carries (`to` null for a group). */
   /** `name`: a file's name as it is sent (null for a text). */
   | { event: 'accepted', id: string, to: string | null, group: string | null, kind: 'text' | 'file', name: string | null }
-  | { event: 'sent', id: string, to: string, group: string | null }
+  /** The outbox's events about one delivery name its file (`name`, null for a text) themselves:
+   * a line made from `accepted`'s name lost it after a restart, or when `queued` came first. */
+  | { event: 'sent', id: string, to: string, group: string | null, name: string | null }
   /** `code`: the error that held it back (null: `offline`), e.g. ERR_IDENTITY_CHANGED while the
    * recipient has not accepted our identity. */
-  | { event: 'queued', id: string, to: string, group: string | null, reason: string, code: string | null }
-  | { event: 'delivered', id: string, to: string, group: string | null }
+  | { event: 'queued', id: string, to: string, group: string | null, name: string | null, reason: string, code: string | null }
+  | { event: 'delivered', id: string, to: string, group: string | null, name: string | null }
   /** Given up: this message will not reach `to` (the file changed after it was sent, the
    * recipient refused it five times…); `message` says why, for a person. */
-  | { event: 'undelivered', id: string, to: string, group: string | null, code: ErrorCode, message: string }
+  | { event: 'undelivered', id: string, to: string, group: string | null, name: string | null, code: ErrorCode, message: string }
   | { event: 'progress', id: string, direction: 'send' | 'receive', peer: string, name: string, bytes: number, total: number }
   /** A file coming in stopped before its end: it leaves the transfers shown in the prompt at
    * once. `bytes` had arrived of `total` (0 when unknown); `cause` says why in a word a person's

@@ -15,6 +15,7 @@ import type { Directory, PeerContact } from './directory.ts'
 import type { Posted } from './direct/service.ts'
 import type { MessageRecord, NewOutboxItem, OutboxItem, PeerStore } from './store/store.ts'
 import { OUTBOX_RETRY_MS } from './constants.ts'
+import { announcedName } from './files/send.ts'
 import { logger } from './log.ts'
 
 const log = logger('parley:outbox')
@@ -188,7 +189,7 @@ export class Outbox {
       let posted: Posted
       try {
         posted = await this.#deliverer.deliver(item, contact, () => {
-          this.#emit({ event: 'sent', id: item.id, to: recipient, group: item.group })
+          this.#emit({ event: 'sent', ...about(item) })
         })
       } catch (err) {
         failure = this.#failed(item, err)
@@ -247,7 +248,8 @@ export class Outbox {
     this.#reportedQueued.delete(`${item.id}/${item.recipient}`)
     if (item.group === null) this.#store.setStatus(item.id, item.recipient, 'failed')
     else this.#store.markGroupFailed(item.id)
-    this.#emit({ event: 'undelivered', id: item.id, to: item.recipient, group: item.group, code: error.code, message: `could not deliver to ${item.recipient}${item.group === null ? '' : ` in ${item.group}`}: ${error.message}` })
+    const what = about(item)
+    this.#emit({ event: 'undelivered', ...what, code: error.code, message: `could not deliver ${what.name === null ? '' : `${what.name} `}to ${item.recipient}${item.group === null ? '' : ` in ${item.group}`}: ${error.message}` })
     return undefined
   }
 
@@ -258,7 +260,7 @@ export class Outbox {
    * recipient drops the copy and ACKs it, and `delivered` is reported a second time. */
   async #delivered (item: OutboxItem): Promise<void> {
     this.#reportedQueued.delete(`${item.id}/${item.recipient}`)
-    this.#emit({ event: 'delivered', id: item.id, to: item.recipient, group: item.group })
+    this.#emit({ event: 'delivered', ...about(item) })
     await this.#store.commitSoon(() => {
       this.#store.removeFromOutbox(item.id, item.recipient)
       if (item.group === null) this.#store.setStatus(item.id, item.recipient, 'delivered')
@@ -287,7 +289,13 @@ export class Outbox {
       const key = `${item.id}/${item.recipient}`
       if (this.#reportedQueued.has(key)) continue
       this.#reportedQueued.add(key)
-      this.#emit({ event: 'queued', id: item.id, to: item.recipient, group: item.group, reason, code: error?.code ?? null })
+      this.#emit({ event: 'queued', ...about(item), reason, code: error?.code ?? null })
     }
   }
+}
+
+/** Which delivery an event is about: a file by the name it is announced under (as SENDFILE's
+ * `accepted` named it), a text by none. */
+function about (item: OutboxItem): { id: string, to: string, group: string | null, name: string | null } {
+  return { id: item.id, to: item.recipient, group: item.group, name: item.kind === 'file' ? announcedName(item.body) : null }
 }

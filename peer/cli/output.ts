@@ -47,9 +47,6 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   const paint = (stream: NodeJS.WriteStream) => (style: Style, text: string): string => styleText(style, text, { stream })
   const colour = paint(out)
   const transfers = new TransferStatus()
-  /** The names of the files we sent in this run, by message id: a `delivered` or `queued` line
-   * names its file (two files queued for bob gave two identical lines, until 2026-12-06). */
-  const sentFiles = new Map<string, string>()
   let prompt: { before: () => void, after: () => void } | undefined
   let lastRedraw = -Infinity
   let redrawTimer: NodeJS.Timeout | undefined
@@ -114,8 +111,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
       return
     }
     ending(event)
-    if (event.event === 'accepted' && event.name !== null) remember(sentFiles, event.id, event.name)
-    const text = describe(event, colour, 'id' in event ? sentFiles.get(event.id) : undefined)
+    const text = describe(event, colour)
     if (text !== undefined) line(text)
   }
 
@@ -142,6 +138,8 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   }
 }
 
+/** A line about a delivery starts with its file's name (a text's has none). */
+const named = (file: string | null): string => file === null ? '' : `${file} `
 const plural = (count: number, word: string): string => `${count} ${count === 1 ? word : word.replace(/y$/, 'ie') + 's'}`
 const online = (is: boolean): string => is ? 'online' : 'offline'
 
@@ -175,17 +173,8 @@ function verifyText (event: Extract<PeerEvent, { event: 'verify' }>, colour: (st
   ].join('\n')
 }
 
-/** The most sent files' names kept for their notices: a long run forgets the oldest. */
-const SENT_FILES_KEPT = 1000
-
-function remember (names: Map<string, string>, id: string, name: string): void {
-  if (names.size >= SENT_FILES_KEPT) names.delete(names.keys().next().value ?? '')
-  names.set(id, name)
-}
-
-/** The text a person reads for an event (already made safe), or undefined for none; `file` names
- * the file a `delivered` or `queued` is about (one we sent in this run). */
-export function describe (event: PeerEvent, colour: (style: Style, text: string) => string = (_style, text) => text, file?: string): string | undefined {
+/** The text a person reads for an event (already made safe), or undefined for none. */
+export function describe (event: PeerEvent, colour: (style: Style, text: string) => string = (_style, text) => text): string | undefined {
   const group = (name: string): string => colour('cyan', `[${name}]`)
   const system = (text: string): string => colour('dim', `${clock()} ${text}`)
   switch (event.event) {
@@ -215,9 +204,9 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       const then = event.reason === 'offline'
         ? 'it will be delivered when they are back'
         : event.code === ErrorCode.IdentityChanged ? `it goes once ${event.to} accepts your identity` : 'it will be tried again shortly'
-      return colour('yellow', `${clock()} ${file === undefined ? '' : `${file} `}queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); ${then}`)
+      return colour('yellow', `${clock()} ${named(event.name)}queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); ${then}`)
     }
-    case 'delivered': return colour('green', `${clock()} ${file === undefined ? '' : `${file} `}delivered to ${event.to}${event.group === null ? '' : ` in ${event.group}`}`)
+    case 'delivered': return colour('green', `${clock()} ${named(event.name)}delivered to ${event.to}${event.group === null ? '' : ` in ${event.group}`}`)
     case 'undelivered': return colour('red', `${clock()} ${event.message}`)
     case 'progress': return undefined
     case 'groups':

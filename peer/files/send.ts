@@ -52,6 +52,11 @@ export interface LocalFile {
   mime?: string
 }
 
+/** The name a file at `path` is announced under (LocalFile.name), and named by in our own lines. */
+export function announcedName (path: string): string {
+  return sanitiseFileName(basename(path))
+}
+
 /** A local file the user asked to send: it must exist, be a readable regular file, and fit.
  * Its path is made absolute: a queued file is read at delivery, perhaps after a restart from
  * another folder. (The prompt hands it an absolute path already, a relative one taken from the
@@ -65,7 +70,7 @@ export async function describeLocalFile (given: string): Promise<LocalFile> {
       throw new ParleyError(ErrorCode.TooLarge, `${path} is ${size} bytes, over the limit of ${MAX_FILE_BYTES} bytes`)
     }
     const mime = mimeTypeOf(path)
-    return { path, name: sanitiseFileName(basename(path)), size, ...(mime !== undefined ? { mime } : {}) }
+    return { path, name: announcedName(path), size, ...(mime !== undefined ? { mime } : {}) }
   } finally {
     await handle.close()
   }

@@ -192,7 +192,11 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     const file = join(dir, 'later.bin')
     const content = makeRandom(100_003)
     await writeFile(file, content)
-    await peer('alice').run(`SENDFILE ${file} dave`, e => e.event === 'queued' && e.id !== queued.id)
+    const fileQueued = await peer('alice').run(`SENDFILE ${file} dave`, e => e.event === 'queued' && e.id !== queued.id)
+    // Each names its file itself: a second item queued for someone already known offline was
+    // reported before its `accepted`, whose name a terminal line took (until 2026-12-06 it read
+    // "queued for dave (offline)" without a name).
+    assert.deepEqual([queued.name, fileQueued.name], [null, 'later.bin'])
     // Queued, then changed before dave is back: he is not sent what it has become.
     const edited = join(dir, 'edited.bin')
     await writeFile(edited, makeRandom(50_000))
@@ -209,10 +213,11 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     assert.ok(signedIn !== -1 && signedIn < dave.events.indexOf(message), JSON.stringify(dave.events.map(e => e.event)))
     const arrived = await dave.waitFor(is('file', { from: 'alice' }))
     assert.deepEqual(await readFile(String(arrived.path)), content)
-    await peer('alice').waitFor(is('delivered', { id: queued.id }))
+    await peer('alice').waitFor(is('delivered', { id: queued.id, name: null }))
+    await peer('alice').waitFor(is('delivered', { id: fileQueued.id, name: 'later.bin' }))
     const error = await refused
-    assert.deepEqual([error.code, error.to, error.group], ['ERR_FILE', 'dave', null])
-    assert.equal(error.message, `could not deliver to dave: ${edited} changed after you sent it (send it again to send it as it is now)`)
+    assert.deepEqual([error.code, error.to, error.group, error.name], ['ERR_FILE', 'dave', null, 'edited.bin'])
+    assert.equal(error.message, `could not deliver edited.bin to dave: ${edited} changed after you sent it (send it again to send it as it is now)`)
     // The queue goes on after it, and nothing of it reached dave.
     await peer('alice').run('SEND dave and after the changed file', is('delivered', { to: 'dave' }))
     await dave.waitFor(is('message', { from: 'alice', text: 'and after the changed file' }))

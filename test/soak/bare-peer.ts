@@ -104,7 +104,7 @@ export class BarePeer implements SoakPeer {
         throw err
       }
       await framed.close()
-      this.#emit({ event: 'delivered', id: frame.id, to, group: frame.group })
+      this.#emit({ event: 'delivered', id: frame.id, to, group: frame.group, name: null })
     })().catch((err: unknown) => {
       this.#emit({ event: 'error', code: ErrorCode.Unreachable, message: `to ${to}: ${err instanceof Error ? err.message : String(err)}` })
     })

@@ -50,7 +50,7 @@ test('human output shows a hostile message, file name and warning with visible e
     { event: 'file', id: '02', from: 'mallory', name: 'x\u202egnp.exe', path: '/tmp/x\u202egnp.exe', size: 6, sha256: '', at: 0 },
     { event: 'file-cut', id: '04', from: 'mallory', group: null, name: 'x\u202egnp.exe', bytes: 1, total: 6, cause: 'invalid', reason: 'cut \x1b[2K' },
     { event: 'history', with: 'mallory', messages: [{ id: '03', direction: 'in', from: 'mallory', group: null, kind: 'text', text: hostile, path: null, status: 'delivered', at: 0, unreadable: false }] },
-    { event: 'undelivered', id: '05', to: 'bob', group: 'g', code: 'ERR_INTEGRITY', message: 'could not deliver to bob in g: refused \x1b[2K' },
+    { event: 'undelivered', id: '05', to: 'bob', group: 'g', name: null, code: 'ERR_INTEGRITY', message: 'could not deliver to bob in g: refused \x1b[2K' },
     { event: 'verify', user: 'mallory', peerId: '12D3\x1b[2K', fingerprint: '1', changed: true, pinnedPeerId: '12D3\x1b[1A', pinnedFingerprint: '2' },
     { event: 'warning', code: 'ERR_MALFORMED', message: 'bad frame \x1b]0;title\x07' },
     { event: 'error', code: 'ERR_NOT_FOUND', message: 'no user "\x1b[31mx"' }
@@ -95,14 +95,14 @@ test('describe() gives aligned tables and notices', () => {
 })
 
 test('a queued or delivered line names the file it is about, and says when it goes out again', () => {
-  const queued = { event: 'queued', id: 'aa', to: 'bob', group: null } as const
+  const queued = { event: 'queued', id: 'aa', to: 'bob', group: null, name: null } as const
   assert.match(describeEvent({ ...queued, reason: 'offline', code: null }) ?? '', /^\d\d:\d\d:\d\d queued for bob \(offline\); it will be delivered when they are back$/)
   // Online but cut or unreachable: tried again within seconds, not "when they are back".
-  assert.match(describeEvent({ ...queued, reason: 'the other side closed the connection', code: 'ERR_UNREACHABLE' }, undefined, 'report.pdf') ?? '',
+  assert.match(describeEvent({ ...queued, name: 'report.pdf', reason: 'the other side closed the connection', code: 'ERR_UNREACHABLE' }) ?? '',
     /^\d\d:\d\d:\d\d report\.pdf queued for bob \(the other side closed the connection\); it will be tried again shortly$/)
   // Refused until bob accepts our identity: not "shortly" (until 2026-12-06 it said so).
   assert.match(describeEvent({ ...queued, reason: 'refused by the recipient: its user knows you by another identity', code: 'ERR_IDENTITY_CHANGED' }) ?? '',
     /; it goes once bob accepts your identity$/)
-  assert.match(describeEvent({ event: 'delivered', id: 'aa', to: 'bob', group: 'club' }, undefined, 'report.pdf') ?? '', /^\d\d:\d\d:\d\d report\.pdf delivered to bob in club$/)
-  assert.match(describeEvent({ event: 'delivered', id: 'bb', to: 'bob', group: null }) ?? '', /^\d\d:\d\d:\d\d delivered to bob$/)
+  assert.match(describeEvent({ event: 'delivered', id: 'aa', to: 'bob', group: 'club', name: 'report.pdf' }) ?? '', /^\d\d:\d\d:\d\d report\.pdf delivered to bob in club$/)
+  assert.match(describeEvent({ event: 'delivered', id: 'bb', to: 'bob', group: null, name: null }) ?? '', /^\d\d:\d\d:\d\d delivered to bob$/)
 })
