@@ -82,11 +82,10 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   }
 
   function progress (event: Extract<PeerEvent, { event: 'progress' }>): void {
-    if (prompt === undefined) {
-      // No prompt to carry a status (a script, or output that is not a terminal): a line at the end.
-      if (event.bytes === event.total) line(`${clock()} ${event.direction === 'send' ? 'sent' : 'received'} ${event.name} (${formatBytes(event.total)}) ${event.direction === 'send' ? 'to' : 'from'} ${event.peer}`)
-      return
-    }
+    // No prompt to carry a status (a script, or output that is not a terminal): nothing, the
+    // `delivered` or `file` line says the end (until 2026-12-06 a line at 100 % said it first,
+    // twice for a file received: a tester's finding).
+    if (prompt === undefined) return
     const wasActive = transfers.active
     if (transfers.update(event)) statusChanged(wasActive !== transfers.active)
   }

@@ -106,3 +106,16 @@ test('a queued or delivered line names the file it is about, and says when it go
   assert.match(describeEvent({ event: 'delivered', id: 'aa', to: 'bob', group: 'club', name: 'report.pdf' }) ?? '', /^\d\d:\d\d:\d\d report\.pdf delivered to bob in club$/)
   assert.match(describeEvent({ event: 'delivered', id: 'bb', to: 'bob', group: null, name: null }) ?? '', /^\d\d:\d\d:\d\d delivered to bob$/)
 })
+
+test('without a prompt (piped output) a file that arrives or goes out is one line, not a second at 100 %', () => {
+  const out = capture()
+  const human = humanOutput(out.stream, capture().stream)
+  const progress = { event: 'progress', id: 'aa', peer: 'bob', name: 'big.bin', bytes: 4096, total: 4096 } as const
+  human.print({ ...progress, direction: 'receive' })
+  human.print({ event: 'file', id: 'aa', from: 'bob', name: 'big.bin', path: '/tmp/big.bin', size: 4096, sha256: 'ab', at: Date.now() })
+  human.print({ ...progress, id: 'bb', direction: 'send' })
+  human.print({ event: 'delivered', id: 'bb', to: 'bob', group: null, name: 'big.bin' })
+  // Until 2026-12-06 "received big.bin (4 KiB) from bob" and "sent big.bin (4 KiB) to bob" came first.
+  assert.deepEqual(out.text().trim().split('\n').map(line => line.replace(/^\d\d:\d\d:\d\d /, '')),
+    ['bob sent you big.bin (4.0 KiB), saved as /tmp/big.bin', 'big.bin delivered to bob'])
+})
