@@ -20,6 +20,10 @@ export interface SignedInUser {
   signal: AbortSignal
   /** Our name card to show in the hello of a direct stream we open, if we hold a fresh one. */
   nameCard: () => Uint8Array | undefined
+  /** Inbound work served for this user (transport/inbound.ts): the sign-out waits, a moment at
+   * most, for it to end, so what it has to say (a file cut by the sign-out, its kept part) is
+   * said and stored before the program goes. None where no session signs out (tests, benches). */
+  track?: (work: Promise<unknown>) => void
 }
 
 /** The protocols' port: the signed-in user now, or after a short wait. */

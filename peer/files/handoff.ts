@@ -128,8 +128,10 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
       arrived.total = total
       handOff.emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: announced.name, bytes, total })
     })
+    // Our sign-out ends it too, at once: the part is kept and the cut said before the program goes.
+    const signal = AbortSignal.any([watch.signal, user.signal])
     try {
-      await channel.send({ have, ...(partial.offer !== undefined ? { resume: partial.offer } : {}) }, { signal: watch.signal })
+      await channel.send({ have, ...(partial.offer !== undefined ? { resume: partial.offer } : {}) }, { signal })
       const file = await receiveFile({
         framed,
         fileSecret: handOff.fileSecret,
@@ -138,7 +140,7 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
         ...(announced.size !== undefined ? { announcedSize: announced.size } : {}),
         downloadsDir: user.downloadsDir,
         partial,
-        signal: watch.signal,
+        signal,
         onProgress: watch.onProgress
       })
       // Named as sent ("image.png"), saved where `path` says ("image (1).png" beside an older one).

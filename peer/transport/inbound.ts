@@ -93,7 +93,9 @@ export class ProtocolHandler {
       stream.abort(err as Error)
       return
     }
-    await this.#serve(user, stream, connection)
+    const work = this.#serve(user, stream, connection)
+    user.track?.(work)
+    await work
   }
 }
 
