@@ -134,7 +134,7 @@ export function parseCommand (line: string): Command | null {
     case 'SENDGROUP': {
       const [to, text] = firstWord(rest)
       if (to === '' || text.trim() === '') throw usage(verb)
-      return verb === 'SEND' ? { verb, user: toUsername(to), text } : { verb, group: toGroupName(to), text }
+      return verb === 'SEND' ? { verb, user: toUsername(to), text } : { verb, group: groupWord(to), text }
     }
     case 'SENDFILE':
     case 'SENDGROUPFILE': {
@@ -143,7 +143,7 @@ export function parseCommand (line: string): Command | null {
       // quotes and backslashes were looked for as part of the name).
       const file = unquotePath(typed)
       if (file === '' || to === '') throw usage(verb)
-      return verb === 'SENDFILE' ? { verb, file, user: toUsername(to) } : { verb, file, group: toGroupName(to) }
+      return verb === 'SENDFILE' ? { verb, file, user: toUsername(to) } : { verb, file, group: groupWord(to) }
     }
     case 'CREATE':
     case 'JOIN':
@@ -154,7 +154,7 @@ export function parseCommand (line: string): Command | null {
       // CREATE makes a group, so its name is held to the rule for new names. JOIN is not: only
       // the rendezvous knows whether it creates the group (it checks then) or joins one made
       // before that rule.
-      return { verb, group: verb === 'CREATE' ? toNewGroupName(words[0]) : toGroupName(words[0]) }
+      return { verb, group: verb === 'CREATE' ? toNewGroupName(withoutHash(words[0])) : groupWord(words[0]) }
     }
     case 'VERIFY':
     case 'TRUST': {
@@ -171,7 +171,7 @@ export function parseCommand (line: string): Command | null {
       }
       const n = count === undefined ? undefined : Number(count)
       // `#` is in no name: `#club` is the group even where a user is called club too.
-      if (target.startsWith('#')) return { verb, user: null, group: toGroupName(target.slice(1)), count: n }
+      if (target.startsWith('#')) return { verb, user: null, group: groupWord(target), count: n }
       return { verb, user: toUsername(target), group: toGroupName(target), count: n }
     }
     case 'LIST':
@@ -184,4 +184,14 @@ export function parseCommand (line: string): Command | null {
     default:
       throw new ParleyError(ErrorCode.Usage, `unknown command "${verbWord.slice(0, 20)}": type HELP for the list`)
   }
+}
+
+/** `#` is in no name, and HISTORY and its Tab completion write a group `#club`: a command that
+ * takes a group takes it written so too (until 2026-12-06 `MEMBERS #club` was an invalid name). */
+function withoutHash (word: string): string {
+  return word.startsWith('#') ? word.slice(1) : word
+}
+
+function groupWord (word: string): GroupName {
+  return toGroupName(withoutHash(word))
 }

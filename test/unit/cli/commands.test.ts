@@ -74,6 +74,13 @@ test('users and groups are checked as the line is parsed: a command holds a User
   assert.ok(ofGroup?.verb === 'HISTORY')
   assert.deepEqual([ofGroup.user, ofGroup.group, ofGroup.count], [null, 'club', undefined])
   assert.throws(() => parseCommand('HISTORY #'), (err: unknown) => is(err, ErrorCode.InvalidName))
+  // Every command that takes a group takes it written as HISTORY writes it (until 2026-12-06
+  // `MEMBERS #club` was 'invalid group "#club"').
+  for (const line of ['JOIN #Club', 'CREATE #club', 'LEAVE #club', 'MEMBERS #club', 'SENDGROUP #club hi', 'SENDGROUPFILE ./a.txt #club']) {
+    const command = parseCommand(line)
+    assert.equal(command !== undefined && 'group' in command ? command.group : undefined, 'club', line)
+  }
+  assert.throws(() => parseCommand('SEND #club hi'), (err: unknown) => is(err, ErrorCode.InvalidName), 'a user is never #')
   // A new name (SIGNUP, CREATE) starts with a letter or digit; LOGIN and JOIN take an old one.
   for (const line of ['SIGNUP - pw', 'SIGNUP _x', 'CREATE -', 'CREATE .team']) {
     assert.throws(() => parseCommand(line), (err: unknown) => is(err, ErrorCode.InvalidName) && /must start with a letter or digit/.test((err as Error).message), line)
