@@ -78,7 +78,7 @@ test('users and groups are checked as the line is parsed: a command holds a User
   // `MEMBERS #club` was 'invalid group "#club"').
   for (const line of ['JOIN #Club', 'CREATE #club', 'LEAVE #club', 'MEMBERS #club', 'SENDGROUP #club hi', 'SENDGROUPFILE ./a.txt #club']) {
     const command = parseCommand(line)
-    assert.equal(command !== undefined && 'group' in command ? command.group : undefined, 'club', line)
+    assert.equal(command !== null && command !== undefined && 'group' in command ? command.group : undefined, 'club', line)
   }
   assert.throws(() => parseCommand('SEND #club hi'), (err: unknown) => is(err, ErrorCode.InvalidName), 'a user is never #')
   // A new name (SIGNUP, CREATE) starts with a letter or digit; LOGIN and JOIN take an old one.
