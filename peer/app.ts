@@ -384,7 +384,7 @@ export class ParleyPeer {
     const direct = user === null ? [] : session.store.history({ user }, limit)
     const rows = direct.length > 0 ? direct : session.store.history({ group }, limit)
     const messages: HistoryLine[] = rows.map(r => ({
-      id: r.id, direction: r.direction, from: r.direction === 'out' ? session.username : r.peer, group: r.group, kind: r.kind, text: r.body, path: r.path, status: r.status, at: r.at, unreadable: r.unreadable === true
+      id: r.id, direction: r.direction, from: r.direction === 'out' ? session.username : r.peer, group: r.group, kind: r.kind, text: r.body, path: r.path, status: r.status, at: r.at, sentAt: r.sentAt ?? null, unreadable: r.unreadable === true
     }))
     this.#emit({ event: 'history', with: user ?? group, messages })
   }

@@ -10,7 +10,8 @@ interface MemberView { username: string, online: boolean }
 interface GroupMemberView extends MemberView { connected: boolean }
 /** `unreadable`: stored by an earlier account of this name in this folder; its text and path
  * do not open with this account's key (text '', path null). */
-export interface HistoryLine { id: string, direction: 'in' | 'out', from: string, group: string | null, kind: 'text' | 'file', text: string, path: string | null, status: string, at: number, unreadable: boolean }
+/** `sentAt`: when the sender says it sent a text that came in (null otherwise), as in `message`. */
+export interface HistoryLine { id: string, direction: 'in' | 'out', from: string, group: string | null, kind: 'text' | 'file', text: string, path: string | null, status: string, at: number, sentAt: number | null, unreadable: boolean }
 
 /** Why a file coming in stopped: `gone` the connection to the sender was lost (its process
  * ended, its network went), `stalled` it stopped sending or sent too slowly, `invalid` what it
@@ -25,8 +26,10 @@ export type PeerEvent =
   /** This peer is no longer signed in as `username`: `elsewhere`, the account signed in on
    * another device (the rendezvous keeps one session per account). */
   | { event: 'signed-out', username: string, reason: 'elsewhere' }
-  | { event: 'message', id: string, from: string, text: string, at: number }
-  | { event: 'group-message', id: string, group: string, from: string, text: string, at: number }
+  /** `at`: when it arrived here; `sentAt`: when the sender says it sent it (its clock, never
+   * later than `at`): they differ for a message that waited for us. */
+  | { event: 'message', id: string, from: string, text: string, at: number, sentAt: number }
+  | { event: 'group-message', id: string, group: string, from: string, text: string, at: number, sentAt: number }
   | { event: 'file', id: string, from: string, name: string, path: string, size: number, sha256: string, at: number }
   | { event: 'group-file', id: string, group: string, from: string, name: string, path: string, size: number, sha256: string, at: number }
   /** A SEND, SENDFILE, SENDGROUP or SENDGROUPFILE was taken: the answer to the command, with

@@ -63,14 +63,16 @@ export class Inbox {
   async onText (message: IncomingText): Promise<void> {
     const id = toMessageId(Buffer.from(message.id).toString('hex'))
     const at = Date.now()
+    // The sender's clock: shown beside ours, never taken for it (a clock ahead is read as now).
+    const sentAt = Math.min(message.sentAt, at)
     const fresh = await this.#store.commitSoon(() => this.#store.addMessage({
-      id, direction: 'in', peer: message.from, group: message.group, kind: 'text', body: message.text, path: null, status: 'received', at
+      id, direction: 'in', peer: message.from, group: message.group, kind: 'text', body: message.text, path: null, status: 'received', at, sentAt
     }))
     if (!fresh) return
     if (message.group === null) {
-      this.#emit({ event: 'message', id, from: message.from, text: message.text, at })
+      this.#emit({ event: 'message', id, from: message.from, text: message.text, at, sentAt })
     } else {
-      this.#emit({ event: 'group-message', id, group: message.group, from: message.from, text: message.text, at })
+      this.#emit({ event: 'group-message', id, group: message.group, from: message.from, text: message.text, at, sentAt })
     }
   }
 

@@ -38,6 +38,9 @@ type Style = Parameters<typeof styleText>[0]
 
 /** The prompt is redrawn for a transfer's progress at most this often (a person reads no faster). */
 const STATUS_REDRAW_MS = 100
+/** A message that arrives this long after it was sent says when it was sent. Under a minute is
+ * delivery as usual, or two clocks that differ a little. */
+const LATE_MS = 60_000
 /** How often transfers that went silent are looked for (transfer-status.ts, STALE_MS). */
 const STATUS_SWEEP_MS = 5_000
 
@@ -137,6 +140,20 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   }
 }
 
+/** A message that waited for us (in its sender's outbox while we were away) says when it was
+ * sent, beside when it arrived: `06:37:27 (sent 06:37:05) alice: hi`, before the sender's name
+ * where its text cannot imitate it. Until 2026-12-06 it had only the time it arrived (a
+ * tester's finding). Undefined for a message on time. */
+function sentNote (message: { at: number, sentAt: number | null }): string | undefined {
+  if (message.sentAt === null || message.at - message.sentAt < LATE_MS) return undefined
+  return `(sent ${when(message.sentAt, message.at)})`
+}
+
+function late (message: { at: number, sentAt: number }, colour: (style: Style, text: string) => string): string {
+  const note = sentNote(message)
+  return note === undefined ? '' : `${colour('dim', note)} `
+}
+
 /** A line about a delivery starts with its file's name (a text's has none). */
 const named = (file: string | null): string => file === null ? '' : `${file} `
 const plural = (count: number, word: string): string => `${count} ${count === 1 ? word : word.replace(/y$/, 'ie') + 's'}`
@@ -185,8 +202,8 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
         ? `Signed in as ${event.username} from this data folder: the rendezvous is out of reach, so known contacts are reached at their last addresses until it is back.`
         : `Signed in as ${event.username}.`
     case 'signed-out': return colour('yellow', `${clock()} ${event.username} signed in on another device; signed out here. LOGIN again to use this one.`)
-    case 'message': return `${clock(event.at)} ${colour('bold', event.from)}: ${event.text}`
-    case 'group-message': return `${clock(event.at)} ${group(event.group)} ${colour('bold', event.from)}: ${event.text}`
+    case 'message': return `${clock(event.at)} ${late(event, colour)}${colour('bold', event.from)}: ${event.text}`
+    case 'group-message': return `${clock(event.at)} ${late(event, colour)}${group(event.group)} ${colour('bold', event.from)}: ${event.text}`
     case 'file': return `${clock(event.at)} ${colour('bold', event.from)} sent you ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`
     case 'group-file': return `${clock(event.at)} ${group(event.group)} ${colour('bold', event.from)} sent ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`
     case 'file-cut': {
@@ -226,7 +243,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'history':
       if (event.messages.length === 0) return `No messages with ${event.with} yet.`
       return table([['TIME', 'FROM', 'STATUS', 'MESSAGE'], ...event.messages.map(m => [
-        when(m.at),
+        [when(m.at), sentNote(m)].filter(part => part !== undefined).join(' '),
         `${m.group === null ? '' : `[${m.group}] `}${m.from}`,
         m.direction === 'out' ? m.status : 'received',
         // A file received says where it was saved (its name as sent may not be the file's).

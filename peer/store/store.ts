@@ -34,6 +34,8 @@ export interface MessageRecord {
   path: string | null
   status: MessageStatus
   at: number
+  /** A text that came in: when its sender says it sent it (never later than `at`). */
+  sentAt?: number
   /** Read back, its text and path did not open with this account's key (history only). */
   unreadable?: true
 }
@@ -105,7 +107,10 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX outbox_by_recipient ON outbox (recipient, seq);`,
   // 7: a queued file's content as SENDFILE saw it (OutboxItem.sha256), sealed like the path: a
   // file changed or replaced before its delivery is refused, not sent as it has become.
-  'ALTER TABLE outbox ADD COLUMN sha256 BLOB;'
+  'ALTER TABLE outbox ADD COLUMN sha256 BLOB;',
+  // 8: when the sender of a text that came in says it sent it (MessageRecord.sentAt): a message
+  // that waited for us in its sender's outbox is shown with that time too.
+  'ALTER TABLE messages ADD COLUMN sent_at INTEGER;'
 ]
 
 const PINS_CACHED = 10_000
@@ -147,10 +152,10 @@ export class PeerStore {
   /** Store a message; false when the same (id, direction, peer) is already there (a duplicate). */
   addMessage (message: MessageRecord): boolean {
     const row = `msg:${message.id}:${message.direction}:${message.peer}`
-    const result = this.#statements.get(`INSERT OR IGNORE INTO messages (id, direction, peer, grp, kind, body, path, status, at, sealing)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(message.id, message.direction, message.peer, message.group,
+    const result = this.#statements.get(`INSERT OR IGNORE INTO messages (id, direction, peer, grp, kind, body, path, status, at, sent_at, sealing)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(message.id, message.direction, message.peer, message.group,
       message.kind, this.#sealer.seal(`${row}:body`, message.body), message.path === null ? null : this.#sealer.seal(`${row}:path`, message.path),
-      message.status, message.at, SEALED_AES_GCM)
+      message.status, message.at, message.sentAt ?? null, SEALED_AES_GCM)
     return result.changes > 0
   }
 
@@ -397,7 +402,8 @@ export class PeerStore {
       body: open ? this.#open(`${context}:body`, r.body, r.sealing) : '',
       path: !open || r.path === null ? null : this.#open(`${context}:path`, r.path, r.sealing),
       status: r.status as MessageStatus,
-      at: Number(r.at)
+      at: Number(r.at),
+      ...(r.sent_at === null ? {} : { sentAt: Number(r.sent_at) })
     }
   }
 

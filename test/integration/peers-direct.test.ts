@@ -204,9 +204,12 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     await writeFile(edited, makeRandom(50_000))
     const refused = peer('alice').waitFor(e => e.event === 'undelivered' && e.id === editedQueued.id, 60_000)
 
+    const daveBack = Date.now()
     const dave = await startPeer('dave')
     dave.send(`LOGIN dave ${PASSWORD}`)
     const message = await dave.waitFor(e => e.event === 'message' && e.from === 'alice' && e.text === text)
+    // It says when alice sent it, not only when it came (until 2026-12-06 it had only the latter).
+    assert.ok(Number(message.sentAt) < daveBack && Number(message.sentAt) <= Number(message.at), JSON.stringify(message))
     // It comes as soon as the rendezvous says dave is online, while his sign-in is still
     // starting; it is reported after the sign-in (a person reads "Signed in as dave." first).
     const signedIn = dave.events.findIndex(e => e.event === 'logged-in')
@@ -222,6 +225,9 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     await peer('alice').run('SEND dave and after the changed file', is('delivered', { to: 'dave' }))
     await dave.waitFor(is('message', { from: 'alice', text: 'and after the changed file' }))
     assert.deepEqual(dave.events.filter(e => e.event === 'file').map(e => e.name), ['later.bin'])
+    const history = await dave.run('HISTORY alice', is('history'))
+    const kept = (history.messages as Array<{ text: string, sentAt: number | null }>).find(m => m.text === text)
+    assert.equal(kept?.sentAt, message.sentAt, 'HISTORY keeps when it was sent')
     assert.equal(peer('alice').events.some(e => e.event === 'delivered' && e.id === editedQueued.id), false)
   })
 

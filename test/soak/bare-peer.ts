@@ -116,8 +116,8 @@ export class BarePeer implements SoakPeer {
       const frame = JSON.parse(utf8.decoder.decode(await framed.read())) as Frame
       const at = Date.now()
       this.#emit(frame.group === null
-        ? { event: 'message', id: frame.id, from: frame.from, text: frame.text, at }
-        : { event: 'group-message', id: frame.id, group: frame.group, from: frame.from, text: frame.text, at })
+        ? { event: 'message', id: frame.id, from: frame.from, text: frame.text, at, sentAt: at }
+        : { event: 'group-message', id: frame.id, group: frame.group, from: frame.from, text: frame.text, at, sentAt: at })
       await framed.write(ACK)
       await framed.close()
     } catch (err) {

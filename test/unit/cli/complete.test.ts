@@ -116,7 +116,7 @@ test('a relative path completes in the folder the peer was started in (INIT_CWD 
 
 test('the name book learns users and groups from events', () => {
   const book = new NameBook()
-  book.observe({ event: 'message', id: '1', from: 'carol', text: 'hi', at: 0 })
+  book.observe({ event: 'message', id: '1', from: 'carol', text: 'hi', at: 0, sentAt: 0 })
   book.observe({ event: 'members', group: 'club', epoch: 1, members: [{ username: 'dave', online: true, connected: false }], lastKnown: false })
   book.observe({ event: 'joined', group: 'chess', created: false, already: false })
   book.observe({ event: 'left', group: 'chess', dropped: 0 })

@@ -36,7 +36,7 @@ test('HISTORY says where a received file was saved', () => {
   const line = (direction: 'in' | 'out'): string => describe({
     event: 'history',
     with: 'bob',
-    messages: [{ id: '01', direction, from: direction === 'in' ? 'bob' : 'alice', group: null, kind: 'file', text: 'cat.jpg', path: '/home/alice/downloads/cat (1).jpg', status: 'delivered', at, unreadable: false }]
+    messages: [{ id: '01', direction, from: direction === 'in' ? 'bob' : 'alice', group: null, kind: 'file', text: 'cat.jpg', path: '/home/alice/downloads/cat (1).jpg', status: 'delivered', at, sentAt: null, unreadable: false }]
   }) ?? ''
   assert.match(line('in'), /\[file\] cat\.jpg \(saved as \/home\/alice\/downloads\/cat \(1\)\.jpg\)$/)
   assert.match(line('out'), /\[file\] cat\.jpg$/)
@@ -46,7 +46,23 @@ test('HISTORY shows a message an earlier account of this name stored, which this
   const text = describe({
     event: 'history',
     with: 'bob',
-    messages: [{ id: '02', direction: 'in', from: 'bob', group: null, kind: 'text', text: '', path: null, status: 'received', at: Date.now(), unreadable: true }]
+    messages: [{ id: '02', direction: 'in', from: 'bob', group: null, kind: 'text', text: '', path: null, status: 'received', at: Date.now(), sentAt: null, unreadable: true }]
   }) ?? ''
   assert.match(text, /\[stored by an earlier account of this name: it does not open with this one\]$/)
+})
+
+test('a message that waited for us says when it was sent, before the sender: live and in HISTORY', () => {
+  const at = new Date(2026, 11, 6, 6, 37, 27).getTime()
+  const onTime = describe({ event: 'message', id: '01', from: 'alice', text: 'hi', at, sentAt: at - 20_000 }) ?? ''
+  assert.equal(onTime, '06:37:27 alice: hi', 'under a minute late is on time')
+  const waited = describe({ event: 'group-message', id: '02', group: 'club', from: 'alice', text: 'hi', at, sentAt: at - 22 * 60_000 }) ?? ''
+  assert.equal(waited, '06:37:27 (sent 06:15:27) [club] alice: hi')
+  const yesterday = describe({ event: 'message', id: '03', from: 'alice', text: 'hi', at, sentAt: at - 24 * 60 * 60_000 }) ?? ''
+  assert.equal(yesterday, '06:37:27 (sent 2026-12-05 06:37:27) alice: hi')
+  const history = describe({
+    event: 'history',
+    with: 'alice',
+    messages: [{ id: '04', direction: 'in', from: 'alice', group: null, kind: 'text', text: 'hi', path: null, status: 'received', at, sentAt: at - 5 * 60_000, unreadable: false }]
+  }) ?? ''
+  assert.match(history, / 06:37:27 \(sent 06:32:27\) +alice +received +hi$/)
 })

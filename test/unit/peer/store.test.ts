@@ -21,7 +21,8 @@ const message = (over: Partial<MessageRecord>): MessageRecord => ({
 
 /** Undoes schema step 6 (the outbox's seq column and its index), as a file from before it. */
 /** A file of this release taken back to what earlier ones wrote. */
-const BEFORE_STEP_7 = 'ALTER TABLE outbox DROP COLUMN sha256;'
+const BEFORE_STEP_8 = 'ALTER TABLE messages DROP COLUMN sent_at;'
+const BEFORE_STEP_7 = `${BEFORE_STEP_8} ALTER TABLE outbox DROP COLUMN sha256;`
 const BEFORE_STEP_6 = `${BEFORE_STEP_7} DROP INDEX outbox_by_recipient; ALTER TABLE outbox DROP COLUMN seq; CREATE INDEX outbox_by_recipient ON outbox (recipient, created);`
 
 describe('peer store', () => {
@@ -265,6 +266,17 @@ describe('peer store', () => {
     store = new PeerStore(file, wrapKey)
     store.enqueue({ id: toMessageId('6'.repeat(32)), recipient: toUsername('carol'), group: null, kind: 'file', body: path, sha256, created: 2 })
     assert.deepEqual(store.outboxFor('carol').map(item => [item.body, item.sha256]), [[path, undefined], [path, sha256]])
+  })
+
+  test('a text that came in keeps when its sender sent it; one stored before schema step 8 has none', () => {
+    store.addMessage(message({ body: 'before', at: 10 }))
+    store.close()
+    const db = new DatabaseSync(file)
+    db.exec(`${BEFORE_STEP_8} PRAGMA user_version = 7`)
+    db.close()
+    store = new PeerStore(file, wrapKey)
+    store.addMessage(message({ id: toMessageId('2'.repeat(32)), body: 'after', at: 20, sentAt: 5 }))
+    assert.deepEqual(store.history({ user: 'bob' }, 10).map(m => [m.body, m.sentAt]), [['before', undefined], ['after', 5]])
   })
 
   test('history shows a row another account\'s key sealed as unreadable, beside its own rows, instead of failing', () => {
