@@ -253,10 +253,14 @@ export class PeerStore {
     this.#statements.get('DELETE FROM outbox WHERE id = ? AND recipient = ?').run(id, recipient)
   }
 
-  /** Drop every delivery of a group's messages still queued (we left it: only members send to a
-   * group); how many (message, recipient) pairs were dropped. */
+  /** We left `group` (only members send to a group): drop the deliveries of its messages still
+   * queued. Each message that lost one is `failed`, as when a delivery is given up: some member
+   * will not get it (until 2026-12-06 it stayed `sent`, or became `delivered` once the members
+   * still served had it). How many (message, recipient) pairs were dropped. */
   dropGroupDeliveries (group: string): number {
-    return Number(this.#statements.get('DELETE FROM outbox WHERE grp = ?').run(group).changes)
+    const dropped = this.#statements.get('DELETE FROM outbox WHERE grp = ? RETURNING id').all(group)
+    for (const { id } of dropped) this.markGroupFailed(String(id))
+    return dropped.length
   }
 
   countAttempt (id: string, recipient: string): void {

@@ -382,24 +382,36 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     assert.deepEqual(dave.events.filter(e => e.event === 'key'), [], 'no hand-over was needed')
   })
 
-  test('a member who leaves with group messages still waiting for offline members is told they are dropped', async () => {
+  test('a member who leaves with group messages still waiting for offline members is told they are dropped, and they are failed', async () => {
     await peer('carol').run('JOIN farewell', is('joined', { group: 'farewell' }))
     await peer('dave').run('JOIN farewell', is('joined', { group: 'farewell' }))
+    await joinGroup('erin', 'farewell')
     assert.equal(await peer('dave').quit(), 0)
     const carol = peer('carol')
     const from = carol.events.length
     carol.send('SENDGROUP farewell sent before I left')
-    await carol.waitFor(is('queued', { to: 'dave', group: 'farewell' }), 20_000, from)
+    const text = await carol.waitFor(is('queued', { to: 'dave', group: 'farewell' }), 20_000, from)
+    await carol.waitFor(is('delivered', { id: text.id, to: 'erin' }), 20_000, from)
+    const path = join(dir, 'farewell.bin')
+    await writeFile(path, makeRandom())
+    carol.send(`SENDGROUPFILE ${path} farewell`)
+    const file = await carol.waitFor(e => is('queued', { to: 'dave', group: 'farewell' })(e) && e.id !== text.id, 20_000, from)
+    await carol.waitFor(is('delivered', { id: file.id, to: 'erin' }), 20_000, from)
+
     // Only members send to a group: what waits for dave cannot go once carol has left. Until
     // 2026-12-05 LEAVE said nothing of it, and an error came when dave was back.
     const left = await carol.run('LEAVE farewell', is('left', { group: 'farewell' }))
-    assert.equal(left.dropped, 1)
+    assert.equal(left.dropped, 2)
+    // Dave will get neither: both are failed, though erin has them (until 2026-12-06 both stayed
+    // `sent`, and a file still going out to erin at LEAVE became `delivered` when she had it).
+    const history = await carol.run('HISTORY #farewell', is('history'))
+    assert.deepEqual((history.messages as Array<{ id: string, status: string }>).map(m => [m.id, m.status]), [[text.id, 'failed'], [file.id, 'failed']])
 
     const dave = await login('dave')
     // A direct message from carol goes after anything queued for dave before it: the marker.
     await carol.run('SEND dave after the farewell', is('delivered', { to: 'dave' }))
     await dave.waitFor(is('message', { from: 'carol', text: 'after the farewell' }))
-    assert.equal(dave.events.filter(e => e.event === 'group-message' && e.group === 'farewell').length, 0)
+    assert.equal(dave.events.filter(e => (e.event === 'group-message' || e.event === 'group-file') && e.group === 'farewell').length, 0)
     assert.deepEqual(carol.events.slice(from).filter(e => e.event === 'error' || e.event === 'undelivered'), [])
   })
 })

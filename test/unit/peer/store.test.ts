@@ -9,6 +9,7 @@ import { IN_MEMORY, userVersion } from '../../../common/sqlite.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
 import type { MessageRecord } from '../../../peer/store/store.ts'
 import { toGroupName, toMessageId, toUsername } from '../../../common/wire/names.ts'
+import type { MessageId, Username } from '../../../common/wire/names.ts'
 import { hkdfSha256 } from '../../../common/crypto/hkdf.ts'
 import { wrapSecret } from '../../../common/crypto/wrap.ts'
 
@@ -81,6 +82,29 @@ describe('peer store', () => {
     store.removeFromOutbox('a'.repeat(32), 'carol')
     assert.deepEqual(store.outboxRecipients(), ['carol'])
     assert.equal(store.outboxSize(), 1)
+  })
+
+  test('leaving a group drops its deliveries still queued and marks their messages failed, and only those', () => {
+    const club = toGroupName('club')
+    const [bob, carol] = [toUsername('bob'), toUsername('carol')]
+    const groupSend = (i: number, to: Username[], group = club): MessageId => {
+      const id = toMessageId(idOf(i))
+      store.addMessage(message({ id, direction: 'out', peer: toUsername('alice'), group, body: `message ${i}`, status: 'sent' }))
+      for (const recipient of to) store.enqueue({ id, recipient, group, kind: 'text', body: `message ${i}`, created: i })
+      return id
+    }
+    const waiting = groupSend(1, [carol]) // delivered to bob already, waiting for carol
+    const done = groupSend(2, [])
+    const otherGroup = groupSend(3, [bob], toGroupName('team'))
+    store.enqueue({ id: toMessageId(idOf(4)), recipient: carol, group: null, kind: 'text', body: 'direct', created: 4 })
+    const status = (id: string): string | undefined => [...store.history({ group: 'club' }, 10), ...store.history({ group: 'team' }, 10)].find(m => m.id === id)?.status
+
+    assert.equal(store.dropGroupDeliveries('club'), 1)
+    assert.deepEqual(store.outboxFor('carol').map(i => i.body), ['direct'], 'direct messages stay')
+    assert.deepEqual(store.outboxFor('bob').map(i => i.body), ['message 3'], 'another group\'s stay')
+    assert.equal(status(waiting), 'failed', 'carol will not get it')
+    assert.equal(status(done), 'sent', 'nothing of it was dropped')
+    assert.equal(status(otherGroup), 'sent')
   })
 
   test('a recipient\'s outbox is read through an index, not a scan of everyone\'s backlog', () => {
