@@ -429,10 +429,10 @@ export class ParleyPeer {
     const session = this.#signedIn()
     const left = await this.#rendezvous.leave(group)
     session.keyring.forget(group)
-    // What waits for members who were offline cannot go now (only members send to a group): said
-    // here, not as a failed delivery when they are back.
-    const dropped = await session.store.commitSoon(() => session.store.dropGroupDeliveries(left.group))
-    this.#emit({ event: 'left', group: left.group, dropped })
+    // What still waits cannot go now (only members send to a group): said here, not as a failed
+    // delivery when its member is back. What is under way goes on (Outbox.leaveGroup).
+    const { dropped, underWay } = await session.outbox.leaveGroup(left.group)
+    this.#emit({ event: 'left', group: left.group, dropped, underWay })
   }
 
   async members (group: GroupName): Promise<void> {

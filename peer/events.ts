@@ -54,8 +54,9 @@ export type PeerEvent =
   | { event: 'groups', groups: GroupCount[] }
   | { event: 'created', group: string }
   | { event: 'joined', group: string, created: boolean, already: boolean }
-  /** `dropped`: deliveries of our messages to members who were offline, which cannot go now. */
-  | { event: 'left', group: string, dropped: number }
+  /** `underWay`: deliveries of our messages already going out, which go on (each still ends in
+   * `delivered` or `undelivered`); `dropped`: those still waiting, which cannot go now. */
+  | { event: 'left', group: string, dropped: number, underWay: number }
   /** `lastKnown`: the rendezvous is away, and these are the members the group goes on with. */
   | { event: 'members', group: string, epoch: number, members: GroupMemberView[], lastKnown: boolean }
   | { event: 'who', users: MemberView[] }

@@ -8,7 +8,7 @@
  * a re-delivered id it already has.
  */
 import { ErrorCode, asParleyError } from '../common/errors.ts'
-import type { Username } from '../common/wire/names.ts'
+import type { GroupName, MessageId, Username } from '../common/wire/names.ts'
 import type { ParleyError } from '../common/errors.ts'
 import type { Emit } from './events.ts'
 import type { Directory, PeerContact } from './directory.ts'
@@ -57,6 +57,15 @@ export class Outbox {
    * backoff, instead of waiting for the next sweep (a peer that just signed in may take a moment
    * to answer; a flaky link recovers). */
   readonly #retries = new Map<Username, { failures: number, timer: NodeJS.Timeout }>()
+  /** Deliveries started and not yet settled (the ACK, or the refusal), by deliveryKey: what
+   * LEAVE lets go on. */
+  readonly #inFlight = new Map<string, OutboxItem>()
+  /** Deliveries LEAVE dropped from the store that a run in progress read before: it skips them.
+   * Kept per recipient while its run lasts. */
+  readonly #withdrawn = new Map<Username, Set<MessageId>>()
+  /** Deliveries under way when we left their group (by deliveryKey): one that fails is given
+   * up, for a retry would find us no longer a member. */
+  readonly #lastTry = new Set<string>()
   #timer: NodeJS.Timeout | undefined
   /** Stopped (the session is closing): no new delivery run and no new retry timer may start,
    * or one would outlive the store it reads (ERR_INTERNAL "database is not open", issue 7 soak).
@@ -111,6 +120,7 @@ export class Outbox {
       .catch(err => { this.#emit({ event: 'error', code: asParleyError(err).code, message: asParleyError(err).message }) })
       .finally(() => {
         this.#running.delete(recipient)
+        this.#withdrawn.delete(recipient)
         if (this.#rerun.delete(recipient)) this.flush(recipient)
       })
     this.#running.set(recipient, run)
@@ -130,6 +140,37 @@ export class Outbox {
       this.#emit({ event: 'error', code: error.code, message: `could not queue the message: ${error.message}` })
     }).finally(() => { this.#accepting.delete(accepted) })
     this.#accepting.add(accepted)
+  }
+
+  /**
+   * We left `group` (LEAVE). Its deliveries already under way go on, as at QUIT: we sent them
+   * while a member, and a receiver checks that the sender is one when a message or a file's
+   * stream arrives, not at each chunk. The rest cannot go, for only members send to a group:
+   * dropped, their messages `failed` (the store), and skipped by a run that read them already.
+   * Until 2026-12-06 all were dropped and counted, those under way too, which then arrived all
+   * the same, after "will not go".
+   */
+  async leaveGroup (group: GroupName): Promise<{ dropped: number, underWay: number }> {
+    // In one commit's work, so nothing starts or settles between what is kept and what is not.
+    return await this.#store.commitSoon(() => {
+      const dropped = this.#store.dropGroupDeliveries(group, (id, recipient) => this.#inFlight.has(deliveryKey(id, recipient)))
+      for (const { id, recipient } of dropped) {
+        this.#reportedQueued.delete(deliveryKey(id, recipient))
+        if (this.#running.has(recipient)) this.#withdrawnFrom(recipient).add(id)
+      }
+      const underWay = [...this.#inFlight.values()].filter(item => item.group === group)
+      for (const item of underWay) this.#lastTry.add(deliveryKey(item.id, item.recipient))
+      return { dropped: dropped.length, underWay: underWay.length }
+    })
+  }
+
+  #withdrawnFrom (recipient: Username): Set<MessageId> {
+    let ids = this.#withdrawn.get(recipient)
+    if (ids === undefined) {
+      ids = new Set()
+      this.#withdrawn.set(recipient, ids)
+    }
+    return ids
   }
 
   /** Resolves when every accepted message is durable and every delivery run in progress has
@@ -186,6 +227,9 @@ export class Outbox {
       const item = queue[index++]
       if (item === undefined) break
       taken = item.seq
+      if (this.#withdrawn.get(recipient)?.delete(item.id) === true) continue // LEAVE dropped it since
+      const key = deliveryKey(item.id, recipient)
+      this.#inFlight.set(key, item)
       let posted: Posted
       try {
         posted = await this.#deliverer.deliver(item, contact, () => {
@@ -193,6 +237,7 @@ export class Outbox {
         })
       } catch (err) {
         failure = this.#failed(item, err)
+        this.#inFlight.delete(key)
         continue
       }
       const settled: Promise<void> = posted.acked.then(
@@ -208,7 +253,11 @@ export class Outbox {
           }
         },
         (err: unknown) => { failure ??= this.#failed(item, err) }
-      ).finally(() => { inFlight.delete(settled) })
+      ).finally(() => {
+        // Only now: a LEAVE meanwhile keeps it until its own record is written, or refused.
+        this.#inFlight.delete(key)
+        inFlight.delete(settled)
+      })
       inFlight.add(settled)
       if (inFlight.size >= OUTBOX_WINDOW) await Promise.race(inFlight)
     }
@@ -243,13 +292,15 @@ export class Outbox {
     // A recipient that cannot open what we send (a key that is not the one we hold) will not
     // start to after the fifth try: reported, not retried for ever (issue 12).
     const hopeless = error.code === ErrorCode.Integrity && item.attempts + 1 >= INTEGRITY_ATTEMPTS
-    if (error.retryable && !hopeless) return error
+    const afterLeaving = this.#lastTry.delete(deliveryKey(item.id, item.recipient))
+    if (error.retryable && !hopeless && !afterLeaving) return error
     this.#store.removeFromOutbox(item.id, item.recipient)
-    this.#reportedQueued.delete(`${item.id}/${item.recipient}`)
+    this.#reportedQueued.delete(deliveryKey(item.id, item.recipient))
     if (item.group === null) this.#store.setStatus(item.id, item.recipient, 'failed')
     else this.#store.markGroupFailed(item.id)
     const what = about(item)
-    this.#emit({ event: 'undelivered', ...what, code: error.code, message: `could not deliver ${what.name === null ? '' : `${what.name} `}to ${item.recipient}${item.group === null ? '' : ` in ${item.group}`}: ${error.message}` })
+    const notAgain = afterLeaving ? ` (you left ${item.group}, so it is not tried again)` : ''
+    this.#emit({ event: 'undelivered', ...what, code: error.code, message: `could not deliver ${what.name === null ? '' : `${what.name} `}to ${item.recipient}${item.group === null ? '' : ` in ${item.group}`}: ${error.message}${notAgain}` })
     return undefined
   }
 
@@ -259,7 +310,8 @@ export class Outbox {
    * SEND's path. A crash before that commit sends the message again after the restart; the
    * recipient drops the copy and ACKs it, and `delivered` is reported a second time. */
   async #delivered (item: OutboxItem): Promise<void> {
-    this.#reportedQueued.delete(`${item.id}/${item.recipient}`)
+    this.#reportedQueued.delete(deliveryKey(item.id, item.recipient))
+    this.#lastTry.delete(deliveryKey(item.id, item.recipient))
     this.#emit({ event: 'delivered', ...about(item) })
     await this.#store.commitSoon(() => {
       this.#store.removeFromOutbox(item.id, item.recipient)
@@ -286,7 +338,7 @@ export class Outbox {
   #park (items: OutboxItem[], error: ParleyError | undefined): void {
     const reason = error === undefined ? 'offline' : error.message
     for (const item of items) {
-      const key = `${item.id}/${item.recipient}`
+      const key = deliveryKey(item.id, item.recipient)
       if (this.#reportedQueued.has(key)) continue
       this.#reportedQueued.add(key)
       this.#emit({ event: 'queued', ...about(item), reason, code: error?.code ?? null })
@@ -298,4 +350,9 @@ export class Outbox {
  * `accepted` named it), a text by none. */
 function about (item: OutboxItem): { id: string, to: string, group: string | null, name: string | null } {
   return { id: item.id, to: item.recipient, group: item.group, name: item.kind === 'file' ? announcedName(item.body) : null }
+}
+
+/** One delivery: a message to one recipient (the outbox's key, and #reportedQueued's). */
+function deliveryKey (id: string, recipient: string): string {
+  return `${id}/${recipient}`
 }

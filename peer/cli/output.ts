@@ -157,6 +157,17 @@ function late (message: { at: number, sentAt: number }, colour: (style: Style, t
 /** A line about a delivery starts with its file's name (a text's has none). */
 const named = (file: string | null): string => file === null ? '' : `${file} `
 const plural = (count: number, word: string): string => `${count} ${count === 1 ? word : word.replace(/y$/, 'ie') + 's'}`
+
+/** LEAVE, and what becomes of our messages still on their way to the members. Until 2026-12-06
+ * every delivery not yet done was said to be for members who were offline and not to go, those
+ * going out too, which then arrived. */
+function leftWords (event: Extract<PeerEvent, { event: 'left' }>): string {
+  const words = [`Left group ${event.group}.`]
+  if (event.underWay > 0) words.push(`${plural(event.underWay, 'delivery')} already under way ${event.underWay === 1 ? 'goes' : 'go'} on: you sent ${event.underWay === 1 ? 'it' : 'them'} as a member.`)
+  if (event.dropped > 0) words.push(`${plural(event.dropped, 'delivery')} still waiting will not go: only members send to a group.`)
+  return words.join(' ')
+}
+
 const online = (is: boolean): string => is ? 'online' : 'offline'
 
 /** A file-cut's cause for a person. What was verified is kept (files/partial.ts) and the sender's
@@ -232,9 +243,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'joined':
       if (event.already) return `You are already in ${event.group}.`
       return event.created ? `Created and joined group ${event.group}.` : `Joined group ${event.group}.`
-    case 'left': return event.dropped === 0
-      ? `Left group ${event.group}.`
-      : `Left group ${event.group}. ${plural(event.dropped, 'delivery')} to members who were offline will not go: only members send to a group.`
+    case 'left': return leftWords(event)
     case 'members': return `${event.group}: ${plural(event.members.length, 'member')}${event.lastKnown ? ' as last known (the rendezvous is out of reach)' : ''}, ${event.members.filter(m => m.online).length} online (key epoch ${event.epoch})\n` +
       table([['USER', 'STATUS'], ...event.members.map(m => [m.username, m.connected ? 'online, connected' : online(m.online)])])
     case 'who':

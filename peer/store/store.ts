@@ -254,13 +254,19 @@ export class PeerStore {
   }
 
   /** We left `group` (only members send to a group): drop the deliveries of its messages still
-   * queued. Each message that lost one is `failed`, as when a delivery is given up: some member
-   * will not get it (until 2026-12-06 it stayed `sent`, or became `delivered` once the members
-   * still served had it). How many (message, recipient) pairs were dropped. */
-  dropGroupDeliveries (group: string): number {
-    const dropped = this.#statements.get('DELETE FROM outbox WHERE grp = ? RETURNING id').all(group)
-    for (const { id } of dropped) this.markGroupFailed(String(id))
-    return dropped.length
+   * queued, but those `kept` says go on (the outbox's, in flight). Each message that lost one is
+   * `failed`, as when a delivery is given up: some member will not get it (until 2026-12-06 it
+   * stayed `sent`, or became `delivered` once the members still served had it). The dropped
+   * (message, recipient) pairs. */
+  dropGroupDeliveries (group: string, kept: (id: MessageId, recipient: Username) => boolean = () => false): Array<{ id: MessageId, recipient: Username }> {
+    const queued = this.#statements.get('SELECT id, recipient FROM outbox WHERE grp = ?').all(group)
+      .map(row => ({ id: toMessageId(String(row.id)), recipient: toUsername(String(row.recipient)) }))
+    const dropped = queued.filter(({ id, recipient }) => !kept(id, recipient))
+    for (const { id, recipient } of dropped) {
+      this.removeFromOutbox(id, recipient)
+      this.markGroupFailed(id)
+    }
+    return dropped
   }
 
   countAttempt (id: string, recipient: string): void {

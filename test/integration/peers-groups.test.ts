@@ -382,26 +382,33 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     assert.deepEqual(dave.events.filter(e => e.event === 'key'), [], 'no hand-over was needed')
   })
 
-  test('a member who leaves with group messages still waiting for offline members is told they are dropped, and they are failed', async () => {
+  test('a member who leaves: a file still going out goes on; what waits for an offline member is dropped, counted and failed', async () => {
     await peer('carol').run('JOIN farewell', is('joined', { group: 'farewell' }))
     await peer('dave').run('JOIN farewell', is('joined', { group: 'farewell' }))
     await joinGroup('erin', 'farewell')
     assert.equal(await peer('dave').quit(), 0)
-    const carol = peer('carol')
+    const [carol, erin] = [peer('carol'), peer('erin')]
     const from = carol.events.length
     carol.send('SENDGROUP farewell sent before I left')
     const text = await carol.waitFor(is('queued', { to: 'dave', group: 'farewell' }), 20_000, from)
     await carol.waitFor(is('delivered', { id: text.id, to: 'erin' }), 20_000, from)
+    // Large enough to be still going out to erin at LEAVE (3DES: seconds); dave's copy waits.
+    const content = makeRandom(16 * 1024 * 1024)
     const path = join(dir, 'farewell.bin')
-    await writeFile(path, makeRandom())
+    await writeFile(path, content)
+    const erinGot = erin.waitFor(is('group-file', { group: 'farewell', from: 'carol', name: 'farewell.bin' }), 60_000, erin.events.length)
     carol.send(`SENDGROUPFILE ${path} farewell`)
     const file = await carol.waitFor(e => is('queued', { to: 'dave', group: 'farewell' })(e) && e.id !== text.id, 20_000, from)
-    await carol.waitFor(is('delivered', { id: file.id, to: 'erin' }), 20_000, from)
+    await carol.waitFor(is('progress', { id: file.id, direction: 'send', peer: 'erin' }), 20_000, from)
 
-    // Only members send to a group: what waits for dave cannot go once carol has left. Until
-    // 2026-12-05 LEAVE said nothing of it, and an error came when dave was back.
+    // Only members send to a group: what waits for dave cannot go once carol has left. The file
+    // going out to erin goes on (carol sent it as a member). Until 2026-12-05 LEAVE said nothing
+    // of what was dropped, and an error came when dave was back; until 2026-12-06 it counted the
+    // file under way as dropped too ("3 deliveries … will not go"), which then arrived.
     const left = await carol.run('LEAVE farewell', is('left', { group: 'farewell' }))
-    assert.equal(left.dropped, 2)
+    assert.deepEqual({ dropped: left.dropped, underWay: left.underWay }, { dropped: 2, underWay: 1 })
+    assert.deepEqual(await readFile(String((await erinGot).path)), content, 'the file under way arrives whole')
+    await carol.waitFor(is('delivered', { id: file.id, to: 'erin' }), 60_000, from)
     // Dave will get neither: both are failed, though erin has them (until 2026-12-06 both stayed
     // `sent`, and a file still going out to erin at LEAVE became `delivered` when she had it).
     const history = await carol.run('HISTORY #farewell', is('history'))

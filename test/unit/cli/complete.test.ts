@@ -119,7 +119,7 @@ test('the name book learns users and groups from events', () => {
   book.observe({ event: 'message', id: '1', from: 'carol', text: 'hi', at: 0, sentAt: 0 })
   book.observe({ event: 'members', group: 'club', epoch: 1, members: [{ username: 'dave', online: true, connected: false }], lastKnown: false })
   book.observe({ event: 'joined', group: 'chess', created: false, already: false })
-  book.observe({ event: 'left', group: 'chess', dropped: 0 })
+  book.observe({ event: 'left', group: 'chess', dropped: 0, underWay: 0 })
   assert.deepEqual([...book.users].sort(), ['carol', 'dave'])
   assert.deepEqual([...book.groups], ['club'])
   const both = book.with({ users: ['erin'], groups: ['club', 'go'] })

@@ -66,3 +66,13 @@ test('a message that waited for us says when it was sent, before the sender: liv
   }) ?? ''
   assert.match(history, / 06:37:27 \(sent 06:32:27\) +alice +received +hi$/)
 })
+
+test('LEAVE says what goes on and what will not go, each counted, and nothing when there is neither', () => {
+  const left = (dropped: number, underWay: number): string | undefined => describe({ event: 'left', group: 'work', dropped, underWay })
+  assert.equal(left(0, 0), 'Left group work.')
+  // The tester's case: a file going out to three members, nobody offline (until 2026-12-06 "3
+  // deliveries to members who were offline will not go", and then the file arrived).
+  assert.equal(left(0, 3), 'Left group work. 3 deliveries already under way go on: you sent them as a member.')
+  assert.equal(left(1, 0), 'Left group work. 1 delivery still waiting will not go: only members send to a group.')
+  assert.equal(left(2, 1), 'Left group work. 1 delivery already under way goes on: you sent it as a member. 2 deliveries still waiting will not go: only members send to a group.')
+})

@@ -2,8 +2,8 @@
  * The outbox (peer/outbox.ts) through the real class, on the real peer store in memory and a
  * real directory over the rendezvous in process; only the network end (the Deliverer: the direct
  * service) is scripted. Order and delivery, offline recipients, which refusals are tried again
- * and which are given up, retry with backoff on a mocked clock, stop during a delivery, and
- * duplicates.
+ * and which are given up, retry with backoff on a mocked clock, stop during a delivery, leaving
+ * a group with deliveries under way and waiting, and duplicates.
  */
 import { afterEach, beforeEach, describe, mock, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { ErrorCode, ParleyError } from '../../../common/errors.ts'
 import { IN_MEMORY } from '../../../common/sqlite.ts'
 import { toGroupName, toMessageId, toUsername } from '../../../common/wire/names.ts'
+import type { MessageId, Username } from '../../../common/wire/names.ts'
 import { OUTBOX_RETRY_MS } from '../../../peer/constants.ts'
 import type { Posted } from '../../../peer/direct/service.ts'
 import { Directory } from '../../../peer/directory.ts'
@@ -359,6 +360,55 @@ describe('outbox', () => {
       await outbox.idle()
       assert.equal(attemptsOf(doomed.id), 0)
       assert.equal(of('error').length + of('undelivered').length, 0)
+    })
+  })
+
+  describe('leaving a group', () => {
+    const club = toGroupName('club')
+    /** A group message of ours (its history row, `sent`) accepted for `to`: queued in the next
+     * commit, with whatever else is accepted in this turn. */
+    const groupSend = (text: string, to: Username[]): MessageId => {
+      const id = toMessageId(randomBytes(16).toString('hex'))
+      const history: MessageRecord = { id, direction: 'out', peer: toUsername('alice'), group: club, kind: 'text', body: text, path: null, status: 'sent', at: next++ }
+      outbox.accept(history, to.map(recipient => item(text, { id, recipient, group: club })))
+      return id
+    }
+    const statusOf = (id: string): string | undefined => store.history({ group: 'club' }, 10).find(m => m.id === id)?.status
+
+    test('a delivery under way goes on; those still waiting are dropped, counted, skipped by the run that read them, and failed', async () => {
+      const carol = await rv.user('carol')
+      rv.sessions.end(carol.peerId)
+      network.hold()
+      // One commit: bob's run reads both before the first goes out.
+      const first = groupSend('first', [BOB, toUsername('carol')])
+      const second = groupSend('second', [BOB])
+      await until(() => network.started.length === 1 && of('queued').length === 1) // first under way to bob, waiting for carol
+      assert.deepEqual(await outbox.leaveGroup(club), { dropped: 2, underWay: 1 })
+      network.release()
+      await outbox.idle()
+      assert.deepEqual(network.started.map(d => d.body), ['first'], 'second, read by bob\'s run before LEAVE, did not go')
+      assert.deepEqual(of('delivered').map(e => e.event === 'delivered' && [e.id, e.to]), [[first, 'bob']])
+      assert.equal(of('undelivered').length + of('error').length, 0, 'the count said it, once')
+      assert.equal(of('queued').length, 1)
+      assert.equal(store.outboxSize(), 0)
+      await store.commitSoon(() => {})
+      assert.equal(statusOf(first), 'failed', 'carol will not get it, though bob did')
+      assert.equal(statusOf(second), 'failed')
+    })
+
+    test('a delivery under way that fails after we left is given up, not tried again as a member', async () => {
+      network.hold()
+      const only = groupSend('last words', [BOB])
+      await until(() => network.started.length === 1)
+      assert.deepEqual(await outbox.leaveGroup(club), { dropped: 0, underWay: 1 })
+      network.outcome = { refuse: ErrorCode.Unreachable }
+      network.release()
+      await outbox.idle()
+      const given = of('undelivered')
+      assert.deepEqual(given.map(e => e.event === 'undelivered' && e.message), ['could not deliver to bob in club: refused by the recipient (you left club, so it is not tried again)'])
+      assert.equal(of('queued').length, 0, 'not said to wait for a retry')
+      assert.equal(store.outboxSize(), 0)
+      assert.equal(statusOf(only), 'failed')
     })
   })
 

@@ -99,12 +99,30 @@ describe('peer store', () => {
     store.enqueue({ id: toMessageId(idOf(4)), recipient: carol, group: null, kind: 'text', body: 'direct', created: 4 })
     const status = (id: string): string | undefined => [...store.history({ group: 'club' }, 10), ...store.history({ group: 'team' }, 10)].find(m => m.id === id)?.status
 
-    assert.equal(store.dropGroupDeliveries('club'), 1)
+    assert.deepEqual(store.dropGroupDeliveries('club'), [{ id: waiting, recipient: carol }])
     assert.deepEqual(store.outboxFor('carol').map(i => i.body), ['direct'], 'direct messages stay')
     assert.deepEqual(store.outboxFor('bob').map(i => i.body), ['message 3'], 'another group\'s stay')
     assert.equal(status(waiting), 'failed', 'carol will not get it')
     assert.equal(status(done), 'sent', 'nothing of it was dropped')
     assert.equal(status(otherGroup), 'sent')
+  })
+
+  test('leaving a group keeps the deliveries said to go on (under way); their message fails only for one dropped', () => {
+    const club = toGroupName('club')
+    const [bob, carol] = [toUsername('bob'), toUsername('carol')]
+    const id = toMessageId(idOf(1))
+    store.addMessage(message({ id, direction: 'out', peer: toUsername('alice'), group: club, body: 'big.bin', kind: 'file', status: 'sent' }))
+    for (const recipient of [bob, carol]) store.enqueue({ id, recipient, group: club, kind: 'file', body: '/tmp/big.bin', created: 1 })
+    const status = (): string | undefined => store.history({ group: 'club' }, 10)[0]?.status
+
+    assert.deepEqual(store.dropGroupDeliveries('club', (_id, recipient) => recipient === bob || recipient === carol), [])
+    assert.equal(status(), 'sent', 'nothing was dropped')
+    assert.deepEqual(store.dropGroupDeliveries('club', (_id, recipient) => recipient === bob), [{ id, recipient: carol }])
+    assert.deepEqual(store.outboxFor('bob').map(i => i.id), [id], 'bob\'s goes on')
+    // Bob's copy arriving afterwards does not make it delivered: carol never gets hers.
+    store.removeFromOutbox(id, bob)
+    store.markGroupDeliveredIfDone(id)
+    assert.equal(status(), 'failed')
   })
 
   test('a recipient\'s outbox is read through an index, not a scan of everyone\'s backlog', () => {
