@@ -205,11 +205,18 @@ function accountKeyFrom (credentials: Credentials, username: string, wrapped: Ui
   }
 }
 
-/** Passwords are kept exactly as typed (never lower-cased); only a floor on length. The prompt
- * checks a new one as soon as it is typed, before asking for it again. */
-export function checkPassword (password: string): void {
-  if ([...password].length < 8) throw new ParleyError(ErrorCode.Usage, 'choose a password of at least 8 characters')
-  if (password.length > 1024) throw new ParleyError(ErrorCode.TooLarge, 'password too long')
+/** Passwords are kept exactly as typed (never lower-cased); only a floor on length. */
+function checkPassword (password: string): void {
+  const problem = passwordProblem(password)
+  if (problem !== undefined) throw problem
+}
+
+/** Why a new password is refused, if it is. The prompt asks at once for another (SIGNUP's
+ * hidden `Password:`, before `Again:`), where a script's SIGNUP fails with it. */
+export function passwordProblem (password: string): ParleyError | undefined {
+  if ([...password].length < 8) return new ParleyError(ErrorCode.Usage, 'choose a password of at least 8 characters')
+  if (password.length > 1024) return new ParleyError(ErrorCode.TooLarge, 'password too long')
+  return undefined
 }
 
 async function loadLocalIdentity (dataDir: string, username: string, wrapKey: Uint8Array): Promise<PrivateKey | undefined> {

@@ -11,7 +11,7 @@ import { clearScreenDown, cursorTo, moveCursor } from 'node:readline'
 import { Writable } from 'node:stream'
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import type { ParleyPeer } from '../app.ts'
-import { checkPassword } from '../account.ts'
+import { passwordProblem } from '../account.ts'
 import { HELP, MAX_COMMAND_CHARS, parseCommand } from './commands.ts'
 import type { Command } from './commands.ts'
 import { complete, NameBook } from './complete.ts'
@@ -28,6 +28,9 @@ import type { ReverseSearch } from './reverse-search.ts'
 const NAMES_WAIT_MS = 1_000
 /** The directory's names are asked for again at most this often. */
 const NAMES_FRESH_MS = 5_000
+/** A password that cannot be right is asked for again at most this many times in all, as
+ * passwd(1) does; then the command gives up. */
+const PASSWORD_TRIES = 3
 
 /** The terminal as readline sees it, with a switch to stop echoing while a password is typed. */
 class EchoSwitch extends Writable {
@@ -321,7 +324,8 @@ export class Prompt {
     return this.#names.with(names)
   }
 
-  async #askHidden (label: string): Promise<string> {
+  /** Ask `label` without echo; `problem`, if given, is said above it (why it is asked again). */
+  async #askHidden (label: string, problem?: string): Promise<string> {
     const echo = this.#echo
     if (echo === undefined) throw new ParleyError(ErrorCode.Usage, 'a hidden prompt needs a terminal')
     const history = this.#history
@@ -329,6 +333,8 @@ export class Prompt {
     const abort = new AbortController()
     this.#asking = { label, abort }
     process.stdout.write(label)
+    // Printed as any line that comes while a question is open: above it, the label drawn again.
+    if (problem !== undefined) this.#output.print({ event: 'error', code: ErrorCode.Usage, message: problem })
     echo.muted = true
     try {
       return await new Promise<string>((resolve, reject) => {
@@ -344,15 +350,35 @@ export class Prompt {
     }
   }
 
-  async #askPassword (twice: boolean): Promise<string> {
-    const password = await this.#askHidden('Password: ')
-    // A password too short is said before it is asked again (until 2026-12-06 after).
-    if (twice) checkPassword(password)
-    if (twice && await this.#askHidden('Again: ') !== password) {
-      throw new ParleyError(ErrorCode.Usage, 'the two passwords differ')
+  /**
+   * SIGNUP's or LOGIN's password, hidden. One that cannot be right is asked for again at once,
+   * with the reason, as passwd(1) does: until 2026-12-06 the command failed back to the command
+   * prompt, where a person typing ahead for `Again:` typed the password on screen.
+   */
+  async #askPassword (isNew: boolean): Promise<string> {
+    let problem: string | undefined
+    for (let tries = 1; ; tries++) {
+      const password = await this.#askHidden('Password: ', problem)
+      problem = isNew ? await this.#newPasswordProblem(password) : emptyPasswordProblem(password)
+      if (problem === undefined) return password
+      if (tries === PASSWORD_TRIES) throw new ParleyError(ErrorCode.Usage, `${problem} (asked ${PASSWORD_TRIES} times; nothing was done)`)
     }
-    return password
   }
+
+  /** What is wrong with a new password: the length rule, checked before `Again:` is asked, or a
+   * second entry that differs. */
+  async #newPasswordProblem (password: string): Promise<string | undefined> {
+    const refused = passwordProblem(password)
+    if (refused !== undefined) return refused.message
+    return await this.#askHidden('Again: ') === password ? undefined : 'the two passwords differ'
+  }
+}
+
+/** An empty password signs nobody in (a new one has 8 characters at least): asked for again
+ * rather than spent on a key derivation and a sign-in that fails, which the rendezvous counts
+ * against the account's throttle (rendezvous/ratelimit.ts). */
+function emptyPasswordProblem (password: string): string | undefined {
+  return password === '' ? 'no password was typed' : undefined
 }
 
 async function run (peer: ParleyPeer, command: Command, output: Output): Promise<void> {

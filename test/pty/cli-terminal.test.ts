@@ -72,14 +72,13 @@ describe('the interactive terminal', () => {
     await alice.waitFor('error: cancelled: nothing was done')
     await alice.waitFor(screen => screen.endsWith('>'))
     assert.doesNotMatch(await alice.screen(), /Bye\.|half a pass/)
-    // A password too short is said at once, not after it was typed a second time.
+    // A password too short is said at once, not after it was typed a second time, and asked for
+    // again (the password-retries test has the rest).
     await alice.line('SIGNUP alice')
     await alice.waitFor('Password:')
     await alice.line('short')
-    await alice.waitFor('error: choose a password of at least 8 characters')
+    await alice.waitFor(/error: choose a password of at least 8 characters\nPassword: *$/)
     assert.doesNotMatch(await alice.screen(), /Again:/)
-    await alice.line('SIGNUP alice')
-    await alice.waitFor('Password:')
     await alice.line(ALICE_PASSWORD)
     await alice.waitFor('Again:')
     await alice.line(ALICE_PASSWORD)
@@ -172,6 +171,52 @@ describe('the interactive terminal', () => {
     const last = await alice.screen()
     assert.match(last, /Bye\./)
     assert.doesNotMatch(last, CRASH)
+  })
+
+  test('a password that cannot be right is asked for again, hidden, three times at most', async () => {
+    const judy = await open(join(dir, 'judy'))
+    const JUDY_PASSWORD = 'judy-password-1234'
+    await judy.line('SIGNUP judy')
+    await judy.waitFor(/parley> SIGNUP judy\nPassword: *$/)
+    // Too short: said before `Again:`, and `Password:` again, hidden. The second entry is what a
+    // person typing ahead meant for `Again:`; until 2026-12-06 it landed on the command prompt,
+    // on screen ("parley> short", then 'unknown command "short"').
+    await judy.line('short')
+    await judy.waitFor(/Password: *\nerror: choose a password of at least 8 characters\nPassword: *$/)
+    await judy.line('short')
+    await judy.waitFor(/(error: choose a password of at least 8 characters\nPassword: *\n?){2}$/)
+    // The third try passes the length rule, and `Again:` differs: that was the last try.
+    await judy.line(JUDY_PASSWORD)
+    await judy.waitFor(/Password: *\nAgain: *$/)
+    await judy.line(`${JUDY_PASSWORD}-not`)
+    await judy.waitFor(/Again: *\nerror: the two passwords differ \(asked 3 times; nothing was done\)\nparley>$/)
+    const gaveUp = await judy.screen()
+    assert.doesNotMatch(gaveUp, /short|unknown command|Welcome|judy-password/)
+
+    // Two entries that differ are asked for again, from `Password:`.
+    await judy.line('SIGNUP judy')
+    await judy.waitFor(/parley> SIGNUP judy\nPassword: *$/)
+    await judy.line(JUDY_PASSWORD)
+    await judy.waitFor(/Password: *\nAgain: *$/)
+    await judy.line('judy-password-typo')
+    await judy.waitFor(/Again: *\nerror: the two passwords differ\nPassword: *$/)
+    await judy.line(JUDY_PASSWORD)
+    await judy.waitFor(/Password: *\nAgain: *$/)
+    await judy.line(JUDY_PASSWORD)
+    await judy.waitFor('Welcome, judy: your account is ready.')
+
+    // LOGIN: Enter alone is no password (none is that short) and is asked for again, not sent.
+    await judy.line('LOGIN judy')
+    await judy.waitFor(/judy> LOGIN judy\nPassword: *$/)
+    await judy.press('Enter')
+    await judy.waitFor(/Password: *\nerror: no password was typed\nPassword: *$/)
+    await judy.line(JUDY_PASSWORD)
+    await judy.waitFor('You are already signed in as judy.')
+    const screen = await judy.screen()
+    assert.doesNotMatch(screen, /wrong password|judy-password/)
+    assert.doesNotMatch(screen, CRASH)
+    await judy.line('QUIT')
+    assert.equal(await judy.exitStatus(), 0)
   })
 
   test('history survives a restart without passwords; Ctrl-R finds a line; Ctrl-C and Ctrl-D exit 0', async () => {
