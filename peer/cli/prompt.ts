@@ -3,10 +3,10 @@
  * order, prints what happens, and never lets an error end the program. On a terminal it adds
  * what a person expects of a chat client: hidden password entry, Tab completion, a history kept
  * across runs (never with a password in it), Ctrl-R search, and QUIT / Ctrl-C / Ctrl-D that end
- * the program cleanly.
+ * the program cleanly (Ctrl-C and Ctrl-D at a hidden question cancel only its command).
  */
 import { createInterface } from 'node:readline'
-import type { Interface } from 'node:readline'
+import type { Interface, Key } from 'node:readline'
 import { clearScreenDown, cursorTo, moveCursor } from 'node:readline'
 import { Writable } from 'node:stream'
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
@@ -152,7 +152,24 @@ export class Prompt {
     })
     this.#search = reverseSearch(rl, process.stdin, process.stdout, () => this.#history)
     this.#paste = new PasteGuard(rl, process.stdin, process.stdout)
+    this.#cancelOnCtrlD(process.stdin)
     output.attachPrompt?.(() => { this.#clear() }, () => { this.#redraw() })
+  }
+
+  /**
+   * Ctrl-D at a hidden question cancels it and its command, as Ctrl-C does there (until
+   * 2026-12-06 it ended the program); at the command prompt it still ends the input. readline
+   * takes Ctrl-D on an empty line as the end of input and closes for good, and its 'close' cannot
+   * tell the key from a hang-up. No listener can stop a key on its way to readline's own, so this
+   * one, put ahead of it, cancels the question and takes the key's name, and readline ignores a
+   * Ctrl key without one.
+   */
+  #cancelOnCtrlD (input: NodeJS.ReadStream): void {
+    input.prependListener('keypress', (_text: string | undefined, key: Key | undefined) => {
+      if (this.#asking === undefined || key?.ctrl !== true || key.name !== 'd') return
+      delete key.name
+      this.#asking.abort.abort()
+    })
   }
 
   /** Ctrl-C on a half-typed line: the line goes (kill it to the end, then to the start). */
@@ -233,7 +250,7 @@ export class Prompt {
       }
       await run(this.#peer, command, this.#output)
     } catch (err) {
-      // Closed, or the input ended while a password was asked (Ctrl-D at `Password:`): nothing to say.
+      // Closed, or the input ended while a password was asked (a hang-up at `Password:`): nothing to say.
       if (this.#closed || err instanceof InputEnded) return true
       const error = asParleyError(err)
       if (error.code === ErrorCode.Internal) this.#options.onUnexpected?.(err)

@@ -219,7 +219,7 @@ describe('the interactive terminal', () => {
     assert.equal(await judy.exitStatus(), 0)
   })
 
-  test('history survives a restart without passwords; Ctrl-R finds a line; Ctrl-C and Ctrl-D exit 0', async () => {
+  test('history survives a restart without passwords; Ctrl-R finds a line; Ctrl-C and Ctrl-D exit 0, except at Password: where they cancel', async () => {
     const data = join(dir, 'carol')
     const first = await open(data)
     await first.line(`SIGNUP carol ${ON_LINE_PASSWORD}`)
@@ -271,16 +271,24 @@ describe('the interactive terminal', () => {
     assert.match(await second.screen(), /Bye\./)
     assert.doesNotMatch(await second.screen(), CRASH)
 
-    // Ctrl-D at the hidden prompt leaves too, on a line of its own, with no error about it
-    // (until 2026-12-05 it read "Password: Bye.").
+    // Ctrl-D at the hidden prompt cancels the command, as Ctrl-C does there, and the program goes
+    // on (until 2026-12-06 it left); at the empty command prompt it still leaves.
     const third = await open(data)
     await third.line('LOGIN carol')
     await third.waitFor('Password:')
     await third.press('C-d')
+    await third.waitFor(/Password: *\nerror: cancelled: nothing was done\nparley>$/)
+    // With a password half typed too (readline's Ctrl-D there deletes nothing: the cursor is at its end).
+    await third.line('LOGIN carol')
+    await third.waitFor(/parley> LOGIN carol\nPassword: *$/)
+    await third.type('half a pass')
+    await third.press('C-d')
+    await third.waitFor(/Password: *\nerror: cancelled: nothing was done\nparley>$/)
+    await third.press('C-d')
     assert.equal(await third.exitStatus(), 0)
     const screen = await third.screen()
-    assert.match(screen, /Password: *\nBye\./)
-    assert.doesNotMatch(screen, /error|cancelled/)
+    assert.match(screen, /cancelled: nothing was done\nparley> *\nBye\./)
+    assert.doesNotMatch(screen, /half a pass/)
     assert.doesNotMatch(screen, CRASH)
   })
 
