@@ -150,6 +150,7 @@ async function main (): Promise<number> {
   const signal = new Promise<void>(resolve => { onSignal = resolve })
   for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(name, () => {
+      if (name === 'SIGINT') prompt.eraseEchoedCtrlC()
       if (signalled) process.exit(0)
       signalled = true
       setTimeout(() => { process.exit(0) }, SIGNAL_EXIT_DEADLINE_MS).unref()

@@ -7,7 +7,7 @@
  */
 import { createInterface } from 'node:readline'
 import type { Interface, Key } from 'node:readline'
-import { clearScreenDown, cursorTo, moveCursor } from 'node:readline'
+import { clearLine, clearScreenDown, cursorTo, moveCursor } from 'node:readline'
 import { Writable } from 'node:stream'
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import type { ParleyPeer } from '../app.ts'
@@ -205,6 +205,18 @@ export class Prompt {
     } catch {
       // The terminal is already gone (a hang-up: setRawMode fails with EIO); nothing to restore.
     }
+  }
+
+  /**
+   * Ctrl-C after close (while what is still going out finishes): the terminal is back in its own
+   * line mode, where Ctrl-C is a signal, SIGINT, and is echoed where the cursor is, on a row of
+   * its own below the last line printed ('^CBye.', until 2026-12-06). The row is wiped, with
+   * anything typed there since: none of it is read.
+   */
+  eraseEchoedCtrlC (): void {
+    if (!this.#options.interactive || !this.#closed) return
+    cursorTo(process.stdout, 0)
+    clearLine(process.stdout, 0)
   }
 
   /** Read and run commands until QUIT, the end of input, or close(). */

@@ -389,6 +389,26 @@ describe('the interactive terminal', () => {
     }
   })
 
+  test('Ctrl-C while finishing what goes out after QUIT leaves without a raw ^C on the screen', async () => {
+    const kate = await open(join(dir, 'kate'))
+    await kate.line('SIGNUP kate kate-password-1234')
+    await kate.waitFor('Welcome, kate')
+    const big = join(dir, 'kate-big.bin')
+    await writeFile(big, Buffer.alloc(64 * 1024 * 1024, 5))
+    await kate.line(`SENDFILE ${big} bob`)
+    await kate.waitFor(/\[↑ kate-big\.bin \d+% → bob\] kate>/, 60_000)
+    await kate.line('QUIT')
+    await kate.waitFor('Ctrl-C leaves now')
+    // The prompt is closed: the terminal is in its own line mode again, where Ctrl-C is a signal
+    // that it echoes as ^C (until 2026-12-06 left on the screen above "Bye.").
+    await kate.press('C-c')
+    assert.equal(await kate.exitStatus(), 0)
+    const screen = await kate.screen()
+    assert.match(screen, /Ctrl-C leaves now[^\n]*\n(?:.*\n)*?Bye\./)
+    assert.doesNotMatch(screen, /\^C/)
+    assert.doesNotMatch(screen, CRASH)
+  })
+
   test('a terminal that goes away (hang-up) ends the peer', async () => {
     const data = join(dir, 'erin')
     const terminal = await open(data)

@@ -33,7 +33,11 @@ export class Terminal {
   static async start (dir: string, argv: string[], env: Record<string, string> = {}, size = { columns: 120, rows: 40 }): Promise<Terminal> {
     const terminal = new Terminal(join(dir, `tmux-${process.pid}-${++opened}.sock`))
     const quoted = argv.map(arg => `'${arg.replaceAll('\'', '\'\\\'\'')}'`).join(' ')
-    const command = `cd '${ROOT}' && ${quoted}; echo "${EXIT_MARK}$?]"; exec sleep 3600`
+    // Ctrl-C where the terminal is in its own line mode (no readline: the peer leaving after
+    // QUIT) is a SIGINT to the whole foreground group, this shell too: a no-op trap keeps it (and
+    // the pane) to say how the program ended. A trap, not an ignore: the program gets SIGINT as
+    // it would from a login shell.
+    const command = `trap : INT; cd '${ROOT}' && ${quoted}; echo "${EXIT_MARK}$?]"; exec sleep 3600`
     await terminal.tmux('-f', '/dev/null', 'new-session', '-d', '-s', terminal.name, '-x', String(size.columns), '-y', String(size.rows),
       '-e', 'TERM=xterm-256color', ...Object.entries(env).flatMap(([key, value]) => ['-e', `${key}=${value}`]),
       'sh', '-c', command)
