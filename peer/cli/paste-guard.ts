@@ -4,7 +4,11 @@
  * (until 2026-12-05). The terminal is asked for bracketed paste: it then marks where a paste
  * starts and ends, and readline reports the marks as `paste-start` and `paste-end` keys. A line
  * that ended inside a paste of more than one line is not run, and the person is told once per
- * paste. A paste of one line (with or without its newline) is typed input like any other.
+ * paste, and the line on the prompt is put back as it was before the paste: neither what was typed
+ * before it nor the paste's last line is left there to be run by the next Enter (until
+ * 2026-12-06 `SEND bob ` typed, then a paste of two lines, lost `SEND bob ` and left the second
+ * line on the prompt as a command: a tester's finding). A paste of one line (with or without its
+ * newline) is typed input like any other.
  * Terminals without bracketed paste send no marks, and every line runs as before.
  */
 import type { Interface } from 'node:readline'
@@ -16,6 +20,9 @@ const BRACKETED_PASTE_OFF = '\x1b[?2004l'
 const PASTE_END_WAIT_MS = 1_000
 
 interface Paste {
+  /** What the prompt held when it started, and where its cursor was: put back after a paste
+   * of several lines. */
+  before: { line: string, cursor: number }
   /** Lines that ended inside it. */
   lines: number
   /** Text left on the prompt after its last newline. */
@@ -41,10 +48,12 @@ export class PasteGuard {
       if (key?.name === 'paste-start') {
         let end = (): void => {}
         const ended = new Promise<void>(resolve => { end = resolve })
-        this.#current = { lines: 0, remainder: false, ended, end, told: false }
+        this.#current = { before: { line: rl.line, cursor: rl.cursor }, lines: 0, remainder: false, ended, end, told: false }
       } else if (key?.name === 'paste-end' && this.#current !== undefined) {
-        this.#current.remainder = rl.line !== ''
-        this.#current.end()
+        const paste = this.#current
+        paste.remainder = rl.line !== ''
+        if (paste.lines + (paste.remainder ? 1 : 0) > 1) restore(rl, paste.before)
+        paste.end()
         this.#current = undefined
       }
     })
@@ -66,7 +75,7 @@ export class PasteGuard {
     return {
       run: false,
       notice: `a paste of ${lines} lines was not run: each line would have been a command. Paste or type one command at a time` +
-        (paste.remainder ? ' (its last line is still on the prompt: Enter runs it, Ctrl-U clears it)' : '')
+        (paste.before.line === '' ? '' : ' (the line is back as you had typed it)')
     }
   }
 
@@ -74,4 +83,13 @@ export class PasteGuard {
   close (): void {
     this.#out.write(BRACKETED_PASTE_OFF)
   }
+}
+
+/** Put the prompt's line back as `before`, through readline's own keys (Ctrl-E, Ctrl-U, typed
+ * text, Left) so that it redraws what it shows as it would for a person. */
+function restore (rl: Interface, before: { line: string, cursor: number }): void {
+  rl.write(null, { ctrl: true, name: 'e' })
+  rl.write(null, { ctrl: true, name: 'u' })
+  if (before.line !== '') rl.write(before.line)
+  for (let left = before.line.length - before.cursor; left > 0; left--) rl.write(null, { name: 'left' })
 }
