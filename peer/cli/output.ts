@@ -228,9 +228,11 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       // away mid-delivery), and the outbox tries again within seconds: "when they are back" read
       // wrong beside "bob is online" (until 2026-12-06).
       // Refused until they accept our identity: "shortly" read wrong there (a tester's finding).
+      // Cut mid-delivery, they may be leaving: "tried again shortly" read wrong beside "bob is
+      // offline" said a moment before (a tester's finding); it goes as soon as it can, either way.
       const then = event.reason === 'offline'
         ? 'it will be delivered when they are back'
-        : event.code === ErrorCode.IdentityChanged ? `it goes once ${event.to} accepts your identity` : 'it will be tried again shortly'
+        : event.code === ErrorCode.IdentityChanged ? `it goes once ${event.to} accepts your identity` : `it goes as soon as ${event.to} can be reached`
       return colour('yellow', `${clock()} ${named(event.name)}queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); ${then}`)
     }
     case 'delivered': return colour('green', `${clock()} ${named(event.name)}delivered to ${event.to}${event.group === null ? '' : ` in ${event.group}`}`)

@@ -99,7 +99,7 @@ test('a queued or delivered line names the file it is about, and says when it go
   assert.match(describeEvent({ ...queued, reason: 'offline', code: null }) ?? '', /^\d\d:\d\d:\d\d queued for bob \(offline\); it will be delivered when they are back$/)
   // Online but cut or unreachable: tried again within seconds, not "when they are back".
   assert.match(describeEvent({ ...queued, name: 'report.pdf', reason: 'the other side closed the connection', code: 'ERR_UNREACHABLE' }) ?? '',
-    /^\d\d:\d\d:\d\d report\.pdf queued for bob \(the other side closed the connection\); it will be tried again shortly$/)
+    /^\d\d:\d\d:\d\d report\.pdf queued for bob \(the other side closed the connection\); it goes as soon as bob can be reached$/)
   // Refused until bob accepts our identity: not "shortly" (until 2026-12-06 it said so).
   assert.match(describeEvent({ ...queued, reason: 'refused by the recipient: its user knows you by another identity', code: 'ERR_IDENTITY_CHANGED' }) ?? '',
     /; it goes once bob accepts your identity$/)
