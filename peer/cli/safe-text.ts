@@ -9,7 +9,10 @@
 // Cc: C0, DEL and C1 controls. Cf: bidi embeddings, overrides and isolates, marks, zero-width
 // space/joiners, BOM, soft hyphen, tags. Zl/Zp: line and paragraph separators. Cs: a lone
 // surrogate (never valid text).
-const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu
+// And a backslash that starts what reads as one of those escapes (`\x1b`, `\u202e`, `\u{1f600}`):
+// shown doubled, so a sender cannot type an escape that looks like one we made (a tester's
+// finding, until 2026-12-06). Any other backslash (`C:\Users`) is shown as it is.
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]|\\(?=x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|u\{[0-9a-fA-F]+\})/gu
 
 // A zero-width joiner between two pictographs is part of one emoji (👨‍👩‍👧), not a hiding place.
 const PICTOGRAPH_BEFORE = /\p{Extended_Pictographic}\uFE0F?$/u
@@ -24,6 +27,7 @@ function visible (char: string): string {
 /** The text with every control, bidi and invisible formatting character shown as an escape. */
 export function safeText (text: string): string {
   return text.replace(UNSAFE, (char, offset: number, whole: string) => {
+    if (char === '\\') return '\\\\'
     if (char === '\u200d' && PICTOGRAPH_BEFORE.test(whole.slice(Math.max(0, offset - 3), offset)) &&
       PICTOGRAPH_AFTER.test(whole.slice(offset + 1, offset + 3))) return char
     return visible(char)

@@ -24,8 +24,16 @@ test('bidi overrides, isolates and marks, zero-width and invisible characters be
   assert.equal(safeText('x\u200dy'), 'x\\u200dy')
 })
 
+test('an escape typed as text does not look like one made for a control: its backslash is doubled, any other is kept', () => {
+  // Until 2026-12-06 a sender typing `\x1b[31m` was shown exactly as a real ESC is.
+  assert.equal(safeText('literal \\x1b[31m typed'), 'literal \\\\x1b[31m typed')
+  assert.equal(safeText('real \x1b[31m sent'), 'real \\x1b[31m sent')
+  assert.equal(safeText('\\u202e and \\u{1f600}'), '\\\\u202e and \\\\u{1f600}')
+  for (const kept of ['C:\\Users\\me', 'a \\ b', '\\xyz', '\\u12', 'end\\']) assert.equal(safeText(kept), kept)
+})
+
 test('ordinary text of every script is kept as it is, emoji sequences included', () => {
-  for (const text of ['Hello Bob!', 'café ünïcödé', '日本語のテキスト', 'مرحبا', 'שלום', '👨‍👩‍👧 family', '❤️‍🔥', 'a\\x1b literal backslash', 'C:\\Users\\bob']) {
+  for (const text of ['Hello Bob!', 'café ünïcödé', '日本語のテキスト', 'مرحبا', 'שלום', '👨‍👩‍👧 family', '❤️‍🔥', 'C:\\Users\\bob']) {
     assert.equal(safeText(text), text)
   }
 })
