@@ -6,15 +6,13 @@
  */
 import { parseArgs } from 'node:util'
 import type { ParseArgsOptionsConfig } from 'node:util'
-
-/** A word on the command line that parseArgs refused, said for a person. */
-export class ArgumentError extends Error {}
+import { ErrorCode, ParleyError } from './errors.ts'
 
 export function readArguments<T extends ParseArgsOptionsConfig> (args: string[], options: T): ReturnType<typeof parseArgs<{ args: string[], options: T, allowPositionals: true, strict: true }>> {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true })
   } catch (err) {
-    throw new ArgumentError(explain(err, options))
+    throw new ParleyError(ErrorCode.Usage, explain(err, options))
   }
 }
 
