@@ -363,10 +363,13 @@ export class ParleyPeer {
     this.#accepted(sent.id, { to: user, group: null }, sent)
   }
 
+  /** LIST: every group, each marked if we are in it (until 2026-12-06 a person could not tell
+   * which of them were theirs: a tester's finding). */
   async list (): Promise<void> {
     this.#signedIn()
-    const { groups } = await this.#rendezvous.list()
-    this.#emit({ event: 'groups', groups: groups.map(g => ({ group: g.group, members: g.members })) })
+    const [{ groups }, ours] = await Promise.all([this.#rendezvous.list(), this.#rendezvous.groups()])
+    const joined = new Set<string>(ours.groups.map(g => g.group))
+    this.#emit({ event: 'groups', groups: groups.map(g => ({ group: g.group, members: g.members, joined: joined.has(g.group) })) })
   }
 
   async who (): Promise<void> {

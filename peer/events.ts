@@ -4,7 +4,8 @@
  */
 import type { ErrorCode } from '../common/errors.ts'
 
-interface GroupCount { group: string, members: number }
+/** `joined`: we are one of its members. */
+interface GroupCount { group: string, members: number, joined: boolean }
 interface MemberView { username: string, online: boolean }
 /** `connected`: a direct session with the member is open now (group texts go out at once). */
 interface GroupMemberView extends MemberView { connected: boolean }

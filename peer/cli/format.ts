@@ -45,5 +45,5 @@ export function table (rows: string[][]): string {
   }
   return rows.map(row => '  ' + row.map((cell, column) =>
     column === row.length - 1 ? cell : cell + ' '.repeat((widths[column] ?? 0) - displayWidth(cell))
-  ).join('  ')).join('\n')
+  ).join('  ').trimEnd()).join('\n')
 }

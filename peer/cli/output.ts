@@ -240,7 +240,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'progress': return undefined
     case 'groups':
       if (event.groups.length === 0) return 'No groups yet: CREATE <group> or JOIN <group>.'
-      return table([['GROUP', 'PARTICIPANTS'], ...event.groups.map(g => [g.group, String(g.members)])])
+      return table([['GROUP', 'PARTICIPANTS', 'YOU'], ...event.groups.map(g => [g.group, String(g.members), g.joined ? 'member' : ''])])
     case 'created': return `Created group ${event.group}.`
     case 'joined':
       if (event.already) return `You are already in ${event.group}.`

@@ -73,7 +73,7 @@ describe('a rendezvous that goes away and comes back', () => {
     await bob.waitFor(is('rendezvous', { connected: true }), 40_000)
     // Accounts, groups and memberships survived kill -9; group traffic works again.
     const listed = await alice.run('LIST', is('groups'))
-    assert.deepEqual(listed.groups, [{ group: 'club', members: 2 }])
+    assert.deepEqual(listed.groups, [{ group: 'club', members: 2, joined: true }])
     const groupMessage = bob.waitFor(is('group-message', { group: 'club', text: 'back in business' }))
     alice.send('SENDGROUP club back in business')
     await groupMessage

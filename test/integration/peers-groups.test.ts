@@ -133,6 +133,9 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     assert.equal(created.event, 'created', JSON.stringify(created))
     assert.equal(created.group, 'team')
     assert.deepEqual(await list(), { team: 1 })
+    // Each marked if we are in it (until 2026-12-06 LIST did not say).
+    const joinedAt = async (name: string): Promise<unknown> => (await peer(name).run('LIST', is('groups'))).groups
+    assert.deepEqual([await joinedAt('alice'), await joinedAt('bob')], [[{ group: 'team', members: 1, joined: true }], [{ group: 'team', members: 1, joined: false }]])
 
     const again = await peer('bob').run('CREATE team', e => e.event === 'created' || e.event === 'error')
     assert.equal(again.event, 'error')

@@ -84,8 +84,8 @@ test('human output shows a hostile message, file name and warning with visible e
 })
 
 test('describe() gives aligned tables and notices', () => {
-  assert.equal(describeEvent({ event: 'groups', groups: [{ group: 'friends', members: 3 }, { group: 'a', members: 12 }] }),
-    '  GROUP    PARTICIPANTS\n  friends  3\n  a        12')
+  assert.equal(describeEvent({ event: 'groups', groups: [{ group: 'friends', members: 3, joined: true }, { group: 'a', members: 12, joined: false }] }),
+    '  GROUP    PARTICIPANTS  YOU\n  friends  3             member\n  a        12')
   assert.equal(describeEvent({ event: 'who', users: [{ username: 'bob', online: true }, { username: 'charlotte', online: false }] }),
     '  USER       STATUS\n  bob        online\n  charlotte  offline')
   assert.match(describeEvent({ event: 'member-joined', group: 'g', user: 'bob' }) ?? '', /\[g\] bob joined$/)
