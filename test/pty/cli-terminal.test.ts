@@ -157,7 +157,7 @@ describe('the interactive terminal', () => {
     await alice.line('JOIN friends')
     await alice.waitFor('Created and joined group friends.')
     await alice.line('LIST')
-    await alice.waitFor(/GROUP +PARTICIPANTS\n +friends +1/)
+    await alice.waitFor(/GROUP +PARTICIPANTS +YOU\n +friends +1 +member\n/)
 
     // Members see who comes and goes.
     await alice.waitFor(screen => screen.endsWith('alice>'))
