@@ -52,16 +52,23 @@ describe('a file sender or receiver killed with -9 mid-file', () => {
     await removeDir(dir)
   })
 
+  /** alice sends bob a new file of SIZE random bytes named `name`; resolves once bob has
+   * KILL_AT of it (two checkpoints), with bob's events from before it began. */
+  const sendToMidway = async (name: string): Promise<{ content: Buffer, path: string, progress: PeerEventLine, bobFrom: number }> => {
+    const content = makeRandom(SIZE)
+    const path = join(dir, name)
+    await writeFile(path, content)
+    const bobFrom = bob.events.length
+    alice.send(`SENDFILE ${path} bob`)
+    const progress = await bob.waitFor(e => e.event === 'progress' && e.direction === 'receive' && e.name === name && Number(e.bytes) >= KILL_AT, 20_000, bobFrom)
+    return { content, path, progress, bobFrom }
+  }
+
   test('the sender reports it, retries from its outbox, and the transfer resumes from the verified part', { timeout: 60_000 }, async () => {
     const started = Date.now()
-    const content = makeRandom(SIZE)
-    const path = join(dir, 'big file.bin')
-    await writeFile(path, content)
     const downloads = join(dir, 'bob', 'bob', 'downloads')
-
     const aliceFrom = alice.events.length
-    alice.send(`SENDFILE ${path} bob`)
-    const before = await bob.waitFor(e => e.event === 'progress' && e.direction === 'receive' && Number(e.bytes) >= KILL_AT)
+    const { content, progress: before } = await sendToMidway('big file.bin')
     await bob.kill('SIGKILL')
     const killedAt = Number(before.bytes)
     assert.ok(killedAt < SIZE, 'killed before the end')
@@ -140,12 +147,7 @@ describe('a file sender or receiver killed with -9 mid-file', () => {
   })
 
   test('a sender killed with -9 mid-file: the receiver says the file stopped, at once and without a warning; the sender, back, completes it', { timeout: 60_000 }, async () => {
-    const content = makeRandom(SIZE)
-    const path = join(dir, 'from a crash.bin')
-    await writeFile(path, content)
-    const bobFrom = bob.events.length
-    alice.send(`SENDFILE ${path} bob`)
-    const progress = await bob.waitFor(e => e.event === 'progress' && e.direction === 'receive' && e.name === 'from a crash.bin' && Number(e.bytes) >= KILL_AT, 20_000, bobFrom)
+    const { content, progress, bobFrom } = await sendToMidway('from a crash.bin')
     await alice.kill('SIGKILL')
 
     // Said as soon as the stream ends (it takes the file out of the prompt's transfers), not
@@ -165,13 +167,8 @@ describe('a file sender or receiver killed with -9 mid-file', () => {
   })
 
   test('a receiver that QUITs mid-file says the file stopped before Bye, keeps what came, and resumes it at its next sign-in', { timeout: 60_000 }, async () => {
-    const content = makeRandom(SIZE)
-    const path = join(dir, 'left behind.bin')
-    await writeFile(path, content)
+    const { content, progress, bobFrom } = await sendToMidway('left behind.bin')
     const downloads = join(dir, 'bob', 'bob', 'downloads')
-    const bobFrom = bob.events.length
-    alice.send(`SENDFILE ${path} bob`)
-    const progress = await bob.waitFor(e => e.event === 'progress' && e.direction === 'receive' && e.name === 'left behind.bin' && Number(e.bytes) >= KILL_AT, 20_000, bobFrom)
     bob.send('QUIT')
     assert.equal(await bob.exited, 0)
     // Said before `bye`, as our own sign-out (until 2026-12-06 nothing was said: the program
