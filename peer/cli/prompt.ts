@@ -11,8 +11,8 @@ import { clearLine, clearScreenDown, cursorTo, moveCursor } from 'node:readline'
 import { Writable } from 'node:stream'
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import type { ParleyPeer } from '../app.ts'
-import { passwordProblem } from '../account.ts'
 import { HELP, MAX_COMMAND_CHARS, parseCommand } from './commands.ts'
+import { askPassword } from './password-dialogue.ts'
 import type { Command } from './commands.ts'
 import { complete, NameBook } from './complete.ts'
 import type { KnownNames } from './complete.ts'
@@ -28,9 +28,6 @@ import type { ReverseSearch } from './reverse-search.ts'
 const NAMES_WAIT_MS = 1_000
 /** The directory's names are asked for again at most this often. */
 const NAMES_FRESH_MS = 5_000
-/** A password that cannot be right is asked for again at most this many times in all, as
- * passwd(1) does; then the command gives up. */
-const PASSWORD_TRIES = 3
 
 /** The terminal as readline sees it, with a switch to stop echoing while a password is typed. */
 class EchoSwitch extends Writable {
@@ -258,7 +255,7 @@ export class Prompt {
       this.#remember(line)
       if (command.verb === 'QUIT') return true
       if (this.#options.interactive && (command.verb === 'SIGNUP' || command.verb === 'LOGIN') && command.password === undefined) {
-        command.password = await this.#askPassword(command.verb === 'SIGNUP')
+        command.password = await askPassword(async (label, problem) => await this.#askHidden(label, problem), command.verb === 'SIGNUP')
       }
       await run(this.#peer, command, this.#output)
     } catch (err) {
@@ -378,36 +375,6 @@ export class Prompt {
       if (!this.#closed) process.stdout.write('\n')
     }
   }
-
-  /**
-   * SIGNUP's or LOGIN's password, hidden. One that cannot be right is asked for again at once,
-   * with the reason, as passwd(1) does: until 2026-12-06 the command failed back to the command
-   * prompt, where a person typing ahead for `Again:` typed the password on screen.
-   */
-  async #askPassword (isNew: boolean): Promise<string> {
-    let problem: string | undefined
-    for (let tries = 1; ; tries++) {
-      const password = await this.#askHidden('Password: ', problem)
-      problem = isNew ? await this.#newPasswordProblem(password) : emptyPasswordProblem(password)
-      if (problem === undefined) return password
-      if (tries === PASSWORD_TRIES) throw new ParleyError(ErrorCode.Usage, `${problem} (asked ${PASSWORD_TRIES} times; nothing was done)`)
-    }
-  }
-
-  /** What is wrong with a new password: the length rule, checked before `Again:` is asked, or a
-   * second entry that differs. */
-  async #newPasswordProblem (password: string): Promise<string | undefined> {
-    const refused = passwordProblem(password)
-    if (refused !== undefined) return refused.message
-    return await this.#askHidden('Again: ') === password ? undefined : 'the two passwords differ'
-  }
-}
-
-/** An empty password signs nobody in (a new one has 8 characters at least): asked for again
- * rather than spent on a key derivation and a sign-in that fails, which the rendezvous counts
- * against the account's throttle (rendezvous/ratelimit.ts). */
-function emptyPasswordProblem (password: string): string | undefined {
-  return password === '' ? 'no password was typed' : undefined
 }
 
 async function run (peer: ParleyPeer, command: Command, output: Output): Promise<void> {

@@ -1,0 +1,46 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { ErrorCode, is } from '../../../common/errors.ts'
+import { askPassword } from '../../../peer/cli/password-dialogue.ts'
+import type { AskHidden } from '../../../peer/cli/password-dialogue.ts'
+
+/** A hidden prompt that answers in turn and notes each question with the reason said above it. */
+function answering (...answers: string[]): { ask: AskHidden, asked: string[] } {
+  const asked: string[] = []
+  return {
+    asked,
+    ask: async (label, problem) => {
+      asked.push(problem === undefined ? label : `${problem} | ${label}`)
+      const answer = answers.shift()
+      if (answer === undefined) throw new Error(`nothing left to answer ${label}`)
+      return answer
+    }
+  }
+}
+
+test('SIGNUP asks again, with the reason, for a password too short (before Again:) or an Again: that differs', async () => {
+  const { ask, asked } = answering('short', 'long enough 1', 'long enough 2', 'long enough 1', 'long enough 1')
+  assert.equal(await askPassword(ask, true), 'long enough 1')
+  assert.deepEqual(asked, [
+    'Password: ',
+    'choose a password of at least 8 characters | Password: ',
+    'Again: ',
+    'the two passwords differ | Password: ',
+    'Again: '
+  ])
+})
+
+test('it gives up after the third try, saying why and that nothing was done', async () => {
+  const { ask, asked } = answering('short', 'tiny', 'wee')
+  await assert.rejects(askPassword(ask, true), (err: unknown) => is(err, ErrorCode.Usage) &&
+    (err as Error).message === 'choose a password of at least 8 characters (asked 3 times; nothing was done)')
+  assert.equal(asked.length, 3)
+})
+
+test('LOGIN asks again only for an empty password, and once', async () => {
+  const empty = answering('', 'any password')
+  assert.equal(await askPassword(empty.ask, false), 'any password')
+  assert.deepEqual(empty.asked, ['Password: ', 'no password was typed | Password: '])
+  const short = answering('short')
+  assert.equal(await askPassword(short.ask, false), 'short', 'an old account may have any password: the rendezvous says')
+})
