@@ -344,7 +344,7 @@ export class ParleyPeer {
   async send (user: Username, text: string): Promise<void> {
     checkText(text)
     const session = this.#signedIn()
-    await checkRecipient(session, user)
+    await checkRecipient(session, user, `SENDGROUP ${user} <message>`)
     this.#accepted(await session.sendText(user, text), { to: user, group: null })
   }
 
@@ -358,7 +358,7 @@ export class ParleyPeer {
    * a mistyped name is said at once, not after reading gigabytes. */
   async sendFile (path: string, user: Username): Promise<void> {
     const session = this.#signedIn()
-    await checkRecipient(session, user)
+    await checkRecipient(session, user, `SENDGROUPFILE <file> ${user}`)
     const sent = await session.sendFile(user, path)
     this.#accepted(sent.id, { to: user, group: null }, sent)
   }
@@ -497,9 +497,10 @@ export class ParleyPeer {
 
 /**
  * SEND and SENDFILE go only to a user who exists: the directory knows them, or (while the
- * rendezvous is away) they are a contact pinned earlier. Otherwise nothing is queued.
+ * rendezvous is away) they are a contact pinned earlier. Otherwise nothing is queued; `toGroup`
+ * says how to send to a group of ours of that name instead.
  */
-async function checkRecipient (session: Session, user: Username): Promise<void> {
+async function checkRecipient (session: Session, user: Username, toGroup: string): Promise<void> {
   // A contact met before exists: no round trip. Otherwise the directory's answer, which it
   // reuses while presence says nothing changed, so a burst of SENDs is not a burst of look-ups
   // against the rendezvous's per-peer request budget (issue 11: 2,000 piped SENDs).
@@ -507,7 +508,11 @@ async function checkRecipient (session: Session, user: Username): Promise<void> 
   try {
     await session.directory.resolve(user)
   } catch (err) {
-    if (is(err, ErrorCode.NotFound)) throw new ParleyError(ErrorCode.NotFound, `no user "${user}"; nothing was sent`)
+    if (is(err, ErrorCode.NotFound)) {
+      // One of our groups: said how to send there (a tester typed `SEND friends hi`).
+      const ours = session.keyring.lastKnown(user) !== undefined ? ` (${user} is one of your groups: ${toGroup})` : ''
+      throw new ParleyError(ErrorCode.NotFound, `no user "${user}"; nothing was sent${ours}`)
+    }
     if (is(err, ErrorCode.Unreachable)) {
       throw new ParleyError(ErrorCode.Unreachable, `the rendezvous is away and ${user} is not a known contact: try again when it is back`)
     }

@@ -157,6 +157,9 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     await untilConnected('alice', 'team', 'bob')
     assert.equal((await joinGroup('carol', 'team')).created, false)
     assert.deepEqual(await list(), { team: 3 })
+    // SEND to one of our groups says how to send there (until 2026-12-06 only 'no user').
+    const toGroup = await peer('carol').run('SEND team hello all', e => e.event === 'error' || e.event === 'accepted')
+    assert.deepEqual([toGroup.event, toGroup.message], ['error', 'no user "team"; nothing was sent (team is one of your groups: SENDGROUP team <message>)'])
 
     assert.equal((await joinGroup('carol', 'club')).created, true)
     assert.deepEqual(await list(), { club: 1, team: 3 })
