@@ -147,6 +147,19 @@ export class Prompt {
       else if (rl.line !== '') this.#clearLine(rl)
       else this.close(true)
     })
+    // Back in the foreground after Ctrl-Z (fg), or continued after a stop sent from outside:
+    // readline pauses its input on Ctrl-Z and leaves it paused ('SIGCONT' is ours to answer), and
+    // a shell that stopped us hands the terminal back in its own mode (echo on, lines cooked).
+    // Until 2026-12-06 the prompt came back deaf, and what was typed at it, a password too, went
+    // to the shell once the program ended (a tester's finding).
+    const resume = (): void => {
+      if (this.#closed || this.#inputEnded) return
+      process.stdin.setRawMode(true)
+      rl.resume()
+      this.#redraw()
+    }
+    rl.on('SIGCONT', resume)
+    process.on('SIGCONT', resume)
     this.#search = reverseSearch(rl, process.stdin, process.stdout, () => this.#history)
     this.#paste = new PasteGuard(rl, process.stdin, process.stdout)
     this.#cancelOnCtrlD(process.stdin)

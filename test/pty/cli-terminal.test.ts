@@ -325,6 +325,43 @@ describe('the interactive terminal', () => {
     assert.doesNotMatch(await ivan.screen(), CRASH)
   })
 
+  test('Ctrl-Z, then fg in the shell: the prompt reads again; so after a stop sent from outside', async () => {
+    // A shell with job control, as a person has: the peer is started from it.
+    const data = join(dir, 'zed')
+    const shell = await Terminal.start(dir, ['bash', '--norc', '--noprofile', '-i'], { PS1: 'shell$ ', NO_COLOR: '1' })
+    terminals.push(shell)
+    await shell.waitFor(screen => screen.endsWith('shell$'))
+    await shell.line(peerCommand(rendezvous.addr.toString(), data).map(arg => `'${arg}'`).join(' '))
+    await shell.waitFor('Type HELP for the commands')
+    await shell.line('SIGNUP zed zed-password-1234')
+    await shell.waitFor(screen => screen.endsWith('zed>'))
+    await shell.press('C-z')
+    await shell.waitFor(/Stopped/)
+    await shell.line('fg')
+    // Until 2026-12-06 the prompt came back deaf: readline leaves its input paused after Ctrl-Z,
+    // and what was typed then went to the shell once the program ended.
+    await shell.waitFor(screen => screen.endsWith('zed>'))
+    await shell.line('WHO')
+    await shell.waitFor(/USER +STATUS\n(.*\n)* +zed +online/)
+    // Stopped from outside: the shell gives the terminal back cooked, with echo on.
+    const pid = await new Promise<string>((resolve, reject) => {
+      execFile('pgrep', ['-f', '--', `--data ${data}`], (err, stdout) => { if (err === null) resolve(stdout.trim()); else reject(new Error(`pgrep failed: ${err.message}`)) })
+    })
+    process.kill(Number(pid), 'SIGSTOP')
+    await shell.waitFor(/Stopped.*\n.*shell\$$/)
+    await shell.line('fg')
+    await shell.waitFor(screen => screen.endsWith('zed>'))
+    await shell.type('HISTORY bob')
+    // Echoed once, as typed on a prompt of ours (cooked, it showed twice), and answered.
+    await shell.waitFor(screen => screen.endsWith('zed> HISTORY bob'))
+    await shell.press('Enter')
+    await shell.waitFor('No messages with bob yet.')
+    await shell.line('QUIT')
+    await shell.waitFor(/Bye\.\n.*shell\$$/)
+    assert.doesNotMatch(await shell.screen(), /command not found/, 'nothing typed at the peer reached the shell')
+    assert.doesNotMatch(await shell.screen(), CRASH)
+  })
+
   test('a line longer than the terminal is wide: messages arriving meanwhile stay, the line is drawn once', async () => {
     const heidi = await open(join(dir, 'heidi'), { columns: 40, rows: 20 })
     await heidi.line('SIGNUP heidi heidi-password-1234')
