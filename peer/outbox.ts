@@ -182,7 +182,7 @@ export class Outbox {
   }
 
   async #deliverAll (recipient: Username): Promise<void> {
-    let queue = this.#store.outboxFor(recipient)
+    let queue = this.#queueOf(recipient)
     if (queue.length === 0) return
     let contact: PeerContact
     try {
@@ -212,7 +212,7 @@ export class Outbox {
         // queues an item flushes its recipient after, which marks a run in progress for a
         // rerun: without that mark nothing new is queued, and the store is not asked (it was
         // asked twice more for every message that found the queue empty behind it).
-        queue = this.#rerun.delete(recipient) ? this.#store.outboxFor(recipient, taken) : []
+        queue = this.#rerun.delete(recipient) ? this.#queueOf(recipient, taken) : []
         index = 0
         if (queue.length === 0) {
           if (inFlight.size === 0) break
@@ -268,7 +268,7 @@ export class Outbox {
       // recipient may have moved (signed in on another device, whose node now holds their
       // identity, while the one here answers as another peer or not at all).
       this.#directory.forget(recipient)
-      this.#park(this.#store.outboxFor(recipient), failure)
+      this.#park(this.#queueOf(recipient), failure)
       this.#retrySoon(recipient)
     } else if (delivered) {
       this.#forgetRetry(recipient)
@@ -318,6 +318,19 @@ export class Outbox {
       if (item.group === null) this.#store.setStatus(item.id, item.recipient, 'delivered')
       else this.#store.markGroupDeliveredIfDone(item.id)
     })
+  }
+
+  /** What waits for `recipient` (after the item of seq `after`), as the store reads it. What the
+   * store dropped as it read, queued by an earlier account of this name in this folder and so
+   * never to go, is said (until 2026-12-06 it went without a word: a tester's finding). */
+  #queueOf (recipient: Username, after?: number): OutboxItem[] {
+    const queue = this.#store.outboxFor(recipient, after)
+    for (const { id, recipient: to, group } of this.#store.takeUnsendable()) {
+      this.#reportedQueued.delete(deliveryKey(id, to))
+      const message = `could not deliver a message to ${to}${group === null ? '' : ` in ${group}`}: an earlier account of your name queued it in this folder, and it does not open with this one`
+      this.#emit({ event: 'undelivered', id, to, group, name: null, code: ErrorCode.Integrity, message })
+    }
+    return queue
   }
 
   #retrySoon (recipient: Username): void {

@@ -126,6 +126,8 @@ export class PeerStore {
    * peer ids are anyone's choice). */
   readonly #peerIdOf = new Map<string, string | null>()
   readonly #usernameOf = new Map<string, Username | null>()
+  /** Deliveries outboxFor dropped, not yet taken (takeUnsendable). */
+  readonly #unsendable: Array<{ id: MessageId, recipient: Username, group: GroupName | null }> = []
   /** The next outbox item's `seq`: one more than any in the queue when the store opened. */
   #nextSeq: number
 
@@ -223,12 +225,23 @@ export class PeerStore {
         if (!is(err, ErrorCode.Integrity)) throw err
         // Queued by an earlier account of this name in this folder (the rendezvous lost its
         // accounts; the user signed up again here): this account cannot read it, so it can never
-        // send it, and it stopped every delivery to its recipient (until 2026-12-06). Dropped;
-        // HISTORY shows it as unreadable.
-        this.#statements.get('DELETE FROM outbox WHERE id = ? AND recipient = ?').run(String(row.id), String(row.recipient))
+        // send it, and it stopped every delivery to its recipient (until 2026-12-06). Dropped,
+        // its message `failed` (it stayed `queued` for ever) and kept for the outbox to say so
+        // (takeUnsendable); HISTORY shows it as unreadable.
+        const dropped = { id: toMessageId(String(row.id)), recipient: toUsername(String(row.recipient)), group: row.grp === null ? null : toGroupName(String(row.grp)) }
+        this.removeFromOutbox(dropped.id, dropped.recipient)
+        if (dropped.group === null) this.setStatus(dropped.id, dropped.recipient, 'failed')
+        else this.markGroupFailed(dropped.id)
+        this.#unsendable.push(dropped)
       }
     }
     return items
+  }
+
+  /** The deliveries outboxFor dropped since the last call because they do not open with this
+   * account's key (queued by an earlier account of this name in this folder). */
+  takeUnsendable (): Array<{ id: MessageId, recipient: Username, group: GroupName | null }> {
+    return this.#unsendable.splice(0)
   }
 
   /** The users of the direct conversations with a message since `since` (ms), the latest first,

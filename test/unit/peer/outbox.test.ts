@@ -24,6 +24,8 @@ import type { MessageRecord, NewOutboxItem, OutboxItem } from '../../../peer/sto
 import { InProcessRendezvous } from '../rendezvous/in-process.ts'
 import type { TestUser } from '../rendezvous/in-process.ts'
 import { until } from '../../helpers/loop.ts'
+import { removeDir, tempDir } from '../../../harness/temp.ts'
+import { join } from 'node:path'
 
 type Item = NewOutboxItem
 
@@ -181,6 +183,36 @@ describe('outbox', () => {
       assert.equal(network.started[0]?.to.peerId, bob.peerId)
       assert.equal(store.outboxSize(), 0)
     })
+  })
+
+  test('a delivery an earlier account of this name queued in this folder is said undelivered, once, and the rest goes', async () => {
+    // The rendezvous lost its accounts and alice signed up again here: a new key, the old rows.
+    const dir = await tempDir('parley-outbox-')
+    try {
+      const file = join(dir, 'parley.db')
+      const earlier = new PeerStore(file, randomBytes(32))
+      const old = item('queued before')
+      earlier.addMessage(record(old))
+      earlier.enqueue(old)
+      earlier.close()
+      outbox.stop()
+      store.close()
+      store = new PeerStore(file, randomBytes(32))
+      const emit = (event: PeerEvent): void => { events.push(event) }
+      outbox = new Outbox(store, new Directory(rv.client(alice), store, emit), emit, network)
+      await send(item('queued now'))
+      assert.deepEqual(network.started.map(d => d.body), ['queued now'])
+      // Until 2026-12-06 it went without a word.
+      assert.deepEqual(of('undelivered').map(e => e.event === 'undelivered' ? [e.id, e.to, e.code, e.message] : []), [[old.id, 'bob', ErrorCode.Integrity,
+        'could not deliver a message to bob: an earlier account of your name queued it in this folder, and it does not open with this one']])
+      await send(item('and after'))
+      assert.equal(of('undelivered').length, 1, 'said once')
+    } finally {
+      outbox.stop()
+      store.close()
+      store = new PeerStore(IN_MEMORY, randomBytes(32)) // for afterEach
+      await removeDir(dir)
+    }
   })
 
   describe('refusals', () => {

@@ -241,6 +241,7 @@ describe('peer store', () => {
   test('texts and paths are sealed at rest: the file holds neither, and another key cannot read them', async () => {
     const secret = 'the eagle lands at midnight'
     store.addMessage(message({ body: secret, kind: 'file', path: '/home/me/secret-plans.pdf' }))
+    store.addMessage(message({ id: toMessageId('c'.repeat(32)), direction: 'out', peer: toUsername('dave'), body: 'queued secret words', status: 'queued', at: 3 }))
     store.enqueue({ id: toMessageId('c'.repeat(32)), recipient: toUsername('dave'), group: null, kind: 'text', body: 'queued secret words', created: 3 })
     store.close()
     const raw = Buffer.concat([await readFile(file), await readFile(`${file}-wal`).catch(() => Buffer.alloc(0))])
@@ -252,6 +253,10 @@ describe('peer store', () => {
     store.enqueue({ id: toMessageId('e'.repeat(32)), recipient: toUsername('dave'), group: null, kind: 'text', body: 'this account\'s', created: 4 })
     assert.deepEqual(store.outboxFor('dave').map(item => item.body), ['this account\'s'])
     assert.equal(store.outboxFor('dave').length, 1)
+    // …and said once, its message failed (until 2026-12-06 it went without a word, `queued` for ever).
+    assert.deepEqual(store.takeUnsendable(), [{ id: 'c'.repeat(32), recipient: 'dave', group: null }])
+    assert.deepEqual(store.takeUnsendable(), [])
+    assert.deepEqual(store.history({ user: 'dave' }, 10).map(m => [m.status, m.unreadable]), [['failed', true]])
   })
 
   test('rows sealed before schema step 5 (one salted 3DES key per value) read as they were, beside new ones', () => {
