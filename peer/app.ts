@@ -394,6 +394,8 @@ export class ParleyPeer {
 
   async verify (name: Username): Promise<void> {
     const session = this.#signedIn()
+    // The fingerprint is of two identities, ours and theirs: of ours with ours it says nothing.
+    if (name === session.username) throw new ParleyError(ErrorCode.Usage, 'that is you: VERIFY <user> shows the fingerprint of you and another user, to compare with them')
     // The identity the directory shows now, even when it is not the one pinned: it is what the
     // other side's VERIFY shows and what TRUST accepts (the pinned one comes along for reference).
     const shown = await session.directory.identityToVerify(name, this.#node.peerId.toString())
@@ -406,6 +408,12 @@ export class ParleyPeer {
     const session = this.#signedIn()
     const shown = this.#verified.get(name)
     if (shown === undefined) {
+      // Nobody of that name: said as such, not sent to VERIFY to be told so (a tester's finding).
+      if (session.store.pinnedPeerId(name) === undefined) {
+        await session.directory.resolve(name).catch((err: unknown) => {
+          if (is(err, ErrorCode.NotFound)) throw new ParleyError(ErrorCode.NotFound, `no user "${name}"`)
+        })
+      }
       throw new ParleyError(ErrorCode.Usage, `VERIFY ${name} first and compare the fingerprint; TRUST accepts the identity VERIFY showed`)
     }
     const { peerId, changed } = await session.directory.trust(name, shown)

@@ -68,6 +68,12 @@ describe('messages to a changed identity are held until TRUST accepts what VERIF
     const early = await alice.run('TRUST bob', e => e.event === 'error' || e.event === 'trusted')
     assert.equal(early.code, 'ERR_USAGE', 'TRUST without VERIFY is refused')
     assert.match(String(early.message), /VERIFY bob first/)
+    // Nobody of that name, or ourselves: said as such (until 2026-12-06 TRUST sent one to VERIFY,
+    // which then said there is no such user, and VERIFY of ourselves showed a fingerprint).
+    const nobody = await alice.run('TRUST nobody', e => e.event === 'error' || e.event === 'trusted')
+    assert.deepEqual([nobody.code, nobody.message], ['ERR_NOT_FOUND', 'no user "nobody"'])
+    const self = await alice.run('VERIFY alice', e => e.event === 'error' || e.event === 'verify')
+    assert.deepEqual([self.code, self.message], ['ERR_USAGE', 'that is you: VERIFY <user> shows the fingerprint of you and another user, to compare with them'])
 
     // VERIFY shows the identity the directory shows now, the one bob's own VERIFY shows (until
     // 2026-12-06 it showed the pinned one, which could never match, and the new one only in a warning).
