@@ -175,7 +175,9 @@ const online = (is: boolean): string => is ? 'online' : 'offline'
  * error's own words follow only where they tell the person more than the cause does. */
 function cutExplained (cause: FileCutCause, from: string, reason: string): string {
   switch (cause) {
-    case 'gone': return `the connection to ${from} was lost; the rest comes when ${from} is back`
+    // Either side may have gone (our process stopped, our network): "when alice is back" blamed
+    // alice for a receiver that had been frozen (a tester's finding, until 2026-12-06).
+    case 'gone': return `the connection to ${from} was lost; the rest comes when you are both online`
     case 'stalled': return `${from} stopped sending (${reason}); the rest comes when ${from} sends again`
     case 'invalid': return `what ${from} sent failed a check (${reason})`
     case 'local': return `it could not be saved here (${reason})`
