@@ -106,7 +106,9 @@ async function main (): Promise<void> {
     if (stopping) return
     stopping = true
     server.stop().then(() => {
+      // Said either way: a person who pressed Ctrl-C sees the server is down, not only its prompt.
       if (options.json) console.log(JSON.stringify({ event: 'stopped', signal }))
+      else console.log(`parley rendezvous stopped (${signal}).`)
       process.exit(0)
     }, (err: unknown) => {
       const error = asParleyError(err)

@@ -97,6 +97,19 @@ describe('a start that cannot go ahead says why in one line', () => {
     assert.match(missing.stderr, /^--data needs a value after it\nusage: /)
   })
 
+  test('a rendezvous started for a person (no --json) says so when Ctrl-C stops it', async () => {
+    const child = spawn(process.execPath, [...RENDEZVOUS_PROGRAM, '--port', '0', '--host', '127.0.0.1', '--data', join(dir, 'rendezvous-human'), '--no-mdns'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk
+      if (/listening on:\n\/ip4\//.test(stdout)) child.kill('SIGINT')
+    })
+    const code = await new Promise<number | null>(resolve => { child.once('exit', resolve) })
+    // Until 2026-12-06 it said nothing: the shell's prompt came back under the addresses.
+    assert.equal(code, 0)
+    assert.match(stdout, /\nparley rendezvous stopped \(SIGINT\)\.\n$/)
+  })
+
   test('a rendezvous refuses what is not its option in words a person reads', async () => {
     const positional = await runToExit(['7000', '--json', '--no-mdns'], RENDEZVOUS_PROGRAM)
     assert.equal(positional.code, 1)
