@@ -126,6 +126,24 @@ async function main (): Promise<number> {
     names.observe(event)
     output.print(event)
   }
+  // A signal ends the prompt as QUIT does; it also cuts short a drain already under way (the
+  // terminal went away after QUIT, say), and a second one does not wait at all. Taken from before
+  // the peer starts: a SIGINT sent as soon as `ready` is out (a script's) stops it cleanly too
+  // (until 2026-12-06 it could come before these handlers and end the process unsaid).
+  const started: { prompt?: Prompt } = {} // the prompt, once there is one
+  let signalled = false
+  let onSignal = (): void => {}
+  const signal = new Promise<void>(resolve => { onSignal = resolve })
+  for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(name, () => {
+      if (name === 'SIGINT') started.prompt?.eraseEchoedCtrlC()
+      if (signalled) process.exit(0)
+      signalled = true
+      setTimeout(() => { process.exit(0) }, SIGNAL_EXIT_DEADLINE_MS).unref()
+      onSignal()
+      started.prompt?.close(true)
+    })
+  }
   let peer: ParleyPeer
   try {
     peer = await ParleyPeer.start({ port, host: values.host, rendezvous, dataDir, emit })
@@ -143,21 +161,8 @@ async function main (): Promise<number> {
     names,
     onUnexpected: err => { logError(join(dataDir, 'errors.log'), err) }
   })
-  // A signal ends the prompt as QUIT does; it also cuts short a drain already under way (the
-  // terminal went away after QUIT, say), and a second one does not wait at all.
-  let signalled = false
-  let onSignal = (): void => {}
-  const signal = new Promise<void>(resolve => { onSignal = resolve })
-  for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.on(name, () => {
-      if (name === 'SIGINT') prompt.eraseEchoedCtrlC()
-      if (signalled) process.exit(0)
-      signalled = true
-      setTimeout(() => { process.exit(0) }, SIGNAL_EXIT_DEADLINE_MS).unref()
-      onSignal()
-      prompt.close(true)
-    })
-  }
+  started.prompt = prompt
+  if (signalled) prompt.close(true)
   await prompt.run()
   const drainMs = prompt.interrupted ? SIGNAL_DRAIN_MS : QUIT_DRAIN_MS
   const drained = peer.drain()

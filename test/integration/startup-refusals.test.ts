@@ -118,6 +118,21 @@ describe('a start that cannot go ahead says why in one line', () => {
     assert.match(valueless.stderr, /^parley rendezvous: --json takes no value\nusage: /)
   })
 
+  test('a peer sent SIGINT the moment it says ready stops cleanly, with its bye', async () => {
+    // As a script that starts a peer and stops it at once does. Until 2026-12-06 the signal
+    // could come before the peer's handlers were in place and end it by the default, unsaid.
+    for (let run = 0; run < 3; run++) {
+      const child = spawn(process.execPath, [...PEER_PROGRAM, ...peerArgs(0, join(dir, `signalled-${run}`))], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+      let stdout = ''
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        if (!stdout.includes('"event":"ready"') && (stdout + chunk).includes('"event":"ready"')) child.kill('SIGINT')
+        stdout += chunk
+      })
+      const code = await new Promise<number | null>(resolve => { child.once('exit', resolve) })
+      assert.deepEqual([code, stdout.trim().split('\n').map(line => (JSON.parse(line) as { event: string }).event)], [0, ['ready', 'bye']], stdout)
+    }
+  })
+
   test('a peer on the port the rendezvous listens on', async () => {
     const port = portOf(rendezvous)
     const data = join(dir, 'on-rendezvous-port')
