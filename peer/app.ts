@@ -478,12 +478,14 @@ export class ParleyPeer {
   }
 
   /** Names for Tab completion: users and groups the directory lists now, printing nothing. */
-  async knownNames (): Promise<{ users: string[], groups: string[] }> {
-    if (this.#session === undefined) return { users: [], groups: [] }
-    const [who, list] = await Promise.allSettled([this.#rendezvous.who(), this.#rendezvous.list()])
+  /** For Tab completion: every user and group the directory lists, and the groups we are in. */
+  async knownNames (): Promise<{ users: string[], groups: string[], mine: string[] }> {
+    if (this.#session === undefined) return { users: [], groups: [], mine: [] }
+    const [who, list, ours] = await Promise.allSettled([this.#rendezvous.who(), this.#rendezvous.list(), this.#rendezvous.groups()])
     return {
       users: who.status === 'fulfilled' ? who.value.users.map(u => u.username) : [],
-      groups: list.status === 'fulfilled' ? list.value.groups.map(g => g.group) : []
+      groups: list.status === 'fulfilled' ? list.value.groups.map(g => g.group) : [],
+      mine: ours.status === 'fulfilled' ? ours.value.groups.map(g => g.group) : []
     }
   }
 

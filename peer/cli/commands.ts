@@ -23,8 +23,9 @@ export type Command =
   | { verb: 'VERIFY' | 'TRUST', user: Username }
   | { verb: 'LIST' | 'WHO' | 'HELP' | 'QUIT' }
 
-/** What a word after the verb is, for Tab completion: `complete[i]` is word i + 1, the last repeats. */
-export type Slot = 'user' | 'group' | 'target' | 'file' | 'none'
+/** What a word after the verb is, for Tab completion: `complete[i]` is word i + 1, the last
+ * repeats. `group-to-join`: a group we are not known to be in. */
+export type Slot = 'user' | 'group' | 'group-to-join' | 'target' | 'file' | 'none'
 
 /** One command of the prompt: the one place its words, usage, help and completion are written
  * (the parser below, HELP, completion and the README's table are all checked against it). */
@@ -42,7 +43,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { verb: 'SEND', usage: 'SEND <user> <message>', help: 'a direct, end-to-end encrypted message', complete: ['user', 'none'] },
   { verb: 'SENDFILE', usage: 'SENDFILE <file> <user>', help: 'send any file: image, audio, video, anything', complete: ['file', 'user'] },
   { verb: 'CREATE', usage: 'CREATE <group>', help: 'create a group (error if it exists)', complete: ['none'] },
-  { verb: 'JOIN', usage: 'JOIN <group>', help: 'join a group, creating it if it does not exist', complete: ['group', 'none'] },
+  { verb: 'JOIN', usage: 'JOIN <group>', help: 'join a group, creating it if it does not exist', complete: ['group-to-join', 'none'] },
   { verb: 'LIST', usage: 'LIST', help: 'every group and its number of participants', complete: ['none'] },
   { verb: 'SENDGROUP', usage: 'SENDGROUP <group> <message>', help: 'a message to every member of a group', complete: ['group', 'none'] },
   { verb: 'SENDGROUPFILE', usage: 'SENDGROUPFILE <file> <group>', help: 'a file to every member of a group', complete: ['file', 'group'] },

@@ -7,10 +7,12 @@ import { readdirSync, statSync } from 'node:fs'
 import { isAbsolute, join } from 'node:path'
 import type { PeerEvent } from '../events.ts'
 import { COMMAND_WORDS, slotsOf } from './commands.ts'
+import type { Slot } from './commands.ts'
 import { expandHome, quotePathPart, unquotePath, userFolder } from './paths.ts'
 import { isSafeText } from './safe-text.ts'
 
-export interface KnownNames { users: Iterable<string>, groups: Iterable<string> }
+/** `mine`: the groups we are known to be in (a JOIN does not offer them). */
+export interface KnownNames { users: Iterable<string>, groups: Iterable<string>, mine?: Iterable<string> }
 
 /** readline's completer answer: the candidates, and the part of the line they replace. A relative
  * path is completed in `cwd`: the folder SENDFILE reads it from (userFolder). */
@@ -32,16 +34,25 @@ export function complete (line: string, names: KnownNames, cwd: string = userFol
   if (path !== undefined) return [files(path, cwd).sort(), path]
   const slot = slots[Math.min(words.length - 2, slots.length - 1)] ?? 'none'
   // A SENDFILE path with spaces shifts the words, but its recipient is the last word either way.
-  const candidates = slot === 'user'
-    ? [...names.users]
-    : slot === 'group'
-      ? [...names.groups]
-      : slot === 'target'
-        ? [...names.users, ...names.groups, ...[...names.groups].map(group => `#${group}`)]
-        : []
+  const candidates = candidatesFor(slot, names)
   const lowered = current.toLowerCase()
   const found = [...new Set(candidates)].filter(name => name.toLowerCase().startsWith(lowered)).sort()
   return [found.map(name => name + ' '), current]
+}
+
+/** The names a word of this slot may be. A JOIN is not offered the groups we are in (a
+ * tester's finding, until 2026-12-06). */
+function candidatesFor (slot: Slot, names: KnownNames): string[] {
+  switch (slot) {
+    case 'user': return [...names.users]
+    case 'group': return [...names.groups]
+    case 'group-to-join': {
+      const mine = new Set(names.mine)
+      return [...names.groups].filter(group => !mine.has(group))
+    }
+    case 'target': return [...names.users, ...names.groups, ...[...names.groups].map(group => `#${group}`)]
+    default: return []
+  }
 }
 
 /**
@@ -126,6 +137,7 @@ function isFolder (path: string): boolean {
 export class NameBook implements KnownNames {
   readonly users = new Set<string>()
   readonly groups = new Set<string>()
+  readonly mine = new Set<string>()
 
   observe (event: PeerEvent): void {
     switch (event.event) {
@@ -134,9 +146,15 @@ export class NameBook implements KnownNames {
       case 'presence': case 'verify': case 'trusted': this.users.add(event.user); break
       case 'member-joined': case 'member-left': this.users.add(event.user); this.groups.add(event.group); break
       case 'queued': case 'delivered': this.users.add(event.to); break
-      case 'created': case 'joined': this.groups.add(event.group); break
-      case 'left': this.groups.delete(event.group); break
-      case 'groups': for (const g of event.groups) this.groups.add(g.group); break
+      case 'created': case 'joined': this.groups.add(event.group); this.mine.add(event.group); break
+      case 'left': this.groups.delete(event.group); this.mine.delete(event.group); break
+      case 'groups':
+        for (const g of event.groups) {
+          this.groups.add(g.group)
+          if (g.joined) this.mine.add(g.group)
+          else this.mine.delete(g.group)
+        }
+        break
       case 'members': this.groups.add(event.group); for (const m of event.members) this.users.add(m.username); break
       case 'who': for (const u of event.users) this.users.add(u.username); break
       default: break
@@ -145,6 +163,6 @@ export class NameBook implements KnownNames {
 
   /** These names and more (the directory's answer), without duplicates. */
   with (more: KnownNames): KnownNames {
-    return { users: new Set([...this.users, ...more.users]), groups: new Set([...this.groups, ...more.groups]) }
+    return { users: new Set([...this.users, ...more.users]), groups: new Set([...this.groups, ...more.groups]), mine: new Set([...this.mine, ...more.mine ?? []]) }
   }
 }

@@ -30,6 +30,19 @@ test('users after SEND, VERIFY, TRUST; groups after SENDGROUP, JOIN, LEAVE, MEMB
   assert.deepEqual(complete('HISTORY #fr', names), [['#friends '], '#fr'], '#group: the group alone')
   assert.deepEqual(complete('SEND bob hel', names), [[], 'hel'], 'message text is not completed')
   assert.deepEqual(complete('WHO x', names), [[], 'x'])
+  // JOIN does not offer a group we are in (until 2026-12-06 it did); the others still do.
+  const inFriends = { ...names, mine: ['friends'] }
+  assert.deepEqual(complete('JOIN f', inFriends), [['family '], 'f'])
+  assert.deepEqual(complete('LEAVE f', inFriends), [['family ', 'friends '], 'f'])
+})
+
+test('the name book learns which groups are ours: joined, created, LIST, left', () => {
+  const book = new NameBook()
+  book.observe({ event: 'joined', group: 'chess', created: false, already: false })
+  book.observe({ event: 'groups', groups: [{ group: 'chess', members: 2, joined: true }, { group: 'go', members: 1, joined: false }, { group: 'club', members: 3, joined: true }] })
+  book.observe({ event: 'left', group: 'club', dropped: 0, underWay: 0 })
+  assert.deepEqual([...book.mine], ['chess'])
+  assert.deepEqual([...(book.with({ users: [], groups: [], mine: ['poker'] }).mine ?? [])].sort(), ['chess', 'poker'])
 })
 
 test('SENDFILE completes a local path, then the user; SENDGROUPFILE the group', async () => {
