@@ -10,12 +10,13 @@ import type { AbortOptions, Logger, PeerId, Stream } from '@libp2p/interface'
 import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { KdfParams } from '../common/crypto/password.ts'
-import { ErrorCode, ParleyError, asParleyError } from '../common/errors.ts'
+import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import type { ParleyNode } from '../common/node.ts'
 import {
   EVENTS_PROTOCOL, EVENTS_SILENCE_LIMIT_MS, MAX_RESPONSE_BYTES, RENDEZVOUS_PROTOCOL, RENDEZVOUS_REQUESTS_PROTOCOL, REQUEST_STREAM_IDLE_MS,
   decodeEvent, decodeResponse, decodeSubscribed, encodeRequest, encodeSubscribe
 } from '../common/protocol/rendezvous.ts'
+import { RendezvousError } from '../common/protocol/rendezvous.ts'
 import type { Op, RendezvousEvent, RequestArgs, Result } from '../common/protocol/rendezvous.ts'
 import { FramedStream } from '../common/wire/frames.ts'
 import { Queue } from '@libp2p/utils'
@@ -90,6 +91,8 @@ export class RendezvousClient {
   readonly #node: ParleyNode
   readonly #log: Logger
   readonly #inFlight = new Queue<unknown>({ concurrency: MAX_REQUESTS_IN_FLIGHT })
+  /** Our sign-in was refused for good (signInRefused). */
+  #refused = false
   /** 1.1.0 request streams between requests (at most MAX_REQUESTS_IN_FLIGHT), the newest last. */
   readonly #idle: Array<{ framed: FramedStream, timer: NodeJS.Timeout }> = []
   #server: Multiaddr
@@ -145,11 +148,23 @@ export class RendezvousClient {
   }
 
   async signup (args: SignupArgs, options?: AbortOptions): Promise<SignupResult> {
-    return await this.#request('signup', args, options)
+    const result = await this.#request('signup', args, options)
+    this.#refused = false
+    return result
   }
 
   async signin (args: SigninArgs, options?: AbortOptions): Promise<SigninResult> {
-    return await this.#request('signin', args, options)
+    const result = await this.#request('signin', args, options)
+    this.#refused = false
+    return result
+  }
+
+  /** The rendezvous refused our sign-in for good (it lost the account; the password or identity
+   * changed): its "sign in first" to what we ask from then on is said as that, under a prompt
+   * that still names the user (it read as a contradiction: a tester's finding, until
+   * 2026-12-06). Until a sign-in succeeds. */
+  signInRefused (): void {
+    this.#refused = true
   }
 
   async lookup (username: string, options?: AbortOptions): Promise<LookupResult> {
@@ -273,7 +288,14 @@ export class RendezvousClient {
   /** At most MAX_REQUESTS_IN_FLIGHT at once, the rest queued: the server refuses more request
    * streams than that per connection (a group send to 17+ members once lost the extra look-ups). */
   async #request<O extends Op> (op: O, args: RequestArgs<O>, options?: AbortOptions): Promise<Result<O>> {
-    return await this.#inFlight.add(async () => await this.#exchangePatiently(op, args, options)) as Result<O>
+    try {
+      return await this.#inFlight.add(async () => await this.#exchangePatiently(op, args, options)) as Result<O>
+    } catch (err) {
+      if (this.#refused && is(err, ErrorCode.NotSignedIn)) {
+        throw new RendezvousError(ErrorCode.NotSignedIn, 'the rendezvous no longer accepts your sign-in: LOGIN again, or SIGNUP if it lost your account (known contacts are still reached directly)')
+      }
+      throw err
+    }
   }
 
   /**

@@ -45,7 +45,7 @@ const log = logger('parley:session')
 
 /** What a session asks of the rendezvous: its events, signing in again, the directory's look-ups
  * and the keyring's. */
-export type SessionRendezvous = Pick<RendezvousClient, 'subscribe' | 'signin' | 'card' | 'serverPeerId' | 'groups'> & DirectoryRendezvous & KeyringDeps['rendezvous']
+export type SessionRendezvous = Pick<RendezvousClient, 'subscribe' | 'signin' | 'signInRefused' | 'card' | 'serverPeerId' | 'groups'> & DirectoryRendezvous & KeyringDeps['rendezvous']
 
 /** A file queued by SENDFILE or SENDGROUPFILE: its message id, and the name it is sent under. */
 export interface SentFile {
@@ -286,6 +286,7 @@ export class Session {
         if (is(err, ErrorCode.BadCredentials) || is(err, ErrorCode.IdentityChanged)) {
           this.#emit({ event: 'error', code: asParleyError(err).code, message: `the rendezvous no longer accepts your sign-in (${asParleyError(err).message}); LOGIN again to reconnect, or SIGNUP if the rendezvous lost your account. Known contacts are still reached directly` })
           log.warn('the rendezvous no longer accepts our sign-in; reconnecting stopped', err)
+          this.#rendezvous.signInRefused()
           return
         }
         // Another node at the rendezvous's address (it restarted with a new identity, or an
