@@ -135,6 +135,12 @@ export class Directory {
     return found
   }
 
+  /** Whether the directory's last answer for `username` in this run said online (undefined: it
+   * was not asked): presence news is measured against it (Session). */
+  answeredOnline (username: Username): boolean | undefined {
+    return this.#lastSeen.get(username)?.online
+  }
+
   /** The rendezvous says a user came or went (or we lost track of presence): ask again next time. */
   forget (username?: Username): void {
     if (username === undefined) this.#cached.clear()

@@ -451,8 +451,11 @@ export class Session {
    * user coming online whom we never saw go: a restarted rendezvous announces everyone signing
    * in again (until 2026-12-06 each peer then printed "… is online" for all its contacts).
    */
-  #presenceIsNews (username: string, online: boolean): boolean {
-    const last = this.#presenceShown.get(username)
+  #presenceIsNews (username: Username, online: boolean): boolean {
+    // Nothing said yet: what the directory last answered counts as known (a sign-in on another
+    // device is pushed as "online" for a user the directory already showed online: until
+    // 2026-12-06 a contact who had heard nothing of bob yet printed "bob is online").
+    const last = this.#presenceShown.get(username) ?? this.directory.answeredOnline(username)
     this.#presenceShown.set(username, online)
     if (last === online) return false
     return !(online && last === undefined && Date.now() < this.#presenceQuietUntil)

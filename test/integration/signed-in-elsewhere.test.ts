@@ -85,6 +85,9 @@ describe('signing in on another device signs the old one out', () => {
     assert.equal(moved.size, FILE_BYTES)
     const who = await oldBob.run('WHO', e => e.event === 'who' || e.event === 'error')
     assert.equal(who.code, 'ERR_NOT_SIGNED_IN', JSON.stringify(who))
+    // bob stayed online: alice and carol, who had looked him up, are not told he came online
+    // (until 2026-12-06 they were, having heard nothing of his presence before: a tester's finding).
+    for (const peer of [alice, carol]) assert.deepEqual(peer.events.filter(e => e.event === 'presence' && e.user === 'bob'), [], peer.name)
   })
 
   test('what alice and carol send next reaches the new device exactly once, direct and in the group, and not the old one', async () => {
