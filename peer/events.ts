@@ -65,7 +65,7 @@ export type PeerEvent =
   /** `peerId` and `fingerprint`: the identity the directory shows now, the one TRUST accepts.
    * `changed`: it is not the identity pinned at first contact, which `pinnedPeerId` and
    * `pinnedFingerprint` then name (null otherwise). */
-  | { event: 'verify', user: string, peerId: string, fingerprint: string, changed: boolean, pinnedPeerId: string | null, pinnedFingerprint: string | null }
+  | { event: 'verify', user: string, peerId: string, fingerprint: string, changed: boolean, pinnedPeerId: string | null, pinnedFingerprint: string | null, lastKnown: boolean }
   /** `changed`: the identity trusted now is not the one pinned before (false: TRUST of an
    * identity that never changed, which only confirms it). */
   | { event: 'trusted', user: string, peerId: string, changed: boolean }

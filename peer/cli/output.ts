@@ -191,6 +191,7 @@ function cutExplained (cause: FileCutCause, from: string, reason: string): strin
  * so that nobody compares it by mistake (until 2026-12-06 it was the one shown to compare). */
 function verifyText (event: Extract<PeerEvent, { event: 'verify' }>, colour: (style: Style, text: string) => string): string {
   const compare = `Compare it with ${event.user} in person or on a call; it must be the same on both screens.`
+  if (event.lastKnown) return `Fingerprint for you and ${event.user} as pinned here (the rendezvous is out of reach: a change of ${event.user}'s identity there is not known yet):\n  ${event.fingerprint}\n${compare}`
   if (!event.changed) return `Fingerprint for you and ${event.user}:\n  ${event.fingerprint}\n${compare}`
   return [
     colour('yellow', `${event.user}'s identity has changed since you first talked: the directory now shows ${event.peerId}.`),

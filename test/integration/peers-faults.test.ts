@@ -67,6 +67,12 @@ describe('a rendezvous that goes away and comes back', () => {
       { username: 'alice', online: true, connected: false },
       { username: 'bob', online: true, connected: true }
     ]], JSON.stringify(members))
+    // VERIFY of a contact pinned here shows the identity we talk with, said to be as pinned
+    // (until 2026-12-06 it was an error while the rendezvous was away).
+    const verified = await alice.run('VERIFY bob', e => e.event === 'verify' || e.event === 'error')
+    assert.deepEqual([verified.event, verified.lastKnown, verified.changed], ['verify', true, false], JSON.stringify(verified))
+    const bobSees = await bob.run('VERIFY alice', e => e.event === 'verify' || e.event === 'error')
+    assert.equal(bobSees.fingerprint, verified.fingerprint, 'the same number on both sides')
 
     server = await spawnRendezvous(join(dir, 'rendezvous'), 15_000, port)
     await alice.waitFor(is('rendezvous', { connected: true }), 40_000)

@@ -59,7 +59,7 @@ test('human output shows a hostile message, file name and warning with visible e
     { event: 'file-cut', id: '04', from: 'mallory', group: null, name: 'x\u202egnp.exe', bytes: 1, total: 6, cause: 'invalid', reason: 'cut \x1b[2K' },
     { event: 'history', with: 'mallory', messages: [{ id: '03', direction: 'in', from: 'mallory', group: null, kind: 'text', text: hostile, path: null, status: 'delivered', at: 0, sentAt: null, unreadable: false }] },
     { event: 'undelivered', id: '05', to: 'bob', group: 'g', name: null, code: 'ERR_INTEGRITY', message: 'could not deliver to bob in g: refused \x1b[2K' },
-    { event: 'verify', user: 'mallory', peerId: '12D3\x1b[2K', fingerprint: '1', changed: true, pinnedPeerId: '12D3\x1b[1A', pinnedFingerprint: '2' },
+    { event: 'verify', user: 'mallory', peerId: '12D3\x1b[2K', fingerprint: '1', changed: true, pinnedPeerId: '12D3\x1b[1A', pinnedFingerprint: '2', lastKnown: false },
     { event: 'warning', code: 'ERR_MALFORMED', message: 'bad frame \x1b]0;title\x07' },
     { event: 'error', code: 'ERR_NOT_FOUND', message: 'no user "\x1b[31mx"' }
   ]
@@ -91,8 +91,9 @@ test('describe() gives aligned tables and notices', () => {
   assert.match(describeEvent({ event: 'member-joined', group: 'g', user: 'bob' }) ?? '', /\[g\] bob joined$/)
   assert.match(describeEvent({ event: 'rendezvous', connected: false }) ?? '', /lost the rendezvous/)
   assert.match(describeEvent({ event: 'rendezvous', connected: true }) ?? '', /the rendezvous is back/)
-  const verify = { event: 'verify', user: 'erin', peerId: '12D3KooWnew', fingerprint: '35600 43069', changed: false, pinnedPeerId: null, pinnedFingerprint: null } as const
+  const verify = { event: 'verify', user: 'erin', peerId: '12D3KooWnew', fingerprint: '35600 43069', changed: false, pinnedPeerId: null, pinnedFingerprint: null, lastKnown: false } as const
   assert.equal(describeEvent(verify), 'Fingerprint for you and erin:\n  35600 43069\nCompare it with erin in person or on a call; it must be the same on both screens.')
+  assert.match(describeEvent({ ...verify, lastKnown: true }) ?? '', /^Fingerprint for you and erin as pinned here \(the rendezvous is out of reach: a change of erin's identity there is not known yet\):\n {2}35600 43069\n/)
   const changed = describeEvent({ ...verify, changed: true, pinnedPeerId: '12D3KooWold', pinnedFingerprint: '09222 38570' }) ?? ''
   assert.match(changed, /^erin's identity has changed since you first talked: the directory now shows 12D3KooWnew\.\nFingerprint for you and erin's new identity:\n {2}35600 43069\nCompare it with erin/)
   assert.match(changed, /TRUST erin accepts the new identity; until then messages to erin wait in the outbox/)
