@@ -154,6 +154,15 @@ function late (message: { at: number, sentAt: number }, colour: (style: Style, t
   return note === undefined ? '' : `${colour('dim', note)} `
 }
 
+/** A member's status. With the rendezvous away, one we hold no connection to is not known to be
+ * offline: "offline" read wrong beside the deliveries to them that followed (a tester's finding,
+ * until 2026-12-06). */
+function memberStatus (member: { online: boolean, connected: boolean }, lastKnown: boolean): string {
+  if (member.connected) return 'online, connected'
+  if (lastKnown && !member.online) return 'not known (no connection now)'
+  return online(member.online)
+}
+
 /** A line about a delivery starts with its file's name (a text's has none). */
 const named = (file: string | null): string => file === null ? '' : `${file} `
 const plural = (count: number, word: string): string => `${count} ${count === 1 ? word : word.replace(/y$/, 'ie') + 's'}`
@@ -250,7 +259,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       return event.created ? `Created and joined group ${event.group}.` : `Joined group ${event.group}.`
     case 'left': return leftWords(event)
     case 'members': return `${event.group}: ${plural(event.members.length, 'member')}${event.lastKnown ? ' as last known (the rendezvous is out of reach)' : ''}, ${event.members.filter(m => m.online).length} online (key epoch ${event.epoch})\n` +
-      table([['USER', 'STATUS'], ...event.members.map(m => [m.username, m.connected ? 'online, connected' : online(m.online)])])
+      table([['USER', 'STATUS'], ...event.members.map(m => [m.username, memberStatus(m, event.lastKnown)])])
     case 'who':
       if (event.users.length === 0) return 'Nobody else is online.'
       return table([['USER', 'STATUS'], ...event.users.map(u => [u.username, online(u.online)])])

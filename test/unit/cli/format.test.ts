@@ -76,3 +76,16 @@ test('LEAVE says what goes on and what will not go, each counted, and nothing wh
   assert.equal(left(1, 0), 'Left group work. 1 delivery still waiting will not go: only members send to a group.')
   assert.equal(left(2, 1), 'Left group work. 1 delivery already under way goes on: you sent it as a member. 2 deliveries still waiting will not go: only members send to a group.')
 })
+
+test('MEMBERS with the rendezvous away does not call a member it has no connection to offline', () => {
+  const members = (lastKnown: boolean): string => describe({
+    event: 'members',
+    group: 'club',
+    epoch: 3,
+    members: [{ username: 'alice', online: true, connected: false }, { username: 'bob', online: true, connected: true }, { username: 'carol', online: false, connected: false }],
+    lastKnown
+  }) ?? ''
+  assert.match(members(false), / carol +offline$/)
+  // Until 2026-12-06 "offline", beside deliveries to carol at her last address that followed.
+  assert.match(members(true), /as last known \(the rendezvous is out of reach\)[^]* bob +online, connected\n +carol +not known \(no connection now\)$/)
+})
