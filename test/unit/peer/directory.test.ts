@@ -109,7 +109,7 @@ describe('directory', () => {
     it('VERIFY is given the identity the directory shows now, with the pinned one when it changed; TRUST of it re-pins', async () => {
       const dir = directory()
       const fresh = await dir.identityToVerify(BOB, alice.peerId)
-      assert.deepEqual(fresh, { user: 'bob', peerId: bob.peerId, fingerprint: Directory.fingerprint(alice.peerId, bob.peerId), changed: false, pinnedPeerId: null, pinnedFingerprint: null })
+      assert.deepEqual(fresh, { user: 'bob', peerId: bob.peerId, fingerprint: Directory.fingerprint(alice.peerId, bob.peerId), changed: false, pinnedPeerId: null, pinnedFingerprint: null, lastKnown: false })
       assert.equal(dir.pinned(BOB), undefined, 'VERIFY pins nothing')
 
       const before = await rv.identity('bob')
@@ -121,7 +121,8 @@ describe('directory', () => {
         fingerprint: Directory.fingerprint(bob.peerId, alice.peerId), // what bob's VERIFY shows
         changed: true,
         pinnedPeerId: before.peerId,
-        pinnedFingerprint: Directory.fingerprint(alice.peerId, before.peerId)
+        pinnedFingerprint: Directory.fingerprint(alice.peerId, before.peerId),
+        lastKnown: false
       })
       assert.equal(dir.pinned(BOB), before.peerId, 'VERIFY accepts nothing')
       assert.deepEqual(events, [], 'nor warns: the answer says it')
