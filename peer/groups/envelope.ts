@@ -6,7 +6,7 @@
 import { equals } from 'uint8arrays/equals'
 import { groupMessageKeys, newMessageNonce } from '../../common/crypto/group.ts'
 import { openFrame, sealFrame } from '../../common/crypto/tdes.ts'
-import { ErrorCode, ParleyError } from '../../common/errors.ts'
+import { ErrorCode, ParleyError, is } from '../../common/errors.ts'
 import { groupEnvelopeBody, textBody } from '../../common/protocol/peer.ts'
 import { decodeBody, encodeBody } from '../../common/wire/codec.ts'
 import type { InferSchema } from '../../common/wire/codec.ts'
@@ -45,7 +45,16 @@ export async function openGroupText (user: Pick<SignedInUser, 'keys' | 'inbox'>,
 
 /** Only members send to a group; a cached list may predate the sender's join, so refuse only on a fresh one. */
 export async function checkSender (keys: SignedInUser['keys'], group: string, from: string): Promise<void> {
-  let info = await keys.info(group)
+  let info
+  try {
+    info = await keys.info(group)
+  } catch (err) {
+    // We left: the rendezvous's "you are not a member" is about us, and read as about the sender
+    // once it reached them ("refused by the recipient: you are not a member of big", a tester's
+    // finding, until 2026-12-06).
+    if (is(err, ErrorCode.Forbidden)) throw new ParleyError(ErrorCode.Forbidden, `the recipient is no longer in ${group}`)
+    throw err
+  }
   if (!info.members.some(m => m.username === from)) info = await keys.info(group, true)
   if (!info.members.some(m => m.username === from)) {
     throw new ParleyError(ErrorCode.Forbidden, `${from} is not a member of ${group}`)
