@@ -14,6 +14,10 @@ export const NAME_PATTERN = /^[a-z0-9_.-]{1,32}$/
 /** A username or group name, lower-cased; a ParleyError if it is not a valid name. */
 export function normaliseName (raw: string, what: 'username' | 'group' = 'username'): string {
   const name = raw.toLowerCase()
+  if (name.length > MAX_NAME_LENGTH && NAME_PATTERN.test(name.slice(0, MAX_NAME_LENGTH))) {
+    // Said as too long, not as made of the wrong characters (a tester's finding, until 2026-12-06).
+    throw new ParleyError(ErrorCode.InvalidName, `invalid ${what} "${raw.slice(0, MAX_NAME_LENGTH + 8)}…": at most ${MAX_NAME_LENGTH} characters (this one has ${raw.length})`)
+  }
   if (!NAME_PATTERN.test(name) || name === '.' || name === '..') {
     throw new ParleyError(ErrorCode.InvalidName,
       `invalid ${what} "${raw.slice(0, MAX_NAME_LENGTH + 8)}": use 1-${MAX_NAME_LENGTH} of a-z 0-9 _ . - (not "." or "..")`)
@@ -28,6 +32,9 @@ export function normaliseName (raw: string, what: 'username' | 'group' = 'userna
  * group already made under the old rule is still read, looked up, signed in to and joined.
  */
 const NEW_NAME_START = /^[a-z0-9]/
+/** …and ends with one: `bob.` or `bob-` read as bob in a line such as "bob.: hi" (a tester's
+ * finding, until 2026-12-06). */
+const NEW_NAME_END = /[a-z0-9]$/
 
 /** A name about to be made: a valid name (normaliseName) that starts with a letter or digit, or
  * ERR_INVALID_NAME saying so. The one check for new names, on the peer and the rendezvous. */
@@ -36,6 +43,10 @@ function normaliseNewName (raw: string, what: 'username' | 'group' = 'username')
   if (!NEW_NAME_START.test(name)) {
     throw new ParleyError(ErrorCode.InvalidName,
       `invalid ${what} "${raw}": a new ${what} must start with a letter or digit (a-z, 0-9)`)
+  }
+  if (!NEW_NAME_END.test(name)) {
+    throw new ParleyError(ErrorCode.InvalidName,
+      `invalid ${what} "${raw}": a new ${what} must end with a letter or digit (a-z, 0-9), or it reads as another name`)
   }
   return name
 }

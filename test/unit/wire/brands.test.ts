@@ -40,12 +40,21 @@ test('a new username or group name must start with a letter or digit; an old one
     // Made before the rule: still read, looked up and signed in to.
     assert.equal(toUsername(raw), raw)
   }
-  for (const [raw, name] of [['Bob', 'bob'], ['9lives', '9lives'], ['a-', 'a-'], ['x.y_z', 'x.y_z']]) {
+  for (const [raw, name] of [['Bob', 'bob'], ['9lives', '9lives'], ['a-b', 'a-b'], ['x.y_z', 'x.y_z']]) {
     assert.equal(toNewUsername(raw ?? ''), name)
     assert.equal(toNewGroupName(raw ?? ''), name)
   }
-  // What is no name at all keeps its old message.
+  // …and ends with one: `bob.` read as bob ("bob.: hi"; until 2026-12-06 it was taken).
+  for (const raw of ['bob.', 'bob-', 'bob_', 'a-']) {
+    const refused = (what: string) => (err: unknown): boolean =>
+      is(err, ErrorCode.InvalidName) && err.message === `invalid ${what} "${raw}": a new ${what} must end with a letter or digit (a-z, 0-9), or it reads as another name`
+    assert.throws(() => toNewUsername(raw), refused('username'), raw)
+    assert.throws(() => toNewGroupName(raw), refused('group'), raw)
+    assert.equal(toUsername(raw), raw, 'made before the rule: still a name')
+  }
+  // What is no name at all keeps its old message; one too long is said to be.
   assert.throws(() => toNewUsername('bob!'), (err: unknown) => is(err, ErrorCode.InvalidName) && /use 1-32 of a-z/.test(err.message))
+  assert.throws(() => toGroupName('a'.repeat(33)), (err: unknown) => is(err, ErrorCode.InvalidName) && /: at most 32 characters \(this one has 33\)$/.test(err.message))
 })
 
 test('toMessageId accepts 32 lower-case hex characters and refuses the rest with ERR_MALFORMED', () => {
