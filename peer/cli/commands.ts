@@ -24,8 +24,9 @@ export type Command =
   | { verb: 'LIST' | 'WHO' | 'HELP' | 'QUIT' }
 
 /** What a word after the verb is, for Tab completion: `complete[i]` is word i + 1, the last
- * repeats. `group-to-join`: a group we are not known to be in. */
-export type Slot = 'user' | 'group' | 'group-to-join' | 'target' | 'file' | 'none'
+ * repeats. `our-group`: a group we are in (any, while none is known); `group-to-join`: one we
+ * are not known to be in. */
+export type Slot = 'user' | 'group' | 'our-group' | 'group-to-join' | 'target' | 'file' | 'none'
 
 /** One command of the prompt: the one place its words, usage, help and completion are written
  * (the parser below, HELP, completion and the README's table are all checked against it). */
@@ -45,10 +46,10 @@ export const COMMANDS: readonly CommandSpec[] = [
   { verb: 'CREATE', usage: 'CREATE <group>', help: 'create a group (error if it exists)', complete: ['none'] },
   { verb: 'JOIN', usage: 'JOIN <group>', help: 'join a group, creating it if it does not exist', complete: ['group-to-join', 'none'] },
   { verb: 'LIST', usage: 'LIST', help: 'every group and its number of participants', complete: ['none'] },
-  { verb: 'SENDGROUP', usage: 'SENDGROUP <group> <message>', help: 'a message to every member of a group', complete: ['group', 'none'] },
-  { verb: 'SENDGROUPFILE', usage: 'SENDGROUPFILE <file> <group>', help: 'a file to every member of a group', complete: ['file', 'group'] },
+  { verb: 'SENDGROUP', usage: 'SENDGROUP <group> <message>', help: 'a message to every member of a group', complete: ['our-group', 'none'] },
+  { verb: 'SENDGROUPFILE', usage: 'SENDGROUPFILE <file> <group>', help: 'a file to every member of a group', complete: ['file', 'our-group'] },
   { verb: 'MEMBERS', usage: 'MEMBERS <group>', help: 'who is in a group, and who is online', complete: ['group', 'none'] },
-  { verb: 'LEAVE', usage: 'LEAVE <group>', help: 'leave a group', complete: ['group', 'none'] },
+  { verb: 'LEAVE', usage: 'LEAVE <group>', help: 'leave a group', complete: ['our-group', 'none'] },
   { verb: 'WHO', usage: 'WHO', help: 'who is online', complete: ['none'] },
   { verb: 'HISTORY', usage: 'HISTORY <user|group|#group> [n]', help: 'the last n messages (default 20); #group: the group, not a user of that name', complete: ['target', 'none'] },
   { verb: 'VERIFY', usage: 'VERIFY <user>', help: 'the fingerprint to compare with <user> out of band', complete: ['user', 'none'] },

@@ -40,12 +40,16 @@ export function complete (line: string, names: KnownNames, cwd: string = userFol
   return [found.map(name => name + ' '), current]
 }
 
-/** The names a word of this slot may be. A JOIN is not offered the groups we are in (a
- * tester's finding, until 2026-12-06). */
+/** The names a word of this slot may be. A JOIN is not offered the groups we are in, nor a
+ * SENDGROUP or LEAVE the others (tester's findings, until 2026-12-06). */
 function candidatesFor (slot: Slot, names: KnownNames): string[] {
   switch (slot) {
     case 'user': return [...names.users]
     case 'group': return [...names.groups]
+    case 'our-group': {
+      const mine = [...names.mine ?? []]
+      return mine.length > 0 ? mine : [...names.groups]
+    }
     case 'group-to-join': {
       const mine = new Set(names.mine)
       return [...names.groups].filter(group => !mine.has(group))

@@ -33,7 +33,11 @@ test('users after SEND, VERIFY, TRUST; groups after SENDGROUP, JOIN, LEAVE, MEMB
   // JOIN does not offer a group we are in (until 2026-12-06 it did); the others still do.
   const inFriends = { ...names, mine: ['friends'] }
   assert.deepEqual(complete('JOIN f', inFriends), [['family '], 'f'])
-  assert.deepEqual(complete('LEAVE f', inFriends), [['family ', 'friends '], 'f'])
+  // …and SENDGROUP, SENDGROUPFILE and LEAVE only ours, once we know which they are.
+  assert.deepEqual(complete('LEAVE f', inFriends), [['friends '], 'f'])
+  assert.deepEqual(complete('SENDGROUP f', inFriends), [['friends '], 'f'])
+  assert.deepEqual(complete('MEMBERS f', inFriends), [['family ', 'friends '], 'f'])
+  assert.deepEqual(complete('LEAVE f', names), [['family ', 'friends '], 'f'], 'none known yet: all')
 })
 
 test('the name book learns which groups are ours: joined, created, LIST, left', () => {
