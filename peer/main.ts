@@ -21,7 +21,6 @@ import { pinRendezvous } from './rendezvous-pin.ts'
 import type { RendezvousSource } from './rendezvous-pin.ts'
 import type { PeerEvent } from './events.ts'
 import { humanOutput, jsonOutput } from './cli/output.ts'
-import { safeText } from './cli/safe-text.ts'
 import { NameBook } from './cli/complete.ts'
 import { logError, unexpectedErrors } from './cli/error-log.ts'
 import { flushLog, writeLogTo } from './log.ts'
@@ -80,7 +79,7 @@ async function main (): Promise<number> {
   const port = Number(portText)
   if (positionals.length > 1) {
     // Said as what it is: `peer 5000 extra` was told its port was no number (a tester's finding).
-    process.stderr.write(`one port only, then options: "${safeText(positionals[1] ?? '').slice(0, 40)}" is not an option (they start with --)\n${USAGE}\n`)
+    process.stderr.write(`one port only, then options: ${JSON.stringify((positionals[1] ?? '').slice(0, 40))} is not an option (they start with --)\n${USAGE}\n`)
     return 2
   }
   if (!/^[0-9]{1,5}$/.test(portText) || port > 65535) {

@@ -294,10 +294,8 @@ export class Outbox {
     const hopeless = error.code === ErrorCode.Integrity && item.attempts + 1 >= INTEGRITY_ATTEMPTS
     const afterLeaving = this.#lastTry.delete(deliveryKey(item.id, item.recipient))
     if (error.retryable && !hopeless && !afterLeaving) return error
-    this.#store.removeFromOutbox(item.id, item.recipient)
+    this.#store.giveUp(item.id, item.recipient, item.group)
     this.#reportedQueued.delete(deliveryKey(item.id, item.recipient))
-    if (item.group === null) this.#store.setStatus(item.id, item.recipient, 'failed')
-    else this.#store.markGroupFailed(item.id)
     const what = about(item)
     const notAgain = afterLeaving ? ` (you left ${item.group}, so it is not tried again)` : ''
     this.#emit({ event: 'undelivered', ...what, code: error.code, message: `could not deliver ${what.name === null ? '' : `${what.name} `}to ${item.recipient}${item.group === null ? '' : ` in ${item.group}`}: ${error.message}${notAgain}` })

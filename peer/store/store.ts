@@ -176,9 +176,12 @@ export class PeerStore {
       'AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.id = messages.id)').run(id)
   }
 
-  /** A group message of ours that one member will never get (given up) is `failed`. */
-  markGroupFailed (id: string): void {
-    this.#statements.get("UPDATE messages SET status = 'failed' WHERE id = ? AND direction = 'out' AND grp IS NOT NULL").run(id)
+  /** A delivery that will never be made (refused for good, unreadable here, dropped by LEAVE):
+   * out of the outbox, and its message `failed` (a group message once any member will not get it). */
+  giveUp (id: string, recipient: string, group: string | null): void {
+    this.removeFromOutbox(id, recipient)
+    if (group === null) this.setStatus(id, recipient, 'failed')
+    else this.#statements.get("UPDATE messages SET status = 'failed' WHERE id = ? AND direction = 'out' AND grp IS NOT NULL").run(id)
   }
 
   /** The last `limit` messages with a user (direct) or in a group, oldest first. */
@@ -229,9 +232,7 @@ export class PeerStore {
         // its message `failed` (it stayed `queued` for ever) and kept for the outbox to say so
         // (takeUnsendable); HISTORY shows it as unreadable.
         const dropped = { id: toMessageId(String(row.id)), recipient: toUsername(String(row.recipient)), group: row.grp === null ? null : toGroupName(String(row.grp)) }
-        this.removeFromOutbox(dropped.id, dropped.recipient)
-        if (dropped.group === null) this.setStatus(dropped.id, dropped.recipient, 'failed')
-        else this.markGroupFailed(dropped.id)
+        this.giveUp(dropped.id, dropped.recipient, dropped.group)
         this.#unsendable.push(dropped)
       }
     }
@@ -275,10 +276,7 @@ export class PeerStore {
     const queued = this.#statements.get('SELECT id, recipient FROM outbox WHERE grp = ?').all(group)
       .map(row => ({ id: toMessageId(String(row.id)), recipient: toUsername(String(row.recipient)) }))
     const dropped = queued.filter(({ id, recipient }) => !kept(id, recipient))
-    for (const { id, recipient } of dropped) {
-      this.removeFromOutbox(id, recipient)
-      this.markGroupFailed(id)
-    }
+    for (const { id, recipient } of dropped) this.giveUp(id, recipient, group)
     return dropped
   }
 
