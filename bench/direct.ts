@@ -82,7 +82,7 @@ async function volatileUser (dir: string, name: string, senders: Map<string, str
   const node = await benchNode()
   const inbox: SignedInUser['inbox'] = {
     senderOf: async (peerId: string) => toUsername(senders.get(peerId) ?? 'unknown'),
-    onText: async () => {},
+    takeText: async (_from, _id, _after, open) => { await open() },
     hasFile: () => false,
     onFile: async () => {},
     onInboundError: () => {}

@@ -56,7 +56,7 @@ function memoryKeys (info: GroupInfo, key: Uint8Array): SignedInUser['keys'] {
 function memoryInbox (names: Map<string, string>): SignedInUser['inbox'] {
   return {
     senderOf: async (peerId: string) => toUsername(names.get(peerId) ?? 'unknown'),
-    onText: async () => {},
+    takeText: async (_from, _id, _after, open) => { await open() },
     hasFile: () => false,
     onFile: async () => {},
     onInboundError: () => {}

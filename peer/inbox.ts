@@ -13,6 +13,7 @@ import type { Emit } from './events.ts'
 import type { Directory } from './directory.ts'
 import type { PeerStore } from './store/store.ts'
 import { WarningThrottle } from './warnings.ts'
+import { ArrivalOrder } from './arrival-order.ts'
 
 export interface IncomingText {
   from: Username
@@ -39,6 +40,7 @@ export class Inbox {
   /** New streams per sender: a registered user must not be able to flood us with sessions and files. */
   readonly #limiter: RateLimiter
   readonly #warnings: WarningThrottle
+  readonly #order: ArrivalOrder
 
   /** `perSecond` and `burst` are the limits per sender (the benchmark lifts them to measure the
    * pipeline itself, not the policy). */
@@ -48,6 +50,7 @@ export class Inbox {
     this.#store = store
     this.#directory = directory
     this.#emit = emit
+    this.#order = new ArrivalOrder((from, id) => this.#store.hasMessage(id, 'in', from))
   }
 
   /** The username of an authenticated remote peer, from the name card its hello carried if
@@ -56,6 +59,13 @@ export class Inbox {
   async senderOf (peerId: string, card?: Uint8Array): Promise<Username> {
     this.#limiter.take(peerId)
     return await this.#directory.usernameOf(peerId, card)
+  }
+
+  /** A text off a session, taken in its sender's order (peer/arrival-order.ts): after the text
+   * it follows (`after`, if the sender named one), `open` checks and opens it, then it is stored
+   * and reported as `onText` does. Resolves once it is durable. */
+  async takeText (from: Username, id: Uint8Array, after: Uint8Array | undefined, open: () => Promise<IncomingText>): Promise<void> {
+    await this.#order.take(from, id, after, async () => ({ stored: this.onText(await open()) }))
   }
 
   /** Store (once) and report a text; a duplicate id is ACKed again but not shown twice. Resolves

@@ -32,8 +32,9 @@ const OUTBOX_WINDOW = 256
 
 export interface Deliverer {
   /** Start delivering one item to a reachable contact: resolves once it is on its way, in call
-   * order (`acked` then settles with the receiver's answer); call `onSent` once its bytes are out. */
-  deliver: (item: OutboxItem, to: PeerContact, onSent: () => void) => Promise<Posted>
+   * order (`acked` then settles with the receiver's answer); call `onSent` once its bytes are out.
+   * `after`: the text a text follows, for the receiver to take first (peer/arrival-order.ts). */
+  deliver: (item: OutboxItem, to: PeerContact, onSent: () => void, after: MessageId | undefined) => Promise<Posted>
   /** Is a session with this peer open now? Then no directory look-up is needed to reach it. */
   connected: (peerId: string) => boolean
 }
@@ -205,6 +206,10 @@ export class Outbox {
     let delivered = false
     let index = 0
     let taken = 0
+    /** The last text posted in this run per conversation (a group, or '' for direct): the next
+     * one names it, so the receiver never takes it first (peer/arrival-order.ts). Only this run's:
+     * everything an earlier run posted was acknowledged or given up before this one began. */
+    const lastText = new Map<string, MessageId>()
     // After stop, the deliveries in flight finish (close waits for them); the rest stays queued.
     while (!this.#stopped && failure === undefined) {
       if (index >= queue.length) {
@@ -231,10 +236,12 @@ export class Outbox {
       const key = deliveryKey(item.id, recipient)
       this.#inFlight.set(key, item)
       let posted: Posted
+      const conversation = item.group ?? ''
       try {
         posted = await this.#deliverer.deliver(item, contact, () => {
           this.#emit({ event: 'sent', ...about(item) })
-        })
+        }, item.kind === 'text' ? lastText.get(conversation) : undefined)
+        if (item.kind === 'text') lastText.set(conversation, item.id)
       } catch (err) {
         failure = this.#failed(item, err)
         this.#inFlight.delete(key)

@@ -167,7 +167,7 @@ export class Session {
       handOver: async (to, group, epoch, key) => { await this.#handOver(to, group, epoch, key) }
     })
     this.outbox = new Outbox(this.store, this.directory, options.emit, {
-      deliver: async (item, to, onSent) => await this.#deliver(item, to, onSent),
+      deliver: async (item, to, onSent, after) => await this.#deliver(item, to, onSent, after),
       connected: peerId => this.#direct.connected(peerId)
     }, options.reportedQueued)
     // What the parts report becomes outbox flushes here, and nowhere else.
@@ -423,13 +423,14 @@ export class Session {
 
   /** One queued item to a reachable contact (the outbox's deliverer). A group item first gets
    * its key, handed to the recipient if it lacks it (GroupKeyring.keyForDelivery). */
-  async #deliver (item: OutboxItem, to: PeerContact, onSent: () => void): Promise<Posted> {
+  async #deliver (item: OutboxItem, to: PeerContact, onSent: () => void, after: MessageId | undefined): Promise<Posted> {
     const id = Buffer.from(item.id, 'hex')
+    const follows = after === undefined ? undefined : Buffer.from(after, 'hex')
     if (item.group !== null) {
       const { epoch, key } = await this.keyring.keyForDelivery(item.group, item.recipient)
-      return await this.#groups.deliver(to, { id: item.id, group: item.group, kind: item.kind, body: item.body, sha256: item.sha256, created: item.created, epoch, key }, onSent)
+      return await this.#groups.deliver(to, { id: item.id, group: item.group, kind: item.kind, body: item.body, sha256: item.sha256, created: item.created, epoch, key }, onSent, follows)
     }
-    if (item.kind === 'text') return await this.#direct.post(to, { kind: 'MSG' }, id, { id, text: item.body, sentAt: item.created }, onSent)
+    if (item.kind === 'text') return await this.#direct.post(to, { kind: 'MSG' }, id, { id, text: item.body, sentAt: item.created }, onSent, follows)
     await this.#direct.sendFile(to, id, item.body, item.sha256, onSent)
     return { acked: Promise.resolve() }
   }

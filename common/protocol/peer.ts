@@ -26,7 +26,7 @@
  * session's keys for its direction (3DES + HMAC, one sequence number per direction), and its
  * body is one of:
  *
- *   message  { t: 'm', h, id, b }   h: the message's own signal header (`MSG`, `KEY <group>
+ *   message  { t: 'm', h, id, b, p? }  h: the message's own signal header (`MSG`, `KEY <group>
  *                                   <epoch>` or `GROUP <group>`), id: its 16-byte message id,
  *                                   b: the body that header announces (CBOR, checked by the
  *                                   receiver against that header's schema):
@@ -35,6 +35,9 @@
  *                                     GROUP <g>      groupEnvelopeBody: textBody sealed under the
  *                                                    group key (sequence 0, `GROUP <g>` as
  *                                                    associated data)
+ *                                   p: the id of the text (MSG or GROUP) this one follows in
+ *                                   its conversation, when the sender names one; the receiver
+ *                                   takes that one first (peer/arrival-order.ts)
  *   ack      { t: 'a', ok, no }     ok: ids stored (or already had); no: ids refused, each with
  *                                   an error code and a short reason. One ack frame answers
  *                                   every message that arrived together (group commit).
@@ -150,7 +153,8 @@ const messageFrame = {
   t: str(1, 1),
   h: bytes(MAX_HEADER_BYTES, 1),
   id: MESSAGE_ID,
-  b: bytes(MAX_FRAME_BYTES)
+  b: bytes(MAX_FRAME_BYTES),
+  p: optional(MESSAGE_ID)
 }
 const ackFrame = {
   t: str(1, 1),
@@ -161,7 +165,7 @@ const endFrame = { t: str(1, 1) }
 
 export interface Refusal { id: Uint8Array, code: string, why: string }
 export type SessionFrame =
-  | { t: 'm', h: Uint8Array, id: Uint8Array, b: Uint8Array }
+  | { t: 'm', h: Uint8Array, id: Uint8Array, b: Uint8Array, p?: Uint8Array }
   | { t: 'a', ok: Uint8Array[], no: Refusal[] }
   | { t: 'x' }
 

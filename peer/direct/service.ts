@@ -98,13 +98,14 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
 
   /**
    * Post one message (its signal header and body) on the session with `to`, opening one if
-   * needed. Resolves once it is queued for writing, in call order, so a caller that posts one
+   * needed; `after`: the text it follows in its conversation, if posted in the same delivery run
+   * (peer/arrival-order.ts). Resolves once it is queued for writing, in call order, so a caller that posts one
    * message after another keeps them in order without waiting for each ack.
    */
-  async post (to: Dialable, header: SignalHeader, id: Uint8Array, body: Record<string, unknown>, onSent?: () => void): Promise<Posted> {
+  async post (to: Dialable, header: SignalHeader, id: Uint8Array, body: Record<string, unknown>, onSent?: () => void, after?: Uint8Array): Promise<Posted> {
     const session = await this.sessions.get(this.#components.signedIn.now(), to)
     await session.room()
-    const acked = session.post(formatHeader(header), id, encodeBody(body), onSent)
+    const acked = session.post(formatHeader(header), id, encodeBody(body), onSent, after)
     acked.catch(() => {}) // the caller awaits it later; never an unhandled rejection meanwhile
     return { acked }
   }
@@ -143,19 +144,20 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
   async #onMessage (user: SignedInUser, from: SessionPeer, message: SessionMessage): Promise<void> {
     const { header } = message
     switch (header.kind) {
-      case 'MSG': {
-        const body = decodeBody(textBody, message.body)
-        if (!equals(body.id, message.id)) throw new ParleyError(ErrorCode.Protocol, 'message id differs from its frame')
-        await user.inbox.onText({ from: from.username, group: null, id: body.id, text: body.text, sentAt: body.sentAt })
+      case 'MSG':
+        await user.inbox.takeText(from.username, message.id, message.after, async () => {
+          const body = decodeBody(textBody, message.body)
+          if (!equals(body.id, message.id)) throw new ParleyError(ErrorCode.Protocol, 'message id differs from its frame')
+          return { from: from.username, group: null, id: body.id, text: body.text, sentAt: body.sentAt }
+        })
         return
-      }
       case 'KEY': {
         const { key } = decodeBody(keyBody, message.body)
         await user.keys.acceptHandedKey({ from: from.username, group: header.group, epoch: header.epoch, key })
         return
       }
       case 'GROUP':
-        await openGroupText(user, from, message)
+        await user.inbox.takeText(from.username, message.id, message.after, async () => await openGroupText(user.keys, from, message))
         return
       default:
         throw new ParleyError(ErrorCode.Protocol, `${header.kind} does not belong inside a session`)

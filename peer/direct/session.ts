@@ -38,6 +38,8 @@ export interface SessionMessage {
   headerBytes: Uint8Array
   id: Uint8Array
   body: Uint8Array
+  /** The text this one follows in its conversation, if the sender named one (peer/arrival-order.ts). */
+  after: Uint8Array | undefined
 }
 
 export interface DirectSessionOptions {
@@ -120,14 +122,14 @@ export class DirectSession {
    * refusal or ERR_UNREACHABLE if the session ends first. Posting is synchronous up to the
    * write queue, so messages posted one after another arrive in that order.
    */
-  async post (headerBytes: Uint8Array, id: Uint8Array, body: Uint8Array, onWritten?: () => void): Promise<void> {
+  async post (headerBytes: Uint8Array, id: Uint8Array, body: Uint8Array, onWritten?: () => void, after?: Uint8Array): Promise<void> {
     if (!this.usable) throw this.#failure ?? new ParleyError(ErrorCode.Unreachable, 'the session to ' + this.peer.username + ' is closing')
     const key = idKey(id)
     // Its first posting settles it (acked, or failed and queued again): not a reason to drop it.
     if (this.#waiting.has(key)) throw new ParleyError(ErrorCode.Conflict, 'that message is already in flight', { retryable: true })
     const acked = new Promise<void>((resolve, reject) => { this.#waiting.set(key, { resolve, reject }) })
     this.#armAckWatch()
-    this.#write({ t: 'm', h: headerBytes, id, b: body }).then(() => {
+    this.#write(after === undefined ? { t: 'm', h: headerBytes, id, b: body } : { t: 'm', h: headerBytes, id, b: body, p: after }).then(() => {
       onWritten?.()
       if (this.#channel.sentBytes >= TDES_REKEY_BYTES) this.#retire()
     }, () => {})
@@ -193,7 +195,7 @@ export class DirectSession {
         if (wait > 0) await sleep(wait)
         while (this.#unacked.length >= SESSION_WINDOW) await new Promise<void>(resolve => { this.#roomWaiters.push(resolve) })
         const id = frame.id
-        const outcome = this.#handle(frame.h, id, frame.b).then(
+        const outcome = this.#handle(frame.h, id, frame.b, frame.p).then(
           () => ({ id }),
           (err: unknown) => {
             const error = asParleyError(err)
@@ -216,9 +218,9 @@ export class DirectSession {
     this.#channel.framed.abort(error)
   }
 
-  async #handle (headerBytes: Uint8Array, id: Uint8Array, body: Uint8Array): Promise<void> {
+  async #handle (headerBytes: Uint8Array, id: Uint8Array, body: Uint8Array, after: Uint8Array | undefined): Promise<void> {
     const header = parseHeader(headerBytes)
-    await this.#onMessage(this.peer, { header, headerBytes, id, body })
+    await this.#onMessage(this.peer, { header, headerBytes, id, body, after })
   }
 
   /** Acknowledge what has been stored, a batch per frame: all that arrived meanwhile. */

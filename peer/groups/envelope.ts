@@ -13,6 +13,7 @@ import type { InferSchema } from '../../common/wire/codec.ts'
 import { formatHeader } from '../../common/wire/headers.ts'
 import type { SessionMessage, SessionPeer } from '../direct/session.ts'
 import type { SignedInUser } from '../signed-in.ts'
+import type { IncomingText } from '../inbox.ts'
 
 export type GroupEnvelope = InferSchema<typeof groupEnvelopeBody>
 
@@ -30,17 +31,17 @@ export function sealGroupText (message: GroupText, epoch: number, key: Uint8Arra
   return { epoch, nonce, sealed }
 }
 
-/** A group text that arrived on a session from `from`: a member's, under a key we hold. */
-export async function openGroupText (user: Pick<SignedInUser, 'keys' | 'inbox'>, from: SessionPeer, message: SessionMessage): Promise<void> {
+/** A group text that arrived on a session from `from`, opened: a member's, under a key we hold. */
+export async function openGroupText (keys: SignedInUser['keys'], from: SessionPeer, message: SessionMessage): Promise<IncomingText> {
   const { header } = message
   if (header.kind !== 'GROUP') throw new ParleyError(ErrorCode.Protocol, 'not a group message')
   const envelope = decodeBody(groupEnvelopeBody, message.body)
-  await checkSender(user.keys, header.group, from.username)
-  const key = await user.keys.key(header.group, envelope.epoch)
+  await checkSender(keys, header.group, from.username)
+  const key = await keys.key(header.group, envelope.epoch)
   const plain = openFrame(groupMessageKeys(key, envelope.nonce, header.group, envelope.epoch), 0n, message.headerBytes, envelope.sealed)
   const body = decodeBody(textBody, plain)
   if (!equals(body.id, message.id)) throw new ParleyError(ErrorCode.Protocol, 'message id differs from its frame')
-  await user.inbox.onText({ from: from.username, group: header.group, id: body.id, text: body.text, sentAt: body.sentAt })
+  return { from: from.username, group: header.group, id: body.id, text: body.text, sentAt: body.sentAt }
 }
 
 /** Only members send to a group; a cached list may predate the sender's join, so refuse only on a fresh one. */

@@ -87,12 +87,13 @@ export class GroupService {
   }
 
   /** Deliver one group message to one member: a text is posted on the session with the member
-   * (resolves once queued there; `acked` settles with its ack), a file streams on a stream of
+   * (resolves once queued there; `acked` settles with its ack; `after`, the text it follows,
+   * peer/arrival-order.ts), a file streams on a stream of
    * its own (resolves once it was delivered). */
-  async deliver (to: Dialable, delivery: GroupDelivery, onSent: () => void): Promise<Posted> {
+  async deliver (to: Dialable, delivery: GroupDelivery, onSent: () => void, after?: Uint8Array): Promise<Posted> {
     if (delivery.kind === 'text') {
       const envelope = this.#envelope(delivery)
-      return await this.#components.direct.post(to, { kind: 'GROUP', group: delivery.group }, Buffer.from(delivery.id, 'hex'), envelope, onSent)
+      return await this.#components.direct.post(to, { kind: 'GROUP', group: delivery.group }, Buffer.from(delivery.id, 'hex'), envelope, onSent, after)
     }
     await this.#sendFile(to, delivery, onSent)
     return { acked: Promise.resolve() }

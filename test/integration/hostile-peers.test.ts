@@ -486,6 +486,11 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     await sealed('a frame of unknown type', { t: 'q', id: randomBytes(16) }, /unknown session frame type/, ErrorCode.Malformed, false)
     await sealed('a message frame without its header', { t: 'm', id: randomBytes(16), b: new Uint8Array(0) }, /message.h is missing/, ErrorCode.Malformed, false)
     await sealed('a FILE header inside a session', { t: 'm', h: rawHeader('FILE a.txt 3'), id: randomBytes(16), b: new Uint8Array(0) }, /FILE does not belong inside a session/, ErrorCode.Protocol, false)
+    // The text a message follows (peer/arrival-order.ts): of the wrong length, or itself, which
+    // would have it wait for ever.
+    await sealed('a message that follows an id of the wrong length', { t: 'm', h: rawHeader('MSG'), id: randomBytes(16), b: new Uint8Array(0), p: randomBytes(8) }, /message.p is too short/, ErrorCode.Malformed, false)
+    const itself = randomBytes(16)
+    await sealed('a message that follows itself', { t: 'm', h: rawHeader('MSG'), id: itself, b: encodeBody({ id: itself, text: 'x', sentAt: 1 }), p: itself }, /cannot follow itself/, ErrorCode.Protocol, false)
     // A group stream from a non-member, with a well-formed intro.
     const intro = encodeBody({ epoch: 1, nonce: randomBytes(16), id: randomBytes(16) })
     await refused('group file from a non-member', GROUP_PROTOCOL, async framed => {

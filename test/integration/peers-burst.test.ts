@@ -77,6 +77,7 @@ describe('bursts piped through the CLI', () => {
       ids.add(message.id)
     }
     assert.equal(seen.size, BURST)
+    assert.deepEqual(messages.map(m => String(m.text)), texts, 'in the order typed')
     const failed = alice.events.filter(e => e.event === 'error' || e.event === 'undelivered')
     assert.equal(failed.length, 0, JSON.stringify(failed.slice(0, 3)))
     // A moment for stray duplicates to show, then count again.
@@ -109,7 +110,7 @@ describe('bursts piped through the CLI', () => {
       assert.deepEqual(failed().slice(0, 3), [])
       await new Promise(resolve => setTimeout(resolve, 50))
     }
-    assert.deepEqual(arrived().sort(), texts, 'every line once')
+    assert.deepEqual(arrived(), texts, 'every line once, in the order typed')
     assert.deepEqual(failed(), [])
   })
 })

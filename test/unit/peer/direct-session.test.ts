@@ -113,6 +113,16 @@ describe('direct session', () => {
     bob.session.abort('test over')
   })
 
+  test('a message carries the text it follows when the sender names one, and none otherwise (peer/arrival-order.ts)', async () => {
+    const { alice, bob } = await pair()
+    const first = text(1)
+    const second = text(2)
+    await Promise.all([alice.session.post(MSG, first.id, first.body), alice.session.post(MSG, second.id, second.body, undefined, first.id)])
+    assert.deepEqual(bob.received.map(m => m.after), [undefined, first.id])
+    alice.session.abort('test over')
+    bob.session.abort('test over')
+  })
+
   test('a refused message fails alone with the receiver\'s code; the session goes on', async () => {
     const { alice, bob } = await pair({
       bob: async (_from, message) => {

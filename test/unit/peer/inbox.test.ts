@@ -96,6 +96,96 @@ describe('inbox', () => {
     })
   })
 
+  describe('texts in their sender\'s order (peer/arrival-order.ts)', () => {
+    const hex = (id: Uint8Array): string => Buffer.from(id).toString('hex')
+    const kept = (): string[] => store.history({ user: 'bob' }, 100).map(m => m.body)
+    const shown = (): string[] => events.flatMap(e => e.event === 'message' ? [e.text] : [])
+    const later = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+    /** Take `message`, following `after`; `open` resolves after `delayMs` or rejects with `refuse`. */
+    const take = async (message: IncomingText, after?: IncomingText, options: { delayMs?: number, refuse?: ParleyError } = {}): Promise<void> => {
+      await inbox.takeText(message.from, message.id, after?.id, async () => {
+        if (options.delayMs !== undefined) await later(options.delayMs)
+        if (options.refuse !== undefined) throw options.refuse
+        return message
+      })
+    }
+    const passing = (): ParleyError => new ParleyError(ErrorCode.Unreachable, 'waiting for the key of club (epoch 2) from another member')
+
+    it('a text whose checks finish first still waits for the one it follows (it overtook it until 2026-12-06)', async () => {
+      const [one, two, three] = [text({ text: 'one' }), text({ text: 'two' }), text({ text: 'three' })]
+      // one waits on something slow (a key from the rendezvous); two and three are quick.
+      await Promise.all([take(one, undefined, { delayMs: 30 }), take(two, one), take(three, two)])
+      assert.deepEqual(kept(), ['one', 'two', 'three'])
+      assert.deepEqual(shown(), ['one', 'two', 'three'])
+    })
+
+    it('a text that follows one refused for a passing reason is refused (retryable) and kept nowhere; sent again in order, both are taken', async () => {
+      const [one, two, three] = [text({ text: 'one' }), text({ text: 'two' }), text({ text: 'three' })]
+      const outcomes = await Promise.allSettled([take(one, undefined, { refuse: passing() }), take(two, one), take(three, two)])
+      const refusals = outcomes.map(o => o.status === 'rejected' ? o.reason as ParleyError : undefined)
+      assert.ok(refusals.every(e => e !== undefined && e.code === ErrorCode.Unreachable && e.retryable), JSON.stringify(refusals.map(e => e?.message)))
+      assert.match(refusals[1]?.message ?? '', /follows a message that has not arrived yet/)
+      assert.deepEqual(kept(), [])
+      // The sender's next run starts with one (naming nothing), then the rest in order.
+      await Promise.all([take(one), take(two, one), take(three, two)])
+      assert.deepEqual(kept(), ['one', 'two', 'three'])
+      assert.deepEqual(shown(), ['one', 'two', 'three'])
+    })
+
+    it('a text that follows one refused for good is taken: the sender gives that one up, the gap is for ever', async () => {
+      const [one, two] = [text({ text: 'one' }), text({ text: 'two' })]
+      await assert.rejects(take(one, undefined, { refuse: new ParleyError(ErrorCode.Forbidden, 'bob is not a member of club') }), (err: unknown) => is(err, ErrorCode.Forbidden))
+      await take(two, one)
+      assert.deepEqual(kept(), ['two'])
+    })
+
+    it('a text that follows one never seen is refused until that one comes; one that follows a text stored long ago is taken', async () => {
+      const [lost, next] = [text({ text: 'lost with its connection' }), text({ text: 'next' })]
+      await assert.rejects(take(next, lost), (err: unknown) => is(err, ErrorCode.Unreachable))
+      await take(lost)
+      await take(next, lost)
+      assert.deepEqual(kept(), ['lost with its connection', 'next'])
+      assert.equal(store.hasMessage(hex(next.id), 'in', 'bob'), true)
+    })
+
+    it('the same text taken twice at once (sent again on a new session) is stored and shown once, and what follows it waits for both', async () => {
+      const [one, two] = [text({ text: 'one' }), text({ text: 'two' })]
+      await Promise.all([take(one, undefined, { delayMs: 20 }), take(one), take(two, one)])
+      assert.deepEqual(kept(), ['one', 'two'])
+      assert.deepEqual(shown(), ['one', 'two'])
+    })
+
+    it('texts of one sender wait only for their own: another sender\'s with the same id is not the one followed', async () => {
+      const mine = text({ text: 'from bob' })
+      const carols = text({ from: toUsername('carol'), id: mine.id, text: 'from carol' })
+      await take(mine)
+      await assert.rejects(take(text({ from: toUsername('carol'), text: 'carol again' }), carols), (err: unknown) => is(err, ErrorCode.Unreachable))
+    })
+
+    it('a text that names itself as the one it follows is a protocol breach, not a wait for ever', async () => {
+      const one = text()
+      await assert.rejects(take(one, one), (err: unknown) => is(err, ErrorCode.Protocol))
+    })
+
+    it('a burst where each follows the one before is stored in one commit, in order', async () => {
+      const burst = Array.from({ length: 50 }, (_, i) => text({ text: `m${i}` }))
+      // A counter bumped once per turn of the event loop: writes run in one commit (one
+      // synchronous transaction) exactly when they all see the same value.
+      let turn = 0
+      let counting = true
+      const bump = (): void => { turn++; if (counting) setImmediate(bump) }
+      setImmediate(bump)
+      const turns: number[] = []
+      const commitSoon = store.commitSoon.bind(store)
+      store.commitSoon = async work => await commitSoon(() => { turns.push(turn); return work() })
+      await Promise.all(burst.map(async (message, i) => { await take(message, burst[i - 1]) }))
+      counting = false
+      assert.deepEqual(kept(), burst.map(m => m.text))
+      assert.equal(turns.length, burst.length)
+      assert.equal(new Set(turns).size, 1, 'written in more than one commit')
+    })
+  })
+
   describe('files', () => {
     it('stores and reports a file once; a retry of the same file is known before it is received again', async () => {
       const arrived = file()

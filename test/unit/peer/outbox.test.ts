@@ -38,7 +38,7 @@ type Outcome = 'ack' | { refuse: ErrorCode, retryable?: boolean } | { nack: Erro
 /** The network end: records every delivery started, answers as `outcome` says, and can hold
  * deliveries (`hold`) or their ACKs (`holdAcks`) until released. */
 class ScriptedDeliverer implements Deliverer {
-  readonly started: Array<{ body: string, to: PeerContact }> = []
+  readonly started: Array<{ body: string, to: PeerContact, after: string | undefined }> = []
   outcome: Outcome = 'ack'
   open = new Set<string>()
   #held: Array<() => void> = []
@@ -51,8 +51,8 @@ class ScriptedDeliverer implements Deliverer {
     for (const go of this.#held.splice(0)) go()
   }
 
-  async deliver (item: OutboxItem, to: PeerContact, onSent: () => void): Promise<Posted> {
-    this.started.push({ body: item.body, to })
+  async deliver (item: OutboxItem, to: PeerContact, onSent: () => void, after: MessageId | undefined): Promise<Posted> {
+    this.started.push({ body: item.body, to, after })
     const held = async (): Promise<void> => { await new Promise<void>(resolve => { this.#held.push(resolve) }) }
     if (this.#holding === 'deliveries') await held()
     const outcome = this.outcome
@@ -160,6 +160,28 @@ describe('outbox', () => {
       outbox.accept(null, [item('lost')])
       await outbox.idle()
       assert.match(of('error').map(e => e.event === 'error' ? e.message : '').join(), /could not queue the message/)
+    })
+
+    test('each text names the text before it in its conversation posted in the same run, for the receiver to take first; files and the first of a run name none', async () => {
+      const texts = [item('a1'), item('g1', { group: toGroupName('club') }), item('a2'), item('/tmp/f.png', { kind: 'file' }), item('a3'), item('g2', { group: toGroupName('club') }), item('h1', { group: toGroupName('hall') })]
+      const bodyOf = new Map(texts.map(t => [t.id as string, t.body]))
+      for (const one of texts) await outbox.submit(one.group === null ? record(one) : null, [one])
+      await outbox.idle()
+      const named = network.started.map(d => [d.body, d.after === undefined ? null : bodyOf.get(d.after)])
+      assert.deepEqual(named, [['a1', null], ['g1', null], ['a2', 'a1'], ['/tmp/f.png', null], ['a3', 'a2'], ['g2', 'g1'], ['h1', null]])
+    })
+
+    test('after a run ends on a refusal, the next run\'s first text names none (all before it was acknowledged or given up)', async () => {
+      const [one, two, three] = [item('one'), item('two'), item('three')]
+      network.outcome = { nack: ErrorCode.Unreachable }
+      await send(one, two, three)
+      assert.equal(store.outboxSize(), 3)
+      network.started.length = 0
+      network.outcome = 'ack'
+      outbox.flush(BOB)
+      await outbox.idle()
+      assert.deepEqual(network.started.map(d => [d.body, d.after]), [['one', undefined], ['two', one.id], ['three', two.id]])
+      assert.equal(store.outboxSize(), 0)
     })
 
     test('over an open session with the pinned identity, no directory look-up is made', async () => {
