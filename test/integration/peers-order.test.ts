@@ -46,7 +46,7 @@ describe('one sender\'s messages arrive in the order sent', () => {
   after(async () => {
     await Promise.all(started.map(async p => await p.kill()))
     await server.stop()
-    await removeDir(dir)
+    if (process.env.KEEP === undefined) await removeDir(dir); else console.log(`# kept ${dir}`)
   })
 
   /** The texts `kind` events carry at `name` (from event index `from`), from every process of
@@ -54,11 +54,16 @@ describe('one sender\'s messages arrive in the order sent', () => {
   const texts = (processes: Array<{ peer: PeerProcess, from: number }>, match: (e: PeerEventLine) => boolean): string[] =>
     processes.flatMap(({ peer, from }) => peer.events.slice(from).filter(match).map(e => String(e.text)))
 
-  const waitUntil = async (what: string, done: () => boolean, senders: PeerProcess[]): Promise<void> => {
-    for (const begun = Date.now(); !done();) {
+  /** Until `done`, failing at a sender's first failure or at the deadline; `poll` (if given)
+   * runs between looks. */
+  const waitUntil = async (what: string, done: () => boolean, senders: PeerProcess[], poll?: () => Promise<void>): Promise<void> => {
+    for (const begun = Date.now(); (await poll?.(), !done());) {
       const failed = senders.flatMap(s => s.events.filter(e => e.event === 'error' || e.event === 'undelivered'))
       assert.deepEqual(failed.slice(0, 3), [], `${what}: a sender reported a failure`)
-      assert.ok(Date.now() - begun < DEADLINE_MS, `${what}: not done within ${DEADLINE_MS} ms`)
+      if (Date.now() - begun >= DEADLINE_MS) {
+        const last = (p: PeerProcess): string => JSON.stringify(p.events.filter(e => !['message', 'group-message', 'sent', 'delivered'].includes(e.event)).slice(-8))
+        assert.fail(`${what}: not done within ${DEADLINE_MS} ms; ${[...peers.values()].map(p => `${p.name}: ${last(p)}`).join('; ')}`)
+      }
       await new Promise(resolve => setTimeout(resolve, 50))
     }
   }
@@ -91,12 +96,16 @@ describe('one sender\'s messages arrive in the order sent', () => {
   })
 
   for (const kind of ['direct', 'group'] as const) {
-    test(`a ${kind} burst to a member killed and restarted mid-way arrives whole, once, in order`, { timeout: DEADLINE_MS + 30_000 }, async () => {
+    test(`a ${kind} burst to a member killed (-9) and restarted mid-way is kept whole, once, in order, and what was shown was in order`, { timeout: DEADLINE_MS + 30_000 }, async () => {
       const alice = peer('alice')
       const count = 600
       const sent = Array.from({ length: count }, (_, i) => `${kind[0]}${String(i).padStart(3, '0')}`)
-      const line = kind === 'direct' ? (text: string) => `SEND bob ${text}` : (text: string) => `SENDGROUP fresh ${text}`
-      const match = kind === 'direct' ? is('message', { from: 'alice' }) : is('group-message', { group: 'fresh', from: 'alice' })
+      if (kind === 'group') {
+        await alice.run('JOIN restart', is('joined', { group: 'restart' }))
+        await peer('bob').run('JOIN restart', is('joined', { group: 'restart' }))
+      }
+      const line = kind === 'direct' ? (text: string) => `SEND bob ${text}` : (text: string) => `SENDGROUP restart ${text}`
+      const match = kind === 'direct' ? is('message', { from: 'alice' }) : is('group-message', { group: 'restart', from: 'alice' })
       const first = { peer: peer('bob'), from: peer('bob').events.length }
       alice.child.stdin?.write(sent.map(text => `${line(text)}\n`).join(''))
       await waitUntil('the first hundred', () => texts([first], match).length >= 100, [alice])
@@ -104,13 +113,21 @@ describe('one sender\'s messages arrive in the order sent', () => {
       const second = { peer: await start('bob'), from: 0 }
       const login = await second.peer.run(`LOGIN bob ${PASSWORD}`, e => e.event === 'logged-in' || e.event === 'error')
       assert.equal(login.event, 'logged-in', JSON.stringify(login))
-      await waitUntil(`the ${kind} burst`, () => texts([first, second], match).length >= count, [alice])
-      assert.deepEqual(texts([first, second], match), sent, 'in another order, or not once each')
-      // What bob keeps says so too: HISTORY lists them in the order sent.
-      const history = await second.peer.run(kind === 'direct' ? 'HISTORY alice 1000' : 'HISTORY fresh 1000', e => e.event === 'history' || e.event === 'error')
-      assert.equal(history.event, 'history', JSON.stringify(history))
-      const kept = (history.messages as Array<{ text: string, direction: string }>).filter(m => m.direction === 'in' && sent.includes(m.text)).map(m => m.text)
-      assert.deepEqual(kept, sent, 'HISTORY in another order')
+      // What bob keeps: HISTORY, until it holds the whole burst. (Not the events alone: a message
+      // stored just before the kill may have had its line lost with the process, as on a crash;
+      // sent again, it is a duplicate, ACKed and not shown twice.)
+      const kept = async (): Promise<string[]> => {
+        const history = await second.peer.run(kind === 'direct' ? 'HISTORY alice 1000' : 'HISTORY restart 1000', e => e.event === 'history' || e.event === 'error')
+        assert.equal(history.event, 'history', JSON.stringify(history))
+        return (history.messages as Array<{ text: string, direction: string }>).filter(m => m.direction === 'in' && sent.includes(m.text)).map(m => m.text)
+      }
+      let stored: string[] = []
+      await waitUntil(`the ${kind} burst`, () => stored.length >= count, [alice], async () => { stored = await kept() })
+      assert.deepEqual(stored, sent, 'HISTORY in another order, or not once each')
+      // And what the two processes showed, one after the other, was in the order sent, once each.
+      const shown = texts([first, second], match)
+      const positions = shown.map(text => sent.indexOf(text))
+      assert.ok(positions.every((at, i) => at > (positions[i - 1] ?? -1)), `shown out of order or twice: ${shown.filter((_, i) => positions[i]! <= (positions[i - 1] ?? -1)).slice(0, 5).join(' ')}`)
     })
   }
 })
