@@ -1,11 +1,16 @@
 /**
  * The durable outbox (DESIGN §6). Every send is queued on disk first (with its history row, in
- * one transaction), then delivered in order per recipient, pipelined: up to OUTBOX_WINDOW
+ * one transaction), then delivered in order per recipient and lane, pipelined: up to OUTBOX_WINDOW
  * deliveries in flight on the session with that recipient, each removed from the queue when its
  * ACK arrives (removals that arrive together share one commit). A recipient who is offline or
  * unreachable keeps its queue until the rendezvous says it is online, a session with it opens,
  * or the retry finds it. Restarts lose nothing: the queue is the store's, and the receiver drops
  * a re-delivered id it already has.
+ *
+ * Two lanes per recipient, each in order: texts, and files. A text does not wait behind a file
+ * (until 2026-12-06 one queue per recipient held a chat behind a 1 GiB file for minutes), as a
+ * person expects: a message typed while a video goes out arrives at once. Texts keep their order
+ * among themselves, files theirs; a text may arrive before a file sent before it.
  */
 import { ErrorCode, asParleyError } from '../common/errors.ts'
 import type { GroupName, MessageId, Username } from '../common/wire/names.ts'
@@ -13,7 +18,7 @@ import type { ParleyError } from '../common/errors.ts'
 import type { Emit } from './events.ts'
 import type { Directory, PeerContact } from './directory.ts'
 import type { Posted } from './direct/service.ts'
-import type { MessageRecord, NewOutboxItem, OutboxItem, PeerStore } from './store/store.ts'
+import type { MessageRecord, NewOutboxItem, OutboxItem, OutboxKind, PeerStore } from './store/store.ts'
 import { OUTBOX_RETRY_MS } from './constants.ts'
 import { announcedName } from './files/send.ts'
 import { logger } from './log.ts'
@@ -30,6 +35,13 @@ const RETRY_SOON_LIMIT = 5
 /** Deliveries in flight per recipient: the session's own window (common/protocol/peer.ts). */
 const OUTBOX_WINDOW = 256
 
+/** The lanes of a recipient's queue, each delivered by a run of its own (see above). */
+const LANES: readonly OutboxKind[] = ['text', 'file']
+
+/** One lane of one recipient's queue: what a delivery run is for (#running's key). */
+type Lane = string & { readonly __lane: unique symbol }
+const laneOf = (recipient: Username, kind: OutboxKind): Lane => `${recipient}\n${kind}` as Lane
+
 export interface Deliverer {
   /** Start delivering one item to a reachable contact: resolves once it is on its way, in call
    * order (`acked` then settles with the receiver's answer); call `onSent` once its bytes are out.
@@ -44,11 +56,11 @@ export class Outbox {
   readonly #directory: Directory
   readonly #emit: Emit
   readonly #deliverer: Deliverer
-  /** One delivery run per recipient at a time keeps each conversation in order. */
-  readonly #running = new Map<Username, Promise<void>>()
-  readonly #rerun = new Set<Username>()
+  /** One delivery run per lane at a time keeps each conversation in order. */
+  readonly #running = new Map<Lane, Promise<void>>()
+  readonly #rerun = new Set<Lane>()
   /** A run waiting for acks is woken by a flush of its recipient (see #deliverAll). */
-  readonly #wake = new Map<Username, () => void>()
+  readonly #wake = new Map<Lane, () => void>()
   /** Messages accepted whose commit is not durable yet (see `accept`). */
   readonly #accepting = new Set<Promise<void>>()
   /** Items already reported as queued in this process, so a retry does not repeat it, nor a
@@ -57,13 +69,13 @@ export class Outbox {
   /** Recipients the directory calls online but who could not be reached: retried soon, with
    * backoff, instead of waiting for the next sweep (a peer that just signed in may take a moment
    * to answer; a flaky link recovers). */
-  readonly #retries = new Map<Username, { failures: number, timer: NodeJS.Timeout }>()
+  readonly #retries = new Map<Lane, { failures: number, timer: NodeJS.Timeout }>()
   /** Deliveries started and not yet settled (the ACK, or the refusal), by deliveryKey: what
    * LEAVE lets go on. */
   readonly #inFlight = new Map<string, OutboxItem>()
   /** Deliveries LEAVE dropped from the store that a run in progress read before: it skips them.
-   * Kept per recipient while its run lasts. */
-  readonly #withdrawn = new Map<Username, Set<MessageId>>()
+   * Kept per lane while its run lasts. */
+  readonly #withdrawn = new Map<Lane, Set<MessageId>>()
   /** Deliveries under way when we left their group (by deliveryKey): one that fails is given
    * up, for a retry would find us no longer a member. */
   readonly #lastTry = new Set<string>()
@@ -101,7 +113,9 @@ export class Outbox {
       if (record !== null) this.#store.addMessage(record)
       for (const item of items) this.#store.enqueue(item)
     })
-    for (const recipient of new Set(items.map(item => item.recipient))) this.flush(recipient)
+    // Only the lanes that have something new: a text's run does not read the files' queue.
+    const lanes = new Map(items.map(item => [laneOf(item.recipient, item.kind), item]))
+    for (const item of lanes.values()) this.#flushLane(item.recipient, item.kind)
   }
 
   flushAll (): void {
@@ -109,22 +123,28 @@ export class Outbox {
     for (const recipient of this.#store.outboxRecipients()) this.flush(recipient)
   }
 
-  /** Deliver what waits for `recipient`; a flush asked for while one runs runs again after it. */
+  /** Deliver what waits for `recipient`, on each lane; a flush asked for while a lane's run runs
+   * runs it again after. */
   flush (recipient: Username): void {
+    for (const kind of LANES) this.#flushLane(recipient, kind)
+  }
+
+  #flushLane (recipient: Username, kind: OutboxKind): void {
     if (this.#stopped) return
-    if (this.#running.has(recipient)) {
-      this.#rerun.add(recipient)
-      this.#wake.get(recipient)?.()
+    const lane = laneOf(recipient, kind)
+    if (this.#running.has(lane)) {
+      this.#rerun.add(lane)
+      this.#wake.get(lane)?.()
       return
     }
-    const run = this.#deliverAll(recipient)
+    const run = this.#deliverAll(recipient, kind)
       .catch(err => { this.#emit({ event: 'error', code: asParleyError(err).code, message: asParleyError(err).message }) })
       .finally(() => {
-        this.#running.delete(recipient)
-        this.#withdrawn.delete(recipient)
-        if (this.#rerun.delete(recipient)) this.flush(recipient)
+        this.#running.delete(lane)
+        this.#withdrawn.delete(lane)
+        if (this.#rerun.delete(lane)) this.#flushLane(recipient, kind)
       })
-    this.#running.set(recipient, run)
+    this.#running.set(lane, run)
   }
 
   /**
@@ -157,7 +177,10 @@ export class Outbox {
       const dropped = this.#store.dropGroupDeliveries(group, (id, recipient) => this.#inFlight.has(deliveryKey(id, recipient)))
       for (const { id, recipient } of dropped) {
         this.#reportedQueued.delete(deliveryKey(id, recipient))
-        if (this.#running.has(recipient)) this.#withdrawnFrom(recipient).add(id)
+        for (const kind of LANES) {
+          const lane = laneOf(recipient, kind)
+          if (this.#running.has(lane)) this.#withdrawnFrom(lane).add(id)
+        }
       }
       const underWay = [...this.#inFlight.values()].filter(item => item.group === group)
       for (const item of underWay) this.#lastTry.add(deliveryKey(item.id, item.recipient))
@@ -165,11 +188,11 @@ export class Outbox {
     })
   }
 
-  #withdrawnFrom (recipient: Username): Set<MessageId> {
-    let ids = this.#withdrawn.get(recipient)
+  #withdrawnFrom (lane: Lane): Set<MessageId> {
+    let ids = this.#withdrawn.get(lane)
     if (ids === undefined) {
       ids = new Set()
-      this.#withdrawn.set(recipient, ids)
+      this.#withdrawn.set(lane, ids)
     }
     return ids
   }
@@ -182,8 +205,9 @@ export class Outbox {
     }
   }
 
-  async #deliverAll (recipient: Username): Promise<void> {
-    let queue = this.#queueOf(recipient)
+  async #deliverAll (recipient: Username, kind: OutboxKind): Promise<void> {
+    const lane = laneOf(recipient, kind)
+    let queue = this.#queueOf(recipient, kind)
     if (queue.length === 0) return
     let contact: PeerContact
     try {
@@ -194,7 +218,7 @@ export class Outbox {
       this.#park(queue, error)
       // A look-up that failed for a passing reason (the rendezvous busy or briefly away, our
       // session there being renewed) is tried again soon, not only at the next sweep.
-      if (error.retryable) this.#retrySoon(recipient)
+      if (error.retryable) this.#retrySoon(recipient, kind)
       return
     }
     if (!contact.online) {
@@ -217,22 +241,22 @@ export class Outbox {
         // queues an item flushes its recipient after, which marks a run in progress for a
         // rerun: without that mark nothing new is queued, and the store is not asked (it was
         // asked twice more for every message that found the queue empty behind it).
-        queue = this.#rerun.delete(recipient) ? this.#queueOf(recipient, taken) : []
+        queue = this.#rerun.delete(lane) ? this.#queueOf(recipient, kind, taken) : []
         index = 0
         if (queue.length === 0) {
           if (inFlight.size === 0) break
           // Wait for an ack or for a new message to this recipient, whichever comes first: a
           // message queued while earlier ones await their acks goes out at once, beside them,
           // not after their round trip (under load, seconds) as it did when the run ended first.
-          await Promise.race([...inFlight, new Promise<void>(resolve => { this.#wake.set(recipient, resolve) })])
-          this.#wake.delete(recipient)
+          await Promise.race([...inFlight, new Promise<void>(resolve => { this.#wake.set(lane, resolve) })])
+          this.#wake.delete(lane)
           continue
         }
       }
       const item = queue[index++]
       if (item === undefined) break
       taken = item.seq
-      if (this.#withdrawn.get(recipient)?.delete(item.id) === true) continue // LEAVE dropped it since
+      if (this.#withdrawn.get(lane)?.delete(item.id) === true) continue // LEAVE dropped it since
       const key = deliveryKey(item.id, recipient)
       this.#inFlight.set(key, item)
       let posted: Posted
@@ -275,10 +299,10 @@ export class Outbox {
       // recipient may have moved (signed in on another device, whose node now holds their
       // identity, while the one here answers as another peer or not at all).
       this.#directory.forget(recipient)
-      this.#park(this.#queueOf(recipient), failure)
-      this.#retrySoon(recipient)
+      this.#park(this.#queueOf(recipient, kind), failure)
+      this.#retrySoon(recipient, kind)
     } else if (delivered) {
-      this.#forgetRetry(recipient)
+      this.#forgetRetry(lane)
     }
   }
 
@@ -325,11 +349,11 @@ export class Outbox {
     })
   }
 
-  /** What waits for `recipient` (after the item of seq `after`), as the store reads it. What the
+  /** What waits for `recipient` on one lane (after the item of seq `after`), as the store reads it. What the
    * store dropped as it read, queued by an earlier account of this name in this folder and so
    * never to go, is said (until 2026-12-06 it went without a word: a tester's finding). */
-  #queueOf (recipient: Username, after?: number): OutboxItem[] {
-    const queue = this.#store.outboxFor(recipient, after)
+  #queueOf (recipient: Username, kind: OutboxKind, after?: number): OutboxItem[] {
+    const queue = this.#store.outboxFor(recipient, after, kind)
     for (const { id, recipient: to, group } of this.#store.takeUnsendable()) {
       this.#reportedQueued.delete(deliveryKey(id, to))
       const message = `could not deliver a message to ${to}${group === null ? '' : ` in ${group}`}: an earlier account of your name queued it in this folder, and it does not open with this one`
@@ -338,19 +362,20 @@ export class Outbox {
     return queue
   }
 
-  #retrySoon (recipient: Username): void {
+  #retrySoon (recipient: Username, kind: OutboxKind): void {
     if (this.#stopped) return
-    const failures = (this.#retries.get(recipient)?.failures ?? 0) + 1
+    const lane = laneOf(recipient, kind)
+    const failures = (this.#retries.get(lane)?.failures ?? 0) + 1
     if (failures > RETRY_SOON_LIMIT) return // the periodic sweep takes over
-    clearTimeout(this.#retries.get(recipient)?.timer)
-    const timer = setTimeout(() => { this.flush(recipient) }, RETRY_SOON_FIRST_MS * 2 ** (failures - 1))
+    clearTimeout(this.#retries.get(lane)?.timer)
+    const timer = setTimeout(() => { this.#flushLane(recipient, kind) }, RETRY_SOON_FIRST_MS * 2 ** (failures - 1))
     timer.unref()
-    this.#retries.set(recipient, { failures, timer })
+    this.#retries.set(lane, { failures, timer })
   }
 
-  #forgetRetry (recipient: Username): void {
-    clearTimeout(this.#retries.get(recipient)?.timer)
-    this.#retries.delete(recipient)
+  #forgetRetry (lane: Lane): void {
+    clearTimeout(this.#retries.get(lane)?.timer)
+    this.#retries.delete(lane)
   }
 
   #park (items: OutboxItem[], error: ParleyError | undefined): void {

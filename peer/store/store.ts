@@ -40,7 +40,7 @@ export interface MessageRecord {
   unreadable?: true
 }
 
-type OutboxKind = 'text' | 'file'
+export type OutboxKind = 'text' | 'file'
 
 export interface OutboxItem {
   /** The message id this delivery belongs to. */
@@ -217,11 +217,15 @@ export class PeerStore {
   }
 
   /** What waits for `recipient`, in queue order; with `after`, only the items queued after the
-   * one of that `seq` (a delivery run reading on). Only committed items: writes run inside
+   * one of that `seq` (a delivery run reading on); with `kind`, only texts or only files (the
+   * outbox delivers them on lanes of their own). Only committed items: writes run inside
    * their group commit, so nothing half-written is ever due for delivery. */
-  outboxFor (recipient: string, after = 0): OutboxItem[] {
+  outboxFor (recipient: string, after = 0, kind?: OutboxKind): OutboxItem[] {
     const items: OutboxItem[] = []
-    for (const row of this.#statements.get('SELECT * FROM outbox WHERE recipient = ? AND seq > ? ORDER BY seq').all(recipient, after)) {
+    const rows = kind === undefined
+      ? this.#statements.get('SELECT * FROM outbox WHERE recipient = ? AND seq > ? ORDER BY seq').all(recipient, after)
+      : this.#statements.get('SELECT * FROM outbox WHERE recipient = ? AND seq > ? AND kind = ? ORDER BY seq').all(recipient, after, kind)
+    for (const row of rows) {
       try {
         items.push(this.#toOutboxItem(row))
       } catch (err) {

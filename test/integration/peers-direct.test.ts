@@ -168,6 +168,21 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     assert.equal((await again).name, 'picture.png')
   })
 
+  test('a text sent while a large file goes to the same user arrives at once, not after the file (it waited until 2026-12-06)', async () => {
+    const content = makeRandom(48 * 1024 * 1024)
+    const path = join(dir, 'film.bin')
+    await writeFile(path, content)
+    const bob = peer('bob')
+    const from = bob.events.length
+    const file = bob.waitFor(e => e.event === 'file' && e.from === 'alice' && e.name === 'film.bin', 120_000, from)
+    await peer('alice').run(`SENDFILE ${path} bob`, is('sent', { name: 'film.bin' }))
+    await peer('alice').run('SEND bob typed while the film goes', is('delivered', { to: 'bob' }), 120_000)
+    const arrived = await file
+    const order = bob.events.slice(from).filter(e => e.event === 'file' || e.event === 'message').map(e => e.event)
+    assert.deepEqual(order, ['message', 'file'], 'the text came after the file')
+    assert.deepEqual(await readFile(String(arrived.path)), content)
+  })
+
   test('SENDFILE of a file named with a TAB and an ESC delivers it, byte for byte, under a safe name', async () => {
     // Until 2026-12-05 SENDFILE took it and every delivery failed: "signal header has control
     // characters" (ERR_MALFORMED). The sender now announces the name a receiver would save.

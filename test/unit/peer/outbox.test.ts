@@ -44,17 +44,22 @@ class ScriptedDeliverer implements Deliverer {
   #held: Array<() => void> = []
   #holding: 'no' | 'deliveries' | 'acks' = 'no'
 
+  #holdingFiles = false
+
   hold (): void { this.#holding = 'deliveries' }
+  /** Files take until `release` (a long transfer); texts go on. */
+  holdFiles (): void { this.#holdingFiles = true }
   holdAcks (): void { this.#holding = 'acks' }
   release (): void {
     this.#holding = 'no'
+    this.#holdingFiles = false
     for (const go of this.#held.splice(0)) go()
   }
 
   async deliver (item: OutboxItem, to: PeerContact, onSent: () => void, after: MessageId | undefined): Promise<Posted> {
     this.started.push({ body: item.body, to, after })
     const held = async (): Promise<void> => { await new Promise<void>(resolve => { this.#held.push(resolve) }) }
-    if (this.#holding === 'deliveries') await held()
+    if (this.#holding === 'deliveries' || (this.#holdingFiles && item.kind === 'file')) await held()
     const outcome = this.outcome
     if (outcome !== 'ack' && 'refuse' in outcome) throw new ParleyError(outcome.refuse, 'refused by the recipient', { retryable: outcome.retryable })
     onSent()
@@ -165,10 +170,30 @@ describe('outbox', () => {
     test('each text names the text before it in its conversation posted in the same run, for the receiver to take first; files and the first of a run name none', async () => {
       const texts = [item('a1'), item('g1', { group: toGroupName('club') }), item('a2'), item('/tmp/f.png', { kind: 'file' }), item('a3'), item('g2', { group: toGroupName('club') }), item('h1', { group: toGroupName('hall') })]
       const bodyOf = new Map(texts.map(t => [t.id as string, t.body]))
-      for (const one of texts) await outbox.submit(one.group === null ? record(one) : null, [one])
+      // Queued together, so one run takes them all.
+      await store.commitSoon(() => { for (const one of texts) store.enqueue(one) })
+      outbox.flush(BOB)
       await outbox.idle()
-      const named = network.started.map(d => [d.body, d.after === undefined ? null : bodyOf.get(d.after)])
-      assert.deepEqual(named, [['a1', null], ['g1', null], ['a2', 'a1'], ['/tmp/f.png', null], ['a3', 'a2'], ['g2', 'g1'], ['h1', null]])
+      const named = network.started.map(d => [d.body, d.after === undefined ? null : bodyOf.get(d.after)]).filter(([body]) => body !== '/tmp/f.png')
+      assert.deepEqual(named, [['a1', null], ['g1', null], ['a2', 'a1'], ['a3', 'a2'], ['g2', 'g1'], ['h1', null]])
+      assert.equal(network.started.find(d => d.body === '/tmp/f.png')?.after, undefined, 'a file names none')
+    })
+
+    test('a text does not wait behind a file under way to the same recipient: each has its own lane, in order within it', async () => {
+      network.holdFiles()
+      await outbox.submit(null, [item('/tmp/film.mp4', { kind: 'file' })])
+      await outbox.submit(null, [item('/tmp/second.mp4', { kind: 'file' })])
+      await until(() => network.started.length === 1)
+      const texts = [item('typed while the film goes'), item('and another')]
+      for (const one of texts) await outbox.submit(record(one), [one])
+      await until(() => of('delivered').length === 2)
+      assert.deepEqual(network.started.map(d => d.body), ['/tmp/film.mp4', 'typed while the film goes', 'and another'])
+      assert.deepEqual(of('delivered').map(e => e.event === 'delivered' ? e.id : ''), texts.map(t => t.id))
+      assert.equal(store.outboxSize(), 2, 'both files still wait, in their lane')
+      network.release()
+      await outbox.idle()
+      assert.deepEqual(network.started.map(d => d.body).slice(3), ['/tmp/second.mp4'], 'the files in their order')
+      assert.equal(store.outboxSize(), 0)
     })
 
     test('after a run ends on a refusal, the next run\'s first text names none (all before it was acknowledged or given up)', async () => {
@@ -506,7 +531,7 @@ describe('outbox', () => {
     test('a run reads the queue again only when something was queued meanwhile', async () => {
       const reads: string[] = []
       const outboxFor = store.outboxFor.bind(store)
-      store.outboxFor = (recipient, after) => { reads.push(recipient); return outboxFor(recipient, after) }
+      store.outboxFor = (recipient, after, kind) => { reads.push(recipient); return outboxFor(recipient, after, kind) }
       await send(item('a'))
       assert.equal(reads.length, 1, 'one message, one read')
       network.holdAcks()
