@@ -12,6 +12,8 @@ import { clock, table, when } from './format.ts'
 import { safeValue } from './safe-text.ts'
 import { TransferStatus } from './transfer-status.ts'
 import { TERMINAL_KEYS } from './commands.ts'
+import { GroupDeliveries, namesInWords } from './group-deliveries.ts'
+import type { Gathered } from './group-deliveries.ts'
 
 export interface Output {
   print: (event: PeerEvent) => void
@@ -55,6 +57,13 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   let redrawTimer: NodeJS.Timeout | undefined
   let sweepTimer: NodeJS.Timeout | undefined
   const line = (text: string): void => { out.write(text + '\n') }
+  // A line for each group message's deliveries gathered, printed as events are (around the prompt).
+  const deliveredLine = (gathered: Gathered): string => colour('green', `${clock()} ${named(gathered.name)}delivered to ${namesInWords(gathered.to)} in ${gathered.group}`)
+  const groupDeliveries = new GroupDeliveries(gathered => {
+    prompt?.before()
+    line(deliveredLine(gathered))
+    redraw(false)
+  })
 
   /** Draw the prompt again: below a line just printed (the prompt was cleared before it), or
    * in place, for a new status. */
@@ -113,6 +122,8 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
       return
     }
     ending(event)
+    if (event.event === 'delivered' && event.group !== null) return groupDeliveries.add({ ...event, group: event.group })
+    if (event.event === 'bye') for (const gathered of groupDeliveries.drain()) line(deliveredLine(gathered)) // before the last line
     const text = describe(event, colour)
     if (text !== undefined) line(text)
   }
@@ -133,6 +144,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     },
     status: () => transfers.text(Math.max(24, Math.floor((out.columns ?? 80) / 2))),
     close: () => {
+      for (const gathered of groupDeliveries.drain()) line(deliveredLine(gathered))
       clearTimeout(redrawTimer)
       clearInterval(sweepTimer)
       transfers.clear()

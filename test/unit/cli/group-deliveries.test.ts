@@ -1,0 +1,78 @@
+/**
+ * A group message's deliveries said together for a person (peer/cli/group-deliveries.ts),
+ * through the real human output on a captured stream, with the clock mocked: one line for the
+ * members whose ACKs come within the gathering time, another for any later; direct deliveries
+ * as before; what is gathered is said before `Bye.`; --json keeps one event per member.
+ */
+import { afterEach, beforeEach, describe, mock, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { PassThrough } from 'node:stream'
+import { humanOutput, jsonOutput } from '../../../peer/cli/output.ts'
+import { GATHER_MS, namesInWords } from '../../../peer/cli/group-deliveries.ts'
+import type { PeerEvent } from '../../../peer/events.ts'
+
+function capture (): { stream: NodeJS.WriteStream, lines: () => string[] } {
+  const stream = new PassThrough() as unknown as NodeJS.WriteStream
+  let text = ''
+  ;(stream as unknown as PassThrough).on('data', (chunk: Buffer) => { text += chunk.toString() })
+  return { stream, lines: () => text.split('\n').filter(line => line !== '').map(line => line.replace(/^\d\d:\d\d:\d\d /, '')) }
+}
+
+const delivered = (id: string, to: string, group: string | null, name: string | null = null): PeerEvent =>
+  ({ event: 'delivered', id, to, group, name })
+
+describe('a group message\'s deliveries, said together', () => {
+  beforeEach(() => { mock.timers.enable({ apis: ['setTimeout', 'Date'] }) })
+  afterEach(() => { mock.timers.reset() })
+
+  test('the members who answer together make one line; a late one another; a direct delivery is said at once', () => {
+    const out = capture()
+    const human = humanOutput(out.stream, capture().stream)
+    for (const to of ['bob', 'carol', 'dave']) human.print(delivered('m1', to, 'club'))
+    human.print(delivered('m2', 'bob', null))
+    assert.deepEqual(out.lines(), ['delivered to bob'], 'the group\'s line waits for the others')
+    mock.timers.tick(GATHER_MS)
+    assert.deepEqual(out.lines(), ['delivered to bob', 'delivered to bob, carol and dave in club'])
+    human.print(delivered('m1', 'erin', 'club', null))
+    mock.timers.tick(GATHER_MS)
+    assert.deepEqual(out.lines().slice(2), ['delivered to erin in club'])
+    human.close()
+  })
+
+  test('a file\'s deliveries name the file; each message has its own line', () => {
+    const out = capture()
+    const human = humanOutput(out.stream, capture().stream)
+    human.print(delivered('f1', 'bob', 'club', 'clip.mp4'))
+    human.print(delivered('m1', 'bob', 'club'))
+    human.print(delivered('f1', 'carol', 'club', 'clip.mp4'))
+    human.print(delivered('m1', 'carol', 'club'))
+    mock.timers.tick(GATHER_MS)
+    assert.deepEqual(out.lines(), ['clip.mp4 delivered to bob and carol in club', 'delivered to bob and carol in club'])
+    human.close()
+  })
+
+  test('what is gathered is said before Bye., not lost with the program', () => {
+    const out = capture()
+    const human = humanOutput(out.stream, capture().stream)
+    human.print(delivered('m1', 'bob', 'club'))
+    human.print({ event: 'bye', pending: 0 })
+    assert.equal(out.lines()[0], 'delivered to bob in club')
+    assert.equal(out.lines().length, 2)
+    human.close()
+    assert.equal(out.lines().length, 2, 'said once')
+  })
+
+  test('--json keeps one delivered event per member', () => {
+    const lines: string[] = []
+    const json = jsonOutput(line => { lines.push(line) })
+    for (const to of ['bob', 'carol']) json.print(delivered('m1', to, 'club'))
+    assert.deepEqual(lines.map(line => (JSON.parse(line) as { to: string }).to), ['bob', 'carol'])
+  })
+})
+
+test('names in words: one, two, a few, many', () => {
+  assert.equal(namesInWords(['bob']), 'bob')
+  assert.equal(namesInWords(['bob', 'carol']), 'bob and carol')
+  assert.equal(namesInWords(['bob', 'carol', 'dave', 'erin', 'frank']), 'bob, carol, dave, erin and frank')
+  assert.equal(namesInWords(['bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi']), 'bob, carol, dave, erin and 3 others')
+})
