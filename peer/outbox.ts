@@ -32,7 +32,7 @@ const RETRY_SOON_FIRST_MS = 1_000
 const INTEGRITY_ATTEMPTS = 5
 const RETRY_SOON_LIMIT = 5
 
-/** Deliveries in flight per recipient: the session's own window (common/protocol/peer.ts). */
+/** Deliveries in flight per lane: the session's own window (common/protocol/peer.ts). */
 const OUTBOX_WINDOW = 256
 
 /** The lanes of a recipient's queue, each delivered by a run of its own (see above). */
@@ -59,15 +59,15 @@ export class Outbox {
   /** One delivery run per lane at a time keeps each conversation in order. */
   readonly #running = new Map<Lane, Promise<void>>()
   readonly #rerun = new Set<Lane>()
-  /** A run waiting for acks is woken by a flush of its recipient (see #deliverAll). */
+  /** A run waiting for acks is woken by a flush of its lane (see #deliverAll). */
   readonly #wake = new Map<Lane, () => void>()
   /** Messages accepted whose commit is not durable yet (see `accept`). */
   readonly #accepting = new Set<Promise<void>>()
   /** Items already reported as queued in this process, so a retry does not repeat it, nor a
    * sign-in again: the set is the process's, shared by the outboxes of its sessions (app.ts). */
   readonly #reportedQueued: Set<string>
-  /** Recipients the directory calls online but who could not be reached: retried soon, with
-   * backoff, instead of waiting for the next sweep (a peer that just signed in may take a moment
+  /** Lanes of recipients the directory calls online but who could not be reached: retried soon,
+   * with backoff, instead of waiting for the next sweep (a peer that just signed in may take a moment
    * to answer; a flaky link recovers). */
   readonly #retries = new Map<Lane, { failures: number, timer: NodeJS.Timeout }>()
   /** Deliveries started and not yet settled (the ACK, or the refusal), by deliveryKey: what
