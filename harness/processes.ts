@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
+import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { BUNDLES, ensureBundles } from '../build/bundle.ts'
@@ -184,3 +185,45 @@ export class PeerProcess {
 
 export const is = (event: string, fields: Record<string, unknown> = {}) => (e: PeerEventLine): boolean =>
   e.event === event && Object.entries(fields).every(([key, value]) => e[key] === value)
+
+/** The named peer processes of one test, on one rendezvous, each in `dir/<name>`: a name's
+ * latest process (a restart replaces it), and every process ever started, to kill at the end. */
+export class PeerCast {
+  readonly #rendezvous: string
+  readonly #dir: string
+  readonly #latest = new Map<string, PeerProcess>()
+  readonly #started: PeerProcess[] = []
+
+  constructor (rendezvous: string, dir: string) {
+    this.#rendezvous = rendezvous
+    this.#dir = dir
+  }
+
+  /** Start (or restart) `name`'s peer on its data folder; resolves at its `ready`. */
+  async start (name: string): Promise<PeerProcess> {
+    const child = await PeerProcess.start(name, this.#rendezvous, join(this.#dir, name))
+    this.add(name, child)
+    return child
+  }
+
+  /** A process started some other way (another data folder, say) that now plays `name`. */
+  add (name: string, child: PeerProcess): void {
+    this.#started.push(child)
+    this.#latest.set(name, child)
+  }
+
+  get (name: string): PeerProcess {
+    const found = this.#latest.get(name)
+    if (found === undefined) throw new Error(`no peer ${name}`)
+    return found
+  }
+
+  /** Each name's latest process. */
+  entries (): Array<[string, PeerProcess]> {
+    return [...this.#latest]
+  }
+
+  async killAll (): Promise<void> {
+    await Promise.all(this.#started.map(async p => await p.kill()))
+  }
+}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { readFile, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
-import { PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
+import { PeerCast, PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
 import type { ServerProcess } from '../../harness/processes.ts'
 import { makePng, makeRandom, makeWav } from '../../harness/media.ts'
 
@@ -17,26 +17,19 @@ const PASSWORD = 'Correct Horse 9'
 describe('four peers: signup, direct messages and files, offline delivery', () => {
   let dir: string
   let server: ServerProcess
-  const peers = new Map<string, PeerProcess>()
-  const peer = (name: string): PeerProcess => {
-    const found = peers.get(name)
-    if (found === undefined) throw new Error(`no peer ${name}`)
-    return found
-  }
-  const startPeer = async (name: string): Promise<PeerProcess> => {
-    const started = await PeerProcess.start(name, server.addr.toString(), join(dir, name))
-    peers.set(name, started)
-    return started
-  }
+  let cast: PeerCast
+  const peer = (name: string): PeerProcess => cast.get(name)
+  const startPeer = async (name: string): Promise<PeerProcess> => await cast.start(name)
 
   before(async () => {
     dir = await tempDir('parley-peers-')
     server = await spawnRendezvous(join(dir, 'rendezvous'))
+    cast = new PeerCast(server.addr.toString(), dir)
     await Promise.all(NAMES.map(startPeer))
   })
 
   after(async () => {
-    await Promise.all([...peers.values()].map(async p => await p.kill()))
+    await cast.killAll()
     await server.stop()
     await removeDir(dir)
   })
@@ -60,7 +53,7 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
       assert.equal(event.username, name)
     }))
     const wrong = await PeerProcess.start('intruder', server.addr.toString(), join(dir, 'intruder'))
-    peers.set('intruder', wrong)
+    cast.add('intruder', wrong)
     const error = await wrong.run('LOGIN alice not-her-password', is('error'))
     assert.equal(error.code, 'ERR_BAD_CREDENTIALS')
     assert.match(String(error.message), /invalid username or password/)

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
-import { PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
+import { PeerCast, PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
 import type { PeerEventLine, ServerProcess } from '../../harness/processes.ts'
 import { makeRandom, makeWav } from '../../harness/media.ts'
 
@@ -28,20 +28,9 @@ const QUIET_MS = 400
 describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', () => {
   let dir: string
   let server: ServerProcess
-  const peers = new Map<string, PeerProcess>()
-  /** Every process ever started (restarts included), for `after`. */
-  const started: PeerProcess[] = []
-  const peer = (name: string): PeerProcess => {
-    const found = peers.get(name)
-    if (found === undefined) throw new Error(`no peer ${name}`)
-    return found
-  }
-  const startPeer = async (name: string): Promise<PeerProcess> => {
-    const child = await PeerProcess.start(name, server.addr.toString(), join(dir, name))
-    started.push(child)
-    peers.set(name, child)
-    return child
-  }
+  let cast: PeerCast
+  const peer = (name: string): PeerProcess => cast.get(name)
+  const startPeer = async (name: string): Promise<PeerProcess> => await cast.start(name)
   const login = async (name: string): Promise<PeerProcess> => {
     const child = await startPeer(name)
     const event = await child.run(`LOGIN ${name} ${PASSWORD}`, e => e.event === 'logged-in' || e.event === 'error')
@@ -85,7 +74,7 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     const found = peer(name).events.slice(from).filter(match)
     assert.deepEqual(found, [], `${name} should not have got ${what}`)
   }
-  const marks = (): Record<string, number> => Object.fromEntries([...peers].map(([name, p]) => [name, p.events.length]))
+  const marks = (): Record<string, number> => Object.fromEntries(cast.entries().map(([name, p]) => [name, p.events.length]))
 
   /**
    * `from` sends `text` to `group`; every name in `to` must receive it exactly as typed, the sender
@@ -115,6 +104,7 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
   before(async () => {
     dir = await tempDir('parley-groups-')
     server = await spawnRendezvous(join(dir, 'rendezvous'))
+    cast = new PeerCast(server.addr.toString(), dir)
     await Promise.all(NAMES.map(startPeer))
     await Promise.all(NAMES.map(async name => {
       const event = await peer(name).run(`SIGNUP ${name} ${PASSWORD}`, e => e.event === 'signed-up' || e.event === 'error')
@@ -123,7 +113,7 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
   })
 
   after(async () => {
-    await Promise.all(started.map(async p => await p.kill()))
+    await cast.killAll()
     await server.stop()
     await removeDir(dir)
   })

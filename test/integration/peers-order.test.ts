@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
-import { PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
+import { PeerCast, PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
 import type { PeerEventLine, ServerProcess } from '../../harness/processes.ts'
 
 const PASSWORD = 'In Order 1234'
@@ -20,23 +20,14 @@ const DEADLINE_MS = 90_000
 describe('one sender\'s messages arrive in the order sent', () => {
   let dir: string
   let server: ServerProcess
-  const peers = new Map<string, PeerProcess>()
-  const started: PeerProcess[] = []
-  const peer = (name: string): PeerProcess => {
-    const found = peers.get(name)
-    if (found === undefined) throw new Error(`no peer ${name}`)
-    return found
-  }
-  const start = async (name: string): Promise<PeerProcess> => {
-    const child = await PeerProcess.start(name, server.addr.toString(), join(dir, name))
-    started.push(child)
-    peers.set(name, child)
-    return child
-  }
+  let cast: PeerCast
+  const peer = (name: string): PeerProcess => cast.get(name)
+  const start = async (name: string): Promise<PeerProcess> => await cast.start(name)
 
   before(async () => {
     dir = await tempDir('parley-order-')
     server = await spawnRendezvous(join(dir, 'rendezvous'))
+    cast = new PeerCast(server.addr.toString(), dir)
     for (const name of ['alice', 'bob', 'carol']) {
       const event = await (await start(name)).run(`SIGNUP ${name} ${PASSWORD}`, e => e.event === 'signed-up' || e.event === 'error')
       assert.equal(event.event, 'signed-up', JSON.stringify(event))
@@ -44,9 +35,9 @@ describe('one sender\'s messages arrive in the order sent', () => {
   })
 
   after(async () => {
-    await Promise.all(started.map(async p => await p.kill()))
+    await cast.killAll()
     await server.stop()
-    if (process.env.KEEP === undefined) await removeDir(dir); else console.log(`# kept ${dir}`)
+    await removeDir(dir)
   })
 
   /** The texts `kind` events carry at `name` (from event index `from`), from every process of
@@ -62,7 +53,7 @@ describe('one sender\'s messages arrive in the order sent', () => {
       assert.deepEqual(failed.slice(0, 3), [], `${what}: a sender reported a failure`)
       if (Date.now() - begun >= DEADLINE_MS) {
         const last = (p: PeerProcess): string => JSON.stringify(p.events.filter(e => !['message', 'group-message', 'sent', 'delivered'].includes(e.event)).slice(-8))
-        assert.fail(`${what}: not done within ${DEADLINE_MS} ms; ${[...peers.values()].map(p => `${p.name}: ${last(p)}`).join('; ')}`)
+        assert.fail(`${what}: not done within ${DEADLINE_MS} ms; ${cast.entries().map(([, p]) => `${p.name}: ${last(p)}`).join('; ')}`)
       }
       await new Promise(resolve => setTimeout(resolve, 50))
     }
