@@ -379,17 +379,36 @@ export class ParleyPeer {
   }
 
   /** HISTORY: `user` and `group` are one name, as either. */
-  history (user: Username | null, group: GroupName, count = HISTORY_DEFAULT): void {
+  async history (user: Username | null, group: GroupName, count = HISTORY_DEFAULT): Promise<void> {
     const session = this.#signedIn()
     const limit = Math.min(Math.max(1, count), HISTORY_MAX)
     // Users and groups share one name space on the wire; a name with a direct conversation
     // means that user, otherwise the group of that name; `#group` (user null) the group alone.
     const direct = user === null ? [] : session.store.history({ user }, limit)
     const rows = direct.length > 0 ? direct : session.store.history({ group }, limit)
+    if (rows.length === 0) await this.#checkNamed(session, user, group)
     const messages: HistoryLine[] = rows.map(r => ({
       id: r.id, direction: r.direction, from: r.direction === 'out' ? session.username : r.peer, group: r.group, kind: r.kind, text: r.body, path: r.path, status: r.status, at: r.at, sentAt: r.sentAt ?? null, unreadable: r.unreadable === true
     }))
     this.#emit({ event: 'history', with: user ?? group, messages })
+  }
+
+  /** Nothing with this name: is it anyone's? A mistyped name said "No messages with bbo yet." as
+   * if bbo were someone (until 2026-12-06, a tester's finding). Only a name nobody has is an
+   * error; with the rendezvous out of reach, nothing is said of it. */
+  async #checkNamed (session: Session, user: Username | null, group: GroupName): Promise<void> {
+    if (session.keyring.lastKnown(group) !== undefined) return
+    if (user !== null && session.store.pinnedPeerId(user) !== undefined) return
+    try {
+      const [isUser, { groups }] = await Promise.all([
+        user === null ? false : session.directory.resolve(user).then(() => true, (err: unknown) => { if (is(err, ErrorCode.NotFound)) return false; throw err }),
+        this.#rendezvous.list()
+      ])
+      if (isUser || groups.some(g => g.group === group)) return
+    } catch {
+      return // the rendezvous away or busy: the name may be right
+    }
+    throw new ParleyError(ErrorCode.NotFound, user === null ? `no group "${group}"` : `no user or group "${user}"`)
   }
 
   async verify (name: Username): Promise<void> {

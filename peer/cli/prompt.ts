@@ -412,7 +412,7 @@ async function run (peer: ParleyPeer, command: Command, output: Output): Promise
     case 'MEMBERS': return await peer.members(command.group)
     case 'LIST': return await peer.list()
     case 'WHO': return await peer.who()
-    case 'HISTORY': return peer.history(command.user, command.group, command.count)
+    case 'HISTORY': return await peer.history(command.user, command.group, command.count)
     case 'VERIFY': return await peer.verify(command.user)
     case 'TRUST': return await peer.trust(command.user)
     case 'HELP': return output.print({ event: 'help', commands: HELP })

@@ -59,6 +59,15 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     assert.match(String(error.message), /invalid username or password/)
   })
 
+  test('HISTORY of a name nobody has says so; of a user met nowhere yet, an empty list', async () => {
+    const none = await peer('alice').run('HISTORY nosuchuser', e => e.event === 'history' || e.event === 'error')
+    assert.equal(none.event, 'error', JSON.stringify(none))
+    assert.equal(none.code, 'ERR_NOT_FOUND')
+    assert.match(String(none.message), /no user or group "nosuchuser"/)
+    const empty = await peer('alice').run('HISTORY bob', e => e.event === 'history' || e.event === 'error')
+    assert.deepEqual([empty.event, empty.messages], ['history', []])
+  })
+
   test('SEND works between every pair, keeping every word and its case', async () => {
     const waits: Array<Promise<unknown>> = []
     for (const from of NAMES) {

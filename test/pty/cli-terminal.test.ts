@@ -95,7 +95,7 @@ describe('the interactive terminal', () => {
     await alice.line('SEND nosuchuser hello?')
     await alice.waitFor('error: no user "nosuchuser"; nothing was sent')
     await alice.line('HISTORY nosuchuser')
-    await alice.waitFor('No messages with nosuchuser yet.')
+    await alice.waitFor('error: no user or group "nosuchuser"')
     assert.doesNotMatch(await alice.screen(), /queued for nosuchuser/)
 
     // Tab completes a command word, then a username the directory knows.
