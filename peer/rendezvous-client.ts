@@ -93,6 +93,9 @@ export class RendezvousClient {
   readonly #inFlight = new Queue<unknown>({ concurrency: MAX_REQUESTS_IN_FLIGHT })
   /** Our sign-in was refused for good (signInRefused). */
   #refused = false
+  /** Our session there ended (it restarted, the network dropped) and we are signing in again:
+   * its "sign in first" meanwhile is said as that (see signingInAgain). */
+  #renewing = false
   /** 1.1.0 request streams between requests (at most MAX_REQUESTS_IN_FLIGHT), the newest last. */
   readonly #idle: Array<{ framed: FramedStream, timer: NodeJS.Timeout }> = []
   #server: Multiaddr
@@ -156,7 +159,16 @@ export class RendezvousClient {
   async signin (args: SigninArgs, options?: AbortOptions): Promise<SigninResult> {
     const result = await this.#request('signin', args, options)
     this.#refused = false
+    this.#renewing = false
     return result
+  }
+
+  /** We are signing in again by ourselves (peer/session.ts, #reconnect): until that succeeds, the
+   * rendezvous's bare "sign in first" to a command is said as the passing state it is. Until
+   * 2026-12-06 a LIST in the seconds after the rendezvous came back said "sign in first" under a
+   * prompt that names the user (a tester's finding). */
+  signingInAgain (): void {
+    this.#renewing = true
   }
 
   /** The rendezvous refused our sign-in for good (it lost the account; the password or identity
@@ -293,6 +305,9 @@ export class RendezvousClient {
     } catch (err) {
       if (this.#refused && is(err, ErrorCode.NotSignedIn)) {
         throw new RendezvousError(ErrorCode.NotSignedIn, 'the rendezvous no longer accepts your sign-in: LOGIN again, or SIGNUP if it lost your account (known contacts are still reached directly)')
+      }
+      if (this.#renewing && is(err, ErrorCode.NotSignedIn)) {
+        throw new RendezvousError(ErrorCode.NotSignedIn, 'signing in to the rendezvous again (it was away): try again in a moment (known contacts are reached directly meanwhile)')
       }
       throw err
     }

@@ -45,7 +45,7 @@ const log = logger('parley:session')
 
 /** What a session asks of the rendezvous: its events, signing in again, the directory's look-ups
  * and the keyring's. */
-export type SessionRendezvous = Pick<RendezvousClient, 'subscribe' | 'signin' | 'signInRefused' | 'card' | 'serverPeerId' | 'groups'> & DirectoryRendezvous & KeyringDeps['rendezvous']
+export type SessionRendezvous = Pick<RendezvousClient, 'subscribe' | 'signin' | 'signInRefused' | 'signingInAgain' | 'card' | 'serverPeerId' | 'groups'> & DirectoryRendezvous & KeyringDeps['rendezvous']
 
 /** A file queued by SENDFILE or SENDGROUPFILE: its message id, and the name it is sent under. */
 export interface SentFile {
@@ -272,6 +272,7 @@ export class Session {
    */
   async #reconnect ({ tell } = { tell: true }): Promise<void> {
     if (tell) this.#emit({ event: 'rendezvous', connected: false })
+    this.#rendezvous.signingInAgain()
     const signal = this.#abort.signal
     let toldAnother = false
     for (let attempt = 0; !signal.aborted; attempt++) {

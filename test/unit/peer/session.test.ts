@@ -93,6 +93,7 @@ function rendezvousOf (rv: InProcessRendezvous, user: TestUser, events: { push?:
     subscribe: async onEvent => { events.push = onEvent },
     signin: async () => { throw new Error('no sign-in again in these tests') },
     signInRefused: () => {},
+    signingInAgain: () => {},
     lookup: async username => rv.call('lookup', { username }, as),
     whois: async peerId => rv.call('whois', { peerId }, as),
     card: async () => rv.call('card', {}, as).card,
