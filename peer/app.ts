@@ -385,12 +385,14 @@ export class ParleyPeer {
     // Users and groups share one name space on the wire; a name with a direct conversation
     // means that user, otherwise the group of that name; `#group` (user null) the group alone.
     const direct = user === null ? [] : session.store.history({ user }, limit)
-    const rows = direct.length > 0 ? direct : session.store.history({ group }, limit)
+    const conversation = direct.length > 0 && user !== null ? { user } : { group }
+    const rows = direct.length > 0 ? direct : session.store.history(conversation, limit)
     if (rows.length === 0) await this.#checkNamed(session, user, group)
+    const earlier = rows.length < limit ? 0 : session.store.historySize(conversation) - rows.length
     const messages: HistoryLine[] = rows.map(r => ({
       id: r.id, direction: r.direction, from: r.direction === 'out' ? session.username : r.peer, group: r.group, kind: r.kind, text: r.body, path: r.path, status: r.status, at: r.at, sentAt: r.sentAt ?? null, unreadable: r.unreadable === true
     }))
-    this.#emit({ event: 'history', with: user ?? group, messages })
+    this.#emit({ event: 'history', with: user ?? group, messages, earlier })
   }
 
   /** Nothing with this name: is it anyone's? A mistyped name said "No messages with bbo yet." as

@@ -61,7 +61,8 @@ export type PeerEvent =
   /** `lastKnown`: the rendezvous is away, and these are the members the group goes on with. */
   | { event: 'members', group: string, epoch: number, members: GroupMemberView[], lastKnown: boolean }
   | { event: 'who', users: MemberView[] }
-  | { event: 'history', with: string, messages: HistoryLine[] }
+  /** `earlier`: how many older messages the conversation has that were not shown. */
+  | { event: 'history', with: string, messages: HistoryLine[], earlier: number }
   /** `peerId` and `fingerprint`: the identity the directory shows now, the one TRUST accepts.
    * `changed`: it is not the identity pinned at first contact, which `pinnedPeerId` and
    * `pinnedFingerprint` then name (null otherwise). */

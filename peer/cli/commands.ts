@@ -8,6 +8,7 @@ import { ErrorCode, ParleyError, tooLarge } from '../../common/errors.ts'
 import { toGroupName, toNewGroupName, toNewUsername, toUsername } from '../../common/wire/names.ts'
 import type { GroupName, Username } from '../../common/wire/names.ts'
 import { unquotePath } from './paths.ts'
+import { HISTORY_MAX } from '../constants.ts'
 
 export type Command =
   | { verb: 'SIGNUP' | 'LOGIN', user: Username, password: string | undefined }
@@ -76,9 +77,6 @@ const SPECS = new Map<string, CommandSpec>(COMMANDS.map(c => [c.verb, c]))
 export function slotsOf (verb: string): Slot[] | undefined {
   return SPECS.get(verb.toUpperCase())?.complete
 }
-
-/** The most messages HISTORY shows at once (six digits). */
-const MAX_HISTORY_COUNT = 999_999
 
 /**
  * The longest line taken as a command: SEND's text is at most 16 KiB (MAX_TEXT_BYTES), a file's
@@ -168,8 +166,8 @@ export function parseCommand (line: string): Command | null {
       const words = rest.trim().split(/\s+/).filter(w => w !== '')
       const [target, count] = words
       if (target === undefined || words.length > 2) throw usage(verb)
-      if (count !== undefined && !/^[1-9][0-9]{0,5}$/.test(count)) {
-        throw new ParleyError(ErrorCode.Usage, `${count.slice(0, 20)} is not a count of messages: a whole number from 1 to ${MAX_HISTORY_COUNT}`)
+      if (count !== undefined && (!/^[1-9][0-9]{0,5}$/.test(count) || Number(count) > HISTORY_MAX)) {
+        throw new ParleyError(ErrorCode.Usage, `${count.slice(0, 20)} is not a count of messages: a whole number from 1 to ${HISTORY_MAX}`)
       }
       const n = count === undefined ? undefined : Number(count)
       // `#` is in no name: `#club` is the group even where a user is called club too.

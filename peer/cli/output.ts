@@ -12,6 +12,7 @@ import { clock, table, when } from './format.ts'
 import { safeValue } from './safe-text.ts'
 import { TransferStatus } from './transfer-status.ts'
 import { TERMINAL_KEYS } from './commands.ts'
+import { HISTORY_MAX } from '../constants.ts'
 import { GroupDeliveries, namesInWords } from './group-deliveries.ts'
 import type { Gathered } from './group-deliveries.ts'
 
@@ -275,9 +276,12 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'who':
       if (event.users.length === 0) return 'Nobody else is online.'
       return table([['USER', 'STATUS'], ...event.users.map(u => [u.username, online(u.online)])])
-    case 'history':
+    case 'history': {
       if (event.messages.length === 0) return `No messages with ${event.with} yet.`
-      return table([['TIME', 'FROM', 'STATUS', 'MESSAGE'], ...event.messages.map(m => [
+      // Said above the rows, where the older ones would be.
+      const more = Math.min(event.messages.length + event.earlier, HISTORY_MAX)
+      const earlier = event.earlier > 0 ? `${plural(event.earlier, 'earlier message')} not shown (HISTORY ${event.with} ${more} shows ${more === HISTORY_MAX ? 'the last ' : ''}${more})\n` : ''
+      return earlier + table([['TIME', 'FROM', 'STATUS', 'MESSAGE'], ...event.messages.map(m => [
         [when(m.at), sentNote(m)].filter(part => part !== undefined).join(' '),
         `${m.group === null ? '' : `[${m.group}] `}${m.from}`,
         m.direction === 'out' ? m.status : 'received',
@@ -286,6 +290,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
           ? colour('yellow', '[stored by an earlier account of this name: it does not open with this one]')
           : m.kind === 'file' ? `[file] ${m.text}${m.direction === 'in' && m.path !== null ? ` (saved as ${m.path})` : ''}` : m.text
       ])])
+    }
     case 'verify': return verifyText(event, colour)
     case 'trusted': return event.changed ? `Accepted the new identity of ${event.user}.` : `${event.user}'s identity has not changed: nothing to accept (it stays trusted).`
     case 'presence': return system(`${event.user} is ${online(event.online)}`)

@@ -195,6 +195,15 @@ export class PeerStore {
     return rows.map(row => this.#toReadableMessage(row)).reverse()
   }
 
+  /** How many messages a conversation has (HISTORY says how many it did not show). */
+  historySize (conversation: { user: string } | { group: string }): number {
+    this.#commits.settle()
+    const row = 'group' in conversation
+      ? this.#statements.get('SELECT COUNT(*) AS n FROM messages WHERE grp = ?').get(conversation.group)
+      : this.#statements.get('SELECT COUNT(*) AS n FROM messages WHERE peer = ? AND grp IS NULL').get(conversation.user)
+    return Number((row as { n: number }).n)
+  }
+
   /** A row of history, or when its values do not open with this account's key (sealed by an
    * earlier account of this name, in this folder before the rendezvous lost its accounts and the
    * user signed up again) the row without them, marked `unreadable`: one such row failed every

@@ -115,6 +115,9 @@ describe('one sender\'s messages arrive in the order sent', () => {
       let stored: string[] = []
       await waitUntil(`the ${kind} burst`, () => stored.length >= count, [alice], async () => { stored = await kept() })
       assert.deepEqual(stored, sent, 'HISTORY in another order, or not once each')
+      // Asked for fewer, HISTORY says how many earlier ones it left out.
+      const last = await second.peer.run(kind === 'direct' ? 'HISTORY alice 10' : 'HISTORY restart 10', is('history'))
+      assert.deepEqual([(last.messages as unknown[]).length, last.earlier], [10, count - 10])
       // And what the two processes showed, one after the other, was in the order sent, once each.
       const shown = texts([first, second], match)
       const positions = shown.map(text => sent.indexOf(text))

@@ -93,7 +93,10 @@ test('users and groups are checked as the line is parsed: a command holds a User
 })
 
 test('HISTORY says what a count may be; a file path starting with ~ is the home folder, as in a shell', () => {
-  assert.throws(() => parseCommand('HISTORY bob 1000000'), (err: unknown) => is(err, ErrorCode.Usage) && /1000000 is not a count of messages: a whole number from 1 to 999999/.test((err as Error).message))
+  assert.throws(() => parseCommand('HISTORY bob 1000000'), (err: unknown) => is(err, ErrorCode.Usage) && /1000000 is not a count of messages: a whole number from 1 to 10000/.test((err as Error).message))
+  // The most HISTORY shows is the most it takes (until 2026-12-06 it took 999,999 and showed 1,000).
+  assert.throws(() => parseCommand('HISTORY bob 10001'), (err: unknown) => is(err, ErrorCode.Usage))
+  assert.deepEqual(parseCommand('HISTORY bob 10000'), { verb: 'HISTORY', user: 'bob', group: 'bob', count: 10_000 })
   assert.throws(() => parseCommand('HISTORY bob 0'), (err: unknown) => is(err, ErrorCode.Usage) && /from 1 to/.test((err as Error).message))
   assert.equal(expandHome('~/holiday pics/a.jpg', '/home/ann'), '/home/ann/holiday pics/a.jpg')
   assert.equal(expandHome('~', '/home/ann'), '/home/ann')

@@ -36,6 +36,7 @@ test('HISTORY says where a received file was saved', () => {
   const line = (direction: 'in' | 'out'): string => describe({
     event: 'history',
     with: 'bob',
+    earlier: 0,
     messages: [{ id: '01', direction, from: direction === 'in' ? 'bob' : 'alice', group: null, kind: 'file', text: 'cat.jpg', path: '/home/alice/downloads/cat (1).jpg', status: 'delivered', at, sentAt: null, unreadable: false }]
   }) ?? ''
   assert.match(line('in'), /\[file\] cat\.jpg \(saved as \/home\/alice\/downloads\/cat \(1\)\.jpg\)$/)
@@ -46,6 +47,7 @@ test('HISTORY shows a message an earlier account of this name stored, which this
   const text = describe({
     event: 'history',
     with: 'bob',
+    earlier: 0,
     messages: [{ id: '02', direction: 'in', from: 'bob', group: null, kind: 'text', text: '', path: null, status: 'received', at: Date.now(), sentAt: null, unreadable: true }]
   }) ?? ''
   assert.match(text, /\[stored by an earlier account of this name: it does not open with this one\]$/)
@@ -62,6 +64,7 @@ test('a message that waited for us says when it was sent, before the sender: liv
   const history = describe({
     event: 'history',
     with: 'alice',
+    earlier: 0,
     messages: [{ id: '04', direction: 'in', from: 'alice', group: null, kind: 'text', text: 'hi', path: null, status: 'received', at, sentAt: at - 5 * 60_000, unreadable: false }]
   }) ?? ''
   assert.match(history, / 06:37:27 \(sent 06:32:27\) +alice +received +hi$/)
@@ -88,4 +91,17 @@ test('MEMBERS with the rendezvous away does not call a member it has no connecti
   assert.match(members(false), / carol +offline$/)
   // Until 2026-12-06 "offline", beside deliveries to carol at her last address that followed.
   assert.match(members(true), /as last known \(the rendezvous is out of reach\)[^]* bob +online, connected\n +carol +not known \(no connection now\)$/)
+})
+
+test('HISTORY says how many earlier messages it did not show, and how to see them', () => {
+  const at = Date.now()
+  const shown = (earlier: number, count = 2): string => describe({
+    event: 'history',
+    with: 'bob',
+    earlier,
+    messages: Array.from({ length: count }, (_, i) => ({ id: `0${i}`, direction: 'in' as const, from: 'bob', group: null, kind: 'text' as const, text: `m${i}`, path: null, status: 'received', at, sentAt: null, unreadable: false }))
+  }) ?? ''
+  assert.equal(shown(0).split('\n')[0], '  TIME      FROM  STATUS    MESSAGE')
+  assert.equal(shown(1).split('\n')[0], '1 earlier message not shown (HISTORY bob 3 shows 3)')
+  assert.equal(shown(30_000).split('\n')[0], '30000 earlier messages not shown (HISTORY bob 10000 shows the last 10000)')
 })
