@@ -1,9 +1,10 @@
 /**
- * A group message's deliveries said together, for a person: the members' ACKs that come within
- * GATHER_MS of the first make one line, `12:00:01 delivered to bob, carol and dave in club`, and
- * any that come later another the same way. Until 2026-12-06 every member's ACK was a line of its
- * own (a tester's finding: a burst of 50 to a group of 7 printed 300 lines). `--json` keeps one
- * `delivered` event per member: a script counts them.
+ * A group message's notices about its members said together, for a person: the `delivered`
+ * (or `queued` for the same reason) of the members that come within GATHER_MS of the first make
+ * one line, `12:00:01 delivered to bob, carol and dave in club`, and any that come later another
+ * the same way; names in alphabetical order. Until 2026-12-06 every member was a line of its own
+ * (a tester's finding: a burst of 50 to a group of 7 printed 300 lines). `--json` keeps one event
+ * per member: a script counts them.
  */
 
 /** Long enough for the members online now to answer together (their ACKs come within a few
@@ -13,55 +14,48 @@ export const GATHER_MS = 250
 /** Names written out in one line; past that, "and N others". */
 const NAMES_SHOWN = 4
 
-export interface GroupDelivery {
-  id: string
-  to: string
-  group: string
-  /** The file's name, or null for a text. */
-  name: string | null
-}
-
-/** One line's worth: a message's deliveries gathered. */
-export interface Gathered { group: string, name: string | null, to: string[] }
-
 export class GroupDeliveries {
-  readonly #say: (gathered: Gathered) => void
   readonly #gatherMs: number
-  readonly #gathering = new Map<string, { group: string, name: string | null, to: string[], timer: NodeJS.Timeout }>()
+  readonly #gathering = new Map<string, { names: string[], line: (names: string) => string, timer: NodeJS.Timeout }>()
+  readonly #say: (line: string) => void
 
-  /** `say` prints one line for a message's deliveries gathered. */
-  constructor (say: (gathered: Gathered) => void, gatherMs = GATHER_MS) {
+  /** `say` prints one line. */
+  constructor (say: (line: string) => void, gatherMs = GATHER_MS) {
     this.#say = say
     this.#gatherMs = gatherMs
   }
 
-  add (delivery: GroupDelivery): void {
-    const gathering = this.#gathering.get(delivery.id)
+  /**
+   * One member's notice: `key` names what is gathered (the event, the message, and anything else
+   * the line says, such as a reason), `line` makes the line from the members' names in words.
+   */
+  add (key: string, member: string, line: (names: string) => string): void {
+    const gathering = this.#gathering.get(key)
     if (gathering !== undefined) {
-      gathering.to.push(delivery.to)
+      gathering.names.push(member)
       return
     }
-    const timer = setTimeout(() => { this.#flush(delivery.id) }, this.#gatherMs)
+    const timer = setTimeout(() => { this.#flush(key) }, this.#gatherMs)
     timer.unref()
-    this.#gathering.set(delivery.id, { group: delivery.group, name: delivery.name, to: [delivery.to], timer })
+    this.#gathering.set(key, { names: [member], line, timer })
   }
 
-  /** Everything gathered and not said yet, taken (the program is ending: its caller says it). */
-  drain (): Gathered[] {
-    return [...this.#gathering.keys()].flatMap(id => this.#take(id) ?? [])
+  /** Every line gathered and not said yet, taken (the program is ending: its caller says them). */
+  drain (): string[] {
+    return [...this.#gathering.keys()].flatMap(key => this.#take(key) ?? [])
   }
 
-  #flush (id: string): void {
-    const gathered = this.#take(id)
-    if (gathered !== undefined) this.#say(gathered)
+  #flush (key: string): void {
+    const line = this.#take(key)
+    if (line !== undefined) this.#say(line)
   }
 
-  #take (id: string): Gathered | undefined {
-    const gathering = this.#gathering.get(id)
+  #take (key: string): string | undefined {
+    const gathering = this.#gathering.get(key)
     if (gathering === undefined) return undefined
     clearTimeout(gathering.timer)
-    this.#gathering.delete(id)
-    return { group: gathering.group, name: gathering.name, to: gathering.to }
+    this.#gathering.delete(key)
+    return gathering.line(namesInWords(gathering.names.sort()))
   }
 }
 

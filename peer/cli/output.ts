@@ -13,8 +13,7 @@ import { safeValue } from './safe-text.ts'
 import { TransferStatus } from './transfer-status.ts'
 import { TERMINAL_KEYS } from './commands.ts'
 import { HISTORY_MAX } from '../constants.ts'
-import { GroupDeliveries, namesInWords } from './group-deliveries.ts'
-import type { Gathered } from './group-deliveries.ts'
+import { GroupDeliveries } from './group-deliveries.ts'
 
 export interface Output {
   print: (event: PeerEvent) => void
@@ -58,11 +57,10 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   let redrawTimer: NodeJS.Timeout | undefined
   let sweepTimer: NodeJS.Timeout | undefined
   const line = (text: string): void => { out.write(text + '\n') }
-  // A line for each group message's deliveries gathered, printed as events are (around the prompt).
-  const deliveredLine = (gathered: Gathered): string => colour('green', `${clock()} ${named(gathered.name)}delivered to ${namesInWords(gathered.to)} in ${gathered.group}`)
-  const groupDeliveries = new GroupDeliveries(gathered => {
+  // A group message's notices about its members, gathered, are printed as events are (around the prompt).
+  const groupDeliveries = new GroupDeliveries(text => {
     prompt?.before()
-    line(deliveredLine(gathered))
+    line(text)
     redraw(false)
   })
 
@@ -123,8 +121,12 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
       return
     }
     ending(event)
-    if (event.event === 'delivered' && event.group !== null) return groupDeliveries.add({ ...event, group: event.group })
-    if (event.event === 'bye') for (const gathered of groupDeliveries.drain()) line(deliveredLine(gathered)) // before the last line
+    if ((event.event === 'delivered' || event.event === 'queued') && event.group !== null) {
+      // One line per message (and reason) for the members whose notices come together.
+      const key = event.event === 'queued' ? `queued\n${event.id}\n${event.reason}` : `delivered\n${event.id}`
+      return groupDeliveries.add(key, event.to, names => describe({ ...event, to: names }, colour) ?? '')
+    }
+    if (event.event === 'bye') for (const text of groupDeliveries.drain()) line(text) // before the last line
     const text = describe(event, colour)
     if (text !== undefined) line(text)
   }
@@ -145,7 +147,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     },
     status: () => transfers.text(Math.max(24, Math.floor((out.columns ?? 80) / 2))),
     close: () => {
-      for (const gathered of groupDeliveries.drain()) line(deliveredLine(gathered))
+      for (const text of groupDeliveries.drain()) line(text)
       clearTimeout(redrawTimer)
       clearInterval(sweepTimer)
       transfers.clear()

@@ -1,8 +1,9 @@
 /**
- * A group message's deliveries said together for a person (peer/cli/group-deliveries.ts),
- * through the real human output on a captured stream, with the clock mocked: one line for the
- * members whose ACKs come within the gathering time, another for any later; direct deliveries
- * as before; what is gathered is said before `Bye.`; --json keeps one event per member.
+ * A group message's notices about its members said together for a person
+ * (peer/cli/group-deliveries.ts), through the real human output on a captured stream, with the
+ * clock mocked: one line for the members whose ACKs (or queued for one reason) come within the
+ * gathering time, names sorted, another line for any later; direct ones as before; what is
+ * gathered is said before `Bye.`; --json keeps one event per member.
  */
 import { afterEach, beforeEach, describe, mock, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -28,7 +29,7 @@ describe('a group message\'s deliveries, said together', () => {
   test('the members who answer together make one line; a late one another; a direct delivery is said at once', () => {
     const out = capture()
     const human = humanOutput(out.stream, capture().stream)
-    for (const to of ['bob', 'carol', 'dave']) human.print(delivered('m1', to, 'club'))
+    for (const to of ['dave', 'bob', 'carol']) human.print(delivered('m1', to, 'club'))
     human.print(delivered('m2', 'bob', null))
     assert.deepEqual(out.lines(), ['delivered to bob'], 'the group\'s line waits for the others')
     mock.timers.tick(GATHER_MS)
@@ -48,6 +49,23 @@ describe('a group message\'s deliveries, said together', () => {
     human.print(delivered('m1', 'carol', 'club'))
     mock.timers.tick(GATHER_MS)
     assert.deepEqual(out.lines(), ['clip.mp4 delivered to bob and carol in club', 'delivered to bob and carol in club'])
+    human.close()
+  })
+
+  test('queued for the same reason is gathered too, by reason; a direct queued is said at once', () => {
+    const out = capture()
+    const human = humanOutput(out.stream, capture().stream)
+    const queued = (to: string, reason: string, group: string | null = 'club'): PeerEvent => ({ event: 'queued', id: 'm1', to, group, name: null, reason, code: null })
+    human.print(queued('gina', 'offline'))
+    human.print(queued('frank', 'offline'))
+    human.print(queued('dave', 'the other side closed the connection'))
+    human.print(queued('bob', 'offline', null))
+    assert.deepEqual(out.lines(), ['queued for bob (offline); it will be delivered when they are back'])
+    mock.timers.tick(GATHER_MS)
+    assert.deepEqual(out.lines().slice(1), [
+      'queued for frank and gina in club (offline); it will be delivered when they are back',
+      'queued for dave in club (the other side closed the connection); it goes as soon as dave can be reached'
+    ])
     human.close()
   })
 
