@@ -14,6 +14,7 @@ import type { Directory } from './directory.ts'
 import type { PeerStore } from './store/store.ts'
 import { WarningThrottle } from './warnings.ts'
 import { ArrivalOrder } from './arrival-order.ts'
+import { refusedForLeaving } from './groups/envelope.ts'
 
 export interface IncomingText {
   from: Username
@@ -122,6 +123,7 @@ export class Inbox {
   onInboundError (peerId: string, err: ParleyError): void {
     if (err.code === ErrorCode.Unreachable) return // the sender went away mid-stream; it retries
     if (err.code === ErrorCode.Abandoned) return // the sender gave a file up: file-cut said so
+    if (refusedForLeaving(err)) return // in flight when we left the group: the sender gives it up
     const message = this.#warnings.admit(err.code, `refused incoming data from ${this.#nameOf(peerId)}: ${err.message}`)
     if (message !== undefined) this.#emit({ event: 'warning', code: err.code, message })
   }

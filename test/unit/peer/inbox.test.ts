@@ -15,6 +15,8 @@ import { Inbox } from '../../../peer/inbox.ts'
 import type { IncomingFile, IncomingText } from '../../../peer/inbox.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
 import { InProcessRendezvous } from '../rendezvous/in-process.ts'
+import { checkSender } from '../../../peer/groups/envelope.ts'
+import type { SignedInUser } from '../../../peer/signed-in.ts'
 import type { TestUser } from '../rendezvous/in-process.ts'
 import { toGroupName, toUsername } from '../../../common/wire/names.ts'
 
@@ -233,6 +235,18 @@ describe('inbox', () => {
       const warnings = events.filter(e => e.event === 'warning')
       assert.ok(warnings.length >= 1 && warnings.length < 50, `${warnings.length} warnings for 50 refusals`)
       assert.ok(warnings.every(w => w.event === 'warning' && w.code === ErrorCode.NotFound && w.message.includes('some-peer')))
+    })
+
+    it('a group message refused because we left the group is not a warning to us (it was about us); one from a non-member is', async () => {
+      const keys = (info: () => Promise<{ members: Array<{ username: string }> }>): SignedInUser['keys'] =>
+        ({ info, key: async () => { throw new Error('unused') }, acceptHandedKey: async () => { throw new Error('unused') } }) as unknown as SignedInUser['keys']
+      const left = await checkSender(keys(async () => { throw new ParleyError(ErrorCode.Forbidden, 'you are not a member of "club"') }), 'club', 'eve').catch((err: unknown) => err as ParleyError)
+      const stranger = await checkSender(keys(async () => ({ members: [{ username: 'alice' }] })), 'club', 'mallory').catch((err: unknown) => err as ParleyError)
+      const warned = (): string => events.flatMap(e => e.event === 'warning' ? [e.message] : []).join('\n')
+      inbox.onInboundError(bob.peerId, left as ParleyError)
+      assert.equal(warned(), '')
+      inbox.onInboundError(bob.peerId, stranger as ParleyError)
+      assert.match(warned(), /mallory is not a member of club/)
     })
 
     it('a refusal names a known contact by name, with its peer id', () => {
