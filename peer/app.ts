@@ -400,6 +400,7 @@ export class ParleyPeer {
    * error; with the rendezvous out of reach, nothing is said of it. */
   async #checkNamed (session: Session, user: Username | null, group: GroupName): Promise<void> {
     if (session.keyring.lastKnown(group) !== undefined) return
+    if (user === session.username) throw new ParleyError(ErrorCode.Usage, 'that is you: HISTORY <user> shows your messages with another user, HISTORY <group> those in a group')
     if (user !== null && session.store.pinnedPeerId(user) !== undefined) return
     try {
       const [isUser, { groups }] = await Promise.all([

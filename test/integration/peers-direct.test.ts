@@ -59,11 +59,13 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     assert.match(String(error.message), /invalid username or password/)
   })
 
-  test('HISTORY of a name nobody has says so; of a user met nowhere yet, an empty list', async () => {
+  test('HISTORY of a name nobody has says so, of yourself too; of a user met nowhere yet, an empty list', async () => {
     const none = await peer('alice').run('HISTORY nosuchuser', e => e.event === 'history' || e.event === 'error')
     assert.equal(none.event, 'error', JSON.stringify(none))
     assert.equal(none.code, 'ERR_NOT_FOUND')
     assert.match(String(none.message), /no user or group "nosuchuser"/)
+    const self = await peer('alice').run('HISTORY alice', e => e.event === 'history' || e.event === 'error')
+    assert.deepEqual([self.code, self.message], ['ERR_USAGE', 'that is you: HISTORY <user> shows your messages with another user, HISTORY <group> those in a group'])
     const empty = await peer('alice').run('HISTORY bob', e => e.event === 'history' || e.event === 'error')
     assert.deepEqual([empty.event, empty.messages], ['history', []])
   })
