@@ -45,6 +45,9 @@ const STATUS_REDRAW_MS = 100
 const LATE_MS = 60_000
 /** How often transfers that went silent are looked for (transfer-status.ts, STALE_MS). */
 const STATUS_SWEEP_MS = 5_000
+/** After QUIT, while what goes out is finished (no prompt to carry the status), a line says how
+ * far it got this often. */
+const LEAVING_PROGRESS_MS = 3_000
 
 /** Where an event's line goes and in which style: the text itself is made by `describe`. */
 export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: NodeJS.WriteStream = process.stderr): Output {
@@ -56,6 +59,8 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   let lastRedraw = -Infinity
   let redrawTimer: NodeJS.Timeout | undefined
   let sweepTimer: NodeJS.Timeout | undefined
+  /** QUIT is finishing what goes out (the `leaving` event): when its progress was last said. */
+  let leavingSaid: number | undefined
   const line = (text: string): void => { out.write(text + '\n') }
   // A group message's notices about its members, gathered, are printed as events are (around the prompt).
   const groupDeliveries = new GroupDeliveries(text => {
@@ -95,8 +100,18 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   function progress (event: Extract<PeerEvent, { event: 'progress' }>): void {
     // No prompt to carry a status (a script, or output that is not a terminal): nothing, the
     // `delivered` or `file` line says the end (until 2026-12-06 a line at 100 % said it first,
-    // twice for a file received: a tester's finding).
-    if (prompt === undefined) return
+    // twice for a file received: a tester's finding). After QUIT on a terminal, while what goes
+    // out is finished, a line now and then says how far it got (until 2026-12-06 nothing for up
+    // to 30 s: a tester's finding).
+    if (prompt === undefined) {
+      if (leavingSaid === undefined || out.isTTY !== true) return
+      transfers.update(event)
+      const status = transfers.text(Math.max(24, (out.columns ?? 80) - 20))
+      if (status === undefined || Date.now() - leavingSaid < LEAVING_PROGRESS_MS) return
+      leavingSaid = Date.now()
+      line(colour('dim', `${clock()} still going out: ${status}`))
+      return
+    }
     const wasActive = transfers.active
     if (transfers.update(event)) statusChanged(wasActive !== transfers.active)
   }
@@ -127,6 +142,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
       return groupDeliveries.add(key, event.to, names => describe({ ...event, to: names }, colour) ?? '')
     }
     if (event.event === 'bye') for (const text of groupDeliveries.drain()) line(text) // before the last line
+    if (event.event === 'leaving') leavingSaid = Date.now()
     const text = describe(event, colour)
     if (text !== undefined) line(text)
   }

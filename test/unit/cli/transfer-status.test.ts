@@ -1,4 +1,4 @@
-import { describe, test } from 'node:test'
+import { describe, mock, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { STALE_MS, TransferStatus } from '../../../peer/cli/transfer-status.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
@@ -64,6 +64,40 @@ describe('the transfers status the prompt carries', () => {
     // A sender that gave the file up (its copy changed) is not "back" with the rest (until 2026-12-06 it read so).
     human.print({ event: 'file-cut', id: 'dd', from: 'erin', group: null, name: 'clip.mp4', bytes: 60, total: 100, cause: 'abandoned', reason: 'it changed while it was being sent, or could no longer be read' })
     assert.match(shown, /clip\.mp4 from erin stopped after 60 B of 100 B: erin gave it up \(it changed while it was being sent, or could no longer be read\); what came is removed/)
+    human.close()
+  })
+
+  test('after QUIT on a terminal, while what goes out is finished, a line says how far it got every few seconds (nothing was said for up to 30 s)', () => {
+    mock.timers.enable({ apis: ['Date'] })
+    try {
+      const out = Object.assign(new PassThrough(), { isTTY: true, columns: 80 }) as unknown as NodeJS.WriteStream
+      let shown = ''
+      ;(out as unknown as PassThrough).on('data', (chunk: Buffer) => { shown += chunk.toString() })
+      const human = humanOutput(out, new PassThrough() as unknown as NodeJS.WriteStream)
+      human.attachPrompt?.(() => {}, () => {})
+      human.print(progress({ bytes: 10 }))
+      human.detachPrompt?.() // QUIT closed the prompt
+      human.print({ event: 'leaving', waitSeconds: 30 })
+      human.print(progress({ bytes: 20 }))
+      assert.doesNotMatch(shown, /still going out: /, 'not at once: the leaving line was just said')
+      mock.timers.tick(3_000)
+      human.print(progress({ bytes: 40 }))
+      human.print(progress({ bytes: 41 }))
+      assert.deepEqual(shown.match(/still going out: .*/g)?.map(line => line.replace(/\x1b\[[0-9;]*m/g, '')), ['still going out: ↑ clip.mp4 40% → bob'])
+      human.close()
+    } finally {
+      mock.timers.reset()
+    }
+  })
+
+  test('piped (no terminal), nothing is said of the progress after QUIT either', () => {
+    const out = new PassThrough() as unknown as NodeJS.WriteStream
+    let shown = ''
+    ;(out as unknown as PassThrough).on('data', (chunk: Buffer) => { shown += chunk.toString() })
+    const human = humanOutput(out, new PassThrough() as unknown as NodeJS.WriteStream)
+    human.print({ event: 'leaving', waitSeconds: 30 })
+    human.print(progress({ bytes: 40 }))
+    assert.doesNotMatch(shown, /going out:/)
     human.close()
   })
 
