@@ -24,7 +24,7 @@ interface Transfer {
   at: number
 }
 
-/** A name cut shorter than this says too little: the whole status is cut at its end instead. */
+/** A name cut shorter than this says too little: an ellipsis stands for it instead. */
 const MIN_NAME_CHARS = 4
 
 /** Width in characters (code points), as the terminal counts these names. */
@@ -82,7 +82,9 @@ export class TransferStatus {
   /** The status in at most `maxLength` characters, or undefined when idle. What does not fit is
    * counted, not cut off mid-word: `↑ clip.mp4 40% → alice  +2 more` (until 2026-12-06 a third
    * transfer read `↓ song.mp3 7% ← b…`). A first transfer too long on its own has its name cut
-   * ("…"), so its percentage and peer stay (until 2026-12-06 they were what went). */
+   * ("…"), so its percentage and peer stay (until 2026-12-06 they were what went); with too
+   * little room even for that, an ellipsis stands for the whole name (until 2026-12-06 the part
+   * was cut at its end, and `↑ big100.bin 3…` read as 3 %: a tester's finding). */
   text (maxLength: number): string | undefined {
     const keys = [...this.#transfers.keys()]
     const parts = keys.map(key => this.#describe(key))
@@ -96,7 +98,7 @@ export class TransferStatus {
     const room = maxLength - width(more)
     const first = keys[0] ?? ''
     const nameRoom = room - width(this.#describe(first, ''))
-    const shortened = nameRoom >= MIN_NAME_CHARS ? this.#describe(first, cut(this.#transfers.get(first)?.name ?? '', nameRoom)) : parts[0] ?? ''
+    const shortened = this.#describe(first, nameRoom >= MIN_NAME_CHARS ? cut(this.#transfers.get(first)?.name ?? '', nameRoom) : '…')
     return cut(shortened, room) + more
   }
 
