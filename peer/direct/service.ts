@@ -99,8 +99,8 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
   /**
    * Post one message (its signal header and body) on the session with `to`, opening one if
    * needed; `after`: the text it follows in its conversation, if posted in the same delivery run
-   * (peer/arrival-order.ts). Resolves once it is queued for writing, in call order, so a caller that posts one
-   * message after another keeps them in order without waiting for each ack.
+   * (peer/arrival-order.ts). Resolves once it is queued for writing, in call order, so a caller
+   * that posts one message after another keeps them in order without waiting for each ack.
    */
   async post (to: Dialable, header: SignalHeader, id: Uint8Array, body: Record<string, unknown>, onSent?: () => void, after?: Uint8Array): Promise<Posted> {
     const session = await this.sessions.get(this.#components.signedIn.now(), to)

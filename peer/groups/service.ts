@@ -88,8 +88,8 @@ export class GroupService {
 
   /** Deliver one group message to one member: a text is posted on the session with the member
    * (resolves once queued there; `acked` settles with its ack; `after`, the text it follows,
-   * peer/arrival-order.ts), a file streams on a stream of
-   * its own (resolves once it was delivered). */
+   * peer/arrival-order.ts), a file streams on a stream of its own (resolves once it was
+   * delivered). */
   async deliver (to: Dialable, delivery: GroupDelivery, onSent: () => void, after?: Uint8Array): Promise<Posted> {
     if (delivery.kind === 'text') {
       const envelope = this.#envelope(delivery)
