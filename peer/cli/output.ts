@@ -296,9 +296,11 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       return table([['USER', 'STATUS'], ...event.users.map(u => [u.username, online(u.online)])])
     case 'history': {
       if (event.messages.length === 0) return `No messages with ${event.with} yet.`
-      // Said above the rows, where the older ones would be.
+      // Said above the rows, where the older ones would be; a group's as `#group`, which is never
+      // a user's conversation of the same name.
       const more = Math.min(event.messages.length + event.earlier, HISTORY_MAX)
-      const earlier = event.earlier > 0 ? `${plural(event.earlier, 'earlier message')} not shown (HISTORY ${event.with} ${more} shows ${more === HISTORY_MAX ? 'the last ' : ''}${more})\n` : ''
+      const name = event.messages[0]?.group === null ? event.with : `#${event.with}`
+      const earlier = event.earlier > 0 ? `${plural(event.earlier, 'earlier message')} not shown (HISTORY ${name} ${more} shows ${more === HISTORY_MAX ? 'the last ' : ''}${more})\n` : ''
       return earlier + table([['TIME', 'FROM', 'STATUS', 'MESSAGE'], ...event.messages.map(m => [
         [when(m.at), sentNote(m)].filter(part => part !== undefined).join(' '),
         `${m.group === null ? '' : `[${m.group}] `}${m.from}`,

@@ -65,6 +65,15 @@ export type NewOutboxItem = Omit<OutboxItem, 'attempts' | 'seq'>
 
 export type PinResult = 'new' | 'same' | 'changed'
 
+/** A direct conversation (with a user) or a group's. */
+type Conversation = { user: string } | { group: string }
+
+/** The messages of a conversation: a WHERE clause and its one parameter. A group send is one
+ * 'out' row (peer = ourselves); its deliveries per member live in the outbox. */
+function conversationRows (conversation: Conversation): [string, string] {
+  return 'group' in conversation ? ['grp = ?', conversation.group] : ['peer = ? AND grp IS NULL', conversation.user]
+}
+
 /** Schema steps (common/sqlite.ts): MIGRATIONS[i] takes user_version i to i + 1. Never edit a
  * released step; append a new one. */
 const MIGRATIONS: readonly string[] = [
@@ -185,23 +194,18 @@ export class PeerStore {
   }
 
   /** The last `limit` messages with a user (direct) or in a group, oldest first. */
-  history (conversation: { user: string } | { group: string }, limit: number): MessageRecord[] {
+  history (conversation: Conversation, limit: number): MessageRecord[] {
     this.#commits.settle()
-    // A group send is one 'out' row (peer = ourselves); deliveries per member live in the outbox.
-    const rows = 'group' in conversation
-      ? this.#statements.get('SELECT * FROM messages WHERE grp = ? ORDER BY at DESC, rowid DESC LIMIT ?').all(conversation.group, limit)
-      : this.#statements.get('SELECT * FROM messages WHERE peer = ? AND grp IS NULL ORDER BY at DESC, rowid DESC LIMIT ?')
-        .all(conversation.user, limit)
+    const [where, key] = conversationRows(conversation)
+    const rows = this.#statements.get(`SELECT * FROM messages WHERE ${where} ORDER BY at DESC, rowid DESC LIMIT ?`).all(key, limit)
     return rows.map(row => this.#toReadableMessage(row)).reverse()
   }
 
   /** How many messages a conversation has (HISTORY says how many it did not show). */
-  historySize (conversation: { user: string } | { group: string }): number {
+  historySize (conversation: Conversation): number {
     this.#commits.settle()
-    const row = 'group' in conversation
-      ? this.#statements.get('SELECT COUNT(*) AS n FROM messages WHERE grp = ?').get(conversation.group)
-      : this.#statements.get('SELECT COUNT(*) AS n FROM messages WHERE peer = ? AND grp IS NULL').get(conversation.user)
-    return Number((row as { n: number }).n)
+    const [where, key] = conversationRows(conversation)
+    return Number((this.#statements.get(`SELECT COUNT(*) AS n FROM messages WHERE ${where}`).get(key) as { n: number }).n)
   }
 
   /** A row of history, or when its values do not open with this account's key (sealed by an

@@ -104,4 +104,11 @@ test('HISTORY says how many earlier messages it did not show, and how to see the
   assert.equal(shown(0).split('\n')[0], '  TIME      FROM  STATUS    MESSAGE')
   assert.equal(shown(1).split('\n')[0], '1 earlier message not shown (HISTORY bob 3 shows 3)')
   assert.equal(shown(30_000).split('\n')[0], '30000 earlier messages not shown (HISTORY bob 10000 shows the last 10000)')
+  const group = describe({
+    event: 'history',
+    with: 'club',
+    earlier: 1,
+    messages: [{ id: '09', direction: 'in', from: 'bob', group: 'club', kind: 'text', text: 'hi', path: null, status: 'received', at, sentAt: null, unreadable: false }]
+  }) ?? ''
+  assert.equal(group.split('\n')[0], '1 earlier message not shown (HISTORY #club 2 shows 2)', 'a group as #club: never a user of that name')
 })
