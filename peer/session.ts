@@ -280,6 +280,10 @@ export class Session {
       try {
         await sleep(delay, undefined, { signal })
         await signInBound(this.#rendezvous, { username: this.username, authKey: this.#authKey, addrs: this.#addrs() }, 'another')
+        // Before the events stream opens: its first presence events can be read before the
+        // subscription's own answer is (a CI run printed "bob is online" for a bob who signed in
+        // again just then; until 2026-12-06 the window opened after the subscription).
+        this.#presenceQuietUntil = Date.now() + PRESENCE_QUIET_AFTER_RECONNECT_MS
         await this.#subscribe()
       } catch (err) {
         // The rendezvous is back but will not have us (the account is gone, its password or
@@ -304,7 +308,6 @@ export class Session {
         continue
       }
       this.#emit({ event: 'rendezvous', connected: true })
-      this.#presenceQuietUntil = Date.now() + PRESENCE_QUIET_AFTER_RECONNECT_MS
       await this.#nameCard.renew()
       this.outbox.flushAll()
       this.#background(this.#afterSignIn())
@@ -457,10 +460,14 @@ export class Session {
     // Nothing said yet: what the directory last answered counts as known (a sign-in on another
     // device is pushed as "online" for a user the directory already showed online: until
     // 2026-12-06 a contact who had heard nothing of bob yet printed "bob is online").
-    const last = this.#presenceShown.get(username) ?? this.directory.answeredOnline(username)
+    const shown = this.#presenceShown.get(username)
+    const last = shown ?? this.directory.answeredOnline(username)
     this.#presenceShown.set(username, online)
     if (last === online) return false
-    return !(online && last === undefined && Date.now() < this.#presenceQuietUntil)
+    // Just after the rendezvous came back, only one we said had gone is news: a look-up made then
+    // answers "offline" for a contact who has not signed in there again yet (a CI run printed
+    // "bob is online" for a bob who never went away; until 2026-12-06 that answer counted).
+    return !(online && shown !== false && Date.now() < this.#presenceQuietUntil)
   }
 
   #onRendezvousEvent (event: RendezvousEvent): void {
