@@ -27,6 +27,10 @@ export type PeerEvent =
   /** This peer is no longer signed in as `username`: `elsewhere`, the account signed in on
    * another device (the rendezvous keeps one session per account). */
   | { event: 'signed-out', username: string, reason: 'elsewhere' }
+  /** At sign-in: messages that came in and were stored, but never shown (the peer stopped in
+   * between), per conversation: `user` for a direct one, `group` for a group's; both null for
+   * the conversations past the first 20 together. */
+  | { event: 'unshown', conversations: Array<{ user: string | null, group: string | null, count: number }> }
   /** `at`: when it arrived here; `sentAt`: when the sender says it sent it (its clock, never
    * later than `at`): they differ for a message that waited for us. */
   | { event: 'message', id: string, from: string, text: string, at: number, sentAt: number }

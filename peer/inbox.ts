@@ -9,9 +9,9 @@ import { RateLimiter } from '../common/rate-limiter.ts'
 import { toMessageId } from '../common/wire/names.ts'
 import type { GroupName, Username } from '../common/wire/names.ts'
 import { INBOUND_STREAMS_BURST, INBOUND_STREAMS_PER_SECOND } from './constants.ts'
-import type { Emit } from './events.ts'
+import type { Emit, PeerEvent } from './events.ts'
 import type { Directory } from './directory.ts'
-import type { PeerStore } from './store/store.ts'
+import type { MessageRecord, PeerStore } from './store/store.ts'
 import { WarningThrottle } from './warnings.ts'
 import { ArrivalOrder } from './arrival-order.ts'
 import { refusedForLeaving } from './groups/envelope.ts'
@@ -76,15 +76,11 @@ export class Inbox {
     const at = Date.now()
     // The sender's clock: shown beside ours, never taken for it (a clock ahead is read as now).
     const sentAt = Math.min(message.sentAt, at)
-    const fresh = await this.#store.commitSoon(() => this.#store.addMessage({
+    await this.#storeAndShow({
       id, direction: 'in', peer: message.from, group: message.group, kind: 'text', body: message.text, path: null, status: 'received', at, sentAt
-    }))
-    if (!fresh) return
-    if (message.group === null) {
-      this.#emit({ event: 'message', id, from: message.from, text: message.text, at, sentAt })
-    } else {
-      this.#emit({ event: 'group-message', id, group: message.group, from: message.from, text: message.text, at, sentAt })
-    }
+    }, () => message.group === null
+      ? { event: 'message', id, from: message.from, text: message.text, at, sentAt }
+      : { event: 'group-message', id, group: message.group, from: message.from, text: message.text, at, sentAt })
   }
 
   /** Has this file already arrived (a retry after a lost ACK)? Then it is not received again. */
@@ -95,15 +91,28 @@ export class Inbox {
   async onFile (file: IncomingFile): Promise<void> {
     const id = toMessageId(Buffer.from(file.id).toString('hex'))
     const at = Date.now()
-    const fresh = await this.#store.commitSoon(() => this.#store.addMessage({
-      id, direction: 'in', peer: file.from, group: file.group, kind: 'file', body: file.name, path: file.path, status: 'received', at
-    }))
-    if (!fresh) return
     const sha256 = Buffer.from(file.sha256).toString('hex')
-    if (file.group === null) {
-      this.#emit({ event: 'file', id, from: file.from, name: file.name, path: file.path, size: file.size, sha256, at })
-    } else {
-      this.#emit({ event: 'group-file', id, group: file.group, from: file.from, name: file.name, path: file.path, size: file.size, sha256, at })
+    await this.#storeAndShow({
+      id, direction: 'in', peer: file.from, group: file.group, kind: 'file', body: file.name, path: file.path, status: 'received', at
+    }, () => file.group === null
+      ? { event: 'file', id, from: file.from, name: file.name, path: file.path, size: file.size, sha256, at }
+      : { event: 'group-file', id, group: file.group, from: file.from, name: file.name, path: file.path, size: file.size, sha256, at })
+  }
+
+  /** Store what came in (in the next group commit) and, unless it is a duplicate, show it; the
+   * store's shown mark moves past it only once it was shown (store/shown-mark.ts), so a stop in
+   * between is told of at the next sign-in. */
+  async #storeAndShow (record: MessageRecord, event: () => PeerEvent): Promise<void> {
+    let row: number | undefined
+    try {
+      row = await this.#store.commitSoon(() => {
+        row = this.#store.addMessage(record)
+        if (row !== undefined) this.#store.shown.stored(row)
+        return row
+      })
+      if (row !== undefined) this.#emit(event())
+    } finally {
+      if (row !== undefined) this.#store.shown.done(row)
     }
   }
 

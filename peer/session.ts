@@ -195,6 +195,9 @@ export class Session {
 
   /** `offline`: signed in from the data folder alone; the rendezvous is tried in the background. */
   async start (offline = false): Promise<void> {
+    // Before anything can come in: what arrived as the last run stopped, and was never shown.
+    const unshown = this.store.takeUnshown()
+    if (unshown.length > 0) this.#emit({ event: 'unshown', conversations: unshown })
     this.#direct.on('session-open', this.#onSessionOpen)
     this.#gate.open(this.user)
     if (offline) {

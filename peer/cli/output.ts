@@ -243,6 +243,16 @@ function verifyText (event: Extract<PeerEvent, { event: 'verify' }>, colour: (st
   ].join('\n')
 }
 
+/** What came in as the last run stopped and was never shown: how many, where, and the HISTORY
+ * commands that show them. */
+function unshownText (conversations: Extract<PeerEvent, { event: 'unshown' }>['conversations']): string {
+  const total = conversations.reduce((sum, c) => sum + c.count, 0)
+  const where = conversations.map(c => c.user !== null ? `${c.count} from ${c.user}` : c.group !== null ? `${c.count} in ${c.group}` : `${c.count} elsewhere`)
+  const commands = conversations.flatMap(c => c.user !== null ? [`HISTORY ${c.user}`] : c.group !== null ? [`HISTORY #${c.group}`] : [])
+  const shows = `${commands.length === 1 ? 'shows' : 'show'} ${total === 1 ? 'it' : 'them'}`
+  return `${plural(total, 'message')} came in just before Parley last stopped and ${total === 1 ? 'was' : 'were'} never shown: ${where.join(', ')}. ${commands.slice(0, 3).join(', ')}${commands.length > 3 ? ', …' : ''} ${shows}.`
+}
+
 /** The text a person reads for an event (already made safe), or undefined for none. */
 export function describe (event: PeerEvent, colour: (style: Style, text: string) => string = (_style, text) => text): string | undefined {
   const group = (name: string): string => colour('cyan', `[${name}]`)
@@ -256,6 +266,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
         ? `Signed in as ${event.username} from this data folder: the rendezvous is out of reach, so known contacts are reached at their last addresses until it is back.`
         : `Signed in as ${event.username}.`
     case 'signed-out': return colour('yellow', `${clock()} ${event.username} signed in on another device; signed out here. LOGIN again to use this one.`)
+    case 'unshown': return colour('yellow', unshownText(event.conversations))
     case 'message': return `${clock(event.at)} ${late(event, colour)}${colour('bold', event.from)}: ${event.text}`
     case 'group-message': return `${clock(event.at)} ${late(event, colour)}${group(event.group)} ${colour('bold', event.from)}: ${event.text}`
     case 'file': return `${clock(event.at)} ${colour('bold', event.from)} sent you ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`

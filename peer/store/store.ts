@@ -9,12 +9,13 @@
  */
 import type { DatabaseSync } from 'node:sqlite'
 import { ErrorCode, is } from '../../common/errors.ts'
-import { openDatabase, statementsOf, transaction } from '../../common/sqlite.ts'
+import { IN_MEMORY, openDatabase, statementsOf, transaction } from '../../common/sqlite.ts'
 import type { Statements } from '../../common/sqlite.ts'
 import { toGroupName, toMessageId, toUsername } from '../../common/wire/names.ts'
 import type { GroupName, MessageId, Username } from '../../common/wire/names.ts'
 import { GroupCommit } from './group-commit.ts'
 import { SEALED_AES_GCM, StoreSealer } from './sealing.ts'
+import { ShownMark } from './shown-mark.ts'
 
 export type Direction = 'in' | 'out'
 export type MessageStatus = 'queued' | 'sent' | 'delivered' | 'received' | 'failed'
@@ -64,6 +65,13 @@ export interface OutboxItem {
 export type NewOutboxItem = Omit<OutboxItem, 'attempts' | 'seq'>
 
 export type PinResult = 'new' | 'same' | 'changed'
+
+/** Messages of one conversation that came in and were never shown (PeerStore.takeUnshown):
+ * `user` for a direct conversation, `group` for a group's (the other null). */
+export interface UnshownCount { user: Username | null, group: GroupName | null, count: number }
+
+/** Conversations takeUnshown names one by one; the rest are counted together. */
+const UNSHOWN_CONVERSATIONS = 20
 
 /** A direct conversation (with a user) or a group's. */
 type Conversation = { user: string } | { group: string }
@@ -139,6 +147,8 @@ export class PeerStore {
   readonly #unsendable: Array<{ id: MessageId, recipient: Username, group: GroupName | null }> = []
   /** The next outbox item's `seq`: one more than any in the queue when the store opened. */
   #nextSeq: number
+  /** Up to which row the messages that came in were shown (the inbox moves it). */
+  readonly shown: ShownMark
 
   /** `file`: the database file (its folder is made if missing), or IN_MEMORY (common/sqlite.ts)
    * for a store that lives as long as this object (unit tests). `wrapKey`: the user's key from
@@ -149,6 +159,8 @@ export class PeerStore {
     this.#statements = statementsOf(this.#db)
     this.#commits = new GroupCommit(this.#db)
     this.#nextSeq = Number((this.#db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM outbox').get() as { next: number }).next)
+    const last = Number((this.#db.prepare('SELECT COALESCE(MAX(rowid), 0) AS last FROM messages').get() as { last: number }).last)
+    this.shown = new ShownMark(file === IN_MEMORY ? undefined : `${file}.shown`, last)
   }
 
   /**
@@ -160,14 +172,33 @@ export class PeerStore {
     return await this.#commits.run(work)
   }
 
-  /** Store a message; false when the same (id, direction, peer) is already there (a duplicate). */
-  addMessage (message: MessageRecord): boolean {
+  /** Store a message: its row, or undefined when the same (id, direction, peer) is already
+   * there (a duplicate). */
+  addMessage (message: MessageRecord): number | undefined {
     const row = `msg:${message.id}:${message.direction}:${message.peer}`
     const result = this.#statements.get(`INSERT OR IGNORE INTO messages (id, direction, peer, grp, kind, body, path, status, at, sent_at, sealing)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(message.id, message.direction, message.peer, message.group,
       message.kind, this.#sealer.seal(`${row}:body`, message.body), message.path === null ? null : this.#sealer.seal(`${row}:path`, message.path),
       message.status, message.at, message.sentAt ?? null, SEALED_AES_GCM)
-    return result.changes > 0
+    return result.changes > 0 ? Number(result.lastInsertRowid) : undefined
+  }
+
+  /** The messages that came in after the shown mark the last run left, per conversation in the
+   * order they came (the first UNSHOWN_CONVERSATIONS, then one count of the rest with both
+   * names null); the mark then moves past them: each is told of once. */
+  takeUnshown (): UnshownCount[] {
+    const previous = this.shown.previous
+    const rows = previous === undefined
+      ? []
+      : this.#statements.get("SELECT CASE WHEN grp IS NULL THEN peer END AS user, grp, COUNT(*) AS n FROM messages WHERE rowid > ? AND direction = 'in' " +
+        'GROUP BY user, grp ORDER BY MIN(rowid)').all(previous) as Array<{ user: string | null, grp: string | null, n: number }>
+    const counts: UnshownCount[] = rows.map(r => r.grp === null
+      ? { user: toUsername(String(r.user)), group: null, count: Number(r.n) }
+      : { user: null, group: toGroupName(r.grp), count: Number(r.n) })
+    this.shown.caughtUp()
+    if (counts.length <= UNSHOWN_CONVERSATIONS) return counts
+    const rest = counts.slice(UNSHOWN_CONVERSATIONS).reduce((sum, c) => sum + c.count, 0)
+    return [...counts.slice(0, UNSHOWN_CONVERSATIONS), { user: null, group: null, count: rest }]
   }
 
   hasMessage (id: string, direction: Direction, peer: string): boolean {
@@ -414,7 +445,10 @@ export class PeerStore {
 
   close (): void {
     this.#commits.commitNow()
-    if (this.#db.isOpen) this.#db.close()
+    if (this.#db.isOpen) {
+      this.#db.close()
+      this.shown.close()
+    }
   }
 
   #forgetPins (): void {

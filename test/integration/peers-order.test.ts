@@ -8,6 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
 import { PeerCast, PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
@@ -122,6 +123,37 @@ describe('one sender\'s messages arrive in the order sent', () => {
       const shown = texts([first, second], match)
       const positions = shown.map(text => sent.indexOf(text))
       assert.ok(positions.every((at, i) => at > (positions[i - 1] ?? -1)), `shown out of order or twice: ${shown.filter((_, i) => positions[i]! <= (positions[i - 1] ?? -1)).slice(0, 5).join(' ')}`)
+      // What was stored and never shown (killed between the two) was told of at the sign-in. At
+      // most one more: killed right after a line was written, before the mark moved past it.
+      const unshown = second.peer.events.filter(is('unshown'))
+        .flatMap(e => e.conversations as Array<{ count: number }>).reduce((sum, c) => sum + c.count, 0)
+      assert.ok(shown.length + unshown >= count && shown.length + unshown <= count + 1,
+        `${shown.length} shown and ${unshown} told of as never shown, of ${count}`)
     })
   }
+
+  test('a message stored but never shown is told of at the next sign-in, once (the shown mark put back, as a stop between the two leaves it)', { timeout: DEADLINE_MS + 30_000 }, async () => {
+    const bob = peer('bob')
+    for (const text of ['unseen one', 'unseen two']) {
+      const arrived = bob.waitFor(is('message', { from: 'carol', text }), DEADLINE_MS)
+      await peer('carol').run(`SEND bob ${text}`, is('delivered', { to: 'bob' }), DEADLINE_MS)
+      await arrived
+    }
+    assert.equal(await bob.quit(), 0)
+    // The mark as a process killed between storing those two and showing them leaves it.
+    const mark = join(dir, 'bob', 'bob', 'parley.db.shown')
+    const shownUpTo = Number(readFileSync(mark, 'latin1'))
+    writeFileSync(mark, String(shownUpTo - 2).padStart(19, '0') + '\n')
+    const again = await start('bob')
+    await again.run(`LOGIN bob ${PASSWORD}`, is('logged-in'))
+    const told = await again.waitFor(is('unshown'), 10_000)
+    assert.deepEqual(told.conversations, [{ user: 'carol', group: null, count: 2 }])
+    assert.equal(again.events.findIndex(is('unshown')), again.events.findIndex(is('logged-in')) + 1, 'said right after the sign-in')
+    assert.equal(await again.quit(), 0)
+    const third = await start('bob')
+    await third.run(`LOGIN bob ${PASSWORD}`, is('logged-in'))
+    const history = await third.run('HISTORY carol', is('history'))
+    assert.deepEqual((history.messages as Array<{ text: string }>).map(m => m.text), ['unseen one', 'unseen two'])
+    assert.deepEqual(third.events.filter(is('unshown')), [], 'told of once')
+  })
 })

@@ -112,3 +112,15 @@ test('HISTORY says how many earlier messages it did not show, and how to see the
   }) ?? ''
   assert.equal(group.split('\n')[0], '1 earlier message not shown (HISTORY #club 2 shows 2)', 'a group as #club: never a user of that name')
 })
+
+test('at sign-in, what came in as the last run stopped and was never shown: how many, where, and the HISTORY that shows them', () => {
+  const line = (conversations: Array<{ user: string | null, group: string | null, count: number }>): string | undefined =>
+    describe({ event: 'unshown', conversations })
+  assert.equal(line([{ user: 'bob', group: null, count: 1 }]),
+    '1 message came in just before Parley last stopped and was never shown: 1 from bob. HISTORY bob shows it.')
+  assert.equal(line([{ user: 'bob', group: null, count: 2 }, { user: null, group: 'club', count: 3 }]),
+    '5 messages came in just before Parley last stopped and were never shown: 2 from bob, 3 in club. HISTORY bob, HISTORY #club show them.')
+  const many = [...['a', 'b', 'c', 'd'].map(user => ({ user, group: null, count: 1 })), { user: null, group: null, count: 7 }]
+  assert.equal(line(many),
+    '11 messages came in just before Parley last stopped and were never shown: 1 from a, 1 from b, 1 from c, 1 from d, 7 elsewhere. HISTORY a, HISTORY b, HISTORY c, … show them.')
+})

@@ -7,6 +7,10 @@
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { ErrorCode, ParleyError, is } from '../../../common/errors.ts'
 import { IN_MEMORY } from '../../../common/sqlite.ts'
 import { Directory } from '../../../peer/directory.ts'
@@ -207,6 +211,37 @@ describe('inbox', () => {
     it('a group file is reported with its group', async () => {
       await inbox.onFile(file({ group: toGroupName('club') }))
       assert.deepEqual(events.map(e => e.event === 'group-file' ? e.group : e.event), ['club'])
+    })
+  })
+
+  describe('the shown mark (store/shown-mark.ts)', () => {
+    it('moves past what came in only once it was shown: a stop while it is shown, before the line is out, tells of it at the next sign-in', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'parley-inbox-'))
+      const dbFile = join(dir, 'parley.db')
+      const key = randomBytes(32)
+      let onDisk = new PeerStore(dbFile, key)
+      try {
+        onDisk.takeUnshown()
+        // What a kill -9 at the moment each line is written would leave of the mark.
+        const leftAt: Buffer[] = []
+        const emit = (event: PeerEvent): void => { events.push(event); leftAt.push(readFileSync(`${dbFile}.shown`)) }
+        const diskInbox = new Inbox(onDisk, new Directory(rv.client(alice), onDisk, emit), emit)
+        const first = text({ text: 'first' })
+        await diskInbox.onText(first)
+        await diskInbox.onFile(file({ group: toGroupName('club') }))
+        await diskInbox.onText(first) // a duplicate: neither shown nor marked again
+        assert.equal(events.length, 2)
+        const marks = [...leftAt, readFileSync(`${dbFile}.shown`)].map(mark => Number(mark.toString('latin1')))
+        assert.ok(marks[0]! < marks[1]! && marks[1]! < marks[2]!, `the mark moves past each message after its line: ${marks.join(' ')}`)
+        // Killed while the file's line was written: that file was never shown.
+        onDisk.close()
+        writeFileSync(`${dbFile}.shown`, leftAt[1]!)
+        onDisk = new PeerStore(dbFile, key)
+        assert.deepEqual(onDisk.takeUnshown(), [{ user: null, group: 'club', count: 1 }])
+      } finally {
+        onDisk.close()
+        await rm(dir, { recursive: true, force: true })
+      }
     })
   })
 

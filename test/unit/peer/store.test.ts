@@ -42,8 +42,8 @@ describe('peer store', () => {
 
   test('a message id from the same sender is stored once: duplicates are reported', () => {
     const first = message({ body: 'once' })
-    assert.equal(store.addMessage(first), true)
-    assert.equal(store.addMessage({ ...first, body: 'again' }), false)
+    assert.equal(typeof store.addMessage(first), 'number')
+    assert.equal(store.addMessage({ ...first, body: 'again' }), undefined)
     assert.deepEqual(store.history({ user: 'bob' }, 10).map(m => m.body), ['once'])
   })
 
@@ -138,7 +138,7 @@ describe('peer store', () => {
   })
 
   test('group commit: a burst larger than one slice is all committed, in order; a read sees writes not yet committed', async () => {
-    const writes: Array<Promise<boolean>> = []
+    const writes: Array<Promise<number | undefined>> = []
     for (let i = 0; i < 600; i++) {
       writes.push(store.commitSoon(() => {
         store.enqueue({ id: toMessageId(idOf(i)), recipient: toUsername('bob'), group: null, kind: 'text', body: `b${i}`, created: 1000 + i })
@@ -147,7 +147,8 @@ describe('peer store', () => {
     }
     // Nothing committed yet; a read commits what waits first (HISTORY right after SEND).
     assert.equal(store.history({ user: 'bob' }, 1000).length, 600)
-    assert.deepEqual(await Promise.all(writes), writes.map(() => true))
+    const rows = await Promise.all(writes)
+    assert.deepEqual(rows, rows.map((_, i) => (rows[0] ?? NaN) + i), 'each stored, as one row after another')
     const queued = store.outboxFor('bob')
     assert.deepEqual(queued.map(item => item.body), Array.from({ length: 600 }, (_, i) => `b${i}`))
     // Reading on after the second item: the third is next.
@@ -352,6 +353,43 @@ describe('peer store', () => {
     check.exec(`PRAGMA user_version = ${current}`)
     check.close()
     store = new PeerStore(file, wrapKey)
+  })
+
+  test('shown mark: what came in, was stored and was never shown is told of at the next open, once, per conversation', () => {
+    assert.deepEqual(store.takeUnshown(), [], 'a new store (or one older than the mark) tells of nothing')
+    const stored = (over: Partial<MessageRecord>): number => {
+      const row = store.addMessage(message(over))
+      assert.ok(row !== undefined)
+      store.shown.stored(row)
+      return row
+    }
+    store.shown.done(stored({ body: 'shown' }))
+    stored({ body: 'one' })
+    store.addMessage(message({ direction: 'out', body: 'ours is never unshown' }))
+    const two = stored({ body: 'two' })
+    stored({ peer: toUsername('carol'), group: toGroupName('club'), body: 'to the club' })
+    stored({ peer: toUsername('dave'), group: toGroupName('club'), body: 'to the club too' })
+    store.shown.done(two) // shown out of turn: 'one' before it still was not
+    store.close() // as a process killed before it showed them
+    store = new PeerStore(file, wrapKey)
+    assert.deepEqual(store.takeUnshown(), [{ user: 'bob', group: null, count: 2 }, { user: null, group: 'club', count: 2 }])
+    store.close()
+    store = new PeerStore(file, wrapKey)
+    assert.deepEqual(store.takeUnshown(), [], 'told of once')
+  })
+
+  test('shown mark: past 20 conversations the rest are one count', () => {
+    store.takeUnshown()
+    for (let i = 0; i < 23; i++) {
+      const row = store.addMessage(message({ peer: toUsername(`user${i}`) }))
+      assert.ok(row !== undefined)
+      store.shown.stored(row)
+    }
+    store.close()
+    store = new PeerStore(file, wrapKey)
+    const counts = store.takeUnshown()
+    assert.deepEqual(counts.map(c => c.user), [...Array.from({ length: 20 }, (_, i) => `user${i}`), null])
+    assert.deepEqual(counts.at(-1), { user: null, group: null, count: 3 })
   })
 
   test('an in-memory store (what the middle layer\'s unit tests run on) keeps what it is given until closed', async () => {
