@@ -2,7 +2,8 @@
  * Text from the network made safe for a terminal (issue 12 item 5). A remote string that reaches
  * a person's screen raw can erase the line and draw a fake one (ESC [ 2K, CR), set the window
  * title, write the clipboard (OSC 52), reorder what is shown (bidi overrides) or hide text (zero
- * width). Every such character is shown as a visible escape instead: `\x1b`, `\u202e`.
+ * width). Every such character is shown as a visible escape instead: `\x1b`, `\u202e`; a tab as
+ * spaces.
  * The --json stream is not touched: JSON.stringify escapes controls itself and keeps the text.
  */
 
@@ -18,6 +19,9 @@ const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]|\\(?=x[0-9a-fA-F]{2}|u[0-9a-fA-
 const PICTOGRAPH_BEFORE = /\p{Extended_Pictographic}\uFE0F?$/u
 const PICTOGRAPH_AFTER = /^\p{Extended_Pictographic}/u
 
+/** What a tab in a text from the network shows as. */
+const TAB = '    '
+
 function visible (char: string): string {
   const code = char.codePointAt(0) ?? 0
   if (code < 0x100) return `\\x${code.toString(16).padStart(2, '0')}`
@@ -28,6 +32,10 @@ function visible (char: string): string {
 export function safeText (text: string): string {
   return text.replace(UNSAFE, (char, offset: number, whole: string) => {
     if (char === '\\') return '\\\\'
+    // A tab is a gap in the text, not a hiding place: shown as spaces (it moves the cursor
+    // forward only, but by how far depends on where the line began, and the prompt's own
+    // redrawing counts it as one column). Until 2026-12-06 it was shown as `\x09`.
+    if (char === '\t') return TAB
     if (char === '\u200d' && PICTOGRAPH_BEFORE.test(whole.slice(Math.max(0, offset - 3), offset)) &&
       PICTOGRAPH_AFTER.test(whole.slice(offset + 1, offset + 3))) return char
     return visible(char)
