@@ -14,6 +14,7 @@ import { TransferStatus } from './transfer-status.ts'
 import { TERMINAL_KEYS } from './commands.ts'
 import { HISTORY_MAX } from '../constants.ts'
 import { GroupDeliveries } from './group-deliveries.ts'
+import { Unconfirmed } from './unconfirmed.ts'
 
 export interface Output {
   print: (event: PeerEvent) => void
@@ -69,6 +70,14 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     redraw(false)
   })
 
+  // Texts whose recipient has not answered for a while: a line, said around the prompt too.
+  const unconfirmed = new Unconfirmed((to, count, waitedMs) => {
+    prompt?.before()
+    line(colour('yellow', `${clock()} ${plural(count, 'message')} to ${to} not confirmed yet (sent ${Math.round(waitedMs / 1000)} s ago): ` +
+      `${to}'s device has not answered; ${count === 1 ? 'it stays' : 'they stay'} in your outbox until it does`))
+    redraw(false)
+  })
+
   /** Draw the prompt again: below a line just printed (the prompt was cleared before it), or
    * in place, for a new status. */
   function redraw (inPlace: boolean): void {
@@ -117,11 +126,17 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   }
 
   /** An event that ends a transfer to or from one peer takes it out of the status (the prompt is
-   * drawn again after the event's own line). */
+   * drawn again after the event's own line); a text's `sent` and its answer are counted for
+   * `unconfirmed`. */
   function ending (event: PeerEvent): void {
     switch (event.event) {
-      case 'delivered': case 'queued': case 'undelivered': transfers.end('send', event.id, event.to); break
+      case 'sent': if (event.name === null) unconfirmed.sent(event.id, event.to); break
+      case 'delivered': case 'queued': case 'undelivered':
+        transfers.end('send', event.id, event.to)
+        unconfirmed.settled(event.id, event.to)
+        break
       case 'file': case 'group-file': case 'file-cut': transfers.end('receive', event.id, event.from); break
+      case 'signed-up': case 'logged-in': case 'signed-out': unconfirmed.clear(); break
       default:
     }
   }
@@ -164,6 +179,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     status: () => transfers.text(Math.max(24, Math.floor((out.columns ?? 80) / 2))),
     close: () => {
       for (const text of groupDeliveries.drain()) line(text)
+      unconfirmed.stop()
       clearTimeout(redrawTimer)
       clearInterval(sweepTimer)
       transfers.clear()
@@ -217,7 +233,8 @@ function cutExplained (cause: FileCutCause, from: string, reason: string): strin
   switch (cause) {
     // Either side may have gone (our process stopped, our network): "when alice is back" blamed
     // alice for a receiver that had been frozen (a tester's finding, until 2026-12-06).
-    case 'gone': return `the connection to ${from} was lost; the rest comes when you are both online`
+    // Nor "when you are both online" (until 2026-12-06): read after a SIGCONT, both were.
+    case 'gone': return `the connection to ${from} was lost; ${from} sends the rest once you are connected again`
     case 'stalled': return `${from} stopped sending (${reason}); the rest comes when ${from} sends again`
     case 'invalid': return `what ${from} sent failed a check (${reason})`
     case 'local': return `it could not be saved here (${reason})`

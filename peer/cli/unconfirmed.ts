@@ -1,0 +1,72 @@
+/**
+ * Texts that went out and are not confirmed, for a person. A text's `sent` (its bytes went out)
+ * has no line of its own: its `delivered` follows within milliseconds. But when the recipient's
+ * device stops answering without a word (its process frozen, its network gone), `queued` comes
+ * only when the wait for the ACK ends, 30 s later, and until 2026-12-06 nothing was said
+ * meanwhile (a tester's finding). Now, once a text has waited UNCONFIRMED_MS, one line per
+ * recipient says how many wait; each text is counted in one such line at most.
+ */
+
+/** Far longer than an ACK takes from a device that answers (milliseconds, a second or two
+ * under load), far shorter than the 30 s before the outbox gives the session up. */
+export const UNCONFIRMED_MS = 5_000
+/** How often waiting texts are looked at while there are any. */
+const CHECK_MS = 1_000
+
+interface Waiting {
+  sentAt: number
+  /** Counted in a line already. */
+  said: boolean
+}
+
+export class Unconfirmed {
+  /** Per recipient, its texts that went out and have no answer yet, by message id. */
+  readonly #waiting = new Map<string, Map<string, Waiting>>()
+  readonly #say: (recipient: string, count: number, waitedMs: number) => void
+  readonly #now: () => number
+  #timer: NodeJS.Timeout | undefined
+
+  /** `say` prints the line for `count` texts to `recipient`, the oldest sent `waitedMs` ago. */
+  constructor (say: (recipient: string, count: number, waitedMs: number) => void, now: () => number = Date.now) {
+    this.#say = say
+    this.#now = now
+  }
+
+  /** A text to `to` went out (its `sent`). */
+  sent (id: string, to: string): void {
+    let texts = this.#waiting.get(to)
+    if (texts === undefined) this.#waiting.set(to, texts = new Map<string, Waiting>())
+    texts.set(id, { sentAt: this.#now(), said: false })
+    this.#timer ??= setInterval(() => { this.check() }, CHECK_MS).unref()
+  }
+
+  /** Its answer came (`delivered`, `queued`, `undelivered`): it no longer waits. */
+  settled (id: string, to: string): void {
+    const texts = this.#waiting.get(to)
+    if (texts?.delete(id) === true && texts.size === 0) this.#waiting.delete(to)
+    if (this.#waiting.size === 0) this.stop()
+  }
+
+  /** Say, per recipient, the texts that have waited UNCONFIRMED_MS and were not said yet. */
+  check (): void {
+    const now = this.#now()
+    for (const [to, texts] of this.#waiting) {
+      const due = [...texts.values()].filter(text => !text.said && now - text.sentAt >= UNCONFIRMED_MS)
+      if (due.length === 0) continue
+      for (const text of due) text.said = true
+      this.#say(to, due.length, now - Math.min(...due.map(text => text.sentAt)))
+    }
+  }
+
+  /** Forget every text (a sign-in or sign-out: what the last account sent is no longer ours to
+   * report). */
+  clear (): void {
+    this.#waiting.clear()
+    this.stop()
+  }
+
+  stop (): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
+}

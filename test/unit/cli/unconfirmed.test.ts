@@ -1,0 +1,61 @@
+/**
+ * Texts whose recipient does not answer (peer/cli/unconfirmed.ts), through the real human
+ * output on a captured stream with the clock mocked: nothing while ACKs come as usual; once a
+ * text has waited UNCONFIRMED_MS, one line per recipient counting its texts, each counted once;
+ * files (their status shows them) and answered texts never; --json unchanged.
+ */
+import { afterEach, beforeEach, describe, mock, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { PassThrough } from 'node:stream'
+import { humanOutput } from '../../../peer/cli/output.ts'
+import { UNCONFIRMED_MS } from '../../../peer/cli/unconfirmed.ts'
+import type { PeerEvent } from '../../../peer/events.ts'
+
+function capture (): { stream: NodeJS.WriteStream, lines: () => string[] } {
+  const stream = new PassThrough() as unknown as NodeJS.WriteStream
+  let text = ''
+  ;(stream as unknown as PassThrough).on('data', (chunk: Buffer) => { text += chunk.toString() })
+  return { stream, lines: () => text.split('\n').filter(line => line !== '').map(line => line.replace(/^\d\d:\d\d:\d\d /, '')) }
+}
+
+const sent = (id: string, to: string, name: string | null = null): PeerEvent => ({ event: 'sent', id, to, group: null, name })
+const delivered = (id: string, to: string): PeerEvent => ({ event: 'delivered', id, to, group: null, name: null })
+
+describe('texts not confirmed by their recipient', () => {
+  beforeEach(() => { mock.timers.enable({ apis: ['setInterval', 'setTimeout', 'Date'] }) })
+  afterEach(() => { mock.timers.reset() })
+
+  test('a recipient that does not answer gets one line for its texts after a while; each text is counted once; answered ones never', () => {
+    const out = capture()
+    const human = humanOutput(out.stream, capture().stream)
+    human.print(sent('m1', 'bob'))
+    human.print(sent('m2', 'bob'))
+    human.print(sent('m3', 'carol'))
+    human.print(delivered('m3', 'carol'))
+    human.print(sent('f1', 'bob', 'big.bin')) // a file: its status in the prompt shows it
+    mock.timers.tick(UNCONFIRMED_MS - 1_000)
+    assert.deepEqual(out.lines(), ['delivered to carol'], 'nothing before the wait is over')
+    mock.timers.tick(1_000)
+    assert.deepEqual(out.lines().slice(1), ["2 messages to bob not confirmed yet (sent 5 s ago): bob's device has not answered; they stay in your outbox until it does"])
+    human.print(sent('m4', 'bob'))
+    mock.timers.tick(UNCONFIRMED_MS)
+    assert.deepEqual(out.lines().slice(2), ["1 message to bob not confirmed yet (sent 5 s ago): bob's device has not answered; it stays in your outbox until it does"], 'only the one not counted before')
+    human.print({ event: 'queued', id: 'm1', to: 'bob', group: null, name: null, reason: 'bob is not reachable right now: no answer in time', code: 'ERR_UNREACHABLE' })
+    human.print(delivered('m2', 'bob'))
+    human.print(delivered('m4', 'bob'))
+    mock.timers.tick(60_000)
+    assert.deepEqual(out.lines().slice(3), ['queued for bob (bob is not reachable right now: no answer in time); it goes as soon as bob can be reached', 'delivered to bob', 'delivered to bob'],
+      'their answers end it: nothing more')
+    human.close()
+  })
+
+  test('a sign-in forgets what the account before sent', () => {
+    const out = capture()
+    const human = humanOutput(out.stream, capture().stream)
+    human.print(sent('m1', 'bob'))
+    human.print({ event: 'logged-in', username: 'ivan', peerId: 'p', offline: false, already: false })
+    mock.timers.tick(UNCONFIRMED_MS * 2)
+    assert.deepEqual(out.lines(), ['Signed in as ivan.'])
+    human.close()
+  })
+})
