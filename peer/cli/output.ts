@@ -24,8 +24,9 @@ export interface Output {
   attachPrompt?: (before: () => void, after: () => void) => void
   /** Stop calling the prompt (it is closed). */
   detachPrompt?: () => void
-  /** What the prompt shows before the user's name: the file transfers in progress, if any. */
-  status?: () => string | undefined
+  /** What the prompt shows before the user's name, in at most `width` columns: the file
+   * transfers in progress, if any. */
+  status?: (width: number) => string | undefined
   /** Stop the timers kept for the status before exit. */
   close: () => void
 }
@@ -176,7 +177,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     detachPrompt: () => {
       prompt = undefined
     },
-    status: () => transfers.text(Math.max(24, Math.floor((out.columns ?? 80) / 2))),
+    status: width => transfers.text(width),
     close: () => {
       for (const text of groupDeliveries.drain()) line(text)
       unconfirmed.stop()

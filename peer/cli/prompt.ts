@@ -13,6 +13,7 @@ import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import type { ParleyPeer } from '../app.ts'
 import { HELP, MAX_COMMAND_CHARS, parseCommand } from './commands.ts'
 import { askPassword } from './password-dialogue.ts'
+import { displayWidth } from './format.ts'
 import type { Command } from './commands.ts'
 import { complete, NameBook } from './complete.ts'
 import type { KnownNames } from './complete.ts'
@@ -28,6 +29,12 @@ import type { ReverseSearch } from './reverse-search.ts'
 const NAMES_WAIT_MS = 1_000
 /** The directory's names are asked for again at most this often. */
 const NAMES_FRESH_MS = 5_000
+/** The transfers status in the prompt: the width it may take however narrow half the terminal
+ * is, and the columns the prompt always leaves for typing (#promptText). */
+const STATUS_MIN_COLUMNS = 24
+const TYPING_COLUMNS = 10
+/** Narrower than this the status says too little ('↑ … 30% …') to be worth its place. */
+const STATUS_SHORTEST = 10
 
 /** The terminal as readline sees it, with a switch to stop echoing while a password is typed. */
 class EchoSwitch extends Writable {
@@ -342,10 +349,16 @@ export class Prompt {
     }
   }
 
-  /** `alice> `, with the file transfers in progress in front: `[↑ clip.mp4 40% → bob] alice> `. */
+  /** `alice> `, with the file transfers in progress in front: `[↑ clip.mp4 40% → bob] alice> `.
+   * The status takes half the width (at least STATUS_MIN_COLUMNS) but never so much that the
+   * prompt leaves fewer than TYPING_COLUMNS to type in; too narrow for that, it is left out. A
+   * prompt wider than the terminal wraps, and readline's redrawing of it then goes wrong (until
+   * 2026-12-06 the status took 24 columns at least: at 30 it wrapped, a tester's finding). */
   #promptText (): string {
-    const status = this.#output.status?.()
     const name = `${this.#peer.username ?? 'parley'}> `
+    const columns = process.stdout.columns ?? 80
+    const room = Math.min(Math.max(STATUS_MIN_COLUMNS, Math.floor(columns / 2)), columns - displayWidth(name) - '[] '.length - TYPING_COLUMNS)
+    const status = room >= STATUS_SHORTEST ? this.#output.status?.(room) : undefined
     return status === undefined ? name : `[${status}] ${name}`
   }
 

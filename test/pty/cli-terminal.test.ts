@@ -438,6 +438,24 @@ describe('the interactive terminal', () => {
     }
   })
 
+  test('at 30 columns the prompt with a transfer stays on one row, with room to type', async () => {
+    const ivy = await open(join(dir, 'ivy'), { columns: 30, rows: 20 })
+    await ivy.line('SIGNUP ivy ivy-password-1234')
+    await ivy.waitFor('Welcome, ivy')
+    const big = join(dir, 'ivy-big.bin')
+    await writeFile(big, Buffer.alloc(48 * 1024 * 1024, 3))
+    await ivy.line(`SENDFILE ${big} bob`)
+    // The status gives way (until 2026-12-06 it took 24 columns whatever the width, and the
+    // prompt wrapped: `[↑ ivy-big.bin 3% → bob] iv` and `y>` on the next row).
+    await ivy.waitFor(/\[↑ [^\]]*\d+%[^\]]*\] ivy>/, 60_000)
+    const row = await ivy.cursorLine()
+    assert.match(row, /^\[↑ [^\]]*\d+%[^\]]*\] ivy> ?$/, `the prompt on one row: ${row}`)
+    assert.ok(row.trimEnd().length <= 30 - 10, `ten columns left to type in: ${row}`)
+    await ivy.waitFor('ivy-big.bin delivered to bob', 120_000)
+    await ivy.line('QUIT')
+    assert.equal(await ivy.exitStatus(), 0)
+  })
+
   test('Ctrl-C while finishing what goes out after QUIT leaves without a raw ^C on the screen', async () => {
     const kate = await open(join(dir, 'kate'))
     await kate.line('SIGNUP kate kate-password-1234')
