@@ -12,7 +12,8 @@
  */
 import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs'
 
-/** Digits of the mark in its file: a row number is at most 2^63 - 1, 19 digits. */
+/** The mark's file: 19 digits (a row number is at most 2^63 - 1) and a newline, always the
+ * same length, so each write replaces the whole of the one before. */
 const WIDTH = 20
 
 export class ShownMark {
