@@ -390,7 +390,7 @@ export class ParleyPeer {
     if (rows.length === 0) await this.#checkNamed(session, user, group)
     const earlier = rows.length < limit ? 0 : session.store.historySize(conversation) - rows.length
     const messages: HistoryLine[] = rows.map(r => ({
-      id: r.id, direction: r.direction, from: r.direction === 'out' ? session.username : r.peer, group: r.group, kind: r.kind, text: r.body, path: r.path, status: r.status, at: r.at, sentAt: r.sentAt ?? null, unreadable: r.unreadable === true
+      id: r.id, direction: r.direction, from: r.direction === 'out' ? session.username : r.peer, group: r.group, kind: r.kind, text: r.body, path: r.path, status: r.status, at: r.at, sentAt: r.sentAt ?? null, unreadable: r.unreadable === true, unshown: r.unshown === true
     }))
     this.#emit({ event: 'history', with: user ?? group, messages, earlier })
   }

@@ -12,7 +12,9 @@ interface GroupMemberView extends MemberView { connected: boolean }
 /** `unreadable`: stored by an earlier account of this name in this folder; its text and path
  * do not open with this account's key (text '', path null). */
 /** `sentAt`: when the sender says it sent a text that came in (null otherwise), as in `message`. */
-export interface HistoryLine { id: string, direction: 'in' | 'out', from: string, group: string | null, kind: 'text' | 'file', text: string, path: string | null, status: string, at: number, sentAt: number | null, unreadable: boolean }
+/** `unshown`: it came in as the last run stopped and was never shown (the `unshown` event of
+ * this sign-in counted it). */
+export interface HistoryLine { id: string, direction: 'in' | 'out', from: string, group: string | null, kind: 'text' | 'file', text: string, path: string | null, status: string, at: number, sentAt: number | null, unreadable: boolean, unshown: boolean }
 
 /** Why a file coming in stopped: `gone` the connection to the sender was lost (its process
  * ended, its network went), `stalled` it stopped sending or sent too slowly, `invalid` what it

@@ -333,7 +333,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       return earlier + table([['TIME', 'FROM', 'STATUS', 'MESSAGE'], ...event.messages.map(m => [
         [when(m.at), sentNote(m)].filter(part => part !== undefined).join(' '),
         `${m.group === null ? '' : `[${m.group}] `}${m.from}`,
-        m.direction === 'out' ? m.status : 'received',
+        m.direction === 'out' ? m.status : m.unshown ? colour('yellow', 'received, not shown before') : 'received',
         // A file received says where it was saved (its name as sent may not be the file's).
         m.unreadable
           ? colour('yellow', '[stored by an earlier account of this name: it does not open with this one]')

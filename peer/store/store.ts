@@ -39,6 +39,9 @@ export interface MessageRecord {
   sentAt?: number
   /** Read back, its text and path did not open with this account's key (history only). */
   unreadable?: true
+  /** Read back, it came in as the last run stopped and was never shown: this sign-in told of
+   * it (takeUnshown; history only). */
+  unshown?: true
 }
 
 export type OutboxKind = 'text' | 'file'
@@ -149,6 +152,10 @@ export class PeerStore {
   #nextSeq: number
   /** Up to which row the messages that came in were shown (the inbox moves it). */
   readonly shown: ShownMark
+  /** The rows takeUnshown told of: after `after`, up to `upTo`. */
+  #unshownRows = { after: 0, upTo: 0 }
+  /** The last message row when the store opened. */
+  readonly #lastAtOpen: number
 
   /** `file`: the database file (its folder is made if missing), or IN_MEMORY (common/sqlite.ts)
    * for a store that lives as long as this object (unit tests). `wrapKey`: the user's key from
@@ -159,8 +166,8 @@ export class PeerStore {
     this.#statements = statementsOf(this.#db)
     this.#commits = new GroupCommit(this.#db)
     this.#nextSeq = Number((this.#db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM outbox').get() as { next: number }).next)
-    const last = Number((this.#db.prepare('SELECT COALESCE(MAX(rowid), 0) AS last FROM messages').get() as { last: number }).last)
-    this.shown = new ShownMark(file === IN_MEMORY ? undefined : `${file}.shown`, last)
+    this.#lastAtOpen = Number((this.#db.prepare('SELECT COALESCE(MAX(rowid), 0) AS last FROM messages').get() as { last: number }).last)
+    this.shown = new ShownMark(file === IN_MEMORY ? undefined : `${file}.shown`, this.#lastAtOpen)
   }
 
   /**
@@ -196,6 +203,7 @@ export class PeerStore {
       ? { user: toUsername(String(r.user)), group: null, count: Number(r.n) }
       : { user: null, group: toGroupName(r.grp), count: Number(r.n) })
     this.shown.caughtUp()
+    if (previous !== undefined) this.#unshownRows = { after: previous, upTo: this.#lastAtOpen }
     if (counts.length <= UNSHOWN_CONVERSATIONS) return counts
     const rest = counts.slice(UNSHOWN_CONVERSATIONS).reduce((sum, c) => sum + c.count, 0)
     return [...counts.slice(0, UNSHOWN_CONVERSATIONS), { user: null, group: null, count: rest }]
@@ -228,7 +236,7 @@ export class PeerStore {
   history (conversation: Conversation, limit: number): MessageRecord[] {
     this.#commits.settle()
     const [where, key] = conversationRows(conversation)
-    const rows = this.#statements.get(`SELECT * FROM messages WHERE ${where} ORDER BY at DESC, rowid DESC LIMIT ?`).all(key, limit)
+    const rows = this.#statements.get(`SELECT *, rowid AS row FROM messages WHERE ${where} ORDER BY at DESC, rowid DESC LIMIT ?`).all(key, limit)
     return rows.map(row => this.#toReadableMessage(row)).reverse()
   }
 
@@ -244,11 +252,13 @@ export class PeerStore {
    * user signed up again) the row without them, marked `unreadable`: one such row failed every
    * HISTORY with "stored value does not open" (a tester's finding, until 2026-12-06). */
   #toReadableMessage (row: unknown): MessageRecord {
+    const r = row as { row: number, direction: string }
+    const unshown = r.direction === 'in' && r.row > this.#unshownRows.after && r.row <= this.#unshownRows.upTo ? { unshown: true as const } : {}
     try {
-      return this.#toMessage(row)
+      return { ...this.#toMessage(row), ...unshown }
     } catch (err) {
       if (!is(err, ErrorCode.Integrity)) throw err
-      return { ...this.#toMessage(row, false), unreadable: true }
+      return { ...this.#toMessage(row, false), unreadable: true, ...unshown }
     }
   }
 

@@ -37,7 +37,7 @@ test('HISTORY says where a received file was saved', () => {
     event: 'history',
     with: 'bob',
     earlier: 0,
-    messages: [{ id: '01', direction, from: direction === 'in' ? 'bob' : 'alice', group: null, kind: 'file', text: 'cat.jpg', path: '/home/alice/downloads/cat (1).jpg', status: 'delivered', at, sentAt: null, unreadable: false }]
+    messages: [{ id: '01', direction, from: direction === 'in' ? 'bob' : 'alice', group: null, kind: 'file', text: 'cat.jpg', path: '/home/alice/downloads/cat (1).jpg', status: 'delivered', at, sentAt: null, unreadable: false, unshown: false }]
   }) ?? ''
   assert.match(line('in'), /\[file\] cat\.jpg \(saved as \/home\/alice\/downloads\/cat \(1\)\.jpg\)$/)
   assert.match(line('out'), /\[file\] cat\.jpg$/)
@@ -48,7 +48,7 @@ test('HISTORY shows a message an earlier account of this name stored, which this
     event: 'history',
     with: 'bob',
     earlier: 0,
-    messages: [{ id: '02', direction: 'in', from: 'bob', group: null, kind: 'text', text: '', path: null, status: 'received', at: Date.now(), sentAt: null, unreadable: true }]
+    messages: [{ id: '02', direction: 'in', from: 'bob', group: null, kind: 'text', text: '', path: null, status: 'received', at: Date.now(), sentAt: null, unreadable: true, unshown: false }]
   }) ?? ''
   assert.match(text, /\[stored by an earlier account of this name: it does not open with this one\]$/)
 })
@@ -65,7 +65,7 @@ test('a message that waited for us says when it was sent, before the sender: liv
     event: 'history',
     with: 'alice',
     earlier: 0,
-    messages: [{ id: '04', direction: 'in', from: 'alice', group: null, kind: 'text', text: 'hi', path: null, status: 'received', at, sentAt: at - 5 * 60_000, unreadable: false }]
+    messages: [{ id: '04', direction: 'in', from: 'alice', group: null, kind: 'text', text: 'hi', path: null, status: 'received', at, sentAt: at - 5 * 60_000, unreadable: false, unshown: false }]
   }) ?? ''
   assert.match(history, / 06:37:27 \(sent 06:32:27\) +alice +received +hi$/)
 })
@@ -99,7 +99,7 @@ test('HISTORY says how many earlier messages it did not show, and how to see the
     event: 'history',
     with: 'bob',
     earlier,
-    messages: Array.from({ length: count }, (_, i) => ({ id: `0${i}`, direction: 'in' as const, from: 'bob', group: null, kind: 'text' as const, text: `m${i}`, path: null, status: 'received', at, sentAt: null, unreadable: false }))
+    messages: Array.from({ length: count }, (_, i) => ({ id: `0${i}`, direction: 'in' as const, from: 'bob', group: null, kind: 'text' as const, text: `m${i}`, path: null, status: 'received', at, sentAt: null, unreadable: false, unshown: false }))
   }) ?? ''
   assert.equal(shown(0).split('\n')[0], '  TIME      FROM  STATUS    MESSAGE')
   assert.equal(shown(1).split('\n')[0], '1 earlier message not shown (HISTORY bob 3 shows 3)')
@@ -108,7 +108,7 @@ test('HISTORY says how many earlier messages it did not show, and how to see the
     event: 'history',
     with: 'club',
     earlier: 1,
-    messages: [{ id: '09', direction: 'in', from: 'bob', group: 'club', kind: 'text', text: 'hi', path: null, status: 'received', at, sentAt: null, unreadable: false }]
+    messages: [{ id: '09', direction: 'in', from: 'bob', group: 'club', kind: 'text', text: 'hi', path: null, status: 'received', at, sentAt: null, unreadable: false, unshown: false }]
   }) ?? ''
   assert.equal(group.split('\n')[0], '1 earlier message not shown (HISTORY #club 2 shows 2)', 'a group as #club: never a user of that name')
 })
@@ -123,4 +123,16 @@ test('at sign-in, what came in as the last run stopped and was never shown: how 
   const many = [...['a', 'b', 'c', 'd'].map(user => ({ user, group: null, count: 1 })), { user: null, group: null, count: 7 }]
   assert.equal(line(many),
     '11 messages came in just before Parley last stopped and were never shown: 1 from a, 1 from b, 1 from c, 1 from d, 7 elsewhere. HISTORY a, HISTORY b, HISTORY c, … show them.')
+})
+
+test('HISTORY marks what came in as the last run stopped and was never shown', () => {
+  const at = Date.now()
+  const line = (unshown: boolean): string => describe({
+    event: 'history',
+    with: 'bob',
+    earlier: 0,
+    messages: [{ id: '01', direction: 'in', from: 'bob', group: null, kind: 'text', text: 'hi', path: null, status: 'received', at, sentAt: null, unreadable: false, unshown }]
+  })?.split('\n')[1] ?? ''
+  assert.match(line(true), /bob +received, not shown before +hi$/)
+  assert.match(line(false), /bob +received +hi$/)
 })

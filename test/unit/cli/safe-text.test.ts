@@ -59,7 +59,7 @@ test('human output shows a hostile message, file name and warning with visible e
     { event: 'group-message', id: '01', group: 'g', from: 'mallory', text: hostile, at: 0, sentAt: 0 },
     { event: 'file', id: '02', from: 'mallory', name: 'x\u202egnp.exe', path: '/tmp/x\u202egnp.exe', size: 6, sha256: '', at: 0 },
     { event: 'file-cut', id: '04', from: 'mallory', group: null, name: 'x\u202egnp.exe', bytes: 1, total: 6, cause: 'invalid', reason: 'cut \x1b[2K' },
-    { event: 'history', with: 'mallory', earlier: 0, messages: [{ id: '03', direction: 'in', from: 'mallory', group: null, kind: 'text', text: hostile, path: null, status: 'delivered', at: 0, sentAt: null, unreadable: false }] },
+    { event: 'history', with: 'mallory', earlier: 0, messages: [{ id: '03', direction: 'in', from: 'mallory', group: null, kind: 'text', text: hostile, path: null, status: 'delivered', at: 0, sentAt: null, unreadable: false, unshown: false }] },
     { event: 'undelivered', id: '05', to: 'bob', group: 'g', name: null, code: 'ERR_INTEGRITY', message: 'could not deliver to bob in g: refused \x1b[2K' },
     { event: 'verify', user: 'mallory', peerId: '12D3\x1b[2K', fingerprint: '1', changed: true, pinnedPeerId: '12D3\x1b[1A', pinnedFingerprint: '2', lastKnown: false },
     { event: 'warning', code: 'ERR_MALFORMED', message: 'bad frame \x1b]0;title\x07' },

@@ -373,9 +373,13 @@ describe('peer store', () => {
     store.close() // as a process killed before it showed them
     store = new PeerStore(file, wrapKey)
     assert.deepEqual(store.takeUnshown(), [{ user: 'bob', group: null, count: 2 }, { user: null, group: 'club', count: 2 }])
+    // HISTORY marks them, while this sign-in lasts.
+    const marked = (): Array<[string, boolean]> => store.history({ user: 'bob' }, 10).map(m => [m.body, m.unshown === true])
+    assert.deepEqual(marked(), [['shown', false], ['one', true], ['ours is never unshown', false], ['two', true]])
     store.close()
     store = new PeerStore(file, wrapKey)
     assert.deepEqual(store.takeUnshown(), [], 'told of once')
+    assert.deepEqual(marked(), [['shown', false], ['one', false], ['ours is never unshown', false], ['two', false]])
   })
 
   test('shown mark: past 20 conversations the rest are one count', () => {
