@@ -345,11 +345,12 @@ export class ParleyPeer {
     checkText(text)
     const session = this.#signedIn()
     await checkRecipient(session, user, `SENDGROUP ${user} <message>`)
-    this.#accepted(await session.sendText(user, text), { to: user, group: null })
+    // Answered once it is on disk, while the next command may already run (Session.sendText).
+    session.sendText(user, text, id => { this.#accepted(id, { to: user, group: null }) })
   }
 
-  /** The answer to a send command, before the next command runs: its message's id, which every
-   * later event about it (queued, sent, delivered, undelivered) carries. */
+  /** The answer to a send command, once its message is stored: its id, which every later event
+   * about it (queued, sent, delivered, undelivered) carries. */
   #accepted (id: MessageId, what: { to: Username, group: null } | { to: null, group: GroupName }, file?: { name: string }): void {
     this.#emit({ event: 'accepted', id, ...what, kind: file === undefined ? 'text' : 'file', name: file?.name ?? null })
   }

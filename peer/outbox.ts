@@ -107,12 +107,14 @@ export class Outbox {
   }
 
   /** Queue a message's deliveries, with its history row when given, in one durable commit (a
-   * crash cannot keep the one without the others), then start delivering them. */
-  async submit (record: MessageRecord | null, items: NewOutboxItem[]): Promise<void> {
+   * crash cannot keep the one without the others), then start delivering them; `durable` is
+   * called in between, before any event about a delivery. */
+  async submit (record: MessageRecord | null, items: NewOutboxItem[], durable?: () => void): Promise<void> {
     await this.#store.commitSoon(() => {
       if (record !== null) this.#store.addMessage(record)
       for (const item of items) this.#store.enqueue(item)
     })
+    durable?.()
     // Only the lanes that have something new: a text's run does not read the files' queue.
     const lanes = new Map(items.map(item => [laneOf(item.recipient, item.kind), item]))
     for (const item of lanes.values()) this.#flushLane(item.recipient, item.kind)
@@ -149,14 +151,15 @@ export class Outbox {
 
   /**
    * Queue like `submit`, without waiting for the disk: the writes join the group commit at the end
-   * of this turn of the event loop (reads of the store see them at once), and delivery starts
-   * once they are durable; `queued`/`sent` events come only after that, and a failed commit is
-   * reported as an error event. A command line that runs one command at a time (a pasted or
-   * piped burst of SENDs) thus pays one commit for the whole burst, not one fsync per line:
-   * issue 11 measured 2,000 piped SENDs at ~600/s when each waited for its own commit.
+   * of this turn of the event loop (reads of the store see them at once), and `durable` is called
+   * once they are on disk, then delivery starts; `queued`/`sent` events come only after that,
+   * and a failed commit is reported as an error event. A command line that runs one command at a
+   * time (a pasted or piped burst of SENDs) thus pays one commit for the whole burst, not one
+   * fsync per line: issue 11 measured 2,000 piped SENDs at ~600/s when each waited for its own
+   * commit.
    */
-  accept (record: MessageRecord | null, items: NewOutboxItem[]): void {
-    const accepted = this.submit(record, items).catch(err => {
+  accept (record: MessageRecord | null, items: NewOutboxItem[], durable: () => void): void {
+    const accepted = this.submit(record, items, durable).catch(err => {
       const error = asParleyError(err)
       this.#emit({ event: 'error', code: error.code, message: `could not queue the message: ${error.message}` })
     }).finally(() => { this.#accepting.delete(accepted) })

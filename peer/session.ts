@@ -364,18 +364,21 @@ export class Session {
   }
 
   /** SEND: store it and queue it in one commit, then deliver it (now if the user is reachable,
-   * else later). Resolves once it is accepted, not durable: it joins the group commit at the end
-   * of this turn of the event loop (Outbox.accept), so a burst of SEND lines, which the command
+   * else later). Returns once it is taken, not durable: it joins the group commit at the end of
+   * this turn of the event loop (Outbox.accept), so a burst of SEND lines, which the command
    * line runs one at a time, shares one commit instead of paying an fsync each (issue 11). It
-   * is promised to nobody before then: `queued`/`sent`/`delivered` all follow the commit. */
-  async sendText (to: Username, text: string): Promise<MessageId> {
+   * is promised to nobody before then: `durable` is called with its id once it is on disk, and
+   * `queued`/`sent`/`delivered` all follow. (Until 2026-12-06 the promise, the `accepted` event,
+   * came at once: a sender killed in that moment lost messages it had said it took, 134 of a
+   * burst of 400 in a tester's run.) */
+  sendText (to: Username, text: string, durable: (id: MessageId) => void): void {
     if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you')
     const id = toMessageId(newMessageIdHex())
     const at = Date.now()
     this.outbox.accept(
       { id, direction: 'out', peer: to, group: null, kind: 'text', body: text, path: null, status: 'queued', at },
-      [{ id, recipient: to, group: null, kind: 'text', body: text, created: at }])
-    return id
+      [{ id, recipient: to, group: null, kind: 'text', body: text, created: at }],
+      () => { durable(id) })
   }
 
   /** SENDFILE (the caller has checked that `to` exists): the file is read when it is delivered,
