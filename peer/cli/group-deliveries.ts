@@ -2,7 +2,8 @@
  * A group message's notices about its members said together, for a person: the `delivered`
  * (or `queued` for the same reason) of the members that come within GATHER_MS of the first make
  * one line, `12:00:01 delivered to bob, carol and dave in club`, and any that come later another
- * the same way; names in alphabetical order. Until 2026-12-06 every member was a line of its own
+ * the same way; names in alphabetical order. Texts to a group delivered to the same members in
+ * that time share a line too: `12:00:01 3 messages delivered to dave in club`. Until 2026-12-06 every member was a line of its own
  * (a tester's finding: a burst of 50 to a group of 7 printed 300 lines). `--json` keeps one event
  * per member: a script counts them.
  */
@@ -16,7 +17,8 @@ const NAMES_SHOWN = 4
 
 export class GroupDeliveries {
   readonly #gatherMs: number
-  readonly #gathering = new Map<string, { names: string[], line: (names: string) => string, timer: NodeJS.Timeout }>()
+  /** Per key: each message's members gathered so far, in the order the messages came. */
+  readonly #gathering = new Map<string, { members: Map<string, string[]>, line: Line, timer: NodeJS.Timeout }>()
   readonly #say: (line: string) => void
 
   /** `say` prints one line. */
@@ -26,38 +28,51 @@ export class GroupDeliveries {
   }
 
   /**
-   * One member's notice: `key` names what is gathered (the event, the message, and anything else
-   * the line says, such as a reason), `line` makes the line from the members' names in words.
+   * One member's notice about one message: `key` names what is gathered (the event, the group,
+   * and anything else the line says, such as a reason or a file's name), `line` makes the line
+   * from the members' names in words and how many messages went to just those members.
    */
-  add (key: string, member: string, line: (names: string) => string): void {
+  add (key: string, message: string, member: string, line: Line): void {
     const gathering = this.#gathering.get(key)
     if (gathering !== undefined) {
-      gathering.names.push(member)
+      const members = gathering.members.get(message)
+      if (members === undefined) gathering.members.set(message, [member])
+      else members.push(member)
       return
     }
     const timer = setTimeout(() => { this.#flush(key) }, this.#gatherMs)
     timer.unref()
-    this.#gathering.set(key, { names: [member], line, timer })
+    this.#gathering.set(key, { members: new Map([[message, [member]]]), line, timer })
   }
 
   /** Every line gathered and not said yet, taken (the program is ending: its caller says them). */
   drain (): string[] {
-    return [...this.#gathering.keys()].flatMap(key => this.#take(key) ?? [])
+    return [...this.#gathering.keys()].flatMap(key => this.#take(key))
   }
 
   #flush (key: string): void {
-    const line = this.#take(key)
-    if (line !== undefined) this.#say(line)
+    for (const line of this.#take(key)) this.#say(line)
   }
 
-  #take (key: string): string | undefined {
+  /** One line per set of members: the messages that went to the same members are counted in one
+   * (a member that was frozen gets '3 messages delivered to dave in club', not the same line
+   * three times: a tester's finding, until 2026-12-06). */
+  #take (key: string): string[] {
     const gathering = this.#gathering.get(key)
-    if (gathering === undefined) return undefined
+    if (gathering === undefined) return []
     clearTimeout(gathering.timer)
     this.#gathering.delete(key)
-    return gathering.line(namesInWords(gathering.names.sort()))
+    const messagesTo = new Map<string, number>()
+    for (const members of gathering.members.values()) {
+      const names = namesInWords(members.sort())
+      messagesTo.set(names, (messagesTo.get(names) ?? 0) + 1)
+    }
+    return [...messagesTo].map(([names, messages]) => gathering.line(names, messages))
   }
 }
+
+/** A gathered line: the members' names in words, and how many messages went to them. */
+type Line = (names: string, messages: number) => string
 
 /** "bob", "bob and carol", "bob, carol and dave", "bob, carol, dave, erin and 2 others". */
 export function namesInWords (names: readonly string[]): string {

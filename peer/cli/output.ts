@@ -153,9 +153,14 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     }
     ending(event)
     if ((event.event === 'delivered' || event.event === 'queued') && event.group !== null) {
-      // One line per message (and reason) for the members whose notices come together.
-      const key = event.event === 'queued' ? `queued\n${event.id}\n${event.reason}` : `delivered\n${event.id}`
-      return groupDeliveries.add(key, event.to, names => describe({ ...event, to: names }, colour) ?? '')
+      // One line for the members whose notices come together: per message (and reason) for a
+      // queued one and a file (its line names it), per group for delivered texts, counted.
+      const key = event.event === 'queued'
+        ? `queued\n${event.id}\n${event.reason}`
+        : `delivered\n${event.group}\n${event.name === null ? '' : event.id}`
+      // (Several texts are counted where a file's line names the file.)
+      return groupDeliveries.add(key, event.id, event.to, (names, messages) =>
+        describe({ ...event, to: names, name: messages > 1 ? `${messages} messages` : event.name }, colour) ?? '')
     }
     if (event.event === 'bye') for (const text of groupDeliveries.drain()) line(text) // before the last line
     if (event.event === 'leaving') leavingSaid = Date.now()

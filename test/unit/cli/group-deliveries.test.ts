@@ -52,6 +52,21 @@ describe('a group message\'s deliveries, said together', () => {
     human.close()
   })
 
+  test('texts delivered to the same members together are counted in one line; a member late for several gets one line', () => {
+    const out = capture()
+    const human = humanOutput(out.stream, capture().stream)
+    for (const id of ['m1', 'm2', 'm3']) for (const to of ['bob', 'carol']) human.print(delivered(id, to, 'club'))
+    human.print(delivered('m4', 'bob', 'club'))
+    human.print(delivered('h1', 'bob', 'hall'))
+    mock.timers.tick(GATHER_MS)
+    assert.deepEqual(out.lines(), ['3 messages delivered to bob and carol in club', 'delivered to bob in club', 'delivered to bob in hall'])
+    // dave was frozen: his three come later, together (until 2026-12-06 three identical lines).
+    for (const id of ['m1', 'm2', 'm3']) human.print(delivered(id, 'dave', 'club'))
+    mock.timers.tick(GATHER_MS)
+    assert.deepEqual(out.lines().slice(3), ['3 messages delivered to dave in club'])
+    human.close()
+  })
+
   test('queued for the same reason is gathered too, by reason; a direct queued is said at once', () => {
     const out = capture()
     const human = humanOutput(out.stream, capture().stream)
