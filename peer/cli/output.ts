@@ -134,7 +134,8 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
       case 'sent': if (event.name === null) unconfirmed.sent(event.id, event.to); break
       case 'delivered': case 'queued': case 'undelivered':
         transfers.end('send', event.id, event.to)
-        unconfirmed.settled(event.id, event.to)
+        if (event.event === 'queued') unconfirmed.queued(event.id, event.to)
+        else unconfirmed.settled(event.id, event.to)
         break
       case 'file': case 'group-file': case 'file-cut': transfers.end('receive', event.id, event.from); break
       case 'signed-up': case 'logged-in': case 'signed-out': unconfirmed.clear(); break

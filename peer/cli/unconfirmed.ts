@@ -22,6 +22,10 @@ interface Waiting {
 export class Unconfirmed {
   /** Per recipient, its texts that went out and have no answer yet, by message id. */
   readonly #waiting = new Map<string, Map<string, Waiting>>()
+  /** Texts said to be `queued` (id and recipient): the person knows they wait, and the outbox
+   * says nothing of a retry that fails again (its `queued` is said once a run), so a retry's
+   * `sent` without an answer is no news. */
+  readonly #queued = new Set<string>()
   readonly #say: (recipient: string, count: number, waitedMs: number) => void
   readonly #now: () => number
   #timer: NodeJS.Timeout | undefined
@@ -34,14 +38,26 @@ export class Unconfirmed {
 
   /** A text to `to` went out (its `sent`). */
   sent (id: string, to: string): void {
+    if (this.#queued.has(`${id}\n${to}`)) return
     let texts = this.#waiting.get(to)
     if (texts === undefined) this.#waiting.set(to, texts = new Map<string, Waiting>())
     texts.set(id, { sentAt: this.#now(), said: false })
     this.#timer ??= setInterval(() => { this.check() }, CHECK_MS).unref()
   }
 
-  /** Its answer came (`delivered`, `queued`, `undelivered`): it no longer waits. */
+  /** It is `queued`: it waits in the outbox, and the person was told. */
+  queued (id: string, to: string): void {
+    this.#forget(id, to)
+    this.#queued.add(`${id}\n${to}`)
+  }
+
+  /** It is `delivered` or `undelivered`: done. */
   settled (id: string, to: string): void {
+    this.#forget(id, to)
+    this.#queued.delete(`${id}\n${to}`)
+  }
+
+  #forget (id: string, to: string): void {
     const texts = this.#waiting.get(to)
     if (texts?.delete(id) === true && texts.size === 0) this.#waiting.delete(to)
     if (this.#waiting.size === 0) this.stop()
@@ -62,6 +78,7 @@ export class Unconfirmed {
    * report). */
   clear (): void {
     this.#waiting.clear()
+    this.#queued.clear()
     this.stop()
   }
 

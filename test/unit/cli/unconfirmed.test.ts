@@ -49,6 +49,21 @@ describe('texts not confirmed by their recipient', () => {
     human.close()
   })
 
+  test('a text said to be queued is not counted again when a retry of it goes out unanswered (the person knows it waits)', () => {
+    const out = capture()
+    const human = humanOutput(out.stream, capture().stream)
+    human.print(sent('m1', 'bob', null))
+    human.print({ event: 'queued', id: 'm1', to: 'bob', group: null, name: null, reason: 'bob is not reachable right now: no answer in time', code: 'ERR_UNREACHABLE' })
+    human.print(sent('m1', 'bob', null)) // the retry; refused again, which no event says
+    mock.timers.tick(UNCONFIRMED_MS * 2)
+    assert.equal(out.lines().length, 1, out.lines().join('\n'))
+    human.print(delivered('m1', 'bob'))
+    human.print(sent('m1', 'bob', null)) // (a later run of the same id: counted again)
+    mock.timers.tick(UNCONFIRMED_MS)
+    assert.equal(out.lines().length, 3, out.lines().join('\n'))
+    human.close()
+  })
+
   test('a sign-in forgets what the account before sent', () => {
     const out = capture()
     const human = humanOutput(out.stream, capture().stream)
