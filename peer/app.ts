@@ -62,6 +62,8 @@ export class ParleyPeer {
   /** Signing out because the account signed in elsewhere: a SIGNUP or LOGIN waits for it, so
    * that the node it signs in on is not the one being replaced. */
   #signingOut: Promise<void> | undefined
+  /** The last SEND's answer, settled once it is stored or its failure said (answered()). */
+  #answering: Promise<void> = Promise.resolve()
   /** The outbox's items reported `queued` in this run, whichever session reported them: a
    * person told once is not told again at a later sign-in (until 2026-12-06 each session
    * started with none, and LOGIN reported every waiting message once more). */
@@ -345,12 +347,20 @@ export class ParleyPeer {
     checkText(text)
     const session = this.#signedIn()
     await checkRecipient(session, user, `SENDGROUP ${user} <message>`)
-    // Answered once it is on disk, while the next command may already run (Session.sendText).
-    session.sendText(user, text, id => { this.#accepted(id, { to: user, group: null }) })
+    // Answered once it is on disk, while the next SEND may already run (Session.sendText).
+    this.#answering = session.sendText(user, text, id => { this.#accepted(id, { to: user, group: null }) })
   }
 
-  /** The answer to a send command, once its message is stored: its id, which every later event
-   * about it (queued, sent, delivered, undelivered) carries. */
+  /** Resolves once every SEND so far is answered (stored, or its failure said). The command
+   * line waits for it before it runs anything but another SEND, and before it says a command
+   * failed: the answers then come in the order of the commands, while a burst of SENDs still
+   * shares one commit to disk. */
+  async answered (): Promise<void> {
+    await this.#answering
+  }
+
+  /** The answer to a send command, once its message is stored (before any other event about it):
+   * its id, which every later event about it (queued, sent, delivered, undelivered) carries. */
   #accepted (id: MessageId, what: { to: Username, group: null } | { to: null, group: GroupName }, file?: { name: string }): void {
     this.#emit({ event: 'accepted', id, ...what, kind: file === undefined ? 'text' : 'file', name: file?.name ?? null })
   }
@@ -360,8 +370,7 @@ export class ParleyPeer {
   async sendFile (path: string, user: Username): Promise<void> {
     const session = this.#signedIn()
     await checkRecipient(session, user, `SENDGROUPFILE <file> ${user}`)
-    const sent = await session.sendFile(user, path)
-    this.#accepted(sent.id, { to: user, group: null }, sent)
+    await session.sendFile(user, path, sent => { this.#accepted(sent.id, { to: user, group: null }, sent) })
   }
 
   /** LIST: every group, each marked if we are in it (until 2026-12-06 a person could not tell
@@ -491,13 +500,12 @@ export class ParleyPeer {
 
   async sendGroup (group: GroupName, text: string): Promise<void> {
     checkText(text)
-    this.#accepted(await this.#signedIn().sendGroupText(group, text), { to: null, group })
+    await this.#signedIn().sendGroupText(group, text, id => { this.#accepted(id, { to: null, group }) })
   }
 
   async sendGroupFile (path: string, group: GroupName): Promise<void> {
     const session = this.#signedIn()
-    const sent = await session.sendGroupFile(group, path)
-    this.#accepted(sent.id, { to: null, group }, sent)
+    await session.sendGroupFile(group, path, sent => { this.#accepted(sent.id, { to: null, group }, sent) })
   }
 
   /** Names for Tab completion: users and groups the directory lists now, printing nothing. */

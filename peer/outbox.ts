@@ -156,14 +156,15 @@ export class Outbox {
    * and a failed commit is reported as an error event. A command line that runs one command at a
    * time (a pasted or piped burst of SENDs) thus pays one commit for the whole burst, not one
    * fsync per line: issue 11 measured 2,000 piped SENDs at ~600/s when each waited for its own
-   * commit.
+   * commit. Resolves once it is durable or its failure was reported (never rejects).
    */
-  accept (record: MessageRecord | null, items: NewOutboxItem[], durable: () => void): void {
+  accept (record: MessageRecord | null, items: NewOutboxItem[], durable: () => void): Promise<void> {
     const accepted = this.submit(record, items, durable).catch(err => {
       const error = asParleyError(err)
       this.#emit({ event: 'error', code: error.code, message: `could not queue the message: ${error.message}` })
     }).finally(() => { this.#accepting.delete(accepted) })
     this.#accepting.add(accepted)
+    return accepted
   }
 
   /**

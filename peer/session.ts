@@ -370,12 +370,13 @@ export class Session {
    * is promised to nobody before then: `durable` is called with its id once it is on disk, and
    * `queued`/`sent`/`delivered` all follow. (Until 2026-12-06 the promise, the `accepted` event,
    * came at once: a sender killed in that moment lost messages it had said it took, 134 of a
-   * burst of 400 in a tester's run.) */
-  sendText (to: Username, text: string, durable: (id: MessageId) => void): void {
+   * burst of 400 in a tester's run.) The promise returned settles then (or once a failure to
+   * store it was reported): it never rejects. */
+  sendText (to: Username, text: string, durable: (id: MessageId) => void): Promise<void> {
     if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you')
     const id = toMessageId(newMessageIdHex())
     const at = Date.now()
-    this.outbox.accept(
+    return this.outbox.accept(
       { id, direction: 'out', peer: to, group: null, kind: 'text', body: text, path: null, status: 'queued', at },
       [{ id, recipient: to, group: null, kind: 'text', body: text, created: at }],
       () => { durable(id) })
@@ -385,33 +386,35 @@ export class Session {
    * so it must stay where it is until then, with the content it has now (hashed here): a changed
    * file is not delivered. Hashed after every check, as a file may be gigabytes: until
    * 2026-12-06 it was read whole before being told the recipient does not exist. */
-  async sendFile (to: Username, path: string): Promise<SentFile> {
+  async sendFile (to: Username, path: string, durable: (sent: SentFile) => void = () => {}): Promise<SentFile> {
     if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you')
     const file = await fileToQueue(path)
     const id = toMessageId(newMessageIdHex())
     const at = Date.now()
     await this.outbox.submit(
       { id, direction: 'out', peer: to, group: null, kind: 'file', body: file.name, path: file.path, status: 'queued', at },
-      [{ id, recipient: to, group: null, kind: 'file', body: file.path, sha256: file.sha256, created: at }])
+      [{ id, recipient: to, group: null, kind: 'file', body: file.path, sha256: file.sha256, created: at }],
+      () => { durable({ id, name: file.name }) })
     return { id, name: file.name }
   }
 
   /** SENDGROUP: settle the key (rotating or handing it over first), then queue one delivery per
    * member. Without the key yet (another member made it) the deliveries are queued anyway and
    * wait for it in the outbox. */
-  async sendGroupText (group: GroupName, text: string): Promise<MessageId> {
-    return (await this.#fanOut(group, { kind: 'text', text })).id
+  async sendGroupText (group: GroupName, text: string, durable: (id: MessageId) => void = () => {}): Promise<MessageId> {
+    return (await this.#fanOut(group, { kind: 'text', text }, ({ id }) => { durable(id) })).id
   }
 
   /** SENDGROUPFILE: the same, with the file read at delivery time (as SENDFILE), and hashed only
    * once the group is known to have us and someone else in it. */
-  async sendGroupFile (group: GroupName, path: string): Promise<SentFile> {
-    const { id, shown } = await this.#fanOut(group, { kind: 'file', path })
+  async sendGroupFile (group: GroupName, path: string, durable: (sent: SentFile) => void = () => {}): Promise<SentFile> {
+    const { id, shown } = await this.#fanOut(group, { kind: 'file', path }, ({ id, shown }) => { durable({ id, name: shown }) })
     return { id, name: shown }
   }
 
-  /** Queue one message to every other member; its id, and what the history shows of it. */
-  async #fanOut (group: GroupName, what: { kind: 'text', text: string } | { kind: 'file', path: string }): Promise<{ id: MessageId, shown: string }> {
+  /** Queue one message to every other member; its id, and what the history shows of it (given
+   * to `durable` too, once it is stored, before any event about its deliveries). */
+  async #fanOut (group: GroupName, what: { kind: 'text', text: string } | { kind: 'file', path: string }, durable: (queued: { id: MessageId, shown: string }) => void): Promise<{ id: MessageId, shown: string }> {
     const { info } = await this.keyring.keyForSending(group)
     const others = info.members.filter(m => m.username !== this.username)
     // Said, not kept silently: a message nobody would get is no message, and a --json client
@@ -427,7 +430,7 @@ export class Session {
     // The history row and every member's delivery are one transaction: a crash cannot leave a
     // message that is shown as sent but never goes out (issue 11).
     const items = others.map(member => ({ id, recipient: member.username, group, kind, ...delivery, created }))
-    await this.outbox.submit(record, items)
+    await this.outbox.submit(record, items, () => { durable({ id, shown }) })
     return { id, shown }
   }
 

@@ -267,12 +267,16 @@ export class Prompt {
     return true
   }
 
-  /** Run one line; true when it was QUIT. */
+  /** Run one line; true when it was QUIT. Answers come in the order of the commands: anything
+   * but a SEND, and any failure, waits for the SENDs before it to be answered (a SEND's answer
+   * waits for the disk, which a burst of them shares: ParleyPeer.answered). Until 2026-12-06 a
+   * failure of a later command could come before an earlier SEND's answer (a tester's finding). */
   async #handle (line: string): Promise<boolean> {
     try {
       const command = parseCommand(line)
       if (command === null) return false
       this.#remember(line)
+      if (command.verb !== 'SEND') await this.#peer.answered()
       if (command.verb === 'QUIT') return true
       if (this.#options.interactive && (command.verb === 'SIGNUP' || command.verb === 'LOGIN') && command.password === undefined) {
         command.password = await askPassword(async (label, problem) => await this.#askHidden(label, problem), command.verb === 'SIGNUP')
@@ -283,6 +287,7 @@ export class Prompt {
       if (this.#closed || err instanceof InputEnded) return true
       const error = asParleyError(err)
       if (error.code === ErrorCode.Internal) this.#options.onUnexpected?.(err)
+      await this.#peer.answered()
       this.#output.print({ event: 'error', code: error.code, message: error.message })
     } finally {
       // A line with a password on it is forgotten at once, even in this session's history.
