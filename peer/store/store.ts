@@ -232,11 +232,15 @@ export class PeerStore {
     else this.#statements.get("UPDATE messages SET status = 'failed' WHERE id = ? AND direction = 'out' AND grp IS NOT NULL").run(id)
   }
 
-  /** The last `limit` messages with a user (direct) or in a group, oldest first. */
+  /** The last `limit` messages with a user (direct) or in a group, oldest first, in the order
+   * they were sent: a text by when its sender says it sent it. Messages that waited for us come
+   * together, each sender's in order but the senders one after the other (each outbox sends when
+   * we are back), and until 2026-12-06 HISTORY showed a group's talk in that order (a tester's
+   * finding). Files, and texts stored before the sent time was, go by when they arrived. */
   history (conversation: Conversation, limit: number): MessageRecord[] {
     this.#commits.settle()
     const [where, key] = conversationRows(conversation)
-    const rows = this.#statements.get(`SELECT *, rowid AS row FROM messages WHERE ${where} ORDER BY at DESC, rowid DESC LIMIT ?`).all(key, limit)
+    const rows = this.#statements.get(`SELECT *, rowid AS row FROM messages WHERE ${where} ORDER BY COALESCE(sent_at, at) DESC, rowid DESC LIMIT ?`).all(key, limit)
     return rows.map(row => this.#toReadableMessage(row)).reverse()
   }
 

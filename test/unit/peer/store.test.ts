@@ -323,8 +323,18 @@ describe('peer store', () => {
     db.exec(`${BEFORE_STEP_8} PRAGMA user_version = 7`)
     db.close()
     store = new PeerStore(file, wrapKey)
-    store.addMessage(message({ id: toMessageId('2'.repeat(32)), body: 'after', at: 20, sentAt: 5 }))
-    assert.deepEqual(store.history({ user: 'bob' }, 10).map(m => [m.body, m.sentAt]), [['before', undefined], ['after', 5]])
+    store.addMessage(message({ id: toMessageId('2'.repeat(32)), body: 'after', at: 20, sentAt: 15 }))
+    assert.deepEqual(store.history({ user: 'bob' }, 10).map(m => [m.body, m.sentAt]), [['before', undefined], ['after', 15]])
+  })
+
+  test('history is in the order the messages were sent: a group\'s talk that waited for us, its senders\' outboxes one after the other', () => {
+    const club = toGroupName('club')
+    // dave was away; back at 100, bob's outbox sent first, then carol's, then alice's.
+    const arrived: Array<[string, string, number]> = [['bob', '2 bob: me', 2], ['bob', '5 bob: dave?', 5], ['carol', '3 carol: me too', 3], ['alice', '1 alice: saturday?', 1], ['alice', '4 alice: great', 4]]
+    arrived.forEach(([peer, body, sentAt], i) => store.addMessage(message({ peer: toUsername(peer), group: club, body, at: 100 + i, sentAt })))
+    store.addMessage(message({ direction: 'out', peer: toUsername('alice'), group: club, body: '6 dave: back', at: 106 }))
+    assert.deepEqual(store.history({ group: 'club' }, 10).map(m => m.body), ['1 alice: saturday?', '2 bob: me', '3 carol: me too', '4 alice: great', '5 bob: dave?', '6 dave: back'])
+    assert.deepEqual(store.history({ group: 'club' }, 2).map(m => m.body), ['5 bob: dave?', '6 dave: back'], 'the last ones sent')
   })
 
   test('history shows a row another account\'s key sealed as unreadable, beside its own rows, instead of failing', () => {
