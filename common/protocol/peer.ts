@@ -197,6 +197,10 @@ export function refusalError (refusal: Refusal): ParleyError {
   return refused(refusal.code, refusal.why)
 }
 
+/** How the text of a refusal the recipient sent back begins (a person's screen tells it from
+ * a refusal of our own by it). */
+export const REFUSED_BY_RECIPIENT = 'refused by the recipient: '
+
 function refused (code: string, why: string): ParleyError {
-  return new ParleyError(isErrorCode(code) ? code : ErrorCode.Protocol, `refused by the recipient: ${why}`)
+  return new ParleyError(isErrorCode(code) ? code : ErrorCode.Protocol, `${REFUSED_BY_RECIPIENT}${why}`)
 }

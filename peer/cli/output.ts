@@ -13,6 +13,7 @@ import { safeValue } from './safe-text.ts'
 import { TransferStatus } from './transfer-status.ts'
 import { TERMINAL_KEYS } from './commands.ts'
 import { HISTORY_MAX } from '../constants.ts'
+import { REFUSED_BY_RECIPIENT } from '../../common/protocol/peer.ts'
 import { GroupDeliveries } from './group-deliveries.ts'
 import { Unconfirmed } from './unconfirmed.ts'
 
@@ -267,6 +268,13 @@ function verifyText (event: Extract<PeerEvent, { event: 'verify' }>, colour: (st
   ].join('\n')
 }
 
+/** Who must act for a delivery held by a changed identity: the recipient, who refused ours (its
+ * reason says so), or we, who see theirs changed (until 2026-12-06 both read "once bob accepts
+ * your identity", wrong for the second: a tester's finding). */
+function identityWait (to: string, reason: string): string {
+  return reason.startsWith(REFUSED_BY_RECIPIENT) ? `it goes once ${to} accepts your identity` : `it goes once you accept ${to}'s new identity (TRUST ${to})`
+}
+
 /** What came in as the last run stopped and was never shown: how many, where, and the HISTORY
  * commands that show them. */
 function unshownText (conversations: Extract<PeerEvent, { event: 'unshown' }>['conversations']): string {
@@ -310,7 +318,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       // offline" said a moment before (a tester's finding); it goes as soon as it can, either way.
       const then = event.reason === 'offline'
         ? 'it will be delivered when they are back'
-        : event.code === ErrorCode.IdentityChanged ? `it goes once ${event.to} accepts your identity` : `it goes as soon as ${event.to} can be reached`
+        : event.code === ErrorCode.IdentityChanged ? identityWait(event.to, event.reason) : `it goes as soon as ${event.to} can be reached`
       return colour('yellow', `${clock()} ${named(event.name)}queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); ${then}`)
     }
     case 'delivered': return colour('green', `${clock()} ${named(event.name)}delivered to ${event.to}${event.group === null ? '' : ` in ${event.group}`}`)
