@@ -73,9 +73,10 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   })
 
   // Texts whose recipient has not answered for a while: a line, said around the prompt too.
-  const unconfirmed = new Unconfirmed((to, count, waitedMs) => {
+  const unconfirmed = new Unconfirmed(({ to, count, waitedMs, group }) => {
     prompt?.before()
-    line(colour('yellow', `${clock()} ${plural(count, 'message')} to ${to} not confirmed yet (sent ${Math.round(waitedMs / 1000)} s ago): ` +
+    const where = typeof group === 'string' ? ` in ${group}` : ''
+    line(colour('yellow', `${clock()} ${plural(count, 'message')} to ${to}${where} not confirmed yet (sent ${Math.round(waitedMs / 1000)} s ago): ` +
       `${to}'s device has not answered; ${count === 1 ? 'it stays' : 'they stay'} in your outbox until it does`))
     redraw(false)
   })
@@ -132,7 +133,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
    * `unconfirmed`. */
   function ending (event: PeerEvent): void {
     switch (event.event) {
-      case 'sent': if (event.name === null) unconfirmed.sent(event.id, event.to); break
+      case 'sent': if (event.name === null) unconfirmed.sent(event.id, event.to, event.group); break
       case 'delivered': case 'queued': case 'undelivered':
         transfers.end('send', event.id, event.to)
         if (event.event === 'queued') unconfirmed.queued(event.id, event.to)

@@ -15,6 +15,8 @@ const CHECK_MS = 1_000
 
 interface Waiting {
   sentAt: number
+  /** Its group (null: a direct text). */
+  group: string | null
   /** Counted in a line already. */
   said: boolean
 }
@@ -26,22 +28,22 @@ export class Unconfirmed {
    * says nothing of a retry that fails again (its `queued` is said once a run), so a retry's
    * `sent` without an answer is no news. */
   readonly #queued = new Set<string>()
-  readonly #say: (recipient: string, count: number, waitedMs: number) => void
+  readonly #say: (line: UnconfirmedLine) => void
   readonly #now: () => number
   #timer: NodeJS.Timeout | undefined
 
-  /** `say` prints the line for `count` texts to `recipient`, the oldest sent `waitedMs` ago. */
-  constructor (say: (recipient: string, count: number, waitedMs: number) => void, now: () => number = Date.now) {
+  /** `say` prints the line for a recipient's texts. */
+  constructor (say: (line: UnconfirmedLine) => void, now: () => number = Date.now) {
     this.#say = say
     this.#now = now
   }
 
-  /** A text to `to` went out (its `sent`). */
-  sent (id: string, to: string): void {
+  /** A text to `to` (in `group`, or null) went out (its `sent`). */
+  sent (id: string, to: string, group: string | null): void {
     if (this.#queued.has(`${id}\n${to}`)) return
     let texts = this.#waiting.get(to)
     if (texts === undefined) this.#waiting.set(to, texts = new Map<string, Waiting>())
-    texts.set(id, { sentAt: this.#now(), said: false })
+    texts.set(id, { sentAt: this.#now(), group, said: false })
     this.#timer ??= setInterval(() => { this.check() }, CHECK_MS).unref()
   }
 
@@ -63,14 +65,18 @@ export class Unconfirmed {
     if (this.#waiting.size === 0) this.stop()
   }
 
-  /** Say, per recipient, the texts that have waited UNCONFIRMED_MS and were not said yet. */
+  /** Per recipient whose oldest text not said yet has waited UNCONFIRMED_MS: one line for all
+   * its texts not said yet, the younger ones too (texts sent a moment apart made a line each, a
+   * second apart: a tester's finding). */
   check (): void {
     const now = this.#now()
     for (const [to, texts] of this.#waiting) {
-      const due = [...texts.values()].filter(text => !text.said && now - text.sentAt >= UNCONFIRMED_MS)
-      if (due.length === 0) continue
-      for (const text of due) text.said = true
-      this.#say(to, due.length, now - Math.min(...due.map(text => text.sentAt)))
+      const unsaid = [...texts.values()].filter(text => !text.said)
+      const oldest = Math.min(...unsaid.map(text => text.sentAt))
+      if (unsaid.length === 0 || now - oldest < UNCONFIRMED_MS) continue
+      for (const text of unsaid) text.said = true
+      const groups = new Set(unsaid.map(text => text.group))
+      this.#say({ to, count: unsaid.length, waitedMs: now - oldest, group: groups.size === 1 ? unsaid[0]?.group ?? null : undefined })
     }
   }
 
@@ -87,3 +93,7 @@ export class Unconfirmed {
     this.#timer = undefined
   }
 }
+
+/** A line's facts: `count` texts to `to`, the oldest sent `waitedMs` ago; `group`: the one group
+ * they were all sent in (null: all direct; undefined: some of each, or several groups). */
+export interface UnconfirmedLine { to: string, count: number, waitedMs: number, group: string | null | undefined }

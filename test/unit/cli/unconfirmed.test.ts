@@ -18,7 +18,7 @@ function capture (): { stream: NodeJS.WriteStream, lines: () => string[] } {
   return { stream, lines: () => text.split('\n').filter(line => line !== '').map(line => line.replace(/^\d\d:\d\d:\d\d /, '')) }
 }
 
-const sent = (id: string, to: string, name: string | null = null): PeerEvent => ({ event: 'sent', id, to, group: null, name })
+const sent = (id: string, to: string, name: string | null = null, group: string | null = null): PeerEvent => ({ event: 'sent', id, to, group, name })
 const delivered = (id: string, to: string): PeerEvent => ({ event: 'delivered', id, to, group: null, name: null })
 
 describe('texts not confirmed by their recipient', () => {
@@ -46,6 +46,22 @@ describe('texts not confirmed by their recipient', () => {
     mock.timers.tick(60_000)
     assert.deepEqual(out.lines().slice(3), ['queued for bob (bob is not reachable right now: no answer in time); it goes as soon as bob can be reached', 'delivered to bob', 'delivered to bob'],
       'their answers end it: nothing more')
+    human.close()
+  })
+
+  test('texts sent a moment apart share the line said when the first is due; a group is named when they were all sent in it', () => {
+    const out = capture()
+    const human = humanOutput(out.stream, capture().stream)
+    human.print(sent('m1', 'erin'))
+    mock.timers.tick(300)
+    human.print(sent('m2', 'erin'))
+    human.print(sent('g1', 'kim', null, 'fam'))
+    human.print(sent('g2', 'kim', null, 'fam'))
+    mock.timers.tick(UNCONFIRMED_MS)
+    assert.deepEqual(out.lines(), [
+      "2 messages to erin not confirmed yet (sent 5 s ago): erin's device has not answered; they stay in your outbox until it does",
+      "2 messages to kim in fam not confirmed yet (sent 5 s ago): kim's device has not answered; they stay in your outbox until it does"
+    ])
     human.close()
   })
 
