@@ -316,15 +316,16 @@ export class ParleyPeer {
     this.#session = undefined
     this.#account = undefined // a failed LOGIN here must not sign this user back in (#restore)
     const done = (async () => {
+      let pending = 0
       try {
-        await session.close(0)
+        pending = await session.close(0)
         await this.#useIdentity(await generateKeyPair('Ed25519'))
       } catch (err) {
         const error = asParleyError(err)
         this.#emit({ event: 'warning', code: error.code, message: `signing out here did not finish cleanly: ${error.message}` })
       } finally {
         this.#signingOut = undefined
-        this.#emit({ event: 'signed-out', username: session.username, reason: 'elsewhere' })
+        this.#emit({ event: 'signed-out', username: session.username, reason: 'elsewhere', pending })
       }
     })()
     this.#signingOut = done

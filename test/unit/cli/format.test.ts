@@ -136,3 +136,9 @@ test('HISTORY marks what came in as the last run stopped and was never shown', (
   assert.match(line(true), /bob +received, not shown before +hi$/)
   assert.match(line(false), /bob +received +hi$/)
 })
+
+test('signed out by a sign-in elsewhere: what stays in this folder\'s outbox is said', () => {
+  const line = (pending: number): string => (describe({ event: 'signed-out', username: 'bob', reason: 'elsewhere', pending }) ?? '').replace(/^\d\d:\d\d:\d\d /, '')
+  assert.equal(line(0), 'bob signed in on another device; signed out here. LOGIN again to use this one.')
+  assert.equal(line(2), 'bob signed in on another device; signed out here. LOGIN again to use this one. 2 deliveries still wait in this folder\'s outbox: they go when you sign in here again.')
+})
