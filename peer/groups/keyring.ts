@@ -89,6 +89,10 @@ const context = (group: string, epoch: number): string => `group:${group}:${epoc
 /** A member that cannot get the current epoch's key for this long (its maker offline or
  * withholding it) starts a new epoch; the rendezvous refuses it sooner (EPOCH_MIN_AGE_MS). */
 export const KEY_WAIT_MS = 30_000
+/** The same failed hand-over is said at most this often (the outbox tries on meanwhile). */
+const HAND_OVER_WARNING_MS = 60_000
+/** Failed hand-overs remembered for that (bounded: forgotten all at once past it). */
+const MAX_WARNED = 1_000
 
 export class GroupKeyring extends EventEmitter<KeyringEvents> {
   readonly #deps: KeyringDeps
@@ -104,6 +108,8 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   /** Hand-overs in progress by group/epoch/member: sign-in's handOverAll and the rendezvous's
    * key-needed often ask for the same one at once; one DH session is enough. */
   readonly #handing = new Map<string, Promise<void>>()
+  /** When each failed hand-over's warning was last said (#warnedRecently). */
+  readonly #warned = new Map<string, number>()
   /** Handed keys are taken one at a time per group: several members answer the same
    * key-needed, and the second copy must find the first stored (one `key` event, one put-key). */
   readonly #accepting = new Map<string, Promise<void>>()
@@ -312,6 +318,16 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     await Promise.all(lacking.map(async member => { await this.handOverTo(info, member, key) }))
   }
 
+  /** Whether `message` was said in the last HAND_OVER_WARNING_MS (and if not, that it is now). */
+  #warnedRecently (message: string): boolean {
+    const now = Date.now()
+    const last = this.#warned.get(message)
+    if (last !== undefined && now - last < HAND_OVER_WARNING_MS) return true
+    if (this.#warned.size >= MAX_WARNED) this.#warned.clear()
+    this.#warned.set(message, now)
+    return false
+  }
+
   /**
    * Hand the key to one member unless the list says it has it; a failure is a warning (the
    * member asks again through key-needed when it next signs in). Before a delivery the outbox
@@ -324,15 +340,23 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     if (running === undefined) {
       running = this.#deps.handOver(member, info.group, info.epoch, key)
         .then(() => { this.emit('handed-over', info.group, member.username) })
+        .catch((err: unknown) => {
+          // Said once per attempt, not by each of its waiters, and the same failure once a
+          // minute: 8 times in 44 s for a member who had not accepted our new identity, 4 in
+          // the first 3 s (a tester's finding, until 2026-12-06). The outbox tries on meanwhile.
+          const error = asParleyError(err)
+          const message = `could not hand the key of ${info.group} to ${member.username}: ${error.message}`
+          if (!this.#warnedRecently(message)) this.#deps.emit({ event: 'warning', code: error.code, message })
+          throw err
+        })
         .finally(() => { this.#handing.delete(id) })
       this.#handing.set(id, running)
     }
     try {
       await running
       member.hasKey = true
-    } catch (err) {
-      const error = asParleyError(err)
-      this.#deps.emit({ event: 'warning', code: error.code, message: `could not hand the key of ${info.group} to ${member.username}: ${error.message}` })
+    } catch {
+      // said where it failed
     }
   }
 
