@@ -156,13 +156,13 @@ describe('outbox', () => {
 
     test('accept: the message is durable before anything is reported or sent, its answer (`durable`) first; a commit that fails is reported', async () => {
       const taken = item('typed')
-      outbox.accept(record(taken), [taken], () => { events.push({ event: 'warning', code: ErrorCode.Internal, message: 'durable' }) })
+      void outbox.accept(record(taken), [taken], () => { events.push({ event: 'warning', code: ErrorCode.Internal, message: 'durable' }) })
       assert.equal(events.length, 0, 'nothing reported before the commit')
       assert.equal(network.started.length, 0)
       await outbox.idle()
       assert.deepEqual(events.map(e => e.event === 'warning' ? e.message : e.event), ['durable', 'sent', 'delivered'])
       store.close()
-      outbox.accept(null, [item('lost')], () => { assert.fail('a failed commit is not durable') })
+      void outbox.accept(null, [item('lost')], () => { assert.fail('a failed commit is not durable') })
       await outbox.idle()
       assert.match(of('error').map(e => e.event === 'error' ? e.message : '').join(), /could not queue the message/)
     })
@@ -449,7 +449,7 @@ describe('outbox', () => {
     const groupSend = (text: string, to: Username[]): MessageId => {
       const id = toMessageId(randomBytes(16).toString('hex'))
       const history: MessageRecord = { id, direction: 'out', peer: toUsername('alice'), group: club, kind: 'text', body: text, path: null, status: 'sent', at: next++ }
-      outbox.accept(history, to.map(recipient => item(text, { id, recipient, group: club })), () => {})
+      void outbox.accept(history, to.map(recipient => item(text, { id, recipient, group: club })), () => {})
       return id
     }
     const statusOf = (id: string): string | undefined => store.history({ group: 'club' }, 10).find(m => m.id === id)?.status

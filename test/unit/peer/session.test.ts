@@ -188,7 +188,7 @@ describe('session (the composition root)', () => {
       const signal = session.user.signal
       return { acked: new Promise<void>((_resolve, reject) => { signal.addEventListener('abort', () => { reject(new ParleyError(ErrorCode.Unreachable, 'signed out')) }) }) }
     }
-    session.sendText(toUsername('bob'), 'in flight', () => {})
+    await session.sendText(toUsername('bob'), 'in flight', () => {})
     await until(() => shown.some(e => e.event === 'sent'))
     await session.close(0)
     assert.equal(session.user.signal.aborted, true)
@@ -203,7 +203,7 @@ describe('session (the composition root)', () => {
   })
 
   it('SEND goes to the direct service at once when the user is online', async () => {
-    session.sendText(toUsername('bob'), 'hello bob', () => {})
+    await session.sendText(toUsername('bob'), 'hello bob', () => {})
     await session.outbox.idle()
     assert.deepEqual(direct.posted, [{ to: 'bob', header: { kind: 'MSG' } }])
     assert.deepEqual(delivered(), ['bob'])
@@ -211,7 +211,7 @@ describe('session (the composition root)', () => {
 
   it('a session that opens with a peer (either side) sends what waited for it', async () => {
     rv.sessions.end(bob.peerId) // bob is offline: the message waits
-    session.sendText(toUsername('bob'), 'are you there?', () => {})
+    await session.sendText(toUsername('bob'), 'are you there?', () => {})
     await session.outbox.idle()
     assert.equal(direct.posted.length, 0)
     // The same identity dials in: the direct service reports the session it opened.
@@ -224,7 +224,7 @@ describe('session (the composition root)', () => {
 
   it('the rendezvous saying a user came online sends what waited for them', async () => {
     rv.sessions.end(bob.peerId)
-    session.sendText(toUsername('bob'), 'later then', () => {})
+    await session.sendText(toUsername('bob'), 'later then', () => {})
     await session.outbox.idle()
     rv.connect(bob)
     events.push?.({ type: 'presence', username: toUsername('bob'), online: true })
