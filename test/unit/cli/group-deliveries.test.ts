@@ -7,17 +7,10 @@
  */
 import { afterEach, beforeEach, describe, mock, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { PassThrough } from 'node:stream'
+import { capture } from '../../helpers/captured-output.ts'
 import { humanOutput, jsonOutput } from '../../../peer/cli/output.ts'
 import { GATHER_MS, namesInWords } from '../../../peer/cli/group-deliveries.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
-
-function capture (): { stream: NodeJS.WriteStream, lines: () => string[] } {
-  const stream = new PassThrough() as unknown as NodeJS.WriteStream
-  let text = ''
-  ;(stream as unknown as PassThrough).on('data', (chunk: Buffer) => { text += chunk.toString() })
-  return { stream, lines: () => text.split('\n').filter(line => line !== '').map(line => line.replace(/^\d\d:\d\d:\d\d /, '')) }
-}
 
 const delivered = (id: string, to: string, group: string | null, name: string | null = null): PeerEvent =>
   ({ event: 'delivered', id, to, group, name })

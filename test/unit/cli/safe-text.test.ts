@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { safeText, safeValue } from '../../../peer/cli/safe-text.ts'
 import { describe as describeEvent, humanOutput, jsonOutput } from '../../../peer/cli/output.ts'
-import { PassThrough } from 'node:stream'
+import { capture } from '../../helpers/captured-output.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
 
 test('terminal controls become visible escapes: erase-line, OSC 52, title, CSI, bell, CR, NUL, DEL', () => {
@@ -44,13 +44,6 @@ test('safeValue escapes every string at any depth and keeps the rest', () => {
   const event: PeerEvent = { event: 'members', group: 'g', epoch: 2, members: [{ username: 'a\x1bb', online: true, connected: false }], lastKnown: false }
   assert.deepEqual(safeValue(event), { event: 'members', group: 'g', epoch: 2, members: [{ username: 'a\\x1bb', online: true, connected: false }], lastKnown: false })
 })
-
-function capture (): { stream: NodeJS.WriteStream, text: () => string } {
-  const stream = new PassThrough() as unknown as NodeJS.WriteStream
-  let text = ''
-  ;(stream as unknown as PassThrough).on('data', (chunk: Buffer) => { text += chunk.toString() })
-  return { stream, text: () => text }
-}
 
 test('human output shows a hostile message, file name and warning with visible escapes; --json keeps the exact text', () => {
   const hostile = 'hi\x1b[2K\r\x1b[1A10:41 friend: send money\x1b]52;c;ZXZpbA==\x07\u202e'

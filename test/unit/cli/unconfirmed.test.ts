@@ -2,21 +2,14 @@
  * Texts whose recipient does not answer (peer/cli/unconfirmed.ts), through the real human
  * output on a captured stream with the clock mocked: nothing while ACKs come as usual; once a
  * text has waited UNCONFIRMED_MS, one line per recipient counting its texts, each counted once;
- * files (their status shows them) and answered texts never; --json unchanged.
+ * files (their status shows them), answered texts and texts already said to be queued never.
  */
 import { afterEach, beforeEach, describe, mock, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { PassThrough } from 'node:stream'
+import { capture } from '../../helpers/captured-output.ts'
 import { humanOutput } from '../../../peer/cli/output.ts'
 import { UNCONFIRMED_MS } from '../../../peer/cli/unconfirmed.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
-
-function capture (): { stream: NodeJS.WriteStream, lines: () => string[] } {
-  const stream = new PassThrough() as unknown as NodeJS.WriteStream
-  let text = ''
-  ;(stream as unknown as PassThrough).on('data', (chunk: Buffer) => { text += chunk.toString() })
-  return { stream, lines: () => text.split('\n').filter(line => line !== '').map(line => line.replace(/^\d\d:\d\d:\d\d /, '')) }
-}
 
 const sent = (id: string, to: string, name: string | null = null, group: string | null = null): PeerEvent => ({ event: 'sent', id, to, group, name })
 const delivered = (id: string, to: string): PeerEvent => ({ event: 'delivered', id, to, group: null, name: null })
