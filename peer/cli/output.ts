@@ -158,15 +158,13 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
       return
     }
     ending(event)
-    if ((event.event === 'delivered' || event.event === 'queued') && event.group !== null) {
-      // One line for the members whose notices come together: per message (and reason) for a
-      // queued one and a file (its line names it), per group for delivered texts, counted.
-      const key = event.event === 'queued'
-        ? `queued\n${event.id}\n${event.reason}`
-        : `delivered\n${event.group}\n${event.name === null ? '' : event.id}`
+    if (event.event === 'delivered' || event.event === 'queued') {
+      const key = gatherKey(event)
       // (Several texts are counted where a file's line names the file.)
-      return groupDeliveries.add(key, event.id, event.to, (names, messages) =>
-        describe({ ...event, to: names, name: messages > 1 ? `${messages} messages` : event.name }, colour) ?? '')
+      if (key !== undefined) {
+        return groupDeliveries.add(key, event.id, event.to, (names, messages) =>
+          describe({ ...event, to: names, name: messages > 1 ? `${messages} messages` : event.name }, colour) ?? '')
+      }
     }
     if (event.event === 'bye') for (const text of groupDeliveries.drain()) line(text) // before the last line
     if (event.event === 'leaving') leavingSaid = Date.now()
@@ -277,6 +275,17 @@ function verifyText (event: Extract<PeerEvent, { event: 'verify' }>, colour: (st
  * your identity", wrong for the second: a tester's finding). */
 function identityWait (to: string, reason: string): string {
   return reason.startsWith(REFUSED_BY_RECIPIENT) ? `it goes once ${to} accepts your identity` : `it goes once you accept ${to}'s new identity (TRUST ${to})`
+}
+
+/** Which line a delivery's notice is gathered into (GroupDeliveries), or undefined to say it at
+ * once. The members whose notices come together share a line: per message (and reason) for a
+ * queued one and a file (its line names it); per group, or per recipient of direct ones, for
+ * delivered texts, counted ('3 messages delivered to bob': a burst of 200 SENDs printed 200
+ * 'delivered to bob', a tester's finding, until 2026-12-06). */
+function gatherKey (event: Extract<PeerEvent, { event: 'delivered' | 'queued' }>): string | undefined {
+  if (event.event === 'queued') return event.group === null ? undefined : `queued\n${event.id}\n${event.reason}`
+  if (event.name !== null) return event.group === null ? undefined : `delivered\n${event.group}\n${event.id}`
+  return `delivered\n${event.group ?? `@${event.to}`}`
 }
 
 /** What came in as the last run stopped and was never shown: how many, where, and the HISTORY

@@ -2,7 +2,7 @@
  * A group message's notices about its members said together for a person
  * (peer/cli/group-deliveries.ts), through the real human output on a captured stream, with the
  * clock mocked: one line for the members whose ACKs (or queued for one reason) come within the
- * gathering time, names sorted, another line for any later; direct ones as before; what is
+ * gathering time, names sorted, another line for any later; direct texts counted likewise; what is
  * gathered is said before `Bye.`; --json keeps one event per member.
  */
 import { afterEach, beforeEach, describe, mock, test } from 'node:test'
@@ -19,17 +19,30 @@ describe('a group message\'s deliveries, said together', () => {
   beforeEach(() => { mock.timers.enable({ apis: ['setTimeout', 'Date'] }) })
   afterEach(() => { mock.timers.reset() })
 
-  test('the members who answer together make one line; a late one another; a direct delivery is said at once', () => {
+  test('the members who answer together make one line; a late one another; a direct file is said at once', () => {
     const out = capture()
     const human = humanOutput(out.stream, capture().stream)
     for (const to of ['dave', 'bob', 'carol']) human.print(delivered('m1', to, 'club'))
-    human.print(delivered('m2', 'bob', null))
-    assert.deepEqual(out.lines(), ['delivered to bob'], 'the group\'s line waits for the others')
+    human.print(delivered('f2', 'bob', null, 'report.pdf'))
+    assert.deepEqual(out.lines(), ['report.pdf delivered to bob'], 'the group\'s line waits for the others')
     mock.timers.tick(GATHER_MS)
-    assert.deepEqual(out.lines(), ['delivered to bob', 'delivered to bob, carol and dave in club'])
+    assert.deepEqual(out.lines(), ['report.pdf delivered to bob', 'delivered to bob, carol and dave in club'])
     human.print(delivered('m1', 'erin', 'club', null))
     mock.timers.tick(GATHER_MS)
     assert.deepEqual(out.lines().slice(2), ['delivered to erin in club'])
+    human.close()
+  })
+
+  test('direct texts delivered together to one recipient are counted in one line (a burst of 200 made 200 lines)', () => {
+    const out = capture()
+    const human = humanOutput(out.stream, capture().stream)
+    for (const id of ['m1', 'm2', 'm3']) human.print(delivered(id, 'bob', null))
+    human.print(delivered('m4', 'carol', null))
+    mock.timers.tick(GATHER_MS)
+    assert.deepEqual(out.lines(), ['3 messages delivered to bob', 'delivered to carol'])
+    human.print(delivered('m5', 'bob', null))
+    mock.timers.tick(GATHER_MS)
+    assert.deepEqual(out.lines().slice(2), ['delivered to bob'])
     human.close()
   })
 
