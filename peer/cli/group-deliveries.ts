@@ -32,7 +32,7 @@ export class GroupDeliveries {
    * and anything else the line says, such as a reason or a file's name), `line` makes the line
    * from the members' names in words and how many messages went to just those members.
    */
-  add (key: string, message: string, member: string, line: Line): void {
+  add (key: string, message: string, member: string, line: Line, gatherMs = this.#gatherMs): void {
     const gathering = this.#gathering.get(key)
     if (gathering !== undefined) {
       const members = gathering.members.get(message)
@@ -40,9 +40,20 @@ export class GroupDeliveries {
       else members.push(member)
       return
     }
-    const timer = setTimeout(() => { this.#flush(key) }, this.#gatherMs)
+    const timer = setTimeout(() => { this.#flush(key) }, gatherMs)
     timer.unref()
     this.#gathering.set(key, { members: new Map([[message, [member]]]), line, timer })
+  }
+
+  /** `member` got `message` after all: a notice of it still being gathered (queued) is dropped. */
+  withdraw (message: string, member: string): void {
+    for (const gathering of this.#gathering.values()) {
+      const members = gathering.members.get(message)
+      if (members === undefined) continue
+      const left = members.filter(name => name !== member)
+      if (left.length === 0) gathering.members.delete(message)
+      else gathering.members.set(message, left)
+    }
   }
 
   /** Every line gathered and not said yet, taken (the program is ending: its caller says them). */
@@ -62,6 +73,7 @@ export class GroupDeliveries {
     if (gathering === undefined) return []
     clearTimeout(gathering.timer)
     this.#gathering.delete(key)
+    if (gathering.members.size === 0) return [] // all withdrawn
     const messagesTo = new Map<string, number>()
     for (const members of gathering.members.values()) {
       const names = namesInWords(members.sort())

@@ -90,6 +90,20 @@ describe('a group message\'s deliveries, said together', () => {
     human.close()
   })
 
+  test('queued for the key is held a while: a delivery meanwhile drops it; what is still waiting then is said', () => {
+    const out = capture()
+    const human = humanOutput(out.stream, capture().stream)
+    const reason = 'waiting for the key of trio (epoch 3) from another member'
+    for (const to of ['leo', 'kim']) human.print({ event: 'queued', id: 'm1', to, group: 'trio', name: null, reason, code: 'ERR_UNREACHABLE' })
+    mock.timers.tick(1_000)
+    human.print(delivered('m1', 'leo', 'trio'))
+    mock.timers.tick(GATHER_MS)
+    assert.deepEqual(out.lines(), ['delivered to leo in trio'], 'no queued line for leo, who got it a second later')
+    mock.timers.tick(2_000)
+    assert.deepEqual(out.lines().slice(1), [`queued for kim in trio (${reason}); it goes once a member hands you the key`])
+    human.close()
+  })
+
   test('what is gathered is said before Bye., not lost with the program', () => {
     const out = capture()
     const human = humanOutput(out.stream, capture().stream)
