@@ -14,7 +14,7 @@ import { TransferStatus } from './transfer-status.ts'
 import { TERMINAL_KEYS } from './commands.ts'
 import { HISTORY_MAX } from '../constants.ts'
 import { REFUSED_BY_RECIPIENT } from '../../common/protocol/peer.ts'
-import { GroupDeliveries } from './group-deliveries.ts'
+import { DeliveryNotices } from './delivery-notices.ts'
 import { Unconfirmed } from './unconfirmed.ts'
 
 export interface Output {
@@ -66,7 +66,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   let leavingSaid: number | undefined
   const line = (text: string): void => { out.write(text + '\n') }
   // A group message's notices about its members, gathered, are printed as events are (around the prompt).
-  const groupDeliveries = new GroupDeliveries(text => {
+  const deliveryNotices = new DeliveryNotices(text => {
     prompt?.before()
     line(text)
     redraw(false)
@@ -159,16 +159,16 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     }
     ending(event)
     if (event.event === 'delivered' || event.event === 'queued') {
-      if (event.event === 'delivered') groupDeliveries.withdraw(event.id, event.to)
+      if (event.event === 'delivered') deliveryNotices.withdraw(event.id, event.to)
       const key = gatherKey(event)
       // (Several texts are counted where a file's line names the file.)
       if (key !== undefined) {
-        return groupDeliveries.add(key, event.id, event.to, (names, messages) =>
+        return deliveryNotices.add(key, event.id, event.to, (names, messages) =>
           describe({ ...event, to: names, name: messages > 1 ? `${messages} messages` : event.name }, colour) ?? '',
         event.event === 'queued' && waitsForKey(event.reason) ? KEY_WAIT_GATHER_MS : undefined)
       }
     }
-    if (event.event === 'bye') for (const text of groupDeliveries.drain()) line(text) // before the last line
+    if (event.event === 'bye') for (const text of deliveryNotices.drain()) line(text) // before the last line
     if (event.event === 'leaving') leavingSaid = Date.now()
     const text = describe(event, colour)
     if (text !== undefined) line(text)
@@ -190,7 +190,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     },
     status: width => transfers.text(width),
     close: () => {
-      for (const text of groupDeliveries.drain()) line(text)
+      for (const text of deliveryNotices.drain()) line(text)
       unconfirmed.stop()
       clearTimeout(redrawTimer)
       clearInterval(sweepTimer)
@@ -287,7 +287,7 @@ const waitsForKey = (reason: string): boolean => reason.startsWith('waiting for 
  * (a tester's finding in two rounds, until 2026-12-06). */
 const KEY_WAIT_GATHER_MS = 3_000
 
-/** Which line a delivery's notice is gathered into (GroupDeliveries), or undefined to say it at
+/** Which line a delivery's notice is gathered into (DeliveryNotices), or undefined to say it at
  * once. The members whose notices come together share a line: per message (and reason) for a
  * queued one and a file (its line names it); per group, or per recipient of direct ones, for
  * delivered texts, counted ('3 messages delivered to bob': a burst of 200 SENDs printed 200

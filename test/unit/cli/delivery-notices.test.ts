@@ -1,21 +1,21 @@
 /**
- * A group message's notices about its members said together for a person
- * (peer/cli/group-deliveries.ts), through the real human output on a captured stream, with the
- * clock mocked: one line for the members whose ACKs (or queued for one reason) come within the
- * gathering time, names sorted, another line for any later; direct texts counted likewise; what is
- * gathered is said before `Bye.`; --json keeps one event per member.
+ * Delivery notices said together for a person (peer/cli/delivery-notices.ts), through the real
+ * human output on a captured stream, with the clock mocked: one line for the members whose ACKs
+ * (or queued for one reason) come within the gathering time, names sorted, another line for any
+ * later; texts to the same members counted, direct ones too; a queued for the key dropped when
+ * its delivery comes; what is gathered is said before `Bye.`; --json keeps one event per member.
  */
 import { afterEach, beforeEach, describe, mock, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { capture } from '../../helpers/captured-output.ts'
 import { humanOutput, jsonOutput } from '../../../peer/cli/output.ts'
-import { GATHER_MS, namesInWords } from '../../../peer/cli/group-deliveries.ts'
+import { GATHER_MS, namesInWords } from '../../../peer/cli/delivery-notices.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
 
 const delivered = (id: string, to: string, group: string | null, name: string | null = null): PeerEvent =>
   ({ event: 'delivered', id, to, group, name })
 
-describe('a group message\'s deliveries, said together', () => {
+describe('delivery notices, said together', () => {
   beforeEach(() => { mock.timers.enable({ apis: ['setTimeout', 'Date'] }) })
   afterEach(() => { mock.timers.reset() })
 
