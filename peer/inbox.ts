@@ -103,12 +103,12 @@ export class Inbox {
    * store's shown mark moves past it only once it was shown (store/shown-mark.ts), so a stop in
    * between is told of at the next sign-in. */
   async #storeAndShow (record: MessageRecord, event: () => PeerEvent): Promise<void> {
+    // Set in the commit's work, so that a commit that fails still lets the mark move past it.
     let row: number | undefined
     try {
-      row = await this.#store.commitSoon(() => {
+      await this.#store.commitSoon(() => {
         row = this.#store.addMessage(record)
         if (row !== undefined) this.#store.shown.stored(row)
-        return row
       })
       if (row !== undefined) this.#emit(event())
     } finally {

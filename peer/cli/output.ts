@@ -14,6 +14,7 @@ import { TransferStatus } from './transfer-status.ts'
 import { TERMINAL_KEYS } from './commands.ts'
 import { HISTORY_MAX } from '../constants.ts'
 import { REFUSED_BY_RECIPIENT } from '../../common/protocol/peer.ts'
+import { isWaitingForKey } from '../groups/keyring.ts'
 import { DeliveryNotices } from './delivery-notices.ts'
 import { Unconfirmed } from './unconfirmed.ts'
 
@@ -165,7 +166,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
       if (key !== undefined) {
         return deliveryNotices.add(key, event.id, event.to, (names, messages) =>
           describe({ ...event, to: names, name: messages > 1 ? `${messages} messages` : event.name }, colour) ?? '',
-        event.event === 'queued' && waitsForKey(event.reason) ? KEY_WAIT_GATHER_MS : undefined)
+        event.event === 'queued' && isWaitingForKey(event.reason) ? KEY_WAIT_GATHER_MS : undefined)
       }
     }
     if (event.event === 'bye') for (const text of deliveryNotices.drain()) line(text) // before the last line
@@ -279,10 +280,9 @@ function identityWait (to: string, reason: string): string {
   return reason.startsWith(REFUSED_BY_RECIPIENT) ? `it goes once ${to} accepts your identity` : `it goes once you accept ${to}'s new identity (TRUST ${to})`
 }
 
-/** A group message waits for the group's key, which a member hands us: most often it comes
- * within a second (a new epoch being handed round), and the message goes then. */
-const waitsForKey = (reason: string): boolean => reason.startsWith('waiting for the key of ')
-/** Such a queued notice waits this long for the delivery, which drops it: 'queued for leo in
+/** A group message queued while it waits for the group's key (which a member hands us, most
+ * often within a second: a new epoch being handed round, and the message goes then): such a
+ * queued notice waits this long for the delivery, which drops it: 'queued for leo in
  * trio (waiting for the key …)' followed a second later by 'delivered to leo in trio' was noise
  * (a tester's finding in two rounds, until 2026-12-06). */
 const KEY_WAIT_GATHER_MS = 3_000
@@ -345,7 +345,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       // soon as leo can be reached", beside leo online).
       let then = `it goes as soon as ${event.to} can be reached`
       if (event.reason === 'offline') then = 'it will be delivered when they are back'
-      else if (waitsForKey(event.reason)) then = 'it goes once a member hands you the key'
+      else if (isWaitingForKey(event.reason)) then = 'it goes once a member hands you the key'
       else if (event.code === ErrorCode.IdentityChanged) then = identityWait(event.to, event.reason)
       return colour('yellow', `${clock()} ${named(event.name)}queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); ${then}`)
     }

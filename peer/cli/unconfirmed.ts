@@ -72,8 +72,8 @@ export class Unconfirmed {
     const now = this.#now()
     for (const [to, texts] of this.#waiting) {
       const unsaid = [...texts.values()].filter(text => !text.said)
-      const oldest = Math.min(...unsaid.map(text => text.sentAt))
-      if (unsaid.length === 0 || now - oldest < UNCONFIRMED_MS) continue
+      const oldest = Math.min(...unsaid.map(text => text.sentAt)) // Infinity: none unsaid
+      if (now - oldest < UNCONFIRMED_MS) continue
       for (const text of unsaid) text.said = true
       const groups = new Set(unsaid.map(text => text.group))
       this.#say({ to, count: unsaid.length, waitedMs: now - oldest, group: groups.size === 1 ? unsaid[0]?.group ?? null : undefined })

@@ -94,6 +94,19 @@ const HAND_OVER_WARNING_MS = 60_000
 /** Failed hand-overs remembered for that (bounded: forgotten all at once past it). */
 const MAX_WARNED = 1_000
 
+const WAITING_FOR_KEY = 'waiting for the key of '
+
+/** A delivery to a group whose current key has not reached us yet: a member hands it over (a
+ * passing failure, tried again). */
+function waitingForKey (group: string, epoch: number): ParleyError {
+  return new ParleyError(ErrorCode.Unreachable, `${WAITING_FOR_KEY}${group} (epoch ${epoch}) from another member`)
+}
+
+/** Whether a delivery's reason (its `queued`) is that wait: a person's screen says it apart. */
+export function isWaitingForKey (reason: string): boolean {
+  return reason.startsWith(WAITING_FOR_KEY)
+}
+
 export class GroupKeyring extends EventEmitter<KeyringEvents> {
   readonly #deps: KeyringDeps
   readonly #info = new Map<string, { at: number, info: GroupInfo }>()
@@ -275,7 +288,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       const settled = await this.keyForSending(group)
       info = settled.info
       key = settled.key
-      if (key === undefined) throw new ParleyError(ErrorCode.Unreachable, `waiting for the key of ${group} (epoch ${info.epoch}) from another member`)
+      if (key === undefined) throw waitingForKey(group, info.epoch)
     }
     const member = info.members.find(m => m.username === recipient)
     if (member !== undefined) await this.handOverTo(info, member, key)
@@ -390,7 +403,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
         log.warn(`our wrapped key of ${group} (epoch ${copy.epoch}) from the rendezvous does not unwrap`, err)
       }
     }
-    throw new ParleyError(ErrorCode.Unreachable, `waiting for the key of ${group} (epoch ${epoch}) from another member`)
+    throw waitingForKey(group, epoch)
   }
 
   async #localKey (group: string, epoch: number): Promise<Uint8Array | undefined> {
