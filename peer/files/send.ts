@@ -91,6 +91,10 @@ export async function fileToQueue (given: string): Promise<QueuedFile> {
   return { path, name, sha256: Buffer.from(await hashFile(path)).toString('hex') }
 }
 
+/** What a sender whose file changed can do: the outbox never sends a file other than the one
+ * SENDFILE took, so only a new SENDFILE sends the file as it is now. */
+const SEND_AGAIN = '(send it again to send it as it is now)'
+
 /**
  * A queued file at its delivery, with its SHA-256 for META: refused (ERR_FILE, not retried) when
  * its content is no longer what SENDFILE took (`sent`, hex), so what a recipient gets is what was
@@ -100,7 +104,7 @@ export async function fileToDeliver (path: string, sent: string | undefined): Pr
   const local = await describeLocalFile(path)
   const sha256 = await hashFile(local.path)
   if (sent !== undefined && Buffer.from(sha256).toString('hex') !== sent) {
-    throw new ParleyError(ErrorCode.File, `${local.path} changed after you sent it (send it again to send it as it is now)`)
+    throw new ParleyError(ErrorCode.File, `${local.path} changed after you sent it ${SEND_AGAIN}`)
   }
   return { ...local, sha256 }
 }
@@ -310,7 +314,7 @@ async function readExactly (handle: FileHandle, into: Uint8Array, position: numb
     const { bytesRead } = await handle.read(into, filled, into.length - filled, position + filled).catch((err: unknown) => {
       throw fileError(err, `cannot read ${path}`)
     })
-    if (bytesRead === 0) throw new ParleyError(ErrorCode.File, `${path} got shorter while it was being sent`)
+    if (bytesRead === 0) throw new ParleyError(ErrorCode.File, `${path} got shorter while it was being sent ${SEND_AGAIN}`)
     filled += bytesRead
   }
 }
@@ -321,9 +325,9 @@ async function checkUnchanged (handle: FileHandle, size: number, digest: Uint8Ar
   const { bytesRead } = await handle.read(probe, 0, 1, size).catch((err: unknown) => {
     throw fileError(err, `cannot read ${path}`)
   })
-  if (bytesRead !== 0) throw new ParleyError(ErrorCode.File, `${path} got longer while it was being sent`)
+  if (bytesRead !== 0) throw new ParleyError(ErrorCode.File, `${path} got longer while it was being sent ${SEND_AGAIN}`)
   if (!equals(digest, sha256)) {
-    throw new ParleyError(ErrorCode.File, `${path} changed while it was being sent`)
+    throw new ParleyError(ErrorCode.File, `${path} changed while it was being sent ${SEND_AGAIN}`)
   }
 }
 

@@ -593,7 +593,7 @@ describe('resuming a cut transfer (issue 7)', () => {
    * sender must fail with ERR_FILE and say so (ABANDON); the receiver must report ERR_ABANDONED
    * and keep nothing, neither in downloads nor for a resume.
    */
-  async function givenUp (chunks: number, changeAt: number, change: (path: string) => Promise<void>): Promise<ParleyError> {
+  async function givenUp (chunks: number, changeAt: number, change: (path: string) => Promise<void>): Promise<{ sender: ParleyError, receiver: ParleyError }> {
     const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * chunks)))
     const dir = await freshDir()
     const [out, inc] = await framedPair()
@@ -613,7 +613,7 @@ describe('resuming a cut transfer (issue 7)', () => {
         `the receiver is told the sender gave it up, not that it went away: ${String(received.status === 'rejected' ? received.reason : 'received')}`)
       await assertNothingLeft(dir)
       assert.deepEqual(await kept(dir), [], 'nothing kept for a resume: the sender dropped this delivery')
-      return received.reason as ParleyError
+      return { sender: sent.reason as ParleyError, receiver: received.reason as ParleyError }
     } finally {
       partial.release()
     }
@@ -622,14 +622,17 @@ describe('resuming a cut transfer (issue 7)', () => {
   test('a sender whose file shrinks mid-way gives it up: the receiver is told (ERR_ABANDONED) and keeps nothing for a resume', async () => {
     // Past the first checkpoint, the file is cut short on the sender's disk (an edit, a download
     // restarted over it): the next read finds it shorter than announced.
-    const error = await givenUp(CHECKPOINT_CHUNKS + 8, CHECKPOINT_CHUNKS + 2, async path => { await truncate(path, CHUNK_SIZE) })
-    assert.equal(error.message, 'it changed while it was being sent, or could no longer be read', 'the sender\'s path is not sent')
+    const { sender, receiver } = await givenUp(CHECKPOINT_CHUNKS + 8, CHECKPOINT_CHUNKS + 2, async path => { await truncate(path, CHUNK_SIZE) })
+    assert.equal(receiver.message, 'it changed while it was being sent, or could no longer be read', 'the sender\'s path is not sent')
+    // The sender is told what to do, as for a file changed while it waited (round 6: it was not).
+    assert.match(sender.message, /got shorter while it was being sent \(send it again to send it as it is now\)$/)
   })
 
   test('a file that grows in its last chunk is given up too, though the caller aborts its stream at once', async () => {
     // The receiver still had up to the window's chunks to read when the sender failed at the
     // last one: the caller's abort then reset the stream under them (a tester's case).
-    await givenUp(WINDOW_CHUNKS + 8, WINDOW_CHUNKS + 6, async path => { await appendFile(path, 'tail') })
+    const { sender } = await givenUp(WINDOW_CHUNKS + 8, WINDOW_CHUNKS + 6, async path => { await appendFile(path, 'tail') })
+    assert.match(sender.message, /got longer while it was being sent \(send it again to send it as it is now\)$/)
   })
 
   test('a transfer cut after k chunks resumes at k on the next attempt, and the file is byte-identical', async () => {
