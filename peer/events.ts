@@ -38,8 +38,9 @@ export type PeerEvent =
    * later than `at`): they differ for a message that waited for us. */
   | { event: 'message', id: string, from: string, text: string, at: number, sentAt: number }
   | { event: 'group-message', id: string, group: string, from: string, text: string, at: number, sentAt: number }
-  | { event: 'file', id: string, from: string, name: string, path: string, size: number, sha256: string, at: number }
-  | { event: 'group-file', id: string, group: string, from: string, name: string, path: string, size: number, sha256: string, at: number }
+  /** A file's `sentAt` as a text's; null from a sender that does not say (before 2026-12-06). */
+  | { event: 'file', id: string, from: string, name: string, path: string, size: number, sha256: string, at: number, sentAt: number | null }
+  | { event: 'group-file', id: string, group: string, from: string, name: string, path: string, size: number, sha256: string, at: number, sentAt: number | null }
   /** A SEND, SENDFILE, SENDGROUP or SENDGROUPFILE was taken: the answer to the command, with
    * the id every later event about the message carries (`to` null for a group). */
   /** `name`: a file's name as it is sent (null for a text). */

@@ -32,6 +32,8 @@ export interface IncomingFile {
   path: string
   size: number
   sha256: Uint8Array
+  /** When its sender says it was sent; null from a sender that does not say. */
+  sentAt: number | null
 }
 
 export class Inbox {
@@ -92,11 +94,12 @@ export class Inbox {
     const id = toMessageId(Buffer.from(file.id).toString('hex'))
     const at = Date.now()
     const sha256 = Buffer.from(file.sha256).toString('hex')
+    const sentAt = file.sentAt === null ? null : Math.min(file.sentAt, at)
     await this.#storeAndShow({
-      id, direction: 'in', peer: file.from, group: file.group, kind: 'file', body: file.name, path: file.path, status: 'received', at
+      id, direction: 'in', peer: file.from, group: file.group, kind: 'file', body: file.name, path: file.path, status: 'received', at, ...(sentAt !== null ? { sentAt } : {})
     }, () => file.group === null
-      ? { event: 'file', id, from: file.from, name: file.name, path: file.path, size: file.size, sha256, at }
-      : { event: 'group-file', id, group: file.group, from: file.from, name: file.name, path: file.path, size: file.size, sha256, at })
+      ? { event: 'file', id, from: file.from, name: file.name, path: file.path, size: file.size, sha256, at, sentAt }
+      : { event: 'group-file', id, group: file.group, from: file.from, name: file.name, path: file.path, size: file.size, sha256, at, sentAt })
   }
 
   /** Store what came in (in the next group commit) and, unless it is a duplicate, show it; the

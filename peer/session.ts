@@ -444,7 +444,7 @@ export class Session {
       return await this.#groups.deliver(to, { id: item.id, group: item.group, kind: item.kind, body: item.body, sha256: item.sha256, created: item.created, epoch, key }, onSent, follows)
     }
     if (item.kind === 'text') return await this.#direct.post(to, { kind: 'MSG' }, id, { id, text: item.body, sentAt: item.created }, onSent, follows)
-    await this.#direct.sendFile(to, id, item.body, item.sha256, onSent)
+    await this.#direct.sendFile(to, id, item.body, item.sha256, item.created, onSent)
     return { acked: Promise.resolve() }
   }
 

@@ -131,7 +131,10 @@ export const fileMetaBody = {
   sha256: SHA256,
   mime: optional(str(MAX_MIME_LENGTH, 3, MIME_PATTERN)),
   /** The first chunk sent (resuming); absent when 0, so a transfer from the start is unchanged. */
-  from: optional(uint(MAX_CHUNKS))
+  from: optional(uint(MAX_CHUNKS)),
+  /** When its sender's person sent it (SENDFILE's time, the sender's clock), for display only,
+   * as a text's `sentAt`. Optional: a META without it (an older sender's) still reads. */
+  sentAt: optional(uint())
 }
 export type FileMeta = InferSchema<typeof fileMetaBody>
 

@@ -209,7 +209,7 @@ function sentNote (message: { at: number, sentAt: number | null }): string | und
   return `(sent ${when(message.sentAt, message.at)})`
 }
 
-function late (message: { at: number, sentAt: number }, colour: (style: Style, text: string) => string): string {
+function late (message: { at: number, sentAt: number | null }, colour: (style: Style, text: string) => string): string {
   const note = sentNote(message)
   return note === undefined ? '' : `${colour('dim', note)} `
 }
@@ -326,8 +326,8 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'unshown': return colour('yellow', unshownText(event.conversations))
     case 'message': return `${clock(event.at)} ${late(event, colour)}${colour('bold', event.from)}: ${event.text}`
     case 'group-message': return `${clock(event.at)} ${late(event, colour)}${group(event.group)} ${colour('bold', event.from)}: ${event.text}`
-    case 'file': return `${clock(event.at)} ${colour('bold', event.from)} sent you ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`
-    case 'group-file': return `${clock(event.at)} ${group(event.group)} ${colour('bold', event.from)} sent ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`
+    case 'file': return `${clock(event.at)} ${late(event, colour)}${colour('bold', event.from)} sent you ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`
+    case 'group-file': return `${clock(event.at)} ${late(event, colour)}${group(event.group)} ${colour('bold', event.from)} sent ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`
     case 'file-cut': {
       const done = `${formatBytes(event.bytes)}${event.total > 0 ? ` of ${formatBytes(event.total)}` : ''}`
       return colour('yellow', `${clock()} ${event.name} from ${event.from}${event.group === null ? '' : ` in ${event.group}`} stopped after ${done}: ${cutExplained(event.cause, event.from, event.reason)}`)

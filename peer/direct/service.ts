@@ -124,9 +124,9 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
   }
 
   /** Deliver one file (`FILE <name> <size>`), if it still has the content SENDFILE hashed
-   * (`sha256`, hex); resolves once the receiver verified and stored it. */
-  async sendFile (to: Dialable, id: Uint8Array, path: string, sha256: string | undefined, onSent?: () => void): Promise<void> {
-    const file = await fileToDeliver(path, sha256)
+   * (`sha256`, hex) at `sentAt`; resolves once the receiver verified and stored it. */
+  async sendFile (to: Dialable, id: Uint8Array, path: string, sha256: string | undefined, sentAt: number, onSent?: () => void): Promise<void> {
+    const file = { ...await fileToDeliver(path, sha256), sentAt }
     const header = formatHeader({ kind: 'FILE', name: file.name, size: file.size })
     const { node, emit, signedIn } = this.#components
     const user = signedIn.now()

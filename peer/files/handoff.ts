@@ -28,6 +28,8 @@ import { patientTimeout } from '../../common/patient-timeout.ts'
  * does not run while a large file is read between its answer and META. */
 export interface OfferedFile extends LocalFile {
   sha256: Uint8Array
+  /** When the person sent it (SENDFILE's time): the receiver shows it beside a late arrival. */
+  sentAt: number
 }
 
 export interface HandOff {
@@ -68,6 +70,7 @@ export async function handOffFile (handOff: HandOff, file: OfferedFile, signal: 
         sha256: file.sha256,
         size: file.size,
         mime: file.mime,
+        sentAt: file.sentAt,
         // A receiver that kept part of this file from a cut attempt gets the rest only.
         from: resumePoint(resume, file.size, file.sha256),
         signal: handOff.stop === undefined ? watch.signal : AbortSignal.any([watch.signal, handOff.stop]),
@@ -144,7 +147,7 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
         onProgress: watch.onProgress
       })
       // Named as sent ("image.png"), saved where `path` says ("image (1).png" beside an older one).
-      await user.inbox.onFile({ from, group: announced.group, id, name: file.sentAs, path: file.path, size: file.size, sha256: file.sha256 })
+      await user.inbox.onFile({ from, group: announced.group, id, name: file.sentAs, path: file.path, size: file.size, sha256: file.sha256, sentAt: file.sentAt ?? null })
     } catch (err) {
       // Said once it had started (a progress was shown): a refusal at the offer is not a cut.
       if (arrived.bytes > 0) {

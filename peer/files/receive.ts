@@ -60,6 +60,8 @@ export interface ReceivedFile {
   /** The transfer id from META (the caller may check it against its associated data). */
   id: Uint8Array
   mime?: string
+  /** When its sender says it was sent (META's, absent from an older sender). */
+  sentAt?: number
   /** The chunk this attempt started at (0 unless it resumed a kept prefix). */
   resumedFrom: number
 }
@@ -200,6 +202,7 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
       sha256: meta.sha256,
       id: meta.id,
       ...(meta.mime !== undefined ? { mime: meta.mime } : {}),
+      ...(meta.sentAt !== undefined ? { sentAt: meta.sentAt } : {}),
       resumedFrom: from
     }
   } catch (err) {

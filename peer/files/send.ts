@@ -159,6 +159,8 @@ export interface SendFileArgs {
   sha256: Uint8Array
   size: number
   mime?: string
+  /** When the person sent it (ms since the epoch), told to the receiver in META. */
+  sentAt?: number
   /** Resume at this chunk (resumePoint in wire.ts): chunks before it are hashed, not sent. */
   from?: number
   /** Bytes the receiver holds so far. Resuming, the first report is the kept prefix's length, and
@@ -181,7 +183,7 @@ export interface SendFileResult {
  * each receiver's ACK on its own channel next.
  */
 export async function sendFile (args: SendFileArgs): Promise<SendFileResult> {
-  const { targets, fileSecret, associatedData, path, id, sha256, size, mime, onProgress, signal } = args
+  const { targets, fileSecret, associatedData, path, id, sha256, size, mime, sentAt, onProgress, signal } = args
   const from = args.from ?? 0
   checkFileSecret(fileSecret)
   checkFileSize(size, 'file size')
@@ -223,7 +225,7 @@ export async function sendFile (args: SendFileArgs): Promise<SendFileResult> {
   const handle = await openRegularFile(path)
   try {
     const meta = sealMeta(fileSecret, associatedData, {
-      id, size, sha256, ...(mime !== undefined ? { mime } : {}), ...(from > 0 ? { from } : {})
+      id, size, sha256, ...(mime !== undefined ? { mime } : {}), ...(from > 0 ? { from } : {}), ...(sentAt !== undefined ? { sentAt } : {})
     })
     await eachTarget(async target => { await target.framed.write(meta, { signal }) })
     const hash = createHash('sha256')

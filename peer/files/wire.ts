@@ -9,7 +9,8 @@
  *
  *   sender → receiver
  *     META      sealFrame(frameKeysFrom(fileSecret, "parley/file-meta"), seq 0, AD,
- *                 CBOR { id: bytes16, size: uint, sha256: bytes32, mime?: str(<=100), from?: uint })
+ *                 CBOR { id: bytes16, size: uint, sha256: bytes32, mime?: str(<=100), from?: uint,
+ *                        sentAt?: uint })
  *     CHUNK i   sealChunk(fileSecret, i, final = (i == n-1), AD, bytes [i*C, min((i+1)*C, size)))
  *     ABANDON   sealFrame(frameKeysFrom(fileSecret, "parley/file-abandon"), seq 0, AD,
  *                 CBOR { why: str(<=200) }), in place of a chunk, then the sender closes

@@ -117,7 +117,7 @@ export class GroupService {
     const nonce = newMessageNonce()
     // Hashed before the stream opens (as the direct protocol does): the receiver's idle watch
     // would otherwise run while a large file is read, between its answer and META.
-    const file = await fileToDeliver(delivery.body, delivery.sha256)
+    const file = { ...await fileToDeliver(delivery.body, delivery.sha256), sentAt: delivery.created }
     const header = formatHeader({ kind: 'GROUP_FILE', group, name: file.name })
     await withFramedStream(await openStream(this.#components.node, to, GROUP_PROTOCOL), async framed => {
       const signal = patientTimeout(STEP_TIMEOUT_MS)

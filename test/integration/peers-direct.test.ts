@@ -258,6 +258,8 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     assert.ok(signedIn !== -1 && signedIn < dave.events.indexOf(message), JSON.stringify(dave.events.map(e => e.event)))
     const arrived = await dave.waitFor(is('file', { from: 'alice' }))
     assert.deepEqual(await readFile(String(arrived.path)), content)
+    // A file says when it was sent too (until 2026-12-06 only a text did: round 6).
+    assert.ok(Number(arrived.sentAt) < daveBack && Number(arrived.sentAt) >= Number(message.sentAt), JSON.stringify(arrived))
     await peer('alice').waitFor(is('delivered', { id: queued.id, name: null }))
     await peer('alice').waitFor(is('delivered', { id: fileQueued.id, name: 'later.bin' }))
     const error = await refused
@@ -268,8 +270,9 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     await dave.waitFor(is('message', { from: 'alice', text: 'and after the changed file' }))
     assert.deepEqual(dave.events.filter(e => e.event === 'file').map(e => e.name), ['later.bin'])
     const history = await dave.run('HISTORY alice', is('history'))
-    const kept = (history.messages as Array<{ text: string, sentAt: number | null }>).find(m => m.text === text)
-    assert.equal(kept?.sentAt, message.sentAt, 'HISTORY keeps when it was sent')
+    const kept = history.messages as Array<{ text: string, sentAt: number | null }>
+    assert.equal(kept.find(m => m.text === text)?.sentAt, message.sentAt, 'HISTORY keeps when it was sent')
+    assert.equal(kept.find(m => m.text === 'later.bin')?.sentAt, arrived.sentAt, 'and when a file was')
     assert.equal(peer('alice').events.some(e => e.event === 'delivered' && e.id === editedQueued.id), false)
   })
 

@@ -61,6 +61,11 @@ test('a message that waited for us says when it was sent, before the sender: liv
   assert.equal(waited, '06:37:27 (sent 06:15:27) [club] alice: hi')
   const yesterday = describe({ event: 'message', id: '03', from: 'alice', text: 'hi', at, sentAt: at - 24 * 60 * 60_000 }) ?? ''
   assert.equal(yesterday, '06:37:27 (sent 2026-12-05 06:37:27) alice: hi')
+  // A file too (round 6: it had no note); from a sender that does not say, none.
+  const file = { id: '05', from: 'alice', name: 'cat.jpg', path: '/d/cat.jpg', size: 2048, sha256: 'ab', at, sentAt: at - 22 * 60_000 }
+  assert.equal(describe({ event: 'file', ...file }), '06:37:27 (sent 06:15:27) alice sent you cat.jpg (2.0 KiB), saved as /d/cat.jpg')
+  assert.equal(describe({ event: 'group-file', group: 'club', ...file }), '06:37:27 (sent 06:15:27) [club] alice sent cat.jpg (2.0 KiB), saved as /d/cat.jpg')
+  assert.equal(describe({ event: 'file', ...file, sentAt: null }), '06:37:27 alice sent you cat.jpg (2.0 KiB), saved as /d/cat.jpg')
   const history = describe({
     event: 'history',
     with: 'alice',

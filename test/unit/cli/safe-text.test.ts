@@ -50,7 +50,7 @@ test('human output shows a hostile message, file name and warning with visible e
   const events: PeerEvent[] = [
     { event: 'message', id: '00', from: 'mallory', text: hostile, at: 0, sentAt: 0 },
     { event: 'group-message', id: '01', group: 'g', from: 'mallory', text: hostile, at: 0, sentAt: 0 },
-    { event: 'file', id: '02', from: 'mallory', name: 'x\u202egnp.exe', path: '/tmp/x\u202egnp.exe', size: 6, sha256: '', at: 0 },
+    { event: 'file', id: '02', from: 'mallory', name: 'x\u202egnp.exe', path: '/tmp/x\u202egnp.exe', size: 6, sha256: '', at: 0, sentAt: 0 },
     { event: 'file-cut', id: '04', from: 'mallory', group: null, name: 'x\u202egnp.exe', bytes: 1, total: 6, cause: 'invalid', reason: 'cut \x1b[2K' },
     { event: 'history', with: 'mallory', earlier: 0, messages: [{ id: '03', direction: 'in', from: 'mallory', group: null, kind: 'text', text: hostile, path: null, status: 'delivered', at: 0, sentAt: null, unreadable: false, unshown: false }] },
     { event: 'undelivered', id: '05', to: 'bob', group: 'g', name: null, code: 'ERR_INTEGRITY', message: 'could not deliver to bob in g: refused \x1b[2K' },
@@ -120,7 +120,7 @@ test('without a prompt (piped output) a file that arrives or goes out is one lin
   const human = humanOutput(out.stream, capture().stream)
   const progress = { event: 'progress', id: 'aa', peer: 'bob', name: 'big.bin', bytes: 4096, total: 4096 } as const
   human.print({ ...progress, direction: 'receive' })
-  human.print({ event: 'file', id: 'aa', from: 'bob', name: 'big.bin', path: '/tmp/big.bin', size: 4096, sha256: 'ab', at: Date.now() })
+  human.print({ event: 'file', id: 'aa', from: 'bob', name: 'big.bin', path: '/tmp/big.bin', size: 4096, sha256: 'ab', at: Date.now(), sentAt: Date.now() })
   human.print({ ...progress, id: 'bb', direction: 'send' })
   human.print({ event: 'delivered', id: 'bb', to: 'bob', group: null, name: 'big.bin' })
   // Until 2026-12-06 "received big.bin (4 KiB) from bob" and "sent big.bin (4 KiB) to bob" came first.

@@ -147,18 +147,19 @@ describe('round trips', () => {
     })
   }
 
-  test('the receiver reports progress and returns id and mime from the metadata', async () => {
+  test('the receiver reports progress and returns id, mime and sent time from the metadata', async () => {
     const data = new Uint8Array(randomBytes(200_000))
     const f = await fixture(data)
     const [out, inc] = await framedPair()
     const progress: number[] = []
     const [, received] = await Promise.all([
-      sendFile({ ...f, targets: [out], mime: 'image/png' }),
+      sendFile({ ...f, targets: [out], mime: 'image/png', sentAt: 1_796_000_000_000 }),
       receive(f, inc, await freshDir(), 'photo.png', { onProgress: (n, t) => { assert.equal(t, 200_000); progress.push(n) } })
     ])
     assert.deepEqual(progress, [65536, 131072, 196608, 200_000])
     assert.deepEqual(received.id, f.id)
     assert.equal(received.mime, 'image/png')
+    assert.equal(received.sentAt, 1_796_000_000_000)
   })
 
   test('without an announced size (a GROUP file header has none) the metadata\'s size is used', async () => {

@@ -27,7 +27,7 @@ import { toGroupName, toUsername } from '../../../common/wire/names.ts'
 const text = (over: Partial<IncomingText> = {}): IncomingText =>
   ({ from: toUsername('bob'), group: null, id: randomBytes(16), text: 'hello', sentAt: 1, ...over })
 const file = (over: Partial<IncomingFile> = {}): IncomingFile =>
-  ({ from: toUsername('bob'), group: null, id: randomBytes(16), name: 'photo.png', path: '/downloads/photo.png', size: 4_900, sha256: new Uint8Array(32).fill(0xab), ...over })
+  ({ from: toUsername('bob'), group: null, id: randomBytes(16), name: 'photo.png', path: '/downloads/photo.png', size: 4_900, sha256: new Uint8Array(32).fill(0xab), sentAt: 1, ...over })
 
 describe('inbox', () => {
   let rv: InProcessRendezvous
@@ -202,10 +202,18 @@ describe('inbox', () => {
       assert.equal(inbox.hasFile('carol', arrived.id), false, 'known per sender')
       assert.equal(events.length, 1)
       const [event] = events
-      assert.deepEqual(event?.event === 'file' ? [event.name, event.path, event.size, event.sha256] : event,
-        ['photo.png', '/downloads/photo.png', 4_900, 'ab'.repeat(32)])
+      assert.deepEqual(event?.event === 'file' ? [event.name, event.path, event.size, event.sha256, event.sentAt] : event,
+        ['photo.png', '/downloads/photo.png', 4_900, 'ab'.repeat(32), 1])
       const [stored] = store.history({ user: 'bob' }, 10)
-      assert.deepEqual([stored?.kind, stored?.body, stored?.path], ['file', 'photo.png', '/downloads/photo.png'])
+      assert.deepEqual([stored?.kind, stored?.body, stored?.path, stored?.sentAt], ['file', 'photo.png', '/downloads/photo.png', 1])
+    })
+
+    it('a file whose sender does not say when it was sent has no sent time; one from the future is taken as sent on arrival', async () => {
+      await inbox.onFile(file({ sentAt: null }))
+      await inbox.onFile(file({ sentAt: Date.now() + 3_600_000 }))
+      const [unsaid, future] = events
+      assert.equal(unsaid?.event === 'file' ? unsaid.sentAt : unsaid, null)
+      assert.ok(future?.event === 'file' && future.sentAt === future.at, JSON.stringify(future))
     })
 
     it('a group file is reported with its group', async () => {
