@@ -84,7 +84,8 @@ export type PeerEvent =
   | { event: 'member-left', group: string, user: string }
   | { event: 'key', group: string, epoch: number, from: string }
   | { event: 'warning', code: ErrorCode, message: string }
-  | { event: 'error', code: ErrorCode, message: string }
+  /** `at`: set on an error that answers no command (it came on its own, later): when it happened. */
+  | { event: 'error', code: ErrorCode, message: string, at?: number }
   | { event: 'help', commands: string[] }
   /** QUIT (or the end of input) waits up to `waitSeconds` for deliveries still going out. */
   | { event: 'leaving', waitSeconds: number }

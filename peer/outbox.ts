@@ -140,7 +140,7 @@ export class Outbox {
       return
     }
     const run = this.#deliverAll(recipient, kind)
-      .catch(err => { this.#emit({ event: 'error', code: asParleyError(err).code, message: asParleyError(err).message }) })
+      .catch(err => { this.#emit({ event: 'error', code: asParleyError(err).code, message: asParleyError(err).message, at: Date.now() }) })
       .finally(() => {
         this.#running.delete(lane)
         this.#withdrawn.delete(lane)

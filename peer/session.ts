@@ -292,7 +292,7 @@ export class Session {
         // The rendezvous is back but will not have us (the account is gone, its password or
         // identity changed): trying again cannot help, and the person must hear of it.
         if (is(err, ErrorCode.BadCredentials) || is(err, ErrorCode.IdentityChanged)) {
-          this.#emit({ event: 'error', code: asParleyError(err).code, message: `the rendezvous no longer accepts your sign-in (${asParleyError(err).message}); LOGIN again to reconnect, or SIGNUP if the rendezvous lost your account. Known contacts are still reached directly` })
+          this.#emit({ event: 'error', code: asParleyError(err).code, message: `the rendezvous no longer accepts your sign-in (${asParleyError(err).message}); LOGIN again to reconnect, or SIGNUP if the rendezvous lost your account. Known contacts are still reached directly`, at: Date.now() })
           log.warn('the rendezvous no longer accepts our sign-in; reconnecting stopped', err)
           this.#rendezvous.signInRefused()
           return

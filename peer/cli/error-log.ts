@@ -33,7 +33,7 @@ export function unexpectedErrors (output: Output, logFile: string): (err: unknow
       }
       if (++linesInWindow > ERROR_LINES_PER_MINUTE) return
       const message = err instanceof Error ? err.message : String(err)
-      output.print({ event: 'error', code: ErrorCode.Internal, message: `unexpected failure: ${message.split('\n')[0] ?? ''} (details in ${logFile})` })
+      output.print({ event: 'error', code: ErrorCode.Internal, message: `unexpected failure: ${message.split('\n')[0] ?? ''} (details in ${logFile})`, at: now })
     } catch {
       // The terminal itself is gone (EPIPE): the log has it.
     } finally {

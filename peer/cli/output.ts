@@ -153,8 +153,11 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     if (event.event === 'progress') return progress(event)
     if (event.event === 'warning' || event.event === 'error') {
       const style = event.event === 'warning' ? 'yellow' : 'red'
-      // A warning comes on its own, any time later: it carries the time, as the other notices do.
-      const text = event.event === 'warning' ? `${clock()} warning: ${event.message}` : `error: ${event.message}`
+      // A warning comes on its own, any time later: it carries the time, as the other notices do;
+      // so does an error that answers no command (until 2026-12-06 it had none: round 6).
+      const text = event.event === 'warning'
+        ? `${clock()} warning: ${event.message}`
+        : `${event.at === undefined ? '' : `${clock(event.at)} `}error: ${event.message}`
       err.write(paint(err)(style, text) + '\n')
       return
     }

@@ -55,6 +55,7 @@ describe('messages to a changed identity are held until TRUST accepts what VERIF
     // Alice's peer is told it is no longer signed in there, once, instead of retrying for ever.
     const gone = await alice.waitFor(e => e.event === 'error' && e.code === 'ERR_BAD_CREDENTIALS', 60_000)
     assert.match(String(gone.message), /no longer accepts your sign-in .*LOGIN again/)
+    assert.equal(typeof gone.at, 'number', 'it answers no command: it says when it happened')
     // What needs the rendezvous says so from then on, not its bare "sign in first" under a prompt
     // that still names alice (until 2026-12-06: a tester's finding).
     const who = await alice.run('WHO', e => e.event === 'error' || e.event === 'who')

@@ -17,7 +17,9 @@ test('a fault that repeats in a loop neither fills the disk nor floods the scree
     const size = (await stat(log)).size
     assert.ok(size <= 1024 * 1024 + 17 * 1024, `errors.log stays near its 1 MiB cap: ${size} bytes`)
     assert.equal(printed.length, 5, 'at most five lines a minute reach the person')
-    assert.deepEqual(printed[0], { event: 'error', code: 'ERR_INTERNAL', message: `unexpected failure: boom (details in ${log})` })
+    const [first] = printed
+    assert.ok(first?.event === 'error' && first.at !== undefined && Math.abs(first.at - Date.now()) < 60_000, 'it says when it happened')
+    assert.deepEqual(first, { event: 'error', code: 'ERR_INTERNAL', message: `unexpected failure: boom (details in ${log})`, at: first.at })
     assert.match(await readFile(log, 'utf8'), /Error: boom/)
   } finally {
     await rm(dir, { recursive: true, force: true })

@@ -2,7 +2,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { formatBytes } from '../../../common/format-bytes.ts'
 import { displayWidth, table, when } from '../../../peer/cli/format.ts'
-import { describe } from '../../../peer/cli/output.ts'
+import { describe, humanOutput } from '../../../peer/cli/output.ts'
+import { ErrorCode } from '../../../common/errors.ts'
+import { capture } from '../../helpers/captured-output.ts'
 
 test('sizes: bytes exactly, then KiB / MiB / GiB with one decimal', () => {
   assert.equal(formatBytes(0), '0 B')
@@ -146,4 +148,14 @@ test('signed out by a sign-in elsewhere: what stays in this folder\'s outbox is 
   const line = (pending: number): string => (describe({ event: 'signed-out', username: 'bob', reason: 'elsewhere', pending }) ?? '').replace(/^\d\d:\d\d:\d\d /, '')
   assert.equal(line(0), 'bob signed in on another device; signed out here. LOGIN again to use this one.')
   assert.equal(line(2), 'bob signed in on another device; signed out here. LOGIN again to use this one. 2 deliveries still wait in this folder\'s outbox: they go when you sign in here again.')
+})
+
+test('an error that answers no command carries the time it happened; an answer to a command does not', () => {
+  const err = capture()
+  const human = humanOutput(capture().stream, err.stream)
+  const at = new Date(2026, 11, 6, 9, 41, 5).getTime()
+  human.print({ event: 'error', code: ErrorCode.BadCredentials, message: 'the rendezvous no longer accepts your sign-in', at })
+  human.print({ event: 'error', code: ErrorCode.Usage, message: 'no user "nobody"; nothing was sent' })
+  // Until 2026-12-06 the first had no time: read an hour later, nothing said when (round 6).
+  assert.equal(err.text(), '09:41:05 error: the rendezvous no longer accepts your sign-in\nerror: no user "nobody"; nothing was sent\n')
 })
