@@ -14,6 +14,7 @@ import type { Directory } from './directory.ts'
 import type { MessageRecord, PeerStore } from './store/store.ts'
 import { WarningThrottle } from './warnings.ts'
 import { ArrivalOrder } from './arrival-order.ts'
+import { CatchUpOrder } from './catch-up-order.ts'
 import { refusedForLeaving } from './groups/envelope.ts'
 
 export interface IncomingText {
@@ -44,6 +45,7 @@ export class Inbox {
   readonly #limiter: RateLimiter
   readonly #warnings: WarningThrottle
   readonly #order: ArrivalOrder
+  readonly #catchUp = new CatchUpOrder()
 
   /** `perSecond` and `burst` are the limits per sender (the benchmark lifts them to measure the
    * pipeline itself, not the policy). */
@@ -78,11 +80,19 @@ export class Inbox {
     const at = Date.now()
     // The sender's clock: shown beside ours, never taken for it (a clock ahead is read as now).
     const sentAt = Math.min(message.sentAt, at)
+    const { from, group } = message
     await this.#storeAndShow({
-      id, direction: 'in', peer: message.from, group: message.group, kind: 'text', body: message.text, path: null, status: 'received', at, sentAt
-    }, () => message.group === null
-      ? { event: 'message', id, from: message.from, text: message.text, at, sentAt }
-      : { event: 'group-message', id, group: message.group, from: message.from, text: message.text, at, sentAt })
+      id, direction: 'in', peer: from, group, kind: 'text', body: message.text, path: null, status: 'received', at, sentAt
+    }, () => group === null
+      ? { event: 'message', id, from, text: message.text, at, sentAt }
+      : { event: 'group-message', id, group, from, text: message.text, at, sentAt },
+    // A group's talk that waited for us is shown in the order it was sent (catch-up-order.ts).
+    group === null ? show => { show() } : show => { this.#catchUp.add(group, { from, sentAt, at, show }) })
+  }
+
+  /** Show the group texts held for their catch-up's order now (a sign-out). */
+  showHeld (): void {
+    this.#catchUp.flush()
   }
 
   /** Has this file already arrived (a retry after a lost ACK)? Then it is not received again. */
@@ -102,20 +112,31 @@ export class Inbox {
       : { event: 'group-file', id, group: file.group, from: file.from, name: file.name, path: file.path, size: file.size, sha256, at, sentAt })
   }
 
-  /** Store what came in (in the next group commit) and, unless it is a duplicate, show it; the
-   * store's shown mark moves past it only once it was shown (store/shown-mark.ts), so a stop in
-   * between is told of at the next sign-in. */
-  async #storeAndShow (record: MessageRecord, event: () => PeerEvent): Promise<void> {
+  /** Store what came in (in the next group commit) and, unless it is a duplicate, show it, now
+   * or when `when` calls its `show` (a held group text); the store's shown mark moves past it only
+   * once it was shown (store/shown-mark.ts), so a stop in between is told of at the next sign-in. */
+  async #storeAndShow (record: MessageRecord, event: () => PeerEvent, when: (show: () => void) => void = show => { show() }): Promise<void> {
     // Set in the commit's work, so that a commit that fails still lets the mark move past it.
     let row: number | undefined
+    let handedOver = false
     try {
       await this.#store.commitSoon(() => {
         row = this.#store.addMessage(record)
         if (row !== undefined) this.#store.shown.stored(row)
       })
-      if (row !== undefined) this.#emit(event())
+      const stored = row
+      if (stored !== undefined) {
+        handedOver = true
+        when(() => {
+          try {
+            this.#emit(event())
+          } finally {
+            this.#store.shown.done(stored)
+          }
+        })
+      }
     } finally {
-      if (row !== undefined) this.#store.shown.done(row)
+      if (row !== undefined && !handedOver) this.#store.shown.done(row)
     }
   }
 

@@ -357,6 +357,8 @@ export class Session {
     // `signed-out`) before `bye` (until 2026-12-06 the program ended first: nothing was said and
     // the part was left half kept in the downloads folder, a tester's finding).
     await Promise.race([Promise.all(this.#served), sleep(SERVED_GRACE_MS)])
+    // Group texts held for their catch-up's order (catch-up-order.ts) are shown before `bye`.
+    this.inbox.showHeld()
     await this.outbox.idle()
     const pending = this.store.outboxSize()
     this.store.close()

@@ -26,6 +26,7 @@ export class ShownMark {
   /** The highest row stored (or there when the store opened). */
   #highest: number
   #written: number | undefined
+  #closed = false
 
   /** `file`: where the mark is kept (undefined: in memory only). `last`: the store's last row. */
   constructor (file: string | undefined, last: number) {
@@ -55,10 +56,13 @@ export class ShownMark {
   }
 
   close (): void {
-    if (this.#fd !== undefined) closeSync(this.#fd)
+    if (this.#fd !== undefined && !this.#closed) closeSync(this.#fd)
+    this.#closed = true
   }
 
   #write (): void {
+    // Closed, its descriptor's number may be another file's by now.
+    if (this.#closed) return
     let mark = this.#highest
     for (const row of this.#pending) mark = Math.min(mark, row - 1)
     if (mark === this.#written) return

@@ -18,6 +18,7 @@ import { removeDir, tempDir } from '../../harness/temp.ts'
 import { PeerCast, PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
 import type { PeerEventLine, ServerProcess } from '../../harness/processes.ts'
 import { makeRandom, makeWav } from '../../harness/media.ts'
+import { WAITED_MS } from '../../peer/catch-up-order.ts'
 
 const NAMES = ['alice', 'bob', 'carol', 'dave', 'erin'] as const
 const PASSWORD = 'Group Secret 42'
@@ -298,6 +299,26 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     assert.equal(got.id, queued.id)
     await alice.waitFor(is('delivered', { id: queued.id, to: 'bob', group: 'team' }), 20_000, from)
     assert.equal(bob.events.filter(e => e.event === 'group-message' && e.text === text).length, 1)
+  })
+
+  test('a member back after an absence is shown the talk that waited for it in the order it was sent, not one outbox after another', async () => {
+    assert.equal(await peer('bob').quit(), 0)
+    const texts: string[] = []
+    const began = Date.now()
+    for (let n = 1; n <= 8; n++) {
+      const sender = peer(n % 2 === 1 ? 'alice' : 'erin')
+      const text = `catch-up ${n} from ${sender.name}`
+      texts.push(text)
+      const from = sender.events.length
+      sender.send(`SENDGROUP team ${text}`)
+      await sender.waitFor(is('queued', { to: 'bob', group: 'team' }), 20_000, from)
+    }
+    // Late enough to be a catch-up (catch-up-order.ts), as after any real absence.
+    await new Promise(resolve => setTimeout(resolve, Math.max(0, began + WAITED_MS + 100 - Date.now())))
+    const bob = await login('bob')
+    for (const text of texts) await bob.waitFor(e => e.event === 'group-message' && e.text === text)
+    // Until 2026-12-06: alice's four, then erin's four (each sender's outbox in turn; round 6).
+    assert.deepEqual(bob.events.filter(e => e.event === 'group-message' && texts.includes(String(e.text))).map(e => e.text), texts)
   })
 
   test('a member offline during a rotation is handed the new key by another holder when it signs in', async () => {

@@ -19,13 +19,14 @@ import { Inbox } from '../../../peer/inbox.ts'
 import type { IncomingFile, IncomingText } from '../../../peer/inbox.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
 import { InProcessRendezvous } from '../rendezvous/in-process.ts'
+import { SETTLE_MS } from '../../../peer/catch-up-order.ts'
 import { checkSender } from '../../../peer/groups/envelope.ts'
 import type { SignedInUser } from '../../../peer/signed-in.ts'
 import type { TestUser } from '../rendezvous/in-process.ts'
 import { toGroupName, toUsername } from '../../../common/wire/names.ts'
 
 const text = (over: Partial<IncomingText> = {}): IncomingText =>
-  ({ from: toUsername('bob'), group: null, id: randomBytes(16), text: 'hello', sentAt: 1, ...over })
+  ({ from: toUsername('bob'), group: null, id: randomBytes(16), text: 'hello', sentAt: Date.now(), ...over })
 const file = (over: Partial<IncomingFile> = {}): IncomingFile =>
   ({ from: toUsername('bob'), group: null, id: randomBytes(16), name: 'photo.png', path: '/downloads/photo.png', size: 4_900, sha256: new Uint8Array(32).fill(0xab), sentAt: 1, ...over })
 
@@ -246,6 +247,40 @@ describe('inbox', () => {
         writeFileSync(`${dbFile}.shown`, leftAt[1]!)
         onDisk = new PeerStore(dbFile, key)
         assert.deepEqual(onDisk.takeUnshown(), [{ user: null, group: 'club', count: 1 }])
+      } finally {
+        onDisk.close()
+        await rm(dir, { recursive: true, force: true })
+      }
+    })
+
+    it('a group\'s catch-up is held to be shown in the order sent (catch-up-order.ts): stored at once, marked shown only once shown', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'parley-inbox-'))
+      const dbFile = join(dir, 'parley.db')
+      const key = randomBytes(32)
+      let onDisk = new PeerStore(dbFile, key)
+      try {
+        onDisk.takeUnshown()
+        const emit = (event: PeerEvent): void => { events.push(event) }
+        const diskInbox = new Inbox(onDisk, new Directory(rv.client(alice), onDisk, emit), emit)
+        const club = toGroupName('club')
+        const sent = Date.now() - 10 * 60_000
+        await diskInbox.onText(text({ from: toUsername('bob'), group: club, text: '2-bob', sentAt: sent + 2 }))
+        await diskInbox.onText(text({ from: toUsername('carol'), group: club, text: '1-carol', sentAt: sent + 1 }))
+        assert.equal(events.length, 0, 'held: stored and acknowledged, not shown yet')
+        assert.equal(onDisk.history({ group: 'club' }, 10).length, 2)
+        const mark = readFileSync(`${dbFile}.shown`)
+        await new Promise(resolve => setTimeout(resolve, SETTLE_MS + 50))
+        assert.deepEqual(events.map(e => e.event === 'group-message' ? e.text : e.event), ['1-carol', '2-bob'])
+        // Killed while they were held: both are told of at the next sign-in.
+        onDisk.close()
+        writeFileSync(`${dbFile}.shown`, mark)
+        onDisk = new PeerStore(dbFile, key)
+        assert.deepEqual(onDisk.takeUnshown(), [{ user: null, group: 'club', count: 2 }])
+        // A sign-out shows what is held at once.
+        const again = new Inbox(onDisk, new Directory(rv.client(alice), onDisk, emit), emit)
+        await again.onText(text({ group: club, text: 'at the sign-out', sentAt: sent }))
+        again.showHeld()
+        assert.equal(events.length, 3)
       } finally {
         onDisk.close()
         await rm(dir, { recursive: true, force: true })
