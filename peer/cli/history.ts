@@ -1,7 +1,11 @@
 /**
  * Persistent command history in the data folder (one line per command, newest last, owner-only
  * permissions). A password never lands in it: neither a line answered at the hidden prompt nor
- * a SIGNUP/LOGIN line that carries one.
+ * a SIGNUP/LOGIN line that carries one. Nor does what the store seals (README, Security design):
+ * a message's text or a file's path. The file is one per data folder, in the clear, and read by
+ * whichever account signs in there next; until 2026-12-06 it kept `SEND alice my secret is 42`
+ * for the next account's Up arrow (a tester's finding, round 7). This run's own lines stay whole
+ * in the prompt's memory until another account signs in (prompt.ts).
  */
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
@@ -14,6 +18,18 @@ const log = logger('parley:history')
 /** True for a line that must not be remembered: SIGNUP or LOGIN with a password on it. */
 export function holdsPassword (line: string): boolean {
   return /^\s*(signup|login)\s+\S+\s+\S/i.test(line)
+}
+
+/**
+ * What of a command line the file keeps (undefined: nothing). A SEND or SENDGROUP keeps its verb
+ * and address (`SEND bob`: Up still brings back whom it went to), a SENDFILE or SENDGROUPFILE
+ * nothing (its path comes first), a line with a password nothing; any other line as it is.
+ */
+export function keptOnDisk (line: string): string | undefined {
+  if (line.trim() === '' || holdsPassword(line) || line.includes('\n')) return undefined
+  if (/^\s*(sendfile|sendgroupfile)(\s|$)/i.test(line)) return undefined
+  const message = /^\s*(send|sendgroup)\s+(\S+)\s+\S/i.exec(line)
+  return message === null ? line : `${message[1] ?? ''} ${message[2] ?? ''}`
 }
 
 export class HistoryFile {
@@ -31,19 +47,24 @@ export class HistoryFile {
     } catch {
       return []
     }
-    const lines = text.split('\n').filter(line => line !== '' && !holdsPassword(line))
+    const written = text.split('\n').filter(line => line !== '')
+    // A line the same as the one before it once its text is gone (`SEND bob` ten times) is one.
+    const lines = written.map(keptOnDisk).filter((line, at, all): line is string => line !== undefined && line !== all[at - 1])
     const kept = lines.slice(-HISTORY_LINES)
-    // Keep the file from growing without end: rewrite it when it holds twice what is kept.
-    if (lines.length > 2 * HISTORY_LINES) this.#write(kept.join('\n') + '\n')
+    // Keep the file from growing without end: rewrite it when it holds twice what is kept. And
+    // a file an older version wrote, with texts and paths in it, is rewritten without them.
+    const scrubbed = lines.length !== written.length || lines.some((line, at) => line !== written[at])
+    if (lines.length > 2 * HISTORY_LINES || scrubbed) this.#write(kept.join('\n') + '\n')
     return kept.reverse()
   }
 
-  /** Remember one command line (never one holding a password); failures only cost the history. */
+  /** Remember what the file keeps of one command line; failures only cost the history. */
   add (line: string): void {
-    if (line.trim() === '' || holdsPassword(line) || line.includes('\n')) return
+    const kept = keptOnDisk(line)
+    if (kept === undefined) return
     try {
       mkdirSync(dirname(this.#path), { recursive: true, mode: 0o700 })
-      appendFileSync(this.#path, line + '\n', { mode: 0o600 })
+      appendFileSync(this.#path, kept + '\n', { mode: 0o600 })
     } catch (err) {
       // A read-only data folder loses the history, not the command.
       log.warn('could not save the command to the history file', err)

@@ -106,6 +106,8 @@ export class Prompt {
   #search: ReverseSearch | undefined
   /** Lines of a paste of several are not run (terminal only). */
   #paste: PasteGuard | undefined
+  /** The last account signed in by this prompt: its lines stay whole in memory, not the next one's. */
+  #lastAccount: string | undefined
 
   constructor (peer: ParleyPeer, output: Output, options: PromptOptions) {
     this.#peer = peer
@@ -278,10 +280,12 @@ export class Prompt {
       this.#remember(line)
       if (command.verb !== 'SEND') await this.#peer.answered()
       if (command.verb === 'QUIT') return true
-      if (this.#options.interactive && (command.verb === 'SIGNUP' || command.verb === 'LOGIN') && command.password === undefined) {
+      const signingIn = command.verb === 'SIGNUP' || command.verb === 'LOGIN'
+      if (this.#options.interactive && signingIn && command.password === undefined) {
         command.password = await askPassword(async (label, problem) => await this.#askHidden(label, problem), command.verb === 'SIGNUP')
       }
       await run(this.#peer, command, this.#output)
+      if (signingIn) this.#signedInAs(this.#peer.username)
     } catch (err) {
       // Closed, or the input ended while a password was asked (a hang-up at `Password:`): nothing to say.
       if (this.#closed || err instanceof InputEnded) return true
@@ -307,6 +311,18 @@ export class Prompt {
 
   #remember (line: string): void {
     if (this.#options.interactive) this.#options.history?.add(line)
+  }
+
+  /** After a SIGNUP or LOGIN: when another account than the last one of this run is signed in,
+   * Up and Ctrl-R go back to what the history file keeps, not to the last account's texts and
+   * paths (until 2026-12-06 the next account's Up showed them: round 7). */
+  #signedInAs (username: string | undefined): void {
+    if (username === undefined) return
+    if (this.#lastAccount !== undefined && username !== this.#lastAccount) {
+      const history = this.#history
+      history.splice(0, history.length, ...(this.#options.history?.load() ?? []))
+    }
+    this.#lastAccount = username
   }
 
   #forget (line: string): void {
