@@ -47,6 +47,8 @@ export class ParleyPeer {
   readonly #emit: Emit
   /** Events waiting for a sign-in's announcement (#open), or undefined: they go out at once. */
   #held: PeerEvent[] | undefined
+  /** The account whose session a sign-in closed, until that sign-in is announced (or fails). */
+  #closedForSignIn: { username: string, pending: number } | undefined
   #node: ParleyNode
   #services: Services
   #rendezvous: RendezvousClient
@@ -296,7 +298,14 @@ export class ParleyPeer {
     }
     this.#session = session
     this.#account = signed
-    this.#held = [...(announcement === undefined ? [] : [announcement]), ...(this.#held ?? [])]
+    // Another account's session closed for this one: said first, with what it left in the outbox
+    // (until 2026-12-06 nothing was said, and its file going out stood in the prompt: round 7).
+    const closed = this.#closedForSignIn
+    this.#closedForSignIn = undefined
+    const switched: PeerEvent[] = announcement === undefined || closed === undefined || closed.username === signed.username
+      ? []
+      : [{ event: 'signed-out', username: closed.username, reason: 'switched', pending: closed.pending }]
+    this.#held = [...switched, ...(announcement === undefined ? [] : [announcement]), ...(this.#held ?? [])]
     release()
   }
 
@@ -336,7 +345,9 @@ export class ParleyPeer {
     const session = this.#session
     this.#session = undefined
     this.#account = undefined
-    return await session?.close(graceMs) ?? 0
+    const pending = await session?.close(graceMs) ?? 0
+    if (session !== undefined) this.#closedForSignIn = { username: session.username, pending }
+    return pending
   }
 
   #signedIn (): Session {

@@ -29,7 +29,7 @@ export type PeerEvent =
   /** This peer is no longer signed in as `username`: `elsewhere`, the account signed in on
    * another device (the rendezvous keeps one session per account). `pending`: deliveries left
    * in this folder's outbox, which go when the user signs in here again. */
-  | { event: 'signed-out', username: string, reason: 'elsewhere', pending: number }
+  | { event: 'signed-out', username: string, reason: 'elsewhere' | 'switched', pending: number }
   /** At sign-in: messages that came in and were stored, but never shown (the peer stopped in
    * between), per conversation: `user` for a direct one, `group` for a group's; both null for
    * the conversations past the first 20 together. */

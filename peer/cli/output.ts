@@ -323,9 +323,11 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       return event.offline
         ? `Signed in as ${event.username} from this data folder: the rendezvous is out of reach, so known contacts are reached at their last addresses until it is back.`
         : `Signed in as ${event.username}.`
-    case 'signed-out': return colour('yellow', `${clock()} ${event.username} signed in on another device; signed out here. LOGIN again to use this one.` +
+    case 'signed-out': return colour('yellow', (event.reason === 'switched'
+      ? `${clock()} ${event.username} is signed out here.`
+      : `${clock()} ${event.username} signed in on another device; signed out here. LOGIN again to use this one.`) +
       // (Until 2026-12-06 nothing said what stayed behind: a tester's finding.)
-      (event.pending === 0 ? '' : ` ${plural(event.pending, 'delivery')} still wait${event.pending === 1 ? 's' : ''} in this folder's outbox: ${event.pending === 1 ? 'it goes' : 'they go'} when you sign in here again.`))
+      (event.pending === 0 ? '' : ` ${plural(event.pending, 'delivery')} ${event.reason === 'switched' ? `of ${event.username}'s ` : ''}still wait${event.pending === 1 ? 's' : ''} in this folder's outbox: ${event.pending === 1 ? 'it goes' : 'they go'} when ${event.reason === 'switched' ? `${event.username} signs` : 'you sign'} in here again.`))
     case 'unshown': return colour('yellow', unshownText(event.conversations))
     case 'message': return `${clock(event.at)} ${late(event, colour)}${colour('bold', event.from)}: ${event.text}`
     case 'group-message': return `${clock(event.at)} ${late(event, colour)}${group(event.group)} ${colour('bold', event.from)}: ${event.text}`

@@ -141,4 +141,16 @@ describe('signing in on another device signs the old one out', () => {
     await back
     assert.deepEqual(texts(device.events, 'back on the old one'), [])
   })
+
+  test('another account signed in by the same process says the last one is signed out here, and what it left in the outbox', async () => {
+    // Carol away: what alice sends her waits in alice's outbox.
+    assert.equal(await carol.quit(), 0)
+    await alice.run('SEND carol for when you are back', is('queued', { to: 'carol' }))
+    const from = alice.events.length
+    const erin = await alice.run(`SIGNUP erin ${PASSWORD}`, e => e.event === 'signed-up' || e.event === 'error', MOVE_WAIT_MS)
+    assert.equal(erin.event, 'signed-up', JSON.stringify(erin))
+    // Said before the new account's welcome (until 2026-12-06 nothing was said: round 7).
+    const said = alice.events.slice(from).filter(e => e.event === 'signed-out' || e.event === 'signed-up')
+    assert.deepEqual(said.map(e => [e.event, e.username, e.reason, e.pending]), [['signed-out', 'alice', 'switched', 1], ['signed-up', 'erin', undefined, undefined]])
+  })
 })

@@ -159,3 +159,10 @@ test('an error that answers no command carries the time it happened; an answer t
   // Until 2026-12-06 the first had no time: read an hour later, nothing said when (round 6).
   assert.equal(err.text(), '09:41:05 error: the rendezvous no longer accepts your sign-in\nerror: no user "nobody"; nothing was sent\n')
 })
+
+test('another account signed in here: the last one is said signed out, with what it left in the outbox', () => {
+  const switched = describe({ event: 'signed-out', username: 'bob', reason: 'switched', pending: 2 }) ?? ''
+  assert.match(switched, /^\d\d:\d\d:\d\d bob is signed out here\. 2 deliveries of bob's still wait in this folder's outbox: they go when bob signs in here again\.$/)
+  assert.match(describe({ event: 'signed-out', username: 'bob', reason: 'switched', pending: 0 }) ?? '', /^\d\d:\d\d:\d\d bob is signed out here\.$/)
+  assert.match(describe({ event: 'signed-out', username: 'bob', reason: 'elsewhere', pending: 1 }) ?? '', /signed out here\. LOGIN again to use this one\. 1 delivery still waits in this folder's outbox: it goes when you sign in here again\.$/)
+})
