@@ -15,7 +15,7 @@ import type { MessageRecord, PeerStore } from './store/store.ts'
 import { WarningThrottle } from './warnings.ts'
 import { ArrivalOrder } from './arrival-order.ts'
 import { CatchUpOrder } from './catch-up-order.ts'
-import { refusedForLeaving } from './groups/envelope.ts'
+import { refusedForLeaving } from './groups/left.ts'
 
 export interface IncomingText {
   from: Username

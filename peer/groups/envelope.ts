@@ -14,6 +14,7 @@ import { formatHeader } from '../../common/wire/headers.ts'
 import type { SessionMessage, SessionPeer } from '../direct/session.ts'
 import type { SignedInUser } from '../signed-in.ts'
 import type { IncomingText } from '../inbox.ts'
+import { leftGroupRefusal } from './left.ts'
 
 export type GroupEnvelope = InferSchema<typeof groupEnvelopeBody>
 
@@ -44,17 +45,6 @@ export async function openGroupText (keys: SignedInUser['keys'], from: SessionPe
   return { from: from.username, group: header.group, id: body.id, text: body.text, sentAt: body.sentAt }
 }
 
-/** Refusals of what a member sent to a group we have left: its sender is told and gives it up;
- * our person need not hear of it (until 2026-12-06 a member who left mid-burst was warned
- * "refused incoming data from eve (12D3…): the recipient is no longer in club", about
- * themselves: a tester's finding). */
-const refusalsAboutUs = new WeakSet<Error>()
-
-/** Is this refusal ours for having left the group (see refusalsAboutUs)? */
-export function refusedForLeaving (err: Error): boolean {
-  return refusalsAboutUs.has(err)
-}
-
 /** Only members send to a group; a cached list may predate the sender's join, so refuse only on a fresh one. */
 export async function checkSender (keys: SignedInUser['keys'], group: string, from: string): Promise<void> {
   let info
@@ -64,11 +54,7 @@ export async function checkSender (keys: SignedInUser['keys'], group: string, fr
     // We left: the rendezvous's "you are not a member" is about us, and read as about the sender
     // once it reached them ("refused by the recipient: you are not a member of big", a tester's
     // finding, until 2026-12-06).
-    if (is(err, ErrorCode.Forbidden)) {
-      const left = new ParleyError(ErrorCode.Forbidden, `the recipient is no longer in ${group}`)
-      refusalsAboutUs.add(left)
-      throw left
-    }
+    if (is(err, ErrorCode.Forbidden)) throw leftGroupRefusal(group)
     throw err
   }
   if (!info.members.some(m => m.username === from)) info = await keys.info(group, true)

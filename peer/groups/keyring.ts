@@ -17,6 +17,7 @@ import type { Emit } from '../events.ts'
 import type { PeerStore } from '../store/store.ts'
 import type { RendezvousClient } from '../rendezvous-client.ts'
 import { logger } from '../log.ts'
+import { leftGroupRefusal } from './left.ts'
 
 /** A member as the rendezvous lists it. No addresses: a hand-over resolves the member through
  * the directory, which checks the peer id against our pin (DESIGN §3). */
@@ -353,13 +354,17 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     if (running === undefined) {
       running = this.#deps.handOver(member, info.group, info.epoch, key)
         .then(() => { this.emit('handed-over', info.group, member.username) })
-        .catch((err: unknown) => {
+        .catch(async (err: unknown) => {
           // Said once per attempt, not by each of its waiters, and the same failure once a
           // minute: 8 times in 44 s for a member who had not accepted our new identity, 4 in
           // the first 3 s (a tester's finding, until 2026-12-06). The outbox tries on meanwhile.
           const error = asParleyError(err)
           const message = `could not hand the key of ${info.group} to ${member.username}: ${error.message}`
-          if (!this.#warnedRecently(message)) this.#deps.emit({ event: 'warning', code: error.code, message })
+          if (!await this.#mends(info.group, member.username, error)) {
+            if (!this.#warnedRecently(message)) this.#deps.emit({ event: 'warning', code: error.code, message })
+          } else {
+            log.warn(message)
+          }
           throw err
         })
         .finally(() => { this.#handing.delete(id) })
@@ -371,6 +376,19 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     } catch {
       // said where it failed
     }
+  }
+
+  /**
+   * A failed hand-over that mends itself, which nobody need be warned of (a member who joined
+   * and left or quit at once was, round 7): the member is out of reach (it asks for the key
+   * through key-needed when it signs in next, and our outbox hands it over before a delivery),
+   * or it refused because it is no longer in the group.
+   */
+  async #mends (group: string, username: string, error: ParleyError): Promise<boolean> {
+    if (error.code === ErrorCode.Unreachable) return true
+    if (error.code !== ErrorCode.Forbidden) return false
+    const info = await this.info(group, true).catch(() => undefined)
+    return info !== undefined && !info.members.some(m => m.username === username)
   }
 
   /** A member asked (through the rendezvous) for the key: hand it over if we hold it. The
@@ -465,7 +483,10 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       if (!equals(held, incoming.key)) throw new ParleyError(ErrorCode.Conflict, `a different key for ${incoming.group} epoch ${incoming.epoch}`)
       return
     }
-    const info = await this.info(incoming.group, true)
+    const info = await this.info(incoming.group, true).catch((err: unknown) => {
+      // We left (the rendezvous says we are no member): the key came as we went (round 7).
+      throw is(err, ErrorCode.Forbidden) ? leftGroupRefusal(incoming.group) : err
+    })
     if (!info.members.some(m => m.username === incoming.from)) {
       throw new ParleyError(ErrorCode.Forbidden, `${incoming.from} is not a member of ${incoming.group}`)
     }

@@ -21,6 +21,7 @@ import type { Result } from '../../../common/protocol/rendezvous.ts'
 import { toGroupName, toUsername } from '../../../common/wire/names.ts'
 import type { Username } from '../../../common/wire/names.ts'
 import { GroupKeyring } from '../../../peer/groups/keyring.ts'
+import { refusedForLeaving } from '../../../peer/groups/left.ts'
 import type { KeyringDeps } from '../../../peer/groups/keyring.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
@@ -116,8 +117,8 @@ interface Member {
   reported: string[]
   /** The peer ids this member pinned. */
   pins: Map<string, string>
-  /** Hand-overs from this member fail while `failHandOvers` is true (the recipient is unreachable). */
-  control: { failHandOvers: boolean }
+  /** Hand-overs from this member fail with `failHandOvers` while it is set. */
+  control: { failHandOvers: ParleyError | undefined }
 }
 
 describe('group keyring', () => {
@@ -137,7 +138,7 @@ describe('group keyring', () => {
     const store = new PeerStore(IN_MEMORY, wrapKey)
     const shown: PeerEvent[] = []
     const pins = new Map<string, string>()
-    const control = { failHandOvers: false }
+    const control: Member['control'] = { failHandOvers: undefined }
     const deps: KeyringDeps = {
       username: name,
       wrapKey,
@@ -147,7 +148,7 @@ describe('group keyring', () => {
       sign: async data => await identity.sign(data),
       pinnedPeerId: username => pins.get(username),
       handOver: async (to, group, epoch, key) => {
-        if (control.failHandOvers) throw new ParleyError(ErrorCode.Unreachable, `${to.username} is not reachable right now`)
+        if (control.failHandOvers !== undefined) throw control.failHandOvers
         await member(to.username).keyring.acceptHandedKey({ from: name, group, epoch, key })
       }
     }
@@ -364,7 +365,7 @@ describe('group keyring', () => {
       const alice = member('alice')
       server.online.delete('bob')
       await alice.keyring.keyForSending(GROUP)
-      alice.control.failHandOvers = true
+      alice.control.failHandOvers = new ParleyError(ErrorCode.IdentityChanged, 'refused by the recipient: it has not accepted your new identity')
       const reportedBefore = alice.reported.length
       await alice.keyring.keyForDelivery(GROUP, toUsername('bob'))
       assert.deepEqual(alice.reported.slice(reportedBefore), [])
@@ -374,6 +375,28 @@ describe('group keyring', () => {
       // 2026-12-06, once per waiter and per try: 8 times in 44 s).
       await Promise.all([1, 2, 3].map(async () => { await alice.keyring.keyForDelivery(GROUP, toUsername('bob')) }))
       await alice.keyring.keyForDelivery(GROUP, toUsername('bob'))
+      assert.equal(alice.shown.filter(e => e.event === 'warning').length, 1, JSON.stringify(alice.shown))
+    })
+
+    test('a hand-over that mends itself is no warning: the member out of reach, or refusing it because it left (round 7)', async () => {
+      const alice = member('alice')
+      server.online.delete('bob')
+      await alice.keyring.keyForSending(GROUP)
+      alice.control.failHandOvers = new ParleyError(ErrorCode.Unreachable, 'bob is not reachable right now')
+      await alice.keyring.keyForDelivery(GROUP, toUsername('bob'))
+      // Bob joined and left at once: the key reached him as he went, and he refused it.
+      alice.control.failHandOvers = undefined
+      server.members.delete('bob')
+      const refused = await member('bob').keyring.acceptHandedKey({ from: toUsername('alice'), group: GROUP, epoch: 1, key: randomBytes(24) }).then(() => undefined, (err: unknown) => err as Error)
+      assert.ok(refused !== undefined && refusedForLeaving(refused), `bob's refusal is about himself, not shown to him: ${String(refused)}`)
+      alice.control.failHandOvers = new ParleyError(ErrorCode.Forbidden, `refused by the recipient: ${refused.message}`)
+      const { info } = await alice.keyring.keyForSending(GROUP)
+      await alice.keyring.handOverTo(info, { username: toUsername('bob'), peerId: '', online: true, hasKey: false }, randomBytes(24))
+      assert.deepEqual(alice.shown.filter(e => e.event === 'warning'), [])
+      // A refusal from a member still in the group is worth a warning.
+      server.members.add('bob')
+      const { info: again } = await alice.keyring.keyForSending(GROUP)
+      await alice.keyring.handOverTo(again, { username: toUsername('bob'), peerId: '', online: true, hasKey: false }, randomBytes(24))
       assert.equal(alice.shown.filter(e => e.event === 'warning').length, 1, JSON.stringify(alice.shown))
     })
 
