@@ -55,7 +55,7 @@ export type PeerEvent =
   /** Given up: this message will not reach `to` (the file changed after it was sent, the
    * recipient refused it five times…); `message` says why, for a person. */
   | { event: 'undelivered', id: string, to: string, group: string | null, name: string | null, code: ErrorCode, message: string }
-  | { event: 'progress', id: string, direction: 'send' | 'receive', peer: string, name: string, bytes: number, total: number }
+  | { event: 'progress', id: string, direction: 'send' | 'receive' | 'read', peer: string, name: string, bytes: number, total: number }
   /** A file coming in stopped before its end: it leaves the transfers shown in the prompt at
    * once. `bytes` had arrived of `total` (0 when unknown); `cause` says why in a word a person's
    * screen can explain (FileCutCause), `reason` in the error's own words. */

@@ -135,6 +135,8 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   function ending (event: PeerEvent): void {
     switch (event.event) {
       case 'sent': if (event.name === null) unconfirmed.sent(event.id, event.to, event.group); break
+      // A file read for its hash is taken, or its command failed: the reading leaves the status.
+      case 'accepted': if (event.kind === 'file') transfers.end('read', event.id, event.to ?? event.group ?? ''); break
       case 'delivered': case 'queued': case 'undelivered':
         transfers.end('send', event.id, event.to)
         if (event.event === 'queued') unconfirmed.queued(event.id, event.to)
@@ -159,6 +161,8 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
         ? `${clock()} warning: ${event.message}`
         : `${event.at === undefined ? '' : `${clock(event.at)} `}error: ${event.message}`
       err.write(paint(err)(style, text) + '\n')
+      const wasActive = transfers.active
+      if (event.event === 'error' && event.at === undefined && transfers.endReading()) statusChanged(wasActive !== transfers.active)
       return
     }
     ending(event)

@@ -1,6 +1,7 @@
 /**
  * The file transfers in progress as one short status the prompt carries:
- * `↑ clip.mp4 40% → alice, carol  ↓ song.mp3 7% ← bob`.
+ * `↑ clip.mp4 40% → alice, carol  ↓ song.mp3 7% ← bob`, and a file being read for its hash
+ * before SENDFILE takes it: `reading film.mkv 35%`.
  *
  * One status for all transfers, drawn with the prompt, rather than a progress bar each: a bar
  * saves the cursor when it starts and restores it (and clears that line) when it ends, so the
@@ -79,6 +80,17 @@ export class TransferStatus {
     this.#transfers.clear()
   }
 
+  /** A command failed: a file it was reading (one command runs at a time) is not going out. */
+  endReading (): boolean {
+    let ended = false
+    for (const [key, transfer] of this.#transfers) {
+      if (transfer.direction !== 'read') continue
+      this.#transfers.delete(key)
+      ended = true
+    }
+    return ended
+  }
+
   /** The status in at most `maxLength` characters, or undefined when idle. What does not fit is
    * counted, not cut off mid-word: `↑ clip.mp4 40% → alice  +2 more` (until 2026-12-06 a third
    * transfer read `↓ song.mp3 7% ← b…`). A first transfer too long on its own has its name cut
@@ -120,6 +132,7 @@ export class TransferStatus {
       total += peer.total
     }
     const percent = total === 0 ? 100 : Math.floor(100 * bytes / total)
+    if (transfer.direction === 'read') return `reading ${name ?? transfer.name} ${percent}%`
     const [arrow, towards] = transfer.direction === 'send' ? ['↑', '→'] : ['↓', '←']
     return `${arrow} ${name ?? transfer.name} ${percent}% ${towards} ${[...transfer.peers.keys()].join(', ')}`
   }

@@ -85,11 +85,16 @@ export interface QueuedFile {
 }
 
 /** A local file the user asked to send, described and hashed (the hash is cached for its
- * delivery, so a file sent at once is read once for it). */
-export async function fileToQueue (given: string): Promise<QueuedFile> {
+ * delivery, so a file sent at once is read once for it). `onRead` hears how far the hash got,
+ * every READ_REPORT_BYTES, for a file that takes that long to read. */
+export async function fileToQueue (given: string, onRead?: (read: { name: string, bytes: number, total: number }) => void): Promise<QueuedFile> {
   const { path, name } = await describeLocalFile(given)
-  return { path, name, sha256: Buffer.from(await hashFile(path)).toString('hex') }
+  const onProgress = onRead === undefined ? undefined : (bytes: number, total: number) => { onRead({ name, bytes, total }) }
+  return { path, name, sha256: Buffer.from(await hashFile(path, undefined, onProgress)).toString('hex') }
 }
+
+/** How often reading a file for its hash is reported: a file smaller than this is not. */
+export const READ_REPORT_BYTES = 4 * 1024 * 1024
 
 /** What a sender whose file changed can do: the outbox never sends a file other than the one
  * SENDFILE took, so only a new SENDFILE sends the file as it is now. */
@@ -119,7 +124,7 @@ export async function fileToDeliver (path: string, sent: string | undefined): Pr
 const recentHashes = new Map<string, Uint8Array>()
 const RECENT_HASHES = 32
 
-export async function hashFile (path: string, signal?: AbortSignal): Promise<Uint8Array> {
+export async function hashFile (path: string, signal?: AbortSignal, onProgress?: (bytes: number, total: number) => void): Promise<Uint8Array> {
   const stopIfCancelled = (): void => { if (signal?.aborted === true) throw cancelled(signal) }
   const handle = await openRegularFile(path)
   try {
@@ -130,7 +135,7 @@ export async function hashFile (path: string, signal?: AbortSignal): Promise<Uin
     if (known !== undefined) return known
     const hash = createHash('sha256')
     const buffer = Buffer.allocUnsafe(CHUNK_SIZE)
-    for (let position = 0; ;) {
+    for (let position = 0, report = READ_REPORT_BYTES; ;) {
       stopIfCancelled()
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, position).catch((err: unknown) => {
         throw fileError(err, `cannot read ${path}`)
@@ -138,6 +143,10 @@ export async function hashFile (path: string, signal?: AbortSignal): Promise<Uin
       if (bytesRead === 0) break
       hash.update(buffer.subarray(0, bytesRead))
       position += bytesRead
+      if (position >= report) {
+        onProgress?.(position, Math.max(position, stats.size))
+        report = position + READ_REPORT_BYTES
+      }
     }
     const digest = new Uint8Array(hash.digest())
     recentHashes.set(key, digest)

@@ -202,7 +202,15 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     const bob = peer('bob')
     const from = bob.events.length
     const file = bob.waitFor(e => e.event === 'file' && e.from === 'alice' && e.name === 'film.bin', 120_000, from)
+    const aliceFrom = peer('alice').events.length
     await peer('alice').run(`SENDFILE ${path} bob`, is('sent', { name: 'film.bin' }))
+    // Read for its hash before it is taken, and said so (round 7: seconds of nothing for a large
+    // file): every 4 MiB, under the id its `accepted` then carries.
+    const taking = peer('alice').events.slice(aliceFrom).filter(e => (e.event === 'progress' && e.direction === 'read') || e.event === 'accepted')
+    assert.deepEqual(taking.map(e => [e.event, e.id, e.bytes]), [
+      ...Array.from({ length: 12 }, (_, n) => ['progress', taking.at(-1)?.id, (n + 1) * 4 * 1024 * 1024]),
+      ['accepted', taking.at(-1)?.id, undefined]
+    ])
     await peer('alice').run('SEND bob typed while the film goes', is('delivered', { to: 'bob' }), 120_000)
     const arrived = await file
     const order = bob.events.slice(from).filter(e => e.event === 'file' || e.event === 'message').map(e => e.event)

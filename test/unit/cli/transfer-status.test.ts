@@ -4,6 +4,7 @@ import { STALE_MS, TransferStatus } from '../../../peer/cli/transfer-status.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
 import { humanOutput } from '../../../peer/cli/output.ts'
 import { PassThrough } from 'node:stream'
+import { ErrorCode } from '../../../common/errors.ts'
 
 type Progress = Extract<PeerEvent, { event: 'progress' }>
 
@@ -47,6 +48,21 @@ describe('the transfers status the prompt carries', () => {
     assert.equal(status.end('send', 'aa', 'carol'), false, 'another peer')
     assert.equal(status.end('send', 'aa', 'bob'), true)
     assert.equal(status.active, false)
+  })
+
+  test('a file read for its hash before SENDFILE takes it shows as reading, until its accepted or its error (round 7: seconds of nothing)', () => {
+    const out = new PassThrough() as unknown as NodeJS.WriteStream
+    const human = humanOutput(out, new PassThrough() as unknown as NodeJS.WriteStream)
+    human.attachPrompt?.(() => {}, () => {})
+    human.print(progress({ id: 'ee', direction: 'read', peer: 'bob', name: 'film.mkv', bytes: 35, total: 100 }))
+    assert.equal(human.status?.(40), 'reading film.mkv 35%')
+    human.print({ event: 'accepted', id: 'ee', to: 'bob', group: null, kind: 'file', name: 'film.mkv' })
+    assert.equal(human.status?.(40), undefined)
+    human.print(progress({ id: 'ff', direction: 'read', peer: 'club', name: 'film.mkv', bytes: 35, total: 100 }))
+    human.print(progress({ id: 'gg', direction: 'send', peer: 'bob', name: 'song.mp3', bytes: 5, total: 100 }))
+    human.print({ event: 'error', code: ErrorCode.File, message: 'film.mkv got shorter while it was being read' })
+    assert.equal(human.status?.(40), '↑ song.mp3 5% → bob', 'the failed command\'s reading goes, the transfer stays')
+    human.close()
   })
 
   test('on a terminal, a file that stopped coming in (file-cut) leaves the prompt\'s status at once', () => {
