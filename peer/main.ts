@@ -167,11 +167,19 @@ async function main (): Promise<number> {
   const drained = peer.drain()
   // A file still going out holds a QUIT for up to drainMs: said, with how to leave at once (until
   // 2026-12-06 the screen stayed as it was, the transfer's status frozen in the closed prompt).
+  let leavingSaid = false
   if (!prompt.interrupted) {
     void Promise.race([drained.then(() => false), sleep(LEAVING_NOTICE_MS, true, { ref: false }), signal.then(() => false)])
-      .then(waiting => { if (waiting && !signalled) output.print({ event: 'leaving', waitSeconds: drainMs / 1000 }) })
+      .then(waiting => {
+        if (!waiting || signalled) return
+        output.print({ event: 'leaving', waitSeconds: drainMs / 1000 })
+        leavingSaid = true
+      })
   }
-  await Promise.race([drained, sleep(drainMs, undefined, { ref: false }), signal.then(async () => { await sleep(SIGNAL_DRAIN_MS) })])
+  // A signal during the drain still lets what is in flight finish for a moment, unless the
+  // person was told that Ctrl-C leaves now: then it does (until 2026-12-06 it took 3 s more and
+  // another progress line: round 7).
+  await Promise.race([drained, sleep(drainMs, undefined, { ref: false }), signal.then(async () => { if (!leavingSaid) await sleep(SIGNAL_DRAIN_MS) })])
   // Interrupted, the drain was the grace: what is in flight now stops (and goes out next time).
   const pending = await peer.stop(prompt.interrupted || signalled ? 0 : undefined)
   lock.release()
