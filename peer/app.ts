@@ -23,7 +23,8 @@ import type { DirectService } from './direct/service.ts'
 import { groupService } from './groups/service.ts'
 import type { GroupService } from './groups/service.ts'
 import { SignedInGate } from './signed-in.ts'
-import { HISTORY_DEFAULT, HISTORY_MAX } from './constants.ts'
+import { HISTORY_DEFAULT, HISTORY_MAX, WHO_CONTACTS } from './constants.ts'
+import { MAX_LISTED } from '../common/protocol/rendezvous.ts'
 
 export interface PeerOptions {
   /** Our own listen port (0 picks one). */
@@ -394,10 +395,19 @@ export class ParleyPeer {
     this.#emit({ event: 'groups', groups: groups.map(g => ({ group: g.group, members: g.members, joined: joined.has(g.group) })) })
   }
 
+  /** WHO: the rendezvous lists everyone online and our group-mates; a direct contact who is
+   * offline it does not know of, so the latest of our direct conversations are added as offline
+   * (until 2026-12-06 they were left out, though HELP said "who is online": round 7). */
   async who (): Promise<void> {
-    this.#signedIn()
+    const session = this.#signedIn()
     const { users } = await this.#rendezvous.who()
-    this.#emit({ event: 'who', users: users.map(u => ({ username: u.username, online: u.online })) })
+    const listed = new Set<string>(users.map(u => u.username))
+    // A list cut at its limit may leave out someone online: nobody is called offline then.
+    const contacts = users.length >= MAX_LISTED
+      ? []
+      : session.store.recentContacts(0, WHO_CONTACTS).filter(user => !listed.has(user) && user !== session.username)
+    const all = [...users.map(u => ({ username: u.username, online: u.online })), ...contacts.map(username => ({ username, online: false }))]
+    this.#emit({ event: 'who', users: all.sort((a, b) => a.username < b.username ? -1 : a.username > b.username ? 1 : 0) })
   }
 
   /** HISTORY: `user` and `group` are one name, as either. */

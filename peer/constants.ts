@@ -57,3 +57,7 @@ export const INBOUND_MESSAGES_BURST = 4_000
  * showed 1,000: a tester's finding). */
 export const HISTORY_DEFAULT = 20
 export const HISTORY_MAX = 10_000
+
+/** WHO adds at most this many of the latest direct contacts the rendezvous did not list (they
+ * are offline). */
+export const WHO_CONTACTS = 100

@@ -51,12 +51,12 @@ export const COMMANDS: readonly CommandSpec[] = [
   { verb: 'SENDGROUPFILE', usage: 'SENDGROUPFILE <file> <group>', help: 'a file to every member of a group', complete: ['file', 'our-group'] },
   { verb: 'MEMBERS', usage: 'MEMBERS <group>', help: 'who is in a group, and who is online', complete: ['group', 'none'] },
   { verb: 'LEAVE', usage: 'LEAVE <group>', help: 'leave a group', complete: ['our-group', 'none'] },
-  { verb: 'WHO', usage: 'WHO', help: 'who is online', complete: ['none'] },
+  { verb: 'WHO', usage: 'WHO', help: 'who is online, and your contacts: group-mates and the users you talked with', complete: ['none'] },
   { verb: 'HISTORY', usage: 'HISTORY <user|group|#group> [n]', help: 'the last n messages (default 20); #group: the group, not a user of that name', complete: ['target', 'none'] },
   { verb: 'VERIFY', usage: 'VERIFY <user>', help: 'the fingerprint to compare with <user> out of band', complete: ['user', 'none'] },
   { verb: 'TRUST', usage: 'TRUST <user>', help: 'accept the changed identity VERIFY showed', complete: ['user', 'none'] },
   { verb: 'HELP', usage: 'HELP', help: 'this list', complete: ['none'] },
-  { verb: 'QUIT', usage: 'QUIT', help: 'leave the program (also EXIT, Ctrl-D, Ctrl-C)', complete: ['none'] },
+  { verb: 'QUIT', usage: 'QUIT', help: 'leave the program (also EXIT, Ctrl-D, or Ctrl-C on an empty line; on a typed one it clears it)', complete: ['none'] },
   { verb: 'EXIT', usage: 'EXIT', help: 'the same as QUIT', complete: ['none'] }
 ]
 

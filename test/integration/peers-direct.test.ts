@@ -239,6 +239,9 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     const text = 'while you were away'
     const queued = await peer('alice').run(`SEND dave ${text}`, is('queued', { to: 'dave' }))
     assert.equal(queued.reason, 'offline')
+    // WHO names him, offline: a direct contact, in no group with alice (round 7: left out).
+    const who = await peer('alice').run('WHO', is('who'))
+    assert.deepEqual((who.users as Array<{ username: string, online: boolean }>).find(u => u.username === 'dave'), { username: 'dave', online: false }, JSON.stringify(who))
     const file = join(dir, 'later.bin')
     const content = makeRandom(100_003)
     await writeFile(file, content)
