@@ -11,16 +11,23 @@ import { MAX_FILE_NAME_BYTES, MAX_NAME_LENGTH } from './limits.ts'
 /** Usernames and group names: 1–32 of [a-z0-9_.-], compared case-insensitively (issue 3). */
 export const NAME_PATTERN = /^[a-z0-9_.-]{1,32}$/
 
+/** A name refused, as its error quotes it: whole, or its start and "…" when it is much too long
+ * (until 2026-12-06 a 33-character name was quoted whole with "…" after it, as if cut: round 7). */
+function quoted (raw: string): string {
+  const shown = MAX_NAME_LENGTH + 8
+  return raw.length <= shown ? raw : `${raw.slice(0, shown)}…`
+}
+
 /** A username or group name, lower-cased; a ParleyError if it is not a valid name. */
 export function normaliseName (raw: string, what: 'username' | 'group' = 'username'): string {
   const name = raw.toLowerCase()
   if (name.length > MAX_NAME_LENGTH && NAME_PATTERN.test(name.slice(0, MAX_NAME_LENGTH))) {
     // Said as too long, not as made of the wrong characters (a tester's finding, until 2026-12-06).
-    throw new ParleyError(ErrorCode.InvalidName, `invalid ${what} "${raw.slice(0, MAX_NAME_LENGTH + 8)}…": at most ${MAX_NAME_LENGTH} characters (this one has ${raw.length})`)
+    throw new ParleyError(ErrorCode.InvalidName, `invalid ${what} "${quoted(raw)}": at most ${MAX_NAME_LENGTH} characters (this one has ${raw.length})`)
   }
   if (!NAME_PATTERN.test(name) || name === '.' || name === '..') {
     throw new ParleyError(ErrorCode.InvalidName,
-      `invalid ${what} "${raw.slice(0, MAX_NAME_LENGTH + 8)}": use 1-${MAX_NAME_LENGTH} of a-z 0-9 _ . - (not "." or "..")`)
+      `invalid ${what} "${quoted(raw)}": use 1-${MAX_NAME_LENGTH} of a-z 0-9 _ . - (not "." or "..")`)
   }
   return name
 }

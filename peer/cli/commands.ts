@@ -132,8 +132,12 @@ export function parseCommand (line: string): Command | null {
     }
     case 'SEND':
     case 'SENDGROUP': {
-      const [to, text] = firstWord(rest)
-      if (to === '' || text.trim() === '') throw usage(verb)
+      const [to, typed] = firstWord(rest)
+      // The spaces between the name and the text separate them, however many were typed: the
+      // text starts at its first character and keeps the rest as typed (until 2026-12-06
+      // `SEND alice  two` sent " two": round 7).
+      const text = typed.replace(/^\s+/, '')
+      if (to === '' || text === '') throw usage(verb)
       return verb === 'SEND' ? { verb, user: toUsername(to), text } : { verb, group: groupWord(to), text }
     }
     case 'SENDFILE':

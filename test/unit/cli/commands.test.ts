@@ -134,3 +134,13 @@ test('a line longer than any command can be is refused whole, saying the limit',
   assert.throws(() => parseCommand(`SEND bob ${text}x`),
     (err: unknown) => is(err, ErrorCode.TooLarge) && /at most 32,768 characters.*nothing of it was run/.test((err as Error).message))
 })
+
+test('the spaces between SEND\'s name and its text separate them; the text is kept as typed from its first character', () => {
+  const send = parseCommand('send alice  two  spaces  ')
+  assert.ok(send?.verb === 'SEND')
+  assert.equal(send.text, 'two  spaces  ')
+  const group = parseCommand('SENDGROUP club \t hi')
+  assert.ok(group?.verb === 'SENDGROUP')
+  assert.equal(group.text, 'hi')
+  assert.throws(() => parseCommand('SEND alice    '), (err: unknown) => is(err, ErrorCode.Usage))
+})
