@@ -221,12 +221,14 @@ export function frameError (err: unknown): ParleyError {
     // The remote's muxer reset the stream, or the connection under it closed: libp2p's words
     // ("The stream has been reset", "Cannot write to a stream that is closed") reached a person's
     // `queued` line until 2026-12-06 (a tester's finding).
+    // A write to a stream already closed under it is the same end seen a moment later: said the
+    // same way (until 2026-12-06 "the connection was closed", beside the other wording for one
+    // recipient's QUIT: round 7).
     case 'StreamResetError':
     case 'ConnectionClosedError':
     case 'MuxerClosedError':
-      return new ParleyError(ErrorCode.Unreachable, 'the other side closed the connection', { cause: err })
     case 'StreamStateError':
-      return new ParleyError(ErrorCode.Unreachable, 'the connection was closed', { cause: err })
+      return new ParleyError(ErrorCode.Unreachable, 'the other side closed the connection', { cause: err })
     default: {
       const wrapped = asParleyError(err)
       return wrapped.code === ErrorCode.Internal
