@@ -183,8 +183,9 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
       const key = gatherKey(event)
       // (Several texts are counted where a file's line names the file.)
       if (key !== undefined) {
-        return deliveryNotices.add(key, event.id, event.to, (names, messages) =>
-          describe({ ...event, to: names, name: messages > 1 ? `${messages} messages` : event.name }, colour) ?? '',
+        return deliveryNotices.add(key, event.id, event.to, (names, messages) => event.event === 'queued'
+          ? queuedLine({ ...event, to: names }, messages, colour)
+          : describe({ ...event, to: names, name: messages > 1 ? `${messages} messages` : event.name }, colour) ?? '',
         event.event === 'queued' && isWaitingForKey(event.reason) ? KEY_WAIT_GATHER_MS : undefined)
       }
     }
@@ -295,8 +296,27 @@ function verifyText (event: Extract<PeerEvent, { event: 'verify' }>, colour: (st
 /** Who must act for a delivery held by a changed identity: the recipient, who refused ours (its
  * reason says so), or we, who see theirs changed (until 2026-12-06 both read "once bob accepts
  * your identity", wrong for the second: a tester's finding). */
-function identityWait (to: string, reason: string): string {
-  return reason.startsWith(REFUSED_BY_RECIPIENT) ? `it goes once ${to} accepts your identity` : `it goes once you accept ${to}'s new identity (TRUST ${to})`
+function identityWait (to: string, reason: string, it: string, goes: string): string {
+  return reason.startsWith(REFUSED_BY_RECIPIENT) ? `${it} ${goes} once ${to} accepts your identity` : `${it} ${goes} once you accept ${to}'s new identity (TRUST ${to})`
+}
+
+/** A queued notice, for one message or `count` texts gathered (delivery-notices.ts). */
+function queuedLine (event: Extract<PeerEvent, { event: 'queued' }>, count: number, colour: (style: Style, text: string) => string): string {
+  const [it, goes] = count > 1 ? ['they', 'go'] : ['it', 'goes']
+  // Offline: it waits for them. Otherwise they are online but could not be reached (or went
+  // away mid-delivery), and the outbox tries again within seconds: "when they are back" read
+  // wrong beside "bob is online" (until 2026-12-06).
+  // Refused until they accept our identity: "shortly" read wrong there (a tester's finding).
+  // Cut mid-delivery, they may be leaving: "tried again shortly" read wrong beside "bob is
+  // offline" said a moment before (a tester's finding); it goes as soon as it can, either way.
+  // Waiting for the group's key, it goes when a member hands it to us (until 2026-12-06 "as
+  // soon as leo can be reached", beside leo online).
+  let then = `${it} ${goes} as soon as ${event.to} can be reached`
+  if (event.reason === 'offline') then = `${it} will be delivered when they are back`
+  else if (isWaitingForKey(event.reason)) then = `${it} ${goes} once a member hands you the key`
+  else if (event.code === ErrorCode.IdentityChanged) then = identityWait(event.to, event.reason, it, goes)
+  const what = count > 1 ? `${count} messages ` : named(event.name)
+  return colour('yellow', `${clock()} ${what}queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); ${then}`)
 }
 
 /** A group message queued while it waits for the group's key (which a member hands us, most
@@ -312,7 +332,12 @@ const KEY_WAIT_GATHER_MS = 3_000
  * delivered texts, counted ('3 messages delivered to bob': a burst of 200 SENDs printed 200
  * 'delivered to bob', a tester's finding, until 2026-12-06). */
 function gatherKey (event: Extract<PeerEvent, { event: 'delivered' | 'queued' }>): string | undefined {
-  if (event.event === 'queued') return event.group === null ? undefined : `queued\n${event.id}\n${event.reason}`
+  // Direct texts queued together for one reason share a line, as their deliveries do (a pasted
+  // burst of SENDs to someone offline made a line each: round 7); a direct file's is its own.
+  if (event.event === 'queued') {
+    if (event.group !== null) return `queued\n${event.id}\n${event.reason}`
+    return event.name === null ? `queued\n@${event.to}\n${event.reason}` : undefined
+  }
   if (event.name !== null) return event.group === null ? undefined : `delivered\n${event.group}\n${event.id}`
   return `delivered\n${event.group ?? `@${event.to}`}`
 }
@@ -355,21 +380,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     }
     case 'accepted': return undefined // the command's answer for scripts (its id); a person sees the line typed
     case 'sent': return undefined // "delivered" follows in a moment; one line per message is enough
-    case 'queued': {
-      // Offline: it waits for them. Otherwise they are online but could not be reached (or went
-      // away mid-delivery), and the outbox tries again within seconds: "when they are back" read
-      // wrong beside "bob is online" (until 2026-12-06).
-      // Refused until they accept our identity: "shortly" read wrong there (a tester's finding).
-      // Cut mid-delivery, they may be leaving: "tried again shortly" read wrong beside "bob is
-      // offline" said a moment before (a tester's finding); it goes as soon as it can, either way.
-      // Waiting for the group's key, it goes when a member hands it to us (until 2026-12-06 "as
-      // soon as leo can be reached", beside leo online).
-      let then = `it goes as soon as ${event.to} can be reached`
-      if (event.reason === 'offline') then = 'it will be delivered when they are back'
-      else if (isWaitingForKey(event.reason)) then = 'it goes once a member hands you the key'
-      else if (event.code === ErrorCode.IdentityChanged) then = identityWait(event.to, event.reason)
-      return colour('yellow', `${clock()} ${named(event.name)}queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); ${then}`)
-    }
+    case 'queued': return queuedLine(event, 1, colour)
     case 'delivered': return colour('green', `${clock()} ${named(event.name)}delivered to ${event.to}${event.group === null ? '' : ` in ${event.group}`}`)
     case 'undelivered': return colour('red', `${clock()} ${event.message}`)
     case 'progress': return undefined

@@ -73,19 +73,22 @@ describe('delivery notices, said together', () => {
     human.close()
   })
 
-  test('queued for the same reason is gathered too, by reason; a direct queued is said at once', () => {
+  test('queued for the same reason is gathered too, by reason; direct texts counted, a direct file said at once', () => {
     const out = capture()
     const human = humanOutput(out.stream, capture().stream)
-    const queued = (to: string, reason: string, group: string | null = 'club'): PeerEvent => ({ event: 'queued', id: 'm1', to, group, name: null, reason, code: null })
+    const queued = (to: string, reason: string, group: string | null = 'club', id = 'm1', name: string | null = null): PeerEvent => ({ event: 'queued', id, to, group, name, reason, code: null })
     human.print(queued('gina', 'offline'))
     human.print(queued('frank', 'offline'))
     human.print(queued('dave', 'the other side closed the connection'))
-    human.print(queued('bob', 'offline', null))
-    assert.deepEqual(out.lines(), ['queued for bob (offline); it will be delivered when they are back'])
+    // A burst of SENDs to someone offline (round 7: a line each), and a file.
+    for (const id of ['d1', 'd2', 'd3']) human.print(queued('henry', 'offline', null, id))
+    human.print(queued('henry', 'offline', null, 'f1', 'song.mp3'))
+    assert.deepEqual(out.lines(), ['song.mp3 queued for henry (offline); it will be delivered when they are back'])
     mock.timers.tick(GATHER_MS)
     assert.deepEqual(out.lines().slice(1), [
       'queued for frank and gina in club (offline); it will be delivered when they are back',
-      'queued for dave in club (the other side closed the connection); it goes as soon as dave can be reached'
+      'queued for dave in club (the other side closed the connection); it goes as soon as dave can be reached',
+      '3 messages queued for henry (offline); they will be delivered when they are back'
     ])
     human.close()
   })
