@@ -109,8 +109,12 @@ export class TransferStatus {
     const more = parts.length > 1 ? `  +${parts.length - 1} more` : ''
     const room = maxLength - width(more)
     const first = keys[0] ?? ''
-    const nameRoom = room - width(this.#describe(first, ''))
-    const shortened = this.#describe(first, nameRoom >= MIN_NAME_CHARS ? cut(this.#transfers.get(first)?.name ?? '', nameRoom) : '…')
+    // Its peers counted after the first (`→ carol +1`) before its name is cut: a name cut to "…"
+    // beside `carol, da…` said neither (until 2026-12-06: round 7).
+    const counted = this.#describe(first, undefined, true)
+    if (width(counted) <= room) return counted + more
+    const nameRoom = room - width(this.#describe(first, '', true))
+    const shortened = this.#describe(first, nameRoom >= MIN_NAME_CHARS ? cut(this.#transfers.get(first)?.name ?? '', nameRoom) : '…', true)
     return cut(shortened, room) + more
   }
 
@@ -121,8 +125,9 @@ export class TransferStatus {
     return true
   }
 
-  /** One transfer's part of the status; `name` in place of its own (shortened) if given. */
-  #describe (key: string, name?: string): string {
+  /** One transfer's part of the status; `name` in place of its own (shortened) if given; its
+   * peers as the first and a count of the others if `countPeers`. */
+  #describe (key: string, name?: string, countPeers = false): string {
     const transfer = this.#transfers.get(key)
     if (transfer === undefined) return ''
     let bytes = 0
@@ -134,6 +139,8 @@ export class TransferStatus {
     const percent = total === 0 ? 100 : Math.floor(100 * bytes / total)
     if (transfer.direction === 'read') return `reading ${name ?? transfer.name} ${percent}%`
     const [arrow, towards] = transfer.direction === 'send' ? ['↑', '→'] : ['↓', '←']
-    return `${arrow} ${name ?? transfer.name} ${percent}% ${towards} ${[...transfer.peers.keys()].join(', ')}`
+    const peers = [...transfer.peers.keys()]
+    const toWhom = countPeers && peers.length > 1 ? `${peers[0] ?? ''} +${peers.length - 1}` : peers.join(', ')
+    return `${arrow} ${name ?? transfer.name} ${percent}% ${towards} ${toWhom}`
   }
 }

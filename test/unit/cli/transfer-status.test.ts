@@ -153,6 +153,14 @@ describe('the transfers status the prompt carries', () => {
     for (const id of ['b', 'c', 'd']) four.update(progress({ id, name: `${id}.bin`, peer: 'carol', bytes: 1 }))
     assert.equal(four.text(24), '↑ … 30% → bob  +3 more')
   })
+
+  test('a group file too wide counts its members after the first before its name is cut (round 7: "↑ … 81% → carol, da…")', () => {
+    const status = new TransferStatus()
+    for (const peer of ['carol', 'dave']) status.update(progress({ peer, name: 'clip.mp4', bytes: 81 }))
+    assert.equal(status.text(40), '↑ clip.mp4 81% → carol, dave')
+    assert.equal(status.text(25), '↑ clip.mp4 81% → carol +1')
+    assert.equal(status.text(20), '↑ … 81% → carol +1')
+  })
 })
 
 const width = (text: string | undefined): number => Array.from(text ?? '').length
