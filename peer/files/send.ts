@@ -94,7 +94,7 @@ export async function fileToQueue (given: string, onRead?: (read: { name: string
 }
 
 /** How often reading a file for its hash is reported: a file smaller than this is not. */
-export const READ_REPORT_BYTES = 4 * 1024 * 1024
+const READ_REPORT_BYTES = 4 * 1024 * 1024
 
 /** What a sender whose file changed can do: the outbox never sends a file other than the one
  * SENDFILE took, so only a new SENDFILE sends the file as it is now. */
