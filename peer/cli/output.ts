@@ -293,6 +293,17 @@ function verifyText (event: Extract<PeerEvent, { event: 'verify' }>, colour: (st
   ].join('\n')
 }
 
+/** Signed out by a sign-in elsewhere, or by another account's here, and what that left in this
+ * folder's outbox (until 2026-12-06 nothing said what stayed behind: testers' findings). */
+function signedOutText (event: Extract<PeerEvent, { event: 'signed-out' }>): string {
+  const { username, pending } = event
+  const switched = event.reason === 'switched'
+  const what = switched ? `${username} is signed out here.` : `${username} signed in on another device; signed out here. LOGIN again to use this one.`
+  if (pending === 0) return what
+  const [wait, it] = pending === 1 ? ['waits', 'it goes'] : ['wait', 'they go']
+  return `${what} ${plural(pending, 'delivery')}${switched ? ` of ${username}'s` : ''} still ${wait} in this folder's outbox: ${it} when ${switched ? `${username} signs` : 'you sign'} in here again.`
+}
+
 /** Who must act for a delivery held by a changed identity: the recipient, who refused ours (its
  * reason says so), or we, who see theirs changed (until 2026-12-06 both read "once bob accepts
  * your identity", wrong for the second: a tester's finding). */
@@ -364,11 +375,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       return event.offline
         ? `Signed in as ${event.username} from this data folder: the rendezvous is out of reach, so known contacts are reached at their last addresses until it is back.`
         : `Signed in as ${event.username}.`
-    case 'signed-out': return colour('yellow', (event.reason === 'switched'
-      ? `${clock()} ${event.username} is signed out here.`
-      : `${clock()} ${event.username} signed in on another device; signed out here. LOGIN again to use this one.`) +
-      // (Until 2026-12-06 nothing said what stayed behind: a tester's finding.)
-      (event.pending === 0 ? '' : ` ${plural(event.pending, 'delivery')} ${event.reason === 'switched' ? `of ${event.username}'s ` : ''}still wait${event.pending === 1 ? 's' : ''} in this folder's outbox: ${event.pending === 1 ? 'it goes' : 'they go'} when ${event.reason === 'switched' ? `${event.username} signs` : 'you sign'} in here again.`))
+    case 'signed-out': return colour('yellow', `${clock()} ${signedOutText(event)}`)
     case 'unshown': return colour('yellow', unshownText(event.conversations))
     case 'message': return `${clock(event.at)} ${late(event, colour)}${colour('bold', event.from)}: ${event.text}`
     case 'group-message': return `${clock(event.at)} ${late(event, colour)}${group(event.group)} ${colour('bold', event.from)}: ${event.text}`
