@@ -15,7 +15,7 @@ import type { MessageRecord, PeerStore } from './store/store.ts'
 import { WarningThrottle } from './warnings.ts'
 import { ArrivalOrder } from './arrival-order.ts'
 import { CatchUpOrder } from './catch-up-order.ts'
-import { refusedForLeaving } from './groups/left.ts'
+import { refusedQuietly } from './groups/membership-races.ts'
 
 export interface IncomingText {
   from: Username
@@ -156,7 +156,7 @@ export class Inbox {
   onInboundError (peerId: string, err: ParleyError): void {
     if (err.code === ErrorCode.Unreachable) return // the sender went away mid-stream; it retries
     if (err.code === ErrorCode.Abandoned) return // the sender gave a file up: file-cut said so
-    if (refusedForLeaving(err)) return // in flight when we left the group: the sender gives it up
+    if (refusedQuietly(err)) return // a group's membership moved under it: the sender is told (membership-races.ts)
     const message = this.#warnings.admit(err.code, `refused incoming data from ${this.#nameOf(peerId)}: ${err.message}`)
     if (message !== undefined) this.#emit({ event: 'warning', code: err.code, message })
   }

@@ -22,6 +22,7 @@ import type { MessageRecord, NewOutboxItem, OutboxItem, OutboxKind, PeerStore } 
 import { OUTBOX_RETRY_MS } from './constants.ts'
 import { announcedName } from './files/send.ts'
 import { logger } from './log.ts'
+import { isRecipientLeft } from './groups/membership-races.ts'
 
 const log = logger('parley:outbox')
 
@@ -329,8 +330,16 @@ export class Outbox {
     const hopeless = error.code === ErrorCode.Integrity && item.attempts + 1 >= INTEGRITY_ATTEMPTS
     const afterLeaving = this.#lastTry.delete(deliveryKey(item.id, item.recipient))
     if (error.retryable && !hopeless && !afterLeaving) return error
-    this.#store.giveUp(item.id, item.recipient, item.group)
     this.#reportedQueued.delete(deliveryKey(item.id, item.recipient))
+    // The recipient left the group before it reached them: not theirs any more, as a message
+    // sent after they left never was. Withdrawn without a word, its message delivered once the
+    // members are (membership-races.ts; until 2026-12-06 undelivered, and `failed`: round 8).
+    if (isRecipientLeft(error)) {
+      log.warn(`${item.recipient} left ${item.group ?? ''} before a message reached them: withdrawn`)
+      this.#store.withdrawFromLeaver(item.id, item.recipient)
+      return undefined
+    }
+    this.#store.giveUp(item.id, item.recipient, item.group)
     const what = about(item)
     const notAgain = afterLeaving ? ` (you left ${item.group}, so it is not tried again)` : ''
     this.#emit({ event: 'undelivered', ...what, code: error.code, message: `could not deliver ${what.name === null ? '' : `${what.name} `}to ${item.recipient}${item.group === null ? '' : ` in ${item.group}`}: ${error.message}${notAgain}` })

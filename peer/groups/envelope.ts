@@ -14,7 +14,7 @@ import { formatHeader } from '../../common/wire/headers.ts'
 import type { SessionMessage, SessionPeer } from '../direct/session.ts'
 import type { SignedInUser } from '../signed-in.ts'
 import type { IncomingText } from '../inbox.ts'
-import { leftGroupRefusal } from './left.ts'
+import { leftGroupRefusal } from './membership-races.ts'
 
 export type GroupEnvelope = InferSchema<typeof groupEnvelopeBody>
 

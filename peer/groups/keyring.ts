@@ -17,7 +17,7 @@ import type { Emit } from '../events.ts'
 import type { PeerStore } from '../store/store.ts'
 import type { RendezvousClient } from '../rendezvous-client.ts'
 import { logger } from '../log.ts'
-import { leftGroupRefusal } from './left.ts'
+import { leftGroupRefusal, recipientLeft, staleKeyRefusal } from './membership-races.ts'
 
 /** A member as the rendezvous lists it. No addresses: a hand-over resolves the member through
  * the directory, which checks the peer id against our pin (DESIGN §3). */
@@ -280,7 +280,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     let info = await this.info(group)
     // A cached list only ever says yes quickly: before dropping a delivery, ask afresh.
     if (!inGroup(info, recipient) || !inGroup(info, this.#deps.username)) info = await this.info(group, true)
-    if (!inGroup(info, recipient)) throw new ParleyError(ErrorCode.Forbidden, `${recipient} is no longer in ${group}`)
+    if (!inGroup(info, recipient)) throw recipientLeft(recipient, group)
     if (!inGroup(info, this.#deps.username)) throw new ParleyError(ErrorCode.Forbidden, `you are no longer in ${group}`)
     // Without the current key, settle it as a send does: that moves the group on from an epoch
     // whose key never came (its maker withholds it).
@@ -360,7 +360,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
           // the first 3 s (a tester's finding, until 2026-12-06). The outbox tries on meanwhile.
           const error = asParleyError(err)
           const message = `could not hand the key of ${info.group} to ${member.username}: ${error.message}`
-          if (!await this.#mends(info.group, member.username, error)) {
+          if (!await this.#mends(info.group, info.epoch, member.username, error)) {
             if (!this.#warnedRecently(message)) this.#deps.emit({ event: 'warning', code: error.code, message })
           } else {
             log.warn(message)
@@ -379,16 +379,18 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   }
 
   /**
-   * A failed hand-over that mends itself, which nobody need be warned of (a member who joined
-   * and left or quit at once was, round 7): the member is out of reach (it asks for the key
-   * through key-needed when it signs in next, and our outbox hands it over before a delivery),
-   * or it refused because it is no longer in the group.
+   * A failed hand-over of `epoch`'s key that mends itself, which nobody need be warned of (a
+   * member who joined and left or quit at once was, rounds 7 and 8): the member is out of reach
+   * (it asks for the key through key-needed when it signs in next, and our outbox hands it over
+   * before a delivery), it refused because it is no longer in the group, or because the group has
+   * moved on to a newer epoch, whose key its maker hands round (membership-races.ts).
    */
-  async #mends (group: string, username: string, error: ParleyError): Promise<boolean> {
+  async #mends (group: string, epoch: number, username: string, error: ParleyError): Promise<boolean> {
     if (error.code === ErrorCode.Unreachable) return true
-    if (error.code !== ErrorCode.Forbidden) return false
+    if (error.code !== ErrorCode.Forbidden && error.code !== ErrorCode.Conflict) return false
     const info = await this.info(group, true).catch(() => undefined)
-    return info !== undefined && !info.members.some(m => m.username === username)
+    if (info === undefined) return false
+    return error.code === ErrorCode.Forbidden ? !info.members.some(m => m.username === username) : info.epoch > epoch
   }
 
   /** A member asked (through the rendezvous) for the key: hand it over if we hold it. The
@@ -490,6 +492,8 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     if (!info.members.some(m => m.username === incoming.from)) {
       throw new ParleyError(ErrorCode.Forbidden, `${incoming.from} is not a member of ${incoming.group}`)
     }
+    // An epoch the group has moved on from: the next one's key comes from its maker.
+    if (incoming.epoch < info.epoch) throw staleKeyRefusal(incoming.group, incoming.epoch, info.epoch)
     if (incoming.epoch !== info.epoch) {
       throw new ParleyError(ErrorCode.Conflict, `key for epoch ${incoming.epoch} of ${incoming.group}, which is at ${info.epoch}`)
     }

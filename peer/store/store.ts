@@ -224,6 +224,13 @@ export class PeerStore {
       'AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.id = messages.id)').run(id)
   }
 
+  /** A group delivery to a member who left before it reached them: out of the outbox, and the
+   * message delivered if the other members have it (outbox.ts). */
+  withdrawFromLeaver (id: string, recipient: string): void {
+    this.removeFromOutbox(id, recipient)
+    this.markGroupDeliveredIfDone(id)
+  }
+
   /** A delivery that will never be made (refused for good, unreadable here, dropped by LEAVE):
    * out of the outbox, and its message `failed` (a group message once any member will not get it). */
   giveUp (id: string, recipient: string, group: string | null): void {

@@ -21,7 +21,7 @@ import type { Result } from '../../../common/protocol/rendezvous.ts'
 import { toGroupName, toUsername } from '../../../common/wire/names.ts'
 import type { Username } from '../../../common/wire/names.ts'
 import { GroupKeyring } from '../../../peer/groups/keyring.ts'
-import { refusedForLeaving } from '../../../peer/groups/left.ts'
+import { refusedQuietly } from '../../../peer/groups/membership-races.ts'
 import type { KeyringDeps } from '../../../peer/groups/keyring.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
@@ -378,7 +378,7 @@ describe('group keyring', () => {
       assert.equal(alice.shown.filter(e => e.event === 'warning').length, 1, JSON.stringify(alice.shown))
     })
 
-    test('a hand-over that mends itself is no warning: the member out of reach, or refusing it because it left (round 7)', async () => {
+    test('a hand-over that mends itself is no warning: the member out of reach, refusing it because it left (round 7) or because the group moved on (round 8)', async () => {
       const alice = member('alice')
       server.online.delete('bob')
       await alice.keyring.keyForSending(GROUP)
@@ -388,13 +388,23 @@ describe('group keyring', () => {
       alice.control.failHandOvers = undefined
       server.members.delete('bob')
       const refused = await member('bob').keyring.acceptHandedKey({ from: toUsername('alice'), group: GROUP, epoch: 1, key: randomBytes(24) }).then(() => undefined, (err: unknown) => err as Error)
-      assert.ok(refused !== undefined && refusedForLeaving(refused), `bob's refusal is about himself, not shown to him: ${String(refused)}`)
+      assert.ok(refused !== undefined && refusedQuietly(refused), `bob's refusal is about himself, not shown to him: ${String(refused)}`)
       alice.control.failHandOvers = new ParleyError(ErrorCode.Forbidden, `refused by the recipient: ${refused.message}`)
       const { info } = await alice.keyring.keyForSending(GROUP)
       await alice.keyring.handOverTo(info, { username: toUsername('bob'), peerId: '', online: true, hasKey: false }, randomBytes(24))
       assert.deepEqual(alice.shown.filter(e => e.event === 'warning'), [])
-      // A refusal from a member still in the group is worth a warning.
+      // The group moved on while the key of the epoch before went round (a member joined and
+      // left, round 8): bob refuses it quietly, and alice is not warned.
       server.members.add('bob')
+      server.epoch++
+      const stale = await member('bob').keyring.acceptHandedKey({ from: toUsername('alice'), group: GROUP, epoch: server.epoch - 1, key: randomBytes(24) }).then(() => undefined, (err: unknown) => err as Error)
+      assert.ok(stale !== undefined && refusedQuietly(stale) && is(stale, ErrorCode.Conflict), `a stale key is refused quietly: ${String(stale)}`)
+      alice.control.failHandOvers = new ParleyError(ErrorCode.Conflict, `refused by the recipient: ${stale.message}`)
+      await alice.keyring.handOverTo({ ...info, epoch: server.epoch - 1 }, { username: toUsername('bob'), peerId: '', online: true, hasKey: false }, randomBytes(24))
+      assert.deepEqual(alice.shown.filter(e => e.event === 'warning'), [])
+      server.epoch--
+      // A refusal from a member still in the group is worth a warning.
+      alice.control.failHandOvers = new ParleyError(ErrorCode.Forbidden, `refused by the recipient: ${refused.message}`)
       const { info: again } = await alice.keyring.keyForSending(GROUP)
       await alice.keyring.handOverTo(again, { username: toUsername('bob'), peerId: '', online: true, hasKey: false }, randomBytes(24))
       assert.equal(alice.shown.filter(e => e.event === 'warning').length, 1, JSON.stringify(alice.shown))

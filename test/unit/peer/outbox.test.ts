@@ -24,6 +24,7 @@ import type { MessageRecord, NewOutboxItem, OutboxItem } from '../../../peer/sto
 import { InProcessRendezvous } from '../rendezvous/in-process.ts'
 import type { TestUser } from '../rendezvous/in-process.ts'
 import { until } from '../../helpers/loop.ts'
+import { recipientLeft } from '../../../peer/groups/membership-races.ts'
 import { removeDir, tempDir } from '../../../harness/temp.ts'
 import { join } from 'node:path'
 
@@ -33,7 +34,7 @@ const BOB = toUsername('bob')
 
 /** A delivery's outcome: ACKed, refused before it left (`refuse`, retryable as its code is by
  * default unless `retryable` says), or refused by the receiver's answer (`nack`). */
-type Outcome = 'ack' | { refuse: ErrorCode, retryable?: boolean } | { nack: ErrorCode }
+type Outcome = 'ack' | { refuse: ErrorCode, retryable?: boolean } | { nack: ErrorCode } | { failFor: (item: OutboxItem) => Error | undefined }
 
 /** The network end: records every delivery started, answers as `outcome` says, and can hold
  * deliveries (`hold`) or their ACKs (`holdAcks`) until released. */
@@ -62,8 +63,10 @@ class ScriptedDeliverer implements Deliverer {
     if (this.#holding === 'deliveries' || (this.#holdingFiles && item.kind === 'file')) await held()
     const outcome = this.outcome
     if (outcome !== 'ack' && 'refuse' in outcome) throw new ParleyError(outcome.refuse, 'refused by the recipient', { retryable: outcome.retryable })
+    const failure = outcome !== 'ack' && 'failFor' in outcome ? outcome.failFor(item) : undefined
+    if (failure !== undefined) throw failure
     onSent()
-    if (outcome !== 'ack') return { acked: Promise.reject(new ParleyError(outcome.nack, 'not accepted')) }
+    if (outcome !== 'ack' && 'nack' in outcome) return { acked: Promise.reject(new ParleyError(outcome.nack, 'not accepted')) }
     return { acked: this.#holding === 'acks' ? held() : Promise.resolve() }
   }
 
@@ -473,6 +476,22 @@ describe('outbox', () => {
       await store.commitSoon(() => {})
       assert.equal(statusOf(first), 'failed', 'carol will not get it, though bob did')
       assert.equal(statusOf(second), 'failed')
+    })
+
+    test('a delivery to a member who left before it reached them is withdrawn without a word; the message is delivered once the others have it (round 8)', async () => {
+      const carol = toUsername('carol')
+      await rv.user('carol')
+      network.hold()
+      const sent = groupSend('to the club', [BOB, carol])
+      await until(() => network.started.length === 2)
+      // Bob answers; carol left as it was sent (the keyring's fresh member list says so).
+      network.outcome = { failFor: one => one.recipient === carol ? recipientLeft(carol, club) : undefined }
+      network.release()
+      await outbox.idle()
+      assert.equal(of('undelivered').length + of('error').length, 0, JSON.stringify(events))
+      assert.equal(store.outboxSize(), 0)
+      await store.commitSoon(() => {})
+      assert.equal(statusOf(sent), 'delivered', 'every member got it: not failed')
     })
 
     test('a delivery under way that fails after we left is given up, not tried again as a member', async () => {
