@@ -1,6 +1,7 @@
 /**
  * Small pieces of human output: clock times, aligned tables (byte sizes: common/format-bytes.ts).
  */
+import { stripVTControlCharacters } from 'node:util'
 
 /** The local time of day, HH:MM:SS. */
 export function clock (at: number = Date.now()): string {
@@ -17,10 +18,13 @@ export function when (at: number, now: number = Date.now()): string {
   return day(at) === day(now) ? clock(at) : `${day(at)} ${clock(at)}`
 }
 
-/** Terminal columns a string takes (wide East Asian and emoji count two; combining marks none). */
+/** Terminal columns a string takes (wide East Asian and emoji count two; combining marks none;
+ * our own colours none: a cell of HISTORY's STATUS in yellow was counted 9 columns wider than
+ * it shows, and the MESSAGE column moved left under it, until 2026-12-06, round 8). Text from
+ * the network reaches here made safe, with no escape left in it (safe-text.ts). */
 export function displayWidth (text: string): number {
   let width = 0
-  for (const { segment } of new Intl.Segmenter().segment(text)) {
+  for (const { segment } of new Intl.Segmenter().segment(stripVTControlCharacters(text))) {
     const code = segment.codePointAt(0) ?? 0
     width += /\p{Extended_Pictographic}/u.test(segment) && code > 0xff ? 2 : isWide(code) ? 2 : 1
   }

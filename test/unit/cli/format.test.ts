@@ -2,6 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { formatBytes } from '../../../common/format-bytes.ts'
 import { displayWidth, table, when } from '../../../peer/cli/format.ts'
+import { stripVTControlCharacters, styleText } from 'node:util'
 import { describe, humanOutput } from '../../../peer/cli/output.ts'
 import { ErrorCode } from '../../../common/errors.ts'
 import { capture } from '../../helpers/captured-output.ts'
@@ -181,4 +182,11 @@ test('cut off from someone just said to be offline is said as their being offlin
     'dave is online',
     'same.bin queued for dave (the other side closed the connection); it goes as soon as dave can be reached'
   ])
+})
+
+test('a coloured cell takes the columns it shows: HISTORY\'s columns stay aligned beside one (round 8)', () => {
+  const coloured = styleText('yellow', 'received, not shown before', { validateStream: false })
+  assert.equal(displayWidth(coloured), 26)
+  const lines = table([['STATUS', 'MESSAGE'], [coloured, 'T9A1'], ['received', 'group text']]).split('\n').map(stripVTControlCharacters)
+  assert.deepEqual(lines.map(line => line.indexOf(line.includes('T9A1') ? 'T9A1' : line.includes('MESSAGE') ? 'MESSAGE' : 'group text')), [30, 30, 30])
 })
