@@ -4,6 +4,8 @@
  * listeners are set aside) and given back when the search ends:
  *   typing narrows the search, Ctrl-R again finds the next older match, Backspace widens it,
  *   Enter runs the match, Esc / Ctrl-G / Ctrl-C cancel, any other key keeps the match to edit.
+ * A query nothing matches keeps the last match on screen marked `(failed reverse-i-search)`, as
+ * bash does (until 2026-12-06 it was shown as if it matched: round 8).
  */
 import { clearLine, cursorTo } from 'node:readline'
 import type { Interface, Key } from 'node:readline'
@@ -20,13 +22,15 @@ export interface ReverseSearch {
 export function reverseSearch (rl: Interface, input: NodeJS.ReadStream, out: NodeJS.WriteStream, history: () => string[]): ReverseSearch {
   let query = ''
   let at = -1
+  /** Nothing from `at` on contains the query: the last match stays, marked. */
+  let failed = false
   let setAside: KeyListener[] | undefined
 
   const match = (): string => at === -1 ? '' : history()[at] ?? ''
   const draw = (): void => {
     clearLine(out, 0)
     cursorTo(out, 0)
-    out.write(`(reverse-i-search)\`${safeText(query)}': ${safeText(match())}`)
+    out.write(`(${failed ? 'failed ' : ''}reverse-i-search)\`${safeText(query)}': ${safeText(match())}`)
   }
   /** The next entry from `from` on (older is further on) that contains the query. */
   const find = (from: number): void => {
@@ -34,10 +38,12 @@ export function reverseSearch (rl: Interface, input: NodeJS.ReadStream, out: Nod
     for (let i = Math.max(from, 0); i < lines.length; i++) {
       if ((lines[i] ?? '').includes(query)) {
         at = i
+        failed = false
         return
       }
     }
     if (query === '') at = -1
+    failed = query !== ''
   }
 
   const end = (keep: boolean): void => {
@@ -60,6 +66,7 @@ export function reverseSearch (rl: Interface, input: NodeJS.ReadStream, out: Nod
         for (const listener of setAside) input.removeListener('keypress', listener)
         query = ''
         at = -1
+        failed = false
         draw()
       }
       return

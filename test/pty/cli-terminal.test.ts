@@ -270,6 +270,12 @@ describe('the interactive terminal', () => {
     await second.press('C-r')
     await second.type('LOG')
     await second.waitFor(screen => screen.endsWith("(reverse-i-search)`LOG': LOGIN carol"))
+    // Nothing matches: the last match stays, marked as bash marks it (round 8: shown as a match).
+    await second.type('zz')
+    await second.waitFor(screen => screen.endsWith("(failed reverse-i-search)`LOGzz': LOGIN carol"))
+    await second.press('BSpace')
+    await second.press('BSpace')
+    await second.waitFor(screen => screen.endsWith("(reverse-i-search)`LOG': LOGIN carol"))
     await second.press('Escape')
     await second.waitFor(screen => screen.endsWith('parley>'))
     await second.press('C-r')
