@@ -224,17 +224,38 @@ describe('inbox', () => {
   })
 
   describe('the shown mark (store/shown-mark.ts)', () => {
-    it('moves past what came in only once it was shown: a stop while it is shown, before the line is out, tells of it at the next sign-in', async () => {
+    /** A store on disk in a folder of its own (the shown mark is a file beside it), its last
+     * run's unshown taken; `restart` closes it, runs `meanwhile` (what a kill -9 left), and opens
+     * it again. Removed after `body`. */
+    const onDisk = async (body: (disk: { dbFile: string, store: () => PeerStore, restart: (meanwhile: () => void) => PeerStore }) => Promise<void>): Promise<void> => {
       const dir = await mkdtemp(join(tmpdir(), 'parley-inbox-'))
       const dbFile = join(dir, 'parley.db')
       const key = randomBytes(32)
-      let onDisk = new PeerStore(dbFile, key)
+      let opened = new PeerStore(dbFile, key)
       try {
-        onDisk.takeUnshown()
+        opened.takeUnshown()
+        await body({
+          dbFile,
+          store: () => opened,
+          restart: meanwhile => {
+            opened.close()
+            meanwhile()
+            opened = new PeerStore(dbFile, key)
+            return opened
+          }
+        })
+      } finally {
+        opened.close()
+        await rm(dir, { recursive: true, force: true })
+      }
+    }
+    const inboxOn = (store: PeerStore, emit: (event: PeerEvent) => void): Inbox => new Inbox(store, new Directory(rv.client(alice), store, emit), emit)
+
+    it('moves past what came in only once it was shown: a stop while it is shown, before the line is out, tells of it at the next sign-in', async () => {
+      await onDisk(async ({ dbFile, store, restart }) => {
         // What a kill -9 at the moment each line is written would leave of the mark.
         const leftAt: Buffer[] = []
-        const emit = (event: PeerEvent): void => { events.push(event); leftAt.push(readFileSync(`${dbFile}.shown`)) }
-        const diskInbox = new Inbox(onDisk, new Directory(rv.client(alice), onDisk, emit), emit)
+        const diskInbox = inboxOn(store(), event => { events.push(event); leftAt.push(readFileSync(`${dbFile}.shown`)) })
         const first = text({ text: 'first' })
         await diskInbox.onText(first)
         await diskInbox.onFile(file({ group: toGroupName('club') }))
@@ -243,48 +264,33 @@ describe('inbox', () => {
         const marks = [...leftAt, readFileSync(`${dbFile}.shown`)].map(mark => Number(mark.toString('latin1')))
         assert.ok(marks[0]! < marks[1]! && marks[1]! < marks[2]!, `the mark moves past each message after its line: ${marks.join(' ')}`)
         // Killed while the file's line was written: that file was never shown.
-        onDisk.close()
-        writeFileSync(`${dbFile}.shown`, leftAt[1]!)
-        onDisk = new PeerStore(dbFile, key)
-        assert.deepEqual(onDisk.takeUnshown(), [{ user: null, group: 'club', count: 1 }])
-      } finally {
-        onDisk.close()
-        await rm(dir, { recursive: true, force: true })
-      }
+        const again = restart(() => { writeFileSync(`${dbFile}.shown`, leftAt[1]!) })
+        assert.deepEqual(again.takeUnshown(), [{ user: null, group: 'club', count: 1 }])
+      })
     })
 
     it('a group\'s catch-up is held to be shown in the order sent (catch-up-order.ts): stored at once, marked shown only once shown', async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'parley-inbox-'))
-      const dbFile = join(dir, 'parley.db')
-      const key = randomBytes(32)
-      let onDisk = new PeerStore(dbFile, key)
-      try {
-        onDisk.takeUnshown()
+      await onDisk(async ({ dbFile, store, restart }) => {
         const emit = (event: PeerEvent): void => { events.push(event) }
-        const diskInbox = new Inbox(onDisk, new Directory(rv.client(alice), onDisk, emit), emit)
+        const diskInbox = inboxOn(store(), emit)
         const club = toGroupName('club')
         const sent = Date.now() - 10 * 60_000
         await diskInbox.onText(text({ from: toUsername('bob'), group: club, text: '2-bob', sentAt: sent + 2 }))
         await diskInbox.onText(text({ from: toUsername('carol'), group: club, text: '1-carol', sentAt: sent + 1 }))
         assert.equal(events.length, 0, 'held: stored and acknowledged, not shown yet')
-        assert.equal(onDisk.history({ group: 'club' }, 10).length, 2)
+        assert.equal(store().history({ group: 'club' }, 10).length, 2)
         const mark = readFileSync(`${dbFile}.shown`)
         await new Promise(resolve => setTimeout(resolve, SETTLE_MS + 50))
         assert.deepEqual(events.map(e => e.event === 'group-message' ? e.text : e.event), ['1-carol', '2-bob'])
         // Killed while they were held: both are told of at the next sign-in.
-        onDisk.close()
-        writeFileSync(`${dbFile}.shown`, mark)
-        onDisk = new PeerStore(dbFile, key)
-        assert.deepEqual(onDisk.takeUnshown(), [{ user: null, group: 'club', count: 2 }])
+        const again = restart(() => { writeFileSync(`${dbFile}.shown`, mark) })
+        assert.deepEqual(again.takeUnshown(), [{ user: null, group: 'club', count: 2 }])
         // A sign-out shows what is held at once.
-        const again = new Inbox(onDisk, new Directory(rv.client(alice), onDisk, emit), emit)
-        await again.onText(text({ group: club, text: 'at the sign-out', sentAt: sent }))
-        again.showHeld()
+        const next = inboxOn(again, emit)
+        await next.onText(text({ group: club, text: 'at the sign-out', sentAt: sent }))
+        next.showHeld()
         assert.equal(events.length, 3)
-      } finally {
-        onDisk.close()
-        await rm(dir, { recursive: true, force: true })
-      }
+      })
     })
   })
 
