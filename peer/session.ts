@@ -96,6 +96,8 @@ const CLOSE_GRACE_MS = 2_000
 /** At sign-out, how long inbound work (a file coming in) may take to end once told to: enough to
  * keep what came of a file (an fsync or two), bounded for a disk that hangs. */
 const SERVED_GRACE_MS = 2_000
+/** At sign-out, once told to stop, how long deliveries still under way are waited for. */
+const OUTBOX_STOP_GRACE_MS = 2_000
 
 export class Session {
   readonly username: Username
@@ -359,7 +361,13 @@ export class Session {
     await Promise.race([Promise.all(this.#served), sleep(SERVED_GRACE_MS)])
     // Group texts held for their catch-up's order (catch-up-order.ts) are shown before `bye`.
     this.inbox.showHeld()
-    await this.outbox.idle()
+    // A delivery stuck on a peer that stopped answering (frozen, its network gone) waits out its
+    // step's timeout whatever the sign-out says: a LOGIN of another account took 13 s, 28 s
+    // mid-file, with nothing on the screen (round 7). It is not waited for past a moment: the
+    // store closes under it, which the outbox takes as the normal end (it stays queued, goes
+    // again at the next sign-in, and a receiver drops a copy it has), and the node's stop or
+    // restart after this ends its stream.
+    await Promise.race([this.outbox.idle(), sleep(OUTBOX_STOP_GRACE_MS)])
     const pending = this.store.outboxSize()
     this.store.close()
     return pending

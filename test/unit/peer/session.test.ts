@@ -195,6 +195,25 @@ describe('session (the composition root)', () => {
     assert.throws(() => gate.now(), (err: unknown) => is(err, ErrorCode.Unreachable))
   })
 
+  it('a delivery stuck on a peer that stopped answering does not hold the sign-out: it stays in the outbox (round 7: a LOGIN of another account took 13–28 s)', async () => {
+    mock.timers.reset() // the sign-out's own waits run on the real clock here
+    // Sent, and then nothing: no ack, and deaf to the sign-out (its step's timeout would end it).
+    let unstick = (): void => {}
+    direct.post = async (_to, _header, _id, _body, onSent) => {
+      onSent?.()
+      return { acked: new Promise<void>((_resolve, reject) => { unstick = () => { reject(new ParleyError(ErrorCode.Unreachable, 'timed out')) } }) }
+    }
+    await session.sendText(toUsername('bob'), 'to a frozen bob', () => {})
+    await until(() => shown.some(e => e.event === 'sent'))
+    try {
+      // Until 2026-12-06 the close waited for it here until its step timed out (never, here).
+      const closed = await Promise.race([session.close(0), sleep(20_000).then(() => 'still closing')])
+      assert.equal(closed, 1, 'closed, and it still waits in the outbox, for the next sign-in')
+    } finally {
+      unstick() // its step's timeout, late: the close is over by now, or the test failed
+    }
+  })
+
   it('holds a name card from its rendezvous from the start: it names alice at her peer id', async () => {
     const card = session.user.nameCard()
     assert.ok(card !== undefined)
