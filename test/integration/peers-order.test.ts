@@ -119,16 +119,19 @@ describe('one sender\'s messages arrive in the order sent', () => {
       // Asked for fewer, HISTORY says how many earlier ones it left out.
       const last = await second.peer.run(kind === 'direct' ? 'HISTORY alice 10' : 'HISTORY restart 10', is('history'))
       assert.deepEqual([(last.messages as unknown[]).length, last.earlier], [10, count - 10])
+      // What was stored and never shown (killed between the two) was told of at the sign-in. At
+      // most one more: killed right after a line was written, before the mark moved past it.
+      // The rest is shown, soon after HISTORY holds it: a line comes once its commit is done,
+      // which HISTORY's read may have hurried, and a group's texts that waited are held a
+      // moment to be shown in the order sent (peer/catch-up-order.ts).
+      const unshown = second.peer.events.filter(is('unshown'))
+        .flatMap(e => e.conversations as Array<{ count: number }>).reduce((sum, c) => sum + c.count, 0)
+      await waitUntil('what was shown', () => texts([first, second], match).length + unshown >= count, [alice])
       // And what the two processes showed, one after the other, was in the order sent, once each.
       const shown = texts([first, second], match)
       const positions = shown.map(text => sent.indexOf(text))
       assert.ok(positions.every((at, i) => at > (positions[i - 1] ?? -1)), `shown out of order or twice: ${shown.filter((_, i) => positions[i]! <= (positions[i - 1] ?? -1)).slice(0, 5).join(' ')}`)
-      // What was stored and never shown (killed between the two) was told of at the sign-in. At
-      // most one more: killed right after a line was written, before the mark moved past it.
-      const unshown = second.peer.events.filter(is('unshown'))
-        .flatMap(e => e.conversations as Array<{ count: number }>).reduce((sum, c) => sum + c.count, 0)
-      assert.ok(shown.length + unshown >= count && shown.length + unshown <= count + 1,
-        `${shown.length} shown and ${unshown} told of as never shown, of ${count}`)
+      assert.ok(shown.length + unshown <= count + 1, `${shown.length} shown and ${unshown} told of as never shown, of ${count}`)
     })
   }
 
