@@ -396,7 +396,7 @@ export class Session {
    * so it must stay where it is until then, with the content it has now (hashed here): a changed
    * file is not delivered. Hashed after every check, as a file may be gigabytes: until
    * 2026-12-06 it was read whole before being told the recipient does not exist. */
-  async sendFile (to: Username, path: string, durable: (sent: SentFile) => void = () => {}): Promise<SentFile> {
+  async sendFile (to: Username, path: string, durable: (sent: SentFile) => void = () => {}): Promise<void> {
     if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you')
     const id = toMessageId(newMessageIdHex())
     const file = await fileToQueue(path, this.#reading(id, to))
@@ -405,26 +405,25 @@ export class Session {
       { id, direction: 'out', peer: to, group: null, kind: 'file', body: file.name, path: file.path, status: 'queued', at },
       [{ id, recipient: to, group: null, kind: 'file', body: file.path, sha256: file.sha256, created: at }],
       () => { durable({ id, name: file.name }) })
-    return { id, name: file.name }
   }
 
   /** SENDGROUP: settle the key (rotating or handing it over first), then queue one delivery per
    * member. Without the key yet (another member made it) the deliveries are queued anyway and
    * wait for it in the outbox. */
-  async sendGroupText (group: GroupName, text: string, durable: (id: MessageId) => void = () => {}): Promise<MessageId> {
-    return (await this.#fanOut(group, { kind: 'text', text }, ({ id }) => { durable(id) })).id
+  async sendGroupText (group: GroupName, text: string, durable: (id: MessageId) => void = () => {}): Promise<void> {
+    await this.#fanOut(group, { kind: 'text', text }, ({ id }) => { durable(id) })
   }
 
   /** SENDGROUPFILE: the same, with the file read at delivery time (as SENDFILE), and hashed only
    * once the group is known to have us and someone else in it. */
-  async sendGroupFile (group: GroupName, path: string, durable: (sent: SentFile) => void = () => {}): Promise<SentFile> {
-    const { id, shown } = await this.#fanOut(group, { kind: 'file', path }, ({ id, shown }) => { durable({ id, name: shown }) })
-    return { id, name: shown }
+  async sendGroupFile (group: GroupName, path: string, durable: (sent: SentFile) => void = () => {}): Promise<void> {
+    await this.#fanOut(group, { kind: 'file', path }, ({ id, shown }) => { durable({ id, name: shown }) })
   }
 
-  /** Queue one message to every other member; its id, and what the history shows of it (given
-   * to `durable` too, once it is stored, before any event about its deliveries). */
-  async #fanOut (group: GroupName, what: { kind: 'text', text: string } | { kind: 'file', path: string }, durable: (queued: { id: MessageId, shown: string }) => void): Promise<{ id: MessageId, shown: string }> {
+  /** Queue one message to every other member; its id, and what the history shows of it, go to
+   * `durable` once it is stored, before any event about its deliveries (the one answer: the
+   * outbox may say `queued` before this resolves). */
+  async #fanOut (group: GroupName, what: { kind: 'text', text: string } | { kind: 'file', path: string }, durable: (queued: { id: MessageId, shown: string }) => void): Promise<void> {
     const { info } = await this.keyring.keyForSending(group)
     const others = info.members.filter(m => m.username !== this.username)
     // Said, not kept silently: a message nobody would get is no message, and a --json client
@@ -441,7 +440,6 @@ export class Session {
     // message that is shown as sent but never goes out (issue 11).
     const items = others.map(member => ({ id, recipient: member.username, group, kind, ...delivery, created }))
     await this.outbox.submit(record, items, () => { durable({ id, shown }) })
-    return { id, shown }
   }
 
   /** How far a file SENDFILE or SENDGROUPFILE (`id`, to `peer`) takes is read for its hash, as

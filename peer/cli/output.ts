@@ -137,8 +137,10 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   function ending (event: PeerEvent): void {
     switch (event.event) {
       case 'sent': if (event.name === null) unconfirmed.sent(event.id, event.to, event.group); break
-      // A file read for its hash is taken, or its command failed: the reading leaves the status.
+      // A file read for its hash is taken, or its command failed (an error that answers one: no
+      // `at`): the reading leaves the status.
       case 'accepted': if (event.kind === 'file') transfers.end('read', event.id, event.to ?? event.group ?? ''); break
+      case 'error': if (event.at === undefined) transfers.endReading(); break
       case 'delivered': case 'queued': case 'undelivered':
         transfers.end('send', event.id, event.to)
         if (event.event === 'queued') unconfirmed.queued(event.id, event.to)
@@ -172,9 +174,8 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
       const text = event.event === 'warning'
         ? `${clock()} warning: ${event.message}`
         : `${event.at === undefined ? '' : `${clock(event.at)} `}error: ${event.message}`
+      ending(event)
       err.write(paint(err)(style, text) + '\n')
-      const wasActive = transfers.active
-      if (event.event === 'error' && event.at === undefined && transfers.endReading()) statusChanged(wasActive !== transfers.active)
       return
     }
     ending(event)
@@ -185,7 +186,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
       if (key !== undefined) {
         return deliveryNotices.add(key, event.id, event.to, (names, messages) => event.event === 'queued'
           ? queuedLine({ ...event, to: names }, messages, colour)
-          : describe({ ...event, to: names, name: messages > 1 ? `${messages} messages` : event.name }, colour) ?? '',
+          : deliveredLine({ ...event, to: names }, messages, colour),
         event.event === 'queued' && isWaitingForKey(event.reason) ? KEY_WAIT_GATHER_MS : undefined)
       }
     }
@@ -311,6 +312,16 @@ function identityWait (to: string, reason: string, it: string, goes: string): st
   return reason.startsWith(REFUSED_BY_RECIPIENT) ? `${it} ${goes} once ${to} accepts your identity` : `${it} ${goes} once you accept ${to}'s new identity (TRUST ${to})`
 }
 
+/** What a delivery notice is about: one message (a file by its name), or `count` texts gathered. */
+function subject (name: string | null, count: number): string {
+  return count > 1 ? `${count} messages ` : named(name)
+}
+
+/** A delivered notice, for one message or `count` texts gathered (delivery-notices.ts). */
+function deliveredLine (event: Extract<PeerEvent, { event: 'delivered' }>, count: number, colour: (style: Style, text: string) => string): string {
+  return colour('green', `${clock()} ${subject(event.name, count)}delivered to ${event.to}${event.group === null ? '' : ` in ${event.group}`}`)
+}
+
 /** A queued notice, for one message or `count` texts gathered (delivery-notices.ts). */
 function queuedLine (event: Extract<PeerEvent, { event: 'queued' }>, count: number, colour: (style: Style, text: string) => string): string {
   const [it, goes] = count > 1 ? ['they', 'go'] : ['it', 'goes']
@@ -326,8 +337,7 @@ function queuedLine (event: Extract<PeerEvent, { event: 'queued' }>, count: numb
   if (event.reason === 'offline') then = `${it} will be delivered when they are back`
   else if (isWaitingForKey(event.reason)) then = `${it} ${goes} once a member hands you the key`
   else if (event.code === ErrorCode.IdentityChanged) then = identityWait(event.to, event.reason, it, goes)
-  const what = count > 1 ? `${count} messages ` : named(event.name)
-  return colour('yellow', `${clock()} ${what}queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); ${then}`)
+  return colour('yellow', `${clock()} ${subject(event.name, count)}queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); ${then}`)
 }
 
 /** A group message queued while it waits for the group's key (which a member hands us, most
@@ -388,7 +398,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'accepted': return undefined // the command's answer for scripts (its id); a person sees the line typed
     case 'sent': return undefined // "delivered" follows in a moment; one line per message is enough
     case 'queued': return queuedLine(event, 1, colour)
-    case 'delivered': return colour('green', `${clock()} ${named(event.name)}delivered to ${event.to}${event.group === null ? '' : ` in ${event.group}`}`)
+    case 'delivered': return deliveredLine(event, 1, colour)
     case 'undelivered': return colour('red', `${clock()} ${event.message}`)
     case 'progress': return undefined
     case 'groups':

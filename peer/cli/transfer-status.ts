@@ -81,14 +81,10 @@ export class TransferStatus {
   }
 
   /** A command failed: a file it was reading (one command runs at a time) is not going out. */
-  endReading (): boolean {
-    let ended = false
+  endReading (): void {
     for (const [key, transfer] of this.#transfers) {
-      if (transfer.direction !== 'read') continue
-      this.#transfers.delete(key)
-      ended = true
+      if (transfer.direction === 'read') this.#transfers.delete(key)
     }
-    return ended
   }
 
   /** The status in at most `maxLength` characters, or undefined when idle. What does not fit is
