@@ -77,6 +77,8 @@ export class Directory {
   readonly #lastSeen = new Map<Username, PeerContact>()
   /** Recent answers, by username (see `resolve`). */
   readonly #cached = new Map<Username, { at: number, contact: PeerContact }>()
+  /** Users the rendezvous last said are offline, by a look-up or a presence event (`saidOffline`). */
+  readonly #offline = new Set<Username>()
   /** The changed identities already warned about in this run ("<username> <peer id>"). */
   readonly #warnedChanged = new Set<string>()
   /** Peer ids with no account, until when (see UNKNOWN_PEER_CACHE_MS). */
@@ -132,6 +134,8 @@ export class Directory {
         .catch(err => { log.warn(`could not keep where ${found.username} was last seen`, err) })
     }
     this.#lastSeen.set(found.username, found)
+    if (found.online) this.#offline.delete(found.username)
+    else this.#offline.add(found.username)
     this.#cached.set(found.username, { at: Date.now(), contact: found })
     const oldest = this.#cached.keys().next().value
     if (this.#cached.size > MAX_CACHED_CONTACTS && oldest !== undefined) this.#cached.delete(oldest)
@@ -144,10 +148,28 @@ export class Directory {
     return this.#lastSeen.get(username)?.online
   }
 
-  /** The rendezvous says a user came or went (or we lost track of presence): ask again next time. */
+  /** The rendezvous says a user came or went: ask again next time, and know meanwhile. */
+  presence (username: Username, online: boolean): void {
+    this.#cached.delete(username)
+    if (online) this.#offline.delete(username)
+    else this.#offline.add(username)
+  }
+
+  /** Whether the rendezvous's last word on `username` was that they are offline: a delivery cut
+   * off from them is then their being away, not a fault (Outbox). */
+  saidOffline (username: Username): boolean {
+    return this.#offline.has(username)
+  }
+
+  /** Ask again next time: one user whose address failed, or everyone when presence was lost
+   * (the rendezvous went away; what it said before may no longer hold). */
   forget (username?: Username): void {
-    if (username === undefined) this.#cached.clear()
-    else this.#cached.delete(username)
+    if (username !== undefined) {
+      this.#cached.delete(username)
+      return
+    }
+    this.#cached.clear()
+    this.#offline.clear()
   }
 
   /** The peer id pinned for a user, if we have met them (no look-up). */

@@ -23,6 +23,7 @@ import { OUTBOX_RETRY_MS } from './constants.ts'
 import { announcedName } from './files/send.ts'
 import { logger } from './log.ts'
 import { isRecipientLeft } from './groups/membership-races.ts'
+import { isWaitingForKey } from './groups/keyring.ts'
 
 const log = logger('parley:outbox')
 
@@ -391,13 +392,21 @@ export class Outbox {
     this.#retries.delete(lane)
   }
 
+  /** Say once of each delivery that it waits (`queued`), and why: `offline` when the rendezvous
+   * says so, also when a delivery was cut off from someone it last said went offline (until
+   * 2026-12-06 that read `the other side closed the connection`, which only a terminal put right
+   * from the presence it had shown: round 7), else what went wrong. */
   #park (items: OutboxItem[], error: ParleyError | undefined): void {
-    const reason = error === undefined ? 'offline' : error.message
+    const recipient = items[0]?.recipient
+    const away = error === undefined || (error.code === ErrorCode.Unreachable && !isWaitingForKey(error.message) &&
+      recipient !== undefined && this.#directory.saidOffline(recipient))
+    const reason = away ? 'offline' : error.message
+    const code = away ? null : error.code
     for (const item of items) {
       const key = deliveryKey(item.id, item.recipient)
       if (this.#reportedQueued.has(key)) continue
       this.#reportedQueued.add(key)
-      this.#emit({ event: 'queued', ...about(item), reason, code: error?.code ?? null })
+      this.#emit({ event: 'queued', ...about(item), reason, code })
     }
   }
 }

@@ -497,7 +497,7 @@ export class Session {
   #onRendezvousEvent (event: RendezvousEvent): void {
     switch (event.type) {
       case 'presence':
-        this.directory.forget(event.username)
+        this.directory.presence(event.username, event.online)
         if (this.#presenceIsNews(event.username, event.online)) this.#emit({ event: 'presence', user: event.username, online: event.online })
         if (event.online) this.outbox.flush(event.username)
         break

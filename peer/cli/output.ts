@@ -59,8 +59,6 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   const paint = (stream: NodeJS.WriteStream) => (style: Style, text: string): string => styleText(style, text, { stream })
   const colour = paint(out)
   const transfers = new TransferStatus()
-  /** Users the last presence event said are offline (a queued line then says they are). */
-  const offline = new Set<string>()
   let prompt: { before: () => void, after: () => void } | undefined
   let lastRedraw = -Infinity
   let redrawTimer: NodeJS.Timeout | undefined
@@ -155,17 +153,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     }
   }
 
-  function print (given: PeerEvent): void {
-    if (given.event === 'presence') {
-      if (given.online) offline.delete(given.user)
-      else offline.add(given.user)
-    }
-    // Cut off from someone just said to be offline is their being offline, and waits for them to
-    // be back (until 2026-12-06 "dave is offline", then "queued for dave (the connection was
-    // closed); it goes as soon as dave can be reached": round 7).
-    const event = given.event === 'queued' && given.code === ErrorCode.Unreachable && offline.has(given.to) && !isWaitingForKey(given.reason)
-      ? { ...given, reason: 'offline' }
-      : given
+  function print (event: PeerEvent): void {
     if (event.event === 'progress') return progress(event)
     if (event.event === 'warning' || event.event === 'error') {
       const style = event.event === 'warning' ? 'yellow' : 'red'

@@ -168,22 +168,6 @@ test('another account signed in here: the last one is said signed out, with what
   assert.match(describe({ event: 'signed-out', username: 'bob', reason: 'elsewhere', pending: 1 }) ?? '', /signed out here\. LOGIN again to use this one\. 1 delivery still waits in this folder's outbox: it goes when you sign in here again\.$/)
 })
 
-test('cut off from someone just said to be offline is said as their being offline (round 7)', () => {
-  const out = capture()
-  const human = humanOutput(out.stream, capture().stream)
-  const queued = { event: 'queued', id: 'aa', to: 'dave', group: null, name: 'same.bin', reason: 'the other side closed the connection', code: ErrorCode.Unreachable } as const
-  human.print({ event: 'presence', user: 'dave', online: false })
-  human.print(queued)
-  human.print({ event: 'presence', user: 'dave', online: true })
-  human.print({ ...queued, id: 'bb' })
-  assert.deepEqual(out.lines(), [
-    'dave is offline',
-    'same.bin queued for dave (offline); it will be delivered when they are back',
-    'dave is online',
-    'same.bin queued for dave (the other side closed the connection); it goes as soon as dave can be reached'
-  ])
-})
-
 test('a coloured cell takes the columns it shows: HISTORY\'s columns stay aligned beside one (round 8)', () => {
   const coloured = styleText('yellow', 'received, not shown before', { validateStream: false })
   assert.equal(displayWidth(coloured), 26)

@@ -157,6 +157,32 @@ describe('outbox', () => {
       assert.equal(store.outboxSize(), 0)
     })
 
+    test('a delivery cut off from someone the rendezvous just said went offline is queued as `offline`; else as what went wrong (round 7, in --json too)', async () => {
+      const cut = (): ParleyError => new ParleyError(ErrorCode.Unreachable, 'the other side closed the connection')
+      const reasons = (): Array<[string, string | null]> => of('queued').map(e => e.event === 'queued' ? [e.reason, e.code] : ['', null])
+      // bob quits as a text goes out: the presence event comes while the delivery is cut.
+      network.outcome = { failFor: () => { directory.presence(BOB, false); return cut() } }
+      await send(item('as you left'))
+      assert.deepEqual(reasons(), [['offline', null]])
+      // Back, and cut again: that is a fault, said as one.
+      directory.presence(BOB, true)
+      network.outcome = { failFor: cut }
+      await send(item('a fault'))
+      // Waiting for a group's key is said as that, whoever is away.
+      network.outcome = {
+        failFor: () => {
+          directory.presence(BOB, false)
+          return new ParleyError(ErrorCode.Unreachable, 'waiting for the key of club (epoch 2) from another member')
+        }
+      }
+      await send(item('keyless'))
+      assert.deepEqual(reasons(), [
+        ['offline', null],
+        ['the other side closed the connection', ErrorCode.Unreachable],
+        ['waiting for the key of club (epoch 2) from another member', ErrorCode.Unreachable]
+      ])
+    })
+
     test('accept: the message is durable before anything is reported or sent, its answer (`durable`) first; a commit that fails is reported', async () => {
       const taken = item('typed')
       void outbox.accept(record(taken), [taken], () => { events.push({ event: 'warning', code: ErrorCode.Internal, message: 'durable' }) })
