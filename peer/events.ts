@@ -30,6 +30,8 @@ export type PeerEvent =
    * another device (the rendezvous keeps one session per account). `pending`: deliveries left
    * in this folder's outbox, which go when the user signs in here again. */
   | { event: 'signed-out', username: string, reason: 'elsewhere' | 'switched', pending: number }
+  /** A SIGNUP or LOGIN of another account is signing `username` out, and that takes a while. */
+  | { event: 'signing-out', username: string }
   /** At sign-in: messages that came in and were stored, but never shown (the peer stopped in
    * between), per conversation: `user` for a direct one, `group` for a group's; both null for
    * the conversations past the first 20 together. */

@@ -374,6 +374,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
         ? `Signed in as ${event.username} from this data folder: the rendezvous is out of reach, so known contacts are reached at their last addresses until it is back.`
         : `Signed in as ${event.username}.`
     case 'signed-out': return colour('yellow', `${clock()} ${signedOutText(event)}`)
+    case 'signing-out': return system(`Signing ${event.username} out first: what is still going out gets a few seconds more.`)
     case 'unshown': return colour('yellow', unshownText(event.conversations))
     case 'message': return `${clock(event.at)} ${late(event, colour)}${colour('bold', event.from)}: ${event.text}`
     case 'group-message': return `${clock(event.at)} ${late(event, colour)}${group(event.group)} ${colour('bold', event.from)}: ${event.text}`

@@ -214,4 +214,22 @@ describe('a file sender or receiver killed with -9 mid-file', () => {
     const arrived = await bob.waitFor(is('file', { id: progress.id, from: 'alice' }), 30_000, bobFrom)
     assert.deepEqual(await readFile(String(arrived.path)), content, 'byte-identical')
   })
+
+  test('another account signed in while a file goes out that cannot finish: the sign-out says it takes a moment, and the file stays queued', { timeout: 60_000 }, async () => {
+    const path = join(dir, 'switched away.bin')
+    await writeFile(path, makeRandom(SIZE))
+    const aliceFrom = alice.events.length
+    // bob stopped before it goes: the file's stream waits for an answer that does not come.
+    bob.child.kill('SIGSTOP')
+    try {
+      await alice.run(`SENDFILE ${path} bob`, is('accepted', { to: 'bob' }), 20_000)
+      const erin = await alice.run(`SIGNUP erin ${PASSWORD}`, e => e.event === 'signed-up' || e.event === 'error', 30_000)
+      assert.equal(erin.event, 'signed-up', JSON.stringify(erin))
+      // Said while it waits (until 2026-12-06 nothing was, for 4.6 s: round 7), then what it left.
+      const said = alice.events.slice(aliceFrom).filter(e => ['signing-out', 'signed-out', 'signed-up'].includes(String(e.event)))
+      assert.deepEqual(said.map(e => [e.event, e.username, e.pending]), [['signing-out', 'alice', undefined], ['signed-out', 'alice', 1], ['signed-up', 'erin', undefined]])
+    } finally {
+      bob.child.kill('SIGCONT')
+    }
+  })
 })
