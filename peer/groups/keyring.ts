@@ -320,8 +320,12 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       await this.#deps.rendezvous.rotate(group, info.epoch, wrapped, { commitment, signature })
       this.#saveKey(group, epoch, wrapped)
     } catch (err) {
-      // Another member rotated first (their key reaches us by hand-over), or not yet allowed.
-      if (!is(err, ErrorCode.Conflict) && !is(err, ErrorCode.RateLimited)) throw err
+      // Another member rotated first (their key reaches us by hand-over), or not yet allowed; or
+      // the rendezvous is away, and the group goes on with the epoch it has, to the members last
+      // seen, until it is back (until 2026-12-06 the send failed, and its text was not kept,
+      // when the last answer before it went away said a new epoch was due: round 9).
+      const waits = [ErrorCode.Conflict, ErrorCode.RateLimited, ErrorCode.Unreachable, ErrorCode.NotSignedIn]
+      if (!waits.some(code => is(err, code))) throw err
     }
     return await this.info(group, true)
   }

@@ -468,6 +468,25 @@ describe('group keyring', () => {
       assert.deepEqual(names(await new GroupKeyring(alice.deps).info(GROUP)), ['alice', 'bob'], 'after a restart too')
     })
 
+    test('a group whose last answer asked for a new epoch goes on with the epoch it has, and moves on once it is back (round 9: SENDGROUP failed, the text not kept)', async () => {
+      const alice = member('alice')
+      const { key } = await alice.keyring.keyForSending(GROUP)
+      // carol leaves, and the answer that says so (a new epoch is due) is the last one seen.
+      server.members.delete('carol')
+      server.rotationNeeded = true
+      alice.keyring.memberLeft(GROUP, 'carol')
+      assert.equal((await alice.keyring.info(GROUP, true)).rotationNeeded, true)
+      server.away = true
+      const away = await alice.keyring.keyForSending(GROUP)
+      assert.deepEqual([away.info.epoch, away.key], [1, key], 'sent under the epoch it has, to the members it knows')
+      assert.deepEqual(away.info.members.map(m => m.username).sort(), ['alice', 'bob'])
+      assert.deepEqual((await alice.keyring.keyForDelivery(GROUP, toUsername('bob'))).key, key)
+      server.away = false
+      const back = await alice.keyring.keyForSending(GROUP)
+      assert.equal(back.info.epoch, 2, 'the new epoch starts once the rendezvous is back')
+      assert.notDeepEqual(back.key, key)
+    })
+
     test('a group never seen before cannot be reached (ERR_UNREACHABLE)', async () => {
       server.away = true
       await assert.rejects(member('bob').keyring.info(GROUP), isCode(ErrorCode.Unreachable))
