@@ -86,10 +86,15 @@ const MEMBERS_CACHE_MS = 30_000
 /** Unwrapped keys kept (a group's current and recent epochs; a user is in far fewer groups). */
 const MAX_UNWRAPPED_KEYS = 1024
 const context = (group: string, epoch: number): string => `group:${group}:${epoch}`
+/** A group's epoch as a map key (a group name holds no newline). */
+const epochId = (group: string, epoch: number): string => `${group}\n${epoch}`
 
 /** A member that cannot get the current epoch's key for this long (its maker offline or
  * withholding it) starts a new epoch; the rendezvous refuses it sooner (EPOCH_MIN_AGE_MS). */
 export const KEY_WAIT_MS = 30_000
+/** Epochs whose key is being waited for (bounded: forgotten all at once past it, which only
+ * restarts those waits). */
+const MAX_WANTED_KEYS = 1_000
 /** The same failed hand-over is said at most this often (the outbox tries on meanwhile). */
 const HAND_OVER_WARNING_MS = 60_000
 /** Failed hand-overs remembered for that (bounded: forgotten all at once past it). */
@@ -131,6 +136,11 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
    * needs one, and unwrapping (two HKDFs, 3DES, HMAC) each time was a tenth of a busy peer's
    * CPU (issue 11). Dropped when the store's copy is written or the group forgotten. */
   readonly #unwrapped = new Map<string, Uint8Array>()
+  /** When a send here first wanted an epoch's key that had not reached us (by group and epoch):
+   * KEY_WAIT_MS counts from then. Until 2026-12-06 it counted from the epoch's start, so a member
+   * who joined an epoch older than that started a new one at its first send, while another
+   * member was handing it the key (round 9). */
+  readonly #wantedSince = new Map<string, number>()
 
   constructor (deps: KeyringDeps) {
     super()
@@ -217,7 +227,9 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     this.invalidate(group)
     this.#lastKnown.delete(group)
     this.#stored.delete(group)
-    for (const id of this.#unwrapped.keys()) if (id.startsWith(group + '\n')) this.#unwrapped.delete(id)
+    for (const byEpoch of [this.#unwrapped, this.#wantedSince]) {
+      for (const id of byEpoch.keys()) if (id.startsWith(group + '\n')) byEpoch.delete(id)
+    }
     this.#deps.store.forgetGroup(group)
   }
 
@@ -257,14 +269,30 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     let info = fresh
     if (needsNewEpoch(info)) info = await this.#rotate(info)
     let key = await this.#keyIfHeld(group, info.epoch)
-    if (key === undefined && info.epochAgeMs >= KEY_WAIT_MS) {
+    if (key === undefined && this.#waitedTooLong(info)) {
       // Nobody handed us this epoch's key in all this time: its maker is offline or withholds
       // it. A new epoch of our own lets the group talk again (issue 12 item 1).
       info = await this.#rotate(info)
       key = await this.#keyIfHeld(group, info.epoch)
     }
-    if (key !== undefined) await this.handOverToLacking(info, key)
+    if (key !== undefined) {
+      this.#wantedSince.delete(epochId(group, info.epoch))
+      await this.handOverToLacking(info, key)
+    }
     return { info, key }
+  }
+
+  /** Has the current epoch's key been wanted here, and existed, for KEY_WAIT_MS without reaching
+   * us? The wait starts now if it had not begun. */
+  #waitedTooLong (info: GroupInfo): boolean {
+    const id = epochId(info.group, info.epoch)
+    const now = Date.now()
+    const since = this.#wantedSince.get(id)
+    if (since === undefined) {
+      if (this.#wantedSince.size >= MAX_WANTED_KEYS) this.#wantedSince.clear()
+      this.#wantedSince.set(id, now)
+    }
+    return info.epochAgeMs >= KEY_WAIT_MS && now - (since ?? now) >= KEY_WAIT_MS
   }
 
   /**
@@ -431,7 +459,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   }
 
   async #localKey (group: string, epoch: number): Promise<Uint8Array | undefined> {
-    const id = `${group}\n${epoch}`
+    const id = epochId(group, epoch)
     const cached = this.#unwrapped.get(id)
     if (cached !== undefined) return cached
     const wrapped = this.#deps.store.groupKey(group, epoch)
@@ -455,7 +483,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   }
 
   #saveKey (group: string, epoch: number, wrapped: Uint8Array): void {
-    this.#unwrapped.delete(`${group}\n${epoch}`)
+    this.#unwrapped.delete(epochId(group, epoch))
     this.#deps.store.saveGroupKey(group, epoch, wrapped)
   }
 

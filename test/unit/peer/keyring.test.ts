@@ -20,7 +20,7 @@ import { IN_MEMORY } from '../../../common/sqlite.ts'
 import type { Result } from '../../../common/protocol/rendezvous.ts'
 import { toGroupName, toUsername } from '../../../common/wire/names.ts'
 import type { Username } from '../../../common/wire/names.ts'
-import { GroupKeyring } from '../../../peer/groups/keyring.ts'
+import { GroupKeyring, KEY_WAIT_MS } from '../../../peer/groups/keyring.ts'
 import { refusedQuietly } from '../../../peer/groups/membership-races.ts'
 import type { KeyringDeps } from '../../../peer/groups/keyring.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
@@ -308,6 +308,23 @@ describe('group keyring', () => {
       await alice.keyring.onKeyNeeded(GROUP, 1, 'carol')
       assert.deepEqual(await carol.keyring.key(GROUP, 1), await alice.keyring.key(GROUP, 1))
       assert.deepEqual(carol.reported, [`key ${GROUP} 1`])
+    })
+
+    test('a member that joined an old epoch waits KEY_WAIT_MS for its key from its first send, not from the epoch\'s start (round 9: it started a new epoch at once)', async (t) => {
+      t.mock.timers.enable({ apis: ['Date'], now: Date.now() })
+      await member('alice').keyring.keyForSending(GROUP)
+      t.mock.timers.tick(10 * KEY_WAIT_MS)
+      const dave = await join('dave')
+      pinAll()
+      const first = await dave.keyring.keyForSending(GROUP)
+      assert.deepEqual([first.info.epoch, first.key, server.rotations], [1, undefined, 1], 'queued for the key, which a member hands over')
+      t.mock.timers.tick(KEY_WAIT_MS - 1)
+      assert.deepEqual([(await dave.keyring.keyForSending(GROUP)).key, server.rotations], [undefined, 1])
+      // Nobody handed it over in all that time: a new epoch of dave's lets the group talk again.
+      t.mock.timers.tick(1)
+      const later = await dave.keyring.keyForSending(GROUP)
+      assert.deepEqual([later.info.epoch, server.rotations], [2, 2])
+      assert.ok(later.key !== undefined)
     })
 
     test('a member who left moves the next send to a new epoch, which the leaver is not handed', async () => {
