@@ -142,6 +142,11 @@ export class Directory {
     return found
   }
 
+  /** The users whose last answer in this run said online. */
+  lastSeenOnline (): Username[] {
+    return [...this.#lastSeen.values()].filter(contact => contact.online).map(contact => contact.username)
+  }
+
   /** Whether the directory's last answer for `username` in this run said online (undefined: it
    * was not asked): presence news is measured against it (Session). */
   answeredOnline (username: Username): boolean | undefined {

@@ -75,6 +75,9 @@ export interface SessionOptions {
   /** The rendezvous gave this account's session to a sign-in elsewhere (another device): the
    * owner signs this session out (app.ts), for this peer must stop answering as the user. */
   onReplaced: () => void
+  /** After the rendezvous came back, how long until everyone around has signed in again
+   * (PRESENCE_QUIET_AFTER_RECONNECT_MS; tests shorten it). */
+  presenceQuietMs?: number
 }
 
 /** Reconnecting to the rendezvous: 0.5 s, doubling, at most 10 s between attempts, with jitter
@@ -85,6 +88,8 @@ const RECONNECT_FIRST_MS = 500
 const RECONNECT_MAX_MS = 10_000
 /** After the rendezvous came back, everyone signs in again within about two reconnect steps. */
 const PRESENCE_QUIET_AFTER_RECONNECT_MS = 3 * RECONNECT_MAX_MS
+/** Contacts last known online looked up again once that window is over (#recheckPresence). */
+const PRESENCE_RECHECK_MAX = 100
 
 /** At sign-in, sessions open ahead with the users of the direct conversations of the last week,
  * the latest first, at most this many (after the group members: groups/warm-sessions.ts). */
@@ -135,6 +140,7 @@ export class Session {
    * online is taken for a sign-in again at a rendezvous that came back. */
   readonly #presenceShown = new Map<string, boolean>()
   #presenceQuietUntil = 0
+  readonly #presenceQuietMs: number
   /** Shown in the hellos of our direct streams, so receivers need not ask who we are. */
   readonly #nameCard: NameCardHolder
 
@@ -144,6 +150,7 @@ export class Session {
     this.#authKey = options.authKey
     this.#addrs = options.addrs
     this.#onReplaced = options.onReplaced
+    this.#presenceQuietMs = options.presenceQuietMs ?? PRESENCE_QUIET_AFTER_RECONNECT_MS
     this.#rendezvous = options.rendezvous
     this.#direct = options.direct
     this.#groups = options.groups
@@ -288,7 +295,7 @@ export class Session {
         // Before the events stream opens: its first presence events can be read before the
         // subscription's own answer is (a CI run printed "bob is online" for a bob who signed in
         // again just then; until 2026-12-06 the window opened after the subscription).
-        this.#presenceQuietUntil = Date.now() + PRESENCE_QUIET_AFTER_RECONNECT_MS
+        this.#presenceQuietUntil = Date.now() + this.#presenceQuietMs
         await this.#subscribe()
       } catch (err) {
         // The rendezvous is back but will not have us (the account is gone, its password or
@@ -316,7 +323,36 @@ export class Session {
       await this.#nameCard.renew()
       this.outbox.flushAll()
       this.#background(this.#afterSignIn())
+      this.#background(this.#recheckPresence())
       return
+    }
+  }
+
+  /**
+   * A rendezvous that came back knows nothing of who was online before: a contact who went away
+   * meanwhile is never said to be offline (its sign-out was never seen: round 9), and the
+   * contacts we looked up on the one before are not watched for presence on this one. Once
+   * everyone around has had time to sign in again, each contact last known online (at most
+   * PRESENCE_RECHECK_MAX) is looked up, which watches them again, and one who is not online is
+   * said to be offline, as a pushed presence would have said it.
+   */
+  async #recheckPresence (): Promise<void> {
+    await sleep(this.#presenceQuietMs, undefined, { signal: this.#abort.signal })
+    const shown = [...this.#presenceShown].filter(([, online]) => online).map(([username]) => toUsername(username))
+    const answered = this.directory.lastSeenOnline().filter(username => !this.#presenceShown.has(username))
+    for (const username of [...shown, ...answered].slice(0, PRESENCE_RECHECK_MAX)) {
+      if (!this.#live) return // away again: the next reconnect checks again
+      let online: boolean
+      try {
+        online = (await this.directory.resolve(username)).online
+      } catch (err) {
+        log.warn(`could not look ${username} up again after the rendezvous came back`, err)
+        continue
+      }
+      // Not if a pushed presence said it meanwhile.
+      if (online || this.#presenceShown.get(username) === false) continue
+      this.#presenceShown.set(username, false)
+      this.#emit({ event: 'presence', user: username, online: false })
     }
   }
 

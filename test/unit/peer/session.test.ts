@@ -141,7 +141,7 @@ describe('session (the composition root)', () => {
   })
 
   /** Alice's session, as a sign-in makes it (the same data folder each time). */
-  const aliceSession = (rendezvous = rendezvousOf(rv, alice, events)): Session => new Session({
+  const aliceSession = (rendezvous = rendezvousOf(rv, alice, events), presenceQuietMs?: number): Session => new Session({
     direct,
     groups,
     gate,
@@ -153,7 +153,8 @@ describe('session (the composition root)', () => {
     addrs: () => [],
     dataDir: dir,
     emit: event => { shown.push(event) },
-    onReplaced: () => { replaced++ }
+    onReplaced: () => { replaced++ },
+    presenceQuietMs
   })
 
   afterEach(async () => {
@@ -363,5 +364,22 @@ describe('session (the composition root)', () => {
 
     events.push?.({ type: 'session-replaced' })
     assert.equal(session.live, false, 'signed in elsewhere')
+  })
+
+  it('a contact who went away while the rendezvous was down is said to be offline once it is back (round 9: never said)', async () => {
+    await session.close()
+    session = aliceSession({
+      ...rendezvousOf(rv, alice, events),
+      signin: async () => ({ username: toUsername('alice'), peerId: alice.peerId, identity: new Uint8Array(1), bound: true })
+    }, 50)
+    await session.start()
+    // alice knows both online (the directory's answers), and bob said so as he came back once.
+    for (const name of ['bob', 'carol']) assert.equal((await session.directory.resolve(toUsername(name))).online, true)
+    events.push?.({ type: 'disconnected' })
+    rv.sessions.end(carol.peerId) // carol goes while the rendezvous is away: nobody is told
+    mock.timers.reset() // the sign-in again and the quiet window run on the real clock
+    for (const deadline = Date.now() + 20_000; !shown.some(e => e.event === 'presence') && Date.now() < deadline;) await sleep(10)
+    await sleep(100) // a moment for a line about bob, had one been due
+    assert.deepEqual(shown.filter(e => e.event === 'presence'), [{ event: 'presence', user: 'carol', online: false }])
   })
 })
