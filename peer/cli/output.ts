@@ -256,7 +256,9 @@ function cutExplained (cause: FileCutCause, from: string, reason: string): strin
     // Either side may have gone (our process stopped, our network): "when alice is back" blamed
     // alice for a receiver that had been frozen (a tester's finding, until 2026-12-06).
     // Nor "when you are both online" (until 2026-12-06): read after a SIGCONT, both were.
-    case 'gone': return `the connection to ${from} was lost; ${from} sends the rest once you are connected again`
+    // The device it came from sends the rest: not "alice" wherever she is (after a sign-in
+    // elsewhere took over mid-file, alice was online, and the rest waited: round 9).
+    case 'gone': return `the connection to ${from} was lost; the rest comes once you are connected again with the device ${from} sent it from`
     case 'stalled': return `${from} stopped sending (${reason}); the rest comes when ${from} sends again`
     case 'invalid': return `what ${from} sent failed a check (${reason})`
     case 'local': return `it could not be saved here (${reason})`

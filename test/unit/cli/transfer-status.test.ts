@@ -76,7 +76,7 @@ describe('the transfers status the prompt carries', () => {
     assert.equal(human.status?.(40), '↓ big.bin 40% ← erin')
     human.print({ event: 'file-cut', id: 'cc', from: 'erin', group: null, name: 'big.bin', bytes: 40, total: 100, cause: 'gone', reason: 'the other side closed the connection' })
     assert.equal(human.status?.(40), undefined)
-    assert.match(shown, /big\.bin from erin stopped after 40 B of 100 B: the connection to erin was lost; erin sends the rest once you are connected again/)
+    assert.match(shown, /big\.bin from erin stopped after 40 B of 100 B: the connection to erin was lost; the rest comes once you are connected again with the device erin sent it from/)
     // A sender that gave the file up (its copy changed) is not "back" with the rest (until 2026-12-06 it read so).
     human.print({ event: 'file-cut', id: 'dd', from: 'erin', group: null, name: 'clip.mp4', bytes: 60, total: 100, cause: 'abandoned', reason: 'it changed while it was being sent, or could no longer be read' })
     assert.match(shown, /clip\.mp4 from erin stopped after 60 B of 100 B: erin gave it up \(it changed while it was being sent, or could no longer be read\); what came is removed/)
