@@ -50,7 +50,7 @@ export class ParleyPeer {
   readonly #options: PeerOptions
   readonly #emit: Emit
   /** Events waiting for a sign-in's announcement (#open), or undefined: they go out at once. */
-  #held: PeerEvent[] | undefined
+  #held: Array<{ event: PeerEvent, shown?: () => void }> | undefined
   /** The account whose session a sign-in closed, until that sign-in is announced (or fails). */
   #closedForSignIn: { username: string, pending: number } | undefined
   #node: ParleyNode
@@ -77,9 +77,9 @@ export class ParleyPeer {
 
   private constructor (options: PeerOptions, node: ParleyNode) {
     this.#options = options
-    this.#emit = event => {
-      if (this.#held === undefined) options.emit(event)
-      else this.#held.push(event)
+    this.#emit = (event, shown) => {
+      if (this.#held === undefined) options.emit(event, shown)
+      else this.#held.push({ event, shown })
     }
     this.#node = node
     this.#services = this.#servicesOf(node)
@@ -273,7 +273,7 @@ export class ParleyPeer {
     const release = (): void => {
       const events = this.#held ?? []
       this.#held = undefined
-      for (const event of events) this.#emit(event)
+      for (const { event, shown } of events) this.#emit(event, shown)
     }
     const session = new Session({
       direct: this.#services.direct,
@@ -309,7 +309,7 @@ export class ParleyPeer {
     const switched: PeerEvent[] = announcement === undefined || closed === undefined || closed.username === signed.username
       ? []
       : [{ event: 'signed-out', username: closed.username, reason: 'switched', pending: closed.pending }]
-    this.#held = [...switched, ...(announcement === undefined ? [] : [announcement]), ...(this.#held ?? [])]
+    this.#held = [...[...switched, ...(announcement === undefined ? [] : [announcement])].map(event => ({ event })), ...(this.#held ?? [])]
     release()
   }
 

@@ -93,4 +93,7 @@ export type PeerEvent =
   | { event: 'leaving', waitSeconds: number }
   | { event: 'bye', pending: number }
 
-export type Emit = (event: PeerEvent) => void
+/** `shown`, if given, is called once the event's line has left this process (a line still in
+ * its output buffer dies with it on a kill -9): what must not be counted as shown before (the
+ * inbox's shown mark). It is not called if the line could not be written. */
+export type Emit = (event: PeerEvent, shown?: () => void) => void

@@ -128,10 +128,12 @@ export class Inbox {
       if (stored !== undefined) {
         handedOver = true
         when(() => {
+          const shown = (): void => { this.#store.shown.done(stored) }
           try {
-            this.#emit(event())
-          } finally {
-            this.#store.shown.done(stored)
+            this.#emit(event(), shown)
+          } catch (err) {
+            shown() // the output failed: no reason to hold the mark below it for the rest of the run
+            throw err
           }
         })
       }

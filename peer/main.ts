@@ -87,6 +87,7 @@ async function main (): Promise<number> {
     return 2
   }
   const dataDir = values.data ?? join('.parley', `peer-${port}`)
+  writeThrough(process.stdout)
   const output = values.json ? jsonOutput() : humanOutput()
   // Before anything else is read or written in the folder: a second peer on it would share our
   // outbox and store (common/data-lock.ts).
@@ -121,9 +122,15 @@ async function main (): Promise<number> {
   }
 
   const names = new NameBook()
-  const emit = (event: PeerEvent): void => {
+  const emit = (event: PeerEvent, shown?: () => void): void => {
     names.observe(event)
     output.print(event)
+    // A message counts as shown once its line left the process (until 2026-12-06 at once, and a
+    // kill -9 lost the lines still in node's buffer unsaid: 55 of a burst of 600 under load).
+    // Written through (writeThrough), it has; else an empty write's callback says when.
+    if (shown === undefined) return
+    if (process.stdout.writableLength === 0) shown()
+    else process.stdout.write('', err => { if (err == null) shown() })
   }
   // A signal ends the prompt as QUIT does; it also cuts short a drain already under way (the
   // terminal went away after QUIT, say), and a second one does not wait at all. Taken from before
@@ -190,3 +197,15 @@ async function main (): Promise<number> {
 }
 
 process.exit(await main())
+
+/**
+ * Our output written through to a pipe (a `--json` reader, `| tee`), as node writes to a terminal
+ * or a file: a line is in the pipe once printed. Node buffers a pipe's writes in the process
+ * instead, without bound when the reader is slow (940 kB for 5,000 lines in a test), and a kill
+ * -9 loses them. A reader that stops reading now holds the peer, as a terminal's Ctrl-S does,
+ * and what it was not given is not taken from the network meanwhile.
+ */
+function writeThrough (stream: NodeJS.WriteStream): void {
+  const handle = (stream as { _handle?: { setBlocking?: (blocking: boolean) => number } })._handle
+  if (stream.isTTY !== true) handle?.setBlocking?.(true)
+}

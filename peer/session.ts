@@ -103,6 +103,9 @@ const CLOSE_GRACE_MS = 2_000
 const SERVED_GRACE_MS = 2_000
 /** At sign-out, once told to stop, how long deliveries still under way are waited for. */
 const OUTBOX_STOP_GRACE_MS = 2_000
+/** At sign-out, how long the lines of what came in may take to leave the process (a slow reader
+ * of --json holds them in its output buffer): those still there are told of at the next sign-in. */
+const SHOWN_GRACE_MS = 1_000
 
 export class Session {
   readonly username: Username
@@ -395,8 +398,10 @@ export class Session {
     // `signed-out`) before `bye` (until 2026-12-06 the program ended first: nothing was said and
     // the part was left half kept in the downloads folder, a tester's finding).
     await Promise.race([Promise.all(this.#served), sleep(SERVED_GRACE_MS)])
-    // Group texts held for their catch-up's order (catch-up-order.ts) are shown before `bye`.
+    // Group texts held for their catch-up's order (catch-up-order.ts) are shown before `bye`,
+    // and what was shown gets a moment to leave the process before the shown mark closes.
     this.inbox.showHeld()
+    await Promise.race([this.store.shown.settled(), sleep(SHOWN_GRACE_MS)])
     // A delivery stuck on a peer that stopped answering (frozen, its network gone) waits out its
     // step's timeout whatever the sign-out says: a LOGIN of another account took 13 s, 28 s
     // mid-file, with nothing on the screen (round 7). It is not waited for past a moment: the

@@ -27,6 +27,8 @@ export class ShownMark {
   #highest: number
   #written: number | undefined
   #closed = false
+  /** Waiting for every row stored so far to be shown (`settled`). */
+  readonly #settling: Array<() => void> = []
 
   /** `file`: where the mark is kept (undefined: in memory only). `last`: the store's last row. */
   constructor (file: string | undefined, last: number) {
@@ -47,7 +49,16 @@ export class ShownMark {
 
   /** `row` was shown, or will never be (its commit failed): the mark moves past it. */
   done (row: number): void {
-    if (this.#pending.delete(row)) this.#write()
+    if (!this.#pending.delete(row)) return
+    this.#write()
+    if (this.#pending.size === 0) for (const resolve of this.#settling.splice(0)) resolve()
+  }
+
+  /** Resolves once every row stored so far was shown or given up (a sign-out waits a moment for
+   * the lines still leaving the process, which would be told of again at the next sign-in). */
+  async settled (): Promise<void> {
+    if (this.#pending.size === 0) return
+    await new Promise<void>(resolve => { this.#settling.push(resolve) })
   }
 
   /** Everything stored so far counts as shown (told of at sign-in): the mark moves past it. */

@@ -126,7 +126,12 @@ describe('one sender\'s messages arrive in the order sent', () => {
       // moment to be shown in the order sent (peer/catch-up-order.ts).
       const unshown = second.peer.events.filter(is('unshown'))
         .flatMap(e => e.conversations as Array<{ count: number }>).reduce((sum, c) => sum + c.count, 0)
-      await waitUntil('what was shown', () => texts([first, second], match).length + unshown >= count, [alice])
+      await waitUntil('what was shown', () => texts([first, second], match).length + unshown >= count, [alice]).catch((err: unknown) => {
+        const seen = new Set(texts([first, second], match))
+        const missing = sent.filter(text => !seen.has(text))
+        const where = (text: string): string => `${text}@${texts([first], match).includes(text) ? 1 : texts([second], match).includes(text) ? 2 : '-'}`
+        throw new Error(`shown ${texts([first], match).length} + ${texts([second], match).length}, told of ${unshown}; never shown: ${missing.slice(0, 20).join(' ')}; around the kill: ${sent.slice(Math.max(0, sent.indexOf(missing[0] ?? '') - 3), sent.indexOf(missing[0] ?? '') + 3).map(where).join(' ')}`, { cause: err })
+      })
       // And what the two processes showed, one after the other, was in the order sent, once each.
       const shown = texts([first, second], match)
       const positions = shown.map(text => sent.indexOf(text))

@@ -189,7 +189,7 @@ async function init (command: InitCommand): Promise<DoneReply['failures']> {
     const dataDir = join(command.dataRoot, name)
     await mkdir(dataDir, { recursive: true, mode: 0o700 })
     const started = await within(command.timeoutMs, `${name} start`, ParleyPeer.start({
-      port: 0, host: '127.0.0.1', rendezvous, dataDir, emit: event => { onEvent(index, event) }
+      port: 0, host: '127.0.0.1', rendezvous, dataDir, emit: (event, shown) => { onEvent(index, event); shown?.() }
     }))
     peers.set(index, started)
     await pace() // sign-up opens the node's first connection to the rendezvous
