@@ -144,6 +144,8 @@ export class Session {
   readonly #presenceShown = new Map<string, boolean>()
   #presenceQuietUntil = 0
   readonly #presenceQuietMs: number
+  /** Who was last known online when the rendezvous went away (#recheckPresence). */
+  #onlineWhenLost: Username[] = []
   /** Shown in the hellos of our direct streams, so receivers need not ask who we are. */
   readonly #nameCard: NameCardHolder
 
@@ -340,10 +342,12 @@ export class Session {
    * said to be offline, as a pushed presence would have said it.
    */
   async #recheckPresence (): Promise<void> {
+    // Who was online as the rendezvous went: taken then, for the look-ups made on the way back
+    // (sessions opened ahead at sign-in) would record a contact who left as offline unsaid
+    // (round 10, when no "carol is online" had been shown in this sign-in).
+    const knownOnline = this.#onlineWhenLost
     await sleep(this.#presenceQuietMs, undefined, { signal: this.#abort.signal })
-    const shown = [...this.#presenceShown].filter(([, online]) => online).map(([username]) => toUsername(username))
-    const answered = this.directory.lastSeenOnline().filter(username => !this.#presenceShown.has(username))
-    for (const username of [...shown, ...answered].slice(0, PRESENCE_RECHECK_MAX)) {
+    for (const username of knownOnline) {
       if (!this.#live) return // away again: the next reconnect checks again
       let online: boolean
       try {
@@ -357,6 +361,14 @@ export class Session {
       this.#presenceShown.set(username, false)
       this.#emit({ event: 'presence', user: username, online: false })
     }
+  }
+
+  /** The users last known online: said so, or (nothing said) answered so by the directory; at
+   * most PRESENCE_RECHECK_MAX. */
+  #knownOnline (): Username[] {
+    const shown = [...this.#presenceShown].filter(([, online]) => online).map(([username]) => toUsername(username))
+    const answered = this.directory.lastSeenOnline().filter(username => !this.#presenceShown.has(username))
+    return [...shown, ...answered].slice(0, PRESENCE_RECHECK_MAX)
   }
 
   /** Work that runs on its own: a failure is reported, never thrown into nowhere. */
@@ -557,6 +569,7 @@ export class Session {
         break
       case 'disconnected':
         this.#live = false
+        this.#onlineWhenLost = this.#knownOnline()
         // Presence is not tracked while we are away: nothing cached may be trusted after.
         this.directory.forget()
         this.keyring.invalidateAll()

@@ -371,13 +371,17 @@ describe('session (the composition root)', () => {
     session = aliceSession({
       ...rendezvousOf(rv, alice, events),
       signin: async () => ({ username: toUsername('alice'), peerId: alice.peerId, identity: new Uint8Array(1), bound: true })
-    }, 50)
+    }, 500)
     await session.start()
-    // alice knows both online (the directory's answers), and bob said so as he came back once.
+    // alice knows both online: the directory's answers (no presence line was shown for either).
     for (const name of ['bob', 'carol']) assert.equal((await session.directory.resolve(toUsername(name))).online, true)
     events.push?.({ type: 'disconnected' })
     rv.sessions.end(carol.peerId) // carol goes while the rendezvous is away: nobody is told
     mock.timers.reset() // the sign-in again and the quiet window run on the real clock
+    for (const deadline = Date.now() + 20_000; !session.live && Date.now() < deadline;) await sleep(10)
+    // A look-up on the way back (sessions opened ahead do one) finds her gone, and says nothing
+    // (round 10: nor did anything after it, until the list was taken as the rendezvous went).
+    assert.equal((await session.directory.resolve(toUsername('carol'))).online, false)
     for (const deadline = Date.now() + 20_000; !shown.some(e => e.event === 'presence') && Date.now() < deadline;) await sleep(10)
     await sleep(100) // a moment for a line about bob, had one been due
     assert.deepEqual(shown.filter(e => e.event === 'presence'), [{ event: 'presence', user: 'carol', online: false }])
