@@ -39,6 +39,8 @@ export const ErrorCode = {
   File: 'ERR_FILE',
   /** The sender gave up a file mid-way (it changed or could no longer be read there). */
   Abandoned: 'ERR_ABANDONED',
+  /** The disk cannot take it now (full, or too little free beyond what is kept free). */
+  NoSpace: 'ERR_NO_SPACE',
   /** A bug or an unexpected failure: reported, never fatal to the process. */
   Internal: 'ERR_INTERNAL',
 } as const
@@ -77,6 +79,8 @@ const RETRYABLE_BY_DEFAULT: Record<ErrorCode, boolean> = {
   [ErrorCode.Usage]: false,
   [ErrorCode.File]: false,
   [ErrorCode.Abandoned]: false,
+  /** Space is freed, transfers end: until 2026-12-06 a full disk gave a file up for good. */
+  [ErrorCode.NoSpace]: true,
   /** A bug or an unexpected failure (a store closing under us) need not happen again. */
   [ErrorCode.Internal]: true
 }

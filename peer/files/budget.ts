@@ -20,13 +20,15 @@
  * all pass the same check. A reservation is released when its transfer ends in any way (done,
  * failed, cut, aborted): receive.ts releases it in a `finally`.
  *
- * Refusals are ParleyErrors: ERR_TOO_LARGE when the disk cannot take the file now, ERR_RATE_LIMITED
- * when the sender's own transfers in progress are in the way (it may retry once they end).
+ * Refusals are ParleyErrors: ERR_NO_SPACE when the disk cannot take the file now (the sender
+ * tries again later: space is freed, transfers end), ERR_TOO_LARGE when it never could (larger
+ * than the file system less its margin), ERR_RATE_LIMITED when the sender's own transfers in
+ * progress are in the way (it may retry once they end).
  */
 import { stat, statfs } from 'node:fs/promises'
 import { formatBytes } from '../../common/format-bytes.ts'
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
-import { DISK_MARGIN_BYTES, MAX_PARTIALS_PER_SENDER, SENDER_QUOTA_BYTES } from './constants.ts'
+import { MAX_PARTIALS_PER_SENDER, SENDER_QUOTA_BYTES, diskMarginFor } from './constants.ts'
 import { fileError } from './disk.ts'
 
 /** A kept prefix of the same sender's, other than the transfer asking (partial.ts). */
@@ -64,11 +66,18 @@ export interface Reservation {
   release: () => void
 }
 
+/** A file system's room: bytes an unprivileged process may still write, and its whole size. */
+export interface DiskSpace {
+  free: number
+  size: number
+}
+
 export interface DiskBudgetOptions {
-  /** Bytes an unprivileged process may still write in `dir` (default: statfs bavail × bsize). */
-  freeBytes?: (dir: string) => Promise<number>
+  /** The room in `dir`'s file system (default: statfs, bavail and blocks × bsize). */
+  space?: (dir: string) => Promise<DiskSpace>
   /** Which file system `dir` is on (default: stat's dev): reservations add up per file system. */
   deviceOf?: (dir: string) => Promise<string>
+  /** Kept free of received files (default: diskMarginFor the file system's size). */
   marginBytes?: number
   senderQuotaBytes?: number
   maxPerSender?: number
@@ -84,10 +93,10 @@ interface Entry {
   outstanding: number
 }
 
-async function freeBytesIn (dir: string): Promise<number> {
+async function spaceIn (dir: string): Promise<DiskSpace> {
   try {
     const stats = await statfs(dir)
-    return stats.bavail * stats.bsize
+    return { free: stats.bavail * stats.bsize, size: stats.blocks * stats.bsize }
   } catch (err) {
     throw fileError(err, `cannot check the free space in ${dir}`)
   }
@@ -103,18 +112,18 @@ async function deviceOf (dir: string): Promise<string> {
 
 export class DiskBudget {
   readonly #entries = new Set<Entry>()
-  readonly #freeBytes: (dir: string) => Promise<number>
+  readonly #space: (dir: string) => Promise<DiskSpace>
   readonly #deviceOf: (dir: string) => Promise<string>
-  readonly #margin: number
+  readonly #margin: number | undefined
   readonly #quota: number
   readonly #maxPerSender: number
   /** Check-and-reserve runs one at a time. */
   #queue: Promise<unknown> = Promise.resolve()
 
   constructor (options: DiskBudgetOptions = {}) {
-    this.#freeBytes = options.freeBytes ?? freeBytesIn
+    this.#space = options.space ?? spaceIn
     this.#deviceOf = options.deviceOf ?? deviceOf
-    this.#margin = options.marginBytes ?? DISK_MARGIN_BYTES
+    this.#margin = options.marginBytes
     this.#quota = options.senderQuotaBytes ?? SENDER_QUOTA_BYTES
     this.#maxPerSender = options.maxPerSender ?? MAX_PARTIALS_PER_SENDER
   }
@@ -144,15 +153,21 @@ export class DiskBudget {
     const { downloadsDir, sender, key, bytes } = request
     const device = await this.#deviceOf(downloadsDir)
     if (sender !== undefined) await this.#checkSender(request)
-    const free = await this.#freeBytes(downloadsDir)
+    const { free, size } = await this.#space(downloadsDir)
+    const margin = this.#margin ?? diskMarginFor(size)
     let reserved = 0
     for (const entry of this.#entries) if (entry.device === device && entry.key !== key) reserved += entry.outstanding
-    const usable = free - this.#margin
+    const kept = `${formatBytes(margin)} is kept free for the rest of the system`
+    if (bytes > size - margin) {
+      throw new ParleyError(ErrorCode.TooLarge, `the file (${formatBytes(bytes)}) is larger than this disk can take: ${formatBytes(size)} in all, and ${kept}`)
+    }
+    // Said in bytes that exist (until 2026-12-06 "-1043132416 B are free": round 10).
+    const usable = Math.max(0, free - margin)
     if (bytes > usable) {
-      throw new ParleyError(ErrorCode.TooLarge, `not enough disk space: the file needs ${formatBytes(bytes)}, ${formatBytes(usable)} are free (beyond a ${formatBytes(this.#margin)} margin)`)
+      throw new ParleyError(ErrorCode.NoSpace, `not enough disk space now: the file needs ${formatBytes(bytes)}, ${formatBytes(free)} is free and ${kept}`)
     }
     if (bytes > usable - reserved) {
-      throw new ParleyError(ErrorCode.TooLarge, `not enough disk space: the file needs ${formatBytes(bytes)}, ${formatBytes(usable)} are free but transfers in progress hold ${formatBytes(reserved)} of it`)
+      throw new ParleyError(ErrorCode.NoSpace, `not enough disk space now: the file needs ${formatBytes(bytes)}, ${formatBytes(usable)} can be used but transfers in progress hold ${formatBytes(reserved)} of it`)
     }
     const entry: Entry = { device, downloadsDir, sender, key, total: bytes + (request.alreadyKept ?? 0), outstanding: bytes }
     this.#entries.add(entry)

@@ -22,7 +22,7 @@ import { ErrorCode, is as isError } from '../../common/errors.ts'
 import { encodeBody } from '../../common/wire/codec.ts'
 import { MAX_FILE_BYTES, MAX_FRAME_BYTES } from '../../common/wire/limits.ts'
 import { MAX_INBOUND_STREAMS, STEP_TIMEOUT_MS } from '../../peer/constants.ts'
-import { DISK_MARGIN_BYTES, WINDOW_CHUNKS } from '../../peer/files/constants.ts'
+import { WINDOW_CHUNKS, diskMarginFor } from '../../peer/files/constants.ts'
 import { removeDir, tempDir } from '../../harness/temp.ts'
 import { PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
 import type { PeerEventLine, ServerProcess } from '../../harness/processes.ts'
@@ -599,10 +599,10 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     await stillServes('the rendezvous attacks')
   })
 
-  test('10. disk budget: concurrent huge offers beyond the free space are refused with ERR_TOO_LARGE, one sender\'s excess with ERR_RATE_LIMITED', async () => {
+  test('10. disk budget: concurrent huge offers beyond the free space are refused with ERR_NO_SPACE (for now), one sender\'s excess with ERR_RATE_LIMITED', async () => {
     // Sizes only announced (META), never sent: two fit the victim's free space, the third cannot.
-    const free = await statfs(dir).then(s => s.bavail * s.bsize)
-    const size = Math.min(MAX_FILE_BYTES, Math.floor((free - DISK_MARGIN_BYTES) * 0.4))
+    const { free, total } = await statfs(dir).then(s => ({ free: s.bavail * s.bsize, total: s.blocks * s.bsize }))
+    const size = Math.min(MAX_FILE_BYTES, Math.floor((free - diskMarginFor(total)) * 0.4))
     if (size < CHUNK_SIZE) return // a nearly full disk: nothing to show here
     const senders = await Promise.all(['disk1', 'disk2', 'disk3', 'disk4'].map(async name => {
       const made = await Hostile.user(server.addr, name)
@@ -618,9 +618,9 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     const refused = offers.filter(o => o.verdict !== undefined)
     assert.equal(offers.length - refused.length, 2, 'two fit')
     for (const { sender, verdict } of refused) {
-      assert.equal(verdict?.code, ErrorCode.TooLarge)
-      assert.match(String(verdict?.message), /refused by the recipient: not enough disk space/)
-      await warned(victim, from, ErrorCode.TooLarge, sender.peerId, /not enough disk space/)
+      assert.equal(verdict?.code, ErrorCode.NoSpace)
+      assert.match(String(verdict?.message), /refused by the recipient: not enough disk space now/)
+      await warned(victim, from, ErrorCode.NoSpace, sender.peerId, /not enough disk space now/)
     }
     const parts = async (): Promise<string[]> => (await listDownloads()).filter(name => name.endsWith('.part'))
     for (const { offer } of offers) offer.session.framed.abort(new Error('done'))

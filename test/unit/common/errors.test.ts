@@ -9,7 +9,7 @@ import { ErrorCode, ParleyError, asParleyError } from '../../../common/errors.ts
 import { refusalError } from '../../../common/protocol/peer.ts'
 import { decodeResponse, encodeError } from '../../../common/protocol/rendezvous.ts'
 
-const RETRYABLE: ErrorCode[] = [ErrorCode.Unreachable, ErrorCode.Protocol, ErrorCode.RateLimited, ErrorCode.Internal, ErrorCode.Integrity, ErrorCode.IdentityChanged, ErrorCode.NotSignedIn]
+const RETRYABLE: ErrorCode[] = [ErrorCode.Unreachable, ErrorCode.Protocol, ErrorCode.RateLimited, ErrorCode.Internal, ErrorCode.Integrity, ErrorCode.IdentityChanged, ErrorCode.NotSignedIn, ErrorCode.NoSpace]
 
 test('each code has its default; the maker of an error may say otherwise', () => {
   for (const code of Object.values(ErrorCode)) {

@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { streamPair } from '@libp2p/utils'
 import { CHUNK_SIZE, sealChunk } from '../../../common/crypto/index.ts'
 import { ErrorCode, is } from '../../../common/errors.ts'
+import type { ParleyError } from '../../../common/errors.ts'
 import { FramedStream } from '../../../common/wire/frames.ts'
 import { formatHeader } from '../../../common/wire/headers.ts'
 import { PartialTransfer, hashFile, partialDirOf, receiveFile, sendFile, watchTransfer } from '../../../peer/files/index.ts'
@@ -24,6 +25,7 @@ import { RateFloor } from '../../../peer/files/progress.ts'
 import { openVerdict, sealMeta } from '../../../peer/files/wire.ts'
 
 const GiB = 1024 ** 3
+const MiB = 1024 ** 2
 const isCode = (code: string) => (err: unknown): boolean => is(err) && err.code === code
 
 let root = ''
@@ -40,8 +42,8 @@ async function framedPair (): Promise<[FramedStream, FramedStream]> {
 }
 
 /** A budget over an imaginary disk with `free()` bytes free and no margin unless given. */
-function budgetOf (free: () => number, options: { marginBytes?: number, senderQuotaBytes?: number } = {}): DiskBudget {
-  return new DiskBudget({ freeBytes: async () => free(), marginBytes: options.marginBytes ?? 0, ...options })
+function budgetOf (free: () => number, options: { marginBytes?: number, senderQuotaBytes?: number, size?: number } = {}): DiskBudget {
+  return new DiskBudget({ space: async () => ({ free: free(), size: options.size ?? 1024 * GiB }), marginBytes: options.marginBytes ?? 0, ...options })
 }
 
 interface Transfer {
@@ -80,7 +82,7 @@ async function offer (dir: string, budget: DiskBudget, sender: string, size: num
 }
 
 describe('the reservation ledger', () => {
-  test('four concurrent 55 GiB offers on 78 GiB free (1 GiB margin): one is accepted, three refused with ERR_TOO_LARGE', async () => {
+  test('four concurrent 55 GiB offers on 78 GiB free (1 GiB margin): one is accepted, three refused with ERR_NO_SPACE (tried again later)', async () => {
     const dir = await mkdtemp(join(root, 'd-'))
     const budget = budgetOf(() => 78 * GiB, { marginBytes: GiB })
     const offers = await Promise.all(['a', 'b', 'c', 'd'].map(async sender => await offer(dir, budget, sender, 55 * GiB)))
@@ -89,11 +91,12 @@ describe('the reservation ledger', () => {
     assert.equal(accepted.length, 1)
     assert.equal(refused.length, 3)
     for (const o of refused) {
-      assert.ok(isCode(ErrorCode.TooLarge)(o.verdict), String(o.verdict))
-      assert.match(String((o.verdict as Error).message), /refused by the recipient: not enough disk space: the file needs 55.0 GiB, 77.0 GiB are free but transfers in progress hold 55.0 GiB/)
+      assert.ok(isCode(ErrorCode.NoSpace)(o.verdict), String(o.verdict))
+      assert.ok((o.verdict as ParleyError).retryable, 'a sender keeps it queued')
+      assert.match(String((o.verdict as Error).message), /refused by the recipient: not enough disk space now: the file needs 55.0 GiB, 77.0 GiB can be used but transfers in progress hold 55.0 GiB of it/)
       o.cut()
       // The receiver reports the same refusal (its warning) and wrote nothing.
-      assert.ok(isCode(ErrorCode.TooLarge)(await o.received))
+      assert.ok(isCode(ErrorCode.NoSpace)(await o.received))
     }
     assert.equal(budget.reserved, 55 * GiB)
     assert.deepEqual(await readdir(dir), ['big.bin.part'], 'only the accepted transfer has a .part (empty: nothing was sent)')
@@ -109,13 +112,36 @@ describe('the reservation ledger', () => {
     assert.deepEqual(await readdir(dir), [])
   })
 
-  test('a file larger than the free space alone is refused whatever else runs', async () => {
+  test('a file larger than the free space alone is refused whatever else runs, for now (ERR_NO_SPACE)', async () => {
     const dir = await mkdtemp(join(root, 'd-'))
     const o = await offer(dir, budgetOf(() => 10 * GiB, { marginBytes: GiB }), 'a', 10 * GiB)
-    assert.ok(isCode(ErrorCode.TooLarge)(o.verdict))
-    assert.match(String((o.verdict as Error).message), /needs 10.0 GiB, 9.0 GiB are free \(beyond a 1.0 GiB margin\)/)
+    assert.ok(isCode(ErrorCode.NoSpace)(o.verdict))
+    assert.match(String((o.verdict as Error).message), /needs 10.0 GiB, 10.0 GiB is free and 1.0 GiB is kept free for the rest of the system/)
     o.cut()
-    assert.ok(isCode(ErrorCode.TooLarge)(await o.received))
+    assert.ok(isCode(ErrorCode.NoSpace)(await o.received))
+  })
+
+  test('a file larger than the whole file system less its margin is refused for good (ERR_TOO_LARGE)', async () => {
+    const dir = await mkdtemp(join(root, 'd-'))
+    const o = await offer(dir, budgetOf(() => 10 * GiB, { marginBytes: GiB, size: 20 * GiB }), 'a', 19.5 * GiB)
+    assert.ok(isCode(ErrorCode.TooLarge)(o.verdict))
+    assert.equal((o.verdict as ParleyError).retryable, false)
+    assert.match(String((o.verdict as Error).message), /the file \(19.5 GiB\) is larger than this disk can take: 20.0 GiB in all, and 1.0 GiB is kept free/)
+    o.cut()
+    await o.received
+  })
+
+  test('a small file system keeps a share of its size free, not 1 GiB: a 30 MiB one takes a 1,000-byte file, never a negative count (round 10)', async () => {
+    const dir = await mkdtemp(join(root, 'd-'))
+    const small = new DiskBudget({ space: async () => ({ free: 29 * MiB, size: 30 * MiB }) })
+    const fits = await offer(dir, small, 'a', 1000)
+    assert.equal(fits.verdict, undefined)
+    fits.cut()
+    await fits.received
+    const full = await offer(dir, new DiskBudget({ space: async () => ({ free: 1 * MiB, size: 30 * MiB }) }), 'b', 2 * MiB)
+    assert.match(String((full.verdict as Error).message), /needs 2.0 MiB, 1.0 MiB is free and 1.5 MiB is kept free/)
+    full.cut()
+    await full.received
   })
 
   test('the real sender reports the refusal (small file: after its final chunk; large: at its window) and the receiver writes nothing', async () => {
@@ -136,9 +162,9 @@ describe('the reservation ledger', () => {
       assert.ok(sent.status === 'fulfilled')
       assert.equal(sent.value.failed.length, 1)
       const error = sent.value.failed[0]?.error
-      assert.ok(isCode(ErrorCode.TooLarge)(error), String(error))
+      assert.ok(isCode(ErrorCode.NoSpace)(error), String(error))
       assert.match(String(error?.message), /^refused by the recipient: not enough disk space/)
-      assert.ok(received.status === 'rejected' && isCode(ErrorCode.TooLarge)(received.reason))
+      assert.ok(received.status === 'rejected' && isCode(ErrorCode.NoSpace)(received.reason))
       assert.ok(frames <= 1 + Math.min(chunks, WINDOW_CHUNKS), `the sender stopped at its window, not after ${frames} frames`)
       assert.deepEqual(await readdir(dir), [])
       assert.equal(budget.reserved, 0)

@@ -7,6 +7,8 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { IN_MEMORY, userVersion } from '../../../common/sqlite.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
+import { GroupCommit } from '../../../peer/store/group-commit.ts'
+import { ErrorCode, is } from '../../../common/errors.ts'
 import type { MessageRecord } from '../../../peer/store/store.ts'
 import { toGroupName, toMessageId, toUsername } from '../../../common/wire/names.ts'
 import type { MessageId, Username } from '../../../common/wire/names.ts'
@@ -171,6 +173,19 @@ describe('peer store', () => {
     // The store goes on committing afterwards.
     await store.commitSoon(() => { enqueue(4) })
     assert.equal(store.outboxSize(), 3)
+  })
+
+  test('group commit: a full disk is said as one, and passing (ERR_NO_SPACE: a sender tries again later), not as a failed commit (round 10)', async () => {
+    const db = new DatabaseSync(':memory:')
+    db.exec('CREATE TABLE t (v BLOB)')
+    db.exec('PRAGMA max_page_count = 16') // SQLite's own SQLITE_FULL, as a full disk gives it
+    const commits = new GroupCommit(db)
+    const insert = (bytes: number) => () => db.prepare('INSERT INTO t VALUES (?)').run(Buffer.alloc(bytes))
+    await commits.run(insert(100))
+    await assert.rejects(commits.run(insert(200_000)), (err: unknown) =>
+      is(err, ErrorCode.NoSpace) && err.retryable && /no space left on the disk for the store/.test(err.message))
+    await commits.run(insert(100)) // and it goes on once there is room
+    db.close()
   })
 
   test('group commit: the writes of a burst become durable slice by slice', async () => {
