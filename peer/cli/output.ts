@@ -298,8 +298,12 @@ function signedOutText (event: Extract<PeerEvent, { event: 'signed-out' }>): str
 /** Who must act for a delivery held by a changed identity: the recipient, who refused ours (its
  * reason says so), or we, who see theirs changed (until 2026-12-06 both read "once bob accepts
  * your identity", wrong for the second: a tester's finding). */
-function identityWait (to: string, reason: string, it: string, goes: string): string {
-  return reason.startsWith(REFUSED_BY_RECIPIENT) ? `${it} ${goes} once ${to} accepts your identity` : `${it} ${goes} once you accept ${to}'s new identity (TRUST ${to})`
+function identityWait (to: string, reason: string, it: string, goes: string): { why: string, then: string } {
+  // Said short: the warning that came with the change said it all (until 2026-12-06 the whole
+  // of it stood again in the brackets: round 10).
+  return reason.startsWith(REFUSED_BY_RECIPIENT)
+    ? { why: `${to} knows you by another identity`, then: `${it} ${goes} once ${to} accepts your identity` }
+    : { why: `${to}'s identity has changed`, then: `${it} ${goes} once you accept ${to}'s new identity (VERIFY ${to}, then TRUST ${to})` }
 }
 
 /** What a delivery notice is about: one message (a file by its name), or `count` texts gathered. */
@@ -323,11 +327,12 @@ function queuedLine (event: Extract<PeerEvent, { event: 'queued' }>, count: numb
   // offline" said a moment before (a tester's finding); it goes as soon as it can, either way.
   // Waiting for the group's key, it goes when a member hands it to us (until 2026-12-06 "as
   // soon as leo can be reached", beside leo online).
+  let why = event.reason
   let then = `${it} ${goes} as soon as ${event.to} can be reached`
   if (event.reason === 'offline') then = `${it} will be delivered when they are back`
   else if (isWaitingForKey(event.reason)) then = `${it} ${goes} once a member hands you the key`
-  else if (event.code === ErrorCode.IdentityChanged) then = identityWait(event.to, event.reason, it, goes)
-  return colour('yellow', `${clock()} ${subject(event.name, count)}queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${event.reason}); ${then}`)
+  else if (event.code === ErrorCode.IdentityChanged) ({ why, then } = identityWait(event.to, event.reason, it, goes))
+  return colour('yellow', `${clock()} ${subject(event.name, count)}queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${why}); ${then}`)
 }
 
 /** A group message queued while it waits for the group's key (which a member hands us, most

@@ -106,11 +106,11 @@ test('a queued or delivered line names the file it is about, and says when it go
     /^\d\d:\d\d:\d\d report\.pdf queued for bob \(the other side closed the connection\); it goes as soon as bob can be reached$/)
   // Refused until bob accepts our identity: not "shortly" (until 2026-12-06 it said so).
   assert.match(describeEvent({ ...queued, reason: 'refused by the recipient: its user knows you by another identity', code: 'ERR_IDENTITY_CHANGED' }) ?? '',
-    /; it goes once bob accepts your identity$/)
+    /queued for bob \(bob knows you by another identity\); it goes once bob accepts your identity$/)
   // Held here, since bob's identity changed: it is ours to accept (until 2026-12-06 the line
   // above, a tester's finding).
   assert.match(describeEvent({ ...queued, reason: 'the identity of bob has changed (now 12D3KooW…); messages to and from bob are refused until you compare fingerprints with VERIFY bob and accept with TRUST bob', code: 'ERR_IDENTITY_CHANGED' }) ?? '',
-    /; it goes once you accept bob's new identity \(TRUST bob\)$/)
+    /queued for bob \(bob's identity has changed\); it goes once you accept bob's new identity \(VERIFY bob, then TRUST bob\)$/)
   assert.match(describeEvent({ event: 'delivered', id: 'aa', to: 'bob', group: 'club', name: 'report.pdf' }) ?? '', /^\d\d:\d\d:\d\d report\.pdf delivered to bob in club$/)
   assert.match(describeEvent({ event: 'delivered', id: 'bb', to: 'bob', group: null, name: null }) ?? '', /^\d\d:\d\d:\d\d delivered to bob$/)
 })
