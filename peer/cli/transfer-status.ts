@@ -135,7 +135,8 @@ export class TransferStatus {
     const percent = total === 0 ? 100 : Math.floor(100 * bytes / total)
     if (transfer.direction === 'read') return `reading ${name ?? transfer.name} ${percent}%`
     const [arrow, towards] = transfer.direction === 'send' ? ['↑', '→'] : ['↓', '←']
-    const peers = [...transfer.peers.keys()]
+    // In name order, not the order their first progress came in (round 10).
+    const peers = [...transfer.peers.keys()].sort()
     const toWhom = countPeers && peers.length > 1 ? `${peers[0] ?? ''} +${peers.length - 1}` : peers.join(', ')
     return `${arrow} ${name ?? transfer.name} ${percent}% ${towards} ${toWhom}`
   }

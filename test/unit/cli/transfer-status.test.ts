@@ -25,9 +25,9 @@ describe('the transfers status the prompt carries', () => {
 
   test('a group file is one transfer to several members, its percentage over all of them', () => {
     const status = new TransferStatus()
-    status.update(progress({ peer: 'bob', bytes: 100, total: 200 }))
     status.update(progress({ peer: 'carol', bytes: 0, total: 200 }))
-    assert.equal(status.text(80), '↑ clip.mp4 25% → bob, carol')
+    status.update(progress({ peer: 'bob', bytes: 100, total: 200 }))
+    assert.equal(status.text(80), '↑ clip.mp4 25% → bob, carol', 'in name order, not the order they came in (round 10)')
     assert.equal(status.update(progress({ peer: 'bob', bytes: 200, total: 200 })), true, 'bob has it all')
     assert.equal(status.text(80), '↑ clip.mp4 0% → carol')
     assert.equal(status.update(progress({ peer: 'carol', bytes: 200, total: 200 })), true)
