@@ -492,6 +492,7 @@ export class ParleyPeer {
     this.#verified.delete(name)
     this.#emit({ event: 'trusted', user: name, peerId, changed })
     session.outbox.flush(name)
+    session.openSessionWith(name)
   }
 
   async create (group: GroupName): Promise<void> {

@@ -232,6 +232,12 @@ export class Session {
     this.#background(this.#openSessions({ groups: [group] }))
   }
 
+  /** TRUST: a session with the user now accepted, whose side sends what it held for us as it
+   * opens (until 2026-12-06 that waited for its next retry, 15 s or more: round 10). */
+  openSessionWith (user: Username): void {
+    this.#background(this.#openSessions({ groups: [], contacts: [user] }))
+  }
+
   /** After a sign-in (and a reconnect): our keys to the members who lack them, then sessions with
    * the online members of all our groups and the users of our recent direct conversations, ahead
    * of a message (groups/warm-sessions.ts). One `groups` request for both, and the sessions reuse

@@ -277,6 +277,12 @@ describe('session (the composition root)', () => {
     assert.deepEqual(direct.opened.sort(), ['bob', 'carol'])
   })
 
+  it('after TRUST opens a session with the user accepted, whose side then sends what it held for us (round 10: it waited for a retry)', async () => {
+    session.openSessionWith(toUsername('bob'))
+    await until(() => direct.opened.length === 1)
+    assert.deepEqual(direct.opened, ['bob'])
+  })
+
   it('a file is hashed only after the checks a send makes: to ourselves, alone in a group, or not in it, the file is never opened', async () => {
     // A path that cannot be opened: each answer is the check's, so the file was not read first
     // (until 2026-12-06 SENDFILE and SENDGROUPFILE hashed the whole file before any check).
