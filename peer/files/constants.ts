@@ -88,11 +88,11 @@ export const HEARTBEAT_CHUNKS = 64
  * offers can no longer all be accepted on a disk with 78 GiB free. The margin keeps room for what
  * is not a file transfer: the peer's own SQLite store and logs, the system, other programs.
  */
-export const DISK_MARGIN_BYTES = 1024 ** 3
+const DISK_MARGIN_BYTES = 1024 ** 3
 /** On a small file system the margin is this share of its size instead (a 4 GiB card keeps
  * 205 MiB free, a 30 MiB one 1.5 MiB): until 2026-12-06 anything under 1 GiB free took no file
  * at all, a 1,000-byte one included (round 10). */
-export const DISK_MARGIN_SHARE = 0.05
+const DISK_MARGIN_SHARE = 0.05
 
 /** What a file system of `size` bytes keeps free of received files. */
 export function diskMarginFor (size: number): number {
