@@ -182,7 +182,7 @@ export class Outbox {
     return await this.#store.commitSoon(() => {
       const dropped = this.#store.dropGroupDeliveries(group, (id, recipient) => this.#inFlight.has(deliveryKey(id, recipient)))
       for (const { id, recipient } of dropped) {
-        this.#reportedQueued.delete(deliveryKey(id, recipient))
+        this.#forgetReported(id, recipient)
         for (const kind of LANES) {
           const lane = laneOf(recipient, kind)
           if (this.#running.has(lane)) this.#withdrawnFrom(lane).add(id)
@@ -331,7 +331,7 @@ export class Outbox {
     const hopeless = error.code === ErrorCode.Integrity && item.attempts + 1 >= INTEGRITY_ATTEMPTS
     const afterLeaving = this.#lastTry.delete(deliveryKey(item.id, item.recipient))
     if (error.retryable && !hopeless && !afterLeaving) return error
-    this.#reportedQueued.delete(deliveryKey(item.id, item.recipient))
+    this.#forgetReported(item.id, item.recipient)
     // The recipient left the group before it reached them: not theirs any more, as a message
     // sent after they left never was. Withdrawn without a word, its message delivered once the
     // members are (membership-races.ts; until 2026-12-06 undelivered, and `failed`: round 8).
@@ -353,7 +353,7 @@ export class Outbox {
    * SEND's path. A crash before that commit sends the message again after the restart; the
    * recipient drops the copy and ACKs it, and `delivered` is reported a second time. */
   async #delivered (item: OutboxItem): Promise<void> {
-    this.#reportedQueued.delete(deliveryKey(item.id, item.recipient))
+    this.#forgetReported(item.id, item.recipient)
     this.#lastTry.delete(deliveryKey(item.id, item.recipient))
     this.#emit({ event: 'delivered', ...about(item) })
     await this.#store.commitSoon(() => {
@@ -369,7 +369,7 @@ export class Outbox {
   #queueOf (recipient: Username, kind: OutboxKind, after?: number): OutboxItem[] {
     const queue = this.#store.outboxFor(recipient, after, kind)
     for (const { id, recipient: to, group } of this.#store.takeUnsendable()) {
-      this.#reportedQueued.delete(deliveryKey(id, to))
+      this.#forgetReported(id, to)
       const message = `could not deliver a message to ${to}${group === null ? '' : ` in ${group}`}: an earlier account of your name queued it in this folder, and it does not open with this one`
       this.#emit({ event: 'undelivered', id, to, group, name: null, code: ErrorCode.Integrity, message })
     }
@@ -403,11 +403,20 @@ export class Outbox {
     const reason = away ? 'offline' : error.message
     const code = away ? null : error.code
     for (const item of items) {
-      const key = deliveryKey(item.id, item.recipient)
+      // Said again once if it comes to wait for the recipient's disk: the first reason (a
+      // connection cut as the disk filled) said nothing of it (round 11).
+      const key = deliveryKey(item.id, item.recipient) + (code === ErrorCode.NoSpace ? NO_SPACE_SAID : '')
       if (this.#reportedQueued.has(key)) continue
       this.#reportedQueued.add(key)
       this.#emit({ event: 'queued', ...about(item), reason, code })
     }
+  }
+
+  /** The delivery is over (done or given up): what was said of it is forgotten. */
+  #forgetReported (id: string, recipient: string): void {
+    const key = deliveryKey(id, recipient)
+    this.#reportedQueued.delete(key)
+    this.#reportedQueued.delete(key + NO_SPACE_SAID)
   }
 }
 
@@ -416,6 +425,9 @@ export class Outbox {
 function about (item: OutboxItem): { id: string, to: string, group: string | null, name: string | null } {
   return { id: item.id, to: item.recipient, group: item.group, name: item.kind === 'file' ? announcedName(item.body) : null }
 }
+
+/** Beside a delivery's key in #reportedQueued: it was said to wait for the recipient's disk. */
+const NO_SPACE_SAID = ' no space'
 
 /** One delivery: a message to one recipient (the outbox's key, and #reportedQueued's). */
 function deliveryKey (id: string, recipient: string): string {

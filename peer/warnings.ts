@@ -4,7 +4,7 @@
  * times a minute for the same text and 10 times a minute in all, however many senders cause it.
  * Other refusals (bad frames, forged fields) come from registered senders, whose streams are
  * already limited per sender, and each is evidence of an attack by someone the user knows: the
- * same one is shown up to 30 times a minute; a changed identity's, or a full disk's, once. The next warning shown says how many were left out.
+ * same one is shown up to 30 times a minute; a changed identity's, once; a full disk, once in all. The next warning shown says how many were left out.
  * Bounded memory; takes a clock so tests drive time.
  */
 import { ErrorCode } from '../common/errors.ts'
@@ -21,7 +21,10 @@ const FLOOD_CODES = new Set<string>([ErrorCode.NotFound, ErrorCode.RateLimited])
 /** A contact whose identity changed: the directory has said so, with what to do (VERIFY, TRUST),
  * and each of its retries is refused again; once a minute is reminder enough (7 in 30 s, until
  * 2026-12-06). */
-const REMINDER_CODES = new Set<string>([ErrorCode.IdentityChanged, ErrorCode.NoSpace])
+const REMINDER_CODES = new Set<string>([ErrorCode.IdentityChanged])
+/** A condition of this peer's own (its disk is full), whoever sends and whatever the file: once
+ * a minute in all (round 11: three a quarter-minute from one sender, the file's and the store's). */
+const OWN_CODES = new Set<string>([ErrorCode.NoSpace])
 const MAX_REMEMBERED = 10_000
 
 export class WarningThrottle {
@@ -53,7 +56,7 @@ export class WarningThrottle {
     }
     const flood = FLOOD_CODES.has(code)
     const sameLimit = flood ? SAME_PER_WINDOW : REMINDER_CODES.has(code) ? 1 : SAME_OTHER_PER_WINDOW
-    if (same.shown >= sameLimit || (flood && counter.shown >= FLOOD_PER_WINDOW)) {
+    if (same.shown >= sameLimit || (flood && counter.shown >= FLOOD_PER_WINDOW) || (OWN_CODES.has(code) && counter.shown >= 1)) {
       counter.hidden++
       return undefined
     }

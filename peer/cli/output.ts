@@ -332,6 +332,7 @@ function queuedLine (event: Extract<PeerEvent, { event: 'queued' }>, count: numb
   if (event.reason === 'offline') then = `${it} will be delivered when they are back`
   else if (isWaitingForKey(event.reason)) then = `${it} ${goes} once a member hands you the key`
   else if (event.code === ErrorCode.IdentityChanged) ({ why, then } = identityWait(event.to, event.reason, it, goes))
+  else if (event.code === ErrorCode.NoSpace) then = `${it} ${goes} once ${event.to}'s disk has room` // not "can be reached": they are (round 11)
   return colour('yellow', `${clock()} ${subject(event.name, count)}queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${why}); ${then}`)
 }
 

@@ -122,6 +122,6 @@ function isDiskFull (err: unknown): boolean {
  * them in 2 s: round 10). */
 function commitError (err: unknown): ParleyError {
   return isDiskFull(err)
-    ? new ParleyError(ErrorCode.NoSpace, 'no space left on the disk for the store: what comes in is refused until there is room', { cause: err })
+    ? new ParleyError(ErrorCode.NoSpace, 'no space left on the disk for the store', { cause: err })
     : new ParleyError(ErrorCode.Internal, 'the local store could not commit', { cause: err })
 }

@@ -111,6 +111,9 @@ test('a queued or delivered line names the file it is about, and says when it go
   // above, a tester's finding).
   assert.match(describeEvent({ ...queued, reason: 'the identity of bob has changed (now 12D3KooW…); messages to and from bob are refused until you compare fingerprints with VERIFY bob and accept with TRUST bob', code: 'ERR_IDENTITY_CHANGED' }) ?? '',
     /queued for bob \(bob's identity has changed\); it goes once you accept bob's new identity \(VERIFY bob, then TRUST bob\)$/)
+  // Waiting for bob's disk, not for bob: he is online (round 11: "as soon as bob can be reached").
+  assert.match(describeEvent({ ...queued, name: 'film.mkv', reason: 'refused by the recipient: not enough disk space now: the file needs 95.4 MiB, 49.8 MiB is free', code: 'ERR_NO_SPACE' }) ?? '',
+    /film\.mkv queued for bob \(refused by the recipient: not enough disk space now: [^)]*\); it goes once bob's disk has room$/)
   assert.match(describeEvent({ event: 'delivered', id: 'aa', to: 'bob', group: 'club', name: 'report.pdf' }) ?? '', /^\d\d:\d\d:\d\d report\.pdf delivered to bob in club$/)
   assert.match(describeEvent({ event: 'delivered', id: 'bb', to: 'bob', group: null, name: null }) ?? '', /^\d\d:\d\d:\d\d delivered to bob$/)
 })

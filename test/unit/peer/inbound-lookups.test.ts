@@ -99,6 +99,19 @@ describe('Directory.usernameOf for inbound traffic', () => {
 })
 
 describe('WarningThrottle', () => {
+  it('a full disk here is said once a minute in all, whoever sends and whatever it was (round 11: three in 15 s)', () => {
+    const time = clock()
+    const throttle = new WarningThrottle(time.now)
+    const said = [
+      throttle.admit(ErrorCode.NoSpace, 'refused incoming data from carol: not enough disk space now: the file needs 300 kB, 0 B is free'),
+      throttle.admit(ErrorCode.NoSpace, 'refused incoming data from carol: no space left on the disk for the store'),
+      throttle.admit(ErrorCode.NoSpace, 'refused incoming data from frank: no space left on the disk for the store')
+    ]
+    assert.deepEqual(said.map(m => m !== undefined), [true, false, false])
+    time.advance(60_000)
+    assert.match(throttle.admit(ErrorCode.NoSpace, 'refused incoming data from frank: no space left on the disk for the store') ?? '', /\(2 similar warnings not shown\)$/)
+  })
+
   it('shows the same "no such user" warning at most 3 times a minute, then says how many were left out', () => {
     const time = clock()
     const throttle = new WarningThrottle(time.now)

@@ -183,6 +183,25 @@ describe('outbox', () => {
       ])
     })
 
+    test('a delivery said queued for one reason is said again once, when it comes to wait for the recipient\'s disk (round 11)', async () => {
+      const cut = (): ParleyError => new ParleyError(ErrorCode.Unreachable, 'the other side closed the connection')
+      const full = (): ParleyError => new ParleyError(ErrorCode.NoSpace, 'refused by the recipient: not enough disk space now')
+      const reasons = (): string[] => of('queued').map(e => e.event === 'queued' ? e.reason : '')
+      const waiting = item('film.mkv', { kind: 'text' })
+      network.outcome = { failFor: cut }
+      await send(waiting)
+      for (const failure of [full, full, cut, full]) {
+        network.outcome = { failFor: failure }
+        outbox.flush(BOB)
+        await outbox.idle()
+      }
+      assert.deepEqual(reasons(), ['the other side closed the connection', 'refused by the recipient: not enough disk space now'])
+      network.outcome = 'ack'
+      outbox.flush(BOB)
+      await outbox.idle()
+      assert.equal(of('delivered').length, 1)
+    })
+
     test('accept: the message is durable before anything is reported or sent, its answer (`durable`) first; a commit that fails is reported', async () => {
       const taken = item('typed')
       void outbox.accept(record(taken), [taken], () => { events.push({ event: 'warning', code: ErrorCode.Internal, message: 'durable' }) })
