@@ -134,8 +134,7 @@ export class Directory {
         .catch(err => { log.warn(`could not keep where ${found.username} was last seen`, err) })
     }
     this.#lastSeen.set(found.username, found)
-    if (found.online) this.#offline.delete(found.username)
-    else this.#offline.add(found.username)
+    this.#noteOnline(found.username, found.online)
     this.#cached.set(found.username, { at: Date.now(), contact: found })
     const oldest = this.#cached.keys().next().value
     if (this.#cached.size > MAX_CACHED_CONTACTS && oldest !== undefined) this.#cached.delete(oldest)
@@ -156,6 +155,10 @@ export class Directory {
   /** The rendezvous says a user came or went: ask again next time, and know meanwhile. */
   presence (username: Username, online: boolean): void {
     this.#cached.delete(username)
+    this.#noteOnline(username, online)
+  }
+
+  #noteOnline (username: Username, online: boolean): void {
     if (online) this.#offline.delete(username)
     else this.#offline.add(username)
   }
