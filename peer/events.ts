@@ -20,7 +20,7 @@ export interface HistoryLine { id: string, direction: 'in' | 'out', from: string
  * ended, its network went), `stalled` it stopped sending or sent too slowly, `invalid` what it
  * sent failed a check, `local` this side could not take it (the disk, a fault here),
  * `signed-out` we signed out (QUIT, or the account signed in on another device). */
-export type FileCutCause = 'gone' | 'stalled' | 'invalid' | 'local' | 'signed-out' | 'abandoned'
+export type FileCutCause = 'gone' | 'stalled' | 'invalid' | 'local' | 'no-space' | 'signed-out' | 'abandoned'
 
 export type PeerEvent =
   | { event: 'ready', peerId: string, addrs: string[], rendezvous: string }

@@ -16,6 +16,7 @@ import { WarningThrottle } from './warnings.ts'
 import { ArrivalOrder } from './arrival-order.ts'
 import { CatchUpOrder } from './catch-up-order.ts'
 import { refusedQuietly } from './groups/membership-races.ts'
+import { cutSaid } from './files/handoff.ts'
 
 export interface IncomingText {
   from: Username
@@ -159,6 +160,7 @@ export class Inbox {
     if (err.code === ErrorCode.Unreachable) return // the sender went away mid-stream; it retries
     if (err.code === ErrorCode.Abandoned) return // the sender gave a file up: file-cut said so
     if (refusedQuietly(err)) return // a group's membership moved under it: the sender is told (membership-races.ts)
+    if (cutSaid(err)) return // a file cut by our full disk: its file-cut line said so
     const message = this.#warnings.admit(err.code, `refused incoming data from ${this.#nameOf(peerId)}: ${err.message}`)
     if (message !== undefined) this.#emit({ event: 'warning', code: err.code, message })
   }

@@ -262,6 +262,8 @@ function cutExplained (cause: FileCutCause, from: string, reason: string): strin
     case 'stalled': return `${from} stopped sending (${reason}); the rest comes when ${from} sends again`
     case 'invalid': return `what ${from} sent failed a check (${reason})`
     case 'local': return `it could not be saved here (${reason})`
+    // What came is kept (until 2026-12-07 it went, and the file came again from its first byte).
+    case 'no-space': return `this disk is full (${reason}); what came is kept, and ${from} sends the rest once there is room`
     case 'signed-out': return `you signed out here; ${from} sends it again where you sign in next`
     case 'abandoned': return `${from} gave it up (${reason}); what came is removed`
   }

@@ -32,13 +32,18 @@ export function errnoOf (err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined
 }
 
-/** A Node file-system error as ERR_FILE with a message a person can act on. */
+/** Errors of a disk that is full for now: space is freed, so what failed is tried again. */
+const FULL = new Set(['ENOSPC', 'EDQUOT'])
+
+/** A Node file-system error as ERR_FILE (ERR_NO_SPACE for a full disk) with a message a person
+ * can act on. */
 export function fileError (err: unknown, what: string): ParleyError {
   if (err instanceof ParleyError) return err
   const errno = errnoOf(err)
   const reason = (errno !== undefined ? REASONS[errno] : undefined) ??
     (err instanceof Error ? err.message : String(err))
-  return new ParleyError(ErrorCode.File, `${what}: ${reason}`, { cause: err })
+  const code = errno !== undefined && FULL.has(errno) ? ErrorCode.NoSpace : ErrorCode.File
+  return new ParleyError(code, `${what}: ${reason}`, { cause: err })
 }
 
 /** The downloads folder, created owner-only if missing; an existing folder keeps its mode. */

@@ -94,10 +94,17 @@ export interface Announced {
   size?: number
 }
 
+/** Cuts said in full by their file-cut line, which no warning repeats (Inbox.onInboundError). */
+const cutsSaid = new WeakSet<Error>()
+
+export function cutSaid (err: Error): boolean {
+  return cutsSaid.has(err)
+}
+
 /** Why a receive that had started stopped, in the words of FileCutCause. The watch's signal fires
  * on a stall (no data, or a rate under the floor); a stream that ended, between frames or inside
  * one, is the sender gone; its ABANDON, the sender giving it up; a bad frame or META is invalid;
- * the disk (or a fault) is ours. */
+ * the disk (or a fault) is ours, and a full one only for now. */
 function cutCause (err: unknown, watchSignal: AbortSignal, signedOut: AbortSignal): FileCutCause {
   // Our own sign-out (QUIT, or the account signed in on another device) ends every stream of the
   // session: the sender is not gone, we are (until 2026-12-06 said as the sender gone).
@@ -108,6 +115,7 @@ function cutCause (err: unknown, watchSignal: AbortSignal, signedOut: AbortSigna
     case ErrorCode.Unreachable: return 'gone'
     case ErrorCode.Abandoned: return 'abandoned'
     case ErrorCode.File: case ErrorCode.Internal: return 'local'
+    case ErrorCode.NoSpace: return 'no-space'
     default: return 'invalid'
   }
 }
@@ -156,6 +164,8 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
         // Said now; a chunk cut short (a sender whose process ended between two writes of one)
         // is not also a fault to warn about: it is a sender that went away.
         if (endedInsideFrame(err)) throw new ParleyError(ErrorCode.Unreachable, `${from} went away in the middle of ${announced.name}`, { cause: err })
+        // Nor is a full disk, said in that line, a refusal of the sender's to warn about too.
+        if (cause === 'no-space' && err instanceof Error) cutsSaid.add(err)
       }
       throw err
     } finally {

@@ -20,8 +20,9 @@
  * naming it: the next attempt adopts it from there (claim).
  *
  * What is kept. Only a prefix of whole, authenticated chunks, and only when the stream was cut
- * (EOF, reset, timeout, our own shutdown): a chunk that fails authentication, any protocol error,
- * a local disk error or a whole-file SHA-256 mismatch drops everything (receive.ts). Nothing kept
+ * (EOF, reset, timeout, our own shutdown) or our disk was full: a chunk that fails
+ * authentication, any protocol error, any other local disk error or a whole-file SHA-256 mismatch
+ * drops everything (receive.ts). Nothing kept
  * is trusted beyond that: a resumed file is published only after the SHA-256 of the kept prefix,
  * read back from disk, and of the new chunks matches META.
  *

@@ -4,8 +4,9 @@
  * is authenticated before it is written, and only a file whose length and SHA-256 match the
  * announced ones is renamed to a name that did not exist before (DESIGN §6). On any failure a
  * ParleyError is thrown and the `.part` is deleted — except, for a caller that passed a claimed
- * PartialTransfer, when the stream was cut (EOF, reset, timeout, cancelled): then the verified
- * prefix is kept for a later attempt to resume (partial.ts; wire.ts, "Resuming"). The stream is
+ * PartialTransfer, when the stream was cut (EOF, reset, timeout, cancelled) or the disk was full
+ * (ERR_NO_SPACE): then the verified prefix is kept for a later attempt to resume (partial.ts;
+ * wire.ts, "Resuming"). The stream is
  * left to the caller (who may still want to report the failure on it before closing).
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
@@ -209,14 +210,19 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     if (err instanceof Refused) throw err.refusal
     const error = is(err) ? err : fileError(err, `cannot write ${part?.path ?? 'the received file'}`)
     await checkpoints?.settle().catch(() => undefined) // none may write the state after this
+    // A full disk is for now: what was verified is kept for the retry, as for a cut (until
+    // 2026-12-07 it went, and a file cut as the disk filled came again from its first byte).
+    const full = error.code === ErrorCode.NoSpace
     if (part === undefined) {
-      // No .part yet (no space, no folder, no free name, the kept bytes would not move back):
-      // a local failure, not a cut, so what was kept goes too.
-      await partial?.discard()
+      // No .part yet (no folder, no free name, the kept bytes would not move back): a local
+      // failure, not a cut, so what was kept goes too, unless the disk is full.
+      if (!full) await partial?.discard()
       throw error
     }
-    if (wire.cut && partial !== undefined && handle !== undefined) {
-      // Keep the verified prefix: durable first, counted second (partial.ts).
+    if ((wire.cut || full) && partial !== undefined && handle !== undefined) {
+      // Keep the verified prefix: durable first, counted second (partial.ts). The bytes of the
+      // chunk that did not fit go first: they free the room that recording the prefix takes.
+      if (full) await handle.truncate(stored.chunks * CHUNK_SIZE).catch(() => undefined)
       const synced = await handle.datasync().then(() => true, () => false)
       await handle.close().catch(() => undefined) // the cut is the failure to report
       handle = undefined

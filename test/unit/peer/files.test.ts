@@ -1,7 +1,8 @@
-import { after, afterEach, before, describe, test } from 'node:test'
+import { after, afterEach, before, describe, mock, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { appendFile, chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises'
+import { appendFile, chmod, mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { streamPair } from '@libp2p/utils'
@@ -679,6 +680,40 @@ describe('resuming a cut transfer (issue 7)', () => {
     assert.equal(third.from, 14)
     assert.ok(third.received.status === 'fulfilled')
     assert.deepEqual(new Uint8Array(await readFile(third.received.value.path)), data)
+  })
+
+  test('a disk that fills mid-file (a real ENOSPC) keeps the verified prefix: ERR_NO_SPACE, and the next attempt resumes there', async () => {
+    const data = new Uint8Array(randomBytes(CHUNK_SIZE * 20 + 5))
+    const f = await fixture(data)
+    const dir = await freshDir()
+    // The disk fills after 9 chunks: the 10th chunk's write goes to /dev/full, which answers
+    // every write with the kernel's own ENOSPC (no root, no small file system needed).
+    const full = await open('/dev/full', 'w')
+    const handles = Object.getPrototypeOf(full) as FileHandle
+    const write = Reflect.get(handles, 'write') as (this: FileHandle, ...args: unknown[]) => Promise<unknown>
+    let chunks = 0
+    const fault = mock.method(handles, 'write', function (this: FileHandle, buffer: Uint8Array, ...rest: unknown[]) {
+      return write.call(buffer.length === CHUNK_SIZE && ++chunks > 9 ? full : this, buffer, ...rest)
+    })
+    let first
+    try {
+      first = await attempt(f, dir)
+    } finally {
+      fault.mock.restore()
+      await full.close()
+    }
+    assert.ok(first.received.status === 'rejected' && isCode(ErrorCode.NoSpace)(first.received.reason), String(first.received.status === 'rejected' ? first.received.reason : 'received'))
+    assert.match((first.received.reason as Error).message, /no space left on the disk/)
+    assert.deepEqual(await readdir(dir), [], 'nothing in downloads: no file, no .part')
+    // Until 2026-12-07 a full disk dropped what was verified, and the retry began at byte 0.
+    assert.deepEqual(await kept(dir), [`${keyOf(f)}.part`, `${keyOf(f)}.state`])
+    assert.equal((await stat(join(partialDirOf(dir), `${keyOf(f)}.part`))).size, 9 * CHUNK_SIZE, 'whole chunks only')
+
+    const second = await attempt(nextAttempt(f), dir)
+    assert.equal(second.from, 9)
+    assert.ok(second.received.status === 'fulfilled', String(second.received.status === 'rejected' ? second.received.reason : ''))
+    assert.deepEqual(new Uint8Array(await readFile(second.received.value.path)), data)
+    assert.deepEqual(await kept(dir), [], 'nothing kept once published')
   })
 
   test('a byte flipped in the kept prefix on disk fails the final hash: ERR_INTEGRITY, nothing published, nothing kept', async () => {
