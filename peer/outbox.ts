@@ -368,9 +368,9 @@ export class Outbox {
    * never to go, is said (until 2026-12-06 it went without a word: a tester's finding). */
   #queueOf (recipient: Username, kind: OutboxKind, after?: number): OutboxItem[] {
     const queue = this.#store.outboxFor(recipient, after, kind)
-    for (const { id, recipient: to, group } of this.#store.takeUnsendable()) {
+    for (const { id, recipient: to, group, kind } of this.#store.takeUnsendable()) {
       this.#forgetReported(id, to)
-      const message = `could not deliver a message to ${to}${group === null ? '' : ` in ${group}`}: an earlier account of your name queued it in this folder, and it does not open with this one`
+      const message = `could not deliver ${kind === 'file' ? 'a file' : 'a message'} to ${to}${group === null ? '' : ` in ${group}`}: an earlier account of your name queued it in this folder, and it does not open with this one`
       this.#emit({ event: 'undelivered', id, to, group, name: null, code: ErrorCode.Integrity, message })
     }
     return queue

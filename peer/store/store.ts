@@ -46,6 +46,9 @@ export interface MessageRecord {
 
 export type OutboxKind = 'text' | 'file'
 
+/** A delivery dropped because this account cannot read it (takeUnsendable). */
+export interface Unsendable { id: MessageId, recipient: Username, group: GroupName | null, kind: OutboxKind }
+
 export interface OutboxItem {
   /** The message id this delivery belongs to. */
   id: MessageId
@@ -147,7 +150,7 @@ export class PeerStore {
   readonly #peerIdOf = new Map<string, string | null>()
   readonly #usernameOf = new Map<string, Username | null>()
   /** Deliveries outboxFor dropped, not yet taken (takeUnsendable). */
-  readonly #unsendable: Array<{ id: MessageId, recipient: Username, group: GroupName | null }> = []
+  readonly #unsendable: Unsendable[] = []
   /** The next outbox item's `seq`: one more than any in the queue when the store opened. */
   #nextSeq: number
   /** Up to which row the messages that came in were shown (the inbox moves it). */
@@ -300,7 +303,7 @@ export class PeerStore {
         // send it, and it stopped every delivery to its recipient (until 2026-12-06). Dropped,
         // its message `failed` (it stayed `queued` for ever) and kept for the outbox to say so
         // (takeUnsendable); HISTORY shows it as unreadable.
-        const dropped = { id: toMessageId(String(row.id)), recipient: toUsername(String(row.recipient)), group: row.grp === null ? null : toGroupName(String(row.grp)) }
+        const dropped = { id: toMessageId(String(row.id)), recipient: toUsername(String(row.recipient)), group: row.grp === null ? null : toGroupName(String(row.grp)), kind: row.kind === 'file' ? 'file' as const : 'text' as const }
         this.giveUp(dropped.id, dropped.recipient, dropped.group)
         this.#unsendable.push(dropped)
       }
@@ -310,7 +313,7 @@ export class PeerStore {
 
   /** The deliveries outboxFor dropped since the last call because they do not open with this
    * account's key (queued by an earlier account of this name in this folder). */
-  takeUnsendable (): Array<{ id: MessageId, recipient: Username, group: GroupName | null }> {
+  takeUnsendable (): Unsendable[] {
     return this.#unsendable.splice(0)
   }
 

@@ -287,8 +287,11 @@ describe('outbox', () => {
       const file = join(dir, 'parley.db')
       const earlier = new PeerStore(file, randomBytes(32))
       const old = item('queued before')
-      earlier.addMessage(record(old))
-      earlier.enqueue(old)
+      const oldFile = item('/tmp/film.mp4', { kind: 'file' })
+      for (const queued of [old, oldFile]) {
+        earlier.addMessage(record(queued))
+        earlier.enqueue(queued)
+      }
       earlier.close()
       outbox.stop()
       store.close()
@@ -297,11 +300,15 @@ describe('outbox', () => {
       outbox = new Outbox(store, new Directory(rv.client(alice), store, emit), emit, network)
       await send(item('queued now'))
       assert.deepEqual(network.started.map(d => d.body), ['queued now'])
+      outbox.flush(BOB) // the files' lane too
+      await outbox.idle()
       // Until 2026-12-06 it went without a word.
       assert.deepEqual(of('undelivered').map(e => e.event === 'undelivered' ? [e.id, e.to, e.code, e.message] : []), [[old.id, 'bob', ErrorCode.Integrity,
-        'could not deliver a message to bob: an earlier account of your name queued it in this folder, and it does not open with this one']])
+        'could not deliver a message to bob: an earlier account of your name queued it in this folder, and it does not open with this one'], [oldFile.id, 'bob', ErrorCode.Integrity,
+        // Named for what it is (until 2026-12-07 a file was "a message" here too: round 11).
+        'could not deliver a file to bob: an earlier account of your name queued it in this folder, and it does not open with this one']])
       await send(item('and after'))
-      assert.equal(of('undelivered').length, 1, 'said once')
+      assert.equal(of('undelivered').length, 2, 'said once')
     } finally {
       outbox.stop()
       store.close()

@@ -270,7 +270,7 @@ describe('peer store', () => {
     assert.deepEqual(store.outboxFor('dave').map(item => item.body), ['this account\'s'])
     assert.equal(store.outboxFor('dave').length, 1)
     // …and said once, its message failed (until 2026-12-06 it went without a word, `queued` for ever).
-    assert.deepEqual(store.takeUnsendable(), [{ id: 'c'.repeat(32), recipient: 'dave', group: null }])
+    assert.deepEqual(store.takeUnsendable(), [{ id: 'c'.repeat(32), recipient: 'dave', group: null, kind: 'text' }])
     assert.deepEqual(store.takeUnsendable(), [])
     assert.deepEqual(store.history({ user: 'dave' }, 10).map(m => [m.status, m.unreadable]), [['failed', true]])
   })
