@@ -163,6 +163,7 @@ async function main (): Promise<number> {
   const interactive = process.stdin.isTTY && process.stdout.isTTY
   const prompt = new Prompt(peer, output, {
     interactive,
+    terminalInput: process.stdin.isTTY,
     history: new HistoryFile(join(dataDir, 'history')),
     names,
     onUnexpected: err => { logError(join(dataDir, 'errors.log'), err) }

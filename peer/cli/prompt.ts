@@ -22,6 +22,7 @@ import type { Output } from './output.ts'
 import { localPath } from './paths.ts'
 import { reverseSearch } from './reverse-search.ts'
 import { pipedLines } from './piped-lines.ts'
+import { readUnechoedLine } from './unechoed-line.ts'
 import { PasteGuard } from './paste-guard.ts'
 import type { ReverseSearch } from './reverse-search.ts'
 
@@ -74,6 +75,9 @@ class InputEnded extends Error {}
 export interface PromptOptions {
   /** A person at a terminal (stdin and stdout are TTYs), not a script. */
   interactive: boolean
+  /** Input typed at a terminal though our output goes elsewhere (`| tee log`): a password is
+   * still asked, hidden (unechoed-line.ts). */
+  terminalInput?: boolean
   /** Where the command history is kept (terminal only). */
   history?: HistoryFile
   /** Names learned from events, for completion. */
@@ -90,6 +94,8 @@ export class Prompt {
    * `\n` alone (readline also ends one at a lone `\r`). */
   readonly #rl: Interface | undefined
   readonly #lines: AsyncIterable<string>
+  /** The same lines, when piped: a hidden answer is the next of them (#askUnechoed). */
+  readonly #piped: AsyncGenerator<string> | undefined
   /** Ends piped input's lines at close(). */
   readonly #stopPiped = new AbortController()
   readonly #echo: EchoSwitch | undefined
@@ -117,7 +123,8 @@ export class Prompt {
     this.#echo = options.interactive ? new EchoSwitch(process.stdout) : undefined
     if (!options.interactive) {
       this.#rl = undefined
-      this.#lines = pipedLines(process.stdin, MAX_COMMAND_CHARS + 1, this.#stopPiped.signal)
+      this.#piped = pipedLines(process.stdin, MAX_COMMAND_CHARS + 1, this.#stopPiped.signal)
+      this.#lines = this.#piped
       return
     }
     const rl = createInterface({
@@ -137,6 +144,7 @@ export class Prompt {
     })
     this.#rl = rl
     this.#lines = rl
+    this.#piped = undefined
     // The end of input (Ctrl-D; piped input: run's loop) is not a request to stop at once: the
     // lines already read still run, in order, and then the loop ends (run's finally closes the
     // prompt). Until 2026-12-05 it closed the prompt here, and every line still buffered was
@@ -281,8 +289,9 @@ export class Prompt {
       if (command.verb !== 'SEND') await this.#peer.answered()
       if (command.verb === 'QUIT') return true
       const signingIn = command.verb === 'SIGNUP' || command.verb === 'LOGIN'
-      if (this.#options.interactive && signingIn && command.password === undefined) {
-        command.password = await askPassword(async (label, problem) => await this.#askHidden(label, problem), command.verb === 'SIGNUP')
+      if (signingIn && command.password === undefined && (this.#options.interactive || this.#options.terminalInput === true)) {
+        const ask = this.#options.interactive ? this.#askHidden.bind(this) : this.#askUnechoed.bind(this)
+        command.password = await askPassword(ask, command.verb === 'SIGNUP')
       }
       await run(this.#peer, command, this.#output)
       if (signingIn) this.#signedInAs(this.#peer.username)
@@ -398,6 +407,16 @@ export class Prompt {
   }
 
   /** Ask `label` without echo; `problem`, if given, is said above it (why it is asked again). */
+  /** A hidden question at a terminal whose output is piped: asked on stderr, the terminal's
+   * echo off for the answer (unechoed-line.ts). */
+  async #askUnechoed (label: string, problem?: string): Promise<string> {
+    if (problem !== undefined) process.stderr.write(`error: ${problem}\n`)
+    if (this.#piped === undefined) throw new Error('no piped lines: a terminal asks at its prompt')
+    const answer = await readUnechoedLine(this.#piped, process.stderr, label)
+    if (answer === undefined) throw new InputEnded()
+    return answer
+  }
+
   async #askHidden (label: string, problem?: string): Promise<string> {
     const echo = this.#echo
     if (echo === undefined) throw new ParleyError(ErrorCode.Usage, 'a hidden prompt needs a terminal')

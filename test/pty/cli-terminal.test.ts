@@ -494,6 +494,31 @@ describe('the interactive terminal', () => {
     assert.doesNotMatch(screen, CRASH)
   })
 
+  test('output piped (| tee) with input at the terminal: SIGNUP still asks the password, and nothing shows it', async () => {
+    const log = join(dir, 'teo.log')
+    const peer = peerCommand(rendezvous.addr.toString(), join(dir, 'teo')).map(arg => `'${arg}'`).join(' ')
+    const terminal = await Terminal.start(dir, ['sh', '-c', `${peer} | tee '${log}'`], { NO_COLOR: '1' })
+    terminals.push(terminal)
+    await terminal.waitFor('Type HELP for the commands')
+    await terminal.line('SIGNUP teo')
+    // Until 2026-12-07 it failed here, and the password had to be typed on the command line, shown.
+    await terminal.waitFor(/SIGNUP teo\nPassword:\s*$/)
+    await terminal.line(ALICE_PASSWORD)
+    await terminal.waitFor(/Again:\s*$/)
+    await terminal.line(ALICE_PASSWORD)
+    const screen = await terminal.waitFor('Welcome, teo')
+    await terminal.line('QUIT')
+    assert.equal(await terminal.exitStatus(), 0)
+    assert.ok(!screen.includes(ALICE_PASSWORD), `the password was echoed:\n${screen}`)
+    const piped = await readFile(log, 'utf8')
+    assert.match(piped, /Welcome, teo/)
+    assert.ok(!piped.includes(ALICE_PASSWORD) && !piped.includes('Password:'), `the pipe got the dialogue:\n${piped}`)
+    // The terminal echoes again once the peer is gone: the shell's next line shows as typed.
+    await terminal.type('echo is back')
+    await terminal.waitFor('echo is back')
+    assert.doesNotMatch(await terminal.screen(), CRASH)
+  })
+
   test('a terminal that goes away (hang-up) ends the peer', async () => {
     const data = join(dir, 'erin')
     const terminal = await open(data)
