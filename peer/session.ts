@@ -514,8 +514,16 @@ export class Session {
     const id = Buffer.from(item.id, 'hex')
     const follows = after === undefined ? undefined : Buffer.from(after, 'hex')
     if (item.group !== null) {
-      const { epoch, key } = await this.keyring.keyForDelivery(item.group, item.recipient)
-      return await this.#groups.deliver(to, { id: item.id, group: item.group, kind: item.kind, body: item.body, sha256: item.sha256, created: item.created, epoch, key }, onSent, follows)
+      const { group, recipient } = item
+      const { epoch, key } = await this.keyring.keyForDelivery(group, recipient)
+      // The member may have left after that check: their refusal says so (round 12).
+      const refused = async (err: unknown): Promise<never> => { throw await this.keyring.asRefusalByLeaver(group, recipient, err) }
+      try {
+        const posted = await this.#groups.deliver(to, { id: item.id, group, kind: item.kind, body: item.body, sha256: item.sha256, created: item.created, epoch, key }, onSent, follows)
+        return { acked: posted.acked.catch(refused) }
+      } catch (err) {
+        return await refused(err)
+      }
     }
     if (item.kind === 'text') return await this.#direct.post(to, { kind: 'MSG' }, id, { id, text: item.body, sentAt: item.created }, onSent, follows)
     await this.#direct.sendFile(to, id, item.body, item.sha256, item.created, onSent)

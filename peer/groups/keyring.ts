@@ -411,6 +411,21 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   }
 
   /**
+   * A delivery to `recipient` that they refused as not a member (ERR_FORBIDDEN): a member who
+   * left between our check (keyForDelivery) and the message's arrival, whose message it no
+   * longer is (membership-races.ts), if the rendezvous says they are gone. Any other failure is
+   * returned as it is. Until 2026-12-07 such a message was `failed`, with "could not deliver to
+   * dave in g3 … the recipient is no longer in g3", though every member had it (round 12: a
+   * LEAVE while a group file was going out).
+   */
+  async asRefusalByLeaver (group: GroupName, recipient: Username, err: unknown): Promise<unknown> {
+    if (!is(err, ErrorCode.Forbidden)) return err
+    const info = await this.info(group, true).catch(() => undefined)
+    if (info === undefined || info.members.some(m => m.username === recipient)) return err
+    return recipientLeft(recipient, group)
+  }
+
+  /**
    * A failed hand-over of `epoch`'s key that mends itself, which nobody need be warned of (a
    * member who joined and left or quit at once was, rounds 7 and 8): the member is out of reach
    * (it asks for the key through key-needed when it signs in next, and our outbox hands it over

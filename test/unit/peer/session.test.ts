@@ -77,10 +77,13 @@ class RecordingDirect extends EventEmitter<DirectServiceEvents> implements Pick<
 class RecordingGroups {
   readonly delivered: Array<{ to: string } & GroupDelivery> = []
   readonly lacking = new Set<string>()
+  /** Members who left the group and refuse what is sent to it, as a receiver does. */
+  readonly left = new Set<string>()
 
   async deliver (to: Dialable, delivery: GroupDelivery, onSent: () => void): Promise<Posted> {
     onSent()
     if (this.lacking.has(to.username)) return { acked: Promise.reject(new ParleyError(ErrorCode.Unreachable, `refused by the recipient: waiting for the key of ${delivery.group}`)) }
+    if (this.left.has(to.username)) return { acked: Promise.reject(new ParleyError(ErrorCode.Forbidden, `refused by the recipient: the recipient is no longer in ${delivery.group}`)) }
     this.delivered.push({ to: to.username, ...delivery })
     return { acked: Promise.resolve() }
   }
@@ -321,6 +324,28 @@ describe('session (the composition root)', () => {
     assert.deepEqual(groups.delivered.map(d => [d.to, d.epoch, Buffer.from(d.key).equals(key)]).sort(), [['bob', 1, true], ['carol', 1, true]])
     assert.deepEqual(direct.keysHanded, [{ to: 'bob', group: GROUP, epoch: 1 }], 'bob, who lacked it, was handed it; carol made it')
     assert.deepEqual(delivered().sort(), [`bob in ${GROUP}`, `carol in ${GROUP}`])
+  })
+
+  it('a member who left after the check before a delivery, and refuses it, is withdrawn without a word: the message is delivered (round 12: failed)', async () => {
+    for (const member of [alice, bob, carol]) rv.call('join', { group: GROUP }, member.context)
+    await session.sendGroupText(GROUP, 'before carol goes')
+    await session.outbox.idle()
+    // Carol leaves; alice's member list still has her (the rendezvous's member-left is on its way).
+    rv.call('leave', { group: GROUP }, carol.context)
+    groups.left.add('carol')
+    let id: string | undefined
+    await session.sendGroupText(GROUP, 'as carol goes', sent => { id = sent })
+    await session.outbox.idle()
+    assert.deepEqual(shown.filter(e => e.event === 'undelivered'), [], 'not said: the message was no longer hers')
+    assert.equal(session.store.outboxSize(), 0)
+    await session.store.commitSoon(() => {})
+    assert.equal(session.store.history({ group: GROUP }, 10).find(m => m.id === id)?.status, 'delivered', 'every member got it')
+    // A refusal from a member still in the group is still one.
+    groups.left.delete('carol')
+    groups.left.add('bob')
+    await session.sendGroupText(GROUP, 'bob still a member')
+    await session.outbox.idle()
+    assert.equal(shown.filter(e => e.event === 'undelivered').length, 1, JSON.stringify(shown.filter(e => e.event === 'undelivered')))
   })
 
   it('a member handed the key later (here on the rendezvous\'s key-needed) gets at once what it refused without one', async () => {
