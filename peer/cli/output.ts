@@ -354,7 +354,13 @@ function gatherKey (event: Extract<PeerEvent, { event: 'delivered' | 'queued' }>
   // Direct texts queued together for one reason share a line, as their deliveries do (a pasted
   // burst of SENDs to someone offline made a line each: round 7); a direct file's is its own.
   if (event.event === 'queued') {
-    if (event.group !== null) return `queued\n${event.id}\n${event.reason}`
+    // A group's texts queued together for one reason share a line too, counted, as direct ones
+    // do (five lines for five SENDGROUPs to a member offline, until 2026-12-07: round 12); a
+    // file's line names it, and one waiting for the key is held on its own (KEY_WAIT_GATHER_MS).
+    if (event.group !== null) {
+      const own = event.name !== null || isWaitingForKey(event.reason)
+      return own ? `queued\n${event.id}\n${event.reason}` : `queued\n${event.group}\n${event.reason}`
+    }
     return event.name === null ? `queued\n@${event.to}\n${event.reason}` : undefined
   }
   if (event.name !== null) return event.group === null ? undefined : `delivered\n${event.group}\n${event.id}`

@@ -83,12 +83,17 @@ describe('delivery notices, said together', () => {
     // A burst of SENDs to someone offline (round 7: a line each), and a file.
     for (const id of ['d1', 'd2', 'd3']) human.print(queued('henry', 'offline', null, id))
     human.print(queued('henry', 'offline', null, 'f1', 'song.mp3'))
+    // A burst of SENDGROUPs with a member offline (round 12: a line each); a group file's own line.
+    for (const id of ['g1', 'g2', 'g3', 'g4']) human.print(queued('ivy', 'offline', 'hall', id))
+    human.print(queued('ivy', 'offline', 'hall', 'f2', 'map.png'))
     assert.deepEqual(out.lines(), ['song.mp3 queued for henry (offline); it will be delivered when they are back'])
     mock.timers.tick(GATHER_MS)
     assert.deepEqual(out.lines().slice(1), [
       'queued for frank and gina in club (offline); it will be delivered when they are back',
       'queued for dave in club (the other side closed the connection); it goes as soon as dave can be reached',
-      '3 messages queued for henry (offline); they will be delivered when they are back'
+      '3 messages queued for henry (offline); they will be delivered when they are back',
+      '4 messages queued for ivy in hall (offline); they will be delivered when they are back',
+      'map.png queued for ivy in hall (offline); it will be delivered when they are back'
     ])
     human.close()
   })
