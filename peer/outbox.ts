@@ -23,6 +23,7 @@ import { OUTBOX_RETRY_MS } from './constants.ts'
 import { announcedName } from './files/send.ts'
 import { logger } from './log.ts'
 import { isRecipientLeft } from './groups/membership-races.ts'
+import { cutUnderWay } from './files/handoff.ts'
 import { isWaitingForKey } from './groups/keyring.ts'
 
 const log = logger('parley:outbox')
@@ -330,6 +331,8 @@ export class Outbox {
     // start to after the fifth try: reported, not retried for ever (issue 12).
     const hopeless = error.code === ErrorCode.Integrity && item.attempts + 1 >= INTEGRITY_ATTEMPTS
     const afterLeaving = this.#lastTry.delete(deliveryKey(item.id, item.recipient))
+    // A file cut while it went (its progress shown) is said to wait again, whatever was said before.
+    if (err instanceof Error && cutUnderWay(err)) this.#forgetReported(item.id, item.recipient)
     if (error.retryable && !hopeless && !afterLeaving) return error
     this.#forgetReported(item.id, item.recipient)
     // The recipient left the group before it reached them: not theirs any more, as a message

@@ -57,7 +57,9 @@ export async function handOffFile (handOff: HandOff, file: OfferedFile, signal: 
     const hex = Buffer.from(id).toString('hex')
     // A receiver that stops granting credits must not hold this send, the outbox queue behind
     // it and a clean QUIT (issue 7, hostile-peer tests).
+    let underWay = false
     const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
+      underWay = true
       handOff.emit({ event: 'progress', id: hex, direction: 'send', peer: handOff.peer, name: file.name, bytes, total })
     })
     try {
@@ -77,6 +79,9 @@ export async function handOffFile (handOff: HandOff, file: OfferedFile, signal: 
         onProgress: watch.onProgress
       })
       if (failed[0] !== undefined) throw failed[0].error
+    } catch (err) {
+      if (underWay && err instanceof Error) cutsUnderWay.add(err)
+      throw err
     } finally {
       watch.done()
     }
@@ -92,6 +97,15 @@ export interface Announced {
   /** The name and size the stream's header announced (a group file's header has no size). */
   name: string
   size?: number
+}
+
+/** Sends cut after their progress was shown: their `queued` is said again, though it was said
+ * at an earlier cut (Outbox), or the sender's status would show the transfer going until it is
+ * dropped as silent, 20 s later (round 12: a resumed file whose receiver left again). */
+const cutsUnderWay = new WeakSet<Error>()
+
+export function cutUnderWay (err: Error): boolean {
+  return cutsUnderWay.has(err)
 }
 
 /** Cuts said in full by their file-cut line, which no warning repeats (Inbox.onInboundError). */

@@ -166,7 +166,8 @@ describe('a file sender or receiver killed with -9 mid-file', () => {
     await alice.waitFor(is('delivered', { id: progress.id, to: 'bob' }), 10_000)
   })
 
-  test('a receiver that QUITs mid-file says the file stopped before Bye, keeps what came, and resumes it at its next sign-in', { timeout: 60_000 }, async () => {
+  test('a receiver that QUITs mid-file says the file stopped before Bye, keeps what came, and resumes it at its next sign-in; cut again, the sender says it waits again', { timeout: 90_000 }, async () => {
+    const aliceBefore = alice.events.length
     const { content, progress, bobFrom } = await sendToMidway('left behind.bin')
     const downloads = join(dir, 'bob', 'bob', 'downloads')
     bob.send('QUIT')
@@ -179,6 +180,24 @@ describe('a file sender or receiver killed with -9 mid-file', () => {
     assert.deepEqual((await readdir(downloads)).filter(name => name.startsWith('left behind')), [], 'no .part left in the downloads folder')
     const kept = await readdir(partialDirOf(downloads))
     assert.deepEqual(kept.map(name => name.replace(/^alice-[0-9a-f]{32}/, 'alice-ID')).sort(), ['alice-ID.part', 'alice-ID.state'])
+
+    await alice.waitFor(is('queued', { id: progress.id, to: 'bob' }), 20_000, aliceBefore)
+    bob = await PeerProcess.start('bob', server.addr.toString(), join(dir, 'bob'))
+    const aliceFrom = alice.events.length
+    bob.send(`LOGIN bob ${PASSWORD}`)
+    // Resumed, and cut again (alice paused while bob leaves, so it cannot finish first): alice
+    // says it waits again, which takes it out of her prompt's transfers (round 12: only the
+    // first cut was said, and the status showed it going until dropped as silent, 20 s later).
+    await alice.waitFor(e => e.event === 'progress' && e.direction === 'send' && e.id === progress.id, 30_000, aliceFrom)
+    alice.child.kill('SIGSTOP')
+    try {
+      bob.send('QUIT')
+      assert.equal(await bob.exited, 0)
+    } finally {
+      alice.child.kill('SIGCONT')
+    }
+    const waits = await alice.waitFor(is('queued', { id: progress.id, to: 'bob' }), 20_000, aliceFrom)
+    assert.equal(waits.name, 'left behind.bin')
 
     bob = await PeerProcess.start('bob', server.addr.toString(), join(dir, 'bob'))
     bob.send(`LOGIN bob ${PASSWORD}`)
