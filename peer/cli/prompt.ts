@@ -149,6 +149,10 @@ export class Prompt {
     // lines already read still run, in order, and then the loop ends (run's finally closes the
     // prompt). Until 2026-12-05 it closed the prompt here, and every line still buffered was
     // dropped unrun: `printf 'LOGIN …\nSEND …\n' | npm run peer` signed in and sent nothing.
+    // Enter leaves the prompt's row, then and there: a line typed ahead, taken after the prompt
+    // was drawn again below the command in hand, is not the prompt's row being left (a QUIT typed
+    // during a SENDFILE's hashing put `Bye.` on the row of a fresh prompt: round 12).
+    rl.on('line', () => { this.#prompted = false })
     rl.on('close', () => {
       this.#inputEnded = true
       this.#output.detachPrompt?.() // no prompt to keep under what is printed now
@@ -251,7 +255,6 @@ export class Prompt {
     this.#show()
     try {
       for await (const line of this.#lines) {
-        this.#prompted = false
         if (this.#closed) break
         if (this.#paste !== undefined && await this.#pasted(this.#paste)) {
           this.#show()

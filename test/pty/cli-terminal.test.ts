@@ -494,6 +494,27 @@ describe('the interactive terminal', () => {
     assert.doesNotMatch(screen, CRASH)
   })
 
+  test('QUIT typed while a command is still running ends below the prompt drawn after it, not on its row', async () => {
+    const lena = await open(join(dir, 'lena'))
+    await lena.line('SIGNUP lena lena-password-1234')
+    await lena.waitFor('Welcome, lena')
+    // The rendezvous paused: LIST waits for its answer while QUIT is typed ahead.
+    rendezvous.child.kill('SIGSTOP')
+    try {
+      await lena.line('LIST')
+      await new Promise(resolve => setTimeout(resolve, 300))
+      await lena.line('QUIT')
+      await new Promise(resolve => setTimeout(resolve, 300))
+    } finally {
+      rendezvous.child.kill('SIGCONT')
+    }
+    assert.equal(await lena.exitStatus(), 0)
+    const screen = await lena.screen()
+    // Until 2026-12-07 `lena> Bye.`: the row of the prompt drawn after LIST's answer (round 12).
+    assert.match(screen, /\nBye\./)
+    assert.doesNotMatch(screen, /lena> +Bye\./)
+  })
+
   test('output piped (| tee) with input at the terminal: SIGNUP still asks the password, and nothing shows it', async () => {
     const log = join(dir, 'teo.log')
     const peer = peerCommand(rendezvous.addr.toString(), join(dir, 'teo')).map(arg => `'${arg}'`).join(' ')
