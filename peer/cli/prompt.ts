@@ -409,7 +409,6 @@ export class Prompt {
     return this.#names.with(names)
   }
 
-  /** Ask `label` without echo; `problem`, if given, is said above it (why it is asked again). */
   /** A hidden question at a terminal whose output is piped: asked on stderr, the terminal's
    * echo off for the answer (unechoed-line.ts). */
   async #askUnechoed (label: string, problem?: string): Promise<string> {
@@ -420,6 +419,7 @@ export class Prompt {
     return answer
   }
 
+  /** Ask `label` without echo; `problem`, if given, is said above it (why it is asked again). */
   async #askHidden (label: string, problem?: string): Promise<string> {
     const echo = this.#echo
     if (echo === undefined) throw new ParleyError(ErrorCode.Usage, 'a hidden prompt needs a terminal')

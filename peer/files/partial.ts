@@ -21,10 +21,10 @@
  *
  * What is kept. Only a prefix of whole, authenticated chunks, and only when the stream was cut
  * (EOF, reset, timeout, our own shutdown) or our disk was full: a chunk that fails
- * authentication, any protocol error, any other local disk error or a whole-file SHA-256 mismatch
- * drops everything (receive.ts). Nothing kept
- * is trusted beyond that: a resumed file is published only after the SHA-256 of the kept prefix,
- * read back from disk, and of the new chunks matches META.
+ * authentication, any protocol error, any other local disk error or a whole-file SHA-256
+ * mismatch drops everything (receive.ts). Nothing kept is trusted beyond that: a resumed file is
+ * published only after the SHA-256 of the kept prefix, read back from disk, and of the new chunks
+ * matches META.
  *
  * What is dropped. A prefix whose sender starts the same transfer over (META `from` = 0: another
  * SHA-256, or a sender that does not resume); prefixes older than PARTIAL_MAX_AGE_MS (looked for

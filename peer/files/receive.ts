@@ -6,8 +6,8 @@
  * ParleyError is thrown and the `.part` is deleted — except, for a caller that passed a claimed
  * PartialTransfer, when the stream was cut (EOF, reset, timeout, cancelled) or the disk was full
  * (ERR_NO_SPACE): then the verified prefix is kept for a later attempt to resume (partial.ts;
- * wire.ts, "Resuming"). The stream is
- * left to the caller (who may still want to report the failure on it before closing).
+ * wire.ts, "Resuming"). The stream is left to the caller (who may still want to report the
+ * failure on it before closing).
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
