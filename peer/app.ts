@@ -491,6 +491,7 @@ export class ParleyPeer {
     const { peerId, changed } = await session.directory.trust(name, shown)
     this.#verified.delete(name)
     this.#emit({ event: 'trusted', user: name, peerId, changed })
+    if (changed) session.outbox.identityAccepted(name)
     session.outbox.flush(name)
     session.openSessionWith(name)
   }

@@ -280,6 +280,19 @@ describe('outbox', () => {
     })
   })
 
+  test('after TRUST, a delivery still waiting is said again with its new reason: bob knows us by another identity too', async () => {
+    network.outcome = { refuse: ErrorCode.IdentityChanged, retryable: true }
+    await send(item('both accounts made anew'))
+    outbox.flush(BOB)
+    await outbox.idle()
+    assert.equal(of('queued').length, 1, 'said once while nothing changed')
+    // We accepted bob's new identity; his side has not accepted ours: it waits on, for him now.
+    outbox.identityAccepted(BOB)
+    outbox.flush(BOB)
+    await outbox.idle()
+    assert.equal(of('queued').length, 2, 'said again: what it waits for changed (until 2026-12-07 the line still said it went once we accepted)')
+  })
+
   test('a delivery an earlier account of this name queued in this folder is said undelivered, once, and the rest goes', async () => {
     // The rendezvous lost its accounts and alice signed up again here: a new key, the old rows.
     const dir = await tempDir('parley-outbox-')
