@@ -7,7 +7,7 @@
  * the id instead. Either side gives up when the other stops making progress for a step.
  */
 import { equals } from 'uint8arrays/equals'
-import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
+import { ErrorCode, ParleyError, asParleyError, is } from '../../common/errors.ts'
 import { ackBody, fileAnswerBody } from '../../common/protocol/peer.ts'
 import { endedInsideFrame } from '../../common/wire/frames.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
@@ -80,7 +80,9 @@ export async function handOffFile (handOff: HandOff, file: OfferedFile, signal: 
       })
       if (failed[0] !== undefined) throw failed[0].error
     } catch (err) {
-      if (underWay && err instanceof Error) cutsUnderWay.add(err)
+      // Cut, not refused: a receiver's refusal (its full disk) comes at the window, after the
+      // first chunks' progress, and is said once a run as any reason is (round 13: at every retry).
+      if (underWay && is(err, ErrorCode.Unreachable)) cutsUnderWay.add(err)
       throw err
     } finally {
       watch.done()

@@ -95,6 +95,11 @@ describe('a receiver\'s disk that fills mid-file', () => {
     assert.match(String(waiting.reason), /not enough disk space now/)
     assert.equal(bob.events.slice(bobFrom).some(e => e.event === 'warning' && /cannot write the received file/.test(String(e.message))), false,
       'the cut is said once, in its file-cut line')
+    // Her retries meanwhile (within 1, 2, 4 s…) are refused again, and not said again (round 13:
+    // a line at each of them, as the first chunks' progress had come before each refusal).
+    await new Promise(resolve => setTimeout(resolve, 8_000))
+    const saidWaiting = alice.events.slice(aliceFrom).filter(e => is('queued', { id: waiting.id })(e) && e.code === ErrorCode.NoSpace)
+    assert.equal(saidWaiting.length, 1, JSON.stringify(saidWaiting))
 
     // Room again: alice's next try resumes from the kept part and the file arrives whole.
     await rm(filler)
