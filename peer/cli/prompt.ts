@@ -176,6 +176,7 @@ export class Prompt {
     const resume = (): void => {
       if (this.#closed || this.#inputEnded) return
       process.stdin.setRawMode(true)
+      this.#paste?.resume()
       rl.resume()
       this.#redraw()
     }

@@ -359,6 +359,11 @@ describe('the interactive terminal', () => {
     // Until 2026-12-06 the prompt came back deaf: readline leaves its input paused after Ctrl-Z,
     // and what was typed then went to the shell once the program ended.
     await shell.waitFor(screen => screen.endsWith('zed>'))
+    // A paste of several lines is still held back: the shell turned bracketed paste off to run us
+    // again, and the peer asks for it anew (until 2026-12-07 these ran: round 13).
+    await shell.paste('JOIN pasted-after-fg\nQUIT\n')
+    await shell.waitFor('a paste of 2 lines was not run')
+    await shell.waitFor(screen => screen.endsWith('zed>'))
     await shell.line('WHO')
     await shell.waitFor(/USER +STATUS\n(.*\n)* +zed +online/)
     // Stopped from outside: the shell gives the terminal back cooked, with echo on.

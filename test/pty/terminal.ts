@@ -59,6 +59,13 @@ export class Terminal {
     await this.tmux('send-keys', '-t', this.name, ...keys)
   }
 
+  /** Paste `text` as a terminal does: between bracketed-paste marks only if the program in the
+   * foreground asked for them (tmux keeps the mode, as a terminal does). */
+  async paste (text: string): Promise<void> {
+    await this.tmux('set-buffer', '-b', 'paste', text)
+    await this.tmux('paste-buffer', '-p', '-d', '-b', 'paste', '-t', this.name)
+  }
+
   /** Type a line and press Enter. */
   async line (text: string): Promise<void> {
     await this.type(text)
