@@ -90,6 +90,7 @@ export interface SigninArgs {
 export class RendezvousClient {
   readonly #node: ParleyNode
   readonly #log: Logger
+  readonly #requestTimeoutMs: number
   readonly #inFlight = new Queue<unknown>({ concurrency: MAX_REQUESTS_IN_FLIGHT })
   /** Our sign-in was refused for good (signInRefused). */
   #refused = false
@@ -101,9 +102,11 @@ export class RendezvousClient {
   #server: Multiaddr
 
   /** `server` should end in /p2p/<id>; without it the id is learnt on first contact. */
-  constructor (node: ParleyNode, server: Multiaddr) {
+  /** `requestTimeoutMs`: how long a request may wait for its answer (tests shorten it). */
+  constructor (node: ParleyNode, server: Multiaddr, requestTimeoutMs = REQUEST_TIMEOUT_MS) {
     this.#node = node
     this.#server = server
+    this.#requestTimeoutMs = requestTimeoutMs
     this.#log = node.logger.forComponent('parley:rendezvous-client')
   }
 
@@ -124,7 +127,7 @@ export class RendezvousClient {
 
   /** Connect to the server (learning its peer id if the address had none) and return its id. */
   async connect (options?: AbortOptions): Promise<PeerId> {
-    const signal = withTimeout(options?.signal)
+    const signal = withTimeout(this.#requestTimeoutMs, options?.signal)
     try {
       const connection = await this.#node.dial(this.#server, { signal })
       if (peerIdOf(this.#server) === undefined) {
@@ -237,7 +240,7 @@ export class RendezvousClient {
    * is called exactly once.
    */
   async subscribe (onEvent: (event: RendezvousEvent) => void, signal?: AbortSignal): Promise<void> {
-    const setup = withTimeout(signal)
+    const setup = withTimeout(this.#requestTimeoutMs, signal)
     const framed = new FramedStream(await this.#open(EVENTS_PROTOCOL, setup), MAX_RESPONSE_BYTES)
     let answer: Uint8Array | undefined
     try {
@@ -337,12 +340,19 @@ export class RendezvousClient {
   async #exchange<O extends Op> (op: O, args: RequestArgs<O>, options?: AbortOptions): Promise<Result<O>> {
     options?.signal?.throwIfAborted()
     // The deadline starts when the request does, not while it waits its turn.
-    const signal = withTimeout(options?.signal)
+    const signal = withTimeout(this.#requestTimeoutMs, options?.signal)
     const framed = this.#takeIdle() ?? new FramedStream(await this.#open([RENDEZVOUS_REQUESTS_PROTOCOL, RENDEZVOUS_PROTOCOL], signal), MAX_RESPONSE_BYTES)
     let answer: Uint8Array | undefined
     try {
       await framed.write(encodeRequest(op, args), { signal })
       answer = await framed.read({ signal })
+    } catch (err) {
+      // Connected, but no answer in time (a rendezvous frozen, or swamped): said as the
+      // rendezvous's silence, not a bare "timed out" (round 13).
+      if (signal.aborted && options?.signal?.aborted !== true) {
+        throw new ParleyError(ErrorCode.Unreachable, `the rendezvous did not answer within ${this.#requestTimeoutMs / 1000} s`, { cause: err })
+      }
+      throw err
     } finally {
       if (answer === undefined) framed.abort(new ParleyError(ErrorCode.Unreachable, `${op} request failed`))
       else if (framed.stream.protocol === RENDEZVOUS_REQUESTS_PROTOCOL) this.#keep(framed)
@@ -392,8 +402,8 @@ export class RendezvousClient {
   }
 }
 
-function withTimeout (signal?: AbortSignal): AbortSignal {
-  const timeout = patientTimeout(REQUEST_TIMEOUT_MS)
+function withTimeout (ms: number, signal?: AbortSignal): AbortSignal {
+  const timeout = patientTimeout(ms)
   const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
   // libp2p adds a listener per layer (dial, upgrade, stream); not a leak.
   setMaxListeners(Infinity, combined)

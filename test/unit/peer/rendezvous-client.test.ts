@@ -81,3 +81,19 @@ describe('rendezvous client and the server\'s rate limit', () => {
     assert.equal(asked(), 1)
   })
 })
+
+describe('rendezvous client and a server that stops answering', () => {
+  const nodes: ParleyNode[] = []
+  after(async () => { await Promise.all(nodes.map(async node => { await node.stop() })) })
+
+  it('a request the server reads and never answers fails in its time, naming the rendezvous (round 13: a bare "timed out")', async () => {
+    const server = await clientNode()
+    const client = await clientNode()
+    nodes.push(server, client)
+    await server.handle(RENDEZVOUS_PROTOCOL, (stream: Stream) => {
+      void new FramedStream(stream).read().catch(() => undefined) // read, then silence (a frozen process)
+    })
+    const rendezvous = new RendezvousClient(client, server.getMultiaddrs()[0]!, 300)
+    await assert.rejects(rendezvous.salt('alice'), (err: unknown) => is(err, ErrorCode.Unreachable) && err.message === 'the rendezvous did not answer within 0.3 s')
+  })
+})
