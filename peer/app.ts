@@ -478,6 +478,8 @@ export class ParleyPeer {
 
   async trust (name: Username): Promise<void> {
     const session = this.#signedIn()
+    // Not "VERIFY alice first", which then answered "that is you" (round 13).
+    if (name === session.username) throw new ParleyError(ErrorCode.Usage, 'that is you: TRUST <user> accepts another user\'s changed identity, after VERIFY <user>')
     const shown = this.#verified.get(name)
     if (shown === undefined) {
       // Nobody of that name: said as such, not sent to VERIFY to be told so (a tester's finding).
