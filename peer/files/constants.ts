@@ -33,6 +33,8 @@ export const MAX_NAME_ATTEMPTS = 10_000
 export const CREDIT_KEY_INFO = 'parley/file-credit'
 /** The key of a sender's ABANDON frame (wire.ts): its own label, so it is never a chunk's. */
 export const ABANDON_KEY_INFO = 'parley/file-abandon'
+/** The key of a receiver's STOP frame (wire.ts): its own label, so it is never a credit's. */
+export const STOP_KEY_INFO = 'parley/file-stop'
 
 /**
  * Flow control (wire.ts). libp2p v3 yamux credits its window as soon as data reaches the frame

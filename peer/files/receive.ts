@@ -21,7 +21,7 @@ import type { DiskBudget, Reservation } from './budget.ts'
 import { createPartFile, ensureDownloadsDir, fileError, publishPartFile, removeFile } from './disk.ts'
 import { CHECKPOINT_CHUNKS, HEARTBEAT_CHUNKS, REFUSAL_DRAIN_MS, WINDOW_CHUNKS } from './constants.ts'
 import type { PartialTransfer } from './partial.ts'
-import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditDue, openAbandon, openMeta, sealCredit, sealVerdict } from './wire.ts'
+import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditDue, openAbandon, openMeta, sealCredit, sealStop, sealVerdict } from './wire.ts'
 import type { FileMeta } from '../../common/protocol/peer.ts'
 
 export interface ReceiveFileArgs {
@@ -211,13 +211,23 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     const error = is(err) ? err : fileError(err, `cannot write ${part?.path ?? 'the received file'}`)
     await checkpoints?.settle().catch(() => undefined) // none may write the state after this
     // A full disk is for now: what was verified is kept for the retry, as for a cut (until
-    // 2026-12-07 it went, and a file cut as the disk filled came again from its first byte).
+    // 2026-12-07 it went, and a file cut as the disk filled came again from its first byte),
+    // and the sender is told so (STOP, wire.ts), not left to find the stream cut.
     const full = error.code === ErrorCode.NoSpace
+    await cleanUp(error, full)
+    if (full && !wire.cut) await tellAndDrain(framed, sealStop(fileSecret, associatedData, error), signal)
+    throw error
+  } finally {
+    reservation?.release()
+  }
+
+  /** After a failure: the verified prefix kept (a cut, a full disk) or everything dropped. */
+  async function cleanUp (error: ParleyError, full: boolean): Promise<void> {
     if (part === undefined) {
       // No .part yet (no folder, no free name, the kept bytes would not move back): a local
       // failure, not a cut, so what was kept goes too, unless the disk is full.
       if (!full) await partial?.discard()
-      throw error
+      return
     }
     if ((wire.cut || full) && partial !== undefined && handle !== undefined) {
       // Keep the verified prefix: durable first, counted second (partial.ts). The bytes of the
@@ -227,15 +237,12 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
       await handle.close().catch(() => undefined) // the cut is the failure to report
       handle = undefined
       await partial.keep(part.path, synced ? stored.chunks : 0, meta)
-      throw error
+      return
     }
-    await handle?.close().catch(() => undefined) // the error below is the one to report
+    await handle?.close().catch(() => undefined) // the error is the one to report
     const leftover = await removeFile(part.path)
     await partial?.discard()
     if (leftover !== undefined) error.message += ` (and ${part.path} could not be removed: ${leftover.message})`
-    throw error
-  } finally {
-    reservation?.release()
   }
 }
 
@@ -248,16 +255,21 @@ class Refused extends Error {
   }
 }
 
-/**
- * Tell the sender why (the verdict, wire.ts), then discard what it sent before it read that: an
- * honest sender stops at its first credit (at most the window) and ends the stream; a stream we
- * aborted at once could lose the verdict with it. Bounded by frames and by REFUSAL_DRAIN_MS.
- */
 async function refuse (framed: FramedStream, fileSecret: Uint8Array, associatedData: Uint8Array, refusal: ParleyError, signal: AbortSignal | undefined): Promise<void> {
+  await tellAndDrain(framed, sealVerdict(fileSecret, associatedData, refusal), signal)
+}
+
+/**
+ * Tell the sender why (a refusing verdict or a STOP, wire.ts), then discard what it sent before
+ * it read that: an honest sender stops at its next credit (at most the window) and ends the
+ * stream; a stream we aborted at once could lose the frame with it. Bounded by frames and by
+ * REFUSAL_DRAIN_MS.
+ */
+async function tellAndDrain (framed: FramedStream, sealed: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
   const deadline = AbortSignal.timeout(REFUSAL_DRAIN_MS)
   const options = { signal: signal !== undefined ? AbortSignal.any([signal, deadline]) : deadline }
   try {
-    await framed.write(sealVerdict(fileSecret, associatedData, refusal), options)
+    await framed.write(sealed, options)
     for (let n = 0; n <= WINDOW_CHUNKS; n++) await framed.read(options)
   } catch {
     // The sender ended the stream (what we wait for), or it is gone, or too slow to: done.

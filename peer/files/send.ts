@@ -19,7 +19,7 @@ import { sanitiseFileName } from '../../common/wire/names.ts'
 import { STEP_TIMEOUT_MS } from '../constants.ts'
 import { HEARTBEAT_CHUNKS, SHA256_BYTES, TRANSFER_ID_BYTES } from './constants.ts'
 import { fileError } from './disk.ts'
-import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditCount, openCredit, openVerdict, sealAbandon, sealMeta, windowEnd } from './wire.ts'
+import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditCount, openCredit, openStop, openVerdict, sealAbandon, sealMeta, windowEnd } from './wire.ts'
 
 /** The few types a chat client previews; anything else travels without a MIME type. */
 const MIME_TYPES: Record<string, string> = {
@@ -226,7 +226,13 @@ export async function sendFile (args: SendFileArgs): Promise<SendFileResult> {
   }
   const readCredit = async (target: Target): Promise<void> => {
     await readVerdict(target)
-    openCredit(fileSecret, associatedData, target.credits, await target.framed.read({ signal }))
+    const sealed = await target.framed.read({ signal })
+    try {
+      openCredit(fileSecret, associatedData, target.credits, sealed)
+    } catch (err) {
+      // Not a credit: the receiver's STOP (its disk filled), if it opens as one (wire.ts).
+      throw openStop(fileSecret, associatedData, sealed) ?? err
+    }
     target.credits++
   }
 

@@ -18,6 +18,9 @@
  *     VERDICT   sealFrame(frameKeysFrom(fileSecret, "parley/file-credit"), seq 0, AD,
  *                 empty (go on) | CBOR { code: str(<=32), why: str(<=200) } (refused))
  *     CREDIT k  sealFrame(frameKeysFrom(fileSecret, "parley/file-credit"), seq k + 1, AD, empty)
+ *     STOP      sealFrame(frameKeysFrom(fileSecret, "parley/file-stop"), seq 0, AD,
+ *                 CBOR { code: str(<=32), why: str(<=200) }), in place of a credit, then the
+ *                 receiver discards what comes until the sender ends the stream
  *
  * with C = CHUNK_SIZE (64 KiB) and i = f … n-1, n = max(1, ceil(size / C)), f = META's `from`
  * (absent: 0). Every chunk but the
@@ -39,7 +42,7 @@
  * the n - f chunks that travel (relative index r = i - f), so a resumed transfer is, on the wire,
  * a transfer of the file's tail whose chunks keep their absolute indices (and keys).
  *
- * The four labels differ, so META, CHUNK, CREDIT and ABANDON frames never share a key.
+ * The five labels differ, so META, CHUNK, CREDIT, ABANDON and STOP frames never share a key.
  *
  * Giving up (2026-12-06). A sender whose file changed, shrank or could no longer be read mid-way
  * drops the delivery (ERR_FILE is not retried: the file it announced is gone). It says so with
@@ -57,6 +60,13 @@
  * it stops there and reports the receiver's error (common/protocol/peer.ts refusalError); the
  * receiver, which has written nothing, discards what the sender sent meanwhile (at most the
  * window) until the sender ends the stream.
+ *
+ * Stopped mid-way (2026-12-07). A receiver whose disk fills while the file comes in keeps the
+ * verified part (partial.ts) and says why with STOP where the next credit would be, as the verdict
+ * does at the start: the sender reports the receiver's error (ERR_NO_SPACE, tried again later)
+ * instead of a cut connection, and the receiver discards what was sent meanwhile until the sender
+ * ends the stream. The sender tries the STOP key only on a frame that failed as a credit. An older
+ * sender reads it as a forged credit (ERR_INTEGRITY).
  *
  * Resuming (issue 7). A receiver that kept the verified first k chunks of this transfer (same
  * sender, same transfer id) from an attempt that was cut says so in its answer to the offer,
@@ -83,7 +93,7 @@ import { fileAbandonBody, fileMetaBody, fileRefusalBody, refusalError } from '..
 import type { FileMeta } from '../../common/protocol/peer.ts'
 import { decodeBody, encodeBody } from '../../common/wire/codec.ts'
 import { MAX_FILE_BYTES } from '../../common/wire/limits.ts'
-import { ABANDON_KEY_INFO, CREDIT_EVERY_CHUNKS, CREDIT_KEY_INFO, FILE_SECRET_BYTES, META_KEY_INFO, WINDOW_CHUNKS } from './constants.ts'
+import { ABANDON_KEY_INFO, CREDIT_EVERY_CHUNKS, CREDIT_KEY_INFO, FILE_SECRET_BYTES, META_KEY_INFO, STOP_KEY_INFO, WINDOW_CHUNKS } from './constants.ts'
 
 export interface ResumeOffer {
   from: number
@@ -173,6 +183,24 @@ export function openVerdict (fileSecret: Uint8Array, associatedData: Uint8Array,
   if (body.length === 0) return
   const { code, why } = decodeBody(fileRefusalBody, body)
   throw refusalError({ id: new Uint8Array(0), code, why })
+}
+
+/** The receiver stops a transfer it had taken (its disk filled): `refusal` says why. */
+export function sealStop (fileSecret: Uint8Array, associatedData: Uint8Array, refusal: ParleyError): Uint8Array {
+  return sealFrame(frameKeysFrom(fileSecret, STOP_KEY_INFO), 0n, associatedData, encodeBody({ code: refusal.code, why: refusal.message.slice(0, 200) }))
+}
+
+/** The receiver's STOP as its error, or undefined when `sealed` is not one (the caller reports
+ * the credit's own failure). */
+export function openStop (fileSecret: Uint8Array, associatedData: Uint8Array, sealed: Uint8Array): ParleyError | undefined {
+  let body: Uint8Array
+  try {
+    body = openFrame(frameKeysFrom(fileSecret, STOP_KEY_INFO), 0n, associatedData, sealed)
+  } catch {
+    return undefined
+  }
+  const { code, why } = decodeBody(fileRefusalBody, body)
+  return refusalError({ id: new Uint8Array(0), code, why })
 }
 
 /** What a receiver is told when its sender gives a file up: the same words whatever happened to

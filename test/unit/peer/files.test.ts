@@ -551,6 +551,8 @@ describe('resuming a cut transfer (issue 7)', () => {
     from: number
     sendProgress: number[]
     receiveProgress: number[]
+    /** What the sender reports for this target, if it failed. */
+    senderError: ParleyError | undefined
   }> {
     const [out, inc] = await framedPair()
     const partial = await PartialTransfer.claim(dir, options.sender ?? SENDER, f.id)
@@ -578,8 +580,8 @@ describe('resuming a cut transfer (issue 7)', () => {
         })
       ])
       if (received.status === 'rejected') out.abort(new Error('receiver gone'))
-      await sending.catch(() => undefined)
-      return { received, offer, from, sendProgress, receiveProgress }
+      const sent = await sending.catch(() => undefined)
+      return { received, offer, from, sendProgress, receiveProgress, senderError: sent?.failed[0]?.error }
     } finally {
       partial.release()
     }
@@ -708,6 +710,9 @@ describe('resuming a cut transfer (issue 7)', () => {
     // Until 2026-12-07 a full disk dropped what was verified, and the retry began at byte 0.
     assert.deepEqual(await kept(dir), [`${keyOf(f)}.part`, `${keyOf(f)}.state`])
     assert.equal((await stat(join(partialDirOf(dir), `${keyOf(f)}.part`))).size, 9 * CHUNK_SIZE, 'whole chunks only')
+    // The sender is told why (STOP), not left with a cut stream (until 2026-12-07: round 13).
+    assert.ok(first.senderError !== undefined && isCode(ErrorCode.NoSpace)(first.senderError), String(first.senderError))
+    assert.match(first.senderError.message, /^refused by the recipient: cannot write the received file: no space left on the disk$/)
 
     const second = await attempt(nextAttempt(f), dir)
     assert.equal(second.from, 9)
