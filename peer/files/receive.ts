@@ -21,7 +21,7 @@ import type { DiskBudget, Reservation } from './budget.ts'
 import { createPartFile, ensureDownloadsDir, fileError, publishPartFile, removeFile } from './disk.ts'
 import { CHECKPOINT_CHUNKS, HEARTBEAT_CHUNKS, REFUSAL_DRAIN_MS, WINDOW_CHUNKS } from './constants.ts'
 import type { PartialTransfer } from './partial.ts'
-import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditDue, openAbandon, openMeta, sealCredit, sealStop, sealVerdict } from './wire.ts'
+import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditCount, creditDue, openAbandon, openMeta, sealCredit, sealStop, sealVerdict } from './wire.ts'
 import type { FileMeta } from '../../common/protocol/peer.ts'
 
 export interface ReceiveFileArgs {
@@ -148,8 +148,8 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
   const name = sanitiseFileName(announcedName)
   let part: { path: string, handle: FileHandle } | undefined
   let handle: FileHandle | undefined
-  /** Whole chunks in the .part: kept ones plus those written by this attempt. */
-  const stored = { chunks: from }
+  /** Whole chunks in the .part: kept ones plus those written by this attempt; credits sent. */
+  const stored = { chunks: from, credits: 0 }
   let checkpoints: Checkpoints | undefined
   let reservation: Reservation | undefined
   try {
@@ -215,7 +215,10 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     // and the sender is told so (STOP, wire.ts), not left to find the stream cut.
     const full = error.code === ErrorCode.NoSpace
     await cleanUp(error, full)
-    if (full && !wire.cut) await tellAndDrain(framed, sealStop(fileSecret, associatedData, error), signal)
+    // Only where the sender reads a credit next: with every credit sent (the last chunks, a small
+    // file), what it reads next is the ACK, and the cut says enough.
+    const creditsDue = creditCount(chunkCount(meta.size) - from) > stored.credits
+    if (full && !wire.cut && creditsDue) await tellAndDrain(framed, sealStop(fileSecret, associatedData, error), signal)
     throw error
   } finally {
     reservation?.release()
@@ -345,7 +348,7 @@ async function receiveChunks (
   meta: FileMeta,
   from: number,
   hash: ReturnType<typeof createHash>,
-  stored: { chunks: number },
+  stored: { chunks: number, credits: number },
   fileSecret: Uint8Array,
   associatedData: Uint8Array,
   onProgress: ReceiveFileArgs['onProgress'],
@@ -353,7 +356,6 @@ async function receiveChunks (
 ): Promise<void> {
   const chunks = chunkCount(meta.size)
   let received = from * CHUNK_SIZE
-  let credits = 0
   for (let index = from; index < chunks; index++) {
     wire.check()
     const sealed = await wire.read()
@@ -376,7 +378,7 @@ async function receiveChunks (
     received += plaintext.length
     onProgress?.(received, meta.size)
     // Stored: let the sender go further (wire.ts, flow control: counted from `from`).
-    if (creditDue(index - from, chunks - from)) await wire.write(sealCredit(fileSecret, associatedData, credits++))
+    if (creditDue(index - from, chunks - from)) await wire.write(sealCredit(fileSecret, associatedData, stored.credits++))
     if (!final && (index + 1) % CHECKPOINT_CHUNKS === 0) checkpoints?.due(index + 1)
   }
   if (!timingSafeEqual(hash.digest(), meta.sha256)) {

@@ -17,7 +17,7 @@ import type { ReceivedFile } from '../../../peer/files/index.ts'
 import { nameCandidate } from '../../../peer/files/disk.ts'
 import { readPartialState, resetSweeps } from '../../../peer/files/partial.ts'
 import { CHECKPOINT_CHUNKS, MAX_PARTIALS_PER_SENDER, PARTIAL_MAX_AGE_MS, WINDOW_CHUNKS } from '../../../peer/files/constants.ts'
-import { sealMeta } from '../../../peer/files/wire.ts'
+import { openStop, sealMeta } from '../../../peer/files/wire.ts'
 
 const isCode = (code: string) => (err: unknown): boolean => is(err) && err.code === code
 const sha256 = (data: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(data).digest())
@@ -591,6 +591,25 @@ describe('resuming a cut transfer (issue 7)', () => {
     return (await readdir(partialDirOf(dir)).catch(() => [] as string[])).sort()
   }
 
+  /** Run `body` with a disk that fills after `chunks` chunks: the next chunk's writes go to
+   * /dev/full, which answers every write with the kernel's own ENOSPC (no root, no small file
+   * system needed). */
+  async function diskFullAfter<T> (chunks: number, body: () => Promise<T>): Promise<T> {
+    const full = await open('/dev/full', 'w')
+    const handles = Object.getPrototypeOf(full) as FileHandle
+    const write = Reflect.get(handles, 'write') as (this: FileHandle, ...args: unknown[]) => Promise<unknown>
+    let written = 0
+    const fault = mock.method(handles, 'write', function (this: FileHandle, buffer: Uint8Array, ...rest: unknown[]) {
+      return write.call(buffer.length === CHUNK_SIZE && ++written > chunks ? full : this, buffer, ...rest)
+    })
+    try {
+      return await body()
+    } finally {
+      fault.mock.restore()
+      await full.close()
+    }
+  }
+
   /**
    * A transfer of `chunks` chunks whose source `change`s once the sender has sent `changeAt`
    * chunks, run as the services run it (withFramedStream): a failed side aborts its stream. The
@@ -688,22 +707,7 @@ describe('resuming a cut transfer (issue 7)', () => {
     const data = new Uint8Array(randomBytes(CHUNK_SIZE * 20 + 5))
     const f = await fixture(data)
     const dir = await freshDir()
-    // The disk fills after 9 chunks: the 10th chunk's write goes to /dev/full, which answers
-    // every write with the kernel's own ENOSPC (no root, no small file system needed).
-    const full = await open('/dev/full', 'w')
-    const handles = Object.getPrototypeOf(full) as FileHandle
-    const write = Reflect.get(handles, 'write') as (this: FileHandle, ...args: unknown[]) => Promise<unknown>
-    let chunks = 0
-    const fault = mock.method(handles, 'write', function (this: FileHandle, buffer: Uint8Array, ...rest: unknown[]) {
-      return write.call(buffer.length === CHUNK_SIZE && ++chunks > 9 ? full : this, buffer, ...rest)
-    })
-    let first
-    try {
-      first = await attempt(f, dir)
-    } finally {
-      fault.mock.restore()
-      await full.close()
-    }
+    const first = await diskFullAfter(9, async () => await attempt(f, dir))
     assert.ok(first.received.status === 'rejected' && isCode(ErrorCode.NoSpace)(first.received.reason), String(first.received.status === 'rejected' ? first.received.reason : 'received'))
     assert.match((first.received.reason as Error).message, /no space left on the disk/)
     assert.deepEqual(await readdir(dir), [], 'nothing in downloads: no file, no .part')
@@ -719,6 +723,31 @@ describe('resuming a cut transfer (issue 7)', () => {
     assert.ok(second.received.status === 'fulfilled', String(second.received.status === 'rejected' ? second.received.reason : ''))
     assert.deepEqual(new Uint8Array(await readFile(second.received.value.path)), data)
     assert.deepEqual(await kept(dir), [], 'nothing kept once published')
+  })
+
+  test('a disk that fills in a file\'s last chunks, with every credit sent: the part is kept, and no STOP stands where the sender reads its ACK', async () => {
+    // 6 chunks: no credit at all (wire.ts), so what the sender reads after its last chunk and the
+    // verdict is the ACK; a STOP there would read as a forged ACK (ERR_INTEGRITY, given up after
+    // five tries), so none is sent: the sender sees the stream cut.
+    const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * 6)))
+    const dir = await freshDir()
+    const [out, inc] = await framedPair()
+    const partial = await PartialTransfer.claim(dir, SENDER, f.id)
+    try {
+      const sending = sendFile({ ...f, targets: [out] })
+      const receiving = diskFullAfter(3, async () => await receiveFile({
+        framed: inc, fileSecret: f.fileSecret, associatedData: f.associatedData, announcedName: 'data.bin', announcedSize: f.size, downloadsDir: dir, partial
+      }))
+      const [received] = await Promise.allSettled([receiving])
+      assert.deepEqual((await sending).failed, [], 'the sender read its verdict and sent everything')
+      const next = await out.read({ signal: AbortSignal.timeout(500) }).catch(() => undefined)
+      assert.ok(next === undefined || openStop(f.fileSecret, f.associatedData, next) === undefined, 'a STOP where the ACK goes')
+      assert.ok(received.status === 'rejected' && isCode(ErrorCode.NoSpace)(received.reason), String(received.status === 'rejected' ? received.reason : ''))
+      assert.deepEqual(await kept(dir), [`${keyOf(f)}.part`, `${keyOf(f)}.state`])
+    } finally {
+      out.abort(new Error('done'))
+      partial.release()
+    }
   })
 
   test('a byte flipped in the kept prefix on disk fails the final hash: ERR_INTEGRITY, nothing published, nothing kept', async () => {
