@@ -175,6 +175,10 @@ export class Prompt {
     // to the shell once the program ended (a tester's finding).
     const resume = (): void => {
       if (this.#closed || this.#inputEnded) return
+      // Off, then on: libuv skips a switch to the mode it believes the terminal is in, and after
+      // a stop from outside it still believes raw while the shell made it cooked, with echo, so
+      // a password typed next was shown (round 14).
+      process.stdin.setRawMode(false)
       process.stdin.setRawMode(true)
       this.#paste?.resume()
       rl.resume()

@@ -374,6 +374,14 @@ describe('the interactive terminal', () => {
     await shell.waitFor(/Stopped.*\n.*shell\$$/)
     await shell.line('fg')
     await shell.waitFor(screen => screen.endsWith('zed>'))
+    // A password typed next is not shown: the terminal is raw again, without echo (until
+    // 2026-12-07 libuv, believing it raw still, left it as the shell made it: cooked, with echo,
+    // and the password showed as typed: round 14).
+    await shell.line('LOGIN zed')
+    await shell.waitFor(screen => screen.endsWith('Password:'))
+    await shell.line('typed-but-unseen-99')
+    await shell.waitFor(/error: .*\n.*zed>$/)
+    assert.doesNotMatch(await shell.screen(), /typed-but-unseen-99/)
     await shell.type('HISTORY bob')
     // Echoed once, as typed on a prompt of ours (cooked, it showed twice), and answered.
     await shell.waitFor(screen => screen.endsWith('zed> HISTORY bob'))
