@@ -16,7 +16,7 @@ import { STEP_TIMEOUT_MS } from '../constants.ts'
 import type { Emit, FileCutCause } from '../events.ts'
 import type { SignedInUser } from '../signed-in.ts'
 import { PartialTransfer } from './partial.ts'
-import { receiveFile } from './receive.ts'
+import { partLost, receiveFile } from './receive.ts'
 import { sendFile } from './send.ts'
 import type { LocalFile } from './send.ts'
 import { resumePoint } from './wire.ts'
@@ -131,7 +131,7 @@ function cutCause (err: unknown, watchSignal: AbortSignal, signedOut: AbortSigna
     case ErrorCode.Unreachable: return 'gone'
     case ErrorCode.Abandoned: return 'abandoned'
     case ErrorCode.File: case ErrorCode.Internal: return 'local'
-    case ErrorCode.NoSpace: return 'no-space'
+    case ErrorCode.NoSpace: return partLost(err) ? 'local' : 'no-space' // nothing kept: not said as kept
     default: return 'invalid'
   }
 }

@@ -226,24 +226,27 @@ export class PartialTransfer {
   /**
    * The stream was cut after `chunks` whole chunks reached `partPath` (already fsync'd and
    * closed by the caller): move it here and record it. Never throws: a prefix we cannot keep is
-   * dropped, and the error the caller is about to report is the one that matters.
+   * dropped, and the error the caller is about to report is the one that matters. False when
+   * there was a prefix and it could not be kept (a full disk may not take its record).
    */
-  async keep (partPath: string, chunks: number, meta: FileMeta): Promise<void> {
+  async keep (partPath: string, chunks: number, meta: FileMeta): Promise<boolean> {
     if (chunks <= 0 || chunks >= chunkCount(meta.size)) {
       await removeFile(partPath)
       await this.discard()
-      return
+      return true
     }
     try {
       await ensurePartialDir(this.#dir)
       await rename(partPath, this.#dataPath)
       await this.#writeState({ size: meta.size, sha256: meta.sha256, chunks })
       await this.#limitPerSender()
+      return true
     } catch (err) {
       // Not kept: the sender's retry starts from the beginning instead of resuming.
       log.warn('could not keep the verified part of a cut transfer', err)
       await removeFile(partPath)
       await this.discard()
+      return false
     }
   }
 

@@ -239,7 +239,13 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
       const synced = await handle.datasync().then(() => true, () => false)
       await handle.close().catch(() => undefined) // the cut is the failure to report
       handle = undefined
-      await partial.keep(part.path, synced ? stored.chunks : 0, meta)
+      const kept = await partial.keep(part.path, synced ? stored.chunks : 0, meta) && (synced || stored.chunks === 0)
+      // Not said as kept when it was not (round 14: "what came is kept" as the disk, still
+      // filling, refused even the record of it).
+      if (full && !kept) {
+        error.message += ', nor keep what came'
+        partsLost.add(error)
+      }
       return
     }
     await handle?.close().catch(() => undefined) // the error is the one to report
@@ -247,6 +253,13 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     await partial?.discard()
     if (leftover !== undefined) error.message += ` (and ${part.path} could not be removed: ${leftover.message})`
   }
+}
+
+/** Full-disk failures whose verified part could not be kept either: the file comes again whole. */
+const partsLost = new WeakSet<Error>()
+
+export function partLost (err: unknown): boolean {
+  return err instanceof Error && partsLost.has(err)
 }
 
 /** A refusal by the disk budget, already told to the sender: thrown past the clean-up as it is. */

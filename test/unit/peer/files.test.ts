@@ -16,6 +16,7 @@ import { PartialTransfer, describeLocalFile, fileToDeliver, fileToQueue, hashFil
 import type { ReceivedFile } from '../../../peer/files/index.ts'
 import { nameCandidate } from '../../../peer/files/disk.ts'
 import { readPartialState, resetSweeps } from '../../../peer/files/partial.ts'
+import { partLost } from '../../../peer/files/receive.ts'
 import { CHECKPOINT_CHUNKS, MAX_PARTIALS_PER_SENDER, PARTIAL_MAX_AGE_MS, WINDOW_CHUNKS } from '../../../peer/files/constants.ts'
 import { openStop, sealMeta } from '../../../peer/files/wire.ts'
 
@@ -723,6 +724,28 @@ describe('resuming a cut transfer (issue 7)', () => {
     assert.ok(second.received.status === 'fulfilled', String(second.received.status === 'rejected' ? second.received.reason : ''))
     assert.deepEqual(new Uint8Array(await readFile(second.received.value.path)), data)
     assert.deepEqual(await kept(dir), [], 'nothing kept once published')
+  })
+
+  test('a disk full to the point that the verified part cannot be kept either is not said as kept (round 14)', async () => {
+    const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * 20)))
+    const dir = await freshDir()
+    // The disk, still filling, refuses even the part's record (ENOSPC on its state file).
+    const keep = mock.method(PartialTransfer.prototype, 'keep', async function (this: PartialTransfer, partPath: string) {
+      await rm(partPath, { force: true })
+      await this.discard()
+      return false
+    })
+    let first
+    try {
+      first = await diskFullAfter(9, async () => await attempt(f, dir))
+    } finally {
+      keep.mock.restore()
+    }
+    assert.ok(first.received.status === 'rejected' && isCode(ErrorCode.NoSpace)(first.received.reason))
+    const error = first.received.reason as ParleyError
+    assert.match(error.message, /no space left on the disk, nor keep what came$/)
+    assert.equal(partLost(error), true, 'said as lost, so the receiver\'s line does not say "what came is kept"')
+    assert.deepEqual(await kept(dir), [])
   })
 
   test('a disk that fills in a file\'s last chunks, with every credit sent: the part is kept, and no STOP stands where the sender reads its ACK', async () => {
