@@ -57,10 +57,19 @@ export async function handOffFile (handOff: HandOff, file: OfferedFile, signal: 
     const hex = Buffer.from(id).toString('hex')
     // A receiver that stops granting credits must not hold this send, the outbox queue behind
     // it and a clean QUIT (issue 7, hostile-peer tests).
+    // Progress is said once the receiver took the file (its verdict comes at the window): a
+    // refused retry (a full disk) showed the file going in the prompt while it waited (round 14).
+    // The first report held is kept too: resuming, it says where the transfer starts.
     let underWay = false
-    const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
+    let accepted = false
+    const held: Array<{ bytes: number, total: number }> = []
+    const report = (bytes: number, total: number): void => {
       underWay = true
       handOff.emit({ event: 'progress', id: hex, direction: 'send', peer: handOff.peer, name: file.name, bytes, total })
+    }
+    const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
+      if (accepted) report(bytes, total)
+      else held.splice(Math.min(held.length, 1), 1, { bytes, total })
     })
     try {
       const { failed } = await sendFile({
@@ -76,7 +85,11 @@ export async function handOffFile (handOff: HandOff, file: OfferedFile, signal: 
         // A receiver that kept part of this file from a cut attempt gets the rest only.
         from: resumePoint(resume, file.size, file.sha256),
         signal: handOff.stop === undefined ? watch.signal : AbortSignal.any([watch.signal, handOff.stop]),
-        onProgress: watch.onProgress
+        onProgress: watch.onProgress,
+        onAccepted: () => {
+          accepted = true
+          for (const { bytes, total } of held.splice(0)) report(bytes, total)
+        }
       })
       if (failed[0] !== undefined) throw failed[0].error
     } catch (err) {

@@ -175,6 +175,8 @@ export interface SendFileArgs {
   /** Bytes the receiver holds so far. Resuming, the first report is the kept prefix's length, and
    * that same count comes again while the prefix is re-hashed: a heartbeat (watchTransfer). */
   onProgress?: (sentBytes: number, total: number) => void
+  /** A receiver took the file (its verdict, wire.ts): what went before may have been refused. */
+  onAccepted?: () => void
   signal?: AbortSignal
 }
 
@@ -223,6 +225,7 @@ export async function sendFile (args: SendFileArgs): Promise<SendFileResult> {
     if (target.verdict) return
     openVerdict(fileSecret, associatedData, await target.framed.read({ signal }))
     target.verdict = true
+    args.onAccepted?.()
   }
   const readCredit = async (target: Target): Promise<void> => {
     await readVerdict(target)

@@ -102,6 +102,10 @@ describe('a receiver\'s disk that fills mid-file', () => {
     await new Promise(resolve => setTimeout(resolve, 8_000))
     const saidWaiting = alice.events.slice(aliceFrom).filter(e => is('queued', { id: waiting.id })(e) && e.code === ErrorCode.NoSpace)
     assert.equal(saidWaiting.length, 1, JSON.stringify(saidWaiting))
+    // Nor is a refused retry shown as going: its first chunks went before bob's refusal came
+    // (round 14: the prompt showed the file going all the while it waited).
+    const afterWaiting = alice.events.indexOf(waiting) + 1
+    assert.deepEqual(alice.events.slice(afterWaiting).filter(e => e.event === 'progress' && e.direction === 'send'), [])
 
     // Room again: alice's next try resumes from the kept part and the file arrives whole.
     await rm(filler)
