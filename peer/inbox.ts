@@ -161,6 +161,7 @@ export class Inbox {
     if (err.code === ErrorCode.Abandoned) return // the sender gave a file up: file-cut said so
     if (refusedQuietly(err)) return // a group's membership moved under it: the sender is told (membership-races.ts)
     if (cutSaid(err)) return // a file cut by our full disk: its file-cut line said so
+    if (err.code === ErrorCode.NotSignedIn) return // our sign-in at the rendezvous being renewed: the sender tries again (round 14)
     const message = this.#warnings.admit(err.code, `refused incoming data from ${this.#nameOf(peerId)}: ${err.message}`)
     if (message !== undefined) this.#emit({ event: 'warning', code: err.code, message })
   }

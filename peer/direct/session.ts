@@ -203,7 +203,7 @@ export class DirectSession {
             // reported once, and the session ends (as any stream that breaks the protocol).
             if (FATAL.has(error.code)) this.#breach(error)
             else if (error.code !== ErrorCode.Unreachable) this.#onRefused(this.peer, error)
-            return { id, refusal: { id, code: error.code, why: error.message.slice(0, 200) } }
+            return { id, refusal: { id, code: error.code, why: refusalWhy(error).slice(0, 200) } }
           })
         this.#unacked.push(outcome)
         if (!this.#acking) void this.#ackLoop()
@@ -319,4 +319,11 @@ export class DirectSession {
     for (const wake of this.#roomWaiters.splice(0)) wake()
     this.#end()
   }
+}
+
+/** A refusal's reason in the sender's terms. Our own sign-in at the rendezvous being renewed is
+ * said so: its message tells our person what to do ("try again in a moment"), and reached the
+ * sender's `queued` line as theirs (round 14). */
+function refusalWhy (error: ParleyError): string {
+  return error.code === ErrorCode.NotSignedIn ? 'the recipient is signing in to its rendezvous again' : error.message
 }

@@ -139,6 +139,18 @@ describe('direct session', () => {
     bob.session.abort('test over')
   })
 
+  test('a refusal because the receiver is signing in to its rendezvous again says so in the sender\'s terms, not the receiver\'s advice (round 14)', async () => {
+    const { alice, bob } = await pair({
+      bob: async () => { throw new ParleyError(ErrorCode.NotSignedIn, 'signing in to the rendezvous again (it was away): try again in a moment (known contacts are reached directly meanwhile)') }
+    })
+    const { id, body } = text(0)
+    const refused = await alice.session.post(MSG, id, body).then(() => undefined, (err: unknown) => err)
+    assert.ok(is(refused, ErrorCode.NotSignedIn), String(refused))
+    assert.equal(refused.message, 'refused by the recipient: the recipient is signing in to its rendezvous again')
+    alice.session.abort('test over')
+    bob.session.abort('test over')
+  })
+
   test('a message posted again while in flight is refused as a passing conflict (retried, not dropped); the first goes through once', async () => {
     const { alice, bob } = await pair()
     const { id, body } = text(0)
