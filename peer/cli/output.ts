@@ -444,7 +444,8 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       : colour('yellow', `${clock()} lost the rendezvous: reconnecting; known contacts are still reached directly`)
     case 'member-joined': return system(`${group(event.group)} ${event.user} joined`)
     case 'member-left': return system(`${group(event.group)} ${event.user} left`)
-    case 'key': return system(`received the key of ${event.group} from ${event.from}`)
+    // With its epoch: two in a row read as one said twice (round 14).
+    case 'key': return system(`received the key of ${event.group} (epoch ${event.epoch}) from ${event.from}`)
     case 'warning': return `warning: ${event.message}`
     case 'error': return `error: ${event.message}`
     case 'help': return [...event.commands, '', TERMINAL_KEYS].join('\n')

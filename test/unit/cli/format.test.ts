@@ -174,3 +174,8 @@ test('a coloured cell takes the columns it shows: HISTORY\'s columns stay aligne
   const lines = table([['STATUS', 'MESSAGE'], [coloured, 'T9A1'], ['received', 'group text']]).split('\n').map(stripVTControlCharacters)
   assert.deepEqual(lines.map(line => line.indexOf(line.includes('T9A1') ? 'T9A1' : line.includes('MESSAGE') ? 'MESSAGE' : 'group text')), [30, 30, 30])
 })
+
+test('a key handed over names its epoch: two in a row are two keys, not one said twice (round 14)', () => {
+  const line = describe({ event: 'key', group: 'g1', epoch: 3, from: 'bob' })
+  assert.match(String(line), /received the key of g1 \(epoch 3\) from bob$/)
+})
