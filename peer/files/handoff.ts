@@ -55,8 +55,6 @@ export async function handOffFile (handOff: HandOff, file: OfferedFile, signal: 
   const { have, resume } = await channel.receive(fileAnswerBody, { signal })
   if (!have) {
     const hex = Buffer.from(id).toString('hex')
-    // A receiver that stops granting credits must not hold this send, the outbox queue behind
-    // it and a clean QUIT (issue 7, hostile-peer tests).
     // Progress is said once the receiver took the file (its verdict comes at the window): a
     // refused retry (a full disk) showed the file going in the prompt while it waited (round 14).
     // The first report held is kept too: resuming, it says where the transfer starts.
@@ -67,6 +65,8 @@ export async function handOffFile (handOff: HandOff, file: OfferedFile, signal: 
       underWay = true
       handOff.emit({ event: 'progress', id: hex, direction: 'send', peer: handOff.peer, name: file.name, bytes, total })
     }
+    // A receiver that stops granting credits must not hold this send, the outbox queue behind
+    // it and a clean QUIT (issue 7, hostile-peer tests).
     const watch = watchTransfer(STEP_TIMEOUT_MS, (bytes, total) => {
       if (accepted) report(bytes, total)
       else held.splice(Math.min(held.length, 1), 1, { bytes, total })
