@@ -123,3 +123,22 @@ export function asParleyError (err: unknown): ParleyError {
 export const malformed = (message: string): ParleyError => new ParleyError(ErrorCode.Malformed, message)
 export const tooLarge = (message: string): ParleyError => new ParleyError(ErrorCode.TooLarge, message)
 export const integrity = (message: string): ParleyError => new ParleyError(ErrorCode.Integrity, message)
+
+/**
+ * A mark some errors carry to the code that catches them (a refusal not to warn of, a cut said
+ * already, …) without a field on every error: kept in a WeakSet, so a marked error is collected
+ * as any other.
+ */
+export class ErrorMark {
+  readonly #marked = new WeakSet<Error>()
+
+  /** Mark `err` (a value that is no Error is left unmarked); returns it. */
+  add<E> (err: E): E {
+    if (err instanceof Error) this.#marked.add(err)
+    return err
+  }
+
+  has (err: unknown): boolean {
+    return err instanceof Error && this.#marked.has(err)
+  }
+}

@@ -332,7 +332,7 @@ export class Outbox {
     const hopeless = error.code === ErrorCode.Integrity && item.attempts + 1 >= INTEGRITY_ATTEMPTS
     const afterLeaving = this.#lastTry.delete(deliveryKey(item.id, item.recipient))
     // A file cut while it went (its progress shown) is said to wait again, whatever was said before.
-    if (err instanceof Error && cutUnderWay(err)) this.#forgetReported(item.id, item.recipient)
+    if (cutUnderWay(err)) this.#forgetReported(item.id, item.recipient)
     if (error.retryable && !hopeless && !afterLeaving) return error
     this.#forgetReported(item.id, item.recipient)
     // The recipient left the group before it reached them: not theirs any more, as a message

@@ -7,7 +7,7 @@
  * the id instead. Either side gives up when the other stops making progress for a step.
  */
 import { equals } from 'uint8arrays/equals'
-import { ErrorCode, ParleyError, asParleyError, is } from '../../common/errors.ts'
+import { ErrorCode, ErrorMark, ParleyError, asParleyError, is } from '../../common/errors.ts'
 import { ackBody, fileAnswerBody } from '../../common/protocol/peer.ts'
 import { endedInsideFrame } from '../../common/wire/frames.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
@@ -117,16 +117,16 @@ export interface Announced {
 /** Sends cut after their progress was shown: their `queued` is said again, though it was said
  * at an earlier cut (Outbox), or the sender's status would show the transfer going until it is
  * dropped as silent, 20 s later (round 12: a resumed file whose receiver left again). */
-const cutsUnderWay = new WeakSet<Error>()
+const cutsUnderWay = new ErrorMark()
 
-export function cutUnderWay (err: Error): boolean {
+export function cutUnderWay (err: unknown): boolean {
   return cutsUnderWay.has(err)
 }
 
 /** Cuts said in full by their file-cut line, which no warning repeats (Inbox.onInboundError). */
-const cutsSaid = new WeakSet<Error>()
+const cutsSaid = new ErrorMark()
 
-export function cutSaid (err: Error): boolean {
+export function cutSaid (err: unknown): boolean {
   return cutsSaid.has(err)
 }
 
@@ -194,7 +194,7 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
         // is not also a fault to warn about: it is a sender that went away.
         if (endedInsideFrame(err)) throw new ParleyError(ErrorCode.Unreachable, `${from} went away in the middle of ${announced.name}`, { cause: err })
         // Nor is a full disk, said in that line, a refusal of the sender's to warn about too.
-        if (cause === 'no-space' && err instanceof Error) cutsSaid.add(err)
+        if (cause === 'no-space') cutsSaid.add(err)
       }
       throw err
     } finally {

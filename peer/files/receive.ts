@@ -13,7 +13,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FileHandle } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { CHUNK_SIZE, openChunk } from '../../common/crypto/index.ts'
-import { ErrorCode, ParleyError, is } from '../../common/errors.ts'
+import { ErrorCode, ErrorMark, ParleyError, is } from '../../common/errors.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
 import { sanitiseFileName } from '../../common/wire/names.ts'
 import { diskBudget } from './budget.ts'
@@ -256,10 +256,10 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
 }
 
 /** Full-disk failures whose verified part could not be kept either: the file comes again whole. */
-const partsLost = new WeakSet<Error>()
+const partsLost = new ErrorMark()
 
 export function partLost (err: unknown): boolean {
-  return err instanceof Error && partsLost.has(err)
+  return partsLost.has(err)
 }
 
 /** A refusal by the disk budget, already told to the sender: thrown past the clean-up as it is. */

@@ -14,23 +14,19 @@
  *   as one sent after they left never was. It was reported undelivered and its message `failed`
  *   though every member got it (round 8).
  */
-import { ErrorCode, ParleyError } from '../../common/errors.ts'
+import { ErrorCode, ErrorMark, ParleyError } from '../../common/errors.ts'
 
-const quietRefusals = new WeakSet<Error>()
-const recipientsLeft = new WeakSet<Error>()
+const quietRefusals = new ErrorMark()
+const recipientsLeft = new ErrorMark()
 
 /** The refusal of something sent to `group`, which we have left. */
 export function leftGroupRefusal (group: string): ParleyError {
-  const left = new ParleyError(ErrorCode.Forbidden, `the recipient is no longer in ${group}`)
-  quietRefusals.add(left)
-  return left
+  return quietRefusals.add(new ParleyError(ErrorCode.Forbidden, `the recipient is no longer in ${group}`))
 }
 
 /** The refusal of a key for `epoch` of `group`, which has moved on to `current`. */
 export function staleKeyRefusal (group: string, epoch: number, current: number): ParleyError {
-  const stale = new ParleyError(ErrorCode.Conflict, `key for epoch ${epoch} of ${group}, which is at ${current}`)
-  quietRefusals.add(stale)
-  return stale
+  return quietRefusals.add(new ParleyError(ErrorCode.Conflict, `key for epoch ${epoch} of ${group}, which is at ${current}`))
 }
 
 /** Is this a refusal we make that our person need not hear of (either above)? */
@@ -40,9 +36,7 @@ export function refusedQuietly (err: Error): boolean {
 
 /** A delivery to `recipient`, who is no longer in `group`. */
 export function recipientLeft (recipient: string, group: string): ParleyError {
-  const left = new ParleyError(ErrorCode.Forbidden, `${recipient} is no longer in ${group}`)
-  recipientsLeft.add(left)
-  return left
+  return recipientsLeft.add(new ParleyError(ErrorCode.Forbidden, `${recipient} is no longer in ${group}`))
 }
 
 export function isRecipientLeft (err: Error): boolean {
