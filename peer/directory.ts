@@ -141,9 +141,9 @@ export class Directory {
     return found
   }
 
-  /** The users whose last answer in this run said online. */
-  lastSeenOnline (): Username[] {
-    return [...this.#lastSeen.values()].filter(contact => contact.online).map(contact => contact.username)
+  /** Every user looked up in this run, with whether the last answer said online. */
+  lastAnswers (): Array<[Username, boolean]> {
+    return [...this.#lastSeen.values()].map(contact => [contact.username, contact.online])
   }
 
   /** Whether the directory's last answer for `username` in this run said online (undefined: it

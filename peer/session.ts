@@ -144,8 +144,8 @@ export class Session {
   readonly #presenceShown = new Map<string, boolean>()
   #presenceQuietUntil = 0
   readonly #presenceQuietMs: number
-  /** Who was last known online when the rendezvous went away (#recheckPresence). */
-  #onlineWhenLost: Username[] = []
+  /** Whose presence we knew, and what it was, when the rendezvous went away (#recheckPresence). */
+  #presenceWhenLost: Array<[Username, boolean]> = []
   /** Shown in the hellos of our direct streams, so receivers need not ask who we are. */
   readonly #nameCard: NameCardHolder
 
@@ -341,19 +341,20 @@ export class Session {
 
   /**
    * A rendezvous that came back knows nothing of who was online before: a contact who went away
-   * meanwhile is never said to be offline (its sign-out was never seen: round 9), and the
-   * contacts we looked up on the one before are not watched for presence on this one. Once
-   * everyone around has had time to sign in again, each contact last known online (at most
-   * PRESENCE_RECHECK_MAX) is looked up, which watches them again, and one who is not online is
-   * said to be offline, as a pushed presence would have said it.
+   * meanwhile is never said to be offline (its sign-out was never seen: round 9), one who came
+   * back meanwhile is never said to be online (it signed in again before we watched it: round
+   * 14), and the contacts we looked up on the one before are not watched for presence on this
+   * one. Once everyone around has had time to sign in again, each contact whose presence we knew
+   * (at most PRESENCE_RECHECK_MAX, those online first) is looked up, which watches them again,
+   * and a change is said, as a pushed presence would have said it.
    */
   async #recheckPresence (): Promise<void> {
-    // Who was online as the rendezvous went: taken then, for the look-ups made on the way back
+    // What we knew as the rendezvous went: taken then, for the look-ups made on the way back
     // (sessions opened ahead at sign-in) would record a contact who left as offline unsaid
     // (round 10, when no "carol is online" had been shown in this sign-in).
-    const knownOnline = this.#onlineWhenLost
+    const known = this.#presenceWhenLost
     await sleep(this.#presenceQuietMs, undefined, { signal: this.#abort.signal })
-    for (const username of knownOnline) {
+    for (const [username, wasOnline] of known) {
       if (!this.#live) return // away again: the next reconnect checks again
       let online: boolean
       try {
@@ -363,18 +364,19 @@ export class Session {
         continue
       }
       // Not if a pushed presence said it meanwhile.
-      if (online || this.#presenceShown.get(username) === false) continue
-      this.#presenceShown.set(username, false)
-      this.#emit({ event: 'presence', user: username, online: false })
+      if (online === (this.#presenceShown.get(username) ?? wasOnline)) continue
+      this.#presenceShown.set(username, online)
+      this.#emit({ event: 'presence', user: username, online })
     }
   }
 
-  /** The users last known online: said so, or (nothing said) answered so by the directory; at
-   * most PRESENCE_RECHECK_MAX. */
-  #knownOnline (): Username[] {
-    const shown = [...this.#presenceShown].filter(([, online]) => online).map(([username]) => toUsername(username))
-    const answered = this.directory.lastSeenOnline().filter(username => !this.#presenceShown.has(username))
-    return [...shown, ...answered].slice(0, PRESENCE_RECHECK_MAX)
+  /** The presence last known of each user: said so, or (nothing said) answered so by the
+   * directory; at most PRESENCE_RECHECK_MAX, those online first. */
+  #knownPresence (): Array<[Username, boolean]> {
+    const shown = [...this.#presenceShown].map(([username, online]): [Username, boolean] => [toUsername(username), online])
+    const answered = this.directory.lastAnswers().filter(([username]) => !this.#presenceShown.has(username))
+    const known = [...shown, ...answered]
+    return [...known.filter(([, online]) => online), ...known.filter(([, online]) => !online)].slice(0, PRESENCE_RECHECK_MAX)
   }
 
   /** Work that runs on its own: a failure is reported, never thrown into nowhere. */
@@ -581,7 +583,7 @@ export class Session {
         break
       case 'disconnected':
         this.#live = false
-        this.#onlineWhenLost = this.#knownOnline()
+        this.#presenceWhenLost = this.#knownPresence()
         // Presence is not tracked while we are away: nothing cached may be trusted after.
         this.directory.forget()
         this.keyring.invalidateAll()

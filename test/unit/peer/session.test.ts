@@ -417,4 +417,28 @@ describe('session (the composition root)', () => {
     await sleep(100) // a moment for a line about bob, had one been due
     assert.deepEqual(shown.filter(e => e.event === 'presence'), [{ event: 'presence', user: 'carol', online: false }])
   })
+
+  it('a contact said offline who came back while the rendezvous was down is said to be online once it is back (round 14: never said)', async () => {
+    await session.close()
+    session = aliceSession({
+      ...rendezvousOf(rv, alice, events),
+      signin: async () => ({ username: toUsername('alice'), peerId: alice.peerId, identity: new Uint8Array(1), bound: true })
+    }, 500)
+    await session.start()
+    assert.equal((await session.directory.resolve(toUsername('carol'))).online, true)
+    rv.sessions.end(carol.peerId)
+    events.push?.({ type: 'presence', username: toUsername('carol'), online: false })
+    assert.deepEqual(shown.filter(e => e.event === 'presence'), [{ event: 'presence', user: 'carol', online: false }])
+    events.push?.({ type: 'disconnected' })
+    // carol signs in again before alice is back: nothing is pushed to alice about her.
+    rv.connect(carol)
+    mock.timers.reset() // the sign-in again and the quiet window run on the real clock
+    for (const deadline = Date.now() + 20_000; !session.live && Date.now() < deadline;) await sleep(10)
+    for (const deadline = Date.now() + 20_000; shown.filter(e => e.event === 'presence').length < 2 && Date.now() < deadline;) await sleep(10)
+    await sleep(100) // a moment for a line more, had one been due
+    assert.deepEqual(shown.filter(e => e.event === 'presence'), [
+      { event: 'presence', user: 'carol', online: false },
+      { event: 'presence', user: 'carol', online: true }
+    ])
+  })
 })
