@@ -417,7 +417,7 @@ export class Outbox {
 
   /** `recipient`'s new identity was accepted (TRUST): what waited for that is said again should
    * it wait on, now for another reason (their side may know us by another identity too, and
-   * then waits for their TRUST: until 2026-12-07 the line still said it went once we accepted). */
+   * then waits for their TRUST: until 2026-12-06 the line still said it went once we accepted). */
   identityAccepted (recipient: Username): void {
     for (const key of this.#reportedQueued) if (key.endsWith(`/${recipient}`)) this.#reportedQueued.delete(key)
   }

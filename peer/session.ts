@@ -386,7 +386,7 @@ export class Session {
       // Work cut short by the sign-out itself (the node stopping under it) is no news: until
       // 2026-12-05 a QUIT right after sign-in printed "warning: the stream was closed by the
       // other side" after "Bye."; nor is it written to the log, as the README says (until
-      // 2026-12-07 it was: round 12).
+      // 2026-12-06 it was: round 12).
       if (this.#abort.signal.aborted) return
       this.#emit({ event: 'warning', code: error.code, message: error.message })
     })

@@ -262,7 +262,7 @@ function cutExplained (cause: FileCutCause, from: string, reason: string): strin
     case 'stalled': return `${from} stopped sending (${reason}); the rest comes when ${from} sends again`
     case 'invalid': return `what ${from} sent failed a check (${reason})`
     case 'local': return `it could not be saved here (${reason})`
-    // What came is kept (until 2026-12-07 it went, and the file came again from its first byte).
+    // What came is kept (until 2026-12-06 it went, and the file came again from its first byte).
     case 'no-space': return `this disk is full (${reason}); what came is kept, and ${from} sends the rest once there is room`
     case 'signed-out': return `you signed out here; ${from} sends it again where you sign in next`
     case 'abandoned': return `${from} gave it up (${reason}); what came is removed`
@@ -355,7 +355,7 @@ function gatherKey (event: Extract<PeerEvent, { event: 'delivered' | 'queued' }>
   // burst of SENDs to someone offline made a line each: round 7); a direct file's is its own.
   if (event.event === 'queued') {
     // A group's texts queued together for one reason share a line too, counted, as direct ones
-    // do (five lines for five SENDGROUPs to a member offline, until 2026-12-07: round 12); a
+    // do (five lines for five SENDGROUPs to a member offline, until 2026-12-06: round 12); a
     // file's line names it, and one waiting for the key is held on its own (KEY_WAIT_GATHER_MS).
     if (event.group !== null) {
       const own = event.name !== null || isWaitingForKey(event.reason)

@@ -80,7 +80,7 @@ export class PasteGuard {
   }
 
   /** Back in the foreground (fg after Ctrl-Z, or continued after a stop from outside): the
-   * shell turned bracketed paste off to run us again, so it is asked for anew (until 2026-12-07
+   * shell turned bracketed paste off to run us again, so it is asked for anew (until 2026-12-06
    * a paste of several lines after `fg` ran line by line, a pasted QUIT too: round 13). */
   resume (): void {
     this.#out.write(BRACKETED_PASTE_ON)

@@ -4,7 +4,7 @@
  * so the question goes to stderr and the answer is the next line of input, read with the
  * terminal's echo off, as ssh and sudo ask. The terminal keeps its own line editing (Backspace,
  * Ctrl-U) and its signals: Ctrl-C there ends the peer, as anywhere in this mode. Until
- * 2026-12-07 SIGNUP and LOGIN without a password failed here, and the password had to be typed,
+ * 2026-12-06 SIGNUP and LOGIN without a password failed here, and the password had to be typed,
  * shown, on the command line.
  */
 import { spawnSync } from 'node:child_process'

@@ -211,7 +211,7 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     const error = is(err) ? err : fileError(err, `cannot write ${part?.path ?? 'the received file'}`)
     await checkpoints?.settle().catch(() => undefined) // none may write the state after this
     // A full disk is for now: what was verified is kept for the retry, as for a cut (until
-    // 2026-12-07 it went, and a file cut as the disk filled came again from its first byte),
+    // 2026-12-06 it went, and a file cut as the disk filled came again from its first byte),
     // and the sender is told so (STOP, wire.ts), not left to find the stream cut.
     const full = error.code === ErrorCode.NoSpace
     await cleanUp(error, full)

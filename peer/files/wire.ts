@@ -61,7 +61,7 @@
  * receiver, which has written nothing, discards what the sender sent meanwhile (at most the
  * window) until the sender ends the stream.
  *
- * Stopped mid-way (2026-12-07). A receiver whose disk fills while the file comes in keeps the
+ * Stopped mid-way (2026-12-06). A receiver whose disk fills while the file comes in keeps the
  * verified part (partial.ts) and says why with STOP where the next credit would be, as the verdict
  * does at the start: the sender reports the receiver's error (ERR_NO_SPACE, tried again later)
  * instead of a cut connection, and the receiver discards what was sent meanwhile until the sender

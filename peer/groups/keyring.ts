@@ -414,7 +414,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
    * A delivery to `recipient` that they refused as not a member (ERR_FORBIDDEN): a member who
    * left between our check (keyForDelivery) and the message's arrival, whose message it no
    * longer is (membership-races.ts), if the rendezvous says they are gone. Any other failure is
-   * returned as it is. Until 2026-12-07 such a message was `failed`, with "could not deliver to
+   * returned as it is. Until 2026-12-06 such a message was `failed`, with "could not deliver to
    * dave in g3 … the recipient is no longer in g3", though every member had it (round 12: a
    * LEAVE while a group file was going out).
    */

@@ -6,7 +6,7 @@
  * /proc/<pid>/root, to 40 KiB short of full; alice goes on. Bob's next chunk does not fit: he
  * says so, to alice too, keeps the verified part, and alice's outbox holds the file ("once bob's
  * disk has room"). Once the space is freed, alice's retry resumes from that part and the file arrives
- * whole. Until 2026-12-07 the part was dropped and the retry began at byte 0.
+ * whole. Until 2026-12-06 the part was dropped and the retry began at byte 0.
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -90,7 +90,7 @@ describe('a receiver\'s disk that fills mid-file', () => {
     assert.match(String(cut.reason), /no space left on the disk/)
     const cutAt = Number(cut.bytes) // the last progress said: as much was kept, or more
     assert.ok(cutAt >= midway && cutAt < SIZE, `cut after ${cutAt} B`)
-    // Alice keeps it queued, for bob's disk: told so by bob at the cut (until 2026-12-07 "the
+    // Alice keeps it queued, for bob's disk: told so by bob at the cut (until 2026-12-06 "the
     // other side closed the connection" then, and the disk only at a retry: round 13).
     const waiting = await alice.waitFor(is('queued', { to: 'bob' }), 30_000, aliceFrom)
     assert.equal(waiting.code, ErrorCode.NoSpace, JSON.stringify(waiting))

@@ -603,7 +603,7 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     // Sizes only announced (META), never sent: two fit the victim's free space, the third cannot.
     const { free, total } = await statfs(dir).then(s => ({ free: s.bavail * s.bsize, total: s.blocks * s.bsize }))
     const size = Math.min(MAX_FILE_BYTES, Math.floor((free - diskMarginFor(total)) * 0.4))
-    // Not skipped on a nearly full disk: failed, saying why (until 2026-12-07 it passed unseen).
+    // Not skipped on a nearly full disk: failed, saying why (until 2026-12-06 it passed unseen).
     assert.ok(size >= CHUNK_SIZE, `the test's disk has too little free space for two offers of a chunk: ${free} B free of ${total} B`)
     const senders = await Promise.all(['disk1', 'disk2', 'disk3', 'disk4'].map(async name => {
       const made = await Hostile.user(server.addr, name)

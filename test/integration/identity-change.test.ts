@@ -79,7 +79,7 @@ describe('messages to a changed identity are held until TRUST accepts what VERIF
     assert.deepEqual([nobody.code, nobody.message], ['ERR_NOT_FOUND', 'no user "nobody"'])
     const self = await alice.run('VERIFY alice', e => e.event === 'error' || e.event === 'verify')
     assert.deepEqual([self.code, self.message], ['ERR_USAGE', 'that is you: VERIFY <user> shows the fingerprint of you and another user, to compare with them'])
-    // TRUST of ourselves too (until 2026-12-07 it sent one to VERIFY, which said this: round 13).
+    // TRUST of ourselves too (until 2026-12-06 it sent one to VERIFY, which said this: round 13).
     const selfTrust = await alice.run('TRUST alice', e => e.event === 'error' || e.event === 'trusted')
     assert.deepEqual([selfTrust.code, selfTrust.message], ['ERR_USAGE', 'that is you: TRUST <user> accepts another user\'s changed identity, after VERIFY <user>'])
 

@@ -360,7 +360,7 @@ describe('the interactive terminal', () => {
     // and what was typed then went to the shell once the program ended.
     await shell.waitFor(screen => screen.endsWith('zed>'))
     // A paste of several lines is still held back: the shell turned bracketed paste off to run us
-    // again, and the peer asks for it anew (until 2026-12-07 these ran: round 13).
+    // again, and the peer asks for it anew (until 2026-12-06 these ran: round 13).
     await shell.paste('JOIN pasted-after-fg\nQUIT\n')
     await shell.waitFor('a paste of 2 lines was not run')
     await shell.waitFor(screen => screen.endsWith('zed>'))
@@ -375,7 +375,7 @@ describe('the interactive terminal', () => {
     await shell.line('fg')
     await shell.waitFor(screen => screen.endsWith('zed>'))
     // A password typed next is not shown: the terminal is raw again, without echo (until
-    // 2026-12-07 libuv, believing it raw still, left it as the shell made it: cooked, with echo,
+    // 2026-12-06 libuv, believing it raw still, left it as the shell made it: cooked, with echo,
     // and the password showed as typed: round 14).
     await shell.line('LOGIN zed')
     await shell.waitFor(screen => screen.endsWith('Password:'))
@@ -523,7 +523,7 @@ describe('the interactive terminal', () => {
     }
     assert.equal(await lena.exitStatus(), 0)
     const screen = await lena.screen()
-    // Until 2026-12-07 `lena> Bye.`: the row of the prompt drawn after LIST's answer (round 12).
+    // Until 2026-12-06 `lena> Bye.`: the row of the prompt drawn after LIST's answer (round 12).
     assert.match(screen, /\nBye\./)
     assert.doesNotMatch(screen, /lena> +Bye\./)
   })
@@ -535,7 +535,7 @@ describe('the interactive terminal', () => {
     terminals.push(terminal)
     await terminal.waitFor('Type HELP for the commands')
     await terminal.line('SIGNUP teo')
-    // Until 2026-12-07 it failed here, and the password had to be typed on the command line, shown.
+    // Until 2026-12-06 it failed here, and the password had to be typed on the command line, shown.
     await terminal.waitFor(/SIGNUP teo\nPassword:\s*$/)
     await terminal.line(ALICE_PASSWORD)
     await terminal.waitFor(/Again:\s*$/)

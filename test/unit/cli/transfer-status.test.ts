@@ -80,7 +80,7 @@ describe('the transfers status the prompt carries', () => {
     // A sender that gave the file up (its copy changed) is not "back" with the rest (until 2026-12-06 it read so).
     human.print({ event: 'file-cut', id: 'dd', from: 'erin', group: null, name: 'clip.mp4', bytes: 60, total: 100, cause: 'abandoned', reason: 'it changed while it was being sent, or could no longer be read' })
     assert.match(shown, /clip\.mp4 from erin stopped after 60 B of 100 B: erin gave it up \(it changed while it was being sent, or could no longer be read\); what came is removed/)
-    // A full disk here: what came is kept, and the rest comes (until 2026-12-07 it was dropped).
+    // A full disk here: what came is kept, and the rest comes (until 2026-12-06 it was dropped).
     human.print({ event: 'file-cut', id: 'ee', from: 'erin', group: null, name: 'film.mkv', bytes: 70, total: 100, cause: 'no-space', reason: 'cannot write the received file: no space left on the disk' })
     assert.match(shown, /film\.mkv from erin stopped after 70 B of 100 B: this disk is full \(cannot write the received file: no space left on the disk\); what came is kept, and erin sends the rest once there is room/)
     human.close()

@@ -712,10 +712,10 @@ describe('resuming a cut transfer (issue 7)', () => {
     assert.ok(first.received.status === 'rejected' && isCode(ErrorCode.NoSpace)(first.received.reason), String(first.received.status === 'rejected' ? first.received.reason : 'received'))
     assert.match((first.received.reason as Error).message, /no space left on the disk/)
     assert.deepEqual(await readdir(dir), [], 'nothing in downloads: no file, no .part')
-    // Until 2026-12-07 a full disk dropped what was verified, and the retry began at byte 0.
+    // Until 2026-12-06 a full disk dropped what was verified, and the retry began at byte 0.
     assert.deepEqual(await kept(dir), [`${keyOf(f)}.part`, `${keyOf(f)}.state`])
     assert.equal((await stat(join(partialDirOf(dir), `${keyOf(f)}.part`))).size, 9 * CHUNK_SIZE, 'whole chunks only')
-    // The sender is told why (STOP), not left with a cut stream (until 2026-12-07: round 13).
+    // The sender is told why (STOP), not left with a cut stream (until 2026-12-06: round 13).
     assert.ok(first.senderError !== undefined && isCode(ErrorCode.NoSpace)(first.senderError), String(first.senderError))
     assert.match(first.senderError.message, /^refused by the recipient: cannot write the received file: no space left on the disk$/)
 

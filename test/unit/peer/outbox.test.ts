@@ -290,7 +290,7 @@ describe('outbox', () => {
     outbox.identityAccepted(BOB)
     outbox.flush(BOB)
     await outbox.idle()
-    assert.equal(of('queued').length, 2, 'said again: what it waits for changed (until 2026-12-07 the line still said it went once we accepted)')
+    assert.equal(of('queued').length, 2, 'said again: what it waits for changed (until 2026-12-06 the line still said it went once we accepted)')
   })
 
   test('a delivery an earlier account of this name queued in this folder is said undelivered, once, and the rest goes', async () => {
@@ -318,7 +318,7 @@ describe('outbox', () => {
       // Until 2026-12-06 it went without a word.
       assert.deepEqual(of('undelivered').map(e => e.event === 'undelivered' ? [e.id, e.to, e.code, e.message] : []), [[old.id, 'bob', ErrorCode.Integrity,
         'could not deliver a message to bob: an earlier account of your name queued it in this folder, and it does not open with this one'], [oldFile.id, 'bob', ErrorCode.Integrity,
-        // Named for what it is (until 2026-12-07 a file was "a message" here too: round 11).
+        // Named for what it is (until 2026-12-06 a file was "a message" here too: round 11).
         'could not deliver a file to bob: an earlier account of your name queued it in this folder, and it does not open with this one']])
       await send(item('and after'))
       assert.equal(of('undelivered').length, 2, 'said once')
