@@ -149,8 +149,13 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
 
   /** The group's members and epoch (briefly cached); only members may ask. */
   async info (group: string, fresh = false): Promise<GroupInfo> {
+    return (await this.#infoAnswered(group, fresh)).info
+  }
+
+  /** info(), and whether the rendezvous gave it (false: it is away, and this is the last known). */
+  async #infoAnswered (group: string, fresh: boolean): Promise<{ info: GroupInfo, answered: boolean }> {
     const cached = this.#info.get(group)
-    if (!fresh && cached !== undefined && Date.now() - cached.at < MEMBERS_CACHE_MS) return cached.info
+    if (!fresh && cached !== undefined && Date.now() - cached.at < MEMBERS_CACHE_MS) return { info: cached.info, answered: true }
     const generation = this.#generation.get(group) ?? 0
     let found
     try {
@@ -159,7 +164,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       // The rendezvous is away (or we are not signed in there again yet): the group goes on with
       // the members and epoch we last saw (issue 13 item 3); it is asked again once it is back.
       const last = this.lastKnown(group)
-      if (last !== undefined && (is(err, ErrorCode.Unreachable) || is(err, ErrorCode.NotSignedIn))) return last
+      if (last !== undefined && (is(err, ErrorCode.Unreachable) || is(err, ErrorCode.NotSignedIn))) return { info: last, answered: false }
       throw err
     }
     const info: GroupInfo = {
@@ -172,7 +177,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     }
     if ((this.#generation.get(group) ?? 0) === generation) this.#info.set(group, { at: Date.now(), info })
     this.#remember(info)
-    return info
+    return { info, answered: true }
   }
 
   /** The members and epoch last seen (kept in the store too): what the group goes on with while
@@ -428,12 +433,13 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   /**
    * A failed hand-over of `epoch`'s key that mends itself, which nobody need be warned of (a
    * member who joined and left or quit at once was, rounds 7 and 8): the member is out of reach
-   * (it asks for the key through key-needed when it signs in next, and our outbox hands it over
+   * or not signed in at its rendezvous again (it asks for the key through key-needed when it signs
+   * in next, and our outbox hands it over
    * before a delivery), it refused because it is no longer in the group, or because the group has
    * moved on to a newer epoch, whose key its maker hands round (membership-races.ts).
    */
   async #mends (group: string, epoch: number, username: string, error: ParleyError): Promise<boolean> {
-    if (error.code === ErrorCode.Unreachable) return true
+    if (error.code === ErrorCode.Unreachable || error.code === ErrorCode.NotSignedIn) return true
     if (error.code !== ErrorCode.Forbidden && error.code !== ErrorCode.Conflict) return false
     const info = await this.info(group, true).catch(() => undefined)
     if (info === undefined) return false
@@ -532,7 +538,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       if (!equals(held, incoming.key)) throw new ParleyError(ErrorCode.Conflict, `a different key for ${incoming.group} epoch ${incoming.epoch}`)
       return
     }
-    const info = await this.info(incoming.group, true).catch((err: unknown) => {
+    const { info, answered } = await this.#infoAnswered(incoming.group, true).catch((err: unknown) => {
       // We left (the rendezvous says we are no member): the key came as we went (round 7).
       throw is(err, ErrorCode.Forbidden) ? leftGroupRefusal(incoming.group) : err
     })
@@ -542,6 +548,10 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     // An epoch the group has moved on from: the next one's key comes from its maker.
     if (incoming.epoch < info.epoch) throw staleKeyRefusal(incoming.group, incoming.epoch, info.epoch)
     if (incoming.epoch !== info.epoch) {
+      // Ahead of the epoch last seen while the rendezvous is away (it restarted, and we are not
+      // signed in there again yet): not a conflict, only one we cannot check yet. The holder hands
+      // it again at our key-needed once we are (round 14: its person was warned "… which is at 1").
+      if (!answered) throw new ParleyError(ErrorCode.NotSignedIn, `cannot check the key of ${incoming.group} (epoch ${incoming.epoch}) until signed in at the rendezvous again`)
       throw new ParleyError(ErrorCode.Conflict, `key for epoch ${incoming.epoch} of ${incoming.group}, which is at ${info.epoch}`)
     }
     this.#checkCommitted(info, incoming)

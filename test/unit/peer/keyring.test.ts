@@ -45,6 +45,8 @@ class FakeRendezvous {
   /** Wrapped copies per user: epoch → wrapped key. */
   readonly copies = new Map<string, Map<number, Uint8Array>>()
   away = false
+  /** Users whose sign-in is being renewed: their calls fail as such a rendezvous answers them. */
+  readonly signingIn = new Set<string>()
   rotations = 0
   /** Member lists asked for, by anyone. */
   listed = 0
@@ -54,6 +56,7 @@ class FakeRendezvous {
   port (username: string): KeyringDeps['rendezvous'] {
     const check = (): void => {
       if (this.away) throw new ParleyError(ErrorCode.Unreachable, 'the rendezvous is not reachable')
+      if (this.signingIn.has(username)) throw new ParleyError(ErrorCode.NotSignedIn, 'not signed in yet; try again in a moment')
       if (!this.members.has(username)) throw new ParleyError(ErrorCode.Forbidden, `you are not a member of "${GROUP}"`)
     }
     return {
@@ -502,6 +505,27 @@ describe('group keyring', () => {
       const back = await alice.keyring.keyForSending(GROUP)
       assert.equal(back.info.epoch, 2, 'the new epoch starts once the rendezvous is back')
       assert.notDeepEqual(back.key, key)
+    })
+
+    test('a key for an epoch past the one last seen, while our sign-in there is renewed, is refused as such, and its sender is not warned; it is taken when handed again (round 14: "… which is at 1")', async () => {
+      const alice = member('alice')
+      await alice.keyring.keyForSending(GROUP)
+      assert.ok(held('bob', 1) !== undefined, 'bob has seen epoch 1')
+      server.signingIn.add('bob') // the rendezvous restarted: bob is not signed in there again yet
+      server.members.delete('carol')
+      server.rotationNeeded = true
+      alice.keyring.memberLeft(GROUP, 'carol')
+      const { info, key } = await alice.keyring.keyForSending(GROUP)
+      assert.equal(info.epoch, 2)
+      assert.ok(key !== undefined)
+      const refused = await member('bob').keyring.acceptHandedKey({ from: toUsername('alice'), group: GROUP, epoch: 2, key }).then(() => undefined, (err: unknown) => err as Error)
+      assert.ok(refused !== undefined && is(refused, ErrorCode.NotSignedIn), `refused until bob can check it: ${String(refused)}`)
+      assert.equal(held('bob', 2), undefined)
+      assert.deepEqual(alice.shown.filter(e => e.event === 'warning'), [], 'it mends: alice is not warned')
+      server.signingIn.delete('bob')
+      await alice.keyring.onKeyNeeded(GROUP, 2, 'bob') // bob, signed in again, asks for it
+      assert.ok(held('bob', 2) !== undefined)
+      assert.deepEqual(alice.shown.filter(e => e.event === 'warning'), [])
     })
 
     test('a group never seen before cannot be reached (ERR_UNREACHABLE)', async () => {
