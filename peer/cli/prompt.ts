@@ -168,11 +168,20 @@ export class Prompt {
       else if (rl.line !== '') this.#clearLine(rl)
       else this.close(true)
     })
-    // Back in the foreground after Ctrl-Z (fg), or continued after a stop sent from outside:
-    // readline pauses its input on Ctrl-Z and leaves it paused ('SIGCONT' is ours to answer), and
-    // a shell that stopped us hands the terminal back in its own mode (echo on, lines cooked).
-    // Until 2026-12-06 the prompt came back deaf, and what was typed at it, a password too, went
-    // to the shell once the program ended (a tester's finding).
+    // Ctrl-Z reaches readline as a key, and readline stops this process alone: under `npm run
+    // peer` npm and its shell ran on, so the shell never saw its job stop, kept the terminal from
+    // itself, and what was typed next, a password too, was shown and later run (round 15). The
+    // whole process group is stopped, as the terminal stops a job at Ctrl-Z, with the terminal
+    // left in the mode the shell gave (resume, below, takes it back).
+    rl.on('SIGTSTP', () => {
+      process.stdin.setRawMode(false)
+      process.kill(0, 'SIGTSTP')
+    })
+    // Back in the foreground after Ctrl-Z (fg), or continued after a stop sent from outside: a
+    // shell that stopped us hands the terminal back in its own mode (echo on, lines cooked).
+    // Until 2026-12-06 the prompt came back deaf (readline, stopping us itself then, left its
+    // input paused), and what was typed at it, a password too, went to the shell once the program
+    // ended (a tester's finding).
     const resume = (): void => {
       if (this.#closed || this.#inputEnded) return
       // Off, then on: libuv skips a switch to the mode it believes the terminal is in, and after
@@ -181,10 +190,8 @@ export class Prompt {
       process.stdin.setRawMode(false)
       process.stdin.setRawMode(true)
       this.#paste?.resume()
-      rl.resume()
       this.#redraw()
     }
-    rl.on('SIGCONT', resume)
     process.on('SIGCONT', resume)
     this.#search = reverseSearch(rl, process.stdin, process.stdout, () => this.#history)
     this.#paste = new PasteGuard(rl, process.stdin, process.stdout)

@@ -344,17 +344,20 @@ describe('the interactive terminal', () => {
   })
 
   test('Ctrl-Z, then fg in the shell: the prompt reads again; so after a stop sent from outside', async () => {
-    // A shell with job control, as a person has: the peer is started from it.
+    // A shell with job control, as a person has: the peer is started from it as the README says,
+    // with npm, which runs it through a shell of its own: three processes in the job.
     const data = join(dir, 'zed')
     const shell = await Terminal.start(dir, ['bash', '--norc', '--noprofile', '-i'], { PS1: 'shell$ ', NO_COLOR: '1' })
     terminals.push(shell)
     await shell.waitFor(screen => screen.endsWith('shell$'))
-    await shell.line(peerCommand(rendezvous.addr.toString(), data).map(arg => `'${arg}'`).join(' '))
+    await shell.line(`npm run --silent peer -- 0 --rendezvous '${rendezvous.addr.toString()}' --data '${data}' --host 127.0.0.1 --no-mdns`)
     await shell.waitFor('Type HELP for the commands')
     await shell.line('SIGNUP zed zed-password-1234')
     await shell.waitFor(screen => screen.endsWith('zed>'))
+    // The whole job stops, so the shell has the terminal back (until 2026-12-06 only the peer
+    // stopped: npm ran on, the shell waited for it, and what was typed was shown: round 15).
     await shell.press('C-z')
-    await shell.waitFor(/Stopped/)
+    await shell.waitFor(/Stopped.*\n.*shell\$$/)
     await shell.line('fg')
     // Until 2026-12-06 the prompt came back deaf: readline leaves its input paused after Ctrl-Z,
     // and what was typed then went to the shell once the program ended.
@@ -366,11 +369,14 @@ describe('the interactive terminal', () => {
     await shell.waitFor(screen => screen.endsWith('zed>'))
     await shell.line('WHO')
     await shell.waitFor(/USER +STATUS\n(.*\n)* +zed +online/)
-    // Stopped from outside: the shell gives the terminal back cooked, with echo on.
-    const pid = await new Promise<string>((resolve, reject) => {
-      execFile('pgrep', ['-f', '--', `--data ${data}`], (err, stdout) => { if (err === null) resolve(stdout.trim()); else reject(new Error(`pgrep failed: ${err.message}`)) })
+    // The job stopped from outside (`kill -STOP %1`): the shell gives the terminal back cooked,
+    // with echo on.
+    const group = await new Promise<string>((resolve, reject) => {
+      // The job's process group: that of its oldest process with this data folder (npm).
+      execFile('sh', ['-c', 'ps -o pgid= -p "$(pgrep -o -f -- "--data $1")"', 'sh', data], (err, stdout) => { if (err === null) resolve(stdout.trim()); else reject(new Error(`ps failed: ${err.message}`)) })
     })
-    process.kill(Number(pid), 'SIGSTOP')
+    assert.match(group, /^\d+$/)
+    process.kill(-Number(group), 'SIGSTOP')
     await shell.waitFor(/Stopped.*\n.*shell\$$/)
     await shell.line('fg')
     await shell.waitFor(screen => screen.endsWith('zed>'))
