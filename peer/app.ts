@@ -552,15 +552,15 @@ export class ParleyPeer {
     await session.sendGroupFile(group, path, sent => { this.#accepted(sent.id, { to: null, group }, sent) })
   }
 
-  /** Names for Tab completion: users and groups the directory lists now, printing nothing. */
-  /** For Tab completion: every user and group the directory lists, and the groups we are in. */
-  async knownNames (): Promise<{ users: string[], groups: string[], mine: string[] }> {
-    if (this.#session === undefined) return { users: [], groups: [], mine: [] }
+  /** For Tab completion, printing nothing: every user and group the directory lists, and the
+   * groups we are in (undefined if that was not answered). */
+  async knownNames (): Promise<{ users: string[], groups: string[], mine: string[] | undefined }> {
+    if (this.#session === undefined) return { users: [], groups: [], mine: undefined }
     const [who, list, ours] = await Promise.allSettled([this.#rendezvous.who(), this.#rendezvous.list(), this.#rendezvous.groups()])
     return {
       users: who.status === 'fulfilled' ? who.value.users.map(u => u.username) : [],
       groups: list.status === 'fulfilled' ? list.value.groups.map(g => g.group) : [],
-      mine: ours.status === 'fulfilled' ? ours.value.groups.map(g => g.group) : []
+      mine: ours.status === 'fulfilled' ? ours.value.groups.map(g => g.group) : undefined
     }
   }
 

@@ -11,8 +11,9 @@ import type { Slot } from './commands.ts'
 import { expandHome, quotePathPart, unquotePath, userFolder } from './paths.ts'
 import { isSafeText } from './safe-text.ts'
 
-/** `mine`: the groups we are known to be in (a JOIN does not offer them). */
-export interface KnownNames { users: Iterable<string>, groups: Iterable<string>, mine?: Iterable<string> }
+/** `mine`: the groups we are known to be in (a JOIN does not offer them); undefined while that
+ * is not known (the rendezvous did not answer, and nothing said so yet). */
+export interface KnownNames { users: Iterable<string>, groups: Iterable<string>, mine?: Iterable<string> | undefined }
 
 /** readline's completer answer: the candidates, and the part of the line they replace. A relative
  * path is completed in `cwd`: the folder SENDFILE reads it from (userFolder). */
@@ -46,10 +47,8 @@ function candidatesFor (slot: Slot, names: KnownNames): string[] {
   switch (slot) {
     case 'user': return [...names.users]
     case 'group': return [...names.groups]
-    case 'our-group': {
-      const mine = [...names.mine ?? []]
-      return mine.length > 0 ? mine : [...names.groups]
-    }
+    // In none, none (until 2026-12-06 every group then: round 15); not known, every group.
+    case 'our-group': return [...names.mine ?? names.groups]
     case 'group-to-join': {
       const mine = new Set(names.mine)
       return [...names.groups].filter(group => !mine.has(group))
@@ -141,7 +140,13 @@ function isFolder (path: string): boolean {
 export class NameBook implements KnownNames {
   readonly users = new Set<string>()
   readonly groups = new Set<string>()
-  readonly mine = new Set<string>()
+  readonly #mine = new Set<string>()
+  /** Whether anything has said which groups we are in (a LIST, a JOIN, a LEAVE…). */
+  #mineKnown = false
+
+  get mine (): ReadonlySet<string> | undefined {
+    return this.#mineKnown ? this.#mine : undefined
+  }
 
   observe (event: PeerEvent): void {
     switch (event.event) {
@@ -150,13 +155,15 @@ export class NameBook implements KnownNames {
       case 'presence': case 'verify': case 'trusted': this.users.add(event.user); break
       case 'member-joined': case 'member-left': this.users.add(event.user); this.groups.add(event.group); break
       case 'queued': case 'delivered': this.users.add(event.to); break
-      case 'created': case 'joined': this.groups.add(event.group); this.mine.add(event.group); break
-      case 'left': this.groups.delete(event.group); this.mine.delete(event.group); break
+      case 'created': case 'joined': this.groups.add(event.group); this.#mine.add(event.group); break
+      case 'left': this.groups.delete(event.group); this.#mine.delete(event.group); break
       case 'groups':
+        // Every group, each said joined or not: which are ours is known from here on.
+        this.#mineKnown = true
+        this.#mine.clear()
         for (const g of event.groups) {
           this.groups.add(g.group)
-          if (g.joined) this.mine.add(g.group)
-          else this.mine.delete(g.group)
+          if (g.joined) this.#mine.add(g.group)
         }
         break
       case 'members': this.groups.add(event.group); for (const m of event.members) this.users.add(m.username); break
@@ -167,6 +174,7 @@ export class NameBook implements KnownNames {
 
   /** These names and more (the directory's answer), without duplicates. */
   with (more: KnownNames): KnownNames {
-    return { users: new Set([...this.users, ...more.users]), groups: new Set([...this.groups, ...more.groups]), mine: new Set([...this.mine, ...more.mine ?? []]) }
+    const mine = more.mine === undefined ? this.mine : new Set([...this.#mine, ...more.mine])
+    return { users: new Set([...this.users, ...more.users]), groups: new Set([...this.groups, ...more.groups]), mine }
   }
 }

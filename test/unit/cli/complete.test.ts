@@ -37,7 +37,11 @@ test('users after SEND, VERIFY, TRUST; groups after SENDGROUP, JOIN, LEAVE, MEMB
   assert.deepEqual(complete('LEAVE f', inFriends), [['friends '], 'f'])
   assert.deepEqual(complete('SENDGROUP f', inFriends), [['friends '], 'f'])
   assert.deepEqual(complete('MEMBERS f', inFriends), [['family ', 'friends '], 'f'])
-  assert.deepEqual(complete('LEAVE f', names), [['family ', 'friends '], 'f'], 'none known yet: all')
+  assert.deepEqual(complete('LEAVE f', names), [['family ', 'friends '], 'f'], 'not known yet: all')
+  // In none: none (until 2026-12-06 all: round 15).
+  const inNone = { ...names, mine: [] }
+  for (const line of ['LEAVE ', 'SENDGROUP f', 'SENDGROUPFILE notes.txt ']) assert.deepEqual(complete(line, inNone)[0], [], line)
+  assert.deepEqual(complete('JOIN f', inNone), [['family ', 'friends '], 'f'])
 })
 
 test('the name book learns which groups are ours: joined, created, LIST, left', () => {
@@ -45,8 +49,17 @@ test('the name book learns which groups are ours: joined, created, LIST, left', 
   book.observe({ event: 'joined', group: 'chess', created: false, already: false })
   book.observe({ event: 'groups', groups: [{ group: 'chess', members: 2, joined: true }, { group: 'go', members: 1, joined: false }, { group: 'club', members: 3, joined: true }] })
   book.observe({ event: 'left', group: 'club', dropped: 0, underWay: 0 })
-  assert.deepEqual([...book.mine], ['chess'])
+  assert.deepEqual([...book.mine ?? ['not known']], ['chess'])
   assert.deepEqual([...(book.with({ users: [], groups: [], mine: ['poker'] }).mine ?? [])].sort(), ['chess', 'poker'])
+  assert.deepEqual([...(book.with({ users: [], groups: [] }).mine ?? [])], ['chess'], 'the directory not asked: what the book knows')
+  // Which groups are ours is not known until something lists them: a JOIN alone does not say
+  // we are in no other.
+  const fresh = new NameBook()
+  fresh.observe({ event: 'joined', group: 'chess', created: false, already: false })
+  assert.equal(fresh.mine, undefined)
+  assert.equal(fresh.with({ users: [], groups: [] }).mine, undefined)
+  fresh.observe({ event: 'groups', groups: [{ group: 'go', members: 1, joined: false }] })
+  assert.deepEqual([...fresh.mine ?? ['not known']], [], 'listed: known, in none (chess is gone)')
 })
 
 test('SENDFILE completes a local path, then the user; SENDGROUPFILE the group', async () => {
