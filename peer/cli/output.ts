@@ -218,6 +218,12 @@ function sentNote (message: { at: number, sentAt: number | null }): string | und
   return `(sent ${when(message.sentAt, message.at)})`
 }
 
+/** In HISTORY, listed by when it was sent: when a message that waited came. */
+function cameNote (message: { at: number, sentAt: number | null }): string | undefined {
+  if (message.sentAt === null || message.at - message.sentAt < LATE_MS) return undefined
+  return `(came ${when(message.at, message.sentAt)})`
+}
+
 function late (message: { at: number, sentAt: number | null }, colour: (style: Style, text: string) => string): string {
   const note = sentNote(message)
   return note === undefined ? '' : `${colour('dim', note)} `
@@ -426,8 +432,11 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       const more = Math.min(event.messages.length + event.earlier, HISTORY_MAX)
       const name = event.messages[0]?.group === null ? event.with : `#${event.with}`
       const earlier = event.earlier > 0 ? `${plural(event.earlier, 'earlier message')} not shown (HISTORY ${name} ${more} shows ${more === HISTORY_MAX ? 'the last ' : ''}${more})\n` : ''
-      return earlier + table([['TIME', 'FROM', 'STATUS', 'MESSAGE'], ...event.messages.map(m => [
-        [when(m.at), sentNote(m)].filter(part => part !== undefined).join(' '),
+      // Each at the time it is listed by, when it was sent (where its sender said), and when it
+      // came if that was a minute or more later: until 2026-12-06 the time it came, so a text sent
+      // after a file but there first stood below it with an earlier time (round 15).
+      return earlier + table([['SENT', 'FROM', 'STATUS', 'MESSAGE'], ...event.messages.map(m => [
+        [when(m.sentAt ?? m.at), cameNote(m)].filter(part => part !== undefined).join(' '),
         `${m.group === null ? '' : `[${m.group}] `}${m.from}`,
         m.direction === 'out' ? m.status : m.unshown ? colour('yellow', 'received, not shown before') : 'received',
         // A file received says where it was saved (its name as sent may not be the file's).

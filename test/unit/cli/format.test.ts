@@ -75,7 +75,22 @@ test('a message that waited for us says when it was sent, before the sender: liv
     earlier: 0,
     messages: [{ id: '04', direction: 'in', from: 'alice', group: null, kind: 'text', text: 'hi', path: null, status: 'received', at, sentAt: at - 5 * 60_000, unreadable: false, unshown: false }]
   }) ?? ''
-  assert.match(history, / 06:37:27 \(sent 06:32:27\) +alice +received +hi$/)
+  assert.match(history, / 06:32:27 \(came 06:37:27\) +alice +received +hi$/)
+})
+
+test('HISTORY lists each message at the time it is ordered by, when it was sent: a text sent after a file and there first stands below it, earlier in time (round 15: the times it came, out of order)', () => {
+  const sent = new Date(2026, 11, 6, 20, 56, 14).getTime()
+  const row = (id: string, kind: 'text' | 'file', text: string, sentAt: number, at: number) =>
+    ({ id, direction: 'in' as const, from: 'alice', group: null, kind, text, path: null, status: 'received' as const, at, sentAt, unreadable: false, unshown: false })
+  const history = describe({
+    event: 'history',
+    with: 'alice',
+    earlier: 0,
+    messages: [row('01', 'file', 'clip.mp4', sent, sent + 4_000), row('02', 'text', 'text after file', sent + 1_000, sent + 1_200)]
+  }) ?? ''
+  const times = history.split('\n').slice(1).map(line => line.trim().slice(0, 8))
+  assert.deepEqual(times, ['20:56:14', '20:56:15'], history)
+  assert.match(history.split('\n')[0] ?? '', /^ *SENT +FROM/)
 })
 
 test('LEAVE says what goes on and what will not go, each counted, and nothing when there is neither', () => {
@@ -109,7 +124,7 @@ test('HISTORY says how many earlier messages it did not show, and how to see the
     earlier,
     messages: Array.from({ length: count }, (_, i) => ({ id: `0${i}`, direction: 'in' as const, from: 'bob', group: null, kind: 'text' as const, text: `m${i}`, path: null, status: 'received', at, sentAt: null, unreadable: false, unshown: false }))
   }) ?? ''
-  assert.equal(shown(0).split('\n')[0], '  TIME      FROM  STATUS    MESSAGE')
+  assert.equal(shown(0).split('\n')[0], '  SENT      FROM  STATUS    MESSAGE')
   assert.equal(shown(1).split('\n')[0], '1 earlier message not shown (HISTORY bob 3 shows 3)')
   assert.equal(shown(30_000).split('\n')[0], '30000 earlier messages not shown (HISTORY bob 10000 shows the last 10000)')
   const group = describe({
