@@ -341,23 +341,27 @@ export class RendezvousClient {
     options?.signal?.throwIfAborted()
     // The deadline starts when the request does, not while it waits its turn.
     const signal = withTimeout(this.#requestTimeoutMs, options?.signal)
-    const framed = this.#takeIdle() ?? new FramedStream(await this.#open([RENDEZVOUS_REQUESTS_PROTOCOL, RENDEZVOUS_PROTOCOL], signal), MAX_RESPONSE_BYTES)
+    let framed = this.#takeIdle()
     let answer: Uint8Array | undefined
     try {
+      framed ??= new FramedStream(await this.#open([RENDEZVOUS_REQUESTS_PROTOCOL, RENDEZVOUS_PROTOCOL], signal), MAX_RESPONSE_BYTES)
       await framed.write(encodeRequest(op, args), { signal })
       answer = await framed.read({ signal })
     } catch (err) {
       // Connected, but no answer in time (a rendezvous frozen, or swamped): said as the
-      // rendezvous's silence, not a bare "timed out" (round 13).
-      if (signal.aborted && options?.signal?.aborted !== true) {
+      // rendezvous's silence, not a bare "timed out" (round 13), also where it was a new request
+      // stream that went unanswered ("cannot reach the rendezvous … (no answer in time)" while
+      // connected to it: round 15).
+      if (signal.aborted && options?.signal?.aborted !== true && (framed !== undefined || this.#connected())) {
         throw new ParleyError(ErrorCode.Unreachable, `the rendezvous did not answer within ${this.#requestTimeoutMs / 1000} s`, { cause: err })
       }
       throw err
     } finally {
-      if (answer === undefined) framed.abort(new ParleyError(ErrorCode.Unreachable, `${op} request failed`))
-      else if (framed.stream.protocol === RENDEZVOUS_REQUESTS_PROTOCOL) this.#keep(framed)
+      // (No stream at all where it could not be opened.)
+      if (answer === undefined) framed?.abort(new ParleyError(ErrorCode.Unreachable, `${op} request failed`))
+      else if (framed?.stream.protocol === RENDEZVOUS_REQUESTS_PROTOCOL) this.#keep(framed)
       // 1.0.0: the server closes after its one answer: close ours too.
-      else await framed.close({ signal })
+      else await framed?.close({ signal })
     }
     return decodeResponse(op, answer)
   }
@@ -390,6 +394,12 @@ export class RendezvousClient {
     }
     kept.timer.unref()
     this.#idle.push(kept)
+  }
+
+  /** Whether a connection to the rendezvous is open. */
+  #connected (): boolean {
+    const server = peerIdOf(this.#server)
+    return server !== undefined && this.#node.getConnections().some(connection => connection.remotePeer.toString() === server && connection.status === 'open')
   }
 
   async #open (protocol: string | string[], signal: AbortSignal): Promise<Stream> {

@@ -476,3 +476,24 @@ describe('rendezvous command line: connection limits', () => {
     }
   })
 })
+
+describe('a rendezvous process that freezes', () => {
+  it('fails each request in its time saying the rendezvous did not answer, on a kept stream and on a new one (round 15: the new one said "cannot reach the rendezvous … (no answer in time)")', async () => {
+    const dir = await tempDir('parley-frozen-')
+    const server = await spawnRendezvous(join(dir, 'rendezvous'))
+    const node = await clientNode()
+    try {
+      const client = new RendezvousClient(node, server.addr, 2_000)
+      assert.equal((await client.salt('alice')).length, 16) // connected, one request stream kept
+      server.child.kill('SIGSTOP')
+      // Two at once: one takes the kept stream, the other opens a stream the server never answers.
+      const failures = await Promise.all([client.salt('alice'), client.salt('bob')].map(async asked => await asked.then(() => undefined, (err: unknown) => err)))
+      for (const err of failures) assert.ok(is(err, ErrorCode.Unreachable) && err.message === 'the rendezvous did not answer within 2 s', String(err))
+    } finally {
+      server.child.kill('SIGCONT')
+      await node.stop()
+      await server.stop()
+      await removeDir(dir)
+    }
+  })
+})
