@@ -193,8 +193,10 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
         // Said now; a chunk cut short (a sender whose process ended between two writes of one)
         // is not also a fault to warn about: it is a sender that went away.
         if (endedInsideFrame(err)) throw new ParleyError(ErrorCode.Unreachable, `${from} went away in the middle of ${announced.name}`, { cause: err })
-        // Nor is a full disk, said in that line, a refusal of the sender's to warn about too.
-        if (cause === 'no-space') cutsSaid.add(err)
+        // Nor is a full disk or another fault of ours, said in that line with its reason, a
+        // refusal of the sender's to warn about too (round 15: a disk too full to keep the part
+        // said both).
+        if (cause === 'no-space' || cause === 'local') cutsSaid.add(err)
       }
       throw err
     } finally {

@@ -2,7 +2,8 @@
  * The peer protocols as services (peer/direct/service.ts, peer/groups/service.ts) on real libp2p
  * nodes on loopback, and the gate they serve through (peer/signed-in.ts): start() registers each
  * protocol and stop() unregisters it; a stream that arrives while a sign-in is still opening its
- * session waits for it and is then served; with nobody signed in within a step it is refused.
+ * session waits for it and is then served; with nobody signed in within a step it is refused. A
+ * file cut by our own disk is said once, by the receiver's file-cut line.
  */
 import { afterEach, beforeEach, describe, it, mock } from 'node:test'
 import assert from 'node:assert/strict'
@@ -20,6 +21,14 @@ import type { GroupService } from '../../../peer/groups/service.ts'
 import { SignedInGate } from '../../../peer/signed-in.ts'
 import type { SignedInUser } from '../../../peer/signed-in.ts'
 import { toUsername } from '../../../common/wire/names.ts'
+import { open, rm, writeFile } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Emit, PeerEvent } from '../../../peer/events.ts'
+import { CHUNK_SIZE } from '../../../common/crypto/chunks.ts'
+import { cutSaid } from '../../../peer/files/handoff.ts'
+import { PartialTransfer } from '../../../peer/files/partial.ts'
+import { removeDir, tempDir } from '../../../harness/temp.ts'
 
 const noGroups: SignedInUser['keys'] = {
   acceptHandedKey: async () => { throw new Error('no groups here') },
@@ -47,11 +56,11 @@ function userOf (username: string, names: Map<string, string>, texts: IncomingTe
 
 interface Peer { node: ParleyNode, gate: SignedInGate, direct: DirectService, groups: GroupService }
 
-async function peer (): Promise<Peer> {
+async function peer (emit: Emit = () => {}): Promise<Peer> {
   const node = await loopbackNode()
   const gate = new SignedInGate()
-  const direct = directService({ node, signedIn: gate, emit: () => {} })
-  const groups = groupService({ node, direct, signedIn: gate, emit: () => {} })
+  const direct = directService({ node, signedIn: gate, emit })
+  const groups = groupService({ node, direct, signedIn: gate, emit })
   return { node, gate, direct, groups }
 }
 
@@ -125,6 +134,53 @@ describe('peer protocol services', () => {
       await fresh.direct.stop()
       await fresh.node.stop()
     }
+  })
+
+  it('a file cut by a disk too full to keep even what came is said in its file-cut line alone, with no warning of the same (round 15: both)', async () => {
+    const bobShown: PeerEvent[] = []
+    const receiver = await peer(event => { bobShown.push(event) })
+    await alice.direct.start()
+    await receiver.direct.start()
+    const names = new Map([[alice.node.peerId.toString(), 'alice'], [receiver.node.peerId.toString(), 'bob']])
+    const dir = await tempDir('parley-services-')
+    const refused: unknown[] = []
+    const bobUser = { ...userOf('bob', names, []), downloadsDir: join(dir, 'downloads') }
+    bobUser.inbox = { ...bobUser.inbox, onInboundError: (_peerId: string, err: unknown) => { refused.push(err) } }
+    receiver.gate.open(bobUser)
+    alice.gate.open(userOf('alice', names, []))
+    const path = join(dir, 'movie.bin')
+    await writeFile(path, randomBytes(CHUNK_SIZE * 20))
+    // Bob's disk fills after 9 chunks (a real ENOSPC from /dev/full), and has no room left for
+    // the part's record either.
+    const full = await open('/dev/full', 'w')
+    const handles = Object.getPrototypeOf(full) as FileHandle
+    const write = Reflect.get(handles, 'write') as (this: FileHandle, ...args: unknown[]) => Promise<unknown>
+    let written = 0
+    const fault = mock.method(handles, 'write', function (this: FileHandle, buffer: Uint8Array, ...rest: unknown[]) {
+      return write.call(buffer.length === CHUNK_SIZE && ++written > 9 ? full : this, buffer, ...rest)
+    })
+    const keep = mock.method(PartialTransfer.prototype, 'keep', async function (this: PartialTransfer, partPath: string) {
+      await rm(partPath, { force: true })
+      await this.discard()
+      return false
+    })
+    try {
+      const to = { username: toUsername('bob'), peerId: receiver.node.peerId.toString(), addrs: receiver.node.getMultiaddrs().map(a => a.toString()) }
+      await assert.rejects(alice.direct.sendFile(to, randomBytes(16), path, undefined, Date.now()), (err: unknown) => is(err, ErrorCode.NoSpace))
+      for (const deadline = Date.now() + 10_000; refused.length === 0 && Date.now() < deadline;) await new Promise(resolve => setTimeout(resolve, 20))
+    } finally {
+      fault.mock.restore()
+      keep.mock.restore()
+      await full.close()
+      await receiver.direct.stop()
+      await receiver.node.stop()
+      await removeDir(dir)
+    }
+    const cuts = bobShown.filter(e => e.event === 'file-cut')
+    assert.equal(cuts.length, 1, JSON.stringify(bobShown))
+    assert.ok(cuts[0]?.event === 'file-cut' && cuts[0].cause === 'local' && /nor keep what came/.test(cuts[0].reason), JSON.stringify(cuts))
+    assert.equal(refused.length, 1)
+    assert.equal(cutSaid(refused[0]), true, 'said by its file-cut line: the inbox warns of nothing more')
   })
 
   it('a sign-out ends every session of that user, those it opened and those opened to it, and only those', async () => {
