@@ -141,7 +141,7 @@ export class NameBook implements KnownNames {
   readonly users = new Set<string>()
   readonly groups = new Set<string>()
   readonly #mine = new Set<string>()
-  /** Whether anything has said which groups we are in (a LIST, a JOIN, a LEAVE…). */
+  /** Whether a LIST has said which groups we are in (a JOIN or LEAVE says only one of them). */
   #mineKnown = false
 
   get mine (): ReadonlySet<string> | undefined {
