@@ -54,6 +54,9 @@ export type PeerEvent =
    * recipient has not accepted our identity. */
   | { event: 'queued', id: string, to: string, group: string | null, name: string | null, reason: string, code: string | null }
   | { event: 'delivered', id: string, to: string, group: string | null, name: string | null }
+  /** A group message's delivery to a member who left before it reached them, dropped: it is not
+   * theirs any more (nothing to tell a person; what was said of it waiting ends). */
+  | { event: 'withdrawn', id: string, to: string, group: string | null, name: string | null }
   /** Given up: this message will not reach `to` (the file changed after it was sent, the
    * recipient refused it five times…); `message` says why, for a person. */
   | { event: 'undelivered', id: string, to: string, group: string | null, name: string | null, code: ErrorCode, message: string }

@@ -341,6 +341,7 @@ export class Outbox {
     if (isRecipientLeft(error)) {
       log.warn(`${item.recipient} left ${item.group ?? ''} before a message reached them: withdrawn`)
       this.#store.withdrawFromLeaver(item.id, item.recipient)
+      this.#emit({ event: 'withdrawn', ...about(item) })
       return undefined
     }
     this.#store.giveUp(item.id, item.recipient, item.group)

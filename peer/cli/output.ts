@@ -139,7 +139,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
       // `at`): the reading leaves the status.
       case 'accepted': if (event.kind === 'file') transfers.end('read', event.id, event.to ?? event.group ?? ''); break
       case 'error': if (event.at === undefined) transfers.endReading(); break
-      case 'delivered': case 'queued': case 'undelivered':
+      case 'delivered': case 'queued': case 'undelivered': case 'withdrawn':
         transfers.end('send', event.id, event.to)
         if (event.event === 'queued') unconfirmed.queued(event.id, event.to)
         else unconfirmed.settled(event.id, event.to)
@@ -167,8 +167,10 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
       return
     }
     ending(event)
+    // A delivery withdrawn from a member who left is no news, and no longer waits (round 16: its
+    // text was said "not confirmed yet … stays in your outbox" 5 s later).
+    if (event.event === 'delivered' || event.event === 'withdrawn') deliveryNotices.withdraw(event.id, event.to)
     if (event.event === 'delivered' || event.event === 'queued') {
-      if (event.event === 'delivered') deliveryNotices.withdraw(event.id, event.to)
       const key = gatherKey(event)
       // (Several texts are counted where a file's line names the file.)
       if (key !== undefined) {
@@ -411,6 +413,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'queued': return queuedLine(event, 1, colour)
     case 'delivered': return deliveredLine(event, 1, colour)
     case 'undelivered': return colour('red', `${clock()} ${event.message}`)
+    case 'withdrawn': return undefined // the member left: the message is not theirs, no news
     case 'progress': return undefined
     case 'groups':
       if (event.groups.length === 0) return 'No groups yet: CREATE <group> or JOIN <group>.'

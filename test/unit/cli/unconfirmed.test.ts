@@ -73,6 +73,16 @@ describe('texts not confirmed by their recipient', () => {
     human.close()
   })
 
+  test('a group text withdrawn from a member who left before it reached them is no news, and no longer waits (round 16: "not confirmed yet" 5 s later)', () => {
+    const out = capture()
+    const human = humanOutput(out.stream, capture().stream)
+    human.print(sent('g1', 'dave', null, 'churn'))
+    human.print({ event: 'withdrawn', id: 'g1', to: 'dave', group: 'churn', name: null })
+    mock.timers.tick(UNCONFIRMED_MS * 2)
+    assert.deepEqual(out.lines(), [])
+    human.close()
+  })
+
   test('a sign-in forgets what the account before sent', () => {
     const out = capture()
     const human = humanOutput(out.stream, capture().stream)

@@ -554,6 +554,8 @@ describe('outbox', () => {
       network.release()
       await outbox.idle()
       assert.equal(of('undelivered').length + of('error').length, 0, JSON.stringify(events))
+      // Said as withdrawn, which a terminal shows no line for but which ends its wait (round 16).
+      assert.deepEqual(of('withdrawn'), [{ event: 'withdrawn', id: sent, to: 'carol', group: club, name: null }])
       assert.equal(store.outboxSize(), 0)
       await store.commitSoon(() => {})
       assert.equal(statusOf(sent), 'delivered', 'every member got it: not failed')
