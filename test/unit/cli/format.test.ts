@@ -112,6 +112,10 @@ test('MEMBERS with the rendezvous away does not call a member it has no connecti
     lastKnown
   }) ?? ''
   assert.match(members(false), / carol +offline$/)
+  // The rendezvous says offline, a session is still open (a frozen peer): said as both, as the
+  // header counts it (until 2026-12-06 "online, connected", under "1 online": round 16).
+  const frozen = describe({ event: 'members', group: 'club', epoch: 3, members: [{ username: 'alice', online: true, connected: false }, { username: 'bob', online: false, connected: true }], lastKnown: false }) ?? ''
+  assert.match(frozen, /^club: 2 members, 1 online [^]* bob +offline, connected$/)
   // Until 2026-12-06 "offline", beside deliveries to carol at her last address that followed.
   assert.match(members(true), /as last known \(the rendezvous is out of reach\)[^]* bob +online, connected\n +carol +not known \(no connection now\)$/)
 })
