@@ -483,7 +483,12 @@ export class Session {
    * `durable` once it is stored, before any event about its deliveries (the one answer: the
    * outbox may say `queued` before this resolves). */
   async #fanOut (group: GroupName, what: { kind: 'text', text: string } | { kind: 'file', path: string }, durable: (queued: { id: MessageId, shown: string }) => void): Promise<void> {
-    const { info } = await this.keyring.keyForSending(group)
+    const { info } = await this.keyring.keyForSending(group).catch((err: unknown) => {
+      // The rendezvous away, and the group not known here without it: said as not sent, which
+      // its own words ("did not answer within 15 s") left open (round 16).
+      if (!is(err, ErrorCode.Unreachable)) throw err
+      throw new ParleyError(ErrorCode.Unreachable, `${asParleyError(err).message}, and ${group} is not known here without it: nothing was sent; try again when it answers`, { cause: err })
+    })
     const others = info.members.filter(m => m.username !== this.username)
     // Said, not kept silently: a message nobody would get is no message, and a --json client
     // waits for an answer (until 2026-12-06 it got none). The group's key is made all the same

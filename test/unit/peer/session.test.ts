@@ -306,6 +306,16 @@ describe('session (the composition root)', () => {
     assert.deepEqual(groups.delivered.map(d => [d.to, d.body, d.sha256]), [['bob', path, createHash('sha256').update('not really a photo').digest('hex')]])
   })
 
+  it('SENDGROUP to a group not known here, with the rendezvous away, says nothing was sent (round 16: its bare "did not answer" left that open)', async () => {
+    rv.call('join', { group: GROUP }, bob.context)
+    rv.call('join', { group: GROUP }, alice.context)
+    rv.down = true
+    await assert.rejects(session.sendGroupText(GROUP, 'are we on?'),
+      (err: unknown) => is(err, ErrorCode.Unreachable) && err.message === `the rendezvous is out of reach, and ${GROUP} is not known here without it: nothing was sent; try again when it answers`)
+    assert.equal(session.store.outboxSize(), 0)
+    rv.down = false
+  })
+
   it('a group key handed over sends every delivery that waited for it, the recipient lacking it handed the key first', async () => {
     for (const member of [alice, bob, carol]) rv.call('join', { group: GROUP }, member.context)
     // Carol starts epoch 1 and gives its key to nobody yet: alice's message must wait.
