@@ -251,13 +251,23 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
    * every SENDGROUP asked the rendezvous afresh, and a piped burst ran into its rate limit.
    */
   async keyForSending (group: GroupName): Promise<{ info: GroupInfo, key: Uint8Array | undefined }> {
-    const cached = await this.info(group)
-    const ready = await this.#readyKey(cached)
+    let { info, answered } = await this.#infoAnswered(group, false)
+    const ready = await this.#readyKey(info)
     if (ready !== undefined) {
-      await this.handOverToLacking(cached, ready)
-      return { info: cached, key: ready }
+      await this.handOverToLacking(info, ready)
+      return { info, key: ready }
     }
-    return await this.#settleKey(group, await this.info(group, true))
+    if (answered) ({ info, answered } = await this.#infoAnswered(group, true))
+    if (!answered) {
+      // The rendezvous away (this is the last known list): the group goes on with the epoch it
+      // has, as #rotate would find, without asking again, for a new epoch or for our copy of the
+      // key: each would wait out its silence (a frozen one: 15 s a request, and a SENDGROUP took
+      // 70 s: round 16). Without the key here the send waits for it in the outbox.
+      const key = await this.#localKey(group, info.epoch)
+      if (key !== undefined) await this.handOverToLacking(info, key)
+      return { info, key }
+    }
+    return await this.#settleKey(group, info)
   }
 
   /** The key to send with when the list needs nothing done first (an epoch that nobody asked to
