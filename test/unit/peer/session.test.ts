@@ -160,6 +160,17 @@ describe('session (the composition root)', () => {
     presenceQuietMs
   })
 
+  /** Alice's session made anew, one whose sign-in again is taken at once and whose quiet window
+   * after it lasts 500 ms. */
+  const restartSigningInAgain = async (): Promise<void> => {
+    await session.close()
+    session = aliceSession({
+      ...rendezvousOf(rv, alice, events),
+      signin: async () => ({ username: toUsername('alice'), peerId: alice.peerId, identity: new Uint8Array(1), bound: true })
+    }, 500)
+    await session.start()
+  }
+
   afterEach(async () => {
     await session.close()
     mock.timers.reset()
@@ -408,12 +419,7 @@ describe('session (the composition root)', () => {
   })
 
   it('a contact who went away while the rendezvous was down is said to be offline once it is back (round 9: never said)', async () => {
-    await session.close()
-    session = aliceSession({
-      ...rendezvousOf(rv, alice, events),
-      signin: async () => ({ username: toUsername('alice'), peerId: alice.peerId, identity: new Uint8Array(1), bound: true })
-    }, 500)
-    await session.start()
+    await restartSigningInAgain()
     // alice knows both online: the directory's answers (no presence line was shown for either).
     for (const name of ['bob', 'carol']) assert.equal((await session.directory.resolve(toUsername(name))).online, true)
     events.push?.({ type: 'disconnected' })
@@ -429,12 +435,7 @@ describe('session (the composition root)', () => {
   })
 
   it('a contact said offline who came back while the rendezvous was down is said to be online once it is back (round 14: never said)', async () => {
-    await session.close()
-    session = aliceSession({
-      ...rendezvousOf(rv, alice, events),
-      signin: async () => ({ username: toUsername('alice'), peerId: alice.peerId, identity: new Uint8Array(1), bound: true })
-    }, 500)
-    await session.start()
+    await restartSigningInAgain()
     assert.equal((await session.directory.resolve(toUsername('carol'))).online, true)
     rv.sessions.end(carol.peerId)
     events.push?.({ type: 'presence', username: toUsername('carol'), online: false })
