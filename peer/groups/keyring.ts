@@ -254,7 +254,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     let { info, answered } = await this.#infoAnswered(group, false)
     const ready = await this.#readyKey(info)
     if (ready !== undefined) {
-      await this.handOverToLacking(info, ready)
+      this.#handOverSoon(info, ready)
       return { info, key: ready }
     }
     if (answered) ({ info, answered } = await this.#infoAnswered(group, true))
@@ -264,7 +264,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       // key: each would wait out its silence (a frozen one: 15 s a request, and a SENDGROUP took
       // 70 s: round 16). Without the key here the send waits for it in the outbox.
       const key = await this.#localKey(group, info.epoch)
-      if (key !== undefined) await this.handOverToLacking(info, key)
+      if (key !== undefined) this.#handOverSoon(info, key)
       return { info, key }
     }
     return await this.#settleKey(group, info)
@@ -292,7 +292,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     }
     if (key !== undefined) {
       this.#wantedSince.delete(epochId(group, info.epoch))
-      await this.handOverToLacking(info, key)
+      this.#handOverSoon(info, key)
     }
     return { info, key }
   }
@@ -371,6 +371,22 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       if (!waits.some(code => is(err, code))) throw err
     }
     return await this.info(group, true)
+  }
+
+  /**
+   * handOverToLacking, not waited for: a send goes on at once. A member who does not answer (a
+   * process frozen while the rendezvous still shows it online) took a step's time to give up on,
+   * and held the SENDGROUP, the prompt, and the message to every other member that long (round
+   * 17: 15–30 s a send). Each delivery still hands its own member the key first
+   * (keyForDelivery), joining a hand-over under way; failures are said where they happen.
+   */
+  #handOverSoon (info: GroupInfo, key: Uint8Array): void {
+    void this.handOverToLacking(info, key)
+  }
+
+  /** Resolves once the hand-overs under way have ended, however each did. */
+  async handOversDone (): Promise<void> {
+    while (this.#handing.size > 0) await Promise.allSettled([...this.#handing.values()])
   }
 
   /** Give the current key to every online member who has no copy yet; failures wait for later. */

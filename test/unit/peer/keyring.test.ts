@@ -8,6 +8,7 @@
  */
 import { beforeEach, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { randomBytes } from 'node:crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
@@ -123,8 +124,9 @@ interface Member {
   reported: string[]
   /** The peer ids this member pinned. */
   pins: Map<string, string>
-  /** Hand-overs from this member fail with `failHandOvers` while it is set. */
-  control: { failHandOvers: ParleyError | undefined }
+  /** Hand-overs from this member fail with `failHandOvers` while it is set; one to a member in
+   * `stalled` waits for its promise (a member that does not answer). */
+  control: { failHandOvers: ParleyError | undefined, stalled: Map<string, Promise<void>> }
 }
 
 describe('group keyring', () => {
@@ -144,7 +146,7 @@ describe('group keyring', () => {
     const store = new PeerStore(IN_MEMORY, wrapKey)
     const shown: PeerEvent[] = []
     const pins = new Map<string, string>()
-    const control: Member['control'] = { failHandOvers: undefined }
+    const control: Member['control'] = { failHandOvers: undefined, stalled: new Map() }
     const deps: KeyringDeps = {
       username: name,
       wrapKey,
@@ -155,10 +157,20 @@ describe('group keyring', () => {
       pinnedPeerId: username => pins.get(username),
       handOver: async (to, group, epoch, key) => {
         if (control.failHandOvers !== undefined) throw control.failHandOvers
+        const stall = control.stalled.get(to.username)
+        if (stall !== undefined) await stall
         await member(to.username).keyring.acceptHandedKey({ from: name, group, epoch, key })
       }
     }
     const keyring = new GroupKeyring(deps)
+    // A send does not wait for the members' hand-overs (round 17); these tests look at what they
+    // did, so each send here waits for them.
+    const keyForSending = keyring.keyForSending.bind(keyring)
+    keyring.keyForSending = async group => {
+      const settled = await keyForSending(group)
+      await keyring.handOversDone()
+      return settled
+    }
     const reported: string[] = []
     keyring.on('key', (group, epoch) => { reported.push(`key ${group} ${epoch}`) })
     keyring.on('handed-over', (group, username) => { reported.push(`handed-over ${group} ${username}`) })
@@ -382,6 +394,26 @@ describe('group keyring', () => {
       // The next delivery to bob finds it handed already.
       await alice.keyring.keyForDelivery(GROUP, toUsername('bob'))
       assert.deepEqual(alice.reported.slice(reportedBefore), [`handed-over ${GROUP} bob`])
+    })
+
+    test('a member who does not answer a hand-over holds no send: the others get the key and their deliveries at once (round 17: a frozen member held every SENDGROUP 15–30 s)', async () => {
+      const alice = member('alice')
+      let answer = (): void => {}
+      alice.control.stalled.set('carol', new Promise<void>(resolve => { answer = resolve }))
+      try {
+        // As the real send runs it (the tests' own sends wait for the hand-overs).
+        const sending = GroupKeyring.prototype.keyForSending.call(alice.keyring, GROUP)
+        const sent = await Promise.race([sending, sleep(2_000).then(() => 'held')])
+        assert.notEqual(sent, 'held', 'the send went on')
+        const toBob = await Promise.race([alice.keyring.keyForDelivery(GROUP, toUsername('bob')), sleep(2_000).then(() => 'held')])
+        assert.notEqual(toBob, 'held', 'bob\'s delivery went on')
+        assert.ok(held('bob', 1) !== undefined, 'bob holds the key')
+        assert.equal(held('carol', 1), undefined)
+      } finally {
+        answer()
+      }
+      await alice.keyring.handOversDone()
+      assert.ok(held('carol', 1) !== undefined, 'carol, answering at last, has it too')
     })
 
     test('a hand-over that fails is a warning, not a failed delivery, and is not reported as done', async () => {
