@@ -606,6 +606,8 @@ async function checkRecipient (session: Session, user: Username, toGroup: string
 }
 
 function checkText (text: string): void {
-  if (Buffer.byteLength(text) > MAX_TEXT_BYTES) throw new ParleyError(ErrorCode.TooLarge, `a message is at most ${MAX_TEXT_BYTES} bytes; send a longer text as a file`)
+  const bytes = Buffer.byteLength(text)
+  // In the README's words (16 KiB), the bytes written as the line limit's are (round 17).
+  if (bytes > MAX_TEXT_BYTES) throw new ParleyError(ErrorCode.TooLarge, `a message is at most 16 KiB (${MAX_TEXT_BYTES.toLocaleString('en')} bytes), and this one has ${bytes.toLocaleString('en')}: nothing was sent; send a longer text as a file`)
   if (text.length === 0) throw new ParleyError(ErrorCode.Usage, 'nothing to send')
 }

@@ -420,7 +420,8 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'progress': return undefined
     case 'groups':
       if (event.groups.length === 0) return 'No groups yet: CREATE <group> or JOIN <group>.'
-      return table([['GROUP', 'PARTICIPANTS', 'YOU'], ...event.groups.map(g => [g.group, String(g.members), g.joined ? 'member' : ''])])
+      // Numbers in names in their order: grp2 before grp10 (round 17: grp1, grp10, grp11, grp2).
+      return table([['GROUP', 'PARTICIPANTS', 'YOU'], ...[...event.groups].sort((a, b) => a.group.localeCompare(b.group, 'en', { numeric: true })).map(g => [g.group, String(g.members), g.joined ? 'member' : ''])])
     case 'created': return `Created group ${event.group}.`
     case 'joined':
       if (event.already) return `You are already in ${event.group}.`

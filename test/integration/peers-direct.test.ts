@@ -117,6 +117,8 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     const events = alice.events.slice(from)
     const answers = events.filter(e => ['accepted', 'error', 'groups'].includes(String(e.event)))
     assert.deepEqual(answers.map(e => e.event === 'error' ? e.code : e.event), ['accepted', 'ERR_TOO_LARGE', 'accepted', 'accepted', 'ERR_NOT_FOUND', 'groups'], JSON.stringify(events))
+    // In the README's words (until 2026-12-06 "at most 16384 bytes": round 17).
+    assert.equal(answers[1]?.message, 'a message is at most 16 KiB (16,384 bytes), and this one has 16,385: nothing was sent; send a longer text as a file')
     const fileId = answers[2]?.id
     await alice.waitFor(e => e.event === 'queued' && e.id === fileId, undefined, from)
     const after = alice.events.slice(from)

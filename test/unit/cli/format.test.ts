@@ -120,6 +120,12 @@ test('MEMBERS with the rendezvous away does not call a member it has no connecti
   assert.match(members(true), /as last known \(the rendezvous is out of reach\)[^]* bob +online, connected\n +carol +not known \(no connection now\)$/)
 })
 
+test('LIST puts numbered names in their order: grp2 before grp10 (round 17: grp1, grp10, grp11, grp2)', () => {
+  const groups = ['grp1', 'grp10', 'grp11', 'grp2', 'alpha'].map(group => ({ group, members: 1, joined: false }))
+  const rows = (describe({ event: 'groups', groups }) ?? '').split('\n').slice(1).map(line => line.trim().split(/ +/)[0])
+  assert.deepEqual(rows, ['alpha', 'grp1', 'grp2', 'grp10', 'grp11'])
+})
+
 test('HISTORY says how many earlier messages it did not show, and how to see them', () => {
   const at = Date.now()
   const shown = (earlier: number, count = 2): string => describe({
