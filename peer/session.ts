@@ -331,6 +331,7 @@ export class Session {
         continue
       }
       this.#emit({ event: 'rendezvous', connected: true })
+      this.keyring.rendezvousBack()
       await this.#nameCard.renew()
       this.outbox.flushAll()
       this.#background(this.#afterSignIn())

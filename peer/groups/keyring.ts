@@ -82,6 +82,10 @@ const log = logger('parley:keyring')
  * rotation-needed invalidate the entry): a list is reused for this long, so busy groups do not
  * ask the rendezvous every few seconds per member (issue 11). */
 const MEMBERS_CACHE_MS = 30_000
+/** After the rendezvous did not answer for a list, the last known lists are used without asking
+ * it again for this long: a frozen one makes each request wait 15 s, and a SENDGROUP asked at
+ * the send, at each delivery, and each member at the key's check (round 18: 45 s a message). */
+const AWAY_RECHECK_MS = 10_000
 
 /** Unwrapped keys kept (a group's current and recent epochs; a user is in far fewer groups). */
 const MAX_UNWRAPPED_KEYS = 1024
@@ -119,6 +123,8 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   /** The last answer for each group, never invalidated: what the group goes on with while the
    * rendezvous is away. Kept in the store too, for a peer restarted meanwhile (#remember). */
   readonly #lastKnown = new Map<string, GroupInfo>()
+  /** Until when the rendezvous is taken to be away without asking (AWAY_RECHECK_MS). */
+  #awayUntil = 0
   /** What the store holds for each group, as written: it is written again only when it changed. */
   readonly #stored = new Map<string, string>()
   /** Bumped by every invalidation: a members answer that was in flight meanwhile may predate
@@ -156,6 +162,10 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   async #infoAnswered (group: string, fresh: boolean): Promise<{ info: GroupInfo, answered: boolean }> {
     const cached = this.#info.get(group)
     if (!fresh && cached !== undefined && Date.now() - cached.at < MEMBERS_CACHE_MS) return { info: cached.info, answered: true }
+    if (Date.now() < this.#awayUntil) {
+      const last = this.lastKnown(group)
+      if (last !== undefined) return { info: last, answered: false }
+    }
     const generation = this.#generation.get(group) ?? 0
     let found
     try {
@@ -164,9 +174,13 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       // The rendezvous is away (or we are not signed in there again yet): the group goes on with
       // the members and epoch we last saw (issue 13 item 3); it is asked again once it is back.
       const last = this.lastKnown(group)
-      if (last !== undefined && (is(err, ErrorCode.Unreachable) || is(err, ErrorCode.NotSignedIn))) return { info: last, answered: false }
+      if (last !== undefined && (is(err, ErrorCode.Unreachable) || is(err, ErrorCode.NotSignedIn))) {
+        this.#awayUntil = Date.now() + AWAY_RECHECK_MS
+        return { info: last, answered: false }
+      }
       throw err
     }
+    this.#awayUntil = 0
     const info: GroupInfo = {
       group: found.group,
       epoch: found.epoch,
@@ -226,6 +240,11 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   /** Every group's list: after the events stream was lost, changes may have been missed. */
   invalidateAll (): void {
     for (const group of this.#info.keys()) this.invalidate(group)
+  }
+
+  /** Signed in at the rendezvous again: it answers, and is asked from now on. */
+  rendezvousBack (): void {
+    this.#awayUntil = 0
   }
 
   forget (group: GroupName): void {

@@ -541,6 +541,7 @@ describe('group keyring', () => {
       assert.deepEqual(away.info.members.map(m => m.username).sort(), ['alice', 'bob'])
       assert.deepEqual((await alice.keyring.keyForDelivery(GROUP, toUsername('bob'))).key, key)
       server.away = false
+      alice.keyring.rendezvousBack() // as the session says, signed in there again
       const back = await alice.keyring.keyForSending(GROUP)
       assert.equal(back.info.epoch, 2, 'the new epoch starts once the rendezvous is back')
       assert.notDeepEqual(back.key, key)
@@ -562,9 +563,26 @@ describe('group keyring', () => {
       assert.equal(held('bob', 2), undefined)
       assert.deepEqual(alice.shown.filter(e => e.event === 'warning'), [], 'it mends: alice is not warned')
       server.signingIn.delete('bob')
+      member('bob').keyring.rendezvousBack()
       await alice.keyring.onKeyNeeded(GROUP, 2, 'bob') // bob, signed in again, asks for it
       assert.ok(held('bob', 2) !== undefined)
       assert.deepEqual(alice.shown.filter(e => e.event === 'warning'), [])
+    })
+
+    test('once it did not answer, the last known list is used without asking it again for a while: a message does not wait out its silence at each step (round 18: 45 s)', async () => {
+      const alice = member('alice')
+      await alice.keyring.keyForSending(GROUP)
+      server.away = true
+      const tried = server.tried
+      await alice.keyring.info(GROUP, true) // unanswered: the last known list
+      await alice.keyring.keyForSending(GROUP)
+      await alice.keyring.keyForDelivery(GROUP, toUsername('bob'))
+      await alice.keyring.info(GROUP, true)
+      assert.equal(server.tried - tried, 1, 'asked once')
+      server.away = false
+      alice.keyring.rendezvousBack()
+      assert.equal((await alice.keyring.info(GROUP, true)).epoch, 1)
+      assert.equal(server.tried - tried, 2, 'asked again once it is back')
     })
 
     test('a group never seen before cannot be reached (ERR_UNREACHABLE)', async () => {
