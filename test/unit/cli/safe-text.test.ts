@@ -80,7 +80,7 @@ test('human output shows a hostile message, file name and warning with visible e
 
 test('describe() gives aligned tables and notices', () => {
   assert.equal(describeEvent({ event: 'groups', groups: [{ group: 'friends', members: 3, joined: true }, { group: 'a', members: 12, joined: false }] }),
-    '  GROUP    PARTICIPANTS  YOU\n  friends  3             member\n  a        12')
+    '  GROUP    PARTICIPANTS  YOU\n  a        12\n  friends  3             member')
   assert.equal(describeEvent({ event: 'who', users: [{ username: 'bob', online: true }, { username: 'charlotte', online: false }] }),
     '  USER       STATUS\n  bob        online\n  charlotte  offline')
   assert.match(describeEvent({ event: 'member-joined', group: 'g', user: 'bob' }) ?? '', /\[g\] bob joined$/)
