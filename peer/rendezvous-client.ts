@@ -6,7 +6,7 @@
  */
 import { setMaxListeners } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { AbortOptions, Logger, PeerId, Stream } from '@libp2p/interface'
+import type { AbortOptions, Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { KdfParams } from '../common/crypto/password.ts'
@@ -291,11 +291,8 @@ export class RendezvousClient {
       return await framed.read({ signal: signal === undefined ? silence : AbortSignal.any([signal, silence]) })
     } catch (err) {
       if (!silence.aborted || signal?.aborted === true) throw err
-      const server = peerIdOf(this.#server)
       const dead = new ParleyError(ErrorCode.Unreachable, `the rendezvous said nothing for ${EVENTS_SILENCE_LIMIT_MS / 1000} s`)
-      for (const connection of this.#node.getConnections()) {
-        if (connection.remotePeer.toString() === server) connection.abort(dead)
-      }
+      for (const connection of this.#serverConnections()) connection.abort(dead)
       throw dead
     }
   }
@@ -396,10 +393,15 @@ export class RendezvousClient {
     this.#idle.push(kept)
   }
 
+  /** Our connections to the rendezvous (none while its peer id is not known). */
+  #serverConnections (): Connection[] {
+    const server = peerIdOf(this.#server)
+    return server === undefined ? [] : this.#node.getConnections().filter(connection => connection.remotePeer.toString() === server)
+  }
+
   /** Whether a connection to the rendezvous is open. */
   #connected (): boolean {
-    const server = peerIdOf(this.#server)
-    return server !== undefined && this.#node.getConnections().some(connection => connection.remotePeer.toString() === server && connection.status === 'open')
+    return this.#serverConnections().some(connection => connection.status === 'open')
   }
 
   async #open (protocol: string | string[], signal: AbortSignal): Promise<Stream> {
