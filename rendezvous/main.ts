@@ -74,10 +74,14 @@ function report (options: Options, server: RendezvousServer): void {
   for (const addr of server.addrs) console.log(addr)
 }
 
-function fail (options: Partial<Options>, code: ErrorCode, message: string): never {
+/** Exit status 2 for a command line that is not ours to run, 1 for a start or stop that failed:
+ * as the peer's (until 2026-12-06 the rendezvous said 1 for both). */
+const USAGE_EXIT = 2
+
+function fail (options: Partial<Options>, code: ErrorCode, message: string, exitStatus = 1): never {
   if (options.json === true) console.log(JSON.stringify({ event: 'error', code, message }))
   else console.error(`parley rendezvous: ${message}`)
-  process.exit(1)
+  process.exit(exitStatus)
 }
 
 async function main (): Promise<void> {
@@ -85,7 +89,7 @@ async function main (): Promise<void> {
   try {
     options = parseOptions(process.argv.slice(2))
   } catch (err) {
-    fail({ json: process.argv.includes('--json') }, ErrorCode.Usage, `${err instanceof Error ? err.message : String(err)}\n${USAGE}`)
+    fail({ json: process.argv.includes('--json') }, ErrorCode.Usage, `${err instanceof Error ? err.message : String(err)}\n${USAGE}`, USAGE_EXIT)
   }
   let server: RendezvousServer
   try {

@@ -112,9 +112,11 @@ describe('a start that cannot go ahead says why in one line', () => {
 
   test('a rendezvous refuses what is not its option in words a person reads', async () => {
     const positional = await runToExit(['7000', '--json', '--no-mdns'], RENDEZVOUS_PROGRAM)
-    assert.equal(positional.code, 1)
+    // Exit status 2, as the peer's usage errors (until 2026-12-06 the rendezvous said 1).
+    assert.equal(positional.code, 2)
     assert.match(String(positional.events[0]?.message), /^"7000" is not an option \(they start with --; the port is --port N\)\nusage: /)
     const valueless = await runToExit(['--json=yes'], RENDEZVOUS_PROGRAM)
+    assert.equal(valueless.code, 2)
     assert.match(valueless.stderr, /^parley rendezvous: --json takes no value\nusage: /)
   })
 
