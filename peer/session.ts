@@ -580,7 +580,7 @@ export class Session {
       case 'member-joined':
       case 'member-left':
         if (event.type === 'member-left') this.keyring.memberLeft(event.group, event.username)
-        else this.keyring.invalidate(event.group)
+        else this.keyring.memberJoined(event.group)
         // Members see who comes and goes (issue 12 item 2; a joiner gets the key automatically).
         this.#emit({ event: event.type, group: event.group, user: event.username })
         break

@@ -66,6 +66,8 @@ export interface KeyringDeps {
   pinnedPeerId: (username: string) => string | undefined
   /** Send a key to one member over a direct session, to the identity pinned for it. */
   handOver: (to: GroupMember, group: string, epoch: number, key: Uint8Array) => Promise<void>
+  /** ANSWER_PATIENCE_MS unless given (tests shorten it). */
+  answerPatienceMs?: number
 }
 
 /** What the keyring reports; the composition root (session.ts) turns it into outbox flushes. */
@@ -86,6 +88,11 @@ const MEMBERS_CACHE_MS = 30_000
  * it again for this long: a frozen one makes each request wait 15 s, and a SENDGROUP asked at
  * the send, at each delivery, and each member at the key's check (round 18: 45 s a message). */
 const AWAY_RECHECK_MS = 10_000
+/** How long a list that is due waits for the rendezvous when the last known one would do: it
+ * answers in milliseconds when it is there, and a frozen one never, its 15 s silence holding each
+ * group message at the sender and again at each member's check of the sender (round 19: 15–30 s
+ * a message, also after the round-18 fix, which spared only the asks after the first). */
+const ANSWER_PATIENCE_MS = 2_000
 
 /** Unwrapped keys kept (a group's current and recent epochs; a user is in far fewer groups). */
 const MAX_UNWRAPPED_KEYS = 1024
@@ -125,6 +132,11 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   readonly #lastKnown = new Map<string, GroupInfo>()
   /** Until when the rendezvous is taken to be away without asking (AWAY_RECHECK_MS). */
   #awayUntil = 0
+  /** The request for each group's list under way (#ask), with the list's generation it was made at. */
+  readonly #asking = new Map<string, { generation: number, since: number, answer: Promise<GroupInfo> }>()
+  /** Groups a member joined since their last answer (memberJoined). */
+  readonly #joined = new Set<string>()
+  readonly #patienceMs: number
   /** What the store holds for each group, as written: it is written again only when it changed. */
   readonly #stored = new Map<string, string>()
   /** Bumped by every invalidation: a members answer that was in flight meanwhile may predate
@@ -151,6 +163,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   constructor (deps: KeyringDeps) {
     super()
     this.#deps = deps
+    this.#patienceMs = deps.answerPatienceMs ?? ANSWER_PATIENCE_MS
   }
 
   /** The group's members and epoch (briefly cached); only members may ask. */
@@ -158,26 +171,49 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     return (await this.#infoAnswered(group, fresh)).info
   }
 
-  /** info(), and whether the rendezvous gave it (false: it is away, and this is the last known). */
+  /** info(), and whether the rendezvous gave it (false: it is away or slow, and this is the last
+   * known). A list that is due is asked for; while the last known one lacks nobody we know of,
+   * it is used after ANSWER_PATIENCE_MS without an answer, the request going on (its answer is
+   * taken when it comes). A fresh list, or one a member joined since, waits for the answer. */
   async #infoAnswered (group: string, fresh: boolean): Promise<{ info: GroupInfo, answered: boolean }> {
     const cached = this.#info.get(group)
     if (!fresh && cached !== undefined && Date.now() - cached.at < MEMBERS_CACHE_MS) return { info: cached.info, answered: true }
-    if (Date.now() < this.#awayUntil) {
-      const last = this.lastKnown(group)
-      if (last !== undefined) return { info: last, answered: false }
+    const last = this.lastKnown(group)
+    if (last !== undefined && Date.now() < this.#awayUntil) return { info: last, answered: false }
+    const asking = this.#ask(group)
+    try {
+      if (fresh || last === undefined || this.#joined.has(group)) return { info: await asking.answer, answered: true }
+      const info = await answerWithin(asking.answer, this.#patienceMs - (Date.now() - asking.since))
+      return info === undefined ? { info: last, answered: false } : { info, answered: true }
+    } catch (err) {
+      // The rendezvous is away (or we are not signed in there again yet): the group goes on with
+      // the members and epoch we last saw (issue 13 item 3); it is asked again once it is back.
+      if (last !== undefined && isAway(err)) return { info: last, answered: false }
+      throw err
     }
+  }
+
+  /** The request for a group's list under way since this list changed, or a new one: callers
+   * meanwhile share it, and one that has waited its patience already is not waited for again. */
+  #ask (group: string): { since: number, answer: Promise<GroupInfo> } {
     const generation = this.#generation.get(group) ?? 0
+    const running = this.#asking.get(group)
+    if (running !== undefined && running.generation === generation) return running
+    const asking = { generation, since: Date.now(), answer: this.#members(group, generation) }
+    this.#asking.set(group, asking)
+    // Its failure goes to its waiters; one left running past its patience has none.
+    asking.answer.catch(() => {}).finally(() => { if (this.#asking.get(group) === asking) this.#asking.delete(group) })
+    return asking
+  }
+
+  /** Ask the rendezvous for the group's list; cached unless it changed meanwhile, kept for when
+   * the rendezvous is away. */
+  async #members (group: string, generation: number): Promise<GroupInfo> {
     let found
     try {
       found = await this.#deps.rendezvous.members(group)
     } catch (err) {
-      // The rendezvous is away (or we are not signed in there again yet): the group goes on with
-      // the members and epoch we last saw (issue 13 item 3); it is asked again once it is back.
-      const last = this.lastKnown(group)
-      if (last !== undefined && (is(err, ErrorCode.Unreachable) || is(err, ErrorCode.NotSignedIn))) {
-        this.#awayUntil = Date.now() + AWAY_RECHECK_MS
-        return { info: last, answered: false }
-      }
+      if (isAway(err)) this.#awayUntil = Date.now() + AWAY_RECHECK_MS
       throw err
     }
     this.#awayUntil = 0
@@ -189,9 +225,14 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       maker: found.maker,
       epochAgeMs: found.epochAgeMs
     }
-    if ((this.#generation.get(group) ?? 0) === generation) this.#info.set(group, { at: Date.now(), info })
+    // An answer to a request made before a change (a join or leave) may predate it: used by its
+    // waiters, not cached.
+    if ((this.#generation.get(group) ?? 0) === generation) {
+      this.#info.set(group, { at: Date.now(), info })
+      this.#joined.delete(group)
+    }
     this.#remember(info)
-    return { info, answered: true }
+    return info
   }
 
   /** The members and epoch last seen (kept in the store too): what the group goes on with while
@@ -235,6 +276,14 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     const last = this.lastKnown(group)
     if (last === undefined || !last.members.some(m => m.username === username)) return
     this.#remember({ ...last, members: last.members.filter(m => m.username !== username) })
+  }
+
+  /** A member joined (the rendezvous's member-joined): the next look-up asks afresh and waits for
+   * the answer, the last known list lacking them (the event carries no peer id, which a member
+   * entry needs). Used after the patience, it would leave the joiner out of what is sent meanwhile. */
+  memberJoined (group: string): void {
+    this.invalidate(group)
+    this.#joined.add(group)
   }
 
   /** Every group's list: after the events stream was lost, changes may have been missed. */
@@ -647,6 +696,23 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
  * not exist). */
 function needsNewEpoch (info: GroupInfo): boolean {
   return info.epoch === 0 || info.rotationNeeded || !info.members.some(m => m.hasKey)
+}
+
+/** The rendezvous away, or our sign-in there not renewed yet: the last known list will do. */
+function isAway (err: unknown): boolean {
+  return is(err, ErrorCode.Unreachable) || is(err, ErrorCode.NotSignedIn)
+}
+
+/** `answer` if it comes within `ms`, else undefined (it goes on). */
+async function answerWithin<T> (answer: Promise<T>, ms: number): Promise<T | undefined> {
+  // Waited out already (by the caller that made the request): an answer already here is taken.
+  if (ms <= 0) return await Promise.race([answer, Promise.resolve(undefined)])
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([answer, new Promise<undefined>(resolve => { timer = setTimeout(() => { resolve(undefined) }, ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 /** A group's members and epoch as the store keeps them. Without presence (after a restart nobody

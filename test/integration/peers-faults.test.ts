@@ -180,7 +180,7 @@ describe('a rendezvous killed with -9 in the middle of signups and joins', () =>
 })
 
 describe('a member who left, while the rendezvous is away', () => {
-  test('gets nothing sent to the group meanwhile, and nothing is queued for them; a joiner after them gets it (round 9: the send failed)', async () => {
+  test('gets nothing sent to the group meanwhile, and nothing is queued for them; a joiner after them gets it (round 9: the send failed); frozen, it holds no group message (round 19)', async () => {
     const dir = await tempDir('parley-left-')
     let server: ServerProcess | undefined = await spawnRendezvous(join(dir, 'rendezvous'))
     const peers: PeerProcess[] = []
@@ -198,9 +198,22 @@ describe('a member who left, while the rendezvous is away', () => {
       await alice.waitFor(is('delivered', { group: 'friends', to: 'bob' }))
       await alice.waitFor(is('delivered', { group: 'friends', to: 'erin' }))
 
-      const erinLeft = alice.waitFor(is('member-left', { group: 'friends', user: 'erin' }))
+      const erinLeft = [alice, bob].map(async peer => await peer.waitFor(is('member-left', { group: 'friends', user: 'erin' })))
       await erin.run('LEAVE friends', is('left', { group: 'friends' }))
-      await erinLeft
+      await Promise.all(erinLeft)
+      // Frozen (SIGSTOP), not gone, with a new epoch due: a SENDGROUP reaches bob while it is
+      // still frozen, sooner than its 15 s silence ends a request. The lists due since erin left
+      // wait for it 2 s, then the last known ones carry the group, at alice's send and at bob's
+      // check of alice (round 19: 15–30 s a message; the wait below is the request's timeout).
+      server.child.kill('SIGSTOP')
+      try {
+        const frozenText = 'erin has left; the rendezvous is frozen'
+        const whileFrozen = bob.waitFor(is('group-message', { group: 'friends', from: 'alice', text: frozenText }), 14_000)
+        alice.send(`SENDGROUP friends ${frozenText}`)
+        await whileFrozen
+      } finally {
+        server.child.kill('SIGCONT')
+      }
       // dave joins and is handed the key: the answer that says so also says a new epoch is due
       // (erin left), and it is the last one the group sees before the rendezvous goes.
       const daveKeyed = dave.waitFor(is('key', { group: 'friends' }))

@@ -28,6 +28,8 @@ import type { PeerEvent } from '../../../peer/events.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
 
 const GROUP = toGroupName('club')
+/** How long a due list waits for the rendezvous before the last known one is used (2 s in use). */
+const PATIENCE_MS = 50
 const isCode = (code: ErrorCode, message?: RegExp) => (err: unknown): boolean =>
   is(err, code) && (message === undefined || message.test((err as Error).message))
 
@@ -55,6 +57,21 @@ class FakeRendezvous {
   listed = 0
   /** Runs before a rotation is applied (to let another member win the race first). */
   beforeRotate: ((username: string) => Promise<void>) | undefined
+  /** Member lists asked for, answered yet or not. */
+  listsAsked = 0
+  /** Set (freeze): list requests wait for it, as a frozen rendezvous leaves them; thaw answers them. */
+  #frozen: { promise: Promise<void>, resolve: () => void } | undefined
+
+  freeze (): void {
+    let thaw = (): void => {}
+    const promise = new Promise<void>(resolve => { thaw = resolve })
+    this.#frozen = { promise, resolve: thaw }
+  }
+
+  thaw (): void {
+    this.#frozen?.resolve()
+    this.#frozen = undefined
+  }
 
   port (username: string): KeyringDeps['rendezvous'] {
     const check = (): void => {
@@ -65,6 +82,8 @@ class FakeRendezvous {
     }
     return {
       members: async (): Promise<Result<'members'>> => {
+        this.listsAsked++
+        await this.#frozen?.promise
         check()
         this.listed++
         return {
@@ -155,6 +174,7 @@ describe('group keyring', () => {
       emit: event => { shown.push(event) },
       sign: async data => await identity.sign(data),
       pinnedPeerId: username => pins.get(username),
+      answerPatienceMs: PATIENCE_MS,
       handOver: async (to, group, epoch, key) => {
         if (control.failHandOvers !== undefined) throw control.failHandOvers
         const stall = control.stalled.get(to.username)
@@ -583,6 +603,44 @@ describe('group keyring', () => {
       alice.keyring.rendezvousBack()
       assert.equal((await alice.keyring.info(GROUP, true)).epoch, 1)
       assert.equal(server.tried - tried, 2, 'asked again once it is back')
+    })
+
+    test('frozen, it holds a send and each member\'s check for the patience only: the last known list is used, its request goes on, and its answer is taken when it comes (round 19: 15–30 s a message)', { timeout: 10_000 }, async () => {
+      const alice = member('alice')
+      const { key } = await alice.keyring.keyForSending(GROUP)
+      await member('bob').keyring.info(GROUP)
+      server.members.delete('carol') // carol leaves: a new epoch is due, and the lists are asked again
+      server.rotationNeeded = true
+      alice.keyring.memberLeft(GROUP, 'carol')
+      member('bob').keyring.memberLeft(GROUP, 'carol')
+      server.freeze()
+      const asked = server.listsAsked
+      const away = await alice.keyring.keyForSending(GROUP)
+      assert.deepEqual([away.info.epoch, away.key, away.info.members.map(m => m.username).sort()], [1, key, ['alice', 'bob']], 'the epoch it has, to the members it knows')
+      assert.deepEqual((await alice.keyring.keyForDelivery(GROUP, toUsername('bob'))).key, key)
+      assert.deepEqual((await member('bob').keyring.info(GROUP)).members.map(m => m.username).sort(), ['alice', 'bob'], 'bob checks alice against his last known list')
+      assert.equal(server.listsAsked - asked, 2, 'one request each, shared by every step, none answered yet')
+      server.thaw()
+      await sleep(0)
+      assert.equal((await alice.keyring.info(GROUP)).rotationNeeded, true, 'the late answer')
+      assert.equal(server.listsAsked - asked, 2, 'taken when it came (cached), not asked for again')
+      assert.equal((await alice.keyring.keyForSending(GROUP)).info.epoch, 2, 'the new epoch starts with the answer')
+    })
+
+    test('frozen after a member joined, a send waits for the answer: the last known list lacks the joiner', { timeout: 10_000 }, async () => {
+      const alice = member('alice')
+      await alice.keyring.keyForSending(GROUP)
+      await join('dave')
+      pinAll()
+      alice.keyring.memberJoined(GROUP)
+      server.freeze()
+      let sentTo: string[] | undefined
+      const sending = alice.keyring.keyForSending(GROUP).then(({ info }) => { sentTo = info.members.map(m => m.username).sort() })
+      await sleep(PATIENCE_MS * 4)
+      assert.equal(sentTo, undefined, 'still waiting past the patience')
+      server.thaw()
+      await sending
+      assert.deepEqual(sentTo, ['alice', 'bob', 'carol', 'dave'])
     })
 
     test('a group never seen before cannot be reached (ERR_UNREACHABLE)', async () => {
