@@ -84,6 +84,13 @@ export const MAX_PARTIALS_PER_SENDER = 2
 export const HEARTBEAT_CHUNKS = 64
 
 /**
+ * A file written to while it goes out is caught by its hash only after its last chunk; every this
+ * many chunks (4 MiB) the sender also looks at its size and modification time, and gives it up
+ * as soon as either moved (round 19: 285 MiB of a 286 MiB file sent for nothing).
+ */
+export const CHANGE_CHECK_CHUNKS = 64
+
+/**
  * Disk budget (issue 12 item 6, budget.ts). Every transfer in progress reserves the bytes it still
  * has to write; an offer is accepted only if its own fit in the file system's free space (statfs)
  * minus this margin and minus what the live transfers have reserved, so four concurrent 55 GiB

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto'
 import { constants, open } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
+import type { Stats } from 'node:fs'
 import { basename, extname, resolve } from 'node:path'
 import { equals } from 'uint8arrays/equals'
 import { CHUNK_SIZE, sealChunk } from '../../common/crypto/index.ts'
@@ -17,7 +18,7 @@ import type { FramedStream } from '../../common/wire/frames.ts'
 import { MAX_FILE_BYTES } from '../../common/wire/limits.ts'
 import { sanitiseFileName } from '../../common/wire/names.ts'
 import { STEP_TIMEOUT_MS } from '../constants.ts'
-import { HEARTBEAT_CHUNKS, SHA256_BYTES, TRANSFER_ID_BYTES } from './constants.ts'
+import { CHANGE_CHECK_CHUNKS, HEARTBEAT_CHUNKS, SHA256_BYTES, TRANSFER_ID_BYTES } from './constants.ts'
 import { fileError } from './disk.ts'
 import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditCount, openCredit, openStop, openVerdict, sealAbandon, sealMeta, windowEnd } from './wire.ts'
 
@@ -242,6 +243,7 @@ export async function sendFile (args: SendFileArgs): Promise<SendFileResult> {
   if (alive.size === 0) return { failed }
   const handle = await openRegularFile(path)
   try {
+    const opened = await statOf(handle, path)
     const meta = sealMeta(fileSecret, associatedData, {
       id, size, sha256, ...(mime !== undefined ? { mime } : {}), ...(from > 0 ? { from } : {}), ...(sentAt !== undefined ? { sentAt } : {})
     })
@@ -262,6 +264,7 @@ export async function sendFile (args: SendFileArgs): Promise<SendFileResult> {
     }
     for (let index = from; index < chunks && alive.size > 0; index++) {
       if (signal?.aborted === true) throw cancelled(signal)
+      if (index > from && (index - from) % CHANGE_CHECK_CHUNKS === 0) await checkNotWritten(handle, opened, path)
       const length = chunkLength(size, index)
       const plaintext = buffer.subarray(0, length)
       await readExactly(handle, plaintext, sent, path)
@@ -336,6 +339,19 @@ async function readExactly (handle: FileHandle, into: Uint8Array, position: numb
     })
     if (bytesRead === 0) throw new ParleyError(ErrorCode.File, `${path} got shorter while it was being sent ${SEND_AGAIN}`)
     filled += bytesRead
+  }
+}
+
+async function statOf (handle: FileHandle, path: string): Promise<Stats> {
+  return await handle.stat().catch((err: unknown) => { throw fileError(err, `cannot read ${path}`) })
+}
+
+/** Now and then while it goes out (CHANGE_CHECK_CHUNKS): written to since it was opened? Its
+ * size or modification time says so; its hash would say it only after the last chunk. */
+async function checkNotWritten (handle: FileHandle, opened: Stats, path: string): Promise<void> {
+  const now = await statOf(handle, path)
+  if (now.size !== opened.size || now.mtimeMs !== opened.mtimeMs) {
+    throw new ParleyError(ErrorCode.File, `${path} changed while it was being sent ${SEND_AGAIN}`)
   }
 }
 

@@ -17,7 +17,7 @@ import type { ReceivedFile } from '../../../peer/files/index.ts'
 import { nameCandidate } from '../../../peer/files/disk.ts'
 import { readPartialState, resetSweeps } from '../../../peer/files/partial.ts'
 import { partLost } from '../../../peer/files/receive.ts'
-import { CHECKPOINT_CHUNKS, MAX_PARTIALS_PER_SENDER, PARTIAL_MAX_AGE_MS, WINDOW_CHUNKS } from '../../../peer/files/constants.ts'
+import { CHANGE_CHECK_CHUNKS, CHECKPOINT_CHUNKS, MAX_PARTIALS_PER_SENDER, PARTIAL_MAX_AGE_MS, WINDOW_CHUNKS } from '../../../peer/files/constants.ts'
 import { openStop, sealMeta } from '../../../peer/files/wire.ts'
 
 const isCode = (code: string) => (err: unknown): boolean => is(err) && err.code === code
@@ -617,13 +617,14 @@ describe('resuming a cut transfer (issue 7)', () => {
    * sender must fail with ERR_FILE and say so (ABANDON); the receiver must report ERR_ABANDONED
    * and keep nothing, neither in downloads nor for a resume.
    */
-  async function givenUp (chunks: number, changeAt: number, change: (path: string) => Promise<void>): Promise<{ sender: ParleyError, receiver: ParleyError }> {
+  async function givenUp (chunks: number, changeAt: number, change: (path: string) => Promise<void>): Promise<{ sender: ParleyError, receiver: ParleyError, sent: number }> {
     const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * chunks)))
     const dir = await freshDir()
     const [out, inc] = await framedPair()
     const partial = await PartialTransfer.claim(dir, SENDER, f.id)
     let changed: Promise<void> | undefined
-    const sending = sendFile({ ...f, targets: [out], onProgress: n => { if (n >= changeAt * CHUNK_SIZE) changed ??= change(f.path) } })
+    let progress = 0
+    const sending = sendFile({ ...f, targets: [out], onProgress: n => { progress = n; if (n >= changeAt * CHUNK_SIZE) changed ??= change(f.path) } })
       .catch((err: unknown) => { out.abort(err); throw err })
     try {
       const [sent, received] = await Promise.allSettled([
@@ -637,7 +638,7 @@ describe('resuming a cut transfer (issue 7)', () => {
         `the receiver is told the sender gave it up, not that it went away: ${String(received.status === 'rejected' ? received.reason : 'received')}`)
       await assertNothingLeft(dir)
       assert.deepEqual(await kept(dir), [], 'nothing kept for a resume: the sender dropped this delivery')
-      return { sender: sent.reason as ParleyError, receiver: received.reason as ParleyError }
+      return { sender: sent.reason as ParleyError, receiver: received.reason as ParleyError, sent: progress }
     } finally {
       partial.release()
     }
@@ -650,6 +651,17 @@ describe('resuming a cut transfer (issue 7)', () => {
     assert.equal(receiver.message, 'it changed while it was being sent, or could no longer be read', 'the sender\'s path is not sent')
     // The sender is told what to do, as for a file changed while it waited (round 6: it was not).
     assert.match(sender.message, /got shorter while it was being sent \(send it again to send it as it is now\)$/)
+  })
+
+  test('a file overwritten in place while it goes out is given up within a few MiB, not after its last chunk (round 19: 285 of 286 MiB sent for nothing)', async () => {
+    const chunks = CHANGE_CHECK_CHUNKS * 3
+    const { sender, sent } = await givenUp(chunks, 2, async path => {
+      const handle = await open(path, 'r+')
+      await handle.write(new Uint8Array(randomBytes(CHUNK_SIZE)), 0, CHUNK_SIZE, CHUNK_SIZE * CHANGE_CHECK_CHUNKS * 2) // same size
+      await handle.close()
+    })
+    assert.match(sender.message, /changed while it was being sent \(send it again to send it as it is now\)$/)
+    assert.ok(sent <= CHUNK_SIZE * CHANGE_CHECK_CHUNKS, `given up by the first look at it: ${sent} of ${chunks * CHUNK_SIZE} bytes sent`)
   })
 
   test('a file that grows in its last chunk is given up too, though the caller aborts its stream at once', async () => {
