@@ -443,7 +443,8 @@ export class Session {
    * burst of 400 in a tester's run.) The promise returned settles then (or once a failure to
    * store it was reported): it never rejects. */
   sendText (to: Username, text: string, durable: (id: MessageId) => void): Promise<void> {
-    if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you')
+    // Said as VERIFY and HISTORY say it (until 2026-12-06 a bare 'that is you': round 19).
+    if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you: SEND <user> <message> sends to another user; nothing was sent')
     const id = toMessageId(newMessageIdHex())
     const at = Date.now()
     return this.outbox.accept(
@@ -457,7 +458,7 @@ export class Session {
    * file is not delivered. Hashed after every check, as a file may be gigabytes: until
    * 2026-12-06 it was read whole before being told the recipient does not exist. */
   async sendFile (to: Username, path: string, durable: (sent: SentFile) => void = () => {}): Promise<void> {
-    if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you')
+    if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you: SENDFILE <file> <user> sends to another user; nothing was sent')
     const id = toMessageId(newMessageIdHex())
     const file = await fileToQueue(path, this.#reading(id, to))
     const at = Date.now()

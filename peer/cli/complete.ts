@@ -10,6 +10,7 @@ import { COMMAND_WORDS, slotsOf } from './commands.ts'
 import type { Slot } from './commands.ts'
 import { expandHome, quotePathPart, unquotePath, userFolder } from './paths.ts'
 import { isSafeText } from './safe-text.ts'
+import { byName } from './format.ts'
 
 /** `mine`: the groups we are known to be in (a JOIN does not offer them); undefined while that
  * is not known (the rendezvous did not answer, and nothing said so yet). */
@@ -37,7 +38,8 @@ export function complete (line: string, names: KnownNames, cwd: string = userFol
   // A SENDFILE path with spaces shifts the words, but its recipient is the last word either way.
   const candidates = candidatesFor(slot, names)
   const lowered = current.toLowerCase()
-  const found = [...new Set(candidates)].filter(name => name.toLowerCase().startsWith(lowered)).sort()
+  // In LIST's order, grp2 before grp10 (until 2026-12-06 grp10 first: round 19).
+  const found = [...new Set(candidates)].filter(name => name.toLowerCase().startsWith(lowered)).sort(byName)
   return [found.map(name => name + ' '), current]
 }
 

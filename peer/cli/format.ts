@@ -3,6 +3,11 @@
  */
 import { stripVTControlCharacters } from 'node:util'
 
+/** Names in the order a person reads them: grp2 before grp10 (LIST, and what Tab offers). */
+export function byName (a: string, b: string): number {
+  return a.localeCompare(b, 'en', { numeric: true })
+}
+
 /** The local time of day, HH:MM:SS. */
 export function clock (at: number = Date.now()): string {
   return new Date(at).toTimeString().slice(0, 8)

@@ -8,7 +8,7 @@ import { styleText } from 'node:util'
 import type { FileCutCause, PeerEvent } from '../events.ts'
 import { ErrorCode } from '../../common/errors.ts'
 import { formatBytes } from '../../common/format-bytes.ts'
-import { clock, table, when } from './format.ts'
+import { byName, clock, table, when } from './format.ts'
 import { safeValue } from './safe-text.ts'
 import { TransferStatus } from './transfer-status.ts'
 import { TERMINAL_KEYS } from './commands.ts'
@@ -421,7 +421,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'groups':
       if (event.groups.length === 0) return 'No groups yet: CREATE <group> or JOIN <group>.'
       // Numbers in names in their order: grp2 before grp10 (round 17: grp1, grp10, grp11, grp2).
-      return table([['GROUP', 'PARTICIPANTS', 'YOU'], ...[...event.groups].sort((a, b) => a.group.localeCompare(b.group, 'en', { numeric: true })).map(g => [g.group, String(g.members), g.joined ? 'member' : ''])])
+      return table([['GROUP', 'PARTICIPANTS', 'YOU'], ...[...event.groups].sort((a, b) => byName(a.group, b.group)).map(g => [g.group, String(g.members), g.joined ? 'member' : ''])])
     case 'created': return `Created group ${event.group}.`
     case 'joined':
       if (event.already) return `You are already in ${event.group}.`

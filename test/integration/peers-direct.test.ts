@@ -66,6 +66,9 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     assert.match(String(none.message), /no user or group "nosuchuser"/)
     const self = await peer('alice').run('HISTORY alice', e => e.event === 'history' || e.event === 'error')
     assert.deepEqual([self.code, self.message], ['ERR_USAGE', 'that is you: HISTORY <user> shows your messages with another user, HISTORY <group> those in a group'])
+    // SEND to yourself says so as fully (until 2026-12-06 a bare 'that is you': round 19).
+    const sendSelf = await peer('alice').run('SEND alice hi me', e => e.event === 'accepted' || e.event === 'error')
+    assert.deepEqual([sendSelf.code, sendSelf.message], ['ERR_USAGE', 'that is you: SEND <user> <message> sends to another user; nothing was sent'])
     const empty = await peer('alice').run('HISTORY bob', e => e.event === 'history' || e.event === 'error')
     assert.deepEqual([empty.event, empty.messages], ['history', []])
   })

@@ -42,6 +42,8 @@ test('users after SEND, VERIFY, TRUST; groups after SENDGROUP, JOIN, LEAVE, MEMB
   const inNone = { ...names, mine: [] }
   for (const line of ['LEAVE ', 'SENDGROUP f', 'SENDGROUPFILE notes.txt ']) assert.deepEqual(complete(line, inNone)[0], [], line)
   assert.deepEqual(complete('JOIN f', inNone), [['family ', 'friends '], 'f'])
+  // In LIST's order: grp2 before grp10 (until 2026-12-06 grp10 first: round 19).
+  assert.deepEqual(complete('JOIN g', { users: [], groups: ['grp10', 'grp2', 'Grp1'] })[0], ['Grp1 ', 'grp2 ', 'grp10 '])
 })
 
 test('the name book learns which groups are ours: joined, created, LIST, left', () => {

@@ -301,7 +301,7 @@ describe('session (the composition root)', () => {
     // A path that cannot be opened: each answer is the check's, so the file was not read first
     // (until 2026-12-06 SENDFILE and SENDGROUPFILE hashed the whole file before any check).
     const missing = join(dir, 'no such file.bin')
-    await assert.rejects(session.sendFile(toUsername('alice'), missing), (err: unknown) => is(err, ErrorCode.Usage) && err.message === 'that is you')
+    await assert.rejects(session.sendFile(toUsername('alice'), missing), (err: unknown) => is(err, ErrorCode.Usage) && err.message === 'that is you: SENDFILE <file> <user> sends to another user; nothing was sent')
     rv.call('join', { group: GROUP }, bob.context)
     await assert.rejects(session.sendGroupFile(GROUP, missing), (err: unknown) => is(err, ErrorCode.Forbidden) && /not a member/.test(err.message))
     const solo = toGroupName('solo')
