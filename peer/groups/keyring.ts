@@ -11,6 +11,8 @@ import { epochStatement, keyCommitment, keyMatchesCommitment, verifyEpochSignatu
 import { newGroupKey, GROUP_KEY_BYTES } from '../../common/crypto/group.ts'
 import { unwrapSecret, wrapSecret } from '../../common/crypto/wrap.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../../common/errors.ts'
+import { patientTimer } from '../../common/patient-timeout.ts'
+import type { PatientTimer } from '../../common/patient-timeout.ts'
 import { isValidName, toUsername } from '../../common/wire/names.ts'
 import type { GroupName, Username } from '../../common/wire/names.ts'
 import type { Emit } from '../events.ts'
@@ -298,6 +300,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
 
   forget (group: GroupName): void {
     this.invalidate(group)
+    this.#joined.delete(group)
     this.#lastKnown.delete(group)
     this.#stored.delete(group)
     for (const byEpoch of [this.#unwrapped, this.#wantedSince]) {
@@ -703,15 +706,16 @@ function isAway (err: unknown): boolean {
   return is(err, ErrorCode.Unreachable) || is(err, ErrorCode.NotSignedIn)
 }
 
-/** `answer` if it comes within `ms`, else undefined (it goes on). */
+/** `answer` if it comes within `ms` of the loop running, else undefined (it goes on). Patient
+ * (common/patient-timeout.ts): an answer that came while a loaded loop stood still is taken. */
 async function answerWithin<T> (answer: Promise<T>, ms: number): Promise<T | undefined> {
   // Waited out already (by the caller that made the request): an answer already here is taken.
   if (ms <= 0) return await Promise.race([answer, Promise.resolve(undefined)])
-  let timer: NodeJS.Timeout | undefined
+  let timer: PatientTimer | undefined
   try {
-    return await Promise.race([answer, new Promise<undefined>(resolve => { timer = setTimeout(() => { resolve(undefined) }, ms) })])
+    return await Promise.race([answer, new Promise<undefined>(resolve => { timer = patientTimer(ms, () => { resolve(undefined) }) })])
   } finally {
-    clearTimeout(timer)
+    timer?.cancel()
   }
 }
 
