@@ -75,3 +75,19 @@ export function patientTimeout (ms: number): AbortSignal {
   cancelWhenCollected.register(signal, timer)
   return signal
 }
+
+/**
+ * `answer` if it comes within `ms` of the loop running (patient, as above: one that came while the
+ * loop stood still is taken), else undefined; the work goes on either way. For a question to the
+ * rendezvous whose last answer would do meanwhile (peer/constants.ts ANSWER_PATIENCE_MS).
+ */
+export async function answerWithin<T> (answer: Promise<T>, ms: number): Promise<T | undefined> {
+  // Waited out already (by the caller that asked first): an answer already here is taken.
+  if (ms <= 0) return await Promise.race([answer, Promise.resolve(undefined)])
+  let timer: PatientTimer | undefined
+  try {
+    return await Promise.race([answer, new Promise<undefined>(resolve => { timer = patientTimer(ms, () => { resolve(undefined) }) })])
+  } finally {
+    timer?.cancel()
+  }
+}

@@ -24,6 +24,15 @@ export const TDES_REKEY_BYTES = 2 * 1024 * 1024
 /** A handshake or an ACK that takes longer than this means the other side is gone. */
 export const STEP_TIMEOUT_MS = 15_000
 
+/**
+ * How long a question to the rendezvous waits when its last answer would do meanwhile (a group's
+ * member list, where a contact was last seen): it answers in milliseconds when it is there, and a
+ * frozen one never, its 15 s silence holding every group message at the sender and at each
+ * member's check of the sender, and every message to a contact without an open session (rounds
+ * 19 and 20). The question goes on, and its answer is taken when it comes.
+ */
+export const ANSWER_PATIENCE_MS = 2_000
+
 /** Dialling a peer: long enough for a loaded machine to finish the TCP + Noise + yamux set-up
  * (a dial given up at 5 s had done most of that work for nothing, then was retried, and under
  * load the retries became a storm: issue 11); deliveries to other recipients go on meanwhile. */

@@ -8,6 +8,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { compare } from 'uint8arrays/compare'
 import { readNameCard } from '../common/crypto/name-card.ts'
 import { ErrorCode, ParleyError, is } from '../common/errors.ts'
+import { answerWithin } from '../common/patient-timeout.ts'
 import { RateLimiter } from '../common/rate-limiter.ts'
 import type { Clock } from '../common/rate-limiter.ts'
 import type { Username } from '../common/wire/names.ts'
@@ -15,6 +16,7 @@ import type { RendezvousClient } from './rendezvous-client.ts'
 import type { PeerStore } from './store/store.ts'
 import type { Emit } from './events.ts'
 import { logger } from './log.ts'
+import { ANSWER_PATIENCE_MS } from './constants.ts'
 
 const log = logger('parley:directory')
 
@@ -51,6 +53,8 @@ export interface DirectoryOptions {
   now?: Clock
   lookupsPerSecond?: number
   lookupsBurst?: number
+  /** ANSWER_PATIENCE_MS unless given (tests shorten it). */
+  answerPatienceMs?: number
 }
 
 /** What VERIFY shows for a user: the identity the directory shows now, which is the one TRUST
@@ -83,6 +87,9 @@ export class Directory {
   readonly #warnedChanged = new Set<string>()
   /** Peer ids with no account, until when (see UNKNOWN_PEER_CACHE_MS). */
   readonly #unknown = new Map<string, number>()
+  /** Look-ups by username in flight (resolve), with when each was asked. */
+  readonly #resolving = new Map<Username, { since: number, answer: Promise<PeerContact> }>()
+  readonly #patienceMs: number
   /** `whois` look-ups in flight, so a burst of streams from one peer asks once. */
   readonly #asking = new Map<string, Promise<Username>>()
   readonly #inboundLookups: RateLimiter
@@ -95,6 +102,7 @@ export class Directory {
     this.#emit = emit
     this.#now = options.now ?? Date.now
     this.#nameCardIssuer = options.nameCardIssuer ?? (() => undefined)
+    this.#patienceMs = options.answerPatienceMs ?? ANSWER_PATIENCE_MS
     this.#inboundLookups = new RateLimiter({
       perSecond: options.lookupsPerSecond ?? INBOUND_LOOKUPS_PER_SECOND,
       burst: options.lookupsBurst ?? INBOUND_LOOKUPS_BURST,
@@ -112,18 +120,38 @@ export class Directory {
   async resolve (username: Username): Promise<PeerContact> {
     const cached = this.#cached.get(username)
     if (cached !== undefined && Date.now() - cached.at < CONTACT_CACHE_MS) return cached.contact
-    let found: PeerContact
+    // Where the contact was last seen, in this run or, kept with its pin, in an earlier one.
+    const stored = this.#lastSeen.get(username) === undefined ? this.#store.lastSeen(username) : undefined
+    const last = this.#lastSeen.get(username) ?? (stored === undefined ? undefined : { username, ...stored, online: true })
+    const asking = this.#lookingUp(username)
     try {
-      found = await this.#lookup(username)
+      if (last === undefined) return await asking.answer
+      // Known: the look-up gets ANSWER_PATIENCE_MS, then the contact is tried where it was last
+      // seen while it goes on (a frozen rendezvous held every message to a contact without an
+      // open session its 15 s: round 20).
+      return await answerWithin(asking.answer, this.#patienceMs - (Date.now() - asking.since)) ?? { ...last, online: true }
     } catch (err) {
-      // Rendezvous out of reach, or not signed in there again yet (not "no such user"): try the
-      // contact where it was last seen, in this run or, kept with its pin, in an earlier one.
-      if (!is(err, ErrorCode.Unreachable) && !is(err, ErrorCode.NotSignedIn)) throw err
-      const stored = this.#store.lastSeen(username)
-      const last = this.#lastSeen.get(username) ?? (stored === undefined ? undefined : { username, ...stored, online: true })
-      if (last === undefined) throw err
+      // Rendezvous out of reach, or not signed in there again yet (not "no such user").
+      if (last === undefined || (!is(err, ErrorCode.Unreachable) && !is(err, ErrorCode.NotSignedIn))) throw err
       return { ...last, online: true }
     }
+  }
+
+  /** The look-up of `username` under way, or a new one: concurrent resolves share it. */
+  #lookingUp (username: Username): { since: number, answer: Promise<PeerContact> } {
+    const running = this.#resolving.get(username)
+    if (running !== undefined) return running
+    const asking = { since: Date.now(), answer: this.#lookUp(username) }
+    this.#resolving.set(username, asking)
+    // Its failure goes to its waiters; one left running past its patience has none.
+    asking.answer.catch(() => {}).finally(() => { if (this.#resolving.get(username) === asking) this.#resolving.delete(username) })
+    return asking
+  }
+
+  /** Ask the directory, check the answer against the pin, and keep it (cached, and where the
+   * contact was last seen, for when the rendezvous is away). */
+  async #lookUp (username: Username): Promise<PeerContact> {
+    const found = await this.#lookup(username)
     await this.#checkPinSoon(found.username, found.peerId)
     // Kept for a later run only when they changed: no store read per look-up on this path. It
     // joins the group commit: where a contact was last seen is worth no fsync of its own.

@@ -11,8 +11,7 @@ import { epochStatement, keyCommitment, keyMatchesCommitment, verifyEpochSignatu
 import { newGroupKey, GROUP_KEY_BYTES } from '../../common/crypto/group.ts'
 import { unwrapSecret, wrapSecret } from '../../common/crypto/wrap.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../../common/errors.ts'
-import { patientTimer } from '../../common/patient-timeout.ts'
-import type { PatientTimer } from '../../common/patient-timeout.ts'
+import { answerWithin } from '../../common/patient-timeout.ts'
 import { isValidName, toUsername } from '../../common/wire/names.ts'
 import type { GroupName, Username } from '../../common/wire/names.ts'
 import type { Emit } from '../events.ts'
@@ -20,6 +19,7 @@ import type { PeerStore } from '../store/store.ts'
 import type { RendezvousClient } from '../rendezvous-client.ts'
 import { logger } from '../log.ts'
 import { leftGroupRefusal, recipientLeft, staleKeyRefusal } from './membership-races.ts'
+import { ANSWER_PATIENCE_MS } from '../constants.ts'
 
 /** A member as the rendezvous lists it. No addresses: a hand-over resolves the member through
  * the directory, which checks the peer id against our pin (DESIGN §3). */
@@ -90,11 +90,6 @@ const MEMBERS_CACHE_MS = 30_000
  * it again for this long: a frozen one makes each request wait 15 s, and a SENDGROUP asked at
  * the send, at each delivery, and each member at the key's check (round 18: 45 s a message). */
 const AWAY_RECHECK_MS = 10_000
-/** How long a list that is due waits for the rendezvous when the last known one would do: it
- * answers in milliseconds when it is there, and a frozen one never, its 15 s silence holding each
- * group message at the sender and again at each member's check of the sender (round 19: 15–30 s
- * a message, also after the round-18 fix, which spared only the asks after the first). */
-const ANSWER_PATIENCE_MS = 2_000
 
 /** Unwrapped keys kept (a group's current and recent epochs; a user is in far fewer groups). */
 const MAX_UNWRAPPED_KEYS = 1024
@@ -704,19 +699,6 @@ function needsNewEpoch (info: GroupInfo): boolean {
 /** The rendezvous away, or our sign-in there not renewed yet: the last known list will do. */
 function isAway (err: unknown): boolean {
   return is(err, ErrorCode.Unreachable) || is(err, ErrorCode.NotSignedIn)
-}
-
-/** `answer` if it comes within `ms` of the loop running, else undefined (it goes on). Patient
- * (common/patient-timeout.ts): an answer that came while a loaded loop stood still is taken. */
-async function answerWithin<T> (answer: Promise<T>, ms: number): Promise<T | undefined> {
-  // Waited out already (by the caller that made the request): an answer already here is taken.
-  if (ms <= 0) return await Promise.race([answer, Promise.resolve(undefined)])
-  let timer: PatientTimer | undefined
-  try {
-    return await Promise.race([answer, new Promise<undefined>(resolve => { timer = patientTimer(ms, () => { resolve(undefined) }) })])
-  } finally {
-    timer?.cancel()
-  }
 }
 
 /** A group's members and epoch as the store keeps them. Without presence (after a restart nobody

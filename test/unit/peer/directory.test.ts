@@ -26,6 +26,20 @@ const DAVE = toUsername('dave')
 
 const rejectsWith = (code: ErrorCode) => (err: unknown): boolean => is(err, code)
 
+/** A rendezvous that, frozen, leaves each question unanswered until thawed (`waiting`: how many
+ * were asked since it froze). */
+function frozenGate (): { freeze: () => void, thaw: () => void, frozen: () => Promise<void>, waiting: number } {
+  let thawed: Promise<void> = Promise.resolve()
+  let thaw = (): void => {}
+  const gate = {
+    waiting: 0,
+    freeze: () => { gate.waiting = 0; thawed = new Promise<void>(resolve => { thaw = resolve }) },
+    thaw: () => { thaw() },
+    frozen: async () => { gate.waiting++; await thawed }
+  }
+  return gate
+}
+
 describe('directory', () => {
   let rv: InProcessRendezvous
   let store: PeerStore
@@ -203,6 +217,38 @@ describe('directory', () => {
       dir.forget()
       rv.sessions.end(alice.peerId)
       assert.equal((await dir.resolve(BOB)).peerId, bob.peerId)
+    })
+
+    it('frozen, a known contact waits for the look-up the patience only, then is tried where last seen; the late answer is kept (round 20: 15 s a message)', { timeout: 10_000 }, async () => {
+      const gate = frozenGate()
+      const freezing: DirectoryRendezvous = { ...client, lookup: async username => { await gate.frozen(); return await client.lookup(username) } }
+      const dir = new Directory(freezing, store, event => { events.push(event) }, { now: () => time, answerPatienceMs: 50 })
+      await dir.resolve(BOB)
+      dir.forget(BOB)
+      rv.store.setAddrs('bob', ['/ip4/10.0.0.7/tcp/5002']) // bob moved; the answer will say so
+      gate.freeze()
+      assert.deepEqual((await dir.resolve(BOB)).addrs, ['/ip4/10.0.0.2/tcp/5002'], 'where bob was last seen')
+      assert.deepEqual((await dir.resolve(BOB)).addrs, ['/ip4/10.0.0.2/tcp/5002'])
+      assert.equal(gate.waiting, 1, 'one look-up, shared')
+      gate.thaw()
+      await new Promise(resolve => setImmediate(resolve))
+      assert.deepEqual((await dir.resolve(BOB)).addrs, ['/ip4/10.0.0.7/tcp/5002'], 'the late answer, kept')
+      assert.equal(lookups(), 2, 'not asked again')
+    })
+
+    it('frozen, a user never met waits for the answer: there is nowhere else to try', { timeout: 10_000 }, async () => {
+      const carol = await rv.user('carol', ['/ip4/10.0.0.3/tcp/5003'])
+      const gate = frozenGate()
+      const freezing: DirectoryRendezvous = { ...client, lookup: async username => { await gate.frozen(); return await client.lookup(username) } }
+      const dir = new Directory(freezing, store, event => { events.push(event) }, { now: () => time, answerPatienceMs: 50 })
+      gate.freeze()
+      let found: string | undefined
+      const resolving = dir.resolve(CAROL).then(contact => { found = contact.peerId })
+      await new Promise(resolve => setTimeout(resolve, 200))
+      assert.equal(found, undefined, 'still waiting past the patience')
+      gate.thaw()
+      await resolving
+      assert.equal(found, carol.peerId)
     })
 
     it('a user the rendezvous answers it does not know is an error, never an old address', async () => {
