@@ -12,9 +12,8 @@
  * person expects: a message typed while a video goes out arrives at once. Texts keep their order
  * among themselves, files theirs; a text may arrive before a file sent before it.
  */
-import { ErrorCode, asParleyError } from '../common/errors.ts'
+import { ErrorCode, ParleyError, asParleyError } from '../common/errors.ts'
 import type { GroupName, MessageId, Username } from '../common/wire/names.ts'
-import type { ParleyError } from '../common/errors.ts'
 import type { Emit } from './events.ts'
 import type { Directory, PeerContact } from './directory.ts'
 import type { Posted } from './direct/service.ts'
@@ -25,6 +24,7 @@ import { logger } from './log.ts'
 import { isRecipientLeft } from './groups/membership-races.ts'
 import { cutUnderWay } from './files/handoff.ts'
 import { isWaitingForKey } from './groups/keyring.ts'
+import { SigningInAgain } from './rendezvous-client.ts'
 
 const log = logger('parley:outbox')
 
@@ -220,7 +220,7 @@ export class Outbox {
     try {
       contact = await this.#contactFor(recipient)
     } catch (err) {
-      const error = asParleyError(err)
+      const error = lookUpFailure(recipient, asParleyError(err))
       log.warn(`finding ${recipient} failed; what waits for them stays queued`, error)
       this.#park(queue, error)
       // A look-up that failed for a passing reason (the rendezvous busy or briefly away, our
@@ -443,4 +443,12 @@ const NO_SPACE_SAID = ' no space'
 /** One delivery: a message to one recipient (the outbox's key, and #reportedQueued's). */
 function deliveryKey (id: string, recipient: string): string {
   return `${id}/${recipient}`
+}
+
+/** Why a look-up that failed holds a delivery. One refused while our sign-in at the rendezvous is
+ * renewed said 'try again in a moment' in its `queued` (round 20), which asked the person to do
+ * what the outbox does by itself. */
+function lookUpFailure (recipient: Username, error: ParleyError): ParleyError {
+  if (!(error instanceof SigningInAgain)) return error
+  return new ParleyError(ErrorCode.NotSignedIn, `finding ${recipient} needs the rendezvous, which this peer is signing in to again`, { cause: error })
 }

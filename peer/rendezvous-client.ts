@@ -307,7 +307,7 @@ export class RendezvousClient {
         throw new RendezvousError(ErrorCode.NotSignedIn, 'the rendezvous no longer accepts your sign-in: LOGIN again, or SIGNUP if it lost your account (known contacts are still reached directly)')
       }
       if (this.#renewing && is(err, ErrorCode.NotSignedIn)) {
-        throw new RendezvousError(ErrorCode.NotSignedIn, 'signing in to the rendezvous again (it was away): try again in a moment (known contacts are reached directly meanwhile)')
+        throw new SigningInAgain()
       }
       throw err
     }
@@ -411,6 +411,14 @@ export class RendezvousClient {
     } catch (err) {
       throw unreachable(this.#server, err)
     }
+  }
+}
+
+/** A request refused while our sign-in there is renewed (it was away), in a person's words for
+ * the command that made it; the outbox, which tries again by itself, says it its own way. */
+export class SigningInAgain extends RendezvousError {
+  constructor () {
+    super(ErrorCode.NotSignedIn, 'signing in to the rendezvous again (it was away): try again in a moment (known contacts are reached directly meanwhile)')
   }
 }
 

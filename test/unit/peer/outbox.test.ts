@@ -18,6 +18,7 @@ import { Directory } from '../../../peer/directory.ts'
 import type { PeerContact } from '../../../peer/directory.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
 import { Outbox } from '../../../peer/outbox.ts'
+import { SigningInAgain } from '../../../peer/rendezvous-client.ts'
 import type { Deliverer } from '../../../peer/outbox.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
 import type { MessageRecord, NewOutboxItem, OutboxItem } from '../../../peer/store/store.ts'
@@ -349,6 +350,17 @@ describe('outbox', () => {
       assert.equal(given.length, 1)
       assert.match(given[0]?.event === 'undelivered' ? given[0].message : '', /^could not deliver to bob in club: refused by the recipient/)
       assert.equal(of('error').length, 0)
+    })
+
+    test('a look-up refused while our sign-in at the rendezvous is renewed is said as a wait, not as the command\'s "try again in a moment" (round 20)', async () => {
+      const emit = (event: PeerEvent): void => { events.push(event) }
+      const renewing = new Directory({ ...rv.client(alice), lookup: async () => { throw new SigningInAgain() } }, store, emit)
+      outbox.stop()
+      outbox = new Outbox(store, renewing, emit, network)
+      await send(item('hi'))
+      const queued = of('queued')
+      assert.deepEqual(queued.map(e => e.event === 'queued' ? [e.reason, e.code] : []), [['finding bob needs the rendezvous, which this peer is signing in to again', 'ERR_NOT_SIGNED_IN']])
+      assert.equal(store.outboxSize(), 1, 'it waits, to go out by itself')
     })
 
     test('a recipient that is only unreachable keeps its messages, however often it fails', async () => {
