@@ -354,7 +354,7 @@ describe('outbox', () => {
 
     test('a look-up refused while our sign-in at the rendezvous is renewed is said as a wait, not as the command\'s "try again in a moment" (round 20)', async () => {
       const emit = (event: PeerEvent): void => { events.push(event) }
-      const renewing = new Directory({ ...rv.client(alice), lookup: async () => { throw new SigningInAgain() } }, store, emit)
+      const renewing = new Directory({ lookup: async () => { throw new SigningInAgain() }, whois: async peerId => await rv.client(alice).whois(peerId) }, store, emit)
       outbox.stop()
       outbox = new Outbox(store, renewing, emit, network)
       await send(item('hi'))
