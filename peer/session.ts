@@ -25,7 +25,7 @@ import { Inbox } from './inbox.ts'
 import { NameCardHolder } from './name-card.ts'
 import { Outbox } from './outbox.ts'
 import type { OutboxItem } from './store/store.ts'
-import { fileToQueue } from './files/index.ts'
+import { fileToQueue, tidyPartials } from './files/index.ts'
 import { PeerStore } from './store/store.ts'
 import type { DirectService, DirectServiceEvents, Posted } from './direct/service.ts'
 import type { SessionPeer } from './direct/session.ts'
@@ -214,6 +214,8 @@ export class Session {
     if (unshown.length > 0) this.#emit({ event: 'unshown', conversations: unshown })
     this.#direct.on('session-open', this.#onSessionOpen)
     this.#gate.open(this.user)
+    // What the last run left in the downloads folder mid-file is put with the kept parts.
+    this.#background(tidyPartials(this.downloadsDir))
     if (offline) {
       // Not "lost the rendezvous": the sign-in (`logged-in`, offline) already said it is away.
       this.#background(this.#reconnect({ tell: false }))

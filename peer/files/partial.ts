@@ -453,6 +453,34 @@ async function sweep (dir: string, downloadsDir: string): Promise<void> {
   }
 }
 
+/**
+ * At sign-in: what a receiver killed mid-stream left in the downloads folder (the `.part` a state
+ * names in flight) is brought here, as a cut transfer's is, so the downloads folder holds finished
+ * files and transfers in progress only, also when its sender never comes back for it (round 20: a
+ * 31 MB big2.bin.part stayed there after a restart, its sender having given it up). A transfer
+ * claimed meanwhile is left to its receive. Never fails: what cannot be tidied stays as it was.
+ */
+export async function tidyPartials (downloadsDir: string): Promise<void> {
+  const dir = partialDirOf(downloadsDir)
+  const entries = await readdir(dir).catch(() => [] as string[])
+  for (const entry of entries) {
+    const match = /^(.+)-([0-9a-f]{32})\.state$/.exec(entry)
+    const sender = match?.[1]
+    const hex = match?.[2]
+    if (sender === undefined || hex === undefined || claims.has(`${dir}\0${sender}-${hex}`)) continue
+    if ((await readState(join(dir, entry)))?.inflight === undefined) continue
+    try {
+      // Claimed as a receive would (no await before it registers): one that starts meanwhile
+      // takes over, waiting for this one to let go. Claiming adopts the .part (findKept).
+      if (claims.has(`${dir}\0${sender}-${hex}`)) continue
+      const transfer = await PartialTransfer.claim(downloadsDir, sender, Buffer.from(hex, 'hex'))
+      transfer.release()
+    } catch (err) {
+      log.warn(`could not tidy the kept part of a transfer from ${sender}`, err)
+    }
+  }
+}
+
 /** What is recorded of a transfer, read only (tests, diagnostics); undefined if nothing valid. */
 export async function readPartialState (downloadsDir: string, sender: string, id: Uint8Array): Promise<PartialState | undefined> {
   return await readState(join(partialDirOf(downloadsDir), `${sender}-${Buffer.from(id).toString('hex')}${PARTIAL_STATE_SUFFIX}`))

@@ -15,7 +15,7 @@ import { MAX_FILE_BYTES } from '../../../common/wire/limits.ts'
 import { PartialTransfer, describeLocalFile, fileToDeliver, fileToQueue, hashFile, partialDirOf, receiveFile, resumePoint, sendFile, watchTransfer } from '../../../peer/files/index.ts'
 import type { ReceivedFile } from '../../../peer/files/index.ts'
 import { nameCandidate } from '../../../peer/files/disk.ts'
-import { readPartialState, resetSweeps } from '../../../peer/files/partial.ts'
+import { readPartialState, resetSweeps, tidyPartials } from '../../../peer/files/partial.ts'
 import { partLost } from '../../../peer/files/receive.ts'
 import { CHANGE_CHECK_CHUNKS, CHECKPOINT_CHUNKS, MAX_PARTIALS_PER_SENDER, PARTIAL_MAX_AGE_MS, WINDOW_CHUNKS } from '../../../peer/files/constants.ts'
 import { openStop, sealMeta } from '../../../peer/files/wire.ts'
@@ -858,7 +858,7 @@ describe('resuming a cut transfer (issue 7)', () => {
     }
   })
 
-  test('a receiver killed mid-stream (its .part still in downloads) resumes from its last checkpoint', async () => {
+  test('a receiver killed mid-stream (its .part still in downloads) has it put with the kept parts at the next sign-in, and resumes from its last checkpoint', async () => {
     const data = new Uint8Array(randomBytes(CHUNK_SIZE * (CHECKPOINT_CHUNKS + 20)))
     const f = await fixture(data)
     const dir = await freshDir()
@@ -886,6 +886,13 @@ describe('resuming a cut transfer (issue 7)', () => {
     out.abort(new Error('killed'))
     await receiving
     partial.release()
+
+    // The next sign-in puts the .part with the kept parts: the downloads folder holds finished
+    // files and transfers in progress, also if the sender never comes back (round 20).
+    await tidyPartials(after)
+    assert.deepEqual(await readdir(after), [], 'no .part left in downloads')
+    assert.deepEqual(await kept(after), [`${keyOf(f)}.part`, `${keyOf(f)}.state`])
+    assert.equal((await readPartialState(after, SENDER, f.id))?.inflight, undefined)
 
     const resumed = await attempt(nextAttempt(f), after)
     assert.equal(resumed.offer?.from, CHECKPOINT_CHUNKS, 'the last durable checkpoint, not what was merely written')

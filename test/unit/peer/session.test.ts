@@ -9,11 +9,14 @@ import { afterEach, beforeEach, describe, it, mock } from 'node:test'
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import { createHash, randomBytes } from 'node:crypto'
-import { writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { epochStatement, keyCommitment } from '../../../common/crypto/epoch.ts'
 import { newGroupKey } from '../../../common/crypto/group.ts'
+import { CHUNK_SIZE } from '../../../common/crypto/index.ts'
+import { PartialTransfer } from '../../../peer/files/index.ts'
+import { readPartialState } from '../../../peer/files/partial.ts'
 import { ErrorCode, ParleyError, is } from '../../../common/errors.ts'
 import type { RendezvousEvent } from '../../../common/protocol/rendezvous.ts'
 import type { SignalHeader } from '../../../common/wire/headers.ts'
@@ -295,6 +298,29 @@ describe('session (the composition root)', () => {
     session.openSessionWith(toUsername('bob'))
     await until(() => direct.opened.length === 1)
     assert.deepEqual(direct.opened, ['bob'])
+  })
+
+  it('a sign-in puts what the last run left in the downloads folder mid-file with the kept parts (round 20: a 31 MB .part stayed there, its sender having given it up)', async () => {
+    await session.close()
+    const downloads = session.downloadsDir
+    await mkdir(downloads, { recursive: true })
+    // What a receiver killed with -9 mid-file leaves: its .part in downloads, a state naming it.
+    const id = randomBytes(16)
+    const partial = await PartialTransfer.claim(downloads, 'bob', id)
+    const partPath = join(downloads, 'big.bin.part')
+    const handle = await open(partPath, 'w')
+    await handle.write(new Uint8Array(CHUNK_SIZE * 2))
+    const meta = { id, size: CHUNK_SIZE * 4, sha256: randomBytes(32) }
+    await partial.begin(partPath, handle, meta)
+    await partial.checkpoint(partPath, handle, 2, meta)
+    await handle.close()
+    partial.release()
+    session = aliceSession()
+    await session.start()
+    const deadline = performance.now() + 5_000
+    while ((await readdir(downloads)).length > 0 && performance.now() < deadline) await new Promise(resolve => setImmediate(resolve))
+    assert.deepEqual(await readdir(downloads), [], 'the downloads folder holds finished files and transfers in progress only')
+    assert.equal((await readPartialState(downloads, 'bob', id))?.chunks, 2, 'kept for a resume')
   })
 
   it('a file is hashed only after the checks a send makes: to ourselves, alone in a group, or not in it, the file is never opened', async () => {
