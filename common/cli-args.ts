@@ -12,11 +12,11 @@ export function readArguments<T extends ParseArgsOptionsConfig> (args: string[],
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true })
   } catch (err) {
-    throw new ParleyError(ErrorCode.Usage, explain(err, options))
+    throw new ParleyError(ErrorCode.Usage, explain(err, options, args))
   }
 }
 
-function explain (err: unknown, options: ParseArgsOptionsConfig): string {
+function explain (err: unknown, options: ParseArgsOptionsConfig, args: string[]): string {
   const code = (err as { code?: unknown }).code
   const message = err instanceof Error ? err.message : String(err)
   // parseArgs names the word in quotes at the start of its message: "Unknown option '--bogus'".
@@ -26,8 +26,15 @@ function explain (err: unknown, options: ParseArgsOptionsConfig): string {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
       // Quoted as JSON: a control character typed in the word is shown, not acted on.
       return `${JSON.stringify(word)} is not an option; the options are ${Object.keys(options).map(option => `--${option}`).join(', ')}`
-    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
-      return options[name]?.type === 'string' ? `--${name} needs a value after it` : `--${name} takes no value`
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      if (options[name]?.type !== 'string') return `--${name} takes no value`
+      // A value that starts with a dash is read as an option: `--port -1` said only "needs a
+      // value after it", though one was there (round 20).
+      const given = args[args.indexOf(`--${name}`) + 1]
+      return given === undefined || !given.startsWith('-') || args.indexOf(`--${name}`) === -1
+        ? `--${name} needs a value after it`
+        : `--${name} needs a value after it, and ${JSON.stringify(given.slice(0, 40))} is not one`
+    }
     default:
       return message
   }

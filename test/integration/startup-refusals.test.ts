@@ -118,6 +118,10 @@ describe('a start that cannot go ahead says why in one line', () => {
     const valueless = await runToExit(['--json=yes'], RENDEZVOUS_PROGRAM)
     assert.equal(valueless.code, 2)
     assert.match(valueless.stderr, /^parley rendezvous: --json takes no value\nusage: /)
+    // A value starting with a dash is one, if not a good one (until 2026-12-06 "needs a value after it": round 20).
+    const negative = await runToExit(['--connections-per-ip', '-1'], RENDEZVOUS_PROGRAM)
+    assert.equal(negative.code, 2)
+    assert.match(negative.stderr, /^parley rendezvous: --connections-per-ip needs a value after it, and "-1" is not one\nusage: /)
   })
 
   test('a peer sent SIGINT the moment it says ready stops cleanly, with its bye', async () => {
