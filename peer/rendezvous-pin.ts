@@ -23,6 +23,7 @@ import { ErrorCode, ParleyError } from '../common/errors.ts'
 import { writeFileAtomic } from '../common/fs.ts'
 import { createParleyNode } from '../common/node.ts'
 import { patientTimeout } from '../common/patient-timeout.ts'
+import { ANSWER_PATIENCE_MS } from './constants.ts'
 
 const PIN_FILE = 'rendezvous.pin'
 /** How long to wait to learn who answers at an address without a peer id. */
@@ -50,7 +51,10 @@ export async function pinRendezvous (dataDir: string, addr: Multiaddr, source: R
     await writePin(file, { peerId: given, at: bare.toString() })
     return { addr, notice: pinned === undefined ? undefined : `the rendezvous is now ${given} (was ${pinned}), as given with --rendezvous` }
   }
-  const found = given ?? await identify(addr)
+  // Pinned, who answers is asked for ANSWER_PATIENCE_MS only: if it is slow or frozen, Noise holds
+  // the connection to the pinned identity anyway (until 2026-12-06 a frozen rendezvous held the
+  // start 10 s: round 20). Unpinned, it is what we learn its identity from: it gets its time.
+  const found = given ?? await identify(addr, pinned === undefined ? undefined : ANSWER_PATIENCE_MS)
   if (found === undefined) {
     // Not reachable now: with a pin, Noise will hold the connection to that identity. Nothing
     // said where (no flag, no mDNS answer): where the pinned one was last reached.
@@ -85,14 +89,17 @@ function lastAddress (pin: Pin | undefined): Multiaddr | undefined {
 }
 
 /** The peer id of whoever answers at `addr`, or undefined when nobody does (two tries: a busy
- * server may refuse one connection, and an unpinned start is what this is here to avoid). */
-async function whoAnswers (addr: Multiaddr): Promise<string | undefined> {
+ * server may refuse one connection, and an unpinned start is what this is here to avoid); within
+ * `withinMs` in all, if given. */
+async function whoAnswers (addr: Multiaddr, withinMs?: number): Promise<string | undefined> {
   const node = await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: [] })
+  const deadline = withinMs === undefined ? undefined : patientTimeout(withinMs)
   try {
     await node.start()
-    for (let attempt = 0; attempt < 2; attempt++) {
+    for (let attempt = 0; attempt < 2 && deadline?.aborted !== true; attempt++) {
       try {
-        const connection = await node.dial(addr, { signal: patientTimeout(IDENTIFY_TIMEOUT_MS) })
+        const timeout = patientTimeout(IDENTIFY_TIMEOUT_MS)
+        const connection = await node.dial(addr, { signal: deadline === undefined ? timeout : AbortSignal.any([timeout, deadline]) })
         return connection.remotePeer.toString()
       } catch {
         // nobody there, or refused: once more

@@ -8,6 +8,8 @@ import { describe, it, beforeEach, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { createServer } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { pinRendezvous } from '../../../peer/rendezvous-pin.ts'
@@ -48,6 +50,33 @@ describe('rendezvous pin: where it was last reached', () => {
     assert.equal((await pinRendezvous(dir, DEFAULT, 'default', nobody)).addr.toString(), `${DEFAULT.toString()}/p2p/${ID}`)
     const stranger = '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo'
     await assert.rejects(pinRendezvous(dir, DEFAULT, 'default', async () => stranger), { code: 'ERR_IDENTITY_CHANGED' })
+  })
+
+  it('pinned, a rendezvous that takes connections but never answers (frozen) holds the start its patience, not 10 s; unpinned, it is waited for (round 20)', { timeout: 30_000 }, async () => {
+    // A listener that accepts TCP and says nothing, as a rendezvous stopped with SIGSTOP does
+    // (the kernel still completes the handshake).
+    const sockets = new Set<Socket>()
+    const silent = createServer(socket => { sockets.add(socket) })
+    await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', resolve))
+    const at = multiaddr(`/ip4/127.0.0.1/tcp/${(silent.address() as AddressInfo).port}`)
+    try {
+      await writeFile(join(dir, 'rendezvous.pin'), `${ID}\n`)
+      const timedOut = Symbol('held')
+      const within = async <T>(work: Promise<T>, ms: number): Promise<T | typeof timedOut> =>
+        await Promise.race([work, new Promise<typeof timedOut>(resolve => setTimeout(() => { resolve(timedOut) }, ms).unref())])
+      const pinned = await within(pinRendezvous(dir, at, 'flag'), 6_000)
+      assert.notEqual(pinned, timedOut, 'not held past two 5 s identify attempts')
+      assert.equal(pinned === timedOut ? '' : pinned.addr.toString(), `${at.toString()}/p2p/${ID}`, 'the pinned identity, which Noise holds the connection to')
+      const fresh = await mkdtemp(join(tmpdir(), 'parley-pin-'))
+      try {
+        assert.equal(await within(pinRendezvous(fresh, at, 'flag'), 4_000), timedOut, 'unpinned: its identity is waited for')
+      } finally {
+        await rm(fresh, { recursive: true, force: true })
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      silent.close()
+    }
   })
 
   it('an address given with --rendezvous is used as given, not replaced by the remembered one', async () => {
