@@ -27,8 +27,10 @@ import type { KdfParams } from '../common/crypto/password.ts'
 import { unwrapSecret, wrapSecret } from '../common/crypto/wrap.ts'
 import { ErrorCode, ParleyError, is } from '../common/errors.ts'
 import { writeFileAtomic } from '../common/fs.ts'
+import { answerWithin } from '../common/patient-timeout.ts'
 import type { RendezvousClient, SignupArgs } from './rendezvous-client.ts'
 import { logger } from './log.ts'
+import { ANSWER_PATIENCE_MS } from './constants.ts'
 
 interface Credentials {
   username: string
@@ -101,11 +103,18 @@ export async function signUp (host: AccountHost, username: string, password: str
   return { username, wrapKey: credentials.wrapKey, authKey: credentials.authKey, identity }
 }
 
-export async function signIn (host: AccountHost, username: string, password: string): Promise<SignedIn> {
+export async function signIn (host: AccountHost, username: string, password: string, patienceMs = ANSWER_PATIENCE_MS): Promise<SignedIn> {
   const account = await loadLocalAccount(host.dataDir, username)
   let offered
   try {
-    offered = await host.rendezvous().saltOf(username)
+    // Signed in from this folder before, we can go on without the rendezvous: its salt gets the
+    // patience, then the sign-in is this folder's (offline) and the session signs in there once
+    // it answers (a frozen rendezvous held LOGIN 15 s: round 20). Only the salt was asked, which
+    // changes nothing there; a late answer or failure of it is dropped.
+    const asking = host.rendezvous().saltOf(username)
+    asking.catch(() => {})
+    offered = account?.salt === undefined ? await asking : await answerWithin(asking, patienceMs)
+    if (offered === undefined) throw new ParleyError(ErrorCode.Unreachable, `the rendezvous did not answer within ${patienceMs / 1000} s`)
   } catch (err) {
     if (!is(err, ErrorCode.Unreachable)) throw err
     return await signInOffline(host, username, password, account, err)

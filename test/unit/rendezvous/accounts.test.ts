@@ -47,7 +47,11 @@ class AccountRendezvous {
     return this.#server.call(op, args, { peerId: this.peerId, connectionId: `account-${this.#connection++}`, remoteAddr: multiaddr('/ip4/192.0.2.1/tcp/1') })
   }
 
+  /** Set: salt requests wait for it, as a frozen rendezvous leaves them. */
+  frozen: Promise<void> | undefined
+
   async saltOf (username: string): Promise<Result<'salt'>> {
+    await this.frozen
     const result = await this.#call('salt', { username })
     return this.offer === undefined ? result : { ...result, kdf: this.offer }
   }
@@ -171,6 +175,26 @@ describe('account scrypt parameters and their upgrade', () => {
     await assert.rejects(rv.signin({ username: 'carol', authKey: deriveAuthKey(await deriveMasterKey(PASSWORD, oldSalt!, LEGACY_KDF_PARAMS)), addrs: [] }),
       isCode(ErrorCode.BadCredentials))
     await assert.rejects(signIn(hostFor(rv, home), 'carol', 'not the password'), isCode(ErrorCode.BadCredentials))
+    store.close()
+  })
+
+  it('frozen, a sign-in from a folder signed in from before waits its patience, then goes on offline; a folder without one waits (round 20: LOGIN took 15 s)', { timeout: 20_000 }, async () => {
+    const { rv, store } = setup()
+    const home = join(dir, 'erin-home')
+    const up = await signUp(hostFor(rv, home), 'erin', PASSWORD)
+    let thaw = (): void => {}
+    rv.frozen = new Promise<void>(resolve => { thaw = resolve })
+    const offline = await signIn(hostFor(rv, home), 'erin', PASSWORD, 50)
+    assert.equal(offline.offline, true)
+    assert.equal(offline.identity.equals(up.identity), true, 'this folder\'s identity')
+    await assert.rejects(signIn(hostFor(rv, home), 'erin', 'not the password', 50), isCode(ErrorCode.BadCredentials), 'the password is still checked, here')
+    let elsewhere: string | undefined
+    const signing = signIn(hostFor(rv, join(dir, 'erin-laptop')), 'erin', PASSWORD, 50).then(signed => { elsewhere = signed.offline === true ? 'offline' : 'online' })
+    await new Promise(resolve => setTimeout(resolve, 300))
+    assert.equal(elsewhere, undefined, 'a new folder cannot go on without it: still waiting')
+    thaw()
+    await signing
+    assert.equal(elsewhere, 'online')
     store.close()
   })
 
