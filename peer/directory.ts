@@ -120,9 +120,7 @@ export class Directory {
   async resolve (username: Username): Promise<PeerContact> {
     const cached = this.#cached.get(username)
     if (cached !== undefined && Date.now() - cached.at < CONTACT_CACHE_MS) return cached.contact
-    // Where the contact was last seen, in this run or, kept with its pin, in an earlier one.
-    const stored = this.#lastSeen.get(username) === undefined ? this.#store.lastSeen(username) : undefined
-    const last = this.#lastSeen.get(username) ?? (stored === undefined ? undefined : { username, ...stored, online: true })
+    const last = this.#whereLastSeen(username)
     const asking = this.#lookingUp(username)
     try {
       if (last === undefined) return await asking.answer
@@ -135,6 +133,14 @@ export class Directory {
       if (last === undefined || (!is(err, ErrorCode.Unreachable) && !is(err, ErrorCode.NotSignedIn))) throw err
       return { ...last, online: true }
     }
+  }
+
+  /** Where the contact was last seen: in this run, or kept with its pin in an earlier one. */
+  #whereLastSeen (username: Username): PeerContact | undefined {
+    const seen = this.#lastSeen.get(username)
+    if (seen !== undefined) return seen
+    const stored = this.#store.lastSeen(username)
+    return stored === undefined ? undefined : { username, ...stored, online: true }
   }
 
   /** The look-up of `username` under way, or a new one: concurrent resolves share it. */
