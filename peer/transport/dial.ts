@@ -131,16 +131,25 @@ async function dial (node: Dialer, peerId: PeerId, { addrs, relay }: Dialable, s
   }
   let relayed = loopback ? undefined : relayedAddrs(node, peerId, parsed)
   if (relayed?.length === 0) return await node.dial(target, { signal })
+  let directFailure: unknown
   try {
     return await node.dial(target, { signal: headStart() })
   } catch (err) {
     if (signal.aborted) throw err
     relayed ??= relayedAddrs(node, peerId, parsed)
     if (relayed.length === 0) throw err
+    directFailure = err
   }
   const connection = openConnection(node, peerId)
   if (connection !== undefined) return connection
-  return await node.dial(relayed, { signal })
+  try {
+    return await node.dial(relayed, { signal })
+  } catch (err) {
+    // The relay failing too says less than the direct address did, when that said something:
+    // "connection refused" at their last address, not the relay's "no answer in time" (round 21:
+    // a contact restarted on another port while the rendezvous, our relay, was frozen).
+    throw dialFailure(directFailure) !== undefined ? directFailure : err
+  }
 }
 
 /** Relayed addresses for the peer: from the directory, and through every relay we hold a

@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
+import type { Socket } from 'node:net'
 import type { Stream } from '@libp2p/interface'
 import { loopbackNode } from '../../helpers/nodes.ts'
 import type { ParleyNode } from '../../../common/node.ts'
@@ -124,6 +125,27 @@ test('a dial to a loopback address looks for our relayed addresses only when it 
     openStream(counting, { username: toUsername('gone'), peerId: gone.peerId.toString(), addrs: [goneAt] }, PROTOCOL, AbortSignal.timeout(10_000)),
     (err: unknown) => is(err, ErrorCode.Unreachable))
   assert.equal(asked, 1)
+})
+
+test('a refused address whose relay does not answer either says the refusal, not the relay\'s silence (round 21)', async () => {
+  const gone = await loopbackNode()
+  const goneAt = hostPort(gone)
+  await gone.stop()
+  // A relay that takes connections and never answers: a rendezvous frozen with SIGSTOP.
+  const sockets = new Set<Socket>()
+  const silent = createServer(socket => { sockets.add(socket); socket.on('error', () => {}) })
+  silent.listen(0, '127.0.0.1')
+  await once(silent, 'listening')
+  const port = (silent.address() as { port: number }).port
+  try {
+    const through = `/ip4/127.0.0.1/tcp/${port}/p2p/${carol.peerId.toString()}/p2p-circuit`
+    await assert.rejects(
+      openStream(alice, { username: toUsername('gone'), peerId: gone.peerId.toString(), addrs: [goneAt, through] }, PROTOCOL, AbortSignal.timeout(3_000)),
+      (err: unknown) => is(err, ErrorCode.Unreachable) && (err as Error).message === 'gone is not reachable right now: connection refused')
+  } finally {
+    for (const socket of sockets) socket.destroy()
+    silent.close()
+  }
 })
 
 test('the first frame goes out with the proposal; the answers are read before the echo', async () => {
