@@ -10,6 +10,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { createParleyNode } from '../common/node.ts'
 import type { ParleyNode } from '../common/node.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
+import { answerWithin } from '../common/patient-timeout.ts'
 import type { GroupName, MessageId, Username } from '../common/wire/names.ts'
 import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
 import { signIn, signInBound, signUp } from './account.ts'
@@ -23,7 +24,7 @@ import type { DirectService } from './direct/service.ts'
 import { groupService } from './groups/service.ts'
 import type { GroupService } from './groups/service.ts'
 import { SignedInGate } from './signed-in.ts'
-import { HISTORY_DEFAULT, HISTORY_MAX, WHO_CONTACTS } from './constants.ts'
+import { ANSWER_PATIENCE_MS, HISTORY_DEFAULT, HISTORY_MAX, WHO_CONTACTS } from './constants.ts'
 import { MAX_LISTED } from '../common/protocol/rendezvous.ts'
 
 export interface PeerOptions {
@@ -528,7 +529,13 @@ export class ParleyPeer {
     let found: { group: string, epoch: number, members: Array<{ username: string, peerId: string, online: boolean }> }
     let lastKnown = false
     try {
-      found = await this.#rendezvous.members(group)
+      const asking = this.#rendezvous.members(group)
+      asking.catch(() => {}) // one not waited for past the patience
+      // With a last known list to show, the rendezvous gets the patience (a frozen one held
+      // MEMBERS, and the commands typed after it, 15 s: round 21).
+      const answer = session.keyring.lastKnown(group) === undefined ? await asking : await answerWithin(asking, ANSWER_PATIENCE_MS)
+      if (answer === undefined) throw new ParleyError(ErrorCode.Unreachable, `the rendezvous did not answer within ${ANSWER_PATIENCE_MS / 1000} s`)
+      found = answer
     } catch (err) {
       // The rendezvous away: the members the group goes on with meanwhile, said to be that, each
       // online as far as we know it (ourselves, and those we hold a connection to). Until

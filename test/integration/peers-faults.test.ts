@@ -211,6 +211,10 @@ describe('a member who left, while the rendezvous is away', () => {
         const whileFrozen = bob.waitFor(is('group-message', { group: 'friends', from: 'alice', text: frozenText }), 14_000)
         alice.send(`SENDGROUP friends ${frozenText}`)
         await whileFrozen
+        // MEMBERS shows the last known list after the same patience (round 21: its 15 s, and
+        // the commands typed after it waited).
+        const members = await alice.run('MEMBERS friends', e => e.event === 'members' || e.event === 'error', 14_000)
+        assert.deepEqual([members.event, members.lastKnown], ['members', true], JSON.stringify(members))
       } finally {
         server.child.kill('SIGCONT')
       }
