@@ -30,10 +30,11 @@ function explain (err: unknown, options: ParseArgsOptionsConfig, args: string[])
       if (options[name]?.type !== 'string') return `--${name} takes no value`
       // A value that starts with a dash is read as an option: `--port -1` said only "needs a
       // value after it", though one was there (round 20).
-      const given = args[args.indexOf(`--${name}`) + 1]
-      return given === undefined || !given.startsWith('-') || args.indexOf(`--${name}`) === -1
-        ? `--${name} needs a value after it`
-        : `--${name} needs a value after it, and ${JSON.stringify(given.slice(0, 40))} is not one`
+      const at = args.indexOf(`--${name}`)
+      const given = at === -1 ? undefined : args[at + 1]
+      return given?.startsWith('-') === true
+        ? `--${name} needs a value after it, and ${JSON.stringify(given.slice(0, 40))} is not one`
+        : `--${name} needs a value after it`
     }
     default:
       return message

@@ -75,9 +75,18 @@ export function dialFailure (err: unknown): string | undefined {
   if (errors.some(e => e.name === 'EncryptionFailedError')) return 'the secure handshake with their address failed'
   if (errors.some(e => code(e) === 'ECONNREFUSED')) return 'connection refused'
   if (errors.some(e => code(e) === 'EHOSTUNREACH' || code(e) === 'ENETUNREACH')) return 'no route to their address'
-  if (errors.some(e => e.name === 'TimeoutError' || code(e) === 'ETIMEDOUT')) return 'no answer in time'
+  if (errors.some(e => e.name === 'TimeoutError' || code(e) === 'ETIMEDOUT')) return NO_ANSWER
   if (errors.some(e => e.name === 'NoValidAddressesError')) return 'no address to dial'
   return undefined
+}
+
+const NO_ANSWER = 'no answer in time'
+
+/** Whether the address itself answered why (refused, no route, another peer there): more than a
+ * wait that ran out, which a direct attempt's head start often is. */
+function answeredWhy (err: unknown): boolean {
+  const why = dialFailure(err)
+  return why !== undefined && why !== NO_ANSWER
 }
 
 /** The error and those inside it: libp2p's AggregateError (one error per address) and causes. */
@@ -145,10 +154,10 @@ async function dial (node: Dialer, peerId: PeerId, { addrs, relay }: Dialable, s
   try {
     return await node.dial(relayed, { signal })
   } catch (err) {
-    // The relay failing too says less than the direct address did, when that said something:
+    // The relay failing too says less than the direct address did, when that answered why:
     // "connection refused" at their last address, not the relay's "no answer in time" (round 21:
     // a contact restarted on another port while the rendezvous, our relay, was frozen).
-    throw dialFailure(directFailure) !== undefined ? directFailure : err
+    throw answeredWhy(directFailure) ? directFailure : err
   }
 }
 
