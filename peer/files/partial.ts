@@ -467,12 +467,13 @@ export async function tidyPartials (downloadsDir: string): Promise<void> {
     const match = /^(.+)-([0-9a-f]{32})\.state$/.exec(entry)
     const sender = match?.[1]
     const hex = match?.[2]
-    if (sender === undefined || hex === undefined || claims.has(`${dir}\0${sender}-${hex}`)) continue
-    if ((await readState(join(dir, entry)))?.inflight === undefined) continue
+    if (sender === undefined || hex === undefined) continue
+    const claimed = (): boolean => claims.has(`${dir}\0${sender}-${hex}`)
+    if (claimed() || (await readState(join(dir, entry)))?.inflight === undefined) continue
     try {
-      // Claimed as a receive would (no await before it registers): one that starts meanwhile
-      // takes over, waiting for this one to let go. Claiming adopts the .part (findKept).
-      if (claims.has(`${dir}\0${sender}-${hex}`)) continue
+      // Claimed as a receive would (no await between the look and its registering): one that
+      // starts meanwhile takes over, waiting for this one to let go. Claiming adopts the .part.
+      if (claimed()) continue
       const transfer = await PartialTransfer.claim(downloadsDir, sender, Buffer.from(hex, 'hex'))
       transfer.release()
     } catch (err) {
