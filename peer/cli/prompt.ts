@@ -114,6 +114,12 @@ export class Prompt {
   #paste: PasteGuard | undefined
   /** The last account signed in by this prompt: its lines stay whole in memory, not the next one's. */
   #lastAccount: string | undefined
+  /** Lines readline has read, and lines this prompt has taken (terminal only): the difference,
+   * when a password is asked, was typed ahead of `Password:` (#dropTypedAhead). */
+  #linesRead = 0
+  #linesTaken = 0
+  /** Typed-ahead lines still to drop unrun. */
+  #dropping = 0
 
   constructor (peer: ParleyPeer, output: Output, options: PromptOptions) {
     this.#peer = peer
@@ -152,7 +158,7 @@ export class Prompt {
     // Enter leaves the prompt's row, then and there: a line typed ahead, taken after the prompt
     // was drawn again below the command in hand, is not the prompt's row being left (a QUIT typed
     // during a SENDFILE's hashing put `Bye.` on the row of a fresh prompt: round 12).
-    rl.on('line', () => { this.#prompted = false })
+    rl.on('line', () => { this.#prompted = false; this.#linesRead++ })
     rl.on('close', () => {
       this.#inputEnded = true
       this.#output.detachPrompt?.() // no prompt to keep under what is printed now
@@ -267,7 +273,12 @@ export class Prompt {
     this.#show()
     try {
       for await (const line of this.#lines) {
+        this.#linesTaken++
         if (this.#closed) break
+        if (this.#dropping > 0) {
+          this.#dropping--
+          continue
+        }
         if (this.#paste !== undefined && await this.#pasted(this.#paste)) {
           this.#show()
           continue
@@ -431,6 +442,20 @@ export class Prompt {
     return answer
   }
 
+  /**
+   * Lines typed before `Password:` appeared (`LOGIN dave`, then the password at once, while the
+   * peer was still starting) were read as commands once the sign-in ended, and a password among
+   * them was said back in `unknown command "password1"` (round 22). As sudo does, they are
+   * dropped unrun, and said to be; so is a line typed ahead of `Again:`.
+   */
+  #dropTypedAhead (label: string): void {
+    const ahead = this.#linesRead - this.#linesTaken - this.#dropping
+    if (ahead <= 0) return
+    this.#dropping += ahead
+    const asked = label.trim()
+    this.#output.print({ event: 'error', code: ErrorCode.Usage, message: `${ahead === 1 ? 'a line' : `${ahead} lines`} typed before ${asked} appeared ${ahead === 1 ? 'is' : 'are'} not run (a password typed there would have been read as a command): type it at ${asked}` })
+  }
+
   /** Ask `label` without echo; `problem`, if given, is said above it (why it is asked again). */
   async #askHidden (label: string, problem?: string): Promise<string> {
     const echo = this.#echo
@@ -443,6 +468,7 @@ export class Prompt {
     // Printed as any line that comes while a question is open: above it, the label drawn again.
     if (problem !== undefined) this.#output.print({ event: 'error', code: ErrorCode.Usage, message: problem })
     echo.muted = true
+    this.#dropTypedAhead(label)
     try {
       return await new Promise<string>((resolve, reject) => {
         abort.signal.addEventListener('abort', () => { reject(this.#inputEnded ? new InputEnded() : new ParleyError(ErrorCode.Usage, 'cancelled: nothing was done')) }, { once: true })

@@ -215,6 +215,15 @@ describe('the interactive terminal', () => {
     const screen = await judy.screen()
     assert.doesNotMatch(screen, /wrong password|judy-password/)
     assert.doesNotMatch(screen, CRASH)
+
+    // LOGIN and the password typed in one go, before `Password:` appeared: the second line is not
+    // run, and said so (round 22: it was, and 'unknown command "…"' said the password back).
+    await judy.type('LOGIN judy\rtyped-ahead-secret\r')
+    await judy.waitFor(/error: a line typed before Password: appeared is not run \(a password typed there would have been read as a command\): type it at Password:\nPassword: *$/)
+    await judy.line(JUDY_PASSWORD)
+    const again = await judy.waitFor(shown => shown.split('You are already signed in as judy.').length === 3)
+    assert.doesNotMatch(again, /unknown command/)
+    assert.equal(again.split('typed-ahead-secret').length - 1, 1, 'shown once, as it was typed, and never said back')
     await judy.line('QUIT')
     assert.equal(await judy.exitStatus(), 0)
   })
