@@ -10,7 +10,6 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { createParleyNode } from '../common/node.ts'
 import type { ParleyNode } from '../common/node.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
-import { answerWithin } from '../common/patient-timeout.ts'
 import type { GroupName, MessageId, Username } from '../common/wire/names.ts'
 import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
 import { signIn, signInBound, signUp } from './account.ts'
@@ -24,7 +23,7 @@ import type { DirectService } from './direct/service.ts'
 import { groupService } from './groups/service.ts'
 import type { GroupService } from './groups/service.ts'
 import { SignedInGate } from './signed-in.ts'
-import { ANSWER_PATIENCE_MS, HISTORY_DEFAULT, HISTORY_MAX, WHO_CONTACTS } from './constants.ts'
+import { HISTORY_DEFAULT, HISTORY_MAX, WHO_CONTACTS } from './constants.ts'
 import { MAX_LISTED } from '../common/protocol/rendezvous.ts'
 
 export interface PeerOptions {
@@ -526,27 +525,14 @@ export class ParleyPeer {
   async members (group: GroupName): Promise<void> {
     const session = this.#signedIn()
     const direct = this.#services.direct
-    let found: { group: string, epoch: number, members: Array<{ username: string, peerId: string, online: boolean }> }
-    let lastKnown = false
-    try {
-      const asking = this.#rendezvous.members(group)
-      asking.catch(() => {}) // one not waited for past the patience
-      // With a last known list to show, the rendezvous gets the patience (a frozen one held
-      // MEMBERS, and the commands typed after it, 15 s: round 21).
-      const answer = session.keyring.lastKnown(group) === undefined ? await asking : await answerWithin(asking, ANSWER_PATIENCE_MS)
-      if (answer === undefined) throw new ParleyError(ErrorCode.Unreachable, `the rendezvous did not answer within ${ANSWER_PATIENCE_MS / 1000} s`)
-      found = answer
-    } catch (err) {
-      // The rendezvous away: the members the group goes on with meanwhile, said to be that, each
-      // online as far as we know it (ourselves, and those we hold a connection to). Until
-      // 2026-12-06 an error.
-      const kept = is(err, ErrorCode.Unreachable) ? session.keyring.lastKnown(group) : undefined
-      if (kept === undefined) throw err
-      found = { ...kept, members: kept.members.map(m => ({ ...m, online: m.username === session.username || direct.connected(m.peerId) })) }
-      lastKnown = true
-    }
-    const members = found.members.map(m => ({ username: m.username, online: m.online, connected: direct.connected(m.peerId) }))
-    this.#emit({ event: 'members', group: found.group, epoch: found.epoch, members, lastKnown })
+    // The rendezvous away or not answering in time: the members the group goes on with meanwhile,
+    // said to be that, each online as far as we know it (ourselves, and those we hold a
+    // connection to). Until 2026-12-06 an error; then, frozen, 15 s (round 21).
+    const { info, answered } = await session.keyring.current(group)
+    const online = (m: { username: string, peerId: string, online: boolean }): boolean =>
+      answered ? m.online : m.username === session.username || direct.connected(m.peerId)
+    const members = info.members.map(m => ({ username: m.username, online: online(m), connected: direct.connected(m.peerId) }))
+    this.#emit({ event: 'members', group: info.group, epoch: info.epoch, members, lastKnown: !answered })
   }
 
   async sendGroup (group: GroupName, text: string): Promise<void> {

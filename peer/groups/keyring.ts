@@ -168,18 +168,26 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     return (await this.#infoAnswered(group, fresh)).info
   }
 
+  /** MEMBERS: the list as the rendezvous gives it now, or after the patience the last known one
+   * (`answered` false); its answer is kept as any other (a group's creator had no last known list
+   * until it sent, and MEMBERS with the rendezvous frozen waited 15 s: round 22). */
+  async current (group: string): Promise<{ info: GroupInfo, answered: boolean }> {
+    return await this.#infoAnswered(group, true, true)
+  }
+
   /** info(), and whether the rendezvous gave it (false: it is away or slow, and this is the last
    * known). A list that is due is asked for; while the last known one lacks nobody we know of,
    * it is used after ANSWER_PATIENCE_MS without an answer, the request going on (its answer is
-   * taken when it comes). A fresh list, or one a member joined since, waits for the answer. */
-  async #infoAnswered (group: string, fresh: boolean): Promise<{ info: GroupInfo, answered: boolean }> {
+   * taken when it comes). A fresh list (unless `patient`), or one a member joined since, waits
+   * for the answer. */
+  async #infoAnswered (group: string, fresh: boolean, patient = !fresh): Promise<{ info: GroupInfo, answered: boolean }> {
     const cached = this.#info.get(group)
     if (!fresh && cached !== undefined && Date.now() - cached.at < MEMBERS_CACHE_MS) return { info: cached.info, answered: true }
     const last = this.lastKnown(group)
     if (last !== undefined && Date.now() < this.#awayUntil) return { info: last, answered: false }
     const asking = this.#ask(group)
     try {
-      if (fresh || last === undefined || this.#joined.has(group)) return { info: await asking.answer, answered: true }
+      if (!patient || last === undefined || this.#joined.has(group)) return { info: await asking.answer, answered: true }
       const info = await answerWithin(asking.answer, this.#patienceMs - (Date.now() - asking.since))
       return info === undefined ? { info: last, answered: false } : { info, answered: true }
     } catch (err) {

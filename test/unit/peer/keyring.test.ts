@@ -627,6 +627,20 @@ describe('group keyring', () => {
       assert.equal((await alice.keyring.keyForSending(GROUP)).info.epoch, 2, 'the new epoch starts with the answer')
     })
 
+    test('MEMBERS\' answer is kept: frozen, a later MEMBERS shows it as last known after the patience (round 22: a group\'s creator had none until it sent)', { timeout: 10_000 }, async () => {
+      const carol = member('carol')
+      const asked = await carol.keyring.current(GROUP)
+      assert.equal(asked.answered, true)
+      server.freeze()
+      try {
+        const kept = await carol.keyring.current(GROUP)
+        assert.deepEqual([kept.answered, kept.info.members.map(m => m.username).sort()], [false, ['alice', 'bob', 'carol']])
+        assert.equal((await carol.keyring.info(GROUP)).members.length, 3, 'and a send has it too')
+      } finally {
+        server.thaw()
+      }
+    })
+
     test('frozen after a member joined, a send waits for the answer: the last known list lacks the joiner', { timeout: 10_000 }, async () => {
       const alice = member('alice')
       await alice.keyring.keyForSending(GROUP)
