@@ -91,3 +91,31 @@ export async function answerWithin<T> (answer: Promise<T>, ms: number): Promise<
     timer?.cancel()
   }
 }
+
+/** A question under way (SharedQuestions), and its answer within what is left of a patience
+ * counted from when it was asked. */
+export interface Asked<T> {
+  answer: Promise<T>
+  /** The answer if it comes within `ms` of the asking, else undefined (see answerWithin). */
+  within: (ms: number) => Promise<T | undefined>
+}
+
+/**
+ * One question under way per key (a group's list, a user's address): callers meanwhile share it,
+ * and one who comes after the first has waited its patience does not wait again. Its failure goes
+ * to its waiters; one left running past its patience has none, and is dropped silently.
+ */
+export class SharedQuestions<T> {
+  readonly #asking = new Map<string, Asked<T>>()
+
+  ask (key: string, start: () => Promise<T>): Asked<T> {
+    const running = this.#asking.get(key)
+    if (running !== undefined) return running
+    const since = Date.now()
+    const answer = start()
+    const asked: Asked<T> = { answer, within: async ms => await answerWithin(answer, ms - (Date.now() - since)) }
+    this.#asking.set(key, asked)
+    answer.catch(() => {}).finally(() => { if (this.#asking.get(key) === asked) this.#asking.delete(key) })
+    return asked
+  }
+}

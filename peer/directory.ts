@@ -8,10 +8,11 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { compare } from 'uint8arrays/compare'
 import { readNameCard } from '../common/crypto/name-card.ts'
 import { ErrorCode, ParleyError, is } from '../common/errors.ts'
-import { answerWithin } from '../common/patient-timeout.ts'
+import { SharedQuestions } from '../common/patient-timeout.ts'
 import { RateLimiter } from '../common/rate-limiter.ts'
 import type { Clock } from '../common/rate-limiter.ts'
 import type { Username } from '../common/wire/names.ts'
+import { rendezvousAway } from './rendezvous-client.ts'
 import type { RendezvousClient } from './rendezvous-client.ts'
 import type { PeerStore } from './store/store.ts'
 import type { Emit } from './events.ts'
@@ -87,8 +88,8 @@ export class Directory {
   readonly #warnedChanged = new Set<string>()
   /** Peer ids with no account, until when (see UNKNOWN_PEER_CACHE_MS). */
   readonly #unknown = new Map<string, number>()
-  /** Look-ups by username in flight (resolve), with when each was asked. */
-  readonly #resolving = new Map<Username, { since: number, answer: Promise<PeerContact> }>()
+  /** Look-ups by username in flight (resolve): concurrent resolves share one. */
+  readonly #resolving = new SharedQuestions<PeerContact>()
   readonly #patienceMs: number
   /** `whois` look-ups in flight, so a burst of streams from one peer asks once. */
   readonly #asking = new Map<string, Promise<Username>>()
@@ -121,16 +122,16 @@ export class Directory {
     const cached = this.#cached.get(username)
     if (cached !== undefined && Date.now() - cached.at < CONTACT_CACHE_MS) return cached.contact
     const last = this.#whereLastSeen(username)
-    const asking = this.#lookingUp(username)
+    const asking = this.#resolving.ask(username, async () => await this.#lookUp(username))
     try {
       if (last === undefined) return await asking.answer
       // Known: the look-up gets ANSWER_PATIENCE_MS, then the contact is tried where it was last
       // seen while it goes on (a frozen rendezvous held every message to a contact without an
       // open session its 15 s: round 20).
-      return await answerWithin(asking.answer, this.#patienceMs - (Date.now() - asking.since)) ?? { ...last, online: true }
+      return await asking.within(this.#patienceMs) ?? { ...last, online: true }
     } catch (err) {
       // Rendezvous out of reach, or not signed in there again yet (not "no such user").
-      if (last === undefined || (!is(err, ErrorCode.Unreachable) && !is(err, ErrorCode.NotSignedIn))) throw err
+      if (last === undefined || !rendezvousAway(err)) throw err
       return { ...last, online: true }
     }
   }
@@ -141,17 +142,6 @@ export class Directory {
     if (seen !== undefined) return seen
     const stored = this.#store.lastSeen(username)
     return stored === undefined ? undefined : { username, ...stored, online: true }
-  }
-
-  /** The look-up of `username` under way, or a new one: concurrent resolves share it. */
-  #lookingUp (username: Username): { since: number, answer: Promise<PeerContact> } {
-    const running = this.#resolving.get(username)
-    if (running !== undefined) return running
-    const asking = { since: Date.now(), answer: this.#lookUp(username) }
-    this.#resolving.set(username, asking)
-    // Its failure goes to its waiters; one left running past its patience has none.
-    asking.answer.catch(() => {}).finally(() => { if (this.#resolving.get(username) === asking) this.#resolving.delete(username) })
-    return asking
   }
 
   /** Ask the directory, check the answer against the pin, and keep it (cached, and where the
@@ -332,7 +322,7 @@ export class Directory {
     } catch (err) {
       // The rendezvous away: a contact pinned here can still be verified, as the identity we
       // talk with (until 2026-12-06 VERIFY was an error then: a tester's finding).
-      if (pinned === undefined || !(is(err, ErrorCode.Unreachable) || is(err, ErrorCode.NotSignedIn))) throw err
+      if (pinned === undefined || !rendezvousAway(err)) throw err
       return { user: username, peerId: pinned, fingerprint: Directory.fingerprint(ownPeerId, pinned), changed: false, pinnedPeerId: null, pinnedFingerprint: null, lastKnown: true }
     }
     const changed = pinned !== undefined && pinned !== found.peerId

@@ -414,6 +414,11 @@ export class RendezvousClient {
   }
 }
 
+/** The rendezvous out of reach, or our sign-in there not renewed yet: what it said last will do. */
+export function rendezvousAway (err: unknown): boolean {
+  return is(err, ErrorCode.Unreachable) || is(err, ErrorCode.NotSignedIn)
+}
+
 /** A request refused while our sign-in there is renewed (it was away), in a person's words for
  * the command that made it; the outbox, which tries again by itself, says it its own way. */
 export class SigningInAgain extends RendezvousError {

@@ -231,13 +231,12 @@ function late (message: { at: number, sentAt: number | null }, colour: (style: S
   return note === undefined ? '' : `${colour('dim', note)} `
 }
 
-/** A member's status. With the rendezvous away, one we hold no connection to is not known to be
- * offline: "offline" read wrong beside the deliveries to them that followed (a tester's finding,
- * until 2026-12-06). */
-/** What the rendezvous says (with it away, whether we hold a connection), and whether a direct
- * session is open: a member it says is offline while one is still open is `offline, connected`
- * (a frozen process whose connection has not dropped yet, or one that lost the rendezvous), not
- * online, as the header counts them (until 2026-12-06 `online, connected`: round 16). */
+/** A member's status: what the rendezvous says, and whether a direct session is open. With the
+ * rendezvous away, one we hold no connection to is not known to be offline ("offline" read wrong
+ * beside the deliveries to them that followed: a tester's finding, until 2026-12-06). One it says
+ * is offline while a session is still open is `offline, connected` (a frozen process whose
+ * connection has not dropped yet, or one that lost the rendezvous), not online, as the header
+ * counts them (until 2026-12-06 `online, connected`: round 16). */
 function memberStatus (member: { online: boolean, connected: boolean }, lastKnown: boolean): string {
   if (lastKnown && !member.online) return 'not known (no connection now)'
   return member.connected ? `${online(member.online)}, connected` : online(member.online)

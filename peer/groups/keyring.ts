@@ -11,11 +11,12 @@ import { epochStatement, keyCommitment, keyMatchesCommitment, verifyEpochSignatu
 import { newGroupKey, GROUP_KEY_BYTES } from '../../common/crypto/group.ts'
 import { unwrapSecret, wrapSecret } from '../../common/crypto/wrap.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../../common/errors.ts'
-import { answerWithin } from '../../common/patient-timeout.ts'
+import { SharedQuestions } from '../../common/patient-timeout.ts'
 import { isValidName, toUsername } from '../../common/wire/names.ts'
 import type { GroupName, Username } from '../../common/wire/names.ts'
 import type { Emit } from '../events.ts'
 import type { PeerStore } from '../store/store.ts'
+import { rendezvousAway } from '../rendezvous-client.ts'
 import type { RendezvousClient } from '../rendezvous-client.ts'
 import { logger } from '../log.ts'
 import { leftGroupRefusal, recipientLeft, staleKeyRefusal } from './membership-races.ts'
@@ -129,8 +130,8 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   readonly #lastKnown = new Map<string, GroupInfo>()
   /** Until when the rendezvous is taken to be away without asking (AWAY_RECHECK_MS). */
   #awayUntil = 0
-  /** The request for each group's list under way (#ask), with the list's generation it was made at. */
-  readonly #asking = new Map<string, { generation: number, since: number, answer: Promise<GroupInfo> }>()
+  /** The request for each group's list under way, by group and the list's generation it was made at. */
+  readonly #asking = new SharedQuestions<GroupInfo>()
   /** Groups a member joined since their last answer (memberJoined). */
   readonly #joined = new Set<string>()
   readonly #patienceMs: number
@@ -185,30 +186,19 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     if (!fresh && cached !== undefined && Date.now() - cached.at < MEMBERS_CACHE_MS) return { info: cached.info, answered: true }
     const last = this.lastKnown(group)
     if (last !== undefined && Date.now() < this.#awayUntil) return { info: last, answered: false }
-    const asking = this.#ask(group)
+    // The request under way since this list last changed, or a new one.
+    const generation = this.#generation.get(group) ?? 0
+    const asking = this.#asking.ask(`${group}\n${generation}`, async () => await this.#members(group, generation))
     try {
       if (!patient || last === undefined || this.#joined.has(group)) return { info: await asking.answer, answered: true }
-      const info = await answerWithin(asking.answer, this.#patienceMs - (Date.now() - asking.since))
+      const info = await asking.within(this.#patienceMs)
       return info === undefined ? { info: last, answered: false } : { info, answered: true }
     } catch (err) {
       // The rendezvous is away (or we are not signed in there again yet): the group goes on with
       // the members and epoch we last saw (issue 13 item 3); it is asked again once it is back.
-      if (last !== undefined && isAway(err)) return { info: last, answered: false }
+      if (last !== undefined && rendezvousAway(err)) return { info: last, answered: false }
       throw err
     }
-  }
-
-  /** The request for a group's list under way since this list changed, or a new one: callers
-   * meanwhile share it, and one that has waited its patience already is not waited for again. */
-  #ask (group: string): { since: number, answer: Promise<GroupInfo> } {
-    const generation = this.#generation.get(group) ?? 0
-    const running = this.#asking.get(group)
-    if (running !== undefined && running.generation === generation) return running
-    const asking = { generation, since: Date.now(), answer: this.#members(group, generation) }
-    this.#asking.set(group, asking)
-    // Its failure goes to its waiters; one left running past its patience has none.
-    asking.answer.catch(() => {}).finally(() => { if (this.#asking.get(group) === asking) this.#asking.delete(group) })
-    return asking
   }
 
   /** Ask the rendezvous for the group's list; cached unless it changed meanwhile, kept for when
@@ -218,7 +208,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     try {
       found = await this.#deps.rendezvous.members(group)
     } catch (err) {
-      if (isAway(err)) this.#awayUntil = Date.now() + AWAY_RECHECK_MS
+      if (rendezvousAway(err)) this.#awayUntil = Date.now() + AWAY_RECHECK_MS
       throw err
     }
     this.#awayUntil = 0
@@ -702,11 +692,6 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
  * not exist). */
 function needsNewEpoch (info: GroupInfo): boolean {
   return info.epoch === 0 || info.rotationNeeded || !info.members.some(m => m.hasKey)
-}
-
-/** The rendezvous away, or our sign-in there not renewed yet: the last known list will do. */
-function isAway (err: unknown): boolean {
-  return is(err, ErrorCode.Unreachable) || is(err, ErrorCode.NotSignedIn)
 }
 
 /** A group's members and epoch as the store keeps them. Without presence (after a restart nobody
