@@ -30,6 +30,13 @@ import { Prompt } from './cli/prompt.ts'
 const USAGE = 'usage: npm run peer -- <port> [--rendezvous host:port|multiaddr] [--data DIR] [--host 0.0.0.0] [--json] [--no-mdns]'
 const PORT_RANGE = 'the port must be a number from 0 to 65535'
 
+/** A command line the peer cannot read: what is wrong, named as the rendezvous names its own
+ * (`parley peer: …`; until 2026-12-07 the line had no prefix), then the usage; exit status 2. */
+function refuseUsage (problem: string): number {
+  process.stderr.write(`parley peer: ${problem}\n${USAGE}\n`)
+  return 2
+}
+
 /** After Ctrl-C or a signal, how long deliveries in progress may still take. */
 const SIGNAL_DRAIN_MS = 3_000
 /** After QUIT or the end of input: long enough for what is in flight, bounded all the same (a
@@ -46,10 +53,7 @@ const SIGNAL_EXIT_DEADLINE_MS = 10_000
 async function main (): Promise<number> {
   const argv = process.argv.slice(2)
   // A negative port reads as an option to parseArgs (`-1`): it is a port that is no port.
-  if (/^-[0-9]/.test(argv[0] ?? '')) {
-    process.stderr.write(`${PORT_RANGE}\n${USAGE}\n`)
-    return 2
-  }
+  if (/^-[0-9]/.test(argv[0] ?? '')) return refuseUsage(PORT_RANGE)
   let args
   try {
     args = readArguments(argv, {
@@ -61,8 +65,7 @@ async function main (): Promise<number> {
       help: { type: 'boolean', short: 'h', default: false }
     })
   } catch (err) {
-    process.stderr.write(`${asParleyError(err).message}\n${USAGE}\n`)
-    return 2
+    return refuseUsage(asParleyError(err).message)
   }
   const { values, positionals } = args
   if (values.help) {
@@ -73,19 +76,14 @@ async function main (): Promise<number> {
   if (portText === undefined) {
     // As the usage says: the port names the default data folder too (.parley/peer-<port>), so a
     // peer started without one took peer-0's, not the one it used before (until 2026-12-06).
-    process.stderr.write(`which port? npm run peer -- <port> (0: any free port)\n${USAGE}\n`)
-    return 2
+    return refuseUsage('which port? npm run peer -- <port> (0: any free port)')
   }
   const port = Number(portText)
   if (positionals.length > 1) {
     // Said as what it is: `peer 5000 extra` was told its port was no number (a tester's finding).
-    process.stderr.write(`one port only, then options: ${JSON.stringify((positionals[1] ?? '').slice(0, 40))} is not an option (they start with --)\n${USAGE}\n`)
-    return 2
+    return refuseUsage(`one port only, then options: ${JSON.stringify((positionals[1] ?? '').slice(0, 40))} is not an option (they start with --)`)
   }
-  if (!/^[0-9]{1,5}$/.test(portText) || port > 65535) {
-    process.stderr.write(`${PORT_RANGE}\n${USAGE}\n`)
-    return 2
-  }
+  if (!/^[0-9]{1,5}$/.test(portText) || port > 65535) return refuseUsage(PORT_RANGE)
   const dataDir = values.data ?? join('.parley', `peer-${port}`)
   writeThrough(process.stdout)
   const output = values.json ? jsonOutput() : humanOutput()

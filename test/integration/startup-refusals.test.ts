@@ -77,24 +77,24 @@ describe('a start that cannot go ahead says why in one line', () => {
     // missing port was taken as 0, and so the folder of peer-0.
     const none = await runToExit(['--rendezvous', rendezvous, '--json', '--no-mdns'])
     assert.deepEqual([none.code, none.events], [2, []], JSON.stringify(none))
-    assert.match(none.stderr, /^which port\? npm run peer -- <port> \(0: any free port\)\nusage: /)
+    assert.match(none.stderr, /^parley peer: which port\? npm run peer -- <port> \(0: any free port\)\nusage: /)
     const bad = await runToExit(['70000', '--rendezvous', rendezvous, '--json', '--no-mdns'])
     assert.deepEqual([bad.code, bad.events], [2, []], JSON.stringify(bad))
-    assert.match(bad.stderr, /^the port must be a number from 0 to 65535\n/)
+    assert.match(bad.stderr, /^parley peer: the port must be a number from 0 to 65535\n/)
     // A word after the port is not the port's fault (until 2026-12-06 it said the port was no number).
     const extra = await runToExit(['5000', 'extra', '--rendezvous', rendezvous, '--json', '--no-mdns'])
     assert.deepEqual([extra.code, extra.events], [2, []], JSON.stringify(extra))
-    assert.match(extra.stderr, /^one port only, then options: "extra" is not an option \(they start with --\)\nusage: /)
+    assert.match(extra.stderr, /^parley peer: one port only, then options: "extra" is not an option \(they start with --\)\nusage: /)
     // Options refused in our words, not parseArgs' (until 2026-12-06 `peer -1` was told to "place
     // it at the end of the command after '--'").
     const negative = await runToExit(['-1', '--rendezvous', rendezvous, '--json', '--no-mdns'])
     assert.deepEqual([negative.code, negative.events], [2, []], JSON.stringify(negative))
-    assert.match(negative.stderr, /^the port must be a number from 0 to 65535\nusage: /)
+    assert.match(negative.stderr, /^parley peer: the port must be a number from 0 to 65535\nusage: /)
     const unknown = await runToExit(['5000', '--rendevous', rendezvous, '--json', '--no-mdns'])
     assert.deepEqual([unknown.code, unknown.events], [2, []], JSON.stringify(unknown))
-    assert.match(unknown.stderr, /^"--rendevous" is not an option; the options are --rendezvous, --data, --host, --json, --no-mdns, --help\nusage: /)
+    assert.match(unknown.stderr, /^parley peer: "--rendevous" is not an option; the options are --rendezvous, --data, --host, --json, --no-mdns, --help\nusage: /)
     const missing = await runToExit(['5000', '--json', '--no-mdns', '--data'])
-    assert.match(missing.stderr, /^--data needs a value after it\nusage: /)
+    assert.match(missing.stderr, /^parley peer: --data needs a value after it\nusage: /)
   })
 
   test('a rendezvous started for a person (no --json) says so when Ctrl-C stops it', async () => {
