@@ -111,11 +111,13 @@ export class Outbox {
 
   /** Queue a message's deliveries, with its history row when given, in one durable commit (a
    * crash cannot keep the one without the others), then start delivering them; `durable` is
-   * called in between, before any event about a delivery. */
-  async submit (record: MessageRecord | null, items: NewOutboxItem[], durable?: () => void): Promise<void> {
+   * called in between, before any event about a delivery. `alongside`: more writes of the store
+   * for that commit. */
+  async submit (record: MessageRecord | null, items: NewOutboxItem[], durable?: () => void, alongside?: () => void): Promise<void> {
     await this.#store.commitSoon(() => {
       if (record !== null) this.#store.addMessage(record)
       for (const item of items) this.#store.enqueue(item)
+      alongside?.()
     })
     durable?.()
     // Only the lanes that have something new: a text's run does not read the files' queue.

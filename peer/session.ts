@@ -31,7 +31,8 @@ import type { DirectService, DirectServiceEvents, Posted } from './direct/servic
 import type { SessionPeer } from './direct/session.ts'
 import type { RendezvousClient } from './rendezvous-client.ts'
 import { GroupKeyring } from './groups/keyring.ts'
-import type { GroupMember, KeyringDeps } from './groups/keyring.ts'
+import type { GroupInfo, GroupMember, KeyringDeps } from './groups/keyring.ts'
+import { lateDeliveries } from './groups/roll-call.ts'
 import type { GroupService } from './groups/service.ts'
 import { WARM_BUSY_GIVE_UP_MS, warmSessions } from './groups/warm-sessions.ts'
 import type { WarmTargets } from './groups/warm-sessions.ts'
@@ -135,6 +136,8 @@ export class Session {
   readonly #signedOut = new AbortController()
   /** Inbound work being served for us (SignedInUser.track), each settled or not. */
   readonly #served = new Set<Promise<void>>()
+  /** Each group's roll call under way (#rollCall). */
+  readonly #rollCalls = new Map<string, Promise<void>>()
   /** Signed in elsewhere: this session must not take the account back by reconnecting. */
   #replaced = false
   /** Subscribed to the rendezvous's events: signed in there, and told what happens. */
@@ -189,6 +192,7 @@ export class Session {
     this.keyring.on('key', () => { this.outbox.flushAll() })
     // Deliveries to this member that failed while it had no key can go now.
     this.keyring.on('handed-over', (_group, username) => { this.outbox.flush(username) })
+    this.keyring.on('answered', answer => { this.#rollCall(answer) })
     this.user = {
       username: this.username,
       inbox: this.inbox,
@@ -246,6 +250,8 @@ export class Session {
    * the member lists the hand-overs fetched. A failed hand-over is a warning for the person; the
    * sessions, which nobody waits for, report to the log only. */
   async #afterSignIn (): Promise<void> {
+    // Sends made with a kept list, also by an earlier run: their roll call (#rollCall).
+    for (const group of this.store.groupsUnconfirmed()) this.#askForRollCall(group)
     const { groups } = await this.#rendezvous.groups()
     try {
       await this.keyring.handOverAll(groups)
@@ -487,7 +493,7 @@ export class Session {
    * `durable` once it is stored, before any event about its deliveries (the one answer: the
    * outbox may say `queued` before this resolves). */
   async #fanOut (group: GroupName, what: { kind: 'text', text: string } | { kind: 'file', path: string }, durable: (queued: { id: MessageId, shown: string }) => void): Promise<void> {
-    const { info } = await this.keyring.keyForSending(group).catch((err: unknown) => {
+    const { info, lastKnown } = await this.keyring.keyForSending(group).catch((err: unknown) => {
       // The rendezvous away, and the group not known here without it: said as not sent, which
       // its own words ("did not answer within 15 s") left open (round 16).
       if (!is(err, ErrorCode.Unreachable)) throw err
@@ -507,7 +513,36 @@ export class Session {
     // The history row and every member's delivery are one transaction: a crash cannot leave a
     // message that is shown as sent but never goes out (issue 11).
     const items = others.map(member => ({ id, recipient: member.username, group, kind, ...delivery, created }))
-    await this.outbox.submit(record, items, () => { durable({ id, shown }) })
+    // Sent with the list kept here: kept for the roll call of the rendezvous's next answer, in
+    // the same commit, and that answer asked for now (roll-call.ts).
+    const unconfirmed = lastKnown ? { id, group, kind, ...delivery, created, recipients: others.map(m => m.username) } : undefined
+    await this.outbox.submit(record, items, () => { durable({ id, shown }) }, unconfirmed === undefined ? undefined : () => { this.store.keepUnconfirmed(unconfirmed) })
+    if (unconfirmed !== undefined) this.#askForRollCall(group)
+  }
+
+  /** Ask for the group's list, for its roll call: quietly, as the rendezvous may well still be
+   * away (its answer, whenever it comes, is the roll call's; until then it waits). */
+  #askForRollCall (group: GroupName): void {
+    this.keyring.info(group, true).catch((err: unknown) => { log.warn(`no roll call for ${group} yet`, err) })
+  }
+
+  /** The rendezvous answered a group's list: its sends made with the list kept here go also to
+   * the members who had joined by then, and are settled (roll-call.ts). One at a time per group,
+   * so that two answers in a row add each delivery once. */
+  #rollCall (answer: GroupInfo): void {
+    const { group } = answer
+    const before = this.#rollCalls.get(group) ?? Promise.resolve()
+    const call = before.then(async () => {
+      if (this.#signedOut.signal.aborted) return
+      const sends = this.store.unconfirmedSends(group)
+      if (sends.length === 0) return
+      const late = lateDeliveries(sends, answer, this.username)
+      for (const item of late) log.warn(`${item.recipient} had joined ${group} before a message sent with the list kept here: sent to them too`)
+      await this.outbox.submit(null, late, undefined, () => { this.store.confirmSends(group, sends.map(s => s.id)) })
+    })
+    const settled = call.catch((err: unknown) => { log.warn(`the roll call of ${group} failed`, err) })
+    this.#rollCalls.set(group, settled)
+    void settled.then(() => { if (this.#rollCalls.get(group) === settled) this.#rollCalls.delete(group) })
   }
 
   /** How far a file SENDFILE or SENDGROUPFILE (`id`, to `peer`) takes is read for its hash, as

@@ -251,7 +251,9 @@ export function createHandlers ({ store, sessions, notifier, throttle, nameCards
     members ({ group }, context) {
       const session = requireSession(context)
       const record = memberGroup(group, session)
-      const members = store.members(group).map(member => ({ ...member, online: sessions.isOnline(member.username) }))
+      const now = Date.now()
+      // How long ago each joined, not when: a sender's clock need not agree with ours.
+      const members = store.members(group).map(({ joined, ...member }) => ({ ...member, online: sessions.isOnline(member.username), joinedAgoMs: Math.max(0, now - joined) }))
       const made = store.currentEpoch(group)
       return {
         group,
@@ -262,7 +264,7 @@ export function createHandlers ({ store, sessions, notifier, throttle, nameCards
         members,
         // (absent, not undefined: CBOR would carry an explicit undefined)
         ...(made === undefined ? {} : { maker: { username: made.maker, peerId: made.makerPeerId, commitment: made.commitment, signature: made.signature } }),
-        epochAgeMs: Math.max(0, Date.now() - (made?.created ?? record.created))
+        epochAgeMs: Math.max(0, now - (made?.created ?? record.created))
       }
     },
 

@@ -43,6 +43,8 @@ interface MemberRecord {
   peerId: string
   /** A wrapped key for the group's current epoch is stored for this member. */
   hasKey: boolean
+  /** When they joined (ms since the epoch, this server's clock). */
+  joined: number
 }
 
 type RotateResult = { ok: true, epoch: number } | { ok: false, epoch: number }
@@ -332,12 +334,12 @@ class SqliteStore implements RendezvousStore {
   }
 
   members (group: string): MemberRecord[] {
-    const rows = this.#statements.get(`SELECT m.username AS username, u.peer_id AS peer_id,
+    const rows = this.#statements.get(`SELECT m.username AS username, u.peer_id AS peer_id, m.joined AS joined,
         EXISTS (SELECT 1 FROM wrapped_keys k WHERE k.group_name = m.group_name AND k.username = m.username
                 AND k.epoch = g.epoch) AS has_key
       FROM members m JOIN users u ON u.username = m.username JOIN groups g ON g.name = m.group_name
       WHERE m.group_name = ? ORDER BY m.username`).all(group) as Row[]
-    return rows.map(row => ({ username: str(row, 'username'), peerId: str(row, 'peer_id'), hasKey: num(row, 'has_key') !== 0 }))
+    return rows.map(row => ({ username: str(row, 'username'), peerId: str(row, 'peer_id'), hasKey: num(row, 'has_key') !== 0, joined: num(row, 'joined') }))
   }
 
   groupsOf (username: string): GroupRecord[] {

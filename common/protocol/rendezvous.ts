@@ -149,7 +149,10 @@ export const RESPONSE_SCHEMAS = {
     group,
     epoch,
     rotationNeeded: bool(),
-    members: array(object({ username, peerId, online: bool(), hasKey: bool() }), MAX_GROUP_MEMBERS),
+    /** `joinedAgoMs`: how long ago the member joined, by the server's clock (absent from a server
+     * before 2026-12-07): a message sent with a list kept while the rendezvous was away goes to
+     * those who had joined by then (peer/groups/roll-call.ts). */
+    members: array(object({ username, peerId, online: bool(), hasKey: bool(), joinedAgoMs: optional(uint()) }), MAX_GROUP_MEMBERS),
     /** Who made the current epoch and its signed key commitment (absent at epoch 0). */
     maker: optional(object({ username, peerId, commitment, signature })),
     /** How long ago the current epoch began, by the server's clock (a stalled epoch is replaced). */

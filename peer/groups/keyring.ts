@@ -29,6 +29,9 @@ export interface GroupMember {
   peerId: string
   online: boolean
   hasKey: boolean
+  /** When they joined, on this peer's clock (from the rendezvous's `joinedAgoMs`; absent from a
+   * list kept in the store, or from a rendezvous that does not say). */
+  joinedAt?: number
 }
 
 /** Who made the current epoch, with their signed commitment to its key. */
@@ -79,6 +82,9 @@ export interface KeyringEvents {
   key: [group: string, epoch: number]
   /** A member was handed the key: deliveries to it that failed without one can go now. */
   'handed-over': [group: string, username: Username]
+  /** The rendezvous answered the group's list: sends made meanwhile with the list kept here are
+   * checked against it (peer/groups/roll-call.ts). */
+  answered: [info: GroupInfo]
 }
 
 const log = logger('parley:keyring')
@@ -212,11 +218,18 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       throw err
     }
     this.#awayUntil = 0
+    const now = Date.now()
     const info: GroupInfo = {
       group: found.group,
       epoch: found.epoch,
       rotationNeeded: found.rotationNeeded,
-      members: found.members.map(m => ({ username: m.username, peerId: m.peerId, online: m.online, hasKey: m.hasKey })),
+      members: found.members.map(m => ({
+        username: m.username,
+        peerId: m.peerId,
+        online: m.online,
+        hasKey: m.hasKey,
+        ...(m.joinedAgoMs === undefined ? {} : { joinedAt: now - m.joinedAgoMs })
+      })),
       maker: found.maker,
       epochAgeMs: found.epochAgeMs
     }
@@ -227,6 +240,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       this.#joined.delete(group)
     }
     this.#remember(info)
+    this.emit('answered', info)
     return info
   }
 
@@ -313,13 +327,16 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
    * The cached list is enough when it leaves nothing to decide: every change to who is in the
    * group is pushed (member-joined, member-left, rotation-needed invalidate it). Until 2026-12-06
    * every SENDGROUP asked the rendezvous afresh, and a piped burst ran into its rate limit.
+   *
+   * `lastKnown`: the list is the one kept here, the rendezvous not answering (a member who joined
+   * while this peer was not running is missing from it: the send's roll call, roll-call.ts).
    */
-  async keyForSending (group: GroupName): Promise<{ info: GroupInfo, key: Uint8Array | undefined }> {
+  async keyForSending (group: GroupName): Promise<{ info: GroupInfo, key: Uint8Array | undefined, lastKnown: boolean }> {
     let { info, answered } = await this.#infoAnswered(group, false)
     const ready = await this.#readyKey(info)
     if (ready !== undefined) {
       this.#handOverSoon(info, ready)
-      return { info, key: ready }
+      return { info, key: ready, lastKnown: !answered }
     }
     if (answered) ({ info, answered } = await this.#infoAnswered(group, true))
     if (!answered) {
@@ -329,9 +346,9 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       // 70 s: round 16). Without the key here the send waits for it in the outbox.
       const key = await this.#localKey(group, info.epoch)
       if (key !== undefined) this.#handOverSoon(info, key)
-      return { info, key }
+      return { info, key, lastKnown: true }
     }
-    return await this.#settleKey(group, info)
+    return { ...await this.#settleKey(group, info), lastKnown: false }
   }
 
   /** The key to send with when the list needs nothing done first (an epoch that nobody asked to

@@ -70,6 +70,25 @@ export interface OutboxItem {
 /** What `enqueue` is given: the store numbers the item and counts its attempts. */
 export type NewOutboxItem = Omit<OutboxItem, 'attempts' | 'seq'>
 
+/** A group message sent with the member list kept here, the rendezvous not answering: whoever
+ * else had joined by `created` is only known from its next answer (peer/groups/roll-call.ts).
+ * Each delivery it then adds is this, to that member. */
+export interface UnconfirmedSend {
+  id: MessageId
+  group: GroupName
+  kind: OutboxKind
+  /** As its outbox items: the text, or the file's path. */
+  body: string
+  sha256?: string
+  created: number
+  /** The members it was queued for. */
+  recipients: Username[]
+}
+
+/** Sends awaiting a roll call, at most, per group: past it the oldest are confirmed as sent (a
+ * rendezvous away that long has no list to give soon, and what they were sent to stands). */
+const UNCONFIRMED_PER_GROUP = 10_000
+
 export type PinResult = 'new' | 'same' | 'changed'
 
 /** Messages of one conversation that came in and were never shown (PeerStore.takeUnshown):
@@ -133,7 +152,11 @@ const MIGRATIONS: readonly string[] = [
   'ALTER TABLE outbox ADD COLUMN sha256 BLOB;',
   // 8: when the sender of a text that came in says it sent it (MessageRecord.sentAt): a message
   // that waited for us in its sender's outbox is shown with that time too.
-  'ALTER TABLE messages ADD COLUMN sent_at INTEGER;'
+  'ALTER TABLE messages ADD COLUMN sent_at INTEGER;',
+  // 9: group messages sent with the member list kept here while the rendezvous was away, until
+  // its next answer says who else was in the group then (UnconfirmedSend, peer/groups/roll-call.ts).
+  `CREATE TABLE unconfirmed_sends (grp TEXT NOT NULL, id TEXT NOT NULL, created INTEGER NOT NULL,
+     kind TEXT NOT NULL, body BLOB NOT NULL, sha256 BLOB, recipients TEXT NOT NULL, PRIMARY KEY (grp, id));`
 ]
 
 const PINS_CACHED = 10_000
@@ -223,8 +246,59 @@ export class PeerStore {
   /** A group message of ours whose last member's delivery was acknowledged (none left queued,
    * none given up: that one made it `failed`) is `delivered`, as a direct message is. */
   markGroupDeliveredIfDone (id: string): void {
+    // Nor while a roll call may still add members (UnconfirmedSend).
     this.#statements.get("UPDATE messages SET status = 'delivered' WHERE id = ? AND direction = 'out' AND grp IS NOT NULL AND status = 'sent' " +
-      'AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.id = messages.id)').run(id)
+      'AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.id = messages.id) ' +
+      'AND NOT EXISTS (SELECT 1 FROM unconfirmed_sends u WHERE u.id = messages.id AND u.grp = messages.grp)').run(id)
+  }
+
+  /** Keep a send for the next roll call of its group (in the commit that queues it). */
+  keepUnconfirmed (send: UnconfirmedSend): void {
+    const row = `unconfirmed:${send.group}:${send.id}`
+    this.#statements.get('INSERT OR IGNORE INTO unconfirmed_sends (grp, id, created, kind, body, sha256, recipients) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(send.group, send.id, send.created, send.kind, this.#sealer.seal(`${row}:body`, send.body),
+        send.sha256 === undefined ? null : this.#sealer.seal(`${row}:sha256`, send.sha256), JSON.stringify(send.recipients))
+    const over = this.#statements.get('SELECT id FROM unconfirmed_sends WHERE grp = ? ORDER BY created DESC, id LIMIT -1 OFFSET ?')
+      .all(send.group, UNCONFIRMED_PER_GROUP) as Array<{ id: string }>
+    if (over.length > 0) this.confirmSends(send.group, over.map(r => r.id))
+  }
+
+  /** The group's sends awaiting a roll call, oldest first. */
+  unconfirmedSends (group: string): UnconfirmedSend[] {
+    const rows = this.#statements.get('SELECT * FROM unconfirmed_sends WHERE grp = ? ORDER BY created, id').all(group) as Array<Record<string, string | number | null>>
+    const sends: UnconfirmedSend[] = []
+    for (const r of rows) {
+      const row = `unconfirmed:${String(r.grp)}:${String(r.id)}`
+      try {
+        sends.push({
+          id: toMessageId(String(r.id)),
+          group: toGroupName(String(r.grp)),
+          kind: r.kind as OutboxKind,
+          body: this.#open(`${row}:body`, r.body, SEALED_AES_GCM),
+          ...(r.sha256 === null ? {} : { sha256: this.#open(`${row}:sha256`, r.sha256, SEALED_AES_GCM) }),
+          created: Number(r.created),
+          recipients: (JSON.parse(String(r.recipients)) as string[]).map(toUsername)
+        })
+      } catch (err) {
+        // A row that does not open (tampered with): nothing can be added from it.
+        if (!is(err, ErrorCode.Integrity)) throw err
+        this.confirmSends(group, [String(r.id)])
+      }
+    }
+    return sends
+  }
+
+  /** Groups with sends awaiting a roll call. */
+  groupsUnconfirmed (): GroupName[] {
+    return (this.#statements.get('SELECT DISTINCT grp FROM unconfirmed_sends').all() as Array<{ grp: string }>).map(r => toGroupName(r.grp))
+  }
+
+  /** The roll call is done for these sends: each is `delivered` once its deliveries all are. */
+  confirmSends (group: string, ids: readonly string[]): void {
+    for (const id of ids) {
+      this.#statements.get('DELETE FROM unconfirmed_sends WHERE grp = ? AND id = ?').run(group, id)
+      this.markGroupDeliveredIfDone(id)
+    }
   }
 
   /** A group delivery to a member who left before it reached them: out of the outbox, and the
@@ -453,6 +527,9 @@ export class PeerStore {
     transaction(this.#db, () => {
       this.#statements.get('DELETE FROM group_keys WHERE grp = ?').run(group)
       this.#statements.get('DELETE FROM group_info WHERE grp = ?').run(group)
+      // No roll call comes for a group we left: what they were sent to stands.
+      const unconfirmed = this.#statements.get('SELECT id FROM unconfirmed_sends WHERE grp = ?').all(group) as Array<{ id: string }>
+      this.confirmSends(group, unconfirmed.map(r => r.id))
     })
   }
 

@@ -247,3 +247,64 @@ describe('a member who left, while the rendezvous is away', () => {
     }
   })
 })
+
+describe('a member who joined while a sender was not running', () => {
+  test('gets what the sender sent to the group while the rendezvous was away, once it is back; HISTORY then says delivered (round 21: never, and delivered all the same)', async () => {
+    const dir = await tempDir('parley-roll-call-')
+    let server: ServerProcess | undefined = await spawnRendezvous(join(dir, 'rendezvous'))
+    const port = Number(/\/tcp\/(\d+)/.exec(server.addr.toString())?.[1])
+    const peers: PeerProcess[] = []
+    try {
+      const addr = server.addr.toString()
+      let [alice, bob, carol, dave] = await Promise.all(['alice', 'bob', 'carol', 'dave'].map(async name => {
+        const peer = await PeerProcess.start(name, addr, join(dir, name))
+        peers.push(peer)
+        await peer.run(`SIGNUP ${name} ${PASSWORD}`, is('signed-up'))
+        return peer
+      })) as [PeerProcess, PeerProcess, PeerProcess, PeerProcess]
+      for (const peer of [alice, bob]) await peer.run('JOIN club', is('joined'))
+      // alice keeps the list she sent with: bob and herself.
+      await alice.run('SENDGROUP club before carol', is('delivered', { group: 'club', to: 'bob' }))
+      assert.equal(await alice.kill('SIGTERM'), 0)
+      // carol joins while alice is not running, and bob hands her the key.
+      const carolKeyed = carol.waitFor(is('key', { group: 'club' }))
+      await carol.run('JOIN club', is('joined'))
+      await carolKeyed
+      await server.stop('SIGKILL')
+      server = undefined
+
+      alice = await PeerProcess.start('alice', addr, join(dir, 'alice'))
+      peers.push(alice)
+      const signedIn = await alice.run(`LOGIN alice ${PASSWORD}`, e => e.event === 'error' || e.event === 'logged-in')
+      assert.deepEqual([signedIn.event, signedIn.offline], ['logged-in', true], JSON.stringify(signedIn))
+      const text = 'sent while the rendezvous was away'
+      const toBob = bob.waitFor(is('group-message', { group: 'club', from: 'alice', text }))
+      const toCarol = carol.waitFor(is('group-message', { group: 'club', from: 'alice', text }), 60_000)
+      alice.send(`SENDGROUP club ${text}`)
+      const { id } = await toBob
+      await alice.waitFor(is('delivered', { id, to: 'bob' }))
+      // Sent with the list alice kept, which lacks carol: not delivered yet, whatever bob did.
+      const early = await alice.run('HISTORY club 1', is('history'))
+      assert.deepEqual((early.messages as Array<{ text: string, status: string }>).map(m => [m.text, m.status]), [[text, 'sent']], JSON.stringify(early))
+
+      const back = alice.waitFor(is('rendezvous', { connected: true }), 40_000)
+      server = await spawnRendezvous(join(dir, 'rendezvous'), 15_000, port)
+      // dave joins after the send: it is not for him.
+      await dave.waitFor(is('rendezvous', { connected: true }), 40_000)
+      await dave.run('JOIN club', is('joined'))
+      await back
+      await toCarol
+      await alice.waitFor(is('delivered', { id, to: 'carol' }), 30_000)
+      const late = await alice.run('HISTORY club 1', is('history'))
+      assert.deepEqual((late.messages as Array<{ text: string, status: string }>).map(m => [m.text, m.status]), [[text, 'delivered']], JSON.stringify(late))
+      // A moment for a delivery to dave, had one been queued, to show.
+      await sleep(500)
+      assert.deepEqual(dave.events.filter(e => e.event === 'group-message' && e.text === text), [])
+      assert.deepEqual(alice.events.filter(e => e.id === id && e.to === 'dave'), [])
+    } finally {
+      await Promise.all(peers.map(async p => await p.kill()))
+      await server?.stop('SIGKILL')
+      await removeDir(dir)
+    }
+  })
+})

@@ -24,7 +24,8 @@ const message = (over: Partial<MessageRecord>): MessageRecord => ({
 
 /** Undoes schema step 6 (the outbox's seq column and its index), as a file from before it. */
 /** A file of this release taken back to what earlier ones wrote. */
-const BEFORE_STEP_8 = 'ALTER TABLE messages DROP COLUMN sent_at;'
+const BEFORE_STEP_9 = 'DROP TABLE unconfirmed_sends;'
+const BEFORE_STEP_8 = `${BEFORE_STEP_9} ALTER TABLE messages DROP COLUMN sent_at;`
 const BEFORE_STEP_7 = `${BEFORE_STEP_8} ALTER TABLE outbox DROP COLUMN sha256;`
 const BEFORE_STEP_6 = `${BEFORE_STEP_7} DROP INDEX outbox_by_recipient; ALTER TABLE outbox DROP COLUMN seq; CREATE INDEX outbox_by_recipient ON outbox (recipient, created);`
 
@@ -252,6 +253,31 @@ describe('peer store', () => {
     store.forgetGroup('friends')
     assert.equal(store.lastGroupInfo('friends'), undefined)
     assert.equal(store.groupKey('friends', 3), undefined)
+  })
+
+  test('a group send kept for its roll call: sealed at rest, not delivered until confirmed, then delivered; it survives a reopen and goes with the group', async () => {
+    const group = toGroupName('club')
+    const send = (id: string, created: number) => ({ id: toMessageId(id), group, kind: 'file' as const, body: '/secret/path.bin', sha256: 'ab'.repeat(32), created, recipients: [toUsername('bob')] })
+    store.addMessage(message({ id: toMessageId(idOf(1)), direction: 'out', peer: toUsername('alice'), group, status: 'sent' }))
+    store.enqueue({ id: toMessageId(idOf(1)), recipient: toUsername('bob'), group, kind: 'file', body: '/secret/path.bin', created: 1 })
+    store.keepUnconfirmed(send(idOf(1), 1))
+    store.keepUnconfirmed(send(idOf(1), 1)) // kept once
+    // bob has it, but the roll call may still add a member: not delivered yet.
+    store.removeFromOutbox(idOf(1), 'bob')
+    store.markGroupDeliveredIfDone(idOf(1))
+    assert.equal(store.history({ group: 'club' }, 1)[0]?.status, 'sent')
+    store.close()
+    assert.ok(!(await readFile(file)).includes('/secret/path.bin'), 'the path is sealed')
+    store = new PeerStore(file, wrapKey)
+    assert.deepEqual(store.groupsUnconfirmed(), ['club'])
+    assert.deepEqual(store.unconfirmedSends('club'), [send(idOf(1), 1)])
+    store.confirmSends('club', [idOf(1)])
+    assert.deepEqual([store.unconfirmedSends('club'), store.history({ group: 'club' }, 1)[0]?.status], [[], 'delivered'])
+    // Leaving the group confirms what it kept: no roll call comes for it.
+    store.addMessage(message({ id: toMessageId(idOf(2)), direction: 'out', peer: toUsername('alice'), group, status: 'sent' }))
+    store.keepUnconfirmed(send(idOf(2), 2))
+    store.forgetGroup('club')
+    assert.deepEqual([store.groupsUnconfirmed(), store.history({ group: 'club' }, 1)[0]?.status], [[], 'delivered'])
   })
 
   test('texts and paths are sealed at rest: the file holds neither, and another key cannot read them', async () => {

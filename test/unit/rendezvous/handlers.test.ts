@@ -8,6 +8,7 @@
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { multiaddr } from '@multiformats/multiaddr'
 import { KDF_PARAMS, newSalt, verifierOf } from '../../../common/crypto/password.ts'
 import { ErrorCode, is } from '../../../common/errors.ts'
@@ -263,8 +264,9 @@ describe('rendezvous handlers', () => {
       assert.deepEqual(as(carol, 'list', {}).groups, [])
     })
 
-    it('members: only for members, with presence and who holds the current key', async () => {
+    it('members: only for members, with presence, who holds the current key and how long ago each joined', async () => {
       as(alice, 'create', { group: 'club' })
+      await sleep(20)
       as(bob, 'join', { group: 'club' })
       assert.throws(() => as(carol, 'members', { group: 'club' }), rejectsWith(ErrorCode.Forbidden))
       assert.throws(() => as(carol, 'members', { group: 'nowhere' }), rejectsWith(ErrorCode.NotFound))
@@ -272,9 +274,12 @@ describe('rendezvous handlers', () => {
       rv.sessions.end(bob.peerId)
       const seen = as(alice, 'members', { group: 'club' })
       assert.equal(seen.epoch, 1)
+      // How long ago, not when: the asker's clock need not agree with the server's.
+      const [aliceAgo, bobAgo] = seen.members.map(m => m.joinedAgoMs ?? -1) as [number, number]
+      assert.ok(bobAgo >= 0 && aliceAgo >= bobAgo + 20 && aliceAgo < 10_000, JSON.stringify(seen.members))
       assert.deepEqual(seen.members, [
-        { username: 'alice', peerId: alice.peerId, online: true, hasKey: true },
-        { username: 'bob', peerId: bob.peerId, online: false, hasKey: false }
+        { username: 'alice', peerId: alice.peerId, online: true, hasKey: true, joinedAgoMs: aliceAgo },
+        { username: 'bob', peerId: bob.peerId, online: false, hasKey: false, joinedAgoMs: bobAgo }
       ])
     })
   })
