@@ -25,6 +25,9 @@ import type { GroupService } from './groups/service.ts'
 import { SignedInGate } from './signed-in.ts'
 import { HISTORY_DEFAULT, HISTORY_MAX, WHO_CONTACTS } from './constants.ts'
 import { MAX_LISTED } from '../common/protocol/rendezvous.ts'
+import { logger } from './log.ts'
+
+const log = logger('parley:peer')
 
 export interface PeerOptions {
   /** Our own listen port (0 picks one). */
@@ -33,6 +36,9 @@ export interface PeerOptions {
   host: string
   /** Where the rendezvous is (resolved by the caller: flag, mDNS or the default). */
   rendezvous: Multiaddr
+  /** `rendezvous` has no peer id (nobody answered there when the peer started): called with the
+   * address and the id once a connection learns it, to pin it (rendezvous-pin.ts). */
+  onRendezvousIdentified?: (server: Multiaddr) => Promise<void>
   dataDir: string
   emit: Emit
 }
@@ -56,6 +62,8 @@ export class ParleyPeer {
   #node: ParleyNode
   #services: Services
   #rendezvous: RendezvousClient
+  /** The rendezvous's address: the one given, with its peer id once that is learnt. */
+  #rendezvousAt: Multiaddr
   #session: Session | undefined
   /** The sign-in #session was opened with: what signs its user in again if switching fails. */
   #account: SignedIn | undefined
@@ -83,22 +91,35 @@ export class ParleyPeer {
     }
     this.#node = node
     this.#services = this.#servicesOf(node)
-    this.#rendezvous = new RendezvousClient(node, options.rendezvous)
+    this.#rendezvousAt = options.rendezvous
+    this.#rendezvous = this.#rendezvousClient(node)
+  }
+
+  /** A client of the rendezvous for `node`; the first to learn its peer id has it pinned, and
+   * every later client (and node's relay) is given it: whoever answers there afterwards must be
+   * that one. Until 2026-12-07 a folder whose first start found the rendezvous frozen was never
+   * pinned in that run, whatever it signed in to (round 23). */
+  #rendezvousClient (node: ParleyNode): RendezvousClient {
+    return new RendezvousClient(node, this.#rendezvousAt, undefined, server => {
+      if (this.#rendezvousAt.equals(server)) return
+      this.#rendezvousAt = server
+      this.#options.onRendezvousIdentified?.(server).catch((err: unknown) => { log.warn('could not pin the rendezvous', err) })
+    })
   }
 
   /** Start with a throw-away identity: enough to reach the rendezvous before anyone signs in. */
   static async start (options: PeerOptions): Promise<ParleyPeer> {
-    const node = await ParleyPeer.#listen(options, await generateKeyPair('Ed25519'))
+    const node = await ParleyPeer.#listen(options, await generateKeyPair('Ed25519'), options.rendezvous)
     const peer = new ParleyPeer(options, node)
     await peer.#startServices()
     peer.#emit({ event: 'ready', peerId: node.peerId.toString(), addrs: peer.#addrs(), rendezvous: options.rendezvous.toString() })
     return peer
   }
 
-  static async #listen (options: PeerOptions, identity: PrivateKey): Promise<ParleyNode> {
+  static async #listen (options: PeerOptions, identity: PrivateKey, relayAt: Multiaddr): Promise<ParleyNode> {
     const host = options.host.includes(':') ? `/ip6/${options.host}` : `/ip4/${options.host}`
     // A slot on the rendezvous's relay: how peers behind another NAT reach us (issue 13).
-    return await createParleyNode({ privateKey: identity, listen: [`${host}/tcp/${options.port}`], relay: { relayAt: options.rendezvous } })
+    return await createParleyNode({ privateKey: identity, listen: [`${host}/tcp/${options.port}`], relay: { relayAt } })
   }
 
   /**
@@ -256,10 +277,10 @@ export class ParleyPeer {
     await this.#closeSession()
     await this.#stopServices()
     await this.#node.stop()
-    this.#node = await ParleyPeer.#listen(this.#options, identity)
+    this.#node = await ParleyPeer.#listen(this.#options, identity, this.#rendezvousAt)
     this.#services = this.#servicesOf(this.#node)
     await this.#startServices()
-    this.#rendezvous = new RendezvousClient(this.#node, this.#options.rendezvous)
+    this.#rendezvous = this.#rendezvousClient(this.#node)
   }
 
   /** Open the signed-in session and announce it (`signed-up`, `logged-in`). What is reported

@@ -105,6 +105,7 @@ async function main (): Promise<number> {
   process.on('unhandledRejection', unexpected)
 
   let rendezvous: Multiaddr
+  let pinWhenIdentified: ((server: Multiaddr) => Promise<void>) | undefined
   try {
     const discovered = values.rendezvous !== undefined || values['no-mdns'] ? undefined : await discoverRendezvous()
     const source: RendezvousSource = values.rendezvous !== undefined ? 'flag' : discovered !== undefined ? 'mdns' : 'default'
@@ -113,6 +114,7 @@ async function main (): Promise<number> {
       : discovered ?? parseRendezvousAddress(DEFAULT_RENDEZVOUS)
     const pinned = await pinRendezvous(dataDir, found, source)
     rendezvous = pinned.addr
+    pinWhenIdentified = pinned.pinWhenIdentified
     if (pinned.notice !== undefined) output.print({ event: 'warning', code: ErrorCode.IdentityChanged, message: pinned.notice })
   } catch (err) {
     output.print({ event: 'error', code: asParleyError(err).code, message: asParleyError(err).message })
@@ -150,7 +152,7 @@ async function main (): Promise<number> {
   }
   let peer: ParleyPeer
   try {
-    peer = await ParleyPeer.start({ port, host: values.host, rendezvous, dataDir, emit })
+    peer = await ParleyPeer.start({ port, host: values.host, rendezvous, dataDir, emit, onRendezvousIdentified: pinWhenIdentified })
   } catch (err) {
     const error = asParleyError(err)
     if (error.code === ErrorCode.Internal) unexpected(err)

@@ -101,12 +101,16 @@ export class RendezvousClient {
   readonly #idle: Array<{ framed: FramedStream, timer: NodeJS.Timeout }> = []
   #server: Multiaddr
 
-  /** `server` should end in /p2p/<id>; without it the id is learnt on first contact. */
-  /** `requestTimeoutMs`: how long a request may wait for its answer (tests shorten it). */
-  constructor (node: ParleyNode, server: Multiaddr, requestTimeoutMs = REQUEST_TIMEOUT_MS) {
+  readonly #onIdentified: ((server: Multiaddr) => void) | undefined
+
+  /** `server` should end in /p2p/<id>; without it the id is learnt on first contact, and
+   * `onIdentified` is given the address with it. `requestTimeoutMs`: how long a request may wait
+   * for its answer (tests shorten it). */
+  constructor (node: ParleyNode, server: Multiaddr, requestTimeoutMs = REQUEST_TIMEOUT_MS, onIdentified?: (server: Multiaddr) => void) {
     this.#node = node
     this.#server = server
     this.#requestTimeoutMs = requestTimeoutMs
+    this.#onIdentified = onIdentified
     this.#log = node.logger.forComponent('parley:rendezvous-client')
   }
 
@@ -132,6 +136,7 @@ export class RendezvousClient {
       const connection = await this.#node.dial(this.#server, { signal })
       if (peerIdOf(this.#server) === undefined) {
         this.#server = this.#server.encapsulate(`/p2p/${connection.remotePeer.toString()}`)
+        this.#onIdentified?.(this.#server)
       }
       return connection.remotePeer
     } catch (err) {

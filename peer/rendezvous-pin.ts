@@ -35,6 +35,9 @@ export interface PinnedRendezvous {
   addr: Multiaddr
   /** Something the person should know (the pin was set or replaced). */
   notice?: string
+  /** Nobody answered at `addr` and the folder has no pin yet: call it with the address and
+   * peer id the first connection there learns, and that one is pinned. */
+  pinWhenIdentified?: (server: Multiaddr) => Promise<void>
 }
 
 export async function pinRendezvous (dataDir: string, addr: Multiaddr, source: RendezvousSource, identify = whoAnswers): Promise<PinnedRendezvous> {
@@ -58,7 +61,7 @@ export async function pinRendezvous (dataDir: string, addr: Multiaddr, source: R
   if (found === undefined) {
     // Not reachable now: with a pin, Noise will hold the connection to that identity. Nothing
     // said where (no flag, no mDNS answer): where the pinned one was last reached.
-    if (pinned === undefined) return { addr }
+    if (pinned === undefined) return { addr, pinWhenIdentified: pinOnce(file) }
     const last = source === 'default' ? lastAddress(pin) : undefined
     return { addr: (last ?? bare).encapsulate(`/p2p/${pinned}`) }
   }
@@ -70,6 +73,20 @@ export async function pinRendezvous (dataDir: string, addr: Multiaddr, source: R
   if (pinned === undefined) await writePin(file, { peerId: found, at: bare.toString() })
   else await rememberWhere(file, pin, bare)
   return { addr: bare.encapsulate(`/p2p/${found}`) }
+}
+
+/** The pin, made from the first address with a peer id it is given, and only if the folder has
+ * none by then (until 2026-12-07 a folder that met no answer at its first start stayed unpinned
+ * for the whole run, whatever it then signed in to: round 23). */
+function pinOnce (file: string): (server: Multiaddr) => Promise<void> {
+  let done = false
+  return async server => {
+    const found = peerIdOf(server)
+    if (done || found === undefined) return
+    done = true
+    if (await readPin(file) !== undefined) return
+    await writePin(file, { peerId: found, at: server.decapsulateCode(CODE_P2P).toString() })
+  }
 }
 
 /** Keep `bare` as where the pinned rendezvous answers, if the pin says otherwise. */

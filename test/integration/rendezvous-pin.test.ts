@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
 import { PEER_PROGRAM, PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
@@ -67,6 +68,31 @@ describe('the rendezvous is pinned on first use', () => {
     const again = await firstWord(hostPort, data)
     assert.equal(again.code, 0, JSON.stringify(again))
     assert.match(String(again.events[0]?.rendezvous), new RegExp(`/p2p/${server.peerId}$`))
+  })
+
+  test('a folder whose first start found nobody at the address pins the rendezvous it then signs up at, in that run (round 23: not until a later start)', async () => {
+    // A port nobody listens on now: the start meets no answer, and goes on unpinned.
+    const spare = await spawnRendezvous(join(dir, 'spare'))
+    const port = Number(spare.addr.getComponents().find(c => c.name === 'tcp')?.value ?? 0)
+    await spare.stop()
+    const data = join(dir, 'late')
+    const peer = await PeerProcess.start('late', `127.0.0.1:${port}`, data)
+    let late: ServerProcess | undefined
+    let lateId = ''
+    try {
+      assert.doesNotMatch(String(peer.events[0]?.rendezvous), /\/p2p\//, JSON.stringify(peer.events[0]))
+      late = await spawnRendezvous(join(dir, 'spare'), 15_000, port)
+      lateId = late.peerId
+      await peer.run('SIGNUP late late-password-1', is('signed-up'))
+      assert.equal((await readFile(join(data, 'rendezvous.pin'), 'utf8')).split('\n')[0], late.peerId)
+    } finally {
+      await peer.kill()
+      await late?.stop()
+    }
+    // And the next start holds to it, though nobody answers there now.
+    const again = await firstWord(`127.0.0.1:${port}`, data)
+    assert.equal(again.code, 0, JSON.stringify(again))
+    assert.match(String(again.events[0]?.rendezvous), new RegExp(`/p2p/${lateId}$`), JSON.stringify(again))
   })
 
   test('a running peer whose rendezvous comes back with another identity is told so, once, and what to do', { timeout: 90_000 }, async () => {
