@@ -31,9 +31,12 @@ const USAGE = 'usage: npm run peer -- <port> [--rendezvous host:port|multiaddr] 
 const PORT_RANGE = 'the port must be a number from 0 to 65535'
 
 /** A command line the peer cannot read: what is wrong, named as the rendezvous names its own
- * (`parley peer: …`; until 2026-12-07 the line had no prefix), then the usage; exit status 2. */
+ * (`parley peer: …`; until 2026-12-07 the line had no prefix), then the usage; exit status 2.
+ * With --json anywhere on it, an `error` event instead, as the rendezvous says it (until
+ * 2026-12-07 plain text: round 24). */
 function refuseUsage (problem: string): number {
-  process.stderr.write(`parley peer: ${problem}\n${USAGE}\n`)
+  if (process.argv.includes('--json')) jsonOutput().print({ event: 'error', code: ErrorCode.Usage, message: `${problem}\n${USAGE}` })
+  else process.stderr.write(`parley peer: ${problem}\n${USAGE}\n`)
   return 2
 }
 

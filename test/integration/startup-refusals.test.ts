@@ -73,28 +73,29 @@ describe('a start that cannot go ahead says why in one line', () => {
   })
 
   test('a peer started without a port, or with one that is not a port, says so and starts nothing', async () => {
+    /** A usage error as --json says it: one `error` event, its problem, then the usage line. */
+    const refused = (ended: Ended, problem: RegExp): void => {
+      assert.deepEqual([ended.code, ended.stderr, ended.events.map(e => [e.event, e.code])], [2, '', [['error', 'ERR_USAGE']]], JSON.stringify(ended))
+      const [first = '', second = ''] = String(ended.events[0]?.message).split('\n')
+      assert.match(first, problem)
+      assert.match(second, /^usage: npm run peer -- <port> /)
+    }
     // Without --data: the port names the default folder (.parley/peer-<port>); until 2026-12-06 a
     // missing port was taken as 0, and so the folder of peer-0.
-    const none = await runToExit(['--rendezvous', rendezvous, '--json', '--no-mdns'])
-    assert.deepEqual([none.code, none.events], [2, []], JSON.stringify(none))
-    assert.match(none.stderr, /^parley peer: which port\? npm run peer -- <port> \(0: any free port\)\nusage: /)
-    const bad = await runToExit(['70000', '--rendezvous', rendezvous, '--json', '--no-mdns'])
-    assert.deepEqual([bad.code, bad.events], [2, []], JSON.stringify(bad))
-    assert.match(bad.stderr, /^parley peer: the port must be a number from 0 to 65535\n/)
+    refused(await runToExit(['--rendezvous', rendezvous, '--json', '--no-mdns']), /^which port\? npm run peer -- <port> \(0: any free port\)$/)
+    refused(await runToExit(['70000', '--rendezvous', rendezvous, '--json', '--no-mdns']), /^the port must be a number from 0 to 65535$/)
     // A word after the port is not the port's fault (until 2026-12-06 it said the port was no number).
-    const extra = await runToExit(['5000', 'extra', '--rendezvous', rendezvous, '--json', '--no-mdns'])
-    assert.deepEqual([extra.code, extra.events], [2, []], JSON.stringify(extra))
-    assert.match(extra.stderr, /^parley peer: one port only, then options: "extra" is not an option \(they start with --\)\nusage: /)
+    refused(await runToExit(['5000', 'extra', '--rendezvous', rendezvous, '--json', '--no-mdns']), /^one port only, then options: "extra" is not an option \(they start with --\)$/)
     // Options refused in our words, not parseArgs' (until 2026-12-06 `peer -1` was told to "place
     // it at the end of the command after '--'").
-    const negative = await runToExit(['-1', '--rendezvous', rendezvous, '--json', '--no-mdns'])
-    assert.deepEqual([negative.code, negative.events], [2, []], JSON.stringify(negative))
-    assert.match(negative.stderr, /^parley peer: the port must be a number from 0 to 65535\nusage: /)
-    const unknown = await runToExit(['5000', '--rendevous', rendezvous, '--json', '--no-mdns'])
-    assert.deepEqual([unknown.code, unknown.events], [2, []], JSON.stringify(unknown))
-    assert.match(unknown.stderr, /^parley peer: "--rendevous" is not an option; the options are --rendezvous, --data, --host, --json, --no-mdns, --help\nusage: /)
-    const missing = await runToExit(['5000', '--json', '--no-mdns', '--data'])
-    assert.match(missing.stderr, /^parley peer: --data needs a value after it\nusage: /)
+    refused(await runToExit(['-1', '--rendezvous', rendezvous, '--json', '--no-mdns']), /^the port must be a number from 0 to 65535$/)
+    refused(await runToExit(['5000', '--rendevous', rendezvous, '--json', '--no-mdns']), /^"--rendevous" is not an option; the options are --rendezvous, --data, --host, --json, --no-mdns, --help$/)
+    refused(await runToExit(['5000', '--json', '--no-mdns', '--data']), /^--data needs a value after it$/)
+    // For a person, on stderr, after the program's name (until 2026-12-07 without it; and with
+    // --json it was this text too: round 24).
+    const person = await runToExit(['70000', '--rendezvous', rendezvous, '--no-mdns'])
+    assert.deepEqual([person.code, person.events], [2, []], JSON.stringify(person))
+    assert.match(person.stderr, /^parley peer: the port must be a number from 0 to 65535\nusage: npm run peer -- <port> .*\n$/)
   })
 
   test('a rendezvous started for a person (no --json) says so when Ctrl-C stops it', async () => {
