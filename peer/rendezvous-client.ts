@@ -238,6 +238,12 @@ export class RendezvousClient {
     return await this.#request('groups', {}, options)
   }
 
+  /** How long ago each member of the group joined (members only; a rendezvous from before
+   * 2026-12-07 refuses it, ERR_MALFORMED). */
+  async joinTimes (group: string, options?: AbortOptions): Promise<Result<'join-times'>> {
+    return await this.#request('join-times', { group }, options)
+  }
+
   /**
    * Open the events stream (after signing in). Resolves once the server accepted the
    * subscription; events then arrive through `onEvent`, and when the stream ends for any reason

@@ -29,10 +29,11 @@ import { fileToQueue, tidyPartials } from './files/index.ts'
 import { PeerStore } from './store/store.ts'
 import type { DirectService, DirectServiceEvents, Posted } from './direct/service.ts'
 import type { SessionPeer } from './direct/session.ts'
+import { rendezvousAway } from './rendezvous-client.ts'
 import type { RendezvousClient } from './rendezvous-client.ts'
 import { GroupKeyring } from './groups/keyring.ts'
-import type { GroupInfo, GroupMember, KeyringDeps } from './groups/keyring.ts'
-import { lateDeliveries } from './groups/roll-call.ts'
+import type { GroupMember, KeyringDeps } from './groups/keyring.ts'
+import { rollCall } from './groups/roll-call.ts'
 import type { GroupService } from './groups/service.ts'
 import { WARM_BUSY_GIVE_UP_MS, warmSessions } from './groups/warm-sessions.ts'
 import type { WarmTargets } from './groups/warm-sessions.ts'
@@ -46,7 +47,7 @@ const log = logger('parley:session')
 
 /** What a session asks of the rendezvous: its events, signing in again, the directory's look-ups
  * and the keyring's. */
-export type SessionRendezvous = Pick<RendezvousClient, 'subscribe' | 'signin' | 'signInRefused' | 'signingInAgain' | 'card' | 'serverPeerId' | 'groups'> & DirectoryRendezvous & KeyringDeps['rendezvous']
+export type SessionRendezvous = Pick<RendezvousClient, 'subscribe' | 'signin' | 'signInRefused' | 'signingInAgain' | 'card' | 'serverPeerId' | 'groups' | 'joinTimes'> & DirectoryRendezvous & KeyringDeps['rendezvous']
 
 /** A file queued by SENDFILE or SENDGROUPFILE: its message id, and the name it is sent under. */
 export interface SentFile {
@@ -99,6 +100,9 @@ const RECENT_CONTACTS_MAX = 16
 
 /** At sign-out, how long deliveries in flight may take to be acknowledged. */
 const CLOSE_GRACE_MS = 2_000
+/** Group sends whose roll call the rendezvous did not answer (away, frozen) are asked for again
+ * this often (peer/groups/roll-call.ts). */
+const ROLL_CALL_SWEEP_MS = 30_000
 /** At sign-out, how long inbound work (a file coming in) may take to end once told to: enough to
  * keep what came of a file (an fsync or two), bounded for a disk that hangs. */
 const SERVED_GRACE_MS = 2_000
@@ -136,8 +140,11 @@ export class Session {
   readonly #signedOut = new AbortController()
   /** Inbound work being served for us (SignedInUser.track), each settled or not. */
   readonly #served = new Set<Promise<void>>()
-  /** Each group's roll call under way (#rollCall). */
+  /** Each group's roll call under way (#rollCallSoon), and those asked for again meanwhile. */
   readonly #rollCalls = new Map<string, Promise<void>>()
+  readonly #rollCallAgain = new Set<string>()
+  /** Roll calls the rendezvous did not answer are asked for again by this (#rollCallAll). */
+  readonly #rollCallSweep = setInterval(() => { this.#rollCallAll() }, ROLL_CALL_SWEEP_MS).unref()
   /** Signed in elsewhere: this session must not take the account back by reconnecting. */
   #replaced = false
   /** Subscribed to the rendezvous's events: signed in there, and told what happens. */
@@ -192,7 +199,6 @@ export class Session {
     this.keyring.on('key', () => { this.outbox.flushAll() })
     // Deliveries to this member that failed while it had no key can go now.
     this.keyring.on('handed-over', (_group, username) => { this.outbox.flush(username) })
-    this.keyring.on('answered', answer => { this.#rollCall(answer) })
     this.user = {
       username: this.username,
       inbox: this.inbox,
@@ -251,7 +257,7 @@ export class Session {
    * sessions, which nobody waits for, report to the log only. */
   async #afterSignIn (): Promise<void> {
     // Sends made with a kept list, also by an earlier run: their roll call (#rollCall).
-    for (const group of this.store.groupsUnconfirmed()) this.#askForRollCall(group)
+    this.#rollCallAll()
     const { groups } = await this.#rendezvous.groups()
     try {
       await this.keyring.handOverAll(groups)
@@ -410,6 +416,7 @@ export class Session {
 
   async #close (graceMs: number): Promise<number> {
     this.#abort.abort()
+    clearInterval(this.#rollCallSweep)
     this.#nameCard.stop()
     this.outbox.stop()
     // Messages in flight get a moment (graceMs) for their acks; what is still unacknowledged
@@ -517,32 +524,45 @@ export class Session {
     // the same commit, and that answer asked for now (roll-call.ts).
     const unconfirmed = lastKnown ? { id, group, kind, ...delivery, created, recipients: others.map(m => m.username) } : undefined
     await this.outbox.submit(record, items, () => { durable({ id, shown }) }, unconfirmed === undefined ? undefined : () => { this.store.keepUnconfirmed(unconfirmed) })
-    if (unconfirmed !== undefined) this.#askForRollCall(group)
+    if (unconfirmed !== undefined) this.#rollCallSoon(group)
   }
 
-  /** Ask for the group's list, for its roll call: quietly, as the rendezvous may well still be
-   * away (its answer, whenever it comes, is the roll call's; until then it waits). */
-  #askForRollCall (group: GroupName): void {
-    this.keyring.info(group, true).catch((err: unknown) => { log.warn(`no roll call for ${group} yet`, err) })
-  }
-
-  /** The rendezvous answered a group's list: its sends made with the list kept here go also to
-   * the members who had joined by then, and are settled (roll-call.ts). One at a time per group,
-   * so that two answers in a row add each delivery once. */
-  #rollCall (answer: GroupInfo): void {
-    const { group } = answer
-    const before = this.#rollCalls.get(group) ?? Promise.resolve()
-    const call = before.then(async () => {
-      if (this.#signedOut.signal.aborted) return
-      const sends = this.store.unconfirmedSends(group)
-      if (sends.length === 0) return
-      const late = lateDeliveries(sends, answer, this.username)
-      for (const item of late) log.warn(`${item.recipient} had joined ${group} before a message sent with the list kept here: sent to them too`)
-      await this.outbox.submit(null, late, undefined, () => { this.store.confirmSends(group, sends.map(s => s.id)) })
+  /** The roll call of the group's sends made with the list kept here (roll-call.ts): one at a
+   * time per group, and once more after one under way if asked meanwhile (a send committed
+   * after it read the group's sends). Quietly: the rendezvous may well still be away, and the
+   * sweep (ROLL_CALL_SWEEP_MS) and the next sign-in there ask again. */
+  #rollCallSoon (group: GroupName): void {
+    if (this.#rollCalls.has(group)) {
+      this.#rollCallAgain.add(group)
+      return
+    }
+    const call = rollCall({
+      self: this.username,
+      unconfirmed: group => this.store.unconfirmedSends(group),
+      joinTimes: async group => await this.#rendezvous.joinTimes(group),
+      settle: async (group, late, settled) => {
+        // It answered: the keyring asks it again rather than going on with the list kept (which
+        // lacks these members, and would have their deliveries withdrawn as if they had left).
+        this.keyring.rendezvousBack()
+        this.keyring.invalidate(group)
+        for (const item of late) log.warn(`${item.recipient} had joined ${group} before a message sent with the list kept here: sent to them too`)
+        await this.outbox.submit(null, late, undefined, () => { this.store.confirmSends(group, settled.map(send => send.id)) })
+      },
+      away: rendezvousAway
+    }, group).then(() => {}, (err: unknown) => {
+      // After the sign-out the store is closed: the next sign-in calls the roll again.
+      if (!this.#signedOut.signal.aborted) log.warn(`the roll call of ${group} failed`, err)
+    }).finally(() => {
+      this.#rollCalls.delete(group)
+      if (this.#rollCallAgain.delete(group) && !this.#signedOut.signal.aborted) this.#rollCallSoon(group)
     })
-    const settled = call.catch((err: unknown) => { log.warn(`the roll call of ${group} failed`, err) })
-    this.#rollCalls.set(group, settled)
-    void settled.then(() => { if (this.#rollCalls.get(group) === settled) this.#rollCalls.delete(group) })
+    this.#rollCalls.set(group, call)
+  }
+
+  /** Every group's roll call that is due (at sign-in there, and every ROLL_CALL_SWEEP_MS). */
+  #rollCallAll (): void {
+    if (this.#signedOut.signal.aborted) return
+    for (const group of this.store.groupsUnconfirmed()) this.#rollCallSoon(group)
   }
 
   /** How far a file SENDFILE or SENDGROUPFILE (`id`, to `peer`) takes is read for its hash, as

@@ -251,9 +251,7 @@ export function createHandlers ({ store, sessions, notifier, throttle, nameCards
     members ({ group }, context) {
       const session = requireSession(context)
       const record = memberGroup(group, session)
-      const now = Date.now()
-      // How long ago each joined, not when: a sender's clock need not agree with ours.
-      const members = store.members(group).map(({ joined, ...member }) => ({ ...member, online: sessions.isOnline(member.username), joinedAgoMs: Math.max(0, now - joined) }))
+      const members = store.members(group).map(({ joined: _joined, ...member }) => ({ ...member, online: sessions.isOnline(member.username) }))
       const made = store.currentEpoch(group)
       return {
         group,
@@ -264,7 +262,7 @@ export function createHandlers ({ store, sessions, notifier, throttle, nameCards
         members,
         // (absent, not undefined: CBOR would carry an explicit undefined)
         ...(made === undefined ? {} : { maker: { username: made.maker, peerId: made.makerPeerId, commitment: made.commitment, signature: made.signature } }),
-        epochAgeMs: Math.max(0, now - (made?.created ?? record.created))
+        epochAgeMs: Math.max(0, Date.now() - (made?.created ?? record.created))
       }
     },
 
@@ -303,6 +301,13 @@ export function createHandlers ({ store, sessions, notifier, throttle, nameCards
     groups (_request, context) {
       const session = requireSession(context)
       return { groups: store.groupsOf(session.username).slice(0, MAX_LISTED).map(({ name, epoch }) => ({ group: name, epoch })) }
+    },
+
+    'join-times' ({ group }, context) {
+      const session = requireSession(context)
+      memberGroup(group, session)
+      const now = Date.now()
+      return { group, members: store.members(group).map(member => ({ username: member.username, joinedAgoMs: Math.max(0, now - member.joined) })) }
     }
   }
 }

@@ -116,7 +116,12 @@ export const REQUEST_SCHEMAS = {
   rotate: { group: rawGroup, fromEpoch: epoch, wrapped: bytes(MAX_WRAPPED_KEY_BYTES, 1), commitment, signature },
   'put-key': { group: rawGroup, epoch, wrapped: bytes(MAX_WRAPPED_KEY_BYTES, 1) },
   'get-keys': { group: rawGroup },
-  groups: {}
+  groups: {},
+  /** How long ago each member joined (2026-12-07): the roll call of group messages sent with a
+   * list kept while the rendezvous was away (peer/groups/roll-call.ts). An op of its own, not a
+   * field of `members`: a client of before would refuse an answer with a field it does not know,
+   * and one asking a rendezvous of before is refused (ERR_MALFORMED) and goes on without. */
+  'join-times': { group: rawGroup }
 } satisfies Record<string, Schema>
 
 export type Op = keyof typeof REQUEST_SCHEMAS
@@ -149,10 +154,7 @@ export const RESPONSE_SCHEMAS = {
     group,
     epoch,
     rotationNeeded: bool(),
-    /** `joinedAgoMs`: how long ago the member joined, by the server's clock (absent from a server
-     * before 2026-12-07): a message sent with a list kept while the rendezvous was away goes to
-     * those who had joined by then (peer/groups/roll-call.ts). */
-    members: array(object({ username, peerId, online: bool(), hasKey: bool(), joinedAgoMs: optional(uint()) }), MAX_GROUP_MEMBERS),
+    members: array(object({ username, peerId, online: bool(), hasKey: bool() }), MAX_GROUP_MEMBERS),
     /** Who made the current epoch and its signed key commitment (absent at epoch 0). */
     maker: optional(object({ username, peerId, commitment, signature })),
     /** How long ago the current epoch began, by the server's clock (a stalled epoch is replaced). */
@@ -165,7 +167,10 @@ export const RESPONSE_SCHEMAS = {
     epoch,
     keys: array(object({ epoch, wrapped: bytes(MAX_WRAPPED_KEY_BYTES, 1) }), MAX_KEYS_RETURNED)
   },
-  groups: { groups: array(object({ group, epoch }), MAX_LISTED) }
+  groups: { groups: array(object({ group, epoch }), MAX_LISTED) },
+  /** `joinedAgoMs`: by the server's clock, how long ago rather than when: the asker's clock
+   * need not agree with it. */
+  'join-times': { group, members: array(object({ username, joinedAgoMs: uint() }), MAX_GROUP_MEMBERS) }
 } satisfies Record<Op, Schema>
 
 /** A result as decoded (decodeResponse): its names are Usernames and GroupNames. */

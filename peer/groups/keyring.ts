@@ -29,9 +29,6 @@ export interface GroupMember {
   peerId: string
   online: boolean
   hasKey: boolean
-  /** When they joined, on this peer's clock (from the rendezvous's `joinedAgoMs`; absent from a
-   * list kept in the store, or from a rendezvous that does not say). */
-  joinedAt?: number
 }
 
 /** Who made the current epoch, with their signed commitment to its key. */
@@ -82,9 +79,6 @@ export interface KeyringEvents {
   key: [group: string, epoch: number]
   /** A member was handed the key: deliveries to it that failed without one can go now. */
   'handed-over': [group: string, username: Username]
-  /** The rendezvous answered the group's list: sends made meanwhile with the list kept here are
-   * checked against it (peer/groups/roll-call.ts). */
-  answered: [info: GroupInfo]
 }
 
 const log = logger('parley:keyring')
@@ -218,18 +212,11 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       throw err
     }
     this.#awayUntil = 0
-    const now = Date.now()
     const info: GroupInfo = {
       group: found.group,
       epoch: found.epoch,
       rotationNeeded: found.rotationNeeded,
-      members: found.members.map(m => ({
-        username: m.username,
-        peerId: m.peerId,
-        online: m.online,
-        hasKey: m.hasKey,
-        ...(m.joinedAgoMs === undefined ? {} : { joinedAt: now - m.joinedAgoMs })
-      })),
+      members: found.members.map(m => ({ username: m.username, peerId: m.peerId, online: m.online, hasKey: m.hasKey })),
       maker: found.maker,
       epochAgeMs: found.epochAgeMs
     }
@@ -240,7 +227,6 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       this.#joined.delete(group)
     }
     this.#remember(info)
-    this.emit('answered', info)
     return info
   }
 

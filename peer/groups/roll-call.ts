@@ -4,24 +4,60 @@
  * While the rendezvous does not answer, a group message goes to the members of the list kept
  * here (GroupKeyring.lastKnown). A member who joined while this peer was not running is not on
  * it, and until this day never got such a message, while the sender's HISTORY showed it
- * `delivered` (round 21). So each such send is kept (UnconfirmedSend) until the rendezvous
- * answers the group's list again. That answer says how long ago each member joined, and those
- * who had joined by the time the message was sent, and were not sent it, are sent it then. Those
- * who joined later are not: the message was sent before they were in the group.
+ * `delivered` (round 21). So each such send is kept (UnconfirmedSend) until the rendezvous says
+ * how long ago each member joined (`join-times`). Those who had joined by the time the message
+ * was sent, and were not sent it, are sent it then. Those who joined later are not: the message
+ * was sent before they were in the group.
  */
+import { ErrorCode, is } from '../../common/errors.ts'
+import type { Result } from '../../common/protocol/rendezvous.ts'
+import type { GroupName, Username } from '../../common/wire/names.ts'
 import type { NewOutboxItem, UnconfirmedSend } from '../store/store.ts'
-import type { Username } from '../../common/wire/names.ts'
-import type { GroupInfo } from './keyring.ts'
 
-/** The deliveries an answered list adds to sends made with a kept one. A member whose joining
- * time the answer does not give (a rendezvous from before this) is left as it was. */
-export function lateDeliveries (sends: readonly UnconfirmedSend[], answer: GroupInfo, self: Username): NewOutboxItem[] {
+/** A member and when they joined, on this peer's clock. */
+export interface JoinTime {
+  username: Username
+  joinedAt: number
+}
+
+export interface RollCallDeps {
+  self: Username
+  /** The sends awaiting their roll call in a group (PeerStore.unconfirmedSends). */
+  unconfirmed: (group: GroupName) => UnconfirmedSend[]
+  joinTimes: (group: GroupName) => Promise<Result<'join-times'>>
+  /** Queue the late deliveries and settle the sends, in one commit. */
+  settle: (group: GroupName, late: NewOutboxItem[], settled: UnconfirmedSend[]) => Promise<void>
+  /** The rendezvous is away (or signing us in again): the roll call waits for another time. */
+  away: (err: unknown) => boolean
+}
+
+/** The group's roll call: false when the rendezvous did not answer (it is to be asked again). */
+export async function rollCall (deps: RollCallDeps, group: GroupName): Promise<boolean> {
+  const sends = deps.unconfirmed(group)
+  if (sends.length === 0) return true
+  let members: JoinTime[]
+  try {
+    const answer = await deps.joinTimes(group)
+    const now = Date.now()
+    members = answer.members.map(m => ({ username: m.username, joinedAt: now - m.joinedAgoMs }))
+  } catch (err) {
+    if (deps.away(err)) return false
+    // A rendezvous from before join-times (it does not know the request), or a group we are no
+    // longer in, or one gone: nobody can be added, and what the sends went to stands.
+    if (!is(err, ErrorCode.Malformed) && !is(err, ErrorCode.Forbidden) && !is(err, ErrorCode.NotFound)) throw err
+    members = []
+  }
+  await deps.settle(group, lateDeliveries(sends, members, deps.self), sends)
+  return true
+}
+
+/** The deliveries the members' join times add to sends made with a kept list. */
+export function lateDeliveries (sends: readonly UnconfirmedSend[], members: readonly JoinTime[], self: Username): NewOutboxItem[] {
   const items: NewOutboxItem[] = []
   for (const send of sends) {
     const sentTo = new Set<string>(send.recipients)
-    for (const member of answer.members) {
-      if (member.username === self || sentTo.has(member.username)) continue
-      if (member.joinedAt === undefined || member.joinedAt > send.created) continue
+    for (const member of members) {
+      if (member.username === self || sentTo.has(member.username) || member.joinedAt > send.created) continue
       items.push({
         id: send.id,
         recipient: member.username,

@@ -1,35 +1,66 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { lateDeliveries } from '../../../peer/groups/roll-call.ts'
-import type { GroupInfo, GroupMember } from '../../../peer/groups/keyring.ts'
-import type { UnconfirmedSend } from '../../../peer/store/store.ts'
+import { lateDeliveries, rollCall } from '../../../peer/groups/roll-call.ts'
+import type { JoinTime, RollCallDeps } from '../../../peer/groups/roll-call.ts'
+import type { NewOutboxItem, UnconfirmedSend } from '../../../peer/store/store.ts'
+import { ErrorCode, ParleyError, is } from '../../../common/errors.ts'
 import { toGroupName, toMessageId, toUsername } from '../../../common/wire/names.ts'
 
 const group = toGroupName('club')
-const member = (name: string, joinedAt?: number): GroupMember => ({
-  username: toUsername(name), peerId: `peer-${name}`, online: true, hasKey: true, ...(joinedAt === undefined ? {} : { joinedAt })
-})
-const answer = (members: GroupMember[]): GroupInfo => ({ group, epoch: 1, rotationNeeded: false, members, maker: undefined, epochAgeMs: 0 })
+const self = toUsername('alice')
+const joined = (name: string, joinedAt: number): JoinTime => ({ username: toUsername(name), joinedAt })
 const sent = (id: string, created: number, recipients: string[], over: Partial<UnconfirmedSend> = {}): UnconfirmedSend => ({
   id: toMessageId(id.padStart(32, '0')), group, kind: 'text', body: `text ${id}`, created, recipients: recipients.map(toUsername), ...over
 })
 
-test('a roll call sends a message kept-list send to the members who had joined by then and were not sent it, and to nobody else', () => {
+test('a roll call sends a kept-list send to the members who had joined by then and were not sent it, and to nobody else', () => {
   const sends = [
     sent('1', 1_000, ['bob']),
     sent('2', 3_000, ['bob'], { kind: 'file', body: '/tmp/a.bin', sha256: 'cd'.repeat(32) })
   ]
   const members = [
-    member('alice', 0), // ourselves
-    member('bob', 0), // sent it already
-    member('carol', 500), // joined before both
-    member('dave', 2_000), // joined between them: the second only
-    member('erin', 1_000), // joined as the first was sent: counts as in
-    member('fay') // the rendezvous did not say when: left as it was
+    joined('alice', 0), // ourselves
+    joined('bob', 0), // sent it already
+    joined('carol', 500), // joined before both
+    joined('dave', 2_000), // joined between them: the second only
+    joined('erin', 1_000) // joined as the first was sent: counts as in
   ]
-  const late = lateDeliveries(sends, answer(members), toUsername('alice'))
+  const late = lateDeliveries(sends, members, self)
   assert.deepEqual(late.map(item => `${item.id.slice(-1)} ${item.recipient}`), ['1 carol', '1 erin', '2 carol', '2 dave', '2 erin'])
   assert.deepEqual(late[0], { id: sends[0]!.id, recipient: 'carol', group, kind: 'text', body: 'text 1', created: 1_000 })
   assert.deepEqual(late[3], { id: sends[1]!.id, recipient: 'dave', group, kind: 'file', body: '/tmp/a.bin', sha256: 'cd'.repeat(32), created: 3_000 })
-  assert.deepEqual(lateDeliveries(sends, answer([member('alice', 0), member('bob', 0), member('gus', 5_000)]), toUsername('alice')), [])
+  assert.deepEqual(lateDeliveries(sends, [joined('alice', 0), joined('bob', 0), joined('gus', 5_000)], self), [])
+})
+
+/** A roll call's surroundings, recording what it settled. */
+function deps (sends: UnconfirmedSend[], answer: () => Promise<Array<{ username: string, joinedAgoMs: number }>>): RollCallDeps & { settled: Array<{ late: NewOutboxItem[], settled: UnconfirmedSend[] }> } {
+  const settled: Array<{ late: NewOutboxItem[], settled: UnconfirmedSend[] }> = []
+  return {
+    self,
+    unconfirmed: () => sends,
+    joinTimes: async () => ({ group, members: (await answer()).map(m => ({ username: toUsername(m.username), joinedAgoMs: m.joinedAgoMs })) }),
+    settle: async (_group, late, those) => { settled.push({ late, settled: those }) },
+    away: err => is(err, ErrorCode.Unreachable),
+    settled
+  }
+}
+
+test('a roll call takes the join times as how long ago, on this clock; away, it settles nothing and says to ask again; a rendezvous that does not know the request, or a group we left, settles the sends as they went', async () => {
+  const sends = [sent('1', Date.now() - 10_000, ['bob'])]
+  const answered = deps(sends, async () => [{ username: 'carol', joinedAgoMs: 60_000 }, { username: 'dave', joinedAgoMs: 1_000 }])
+  assert.equal(await rollCall(answered, group), true)
+  assert.deepEqual(answered.settled.map(s => [s.late.map(i => i.recipient), s.settled]), [[['carol'], sends]])
+
+  const away = deps(sends, async () => { throw new ParleyError(ErrorCode.Unreachable, 'the rendezvous is not reachable') })
+  assert.equal(await rollCall(away, group), false)
+  assert.deepEqual(away.settled, [])
+
+  for (const code of [ErrorCode.Malformed, ErrorCode.Forbidden, ErrorCode.NotFound]) {
+    const refused = deps(sends, async () => { throw new ParleyError(code, 'refused') })
+    assert.equal(await rollCall(refused, group), true)
+    assert.deepEqual(refused.settled, [{ late: [], settled: sends }], code)
+  }
+  const broken = deps(sends, async () => { throw new ParleyError(ErrorCode.Internal, 'a bug') })
+  await assert.rejects(rollCall(broken, group), (err: unknown) => is(err, ErrorCode.Internal))
+  assert.equal(await rollCall(deps([], async () => { throw new Error('not asked') }), group), true, 'nothing to call')
 })

@@ -108,7 +108,8 @@ function rendezvousOf (rv: InProcessRendezvous, user: TestUser, events: { push?:
     rotate: async (group, fromEpoch, wrapped, proof) => rv.call('rotate', { group, fromEpoch, wrapped, ...proof }, as),
     putKey: async (group, epoch, wrapped) => rv.call('put-key', { group, epoch, wrapped }, as),
     getKeys: async group => rv.call('get-keys', { group }, as),
-    groups: async () => rv.call('groups', {}, as)
+    groups: async () => rv.call('groups', {}, as),
+    joinTimes: async group => rv.call('join-times', { group }, as)
   }
 }
 
@@ -351,6 +352,34 @@ describe('session (the composition root)', () => {
       (err: unknown) => is(err, ErrorCode.Unreachable) && err.message === `the rendezvous is out of reach, and ${GROUP} is not known here without it: nothing was sent; try again when it answers`)
     assert.equal(session.store.outboxSize(), 0)
     rv.down = false
+  })
+
+  it('a group message sent with the list kept while the rendezvous was away gets its roll call: a member who had joined by then and was missing from the list is sent it, one who joined later is not; sent until then, delivered after', async () => {
+    rv.call('join', { group: GROUP }, alice.context)
+    rv.call('join', { group: GROUP }, bob.context)
+    await session.sendGroupText(GROUP, 'before carol')
+    await session.outbox.idle()
+    // carol joins unseen by alice (as while her peer was not running), then the rendezvous goes.
+    rv.call('join', { group: GROUP }, carol.context)
+    rv.down = true
+    events.push?.({ type: 'disconnected' })
+    let id: string | undefined
+    await session.sendGroupText(GROUP, 'while it is away', sent => { id = sent })
+    await session.outbox.idle()
+    assert.deepEqual(groups.delivered.filter(d => d.id === id).map(d => d.to), ['bob'], 'the list kept here')
+    await session.store.commitSoon(() => {})
+    assert.equal(session.store.history({ group: GROUP }, 10).find(m => m.id === id)?.status, 'sent', 'not delivered: the roll call is still to come')
+    // Back; dave joins after the send. The sweep calls the roll.
+    rv.down = false
+    const dave = await rv.user('dave')
+    rv.call('join', { group: GROUP }, dave.context)
+    mock.timers.tick(30_000)
+    await until(() => groups.delivered.some(d => d.id === id && d.to === 'carol'))
+    await session.outbox.idle()
+    await session.store.commitSoon(() => {})
+    assert.deepEqual(groups.delivered.filter(d => d.id === id).map(d => d.to), ['bob', 'carol'], 'carol, who had joined; not dave')
+    assert.equal(session.store.history({ group: GROUP }, 10).find(m => m.id === id)?.status, 'delivered')
+    assert.deepEqual(session.store.groupsUnconfirmed(), [], 'settled')
   })
 
   it('a group key handed over sends every delivery that waited for it, the recipient lacking it handed the key first', async () => {
