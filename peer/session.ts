@@ -103,6 +103,9 @@ const CLOSE_GRACE_MS = 2_000
 /** Group sends whose roll call the rendezvous did not answer (away, frozen) are asked for again
  * this often (peer/groups/roll-call.ts). */
 const ROLL_CALL_SWEEP_MS = 30_000
+/** A group's list is asked for again this long after a member joined, and up to as long again
+ * at random: every online member hears the same join, and their requests are spread. */
+const LIST_AFTER_JOIN_MS = 2_000
 /** At sign-out, how long inbound work (a file coming in) may take to end once told to: enough to
  * keep what came of a file (an fsync or two), bounded for a disk that hangs. */
 const SERVED_GRACE_MS = 2_000
@@ -143,6 +146,8 @@ export class Session {
   /** Each group's roll call under way (#rollCallSoon), and those asked for again meanwhile. */
   readonly #rollCalls = new Map<string, Promise<void>>()
   readonly #rollCallAgain = new Set<string>()
+  /** Groups whose list is to be asked for again after a member joined (#listAfterJoin). */
+  readonly #listsAfterJoin = new Map<string, NodeJS.Timeout>()
   /** Roll calls the rendezvous did not answer are asked for again by this (#rollCallAll). */
   readonly #rollCallSweep = setInterval(() => { this.#rollCallAll() }, ROLL_CALL_SWEEP_MS).unref()
   /** Signed in elsewhere: this session must not take the account back by reconnecting. */
@@ -417,6 +422,7 @@ export class Session {
   async #close (graceMs: number): Promise<number> {
     this.#abort.abort()
     clearInterval(this.#rollCallSweep)
+    for (const timer of this.#listsAfterJoin.values()) clearTimeout(timer)
     this.#nameCard.stop()
     this.outbox.stop()
     // Messages in flight get a moment (graceMs) for their acks; what is still unacknowledged
@@ -559,6 +565,23 @@ export class Session {
     this.#rollCalls.set(group, call)
   }
 
+  /** A member joined: the group's list is asked for again shortly after, in the background, so
+   * that the list kept for while the rendezvous is away has them (the member-joined event does
+   * not say what a member entry needs, their peer id). Until 2026-12-07 a group's creator that
+   * had neither sent to it nor run MEMBERS kept no list at all, and while the rendezvous was away
+   * its SENDGROUP was refused and MEMBERS failed (round 24). Joins that come together are asked
+   * for once; one after the request schedules another. */
+  #listAfterJoin (group: GroupName): void {
+    if (this.#listsAfterJoin.has(group)) return
+    const timer = setTimeout(() => {
+      this.#listsAfterJoin.delete(group)
+      if (this.#signedOut.signal.aborted) return
+      this.keyring.info(group, true).catch((err: unknown) => { log.warn(`the list of ${group} was not asked for again after a join`, err) })
+    }, LIST_AFTER_JOIN_MS * (1 + Math.random()))
+    timer.unref()
+    this.#listsAfterJoin.set(group, timer)
+  }
+
   /** Every group's roll call that is due (at sign-in there, and every ROLL_CALL_SWEEP_MS). */
   #rollCallAll (): void {
     if (this.#signedOut.signal.aborted) return
@@ -638,7 +661,10 @@ export class Session {
       case 'member-joined':
       case 'member-left':
         if (event.type === 'member-left') this.keyring.memberLeft(event.group, event.username)
-        else this.keyring.memberJoined(event.group)
+        else {
+          this.keyring.memberJoined(event.group)
+          this.#listAfterJoin(event.group)
+        }
         // Members see who comes and goes (issue 12 item 2; a joiner gets the key automatically).
         this.#emit({ event: event.type, group: event.group, user: event.username })
         break

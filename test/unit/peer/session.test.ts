@@ -382,6 +382,26 @@ describe('session (the composition root)', () => {
     assert.deepEqual(session.store.groupsUnconfirmed(), [], 'settled')
   })
 
+  it('a member who joined is on the list kept for while the rendezvous is away shortly after, with no send or MEMBERS; joins together are asked for once (round 24: a creator kept no list, and its SENDGROUP was refused)', async () => {
+    rv.call('create', { group: GROUP }, alice.context)
+    rv.call('join', { group: GROUP }, bob.context)
+    rv.call('join', { group: GROUP }, carol.context)
+    const asked = rv.asked.get('members') ?? 0
+    events.push?.({ type: 'member-joined', group: GROUP, username: toUsername('bob') })
+    events.push?.({ type: 'member-joined', group: GROUP, username: toUsername('carol') })
+    assert.equal(session.keyring.lastKnown(GROUP), undefined)
+    mock.timers.tick(4_000)
+    await until(() => session.keyring.lastKnown(GROUP) !== undefined)
+    assert.deepEqual(session.keyring.lastKnown(GROUP)?.members.map(m => m.username).sort(), ['alice', 'bob', 'carol'])
+    assert.equal((rv.asked.get('members') ?? 0) - asked, 1, 'asked once for both joins')
+    // Away, a SENDGROUP is taken (it waits for the group's first key) rather than refused.
+    rv.down = true
+    events.push?.({ type: 'disconnected' })
+    await session.sendGroupText(GROUP, 'while it is away')
+    assert.equal(session.store.outboxSize(), 2)
+    rv.down = false
+  })
+
   it('a group key handed over sends every delivery that waited for it, the recipient lacking it handed the key first', async () => {
     for (const member of [alice, bob, carol]) rv.call('join', { group: GROUP }, member.context)
     // Carol starts epoch 1 and gives its key to nobody yet: alice's message must wait.
