@@ -63,6 +63,11 @@ export class PasteGuard {
     })
   }
 
+  /** A paste is under way (its start mark came, its end mark not yet). */
+  get pasting (): boolean {
+    return this.#current !== undefined
+  }
+
   /** Whether the next line read may run; for the first line of a paste that may not, what to say. */
   async verdict (): Promise<PasteVerdict> {
     const paste = this.#origins.shift()

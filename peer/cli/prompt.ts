@@ -24,6 +24,7 @@ import { reverseSearch } from './reverse-search.ts'
 import { pipedLines } from './piped-lines.ts'
 import { readUnechoedLine } from './unechoed-line.ts'
 import { PasteGuard } from './paste-guard.ts'
+import { completeEveryTab } from './tab-keys.ts'
 import type { ReverseSearch } from './reverse-search.ts'
 
 /** How long Tab waits for the directory's names before completing from the names already seen. */
@@ -201,6 +202,7 @@ export class Prompt {
     process.on('SIGCONT', resume)
     this.#search = reverseSearch(rl, process.stdin, process.stdout, () => this.#history)
     this.#paste = new PasteGuard(rl, process.stdin, process.stdout)
+    completeEveryTab(process.stdin, () => this.#paste?.pasting === true)
     this.#cancelOnCtrlD(process.stdin)
     output.attachPrompt?.(() => { this.#clear() }, () => { this.#redraw() })
   }

@@ -131,6 +131,14 @@ describe('the interactive terminal', () => {
     await alice.press('Enter')
     await bob.waitFor(is('message', { from: 'alice', text: 'half-typed line' }))
     await alice.waitFor('delivered to bob')
+    // Two Tabs in one read (typed quickly, over ssh say) complete, as two reads do: readline took
+    // such a read for a paste and put a tab into the line (round 24: bob got "hi\tthere").
+    await alice.type('SEND bob hi')
+    await alice.press('Tab', 'Tab')
+    await alice.type(' there')
+    await alice.waitFor(screen => screen.endsWith('alice> SEND bob hi there'))
+    await alice.press('Enter')
+    await bob.waitFor(is('message', { from: 'alice', text: 'hi there' }))
 
     // A 6-byte file is 6 B, not 1 KiB.
     const small = join(dir, 'six.txt')
