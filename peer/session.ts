@@ -33,7 +33,7 @@ import { rendezvousAway } from './rendezvous-client.ts'
 import type { RendezvousClient } from './rendezvous-client.ts'
 import { GroupKeyring } from './groups/keyring.ts'
 import type { GroupMember, KeyringDeps } from './groups/keyring.ts'
-import { rollCall } from './groups/roll-call.ts'
+import { RollCalls } from './groups/roll-call.ts'
 import type { GroupService } from './groups/service.ts'
 import { WARM_BUSY_GIVE_UP_MS, warmSessions } from './groups/warm-sessions.ts'
 import type { WarmTargets } from './groups/warm-sessions.ts'
@@ -100,9 +100,6 @@ const RECENT_CONTACTS_MAX = 16
 
 /** At sign-out, how long deliveries in flight may take to be acknowledged. */
 const CLOSE_GRACE_MS = 2_000
-/** Group sends whose roll call the rendezvous did not answer (away, frozen) are asked for again
- * this often (peer/groups/roll-call.ts). */
-const ROLL_CALL_SWEEP_MS = 30_000
 /** A group's list is asked for again this long after a member joined, and up to as long again
  * at random: every online member hears the same join, and their requests are spread. */
 const LIST_AFTER_JOIN_MS = 2_000
@@ -143,13 +140,10 @@ export class Session {
   readonly #signedOut = new AbortController()
   /** Inbound work being served for us (SignedInUser.track), each settled or not. */
   readonly #served = new Set<Promise<void>>()
-  /** Each group's roll call under way (#rollCallSoon), and those asked for again meanwhile. */
-  readonly #rollCalls = new Map<string, Promise<void>>()
-  readonly #rollCallAgain = new Set<string>()
+  /** The roll calls of group sends made with the list kept here (roll-call.ts). */
+  readonly #rollCalls: RollCalls
   /** Groups whose list is to be asked for again after a member joined (#listAfterJoin). */
   readonly #listsAfterJoin = new Map<string, NodeJS.Timeout>()
-  /** Roll calls the rendezvous did not answer are asked for again by this (#rollCallAll). */
-  readonly #rollCallSweep = setInterval(() => { this.#rollCallAll() }, ROLL_CALL_SWEEP_MS).unref()
   /** Signed in elsewhere: this session must not take the account back by reconnecting. */
   #replaced = false
   /** Subscribed to the rendezvous's events: signed in there, and told what happens. */
@@ -204,6 +198,21 @@ export class Session {
     this.keyring.on('key', () => { this.outbox.flushAll() })
     // Deliveries to this member that failed while it had no key can go now.
     this.keyring.on('handed-over', (_group, username) => { this.outbox.flush(username) })
+    this.#rollCalls = new RollCalls({
+      self: this.username,
+      unconfirmed: group => this.store.unconfirmedSends(group),
+      due: () => this.store.groupsUnconfirmed(),
+      joinTimes: async group => await rendezvous.joinTimes(group),
+      settle: async (group, late, settled) => {
+        // It answered: the keyring asks it again rather than going on with the list kept (which
+        // lacks these members, and would have their deliveries withdrawn as if they had left).
+        this.keyring.rendezvousBack()
+        this.keyring.invalidate(group)
+        for (const item of late) log.warn(`${item.recipient} had joined ${group} before a message sent with the list kept here: sent to them too`)
+        await this.outbox.submit(null, late, undefined, () => { this.store.confirmSends(group, settled.map(send => send.id)) })
+      },
+      away: rendezvousAway
+    }, this.#signedOut.signal)
     this.user = {
       username: this.username,
       inbox: this.inbox,
@@ -261,8 +270,8 @@ export class Session {
    * the member lists the hand-overs fetched. A failed hand-over is a warning for the person; the
    * sessions, which nobody waits for, report to the log only. */
   async #afterSignIn (): Promise<void> {
-    // Sends made with a kept list, also by an earlier run: their roll call (#rollCall).
-    this.#rollCallAll()
+    // Sends made with a kept list, also by an earlier run: their roll call.
+    this.#rollCalls.all()
     const { groups } = await this.#rendezvous.groups()
     try {
       await this.keyring.handOverAll(groups)
@@ -421,7 +430,6 @@ export class Session {
 
   async #close (graceMs: number): Promise<number> {
     this.#abort.abort()
-    clearInterval(this.#rollCallSweep)
     for (const timer of this.#listsAfterJoin.values()) clearTimeout(timer)
     this.#nameCard.stop()
     this.outbox.stop()
@@ -526,43 +534,11 @@ export class Session {
     // The history row and every member's delivery are one transaction: a crash cannot leave a
     // message that is shown as sent but never goes out (issue 11).
     const items = others.map(member => ({ id, recipient: member.username, group, kind, ...delivery, created }))
-    // Sent with the list kept here: kept for the roll call of the rendezvous's next answer, in
-    // the same commit, and that answer asked for now (roll-call.ts).
+    // Sent with the list kept here: kept for its roll call (roll-call.ts), in the same commit,
+    // and the roll call asked for now.
     const unconfirmed = lastKnown ? { id, group, kind, ...delivery, created, recipients: others.map(m => m.username) } : undefined
     await this.outbox.submit(record, items, () => { durable({ id, shown }) }, unconfirmed === undefined ? undefined : () => { this.store.keepUnconfirmed(unconfirmed) })
-    if (unconfirmed !== undefined) this.#rollCallSoon(group)
-  }
-
-  /** The roll call of the group's sends made with the list kept here (roll-call.ts): one at a
-   * time per group, and once more after one under way if asked meanwhile (a send committed
-   * after it read the group's sends). Quietly: the rendezvous may well still be away, and the
-   * sweep (ROLL_CALL_SWEEP_MS) and the next sign-in there ask again. */
-  #rollCallSoon (group: GroupName): void {
-    if (this.#rollCalls.has(group)) {
-      this.#rollCallAgain.add(group)
-      return
-    }
-    const call = rollCall({
-      self: this.username,
-      unconfirmed: group => this.store.unconfirmedSends(group),
-      joinTimes: async group => await this.#rendezvous.joinTimes(group),
-      settle: async (group, late, settled) => {
-        // It answered: the keyring asks it again rather than going on with the list kept (which
-        // lacks these members, and would have their deliveries withdrawn as if they had left).
-        this.keyring.rendezvousBack()
-        this.keyring.invalidate(group)
-        for (const item of late) log.warn(`${item.recipient} had joined ${group} before a message sent with the list kept here: sent to them too`)
-        await this.outbox.submit(null, late, undefined, () => { this.store.confirmSends(group, settled.map(send => send.id)) })
-      },
-      away: rendezvousAway
-    }, group).then(() => {}, (err: unknown) => {
-      // After the sign-out the store is closed: the next sign-in calls the roll again.
-      if (!this.#signedOut.signal.aborted) log.warn(`the roll call of ${group} failed`, err)
-    }).finally(() => {
-      this.#rollCalls.delete(group)
-      if (this.#rollCallAgain.delete(group) && !this.#signedOut.signal.aborted) this.#rollCallSoon(group)
-    })
-    this.#rollCalls.set(group, call)
+    if (unconfirmed !== undefined) this.#rollCalls.soon(group)
   }
 
   /** A member joined: the group's list is asked for again shortly after, in the background, so
@@ -580,12 +556,6 @@ export class Session {
     }, LIST_AFTER_JOIN_MS * (1 + Math.random()))
     timer.unref()
     this.#listsAfterJoin.set(group, timer)
-  }
-
-  /** Every group's roll call that is due (at sign-in there, and every ROLL_CALL_SWEEP_MS). */
-  #rollCallAll (): void {
-    if (this.#signedOut.signal.aborted) return
-    for (const group of this.store.groupsUnconfirmed()) this.#rollCallSoon(group)
   }
 
   /** How far a file SENDFILE or SENDGROUPFILE (`id`, to `peer`) takes is read for its hash, as

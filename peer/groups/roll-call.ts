@@ -13,6 +13,9 @@ import { ErrorCode, is } from '../../common/errors.ts'
 import type { Result } from '../../common/protocol/rendezvous.ts'
 import type { GroupName, Username } from '../../common/wire/names.ts'
 import type { NewOutboxItem, UnconfirmedSend } from '../store/store.ts'
+import { logger } from '../log.ts'
+
+const log = logger('parley:roll-call')
 
 /** A member and when they joined, on this peer's clock. */
 export interface JoinTime {
@@ -22,13 +25,61 @@ export interface JoinTime {
 
 export interface RollCallDeps {
   self: Username
-  /** The sends awaiting their roll call in a group (PeerStore.unconfirmedSends). */
+  /** The sends awaiting their roll call in a group (PeerStore.unconfirmedSends), and the groups
+   * with any (PeerStore.groupsUnconfirmed). */
   unconfirmed: (group: GroupName) => UnconfirmedSend[]
+  due: () => GroupName[]
   joinTimes: (group: GroupName) => Promise<Result<'join-times'>>
   /** Queue the late deliveries and settle the sends, in one commit. */
   settle: (group: GroupName, late: NewOutboxItem[], settled: UnconfirmedSend[]) => Promise<void>
   /** The rendezvous is away (or signing us in again): the roll call waits for another time. */
   away: (err: unknown) => boolean
+}
+
+/** Group sends whose roll call the rendezvous did not answer (away, frozen) are asked for again
+ * this often. */
+const SWEEP_MS = 30_000
+
+/**
+ * The roll calls of one signed-in session: asked for at a send with a kept list (`soon`), at a
+ * sign-in there and every SWEEP_MS while any is due (`all`). One at a time per group, and once
+ * more after one under way if asked meanwhile (a send committed after it read the group's
+ * sends). Quietly: the rendezvous may well still be away, and the next sweep asks again.
+ */
+export class RollCalls {
+  readonly #deps: RollCallDeps
+  readonly #signal: AbortSignal
+  readonly #underWay = new Map<string, Promise<void>>()
+  readonly #again = new Set<string>()
+
+  /** `signal`: the sign-out, after which nothing is asked (the store is closed). */
+  constructor (deps: RollCallDeps, signal: AbortSignal) {
+    this.#deps = deps
+    this.#signal = signal
+    const sweep = setInterval(() => { this.all() }, SWEEP_MS).unref()
+    signal.addEventListener('abort', () => { clearInterval(sweep) }, { once: true })
+  }
+
+  /** Every group's roll call that is due. */
+  all (): void {
+    if (this.#signal.aborted) return
+    for (const group of this.#deps.due()) this.soon(group)
+  }
+
+  soon (group: GroupName): void {
+    if (this.#signal.aborted) return
+    if (this.#underWay.has(group)) {
+      this.#again.add(group)
+      return
+    }
+    const call = rollCall(this.#deps, group).then(() => {}, (err: unknown) => {
+      if (!this.#signal.aborted) log.warn(`the roll call of ${group} failed`, err)
+    }).finally(() => {
+      this.#underWay.delete(group)
+      if (this.#again.delete(group)) this.soon(group)
+    })
+    this.#underWay.set(group, call)
+  }
 }
 
 /** The group's roll call: false when the rendezvous did not answer (it is to be asked again). */

@@ -38,6 +38,7 @@ function deps (sends: UnconfirmedSend[], answer: () => Promise<Array<{ username:
   return {
     self,
     unconfirmed: () => sends,
+    due: () => [group],
     joinTimes: async () => ({ group, members: (await answer()).map(m => ({ username: toUsername(m.username), joinedAgoMs: m.joinedAgoMs })) }),
     settle: async (_group, late, those) => { settled.push({ late, settled: those }) },
     away: err => is(err, ErrorCode.Unreachable),
