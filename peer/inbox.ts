@@ -17,6 +17,7 @@ import { ArrivalOrder } from './arrival-order.ts'
 import { CatchUpOrder } from './catch-up-order.ts'
 import { refusedQuietly } from './groups/membership-races.ts'
 import { cutSaid } from './files/handoff.ts'
+import { downloadsUnwritable } from './files/receive.ts'
 
 export interface IncomingText {
   from: Username
@@ -162,7 +163,11 @@ export class Inbox {
     if (refusedQuietly(err)) return // a group's membership moved under it: the sender is told (membership-races.ts)
     if (cutSaid(err)) return // a file cut by our full disk: its file-cut line said so
     if (err.code === ErrorCode.NotSignedIn) return // our sign-in at the rendezvous being renewed: the sender tries again (round 14)
-    const message = this.#warnings.admit(err.code, `refused incoming data from ${this.#nameOf(peerId)}: ${err.message}`)
+    // Our downloads folder cannot be written to: ours to mend, said once a minute whoever sends
+    // (until 2026-12-07 as a refusal of the sender's, at each of its tries: round 25).
+    const message = downloadsUnwritable(err)
+      ? this.#warnings.admit(err.code, `cannot save a file from ${this.#nameOf(peerId)}: ${err.message}; it is sent again later`, true)
+      : this.#warnings.admit(err.code, `refused incoming data from ${this.#nameOf(peerId)}: ${err.message}`)
     if (message !== undefined) this.#emit({ event: 'warning', code: err.code, message })
   }
 }

@@ -38,9 +38,11 @@ export class WarningThrottle {
 
   /**
    * Whether to show a warning now: undefined to leave it out, else the text to show (with a
-   * note of how many of its code were left out since the last one shown).
+   * note of how many of its code were left out since the last one shown). `own`: a condition of
+   * this peer's own, whatever its code (a downloads folder that cannot be written to): once a
+   * minute in all.
    */
-  admit (code: string, message: string): string | undefined {
+  admit (code: string, message: string, own = OWN_CODES.has(code)): string | undefined {
     const now = this.#now()
     const key = `${code}\u0000${message}`
     let same = this.#same.get(key)
@@ -56,7 +58,7 @@ export class WarningThrottle {
     }
     const flood = FLOOD_CODES.has(code)
     const sameLimit = flood ? SAME_PER_WINDOW : REMINDER_CODES.has(code) ? 1 : SAME_OTHER_PER_WINDOW
-    if (same.shown >= sameLimit || (flood && counter.shown >= FLOOD_PER_WINDOW) || (OWN_CODES.has(code) && counter.shown >= 1)) {
+    if (same.shown >= sameLimit || (flood && counter.shown >= FLOOD_PER_WINDOW) || (own && counter.shown >= 1)) {
       counter.hidden++
       return undefined
     }

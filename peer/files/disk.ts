@@ -32,6 +32,13 @@ export function errnoOf (err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined
 }
 
+/** What went wrong with a file-system call, in a person's words and without its path (for the
+ * other side of a transfer, whom our folders are none of their business). */
+export function reasonOf (err: unknown): string {
+  const errno = errnoOf(err instanceof ParleyError ? err.cause : err)
+  return (errno !== undefined ? REASONS[errno] : undefined) ?? 'an error of the disk'
+}
+
 /** Errors of a disk that is full for now: space is freed, so what failed is tried again. */
 const FULL = new Set(['ENOSPC', 'EDQUOT'])
 

@@ -18,7 +18,7 @@ import type { FramedStream } from '../../common/wire/frames.ts'
 import { sanitiseFileName } from '../../common/wire/names.ts'
 import { diskBudget } from './budget.ts'
 import type { DiskBudget, Reservation } from './budget.ts'
-import { createPartFile, ensureDownloadsDir, fileError, publishPartFile, removeFile } from './disk.ts'
+import { createPartFile, ensureDownloadsDir, fileError, publishPartFile, reasonOf, removeFile } from './disk.ts'
 import { CHECKPOINT_CHUNKS, HEARTBEAT_CHUNKS, REFUSAL_DRAIN_MS, WINDOW_CHUNKS } from './constants.ts'
 import type { PartialTransfer } from './partial.ts'
 import { cancelled, checkFileSecret, checkFileSize, chunkCount, chunkLength, creditCount, creditDue, openAbandon, openMeta, sealCredit, sealStop, sealVerdict } from './wire.ts'
@@ -152,8 +152,35 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
   const stored = { chunks: from, credits: 0 }
   let checkpoints: Checkpoints | undefined
   let reservation: Reservation | undefined
+  /** A downloads folder this side cannot write to (its permissions, a read-only or full disk):
+   * refused with the verdict, in words without our paths, as a refusal that passes (the sender
+   * tries again, and the person here may mend the folder; ERR_NO_SPACE for a full disk, else
+   * ERR_UNREACHABLE). What was kept of this transfer stays. Until 2026-12-07 the go-on verdict
+   * went first, the sender read a stream closed under it ("the other side closed the
+   * connection") and tried again within seconds, and each try was a warning here (round 25). */
+  const refuseUnwritable = async (err: unknown): Promise<never> => {
+    const error = is(err) ? err : fileError(err, `cannot write to ${downloadsDir}`)
+    if (error.code !== ErrorCode.File && error.code !== ErrorCode.NoSpace) throw error
+    const code = error.code === ErrorCode.NoSpace ? ErrorCode.NoSpace : ErrorCode.Unreachable
+    await refuse(framed, fileSecret, associatedData, new ParleyError(code, `it cannot be saved there now (${reasonOf(error)})`), signal)
+    if (error.code === ErrorCode.File) unwritable.add(error)
+    throw new Refused(error)
+  }
+  /** The .part to receive into: the kept one, or a new one (removed again if its record fails). */
+  const openPart = async (): Promise<{ path: string, handle: FileHandle }> => {
+    if (from > 0 && partial !== undefined) return await partial.reopen(name)
+    const created = await createPartFile(downloadsDir, name)
+    try {
+      await partial?.begin(created.path, created.handle, meta)
+    } catch (err) {
+      await created.handle.close().catch(() => undefined)
+      await removeFile(created.path)
+      throw err
+    }
+    return created
+  }
   try {
-    await ensureDownloadsDir(downloadsDir)
+    await ensureDownloadsDir(downloadsDir).catch(refuseUnwritable)
     // The disk budget (budget.ts): refused, the sender hears why (wire.ts, the verdict); what
     // was kept of this transfer stays (the refusal may pass), and nothing else is written.
     const sender = args.sender ?? partial?.sender
@@ -170,15 +197,12 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
       await refuse(framed, fileSecret, associatedData, refusal, signal)
       throw new Refused(refusal)
     }
+    // Where it goes is made before the sender is told to go on (refuseUnwritable).
+    const opened = await openPart().catch(refuseUnwritable)
+    part = opened
     await wire.write(sealVerdict(fileSecret, associatedData))
     const held = reservation
-    if (from > 0 && partial !== undefined) {
-      part = await partial.reopen(name)
-    } else {
-      part = await createPartFile(downloadsDir, name)
-      await partial?.begin(part.path, part.handle, meta)
-    }
-    handle = part.handle
+    handle = opened.handle
     const written = part
     if (partial !== undefined) checkpoints = new Checkpoints(async chunks => { await partial.checkpoint(written.path, written.handle, chunks, meta) })
     const hash = createHash('sha256')
@@ -253,6 +277,14 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     await partial?.discard()
     if (leftover !== undefined) error.message += ` (and ${part.path} could not be removed: ${leftover.message})`
   }
+}
+
+/** Files refused because the downloads folder cannot be written to (refuseUnwritable): a
+ * condition of this peer's own, said as such (Inbox.onInboundError). */
+const unwritable = new ErrorMark()
+
+export function downloadsUnwritable (err: unknown): boolean {
+  return unwritable.has(err)
 }
 
 /** Full-disk failures whose verified part could not be kept either: the file comes again whole. */

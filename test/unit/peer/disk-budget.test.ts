@@ -23,6 +23,7 @@ import { DiskBudget } from '../../../peer/files/budget.ts'
 import { MAX_PARTIALS_PER_SENDER, MIN_TRANSFER_BYTES_PER_S, RATE_GRACE_MS, RATE_WINDOW_MS, WINDOW_CHUNKS } from '../../../peer/files/constants.ts'
 import { RateFloor } from '../../../peer/files/progress.ts'
 import { openVerdict, sealMeta } from '../../../peer/files/wire.ts'
+import { downloadsUnwritable } from '../../../peer/files/receive.ts'
 
 const GiB = 1024 ** 3
 const MiB = 1024 ** 2
@@ -80,6 +81,22 @@ async function offer (dir: string, budget: DiskBudget, sender: string, size: num
   const verdict = await out.read().then(sealed => { openVerdict(t.fileSecret, t.associatedData, sealed) }, (err: unknown) => err).then(ok => ok, (err: unknown) => err)
   return { verdict, received, cut: () => { out.abort(new Error('cut')) }, out, t }
 }
+
+describe('a downloads folder that cannot be written to', () => {
+  test('is refused with the verdict, as a refusal that passes and in words without our paths; what was kept stays; here it is said as ours (round 25: the stream closed under the sender, which tried again within seconds)', async () => {
+    const root2 = await mkdtemp(join(root, 'w-'))
+    // Under a file, where no folder can be made (root, as CI runs, writes through permissions).
+    await writeFile(join(root2, 'not-a-folder'), '')
+    const dir = join(root2, 'not-a-folder', 'downloads')
+    const attempt = await offer(dir, budgetOf(() => 1000 * GiB), 'alice', 6 * CHUNK_SIZE)
+    assert.ok(isCode(ErrorCode.Unreachable)(attempt.verdict), String(attempt.verdict))
+    assert.ok((attempt.verdict as ParleyError).retryable, 'the sender keeps it queued')
+    assert.equal((attempt.verdict as Error).message, 'refused by the recipient: it cannot be saved there now (a part of the path is not a folder)')
+    const local = await attempt.received
+    assert.ok(isCode(ErrorCode.File)(local) && downloadsUnwritable(local), String(local))
+    assert.match((local as Error).message, /cannot create the downloads folder .*not-a-folder\/downloads: a part of the path is not a folder/)
+  })
+})
 
 describe('the reservation ledger', () => {
   test('four concurrent 55 GiB offers on 78 GiB free (1 GiB margin): one is accepted, three refused with ERR_NO_SPACE (tried again later)', async () => {
@@ -279,7 +296,7 @@ describe('per-sender share', () => {
     // Bytes: a quota of 8 chunks, 3 kept: a new 6-chunk transfer fits only if the kept one goes.
     const small = await offer(dir, budgetOf(() => 1000 * GiB, { senderQuotaBytes: 8 * CHUNK_SIZE }), 'mallory', 6 * CHUNK_SIZE)
     assert.equal(small.verdict, undefined)
-    assert.equal(await keptOf(dir, 'mallory'), 0)
+    assert.equal(await keptOf(dir, 'mallory', small.t), 0)
     small.cut()
     await small.received
   })

@@ -112,6 +112,15 @@ describe('WarningThrottle', () => {
     assert.match(throttle.admit(ErrorCode.NoSpace, 'refused incoming data from frank: no space left on the disk for the store') ?? '', /\(2 similar warnings not shown\)$/)
   })
 
+  it('a condition of our own of another code (a downloads folder that cannot be written to) is said once a minute in all too (round 25: at each try of each sender)', () => {
+    const time = clock()
+    const throttle = new WarningThrottle(time.now)
+    const shown = ['alice', 'alice', 'bob'].map(from => throttle.admit(ErrorCode.File, `cannot save a file from ${from}: operation not permitted`, true))
+    assert.deepEqual(shown, ['cannot save a file from alice: operation not permitted', undefined, undefined])
+    time.advance(60_000)
+    assert.equal(throttle.admit(ErrorCode.File, 'cannot save a file from bob: operation not permitted', true), 'cannot save a file from bob: operation not permitted (2 similar warnings not shown)')
+  })
+
   it('shows the same "no such user" warning at most 3 times a minute, then says how many were left out', () => {
     const time = clock()
     const throttle = new WarningThrottle(time.now)
