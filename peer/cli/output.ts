@@ -14,7 +14,7 @@ import { TransferStatus } from './transfer-status.ts'
 import { TERMINAL_KEYS } from './commands.ts'
 import { HISTORY_MAX } from '../constants.ts'
 import { REFUSED_BY_RECIPIENT } from '../../common/protocol/peer.ts'
-import { isWaitingForKey } from '../groups/keyring.ts'
+import { isWaitingForFirstKey, isWaitingForKey } from '../groups/keyring.ts'
 import { DeliveryNotices } from './delivery-notices.ts'
 import { Unconfirmed } from './unconfirmed.ts'
 
@@ -342,6 +342,7 @@ function queuedLine (event: Extract<PeerEvent, { event: 'queued' }>, count: numb
   let why = event.reason
   let then = `${it} ${goes} as soon as ${event.to} can be reached`
   if (event.reason === 'offline') then = `${it} will be delivered when they are back`
+  else if (isWaitingForFirstKey(event.reason)) then = `${it} ${goes} once the rendezvous is back`
   else if (isWaitingForKey(event.reason)) then = `${it} ${goes} once a member hands you the key`
   else if (event.code === ErrorCode.IdentityChanged) ({ why, then } = identityWait(event.to, event.reason, it, goes))
   else if (event.code === ErrorCode.NoSpace) then = `${it} ${goes} once ${event.to}'s disk has room` // not "can be reached": they are (round 11)

@@ -110,16 +110,26 @@ const HAND_OVER_WARNING_MS = 60_000
 const MAX_WARNED = 1_000
 
 const WAITING_FOR_KEY = 'waiting for the key of '
+const FIRST_KEY_WAITS = ' has no key yet: its first is made once the rendezvous answers'
 
 /** A delivery to a group whose current key has not reached us yet: a member hands it over (a
- * passing failure, tried again). */
+ * passing failure, tried again). At epoch 0 the group has no key at all yet, and nobody will
+ * hand one over: the first is made by the next send the rendezvous answers (until 2026-12-07
+ * that read "waiting for the key of g5 (epoch 0) from another member": round 25). */
 function waitingForKey (group: string, epoch: number): ParleyError {
+  if (epoch === 0) return new ParleyError(ErrorCode.Unreachable, `${group}${FIRST_KEY_WAITS}`)
   return new ParleyError(ErrorCode.Unreachable, `${WAITING_FOR_KEY}${group} (epoch ${epoch}) from another member`)
 }
 
-/** Whether a delivery's reason (its `queued`) is that wait: a person's screen says it apart. */
+/** Whether a delivery's reason (its `queued`) is a wait for the group's key (either kind): a
+ * person's screen says it apart. */
 export function isWaitingForKey (reason: string): boolean {
-  return reason.startsWith(WAITING_FOR_KEY)
+  return reason.startsWith(WAITING_FOR_KEY) || isWaitingForFirstKey(reason)
+}
+
+/** Whether it is the wait for a group's first key, which the rendezvous's return brings. */
+export function isWaitingForFirstKey (reason: string): boolean {
+  return reason.endsWith(FIRST_KEY_WAITS)
 }
 
 export class GroupKeyring extends EventEmitter<KeyringEvents> {

@@ -112,6 +112,16 @@ describe('delivery notices, said together', () => {
     human.close()
   })
 
+  test('queued for a group\'s first key, which the rendezvous\'s return brings, says so (round 25: "from another member")', () => {
+    const out = capture()
+    const human = humanOutput(out.stream, capture().stream)
+    const reason = 'trio has no key yet: its first is made once the rendezvous answers'
+    human.print({ event: 'queued', id: 'm1', to: 'kim', group: 'trio', name: null, reason, code: 'ERR_UNREACHABLE' })
+    mock.timers.tick(GATHER_MS + 3_000)
+    assert.deepEqual(out.lines(), [`queued for kim in trio (${reason}); it goes once the rendezvous is back`])
+    human.close()
+  })
+
   test('what is gathered is said before Bye., not lost with the program', () => {
     const out = capture()
     const human = humanOutput(out.stream, capture().stream)

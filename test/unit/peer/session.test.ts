@@ -394,11 +394,16 @@ describe('session (the composition root)', () => {
     await until(() => session.keyring.lastKnown(GROUP) !== undefined)
     assert.deepEqual(session.keyring.lastKnown(GROUP)?.members.map(m => m.username).sort(), ['alice', 'bob', 'carol'])
     assert.equal((rv.asked.get('members') ?? 0) - asked, 1, 'asked once for both joins')
-    // Away, a SENDGROUP is taken (it waits for the group's first key) rather than refused.
+    // Away, a SENDGROUP is taken (it waits for the group's first key) rather than refused; the
+    // members were met before, so the wait is the key's.
+    for (const name of ['bob', 'carol']) await session.directory.resolve(toUsername(name))
     rv.down = true
     events.push?.({ type: 'disconnected' })
     await session.sendGroupText(GROUP, 'while it is away')
     assert.equal(session.store.outboxSize(), 2)
+    await session.outbox.idle()
+    // Said as what it waits for: the group's first key, not one another member holds (round 25).
+    assert.deepEqual(shown.flatMap(e => e.event === 'queued' ? [e.reason] : []), [`${GROUP} has no key yet: its first is made once the rendezvous answers`, `${GROUP} has no key yet: its first is made once the rendezvous answers`])
     rv.down = false
   })
 
