@@ -14,6 +14,16 @@ import type { ServerProcess } from '../../harness/processes.ts'
 
 const PASSWORD = 'fault tolerant 1'
 
+/** Four peers started (each in `dir`, added to `peers` for the clean-up as it starts) and signed up. */
+async function signedUp (names: [string, string, string, string], addr: string, dir: string, peers: PeerProcess[]): Promise<[PeerProcess, PeerProcess, PeerProcess, PeerProcess]> {
+  return await Promise.all(names.map(async name => {
+    const peer = await PeerProcess.start(name, addr, join(dir, name))
+    peers.push(peer)
+    await peer.run(`SIGNUP ${name} ${PASSWORD}`, is('signed-up'))
+    return peer
+  })) as [PeerProcess, PeerProcess, PeerProcess, PeerProcess]
+}
+
 describe('a rendezvous that goes away and comes back', () => {
   let dir: string
   let server: ServerProcess
@@ -186,12 +196,7 @@ describe('a member who left, while the rendezvous is away', () => {
     const peers: PeerProcess[] = []
     try {
       const addr = server.addr.toString()
-      const [alice, bob, erin, dave] = await Promise.all(['alice', 'bob', 'erin', 'dave'].map(async name => {
-        const peer = await PeerProcess.start(name, addr, join(dir, name))
-        peers.push(peer)
-        await peer.run(`SIGNUP ${name} ${PASSWORD}`, is('signed-up'))
-        return peer
-      })) as [PeerProcess, PeerProcess, PeerProcess, PeerProcess]
+      const [alice, bob, erin, dave] = await signedUp(['alice', 'bob', 'erin', 'dave'], addr, dir, peers)
       for (const peer of [alice, bob, erin]) await peer.run('JOIN friends', is('joined'))
       // The group has its key and alice knows where both are, for while the directory is away.
       alice.send('SENDGROUP friends before erin left')
@@ -256,12 +261,7 @@ describe('a member who joined while a sender was not running', () => {
     const peers: PeerProcess[] = []
     try {
       const addr = server.addr.toString()
-      let [alice, bob, carol, dave] = await Promise.all(['alice', 'bob', 'carol', 'dave'].map(async name => {
-        const peer = await PeerProcess.start(name, addr, join(dir, name))
-        peers.push(peer)
-        await peer.run(`SIGNUP ${name} ${PASSWORD}`, is('signed-up'))
-        return peer
-      })) as [PeerProcess, PeerProcess, PeerProcess, PeerProcess]
+      let [alice, bob, carol, dave] = await signedUp(['alice', 'bob', 'carol', 'dave'], addr, dir, peers)
       for (const peer of [alice, bob]) await peer.run('JOIN club', is('joined'))
       // alice keeps the list she sent with: bob and herself.
       await alice.run('SENDGROUP club before carol', is('delivered', { group: 'club', to: 'bob' }))
