@@ -279,9 +279,9 @@ export class PeerStore {
           created: Number(r.created),
           recipients: (JSON.parse(String(r.recipients)) as string[]).map(toUsername)
         })
-      } catch (err) {
-        // A row that does not open (tampered with): nothing can be added from it.
-        if (!is(err, ErrorCode.Integrity)) throw err
+      } catch {
+        // A row that does not open or read back (tampered with, damaged): nothing can be added
+        // from it, and it must not hold every later roll call of the group.
         this.confirmSends(group, [String(r.id)])
       }
     }

@@ -278,6 +278,12 @@ describe('peer store', () => {
     store.keepUnconfirmed(send(idOf(2), 2))
     store.forgetGroup('club')
     assert.deepEqual([store.groupsUnconfirmed(), store.history({ group: 'club' }, 1)[0]?.status], [[], 'delivered'])
+    // A damaged row is dropped, not left to fail every later roll call of the group.
+    store.keepUnconfirmed(send(idOf(3), 3))
+    const other = new DatabaseSync(file)
+    other.exec("UPDATE unconfirmed_sends SET recipients = 'not json'")
+    other.close()
+    assert.deepEqual([store.unconfirmedSends('club'), store.groupsUnconfirmed()], [[], []])
   })
 
   test('texts and paths are sealed at rest: the file holds neither, and another key cannot read them', async () => {
