@@ -32,11 +32,16 @@ export function errnoOf (err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined
 }
 
+/** A file-system error's errno in a person's words, if it is one we have words for. */
+function knownReason (err: unknown): string | undefined {
+  const errno = errnoOf(err)
+  return errno !== undefined ? REASONS[errno] : undefined
+}
+
 /** What went wrong with a file-system call, in a person's words and without its path (for the
  * other side of a transfer, whom our folders are none of their business). */
 export function reasonOf (err: unknown): string {
-  const errno = errnoOf(err instanceof ParleyError ? err.cause : err)
-  return (errno !== undefined ? REASONS[errno] : undefined) ?? 'an error of the disk'
+  return knownReason(err instanceof ParleyError ? err.cause : err) ?? 'an error of the disk'
 }
 
 /** Errors of a disk that is full for now: space is freed, so what failed is tried again. */
@@ -47,8 +52,7 @@ const FULL = new Set(['ENOSPC', 'EDQUOT'])
 export function fileError (err: unknown, what: string): ParleyError {
   if (err instanceof ParleyError) return err
   const errno = errnoOf(err)
-  const reason = (errno !== undefined ? REASONS[errno] : undefined) ??
-    (err instanceof Error ? err.message : String(err))
+  const reason = knownReason(err) ?? (err instanceof Error ? err.message : String(err))
   const code = errno !== undefined && FULL.has(errno) ? ErrorCode.NoSpace : ErrorCode.File
   return new ParleyError(code, `${what}: ${reason}`, { cause: err })
 }

@@ -464,10 +464,8 @@ export async function tidyPartials (downloadsDir: string): Promise<void> {
   const dir = partialDirOf(downloadsDir)
   const entries = await readdir(dir).catch(() => [] as string[])
   for (const entry of entries) {
-    const match = /^(.+)-([0-9a-f]{32})\.state$/.exec(entry)
-    const sender = match?.[1]
-    const hex = match?.[2]
-    if (sender === undefined || hex === undefined) continue
+    const [, sender, hex, kind] = KEY_PATTERN.exec(entry) ?? []
+    if (sender === undefined || hex === undefined || kind !== 'state') continue
     const claimed = (): boolean => claims.has(`${dir}\0${sender}-${hex}`)
     if (claimed() || (await readState(join(dir, entry)))?.inflight === undefined) continue
     try {
