@@ -18,6 +18,7 @@ import type { Emit, HistoryLine, PeerEvent } from './events.ts'
 import { RendezvousClient } from './rendezvous-client.ts'
 import type { SignupArgs } from './rendezvous-client.ts'
 import { Session } from './session.ts'
+import type { LeftBehind } from './session.ts'
 import { directService } from './direct/service.ts'
 import type { DirectService } from './direct/service.ts'
 import { groupService } from './groups/service.ts'
@@ -58,7 +59,7 @@ export class ParleyPeer {
   /** Events waiting for a sign-in's announcement (#open), or undefined: they go out at once. */
   #held: Array<{ event: PeerEvent, shown?: () => void }> | undefined
   /** The account whose session a sign-in closed, until that sign-in is announced (or fails). */
-  #closedForSignIn: { username: string, pending: number } | undefined
+  #closedForSignIn: { username: string, left: LeftBehind } | undefined
   #node: ParleyNode
   #services: Services
   #rendezvous: RendezvousClient
@@ -329,7 +330,7 @@ export class ParleyPeer {
     this.#closedForSignIn = undefined
     const switched: PeerEvent[] = announcement === undefined || closed === undefined || closed.username === signed.username
       ? []
-      : [{ event: 'signed-out', username: closed.username, reason: 'switched', pending: closed.pending }]
+      : [{ event: 'signed-out', username: closed.username, reason: 'switched', ...closed.left }]
     this.#held = [...[...switched, ...(announcement === undefined ? [] : [announcement])].map(event => ({ event })), ...(this.#held ?? [])]
     release()
   }
@@ -350,16 +351,16 @@ export class ParleyPeer {
     this.#session = undefined
     this.#account = undefined // a failed LOGIN here must not sign this user back in (#restore)
     const done = (async () => {
-      let pending = 0
+      let left: LeftBehind = { pending: 0, unconfirmed: 0 }
       try {
-        pending = await session.close(0)
+        left = await session.close(0)
         await this.#useIdentity(await generateKeyPair('Ed25519'))
       } catch (err) {
         const error = asParleyError(err)
         this.#emit({ event: 'warning', code: error.code, message: `signing out here did not finish cleanly: ${error.message}` })
       } finally {
         this.#signingOut = undefined
-        this.#emit({ event: 'signed-out', username: session.username, reason: 'elsewhere', pending })
+        this.#emit({ event: 'signed-out', username: session.username, reason: 'elsewhere', ...left })
       }
     })()
     this.#signingOut = done
@@ -368,7 +369,7 @@ export class ParleyPeer {
   /** Sign out (if signed in) for a sign-in: what goes out gets a few seconds more, which is said
    * once it takes a while (until 2026-12-06 a LOGIN of another account with a delivery stuck on
    * a frozen peer showed nothing for 4.6 s, 13–28 s before that day: round 7). */
-  async #closeSession (): Promise<number> {
+  async #closeSession (): Promise<LeftBehind> {
     const leaving = this.#session?.username
     const slow = leaving === undefined
       ? undefined
@@ -380,14 +381,14 @@ export class ParleyPeer {
     }
   }
 
-  /** Sign out (if signed in); resolves with what still waits in the outbox (Session.close). */
-  async #endSession (graceMs?: number): Promise<number> {
+  /** Sign out (if signed in); resolves with what it leaves behind (Session.close). */
+  async #endSession (graceMs?: number): Promise<LeftBehind> {
     const session = this.#session
     this.#session = undefined
     this.#account = undefined
-    const pending = await session?.close(graceMs) ?? 0
-    if (session !== undefined) this.#closedForSignIn = { username: session.username, pending }
-    return pending
+    const left = await session?.close(graceMs) ?? { pending: 0, unconfirmed: 0 }
+    if (session !== undefined) this.#closedForSignIn = { username: session.username, left }
+    return left
   }
 
   #signedIn (): Session {
@@ -583,14 +584,14 @@ export class ParleyPeer {
     await this.#session?.outbox.idle()
   }
 
-  /** Sign out and stop; resolves with how many deliveries still wait in the outbox, reported
-   * at exit. `graceMs`: how long deliveries in flight may still take (Session.close). */
-  async stop (graceMs?: number): Promise<number> {
+  /** Sign out and stop; resolves with what that leaves behind, reported at exit. `graceMs`:
+   * how long deliveries in flight may still take (Session.close). */
+  async stop (graceMs?: number): Promise<LeftBehind> {
     await this.#signingOut // its node restart would otherwise outlive this stop
-    const pending = await this.#endSession(graceMs)
+    const left = await this.#endSession(graceMs)
     await this.#stopServices()
     await this.#node.stop()
-    return pending
+    return left
   }
 }
 

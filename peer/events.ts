@@ -28,8 +28,9 @@ export type PeerEvent =
   | { event: 'logged-in', username: string, peerId: string, offline: boolean, already: boolean }
   /** This peer is no longer signed in as `username`: `elsewhere`, the account signed in on
    * another device (the rendezvous keeps one session per account). `pending`: deliveries left
-   * in this folder's outbox, which go when the user signs in here again. */
-  | { event: 'signed-out', username: string, reason: 'elsewhere' | 'switched', pending: number }
+   * in this folder's outbox, which go when the user signs in here again; `unconfirmed`: group
+   * messages sent while the rendezvous was away, whose roll call is done then. */
+  | { event: 'signed-out', username: string, reason: 'elsewhere' | 'switched', pending: number, unconfirmed: number }
   /** A SIGNUP or LOGIN of another account is signing `username` out, and that takes a while. */
   | { event: 'signing-out', username: string }
   /** At sign-in: messages that came in and were stored, but never shown (the peer stopped in
@@ -94,7 +95,7 @@ export type PeerEvent =
   | { event: 'help', commands: string[] }
   /** QUIT (or the end of input) waits up to `waitSeconds` for deliveries still going out. */
   | { event: 'leaving', waitSeconds: number }
-  | { event: 'bye', pending: number }
+  | { event: 'bye', pending: number, unconfirmed: number }
 
 /** `shown`, if given, is called once the event's line has left this process (a line still in
  * its output buffer dies with it on a kill -9): what must not be counted as shown before (the

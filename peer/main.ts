@@ -203,9 +203,9 @@ async function main (): Promise<number> {
   ])
   // Interrupted, or run out, the drain was the grace: what is in flight now stops (and goes out
   // next time).
-  const pending = await peer.stop(prompt.interrupted || signalled || !drainedInTime ? 0 : undefined)
+  const left = await peer.stop(prompt.interrupted || signalled || !drainedInTime ? 0 : undefined)
   lock.release()
-  output.print({ event: 'bye', pending })
+  output.print({ event: 'bye', ...left })
   output.close()
   await Promise.race([flushLog(), sleep(LOG_FLUSH_MS)])
   return 0

@@ -50,6 +50,14 @@ const log = logger('parley:session')
 export type SessionRendezvous = Pick<RendezvousClient, 'subscribe' | 'signin' | 'signInRefused' | 'signingInAgain' | 'card' | 'serverPeerId' | 'groups' | 'joinTimes'> & DirectoryRendezvous & KeyringDeps['rendezvous']
 
 /** A file queued by SENDFILE or SENDGROUPFILE: its message id, and the name it is sent under. */
+/** What a sign-out leaves for the account's next sign-in in this folder: deliveries still in
+ * the outbox, and group sends made while the rendezvous was away whose roll call (groups/
+ * roll-call.ts) is still due. */
+export interface LeftBehind {
+  pending: number
+  unconfirmed: number
+}
+
 export interface SentFile {
   id: MessageId
   name: string
@@ -134,7 +142,7 @@ export class Session {
   readonly #onReplaced: () => void
   readonly #abort = new AbortController()
   /** The one sign-out (close may be called again: a second call waits for the first). */
-  #closing: Promise<number> | undefined
+  #closing: Promise<LeftBehind> | undefined
   /** Aborted at the end of sign-out: the direct sessions served for this user end, and the
    * protocols stop handing this session what arrives. */
   readonly #signedOut = new AbortController()
@@ -421,14 +429,15 @@ export class Session {
     })
   }
 
-  /** Sign out; resolves with how many deliveries still wait in the outbox, counted once the
-   * last ones in flight ended (a file that finished during the grace is not among them). */
-  async close (graceMs = CLOSE_GRACE_MS): Promise<number> {
+  /** Sign out; resolves with what is left behind: the deliveries that still wait in the outbox,
+   * counted once the last ones in flight ended (a file that finished during the grace is not
+   * among them), and the group sends that still wait for their roll call. */
+  async close (graceMs = CLOSE_GRACE_MS): Promise<LeftBehind> {
     this.#closing ??= this.#close(graceMs)
     return await this.#closing
   }
 
-  async #close (graceMs: number): Promise<number> {
+  async #close (graceMs: number): Promise<LeftBehind> {
     this.#abort.abort()
     for (const timer of this.#listsAfterJoin.values()) clearTimeout(timer)
     this.#nameCard.stop()
@@ -457,9 +466,9 @@ export class Session {
     // again at the next sign-in, and a receiver drops a copy it has), and the node's stop or
     // restart after this ends its stream.
     await Promise.race([this.outbox.idle(), sleep(OUTBOX_STOP_GRACE_MS)])
-    const pending = this.store.outboxSize()
+    const left = { pending: this.store.outboxSize(), unconfirmed: this.store.unconfirmedCount() }
     this.store.close()
-    return pending
+    return left
   }
 
   /** SEND: store it and queue it in one commit, then deliver it (now if the user is reachable,

@@ -293,6 +293,12 @@ export class PeerStore {
     return (this.#statements.get('SELECT DISTINCT grp FROM unconfirmed_sends').all() as Array<{ grp: string }>).map(r => toGroupName(r.grp))
   }
 
+  /** How many sends await a roll call, in every group. */
+  unconfirmedCount (): number {
+    this.#commits.settle()
+    return Number((this.#statements.get('SELECT COUNT(*) AS n FROM unconfirmed_sends').get() as { n: number }).n)
+  }
+
   /** The roll call is done for these sends: each is `delivered` once its deliveries all are. */
   confirmSends (group: string, ids: readonly string[]): void {
     for (const id of ids) {

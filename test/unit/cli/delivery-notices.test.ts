@@ -126,7 +126,7 @@ describe('delivery notices, said together', () => {
     const out = capture()
     const human = humanOutput(out.stream, capture().stream)
     human.print(delivered('m1', 'bob', 'club'))
-    human.print({ event: 'bye', pending: 0 })
+    human.print({ event: 'bye', pending: 0, unconfirmed: 0 })
     assert.equal(out.lines()[0], 'delivered to bob in club')
     assert.equal(out.lines().length, 2)
     human.close()

@@ -173,7 +173,7 @@ test('HISTORY marks what came in as the last run stopped and was never shown', (
 })
 
 test('signed out by a sign-in elsewhere: what stays in this folder\'s outbox is said', () => {
-  const line = (pending: number): string => (describe({ event: 'signed-out', username: 'bob', reason: 'elsewhere', pending }) ?? '').replace(/^\d\d:\d\d:\d\d /, '')
+  const line = (pending: number): string => (describe({ event: 'signed-out', username: 'bob', reason: 'elsewhere', pending, unconfirmed: 0 }) ?? '').replace(/^\d\d:\d\d:\d\d /, '')
   assert.equal(line(0), 'bob signed in on another device; signed out here. LOGIN again to use this one.')
   assert.equal(line(2), 'bob signed in on another device; signed out here. LOGIN again to use this one. 2 deliveries still wait in this folder\'s outbox: they go when you sign in here again.')
 })
@@ -189,10 +189,20 @@ test('an error that answers no command carries the time it happened; an answer t
 })
 
 test('another account signed in here: the last one is said signed out, with what it left in the outbox', () => {
-  const switched = describe({ event: 'signed-out', username: 'bob', reason: 'switched', pending: 2 }) ?? ''
+  const switched = describe({ event: 'signed-out', username: 'bob', reason: 'switched', pending: 2, unconfirmed: 0 }) ?? ''
   assert.match(switched, /^\d\d:\d\d:\d\d bob is signed out here\. 2 deliveries of bob's still wait in this folder's outbox: they go when bob signs in here again\.$/)
-  assert.match(describe({ event: 'signed-out', username: 'bob', reason: 'switched', pending: 0 }) ?? '', /^\d\d:\d\d:\d\d bob is signed out here\.$/)
-  assert.match(describe({ event: 'signed-out', username: 'bob', reason: 'elsewhere', pending: 1 }) ?? '', /signed out here\. LOGIN again to use this one\. 1 delivery still waits in this folder's outbox: it goes when you sign in here again\.$/)
+  assert.match(describe({ event: 'signed-out', username: 'bob', reason: 'switched', pending: 0, unconfirmed: 0 }) ?? '', /^\d\d:\d\d:\d\d bob is signed out here\.$/)
+  assert.match(describe({ event: 'signed-out', username: 'bob', reason: 'elsewhere', pending: 1, unconfirmed: 0 }) ?? '', /signed out here\. LOGIN again to use this one\. 1 delivery still waits in this folder's outbox: it goes when you sign in here again\.$/)
+})
+
+test('group messages still due for their roll call are said at a sign-out and at QUIT, after the outbox (round 24)', () => {
+  assert.equal(describe({ event: 'bye', pending: 0, unconfirmed: 1 }),
+    'Bye. 1 group message sent while the rendezvous was away still waits for the check of who was in its group then: a member who had joined by then and did not get it gets it the next time you sign in here.')
+  assert.equal(describe({ event: 'bye', pending: 3, unconfirmed: 2 }),
+    'Bye. 3 deliveries still wait in the outbox: they go out the next time you sign in here. 2 group messages sent while the rendezvous was away still wait for the check of who was in their groups then: a member who had joined by then and did not get them gets them the next time you sign in here.')
+  assert.equal(describe({ event: 'bye', pending: 0, unconfirmed: 0 }), 'Bye.')
+  assert.match(describe({ event: 'signed-out', username: 'bob', reason: 'switched', pending: 0, unconfirmed: 2 }) ?? '',
+    /bob is signed out here\. 2 group messages sent while the rendezvous was away still wait for the check of who was in their groups then: a member who had joined by then and did not get them gets them when bob signs in here again\.$/)
 })
 
 test('a coloured cell takes the columns it shows: HISTORY\'s columns stay aligned beside one (round 8)', () => {

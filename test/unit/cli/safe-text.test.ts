@@ -94,8 +94,8 @@ test('describe() gives aligned tables and notices', () => {
   assert.match(changed, /TRUST erin accepts the new identity; until then messages to erin wait in the outbox/)
   assert.match(changed, /\n\(For reference only, not to compare: the identity you first talked with was 12D3KooWold, fingerprint 09222 38570\.\)$/)
   assert.ok(changed.indexOf('35600') < changed.indexOf('09222'), 'the number to compare comes first')
-  assert.equal(describeEvent({ event: 'bye', pending: 0 }), 'Bye.')
-  assert.match(describeEvent({ event: 'bye', pending: 2 }) ?? '', /^Bye\. 2 deliveries still wait in the outbox/)
+  assert.equal(describeEvent({ event: 'bye', pending: 0, unconfirmed: 0 }), 'Bye.')
+  assert.match(describeEvent({ event: 'bye', pending: 2, unconfirmed: 0 }) ?? '', /^Bye\. 2 deliveries still wait in the outbox/)
 })
 
 test('a queued or delivered line names the file it is about, and says when it goes out again', () => {

@@ -227,7 +227,7 @@ describe('session (the composition root)', () => {
     try {
       // Until 2026-12-06 the close waited for it here until its step timed out (never, here).
       const closed = await Promise.race([session.close(0), sleep(20_000).then(() => 'still closing')])
-      assert.equal(closed, 1, 'closed, and it still waits in the outbox, for the next sign-in')
+      assert.deepEqual(closed, { pending: 1, unconfirmed: 0 }, 'closed, and it still waits in the outbox, for the next sign-in')
     } finally {
       unstick() // its step's timeout, late: the close is over by now, or the test failed
     }
@@ -380,6 +380,18 @@ describe('session (the composition root)', () => {
     assert.deepEqual(groups.delivered.filter(d => d.id === id).map(d => d.to), ['bob', 'carol'], 'carol, who had joined; not dave')
     assert.equal(session.store.history({ group: GROUP }, 10).find(m => m.id === id)?.status, 'delivered')
     assert.deepEqual(session.store.groupsUnconfirmed(), [], 'settled')
+  })
+
+  it('a sign-out says how many group messages still wait for their roll call (round 24: QUIT said nothing of them)', async () => {
+    rv.call('join', { group: GROUP }, alice.context)
+    rv.call('join', { group: GROUP }, bob.context)
+    await session.sendGroupText(GROUP, 'before it goes')
+    await session.outbox.idle()
+    rv.down = true
+    events.push?.({ type: 'disconnected' })
+    await session.sendGroupText(GROUP, 'while it is away')
+    await session.outbox.idle()
+    assert.deepEqual(await session.close(0), { pending: 0, unconfirmed: 1 })
   })
 
   it('a member who joined is on the list kept for while the rendezvous is away shortly after, with no send or MEMBERS; joins together are asked for once (round 24: a creator kept no list, and its SENDGROUP was refused)', async () => {
