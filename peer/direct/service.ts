@@ -28,8 +28,7 @@ import { ProtocolHandler, serveInbound } from '../transport/inbound.ts'
 import type { Inbound } from '../transport/inbound.ts'
 import { STEP_TIMEOUT_MS } from '../constants.ts'
 import type { Emit } from '../events.ts'
-import { fileToDeliver } from '../files/index.ts'
-import { handOffFile, takeFile } from '../files/handoff.ts'
+import { fileToHandOff, handOffFile, takeFile } from '../files/handoff.ts'
 import { openGroupText } from '../groups/envelope.ts'
 import type { SignedInPort, SignedInUser } from '../signed-in.ts'
 import { DirectSessions } from './sessions.ts'
@@ -124,20 +123,26 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
   }
 
   /** Deliver one file (`FILE <name> <size>`), if it still has the content SENDFILE hashed
-   * (`sha256`, hex) at `sentAt`; resolves once the receiver verified and stored it. */
+   * (`sha256`, hex) at `sentAt`; resolves once the receiver verified and stored it. If it has
+   * not, ERR_FILE, once the receiver was told (fileToHandOff). */
   async sendFile (to: Dialable, id: Uint8Array, path: string, sha256: string | undefined, sentAt: number, onSent?: () => void): Promise<void> {
-    const file = { ...await fileToDeliver(path, sha256), sentAt }
-    const header = formatHeader({ kind: 'FILE', name: file.name, size: file.size })
+    const { file, name, size } = await fileToHandOff(path, sha256, sentAt)
+    const header = formatHeader({ kind: 'FILE', name, size })
     const { node, emit, signedIn } = this.#components
     const user = signedIn.now()
     const card = user.nameCard()
-    await withFramedStream(await openStream(node, to, DIRECT_PROTOCOL), async framed => {
-      const signal = patientTimeout(STEP_TIMEOUT_MS)
-      const { channel, keys } = await initiateDirectChannel(framed, header, node.peerId.toString(), to.peerId, { signal, card })
-      await channel.send({ id }, { signal: patientTimeout(STEP_TIMEOUT_MS) })
-      const handOff = { channel, framed, id, fileSecret: keys.fileSecret, associatedData: fileAssociatedData(channel.associatedData, id), peer: to.username, emit, stop: user.signal }
-      await handOffFile(handOff, file, patientTimeout(STEP_TIMEOUT_MS), onSent)
-    })
+    try {
+      await withFramedStream(await openStream(node, to, DIRECT_PROTOCOL), async framed => {
+        const signal = patientTimeout(STEP_TIMEOUT_MS)
+        const { channel, keys } = await initiateDirectChannel(framed, header, node.peerId.toString(), to.peerId, { signal, card })
+        await channel.send({ id }, { signal: patientTimeout(STEP_TIMEOUT_MS) })
+        const handOff = { channel, framed, id, fileSecret: keys.fileSecret, associatedData: fileAssociatedData(channel.associatedData, id), peer: to.username, emit, stop: user.signal }
+        await handOffFile(handOff, file, patientTimeout(STEP_TIMEOUT_MS), onSent)
+      })
+    } catch (err) {
+      // A file given up is told to the receiver if it can be; if not, it is given up all the same.
+      throw file instanceof ParleyError ? file : err
+    }
   }
 
   /** One message that arrived on a session: checked against its header, stored, then ACKed. */

@@ -7,6 +7,7 @@
  * the id instead. Either side gives up when the other stops making progress for a step.
  */
 import { equals } from 'uint8arrays/equals'
+import { CHUNK_SIZE } from '../../common/crypto/index.ts'
 import { ErrorCode, ErrorMark, ParleyError, asParleyError, is } from '../../common/errors.ts'
 import { ackBody, fileAnswerBody } from '../../common/protocol/peer.ts'
 import { endedInsideFrame } from '../../common/wire/frames.ts'
@@ -17,9 +18,9 @@ import type { Emit, FileCutCause } from '../events.ts'
 import type { SignedInUser } from '../signed-in.ts'
 import { PartialTransfer } from './partial.ts'
 import { partLost, receiveFile } from './receive.ts'
-import { sendFile } from './send.ts'
+import { abandonTransfer, announcedName, fileToDeliver, sendFile } from './send.ts'
 import type { LocalFile } from './send.ts'
-import { resumePoint } from './wire.ts'
+import { resumePoint, sealAbandon } from './wire.ts'
 import { watchTransfer } from './progress.ts'
 import type { GroupName, Username } from '../../common/wire/names.ts'
 import { patientTimeout } from '../../common/patient-timeout.ts'
@@ -30,6 +31,19 @@ export interface OfferedFile extends LocalFile {
   sha256: Uint8Array
   /** When the person sent it (SENDFILE's time): the receiver shows it beside a late arrival. */
   sentAt: number
+}
+
+/** A queued file at its delivery, with the name and size its stream's header announces: the file
+ * as SENDFILE took it (fileToDeliver), or, when it changed or is gone (ERR_FILE), that error, for
+ * handOffFile to tell the receiver. Its size is then no longer known: 0, which no META follows. */
+export async function fileToHandOff (path: string, sha256: string | undefined, sentAt: number): Promise<{ file: OfferedFile | ParleyError, name: string, size: number }> {
+  try {
+    const file = { ...await fileToDeliver(path, sha256), sentAt }
+    return { file, name: file.name, size: file.size }
+  } catch (err) {
+    if (!is(err, ErrorCode.File)) throw err
+    return { file: err, name: announcedName(path), size: 0 }
+  }
 }
 
 export interface HandOff {
@@ -49,11 +63,18 @@ export interface HandOff {
 }
 
 /** The sender's side: read the answer (within `signal`), stream what the receiver lacks, call
- * `onSent` once the bytes are out, then wait for the ACK. */
-export async function handOffFile (handOff: HandOff, file: OfferedFile, signal: AbortSignal, onSent?: () => void): Promise<void> {
+ * `onSent` once the bytes are out, then wait for the ACK. `file` is the error instead when the
+ * queued file can no longer be sent as SENDFILE took it (ERR_FILE: fileToDeliver): the receiver,
+ * which may keep part of it from a cut attempt, is told so (ABANDON in META's place, wire.ts) and
+ * that error is thrown, unless the receiver has the whole file already (its ACK was lost). */
+export async function handOffFile (handOff: HandOff, file: OfferedFile | ParleyError, signal: AbortSignal, onSent?: () => void): Promise<void> {
   const { channel, framed, id } = handOff
   const { have, resume } = await channel.receive(fileAnswerBody, { signal })
   if (!have) {
+    if (file instanceof ParleyError) {
+      await abandonTransfer(framed, sealAbandon(handOff.fileSecret, handOff.associatedData, 'before'))
+      throw file
+    }
     const hex = Buffer.from(id).toString('hex')
     // Progress is said once the receiver took the file (its verdict comes at the window): a
     // refused retry (a full disk) showed the file going in the prompt while it waited (round 14).
@@ -186,6 +207,13 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
       // Named as sent ("image.png"), saved where `path` says ("image (1).png" beside an older one).
       await user.inbox.onFile({ from, group: announced.group, id, name: file.sentAs, path: file.path, size: file.size, sha256: file.sha256, sentAt: file.sentAt ?? null })
     } catch (err) {
+      // A file given up before the rest came (ABANDON in META's place, wire.ts) while part of it
+      // was kept here: said as a cut of what was kept, which is removed (until 2026-12-07 it
+      // stayed for a week, and the last word here was that the rest would come: round 23).
+      if (arrived.bytes === 0 && partial.offer !== undefined && is(err, ErrorCode.Abandoned)) {
+        arrived.total = partial.size ?? 0
+        arrived.bytes = Math.min(partial.offer.from * CHUNK_SIZE, arrived.total)
+      }
       // Said once it had started (a progress was shown): a refusal at the offer is not a cut.
       if (arrived.bytes > 0) {
         const cause = cutCause(err, watch.signal, user.signal)

@@ -300,25 +300,31 @@ export async function sendFile (args: SendFileArgs): Promise<SendFileResult> {
   return { failed }
 }
 
-/** ABANDON to each target, our half closed, then a wait (a step at most) for the receiver to
- * end the stream, which it does once it has read up to ABANDON: an abort before that (ours, or
- * the caller's) resets the stream under the chunks it still reads, up to the window's 2 MiB, and
- * it sees a cut instead (a tester's file that grew in its last chunks, until 2026-12-06). The
- * targets told, whose streams must not be aborted; the caller aborts the others. */
+/** ABANDON to each target (abandonTransfer); the targets told, whose streams must not be
+ * aborted: the caller aborts the others. */
 async function abandon (targets: Iterable<Target>, frame: Uint8Array): Promise<Set<Target>> {
   const told = new Set<Target>()
   await Promise.all([...targets].map(async target => {
-    const signal = patientTimeout(STEP_TIMEOUT_MS)
-    try {
-      await target.framed.write(frame, { signal })
-      await target.framed.close({ signal })
-      await target.framed.whenOver(signal)
-      told.add(target)
-    } catch {
-      // The stream failed first: the caller's abort ends it, and the receiver sees a cut.
-    }
+    if (await abandonTransfer(target.framed, frame)) told.add(target)
   }))
   return told
+}
+
+/** ABANDON (`frame`), our half closed, then a wait (a step at most) for the receiver to end the
+ * stream, which it does once it has read up to ABANDON: an abort before that (ours, or the
+ * caller's) resets the stream under the chunks it still reads, up to the window's 2 MiB, and it
+ * sees a cut instead (a tester's file that grew in its last chunks, until 2026-12-06). False when
+ * the stream failed first: the caller's abort ends it, and the receiver sees a cut. */
+export async function abandonTransfer (framed: FramedStream, frame: Uint8Array): Promise<boolean> {
+  const signal = patientTimeout(STEP_TIMEOUT_MS)
+  try {
+    await framed.write(frame, { signal })
+    await framed.close({ signal })
+    await framed.whenOver(signal)
+    return true
+  } catch {
+    return false
+  }
 }
 
 interface Target {

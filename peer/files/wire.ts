@@ -51,6 +51,12 @@
  * that never comes and saying "the rest comes when bob is back". The receiver tries the ABANDON
  * key only on a frame that failed as a chunk, so the chunks' path costs nothing more. An older
  * receiver reads it as a chunk that failed authentication.
+ *   A queued file found changed or gone at a retry (the receiver was away when an earlier attempt
+ * was cut) is given up too, and the receiver, which may keep a prefix of it, is told the same way
+ * with ABANDON in place of META, after its answer (2026-12-07; until then the prefix stayed for
+ * PARTIAL_MAX_AGE_MS and the receiver's last word was that the rest would come). The sender no
+ * longer knows the file's size then: such a stream's header says 0, which no META contradicts.
+ * A receiver that answers that it has the whole file (its ACK was lost) ACKs it instead.
  *
  * The verdict (issue 12, the disk budget). The receiver answers META at once with VERDICT: empty
  * when it takes the file, or the refusal (ERR_TOO_LARGE: the disk cannot take it; ERR_RATE_LIMITED:
@@ -155,7 +161,13 @@ export function sealMeta (fileSecret: Uint8Array, associatedData: Uint8Array, me
 
 export function openMeta (fileSecret: Uint8Array, associatedData: Uint8Array, sealed: Uint8Array): FileMeta {
   // openFrame fails with ERR_INTEGRITY; an authentic but invalid body with ERR_MALFORMED/TOO_LARGE.
-  const body = openFrame(frameKeysFrom(fileSecret, META_KEY_INFO), 0n, associatedData, sealed)
+  let body: Uint8Array
+  try {
+    body = openFrame(frameKeysFrom(fileSecret, META_KEY_INFO), 0n, associatedData, sealed)
+  } catch (err) {
+    // A queued file its sender can no longer send as it was taken: ABANDON in META's place.
+    throw openAbandon(fileSecret, associatedData, sealed) ?? err
+  }
   return decodeBody(fileMetaBody, body)
 }
 
@@ -204,11 +216,15 @@ export function openStop (fileSecret: Uint8Array, associatedData: Uint8Array, se
 }
 
 /** What a receiver is told when its sender gives a file up: the same words whatever happened to
- * the file, which never name the sender's path or folders. */
-const ABANDONED_WHY = 'it changed while it was being sent, or could no longer be read'
+ * the file, which never name the sender's path or folders; `before` the rest was sent, when the
+ * sender found it so at a retry (Giving up). */
+const ABANDONED_WHY = {
+  midway: 'it changed while it was being sent, or could no longer be read',
+  before: 'it changed, or could no longer be read, before the rest was sent'
+}
 
-export function sealAbandon (fileSecret: Uint8Array, associatedData: Uint8Array): Uint8Array {
-  return sealFrame(frameKeysFrom(fileSecret, ABANDON_KEY_INFO), 0n, associatedData, encodeBody({ why: ABANDONED_WHY }))
+export function sealAbandon (fileSecret: Uint8Array, associatedData: Uint8Array, when: keyof typeof ABANDONED_WHY = 'midway'): Uint8Array {
+  return sealFrame(frameKeysFrom(fileSecret, ABANDON_KEY_INFO), 0n, associatedData, encodeBody({ why: ABANDONED_WHY[when] }))
 }
 
 /** ERR_ABANDONED with the sender's reason when `sealed` is its ABANDON frame; undefined when it

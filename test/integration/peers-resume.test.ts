@@ -146,6 +146,31 @@ describe('a file sender or receiver killed with -9 mid-file', () => {
     console.log(`# group: killed at ${(killedAt / MiB).toFixed(1)} MiB, resumed at ${(resumedAt / MiB).toFixed(1)} MiB; ${Date.now() - started} ms`)
   })
 
+  test('a file changed while its receiver was away mid-file is given up at the receiver\'s return: the receiver is told, and what it kept is removed (round 23: kept a week, the rest said to come)', { timeout: 60_000 }, async () => {
+    const downloads = join(dir, 'bob', 'bob', 'downloads')
+    const aliceFrom = alice.events.length
+    const { path, progress } = await sendToMidway('changed while away.bin')
+    await bob.kill('SIGKILL')
+    const queued = await alice.waitFor(is('queued', { to: 'bob' }), 20_000, aliceFrom)
+    assert.equal((await readdir(partialDirOf(downloads))).filter(name => name.endsWith('.state')).length, 1, 'bob keeps a part')
+    await writeFile(path, makeRandom(SIZE))
+    const refused = alice.waitFor(e => e.event === 'undelivered' && e.id === queued.id, 30_000, aliceFrom)
+
+    bob = await PeerProcess.start('bob', server.addr.toString(), join(dir, 'bob'))
+    bob.send(`LOGIN bob ${PASSWORD}`)
+    const cut = await bob.waitFor(is('file-cut', { from: 'alice', id: queued.id }), 30_000)
+    assert.deepEqual([cut.cause, cut.reason, cut.name, cut.total], ['abandoned', 'it changed, or could no longer be read, before the rest was sent', 'changed while away.bin', SIZE])
+    assert.ok(Number(cut.bytes) >= CHECKPOINT_CHUNKS * CHUNK_SIZE && Number(cut.bytes) <= Number(progress.bytes) + 4 * MiB, `what bob had kept: ${String(cut.bytes)}`)
+    const error = await refused
+    assert.deepEqual([error.code, error.to, error.name], ['ERR_FILE', 'bob', 'changed while away.bin'])
+    // Nothing of it is kept, and nothing else was said of it.
+    assert.deepEqual((await readdir(downloads)).sort(), ['big file.bin', 'group file.bin'])
+    assert.deepEqual(await readdir(partialDirOf(downloads)), [])
+    assert.deepEqual(bob.events.filter(e => e.event === 'warning' || e.event === 'file' || e.event === 'error'), [])
+    // The queue goes on after it.
+    await alice.run('SEND bob after the file given up', is('delivered', { to: 'bob' }))
+  })
+
   test('a sender killed with -9 mid-file: the receiver says the file stopped, at once and without a warning; the sender, back, completes it', { timeout: 60_000 }, async () => {
     const { content, progress, bobFrom } = await sendToMidway('from a crash.bin')
     await alice.kill('SIGKILL')
