@@ -335,7 +335,7 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     const ids = answers.filter(is('accepted', { to: 'alice', group: null, kind: 'text' })).map(e => e.id)
     assert.deepEqual(piper.events.filter(e => e.event === 'delivered').map(e => e.id).sort(), [...ids].sort())
     assert.deepEqual([count('sent'), count('delivered'), count('groups'), count('error')], [2, 2, 1, 0], JSON.stringify(piper.events))
-    assert.deepEqual(piper.events.at(-1), { event: 'bye', pending: 0 })
+    assert.deepEqual(piper.events.at(-1), { event: 'bye', pending: 0, unconfirmed: 0 })
     assert.equal(piper.stderr.join(''), '', 'nothing else said, no warning after "bye"')
     const texts = peer('alice').events.slice(aliceFrom).filter(is('message', { from: 'piper' })).map(e => e.text)
     assert.deepEqual(texts, ['piped one', 'piped two'])

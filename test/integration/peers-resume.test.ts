@@ -248,7 +248,7 @@ describe('a file sender or receiver killed with -9 mid-file', () => {
       // the stop waited for the file's last byte; here, with bob paused, the exit deadline then
       // ended the process without its stop (no `bye`). `pending` counts the file, still queued.
       assert.equal(await alice.exited, 0)
-      assert.deepEqual(alice.events.at(-1), { event: 'bye', pending: 1 }, JSON.stringify(alice.events.slice(aliceFrom)))
+      assert.deepEqual(alice.events.at(-1), { event: 'bye', pending: 1, unconfirmed: 0 }, JSON.stringify(alice.events.slice(aliceFrom)))
     } finally {
       bob.child.kill('SIGCONT')
     }
