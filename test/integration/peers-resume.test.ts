@@ -169,6 +169,24 @@ describe('a file sender or receiver killed with -9 mid-file', () => {
     assert.deepEqual(bob.events.filter(e => e.event === 'warning' || e.event === 'file' || e.event === 'error'), [])
     // The queue goes on after it.
     await alice.run('SEND bob after the file given up', is('delivered', { to: 'bob' }))
+
+    // The same for a group file.
+    const groupFile = join(dir, 'group file changed.bin')
+    await writeFile(groupFile, makeRandom(SIZE))
+    const groupFrom = alice.events.length
+    alice.send(`SENDGROUPFILE ${groupFile} club`)
+    await bob.waitFor(e => e.event === 'progress' && e.direction === 'receive' && e.name === 'group file changed.bin' && Number(e.bytes) >= KILL_AT, 20_000)
+    await bob.kill('SIGKILL')
+    const groupQueued = await alice.waitFor(is('queued', { to: 'bob', group: 'club' }), 20_000, groupFrom)
+    await writeFile(groupFile, makeRandom(SIZE))
+    const groupRefused = alice.waitFor(e => e.event === 'undelivered' && e.id === groupQueued.id, 30_000, groupFrom)
+    bob = await PeerProcess.start('bob', server.addr.toString(), join(dir, 'bob'))
+    bob.send(`LOGIN bob ${PASSWORD}`)
+    const groupCut = await bob.waitFor(is('file-cut', { from: 'alice', id: groupQueued.id }), 30_000)
+    assert.deepEqual([groupCut.cause, groupCut.group, groupCut.total], ['abandoned', 'club', SIZE])
+    assert.equal((await groupRefused).code, 'ERR_FILE')
+    assert.deepEqual(await readdir(partialDirOf(downloads)), [])
+    assert.deepEqual(bob.events.filter(e => e.event === 'warning' || e.event === 'group-file' || e.event === 'error'), [])
   })
 
   test('a sender killed with -9 mid-file: the receiver says the file stopped, at once and without a warning; the sender, back, completes it', { timeout: 60_000 }, async () => {
