@@ -19,6 +19,7 @@ import { RendezvousClient } from './rendezvous-client.ts'
 import type { SignupArgs } from './rendezvous-client.ts'
 import { Session } from './session.ts'
 import type { LeftBehind } from './session.ts'
+import { dropGroupPartials } from './files/index.ts'
 import { directService } from './direct/service.ts'
 import type { DirectService } from './direct/service.ts'
 import { groupService } from './groups/service.ts'
@@ -541,7 +542,9 @@ export class ParleyPeer {
     // What still waits cannot go now (only members send to a group): said here, not as a failed
     // delivery when its member is back. What is under way goes on (Outbox.leaveGroup).
     const { dropped, underWay } = await session.outbox.leaveGroup(left.group)
-    this.#emit({ event: 'left', group: left.group, dropped, underWay })
+    // Nor is what came of its files that were cut resumed now: the members send us no more.
+    const partsRemoved = await dropGroupPartials(session.downloadsDir, left.group)
+    this.#emit({ event: 'left', group: left.group, dropped, underWay, partsRemoved })
   }
 
   async members (group: GroupName): Promise<void> {

@@ -71,7 +71,7 @@ export type PeerEvent =
   | { event: 'joined', group: string, created: boolean, already: boolean }
   /** `underWay`: deliveries of our messages already going out, which go on (each still ends in
    * `delivered` or `undelivered`); `dropped`: those still waiting, which cannot go now. */
-  | { event: 'left', group: string, dropped: number, underWay: number }
+  | { event: 'left', group: string, dropped: number, underWay: number, partsRemoved: number }
   /** `lastKnown`: the rendezvous is away, and these are the members the group goes on with. */
   | { event: 'members', group: string, epoch: number, members: GroupMemberView[], lastKnown: boolean }
   | { event: 'who', users: MemberView[] }

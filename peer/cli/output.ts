@@ -253,6 +253,10 @@ function leftWords (event: Extract<PeerEvent, { event: 'left' }>): string {
   const words = [`Left group ${event.group}.`]
   if (event.underWay > 0) words.push(`${plural(event.underWay, 'delivery')} already under way ${event.underWay === 1 ? 'goes' : 'go'} on: you sent ${event.underWay === 1 ? 'it' : 'them'} as a member.`)
   if (event.dropped > 0) words.push(`${plural(event.dropped, 'delivery')} still waiting will not go: only members send to a group.`)
+  if (event.partsRemoved > 0) {
+    const [files, them] = event.partsRemoved === 1 ? ['A file', 'it'] : [`${event.partsRemoved} files`, 'them']
+    words.push(`${files} of the group that stopped coming will not come now: what came of ${them} is removed.`)
+  }
   return words.join(' ')
 }
 

@@ -45,8 +45,8 @@ import { ErrorCode, ParleyError } from '../../common/errors.ts'
 import { writeFileAtomic } from '../../common/fs.ts'
 import { MAX_CHUNKS } from '../../common/protocol/peer.ts'
 import { bytes, decodeBody, encodeBody, optional, str, uint } from '../../common/wire/codec.ts'
-import { MAX_FILE_BYTES } from '../../common/wire/limits.ts'
-import { isValidName } from '../../common/wire/names.ts'
+import { MAX_FILE_BYTES, MAX_NAME_LENGTH } from '../../common/wire/limits.ts'
+import { NAME_PATTERN, isValidName } from '../../common/wire/names.ts'
 import {
   DOWNLOADS_DIR_MODE, MAX_NAME_ATTEMPTS, MAX_PARTIALS_PER_SENDER, PARTIAL_DATA_SUFFIX, PARTIAL_DIR_SUFFIX, PARTIAL_MAX_AGE_MS,
   PARTIAL_STATE_SUFFIX, PARTIAL_SWEEP_EVERY_MS, PART_SUFFIX, RECEIVED_FILE_MODE, SHA256_BYTES, TRANSFER_ID_BYTES
@@ -63,7 +63,9 @@ const stateSchema = {
   sha256: bytes(SHA256_BYTES, SHA256_BYTES),
   chunks: uint(MAX_CHUNKS),
   inflight: optional(str(1024, 1)),
-  inflightIno: optional(str(40, 1, /^[0-9]+$/))
+  inflightIno: optional(str(40, 1, /^[0-9]+$/)),
+  /** The group a group file came in (dropGroupPartials); absent for a direct one. */
+  group: optional(str(MAX_NAME_LENGTH, 1, NAME_PATTERN))
 }
 
 export interface PartialState {
@@ -72,6 +74,7 @@ export interface PartialState {
   chunks: number
   inflight?: string
   inflightIno?: string
+  group?: string
 }
 
 /** `<sender>-<32 hex>.state` or `.part`: a key we made, whatever else lies in the folder. */
@@ -108,13 +111,15 @@ export class PartialTransfer {
   readonly #downloadsDir: string
   readonly #key: string
   readonly #size: number | undefined
+  readonly #group: string | null
   readonly #release: () => void
   #inflightIno: string | undefined
 
-  private constructor (args: { dir: string, downloadsDir: string, key: string, offer?: ResumeOffer, size?: number, signal: AbortSignal, release: () => void }) {
+  private constructor (args: { dir: string, downloadsDir: string, key: string, group: string | null, offer?: ResumeOffer, size?: number, signal: AbortSignal, release: () => void }) {
     this.#dir = args.dir
     this.#downloadsDir = args.downloadsDir
     this.#key = args.key
+    this.#group = args.group
     this.offer = args.offer
     this.#size = args.size
     this.signal = args.signal
@@ -124,9 +129,10 @@ export class PartialTransfer {
   /**
    * Claim the transfer `id` from `sender` (a checked username: [a-z0-9_.-]) for one receive, and
    * find what is kept of it. Never fails for a problem with what is kept: that is dropped, and
-   * the offer is empty. Call release() when the receive is over, whatever happened.
+   * the offer is empty. Call release() when the receive is over, whatever happened. `group`: the
+   * group a group file comes in, recorded with what is kept (dropGroupPartials).
    */
-  static async claim (downloadsDir: string, sender: string, id: Uint8Array): Promise<PartialTransfer> {
+  static async claim (downloadsDir: string, sender: string, id: Uint8Array, group: string | null = null): Promise<PartialTransfer> {
     if (id.length !== TRANSFER_ID_BYTES) throw new ParleyError(ErrorCode.Malformed, `transfer id must be ${TRANSFER_ID_BYTES} bytes`)
     // Part of a file name: a checked username only (the directory's, never the sender's word).
     if (!isValidName(sender)) throw new ParleyError(ErrorCode.InvalidName, 'invalid sender for a partial file')
@@ -148,7 +154,7 @@ export class PartialTransfer {
     try {
       await sweep(dir, downloadsDir)
       const found = await findKept(dir, downloadsDir, key)
-      return new PartialTransfer({ dir, downloadsDir, key, signal: controller.signal, release: done, ...found })
+      return new PartialTransfer({ dir, downloadsDir, key, group, signal: controller.signal, release: done, ...found })
     } catch (err) {
       done()
       throw err
@@ -303,7 +309,7 @@ export class PartialTransfer {
 
   async #writeState (state: PartialState): Promise<void> {
     await ensurePartialDir(this.#dir)
-    await writeStateFile(this.#statePath, state)
+    await writeStateFile(this.#statePath, this.#group === null ? state : { ...state, group: this.#group })
   }
 
   /**
@@ -393,7 +399,7 @@ async function findKept (dir: string, downloadsDir: string, key: string): Promis
       return {}
     }
     if (state.inflight !== undefined) {
-      await writeStateFile(statePath, { size: state.size, sha256: state.sha256, chunks })
+      await writeStateFile(statePath, { size: state.size, sha256: state.sha256, chunks, ...(state.group !== undefined ? { group: state.group } : {}) })
     }
     return { offer: { from: chunks, sha256: state.sha256 }, size: state.size }
   } catch (err) {
@@ -451,6 +457,26 @@ async function sweep (dir: string, downloadsDir: string): Promise<void> {
   for (const [key, mtime] of newest) {
     if (now - mtime >= PARTIAL_MAX_AGE_MS && !claims.has(`${dir}\0${key}`)) await dropKey(dir, downloadsDir, key)
   }
+}
+
+/**
+ * We left `group`: its members' outboxes no longer send us its files, so what is kept of those
+ * that were cut will never be resumed. It is removed now (until 2026-12-07 it stayed a week, and
+ * the last word about it was that the rest would come: round 27). A transfer in progress is left
+ * to its receive (the sender goes on with what is under way). How many were removed; never fails.
+ */
+export async function dropGroupPartials (downloadsDir: string, group: string): Promise<number> {
+  const dir = partialDirOf(downloadsDir)
+  let dropped = 0
+  for (const entry of await readdir(dir).catch(() => [] as string[])) {
+    const [, sender, hex, kind] = KEY_PATTERN.exec(entry) ?? []
+    if (sender === undefined || hex === undefined || kind !== 'state') continue
+    const key = `${sender}-${hex}`
+    if (claims.has(`${dir}\0${key}`) || (await readState(join(dir, entry)))?.group !== group) continue
+    await dropKey(dir, downloadsDir, key)
+    dropped++
+  }
+  return dropped
 }
 
 /**

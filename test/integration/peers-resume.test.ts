@@ -189,6 +189,24 @@ describe('a file sender or receiver killed with -9 mid-file', () => {
     assert.deepEqual(bob.events.filter(e => e.event === 'warning' || e.event === 'group-file' || e.event === 'error'), [])
   })
 
+  test('a member who leaves a group while a file of it is cut: what came is removed and said so, as it will not come now (round 27: kept a week, the rest said to come)', { timeout: 60_000 }, async () => {
+    const downloads = join(dir, 'bob', 'bob', 'downloads')
+    const path = join(dir, 'left behind.bin')
+    await writeFile(path, makeRandom(SIZE))
+    const bobFrom = bob.events.length
+    alice.send(`SENDGROUPFILE ${path} club`)
+    await bob.waitFor(e => e.event === 'progress' && e.direction === 'receive' && e.name === 'left behind.bin' && Number(e.bytes) >= KILL_AT, 20_000, bobFrom)
+    await alice.kill('SIGKILL')
+    await bob.waitFor(is('file-cut', { from: 'alice', group: 'club', name: 'left behind.bin', cause: 'gone' }), 10_000, bobFrom)
+    assert.equal((await readdir(partialDirOf(downloads))).filter(name => name.endsWith('.state')).length, 1, 'bob keeps a part')
+
+    const left = await bob.run('LEAVE club', is('left', { group: 'club' }))
+    assert.equal(left.partsRemoved, 1)
+    assert.deepEqual(await readdir(partialDirOf(downloads)), [])
+    alice = await PeerProcess.start('alice', server.addr.toString(), join(dir, 'alice'))
+    await alice.run(`LOGIN alice ${PASSWORD}`, is('logged-in'))
+  })
+
   test('a sender killed with -9 mid-file: the receiver says the file stopped, at once and without a warning; the sender, back, completes it', { timeout: 60_000 }, async () => {
     const { content, progress, bobFrom } = await sendToMidway('from a crash.bin')
     await alice.kill('SIGKILL')

@@ -96,13 +96,16 @@ test('HISTORY lists each message at the time it is ordered by, when it was sent:
 })
 
 test('LEAVE says what goes on and what will not go, each counted, and nothing when there is neither', () => {
-  const left = (dropped: number, underWay: number): string | undefined => describe({ event: 'left', group: 'work', dropped, underWay })
+  const left = (dropped: number, underWay: number, partsRemoved = 0): string | undefined => describe({ event: 'left', group: 'work', dropped, underWay, partsRemoved })
   assert.equal(left(0, 0), 'Left group work.')
   // The tester's case: a file going out to three members, nobody offline (until 2026-12-06 "3
   // deliveries to members who were offline will not go", and then the file arrived).
   assert.equal(left(0, 3), 'Left group work. 3 deliveries already under way go on: you sent them as a member.')
   assert.equal(left(1, 0), 'Left group work. 1 delivery still waiting will not go: only members send to a group.')
   assert.equal(left(2, 1), 'Left group work. 1 delivery already under way goes on: you sent it as a member. 2 deliveries still waiting will not go: only members send to a group.')
+  // What came of its files that were cut is removed: they will not come now (round 27).
+  assert.equal(left(0, 0, 1), 'Left group work. A file of the group that stopped coming will not come now: what came of it is removed.')
+  assert.equal(left(0, 0, 2), 'Left group work. 2 files of the group that stopped coming will not come now: what came of them is removed.')
 })
 
 test('MEMBERS with the rendezvous away does not call a member it has no connection to offline', () => {

@@ -12,7 +12,7 @@ import type { ParleyError } from '../../../common/errors.ts'
 import { FramedStream } from '../../../common/wire/frames.ts'
 import { formatHeader } from '../../../common/wire/headers.ts'
 import { MAX_FILE_BYTES } from '../../../common/wire/limits.ts'
-import { PartialTransfer, describeLocalFile, fileToDeliver, fileToQueue, hashFile, partialDirOf, receiveFile, resumePoint, sendFile, watchTransfer } from '../../../peer/files/index.ts'
+import { PartialTransfer, describeLocalFile, dropGroupPartials, fileToDeliver, fileToQueue, hashFile, partialDirOf, receiveFile, resumePoint, sendFile, watchTransfer } from '../../../peer/files/index.ts'
 import type { ReceivedFile } from '../../../peer/files/index.ts'
 import { nameCandidate } from '../../../peer/files/disk.ts'
 import { readPartialState, resetSweeps, tidyPartials } from '../../../peer/files/partial.ts'
@@ -546,7 +546,7 @@ describe('resuming a cut transfer (issue 7)', () => {
    * transfer, the sender resumes where the offer says (if it can). `cutAfter` closes the sender's
    * half after that many chunks (of this attempt) have gone out: the receiver reads them, then EOF.
    */
-  async function attempt (f: Fixture, dir: string, options: { cutAfter?: number, sender?: string, tamper?: (frame: Uint8Array, n: number) => void } = {}): Promise<{
+  async function attempt (f: Fixture, dir: string, options: { cutAfter?: number, sender?: string, group?: string, tamper?: (frame: Uint8Array, n: number) => void } = {}): Promise<{
     received: PromiseSettledResult<ReceivedFile>
     offer: { from: number, sha256: Uint8Array } | undefined
     from: number
@@ -556,7 +556,7 @@ describe('resuming a cut transfer (issue 7)', () => {
     senderError: ParleyError | undefined
   }> {
     const [out, inc] = await framedPair()
-    const partial = await PartialTransfer.claim(dir, options.sender ?? SENDER, f.id)
+    const partial = await PartialTransfer.claim(dir, options.sender ?? SENDER, f.id, options.group)
     const offer = partial.offer
     const from = resumePoint(offer, f.size, f.sha256)
     const sendProgress: number[] = []
@@ -669,6 +669,23 @@ describe('resuming a cut transfer (issue 7)', () => {
     // last one: the caller's abort then reset the stream under them (a tester's case).
     const { sender } = await givenUp(WINDOW_CHUNKS + 8, WINDOW_CHUNKS + 6, async path => { await appendFile(path, 'tail') })
     assert.match(sender.message, /got longer while it was being sent \(send it again to send it as it is now\)$/)
+  })
+
+  test('leaving a group drops what is kept of its cut files, and only that: not a direct file\'s, nor another group\'s (round 27)', async () => {
+    const dir = await freshDir()
+    // From three senders: a sender's kept parts are capped (MAX_PARTIALS_PER_SENDER).
+    const cut = async (sender: string, group?: string): Promise<string> => {
+      const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * 20)))
+      await attempt(f, dir, { cutAfter: 11, sender, ...(group !== undefined ? { group } : {}) })
+      return keyOf(f, sender)
+    }
+    await cut('carol', 'club')
+    const direct = await cut('dave')
+    const work = await cut('erin', 'work')
+    assert.equal((await kept(dir)).length, 6)
+    assert.equal(await dropGroupPartials(dir, 'club'), 1)
+    assert.deepEqual(await kept(dir), [direct, work].flatMap(key => [`${key}.part`, `${key}.state`]).sort())
+    assert.equal(await dropGroupPartials(dir, 'club'), 0)
   })
 
   test('a transfer cut after k chunks resumes at k on the next attempt, and the file is byte-identical', async () => {
