@@ -93,6 +93,14 @@ async function main (): Promise<number> {
     return refuseUsage(`one port only, then options: ${JSON.stringify((positionals[1] ?? '').slice(0, 40))} is not an option (they start with --)`)
   }
   if (!/^[0-9]{1,5}$/.test(portText) || port > 65535) return refuseUsage(PORT_RANGE)
+  // An address that cannot be read is the command line's fault, said as the others are (until
+  // 2026-12-07 it came later, without the prefix or the usage line).
+  let given: Multiaddr | undefined
+  try {
+    given = values.rendezvous === undefined ? undefined : parseRendezvousAddress(values.rendezvous)
+  } catch (err) {
+    return refuseUsage(asParleyError(err).message)
+  }
   const dataDir = values.data ?? join('.parley', `peer-${port}`)
   writeThrough(process.stdout)
   const output = values.json ? jsonOutput() : humanOutput()
@@ -116,11 +124,9 @@ async function main (): Promise<number> {
   let rendezvous: Multiaddr
   let pinWhenIdentified: ((server: Multiaddr) => Promise<void>) | undefined
   try {
-    const discovered = values.rendezvous !== undefined || values['no-mdns'] ? undefined : await discoverRendezvous()
-    const source: RendezvousSource = values.rendezvous !== undefined ? 'flag' : discovered !== undefined ? 'mdns' : 'default'
-    const found = values.rendezvous !== undefined
-      ? parseRendezvousAddress(values.rendezvous)
-      : discovered ?? parseRendezvousAddress(DEFAULT_RENDEZVOUS)
+    const discovered = given !== undefined || values['no-mdns'] ? undefined : await discoverRendezvous()
+    const source: RendezvousSource = given !== undefined ? 'flag' : discovered !== undefined ? 'mdns' : 'default'
+    const found = given ?? discovered ?? parseRendezvousAddress(DEFAULT_RENDEZVOUS)
     const pinned = await pinRendezvous(dataDir, found, source)
     rendezvous = pinned.addr
     pinWhenIdentified = pinned.pinWhenIdentified

@@ -91,11 +91,17 @@ describe('a start that cannot go ahead says why in one line', () => {
     refused(await runToExit(['-1', '--rendezvous', rendezvous, '--json', '--no-mdns']), /^the port must be a number from 0 to 65535$/)
     refused(await runToExit(['5000', '--rendevous', rendezvous, '--json', '--no-mdns']), /^"--rendevous" is not an option; the options are --rendezvous, --data, --host, --json, --no-mdns, --help$/)
     refused(await runToExit(['5000', '--json', '--no-mdns', '--data']), /^--data needs a value after it$/)
+    // A rendezvous address that cannot be read is the command line's fault too (until 2026-12-07
+    // said later, without the usage line: a README audit).
+    refused(await runToExit(['5000', '--rendezvous', 'nonsense', '--json', '--no-mdns']), /^rendezvous address "nonsense" must be host:port or a multiaddr$/)
     // For a person, on stderr, after the program's name (until 2026-12-07 without it; and with
     // --json it was this text too: round 24).
     const person = await runToExit(['70000', '--rendezvous', rendezvous, '--no-mdns'])
     assert.deepEqual([person.code, person.events], [2, []], JSON.stringify(person))
     assert.match(person.stderr, /^parley peer: the port must be a number from 0 to 65535\nusage: npm run peer -- <port> .*\n$/)
+    const nonsense = await runToExit(['5000', '--rendezvous', 'nonsense', '--no-mdns'])
+    assert.deepEqual([nonsense.code, nonsense.events], [2, []], JSON.stringify(nonsense))
+    assert.match(nonsense.stderr, /^parley peer: rendezvous address "nonsense" must be host:port or a multiaddr\nusage: npm run peer -- <port> .*\n$/)
   })
 
   test('a rendezvous started for a person (no --json) says so when Ctrl-C stops it', async () => {
