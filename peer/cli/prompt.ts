@@ -42,12 +42,17 @@ const STATUS_SHORTEST = 10
 class EchoSwitch extends Writable {
   muted = false
   readonly isTTY = true
+  /** Called on a resize before readline redraws its line (Prompt: rowsAtNewWidth). */
+  beforeResize: () => void = () => {}
   readonly #target: NodeJS.WriteStream
 
   constructor (target: NodeJS.WriteStream) {
     super()
     this.#target = target
-    target.on('resize', () => { this.emit('resize') })
+    target.on('resize', () => {
+      this.beforeResize()
+      this.emit('resize')
+    })
   }
 
   get columns (): number { return this.#target.columns }
@@ -57,6 +62,20 @@ class EchoSwitch extends Writable {
     if (!this.muted) this.#target.write(chunk)
     done()
   }
+}
+
+/**
+ * On a resize, readline redraws its line from as many rows up as the cursor was at the old
+ * width. A terminal that rewraps its lines (tmux, VTE, iTerm2, kitty, Windows Terminal…) has
+ * already put the line's rows at the new width, so, widened, readline went up past the line and
+ * wiped what was printed above it, and, narrowed, left the line's first rows above it (round 27).
+ * Counted at the new width instead, it starts where the line now starts. readline keeps that
+ * count in `prevRows`, which its types do not name; a terminal that does not rewrap gets the
+ * stale rows that it got before in the other direction.
+ */
+function rowsAtNewWidth (rl: Interface): void {
+  const redraw = rl as Interface & { prevRows?: number }
+  if (typeof redraw.prevRows === 'number') redraw.prevRows = rl.getCursorPos().rows
 }
 
 /**
@@ -152,6 +171,7 @@ export class Prompt {
     this.#rl = rl
     this.#lines = rl
     this.#piped = undefined
+    if (this.#echo !== undefined) this.#echo.beforeResize = () => { rowsAtNewWidth(rl) }
     // The end of input (Ctrl-D; piped input: run's loop) is not a request to stop at once: the
     // lines already read still run, in order, and then the loop ends (run's finally closes the
     // prompt). Until 2026-12-05 it closed the prompt here, and every line still buffered was

@@ -434,6 +434,18 @@ describe('the interactive terminal', () => {
     const lines = screen.split('\n')
     assert.equal(lines.filter(l => l.includes('heidi> SEND bob')).length, 1, `the typed line is drawn once:\n${screen}`)
     assert.equal(lines.at(-1), `heidi> ${long}`)
+    // Widened, then narrowed, with the line half typed: what was printed above it stays, and the
+    // line is drawn once (round 27: widened, the message above it was wiped; narrowed, a row of
+    // the line stayed above it). A message after each resize comes once its redraw is done.
+    for (const [columns, after] of [[120, 'three after widening'], [30, 'four after narrowing']] as const) {
+      await heidi.resize(columns, 20)
+      await bob.run(`SEND heidi ${after}`, is('delivered', { to: 'heidi' }))
+      const resized = await heidi.waitFor(`bob: ${after}`)
+      for (const shown of ['one while you type', 'two while you type']) assert.match(resized, new RegExp(`bob: ${shown}`), `${shown} is still on the screen at ${columns} columns:\n${resized}`)
+      const rows = resized.split('\n')
+      assert.equal(rows.filter(l => l.includes('heidi> SEND bob')).length, 1, `the typed line is drawn once at ${columns} columns:\n${resized}`)
+      assert.equal(rows.at(-1), `heidi> ${long}`)
+    }
     await heidi.press('Enter')
     await bob.waitFor(is('message', { from: 'heidi', text: long.slice('SEND bob '.length) }))
     await heidi.line('QUIT')

@@ -66,6 +66,20 @@ export class Terminal {
     await this.tmux('paste-buffer', '-p', '-d', '-b', 'paste', '-t', this.name)
   }
 
+  /** Resize the window, as a person drags it: tmux rewraps what is on the screen, as most
+   * terminals do, and the program gets SIGWINCH. tmux sets the terminal's size (and so sends the
+   * signal) in a later turn of its own loop: this resolves once the terminal has the new size,
+   * so that what the test does next comes after the signal. */
+  async resize (columns: number, rows: number): Promise<void> {
+    await this.tmux('resize-window', '-t', this.name, '-x', String(columns), '-y', String(rows))
+    const tty = (await this.tmux('display-message', '-p', '-t', this.name, '#{pane_tty}')).trim()
+    const deadline = Date.now() + 10_000
+    while ((await run('stty', ['-F', tty, 'size'])).stdout.trim() !== `${rows} ${columns}`) {
+      if (Date.now() > deadline) throw new Error(`the terminal never took the size ${columns}×${rows}`)
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+  }
+
   /** Type a line and press Enter. */
   async line (text: string): Promise<void> {
     await this.type(text)
