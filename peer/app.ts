@@ -607,7 +607,10 @@ async function checkRecipient (session: Session, user: Username, toGroup: string
   // A contact met before exists: no round trip. Otherwise the directory's answer, which it
   // reuses while presence says nothing changed, so a burst of SENDs is not a burst of look-ups
   // against the rendezvous's per-peer request budget (issue 11: 2,000 piped SENDs).
-  if (session.store.pinnedPeerId(user) !== undefined) return
+  if (session.store.pinnedPeerId(user) !== undefined) {
+    session.directory.watch(user)
+    return
+  }
   try {
     await session.directory.resolve(user)
   } catch (err) {

@@ -80,6 +80,8 @@ export class Directory {
   readonly #emit: Emit
   /** The last answer for each user, to keep talking directly while the rendezvous is away. */
   readonly #lastSeen = new Map<Username, PeerContact>()
+  /** Contacts looked up in the background to be watched (watch): once a run each. */
+  readonly #watchAsked = new Set<Username>()
   /** Recent answers, by username (see `resolve`). */
   readonly #cached = new Map<Username, { at: number, contact: PeerContact }>()
   /** Users the rendezvous last said are offline, by a look-up or a presence event (`saidOffline`). */
@@ -165,6 +167,29 @@ export class Directory {
     return found
   }
 
+  /**
+   * The rendezvous tells us when a user we looked up comes or goes. A contact we talk with
+   * without a look-up in this run (pinned in an earlier one, or met by its name card) is looked
+   * up once, in the background, so that we hear of it too (until 2026-12-07 someone who first
+   * wrote to us during a session, and whom we answered, was never said to come or go until our
+   * next sign-in: round 28). A look-up that fails is not asked again in this run. They share
+   * the inbound look-ups' budget: many new senders at once are not as many requests at once
+   * (the rendezvous's own budget per peer is its other requests' too); over it, one is asked
+   * when that sender comes again.
+   */
+  watch (username: Username): void {
+    if (this.#lastSeen.has(username) || this.#watchAsked.has(username)) return
+    try {
+      this.#inboundLookups.take('inbound')
+    } catch {
+      return
+    }
+    if (this.#watchAsked.size >= MAX_CACHED_CONTACTS) this.#watchAsked.clear()
+    this.#watchAsked.add(username)
+    this.#resolving.ask(username, async () => await this.#lookUp(username)).answer
+      .catch((err: unknown) => { log.warn(`could not look ${username} up to hear when they come and go`, err) })
+  }
+
   /** Every user looked up in this run, with whether the last answer said online. */
   lastAnswers (): Array<[Username, boolean]> {
     return [...this.#lastSeen.values()].map(contact => [contact.username, contact.online])
@@ -219,11 +244,15 @@ export class Directory {
    */
   async usernameOf (peerId: string, card?: Uint8Array): Promise<Username> {
     const pinned = this.#store.usernameForPeer(peerId)
-    if (pinned !== undefined) return pinned
+    if (pinned !== undefined) {
+      this.watch(pinned)
+      return pinned
+    }
     const issuer = this.#nameCardIssuer()
     const carded = card === undefined || issuer === undefined ? undefined : readNameCard(card, issuer, peerId, this.#now())
     if (carded !== undefined) {
       await this.#checkPinSoon(carded, peerId)
+      this.watch(carded)
       return carded
     }
     const until = this.#unknown.get(peerId)

@@ -317,6 +317,22 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     assert.deepEqual(peer('alice').events.slice(aliceFrom).filter(e => e.event === 'warning'), [])
   })
 
+  test('someone who first writes to us during a session is said to come and go (round 28: not until our next sign-in)', async () => {
+    const frank = await startPeer('frank')
+    await frank.run(`SIGNUP frank ${PASSWORD}`, is('signed-up'))
+    const bobFrom = peer('bob').events.length
+    // Met by its name card: bob does not look frank up to take the message.
+    await frank.run('SEND bob hi bob, frank here', is('delivered', { to: 'bob' }))
+    await peer('bob').waitFor(is('message', { from: 'frank' }), 10_000, bobFrom)
+    assert.equal(await frank.quit(), 0)
+    const back = await startPeer('frank')
+    await back.run(`LOGIN frank ${PASSWORD}`, is('logged-in'))
+    // Said back online (and gone before, unless bob's look-up came after frank had gone).
+    const online = await peer('bob').waitFor(is('presence', { user: 'frank', online: true }), 10_000, bobFrom)
+    assert.equal(await back.quit(), 0)
+    await peer('bob').waitFor(is('presence', { user: 'frank', online: false }), 10_000, peer('bob').events.indexOf(online) + 1)
+  })
+
   test('commands piped in with the input ended at once all run, in order, before the peer exits', async () => {
     // As `printf 'SIGNUP …\nSEND …\n' | npm run peer -- 0` does: every line is in the pipe and
     // the pipe has ended before the first command finishes. (Until 2026-12-05 the end of input
