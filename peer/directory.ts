@@ -168,22 +168,16 @@ export class Directory {
   }
 
   /**
-   * The rendezvous tells us when a user we looked up comes or goes. A contact we talk with
-   * without a look-up in this run (pinned in an earlier one, or met by its name card) is looked
-   * up once, in the background, so that we hear of it too (until 2026-12-07 someone who first
-   * wrote to us during a session, and whom we answered, was never said to come or go until our
-   * next sign-in: round 28). A look-up that fails is not asked again in this run. They share
-   * the inbound look-ups' budget: many new senders at once are not as many requests at once
-   * (the rendezvous's own budget per peer is its other requests' too); over it, one is asked
-   * when that sender comes again.
+   * The rendezvous tells us when a user we looked up comes or goes. A contact we write to
+   * without a look-up in this run (pinned in an earlier one, or met by its name card when it
+   * wrote first) is looked up once, in the background, so that we hear of it too (until
+   * 2026-12-07 someone who first wrote to us during a session, and whom we answered, was never
+   * said to come or go until our next sign-in: round 28). A look-up that fails is not asked again
+   * in this run. Not for every sender met by its card: a look-up for each cost the 4× soak a
+   * quarter more CPU per delivery, and a sender we never answer is not yet a contact of ours.
    */
   watch (username: Username): void {
     if (this.#lastSeen.has(username) || this.#watchAsked.has(username)) return
-    try {
-      this.#inboundLookups.take('inbound')
-    } catch {
-      return
-    }
     if (this.#watchAsked.size >= MAX_CACHED_CONTACTS) this.#watchAsked.clear()
     this.#watchAsked.add(username)
     this.#resolving.ask(username, async () => await this.#lookUp(username)).answer
@@ -244,15 +238,11 @@ export class Directory {
    */
   async usernameOf (peerId: string, card?: Uint8Array): Promise<Username> {
     const pinned = this.#store.usernameForPeer(peerId)
-    if (pinned !== undefined) {
-      this.watch(pinned)
-      return pinned
-    }
+    if (pinned !== undefined) return pinned
     const issuer = this.#nameCardIssuer()
     const carded = card === undefined || issuer === undefined ? undefined : readNameCard(card, issuer, peerId, this.#now())
     if (carded !== undefined) {
       await this.#checkPinSoon(carded, peerId)
-      this.watch(carded)
       return carded
     }
     const until = this.#unknown.get(peerId)

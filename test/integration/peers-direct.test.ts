@@ -317,13 +317,14 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     assert.deepEqual(peer('alice').events.slice(aliceFrom).filter(e => e.event === 'warning'), [])
   })
 
-  test('someone who first writes to us during a session is said to come and go (round 28: not until our next sign-in)', async () => {
+  test('someone who first writes to us during a session, and whom we answer, is said to come and go (round 28: not until our next sign-in)', async () => {
     const frank = await startPeer('frank')
     await frank.run(`SIGNUP frank ${PASSWORD}`, is('signed-up'))
     const bobFrom = peer('bob').events.length
-    // Met by its name card: bob does not look frank up to take the message.
+    // Met by its name card: bob does not look frank up to take the message, nor to answer it.
     await frank.run('SEND bob hi bob, frank here', is('delivered', { to: 'bob' }))
     await peer('bob').waitFor(is('message', { from: 'frank' }), 10_000, bobFrom)
+    await peer('bob').run('SEND frank hi frank', is('delivered', { to: 'frank' }))
     assert.equal(await frank.quit(), 0)
     const back = await startPeer('frank')
     await back.run(`LOGIN frank ${PASSWORD}`, is('logged-in'))
