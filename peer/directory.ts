@@ -180,8 +180,7 @@ export class Directory {
     if (this.#lastSeen.has(username) || this.#watchAsked.has(username)) return
     if (this.#watchAsked.size >= MAX_CACHED_CONTACTS) this.#watchAsked.clear()
     this.#watchAsked.add(username)
-    this.#resolving.ask(username, async () => await this.#lookUp(username)).answer
-      .catch((err: unknown) => { log.warn(`could not look ${username} up to hear when they come and go`, err) })
+    this.resolve(username).catch((err: unknown) => { log.warn(`could not look ${username} up to hear when they come and go`, err) })
   }
 
   /** Every user looked up in this run, with whether the last answer said online. */
