@@ -25,7 +25,7 @@ import {
 } from '../common/crypto/password.ts'
 import type { KdfParams } from '../common/crypto/password.ts'
 import { unwrapSecret, wrapSecret } from '../common/crypto/wrap.ts'
-import { ErrorCode, ParleyError, is } from '../common/errors.ts'
+import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import { writeFileAtomic } from '../common/fs.ts'
 import { answerWithin } from '../common/patient-timeout.ts'
 import type { RendezvousClient, SignupArgs } from './rendezvous-client.ts'
@@ -98,8 +98,15 @@ export async function signUp (host: AccountHost, username: string, password: str
   const identity = await generateKeyPair('Ed25519')
   const wrapped = wrapSecret(credentials.wrapKey, identityContext(username), privateKeyToProtobuf(identity))
   await host.createAccount(identity, { username, salt, kdf, authKey: credentials.authKey, identity: wrapped })
-  await saveLocalIdentity(host.dataDir, username, wrapped)
-  await saveLocalAccount(host.dataDir, username, { kdf, salt })
+  try {
+    await saveLocalIdentity(host.dataDir, username, wrapped)
+    await saveLocalAccount(host.dataDir, username, { kdf, salt })
+  } catch (err) {
+    // Made at the rendezvous, which keeps the wrapped identity: LOGIN restores it here later
+    // (until 2026-12-07 only the write's error was said, and SIGNUP again read "taken": round 29).
+    const cause = asParleyError(err)
+    throw new ParleyError(cause.code, `the account ${username} is made, but this folder cannot keep it (${cause.message}): LOGIN ${username} once it can be written to`, { cause: err })
+  }
   return { username, wrapKey: credentials.wrapKey, authKey: credentials.authKey, identity }
 }
 

@@ -193,11 +193,28 @@ export class ParleyPeer {
    */
   async #keepOnFailure (attempt: () => Promise<void>): Promise<void> {
     const previous = this.#account
+    const before = this.#node.peerId.toString()
     try {
       await attempt()
     } catch (err) {
       if (previous !== undefined && this.#session === undefined) await this.#restore(previous, err)
+      else if (this.#session === undefined && this.#node.peerId.toString() !== before) await this.#leaveSignIn(err)
       throw err
+    }
+  }
+
+  /**
+   * An attempt that signed in at the rendezvous as the account, or made it there, and then failed
+   * here (the local store damaged or not writable, the data folder read-only): the node takes a
+   * throw-away identity again, which ends that sign-in with its connection. Until 2026-12-07 it
+   * stayed: contacts saw the user online, and their messages waited on a peer that took none,
+   * 20 s each (round 29). A failure of this is logged: the attempt's own error is the one to say.
+   */
+  async #leaveSignIn (failure: unknown): Promise<void> {
+    try {
+      await this.#useIdentity(await generateKeyPair('Ed25519'))
+    } catch (err) {
+      log.warn(`could not leave the sign-in after it failed here (${asParleyError(failure).message})`, err)
     }
   }
 

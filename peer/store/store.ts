@@ -8,7 +8,7 @@
  * state, never half of one.
  */
 import type { DatabaseSync } from 'node:sqlite'
-import { ErrorCode, is } from '../../common/errors.ts'
+import { ErrorCode, ParleyError, is } from '../../common/errors.ts'
 import { IN_MEMORY, openDatabase, statementsOf, transaction } from '../../common/sqlite.ts'
 import type { Statements } from '../../common/sqlite.ts'
 import { toGroupName, toMessageId, toUsername } from '../../common/wire/names.ts'
@@ -90,6 +90,23 @@ export interface UnconfirmedSend {
 const UNCONFIRMED_PER_GROUP = 10_000
 
 export type PinResult = 'new' | 'same' | 'changed'
+
+/** The store's database, opened and read as far as a start needs. One that cannot be says which
+ * file, with SQLite's words after it (until 2026-12-07 those alone: `database disk image is
+ * malformed`, round 29); a schema this version does not know says so itself (migrate). */
+function openStoreFile (file: string): { db: DatabaseSync, nextSeq: number, lastAtOpen: number } {
+  let db: DatabaseSync | undefined
+  try {
+    db = openDatabase(file, { migrations: MIGRATIONS, owner: 'peer' })
+    const nextSeq = Number((db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM outbox').get() as { next: number }).next)
+    const lastAtOpen = Number((db.prepare('SELECT COALESCE(MAX(rowid), 0) AS last FROM messages').get() as { last: number }).last)
+    return { db, nextSeq, lastAtOpen }
+  } catch (err) {
+    if (db?.isOpen === true) db.close()
+    if (err instanceof ParleyError) throw err
+    throw new ParleyError(ErrorCode.File, `cannot open this account's local store ${file}: ${(err as Error).message}`, { cause: err })
+  }
+}
 
 /** Messages of one conversation that came in and were never shown (PeerStore.takeUnshown):
  * `user` for a direct conversation, `group` for a group's (the other null). */
@@ -188,11 +205,12 @@ export class PeerStore {
    * their password; the store derives its own key from it. */
   constructor (file: string, wrapKey: Uint8Array) {
     this.#sealer = new StoreSealer(wrapKey)
-    this.#db = openDatabase(file, { migrations: MIGRATIONS, owner: 'peer' })
+    const { db, nextSeq, lastAtOpen } = openStoreFile(file)
+    this.#db = db
     this.#statements = statementsOf(this.#db)
     this.#commits = new GroupCommit(this.#db)
-    this.#nextSeq = Number((this.#db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM outbox').get() as { next: number }).next)
-    this.#lastAtOpen = Number((this.#db.prepare('SELECT COALESCE(MAX(rowid), 0) AS last FROM messages').get() as { last: number }).last)
+    this.#nextSeq = nextSeq
+    this.#lastAtOpen = lastAtOpen
     this.shown = new ShownMark(file === IN_MEMORY ? undefined : `${file}.shown`, this.#lastAtOpen)
   }
 

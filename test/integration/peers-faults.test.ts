@@ -4,6 +4,7 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { clientNode, makeAccount, sleep } from '../helpers/rendezvous.ts'
 import { removeDir, tempDir } from '../../harness/temp.ts'
@@ -304,6 +305,49 @@ describe('a member who joined while a sender was not running', () => {
     } finally {
       await Promise.all(peers.map(async p => await p.kill()))
       await server?.stop('SIGKILL')
+      await removeDir(dir)
+    }
+  })
+})
+
+describe('a sign-in whose local store cannot be opened', () => {
+  test('says which file, and leaves the rendezvous: contacts do not see the user online (round 29: online, their messages timing out)', async () => {
+    const dir = await tempDir('parley-store-fault-')
+    const server = await spawnRendezvous(join(dir, 'rendezvous'))
+    const peers: PeerProcess[] = []
+    try {
+      const addr = server.addr.toString()
+      const start = async (name: string): Promise<PeerProcess> => {
+        const peer = await PeerProcess.start(name, addr, join(dir, name))
+        peers.push(peer)
+        return peer
+      }
+      const [alice, dave] = await Promise.all([start('alice'), start('dave')])
+      await alice.run(`SIGNUP alice ${PASSWORD}`, is('signed-up'))
+      await dave.run(`SIGNUP dave ${PASSWORD}`, is('signed-up'))
+      assert.equal(await dave.quit(), 0)
+      // The store's first bytes, its header, overwritten: SQLite no longer takes it for a database.
+      const store = join(dir, 'dave', 'dave', 'parley.db')
+      const handle = await open(store, 'r+')
+      await handle.write(Buffer.alloc(100, 0x5a), 0, 100, 0)
+      await handle.close()
+
+      const again = await start('dave')
+      const failed = await again.run(`LOGIN dave ${PASSWORD}`, e => e.event === 'error' || e.event === 'logged-in')
+      assert.equal(failed.event, 'error', JSON.stringify(failed))
+      assert.match(String(failed.message), new RegExp(`^cannot open this account's local store ${store.replaceAll('.', '\\.')}: `))
+      // Not signed in at the rendezvous either: whoever asks sees dave offline.
+      for (let tries = 0; ; tries++) {
+        const who = await alice.run('WHO', is('who'))
+        const daveThere = (who.users as Array<{ username: string, online: boolean }>).find(u => u.username === 'dave')
+        if (daveThere?.online !== true) break
+        assert.ok(tries < 50, `dave is still online at the rendezvous: ${JSON.stringify(who)}`)
+        await sleep(100)
+      }
+      await again.run('HISTORY alice', e => e.event === 'error' && e.code === ErrorCode.NotSignedIn)
+    } finally {
+      await Promise.all(peers.map(async peer => await peer.kill()))
+      await server.stop()
       await removeDir(dir)
     }
   })

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -195,6 +195,17 @@ describe('account scrypt parameters and their upgrade', () => {
     thaw()
     await signing
     assert.equal(elsewhere, 'online')
+    store.close()
+  })
+
+  it('a SIGNUP made at the rendezvous that this folder cannot keep says the account is made, and how to use it (round 29: only the write\'s error, then "taken")', async () => {
+    const { rv, store } = setup()
+    const blocked = join(dir, 'a-file-not-a-folder')
+    await writeFile(blocked, 'in the way')
+    await assert.rejects(signUp(hostFor(rv, blocked), 'gina', PASSWORD), (err: unknown) =>
+      isCode(ErrorCode.File)(err) && /^the account gina is made, but this folder cannot keep it \(.+\): LOGIN gina once it can be written to$/.test((err as Error).message))
+    const signed = await signIn(hostFor(rv, join(dir, 'gina-home')), 'gina', PASSWORD)
+    assert.equal(signed.username, 'gina', 'LOGIN from a folder that can keep it')
     store.close()
   })
 
