@@ -28,7 +28,7 @@ import { ProtocolHandler, serveInbound } from '../transport/inbound.ts'
 import type { Inbound } from '../transport/inbound.ts'
 import { STEP_TIMEOUT_MS } from '../constants.ts'
 import type { Emit } from '../events.ts'
-import { fileToHandOff, handOffFile, takeFile } from '../files/handoff.ts'
+import { fileToHandOff, handOffFile, handingOff, takeFile } from '../files/handoff.ts'
 import { openGroupText } from '../groups/envelope.ts'
 import type { SignedInPort, SignedInUser } from '../signed-in.ts'
 import { DirectSessions } from './sessions.ts'
@@ -131,7 +131,7 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
     const { node, emit, signedIn } = this.#components
     const user = signedIn.now()
     const card = user.nameCard()
-    try {
+    await handingOff(file, async () => {
       await withFramedStream(await openStream(node, to, DIRECT_PROTOCOL), async framed => {
         const signal = patientTimeout(STEP_TIMEOUT_MS)
         const { channel, keys } = await initiateDirectChannel(framed, header, node.peerId.toString(), to.peerId, { signal, card })
@@ -139,10 +139,7 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
         const handOff = { channel, framed, id, fileSecret: keys.fileSecret, associatedData: fileAssociatedData(channel.associatedData, id), peer: to.username, emit, stop: user.signal }
         await handOffFile(handOff, file, patientTimeout(STEP_TIMEOUT_MS), onSent)
       })
-    } catch (err) {
-      // A file given up is told to the receiver if it can be; if not, it is given up all the same.
-      throw file instanceof ParleyError ? file : err
-    }
+    })
   }
 
   /** One message that arrived on a session: checked against its header, stored, then ACKed. */

@@ -46,6 +46,17 @@ export async function fileToHandOff (path: string, sha256: string | undefined, s
   }
 }
 
+/** Run the stream that hands `file` off (its dial, channel and handOffFile). A file given up
+ * (fileToHandOff) is told to the receiver if it can be; if not, it is given up all the same: any
+ * failure of its stream is that give-up. */
+export async function handingOff (file: OfferedFile | ParleyError, stream: () => Promise<void>): Promise<void> {
+  try {
+    await stream()
+  } catch (err) {
+    throw file instanceof ParleyError ? file : err
+  }
+}
+
 export interface HandOff {
   channel: SealedChannel
   framed: FramedStream

@@ -16,7 +16,6 @@
 import type { Connection, Stream } from '@libp2p/interface'
 import { groupAckKeys, groupFileSecret, groupMessageKeys, newMessageNonce } from '../../common/crypto/group.ts'
 import type { ParleyNode } from '../../common/node.ts'
-import { ParleyError } from '../../common/errors.ts'
 import { GROUP_PROTOCOL, fileAssociatedData, groupFileIntroBody } from '../../common/protocol/peer.ts'
 import { decodeBody, encodeBody } from '../../common/wire/codec.ts'
 import { withFramedStream } from '../../common/wire/frames.ts'
@@ -29,7 +28,7 @@ import { ProtocolHandler, serveInbound } from '../transport/inbound.ts'
 import { STEP_TIMEOUT_MS } from '../constants.ts'
 import type { DirectService, Posted } from '../direct/service.ts'
 import type { Emit } from '../events.ts'
-import { fileToHandOff, handOffFile, takeFile } from '../files/handoff.ts'
+import { fileToHandOff, handOffFile, handingOff, takeFile } from '../files/handoff.ts'
 import type { SignedInPort, SignedInUser } from '../signed-in.ts'
 import { checkSender, sealGroupText } from './envelope.ts'
 import type { GroupEnvelope } from './envelope.ts'
@@ -120,7 +119,7 @@ export class GroupService {
     // gone, it is given up, and the member told (as the direct protocol does).
     const { file, name } = await fileToHandOff(delivery.body, delivery.sha256, delivery.created)
     const header = formatHeader({ kind: 'GROUP_FILE', group, name })
-    try {
+    await handingOff(file, async () => {
       await withFramedStream(await openStream(this.#components.node, to, GROUP_PROTOCOL), async framed => {
         const signal = patientTimeout(STEP_TIMEOUT_MS)
         await framed.write(header, { signal })
@@ -133,9 +132,7 @@ export class GroupService {
         const handOff = { channel, framed, id, fileSecret: groupFileSecret(key, nonce, group, epoch), associatedData: fileAssociatedData(header, id), peer: to.username, emit: this.#components.emit, stop }
         await handOffFile(handOff, file, signal, onSent)
       })
-    } catch (err) {
-      throw file instanceof ParleyError ? file : err
-    }
+    })
   }
 
   /** One inbound stream: a group file (group texts arrive on the direct sessions), for the user
