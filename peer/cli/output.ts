@@ -67,20 +67,41 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   let leavingSaid: number | undefined
   const line = (text: string): void => { out.write(text + '\n') }
   // A group message's notices about its members, gathered, are printed as events are (around the prompt).
-  const deliveryNotices = new DeliveryNotices(text => {
-    prompt?.before()
-    line(text)
-    redraw(false)
-  })
+  const deliveryNotices = new DeliveryNotices(text => { abovePrompt(() => { line(text) }) })
 
   // Texts whose recipient has not answered for a while: a line, said around the prompt too.
   const unconfirmed = new Unconfirmed(({ to, count, waitedMs, group }) => {
-    prompt?.before()
     const where = typeof group === 'string' ? ` in ${group}` : ''
-    line(colour('yellow', `${clock()} ${plural(count, 'message')} to ${to}${where} not confirmed yet (sent ${Math.round(waitedMs / 1000)} s ago): ` +
-      `${to}'s device has not answered; ${count === 1 ? 'it stays' : 'they stay'} in your outbox until it does`))
-    redraw(false)
+    abovePrompt(() => {
+      line(colour('yellow', `${clock()} ${plural(count, 'message')} to ${to}${where} not confirmed yet (sent ${Math.round(waitedMs / 1000)} s ago): ` +
+        `${to}'s device has not answered; ${count === 1 ? 'it stays' : 'they stay'} in your outbox until it does`))
+    })
   })
+
+  /**
+   * What the prompt's clearing, the printing and the prompt's redrawing write goes to the
+   * terminal as one write. Written as readline does, piece by piece, the prompt's row stood empty
+   * between them (a flicker with every transfer's status, and a screen read then saw no prompt:
+   * the pty test's failure in CI). Only for `out`: a write to `err` meanwhile would overtake the
+   * ones held back.
+   */
+  function inOneWrite (write: () => void): void {
+    out.cork()
+    try {
+      write()
+    } finally {
+      out.uncork()
+    }
+  }
+
+  /** Print above the prompt: take it off, print, draw it again below. */
+  function abovePrompt (print: () => void): void {
+    inOneWrite(() => {
+      prompt?.before()
+      print()
+      redraw(false)
+    })
+  }
 
   /** Draw the prompt again: below a line just printed (the prompt was cleared before it), or
    * in place, for a new status. */
@@ -88,8 +109,13 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     clearTimeout(redrawTimer)
     redrawTimer = undefined
     lastRedraw = performance.now()
-    if (inPlace) prompt?.before()
-    prompt?.after()
+    if (!inPlace) prompt?.after()
+    else {
+      inOneWrite(() => {
+        prompt?.before()
+        prompt?.after()
+      })
+    }
   }
 
   /** The status changed: draw the prompt again, at once when a transfer started or ended,
@@ -190,6 +216,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     print: event => {
       const safe = safeValue(event)
       if (safe.event === 'progress') return print(safe)
+      if (safe.event !== 'warning' && safe.event !== 'error') return abovePrompt(() => { print(safe) })
       prompt?.before()
       print(safe)
       redraw(false)

@@ -126,7 +126,7 @@ describe('the interactive terminal', () => {
     const shown = await alice.waitFor('bob: evil')
     assert.ok(shown.includes('bob: evil\\x1b[2K\\x1b[1A10:41 friend: pay me\\x1b]52;c;ZXZpbA==\\x07\\x1b]0;owned\\x07\\u202eend\\u200b!'),
       `escapes shown visibly:\n${shown}`)
-    assert.equal(await alice.cursorLine(), 'alice> SEND bob half-typ', 'the half-typed line survives')
+    assert.equal(await alice.waitForCursorLine(/^alice> SEND bob half-typ$/), 'alice> SEND bob half-typ', 'the half-typed line survives')
     await alice.type('ed line')
     await alice.press('Enter')
     await bob.waitFor(is('message', { from: 'alice', text: 'half-typed line' }))
@@ -471,7 +471,8 @@ describe('the interactive terminal', () => {
       // (From grace: bob's outbox delivers to frank in order, so his would wait for the file.)
       grace.send('SEND frank the second message during the file')
       await frank.waitFor('grace: the second message during the file')
-      assert.match(await frank.cursorLine(), /^\[↓ big\.bin \d+% ← bob\] frank>/,
+      const coming = /^\[↓ big\.bin \d+% ← bob\] frank>/
+      assert.match(await frank.waitForCursorLine(coming), coming,
         'the file is still coming in after both messages (else this test shows nothing)')
       const received = await frank.waitFor(/bob sent you big\.bin \(64\.0 MiB\)/, 120_000)
       assert.match(received, /grace: the first message during the file/)
@@ -514,8 +515,9 @@ describe('the interactive terminal', () => {
     // The status gives way (until 2026-12-06 it took 24 columns whatever the width, and the
     // prompt wrapped: `[↑ ivy-big.bin 3% → bob] iv` and `y>` on the next row).
     await ivy.waitFor(/\[↑ [^\]]*\d+%[^\]]*\] ivy>/, 60_000)
-    const row = await ivy.cursorLine()
-    assert.match(row, /^\[↑ [^\]]*\d+%[^\]]*\] ivy> ?$/, `the prompt on one row: ${row}`)
+    const onOneRow = /^\[↑ [^\]]*\d+%[^\]]*\] ivy> ?$/
+    const row = await ivy.waitForCursorLine(onOneRow)
+    assert.match(row, onOneRow, `the prompt on one row: ${row}`)
     assert.ok(row.trimEnd().length <= 30 - 10, `ten columns left to type in: ${row}`)
     await ivy.waitFor('ivy-big.bin delivered to bob', 120_000)
     await ivy.line('QUIT')

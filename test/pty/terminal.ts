@@ -99,6 +99,18 @@ export class Terminal {
     return lines[Number(y)] ?? ''
   }
 
+  /** Poll the cursor's line until it matches; what it shows last if it never does. A line read
+   * once can be caught between two writes of a redraw (the program is not the only writer to
+   * time: tmux reads the terminal in its own turns). */
+  async waitForCursorLine (check: RegExp, timeoutMs = 30_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const row = await this.cursorLine()
+      if (check.test(row) || Date.now() > deadline) return row
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+  }
+
   /** Poll the screen until `check` holds; the deadline is generous for a slow machine. */
   async waitFor (check: string | RegExp | ((screen: string) => boolean), timeoutMs = 30_000): Promise<string> {
     const test = typeof check === 'function' ? check : (screen: string) => typeof check === 'string' ? screen.includes(check) : check.test(screen)

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { STALE_MS, TransferStatus } from '../../../peer/cli/transfer-status.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
 import { humanOutput } from '../../../peer/cli/output.ts'
-import { PassThrough } from 'node:stream'
+import { PassThrough, Writable } from 'node:stream'
 import { ErrorCode } from '../../../common/errors.ts'
 
 type Progress = Extract<PeerEvent, { event: 'progress' }>
@@ -107,6 +107,25 @@ describe('the transfers status the prompt carries', () => {
     } finally {
       mock.timers.reset()
     }
+  })
+
+  test('the prompt\'s clearing, a line printed above it and its redrawing reach the terminal as one write (until 2026-12-07 in pieces: the prompt\'s row stood empty between them)', () => {
+    // A terminal that takes what was held back in one write (a tty's writev) and records each.
+    const writes: string[] = []
+    const out = Object.assign(new Writable({
+      write (chunk: Buffer, _encoding, done) { writes.push(chunk.toString()); done() },
+      writev (chunks, done) { writes.push(chunks.map(({ chunk }) => String(chunk)).join('')); done() }
+    }), { isTTY: true, columns: 80 }) as unknown as NodeJS.WriteStream
+    const human = humanOutput(out, new PassThrough() as unknown as NodeJS.WriteStream)
+    // The prompt as Prompt draws it: cleared, then readline's redraw, each a write of its own.
+    human.attachPrompt?.(() => { out.write('\r'); out.write('\x1b[0J') }, () => { out.write('\r\x1b[0J'); out.write(`[${human.status?.(40) ?? ''}] bob> `) })
+    human.print(progress({ bytes: 40 }))
+    assert.deepEqual(writes, ['\r\x1b[0J\r\x1b[0J[↑ clip.mp4 40% → bob] bob> '], 'a new status redrawn in place')
+    writes.length = 0
+    human.print({ event: 'message', id: 'ab'.repeat(16), from: 'carol', text: 'hi', at: Date.now(), sentAt: Date.now() })
+    assert.equal(writes.length, 1, `a message printed above the prompt: ${JSON.stringify(writes)}`)
+    assert.match(writes[0] ?? '', /^\r\x1b\[0J.*carol\S*: hi\n\r\x1b\[0J\[↑ clip\.mp4 40% → bob\] bob> $/)
+    human.close()
   })
 
   test('piped (no terminal), nothing is said of the progress after QUIT either', () => {
