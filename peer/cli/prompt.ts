@@ -390,9 +390,9 @@ export class Prompt {
 
   #show (): void {
     if (!this.#options.interactive || this.#closed || this.#inputEnded) return
+    this.#prompted = true
     this.#terminal.setPrompt(this.#promptText())
     this.#terminal.prompt(true)
-    this.#prompted = true
   }
 
   /**
@@ -433,7 +433,9 @@ export class Prompt {
    * prompt wider than the terminal wraps, and readline's redrawing of it then goes wrong (until
    * 2026-12-06 the status took 24 columns at least: at 30 it wrapped, a tester's finding). */
   #promptText (): string {
-    const name = `${this.#peer.username ?? 'parley'}> `
+    // While a command runs, redrawn for a line printed or a new status: no `alice> `, which read
+    // as the command's end while it went on (a sign-in under load: round 30).
+    const name = this.#prompted ? `${this.#peer.username ?? 'parley'}> ` : ''
     const columns = process.stdout.columns ?? 80
     const room = Math.min(Math.max(STATUS_MIN_COLUMNS, Math.floor(columns / 2)), columns - displayWidth(name) - '[] '.length - TYPING_COLUMNS)
     const status = room >= STATUS_SHORTEST ? this.#output.status?.(room) : undefined

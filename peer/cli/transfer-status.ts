@@ -102,9 +102,15 @@ export class TransferStatus {
       const text = parts.slice(0, shown).join('  ') + (more === 0 ? '' : `  +${more} more`)
       if (width(text) <= maxLength) return text
     }
-    const more = parts.length > 1 ? `  +${parts.length - 1} more` : ''
-    const room = maxLength - width(more)
     const first = keys[0] ?? ''
+    // The count of the others gives way before the first one's percentage and peer: with little
+    // room it took its 9 columns first, and `↓ … 7% …  +1 more` said neither whose file nor, a
+    // little narrower, how far (until 2026-12-07: round 30). Shorter, it still counts them; with
+    // no room even for that, the first transfer shows alone until it ends.
+    const others = parts.length - 1
+    const essentials = width(this.#describe(first, '…', true))
+    const more = others === 0 ? '' : [`  +${others} more`, ` +${others} more`].find(text => essentials + width(text) <= maxLength) ?? ''
+    const room = maxLength - width(more)
     // Its peers counted after the first (`→ carol +1`) before its name is cut: a name cut to "…"
     // beside `carol, da…` said neither (until 2026-12-06: round 7).
     const counted = this.#describe(first, undefined, true)

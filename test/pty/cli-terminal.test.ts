@@ -544,6 +544,32 @@ describe('the interactive terminal', () => {
     assert.doesNotMatch(screen, CRASH)
   })
 
+  test('while a command runs, a redrawn transfer status stands alone: no ready prompt under it until it ends (round 30)', async () => {
+    const mona = await open(join(dir, 'mona'))
+    await mona.line('SIGNUP mona mona-password-1234')
+    await mona.waitFor('Welcome, mona')
+    const big = join(dir, 'mona-big.bin')
+    await writeFile(big, Buffer.alloc(64 * 1024 * 1024, 4))
+    await mona.line(`SENDFILE ${big} bob`)
+    await mona.waitFor(/\[↑ mona-big\.bin \d+% → bob\] mona>/, 60_000)
+    // The rendezvous paused: LIST waits for its answer while the file's status is redrawn.
+    rendezvous.child.kill('SIGSTOP')
+    let row: string
+    try {
+      await mona.line('LIST')
+      row = await mona.waitForCursorLine(/^\[↑ mona-big\.bin \d+% → bob\]/)
+    } finally {
+      rendezvous.child.kill('SIGCONT')
+    }
+    // Until 2026-12-07 `[↑ mona-big.bin 40% → bob] mona> `, as if LIST had ended.
+    assert.match(row, /^\[↑ mona-big\.bin \d+% → bob\] ?$/, `the status alone while LIST runs: ${row}`)
+    await mona.waitFor(/GROUP +PARTICIPANTS/)
+    await mona.waitFor('mona-big.bin delivered to bob', 120_000)
+    assert.match(await mona.waitForCursorLine(/^mona> ?$/), /^mona> ?$/, 'the prompt is back once LIST has ended')
+    await mona.line('QUIT')
+    assert.equal(await mona.exitStatus(), 0)
+  })
+
   test('QUIT typed while a command is still running ends below the prompt drawn after it, not on its row', async () => {
     const lena = await open(join(dir, 'lena'))
     await lena.line('SIGNUP lena lena-password-1234')

@@ -176,6 +176,17 @@ describe('the transfers status the prompt carries', () => {
     assert.equal(four.text(24), '↑ … 30% → bob  +3 more')
   })
 
+  test('with little room the count of the others goes before the first one\'s percentage and peer (until 2026-12-07 "↓ … 7% …  +1 more": round 30)', () => {
+    const status = new TransferStatus()
+    status.update(progress({ id: 'a', direction: 'receive', name: 'big.mkv', peer: 'alice', bytes: 7 }))
+    status.update(progress({ id: 'b', direction: 'receive', name: 'video.mp4', peer: 'carol', bytes: 1 }))
+    assert.equal(status.text(24), '↓ … 7% ← alice  +1 more')
+    assert.equal(status.text(22), '↓ … 7% ← alice +1 more')
+    assert.equal(status.text(17), '↓ big… 7% ← alice', 'bob\'s status at 35 columns: the other one shows once this one ends')
+    assert.equal(status.text(14), '↓ … 7% ← alice')
+    assert.equal(status.text(12), '↓ … 7% ← al…', 'narrower still, the peer is cut, never the percentage')
+  })
+
   test('a group file too wide counts its members after the first before its name is cut (round 7: "↑ … 81% → carol, da…")', () => {
     const status = new TransferStatus()
     for (const peer of ['carol', 'dave']) status.update(progress({ peer, name: 'clip.mp4', bytes: 81 }))
