@@ -38,6 +38,17 @@ function npmProgram (script: string, program: string): string[] {
   return args
 }
 
+/** The environment the programs run in. Started from a test file (node --test sets
+ * NODE_TEST_CONTEXT in each file's process), their passwords are hashed at the tests' cost
+ * (PARLEY_TEST_WEAK_SCRYPT, common/crypto/password.ts: N = 2^17 is tested by the unit tests of
+ * that cost); the benchmark, the demo and the load test run them as shipped. */
+const { PARLEY_TEST_WEAK_SCRYPT: _, ...shipped } = process.env
+/** The programs as shipped, for the tests of the password cost itself. */
+export const SHIPPED_ENV: NodeJS.ProcessEnv = shipped
+export const PROGRAM_ENV: NodeJS.ProcessEnv = process.env.NODE_TEST_CONTEXT === undefined
+  ? SHIPPED_ENV
+  : { ...SHIPPED_ENV, PARLEY_TEST_WEAK_SCRYPT: '1' }
+
 export interface ServerProcess {
   child: ChildProcess
   peerId: string
@@ -53,9 +64,10 @@ export interface ServerProcess {
 }
 
 /** Start the rendezvous as `npm start` does, on 127.0.0.1 with a free port, no mDNS. */
-export async function spawnRendezvous (dataDir: string, timeoutMs = 15_000, port = 0, extraArgs: string[] = []): Promise<ServerProcess> {
+export async function spawnRendezvous (dataDir: string, timeoutMs = 15_000, port = 0, extraArgs: string[] = [], env = PROGRAM_ENV): Promise<ServerProcess> {
   const child = spawn(process.execPath, [...RENDEZVOUS_PROGRAM, '--port', String(port), '--host', '127.0.0.1', '--data', dataDir, '--json', '--no-mdns', ...extraArgs], {
     cwd: ROOT,
+    env,
     stdio: ['ignore', 'pipe', 'pipe']
   })
   const output: string[] = []
@@ -123,9 +135,10 @@ export class PeerProcess {
   }
 
   /** Start a peer on 127.0.0.1 with its own data folder; resolves at its `ready` event. */
-  static async start (name: string, rendezvous: string, dataDir: string, extra: string[] = []): Promise<PeerProcess> {
+  static async start (name: string, rendezvous: string, dataDir: string, extra: string[] = [], env = PROGRAM_ENV): Promise<PeerProcess> {
     const child = spawn(process.execPath, [...PEER_PROGRAM, '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--json', '--no-mdns', ...extra], {
       cwd: ROOT,
+      env,
       stdio: ['pipe', 'pipe', 'pipe']
     })
     return await PeerProcess.attach(child, name)

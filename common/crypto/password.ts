@@ -17,10 +17,22 @@ export interface KdfParams {
 }
 
 /**
+ * The tests' programs only: `PARLEY_TEST_WEAK_SCRYPT=1` in a peer's or rendezvous's environment
+ * makes N = 2^10 (1 MiB, a few ms) its cost for new accounts and the least it accepts. The
+ * harness starts every program it tests so (harness/processes.ts PROGRAM_ENV): at N = 2^17 their
+ * 120 sign-ups and sign-ins were about a third of the suite's CPU, and at half this machine's
+ * speed the suite is CPU-bound. Accounts made so are of no use elsewhere: a peer without it
+ * refuses to derive a key at their cost, and a rendezvous without it takes no new one. The tests
+ * of the cost itself (test/unit/crypto/password, test/unit/rendezvous/accounts) run without it.
+ */
+const WEAK_FOR_TESTS = process.env.PARLEY_TEST_WEAK_SCRYPT === '1'
+const TEST_KDF_PARAMS: Readonly<KdfParams> = Object.freeze({ logN: 10, r: 8, p: 1 })
+
+/**
  * New accounts: N = 2^17, r = 8, p = 1, OWASP's minimum for scrypt (Password Storage Cheat
  * Sheet: "N=2^17 (128 MiB), r=8 (1024 bytes), p=1"); 128 * N * r = 128 MiB of memory.
  */
-export const KDF_PARAMS: Readonly<KdfParams> = Object.freeze({ logN: 17, r: 8, p: 1 })
+export const KDF_PARAMS: Readonly<KdfParams> = WEAK_FOR_TESTS ? TEST_KDF_PARAMS : Object.freeze({ logN: 17, r: 8, p: 1 })
 
 /** What accounts made before issue 12 used (N = 2^15): still accepted, upgraded at the next
  * sign-in (peer/account.ts). Nothing weaker is ever used. */
@@ -28,7 +40,7 @@ export const LEGACY_KDF_PARAMS: Readonly<KdfParams> = Object.freeze({ logN: 15, 
 
 /** Bounds on parameters a rendezvous may hand out: never below the legacy cost (a hostile server
  * must not make us send an authKey it can brute-force cheaply), never above 1 GiB of memory. */
-const MIN_LOG_N = LEGACY_KDF_PARAMS.logN
+const MIN_LOG_N = WEAK_FOR_TESTS ? TEST_KDF_PARAMS.logN : LEGACY_KDF_PARAMS.logN
 const MAX_MEMORY = 1024 * 1024 * 1024
 
 /** ERR_MALFORMED unless `params` are sane: 2^15 ≤ N, 8 ≤ r ≤ 32, 1 ≤ p ≤ 4, memory ≤ 1 GiB. */

@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process'
 import { mkdir, readFile, rm, statfs, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
-import { PEER_PROGRAM, PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
+import { PEER_PROGRAM, PROGRAM_ENV, PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
 import type { PeerEventLine, ServerProcess } from '../../harness/processes.ts'
 import { makeRandom } from '../../harness/media.ts'
 import { CHECKPOINT_CHUNKS } from '../../peer/files/constants.ts'
@@ -46,6 +46,7 @@ describe('a receiver\'s disk that fills mid-file', () => {
     const child = spawn('unshare', ['-rm', 'sh', '-c', `mount -t tmpfs -o size=${DISK},mode=0700 tmpfs "$0" && exec "$@"`, bobDir,
       process.execPath, ...PEER_PROGRAM, '0', '--rendezvous', server.addr.toString(), '--data', bobDir, '--host', '127.0.0.1', '--json', '--no-mdns'], {
       cwd: ROOT,
+      env: PROGRAM_ENV,
       stdio: ['pipe', 'pipe', 'pipe']
     })
     bob = await PeerProcess.attach(child, 'bob', 30_000)

@@ -10,14 +10,14 @@ import { createInterface } from 'node:readline'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
-import { PEER_PROGRAM, PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
+import { PEER_PROGRAM, PROGRAM_ENV, PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
 import type { ServerProcess } from '../../harness/processes.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 
 /** Run a peer with --json until its first `ready` or `error` event (then QUIT), or its exit. */
 async function firstWord (rendezvous: string, dataDir: string): Promise<{ events: Array<Record<string, unknown>>, code: number | null }> {
-  const child = spawn(process.execPath, [...PEER_PROGRAM, '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--json', '--no-mdns'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...PEER_PROGRAM, '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--json', '--no-mdns'], { cwd: ROOT, env: PROGRAM_ENV, stdio: ['pipe', 'pipe', 'pipe'] })
   const events: Array<Record<string, unknown>> = []
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { events.push({ stderr: chunk }) })
   createInterface({ input: child.stdout }).on('line', line => {

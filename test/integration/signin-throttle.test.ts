@@ -18,7 +18,7 @@ import type { ParleyNode } from '../../common/node.ts'
 import { RendezvousClient } from '../../peer/rendezvous-client.ts'
 import { DATABASE_FILE } from '../../rendezvous/constants.ts'
 import { openStore } from '../../rendezvous/store.ts'
-import { PeerProcess, spawnRendezvous } from '../../harness/processes.ts'
+import { PeerProcess, SHIPPED_ENV, spawnRendezvous } from '../../harness/processes.ts'
 import { clientNode, makeAccount } from '../helpers/rendezvous.ts'
 import { removeDir, tempDir } from '../../harness/temp.ts'
 import type { ServerProcess } from '../../harness/processes.ts'
@@ -33,7 +33,7 @@ describe('sign-in: scrypt upgrade and throttling with real processes', () => {
   const nodes: ParleyNode[] = []
 
   const startPeer = async (name: string, folder: string): Promise<PeerProcess> => {
-    const peer = await PeerProcess.start(name, server.addr.toString(), join(dir, folder))
+    const peer = await PeerProcess.start(name, server.addr.toString(), join(dir, folder), [], SHIPPED_ENV)
     peers.push(peer)
     return peer
   }
@@ -67,7 +67,8 @@ describe('sign-in: scrypt upgrade and throttling with real processes', () => {
     store.close()
     await mkdir(join(dir, 'oldtimer-home', 'oldtimer'), { recursive: true, mode: 0o700 })
     await writeFile(join(dir, 'oldtimer-home', 'oldtimer', 'identity.wrapped'), legacy.identity, { mode: 0o600 })
-    server = await spawnRendezvous(join(dir, 'rendezvous'))
+    // As shipped: the upgrade is to N=2^17, never to the tests' cost (harness PROGRAM_ENV).
+    server = await spawnRendezvous(join(dir, 'rendezvous'), undefined, undefined, undefined, SHIPPED_ENV)
   })
 
   after(async () => {

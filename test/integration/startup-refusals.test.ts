@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
-import { PEER_PROGRAM, PeerProcess, RENDEZVOUS_PROGRAM, is, spawnRendezvous } from '../../harness/processes.ts'
+import { PEER_PROGRAM, PROGRAM_ENV, PeerProcess, RENDEZVOUS_PROGRAM, is, spawnRendezvous } from '../../harness/processes.ts'
 import type { PeerEventLine, ServerProcess } from '../../harness/processes.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
@@ -25,7 +25,7 @@ interface Ended {
 
 /** A peer (or rendezvous: `program`) expected to stop at startup: its exit code and output. */
 async function runToExit (args: string[], program: readonly string[] = PEER_PROGRAM): Promise<Ended> {
-  const child = spawn(process.execPath, [...program, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...program, ...args], { cwd: ROOT, env: PROGRAM_ENV, stdio: ['pipe', 'pipe', 'pipe'] })
   child.stdin.end() // a peer that did start ends at the end of its input, and the test says so
   let stdout = ''
   let stderr = ''

@@ -13,6 +13,7 @@
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { PROGRAM_ENV } from '../../harness/processes.ts'
 import { removeDir } from '../../harness/temp.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
@@ -244,7 +245,7 @@ table inet parley_filter {
   /** Start `node <args>` (from the project root) inside a namespace; killed at close(). */
   spawnNode (host: Host, args: string[]): ChildProcess {
     if (this.#closed) throw new Error('the lab is closed')
-    const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, ...args], { cwd: ROOT, env: PROGRAM_ENV, stdio: ['pipe', 'pipe', 'pipe'] })
     this.#children.add(child)
     child.once('exit', () => { this.#children.delete(child) })
     return child

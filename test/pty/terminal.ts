@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { join } from 'node:path'
-import { PEER_PROGRAM } from '../../harness/processes.ts'
+import { PEER_PROGRAM, PROGRAM_ENV } from '../../harness/processes.ts'
 
 const run = promisify(execFile)
 const ROOT = new URL('../../', import.meta.url).pathname
@@ -33,13 +33,15 @@ export class Terminal {
   static async start (dir: string, argv: string[], env: Record<string, string> = {}, size = { columns: 120, rows: 40 }): Promise<Terminal> {
     const terminal = new Terminal(join(dir, `tmux-${process.pid}-${++opened}.sock`))
     const quoted = argv.map(arg => `'${arg.replaceAll('\'', '\'\\\'\'')}'`).join(' ')
+    // tmux starts the program in its own environment, not this one's (harness PROGRAM_ENV).
+    const testCost = PROGRAM_ENV.PARLEY_TEST_WEAK_SCRYPT === undefined ? {} : { PARLEY_TEST_WEAK_SCRYPT: PROGRAM_ENV.PARLEY_TEST_WEAK_SCRYPT }
     // Ctrl-C where the terminal is in its own line mode (no readline: the peer leaving after
     // QUIT) is a SIGINT to the whole foreground group, this shell too: a no-op trap keeps it (and
     // the pane) to say how the program ended. A trap, not an ignore: the program gets SIGINT as
     // it would from a login shell.
     const command = `trap : INT; cd '${ROOT}' && ${quoted}; echo "${EXIT_MARK}$?]"; exec sleep 3600`
     await terminal.tmux('-f', '/dev/null', 'new-session', '-d', '-s', terminal.name, '-x', String(size.columns), '-y', String(size.rows),
-      '-e', 'TERM=xterm-256color', ...Object.entries(env).flatMap(([key, value]) => ['-e', `${key}=${value}`]),
+      '-e', 'TERM=xterm-256color', ...Object.entries({ ...testCost, ...env }).flatMap(([key, value]) => ['-e', `${key}=${value}`]),
       'sh', '-c', command)
     return terminal
   }
