@@ -42,7 +42,7 @@ const STATUS_SHORTEST = 10
 class EchoSwitch extends Writable {
   muted = false
   readonly isTTY = true
-  /** Called on a resize before readline redraws its line (Prompt: rowsAtNewWidth). */
+  /** Called on a resize before readline redraws its line (Prompt: recountRows). */
   beforeResize: () => void = () => {}
   readonly #target: NodeJS.WriteStream
 
@@ -65,17 +65,29 @@ class EchoSwitch extends Writable {
 }
 
 /**
- * On a resize, readline redraws its line from as many rows up as the cursor was at the old
- * width. A terminal that rewraps its lines (tmux, VTE, iTerm2, kitty, Windows Terminal…) has
- * already put the line's rows at the new width, so, widened, readline went up past the line and
- * wiped what was printed above it, and, narrowed, left the line's first rows above it (round 27).
- * Counted at the new width instead, it starts where the line now starts. readline keeps that
- * count in `prevRows`, which its types do not name; a terminal that does not rewrap gets the
- * stale rows that it got before in the other direction.
+ * readline redraws its line from as many rows up as it counted the cursor below the line's
+ * first row, a count it keeps in `prevRows` (which its types do not name). This counts them
+ * again from where the cursor is now. On a resize: a terminal that rewraps its lines (tmux,
+ * VTE, iTerm2, kitty, Windows Terminal…) has already put the line's rows at the new width, so
+ * with the count from the old width readline, widened, went up past the line and wiped what was
+ * printed above it, and, narrowed, left the line's first rows above it (round 27). A terminal
+ * that does not rewrap gets the stale rows that it got before in the other direction.
  */
-function rowsAtNewWidth (rl: Interface): void {
+function recountRows (rl: Interface): void {
   const redraw = rl as Interface & { prevRows?: number }
   if (typeof redraw.prevRows === 'number') redraw.prevRows = rl.getCursorPos().rows
+}
+
+/**
+ * Characters that come in one read (a paste without bracketed paste, a fast typist, a line sent
+ * over ssh) are written by readline as they are, without a redraw, and its row count
+ * (`prevRows`) stays where the read began. When the read's last character then starts a new
+ * row, readline redraws from that stale count, too few rows up: the line's first row was drawn
+ * again below itself, and stayed there (round 30, 4 of 4; a bare readline does the same). The
+ * count is made true before each key; elsewhere it already is, so this changes nothing.
+ */
+function rowsBeforeKey (input: NodeJS.ReadStream, rl: Interface, drawsOwnLine: () => boolean): void {
+  input.prependListener('keypress', () => { if (!drawsOwnLine()) recountRows(rl) })
 }
 
 /**
@@ -171,7 +183,7 @@ export class Prompt {
     this.#rl = rl
     this.#lines = rl
     this.#piped = undefined
-    if (this.#echo !== undefined) this.#echo.beforeResize = () => { rowsAtNewWidth(rl) }
+    if (this.#echo !== undefined) this.#echo.beforeResize = () => { recountRows(rl) }
     // The end of input (Ctrl-D; piped input: run's loop) is not a request to stop at once: the
     // lines already read still run, in order, and then the loop ends (run's finally closes the
     // prompt). Until 2026-12-05 it closed the prompt here, and every line still buffered was
@@ -224,6 +236,7 @@ export class Prompt {
     this.#paste = new PasteGuard(rl, process.stdin, process.stdout)
     completeEveryTab(process.stdin, () => this.#paste?.pasting === true)
     this.#cancelOnCtrlD(process.stdin)
+    rowsBeforeKey(process.stdin, rl, () => this.#asking !== undefined || this.#search?.active === true)
     output.attachPrompt?.(() => { this.#clear() }, () => { this.#redraw() })
   }
 

@@ -452,6 +452,28 @@ describe('the interactive terminal', () => {
     assert.equal(await heidi.exitStatus(), 0)
   })
 
+  test('a line that comes in one read and fills its rows exactly is drawn once (round 30: its first row twice)', async () => {
+    const olga = await open(join(dir, 'olga'), { columns: 35, rows: 20 })
+    await olga.line('SIGNUP olga olga-password-1234')
+    await olga.waitFor('Welcome, olga')
+    await olga.waitFor(screen => screen.endsWith('olga>'))
+    // `olga> ` and 64 characters: two rows of 35 exactly, in one send-keys (a paste, a fast typist).
+    const typed = 'SEND bob this fills two rows to the last column of the second...'
+    assert.equal('olga> '.length + typed.length, 70)
+    await olga.type(typed)
+    await olga.waitFor(screen => screen.endsWith('second...'))
+    await bob.run('SEND olga while it waits', is('delivered', { to: 'olga' }))
+    const screen = await olga.waitFor('bob: while it waits')
+    // tmux joins wrapped rows (-J): the line once, whole, last.
+    const lines = screen.split('\n')
+    assert.equal(lines.filter(l => l.includes('olga> SEND bob')).length, 1, `the typed line is drawn once:\n${screen}`)
+    assert.equal(lines.at(-1)?.trimEnd(), `olga> ${typed}`, `the line, last:\n${screen}`)
+    await olga.press('Enter')
+    await bob.waitFor(is('message', { from: 'olga', text: typed.slice('SEND bob '.length) }))
+    await olga.line('QUIT')
+    assert.equal(await olga.exitStatus(), 0)
+  })
+
   test('lines printed during file transfers stay on the screen; the prompt shows the transfers', async () => {
     const frank = await open(join(dir, 'frank'))
     await frank.line('SIGNUP frank frank-password-1234')
