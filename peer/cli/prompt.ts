@@ -7,7 +7,7 @@
  */
 import { createInterface } from 'node:readline'
 import type { Interface, Key } from 'node:readline'
-import { clearLine, clearScreenDown, cursorTo, moveCursor } from 'node:readline'
+import { clearLine, cursorTo, moveCursor } from 'node:readline'
 import { Writable } from 'node:stream'
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import type { ParleyPeer } from '../app.ts'
@@ -38,13 +38,34 @@ const TYPING_COLUMNS = 10
 /** Narrower than this the status says too little ('↑ … 30% …') to be worth its place. */
 const STATUS_SHORTEST = 10
 
-/** The terminal as readline sees it, with a switch to stop echoing while a password is typed. */
+/** What readline's clearScreenDown writes (ED 0), and its Ctrl-L's move to the top left first. */
+const ERASE_BELOW = '\x1b[0J'
+const HOME = '\x1b[1;1H'
+
+/**
+ * Erase from the cursor to the end of the screen, as ED 0 does, without an ED 0 at the top left:
+ * tmux (scroll-on-clear, on by default) takes that for clearing the whole screen and pushes the
+ * screen into its scrollback, so with the prompt on the top row (after Ctrl-L) every redraw of a
+ * transfer's status added a screenful of prompts to the scrollback (round 30). The cursor's row
+ * is erased on its own (EL), the rest below it from the next row (at the last row the move down
+ * does nothing and the ED erases what EL already did), and the cursor is put back (DECSC/DECRC).
+ */
+const SAFE_ERASE_BELOW = '\x1b7\x1b[K\x1b[B\x1b[J\x1b8'
+
+function eraseBelow (out: NodeJS.WritableStream): void {
+  out.write(SAFE_ERASE_BELOW)
+}
+
+/** The terminal as readline sees it, with a switch to stop echoing while a password is typed,
+ * and readline's redraws erasing below them without an ED at the top left (SAFE_ERASE_BELOW). */
 class EchoSwitch extends Writable {
   muted = false
   readonly isTTY = true
   /** Called on a resize before readline redraws its line (Prompt: recountRows). */
   beforeResize: () => void = () => {}
   readonly #target: NodeJS.WriteStream
+  /** The last write was Ctrl-L's move to the top left: its erase is meant to clear the screen. */
+  #homed = false
 
   constructor (target: NodeJS.WriteStream) {
     super()
@@ -59,7 +80,15 @@ class EchoSwitch extends Writable {
   get rows (): number { return this.#target.rows }
 
   override _write (chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
-    if (!this.muted) this.#target.write(chunk)
+    const text = chunk.length <= HOME.length ? chunk.toString() : undefined
+    if (this.muted) {
+      // nothing shown
+    } else if (text === ERASE_BELOW && !this.#homed) {
+      this.#target.write(SAFE_ERASE_BELOW)
+    } else {
+      this.#target.write(chunk)
+    }
+    this.#homed = text === HOME
     done()
   }
 }
@@ -422,7 +451,7 @@ export class Prompt {
     if (rows > 0 && cols === 0) process.stdout.write(' ')
     moveCursor(process.stdout, 0, -rows)
     cursorTo(process.stdout, 0)
-    clearScreenDown(process.stdout)
+    eraseBelow(process.stdout)
     // readline redraws from `prevRows` rows above the cursor: the rows it last saw the cursor
     // below the prompt's first one. A pasted line is written without a redraw, so that count can
     // be stale; after this clear the prompt starts on the cursor's row.

@@ -474,6 +474,32 @@ describe('the interactive terminal', () => {
     assert.equal(await olga.exitStatus(), 0)
   })
 
+  test('after Ctrl-L, with the prompt on the top row, what is printed above it adds nothing to the scrollback (round 30: a screenful per redraw)', async () => {
+    const pia = await open(join(dir, 'pia'))
+    await pia.line('SIGNUP pia pia-password-1234')
+    await pia.waitFor('Welcome, pia')
+    await pia.waitFor(screen => screen.endsWith('pia>'))
+    await pia.type('SEND bob half')
+    await pia.press('C-l')
+    let before = await pia.scrollback()
+    for (const deadline = Date.now() + 30_000; before.cursorRow !== 0 && Date.now() < deadline;) {
+      await new Promise(resolve => setTimeout(resolve, 100))
+      before = await pia.scrollback()
+    }
+    assert.equal(before.cursorRow, 0, 'Ctrl-L puts the prompt on the top row')
+    // Printed above the prompt: the prompt's rows are erased from the top left of the screen,
+    // which tmux (scroll-on-clear) took for a clear of the whole screen, into the scrollback.
+    await bob.run('SEND pia one above the prompt', is('delivered', { to: 'pia' }))
+    await pia.waitFor('bob: one above the prompt')
+    await bob.run('SEND pia two above the prompt', is('delivered', { to: 'pia' }))
+    const screen = await pia.waitFor('bob: two above the prompt')
+    assert.equal((await pia.scrollback()).rows, before.rows, `nothing went into the scrollback:\n${screen}`)
+    assert.equal(await pia.waitForCursorLine(/^pia> SEND bob half$/), 'pia> SEND bob half')
+    await pia.press('C-u')
+    await pia.line('QUIT')
+    assert.equal(await pia.exitStatus(), 0)
+  })
+
   test('lines printed during file transfers stay on the screen; the prompt shows the transfers', async () => {
     const frank = await open(join(dir, 'frank'))
     await frank.line('SIGNUP frank frank-password-1234')

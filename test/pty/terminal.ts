@@ -101,6 +101,12 @@ export class Terminal {
     return lines[Number(y)] ?? ''
   }
 
+  /** The rows tmux keeps above the screen (its scrollback), and the cursor's row on the screen. */
+  async scrollback (): Promise<{ rows: number, cursorRow: number }> {
+    const [rows = '', cursorRow = ''] = (await this.tmux('display-message', '-p', '-t', this.name, '#{history_size} #{cursor_y}')).trim().split(' ')
+    return { rows: Number(rows), cursorRow: Number(cursorRow) }
+  }
+
   /** Poll the cursor's line until it matches; what it shows last if it never does. A line read
    * once can be caught between two writes of a redraw (the program is not the only writer to
    * time: tmux reads the terminal in its own turns). */
