@@ -8,7 +8,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { compare } from 'uint8arrays/compare'
 import { readNameCard } from '../common/crypto/name-card.ts'
 import { ErrorCode, ParleyError, is } from '../common/errors.ts'
-import { SharedQuestions } from '../common/patient-timeout.ts'
+import { SharedQuestions, answerWithin } from '../common/patient-timeout.ts'
 import { RateLimiter } from '../common/rate-limiter.ts'
 import type { Clock } from '../common/rate-limiter.ts'
 import type { Username } from '../common/wire/names.ts'
@@ -334,24 +334,32 @@ export class Directory {
    */
   async identityToVerify (username: Username, ownPeerId: string): Promise<IdentityToVerify> {
     const pinned = this.#store.pinnedPeerId(username)
-    let found: { peerId: string }
-    try {
-      found = await this.#lookup(username)
-    } catch (err) {
-      // The rendezvous away: a contact pinned here can still be verified, as the identity we
-      // talk with (until 2026-12-06 VERIFY was an error then: a tester's finding).
-      if (pinned === undefined || !rendezvousAway(err)) throw err
-      return { user: username, peerId: pinned, fingerprint: Directory.fingerprint(ownPeerId, pinned), changed: false, pinnedPeerId: null, pinnedFingerprint: null, lastKnown: true }
-    }
-    const changed = pinned !== undefined && pinned !== found.peerId
+    const { peerId, lastKnown } = await this.#shownOrPinned(username, pinned)
+    const changed = !lastKnown && pinned !== undefined && pinned !== peerId
     return {
       user: username,
-      peerId: found.peerId,
-      fingerprint: Directory.fingerprint(ownPeerId, found.peerId),
+      peerId,
+      fingerprint: Directory.fingerprint(ownPeerId, peerId),
       changed,
       pinnedPeerId: changed ? pinned : null,
       pinnedFingerprint: changed ? Directory.fingerprint(ownPeerId, pinned) : null,
-      lastKnown: false
+      lastKnown
+    }
+  }
+
+  /** The identity the directory shows; for a contact pinned here, the pinned one (`lastKnown`)
+   * if the rendezvous is away or does not answer within ANSWER_PATIENCE_MS (frozen, swamped): a
+   * contact can still be verified, as the identity we talk with (until 2026-12-06 VERIFY was an
+   * error then: a tester's finding; until 2026-12-07 a frozen rendezvous held it its whole 15 s,
+   * where MEMBERS and sending answer in 2: round 31). */
+  async #shownOrPinned (username: Username, pinned: string | undefined): Promise<{ peerId: string, lastKnown: boolean }> {
+    if (pinned === undefined) return { peerId: (await this.#lookup(username)).peerId, lastKnown: false }
+    try {
+      const found = await answerWithin(this.#lookup(username), this.#patienceMs)
+      return found === undefined ? { peerId: pinned, lastKnown: true } : { peerId: found.peerId, lastKnown: false }
+    } catch (err) {
+      if (!rendezvousAway(err)) throw err
+      return { peerId: pinned, lastKnown: true }
     }
   }
 

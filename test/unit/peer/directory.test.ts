@@ -237,6 +237,25 @@ describe('directory', () => {
       assert.equal(lookups(), 2, 'not asked again')
     })
 
+    it('frozen, VERIFY of a pinned contact shows the pinned identity after the patience, said to be the last known (round 31: 15 s); a user never pinned waits', { timeout: 10_000 }, async () => {
+      const gate = frozenGate()
+      const freezing: DirectoryRendezvous = { ...client, lookup: async username => { await gate.frozen(); return await client.lookup(username) } }
+      const dir = new Directory(freezing, store, event => { events.push(event) }, { now: () => time, answerPatienceMs: 50 })
+      await dir.resolve(BOB) // met: pinned
+      gate.freeze()
+      assert.deepEqual(await dir.identityToVerify(BOB, alice.peerId), {
+        user: 'bob', peerId: bob.peerId, fingerprint: Directory.fingerprint(alice.peerId, bob.peerId), changed: false, pinnedPeerId: null, pinnedFingerprint: null, lastKnown: true
+      })
+      const carol = await rv.user('carol', ['/ip4/10.0.0.3/tcp/5003'])
+      let shown: string | undefined
+      const verifying = dir.identityToVerify(CAROL, alice.peerId).then(identity => { shown = identity.peerId })
+      await new Promise(resolve => setTimeout(resolve, 200))
+      assert.equal(shown, undefined, 'never met: still waiting past the patience, as there is nothing else to show')
+      gate.thaw()
+      await verifying
+      assert.equal(shown, carol.peerId)
+    })
+
     it('frozen, a user never met waits for the answer: there is nowhere else to try', { timeout: 10_000 }, async () => {
       const carol = await rv.user('carol', ['/ip4/10.0.0.3/tcp/5003'])
       const gate = frozenGate()
