@@ -24,7 +24,11 @@ const REASONS: Record<string, string> = {
   ENAMETOOLONG: 'name too long',
   ELOOP: 'too many symbolic links',
   EMFILE: 'too many open files',
-  EIO: 'input/output error'
+  EIO: 'input/output error',
+  // Node's own refusal of a path holding a NUL byte, before it asks the system: the one invalid
+  // value a path typed or received can give our file calls (until 2026-12-07 said in Node's
+  // words, "The argument 'path' must be a string, Uint8Array, or URL without null bytes": round 31).
+  ERR_INVALID_ARG_VALUE: 'no file can be named with a NUL character'
 }
 
 export function errnoOf (err: unknown): string | undefined {

@@ -474,6 +474,13 @@ describe('the local file', () => {
     assert.equal((await describeLocalFile(relative(process.cwd(), join(dir, 'notes.xyz')))).path, join(dir, 'notes.xyz'))
   })
 
+  test('a path with a NUL character is said to name no file, in our words (round 31: Node\'s "must be a string … without null bytes")', async () => {
+    const dir = await freshDir()
+    const path = join(dir, 'a\0b.txt')
+    await assert.rejects(fileToQueue(path), (err: ParleyError) =>
+      err.code === ErrorCode.File && err.message === `cannot open ${path}: no file can be named with a NUL character`)
+  })
+
   test('a queued file is delivered only with the content SENDFILE hashed', async () => {
     const dir = await freshDir()
     const path = join(dir, 'report.txt')
