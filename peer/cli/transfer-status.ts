@@ -117,7 +117,10 @@ export class TransferStatus {
     if (width(counted) <= room) return counted + more
     const nameRoom = room - width(this.#describe(first, '', true))
     const shortened = this.#describe(first, nameRoom >= MIN_NAME_CHARS ? cut(this.#transfers.get(first)?.name ?? '', nameRoom) : '…', true)
-    return cut(shortened, room) + more
+    if (width(shortened) <= room) return shortened + more
+    // Too narrow even for "…" in the name's place: the name goes, and then the peer is cut, never
+    // the percentage (until 2026-12-07 the peer went first: `↓ … 30% ←…` at 30 columns: round 31).
+    return cut(this.#describe(first, null, true), room) + more
   }
 
   #end (key: string, peer: string): boolean {
@@ -127,9 +130,9 @@ export class TransferStatus {
     return true
   }
 
-  /** One transfer's part of the status; `name` in place of its own (shortened) if given; its
-   * peers as the first and a count of the others if `countPeers`. */
-  #describe (key: string, name?: string, countPeers = false): string {
+  /** One transfer's part of the status; `name` in place of its own (shortened) if given, none
+   * if null; its peers as the first and a count of the others if `countPeers`. */
+  #describe (key: string, name?: string | null, countPeers = false): string {
     const transfer = this.#transfers.get(key)
     if (transfer === undefined) return ''
     let bytes = 0
@@ -139,11 +142,12 @@ export class TransferStatus {
       total += peer.total
     }
     const percent = total === 0 ? 100 : Math.floor(100 * bytes / total)
-    if (transfer.direction === 'read') return `reading ${name ?? transfer.name} ${percent}%`
+    const named = name === null ? '' : ` ${name ?? transfer.name}`
+    if (transfer.direction === 'read') return `reading${named} ${percent}%`
     const [arrow, towards] = transfer.direction === 'send' ? ['↑', '→'] : ['↓', '←']
     // In name order, not the order their first progress came in (round 10).
     const peers = [...transfer.peers.keys()].sort()
     const toWhom = countPeers && peers.length > 1 ? `${peers[0] ?? ''} +${peers.length - 1}` : peers.join(', ')
-    return `${arrow} ${name ?? transfer.name} ${percent}% ${towards} ${toWhom}`
+    return `${arrow}${named} ${percent}% ${towards} ${toWhom}`
   }
 }

@@ -184,7 +184,8 @@ describe('the transfers status the prompt carries', () => {
     assert.equal(status.text(22), '↓ … 7% ← alice +1 more')
     assert.equal(status.text(17), '↓ big… 7% ← alice', 'bob\'s status at 35 columns: the other one shows once this one ends')
     assert.equal(status.text(14), '↓ … 7% ← alice')
-    assert.equal(status.text(12), '↓ … 7% ← al…', 'narrower still, the peer is cut, never the percentage')
+    assert.equal(status.text(12), '↓ 7% ← alice', 'narrower still, the name goes (round 31: at 30 columns `↓ … 30% ←…`)')
+    assert.equal(status.text(10), '↓ 7% ← al…', 'then the peer is cut, never the percentage')
   })
 
   test('a group file too wide counts its members after the first before its name is cut (round 7: "↑ … 81% → carol, da…")', () => {
