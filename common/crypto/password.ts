@@ -19,9 +19,9 @@ export interface KdfParams {
 /**
  * The tests' programs only: `PARLEY_TEST_WEAK_SCRYPT=1` in a peer's or rendezvous's environment
  * makes N = 2^10 (1 MiB, a few ms) its cost for new accounts and the least it accepts. The
- * harness starts every program it tests so (harness/processes.ts PROGRAM_ENV): at N = 2^17 their
- * 120 sign-ups and sign-ins were about a third of the suite's CPU, and at half this machine's
- * speed the suite is CPU-bound. Accounts made so are of no use elsewhere: a peer without it
+ * harness starts the programs a test file runs so (harness/processes.ts PROGRAM_ENV): at
+ * N = 2^17 their ~120 sign-ups and sign-ins were about a fifth of the suite's CPU, and at half
+ * this machine's speed the suite is CPU-bound. Accounts made so are of no use elsewhere: a peer without it
  * refuses to derive a key at their cost, and a rendezvous without it takes no new one. The tests
  * of the cost itself (test/unit/crypto/password, test/unit/rendezvous/accounts) run without it.
  */

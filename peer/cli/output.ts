@@ -109,12 +109,13 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     clearTimeout(redrawTimer)
     redrawTimer = undefined
     lastRedraw = performance.now()
-    if (!inPlace) prompt?.after()
-    else {
+    if (inPlace) {
       inOneWrite(() => {
         prompt?.before()
         prompt?.after()
       })
+    } else {
+      prompt?.after()
     }
   }
 
