@@ -21,7 +21,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import {
-  KDF_PARAMS, checkKdfParams, deriveAuthKey, deriveMasterKey, deriveWrapKey, newSalt, weakerKdf
+  KDF_PARAMS, checkKdfParams, deriveAuthKey, deriveMasterKey, deriveWrapKey, newSalt, underMinimumKdf, weakerKdf
 } from '../common/crypto/password.ts'
 import type { KdfParams } from '../common/crypto/password.ts'
 import { unwrapSecret, wrapSecret } from '../common/crypto/wrap.ts'
@@ -272,12 +272,19 @@ async function loadLocalAccount (dataDir: string, username: string): Promise<Loc
   try {
     const value = JSON.parse(text) as { kdf: KdfParams, salt?: string, dataKey?: string }
     const kdf = { logN: Number(value.kdf.logN), r: Number(value.kdf.r), p: Number(value.kdf.p) }
+    // Not damaged, but made where passwords cost less (the tests): said so (until 2026-12-07
+    // "… is damaged: scrypt N=2^10 is out of range": round 32).
+    if (underMinimumKdf(kdf)) {
+      throw new ParleyError(ErrorCode.Integrity, `${accountFile(dataDir, username)} is of an account made at a password cost this program does not accept ` +
+        `(scrypt N=2^${kdf.logN}): the tests make such accounts (PARLEY_TEST_WEAK_SCRYPT), and they are of no use outside them`)
+    }
     checkKdfParams(kdf)
     const bytes = (field: unknown): Uint8Array | undefined => typeof field === 'string' ? new Uint8Array(Buffer.from(field, 'base64')) : undefined
     const salt = bytes(value.salt)
     const dataKey = bytes(value.dataKey)
     return { kdf, ...(salt === undefined ? {} : { salt }), ...(dataKey === undefined ? {} : { dataKey }) }
   } catch (err) {
+    if (err instanceof ParleyError && err.code === ErrorCode.Integrity) throw err
     throw new ParleyError(ErrorCode.File, `${accountFile(dataDir, username)} is damaged: ${(err as Error).message}`)
   }
 }

@@ -65,11 +65,13 @@ const invalidCredentials = (): ParleyError => new ParleyError(ErrorCode.BadCrede
 /** New and raised parameters must be sane and at least the current cost: nobody makes an
  * account (or lowers one) below OWASP's scrypt minimum. */
 function requireCurrentKdf (kdf: KdfParams, floor: KdfParams = KDF_PARAMS): void {
-  checkKdfParams(kdf)
+  // The floor first: a cost under it is said to be under it, not out of checkKdfParams's wider
+  // range (until 2026-12-07 N=2^10 read "out of range (2^15 or more)": round 32).
   if (weakerKdf(kdf, floor)) {
     throw new ParleyError(ErrorCode.Malformed,
       `scrypt parameters below N=2^${floor.logN}, r=${floor.r}, p=${floor.p} are not accepted for a new password`)
   }
+  checkKdfParams(kdf)
 }
 
 export function createHandlers ({ store, sessions, notifier, throttle, nameCards, relay }: HandlerDeps): Handlers {

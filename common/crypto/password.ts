@@ -52,6 +52,12 @@ export function checkKdfParams (params: KdfParams): void {
   if (scryptMemory(params) > MAX_MEMORY) throw malformed('scrypt parameters need more than 1 GiB of memory')
 }
 
+/** True if `params` cost less than any this program accepts (checkKdfParams refuses them): an
+ * account made at the tests' cost (PARLEY_TEST_WEAK_SCRYPT), read by a program without it. */
+export function underMinimumKdf ({ logN }: KdfParams): boolean {
+  return Number.isSafeInteger(logN) && logN < MIN_LOG_N
+}
+
 /** True if `a` costs less than `b` in any parameter (so `a` should be upgraded to `b`). */
 export function weakerKdf (a: KdfParams, b: KdfParams): boolean {
   return a.logN < b.logN || a.r < b.r || a.p < b.p

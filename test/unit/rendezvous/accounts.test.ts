@@ -134,6 +134,9 @@ describe('account scrypt parameters and their upgrade', () => {
     rv.peerId = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
     const args = { username: 'weak', salt: newSalt(), authKey: new Uint8Array(32), identity: new Uint8Array(100), addrs: [] }
     await assert.rejects(rv.signup({ ...args, kdf: { ...LEGACY_KDF_PARAMS } }), isCode(ErrorCode.Malformed))
+    // Said as under the floor, however far under (round 32: N=2^10 read "out of range (2^15 or more)").
+    await assert.rejects(rv.signup({ ...args, kdf: { logN: 10, r: 8, p: 1 } }),
+      (err: unknown) => is(err, ErrorCode.Malformed) && err.message === 'scrypt parameters below N=2^17, r=8, p=1 are not accepted for a new password')
     await assert.rejects(rv.signup({ ...args, kdf: { logN: 30, r: 8, p: 1 } }), isCode(ErrorCode.Malformed))
     await rv.signup({ ...args, kdf: { ...KDF_PARAMS } })
     store.close()
@@ -175,6 +178,19 @@ describe('account scrypt parameters and their upgrade', () => {
     await assert.rejects(rv.signin({ username: 'carol', authKey: deriveAuthKey(await deriveMasterKey(PASSWORD, oldSalt!, LEGACY_KDF_PARAMS)), addrs: [] }),
       isCode(ErrorCode.BadCredentials))
     await assert.rejects(signIn(hostFor(rv, home), 'carol', 'not the password'), isCode(ErrorCode.BadCredentials))
+    store.close()
+  })
+
+  it('a folder whose account was made at the tests\' cost is refused as such, not as damaged (round 32)', async () => {
+    const { rv, store } = setup()
+    const home = join(dir, 'tess-home')
+    await signUp(hostFor(rv, home), 'tess', PASSWORD)
+    const file = join(home, 'tess', 'account.json')
+    const local = JSON.parse(await readFile(file, 'utf8')) as { kdf: KdfParams }
+    await writeFile(file, JSON.stringify({ ...local, kdf: { logN: 10, r: 8, p: 1 } })) // as PARLEY_TEST_WEAK_SCRYPT makes it
+    await assert.rejects(signIn(hostFor(rv, home), 'tess', PASSWORD), (err: unknown) => is(err, ErrorCode.Integrity) &&
+      err.message === `${file} is of an account made at a password cost this program does not accept (scrypt N=2^10): ` +
+        'the tests make such accounts (PARLEY_TEST_WEAK_SCRYPT), and they are of no use outside them')
     store.close()
   })
 
