@@ -26,6 +26,7 @@ import { ACK_TIMEOUT_MS, SESSION_MAX_AGE_MS, TDES_REKEY_BYTES } from '../constan
 import type { Username } from '../../common/wire/names.ts'
 import { patientTimer } from '../../common/patient-timeout.ts'
 import type { PatientTimer } from '../../common/patient-timeout.ts'
+import { StoreRemoved } from '../store/store.ts'
 
 export interface SessionPeer {
   peerId: string
@@ -325,5 +326,8 @@ export class DirectSession {
  * said so: its message tells our person what to do ("try again in a moment"), and reached the
  * sender's `queued` line as theirs (round 14). */
 function refusalWhy (error: ParleyError): string {
-  return error.code === ErrorCode.NotSignedIn ? 'the recipient is signing in to its rendezvous again' : error.message
+  if (error.code === ErrorCode.NotSignedIn) return 'the recipient is signing in to its rendezvous again'
+  // Our folders are none of the sender's business (peer/files/disk.ts reasonOf).
+  if (error.cause instanceof StoreRemoved) return 'its local store was removed while it ran; it takes nothing until it is started again'
+  return error.message
 }

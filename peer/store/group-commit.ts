@@ -23,12 +23,15 @@ interface Pending {
 
 export class GroupCommit {
   readonly #db: DatabaseSync
+  /** Throws if what is committed could no longer be kept (PeerStore: its file was removed). */
+  readonly #beforeCommit: () => void
   #pending: Pending[] = []
   #scheduled = false
   #committing = false
 
-  constructor (db: DatabaseSync) {
+  constructor (db: DatabaseSync, beforeCommit: () => void = () => {}) {
     this.#db = db
+    this.#beforeCommit = beforeCommit
   }
 
   /** Run `work` (synchronous store writes) in the next group commit; resolves once it is durable. */
@@ -80,6 +83,7 @@ export class GroupCommit {
   #commit (batch: Pending[]): void {
     const outcomes: Array<{ ok: true, value: unknown } | { ok: false, error: unknown }> = []
     try {
+      this.#beforeCommit()
       const statements = statementsOf(this.#db)
       transaction(this.#db, () => {
         for (const entry of batch) {
@@ -121,6 +125,7 @@ function isDiskFull (err: unknown): boolean {
  * and passing (until 2026-12-06 every refusal read "the local store could not commit", 30 of
  * them in 2 s: round 10). */
 function commitError (err: unknown): ParleyError {
+  if (err instanceof ParleyError) return err
   return isDiskFull(err)
     ? new ParleyError(ErrorCode.NoSpace, 'no space left on the disk for the store', { cause: err })
     : new ParleyError(ErrorCode.Internal, 'the local store could not commit', { cause: err })

@@ -7,6 +7,7 @@
  * each write is one statement or one transaction, so a kill -9 leaves either the old or the new
  * state, never half of one.
  */
+import { statSync } from 'node:fs'
 import type { DatabaseSync } from 'node:sqlite'
 import { ErrorCode, ParleyError, is } from '../../common/errors.ts'
 import { IN_MEMORY, openDatabase, statementsOf, transaction } from '../../common/sqlite.ts'
@@ -108,6 +109,28 @@ function openStoreFile (file: string): { db: DatabaseSync, nextSeq: number, last
   }
 }
 
+/**
+ * A check, before each commit, that the store's file is still the one opened. Removed while the
+ * peer runs (its data folder deleted), SQLite went on writing to the open, unlinked file: every
+ * message was taken, acknowledged and then lost with the process, queued ones too, without a
+ * word (round 33). Now nothing more is committed, so nothing more is acknowledged or taken: the
+ * senders keep what they send, and each command says why. One stat a commit.
+ */
+function stillThere (file: string): () => void {
+  const opened = statSync(file)
+  return () => {
+    const now = statSync(file, { throwIfNoEntry: false })
+    if (now?.ino === opened.ino && now.dev === opened.dev) return
+    // ERR_INTERNAL, passing: a sender refused so keeps the message and tries again later.
+    throw new ParleyError(ErrorCode.Internal, `this account's local store ${file} was removed while Parley ran: nothing more can be kept here, ` +
+      'so nothing more is taken (senders keep what they send); QUIT, and start Parley again', { cause: new StoreRemoved(file) })
+  }
+}
+
+/** The cause of a commit refused because the store's file was removed (stillThere): a sender is
+ * told so without our folder's path. */
+export class StoreRemoved extends Error {}
+
 /** Messages of one conversation that came in and were never shown (PeerStore.takeUnshown):
  * `user` for a direct conversation, `group` for a group's (the other null). */
 export interface UnshownCount { user: Username | null, group: GroupName | null, count: number }
@@ -208,7 +231,7 @@ export class PeerStore {
     const { db, nextSeq, lastAtOpen } = openStoreFile(file)
     this.#db = db
     this.#statements = statementsOf(this.#db)
-    this.#commits = new GroupCommit(this.#db)
+    this.#commits = new GroupCommit(this.#db, file === IN_MEMORY ? undefined : stillThere(file))
     this.#nextSeq = nextSeq
     this.#lastAtOpen = lastAtOpen
     this.shown = new ShownMark(file === IN_MEMORY ? undefined : `${file}.shown`, this.#lastAtOpen)

@@ -352,3 +352,39 @@ describe('a sign-in whose local store cannot be opened', () => {
     }
   })
 })
+
+describe('a data folder removed while its peer runs', () => {
+  test('nothing more is taken or acknowledged, and each command says why (round 33: taken, acknowledged and lost)', async () => {
+    const dir = await tempDir('parley-folder-gone-')
+    const server = await spawnRendezvous(join(dir, 'rendezvous'))
+    const peers: PeerProcess[] = []
+    try {
+      const addr = server.addr.toString()
+      const start = async (name: string): Promise<PeerProcess> => {
+        const peer = await PeerProcess.start(name, addr, join(dir, name))
+        peers.push(peer)
+        return peer
+      }
+      const [alice, bob] = await Promise.all([start('alice'), start('bob')])
+      await alice.run(`SIGNUP alice ${PASSWORD}`, is('signed-up'))
+      await bob.run(`SIGNUP bob ${PASSWORD}`, is('signed-up'))
+      await alice.run('SEND bob before the folder went', is('delivered', { to: 'bob' }))
+
+      await removeDir(join(dir, 'bob'))
+      const refused = await bob.run('SEND alice after the folder went', e => e.event === 'error' || e.event === 'accepted')
+      assert.equal(refused.event, 'error', JSON.stringify(refused))
+      assert.match(String(refused.message), /local store .*parley\.db was removed while Parley ran: nothing more can be kept here, so nothing more is taken/)
+      // What alice sends is not taken: it stays in her outbox (until 2026-12-07 bob acknowledged it).
+      const accepted = await alice.run('SEND bob after the folder went', is('accepted'))
+      const answer = await alice.waitFor(e => e.id === accepted.id && ['queued', 'delivered', 'undelivered'].includes(e.event), 30_000)
+      assert.equal(answer.event, 'queued', JSON.stringify(answer))
+      // Without bob's folders in it.
+      assert.equal(answer.reason, 'refused by the recipient: its local store was removed while it ran; it takes nothing until it is started again')
+      assert.deepEqual(bob.events.filter(e => e.event === 'message' && e.text === 'after the folder went'), [])
+    } finally {
+      await Promise.all(peers.map(async peer => await peer.kill()))
+      await server.stop()
+      await removeDir(dir)
+    }
+  })
+})

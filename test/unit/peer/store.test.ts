@@ -176,6 +176,18 @@ describe('peer store', () => {
     assert.equal(store.outboxSize(), 3)
   })
 
+  test('its file removed while it runs (the data folder deleted), nothing more is committed, and each write says why (round 33: taken, acknowledged and lost)', async () => {
+    const enqueue = (n: number) => () => {
+      store.enqueue({ id: toMessageId(idOf(n)), recipient: toUsername('bob'), group: null, kind: 'text', body: `b${n}`, created: n })
+    }
+    await store.commitSoon(enqueue(1))
+    await rm(join(dir, 'user'), { recursive: true, force: true })
+    await assert.rejects(store.commitSoon(enqueue(2)), (err: unknown) => is(err, ErrorCode.Internal) &&
+      err.message === `this account's local store ${file} was removed while Parley ran: nothing more can be kept here, ` +
+        'so nothing more is taken (senders keep what they send); QUIT, and start Parley again')
+    await assert.rejects(store.commitSoon(enqueue(3)), (err: unknown) => is(err, ErrorCode.Internal), 'and so on: nothing is taken')
+  })
+
   test('group commit: a full disk is said as one, and passing (ERR_NO_SPACE: a sender tries again later), not as a failed commit (round 10)', async () => {
     const db = new DatabaseSync(':memory:')
     db.exec('CREATE TABLE t (v BLOB)')
