@@ -310,18 +310,28 @@ describe('a member who joined while a sender was not running', () => {
   })
 })
 
+/** A rendezvous of its own in a fresh folder, and peers started on it as `start` is called; all
+ * stopped and removed after `body`, however it ends. */
+async function withOwnRendezvous (prefix: string, body: (dir: string, start: (name: string) => Promise<PeerProcess>) => Promise<void>): Promise<void> {
+  const dir = await tempDir(prefix)
+  const server = await spawnRendezvous(join(dir, 'rendezvous'))
+  const peers: PeerProcess[] = []
+  try {
+    await body(dir, async name => {
+      const peer = await PeerProcess.start(name, server.addr.toString(), join(dir, name))
+      peers.push(peer)
+      return peer
+    })
+  } finally {
+    await Promise.all(peers.map(async peer => await peer.kill()))
+    await server.stop()
+    await removeDir(dir)
+  }
+}
+
 describe('a sign-in whose local store cannot be opened', () => {
   test('says which file, and leaves the rendezvous: contacts do not see the user online (round 29: online, their messages timing out)', async () => {
-    const dir = await tempDir('parley-store-fault-')
-    const server = await spawnRendezvous(join(dir, 'rendezvous'))
-    const peers: PeerProcess[] = []
-    try {
-      const addr = server.addr.toString()
-      const start = async (name: string): Promise<PeerProcess> => {
-        const peer = await PeerProcess.start(name, addr, join(dir, name))
-        peers.push(peer)
-        return peer
-      }
+    await withOwnRendezvous('parley-store-fault-', async (dir, start) => {
       const [alice, dave] = await Promise.all([start('alice'), start('dave')])
       await alice.run(`SIGNUP alice ${PASSWORD}`, is('signed-up'))
       await dave.run(`SIGNUP dave ${PASSWORD}`, is('signed-up'))
@@ -345,26 +355,13 @@ describe('a sign-in whose local store cannot be opened', () => {
         await sleep(100)
       }
       await again.run('HISTORY alice', e => e.event === 'error' && e.code === ErrorCode.NotSignedIn)
-    } finally {
-      await Promise.all(peers.map(async peer => await peer.kill()))
-      await server.stop()
-      await removeDir(dir)
-    }
+    })
   })
 })
 
 describe('a data folder removed while its peer runs', () => {
   test('nothing more is taken or acknowledged, and each command says why (round 33: taken, acknowledged and lost)', async () => {
-    const dir = await tempDir('parley-folder-gone-')
-    const server = await spawnRendezvous(join(dir, 'rendezvous'))
-    const peers: PeerProcess[] = []
-    try {
-      const addr = server.addr.toString()
-      const start = async (name: string): Promise<PeerProcess> => {
-        const peer = await PeerProcess.start(name, addr, join(dir, name))
-        peers.push(peer)
-        return peer
-      }
+    await withOwnRendezvous('parley-folder-gone-', async (dir, start) => {
       const [alice, bob] = await Promise.all([start('alice'), start('bob')])
       await alice.run(`SIGNUP alice ${PASSWORD}`, is('signed-up'))
       await bob.run(`SIGNUP bob ${PASSWORD}`, is('signed-up'))
@@ -381,10 +378,6 @@ describe('a data folder removed while its peer runs', () => {
       // Without bob's folders in it.
       assert.equal(answer.reason, 'refused by the recipient: its local store was removed while it ran; it takes nothing until it is started again')
       assert.deepEqual(bob.events.filter(e => e.event === 'message' && e.text === 'after the folder went'), [])
-    } finally {
-      await Promise.all(peers.map(async peer => await peer.kill()))
-      await server.stop()
-      await removeDir(dir)
-    }
+    })
   })
 })
