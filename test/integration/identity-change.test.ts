@@ -117,7 +117,10 @@ describe('messages to a changed identity are held until TRUST accepts what VERIF
     await alice.run('SEND bob welcome back', is('delivered', { to: 'bob' }))
     await arrived
     // Accepted, bob's held message goes (his next message flushes what waits for alice, in order).
+    // (Alice's line of it may be read after bob's `delivered`: her ACK can overtake it. CI, 2026-12-07.)
+    const thanked = alice.waitFor(is('message', { from: 'bob', text: 'thanks' }))
     await bob.run('SEND alice thanks', is('delivered', { to: 'alice' }))
+    await thanked
     const texts = alice.events.filter(e => e.event === 'message' && e.from === 'bob').map(e => e.text)
     assert.deepEqual(texts, ['it is me, really', 'thanks'])
     // Alice signed up again in the same folder: what her earlier account stored there does not
