@@ -52,10 +52,6 @@ const HOME = '\x1b[1;1H'
  */
 const SAFE_ERASE_BELOW = '\x1b7\x1b[K\x1b[B\x1b[J\x1b8'
 
-function eraseBelow (out: NodeJS.WritableStream): void {
-  out.write(SAFE_ERASE_BELOW)
-}
-
 /** The terminal as readline sees it, with a switch to stop echoing while a password is typed,
  * and readline's redraws erasing below them without an ED at the top left (SAFE_ERASE_BELOW). */
 class EchoSwitch extends Writable {
@@ -81,13 +77,7 @@ class EchoSwitch extends Writable {
 
   override _write (chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
     const text = chunk.length <= HOME.length ? chunk.toString() : undefined
-    if (this.muted) {
-      // nothing shown
-    } else if (text === ERASE_BELOW && !this.#homed) {
-      this.#target.write(SAFE_ERASE_BELOW)
-    } else {
-      this.#target.write(chunk)
-    }
+    if (!this.muted) this.#target.write(text === ERASE_BELOW && !this.#homed ? SAFE_ERASE_BELOW : chunk)
     this.#homed = text === HOME
     done()
   }
@@ -451,7 +441,7 @@ export class Prompt {
     if (rows > 0 && cols === 0) process.stdout.write(' ')
     moveCursor(process.stdout, 0, -rows)
     cursorTo(process.stdout, 0)
-    eraseBelow(process.stdout)
+    process.stdout.write(SAFE_ERASE_BELOW)
     // readline redraws from `prevRows` rows above the cursor: the rows it last saw the cursor
     // below the prompt's first one. A pasted line is written without a redraw, so that count can
     // be stale; after this clear the prompt starts on the cursor's row.
