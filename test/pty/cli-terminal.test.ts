@@ -31,6 +31,32 @@ const running = async (dataDir: string): Promise<boolean> =>
 // What a person never wants to see: a stack trace or readline's crash.
 const CRASH = /ERR_USE_AFTER_CLOSE|\n\s+at .+:\d+:\d+|Error \[|node:internal/
 
+const MiB = 1024 * 1024
+
+/**
+ * Holds `peer` still (SIGSTOP) at its first progress report of the file `name` going `direction`
+ * with at least `bytes` (events from index `from` on), and gives back its release (safe to call
+ * twice). The transfer then stands on the screen for as long as a test looks: the other end stops
+ * within its credit window (2 MiB). Until 2026-12-07 the files were made big enough to last that
+ * long on a fast machine instead, about 290 MiB through 3DES in this file: a tenth of the suite's
+ * CPU. A hold stays well under the 15 s a stalled chunk is given.
+ *
+ * A receiver is held past RECEIVER_HOLD_BYTES when its sender's status is to show a percentage:
+ * a sender reports progress from the receiver's verdict on, which it reads when it wants its
+ * first credit, after its first 2 MiB; held sooner, the sender waits on the stream's window with
+ * no percentage shown, and its transfer times out.
+ */
+const RECEIVER_HOLD_BYTES = 4 * MiB
+async function holdAt (peer: PeerProcess, name: string, direction: 'send' | 'receive', from: number, bytes = 0): Promise<() => void> {
+  await peer.waitFor(e => e.event === 'progress' && e.name === name && e.direction === direction && Number(e.bytes) >= bytes, 60_000, from)
+  peer.child.kill('SIGSTOP')
+  let held = true
+  return () => {
+    if (held) peer.child.kill('SIGCONT')
+    held = false
+  }
+}
+
 describe('the interactive terminal', () => {
   let dir: string
   let rendezvous: ServerProcess
@@ -511,18 +537,24 @@ describe('the interactive terminal', () => {
       // A file coming in, and two messages while it does: both stay above the prompt, which
       // carries the transfer while it lasts and drops it after.
       const big = join(dir, 'big.bin')
-      await writeFile(big, Buffer.alloc(64 * 1024 * 1024, 7))
+      await writeFile(big, Buffer.alloc(16 * MiB, 7))
+      const sending = bob.events.length
       bob.send(`SENDFILE ${big} frank`)
-      await frank.waitFor(/\[↓ big\.bin \d+% ← bob\] frank>/, 60_000)
-      grace.send('SEND frank the first message during the file')
-      await frank.waitFor('grace: the first message during the file')
-      // (From grace: bob's outbox delivers to frank in order, so his would wait for the file.)
-      grace.send('SEND frank the second message during the file')
-      await frank.waitFor('grace: the second message during the file')
-      const coming = /^\[↓ big\.bin \d+% ← bob\] frank>/
-      assert.match(await frank.waitForCursorLine(coming), coming,
-        'the file is still coming in after both messages (else this test shows nothing)')
-      const received = await frank.waitFor(/bob sent you big\.bin \(64\.0 MiB\)/, 120_000)
+      const releaseSender = await holdAt(bob, 'big.bin', 'send', sending)
+      try {
+        await frank.waitFor(/\[↓ big\.bin \d+% ← bob\] frank>/, 60_000)
+        grace.send('SEND frank the first message during the file')
+        await frank.waitFor('grace: the first message during the file')
+        // (From grace: bob's outbox delivers to frank in order, so his would wait for the file.)
+        grace.send('SEND frank the second message during the file')
+        await frank.waitFor('grace: the second message during the file')
+        const coming = /^\[↓ big\.bin \d+% ← bob\] frank>/
+        assert.match(await frank.waitForCursorLine(coming), coming,
+          'the file is still coming in after both messages (else this test shows nothing)')
+      } finally {
+        releaseSender()
+      }
+      const received = await frank.waitFor(/bob sent you big\.bin \(16\.0 MiB\)/, 120_000)
       assert.match(received, /grace: the first message during the file/)
       assert.match(received, /grace: the second message during the file/)
       await frank.waitFor(screen => screen.endsWith('frank>'))
@@ -535,12 +567,18 @@ describe('the interactive terminal', () => {
       await grace.run('JOIN transfers', is('joined', { group: 'transfers' }))
       await frank.waitFor('[transfers] grace joined')
       // QUIT at once: it says that it finishes what is going out (until 2026-12-06 nothing was
-      // said), and does (24 MiB to two members: over a second of 3DES on any machine).
+      // said), and does (bob held at his first chunk: the file cannot be out before it is said).
       const clip = join(dir, 'clip.mp4')
-      await writeFile(clip, Buffer.alloc(24 * 1024 * 1024, 9))
+      await writeFile(clip, Buffer.alloc(8 * MiB, 9))
+      const receiving = bob.events.length
       await frank.line(`SENDGROUPFILE ${clip} transfers`)
       await frank.line('QUIT')
-      await frank.waitFor('Finishing what is still going out before leaving (at most 30 s); Ctrl-C leaves now')
+      const releaseBob = await holdAt(bob, 'clip.mp4', 'receive', receiving)
+      try {
+        await frank.waitFor('Finishing what is still going out before leaving (at most 30 s); Ctrl-C leaves now')
+      } finally {
+        releaseBob()
+      }
       // Each delivery names its file (until 2026-12-06 only who got it); members who get it
       // together are said on one line.
       const told = (screen: string, name: string): boolean => new RegExp(`clip\\.mp4 delivered to (\\w+ and )?${name}( and \\w+)? in transfers`).test(screen)
@@ -558,13 +596,20 @@ describe('the interactive terminal', () => {
     await ivy.line('SIGNUP ivy ivy-password-1234')
     await ivy.waitFor('Welcome, ivy')
     const big = join(dir, 'ivy-big.bin')
-    await writeFile(big, Buffer.alloc(48 * 1024 * 1024, 3))
+    await writeFile(big, Buffer.alloc(16 * MiB, 3))
+    const receiving = bob.events.length
     await ivy.line(`SENDFILE ${big} bob`)
-    // The status gives way (until 2026-12-06 it took 24 columns whatever the width, and the
-    // prompt wrapped: `[↑ ivy-big.bin 3% → bob] iv` and `y>` on the next row).
-    await ivy.waitFor(/\[↑ [^\]]*\d+%[^\]]*\] ivy>/, 60_000)
+    const releaseBob = await holdAt(bob, 'ivy-big.bin', 'receive', receiving, RECEIVER_HOLD_BYTES)
     const onOneRow = /^\[↑ [^\]]*\d+%[^\]]*\] ivy> ?$/
-    const row = await ivy.waitForCursorLine(onOneRow)
+    let row: string
+    try {
+      // The status gives way (until 2026-12-06 it took 24 columns whatever the width, and the
+      // prompt wrapped: `[↑ ivy-big.bin 3% → bob] iv` and `y>` on the next row).
+      await ivy.waitFor(/\[↑ [^\]]*\d+%[^\]]*\] ivy>/, 60_000)
+      row = await ivy.waitForCursorLine(onOneRow)
+    } finally {
+      releaseBob()
+    }
     assert.match(row, onOneRow, `the prompt on one row: ${row}`)
     assert.ok(row.trimEnd().length <= 30 - 10, `ten columns left to type in: ${row}`)
     await ivy.waitFor('ivy-big.bin delivered to bob', 120_000)
@@ -577,15 +622,21 @@ describe('the interactive terminal', () => {
     await kate.line('SIGNUP kate kate-password-1234')
     await kate.waitFor('Welcome, kate')
     const big = join(dir, 'kate-big.bin')
-    await writeFile(big, Buffer.alloc(64 * 1024 * 1024, 5))
+    await writeFile(big, Buffer.alloc(16 * MiB, 5))
+    const receiving = bob.events.length
     await kate.line(`SENDFILE ${big} bob`)
-    await kate.waitFor(/\[↑ kate-big\.bin \d+% → bob\] kate>/, 60_000)
-    await kate.line('QUIT')
-    await kate.waitFor('Ctrl-C leaves now')
-    // The prompt is closed: the terminal is in its own line mode again, where Ctrl-C is a signal
-    // that it echoes as ^C (until 2026-12-06 left on the screen above "Bye.").
-    await kate.press('C-c')
-    assert.equal(await kate.exitStatus(), 0)
+    const releaseBob = await holdAt(bob, 'kate-big.bin', 'receive', receiving, RECEIVER_HOLD_BYTES)
+    try {
+      await kate.waitFor(/\[↑ kate-big\.bin \d+% → bob\] kate>/, 60_000)
+      await kate.line('QUIT')
+      await kate.waitFor('Ctrl-C leaves now')
+      // The prompt is closed: the terminal is in its own line mode again, where Ctrl-C is a
+      // signal that it echoes as ^C (until 2026-12-06 left on the screen above "Bye.").
+      await kate.press('C-c')
+      assert.equal(await kate.exitStatus(), 0)
+    } finally {
+      releaseBob()
+    }
     const screen = await kate.screen()
     assert.match(screen, /Ctrl-C leaves now[^\n]*\n(?:.*\n)*?Bye\./)
     assert.doesNotMatch(screen, /\^C/)
@@ -597,21 +648,30 @@ describe('the interactive terminal', () => {
     await mona.line('SIGNUP mona mona-password-1234')
     await mona.waitFor('Welcome, mona')
     const big = join(dir, 'mona-big.bin')
-    await writeFile(big, Buffer.alloc(64 * 1024 * 1024, 4))
+    await writeFile(big, Buffer.alloc(16 * MiB, 4))
+    const receiving = bob.events.length
     await mona.line(`SENDFILE ${big} bob`)
-    await mona.waitFor(/\[↑ mona-big\.bin \d+% → bob\] mona>/, 60_000)
-    // The rendezvous paused: LIST waits for its answer while the file's status is redrawn.
-    rendezvous.child.kill('SIGSTOP')
+    const releaseBob = await holdAt(bob, 'mona-big.bin', 'receive', receiving, RECEIVER_HOLD_BYTES)
     let row: string
     try {
-      await mona.line('LIST')
-      row = await mona.waitForCursorLine(/^\[↑ mona-big\.bin \d+% → bob\]/)
+      await mona.waitFor(/\[↑ mona-big\.bin \d+% → bob\] mona>/, 60_000)
+      // The rendezvous paused: LIST waits for its answer while the file, bob let go, goes on and
+      // its status is redrawn.
+      rendezvous.child.kill('SIGSTOP')
+      try {
+        await mona.line('LIST')
+        releaseBob()
+        // The first redraw after LIST's row (the cursor stays on that row until one).
+        row = await mona.waitForCursorLine(/^\[↑ mona-big\.bin \d+% → bob\](?! mona> L)/)
+      } finally {
+        rendezvous.child.kill('SIGCONT')
+      }
     } finally {
-      rendezvous.child.kill('SIGCONT')
+      releaseBob()
     }
     // Until 2026-12-07 `[↑ mona-big.bin 40% → bob] mona> `, as if LIST had ended.
     assert.match(row, /^\[↑ mona-big\.bin \d+% → bob\] ?$/, `the status alone while LIST runs: ${row}`)
-    await mona.waitFor(/GROUP +PARTICIPANTS/)
+    await mona.waitFor(/GROUP +PARTICIPANTS|No groups yet/) // (the second when this test runs alone)
     await mona.waitFor('mona-big.bin delivered to bob', 120_000)
     assert.match(await mona.waitForCursorLine(/^mona> ?$/), /^mona> ?$/, 'the prompt is back once LIST has ended')
     await mona.line('QUIT')
