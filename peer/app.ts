@@ -579,12 +579,15 @@ export class ParleyPeer {
 
   async sendGroup (group: GroupName, text: string): Promise<void> {
     checkText(text)
-    await this.#signedIn().sendGroupText(group, text, id => { this.#accepted(id, { to: null, group }) })
+    const session = this.#signedIn()
+    await session.sendGroupText(group, text, id => { this.#accepted(id, { to: null, group }) })
+      .catch((err: unknown) => { throw sayIfUser(session, err, group, `SEND ${group} <message>`) })
   }
 
   async sendGroupFile (path: string, group: GroupName): Promise<void> {
     const session = this.#signedIn()
     await session.sendGroupFile(group, path, sent => { this.#accepted(sent.id, { to: null, group }, sent) })
+      .catch((err: unknown) => { throw sayIfUser(session, err, group, `SENDFILE <file> ${group}`) })
   }
 
   /** For Tab completion, printing nothing: every user and group the directory lists, and the
@@ -620,6 +623,14 @@ export class ParleyPeer {
  * rendezvous is away) they are a contact pinned earlier. Otherwise nothing is queued; `toGroup`
  * says how to send to a group of ours of that name instead.
  */
+/** A group that does not exist, named as a contact of ours is: the error says how to write to
+ * them (`SENDGROUP bob hi` said only `no group "bob"`, round 34; the other way round, see
+ * checkRecipient). */
+function sayIfUser (session: Session, err: unknown, group: GroupName, toUser: string): unknown {
+  if (!is(err, ErrorCode.NotFound) || session.store.pinnedPeerId(group) === undefined) return err
+  return new ParleyError(ErrorCode.NotFound, `${err.message} (${group} is a user: ${toUser})`, { cause: err })
+}
+
 async function checkRecipient (session: Session, user: Username, toGroup: string): Promise<void> {
   // A contact met before exists: no round trip. Otherwise the directory's answer, which it
   // reuses while presence says nothing changed, so a burst of SENDs is not a burst of look-ups

@@ -44,7 +44,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { verb: 'LOGIN', usage: 'LOGIN <user> [<password>]', help: 'sign in', complete: ['user', 'none'] },
   { verb: 'SEND', usage: 'SEND <user> <message>', help: 'a direct, end-to-end encrypted message', complete: ['user', 'none'] },
   { verb: 'SENDFILE', usage: 'SENDFILE <file> <user>', help: 'send any file: image, audio, video, anything', complete: ['file', 'user'] },
-  { verb: 'CREATE', usage: 'CREATE <group>', help: 'create a group (error if it exists)', complete: ['none'] },
+  { verb: 'CREATE', usage: 'CREATE <group>', help: 'create a group, with you as its first member (error if it exists)', complete: ['none'] },
   { verb: 'JOIN', usage: 'JOIN <group>', help: 'join a group, creating it if it does not exist', complete: ['group-to-join', 'none'] },
   { verb: 'LIST', usage: 'LIST', help: 'every group and its number of participants', complete: ['none'] },
   { verb: 'SENDGROUP', usage: 'SENDGROUP <group> <message>', help: 'a message to every member of a group', complete: ['our-group', 'none'] },
@@ -147,13 +147,21 @@ export function parseCommand (line: string): Command | null {
       // quotes and backslashes were looked for as part of the name).
       const file = unquotePath(typed)
       if (file === '' || to === '') throw usage(verb)
-      return verb === 'SENDFILE' ? { verb, file, user: toUsername(to) } : { verb, file, group: groupWord(to) }
+      try {
+        return verb === 'SENDFILE' ? { verb, file, user: toUsername(to) } : { verb, file, group: groupWord(to) }
+      } catch (err) {
+        // `SENDFILE bob ~/photo.jpg`: said which comes first, not that the path is no username
+        // (round 34).
+        if (!to.includes('/') || !isName(typed, verb)) throw err
+        throw new ParleyError(ErrorCode.Usage, `the file comes first: ${SPECS.get(verb)?.usage ?? verb}`)
+      }
     }
     case 'CREATE':
     case 'JOIN':
     case 'LEAVE':
     case 'MEMBERS': {
       const words = rest.trim().split(/\s+/).filter(w => w !== '')
+      if (words.length > 1) throw new ParleyError(ErrorCode.Usage, `usage: ${SPECS.get(verb)?.usage ?? verb}: a group's name is one word, without spaces`)
       if (words.length !== 1 || words[0] === undefined) throw usage(verb)
       // CREATE makes a group, so its name is held to the rule for new names. JOIN is not: only
       // the rendezvous knows whether it creates the group (it checks then) or joins one made
@@ -194,6 +202,17 @@ export function parseCommand (line: string): Command | null {
  * takes a group takes it written so too (until 2026-12-06 `MEMBERS #club` was an invalid name). */
 function withoutHash (word: string): string {
   return word.startsWith('#') ? word.slice(1) : word
+}
+
+/** Whether `word` is a name of the kind `verb` sends to (a user, or a group). */
+function isName (word: string, verb: 'SENDFILE' | 'SENDGROUPFILE'): boolean {
+  try {
+    if (verb === 'SENDFILE') toUsername(word)
+    else groupWord(word)
+    return true
+  } catch {
+    return false
+  }
 }
 
 function groupWord (word: string): GroupName {

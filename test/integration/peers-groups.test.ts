@@ -151,6 +151,9 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     // SEND to one of our groups says how to send there (until 2026-12-06 only 'no user').
     const toGroup = await peer('carol').run('SEND team hello all', e => e.event === 'error' || e.event === 'accepted')
     assert.deepEqual([toGroup.event, toGroup.message], ['error', 'no user "team"; nothing was sent (team is one of your groups: SENDGROUP team <message>)'])
+    // And SENDGROUP to a contact (until 2026-12-07 only 'no group "alice"': round 34).
+    const toUser = await peer('bob').run('SENDGROUP alice hello alice', e => e.event === 'error' || e.event === 'accepted')
+    assert.deepEqual([toUser.event, toUser.message], ['error', 'no group "alice" (alice is a user: SEND alice <message>)'])
 
     assert.equal((await joinGroup('carol', 'club')).created, true)
     assert.deepEqual(await list(), { club: 1, team: 3 })

@@ -144,3 +144,19 @@ test('the spaces between SEND\'s name and its text separate them; the text is ke
   assert.equal(group.text, 'hi')
   assert.throws(() => parseCommand('SEND alice    '), (err: unknown) => is(err, ErrorCode.Usage))
 })
+
+test('mistakes a person makes are said as such: a file after its recipient, a group name of two words (round 34)', () => {
+  const says = (line: string, code: ErrorCode, message: string): void => {
+    assert.throws(() => parseCommand(line), (err: unknown) => is(err, code) && (err as Error).message === message, line)
+  }
+  // Until 2026-12-07 `invalid username "/tmp/note.txt": use 1-32 of a-z 0-9 _ . -`.
+  says('SENDFILE bob /tmp/note.txt', ErrorCode.Usage, 'the file comes first: SENDFILE <file> <user>')
+  says('SENDGROUPFILE work ~/clips/a.mp4', ErrorCode.Usage, 'the file comes first: SENDGROUPFILE <file> <group>')
+  // A path last but no name first is the name's error, as before.
+  says('SENDFILE Bob! /tmp/note.txt', ErrorCode.InvalidName, 'invalid username "/tmp/note.txt": use 1-32 of a-z 0-9 _ . - (not "." or "..")')
+  // Until 2026-12-07 only `usage: CREATE <group>`.
+  for (const verb of ['CREATE', 'JOIN', 'LEAVE', 'MEMBERS']) {
+    says(`${verb} my group`, ErrorCode.Usage, `usage: ${verb} <group>: a group's name is one word, without spaces`)
+  }
+  says('CREATE', ErrorCode.Usage, 'usage: CREATE <group>')
+})

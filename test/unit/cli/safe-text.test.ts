@@ -84,6 +84,8 @@ test('describe() gives aligned tables and notices', () => {
   assert.equal(describeEvent({ event: 'who', users: [{ username: 'bob', online: true }, { username: 'charlotte', online: false }] }),
     '  USER       STATUS\n  bob        online\n  charlotte  offline')
   assert.match(describeEvent({ event: 'member-joined', group: 'g', user: 'bob' }) ?? '', /\[g\] bob joined$/)
+  // The creator is a member (until 2026-12-07 "Created group g.", which did not say so: round 34).
+  assert.equal(describeEvent({ event: 'created', group: 'g' }), 'Created group g; you are its first member.')
   assert.match(describeEvent({ event: 'rendezvous', connected: false }) ?? '', /lost the rendezvous/)
   assert.match(describeEvent({ event: 'rendezvous', connected: true }) ?? '', /the rendezvous is back/)
   const verify = { event: 'verify', user: 'erin', peerId: '12D3KooWnew', fingerprint: '35600 43069', changed: false, pinnedPeerId: null, pinnedFingerprint: null, lastKnown: false } as const
