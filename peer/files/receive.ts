@@ -200,9 +200,11 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     // Where it goes is made before the sender is told to go on (refuseUnwritable).
     const opened = await openPart().catch(refuseUnwritable)
     part = opened
+    // Ours to close from here on, the verdict's write included: a stream cut just then left the
+    // handle to the garbage collector (until 2026-12-07; the unit tests in one process showed it).
+    handle = opened.handle
     await wire.write(sealVerdict(fileSecret, associatedData))
     const held = reservation
-    handle = opened.handle
     const written = part
     if (partial !== undefined) checkpoints = new Checkpoints(async chunks => { await partial.checkpoint(written.path, written.handle, chunks, meta) })
     const hash = createHash('sha256')
