@@ -198,6 +198,12 @@ async function signInOffline (host: AccountHost, username: string, password: str
 /** Parameters offered by the rendezvous: sane, and never weaker than this folder last used
  * (otherwise a hostile rendezvous could make us send an authKey that is cheap to brute-force). */
 function checkOfferedKdf (offered: KdfParams, known: KdfParams | undefined): void {
+  // A rendezvous run at the tests' cost: said so, as of a folder (loadAccount; until 2026-12-07
+  // "unusable password parameters: scrypt N=2^10 is out of range (2^15 or more)": round 36).
+  if (underMinimumKdf(offered)) {
+    throw new ParleyError(ErrorCode.Integrity, `the rendezvous offers a password cost this program does not accept (scrypt N=2^${offered.logN}): ` +
+      'a rendezvous run for the tests (PARLEY_TEST_WEAK_SCRYPT) offers it, and its accounts are of no use outside them')
+  }
   try {
     checkKdfParams(offered)
   } catch (err) {

@@ -13,6 +13,7 @@ import { basename, extname, resolve } from 'node:path'
 import { equals } from 'uint8arrays/equals'
 import { CHUNK_SIZE, sealChunk } from '../../common/crypto/index.ts'
 import { ErrorCode, ParleyError, asParleyError, malformed } from '../../common/errors.ts'
+import { formatBytes } from '../../common/format-bytes.ts'
 import { patientTimeout } from '../../common/patient-timeout.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
 import { MAX_FILE_BYTES } from '../../common/wire/limits.ts'
@@ -68,7 +69,10 @@ export async function describeLocalFile (given: string): Promise<LocalFile> {
   try {
     const { size } = await handle.stat()
     if (size > MAX_FILE_BYTES) {
-      throw new ParleyError(ErrorCode.TooLarge, `${path} is ${size} bytes, over the limit of ${MAX_FILE_BYTES} bytes`)
+      // In the units a person reads (until 2026-12-07 "is 69793218560 bytes, over the limit of
+      // 68719476736 bytes": round 36).
+      const bytes = (n: number): string => `${formatBytes(n)} (${n.toLocaleString('en')} bytes)`
+      throw new ParleyError(ErrorCode.TooLarge, `${path} is ${bytes(size)}: a file may be at most ${bytes(MAX_FILE_BYTES)}`)
     }
     const mime = mimeTypeOf(path)
     return { path, name: announcedName(path), size, ...(mime !== undefined ? { mime } : {}) }

@@ -194,6 +194,15 @@ describe('account scrypt parameters and their upgrade', () => {
     store.close()
   })
 
+  it('a rendezvous that offers the tests\' cost is refused as such (round 36)', async () => {
+    const { rv, store } = setup()
+    rv.offer = { logN: 10, r: 8, p: 1 } // as a rendezvous run with PARLEY_TEST_WEAK_SCRYPT offers
+    await assert.rejects(signIn(hostFor(rv, join(dir, 'tia-home')), 'tia', PASSWORD), (err: unknown) => is(err, ErrorCode.Integrity) &&
+      err.message === 'the rendezvous offers a password cost this program does not accept (scrypt N=2^10): ' +
+        'a rendezvous run for the tests (PARLEY_TEST_WEAK_SCRYPT) offers it, and its accounts are of no use outside them')
+    store.close()
+  })
+
   it('frozen, a sign-in from a folder signed in from before waits its patience, then goes on offline; a folder without one waits (round 20: LOGIN took 15 s)', { timeout: 20_000 }, async () => {
     const { rv, store } = setup()
     const home = join(dir, 'erin-home')
