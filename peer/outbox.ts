@@ -223,6 +223,15 @@ export class Outbox {
       contact = await this.#contactFor(recipient)
     } catch (err) {
       const error = lookUpFailure(recipient, asParleyError(err))
+      if (error.code === ErrorCode.NotFound) {
+        // No such user at the rendezvous (a contact pinned here, then the rendezvous replaced or
+        // its accounts lost): given up and said so, as a SEND to a name nobody has is refused.
+        // Until 2026-12-07 it stayed queued for ever: "queued for alice (no user "alice"); it
+        // goes as soon as alice can be reached" (round 35).
+        const gone = new ParleyError(ErrorCode.NotFound, `the rendezvous knows no user "${recipient}" (any more)`, { cause: error, retryable: false })
+        for (const item of queue) this.#failed(item, gone)
+        return
+      }
       log.warn(`finding ${recipient} failed; what waits for them stays queued`, error)
       this.#park(queue, error)
       // A look-up that failed for a passing reason (the rendezvous busy or briefly away, our

@@ -352,6 +352,22 @@ describe('outbox', () => {
       assert.equal(of('error').length, 0)
     })
 
+    test('what waits for a contact the rendezvous knows no more (replaced, its accounts lost) is given up and said so, not queued for ever (round 35)', async () => {
+      const emit = (event: PeerEvent): void => { events.push(event) }
+      const noSuchUser = new Directory({ lookup: async () => await rv.client(alice).lookup('nobody'), whois: async peerId => await rv.client(alice).whois(peerId) }, store, emit)
+      outbox.stop()
+      outbox = new Outbox(store, noSuchUser, emit, network)
+      const direct = item('hi')
+      await send(direct, item('hi in club', { group: toGroupName('club') }))
+      assert.deepEqual(of('queued'), [])
+      assert.deepEqual(of('undelivered').map(e => e.event === 'undelivered' ? [e.id === direct.id, e.code, e.message] : []), [
+        [true, ErrorCode.NotFound, 'could not deliver to bob: the rendezvous knows no user "bob" (any more)'],
+        [false, ErrorCode.NotFound, 'could not deliver to bob in club: the rendezvous knows no user "bob" (any more)']
+      ])
+      assert.equal(store.outboxSize(), 0)
+      assert.equal(network.started.length, 0)
+    })
+
     test('a look-up refused while our sign-in at the rendezvous is renewed is said as a wait, not as the command\'s "try again in a moment" (round 20)', async () => {
       const emit = (event: PeerEvent): void => { events.push(event) }
       const renewing = new Directory({ lookup: async () => { throw new SigningInAgain() }, whois: async peerId => await rv.client(alice).whois(peerId) }, store, emit)
