@@ -134,6 +134,7 @@ export async function signIn (host: AccountHost, username: string, password: str
   const local = await loadLocalIdentity(host.dataDir, username, knownKey)
   if (local !== undefined) await host.useIdentity(local)
   const first = await host.rendezvous().signin({ username, authKey: credentials.authKey, addrs: host.addrs() })
+    .catch(async (err: unknown) => { throw await unknownHere(host, username, password, account, salt, err) })
   const accountKey = accountKeyFrom(credentials, first.username, first.dataKey, false) ?? credentials.wrapKey
   let signed: SignedIn
   if (first.bound && local !== undefined) {
@@ -153,6 +154,24 @@ export async function signIn (host: AccountHost, username: string, password: str
   await saveLocalAccount(host.dataDir, first.username, { kdf, salt, dataKey: first.dataKey })
   if (!weakerKdf(kdf, KDF_PARAMS)) return signed
   return await upgrade(host, signed, password, credentials.authKey)
+}
+
+/**
+ * A sign-in refused as a wrong password, from a folder that signed in as `username` before with
+ * another salt than the rendezvous offers now: if the password opens this folder's account, it is
+ * right, and the rendezvous does not know the account (another rendezvous at the address, or one
+ * that lost its accounts; an unknown name is offered a salt of its own). Said so, where "invalid
+ * username or password" sent a person who had just followed the peer's advice to start with the
+ * new rendezvous (ERR_IDENTITY_CHANGED) looking for a typo (until 2026-12-07: round 35). One
+ * scrypt more, on this path only.
+ */
+async function unknownHere (host: AccountHost, username: string, password: string, account: LocalAccount | undefined, offeredSalt: Uint8Array, err: unknown): Promise<unknown> {
+  if (!is(err, ErrorCode.BadCredentials) || account?.salt === undefined || Buffer.from(account.salt).equals(offeredSalt)) return err
+  const credentials = await credentialsFor(username, password, account.salt, account.kdf)
+  const accountKey = accountKeyFrom(credentials, username, account.dataKey, true) ?? credentials.wrapKey
+  if (await loadLocalIdentity(host.dataDir, username, accountKey) === undefined) return err
+  return new ParleyError(ErrorCode.BadCredentials, `the rendezvous does not know the account ${username} that this folder signed in to ` +
+    `(the password is right for it here): it is not the rendezvous the account was made at, or it lost its accounts. SIGNUP ${username} makes the account there anew, with a new identity`, { cause: err })
 }
 
 /**

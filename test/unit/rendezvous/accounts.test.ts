@@ -194,6 +194,24 @@ describe('account scrypt parameters and their upgrade', () => {
     store.close()
   })
 
+  it('a rendezvous that does not know the account this folder signed in to says so when the password is right here; a wrong one is only wrong (round 35)', async () => {
+    const first = setup()
+    const home = join(dir, 'uma-home')
+    await signUp(hostFor(first.rv, home), 'uma', PASSWORD)
+    first.store.close()
+    // Another rendezvous at that address (replaced, or its accounts lost): it knows no uma.
+    const second = setup()
+    // Until 2026-12-07 both said "invalid username or password".
+    await assert.rejects(signIn(hostFor(second.rv, home), 'uma', PASSWORD), (err: unknown) => is(err, ErrorCode.BadCredentials) &&
+      err.message === 'the rendezvous does not know the account uma that this folder signed in to (the password is right for it here): ' +
+        'it is not the rendezvous the account was made at, or it lost its accounts. SIGNUP uma makes the account there anew, with a new identity')
+    await assert.rejects(signIn(hostFor(second.rv, home), 'uma', 'not the password at all'),
+      (err: unknown) => is(err, ErrorCode.BadCredentials) && err.message === 'invalid username or password')
+    // As it says: SIGNUP there takes the name from this folder.
+    assert.equal((await signUp(hostFor(second.rv, home), 'uma', PASSWORD)).username, 'uma')
+    second.store.close()
+  })
+
   it('a rendezvous that offers the tests\' cost is refused as such (round 36)', async () => {
     const { rv, store } = setup()
     rv.offer = { logN: 10, r: 8, p: 1 } // as a rendezvous run with PARLEY_TEST_WEAK_SCRYPT offers
