@@ -8,6 +8,7 @@
  * `{"event":"ready","peerId":...,"addrs":[...]}`), advertises itself by mDNS unless --no-mdns,
  * and stops cleanly (exit 0) on SIGINT/SIGTERM. The only module of the server that uses console.
  */
+import { clearLine, cursorTo } from 'node:readline'
 import { readArguments } from '../common/cli-args.ts'
 import { lockDataFolder } from '../common/data-lock.ts'
 import { ErrorCode, asParleyError } from '../common/errors.ts'
@@ -110,7 +111,15 @@ async function main (): Promise<void> {
     server.stop().then(() => {
       // Said either way: a person who pressed Ctrl-C sees the server is down, not only its prompt.
       if (options.json) console.log(JSON.stringify({ event: 'stopped', signal }))
-      else console.log(`parley rendezvous stopped (${signal}).`)
+      else {
+        // The terminal echoed Ctrl-C as ^C where the cursor was: the line is said over it
+        // ('^Cparley rendezvous stopped (SIGINT).' until 2026-12-07: round 35), as the peer does.
+        if (process.stdout.isTTY) {
+          cursorTo(process.stdout, 0)
+          clearLine(process.stdout, 0)
+        }
+        console.log(`parley rendezvous stopped (${signal}).`)
+      }
       process.exit(0)
     }, (err: unknown) => {
       const error = asParleyError(err)

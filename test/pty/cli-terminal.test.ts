@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
-import { PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
+import { PeerProcess, RENDEZVOUS_PROGRAM, is, spawnRendezvous } from '../../harness/processes.ts'
 import type { ServerProcess } from '../../harness/processes.ts'
 import { Terminal, peerCommand } from './terminal.ts'
 
@@ -676,6 +676,17 @@ describe('the interactive terminal', () => {
     assert.match(await mona.waitForCursorLine(/^mona> ?$/), /^mona> ?$/, 'the prompt is back once LIST has ended')
     await mona.line('QUIT')
     assert.equal(await mona.exitStatus(), 0)
+  })
+
+  test('Ctrl-C stops a rendezvous on a terminal with its line said over the echoed ^C (round 35: "^Cparley rendezvous stopped")', async () => {
+    const server = await Terminal.start(dir, [process.execPath, ...RENDEZVOUS_PROGRAM, '--port', '0', '--host', '127.0.0.1', '--data', join(dir, 'rendezvous-tty'), '--no-mdns'], { NO_COLOR: '1' })
+    terminals.push(server)
+    await server.waitFor(/listening on:\n\/ip4\//)
+    await server.press('C-c')
+    assert.equal(await server.exitStatus(), 0)
+    const screen = await server.screen()
+    assert.match(screen, /^parley rendezvous stopped \(SIGINT\)\.$/m)
+    assert.doesNotMatch(screen, /\^C/)
   })
 
   test('QUIT typed while a command is still running ends below the prompt drawn after it, not on its row', async () => {
