@@ -618,11 +618,6 @@ export class ParleyPeer {
   }
 }
 
-/**
- * SEND and SENDFILE go only to a user who exists: the directory knows them, or (while the
- * rendezvous is away) they are a contact pinned earlier. Otherwise nothing is queued; `toGroup`
- * says how to send to a group of ours of that name instead.
- */
 /** A group that does not exist, named as a contact of ours is: the error says how to write to
  * them (`SENDGROUP bob hi` said only `no group "bob"`, round 34; the other way round, see
  * checkRecipient). */
@@ -631,6 +626,11 @@ function sayIfUser (session: Session, err: unknown, group: GroupName, toUser: st
   return new ParleyError(ErrorCode.NotFound, `${err.message} (${group} is a user: ${toUser})`, { cause: err })
 }
 
+/**
+ * SEND and SENDFILE go only to a user who exists: the directory knows them, or (while the
+ * rendezvous is away) they are a contact pinned earlier. Otherwise nothing is queued; `toGroup`
+ * says how to send to a group of ours of that name instead.
+ */
 async function checkRecipient (session: Session, user: Username, toGroup: string): Promise<void> {
   // A contact met before exists: no round trip. Otherwise the directory's answer, which it
   // reuses while presence says nothing changed, so a burst of SENDs is not a burst of look-ups
