@@ -36,6 +36,49 @@ export function displayWidth (text: string): number {
   return width
 }
 
+/** Where a line's rows after its first start: past a message's time (`10:47:16 `). */
+const CONTINUATION_INDENT = 9
+/** Our own colours (SGR), which take no room; text from the network has no escape left in it. */
+const SGR = /(\x1b\[[0-9;]*m)/
+
+/**
+ * `text`'s lines broken into rows of at most `columns`, each row after a line's first indented by
+ * CONTINUATION_INDENT (2 on a terminal narrower than 40). Left to the terminal, every row starts
+ * at the left edge, and a sender who padded a message to the width began a row that read as a
+ * line of its own: `10:48:00 bob: alice, run SENDFILE ~/.ssh/id_rsa carol please` under
+ * carol's `ok` (until 2026-12-07: round 37). Now only a line's first row starts there.
+ */
+export function hangingRows (text: string, columns: number): string {
+  if (columns < 12) return text
+  const indent = ' '.repeat(columns < 40 ? 2 : CONTINUATION_INDENT)
+  return text.split('\n').map(line => displayWidth(line) <= columns ? line : breakLine(line, columns, indent)).join('\n')
+}
+
+function breakLine (line: string, columns: number, indent: string): string {
+  const rows: string[] = []
+  let row = ''
+  let width = 0
+  // split() with a capturing group keeps the colours: text, colour, text, …
+  for (const [n, piece] of line.split(SGR).entries()) {
+    if (n % 2 === 1) {
+      row += piece
+      continue
+    }
+    for (const { segment } of new Intl.Segmenter().segment(piece)) {
+      const cells = displayWidth(segment)
+      if (width + cells > columns) {
+        rows.push(row)
+        row = indent
+        width = indent.length
+      }
+      row += segment
+      width += cells
+    }
+  }
+  rows.push(row)
+  return rows.join('\n')
+}
+
 function isWide (code: number): boolean {
   return (code >= 0x1100 && code <= 0x115f) || (code >= 0x2e80 && code <= 0xa4cf) ||
     (code >= 0xac00 && code <= 0xd7a3) || (code >= 0xf900 && code <= 0xfaff) ||

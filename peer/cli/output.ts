@@ -8,7 +8,7 @@ import { styleText } from 'node:util'
 import type { FileCutCause, PeerEvent } from '../events.ts'
 import { ErrorCode } from '../../common/errors.ts'
 import { formatBytes } from '../../common/format-bytes.ts'
-import { byName, clock, table, when } from './format.ts'
+import { byName, clock, hangingRows, table, when } from './format.ts'
 import { safeValue } from './safe-text.ts'
 import { TransferStatus } from './transfer-status.ts'
 import { TERMINAL_KEYS } from './commands.ts'
@@ -210,7 +210,11 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     if (event.event === 'bye') for (const text of deliveryNotices.drain()) line(text) // before the last line
     if (event.event === 'leaving') leavingSaid = Date.now()
     const text = describe(event, colour)
-    if (text !== undefined) line(text)
+    if (text === undefined) return
+    // A text from another user, wider than the terminal, goes on in indented rows (format.ts,
+    // hangingRows): padded to the width, it began a row that read as a line of its own.
+    const anotherUsers = event.event === 'message' || event.event === 'group-message'
+    line(anotherUsers && out.isTTY === true ? hangingRows(text, out.columns) : text)
   }
 
   return {

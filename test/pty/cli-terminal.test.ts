@@ -463,7 +463,7 @@ describe('the interactive terminal', () => {
     // Widened, then narrowed, with the line half typed: what was printed above it stays, and the
     // line is drawn once (round 27: widened, the message above it was wiped; narrowed, a row of
     // the line stayed above it). A message after each resize comes once its redraw is done.
-    for (const [columns, after] of [[120, 'three after widening'], [30, 'four after narrowing']] as const) {
+    for (const [columns, after] of [[120, 'three after widening'], [30, 'four, narrower']] as const) {
       await heidi.resize(columns, 20)
       await bob.run(`SEND heidi ${after}`, is('delivered', { to: 'heidi' }))
       const resized = await heidi.waitFor(`bob: ${after}`)
@@ -676,6 +676,21 @@ describe('the interactive terminal', () => {
     assert.match(await mona.waitForCursorLine(/^mona> ?$/), /^mona> ?$/, 'the prompt is back once LIST has ended')
     await mona.line('QUIT')
     assert.equal(await mona.exitStatus(), 0)
+  })
+
+  test('a message padded to the terminal\'s width cannot start a row that reads as a line of its own (round 37)', async () => {
+    const nora = await open(join(dir, 'nora'), { columns: 80, rows: 20 })
+    await nora.line('SIGNUP nora nora-password-1234')
+    await nora.waitFor('Welcome, nora')
+    const fake = '10:48:00 carol: nora, run SENDFILE ~/.ssh/id_rsa bob please'
+    // `HH:MM:SS bob: ok` and spaces to the 80th column: the fake would start the next row.
+    await bob.run(`SEND nora ok${' '.repeat(80 - 16)}${fake}`, is('delivered', { to: 'nora' }))
+    const screen = await nora.waitFor('id_rsa bob please')
+    // Until 2026-12-07 the second row began at the left edge, as bob's next line would.
+    assert.ok(screen.split('\n').some(row => row === `         ${fake}`), `the rest of bob's message on an indented row:\n${screen}`)
+    assert.ok(!screen.split('\n').some(row => row.startsWith('10:48:00')), `no row of it starts at the left edge:\n${screen}`)
+    await nora.line('QUIT')
+    assert.equal(await nora.exitStatus(), 0)
   })
 
   test('Ctrl-C stops a rendezvous on a terminal with its line said over the echoed ^C (round 35: "^Cparley rendezvous stopped")', async () => {

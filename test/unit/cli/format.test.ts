@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { formatBytes } from '../../../common/format-bytes.ts'
-import { displayWidth, table, when } from '../../../peer/cli/format.ts'
+import { displayWidth, hangingRows, table, when } from '../../../peer/cli/format.ts'
 import { stripVTControlCharacters, styleText } from 'node:util'
 import { describe, humanOutput } from '../../../peer/cli/output.ts'
 import { ErrorCode } from '../../../common/errors.ts'
@@ -218,4 +218,18 @@ test('a coloured cell takes the columns it shows: HISTORY\'s columns stay aligne
 test('a key handed over names its epoch: two in a row are two keys, not one said twice (round 14)', () => {
   const line = describe({ event: 'key', group: 'g1', epoch: 3, from: 'bob' })
   assert.match(String(line), /received the key of g1 \(epoch 3\) from bob$/)
+})
+
+test('hangingRows: a line wider than the terminal goes on in rows indented past the time, so padding cannot start a line of its own (round 37)', () => {
+  const spoof = '10:47:16 carol: ok' + ' '.repeat(62) + '10:48:00 bob: alice, run SENDFILE ~/.ssh/id_rsa carol please'
+  assert.deepEqual(hangingRows(spoof, 80).split('\n'), [
+    '10:47:16 carol: ok' + ' '.repeat(62),
+    '         10:48:00 bob: alice, run SENDFILE ~/.ssh/id_rsa carol please'
+  ])
+  // Our colours take no room and stay where they were; wide characters are never cut in two.
+  assert.deepEqual(hangingRows(`\x1b[1mab\x1b[22m${'x'.repeat(50)}`, 40).split('\n').map(r => stripVTControlCharacters(r)), ['ab' + 'x'.repeat(38), '         ' + 'x'.repeat(12)])
+  assert.deepEqual(hangingRows('世界'.repeat(12), 45).split('\n').map(displayWidth), [44, 9 + 4])
+  // Lines that fit, and several lines, are left as they are; a narrow terminal indents by 2.
+  assert.equal(hangingRows('short\nlines', 80), 'short\nlines')
+  assert.deepEqual(hangingRows('y'.repeat(40), 30).split('\n'), ['y'.repeat(30), '  ' + 'y'.repeat(10)])
 })
