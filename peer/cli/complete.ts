@@ -146,12 +146,26 @@ export class NameBook implements KnownNames {
   /** Whether a LIST has said which groups we are in (a JOIN or LEAVE says only one of them). */
   #mineKnown = false
 
+  /** The account the names were learned under. */
+  #account: string | undefined
+
   get mine (): ReadonlySet<string> | undefined {
     return this.#mineKnown ? this.#mine : undefined
   }
 
   observe (event: PeerEvent): void {
     switch (event.event) {
+      case 'signed-up': case 'logged-in':
+        // Another account here: the last one's contacts and groups are not offered for this one
+        // (until 2026-12-07 Tab offered them: round 37), as its line history is not.
+        if (event.username !== this.#account) {
+          this.users.clear()
+          this.groups.clear()
+          this.#mine.clear()
+          this.#mineKnown = false
+        }
+        this.#account = event.username
+        break
       case 'message': case 'file': this.users.add(event.from); break
       case 'group-message': case 'group-file': this.users.add(event.from); this.groups.add(event.group); break
       case 'presence': case 'verify': case 'trusted': this.users.add(event.user); break

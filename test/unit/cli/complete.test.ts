@@ -64,6 +64,19 @@ test('the name book learns which groups are ours: joined, created, LIST, left', 
   assert.deepEqual([...fresh.mine ?? ['not known']], [], 'listed: known, in none (chess is gone)')
 })
 
+test('the name book forgets the names of the account before when another signs in here (round 37: Tab offered them)', () => {
+  const book = new NameBook()
+  book.observe({ event: 'logged-in', username: 'alice', peerId: 'p1', offline: false, already: false })
+  book.observe({ event: 'message', id: '1', from: 'bob', text: 'hi', at: 0, sentAt: 0 })
+  book.observe({ event: 'joined', group: 'chess', created: false, already: false })
+  book.observe({ event: 'logged-in', username: 'alice', peerId: 'p1', offline: false, already: true })
+  assert.deepEqual([[...book.users], [...book.groups]], [['bob'], ['chess']], 'the same account again: kept')
+  book.observe({ event: 'signed-up', username: 'lena', peerId: 'p2' })
+  assert.deepEqual([[...book.users], [...book.groups], book.mine], [[], [], undefined])
+  book.observe({ event: 'presence', user: 'kim', online: true })
+  assert.deepEqual([...book.users], ['kim'])
+})
+
 test('SENDFILE completes a local path, then the user; SENDGROUPFILE the group', async () => {
   const dir = await tempDir()
   try {
