@@ -13,7 +13,11 @@
 // And a backslash that starts what reads as one of those escapes (`\x1b`, `\u202e`, `\u{1f600}`):
 // shown doubled, so a sender cannot type an escape that looks like one we made (a tester's
 // finding, until 2026-12-06). Any other backslash (`C:\Users`) is shown as it is.
-const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]|\\(?=x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|u\{[0-9a-fA-F]+\})/gu
+// And the letters and marks that show as nothing (not Cf, so not caught above): the Hangul fillers
+// (U+115F, U+1160, U+3164, U+FFA0: the usual "empty" name or message), the combining grapheme
+// joiner (U+034F), the Khmer inherent vowels (U+17B4, U+17B5), the Mongolian variation selectors
+// (U+180B–U+180D, U+180F) and the braille blank (U+2800): printed raw until 2026-12-07 (round 37).
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u180f\u2800\u3164\uffa0]|\\(?=x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|u\{[0-9a-fA-F]+\})/gu
 
 // A zero-width joiner between two pictographs is part of one emoji (👨‍👩‍👧), not a hiding place.
 const PICTOGRAPH_BEFORE = /\p{Extended_Pictographic}\uFE0F?$/u

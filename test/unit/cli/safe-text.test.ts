@@ -24,6 +24,9 @@ test('bidi overrides, isolates and marks, zero-width and invisible characters be
   assert.equal(safeText('tag\u{e0041}'), 'tag\\u{e0041}')
   assert.equal(safeText('lone \ud800 half'), 'lone \\ud800 half')
   assert.equal(safeText('x\u200dy'), 'x\\u200dy')
+  // Letters and marks that show as nothing (round 37: printed raw, a blank "ㅤ" message or name).
+  assert.equal(safeText('\u3164|\u115f|\u1160|\uffa0|a\u034f|\u17b4\u17b5|\u180b\u180f|\u2800'),
+    '\\u3164|\\u115f|\\u1160|\\uffa0|a\\u034f|\\u17b4\\u17b5|\\u180b\\u180f|\\u2800')
 })
 
 test('an escape typed as text does not look like one made for a control: its backslash is doubled, any other is kept', () => {
@@ -35,7 +38,7 @@ test('an escape typed as text does not look like one made for a control: its bac
 })
 
 test('ordinary text of every script is kept as it is, emoji sequences included', () => {
-  for (const text of ['Hello Bob!', 'café ünïcödé', '日本語のテキスト', 'مرحبا', 'שלום', '👨‍👩‍👧 family', '❤️‍🔥', 'C:\\Users\\bob']) {
+  for (const text of ['Hello Bob!', 'café ünïcödé', '日本語のテキスト', '한국어 텍스트', '가', 'ភាសាខ្មែរ', 'ᠮᠣᠩᠭᠣᠯ', 'مرحبا', 'שלום', '👨‍👩‍👧 family', '❤️‍🔥', 'C:\\Users\\bob']) {
     assert.equal(safeText(text), text)
   }
 })
