@@ -539,6 +539,14 @@ describe('the local file', () => {
     await rm(huge)
   })
 
+  test('a file the system makes as it is read (/proc: 0 bytes said, content read) is refused at once, saying so (round 37: taken, then "got longer")', async () => {
+    await assert.rejects(describeLocalFile('/proc/version'), (err: ParleyError) => err.code === ErrorCode.File &&
+      err.message === '/proc/version is made by the system as it is read (it says 0 bytes, yet has content): copy it to a file and send that')
+    const empty = join(await freshDir(), 'empty')
+    await writeFile(empty, '')
+    assert.equal((await describeLocalFile(empty)).size, 0, 'an empty file is still a file')
+  })
+
   test('hashFile is the SHA-256 of the whole file', async () => {
     const data = new Uint8Array(randomBytes(CHUNK_SIZE * 2 + 3))
     const f = await fixture(data)
