@@ -17,7 +17,8 @@
 // (U+115F, U+1160, U+3164, U+FFA0: the usual "empty" name or message), the combining grapheme
 // joiner (U+034F), the Khmer inherent vowels (U+17B4, U+17B5), the Mongolian variation selectors
 // (U+180B–U+180D, U+180F) and the braille blank (U+2800): printed raw until 2026-12-07 (round 37).
-const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u180f\u2800\u3164\uffa0]|\\(?=x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|u\{[0-9a-fA-F]+\})/gu
+// (The marks among them outside the brackets: in a character class they would read as combining.)
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\u115f\u1160\u2800\u3164\uffa0]|\u034f|\u17b4|\u17b5|\u180b|\u180c|\u180d|\u180f|\\(?=x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|u\{[0-9a-fA-F]+\})/gu
 
 // A zero-width joiner between two pictographs is part of one emoji (👨‍👩‍👧), not a hiding place.
 const PICTOGRAPH_BEFORE = /\p{Extended_Pictographic}\uFE0F?$/u
