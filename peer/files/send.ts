@@ -75,8 +75,9 @@ export async function describeLocalFile (given: string): Promise<LocalFile> {
       throw new ParleyError(ErrorCode.TooLarge, `${path} is ${bytes(size)}: a file may be at most ${bytes(MAX_FILE_BYTES)}`)
     }
     // /proc and /sys files say 0 bytes and have content: each was taken, then always failed as
-    // "got longer while it was being sent" (round 37). One byte read tells them.
-    if (size === 0 && (await handle.read(Buffer.alloc(1), 0, 1, 0)).bytesRead > 0) {
+    // "got longer while it was being sent" (round 37). One byte read tells them (still 0 bytes
+    // after it: not an empty file that was being written).
+    if (size === 0 && (await handle.read(Buffer.alloc(1), 0, 1, 0)).bytesRead > 0 && (await handle.stat()).size === 0) {
       throw new ParleyError(ErrorCode.File, `${path} is made by the system as it is read (it says 0 bytes, yet has content): copy it to a file and send that`)
     }
     const mime = mimeTypeOf(path)
