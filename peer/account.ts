@@ -167,9 +167,7 @@ export async function signIn (host: AccountHost, username: string, password: str
  */
 async function unknownHere (host: AccountHost, username: string, password: string, account: LocalAccount | undefined, offeredSalt: Uint8Array, err: unknown): Promise<unknown> {
   if (!is(err, ErrorCode.BadCredentials) || account?.salt === undefined || Buffer.from(account.salt).equals(offeredSalt)) return err
-  const credentials = await credentialsFor(username, password, account.salt, account.kdf)
-  const accountKey = accountKeyFrom(credentials, username, account.dataKey, true) ?? credentials.wrapKey
-  if (await loadLocalIdentity(host.dataDir, username, accountKey) === undefined) return err
+  if ((await openLocalAccount(host, username, password, account.salt, account)).identity === undefined) return err
   return new ParleyError(ErrorCode.BadCredentials, `the rendezvous does not know the account ${username} that this folder signed in to ` +
     `(the password is right for it here): it is not the rendezvous the account was made at, or it lost its accounts. SIGNUP ${username} makes the account there anew, with a new identity`, { cause: err })
 }
@@ -206,12 +204,18 @@ async function signInOffline (host: AccountHost, username: string, password: str
   if (account?.salt === undefined) {
     throw new ParleyError(ErrorCode.Unreachable, `cannot reach the rendezvous, and ${username} has not signed in from this data folder before`, { cause })
   }
-  const credentials = await credentialsFor(username, password, account.salt, account.kdf)
-  const accountKey = accountKeyFrom(credentials, username, account.dataKey, true) ?? credentials.wrapKey
-  const identity = await loadLocalIdentity(host.dataDir, username, accountKey)
+  const { credentials, accountKey, identity } = await openLocalAccount(host, username, password, account.salt, account)
   if (identity === undefined) throw new ParleyError(ErrorCode.BadCredentials, 'invalid username or password')
   await host.useIdentity(identity)
   return { username, wrapKey: accountKey, authKey: credentials.authKey, identity, offline: true }
+}
+
+/** This folder's account opened with `password` and the folder's own salt and parameters: the
+ * identity kept here, undefined if the password does not open it. */
+async function openLocalAccount (host: AccountHost, username: string, password: string, salt: Uint8Array, account: LocalAccount): Promise<{ credentials: Credentials, accountKey: Uint8Array, identity: PrivateKey | undefined }> {
+  const credentials = await credentialsFor(username, password, salt, account.kdf)
+  const accountKey = accountKeyFrom(credentials, username, account.dataKey, true) ?? credentials.wrapKey
+  return { credentials, accountKey, identity: await loadLocalIdentity(host.dataDir, username, accountKey) }
 }
 
 /** Parameters offered by the rendezvous: sane, and never weaker than this folder last used

@@ -86,7 +86,8 @@ export function slotsOf (verb: string): Slot[] | undefined {
 export const MAX_COMMAND_CHARS = 32 * 1024
 
 /** The usage error of a verb, in the words of its table entry. */
-const usage = (verb: string): ParleyError => new ParleyError(ErrorCode.Usage, `usage: ${SPECS.get(verb)?.usage ?? verb}`)
+const usageOf = (verb: string): string => SPECS.get(verb)?.usage ?? verb
+const usage = (verb: string, why = ''): ParleyError => new ParleyError(ErrorCode.Usage, `usage: ${usageOf(verb)}${why}`)
 
 /** Split off the first word; the rest is returned exactly as typed (minus the one separator). */
 function firstWord (text: string): [string, string] {
@@ -153,7 +154,7 @@ export function parseCommand (line: string): Command | null {
         // `SENDFILE bob ~/photo.jpg`: said which comes first, not that the path is no username
         // (round 34).
         if (!to.includes('/') || !isName(typed, verb)) throw err
-        throw new ParleyError(ErrorCode.Usage, `the file comes first: ${SPECS.get(verb)?.usage ?? verb}`)
+        throw new ParleyError(ErrorCode.Usage, `the file comes first: ${usageOf(verb)}`)
       }
     }
     case 'CREATE':
@@ -161,7 +162,7 @@ export function parseCommand (line: string): Command | null {
     case 'LEAVE':
     case 'MEMBERS': {
       const words = rest.trim().split(/\s+/).filter(w => w !== '')
-      if (words.length > 1) throw new ParleyError(ErrorCode.Usage, `usage: ${SPECS.get(verb)?.usage ?? verb}: a group's name is one word, without spaces`)
+      if (words.length > 1) throw usage(verb, ': a group\'s name is one word, without spaces')
       if (words.length !== 1 || words[0] === undefined) throw usage(verb)
       // CREATE makes a group, so its name is held to the rule for new names. JOIN is not: only
       // the rendezvous knows whether it creates the group (it checks then) or joins one made

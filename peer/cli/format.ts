@@ -29,11 +29,16 @@ export function when (at: number, now: number = Date.now()): string {
  * the network reaches here made safe, with no escape left in it (safe-text.ts). */
 export function displayWidth (text: string): number {
   let width = 0
-  for (const { segment } of new Intl.Segmenter().segment(stripVTControlCharacters(text))) {
-    const code = segment.codePointAt(0) ?? 0
-    width += /\p{Extended_Pictographic}/u.test(segment) && code > 0xff ? 2 : isWide(code) ? 2 : 1
-  }
+  for (const { segment } of GRAPHEMES.segment(stripVTControlCharacters(text))) width += segmentWidth(segment)
   return width
+}
+
+const GRAPHEMES = new Intl.Segmenter()
+
+/** Columns one grapheme cluster takes. */
+function segmentWidth (segment: string): number {
+  const code = segment.codePointAt(0) ?? 0
+  return /\p{Extended_Pictographic}/u.test(segment) && code > 0xff ? 2 : isWide(code) ? 2 : 1
 }
 
 /** Where a line's rows after its first start: past a message's time (`10:47:16 `). */
@@ -64,8 +69,8 @@ function breakLine (line: string, columns: number, indent: string): string {
       row += piece
       continue
     }
-    for (const { segment } of new Intl.Segmenter().segment(piece)) {
-      const cells = displayWidth(segment)
+    for (const { segment } of GRAPHEMES.segment(piece)) {
+      const cells = segmentWidth(segment)
       if (width + cells > columns) {
         rows.push(row)
         row = indent
