@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { readArguments } from '../common/cli-args.ts'
+import { keepDataFolderPrivate } from '../common/data-folder.ts'
 import { lockDataFolder } from '../common/data-lock.ts'
 import type { DataLock } from '../common/data-lock.ts'
 import { ErrorCode, asParleyError } from '../common/errors.ts'
@@ -104,15 +105,19 @@ async function main (): Promise<number> {
   const dataDir = values.data ?? join('.parley', `peer-${port}`)
   writeThrough(process.stdout)
   const output = values.json ? jsonOutput() : humanOutput()
-  // Before anything else is read or written in the folder: a second peer on it would share our
-  // outbox and store (common/data-lock.ts).
+  // Before anything else is read or written in the folder: it must be ours alone
+  // (common/data-folder.ts), and a second peer on it would share our outbox and store
+  // (common/data-lock.ts).
   let lock: DataLock
+  let tightened: string | undefined
   try {
+    tightened = keepDataFolderPrivate(dataDir)
     lock = lockDataFolder(dataDir, 'peer')
   } catch (err) {
     output.print({ event: 'error', code: asParleyError(err).code, message: asParleyError(err).message })
     return 1
   }
+  if (tightened !== undefined) output.print({ event: 'warning', code: ErrorCode.File, message: tightened })
   const unexpected = unexpectedErrors(output, join(dataDir, 'errors.log'))
   // What the program gets over by itself (retries, fallbacks) is written down here (peer/log.ts).
   writeLogTo(join(dataDir, 'parley.log'))

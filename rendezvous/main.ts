@@ -10,6 +10,7 @@
  */
 import { clearLine, cursorTo } from 'node:readline'
 import { readArguments } from '../common/cli-args.ts'
+import { keepDataFolderPrivate } from '../common/data-folder.ts'
 import { lockDataFolder } from '../common/data-lock.ts'
 import { ErrorCode, asParleyError } from '../common/errors.ts'
 import { CONNECTIONS_PER_IP, DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, MAX_CONNECTIONS } from './constants.ts'
@@ -85,6 +86,11 @@ function fail (options: Partial<Options>, code: ErrorCode, message: string, exit
   process.exit(exitStatus)
 }
 
+function warn (options: Options, code: ErrorCode, message: string): void {
+  if (options.json) console.log(JSON.stringify({ event: 'warning', code, message }))
+  else console.error(`parley rendezvous: warning: ${message}`)
+}
+
 async function main (): Promise<void> {
   let options: Options
   try {
@@ -96,6 +102,8 @@ async function main (): Promise<void> {
   try {
     // Before the store and identity are opened: a second server on them would share both
     // (common/data-lock.ts). Held until the process ends.
+    const tightened = keepDataFolderPrivate(options.dataDir)
+    if (tightened !== undefined) warn(options, ErrorCode.File, tightened)
     lockDataFolder(options.dataDir, 'rendezvous')
     server = await startRendezvousServer({
       dataDir: options.dataDir, host: options.host, port: options.port, mdns: options.mdns, maxConnections: options.maxConnections, connectionsPerIp: options.connectionsPerIp

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
+import { chmod, chown, mkdir, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
 import { PEER_PROGRAM, PROGRAM_ENV, PeerProcess, RENDEZVOUS_PROGRAM, is, spawnRendezvous } from '../../harness/processes.ts'
@@ -187,6 +188,38 @@ describe('a start that cannot go ahead says why in one line', () => {
     const next = await PeerProcess.start('next', rendezvous, data)
     peers.push(next)
     assert.ok(next.events.some(is('ready')))
+  })
+
+  test('a data folder open to other users is closed to them, saying so; one of another user is refused', async () => {
+    // Round 37: a folder made 0777 beforehand stayed so, and another user could have replaced
+    // the pinned rendezvous identity in it.
+    const open = join(dir, 'open-to-all')
+    await mkdir(open, { mode: 0o700 })
+    await chmod(open, 0o777)
+    const peer = await runToExit(peerArgs(0, open))
+    assert.deepEqual(peer.events.filter(e => e.event === 'warning'), [{ event: 'warning', code: 'ERR_FILE', message: `the data folder ${open} was open to other users (mode 0777), who could have replaced what it holds; it is now 0700, yours alone` }])
+    assert.ok(peer.events.some(is('ready')), 'it starts')
+    assert.equal((await stat(open)).mode & 0o777, 0o700)
+
+    const openServer = join(dir, 'rendezvous-open')
+    await mkdir(openServer, { mode: 0o700 })
+    await chmod(openServer, 0o750)
+    const server = await runToExit(['--port', '0', '--host', '127.0.0.1', '--data', openServer, '--json', '--no-mdns'], RENDEZVOUS_PROGRAM)
+    assert.deepEqual(server.events.filter(e => e.event === 'warning'), [{ event: 'warning', code: 'ERR_FILE', message: `the data folder ${openServer} was open to other users (mode 0750), who could have replaced what it holds; it is now 0700, yours alone` }])
+    assert.equal((await stat(openServer)).mode & 0o777, 0o700)
+
+    // Another user's folder: as root, one given to nobody (65534); else one of root's.
+    let theirs = '/usr'
+    if (process.getuid?.() === 0) {
+      theirs = join(dir, 'nobodys')
+      await mkdir(theirs, { mode: 0o700 })
+      await chown(theirs, 65534, 65534)
+    }
+    const { uid } = await stat(theirs)
+    const refused = await runToExit(peerArgs(0, theirs))
+    assert.equal(refused.code, 1)
+    assert.deepEqual(refused.events, [{ event: 'error', code: 'ERR_FILE', message: `the data folder ${theirs} belongs to another user (uid ${uid}), who could change what it holds: use a folder of your own (--data DIR)` }])
+    if (theirs !== '/usr') assert.deepEqual(await readdir(theirs), [], 'nothing written in it')
   })
 
   test('a second rendezvous on a data folder in use is refused', async () => {
