@@ -3,19 +3,20 @@
  * to change: the rendezvous identity a peer pinned (`rendezvous.pin`), the command history, the
  * stores. Parley makes each of its files owner-only, but in a folder others may write to they
  * can rename a file of their own over any of them, and a peer would then trust their rendezvous.
- * So the folder is made 0700; an existing one open to others is closed to them, and the person
- * told (round 37: a folder made 0777 beforehand stayed so); one that belongs to another user is
+ * So the folder is made 0700; an existing one others may write to is closed to them, and the
+ * person told (round 37: a folder made 0777 beforehand stayed so); one that belongs to another user is
  * refused, since its owner can change it whatever its mode.
  */
 import { chmodSync, mkdirSync, statSync } from 'node:fs'
 import { ErrorCode, ParleyError } from './errors.ts'
 
-/** Permission bits for the group and others. */
-const OPEN_TO_OTHERS = 0o077
+/** Write permission for the group or others: what lets them replace a file in the folder.
+ * Reading is left as the person set it (a home folder is often 0755, and --data may be one). */
+const WRITABLE_BY_OTHERS = 0o022
 
 /**
  * Make `dir` (0700) if missing, or keep an existing one to its owner: the folder's mode is
- * tightened to 0700 if others had any access, and the returned text says so (undefined when
+ * tightened to 0700 if others could write to it, and the returned text says so (undefined when
  * nothing changed). ERR_FILE for a folder of another user or one that cannot be made.
  */
 export function keepDataFolderPrivate (dir: string): string | undefined {
@@ -34,12 +35,12 @@ export function keepDataFolderPrivate (dir: string): string | undefined {
     throw new ParleyError(ErrorCode.File,
       `the data folder ${dir} belongs to another user (uid ${uid}), who could change what it holds: use a folder of your own (--data DIR)`)
   }
-  if ((mode & OPEN_TO_OTHERS) === 0) return undefined
+  if ((mode & WRITABLE_BY_OTHERS) === 0) return undefined
   const was = (mode & 0o777).toString(8).padStart(4, '0')
   try {
     chmodSync(dir, 0o700)
   } catch (err) {
-    throw new ParleyError(ErrorCode.File, `the data folder ${dir} is open to other users (mode ${was}) and cannot be closed to them: ${(err as Error).message}`, { cause: err })
+    throw new ParleyError(ErrorCode.File, `other users can write to the data folder ${dir} (mode ${was}), and it cannot be closed to them: ${(err as Error).message}`, { cause: err })
   }
-  return `the data folder ${dir} was open to other users (mode ${was}), who could have replaced what it holds; it is now 0700, yours alone`
+  return `other users could write to the data folder ${dir} (mode ${was}) and replace what it holds; it is now 0700, yours alone`
 }

@@ -190,22 +190,22 @@ describe('a start that cannot go ahead says why in one line', () => {
     assert.ok(next.events.some(is('ready')))
   })
 
-  test('a data folder open to other users is closed to them, saying so; one of another user is refused', async () => {
+  test('a data folder other users can write to is closed to them, saying so; one of another user is refused', async () => {
     // Round 37: a folder made 0777 beforehand stayed so, and another user could have replaced
     // the pinned rendezvous identity in it.
     const open = join(dir, 'open-to-all')
     await mkdir(open, { mode: 0o700 })
     await chmod(open, 0o777)
     const peer = await runToExit(peerArgs(0, open))
-    assert.deepEqual(peer.events.filter(e => e.event === 'warning'), [{ event: 'warning', code: 'ERR_FILE', message: `the data folder ${open} was open to other users (mode 0777), who could have replaced what it holds; it is now 0700, yours alone` }])
+    assert.deepEqual(peer.events.filter(e => e.event === 'warning'), [{ event: 'warning', code: 'ERR_FILE', message: `other users could write to the data folder ${open} (mode 0777) and replace what it holds; it is now 0700, yours alone` }])
     assert.ok(peer.events.some(is('ready')), 'it starts')
     assert.equal((await stat(open)).mode & 0o777, 0o700)
 
     const openServer = join(dir, 'rendezvous-open')
     await mkdir(openServer, { mode: 0o700 })
-    await chmod(openServer, 0o750)
+    await chmod(openServer, 0o770)
     const server = await runToExit(['--port', '0', '--host', '127.0.0.1', '--data', openServer, '--json', '--no-mdns'], RENDEZVOUS_PROGRAM)
-    assert.deepEqual(server.events.filter(e => e.event === 'warning'), [{ event: 'warning', code: 'ERR_FILE', message: `the data folder ${openServer} was open to other users (mode 0750), who could have replaced what it holds; it is now 0700, yours alone` }])
+    assert.deepEqual(server.events.filter(e => e.event === 'warning'), [{ event: 'warning', code: 'ERR_FILE', message: `other users could write to the data folder ${openServer} (mode 0770) and replace what it holds; it is now 0700, yours alone` }])
     assert.equal((await stat(openServer)).mode & 0o777, 0o700)
 
     // Another user's folder: as root, one given to nobody (65534); else one of root's.
