@@ -21,6 +21,7 @@ import { parseRendezvousAddress } from './rendezvous-client.ts'
 import { pinRendezvous } from './rendezvous-pin.ts'
 import type { RendezvousSource } from './rendezvous-pin.ts'
 import type { PeerEvent } from './events.ts'
+import { OutgoingActivity } from './outgoing-activity.ts'
 import { humanOutput, jsonOutput } from './cli/output.ts'
 import { NameBook } from './cli/complete.ts'
 import { logError, unexpectedErrors } from './cli/error-log.ts'
@@ -55,6 +56,10 @@ const STOP_AFTER_DRAIN_MS = 5_000
 /** A QUIT whose deliveries take longer than this says that it waits for them (a quick message
  * goes out within it, unsaid). */
 const LEAVING_NOTICE_MS = 500
+/** QUIT waits for deliveries while they move: after this long without a file's byte (of one
+ * that can finish in time), an ACK or any delivery settling, what is left is stuck (a frozen
+ * peer) and goes out next time (peer/outgoing-activity.ts). */
+const DRAIN_STUCK_MS = 5_000
 /** At exit, how long the last lines of parley.log may take to reach the disk. */
 const LOG_FLUSH_MS = 1_000
 /** Once a signal came, the program is gone this long after it, whatever still hangs. */
@@ -142,8 +147,10 @@ async function main (): Promise<number> {
   }
 
   const names = new NameBook()
+  const outgoing = new OutgoingActivity()
   const emit = (event: PeerEvent, shown?: () => void): void => {
     names.observe(event)
+    outgoing.observe(event)
     output.print(event)
     // A message counts as shown once its line left the process (until 2026-12-06 at once, and a
     // kill -9 lost the lines still in node's buffer unsaid: 55 of a burst of 600 under load).
@@ -192,6 +199,7 @@ async function main (): Promise<number> {
   if (signalled) prompt.close(true)
   await prompt.run()
   const drainMs = prompt.interrupted ? SIGNAL_DRAIN_MS : QUIT_LEAVE_MS - STOP_AFTER_DRAIN_MS
+  outgoing.start(drainMs)
   const drained = peer.drain()
   // A file still going out holds a QUIT for up to drainMs: said, with how to leave at once (until
   // 2026-12-06 the screen stayed as it was, the transfer's status frozen in the closed prompt).
@@ -210,6 +218,7 @@ async function main (): Promise<number> {
   const drainedInTime = await Promise.race([
     drained.then(() => true),
     sleep(drainMs, false, { ref: false }),
+    stuck(outgoing),
     signal.then(async () => { if (!leavingSaid) await sleep(SIGNAL_DRAIN_MS); return false })
   ])
   // Interrupted, or run out, the drain was the grace: what is in flight now stops (and goes out
@@ -220,6 +229,15 @@ async function main (): Promise<number> {
   output.close()
   await Promise.race([flushLog(), sleep(LOG_FLUSH_MS)])
   return 0
+}
+
+/** Resolves false once nothing that goes out has moved for DRAIN_STUCK_MS. */
+async function stuck (outgoing: OutgoingActivity): Promise<false> {
+  for (;;) {
+    const still = outgoing.stillFor()
+    if (still >= DRAIN_STUCK_MS) return false
+    await sleep(DRAIN_STUCK_MS - still, undefined, { ref: false })
+  }
 }
 
 process.exit(await main())

@@ -381,3 +381,43 @@ describe('a data folder removed while its peer runs', () => {
     })
   })
 })
+
+describe('QUIT with a delivery stuck on a frozen peer', () => {
+  test('leaves once nothing moves, and the message goes when the sender is back, once (round 38: 23–27 s of nothing)', async () => {
+    const dir = await tempDir('parley-quit-stuck-')
+    const server = await spawnRendezvous(join(dir, 'rendezvous'))
+    const peers: PeerProcess[] = []
+    try {
+      const addr = server.addr.toString()
+      const [alice, bob] = await signedUp(['alice', 'bob', 'carol', 'dave'], addr, dir, peers)
+      await alice.run('SEND bob the session is open', is('delivered', { to: 'bob' }))
+      bob.child.kill('SIGSTOP')
+      try {
+        const text = 'to bob, frozen'
+        const { id } = await alice.run(`SEND bob ${text}`, is('sent', { to: 'bob' }))
+        // Its ACK never comes while bob is frozen, and the delivery's own deadline is longer than
+        // the harness's 15 s for a clean exit: an exit code of 0 is a QUIT that did not wait for it.
+        const from = alice.events.length
+        assert.equal(await alice.quit(), 0)
+        assert.deepEqual(alice.events.slice(from).filter(e => e.event === 'bye').map(e => e.pending), [1])
+        assert.ok(!alice.events.some(e => e.event === 'delivered' && e.id === id))
+
+        bob.child.kill('SIGCONT')
+        const again = await PeerProcess.start('alice', addr, join(dir, 'alice'))
+        peers.push(again)
+        await again.run(`LOGIN alice ${PASSWORD}`, is('logged-in'))
+        await again.waitFor(is('delivered', { id, to: 'bob' }), 30_000)
+        // Shown once: the copy bob read from the wire when it woke, and the one sent again, are
+        // the same message.
+        await sleep(300)
+        assert.equal(bob.events.filter(e => e.event === 'message' && e.text === text).length, 1)
+      } finally {
+        bob.child.kill('SIGCONT')
+      }
+    } finally {
+      await Promise.all(peers.map(async p => await p.kill()))
+      await server.stop('SIGKILL')
+      await removeDir(dir)
+    }
+  })
+})
