@@ -211,6 +211,11 @@ export class Prompt {
     // was drawn again below the command in hand, is not the prompt's row being left (a QUIT typed
     // during a SENDFILE's hashing put `Bye.` on the row of a fresh prompt: round 12).
     rl.on('line', () => { this.#prompted = false; this.#linesRead++ })
+    // A terminal that goes away (its window closed, an ssh connection lost) ends our input, and
+    // readline then runs the half-typed line as if Enter had been pressed (its 'ontermend'): a
+    // draft went out as a message (round 39). Nobody pressed Enter: the line is dropped, as a
+    // shell drops it. On a terminal only a hang-up ends the input (Ctrl-D is a key to readline).
+    process.stdin.prependListener('end', () => { (rl as { line: string }).line = '' })
     rl.on('close', () => {
       this.#inputEnded = true
       this.#output.detachPrompt?.() // no prompt to keep under what is printed now

@@ -757,6 +757,10 @@ describe('the interactive terminal', () => {
     await terminal.waitFor('Welcome, erin')
     await terminal.line('SEND bob before the hang-up')
     await terminal.waitFor('delivered to bob')
+    // A line half typed when the terminal goes is not sent: nobody pressed Enter (round 39:
+    // readline ran it, and the draft went to its recipient).
+    await terminal.type('SEND bob a draft, never entered')
+    await terminal.waitFor('erin> SEND bob a draft, never entered')
     await terminal.close()
     const deadline = Date.now() + 30_000
     while (await running(data)) {
@@ -767,6 +771,9 @@ describe('the interactive terminal', () => {
     // the dead terminal (EIO) once ended the prompt's loop as a crash, logged here, and the peer
     // was left running, not stopped, until the exit deadline of the hang-up's signal.
     assert.equal(existsSync(join(data, 'errors.log')), false, 'an unexpected error was logged at the hang-up')
+    // Stopped, its outbox would have sent the draft at once: a moment for it to show had it gone.
+    await new Promise(resolve => setTimeout(resolve, 300))
+    assert.deepEqual(bob.events.filter(e => e.event === 'message' && String(e.text).includes('draft')), [])
   })
 
   test('SIGTERM and piped input end with status 0 and a bye', async () => {
