@@ -169,7 +169,6 @@ async function main (): Promise<number> {
   const signal = new Promise<void>(resolve => { onSignal = resolve })
   for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(name, () => {
-      if (name === 'SIGINT') started.prompt?.eraseEchoedCtrlC()
       if (signalled) process.exit(0)
       signalled = true
       setTimeout(() => { process.exit(0) }, SIGNAL_EXIT_DEADLINE_MS).unref()
@@ -198,6 +197,7 @@ async function main (): Promise<number> {
   started.prompt = prompt
   if (signalled) prompt.close(true)
   await prompt.run()
+  prompt.dropTypingUntilExit()
   const drainMs = prompt.interrupted ? SIGNAL_DRAIN_MS : QUIT_LEAVE_MS - STOP_AFTER_DRAIN_MS
   outgoing.start(drainMs)
   const drained = peer.drain()

@@ -7,7 +7,7 @@
  */
 import { createInterface } from 'node:readline'
 import type { Interface, Key } from 'node:readline'
-import { clearLine, cursorTo, moveCursor } from 'node:readline'
+import { cursorTo, moveCursor } from 'node:readline'
 import { Writable } from 'node:stream'
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import type { ParleyPeer } from '../app.ts'
@@ -119,6 +119,9 @@ function rowsBeforeKey (input: NodeJS.ReadStream, rl: Interface, drawsOwnLine: (
 function terminalGone (err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'EIO'
 }
+
+/** Ctrl-C, as a terminal in raw mode passes it on. */
+const CTRL_C = 0x03
 
 /** A hidden question the input ended under: no answer will come, and no error is to be said. */
 class InputEnded extends Error {}
@@ -316,15 +319,23 @@ export class Prompt {
   }
 
   /**
-   * Ctrl-C after close (while what is still going out finishes): the terminal is back in its own
-   * line mode, where Ctrl-C is a signal, SIGINT, and is echoed where the cursor is, on a row of
-   * its own below the last line printed ('^CBye.', until 2026-12-06). The row is wiped, with
-   * anything typed there since: none of it is read.
+   * From the prompt's close to the program's end (QUIT finishing what goes out) nothing typed is
+   * read; a terminal back in its own line mode echoed it, and the shell ran it once the program
+   * was gone (round 39: `send dave echo LEAKED > file` made the file). The terminal stays
+   * unechoed and what is typed is read and dropped; Ctrl-C is still a signal, as it is in line
+   * mode, and leaves at once. node puts the terminal back in its mode at exit.
    */
-  eraseEchoedCtrlC (): void {
-    if (!this.#options.interactive || !this.#closed) return
-    cursorTo(process.stdout, 0)
-    clearLine(process.stdout, 0)
+  dropTypingUntilExit (): void {
+    if (!this.#options.interactive) return
+    try {
+      process.stdin.setRawMode(true)
+    } catch {
+      return // the terminal is gone (a hang-up): nobody types
+    }
+    process.stdin.on('data', (typed: Buffer) => {
+      if (typed.includes(CTRL_C)) process.kill(process.pid, 'SIGINT')
+    })
+    process.stdin.resume()
   }
 
   /** Read and run commands until QUIT, the end of input, or close(). */
