@@ -347,6 +347,7 @@ export class Prompt {
         if (this.#closed) break
         if (this.#dropping > 0) {
           this.#dropping--
+          this.#forget(line) // readline kept it for Up: a password, most likely
           continue
         }
         if (this.#paste !== undefined && await this.#pasted(this.#paste)) {
@@ -385,11 +386,15 @@ export class Prompt {
       if (command.verb !== 'SEND') await this.#peer.answered()
       if (command.verb === 'QUIT') return true
       const signingIn = command.verb === 'SIGNUP' || command.verb === 'LOGIN'
+      let askedHidden = false
       if (signingIn && command.password === undefined && (this.#options.interactive || this.#options.terminalInput === true)) {
         const ask = this.#options.interactive ? this.#askHidden.bind(this) : this.#askUnechoed.bind(this)
         command.password = await askPassword(ask, command.verb === 'SIGNUP')
+        askedHidden = this.#options.interactive
       }
-      await run(this.#peer, command, this.#output)
+      const work = async (): Promise<void> => { await run(this.#peer, command, this.#output) }
+      if (askedHidden) await this.#typingUnseen(work)
+      else await work()
       if (signingIn) this.#signedInAs(this.#peer.username)
     } catch (err) {
       // Closed, or the input ended while a password was asked (a hang-up at `Password:`): nothing to say.
@@ -521,11 +526,41 @@ export class Prompt {
    * dropped unrun, and said to be; so is a line typed ahead of `Again:`.
    */
   #dropTypedAhead (label: string): void {
-    const ahead = this.#linesRead - this.#linesTaken - this.#dropping
-    if (ahead <= 0) return
-    this.#dropping += ahead
+    const ahead = this.#dropUnread()
+    if (ahead === 0) return
     const asked = label.trim()
     this.#output.print({ event: 'error', code: ErrorCode.Usage, message: `${ahead === 1 ? 'a line' : `${ahead} lines`} typed before ${asked} appeared ${ahead === 1 ? 'is' : 'are'} not run (a password typed there would have been read as a command): type it at ${asked}` })
+  }
+
+  /**
+   * The sign-in after a hidden answer (scrypt, the rendezvous: a second or more), with what is
+   * typed meanwhile unseen, and dropped at its end, a line not yet entered too: most often it is
+   * the password again, from someone unsure the first was taken (round 39: shown as typed, said
+   * back in `unknown command "pass1234"`, and offered again by Up).
+   */
+  async #typingUnseen (work: () => Promise<void>): Promise<void> {
+    const echo = this.#echo
+    if (echo === undefined) return await work()
+    echo.muted = true
+    try {
+      await work()
+    } finally {
+      const rl = this.#terminal
+      const halfTyped = rl.line !== ''
+      if (halfTyped) this.#clearLine(rl) // still unseen
+      echo.muted = false
+      if (this.#dropUnread() > 0 || halfTyped) {
+        this.#output.print({ event: 'error', code: ErrorCode.Usage, message: 'what was typed while signing in is not run, nor kept (a password typed there would have been read as a command)' })
+      }
+    }
+  }
+
+  /** The lines read and not yet taken are dropped as they are taken; how many. */
+  #dropUnread (): number {
+    const lines = this.#linesRead - this.#linesTaken - this.#dropping
+    if (lines <= 0) return 0
+    this.#dropping += lines
+    return lines
   }
 
   /** Ask `label` without echo; `problem`, if given, is said above it (why it is asked again). */
@@ -549,8 +584,9 @@ export class Prompt {
     } finally {
       this.#asking = undefined
       echo.muted = false
-      // readline put the answer in its history like any line: a password must not stay there.
-      if (history.length > remembered) history.shift()
+      // readline put the answer in its history like any line: a password must not stay there,
+      // nor a line typed in the same breath after it (dropped unrun: #typingUnseen).
+      if (history.length > remembered) history.splice(0, history.length - remembered)
       if (!this.#closed) process.stdout.write('\n')
     }
   }

@@ -258,6 +258,18 @@ describe('the interactive terminal', () => {
     const again = await judy.waitFor(shown => shown.split('You are already signed in as judy.').length === 3)
     assert.doesNotMatch(again, /unknown command/)
     assert.equal(again.split('typed-ahead-secret').length - 1, 1, 'shown once, as it was typed, and never said back')
+
+    // The password typed again, and more, while the sign-in works: not shown, not run, not kept
+    // for Up, and said so (round 39: shown, then 'unknown command "…"' said it back, and Up
+    // offered it).
+    await judy.line('LOGIN judy')
+    await judy.waitFor(/judy> LOGIN judy\nPassword: *$/)
+    await judy.type(`${JUDY_PASSWORD}\r${JUDY_PASSWORD}-again\rhalf-typed-secret`)
+    const unseen = await judy.waitFor(/error: what was typed while signing in is not run, nor kept \(a password typed there would have been read as a command\)\njudy> *$/)
+    assert.doesNotMatch(unseen, /-again|half-typed-secret|unknown command/)
+    await judy.press('Up')
+    assert.match(await judy.cursorLine(), /^judy> LOGIN judy\s*$/)
+    await judy.press('C-u')
     await judy.line('QUIT')
     assert.equal(await judy.exitStatus(), 0)
   })
