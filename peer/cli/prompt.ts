@@ -24,6 +24,7 @@ import { reverseSearch } from './reverse-search.ts'
 import { pipedLines } from './piped-lines.ts'
 import { readUnechoedLine } from './unechoed-line.ts'
 import { PasteGuard } from './paste-guard.ts'
+import { batchPastedKeys } from './paste-keys.ts'
 import { completeEveryTab } from './tab-keys.ts'
 import type { ReverseSearch } from './reverse-search.ts'
 
@@ -261,6 +262,7 @@ export class Prompt {
     process.on('SIGCONT', resume)
     this.#search = reverseSearch(rl, process.stdin, process.stdout, () => this.#history)
     this.#paste = new PasteGuard(rl, process.stdin, process.stdout)
+    batchPastedKeys(process.stdin)
     completeEveryTab(process.stdin, () => this.#paste?.pasting === true)
     this.#cancelOnCtrlD(process.stdin)
     rowsBeforeKey(process.stdin, rl, () => this.#asking !== undefined || this.#search?.active === true)

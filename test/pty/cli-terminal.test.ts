@@ -393,6 +393,12 @@ describe('the interactive terminal', () => {
     // One line, newline included, is typed input like any other.
     await ivan.type('\x1b[200~SEND bob pasted on purpose\r\x1b[201~')
     await bob.waitFor(is('message', { from: 'ivan', text: 'pasted on purpose' }))
+    // A long one arrives whole, as pasted (its characters are handed to readline a read at a
+    // time, paste-keys.ts: key by key, 16,000 characters froze the prompt 5 s, round 39).
+    const long = Array.from({ length: 1_500 }, (_, i) => `w${i}`).join(' ')
+    await ivan.type(`\x1b[200~SEND bob ${long}\x1b[201~`)
+    await ivan.press('Enter')
+    await bob.waitFor(is('message', { from: 'ivan', text: long }))
     await ivan.line('QUIT')
     assert.equal(await ivan.exitStatus(), 0)
     assert.doesNotMatch(await ivan.screen(), CRASH)
