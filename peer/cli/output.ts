@@ -315,17 +315,30 @@ function cutExplained (cause: FileCutCause, from: string, reason: string): strin
   }
 }
 
+/** Groups of digits a row when a fingerprint is shown: three rows of four, as Signal shows a
+ * safety number, 25 columns wide. On one row (71 columns) a narrow terminal broke it inside a
+ * group, `… 65` over `821 …`, which is not the number the other screen shows (round 39). */
+const FINGERPRINT_GROUPS_A_ROW = 4
+
+function fingerprintRows (fingerprint: string): string {
+  const groups = fingerprint.split(' ')
+  const rows: string[] = []
+  for (let i = 0; i < groups.length; i += FINGERPRINT_GROUPS_A_ROW) rows.push(`  ${groups.slice(i, i + FINGERPRINT_GROUPS_A_ROW).join(' ')}`)
+  return rows.join('\n')
+}
+
 /** VERIFY for a person. After a change the number to compare is the new identity's (the one the
  * other side sees, and the one TRUST accepts); the pinned one is named last, for reference only,
  * so that nobody compares it by mistake (until 2026-12-06 it was the one shown to compare). */
 function verifyText (event: Extract<PeerEvent, { event: 'verify' }>, colour: (style: Style, text: string) => string): string {
   const compare = `Compare it with ${event.user} in person or on a call; it must be the same on both screens.`
-  if (event.lastKnown) return `Fingerprint for you and ${event.user} as pinned here (the rendezvous is out of reach: a change of ${event.user}'s identity there is not known yet):\n  ${event.fingerprint}\n${compare}`
-  if (!event.changed) return `Fingerprint for you and ${event.user}:\n  ${event.fingerprint}\n${compare}`
+  const fingerprint = fingerprintRows(event.fingerprint)
+  if (event.lastKnown) return `Fingerprint for you and ${event.user} as pinned here (the rendezvous is out of reach: a change of ${event.user}'s identity there is not known yet):\n${fingerprint}\n${compare}`
+  if (!event.changed) return `Fingerprint for you and ${event.user}:\n${fingerprint}\n${compare}`
   return [
     colour('yellow', `${event.user}'s identity has changed since you first talked: the directory now shows ${event.peerId}.`),
     `Fingerprint for you and ${event.user}'s new identity:`,
-    `  ${event.fingerprint}`,
+    fingerprint,
     compare,
     `If it is, TRUST ${event.user} accepts the new identity; until then messages to ${event.user} wait in the outbox and messages from the new identity are refused.`,
     `(For reference only, not to compare: the identity you first talked with was ${event.pinnedPeerId ?? 'unknown'}, fingerprint ${event.pinnedFingerprint ?? 'unknown'}.)`

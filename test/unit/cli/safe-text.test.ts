@@ -98,6 +98,11 @@ test('describe() gives aligned tables and notices', () => {
   assert.match(changed, /^erin's identity has changed since you first talked: the directory now shows 12D3KooWnew\.\nFingerprint for you and erin's new identity:\n {2}35600 43069\nCompare it with erin/)
   assert.match(changed, /TRUST erin accepts the new identity; until then messages to erin wait in the outbox/)
   assert.match(changed, /\n\(For reference only, not to compare: the identity you first talked with was 12D3KooWold, fingerprint 09222 38570\.\)$/)
+  // A whole one, three rows of four groups: no terminal 25 columns wide or more breaks a group
+  // (round 39: at 40 columns `… 65` over `821 …`).
+  const twelve = '57133 82605 05543 91847 63363 79232 65821 21174 74357 52212 00903 68549'
+  assert.equal(describeEvent({ ...verify, fingerprint: twelve }),
+    'Fingerprint for you and erin:\n  57133 82605 05543 91847\n  63363 79232 65821 21174\n  74357 52212 00903 68549\nCompare it with erin in person or on a call; it must be the same on both screens.')
   assert.ok(changed.indexOf('35600') < changed.indexOf('09222'), 'the number to compare comes first')
   assert.equal(describeEvent({ event: 'bye', pending: 0, unconfirmed: 0 }), 'Bye.')
   assert.match(describeEvent({ event: 'bye', pending: 2, unconfirmed: 0 }) ?? '', /^Bye\. 2 deliveries still wait in the outbox/)
