@@ -15,7 +15,7 @@ import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
 import { signIn, signInBound, signUp } from './account.ts'
 import type { AccountHost, SignedIn } from './account.ts'
 import type { Emit, HistoryLine, PeerEvent } from './events.ts'
-import { RendezvousClient } from './rendezvous-client.ts'
+import { RendezvousClient, rendezvousAway } from './rendezvous-client.ts'
 import type { SignupArgs } from './rendezvous-client.ts'
 import { Session } from './session.ts'
 import type { LeftBehind } from './session.ts'
@@ -540,13 +540,18 @@ export class ParleyPeer {
 
   async create (group: GroupName): Promise<void> {
     this.#signedIn()
-    const created = await this.#rendezvous.create(group)
+    const created = await this.#rendezvous.create(group).catch((err: unknown) => {
+      // A group of that name is there to join (round 38: the error said only that it existed).
+      if (is(err, ErrorCode.Exists)) throw new ParleyError(ErrorCode.Exists, `${err.message}: JOIN ${group} to be one of its members`, { cause: err })
+      throw notDone(err, `${group} was not created; CREATE ${group} again once the rendezvous is back`)
+    })
     this.#emit({ event: 'created', group: created.group })
   }
 
   async join (group: GroupName): Promise<void> {
     const session = this.#signedIn()
     const joined = await this.#rendezvous.join(group)
+      .catch((err: unknown) => { throw notDone(err, `${group} was not joined; JOIN ${group} again once the rendezvous is back`) })
     const already = joined.already === true
     this.#emit({ event: 'joined', group: joined.group, created: joined.created, already })
     if (!joined.created && !already) session.openSessionsIn(group)
@@ -555,6 +560,7 @@ export class ParleyPeer {
   async leave (group: GroupName): Promise<void> {
     const session = this.#signedIn()
     const left = await this.#rendezvous.leave(group)
+      .catch((err: unknown) => { throw notDone(err, `${group} was not left; LEAVE ${group} again once the rendezvous is back`) })
     session.keyring.forget(group)
     // What still waits cannot go now (only members send to a group): said here, not as a failed
     // delivery when its member is back. What is under way goes on (Outbox.leaveGroup).
@@ -581,13 +587,13 @@ export class ParleyPeer {
     checkText(text)
     const session = this.#signedIn()
     await session.sendGroupText(group, text, id => { this.#accepted(id, { to: null, group }) })
-      .catch((err: unknown) => { throw sayIfUser(session, err, group, `SEND ${group} <message>`) })
+      .catch((err: unknown) => { throw sayIfNotMember(sayIfUser(session, err, group, `SEND ${group} <message>`), group) })
   }
 
   async sendGroupFile (path: string, group: GroupName): Promise<void> {
     const session = this.#signedIn()
     await session.sendGroupFile(group, path, sent => { this.#accepted(sent.id, { to: null, group }, sent) })
-      .catch((err: unknown) => { throw sayIfUser(session, err, group, `SENDFILE <file> ${group}`) })
+      .catch((err: unknown) => { throw sayIfNotMember(sayIfUser(session, err, group, `SENDFILE <file> ${group}`), group) })
   }
 
   /** For Tab completion, printing nothing: every user and group the directory lists, and the
@@ -624,6 +630,20 @@ export class ParleyPeer {
 function sayIfUser (session: Session, err: unknown, group: GroupName, toUser: string): unknown {
   if (!is(err, ErrorCode.NotFound) || session.store.pinnedPeerId(group) === undefined) return err
   return new ParleyError(ErrorCode.NotFound, `${err.message} (${group} is a user: ${toUser})`, { cause: err })
+}
+
+/** A group command the rendezvous could not be asked for, with what that leaves as it was
+ * (round 38: a LEAVE with the rendezvous away said only that it could not be reached). */
+function notDone (err: unknown, what: string): unknown {
+  if (!rendezvousAway(err) || !is(err)) return err
+  return new ParleyError(err.code, `${err.message}: ${what}`, { cause: err })
+}
+
+/** A group we are not in (any more): how to be in it, and that nothing went (round 38: `you
+ * are not a member of "games"` alone). */
+function sayIfNotMember (err: unknown, group: GroupName): unknown {
+  if (!is(err, ErrorCode.Forbidden) || !err.message.startsWith('you are not a member')) return err
+  return new ParleyError(ErrorCode.Forbidden, `${err.message}: nothing was sent (JOIN ${group} first)`, { cause: err })
 }
 
 /**

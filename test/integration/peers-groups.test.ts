@@ -131,6 +131,8 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     const again = await peer('bob').run('CREATE team', e => e.event === 'created' || e.event === 'error')
     assert.equal(again.event, 'error')
     assert.equal(again.code, 'ERR_EXISTS')
+    // With the way in (round 38: that it existed, alone).
+    assert.equal(again.message, 'group "team" already exists: JOIN team to be one of its members')
     assert.deepEqual(await list('bob'), { team: 1 })
 
     const bobJoined = await joinGroup('bob', 'team')
@@ -166,6 +168,10 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     const left = await peer('carol').run('LEAVE club', e => e.event === 'left' || e.event === 'error')
     assert.equal(left.event, 'left', JSON.stringify(left))
     assert.deepEqual(await list('erin'), { club: 2, team: 3 })
+    // A group we are not in says how to be, and that nothing went (round 38: `you are not a
+    // member of "club"`, alone).
+    const notIn = await peer('carol').run('SENDGROUP club after leaving', e => e.event === 'accepted' || e.event === 'error')
+    assert.deepEqual([notIn.code, notIn.message], ['ERR_FORBIDDEN', 'you are not a member of "club": nothing was sent (JOIN club first)'])
     assert.deepEqual((await members('bob', 'club')).names, ['bob', 'dave'])
     assert.deepEqual((await members('carol', 'team')).names, ['alice', 'bob', 'carol'])
     const outsider = await peer('erin').run('MEMBERS team', e => e.event === 'members' || e.event === 'error')
