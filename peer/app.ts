@@ -566,7 +566,7 @@ export class ParleyPeer {
     // delivery when its member is back. What is under way goes on (Outbox.leaveGroup).
     const { dropped, underWay } = await session.outbox.leaveGroup(left.group)
     // Nor is what came of its files that were cut resumed now: the members send us no more.
-    const partsRemoved = await dropGroupPartials(session.downloadsDir, left.group)
+    const partsRemoved = (await dropGroupPartials(session.downloadsDir, left.group)).length
     this.#emit({ event: 'left', group: left.group, dropped, underWay, partsRemoved })
   }
 

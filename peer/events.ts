@@ -19,8 +19,9 @@ export interface HistoryLine { id: string, direction: 'in' | 'out', from: string
 /** Why a file coming in stopped: `gone` the connection to the sender was lost (its process
  * ended, its network went), `stalled` it stopped sending or sent too slowly, `invalid` what it
  * sent failed a check, `local` this side could not take it (the disk, a fault here), `no-space`
- * this side's disk is full (what came is kept for the rest), `signed-out` we signed out (QUIT, or the account signed in on another device). */
-export type FileCutCause = 'gone' | 'stalled' | 'invalid' | 'local' | 'no-space' | 'signed-out' | 'abandoned'
+ * this side's disk is full (what came is kept for the rest), `signed-out` we signed out (QUIT, or the account signed in on another device),
+ * `abandoned` the sender gave it up, `left` the sender (or we) left its group: what was kept of it is removed. */
+export type FileCutCause = 'gone' | 'stalled' | 'invalid' | 'local' | 'no-space' | 'signed-out' | 'abandoned' | 'left'
 
 export type PeerEvent =
   | { event: 'ready', peerId: string, addrs: string[], rendezvous: string }

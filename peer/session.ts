@@ -25,7 +25,7 @@ import { Inbox } from './inbox.ts'
 import { NameCardHolder } from './name-card.ts'
 import { Outbox } from './outbox.ts'
 import type { OutboxItem } from './store/store.ts'
-import { fileToQueue, tidyPartials } from './files/index.ts'
+import { dropGroupPartials, fileToQueue, keptGroupParts, tidyPartials } from './files/index.ts'
 import { PeerStore } from './store/store.ts'
 import type { DirectService, DirectServiceEvents, Posted } from './direct/service.ts'
 import type { SessionPeer } from './direct/session.ts'
@@ -237,6 +237,8 @@ export class Session {
   }
 
   /** A session with a peer (either side opened it) means it is reachable: its queue goes now. */
+  /** The tidying of what the last run left mid-file (start). */
+  #tidied: Promise<void> = Promise.resolve()
   readonly #onSessionOpen = (peer: SessionPeer): void => { this.outbox.flush(peer.username) }
 
   /** `offline`: signed in from the data folder alone; the rendezvous is tried in the background. */
@@ -247,7 +249,8 @@ export class Session {
     this.#direct.on('session-open', this.#onSessionOpen)
     this.#gate.open(this.user)
     // What the last run left in the downloads folder mid-file is put with the kept parts.
-    this.#background(tidyPartials(this.downloadsDir))
+    this.#tidied = tidyPartials(this.downloadsDir)
+    this.#background(this.#tidied)
     if (offline) {
       // Not "lost the rendezvous": the sign-in (`logged-in`, offline) already said it is away.
       this.#background(this.#reconnect({ tell: false }))
@@ -281,6 +284,7 @@ export class Session {
     // Sends made with a kept list, also by an earlier run: their roll call.
     this.#rollCalls.all()
     const { groups } = await this.#rendezvous.groups()
+    this.#background(this.#dropPartsNotComing(new Set(groups.map(g => g.group))))
     try {
       await this.keyring.handOverAll(groups)
     } finally {
@@ -292,6 +296,34 @@ export class Session {
         if (!this.#signedOut.signal.aborted) log.warn('no recent contacts to open sessions with', err)
       }
       await this.#openSessions({ groups: groups.map(g => g.group), contacts })
+    }
+  }
+
+  /**
+   * At sign-in: what is kept of group files cut earlier whose rest will not come, removed and
+   * said, as it is when their sender leaves while we are here (#onRendezvousEvent): their sender
+   * left the group meanwhile (its outbox dropped them), or we did. Until 2026-12-07 the part
+   * stayed a week, and its last word was that the sender sends it again (round 38).
+   */
+  async #dropPartsNotComing (ours: Set<string>): Promise<void> {
+    await this.#tidied // a part it has in hand is not dropped
+    const pairs = new Map<string, { group: string, sender: string }>()
+    for (const kept of await keptGroupParts(this.downloadsDir)) pairs.set(`${kept.group}\0${kept.sender}`, kept)
+    for (const { group, sender } of pairs.values()) {
+      if (!ours.has(group)) {
+        await this.#dropPartsOf(group, sender, `you are no longer in ${group}`)
+        continue
+      }
+      // Not known now (the rendezvous away): kept, as before; the next sign-in looks again.
+      const info = await this.keyring.info(group).catch(() => undefined)
+      if (info !== undefined && !info.members.some(member => member.username === sender)) await this.#dropPartsOf(group, sender, `${sender} left ${group}`)
+    }
+  }
+
+  /** Remove what is kept of `sender`'s files cut in `group`, and say each (`file-cut`, `left`). */
+  async #dropPartsOf (group: string, sender: string, why: string): Promise<void> {
+    for (const part of await dropGroupPartials(this.downloadsDir, group, sender)) {
+      this.#emit({ event: 'file-cut', id: part.id, from: part.sender, group, name: part.name ?? 'a file', bytes: part.bytes, total: part.size, cause: 'left', reason: why })
     }
   }
 
@@ -639,8 +671,11 @@ export class Session {
         break
       case 'member-joined':
       case 'member-left':
-        if (event.type === 'member-left') this.keyring.memberLeft(event.group, event.username)
-        else {
+        if (event.type === 'member-left') {
+          this.keyring.memberLeft(event.group, event.username)
+          // Its outbox dropped the group's files it had not sent whole: what came of them goes.
+          this.#background(this.#dropPartsOf(event.group, event.username, `${event.username} left ${event.group}`))
+        } else {
           this.keyring.memberJoined(event.group)
           this.#listAfterJoin(event.group)
         }

@@ -312,6 +312,7 @@ function cutExplained (cause: FileCutCause, from: string, reason: string): strin
     case 'no-space': return `this disk is full (${reason}); what came is kept, and ${from} sends the rest once there is room`
     case 'signed-out': return `you signed out here; ${from} sends it again where you sign in next`
     case 'abandoned': return `${from} gave it up (${reason}); what came is removed`
+    case 'left': return `${reason}, so the rest will not come; what came is removed`
   }
 }
 

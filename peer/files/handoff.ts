@@ -191,7 +191,7 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
     await channel.send({ have })
   } else {
     // This transfer (from, id) is ours alone now; what a cut attempt kept of it is offered.
-    const partial = await PartialTransfer.claim(user.downloadsDir, from, id, announced.group)
+    const partial = await PartialTransfer.claim(user.downloadsDir, from, id, announced.group, announced.name)
     const hex = Buffer.from(id).toString('hex')
     const arrived = { bytes: 0, total: announced.size ?? 0 }
     // A sender that stalls mid-file must not hold the stream and its .part (issue 7).

@@ -45,7 +45,7 @@ import { ErrorCode, ParleyError } from '../../common/errors.ts'
 import { writeFileAtomic } from '../../common/fs.ts'
 import { MAX_CHUNKS } from '../../common/protocol/peer.ts'
 import { bytes, decodeBody, encodeBody, optional, str, uint } from '../../common/wire/codec.ts'
-import { MAX_FILE_BYTES, MAX_NAME_LENGTH } from '../../common/wire/limits.ts'
+import { MAX_FILE_BYTES, MAX_FILE_NAME_BYTES, MAX_NAME_LENGTH } from '../../common/wire/limits.ts'
 import { NAME_PATTERN, isValidName } from '../../common/wire/names.ts'
 import {
   DOWNLOADS_DIR_MODE, MAX_NAME_ATTEMPTS, MAX_PARTIALS_PER_SENDER, PARTIAL_DATA_SUFFIX, PARTIAL_DIR_SUFFIX, PARTIAL_MAX_AGE_MS,
@@ -65,7 +65,10 @@ const stateSchema = {
   inflight: optional(str(1024, 1)),
   inflightIno: optional(str(40, 1, /^[0-9]+$/)),
   /** The group a group file came in (dropGroupPartials); absent for a direct one. */
-  group: optional(str(MAX_NAME_LENGTH, 1, NAME_PATTERN))
+  group: optional(str(MAX_NAME_LENGTH, 1, NAME_PATTERN)),
+  /** The name it was sent under, as made safe, to name it when it is dropped (dropGroupPartials);
+   * absent in what was kept before 2026-12-07. */
+  name: optional(str(MAX_FILE_NAME_BYTES * 4, 1))
 }
 
 export interface PartialState {
@@ -75,6 +78,19 @@ export interface PartialState {
   inflight?: string
   inflightIno?: string
   group?: string
+  name?: string
+}
+
+/** A kept part removed because nothing more of it will come (dropGroupPartials). */
+export interface DroppedPart {
+  /** The transfer id, 32 hex digits, and its sender. */
+  id: string
+  sender: string
+  /** The name it was sent under, undefined for a part kept before names were. */
+  name: string | undefined
+  /** Bytes that had come, of `size`. */
+  bytes: number
+  size: number
 }
 
 /** `<sender>-<32 hex>.state` or `.part`: a key we made, whatever else lies in the folder. */
@@ -112,14 +128,16 @@ export class PartialTransfer {
   readonly #key: string
   readonly #size: number | undefined
   readonly #group: string | null
+  readonly #name: string | undefined
   readonly #release: () => void
   #inflightIno: string | undefined
 
-  private constructor (args: { dir: string, downloadsDir: string, key: string, group: string | null, offer?: ResumeOffer, size?: number, signal: AbortSignal, release: () => void }) {
+  private constructor (args: { dir: string, downloadsDir: string, key: string, group: string | null, name: string | undefined, offer?: ResumeOffer, size?: number, signal: AbortSignal, release: () => void }) {
     this.#dir = args.dir
     this.#downloadsDir = args.downloadsDir
     this.#key = args.key
     this.#group = args.group
+    this.#name = args.name
     this.offer = args.offer
     this.#size = args.size
     this.signal = args.signal
@@ -130,9 +148,10 @@ export class PartialTransfer {
    * Claim the transfer `id` from `sender` (a checked username: [a-z0-9_.-]) for one receive, and
    * find what is kept of it. Never fails for a problem with what is kept: that is dropped, and
    * the offer is empty. Call release() when the receive is over, whatever happened. `group`: the
-   * group a group file comes in, recorded with what is kept (dropGroupPartials).
+   * group a group file comes in, and `name` the name it comes under, recorded with what is kept
+   * (dropGroupPartials).
    */
-  static async claim (downloadsDir: string, sender: string, id: Uint8Array, group: string | null = null): Promise<PartialTransfer> {
+  static async claim (downloadsDir: string, sender: string, id: Uint8Array, group: string | null = null, name?: string): Promise<PartialTransfer> {
     if (id.length !== TRANSFER_ID_BYTES) throw new ParleyError(ErrorCode.Malformed, `transfer id must be ${TRANSFER_ID_BYTES} bytes`)
     // Part of a file name: a checked username only (the directory's, never the sender's word).
     if (!isValidName(sender)) throw new ParleyError(ErrorCode.InvalidName, 'invalid sender for a partial file')
@@ -154,7 +173,7 @@ export class PartialTransfer {
     try {
       await sweep(dir, downloadsDir)
       const found = await findKept(dir, downloadsDir, key)
-      return new PartialTransfer({ dir, downloadsDir, key, group, signal: controller.signal, release: done, ...found })
+      return new PartialTransfer({ dir, downloadsDir, key, group, name, signal: controller.signal, release: done, ...found })
     } catch (err) {
       done()
       throw err
@@ -309,7 +328,11 @@ export class PartialTransfer {
 
   async #writeState (state: PartialState): Promise<void> {
     await ensurePartialDir(this.#dir)
-    await writeStateFile(this.#statePath, this.#group === null ? state : { ...state, group: this.#group })
+    await writeStateFile(this.#statePath, {
+      ...state,
+      ...(this.#group === null ? {} : { group: this.#group }),
+      ...(this.#name === undefined ? {} : { name: this.#name })
+    })
   }
 
   /**
@@ -399,7 +422,13 @@ async function findKept (dir: string, downloadsDir: string, key: string): Promis
       return {}
     }
     if (state.inflight !== undefined) {
-      await writeStateFile(statePath, { size: state.size, sha256: state.sha256, chunks, ...(state.group !== undefined ? { group: state.group } : {}) })
+      await writeStateFile(statePath, {
+        size: state.size,
+        sha256: state.sha256,
+        chunks,
+        ...(state.group !== undefined ? { group: state.group } : {}),
+        ...(state.name !== undefined ? { name: state.name } : {})
+      })
     }
     return { offer: { from: chunks, sha256: state.sha256 }, size: state.size }
   } catch (err) {
@@ -460,23 +489,38 @@ async function sweep (dir: string, downloadsDir: string): Promise<void> {
 }
 
 /**
- * We left `group`: its members' outboxes no longer send us its files, so what is kept of those
- * that were cut will never be resumed. It is removed now (until 2026-12-07 it stayed a week, and
- * the last word about it was that the rest would come: round 27). A transfer in progress is left
- * to its receive (the sender goes on with what is under way). How many were removed; never fails.
+ * Files of `group` (of `sender` alone, if given) that were cut and will never be resumed: we
+ * left the group, so its members' outboxes no longer send us its files (until 2026-12-07 their
+ * parts stayed a week, and the last word about them was that the rest would come: round 27), or
+ * their sender left it, and its outbox dropped them (round 38: the same). What is kept of them is
+ * removed now. A transfer in progress is left to its receive (the sender goes on with what is
+ * under way). What was removed; never fails.
  */
-export async function dropGroupPartials (downloadsDir: string, group: string): Promise<number> {
+export async function dropGroupPartials (downloadsDir: string, group: string, sender?: string): Promise<DroppedPart[]> {
   const dir = partialDirOf(downloadsDir)
-  let dropped = 0
+  const dropped: DroppedPart[] = []
+  for (const kept of await keptGroupParts(downloadsDir)) {
+    if (kept.group !== group || (sender !== undefined && kept.sender !== sender)) continue
+    const key = `${kept.sender}-${kept.id}`
+    if (claims.has(`${dir}\0${key}`)) continue
+    await dropKey(dir, downloadsDir, key)
+    dropped.push(kept)
+  }
+  return dropped
+}
+
+/** What is kept of group files that were cut, with their group. */
+export async function keptGroupParts (downloadsDir: string): Promise<Array<DroppedPart & { group: string }>> {
+  const dir = partialDirOf(downloadsDir)
+  const found: Array<DroppedPart & { group: string }> = []
   for (const entry of await readdir(dir).catch(() => [] as string[])) {
     const [, sender, hex, kind] = KEY_PATTERN.exec(entry) ?? []
     if (sender === undefined || hex === undefined || kind !== 'state') continue
-    const key = `${sender}-${hex}`
-    if (claims.has(`${dir}\0${key}`) || (await readState(join(dir, entry)))?.group !== group) continue
-    await dropKey(dir, downloadsDir, key)
-    dropped++
+    const state = await readState(join(dir, entry))
+    if (state?.group === undefined) continue
+    found.push({ id: hex, sender, group: state.group, name: state.name, bytes: Math.min(state.chunks * CHUNK_SIZE, state.size), size: state.size })
   }
-  return dropped
+  return found
 }
 
 /**

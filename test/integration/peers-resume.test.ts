@@ -313,3 +313,68 @@ describe('a file sender or receiver killed with -9 mid-file', () => {
     }
   })
 })
+
+describe('a group file cut mid-way whose sender then leaves the group', () => {
+  test('what the receiver kept is removed and said so, at once when it is online, at its sign-in when it was away (round 38: kept a week, the rest said to come)', { timeout: 90_000 }, async () => {
+    const dir = await tempDir('parley-resume-left-')
+    const server = await spawnRendezvous(join(dir, 'rendezvous'))
+    const peers: PeerProcess[] = []
+    const start = async (name: string, folder = name): Promise<PeerProcess> => {
+      const peer = await PeerProcess.start(name, server.addr.toString(), join(dir, folder))
+      peers.push(peer)
+      return peer
+    }
+    try {
+      let [alice, bob] = await Promise.all([start('alice'), start('bob')])
+      await alice.run(`SIGNUP alice ${PASSWORD}`, is('signed-up'))
+      await bob.run(`SIGNUP bob ${PASSWORD}`, is('signed-up'))
+      await alice.run('JOIN club', is('joined'))
+      await bob.run('JOIN club', is('joined'))
+      const downloads = join(dir, 'bob', 'bob', 'downloads')
+      const kept = async (): Promise<number> => (await readdir(partialDirOf(downloads)).catch(() => [])).filter(name => name.endsWith('.state')).length
+      const sendToMidway = async (name: string): Promise<number> => {
+        const path = join(dir, name)
+        await writeFile(path, makeRandom(SIZE))
+        const bobFrom = bob.events.length
+        alice.send(`SENDGROUPFILE ${path} club`)
+        await bob.waitFor(e => e.event === 'progress' && e.direction === 'receive' && e.name === name && Number(e.bytes) >= KILL_AT, 20_000, bobFrom)
+        return bobFrom
+      }
+
+      // bob online: alice's device stops mid-file, and alice leaves from another one.
+      let bobFrom = await sendToMidway('while online.bin')
+      await alice.kill('SIGKILL')
+      await bob.waitFor(is('file-cut', { name: 'while online.bin', cause: 'gone' }), 10_000, bobFrom)
+      assert.equal(await kept(), 1)
+      const laptop = await start('alice', 'alice-laptop')
+      await laptop.run(`LOGIN alice ${PASSWORD}`, is('logged-in'))
+      await laptop.run('LEAVE club', is('left', { group: 'club' }))
+      const cut = await bob.waitFor(is('file-cut', { name: 'while online.bin', cause: 'left' }), 10_000, bobFrom)
+      assert.deepEqual([cut.from, cut.group, cut.reason], ['alice', 'club', 'alice left club'])
+      assert.equal(await kept(), 0)
+      await laptop.quit()
+
+      // bob away: his device stops mid-file, and alice leaves meanwhile.
+      alice = await start('alice')
+      await alice.run(`LOGIN alice ${PASSWORD}`, is('logged-in'))
+      await alice.run('JOIN club', is('joined'))
+      await sendToMidway('while away.bin')
+      await bob.kill('SIGKILL')
+      assert.equal(await kept(), 1, 'the part bob was killed with')
+      await alice.waitFor(is('queued', { to: 'bob', group: 'club' }), 20_000)
+      const left = await alice.run('LEAVE club', is('left', { group: 'club' }))
+      assert.equal(left.dropped, 1)
+      bob = await start('bob')
+      bobFrom = bob.events.length
+      await bob.run(`LOGIN bob ${PASSWORD}`, is('logged-in'))
+      const atSignIn = await bob.waitFor(is('file-cut', { name: 'while away.bin', cause: 'left' }), 20_000, bobFrom)
+      assert.equal(atSignIn.reason, 'alice left club')
+      assert.equal(await kept(), 0)
+      assert.deepEqual((await readdir(downloads)).filter(name => name.endsWith('.part')), [])
+    } finally {
+      await Promise.all(peers.map(async peer => await peer.kill()))
+      await server.stop()
+      await removeDir(dir)
+    }
+  })
+})
