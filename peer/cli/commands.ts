@@ -4,7 +4,7 @@
  * recipient is the last word) and may be quoted or escaped as in a shell (paths.ts unquotePath). Users and groups are checked here, as a Username or GroupName
  * (lower-cased; ERR_INVALID_NAME), so a command that parses names only valid ones.
  */
-import { ErrorCode, ParleyError, tooLarge } from '../../common/errors.ts'
+import { ErrorCode, ParleyError, is, tooLarge } from '../../common/errors.ts'
 import { toGroupName, toNewGroupName, toNewUsername, toUsername } from '../../common/wire/names.ts'
 import type { GroupName, Username } from '../../common/wire/names.ts'
 import { unquotePath } from './paths.ts'
@@ -153,8 +153,13 @@ export function parseCommand (line: string): Command | null {
       } catch (err) {
         // `SENDFILE bob ~/photo.jpg`: said which comes first, not that the path is no username
         // (round 34).
-        if (!to.includes('/') || !isName(typed, verb)) throw err
-        throw new ParleyError(ErrorCode.Usage, `the file comes first: ${usageOf(verb)}`)
+        if (to.includes('/') && isName(typed, verb)) throw new ParleyError(ErrorCode.Usage, `the file comes first: ${usageOf(verb)}`)
+        // `SENDFILE ~/my photo (1).jpg`: the last word of an unquoted name with spaces taken for
+        // the recipient, who was left out (round 39: only that "(1).jpg" was no username).
+        if (/\s/.test(typed) && file === typed && is(err)) {
+          throw new ParleyError(err.code, `${err.message}. A file's name with spaces goes in quotes, the ${verb === 'SENDFILE' ? 'user' : 'group'} after it: ${verb} "${typed} ${to}" <${verb === 'SENDFILE' ? 'user' : 'group'}>`)
+        }
+        throw err
       }
     }
     case 'CREATE':
@@ -194,9 +199,52 @@ export function parseCommand (line: string): Command | null {
     case 'EXIT':
       if (rest.trim() !== '') throw usage(verb)
       return { verb: verb === 'EXIT' ? 'QUIT' : verb }
-    default:
-      throw new ParleyError(ErrorCode.Usage, `unknown command "${verbWord.slice(0, 20)}": type HELP for the list`)
+    default: {
+      // A typo of a command is named (round 39: `singup alice` said only that it was unknown).
+      const meant = closestVerb(verb)
+      throw new ParleyError(ErrorCode.Usage, `unknown command "${verbWord.slice(0, 20)}": ${meant === undefined ? 'type HELP for the list' : `did you mean ${meant}? (HELP lists them)`}`)
+    }
   }
+}
+
+/** The command a mistyped word most likely meant: one or two letters added, dropped, changed or
+ * swapped (fewer for a short word), or undefined. */
+function closestVerb (word: string): string | undefined {
+  const most = word.length <= 4 ? 1 : 2
+  let best: { verb: string, distance: number } | undefined
+  for (const { verb } of COMMANDS) {
+    const distance = editDistance(word, verb)
+    if (distance <= most && (best === undefined || distance < best.distance)) best = { verb, distance }
+  }
+  return best?.verb
+}
+
+/** Optimal string alignment distance: insertions, deletions, substitutions and swaps of two
+ * neighbours, each one edit. */
+function editDistance (a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => i === 0 ? j : j === 0 ? i : 0))
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = rows[i] as number[]
+      const above = rows[i - 1] as number[]
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      row[j] = Math.min((above[j] as number) + 1, (row[j - 1] as number) + 1, (above[j - 1] as number) + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j] as number, ((rows[i - 2] as number[])[j - 2] as number) + 1)
+    }
+  }
+  return (rows[a.length] as number[])[b.length] as number
+}
+
+/**
+ * What to add to the error of a file that could not be opened whose name, as typed, opens a
+ * quote and never closes it: most likely a mistake rather than a name that starts with a quote
+ * (which is taken as typed, and works when there is one). Round 39: `cannot open
+ * …/"/tmp/my photo.jpg` alone, the recipient taken from inside the quotes.
+ */
+export function unclosedQuoteHint (file: string, verb: 'SENDFILE' | 'SENDGROUPFILE'): string | undefined {
+  const quote = file[0]
+  if ((quote !== '"' && quote !== '\'') || (file.length > 1 && file.endsWith(quote))) return undefined
+  return `the ${quote} before the file's name is not closed: ${usageOf(verb).replace('<file>', `${quote}<file>${quote}`)}`
 }
 
 /** `#` is in no name, and HISTORY and its Tab completion write a group `#club`: a command that

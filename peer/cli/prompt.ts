@@ -9,9 +9,9 @@ import { createInterface } from 'node:readline'
 import type { Interface, Key } from 'node:readline'
 import { cursorTo, moveCursor } from 'node:readline'
 import { Writable } from 'node:stream'
-import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
+import { ErrorCode, ParleyError, asParleyError, is } from '../../common/errors.ts'
 import type { ParleyPeer } from '../app.ts'
-import { HELP, MAX_COMMAND_CHARS, parseCommand } from './commands.ts'
+import { HELP, MAX_COMMAND_CHARS, parseCommand, unclosedQuoteHint } from './commands.ts'
 import { askPassword } from './password-dialogue.ts'
 import { displayWidth } from './format.ts'
 import type { Command } from './commands.ts'
@@ -594,6 +594,17 @@ export class Prompt {
   }
 }
 
+/** A file that could not be opened, its name opening a quote it never closes: said so. */
+async function withQuoteHint (file: string, verb: 'SENDFILE' | 'SENDGROUPFILE', send: () => Promise<void>): Promise<void> {
+  try {
+    await send()
+  } catch (err) {
+    const hint = unclosedQuoteHint(file, verb)
+    if (!is(err, ErrorCode.File) || hint === undefined) throw err
+    throw new ParleyError(ErrorCode.File, `${err.message} (${hint})`, { cause: err })
+  }
+}
+
 async function run (peer: ParleyPeer, command: Command, output: Output): Promise<void> {
   switch (command.verb) {
     case 'SIGNUP':
@@ -607,9 +618,9 @@ async function run (peer: ParleyPeer, command: Command, output: Output): Promise
       return
     }
     case 'SEND': return await peer.send(command.user, command.text)
-    case 'SENDFILE': return await peer.sendFile(localPath(command.file), command.user)
+    case 'SENDFILE': return await withQuoteHint(command.file, 'SENDFILE', async () => { await peer.sendFile(localPath(command.file), command.user) })
     case 'SENDGROUP': return await peer.sendGroup(command.group, command.text)
-    case 'SENDGROUPFILE': return await peer.sendGroupFile(localPath(command.file), command.group)
+    case 'SENDGROUPFILE': return await withQuoteHint(command.file, 'SENDGROUPFILE', async () => { await peer.sendGroupFile(localPath(command.file), command.group) })
     case 'CREATE': return await peer.create(command.group)
     case 'JOIN': return await peer.join(command.group)
     case 'LEAVE': return await peer.leave(command.group)

@@ -181,6 +181,10 @@ describe('four peers: signup, direct messages and files, offline delivery', () =
     // To someone who does exist, the same path is the error.
     const noFile = await peer('alice').run(`SENDFILE ${missing} bob`, e => e.event === 'error' || e.event === 'accepted')
     assert.equal(noFile.code, 'ERR_FILE', JSON.stringify(noFile))
+    // A quote opened and never closed is said to be (round 39: the path with its quote alone).
+    const unclosed = await peer('alice').run(`SENDFILE "${missing} bob`, e => e.event === 'error' || e.event === 'accepted')
+    assert.equal(unclosed.code, 'ERR_FILE', JSON.stringify(unclosed))
+    assert.match(String(unclosed.message), /\(the " before the file's name is not closed: SENDFILE "<file>" <user>\)$/)
   })
 
   test('SENDFILE carries random bytes, a WAV and a PNG byte for byte', async () => {

@@ -6,7 +6,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { ErrorCode, is } from '../../../common/errors.ts'
-import { COMMANDS, HELP, MAX_COMMAND_CHARS, parseCommand, slotsOf } from '../../../peer/cli/commands.ts'
+import { COMMANDS, HELP, MAX_COMMAND_CHARS, parseCommand, slotsOf, unclosedQuoteHint } from '../../../peer/cli/commands.ts'
 import { expandHome } from '../../../peer/cli/paths.ts'
 import { describe } from '../../../peer/cli/output.ts'
 import { complete } from '../../../peer/cli/complete.ts'
@@ -154,6 +154,23 @@ test('mistakes a person makes are said as such: a file after its recipient, a gr
   says('SENDGROUPFILE work ~/clips/a.mp4', ErrorCode.Usage, 'the file comes first: SENDGROUPFILE <file> <group>')
   // A path last but no name first is the name's error, as before.
   says('SENDFILE Bob! /tmp/note.txt', ErrorCode.InvalidName, 'invalid username "/tmp/note.txt": use 1-32 of a-z 0-9 _ . - (not "." or "..")')
+  // Round 39: an unclosed quote was taken as part of the path (`cannot open …/"/tmp/my photo.jpg`),
+  // and an unquoted name with spaces and no recipient said only that its last word was no username.
+  // (A name that starts with a quote is taken as typed: the hint comes only if it cannot be opened.)
+  assert.equal(unclosedQuoteHint('"/tmp/my photo (1).jpg', 'SENDFILE'), 'the " before the file\'s name is not closed: SENDFILE "<file>" <user>')
+  assert.equal(unclosedQuoteHint('\'/tmp/my photo.jpg', 'SENDGROUPFILE'), 'the \' before the file\'s name is not closed: SENDGROUPFILE \'<file>\' <group>')
+  assert.equal(unclosedQuoteHint('\'a\' and \'b\'', 'SENDFILE'), undefined)
+  assert.equal(unclosedQuoteHint('/tmp/plain.jpg', 'SENDFILE'), undefined)
+  says('SENDFILE /tmp/my photo (1).jpg', ErrorCode.InvalidName, 'invalid username "(1).jpg": use 1-32 of a-z 0-9 _ . - (not "." or ".."). A file\'s name with spaces goes in quotes, the user after it: SENDFILE "/tmp/my photo (1).jpg" <user>')
+  const quoted = parseCommand('SENDFILE "/tmp/my photo (1).jpg" bob')
+  assert.deepEqual(quoted, { verb: 'SENDFILE', file: '/tmp/my photo (1).jpg', user: 'bob' })
+  // A typo of a command is named (round 39: `singup` was only unknown); a word like none is not.
+  says('singup alice', ErrorCode.Usage, 'unknown command "singup": did you mean SIGNUP? (HELP lists them)')
+  says('SEDN bob hi', ErrorCode.Usage, 'unknown command "SEDN": did you mean SEND? (HELP lists them)')
+  says('lsit', ErrorCode.Usage, 'unknown command "lsit": did you mean LIST? (HELP lists them)')
+  says('sendgroupfiel x g', ErrorCode.Usage, 'unknown command "sendgroupfiel": did you mean SENDGROUPFILE? (HELP lists them)')
+  says('pass1234', ErrorCode.Usage, 'unknown command "pass1234": type HELP for the list')
+  says('xyz', ErrorCode.Usage, 'unknown command "xyz": type HELP for the list')
   // Until 2026-12-07 only `usage: CREATE <group>`.
   for (const verb of ['CREATE', 'JOIN', 'LEAVE', 'MEMBERS']) {
     says(`${verb} my group`, ErrorCode.Usage, `usage: ${verb} <group>: a group's name is one word, without spaces`)
