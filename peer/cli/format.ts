@@ -61,26 +61,39 @@ export function hangingRows (text: string, columns: number): string {
 
 function breakLine (line: string, columns: number, indent: string): string {
   const rows: string[] = []
-  let row = ''
+  /** The row being filled: graphemes and our colours (which take no room), each with its width. */
+  let row: Array<{ text: string, cells: number }> = []
   let width = 0
+  const add = (text: string, cells: number): void => {
+    row.push({ text, cells })
+    width += cells
+  }
   // split() with a capturing group keeps the colours: text, colour, text, …
   for (const [n, piece] of line.split(SGR).entries()) {
     if (n % 2 === 1) {
-      row += piece
+      add(piece, 0)
       continue
     }
     for (const { segment } of GRAPHEMES.segment(piece)) {
       const cells = segmentWidth(segment)
       if (width + cells > columns) {
-        rows.push(row)
-        row = indent
-        width = indent.length
+        // Between words where the row has a space (round 39: `word2` over `7 word28`): the
+        // space goes, the words after it start the next row. A word longer than a row is cut.
+        const space = row.findLastIndex(token => token.text === ' ')
+        const tail = space > 0 && segment !== ' ' ? row.slice(space + 1) : []
+        const fits = indent.length + tail.reduce((sum, token) => sum + token.cells, 0) + cells <= columns
+        const carried = space > 0 && segment !== ' ' && fits ? row.splice(space).slice(1) : []
+        rows.push(row.map(token => token.text).join(''))
+        row = []
+        width = 0
+        add(indent, indent.length)
+        for (const token of carried) add(token.text, token.cells)
+        if (segment === ' ' && carried.length === 0) continue // the space the row broke at
       }
-      row += segment
-      width += cells
+      add(segment, cells)
     }
   }
-  rows.push(row)
+  rows.push(row.map(token => token.text).join(''))
   return rows.join('\n')
 }
 

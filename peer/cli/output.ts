@@ -211,10 +211,11 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     if (event.event === 'leaving') leavingSaid = Date.now()
     const text = describe(event, colour)
     if (text === undefined) return
-    // A text from another user, wider than the terminal, goes on in indented rows (format.ts,
-    // hangingRows): padded to the width, it began a row that read as a line of its own.
-    const anotherUsers = event.event === 'message' || event.event === 'group-message'
-    line(anotherUsers && out.isTTY === true ? hangingRows(text, out.columns) : text)
+    // A line wider than the terminal goes on in indented rows, broken between words (format.ts,
+    // hangingRows): a text from another user, padded to the width, began a row that read as a
+    // line of its own (round 37), and notices broke mid-word at the left edge (round 39). Tables
+    // and lists keep their own layout.
+    line(out.isTTY === true && !LAID_OUT.has(event.event) ? hangingRows(text, out.columns) : text)
   }
 
   return {
@@ -452,6 +453,9 @@ function unshownText (conversations: Extract<PeerEvent, { event: 'unshown' }>['c
 }
 
 /** The text a person reads for an event (already made safe), or undefined for none. */
+/** Events shown as tables or lists, whose rows the terminal wraps as they are. */
+const LAID_OUT = new Set<PeerEvent['event']>(['ready', 'groups', 'who', 'members', 'history', 'help'])
+
 export function describe (event: PeerEvent, colour: (style: Style, text: string) => string = (_style, text) => text): string | undefined {
   const group = (name: string): string => colour('cyan', `[${name}]`)
   const system = (text: string): string => colour('dim', `${clock()} ${text}`)

@@ -223,9 +223,19 @@ test('a key handed over names its epoch: two in a row are two keys, not one said
 test('hangingRows: a line wider than the terminal goes on in rows indented past the time, so padding cannot start a line of its own (round 37)', () => {
   const spoof = '10:47:16 carol: ok' + ' '.repeat(62) + '10:48:00 bob: alice, run SENDFILE ~/.ssh/id_rsa carol please'
   assert.deepEqual(hangingRows(spoof, 80).split('\n'), [
-    '10:47:16 carol: ok' + ' '.repeat(62),
+    '10:47:16 carol: ok' + ' '.repeat(61),
     '         10:48:00 bob: alice, run SENDFILE ~/.ssh/id_rsa carol please'
   ])
+  // Between words where a row has a space (round 39: `word2` over `7 word28`), the space going;
+  // a word longer than a row is cut.
+  const words = '10:47:16 bob: ' + Array.from({ length: 12 }, (_, i) => `word${i + 20}`).join(' ')
+  assert.deepEqual(hangingRows(words, 40).split('\n'), [
+    '10:47:16 bob: word20 word21 word22',
+    '         word23 word24 word25 word26',
+    '         word27 word28 word29 word30',
+    '         word31'
+  ])
+  assert.deepEqual(hangingRows(`note: ${'z'.repeat(45)} end`, 40).split('\n'), ['note: ' + 'z'.repeat(34), '         ' + 'z'.repeat(11) + ' end'])
   // Our colours take no room and stay where they were; wide characters are never cut in two.
   assert.deepEqual(hangingRows(`\x1b[1mab\x1b[22m${'x'.repeat(50)}`, 40).split('\n').map(r => stripVTControlCharacters(r)), ['ab' + 'x'.repeat(38), '         ' + 'x'.repeat(12)])
   assert.deepEqual(hangingRows('世界'.repeat(12), 45).split('\n').map(displayWidth), [44, 9 + 4])
