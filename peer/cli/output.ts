@@ -511,7 +511,9 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       // after a file but there first stood below it with an earlier time (round 15).
       return earlier + table([['SENT', 'FROM', 'STATUS', 'MESSAGE'], ...event.messages.map(m => [
         [when(m.sentAt ?? m.at), cameNote(m)].filter(part => part !== undefined).join(' '),
-        `${m.group === null ? '' : `[${m.group}] `}${m.from}`,
+        // A group's HISTORY is all of one group: its name is not said again on each row (round
+        // 39: `[friends] alice` pushed the messages past 40 columns).
+        m.from,
         m.direction === 'out' ? m.status : m.unshown ? colour('yellow', 'received, not shown before') : 'received',
         // A file received says where it was saved (its name as sent may not be the file's).
         m.unreadable

@@ -149,6 +149,8 @@ test('HISTORY says how many earlier messages it did not show, and how to see the
     messages: [{ id: '09', direction: 'in', from: 'bob', group: 'club', kind: 'text', text: 'hi', path: null, status: 'received', at, sentAt: null, unreadable: false, unshown: false }]
   }) ?? ''
   assert.equal(group.split('\n')[0], '1 earlier message not shown (HISTORY #club 2 shows 2)', 'a group as #club: never a user of that name')
+  // Its rows name the sender alone: the group is the whole table's (round 39: `[club] bob`).
+  assert.match(group.split('\n')[2] ?? '', /^ {2}\S+ +bob +received +hi$/)
 })
 
 test('at sign-in, what came in as the last run stopped and was never shown: how many, where, and the HISTORY that shows them', () => {
