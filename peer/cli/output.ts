@@ -47,6 +47,10 @@ const STATUS_REDRAW_MS = 100
 /** A message that arrives this long after it was sent says when it was sent. Under a minute is
  * delivery as usual, or two clocks that differ a little. */
 const LATE_MS = 60_000
+/** A message shown below one of its conversation sent this much later says when it was sent,
+ * however little it waited: a catch-up from a second sender came under the first's later texts
+ * with nothing to say that it was older (round 38). More than two clocks that differ a little. */
+const OUT_OF_ORDER_MS = 2_000
 /** How often transfers that went silent are looked for (transfer-status.ts, STALE_MS). */
 const STATUS_SWEEP_MS = 5_000
 /** After QUIT, while what goes out is finished (no prompt to carry the status), a line says how
@@ -59,6 +63,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   const paint = (stream: NodeJS.WriteStream) => (style: Style, text: string): string => styleText(style, text, { stream })
   const colour = paint(out)
   const transfers = new TransferStatus()
+  const shownOrder = new ShownOrder()
   let prompt: { before: () => void, after: () => void } | undefined
   let lastRedraw = -Infinity
   let redrawTimer: NodeJS.Timeout | undefined
@@ -209,7 +214,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     }
     if (event.event === 'bye') for (const text of deliveryNotices.drain()) line(text) // before the last line
     if (event.event === 'leaving') leavingSaid = Date.now()
-    const text = describe(event, colour)
+    const text = describe(event, colour, shownOrder.belowLater(event))
     if (text === undefined) return
     // A line wider than the terminal goes on in indented rows, broken between words (format.ts,
     // hangingRows): a text from another user, padded to the width, began a row that read as a
@@ -259,9 +264,25 @@ function cameNote (message: { at: number, sentAt: number | null }): string | und
   return `(came ${when(message.at, message.sentAt)})`
 }
 
-function late (message: { at: number, sentAt: number | null }, colour: (style: Style, text: string) => string): string {
-  const note = sentNote(message)
+function late (message: { at: number, sentAt: number | null }, colour: (style: Style, text: string) => string, belowLater = false): string {
+  const note = sentNote(message) ?? (belowLater && message.sentAt !== null ? `(sent ${when(message.sentAt, message.at)})` : undefined)
   return note === undefined ? '' : `${colour('dim', note)} `
+}
+
+/** The latest send time shown per conversation (a group, or a user's direct one), to tell a
+ * message shown below one sent after it (OUT_OF_ORDER_MS). */
+class ShownOrder {
+  readonly #latest = new Map<string, number>()
+
+  /** Whether `event`, shown now, comes below one of its conversation sent later than it. */
+  belowLater (event: PeerEvent): boolean {
+    if (event.event !== 'message' && event.event !== 'group-message' && event.event !== 'file' && event.event !== 'group-file') return false
+    const key = event.event === 'group-message' || event.event === 'group-file' ? `#${event.group}` : event.from
+    const sent = event.sentAt ?? event.at
+    const latest = this.#latest.get(key) ?? -Infinity
+    this.#latest.set(key, Math.max(latest, sent))
+    return latest - sent >= OUT_OF_ORDER_MS
+  }
 }
 
 /** A member's status: what the rendezvous says, and whether a direct session is open. With the
@@ -456,7 +477,7 @@ function unshownText (conversations: Extract<PeerEvent, { event: 'unshown' }>['c
 /** Events shown as tables or lists, whose rows the terminal wraps as they are. */
 const LAID_OUT = new Set<PeerEvent['event']>(['ready', 'groups', 'who', 'members', 'history', 'help'])
 
-export function describe (event: PeerEvent, colour: (style: Style, text: string) => string = (_style, text) => text): string | undefined {
+export function describe (event: PeerEvent, colour: (style: Style, text: string) => string = (_style, text) => text, belowLater = false): string | undefined {
   const group = (name: string): string => colour('cyan', `[${name}]`)
   const system = (text: string): string => colour('dim', `${clock()} ${text}`)
   switch (event.event) {
@@ -470,10 +491,10 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'signed-out': return colour('yellow', `${clock()} ${signedOutText(event)}`)
     case 'signing-out': return system(`Signing ${event.username} out first: what is still going out gets a few seconds more.`)
     case 'unshown': return colour('yellow', unshownText(event.conversations))
-    case 'message': return `${clock(event.at)} ${late(event, colour)}${colour('bold', event.from)}: ${event.text}`
-    case 'group-message': return `${clock(event.at)} ${late(event, colour)}${group(event.group)} ${colour('bold', event.from)}: ${event.text}`
-    case 'file': return `${clock(event.at)} ${late(event, colour)}${colour('bold', event.from)} sent you ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`
-    case 'group-file': return `${clock(event.at)} ${late(event, colour)}${group(event.group)} ${colour('bold', event.from)} sent ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`
+    case 'message': return `${clock(event.at)} ${late(event, colour, belowLater)}${colour('bold', event.from)}: ${event.text}`
+    case 'group-message': return `${clock(event.at)} ${late(event, colour, belowLater)}${group(event.group)} ${colour('bold', event.from)}: ${event.text}`
+    case 'file': return `${clock(event.at)} ${late(event, colour, belowLater)}${colour('bold', event.from)} sent you ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`
+    case 'group-file': return `${clock(event.at)} ${late(event, colour, belowLater)}${group(event.group)} ${colour('bold', event.from)} sent ${event.name} (${formatBytes(event.size)}), saved as ${event.path}`
     case 'file-cut': {
       const done = `${formatBytes(event.bytes)}${event.total > 0 ? ` of ${formatBytes(event.total)}` : ''}`
       return colour('yellow', `${clock()} ${event.name} from ${event.from}${event.group === null ? '' : ` in ${event.group}`} stopped after ${done}: ${cutExplained(event.cause, event.from, event.reason)}`)

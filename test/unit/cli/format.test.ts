@@ -5,6 +5,7 @@ import { displayWidth, hangingRows, table, when } from '../../../peer/cli/format
 import { stripVTControlCharacters, styleText } from 'node:util'
 import { describe, humanOutput } from '../../../peer/cli/output.ts'
 import { ErrorCode } from '../../../common/errors.ts'
+import type { PeerEvent } from '../../../peer/events.ts'
 import { capture } from '../../helpers/captured-output.ts'
 
 test('sizes: bytes exactly, then KiB / MiB / GiB with one decimal', () => {
@@ -244,4 +245,22 @@ test('hangingRows: a line wider than the terminal goes on in rows indented past 
   // Lines that fit, and several lines, are left as they are; a narrow terminal indents by 2.
   assert.equal(hangingRows('short\nlines', 80), 'short\nlines')
   assert.deepEqual(hangingRows('y'.repeat(40), 30).split('\n'), ['y'.repeat(30), '  ' + 'y'.repeat(10)])
+})
+
+test('a message shown below one of its conversation sent after it says when it was sent, however little it waited (round 38)', () => {
+  const out = capture()
+  const human = humanOutput(out.stream, capture().stream)
+  const at = new Date(2026, 11, 7, 11, 54, 20).getTime()
+  const text = (from: string, body: string, sentAgo: number): PeerEvent => ({ event: 'group-message', id: body, group: 'family', from, text: body, at, sentAt: at - sentAgo })
+  human.print(text('alice', 'fam-a1', 3_000)) // sent 11:54:17
+  human.print(text('carol', 'fam-c1', 13_000)) // sent 11:54:07: before fam-a1, shown after it
+  human.print(text('carol', 'fam-c2', 2_500)) // after fam-a1 (by less than two clocks may differ: said as usual)
+  human.print({ event: 'message', id: 'd1', from: 'bob', text: 'direct', at, sentAt: at - 13_000 }) // bob's own conversation
+  assert.deepEqual(out.lines(), [
+    '[family] alice: fam-a1',
+    '(sent 11:54:07) [family] carol: fam-c1',
+    '[family] carol: fam-c2',
+    'bob: direct'
+  ])
+  human.close()
 })
