@@ -87,8 +87,9 @@ export type PeerEvent =
   | { event: 'trusted', user: string, peerId: string, changed: boolean }
   | { event: 'presence', user: string, online: boolean }
   | { event: 'rendezvous', connected: boolean }
-  | { event: 'member-joined', group: string, user: string }
-  | { event: 'member-left', group: string, user: string }
+  /** `whileAway`: it happened while this user was not signed in here, said at the sign-in. */
+  | { event: 'member-joined', group: string, user: string, whileAway: boolean }
+  | { event: 'member-left', group: string, user: string, whileAway: boolean }
   | { event: 'key', group: string, epoch: number, from: string }
   | { event: 'warning', code: ErrorCode, message: string }
   /** `at`: set on an error that answers no command (it came on its own, later): when it happened. */

@@ -237,12 +237,16 @@ export class Session {
   }
 
   /** A session with a peer (either side opened it) means it is reachable: its queue goes now. */
+  /** The members of each group as last seen here before this sign-in (start). */
+  #membersBefore = new Map<string, string[]>()
   /** The tidying of what the last run left mid-file (start). */
   #tidied: Promise<void> = Promise.resolve()
   readonly #onSessionOpen = (peer: SessionPeer): void => { this.outbox.flush(peer.username) }
 
   /** `offline`: signed in from the data folder alone; the rendezvous is tried in the background. */
   async start (offline = false): Promise<void> {
+    // Before anything asks the rendezvous: the members as last seen here, to tell what changed.
+    this.#membersBefore = this.keyring.membersLastSeen()
     // Before anything can come in: what arrived as the last run stopped, and was never shown.
     const unshown = this.store.takeUnshown()
     if (unshown.length > 0) this.#emit({ event: 'unshown', conversations: unshown })
@@ -284,6 +288,7 @@ export class Session {
     // Sends made with a kept list, also by an earlier run: their roll call.
     this.#rollCalls.all()
     const { groups } = await this.#rendezvous.groups()
+    this.#background(this.#sayWhoCameAndWent(groups.map(g => g.group)))
     this.#background(this.#dropPartsNotComing(new Set(groups.map(g => g.group))))
     try {
       await this.keyring.handOverAll(groups)
@@ -296,6 +301,23 @@ export class Session {
         if (!this.#signedOut.signal.aborted) log.warn('no recent contacts to open sessions with', err)
       }
       await this.#openSessions({ groups: groups.map(g => g.group), contacts })
+    }
+  }
+
+  /**
+   * At sign-in: who joined and who left our groups while we were away, against the members last
+   * seen here (round 38: a leave while we were away was never said; `MEMBERS` alone showed it).
+   * A group first seen now has nothing to compare with.
+   */
+  async #sayWhoCameAndWent (groups: GroupName[]): Promise<void> {
+    for (const group of groups) {
+      const before = this.#membersBefore.get(group)
+      if (before === undefined) continue
+      const info = await this.keyring.info(group).catch(() => undefined)
+      if (info === undefined) continue
+      const now: string[] = info.members.map(member => member.username)
+      for (const user of now) if (user !== this.username && !before.includes(user)) this.#emit({ event: 'member-joined', group, user, whileAway: true })
+      for (const user of before) if (user !== this.username && !now.includes(user)) this.#emit({ event: 'member-left', group, user, whileAway: true })
     }
   }
 
@@ -680,7 +702,7 @@ export class Session {
           this.#listAfterJoin(event.group)
         }
         // Members see who comes and goes (issue 12 item 2; a joiner gets the key automatically).
-        this.#emit({ event: event.type, group: event.group, user: event.username })
+        this.#emit({ event: event.type, group: event.group, user: event.username, whileAway: false })
         break
       case 'rotation-needed':
         this.keyring.invalidate(event.group)

@@ -548,8 +548,8 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'rendezvous': return event.connected
       ? colour('green', `${clock()} the rendezvous is back`)
       : colour('yellow', `${clock()} lost the rendezvous: reconnecting; known contacts are still reached directly`)
-    case 'member-joined': return system(`${group(event.group)} ${event.user} joined`)
-    case 'member-left': return system(`${group(event.group)} ${event.user} left`)
+    case 'member-joined': return system(`${group(event.group)} ${event.user} joined${event.whileAway ? ' (while you were away)' : ''}`)
+    case 'member-left': return system(`${group(event.group)} ${event.user} left${event.whileAway ? ' (while you were away)' : ''}`)
     // With its epoch: two in a row read as one said twice (round 14).
     case 'key': return system(`received the key of ${event.group} (epoch ${event.epoch}) from ${event.from}`)
     case 'warning': return `warning: ${event.message}`

@@ -60,7 +60,7 @@ export interface IncomingKey {
 export interface KeyringDeps {
   username: string
   wrapKey: Uint8Array
-  store: Pick<PeerStore, 'groupKey' | 'saveGroupKey' | 'forgetGroup' | 'rememberGroupInfo' | 'lastGroupInfo'>
+  store: Pick<PeerStore, 'groupKey' | 'saveGroupKey' | 'forgetGroup' | 'rememberGroupInfo' | 'lastGroupInfo' | 'groupsRemembered'>
   rendezvous: Pick<RendezvousClient, 'members' | 'rotate' | 'getKeys' | 'putKey'>
   emit: Emit
   /** Sign with our identity key (the epochs we start). */
@@ -244,6 +244,17 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
    * the rendezvous is away; undefined if never seen here. */
   lastKnown (group: string): GroupInfo | undefined {
     return this.#lastKnown.get(group) ?? this.#fromStore(group)
+  }
+
+  /** The members of every group as last seen here (this run or, from the store, an earlier
+   * one), by group: what changed since is what happened while we were away. */
+  membersLastSeen (): Map<string, string[]> {
+    const seen = new Map<string, string[]>()
+    for (const group of this.#deps.store.groupsRemembered()) {
+      const info = this.lastKnown(group)
+      if (info !== undefined) seen.set(group, info.members.map(member => member.username))
+    }
+    return seen
   }
 
   /** Keep an answer for when the rendezvous is away: here, and in the store if it changed. */

@@ -586,6 +586,11 @@ export class PeerStore {
     this.#statements.get('INSERT OR REPLACE INTO group_info (grp, info) VALUES (?, ?)').run(group, info)
   }
 
+  /** The groups whose members and epoch are kept (rememberGroupInfo). */
+  groupsRemembered (): string[] {
+    return (this.#statements.get('SELECT grp FROM group_info').all() as Array<{ grp: string }>).map(row => row.grp)
+  }
+
   lastGroupInfo (group: string): string | undefined {
     const row = this.#statements.get('SELECT info FROM group_info WHERE grp = ?').get(group) as { info: string } | undefined
     return row?.info

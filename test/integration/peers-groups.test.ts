@@ -365,6 +365,28 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     assert.deepEqual(carol.events.slice(carolStart).filter(e => e.event === 'key').map(e => e.epoch), [epoch], 'only the key of her own stay')
   })
 
+  test('who joined and who left while a member was away is said at its sign-in (round 38: never said)', async () => {
+    await joinGroup('bob', 'away')
+    await joinGroup('erin', 'away')
+    assert.deepEqual((await members('erin', 'away')).names, ['bob', 'erin'])
+    assert.equal(await peer('erin').quit(), 0)
+    // carol comes and goes (no change), dave comes, bob goes.
+    await joinGroup('carol', 'away')
+    assert.equal((await peer('carol').run('LEAVE away', is('left'))).group, 'away')
+    await joinGroup('dave', 'away')
+    assert.equal((await peer('bob').run('LEAVE away', is('left'))).group, 'away')
+    const erin = await login('erin')
+    await erin.waitFor(is('member-left', { group: 'away', user: 'bob', whileAway: true }))
+    await erin.waitFor(is('member-joined', { group: 'away', user: 'dave', whileAway: true }))
+    assert.deepEqual(erin.events.filter(e => (e.event === 'member-joined' || e.event === 'member-left') && e.user !== 'bob' && e.user !== 'dave'), [], 'carol came and went: no change')
+    // Live, as before.
+    const live = erin.events.length
+    await joinGroup('carol', 'away')
+    await erin.waitFor(is('member-joined', { group: 'away', user: 'carol', whileAway: false }), undefined, live)
+    // Gone again, for the LIST counts of the tests after this one.
+    for (const name of ['carol', 'dave', 'erin']) await peer(name).run('LEAVE away', is('left'))
+  })
+
   test('two members who send at once after a leave agree on one new epoch, and neither message is lost', async () => {
     const carol = peer('carol')
     const carolStart = carol.events.length

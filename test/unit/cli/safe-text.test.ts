@@ -86,7 +86,7 @@ test('describe() gives aligned tables and notices', () => {
     '  GROUP    PARTICIPANTS  YOU\n  a        12\n  friends  3             member')
   assert.equal(describeEvent({ event: 'who', users: [{ username: 'bob', online: true }, { username: 'charlotte', online: false }] }),
     '  USER       STATUS\n  bob        online\n  charlotte  offline')
-  assert.match(describeEvent({ event: 'member-joined', group: 'g', user: 'bob' }) ?? '', /\[g\] bob joined$/)
+  assert.match(describeEvent({ event: 'member-joined', group: 'g', user: 'bob', whileAway: false }) ?? '', /\[g\] bob joined$/)
   // The creator is a member (until 2026-12-07 "Created group g.", which did not say so: round 34).
   assert.equal(describeEvent({ event: 'created', group: 'g' }), 'Created group g; you are its first member.')
   assert.match(describeEvent({ event: 'rendezvous', connected: false }) ?? '', /lost the rendezvous/)
