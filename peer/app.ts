@@ -458,14 +458,36 @@ export class ParleyPeer {
    * (until 2026-12-06 they were left out, though HELP said "who is online": round 7). */
   async who (): Promise<void> {
     const session = this.#signedIn()
-    const { users } = await this.#rendezvous.who()
+    let users: Array<{ username: string, online: boolean }>
+    try {
+      ({ users } = await this.#rendezvous.who())
+    } catch (err) {
+      if (!rendezvousAway(err)) throw err
+      this.#whoAsLastKnown(session)
+      return
+    }
     const listed = new Set<string>(users.map(u => u.username))
     // A list cut at its limit may leave out someone online: nobody is called offline then.
     const contacts = users.length >= MAX_LISTED
       ? []
       : session.store.recentContacts(0, WHO_CONTACTS).filter(user => !listed.has(user) && user !== session.username)
     const all = [...users.map(u => ({ username: u.username, online: u.online })), ...contacts.map(username => ({ username, online: false }))]
-    this.#emit({ event: 'who', users: all.sort((a, b) => a.username < b.username ? -1 : a.username > b.username ? 1 : 0) })
+    this.#emit({ event: 'who', users: all.sort(byUsername), lastKnown: false })
+  }
+
+  /** WHO with the rendezvous out of reach, as MEMBERS then (round 39: an error): our contacts
+   * (those of our latest conversations and the members of our groups as last seen), online as
+   * far as we know it, that is, those we hold a connection to. */
+  #whoAsLastKnown (session: Session): void {
+    const direct = this.#services.direct
+    const peers = new Map<string, string | undefined>()
+    for (const user of session.store.recentContacts(0, WHO_CONTACTS)) peers.set(user, session.store.pinnedPeerId(user))
+    for (const group of session.store.groupsRemembered()) {
+      for (const member of session.keyring.lastKnown(group)?.members ?? []) peers.set(member.username, member.peerId)
+    }
+    peers.delete(session.username)
+    const users = [...peers].map(([username, peerId]) => ({ username, online: peerId !== undefined && direct.connected(peerId) }))
+    this.#emit({ event: 'who', users: users.sort(byUsername), lastKnown: true })
   }
 
   /** HISTORY: `user` and `group` are one name, as either. */
@@ -630,6 +652,10 @@ export class ParleyPeer {
 function sayIfUser (session: Session, err: unknown, group: GroupName, toUser: string): unknown {
   if (!is(err, ErrorCode.NotFound) || session.store.pinnedPeerId(group) === undefined) return err
   return new ParleyError(ErrorCode.NotFound, `${err.message} (${group} is a user: ${toUser})`, { cause: err })
+}
+
+function byUsername (a: { username: string }, b: { username: string }): number {
+  return a.username < b.username ? -1 : a.username > b.username ? 1 : 0
 }
 
 /** A group command the rendezvous could not be asked for, with what that leaves as it was

@@ -75,7 +75,9 @@ export type PeerEvent =
   | { event: 'left', group: string, dropped: number, underWay: number, partsRemoved: number }
   /** `lastKnown`: the rendezvous is away, and these are the members the group goes on with. */
   | { event: 'members', group: string, epoch: number, members: GroupMemberView[], lastKnown: boolean }
-  | { event: 'who', users: MemberView[] }
+  /** `lastKnown`: the rendezvous is out of reach; `users` are our contacts, `online` those we
+   * hold a connection to (the others are not known). */
+  | { event: 'who', users: MemberView[], lastKnown: boolean }
   /** `earlier`: how many older messages the conversation has that were not shown. */
   | { event: 'history', with: string, messages: HistoryLine[], earlier: number }
   /** `peerId` and `fingerprint`: the identity the directory shows now, the one TRUST accepts.

@@ -518,6 +518,11 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'members': return `${event.group}: ${plural(event.members.length, 'member')}${event.lastKnown ? ' as last known (the rendezvous is out of reach)' : ''}, ${event.members.filter(m => m.online).length} online (key epoch ${event.epoch})\n` +
       table([['USER', 'STATUS'], ...event.members.map(m => [m.username, memberStatus(m, event.lastKnown)])])
     case 'who':
+      if (event.lastKnown) {
+        if (event.users.length === 0) return 'The rendezvous is out of reach, and you have no contacts yet.'
+        return 'Your contacts as last known (the rendezvous is out of reach: online means a connection is open now):\n' +
+          table([['USER', 'STATUS'], ...event.users.map(u => [u.username, memberStatus({ online: u.online, connected: u.online }, true)])])
+      }
       if (event.users.length === 0) return 'Nobody else is online.'
       return table([['USER', 'STATUS'], ...event.users.map(u => [u.username, online(u.online)])])
     case 'history': {

@@ -72,6 +72,9 @@ describe('a rendezvous that goes away and comes back', () => {
     // What needs the registry says so in a person's words, not libp2p's.
     const list = await alice.run('LIST', e => e.event === 'groups' || e.event === 'error')
     assert.deepEqual([list.event, list.code, list.message], ['error', 'ERR_UNREACHABLE', `cannot reach the rendezvous at /ip4/127.0.0.1/tcp/${port} (connection refused)`])
+    // WHO shows the contacts as last known, as MEMBERS does (round 39: an error).
+    const who = await alice.run('WHO', e => e.event === 'who' || e.event === 'error')
+    assert.deepEqual([who.event, who.lastKnown, who.users], ['who', true, [{ username: 'bob', online: true }]], JSON.stringify(who))
     // A change of membership says what it left as it was (round 38: only that it could not reach).
     const leave = await alice.run('LEAVE club', e => e.event === 'left' || e.event === 'error')
     assert.deepEqual([leave.event, leave.message], ['error', `cannot reach the rendezvous at /ip4/127.0.0.1/tcp/${port} (connection refused): club was not left; LEAVE club again once the rendezvous is back`])

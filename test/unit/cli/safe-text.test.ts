@@ -84,8 +84,11 @@ test('human output shows a hostile message, file name and warning with visible e
 test('describe() gives aligned tables and notices', () => {
   assert.equal(describeEvent({ event: 'groups', groups: [{ group: 'friends', members: 3, joined: true }, { group: 'a', members: 12, joined: false }] }),
     '  GROUP    PARTICIPANTS  YOU\n  a        12\n  friends  3             member')
-  assert.equal(describeEvent({ event: 'who', users: [{ username: 'bob', online: true }, { username: 'charlotte', online: false }] }),
+  assert.equal(describeEvent({ event: 'who', users: [{ username: 'bob', online: true }, { username: 'charlotte', online: false }], lastKnown: false }),
     '  USER       STATUS\n  bob        online\n  charlotte  offline')
+  // With the rendezvous away: contacts, online as far as a connection tells (round 39: an error).
+  assert.equal(describeEvent({ event: 'who', users: [{ username: 'bob', online: true }, { username: 'charlotte', online: false }], lastKnown: true }),
+    'Your contacts as last known (the rendezvous is out of reach: online means a connection is open now):\n  USER       STATUS\n  bob        online, connected\n  charlotte  not known (no connection now)')
   assert.match(describeEvent({ event: 'member-joined', group: 'g', user: 'bob', whileAway: false }) ?? '', /\[g\] bob joined$/)
   // The creator is a member (until 2026-12-07 "Created group g.", which did not say so: round 34).
   assert.equal(describeEvent({ event: 'created', group: 'g' }), 'Created group g; you are its first member.')
