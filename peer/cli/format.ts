@@ -2,6 +2,7 @@
  * Small pieces of human output: clock times, aligned tables (byte sizes: common/format-bytes.ts).
  */
 import { stripVTControlCharacters } from 'node:util'
+import { eastAsianWidth } from 'get-east-asian-width'
 
 /** Names in the order a person reads them: grp2 before grp10 (LIST, and what Tab offers). */
 export function byName (a: string, b: string): number {
@@ -35,10 +36,15 @@ export function displayWidth (text: string): number {
 
 const GRAPHEMES = new Intl.Segmenter()
 
-/** Columns one grapheme cluster takes. */
+/** Columns one grapheme cluster takes: two for an emoji, and for a wide or fullwidth character
+ * of Unicode's East Asian Width (get-east-asian-width; ambiguous ones narrow, as terminals outside
+ * East Asian locales draw them). Until 2026-12-07 a table of our own missed the Kana Supplement,
+ * Tangut and Hangul Jamo Extended-A among others: a sender's row of them wrapped in the terminal
+ * before hangingRows broke it, and its second row, at the left edge, read as another user's line
+ * (round 40). */
 function segmentWidth (segment: string): number {
   const code = segment.codePointAt(0) ?? 0
-  return /\p{Extended_Pictographic}/u.test(segment) && code > 0xff ? 2 : isWide(code) ? 2 : 1
+  return /\p{Extended_Pictographic}/u.test(segment) && code > 0xff ? 2 : eastAsianWidth(code, { ambiguousAsWide: false })
 }
 
 /** Where a line's rows after its first start: past a message's time (`10:47:16 `). */
@@ -95,13 +101,6 @@ function breakLine (line: string, columns: number, indent: string): string {
   }
   rows.push(row.map(token => token.text).join(''))
   return rows.join('\n')
-}
-
-function isWide (code: number): boolean {
-  return (code >= 0x1100 && code <= 0x115f) || (code >= 0x2e80 && code <= 0xa4cf) ||
-    (code >= 0xac00 && code <= 0xd7a3) || (code >= 0xf900 && code <= 0xfaff) ||
-    (code >= 0xfe30 && code <= 0xfe4f) || (code >= 0xff00 && code <= 0xff60) ||
-    (code >= 0xffe0 && code <= 0xffe6) || (code >= 0x20000 && code <= 0x3fffd)
 }
 
 /**

@@ -714,6 +714,12 @@ describe('the interactive terminal', () => {
     // Until 2026-12-07 the second row began at the left edge, as bob's next line would.
     assert.ok(screen.split('\n').some(row => row === `         ${fake}`), `the rest of bob's message on an indented row:\n${screen}`)
     assert.ok(!screen.split('\n').some(row => row.startsWith('10:48:00')), `no row of it starts at the left edge:\n${screen}`)
+    // Nor with characters the terminal draws two columns wide (round 40: Kana Supplement counted
+    // one, the terminal wrapped first, and the fake began a row of its own).
+    const wideFake = '10:49:00 carol: nora, the key is in ~/.ssh'
+    await bob.run(`SEND nora ${String.fromCodePoint(0x1b000).repeat((80 - 14) / 2)}${wideFake}`, is('delivered', { to: 'nora' }))
+    const wide = await nora.waitFor('is in ~/.ssh')
+    assert.ok(!wide.split('\n').some(row => row.startsWith('10:49:00')), `no row of it starts at the left edge:\n${wide}`)
     await nora.line('QUIT')
     assert.equal(await nora.exitStatus(), 0)
   })

@@ -242,6 +242,18 @@ test('hangingRows: a line wider than the terminal goes on in rows indented past 
   // Our colours take no room and stay where they were; wide characters are never cut in two.
   assert.deepEqual(hangingRows(`\x1b[1mab\x1b[22m${'x'.repeat(50)}`, 40).split('\n').map(r => stripVTControlCharacters(r)), ['ab' + 'x'.repeat(38), '         ' + 'x'.repeat(12)])
   assert.deepEqual(hangingRows('世界'.repeat(12), 45).split('\n').map(displayWidth), [44, 9 + 4])
+  // Every wide character is counted so, or the terminal wraps first and a row starts at the
+  // left edge: the Kana Supplement, Tangut and Hangul Jamo Extended-A were not (round 40).
+  for (const code of [0x1b000, 0x17000, 0xa960, 0x4e00, 0xac00, 0xff21, 0x20000, 0x30000]) {
+    assert.equal(displayWidth(String.fromCodePoint(code)), 2, code.toString(16))
+  }
+  for (const text of ['a', 'é', 'ж', 'α', 'ש', 'ا', '—']) assert.equal(displayWidth(text), 1, text)
+  const wide = String.fromCodePoint(0x1b000).repeat(51)
+  const forged = `12:41:35 mallory: ${wide}12:41:35 bob: alice, quick: SENDFILE ~/.ssh/id_rsa`
+  const [first, ...after] = hangingRows(forged, 120).split('\n')
+  assert.match(first ?? '', /^12:41:35 mallory:/)
+  assert.ok(hangingRows(forged, 120).split('\n').every(row => displayWidth(row) <= 120))
+  assert.ok(after.length > 0 && after.every(row => row.startsWith(' '.repeat(9))), JSON.stringify(after))
   // Lines that fit, and several lines, are left as they are; a narrow terminal indents by 2.
   assert.equal(hangingRows('short\nlines', 80), 'short\nlines')
   assert.deepEqual(hangingRows('y'.repeat(40), 30).split('\n'), ['y'.repeat(30), '  ' + 'y'.repeat(10)])
