@@ -15,7 +15,7 @@ import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
 import { signIn, signInBound, signUp } from './account.ts'
 import type { AccountHost, SignedIn } from './account.ts'
 import type { Emit, HistoryLine, PeerEvent } from './events.ts'
-import { RendezvousClient, rendezvousAway } from './rendezvous-client.ts'
+import { RendezvousClient, rendezvousAway, rendezvousOutOfReach } from './rendezvous-client.ts'
 import type { SignupArgs } from './rendezvous-client.ts'
 import { Session } from './session.ts'
 import type { LeftBehind } from './session.ts'
@@ -462,7 +462,7 @@ export class ParleyPeer {
     try {
       ({ users } = await this.#rendezvous.who())
     } catch (err) {
-      if (!rendezvousAway(err)) throw err
+      if (!rendezvousOutOfReach(err)) throw err
       this.#whoAsLastKnown(session)
       return
     }

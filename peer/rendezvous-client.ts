@@ -430,6 +430,13 @@ export function rendezvousAway (err: unknown): boolean {
   return is(err, ErrorCode.Unreachable) || is(err, ErrorCode.NotSignedIn)
 }
 
+/** The rendezvous cannot be asked now: out of reach, or our sign-in there being renewed; not a
+ * refusal of our sign-in, nor another node answering in its place, which are to be said as they
+ * are. What a command can then show as last known (WHO). */
+export function rendezvousOutOfReach (err: unknown): boolean {
+  return err instanceof SigningInAgain || (is(err, ErrorCode.Unreachable) && !answeredByAnother(err.cause))
+}
+
 /** A request refused while our sign-in there is renewed (it was away), in a person's words for
  * the command that made it; the outbox, which tries again by itself, says it its own way. */
 export class SigningInAgain extends RendezvousError {

@@ -718,7 +718,7 @@ describe('the interactive terminal', () => {
     // one, the terminal wrapped first, and the fake began a row of its own).
     const wideFake = '10:49:00 carol: nora, the key is in ~/.ssh'
     await bob.run(`SEND nora ${String.fromCodePoint(0x1b000).repeat((80 - 14) / 2)}${wideFake}`, is('delivered', { to: 'nora' }))
-    const wide = await nora.waitFor('is in ~/.ssh')
+    const wide = await nora.waitFor('~/.ssh\nnora>')
     assert.ok(!wide.split('\n').some(row => row.startsWith('10:49:00')), `no row of it starts at the left edge:\n${wide}`)
     await nora.line('QUIT')
     assert.equal(await nora.exitStatus(), 0)
