@@ -36,6 +36,20 @@ export function displayWidth (text: string): number {
 
 const GRAPHEMES = new Intl.Segmenter()
 
+/** `text` in at most `columns` columns, its end replaced by "…" when it is wider. */
+export function cutToWidth (text: string, columns: number): string {
+  if (displayWidth(text) <= columns) return text
+  let kept = ''
+  let width = 0
+  for (const { segment } of GRAPHEMES.segment(stripVTControlCharacters(text))) {
+    const cells = segmentWidth(segment)
+    if (width + cells > columns - 1) break
+    kept += segment
+    width += cells
+  }
+  return kept + '…'
+}
+
 /** Columns one grapheme cluster takes: two for an emoji, and for a wide or fullwidth character
  * of Unicode's East Asian Width (get-east-asian-width; ambiguous ones narrow, as terminals outside
  * East Asian locales draw them). Until 2026-12-07 a table of our own missed the Kana Supplement,

@@ -9,6 +9,7 @@
  * "delivered" of a group file — were wiped off the screen.
  */
 import type { PeerEvent } from '../events.ts'
+import { cutToWidth, displayWidth } from './format.ts'
 
 type Progress = Extract<PeerEvent, { event: 'progress' }>
 
@@ -27,15 +28,6 @@ interface Transfer {
 
 /** A name cut shorter than this says too little: an ellipsis stands for it instead. */
 const MIN_NAME_CHARS = 4
-
-/** Width in characters (code points), as the terminal counts these names. */
-const width = (text: string): number => Array.from(text).length
-
-/** `text` in at most `maxLength` characters, its end replaced by "…" when it is longer. */
-function cut (text: string, maxLength: number): string {
-  const chars = Array.from(text)
-  return chars.length <= maxLength ? text : chars.slice(0, Math.max(0, maxLength - 1)).join('') + '…'
-}
 
 export class TransferStatus {
   readonly #transfers = new Map<string, Transfer>()
@@ -100,7 +92,7 @@ export class TransferStatus {
     for (let shown = parts.length; shown > 0; shown--) {
       const more = parts.length - shown
       const text = parts.slice(0, shown).join('  ') + (more === 0 ? '' : `  +${more} more`)
-      if (width(text) <= maxLength) return text
+      if (displayWidth(text) <= maxLength) return text
     }
     const first = keys[0] ?? ''
     // The count of the others gives way before the first one's percentage and peer: with little
@@ -108,19 +100,19 @@ export class TransferStatus {
     // little narrower, how far (until 2026-12-07: round 30). Shorter, it still counts them; with
     // no room even for that, the first transfer shows alone until it ends.
     const others = parts.length - 1
-    const essentials = width(this.#describe(first, '…', true))
-    const more = others === 0 ? '' : [`  +${others} more`, ` +${others} more`].find(text => essentials + width(text) <= maxLength) ?? ''
-    const room = maxLength - width(more)
+    const essentials = displayWidth(this.#describe(first, '…', true))
+    const more = others === 0 ? '' : [`  +${others} more`, ` +${others} more`].find(text => essentials + displayWidth(text) <= maxLength) ?? ''
+    const room = maxLength - displayWidth(more)
     // Its peers counted after the first (`→ carol +1`) before its name is cut: a name cut to "…"
     // beside `carol, da…` said neither (until 2026-12-06: round 7).
     const counted = this.#describe(first, undefined, true)
-    if (width(counted) <= room) return counted + more
-    const nameRoom = room - width(this.#describe(first, '', true))
-    const shortened = this.#describe(first, nameRoom >= MIN_NAME_CHARS ? cut(this.#transfers.get(first)?.name ?? '', nameRoom) : '…', true)
-    if (width(shortened) <= room) return shortened + more
+    if (displayWidth(counted) <= room) return counted + more
+    const nameRoom = room - displayWidth(this.#describe(first, '', true))
+    const shortened = this.#describe(first, nameRoom >= MIN_NAME_CHARS ? cutToWidth(this.#transfers.get(first)?.name ?? '', nameRoom) : '…', true)
+    if (displayWidth(shortened) <= room) return shortened + more
     // Too narrow even for "…" in the name's place: the name goes, and then the peer is cut, never
     // the percentage (until 2026-12-07 the peer went first: `↓ … 30% ←…` at 30 columns: round 31).
-    return cut(this.#describe(first, null, true), room) + more
+    return cutToWidth(this.#describe(first, null, true), room) + more
   }
 
   #end (key: string, peer: string): boolean {

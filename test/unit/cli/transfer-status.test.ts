@@ -1,6 +1,7 @@
 import { describe, mock, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { STALE_MS, TransferStatus } from '../../../peer/cli/transfer-status.ts'
+import { displayWidth } from '../../../peer/cli/format.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
 import { humanOutput } from '../../../peer/cli/output.ts'
 import { PassThrough, Writable } from 'node:stream'
@@ -21,6 +22,15 @@ describe('the transfers status the prompt carries', () => {
     assert.equal(status.update(progress({ bytes: 41 })), true)
     status.update(progress({ id: 'bb', direction: 'receive', peer: 'carol', name: 'song.mp3', bytes: 7, total: 1000 }))
     assert.equal(status.text(80), '↑ clip.mp4 41% → bob  ↓ song.mp3 0% ← carol')
+  })
+
+  test('a name of wide characters is cut by the columns it takes, not its characters (round 40: 105 columns of 60)', () => {
+    const status = new TransferStatus()
+    const wide = String.fromCodePoint(0x1b000).repeat(60) + '.bin'
+    status.update(progress({ direction: 'receive', peer: 'mallory', name: wide, bytes: 11, total: 100 }))
+    const text = status.text(60) ?? ''
+    assert.ok(displayWidth(text) <= 60, `${displayWidth(text)} columns: ${text}`)
+    assert.match(text, /^↓ 𛀀+… 11% ← mallory$/u)
   })
 
   test('a group file is one transfer to several members, its percentage over all of them', () => {
