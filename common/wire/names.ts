@@ -117,6 +117,12 @@ export function isValidName (name: string): boolean {
 // C0/C1 controls, and the Unicode bidi controls that make "evil\u202Egnp.exe" look like
 // "evilexe.png" (CVE-2021-42574 style "Trojan Source" tricks).
 const CONTROL_OR_BIDI = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu
+// Characters that show as nothing: zero-width ones (not the joiners U+200C/D, which emoji and
+// several scripts need) and the blank letters (Hangul fillers, the braille blank). A name of them
+// alone was kept as a file no file manager shows a name for, and a run of them hid where a name
+// ends (`invoice\u3164\u3164\u3164.pdf.exe`: round 40). The combining ones stand outside the
+// class, as the lint's no-misleading-character-class asks.
+const INVISIBLE = /[\u115f\u1160\u200b\u2060\u2800\u3164\ufeff\uffa0\u180e]|\u034f|\u17b4|\u17b5|\u180b|\u180c|\u180d|\u180f/gu
 const PATH_SEPARATORS = /[/\\:]/g
 // Device names Windows refuses as file names, with or without an extension. Fuzzing fix (issue 7):
 // the `s` flag, so that `.*` also covers U+2028/U+2029, which are kept inside a name; without it
@@ -125,13 +131,13 @@ const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$/is
 
 /**
  * A file name from the network made safe to create in the downloads folder: no directories, no
- * controls or bidi tricks, no dot-only or reserved names, no white space at either end, at most
+ * controls or bidi tricks, nothing invisible, no dot-only or reserved names, no white space at either end, at most
  * 255 UTF-8 bytes. Never returns an empty string. Uniqueness on disk (no overwrite) is the
  * store's job. A sender announces a file under this name too (peer/files/send.ts), so what it
  * announces is what a signal header accepts (headers.ts) and what the receiver keeps.
  */
 export function sanitiseFileName (raw: string): string {
-  let name = raw.normalize('NFC').replace(CONTROL_OR_BIDI, '').replace(PATH_SEPARATORS, '_')
+  let name = raw.normalize('NFC').replace(CONTROL_OR_BIDI, '').replace(INVISIBLE, '').replace(PATH_SEPARATORS, '_')
   // No hidden files, no "." or "..". Leading dots and white space go together: ". .x" is "x"
   // (until 2026-12-05 it was " .x", whose leading space a signal header refuses).
   name = fitted(name.replace(/^[\s.]+/, ''))

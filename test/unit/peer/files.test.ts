@@ -278,7 +278,13 @@ describe('names from the network', () => {
     ['x'.repeat(10_000) + '.txt', name => { assert.ok(Buffer.byteLength(name) <= 255); assert.ok(name.endsWith('.txt')) }],
     ['evil\u202Egnp.exe', name => assert.equal(name, 'evilgnp.exe')],
     ['a\u0000b\nc\u0007\u001b[31md.txt', name => assert.equal(name, 'abc[31md.txt')],
-    ['..', name => assert.equal(name, 'file')]
+    ['..', name => assert.equal(name, 'file')],
+    // Nothing that shows as nothing (round 40: kept as is); the joiners of emoji and scripts stay.
+    ['\u200b\u200b', name => assert.equal(name, 'file')],
+    ['\u3164', name => assert.equal(name, 'file')],
+    ['invoice\u3164\u3164\u3164\u2800\ufeff.pdf.exe', name => assert.equal(name, 'invoice.pdf.exe')],
+    ['family 👨\u200d👩\u200d👧.jpg', name => assert.equal(name, 'family 👨\u200d👩\u200d👧.jpg')],
+    ['\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.txt', name => assert.equal(name, '\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.txt')]
   ]
   for (const [raw, check] of cases) {
     test(`${JSON.stringify(raw.slice(0, 40))} lands inside the downloads folder under a safe name`, async () => {
