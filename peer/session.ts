@@ -237,8 +237,9 @@ export class Session {
   }
 
   /** A session with a peer (either side opened it) means it is reachable: its queue goes now. */
-  /** The members of each group as last seen here before this sign-in (start). */
-  #membersBefore = new Map<string, string[]>()
+  /** The members of each group as last seen here: from the store at start, then as the news of
+   * joins and leaves comes and as each sign-in at the rendezvous finds them (#sayWhoCameAndWent). */
+  #membersSeen = new Map<string, string[]>()
   /** The tidying of what the last run left mid-file (start). */
   #tidied: Promise<void> = Promise.resolve()
   readonly #onSessionOpen = (peer: SessionPeer): void => { this.outbox.flush(peer.username) }
@@ -246,7 +247,7 @@ export class Session {
   /** `offline`: signed in from the data folder alone; the rendezvous is tried in the background. */
   async start (offline = false): Promise<void> {
     // Before anything asks the rendezvous: the members as last seen here, to tell what changed.
-    this.#membersBefore = this.keyring.membersLastSeen()
+    this.#membersSeen = this.keyring.membersLastSeen()
     // Before anything can come in: what arrived as the last run stopped, and was never shown.
     const unshown = this.store.takeUnshown()
     if (unshown.length > 0) this.#emit({ event: 'unshown', conversations: unshown })
@@ -305,20 +306,30 @@ export class Session {
   }
 
   /**
-   * At sign-in: who joined and who left our groups while we were away, against the members last
-   * seen here (round 38: a leave while we were away was never said; `MEMBERS` alone showed it).
-   * A group first seen now has nothing to compare with.
+   * At a sign-in, and at each sign-in again after the rendezvous was lost: who joined and who
+   * left our groups meanwhile, against the members last seen here (round 38: a leave while we
+   * were away was never said; `MEMBERS` alone showed it). A group first seen now has nothing to
+   * compare with. What the news said live is seen already (until that day's audit, a sign-in again
+   * after a rendezvous restart said it once more, "while you were away").
    */
   async #sayWhoCameAndWent (groups: GroupName[]): Promise<void> {
     for (const group of groups) {
-      const before = this.#membersBefore.get(group)
-      if (before === undefined) continue
       const info = await this.keyring.info(group).catch(() => undefined)
       if (info === undefined) continue
       const now: string[] = info.members.map(member => member.username)
+      const before = this.#membersSeen.get(group)
+      this.#membersSeen.set(group, now)
+      if (before === undefined) continue
       for (const user of now) if (user !== this.username && !before.includes(user)) this.#emit({ event: 'member-joined', group, user, whileAway: true })
       for (const user of before) if (user !== this.username && !now.includes(user)) this.#emit({ event: 'member-left', group, user, whileAway: true })
     }
+  }
+
+  /** The news of a join or a leave, live: seen. */
+  #sawMembership (group: string, user: string, joined: boolean): void {
+    const seen = this.#membersSeen.get(group)
+    if (seen === undefined) return
+    this.#membersSeen.set(group, joined ? [...new Set([...seen, user])] : seen.filter(name => name !== user))
   }
 
   /**
@@ -702,6 +713,7 @@ export class Session {
           this.#listAfterJoin(event.group)
         }
         // Members see who comes and goes (issue 12 item 2; a joiner gets the key automatically).
+        this.#sawMembership(event.group, event.username, event.type === 'member-joined')
         this.#emit({ event: event.type, group: event.group, user: event.username, whileAway: false })
         break
       case 'rotation-needed':

@@ -469,4 +469,29 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     assert.equal(dave.events.filter(e => (e.event === 'group-message' || e.event === 'group-file') && e.group === 'farewell').length, 0)
     assert.deepEqual(carol.events.slice(from).filter(e => e.event === 'error' || e.event === 'undelivered'), [])
   })
+
+  test('what the news said live is not said again when the rendezvous comes back (round 41 audit: "while you were away", twice)', async () => {
+    // bob, started again, has the members as kept in his folder; then the news changes them live.
+    assert.equal(await peer('bob').quit(), 0)
+    const bob = await login('bob')
+    await joinGroup('bob', 'later')
+    await joinGroup('carol', 'later')
+    await bob.waitFor(is('member-joined', { group: 'later', user: 'carol', whileAway: false }))
+    assert.deepEqual((await members('bob', 'later')).names, ['bob', 'carol'], 'kept in his folder')
+    assert.equal(await peer('bob').quit(), 0)
+    const again = await login('bob')
+    await joinGroup('dave', 'later')
+    await again.waitFor(is('member-joined', { group: 'later', user: 'dave', whileAway: false }))
+    await peer('carol').run('LEAVE later', is('left'))
+    await again.waitFor(is('member-left', { group: 'later', user: 'carol', whileAway: false }))
+    const from = again.events.length
+    const port = Number(/\/tcp\/(\d+)/.exec(server.addr.toString())?.[1])
+    await server.stop('SIGKILL')
+    await again.waitFor(is('rendezvous', { connected: false }), 20_000, from)
+    server = await spawnRendezvous(join(dir, 'rendezvous'), 15_000, port)
+    await again.waitFor(is('rendezvous', { connected: true }), 40_000, from)
+    await again.run('LIST', is('groups')) // signed in there again, its news settled
+    await new Promise(resolve => setTimeout(resolve, 500))
+    assert.deepEqual(again.events.slice(from).filter(e => e.event === 'member-joined' || e.event === 'member-left'), [])
+  })
 })
