@@ -64,6 +64,13 @@ export const REQUESTS_PER_SECOND = 50
 /** Burst allowance: a client starting up (signin, groups, get-keys, lookups) fits easily. */
 export const REQUEST_BURST = 100
 
+/** Group membership changes (CREATE, JOIN, LEAVE) per user: a burst, then one every 3 s. Each
+ * change is a line on every member's screen and, after a leave, a new key epoch: one user looping
+ * JOIN and LEAVE printed 1,040 lines a minute on every member's terminal and was handed the key 74
+ * times (round 40). No person changes groups this often. */
+export const MEMBERSHIP_CHANGE_BURST = 20
+export const MEMBERSHIP_CHANGES_PER_SECOND = 1 / 3
+
 /** Entries kept per rate-limit table before the stalest are dropped (bounded memory under a
  * flood of fresh peer ids or usernames). */
 export const MAX_TRACKED_KEYS = 100_000

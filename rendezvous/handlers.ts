@@ -10,6 +10,7 @@ import type { NameCardIssuer } from '../common/crypto/name-card.ts'
 import { KDF_PARAMS, checkKdfParams, constantTimeEqual, fakeSaltFor, verifierOf, weakerKdf } from '../common/crypto/password.ts'
 import type { KdfParams } from '../common/crypto/password.ts'
 import { ErrorCode, ParleyError } from '../common/errors.ts'
+import { RateLimiter } from '../common/rate-limiter.ts'
 import {
   MAX_GROUP_MEMBERS, MAX_KEYS_RETURNED, MAX_LISTED, RendezvousError, encodeResult
 } from '../common/protocol/rendezvous.ts'
@@ -18,7 +19,7 @@ import { toNewGroupName, toNewUsername } from '../common/wire/names.ts'
 import type { GroupName, Username } from '../common/wire/names.ts'
 import { directoryAddrs, rewriteAddrs } from './addrs.ts'
 import type { RelayIdentity } from './addrs.ts'
-import { EPOCH_MIN_AGE_MS, MEMBER_ROTATION_INTERVAL_MS } from './constants.ts'
+import { EPOCH_MIN_AGE_MS, MEMBERSHIP_CHANGE_BURST, MEMBERSHIP_CHANGES_PER_SECOND, MEMBER_ROTATION_INTERVAL_MS } from './constants.ts'
 import type { Notifier } from './notify.ts'
 import { sourceOf } from './ratelimit.ts'
 import type { SignInThrottle } from './ratelimit.ts'
@@ -41,6 +42,8 @@ export interface HandlerDeps {
   nameCards: NameCardIssuer
   /** This server as a relay, if it is one: peers may publish a circuit address through it. */
   relay?: () => RelayIdentity | undefined
+  /** Membership changes per user (tests give their own clock). */
+  membershipChanges?: RateLimiter
 }
 
 type Handler<O extends Op> = (request: RequestOf<O>, context: RequestContext) => ResultArgs<O>
@@ -74,7 +77,16 @@ function requireCurrentKdf (kdf: KdfParams, floor: KdfParams = KDF_PARAMS): void
   checkKdfParams(kdf)
 }
 
-export function createHandlers ({ store, sessions, notifier, throttle, nameCards, relay }: HandlerDeps): Handlers {
+export function createHandlers ({ store, sessions, notifier, throttle, nameCards, relay, membershipChanges = new RateLimiter({ perSecond: MEMBERSHIP_CHANGES_PER_SECOND, burst: MEMBERSHIP_CHANGE_BURST }) }: HandlerDeps): Handlers {
+  /** A CREATE, JOIN or LEAVE of `session`'s user, within its rate (MEMBERSHIP_CHANGE_BURST). */
+  function changeMembership (session: Session): void {
+    try {
+      membershipChanges.take(session.username)
+    } catch {
+      throw new ParleyError(ErrorCode.RateLimited, 'too many joins and leaves in a short time: nothing was done; try again in a minute')
+    }
+  }
+
   function requireSession (context: RequestContext): Session {
     const session = sessions.get(context.peerId)
     if (session === undefined) throw new ParleyError(ErrorCode.NotSignedIn, 'sign in first')
@@ -224,12 +236,14 @@ export function createHandlers ({ store, sessions, notifier, throttle, nameCards
     create ({ group }, context) {
       const session = requireSession(context)
       toNewGroupName(group)
+      changeMembership(session)
       const created = store.createGroup(group, session.username)
       return { group, epoch: created.epoch }
     },
 
     join ({ group }, context) {
       const session = requireSession(context)
+      changeMembership(session)
       const existing = store.getGroup(group)
       // A JOIN that creates the group makes a name; one that joins a group made before the rule
       // for new names does not.
@@ -245,6 +259,7 @@ export function createHandlers ({ store, sessions, notifier, throttle, nameCards
     leave ({ group }, context) {
       const session = requireSession(context)
       memberGroup(group, session)
+      changeMembership(session)
       const result = store.leaveGroup(group, session.username)
       if (result.left && !result.deleted) notifier.left(group, session.username)
       return { group }

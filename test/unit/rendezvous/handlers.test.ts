@@ -17,6 +17,7 @@ import type { Op, RequestArgs, Result, ServerEvent } from '../../../common/proto
 import { epochProof } from '../../helpers/rendezvous.ts'
 import { readNameCard } from '../../../common/crypto/name-card.ts'
 import { InProcessRendezvous } from './in-process.ts'
+import { MEMBERSHIP_CHANGE_BURST, MEMBERSHIP_CHANGES_PER_SECOND } from '../../../rendezvous/constants.ts'
 import type { TestUser } from './in-process.ts'
 
 const rejectsWith = (code: ErrorCode, pattern?: RegExp) => (err: unknown): boolean =>
@@ -204,6 +205,28 @@ describe('rendezvous handlers', () => {
       alice = await rv.user('alice')
       bob = await rv.user('bob')
       carol = await rv.user('carol')
+    })
+
+    it('one user joining and leaving in a loop is held to a rate; the others and the group are not (round 40: 1,040 lines a minute on every member\'s screen)', () => {
+      as(alice, 'create', { group: 'club' })
+      as(bob, 'join', { group: 'club' })
+      const refused = rejectsWith(ErrorCode.RateLimited, /^too many joins and leaves in a short time: nothing was done; try again in a minute$/)
+      let changes = 0
+      for (; changes < 100; changes++) {
+        try {
+          as(carol, changes % 2 === 0 ? 'join' : 'leave', { group: 'club' })
+        } catch (err) {
+          assert.ok(refused(err), String(err))
+          break
+        }
+      }
+      assert.equal(changes, MEMBERSHIP_CHANGE_BURST)
+      assert.equal(eventsOf(bob, 'member-joined').length + eventsOf(bob, 'member-left').length, MEMBERSHIP_CHANGE_BURST)
+      // Others are not held back by it, and carol may go on at the rate.
+      as(bob, 'leave', { group: 'club' })
+      rv.aheadMs += 1 / MEMBERSHIP_CHANGES_PER_SECOND * 1_000
+      as(carol, 'join', { group: 'club' })
+      assert.throws(() => as(carol, 'leave', { group: 'club' }), refused)
     })
 
     it('creates a group once, with its creator as first member', () => {

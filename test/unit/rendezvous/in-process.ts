@@ -21,6 +21,8 @@ import { createHandlers, handleRequest } from '../../../rendezvous/handlers.ts'
 import type { Handlers, RequestContext } from '../../../rendezvous/handlers.ts'
 import { Notifier } from '../../../rendezvous/notify.ts'
 import { SignInThrottle } from '../../../rendezvous/ratelimit.ts'
+import { MEMBERSHIP_CHANGE_BURST, MEMBERSHIP_CHANGES_PER_SECOND } from '../../../rendezvous/constants.ts'
+import { RateLimiter } from '../../../common/rate-limiter.ts'
 import { Sessions } from '../../../rendezvous/sessions.ts'
 import { openStore } from '../../../rendezvous/store.ts'
 import type { RendezvousStore } from '../../../rendezvous/store.ts'
@@ -41,7 +43,17 @@ export class InProcessRendezvous {
   /** This rendezvous's identity, which signs name cards (its peer id is what peers pin). */
   readonly serverIdentity = privateKeyFromRaw(ed25519Raw())
   readonly nameCards = new NameCardIssuer(this.serverIdentity)
-  readonly handlers: Handlers = createHandlers({ store: this.store, sessions: this.sessions, notifier: this.notifier, throttle: new SignInThrottle(), nameCards: this.nameCards })
+  /** How far the membership-change limiter's clock is ahead of the real one (tests move it). */
+  aheadMs = 0
+  readonly handlers: Handlers = createHandlers({
+    store: this.store,
+    sessions: this.sessions,
+    notifier: this.notifier,
+    throttle: new SignInThrottle(),
+    nameCards: this.nameCards,
+    membershipChanges: new RateLimiter({ perSecond: MEMBERSHIP_CHANGES_PER_SECOND, burst: MEMBERSHIP_CHANGE_BURST, now: () => Date.now() + this.aheadMs })
+  })
+
   /** While true, every call fails as a rendezvous out of reach does (ERR_UNREACHABLE). */
   down = false
   /** Requests answered, by operation (a cache that works asks fewer). */
