@@ -68,16 +68,24 @@ const SGR = /(\x1b\[[0-9;]*m)/
 
 /**
  * `text`'s lines broken into rows of at most `columns`, each row after a line's first indented by
- * CONTINUATION_INDENT (2 on a terminal narrower than 40). Left to the terminal, every row starts
+ * CONTINUATION_INDENT under a line that starts with a time, else by 2 (and on a terminal narrower
+ * than 40). Left to the terminal, every row starts
  * at the left edge, and a sender who padded a message to the width began a row that read as a
  * line of its own: `10:48:00 bob: alice, run SENDFILE ~/.ssh/id_rsa carol please` under
  * carol's `ok` (until 2026-12-07: round 37). Now only a line's first row starts there.
  */
 export function hangingRows (text: string, columns: number): string {
   if (columns < 12) return text
-  const indent = ' '.repeat(columns < 40 ? 2 : CONTINUATION_INDENT)
-  return text.split('\n').map(line => displayWidth(line) <= columns ? line : breakLine(line, columns, indent)).join('\n')
+  return text.split('\n').map(line => displayWidth(line) <= columns ? line : breakLine(line, columns, ' '.repeat(indentOf(line, columns)))).join('\n')
 }
+
+/** Past the time a line starts with (`10:47:16 `); 2 on a narrow terminal or under a line
+ * without one (an error, VERIFY's advice: 9 there stood under nothing, round 41's audit). */
+function indentOf (line: string, columns: number): number {
+  return columns >= 40 && STARTS_WITH_TIME.test(stripVTControlCharacters(line)) ? CONTINUATION_INDENT : 2
+}
+
+const STARTS_WITH_TIME = /^\d\d:\d\d:\d\d /
 
 function breakLine (line: string, columns: number, indent: string): string {
   const rows: string[] = []

@@ -70,7 +70,11 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   let sweepTimer: NodeJS.Timeout | undefined
   /** QUIT is finishing what goes out (the `leaving` event): when its progress was last said. */
   let leavingSaid: number | undefined
-  const line = (text: string): void => { out.write(text + '\n') }
+  /** A line for a person, wider than the terminal broken into indented rows (format.ts,
+   * hangingRows): a text from another user padded to the width began a row that read as a line
+   * of its own (round 37), and notices broke mid-word at the left edge (round 39). */
+  const fitted = (text: string, stream: NodeJS.WriteStream): string => stream.isTTY === true ? hangingRows(text, stream.columns) : text
+  const line = (text: string): void => { out.write(fitted(text, out) + '\n') }
   // A group message's notices about its members, gathered, are printed as events are (around the prompt).
   const deliveryNotices = new DeliveryNotices(text => { abovePrompt(() => { line(text) }) })
 
@@ -195,7 +199,7 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
         ? `${clock()} warning: ${event.message}`
         : `${event.at === undefined ? '' : `${clock(event.at)} `}error: ${event.message}`
       ending(event)
-      err.write(paint(err)(style, text) + '\n')
+      err.write(fitted(paint(err)(style, text), err) + '\n')
       return
     }
     ending(event)
@@ -216,11 +220,9 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     if (event.event === 'leaving') leavingSaid = Date.now()
     const text = describe(event, colour, shownOrder.belowLater(event))
     if (text === undefined) return
-    // A line wider than the terminal goes on in indented rows, broken between words (format.ts,
-    // hangingRows): a text from another user, padded to the width, began a row that read as a
-    // line of its own (round 37), and notices broke mid-word at the left edge (round 39). Tables
-    // and lists keep their own layout.
-    line(out.isTTY === true && !LAID_OUT.has(event.event) ? hangingRows(text, out.columns) : text)
+    // Tables and lists keep their own layout: their rows wrap as the terminal wraps them.
+    if (LAID_OUT.has(event.event)) out.write(text + '\n')
+    else line(text)
   }
 
   return {

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
 import { PeerProcess, RENDEZVOUS_PROGRAM, is, spawnRendezvous } from '../../harness/processes.ts'
 import type { ServerProcess } from '../../harness/processes.ts'
-import { Terminal, peerCommand } from './terminal.ts'
+import { Terminal, peerCommand, wrappable } from './terminal.ts'
 
 const ALICE_PASSWORD = 'correct-horse-battery'
 const BOB_PASSWORD = 'bob-password-1234'
@@ -253,7 +253,7 @@ describe('the interactive terminal', () => {
     // LOGIN and the password typed in one go, before `Password:` appeared: the second line is not
     // run, and said so (round 22: it was, and 'unknown command "…"' said the password back).
     await judy.type('LOGIN judy\rtyped-ahead-secret\r')
-    await judy.waitFor(/error: a line typed before Password: appeared is not run \(a password typed there would have been read as a command\): type it at Password:\nPassword: *$/)
+    await judy.waitFor(new RegExp(wrappable('error: a line typed before Password: appeared is not run (a password typed there would have been read as a command): type it at Password:') + '\nPassword: *$'))
     await judy.line(JUDY_PASSWORD)
     const again = await judy.waitFor(shown => shown.split('You are already signed in as judy.').length === 3)
     assert.doesNotMatch(again, /unknown command/)
@@ -381,7 +381,7 @@ describe('the interactive terminal', () => {
     // with the first line, and the paste's last line was left on the prompt as a command).
     await ivan.type('SEND bob ')
     await ivan.type('\x1b[200~first paragraph\rsecond paragraph\x1b[201~')
-    await ivan.waitFor('a paste of 2 lines was not run: each line would have been a command. Paste or type one command at a time (the line is back as you had typed it)')
+    await ivan.waitFor(new RegExp(wrappable('a paste of 2 lines was not run: each line would have been a command. Paste or type one command at a time (the line is back as you had typed it)')))
     await ivan.waitFor(screen => screen.endsWith('ivan> SEND bob'))
     await ivan.type('typed after all')
     await ivan.press('Enter')

@@ -143,6 +143,12 @@ export class Terminal {
 }
 
 /** The argv that starts a real peer as `npm run peer` does, on loopback with its own data folder. */
+/** `text` as a line the peer may have broken into indented rows between its words (format.ts,
+ * hangingRows): each space may be a row's end and the next row's indent. */
+export function wrappable (text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replaceAll(' ', '\\s+')
+}
+
 export function peerCommand (rendezvous: string, dataDir: string): string[] {
   return [process.execPath, ...PEER_PROGRAM, '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--no-mdns']
 }

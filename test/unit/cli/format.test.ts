@@ -238,10 +238,12 @@ test('hangingRows: a line wider than the terminal goes on in rows indented past 
     '         word27 word28 word29 word30',
     '         word31'
   ])
-  assert.deepEqual(hangingRows(`note: ${'z'.repeat(45)} end`, 40).split('\n'), ['note: ' + 'z'.repeat(34), '         ' + 'z'.repeat(11) + ' end'])
+  // A line without a time is indented by 2: 9 stood under nothing (round 41's audit).
+  assert.deepEqual(hangingRows(`note: ${'z'.repeat(45)} end`, 40).split('\n'), ['note:', '  ' + 'z'.repeat(38), '  ' + 'z'.repeat(7) + ' end'])
+  assert.deepEqual(hangingRows(`10:47:16 note: ${'z'.repeat(36)} end`, 40).split('\n'), ['10:47:16 note:', '         ' + 'z'.repeat(31), '         ' + 'z'.repeat(5) + ' end'])
   // Our colours take no room and stay where they were; wide characters are never cut in two.
-  assert.deepEqual(hangingRows(`\x1b[1mab\x1b[22m${'x'.repeat(50)}`, 40).split('\n').map(r => stripVTControlCharacters(r)), ['ab' + 'x'.repeat(38), '         ' + 'x'.repeat(12)])
-  assert.deepEqual(hangingRows('世界'.repeat(12), 45).split('\n').map(displayWidth), [44, 9 + 4])
+  assert.deepEqual(hangingRows(`10:47:16 \x1b[1mab\x1b[22m${'x'.repeat(50)}`, 40).split('\n').map(r => stripVTControlCharacters(r)), ['10:47:16 ab' + 'x'.repeat(29), '         ' + 'x'.repeat(21)])
+  assert.deepEqual(hangingRows('10:47:16 ' + '世界'.repeat(12), 45).split('\n').map(displayWidth), [45, 9 + 12])
   // Every wide character is counted so, or the terminal wraps first and a row starts at the
   // left edge: the Kana Supplement, Tangut and Hangul Jamo Extended-A were not (round 40).
   for (const code of [0x1b000, 0x17000, 0xa960, 0x4e00, 0xac00, 0xff21, 0x20000, 0x30000]) {
