@@ -29,6 +29,7 @@ import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import { writeFileAtomic } from '../common/fs.ts'
 import { answerWithin } from '../common/patient-timeout.ts'
 import type { RendezvousClient, SignupArgs } from './rendezvous-client.ts'
+import type { PeerEvent } from './events.ts'
 import { logger } from './log.ts'
 import { ANSWER_PATIENCE_MS } from './constants.ts'
 
@@ -48,6 +49,20 @@ export interface SignedIn {
   identity: PrivateKey
   /** Signed in from the data folder alone: the rendezvous could not be reached (see signInOffline). */
   offline?: boolean
+  /** Sign-ins from other devices the rendezvous refused since the account last signed in. */
+  failedSignIns?: number
+}
+
+/** What a person is told of sign-ins from other devices that failed since they last signed in
+ * (round 40: 20 wrong guesses at a password, and its owner never heard of them). */
+export function failedSignInsWarning (username: string, count: number): PeerEvent | undefined {
+  if (count === 0) return undefined
+  const times = count === 1 ? 'A sign-in' : `${count} sign-ins`
+  return {
+    event: 'warning',
+    code: ErrorCode.BadCredentials,
+    message: `${times} to ${username} from another device failed (a wrong password) since you last signed in: if ${count === 1 ? 'it was' : 'they were'} not you, someone may be guessing your password`
+  }
 }
 
 /** The seam between the account flow and the node that carries it. */
@@ -82,9 +97,9 @@ async function credentialsFor (username: string, password: string, salt: Uint8Ar
  * this node took the identity the account names, a refusal is the rendezvous's `fault`
  * (ERR_PROTOCOL). The one check of `bound` for the four places that sign in with a kept key.
  */
-export async function signInBound (rendezvous: Pick<RendezvousClient, 'signin'>, args: { username: string, authKey: Uint8Array, addrs: string[] }, unbound: 'another' | 'fault'): Promise<void> {
+export async function signInBound (rendezvous: Pick<RendezvousClient, 'signin'>, args: { username: string, authKey: Uint8Array, addrs: string[] }, unbound: 'another' | 'fault'): Promise<number> {
   const signed = await rendezvous.signin(args)
-  if (signed.bound) return
+  if (signed.bound) return signed.failedSignIns ?? 0
   throw unbound === 'another'
     ? new ParleyError(ErrorCode.IdentityChanged, `the rendezvous has another identity for ${args.username}`)
     : new ParleyError(ErrorCode.Protocol, 'the rendezvous did not accept our identity')
@@ -137,8 +152,9 @@ export async function signIn (host: AccountHost, username: string, password: str
     .catch(async (err: unknown) => { throw await unknownHere(host, username, password, account, salt, err) })
   const accountKey = accountKeyFrom(credentials, first.username, first.dataKey, false) ?? credentials.wrapKey
   let signed: SignedIn
+  const failed = first.failedSignIns === undefined ? {} : { failedSignIns: first.failedSignIns }
   if (first.bound && local !== undefined) {
-    signed = { username: first.username, wrapKey: accountKey, authKey: credentials.authKey, identity: local }
+    signed = { username: first.username, wrapKey: accountKey, authKey: credentials.authKey, identity: local, ...failed }
   } else {
     // A new machine (or a lost data folder): the identity comes from its wrapped copy on the
     // rendezvous, then we sign in again as that identity.
@@ -149,7 +165,7 @@ export async function signIn (host: AccountHost, username: string, password: str
     await host.useIdentity(identity)
     await signInBound(host.rendezvous(), { username, authKey: credentials.authKey, addrs: host.addrs() }, 'fault')
     await saveLocalIdentity(host.dataDir, first.username, first.identity)
-    signed = { username: first.username, wrapKey: accountKey, authKey: credentials.authKey, identity }
+    signed = { username: first.username, wrapKey: accountKey, authKey: credentials.authKey, identity, ...failed }
   }
   await saveLocalAccount(host.dataDir, first.username, { kdf, salt, dataKey: first.dataKey })
   if (!weakerKdf(kdf, KDF_PARAMS)) return signed

@@ -12,7 +12,7 @@ import type { ParleyNode } from '../common/node.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import type { GroupName, MessageId, Username } from '../common/wire/names.ts'
 import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
-import { signIn, signInBound, signUp } from './account.ts'
+import { failedSignInsWarning, signIn, signInBound, signUp } from './account.ts'
 import type { AccountHost, SignedIn } from './account.ts'
 import type { Emit, HistoryLine, PeerEvent } from './events.ts'
 import { RendezvousClient, rendezvousAway, rendezvousOutOfReach } from './rendezvous-client.ts'
@@ -176,9 +176,11 @@ export class ParleyPeer {
         session.signedInAgain(signed.authKey)
         this.#account = signed
         this.#emit({ ...event, already: true })
-        return
+      } else {
+        await this.#open(signed, { ...event, already: false })
       }
-      await this.#open(signed, { ...event, already: false })
+      const failed = failedSignInsWarning(signed.username, signed.failedSignIns ?? 0)
+      if (failed !== undefined) this.#emit(failed)
     })
   }
 

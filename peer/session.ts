@@ -41,7 +41,7 @@ import { loopQuiet } from '../common/loop-quiet.ts'
 import type { SignedInGate, SignedInUser } from './signed-in.ts'
 import { logger } from './log.ts'
 import { answeredByAnother } from './transport/dial.ts'
-import { signInBound } from './account.ts'
+import { failedSignInsWarning, signInBound } from './account.ts'
 
 const log = logger('parley:session')
 
@@ -403,7 +403,8 @@ export class Session {
       const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** attempt) * (0.75 + Math.random() / 2)
       try {
         await sleep(delay, undefined, { signal })
-        await signInBound(this.#rendezvous, { username: this.username, authKey: this.#authKey, addrs: this.#addrs() }, 'another')
+        const failed = failedSignInsWarning(this.username, await signInBound(this.#rendezvous, { username: this.username, authKey: this.#authKey, addrs: this.#addrs() }, 'another'))
+        if (failed !== undefined) this.#emit(failed)
         // Before the events stream opens: its first presence events can be read before the
         // subscription's own answer is (a CI run printed "bob is online" for a bob who signed in
         // again just then; until 2026-12-06 the window opened after the subscription).

@@ -139,7 +139,9 @@ export type Request = { [O in Op]: RequestOf<O> }[Op]
 export const RESPONSE_SCHEMAS = {
   salt: { salt, kdf },
   signup: { username, peerId },
-  signin: { username, peerId, identity: bytes(MAX_IDENTITY_BYTES, 1), bound: bool(), dataKey: optional(dataKey) },
+  /** `failedSignIns`: sign-ins to the account from other devices that failed (a wrong password)
+   * since it last signed in, while this server ran; absent when none. */
+  signin: { username, peerId, identity: bytes(MAX_IDENTITY_BYTES, 1), bound: bool(), dataKey: optional(dataKey), failedSignIns: optional(uint()) },
   rekey: { username },
   lookup: { username, peerId, addrs, online: bool() },
   whois: { username, peerId, addrs, online: bool() },

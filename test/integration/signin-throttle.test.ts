@@ -140,5 +140,9 @@ describe('sign-in: scrypt upgrade and throttling with real processes', () => {
     const login = await back.run(`LOGIN owner ${PASSWORD}`, e => e.event === 'logged-in' || e.event === 'error')
     assert.equal(login.event, 'logged-in', JSON.stringify(login))
     assert.ok(Date.now() - started < 15_000)
+    // And is told of the guesses that reached the password check (round 40: never told).
+    const compared = outcomes.filter(code => code === ErrorCode.BadCredentials).length
+    const told = await back.waitFor(e => e.event === 'warning' && e.code === ErrorCode.BadCredentials)
+    assert.equal(told.message, `${compared} sign-ins to owner from another device failed (a wrong password) since you last signed in: if they were not you, someone may be guessing your password`)
   })
 })

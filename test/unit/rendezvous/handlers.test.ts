@@ -69,6 +69,17 @@ describe('rendezvous handlers', () => {
       assert.equal(rv.sessions.isOnline('alice'), false)
     })
 
+    it('failed sign-ins from other devices are told at the next sign-in, once; the owner\'s own typos are not (round 40)', async () => {
+      const alice = await rv.identity('alice')
+      signup(alice)
+      rv.sessions.end(alice.peerId)
+      const guesser = await rv.identity('alice')
+      for (let i = 0; i < 3; i++) assert.throws(() => signin(guesser, 'alice', randomBytes(32)), rejectsWith(ErrorCode.BadCredentials))
+      assert.throws(() => signin(alice, 'alice', randomBytes(32)), rejectsWith(ErrorCode.BadCredentials), 'a typo on her own device')
+      assert.equal(signin(alice).failedSignIns, 3)
+      assert.equal(signin(alice).failedSignIns, undefined, 'told once')
+    })
+
     it('a new username must start with a letter or digit; an account made before that rule still signs in', async () => {
       const dash = await rv.identity('dash')
       assert.throws(() => signup(dash, '-'), rejectsWith(ErrorCode.InvalidName, /a new username must start with a letter or digit/))
