@@ -236,12 +236,12 @@ export class Session {
     }
   }
 
-  /** A session with a peer (either side opened it) means it is reachable: its queue goes now. */
   /** The members of each group as last seen here: from the store at start, then as the news of
    * joins and leaves comes and as each sign-in at the rendezvous finds them (#sayWhoCameAndWent). */
   #membersSeen = new Map<string, string[]>()
   /** The tidying of what the last run left mid-file (start). */
   #tidied: Promise<void> = Promise.resolve()
+  /** A session with a peer (either side opened it) means it is reachable: its queue goes now. */
   readonly #onSessionOpen = (peer: SessionPeer): void => { this.outbox.flush(peer.username) }
 
   /** `offline`: signed in from the data folder alone; the rendezvous is tried in the background. */
