@@ -433,7 +433,11 @@ function queuedLine (event: Extract<PeerEvent, { event: 'queued' }>, count: numb
   else if (isWaitingForKey(event.reason)) then = `${it} ${goes} once a member hands you the key`
   else if (event.code === ErrorCode.IdentityChanged) ({ why, then } = identityWait(event.to, event.reason, it, goes))
   else if (event.code === ErrorCode.NoSpace) then = `${it} ${goes} once ${event.to}'s disk has room` // not "can be reached": they are (round 11)
-  return colour('yellow', `${clock()} ${subject(event.name, count)}queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${why}); ${then}`)
+  // A file is sent from where it is when it goes, not copied when typed: one moved, deleted or
+  // changed meanwhile does not go (round 42: "it will be delivered" read as a promise, and a
+  // file deleted the next minute was undelivered at the recipient's return, days later perhaps).
+  const keep = event.name === null || event.reason !== 'offline' ? '' : ` (leave ${count > 1 ? 'them' : 'it'} where ${count > 1 ? 'they are' : 'it is'}, unchanged, until then)`
+  return colour('yellow', `${clock()} ${subject(event.name, count)}queued for ${event.to}${event.group === null ? '' : ` in ${event.group}`} (${why}); ${then}${keep}`)
 }
 
 /** A group message queued while it waits for the group's key (which a member hands us, most

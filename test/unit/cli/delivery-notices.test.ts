@@ -86,14 +86,14 @@ describe('delivery notices, said together', () => {
     // A burst of SENDGROUPs with a member offline (round 12: a line each); a group file's own line.
     for (const id of ['g1', 'g2', 'g3', 'g4']) human.print(queued('ivy', 'offline', 'hall', id))
     human.print(queued('ivy', 'offline', 'hall', 'f2', 'map.png'))
-    assert.deepEqual(out.lines(), ['song.mp3 queued for henry (offline); it will be delivered when they are back'])
+    assert.deepEqual(out.lines(), ['song.mp3 queued for henry (offline); it will be delivered when they are back (leave it where it is, unchanged, until then)'])
     mock.timers.tick(GATHER_MS)
     assert.deepEqual(out.lines().slice(1), [
       'queued for frank and gina in club (offline); it will be delivered when they are back',
       'queued for dave in club (the other side closed the connection); it goes as soon as dave can be reached',
       '3 messages queued for henry (offline); they will be delivered when they are back',
       '4 messages queued for ivy in hall (offline); they will be delivered when they are back',
-      'map.png queued for ivy in hall (offline); it will be delivered when they are back'
+      'map.png queued for ivy in hall (offline); it will be delivered when they are back (leave it where it is, unchanged, until then)'
     ])
     human.close()
   })
