@@ -429,8 +429,24 @@ async function receiveChunks (
     if (!final && (index + 1) % CHECKPOINT_CHUNKS === 0) checkpoints?.due(index + 1)
   }
   if (!timingSafeEqual(hash.digest(), meta.sha256)) {
-    throw new ParleyError(ErrorCode.Integrity, 'file SHA-256 does not match its metadata')
+    if (from === 0) throw new ParleyError(ErrorCode.Integrity, 'file SHA-256 does not match its metadata')
+    const damaged = new ParleyError(ErrorCode.Integrity, 'the file does not match its SHA-256: the part kept here from an earlier try was damaged, and the file comes again whole')
+    keptPartsDamaged.add(damaged)
+    throw damaged
   }
+}
+
+/**
+ * A resumed file whose whole SHA-256 does not match: every chunk that came was authenticated, and
+ * its sender checked its own copy as it read it, so what changed is the part kept here from the
+ * earlier try (round 42: said as the sender's fault, "what alice sent failed a check", with a
+ * warning of refused data from alice). Still ERR_INTEGRITY, which the sender tries again, from the
+ * start now: the kept part is dropped with the failure.
+ */
+const keptPartsDamaged = new ErrorMark()
+
+export function keptPartDamaged (err: unknown): boolean {
+  return keptPartsDamaged.has(err)
 }
 
 async function writeAll (handle: FileHandle, data: Uint8Array, position: number): Promise<void> {

@@ -16,7 +16,7 @@ import { PartialTransfer, describeLocalFile, dropGroupPartials, fileToDeliver, f
 import type { ReceivedFile } from '../../../peer/files/index.ts'
 import { nameCandidate } from '../../../peer/files/disk.ts'
 import { readPartialState, resetSweeps, tidyPartials } from '../../../peer/files/partial.ts'
-import { partLost } from '../../../peer/files/receive.ts'
+import { keptPartDamaged, partLost } from '../../../peer/files/receive.ts'
 import { CHANGE_CHECK_CHUNKS, CHECKPOINT_CHUNKS, MAX_PARTIALS_PER_SENDER, PARTIAL_MAX_AGE_MS, WINDOW_CHUNKS } from '../../../peer/files/constants.ts'
 import { openStop, sealMeta } from '../../../peer/files/wire.ts'
 
@@ -843,7 +843,9 @@ describe('resuming a cut transfer (issue 7)', () => {
     const second = await attempt(nextAttempt(f), dir)
     assert.equal(second.from, 6)
     assert.ok(second.received.status === 'rejected' && isCode(ErrorCode.Integrity)(second.received.reason))
-    assert.match((second.received.reason as Error).message, /SHA-256 does not match/)
+    // Said as this side's damage, not the sender's (round 42: "what alice sent failed a check").
+    assert.equal((second.received.reason as Error).message, 'the file does not match its SHA-256: the part kept here from an earlier try was damaged, and the file comes again whole')
+    assert.ok(keptPartDamaged(second.received.reason))
     assert.deepEqual(await readdir(dir), [], 'nothing published')
     assert.deepEqual(await kept(dir), [], 'the bad prefix is gone')
     // …so the next attempt starts over, and succeeds.
