@@ -77,17 +77,19 @@ export class DeliveryNotices {
     clearTimeout(gathering.timer)
     this.#gathering.delete(key)
     if (gathering.members.size === 0) return [] // all withdrawn
-    const messagesTo = new Map<string, number>()
+    const messagesTo = new Map<string, { members: string[], messages: number }>()
     for (const members of gathering.members.values()) {
       const names = namesInWords(members.sort())
-      messagesTo.set(names, (messagesTo.get(names) ?? 0) + 1)
+      const seen = messagesTo.get(names)
+      messagesTo.set(names, { members, messages: (seen?.messages ?? 0) + 1 })
     }
-    return [...messagesTo].map(([names, messages]) => gathering.line(names, messages))
+    return [...messagesTo].map(([names, { members, messages }]) => gathering.line(names, messages, members))
   }
 }
 
-/** A gathered line: the members' names in words, and how many messages went to them. */
-type Line = (names: string, messages: number) => string
+/** A gathered line: the members' names in words, how many messages went to them, and the
+ * members themselves. */
+type Line = (names: string, messages: number, members: string[]) => string
 
 /** "bob", "bob and carol", "bob, carol and dave", "bob, carol, dave, erin and 2 others". */
 export function namesInWords (names: readonly string[]): string {

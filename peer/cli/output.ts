@@ -51,6 +51,8 @@ const LATE_MS = 60_000
  * however little it waited: a catch-up from a second sender came under the first's later texts
  * with nothing to say that it was older (round 38). More than two clocks that differ a little. */
 const OUT_OF_ORDER_MS = 2_000
+/** The reason a delivery cut by its connection closing is queued with (common/wire/frames.ts). */
+const CONNECTION_CLOSED = 'the other side closed the connection'
 /** How often transfers that went silent are looked for (transfer-status.ts, STALE_MS). */
 const STATUS_SWEEP_MS = 5_000
 /** After QUIT, while what goes out is finished (no prompt to carry the status), a line says how
@@ -64,6 +66,13 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   const colour = paint(out)
   const transfers = new TransferStatus()
   const shownOrder = new ShownOrder()
+  /** Users the last presence line said are offline. */
+  const offlineNow = new Set<string>()
+  /** A delivery cut as its recipients went away, the presence line saying so coming while its
+   * notice was gathered: said as `offline`, as the outbox says one cut after it (round 42: "bob is
+   * offline", then "queued for bob (the other side closed the connection)"). */
+  const cutAsTheyLeft = (event: Extract<PeerEvent, { event: 'queued' }>, members: string[]): boolean =>
+    event.code === ErrorCode.Unreachable && event.reason === CONNECTION_CLOSED && members.every(member => offlineNow.has(member))
   let prompt: { before: () => void, after: () => void } | undefined
   let lastRedraw = -Infinity
   let redrawTimer: NodeJS.Timeout | undefined
@@ -206,12 +215,16 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     // A delivery withdrawn from a member who left is no news, and no longer waits (round 16: its
     // text was said "not confirmed yet … stays in your outbox" 5 s later).
     if (event.event === 'delivered' || event.event === 'withdrawn') deliveryNotices.withdraw(event.id, event.to)
+    if (event.event === 'presence') {
+      if (event.online) offlineNow.delete(event.user)
+      else offlineNow.add(event.user)
+    }
     if (event.event === 'delivered' || event.event === 'queued') {
       const key = gatherKey(event)
       // (Several texts are counted where a file's line names the file.)
       if (key !== undefined) {
-        return deliveryNotices.add(key, event.id, event.to, (names, messages) => event.event === 'queued'
-          ? queuedLine({ ...event, to: names }, messages, colour)
+        return deliveryNotices.add(key, event.id, event.to, (names, messages, members) => event.event === 'queued'
+          ? queuedLine({ ...event, to: names, ...(cutAsTheyLeft(event, members) ? { reason: 'offline', code: null } : {}) }, messages, colour)
           : deliveredLine({ ...event, to: names }, messages, colour),
         event.event === 'queued' && isWaitingForKey(event.reason) ? KEY_WAIT_GATHER_MS : undefined)
       }

@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, mock, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { capture } from '../../helpers/captured-output.ts'
 import { humanOutput, jsonOutput } from '../../../peer/cli/output.ts'
+import { ErrorCode } from '../../../common/errors.ts'
 import { GATHER_MS, namesInWords } from '../../../peer/cli/delivery-notices.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
 
@@ -95,6 +96,16 @@ describe('delivery notices, said together', () => {
       '4 messages queued for ivy in hall (offline); they will be delivered when they are back',
       'map.png queued for ivy in hall (offline); it will be delivered when they are back (leave it where it is, unchanged, until then)'
     ])
+    human.close()
+  })
+
+  test('a delivery cut as its recipient goes, the presence line coming while its notice is gathered, is said as offline (round 42)', () => {
+    const out = capture()
+    const human = humanOutput(out.stream, capture().stream)
+    human.print({ event: 'queued', id: 'f9', to: 'carol', group: 'friends', name: 'clip.mp4', reason: 'the other side closed the connection', code: ErrorCode.Unreachable })
+    human.print({ event: 'presence', user: 'carol', online: false })
+    mock.timers.tick(GATHER_MS)
+    assert.deepEqual(out.lines(), ['carol is offline', 'clip.mp4 queued for carol in friends (offline); it will be delivered when they are back (leave it where it is, unchanged, until then)'])
     human.close()
   })
 
