@@ -11,6 +11,9 @@ import type { ByteStream } from '@libp2p/utils'
 import { ErrorCode, ParleyError, asParleyError } from '../errors.ts'
 import { MAX_FRAME_BYTES } from './limits.ts'
 
+/** What a stream that the other side closed is said as (a delivery cut so is queued with it). */
+export const CONNECTION_CLOSED = 'the other side closed the connection'
+
 /** How long a remote may keep its half of a stream open after we closed ours. */
 const CLOSE_GRACE_MS = 10_000
 
@@ -86,7 +89,7 @@ export class FramedStream {
         } catch (err) {
           // Ended between two frames: the other side went away (its process ended, say), which
           // is not a fault of the stream; ended inside a frame, it was cut short (frameError).
-          if (prefix === 0 && unexpectedEOF(err)) throw new ParleyError(ErrorCode.Unreachable, 'the other side closed the connection', { cause: err })
+          if (prefix === 0 && unexpectedEOF(err)) throw new ParleyError(ErrorCode.Unreachable, CONNECTION_CLOSED, { cause: err })
           throw err
         }
         buffer.prepend(more)
@@ -209,7 +212,7 @@ export function frameError (err: unknown): ParleyError {
   if (err instanceof Event) {
     const inner = (err as Event & { error?: unknown }).error
     if (inner instanceof Error) return frameError(inner)
-    return new ParleyError(ErrorCode.Unreachable, err.type === 'close' ? 'the other side closed the connection' : `the connection ended (${err.type})`)
+    return new ParleyError(ErrorCode.Unreachable, err.type === 'close' ? CONNECTION_CLOSED : `the connection ended (${err.type})`)
   }
   const name = err instanceof Error ? err.name : ''
   switch (name) {
@@ -228,7 +231,7 @@ export function frameError (err: unknown): ParleyError {
     case 'ConnectionClosedError':
     case 'MuxerClosedError':
     case 'StreamStateError':
-      return new ParleyError(ErrorCode.Unreachable, 'the other side closed the connection', { cause: err })
+      return new ParleyError(ErrorCode.Unreachable, CONNECTION_CLOSED, { cause: err })
     default: {
       const wrapped = asParleyError(err)
       return wrapped.code === ErrorCode.Internal

@@ -8,6 +8,7 @@ import { styleText } from 'node:util'
 import type { FileCutCause, PeerEvent } from '../events.ts'
 import { ErrorCode } from '../../common/errors.ts'
 import { formatBytes } from '../../common/format-bytes.ts'
+import { CONNECTION_CLOSED } from '../../common/wire/frames.ts'
 import { byName, clock, hangingRows, table, when } from './format.ts'
 import { safeValue } from './safe-text.ts'
 import { TransferStatus } from './transfer-status.ts'
@@ -51,8 +52,6 @@ const LATE_MS = 60_000
  * however little it waited: a catch-up from a second sender came under the first's later texts
  * with nothing to say that it was older (round 38). More than two clocks that differ a little. */
 const OUT_OF_ORDER_MS = 2_000
-/** The reason a delivery cut by its connection closing is queued with (common/wire/frames.ts). */
-const CONNECTION_CLOSED = 'the other side closed the connection'
 /** How often transfers that went silent are looked for (transfer-status.ts, STALE_MS). */
 const STATUS_SWEEP_MS = 5_000
 /** After QUIT, while what goes out is finished (no prompt to carry the status), a line says how
