@@ -314,9 +314,12 @@ export class Session {
    */
   async #sayWhoCameAndWent (groups: GroupName[]): Promise<void> {
     for (const group of groups) {
-      const info = await this.keyring.info(group).catch(() => undefined)
-      if (info === undefined) continue
-      const now: string[] = info.members.map(member => member.username)
+      // The rendezvous's own answer only: the last known list (while it is slow to answer, just
+      // back) lacks who joined since it was kept, and read as their leaving (a CI run: "dave
+      // left (while you were away)", then "dave joined").
+      const answer = await this.keyring.current(group).catch(() => undefined)
+      if (answer === undefined || !answer.answered) continue
+      const now: string[] = answer.info.members.map(member => member.username)
       const before = this.#membersSeen.get(group)
       this.#membersSeen.set(group, now)
       if (before === undefined) continue

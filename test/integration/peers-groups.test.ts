@@ -485,6 +485,7 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     await peer('carol').run('LEAVE later', is('left'))
     await again.waitFor(is('member-left', { group: 'later', user: 'carol', whileAway: false }))
     const from = again.events.length
+    const carolFrom = peer('carol').events.length
     const port = Number(/\/tcp\/(\d+)/.exec(server.addr.toString())?.[1])
     await server.stop('SIGKILL')
     await again.waitFor(is('rendezvous', { connected: false }), 20_000, from)
@@ -493,8 +494,11 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     await again.run('LIST', is('groups')) // signed in there again, its news settled
     await new Promise(resolve => setTimeout(resolve, 500))
     assert.deepEqual(again.events.slice(from).filter(e => e.event === 'member-joined' || e.event === 'member-left'), [])
-    // The news comes live again (round 41's audit saw a leave go unsaid after a restart).
-    await peer('carol').run('JOIN later', e => e.event === 'joined' || e.event === 'error', 20_000)
+    // The news comes live again (round 41's audit saw a leave go unsaid after a restart), once
+    // carol is signed in there again too.
+    await peer('carol').waitFor(is('rendezvous', { connected: true }), 40_000, carolFrom)
+    const rejoined = await peer('carol').run('JOIN later', e => e.event === 'joined' || e.event === 'error', 20_000)
+    assert.equal(rejoined.event, 'joined', JSON.stringify(rejoined))
     await again.waitFor(is('member-joined', { group: 'later', user: 'carol', whileAway: false }), 20_000, from)
   })
 })
