@@ -19,7 +19,7 @@ import { toNewGroupName, toNewUsername } from '../common/wire/names.ts'
 import type { GroupName, Username } from '../common/wire/names.ts'
 import { directoryAddrs, rewriteAddrs } from './addrs.ts'
 import type { RelayIdentity } from './addrs.ts'
-import { EPOCH_MIN_AGE_MS, MAX_TRACKED_KEYS, MEMBERSHIP_CHANGE_BURST, MEMBERSHIP_CHANGES_PER_SECOND, MEMBER_ROTATION_INTERVAL_MS } from './constants.ts'
+import { EPOCH_MIN_AGE_MS, MEMBERSHIP_CHANGE_BURST, MEMBERSHIP_CHANGES_PER_SECOND, MEMBER_ROTATION_INTERVAL_MS } from './constants.ts'
 import type { Notifier } from './notify.ts'
 import { sourceOf } from './ratelimit.ts'
 import type { SignInThrottle } from './ratelimit.ts'
@@ -65,30 +65,6 @@ const DUMMY_VERIFIER = new Uint8Array(randomBytes(32))
 
 const invalidCredentials = (): ParleyError => new ParleyError(ErrorCode.BadCredentials, 'invalid username or password')
 
-/**
- * Failed sign-ins to each account from devices other than its own, since it last signed in: told
- * at its next sign-in, so that a person learns someone tried their password (round 40: 20 wrong
- * guesses, and its owner never heard of them). The owner's own typos, from its own device, are
- * not counted. In memory (a restart forgets them), bounded as the throttle's tables are.
- */
-class FailedSignIns {
-  readonly #counts = new Map<string, number>()
-
-  add (username: string): void {
-    const count = (this.#counts.get(username) ?? 0) + 1
-    this.#counts.delete(username) // re-inserted last: the stalest go first
-    this.#counts.set(username, count)
-    if (this.#counts.size > MAX_TRACKED_KEYS) this.#counts.delete(this.#counts.keys().next().value ?? '')
-  }
-
-  /** How many since the last take, and forget them. */
-  take (username: string): number {
-    const count = this.#counts.get(username) ?? 0
-    this.#counts.delete(username)
-    return count
-  }
-}
-
 /** New and raised parameters must be sane and at least the current cost: nobody makes an
  * account (or lowers one) below OWASP's scrypt minimum. */
 function requireCurrentKdf (kdf: KdfParams, floor: KdfParams = KDF_PARAMS): void {
@@ -102,8 +78,6 @@ function requireCurrentKdf (kdf: KdfParams, floor: KdfParams = KDF_PARAMS): void
 }
 
 export function createHandlers ({ store, sessions, notifier, throttle, nameCards, relay, membershipChanges = new RateLimiter({ perSecond: MEMBERSHIP_CHANGES_PER_SECOND, burst: MEMBERSHIP_CHANGE_BURST }) }: HandlerDeps): Handlers {
-  const failedSignIns = new FailedSignIns()
-
   /** A CREATE, JOIN or LEAVE of `session`'s user, within its rate (MEMBERSHIP_CHANGE_BURST). */
   function changeMembership (session: Session): void {
     try {
@@ -197,11 +171,9 @@ export function createHandlers ({ store, sessions, notifier, throttle, nameCards
       const matches = constantTimeEqual(verifierOf(authKey), user?.verifier ?? DUMMY_VERIFIER)
       if (user === undefined || !matches) {
         throttle.fail(attempt)
-        if (user !== undefined && !attempt.trusted) failedSignIns.add(user.username)
         throw invalidCredentials()
       }
-      throttle.succeed(attempt)
-      const failed = failedSignIns.take(user.username)
+      const failed = throttle.succeed(attempt)
       const bound = user.peerId === context.peerId
       if (bound) {
         store.setAddrs(username, rewriteAddrs(addrs, context.remoteAddr, relay?.()))

@@ -191,6 +191,8 @@ const deviceKey = (a: Attempt): string => `device\u0000${a.username}\u0000${a.pe
 const pairKey = (a: Attempt): string => `pair\u0000${a.username}\u0000${a.source}`
 const sourceKey = (a: Attempt): string => `source\u0000${a.source}`
 const userKey = (a: Attempt): string => `user\u0000${a.username}`
+/** Failures from other devices since the account's last sign-in: told then (`succeed`). */
+const untoldKey = (a: Attempt): string => `untold\u0000${a.username}`
 
 export class SignInThrottle {
   readonly #table: Backoff
@@ -243,12 +245,21 @@ export class SignInThrottle {
       this.#table.fail(deviceKey(attempt), now)
       return
     }
-    for (const key of [pairKey(attempt), sourceKey(attempt), userKey(attempt)]) this.#table.fail(key, now)
+    for (const key of [pairKey(attempt), sourceKey(attempt), userKey(attempt), untoldKey(attempt)]) this.#table.fail(key, now)
   }
 
-  /** The right password: that device's or that (username, source) pair's count starts again. */
-  succeed (attempt: Attempt): void {
+  /**
+   * The right password: that device's or that (username, source) pair's count starts again.
+   * Returns how many sign-ins to the account from other devices failed since its last sign-in
+   * (within the window after the last of them), to be told to its owner now (round 40: 20 wrong
+   * guesses, and the owner never heard of them); the owner's own device's typos are not among them.
+   */
+  succeed (attempt: Attempt): number {
+    const now = this.#now()
     this.#table.reset(attempt.trusted ? deviceKey(attempt) : pairKey(attempt))
+    const untold = this.#table.count(untoldKey(attempt), now)
+    this.#table.reset(untoldKey(attempt))
+    return untold
   }
 
   /** Failed sign-ins in the last hour, server-wide. */
