@@ -422,13 +422,9 @@ async function findKept (dir: string, downloadsDir: string, key: string): Promis
       return {}
     }
     if (state.inflight !== undefined) {
-      await writeStateFile(statePath, {
-        size: state.size,
-        sha256: state.sha256,
-        chunks,
-        ...(state.group !== undefined ? { group: state.group } : {}),
-        ...(state.name !== undefined ? { name: state.name } : {})
-      })
+      // The same record, brought here: no longer in flight, and the chunks the bytes hold.
+      const { inflight: _inflight, inflightIno: _inflightIno, ...kept } = state
+      await writeStateFile(statePath, { ...kept, chunks })
     }
     return { offer: { from: chunks, sha256: state.sha256 }, size: state.size }
   } catch (err) {
