@@ -314,10 +314,11 @@ export class Session {
    */
   async #sayWhoCameAndWent (groups: GroupName[]): Promise<void> {
     for (const group of groups) {
-      // The rendezvous's own answer only: the last known list (while it is slow to answer, just
-      // back) lacks who joined since it was kept, and read as their leaving (a CI run: "dave
-      // left (while you were away)", then "dave joined").
-      const answer = await this.keyring.current(group).catch(() => undefined)
+      // The rendezvous's own answer only (a cached one too: the sign-in's hand-overs and sessions
+      // ask for the same lists, and one request serves all): the last known list (while it is
+      // slow to answer, just back) lacks who joined since it was kept, and read as their leaving
+      // (a CI run: "dave left (while you were away)", then "dave joined").
+      const answer = await this.keyring.answered(group).catch(() => undefined)
       if (answer === undefined || !answer.answered) continue
       const now: string[] = answer.info.members.map(member => member.username)
       const before = this.#membersSeen.get(group)

@@ -179,6 +179,12 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     return (await this.#infoAnswered(group, fresh)).info
   }
 
+  /** info(), and whether the rendezvous gave it (a cached answer is its own): false when only
+   * the last known list could be had (it is away, or slow to answer). */
+  async answered (group: string): Promise<{ info: GroupInfo, answered: boolean }> {
+    return await this.#infoAnswered(group, false)
+  }
+
   /** MEMBERS: the list as the rendezvous gives it now, or after the patience the last known one
    * (`answered` false); its answer is kept as any other (a group's creator had no last known list
    * until it sent, and MEMBERS with the rendezvous frozen waited 15 s: round 22). */
