@@ -48,7 +48,8 @@ function memoryKeys (info: GroupInfo, key: Uint8Array): SignedInUser['keys'] {
   return {
     info: async () => info,
     key: async () => key,
-    acceptHandedKey: async () => { throw new Error('every member holds the key in the groups bench') }
+    acceptHandedKey: async () => { throw new Error('every member holds the key in the groups bench') },
+    whileMember: () => new AbortController().signal
   }
 }
 

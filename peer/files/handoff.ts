@@ -144,6 +144,8 @@ export interface Announced {
   /** The name and size the stream's header announced (a group file's header has no size). */
   name: string
   size?: number
+  /** A group file's: aborted when we leave its group, which ends the file there (cause `left`). */
+  whileMember?: AbortSignal
 }
 
 /** Sends cut after their progress was shown: their `queued` is said again, though it was said
@@ -202,7 +204,9 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
       handOff.emit({ event: 'progress', id: hex, direction: 'receive', peer: from, name: announced.name, bytes, total })
     })
     // Our sign-out ends it too, at once: the part is kept and the cut said before the program goes.
-    const signal = AbortSignal.any([watch.signal, user.signal])
+    // So does leaving its group, and nothing of it is kept: the members send us no more.
+    const left = announced.whileMember ?? new AbortController().signal
+    const signal = AbortSignal.any([watch.signal, user.signal, left])
     try {
       await channel.send({ have, ...(partial.offer !== undefined ? { resume: partial.offer } : {}) }, { signal })
       const file = await receiveFile({
@@ -228,15 +232,16 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
       }
       // Said once it had started (a progress was shown): a refusal at the offer is not a cut.
       if (arrived.bytes > 0) {
-        const cause = cutCause(err, watch.signal, user.signal)
-        handOff.emit({ event: 'file-cut', id: hex, from, group: announced.group, name: announced.name, ...arrived, cause, reason: asParleyError(err).message })
+        const cause = left.aborted ? 'left' : cutCause(err, watch.signal, user.signal)
+        if (cause === 'left') await partial.discard()
+        handOff.emit({ event: 'file-cut', id: hex, from, group: announced.group, name: announced.name, ...arrived, cause, reason: asParleyError(left.aborted ? left.reason : err).message })
         // Said now; a chunk cut short (a sender whose process ended between two writes of one)
         // is not also a fault to warn about: it is a sender that went away.
         if (endedInsideFrame(err)) throw new ParleyError(ErrorCode.Unreachable, `${from} went away in the middle of ${announced.name}`, { cause: err })
         // Nor is a full disk or another fault of ours, said in that line with its reason, a
         // refusal of the sender's to warn about too (round 15: a disk too full to keep the part
-        // said both).
-        if (cause === 'no-space' || cause === 'local') cutsSaid.add(err)
+        // said both); nor our leaving the group.
+        if (cause === 'no-space' || cause === 'local' || cause === 'left') cutsSaid.add(err)
       }
       throw err
     } finally {

@@ -167,6 +167,9 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
    * who joined an epoch older than that started a new one at its first send, while another
    * member was handing it the key (round 9). */
   readonly #wantedSince = new Map<string, number>()
+  /** Aborted when we leave the group (forget): what arrives of it meanwhile, a group file
+   * under way, stops there (round 38: it went on, and was kept as the group's file). */
+  readonly #membership = new Map<string, AbortController>()
 
   constructor (deps: KeyringDeps) {
     super()
@@ -318,7 +321,16 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     this.#awayUntil = 0
   }
 
+  /** Aborted, with the reason `you left <group>`, once we leave `group` (forget). */
+  whileMember (group: string): AbortSignal {
+    let membership = this.#membership.get(group)
+    if (membership === undefined) this.#membership.set(group, membership = new AbortController())
+    return membership.signal
+  }
+
   forget (group: GroupName): void {
+    this.#membership.get(group)?.abort(new ParleyError(ErrorCode.Forbidden, `you left ${group}`))
+    this.#membership.delete(group)
     this.invalidate(group)
     this.#joined.delete(group)
     this.#lastKnown.delete(group)

@@ -151,7 +151,7 @@ export class GroupService {
           receive: groupMessageKeys(key, intro.nonce, header.group, intro.epoch)
         }, headerBytes)
         const handOff = { channel, framed, id: intro.id, fileSecret: groupFileSecret(key, intro.nonce, header.group, intro.epoch), associatedData: fileAssociatedData(headerBytes, intro.id), peer: from, emit: this.#components.emit }
-        await takeFile(handOff, { from, group: header.group, name: header.name }, user)
+        await takeFile(handOff, { from, group: header.group, name: header.name, whileMember: user.keys.whileMember(header.group) }, user)
       },
       onError: (remotePeerId, err) => { user.inbox.onInboundError(remotePeerId, err) }
     })

@@ -503,6 +503,20 @@ describe('group keyring', () => {
     })
   })
 
+  test('whileMember: aborted when the group is left, with the reason said; a later membership starts afresh', () => {
+    const alice = member('alice').keyring
+    const first = alice.whileMember(GROUP)
+    assert.equal(alice.whileMember(GROUP), first, 'one signal per membership')
+    assert.equal(first.aborted, false)
+    alice.forget(GROUP)
+    assert.equal(first.aborted, true)
+    assert.ok(is(first.reason, ErrorCode.Forbidden))
+    assert.equal(first.reason.message, `you left ${GROUP}`)
+    const again = alice.whileMember(GROUP)
+    assert.notEqual(again, first)
+    assert.equal(again.aborted, false)
+  })
+
   describe('while the rendezvous is away', () => {
     test('the group goes on with the members and epoch last seen, and its key', async () => {
       const { key } = await member('alice').keyring.keyForSending(GROUP)
