@@ -21,6 +21,7 @@ import type { RendezvousClient } from '../rendezvous-client.ts'
 import { logger } from '../log.ts'
 import { leftGroupRefusal, recipientLeft, staleKeyRefusal } from './membership-races.ts'
 import { ANSWER_PATIENCE_MS } from '../constants.ts'
+import { cutUnderWay } from '../files/handoff.ts'
 
 /** A member as the rendezvous lists it. No addresses: a hand-over resolves the member through
  * the directory, which checks the peer id against our pin (DESIGN §3). */
@@ -553,10 +554,12 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
    * longer is (membership-races.ts), if the rendezvous says they are gone. Any other failure is
    * returned as it is. Until 2026-12-06 such a message was `failed`, with "could not deliver to
    * dave in g3 … the recipient is no longer in g3", though every member had it (round 12: a
-   * LEAVE while a group file was going out).
+   * LEAVE while a group file was going out). So is a file cut under way by a member who left:
+   * their LEAVE stops it coming in (until 2026-12-07 said `queued`, "the other side closed the
+   * connection", then withdrawn).
    */
   async asRefusalByLeaver (group: GroupName, recipient: Username, err: unknown): Promise<unknown> {
-    if (!is(err, ErrorCode.Forbidden)) return err
+    if (!is(err, ErrorCode.Forbidden) && !cutUnderWay(err)) return err
     const info = await this.info(group, true).catch(() => undefined)
     if (info === undefined || info.members.some(m => m.username === recipient)) return err
     return recipientLeft(recipient, group)
