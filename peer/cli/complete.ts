@@ -33,7 +33,7 @@ export function complete (line: string, names: KnownNames, cwd: string = userFol
   // While the path is typed, only paths: a path with an escaped space or in quotes is several
   // words here, and was taken for the recipient (until 2026-12-06 `my\ ` Tab Tab listed users).
   const path = slots[0] === 'file' ? pathBeingTyped(line) : undefined
-  if (path !== undefined) return [files(path, cwd).sort(), path]
+  if (path !== undefined) return files(path, cwd)
   const slot = slots[Math.min(words.length - 2, slots.length - 1)] ?? 'none'
   // A SENDFILE path with spaces shifts the words, but its recipient is the last word either way.
   const candidates = candidatesFor(slot, names)
@@ -97,8 +97,11 @@ function openingQuote (typed: string): '\'' | '"' | undefined {
 }
 
 /** Entries of the directory named by a partly typed path, written as it was typed (quoted,
- * escaped or plain); directories end in "/", files in the closing quote and a space. */
-function files (typed: string, cwd: string): string[] {
+ * escaped or plain); directories end in "/", files in the closing quote and a space. They are
+ * the path's last part, with that part as typed for readline to replace: readline lists the
+ * candidates as they are, and a list of whole paths repeated the folder in every entry (as a
+ * shell does not). */
+function files (typed: string, cwd: string): [string[], string] {
   const quote = openingQuote(typed)
   // The path it names: a quote still open is closed to read it as the parser will.
   const path = unquotePath(quote !== undefined && scanPath(typed).open ? typed + quote : typed)
@@ -106,6 +109,7 @@ function files (typed: string, cwd: string): string[] {
   const prefix = path.slice(folder.length)
   // What the candidates start with: the folder (and opening quote) exactly as typed.
   const typedFolder = typed.slice(0, Math.max(typed.lastIndexOf('/') + 1, quote === undefined ? 0 : 1))
+  const typedName = typed.slice(typedFolder.length)
   try {
     const dir = expandHome(folder === '' ? '.' : folder) // `~/Pic` completes in the home folder, as SENDFILE reads it
     const where = isAbsolute(dir) ? dir : join(cwd, dir)
@@ -117,15 +121,13 @@ function files (typed: string, cwd: string): string[] {
       // controls…) would act on the screen (until 2026-12-06 a local `esc\x1b[31mred.txt` turned
       // the line red). Such a file is still sent when typed.
       .filter(isSafeText)
-    return entries.map(name => {
-      // The folder as typed, not as join() would write it: readline keeps only candidates that
-      // start with what was typed, and join('.', 'x') drops the './' of `./x` (until
-      // 2026-12-06 `./RE<Tab>` offered `README.md`, which readline dropped: nothing happened).
-      const written = typedFolder + quotePathPart(name, quote)
+    const candidates = entries.map(name => {
+      const written = quotePathPart(name, quote)
       return isFolder(join(where, name)) ? written + '/' : `${written}${quote ?? ''} `
     })
+    return [candidates.sort(), typedName]
   } catch {
-    return []
+    return [[], typedName]
   }
 }
 

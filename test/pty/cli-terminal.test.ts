@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
 import { PeerProcess, RENDEZVOUS_PROGRAM, is, spawnRendezvous } from '../../harness/processes.ts'
@@ -179,6 +179,17 @@ describe('the interactive terminal', () => {
     await alice.type(' bob')
     await alice.press('Enter')
     await bob.waitFor(is('file', { from: 'alice', name: 'six.txt' }))
+    // Several candidates are listed by their names, as a shell lists them (until 2026-12-07 by
+    // their whole paths, the folder repeated in each).
+    await mkdir(join(dir, 'pics'))
+    for (const name of ['a one.jpg', 'a two.jpg']) await writeFile(join(dir, 'pics', name), 'x')
+    await alice.type('SENDFILE ./pics/a')
+    await alice.press('Tab', 'Tab')
+    await alice.waitFor(/\na\\ one\.jpg +a\\ two\.jpg *\n/)
+    await alice.type('t')
+    await alice.press('Tab')
+    await alice.waitFor(screen => screen.endsWith('alice> SENDFILE ./pics/a\\ two.jpg'))
+    await alice.press('C-u')
     // A path as a terminal pastes a dragged file: quoted (GNOME Terminal) or escaped (macOS).
     await writeFile(join(dir, 'my six (1).txt'), 'sixsix')
     await alice.line(`SENDFILE '${join(dir, 'my six (1).txt')}' bob`)
