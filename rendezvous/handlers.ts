@@ -108,24 +108,35 @@ export function createHandlers ({ store, sessions, notifier, throttle, nameCards
   }
 
   /**
-   * A rotation with a reason (no key yet, a member left, an unsigned legacy epoch) is always
-   * allowed; without one (forced: replacing an epoch whose key never came), only once the epoch
-   * has had time to travel, and not by a member who forced one recently (issue 12 item 1: a
-   * stalled epoch is replaced, but nobody can keep the group moving to keys they hand to no one).
-   * Returns whether the rotation is forced.
+   * A rotation with a reason (no key yet, a member left, an unsigned legacy epoch) is allowed;
+   * without one (forced: replacing an epoch whose key never came), only once the epoch has had
+   * time to travel, and not by a member who forced one recently (issue 12 item 1: a stalled epoch
+   * is replaced, but nobody can keep the group moving to keys they hand to no one). An epoch
+   * whose key no member but its maker took is replaced without counting against the member who
+   * does so, and its maker starts no epoch of that group, with a reason or not, for
+   * MEMBER_ROTATION_INTERVAL_MS: other members do (round 43: a member who left and re-joined,
+   * which makes a rotation due, then started one with a key handed to nobody, froze the group
+   * again and again, each honest member's forced rotation spent).
    */
-  function checkRotationAllowed (record: GroupRecord, username: string): boolean {
-    const made = store.currentEpoch(record.name)
-    if (record.epoch === 0 || record.rotationNeeded || made === undefined) return false
+  function checkRotationAllowed (record: GroupRecord, username: string): { forced: boolean, replacesStalled: boolean } {
     const now = Date.now()
+    const stalled = record.epoch === 0 ? undefined : store.lastStalledEpochBy(record.name, username)
+    if (stalled !== undefined && now - stalled < MEMBER_ROTATION_INTERVAL_MS) {
+      throw new ParleyError(ErrorCode.RateLimited, `a key epoch of "${record.name}" you started reached no other member; another member starts the next one`)
+    }
+    const made = store.currentEpoch(record.name)
+    if (record.epoch === 0 || record.rotationNeeded || made === undefined) return { forced: false, replacesStalled: false }
     if (now - made.created < EPOCH_MIN_AGE_MS) {
       throw new ParleyError(ErrorCode.RateLimited, `the key of "${record.name}" is new; wait for it to reach you`)
     }
+    const replacesStalled = !store.heldByOthers(record.name, record.epoch)
+    // Its maker replacing it (who holds its key and needs no new one) is counted as forced.
+    if (replacesStalled && made.maker !== username) return { forced: false, replacesStalled }
     const last = store.lastForcedRotationBy(record.name, username)
     if (last !== undefined && now - last < MEMBER_ROTATION_INTERVAL_MS) {
       throw new ParleyError(ErrorCode.RateLimited, `you replaced a key epoch of "${record.name}" recently; try again later`)
     }
-    return true
+    return { forced: true, replacesStalled }
   }
 
   /** Bind the caller's connection to `username`: a new session, or a takeover of the old one.
@@ -296,8 +307,8 @@ export function createHandlers ({ store, sessions, notifier, throttle, nameCards
       if (!verifyEpochSignature(session.peerId, group, fromEpoch + 1, commitment, signature)) {
         throw new ParleyError(ErrorCode.Malformed, `the signature on epoch ${fromEpoch + 1} of "${group}" is not yours`)
       }
-      const forced = fromEpoch === record.epoch && checkRotationAllowed(record, session.username)
-      const result = store.rotate(group, fromEpoch, session.username, wrapped, { commitment, signature }, forced)
+      const { forced, replacesStalled } = fromEpoch === record.epoch ? checkRotationAllowed(record, session.username) : { forced: false, replacesStalled: false }
+      const result = store.rotate(group, fromEpoch, session.username, wrapped, { commitment, signature }, forced, replacesStalled)
       if (!result.ok) {
         throw new RendezvousError(ErrorCode.Conflict,
           `group "${group}" is at epoch ${result.epoch}, not ${fromEpoch}`, result.epoch)

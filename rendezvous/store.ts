@@ -90,12 +90,16 @@ export interface RendezvousStore {
   groupmatesOf (username: string): string[]
   /** Compare-and-set: epoch fromEpoch → fromEpoch + 1, clearing rotationNeeded; the winner's
    * wrapped copy of the new key and its signed commitment are stored with it. */
-  rotate (group: string, fromEpoch: number, username: string, wrapped: Uint8Array, proof: EpochProof, forced?: boolean): RotateResult
+  rotate (group: string, fromEpoch: number, username: string, wrapped: Uint8Array, proof: EpochProof, forced?: boolean, replacesStalled?: boolean): RotateResult
   /** The group's current epoch as its maker made it; undefined at epoch 0 or for an epoch made
    * before epochs were signed (such a group is rotated by its next sender). */
   currentEpoch (group: string): EpochRecord | undefined
   /** When `username` last replaced an epoch of `group` without a reason (ms), if recently. */
   lastForcedRotationBy (group: string, username: string): number | undefined
+  /** Whether a member other than its maker stored the key of `group`'s `epoch`. */
+  heldByOthers (group: string, epoch: number): boolean
+  /** When an epoch `username` made of `group` was last replaced held by nobody else (ms). */
+  lastStalledEpochBy (group: string, username: string): number | undefined
   putKey (group: string, username: string, epoch: number, wrapped: Uint8Array): void
   hasKey (group: string, username: string, epoch: number): boolean
   /** The user's wrapped copies for the group, newest epoch first. */
@@ -166,6 +170,11 @@ export const MIGRATIONS: readonly string[] = [
     forced INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (group_name, epoch)
   ) STRICT;
+  `,
+  // 4: when an epoch was replaced with its key held by no member but its maker (round 43: a
+  // member who made such epochs again and again, after a leave of their own, froze the group).
+  `
+  ALTER TABLE epochs ADD COLUMN stalled_at INTEGER;
   `
 ]
 
@@ -355,7 +364,7 @@ class SqliteStore implements RendezvousStore {
     return rows.map(row => str(row, 'username'))
   }
 
-  rotate (group: string, fromEpoch: number, username: string, wrapped: Uint8Array, proof: EpochProof, forced = false): RotateResult {
+  rotate (group: string, fromEpoch: number, username: string, wrapped: Uint8Array, proof: EpochProof, forced = false, replacesStalled = false): RotateResult {
     // One transaction: a new epoch never exists without a member holding its key, nor without
     // its maker's signed commitment, so nobody who looks in between sees a keyless epoch.
     return transaction(this.#db, () => {
@@ -363,6 +372,7 @@ class SqliteStore implements RendezvousStore {
         .run(group, fromEpoch)
       const current = this.getGroup(group)?.epoch ?? 0
       if (result.changes === 0) return { ok: false, epoch: current }
+      if (replacesStalled) this.#statements.get('UPDATE epochs SET stalled_at = ? WHERE group_name = ? AND epoch = ?').run(Date.now(), group, fromEpoch)
       this.#storeKey(group, username, current, wrapped)
       const peerId = this.getUser(username)?.peerId ?? ''
       this.#statements.get(`INSERT OR REPLACE INTO epochs (group_name, epoch, maker, maker_peer_id, commitment, signature, created, forced)
@@ -388,6 +398,17 @@ class SqliteStore implements RendezvousStore {
 
   lastForcedRotationBy (group: string, username: string): number | undefined {
     const row = this.#statements.get('SELECT MAX(created) AS at FROM epochs WHERE group_name = ? AND maker = ? AND forced = 1').get(group, username) as Row | undefined
+    const at = row?.at
+    return typeof at === 'number' ? at : undefined
+  }
+
+  heldByOthers (group: string, epoch: number): boolean {
+    return this.#statements.get(`SELECT 1 FROM wrapped_keys k JOIN epochs e ON e.group_name = k.group_name AND e.epoch = k.epoch
+      WHERE k.group_name = ? AND k.epoch = ? AND k.username <> e.maker LIMIT 1`).get(group, epoch) !== undefined
+  }
+
+  lastStalledEpochBy (group: string, username: string): number | undefined {
+    const row = this.#statements.get('SELECT MAX(stalled_at) AS at FROM epochs WHERE group_name = ? AND maker = ?').get(group, username) as Row | undefined
     const at = row?.at
     return typeof at === 'number' ? at : undefined
   }

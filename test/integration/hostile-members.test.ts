@@ -103,5 +103,22 @@ describe('hostile members cannot poison or freeze a group', () => {
     const members = await mallory.rendezvous.members('club')
     assert.ok(members.epoch >= epoch + 2, `the group moved past mallory's epoch ${epoch + 1}: ${members.epoch}`)
     assert.equal(members.maker?.username === 'mallory', false, 'the epoch in use is not mallory\'s')
+
+    // Nor can she freeze it again by leaving and re-joining, which makes a new epoch due, and
+    // making it first (round 43: she did so every round, and the group stayed frozen once each
+    // honest member had used its one forced epoch in ten minutes). The due epoch is another's.
+    await mallory.rendezvous.leave('club')
+    await mallory.rendezvous.join('club')
+    const due = await mallory.rendezvous.members('club')
+    assert.equal(due.rotationNeeded, true)
+    await assert.rejects(
+      mallory.rendezvous.rotate('club', due.epoch, randomBytes(88), await epochProof(account.privateKey, 'club', due.epoch + 1)),
+      (err: unknown) => isError(err, ErrorCode.RateLimited) && /reached no other member/.test((err as Error).message))
+    const next = bob.waitFor(is('group-message', { group: 'club', from: 'alice', text: 'still talking' }), 30_000)
+    alice.send('SENDGROUP club still talking')
+    await next
+    const after = await mallory.rendezvous.members('club')
+    assert.equal(after.rotationNeeded, false)
+    assert.equal(after.maker?.username === 'mallory', false)
   })
 })

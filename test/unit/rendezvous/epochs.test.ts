@@ -49,17 +49,57 @@ describe('group epochs on the rendezvous', () => {
     assert.equal(seen.epochAgeMs, 1_234)
   })
 
+  const putKey = (name: Name, epoch: number): Result<'put-key'> => rv.call('put-key', { group: 'club', epoch, wrapped: new Uint8Array(88) }, user(name).context)
+  const leaveAndJoin = (name: Name): void => {
+    rv.call('leave', { group: 'club' }, user(name).context)
+    rv.call('join', { group: 'club' }, user(name).context)
+  }
+
   it('a stalled epoch may be replaced once it is old enough, by each member once in a while', async () => {
     await rotate('alice', 0) // the first epoch needs no reason
+    putKey('bob', 1) // alice's key reached bob
     await assert.rejects(rotate('mallory', 1), rejectsWith(ErrorCode.RateLimited, /is new/))
     mock.timers.tick(EPOCH_MIN_AGE_MS)
     await rotate('mallory', 1) // forced: alice's key never reached mallory, say
+    putKey('alice', 2)
     mock.timers.tick(EPOCH_MIN_AGE_MS)
     await assert.rejects(rotate('mallory', 2), rejectsWith(ErrorCode.RateLimited, /recently/))
     await rotate('bob', 2) // another member replaces mallory's epoch
     mock.timers.tick(MEMBER_ROTATION_INTERVAL_MS)
     await rotate('mallory', 3) // ten minutes on, mallory may again
     assert.equal(members('alice').epoch, 4)
+  })
+
+  it('an epoch whose key reached no other member is replaced without counting against who does so, and its maker starts no epoch for a while, even with a reason (round 43: a member who left and re-joined froze the group again and again)', async () => {
+    await rotate('alice', 0)
+    putKey('bob', 1)
+    putKey('mallory', 1)
+    // mallory leaves and re-joins, which makes a rotation due, and starts an epoch first, whose
+    // key she hands to nobody.
+    leaveAndJoin('mallory')
+    await rotate('mallory', 1)
+    mock.timers.tick(EPOCH_MIN_AGE_MS)
+    await rotate('alice', 2) // replaces it: not counted as alice's forced rotation
+    putKey('bob', 3)
+    leaveAndJoin('mallory')
+    assert.equal(members('alice').rotationNeeded, true)
+    await assert.rejects(rotate('mallory', 3), rejectsWith(ErrorCode.RateLimited, /you started reached no other member; another member starts the next one/))
+    await rotate('bob', 3) // the due rotation, by another member
+    putKey('alice', 4)
+    // alice's own allowance is whole: she may still replace an epoch whose key did not reach her.
+    mock.timers.tick(EPOCH_MIN_AGE_MS)
+    await rotate('alice', 4)
+    // Nor may mallory replace an epoch of her own that nobody took, then go on: she is held back
+    // from the moment it is replaced.
+    mock.timers.tick(MEMBER_ROTATION_INTERVAL_MS)
+    leaveAndJoin('mallory')
+    await rotate('mallory', 5)
+    mock.timers.tick(EPOCH_MIN_AGE_MS)
+    await rotate('mallory', 6) // her own, held by nobody else: counted as forced
+    mock.timers.tick(EPOCH_MIN_AGE_MS)
+    leaveAndJoin('mallory')
+    await assert.rejects(rotate('mallory', 7), rejectsWith(ErrorCode.RateLimited, /reached no other member/))
+    assert.equal(members('alice').epoch, 7)
   })
 
   it('a rotation with a reason (a member left) is never held back', async () => {
