@@ -71,6 +71,14 @@ export const REQUEST_BURST = 100
 export const MEMBERSHIP_CHANGE_BURST = 20
 export const MEMBERSHIP_CHANGES_PER_SECOND = 1 / 3
 
+/** New accounts per source network (ratelimit.ts sourceOf): a burst, then one a minute. Peer ids
+ * are free, so without it one machine made 74 accounts a second, each a name taken for good, and
+ * filled a group to its 256 members in 6 s, every JOIN a line on each member's screen (round
+ * 43). A household or an office behind one address is well within it; the rendezvous's own
+ * machine (loopback), whose users run the server, is not limited. */
+export const SIGNUP_BURST = 10
+export const SIGNUPS_PER_SECOND = 1 / 60
+
 /** Entries kept per rate-limit table before the stalest are dropped (bounded memory under a
  * flood of fresh peer ids or usernames). */
 export const MAX_TRACKED_KEYS = 100_000

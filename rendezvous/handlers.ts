@@ -19,9 +19,9 @@ import { toNewGroupName, toNewUsername } from '../common/wire/names.ts'
 import type { GroupName, Username } from '../common/wire/names.ts'
 import { directoryAddrs, rewriteAddrs } from './addrs.ts'
 import type { RelayIdentity } from './addrs.ts'
-import { EPOCH_MIN_AGE_MS, MEMBERSHIP_CHANGE_BURST, MEMBERSHIP_CHANGES_PER_SECOND, MEMBER_ROTATION_INTERVAL_MS } from './constants.ts'
+import { EPOCH_MIN_AGE_MS, MEMBERSHIP_CHANGE_BURST, MEMBERSHIP_CHANGES_PER_SECOND, MEMBER_ROTATION_INTERVAL_MS, SIGNUP_BURST, SIGNUPS_PER_SECOND } from './constants.ts'
 import type { Notifier } from './notify.ts'
-import { sourceOf } from './ratelimit.ts'
+import { isLoopback, sourceOf } from './ratelimit.ts'
 import type { SignInThrottle } from './ratelimit.ts'
 import type { Session, Sessions } from './sessions.ts'
 import type { GroupRecord, RendezvousStore } from './store.ts'
@@ -44,6 +44,8 @@ export interface HandlerDeps {
   relay?: () => RelayIdentity | undefined
   /** Membership changes per user (tests give their own clock). */
   membershipChanges?: RateLimiter
+  /** New accounts per source network (tests give their own clock). */
+  signups?: RateLimiter
 }
 
 type Handler<O extends Op> = (request: RequestOf<O>, context: RequestContext) => ResultArgs<O>
@@ -77,7 +79,21 @@ function requireCurrentKdf (kdf: KdfParams, floor: KdfParams = KDF_PARAMS): void
   checkKdfParams(kdf)
 }
 
-export function createHandlers ({ store, sessions, notifier, throttle, nameCards, relay, membershipChanges = new RateLimiter({ perSecond: MEMBERSHIP_CHANGES_PER_SECOND, burst: MEMBERSHIP_CHANGE_BURST }) }: HandlerDeps): Handlers {
+export function createHandlers ({
+  store, sessions, notifier, throttle, nameCards, relay,
+  membershipChanges = new RateLimiter({ perSecond: MEMBERSHIP_CHANGES_PER_SECOND, burst: MEMBERSHIP_CHANGE_BURST }),
+  signups = new RateLimiter({ perSecond: SIGNUPS_PER_SECOND, burst: SIGNUP_BURST })
+}: HandlerDeps): Handlers {
+  /** A SIGNUP from `context`'s network, within its rate (SIGNUP_BURST); from this machine, any. */
+  function limitSignups (context: RequestContext): void {
+    if (isLoopback(context.remoteAddr)) return
+    try {
+      signups.take(sourceOf(context.remoteAddr))
+    } catch {
+      throw new ParleyError(ErrorCode.RateLimited, 'too many new accounts from your network in a short time: nothing was done; try again in a few minutes')
+    }
+  }
+
   /** A CREATE, JOIN or LEAVE of `session`'s user, within its rate (MEMBERSHIP_CHANGE_BURST). */
   function changeMembership (session: Session): void {
     try {
@@ -161,6 +177,7 @@ export function createHandlers ({ store, sessions, notifier, throttle, nameCards
     signup ({ username, salt, kdf, authKey, identity, addrs }, context) {
       toNewUsername(username)
       requireCurrentKdf(kdf)
+      limitSignups(context)
       store.createUser({
         username,
         peerId: context.peerId,

@@ -90,6 +90,19 @@ export function sourceOf (remoteAddr: Multiaddr | undefined): string {
   return remoteAddr.toString()
 }
 
+/** Whether a connection comes from this machine (127.0.0.0/8, ::1, or IPv4-mapped loopback). */
+export function isLoopback (remoteAddr: Multiaddr | undefined): boolean {
+  const first = remoteAddr?.getComponents()[0]
+  const value = first?.value
+  if (first === undefined || value === undefined) return false
+  if (first.code === CODE_IP4) return value.startsWith('127.')
+  if (first.code !== CODE_IP6) return false
+  const groups = expandIp6(value)
+  if (groups === undefined) return false
+  if (groups.slice(0, 7).every(g => g === '0') && groups[7] === '1') return true
+  return groups.slice(0, 5).every(g => g === '0') && groups[5] === 'ffff' && parseInt(groups[6] ?? '', 16) >> 8 === 127
+}
+
 function ip4Prefix (ip: string): string | undefined {
   const parts = ip.split('.')
   if (parts.length !== 4) return undefined

@@ -17,7 +17,7 @@ import type { Op, RequestArgs, Result, ServerEvent } from '../../../common/proto
 import { epochProof } from '../../helpers/rendezvous.ts'
 import { readNameCard } from '../../../common/crypto/name-card.ts'
 import { InProcessRendezvous } from './in-process.ts'
-import { MEMBERSHIP_CHANGE_BURST, MEMBERSHIP_CHANGES_PER_SECOND } from '../../../rendezvous/constants.ts'
+import { MEMBERSHIP_CHANGE_BURST, MEMBERSHIP_CHANGES_PER_SECOND, SIGNUP_BURST } from '../../../rendezvous/constants.ts'
 import type { TestUser } from './in-process.ts'
 
 const rejectsWith = (code: ErrorCode, pattern?: RegExp) => (err: unknown): boolean =>
@@ -43,6 +43,24 @@ describe('rendezvous handlers', () => {
       assert.deepEqual(signup(alice), { username: 'alice', peerId: alice.peerId })
       assert.equal(rv.sessions.isOnline('alice'), true)
       assert.equal(rv.store.getUser('alice')?.peerId, alice.peerId)
+    })
+
+    it(`new accounts from one network: ${SIGNUP_BURST} at once, then one a minute; other networks and this machine are not held back (round 43: 74 a second from one machine)`, async () => {
+      const from = async (username: string, ip: string): Promise<TestUser> => {
+        const user = await rv.identity(username)
+        user.context = { ...user.context, remoteAddr: multiaddr(`/ip4/${ip}/tcp/999`) }
+        return user
+      }
+      for (let i = 0; i < SIGNUP_BURST; i++) signup(await from(`sybil${i}`, `203.0.113.${i + 1}`))
+      const more = await from('sybilmore', '203.0.113.200')
+      assert.throws(() => signup(more), rejectsWith(ErrorCode.RateLimited, /too many new accounts from your network in a short time: nothing was done/))
+      assert.equal(rv.store.getUser('sybilmore'), undefined)
+      signup(await from('neighbour', '198.51.100.7'))
+      for (let i = 0; i < SIGNUP_BURST + 5; i++) signup(await from(`local${i}`, '127.0.0.1'))
+      rv.aheadMs = 60_000
+      signup(more)
+      const onemore = await from('onemore', '203.0.113.201')
+      assert.throws(() => signup(onemore), rejectsWith(ErrorCode.RateLimited))
     })
 
     it('a taken username, or a peer id that already has an account, is ERR_EXISTS and changes nothing', async () => {

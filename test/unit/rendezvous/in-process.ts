@@ -21,7 +21,7 @@ import { createHandlers, handleRequest } from '../../../rendezvous/handlers.ts'
 import type { Handlers, RequestContext } from '../../../rendezvous/handlers.ts'
 import { Notifier } from '../../../rendezvous/notify.ts'
 import { SignInThrottle } from '../../../rendezvous/ratelimit.ts'
-import { MEMBERSHIP_CHANGE_BURST, MEMBERSHIP_CHANGES_PER_SECOND } from '../../../rendezvous/constants.ts'
+import { MEMBERSHIP_CHANGE_BURST, MEMBERSHIP_CHANGES_PER_SECOND, SIGNUP_BURST, SIGNUPS_PER_SECOND } from '../../../rendezvous/constants.ts'
 import { RateLimiter } from '../../../common/rate-limiter.ts'
 import { Sessions } from '../../../rendezvous/sessions.ts'
 import { openStore } from '../../../rendezvous/store.ts'
@@ -51,7 +51,8 @@ export class InProcessRendezvous {
     notifier: this.notifier,
     throttle: new SignInThrottle(),
     nameCards: this.nameCards,
-    membershipChanges: new RateLimiter({ perSecond: MEMBERSHIP_CHANGES_PER_SECOND, burst: MEMBERSHIP_CHANGE_BURST, now: () => Date.now() + this.aheadMs })
+    membershipChanges: new RateLimiter({ perSecond: MEMBERSHIP_CHANGES_PER_SECOND, burst: MEMBERSHIP_CHANGE_BURST, now: () => Date.now() + this.aheadMs }),
+    signups: new RateLimiter({ perSecond: SIGNUPS_PER_SECOND, burst: SIGNUP_BURST, now: () => Date.now() + this.aheadMs })
   })
 
   /** While true, every call fails as a rendezvous out of reach does (ERR_UNREACHABLE). */

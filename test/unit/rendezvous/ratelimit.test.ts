@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { ErrorCode, is } from '../../../common/errors.ts'
 import { multiaddr } from '@multiformats/multiaddr'
-import { RequestLimiter, SignInThrottle, sourceOf } from '../../../rendezvous/ratelimit.ts'
+import { RequestLimiter, SignInThrottle, isLoopback, sourceOf } from '../../../rendezvous/ratelimit.ts'
 import type { Attempt } from '../../../rendezvous/ratelimit.ts'
 
 const rateLimited = (err: unknown): boolean => is(err, ErrorCode.RateLimited)
@@ -156,6 +156,14 @@ describe('sourceOf', () => {
     assert.equal(sourceOf(multiaddr('/ip6/2001:db8::1/tcp/1')), '2001:db8:0:0::/64')
     assert.equal(sourceOf(multiaddr('/ip6/::ffff:198.51.100.9/tcp/1')), '198.51.100.0/24')
     assert.equal(sourceOf(undefined), 'unknown')
+  })
+})
+
+describe('isLoopback', () => {
+  it('is this machine: 127.0.0.0/8, ::1 and IPv4-mapped loopback; nothing else', () => {
+    for (const addr of ['/ip4/127.0.0.1/tcp/1', '/ip4/127.9.8.7/tcp/1', '/ip6/::1/tcp/1', '/ip6/::ffff:127.0.0.1/tcp/1']) assert.equal(isLoopback(multiaddr(addr)), true, addr)
+    for (const addr of ['/ip4/10.0.0.1/tcp/1', '/ip4/128.0.0.1/tcp/1', '/ip6/::2/tcp/1', '/ip6/2001:db8::1/tcp/1', '/ip6/::ffff:10.0.0.1/tcp/1']) assert.equal(isLoopback(multiaddr(addr)), false, addr)
+    assert.equal(isLoopback(undefined), false)
   })
 })
 
