@@ -55,14 +55,16 @@ export class FramedStream {
     return framed
   }
 
-  /** The next frame; a typed error if the remote ended, sent an oversized or malformed frame. */
-  async read (options?: AbortOptions): Promise<Uint8Array> {
+  /** The next frame; a typed error if the remote ended, sent an oversized or malformed frame.
+   * `maxBytes`: this frame's own limit, under the stream's (a frame before the stream's keys,
+   * which anyone may send, is small: waiting for a large one held its bytes for nothing). */
+  async read (options?: AbortOptions & { maxBytes?: number }): Promise<Uint8Array> {
     if (this.#proposed !== undefined) {
       this.#answers ??= this.#readAnswers(this.#proposed, options)
       await this.#answers
     }
     try {
-      return await this.#readFrame(options)
+      return await this.#readFrame(options, Math.min(options?.maxBytes ?? Infinity, this.#maxFrameBytes))
     } catch (err) {
       throw frameError(err)
     }
@@ -76,7 +78,7 @@ export class FramedStream {
    * A prefix is refused as soon as it is longer than the largest allowed length needs: read
    * byte by byte into memory, 0xff 0xff 0xff … grew a peer by 600 MB in 15 s (hostile-peer tests).
    */
-  async #readFrame (options?: AbortOptions): Promise<Uint8Array> {
+  async #readFrame (options?: AbortOptions, maxBytes = this.#maxFrameBytes): Promise<Uint8Array> {
     const buffer = this.#bytes.readBuffer
     // Find the prefix's last byte (high bit clear), waiting for bytes only while there is none.
     let prefix = 0
@@ -99,7 +101,7 @@ export class FramedStream {
     }
     const length = decodeVarint(buffer)
     buffer.consume(prefix + 1)
-    if (length > this.#maxFrameBytes) throw new ParleyError(ErrorCode.TooLarge, 'frame larger than the limit')
+    if (length > maxBytes) throw new ParleyError(ErrorCode.TooLarge, 'frame larger than the limit')
     if (buffer.byteLength >= length) {
       const frame = buffer.subarray(0, length)
       buffer.consume(length)

@@ -9,6 +9,12 @@ export const MAX_FRAME_BYTES = 80 * 1024
 /** Signal headers are one short line: `GROUP <group> <file name>` at most. */
 export const MAX_HEADER_BYTES = 512
 
+/** A frame before a peer stream's keys, which anyone who connects may send: the header, the
+ * hello (an X25519 key and a name card of at most 384 bytes), a group file's intro. Read with
+ * this limit, not MAX_FRAME_BYTES: a stranger's 80 KiB prefix held 80 KiB per stream while it
+ * waited for the rest (round 43: 270 MB from 1,600 streams). */
+export const MAX_OPENING_FRAME_BYTES = 1024
+
 /** Usernames and group names: 1–32 characters of [a-z0-9_.-] (issue 3). */
 export const MAX_NAME_LENGTH = 32
 

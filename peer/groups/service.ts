@@ -33,6 +33,7 @@ import type { SignedInPort, SignedInUser } from '../signed-in.ts'
 import { checkSender, sealGroupText } from './envelope.ts'
 import type { GroupEnvelope } from './envelope.ts'
 import { patientTimeout } from '../../common/patient-timeout.ts'
+import { MAX_OPENING_FRAME_BYTES } from '../../common/wire/limits.ts'
 
 export interface GroupServiceComponents {
   node: Pick<ParleyNode, 'peerId' | 'handle' | 'unhandle'> & Dialer
@@ -143,7 +144,7 @@ export class GroupService {
       refusal: 'only GROUP <group> <file name> opens a group stream; group texts travel in a direct session',
       serve: async ({ framed, header, headerBytes, remotePeerId, signal }) => {
         const from = await user.inbox.senderOf(remotePeerId)
-        const intro = decodeBody(groupFileIntroBody, await framed.read({ signal }))
+        const intro = decodeBody(groupFileIntroBody, await framed.read({ signal, maxBytes: MAX_OPENING_FRAME_BYTES }))
         await checkSender(user.keys, header.group, from)
         const key = await user.keys.key(header.group, intro.epoch)
         const channel = new SealedChannel(framed, {

@@ -15,6 +15,7 @@ import { ErrorCode, is } from '../../common/errors.ts'
 import { decodeBody, encodeBody } from '../../common/wire/codec.ts'
 import type { InferSchema, Schema } from '../../common/wire/codec.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
+import { MAX_OPENING_FRAME_BYTES } from '../../common/wire/limits.ts'
 
 export interface ChannelKeys {
   send: FrameKeys
@@ -103,7 +104,7 @@ export async function acceptDirectChannel<T> (
   framed: FramedStream, header: Uint8Array, localPeerId: string, remotePeerId: string,
   identify: (card: Uint8Array | undefined) => Promise<T>, options?: AbortOptions
 ): Promise<DirectChannel & { from: T }> {
-  const hello = decodeBody(helloBody, await framed.read(options))
+  const hello = decodeBody(helloBody, await framed.read({ ...options, maxBytes: MAX_OPENING_FRAME_BYTES }))
   let from: T
   try {
     from = await identify(hello.card)

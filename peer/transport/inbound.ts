@@ -10,6 +10,7 @@ import type { ParleyNode } from '../../common/node.ts'
 import { withFramedStream } from '../../common/wire/frames.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
 import { parseHeader } from '../../common/wire/headers.ts'
+import { MAX_OPENING_FRAME_BYTES } from '../../common/wire/limits.ts'
 import type { ParsedHeader } from '../../common/wire/headers.ts'
 import { MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, STEP_TIMEOUT_MS } from '../constants.ts'
 import type { SignedInPort, SignedInUser } from '../signed-in.ts'
@@ -104,7 +105,7 @@ export async function serveInbound<H extends ParsedHeader> (stream: Stream, conn
   try {
     await withFramedStream(stream, async framed => {
       const signal = patientTimeout(STEP_TIMEOUT_MS)
-      const headerBytes = await framed.read({ signal })
+      const headerBytes = await framed.read({ signal, maxBytes: MAX_OPENING_FRAME_BYTES })
       const header = parseHeader(headerBytes)
       if (!rules.accepts(header)) throw new ParleyError(ErrorCode.Protocol, rules.refusal)
       await rules.serve({ framed, header, headerBytes, remotePeerId, signal })

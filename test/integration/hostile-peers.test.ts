@@ -369,7 +369,9 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     }
     // Names the header itself refuses: too long, control characters.
     const refused: Array<[name: string, code: string, message: RegExp]> = [
-      ['x'.repeat(10_000), ErrorCode.TooLarge, /signal header too long/],
+      // (a header frame that long is refused on its length, before it is read: MAX_OPENING_FRAME_BYTES)
+      ['x'.repeat(10_000), ErrorCode.TooLarge, /frame larger than the limit/],
+      ['x'.repeat(600), ErrorCode.TooLarge, /signal header too long/],
       [`${'b'.repeat(300)}.txt`, ErrorCode.TooLarge, /file name too long/],
       ['bell\u0007.txt', ErrorCode.Malformed, /control characters/],
       ['new\nline.txt', ErrorCode.Malformed, /control characters/],
@@ -410,6 +412,17 @@ describe('hostile peers: refused, nothing stored, the victim keeps serving', () 
     const started = Date.now()
     await tooLarge('limit + 1 announced', DIRECT_PROTOCOL, async framed => { framed.stream.send(varint(MAX_FRAME_BYTES + 1)) }, /frame larger than the limit/)
     assert.ok(Date.now() - started < 3_000, 'refused on the length prefix')
+    // A frame before the stream's keys (the header, the hello) announced within the frame limit
+    // but far over what such a frame needs: refused on its prefix too, not held while its 80 KiB
+    // were awaited (round 43: strangers' streams held 80 KiB each, 270 MB in all).
+    const began = Date.now()
+    await tooLarge('a header of 80 KiB announced', DIRECT_PROTOCOL, async framed => { framed.stream.send(varint(MAX_FRAME_BYTES)) }, /frame larger than the limit/)
+    await tooLarge('a group header of 80 KiB announced', GROUP_PROTOCOL, async framed => { framed.stream.send(varint(MAX_FRAME_BYTES)) }, /frame larger than the limit/)
+    await tooLarge('a hello of 80 KiB announced', DIRECT_PROTOCOL, async framed => {
+      await framed.write(rawHeader('SESSION'))
+      framed.stream.send(varint(MAX_FRAME_BYTES))
+    }, /frame larger than the limit/)
+    assert.ok(Date.now() - began < 3_000, 'refused on the length prefix')
     // After the handshake, a sealed-frame slot filled with too much.
     {
       const from = victim.events.length
