@@ -26,8 +26,12 @@ export const RECEIVED_FILE_MODE = 0o600
 /** Most file systems refuse a name longer than 255 bytes (NAME_MAX). */
 export const MAX_DISK_NAME_BYTES = 255
 
-/** "name (1).ext" … "name (9999).ext": past that the folder is full of the same name; give up. */
-export const MAX_NAME_ATTEMPTS = 10_000
+/** "name (1).ext" … "name (99).ext" are tried in turn, then names numbered at random
+ * (disk.ts candidateNumber): a sender of 10,000 files of one name made each later save of it probe
+ * every number, and the 10,001st could never be saved (round 43). Attempts in all, of which a
+ * random number is all but certain to succeed at its first. */
+export const SEQUENTIAL_NAMES = 100
+export const MAX_NAME_ATTEMPTS = SEQUENTIAL_NAMES + 100
 
 /** HKDF info of the receiver's CREDIT frames (wire.ts); distinct from META's and the chunks'. */
 export const CREDIT_KEY_INFO = 'parley/file-credit'

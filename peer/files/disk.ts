@@ -7,10 +7,11 @@
  */
 import { link, mkdir, open, rename, unlink } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
+import { randomInt } from 'node:crypto'
 import { join } from 'node:path'
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
 import { syncDir } from '../../common/fs.ts'
-import { DOWNLOADS_DIR_MODE, MAX_DISK_NAME_BYTES, MAX_NAME_ATTEMPTS, PART_SUFFIX, RECEIVED_FILE_MODE } from './constants.ts'
+import { DOWNLOADS_DIR_MODE, MAX_DISK_NAME_BYTES, MAX_NAME_ATTEMPTS, PART_SUFFIX, RECEIVED_FILE_MODE, SEQUENTIAL_NAMES } from './constants.ts'
 
 const REASONS: Record<string, string> = {
   ENOENT: 'no such file or folder',
@@ -86,10 +87,16 @@ export function nameCandidate (name: string, n: number, tail = ''): string {
   return stem.join('') + suffix + extension + tail
 }
 
+/** The number nameCandidate's `attempt`-th try uses: 0 (the name itself), 1, 2, … in turn, then
+ * at random, so that a folder holding many files of one name costs a few tries, not one each. */
+export function candidateNumber (attempt: number): number {
+  return attempt < SEQUENTIAL_NAMES ? attempt : randomInt(SEQUENTIAL_NAMES, 1_000_000_000)
+}
+
 /** A new, empty, owner-only `<name>.part` (or `<name> (n).part`) in `dir`, opened for writing. */
 export async function createPartFile (dir: string, name: string): Promise<{ path: string, handle: FileHandle }> {
   for (let n = 0; n < MAX_NAME_ATTEMPTS; n++) {
-    const path = join(dir, nameCandidate(name, n, PART_SUFFIX))
+    const path = join(dir, nameCandidate(name, candidateNumber(n), PART_SUFFIX))
     try {
       // 'wx' = O_CREAT|O_EXCL: fails on any existing entry, a symbolic link included.
       return { path, handle: await open(path, 'wx', RECEIVED_FILE_MODE) }
@@ -119,7 +126,7 @@ export async function publishPartFile (partPath: string, dir: string, name: stri
 async function linkUnderFreeName (partPath: string, dir: string, name: string): Promise<string> {
   let hardLinks = true
   for (let n = 0; n < MAX_NAME_ATTEMPTS;) {
-    const path = join(dir, nameCandidate(name, n))
+    const path = join(dir, nameCandidate(name, candidateNumber(n)))
     try {
       if (hardLinks) {
         await link(partPath, path)

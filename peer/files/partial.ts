@@ -52,7 +52,7 @@ import {
   PARTIAL_STATE_SUFFIX, PARTIAL_SWEEP_EVERY_MS, PART_SUFFIX, RECEIVED_FILE_MODE, SHA256_BYTES, TRANSFER_ID_BYTES
 } from './constants.ts'
 import type { KeptPrefix, KeptPrefixes } from './budget.ts'
-import { errnoOf, fileError, nameCandidate, removeFile } from './disk.ts'
+import { candidateNumber, errnoOf, fileError, nameCandidate, removeFile } from './disk.ts'
 import { chunkCount } from './wire.ts'
 import { logger } from '../log.ts'
 import type { FileMeta } from '../../common/protocol/peer.ts'
@@ -285,7 +285,7 @@ export class PartialTransfer {
     if (from === 0 || this.#size === undefined || this.offer === undefined) throw new ParleyError(ErrorCode.Internal, 'nothing kept to resume')
     const ino = (await lstat(this.#dataPath, { bigint: true }).catch((err: unknown) => { throw fileError(err, 'the kept part of the file is gone') })).ino.toString()
     for (let n = 0; n < MAX_NAME_ATTEMPTS; n++) {
-      const path = join(this.#downloadsDir, nameCandidate(name, n, PART_SUFFIX))
+      const path = join(this.#downloadsDir, nameCandidate(name, candidateNumber(n), PART_SUFFIX))
       try {
         // Reserve the name ('wx': no existing entry, no link followed), then rename onto it.
         await (await open(path, 'wx', RECEIVED_FILE_MODE)).close()

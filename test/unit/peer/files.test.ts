@@ -311,6 +311,21 @@ describe('names from the network', () => {
     assert.deepEqual((await readdir(dir)).sort(), ['report (1).pdf', 'report (2).pdf', 'report.pdf'])
   })
 
+  test('past " (99)" a name is numbered at random: a folder full of one name costs a few tries, and the name can always be saved (round 43: after 10,000 of one name, never again)', async () => {
+    const dir = await freshDir()
+    // Every name up to " (9999)" taken: the 10,000 a hostile sender's files would take.
+    const taken = ['photo.jpg', ...Array.from({ length: 9_999 }, (_, i) => `photo (${i + 1}).jpg`)]
+    for (let i = 0; i < taken.length; i += 500) await Promise.all(taken.slice(i, i + 500).map(async name => { await writeFile(join(dir, name), '') }))
+    const names = []
+    for (let i = 0; i < 3; i++) names.push((await roundTrip(new Uint8Array([i]), 'photo.jpg', dir)).received.name)
+    for (const name of names) {
+      const n = Number(/^photo \((\d+)\)\.jpg$/.exec(name)?.[1])
+      assert.ok(n >= 10_000, name)
+    }
+    assert.equal(new Set(names).size, 3)
+    assert.equal((await readdir(dir)).length, taken.length + 3, 'no .part left behind')
+  })
+
   test('a symbolic link in the downloads folder is neither followed nor replaced', async () => {
     const dir = await freshDir()
     const outside = join(await freshDir(), 'victim')
