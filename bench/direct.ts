@@ -47,7 +47,8 @@ const noGroups: SignedInUser['keys'] = {
   acceptHandedKey: async () => { throw new Error('no groups in the direct bench') },
   info: async () => { throw new Error('no groups in the direct bench') },
   key: async () => { throw new Error('no groups in the direct bench') },
-  whileMember: () => { throw new Error('no groups in the direct bench') }
+  whileMember: () => { throw new Error('no groups in the direct bench') },
+  listForSender: async () => { throw new Error('no groups in the direct bench') }
 }
 
 interface BenchUser {

@@ -49,7 +49,8 @@ function memoryKeys (info: GroupInfo, key: Uint8Array): SignedInUser['keys'] {
     info: async () => info,
     key: async () => key,
     acceptHandedKey: async () => { throw new Error('every member holds the key in the groups bench') },
-    whileMember: () => new AbortController().signal
+    whileMember: () => new AbortController().signal,
+    listForSender: async () => info
   }
 }
 

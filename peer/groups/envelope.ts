@@ -45,11 +45,11 @@ export async function openGroupText (keys: SignedInUser['keys'], from: SessionPe
   return { from: from.username, group: header.group, id: body.id, text: body.text, sentAt: body.sentAt }
 }
 
-/** Only members send to a group; a cached list may predate the sender's join, so refuse only on a fresh one. */
+/** Only members send to a group; a cached list may predate the sender's join, so refuse only on a fresh one (listForSender). */
 export async function checkSender (keys: SignedInUser['keys'], group: string, from: string): Promise<void> {
   let info
   try {
-    info = await keys.info(group)
+    info = await keys.listForSender(group, from)
   } catch (err) {
     // We left: the rendezvous's "you are not a member" is about us, and read as about the sender
     // once it reached them ("refused by the recipient: you are not a member of big", a tester's
@@ -57,7 +57,6 @@ export async function checkSender (keys: SignedInUser['keys'], group: string, fr
     if (is(err, ErrorCode.Forbidden)) throw leftGroupRefusal(group)
     throw err
   }
-  if (!info.members.some(m => m.username === from)) info = await keys.info(group, true)
   if (!info.members.some(m => m.username === from)) {
     throw new ParleyError(ErrorCode.Forbidden, `${from} is not a member of ${group}`)
   }

@@ -12,6 +12,7 @@ import { newGroupKey, GROUP_KEY_BYTES } from '../../common/crypto/group.ts'
 import { unwrapSecret, wrapSecret } from '../../common/crypto/wrap.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../../common/errors.ts'
 import { SharedQuestions } from '../../common/patient-timeout.ts'
+import { RateLimiter } from '../../common/rate-limiter.ts'
 import { isValidName, toUsername } from '../../common/wire/names.ts'
 import type { GroupName, Username } from '../../common/wire/names.ts'
 import type { Emit } from '../events.ts'
@@ -88,6 +89,12 @@ const log = logger('parley:keyring')
  * rotation-needed invalidate the entry): a list is reused for this long, so busy groups do not
  * ask the rendezvous every few seconds per member (issue 11). */
 const MEMBERS_CACHE_MS = 30_000
+/** Rendezvous look-ups one sender's group texts may cause here (listForSender): a member's texts
+ * ask once per list; a sender posting texts that name groups we are not in, or that it is not
+ * in, made one request each, as fast as its rate allowed, and spent this peer's own request
+ * budget at the rendezvous (round 43: 60 a second, and our MEMBERS fell back to the last known
+ * list). */
+const SENDER_CHECKS = { perSecond: 1, burst: 10 }
 /** After the rendezvous did not answer for a list, the last known lists are used without asking
  * it again for this long: a frozen one makes each request wait 15 s, and a SENDGROUP asked at
  * the send, at each delivery, and each member at the key's check (round 18: 45 s a message). */
@@ -171,6 +178,8 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   /** Aborted when we leave the group (forget): what arrives of it meanwhile, a group file
    * under way, stops there (round 38: it went on, and was kept as the group's file). */
   readonly #membership = new Map<string, AbortController>()
+  /** Look-ups each sender's texts caused (SENDER_CHECKS). */
+  readonly #senderChecks = new RateLimiter({ ...SENDER_CHECKS, maxKeys: 10_000 })
 
   constructor (deps: KeyringDeps) {
     super()
@@ -187,6 +196,25 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
    * the last known list could be had (it is away, or slow to answer). */
   async answered (group: string): Promise<{ info: GroupInfo, answered: boolean }> {
     return await this.#infoAnswered(group, false)
+  }
+
+  /**
+   * The list to check `from`, a sender of a text of `group`, against: the cached one when it has
+   * them; else asked (a fresh one if the cached list lacks them: it may predate their join),
+   * within `from`'s budget of such look-ups (ERR_RATE_LIMITED past it, which their outbox tries
+   * again later).
+   */
+  async listForSender (group: string, from: string): Promise<GroupInfo> {
+    const cached = this.#info.get(group)
+    const has = (info: GroupInfo): boolean => info.members.some(m => m.username === from)
+    if (cached !== undefined && Date.now() - cached.at < MEMBERS_CACHE_MS && has(cached.info)) return cached.info
+    try {
+      this.#senderChecks.take(from)
+    } catch {
+      throw new ParleyError(ErrorCode.RateLimited, `too many group messages from ${from} to check at the rendezvous; try again later`)
+    }
+    const info = await this.info(group)
+    return has(info) ? info : await this.info(group, true)
   }
 
   /** MEMBERS: the list as the rendezvous gives it now, or after the patience the last known one

@@ -6,7 +6,7 @@ import type { SignedInUser } from '../../../peer/signed-in.ts'
 
 /** The keyring's view of one group as the rendezvous answers it (or refuses it). */
 function keysAnswering (info: () => Promise<{ members: Array<{ username: string }> }>): SignedInUser['keys'] {
-  return { info, key: async () => { throw new Error('unused') }, acceptHandedKey: async () => { throw new Error('unused') } } as unknown as SignedInUser['keys']
+  return { listForSender: info, key: async () => { throw new Error('unused') }, acceptHandedKey: async () => { throw new Error('unused') } } as unknown as SignedInUser['keys']
 }
 
 test('a group message from a member passes; from someone else it is refused as theirs', async () => {

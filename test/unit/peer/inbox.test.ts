@@ -338,7 +338,7 @@ describe('inbox', () => {
 
     it('a group message refused because we left the group is not a warning to us (it was about us); one from a non-member is', async () => {
       const keys = (info: () => Promise<{ members: Array<{ username: string }> }>): SignedInUser['keys'] =>
-        ({ info, key: async () => { throw new Error('unused') }, acceptHandedKey: async () => { throw new Error('unused') } }) as unknown as SignedInUser['keys']
+        ({ listForSender: info, key: async () => { throw new Error('unused') }, acceptHandedKey: async () => { throw new Error('unused') } }) as unknown as SignedInUser['keys']
       const left = await checkSender(keys(async () => { throw new ParleyError(ErrorCode.Forbidden, 'you are not a member of "club"') }), 'club', 'eve').catch((err: unknown) => err as ParleyError)
       const stranger = await checkSender(keys(async () => ({ members: [{ username: 'alice' }] })), 'club', 'mallory').catch((err: unknown) => err as ParleyError)
       const warned = (): string => events.flatMap(e => e.event === 'warning' ? [e.message] : []).join('\n')

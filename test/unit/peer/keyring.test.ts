@@ -503,6 +503,20 @@ describe('group keyring', () => {
     })
   })
 
+  test('a sender\'s texts ask the rendezvous at most SENDER_CHECKS\' rate: a member\'s once per list, a non-member\'s ten, then refused without asking (round 43: one request a text)', async () => {
+    const alice = member('alice').keyring
+    const listed = server.listed
+    for (let i = 0; i < 20; i++) assert.ok((await alice.listForSender(GROUP, 'bob')).members.some(m => m.username === 'bob'))
+    assert.equal(server.listed - listed, 1, 'bob is in the list: asked once')
+    const asked = server.listsAsked
+    for (let i = 0; i < 10; i++) assert.equal((await alice.listForSender(GROUP, 'mallory')).members.some(m => m.username === 'mallory'), false)
+    assert.ok(server.listsAsked - asked >= 10, 'a sender the list lacks: asked afresh each time, within the budget')
+    const before = server.listsAsked
+    await assert.rejects(alice.listForSender(GROUP, 'mallory'), isCode(ErrorCode.RateLimited, /too many group messages from mallory/))
+    assert.equal(server.listsAsked, before, 'past the budget: not asked')
+    assert.ok((await alice.listForSender(GROUP, 'bob')).members.some(m => m.username === 'bob'), 'a member is not held back by another\'s budget')
+  })
+
   test('whileMember: aborted when the group is left, with the reason said; a later membership starts afresh', () => {
     const alice = member('alice').keyring
     const first = alice.whileMember(GROUP)

@@ -34,7 +34,8 @@ const noGroups: SignedInUser['keys'] = {
   acceptHandedKey: async () => { throw new Error('no groups here') },
   info: async () => { throw new Error('no groups here') },
   key: async () => { throw new Error('no groups here') },
-  whileMember: () => { throw new Error('no groups here') }
+  whileMember: () => { throw new Error('no groups here') },
+  listForSender: async () => { throw new Error('no groups here') }
 }
 
 /** A user whose inbox knows `names` (peer id → username) and records the texts it is given. */
