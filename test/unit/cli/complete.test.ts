@@ -77,37 +77,6 @@ test('the name book forgets the names of the account before when another signs i
   assert.deepEqual([...book.users], ['kim'])
 })
 
-test('the name book learns which groups are ours: joined, created, LIST, left', () => {
-  const book = new NameBook()
-  book.observe({ event: 'joined', group: 'chess', created: false, already: false })
-  book.observe({ event: 'groups', groups: [{ group: 'chess', members: 2, joined: true }, { group: 'go', members: 1, joined: false }, { group: 'club', members: 3, joined: true }] })
-  book.observe({ event: 'left', group: 'club', dropped: 0, underWay: 0, partsRemoved: 0 })
-  assert.deepEqual([...book.mine ?? ['not known']], ['chess'])
-  assert.deepEqual([...(book.with({ users: [], groups: [], mine: ['poker'] }).mine ?? [])].sort(), ['chess', 'poker'])
-  assert.deepEqual([...(book.with({ users: [], groups: [] }).mine ?? [])], ['chess'], 'the directory not asked: what the book knows')
-  // Which groups are ours is not known until something lists them: a JOIN alone does not say
-  // we are in no other.
-  const fresh = new NameBook()
-  fresh.observe({ event: 'joined', group: 'chess', created: false, already: false })
-  assert.equal(fresh.mine, undefined)
-  assert.equal(fresh.with({ users: [], groups: [] }).mine, undefined)
-  fresh.observe({ event: 'groups', groups: [{ group: 'go', members: 1, joined: false }] })
-  assert.deepEqual([...fresh.mine ?? ['not known']], [], 'listed: known, in none (chess is gone)')
-})
-
-test('the name book forgets the names of the account before when another signs in here (round 37: Tab offered them)', () => {
-  const book = new NameBook()
-  book.observe({ event: 'logged-in', username: 'alice', peerId: 'p1', offline: false, already: false })
-  book.observe({ event: 'message', id: '1', from: 'bob', text: 'hi', at: 0, sentAt: 0 })
-  book.observe({ event: 'joined', group: 'chess', created: false, already: false })
-  book.observe({ event: 'logged-in', username: 'alice', peerId: 'p1', offline: false, already: true })
-  assert.deepEqual([[...book.users], [...book.groups]], [['bob'], ['chess']], 'the same account again: kept')
-  book.observe({ event: 'signed-up', username: 'lena', peerId: 'p2' })
-  assert.deepEqual([[...book.users], [...book.groups], book.mine], [[], [], undefined])
-  book.observe({ event: 'presence', user: 'kim', online: true })
-  assert.deepEqual([...book.users], ['kim'])
-})
-
 /** complete() on a path as readline applies it: each candidate in place of the part it
  * completes, given back with the path as typed ([whole paths, typed path]). */
 function wholePaths (line: string, cwd?: string): [string[], string] {
