@@ -439,11 +439,12 @@ export class ParleyPeer {
   }
 
   /** The recipient is checked before the file is opened, let alone hashed (Session.sendFile):
-   * a mistyped name is said at once, not after reading gigabytes. */
-  async sendFile (path: string, user: Username): Promise<void> {
+   * a mistyped name is said at once, not after reading gigabytes. `signal` cancels it while the
+   * file is still read (Ctrl-C at the prompt): nothing is queued. */
+  async sendFile (path: string, user: Username, signal?: AbortSignal): Promise<void> {
     const session = this.#signedIn()
     await checkRecipient(session, user, `SENDGROUPFILE <file> ${user}`)
-    await session.sendFile(user, path, sent => { this.#accepted(sent.id, { to: user, group: null }, sent) })
+    await session.sendFile(user, path, sent => { this.#accepted(sent.id, { to: user, group: null }, sent) }, signal)
   }
 
   /** LIST: every group, each marked if we are in it (until 2026-12-06 a person could not tell
@@ -614,9 +615,10 @@ export class ParleyPeer {
       .catch((err: unknown) => { throw sayIfNotMember(sayIfUser(session, err, group, `SEND ${group} <message>`), group) })
   }
 
-  async sendGroupFile (path: string, group: GroupName): Promise<void> {
+  /** `signal`: as for sendFile. */
+  async sendGroupFile (path: string, group: GroupName, signal?: AbortSignal): Promise<void> {
     const session = this.#signedIn()
-    await session.sendGroupFile(group, path, sent => { this.#accepted(sent.id, { to: null, group }, sent) })
+    await session.sendGroupFile(group, path, sent => { this.#accepted(sent.id, { to: null, group }, sent) }, signal)
       .catch((err: unknown) => { throw sayIfNotMember(sayIfUser(session, err, group, `SENDFILE <file> ${group}`), group) })
   }
 

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
 import { PeerProcess, RENDEZVOUS_PROGRAM, is, spawnRendezvous } from '../../harness/processes.ts'
@@ -712,6 +712,31 @@ describe('the interactive terminal', () => {
     assert.match(await mona.waitForCursorLine(/^mona> ?$/), /^mona> ?$/, 'the prompt is back once LIST has ended')
     await mona.line('QUIT')
     assert.equal(await mona.exitStatus(), 0)
+  })
+
+  test('Ctrl-C while SENDFILE still reads its file cancels that file alone: nothing is queued or sent, and the prompt stays (round 43)', async () => {
+    const rita = await open(join(dir, 'rita'))
+    await rita.line('SIGNUP rita rita-password-1234')
+    await rita.waitFor('Welcome, rita')
+    const big = join(dir, 'big.iso')
+    await writeFile(big, '')
+    await truncate(big, 3 * 1024 * MiB) // sparse: seconds to read for its hash, nothing on the disk
+    const seen = bob.events.length
+    await rita.line(`SENDFILE ${big} bob`)
+    await rita.waitFor(/\[reading big\.iso \d+%\]/, 60_000)
+    await rita.press('C-c')
+    // Until 2026-12-07 the peer left some 4 s later, and the file was queued and sent all the same.
+    await rita.waitFor('error: cancelled: big.iso was not sent')
+    assert.match(await rita.waitForCursorLine(/^rita> ?$/), /^rita> ?$/, 'back at the prompt')
+    await rita.line('HISTORY bob')
+    await rita.waitFor('No messages with bob yet.')
+    await rita.line('QUIT')
+    assert.equal(await rita.exitStatus(), 0)
+    const screen = await rita.screen()
+    assert.match(screen, /^Bye\.$/m, 'nothing waits in the outbox')
+    assert.doesNotMatch(screen, /still wait/)
+    assert.doesNotMatch(screen, CRASH)
+    assert.deepEqual(bob.events.slice(seen).filter(e => e.name === 'big.iso'), [], 'bob got nothing of it')
   })
 
   test('a message padded to the terminal\'s width cannot start a row that reads as a line of its own (round 37)', async () => {
