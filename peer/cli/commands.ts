@@ -232,6 +232,13 @@ const ALIASES: Readonly<Record<string, Command['verb']>> = {
 /** What a hint adds about the command it names, where its name alone does not say it. */
 const NOTES: ReadonlyMap<string, string> = new Map([['QUIT', 'QUIT signs out and leaves']])
 
+/** The command a word is taken for: the command itself, or the one a mistyped or borrowed word
+ * most likely meant (closestVerb). */
+export function verbMeant (word: string): string | undefined {
+  const verb = word.toUpperCase()
+  return SPECS.has(verb) ? verb : closestVerb(verb)
+}
+
 /** The command a mistyped or borrowed word most likely meant: one or two letters added,
  * dropped, changed or swapped (fewer for a short word) from a command or an ALIASES word, or
  * undefined. A command wins a tie with an alias. */
