@@ -565,12 +565,19 @@ export class ParleyPeer {
 
   async create (group: GroupName): Promise<void> {
     this.#signedIn()
-    const created = await this.#rendezvous.create(group).catch((err: unknown) => {
-      // A group of that name is there to join (round 38: the error said only that it existed).
-      if (is(err, ErrorCode.Exists)) throw new ParleyError(ErrorCode.Exists, `${err.message}: JOIN ${group} to be one of its members`, { cause: err })
+    const created = await this.#rendezvous.create(group).catch(async (err: unknown) => {
+      if (is(err, ErrorCode.Exists)) throw new ParleyError(ErrorCode.Exists, `${err.message}${await this.#whyExists(group)}`, { cause: err })
       throw notDone(err, `${group} was not created; CREATE ${group} again once the rendezvous is back`)
     })
     this.#emit({ event: 'created', group: created.group })
+  }
+
+  /** What CREATE adds to "already exists": the way in (round 38: that it existed, alone), or,
+   * for a member, that they are in it (round 43: told to JOIN, then JOIN said they were in it).
+   * Our groups unknown (the rendezvous went), the way in, as before. */
+  async #whyExists (group: GroupName): Promise<string> {
+    const ours = await this.#rendezvous.groups().catch(() => undefined)
+    return ours?.groups.some(g => g.group === group) === true ? ', and you are in it' : `: JOIN ${group} to be one of its members`
   }
 
   async join (group: GroupName): Promise<void> {

@@ -134,6 +134,9 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     // With the way in (round 38: that it existed, alone).
     assert.equal(again.message, 'group "team" already exists: JOIN team to be one of its members')
     assert.deepEqual(await list('bob'), { team: 1 })
+    // Its member is told they are in it, not to JOIN it (round 43: then JOIN said "already in").
+    const mine = await peer('alice').run('CREATE team', e => e.event === 'created' || e.event === 'error')
+    assert.deepEqual([mine.code, mine.message], ['ERR_EXISTS', 'group "team" already exists, and you are in it'])
 
     const bobJoined = await joinGroup('bob', 'team')
     assert.equal(bobJoined.created, false)
