@@ -127,6 +127,14 @@ const CTRL_C = 0x03
 /** A hidden question the input ended under: no answer will come, and no error is to be said. */
 class InputEnded extends Error {}
 
+/** Whether the peer is run by a person at a terminal (PromptOptions.interactive): both ends a
+ * terminal, and not `--json`, whose output is for programs even on a terminal, with no prompt
+ * drawn among its lines (until 2026-12-07 `frank> {"event":"accepted",…}`, then no prompt
+ * again: round 43). */
+export function drawsPrompt (json: boolean, input: { isTTY?: boolean }, output: { isTTY?: boolean }): boolean {
+  return !json && input.isTTY === true && output.isTTY === true
+}
+
 export interface PromptOptions {
   /** A person at a terminal (stdin and stdout are TTYs), not a script. */
   interactive: boolean

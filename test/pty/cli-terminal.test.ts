@@ -742,6 +742,21 @@ describe('the interactive terminal', () => {
     assert.deepEqual(bob.events.slice(seen).filter(e => e.name === 'big.iso'), [], 'bob got nothing of it')
   })
 
+  test('--json on a terminal prints its events alone, one a line, with no prompt among them (round 43)', async () => {
+    const terminal = await Terminal.start(dir, [...peerCommand(rendezvous.addr.toString(), join(dir, 'quinn')), '--json'], { NO_COLOR: '1' })
+    terminals.push(terminal)
+    await terminal.line('SIGNUP quinn quinn-password-1234')
+    await terminal.waitFor('"event":"signed-up"')
+    await terminal.line('SEND bob hi from json')
+    await terminal.waitFor('"event":"delivered"')
+    await terminal.line('QUIT')
+    assert.equal(await terminal.exitStatus(), 0)
+    const screen = await terminal.screen()
+    // Until 2026-12-07 `quinn> {"event":"accepted",…}` on the prompt's row.
+    assert.doesNotMatch(screen, /(parley|quinn)>/)
+    for (const row of screen.split('\n').filter(row => row.includes('"event"'))) assert.match(row, /^\{"event":/, row)
+  })
+
   test('a message padded to the terminal\'s width cannot start a row that reads as a line of its own (round 37)', async () => {
     const nora = await open(join(dir, 'nora'), { columns: 80, rows: 20 })
     await nora.line('SIGNUP nora nora-password-1234')
