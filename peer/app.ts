@@ -619,14 +619,14 @@ export class ParleyPeer {
     checkText(text)
     const session = this.#signedIn()
     await session.sendGroupText(group, text, id => { this.#accepted(id, { to: null, group }) })
-      .catch((err: unknown) => { throw sayIfNotMember(sayIfUser(session, err, group, `SEND ${group} <message>`), group) })
+      .catch(async (err: unknown) => { throw sayIfNotMember(await sayIfUser(session, async name => await this.#rendezvous.lookup(name), err, group, `SEND ${group} <message>`), group) })
   }
 
   /** `signal`: as for sendFile. */
   async sendGroupFile (path: string, group: GroupName, signal?: AbortSignal): Promise<void> {
     const session = this.#signedIn()
     await session.sendGroupFile(group, path, sent => { this.#accepted(sent.id, { to: null, group }, sent) }, signal)
-      .catch((err: unknown) => { throw sayIfNotMember(sayIfUser(session, err, group, `SENDFILE <file> ${group}`), group) })
+      .catch(async (err: unknown) => { throw sayIfNotMember(await sayIfUser(session, async name => await this.#rendezvous.lookup(name), err, group, `SENDFILE <file> ${group}`), group) })
   }
 
   /** For Tab completion, printing nothing: every user and group the directory lists, and the
@@ -657,12 +657,14 @@ export class ParleyPeer {
   }
 }
 
-/** A group that does not exist, named as a contact of ours is: the error says how to write to
- * them (`SENDGROUP bob hi` said only `no group "bob"`, round 34; the other way round, see
- * checkRecipient). */
-function sayIfUser (session: Session, err: unknown, group: GroupName, toUser: string): unknown {
-  if (!is(err, ErrorCode.NotFound) || session.store.pinnedPeerId(group) === undefined) return err
-  return new ParleyError(ErrorCode.NotFound, `${err.message} (${group} is a user: ${toUser})`, { cause: err })
+/** A group that does not exist, named as a user is (a contact of ours, or one the directory
+ * knows): the error says how to write to them (`SENDGROUP bob hi` said only `no group "bob"`,
+ * round 34; until 2026-12-07 still for a user never written to, round 43; the other way round,
+ * see checkRecipient). A look-up that fails adds nothing. */
+async function sayIfUser (session: Session, lookup: (name: string) => Promise<unknown>, err: unknown, group: GroupName, toUser: string): Promise<unknown> {
+  if (!is(err, ErrorCode.NotFound) || !err.message.startsWith('no group')) return err
+  const user = session.store.pinnedPeerId(group) !== undefined || await lookup(group).then(() => true, () => false)
+  return user ? new ParleyError(ErrorCode.NotFound, `${err.message} (${group} is a user: ${toUser})`, { cause: err }) : err
 }
 
 function byUsername (a: { username: string }, b: { username: string }): number {

@@ -159,6 +159,13 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     // And SENDGROUP to a contact (until 2026-12-07 only 'no group "alice"': round 34).
     const toUser = await peer('bob').run('SENDGROUP alice hello alice', e => e.event === 'error' || e.event === 'accepted')
     assert.deepEqual([toUser.event, toUser.message], ['error', 'no group "alice" (alice is a user: SEND alice <message>)'])
+    // Also to a user never written to, whom the directory knows (round 43: only 'no group "carol"').
+    const toStranger = await peer('dave').run('SENDGROUP carol hello carol', e => e.event === 'error' || e.event === 'accepted')
+    assert.deepEqual([toStranger.event, toStranger.message], ['error', 'no group "carol" (carol is a user: SEND carol <message>)'])
+    const fileToStranger = await peer('dave').run(`SENDGROUPFILE ${join(dir, 'nowhere.txt')} carol`, e => e.event === 'error' || e.event === 'accepted')
+    assert.deepEqual([fileToStranger.event, fileToStranger.message], ['error', 'no group "carol" (carol is a user: SENDFILE <file> carol)'])
+    const toNobody = await peer('dave').run('SENDGROUP nobody7 hi', e => e.event === 'error' || e.event === 'accepted')
+    assert.deepEqual([toNobody.event, toNobody.message], ['error', 'no group "nobody7"'])
 
     assert.equal((await joinGroup('carol', 'club')).created, true)
     assert.deepEqual(await list(), { club: 1, team: 3 })
