@@ -439,11 +439,12 @@ export class ParleyPeer {
   }
 
   /** The recipient is checked before the file is opened, let alone hashed (Session.sendFile):
-   * a mistyped name is said at once, not after reading gigabytes. */
-  async sendFile (path: string, user: Username): Promise<void> {
+   * a mistyped name is said at once, not after reading gigabytes. `signal` cancels it while the
+   * file is still read (Ctrl-C at the prompt): nothing is queued. */
+  async sendFile (path: string, user: Username, signal?: AbortSignal): Promise<void> {
     const session = this.#signedIn()
     await checkRecipient(session, user, `SENDGROUPFILE <file> ${user}`)
-    await session.sendFile(user, path, sent => { this.#accepted(sent.id, { to: user, group: null }, sent) })
+    await session.sendFile(user, path, sent => { this.#accepted(sent.id, { to: user, group: null }, sent) }, signal)
   }
 
   /** LIST: every group, each marked if we are in it (until 2026-12-06 a person could not tell
@@ -564,12 +565,19 @@ export class ParleyPeer {
 
   async create (group: GroupName): Promise<void> {
     this.#signedIn()
-    const created = await this.#rendezvous.create(group).catch((err: unknown) => {
-      // A group of that name is there to join (round 38: the error said only that it existed).
-      if (is(err, ErrorCode.Exists)) throw new ParleyError(ErrorCode.Exists, `${err.message}: JOIN ${group} to be one of its members`, { cause: err })
+    const created = await this.#rendezvous.create(group).catch(async (err: unknown) => {
+      if (is(err, ErrorCode.Exists)) throw new ParleyError(ErrorCode.Exists, `${err.message}${await this.#whyExists(group)}`, { cause: err })
       throw notDone(err, `${group} was not created; CREATE ${group} again once the rendezvous is back`)
     })
     this.#emit({ event: 'created', group: created.group })
+  }
+
+  /** What CREATE adds to "already exists": the way in (round 38: that it existed, alone), or,
+   * for a member, that they are in it (round 43: told to JOIN, then JOIN said they were in it).
+   * Our groups unknown (the rendezvous went), the way in, as before. */
+  async #whyExists (group: GroupName): Promise<string> {
+    const ours = await this.#rendezvous.groups().catch(() => undefined)
+    return ours?.groups.some(g => g.group === group) === true ? ', and you are in it' : `: JOIN ${group} to be one of its members`
   }
 
   async join (group: GroupName): Promise<void> {
@@ -611,13 +619,14 @@ export class ParleyPeer {
     checkText(text)
     const session = this.#signedIn()
     await session.sendGroupText(group, text, id => { this.#accepted(id, { to: null, group }) })
-      .catch((err: unknown) => { throw sayIfNotMember(sayIfUser(session, err, group, `SEND ${group} <message>`), group) })
+      .catch(async (err: unknown) => { throw sayIfNotMember(await sayIfUser(session, async name => await this.#rendezvous.lookup(name), err, group, `SEND ${group} <message>`), group) })
   }
 
-  async sendGroupFile (path: string, group: GroupName): Promise<void> {
+  /** `signal`: as for sendFile. */
+  async sendGroupFile (path: string, group: GroupName, signal?: AbortSignal): Promise<void> {
     const session = this.#signedIn()
-    await session.sendGroupFile(group, path, sent => { this.#accepted(sent.id, { to: null, group }, sent) })
-      .catch((err: unknown) => { throw sayIfNotMember(sayIfUser(session, err, group, `SENDFILE <file> ${group}`), group) })
+    await session.sendGroupFile(group, path, sent => { this.#accepted(sent.id, { to: null, group }, sent) }, signal)
+      .catch(async (err: unknown) => { throw sayIfNotMember(await sayIfUser(session, async name => await this.#rendezvous.lookup(name), err, group, `SENDFILE <file> ${group}`), group) })
   }
 
   /** For Tab completion, printing nothing: every user and group the directory lists, and the
@@ -648,12 +657,14 @@ export class ParleyPeer {
   }
 }
 
-/** A group that does not exist, named as a contact of ours is: the error says how to write to
- * them (`SENDGROUP bob hi` said only `no group "bob"`, round 34; the other way round, see
- * checkRecipient). */
-function sayIfUser (session: Session, err: unknown, group: GroupName, toUser: string): unknown {
-  if (!is(err, ErrorCode.NotFound) || session.store.pinnedPeerId(group) === undefined) return err
-  return new ParleyError(ErrorCode.NotFound, `${err.message} (${group} is a user: ${toUser})`, { cause: err })
+/** A group that does not exist, named as a user is (a contact of ours, or one the directory
+ * knows): the error says how to write to them (`SENDGROUP bob hi` said only `no group "bob"`,
+ * round 34; until 2026-12-07 still for a user never written to, round 43; the other way round,
+ * see checkRecipient). A look-up that fails adds nothing. */
+async function sayIfUser (session: Session, lookup: (name: string) => Promise<unknown>, err: unknown, group: GroupName, toUser: string): Promise<unknown> {
+  if (!is(err, ErrorCode.NotFound) || !err.message.startsWith('no group')) return err
+  const user = session.store.pinnedPeerId(group) !== undefined || await lookup(group).then(() => true, () => false)
+  return user ? new ParleyError(ErrorCode.NotFound, `${err.message} (${group} is a user: ${toUser})`, { cause: err }) : err
 }
 
 function byUsername (a: { username: string }, b: { username: string }): number {

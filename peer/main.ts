@@ -27,7 +27,7 @@ import { NameBook } from './cli/complete.ts'
 import { logError, unexpectedErrors } from './cli/error-log.ts'
 import { flushLog, writeLogTo } from './log.ts'
 import { HistoryFile } from './cli/history.ts'
-import { Prompt } from './cli/prompt.ts'
+import { Prompt, drawsPrompt } from './cli/prompt.ts'
 
 const USAGE = 'usage: npm run peer -- <port> [--rendezvous host:port|multiaddr] [--data DIR] [--host 0.0.0.0] [--json] [--no-mdns]'
 const PORT_RANGE = 'the port must be a number from 0 to 65535'
@@ -186,7 +186,7 @@ async function main (): Promise<number> {
     return 1
   }
 
-  const interactive = process.stdin.isTTY && process.stdout.isTTY
+  const interactive = drawsPrompt(values.json, process.stdin, process.stdout)
   const prompt = new Prompt(peer, output, {
     interactive,
     terminalInput: process.stdin.isTTY,

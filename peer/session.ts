@@ -565,10 +565,10 @@ export class Session {
    * so it must stay where it is until then, with the content it has now (hashed here): a changed
    * file is not delivered. Hashed after every check, as a file may be gigabytes: until
    * 2026-12-06 it was read whole before being told the recipient does not exist. */
-  async sendFile (to: Username, path: string, durable: (sent: SentFile) => void = () => {}): Promise<void> {
+  async sendFile (to: Username, path: string, durable: (sent: SentFile) => void = () => {}, signal?: AbortSignal): Promise<void> {
     if (to === this.username) throw new ParleyError(ErrorCode.Usage, 'that is you: SENDFILE <file> <user> sends to another user; nothing was sent')
     const id = toMessageId(newMessageIdHex())
-    const file = await fileToQueue(path, this.#reading(id, to))
+    const file = await fileToQueue(path, this.#reading(id, to), signal)
     const at = Date.now()
     await this.outbox.submit(
       { id, direction: 'out', peer: to, group: null, kind: 'file', body: file.name, path: file.path, status: 'queued', at },
@@ -585,14 +585,14 @@ export class Session {
 
   /** SENDGROUPFILE: the same, with the file read at delivery time (as SENDFILE), and hashed only
    * once the group is known to have us and someone else in it. */
-  async sendGroupFile (group: GroupName, path: string, durable: (sent: SentFile) => void = () => {}): Promise<void> {
-    await this.#fanOut(group, { kind: 'file', path }, ({ id, shown }) => { durable({ id, name: shown }) })
+  async sendGroupFile (group: GroupName, path: string, durable: (sent: SentFile) => void = () => {}, signal?: AbortSignal): Promise<void> {
+    await this.#fanOut(group, { kind: 'file', path, signal }, ({ id, shown }) => { durable({ id, name: shown }) })
   }
 
   /** Queue one message to every other member; its id, and what the history shows of it, go to
    * `durable` once it is stored, before any event about its deliveries (the one answer: the
    * outbox may say `queued` before this resolves). */
-  async #fanOut (group: GroupName, what: { kind: 'text', text: string } | { kind: 'file', path: string }, durable: (queued: { id: MessageId, shown: string }) => void): Promise<void> {
+  async #fanOut (group: GroupName, what: { kind: 'text', text: string } | { kind: 'file', path: string, signal?: AbortSignal | undefined }, durable: (queued: { id: MessageId, shown: string }) => void): Promise<void> {
     const { info, lastKnown } = await this.keyring.keyForSending(group).catch((err: unknown) => {
       // The rendezvous away, and the group not known here without it: said as not sent, which
       // its own words ("did not answer within 15 s") left open (round 16).
@@ -606,7 +606,7 @@ export class Session {
     if (others.length === 0) throw new ParleyError(ErrorCode.NotFound, `nobody else is in ${group} yet: nothing was sent`)
     // A file is hashed only now, when the group has someone to get it (it may be gigabytes).
     const id = toMessageId(newMessageIdHex())
-    const { shown, path, delivery } = what.kind === 'text' ? textParts(what.text) : await fileParts(what.path, this.#reading(id, group))
+    const { shown, path, delivery } = what.kind === 'text' ? textParts(what.text) : await fileParts(what.path, this.#reading(id, group), what.signal)
     const created = Date.now()
     const { kind } = what
     const record = { id, direction: 'out', peer: this.username, group, kind, body: shown, path, status: 'sent', at: created } as const
@@ -752,7 +752,7 @@ function textParts (text: string): { shown: string, path: null, delivery: { body
 
 /** What a group send keeps of a file: the history shows its name and keeps its path; each
  * delivery reads the path and checks the content against the hash taken now. */
-async function fileParts (given: string, onRead: Parameters<typeof fileToQueue>[1]): Promise<{ shown: string, path: string, delivery: { body: string, sha256: string } }> {
-  const file = await fileToQueue(given, onRead)
+async function fileParts (given: string, onRead: Parameters<typeof fileToQueue>[1], signal: AbortSignal | undefined): Promise<{ shown: string, path: string, delivery: { body: string, sha256: string } }> {
+  const file = await fileToQueue(given, onRead, signal)
   return { shown: file.name, path: file.path, delivery: { body: file.path, sha256: file.sha256 } }
 }

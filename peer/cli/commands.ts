@@ -200,20 +200,57 @@ export function parseCommand (line: string): Command | null {
       if (rest.trim() !== '') throw usage(verb)
       return { verb: verb === 'EXIT' ? 'QUIT' : verb }
     default: {
-      // A typo of a command is named (round 39: `singup alice` said only that it was unknown).
+      // A typo of a command is named (round 39: `singup alice` said only that it was unknown),
+      // and so is the word another messenger uses for it (round 43: `SIGNIN` was taken for SIGNUP).
       const meant = closestVerb(verb)
-      throw new ParleyError(ErrorCode.Usage, `unknown command "${verbWord.slice(0, 20)}": ${meant === undefined ? 'type HELP for the list' : `did you mean ${meant}? (HELP lists them)`}`)
+      const note = meant === undefined ? undefined : NOTES.get(meant)
+      throw new ParleyError(ErrorCode.Usage, `unknown command "${verbWord.slice(0, 20)}": ${meant === undefined ? 'type HELP for the list' : `did you mean ${meant}? (${note === undefined ? '' : `${note}; `}HELP lists them)`}`)
     }
   }
 }
 
-/** The command a mistyped word most likely meant: one or two letters added, dropped, changed or
- * swapped (fewer for a short word), or undefined. */
+/**
+ * Words people type in other messengers and shells for one of our commands, in one place: the
+ * hint names our command (round 43: `SIGNIN` was one letter pair from SIGNUP, and was offered it,
+ * so the password went to a new account's attempt), and a line so begun is taken as that command
+ * where it matters (history.ts holdsPassword). EXIT is a command, but the one to name is QUIT.
+ */
+const ALIASES: Readonly<Record<string, Command['verb']>> = {
+  SIGNIN: 'LOGIN',
+  LOGON: 'LOGIN',
+  SIGNON: 'LOGIN',
+  REGISTER: 'SIGNUP',
+  SIGNOUT: 'QUIT',
+  LOGOUT: 'QUIT',
+  LOGOFF: 'QUIT',
+  SIGNOFF: 'QUIT',
+  DISCONNECT: 'QUIT',
+  BYE: 'QUIT',
+  EXIT: 'QUIT'
+}
+
+/** What a hint adds about the command it names, where its name alone does not say it. */
+const NOTES: ReadonlyMap<string, string> = new Map([['QUIT', 'QUIT signs out and leaves']])
+
+/** The command a word is taken for: the command itself, or the one a mistyped or borrowed word
+ * most likely meant (closestVerb). */
+export function verbMeant (word: string): string | undefined {
+  const verb = word.toUpperCase()
+  return SPECS.has(verb) ? verb : closestVerb(verb)
+}
+
+/** The command a mistyped or borrowed word most likely meant: one or two letters added,
+ * dropped, changed or swapped (fewer for a short word) from a command or an ALIASES word, or
+ * undefined. A command wins a tie with an alias. */
 function closestVerb (word: string): string | undefined {
   const most = word.length <= 4 ? 1 : 2
+  const candidates: Array<[string, string]> = [
+    ...COMMANDS.filter(c => c.verb !== 'EXIT').map(c => [c.verb, c.verb] as [string, string]),
+    ...Object.entries(ALIASES)
+  ]
   let best: { verb: string, distance: number } | undefined
-  for (const { verb } of COMMANDS) {
-    const distance = editDistance(word, verb)
+  for (const [known, verb] of candidates) {
+    const distance = editDistance(word, known)
     if (distance <= most && (best === undefined || distance < best.distance)) best = { verb, distance }
   }
   return best?.verb

@@ -36,7 +36,7 @@ export function complete (line: string, names: KnownNames, cwd: string = userFol
   if (path !== undefined) return files(path, cwd)
   const slot = slots[Math.min(words.length - 2, slots.length - 1)] ?? 'none'
   // A SENDFILE path with spaces shifts the words, but its recipient is the last word either way.
-  const candidates = candidatesFor(slot, names)
+  const candidates = hashed(slot, current, candidatesFor(slot, names))
   const lowered = current.toLowerCase()
   // In LIST's order, grp2 before grp10 (until 2026-12-06 grp10 first: round 19).
   const found = [...new Set(candidates)].filter(name => name.toLowerCase().startsWith(lowered)).sort(byName)
@@ -58,6 +58,13 @@ function candidatesFor (slot: Slot, names: KnownNames): string[] {
     case 'target': return [...names.users, ...names.groups, ...[...names.groups].map(group => `#${group}`)]
     default: return []
   }
+}
+
+/** Groups written `#club` where a group is taken (commands.ts withoutHash) complete so too:
+ * until 2026-12-07 only HISTORY's did (round 43). HISTORY offers both already ('target'). */
+function hashed (slot: Slot, current: string, candidates: string[]): string[] {
+  const groupSlot = slot === 'group' || slot === 'our-group' || slot === 'group-to-join'
+  return groupSlot && current.startsWith('#') ? candidates.map(group => `#${group}`) : candidates
 }
 
 /**

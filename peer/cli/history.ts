@@ -10,14 +10,23 @@
 import { appendFileSync, chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { logger } from '../log.ts'
+import { verbMeant } from './commands.ts'
 
 export const HISTORY_LINES = 1000
 
 const log = logger('parley:history')
 
-/** True for a line that must not be remembered: SIGNUP or LOGIN with a password on it. */
+/**
+ * True for a line that must not be remembered: SIGNUP or LOGIN with a password on it, or a line
+ * whose first word is taken for one of them (`SIGNIN dave pass…`, `LGOIN dave pass…`: a word
+ * another messenger uses, or a typo, commands.ts verbMeant). Such a line is refused as unknown,
+ * and until 2026-12-07 its password stayed for Up and Ctrl-R (round 43).
+ */
 export function holdsPassword (line: string): boolean {
-  return /^\s*(signup|login)\s+\S+\s+\S/i.test(line)
+  const signIn = /^\s*(\S+)\s+\S+\s+\S/.exec(line)
+  if (signIn === null) return false
+  const verb = verbMeant(signIn[1] ?? '')
+  return verb === 'SIGNUP' || verb === 'LOGIN'
 }
 
 /**

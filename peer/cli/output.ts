@@ -232,9 +232,14 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     if (event.event === 'leaving') leavingSaid = Date.now()
     const text = describe(event, colour, shownOrder.belowLater(event))
     if (text === undefined) return
-    // Tables and lists keep their own layout: their rows wrap as the terminal wraps them.
-    if (LAID_OUT.has(event.event)) out.write(text + '\n')
-    else line(text)
+    // Tables and lists keep their own layout: their rows wrap as the terminal wraps them. The
+    // notice above a HISTORY's rows is a notice, and breaks between words as one (round 43: at
+    // 40 columns `(HISTORY alice 18 sh` / `ows 18)`).
+    if (LAID_OUT.has(event.event)) {
+      const notice = event.event === 'history' ? earlierNotice(event) : undefined
+      if (notice === undefined) out.write(text + '\n')
+      else out.write(fitted(notice, out) + '\n' + text.slice(notice.length + 1) + '\n')
+    } else line(text)
   }
 
   return {
@@ -495,6 +500,15 @@ function unshownText (conversations: Extract<PeerEvent, { event: 'unshown' }>['c
 /** Events shown as tables or lists, whose rows the terminal wraps as they are. */
 const LAID_OUT = new Set<PeerEvent['event']>(['ready', 'groups', 'who', 'members', 'history', 'help'])
 
+/** The line above a HISTORY's rows that says how many earlier messages it did not show, and how
+ * to see them; a group's as `#group`, which is never a user's conversation of the same name. */
+function earlierNotice (event: Extract<PeerEvent, { event: 'history' }>): string | undefined {
+  if (event.earlier === 0 || event.messages.length === 0) return undefined
+  const more = Math.min(event.messages.length + event.earlier, HISTORY_MAX)
+  const name = event.messages[0]?.group === null ? event.with : `#${event.with}`
+  return `${plural(event.earlier, 'earlier message')} not shown (HISTORY ${name} ${more} shows ${more === HISTORY_MAX ? 'the last ' : ''}${more})`
+}
+
 export function describe (event: PeerEvent, colour: (style: Style, text: string) => string = (_style, text) => text, belowLater = false): string | undefined {
   const group = (name: string): string => colour('cyan', `[${name}]`)
   const system = (text: string): string => colour('dim', `${clock()} ${text}`)
@@ -545,11 +559,9 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       return table([['USER', 'STATUS'], ...event.users.map(u => [u.username, online(u.online)])])
     case 'history': {
       if (event.messages.length === 0) return `No messages with ${event.with} yet.`
-      // Said above the rows, where the older ones would be; a group's as `#group`, which is never
-      // a user's conversation of the same name.
-      const more = Math.min(event.messages.length + event.earlier, HISTORY_MAX)
-      const name = event.messages[0]?.group === null ? event.with : `#${event.with}`
-      const earlier = event.earlier > 0 ? `${plural(event.earlier, 'earlier message')} not shown (HISTORY ${name} ${more} shows ${more === HISTORY_MAX ? 'the last ' : ''}${more})\n` : ''
+      // Said above the rows, where the older ones would be.
+      const notice = earlierNotice(event)
+      const earlier = notice === undefined ? '' : `${notice}\n`
       // Each at the time it is listed by, when it was sent (where its sender said), and when it
       // came if that was a minute or more later: until 2026-12-06 the time it came, so a text sent
       // after a file but there first stood below it with an earlier time (round 15).

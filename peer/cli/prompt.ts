@@ -127,6 +127,14 @@ const CTRL_C = 0x03
 /** A hidden question the input ended under: no answer will come, and no error is to be said. */
 class InputEnded extends Error {}
 
+/** Whether the peer is run by a person at a terminal (PromptOptions.interactive): both ends a
+ * terminal, and not `--json`, whose output is for programs even on a terminal, with no prompt
+ * drawn among its lines (until 2026-12-07 `frank> {"event":"accepted",…}`, then no prompt
+ * again: round 43). */
+export function drawsPrompt (json: boolean, input: { isTTY?: boolean }, output: { isTTY?: boolean }): boolean {
+  return !json && input.isTTY === true && output.isTTY === true
+}
+
 export interface PromptOptions {
   /** A person at a terminal (stdin and stdout are TTYs), not a script. */
   interactive: boolean
@@ -175,6 +183,8 @@ export class Prompt {
   #linesTaken = 0
   /** Typed-ahead lines still to drop unrun. */
   #dropping = 0
+  /** Cancels the SENDFILE or SENDGROUPFILE in hand while its file is still read (Ctrl-C). */
+  #fileCommand: AbortController | undefined
 
   constructor (peer: ParleyPeer, output: Output, options: PromptOptions) {
     this.#peer = peer
@@ -230,8 +240,13 @@ export class Prompt {
     // prompt does (until 2026-12-06 it left the program there too).
     // With a line half typed it clears the line, as bash does: a draft is not lost with the
     // program by a key pressed to drop it (until 2026-12-06 it left at once).
+    // While a SENDFILE or SENDGROUPFILE still reads its file it stops that command, as a shell's
+    // Ctrl-C stops the command in hand: until 2026-12-07 it left the program, after the file had
+    // been queued and sent all the same (round 43). Once the file is taken it is too late: the
+    // key then does nothing, and the `accepted` line says the file goes.
     rl.on('SIGINT', () => {
       if (this.#asking !== undefined) this.#asking.abort.abort()
+      else if (this.#fileCommand !== undefined) this.#fileCommand.abort()
       else if (rl.line !== '') this.#clearLine(rl)
       else this.close(true)
     })
@@ -394,7 +409,10 @@ export class Prompt {
         command.password = await askPassword(ask, command.verb === 'SIGNUP')
         askedHidden = this.#options.interactive
       }
-      const work = async (): Promise<void> => { await run(this.#peer, command, this.#output) }
+      const readsFile = command.verb === 'SENDFILE' || command.verb === 'SENDGROUPFILE'
+      const cancel = readsFile && this.#options.interactive ? new AbortController() : undefined
+      this.#fileCommand = cancel
+      const work = async (): Promise<void> => { await run(this.#peer, command, this.#output, cancel?.signal) }
       if (askedHidden) await this.#typingUnseen(work)
       else await work()
       if (signingIn) this.#signedInAs(this.#peer.username)
@@ -406,6 +424,7 @@ export class Prompt {
       await this.#peer.answered()
       this.#output.print({ event: 'error', code: error.code, message: error.message })
     } finally {
+      this.#fileCommand = undefined
       // A line with a password on it is forgotten at once, even in this session's history.
       if (holdsPassword(line)) this.#forget(line)
     }
@@ -605,7 +624,8 @@ async function withQuoteHint (file: string, verb: 'SENDFILE' | 'SENDGROUPFILE', 
   }
 }
 
-async function run (peer: ParleyPeer, command: Command, output: Output): Promise<void> {
+/** Run `command`; `cancel` stops a SENDFILE or SENDGROUPFILE while its file is still read. */
+async function run (peer: ParleyPeer, command: Command, output: Output, cancel?: AbortSignal): Promise<void> {
   switch (command.verb) {
     case 'SIGNUP':
     case 'LOGIN': {
@@ -618,9 +638,9 @@ async function run (peer: ParleyPeer, command: Command, output: Output): Promise
       return
     }
     case 'SEND': return await peer.send(command.user, command.text)
-    case 'SENDFILE': return await withQuoteHint(command.file, 'SENDFILE', async () => { await peer.sendFile(localPath(command.file), command.user) })
+    case 'SENDFILE': return await withQuoteHint(command.file, 'SENDFILE', async () => { await peer.sendFile(localPath(command.file), command.user, cancel) })
     case 'SENDGROUP': return await peer.sendGroup(command.group, command.text)
-    case 'SENDGROUPFILE': return await withQuoteHint(command.file, 'SENDGROUPFILE', async () => { await peer.sendGroupFile(localPath(command.file), command.group) })
+    case 'SENDGROUPFILE': return await withQuoteHint(command.file, 'SENDGROUPFILE', async () => { await peer.sendGroupFile(localPath(command.file), command.group, cancel) })
     case 'CREATE': return await peer.create(command.group)
     case 'JOIN': return await peer.join(command.group)
     case 'LEAVE': return await peer.leave(command.group)

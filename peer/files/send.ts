@@ -97,11 +97,20 @@ export interface QueuedFile {
 
 /** A local file the user asked to send, described and hashed (the hash is cached for its
  * delivery, so a file sent at once is read once for it). `onRead` hears how far the hash got,
- * every READ_REPORT_BYTES, for a file that takes that long to read. */
-export async function fileToQueue (given: string, onRead?: (read: { name: string, bytes: number, total: number }) => void): Promise<QueuedFile> {
+ * every READ_REPORT_BYTES, for a file that takes that long to read. `signal` (Ctrl-C at the
+ * prompt) stops the reading: the file is not queued, and the error says it was not sent. */
+export async function fileToQueue (given: string, onRead?: (read: { name: string, bytes: number, total: number }) => void, signal?: AbortSignal): Promise<QueuedFile> {
   const { path, name } = await describeLocalFile(given)
   const onProgress = onRead === undefined ? undefined : (bytes: number, total: number) => { onRead({ name, bytes, total }) }
-  return { path, name, sha256: Buffer.from(await hashFile(path, undefined, onProgress)).toString('hex') }
+  const stopped = (): boolean => signal?.aborted === true
+  const notSent = (): ParleyError => new ParleyError(ErrorCode.Usage, `cancelled: ${name} was not sent`)
+  if (stopped()) throw notSent()
+  const sha256 = await hashFile(path, signal, onProgress).catch((err: unknown) => {
+    throw stopped() ? notSent() : err
+  })
+  // Cancelled as the last bytes were read: still not queued (the caller queues it at once).
+  if (stopped()) throw notSent()
+  return { path, name, sha256: Buffer.from(sha256).toString('hex') }
 }
 
 /** How often reading a file for its hash is reported: a file smaller than this is not. */

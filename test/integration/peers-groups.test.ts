@@ -134,6 +134,9 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     // With the way in (round 38: that it existed, alone).
     assert.equal(again.message, 'group "team" already exists: JOIN team to be one of its members')
     assert.deepEqual(await list('bob'), { team: 1 })
+    // Its member is told they are in it, not to JOIN it (round 43: then JOIN said "already in").
+    const mine = await peer('alice').run('CREATE team', e => e.event === 'created' || e.event === 'error')
+    assert.deepEqual([mine.code, mine.message], ['ERR_EXISTS', 'group "team" already exists, and you are in it'])
 
     const bobJoined = await joinGroup('bob', 'team')
     assert.equal(bobJoined.created, false)
@@ -156,6 +159,13 @@ describe('five peers in overlapping groups: keys, fan-out, rotation, recovery', 
     // And SENDGROUP to a contact (until 2026-12-07 only 'no group "alice"': round 34).
     const toUser = await peer('bob').run('SENDGROUP alice hello alice', e => e.event === 'error' || e.event === 'accepted')
     assert.deepEqual([toUser.event, toUser.message], ['error', 'no group "alice" (alice is a user: SEND alice <message>)'])
+    // Also to a user never written to, whom the directory knows (round 43: only 'no group "carol"').
+    const toStranger = await peer('dave').run('SENDGROUP carol hello carol', e => e.event === 'error' || e.event === 'accepted')
+    assert.deepEqual([toStranger.event, toStranger.message], ['error', 'no group "carol" (carol is a user: SEND carol <message>)'])
+    const fileToStranger = await peer('dave').run(`SENDGROUPFILE ${join(dir, 'nowhere.txt')} carol`, e => e.event === 'error' || e.event === 'accepted')
+    assert.deepEqual([fileToStranger.event, fileToStranger.message], ['error', 'no group "carol" (carol is a user: SENDFILE <file> carol)'])
+    const toNobody = await peer('dave').run('SENDGROUP nobody7 hi', e => e.event === 'error' || e.event === 'accepted')
+    assert.deepEqual([toNobody.event, toNobody.message], ['error', 'no group "nobody7"'])
 
     assert.equal((await joinGroup('carol', 'club')).created, true)
     assert.deepEqual(await list(), { club: 1, team: 3 })

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
 import { PeerProcess, RENDEZVOUS_PROGRAM, is, spawnRendezvous } from '../../harness/processes.ts'
@@ -297,6 +297,9 @@ describe('the interactive terminal', () => {
     await first.waitFor('You are already signed in as carol.')
     await first.line('SEND bob remembered across restarts')
     await first.waitFor('delivered to bob')
+    // A sign-in line mistyped, its password on it, is not kept either (round 43: Up brought it back).
+    await first.line(`SIGNIN carol ${ON_LINE_PASSWORD}`)
+    await first.waitFor('did you mean LOGIN?')
     // Up shows the last line, never the password typed at the hidden prompt or on a line.
     await first.press('Up')
     await first.waitFor(screen => screen.endsWith('carol> SEND bob remembered across restarts'))
@@ -712,6 +715,46 @@ describe('the interactive terminal', () => {
     assert.match(await mona.waitForCursorLine(/^mona> ?$/), /^mona> ?$/, 'the prompt is back once LIST has ended')
     await mona.line('QUIT')
     assert.equal(await mona.exitStatus(), 0)
+  })
+
+  test('Ctrl-C while SENDFILE still reads its file cancels that file alone: nothing is queued or sent, and the prompt stays (round 43)', async () => {
+    const rita = await open(join(dir, 'rita'))
+    await rita.line('SIGNUP rita rita-password-1234')
+    await rita.waitFor('Welcome, rita')
+    const big = join(dir, 'big.iso')
+    await writeFile(big, '')
+    await truncate(big, 3 * 1024 * MiB) // sparse: seconds to read for its hash, nothing on the disk
+    const seen = bob.events.length
+    await rita.line(`SENDFILE ${big} bob`)
+    await rita.waitFor(/\[reading big\.iso \d+%\]/, 60_000)
+    await rita.press('C-c')
+    // Until 2026-12-07 the peer left some 4 s later, and the file was queued and sent all the same.
+    await rita.waitFor('error: cancelled: big.iso was not sent')
+    assert.match(await rita.waitForCursorLine(/^rita> ?$/), /^rita> ?$/, 'back at the prompt')
+    await rita.line('HISTORY bob')
+    await rita.waitFor('No messages with bob yet.')
+    await rita.line('QUIT')
+    assert.equal(await rita.exitStatus(), 0)
+    const screen = await rita.screen()
+    assert.match(screen, /^Bye\.$/m, 'nothing waits in the outbox')
+    assert.doesNotMatch(screen, /still wait/)
+    assert.doesNotMatch(screen, CRASH)
+    assert.deepEqual(bob.events.slice(seen).filter(e => e.name === 'big.iso'), [], 'bob got nothing of it')
+  })
+
+  test('--json on a terminal prints its events alone, one a line, with no prompt among them (round 43)', async () => {
+    const terminal = await Terminal.start(dir, [...peerCommand(rendezvous.addr.toString(), join(dir, 'quinn')), '--json'], { NO_COLOR: '1' })
+    terminals.push(terminal)
+    await terminal.line('SIGNUP quinn quinn-password-1234')
+    await terminal.waitFor('"event":"signed-up"')
+    await terminal.line('SEND bob hi from json')
+    await terminal.waitFor('"event":"delivered"')
+    await terminal.line('QUIT')
+    assert.equal(await terminal.exitStatus(), 0)
+    const screen = await terminal.screen()
+    // Until 2026-12-07 `quinn> {"event":"accepted",…}` on the prompt's row.
+    assert.doesNotMatch(screen, /(parley|quinn)>/)
+    for (const row of screen.split('\n').filter(row => row.includes('"event"'))) assert.match(row, /^\{"event":/, row)
   })
 
   test('a message padded to the terminal\'s width cannot start a row that reads as a line of its own (round 37)', async () => {

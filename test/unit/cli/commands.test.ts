@@ -169,6 +169,15 @@ test('mistakes a person makes are said as such: a file after its recipient, a gr
   says('SEDN bob hi', ErrorCode.Usage, 'unknown command "SEDN": did you mean SEND? (HELP lists them)')
   says('lsit', ErrorCode.Usage, 'unknown command "lsit": did you mean LIST? (HELP lists them)')
   says('sendgroupfiel x g', ErrorCode.Usage, 'unknown command "sendgroupfiel": did you mean SENDGROUPFILE? (HELP lists them)')
+  // Round 43: the words of other messengers name our command (SIGNIN was offered SIGNUP), and
+  // QUIT says what it does.
+  for (const word of ['SIGNIN', 'logon', 'SignOn', 'singin', 'LGOIN']) {
+    says(`${word} dave2 password4`, ErrorCode.Usage, `unknown command "${word}": did you mean LOGIN? (HELP lists them)`)
+  }
+  for (const word of ['SIGNOUT', 'logout', 'LOGOFF', 'exti', 'QUTI', 'bye']) {
+    says(word, ErrorCode.Usage, `unknown command "${word}": did you mean QUIT? (QUIT signs out and leaves; HELP lists them)`)
+  }
+  says('signpu bob', ErrorCode.Usage, 'unknown command "signpu": did you mean SIGNUP? (HELP lists them)')
   says('pass1234', ErrorCode.Usage, 'unknown command "pass1234": type HELP for the list')
   says('xyz', ErrorCode.Usage, 'unknown command "xyz": type HELP for the list')
   // Until 2026-12-07 only `usage: CREATE <group>`.

@@ -28,6 +28,11 @@ test('users after SEND, VERIFY, TRUST; groups after SENDGROUP, JOIN, LEAVE, MEMB
   assert.deepEqual(complete('join fa', names), [['family '], 'fa'])
   assert.deepEqual(complete('HISTORY f', names), [['family ', 'friends '], 'f'])
   assert.deepEqual(complete('HISTORY #fr', names), [['#friends '], '#fr'], '#group: the group alone')
+  // Every command that takes a group takes it as #group, and completes it so (round 43: only HISTORY).
+  for (const line of ['SENDGROUP #fr', 'MEMBERS #fr', 'LEAVE #fr', 'JOIN #fr', 'SENDGROUPFILE notes.txt #fr']) {
+    assert.deepEqual(complete(line, names), [['#friends '], '#fr'], line)
+  }
+  assert.deepEqual(complete('JOIN #f', { ...names, mine: ['friends'] }), [['#family '], '#f'], 'JOIN: still not the groups we are in')
   assert.deepEqual(complete('SEND bob hel', names), [[], 'hel'], 'message text is not completed')
   assert.deepEqual(complete('WHO x', names), [[], 'x'])
   // JOIN does not offer a group we are in (until 2026-12-06 it did); the others still do.

@@ -154,6 +154,23 @@ test('HISTORY says how many earlier messages it did not show, and how to see the
   assert.match(group.split('\n')[2] ?? '', /^ {2}\S+ +bob +received +hi$/)
 })
 
+test('on a narrow terminal the notice above HISTORY\'s rows breaks between words, indented, and its table is left as it is (round 43: mid-word at 40 columns)', () => {
+  const out = capture()
+  Object.assign(out.stream, { isTTY: true, columns: 40 })
+  const human = humanOutput(out.stream, capture().stream)
+  const at = Date.now()
+  human.print({
+    event: 'history',
+    with: 'alice',
+    earlier: 12,
+    messages: Array.from({ length: 6 }, (_, i) => ({ id: `0${i}`, direction: 'in' as const, from: 'alice', group: null, kind: 'text' as const, text: `m${i}`, path: null, status: 'received', at, sentAt: null, unreadable: false, unshown: false }))
+  })
+  human.close()
+  const rows = out.text().split('\n')
+  assert.deepEqual(rows.slice(0, 2), ['12 earlier messages not shown (HISTORY', '  alice 18 shows 18)'])
+  assert.equal(rows[2], '  SENT      FROM   STATUS    MESSAGE', 'the table as it was')
+})
+
 test('at sign-in, what came in as the last run stopped and was never shown: how many, where, and the HISTORY that shows them', () => {
   const line = (conversations: Array<{ user: string | null, group: string | null, count: number }>): string | undefined =>
     describe({ event: 'unshown', conversations })

@@ -10,6 +10,14 @@ test('SIGNUP and LOGIN lines with a password are never stored; without one they 
   assert.equal(holdsPassword('  login Alice  pw with spaces'), true)
   assert.equal(holdsPassword('LOGIN alice'), false)
   assert.equal(holdsPassword('SEND bob login alice secret'), false)
+  // Round 43: a sign-in line mistyped, or begun with another messenger's word, kept its password.
+  for (const line of ['SIGNIN dave2 password4', 'LGOIN dave2 password4', 'logon dave2 password4', 'SignOn dave2 p', 'singup dave2 password4', 'REGISTER dave2 password4']) {
+    assert.equal(holdsPassword(line), true, line)
+    assert.equal(keptOnDisk(line), undefined, line)
+  }
+  assert.equal(holdsPassword('SIGNIN dave2'), false, 'no password on it')
+  assert.equal(holdsPassword('SEDN bob hello there'), false, 'a typo of SEND')
+  assert.equal(holdsPassword('LOGOUT now please'), false)
   const dir = await tempDir()
   try {
     const file = new HistoryFile(join(dir, 'sub', 'history'))

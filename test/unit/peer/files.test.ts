@@ -506,6 +506,22 @@ describe('the local file', () => {
       err.code === ErrorCode.File && err.message === `cannot open ${path}: no file can be named with a NUL character`)
   })
 
+  test('a file cancelled while it is read for its hash (Ctrl-C at the prompt) stops being read and is said not sent (round 43)', async () => {
+    const dir = await freshDir()
+    const path = join(dir, 'big.iso')
+    await writeFile(path, '')
+    await truncate(path, 64 * 1024 * 1024) // sparse: 16 reports of 4 MiB
+    const cancel = new AbortController()
+    const reads: number[] = []
+    await assert.rejects(fileToQueue(path, read => {
+      reads.push(read.bytes)
+      cancel.abort() // at the first report, as a person presses Ctrl-C at `[reading big.iso 6%]`
+    }, cancel.signal), (err: ParleyError) => err.code === ErrorCode.Usage && err.message === 'cancelled: big.iso was not sent')
+    assert.deepEqual(reads, [4 * 1024 * 1024], 'the reading stops at the next chunk')
+    // Cancelled before it began: said the same, nothing read.
+    await assert.rejects(fileToQueue(path, undefined, AbortSignal.abort()), (err: ParleyError) => err.message === 'cancelled: big.iso was not sent')
+  })
+
   test('a queued file is delivered only with the content SENDFILE hashed', async () => {
     const dir = await freshDir()
     const path = join(dir, 'report.txt')
