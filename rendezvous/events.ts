@@ -23,6 +23,10 @@ export interface EventsDeps {
   sessions: Sessions
   notifier: Notifier
   log: Logger
+  /** Counts a subscription against the peer's request rate (throws ERR_RATE_LIMITED past it):
+   * each one has the holders of the subscriber's missing keys asked again (round 43: 270
+   * subscriptions a second, closing each, cost nothing of the subscriber's budget). */
+  admit?: (peerId: string) => void
 }
 
 /** Sessions.notify hands one event object to the channel of every user it concerns, and the
@@ -119,6 +123,7 @@ export async function handleEventsStream (stream: Stream, connection: Connection
   let failure: unknown
   try {
     decodeSubscribe(await framed.read({ signal: patientTimeout(REQUEST_READ_TIMEOUT_MS) }))
+    deps.admit?.(peerId)
     const session = sessions.get(peerId)
     if (session === undefined) {
       await framed.write(encodeError(new ParleyError(ErrorCode.NotSignedIn, 'sign in first')),

@@ -6,13 +6,25 @@
 import type { GroupRecord, RendezvousStore } from './store.ts'
 import type { Session, Sessions } from './sessions.ts'
 
+/** A key-needed for one member, group and epoch goes to its holders at most this often: every
+ * subscription and join of a member who lacks a key asks them, and an account that subscribed
+ * again and again (or left and re-joined) had every holder asked, and ask the rendezvous in
+ * turn, hundreds of times a second (round 43). A hand-over that failed is asked for again by
+ * the member's own sends (keyForDelivery) and its next subscription after this. */
+export const KEY_NEEDED_REPEAT_MS = 10_000
+const MAX_KEY_NEEDED_KEPT = 10_000
+
 export class Notifier {
   readonly #store: RendezvousStore
   readonly #sessions: Sessions
+  /** When each (group, epoch, member) key-needed last went out. */
+  readonly #keyNeededAt = new Map<string, number>()
+  readonly #now: () => number
 
-  constructor (store: RendezvousStore, sessions: Sessions) {
+  constructor (store: RendezvousStore, sessions: Sessions, now: () => number = Date.now) {
     this.#store = store
     this.#sessions = sessions
+    this.#now = now
   }
 
   /** `username` signed in: presence to interested users (unless `announce` is false: the same
@@ -61,10 +73,21 @@ export class Notifier {
   /** If `username` lacks `group`'s current key, ask the online members who hold it. */
   #keyNeeded (group: GroupRecord, username: string): void {
     if (group.epoch < 1 || this.#store.hasKey(group.name, username, group.epoch)) return
+    if (!this.#mayAsk(`${group.name}\n${group.epoch}\n${username}`)) return
     const holders = this.#store.members(group.name)
       .filter(member => member.hasKey && member.username !== username)
       .map(member => member.username)
     this.#sessions.notify(holders, { type: 'key-needed', group: group.name, epoch: group.epoch, username })
+  }
+
+  /** Whether a key-needed for `id` may go out now (KEY_NEEDED_REPEAT_MS), and note that it does. */
+  #mayAsk (id: string): boolean {
+    const now = this.#now()
+    const last = this.#keyNeededAt.get(id)
+    if (last !== undefined && now - last < KEY_NEEDED_REPEAT_MS) return false
+    if (this.#keyNeededAt.size >= MAX_KEY_NEEDED_KEPT) this.#keyNeededAt.clear()
+    this.#keyNeededAt.set(id, now)
+    return true
   }
 
   #othersIn (group: string, username: string): string[] {

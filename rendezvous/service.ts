@@ -113,7 +113,7 @@ export class RendezvousService {
 
   async #onEvents (stream: Stream, connection: Connection): Promise<void> {
     try {
-      await handleEventsStream(stream, connection, { sessions: this.sessions, notifier: this.#notifier, log: this.#log })
+      await handleEventsStream(stream, connection, { sessions: this.sessions, notifier: this.#notifier, log: this.#log, admit: peerId => { this.#limiter.take(peerId) } })
     } catch (err) {
       this.#log.error('events stream handler failed: %s', asParleyError(err).message)
       stream.abort(err instanceof Error ? err : new Error(String(err)))

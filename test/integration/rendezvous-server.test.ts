@@ -358,6 +358,24 @@ describe('rendezvous server process', () => {
     assert.ok(answers.every(a => a.username === 'bob'))
   })
 
+  it('counts subscriptions to the events stream against the request rate (round 43: 270 a second, each closed, cost nothing)', async () => {
+    // Each new subscription replaces the one before, which is then closed: the session goes on.
+    let refused: unknown
+    let previous = new AbortController()
+    await alice.client.subscribe(() => {}, previous.signal)
+    for (let i = 0; i < 300 && refused === undefined; i++) {
+      const next = new AbortController()
+      await alice.client.subscribe(() => {}, next.signal).then(() => {
+        previous.abort()
+        previous = next
+      }, (err: unknown) => { refused = err })
+    }
+    assert.ok(is(refused, ErrorCode.RateLimited), String(refused))
+    await sleep(2_500) // alice's budget back for the tests after this one
+    await alice.client.subscribe(() => {})
+    previous.abort()
+  })
+
   it('answers malformed, oversized and unknown requests with errors and keeps serving', async () => {
     const raw = async (...chunks: Uint8Array[]): Promise<{ ok: boolean, code: string, message: string }> =>
       await rawExchange(alice.node, server.addr, chunks)

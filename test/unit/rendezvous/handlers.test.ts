@@ -17,6 +17,7 @@ import type { Op, RequestArgs, Result, ServerEvent } from '../../../common/proto
 import { epochProof } from '../../helpers/rendezvous.ts'
 import { readNameCard } from '../../../common/crypto/name-card.ts'
 import { InProcessRendezvous } from './in-process.ts'
+import { KEY_NEEDED_REPEAT_MS } from '../../../rendezvous/notify.ts'
 import { MEMBERSHIP_CHANGE_BURST, MEMBERSHIP_CHANGES_PER_SECOND, SIGNUP_BURST } from '../../../rendezvous/constants.ts'
 import type { TestUser } from './in-process.ts'
 
@@ -290,6 +291,23 @@ describe('rendezvous handlers', () => {
       as(alice, 'rotate', { group: 'club', fromEpoch: 0, wrapped: new Uint8Array(8), ...await epochProof(alice.key, 'club', 1) })
       as(bob, 'join', { group: 'club' })
       assert.deepEqual(eventsOf(alice, 'key-needed'), [{ type: 'key-needed', group: 'club', epoch: 1, username: 'bob' }])
+    })
+
+    it(`a member who lacks the key, subscribing or re-joining again and again, has its holders asked once per ${KEY_NEEDED_REPEAT_MS / 1000} s (round 43: hundreds of times a second)`, async () => {
+      as(alice, 'create', { group: 'club' })
+      as(alice, 'rotate', { group: 'club', fromEpoch: 0, wrapped: new Uint8Array(8), ...await epochProof(alice.key, 'club', 1) })
+      as(bob, 'join', { group: 'club' })
+      const session = rv.sessions.get(bob.peerId)
+      assert.ok(session !== undefined)
+      for (let i = 0; i < 8; i++) { // (the membership-change limit allows 20 at once)
+        rv.notifier.subscribed(session)
+        as(bob, 'leave', { group: 'club' })
+        as(bob, 'join', { group: 'club' })
+      }
+      assert.equal(eventsOf(alice, 'key-needed').length, 1)
+      rv.aheadMs = KEY_NEEDED_REPEAT_MS
+      rv.notifier.subscribed(session)
+      assert.equal(eventsOf(alice, 'key-needed').length, 2, 'asked again once the time has passed')
     })
 
     it('a full group takes no new member; its members may still join again', () => {

@@ -39,7 +39,7 @@ export interface TestUser {
 export class InProcessRendezvous {
   readonly store: RendezvousStore = openStore(IN_MEMORY)
   readonly sessions = new Sessions()
-  readonly notifier = new Notifier(this.store, this.sessions)
+  readonly notifier = new Notifier(this.store, this.sessions, () => Date.now() + this.aheadMs)
   /** This rendezvous's identity, which signs name cards (its peer id is what peers pin). */
   readonly serverIdentity = privateKeyFromRaw(ed25519Raw())
   readonly nameCards = new NameCardIssuer(this.serverIdentity)
