@@ -164,9 +164,11 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
       inboundStreamProtocolNegotiationTimeout: UPGRADE_DEADLINE_MS,
       outboundStreamProtocolNegotiationTimeout: UPGRADE_DEADLINE_MS
     },
+    // The rendezvous relays between peers, and takes no relayed connection into itself (round
+    // 44: a stranger's relay asked it to, and it did).
     connectionGater: server === undefined
       ? caps
-      : { ...caps, denyOutboundRelayedConnection: (source, destination) => !server.allowRelayedConnection(source, destination) },
+      : { ...caps, denyOutboundRelayedConnection: (source, destination) => !server.allowRelayedConnection(source, destination), denyInboundRelayedConnection: () => true },
     // A peer does not ping its connections (see PEER_CONNECTIONS_UNMONITORED); the rendezvous
     // does, to notice a peer that vanished without closing and mark it offline.
     connectionMonitor: relayAt !== undefined
@@ -206,20 +208,27 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
       if (!isRelay(connection.remotePeer)) return
       void node.services.identify.identify(connection).catch(() => {})
     })
-    // The one path around the discovery filter (see relayFilter): a reservation on any peer but
-    // the rendezvous is dropped at once, with that peer's relay claim (its peer-store record).
-    node.addEventListener('self:peer:update', () => {
-      for (const relayId of reservedOn(node)) {
-        if (isRelay(relayId)) continue
-        void node.peerStore.delete(relayId).catch(() => {})
-        void node.hangUp(relayId).catch(() => {})
-      }
-    })
   }
+  // The one path around the discovery filter (see relayFilter): a reservation on any peer but
+  // the rendezvous (on any peer at all, for a node without `relayAt`, the rendezvous's own: round
+  // 44, a stranger's STOP stream had it reserve on the stranger's relay and advertise it) is
+  // dropped at once, with that peer's relay claim (its peer-store record).
+  node.addEventListener('self:peer:update', () => {
+    for (const relayId of reservedOn(node)) {
+      if (isRelay(relayId)) continue
+      void node.peerStore.delete(relayId).catch(() => {})
+      void node.hangUp(relayId).catch(() => {})
+    }
+  })
   if (server !== undefined) {
-    // A reservation outlives its connection by default (until its TTL): a peer restarting under
-    // a new identity, or a throw-away identity before sign-in, would hold a slot for nothing.
-    node.addEventListener('peer:disconnect', event => { node.services.relay?.reservations.delete(event.detail) })
+    node.addEventListener('peer:disconnect', event => {
+      // A reservation outlives its connection by default (until its TTL): a peer restarting under
+      // a new identity, or a throw-away identity before sign-in, would hold a slot for nothing.
+      node.services.relay?.reservations.delete(event.detail)
+      // Nor is a peer gone kept in the peer store: the rendezvous dials nobody, and a record per
+      // stranger that ever connected grew it without end (round 44: 18,000 strangers, +260 MB).
+      void node.peerStore.delete(event.detail).catch(() => {})
+    })
   }
   return node
 }

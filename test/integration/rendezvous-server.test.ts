@@ -8,13 +8,16 @@ import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { lpStream } from '@libp2p/utils'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { lpStream, pbStream } from '@libp2p/utils'
 import { decode } from 'cborg'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { unwrapSecret } from '../../common/crypto/wrap.ts'
 import { ErrorCode, is } from '../../common/errors.ts'
+import { createParleyNode } from '../../common/node.ts'
 import type { ParleyNode } from '../../common/node.ts'
+// The relay protocol's messages, which the package does not export (a stranger's STOP, below).
+import { Status, StopMessage } from '../../node_modules/@libp2p/circuit-relay-v2/dist/src/pb/index.js'
 import { RENDEZVOUS_PROTOCOL, RENDEZVOUS_REQUESTS_PROTOCOL, RendezvousError, encodeRequest } from '../../common/protocol/rendezvous.ts'
 import type { RendezvousEvent } from '../../common/protocol/rendezvous.ts'
 import { encodeBody } from '../../common/wire/codec.ts'
@@ -302,6 +305,27 @@ describe('rendezvous server process', () => {
     assert.deepEqual(await alice.client.whois(erin.node.peerId.toString()), found)
     const stranger = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
     await assert.rejects(alice.client.whois(stranger), rejectsWith(ErrorCode.NotFound))
+  })
+
+  it('takes no relayed connection into itself: a stranger\'s relay cannot have it reserve there and advertise it (round 44)', async () => {
+    const relay = await createParleyNode({
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      relay: { server: { maxReservations: 10, reservationTtlMs: 600_000, durationLimitMs: 60_000, dataLimitBytes: 1n << 20n, maxHopStreams: 8, allowRelayedConnection: () => true } }
+    })
+    await relay.start()
+    nodes.push(relay)
+    await pace()
+    const stop = pbStream(await relay.dialProtocol(server.addr, '/libp2p/circuit/relay/0.2.0/stop')).pb(StopMessage)
+    await stop.write({ type: StopMessage.Type.CONNECT, peer: { id: peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toMultihash().bytes, addrs: [] } })
+    assert.equal((await stop.read()).status, Status.PERMISSION_DENIED)
+    // (A reservation made meanwhile is dropped at once, with the connection that carried it.)
+    const held = (): string[] => [...relay.services.relay?.reservations.keys() ?? []].map(String)
+    for (let waited = 0; waited < 5_000 && held().length > 0; waited += 100) await sleep(100)
+    await sleep(500)
+    assert.deepEqual(held(), [], `no reservation on the stranger's relay (the rendezvous is ${server.peerId})`)
+    const seen = await alice.node.services.identify.identify(alice.node.getConnections(peerIdFromString(server.peerId))[0]!)
+    assert.deepEqual(seen.listenAddrs.map(a => a.toString()).filter(a => a.includes('p2p-circuit')), [], 'no relayed address advertised')
   })
 
   it('returns the wrapped identity to a sign-in from another peer without binding it', async () => {
