@@ -4,6 +4,7 @@
  * command lands on a method here; each returns nothing and reports through `emit`, or throws a
  * ParleyError.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -15,7 +16,7 @@ import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
 import { failedSignInsWarning, signIn, signInBound, signUp } from './account.ts'
 import type { AccountHost, SignedIn } from './account.ts'
 import type { Emit, HistoryLine, PeerEvent } from './events.ts'
-import { RendezvousClient, rendezvousAway, rendezvousOutOfReach } from './rendezvous-client.ts'
+import { RendezvousClient, mayHaveBeenDone, rendezvousAway, rendezvousOutOfReach } from './rendezvous-client.ts'
 import type { SignupArgs } from './rendezvous-client.ts'
 import { Session } from './session.ts'
 import type { LeftBehind } from './session.ts'
@@ -67,6 +68,8 @@ export class ParleyPeer {
   /** The rendezvous's address: the one given, with its peer id once that is learnt. */
   #rendezvousAt: Multiaddr
   #session: Session | undefined
+  /** Groups whose CREATE, JOIN or LEAVE went unanswered, by the ticket of the one to settle. */
+  readonly #unsettled = new Map<GroupName, symbol>()
   /** The sign-in #session was opened with: what signs its user in again if switching fails. */
   #account: SignedIn | undefined
   /** Who is signed in, for the protocols: streams that arrive while a sign-in is still opening
@@ -564,12 +567,55 @@ export class ParleyPeer {
   }
 
   async create (group: GroupName): Promise<void> {
-    this.#signedIn()
+    const session = this.#signedIn()
+    this.#unsettled.delete(group)
     const created = await this.#rendezvous.create(group).catch(async (err: unknown) => {
       if (is(err, ErrorCode.Exists)) throw new ParleyError(ErrorCode.Exists, `${err.message}${await this.#whyExists(group)}`, { cause: err })
-      throw notDone(err, `${group} was not created; CREATE ${group} again once the rendezvous is back`)
+      throw this.#notDone(session, err, group, 'create')
     })
     this.#emit({ event: 'created', group: created.group })
+  }
+
+  /**
+   * A CREATE, JOIN or LEAVE that failed at the rendezvous, with what that leaves as it was (round
+   * 38: a LEAVE with the rendezvous away said only that it could not be reached). One it was
+   * sent and did not answer in time may have been done all the same: the rendezvous does what
+   * it reads, and a frozen one does it once it thaws (round 44: told "trip was not joined", the
+   * member then got the group's messages). That is said, and settled once it answers.
+   */
+  #notDone (session: Session, err: unknown, group: GroupName, change: MembershipChange): unknown {
+    const { past, verb } = CHANGES[change]
+    if (!mayHaveBeenDone(err) || !is(err)) return notDone(err, `${group} was not ${past}; ${verb} ${group} again once the rendezvous is back`)
+    const ticket = Symbol(change)
+    this.#unsettled.set(group, ticket)
+    void this.#settleLater(session, group, change, ticket)
+    return new ParleyError(err.code, `${err.message}: whether ${group} was ${past} is said once it answers`, { cause: err })
+  }
+
+  /** Ask which groups are ours until the rendezvous answers, then say what an unanswered CREATE,
+   * JOIN or LEAVE came to: done (its event, and a LEAVE's clearing up here, as if answered in
+   * time) or not. Given up at sign-out, and when another command for the group answers first. */
+  async #settleLater (session: Session, group: GroupName, change: MembershipChange, ticket: symbol): Promise<void> {
+    const current = (): boolean => this.#session === session && this.#unsettled.get(group) === ticket
+    for (let tries = 0; tries < SETTLE_TRIES && current(); tries++) {
+      await sleep(SETTLE_EVERY_MS, undefined, { ref: false })
+      const ours = current() ? await this.#rendezvous.groups().catch(() => undefined) : undefined
+      if (ours === undefined || !current()) continue
+      this.#unsettled.delete(group)
+      const member = ours.groups.some(g => g.group === group)
+      const { past, verb } = CHANGES[change]
+      if (member === (change === 'leave')) {
+        this.#emit({ event: 'warning', code: ErrorCode.Unreachable, message: `the rendezvous answered: ${group} was not ${past}; ${verb} ${group} again` })
+      } else if (change === 'leave') {
+        await this.#leftHere(session, group)
+      } else if (change === 'join') {
+        this.#emit({ event: 'joined', group, created: false, already: false })
+        session.openSessionsIn(group)
+      } else {
+        this.#emit({ event: 'created', group })
+      }
+      return
+    }
   }
 
   /** What CREATE adds to "already exists": the way in (round 38: that it existed, alone), or,
@@ -582,8 +628,9 @@ export class ParleyPeer {
 
   async join (group: GroupName): Promise<void> {
     const session = this.#signedIn()
+    this.#unsettled.delete(group)
     const joined = await this.#rendezvous.join(group)
-      .catch((err: unknown) => { throw notDone(err, `${group} was not joined; JOIN ${group} again once the rendezvous is back`) })
+      .catch((err: unknown) => { throw this.#notDone(session, err, group, 'join') })
     const already = joined.already === true
     this.#emit({ event: 'joined', group: joined.group, created: joined.created, already })
     if (!joined.created && !already) session.openSessionsIn(group)
@@ -591,15 +638,21 @@ export class ParleyPeer {
 
   async leave (group: GroupName): Promise<void> {
     const session = this.#signedIn()
+    this.#unsettled.delete(group)
     const left = await this.#rendezvous.leave(group)
-      .catch((err: unknown) => { throw notDone(err, `${group} was not left; LEAVE ${group} again once the rendezvous is back`) })
+      .catch((err: unknown) => { throw this.#notDone(session, err, group, 'leave') })
+    await this.#leftHere(session, left.group)
+  }
+
+  /** What leaving a group does here, once the rendezvous has taken the LEAVE. */
+  async #leftHere (session: Session, group: GroupName): Promise<void> {
     session.keyring.forget(group)
     // What still waits cannot go now (only members send to a group): said here, not as a failed
     // delivery when its member is back. What is under way goes on (Outbox.leaveGroup).
-    const { dropped, underWay } = await session.outbox.leaveGroup(left.group)
+    const { dropped, underWay } = await session.outbox.leaveGroup(group)
     // Nor is what came of its files that were cut resumed now: the members send us no more.
-    const partsRemoved = (await dropGroupPartials(session.downloadsDir, left.group)).length
-    this.#emit({ event: 'left', group: left.group, dropped, underWay, partsRemoved })
+    const partsRemoved = (await dropGroupPartials(session.downloadsDir, group)).length
+    this.#emit({ event: 'left', group, dropped, underWay, partsRemoved })
   }
 
   async members (group: GroupName): Promise<void> {
@@ -670,6 +723,16 @@ async function sayIfUser (session: Session, lookup: (name: string) => Promise<un
 function byUsername (a: { username: string }, b: { username: string }): number {
   return a.username < b.username ? -1 : a.username > b.username ? 1 : 0
 }
+
+type MembershipChange = 'create' | 'join' | 'leave'
+const CHANGES: Record<MembershipChange, { past: string, verb: string }> = {
+  create: { past: 'created', verb: 'CREATE' },
+  join: { past: 'joined', verb: 'JOIN' },
+  leave: { past: 'left', verb: 'LEAVE' }
+}
+/** How often, and how many times, an unanswered membership change is asked after (10 minutes). */
+const SETTLE_EVERY_MS = 3_000
+const SETTLE_TRIES = 200
 
 /** A group command the rendezvous could not be asked for, with what that leaves as it was
  * (round 38: a LEAVE with the rendezvous away said only that it could not be reached). */

@@ -10,7 +10,7 @@ import type { AbortOptions, Connection, Logger, PeerId, Stream } from '@libp2p/i
 import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { KdfParams } from '../common/crypto/password.ts'
-import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
+import { ErrorCode, ErrorMark, ParleyError, asParleyError, is } from '../common/errors.ts'
 import type { ParleyNode } from '../common/node.ts'
 import {
   EVENTS_PROTOCOL, EVENTS_SILENCE_LIMIT_MS, MAX_RESPONSE_BYTES, RENDEZVOUS_PROTOCOL, RENDEZVOUS_REQUESTS_PROTOCOL, REQUEST_STREAM_IDLE_MS,
@@ -351,9 +351,11 @@ export class RendezvousClient {
     const signal = withTimeout(this.#requestTimeoutMs, options?.signal)
     let framed = this.#takeIdle()
     let answer: Uint8Array | undefined
+    let sent = false
     try {
       framed ??= new FramedStream(await this.#open([RENDEZVOUS_REQUESTS_PROTOCOL, RENDEZVOUS_PROTOCOL], signal), MAX_RESPONSE_BYTES)
       await framed.write(encodeRequest(op, args), { signal })
+      sent = true
       answer = await framed.read({ signal })
     } catch (err) {
       // Connected, but no answer in time (a rendezvous frozen, or swamped): said as the
@@ -361,7 +363,8 @@ export class RendezvousClient {
       // stream that went unanswered ("cannot reach the rendezvous … (no answer in time)" while
       // connected to it: round 15).
       if (signal.aborted && options?.signal?.aborted !== true && (framed !== undefined || this.#connected())) {
-        throw new ParleyError(ErrorCode.Unreachable, `the rendezvous did not answer within ${this.#requestTimeoutMs / 1000} s`, { cause: err })
+        const silent = new ParleyError(ErrorCode.Unreachable, `the rendezvous did not answer within ${this.#requestTimeoutMs / 1000} s`, { cause: err })
+        throw sent ? unansweredRequests.add(silent) : silent
       }
       throw err
     } finally {
@@ -423,6 +426,16 @@ export class RendezvousClient {
       throw unreachable(this.#server, err)
     }
   }
+}
+
+/** Requests sent whose answer did not come in time: the rendezvous reads what it is sent, and a
+ * frozen one does it once it thaws, so such a request may have been done (round 44: told "trip
+ * was not joined", the member then got the group's messages). */
+const unansweredRequests = new ErrorMark()
+
+/** A request that went out and was not answered in time: it may have been done, or not. */
+export function mayHaveBeenDone (err: unknown): boolean {
+  return unansweredRequests.has(err)
 }
 
 /** The rendezvous out of reach, or our sign-in there not renewed yet: what it said last will do. */

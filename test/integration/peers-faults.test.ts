@@ -196,6 +196,42 @@ describe('a rendezvous killed with -9 in the middle of signups and joins', () =>
   })
 })
 
+describe('a JOIN and a LEAVE the frozen rendezvous does not answer in time', () => {
+  test('are said to be settled once it answers, and are: done when it thaws (round 44: "trip was not joined", and the group\'s messages came)', { timeout: 90_000 }, async () => {
+    const dir = await tempDir('parley-unanswered-')
+    const server = await spawnRendezvous(join(dir, 'rendezvous'))
+    const peers: PeerProcess[] = []
+    try {
+      const [alice, bob] = await signedUp(['alice', 'bob', 'carol', 'dave'], server.addr.toString(), dir, peers)
+      await bob.run('JOIN trip', is('joined', { group: 'trip' }))
+      const unanswered = async (command: string, change: string): Promise<void> => {
+        // A request stream kept from the command before: the request goes out, and the frozen
+        // rendezvous reads it when it thaws.
+        await alice.run('LIST', is('groups'))
+        server.child.kill('SIGSTOP')
+        try {
+          const said = await alice.run(command, e => e.event === 'error', 30_000)
+          assert.equal(said.message, `the rendezvous did not answer within 15 s: whether trip was ${change} is said once it answers`)
+        } finally {
+          server.child.kill('SIGCONT')
+        }
+      }
+      const bobFrom = bob.events.length
+      await unanswered('JOIN trip', 'joined')
+      await alice.waitFor(is('joined', { group: 'trip' }), 20_000)
+      await bob.waitFor(is('member-joined', { group: 'trip', user: 'alice' }), 20_000, bobFrom)
+      await unanswered('LEAVE trip', 'left')
+      await alice.waitFor(is('left', { group: 'trip' }), 20_000)
+      const members = await bob.run('MEMBERS trip', is('members'))
+      assert.deepEqual((members.members as Array<{ username: string }>).map(m => m.username), ['bob'])
+    } finally {
+      await Promise.all(peers.map(async peer => { await peer.kill() }))
+      await server.stop('SIGKILL')
+      await removeDir(dir)
+    }
+  })
+})
+
 describe('a member who left, while the rendezvous is away', () => {
   test('gets nothing sent to the group meanwhile, and nothing is queued for them; a joiner after them gets it (round 9: the send failed); frozen, it holds no group message (round 19)', async () => {
     const dir = await tempDir('parley-left-')
