@@ -12,8 +12,9 @@
  * which is the order that sender sent them (peer/arrival-order.ts): the texts are merged sender
  * by sender, by sent time, not sorted, so a sender's clock that stepped back cannot swap two of
  * its own messages. A text on time, in a group with nothing held, is shown at once: live talk
- * pays nothing. Direct conversations have one sender, whose order they already have; files are
- * shown as they come (a file's arrival is its last byte, long after it was sent).
+ * pays nothing. Direct conversations have one sender, whose order they already have. A group
+ * file joins a catch-up under way, in its sent order, but starts none: its arrival is its last
+ * byte, long after it was sent, however live.
  *
  * A held text is stored and acknowledged already; only its showing waits. The caller moves the
  * store's shown mark past it when it is shown, so a text held when the process is killed is told
@@ -35,6 +36,11 @@ interface HeldText {
   from: string
   sentAt: number
   show: () => void
+  /** A file: it joins a catch-up under way, in its sent order, but starts none (it came in
+   * full only after its transfer, however live it is), and it is ordered apart from its
+   * sender's texts, which do not wait behind its files (round 44: a photo sent between two
+   * texts was shown before both). */
+  file?: boolean
 }
 
 interface HeldGroup {
@@ -52,7 +58,7 @@ export class CatchUpOrder {
   /** Show a text of `group` (`show`) now, or once its group's catch-up has settled. */
   add (group: string, text: HeldText & { at: number }): void {
     const held = this.#held.get(group)
-    if (this.#flushed || (held === undefined && text.at - text.sentAt < WAITED_MS)) {
+    if (this.#flushed || (held === undefined && (text.file === true || text.at - text.sentAt < WAITED_MS))) {
       text.show()
       return
     }
@@ -90,14 +96,15 @@ export class CatchUpOrder {
   }
 }
 
-/** Each sender's texts in the order they came, merged by sent time (the earliest head first; a
- * tie goes to the one that came first). */
-export function inSentOrder<T extends { from: string, sentAt: number }> (texts: T[]): T[] {
+/** Each sender's texts in the order they came (and its files, apart), merged by sent time (the
+ * earliest head first; a tie goes to the one that came first). */
+export function inSentOrder<T extends { from: string, sentAt: number, file?: boolean }> (texts: T[]): T[] {
   const queues = new Map<string, Array<{ text: T, came: number }>>()
   texts.forEach((text, came) => {
-    const queue = queues.get(text.from) ?? []
+    const lane = text.file === true ? `${text.from}\0file` : text.from
+    const queue = queues.get(lane) ?? []
     queue.push({ text, came })
-    queues.set(text.from, queue)
+    queues.set(lane, queue)
   })
   const merged: T[] = []
   while (merged.length < texts.length) {

@@ -107,11 +107,14 @@ export class Inbox {
     const at = Date.now()
     const sha256 = Buffer.from(file.sha256).toString('hex')
     const sentAt = file.sentAt === null ? null : Math.min(file.sentAt, at)
+    const { group, from } = file
     await this.#storeAndShow({
-      id, direction: 'in', peer: file.from, group: file.group, kind: 'file', body: file.name, path: file.path, status: 'received', at, ...(sentAt !== null ? { sentAt } : {})
-    }, () => file.group === null
-      ? { event: 'file', id, from: file.from, name: file.name, path: file.path, size: file.size, sha256, at, sentAt }
-      : { event: 'group-file', id, group: file.group, from: file.from, name: file.name, path: file.path, size: file.size, sha256, at, sentAt })
+      id, direction: 'in', peer: from, group, kind: 'file', body: file.name, path: file.path, status: 'received', at, ...(sentAt !== null ? { sentAt } : {})
+    }, () => group === null
+      ? { event: 'file', id, from, name: file.name, path: file.path, size: file.size, sha256, at, sentAt }
+      : { event: 'group-file', id, group, from, name: file.name, path: file.path, size: file.size, sha256, at, sentAt },
+    // In a group's catch-up under way, in the order it was sent (catch-up-order.ts).
+    group === null || sentAt === null ? show => { show() } : show => { this.#catchUp.add(group, { from, sentAt, at, show, file: true }) })
   }
 
   /** Store what came in (in the next group commit) and, unless it is a duplicate, show it, now

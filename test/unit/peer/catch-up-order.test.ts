@@ -43,6 +43,23 @@ describe('a group\'s talk that waited is shown in the order it was sent', () => 
     assert.equal(shown.at(-1), 'then live again', 'nothing is held once it settled')
   })
 
+  test('a file joins a catch-up under way in the order it was sent, apart from its sender\'s texts; it starts none (round 44: a photo sent between two texts was shown before both)', () => {
+    const sent = (n: number): number => START - 60_000 + n * 1_000
+    const file = (from: string, name: string, sentAt: number): void => {
+      order.add('club', { from, sentAt, at: Date.now(), show: () => { shown.push(name) }, file: true })
+    }
+    // A file alone, however long after it was sent it came in full, is shown at once.
+    file('alice', 'video, live', START - 30_000)
+    assert.deepEqual(shown, ['video, live'])
+    shown = []
+    add('club', 'alice', '1-alice', 0, sent(1))
+    add('club', 'bob', '3-bob', 0, sent(3))
+    add('club', 'alice', '4-alice', 0, sent(4))
+    file('alice', '2-photo', sent(2))
+    tick(SETTLE_MS)
+    assert.deepEqual(shown, ['1-alice', '2-photo', '3-bob', '4-alice'])
+  })
+
   test('a busy group is held at most MOST_HELD_MS; another group is not held by it', () => {
     add('club', 'bob', 'late', WAITED_MS)
     add('other', 'ann', 'elsewhere', 5)
