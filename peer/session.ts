@@ -603,7 +603,13 @@ export class Session {
     // Said, not kept silently: a message nobody would get is no message, and a --json client
     // waits for an answer (until 2026-12-06 it got none). The group's key is made all the same
     // (keyForSending), so a member who joins later gets it even while we are away.
-    if (others.length === 0) throw new ParleyError(ErrorCode.NotFound, `nobody else is in ${group} yet: nothing was sent`)
+    // With the list kept here (the rendezvous away), that is only as last known: members who
+    // joined since are not on it (round 44: "nobody else is in trip yet", with two in it).
+    if (others.length === 0) {
+      throw new ParleyError(ErrorCode.NotFound, lastKnown
+        ? `nobody else is in ${group} as last known here, and the rendezvous is away to say who joined since: nothing was sent; send it again once it answers`
+        : `nobody else is in ${group} yet: nothing was sent`)
+    }
     // A file is hashed only now, when the group has someone to get it (it may be gigabytes).
     const id = toMessageId(newMessageIdHex())
     const { shown, path, delivery } = what.kind === 'text' ? textParts(what.text) : await fileParts(what.path, this.#reading(id, group), what.signal)

@@ -382,6 +382,17 @@ describe('session (the composition root)', () => {
     assert.deepEqual(session.store.groupsUnconfirmed(), [], 'settled')
   })
 
+  it('a group whose last known list has nobody else, with the rendezvous away, is said to be only that: members may have joined since (round 44: "nobody else is in trip yet", with two in it)', async () => {
+    const trip = toGroupName('trip')
+    rv.call('join', { group: trip }, alice.context)
+    await session.keyring.info(trip, true) // the list kept here: alice alone
+    rv.call('join', { group: trip }, bob.context) // unseen here
+    rv.down = true
+    events.push?.({ type: 'disconnected' })
+    await assert.rejects(session.sendGroupText(trip, 'anyone still planning?'),
+      (err: unknown) => is(err, ErrorCode.NotFound) && err.message === 'nobody else is in trip as last known here, and the rendezvous is away to say who joined since: nothing was sent; send it again once it answers')
+  })
+
   it('a sign-out says how many group messages still wait for their roll call (round 24: QUIT said nothing of them)', async () => {
     rv.call('join', { group: GROUP }, alice.context)
     rv.call('join', { group: GROUP }, bob.context)
