@@ -16,7 +16,7 @@ import { TERMINAL_KEYS } from './commands.ts'
 import { HISTORY_MAX } from '../constants.ts'
 import { REFUSED_BY_RECIPIENT } from '../../common/protocol/peer.ts'
 import { isWaitingForFirstKey, isWaitingForKey } from '../groups/keyring.ts'
-import { DeliveryNotices } from './delivery-notices.ts'
+import { DeliveryNotices, GATHER_MS } from './delivery-notices.ts'
 import { Unconfirmed } from './unconfirmed.ts'
 
 export interface Output {
@@ -67,6 +67,18 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   const shownOrder = new ShownOrder()
   /** Users the last presence line said are offline. */
   const offlineNow = new Set<string>()
+  /** Users a text was said to wait for, offline, and since when: further texts to them are not
+   * said again, each, until they are back (a presence line, or a delivery to them). A group with
+   * a member away put that line under each message (round 44: 15 messages, 15 such lines). Those
+   * that come within the first line's gathering are counted in it; a file is always said (its
+   * line asks to leave the file where it is). */
+  const waitingSince = new Map<string, number>()
+  const alreadySaidWaiting = (event: Extract<PeerEvent, { event: 'queued' }>): boolean => {
+    if (event.reason !== 'offline' || event.name !== null) return false
+    const since = waitingSince.get(event.to)
+    if (since === undefined) waitingSince.set(event.to, Date.now())
+    return since !== undefined && Date.now() - since >= GATHER_MS
+  }
   /** A delivery cut as its recipients went away, the presence line saying so coming while its
    * notice was gathered: said as `offline`, as the outbox says one cut after it (round 42: "bob is
    * offline", then "queued for bob (the other side closed the connection)"). */
@@ -214,10 +226,13 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     // A delivery withdrawn from a member who left is no news, and no longer waits (round 16: its
     // text was said "not confirmed yet … stays in your outbox" 5 s later).
     if (event.event === 'delivered' || event.event === 'withdrawn') deliveryNotices.withdraw(event.id, event.to)
+    if (event.event === 'delivered') waitingSince.delete(event.to)
     if (event.event === 'presence') {
       if (event.online) offlineNow.delete(event.user)
       else offlineNow.add(event.user)
+      if (event.online) waitingSince.delete(event.user)
     }
+    if (event.event === 'queued' && alreadySaidWaiting(event)) return
     if (event.event === 'delivered' || event.event === 'queued') {
       const key = gatherKey(event)
       // (Several texts are counted where a file's line names the file.)

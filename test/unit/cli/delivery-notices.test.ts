@@ -20,6 +20,34 @@ describe('delivery notices, said together', () => {
   beforeEach(() => { mock.timers.enable({ apis: ['setTimeout', 'Date'] }) })
   afterEach(() => { mock.timers.reset() })
 
+  test('a text waiting for someone offline is said once, not again under each later one, until they are back (round 44: 15 messages, 15 lines); a file always is', () => {
+    const out = capture()
+    const human = humanOutput(out.stream, capture().stream)
+    const queued = (to: string, id: string, group: string | null = 'work', name: string | null = null): PeerEvent => ({ event: 'queued', id, to, group, name, reason: 'offline', code: null })
+    human.print(queued('erin', 'm1'))
+    human.print(queued('erin', 'm2'))
+    mock.timers.tick(GATHER_MS)
+    assert.deepEqual(out.lines(), ['2 messages queued for erin in work (offline); they will be delivered when they are back'])
+    for (const id of ['m3', 'm4']) {
+      human.print(queued('erin', id))
+      mock.timers.tick(GATHER_MS)
+    }
+    human.print(queued('erin', 'd1', null))
+    human.print(queued('frank', 'm5'))
+    mock.timers.tick(GATHER_MS)
+    assert.deepEqual(out.lines().slice(1), ['queued for frank in work (offline); it will be delivered when they are back'], 'erin said once; frank is news')
+    human.print(queued('erin', 'f1', 'work', 'plan.pdf'))
+    mock.timers.tick(GATHER_MS)
+    assert.deepEqual(out.lines().slice(2), ['plan.pdf queued for erin in work (offline); it will be delivered when they are back (leave it where it is, unchanged, until then)'])
+    // Back, and away again: said again.
+    human.print({ event: 'presence', user: 'erin', online: true })
+    human.print({ event: 'presence', user: 'erin', online: false })
+    human.print(queued('erin', 'm6'))
+    mock.timers.tick(GATHER_MS)
+    assert.deepEqual(out.lines().slice(-1), ['queued for erin in work (offline); it will be delivered when they are back'])
+    human.close()
+  })
+
   test('the members who answer together make one line; a late one another; a direct file is said at once', () => {
     const out = capture()
     const human = humanOutput(out.stream, capture().stream)
