@@ -599,10 +599,11 @@ export class ParleyPeer {
     const current = (): boolean => this.#session === session && this.#unsettled.get(group) === ticket
     for (let tries = 0; tries < SETTLE_TRIES && current(); tries++) {
       await sleep(SETTLE_EVERY_MS, undefined, { ref: false })
-      const ours = current() ? await this.#rendezvous.groups().catch(() => undefined) : undefined
-      if (ours === undefined || !current()) continue
+      // Whether we are in it: its member list answers (only members may ask), or "not a
+      // member" or "no group" says we are not (the list of our groups is cut at 1,000).
+      const member = current() ? await this.#rendezvous.members(group).then(() => true, (err: unknown) => is(err, ErrorCode.Forbidden) || is(err, ErrorCode.NotFound) ? false : undefined) : undefined
+      if (member === undefined || !current()) continue
       this.#unsettled.delete(group)
-      const member = ours.groups.some(g => g.group === group)
       const { past, verb } = CHANGES[change]
       if (member === (change === 'leave')) {
         this.#emit({ event: 'warning', code: ErrorCode.Unreachable, message: `the rendezvous answered: ${group} was not ${past}; ${verb} ${group} again` })
