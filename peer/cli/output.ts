@@ -73,11 +73,18 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
    * that come within the first line's gathering are counted in it; a file is always said (its
    * line asks to leave the file where it is). */
   const waitingSince = new Map<string, number>()
+  /** Per conversation: a group's line said of erin does not stand for her direct texts, nor the
+   * other way round (round 45: a group's line left her out, said for a direct text before). */
+  const waitingKey = (to: string, group: string | null): string => `${to}\n${group ?? ''}`
   const alreadySaidWaiting = (event: Extract<PeerEvent, { event: 'queued' }>): boolean => {
     if (event.reason !== 'offline' || event.name !== null) return false
-    const since = waitingSince.get(event.to)
-    if (since === undefined) waitingSince.set(event.to, Date.now())
+    const key = waitingKey(event.to, event.group)
+    const since = waitingSince.get(key)
+    if (since === undefined) waitingSince.set(key, Date.now())
     return since !== undefined && Date.now() - since >= GATHER_MS
+  }
+  const backNow = (user: string): void => {
+    for (const key of waitingSince.keys()) if (key.startsWith(`${user}\n`)) waitingSince.delete(key)
   }
   /** A delivery cut as its recipients went away, the presence line saying so coming while its
    * notice was gathered: said as `offline`, as the outbox says one cut after it (round 42: "bob is
@@ -226,11 +233,11 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     // A delivery withdrawn from a member who left is no news, and no longer waits (round 16: its
     // text was said "not confirmed yet … stays in your outbox" 5 s later).
     if (event.event === 'delivered' || event.event === 'withdrawn') deliveryNotices.withdraw(event.id, event.to)
-    if (event.event === 'delivered') waitingSince.delete(event.to)
+    if (event.event === 'delivered') backNow(event.to)
     if (event.event === 'presence') {
       if (event.online) offlineNow.delete(event.user)
       else offlineNow.add(event.user)
-      if (event.online) waitingSince.delete(event.user)
+      if (event.online) backNow(event.user)
     }
     if (event.event === 'queued' && alreadySaidWaiting(event)) return
     if (event.event === 'delivered' || event.event === 'queued') {

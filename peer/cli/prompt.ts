@@ -124,6 +124,9 @@ function terminalGone (err: unknown): boolean {
 /** Ctrl-C, as a terminal in raw mode passes it on. */
 const CTRL_C = 0x03
 
+/** Ctrl-C pressed again this soon after one that cancelled a file's reading does not leave. */
+const DOUBLE_PRESS_MS = 1_000
+
 /** A hidden question the input ended under: no answer will come, and no error is to be said. */
 class InputEnded extends Error {}
 
@@ -244,11 +247,17 @@ export class Prompt {
     // Ctrl-C stops the command in hand: until 2026-12-07 it left the program, after the file had
     // been queued and sent all the same (round 43). Once the file is taken it is too late: the
     // key then does nothing, and the `accepted` line says the file goes.
+    // A second Ctrl-C pressed at once after one that cancelled is the same wish, not a wish to
+    // leave (round 45: pressed twice as the read seemed slow, the file was cancelled and the
+    // program left): within DOUBLE_PRESS_MS of a cancel, an empty line's Ctrl-C does nothing.
+    let cancelledAt = -Infinity
     rl.on('SIGINT', () => {
       if (this.#asking !== undefined) this.#asking.abort.abort()
-      else if (this.#fileCommand !== undefined) this.#fileCommand.abort()
-      else if (rl.line !== '') this.#clearLine(rl)
-      else this.close(true)
+      else if (this.#fileCommand !== undefined) {
+        this.#fileCommand.abort()
+        cancelledAt = Date.now()
+      } else if (rl.line !== '') this.#clearLine(rl)
+      else if (Date.now() - cancelledAt >= DOUBLE_PRESS_MS) this.close(true)
     })
     // Ctrl-Z reaches readline as a key, and readline stops this process alone: under `npm run
     // peer` npm and its shell ran on, so the shell never saw its job stop, kept the terminal from

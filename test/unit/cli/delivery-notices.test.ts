@@ -35,10 +35,13 @@ describe('delivery notices, said together', () => {
     human.print(queued('erin', 'd1', null))
     human.print(queued('frank', 'm5'))
     mock.timers.tick(GATHER_MS)
-    assert.deepEqual(out.lines().slice(1), ['queued for frank in work (offline); it will be delivered when they are back'], 'erin said once; frank is news')
+    assert.deepEqual(out.lines().slice(1), [
+      'queued for erin (offline); it will be delivered when they are back',
+      'queued for frank in work (offline); it will be delivered when they are back'
+    ], 'erin said once in work; her direct text is another conversation (round 45); frank is news')
     human.print(queued('erin', 'f1', 'work', 'plan.pdf'))
     mock.timers.tick(GATHER_MS)
-    assert.deepEqual(out.lines().slice(2), ['plan.pdf queued for erin in work (offline); it will be delivered when they are back (leave it where it is, unchanged, until then)'])
+    assert.deepEqual(out.lines().slice(3), ['plan.pdf queued for erin in work (offline); it will be delivered when they are back (leave it where it is, unchanged, until then)'])
     // Back, and away again: said again.
     human.print({ event: 'presence', user: 'erin', online: true })
     human.print({ event: 'presence', user: 'erin', online: false })
