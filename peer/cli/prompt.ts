@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline'
 import type { Interface, Key } from 'node:readline'
 import { cursorTo, moveCursor } from 'node:readline'
 import { Writable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { ErrorCode, ParleyError, asParleyError, is } from '../../common/errors.ts'
 import type { ParleyPeer } from '../app.ts'
 import { HELP, MAX_COMMAND_CHARS, parseCommand, unclosedQuoteHint } from './commands.ts'
@@ -124,6 +125,9 @@ function terminalGone (err: unknown): boolean {
 /** Ctrl-C, as a terminal in raw mode passes it on. */
 const CTRL_C = 0x03
 
+/** After Ctrl-C or a signal, how long the command in hand is still waited for. */
+const COMMAND_GRACE_MS = 2_000
+
 /** Ctrl-C pressed again this soon after one that cancelled a file's reading does not leave. */
 const DOUBLE_PRESS_MS = 1_000
 
@@ -188,6 +192,8 @@ export class Prompt {
   #dropping = 0
   /** Cancels the SENDFILE or SENDGROUPFILE in hand while its file is still read (Ctrl-C). */
   #fileCommand: AbortController | undefined
+  /** Aborted when the prompt is interrupted (#handledWithin). */
+  readonly #interrupt = new AbortController()
 
   constructor (peer: ParleyPeer, output: Output, options: PromptOptions) {
     this.#peer = peer
@@ -331,6 +337,7 @@ export class Prompt {
     if (this.#closed) return
     this.#closed = true
     this.#interrupted = interrupted
+    if (interrupted) this.#interrupt.abort()
     this.#output.detachPrompt?.()
     // Ctrl-C or Ctrl-D leave the cursor after the prompt: what follows starts on a line of its own.
     if (this.#options.interactive && this.#prompted) process.stdout.write('\n')
@@ -380,7 +387,8 @@ export class Prompt {
           this.#show()
           continue
         }
-        if (await this.#handle(line)) break
+        const handled = await this.#handledWithin(line)
+        if (handled === undefined || handled) break
         this.#show()
       }
       this.#inputEnded = true
@@ -388,6 +396,26 @@ export class Prompt {
       if (!terminalGone(err)) throw err
     } finally {
       this.close()
+    }
+  }
+
+  /** #handle, unless the prompt is interrupted (Ctrl-C, a signal) while the command waits: then
+   * it is given COMMAND_GRACE_MS more and no longer waited for (undefined), so the program ends
+   * within the 3 s a signal gives (round 45: Ctrl-C during a JOIN to a frozen rendezvous left
+   * 13 s later, when the JOIN's own wait ended). */
+  async #handledWithin (line: string): Promise<boolean | undefined> {
+    const handling = this.#handle(line)
+    const interrupted = this.#interrupt.signal
+    let wait = (): void => {}
+    const givenUp = new Promise<undefined>(resolve => {
+      wait = () => { void sleep(COMMAND_GRACE_MS, undefined, { ref: false }).then(() => { resolve(undefined) }) }
+    })
+    if (interrupted.aborted) wait()
+    else interrupted.addEventListener('abort', wait, { once: true })
+    try {
+      return await Promise.race([handling, givenUp])
+    } finally {
+      interrupted.removeEventListener('abort', wait)
     }
   }
 

@@ -747,6 +747,24 @@ describe('the interactive terminal', () => {
     assert.deepEqual(bob.events.slice(seen).filter(e => e.name === 'big.iso'), [], 'bob got nothing of it')
   })
 
+  test('Ctrl-C while a JOIN waits on a frozen rendezvous leaves within the grace a signal gives, not when the JOIN\'s own wait ends (round 45: 13 s)', async () => {
+    const sam = await open(join(dir, 'sam'))
+    await sam.line('SIGNUP sam sam-password-1234')
+    await sam.waitFor('Welcome, sam')
+    await sam.line('LIST') // a request stream kept: the JOIN goes out, and waits for its answer
+    await sam.waitFor(/GROUP|No groups/)
+    rendezvous.child.kill('SIGSTOP')
+    try {
+      await sam.line('JOIN frozen')
+      await new Promise(resolve => setTimeout(resolve, 500))
+      await sam.press('C-c')
+      // The JOIN's own wait is 15 s; the grace after Ctrl-C is 2 s.
+      assert.equal(await sam.exitStatus(10_000), 0)
+    } finally {
+      rendezvous.child.kill('SIGCONT')
+    }
+  })
+
   test('--json on a terminal prints its events alone, one a line, with no prompt among them (round 43)', async () => {
     const terminal = await Terminal.start(dir, [...peerCommand(rendezvous.addr.toString(), join(dir, 'quinn')), '--json'], { NO_COLOR: '1' })
     terminals.push(terminal)
