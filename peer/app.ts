@@ -571,7 +571,7 @@ export class ParleyPeer {
     this.#unsettled.delete(group)
     const created = await this.#rendezvous.create(group).catch(async (err: unknown) => {
       if (is(err, ErrorCode.Exists)) throw new ParleyError(ErrorCode.Exists, `${err.message}${await this.#whyExists(group)}`, { cause: err })
-      throw this.#notDone(session, err, group, 'create')
+      throw this.#notDoneOrLater(session, err, group, 'create')
     })
     this.#emit({ event: 'created', group: created.group })
   }
@@ -583,7 +583,7 @@ export class ParleyPeer {
    * it reads, and a frozen one does it once it thaws (round 44: told "trip was not joined", the
    * member then got the group's messages). That is said, and settled once it answers.
    */
-  #notDone (session: Session, err: unknown, group: GroupName, change: MembershipChange): unknown {
+  #notDoneOrLater (session: Session, err: unknown, group: GroupName, change: MembershipChange): unknown {
     const { past, verb } = CHANGES[change]
     if (!mayHaveBeenDone(err) || !is(err)) return notDone(err, `${group} was not ${past}; ${verb} ${group} again once the rendezvous is back`)
     const ticket = Symbol(change)
@@ -592,9 +592,10 @@ export class ParleyPeer {
     return new ParleyError(err.code, `${err.message}: whether ${group} was ${past} is said once it answers`, { cause: err })
   }
 
-  /** Ask which groups are ours until the rendezvous answers, then say what an unanswered CREATE,
-   * JOIN or LEAVE came to: done (its event, and a LEAVE's clearing up here, as if answered in
-   * time) or not. Given up at sign-out, and when another command for the group answers first. */
+  /** Ask whether we are in the group every SETTLE_EVERY_MS until the rendezvous answers, then
+   * say what an unanswered CREATE, JOIN or LEAVE came to: done (its event, and a LEAVE's clearing
+   * up here, as if answered in time) or not. Given up at sign-out, and when another command for
+   * the group answers first. */
   async #settleLater (session: Session, group: GroupName, change: MembershipChange, ticket: symbol): Promise<void> {
     const current = (): boolean => this.#session === session && this.#unsettled.get(group) === ticket
     for (let tries = 0; tries < SETTLE_TRIES && current(); tries++) {
@@ -631,7 +632,7 @@ export class ParleyPeer {
     const session = this.#signedIn()
     this.#unsettled.delete(group)
     const joined = await this.#rendezvous.join(group)
-      .catch((err: unknown) => { throw this.#notDone(session, err, group, 'join') })
+      .catch((err: unknown) => { throw this.#notDoneOrLater(session, err, group, 'join') })
     const already = joined.already === true
     this.#emit({ event: 'joined', group: joined.group, created: joined.created, already })
     if (!joined.created && !already) session.openSessionsIn(group)
@@ -641,7 +642,7 @@ export class ParleyPeer {
     const session = this.#signedIn()
     this.#unsettled.delete(group)
     const left = await this.#rendezvous.leave(group)
-      .catch((err: unknown) => { throw this.#notDone(session, err, group, 'leave') })
+      .catch((err: unknown) => { throw this.#notDoneOrLater(session, err, group, 'leave') })
     await this.#leftHere(session, left.group)
   }
 
