@@ -26,6 +26,7 @@
  * pair's count, never the source's or the username's (an attacker sharing a NAT with the owner
  * gains nothing from the owner's sign-in).
  */
+import { BlockList, isIPv4, isIPv6 } from 'node:net'
 import { CODE_IP4, CODE_IP6 } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { ErrorCode, ParleyError } from '../common/errors.ts'
@@ -90,17 +91,20 @@ export function sourceOf (remoteAddr: Multiaddr | undefined): string {
   return remoteAddr.toString()
 }
 
-/** Whether a connection comes from this machine (127.0.0.0/8, ::1, or IPv4-mapped loopback). */
+/** This machine's addresses: 127.0.0.0/8, ::1, and IPv4-mapped loopback (node's BlockList
+ * parses and matches them). */
+const LOOPBACK = new BlockList()
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4')
+LOOPBACK.addAddress('::1', 'ipv6')
+LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6')
+
+/** Whether a connection comes from this machine. */
 export function isLoopback (remoteAddr: Multiaddr | undefined): boolean {
   const first = remoteAddr?.getComponents()[0]
   const value = first?.value
   if (first === undefined || value === undefined) return false
-  if (first.code === CODE_IP4) return value.startsWith('127.')
-  if (first.code !== CODE_IP6) return false
-  const groups = expandIp6(value)
-  if (groups === undefined) return false
-  if (groups.slice(0, 7).every(g => g === '0') && groups[7] === '1') return true
-  return groups.slice(0, 5).every(g => g === '0') && groups[5] === 'ffff' && parseInt(groups[6] ?? '', 16) >> 8 === 127
+  if (first.code === CODE_IP4) return isIPv4(value) && LOOPBACK.check(value, 'ipv4')
+  return first.code === CODE_IP6 && isIPv6(value) && LOOPBACK.check(value, 'ipv6')
 }
 
 function ip4Prefix (ip: string): string | undefined {
