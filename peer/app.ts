@@ -600,9 +600,7 @@ export class ParleyPeer {
     const current = (): boolean => this.#session === session && this.#unsettled.get(group) === ticket
     for (let tries = 0; tries < SETTLE_TRIES && current(); tries++) {
       await sleep(SETTLE_EVERY_MS, undefined, { ref: false })
-      // Whether we are in it: its member list answers (only members may ask), or "not a
-      // member" or "no group" says we are not (the list of our groups is cut at 1,000).
-      const member = current() ? await this.#rendezvous.members(group).then(() => true, (err: unknown) => is(err, ErrorCode.Forbidden) || is(err, ErrorCode.NotFound) ? false : undefined) : undefined
+      const member = current() ? await this.#inGroup(group) : undefined
       if (member === undefined || !current()) continue
       this.#unsettled.delete(group)
       const { past, verb } = CHANGES[change]
@@ -624,8 +622,14 @@ export class ParleyPeer {
    * for a member, that they are in it (round 43: told to JOIN, then JOIN said they were in it).
    * Our groups unknown (the rendezvous went), the way in, as before. */
   async #whyExists (group: GroupName): Promise<string> {
-    const ours = await this.#rendezvous.groups().catch(() => undefined)
-    return ours?.groups.some(g => g.group === group) === true ? ', and you are in it' : `: JOIN ${group} to be one of its members`
+    return await this.#inGroup(group) === true ? ', and you are in it' : `: JOIN ${group} to be one of its members`
+  }
+
+  /** Whether we are in `group`, as the rendezvous says now: its member list answers (only
+   * members may ask), "not a member" or "no group" says we are not; undefined when it does not
+   * answer. (The list of our groups would not do: it is cut at 1,000.) */
+  async #inGroup (group: GroupName): Promise<boolean | undefined> {
+    return await this.#rendezvous.members(group).then(() => true, (err: unknown) => is(err, ErrorCode.Forbidden) || is(err, ErrorCode.NotFound) ? false : undefined)
   }
 
   async join (group: GroupName): Promise<void> {
