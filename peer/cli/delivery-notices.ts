@@ -97,3 +97,27 @@ export function namesInWords (names: readonly string[]): string {
   if (names.length > NAMES_SHOWN + 1) return `${names.slice(0, NAMES_SHOWN).join(', ')} and ${names.length - NAMES_SHOWN} others`
   return `${names.slice(0, -1).join(', ')} and ${names.at(-1) ?? ''}`
 }
+
+/**
+ * Who a text was said to wait for, offline, per conversation, and since when: further texts to
+ * them there are not said again, each, until they are back (a presence line, or a delivery to
+ * them). A group with a member away put that line under each message (round 44: 15 messages, 15
+ * such lines). Those that come within the first line's gathering are counted in it. A group's
+ * line said of erin does not stand for her direct texts, nor the other way round (round 45).
+ */
+export class SaidWaiting {
+  readonly #since = new Map<string, number>()
+
+  /** Whether a text to `to` in `group` (null: direct) that waits was said already. */
+  alreadySaid (to: string, group: string | null, now = Date.now()): boolean {
+    const key = `${to}\n${group ?? ''}`
+    const since = this.#since.get(key)
+    if (since === undefined) this.#since.set(key, now)
+    return since !== undefined && now - since >= GATHER_MS
+  }
+
+  /** `user` is back: what waits for them is news again once they are away. */
+  back (user: string): void {
+    for (const key of this.#since.keys()) if (key.startsWith(`${user}\n`)) this.#since.delete(key)
+  }
+}

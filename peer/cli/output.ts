@@ -16,7 +16,7 @@ import { TERMINAL_KEYS } from './commands.ts'
 import { HISTORY_MAX } from '../constants.ts'
 import { REFUSED_BY_RECIPIENT } from '../../common/protocol/peer.ts'
 import { isWaitingForFirstKey, isWaitingForKey } from '../groups/keyring.ts'
-import { DeliveryNotices, GATHER_MS } from './delivery-notices.ts'
+import { DeliveryNotices, SaidWaiting } from './delivery-notices.ts'
 import { Unconfirmed } from './unconfirmed.ts'
 
 export interface Output {
@@ -67,25 +67,11 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
   const shownOrder = new ShownOrder()
   /** Users the last presence line said are offline. */
   const offlineNow = new Set<string>()
-  /** Users a text was said to wait for, offline, and since when: further texts to them are not
-   * said again, each, until they are back (a presence line, or a delivery to them). A group with
-   * a member away put that line under each message (round 44: 15 messages, 15 such lines). Those
-   * that come within the first line's gathering are counted in it; a file is always said (its
-   * line asks to leave the file where it is). */
-  const waitingSince = new Map<string, number>()
-  /** Per conversation: a group's line said of erin does not stand for her direct texts, nor the
-   * other way round (round 45: a group's line left her out, said for a direct text before). */
-  const waitingKey = (to: string, group: string | null): string => `${to}\n${group ?? ''}`
-  const alreadySaidWaiting = (event: Extract<PeerEvent, { event: 'queued' }>): boolean => {
-    if (event.reason !== 'offline' || event.name !== null) return false
-    const key = waitingKey(event.to, event.group)
-    const since = waitingSince.get(key)
-    if (since === undefined) waitingSince.set(key, Date.now())
-    return since !== undefined && Date.now() - since >= GATHER_MS
-  }
-  const backNow = (user: string): void => {
-    for (const key of waitingSince.keys()) if (key.startsWith(`${user}\n`)) waitingSince.delete(key)
-  }
+  /** Texts said to wait for someone offline, not said again each (delivery-notices.ts); a file
+   * is always said (its line asks to leave the file where it is). */
+  const saidWaiting = new SaidWaiting()
+  const alreadySaidWaiting = (event: Extract<PeerEvent, { event: 'queued' }>): boolean =>
+    event.reason === 'offline' && event.name === null && saidWaiting.alreadySaid(event.to, event.group)
   /** A delivery cut as its recipients went away, the presence line saying so coming while its
    * notice was gathered: said as `offline`, as the outbox says one cut after it (round 42: "bob is
    * offline", then "queued for bob (the other side closed the connection)"). */
@@ -233,11 +219,11 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     // A delivery withdrawn from a member who left is no news, and no longer waits (round 16: its
     // text was said "not confirmed yet … stays in your outbox" 5 s later).
     if (event.event === 'delivered' || event.event === 'withdrawn') deliveryNotices.withdraw(event.id, event.to)
-    if (event.event === 'delivered') backNow(event.to)
+    if (event.event === 'delivered') saidWaiting.back(event.to)
     if (event.event === 'presence') {
       if (event.online) offlineNow.delete(event.user)
       else offlineNow.add(event.user)
-      if (event.online) backNow(event.user)
+      if (event.online) saidWaiting.back(event.user)
     }
     if (event.event === 'queued' && alreadySaidWaiting(event)) return
     if (event.event === 'delivered' || event.event === 'queued') {
