@@ -88,9 +88,14 @@ export async function rollCall (deps: RollCallDeps, group: GroupName): Promise<b
   if (sends.length === 0) return true
   let members: JoinTime[]
   try {
+    // "How long ago" counted back from when it was asked, not from when the answer came: the
+    // answer's time on the way (seconds, on a loaded machine or link) would make every join look
+    // that much later, and a member who joined just before a send would not be sent it (it never
+    // would be). Counted from the asking, a join can look earlier by that time instead: one who
+    // joined just after a send is sent it, which loses nothing.
+    const asked = Date.now()
     const answer = await deps.joinTimes(group)
-    const now = Date.now()
-    members = answer.members.map(m => ({ username: m.username, joinedAt: now - m.joinedAgoMs }))
+    members = answer.members.map(m => ({ username: m.username, joinedAt: asked - m.joinedAgoMs }))
   } catch (err) {
     if (deps.away(err)) return false
     // A rendezvous from before join-times (it does not know the request), or a group we are no

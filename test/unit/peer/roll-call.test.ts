@@ -65,3 +65,17 @@ test('a roll call takes the join times as how long ago, on this clock; away, it 
   await assert.rejects(rollCall(broken, group), (err: unknown) => is(err, ErrorCode.Internal))
   assert.equal(await rollCall(deps([], async () => { throw new Error('not asked') }), group), true, 'nothing to call')
 })
+
+test('a roll call counts the join times back from when it asked: an answer slow on its way does not make a member who joined just before a send look later and miss it (a unit test of the session flaked so under load)', async () => {
+  const created = Date.now()
+  const sends = [sent('1', created, ['bob'])]
+  // carol joined 1 ms before the send; the rendezvous answers at once, and the answer takes 50 ms.
+  const slow = deps(sends, async () => {
+    const answer = [{ username: 'carol', joinedAgoMs: Math.max(0, Date.now() - (created - 1)) }]
+    const arrives = Date.now() + 50
+    while (Date.now() < arrives) await new Promise(resolve => setImmediate(resolve))
+    return answer
+  })
+  assert.equal(await rollCall(slow, group), true)
+  assert.deepEqual(slow.settled.map(s => s.late.map(i => i.recipient)), [['carol']])
+})

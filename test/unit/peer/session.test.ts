@@ -32,7 +32,7 @@ import { readNameCard } from '../../../common/crypto/name-card.ts'
 import { InProcessRendezvous } from '../rendezvous/in-process.ts'
 import type { TestUser } from '../rendezvous/in-process.ts'
 import { removeDir, tempDir } from '../../../harness/temp.ts'
-import { until } from '../../helpers/loop.ts'
+import { busyFor, until } from '../../helpers/loop.ts'
 
 const GROUP = toGroupName('club')
 
@@ -371,6 +371,7 @@ describe('session (the composition root)', () => {
     assert.equal(session.store.history({ group: GROUP }, 10).find(m => m.id === id)?.status, 'sent', 'not delivered: the roll call is still to come')
     // Back; dave joins after the send. The sweep calls the roll.
     rv.down = false
+    busyFor(5) // dave's join a few ms after the send on the clock too (Date is not mocked)
     const dave = await rv.user('dave')
     rv.call('join', { group: GROUP }, dave.context)
     mock.timers.tick(30_000)
