@@ -366,6 +366,11 @@ export class RendezvousClient {
         const silent = new ParleyError(ErrorCode.Unreachable, `the rendezvous did not answer within ${this.#requestTimeoutMs / 1000} s`, { cause: err })
         throw sent ? unansweredRequests.add(silent) : silent
       }
+      // Sent, and the stream or connection ended before an answer: the rendezvous may have read
+      // and done it all the same (round 45: a LEAVE it did was said certainly not done).
+      if (sent && options?.signal?.aborted !== true && (is(err, ErrorCode.Unreachable) || is(err, ErrorCode.Protocol))) {
+        throw unansweredRequests.add(new ParleyError(ErrorCode.Unreachable, 'the connection to the rendezvous ended before it answered', { cause: err }))
+      }
       throw err
     } finally {
       // (No stream at all where it could not be opened.)

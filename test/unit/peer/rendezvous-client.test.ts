@@ -12,7 +12,8 @@ import { ErrorCode, ParleyError, is } from '../../../common/errors.ts'
 import { RATE_REFUSAL } from '../../../common/rate-limiter.ts'
 import { RENDEZVOUS_PROTOCOL, RENDEZVOUS_REQUESTS_PROTOCOL, decodeRequest, encodeError, encodeResult } from '../../../common/protocol/rendezvous.ts'
 import { FramedStream } from '../../../common/wire/frames.ts'
-import { RendezvousClient } from '../../../peer/rendezvous-client.ts'
+import { RendezvousClient, mayHaveBeenDone } from '../../../peer/rendezvous-client.ts'
+import { toGroupName } from '../../../common/wire/names.ts'
 import { clientNode, sleep } from '../../helpers/rendezvous.ts'
 
 describe('rendezvous client and a 1.0.0-only server', () => {
@@ -95,5 +96,20 @@ describe('rendezvous client and a server that stops answering', () => {
     })
     const rendezvous = new RendezvousClient(client, server.getMultiaddrs()[0]!, 300)
     await assert.rejects(rendezvous.salt('alice'), (err: unknown) => is(err, ErrorCode.Unreachable) && err.message === 'the rendezvous did not answer within 0.3 s')
+  })
+
+  it('a request sent whose connection ends before the answer may have been done, and is said so (round 45: a LEAVE the rendezvous did was said certainly not done)', async () => {
+    const server = await clientNode()
+    const client = await clientNode()
+    nodes.push(server, client)
+    await server.handle([RENDEZVOUS_REQUESTS_PROTOCOL, RENDEZVOUS_PROTOCOL], (stream: Stream) => {
+      // Read it (and, for all the client can tell, do it), then the connection goes.
+      void new FramedStream(stream).read().then(async () => {
+        await Promise.all(server.getConnections().map(async connection => { await connection.close() }))
+      }, () => undefined)
+    })
+    const rendezvous = new RendezvousClient(client, server.getMultiaddrs()[0]!, 5_000)
+    await assert.rejects(rendezvous.leave(toGroupName('trip')), (err: unknown) =>
+      is(err, ErrorCode.Unreachable) && err.message === 'the connection to the rendezvous ended before it answered' && mayHaveBeenDone(err))
   })
 })
