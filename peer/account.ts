@@ -21,13 +21,14 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import {
-  KDF_PARAMS, checkKdfParams, deriveAuthKey, deriveMasterKey, deriveWrapKey, newSalt, underMinimumKdf, weakerKdf
+  KDF_PARAMS, checkKdfParams, constantTimeEqual, deriveAuthKey, deriveMasterKey, deriveWrapKey, newSalt, underMinimumKdf, weakerKdf
 } from '../common/crypto/password.ts'
 import type { KdfParams } from '../common/crypto/password.ts'
 import { unwrapSecret, wrapSecret } from '../common/crypto/wrap.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import { writeFileAtomic } from '../common/fs.ts'
 import { answerWithin } from '../common/patient-timeout.ts'
+import { mayHaveBeenDone } from './rendezvous-client.ts'
 import type { RendezvousClient, SignupArgs } from './rendezvous-client.ts'
 import type { PeerEvent } from './events.ts'
 import { logger } from './log.ts'
@@ -208,6 +209,58 @@ async function upgrade (host: AccountHost, signed: SignedIn, password: string, a
   }
   await saveLocalAccount(host.dataDir, signed.username, { kdf, salt, dataKey })
   return { ...signed, authKey: next.authKey }
+}
+
+/**
+ * PASSWORD: a new password for the account signed in, as an upgrade (above) makes one for new
+ * parameters: a new salt gives a new authKey and wrapKey, and the account key, which the identity,
+ * the group keys and the store are wrapped or sealed under, stays; only its wrapped copy
+ * (`dataKey`) is made anew, on the rendezvous and here. The current password is checked here
+ * first, against this sign-in's own authKey (a typo costs no attempt at the rendezvous's
+ * throttle), and again by the rendezvous, which takes the change only with it. The rendezvous must
+ * answer: the password lives there. `onChanged` gets the new sign-in as soon as the rendezvous took
+ * it, before this folder is written (a folder that cannot be written to fails the change here, but
+ * the new password is the account's all the same).
+ */
+export async function changePassword (host: AccountHost, signed: SignedIn, current: string, next: string, onChanged: (signed: SignedIn) => void): Promise<void> {
+  const refused = passwordProblem(next)
+  if (refused !== undefined) throw new ParleyError(refused.code, `${refused.message}: the password was not changed`)
+  const account = await loadLocalAccount(host.dataDir, signed.username)
+  const { salt, kdf } = account?.salt === undefined ? await host.rendezvous().saltOf(signed.username) : { salt: account.salt, kdf: account.kdf }
+  const check = await credentialsFor(signed.username, current, salt, kdf)
+  if (!constantTimeEqual(check.authKey, signed.authKey)) {
+    throw new ParleyError(ErrorCode.BadCredentials, 'the current password is not right: the password was not changed')
+  }
+  if (current === next) throw new ParleyError(ErrorCode.Usage, 'the new password is the current one: the password was not changed')
+  const newSaltBytes = newSalt()
+  const newKdf = weakerKdf(kdf, KDF_PARAMS) ? { ...KDF_PARAMS } : kdf
+  const credentials = await credentialsFor(signed.username, next, newSaltBytes, newKdf)
+  const dataKey = wrapSecret(credentials.wrapKey, accountKeyContext(signed.username), signed.wrapKey)
+  await host.rendezvous().rekey({ authKey: signed.authKey, salt: newSaltBytes, kdf: newKdf, newAuthKey: credentials.authKey, dataKey })
+    .catch(async (err: unknown) => { await settleRekey(host, signed.username, newSaltBytes, err) })
+  onChanged({ ...signed, authKey: credentials.authKey })
+  try {
+    await saveLocalAccount(host.dataDir, signed.username, { kdf: newKdf, salt: newSaltBytes, dataKey })
+  } catch (err) {
+    const cause = asParleyError(err)
+    throw new ParleyError(cause.code, `the password is changed, but this folder cannot keep it (${cause.message}): until it signs in here again, ` +
+      'the rendezvous out of reach, this folder still opens with the old password', { cause: err })
+  }
+}
+
+/** A change of password the rendezvous did not take, said so; or one it may have taken (sent,
+ * unanswered: a frozen rendezvous does it when it thaws), settled by the salt it offers now: the
+ * new one, and it was done (this returns). */
+async function settleRekey (host: AccountHost, username: string, newSaltBytes: Uint8Array, err: unknown): Promise<void> {
+  const cause = asParleyError(err)
+  if (!mayHaveBeenDone(err)) throw new ParleyError(cause.code, `${cause.message}: the password was not changed`, { cause: err })
+  const asking = host.rendezvous().saltOf(username)
+  asking.catch(() => {}) // a late answer or failure of it is dropped
+  const offered = await answerWithin(asking, ANSWER_PATIENCE_MS).catch(() => undefined)
+  if (offered === undefined) {
+    throw new ParleyError(cause.code, `${cause.message}, and whether it changed the password is not known: at the next LOGIN, try the new password first`, { cause: err })
+  }
+  if (!Buffer.from(offered.salt).equals(newSaltBytes)) throw new ParleyError(cause.code, `${cause.message}: the password was not changed`, { cause: err })
 }
 
 /**

@@ -13,7 +13,7 @@ import type { ParleyNode } from '../common/node.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import type { GroupName, MessageId, Username } from '../common/wire/names.ts'
 import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
-import { failedSignInsWarning, signIn, signInBound, signUp } from './account.ts'
+import { changePassword, failedSignInsWarning, signIn, signInBound, signUp } from './account.ts'
 import type { AccountHost, SignedIn } from './account.ts'
 import type { Emit, HistoryLine, PeerEvent } from './events.ts'
 import { RendezvousClient, mayHaveBeenDone, rendezvousAway, rendezvousOutOfReach } from './rendezvous-client.ts'
@@ -564,6 +564,19 @@ export class ParleyPeer {
     if (changed) session.outbox.identityAccepted(name)
     session.outbox.flush(name)
     session.openSessionWith(name)
+  }
+
+  /** PASSWORD: the account's password changed (account.ts changePassword); the session signs
+   * in again by itself with the new one from then on. */
+  async changePassword (current: string, next: string): Promise<void> {
+    const session = this.#signedIn()
+    const account = this.#account
+    if (account === undefined) throw new ParleyError(ErrorCode.NotSignedIn, 'sign in first: SIGNUP <user> or LOGIN <user>')
+    await changePassword(this.#accountHost(), account, current, next, changed => {
+      if (this.#account === account) this.#account = changed
+      if (this.#session === session) session.signedInAgain(changed.authKey)
+    })
+    this.#emit({ event: 'password-changed', username: session.username })
   }
 
   async create (group: GroupName): Promise<void> {

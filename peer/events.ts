@@ -27,6 +27,8 @@ export type PeerEvent =
   | { event: 'ready', peerId: string, addrs: string[], rendezvous: string }
   | { event: 'signed-up', username: string, peerId: string }
   | { event: 'logged-in', username: string, peerId: string, offline: boolean, already: boolean }
+  /** PASSWORD took: the new password is the account's, at the rendezvous and in this folder. */
+  | { event: 'password-changed', username: string }
   /** This peer is no longer signed in as `username`: `elsewhere`, the account signed in on
    * another device (the rendezvous keeps one session per account). `pending`: deliveries left
    * in this folder's outbox, which go when the user signs in here again; `unconfirmed`: group

@@ -12,6 +12,8 @@ import { HISTORY_MAX } from '../constants.ts'
 
 export type Command =
   | { verb: 'SIGNUP' | 'LOGIN', user: Username, password: string | undefined }
+  /** Both undefined: asked for, hidden (a terminal only). */
+  | { verb: 'PASSWORD', current: string | undefined, next: string | undefined }
   | { verb: 'SEND', user: Username, text: string }
   | { verb: 'SENDGROUP', group: GroupName, text: string }
   | { verb: 'SENDFILE', file: string, user: Username }
@@ -42,6 +44,7 @@ export interface CommandSpec {
 export const COMMANDS: readonly CommandSpec[] = [
   { verb: 'SIGNUP', usage: 'SIGNUP <user> [<password>]', help: 'create an account (no password: asked for, hidden)', complete: ['none'] },
   { verb: 'LOGIN', usage: 'LOGIN <user> [<password>]', help: 'sign in', complete: ['user', 'none'] },
+  { verb: 'PASSWORD', usage: 'PASSWORD [<current> <new>]', help: 'change your password (alone: both asked for, hidden)', complete: ['none'] },
   { verb: 'SEND', usage: 'SEND <user> <message>', help: 'a direct, end-to-end encrypted message', complete: ['user', 'none'] },
   { verb: 'SENDFILE', usage: 'SENDFILE <file> <user>', help: 'send any file: image, audio, video, anything', complete: ['file', 'user'] },
   { verb: 'CREATE', usage: 'CREATE <group>', help: 'create a group, with you as its first member (error if it exists)', complete: ['none'] },
@@ -130,6 +133,13 @@ export function parseCommand (line: string): Command | null {
       // an account made before that rule can still sign in.
       const name = verb === 'SIGNUP' ? toNewUsername(user) : toUsername(user)
       return { verb, user: name, password: password === '' ? undefined : password }
+    }
+    case 'PASSWORD': {
+      if (rest.trim() === '') return { verb, current: undefined, next: undefined }
+      // The current one is a word; the new one is the rest of the line, as SIGNUP's is.
+      const [current, next] = firstWord(rest)
+      if (next === '') throw usage(verb)
+      return { verb, current, next }
     }
     case 'SEND':
     case 'SENDGROUP': {

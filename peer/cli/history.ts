@@ -17,16 +17,17 @@ export const HISTORY_LINES = 1000
 const log = logger('parley:history')
 
 /**
- * True for a line that must not be remembered: SIGNUP or LOGIN with a password on it, or a line
- * whose first word is taken for one of them (`SIGNIN dave pass…`, `LGOIN dave pass…`: a word
- * another messenger uses, or a typo, commands.ts verbMeant). Such a line is refused as unknown,
- * and until 2026-12-07 its password stayed for Up and Ctrl-R (round 43).
+ * True for a line that must not be remembered: SIGNUP or LOGIN with a password on it, PASSWORD
+ * with anything after it, or a line whose first word is taken for one of them (`SIGNIN dave
+ * pass…`, `LGOIN dave pass…`: a word another messenger uses, or a typo, commands.ts verbMeant).
+ * Such a line is refused as unknown, and until 2026-12-07 its password stayed for Up and Ctrl-R
+ * (round 43).
  */
 export function holdsPassword (line: string): boolean {
-  const signIn = /^\s*(\S+)\s+\S+\s+\S/.exec(line)
-  if (signIn === null) return false
-  const verb = verbMeant(signIn[1] ?? '')
-  return verb === 'SIGNUP' || verb === 'LOGIN'
+  const words = /^\s*(\S+)\s+\S+(\s+\S)?/.exec(line)
+  if (words === null) return false
+  const verb = verbMeant(words[1] ?? '')
+  return verb === 'PASSWORD' || ((verb === 'SIGNUP' || verb === 'LOGIN') && words[2] !== undefined)
 }
 
 /**

@@ -528,6 +528,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       return event.offline
         ? `Signed in as ${event.username} from this data folder: the rendezvous is out of reach, so known contacts are reached at their last addresses until it is back.`
         : `Signed in as ${event.username}.`
+    case 'password-changed': return `Password changed: ${event.username} signs in with the new one from now on, here and on any other device.`
     case 'signed-out': return colour('yellow', `${clock()} ${signedOutText(event)}`)
     case 'signing-out': return system(`Signing ${event.username} out first: what is still going out gets a few seconds more.`)
     case 'unshown': return colour('yellow', unshownText(event.conversations))

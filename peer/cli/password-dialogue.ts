@@ -1,5 +1,5 @@
 /**
- * SIGNUP's and LOGIN's password at a hidden prompt, as passwd(1) asks for one: a password that
+ * SIGNUP's, LOGIN's and PASSWORD's passwords at a hidden prompt, as passwd(1) asks for one: a password that
  * cannot be right is asked for again at once, with the reason, a few times in all. Until
  * 2026-12-06 the command failed back to the visible command prompt, where a person typing ahead
  * for `Again:` typed the password on screen (a tester's finding). The question itself (no echo,
@@ -16,14 +16,20 @@ export type AskHidden = (label: string, problem?: string) => Promise<string>
 const PASSWORD_TRIES = 3
 
 /** `isNew`: SIGNUP's, typed twice and held to the length rule; else LOGIN's. */
-export async function askPassword (ask: AskHidden, isNew: boolean): Promise<string> {
+export async function askPassword (ask: AskHidden, isNew: boolean, label = 'Password: '): Promise<string> {
   let problem: string | undefined
   for (let tries = 1; ; tries++) {
-    const password = await ask('Password: ', problem)
+    const password = await ask(label, problem)
     problem = isNew ? await newPasswordProblem(ask, password) : emptyPasswordProblem(password)
     if (problem === undefined) return password
     if (tries === PASSWORD_TRIES) throw new ParleyError(ErrorCode.Usage, `${problem} (asked ${PASSWORD_TRIES} times; nothing was done)`)
   }
+}
+
+/** PASSWORD's: the current password, then the new one, typed twice, as SIGNUP's. */
+export async function askPasswordChange (ask: AskHidden): Promise<{ current: string, next: string }> {
+  const current = await askPassword(ask, false, 'Current password: ')
+  return { current, next: await askPassword(ask, true, 'New password: ') }
 }
 
 /** What is wrong with a new password: the length rule, checked before `Again:` is asked, or a

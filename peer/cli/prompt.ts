@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { ErrorCode, ParleyError, asParleyError, is } from '../../common/errors.ts'
 import type { ParleyPeer } from '../app.ts'
 import { HELP, MAX_COMMAND_CHARS, parseCommand, unclosedQuoteHint } from './commands.ts'
-import { askPassword } from './password-dialogue.ts'
+import { askPassword, askPasswordChange } from './password-dialogue.ts'
 import { displayWidth } from './format.ts'
 import type { Command } from './commands.ts'
 import { complete, NameBook } from './complete.ts'
@@ -440,17 +440,22 @@ export class Prompt {
       if (command.verb !== 'SEND') await this.#peer.answered()
       if (command.verb === 'QUIT') return true
       const signingIn = command.verb === 'SIGNUP' || command.verb === 'LOGIN'
+      const canAsk = this.#options.interactive || this.#options.terminalInput === true
+      const ask = this.#options.interactive ? this.#askHidden.bind(this) : this.#askUnechoed.bind(this)
       let askedHidden = false
-      if (signingIn && command.password === undefined && (this.#options.interactive || this.#options.terminalInput === true)) {
-        const ask = this.#options.interactive ? this.#askHidden.bind(this) : this.#askUnechoed.bind(this)
+      if (signingIn && command.password === undefined && canAsk) {
         command.password = await askPassword(ask, command.verb === 'SIGNUP')
+        askedHidden = this.#options.interactive
+      }
+      if (command.verb === 'PASSWORD' && command.current === undefined && canAsk) {
+        ({ current: command.current, next: command.next } = await askPasswordChange(ask))
         askedHidden = this.#options.interactive
       }
       const readsFile = command.verb === 'SENDFILE' || command.verb === 'SENDGROUPFILE'
       const cancel = readsFile && this.#options.interactive ? new AbortController() : undefined
       this.#fileCommand = cancel
       const work = async (): Promise<void> => { await run(this.#peer, command, this.#output, cancel?.signal) }
-      if (askedHidden) await this.#typingUnseen(work)
+      if (askedHidden) await this.#typingUnseen(work, signingIn ? 'signing in' : 'the password was being changed')
       else await work()
       if (signingIn) this.#signedInAs(this.#peer.username)
     } catch (err) {
@@ -591,12 +596,13 @@ export class Prompt {
   }
 
   /**
-   * The sign-in after a hidden answer (scrypt, the rendezvous: a second or more), with what is
+   * The sign-in (or PASSWORD's change) after a hidden answer (scrypt, the rendezvous: a second
+   * or more), with what is
    * typed meanwhile unseen, and dropped at its end, a line not yet entered too: most often it is
    * the password again, from someone unsure the first was taken (round 39: shown as typed, said
    * back in `unknown command "pass1234"`, and offered again by Up).
    */
-  async #typingUnseen (work: () => Promise<void>): Promise<void> {
+  async #typingUnseen (work: () => Promise<void>, meanwhile: string): Promise<void> {
     const echo = this.#echo
     if (echo === undefined) return await work()
     echo.muted = true
@@ -608,7 +614,7 @@ export class Prompt {
       if (halfTyped) this.#clearLine(rl) // still unseen
       echo.muted = false
       if (this.#dropUnread() > 0 || halfTyped) {
-        this.#output.print({ event: 'error', code: ErrorCode.Usage, message: 'what was typed while signing in is not run, nor kept (a password typed there would have been read as a command)' })
+        this.#output.print({ event: 'error', code: ErrorCode.Usage, message: `what was typed while ${meanwhile} is not run, nor kept (a password typed there would have been read as a command)` })
       }
     }
   }
@@ -673,6 +679,13 @@ async function run (peer: ParleyPeer, command: Command, output: Output, cancel?:
       if (command.verb === 'SIGNUP') await peer.signup(command.user, command.password)
       else await peer.login(command.user, command.password)
       return
+    }
+    case 'PASSWORD': {
+      if (command.current === undefined || command.next === undefined) {
+        output.print({ event: 'error', code: ErrorCode.Usage, message: 'usage: PASSWORD <current> <new> (the passwords are asked for only on a terminal)' })
+        return
+      }
+      return await peer.changePassword(command.current, command.next)
     }
     case 'SEND': return await peer.send(command.user, command.text)
     case 'SENDFILE': return await withQuoteHint(command.file, 'SENDFILE', async () => { await peer.sendFile(localPath(command.file), command.user, cancel) })

@@ -281,6 +281,21 @@ describe('the interactive terminal', () => {
     await judy.press('Up')
     assert.match(await judy.cursorLine(), /^judy> LOGIN judy\s*$/)
     await judy.press('C-u')
+
+    // PASSWORD alone: the current password, then the new one twice, all hidden, and nothing of
+    // them kept for Up.
+    await judy.line('PASSWORD')
+    await judy.waitFor(/judy> PASSWORD\nCurrent password: *$/)
+    await judy.line(JUDY_PASSWORD)
+    await judy.waitFor(/Current password: *\nNew password: *$/)
+    await judy.line('judy-new-secret-1')
+    await judy.waitFor(/New password: *\nAgain: *$/)
+    await judy.line('judy-new-secret-1')
+    const changed = await judy.waitFor(new RegExp(wrappable('Password changed: judy signs in with the new one from now on, here and on any other device.')))
+    assert.doesNotMatch(changed, /judy-new-secret/)
+    await judy.press('Up')
+    assert.match(await judy.cursorLine(), /^judy> PASSWORD\s*$/)
+    await judy.press('C-u')
     await judy.line('QUIT')
     assert.equal(await judy.exitStatus(), 0)
   })

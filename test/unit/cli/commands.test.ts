@@ -31,6 +31,7 @@ test('every command in the table parses in the words of its usage, and only unkn
 test('a usage error quotes the table\'s usage', () => {
   for (const { verb, usage } of COMMANDS) {
     if (usage === verb) continue // nothing to get wrong but extra words
+    if (verb === 'PASSWORD') continue // alone, it asks for them (its usage error: the test of PASSWORD)
     assert.throws(() => parseCommand(verb), (err: unknown) => is(err, ErrorCode.Usage) && (err as Error).message === `usage: ${usage}`, verb)
   }
 })
@@ -90,6 +91,12 @@ test('users and groups are checked as the line is parsed: a command holds a User
   for (const line of ['SEND b@d hi', 'SENDGROUPFILE my file.txt ..', 'VERIFY caf\u00e9', 'LOGIN x'.padEnd(48, 'x')]) {
     assert.throws(() => parseCommand(line), (err: unknown) => is(err, ErrorCode.InvalidName), line)
   }
+})
+
+test('PASSWORD alone is asked for; with passwords, the current one is a word and the new one the rest of the line; one alone is a usage error', () => {
+  assert.deepEqual(parseCommand('password'), { verb: 'PASSWORD', current: undefined, next: undefined })
+  assert.deepEqual(parseCommand('PASSWORD old-pass1  new pass 2'), { verb: 'PASSWORD', current: 'old-pass1', next: ' new pass 2' })
+  assert.throws(() => parseCommand('PASSWORD old-pass1'), (err: unknown) => is(err, ErrorCode.Usage) && (err as Error).message === 'usage: PASSWORD [<current> <new>]')
 })
 
 test('HISTORY says what a count may be; a file path starting with ~ is the home folder, as in a shell', () => {

@@ -31,6 +31,16 @@ test('SIGNUP and LOGIN lines with a password are never stored; without one they 
   }
 })
 
+test('PASSWORD with anything after it is never stored, nor a typo of it; PASSWORD alone is', () => {
+  for (const line of ['PASSWORD old-pass1 new-pass1', 'password old-pass1', '  Passwd old-pass1 new pass 2', 'PASWORD old-pass1 new-pass1']) {
+    assert.equal(holdsPassword(line), true, line)
+    assert.equal(keptOnDisk(line), undefined, line)
+  }
+  assert.equal(holdsPassword('PASSWORD'), false)
+  assert.equal(keptOnDisk('PASSWORD'), 'PASSWORD')
+  assert.equal(holdsPassword('SEND bob PASSWORD old new'), false)
+})
+
 test('a long history keeps the newest lines, and a password line written by hand is not loaded', async () => {
   const dir = await tempDir()
   try {

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ErrorCode, is } from '../../../common/errors.ts'
-import { askPassword } from '../../../peer/cli/password-dialogue.ts'
+import { askPassword, askPasswordChange } from '../../../peer/cli/password-dialogue.ts'
 import type { AskHidden } from '../../../peer/cli/password-dialogue.ts'
 
 /** A hidden prompt that answers in turn and notes each question with the reason said above it. */
@@ -43,4 +43,18 @@ test('LOGIN asks again only for an empty password, and once', async () => {
   assert.deepEqual(empty.asked, ['Password: ', 'no password was typed | Password: '])
   const short = answering('short')
   assert.equal(await askPassword(short.ask, false), 'short', 'an old account may have any password: the rendezvous says')
+})
+
+test('PASSWORD asks the current password (again only when empty), then the new one twice, held to the rule as SIGNUP\'s', async () => {
+  const { ask, asked } = answering('', 'old secret', 'short', 'new secret 1', 'new secret 2', 'new secret 1', 'new secret 1')
+  assert.deepEqual(await askPasswordChange(ask), { current: 'old secret', next: 'new secret 1' })
+  assert.deepEqual(asked, [
+    'Current password: ',
+    'no password was typed | Current password: ',
+    'New password: ',
+    'choose a password of at least 8 characters | New password: ',
+    'Again: ',
+    'the two passwords differ | New password: ',
+    'Again: '
+  ])
 })

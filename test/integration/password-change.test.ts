@@ -1,0 +1,91 @@
+/**
+ * PASSWORD with real processes: a real rendezvous and real peer processes on 127.0.0.1, driven
+ * over stdin with --json as the README says. The new password is the account's everywhere: the
+ * session signs in again with it by itself (a restarted rendezvous), another machine signs in
+ * with it and gets the same identity, and this data folder opens with it while the rendezvous is
+ * away; the old one is refused in each place.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { removeDir, tempDir } from '../../harness/temp.ts'
+import { PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
+import type { PeerEventLine, ServerProcess } from '../../harness/processes.ts'
+
+const OLD = 'first-password-1'
+const NEW = 'second-password-2'
+const answered = (e: PeerEventLine): boolean => e.event === 'error' || e.event === 'password-changed'
+const signedIn = (e: PeerEventLine): boolean => e.event === 'error' || e.event === 'logged-in'
+
+describe('PASSWORD: a new password for the account, with real processes', () => {
+  let dir: string
+  let server: ServerProcess
+  let port: number
+  const peers: PeerProcess[] = []
+
+  const start = async (folder: string): Promise<PeerProcess> => {
+    const peer = await PeerProcess.start(folder, server.addr.toString(), join(dir, folder))
+    peers.push(peer)
+    return peer
+  }
+
+  before(async () => {
+    dir = await tempDir('parley-password-')
+    server = await spawnRendezvous(join(dir, 'rendezvous'))
+    port = Number(/\/tcp\/(\d+)/.exec(server.addr.toString())?.[1])
+  })
+
+  after(async () => {
+    await Promise.all(peers.map(async p => await p.kill()))
+    await server?.stop('SIGKILL')
+    await removeDir(dir)
+  })
+
+  test('refused with the wrong current password or a short new one; then changed, and the old one opens nothing: not the session signing in again, another machine, or this folder offline; with the rendezvous away it is not changed', async () => {
+    const home = await start('home')
+    const made = await home.run(`SIGNUP alice ${OLD}`, e => e.event === 'signed-up' || e.event === 'error')
+    assert.equal(made.event, 'signed-up', JSON.stringify(made))
+    const peerId = made.peerId
+
+    const wrong = await home.run(`PASSWORD not-the-password ${NEW}`, answered)
+    assert.deepEqual([wrong.code, wrong.message], ['ERR_BAD_CREDENTIALS', 'the current password is not right: the password was not changed'])
+    const short = await home.run(`PASSWORD ${OLD} short`, answered)
+    assert.deepEqual([short.code, short.message], ['ERR_USAGE', 'choose a password of at least 8 characters: the password was not changed'])
+    const alone = await home.run('PASSWORD', answered)
+    assert.deepEqual([alone.code, alone.message], ['ERR_USAGE', 'usage: PASSWORD <current> <new> (the passwords are asked for only on a terminal)'])
+    const changed = await home.run(`PASSWORD ${OLD} ${NEW}`, answered)
+    assert.deepEqual(changed, { event: 'password-changed', username: 'alice' })
+
+    // The rendezvous restarts: the session signs in there again by itself, with the new password.
+    const away = home.events.length
+    await server.stop('SIGTERM')
+    await home.waitFor(is('rendezvous', { connected: false }), 20_000, away)
+    server = await spawnRendezvous(join(dir, 'rendezvous'), 15_000, port)
+    await home.waitFor(is('rendezvous', { connected: true }), 40_000, away)
+    const listed = await home.run('LIST', e => e.event === 'groups' || e.event === 'error')
+    assert.equal(listed.event, 'groups', JSON.stringify(listed))
+    assert.deepEqual(home.events.slice(away).filter(e => e.event === 'warning' || e.event === 'error'), [], 'signed in again, nothing refused')
+    assert.equal(await home.quit(), 0)
+
+    // Another machine: the old password is refused; the new one gets alice's identity.
+    const laptop = await start('laptop')
+    const old = await laptop.run(`LOGIN alice ${OLD}`, signedIn)
+    assert.equal(old.code, 'ERR_BAD_CREDENTIALS', JSON.stringify(old))
+    const fresh = await laptop.run(`LOGIN alice ${NEW}`, signedIn)
+    assert.deepEqual([fresh.event, fresh.peerId, fresh.offline], ['logged-in', peerId, false], JSON.stringify(fresh))
+    assert.equal(await laptop.quit(), 0)
+
+    // alice's first folder, the rendezvous away: the folder keeps the new password too.
+    await server.stop('SIGKILL')
+    const offline = await start('home')
+    const oldHere = await offline.run(`LOGIN alice ${OLD}`, signedIn)
+    assert.equal(oldHere.code, 'ERR_BAD_CREDENTIALS', JSON.stringify(oldHere))
+    const newHere = await offline.run(`LOGIN alice ${NEW}`, signedIn)
+    assert.deepEqual([newHere.event, newHere.peerId, newHere.offline], ['logged-in', peerId, true], JSON.stringify(newHere))
+    // The password lives at the rendezvous: with it away, it is not changed, and said so.
+    const notNow = await offline.run(`PASSWORD ${NEW} third-password-3`, answered)
+    assert.equal(notNow.event, 'error', JSON.stringify(notNow))
+    assert.match(String(notNow.message), /: the password was not changed$/)
+    assert.equal(await offline.quit(), 0)
+  })
+})
