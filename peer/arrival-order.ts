@@ -21,6 +21,12 @@ import { ErrorCode, ParleyError, asParleyError } from '../common/errors.ts'
  * a session's window (256), and a few kilobytes. */
 const REFUSED_FOR_GOOD_KEPT = 4_096
 
+/** The longest a text waits for the one it follows (or for an earlier copy of itself): past the
+ * longest its checks take (a rendezvous request, 15 s). Then it is refused for a passing reason
+ * and comes again: a sender whose texts are made to wait on each other for ever (round 46, a
+ * cycle through a second copy of an id) holds none of them longer than this. */
+const FOLLOW_PATIENCE_MS = 30_000
+
 export class ArrivalOrder {
   /** Texts being taken, by sender and id: resolves true once taken in order (queued for the
    * store, or refused for good), false when refused for a passing reason. */
@@ -44,13 +50,16 @@ export class ArrivalOrder {
     // It would wait for itself.
     if (after !== undefined && arrivalKey(from, after) === key) throw new ParleyError(ErrorCode.Protocol, 'a message cannot follow itself')
     // The same text again while it is being taken (sent again on a new session as the first
-    // one's was lost): after it, and the store keeps it once.
+    // one's was lost): after it, and the store keeps it once. The first copy stays the one that
+    // others follow: were the second one, which may follow a text that arrived after the first,
+    // a text could wait on a text that waits on it (round 46: a hostile sender so held every
+    // text after it, and its memory, for ever).
     const same = this.#taking.get(key)
     let inOrder!: (taken: boolean) => void
     const taking = new Promise<boolean>(resolve => { inOrder = resolve })
-    this.#taking.set(key, taking)
+    if (same === undefined) this.#taking.set(key, taking)
     try {
-      if (same !== undefined) await same
+      if (same !== undefined) await withinPatience(same)
       if (after !== undefined) await this.#follows(from, after)
       const { stored } = await take()
       inOrder(true)
@@ -68,13 +77,27 @@ export class ArrivalOrder {
   async #follows (from: string, after: Uint8Array): Promise<void> {
     const key = arrivalKey(from, after)
     const taking = this.#taking.get(key)
-    const taken = taking !== undefined ? await taking : this.#stored(from, hex(after)) || this.#refusedForGood.has(key)
-    if (!taken) throw new ParleyError(ErrorCode.Unreachable, 'it follows a message that has not arrived yet: both are to come again, in order')
+    const taken = taking !== undefined ? await withinPatience(taking) : this.#stored(from, hex(after)) || this.#refusedForGood.has(key)
+    if (!taken) throw notYet()
   }
 
   #rememberRefusedForGood (key: string): void {
     this.#refusedForGood.add(key)
     if (this.#refusedForGood.size > REFUSED_FOR_GOOD_KEPT) this.#refusedForGood.delete(this.#refusedForGood.values().next().value ?? '')
+  }
+}
+
+function notYet (): ParleyError {
+  return new ParleyError(ErrorCode.Unreachable, 'it follows a message that has not arrived yet: both are to come again, in order')
+}
+
+/** What `taking` resolves to, or false (not taken) if it takes longer than FOLLOW_PATIENCE_MS. */
+async function withinPatience (taking: Promise<boolean>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([taking, new Promise<boolean>(resolve => { timer = setTimeout(resolve, FOLLOW_PATIENCE_MS, false).unref() })])
+  } finally {
+    clearTimeout(timer)
   }
 }
 

@@ -162,6 +162,22 @@ describe('inbox', () => {
       assert.deepEqual(shown(), ['one', 'two'])
     })
 
+    it('a second copy of a text that follows a later text cannot make the two wait on each other (round 46: a hostile sender so held every text after them, and their memory, for ever)', async () => {
+      const [b, a, after] = [text({ text: 'b, first copy' }), text({ text: 'a' }), text({ text: 'after a' })]
+      const bAgain = { ...b, text: 'b, second copy' }
+      // b's first copy is slow to check and then refused for good; its second copy follows a,
+      // and a follows b.
+      const all = Promise.allSettled([
+        take(b, undefined, { delayMs: 30, refuse: new ParleyError(ErrorCode.Forbidden, 'bob is not a member of nogroup') }),
+        take(bAgain, a),
+        take(a, b),
+        take(after, a)
+      ])
+      const outcomes = await Promise.race([all, later(3_000).then(() => 'still waiting')])
+      assert.notEqual(outcomes, 'still waiting')
+      assert.deepEqual(kept(), ['a', 'after a', 'b, second copy'], 'a once b was refused for good, then what follows a')
+    })
+
     it('texts of one sender wait only for their own: another sender\'s with the same id is not the one followed', async () => {
       const mine = text({ text: 'from bob' })
       const carols = text({ from: toUsername('carol'), id: mine.id, text: 'from carol' })

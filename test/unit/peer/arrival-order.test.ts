@@ -1,0 +1,27 @@
+import { test, mock } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { ArrivalOrder } from '../../../peer/arrival-order.ts'
+import { ErrorCode, is } from '../../../common/errors.ts'
+
+test('a text waits at most 30 s for the one it follows: then it is refused for a passing reason (to come again), whatever that one does', async () => {
+  mock.timers.enable({ apis: ['setTimeout'] })
+  try {
+    const order = new ArrivalOrder(() => false)
+    const [stuck, next] = [randomBytes(16), randomBytes(16)]
+    // Its checks never end (a hostile sender can make a text wait; round 46).
+    void order.take('bob', stuck, undefined, async () => await new Promise(() => {}))
+    let outcome: unknown
+    const waiting = order.take('bob', next, stuck, async () => ({ stored: Promise.resolve() })).then(() => 'taken', (err: unknown) => err)
+    void waiting.then(result => { outcome = result })
+    await new Promise(resolve => setImmediate(resolve))
+    mock.timers.tick(29_999)
+    await new Promise(resolve => setImmediate(resolve))
+    assert.equal(outcome, undefined, 'still waiting')
+    mock.timers.tick(1)
+    for (let turn = 0; turn < 10 && outcome === undefined; turn++) await new Promise(resolve => setImmediate(resolve))
+    assert.ok(is(outcome, ErrorCode.Unreachable) && outcome.retryable, String(outcome))
+  } finally {
+    mock.timers.reset()
+  }
+})
