@@ -46,7 +46,7 @@ const UNLIMITED = { perSecond: 1e9, burst: 1e9 }
 const noGroups: SignedInUser['keys'] = {
   acceptHandedKey: async () => { throw new Error('no groups in the direct bench') },
   info: async () => { throw new Error('no groups in the direct bench') },
-  key: async () => { throw new Error('no groups in the direct bench') },
+  keyForSender: async () => { throw new Error('no groups in the direct bench') },
   whileMember: () => { throw new Error('no groups in the direct bench') },
   listForSender: async () => { throw new Error('no groups in the direct bench') }
 }

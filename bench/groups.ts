@@ -47,7 +47,7 @@ interface Member { name: string, node: ParleyNode, direct: DirectService, groups
 function memoryKeys (info: GroupInfo, key: Uint8Array): SignedInUser['keys'] {
   return {
     info: async () => info,
-    key: async () => key,
+    keyForSender: async () => key,
     acceptHandedKey: async () => { throw new Error('every member holds the key in the groups bench') },
     whileMember: () => new AbortController().signal,
     listForSender: async () => info

@@ -14,7 +14,7 @@ import type { Username } from '../common/wire/names.ts'
 export interface SignedInUser {
   username: Username
   inbox: Pick<Inbox, 'senderOf' | 'takeText' | 'hasFile' | 'onFile' | 'onInboundError'>
-  keys: Pick<GroupKeyring, 'acceptHandedKey' | 'info' | 'key' | 'whileMember' | 'listForSender'>
+  keys: Pick<GroupKeyring, 'acceptHandedKey' | 'info' | 'keyForSender' | 'whileMember' | 'listForSender'>
   downloadsDir: string
   /** Aborted at sign-out: every direct session served for this user ends with it. */
   signal: AbortSignal

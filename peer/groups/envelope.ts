@@ -38,7 +38,7 @@ export async function openGroupText (keys: SignedInUser['keys'], from: SessionPe
   if (header.kind !== 'GROUP') throw new ParleyError(ErrorCode.Protocol, 'not a group message')
   const envelope = decodeBody(groupEnvelopeBody, message.body)
   await checkSender(keys, header.group, from.username)
-  const key = await keys.key(header.group, envelope.epoch)
+  const key = await keys.keyForSender(header.group, envelope.epoch, from.username)
   const plain = openFrame(groupMessageKeys(key, envelope.nonce, header.group, envelope.epoch), 0n, message.headerBytes, envelope.sealed)
   const body = decodeBody(textBody, plain)
   if (!equals(body.id, message.id)) throw new ParleyError(ErrorCode.Protocol, 'message id differs from its frame')

@@ -89,11 +89,12 @@ const log = logger('parley:keyring')
  * rotation-needed invalidate the entry): a list is reused for this long, so busy groups do not
  * ask the rendezvous every few seconds per member (issue 11). */
 const MEMBERS_CACHE_MS = 30_000
-/** Rendezvous look-ups one sender's group texts may cause here (listForSender): a member's texts
- * ask once per list; a sender posting texts that name groups we are not in, or that it is not
- * in, made one request each, as fast as its rate allowed, and spent this peer's own request
- * budget at the rendezvous (round 43: 60 a second, and our MEMBERS fell back to the last known
- * list). */
+/** Rendezvous look-ups one sender's frames may cause here (listForSender, keyForSender, a handed
+ * key's check): a member's texts ask once per list; a sender posting texts that name groups we
+ * are not in, or that it is not in, made one request each, as fast as its rate allowed, and spent
+ * this peer's own request budget at the rendezvous (round 43: 60 a second, and our MEMBERS fell
+ * back to the last known list); so did texts at epochs we hold no key of, and keys handed for
+ * groups nobody has (round 46: our MEMBERS took 2–4 s). */
 const SENDER_CHECKS = { perSecond: 1, burst: 10 }
 /** After the rendezvous did not answer for a list, the last known lists are used without asking
  * it again for this long: a frozen one makes each request wait 15 s, and a SENDGROUP asked at
@@ -208,13 +209,28 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     const cached = this.#info.get(group)
     const has = (info: GroupInfo): boolean => info.members.some(m => m.username === from)
     if (cached !== undefined && Date.now() - cached.at < MEMBERS_CACHE_MS && has(cached.info)) return cached.info
+    this.#checkAsked(from)
+    const info = await this.info(group)
+    return has(info) ? info : await this.info(group, true)
+  }
+
+  /** One more rendezvous look-up caused by `from`'s frames, within its budget (SENDER_CHECKS):
+   * past it ERR_RATE_LIMITED, which their outbox takes as "try again later". */
+  #checkAsked (from: string): void {
     try {
       this.#senderChecks.take(from)
     } catch {
       throw new ParleyError(ErrorCode.RateLimited, `too many group messages from ${from} to check at the rendezvous; try again later`)
     }
-    const info = await this.info(group)
-    return has(info) ? info : await this.info(group, true)
+  }
+
+  /** The key a text or file of `from` names: as key(), a look-up at the rendezvous counted
+   * against `from`'s budget (a member's texts at epochs we hold no key of asked once each). */
+  async keyForSender (group: string, epoch: number, from: string): Promise<Uint8Array> {
+    const local = await this.#localKey(group, epoch)
+    if (local !== undefined) return local
+    this.#checkAsked(from)
+    return await this.key(group, epoch)
   }
 
   /** MEMBERS: the list as the rendezvous gives it now, or after the patience the last known one
@@ -701,7 +717,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       if (!equals(held, incoming.key)) throw new ParleyError(ErrorCode.Conflict, `a different key for ${incoming.group} epoch ${incoming.epoch}`)
       return
     }
-    const { info, answered } = await this.#infoAnswered(incoming.group, true).catch((err: unknown) => {
+    const { info, answered } = await this.#listForKey(incoming).catch((err: unknown) => {
       // We left (the rendezvous says we are no member): the key came as we went (round 7).
       throw is(err, ErrorCode.Forbidden) ? leftGroupRefusal(incoming.group) : err
     })
@@ -722,6 +738,17 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     this.invalidate(incoming.group)
     this.#deps.emit({ event: 'key', group: incoming.group, epoch: incoming.epoch, from: incoming.from })
     this.emit('key', incoming.group, incoming.epoch)
+  }
+
+  /** The list to check a handed key against: the cached one when it is at the key's epoch and has
+   * its sender (every change to it is pushed and drops it), else a fresh one, within the sender's
+   * budget of look-ups. */
+  async #listForKey (incoming: IncomingKey): Promise<{ info: GroupInfo, answered: boolean }> {
+    const cached = this.#info.get(incoming.group)
+    if (cached !== undefined && Date.now() - cached.at < MEMBERS_CACHE_MS && cached.info.epoch === incoming.epoch &&
+      cached.info.members.some(m => m.username === incoming.from)) return { info: cached.info, answered: true }
+    this.#checkAsked(incoming.from)
+    return await this.#infoAnswered(incoming.group, true)
   }
 
   /**

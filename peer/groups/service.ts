@@ -146,7 +146,7 @@ export class GroupService {
         const from = await user.inbox.senderOf(remotePeerId)
         const intro = decodeBody(groupFileIntroBody, await framed.read({ signal, maxBytes: MAX_OPENING_FRAME_BYTES }))
         await checkSender(user.keys, header.group, from)
-        const key = await user.keys.key(header.group, intro.epoch)
+        const key = await user.keys.keyForSender(header.group, intro.epoch, from)
         const channel = new SealedChannel(framed, {
           send: groupAckKeys(key, intro.nonce, header.group, intro.epoch),
           receive: groupMessageKeys(key, intro.nonce, header.group, intro.epoch)

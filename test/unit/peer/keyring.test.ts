@@ -517,6 +517,29 @@ describe('group keyring', () => {
     assert.ok((await alice.listForSender(GROUP, 'bob')).members.some(m => m.username === 'bob'), 'a member is not held back by another\'s budget')
   })
 
+  test('texts at epochs we hold no key of, and keys handed for a group, ask the rendezvous within their sender\'s budget; a key checked against a list at its epoch asks nothing (round 46: our MEMBERS took 2–4 s)', async () => {
+    const real = await startEpoch(member('alice'))
+    const bob = member('bob').keyring
+    // Texts naming epochs bob has no key of: one look-up each, ten, then refused without asking.
+    let before = server.tried
+    for (let i = 0; i < 10; i++) await assert.rejects(bob.keyForSender(GROUP, 100 + i, 'mallory'), isCode(ErrorCode.Unreachable, /waiting for the key/))
+    assert.equal(server.tried - before, 10)
+    before = server.tried
+    await assert.rejects(bob.keyForSender(GROUP, 200, 'mallory'), isCode(ErrorCode.RateLimited, /too many group messages from mallory/))
+    assert.equal(server.tried, before, 'past the budget: not asked')
+    // Keys handed for an epoch the group is not at: a fresh list each, ten, then refused unasked.
+    for (let i = 0; i < 10; i++) await assert.rejects(bob.acceptHandedKey({ from: 'trudy', group: GROUP, epoch: 7, key: newGroupKey() }), isCode(ErrorCode.Forbidden))
+    before = server.tried
+    await assert.rejects(bob.acceptHandedKey({ from: 'trudy', group: GROUP, epoch: 7, key: newGroupKey() }), isCode(ErrorCode.RateLimited))
+    assert.equal(server.tried, before, 'past the budget: not asked')
+    // The real key, from its maker, checked against the list bob holds at its epoch: nothing asked.
+    await bob.info(GROUP, true)
+    before = server.tried
+    await bob.acceptHandedKey({ from: 'alice', group: GROUP, epoch: 1, key: real })
+    assert.deepEqual(await bob.keyForSender(GROUP, 1, 'mallory'), real, 'a key held here is no look-up, past the budget too')
+    assert.equal(server.tried - before, 1, 'only the wrapped copy bob keeps on the rendezvous (put-key)')
+  })
+
   test('whileMember: aborted when the group is left, with the reason said; a later membership starts afresh', () => {
     const alice = member('alice').keyring
     const first = alice.whileMember(GROUP)

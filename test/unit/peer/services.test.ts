@@ -33,7 +33,7 @@ import { removeDir, tempDir } from '../../../harness/temp.ts'
 const noGroups: SignedInUser['keys'] = {
   acceptHandedKey: async () => { throw new Error('no groups here') },
   info: async () => { throw new Error('no groups here') },
-  key: async () => { throw new Error('no groups here') },
+  keyForSender: async () => { throw new Error('no groups here') },
   whileMember: () => { throw new Error('no groups here') },
   listForSender: async () => { throw new Error('no groups here') }
 }
