@@ -8,7 +8,6 @@
  */
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import type { ParleyNode } from '../../common/node.ts'
-import { Queue } from '@libp2p/utils'
 import { RateLimiter } from '../../common/rate-limiter.ts'
 import { formatHeader } from '../../common/wire/headers.ts'
 import { acceptDirectChannel, initiateDirectChannel } from '../transport/channel.ts'
@@ -19,10 +18,17 @@ import { DIRECT_PROTOCOL } from '../../common/protocol/peer.ts'
 import type { SignedInUser } from '../signed-in.ts'
 import { INBOUND_MESSAGES_BURST, INBOUND_MESSAGES_PER_SECOND, MAX_SESSIONS_OPENING, STEP_TIMEOUT_MS } from '../constants.ts'
 import { DirectSession } from './session.ts'
+import { OpeningSlots } from './opening-slots.ts'
 import type { DirectSessionOptions, SessionMessage, SessionPeer } from './session.ts'
 import { patientTimeout } from '../../common/patient-timeout.ts'
 
 const SESSION_HEADER = formatHeader({ kind: 'SESSION' })
+
+/** Sessions kept with one peer: both sides opening at once, one retiring while the next opens,
+ * one on a connection about to be found dead. A new one past this ends the oldest: one account
+ * opened 335 idle sessions (64 kB each, kept their hour) over connections of its own, and from
+ * one address could have had 8,000 (round 46). */
+const MAX_SESSIONS_PER_PEER = 4
 
 export interface DirectSessionsOptions {
   node: Pick<ParleyNode, 'peerId'> & Dialer
@@ -44,8 +50,9 @@ export class DirectSessions {
   readonly #byUser = new WeakMap<SignedInUser, Set<DirectSession>>()
   /** The opening under way per peer, and whether it may use the relay (Dialable.relay). */
   readonly #opening = new Map<string, { session: Promise<DirectSession>, relay: boolean }>()
-  /** Openings run MAX_SESSIONS_OPENING at a time; the others wait their turn. */
-  readonly #openings = new Queue<DirectSession>({ concurrency: MAX_SESSIONS_OPENING })
+  /** Openings run MAX_SESSIONS_OPENING at a time, but for those waiting on the other side
+   * (opening-slots.ts); the others wait their turn. */
+  readonly #openings = new OpeningSlots(MAX_SESSIONS_OPENING)
   #stopped = false
 
   constructor (options: DirectSessionsOptions) {
@@ -70,7 +77,7 @@ export class DirectSessions {
       if (open !== undefined) return open
       let opening = this.#opening.get(to.peerId)
       if (opening === undefined) {
-        const session = this.#openings.add(async () => await this.#open(user, to)).finally(() => { this.#opening.delete(to.peerId) })
+        const session = this.#openings.run(async () => await this.#open(user, to)).finally(() => { this.#opening.delete(to.peerId) })
         opening = { session, relay: to.relay !== false }
         this.#opening.set(to.peerId, opening)
       }
@@ -126,6 +133,11 @@ export class DirectSessions {
     const ofUser = this.#sessionsOf(user)
     ofUser.add(session)
     const set = this.#byPeer.get(peer.peerId) ?? new Set()
+    const oldest = set.size >= MAX_SESSIONS_PER_PEER ? set.values().next().value : undefined
+    if (oldest !== undefined) {
+      set.delete(oldest) // at once: a burst of openings would each find it still there
+      oldest.abort(`more than ${MAX_SESSIONS_PER_PEER} sessions with ${peer.username}: the oldest is closed`)
+    }
     set.add(session)
     this.#byPeer.set(peer.peerId, set)
     void session.ended.then(() => {

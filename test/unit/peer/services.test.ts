@@ -29,6 +29,9 @@ import { CHUNK_SIZE } from '../../../common/crypto/chunks.ts'
 import { cutSaid } from '../../../peer/files/handoff.ts'
 import { PartialTransfer } from '../../../peer/files/partial.ts'
 import { removeDir, tempDir } from '../../../harness/temp.ts'
+import { openStream } from '../../../peer/transport/dial.ts'
+import { initiateDirectChannel } from '../../../peer/transport/channel.ts'
+import { formatHeader } from '../../../common/wire/headers.ts'
 
 const noGroups: SignedInUser['keys'] = {
   acceptHandedKey: async () => { throw new Error('no groups here') },
@@ -209,6 +212,33 @@ describe('peer protocol services', () => {
     } finally {
       await carol.direct.stop()
       await carol.node.stop()
+    }
+  })
+})
+
+describe('sessions with one peer', () => {
+  it('at most 4 are kept: a fifth ends the oldest (round 46: one account opened 335 idle sessions, 64 kB each, kept their hour)', async () => {
+    const alice = await peer()
+    const bob = await peer()
+    try {
+      await bob.direct.start()
+      const names = new Map([[alice.node.peerId.toString(), 'alice']])
+      bob.gate.open(userOf('bob', names, []))
+      const toBob = { username: toUsername('bob'), peerId: bob.node.peerId.toString(), addrs: bob.node.getMultiaddrs().map(a => a.toString()) }
+      const channels = []
+      for (let i = 0; i < 6; i++) {
+        const framed = await openStream(alice.node, toBob, DIRECT_PROTOCOL)
+        channels.push(await initiateDirectChannel(framed, formatHeader({ kind: 'SESSION' }), alice.node.peerId.toString(), toBob.peerId))
+      }
+      // The two oldest end at bob's side: their reads fail; the four newest are open.
+      const ends = await Promise.all(channels.map(async ({ channel }) =>
+        await Promise.race([channel.receivePlain().then(() => 'frame', () => 'ended'), new Promise(resolve => { setTimeout(resolve, 500, 'open') })])))
+      assert.deepEqual(ends, ['ended', 'ended', 'open', 'open', 'open', 'open'])
+    } finally {
+      for (const p of [alice, bob]) {
+        await p.direct.stop()
+        await p.node.stop()
+      }
     }
   })
 })
