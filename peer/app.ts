@@ -579,6 +579,34 @@ export class ParleyPeer {
     this.#emit({ event: 'password-changed', username: session.username })
   }
 
+  /** BLOCK <user>: nothing of theirs is taken here from now on (Inbox), and they are told so
+   * when it is refused; BLOCK alone lists those blocked. */
+  async block (name: Username | undefined): Promise<void> {
+    const session = this.#signedIn()
+    if (name === undefined) {
+      this.#emit({ event: 'blocklist', users: session.store.blocked() })
+      return
+    }
+    if (name === session.username) throw new ParleyError(ErrorCode.Usage, 'that is you: BLOCK <user> blocks another user')
+    // A name nobody has is a typo more likely than someone to block (a contact met before is not asked).
+    if (session.store.pinnedPeerId(name) === undefined && !session.store.isBlocked(name)) {
+      await session.directory.resolve(name).catch((err: unknown) => {
+        if (is(err, ErrorCode.NotFound)) throw new ParleyError(ErrorCode.NotFound, `no user "${name}": nobody was blocked`)
+        if (!rendezvousAway(err)) throw err
+      })
+    }
+    const added = session.store.block(name)
+    this.#emit({ event: 'blocked', user: name, already: !added })
+  }
+
+  /** UNBLOCK <user>: what they send is taken again (what they sent meanwhile was refused, and
+   * does not come). */
+  async unblock (name: Username): Promise<void> {
+    const session = this.#signedIn()
+    const removed = session.store.unblock(name)
+    this.#emit({ event: 'unblocked', user: name, already: !removed })
+  }
+
   async create (group: GroupName): Promise<void> {
     const session = this.#signedIn()
     this.#unsettled.delete(group)
@@ -773,6 +801,8 @@ function sayIfNotMember (err: unknown, group: GroupName): unknown {
  * says how to send to a group of ours of that name instead.
  */
 async function checkRecipient (session: Session, user: Username, toGroup: string): Promise<void> {
+  // They could not answer: what they send is refused here.
+  if (session.store.isBlocked(user)) throw new ParleyError(ErrorCode.Usage, `you blocked ${user}: nothing was sent (UNBLOCK ${user} first)`)
   // A contact met before exists: no round trip. Otherwise the directory's answer, which it
   // reuses while presence says nothing changed, so a burst of SENDs is not a burst of look-ups
   // against the rendezvous's per-peer request budget (issue 11: 2,000 piped SENDs).

@@ -89,6 +89,11 @@ export type PeerEvent =
   /** `changed`: the identity trusted now is not the one pinned before (false: TRUST of an
    * identity that never changed, which only confirms it). */
   | { event: 'trusted', user: string, peerId: string, changed: boolean }
+  /** BLOCK and UNBLOCK; `already`: it was so before, nothing changed. */
+  | { event: 'blocked', user: string, already: boolean }
+  | { event: 'unblocked', user: string, already: boolean }
+  /** BLOCK alone: the users blocked, by name. */
+  | { event: 'blocklist', users: string[] }
   | { event: 'presence', user: string, online: boolean }
   | { event: 'rendezvous', connected: boolean }
   /** `whileAway`: it happened while this user was not signed in here, said at the sign-in. */

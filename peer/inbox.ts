@@ -3,8 +3,7 @@
  * (before the ACK goes back, DESIGN §6), de-duplicated by id and reported. (Group keys handed
  * over go to the keyring, groups/keyring.ts.)
  */
-import { ErrorCode } from '../common/errors.ts'
-import type { ParleyError } from '../common/errors.ts'
+import { ErrorCode, ErrorMark, ParleyError } from '../common/errors.ts'
 import { RateLimiter } from '../common/rate-limiter.ts'
 import { toMessageId } from '../common/wire/names.ts'
 import type { GroupName, Username } from '../common/wire/names.ts'
@@ -39,6 +38,11 @@ export interface IncomingFile {
   sentAt: number | null
 }
 
+/** What a blocked sender is told, after "refused by the recipient: ". */
+const BLOCKED_SENDER = 'you are blocked: nothing of yours is taken'
+/** Refusals of blocked senders: nothing to warn our user of. */
+const blockedSenders = new ErrorMark()
+
 export class Inbox {
   readonly #store: PeerStore
   readonly #directory: Directory
@@ -65,13 +69,23 @@ export class Inbox {
    * again later, so nothing is lost). */
   async senderOf (peerId: string, card?: Uint8Array): Promise<Username> {
     this.#limiter.take(peerId)
-    return await this.#directory.usernameOf(peerId, card)
+    const from = await this.#directory.usernameOf(peerId, card)
+    this.#refuseIfBlocked(from)
+    return from
+  }
+
+  /** A user blocked here (BLOCK) is refused whatever it sends, and told so: its outbox gives up
+   * (ERR_FORBIDDEN is not tried again) rather than trying for ever. */
+  #refuseIfBlocked (from: string): void {
+    if (this.#store.isBlocked(from)) throw blockedSenders.add(new ParleyError(ErrorCode.Forbidden, BLOCKED_SENDER))
   }
 
   /** A text off a session, taken in its sender's order (peer/arrival-order.ts): after the text
    * it follows (`after`, if the sender named one), `open` checks and opens it, then it is stored
    * and reported as `onText` does. Resolves once it is durable. */
   async takeText (from: Username, id: Uint8Array, after: Uint8Array | undefined, open: () => Promise<IncomingText>): Promise<void> {
+    // (Also on a session we opened to them: a member of our group we write to.)
+    this.#refuseIfBlocked(from)
     await this.#order.take(from, id, after, async () => ({ stored: this.onText(await open()) }))
   }
 
@@ -166,6 +180,7 @@ export class Inbox {
     if (refusedQuietly(err)) return // a group's membership moved under it: the sender is told (membership-races.ts)
     if (cutSaid(err)) return // a file cut by our full disk: its file-cut line said so
     if (err.code === ErrorCode.NotSignedIn) return // our sign-in at the rendezvous being renewed: the sender tries again (round 14)
+    if (blockedSenders.has(err)) return // our user chose it (BLOCK)
     // Our downloads folder cannot be written to: ours to mend, said once a minute whoever sends
     // (until 2026-12-07 as a refusal of the sender's, at each of its tries: round 25).
     const message = downloadsUnwritable(err)

@@ -23,7 +23,9 @@ export type Command =
    * with the user, else the group's). */
   /** `user` is null for `#group`, which names the group alone. */
   | { verb: 'HISTORY', user: Username | null, group: GroupName, count: number | undefined }
-  | { verb: 'VERIFY' | 'TRUST', user: Username }
+  | { verb: 'VERIFY' | 'TRUST' | 'UNBLOCK', user: Username }
+  /** `user` undefined: list those blocked. */
+  | { verb: 'BLOCK', user: Username | undefined }
   | { verb: 'LIST' | 'WHO' | 'HELP' | 'QUIT' }
 
 /** What a word after the verb is, for Tab completion: `complete[i]` is word i + 1, the last
@@ -58,6 +60,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   { verb: 'HISTORY', usage: 'HISTORY <user|group|#group> [n]', help: 'the last n messages (default 20); #group: the group, not a user of that name', complete: ['target', 'none'] },
   { verb: 'VERIFY', usage: 'VERIFY <user>', help: 'the fingerprint to compare with <user> out of band', complete: ['user', 'none'] },
   { verb: 'TRUST', usage: 'TRUST <user>', help: 'accept the changed identity VERIFY showed', complete: ['user', 'none'] },
+  { verb: 'BLOCK', usage: 'BLOCK [<user>]', help: 'take nothing more from <user>, who is told so (alone: who is blocked)', complete: ['user', 'none'] },
+  { verb: 'UNBLOCK', usage: 'UNBLOCK <user>', help: 'take messages from <user> again', complete: ['user', 'none'] },
   { verb: 'HELP', usage: 'HELP', help: 'this list', complete: ['none'] },
   { verb: 'QUIT', usage: 'QUIT', help: 'leave the program (also EXIT, Ctrl-D, or Ctrl-C on an empty line; on a typed one it clears it)', complete: ['none'] },
   { verb: 'EXIT', usage: 'EXIT', help: 'the same as QUIT', complete: ['none'] }
@@ -185,10 +189,16 @@ export function parseCommand (line: string): Command | null {
       return { verb, group: verb === 'CREATE' ? toNewGroupName(withoutHash(words[0])) : groupWord(words[0]) }
     }
     case 'VERIFY':
-    case 'TRUST': {
+    case 'TRUST':
+    case 'UNBLOCK': {
       const words = rest.trim().split(/\s+/).filter(w => w !== '')
       if (words.length !== 1 || words[0] === undefined) throw usage(verb)
       return { verb, user: toUsername(words[0]) }
+    }
+    case 'BLOCK': {
+      const words = rest.trim().split(/\s+/).filter(w => w !== '')
+      if (words.length > 1) throw usage(verb)
+      return { verb, user: words[0] === undefined ? undefined : toUsername(words[0]) }
     }
     case 'HISTORY': {
       const words = rest.trim().split(/\s+/).filter(w => w !== '')

@@ -528,6 +528,11 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       return event.offline
         ? `Signed in as ${event.username} from this data folder: the rendezvous is out of reach, so known contacts are reached at their last addresses until it is back.`
         : `Signed in as ${event.username}.`
+    case 'blocked': return event.already
+      ? `${event.user} was blocked already.`
+      : `Blocked ${event.user}: nothing ${event.user} sends is taken here, and ${event.user} is told so when it is refused. UNBLOCK ${event.user} undoes it.`
+    case 'unblocked': return event.already ? `${event.user} was not blocked.` : `Unblocked ${event.user}: what ${event.user} sends from now on comes in (what was refused meanwhile does not come).`
+    case 'blocklist': return event.users.length === 0 ? 'Nobody is blocked.' : `Blocked: ${event.users.join(', ')}.`
     case 'password-changed': return `Password changed: ${event.username} signs in with the new one from now on, here and on any other device.`
     case 'signed-out': return colour('yellow', `${clock()} ${signedOutText(event)}`)
     case 'signing-out': return system(`Signing ${event.username} out first: what is still going out gets a few seconds more.`)

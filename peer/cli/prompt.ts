@@ -700,6 +700,8 @@ async function run (peer: ParleyPeer, command: Command, output: Output, cancel?:
     case 'HISTORY': return await peer.history(command.user, command.group, command.count)
     case 'VERIFY': return await peer.verify(command.user)
     case 'TRUST': return await peer.trust(command.user)
+    case 'BLOCK': return await peer.block(command.user)
+    case 'UNBLOCK': return await peer.unblock(command.user)
     case 'HELP': return output.print({ event: 'help', commands: HELP })
     case 'QUIT': return undefined
   }

@@ -196,7 +196,9 @@ const MIGRATIONS: readonly string[] = [
   // 9: group messages sent with the member list kept here while the rendezvous was away, until
   // its next answer says who else was in the group then (UnconfirmedSend, peer/groups/roll-call.ts).
   `CREATE TABLE unconfirmed_sends (grp TEXT NOT NULL, id TEXT NOT NULL, created INTEGER NOT NULL,
-     kind TEXT NOT NULL, body BLOB NOT NULL, sha256 BLOB, recipients TEXT NOT NULL, PRIMARY KEY (grp, id));`
+     kind TEXT NOT NULL, body BLOB NOT NULL, sha256 BLOB, recipients TEXT NOT NULL, PRIMARY KEY (grp, id));`,
+  // 10: the users this account takes nothing from (BLOCK).
+  'CREATE TABLE blocked (username TEXT PRIMARY KEY, since INTEGER NOT NULL);'
 ]
 
 const PINS_CACHED = 10_000
@@ -212,6 +214,8 @@ export class PeerStore {
    * peer ids are anyone's choice). */
   readonly #peerIdOf = new Map<string, string | null>()
   readonly #usernameOf = new Map<string, Username | null>()
+  /** The blocked users as read (undefined: read them at the next question). */
+  #blockedNow: Set<string> | undefined
   /** Deliveries outboxFor dropped, not yet taken (takeUnsendable). */
   readonly #unsendable: Unsendable[] = []
   /** The next outbox item's `seq`: one more than any in the queue when the store opened. */
@@ -529,6 +533,35 @@ export class PeerStore {
     }
     const list = Array.isArray(addrs) ? addrs.filter((a): a is string => typeof a === 'string') : []
     return list.length === 0 ? undefined : { peerId: row.peer_id, addrs: list }
+  }
+
+  /** BLOCK: true if `username` was not blocked before. */
+  block (username: Username): boolean {
+    const added = this.#statements.get('INSERT OR IGNORE INTO blocked (username, since) VALUES (?, ?)').run(username, Date.now()).changes > 0
+    this.#blockedNow = undefined
+    return added
+  }
+
+  /** UNBLOCK: true if `username` was blocked. */
+  unblock (username: Username): boolean {
+    const removed = this.#statements.get('DELETE FROM blocked WHERE username = ?').run(username).changes > 0
+    this.#blockedNow = undefined
+    return removed
+  }
+
+  /** The users blocked, by name. */
+  blocked (): Username[] {
+    return [...this.#blockedSet()].sort().map(toUsername)
+  }
+
+  /** Whether `username` is blocked: asked of every text and stream that comes in, so from memory. */
+  isBlocked (username: string): boolean {
+    return this.#blockedSet().has(username)
+  }
+
+  #blockedSet (): ReadonlySet<string> {
+    this.#blockedNow ??= new Set((this.#statements.get('SELECT username FROM blocked').all() as Array<{ username: string }>).map(row => row.username))
+    return this.#blockedNow
   }
 
   pinnedPeerId (username: string): string | undefined {

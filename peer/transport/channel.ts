@@ -110,6 +110,8 @@ export async function acceptDirectChannel<T> (
     from = await identify(hello.card)
   } catch (err) {
     if (is(err, ErrorCode.IdentityChanged)) await framed.write(encodeBody(NOT_TRUSTED), options).catch(() => {})
+    // A sender our user blocked is told so, and gives up (the code is not retryable).
+    else if (is(err, ErrorCode.Forbidden)) await framed.write(encodeBody({ code: err.code, why: err.message }), options).catch(() => {})
     throw err
   }
   const ephemeral = generateEphemeralKeyPair()

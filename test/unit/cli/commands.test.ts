@@ -16,7 +16,7 @@ const README = readFileSync(new URL('../../../README.md', import.meta.url), 'utf
 
 /** A line that fills every placeholder of a usage with a plausible word. */
 const example = (usage: string): string => usage
-  .replace(/\[<password>\]/, 'hunter2hunter2').replace(/\[n\]/, '5')
+  .replace(/\[<password>\]/, 'hunter2hunter2').replace(/\[n\]/, '5').replace(/\[(<[^\]]*)\]/, '$1')
   .replace(/<[a-z|#]+>/g, 'word')
 
 test('every command in the table parses in the words of its usage, and only unknown words are unknown', () => {
@@ -31,7 +31,7 @@ test('every command in the table parses in the words of its usage, and only unkn
 test('a usage error quotes the table\'s usage', () => {
   for (const { verb, usage } of COMMANDS) {
     if (usage === verb) continue // nothing to get wrong but extra words
-    if (verb === 'PASSWORD') continue // alone, it asks for them (its usage error: the test of PASSWORD)
+    if (/^\S+ \[[^\]]*\]$/.test(usage)) continue // alone it does something (PASSWORD asks, BLOCK lists)
     assert.throws(() => parseCommand(verb), (err: unknown) => is(err, ErrorCode.Usage) && (err as Error).message === `usage: ${usage}`, verb)
   }
 })
@@ -97,6 +97,14 @@ test('PASSWORD alone is asked for; with passwords, the current one is a word and
   assert.deepEqual(parseCommand('password'), { verb: 'PASSWORD', current: undefined, next: undefined })
   assert.deepEqual(parseCommand('PASSWORD old-pass1  new pass 2'), { verb: 'PASSWORD', current: 'old-pass1', next: ' new pass 2' })
   assert.throws(() => parseCommand('PASSWORD old-pass1'), (err: unknown) => is(err, ErrorCode.Usage) && (err as Error).message === 'usage: PASSWORD [<current> <new>]')
+})
+
+test('BLOCK takes one user or none (the list); UNBLOCK one', () => {
+  assert.deepEqual(parseCommand('block'), { verb: 'BLOCK', user: undefined })
+  assert.deepEqual(parseCommand('BLOCK Mallory'), { verb: 'BLOCK', user: 'mallory' })
+  assert.deepEqual(parseCommand('UNBLOCK mallory'), { verb: 'UNBLOCK', user: 'mallory' })
+  assert.throws(() => parseCommand('BLOCK a b'), (err: unknown) => is(err, ErrorCode.Usage) && (err as Error).message === 'usage: BLOCK [<user>]')
+  assert.throws(() => parseCommand('UNBLOCK'), (err: unknown) => is(err, ErrorCode.Usage) && (err as Error).message === 'usage: UNBLOCK <user>')
 })
 
 test('HISTORY says what a count may be; a file path starting with ~ is the home folder, as in a shell', () => {

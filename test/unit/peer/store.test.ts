@@ -76,6 +76,22 @@ describe('peer store', () => {
     }
   })
 
+  test('the users blocked are kept, each once, and survive a reopen; UNBLOCK says whether one was', () => {
+    assert.deepEqual(store.blocked(), [])
+    assert.equal(store.block(toUsername('mallory')), true)
+    assert.equal(store.block(toUsername('mallory')), false, 'blocked already')
+    assert.equal(store.block(toUsername('eve')), true)
+    assert.equal(store.isBlocked('mallory'), true)
+    assert.equal(store.isBlocked('bob'), false)
+    store.close()
+    store = new PeerStore(file, wrapKey)
+    assert.deepEqual(store.blocked(), ['eve', 'mallory'])
+    assert.equal(store.unblock(toUsername('mallory')), true)
+    assert.equal(store.unblock(toUsername('mallory')), false)
+    assert.equal(store.isBlocked('mallory'), false)
+    assert.deepEqual(store.blocked(), ['eve'])
+  })
+
   test('the outbox keeps order per recipient and survives a reopen', () => {
     store.enqueue({ id: toMessageId('a'.repeat(32)), recipient: toUsername('carol'), group: null, kind: 'text', body: 'first', created: 1 })
     store.enqueue({ id: toMessageId('b'.repeat(32)), recipient: toUsername('carol'), group: null, kind: 'file', body: '/tmp/x y.png', created: 2 })
