@@ -648,12 +648,12 @@ export class ParleyPeer {
       if (member === (change === 'leave')) {
         this.#emit({ event: 'warning', code: ErrorCode.Unreachable, message: `the rendezvous answered: ${group} was not ${past}; ${verb} ${group} again` })
       } else if (change === 'leave') {
-        await this.#leftHere(session, group)
+        await this.#leftHere(session, group, true)
       } else if (change === 'join') {
-        this.#emit({ event: 'joined', group, created: false, already: false })
+        this.#emit({ event: 'joined', group, created: false, already: false, late: true })
         session.openSessionsIn(group)
       } else {
-        this.#emit({ event: 'created', group })
+        this.#emit({ event: 'created', group, late: true })
       }
       return
     }
@@ -692,14 +692,14 @@ export class ParleyPeer {
   }
 
   /** What leaving a group does here, once the rendezvous has taken the LEAVE. */
-  async #leftHere (session: Session, group: GroupName): Promise<void> {
+  async #leftHere (session: Session, group: GroupName, late = false): Promise<void> {
     session.keyring.forget(group)
     // What still waits cannot go now (only members send to a group): said here, not as a failed
     // delivery when its member is back. What is under way goes on (Outbox.leaveGroup).
     const { dropped, underWay } = await session.outbox.leaveGroup(group)
     // Nor is what came of its files that were cut resumed now: the members send us no more.
     const partsRemoved = (await dropGroupPartials(session.downloadsDir, group)).length
-    this.#emit({ event: 'left', group, dropped, underWay, partsRemoved })
+    this.#emit({ event: 'left', group, dropped, underWay, partsRemoved, ...(late ? { late } : {}) })
   }
 
   async members (group: GroupName): Promise<void> {

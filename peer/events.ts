@@ -70,11 +70,13 @@ export type PeerEvent =
    * screen can explain (FileCutCause), `reason` in the error's own words. */
   | { event: 'file-cut', id: string, from: string, group: string | null, name: string, bytes: number, total: number, cause: FileCutCause, reason: string }
   | { event: 'groups', groups: GroupCount[] }
-  | { event: 'created', group: string }
-  | { event: 'joined', group: string, created: boolean, already: boolean }
+  /** `late` (only then present): the outcome of a CREATE, JOIN or LEAVE the rendezvous did not
+   * answer in time, said once it did (app.ts #settleLater). */
+  | { event: 'created', group: string, late?: true }
+  | { event: 'joined', group: string, created: boolean, already: boolean, late?: true }
   /** `underWay`: deliveries of our messages already going out, which go on (each still ends in
    * `delivered` or `undelivered`); `dropped`: those still waiting, which cannot go now. */
-  | { event: 'left', group: string, dropped: number, underWay: number, partsRemoved: number }
+  | { event: 'left', group: string, dropped: number, underWay: number, partsRemoved: number, late?: true }
   /** `lastKnown`: the rendezvous is away, and these are the members the group goes on with. */
   | { event: 'members', group: string, epoch: number, members: GroupMemberView[], lastKnown: boolean }
   /** `lastKnown`: the rendezvous is out of reach; `users` are our contacts, `online` those we

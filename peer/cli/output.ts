@@ -365,6 +365,13 @@ function cutExplained (cause: FileCutCause, from: string, reason: string): strin
   }
 }
 
+/** A CREATE, JOIN or LEAVE settled after the rendezvous kept it waiting (app.ts #settleLater):
+ * said with the time, as a line that comes by itself is, and as the answer it is (round 45: a
+ * bare "Joined group trip." a minute after the JOIN). */
+function answeredLate (event: { late?: true }, text: string): string {
+  return event.late === true ? `${clock()} The rendezvous answered at last: ${text}` : text
+}
+
 /** Groups of digits a row when a fingerprint is shown: three rows of four, as Signal shows a
  * safety number, 25 columns wide. On one row (71 columns) a narrow terminal broke it inside a
  * group, `… 65` over `821 …`, which is not the number the other screen shows (round 39). */
@@ -556,11 +563,11 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
       if (event.groups.length === 0) return 'No groups yet: CREATE <group> or JOIN <group>.'
       // Numbers in names in their order: grp2 before grp10 (round 17: grp1, grp10, grp11, grp2).
       return table([['GROUP', 'PARTICIPANTS', 'YOU'], ...[...event.groups].sort((a, b) => byName(a.group, b.group)).map(g => [g.group, String(g.members), g.joined ? 'member' : ''])])
-    case 'created': return `Created group ${event.group}; you are its first member.`
+    case 'created': return answeredLate(event, `Created group ${event.group}; you are its first member.`)
     case 'joined':
       if (event.already) return `You are already in ${event.group}.`
-      return event.created ? `Created and joined group ${event.group}.` : `Joined group ${event.group}.`
-    case 'left': return leftWords(event)
+      return answeredLate(event, event.created ? `Created and joined group ${event.group}.` : `Joined group ${event.group}.`)
+    case 'left': return answeredLate(event, leftWords(event))
     case 'members': return `${event.group}: ${plural(event.members.length, 'member')}${event.lastKnown ? ' as last known (the rendezvous is out of reach)' : ''}, ${event.members.filter(m => m.online).length} online (key epoch ${event.epoch})\n` +
       table([['USER', 'STATUS'], ...event.members.map(m => [m.username, memberStatus(m, event.lastKnown)])])
     case 'who':

@@ -294,3 +294,10 @@ test('a message shown below one of its conversation sent after it says when it w
   ])
   human.close()
 })
+
+test('a CREATE, JOIN or LEAVE settled after the rendezvous kept it waiting says so, with the time; answered in time, as before (round 45)', () => {
+  assert.equal(describe({ event: 'joined', group: 'trip', created: false, already: false }), 'Joined group trip.')
+  assert.match(describe({ event: 'joined', group: 'trip', created: false, already: false, late: true }) ?? '', /^\d\d:\d\d:\d\d The rendezvous answered at last: Joined group trip\.$/)
+  assert.match(describe({ event: 'created', group: 'trip', late: true }) ?? '', /^\d\d:\d\d:\d\d The rendezvous answered at last: Created group trip; you are its first member\.$/)
+  assert.match(describe({ event: 'left', group: 'trip', dropped: 0, underWay: 0, partsRemoved: 0, late: true }) ?? '', /^\d\d:\d\d:\d\d The rendezvous answered at last: Left group trip\./)
+})
