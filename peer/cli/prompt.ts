@@ -112,6 +112,23 @@ function rowsBeforeKey (input: NodeJS.ReadStream, rl: Interface, drawsOwnLine: (
 }
 
 /**
+ * Characters and Enter that come in one read with the cursor inside the line (a one-line paste
+ * that ends in a newline, a fast typist, ssh) are inserted by readline without a redraw, and the
+ * line is taken as it is: the screen showed `carol> SEND bob I will pay you $` while `… $0
+ * tomorrow` went, the rest of the line never drawn again (round 46; a bare readline does the
+ * same). Before an Enter with the cursor inside the line, the line is drawn as it is: what is
+ * seen is what runs. (Typed key by key, readline has drawn it so already; drawn again, it looks
+ * the same.)
+ */
+function drawnBeforeEnter (input: NodeJS.ReadStream, rl: Interface, drawsOwnLine: () => boolean): void {
+  input.prependListener('keypress', (_text: string | undefined, key: Key | undefined) => {
+    if ((key?.name !== 'return' && key?.name !== 'enter') || drawsOwnLine() || rl.cursor >= rl.line.length) return
+    // readline's own redraw, which its types do not name.
+    ;(rl as Interface & { _refreshLine?: () => void })._refreshLine?.()
+  })
+}
+
+/**
  * A terminal that went away (a hang-up) is the end of input. readline, closing when its input
  * ends, switches the terminal out of raw mode, which fails with EIO on a terminal that is gone;
  * the failure reaches the loop over its lines as an error. Taken for a crash, it left the peer
@@ -295,7 +312,11 @@ export class Prompt {
     batchPastedKeys(process.stdin)
     completeEveryTab(process.stdin, () => this.#paste?.pasting === true)
     this.#cancelOnCtrlD(process.stdin)
-    rowsBeforeKey(process.stdin, rl, () => this.#asking !== undefined || this.#search?.active === true)
+    const drawsOwnLine = (): boolean => this.#asking !== undefined || this.#search?.active === true
+    // Before rowsBeforeKey, which so goes first (both put themselves ahead of readline): the
+    // redraw starts from the row count made true.
+    drawnBeforeEnter(process.stdin, rl, drawsOwnLine)
+    rowsBeforeKey(process.stdin, rl, drawsOwnLine)
     output.attachPrompt?.(() => { this.#clear() }, () => { this.#redraw() })
   }
 

@@ -282,6 +282,15 @@ describe('the interactive terminal', () => {
     assert.match(await judy.cursorLine(), /^judy> LOGIN judy\s*$/)
     await judy.press('C-u')
 
+    // A command and its Enter typed in one go with the cursor inside the line (a fast typist, a
+    // one-line paste with its newline): the screen shows the line that runs (round 46: it showed
+    // `judy> HISTORY judy 1`, and `1x` ran).
+    await judy.type('x')
+    await judy.press('Left')
+    await judy.type('HISTORY judy 1\r')
+    const ran = await judy.waitFor(/error: 1x is not a count of messages/)
+    assert.match(ran, /judy> HISTORY judy 1x\n/)
+
     // PASSWORD alone: the current password, then the new one twice, all hidden, and nothing of
     // them kept for Up.
     await judy.line('PASSWORD')
