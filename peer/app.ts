@@ -26,7 +26,8 @@ import type { DirectService } from './direct/service.ts'
 import { groupService } from './groups/service.ts'
 import type { GroupService } from './groups/service.ts'
 import { SignedInGate } from './signed-in.ts'
-import { HISTORY_DEFAULT, HISTORY_MAX, WHO_CONTACTS } from './constants.ts'
+import { ANSWER_PATIENCE_MS, HISTORY_DEFAULT, HISTORY_MAX, WHO_CONTACTS } from './constants.ts'
+import { answerWithin } from '../common/patient-timeout.ts'
 import { MAX_LISTED } from '../common/protocol/rendezvous.ts'
 import { logger } from './log.ts'
 
@@ -464,14 +465,21 @@ export class ParleyPeer {
    * (until 2026-12-06 they were left out, though HELP said "who is online": round 7). */
   async who (): Promise<void> {
     const session = this.#signedIn()
-    let users: Array<{ username: string, online: boolean }>
+    // Not answered within the patience MEMBERS gives (frozen, swamped): our contacts as last
+    // known, the request going on (round 46: WHO held the prompt the request's 15 s).
+    const asking = this.#rendezvous.who()
+    asking.catch(() => {}) // a late answer or failure of it is dropped
+    let answer: Awaited<typeof asking> | undefined
     try {
-      ({ users } = await this.#rendezvous.who())
+      answer = await answerWithin(asking, ANSWER_PATIENCE_MS)
     } catch (err) {
       if (!rendezvousOutOfReach(err)) throw err
+    }
+    if (answer === undefined) {
       this.#whoAsLastKnown(session)
       return
     }
+    const { users } = answer
     const listed = new Set<string>(users.map(u => u.username))
     // A list cut at its limit may leave out someone online: nobody is called offline then.
     const contacts = users.length >= MAX_LISTED

@@ -263,6 +263,9 @@ describe('a member who left, while the rendezvous is away', () => {
         // the commands typed after it waited).
         const members = await alice.run('MEMBERS friends', e => e.event === 'members' || e.event === 'error', 14_000)
         assert.deepEqual([members.event, members.lastKnown], ['members', true], JSON.stringify(members))
+        // So does WHO (round 46: 15 s, and the lines typed after it waited).
+        const who = await alice.run('WHO', e => e.event === 'who' || e.event === 'error', 14_000)
+        assert.deepEqual([who.event, who.lastKnown], ['who', true], JSON.stringify(who))
       } finally {
         server.child.kill('SIGCONT')
       }
