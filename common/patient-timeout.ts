@@ -108,6 +108,11 @@ export interface Asked<T> {
 export class SharedQuestions<T> {
   readonly #asking = new Map<string, Asked<T>>()
 
+  /** Whether a question of this key is under way (its askers share it). */
+  has (key: string): boolean {
+    return this.#asking.has(key)
+  }
+
   ask (key: string, start: () => Promise<T>): Asked<T> {
     const running = this.#asking.get(key)
     if (running !== undefined) return running

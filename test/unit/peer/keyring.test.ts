@@ -517,6 +517,19 @@ describe('group keyring', () => {
     assert.ok((await alice.listForSender(GROUP, 'bob')).members.some(m => m.username === 'bob'), 'a member is not held back by another\'s budget')
   })
 
+  test('with the rendezvous away, a member\'s texts are checked against the last known list without asking or charging it; a sender that list lacks is to send again, not refused for good (round 46: a burst after 30 s of the rendezvous gone went at one a second)', async () => {
+    const alice = member('alice').keyring
+    await alice.info(GROUP, true) // the list kept: alice, bob, carol
+    alice.invalidate(GROUP) // as after 30 s: the cached list is due
+    server.away = true
+    assert.ok((await alice.info(GROUP)).members.some(m => m.username === 'bob'), 'asked once, the rendezvous away: the list kept')
+    const before = server.tried
+    for (let i = 0; i < 30; i++) assert.ok((await alice.listForSender(GROUP, 'bob')).members.some(m => m.username === 'bob'))
+    assert.equal(server.tried, before, 'nothing asked: the rendezvous is known to be away')
+    const unknown = await alice.listForSender(GROUP, 'dave').then(() => undefined, (err: unknown) => err)
+    assert.ok(is(unknown, ErrorCode.Unreachable) && unknown.retryable, String(unknown))
+  })
+
   test('texts at epochs we hold no key of, and keys handed for a group, ask the rendezvous within their sender\'s budget; a key checked against a list at its epoch asks nothing (round 46: our MEMBERS took 2–4 s)', async () => {
     const real = await startEpoch(member('alice'))
     const bob = member('bob').keyring
