@@ -168,7 +168,10 @@ export async function signIn (host: AccountHost, username: string, password: str
     await saveLocalIdentity(host.dataDir, first.username, first.identity)
     signed = { username: first.username, wrapKey: accountKey, authKey: credentials.authKey, identity, ...failed }
   }
-  await saveLocalAccount(host.dataDir, first.username, { kdf, salt, dataKey: first.dataKey })
+  // Written only when it changed: a full disk, which refuses the write, need not refuse a sign-in
+  // that changes nothing here (round 46: LOGIN failed, and the outbox could not go out).
+  const known = { kdf, salt, ...(first.dataKey === undefined ? {} : { dataKey: first.dataKey }) }
+  if (account === undefined || first.username !== username || !sameAccount(account, known)) await saveLocalAccount(host.dataDir, first.username, known)
   if (!weakerKdf(kdf, KDF_PARAMS)) return signed
   return await upgrade(host, signed, password, credentials.authKey)
 }
@@ -385,6 +388,12 @@ async function loadLocalAccount (dataDir: string, username: string): Promise<Loc
     if (err instanceof ParleyError && err.code === ErrorCode.Integrity) throw err
     throw new ParleyError(ErrorCode.File, `${accountFile(dataDir, username)} is damaged: ${(err as Error).message}`)
   }
+}
+
+/** Whether two records of an account's parameters say the same. */
+function sameAccount (a: LocalAccount, b: LocalAccount): boolean {
+  const bytes = (x: Uint8Array | undefined, y: Uint8Array | undefined): boolean => x === undefined || y === undefined ? x === y : Buffer.from(x).equals(y)
+  return a.kdf.logN === b.kdf.logN && a.kdf.r === b.kdf.r && a.kdf.p === b.kdf.p && bytes(a.salt, b.salt) && bytes(a.dataKey, b.dataKey)
 }
 
 async function saveLocalAccount (dataDir: string, username: string, account: LocalAccount): Promise<void> {

@@ -108,6 +108,14 @@ describe('a receiver\'s disk that fills mid-file', () => {
     const afterWaiting = alice.events.indexOf(waiting) + 1
     assert.deepEqual(alice.events.slice(afterWaiting).filter(e => e.event === 'progress' && e.direction === 'send'), [])
 
+    // The disk full to its last byte: a sign-in that changes nothing here writes nothing, and is
+    // not refused (round 46: LOGIN failed, ENOSPC on account.json).
+    const brim = join(bobDisk, 'brim')
+    await writeFile(brim, Buffer.alloc(await statfs(bobDisk).then(s => s.bavail * s.bsize))).catch(() => {})
+    const again = await bob.run(`LOGIN bob ${PASSWORD}`, e => e.event === 'logged-in' || e.event === 'error')
+    assert.deepEqual([again.event, again.already], ['logged-in', true], JSON.stringify(again))
+    await rm(brim)
+
     // Room again: alice's next try resumes from the kept part and the file arrives whole.
     await rm(filler)
     const retryFrom = alice.events.length
