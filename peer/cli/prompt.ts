@@ -405,12 +405,12 @@ export class Prompt {
           continue
         }
         if (this.#paste !== undefined && await this.#pasted(this.#paste)) {
-          this.#show()
+          this.#showUnlessTypedAhead()
           continue
         }
         const handled = await this.#handledWithin(line)
         if (handled === undefined || handled) break
-        this.#show()
+        this.#showUnlessTypedAhead()
       }
       this.#inputEnded = true
     } catch (err) {
@@ -523,6 +523,14 @@ export class Prompt {
     const history = this.#history
     const at = history.indexOf(line)
     if (at !== -1) history.splice(at, 1)
+  }
+
+  /** The prompt for the next command, unless one was typed ahead and waits: it runs now, and a
+   * ready prompt drawn under it would read as if it had ended (round 46: `alice>` stood 15 s
+   * under a typed-ahead LIST still waiting for a frozen rendezvous). */
+  #showUnlessTypedAhead (): void {
+    if (this.#linesRead - this.#linesTaken - this.#dropping > 0) return
+    this.#show()
   }
 
   #show (): void {

@@ -857,6 +857,29 @@ describe('the interactive terminal', () => {
     assert.doesNotMatch(screen, /lena> +Bye\./)
   })
 
+  test('a command typed ahead runs with no ready prompt drawn above it while it waits (round 46: `alice>` stood 15 s under a LIST still waiting)', async () => {
+    const mira = await open(join(dir, 'mira'))
+    await mira.line('SIGNUP mira mira-password-1234')
+    await mira.waitFor('Welcome, mira')
+    rendezvous.child.kill('SIGSTOP')
+    try {
+      // WHO answers from what is known here after 2 s; LIST, typed meanwhile, waits on.
+      await mira.line('WHO')
+      await new Promise(resolve => setTimeout(resolve, 300))
+      await mira.line('LIST')
+      await mira.waitFor(/The rendezvous is out of reach/)
+      await new Promise(resolve => setTimeout(resolve, 500))
+      const waiting = await mira.screen()
+      assert.doesNotMatch(waiting.split('\n').at(-1) ?? '', /^mira> *$/, `no ready prompt while LIST waits:\n${waiting}`)
+    } finally {
+      rendezvous.child.kill('SIGCONT')
+    }
+    await mira.waitFor(/No groups yet|GROUP +PARTICIPANTS/) // (other tests here may have made some)
+    await mira.waitForCursorLine(/^mira> *$/)
+    await mira.line('QUIT')
+    assert.equal(await mira.exitStatus(), 0)
+  })
+
   test('output piped (| tee) with input at the terminal: SIGNUP still asks the password, and nothing shows it', async () => {
     const log = join(dir, 'teo.log')
     const peer = peerCommand(rendezvous.addr.toString(), join(dir, 'teo')).map(arg => `'${arg}'`).join(' ')
