@@ -153,6 +153,11 @@ export function parseCommand (line: string): Command | null {
       // `SEND alice  two` sent " two": round 7).
       const text = typed.replace(/^\s+/, '')
       if (to === '' || text === '') throw usage(verb)
+      // `#work` names a group (HISTORY writes it so): said how to send there, not "invalid
+      // username" (round 46).
+      if (verb === 'SEND' && to.startsWith('#') && isName(to, 'SENDGROUPFILE')) {
+        throw new ParleyError(ErrorCode.Usage, `${to} is a group: SENDGROUP ${to.slice(1)} <message>`)
+      }
       return verb === 'SEND' ? { verb, user: toUsername(to), text } : { verb, group: groupWord(to), text }
     }
     case 'SENDFILE':
@@ -168,6 +173,9 @@ export function parseCommand (line: string): Command | null {
         // `SENDFILE bob ~/photo.jpg`: said which comes first, not that the path is no username
         // (round 34).
         if (to.includes('/') && isName(typed, verb)) throw new ParleyError(ErrorCode.Usage, `the file comes first: ${usageOf(verb)}`)
+        if (verb === 'SENDFILE' && to.startsWith('#') && isName(to, 'SENDGROUPFILE')) {
+          throw new ParleyError(ErrorCode.Usage, `${to} is a group: SENDGROUPFILE <file> ${to.slice(1)}`)
+        }
         // `SENDFILE ~/my photo (1).jpg`: the last word of an unquoted name with spaces taken for
         // the recipient, who was left out (round 39: only that "(1).jpg" was no username).
         if (/\s/.test(typed) && file === typed && is(err)) {

@@ -81,7 +81,7 @@ test('users and groups are checked as the line is parsed: a command holds a User
     const command = parseCommand(line)
     assert.equal(command !== null && command !== undefined && 'group' in command ? command.group : undefined, 'club', line)
   }
-  assert.throws(() => parseCommand('SEND #club hi'), (err: unknown) => is(err, ErrorCode.InvalidName), 'a user is never #')
+  assert.throws(() => parseCommand('SEND #club hi'), (err: unknown) => is(err, ErrorCode.Usage) && /SENDGROUP club/.test((err as Error).message), 'a user is never #: the group is meant')
   // A new name (SIGNUP, CREATE) starts with a letter or digit; LOGIN and JOIN take an old one.
   for (const line of ['SIGNUP - pw', 'SIGNUP _x', 'CREATE -', 'CREATE .team']) {
     assert.throws(() => parseCommand(line), (err: unknown) => is(err, ErrorCode.InvalidName) && /must start with a letter or digit/.test((err as Error).message), line)
@@ -97,6 +97,12 @@ test('PASSWORD alone is asked for; with passwords, the current one is a word and
   assert.deepEqual(parseCommand('password'), { verb: 'PASSWORD', current: undefined, next: undefined })
   assert.deepEqual(parseCommand('PASSWORD old-pass1  new pass 2'), { verb: 'PASSWORD', current: 'old-pass1', next: ' new pass 2' })
   assert.throws(() => parseCommand('PASSWORD old-pass1'), (err: unknown) => is(err, ErrorCode.Usage) && (err as Error).message === 'usage: PASSWORD [<current> <new>]')
+})
+
+test('SEND or SENDFILE to #group says how to send to the group (round 46: "invalid username")', () => {
+  assert.throws(() => parseCommand('SEND #work hi'), (err: unknown) => is(err, ErrorCode.Usage) && (err as Error).message === '#work is a group: SENDGROUP work <message>')
+  assert.throws(() => parseCommand('SENDFILE /tmp/a.jpg #work'), (err: unknown) => is(err, ErrorCode.Usage) && (err as Error).message === '#work is a group: SENDGROUPFILE <file> work')
+  assert.throws(() => parseCommand('SEND #b@d hi'), (err: unknown) => is(err, ErrorCode.InvalidName), 'no group name: the name\'s own error')
 })
 
 test('BLOCK takes one user or none (the list); UNBLOCK one', () => {
