@@ -29,7 +29,7 @@ import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import { writeFileAtomic } from '../common/fs.ts'
 import { answerWithin } from '../common/patient-timeout.ts'
 import { mayHaveBeenDone } from './rendezvous-client.ts'
-import type { RendezvousClient, SignupArgs } from './rendezvous-client.ts'
+import type { RendezvousClient, SigninArgs, SignupArgs } from './rendezvous-client.ts'
 import type { PeerEvent } from './events.ts'
 import { logger } from './log.ts'
 import { ANSWER_PATIENCE_MS } from './constants.ts'
@@ -98,7 +98,7 @@ async function credentialsFor (username: string, password: string, salt: Uint8Ar
  * this node took the identity the account names, a refusal is the rendezvous's `fault`
  * (ERR_PROTOCOL). The one check of `bound` for the four places that sign in with a kept key.
  */
-export async function signInBound (rendezvous: Pick<RendezvousClient, 'signin'>, args: { username: string, authKey: Uint8Array, addrs: string[] }, unbound: 'another' | 'fault'): Promise<number> {
+export async function signInBound (rendezvous: Pick<RendezvousClient, 'signin'>, args: SigninArgs, unbound: 'another' | 'fault'): Promise<number> {
   const signed = await rendezvous.signin(args)
   if (signed.bound) return signed.failedSignIns ?? 0
   throw unbound === 'another'

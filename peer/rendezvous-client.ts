@@ -85,10 +85,18 @@ export interface SigninArgs {
   username: string
   authKey: Uint8Array
   addrs: string[]
+  /** Signing in again by ourselves (the rendezvous came back), not a person's LOGIN: the ticket
+   * of our last sign-in goes with it, and a person's sign-in since refuses it (ERR_CONFLICT). */
+  resume?: boolean
 }
+
+/** Accounts whose tickets are kept: a peer signs in as a handful. */
+const MAX_TICKETS_KEPT = 64
 
 export class RendezvousClient {
   readonly #node: ParleyNode
+  /** The ticket of each account's latest sign-in here (SigninArgs.resume). */
+  readonly #tickets = new Map<string, Uint8Array>()
   readonly #log: Logger
   readonly #requestTimeoutMs: number
   readonly #inFlight = new Queue<unknown>({ concurrency: MAX_REQUESTS_IN_FLIGHT })
@@ -160,15 +168,31 @@ export class RendezvousClient {
 
   async signup (args: SignupArgs, options?: AbortOptions): Promise<SignupResult> {
     const result = await this.#request('signup', args, options)
+    this.#keepTicket(args.username, result.ticket)
     this.#refused = false
     return result
   }
 
   async signin (args: SigninArgs, options?: AbortOptions): Promise<SigninResult> {
-    const result = await this.#request('signin', args, options)
+    const { resume, ...request } = args
+    const ticket = resume === true ? this.#tickets.get(args.username) : undefined
+    const result = await this.#request('signin', ticket === undefined ? request : { ...request, resume: ticket }, options)
+      .catch(async (err: unknown) => {
+        // A rendezvous from before tickets does not know the field: as before them.
+        if (ticket === undefined || !is(err, ErrorCode.Malformed)) throw err
+        return await this.#request('signin', request, options)
+      })
+    this.#keepTicket(args.username, result.ticket)
     this.#refused = false
     this.#renewing = false
     return result
+  }
+
+  /** The ticket of a sign-in, kept for signing in again by ourselves (SigninArgs.resume). */
+  #keepTicket (username: string, ticket: Uint8Array | undefined): void {
+    if (ticket === undefined) return
+    if (this.#tickets.size >= MAX_TICKETS_KEPT) this.#tickets.clear()
+    this.#tickets.set(username, ticket)
   }
 
   /** We are signing in again by ourselves (peer/session.ts, #reconnect): until that succeeds, the

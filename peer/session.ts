@@ -407,7 +407,7 @@ export class Session {
       const delay = Math.min(RECONNECT_MAX_MS, RECONNECT_FIRST_MS * 2 ** attempt) * (0.75 + Math.random() / 2)
       try {
         await sleep(delay, undefined, { signal })
-        const failed = failedSignInsWarning(this.username, await signInBound(this.#rendezvous, { username: this.username, authKey: this.#authKey, addrs: this.#addrs() }, 'another'))
+        const failed = failedSignInsWarning(this.username, await signInBound(this.#rendezvous, { username: this.username, authKey: this.#authKey, addrs: this.#addrs(), resume: true }, 'another'))
         if (failed !== undefined) this.#emit(failed)
         // Before the events stream opens: its first presence events can be read before the
         // subscription's own answer is (a CI run printed "bob is online" for a bob who signed in
@@ -417,6 +417,14 @@ export class Session {
       } catch (err) {
         // The rendezvous is back but will not have us (the account is gone, its password or
         // identity changed): trying again cannot help, and the person must hear of it.
+        // A person signed the account in since, here or on another device: as if told so while
+        // connected (session-replaced), this sign-in ends (round 46: a device waking from sleep
+        // took the account back from the one signed in meanwhile).
+        if (is(err, ErrorCode.Conflict)) {
+          this.#replaced = true
+          this.#onReplaced()
+          return
+        }
         if (is(err, ErrorCode.BadCredentials) || is(err, ErrorCode.IdentityChanged)) {
           this.#emit({ event: 'error', code: asParleyError(err).code, message: `the rendezvous no longer accepts your sign-in (${asParleyError(err).message}); LOGIN again to reconnect, or SIGNUP if the rendezvous lost your account. Known contacts are still reached directly`, at: Date.now() })
           log.warn('the rendezvous no longer accepts our sign-in; reconnecting stopped', err)

@@ -12,7 +12,7 @@ import type { KdfParams } from '../common/crypto/password.ts'
 import { ErrorCode, ParleyError } from '../common/errors.ts'
 import { RateLimiter } from '../common/rate-limiter.ts'
 import {
-  MAX_GROUP_MEMBERS, MAX_KEYS_RETURNED, MAX_LISTED, RendezvousError, encodeResult
+  MAX_GROUP_MEMBERS, MAX_KEYS_RETURNED, MAX_LISTED, RendezvousError, SIGNED_IN_SINCE, TICKET_BYTES, encodeResult
 } from '../common/protocol/rendezvous.ts'
 import type { Op, Request, RequestOf, ResultArgs } from '../common/protocol/rendezvous.ts'
 import { toNewGroupName, toNewUsername } from '../common/wire/names.ts'
@@ -164,6 +164,25 @@ export function createHandlers ({
     notifier.online(username, !wasOnline || replaced)
   }
 
+  /**
+   * The ticket of a sign-in (signup, or signin as the account's identity). A person's sign-in
+   * gets a new one, and from then on only it renews the account's session: a peer signing in
+   * again by itself (`resume`) with an older one is refused, and signs out. Until 2026-12-07 a
+   * device that woke from sleep (its connection reset meanwhile, so it never read that it was
+   * replaced) signed in again by itself and took the account back from the device signed in
+   * since (round 46). A resume keeps its ticket: a resume whose answer was lost is still good.
+   */
+  function ticketFor (username: Username, resume: Uint8Array | undefined): Uint8Array {
+    const current = store.ticketOf(username)
+    if (resume !== undefined && current !== undefined) {
+      if (!constantTimeEqual(current, resume)) throw new ParleyError(ErrorCode.Conflict, SIGNED_IN_SINCE)
+      return current
+    }
+    const ticket = resume ?? randomBytes(TICKET_BYTES)
+    store.setTicket(username, ticket)
+    return ticket
+  }
+
   return {
     salt ({ username }) {
       const user = store.getUser(username)
@@ -188,10 +207,10 @@ export function createHandlers ({
         addrs: rewriteAddrs(addrs, context.remoteAddr, relay?.())
       })
       signIn(username, context)
-      return { username, peerId: context.peerId }
+      return { username, peerId: context.peerId, ticket: ticketFor(username, undefined) }
     },
 
-    signin ({ username, authKey, addrs }, context) {
+    signin ({ username, authKey, addrs, resume }, context) {
       const user = store.getUser(username)
       // Trusted: the account's own device (ratelimit.ts), which others' failures never hold back.
       const attempt = { username, peerId: context.peerId, source: sourceOf(context.remoteAddr), trusted: user?.peerId === context.peerId }
@@ -203,6 +222,8 @@ export function createHandlers ({
       }
       const failed = throttle.succeed(attempt)
       const bound = user.peerId === context.peerId
+      // (Checked before the session is taken: a refused resume leaves the one signed in since.)
+      const ticket = bound ? ticketFor(username, resume) : undefined
       if (bound) {
         store.setAddrs(username, rewriteAddrs(addrs, context.remoteAddr, relay?.()))
         signIn(username, context)
@@ -212,6 +233,7 @@ export function createHandlers ({
         peerId: user.peerId,
         identity: user.identity,
         bound,
+        ...(ticket === undefined ? {} : { ticket }),
         ...(user.dataKey === undefined ? {} : { dataKey: user.dataKey }),
         ...(failed === 0 ? {} : { failedSignIns: failed })
       }

@@ -70,6 +70,9 @@ export interface RendezvousStore {
   /** ERR_EXISTS if the username or the peer id is taken. */
   createUser (user: Omit<UserRecord, 'created'>): void
   setAddrs (username: string, addrs: string[]): void
+  /** The ticket of the account's latest sign-in (undefined: none issued yet), and a new one. */
+  ticketOf (username: string): Uint8Array | undefined
+  setTicket (username: string, ticket: Uint8Array): void
   /** Replace the account's salt, scrypt parameters, verifier and wrapped account key at once. */
   rekey (username: string, change: Pick<UserRecord, 'salt' | 'kdf' | 'verifier'> & { dataKey: Uint8Array }): void
   getGroup (name: string): GroupRecord | undefined
@@ -175,6 +178,12 @@ export const MIGRATIONS: readonly string[] = [
   // member who made such epochs again and again, after a leave of their own, froze the group).
   `
   ALTER TABLE epochs ADD COLUMN stalled_at INTEGER;
+  `,
+  // 5: the account's latest sign-in that a person made (its ticket): a device signing in again
+  // by itself must hold it, so that one waking from sleep does not take the account back from
+  // the device signed in since (round 46).
+  `
+  ALTER TABLE users ADD COLUMN ticket BLOB;
   `
 ]
 
@@ -272,6 +281,17 @@ class SqliteStore implements RendezvousStore {
   setAddrs (username: string, addrs: string[]): void {
     transaction(this.#db, () => {
       this.#statements.get('UPDATE users SET addrs = ? WHERE username = ?').run(JSON.stringify(addrs), username)
+    })
+  }
+
+  ticketOf (username: string): Uint8Array | undefined {
+    const row = this.#statements.get('SELECT ticket FROM users WHERE username = ?').get(username) as { ticket: Uint8Array | null } | undefined
+    return row?.ticket === null || row?.ticket === undefined ? undefined : new Uint8Array(row.ticket)
+  }
+
+  setTicket (username: string, ticket: Uint8Array): void {
+    transaction(this.#db, () => {
+      this.#statements.get('UPDATE users SET ticket = ? WHERE username = ?').run(ticket, username)
     })
   }
 

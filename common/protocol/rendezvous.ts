@@ -85,6 +85,11 @@ const kdf = object({ logN: uint(64), r: uint(1024), p: uint(1024) })
 /** The account key wrapped under the wrapKey of the account's current password parameters
  * (present once an account's scrypt cost was raised; peer/account.ts). */
 const dataKey = bytes(MAX_WRAPPED_KEY_BYTES, 1)
+/** A sign-in's ticket: what a signed-in peer shows when it signs in again by itself. */
+export const TICKET_BYTES = 16
+/** Why a resume is refused (ERR_CONFLICT): a person signed the account in since. */
+export const SIGNED_IN_SINCE = 'the account was signed in since, on another device or by LOGIN'
+const ticket = bytes(TICKET_BYTES, TICKET_BYTES)
 /** An epoch's maker commits to the key and signs it (common/crypto/epoch.ts). */
 const commitment = bytes(COMMITMENT_BYTES, COMMITMENT_BYTES)
 const signature = bytes(SIGNATURE_BYTES, SIGNATURE_BYTES)
@@ -95,7 +100,10 @@ const signature = bytes(SIGNATURE_BYTES, SIGNATURE_BYTES)
 export const REQUEST_SCHEMAS = {
   salt: { username: rawUsername },
   signup: { username: rawUsername, salt, kdf, authKey, identity: bytes(MAX_IDENTITY_BYTES, 1), addrs },
-  signin: { username: rawUsername, authKey, addrs },
+  /** `resume`: a sign-in the peer makes by itself (the rendezvous came back), with the ticket of
+   * the sign-in it renews: refused (ERR_CONFLICT) once the account has signed in again since, on
+   * this device or another. Absent: a person's sign-in, which takes the account over. */
+  signin: { username: rawUsername, authKey, addrs, resume: optional(ticket) },
   /** The signed-in owner raises its account's scrypt cost: `authKey` proves the password again;
    * the new salt, parameters and verifier replace the old, with the account key wrapped anew. */
   rekey: { authKey, salt, kdf, newAuthKey: authKey, dataKey },
@@ -138,10 +146,11 @@ export type Request = { [O in Op]: RequestOf<O> }[Op]
 
 export const RESPONSE_SCHEMAS = {
   salt: { salt, kdf },
-  signup: { username, peerId },
+  /** `ticket`: this sign-in's, for the peer to sign in again with by itself (`resume`). */
+  signup: { username, peerId, ticket: optional(ticket) },
   /** `failedSignIns`: sign-ins to the account from other devices that failed (a wrong password)
    * since it last signed in, while this server ran; absent when none. */
-  signin: { username, peerId, identity: bytes(MAX_IDENTITY_BYTES, 1), bound: bool(), dataKey: optional(dataKey), failedSignIns: optional(uint()) },
+  signin: { username, peerId, identity: bytes(MAX_IDENTITY_BYTES, 1), bound: bool(), dataKey: optional(dataKey), failedSignIns: optional(uint()), ticket: optional(ticket) },
   rekey: { username },
   lookup: { username, peerId, addrs, online: bool() },
   whois: { username, peerId, addrs, online: bool() },

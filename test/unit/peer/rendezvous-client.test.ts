@@ -13,7 +13,7 @@ import { RATE_REFUSAL } from '../../../common/rate-limiter.ts'
 import { RENDEZVOUS_PROTOCOL, RENDEZVOUS_REQUESTS_PROTOCOL, decodeRequest, encodeError, encodeResult } from '../../../common/protocol/rendezvous.ts'
 import { FramedStream } from '../../../common/wire/frames.ts'
 import { RendezvousClient, mayHaveBeenDone } from '../../../peer/rendezvous-client.ts'
-import { toGroupName } from '../../../common/wire/names.ts'
+import { toGroupName, toUsername } from '../../../common/wire/names.ts'
 import { clientNode, sleep } from '../../helpers/rendezvous.ts'
 
 describe('rendezvous client and a 1.0.0-only server', () => {
@@ -111,5 +111,40 @@ describe('rendezvous client and a server that stops answering', () => {
     const rendezvous = new RendezvousClient(client, server.getMultiaddrs()[0]!, 5_000)
     await assert.rejects(rendezvous.leave(toGroupName('trip')), (err: unknown) =>
       is(err, ErrorCode.Unreachable) && err.message === 'the connection to the rendezvous ended before it answered' && mayHaveBeenDone(err))
+  })
+})
+
+describe('rendezvous client and sign-in tickets', () => {
+  const nodes: ParleyNode[] = []
+  after(async () => { await Promise.all(nodes.map(async node => { await node.stop() })) })
+
+  it('signing in again by itself shows the ticket of its last sign-in; a rendezvous from before tickets, which refuses the field, is asked without it (round 46)', async () => {
+    const server = await clientNode()
+    const client = await clientNode()
+    nodes.push(server, client)
+    const ticket = new Uint8Array(16).fill(9)
+    const seen: Array<Uint8Array | undefined> = []
+    let knowsTickets = true
+    await server.handle(RENDEZVOUS_PROTOCOL, (stream: Stream) => {
+      void (async () => {
+        const framed = new FramedStream(stream)
+        const request = decodeRequest(await framed.read())
+        if (request.op !== 'signin') throw new Error(`unexpected ${request.op}`)
+        seen.push(request.resume)
+        await framed.write(!knowsTickets && request.resume !== undefined
+          ? encodeError(new ParleyError(ErrorCode.Malformed, 'signin request has an unknown field "resume"'))
+          : encodeResult('signin', { username: toUsername('alice'), peerId: client.peerId.toString(), identity: new Uint8Array(1), bound: true, ...(knowsTickets ? { ticket } : {}) }))
+        await framed.close()
+      })().catch((err: unknown) => { stream.abort(err as Error) })
+    })
+    const rendezvous = new RendezvousClient(client, server.getMultiaddrs()[0]!)
+    const args = { username: 'alice', authKey: new Uint8Array(32), addrs: [] }
+    await rendezvous.signin(args)
+    await rendezvous.signin({ ...args, resume: true })
+    assert.deepEqual(seen, [undefined, ticket], 'a person\'s sign-in shows none; signing in again by itself, the one it was given')
+    knowsTickets = false
+    seen.length = 0
+    assert.equal((await rendezvous.signin({ ...args, resume: true })).bound, true)
+    assert.deepEqual(seen, [ticket, undefined], 'refused for the field, asked again without it')
   })
 })

@@ -522,6 +522,26 @@ describe('session (the composition root)', () => {
     assert.equal(session.live, false, 'signed in elsewhere')
   })
 
+  it('signing in again by itself, refused as the account was signed in since (another device, a LOGIN): signs out as if told so, and tries no more (round 46: a device woken from sleep took the account back)', async () => {
+    await session.close()
+    const resumes: boolean[] = []
+    session = aliceSession({
+      ...rendezvousOf(rv, alice, events),
+      signin: async args => {
+        resumes.push(args.resume === true)
+        throw new ParleyError(ErrorCode.Conflict, 'the account was signed in since, on another device or by LOGIN')
+      }
+    })
+    await session.start()
+    events.push?.({ type: 'disconnected' })
+    mock.timers.reset() // the sign-in again runs on the real clock
+    for (const deadline = Date.now() + 20_000; replaced === 0 && Date.now() < deadline;) await sleep(10)
+    assert.equal(replaced, 1, 'its owner is asked to sign it out')
+    await sleep(1_500) // the next try would have come by now
+    assert.deepEqual(resumes, [true], 'one try, as a resume')
+    assert.deepEqual(shown.filter(e => e.event === 'error' || e.event === 'warning'), [], 'no error: the owner says it (signed-out)')
+  })
+
   it('a contact who went away while the rendezvous was down is said to be offline once it is back (round 9: never said)', async () => {
     await restartSigningInAgain()
     // alice knows both online: the directory's answers (no presence line was shown for either).

@@ -41,7 +41,8 @@ describe('rendezvous handlers', () => {
 
     it('sign-up makes the account and signs its connection in', async () => {
       const alice = await rv.identity('alice')
-      assert.deepEqual(signup(alice), { username: 'alice', peerId: alice.peerId })
+      const made = signup(alice)
+      assert.deepEqual({ ...made, ticket: made.ticket?.length }, { username: 'alice', peerId: alice.peerId, ticket: 16 })
       assert.equal(rv.sessions.isOnline('alice'), true)
       assert.equal(rv.store.getUser('alice')?.peerId, alice.peerId)
     })
@@ -146,6 +147,29 @@ describe('rendezvous handlers', () => {
       assert.equal(signin(again).bound, true)
       assert.deepEqual(eventsOf(alice, 'session-replaced'), [{ type: 'session-replaced' }])
       assert.equal(rv.sessions.get(alice.peerId)?.connectionId, 'a-new-connection')
+    })
+
+    it('a peer signing in again by itself with its ticket renews its session; once a person signed the account in since, elsewhere, it is refused and the session stays with them (round 46: a device woken from sleep took the account back)', async () => {
+      const laptop = await rv.identity('alice')
+      const first = signup(laptop).ticket
+      assert.ok(first !== undefined)
+      // The laptop's connection went (a restart, a blip): it signs in again on a new one, with its ticket.
+      const back = { ...laptop, context: { ...laptop.context, connectionId: 'laptop-again' } }
+      const resumed = as(back, 'signin', { username: 'alice', authKey: password, addrs: [], resume: first })
+      assert.deepEqual([resumed.bound, resumed.ticket], [true, first], 'renewed, the same ticket: a resume whose answer was lost is still good')
+      assert.equal(rv.sessions.get(laptop.peerId)?.connectionId, 'laptop-again')
+      // The person signs in on the phone (LOGIN restored alice's identity there): a new ticket.
+      const phone = { ...laptop, context: { ...laptop.context, connectionId: 'phone' } }
+      const phoneTicket = signin(phone).ticket
+      assert.ok(phoneTicket !== undefined && !Buffer.from(phoneTicket).equals(first))
+      // The laptop wakes and signs in again by itself: refused, and the phone keeps the account.
+      const woke = { ...laptop, context: { ...laptop.context, connectionId: 'laptop-woke' } }
+      assert.throws(() => as(woke, 'signin', { username: 'alice', authKey: password, addrs: [], resume: first }), rejectsWith(ErrorCode.Conflict, /signed in since/))
+      assert.equal(rv.sessions.get(laptop.peerId)?.connectionId, 'phone')
+      // The phone's own resume goes on working; a person's LOGIN on the laptop takes it back.
+      assert.equal(as({ ...phone, context: { ...phone.context, connectionId: 'phone-again' } }, 'signin', { username: 'alice', authKey: password, addrs: [], resume: phoneTicket }).bound, true)
+      assert.equal(signin(woke).bound, true)
+      assert.equal(rv.sessions.get(laptop.peerId)?.connectionId, 'laptop-woke')
     })
 
     it('a takeover from another connection is announced to those watching; the same connection signing in again is not', async () => {
