@@ -52,6 +52,9 @@ export interface DirectSessionOptions {
   limiter: RateLimiter
   /** A message of the remote's was refused (not a member, …): the user should know. */
   onRefused: (from: SessionPeer, error: ParleyError) => void
+  /** The remote stopped acknowledging and the session ended for it (the connection under it is
+   * presumed dead too). */
+  onStalled?: (peer: SessionPeer) => void
 }
 
 /** Refusals that end the session: the remote broke the protocol, not a rule of ours. (A group
@@ -85,6 +88,7 @@ export class DirectSession {
   #closing = false
   #failure: ParleyError | undefined
   readonly #onRefused: DirectSessionOptions['onRefused']
+  readonly #onStalled: DirectSessionOptions['onStalled']
   #ackWatch: PatientTimer | undefined
   readonly #ageTimer: NodeJS.Timeout
   readonly #ended: Promise<void>
@@ -96,6 +100,7 @@ export class DirectSession {
     this.#onMessage = options.onMessage
     this.#limiter = options.limiter
     this.#onRefused = options.onRefused
+    this.#onStalled = options.onStalled
     this.#ended = new Promise(resolve => { this.#end = resolve })
     this.#ageTimer = setTimeout(() => { this.#retire() }, SESSION_MAX_AGE_MS)
     this.#ageTimer.unref()
@@ -301,7 +306,9 @@ export class DirectSession {
     if (this.#ackWatch !== undefined && !progress) return
     this.#ackWatch?.cancel()
     this.#ackWatch = patientTimer(ACK_TIMEOUT_MS, () => {
-      if (this.#waiting.size > 0) this.abort(`${this.peer.username} stopped acknowledging`)
+      if (this.#waiting.size === 0) return
+      this.abort(`${this.peer.username} stopped acknowledging`)
+      this.#onStalled?.(this.peer)
     })
   }
 

@@ -8,6 +8,7 @@
  */
 import { ErrorCode, ParleyError, asParleyError } from '../../common/errors.ts'
 import type { ParleyNode } from '../../common/node.ts'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { RateLimiter } from '../../common/rate-limiter.ts'
 import { formatHeader } from '../../common/wire/headers.ts'
 import { acceptDirectChannel, initiateDirectChannel } from '../transport/channel.ts'
@@ -124,7 +125,8 @@ export class DirectSessions {
       peer,
       onMessage: async (from, message) => { await this.#options.onMessage(user, from, message) },
       limiter: this.#limiter,
-      onRefused: (from, error) => { user.inbox.onInboundError(from.peerId, error) }
+      onRefused: (from, error) => { user.inbox.onInboundError(from.peerId, error) },
+      onStalled: stalled => { this.#hangUp(stalled) }
     })
     if (this.#stopped || user.signal.aborted) {
       session.abort('signed out')
@@ -147,6 +149,18 @@ export class DirectSessions {
     })
     this.#options.onOpen(peer)
     return session
+  }
+
+  /**
+   * A peer that stopped acknowledging: its connections go too, so that the next try dials the
+   * address the directory gives now. Kept, a connection to a process that froze (a laptop asleep)
+   * took every retry, while its user, signed in on another device since, got nothing (round 46:
+   * 0 of 1,225 texts in 40 s): libp2p reuses an open connection to a peer id, and both devices
+   * hold the account's identity.
+   */
+  #hangUp (peer: SessionPeer): void {
+    const gone = new ParleyError(ErrorCode.Unreachable, `${peer.username} stopped acknowledging`)
+    for (const connection of this.#options.node.getConnections(peerIdFromString(peer.peerId))) connection.abort(gone)
   }
 
   #sessionsOf (user: SignedInUser): Set<DirectSession> {

@@ -4,7 +4,7 @@
  * budget is spent, and a stream lost mid-flight (every message either acknowledged or failed,
  * none both, none twice).
  */
-import { describe, test } from 'node:test'
+import { describe, mock, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { streamPair } from '@libp2p/utils'
@@ -14,7 +14,7 @@ import { SESSION_WINDOW } from '../../../common/protocol/peer.ts'
 import { encodeBody } from '../../../common/wire/codec.ts'
 import { FramedStream } from '../../../common/wire/frames.ts'
 import { formatHeader } from '../../../common/wire/headers.ts'
-import { TDES_REKEY_BYTES } from '../../../peer/constants.ts'
+import { ACK_TIMEOUT_MS, TDES_REKEY_BYTES } from '../../../peer/constants.ts'
 import { DirectSession } from '../../../peer/direct/session.ts'
 import type { SessionMessage, SessionPeer } from '../../../peer/direct/session.ts'
 import { acceptDirectChannel, initiateDirectChannel } from '../../../peer/transport/channel.ts'
@@ -33,6 +33,8 @@ interface Side {
   /** The key this side seals with: a new session must bring a new one. */
   sendKey: Uint8Array
   ran: Promise<ParleyError | undefined>
+  /** The peers this side's session found stopped acknowledging (DirectSessionOptions.onStalled). */
+  stalled: string[]
 }
 
 type Handler = (from: SessionPeer, message: SessionMessage) => Promise<void>
@@ -53,6 +55,7 @@ async function pair (handlers: { alice?: Handler, bob?: Handler } = {}, limiter 
   const side = (framed: FramedStream, channel: typeof initiated.channel, sendKey: Uint8Array, peer: SessionPeer, handler?: Handler): Side => {
     const received: SessionMessage[] = []
     const refused: ParleyError[] = []
+    const stalled: string[] = []
     const session = new DirectSession({
       channel,
       peer,
@@ -61,9 +64,10 @@ async function pair (handlers: { alice?: Handler, bob?: Handler } = {}, limiter 
         if (handler !== undefined) await handler(from, message)
         received.push(message)
       },
-      onRefused: (_from, error) => { refused.push(error) }
+      onRefused: (_from, error) => { refused.push(error) },
+      onStalled: stalledPeer => { stalled.push(stalledPeer.username) }
     })
-    return { session, received, refused, framed, sendKey, ran: session.run() }
+    return { session, received, refused, framed, sendKey, ran: session.run(), stalled }
   }
   return {
     alice: side(aFramed, initiated.channel, initiated.keys.send.encKey, { peerId: BOB, username: toUsername('bob') }, handlers.alice),
@@ -265,3 +269,22 @@ class RecordingLimiter extends RateLimiter {
     return wait
   }
 }
+
+describe('direct session whose remote stops acknowledging', () => {
+  test('ends after the ack timeout, its messages failed as unreachable, and tells its owner, who hangs up the connection (round 46: a frozen device kept every retry)', async () => {
+    const { alice } = await pair({ bob: async () => await new Promise(() => {}) }) // bob never stores it
+    mock.timers.enable({ apis: ['setTimeout'] })
+    try {
+      const { id, body } = text(1)
+      const posted = alice.session.post(MSG, id, body).then(() => 'acked', (err: unknown) => err)
+      for (let turn = 0; turn < 20; turn++) await new Promise(resolve => setImmediate(resolve))
+      assert.deepEqual(alice.stalled, [])
+      mock.timers.tick(ACK_TIMEOUT_MS)
+      const failure = await posted
+      assert.ok(is(failure, ErrorCode.Unreachable) && /bob stopped acknowledging/.test(failure.message), String(failure))
+      assert.deepEqual(alice.stalled, ['bob'])
+    } finally {
+      mock.timers.reset()
+    }
+  })
+})
