@@ -6,6 +6,7 @@
  * skipped, never overwritten (DESIGN §6).
  */
 import { link, mkdir, open, rename, unlink } from 'node:fs/promises'
+import { constants } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { randomInt } from 'node:crypto'
 import { join } from 'node:path'
@@ -159,6 +160,50 @@ async function moveOntoReservation (partPath: string, path: string): Promise<voi
     throw err
   }
 }
+
+/**
+ * Move a file we made to `to` (a path of ours: replaced if there, no link followed). Where the
+ * two are on different file systems (a downloads folder that is a mount, or a link to another
+ * disk: EXDEV), by copying the bytes, synced, then removing the original: until 2026-12-07 the
+ * move failed there, and a cut file never kept what came (round 46: every cut started over).
+ */
+export async function moveFile (from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to)
+  } catch (err) {
+    if (errnoOf(err) !== 'EXDEV') throw err
+    await copySynced(from, to, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC)
+    await removeFile(from)
+  }
+}
+
+/** Copy `from`'s bytes into `to`, opened with `flags` (never through a link), and sync them;
+ * the inode written to. */
+export async function copySynced (from: string, to: string, flags: number): Promise<string> {
+  const target = await open(to, flags | (constants.O_NOFOLLOW ?? 0), RECEIVED_FILE_MODE)
+  try {
+    const ino = (await target.stat({ bigint: true })).ino.toString()
+    const source = await open(from, 'r')
+    try {
+      const buffer = Buffer.allocUnsafe(COPY_CHUNK_BYTES)
+      for (let position = 0; ;) {
+        const { bytesRead } = await source.read(buffer, 0, buffer.length, position)
+        if (bytesRead === 0) break
+        await target.write(buffer, 0, bytesRead, position)
+        position += bytesRead
+      }
+    } finally {
+      await source.close()
+    }
+    await target.sync()
+    return ino
+  } finally {
+    await target.close()
+  }
+}
+
+/** A cross-device copy's reads and writes. */
+const COPY_CHUNK_BYTES = 1024 * 1024
 
 /**
  * Delete a file we created, on a failure or clean-up path. A file already gone is fine; any other

@@ -52,7 +52,7 @@ import {
   PARTIAL_STATE_SUFFIX, PARTIAL_SWEEP_EVERY_MS, PART_SUFFIX, RECEIVED_FILE_MODE, SHA256_BYTES, TRANSFER_ID_BYTES
 } from './constants.ts'
 import type { KeptPrefix, KeptPrefixes } from './budget.ts'
-import { candidateNumber, errnoOf, fileError, nameCandidate, removeFile } from './disk.ts'
+import { candidateNumber, copySynced, errnoOf, fileError, moveFile, nameCandidate, removeFile } from './disk.ts'
 import { chunkCount } from './wire.ts'
 import { logger } from '../log.ts'
 import type { FileMeta } from '../../common/protocol/peer.ts'
@@ -262,7 +262,7 @@ export class PartialTransfer {
     }
     try {
       await ensurePartialDir(this.#dir)
-      await rename(partPath, this.#dataPath)
+      await moveFile(partPath, this.#dataPath)
       await this.#writeState({ size: meta.size, sha256: meta.sha256, chunks })
       await this.#limitPerSender()
       return true
@@ -297,10 +297,22 @@ export class PartialTransfer {
         // State first: a crash right after it still finds the bytes here (findKept prefers them).
         this.#inflightIno = ino
         await this.#writeState({ size: this.#size, sha256: this.offer.sha256, chunks: from, inflight: basename(path), inflightIno: ino })
-        await rename(this.#dataPath, path)
+        let moved = ino
+        try {
+          await rename(this.#dataPath, path)
+        } catch (err) {
+          if (errnoOf(err) !== 'EXDEV') throw err
+          // The downloads folder on another file system (disk.ts moveFile): the bytes are copied
+          // into the name reserved above, the state then names that copy, and only then do the
+          // bytes here go (a crash before still finds them here, which findKept prefers).
+          moved = await copySynced(this.#dataPath, path, constants.O_WRONLY)
+          this.#inflightIno = moved
+          await this.#writeState({ size: this.#size, sha256: this.offer.sha256, chunks: from, inflight: basename(path), inflightIno: moved })
+          await removeFile(this.#dataPath)
+        }
         const handle = await open(path, constants.O_RDWR | (constants.O_NOFOLLOW ?? 0))
         try {
-          if ((await handle.stat({ bigint: true })).ino.toString() !== ino) throw new ParleyError(ErrorCode.File, `${path} was replaced`)
+          if ((await handle.stat({ bigint: true })).ino.toString() !== moved) throw new ParleyError(ErrorCode.File, `${path} was replaced`)
           await handle.truncate(from * CHUNK_SIZE)
         } catch (err) {
           await handle.close()
@@ -409,7 +421,7 @@ async function findKept (dir: string, downloadsDir: string, key: string): Promis
     const inflight = await sameFile(downloadsDir, state.inflight, state.inflightIno)
     if (size === undefined && inflight !== undefined) {
       // Killed mid-stream: its .part is still in downloads. Bring it here, then say so.
-      await rename(inflight, dataPath)
+      await moveFile(inflight, dataPath)
       size = await regularSize(dataPath)
     } else if (inflight !== undefined) {
       await removeFile(inflight) // a copy we no longer need (kept bytes win: see reopen)
