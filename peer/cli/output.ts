@@ -240,14 +240,12 @@ export function humanOutput (out: NodeJS.WriteStream = process.stdout, err: Node
     if (event.event === 'leaving') leavingSaid = Date.now()
     const text = describe(event, colour, shownOrder.belowLater(event))
     if (text === undefined) return
-    // Tables and lists keep their own layout: their rows wrap as the terminal wraps them. The
-    // notice above a HISTORY's rows is a notice, and breaks between words as one (round 43: at
-    // 40 columns `(HISTORY alice 18 sh` / `ows 18)`).
-    if (LAID_OUT.has(event.event)) {
-      const notice = event.event === 'history' ? earlierNotice(event) : undefined
-      if (notice === undefined) out.write(text + '\n')
-      else out.write(fitted(notice, out) + '\n' + text.slice(notice.length + 1) + '\n')
-    } else line(text)
+    // Tables and lists keep their own layout: their rows (table(): two spaces in) wrap as the
+    // terminal wraps them. The lines of prose around them (the notice above HISTORY's rows,
+    // MEMBERS' and WHO's headings, HELP's last line) break between words as any line does
+    // (rounds 43 and 46: at 40 columns `(HISTORY alice 18 sh` / `ows 18)`, `(key epoch` / `5)`).
+    if (LAID_OUT.has(event.event)) out.write(text.split('\n').map(row => row.startsWith('  ') ? row : fitted(row, out)).join('\n') + '\n')
+    else line(text)
   }
 
   return {

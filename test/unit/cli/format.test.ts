@@ -171,6 +171,20 @@ test('on a narrow terminal the notice above HISTORY\'s rows breaks between words
   assert.equal(rows[2], '  SENT      FROM   STATUS    MESSAGE', 'the table as it was')
 })
 
+test('on a narrow terminal the prose of MEMBERS, WHO and HELP breaks between words; their tables are left as they are (round 46: `(key epoch` / `5)`)', () => {
+  const out = capture()
+  Object.assign(out.stream, { isTTY: true, columns: 40 })
+  const human = humanOutput(out.stream, capture().stream)
+  human.print({ event: 'members', group: 'friends', epoch: 5, lastKnown: false, members: ['alice', 'bob', 'carol'].map(username => ({ username, online: true, connected: false })) })
+  human.print({ event: 'who', lastKnown: true, users: [{ username: 'bob', online: true }] })
+  human.close()
+  const rows = out.text().split('\n')
+  assert.deepEqual(rows.slice(0, 2), ['friends: 3 members, 3 online (key epoch', '  5)'], 'between words')
+  assert.ok(rows.includes('  USER   STATUS'), rows.join('\n'))
+  for (const row of rows.filter(row => !row.startsWith('  ') && row !== '')) assert.ok(row.length <= 40, row)
+  assert.ok(!rows.some(row => /rendezv$|^ous /.test(row)), rows.join('\n'))
+})
+
 test('at sign-in, what came in as the last run stopped and was never shown: how many, where, and the HISTORY that shows them', () => {
   const line = (conversations: Array<{ user: string | null, group: string | null, count: number }>): string | undefined =>
     describe({ event: 'unshown', conversations })
