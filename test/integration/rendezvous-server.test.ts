@@ -117,7 +117,7 @@ describe('rendezvous server process', () => {
   it('signs up a user, binding the name to the connection\'s peer id', async () => {
     const { salt, kdf, authKey, identity } = alice.account
     const result = await alice.client.signup({ username: 'Alice', salt, kdf, authKey, identity, addrs: addrsOf(alice.node) })
-    assert.deepEqual(result, { username: 'alice', peerId: alice.node.peerId.toString() })
+    assert.deepEqual({ ...result, ticket: result.ticket?.length }, { username: 'alice', peerId: alice.node.peerId.toString(), ticket: 16 }, 'and a ticket for signing in again by itself')
     await signup(bob)
     await signup(carol)
     assert.deepEqual(await alice.client.salt('ALICE'), alice.account.salt)

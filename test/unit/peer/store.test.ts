@@ -24,7 +24,8 @@ const message = (over: Partial<MessageRecord>): MessageRecord => ({
 
 /** Undoes schema step 6 (the outbox's seq column and its index), as a file from before it. */
 /** A file of this release taken back to what earlier ones wrote. */
-const BEFORE_STEP_9 = 'DROP TABLE unconfirmed_sends;'
+const BEFORE_STEP_10 = 'DROP TABLE blocked;'
+const BEFORE_STEP_9 = `${BEFORE_STEP_10} DROP TABLE unconfirmed_sends;`
 const BEFORE_STEP_8 = `${BEFORE_STEP_9} ALTER TABLE messages DROP COLUMN sent_at;`
 const BEFORE_STEP_7 = `${BEFORE_STEP_8} ALTER TABLE outbox DROP COLUMN sha256;`
 const BEFORE_STEP_6 = `${BEFORE_STEP_7} DROP INDEX outbox_by_recipient; ALTER TABLE outbox DROP COLUMN seq; CREATE INDEX outbox_by_recipient ON outbox (recipient, created);`

@@ -38,7 +38,7 @@ describe('rendezvous store', () => {
     it('brings a new database to the latest version, and a second run changes nothing', () => {
       const db = new DatabaseSync(':memory:')
       assert.equal(migrate(db, MIGRATIONS, 'rendezvous server'), MIGRATIONS.length)
-      assert.equal(userVersion(db), 4, 'users, scrypt parameters, signed epochs, stalled epochs')
+      assert.equal(userVersion(db), 5, 'users, scrypt parameters, signed epochs, stalled epochs, sign-in tickets')
       assert.equal(migrate(db, MIGRATIONS, 'rendezvous server'), MIGRATIONS.length)
       db.close()
     })
@@ -49,7 +49,7 @@ describe('rendezvous store', () => {
       const db = new DatabaseSync(join(folder, DATABASE_FILE))
       db.exec(`PRAGMA user_version = ${MIGRATIONS.length + 1}`)
       db.close()
-      assert.throws(() => openStore(folder), /schema version 5 is newer than this rendezvous server knows \(4\)/)
+      assert.throws(() => openStore(folder), /schema version 6 is newer than this rendezvous server knows \(5\)/)
       const after = new DatabaseSync(join(folder, DATABASE_FILE))
       assert.equal(userVersion(after), MIGRATIONS.length + 1)
       after.close()
