@@ -12,6 +12,7 @@ import type { Emit, PeerEvent } from './events.ts'
 import type { Directory } from './directory.ts'
 import type { MessageRecord, PeerStore } from './store/store.ts'
 import { WarningThrottle } from './warnings.ts'
+import { storeDamaged } from './store/group-commit.ts'
 import { ArrivalOrder } from './arrival-order.ts'
 import { CatchUpOrder } from './catch-up-order.ts'
 import { refusedQuietly } from './groups/membership-races.ts'
@@ -183,9 +184,14 @@ export class Inbox {
     if (blockedSenders.has(err)) return // our user chose it (BLOCK)
     // Our downloads folder cannot be written to: ours to mend, said once a minute whoever sends
     // (until 2026-12-07 as a refusal of the sender's, at each of its tries: round 25).
+    // So is a store whose file is damaged: nothing can be kept until it is replaced (round 46:
+    // "the local store could not commit", 30 times in 8 s, and nothing said what to do).
     const message = downloadsUnwritable(err)
       ? this.#warnings.admit(err.code, `cannot save a file from ${this.#nameOf(peerId)}: ${err.message}; it is sent again later`, true)
-      : this.#warnings.admit(err.code, `refused incoming data from ${this.#nameOf(peerId)}: ${err.message}`)
+      : storeDamaged(err)
+        ? this.#warnings.admit(err.code, `cannot keep what ${this.#nameOf(peerId)} sends: ${err.message}. QUIT, move ${this.#store.path} aside, and LOGIN again: ` +
+          'what it held is lost here, and what others send you waits in their outboxes meanwhile', true)
+        : this.#warnings.admit(err.code, `refused incoming data from ${this.#nameOf(peerId)}: ${err.message}`)
     if (message !== undefined) this.#emit({ event: 'warning', code: err.code, message })
   }
 }

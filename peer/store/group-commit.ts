@@ -6,7 +6,7 @@
  * rolled back alone and fails only its own caller.
  */
 import type { DatabaseSync } from 'node:sqlite'
-import { ErrorCode, ParleyError } from '../../common/errors.ts'
+import { ErrorCode, ErrorMark, ParleyError } from '../../common/errors.ts'
 import { statementsOf, transaction } from '../../common/sqlite.ts'
 
 /** Writes per transaction. A burst larger than this (2,000 pasted SENDs, each sealing two
@@ -114,11 +114,27 @@ export class GroupCommit {
   }
 }
 
-/** SQLite's SQLITE_FULL (13): the disk it writes to has no room left. */
+/** SQLite's primary result codes (an extended code carries one in its low byte): the disk
+ * has no room left (SQLITE_FULL); the file is damaged, or not a database (SQLITE_CORRUPT,
+ * SQLITE_NOTADB). */
 const SQLITE_FULL = 13
+const SQLITE_DAMAGED = new Set([11, 26])
+
+function sqliteCode (err: unknown): number | undefined {
+  return err instanceof Error && 'errcode' in err && typeof err.errcode === 'number' ? err.errcode & 0xff : undefined
+}
 
 function isDiskFull (err: unknown): boolean {
-  return err instanceof Error && 'errcode' in err && err.errcode === SQLITE_FULL
+  return sqliteCode(err) === SQLITE_FULL
+}
+
+/** Commits refused because the store's file is damaged. */
+const damaged = new ErrorMark()
+
+/** A commit that failed because the store's file is damaged: nothing can be kept until it is
+ * replaced, whoever sends (inbox.ts says so once a minute, with what to do). */
+export function storeDamaged (err: unknown): boolean {
+  return damaged.has(err)
 }
 
 /** A commit's failure as a sender is told of it and the person warned: a full disk said as one,
@@ -126,7 +142,8 @@ function isDiskFull (err: unknown): boolean {
  * them in 2 s: round 10). */
 function commitError (err: unknown): ParleyError {
   if (err instanceof ParleyError) return err
-  return isDiskFull(err)
-    ? new ParleyError(ErrorCode.NoSpace, 'no space left on the disk for the store', { cause: err })
-    : new ParleyError(ErrorCode.Internal, 'the local store could not commit', { cause: err })
+  if (isDiskFull(err)) return new ParleyError(ErrorCode.NoSpace, 'no space left on the disk for the store', { cause: err })
+  // (Said without the file's path: a sender is told this too.)
+  if (SQLITE_DAMAGED.has(sqliteCode(err) ?? -1)) return damaged.add(new ParleyError(ErrorCode.Internal, `the local store is damaged (${(err as Error).message})`, { cause: err }))
+  return new ParleyError(ErrorCode.Internal, 'the local store could not commit', { cause: err })
 }

@@ -230,7 +230,11 @@ export class PeerStore {
   /** `file`: the database file (its folder is made if missing), or IN_MEMORY (common/sqlite.ts)
    * for a store that lives as long as this object (unit tests). `wrapKey`: the user's key from
    * their password; the store derives its own key from it. */
+  /** The store's file (IN_MEMORY for the tests'). */
+  readonly path: string
+
   constructor (file: string, wrapKey: Uint8Array) {
+    this.path = file
     this.#sealer = new StoreSealer(wrapKey)
     const { db, nextSeq, lastAtOpen } = openStoreFile(file)
     this.#db = db

@@ -1,13 +1,13 @@
 import { describe, test, beforeEach, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { IN_MEMORY, userVersion } from '../../../common/sqlite.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
-import { GroupCommit } from '../../../peer/store/group-commit.ts'
+import { GroupCommit, storeDamaged } from '../../../peer/store/group-commit.ts'
 import { ErrorCode, is } from '../../../common/errors.ts'
 import type { MessageRecord } from '../../../peer/store/store.ts'
 import { toGroupName, toMessageId, toUsername } from '../../../common/wire/names.ts'
@@ -75,6 +75,23 @@ describe('peer store', () => {
     } finally {
       db.close()
     }
+  })
+
+  test('a store whose file is damaged says so at a commit, marked as that, not as a bare failure (round 46: "the local store could not commit", 30 times)', async () => {
+    store.addMessage(message({ body: 'before the damage' }))
+    store.close()
+    const db = new DatabaseSync(file)
+    const { rootpage } = db.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'messages_by_peer'").get() as { rootpage: number }
+    const { page_size: pageSize } = db.prepare('PRAGMA page_size').get() as { page_size: number }
+    db.close()
+    // An index page of the messages overwritten: the store opens, and a new message cannot be kept.
+    const handle = await open(file, 'r+')
+    await handle.write(Buffer.alloc(pageSize, 0xab), 0, pageSize, (rootpage - 1) * pageSize)
+    await handle.close()
+    store = new PeerStore(file, wrapKey)
+    const failed = await store.commitSoon(() => store.addMessage(message({ body: 'after it' }))).then(() => undefined, (err: unknown) => err)
+    assert.ok(storeDamaged(failed) && is(failed, ErrorCode.Internal) && failed.message === 'the local store is damaged (database disk image is malformed)', String(failed))
+    assert.equal(store.path, file)
   })
 
   test('the users blocked are kept, each once, and survive a reopen; UNBLOCK says whether one was', () => {
