@@ -166,6 +166,18 @@ export class ParleyPeer {
     })
   }
 
+  /** SIGNUP makes the account at the rendezvous: before its password is asked for, a rendezvous
+   * that cannot be reached is said to be (round 46: both passwords were asked, then "cannot
+   * reach"). One slow to answer is not waited for past the patience: the password is asked. */
+  async readyToSignUp (): Promise<void> {
+    const connecting = this.#rendezvous.connect()
+    connecting.catch(() => {}) // a late failure is the sign-up's to meet
+    await answerWithin(connecting, ANSWER_PATIENCE_MS).catch((err: unknown) => {
+      const cause = asParleyError(err)
+      throw new ParleyError(cause.code, `${cause.message}: an account is made at the rendezvous; SIGNUP once it can be reached`, { cause: err })
+    })
+  }
+
   async login (name: Username, password: string): Promise<void> {
     await this.#signingOut
     await this.#keepOnFailure(async () => {

@@ -465,6 +465,7 @@ export class Prompt {
       const ask = this.#options.interactive ? this.#askHidden.bind(this) : this.#askUnechoed.bind(this)
       let askedHidden = false
       if (signingIn && command.password === undefined && canAsk) {
+        if (command.verb === 'SIGNUP') await this.#peer.readyToSignUp()
         command.password = await askPassword(ask, command.verb === 'SIGNUP')
         askedHidden = this.#options.interactive
       }

@@ -789,6 +789,18 @@ describe('the interactive terminal', () => {
     }
   })
 
+  test('SIGNUP with the rendezvous out of reach says so before it asks for the password (round 46: both asked, then "cannot reach")', async () => {
+    // A port nothing listens on: the rendezvous is down.
+    const terminal = await Terminal.start(dir, peerCommand('/ip4/127.0.0.1/tcp/9', join(dir, 'una')), { NO_COLOR: '1' })
+    terminals.push(terminal)
+    await terminal.waitFor('Type HELP for the commands')
+    await terminal.line('SIGNUP una')
+    const said = await terminal.waitFor(new RegExp(wrappable('(connection refused): an account is made at the rendezvous; SIGNUP once it can be reached') + '\nparley> *$'))
+    assert.doesNotMatch(said, /Password:/)
+    await terminal.line('QUIT')
+    assert.equal(await terminal.exitStatus(), 0)
+  })
+
   test('--json on a terminal prints its events alone, one a line, with no prompt among them (round 43)', async () => {
     const terminal = await Terminal.start(dir, [...peerCommand(rendezvous.addr.toString(), join(dir, 'quinn')), '--json'], { NO_COLOR: '1' })
     terminals.push(terminal)
