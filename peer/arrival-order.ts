@@ -27,11 +27,19 @@ const REFUSED_FOR_GOOD_KEPT = 4_096
  * cycle through a second copy of an id) holds none of them longer than this. */
 const FOLLOW_PATIENCE_MS = 30_000
 
+/** Texts of one sender being taken at once: as many as four sessions' windows (SESSION_WINDOW,
+ * and sessions.ts keeps four per peer), all an honest sender can have in flight. Past it a text
+ * is refused for a passing reason: a hostile sender made texts wait (on a frozen rendezvous, 15 s
+ * each) session after session, and this peer held 300 MB of them (round 46). */
+export const MAX_TAKING_PER_SENDER = 1_024
+
 export class ArrivalOrder {
   /** Texts being taken, by sender and id: resolves true once taken in order (queued for the
    * store, or refused for good), false when refused for a passing reason. */
   readonly #taking = new Map<string, Promise<boolean>>()
   readonly #refusedForGood = new Set<string>()
+  /** How many texts of each sender are being taken (MAX_TAKING_PER_SENDER). */
+  readonly #takingBy = new Map<string, number>()
   readonly #stored: (from: string, id: string) => boolean
 
   /** `stored`: whether a text from `from` of this id (hex) is in the store already. */
@@ -49,6 +57,19 @@ export class ArrivalOrder {
     const key = arrivalKey(from, id)
     // It would wait for itself.
     if (after !== undefined && arrivalKey(from, after) === key) throw new ParleyError(ErrorCode.Protocol, 'a message cannot follow itself')
+    const taking = this.#takingBy.get(from) ?? 0
+    if (taking >= MAX_TAKING_PER_SENDER) throw new ParleyError(ErrorCode.RateLimited, 'too many of your messages are waiting to be taken here; they are to come again')
+    this.#takingBy.set(from, taking + 1)
+    try {
+      await this.#take(key, from, after, take)
+    } finally {
+      const left = (this.#takingBy.get(from) ?? 1) - 1
+      if (left === 0) this.#takingBy.delete(from)
+      else this.#takingBy.set(from, left)
+    }
+  }
+
+  async #take (key: string, from: string, after: Uint8Array | undefined, take: () => Promise<{ stored: Promise<void> }>): Promise<void> {
     // The same text again while it is being taken (sent again on a new session as the first
     // one's was lost): after it, and the store keeps it once. The first copy stays the one that
     // others follow: were the second one, which may follow a text that arrived after the first,

@@ -17,6 +17,7 @@ import { ErrorCode, ParleyError } from '../../common/errors.ts'
 import { randomBytesPooled } from '../../common/crypto/random.ts'
 import type { ParleyNode } from '../../common/node.ts'
 import { DIRECT_PROTOCOL, fileAssociatedData, fileOfferBody, keyBody, textBody } from '../../common/protocol/peer.ts'
+import { MAX_TEXT_BYTES } from '../../common/wire/limits.ts'
 import { decodeBody, encodeBody } from '../../common/wire/codec.ts'
 import { withFramedStream } from '../../common/wire/frames.ts'
 import { formatHeader } from '../../common/wire/headers.ts'
@@ -57,6 +58,10 @@ export interface DirectServiceEvents {
 export interface Posted {
   acked: Promise<void>
 }
+
+/** A text's body on the wire, at most: MAX_TEXT_BYTES of text, its id and time, and for a group's
+ * its envelope (epoch, nonce) and sealing (padding, MAC), with room to spare. */
+const MAX_TEXT_BODY_BYTES = MAX_TEXT_BYTES + 512
 
 export class DirectService extends EventEmitter<DirectServiceEvents> {
   readonly #components: DirectServiceComponents
@@ -145,6 +150,11 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
   /** One message that arrived on a session: checked against its header, stored, then ACKed. */
   async #onMessage (user: SignedInUser, from: SessionPeer, message: SessionMessage): Promise<void> {
     const { header } = message
+    // A text is at most MAX_TEXT_BYTES: one larger is refused before it may wait for the text it
+    // follows, so a waiting text holds at most that much (round 46: 80 KiB frames held waiting).
+    if ((header.kind === 'MSG' || header.kind === 'GROUP') && message.body.length > MAX_TEXT_BODY_BYTES) {
+      throw new ParleyError(ErrorCode.TooLarge, 'a message is at most 16 KiB of text')
+    }
     switch (header.kind) {
       case 'MSG':
         await user.inbox.takeText(from.username, message.id, message.after, async () => {

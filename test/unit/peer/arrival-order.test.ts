@@ -1,7 +1,7 @@
 import { test, mock } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { ArrivalOrder } from '../../../peer/arrival-order.ts'
+import { ArrivalOrder, MAX_TAKING_PER_SENDER } from '../../../peer/arrival-order.ts'
 import { ErrorCode, is } from '../../../common/errors.ts'
 
 test('a text waits at most 30 s for the one it follows: then it is refused for a passing reason (to come again), whatever that one does', async () => {
@@ -26,4 +26,20 @@ test('a text waits at most 30 s for the one it follows: then it is refused for a
   } finally {
     mock.timers.reset()
   }
+})
+
+test(`one sender's texts being taken at once are at most ${MAX_TAKING_PER_SENDER}: the next is refused for a passing reason, another sender's is not (round 46: 300 MB held)`, async () => {
+  const order = new ArrivalOrder(() => false)
+  let release = (): void => {}
+  const held = new Promise<void>(resolve => { release = resolve })
+  const taking = Array.from({ length: MAX_TAKING_PER_SENDER }, async () => {
+    await order.take('mallory', randomBytes(16), undefined, async () => { await held; return { stored: Promise.resolve() } })
+  })
+  await new Promise(resolve => setImmediate(resolve))
+  const refused = await order.take('mallory', randomBytes(16), undefined, async () => ({ stored: Promise.resolve() })).then(() => undefined, (err: unknown) => err)
+  assert.ok(is(refused, ErrorCode.RateLimited) && refused.retryable, String(refused))
+  await order.take('bob', randomBytes(16), undefined, async () => ({ stored: Promise.resolve() }))
+  release()
+  await Promise.all(taking)
+  await order.take('mallory', randomBytes(16), undefined, async () => ({ stored: Promise.resolve() }))
 })

@@ -20,7 +20,7 @@ import { groupService } from '../../../peer/groups/service.ts'
 import type { GroupService } from '../../../peer/groups/service.ts'
 import { SignedInGate } from '../../../peer/signed-in.ts'
 import type { SignedInUser } from '../../../peer/signed-in.ts'
-import { toUsername } from '../../../common/wire/names.ts'
+import { toGroupName, toUsername } from '../../../common/wire/names.ts'
 import { open, rm, writeFile } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -32,6 +32,10 @@ import { removeDir, tempDir } from '../../../harness/temp.ts'
 import { openStream } from '../../../peer/transport/dial.ts'
 import { initiateDirectChannel } from '../../../peer/transport/channel.ts'
 import { formatHeader } from '../../../common/wire/headers.ts'
+import { MAX_TEXT_BYTES } from '../../../common/wire/limits.ts'
+import { encodeBody } from '../../../common/wire/codec.ts'
+import { sealGroupText } from '../../../peer/groups/envelope.ts'
+import { newGroupKey } from '../../../common/crypto/group.ts'
 
 const noGroups: SignedInUser['keys'] = {
   acceptHandedKey: async () => { throw new Error('no groups here') },
@@ -212,6 +216,39 @@ describe('peer protocol services', () => {
     } finally {
       await carol.direct.stop()
       await carol.node.stop()
+    }
+  })
+})
+
+describe('texts on a session', () => {
+  it('the longest text goes, direct and sealed for a group; a body longer than any text is refused before it may wait (round 46: 80 KiB frames held waiting)', async () => {
+    const alice = await peer()
+    const bob = await peer()
+    try {
+      for (const p of [alice, bob]) await p.direct.start()
+      const names = new Map([[alice.node.peerId.toString(), 'alice'], [bob.node.peerId.toString(), 'bob']])
+      const texts: IncomingText[] = []
+      alice.gate.open(userOf('alice', names, []))
+      const bobUser = userOf('bob', names, texts)
+      let taken = 0
+      const takeText = bobUser.inbox.takeText
+      bob.gate.open({ ...bobUser, inbox: { ...bobUser.inbox, takeText: async (...args) => { taken++; await takeText(...args) } } })
+      const toBob = { username: toUsername('bob'), peerId: bob.node.peerId.toString(), addrs: bob.node.getMultiaddrs().map(a => a.toString()) }
+      const longest = 'é'.repeat(MAX_TEXT_BYTES / 2)
+      await alice.direct.sendText(toBob, randomBytes(16), longest)
+      assert.equal(texts[0]?.text, longest)
+      // A group's envelope of the longest text, at the largest epoch, fits the same limit.
+      const envelope = sealGroupText({ group: toGroupName('club'), id: randomBytes(16), text: longest, sentAt: Date.now() }, 2 ** 32, newGroupKey())
+      assert.ok(encodeBody({ ...envelope }).length <= MAX_TEXT_BYTES + 512, String(encodeBody({ ...envelope }).length))
+      const before = taken
+      const { acked } = await alice.direct.post(toBob, { kind: 'MSG' }, randomBytes(16), { padding: new Uint8Array(MAX_TEXT_BYTES + 600) })
+      await assert.rejects(acked) // the session ends on it: a breach (too large), not a text
+      assert.equal(taken, before, 'refused before it is taken, so it waits for nothing and holds nothing')
+    } finally {
+      for (const p of [alice, bob]) {
+        await p.direct.stop()
+        await p.node.stop()
+      }
     }
   })
 })
