@@ -16,6 +16,7 @@
  * commit: the store keeps commit order, so texts of one burst still share a commit.
  */
 import { ErrorCode, ParleyError, asParleyError } from '../common/errors.ts'
+import { REFUSED_BY_RECIPIENT } from '../common/protocol/peer.ts'
 
 /** Texts refused for good remembered, so one that follows them is not held back: far more than
  * a session's window (256), and a few kilobytes. */
@@ -108,8 +109,18 @@ export class ArrivalOrder {
   }
 }
 
+/** Why a text waiting for one that has not arrived is refused, as its sender reads it. */
+const FOLLOWS_UNARRIVED = 'it follows a message that has not arrived yet: both are to come again, in order'
+
 function notYet (): ParleyError {
-  return new ParleyError(ErrorCode.Unreachable, 'it follows a message that has not arrived yet: both are to come again, in order')
+  return new ParleyError(ErrorCode.Unreachable, FOLLOWS_UNARRIVED)
+}
+
+/** A refusal, read by the sender, of a text that came before the one it follows (a session
+ * re-keyed mid-burst: the new one's first texts overtook the old one's last). Nothing to tell
+ * the person: it comes again at once, in order, after the one it follows. */
+export function followsUnarrived (err: ParleyError): boolean {
+  return err.code === ErrorCode.Unreachable && err.message === `${REFUSED_BY_RECIPIENT}${FOLLOWS_UNARRIVED}`
 }
 
 /** What `taking` resolves to, or false (not taken) if it takes longer than FOLLOW_PATIENCE_MS. */

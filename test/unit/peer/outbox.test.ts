@@ -184,6 +184,22 @@ describe('outbox', () => {
       ])
     })
 
+    test('a text refused as having overtaken the one it follows (a re-key mid-burst) is not said to wait: it comes again in order, then is delivered (round 46: 1,043 `queued` lines for 2,000 texts)', async () => {
+      let refusals = 1
+      network.outcome = {
+        failFor: () => refusals-- > 0
+          ? new ParleyError(ErrorCode.Unreachable, 'refused by the recipient: it follows a message that has not arrived yet: both are to come again, in order')
+          : undefined
+      }
+      await send(item('overtaken'))
+      assert.deepEqual(of('queued'), [])
+      network.outcome = 'ack'
+      outbox.flush(BOB)
+      await outbox.idle()
+      assert.equal(of('delivered').length, 1)
+      assert.deepEqual(of('queued'), [], 'and nothing said of it after either')
+    })
+
     test('a delivery said queued for one reason is said again once, when it comes to wait for the recipient\'s disk (round 11)', async () => {
       const cut = (): ParleyError => new ParleyError(ErrorCode.Unreachable, 'the other side closed the connection')
       const full = (): ParleyError => new ParleyError(ErrorCode.NoSpace, 'refused by the recipient: not enough disk space now')
