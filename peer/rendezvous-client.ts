@@ -191,7 +191,8 @@ export class RendezvousClient {
   /** The ticket of a sign-in, kept for signing in again by ourselves (SigninArgs.resume). */
   #keepTicket (username: string, ticket: Uint8Array | undefined): void {
     if (ticket === undefined) return
-    if (this.#tickets.size >= MAX_TICKETS_KEPT) this.#tickets.clear()
+    this.#tickets.delete(username) // (the latest last: the one that goes is the longest unused)
+    if (this.#tickets.size >= MAX_TICKETS_KEPT) this.#tickets.delete(this.#tickets.keys().next().value ?? '')
     this.#tickets.set(username, ticket)
   }
 
