@@ -70,6 +70,24 @@ describe('the interactive terminal', () => {
     return terminal
   }
 
+  /** A terminal signed up as `name` (password `<name>-password-1234`), at its prompt. */
+  const signedUp = async (name: string): Promise<Terminal> => {
+    const terminal = await open(join(dir, name))
+    await terminal.line(`SIGNUP ${name} ${name}-password-1234`)
+    await terminal.waitFor(`Welcome, ${name}`)
+    return terminal
+  }
+
+  /** Run `steps` with the rendezvous frozen (SIGSTOP), and thaw it whatever happens. */
+  const whileFrozen = async (steps: () => Promise<void>): Promise<void> => {
+    rendezvous.child.kill('SIGSTOP')
+    try {
+      await steps()
+    } finally {
+      rendezvous.child.kill('SIGCONT')
+    }
+  }
+
   before(async () => {
     dir = await tempDir('parley-pty-')
     rendezvous = await spawnRendezvous(join(dir, 'rendezvous'))
@@ -404,9 +422,7 @@ describe('the interactive terminal', () => {
   })
 
   test('a paste of several lines is not run line by line; a paste of one line is', async () => {
-    const ivan = await open(join(dir, 'ivan'))
-    await ivan.line('SIGNUP ivan ivan-password-1234')
-    await ivan.waitFor('Welcome, ivan')
+    const ivan = await signedUp('ivan')
     await ivan.waitFor(screen => screen.endsWith('ivan>'))
     // As a terminal in bracketed paste mode sends a paste: ESC[200~ … ESC[201~. Until 2026-12-05
     // each line ran: here the JOIN would have joined and the SEND sent.
@@ -557,9 +573,7 @@ describe('the interactive terminal', () => {
   })
 
   test('after Ctrl-L, with the prompt on the top row, what is printed above it adds nothing to the scrollback (round 30: a screenful per redraw)', async () => {
-    const pia = await open(join(dir, 'pia'))
-    await pia.line('SIGNUP pia pia-password-1234')
-    await pia.waitFor('Welcome, pia')
+    const pia = await signedUp('pia')
     await pia.waitFor(screen => screen.endsWith('pia>'))
     await pia.type('SEND bob half')
     await pia.press('C-l')
@@ -583,9 +597,7 @@ describe('the interactive terminal', () => {
   })
 
   test('lines printed during file transfers stay on the screen; the prompt shows the transfers', async () => {
-    const frank = await open(join(dir, 'frank'))
-    await frank.line('SIGNUP frank frank-password-1234')
-    await frank.waitFor('Welcome, frank')
+    const frank = await signedUp('frank')
     const grace = await PeerProcess.start('grace', rendezvous.addr.toString(), join(dir, 'grace'))
     try {
       assert.equal((await grace.run('SIGNUP grace grace-password-1234', e => e.event === 'signed-up' || e.event === 'error')).event, 'signed-up')
@@ -675,9 +687,7 @@ describe('the interactive terminal', () => {
   })
 
   test('while QUIT finishes what goes out, what is typed is neither shown nor left to the shell, and Ctrl-C leaves without a raw ^C', async () => {
-    const kate = await open(join(dir, 'kate'))
-    await kate.line('SIGNUP kate kate-password-1234')
-    await kate.waitFor('Welcome, kate')
+    const kate = await signedUp('kate')
     const big = join(dir, 'kate-big.bin')
     await writeFile(big, Buffer.alloc(16 * MiB, 5))
     const receiving = bob.events.length
@@ -707,28 +717,23 @@ describe('the interactive terminal', () => {
   })
 
   test('while a command runs, a redrawn transfer status stands alone: no ready prompt under it until it ends (round 30)', async () => {
-    const mona = await open(join(dir, 'mona'))
-    await mona.line('SIGNUP mona mona-password-1234')
-    await mona.waitFor('Welcome, mona')
+    const mona = await signedUp('mona')
     const big = join(dir, 'mona-big.bin')
     await writeFile(big, Buffer.alloc(16 * MiB, 4))
     const receiving = bob.events.length
     await mona.line(`SENDFILE ${big} bob`)
     const releaseBob = await holdAt(bob, 'mona-big.bin', 'receive', receiving, RECEIVER_HOLD_BYTES)
-    let row: string
+    let row = ''
     try {
       await mona.waitFor(/\[↑ mona-big\.bin \d+% → bob\] mona>/, 60_000)
       // The rendezvous paused: LIST waits for its answer while the file, bob let go, goes on and
       // its status is redrawn.
-      rendezvous.child.kill('SIGSTOP')
-      try {
+      await whileFrozen(async () => {
         await mona.line('LIST')
         releaseBob()
         // The first redraw after LIST's row (the cursor stays on that row until one).
         row = await mona.waitForCursorLine(/^\[↑ mona-big\.bin \d+% → bob\](?! mona> L)/)
-      } finally {
-        rendezvous.child.kill('SIGCONT')
-      }
+      })
     } finally {
       releaseBob()
     }
@@ -742,9 +747,7 @@ describe('the interactive terminal', () => {
   })
 
   test('Ctrl-C while SENDFILE still reads its file cancels that file alone: nothing is queued or sent, and the prompt stays (round 43)', async () => {
-    const rita = await open(join(dir, 'rita'))
-    await rita.line('SIGNUP rita rita-password-1234')
-    await rita.waitFor('Welcome, rita')
+    const rita = await signedUp('rita')
     const big = join(dir, 'big.iso')
     await writeFile(big, '')
     await truncate(big, 3 * 1024 * MiB) // sparse: seconds to read for its hash, nothing on the disk
@@ -772,21 +775,16 @@ describe('the interactive terminal', () => {
   })
 
   test('Ctrl-C while a JOIN waits on a frozen rendezvous leaves within the grace a signal gives, not when the JOIN\'s own wait ends (round 45: 13 s)', async () => {
-    const sam = await open(join(dir, 'sam'))
-    await sam.line('SIGNUP sam sam-password-1234')
-    await sam.waitFor('Welcome, sam')
+    const sam = await signedUp('sam')
     await sam.line('LIST') // a request stream kept: the JOIN goes out, and waits for its answer
     await sam.waitFor(/GROUP|No groups/)
-    rendezvous.child.kill('SIGSTOP')
-    try {
+    await whileFrozen(async () => {
       await sam.line('JOIN frozen')
       await new Promise(resolve => setTimeout(resolve, 500))
       await sam.press('C-c')
       // The JOIN's own wait is 15 s; the grace after Ctrl-C is 2 s.
       assert.equal(await sam.exitStatus(10_000), 0)
-    } finally {
-      rendezvous.child.kill('SIGCONT')
-    }
+    })
   })
 
   test('SIGNUP with the rendezvous out of reach says so before it asks for the password (round 46: both asked, then "cannot reach")', async () => {
@@ -849,19 +847,14 @@ describe('the interactive terminal', () => {
   })
 
   test('QUIT typed while a command is still running ends below the prompt drawn after it, not on its row', async () => {
-    const lena = await open(join(dir, 'lena'))
-    await lena.line('SIGNUP lena lena-password-1234')
-    await lena.waitFor('Welcome, lena')
+    const lena = await signedUp('lena')
     // The rendezvous paused: LIST waits for its answer while QUIT is typed ahead.
-    rendezvous.child.kill('SIGSTOP')
-    try {
+    await whileFrozen(async () => {
       await lena.line('LIST')
       await new Promise(resolve => setTimeout(resolve, 300))
       await lena.line('QUIT')
       await new Promise(resolve => setTimeout(resolve, 300))
-    } finally {
-      rendezvous.child.kill('SIGCONT')
-    }
+    })
     assert.equal(await lena.exitStatus(), 0)
     const screen = await lena.screen()
     // Until 2026-12-06 `lena> Bye.`: the row of the prompt drawn after LIST's answer (round 12).
@@ -870,11 +863,8 @@ describe('the interactive terminal', () => {
   })
 
   test('a command typed ahead runs with no ready prompt drawn above it while it waits (round 46: `alice>` stood 15 s under a LIST still waiting)', async () => {
-    const mira = await open(join(dir, 'mira'))
-    await mira.line('SIGNUP mira mira-password-1234')
-    await mira.waitFor('Welcome, mira')
-    rendezvous.child.kill('SIGSTOP')
-    try {
+    const mira = await signedUp('mira')
+    await whileFrozen(async () => {
       // WHO answers from what is known here after 2 s; LIST, typed meanwhile, waits on.
       await mira.line('WHO')
       await new Promise(resolve => setTimeout(resolve, 300))
@@ -883,9 +873,7 @@ describe('the interactive terminal', () => {
       await new Promise(resolve => setTimeout(resolve, 500))
       const waiting = await mira.screen()
       assert.doesNotMatch(waiting.split('\n').at(-1) ?? '', /^mira> *$/, `no ready prompt while LIST waits:\n${waiting}`)
-    } finally {
-      rendezvous.child.kill('SIGCONT')
-    }
+    })
     await mira.waitFor(/No groups yet|GROUP +PARTICIPANTS/) // (other tests here may have made some)
     await mira.waitForCursorLine(/^mira> *$/)
     await mira.line('QUIT')
