@@ -84,6 +84,7 @@ async function volatileUser (dir: string, name: string, senders: Map<string, str
   const node = await benchNode()
   const inbox: SignedInUser['inbox'] = {
     senderOf: async (peerId: string) => toUsername(senders.get(peerId) ?? 'unknown'),
+    blockedRefusal: () => undefined,
     takeText: async (_from, _id, _after, open) => { await open() },
     hasFile: () => false,
     onFile: async () => {},

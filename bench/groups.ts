@@ -58,6 +58,7 @@ function memoryKeys (info: GroupInfo, key: Uint8Array): SignedInUser['keys'] {
 function memoryInbox (names: Map<string, string>): SignedInUser['inbox'] {
   return {
     senderOf: async (peerId: string) => toUsername(names.get(peerId) ?? 'unknown'),
+    blockedRefusal: () => undefined,
     takeText: async (_from, _id, _after, open) => { await open() },
     hasFile: () => false,
     onFile: async () => {},

@@ -68,17 +68,24 @@ export class Inbox {
   /** The username of an authenticated remote peer, from the name card its hello carried if
    * any; unknown peers and floods are refused (ERR_RATE_LIMITED: the sender's outbox tries
    * again later, so nothing is lost). */
-  async senderOf (peerId: string, card?: Uint8Array): Promise<Username> {
+  async senderOf (peerId: string, card?: Uint8Array, blocked: 'refuse' | 'let-through' = 'refuse'): Promise<Username> {
     this.#limiter.take(peerId)
     const from = await this.#directory.usernameOf(peerId, card)
-    this.#refuseIfBlocked(from)
+    if (blocked === 'refuse') this.#refuseIfBlocked(from)
     return from
   }
 
   /** A user blocked here (BLOCK) is refused whatever it sends, and told so: its outbox gives up
-   * (ERR_FORBIDDEN is not tried again) rather than trying for ever. */
+   * (ERR_FORBIDDEN is not tried again) rather than trying for ever. A stream whose refusal can
+   * only be said under its keys (a group file's) lets the sender through `senderOf` and refuses
+   * with this once it can. */
+  blockedRefusal (from: string): ParleyError | undefined {
+    return this.#store.isBlocked(from) ? blockedSenders.add(new ParleyError(ErrorCode.Forbidden, BLOCKED_SENDER)) : undefined
+  }
+
   #refuseIfBlocked (from: string): void {
-    if (this.#store.isBlocked(from)) throw blockedSenders.add(new ParleyError(ErrorCode.Forbidden, BLOCKED_SENDER))
+    const refusal = this.blockedRefusal(from)
+    if (refusal !== undefined) throw refusal
   }
 
   /** A text off a session, taken in its sender's order (peer/arrival-order.ts): after the text

@@ -146,6 +146,8 @@ export interface Announced {
   size?: number
   /** A group file's: aborted when we leave its group, which ends the file there (cause `left`). */
   whileMember?: AbortSignal
+  /** Refused once its META is read, nothing of it taken (receive.ts ReceiveFileArgs.refusal). */
+  refusal?: ParleyError
 }
 
 /** Sends cut after their progress was shown: their `queued` is said again, though it was said
@@ -218,7 +220,8 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
         downloadsDir: user.downloadsDir,
         partial,
         signal,
-        onProgress: watch.onProgress
+        onProgress: watch.onProgress,
+        ...(announced.refusal === undefined ? {} : { refusal: announced.refusal })
       })
       // Named as sent ("image.png"), saved where `path` says ("image (1).png" beside an older one).
       await user.inbox.onFile({ from, group: announced.group, id, name: file.sentAs, path: file.path, size: file.size, sha256: file.sha256, sentAt: file.sentAt ?? null })

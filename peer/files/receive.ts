@@ -40,6 +40,9 @@ export interface ReceiveFileArgs {
   partial?: PartialTransfer
   /** The sender's checked username, for its share of the disk budget (default: the partial's). */
   sender?: string
+  /** Refuse the file with this once META is read (a sender our user blocked, on a group stream:
+   * the refusal needs the stream's keys), and take nothing of it. */
+  refusal?: ParleyError
   /** The disk budget to reserve in (default: this process's, budget.ts). */
   budget?: DiskBudget
   /** Bytes stored so far. Resuming, the first report is the kept prefix's length, and that same
@@ -145,6 +148,10 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     throw err
   }
 
+  if (args.refusal !== undefined) {
+    await refuse(framed, fileSecret, associatedData, args.refusal, signal)
+    throw args.refusal
+  }
   const name = sanitiseFileName(announcedName)
   let part: { path: string, handle: FileHandle } | undefined
   let handle: FileHandle | undefined

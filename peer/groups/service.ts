@@ -143,7 +143,10 @@ export class GroupService {
       accepts: isGroupFileHeader,
       refusal: 'only GROUP <group> <file name> opens a group stream; group texts travel in a direct session',
       serve: async ({ framed, header, headerBytes, remotePeerId, signal }) => {
-        const from = await user.inbox.senderOf(remotePeerId)
+        // A sender our user blocked is refused under the stream's keys, once it has them: refused
+        // before, it read only a closed stream and tried again at each reconnect (round 47).
+        const from = await user.inbox.senderOf(remotePeerId, undefined, 'let-through')
+        const refusal = user.inbox.blockedRefusal(from)
         const intro = decodeBody(groupFileIntroBody, await framed.read({ signal, maxBytes: MAX_OPENING_FRAME_BYTES }))
         await checkSender(user.keys, header.group, from)
         const key = await user.keys.keyForSender(header.group, intro.epoch, from)
@@ -152,7 +155,7 @@ export class GroupService {
           receive: groupMessageKeys(key, intro.nonce, header.group, intro.epoch)
         }, headerBytes)
         const handOff = { channel, framed, id: intro.id, fileSecret: groupFileSecret(key, intro.nonce, header.group, intro.epoch), associatedData: fileAssociatedData(headerBytes, intro.id), peer: from, emit: this.#components.emit }
-        await takeFile(handOff, { from, group: header.group, name: header.name, whileMember: user.keys.whileMember(header.group) }, user)
+        await takeFile(handOff, { from, group: header.group, name: header.name, whileMember: user.keys.whileMember(header.group), ...(refusal === undefined ? {} : { refusal }) }, user)
       },
       onError: (remotePeerId, err) => { user.inbox.onInboundError(remotePeerId, err) }
     })

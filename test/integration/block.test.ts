@@ -79,6 +79,12 @@ describe('BLOCK: a user whose messages are refused', () => {
     assert.equal(group.event, 'undelivered', JSON.stringify(group))
     assert.match(String(group.message), /refused by the recipient: you are blocked/)
     await carol.waitFor(is('group-message', { from: 'mallory', text: 'it is me' }))
+    // A group file: refused under the stream's keys, and said so (round 47: the sender read a
+    // closed stream, and tried again at every reconnect).
+    const groupFile = await mallory.run(`SENDGROUPFILE ${file} club`, e => e.event === 'error' || (e.event === 'undelivered' && e.to === 'alice') || (e.event === 'queued' && e.to === 'alice'))
+    assert.equal(groupFile.event, 'undelivered', JSON.stringify(groupFile))
+    assert.match(String(groupFile.message), /refused by the recipient: you are blocked/)
+    await carol.waitFor(is('group-file', { from: 'mallory', name: 'photo.jpg' }))
 
     const seen = alice.events.slice(aliceFrom)
     assert.deepEqual(seen.filter(e => e.from === 'mallory'), [], 'nothing of mallory\'s shown')

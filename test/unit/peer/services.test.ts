@@ -51,6 +51,7 @@ function userOf (username: string, names: Map<string, string>, texts: IncomingTe
     username: toUsername(username),
     inbox: {
       senderOf: async peerId => toUsername(names.get(peerId) ?? 'unknown'),
+      blockedRefusal: () => undefined,
       takeText: async (_from, _id, _after, open) => { texts.push(await open()) },
       hasFile: () => false,
       onFile: async () => {},
