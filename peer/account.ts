@@ -188,8 +188,11 @@ export async function signIn (host: AccountHost, username: string, password: str
 async function unknownHere (host: AccountHost, username: string, password: string, account: LocalAccount | undefined, offeredSalt: Uint8Array, err: unknown): Promise<unknown> {
   if (!is(err, ErrorCode.BadCredentials) || account?.salt === undefined || Buffer.from(account.salt).equals(offeredSalt)) return err
   if ((await openLocalAccount(host, username, password, account.salt, account)).identity === undefined) return err
-  return new ParleyError(ErrorCode.BadCredentials, `the rendezvous does not know the account ${username} that this folder signed in to ` +
-    `(the password is right for it here): it is not the rendezvous the account was made at, or it lost its accounts. SIGNUP ${username} makes the account there anew, with a new identity`, { cause: err })
+  // Or the password was changed since, on another device or by a PASSWORD left unanswered
+  // (round 47: told to SIGNUP anew, losing the identity): both, the likelier first.
+  return new ParleyError(ErrorCode.BadCredentials, `the rendezvous does not take the password that opens this folder for ${username}: ` +
+    `if it was changed since (PASSWORD, here or on another device), sign in with the new one; else this is not the rendezvous the account was made at, ` +
+    `or it lost its accounts, and SIGNUP ${username} makes the account there anew, with a new identity`, { cause: err })
 }
 
 /**

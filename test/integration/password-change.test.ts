@@ -46,6 +46,14 @@ describe('PASSWORD: a new password for the account, with real processes', () => 
     const made = await home.run(`SIGNUP alice ${OLD}`, e => e.event === 'signed-up' || e.event === 'error')
     assert.equal(made.event, 'signed-up', JSON.stringify(made))
     const peerId = made.peerId
+    // A second device of alice's signs in with the password as it is now, then goes.
+    const older = await start('older')
+    const before = await older.run(`LOGIN alice ${OLD}`, signedIn)
+    assert.equal(before.event, 'logged-in', JSON.stringify(before))
+    assert.equal(await older.quit(), 0)
+    await home.waitFor(is('signed-out', { reason: 'elsewhere' }))
+    const back = await home.run(`LOGIN alice ${OLD}`, signedIn)
+    assert.equal(back.event, 'logged-in', JSON.stringify(back))
 
     const wrong = await home.run(`PASSWORD not-the-password ${NEW}`, answered)
     assert.deepEqual([wrong.code, wrong.message], ['ERR_BAD_CREDENTIALS', 'the current password is not right: the password was not changed'])
@@ -74,6 +82,13 @@ describe('PASSWORD: a new password for the account, with real processes', () => 
     const fresh = await laptop.run(`LOGIN alice ${NEW}`, signedIn)
     assert.deepEqual([fresh.event, fresh.peerId, fresh.offline], ['logged-in', peerId, false], JSON.stringify(fresh))
     assert.equal(await laptop.quit(), 0)
+    // The device that signed in with the old password before: told it may have been changed
+    // (round 47: told only to SIGNUP anew, which makes a new identity).
+    const olderAgain = await start('older')
+    const stale = await olderAgain.run(`LOGIN alice ${OLD}`, signedIn)
+    assert.equal(stale.code, 'ERR_BAD_CREDENTIALS', JSON.stringify(stale))
+    assert.match(String(stale.message), /if it was changed since \(PASSWORD, here or on another device\), sign in with the new one/)
+    assert.equal(await olderAgain.quit(), 0)
 
     // alice's first folder, the rendezvous away: the folder keeps the new password too.
     await server.stop('SIGKILL')

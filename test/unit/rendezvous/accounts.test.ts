@@ -203,8 +203,8 @@ describe('account scrypt parameters and their upgrade', () => {
     const second = setup()
     // Until 2026-12-07 both said "invalid username or password".
     await assert.rejects(signIn(hostFor(second.rv, home), 'uma', PASSWORD), (err: unknown) => is(err, ErrorCode.BadCredentials) &&
-      err.message === 'the rendezvous does not know the account uma that this folder signed in to (the password is right for it here): ' +
-        'it is not the rendezvous the account was made at, or it lost its accounts. SIGNUP uma makes the account there anew, with a new identity')
+      err.message === 'the rendezvous does not take the password that opens this folder for uma: if it was changed since (PASSWORD, here or on another device), ' +
+        'sign in with the new one; else this is not the rendezvous the account was made at, or it lost its accounts, and SIGNUP uma makes the account there anew, with a new identity')
     await assert.rejects(signIn(hostFor(second.rv, home), 'uma', 'not the password at all'),
       (err: unknown) => is(err, ErrorCode.BadCredentials) && err.message === 'invalid username or password')
     // As it says: SIGNUP there takes the name from this folder.
