@@ -715,7 +715,8 @@ export class Session {
     switch (event.type) {
       case 'presence':
         this.directory.presence(event.username, event.online)
-        if (this.#presenceIsNews(event.username, event.online)) this.#emit({ event: 'presence', user: event.username, online: event.online })
+        // (Nor is a blocked user's coming and going said: round 47.)
+        if (this.#presenceIsNews(event.username, event.online) && !this.store.isBlocked(event.username)) this.#emit({ event: 'presence', user: event.username, online: event.online })
         if (event.online) this.outbox.flush(event.username)
         break
       case 'key-needed':

@@ -270,6 +270,14 @@ describe('session (the composition root)', () => {
     assert.deepEqual(delivered(), ['bob'])
   })
 
+  it('a blocked user\'s coming and going is not said (round 47)', async () => {
+    events.push?.({ type: 'presence', username: toUsername('carol'), online: false })
+    session.store.block(toUsername('bob'))
+    events.push?.({ type: 'presence', username: toUsername('bob'), online: false })
+    events.push?.({ type: 'presence', username: toUsername('bob'), online: true })
+    assert.deepEqual(shown.filter(e => e.event === 'presence'), [{ event: 'presence', user: 'carol', online: false }])
+  })
+
   it('at sign-in opens a session with each online member of its groups, then with recent contacts, before any message', async () => {
     const other = toGroupName('chess')
     await rv.user('dave')
