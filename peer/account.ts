@@ -191,7 +191,7 @@ async function unknownHere (host: AccountHost, username: string, password: strin
   // Or the password was changed since, on another device or by a PASSWORD left unanswered
   // (round 47: told to SIGNUP anew, losing the identity): both, the likelier first.
   return new ParleyError(ErrorCode.BadCredentials, `the rendezvous does not take the password that opens this folder for ${username}: ` +
-    `if it was changed since (PASSWORD, here or on another device), sign in with the new one; else this is not the rendezvous the account was made at, ` +
+    'if it was changed since (PASSWORD, here or on another device), sign in with the new one; else this is not the rendezvous the account was made at, ' +
     `or it lost its accounts, and SIGNUP ${username} makes the account there anew, with a new identity`, { cause: err })
 }
 
@@ -231,12 +231,7 @@ async function upgrade (host: AccountHost, signed: SignedIn, password: string, a
 export async function changePassword (host: AccountHost, signed: SignedIn, current: string, next: string, onChanged: (signed: SignedIn) => void): Promise<void> {
   const refused = passwordProblem(next)
   if (refused !== undefined) throw new ParleyError(refused.code, `${refused.message}: the password was not changed`)
-  const account = await loadLocalAccount(host.dataDir, signed.username)
-  const { salt, kdf } = account?.salt === undefined ? await host.rendezvous().saltOf(signed.username) : { salt: account.salt, kdf: account.kdf }
-  const check = await credentialsFor(signed.username, current, salt, kdf)
-  if (!constantTimeEqual(check.authKey, signed.authKey)) {
-    throw new ParleyError(ErrorCode.BadCredentials, 'the current password is not right: the password was not changed')
-  }
+  const { kdf } = await checkCurrentPassword(host, signed, current)
   if (current === next) throw new ParleyError(ErrorCode.Usage, 'the new password is the current one: the password was not changed')
   const newSaltBytes = newSalt()
   const newKdf = weakerKdf(kdf, KDF_PARAMS) ? { ...KDF_PARAMS } : kdf
@@ -252,6 +247,18 @@ export async function changePassword (host: AccountHost, signed: SignedIn, curre
     throw new ParleyError(cause.code, `the password is changed, but this folder cannot keep it (${cause.message}): until it signs in here again, ` +
       'the rendezvous out of reach, this folder still opens with the old password', { cause: err })
   }
+}
+
+/** Whether `current` is the password of this sign-in (its authKey), here alone: the parameters it
+ * goes with, or ERR_BAD_CREDENTIALS. (PASSWORD's dialogue asks it first, before the new one.) */
+export async function checkCurrentPassword (host: AccountHost, signed: SignedIn, current: string): Promise<{ salt: Uint8Array, kdf: KdfParams }> {
+  const account = await loadLocalAccount(host.dataDir, signed.username)
+  const { salt, kdf } = account?.salt === undefined ? await host.rendezvous().saltOf(signed.username) : { salt: account.salt, kdf: account.kdf }
+  const check = await credentialsFor(signed.username, current, salt, kdf)
+  if (!constantTimeEqual(check.authKey, signed.authKey)) {
+    throw new ParleyError(ErrorCode.BadCredentials, 'the current password is not right: the password was not changed')
+  }
+  return { salt, kdf }
 }
 
 /** A change of password the rendezvous did not take, said so; or one it may have taken (sent,

@@ -13,7 +13,7 @@ import type { ParleyNode } from '../common/node.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import type { GroupName, MessageId, Username } from '../common/wire/names.ts'
 import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
-import { changePassword, failedSignInsWarning, signIn, signInBound, signUp } from './account.ts'
+import { changePassword, checkCurrentPassword, failedSignInsWarning, signIn, signInBound, signUp } from './account.ts'
 import type { AccountHost, SignedIn } from './account.ts'
 import type { Emit, HistoryLine, PeerEvent } from './events.ts'
 import { RendezvousClient, mayHaveBeenDone, rendezvousAway, rendezvousOutOfReach } from './rendezvous-client.ts'
@@ -584,6 +584,15 @@ export class ParleyPeer {
     if (changed) session.outbox.identityAccepted(name)
     session.outbox.flush(name)
     session.openSessionWith(name)
+  }
+
+  /** PASSWORD's dialogue: the current password checked before the new one is asked for (round
+   * 47: asked twice, then told the first was wrong). */
+  async checkPassword (current: string): Promise<void> {
+    this.#signedIn()
+    const account = this.#account
+    if (account === undefined) throw new ParleyError(ErrorCode.NotSignedIn, 'sign in first: SIGNUP <user> or LOGIN <user>')
+    await checkCurrentPassword(this.#accountHost(), account, current)
   }
 
   /** PASSWORD: the account's password changed (account.ts changePassword); the session signs

@@ -26,9 +26,11 @@ export async function askPassword (ask: AskHidden, isNew: boolean, label = 'Pass
   }
 }
 
-/** PASSWORD's: the current password, then the new one, typed twice, as SIGNUP's. */
-export async function askPasswordChange (ask: AskHidden): Promise<{ current: string, next: string }> {
+/** PASSWORD's: the current password, checked (`check` throws if it is wrong), then the new one,
+ * typed twice, as SIGNUP's. */
+export async function askPasswordChange (ask: AskHidden, check: (current: string) => Promise<void> = async () => {}): Promise<{ current: string, next: string }> {
   const current = await askPassword(ask, false, 'Current password: ')
+  await check(current)
   return { current, next: await askPassword(ask, true, 'New password: ') }
 }
 

@@ -470,7 +470,7 @@ export class Prompt {
         askedHidden = this.#options.interactive
       }
       if (command.verb === 'PASSWORD' && command.current === undefined && canAsk) {
-        ({ current: command.current, next: command.next } = await askPasswordChange(ask))
+        ({ current: command.current, next: command.next } = await askPasswordChange(ask, async current => { await this.#peer.checkPassword(current) }))
         askedHidden = this.#options.interactive
       }
       const readsFile = command.verb === 'SENDFILE' || command.verb === 'SENDGROUPFILE'

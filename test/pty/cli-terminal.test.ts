@@ -309,8 +309,12 @@ describe('the interactive terminal', () => {
     const ran = await judy.waitFor(/error: 1x is not a count of messages/)
     assert.match(ran, /judy> HISTORY judy 1x\n/)
 
-    // PASSWORD alone: the current password, then the new one twice, all hidden, and nothing of
-    // them kept for Up.
+    // PASSWORD alone: the current password, checked at once (round 47: the new one was asked
+    // twice first), then the new one twice, all hidden, and nothing of them kept for Up.
+    await judy.line('PASSWORD')
+    await judy.waitFor(/judy> PASSWORD\nCurrent password: *$/)
+    await judy.line('not-judys-password')
+    await judy.waitFor(/Current password: *\nerror: the current password is not right: the password was not changed\njudy> *$/)
     await judy.line('PASSWORD')
     await judy.waitFor(/judy> PASSWORD\nCurrent password: *$/)
     await judy.line(JUDY_PASSWORD)

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { ErrorCode, is } from '../../../common/errors.ts'
+import { ErrorCode, ParleyError, is } from '../../../common/errors.ts'
 import { askPassword, askPasswordChange } from '../../../peer/cli/password-dialogue.ts'
 import type { AskHidden } from '../../../peer/cli/password-dialogue.ts'
 
@@ -57,4 +57,11 @@ test('PASSWORD asks the current password (again only when empty), then the new o
     'the two passwords differ | New password: ',
     'Again: '
   ])
+})
+
+test('PASSWORD checks the current password before it asks for the new one (round 47: asked twice, then told the first was wrong)', async () => {
+  const { ask, asked } = answering('not it')
+  await assert.rejects(askPasswordChange(ask, async current => { if (current !== 'old secret') throw new ParleyError(ErrorCode.BadCredentials, 'the current password is not right: the password was not changed') }),
+    (err: unknown) => is(err, ErrorCode.BadCredentials))
+  assert.deepEqual(asked, ['Current password: '], 'no new password asked for')
 })
