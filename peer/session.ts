@@ -65,7 +65,7 @@ export interface SentFile {
 
 export interface SessionOptions {
   /** The node's protocol services, started when it began to listen. */
-  direct: Pick<DirectService, 'post' | 'sendFile' | 'sendGroupKey' | 'connected' | 'openSession'> & Pick<EventEmitter<DirectServiceEvents>, 'on' | 'off'>
+  direct: Pick<DirectService, 'post' | 'sendFile' | 'sendGroupKey' | 'connected' | 'openSession' | 'checkAlive'> & Pick<EventEmitter<DirectServiceEvents>, 'on' | 'off'>
   groups: Pick<GroupService, 'deliver'>
   /** Where this session is offered to the protocols (at start) for what arrives. */
   gate: Pick<SignedInGate, 'open'>
@@ -713,12 +713,20 @@ export class Session {
 
   #onRendezvousEvent (event: RendezvousEvent): void {
     switch (event.type) {
-      case 'presence':
+      case 'presence': {
+        // Online again while online, outside the minutes after the rendezvous came back (when
+        // everyone signs in again): the account signed in from another connection, maybe on
+        // another device, and a connection we hold may be to one that froze (round 47).
+        const signedInElsewhere = event.online && Date.now() >= this.#presenceQuietUntil &&
+          (this.#presenceShown.get(event.username) ?? this.directory.answeredOnline(event.username)) === true
+        const peerId = this.store.pinnedPeerId(event.username)
+        if (signedInElsewhere && peerId !== undefined && this.#direct.connected(peerId)) this.#background(this.#direct.checkAlive(peerId))
         this.directory.presence(event.username, event.online)
         // (Nor is a blocked user's coming and going said: round 47.)
         if (this.#presenceIsNews(event.username, event.online) && !this.store.isBlocked(event.username)) this.#emit({ event: 'presence', user: event.username, online: event.online })
         if (event.online) this.outbox.flush(event.username)
         break
+      }
       case 'key-needed':
         this.#background(this.keyring.onKeyNeeded(event.group, event.epoch, event.username))
         break

@@ -12,6 +12,7 @@
  */
 import { EventEmitter } from 'node:events'
 import type { Connection, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { equals } from 'uint8arrays/equals'
 import { ErrorCode, ParleyError } from '../../common/errors.ts'
 import { randomBytesPooled } from '../../common/crypto/random.ts'
@@ -59,6 +60,11 @@ export interface Posted {
   acked: Promise<void>
 }
 
+/** A protocol nobody serves, asked for to see whether a peer answers at all (checkAlive). */
+const ALIVE_PROBE_PROTOCOL = '/parley/alive-probe/1.0.0'
+/** How long a live peer has to refuse it: a frozen one never does. */
+const ALIVE_PROBE_MS = 5_000
+
 /** A text's body on the wire, at most: MAX_TEXT_BYTES of text, its id and time, and for a group's
  * its envelope (epoch, nonce) and sealing (padding, MAC), with room to spare. */
 const MAX_TEXT_BODY_BYTES = MAX_TEXT_BYTES + 512
@@ -93,6 +99,27 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
   /** Is a session with this peer open now? Then it is reachable without a directory look-up. */
   connected (peerId: string): boolean {
     return this.sessions.find(peerId) !== undefined
+  }
+
+  /**
+   * Whether the peer at the other end of our connections to `peerId` still answers: a stream is
+   * asked for a protocol nobody serves, which a live peer refuses at once (multistream's `na`).
+   * One that does not answer within ALIVE_PROBE_MS is a process that froze (a laptop asleep), and
+   * its connections go, so that the next try dials where its account is now. The rendezvous says
+   * so when the account signs in from another connection (Session, `presence`): until
+   * 2026-12-07 a contact's texts went to the frozen device until its ack watch gave up, 30 s
+   * (round 47).
+   */
+  async checkAlive (peerId: string): Promise<void> {
+    await Promise.all(this.#components.node.getConnections(peerIdFromString(peerId)).map(async connection => {
+      try {
+        const stream = await connection.newStream(ALIVE_PROBE_PROTOCOL, { signal: AbortSignal.timeout(ALIVE_PROBE_MS) })
+        await stream.close().catch(() => {})
+      } catch (err) {
+        if (err instanceof Error && err.name === 'UnsupportedProtocolError') return // it answered
+        if (connection.status === 'open') connection.abort(new ParleyError(ErrorCode.Unreachable, 'the peer there stopped answering'))
+      }
+    }))
   }
 
   /** Open a session with `to` ahead of any message (or find the open one): groups/warm-sessions.ts. */

@@ -29,6 +29,9 @@ import { CHUNK_SIZE } from '../../../common/crypto/chunks.ts'
 import { cutSaid } from '../../../peer/files/handoff.ts'
 import { PartialTransfer } from '../../../peer/files/partial.ts'
 import { removeDir, tempDir } from '../../../harness/temp.ts'
+import { PeerProcess } from '../../../harness/processes.ts'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { openStream } from '../../../peer/transport/dial.ts'
 import { initiateDirectChannel } from '../../../peer/transport/channel.ts'
 import { formatHeader } from '../../../common/wire/headers.ts'
@@ -250,6 +253,35 @@ describe('texts on a session', () => {
         await p.direct.stop()
         await p.node.stop()
       }
+    }
+  })
+})
+
+describe('a peer that may have frozen', () => {
+  it('checkAlive keeps the connection to a peer that answers, and ends the one to a process that froze (round 47: 30 s of texts to a device asleep)', { timeout: 30_000 }, async () => {
+    const alice = await peer()
+    const bob = await peer()
+    const dir = await tempDir('parley-alive-')
+    // A real peer process, reached at its address, then stopped (SIGSTOP) as a laptop asleep is.
+    const frozen = await PeerProcess.start('frozen', '/ip4/127.0.0.1/tcp/9', dir)
+    try {
+      await alice.node.dial(bob.node.getMultiaddrs()[0]!)
+      const ready = frozen.events.find(e => e.event === 'ready')
+      await alice.node.dial(multiaddr(String((ready?.addrs as string[])[0])))
+      const frozenId = peerIdFromString(String(ready?.peerId))
+      await alice.direct.checkAlive(bob.node.peerId.toString())
+      assert.equal(alice.node.getConnections(bob.node.peerId).length, 1, 'bob answered: kept')
+      frozen.child.kill('SIGSTOP')
+      await alice.direct.checkAlive(frozenId.toString())
+      assert.equal(alice.node.getConnections(frozenId).filter(c => c.status === 'open').length, 0, 'no answer: ended')
+    } finally {
+      frozen.child.kill('SIGCONT')
+      await frozen.kill()
+      for (const p of [alice, bob]) {
+        await p.direct.stop()
+        await p.node.stop()
+      }
+      await removeDir(dir)
     }
   })
 })

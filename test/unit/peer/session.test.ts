@@ -38,7 +38,7 @@ const GROUP = toGroupName('club')
 
 /** The direct service as a session sees it: what was posted and handed, and which peers have a
  * session open. Everything posted is acknowledged at once. */
-class RecordingDirect extends EventEmitter<DirectServiceEvents> implements Pick<SessionOptions['direct'], 'post' | 'sendFile' | 'sendGroupKey' | 'connected' | 'openSession'> {
+class RecordingDirect extends EventEmitter<DirectServiceEvents> implements Pick<SessionOptions['direct'], 'post' | 'sendFile' | 'sendGroupKey' | 'connected' | 'openSession' | 'checkAlive'> {
   readonly posted: Array<{ to: string, header: SignalHeader }> = []
   /** Users a session was opened with ahead of any message. */
   readonly opened: string[] = []
@@ -51,6 +51,12 @@ class RecordingDirect extends EventEmitter<DirectServiceEvents> implements Pick<
 
   connected (peerId: string): boolean {
     return this.open.has(peerId)
+  }
+
+  /** Peers whose connections were checked for a frozen process (a sign-in elsewhere). */
+  readonly checked: string[] = []
+  async checkAlive (peerId: string): Promise<void> {
+    this.checked.push(peerId)
   }
 
   async post (to: Dialable, header: SignalHeader, _id: Uint8Array, _body: Record<string, unknown>, onSent?: () => void): Promise<Posted> {
@@ -268,6 +274,19 @@ describe('session (the composition root)', () => {
     events.push?.({ type: 'presence', username: toUsername('bob'), online: true })
     await session.outbox.idle()
     assert.deepEqual(delivered(), ['bob'])
+  })
+
+  it('a contact said online again while online (signed in from another connection) has the connection we hold checked; one coming online has not (round 47: 30 s to a frozen device)', async () => {
+    await session.directory.resolve(toUsername('bob')) // known online, and pinned
+    direct.open.add(bob.peerId)
+    events.push?.({ type: 'presence', username: toUsername('bob'), online: false })
+    events.push?.({ type: 'presence', username: toUsername('bob'), online: true })
+    assert.deepEqual(direct.checked, [], 'came online: nothing to check')
+    events.push?.({ type: 'presence', username: toUsername('bob'), online: true })
+    assert.deepEqual(direct.checked, [bob.peerId], 'online again: signed in elsewhere')
+    direct.open.delete(bob.peerId)
+    events.push?.({ type: 'presence', username: toUsername('bob'), online: true })
+    assert.deepEqual(direct.checked, [bob.peerId], 'no connection held: nothing to check')
   })
 
   it('a blocked user\'s coming and going is not said (round 47)', async () => {
