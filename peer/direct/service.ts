@@ -112,12 +112,13 @@ export class DirectService extends EventEmitter<DirectServiceEvents> {
    */
   async checkAlive (peerId: string): Promise<void> {
     await Promise.all(this.#components.node.getConnections(peerIdFromString(peerId)).map(async connection => {
+      const signal = AbortSignal.timeout(ALIVE_PROBE_MS)
       try {
-        const stream = await connection.newStream(ALIVE_PROBE_PROTOCOL, { signal: AbortSignal.timeout(ALIVE_PROBE_MS) })
+        const stream = await connection.newStream(ALIVE_PROBE_PROTOCOL, { signal, runOnLimitedConnection: true })
         await stream.close().catch(() => {})
-      } catch (err) {
-        if (err instanceof Error && err.name === 'UnsupportedProtocolError') return // it answered
-        if (connection.status === 'open') connection.abort(new ParleyError(ErrorCode.Unreachable, 'the peer there stopped answering'))
+      } catch {
+        // Only silence counts: a refusal (`na`), or any other failure that came back, is an answer.
+        if (signal.aborted && connection.status === 'open') connection.abort(new ParleyError(ErrorCode.Unreachable, 'the peer there stopped answering'))
       }
     }))
   }
