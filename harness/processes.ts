@@ -109,6 +109,11 @@ export async function spawnRendezvous (dataDir: string, timeoutMs = 15_000, port
 
 export type PeerEventLine = Record<string, unknown> & { event: string }
 
+/** The node arguments of a peer as `npm run peer` starts it, on 127.0.0.1 with --json. */
+function peerArgs (rendezvous: string, dataDir: string, extra: string[]): string[] {
+  return [...PEER_PROGRAM, '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--json', '--no-mdns', ...extra]
+}
+
 /** A real peer process, started as `npm run peer -- <port>` starts it (PEER_PROGRAM), with
  * --json, driven line by line over stdin; its JSON events are collected to be awaited. */
 export class PeerProcess {
@@ -136,12 +141,25 @@ export class PeerProcess {
 
   /** Start a peer on 127.0.0.1 with its own data folder; resolves at its `ready` event. */
   static async start (name: string, rendezvous: string, dataDir: string, extra: string[] = [], env = PROGRAM_ENV): Promise<PeerProcess> {
-    const child = spawn(process.execPath, [...PEER_PROGRAM, '0', '--rendezvous', rendezvous, '--data', dataDir, '--host', '127.0.0.1', '--json', '--no-mdns', ...extra], {
-      cwd: ROOT,
-      env,
-      stdio: ['pipe', 'pipe', 'pipe']
-    })
+    const child = spawn(process.execPath, peerArgs(rendezvous, dataDir, extra), { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] })
     return await PeerProcess.attach(child, name)
+  }
+
+  /**
+   * A peer as `start` runs it, with `mountPoint` (a folder that exists) a tmpfs of `size` of its
+   * own: mounted in a mount namespace made for its process (`unshare -rm`: no root needed, and
+   * nothing outside the process sees it). The same process all along (unshare and sh exec), so
+   * `/proc/<pid>/root` sees its mounts (`mounted`).
+   */
+  static async startOnOwnDisk (name: string, rendezvous: string, dataDir: string, mountPoint: string, size: string): Promise<PeerProcess> {
+    const child = spawn('unshare', ['-rm', 'sh', '-c', `mount -t tmpfs -o size=${size},mode=0700 tmpfs "$0" && exec "$@"`, mountPoint,
+      process.execPath, ...peerArgs(rendezvous, dataDir, [])], { cwd: ROOT, env: PROGRAM_ENV, stdio: ['pipe', 'pipe', 'pipe'] })
+    return await PeerProcess.attach(child, name, 30_000)
+  }
+
+  /** `path` as this process sees it, through its own mounts (startOnOwnDisk). */
+  mounted (path: string): string {
+    return join(`/proc/${this.child.pid}/root`, path)
   }
 
   /** A peer process started some other way (inside a network namespace, say), with --json. */

@@ -1,24 +1,22 @@
 /**
  * A downloads folder on a file system of its own (a mount, or a link to another disk), as a
  * person may have it: bob's `downloads` is a tmpfs mounted in a mount namespace made for his
- * process (`unshare -rm`, as full-disk.test.ts does), while what he keeps of a cut file lives
+ * process (PeerProcess.startOnOwnDisk, as full-disk.test.ts has it), while what he keeps of a cut file lives
  * beside it, on the disk of his data folder. A file cut mid-way keeps what came and resumes from
  * it. Until 2026-12-07 the move across the two failed (EXDEV): nothing was kept, and every cut
  * started over from the first byte (round 46).
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
-import { PEER_PROGRAM, PROGRAM_ENV, PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
+import { PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
 import type { PeerEventLine, ServerProcess } from '../../harness/processes.ts'
 import { makeRandom } from '../../harness/media.ts'
 import { CHECKPOINT_CHUNKS } from '../../peer/files/constants.ts'
 import { CHUNK_SIZE } from '../../common/crypto/index.ts'
 
-const ROOT = new URL('../../', import.meta.url).pathname
 const PASSWORD = 'downloads elsewhere'
 const MiB = 1024 * 1024
 const SIZE = 24 * MiB + 4_321
@@ -38,13 +36,7 @@ describe('a downloads folder on another file system', () => {
     const bobDir = join(dir, 'bob')
     const downloads = join(bobDir, 'bob', 'downloads')
     await mkdir(downloads, { recursive: true, mode: 0o700 })
-    const child = spawn('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=64m,mode=0700 tmpfs "$0" && exec "$@"', downloads,
-      process.execPath, ...PEER_PROGRAM, '0', '--rendezvous', server.addr.toString(), '--data', bobDir, '--host', '127.0.0.1', '--json', '--no-mdns'], {
-      cwd: ROOT,
-      env: PROGRAM_ENV,
-      stdio: ['pipe', 'pipe', 'pipe']
-    })
-    bob = await PeerProcess.attach(child, 'bob', 30_000)
+    bob = await PeerProcess.startOnOwnDisk('bob', server.addr.toString(), bobDir, downloads, '64m')
     await alice.run(`SIGNUP alice ${PASSWORD}`, is('signed-up'))
     const made = await bob.run(`SIGNUP bob ${PASSWORD}`, e => e.event === 'signed-up' || e.event === 'error')
     assert.equal(made.event, 'signed-up', JSON.stringify(made))
@@ -75,7 +67,7 @@ describe('a downloads folder on another file system', () => {
     const retryFrom = alice.events.length
     alice.send(`LOGIN alice ${PASSWORD}`)
     const arrived = await bob.waitFor(is('file', { id: progress.id, from: 'alice' }), 60_000, bobFrom)
-    assert.deepEqual(await readFile(join(`/proc/${bob.child.pid}/root`, String(arrived.path))), content, 'byte-identical')
+    assert.deepEqual(await readFile(bob.mounted(String(arrived.path))), content, 'byte-identical')
     const firstSend = alice.events.slice(retryFrom).find((e: PeerEventLine) => e.event === 'progress' && e.direction === 'send' && e.id === progress.id)
     const resumedAt = Number(firstSend?.bytes)
     assert.ok(resumedAt >= CUT_AT && resumedAt <= cutAt + CHECKPOINT_CHUNKS * CHUNK_SIZE, `resumed at ${resumedAt} B, cut after ${cutAt} B`)

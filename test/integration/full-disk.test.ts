@@ -10,18 +10,16 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdir, readFile, rm, statfs, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
-import { PEER_PROGRAM, PROGRAM_ENV, PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
+import { PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
 import type { PeerEventLine, ServerProcess } from '../../harness/processes.ts'
 import { makeRandom } from '../../harness/media.ts'
 import { CHECKPOINT_CHUNKS } from '../../peer/files/constants.ts'
 import { CHUNK_SIZE } from '../../common/crypto/index.ts'
 import { ErrorCode } from '../../common/errors.ts'
 
-const ROOT = new URL('../../', import.meta.url).pathname
 const PASSWORD = 'full disk 42'
 const MiB = 1024 * 1024
 const DISK = '40m'
@@ -43,15 +41,8 @@ describe('a receiver\'s disk that fills mid-file', () => {
     alice = await PeerProcess.start('alice', server.addr.toString(), join(dir, 'alice'))
     const bobDir = join(dir, 'bob')
     await mkdir(bobDir)
-    const child = spawn('unshare', ['-rm', 'sh', '-c', `mount -t tmpfs -o size=${DISK},mode=0700 tmpfs "$0" && exec "$@"`, bobDir,
-      process.execPath, ...PEER_PROGRAM, '0', '--rendezvous', server.addr.toString(), '--data', bobDir, '--host', '127.0.0.1', '--json', '--no-mdns'], {
-      cwd: ROOT,
-      env: PROGRAM_ENV,
-      stdio: ['pipe', 'pipe', 'pipe']
-    })
-    bob = await PeerProcess.attach(child, 'bob', 30_000)
-    // The same process all along (unshare and sh exec), so its /proc entry sees its own mounts.
-    bobDisk = join(`/proc/${child.pid}/root`, bobDir)
+    bob = await PeerProcess.startOnOwnDisk('bob', server.addr.toString(), bobDir, bobDir, DISK)
+    bobDisk = bob.mounted(bobDir)
     await alice.run(`SIGNUP alice ${PASSWORD}`, is('signed-up'))
     await bob.run(`SIGNUP bob ${PASSWORD}`, is('signed-up'))
     await alice.run('SEND bob hello', is('delivered', { to: 'bob' }))
@@ -120,7 +111,7 @@ describe('a receiver\'s disk that fills mid-file', () => {
     await rm(filler)
     const retryFrom = alice.events.length
     const arrived = await bob.waitFor(is('file', { from: 'alice', name: 'movie.bin' }), 60_000, bobFrom)
-    assert.deepEqual(await readFile(join(`/proc/${bob.child.pid}/root`, String(arrived.path))), content, 'byte-identical')
+    assert.deepEqual(await readFile(bob.mounted(String(arrived.path))), content, 'byte-identical')
     await alice.waitFor(is('delivered', { id: waiting.id, to: 'bob' }), 10_000, retryFrom)
     const firstSend = alice.events.slice(retryFrom).find((e: PeerEventLine) => e.event === 'progress' && e.direction === 'send' && e.id === waiting.id)
     const resumedAt = Number(firstSend?.bytes)
