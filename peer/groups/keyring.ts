@@ -267,7 +267,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     if (last !== undefined && Date.now() < this.#awayUntil) return { info: last, answered: false }
     // The request under way since this list last changed, or a new one.
     const generation = this.#generation.get(group) ?? 0
-    const asking = this.#asking.ask(this.#questionOf(group), async () => await this.#members(group, generation))
+    const asking = this.#asking.ask(this.#questionOf(group, generation), async () => await this.#members(group, generation))
     try {
       if (!patient || last === undefined || this.#joined.has(group)) return { info: await asking.answer, answered: true }
       const info = await asking.within(this.#patienceMs)
@@ -281,8 +281,8 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   }
 
   /** The key of the question for a group's list since it last changed (#asking). */
-  #questionOf (group: string): string {
-    return `${group}\n${this.#generation.get(group) ?? 0}`
+  #questionOf (group: string, generation = this.#generation.get(group) ?? 0): string {
+    return `${group}\n${generation}`
   }
 
   /** Ask the rendezvous for the group's list; cached unless it changed meanwhile, kept for when
