@@ -85,6 +85,7 @@ async function volatileUser (dir: string, name: string, senders: Map<string, str
   const inbox: SignedInUser['inbox'] = {
     senderOf: async (peerId: string) => toUsername(senders.get(peerId) ?? 'unknown'),
     blockedRefusal: () => undefined,
+    whileUnblocked: () => ({ signal: new AbortController().signal, done: () => {} }),
     takeText: async (_from, _id, _after, open) => { await open() },
     hasFile: () => false,
     onFile: async () => {},

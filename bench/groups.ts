@@ -59,6 +59,7 @@ function memoryInbox (names: Map<string, string>): SignedInUser['inbox'] {
   return {
     senderOf: async (peerId: string) => toUsername(names.get(peerId) ?? 'unknown'),
     blockedRefusal: () => undefined,
+    whileUnblocked: () => ({ signal: new AbortController().signal, done: () => {} }),
     takeText: async (_from, _id, _after, open) => { await open() },
     hasFile: () => false,
     onFile: async () => {},

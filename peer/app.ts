@@ -20,7 +20,7 @@ import { RendezvousClient, mayHaveBeenDone, rendezvousAway, rendezvousOutOfReach
 import type { SignupArgs } from './rendezvous-client.ts'
 import { Session } from './session.ts'
 import type { LeftBehind } from './session.ts'
-import { dropGroupPartials } from './files/index.ts'
+import { dropGroupPartials, dropPartialsFrom } from './files/index.ts'
 import { directService } from './direct/service.ts'
 import type { DirectService } from './direct/service.ts'
 import { groupService } from './groups/service.ts'
@@ -625,7 +625,12 @@ export class ParleyPeer {
       })
     }
     const added = session.store.block(name)
-    this.#emit({ event: 'blocked', user: name, already: !added })
+    // What they are sending now stops, and what was kept of their cut files goes: none of it is
+    // taken (until 2026-12-07 a file coming in went on to its end, and a kept part stayed a
+    // week: round 47).
+    session.inbox.blocked(name)
+    const partsRemoved = (await dropPartialsFrom(session.downloadsDir, name)).length
+    this.#emit({ event: 'blocked', user: name, already: !added, partsRemoved })
   }
 
   /** UNBLOCK <user>: what they send is taken again (what they sent meanwhile was refused, and
@@ -768,6 +773,11 @@ export class ParleyPeer {
       groups: list.status === 'fulfilled' ? list.value.groups.map(g => g.group) : [],
       mine: ours.status === 'fulfilled' ? ours.value.groups.map(g => g.group) : undefined
     }
+  }
+
+  /** Those blocked here, from the store: what UNBLOCK is offered (never waits on the rendezvous). */
+  blockedUsers (): string[] {
+    return this.#session?.store.blocked() ?? []
   }
 
   /** Wait for deliveries in progress (stdin ended: let what was typed go out first). */

@@ -21,7 +21,7 @@ export interface HistoryLine { id: string, direction: 'in' | 'out', from: string
  * sent failed a check, `local` this side could not take it (the disk, a fault here), `no-space`
  * this side's disk is full (what came is kept for the rest), `signed-out` we signed out (QUIT, or the account signed in on another device),
  * `abandoned` the sender gave it up, `left` the sender (or we) left its group: what was kept of it is removed. */
-export type FileCutCause = 'gone' | 'stalled' | 'invalid' | 'local' | 'no-space' | 'signed-out' | 'abandoned' | 'left'
+export type FileCutCause = 'gone' | 'stalled' | 'invalid' | 'local' | 'no-space' | 'signed-out' | 'abandoned' | 'left' | 'blocked'
 
 export type PeerEvent =
   | { event: 'ready', peerId: string, addrs: string[], rendezvous: string }
@@ -91,8 +91,9 @@ export type PeerEvent =
   /** `changed`: the identity trusted now is not the one pinned before (false: TRUST of an
    * identity that never changed, which only confirms it). */
   | { event: 'trusted', user: string, peerId: string, changed: boolean }
-  /** BLOCK and UNBLOCK; `already`: it was so before, nothing changed. */
-  | { event: 'blocked', user: string, already: boolean }
+  /** BLOCK and UNBLOCK; `already`: it was so before, nothing changed. `partsRemoved`: what was
+   * kept of the user's cut files, removed (a file of theirs coming in stops: `file-cut`, `blocked`). */
+  | { event: 'blocked', user: string, already: boolean, partsRemoved: number }
   | { event: 'unblocked', user: string, already: boolean }
   /** BLOCK alone: the users blocked, by name. */
   | { event: 'blocklist', users: string[] }

@@ -53,6 +53,8 @@ export class Inbox {
   readonly #warnings: WarningThrottle
   readonly #order: ArrivalOrder
   readonly #catchUp = new CatchUpOrder()
+  /** Senders whose files are coming in now, each with what stops them (`blocked`). */
+  readonly #taking = new Map<string, { controller: AbortController, files: number }>()
 
   /** `perSecond` and `burst` are the limits per sender (the benchmark lifts them to measure the
    * pipeline itself, not the policy). */
@@ -81,6 +83,27 @@ export class Inbox {
    * with this once it can. */
   blockedRefusal (from: string): ParleyError | undefined {
     return this.#store.isBlocked(from) ? blockedSenders.add(new ParleyError(ErrorCode.Forbidden, BLOCKED_SENDER)) : undefined
+  }
+
+  /** Aborted once our user blocks `from` (`blocked`): a file of theirs coming in stops there,
+   * and what came of it goes (handoff.ts). `done` when the file is over. */
+  whileUnblocked (from: string): { signal: AbortSignal, done: () => void } {
+    let taking = this.#taking.get(from)
+    if (taking === undefined) this.#taking.set(from, taking = { controller: new AbortController(), files: 0 })
+    const held = taking
+    held.files++
+    return {
+      signal: held.controller.signal,
+      done: () => { if (--held.files === 0 && this.#taking.get(from) === held) this.#taking.delete(from) }
+    }
+  }
+
+  /** Our user blocked `from` (the store says so already): files of theirs coming in stop now
+   * (until 2026-12-07 one went on to its end, and was shown: round 47). */
+  blocked (from: string): void {
+    // Marked as a blocked sender's refusal: our user chose it, nothing to warn of.
+    this.#taking.get(from)?.controller.abort(blockedSenders.add(new ParleyError(ErrorCode.Forbidden, `you blocked ${from}`)))
+    this.#taking.delete(from)
   }
 
   #refuseIfBlocked (from: string): void {

@@ -13,7 +13,7 @@ import type { Username } from '../common/wire/names.ts'
 /** What the protocols need of the signed-in user: where arrivals go and the group keys. */
 export interface SignedInUser {
   username: Username
-  inbox: Pick<Inbox, 'senderOf' | 'blockedRefusal' | 'takeText' | 'hasFile' | 'onFile' | 'onInboundError'>
+  inbox: Pick<Inbox, 'senderOf' | 'blockedRefusal' | 'whileUnblocked' | 'takeText' | 'hasFile' | 'onFile' | 'onInboundError'>
   keys: Pick<GroupKeyring, 'acceptHandedKey' | 'info' | 'keyForSender' | 'whileMember' | 'listForSender'>
   downloadsDir: string
   /** Aborted at sign-out: every direct session served for this user ends with it. */

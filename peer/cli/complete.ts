@@ -13,8 +13,9 @@ import { isSafeText } from './safe-text.ts'
 import { byName } from './format.ts'
 
 /** `mine`: the groups we are known to be in (a JOIN does not offer them); undefined while that
- * is not known (the rendezvous did not answer, and nothing said so yet). */
-export interface KnownNames { users: Iterable<string>, groups: Iterable<string>, mine?: Iterable<string> | undefined }
+ * is not known (the rendezvous did not answer, and nothing said so yet). `blocked`: those
+ * UNBLOCK is offered (the store's list, kept here, never waits on the rendezvous). */
+export interface KnownNames { users: Iterable<string>, groups: Iterable<string>, mine?: Iterable<string> | undefined, blocked?: Iterable<string> }
 
 /** readline's completer answer: the candidates, and the part of the line they replace. A relative
  * path is completed in `cwd`: the folder SENDFILE reads it from (userFolder). */
@@ -48,6 +49,8 @@ export function complete (line: string, names: KnownNames, cwd: string = userFol
 function candidatesFor (slot: Slot, names: KnownNames): string[] {
   switch (slot) {
     case 'user': return [...names.users]
+    // Only those blocked: until 2026-12-07 UNBLOCK offered every user (round 47).
+    case 'blocked-user': return [...names.blocked ?? []]
     case 'group': return [...names.groups]
     // In none, none (until 2026-12-06 every group then: round 15); not known, every group.
     case 'our-group': return [...names.mine ?? names.groups]

@@ -360,6 +360,7 @@ function cutExplained (cause: FileCutCause, from: string, reason: string): strin
     case 'signed-out': return `you signed out here; ${from} sends it again where you sign in next`
     case 'abandoned': return `${from} gave it up (${reason}); what came is removed`
     case 'left': return `${reason}, so the rest will not come; what came is removed`
+    case 'blocked': return `${reason}, so the rest is not taken; what came is removed`
   }
 }
 
@@ -535,7 +536,8 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
         : `Signed in as ${event.username}.`
     case 'blocked': return event.already
       ? `${event.user} was blocked already.`
-      : `Blocked ${event.user}: nothing ${event.user} sends is taken here, and ${event.user} is told so when it is refused. UNBLOCK ${event.user} undoes it.`
+      : `Blocked ${event.user}: nothing ${event.user} sends is taken here, and ${event.user} is told so when it is refused. UNBLOCK ${event.user} undoes it.` +
+        (event.partsRemoved === 0 ? '' : ` What came of ${event.partsRemoved === 1 ? `a file of ${event.user}'s that was cut is` : `${event.partsRemoved} files of ${event.user}'s that were cut is`} removed.`)
     case 'unblocked': return event.already ? `${event.user} was not blocked.` : `Unblocked ${event.user}: what ${event.user} sends from now on comes in (what was refused meanwhile does not come).`
     case 'blocklist': return event.users.length === 0 ? 'Nobody is blocked.' : `Blocked: ${event.users.join(', ')}.`
     case 'password-changed': return `Password changed: ${event.username} signs in with the new one from now on, here and on any other device.`

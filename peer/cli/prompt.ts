@@ -589,6 +589,11 @@ export class Prompt {
   }
 
   async #knownNames (): Promise<KnownNames> {
+    return { ...await this.#namesKnownAround(), blocked: this.#peer.blockedUsers() }
+  }
+
+  /** The names learned here, and the directory's (asked at most every NAMES_FRESH_MS). */
+  async #namesKnownAround (): Promise<KnownNames> {
     const cached = this.#directory
     if (cached !== undefined && Date.now() - cached.at < NAMES_FRESH_MS) return this.#names.with(cached.names)
     let timer: NodeJS.Timeout | undefined

@@ -208,7 +208,10 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
     // Our sign-out ends it too, at once: the part is kept and the cut said before the program goes.
     // So does leaving its group, and nothing of it is kept: the members send us no more.
     const left = announced.whileMember ?? new AbortController().signal
-    const signal = AbortSignal.any([watch.signal, user.signal, left])
+    // Blocking its sender ends it too, and nothing of it is kept.
+    const unblocked = user.inbox.whileUnblocked(from)
+    const ended = left.aborted ? left : unblocked.signal
+    const signal = AbortSignal.any([watch.signal, user.signal, left, unblocked.signal])
     try {
       await channel.send({ have, ...(partial.offer !== undefined ? { resume: partial.offer } : {}) }, { signal })
       const file = await receiveFile({
@@ -234,20 +237,21 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
         arrived.bytes = Math.min(partial.offer.from * CHUNK_SIZE, arrived.total)
       }
       // Said once it had started (a progress was shown): a refusal at the offer is not a cut.
+      const cause = left.aborted ? 'left' : unblocked.signal.aborted ? 'blocked' : cutCause(err, watch.signal, user.signal)
+      if (cause === 'left' || cause === 'blocked') await partial.discard()
       if (arrived.bytes > 0) {
-        const cause = left.aborted ? 'left' : cutCause(err, watch.signal, user.signal)
-        if (cause === 'left') await partial.discard()
-        handOff.emit({ event: 'file-cut', id: hex, from, group: announced.group, name: announced.name, ...arrived, cause, reason: asParleyError(left.aborted ? left.reason : err).message })
+        handOff.emit({ event: 'file-cut', id: hex, from, group: announced.group, name: announced.name, ...arrived, cause, reason: asParleyError(ended.aborted ? ended.reason : err).message })
         // Said now; a chunk cut short (a sender whose process ended between two writes of one)
         // is not also a fault to warn about: it is a sender that went away.
         if (endedInsideFrame(err)) throw new ParleyError(ErrorCode.Unreachable, `${from} went away in the middle of ${announced.name}`, { cause: err })
         // Nor is a full disk or another fault of ours, said in that line with its reason, a
         // refusal of the sender's to warn about too (round 15: a disk too full to keep the part
         // said both); nor our leaving the group.
-        if (cause === 'no-space' || cause === 'local' || cause === 'left') cutsSaid.add(err)
+        if (cause === 'no-space' || cause === 'local' || cause === 'left' || cause === 'blocked') cutsSaid.add(err)
       }
       throw err
     } finally {
+      unblocked.done()
       watch.done()
       partial.release()
     }

@@ -3,5 +3,5 @@ export { describeLocalFile, fileToDeliver, fileToQueue, hashFile, sendFile } fro
 export { receiveFile } from './receive.ts'
 export { watchTransfer } from './progress.ts'
 export type { ReceivedFile } from './receive.ts'
-export { PartialTransfer, dropGroupPartials, keptGroupParts, partialDirOf, tidyPartials } from './partial.ts'
+export { PartialTransfer, dropGroupPartials, dropPartialsFrom, keptGroupParts, partialDirOf, tidyPartials } from './partial.ts'
 export { resumePoint } from './wire.ts'

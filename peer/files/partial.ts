@@ -517,6 +517,23 @@ export async function dropGroupPartials (downloadsDir: string, group: string, se
   return dropped
 }
 
+/** Remove what is kept of every file `sender` sent (direct or to a group) and was cut, but not a
+ * transfer in progress (its receive drops it as it stops: handoff.ts): BLOCK. */
+export async function dropPartialsFrom (downloadsDir: string, sender: string): Promise<DroppedPart[]> {
+  const dir = partialDirOf(downloadsDir)
+  const dropped: DroppedPart[] = []
+  for (const entry of await readdir(dir).catch(() => [] as string[])) {
+    const [, from, hex, kind] = KEY_PATTERN.exec(entry) ?? []
+    if (from !== sender || hex === undefined || kind !== 'state') continue
+    const key = `${from}-${hex}`
+    if (claims.has(`${dir}\0${key}`)) continue
+    const state = await readState(join(dir, entry))
+    await dropKey(dir, downloadsDir, key)
+    dropped.push({ id: hex, sender: from, name: state?.name, bytes: Math.min((state?.chunks ?? 0) * CHUNK_SIZE, state?.size ?? 0), size: state?.size ?? 0 })
+  }
+  return dropped
+}
+
 /** What is kept of group files that were cut, with their group. */
 export async function keptGroupParts (downloadsDir: string): Promise<Array<DroppedPart & { group: string }>> {
   const dir = partialDirOf(downloadsDir)

@@ -6,9 +6,10 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { writeFile } from 'node:fs/promises'
+import { readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeDir, tempDir } from '../../harness/temp.ts'
+import { partialDirOf } from '../../peer/files/index.ts'
 import { PeerProcess, is, spawnRendezvous } from '../../harness/processes.ts'
 import type { PeerEventLine, ServerProcess } from '../../harness/processes.ts'
 
@@ -46,8 +47,8 @@ describe('BLOCK: a user whose messages are refused', () => {
     await mallory.run('SEND alice hi alice', is('delivered', { to: 'alice' }))
     await first
 
-    assert.deepEqual(await alice.run('BLOCK mallory', answer(['blocked'])), { event: 'blocked', user: 'mallory', already: false })
-    assert.deepEqual(await alice.run('BLOCK mallory', answer(['blocked'])), { event: 'blocked', user: 'mallory', already: true })
+    assert.deepEqual(await alice.run('BLOCK mallory', answer(['blocked'])), { event: 'blocked', user: 'mallory', already: false, partsRemoved: 0 })
+    assert.deepEqual(await alice.run('BLOCK mallory', answer(['blocked'])), { event: 'blocked', user: 'mallory', already: true, partsRemoved: 0 })
     assert.deepEqual(await alice.run('BLOCK', answer(['blocklist'])), { event: 'blocklist', users: ['mallory'] })
     const nobody = await alice.run('BLOCK nobody', answer(['blocked']))
     assert.deepEqual([nobody.code, nobody.message], ['ERR_NOT_FOUND', 'no user "nobody": nobody was blocked'])
@@ -97,5 +98,26 @@ describe('BLOCK: a user whose messages are refused', () => {
     await mallory.run('SEND alice sorry', is('delivered', { to: 'alice' }))
     await again
     assert.deepEqual(alice.events.filter(e => e.from === 'mallory' && e.event === 'message').map(e => e.text), ['hi alice', 'sorry'])
+  })
+
+  test('BLOCK stops a file of theirs coming in, and keeps nothing of it; its sender is told, and does not try again (round 47)', { timeout: 60_000 }, async () => {
+    const file = join(dir, 'film.mkv')
+    await writeFile(file, Buffer.alloc(64 * 1024 * 1024, 3))
+    const aliceFrom = alice.events.length
+    const malloryFrom = mallory.events.length
+    mallory.send(`SENDFILE ${file} alice`)
+    await alice.waitFor(e => e.event === 'progress' && e.direction === 'receive' && e.peer === 'mallory' && Number(e.bytes) >= 2 * 1024 * 1024, 30_000, aliceFrom)
+    const blocked = await alice.run('BLOCK mallory', answer(['blocked']))
+    assert.equal(blocked.event, 'blocked', JSON.stringify(blocked))
+    const cut = await alice.waitFor(is('file-cut', { from: 'mallory', name: 'film.mkv' }), 10_000, aliceFrom)
+    assert.equal(cut.cause, 'blocked', JSON.stringify(cut))
+    assert.equal(cut.reason, 'you blocked mallory')
+    const told = await mallory.waitFor(e => e.event === 'undelivered' || (e.event === 'delivered' && e.to === 'alice'), 40_000, malloryFrom)
+    assert.match(String(told.message), /refused by the recipient: you are blocked/, JSON.stringify(told))
+    // Nothing of it here: no file, no part in downloads, nothing kept for a resume.
+    const downloads = join(dir, 'alice', 'alice', 'downloads')
+    assert.deepEqual((await readdir(downloads).catch(() => [])).filter(name => name.startsWith('film')), [])
+    assert.deepEqual((await readdir(partialDirOf(downloads)).catch(() => [])).filter(name => name.startsWith('mallory-')), [])
+    assert.equal(alice.events.slice(aliceFrom).filter(e => e.event === 'file' || e.event === 'warning').length, 0, 'nor shown, nor warned of')
   })
 })

@@ -111,6 +111,10 @@ test('BLOCK takes one user or none (the list); UNBLOCK one', () => {
   assert.deepEqual(parseCommand('UNBLOCK mallory'), { verb: 'UNBLOCK', user: 'mallory' })
   assert.throws(() => parseCommand('BLOCK a b'), (err: unknown) => is(err, ErrorCode.Usage) && (err as Error).message === 'usage: BLOCK [<user>]')
   assert.throws(() => parseCommand('UNBLOCK'), (err: unknown) => is(err, ErrorCode.Usage) && (err as Error).message === 'usage: UNBLOCK <user>')
+  // `#trip` is a group, as HISTORY writes it: said so, not "invalid username" (round 47).
+  assert.throws(() => parseCommand('BLOCK #trip'), (err: unknown) => is(err, ErrorCode.Usage) && (err as Error).message === '#trip is a group: BLOCK takes a user (BLOCK [<user>])')
+  assert.throws(() => parseCommand('VERIFY #trip'), (err: unknown) => is(err, ErrorCode.Usage) && (err as Error).message === '#trip is a group: VERIFY takes a user (VERIFY <user>)')
+  assert.throws(() => parseCommand('UNBLOCK #'), (err: unknown) => is(err, ErrorCode.InvalidName), 'no group\'s name either: the username rule speaks')
 })
 
 test('HISTORY says what a count may be; a file path starting with ~ is the home folder, as in a shell', () => {

@@ -34,6 +34,10 @@ test('users after SEND, VERIFY, TRUST; groups after SENDGROUP, JOIN, LEAVE, MEMB
   }
   assert.deepEqual(complete('JOIN #f', { ...names, mine: ['friends'] }), [['#family '], '#f'], 'JOIN: still not the groups we are in')
   assert.deepEqual(complete('SEND bob hel', names), [[], 'hel'], 'message text is not completed')
+  // UNBLOCK offers those blocked, BLOCK everyone (until 2026-12-07 UNBLOCK offered everyone: round 47).
+  assert.deepEqual(complete('UNBLOCK b', { ...names, blocked: ['bobby'] }), [['bobby '], 'b'])
+  assert.deepEqual(complete('UNBLOCK ', names), [[], ''], 'nobody blocked, nobody offered')
+  assert.deepEqual(complete('BLOCK b', { ...names, blocked: ['bobby'] }), [['bob ', 'bobby '], 'b'])
   assert.deepEqual(complete('WHO x', names), [[], 'x'])
   // JOIN does not offer a group we are in (until 2026-12-06 it did); the others still do.
   const inFriends = { ...names, mine: ['friends'] }

@@ -12,7 +12,7 @@ import type { ParleyError } from '../../../common/errors.ts'
 import { FramedStream } from '../../../common/wire/frames.ts'
 import { formatHeader } from '../../../common/wire/headers.ts'
 import { MAX_FILE_BYTES } from '../../../common/wire/limits.ts'
-import { PartialTransfer, describeLocalFile, dropGroupPartials, fileToDeliver, fileToQueue, hashFile, partialDirOf, receiveFile, resumePoint, sendFile, watchTransfer } from '../../../peer/files/index.ts'
+import { PartialTransfer, describeLocalFile, dropGroupPartials, dropPartialsFrom, fileToDeliver, fileToQueue, hashFile, partialDirOf, receiveFile, resumePoint, sendFile, watchTransfer } from '../../../peer/files/index.ts'
 import type { ReceivedFile } from '../../../peer/files/index.ts'
 import { nameCandidate } from '../../../peer/files/disk.ts'
 import { readPartialState, resetSweeps, tidyPartials } from '../../../peer/files/partial.ts'
@@ -745,6 +745,22 @@ describe('resuming a cut transfer (issue 7)', () => {
     assert.equal((await dropGroupPartials(dir, 'club')).length, 1)
     assert.deepEqual(await kept(dir), [direct, work].flatMap(key => [`${key}.part`, `${key}.state`]).sort())
     assert.equal((await dropGroupPartials(dir, 'club')).length, 0)
+  })
+
+  test('blocking a sender drops what is kept of every file of theirs, direct and group, and nobody else\'s (round 47)', async () => {
+    const dir = await freshDir()
+    const cut = async (sender: string, group?: string): Promise<string> => {
+      const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * 20)))
+      await attempt(f, dir, { cutAfter: 11, sender, ...(group !== undefined ? { group } : {}) })
+      return keyOf(f, sender)
+    }
+    await cut('mallory')
+    await cut('mallory', 'club')
+    const carols = await cut('carol')
+    const dropped = await dropPartialsFrom(dir, 'mallory')
+    assert.deepEqual(dropped.map(part => [part.sender, part.bytes, part.size]), [['mallory', 11 * CHUNK_SIZE, 20 * CHUNK_SIZE], ['mallory', 11 * CHUNK_SIZE, 20 * CHUNK_SIZE]])
+    assert.deepEqual(await kept(dir), [`${carols}.part`, `${carols}.state`])
+    assert.deepEqual(await dropPartialsFrom(dir, 'mallory'), [])
   })
 
   test('a transfer cut after k chunks resumes at k on the next attempt, and the file is byte-identical', async () => {

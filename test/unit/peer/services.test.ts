@@ -55,6 +55,7 @@ function userOf (username: string, names: Map<string, string>, texts: IncomingTe
     inbox: {
       senderOf: async peerId => toUsername(names.get(peerId) ?? 'unknown'),
       blockedRefusal: () => undefined,
+      whileUnblocked: () => ({ signal: new AbortController().signal, done: () => {} }),
       takeText: async (_from, _id, _after, open) => { texts.push(await open()) },
       hasFile: () => false,
       onFile: async () => {},
