@@ -228,7 +228,7 @@ async function upgrade (host: AccountHost, signed: SignedIn, password: string, a
  * it, before this folder is written (a folder that cannot be written to fails the change here, but
  * the new password is the account's all the same).
  */
-export async function changePassword (host: AccountHost, signed: SignedIn, current: string, next: string, onChanged: (signed: SignedIn) => void): Promise<void> {
+export async function changePassword (host: AccountHost, signed: SignedIn, current: string, next: string, onChanged: (signed: SignedIn) => void, onUnsettled?: (settle: UnsettledChange) => void): Promise<void> {
   const refused = passwordProblem(next)
   if (refused !== undefined) throw new ParleyError(refused.code, `${refused.message}: the password was not changed`)
   const { kdf } = await checkCurrentPassword(host, signed, current)
@@ -237,17 +237,37 @@ export async function changePassword (host: AccountHost, signed: SignedIn, curre
   const newKdf = weakerKdf(kdf, KDF_PARAMS) ? { ...KDF_PARAMS } : kdf
   const credentials = await credentialsFor(signed.username, next, newSaltBytes, newKdf)
   const dataKey = wrapSecret(credentials.wrapKey, accountKeyContext(signed.username), signed.wrapKey)
-  await host.rendezvous().rekey({ authKey: signed.authKey, salt: newSaltBytes, kdf: newKdf, newAuthKey: credentials.authKey, dataKey })
-    .catch(async (err: unknown) => { await settleRekey(host, signed.username, newSaltBytes, err) })
-  onChanged({ ...signed, authKey: credentials.authKey })
-  try {
-    await saveLocalAccount(host.dataDir, signed.username, { kdf: newKdf, salt: newSaltBytes, dataKey })
-  } catch (err) {
-    const cause = asParleyError(err)
-    throw new ParleyError(cause.code, `the password is changed, but this folder cannot keep it (${cause.message}): until it signs in here again, ` +
-      'the rendezvous out of reach, this folder still opens with the old password', { cause: err })
+  /** The rendezvous took it: the session and this folder go on with the new password. */
+  const taken = async (): Promise<void> => {
+    onChanged({ ...signed, authKey: credentials.authKey })
+    try {
+      await saveLocalAccount(host.dataDir, signed.username, { kdf: newKdf, salt: newSaltBytes, dataKey })
+    } catch (err) {
+      const cause = asParleyError(err)
+      throw new ParleyError(cause.code, `the password is changed, but this folder cannot keep it (${cause.message}): until it signs in here again, ` +
+        'the rendezvous out of reach, this folder still opens with the old password', { cause: err })
+    }
   }
+  const unknown = await host.rendezvous().rekey({ authKey: signed.authKey, salt: newSaltBytes, kdf: newKdf, newAuthKey: credentials.authKey, dataKey })
+    .then(() => undefined, async (err: unknown) => await settleRekey(host, signed.username, newSaltBytes, err))
+  if (unknown === undefined) return await taken()
+  if (onUnsettled === undefined) throw new ParleyError(unknown.code, `${unknown.message}, and whether it changed the password is not known: at the next LOGIN, try the new password first`, { cause: unknown })
+  // Settled later, by the salt the rendezvous offers once it answers (until 2026-12-07 never:
+  // a change a frozen rendezvous made when it thawed left this session signing in with the old
+  // password, which failed at its next sign-in by itself: round 47).
+  onUnsettled(async () => {
+    const offered = await saltOffered(host, signed.username)
+    if (offered === undefined) return undefined
+    if (!Buffer.from(offered).equals(newSaltBytes)) return false
+    await taken()
+    return true
+  })
+  throw new ParleyError(unknown.code, `${unknown.message}, and whether it changed the password is said once it answers (meanwhile, at a LOGIN elsewhere, try the new password first)`, { cause: unknown })
 }
+
+/** A PASSWORD the rendezvous may have taken, asked about once: true, it was (the session and this
+ * folder now have the new password); false, it was not; undefined, no answer yet. */
+export type UnsettledChange = () => Promise<boolean | undefined>
 
 /** Whether `current` is the password of this sign-in (its authKey), here alone: the parameters it
  * goes with, or ERR_BAD_CREDENTIALS. (PASSWORD's dialogue asks it first, before the new one.) */
@@ -263,17 +283,21 @@ export async function checkCurrentPassword (host: AccountHost, signed: SignedIn,
 
 /** A change of password the rendezvous did not take, said so; or one it may have taken (sent,
  * unanswered: a frozen rendezvous does it when it thaws), settled by the salt it offers now: the
- * new one, and it was done (this returns). */
-async function settleRekey (host: AccountHost, username: string, newSaltBytes: Uint8Array, err: unknown): Promise<void> {
+ * new one, and it was done (undefined); no answer, and that is not known (the error to say). */
+async function settleRekey (host: AccountHost, username: string, newSaltBytes: Uint8Array, err: unknown): Promise<ParleyError | undefined> {
   const cause = asParleyError(err)
   if (!mayHaveBeenDone(err)) throw new ParleyError(cause.code, `${cause.message}: the password was not changed`, { cause: err })
+  const offered = await saltOffered(host, username)
+  if (offered === undefined) return cause
+  if (!Buffer.from(offered).equals(newSaltBytes)) throw new ParleyError(cause.code, `${cause.message}: the password was not changed`, { cause: err })
+  return undefined
+}
+
+/** The salt the rendezvous offers for `username` now, if it answers within ANSWER_PATIENCE_MS. */
+async function saltOffered (host: AccountHost, username: string): Promise<Uint8Array | undefined> {
   const asking = host.rendezvous().saltOf(username)
   asking.catch(() => {}) // a late answer or failure of it is dropped
-  const offered = await answerWithin(asking, ANSWER_PATIENCE_MS).catch(() => undefined)
-  if (offered === undefined) {
-    throw new ParleyError(cause.code, `${cause.message}, and whether it changed the password is not known: at the next LOGIN, try the new password first`, { cause: err })
-  }
-  if (!Buffer.from(offered.salt).equals(newSaltBytes)) throw new ParleyError(cause.code, `${cause.message}: the password was not changed`, { cause: err })
+  return (await answerWithin(asking, ANSWER_PATIENCE_MS).catch(() => undefined))?.salt
 }
 
 /**

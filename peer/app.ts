@@ -14,7 +14,7 @@ import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import type { GroupName, MessageId, Username } from '../common/wire/names.ts'
 import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
 import { changePassword, checkCurrentPassword, failedSignInsWarning, signIn, signInBound, signUp } from './account.ts'
-import type { AccountHost, SignedIn } from './account.ts'
+import type { AccountHost, SignedIn, UnsettledChange } from './account.ts'
 import type { Emit, HistoryLine, PeerEvent } from './events.ts'
 import { RendezvousClient, mayHaveBeenDone, rendezvousAway, rendezvousOutOfReach } from './rendezvous-client.ts'
 import type { SignupArgs } from './rendezvous-client.ts'
@@ -604,8 +604,30 @@ export class ParleyPeer {
     await changePassword(this.#accountHost(), account, current, next, changed => {
       if (this.#account === account) this.#account = changed
       if (this.#session === session) session.signedInAgain(changed.authKey)
-    })
+    }, settle => { void this.#settlePasswordLater(session, settle) })
     this.#emit({ event: 'password-changed', username: session.username })
+  }
+
+  /** A PASSWORD the rendezvous left unanswered, asked about every SETTLE_EVERY_MS until it
+   * answers, as CREATE, JOIN and LEAVE are (#settleLater), and said then. Given up at sign-out. */
+  async #settlePasswordLater (session: Session, settle: UnsettledChange): Promise<void> {
+    for (let tries = 0; tries < SETTLE_TRIES && this.#session === session; tries++) {
+      await sleep(SETTLE_EVERY_MS, undefined, { ref: false })
+      if (this.#session !== session) return
+      let taken: boolean | undefined
+      try {
+        taken = await settle()
+      } catch (err) {
+        // Taken, but this folder could not keep it: said so, as a change answered in time is.
+        this.#emit({ event: 'warning', code: asParleyError(err).code, message: `the rendezvous answered: ${asParleyError(err).message}` })
+        return
+      }
+      if (taken === undefined) continue
+      this.#emit(taken
+        ? { event: 'password-changed', username: session.username, late: true }
+        : { event: 'warning', code: ErrorCode.Unreachable, message: 'the rendezvous answered: the password was not changed; PASSWORD again' })
+      return
+    }
   }
 
   /** BLOCK <user>: nothing of theirs is taken here from now on (Inbox), and they are told so

@@ -27,8 +27,9 @@ export type PeerEvent =
   | { event: 'ready', peerId: string, addrs: string[], rendezvous: string }
   | { event: 'signed-up', username: string, peerId: string }
   | { event: 'logged-in', username: string, peerId: string, offline: boolean, already: boolean }
-  /** PASSWORD took: the new password is the account's, at the rendezvous and in this folder. */
-  | { event: 'password-changed', username: string }
+  /** PASSWORD took: the new password is the account's, at the rendezvous and in this folder.
+   * `late` (only then present): a PASSWORD the rendezvous did not answer in time, settled since. */
+  | { event: 'password-changed', username: string, late?: true }
   /** This peer is no longer signed in as `username`: `elsewhere`, the account signed in on
    * another device (the rendezvous keeps one session per account). `pending`: deliveries left
    * in this folder's outbox, which go when the user signs in here again; `unconfirmed`: group

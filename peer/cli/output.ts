@@ -540,7 +540,7 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
         (event.partsRemoved === 0 ? '' : ` What came of ${event.partsRemoved === 1 ? `a file of ${event.user}'s that was cut is` : `${event.partsRemoved} files of ${event.user}'s that were cut is`} removed.`)
     case 'unblocked': return event.already ? `${event.user} was not blocked.` : `Unblocked ${event.user}: what ${event.user} sends from now on comes in (what was refused meanwhile does not come).`
     case 'blocklist': return event.users.length === 0 ? 'Nobody is blocked.' : `Blocked: ${event.users.join(', ')}.`
-    case 'password-changed': return `Password changed: ${event.username} signs in with the new one from now on, here and on any other device.`
+    case 'password-changed': return answeredLate(event, `Password changed: ${event.username} signs in with the new one from now on, here and on any other device.`)
     case 'signed-out': return colour('yellow', `${clock()} ${signedOutText(event)}`)
     case 'signing-out': return system(`Signing ${event.username} out first: what is still going out gets a few seconds more.`)
     case 'unshown': return colour('yellow', unshownText(event.conversations))

@@ -103,4 +103,39 @@ describe('PASSWORD: a new password for the account, with real processes', () => 
     assert.match(String(notNow.message), /: the password was not changed$/)
     assert.equal(await offline.quit(), 0)
   })
+
+  test('a change a frozen rendezvous leaves unanswered is settled once it answers: said late, and the session signs in again with the new password (round 47)', { timeout: 90_000 }, async () => {
+    const frozenDir = join(dir, 'frozen')
+    const frozen = await spawnRendezvous(join(frozenDir, 'rendezvous'))
+    const frozenPort = Number(/\/tcp\/(\d+)/.exec(frozen.addr.toString())?.[1])
+    let restarted: ServerProcess | undefined
+    try {
+      const bea = await PeerProcess.start('bea', frozen.addr.toString(), join(frozenDir, 'bea'))
+      peers.push(bea)
+      const made = await bea.run(`SIGNUP bea ${OLD}`, e => e.event === 'signed-up' || e.event === 'error')
+      assert.equal(made.event, 'signed-up', JSON.stringify(made))
+      // A request just before: its stream is kept, and the change goes out on it (a new stream
+      // to a frozen rendezvous never opens, and a request never sent is certainly not done).
+      assert.equal((await bea.run('LIST', e => e.event === 'groups' || e.event === 'error')).event, 'groups')
+      frozen.child.kill('SIGSTOP')
+      const unknown = await bea.run(`PASSWORD ${OLD} ${NEW}`, answered)
+      assert.equal(unknown.event, 'error', JSON.stringify(unknown))
+      assert.match(String(unknown.message), /whether it changed the password is said once it answers/)
+      const from = bea.events.length
+      frozen.child.kill('SIGCONT')
+      // A frozen rendezvous does what it read once it thaws: the change was made, and is said so.
+      assert.deepEqual(await bea.waitFor(e => e.event === 'password-changed' || e.event === 'warning', 30_000, from), { event: 'password-changed', username: 'bea', late: true })
+      // The session's own sign-in, at the rendezvous's next start, takes the new password.
+      await frozen.stop('SIGTERM')
+      await bea.waitFor(is('rendezvous', { connected: false }), 20_000, from)
+      restarted = await spawnRendezvous(join(frozenDir, 'rendezvous'), 15_000, frozenPort)
+      await bea.waitFor(is('rendezvous', { connected: true }), 40_000, from)
+      assert.deepEqual(bea.events.slice(from).filter(e => e.event === 'warning' || e.event === 'error'), [], 'signed in again, nothing refused')
+      assert.equal(await bea.quit(), 0)
+    } finally {
+      frozen.child.kill('SIGCONT')
+      await frozen.stop('SIGKILL').catch(() => {})
+      await restarted?.stop('SIGKILL')
+    }
+  })
 })
