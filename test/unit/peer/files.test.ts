@@ -730,14 +730,17 @@ describe('resuming a cut transfer (issue 7)', () => {
     assert.match(sender.message, /got longer while it was being sent \(send it again to send it as it is now\)$/)
   })
 
+  /** A file of 20 chunks from `sender` (in `group`) cut after 11 in `dir`: its partial key. */
+  async function cutFileIn (dir: string, sender: string, group?: string): Promise<string> {
+    const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * 20)))
+    await attempt(f, dir, { cutAfter: 11, sender, ...(group !== undefined ? { group } : {}) })
+    return keyOf(f, sender)
+  }
+
   test('leaving a group drops what is kept of its cut files, and only that: not a direct file\'s, nor another group\'s (round 27)', async () => {
     const dir = await freshDir()
     // From three senders: a sender's kept parts are capped (MAX_PARTIALS_PER_SENDER).
-    const cut = async (sender: string, group?: string): Promise<string> => {
-      const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * 20)))
-      await attempt(f, dir, { cutAfter: 11, sender, ...(group !== undefined ? { group } : {}) })
-      return keyOf(f, sender)
-    }
+    const cut = async (sender: string, group?: string): Promise<string> => await cutFileIn(dir, sender, group)
     await cut('carol', 'club')
     const direct = await cut('dave')
     const work = await cut('erin', 'work')
@@ -749,11 +752,7 @@ describe('resuming a cut transfer (issue 7)', () => {
 
   test('blocking a sender drops what is kept of every file of theirs, direct and group, and nobody else\'s (round 47)', async () => {
     const dir = await freshDir()
-    const cut = async (sender: string, group?: string): Promise<string> => {
-      const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * 20)))
-      await attempt(f, dir, { cutAfter: 11, sender, ...(group !== undefined ? { group } : {}) })
-      return keyOf(f, sender)
-    }
+    const cut = async (sender: string, group?: string): Promise<string> => await cutFileIn(dir, sender, group)
     await cut('mallory')
     await cut('mallory', 'club')
     const carols = await cut('carol')
