@@ -1,39 +1,131 @@
 /**
- * Per-IP caps on inbound connections (issue 12 item 3), as a libp2p connection gater. libp2p
- * limits pending upgrades and connections for the whole node, and new connections per second per
- * IP, but not how many one address may hold: without this, one host opening idle sockets fills
- * every pending-upgrade slot until the upgrade deadline ends them, and everyone else is refused.
+ * Caps on inbound connections (issue 12 item 3), as a libp2p connection gater. libp2p limits
+ * pending upgrades and connections for the whole node, and new connections per second per IP,
+ * but it refuses whoever comes next once a limit is reached: sockets that never speak, or
+ * connections that carry nothing, held by one stranger, kept everyone else out (round 48: 256
+ * silent sockets from 4 addresses, re-opened as each timed out, and 1,000 idle connections from
+ * 2 addresses under one throw-away identity, shut the rendezvous and a peer to new connections).
+ *
+ * So room is made where it can be, at the expense of those holding places for nothing:
+ * - one address may have `pendingPerIp` connections mid-upgrade, and all together `pending`:
+ *   past either, the next one ends the oldest that is idle (SILENT_MS without a byte from its
+ *   far end, or still mid-upgrade after STALLED_MS: an honest client speaks first, at once, and
+ *   finishes in milliseconds, or seconds on a loaded machine); with none idle, it is refused,
+ *   so a burst of honest handshakes on a busy machine is never ended half-way by the next one;
+ * - `total` open connections: the next inbound one ends the oldest inbound connection that has
+ *   carried no stream for STREAMLESS_GRACE_MS and is not one the node keeps (`room.keep`: the
+ *   rendezvous keeps those signed in); with none to end, it is refused.
+ * One address may still hold at most `totalPerIp` connections: past that it is refused.
  *
  * A connection counts as pending from the moment its socket is accepted until its upgrade (Noise
- * + yamux) completes, and towards the address's total until it closes, however it ends.
+ * + yamux) completes, and towards the address's total until it closes, however it ends. libp2p's
+ * own limits must be above these (common/node.ts), or it refuses before this gater is asked.
  */
-import type { ConnectionGater, MultiaddrConnection } from '@libp2p/interface'
+import type { Connection, ConnectionGater, MultiaddrConnection, PeerId } from '@libp2p/interface'
 
 export interface ConnectionCaps {
   /** Inbound connections one IP address may have mid-upgrade at once. */
   pendingPerIp: number
   /** Inbound connections one IP address may hold open at once. */
   totalPerIp: number
+  /** Inbound connections mid-upgrade at once, from all addresses. */
+  pending: number
+  /** Connections open at once, both ways, before a new inbound one must make room. */
+  total: number
 }
 
-interface Counts { pending: number, total: number }
+/** The node's connections, and which of them it keeps whatever they carry. Undefined until the
+ * node exists (the gater is made first). */
+export interface ConnectionRoom {
+  connections: () => Connection[]
+  keep: (peer: PeerId) => boolean
+}
 
-export function perIpConnectionGater (caps: ConnectionCaps): ConnectionGater {
+/** A connection that has carried no stream for this long may be ended to make room: an honest
+ * peer opens its first stream as soon as it has connected. */
+export const STREAMLESS_GRACE_MS = 2_000
+
+/** A pending connection whose far end has sent nothing this long may be ended for a newcomer. */
+export const SILENT_MS = 1_000
+/** …and so may one still mid-upgrade after this long, whatever it sent (a handshake begun and
+ * left). libp2p's own deadline for an upgrade is longer (common/node.ts UPGRADE_DEADLINE_MS). */
+export const STALLED_MS = 10_000
+
+interface Counts { pending: number, total: number }
+interface Pending { maConn: MultiaddrConnection, host: string, since: number }
+
+/** Bytes read from a connection's socket so far (a TCP connection's; undefined for another). */
+function bytesRead (maConn: MultiaddrConnection): number | undefined {
+  const socket = (maConn as { socket?: { bytesRead?: unknown } }).socket
+  return typeof socket?.bytesRead === 'number' ? socket.bytesRead : undefined
+}
+
+export function perIpConnectionGater (caps: ConnectionCaps, room: () => ConnectionRoom | undefined = () => undefined, now: () => number = Date.now): ConnectionGater {
   const byIp = new Map<string, Counts>()
-  /** Connections still pending, so an upgrade that completes is uncounted once. */
-  const pending = new WeakSet<MultiaddrConnection>()
+  /** Connections mid-upgrade, oldest first. */
+  const pending = new Set<Pending>()
+  const pendingOf = new WeakMap<MultiaddrConnection, Pending>()
+  /** When each connection was last seen carrying a stream (or opened). */
+  const lastBusy = new WeakMap<Connection, number>()
 
   const hostOf = (maConn: MultiaddrConnection): string | undefined => {
     const component = maConn.remoteAddr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')
     return component?.value
   }
 
+  const upgraded = (maConn: MultiaddrConnection): void => {
+    const entry = pendingOf.get(maConn)
+    if (entry === undefined || !pending.delete(entry)) return
+    const counts = byIp.get(entry.host)
+    if (counts !== undefined) counts.pending--
+  }
+
   const release = (host: string, maConn: MultiaddrConnection): void => {
+    upgraded(maConn)
     const counts = byIp.get(host)
     if (counts === undefined) return
-    if (pending.delete(maConn)) counts.pending--
     counts.total--
     if (counts.total <= 0) byIp.delete(host)
+  }
+
+  const end = (maConn: MultiaddrConnection, why: string): void => {
+    upgraded(maConn) // its place is free now, whenever its close comes
+    maConn.abort(new Error(why))
+  }
+
+  /** The oldest idle pending connection (of `host`, if given): silent, or stalled. */
+  const oldestIdle = (host?: string): Pending | undefined => {
+    const at = now()
+    for (const entry of pending) {
+      if (host !== undefined && entry.host !== host) continue
+      const age = at - entry.since
+      if ((age >= SILENT_MS && bytesRead(entry.maConn) === 0) || age >= STALLED_MS) return entry
+    }
+    return undefined
+  }
+
+  /** End the oldest inbound connection idle past its grace that the node does not keep; false if
+   * there is none. */
+  const madeRoom = (): boolean => {
+    const here = room()
+    if (here === undefined) return true
+    const connections = here.connections()
+    if (connections.length < caps.total) return true
+    const at = now()
+    let oldest: Connection | undefined
+    for (const connection of connections) {
+      if (connection.direction !== 'inbound' || connection.status !== 'open') continue
+      if (connection.streams.length > 0) {
+        lastBusy.set(connection, at)
+        continue
+      }
+      const busy = lastBusy.get(connection) ?? connection.timeline.open
+      if (at - busy < STREAMLESS_GRACE_MS || here.keep(connection.remotePeer)) continue
+      if (oldest === undefined || busy < (lastBusy.get(oldest) ?? oldest.timeline.open)) oldest = connection
+    }
+    if (oldest === undefined) return false
+    oldest.abort(new Error('a connection that carried nothing, closed to make room'))
+    return true
   }
 
   return {
@@ -41,18 +133,23 @@ export function perIpConnectionGater (caps: ConnectionCaps): ConnectionGater {
       const host = hostOf(maConn)
       if (host === undefined) return false
       const counts = byIp.get(host) ?? { pending: 0, total: 0 }
-      if (counts.pending >= caps.pendingPerIp || counts.total >= caps.totalPerIp) return true
+      if (counts.total >= caps.totalPerIp) return true
+      const full = counts.pending >= caps.pendingPerIp ? host : pending.size >= caps.pending ? null : undefined
+      const idle = full === undefined ? undefined : oldestIdle(full ?? undefined)
+      if (full !== undefined && idle === undefined) return true
+      if (!madeRoom()) return true
+      if (idle !== undefined) end(idle.maConn, 'an idle connection mid-upgrade, ended to make room')
       counts.pending++
       counts.total++
       byIp.set(host, counts)
-      pending.add(maConn)
+      const entry = { maConn, host, since: now() }
+      pending.add(entry)
+      pendingOf.set(maConn, entry)
       maConn.addEventListener('close', () => { release(host, maConn) }, { once: true })
       return false
     },
     denyInboundUpgradedConnection (_peerId, maConn) {
-      const host = hostOf(maConn)
-      const counts = host === undefined ? undefined : byIp.get(host)
-      if (counts !== undefined && pending.delete(maConn)) counts.pending--
+      upgraded(maConn)
       return false
     }
   }

@@ -51,6 +51,9 @@ export interface NodeOptions {
   maxConnections?: number
   /** Inbound connections one IP address may hold (the rendezvous serves whole offices behind one NAT). */
   connectionsPerIp?: number
+  /** Connections never closed to make room for a newcomer while they carry nothing
+   * (connection-caps.ts): the rendezvous keeps those of peers signed in. */
+  keepConnection?: (peer: PeerId) => boolean
   /** The rendezvous runs the relay server; a peer reserves a slot on the relay reached at
    * `relayAt` (the rendezvous address) and on no other: a peer claiming to be a relay is not
    * used, so no one else can sit on our relayed traffic or take our one reservation. */
@@ -73,13 +76,18 @@ const CONNECTION_IDLE_MS = 10 * 60_000
 /** Inbound connections in their upgrade (Noise, yamux) at once. libp2p's default is 10: ten idle
  * sockets, or a burst of handshakes slowed by a loaded event loop, and every further connection
  * (a peer's first contact, a rendezvous sign-in) is refused until one finishes. Each pending
- * upgrade costs a socket and a few kB until the upgrade deadline below ends it. */
+ * upgrade costs a socket and a few kB until the upgrade deadline below ends it, or a newer one
+ * ends it past this many (common/connection-caps.ts). */
 const MAX_INCOMING_PENDING_CONNECTIONS = 256
 
-/** Of those, one IP address may hold this many (common/connection-caps.ts): a host with idle
- * sockets takes a quarter of the slots at most, while 60 peers on one machine (the overload
- * test) or behind one NAT can all make first contact with one peer at once. */
+/** Of those, one IP address may hold this many: its next one ends its oldest. 60 peers on one
+ * machine (the overload test) or behind one NAT can all make first contact with one peer at once. */
 const PENDING_CONNECTIONS_PER_IP = 64
+
+/** libp2p's own limits stand this far above the gater's (connection-caps.ts), so that libp2p
+ * never refuses first: a connection the gater ends to make room is counted by libp2p until its
+ * close comes, a moment later. */
+const LIBP2P_LIMITS_ABOVE_CAPS = 64
 
 /** Inbound connections one IP address may hold open: above what one machine's peers (the
  * 200-peer soak runs on loopback) open to one peer, below maxConnections. */
@@ -126,10 +134,13 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
   const relayAt = relay !== undefined && 'relayAt' in relay ? relay.relayAt : undefined
   const created: { node?: ParleyNode } = {} // the node, once made, for the relay check
   const isRelay = relayCheck(relayAt, () => created.node)
+  const maxConnections = options.maxConnections ?? 300
   const caps = perIpConnectionGater({
     pendingPerIp: PENDING_CONNECTIONS_PER_IP,
-    totalPerIp: options.connectionsPerIp ?? CONNECTIONS_PER_IP
-  })
+    totalPerIp: options.connectionsPerIp ?? CONNECTIONS_PER_IP,
+    pending: MAX_INCOMING_PENDING_CONNECTIONS,
+    total: maxConnections
+  }, () => created.node === undefined ? undefined : { connections: () => created.node?.getConnections() ?? [], keep: options.keepConnection ?? (() => false) })
   const node: ParleyNode = await createLibp2p({
     privateKey: options.privateKey,
     ...(libp2pLogsWanted() ? {} : { logger: quietLogger }),
@@ -148,7 +159,7 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
     streamMuxers: [yamux(relayAt !== undefined ? { enableKeepAlive: false } : {})],
     peerDiscovery: options.mdns === undefined ? [] : [mdns({ serviceTag: RENDEZVOUS_MDNS_TAG, broadcast: options.mdns === 'advertise' })],
     connectionManager: {
-      maxConnections: options.maxConnections ?? 300,
+      maxConnections: maxConnections + LIBP2P_LIMITS_ABOVE_CAPS,
       // libp2p's default of 5 new inbound connections per second per IP refuses a LAN party of
       // peers (or a whole office behind one NAT) reaching the rendezvous at once; the rendezvous
       // limits abuse per peer itself (requests per second, sign-in slow-down).
@@ -159,7 +170,7 @@ export async function createParleyNode (options: NodeOptions): Promise<ParleyNod
       // "EncryptionFailedError: aborted due to timeout"). Peers dial with their own deadline.
       dialTimeout: DIAL_DEADLINE_MS,
       addressDialTimeout: DIAL_DEADLINE_MS,
-      maxIncomingPendingConnections: MAX_INCOMING_PENDING_CONNECTIONS,
+      maxIncomingPendingConnections: MAX_INCOMING_PENDING_CONNECTIONS + LIBP2P_LIMITS_ABOVE_CAPS,
       inboundUpgradeTimeout: UPGRADE_DEADLINE_MS,
       inboundStreamProtocolNegotiationTimeout: UPGRADE_DEADLINE_MS,
       outboundStreamProtocolNegotiationTimeout: UPGRADE_DEADLINE_MS

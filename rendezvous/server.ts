@@ -54,6 +54,9 @@ export async function startRendezvousServer (options: ServerOptions): Promise<Re
       mdns: options.mdns ? 'advertise' : undefined,
       maxConnections: options.maxConnections ?? MAX_CONNECTIONS,
       connectionsPerIp: options.connectionsPerIp ?? CONNECTIONS_PER_IP,
+      // A full rendezvous makes room by closing a stranger's connection that carries nothing,
+      // never a signed-in peer's (round 48).
+      keepConnection: peerId => service?.sessions.get(peerId.toString()) !== undefined,
       relay: {
         server: {
           maxReservations: RELAY_MAX_RESERVATIONS,

@@ -1,13 +1,14 @@
 /**
- * Per-IP connection caps (common/connection-caps.ts) on a real node over loopback: idle sockets
- * from one address cannot take every pending-upgrade slot, and one address cannot hold more
- * than its share of connections. 127.0.0.2 is another address on the same loopback interface.
+ * Connection caps (common/connection-caps.ts) on a real node over loopback: idle sockets cannot
+ * keep a real peer from its handshake, one address cannot hold more than its share of
+ * connections, and a full node makes room by closing a connection that carries nothing. 127.0.0.2 is another address on the same loopback interface.
  */
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import type { Socket } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { SILENT_MS, STREAMLESS_GRACE_MS } from '../../../common/connection-caps.ts'
 import { createParleyNode } from '../../../common/node.ts'
 import type { ParleyNode } from '../../../common/node.ts'
 import { clientNode } from '../../helpers/rendezvous.ts'
@@ -26,13 +27,15 @@ async function idleSocket (port: number, from = '127.0.0.1'): Promise<{ socket: 
   return { socket, closed: done, isClosed: () => closed }
 }
 
+const portOf = (node: ParleyNode): number => Number(node.getMultiaddrs()[0]?.getComponents().find(c => c.name === 'tcp')?.value)
+
 const settle = async (ms = 1_000): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 describe('per-IP connection caps', () => {
   const sockets: Socket[] = []
   const nodes: ParleyNode[] = []
-  const start = async (connectionsPerIp?: number): Promise<ParleyNode> => {
-    const node = await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], connectionsPerIp })
+  const start = async (connectionsPerIp?: number, maxConnections?: number, keepConnection?: () => boolean): Promise<ParleyNode> => {
+    const node = await createParleyNode({ privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], connectionsPerIp, maxConnections, keepConnection })
     nodes.push(node)
     await node.start()
     return node
@@ -43,21 +46,31 @@ describe('per-IP connection caps', () => {
     for (const node of nodes) await node.stop()
   })
 
-  it('idle sockets from one address fill only that address\'s pending slots', async () => {
+  it('idle sockets from one address take only that address\'s pending slots: its next one ends its oldest silent one, and is refused while none is silent', async () => {
     const server = await start()
-    const port = Number(server.getMultiaddrs()[0]?.getComponents().find(c => c.name === 'tcp')?.value)
+    const port = portOf(server)
     const idle = []
     for (let i = 0; i < PENDING_PER_IP; i++) idle.push(await idleSocket(port))
     sockets.push(...idle.map(i => i.socket))
+    // Those that spoke are handshakes under way, not ended for a newcomer; nor are silent ones
+    // before SILENT_MS: the newcomer is refused.
+    for (const i of idle.slice(0, 2)) i.socket.write('/multistream/1.0.0\n')
+    const early = await idleSocket(port)
+    sockets.push(early.socket)
+    await Promise.race([early.closed, settle(5_000)])
+    assert.ok(early.isClosed(), 'refused while no pending socket is idle')
+    await settle(SILENT_MS + 200)
     const excess = await idleSocket(port)
     sockets.push(excess.socket)
-    await Promise.race([excess.closed, settle(5_000)])
-    assert.ok(excess.isClosed(), 'the address\'s next socket is refused at once')
+    await Promise.race([idle[2]!.closed, settle(5_000)])
+    assert.ok(idle[2]!.isClosed(), 'the address\'s oldest silent socket is ended')
+    assert.ok(!idle[0]!.isClosed() && !idle[1]!.isClosed(), 'not those that spoke')
+    assert.ok(!excess.isClosed(), 'and its newest taken (an honest peer behind the same NAT gets in)')
     const other = await idleSocket(port, '127.0.0.2')
     sockets.push(other.socket)
     await settle()
     assert.ok(!other.isClosed(), 'another address still gets in')
-    assert.ok(idle.every(i => !i.isClosed()), 'the pending ones wait for their upgrade deadline')
+    assert.ok(idle.slice(3).every(i => !i.isClosed()), 'the others wait for their upgrade deadline')
 
     // Closed sockets give their slots back: a real node from the same address connects.
     for (const i of idle) i.socket.destroy()
@@ -68,6 +81,46 @@ describe('per-IP connection caps', () => {
     const connection = await client.dial(server.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(10_000) })
     assert.equal(connection.status, 'open')
     await connection.close()
+  })
+
+  it('silent sockets from many addresses, filling every pending slot, do not keep a real peer out: the oldest is ended for it (round 48: 256 sockets from 4 addresses shut the rendezvous to everyone)', async () => {
+    const server = await start()
+    const port = portOf(server)
+    const idle = []
+    for (const from of ['127.0.0.11', '127.0.0.12', '127.0.0.13', '127.0.0.14']) {
+      for (let i = 0; i < PENDING_PER_IP; i++) idle.push(await idleSocket(port, from))
+    }
+    sockets.push(...idle.map(i => i.socket))
+    await settle(SILENT_MS + 200)
+    assert.ok(idle.every(i => !i.isClosed()), 'every slot taken')
+    const client = await clientNode()
+    nodes.push(client)
+    await client.start()
+    const connection = await client.dial(server.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(10_000) })
+    assert.equal(connection.status, 'open')
+    assert.ok(idle[0]!.isClosed(), 'the oldest silent socket made room')
+    await connection.close()
+  })
+
+  it('a full node makes room for a newcomer by closing the oldest connection that carries nothing, never one it keeps (round 48: 1,000 idle connections kept every newcomer out)', async () => {
+    let keepAll = false
+    const server = await start(undefined, 4, () => keepAll)
+    const address = server.getMultiaddrs()[0]!
+    const clients = await Promise.all([1, 2, 3, 4, 5, 6].map(async () => await clientNode()))
+    nodes.push(...clients)
+    for (const client of clients) await client.start()
+    const held = []
+    for (const client of clients.slice(0, 4)) held.push(await client.dial(address, { signal: AbortSignal.timeout(10_000) }))
+    await settle(STREAMLESS_GRACE_MS + 500)
+    // Kept (the rendezvous keeps those signed in): a newcomer is refused, as before.
+    keepAll = true
+    await assert.rejects(clients[4]!.dial(address, { signal: AbortSignal.timeout(10_000) }))
+    keepAll = false
+    const newcomer = await clients[5]!.dial(address, { signal: AbortSignal.timeout(10_000) })
+    assert.equal(newcomer.status, 'open')
+    await settle(500)
+    assert.equal(held.filter(c => c.status !== 'open').length, 1, 'one idle connection closed for it')
+    assert.equal(held.find(c => c.status !== 'open'), held[0], 'the oldest')
   })
 
   it('one address holds at most its share of connections; a closed one frees its place', async () => {
