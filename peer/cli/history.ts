@@ -27,6 +27,9 @@ export function holdsPassword (line: string): boolean {
   const words = /^\s*(\S+)\s+\S+(\s+\S)?/.exec(line)
   if (words === null) return false
   const verb = verbMeant(words[1] ?? '')
+  // A word no command is, that names a password (`CHANGEPASSWORD old new`, `passwd …`): the rest
+  // is taken for passwords too (round 48: Ctrl-R at `Password:` found one).
+  if (verb === undefined && /pass|pwd/i.test(words[1] ?? '')) return true
   return verb === 'PASSWORD' || ((verb === 'SIGNUP' || verb === 'LOGIN') && words[2] !== undefined)
 }
 

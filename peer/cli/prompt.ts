@@ -307,7 +307,7 @@ export class Prompt {
       this.#redraw()
     }
     process.on('SIGCONT', resume)
-    this.#search = reverseSearch(rl, process.stdin, process.stdout, () => this.#history)
+    this.#search = reverseSearch(rl, process.stdin, process.stdout, () => this.#history, () => this.#asking === undefined)
     this.#paste = new PasteGuard(rl, process.stdin, process.stdout)
     batchPastedKeys(process.stdin)
     completeEveryTab(process.stdin, () => this.#paste?.pasting === true)
@@ -666,8 +666,10 @@ export class Prompt {
   async #askHidden (label: string, problem?: string): Promise<string> {
     const echo = this.#echo
     if (echo === undefined) throw new ParleyError(ErrorCode.Usage, 'a hidden prompt needs a terminal')
+    // No history while a password is typed: Up would put a command in as the password, unseen
+    // (round 48: each one a failed sign-in at the rendezvous's throttle). It comes back after.
     const history = this.#history
-    const remembered = history.length
+    const remembered = history.splice(0)
     const abort = new AbortController()
     this.#asking = { label, abort }
     process.stdout.write(label)
@@ -685,7 +687,7 @@ export class Prompt {
       echo.muted = false
       // readline put the answer in its history like any line: a password must not stay there,
       // nor a line typed in the same breath after it (dropped unrun: #typingUnseen).
-      if (history.length > remembered) history.splice(0, history.length - remembered)
+      history.splice(0, history.length, ...remembered)
       if (!this.#closed) process.stdout.write('\n')
     }
   }

@@ -19,7 +19,9 @@ export interface ReverseSearch {
   redraw: () => void
 }
 
-export function reverseSearch (rl: Interface, input: NodeJS.ReadStream, out: NodeJS.WriteStream, history: () => string[]): ReverseSearch {
+/** `allowed`: whether Ctrl-R may search now (not at a hidden `Password:`, where the query would
+ * be drawn in clear and its match sent as the password: round 48). */
+export function reverseSearch (rl: Interface, input: NodeJS.ReadStream, out: NodeJS.WriteStream, history: () => string[], allowed: () => boolean = () => true): ReverseSearch {
   let query = ''
   let at = -1
   /** Nothing from `at` on contains the query: the last match stays, marked. */
@@ -61,7 +63,7 @@ export function reverseSearch (rl: Interface, input: NodeJS.ReadStream, out: Nod
 
   const onKey: KeyListener = (text, key) => {
     if (setAside === undefined) {
-      if (key?.ctrl === true && key.name === 'r') {
+      if (key?.ctrl === true && key.name === 'r' && allowed()) {
         setAside = (input.listeners('keypress') as KeyListener[]).filter(listener => listener !== onKey)
         for (const listener of setAside) input.removeListener('keypress', listener)
         query = ''

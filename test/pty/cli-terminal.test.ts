@@ -297,7 +297,7 @@ describe('the interactive terminal', () => {
     const unseen = await judy.waitFor(/error: what was typed while signing in is not run, nor kept \(a password typed there would have been read as a command\)\njudy> *$/)
     assert.doesNotMatch(unseen, /-again|half-typed-secret|unknown command/)
     await judy.press('Up')
-    assert.match(await judy.cursorLine(), /^judy> LOGIN judy\s*$/)
+    assert.match(await judy.waitForCursorLine(/^judy> LOGIN judy\s*$/), /^judy> LOGIN judy\s*$/)
     await judy.press('C-u')
 
     // A command and its Enter typed in one go with the cursor inside the line (a fast typist, a
@@ -317,6 +317,14 @@ describe('the interactive terminal', () => {
     await judy.waitFor(/Current password: *\nerror: the current password is not right: the password was not changed\njudy> *$/)
     await judy.line('PASSWORD')
     await judy.waitFor(/judy> PASSWORD\nCurrent password: *$/)
+    // Ctrl-R and Up do nothing at a hidden question (round 48: Ctrl-R drew its query and the
+    // match in clear, Enter sent the match as the password, and Up put a command in unseen).
+    await judy.press('C-r')
+    await judy.type('zq')
+    await new Promise(resolve => setTimeout(resolve, 500))
+    assert.doesNotMatch(await judy.screen(), /reverse-i-search|zq/)
+    await judy.press('C-u')
+    await judy.press('Up')
     await judy.line(JUDY_PASSWORD)
     await judy.waitFor(/Current password: *\nNew password: *$/)
     await judy.line('judy-new-secret-1')
@@ -325,7 +333,7 @@ describe('the interactive terminal', () => {
     const changed = await judy.waitFor(new RegExp(wrappable('Password changed: judy signs in with the new one from now on, here and on any other device.')))
     assert.doesNotMatch(changed, /judy-new-secret/)
     await judy.press('Up')
-    assert.match(await judy.cursorLine(), /^judy> PASSWORD\s*$/)
+    assert.match(await judy.waitForCursorLine(/^judy> PASSWORD\s*$/), /^judy> PASSWORD\s*$/)
     await judy.press('C-u')
     await judy.line('QUIT')
     assert.equal(await judy.exitStatus(), 0)

@@ -18,6 +18,9 @@ test('SIGNUP and LOGIN lines with a password are never stored; without one they 
   assert.equal(holdsPassword('SIGNIN dave2'), false, 'no password on it')
   assert.equal(holdsPassword('SEDN bob hello there'), false, 'a typo of SEND')
   assert.equal(holdsPassword('LOGOUT now please'), false)
+  // Round 48: a word that is no command but names a password.
+  for (const line of ['CHANGEPASSWORD newpass12 secretpass96', 'passwd old new', 'setpwd x']) assert.equal(holdsPassword(line), true, line)
+  assert.equal(holdsPassword('SEND bob my password is x'), false, 'a message about one is a message')
   const dir = await tempDir()
   try {
     const file = new HistoryFile(join(dir, 'sub', 'history'))
