@@ -469,7 +469,8 @@ export class ParleyPeer {
     this.#signedIn()
     const [{ groups }, ours] = await Promise.all([this.#rendezvous.list(), this.#rendezvous.groups()])
     const joined = new Set<string>(ours.groups.map(g => g.group))
-    this.#emit({ event: 'groups', groups: groups.map(g => ({ group: g.group, members: g.members, joined: joined.has(g.group) })) })
+    const cut = groups.length >= MAX_LISTED ? { cut: true as const } : {}
+    this.#emit({ event: 'groups', groups: groups.map(g => ({ group: g.group, members: g.members, joined: joined.has(g.group) })), ...cut })
   }
 
   /** WHO: the rendezvous lists everyone online and our group-mates; a direct contact who is

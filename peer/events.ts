@@ -70,7 +70,9 @@ export type PeerEvent =
    * once. `bytes` had arrived of `total` (0 when unknown); `cause` says why in a word a person's
    * screen can explain (FileCutCause), `reason` in the error's own words. */
   | { event: 'file-cut', id: string, from: string, group: string | null, name: string, bytes: number, total: number, cause: FileCutCause, reason: string }
-  | { event: 'groups', groups: GroupCount[] }
+  /** `cut` (only then present): the rendezvous listed as many as it lists (MAX_LISTED), and
+   * there may be more: ours first, then the largest. */
+  | { event: 'groups', groups: GroupCount[], cut?: true }
   /** `late` (only then present): the outcome of a CREATE, JOIN or LEAVE the rendezvous did not
    * answer in time, said once it did (app.ts #settleLater). */
   | { event: 'created', group: string, late?: true }

@@ -102,6 +102,10 @@ export const CONNECTIONS_PER_IP = 512
  * on, but no one can rotate it faster than keys travel (issue 12 item 1). */
 export const EPOCH_MIN_AGE_MS = 30_000
 
+/** LIST's largest groups are counted again after this long, or at the next CREATE, JOIN or LEAVE
+ * (handlers.ts): with 100,000 groups a count takes the store tens of milliseconds. */
+export const LIST_FRESH_MS = 1_000
+
 /** And each member may force such an epoch at most this often per group: one hostile member
  * that rotates to keys it hands to nobody (after a leave, when a rotation is due, anyone may)
  * stalls the group for about EPOCH_MIN_AGE_MS, then an honest member's epoch holds. */

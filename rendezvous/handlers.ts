@@ -19,7 +19,7 @@ import { toNewGroupName, toNewUsername } from '../common/wire/names.ts'
 import type { GroupName, Username } from '../common/wire/names.ts'
 import { directoryAddrs, rewriteAddrs } from './addrs.ts'
 import type { RelayIdentity } from './addrs.ts'
-import { EPOCH_MIN_AGE_MS, MEMBERSHIP_CHANGE_BURST, MEMBERSHIP_CHANGES_PER_SECOND, MEMBER_ROTATION_INTERVAL_MS, SIGNUP_BURST, SIGNUPS_PER_SECOND } from './constants.ts'
+import { EPOCH_MIN_AGE_MS, LIST_FRESH_MS, MEMBERSHIP_CHANGE_BURST, MEMBERSHIP_CHANGES_PER_SECOND, MEMBER_ROTATION_INTERVAL_MS, SIGNUP_BURST, SIGNUPS_PER_SECOND } from './constants.ts'
 import type { Notifier } from './notify.ts'
 import { isLoopback, sourceOf } from './ratelimit.ts'
 import type { SignInThrottle } from './ratelimit.ts'
@@ -84,6 +84,15 @@ export function createHandlers ({
   membershipChanges = new RateLimiter({ perSecond: MEMBERSHIP_CHANGES_PER_SECOND, burst: MEMBERSHIP_CHANGE_BURST }),
   signups = new RateLimiter({ perSecond: SIGNUPS_PER_SECOND, burst: SIGNUP_BURST })
 }: HandlerDeps): Handlers {
+  /** The largest groups, asked of the store at most every LIST_FRESH_MS: with many groups their
+   * count and order cost the store far more than a request's share, and LIST may come often. */
+  let largest: { at: number, groups: Array<{ name: string, members: number }> } | undefined
+  function largestGroups (): Array<{ name: string, members: number }> {
+    const now = Date.now()
+    if (largest === undefined || now - largest.at >= LIST_FRESH_MS) largest = { at: now, groups: store.listGroups(MAX_LISTED) }
+    return largest.groups
+  }
+
   /** A SIGNUP from `context`'s network, within its rate (SIGNUP_BURST); from this machine, any. */
   function limitSignups (context: RequestContext): void {
     if (isLoopback(context.remoteAddr)) return
@@ -96,6 +105,7 @@ export function createHandlers ({
 
   /** A CREATE, JOIN or LEAVE of `session`'s user, within its rate (MEMBERSHIP_CHANGE_BURST). */
   function changeMembership (session: Session): void {
+    largest = undefined // the next LIST counts again (a handler runs whole: the change is made before it)
     try {
       membershipChanges.take(session.username)
     } catch {
@@ -285,9 +295,14 @@ export function createHandlers ({
       return { users }
     },
 
+    /** Every group, or past MAX_LISTED the asker's own and then the largest: until 2026-12-07 the
+     * first 1,000 by name, so 1,000 groups named `0000…` hid every other, the asker's too (round 48). */
     list (_request, context) {
-      requireSession(context)
-      return { groups: store.listGroups(MAX_LISTED).map(({ name, members }) => ({ group: name, members })) }
+      const session = requireSession(context)
+      const mine = store.groupsOf(session.username).map(({ name }) => ({ group: name, members: store.memberCount(name) }))
+      const ours = new Set(mine.map(g => g.group))
+      const others = largestGroups().filter(({ name }) => !ours.has(name)).map(({ name, members }) => ({ group: name, members }))
+      return { groups: [...mine, ...others].slice(0, MAX_LISTED) }
     },
 
     create ({ group }, context) {

@@ -76,7 +76,7 @@ export interface RendezvousStore {
   /** Replace the account's salt, scrypt parameters, verifier and wrapped account key at once. */
   rekey (username: string, change: Pick<UserRecord, 'salt' | 'kdf' | 'verifier'> & { dataKey: Uint8Array }): void
   getGroup (name: string): GroupRecord | undefined
-  /** Every group with its member count, sorted by name. */
+  /** The `limit` largest groups with their member counts, the largest first (then by name). */
   listGroups (limit: number): Array<{ name: string, members: number }>
   /** ERR_EXISTS if it exists; the creator becomes its first member. */
   createGroup (name: string, creator: string): GroupRecord
@@ -310,7 +310,7 @@ class SqliteStore implements RendezvousStore {
 
   listGroups (limit: number): Array<{ name: string, members: number }> {
     const rows = this.#statements.get(`SELECT g.name AS name, COUNT(m.username) AS members FROM groups g
-      LEFT JOIN members m ON m.group_name = g.name GROUP BY g.name ORDER BY g.name LIMIT ?`).all(limit) as Row[]
+      LEFT JOIN members m ON m.group_name = g.name GROUP BY g.name ORDER BY members DESC, g.name LIMIT ?`).all(limit) as Row[]
     return rows.map(row => ({ name: str(row, 'name'), members: num(row, 'members') }))
   }
 

@@ -562,7 +562,8 @@ export function describe (event: PeerEvent, colour: (style: Style, text: string)
     case 'groups':
       if (event.groups.length === 0) return 'No groups yet: CREATE <group> or JOIN <group>.'
       // Numbers in names in their order: grp2 before grp10 (round 17: grp1, grp10, grp11, grp2).
-      return table([['GROUP', 'PARTICIPANTS', 'YOU'], ...[...event.groups].sort((a, b) => byName(a.group, b.group)).map(g => [g.group, String(g.members), g.joined ? 'member' : ''])])
+      return table([['GROUP', 'PARTICIPANTS', 'YOU'], ...[...event.groups].sort((a, b) => byName(a.group, b.group)).map(g => [g.group, String(g.members), g.joined ? 'member' : ''])]) +
+        (event.cut === true ? `\n(the rendezvous lists ${event.groups.length.toLocaleString('en-US')} groups at most: yours, then the largest; there may be more)` : '')
     case 'created': return answeredLate(event, `Created group ${event.group}; you are its first member.`)
     case 'joined':
       if (event.already) return `You are already in ${event.group}.`

@@ -84,6 +84,7 @@ test('human output shows a hostile message, file name and warning with visible e
 test('describe() gives aligned tables and notices', () => {
   assert.equal(describeEvent({ event: 'groups', groups: [{ group: 'friends', members: 3, joined: true }, { group: 'a', members: 12, joined: false }] }),
     '  GROUP    PARTICIPANTS  YOU\n  a        12\n  friends  3             member')
+  assert.match(describeEvent({ event: 'groups', groups: [{ group: 'a', members: 12, joined: false }], cut: true }) ?? '', /\n\(the rendezvous lists 1 groups at most: yours, then the largest; there may be more\)$/)
   assert.equal(describeEvent({ event: 'who', users: [{ username: 'bob', online: true }, { username: 'charlotte', online: false }], lastKnown: false }),
     '  USER       STATUS\n  bob        online\n  charlotte  offline')
   // With the rendezvous away: contacts, online as far as a connection tells (round 39: an error).

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { multiaddr } from '@multiformats/multiaddr'
 import { KDF_PARAMS, newSalt, verifierOf } from '../../../common/crypto/password.ts'
 import { ErrorCode, is } from '../../../common/errors.ts'
-import { MAX_GROUP_MEMBERS, RendezvousError } from '../../../common/protocol/rendezvous.ts'
+import { MAX_GROUP_MEMBERS, MAX_LISTED, RendezvousError } from '../../../common/protocol/rendezvous.ts'
 import type { Op, RequestArgs, Result, ServerEvent } from '../../../common/protocol/rendezvous.ts'
 import { epochProof } from '../../helpers/rendezvous.ts'
 import { readNameCard } from '../../../common/crypto/name-card.ts'
@@ -281,6 +281,22 @@ describe('rendezvous handlers', () => {
       rv.aheadMs += 1 / MEMBERSHIP_CHANGES_PER_SECOND * 1_000
       as(carol, 'join', { group: 'club' })
       assert.throws(() => as(carol, 'leave', { group: 'club' }), refused)
+    })
+
+    it('LIST past MAX_LISTED groups: the asker\'s own first, then the largest, not the first by name (round 48: 1,000 groups named 0000… hid every other)', async () => {
+      await rv.user('mallory')
+      as(alice, 'create', { group: 'zoo' })
+      as(bob, 'join', { group: 'zoo' })
+      as(carol, 'create', { group: 'yard' })
+      as(bob, 'join', { group: 'yard' })
+      as(carol, 'create', { group: 'mine' })
+      for (let i = 0; i < MAX_LISTED; i++) rv.store.createGroup(`0000${String(i).padStart(4, '0')}x`, 'mallory')
+      const listed = as(carol, 'list', {}).groups
+      assert.equal(listed.length, MAX_LISTED)
+      assert.deepEqual(listed.slice(0, 4), [{ group: 'mine', members: 1 }, { group: 'yard', members: 2 }, { group: 'zoo', members: 2 }, { group: '00000000x', members: 1 }])
+      // A change is counted at once (the count is kept a second only while nothing changes).
+      as(alice, 'join', { group: 'yard' })
+      assert.deepEqual(as(bob, 'list', {}).groups.slice(0, 2), [{ group: 'yard', members: 3 }, { group: 'zoo', members: 2 }])
     })
 
     it('creates a group once, with its creator as first member', () => {

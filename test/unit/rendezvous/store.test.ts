@@ -105,7 +105,7 @@ describe('rendezvous store', () => {
     assert.equal(again.created, false)
     assert.equal(again.joined, false)
     assert.equal(store.joinGroup('b-group', 'carol').joined, true)
-    assert.deepEqual(store.listGroups(100), [{ name: 'a-group', members: 1 }, { name: 'b-group', members: 2 }])
+    assert.deepEqual(store.listGroups(100), [{ name: 'b-group', members: 2 }, { name: 'a-group', members: 1 }], 'the largest first')
     assert.deepEqual(store.groupmatesOf('alice'), ['carol'])
     assert.deepEqual(store.groupsOf('alice').map(g => g.name), ['b-group'])
 
