@@ -70,3 +70,6 @@ export const HISTORY_MAX = 10_000
 /** WHO adds at most this many of the latest direct contacts the rendezvous did not list (they
  * are offline). */
 export const WHO_CONTACTS = 100
+
+/** One presence line per user at most this often; a change within it waits (presence-lines.ts). */
+export const PRESENCE_HOLD_MS = 5_000

@@ -22,6 +22,7 @@ import type { Emit } from './events.ts'
 import { Directory } from './directory.ts'
 import type { DirectoryRendezvous, PeerContact } from './directory.ts'
 import { Inbox } from './inbox.ts'
+import { PresenceLines } from './presence-lines.ts'
 import { NameCardHolder } from './name-card.ts'
 import { Outbox } from './outbox.ts'
 import type { OutboxItem } from './store/store.ts'
@@ -160,6 +161,8 @@ export class Session {
    * online is taken for a sign-in again at a rendezvous that came back. */
   readonly #presenceShown = new Map<string, boolean>()
   #presenceQuietUntil = 0
+  /** Presence said at most once per user every PRESENCE_HOLD_MS. */
+  readonly #presenceLines = new PresenceLines((user, online) => { this.#emit({ event: 'presence', user, online }) })
   readonly #presenceQuietMs: number
   /** Whose presence we knew, and what it was, when the rendezvous went away (#recheckPresence). */
   #presenceWhenLost: Array<[Username, boolean]> = []
@@ -481,7 +484,7 @@ export class Session {
       // Not if a pushed presence said it meanwhile.
       if (online === (this.#presenceShown.get(username) ?? wasOnline)) continue
       this.#presenceShown.set(username, online)
-      this.#emit({ event: 'presence', user: username, online })
+      this.#presenceLines.change(username, online)
     }
   }
 
@@ -517,6 +520,7 @@ export class Session {
 
   async #close (graceMs: number): Promise<LeftBehind> {
     this.#abort.abort()
+    this.#presenceLines.stop()
     for (const timer of this.#listsAfterJoin.values()) clearTimeout(timer)
     this.#nameCard.stop()
     this.outbox.stop()
@@ -723,7 +727,7 @@ export class Session {
         if (signedInElsewhere && peerId !== undefined && this.#direct.connected(peerId)) this.#background(this.#direct.checkAlive(peerId))
         this.directory.presence(event.username, event.online)
         // (Nor is a blocked user's coming and going said: round 47.)
-        if (this.#presenceIsNews(event.username, event.online) && !this.store.isBlocked(event.username)) this.#emit({ event: 'presence', user: event.username, online: event.online })
+        if (this.#presenceIsNews(event.username, event.online) && !this.store.isBlocked(event.username)) this.#presenceLines.change(event.username, event.online)
         if (event.online) this.outbox.flush(event.username)
         break
       }
