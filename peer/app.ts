@@ -26,7 +26,7 @@ import type { DirectService } from './direct/service.ts'
 import { groupService } from './groups/service.ts'
 import type { GroupService } from './groups/service.ts'
 import { SignedInGate } from './signed-in.ts'
-import { ANSWER_PATIENCE_MS, HISTORY_DEFAULT, HISTORY_MAX, WHO_CONTACTS } from './constants.ts'
+import { ANSWER_PATIENCE_MS, HISTORY_DEFAULT, HISTORY_MAX, HISTORY_MAX_BYTES, WHO_CONTACTS } from './constants.ts'
 import { answerWithin } from '../common/patient-timeout.ts'
 import { MAX_LISTED } from '../common/protocol/rendezvous.ts'
 import { logger } from './log.ts'
@@ -523,15 +523,17 @@ export class ParleyPeer {
     const limit = Math.min(Math.max(1, count), HISTORY_MAX)
     // Users and groups share one name space on the wire; a name with a direct conversation
     // means that user, otherwise the group of that name; `#group` (user null) the group alone.
-    const direct = user === null ? [] : session.store.history({ user }, limit)
+    const direct = user === null ? [] : session.store.history({ user }, limit, HISTORY_MAX_BYTES)
     const conversation = direct.length > 0 && user !== null ? { user } : { group }
-    const rows = direct.length > 0 ? direct : session.store.history(conversation, limit)
+    const rows = direct.length > 0 ? direct : session.store.history(conversation, limit, HISTORY_MAX_BYTES)
     if (rows.length === 0) await this.#checkNamed(session, user, group)
-    const earlier = rows.length < limit ? 0 : session.store.historySize(conversation) - rows.length
+    const earlier = rows.length === 0 ? 0 : session.store.historySize(conversation) - rows.length
+    // Fewer than asked for, and more there: cut by the size HISTORY shows at once.
+    const cut = rows.length < limit && earlier > 0 ? { cut: true as const } : {}
     const messages: HistoryLine[] = rows.map(r => ({
       id: r.id, direction: r.direction, from: r.direction === 'out' ? session.username : r.peer, group: r.group, kind: r.kind, text: r.body, path: r.path, status: r.status, at: r.at, sentAt: r.sentAt ?? null, unreadable: r.unreadable === true, unshown: r.unshown === true
     }))
-    this.#emit({ event: 'history', with: user ?? group, messages, earlier })
+    this.#emit({ event: 'history', with: user ?? group, messages, earlier, ...cut })
   }
 
   /** Nothing with this name: is it anyone's? A mistyped name said "No messages with bbo yet." as

@@ -66,6 +66,8 @@ export const INBOUND_MESSAGES_BURST = 4_000
  * showed 1,000: a tester's finding). */
 export const HISTORY_DEFAULT = 20
 export const HISTORY_MAX = 10_000
+/** …and no more than this of stored messages at once, the latest first (store.ts history). */
+export const HISTORY_MAX_BYTES = 8 * 1024 * 1024
 
 /** WHO adds at most this many of the latest direct contacts the rendezvous did not list (they
  * are offline). */

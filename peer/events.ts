@@ -86,7 +86,9 @@ export type PeerEvent =
    * hold a connection to (the others are not known). */
   | { event: 'who', users: MemberView[], lastKnown: boolean }
   /** `earlier`: how many older messages the conversation has that were not shown. */
-  | { event: 'history', with: string, messages: HistoryLine[], earlier: number }
+  /** `cut` (only then present): fewer than asked for, since HISTORY shows at most 8 MiB of
+   * messages at once (HISTORY_MAX_BYTES); `earlier` counts the rest. */
+  | { event: 'history', with: string, messages: HistoryLine[], earlier: number, cut?: true }
   /** `peerId` and `fingerprint`: the identity the directory shows now, the one TRUST accepts.
    * `changed`: it is not the identity pinned at first contact, which `pinnedPeerId` and
    * `pinnedFingerprint` then name (null otherwise). */

@@ -520,6 +520,7 @@ function earlierNotice (event: Extract<PeerEvent, { event: 'history' }>): string
   if (event.earlier === 0 || event.messages.length === 0) return undefined
   const more = Math.min(event.messages.length + event.earlier, HISTORY_MAX)
   const name = event.messages[0]?.group === null ? event.with : `#${event.with}`
+  if (event.cut === true) return `${plural(event.earlier, 'earlier message')} not shown (HISTORY shows at most 8 MiB of messages at once)`
   return `${plural(event.earlier, 'earlier message')} not shown (HISTORY ${name} ${more} shows ${more === HISTORY_MAX ? 'the last ' : ''}${more})`
 }
 

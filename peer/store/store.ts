@@ -376,10 +376,13 @@ export class PeerStore {
    * together, each sender's in order but the senders one after the other (each outbox sends when
    * we are back), and until 2026-12-06 HISTORY showed a group's talk in that order (a tester's
    * finding). Files, and texts stored before the sent time was, go by when they arrived. */
-  history (conversation: Conversation, limit: number): MessageRecord[] {
+  history (conversation: Conversation, limit: number, maxBytes = Number.MAX_SAFE_INTEGER): MessageRecord[] {
     this.#commits.settle()
     const [where, key] = conversationRows(conversation)
-    const rows = this.#statements.get(`SELECT *, rowid AS row FROM messages WHERE ${where} ORDER BY COALESCE(sent_at, at) DESC, rowid DESC LIMIT ?`).all(key, limit)
+    // The latest `limit`, and of those only as many as fit in `maxBytes` of stored bodies (the
+    // latest always): 10,000 texts of 16 KiB made a HISTORY too long for one string (round 48).
+    const rows = this.#statements.get(`SELECT * FROM (SELECT *, rowid AS row, SUM(length(body)) OVER (ORDER BY COALESCE(sent_at, at) DESC, rowid DESC) AS upto
+      FROM messages WHERE ${where} ORDER BY COALESCE(sent_at, at) DESC, rowid DESC LIMIT ?) WHERE upto - length(body) < ?`).all(key, limit, maxBytes)
     return rows.map(row => this.#toReadableMessage(row)).reverse()
   }
 

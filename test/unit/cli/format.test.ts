@@ -134,15 +134,17 @@ test('LIST puts numbered names in their order: grp2 before grp10 (round 17: grp1
 
 test('HISTORY says how many earlier messages it did not show, and how to see them', () => {
   const at = Date.now()
-  const shown = (earlier: number, count = 2): string => describe({
+  const shown = (earlier: number, count = 2, cut = false): string => describe({
     event: 'history',
     with: 'bob',
     earlier,
+    ...(cut ? { cut } : {}),
     messages: Array.from({ length: count }, (_, i) => ({ id: `0${i}`, direction: 'in' as const, from: 'bob', group: null, kind: 'text' as const, text: `m${i}`, path: null, status: 'received', at, sentAt: null, unreadable: false, unshown: false }))
   }) ?? ''
   assert.equal(shown(0).split('\n')[0], '  SENT      FROM  STATUS    MESSAGE')
   assert.equal(shown(1).split('\n')[0], '1 earlier message not shown (HISTORY bob 3 shows 3)')
   assert.equal(shown(30_000).split('\n')[0], '30000 earlier messages not shown (HISTORY bob 10000 shows the last 10000)')
+  assert.equal(shown(9_000, 1_000, true).split('\n')[0], '9000 earlier messages not shown (HISTORY shows at most 8 MiB of messages at once)')
   const group = describe({
     event: 'history',
     with: 'club',

@@ -58,6 +58,15 @@ describe('peer store', () => {
     assert.deepEqual(store.history({ group: 'friends' }, 10).map(m => m.body), ['in the group'])
   })
 
+  test('history holds no more than its size in stored bodies, the latest always (round 48: 10,000 texts of 16 KiB made one string too long)', () => {
+    for (let i = 0; i < 5; i++) store.addMessage(message({ body: `${i}`.repeat(1000), at: 1000 + i }))
+    const fits = (maxBytes: number): string[] => store.history({ user: 'bob' }, 10, maxBytes).map(m => m.body.slice(0, 1))
+    assert.deepEqual(fits(2_500), ['2', '3', '4'], 'sealed bodies of a little over 1,000 bytes: the latest whose sum before them is under the size')
+    assert.deepEqual(fits(1), ['4'], 'the latest, whatever its size')
+    assert.deepEqual(fits(1_000_000), ['0', '1', '2', '3', '4'])
+    assert.equal(store.historySize({ user: 'bob' }), 5)
+  })
+
   test('recent contacts: the users of direct conversations since a time, the latest first, at most n', () => {
     store.addMessage(message({ peer: toUsername('bob'), at: 1_000 }))
     store.addMessage(message({ peer: toUsername('carol'), at: 3_000 }))
