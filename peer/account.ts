@@ -66,6 +66,32 @@ export function failedSignInsWarning (username: string, count: number): PeerEven
   }
 }
 
+/** Sign-ins made here that the rendezvous refused for a wrong password, by account, until one
+ * succeeds: the rendezvous counts them among the failures it reports then, and they are not
+ * someone else's. At most FAILED_HERE_ACCOUNTS accounts are kept, the latest. */
+export class FailedHere {
+  readonly #counts = new Map<string, number>()
+
+  note (username: string): void {
+    const count = (this.#counts.get(username) ?? 0) + 1
+    this.#counts.delete(username)
+    this.#counts.set(username, count)
+    for (const oldest of this.#counts.keys()) {
+      if (this.#counts.size <= FAILED_HERE_ACCOUNTS) break
+      this.#counts.delete(oldest)
+    }
+  }
+
+  /** How many were noted for `username`, forgotten now (it signed in). */
+  take (username: string): number {
+    const count = this.#counts.get(username) ?? 0
+    this.#counts.delete(username)
+    return count
+  }
+}
+
+const FAILED_HERE_ACCOUNTS = 64
+
 /** The seam between the account flow and the node that carries it. */
 export interface AccountHost {
   rendezvous: () => RendezvousClient

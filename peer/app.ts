@@ -13,7 +13,7 @@ import type { ParleyNode } from '../common/node.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../common/errors.ts'
 import type { GroupName, MessageId, Username } from '../common/wire/names.ts'
 import { MAX_TEXT_BYTES } from '../common/wire/limits.ts'
-import { changePassword, checkCurrentPassword, failedSignInsWarning, signIn, signInBound, signUp } from './account.ts'
+import { FailedHere, changePassword, checkCurrentPassword, failedSignInsWarning, signIn, signInBound, signUp } from './account.ts'
 import type { AccountHost, SignedIn, UnsettledChange } from './account.ts'
 import type { Emit, HistoryLine, PeerEvent } from './events.ts'
 import { RendezvousClient, mayHaveBeenDone, rendezvousAway, rendezvousOutOfReach } from './rendezvous-client.ts'
@@ -71,6 +71,8 @@ export class ParleyPeer {
   #session: Session | undefined
   /** Groups whose CREATE, JOIN or LEAVE went unanswered, by the ticket of the one to settle. */
   readonly #unsettled = new Map<GroupName, symbol>()
+  /** Wrong passwords typed here, not to be said as someone else's at the next sign-in. */
+  readonly #failedHere = new FailedHere()
   /** The sign-in #session was opened with: what signs its user in again if switching fails. */
   #account: SignedIn | undefined
   /** Who is signed in, for the protocols: streams that arrive while a sign-in is still opening
@@ -181,7 +183,10 @@ export class ParleyPeer {
   async login (name: Username, password: string): Promise<void> {
     await this.#signingOut
     await this.#keepOnFailure(async () => {
-      const signed = await signIn(this.#accountHost(), name, password)
+      const signed = await signIn(this.#accountHost(), name, password).catch((err: unknown) => {
+        if (is(err, ErrorCode.BadCredentials)) this.#failedHere.note(name)
+        throw err
+      })
       const session = this.#session
       const event = { event: 'logged-in', username: signed.username, peerId: this.#node.peerId.toString(), offline: signed.offline === true } as const
       if (session !== undefined && session.username === signed.username && session.live && signed.offline !== true) {
@@ -195,7 +200,9 @@ export class ParleyPeer {
       } else {
         await this.#open(signed, { ...event, already: false })
       }
-      const failed = failedSignInsWarning(signed.username, signed.failedSignIns ?? 0)
+      // Those typed here are no news to the person who typed them (round 48: a typo a moment
+      // before was said as a sign-in from another device, someone maybe guessing the password).
+      const failed = failedSignInsWarning(signed.username, Math.max(0, (signed.failedSignIns ?? 0) - this.#failedHere.take(signed.username)))
       if (failed !== undefined) this.#emit(failed)
     })
   }

@@ -106,6 +106,22 @@ describe('sign-in: scrypt upgrade and throttling with real processes', () => {
     assert.equal(await laptop.quit(), 0)
   })
 
+  it('a wrong password typed here, then the right one: no warning of a sign-in from another device (round 48: the typo was said as one)', async () => {
+    const first = await startPeer('typist', 'typist-home')
+    const made = await first.run(`SIGNUP typist ${PASSWORD}`, e => e.event === 'signed-up' || e.event === 'error')
+    assert.equal(made.event, 'signed-up', JSON.stringify(made))
+    assert.equal(await first.quit(), 0)
+    const back = await startPeer('typist', 'typist-home')
+    const typo = await back.run('LOGIN typist not-the-password', e => e.event === 'logged-in' || e.event === 'error')
+    assert.equal(typo.code, ErrorCode.BadCredentials, JSON.stringify(typo))
+    const login = await back.run(`LOGIN typist ${PASSWORD}`, e => e.event === 'logged-in' || e.event === 'error')
+    assert.equal(login.event, 'logged-in', JSON.stringify(login))
+    // What follows a sign-in comes with it: a LIST answered after it, and no warning between.
+    await back.run('LIST', e => e.event === 'groups' || e.event === 'error')
+    assert.deepEqual(back.events.filter(e => e.event === 'warning'), [])
+    assert.equal(await back.quit(), 0)
+  })
+
   it('many wrong guesses from fresh peer ids: the attacker gets ERR_RATE_LIMITED, the owner still signs in', async () => {
     const owner = await startPeer('owner', 'owner-home')
     const made = await owner.run(`SIGNUP owner ${PASSWORD}`, e => e.event === 'signed-up' || e.event === 'error')
