@@ -16,6 +16,7 @@ import type { SealedChannel } from '../transport/channel.ts'
 import { STEP_TIMEOUT_MS } from '../constants.ts'
 import type { Emit, FileCutCause } from '../events.ts'
 import type { SignedInUser } from '../signed-in.ts'
+import { sanitiseFileName } from '../../common/wire/names.ts'
 import { PartialTransfer } from './partial.ts'
 import { keptPartDamaged, partLost, receiveFile } from './receive.ts'
 import { abandonTransfer, announcedName, fileToDeliver, sendFile } from './send.ts'
@@ -197,6 +198,19 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
   } else {
     // This transfer (from, id) is ours alone now; what a cut attempt kept of it is offered.
     const partial = await PartialTransfer.claim(user.downloadsDir, from, id, announced.group, announced.name)
+    const published = partial.published
+    if (published !== undefined && announced.refusal === undefined) {
+      // Whole and checked by an attempt killed before it was recorded: recorded now, as it is.
+      try {
+        await user.inbox.onFile({ from, group: announced.group, id, name: sanitiseFileName(announced.name), path: published.path, size: published.size, sha256: published.sha256, sentAt: null })
+        await partial.finish()
+      } finally {
+        partial.release()
+      }
+      await channel.send({ have: true })
+      await channel.send({ ack: id })
+      return
+    }
     const hex = Buffer.from(id).toString('hex')
     const arrived = { bytes: 0, total: announced.size ?? 0 }
     // A sender that stalls mid-file must not hold the stream and its .part (issue 7).
@@ -222,12 +236,14 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
         ...(announced.size !== undefined ? { announcedSize: announced.size } : {}),
         downloadsDir: user.downloadsDir,
         partial,
+        keepUntilRecorded: true,
         signal,
         onProgress: watch.onProgress,
         ...(announced.refusal === undefined ? {} : { refusal: announced.refusal })
       })
       // Named as sent ("image.png"), saved where `path` says ("image (1).png" beside an older one).
       await user.inbox.onFile({ from, group: announced.group, id, name: file.sentAs, path: file.path, size: file.size, sha256: file.sha256, sentAt: file.sentAt ?? null })
+      await partial.finish()
     } catch (err) {
       // A file given up before the rest came (ABANDON in META's place, wire.ts) while part of it
       // was kept here: said as a cut of what was kept, which is removed (until 2026-12-07 it

@@ -121,6 +121,9 @@ const sweptAt = new Map<string, number>()
 export class PartialTransfer {
   /** What to offer the sender (wire.ts resumeSchema), if a usable prefix is kept. */
   readonly offer: ResumeOffer | undefined
+  /** The whole file, checked and published by an attempt killed before it was recorded: taken
+   * as it is (handoff.ts), not received again. */
+  readonly published: PublishedCopy | undefined
   /** Fires when a newer attempt at the same transfer claims it: stop, keep the prefix. */
   readonly signal: AbortSignal
   readonly #dir: string
@@ -132,13 +135,14 @@ export class PartialTransfer {
   readonly #release: () => void
   #inflightIno: string | undefined
 
-  private constructor (args: { dir: string, downloadsDir: string, key: string, group: string | null, name: string | undefined, offer?: ResumeOffer, size?: number, signal: AbortSignal, release: () => void }) {
+  private constructor (args: { dir: string, downloadsDir: string, key: string, group: string | null, name: string | undefined, offer?: ResumeOffer, published?: PublishedCopy, size?: number, signal: AbortSignal, release: () => void }) {
     this.#dir = args.dir
     this.#downloadsDir = args.downloadsDir
     this.#key = args.key
     this.#group = args.group
     this.#name = args.name
     this.offer = args.offer
+    this.published = args.published
     this.#size = args.size
     this.signal = args.signal
     this.#release = args.release
@@ -407,7 +411,7 @@ async function regularSize (path: string): Promise<number | undefined> {
  * What is kept of `key`: its state, and its bytes — here, or (a receiver killed mid-stream) still
  * in the downloads folder, adopted back here. Anything unusable is dropped.
  */
-async function findKept (dir: string, downloadsDir: string, key: string): Promise<{ offer?: ResumeOffer, size?: number }> {
+async function findKept (dir: string, downloadsDir: string, key: string): Promise<{ offer?: ResumeOffer, size?: number, published?: PublishedCopy }> {
   const statePath = join(dir, key + PARTIAL_STATE_SUFFIX)
   const dataPath = join(dir, key + PARTIAL_DATA_SUFFIX)
   const state = await readState(statePath)
@@ -419,6 +423,14 @@ async function findKept (dir: string, downloadsDir: string, key: string): Promis
   try {
     let size = await regularSize(dataPath)
     const inflight = await sameFile(downloadsDir, state.inflight, state.inflightIno)
+    // Killed after the whole file was checked and published, before it was recorded: that file
+    // is the transfer's (round 48: it was received again, and kept twice, `m50.bin` beside
+    // `m50 (1).bin`, the first named nowhere).
+    const published = size === undefined ? await publishedCopy(downloadsDir, state, inflight) : undefined
+    if (published !== undefined) {
+      if (inflight !== undefined) await removeFile(inflight) // its other name, not yet removed
+      return { published, size: state.size }
+    }
     if (size === undefined && inflight !== undefined) {
       // Killed mid-stream: its .part is still in downloads. Bring it here, then say so.
       await moveFile(inflight, dataPath)
@@ -444,6 +456,26 @@ async function findKept (dir: string, downloadsDir: string, key: string): Promis
     await dropKey(dir, downloadsDir, key)
     return {}
   }
+}
+
+/** A transfer's file, whole and checked, published under its name before it was recorded. */
+export interface PublishedCopy { path: string, size: number, sha256: Uint8Array }
+
+/**
+ * The file a transfer in flight was published as (receive.ts publishes it by a hard link to its
+ * `.part`, the same inode, then removes the `.part`): looked for only when the `.part` is gone, or
+ * still has that second name. A file of the state's size whose inode is the `.part`'s.
+ */
+async function publishedCopy (downloadsDir: string, state: PartialState, inflight: string | undefined): Promise<PublishedCopy | undefined> {
+  if (state.inflight === undefined || state.inflightIno === undefined) return undefined
+  if (inflight !== undefined && (await lstat(inflight).catch(() => undefined))?.nlink !== 2) return undefined
+  for (const entry of await readdir(downloadsDir).catch(() => [] as string[])) {
+    if (entry === state.inflight) continue
+    const path = join(downloadsDir, entry)
+    const stats = await lstat(path, { bigint: true }).catch(() => undefined)
+    if (stats?.isFile() === true && stats.ino.toString() === state.inflightIno && stats.size === BigInt(state.size)) return { path, size: state.size, sha256: state.sha256 }
+  }
+  return undefined
 }
 
 /** Write the state durably and atomically (common/fs.ts). */

@@ -40,6 +40,10 @@ export interface ReceiveFileArgs {
   partial?: PartialTransfer
   /** The sender's checked username, for its share of the disk budget (default: the partial's). */
   sender?: string
+  /** The caller records the file, then finishes the claimed partial itself: its record stays
+   * until then, so a receiver killed between the two finds the file published (partial.ts
+   * publishedCopy) instead of receiving it again (round 48: a second copy, `f3 (1).bin`). */
+  keepUntilRecorded?: boolean
   /** Refuse the file with this once META is read (a sender our user blocked, on a group stream:
    * the refusal needs the stream's keys), and take nothing of it. */
   refusal?: ParleyError
@@ -227,7 +231,7 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     await handle.close()
     handle = undefined
     const path = await publishPartFile(part.path, downloadsDir, name)
-    await partial?.finish()
+    if (args.keepUntilRecorded !== true) await partial?.finish()
     return {
       path,
       name: basename(path),

@@ -1,7 +1,7 @@
 import { after, afterEach, before, describe, mock, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { appendFile, chmod, mkdir, mkdtemp, open, readFile, readdir, readlink, rename, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises'
+import { appendFile, chmod, link, mkdir, mkdtemp, open, readFile, readdir, readlink, rename, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
@@ -760,6 +760,34 @@ describe('resuming a cut transfer (issue 7)', () => {
     assert.deepEqual(dropped.map(part => [part.sender, part.bytes, part.size]), [['mallory', 11 * CHUNK_SIZE, 20 * CHUNK_SIZE], ['mallory', 11 * CHUNK_SIZE, 20 * CHUNK_SIZE]])
     assert.deepEqual(await kept(dir), [`${carols}.part`, `${carols}.state`])
     assert.deepEqual(await dropPartialsFrom(dir, 'mallory'), [])
+  })
+
+  test('a receiver killed after the file was published, before it was recorded: the next attempt takes that file, not a second copy (round 48)', async () => {
+    for (const unlinked of [true, false]) {
+      const dir = await freshDir()
+      const id = new Uint8Array(randomBytes(16))
+      const bytes = new Uint8Array(randomBytes(CHUNK_SIZE + 5))
+      const meta = { id, size: bytes.length, sha256: new Uint8Array(createHash('sha256').update(bytes).digest()) }
+      const first = await PartialTransfer.claim(dir, SENDER, id, null, 'm50.bin')
+      const partPath = join(dir, 'm50.bin.part')
+      const handle = await open(partPath, 'wx')
+      await first.begin(partPath, handle, meta)
+      await handle.write(bytes)
+      await handle.close()
+      // publishPartFile: a hard link under the free name, then the .part's removal; killed
+      // after the link (unlinked false) or after both.
+      await link(partPath, join(dir, 'm50.bin'))
+      if (unlinked) await rm(partPath)
+      first.release()
+
+      const next = await PartialTransfer.claim(dir, SENDER, id, null, 'm50.bin')
+      assert.deepEqual(next.published, { path: join(dir, 'm50.bin'), size: meta.size, sha256: meta.sha256 }, `unlinked ${String(unlinked)}`)
+      assert.equal(next.offer, undefined)
+      assert.deepEqual(await readdir(dir), ['m50.bin'], 'the .part\'s second name goes')
+      await next.finish()
+      next.release()
+      assert.deepEqual(await kept(dir), [])
+    }
   })
 
   test('a transfer cut after k chunks resumes at k on the next attempt, and the file is byte-identical', async () => {
