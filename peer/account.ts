@@ -337,7 +337,9 @@ async function signInOffline (host: AccountHost, username: string, password: str
     throw new ParleyError(ErrorCode.Unreachable, `cannot reach the rendezvous, and ${username} has not signed in from this data folder before`, { cause })
   }
   const { credentials, accountKey, identity } = await openLocalAccount(host, username, password, account.salt, account)
-  if (identity === undefined) throw new ParleyError(ErrorCode.BadCredentials, 'invalid username or password')
+  // A password changed on another device opens this folder only once it signed in with it at
+  // the rendezvous (round 48: the new one said only "invalid", the old one opened it).
+  if (identity === undefined) throw new ParleyError(ErrorCode.BadCredentials, 'invalid username or password (the rendezvous is out of reach: this folder opens with the password it last signed in with here, the old one if it was changed on another device since)')
   await host.useIdentity(identity)
   return { username, wrapKey: accountKey, authKey: credentials.authKey, identity, offline: true }
 }

@@ -429,7 +429,7 @@ export class Session {
           return
         }
         if (is(err, ErrorCode.BadCredentials) || is(err, ErrorCode.IdentityChanged)) {
-          this.#emit({ event: 'error', code: asParleyError(err).code, message: `the rendezvous no longer accepts your sign-in (${asParleyError(err).message}); LOGIN again to reconnect, or SIGNUP if the rendezvous lost your account. Known contacts are still reached directly`, at: Date.now() })
+          this.#emit({ event: 'error', code: asParleyError(err).code, message: `the rendezvous no longer accepts your sign-in (${asParleyError(err).message}); LOGIN again to reconnect${is(err, ErrorCode.BadCredentials) ? ' (with the new password, if it was changed on another device)' : ''}, or SIGNUP if the rendezvous lost your account. Known contacts are still reached directly`, at: Date.now() })
           log.warn('the rendezvous no longer accepts our sign-in; reconnecting stopped', err)
           this.#rendezvous.signInRefused()
           return

@@ -15,12 +15,13 @@ export type AskHidden = (label: string, problem?: string) => Promise<string>
  * command gives up. */
 const PASSWORD_TRIES = 3
 
-/** `isNew`: SIGNUP's, typed twice and held to the length rule; else LOGIN's. */
-export async function askPassword (ask: AskHidden, isNew: boolean, label = 'Password: '): Promise<string> {
+/** `isNew`: SIGNUP's, typed twice and held to the length rule; else LOGIN's. `current`: the
+ * password a new one replaces (PASSWORD), which it may not be. */
+export async function askPassword (ask: AskHidden, isNew: boolean, label = 'Password: ', current?: string): Promise<string> {
   let problem: string | undefined
   for (let tries = 1; ; tries++) {
     const password = await ask(label, problem)
-    problem = isNew ? await newPasswordProblem(ask, password) : emptyPasswordProblem(password)
+    problem = isNew ? await newPasswordProblem(ask, password, current) : emptyPasswordProblem(password)
     if (problem === undefined) return password
     if (tries === PASSWORD_TRIES) throw new ParleyError(ErrorCode.Usage, `${problem} (asked ${PASSWORD_TRIES} times; nothing was done)`)
   }
@@ -31,14 +32,16 @@ export async function askPassword (ask: AskHidden, isNew: boolean, label = 'Pass
 export async function askPasswordChange (ask: AskHidden, check: (current: string) => Promise<void> = async () => {}): Promise<{ current: string, next: string }> {
   const current = await askPassword(ask, false, 'Current password: ')
   await check(current)
-  return { current, next: await askPassword(ask, true, 'New password: ') }
+  return { current, next: await askPassword(ask, true, 'New password: ', current) }
 }
 
-/** What is wrong with a new password: the length rule, checked before `Again:` is asked, or a
- * second entry that differs. */
-async function newPasswordProblem (ask: AskHidden, password: string): Promise<string | undefined> {
+/** What is wrong with a new password: the length rule, or being the current one, checked before
+ * `Again:` is asked (round 48: asked twice, then refused as the current one, and not asked
+ * again), or a second entry that differs. */
+async function newPasswordProblem (ask: AskHidden, password: string, current: string | undefined): Promise<string | undefined> {
   const refused = passwordProblem(password)
   if (refused !== undefined) return refused.message
+  if (password === current) return 'the new password is the current one: choose another'
   return await ask('Again: ') === password ? undefined : 'the two passwords differ'
 }
 

@@ -95,6 +95,8 @@ describe('PASSWORD: a new password for the account, with real processes', () => 
     const offline = await start('home')
     const oldHere = await offline.run(`LOGIN alice ${OLD}`, signedIn)
     assert.equal(oldHere.code, 'ERR_BAD_CREDENTIALS', JSON.stringify(oldHere))
+    // Said why a password may not open the folder now (round 48: "invalid" alone).
+    assert.match(String(oldHere.message), /the rendezvous is out of reach: this folder opens with the password it last signed in with here/)
     const newHere = await offline.run(`LOGIN alice ${NEW}`, signedIn)
     assert.deepEqual([newHere.event, newHere.peerId, newHere.offline], ['logged-in', peerId, true], JSON.stringify(newHere))
     // The password lives at the rendezvous: with it away, it is not changed, and said so.

@@ -65,3 +65,14 @@ test('PASSWORD checks the current password before it asks for the new one (round
     (err: unknown) => is(err, ErrorCode.BadCredentials))
   assert.deepEqual(asked, ['Current password: '], 'no new password asked for')
 })
+
+test('PASSWORD asks again at once for a new password that is the current one, before Again: (round 48: asked twice, then refused, and not asked again)', async () => {
+  const { ask, asked } = answering('old secret', 'old secret', 'new secret 1', 'new secret 1')
+  assert.deepEqual(await askPasswordChange(ask), { current: 'old secret', next: 'new secret 1' })
+  assert.deepEqual(asked, [
+    'Current password: ',
+    'New password: ',
+    'the new password is the current one: choose another | New password: ',
+    'Again: '
+  ])
+})
