@@ -49,7 +49,7 @@ export const STREAMLESS_GRACE_MS = 2_000
 export const SILENT_MS = 1_000
 /** …and so may one still mid-upgrade after this long, whatever it sent (a handshake begun and
  * left). libp2p's own deadline for an upgrade is longer (common/node.ts UPGRADE_DEADLINE_MS). */
-export const STALLED_MS = 10_000
+const STALLED_MS = 10_000
 
 interface Counts { pending: number, total: number }
 interface Pending { maConn: MultiaddrConnection, host: string, since: number }

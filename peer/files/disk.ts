@@ -5,7 +5,7 @@
  * which fails when the target exists), so a name taken between our check and our write is just
  * skipped, never overwritten (DESIGN §6).
  */
-import { link, mkdir, open, rename, unlink } from 'node:fs/promises'
+import { link, lstat, mkdir, open, rename, unlink } from 'node:fs/promises'
 import { constants } from 'node:fs'
 import type { FileHandle } from 'node:fs/promises'
 import { randomInt } from 'node:crypto'
@@ -95,10 +95,16 @@ export function candidateNumber (attempt: number): number {
 }
 
 /** A new, empty, owner-only `<name>.part` (or `<name> (n).part`) in `dir`, opened for writing. */
-export async function createPartFile (dir: string, name: string): Promise<{ path: string, handle: FileHandle }> {
+export async function createPartFile (dir: string, name: string, intend?: (path: string) => Promise<void>): Promise<{ path: string, handle: FileHandle }> {
   for (let n = 0; n < MAX_NAME_ATTEMPTS; n++) {
     const path = join(dir, nameCandidate(name, candidateNumber(n), PART_SUFFIX))
     try {
+      // Named first where a record is kept (`intend`), but not a name taken already, which the
+      // record would then claim.
+      if (intend !== undefined) {
+        if (await lstat(path).then(() => true, () => false)) continue
+        await intend(path)
+      }
       // 'wx' = O_CREAT|O_EXCL: fails on any existing entry, a symbolic link included.
       return { path, handle: await open(path, 'wx', RECEIVED_FILE_MODE) }
     } catch (err) {

@@ -238,6 +238,13 @@ export class PartialTransfer {
   get #statePath (): string { return join(this.#dir, this.#key + PARTIAL_STATE_SUFFIX) }
   get #dataPath (): string { return join(this.#dir, this.#key + PARTIAL_DATA_SUFFIX) }
 
+  /** A fresh transfer's `.part` is about to be made at `partPath`: named first, so a kill -9
+   * before begin() leaves a record of it, and its empty file is removed (findKept), not left in
+   * downloads for good (round 48: `f16.bin.part`, 0 bytes, named nowhere). */
+  async intend (partPath: string, meta: FileMeta): Promise<void> {
+    await this.#writeState({ size: meta.size, sha256: meta.sha256, chunks: 0, inflight: basename(partPath) })
+  }
+
   /** A fresh transfer's `.part` exists: name it, so a kill -9 leaves something to adopt or sweep. */
   async begin (partPath: string, handle: FileHandle, meta: FileMeta): Promise<void> {
     this.#inflightIno = (await handle.stat({ bigint: true })).ino.toString()
@@ -422,6 +429,7 @@ async function findKept (dir: string, downloadsDir: string, key: string): Promis
   }
   try {
     let size = await regularSize(dataPath)
+    await removeIntended(downloadsDir, state)
     const inflight = await sameFile(downloadsDir, state.inflight, state.inflightIno)
     // Killed after the whole file was checked and published, before it was recorded: that file
     // is the transfer's (round 48: it was received again, and kept twice, `m50.bin` beside
@@ -478,6 +486,14 @@ async function publishedCopy (downloadsDir: string, state: PartialState, infligh
   return undefined
 }
 
+/** A record killed as its .part was made (PartialTransfer.intend: named, no inode yet): the
+ * empty file, if it was made, goes with it. */
+async function removeIntended (downloadsDir: string, state: PartialState): Promise<void> {
+  if (state.inflight === undefined || state.inflightIno !== undefined) return
+  const made = join(downloadsDir, state.inflight)
+  if (await regularSize(made) === 0) await removeFile(made)
+}
+
 /** Write the state durably and atomically (common/fs.ts). */
 async function writeStateFile (path: string, state: PartialState): Promise<void> {
   try {
@@ -491,6 +507,7 @@ async function writeStateFile (path: string, state: PartialState): Promise<void>
 async function dropKey (dir: string, downloadsDir: string, key: string): Promise<void> {
   const statePath = join(dir, key + PARTIAL_STATE_SUFFIX)
   const state = await readState(statePath)
+  if (state !== undefined) await removeIntended(downloadsDir, state)
   const inflight = await sameFile(downloadsDir, state?.inflight, state?.inflightIno)
   if (inflight !== undefined) await removeFile(inflight)
   await removeFile(join(dir, key + PARTIAL_DATA_SUFFIX))

@@ -180,7 +180,7 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
   /** The .part to receive into: the kept one, or a new one (removed again if its record fails). */
   const openPart = async (): Promise<{ path: string, handle: FileHandle }> => {
     if (from > 0 && partial !== undefined) return await partial.reopen(name)
-    const created = await createPartFile(downloadsDir, name)
+    const created = await createPartFile(downloadsDir, name, partial === undefined ? undefined : async path => { await partial.intend(path, meta) })
     try {
       await partial?.begin(created.path, created.handle, meta)
     } catch (err) {

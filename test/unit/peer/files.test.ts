@@ -762,6 +762,29 @@ describe('resuming a cut transfer (issue 7)', () => {
     assert.deepEqual(await dropPartialsFrom(dir, 'mallory'), [])
   })
 
+  test('a receiver killed as it made a fresh .part, before its record had the file: the empty .part goes at the next claim, not left in downloads (round 48)', async () => {
+    const dir = await freshDir()
+    const id = new Uint8Array(randomBytes(16))
+    const meta = { id, size: CHUNK_SIZE * 3, sha256: new Uint8Array(32) }
+    const first = await PartialTransfer.claim(dir, SENDER, id, null, 'f16.bin')
+    const partPath = join(dir, 'f16.bin.part')
+    await first.intend(partPath, meta)
+    await (await open(partPath, 'wx')).close() // made, and killed before begin()
+    first.release()
+    const next = await PartialTransfer.claim(dir, SENDER, id, null, 'f16.bin')
+    assert.equal(next.offer, undefined)
+    assert.deepEqual(await readdir(dir), [], 'the empty .part is gone')
+    assert.deepEqual(await kept(dir), [], 'and its record')
+    next.release()
+    // A file of that name with bytes is not one we made: it stays.
+    const other = await PartialTransfer.claim(dir, SENDER, id, null, 'f16.bin')
+    await other.intend(partPath, meta)
+    await writeFile(partPath, 'not ours')
+    other.release()
+    ;(await PartialTransfer.claim(dir, SENDER, id, null, 'f16.bin')).release()
+    assert.deepEqual(await readdir(dir), ['f16.bin.part'])
+  })
+
   test('a receiver killed after the file was published, before it was recorded: the next attempt takes that file, not a second copy (round 48)', async () => {
     for (const unlinked of [true, false]) {
       const dir = await freshDir()
