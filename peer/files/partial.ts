@@ -254,6 +254,9 @@ export class PartialTransfer {
   /** The first `chunks` chunks in `handle` are to be kept: make them durable, then count them. */
   async checkpoint (partPath: string, handle: FileHandle, chunks: number, meta: FileMeta): Promise<void> {
     await handle.datasync().catch((err: unknown) => { throw fileError(err, `cannot write ${partPath}`) })
+    // Its folder removed (the .part has no name left): said now, not after the rest came into a
+    // file nobody can see (round 48: 50 MB more, then "no such file or folder").
+    if ((await handle.stat()).nlink === 0) throw new ParleyError(ErrorCode.File, `${partPath} was removed while the file came (its folder with it?)`)
     await this.#writeState({
       size: meta.size, sha256: meta.sha256, chunks, inflight: basename(partPath), ...(this.#inflightIno !== undefined ? { inflightIno: this.#inflightIno } : {})
     })
@@ -460,11 +463,18 @@ async function findKept (dir: string, downloadsDir: string, key: string): Promis
     }
     return { offer: { from: chunks, sha256: state.sha256 }, size: state.size }
   } catch (err) {
+    // A folder that refuses changes now (made read-only, immutable): what is kept stays, for an
+    // attempt once it takes them (round 48: dropped, and the file came again whole).
+    // (Refused now rather than started afresh, whose new record would take this one's place.)
+    if (FOLDER_REFUSES.has(errnoOf(err) ?? '')) throw fileError(err, `cannot take back what came of this file before into ${downloadsDir}`)
     log.warn('a kept part of a transfer could not be reopened; the transfer starts over', err)
     await dropKey(dir, downloadsDir, key)
     return {}
   }
 }
+
+/** Errors of a folder that refuses changes for now, not of a kept part that is damaged. */
+const FOLDER_REFUSES = new Set(['EPERM', 'EACCES', 'EROFS'])
 
 /** A transfer's file, whole and checked, published under its name before it was recorded. */
 export interface PublishedCopy { path: string, size: number, sha256: Uint8Array }

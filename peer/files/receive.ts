@@ -287,7 +287,9 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     }
     await handle?.close().catch(() => undefined) // the error is the one to report
     const leftover = await removeFile(part.path)
-    await partial?.discard()
+    // One that cannot be removed (its folder made read-only) stays named in its record, which a
+    // retry resumes from once it can (round 48: 50 MB named nowhere, and the file came again whole).
+    if (leftover === undefined) await partial?.discard()
     if (leftover !== undefined) error.message += ` (and ${part.path} could not be removed: ${leftover.message})`
   }
 }

@@ -762,6 +762,25 @@ describe('resuming a cut transfer (issue 7)', () => {
     assert.deepEqual(await dropPartialsFrom(dir, 'mallory'), [])
   })
 
+  test('a .part removed while the file comes (its folder with it) is said at the next checkpoint, not after the rest came (round 48)', async () => {
+    const dir = await freshDir()
+    const id = new Uint8Array(randomBytes(16))
+    const meta = { id, size: CHUNK_SIZE * 200, sha256: new Uint8Array(32) }
+    const transfer = await PartialTransfer.claim(dir, SENDER, id, null, 'big.bin')
+    const partPath = join(dir, 'big.bin.part')
+    const handle = await open(partPath, 'wx')
+    try {
+      await transfer.begin(partPath, handle, meta)
+      await handle.write(new Uint8Array(CHUNK_SIZE * 64))
+      await transfer.checkpoint(partPath, handle, 64, meta)
+      await rm(partPath)
+      await assert.rejects(transfer.checkpoint(partPath, handle, 128, meta), (err: unknown) => is(err, ErrorCode.File) && /was removed while the file came/.test((err as Error).message))
+    } finally {
+      await handle.close()
+      transfer.release()
+    }
+  })
+
   test('a receiver killed as it made a fresh .part, before its record had the file: the empty .part goes at the next claim, not left in downloads (round 48)', async () => {
     const dir = await freshDir()
     const id = new Uint8Array(randomBytes(16))
