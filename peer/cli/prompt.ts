@@ -250,7 +250,9 @@ export class Prompt {
     // Enter leaves the prompt's row, then and there: a line typed ahead, taken after the prompt
     // was drawn again below the command in hand, is not the prompt's row being left (a QUIT typed
     // during a SENDFILE's hashing put `Bye.` on the row of a fresh prompt: round 12).
-    rl.on('line', () => { this.#prompted = false; this.#linesRead++ })
+    // The command runs now: a redraw readline makes meanwhile (Ctrl-C clearing a line typed
+    // ahead) draws no ready prompt (round 48: `alice> ` stood under a LIST still waiting).
+    rl.on('line', () => { this.#prompted = false; this.#linesRead++; rl.setPrompt(this.#promptText()) })
     // A terminal that goes away (its window closed, an ssh connection lost) ends our input, and
     // readline then runs the half-typed line as if Enter had been pressed (its 'ontermend'): a
     // draft went out as a message (round 39). Nobody pressed Enter: the line is dropped, as a

@@ -888,6 +888,20 @@ describe('the interactive terminal', () => {
     })
     await mira.waitFor(/No groups yet|GROUP +PARTICIPANTS/) // (other tests here may have made some)
     await mira.waitForCursorLine(/^mira> *$/)
+    // Nor when a line typed while a command waits is cleared with Ctrl-C, with nothing printed
+    // since the command was typed at the ready prompt (round 48: `mira> ` was drawn).
+    await whileFrozen(async () => {
+      await mira.line('LIST')
+      await new Promise(resolve => setTimeout(resolve, 300))
+      await mira.type('abc')
+      await mira.waitFor(screen => screen.endsWith('abc'))
+      await mira.press('C-c')
+      await new Promise(resolve => setTimeout(resolve, 500))
+      const cleared = await mira.screen()
+      assert.doesNotMatch(cleared, /abc/)
+      assert.doesNotMatch(cleared.split('\n').at(-1) ?? '', /^mira> *$/, `no ready prompt after the Ctrl-C:\n${cleared}`)
+    })
+    await mira.waitForCursorLine(/^mira> *$/)
     await mira.line('QUIT')
     assert.equal(await mira.exitStatus(), 0)
   })
