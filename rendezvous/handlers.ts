@@ -302,7 +302,8 @@ export function createHandlers ({
       const mine = store.groupsOf(session.username).map(({ name }) => ({ group: name, members: store.memberCount(name) }))
       const ours = new Set(mine.map(g => g.group))
       const others = largestGroups().filter(({ name }) => !ours.has(name)).map(({ name, members }) => ({ group: name, members }))
-      return { groups: [...mine, ...others].slice(0, MAX_LISTED) }
+      // The chosen ones in the order of their names, as every list was before.
+      return { groups: [...mine, ...others].slice(0, MAX_LISTED).sort((a, b) => a.group < b.group ? -1 : a.group > b.group ? 1 : 0) }
     },
 
     create ({ group }, context) {

@@ -25,6 +25,7 @@ import type { DirectServiceEvents, Posted } from '../../../peer/direct/service.t
 import type { PeerEvent } from '../../../peer/events.ts'
 import type { GroupDelivery } from '../../../peer/groups/service.ts'
 import { Session } from '../../../peer/session.ts'
+import { PRESENCE_HOLD_MS } from '../../../peer/constants.ts'
 import type { SessionOptions, SessionRendezvous } from '../../../peer/session.ts'
 import { SignedInGate } from '../../../peer/signed-in.ts'
 import type { Dialable } from '../../../peer/transport/dial.ts'
@@ -591,6 +592,7 @@ describe('session (the composition root)', () => {
     rv.sessions.end(carol.peerId)
     events.push?.({ type: 'presence', username: toUsername('carol'), online: false })
     assert.deepEqual(shown.filter(e => e.event === 'presence'), [{ event: 'presence', user: 'carol', online: false }])
+    mock.timers.tick(PRESENCE_HOLD_MS) // one presence line a user per hold (presence-lines.ts): this one's is over
     events.push?.({ type: 'disconnected' })
     // carol signs in again before alice is back: nothing is pushed to alice about her.
     rv.connect(carol)
