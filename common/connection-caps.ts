@@ -10,18 +10,24 @@
  * - one address may have `pendingPerIp` connections mid-upgrade, and all together `pending`:
  *   past either, the next one ends the oldest that is idle (SILENT_MS without a byte from its
  *   far end, or still mid-upgrade after STALLED_MS: an honest client speaks first, at once, and
- *   finishes in milliseconds, or seconds on a loaded machine); with none idle, it is refused,
- *   so a burst of honest handshakes on a busy machine is never ended half-way by the next one;
+ *   finishes in milliseconds, or seconds on a loaded machine). With none idle, a newcomer past
+ *   `pending` ends the oldest of the address holding the most, if it holds more than the
+ *   newcomer's share (sockets that each send a byte and stall, from a few addresses: round 49);
+ *   otherwise it is refused, so a burst of honest handshakes on a busy machine, each from its
+ *   own address, is never ended half-way by the next one. An IPv6 address counts as its /64;
  * - `total` open connections: the next inbound one ends the oldest inbound connection that has
  *   carried no stream for STREAMLESS_GRACE_MS and is not one the node keeps (`room.keep`: the
- *   rendezvous keeps those signed in); with none to end, it is refused.
- * One address may still hold at most `totalPerIp` connections: past that it is refused.
+ *   rendezvous keeps the connection each signed-in peer signed in on, not the others it opens
+ *   under that identity: round 49); with none to end, it is refused.
+ * One address may hold at most `totalPerIp` connections: past that its next one ends its own
+ * oldest that carries nothing, as above, or is refused.
  *
  * A connection counts as pending from the moment its socket is accepted until its upgrade (Noise
  * + yamux) completes, and towards the address's total until it closes, however it ends. libp2p's
  * own limits must be above these (common/node.ts), or it refuses before this gater is asked.
  */
-import type { Connection, ConnectionGater, MultiaddrConnection, PeerId } from '@libp2p/interface'
+import type { Connection, ConnectionGater, MultiaddrConnection } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 
 export interface ConnectionCaps {
   /** Inbound connections one IP address may have mid-upgrade at once. */
@@ -38,7 +44,7 @@ export interface ConnectionCaps {
  * node exists (the gater is made first). */
 export interface ConnectionRoom {
   connections: () => Connection[]
-  keep: (peer: PeerId) => boolean
+  keep: (connection: Connection) => boolean
 }
 
 /** A connection that has carried no stream for this long may be ended to make room: an honest
@@ -54,6 +60,28 @@ const STALLED_MS = 10_000
 interface Counts { pending: number, total: number }
 interface Pending { maConn: MultiaddrConnection, host: string, since: number }
 
+/**
+ * The address a connection's caps count it under: an IPv4 address, or an IPv6 address's /64 (one
+ * host, or one LAN, is handed a whole /64: counted per address, one machine could open as many
+ * sockets as it likes, each from another address). An IPv4 address mapped into IPv6 is that IPv4.
+ */
+export function addressGroup (ip: string): string {
+  if (!ip.includes(':')) return ip
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+  if (mapped?.[1] !== undefined) return mapped[1]
+  const [head = '', tail] = ip.toLowerCase().split('::')
+  const left = head === '' ? [] : head.split(':')
+  const right = tail === undefined || tail === '' ? [] : tail.split(':')
+  const words = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right]
+  return `${words.slice(0, 4).map(word => word.replace(/^0+(?=.)/, '')).join(':')}::/64`
+}
+
+/** The address group (addressGroup) a connection comes from, if it has an IP address. */
+function groupOf (address: Multiaddr): string | undefined {
+  const component = address.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')
+  return component?.value === undefined ? undefined : addressGroup(component.value)
+}
+
 /** Bytes read from a connection's socket so far (a TCP connection's; undefined for another). */
 function bytesRead (maConn: MultiaddrConnection): number | undefined {
   const socket = (maConn as { socket?: { bytesRead?: unknown } }).socket
@@ -68,10 +96,7 @@ export function perIpConnectionGater (caps: ConnectionCaps, room: () => Connecti
   /** When each connection was last seen carrying a stream (or opened). */
   const lastBusy = new WeakMap<Connection, number>()
 
-  const hostOf = (maConn: MultiaddrConnection): string | undefined => {
-    const component = maConn.remoteAddr.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')
-    return component?.value
-  }
+  const hostOf = (maConn: MultiaddrConnection): string | undefined => groupOf(maConn.remoteAddr)
 
   const upgraded = (maConn: MultiaddrConnection): void => {
     const entry = pendingOf.get(maConn)
@@ -104,23 +129,44 @@ export function perIpConnectionGater (caps: ConnectionCaps, room: () => Connecti
     return undefined
   }
 
+  /** Every slot taken and none idle (sockets that each send a byte and stall: round 49): the
+   * oldest pending connection of the address holding the most, if it holds more than the
+   * newcomer's would with it. Many addresses, each with one slot, are refused alike. */
+  const oldestOfHeaviest = (newcomer: string, newcomerPending: number): Pending | undefined => {
+    let heaviest: string | undefined
+    let most = newcomerPending + 1
+    for (const [group, counts] of byIp) {
+      if (group !== newcomer && counts.pending > most) {
+        heaviest = group
+        most = counts.pending
+      }
+    }
+    return heaviest === undefined ? undefined : oldestPending(heaviest)
+  }
+
+  const oldestPending = (host: string): Pending | undefined => {
+    for (const entry of pending) if (entry.host === host) return entry
+    return undefined
+  }
+
   /** End the oldest inbound connection idle past its grace that the node does not keep; false if
    * there is none. */
-  const madeRoom = (): boolean => {
+  const madeRoom = (from?: string): boolean => {
     const here = room()
-    if (here === undefined) return true
+    if (here === undefined) return from === undefined
     const connections = here.connections()
-    if (connections.length < caps.total) return true
+    if (from === undefined && connections.length < caps.total) return true
     const at = now()
     let oldest: Connection | undefined
     for (const connection of connections) {
       if (connection.direction !== 'inbound' || connection.status !== 'open') continue
+      if (from !== undefined && groupOf(connection.remoteAddr) !== from) continue
       if (connection.streams.length > 0) {
         lastBusy.set(connection, at)
         continue
       }
       const busy = lastBusy.get(connection) ?? connection.timeline.open
-      if (at - busy < STREAMLESS_GRACE_MS || here.keep(connection.remotePeer)) continue
+      if (at - busy < STREAMLESS_GRACE_MS || here.keep(connection)) continue
       if (oldest === undefined || busy < (lastBusy.get(oldest) ?? oldest.timeline.open)) oldest = connection
     }
     if (oldest === undefined) return false
@@ -133,9 +179,10 @@ export function perIpConnectionGater (caps: ConnectionCaps, room: () => Connecti
       const host = hostOf(maConn)
       if (host === undefined) return false
       const counts = byIp.get(host) ?? { pending: 0, total: 0 }
-      if (counts.total >= caps.totalPerIp) return true
+      // An address at its share makes room among its own idle connections, or is refused.
+      if (counts.total >= caps.totalPerIp && !madeRoom(host)) return true
       const full = counts.pending >= caps.pendingPerIp ? host : pending.size >= caps.pending ? null : undefined
-      const idle = full === undefined ? undefined : oldestIdle(full ?? undefined)
+      const idle = full === undefined ? undefined : full === null ? oldestIdle() ?? oldestOfHeaviest(host, counts.pending) : oldestIdle(full)
       if (full !== undefined && idle === undefined) return true
       if (!madeRoom()) return true
       if (idle !== undefined) end(idle.maConn, 'an idle connection mid-upgrade, ended to make room')

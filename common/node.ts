@@ -53,7 +53,7 @@ export interface NodeOptions {
   connectionsPerIp?: number
   /** Connections never closed to make room for a newcomer while they carry nothing
    * (connection-caps.ts): the rendezvous keeps those of peers signed in. */
-  keepConnection?: (peer: PeerId) => boolean
+  keepConnection?: (connection: Connection) => boolean
   /** The rendezvous runs the relay server; a peer reserves a slot on the relay reached at
    * `relayAt` (the rendezvous address) and on no other: a peer claiming to be a relay is not
    * used, so no one else can sit on our relayed traffic or take our one reservation. */

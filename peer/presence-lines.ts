@@ -16,11 +16,15 @@ interface Held {
 
 export class PresenceLines {
   readonly #say: (user: string, online: boolean) => void
+  readonly #muted: (user: string) => boolean
   readonly #holdMs: number
   readonly #held = new Map<string, Held>()
 
-  constructor (say: (user: string, online: boolean) => void, holdMs = PRESENCE_HOLD_MS) {
+  /** `muted`: users whose coming and going is not said (blocked), asked when a line is due, so
+   * a change held while the user was blocked is not said either (round 49). */
+  constructor (say: (user: string, online: boolean) => void, muted: (user: string) => boolean = () => false, holdMs = PRESENCE_HOLD_MS) {
     this.#say = say
+    this.#muted = muted
     this.#holdMs = holdMs
   }
 
@@ -31,7 +35,7 @@ export class PresenceLines {
       held.latest = online
       return
     }
-    this.#say(user, online)
+    if (!this.#muted(user)) this.#say(user, online)
     const timer = setTimeout(() => {
       this.#held.delete(user)
       const ended = entry.latest

@@ -162,7 +162,7 @@ export class Session {
   readonly #presenceShown = new Map<string, boolean>()
   #presenceQuietUntil = 0
   /** Presence said at most once per user every PRESENCE_HOLD_MS. */
-  readonly #presenceLines = new PresenceLines((user, online) => { this.#emit({ event: 'presence', user, online }) })
+  readonly #presenceLines = new PresenceLines((user, online) => { this.#emit({ event: 'presence', user, online }) }, user => this.store.isBlocked(user))
   readonly #presenceQuietMs: number
   /** Whose presence we knew, and what it was, when the rendezvous went away (#recheckPresence). */
   #presenceWhenLost: Array<[Username, boolean]> = []
@@ -727,7 +727,7 @@ export class Session {
         if (signedInElsewhere && peerId !== undefined && this.#direct.connected(peerId)) this.#background(this.#direct.checkAlive(peerId))
         this.directory.presence(event.username, event.online)
         // (Nor is a blocked user's coming and going said: round 47.)
-        if (this.#presenceIsNews(event.username, event.online) && !this.store.isBlocked(event.username)) this.#presenceLines.change(event.username, event.online)
+        if (this.#presenceIsNews(event.username, event.online)) this.#presenceLines.change(event.username, event.online)
         if (event.online) this.outbox.flush(event.username)
         break
       }

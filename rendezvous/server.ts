@@ -54,9 +54,10 @@ export async function startRendezvousServer (options: ServerOptions): Promise<Re
       mdns: options.mdns ? 'advertise' : undefined,
       maxConnections: options.maxConnections ?? MAX_CONNECTIONS,
       connectionsPerIp: options.connectionsPerIp ?? CONNECTIONS_PER_IP,
-      // A full rendezvous makes room by closing a stranger's connection that carries nothing,
-      // never a signed-in peer's (round 48).
-      keepConnection: peerId => service?.sessions.get(peerId.toString()) !== undefined,
+      // A full rendezvous makes room by closing a connection that carries nothing, never the one
+      // a peer signed in on (round 48); others under a signed-in identity are not kept (round
+      // 49: a throw-away account held 1,000 of them).
+      keepConnection: connection => service?.sessions.get(connection.remotePeer.toString())?.connectionId === connection.id,
       relay: {
         server: {
           maxReservations: RELAY_MAX_RESERVATIONS,

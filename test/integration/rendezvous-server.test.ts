@@ -14,6 +14,7 @@ import { decode } from 'cborg'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { unwrapSecret } from '../../common/crypto/wrap.ts'
 import { ErrorCode, is } from '../../common/errors.ts'
+import { STREAMLESS_GRACE_MS } from '../../common/connection-caps.ts'
 import { createParleyNode } from '../../common/node.ts'
 import type { ParleyNode } from '../../common/node.ts'
 // The relay protocol's messages, which the package does not export (a stranger's STOP, below).
@@ -488,6 +489,33 @@ async function rawExchange (node: ParleyNode, server: Multiaddr, chunks: Uint8Ar
   }
 }
 
+describe('a full rendezvous', () => {
+  it('makes room for a newcomer by closing an idle connection, also one under a signed-in identity other than the one it signed in on (round 49: a throw-away account held 1,000)', async () => {
+    const dir = await tempDir('parley-room-')
+    const server = await spawnRendezvous(join(dir, 'rendezvous'), undefined, undefined, ['--max-connections', '3', '--connections-per-ip', '3'])
+    const account = await makeAccount('keeper', PASSWORD)
+    const nodes = await Promise.all([clientNode(account.privateKey), clientNode(account.privateKey), clientNode(account.privateKey), clientNode()])
+    try {
+      for (const node of nodes) await node.start()
+      const [signedIn, second, third, newcomer] = nodes as [ParleyNode, ParleyNode, ParleyNode, ParleyNode]
+      const client = new RendezvousClient(signedIn, server.addr)
+      const { username, salt, kdf, authKey, identity } = account
+      await client.signup({ username, salt, kdf, authKey, identity, addrs: addrsOf(signedIn) })
+      // Two more connections under the same identity, carrying nothing: the node is full.
+      const extra = [await second.dial(server.addr), await third.dial(server.addr)]
+      await sleep(STREAMLESS_GRACE_MS + 500)
+      assert.equal((await new RendezvousClient(newcomer, server.addr).salt('keeper', { signal: AbortSignal.timeout(10_000) })).length, 16, 'the newcomer is served')
+      await sleep(500)
+      assert.equal(extra.filter(connection => connection.status !== 'open').length, 1, 'one idle connection made room')
+      assert.equal((await client.salt('keeper')).length, 16, 'the signed-in one goes on')
+    } finally {
+      await Promise.all(nodes.map(async node => { await node.stop() }))
+      await server.stop('SIGKILL')
+      await removeDir(dir)
+    }
+  })
+})
+
 describe('rendezvous command line: connection limits', () => {
   it('refuses a limit that is not a positive number, saying why', () => {
     const run = spawnSync(process.execPath, [...RENDEZVOUS_PROGRAM, '--port', '0', '--no-mdns', '--max-connections', '0'], {
@@ -502,15 +530,17 @@ describe('rendezvous command line: connection limits', () => {
     const server = await spawnRendezvous(join(dir, 'rendezvous'), undefined, undefined, ['--connections-per-ip', '2'])
     const nodes = await Promise.all([clientNode(), clientNode(), clientNode()])
     try {
-      await nodes[0].dial(server.addr)
-      await nodes[1].dial(server.addr)
+      // Each carrying a stream (a client keeps its request stream): none is idle, to be closed
+      // for the next (connection-caps.ts).
+      const clients = nodes.map(node => new RendezvousClient(node, server.addr))
+      for (const client of clients.slice(0, 2)) assert.equal((await client.salt('alice')).length, 16)
       await assert.rejects(async () => {
         const third = await nodes[2].dial(server.addr, { signal: AbortSignal.timeout(10_000) })
         // A gated connection may finish dialling before the server drops it: it serves nothing.
-        await new RendezvousClient(nodes[2], server.addr).salt('alice', { signal: AbortSignal.timeout(10_000) })
+        await clients[2]!.salt('alice', { signal: AbortSignal.timeout(10_000) })
         return third
       })
-      assert.equal((await new RendezvousClient(nodes[0], server.addr).salt('alice')).length, 16)
+      assert.equal((await clients[0]!.salt('alice')).length, 16)
     } finally {
       await Promise.all(nodes.map(async node => { await node.stop() }))
       await server.stop()

@@ -12,7 +12,7 @@ const HOLD_MS = 100
 
 test('a user flapping is said once per hold, ending as it stands; another user is not held back', async () => {
   const said: string[] = []
-  const lines = new PresenceLines((user, online) => { said.push(`${user} ${online ? 'online' : 'offline'}`) }, HOLD_MS)
+  const lines = new PresenceLines((user, online) => { said.push(`${user} ${online ? 'online' : 'offline'}`) }, () => false, HOLD_MS)
   lines.change('mallory', false)
   for (let i = 0; i < 50; i++) lines.change('mallory', i % 2 === 0)
   lines.change('bob', true)
@@ -30,10 +30,23 @@ test('a user flapping is said once per hold, ending as it stands; another user i
 
 test('what is held when the session ends is never said', async () => {
   const said: string[] = []
-  const lines = new PresenceLines((user, online) => { said.push(`${user} ${String(online)}`) }, HOLD_MS)
+  const lines = new PresenceLines((user, online) => { said.push(`${user} ${String(online)}`) }, () => false, HOLD_MS)
   lines.change('bob', false)
   lines.change('bob', true)
   lines.stop()
   await sleep(HOLD_MS * 1.5)
   assert.deepEqual(said, ['bob false'])
+})
+
+test('a user blocked while a change of theirs is held: not said when the hold ends (round 49)', async () => {
+  const said: string[] = []
+  const blocked = new Set<string>()
+  const lines = new PresenceLines((user, online) => { said.push(`${user} ${String(online)}`) }, user => blocked.has(user), HOLD_MS)
+  lines.change('bob', false)
+  lines.change('bob', true)
+  blocked.add('bob')
+  await sleep(HOLD_MS * 1.5)
+  lines.change('bob', false)
+  assert.deepEqual(said, ['bob false'])
+  lines.stop()
 })

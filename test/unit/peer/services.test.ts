@@ -21,13 +21,13 @@ import type { GroupService } from '../../../peer/groups/service.ts'
 import { SignedInGate } from '../../../peer/signed-in.ts'
 import type { SignedInUser } from '../../../peer/signed-in.ts'
 import { toGroupName, toUsername } from '../../../common/wire/names.ts'
-import { open, rm, writeFile } from 'node:fs/promises'
+import { open, readdir, rm, writeFile } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Emit, PeerEvent } from '../../../peer/events.ts'
 import { CHUNK_SIZE } from '../../../common/crypto/chunks.ts'
 import { cutSaid } from '../../../peer/files/handoff.ts'
-import { PartialTransfer } from '../../../peer/files/partial.ts'
+import { PartialTransfer, partialDirOf } from '../../../peer/files/partial.ts'
 import { removeDir, tempDir } from '../../../harness/temp.ts'
 import { PeerProcess } from '../../../harness/processes.ts'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -195,6 +195,32 @@ describe('peer protocol services', () => {
     assert.ok(cuts[0]?.event === 'file-cut' && cuts[0].cause === 'local' && /nor keep what came/.test(cuts[0].reason), JSON.stringify(cuts))
     assert.equal(refused.length, 1)
     assert.equal(cutSaid(refused[0]), true, 'said by its file-cut line: the inbox warns of nothing more')
+  })
+
+  it('a file already recorded, sent again (its ACK lost), lets go of its transfer\'s record left by a kill (round 49: it stayed a week)', async () => {
+    await alice.direct.start()
+    await bob.direct.start()
+    const names = new Map([[alice.node.peerId.toString(), 'alice'], [bob.node.peerId.toString(), 'bob']])
+    const dir = await tempDir('parley-services-')
+    try {
+      const downloadsDir = join(dir, 'downloads')
+      const id = new Uint8Array(randomBytes(16))
+      const bobUser = { ...userOf('bob', names, []), downloadsDir }
+      bobUser.inbox = { ...bobUser.inbox, hasFile: () => true }
+      bob.gate.open(bobUser)
+      alice.gate.open(userOf('alice', names, []))
+      const left = await PartialTransfer.claim(downloadsDir, 'alice', id, null, 'movie.bin')
+      await left.intend(join(downloadsDir, 'movie.bin.part'), { id, size: CHUNK_SIZE, sha256: new Uint8Array(32) })
+      left.release()
+      assert.equal((await readdir(partialDirOf(downloadsDir))).length, 1)
+      const path = join(dir, 'movie.bin')
+      await writeFile(path, randomBytes(CHUNK_SIZE))
+      const to = { username: toUsername('bob'), peerId: bob.node.peerId.toString(), addrs: bob.node.getMultiaddrs().map(a => a.toString()) }
+      await alice.direct.sendFile(to, id, path, undefined, Date.now())
+      assert.deepEqual(await readdir(partialDirOf(downloadsDir)), [])
+    } finally {
+      await removeDir(dir)
+    }
   })
 
   it('a sign-out ends every session of that user, those it opened and those opened to it, and only those', async () => {
