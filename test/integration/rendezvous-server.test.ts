@@ -497,7 +497,7 @@ describe('a full rendezvous', () => {
     const nodes = await Promise.all([clientNode(account.privateKey), clientNode(account.privateKey), clientNode(account.privateKey), clientNode()])
     try {
       for (const node of nodes) await node.start()
-      const [signedIn, second, third, newcomer] = nodes as [ParleyNode, ParleyNode, ParleyNode, ParleyNode]
+      const [signedIn, second, third, newcomer] = nodes
       const client = new RendezvousClient(signedIn, server.addr)
       const { username, salt, kdf, authKey, identity } = account
       await client.signup({ username, salt, kdf, authKey, identity, addrs: addrsOf(signedIn) })
