@@ -41,6 +41,32 @@ describe('per-IP connection caps', () => {
     return node
   }
 
+  /** Every pending slot taken: PENDING_PER_IP sockets from each of `addresses`, each saying
+   * `first` (or nothing), then left past SILENT_MS. */
+  const fillPending = async (server: ParleyNode, addresses: string[], first?: Uint8Array): Promise<Array<Awaited<ReturnType<typeof idleSocket>>>> => {
+    const held = []
+    for (const from of addresses) {
+      for (let i = 0; i < PENDING_PER_IP; i++) {
+        const socket = await idleSocket(portOf(server), from)
+        if (first !== undefined) socket.socket.write(first)
+        held.push(socket)
+      }
+    }
+    sockets.push(...held.map(i => i.socket))
+    await settle(SILENT_MS + 200)
+    return held
+  }
+
+  /** A real node, from 127.0.0.1, connects to `server`. */
+  const dialsIn = async (server: ParleyNode): Promise<void> => {
+    const client = await clientNode()
+    nodes.push(client)
+    await client.start()
+    const connection = await client.dial(server.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(10_000) })
+    assert.equal(connection.status, 'open')
+    await connection.close()
+  }
+
   after(async () => {
     for (const socket of sockets) socket.destroy()
     for (const node of nodes) await node.stop()
@@ -75,54 +101,23 @@ describe('per-IP connection caps', () => {
     // Closed sockets give their slots back: a real node from the same address connects.
     for (const i of idle) i.socket.destroy()
     await Promise.all(idle.map(async i => { await i.closed }))
-    const client = await clientNode()
-    nodes.push(client)
-    await client.start()
-    const connection = await client.dial(server.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(10_000) })
-    assert.equal(connection.status, 'open')
-    await connection.close()
+    await dialsIn(server)
   })
 
   it('silent sockets from many addresses, filling every pending slot, do not keep a real peer out: the oldest is ended for it (round 48: 256 sockets from 4 addresses shut the rendezvous to everyone)', async () => {
     const server = await start()
-    const port = portOf(server)
-    const idle = []
-    for (const from of ['127.0.0.11', '127.0.0.12', '127.0.0.13', '127.0.0.14']) {
-      for (let i = 0; i < PENDING_PER_IP; i++) idle.push(await idleSocket(port, from))
-    }
-    sockets.push(...idle.map(i => i.socket))
-    await settle(SILENT_MS + 200)
+    const idle = await fillPending(server, ['127.0.0.11', '127.0.0.12', '127.0.0.13', '127.0.0.14'])
     assert.ok(idle.every(i => !i.isClosed()), 'every slot taken')
-    const client = await clientNode()
-    nodes.push(client)
-    await client.start()
-    const connection = await client.dial(server.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(10_000) })
-    assert.equal(connection.status, 'open')
+    await dialsIn(server)
     assert.ok(idle[0]!.isClosed(), 'the oldest silent socket made room')
-    await connection.close()
   })
 
   it('sockets that each send a byte and stall, from a few addresses, do not keep a real peer out: the oldest of the address holding the most is ended (round 49)', async () => {
     const server = await start()
-    const port = portOf(server)
-    const stalled = []
-    for (const from of ['127.0.0.21', '127.0.0.22', '127.0.0.23', '127.0.0.24']) {
-      for (let i = 0; i < PENDING_PER_IP; i++) {
-        const socket = await idleSocket(port, from)
-        socket.socket.write(Buffer.from([0x13]))
-        stalled.push(socket)
-      }
-    }
-    sockets.push(...stalled.map(i => i.socket))
-    await settle(SILENT_MS + 200)
+    const stalled = await fillPending(server, ['127.0.0.21', '127.0.0.22', '127.0.0.23', '127.0.0.24'], Buffer.from([0x13]))
     assert.ok(stalled.every(i => !i.isClosed()), 'every slot taken, none silent')
-    const client = await clientNode()
-    nodes.push(client)
-    await client.start()
-    const connection = await client.dial(server.getMultiaddrs()[0]!, { signal: AbortSignal.timeout(10_000) })
-    assert.equal(connection.status, 'open')
+    await dialsIn(server)
     assert.equal(stalled.filter(i => i.isClosed()).length, 1, 'one made room')
-    await connection.close()
   })
 
   it('an IPv6 address counts as its /64; an IPv4 one mapped into IPv6 as that IPv4', () => {

@@ -730,6 +730,15 @@ describe('resuming a cut transfer (issue 7)', () => {
     assert.match(sender.message, /got longer while it was being sent \(send it again to send it as it is now\)$/)
   })
 
+  /** A transfer of `size` bytes from SENDER named `name`, claimed in a fresh downloads folder,
+   * with the path its `.part` takes there. */
+  async function newTransfer (name: string, size: number): Promise<{ dir: string, id: Uint8Array, meta: { id: Uint8Array, size: number, sha256: Uint8Array }, transfer: PartialTransfer, partPath: string }> {
+    const dir = await freshDir()
+    const id = new Uint8Array(randomBytes(16))
+    const transfer = await PartialTransfer.claim(dir, SENDER, id, null, name)
+    return { dir, id, meta: { id, size, sha256: new Uint8Array(32) }, transfer, partPath: join(dir, `${name}.part`) }
+  }
+
   /** A file of 20 chunks from `sender` (in `group`) cut after 11 in `dir`: its partial key. */
   async function cutFileIn (dir: string, sender: string, group?: string): Promise<string> {
     const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * 20)))
@@ -763,11 +772,7 @@ describe('resuming a cut transfer (issue 7)', () => {
   })
 
   test('a .part removed while the file comes (its folder with it) is said at the next checkpoint, not after the rest came (round 48)', async () => {
-    const dir = await freshDir()
-    const id = new Uint8Array(randomBytes(16))
-    const meta = { id, size: CHUNK_SIZE * 200, sha256: new Uint8Array(32) }
-    const transfer = await PartialTransfer.claim(dir, SENDER, id, null, 'big.bin')
-    const partPath = join(dir, 'big.bin.part')
+    const { meta, transfer, partPath } = await newTransfer('big.bin', CHUNK_SIZE * 200)
     const handle = await open(partPath, 'wx')
     try {
       await transfer.begin(partPath, handle, meta)
@@ -782,11 +787,7 @@ describe('resuming a cut transfer (issue 7)', () => {
   })
 
   test('a receiver killed as it made a fresh .part, before its record had the file: the empty .part goes at the next claim, not left in downloads (round 48)', async () => {
-    const dir = await freshDir()
-    const id = new Uint8Array(randomBytes(16))
-    const meta = { id, size: CHUNK_SIZE * 3, sha256: new Uint8Array(32) }
-    const first = await PartialTransfer.claim(dir, SENDER, id, null, 'f16.bin')
-    const partPath = join(dir, 'f16.bin.part')
+    const { dir, id, meta, transfer: first, partPath } = await newTransfer('f16.bin', CHUNK_SIZE * 3)
     await first.intend(partPath, meta)
     await (await open(partPath, 'wx')).close() // made, and killed before begin()
     first.release()
