@@ -196,12 +196,14 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
   if (have) {
     // Recorded by an attempt killed before it let its transfer's record go: that goes now
     // (round 49: it stayed a week, one of the sender's kept parts).
-    const recorded = await PartialTransfer.claim(user.downloadsDir, from, id, announced.group, announced.name)
-    try {
-      await recorded.finish()
-    } finally {
-      recorded.release()
-    }
+    // Not to be answered later for it: a record that cannot go now stays for the week's sweep.
+    await PartialTransfer.claim(user.downloadsDir, from, id, announced.group, announced.name).then(async recorded => {
+      try {
+        await recorded.finish()
+      } finally {
+        recorded.release()
+      }
+    }, () => {})
     await channel.send({ have })
   } else {
     // This transfer (from, id) is ours alone now; what a cut attempt kept of it is offered.
