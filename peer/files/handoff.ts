@@ -247,6 +247,7 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
         downloadsDir: user.downloadsDir,
         partial,
         keepUntilRecorded: true,
+        refusalOnStop: () => unblocked.signal.aborted ? user.inbox.blockedRefusal(from) : undefined,
         signal,
         onProgress: watch.onProgress,
         ...(announced.refusal === undefined ? {} : { refusal: announced.refusal })

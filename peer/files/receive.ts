@@ -44,6 +44,9 @@ export interface ReceiveFileArgs {
    * until then, so a receiver killed between the two finds the file published (partial.ts
    * publishedCopy) instead of receiving it again (round 48: a second copy, `f3 (1).bin`). */
   keepUntilRecorded?: boolean
+  /** What to tell the sender when the transfer stops for `reason` (its signal's, or an error),
+   * if anything: said as a STOP, a refusal it does not try again (a sender our user blocked). */
+  refusalOnStop?: (reason: ParleyError) => ParleyError | undefined
   /** Refuse the file with this once META is read (a sender our user blocked, on a group stream:
    * the refusal needs the stream's keys), and take nothing of it. */
   refusal?: ParleyError
@@ -256,6 +259,10 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     // file), what it reads next is the ACK, and the cut says enough.
     const creditsDue = creditCount(chunkCount(meta.size) - from) > stored.credits
     if (full && !wire.cut && creditsDue) await tellAndDrain(framed, sealStop(fileSecret, associatedData, error), signal)
+    // Stopped by our user (BLOCK): told at once, not left to find the stream cut and try again
+    // (round 49: told only at its next try). Our own signal fired, so only the drain's deadline.
+    const told = args.refusalOnStop?.(error)
+    if (told !== undefined && creditsDue) await tellAndDrain(framed, sealStop(fileSecret, associatedData, told), undefined)
     throw error
   } finally {
     reservation?.release()

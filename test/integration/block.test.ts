@@ -114,6 +114,9 @@ describe('BLOCK: a user whose messages are refused', () => {
     assert.equal(cut.reason, 'you blocked mallory')
     const told = await mallory.waitFor(e => e.event === 'undelivered' || (e.event === 'delivered' && e.to === 'alice'), 40_000, malloryFrom)
     assert.match(String(told.message), /refused by the recipient: you are blocked/, JSON.stringify(told))
+    // Told at once, by the stream it was sending on (round 49: it read a cut, said `queued`, and
+    // heard of the block only at its next try).
+    assert.deepEqual(mallory.events.slice(malloryFrom).filter(e => e.event === 'queued'), [])
     // Nothing of it here: no file, no part in downloads, nothing kept for a resume.
     const downloads = join(dir, 'alice', 'alice', 'downloads')
     assert.deepEqual((await readdir(downloads).catch(() => [])).filter(name => name.startsWith('film')), [])
