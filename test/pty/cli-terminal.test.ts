@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdir, readFile, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { removeDir, tempDir } from '../../harness/temp.ts'
 import { PeerProcess, RENDEZVOUS_PROGRAM, is, spawnRendezvous } from '../../harness/processes.ts'
 import type { ServerProcess } from '../../harness/processes.ts'
@@ -321,7 +322,7 @@ describe('the interactive terminal', () => {
     // match in clear, Enter sent the match as the password, and Up put a command in unseen).
     await judy.press('C-r')
     await judy.type('zq')
-    await new Promise(resolve => setTimeout(resolve, 500))
+    await sleep(500)
     assert.doesNotMatch(await judy.screen(), /reverse-i-search|zq/)
     await judy.press('C-u')
     await judy.press('Up')
@@ -591,7 +592,7 @@ describe('the interactive terminal', () => {
     await pia.press('C-l')
     let before = await pia.scrollback()
     for (const deadline = Date.now() + 30_000; before.cursorRow !== 0 && Date.now() < deadline;) {
-      await new Promise(resolve => setTimeout(resolve, 100))
+      await sleep(100)
       before = await pia.scrollback()
     }
     assert.equal(before.cursorRow, 0, 'Ctrl-L puts the prompt on the top row')
@@ -773,7 +774,7 @@ describe('the interactive terminal', () => {
     // (round 45: it left).
     await rita.press('C-c')
     assert.match(await rita.waitForCursorLine(/^rita> ?$/), /^rita> ?$/, 'back at the prompt')
-    await new Promise(resolve => setTimeout(resolve, 300))
+    await sleep(300)
     assert.doesNotMatch(await rita.screen(), /Bye\./, 'still running')
     await rita.line('HISTORY bob')
     await rita.waitFor('No messages with bob yet.')
@@ -792,7 +793,7 @@ describe('the interactive terminal', () => {
     await sam.waitFor(/GROUP|No groups/)
     await whileFrozen(async () => {
       await sam.line('JOIN frozen')
-      await new Promise(resolve => setTimeout(resolve, 500))
+      await sleep(500)
       await sam.press('C-c')
       // The JOIN's own wait is 15 s; the grace after Ctrl-C is 2 s.
       assert.equal(await sam.exitStatus(10_000), 0)
@@ -863,9 +864,9 @@ describe('the interactive terminal', () => {
     // The rendezvous paused: LIST waits for its answer while QUIT is typed ahead.
     await whileFrozen(async () => {
       await lena.line('LIST')
-      await new Promise(resolve => setTimeout(resolve, 300))
+      await sleep(300)
       await lena.line('QUIT')
-      await new Promise(resolve => setTimeout(resolve, 300))
+      await sleep(300)
     })
     assert.equal(await lena.exitStatus(), 0)
     const screen = await lena.screen()
@@ -879,10 +880,10 @@ describe('the interactive terminal', () => {
     await whileFrozen(async () => {
       // WHO answers from what is known here after 2 s; LIST, typed meanwhile, waits on.
       await mira.line('WHO')
-      await new Promise(resolve => setTimeout(resolve, 300))
+      await sleep(300)
       await mira.line('LIST')
       await mira.waitFor(/The rendezvous is out of reach/)
-      await new Promise(resolve => setTimeout(resolve, 500))
+      await sleep(500)
       const waiting = await mira.screen()
       assert.doesNotMatch(waiting.split('\n').at(-1) ?? '', /^mira> *$/, `no ready prompt while LIST waits:\n${waiting}`)
     })
@@ -892,11 +893,11 @@ describe('the interactive terminal', () => {
     // since the command was typed at the ready prompt (round 48: `mira> ` was drawn).
     await whileFrozen(async () => {
       await mira.line('LIST')
-      await new Promise(resolve => setTimeout(resolve, 300))
+      await sleep(300)
       await mira.type('abc')
       await mira.waitFor(screen => screen.endsWith('abc'))
       await mira.press('C-c')
-      await new Promise(resolve => setTimeout(resolve, 500))
+      await sleep(500)
       const cleared = await mira.screen()
       assert.doesNotMatch(cleared, /abc/)
       assert.doesNotMatch(cleared.split('\n').at(-1) ?? '', /^mira> *$/, `no ready prompt after the Ctrl-C:\n${cleared}`)
@@ -946,14 +947,14 @@ describe('the interactive terminal', () => {
     const deadline = Date.now() + 30_000
     while (await running(data)) {
       assert.ok(Date.now() < deadline, 'the peer is still running 30 s after its terminal went away')
-      await new Promise(resolve => setTimeout(resolve, 200))
+      await sleep(200)
     }
     // It ended as at the end of input, not on an error: readline's failure to leave raw mode on
     // the dead terminal (EIO) once ended the prompt's loop as a crash, logged here, and the peer
     // was left running, not stopped, until the exit deadline of the hang-up's signal.
     assert.equal(existsSync(join(data, 'errors.log')), false, 'an unexpected error was logged at the hang-up')
     // Stopped, its outbox would have sent the draft at once: a moment for it to show had it gone.
-    await new Promise(resolve => setTimeout(resolve, 300))
+    await sleep(300)
     assert.deepEqual(bob.events.filter(e => e.event === 'message' && String(e.text).includes('draft')), [])
   })
 
