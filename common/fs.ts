@@ -34,16 +34,17 @@ export async function syncDir (dir: string): Promise<void> {
 /**
  * Replace `path` with `data`, whole or not at all, durably: a temporary file beside it is written
  * and fsync'd, renamed over `path`, and the folder fsync'd. The folder is made (owner-only) if
- * missing; the file gets `mode` (owner-only by default: these are keys and state).
+ * missing; the file gets `mode` (owner-only by default: these are keys and state). Not `durable`:
+ * without the fsyncs, whole or not at all across a killed process, not across a power cut.
  */
-export async function writeFileAtomic (path: string, data: Uint8Array | string, mode = 0o600): Promise<void> {
+export async function writeFileAtomic (path: string, data: Uint8Array | string, mode = 0o600, durable = true): Promise<void> {
   const temporary = `${path}.tmp`
   try {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 })
     const handle = await open(temporary, 'w', mode)
     try {
       await handle.writeFile(data)
-      await handle.sync()
+      if (durable) await handle.sync()
     } finally {
       await handle.close()
     }
@@ -53,5 +54,5 @@ export async function writeFileAtomic (path: string, data: Uint8Array | string, 
     if (err instanceof ParleyError) throw err
     throw new ParleyError(ErrorCode.File, `cannot write ${path}: ${(err as Error).message}`, { cause: err })
   }
-  await syncDir(dirname(path))
+  if (durable) await syncDir(dirname(path))
 }

@@ -242,7 +242,9 @@ export class PartialTransfer {
    * before begin() leaves a record of it, and its empty file is removed (findKept), not left in
    * downloads for good (round 48: `f16.bin.part`, 0 bytes, named nowhere). */
   async intend (partPath: string, meta: FileMeta): Promise<void> {
-    await this.#writeState({ size: meta.size, sha256: meta.sha256, chunks: 0, inflight: basename(partPath) })
+    // Not synced: it is for a kill, which the page cache outlives, and begin() writes it again
+    // synced a moment later; each file received would otherwise pay two fsyncs more.
+    await this.#writeState({ size: meta.size, sha256: meta.sha256, chunks: 0, inflight: basename(partPath) }, false)
   }
 
   /** A fresh transfer's `.part` exists: name it, so a kill -9 leaves something to adopt or sweep. */
@@ -352,13 +354,13 @@ export class PartialTransfer {
     await removeFile(this.#statePath)
   }
 
-  async #writeState (state: PartialState): Promise<void> {
+  async #writeState (state: PartialState, durable = true): Promise<void> {
     await ensurePartialDir(this.#dir)
     await writeStateFile(this.#statePath, {
       ...state,
       ...(this.#group === null ? {} : { group: this.#group }),
       ...(this.#name === undefined ? {} : { name: this.#name })
-    })
+    }, durable)
   }
 
   /**
@@ -505,9 +507,9 @@ async function removeIntended (downloadsDir: string, state: PartialState): Promi
 }
 
 /** Write the state durably and atomically (common/fs.ts). */
-async function writeStateFile (path: string, state: PartialState): Promise<void> {
+async function writeStateFile (path: string, state: PartialState, durable = true): Promise<void> {
   try {
-    await writeFileAtomic(path, encodeBody({ ...state }), RECEIVED_FILE_MODE)
+    await writeFileAtomic(path, encodeBody({ ...state }), RECEIVED_FILE_MODE, durable)
   } catch (err) {
     throw fileError(err, `cannot record the partial file ${path}`)
   }
