@@ -15,6 +15,7 @@
  * account key and the parameters is kept in the data folder (`account.json`), so a peer never
  * accepts weaker parameters than it last used (a hostile rendezvous cannot downgrade the cost).
  */
+import { keepLatest } from '../common/latest-kept.ts'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
@@ -73,13 +74,7 @@ export class FailedHere {
   readonly #counts = new Map<string, number>()
 
   note (username: string): void {
-    const count = (this.#counts.get(username) ?? 0) + 1
-    this.#counts.delete(username)
-    this.#counts.set(username, count)
-    for (const oldest of this.#counts.keys()) {
-      if (this.#counts.size <= FAILED_HERE_ACCOUNTS) break
-      this.#counts.delete(oldest)
-    }
+    keepLatest(this.#counts, username, (this.#counts.get(username) ?? 0) + 1, FAILED_HERE_ACCOUNTS)
   }
 
   /** How many were noted for `username`, forgotten now (it signed in). */

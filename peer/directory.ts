@@ -3,6 +3,7 @@
  * peer ids this user pinned on first use (DESIGN §3). A changed peer id is refused loudly until
  * the user has compared fingerprints (VERIFY) and accepted it (TRUST).
  */
+import { keepLatest } from '../common/latest-kept.ts'
 import { createHash } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { compare } from 'uint8arrays/compare'
@@ -271,9 +272,7 @@ export class Directory {
       ({ username } = await this.#rendezvous.whois(peerId))
     } catch (err) {
       if (is(err, ErrorCode.NotFound)) {
-        this.#unknown.delete(peerId) // re-insert: the Map's order is then oldest first
-        this.#unknown.set(peerId, this.#now() + UNKNOWN_PEER_CACHE_MS)
-        while (this.#unknown.size > MAX_UNKNOWN_PEERS) this.#unknown.delete(this.#unknown.keys().next().value ?? '')
+        keepLatest(this.#unknown, peerId, this.#now() + UNKNOWN_PEER_CACHE_MS, MAX_UNKNOWN_PEERS)
       }
       throw err
     }

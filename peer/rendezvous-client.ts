@@ -4,6 +4,7 @@
  * stream per request, closed when done); and the events subscription.
  * Server errors come back as RendezvousError (a ParleyError with the server's code and message).
  */
+import { keepLatest } from '../common/latest-kept.ts'
 import { setMaxListeners } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { AbortOptions, Connection, Logger, PeerId, Stream } from '@libp2p/interface'
@@ -190,10 +191,7 @@ export class RendezvousClient {
 
   /** The ticket of a sign-in, kept for signing in again by ourselves (SigninArgs.resume). */
   #keepTicket (username: string, ticket: Uint8Array | undefined): void {
-    if (ticket === undefined) return
-    this.#tickets.delete(username) // (the latest last: the one that goes is the longest unused)
-    if (this.#tickets.size >= MAX_TICKETS_KEPT) this.#tickets.delete(this.#tickets.keys().next().value ?? '')
-    this.#tickets.set(username, ticket)
+    if (ticket !== undefined) keepLatest(this.#tickets, username, ticket, MAX_TICKETS_KEPT)
   }
 
   /** We are signing in again by ourselves (peer/session.ts, #reconnect): until that succeeds, the
