@@ -57,7 +57,9 @@ const SAFE_ERASE_BELOW = '\x1b7\x1b[K\x1b[B\x1b[J\x1b8'
 /** The terminal as readline sees it, with a switch to stop echoing while a password is typed,
  * and readline's redraws erasing below them without an ED at the top left (SAFE_ERASE_BELOW). */
 class EchoSwitch extends Writable {
-  muted = false
+  /** Each reason to show nothing (a hidden question, a sign-in working, a password still to be
+   * asked) holds the echo off until it lets go (hide). */
+  #holds = 0
   readonly isTTY = true
   /** Called on a resize before readline redraws its line (Prompt: recountRows). */
   beforeResize: () => void = () => {}
@@ -72,6 +74,19 @@ class EchoSwitch extends Writable {
       this.beforeResize()
       this.emit('resize')
     })
+  }
+
+  get muted (): boolean { return this.#holds > 0 }
+
+  /** Show nothing until the function returned is called (once). */
+  hide (): () => void {
+    this.#holds++
+    let shown = false
+    return () => {
+      if (shown) return
+      shown = true
+      this.#holds--
+    }
   }
 
   get columns (): number { return this.#target.columns }
@@ -148,6 +163,18 @@ const COMMAND_GRACE_MS = 2_000
 /** Ctrl-C pressed again this soon after one that cancelled a file's reading does not leave. */
 const DOUBLE_PRESS_MS = 1_000
 
+/** Whether a line, once run, asks for a password at a hidden question: SIGNUP or LOGIN with a
+ * user alone, PASSWORD alone. */
+function asksPassword (line: string): boolean {
+  try {
+    const command = parseCommand(line)
+    if (command?.verb === 'SIGNUP' || command?.verb === 'LOGIN') return command.password === undefined
+    return command?.verb === 'PASSWORD' && command.current === undefined
+  } catch {
+    return false // refused as it is run, before anything is asked
+  }
+}
+
 /** A hidden question the input ended under: no answer will come, and no error is to be said. */
 class InputEnded extends Error {}
 
@@ -207,6 +234,9 @@ export class Prompt {
   #linesTaken = 0
   /** Typed-ahead lines still to drop unrun. */
   #dropping = 0
+  /** For each line read and not yet taken, in order: what shows typing again once it is done,
+   * for a line that will ask for a password (readline's 'line', above). */
+  readonly #passwordAhead: Array<(() => void) | undefined> = []
   /** Cancels the SENDFILE or SENDGROUPFILE in hand while its file is still read (Ctrl-C). */
   #fileCommand: AbortController | undefined
   /** Aborted when the prompt is interrupted (#handledWithin). */
@@ -252,7 +282,16 @@ export class Prompt {
     // during a SENDFILE's hashing put `Bye.` on the row of a fresh prompt: round 12).
     // The command runs now: a redraw readline makes meanwhile (Ctrl-C clearing a line typed
     // ahead) draws no ready prompt (round 48: `alice> ` stood under a LIST still waiting).
-    rl.on('line', () => { this.#prompted = false; this.#linesRead++; rl.setPrompt(this.#promptText()) })
+    // A line that will ask for a password hides what is typed from its Enter on, not only from
+    // `Password:`: typed at once, as a person who knows the question comes types it, the password
+    // was shown in clear (round 49) while the peer still waited for the SENDs before it, or for
+    // the rendezvous.
+    rl.on('line', (line: string) => {
+      this.#prompted = false
+      this.#linesRead++
+      this.#passwordAhead.push(asksPassword(line) ? this.#echo?.hide() : undefined)
+      rl.setPrompt(this.#promptText())
+    })
     // A terminal that goes away (its window closed, an ssh connection lost) ends our input, and
     // readline then runs the half-typed line as if Enter had been pressed (its 'ontermend'): a
     // draft went out as a message (round 39). Nobody pressed Enter: the line is dropped, as a
@@ -400,18 +439,25 @@ export class Prompt {
     try {
       for await (const line of this.#lines) {
         this.#linesTaken++
-        if (this.#closed) break
-        if (this.#dropping > 0) {
-          this.#dropping--
-          this.#forget(line) // readline kept it for Up: a password, most likely
-          continue
+        const hidden = this.#passwordAhead.shift()
+        try {
+          if (this.#closed) break
+          if (this.#dropping > 0) {
+            this.#dropping--
+            this.#forget(line) // readline kept it for Up: a password, most likely
+            continue
+          }
+          if (this.#paste !== undefined && await this.#pasted(this.#paste)) {
+            this.#showUnlessTypedAhead()
+            continue
+          }
+          const handled = await this.#handledWithin(line)
+          if (handled === undefined || handled) break
+        } finally {
+          // No question came (a failure before it, a paste): what was typed meanwhile, unseen,
+          // is not run.
+          if (hidden !== undefined) this.#showTypingAgain(hidden, 'the command waited for its password')
         }
-        if (this.#paste !== undefined && await this.#pasted(this.#paste)) {
-          this.#showUnlessTypedAhead()
-          continue
-        }
-        const handled = await this.#handledWithin(line)
-        if (handled === undefined || handled) break
         this.#showUnlessTypedAhead()
       }
       this.#inputEnded = true
@@ -551,7 +597,9 @@ export class Prompt {
    * line just printed.
    */
   #clear (): void {
-    const { rows, cols } = this.#asking === undefined && this.#search?.active !== true ? this.#terminal.getCursorPos() : { rows: 0, cols: 1 }
+    // A line drawn by this prompt (a question, a search) or not drawn (typing unseen) has one row.
+    const drawn = this.#asking === undefined && this.#search?.active !== true && this.#echo?.muted !== true
+    const { rows, cols } = drawn ? this.#terminal.getCursorPos() : { rows: 0, cols: 1 }
     // A line that exactly fills its last row leaves many terminals' cursor at the end of that row
     // until the next character comes (a pending wrap): a space settles it on the next row.
     if (rows > 0 && cols === 0) process.stdout.write(' ')
@@ -626,10 +674,19 @@ export class Prompt {
    * dropped unrun, and said to be; so is a line typed ahead of `Again:`.
    */
   #dropTypedAhead (label: string): void {
+    // A line half typed, unseen (a password typed at once, its Enter not yet pressed), would
+    // start the answer with the cursor put before it: what is typed at the question went in
+    // front of it, and the sign-in failed (round 49).
+    const rl = this.#terminal
+    const halfTyped = rl.line !== ''
+    if (halfTyped) this.#clearLine(rl)
     const ahead = this.#dropUnread()
-    if (ahead === 0) return
     const asked = label.trim()
-    this.#output.print({ event: 'error', code: ErrorCode.Usage, message: `${ahead === 1 ? 'a line' : `${ahead} lines`} typed before ${asked} appeared ${ahead === 1 ? 'is' : 'are'} not run (a password typed there would have been read as a command): type it at ${asked}` })
+    if (ahead > 0) {
+      this.#output.print({ event: 'error', code: ErrorCode.Usage, message: `${ahead === 1 ? 'a line' : `${ahead} lines`} typed before ${asked} appeared ${ahead === 1 ? 'is' : 'are'} not run (a password typed there would have been read as a command): type it at ${asked}` })
+    } else if (halfTyped) {
+      this.#output.print({ event: 'error', code: ErrorCode.Usage, message: `what was typed before ${asked} appeared is not taken: type it all at ${asked}` })
+    }
   }
 
   /**
@@ -642,17 +699,24 @@ export class Prompt {
   async #typingUnseen (work: () => Promise<void>, meanwhile: string): Promise<void> {
     const echo = this.#echo
     if (echo === undefined) return await work()
-    echo.muted = true
+    const show = echo.hide()
     try {
       await work()
     } finally {
-      const rl = this.#terminal
-      const halfTyped = rl.line !== ''
-      if (halfTyped) this.#clearLine(rl) // still unseen
-      echo.muted = false
-      if (this.#dropUnread() > 0 || halfTyped) {
-        this.#output.print({ event: 'error', code: ErrorCode.Usage, message: `what was typed while ${meanwhile} is not run, nor kept (a password typed there would have been read as a command)` })
-      }
+      this.#showTypingAgain(show, meanwhile)
+    }
+  }
+
+  /** The end of a time typing was unseen: what was typed, a half-typed line too, goes unrun, and
+   * is said to (once the typing shows again: `show`). */
+  #showTypingAgain (show: () => void, meanwhile: string): void {
+    if (this.#closed) return show()
+    const rl = this.#terminal
+    const halfTyped = rl.line !== ''
+    if (halfTyped) this.#clearLine(rl) // still unseen
+    show()
+    if (this.#dropUnread() > 0 || halfTyped) {
+      this.#output.print({ event: 'error', code: ErrorCode.Usage, message: `what was typed while ${meanwhile} is not run, nor kept (a password typed there would have been read as a command)` })
     }
   }
 
@@ -677,7 +741,7 @@ export class Prompt {
     process.stdout.write(label)
     // Printed as any line that comes while a question is open: above it, the label drawn again.
     if (problem !== undefined) this.#output.print({ event: 'error', code: ErrorCode.Usage, message: problem })
-    echo.muted = true
+    const show = echo.hide()
     this.#dropTypedAhead(label)
     try {
       return await new Promise<string>((resolve, reject) => {
@@ -686,7 +750,7 @@ export class Prompt {
       })
     } finally {
       this.#asking = undefined
-      echo.muted = false
+      show()
       // readline put the answer in its history like any line: a password must not stay there,
       // nor a line typed in the same breath after it (dropped unrun: #typingUnseen).
       history.splice(0, history.length, ...remembered)
