@@ -401,8 +401,9 @@ export class Prompt {
     this.#interrupted = interrupted
     if (interrupted) this.#interrupt.abort()
     this.#output.detachPrompt?.()
-    // Ctrl-C or Ctrl-D leave the cursor after the prompt: what follows starts on a line of its own.
-    if (this.#options.interactive && this.#prompted) process.stdout.write('\n')
+    // Ctrl-C or Ctrl-D leave the cursor after the prompt, a signal after a hidden question's
+    // label: what follows starts on a line of its own (until 2026-12-07 `Password: Bye.`).
+    if (this.#options.interactive && (this.#prompted || this.#asking !== undefined)) process.stdout.write('\n')
     this.#asking?.abort.abort()
     this.#paste?.close()
     this.#stopPiped.abort()

@@ -440,6 +440,15 @@ describe('the interactive terminal', () => {
     assert.match(screen, /cancelled: nothing was done\nparley> *\nBye\./)
     assert.doesNotMatch(screen, /half a pass/)
     assert.doesNotMatch(screen, CRASH)
+
+    // SIGTERM at the hidden prompt: the program leaves, its Bye. on a line of its own (left over
+    // from round 49: `Password: Bye.`).
+    const fourth = await open(data)
+    await fourth.line('LOGIN carol')
+    await fourth.waitFor(/parley> LOGIN carol\nPassword: *$/)
+    await fourth.signal('SIGTERM')
+    assert.equal(await fourth.exitStatus(), 0)
+    assert.match(await fourth.screen(), /\nPassword: *\nBye\./)
   })
 
   test('a paste of several lines is not run line by line; a paste of one line is', async () => {

@@ -82,6 +82,14 @@ export class Terminal {
     }
   }
 
+  /** Send `signal` to the program the terminal runs (the children of the pane's shell), as
+   * `kill` from another terminal would. */
+  async signal (signal: NodeJS.Signals): Promise<void> {
+    const shell = (await this.tmux('display-message', '-p', '-t', this.name, '#{pane_pid}')).trim()
+    const { stdout } = await run('pgrep', ['-P', shell])
+    for (const pid of stdout.split('\n').filter(line => line !== '')) process.kill(Number(pid), signal)
+  }
+
   /** Type a line and press Enter. */
   async line (text: string): Promise<void> {
     await this.type(text)
