@@ -152,6 +152,7 @@ async function main (): Promise<number> {
     names.observe(event)
     outgoing.observe(event)
     output.print(event)
+    if (event.event === 'signed-out') started.prompt?.signedOut()
     // A message counts as shown once its line left the process (until 2026-12-06 at once, and a
     // kill -9 lost the lines still in node's buffer unsaid: 55 of a burst of 600 under load).
     // Written through (writeThrough), it has; else an empty write's callback says when.

@@ -237,6 +237,8 @@ export class Prompt {
   /** For each line read and not yet taken, in order: what shows typing again once it is done,
    * for a line that will ask for a password (readline's 'line', above). */
   readonly #passwordAhead: Array<(() => void) | undefined> = []
+  /** PASSWORD's questions are being asked (signedOut). */
+  #changingPassword = false
   /** Cancels the SENDFILE or SENDGROUPFILE in hand while its file is still read (Ctrl-C). */
   #fileCommand: AbortController | undefined
   /** Aborted when the prompt is interrupted (#handledWithin). */
@@ -389,6 +391,14 @@ export class Prompt {
     return this.#rl
   }
 
+  /** The account signed out here (signed in on another device): PASSWORD's questions, asked
+   * for an account no longer signed in, end (left over from round 49: `Current password:` stayed,
+   * and the password typed at it was then refused with `sign in first`). */
+  signedOut (): void {
+    if (!this.#changingPassword) return
+    this.#asking?.abort.abort(new ParleyError(ErrorCode.NotSignedIn, 'you are signed out here: the password was not changed'))
+  }
+
   /** Ended by Ctrl-C or a signal (not QUIT or the end of input): the caller waits less. */
   get interrupted (): boolean {
     return this.#interrupted
@@ -519,7 +529,12 @@ export class Prompt {
         askedHidden = this.#options.interactive
       }
       if (command.verb === 'PASSWORD' && command.current === undefined && canAsk) {
-        ({ current: command.current, next: command.next } = await askPasswordChange(ask, async current => { await this.#peer.checkPassword(current) }))
+        this.#changingPassword = true
+        try {
+          ({ current: command.current, next: command.next } = await askPasswordChange(ask, async current => { await this.#peer.checkPassword(current) }))
+        } finally {
+          this.#changingPassword = false
+        }
         askedHidden = this.#options.interactive
       }
       const readsFile = command.verb === 'SENDFILE' || command.verb === 'SENDGROUPFILE'
@@ -746,7 +761,10 @@ export class Prompt {
     this.#dropTypedAhead(label)
     try {
       return await new Promise<string>((resolve, reject) => {
-        abort.signal.addEventListener('abort', () => { reject(this.#inputEnded ? new InputEnded() : new ParleyError(ErrorCode.Usage, 'cancelled: nothing was done')) }, { once: true })
+        abort.signal.addEventListener('abort', () => {
+          const reason: unknown = abort.signal.reason
+          reject(this.#inputEnded ? new InputEnded() : reason instanceof ParleyError ? reason : new ParleyError(ErrorCode.Usage, 'cancelled: nothing was done'))
+        }, { once: true })
         this.#terminal.question('', { signal: abort.signal }, resolve)
       })
     } finally {

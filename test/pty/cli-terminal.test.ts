@@ -689,6 +689,22 @@ describe('the interactive terminal', () => {
     }
   })
 
+  test('PASSWORD\'s questions end when the account signs in on another device (left over from round 49)', async () => {
+    const olga = await signedUp('olga')
+    await olga.line('PASSWORD')
+    await olga.waitFor(/olga> PASSWORD\nCurrent password: *$/)
+    const other = await PeerProcess.start('olga-elsewhere', rendezvous.addr.toString(), join(dir, 'olga-elsewhere'))
+    try {
+      assert.equal((await other.run('LOGIN olga olga-password-1234', e => e.event === 'logged-in' || e.event === 'error')).event, 'logged-in')
+      // Until 2026-12-07 `Current password:` stayed, and what was typed at it got `sign in first`.
+      await olga.waitFor(/signed in on another device; signed out here\.[^]*\nerror: you are signed out here: the password was not changed\nparley> *$/)
+    } finally {
+      await other.kill()
+    }
+    await olga.line('QUIT')
+    assert.equal(await olga.exitStatus(), 0)
+  })
+
   test('at 30 columns the prompt with a transfer stays on one row, with room to type', async () => {
     const ivy = await open(join(dir, 'ivy'), { columns: 30, rows: 20 })
     await ivy.line('SIGNUP ivy ivy-password-1234')
