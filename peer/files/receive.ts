@@ -175,8 +175,7 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
   const refuseUnwritable = async (err: unknown): Promise<never> => {
     const error = is(err) ? err : fileError(err, `cannot write to ${downloadsDir}`)
     if (error.code !== ErrorCode.File && error.code !== ErrorCode.NoSpace) throw error
-    const code = error.code === ErrorCode.NoSpace ? ErrorCode.NoSpace : ErrorCode.Unreachable
-    await refuse(framed, fileSecret, associatedData, new ParleyError(code, `it cannot be saved there now (${reasonOf(error)})`), signal)
+    await refuse(framed, fileSecret, associatedData, unsavable(error), signal)
     if (error.code === ErrorCode.File) unwritable.add(error)
     throw new Refused(error)
   }
@@ -251,14 +250,21 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     const error = is(err) ? err : fileError(err, `cannot write ${part?.path ?? 'the received file'}`)
     await checkpoints?.settle().catch(() => undefined) // none may write the state after this
     // A full disk is for now: what was verified is kept for the retry, as for a cut (until
-    // 2026-12-06 it went, and a file cut as the disk filled came again from its first byte),
-    // and the sender is told so (STOP, wire.ts), not left to find the stream cut.
+    // 2026-12-06 it went, and a file cut as the disk filled came again from its first byte).
     const full = error.code === ErrorCode.NoSpace
     await cleanUp(error, full)
     // Only where the sender reads a credit next: with every credit sent (the last chunks, a small
     // file), what it reads next is the ACK, and the cut says enough.
     const creditsDue = creditCount(chunkCount(meta.size) - from) > stored.credits
-    if (full && !wire.cut && creditsDue) await tellAndDrain(framed, sealStop(fileSecret, associatedData, error), signal)
+    // This side's disk failed (full, or a folder made read-only, removed, an I/O error): the
+    // sender is told so (STOP, wire.ts), not left to find the stream cut, and tries again later,
+    // as for a folder found unwritable at the start (refuseUnwritable), in the same words without
+    // our paths. Until 2026-12-07 a full disk's STOP carried the error as it is here, a path
+    // (`cannot write /home/…/x.part`) in some, and any other failure left the sender with `the
+    // other side closed the connection` (round 48).
+    if ((full || error.code === ErrorCode.File) && !wire.cut && creditsDue) {
+      await tellAndDrain(framed, sealStop(fileSecret, associatedData, unsavable(error)), signal)
+    }
     // Stopped by our user (BLOCK): told at once, not left to find the stream cut and try again
     // (round 49: told only at its next try). Our own signal fired, so only the drain's deadline.
     const told = args.refusalOnStop?.(error)
@@ -299,6 +305,13 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     if (leftover === undefined) await partial?.discard()
     if (leftover !== undefined) error.message += ` (and ${part.path} could not be removed: ${leftover.message})`
   }
+}
+
+/** What the sender is told of a failure of this side's disk: a refusal that passes (ERR_NO_SPACE
+ * for a full disk, else ERR_UNREACHABLE: it tries again later), in words without our paths. */
+function unsavable (error: ParleyError): ParleyError {
+  const code = error.code === ErrorCode.NoSpace ? ErrorCode.NoSpace : ErrorCode.Unreachable
+  return new ParleyError(code, `it cannot be saved there now (${reasonOf(error)})`)
 }
 
 /** Files refused because the downloads folder cannot be written to (refuseUnwritable): a

@@ -86,7 +86,7 @@ describe('a receiver\'s disk that fills mid-file', () => {
     // other side closed the connection" then, and the disk only at a retry: round 13).
     const waiting = await alice.waitFor(is('queued', { to: 'bob' }), 30_000, aliceFrom)
     assert.equal(waiting.code, ErrorCode.NoSpace, JSON.stringify(waiting))
-    assert.equal(waiting.reason, 'refused by the recipient: cannot write the received file: no space left on the disk')
+    assert.equal(waiting.reason, 'refused by the recipient: it cannot be saved there now (no space left on the disk)')
     assert.equal(bob.events.slice(bobFrom).some(e => e.event === 'warning' && /cannot write the received file/.test(String(e.message))), false,
       'the cut is said once, in its file-cut line')
     // Her retries meanwhile (within 1, 2, 4 s…) are refused again, and not said again (round 13:

@@ -7,8 +7,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { streamPair } from '@libp2p/utils'
 import { CHUNK_SIZE, sealChunk } from '../../../common/crypto/index.ts'
-import { ErrorCode, is } from '../../../common/errors.ts'
-import type { ParleyError } from '../../../common/errors.ts'
+import { ErrorCode, ParleyError, is } from '../../../common/errors.ts'
 import { FramedStream } from '../../../common/wire/frames.ts'
 import { formatHeader } from '../../../common/wire/headers.ts'
 import { MAX_FILE_BYTES } from '../../../common/wire/limits.ts'
@@ -654,13 +653,15 @@ describe('resuming a cut transfer (issue 7)', () => {
   /** Run `body` with a disk that fills after `chunks` chunks: the next chunk's writes go to
    * /dev/full, which answers every write with the kernel's own ENOSPC (no root, no small file
    * system needed). */
-  async function diskFullAfter<T> (chunks: number, body: () => Promise<T>): Promise<T> {
+  async function diskFullAfter<T> (chunks: number, body: () => Promise<T>, failure?: Error): Promise<T> {
     const full = await open('/dev/full', 'w')
     const handles = Object.getPrototypeOf(full) as FileHandle
     const write = Reflect.get(handles, 'write') as (this: FileHandle, ...args: unknown[]) => Promise<unknown>
     let written = 0
-    const fault = mock.method(handles, 'write', function (this: FileHandle, buffer: Uint8Array, ...rest: unknown[]) {
-      return write.call(buffer.length === CHUNK_SIZE && ++written > chunks ? full : this, buffer, ...rest)
+    const fault = mock.method(handles, 'write', async function (this: FileHandle, buffer: Uint8Array, ...rest: unknown[]) {
+      const failing = buffer.length === CHUNK_SIZE && ++written > chunks
+      if (failing && failure !== undefined) throw failure
+      return await write.call(failing ? full : this, buffer, ...rest)
     })
     try {
       return await body()
@@ -891,13 +892,38 @@ describe('resuming a cut transfer (issue 7)', () => {
     assert.equal((await stat(join(partialDirOf(dir), `${keyOf(f)}.part`))).size, 9 * CHUNK_SIZE, 'whole chunks only')
     // The sender is told why (STOP), not left with a cut stream (until 2026-12-06: round 13).
     assert.ok(first.senderError !== undefined && isCode(ErrorCode.NoSpace)(first.senderError), String(first.senderError))
-    assert.match(first.senderError.message, /^refused by the recipient: cannot write the received file: no space left on the disk$/)
+    assert.match(first.senderError.message, /^refused by the recipient: it cannot be saved there now \(no space left on the disk\)$/)
 
     const second = await attempt(nextAttempt(f), dir)
     assert.equal(second.from, 9)
     assert.ok(second.received.status === 'fulfilled', String(second.received.status === 'rejected' ? second.received.reason : ''))
     assert.deepEqual(new Uint8Array(await readFile(second.received.value.path)), data)
     assert.deepEqual(await kept(dir), [], 'nothing kept once published')
+  })
+
+  test('any failure of the receiver\'s disk mid-file is told to the sender (STOP), in words without the receiver\'s paths', async () => {
+    const f = await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * 20)))
+    // A write that fails as a disk does (EIO): until 2026-12-07 the sender read a cut stream,
+    // `the other side closed the connection` (round 48: a downloads folder made read-only).
+    const dir = await freshDir()
+    const failed = await diskFullAfter(9, async () => await attempt(f, dir), Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }))
+    assert.ok(failed.received.status === 'rejected' && isCode(ErrorCode.File)(failed.received.reason))
+    assert.ok(failed.senderError !== undefined && isCode(ErrorCode.Unreachable)(failed.senderError), String(failed.senderError))
+    assert.equal(failed.senderError.message, 'refused by the recipient: it cannot be saved there now (input/output error)')
+    // A full disk found at a record of what came (said at the next one's turn), whose error names
+    // the .part: until 2026-12-07 the STOP carried it, this side's folders with it.
+    const full = await freshDir()
+    const record = mock.method(PartialTransfer.prototype, 'checkpoint', async function (this: PartialTransfer, partPath: string) {
+      throw new ParleyError(ErrorCode.NoSpace, `cannot write ${partPath}: no space left on the disk`, { cause: Object.assign(new Error('ENOSPC: no space left on device, fdatasync'), { code: 'ENOSPC' }) })
+    })
+    let second
+    try {
+      second = await attempt(await fixture(new Uint8Array(randomBytes(CHUNK_SIZE * (2 * CHECKPOINT_CHUNKS + 16)))), full)
+    } finally {
+      record.mock.restore()
+    }
+    assert.ok(second.senderError !== undefined && isCode(ErrorCode.NoSpace)(second.senderError), `${String(second.senderError)}; the receiver: ${String(second.received.status === 'rejected' ? second.received.reason : 'received')}`)
+    assert.equal(second.senderError.message, 'refused by the recipient: it cannot be saved there now (no space left on the disk)')
   })
 
   test('a disk full to the point that the verified part cannot be kept either is not said as kept (round 14)', async () => {
