@@ -55,7 +55,9 @@
  *   and sealed as peer/files/wire.ts describes:
  *     sender → receiver    META (fileMetaBody), then the chunks
  *     receiver → sender    VERDICT (empty, or fileRefusalBody), then the credits (empty)
- *   receiver → sender    ackBody { ack: id }              stored (before it is sent, DESIGN §6)
+ *   receiver → sender    ackBody { ack: id }              stored (before it is sent, DESIGN §6),
+ *                        or fileRefusalBody in its place: stopped by its user (BLOCK) in the
+ *                        last chunks, where no credit is left for a STOP (decodeFileAck)
  * On the group protocol the intro carries the id and the sender writes no offer.
  */
 import { ErrorCode, ParleyError, isErrorCode, malformed } from '../errors.ts'
@@ -190,6 +192,16 @@ export function decodeHandshakeAnswer (data: Uint8Array): InferSchema<typeof han
     throw refused(code, why)
   }
   return checkObject(handshakeBody, map, 'handshake answer') as InferSchema<typeof handshakeBody>
+}
+
+/** The receiver's last word on a file: its ACK, or (a map with a `code`) its refusal, thrown. */
+export function decodeFileAck (data: Uint8Array): InferSchema<typeof ackBody> {
+  const map = decodeMap(data, MAX_FRAME_BYTES, 'file acknowledgement')
+  if (Object.hasOwn(map, 'code')) {
+    const { code, why } = checkObject(fileRefusalBody, map, 'file refusal') as InferSchema<typeof fileRefusalBody>
+    throw refused(code, why)
+  }
+  return checkObject(ackBody, map, 'file acknowledgement') as InferSchema<typeof ackBody>
 }
 
 /** The error a refused message (or handshake) carries back to its sender, as a ParleyError there.

@@ -9,7 +9,7 @@
 import { equals } from 'uint8arrays/equals'
 import { CHUNK_SIZE } from '../../common/crypto/index.ts'
 import { ErrorCode, ErrorMark, ParleyError, asParleyError, is } from '../../common/errors.ts'
-import { ackBody, fileAnswerBody } from '../../common/protocol/peer.ts'
+import { decodeFileAck, fileAnswerBody } from '../../common/protocol/peer.ts'
 import { endedInsideFrame } from '../../common/wire/frames.ts'
 import type { FramedStream } from '../../common/wire/frames.ts'
 import type { SealedChannel } from '../transport/channel.ts'
@@ -18,7 +18,7 @@ import type { Emit, FileCutCause } from '../events.ts'
 import type { SignedInUser } from '../signed-in.ts'
 import { sanitiseFileName } from '../../common/wire/names.ts'
 import { PartialTransfer } from './partial.ts'
-import { keptPartDamaged, partLost, receiveFile } from './receive.ts'
+import { keptPartDamaged, partLost, receiveFile, tellInAcksPlace } from './receive.ts'
 import { abandonTransfer, announcedName, fileToDeliver, sendFile } from './send.ts'
 import type { LocalFile } from './send.ts'
 import { resumePoint, sealAbandon } from './wire.ts'
@@ -135,7 +135,7 @@ export async function handOffFile (handOff: HandOff, file: OfferedFile | ParleyE
     }
   }
   onSent?.()
-  const { ack } = await channel.receive(ackBody, { signal: patientTimeout(STEP_TIMEOUT_MS) })
+  const { ack } = decodeFileAck(await channel.receivePlain({ signal: patientTimeout(STEP_TIMEOUT_MS) }))
   if (!equals(ack, id)) throw new ParleyError(ErrorCode.Protocol, 'acknowledgement for another message')
 }
 
@@ -266,6 +266,8 @@ export async function takeFile (handOff: HandOff, announced: Announced, user: Pi
       // Said once it had started (a progress was shown): a refusal at the offer is not a cut.
       const cause = left.aborted ? 'left' : unblocked.signal.aborted ? 'blocked' : cutCause(err, watch.signal, user.signal)
       if (cause === 'left' || cause === 'blocked') await partial.discard()
+      const refusal = cause === 'blocked' ? user.inbox.blockedRefusal(from) : undefined
+      if (refusal !== undefined) await tellInAcksPlace(err, framed, async options => { await channel.send({ code: refusal.code, why: refusal.message.slice(0, 200) }, options) })
       if (arrived.bytes > 0) {
         handOff.emit({ event: 'file-cut', id: hex, from, group: announced.group, name: announced.name, ...arrived, cause, reason: asParleyError(ended.aborted ? ended.reason : err).message })
         // Said now; a chunk cut short (a sender whose process ended between two writes of one)

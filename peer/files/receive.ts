@@ -14,6 +14,7 @@ import type { FileHandle } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { CHUNK_SIZE, openChunk } from '../../common/crypto/index.ts'
 import { ErrorCode, ErrorMark, ParleyError, is } from '../../common/errors.ts'
+import type { AbortOptions } from '@libp2p/interface'
 import type { FramedStream } from '../../common/wire/frames.ts'
 import { sanitiseFileName } from '../../common/wire/names.ts'
 import { diskBudget } from './budget.ts'
@@ -166,6 +167,7 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
   const stored = { chunks: from, credits: 0 }
   let checkpoints: Checkpoints | undefined
   let reservation: Reservation | undefined
+  let verdictSent = false
   /** A downloads folder this side cannot write to (its permissions, a read-only or full disk):
    * refused with the verdict, in words without our paths, as a refusal that passes (the sender
    * tries again, and the person here may mend the folder; ERR_NO_SPACE for a full disk, else
@@ -217,6 +219,7 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     // handle to the garbage collector (until 2026-12-07; the unit tests in one process showed it).
     handle = opened.handle
     await wire.write(sealVerdict(fileSecret, associatedData))
+    verdictSent = true
     const held = reservation
     const written = part
     if (partial !== undefined) checkpoints = new Checkpoints(async chunks => { await partial.checkpoint(written.path, written.handle, chunks, meta) })
@@ -263,12 +266,13 @@ export async function receiveFile (args: ReceiveFileArgs): Promise<ReceivedFile>
     // (`cannot write /home/…/x.part`) in some, and any other failure left the sender with `the
     // other side closed the connection` (round 48).
     if ((full || error.code === ErrorCode.File) && !wire.cut && creditsDue) {
-      await tellAndDrain(framed, sealStop(fileSecret, associatedData, unsavable(error)), signal)
+      await tellAndDrain(framed, async options => { await framed.write(sealStop(fileSecret, associatedData, unsavable(error)), options) }, signal)
     }
     // Stopped by our user (BLOCK): told at once, not left to find the stream cut and try again
     // (round 49: told only at its next try). Our own signal fired, so only the drain's deadline.
     const told = args.refusalOnStop?.(error)
-    if (told !== undefined && creditsDue) await tellAndDrain(framed, sealStop(fileSecret, associatedData, told), undefined)
+    if (told !== undefined && creditsDue) await tellAndDrain(framed, async options => { await framed.write(sealStop(fileSecret, associatedData, told), options) }, undefined)
+    else if (told !== undefined && verdictSent) ackReadNext.add(error) // tellInAcksPlace
     throw error
   } finally {
     reservation?.release()
@@ -339,20 +343,36 @@ class Refused extends Error {
 }
 
 async function refuse (framed: FramedStream, fileSecret: Uint8Array, associatedData: Uint8Array, refusal: ParleyError, signal: AbortSignal | undefined): Promise<void> {
-  await tellAndDrain(framed, sealVerdict(fileSecret, associatedData, refusal), signal)
+  await tellAndDrain(framed, async options => { await framed.write(sealVerdict(fileSecret, associatedData, refusal), options) }, signal)
+}
+
+/** Files stopped by our user (ReceiveFileArgs.refusalOnStop) with the verdict sent and no credit
+ * left to send: what their sender reads next is the ACK. */
+const ackReadNext = new ErrorMark()
+
+/**
+ * A file stopped by our user in its last chunks, where the sender reads no more credits and so
+ * no STOP, but the ACK next: its sender is told why in the ACK's place (common/protocol/peer.ts,
+ * the file hand-off), and gives it up at once, as after a STOP. Until 2026-12-07 it read a cut
+ * stream and was refused only at its next try, and an UNBLOCK before that took the file again,
+ * whole (round 49). `tell` writes that answer on the hand-off's channel. Anywhere else (a STOP
+ * said it, or the verdict the sender reads first is not out) it does nothing.
+ */
+export async function tellInAcksPlace (err: unknown, framed: FramedStream, tell: (options: AbortOptions) => Promise<void>): Promise<void> {
+  if (ackReadNext.has(err)) await tellAndDrain(framed, tell, undefined)
 }
 
 /**
- * Tell the sender why (a refusing verdict or a STOP, wire.ts), then discard what it sent before
- * it read that: an honest sender stops at its next credit (at most the window) and ends the
- * stream; a stream we aborted at once could lose the frame with it. Bounded by frames and by
- * REFUSAL_DRAIN_MS.
+ * Tell the sender why (`tell`: a refusing verdict, a STOP, wire.ts, or a refusal in the ACK's
+ * place), then discard what it sent before it read that: an honest sender stops at its next
+ * credit (at most the window) and ends the stream; a stream we aborted at once could lose the
+ * frame with it. Bounded by frames and by REFUSAL_DRAIN_MS.
  */
-async function tellAndDrain (framed: FramedStream, sealed: Uint8Array, signal: AbortSignal | undefined): Promise<void> {
+async function tellAndDrain (framed: FramedStream, tell: (options: AbortOptions) => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
   const deadline = AbortSignal.timeout(REFUSAL_DRAIN_MS)
   const options = { signal: signal !== undefined ? AbortSignal.any([signal, deadline]) : deadline }
   try {
-    await framed.write(sealed, options)
+    await tell(options)
     for (let n = 0; n <= WINDOW_CHUNKS; n++) await framed.read(options)
   } catch {
     // The sender ended the stream (what we wait for), or it is gone, or too slow to: done.

@@ -8,7 +8,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { streamPair } from '@libp2p/utils'
 import { ErrorCode, ParleyError } from '../../../common/errors.ts'
-import { decodeHandshakeAnswer } from '../../../common/protocol/peer.ts'
+import { decodeFileAck, decodeHandshakeAnswer } from '../../../common/protocol/peer.ts'
 import { encodeBody } from '../../../common/wire/codec.ts'
 import { FramedStream } from '../../../common/wire/frames.ts'
 import { acceptDirectChannel, initiateDirectChannel } from '../../../peer/transport/channel.ts'
@@ -69,4 +69,19 @@ test('the answer to a hello is a key or a refusal, never both nor anything else'
     const err = refusal(body)
     assert.ok(err instanceof ParleyError && err.code === ErrorCode.Malformed, `${JSON.stringify(Object.keys(body))}: ${String(err)}`)
   }
+})
+
+test('a file\'s last word is its ACK or a refusal, never both nor anything else', () => {
+  const ack = new Uint8Array(16).fill(7)
+  assert.deepEqual(decodeFileAck(encodeBody({ ack })).ack, ack)
+  const failure = (body: Record<string, unknown>): unknown => { try { return decodeFileAck(encodeBody(body)) } catch (err) { return err } }
+  const blocked = failure({ code: ErrorCode.Forbidden, why: 'you are blocked: nothing of yours is taken' })
+  assert.ok(blocked instanceof ParleyError && blocked.code === ErrorCode.Forbidden)
+  assert.equal(blocked.message, 'refused by the recipient: you are blocked: nothing of yours is taken')
+  for (const body of [{ ack, code: ErrorCode.Forbidden, why: 'x' }, { code: ErrorCode.Forbidden }, { ack: new Uint8Array(15) }, { why: 'x' }]) {
+    const err = failure(body)
+    assert.ok(err instanceof ParleyError && err.code === ErrorCode.Malformed, `${JSON.stringify(Object.keys(body))}: ${String(err)}`)
+  }
+  const long = failure({ code: ErrorCode.Forbidden, why: 'x'.repeat(201) })
+  assert.ok(long instanceof ParleyError && long.code === ErrorCode.TooLarge, String(long))
 })

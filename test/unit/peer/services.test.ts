@@ -10,7 +10,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { loopbackNode } from '../../helpers/nodes.ts'
 import type { ParleyNode } from '../../../common/node.ts'
-import { ErrorCode, is } from '../../../common/errors.ts'
+import { ErrorCode, ParleyError, is } from '../../../common/errors.ts'
 import { DIRECT_PROTOCOL, GROUP_PROTOCOL } from '../../../common/protocol/peer.ts'
 import { STEP_TIMEOUT_MS } from '../../../peer/constants.ts'
 import { directService } from '../../../peer/direct/service.ts'
@@ -26,6 +26,7 @@ import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Emit, PeerEvent } from '../../../peer/events.ts'
 import { CHUNK_SIZE } from '../../../common/crypto/chunks.ts'
+import { CREDIT_EVERY_CHUNKS } from '../../../peer/files/constants.ts'
 import { cutSaid } from '../../../peer/files/handoff.ts'
 import { PartialTransfer, partialDirOf } from '../../../peer/files/partial.ts'
 import { removeDir, tempDir } from '../../../harness/temp.ts'
@@ -219,6 +220,37 @@ describe('peer protocol services', () => {
       await alice.direct.sendFile(to, id, path, undefined, Date.now())
       assert.deepEqual(await readdir(partialDirOf(downloadsDir)), [])
     } finally {
+      await removeDir(dir)
+    }
+  })
+
+  it('a file blocked in its last chunks, where no credit is left for a STOP, is refused in its ACK\'s place: its sender gives it up at once (round 49: it read a cut)', async () => {
+    const blocked = new AbortController()
+    const receiver = await peer(event => { if (event.event === 'progress' && event.direction === 'receive' && event.bytes < event.total) blocked.abort() })
+    await alice.direct.start()
+    await receiver.direct.start()
+    const names = new Map([[alice.node.peerId.toString(), 'alice'], [receiver.node.peerId.toString(), 'bob']])
+    const dir = await tempDir('parley-services-')
+    try {
+      const bobUser = { ...userOf('bob', names, []), downloadsDir: join(dir, 'downloads') }
+      bobUser.inbox = {
+        ...bobUser.inbox,
+        blockedRefusal: () => blocked.signal.aborted ? new ParleyError(ErrorCode.Forbidden, 'you are blocked: nothing of yours is taken') : undefined,
+        whileUnblocked: () => ({ signal: blocked.signal, done: () => {} })
+      }
+      receiver.gate.open(bobUser)
+      alice.gate.open(userOf('alice', names, []))
+      // So small that it needs no credit: its sender reads the verdict, then the ACK.
+      const path = join(dir, 'movie.bin')
+      await writeFile(path, randomBytes(CHUNK_SIZE * CREDIT_EVERY_CHUNKS))
+      const to = { username: toUsername('bob'), peerId: receiver.node.peerId.toString(), addrs: receiver.node.getMultiaddrs().map(a => a.toString()) }
+      await assert.rejects(alice.direct.sendFile(to, randomBytes(16), path, undefined, Date.now()),
+        (err: unknown) => is(err, ErrorCode.Forbidden) && /^refused by the recipient: you are blocked/.test(err.message))
+      assert.equal(blocked.signal.aborted, true, 'blocked as the file came')
+      assert.deepEqual(await readdir(join(dir, 'downloads')).catch(() => []), [], 'nothing of it kept')
+    } finally {
+      await receiver.direct.stop()
+      await receiver.node.stop()
       await removeDir(dir)
     }
   })
