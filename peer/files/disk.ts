@@ -27,6 +27,8 @@ const REASONS: Record<string, string> = {
   ELOOP: 'too many symbolic links',
   EMFILE: 'too many open files',
   EIO: 'input/output error',
+  // A folder to make where a file of its name is (until 2026-12-07 said in Node's words).
+  EEXIST: 'a file of that name is in the way',
   // Node's own refusal of a path holding a NUL byte, before it asks the system: the one invalid
   // value a path typed or received can give our file calls (until 2026-12-07 said in Node's
   // words, "The argument 'path' must be a string, Uint8Array, or URL without null bytes": round 31).

@@ -95,6 +95,14 @@ describe('a downloads folder that cannot be written to', () => {
     const local = await attempt.received
     assert.ok(isCode(ErrorCode.File)(local) && downloadsUnwritable(local), String(local))
     assert.match((local as Error).message, /cannot create the downloads folder .*not-a-folder\/downloads: a part of the path is not a folder/)
+
+    // The folder itself a file: said in a person's words (until 2026-12-07 Node's own, `EEXIST:
+    // file already exists, mkdir '…'`, to the sender too).
+    const inTheWay = join(root2, 'downloads')
+    await writeFile(inTheWay, '')
+    const again = await offer(inTheWay, budgetOf(() => 1000 * GiB), 'alice', 6 * CHUNK_SIZE)
+    assert.equal((again.verdict as Error).message, 'refused by the recipient: it cannot be saved there now (a file of that name is in the way)')
+    assert.match(String(await again.received), /cannot create the downloads folder .*\/downloads: a file of that name is in the way$/)
   })
 })
 
