@@ -798,11 +798,14 @@ export class ParleyPeer {
   /** For Tab completion, printing nothing: every user and group the directory lists, and the
    * groups we are in (undefined if that was not answered). */
   async knownNames (): Promise<{ users: string[], groups: string[], mine: string[] | undefined }> {
-    if (this.#session === undefined) return { users: [], groups: [], mine: undefined }
+    const session = this.#session
+    if (session === undefined) return { users: [], groups: [], mine: undefined }
     const [who, list, ours] = await Promise.allSettled([this.#rendezvous.who(), this.#rendezvous.list(), this.#rendezvous.groups()])
+    // The directory lists who is online; our contacts, as WHO lists them, come along offline too
+    // (round 50: an offline contact was offered only once WHO had named them in this run).
     return {
-      users: who.status === 'fulfilled' ? who.value.users.map(u => u.username) : [],
-      groups: list.status === 'fulfilled' ? list.value.groups.map(g => g.group) : [],
+      users: [...who.status === 'fulfilled' ? who.value.users.map(u => u.username) : [], ...session.store.recentContacts(0, WHO_CONTACTS)],
+      groups: [...list.status === 'fulfilled' ? list.value.groups.map(g => g.group) : [], ...session.store.groupsRemembered()],
       mine: ours.status === 'fulfilled' ? ours.value.groups.map(g => g.group) : undefined
     }
   }

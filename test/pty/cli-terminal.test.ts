@@ -690,19 +690,45 @@ describe('the interactive terminal', () => {
   })
 
   test('PASSWORD\'s questions end when the account signs in on another device (left over from round 49)', async () => {
-    const olga = await signedUp('olga')
-    await olga.line('PASSWORD')
-    await olga.waitFor(/olga> PASSWORD\nCurrent password: *$/)
-    const other = await PeerProcess.start('olga-elsewhere', rendezvous.addr.toString(), join(dir, 'olga-elsewhere'))
+    const vera = await signedUp('vera')
+    await vera.line('PASSWORD')
+    await vera.waitFor(/vera> PASSWORD\nCurrent password: *$/)
+    const other = await PeerProcess.start('vera-elsewhere', rendezvous.addr.toString(), join(dir, 'vera-elsewhere'))
     try {
-      assert.equal((await other.run('LOGIN olga olga-password-1234', e => e.event === 'logged-in' || e.event === 'error')).event, 'logged-in')
+      assert.equal((await other.run('LOGIN vera vera-password-1234', e => e.event === 'logged-in' || e.event === 'error')).event, 'logged-in')
       // Until 2026-12-07 `Current password:` stayed, and what was typed at it got `sign in first`.
-      await olga.waitFor(/signed in on another device; signed out here\.[^]*\nerror: you are signed out here: the password was not changed\nparley> *$/)
+      await vera.waitFor(/signed in on another device; signed out here\.[^]*\nerror: you are signed out here: the password was not changed\nparley> *$/)
     } finally {
       await other.kill()
     }
-    await olga.line('QUIT')
-    assert.equal(await olga.exitStatus(), 0)
+    await vera.line('QUIT')
+    assert.equal(await vera.exitStatus(), 0)
+  })
+
+  test('Tab offers a contact who is offline, in a run that has not met them yet (round 50: only once WHO had listed them)', async () => {
+    const data = join(dir, 'tina')
+    const first = await open(data)
+    await first.line('SIGNUP tina tina-password-1234')
+    await first.waitFor('Welcome, tina')
+    const uma = await PeerProcess.start('uma', rendezvous.addr.toString(), join(dir, 'uma'))
+    try {
+      assert.equal((await uma.run('SIGNUP uma uma-password-1234', e => e.event === 'signed-up' || e.event === 'error')).event, 'signed-up')
+      await uma.run('SEND tina hello from uma', e => e.event === 'delivered' || e.event === 'error')
+      await first.waitFor('uma: hello from uma')
+    } finally {
+      await uma.kill()
+    }
+    await first.line('QUIT')
+    assert.equal(await first.exitStatus(), 0)
+    const second = await open(data)
+    await second.line('LOGIN tina tina-password-1234')
+    await second.waitFor('tina>')
+    await second.type('SEND um')
+    await second.press('Tab')
+    await second.waitFor(screen => screen.endsWith('tina> SEND uma'))
+    await second.press('C-u')
+    await second.line('QUIT')
+    assert.equal(await second.exitStatus(), 0)
   })
 
   test('at 30 columns the prompt with a transfer stays on one row, with room to type', async () => {
