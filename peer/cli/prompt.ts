@@ -237,6 +237,8 @@ export class Prompt {
   /** For each line read and not yet taken, in order: what shows typing again once it is done,
    * for a line that will ask for a password (readline's 'line', above). */
   readonly #passwordAhead: Array<(() => void) | undefined> = []
+  /** The command running now, and whether Ctrl-C was pressed during it (the SIGINT handler). */
+  #inHand: { verb: string, interrupted: boolean } | undefined
   /** PASSWORD's questions are being asked (signedOut). */
   #changingPassword = false
   /** Cancels the SENDFILE or SENDGROUPFILE in hand while its file is still read (Ctrl-C). */
@@ -316,14 +318,21 @@ export class Prompt {
     // A second Ctrl-C pressed at once after one that cancelled is the same wish, not a wish to
     // leave (round 45: pressed twice as the read seemed slow, the file was cancelled and the
     // program left): within DOUBLE_PRESS_MS of a cancel, an empty line's Ctrl-C does nothing.
+    // Any other command in hand (a LIST, a MEMBERS waiting on the rendezvous) cannot be stopped
+    // part-way: a first Ctrl-C says so and leaves it to end, a second leaves the program at once
+    // (round 50: one press, to stop a command, ended the program once it was done).
     let cancelledAt = -Infinity
     rl.on('SIGINT', () => {
+      const inHand = this.#inHand
       if (this.#asking !== undefined) this.#asking.abort.abort()
       else if (this.#fileCommand !== undefined) {
         this.#fileCommand.abort()
         cancelledAt = Date.now()
       } else if (rl.line !== '') this.#clearLine(rl)
-      else if (Date.now() - cancelledAt >= DOUBLE_PRESS_MS) this.close(true)
+      else if (inHand !== undefined && !inHand.interrupted) {
+        inHand.interrupted = true
+        this.#output.print({ event: 'error', code: ErrorCode.Usage, message: `${inHand.verb} cannot be stopped once it runs, and goes on to its end: Ctrl-C again leaves now` })
+      } else if (Date.now() - cancelledAt >= DOUBLE_PRESS_MS) this.close(true)
     })
     // Ctrl-Z reaches readline as a key, and readline stops this process alone: under `npm run
     // peer` npm and its shell ran on, so the shell never saw its job stop, kept the terminal from
@@ -516,6 +525,7 @@ export class Prompt {
     try {
       const command = parseCommand(line)
       if (command === null) return false
+      this.#inHand = { verb: command.verb, interrupted: false }
       this.#remember(line)
       if (command.verb !== 'SEND') await this.#peer.answered()
       if (command.verb === 'QUIT') return true
@@ -553,6 +563,7 @@ export class Prompt {
       this.#output.print({ event: 'error', code: error.code, message: error.message })
     } finally {
       this.#fileCommand = undefined
+      this.#inHand = undefined
       // A line with a password on it is forgotten at once, even in this session's history.
       if (holdsPassword(line)) this.#forget(line)
     }

@@ -846,15 +846,28 @@ describe('the interactive terminal', () => {
     assert.deepEqual(bob.events.slice(seen).filter(e => e.name === 'big.iso'), [], 'bob got nothing of it')
   })
 
-  test('Ctrl-C while a JOIN waits on a frozen rendezvous leaves within the grace a signal gives, not when the JOIN\'s own wait ends (round 45: 13 s)', async () => {
+  test('Ctrl-C while a command waits (a JOIN on a frozen rendezvous) does not leave: it says so, and a second Ctrl-C leaves within the grace a signal gives, not when the JOIN\'s own wait ends (rounds 45 and 50)', async () => {
     const sam = await signedUp('sam')
     await sam.line('LIST') // a request stream kept: the JOIN goes out, and waits for its answer
     await sam.waitFor(/GROUP|No groups/)
+    const notice = /error: JOIN cannot be stopped once it runs, and goes on to its end: Ctrl-C again leaves now/
+    // One press: the JOIN goes on, and the program with it (round 50: it left once the JOIN ended).
+    await whileFrozen(async () => {
+      await sam.line('JOIN thawed')
+      await sleep(500)
+      await sam.press('C-c')
+      await sam.waitFor(notice)
+    })
+    await sam.waitFor(/Created and joined group thawed\.\nsam> *$/)
+    await sam.line('LIST')
+    await sam.waitFor(/thawed +1 +member\n[^]*sam> *$/)
+    // Two: it leaves. The JOIN's own wait is 15 s; the grace after Ctrl-C is 2 s.
     await whileFrozen(async () => {
       await sam.line('JOIN frozen')
       await sleep(500)
       await sam.press('C-c')
-      // The JOIN's own wait is 15 s; the grace after Ctrl-C is 2 s.
+      await sam.waitFor(screen => screen.split('cannot be stopped once it runs').length === 3)
+      await sam.press('C-c')
       assert.equal(await sam.exitStatus(10_000), 0)
     })
   })
