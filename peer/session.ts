@@ -671,7 +671,7 @@ export class Session {
       const { group, recipient } = item
       const { epoch, key } = await this.keyring.keyForDelivery(group, recipient)
       // The member may have left after that check: their refusal says so (round 12).
-      const refused = async (err: unknown): Promise<never> => { throw await this.keyring.asRefusalByLeaver(group, recipient, err) }
+      const refused = async (err: unknown): Promise<never> => { throw await this.keyring.asRefusalByLeaver(group, recipient, err, item.created) }
       try {
         const posted = await this.#groups.deliver(to, { id: item.id, group, kind: item.kind, body: item.body, sha256: item.sha256, created: item.created, epoch, key }, onSent, follows)
         return { acked: posted.acked.catch(refused) }

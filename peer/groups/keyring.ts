@@ -13,6 +13,7 @@ import { unwrapSecret, wrapSecret } from '../../common/crypto/wrap.ts'
 import { ErrorCode, ParleyError, asParleyError, is } from '../../common/errors.ts'
 import { SharedQuestions } from '../../common/patient-timeout.ts'
 import { RateLimiter } from '../../common/rate-limiter.ts'
+import { keepLatest } from '../../common/latest-kept.ts'
 import { isValidName, toUsername } from '../../common/wire/names.ts'
 import type { GroupName, Username } from '../../common/wire/names.ts'
 import type { Emit } from '../events.ts'
@@ -96,6 +97,17 @@ const MEMBERS_CACHE_MS = 30_000
  * back to the last known list); so did texts at epochs we hold no key of, and keys handed for
  * groups nobody has (round 46: our MEMBERS took 2–4 s). */
 const SENDER_CHECKS = { perSecond: 1, burst: 10 }
+/** Look-ups a change to a group (a join, a leave, a new key, the events stream lost) pays for
+ * itself, whoever's frame causes them: after a change a member's next text, the new key and its
+ * check each ask once. Charged to the sender, a member leaving and joining again 9 times in 3 s
+ * spent the budget of every member sending meanwhile, whose texts then waited up to 16 s, said
+ * as theirs (`too many group messages from alice`: round 50). Kept up to a cap, so that churn
+ * adds at most so many look-ups a group however long it lasts (the rendezvous limits joins and
+ * leaves per account as it is). */
+const CHECKS_PER_CHANGE = 3
+/** Leaves remembered (#lastLeft): far more than a refusal can take to come back. */
+const MAX_LEAVES_KEPT = 10_000
+const MAX_CHANGE_CHECKS = 60
 /** After the rendezvous did not answer for a list, the last known lists are used without asking
  * it again for this long: a frozen one makes each request wait 15 s, and a SENDGROUP asked at
  * the send, at each delivery, and each member at the key's check (round 18: 45 s a message). */
@@ -106,6 +118,8 @@ const MAX_UNWRAPPED_KEYS = 1024
 const context = (group: string, epoch: number): string => `group:${group}:${epoch}`
 /** A group's epoch as a map key (a group name holds no newline). */
 const epochId = (group: string, epoch: number): string => `${group}\n${epoch}`
+/** A member of a group as a map key. */
+const memberId = (group: string, username: string): string => `${group}\n${username}`
 
 /** A member that cannot get the current epoch's key for this long (its maker offline or
  * withholding it) starts a new epoch; the rendezvous refuses it sooner (EPOCH_MIN_AGE_MS). */
@@ -181,6 +195,11 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   readonly #membership = new Map<string, AbortController>()
   /** Look-ups each sender's texts caused (SENDER_CHECKS). */
   readonly #senderChecks = new RateLimiter({ ...SENDER_CHECKS, maxKeys: 10_000 })
+  /** When each member last left each group, as the rendezvous said (member-left), the latest
+   * MAX_LEAVES_KEPT: a refusal by one who is back is theirs all the same (asRefusalByLeaver). */
+  readonly #lastLeft = new Map<string, number>()
+  /** Look-ups a group's changes paid for, not yet made (CHECKS_PER_CHANGE), by group. */
+  readonly #changeChecks = new Map<string, number>()
 
   constructor (deps: KeyringDeps) {
     super()
@@ -214,7 +233,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     // after 30 s of the rendezvous gone was held to one text a second (round 46: 30 texts, 50 s).
     const last = this.lastKnown(group)
     if (last !== undefined && Date.now() < this.#awayUntil) return onList(last, false)
-    if (!this.#asking.has(this.#questionOf(group))) this.#checkAsked(from)
+    if (!this.#asking.has(this.#questionOf(group))) this.#checkAsked(from, group)
     const info = await this.info(group)
     if (has(info)) return info
     const fresh = await this.#infoAnswered(group, true)
@@ -231,7 +250,13 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
 
   /** One more rendezvous look-up caused by `from`'s frames, within its budget (SENDER_CHECKS):
    * past it ERR_RATE_LIMITED, which their outbox takes as "try again later". */
-  #checkAsked (from: string): void {
+  #checkAsked (from: string, group: string): void {
+    const paid = this.#changeChecks.get(group) ?? 0
+    if (paid > 0) {
+      if (paid === 1) this.#changeChecks.delete(group)
+      else this.#changeChecks.set(group, paid - 1)
+      return
+    }
     try {
       this.#senderChecks.take(from)
     } catch {
@@ -244,7 +269,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   async keyForSender (group: string, epoch: number, from: string): Promise<Uint8Array> {
     const local = await this.#localKey(group, epoch)
     if (local !== undefined) return local
-    this.#checkAsked(from)
+    this.#checkAsked(from, group)
     return await this.key(group, epoch)
   }
 
@@ -350,10 +375,11 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     return info
   }
 
-  /** Membership or epoch changed: the next look-up asks the rendezvous. */
+  /** Membership or epoch changed: the next look-up asks the rendezvous, paid by the change. */
   invalidate (group: string): void {
     this.#info.delete(group)
     this.#generation.set(group, (this.#generation.get(group) ?? 0) + 1)
+    this.#changeChecks.set(group, Math.min(MAX_CHANGE_CHECKS, (this.#changeChecks.get(group) ?? 0) + CHECKS_PER_CHANGE))
   }
 
   /** A member left (the rendezvous's member-left): the next look-up asks afresh, and the list the
@@ -363,6 +389,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
    * member-joined does not carry what a member entry needs, its peer id; the next answer does.) */
   memberLeft (group: string, username: string): void {
     this.invalidate(group)
+    keepLatest(this.#lastLeft, memberId(group, username), Date.now(), MAX_LEAVES_KEPT)
     const last = this.lastKnown(group)
     if (last === undefined || !last.members.some(m => m.username === username)) return
     this.#remember({ ...last, members: last.members.filter(m => m.username !== username) })
@@ -397,6 +424,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     this.#membership.get(group)?.abort(new ParleyError(ErrorCode.Forbidden, `you left ${group}`))
     this.#membership.delete(group)
     this.invalidate(group)
+    this.#changeChecks.delete(group)
     this.#joined.delete(group)
     this.#lastKnown.delete(group)
     this.#stored.delete(group)
@@ -622,8 +650,12 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
    * their LEAVE stops it coming in (until 2026-12-07 said `queued`, "the other side closed the
    * connection", then withdrawn).
    */
-  async asRefusalByLeaver (group: GroupName, recipient: Username, err: unknown): Promise<unknown> {
+  async asRefusalByLeaver (group: GroupName, recipient: Username, err: unknown, sentAt: number): Promise<unknown> {
     if (!is(err, ErrorCode.Forbidden) && !cutUnderWay(err)) return err
+    // One who left after it was sent and is back already: it was a message of the membership
+    // they left (round 50: `failed`, a member leaving and joining again at once).
+    const leftAt = this.#lastLeft.get(memberId(group, recipient))
+    if (leftAt !== undefined && leftAt >= sentAt) return recipientLeft(recipient, group)
     const info = await this.info(group, true).catch(() => undefined)
     if (info === undefined || info.members.some(m => m.username === recipient)) return err
     return recipientLeft(recipient, group)
@@ -767,7 +799,7 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
     const cached = this.#info.get(incoming.group)
     if (cached !== undefined && Date.now() - cached.at < MEMBERS_CACHE_MS && cached.info.epoch === incoming.epoch &&
       cached.info.members.some(m => m.username === incoming.from)) return { info: cached.info, answered: true }
-    this.#checkAsked(incoming.from)
+    this.#checkAsked(incoming.from, incoming.group)
     return await this.#infoAnswered(incoming.group, true)
   }
 

@@ -22,7 +22,7 @@ import type { Result } from '../../../common/protocol/rendezvous.ts'
 import { toGroupName, toUsername } from '../../../common/wire/names.ts'
 import type { Username } from '../../../common/wire/names.ts'
 import { GroupKeyring, KEY_WAIT_MS } from '../../../peer/groups/keyring.ts'
-import { refusedQuietly } from '../../../peer/groups/membership-races.ts'
+import { isRecipientLeft, refusedQuietly } from '../../../peer/groups/membership-races.ts'
 import type { KeyringDeps } from '../../../peer/groups/keyring.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
@@ -515,6 +515,35 @@ describe('group keyring', () => {
     await assert.rejects(alice.listForSender(GROUP, 'mallory'), isCode(ErrorCode.RateLimited, /too many group messages from mallory/))
     assert.equal(server.listsAsked, before, 'past the budget: not asked')
     assert.ok((await alice.listForSender(GROUP, 'bob')).members.some(m => m.username === 'bob'), 'a member is not held back by another\'s budget')
+  })
+
+  test('a group\'s changes pay for the look-ups they cause: a member leaving and joining again 9 times does not spend the budget of a member sending meanwhile (round 50: its texts waited 16 s, said as too many of its own)', async () => {
+    const alice = member('alice').keyring
+    await alice.info(GROUP, true)
+    const listed = server.listed
+    for (let change = 0; change < 18; change++) {
+      if (change % 2 === 0) alice.memberLeft(GROUP, 'carol')
+      else alice.memberJoined(GROUP)
+      for (let i = 0; i < 5; i++) assert.ok((await alice.listForSender(GROUP, 'bob')).members.some(m => m.username === 'bob'))
+    }
+    assert.equal(server.listed - listed, 18, 'asked once a change')
+    // What the changes left paid for goes first, then a sender the list lacks pays: its ten, then refused.
+    let refusedAfter = 0
+    while (await alice.listForSender(GROUP, 'mallory').then(() => true, (err: unknown) => { assert.ok(is(err, ErrorCode.RateLimited), String(err)); return false })) refusedAfter++
+    assert.ok(refusedAfter >= 10 && refusedAfter <= 10 + 60, `refused after ${refusedAfter}`)
+  })
+
+  test('a refusal as no member by one who left after the message was sent is theirs, even when they are back already (round 50: `failed`, a member leaving and joining again at once)', async () => {
+    const alice = member('alice').keyring
+    const refusal = new ParleyError(ErrorCode.Forbidden, 'refused by the recipient: the recipient is no longer in club')
+    const sentAt = Date.now()
+    const stays = await alice.asRefusalByLeaver(GROUP, toUsername('carol'), refusal, sentAt)
+    assert.equal(stays, refusal, 'carol never left and is listed: the refusal is something else, as it is')
+    alice.memberLeft(GROUP, 'carol') // and joined again: the rendezvous lists her
+    const left = await alice.asRefusalByLeaver(GROUP, toUsername('carol'), refusal, sentAt)
+    assert.ok(left instanceof Error && isRecipientLeft(left), String(left))
+    const later = await alice.asRefusalByLeaver(GROUP, toUsername('carol'), refusal, Date.now() + 1)
+    assert.equal(later, refusal, 'sent after she came back: hers to take')
   })
 
   test('with the rendezvous away, a member\'s texts are checked against the last known list without asking or charging it; a sender that list lacks is to send again, not refused for good (round 46: a burst after 30 s of the rendezvous gone went at one a second)', async () => {
