@@ -38,11 +38,23 @@ export async function openGroupText (keys: SignedInUser['keys'], from: SessionPe
   if (header.kind !== 'GROUP') throw new ParleyError(ErrorCode.Protocol, 'not a group message')
   const envelope = decodeBody(groupEnvelopeBody, message.body)
   await checkSender(keys, header.group, from.username)
-  const key = await keys.keyForSender(header.group, envelope.epoch, from.username)
+  const key = await keyOfSender(keys, header.group, envelope.epoch, from.username)
   const plain = openFrame(groupMessageKeys(key, envelope.nonce, header.group, envelope.epoch), 0n, message.headerBytes, envelope.sealed)
   const body = decodeBody(textBody, plain)
   if (!equals(body.id, message.id)) throw new ParleyError(ErrorCode.Protocol, 'message id differs from its frame')
   return { from: from.username, group: header.group, id: body.id, text: body.text, sentAt: body.sentAt }
+}
+
+/** The key a sender's text or file names (keyForSender); refused as no member, it is we who
+ * left, as at checkSender (round 50: `refused incoming data from s1 (…): you are not a member
+ * of "g"` on the member who had just left). */
+export async function keyOfSender (keys: SignedInUser['keys'], group: string, epoch: number, from: string): Promise<Uint8Array> {
+  try {
+    return await keys.keyForSender(group, epoch, from)
+  } catch (err) {
+    if (is(err, ErrorCode.Forbidden)) throw leftGroupRefusal(group)
+    throw err
+  }
 }
 
 /** Only members send to a group; a cached list may predate the sender's join, so refuse only on a fresh one (listForSender). */

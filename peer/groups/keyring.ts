@@ -672,7 +672,10 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
   async #mends (group: string, epoch: number, username: string, error: ParleyError): Promise<boolean> {
     if (error.code === ErrorCode.Unreachable || error.code === ErrorCode.NotSignedIn) return true
     if (error.code !== ErrorCode.Forbidden && error.code !== ErrorCode.Conflict) return false
-    const info = await this.info(group, true).catch(() => undefined)
+    // Refused as no member, we have left meanwhile: the key is not ours to hand any more
+    // (round 50: `could not hand the key of g to carol: … alice is not a member of g` on alice).
+    const info = await this.info(group, true).catch((err: unknown) => is(err, ErrorCode.Forbidden) ? 'left' as const : undefined)
+    if (info === 'left') return true
     if (info === undefined) return false
     return error.code === ErrorCode.Forbidden ? !info.members.some(m => m.username === username) : info.epoch > epoch
   }
@@ -686,7 +689,10 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       return undefined
     })
     if (key === undefined) return
-    const info = await this.info(group, true)
+    // Refused as no member, we have left meanwhile: nothing of ours to hand (round 50: a bare
+    // `warning: you are not a member of "g"` on the leaver, about itself).
+    const info = await this.info(group, true).catch((err: unknown) => { if (!is(err, ErrorCode.Forbidden)) throw err })
+    if (info === undefined) return
     const member = info.members.find(m => m.username === username)
     if (member === undefined || info.epoch !== epoch) return
     await this.handOverToLacking({ ...info, members: [member] }, key)

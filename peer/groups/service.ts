@@ -30,7 +30,7 @@ import type { DirectService, Posted } from '../direct/service.ts'
 import type { Emit } from '../events.ts'
 import { fileToHandOff, handOffFile, handingOff, takeFile } from '../files/handoff.ts'
 import type { SignedInPort, SignedInUser } from '../signed-in.ts'
-import { checkSender, sealGroupText } from './envelope.ts'
+import { checkSender, keyOfSender, sealGroupText } from './envelope.ts'
 import type { GroupEnvelope } from './envelope.ts'
 import { patientTimeout } from '../../common/patient-timeout.ts'
 import { MAX_OPENING_FRAME_BYTES } from '../../common/wire/limits.ts'
@@ -149,7 +149,7 @@ export class GroupService {
         const refusal = user.inbox.blockedRefusal(from)
         const intro = decodeBody(groupFileIntroBody, await framed.read({ signal, maxBytes: MAX_OPENING_FRAME_BYTES }))
         await checkSender(user.keys, header.group, from)
-        const key = await user.keys.keyForSender(header.group, intro.epoch, from)
+        const key = await keyOfSender(user.keys, header.group, intro.epoch, from)
         const channel = new SealedChannel(framed, {
           send: groupAckKeys(key, intro.nonce, header.group, intro.epoch),
           receive: groupMessageKeys(key, intro.nonce, header.group, intro.epoch)

@@ -348,6 +348,20 @@ describe('group keyring', () => {
       assert.deepEqual(carol.reported, [`key ${GROUP} 1`])
     })
 
+    test('a member who leaves as another joins is told nothing of its own leaving: a key asked of it, or refused by the joiner, is no longer its to hand (round 50: two warnings about itself)', async () => {
+      const alice = member('alice')
+      await alice.keyring.keyForSending(GROUP)
+      await join('carol')
+      pinAll()
+      // alice leaves at the rendezvous, and her peer has not heard it yet.
+      server.members.delete('alice')
+      await alice.keyring.onKeyNeeded(GROUP, 1, 'carol')
+      alice.control.failHandOvers = new ParleyError(ErrorCode.Forbidden, 'refused by the recipient: alice is not a member of club')
+      const info = { ...await member('bob').keyring.info(GROUP, true), members: [] }
+      await alice.keyring.handOverTo(info, { username: toUsername('carol'), peerId: member('carol').peerId, online: true, hasKey: false }, (await alice.keyring.key(GROUP, 1)))
+      assert.deepEqual(alice.shown.filter(e => e.event === 'warning'), [])
+    })
+
     test('a member that joined an old epoch waits KEY_WAIT_MS for its key from its first send, not from the epoch\'s start (round 9: it started a new epoch at once)', async (t) => {
       t.mock.timers.enable({ apis: ['Date'], now: Date.now() })
       await member('alice').keyring.keyForSending(GROUP)
