@@ -377,9 +377,15 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
 
   /** Membership or epoch changed: the next look-up asks the rendezvous, paid by the change. */
   invalidate (group: string): void {
+    this.#askAfresh(group)
+    this.#changeChecks.set(group, Math.min(MAX_CHANGE_CHECKS, (this.#changeChecks.get(group) ?? 0) + CHECKS_PER_CHANGE))
+  }
+
+  /** The next look-up asks the rendezvous, in a question of its own (one under way may have been
+   * asked before what we now know happened). */
+  #askAfresh (group: string): void {
     this.#info.delete(group)
     this.#generation.set(group, (this.#generation.get(group) ?? 0) + 1)
-    this.#changeChecks.set(group, Math.min(MAX_CHANGE_CHECKS, (this.#changeChecks.get(group) ?? 0) + CHECKS_PER_CHANGE))
   }
 
   /** A member left (the rendezvous's member-left): the next look-up asks afresh, and the list the
@@ -775,10 +781,19 @@ export class GroupKeyring extends EventEmitter<KeyringEvents> {
       if (!equals(held, incoming.key)) throw new ParleyError(ErrorCode.Conflict, `a different key for ${incoming.group} epoch ${incoming.epoch}`)
       return
     }
-    const { info, answered } = await this.#listForKey(incoming).catch((err: unknown) => {
+    const listed = async (list: () => Promise<{ info: GroupInfo, answered: boolean }>): Promise<{ info: GroupInfo, answered: boolean }> => await list().catch((err: unknown) => {
       // We left (the rendezvous says we are no member): the key came as we went (round 7).
       throw is(err, ErrorCode.Forbidden) ? leftGroupRefusal(incoming.group) : err
     })
+    let { info, answered } = await listed(async () => await this.#listForKey(incoming))
+    // A key ahead of the list may be ahead of a question shared with others that was asked before
+    // its epoch was made: asked once more, in a question of its own, within the same charge
+    // (round 50: `key for epoch 13 of g, which is at 12`, warned on both sides, as a member
+    // joined and another left).
+    if (answered && incoming.epoch > info.epoch) {
+      this.#askAfresh(incoming.group)
+      ;({ info, answered } = await listed(async () => await this.#infoAnswered(incoming.group, true)))
+    }
     if (!info.members.some(m => m.username === incoming.from)) {
       throw new ParleyError(ErrorCode.Forbidden, `${incoming.from} is not a member of ${incoming.group}`)
     }

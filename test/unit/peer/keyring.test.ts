@@ -62,6 +62,9 @@ class FakeRendezvous {
   /** Set (freeze): list requests wait for it, as a frozen rendezvous leaves them; thaw answers them. */
   #frozen: { promise: Promise<void>, resolve: () => void } | undefined
 
+  /** Set: answers to list requests, made as the request came, wait for it on their way. */
+  answersHeld: Promise<void> | undefined
+
   freeze (): void {
     let thaw = (): void => {}
     const promise = new Promise<void>(resolve => { thaw = resolve })
@@ -86,7 +89,7 @@ class FakeRendezvous {
         await this.#frozen?.promise
         check()
         this.listed++
-        return {
+        const answer: Result<'members'> = {
           group: GROUP,
           epoch: this.epoch,
           rotationNeeded: this.rotationNeeded,
@@ -96,6 +99,8 @@ class FakeRendezvous {
           ...(this.maker === undefined ? {} : { maker: this.maker }),
           epochAgeMs: Date.now() - this.epochStarted
         }
+        await this.answersHeld // an answer on its way while the group changes
+        return answer
       },
       rotate: async (group, fromEpoch, wrapped, proof): Promise<Result<'rotate'>> => {
         check()
@@ -360,6 +365,25 @@ describe('group keyring', () => {
       const info = { ...await member('bob').keyring.info(GROUP, true), members: [] }
       await alice.keyring.handOverTo(info, { username: toUsername('carol'), peerId: member('carol').peerId, online: true, hasKey: false }, (await alice.keyring.key(GROUP, 1)))
       assert.deepEqual(alice.shown.filter(e => e.event === 'warning'), [])
+    })
+
+    test('a key handed for an epoch made while a list question was on its way is checked against a list asked afresh, not refused as ahead (round 50: `key for epoch 2 of club, which is at 1`, warned on both sides)', async () => {
+      const alice = member('alice')
+      const bob = member('bob')
+      pinAll()
+      await alice.keyring.keyForSending(GROUP)
+      bob.keyring.invalidate(GROUP)
+      let release = (): void => {}
+      server.answersHeld = new Promise(resolve => { release = resolve })
+      const onItsWay = bob.keyring.info(GROUP) // answered now, at epoch 1, and held on its way
+      await new Promise(resolve => setImmediate(resolve))
+      server.answersHeld = undefined
+      const key = await startEpoch(alice)
+      const handed = bob.keyring.acceptHandedKey({ from: 'alice', group: GROUP, epoch: 2, key })
+      release()
+      await onItsWay
+      await handed
+      assert.deepEqual(await bob.keyring.key(GROUP, 2), key)
     })
 
     test('a member that joined an old epoch waits KEY_WAIT_MS for its key from its first send, not from the epoch\'s start (round 9: it started a new epoch at once)', async (t) => {
