@@ -12,7 +12,7 @@
  * person expects: a message typed while a video goes out arrives at once. Texts keep their order
  * among themselves, files theirs; a text may arrive before a file sent before it.
  */
-import { ErrorCode, ParleyError, asParleyError } from '../common/errors.ts'
+import { ErrorCode, ErrorMark, ParleyError, asParleyError } from '../common/errors.ts'
 import type { GroupName, MessageId, Username } from '../common/wire/names.ts'
 import type { Emit } from './events.ts'
 import type { Directory, PeerContact } from './directory.ts'
@@ -28,6 +28,11 @@ import { followsUnarrived } from './arrival-order.ts'
 import { SigningInAgain } from './rendezvous-client.ts'
 
 const log = logger('parley:outbox')
+
+/** Failures of a group delivery that wait on the group, not on the recipient (the group's key,
+ * its member list with the rendezvous away), marked where they are made (the deliverer): the
+ * recipient's other conversations go on meanwhile (#deliverAll). */
+export const waitsOnGroup = new ErrorMark()
 
 /** Quick retries after a failed delivery to an online recipient: 1, 2, 4, 8, 16 s; the sweep
  * every OUTBOX_RETRY_MS (30 s) after that, so no wait is ever longer than 30 s (issue 11). */
@@ -253,6 +258,11 @@ export class Outbox {
      * one names it, so the receiver never takes it first (peer/arrival-order.ts). Only this run's:
      * everything an earlier run posted was acknowledged or given up before this one began. */
     const lastText = new Map<string, MessageId>()
+    /** Conversations (groups) whose delivery waits on the group itself, not on the recipient (its
+     * key, its list: waitsOnGroup), with the reason and what of theirs this run holds back: the
+     * rest of the lane goes on (round 50: one SENDGROUP to a group with no key yet, the
+     * rendezvous away, held every later text to that member, direct ones too). */
+    const held = new Map<string, { error: ParleyError, items: OutboxItem[] }>()
     // After stop, the deliveries in flight finish (close waits for them); the rest stays queued.
     while (!this.#stopped && failure === undefined) {
       if (index >= queue.length) {
@@ -276,18 +286,25 @@ export class Outbox {
       if (item === undefined) break
       taken = item.seq
       if (this.#withdrawn.get(lane)?.delete(item.id) === true) continue // LEAVE dropped it since
+      const conversation = item.group ?? ''
+      const holding = held.get(conversation)
+      if (holding !== undefined) {
+        holding.items.push(item) // behind one of its conversation that waits: in order
+        continue
+      }
       const key = deliveryKey(item.id, recipient)
       this.#inFlight.set(key, item)
       let posted: Posted
-      const conversation = item.group ?? ''
       try {
         posted = await this.#deliverer.deliver(item, contact, () => {
           this.#emit({ event: 'sent', ...about(item) })
         }, item.kind === 'text' ? lastText.get(conversation) : undefined)
         if (item.kind === 'text') lastText.set(conversation, item.id)
       } catch (err) {
-        failure = this.#failed(item, err)
+        const error = this.#failed(item, err)
         this.#inFlight.delete(key)
+        if (error !== undefined && waitsOnGroup.has(err)) held.set(conversation, { error, items: [item] })
+        else failure = error
         continue
       }
       const settled: Promise<void> = posted.acked.then(
@@ -312,13 +329,17 @@ export class Outbox {
       if (inFlight.size >= OUTBOX_WINDOW) await Promise.race(inFlight)
     }
     await Promise.allSettled([...inFlight])
-    if (failure !== undefined && !this.#stopped) {
+    if (this.#stopped) return
+    for (const { items, error } of held.values()) this.#park(items, error)
+    if (failure !== undefined) {
       log.warn(`delivering to ${recipient} stopped; what is left stays queued`, failure)
       // The retry asks the directory again instead of dialling the address it gave before: the
       // recipient may have moved (signed in on another device, whose node now holds their
       // identity, while the one here answers as another peer or not at all).
       this.#directory.forget(recipient)
       this.#park(this.#queueOf(recipient, kind), failure)
+      this.#retrySoon(recipient, kind)
+    } else if (held.size > 0) {
       this.#retrySoon(recipient, kind)
     } else if (delivered) {
       this.#forgetRetry(lane)

@@ -24,7 +24,7 @@ import type { DirectoryRendezvous, PeerContact } from './directory.ts'
 import { Inbox } from './inbox.ts'
 import { PresenceLines } from './presence-lines.ts'
 import { NameCardHolder } from './name-card.ts'
-import { Outbox } from './outbox.ts'
+import { Outbox, waitsOnGroup } from './outbox.ts'
 import type { OutboxItem } from './store/store.ts'
 import { dropGroupPartials, fileToQueue, keptGroupParts, tidyPartials } from './files/index.ts'
 import { PeerStore } from './store/store.ts'
@@ -669,7 +669,8 @@ export class Session {
     const follows = after === undefined ? undefined : Buffer.from(after, 'hex')
     if (item.group !== null) {
       const { group, recipient } = item
-      const { epoch, key } = await this.keyring.keyForDelivery(group, recipient)
+      // Waiting on the group (its key, its list), the recipient's other conversations go on.
+      const { epoch, key } = await this.keyring.keyForDelivery(group, recipient).catch((err: unknown) => { throw waitsOnGroup.add(err) })
       // The member may have left after that check: their refusal says so (round 12).
       const refused = async (err: unknown): Promise<never> => { throw await this.keyring.asRefusalByLeaver(group, recipient, err, item.created) }
       try {

@@ -17,7 +17,7 @@ import type { Posted } from '../../../peer/direct/service.ts'
 import { Directory } from '../../../peer/directory.ts'
 import type { PeerContact } from '../../../peer/directory.ts'
 import type { PeerEvent } from '../../../peer/events.ts'
-import { Outbox } from '../../../peer/outbox.ts'
+import { Outbox, waitsOnGroup } from '../../../peer/outbox.ts'
 import { SigningInAgain } from '../../../peer/rendezvous-client.ts'
 import type { Deliverer } from '../../../peer/outbox.ts'
 import { PeerStore } from '../../../peer/store/store.ts'
@@ -585,6 +585,28 @@ describe('outbox', () => {
       await store.commitSoon(() => {})
       assert.equal(statusOf(first), 'failed', 'carol will not get it, though bob did')
       assert.equal(statusOf(second), 'failed')
+    })
+
+    test('a group delivery that waits on its group (its first key, the rendezvous away) holds that group\'s later messages, in order, and nothing else to the member (round 50: a direct SEND waited too)', async () => {
+      const used = toGroupName('used')
+      const noKeyYet = (): Error => waitsOnGroup.add(new ParleyError(ErrorCode.Unreachable, 'club has no key yet: its first is made once the rendezvous answers'))
+      network.outcome = { failFor: one => one.group === club ? noKeyYet() : undefined }
+      const first = groupSend('to the club', [BOB])
+      const second = groupSend('to the club again', [BOB])
+      await outbox.submit(null, [item('to used', { group: used })])
+      await send(item('direct'))
+      await outbox.idle()
+      assert.deepEqual(network.started.map(d => d.body).filter(body => body !== 'to the club'), ['to used', 'direct'], 'the rest of the lane went; the club\'s second waits behind its first')
+      assert.deepEqual(of('delivered').map(e => e.event === 'delivered' && `${e.group ?? ''}/${e.to}`), ['used/bob', '/bob'])
+      const waiting = of('queued')
+      assert.deepEqual(waiting.map(e => e.event === 'queued' && [e.id, e.reason]).sort(), [[first, 'club has no key yet: its first is made once the rendezvous answers'], [second, 'club has no key yet: its first is made once the rendezvous answers']].sort())
+      assert.deepEqual(store.outboxFor('bob').map(i => i.body), ['to the club', 'to the club again'])
+      // The key comes: both go, in order.
+      network.outcome = 'ack'
+      outbox.flush(BOB)
+      await outbox.idle()
+      assert.deepEqual(network.started.map(d => d.body).slice(-2), ['to the club', 'to the club again'])
+      assert.equal(store.outboxSize(), 0)
     })
 
     test('a delivery to a member who left before it reached them is withdrawn without a word; the message is delivered once the others have it (round 8)', async () => {

@@ -456,6 +456,13 @@ describe('session (the composition root)', () => {
     await session.outbox.idle()
     // Said as what it waits for: the group's first key, not one another member holds (round 25).
     assert.deepEqual(shown.flatMap(e => e.event === 'queued' ? [e.reason] : []), [`${GROUP} has no key yet: its first is made once the rendezvous answers`, `${GROUP} has no key yet: its first is made once the rendezvous answers`])
+    // A direct text to one of them meanwhile goes at once: the wait is the group's, not bob's
+    // (round 50: queued behind it, `club has no key yet`, until the rendezvous was back).
+    direct.open.add(bob.peerId)
+    await session.sendText(toUsername('bob'), 'direct while it is away', () => {})
+    await session.outbox.idle()
+    assert.deepEqual(direct.posted.map(p => p.to), ['bob'])
+    assert.equal(shown.filter(e => e.event === 'queued').length, 2, 'the direct text was not said to wait')
     rv.down = false
   })
 
