@@ -93,6 +93,13 @@ export interface SigninArgs {
 
 /** Accounts whose tickets are kept: a peer signs in as a handful. */
 const MAX_TICKETS_KEPT = 64
+/** How long a new connection may take to answer the path check's request (#checkPath). */
+const PATH_CHECK_MS = 10_000
+/** After a new connection answered the path check, how long the old one still has to answer. */
+const OLD_PATH_GRACE_MS = 3_000
+/** The name the path check asks the salt of: any name is answered (an unknown one with fake
+ * parameters), and this one is nobody's to find. */
+const PATH_CHECK_NAME = 'parley-path-check'
 
 export class RendezvousClient {
   readonly #node: ParleyNode
@@ -111,6 +118,8 @@ export class RendezvousClient {
   #server: Multiaddr
 
   readonly #onIdentified: ((server: Multiaddr) => void) | undefined
+  /** The path check under way (#checkPath), at most one. */
+  #checkingPath: Promise<void> | undefined
 
   /** `server` should end in /p2p/<id>; without it the id is learnt on first contact, and
    * `onIdentified` is given the address with it. `requestTimeoutMs`: how long a request may wait
@@ -387,6 +396,7 @@ export class RendezvousClient {
       // connected to it: round 15).
       if (signal.aborted && options?.signal?.aborted !== true && (framed !== undefined || this.#connected())) {
         const silent = new ParleyError(ErrorCode.Unreachable, `the rendezvous did not answer within ${this.#requestTimeoutMs / 1000} s`, { cause: err })
+        this.#checkPath()
         throw sent ? unansweredRequests.add(silent) : silent
       }
       // Sent, and the stream or connection ended before an answer: the rendezvous may have read
@@ -441,6 +451,44 @@ export class RendezvousClient {
     return server === undefined ? [] : this.#node.getConnections().filter(connection => connection.remotePeer.toString() === server)
   }
 
+  /**
+   * A request went unanswered: a rendezvous frozen or swamped, or a connection whose path died
+   * without a word (a laptop moved to another network, a home router restarted and lost its
+   * mapping), which only the events stream's 90 s of silence ended (round 50: a peer cut off for
+   * 90 s after each move, and not told). A new connection is dialled and asked the cheapest
+   * request; answered there, the connections before it are taken as dead and ended, and the
+   * reconnect that follows signs in again on the new one, seconds after the move. A frozen or
+   * swamped rendezvous answers a new connection no sooner than the old one, which then stays.
+   */
+  #checkPath (): void {
+    if (this.#checkingPath !== undefined) return
+    this.#checkingPath = this.#newPathAnswers()
+      .catch((err: unknown) => { this.#log('the path check found no other way to the rendezvous: %s', asParleyError(err).message) })
+      .finally(() => { this.#checkingPath = undefined })
+  }
+
+  async #newPathAnswers (): Promise<void> {
+    const before = this.#serverConnections()
+    const old = before[0]
+    if (old === undefined) return
+    // Asked on the old connection too, at once: a rendezvous that was frozen, and has thawed,
+    // answers there as soon as on the new one, and the old one stays (its session with it).
+    const oldAnswers = answersOn(old, AbortSignal.timeout(PATH_CHECK_MS + OLD_PATH_GRACE_MS)).then(() => true, () => false)
+    const signal = AbortSignal.timeout(PATH_CHECK_MS)
+    const fresh = await this.#node.dial(this.#server, { force: true, signal })
+    let dead = false
+    try {
+      await answersOn(fresh, signal)
+      dead = !await Promise.race([oldAnswers, sleep(OLD_PATH_GRACE_MS).then(() => false)])
+    } finally {
+      if (!dead) await fresh.close().catch(() => {})
+    }
+    if (!dead) return
+    const reason = new ParleyError(ErrorCode.Unreachable, 'the rendezvous answers on a new connection and not on this one: taken as dead')
+    this.#log('the rendezvous answered on a new connection only: ending the %d before it', before.length)
+    for (const connection of before) if (connection.id !== fresh.id) connection.abort(reason)
+  }
+
   /** Whether a connection to the rendezvous is open. */
   #connected (): boolean {
     return this.#serverConnections().some(connection => connection.status === 'open')
@@ -453,6 +501,17 @@ export class RendezvousClient {
     } catch (err) {
       throw unreachable(this.#server, err)
     }
+  }
+}
+
+/** Whether the rendezvous answers the cheapest request on `connection` (#checkPath). */
+async function answersOn (connection: Connection, signal: AbortSignal): Promise<void> {
+  const framed = new FramedStream(await connection.newStream(RENDEZVOUS_REQUESTS_PROTOCOL, { signal }), MAX_RESPONSE_BYTES)
+  try {
+    await framed.write(encodeRequest('salt', { username: PATH_CHECK_NAME }), { signal })
+    decodeResponse('salt', await framed.read({ signal }))
+  } finally {
+    framed.abort(new Error('the path check is over'))
   }
 }
 
