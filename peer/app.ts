@@ -43,6 +43,8 @@ export interface PeerOptions {
   /** `rendezvous` has no peer id (nobody answered there when the peer started): called with the
    * address and the id once a connection learns it, to pin it (rendezvous-pin.ts). */
   onRendezvousIdentified?: (server: Multiaddr) => Promise<void>
+  /** Where the rendezvous is now, when it was not given (mDNS): asked when it cannot be reached. */
+  findRendezvous?: () => Promise<Multiaddr | undefined>
   dataDir: string
   emit: Emit
 }
@@ -112,7 +114,7 @@ export class ParleyPeer {
       if (this.#rendezvousAt.equals(server)) return
       this.#rendezvousAt = server
       this.#options.onRendezvousIdentified?.(server).catch((err: unknown) => { log.warn('could not pin the rendezvous', err) })
-    })
+    }, this.#options.findRendezvous)
   }
 
   /** Start with a throw-away identity: enough to reach the rendezvous before anyone signs in. */

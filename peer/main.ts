@@ -179,7 +179,10 @@ async function main (): Promise<number> {
   }
   let peer: ParleyPeer
   try {
-    peer = await ParleyPeer.start({ port, host: values.host, rendezvous, dataDir, emit, onRendezvousIdentified: pinWhenIdentified })
+    // Not given, the rendezvous is looked for again by mDNS when it cannot be reached where it was
+    // (its machine may have another address now), with mDNS not turned off.
+    const findRendezvous = given === undefined && !values['no-mdns'] ? async () => await discoverRendezvous() : undefined
+    peer = await ParleyPeer.start({ port, host: values.host, rendezvous, dataDir, emit, onRendezvousIdentified: pinWhenIdentified, findRendezvous })
   } catch (err) {
     const error = asParleyError(err)
     if (error.code === ErrorCode.Internal) unexpected(err)

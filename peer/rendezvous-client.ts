@@ -95,6 +95,9 @@ export interface SigninArgs {
 const MAX_TICKETS_KEPT = 64
 /** How long a new connection may take to answer the path check's request (#checkPath). */
 const PATH_CHECK_MS = 10_000
+/** A rendezvous found by mDNS and out of reach where it was is looked for again at most this
+ * often (each look is 2 s of mDNS: #relocated). */
+const RELOCATE_EVERY_MS = 20_000
 /** After a new connection answered the path check, how long the old one still has to answer. */
 const OLD_PATH_GRACE_MS = 3_000
 /** The name the path check asks the salt of: any name is answered (an unknown one with fake
@@ -120,15 +123,19 @@ export class RendezvousClient {
   readonly #onIdentified: ((server: Multiaddr) => void) | undefined
   /** The path check under way (#checkPath), at most one. */
   #checkingPath: Promise<void> | undefined
+  /** Where the rendezvous is now, asked again (mDNS) when it cannot be reached (#relocated). */
+  readonly #relocate: (() => Promise<Multiaddr | undefined>) | undefined
+  #relocatedAt = -Infinity
 
   /** `server` should end in /p2p/<id>; without it the id is learnt on first contact, and
    * `onIdentified` is given the address with it. `requestTimeoutMs`: how long a request may wait
    * for its answer (tests shorten it). */
-  constructor (node: ParleyNode, server: Multiaddr, requestTimeoutMs = REQUEST_TIMEOUT_MS, onIdentified?: (server: Multiaddr) => void) {
+  constructor (node: ParleyNode, server: Multiaddr, requestTimeoutMs = REQUEST_TIMEOUT_MS, onIdentified?: (server: Multiaddr) => void, relocate?: () => Promise<Multiaddr | undefined>) {
     this.#node = node
     this.#server = server
     this.#requestTimeoutMs = requestTimeoutMs
     this.#onIdentified = onIdentified
+    this.#relocate = relocate
     this.#log = node.logger.forComponent('parley:rendezvous-client')
   }
 
@@ -499,8 +506,31 @@ export class RendezvousClient {
     try {
       return await this.#node.dialProtocol(this.#server, protocol, { signal })
     } catch (err) {
+      if (!await this.#relocated()) throw unreachable(this.#server, err)
+    }
+    try {
+      return await this.#node.dialProtocol(this.#server, protocol, { signal })
+    } catch (err) {
       throw unreachable(this.#server, err)
     }
+  }
+
+  /**
+   * The rendezvous, found on the LAN (mDNS), cannot be reached where it was: asked for again, at
+   * most every RELOCATE_EVERY_MS, for its machine may have another address now. True when it
+   * answers elsewhere under the same peer id (no other node is taken for it). Until 2026-12-07 a
+   * peer dialled the old address until it was restarted (round 50: 300 s and more).
+   */
+  async #relocated (): Promise<boolean> {
+    if (this.#relocate === undefined || Date.now() - this.#relocatedAt < RELOCATE_EVERY_MS) return false
+    this.#relocatedAt = Date.now()
+    const found = await this.#relocate().catch(() => undefined)
+    const id = peerIdOf(this.#server)
+    if (found === undefined || id === undefined || peerIdOf(found) !== id || found.equals(this.#server)) return false
+    this.#log('the rendezvous answers mDNS at %a, no longer at %a', found, this.#server)
+    this.#server = found
+    this.#onIdentified?.(found)
+    return true
   }
 }
 

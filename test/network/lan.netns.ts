@@ -120,4 +120,12 @@ describe('four peers on one LAN find the rendezvous by mDNS', { skip }, () => {
     peer('alice').send('SENDGROUP lan welcome back, dave')
     await toDave
   })
+
+  test('the rendezvous back at another address of the LAN: the running peers find it by mDNS and sign in there (round 50: they dialled the old one until restarted)', async () => {
+    const from = new Map(NAMES.map(name => [name, peer(name).events.length]))
+    rendezvous = await startRendezvous(lab, lab.lanHost('rv2', 9, 2), join(dir, 'rendezvous'), { mdns: true })
+    await Promise.all(NAMES.map(async name => await peer(name).waitFor(is('rendezvous', { connected: true }), 90_000, from.get(name))))
+    const listed = await peer('alice').run('LIST', e => e.event === 'groups' || e.event === 'error', 30_000)
+    assert.deepEqual(listed.groups, [{ group: 'lan', members: 4, joined: true }], JSON.stringify(listed))
+  })
 })
