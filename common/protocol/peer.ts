@@ -64,7 +64,7 @@ import { ErrorCode, ParleyError, isErrorCode, malformed } from '../errors.ts'
 import { CHUNK_SIZE } from '../crypto/chunks.ts'
 import { MAX_NAME_CARD_BYTES } from '../crypto/name-card.ts'
 import { array, bool, bytes, checkObject, decodeMap, object, optional, str, uint } from '../wire/codec.ts'
-import type { InferSchema } from '../wire/codec.ts'
+import type { InferSchema, Schema } from '../wire/codec.ts'
 import { MAX_FILE_BYTES, MAX_FRAME_BYTES, MAX_HEADER_BYTES, MAX_TEXT_BYTES } from '../wire/limits.ts'
 
 export const DIRECT_PROTOCOL = '/parley/direct/1.0.0'
@@ -186,22 +186,23 @@ export function decodeSessionFrame (data: Uint8Array): SessionFrame {
 
 /** The listener's answer to a hello: its key, or (a map with a `code`) its refusal, thrown. */
 export function decodeHandshakeAnswer (data: Uint8Array): InferSchema<typeof handshakeBody> {
-  const map = decodeMap(data, MAX_FRAME_BYTES, 'handshake answer')
-  if (Object.hasOwn(map, 'code')) {
-    const { code, why } = checkObject(handshakeRefusalBody, map, 'handshake refusal') as InferSchema<typeof handshakeRefusalBody>
-    throw refused(code, why)
-  }
-  return checkObject(handshakeBody, map, 'handshake answer') as InferSchema<typeof handshakeBody>
+  return answerOrRefusal(data, handshakeBody, handshakeRefusalBody, 'handshake answer')
 }
 
 /** The receiver's last word on a file: its ACK, or (a map with a `code`) its refusal, thrown. */
 export function decodeFileAck (data: Uint8Array): InferSchema<typeof ackBody> {
-  const map = decodeMap(data, MAX_FRAME_BYTES, 'file acknowledgement')
+  return answerOrRefusal(data, ackBody, fileRefusalBody, 'file acknowledgement')
+}
+
+/** An answer of `schema`, or (a map with a `code`) a refusal of `refusal`'s, thrown as the
+ * remote's error. */
+function answerOrRefusal<S extends Schema> (data: Uint8Array, schema: S, refusal: typeof fileRefusalBody, what: string): InferSchema<S> {
+  const map = decodeMap(data, MAX_FRAME_BYTES, what)
   if (Object.hasOwn(map, 'code')) {
-    const { code, why } = checkObject(fileRefusalBody, map, 'file refusal') as InferSchema<typeof fileRefusalBody>
+    const { code, why } = checkObject(refusal, map, `${what} refusal`) as InferSchema<typeof fileRefusalBody>
     throw refused(code, why)
   }
-  return checkObject(ackBody, map, 'file acknowledgement') as InferSchema<typeof ackBody>
+  return checkObject(schema, map, what) as InferSchema<S>
 }
 
 /** The error a refused message (or handshake) carries back to its sender, as a ParleyError there.
