@@ -188,7 +188,9 @@ export class Lab {
   /**
    * A home router at 198.51.100.<n> on the switch with the LAN 10.<lan>.0.0/24 behind it: it
    * forwards and masquerades what goes out, lets the answers back in and drops every connection
-   * that starts outside (to the LAN or to the router itself).
+   * that starts outside (to the LAN or to the router itself). Between the hosts of its LAN it is
+   * a switch, as a home router is: bridged traffic passes this kernel's forward hook too
+   * (bridge-nf-call-iptables), and its policy dropped it (round 50, tester 50c).
    */
   router (short: string, n: number, lan: number): Router {
     const ns = this.#name(short)
@@ -216,6 +218,7 @@ table inet parley_filter {
     type filter hook forward priority filter; policy drop;
     ct state established,related accept
     iifname "lanbr" oifname "wan" accept
+    iifname "lanbr" oifname "lanbr" accept
   }
 }
 `)

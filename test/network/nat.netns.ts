@@ -148,4 +148,20 @@ describe('two peers behind two NATs, the rendezvous in public', { skip }, () => 
     alice.send('SENDGROUP home back again')
     await group
   })
+
+  test('two peers behind the same router talk directly across its LAN, not through the relay', async () => {
+    const hostC = lab.behind(homeA, 'c')
+    const carol = await startPeer(lab, hostC, 'carol', join(dir, 'carol'), { rendezvous: `${server.ip}:7000` })
+    const made = await carol.run(`SIGNUP carol ${PASSWORD}`, e => e.event === 'signed-up' || e.event === 'error', 30_000)
+    assert.equal(made.event, 'signed-up', JSON.stringify(made))
+    const toAlice = alice.waitFor(e => e.event === 'message' && e.from === 'carol' && e.text === 'hello neighbour', 60_000)
+    carol.send('SEND alice hello neighbour')
+    await toAlice
+    const toCarol = carol.waitFor(e => e.event === 'message' && e.from === 'alice' && e.text === 'hello from next door', 60_000)
+    alice.send('SEND carol hello from next door')
+    await toCarol
+    const remotes = lab.exec(hostC, 'ss', ['-Htn', 'state', 'established']).split('\n').filter(line => line.trim() !== '')
+      .map(line => (line.trim().split(/\s+/).at(-1) ?? '').split(':')[0])
+    assert.ok(remotes.includes(hostA.ip), `carol holds a connection to alice on their LAN: ${remotes.join(' ')}`)
+  })
 })
