@@ -68,6 +68,11 @@ export class PasteGuard {
     return this.#current !== undefined
   }
 
+  /** The next line read is dropped unrun whatever it came in: its place here goes with it. */
+  passOver (): void {
+    this.#origins.shift()
+  }
+
   /** Whether the next line read may run; for the first line of a paste that may not, what to say. */
   async verdict (): Promise<PasteVerdict> {
     const paste = this.#origins.shift()

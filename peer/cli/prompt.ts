@@ -160,6 +160,10 @@ const CTRL_C = 0x03
 /** After Ctrl-C or a signal, how long the command in hand is still waited for. */
 const COMMAND_GRACE_MS = 2_000
 
+/** After a command that was to ask for a password failed before it asked, what is typed is
+ * still hidden this long: the password typed blind after the Enter (#take's caller). */
+const TYPED_BLIND_MS = 1_500
+
 /** Ctrl-C pressed again this soon after one that cancelled a file's reading does not leave. */
 const DOUBLE_PRESS_MS = 1_000
 
@@ -239,6 +243,8 @@ export class Prompt {
   readonly #passwordAhead: Array<(() => void) | undefined> = []
   /** The command running now, and whether Ctrl-C was pressed during it (the SIGINT handler). */
   #inHand: { verb: string, interrupted: boolean } | undefined
+  /** Hidden questions asked so far (a password command that asked none failed before it). */
+  #questionsAsked = 0
   /** PASSWORD's questions are being asked (signedOut). */
   #changingPassword = false
   /** Cancels the SENDFILE or SENDGROUPFILE in hand while its file is still read (Ctrl-C). */
@@ -460,25 +466,22 @@ export class Prompt {
       for await (const line of this.#lines) {
         this.#linesTaken++
         const hidden = this.#passwordAhead.shift()
+        const asked = this.#questionsAsked
+        let taken: 'quit' | 'dropped' | 'done' = 'quit'
         try {
-          if (this.#closed) break
-          if (this.#dropping > 0) {
-            this.#dropping--
-            this.#forget(line) // readline kept it for Up: a password, most likely
-            continue
-          }
-          if (this.#paste !== undefined && await this.#pasted(this.#paste)) {
-            this.#showUnlessTypedAhead()
-            continue
-          }
-          const handled = await this.#handledWithin(line)
-          if (handled === undefined || handled) break
+          taken = await this.#take(line)
         } finally {
-          // No question came (a failure before it, a paste): what was typed meanwhile, unseen,
-          // is not run.
-          if (hidden !== undefined) this.#showTypingAgain(hidden, 'the command waited for its password')
+          if (hidden !== undefined) {
+            // No question came (a failure before it, a paste): what was typed meanwhile, unseen,
+            // is not run. Failed at once (SIGNUP with the rendezvous out of reach, said within
+            // 60 ms), the password typed straight after the Enter is hidden a moment more, or it
+            // met the command prompt, shown and said back as an unknown command (round 51).
+            if (taken === 'done' && this.#questionsAsked === asked && !this.#closed) await sleep(TYPED_BLIND_MS)
+            this.#showTypingAgain(hidden, 'the command waited for its password')
+          }
         }
-        this.#showUnlessTypedAhead()
+        if (taken === 'quit') break
+        if (taken === 'done') this.#showUnlessTypedAhead()
       }
       this.#inputEnded = true
     } catch (err) {
@@ -486,6 +489,23 @@ export class Prompt {
     } finally {
       this.close()
     }
+  }
+
+  /** One line read: dropped unrun (typed ahead of a hidden question), refused (a line of a
+   * paste), or run; 'quit' when it ends the prompt. */
+  async #take (line: string): Promise<'quit' | 'dropped' | 'done'> {
+    if (this.#closed) return 'quit'
+    if (this.#dropping > 0) {
+      this.#dropping--
+      this.#forget(line) // readline kept it for Up: a password, most likely
+      // Its place in the paste guard's count goes with it: kept, every later line was judged
+      // by the one before it (round 51: a paste's first line ran, and a typed SEND did not).
+      this.#paste?.passOver()
+      return 'dropped'
+    }
+    if (this.#paste !== undefined && await this.#pasted(this.#paste)) return 'done'
+    const handled = await this.#handledWithin(line)
+    return handled === undefined || handled ? 'quit' : 'done'
   }
 
   /** #handle, unless the prompt is interrupted (Ctrl-C, a signal) while the command waits: then
@@ -588,6 +608,9 @@ export class Prompt {
    * paths (until 2026-12-06 the next account's Up showed them: round 7). */
   #signedInAs (username: string | undefined): void {
     if (username === undefined) return
+    // The names Tab knew before (none, signed out) are not the account's (round 51: a Tab pressed
+    // before LOGIN left nothing to complete for 5 s after it).
+    this.#directory = undefined
     if (this.#lastAccount !== undefined && username !== this.#lastAccount) {
       const history = this.#history
       history.splice(0, history.length, ...(this.#options.history?.load() ?? []))
@@ -761,6 +784,10 @@ export class Prompt {
     if (echo === undefined) throw new ParleyError(ErrorCode.Usage, 'a hidden prompt needs a terminal')
     // No history while a password is typed: Up would put a command in as the password, unseen
     // (round 48: each one a failed sign-in at the rendezvous's throttle). It comes back after.
+    // Asked while the prompt closes (a signal as SIGNUP waited for the rendezvous): not asked
+    // (round 51: `Password: Bye.`).
+    if (this.#closed) throw new InputEnded()
+    this.#questionsAsked++
     const history = this.#history
     const remembered = history.splice(0)
     const abort = new AbortController()

@@ -483,6 +483,22 @@ describe('the interactive terminal', () => {
     await ivan.type(`\x1b[200~SEND bob ${long}\x1b[201~`)
     await ivan.press('Enter')
     await bob.waitFor(is('message', { from: 'ivan', text: long }))
+    // A line dropped unrun ahead of `Password:` takes its place in the paste guard's count with
+    // it (round 51: every later line was judged by the one before it, so a paste's first line
+    // ran, and a typed SEND did not).
+    await ivan.type('LOGIN ivan\rtyped-ahead\r')
+    await ivan.waitFor(/type it at Password:\nPassword: *$/)
+    await ivan.press('C-d')
+    await ivan.waitFor(/cancelled: nothing was done\nivan> *$/)
+    await ivan.type('\x1b[200~SEND bob pasted-1\rSEND bob pasted-2\x1b[201~')
+    await ivan.waitFor('a paste of 2 lines was not run')
+    await ivan.line('SEND bob typed after the paste')
+    await bob.waitFor(is('message', { from: 'ivan', text: 'typed after the paste' }))
+    assert.equal(bob.events.filter(e => e.event === 'message' && String(e.text).startsWith('pasted-')).length, 0)
+    // A paste whose first line asks for a password: refused, and the prompt is drawn after it
+    // (round 51: none, and what was typed next stood on a bare line).
+    await ivan.type('\x1b[200~LOGIN ivan\rnot-a-password\x1b[201~')
+    await ivan.waitFor(/a paste of 2 lines was not run[^\n]*\n(?:[^\n]*\n)?ivan> *$/)
     await ivan.line('QUIT')
     assert.equal(await ivan.exitStatus(), 0)
     assert.doesNotMatch(await ivan.screen(), CRASH)
@@ -721,7 +737,11 @@ describe('the interactive terminal', () => {
     await first.line('QUIT')
     assert.equal(await first.exitStatus(), 0)
     const second = await open(data)
-    await second.line('LOGIN tina tina-password-1234')
+    // Tab before the sign-in too: what it found then (nothing) is not kept for after (round 51).
+    await second.type('LOG')
+    await second.press('Tab')
+    await second.waitFor(screen => screen.endsWith('parley> LOGIN'))
+    await second.line(' tina tina-password-1234')
     await second.waitFor('tina>')
     await second.type('SEND um')
     await second.press('Tab')
@@ -880,8 +900,28 @@ describe('the interactive terminal', () => {
     await terminal.line('SIGNUP una')
     const said = await terminal.waitFor(new RegExp(wrappable('(connection refused): an account is made at the rendezvous; SIGNUP once it can be reached') + '\nparley> *$'))
     assert.doesNotMatch(said, /Password:/)
+    // The password typed blind after the Enter, coming just after that answer: not shown, not
+    // run, not said back (round 51: `unknown command "…"`).
+    await terminal.line('SIGNUP una')
+    await terminal.waitFor(screen => screen.split('SIGNUP once it can be reached').length === 3)
+    await terminal.line('blind-secret-1')
+    const blind = await terminal.waitFor(new RegExp(wrappable('not run, nor kept (a password typed there would have been read as a command)') + '\nparley> *$'))
+    assert.doesNotMatch(blind, /blind-secret|unknown command/)
     await terminal.line('QUIT')
     assert.equal(await terminal.exitStatus(), 0)
+  })
+
+  test('a signal while SIGNUP waits for a frozen rendezvous leaves without asking for the password (round 51: `Password: Bye.`)', async () => {
+    const wes = await open(join(dir, 'wes'))
+    await whileFrozen(async () => {
+      await wes.line('SIGNUP wes')
+      await sleep(300)
+      await wes.signal('SIGTERM')
+      assert.equal(await wes.exitStatus(10_000), 0)
+    })
+    const screen = await wes.screen()
+    assert.doesNotMatch(screen, /Password:/)
+    assert.match(screen, /parley> SIGNUP wes\n(?:[^\n]*\n)*Bye\./)
   })
 
   test('--json on a terminal prints its events alone, one a line, with no prompt among them (round 43)', async () => {
