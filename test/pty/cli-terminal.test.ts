@@ -58,6 +58,13 @@ async function holdAt (peer: PeerProcess, name: string, direction: 'send' | 'rec
   }
 }
 
+/** Type `typed`, press Tab, and wait for the line to end in `shown`. */
+async function completes (terminal: Terminal, typed: string, shown: string): Promise<void> {
+  await terminal.type(typed)
+  await terminal.press('Tab')
+  await terminal.waitFor(screen => screen.endsWith(shown))
+}
+
 describe('the interactive terminal', () => {
   let dir: string
   let rendezvous: ServerProcess
@@ -144,12 +151,8 @@ describe('the interactive terminal', () => {
     assert.doesNotMatch(await alice.screen(), /queued for nosuchuser/)
 
     // Tab completes a command word, then a username the directory knows.
-    await alice.type('VER')
-    await alice.press('Tab')
-    await alice.waitFor(screen => screen.endsWith('alice> VERIFY'))
-    await alice.type('bo')
-    await alice.press('Tab')
-    await alice.waitFor(screen => screen.endsWith('alice> VERIFY bob'))
+    await completes(alice, 'VER', 'alice> VERIFY')
+    await completes(alice, 'bo', 'alice> VERIFY bob')
     await alice.press('Enter')
     await alice.waitFor('Fingerprint for you and bob:')
     // Our own name is never offered (the directory knows it: WHO lists it).
@@ -738,14 +741,10 @@ describe('the interactive terminal', () => {
     assert.equal(await first.exitStatus(), 0)
     const second = await open(data)
     // Tab before the sign-in too: what it found then (nothing) is not kept for after (round 51).
-    await second.type('LOG')
-    await second.press('Tab')
-    await second.waitFor(screen => screen.endsWith('parley> LOGIN'))
+    await completes(second, 'LOG', 'parley> LOGIN')
     await second.line(' tina tina-password-1234')
     await second.waitFor('tina>')
-    await second.type('SEND um')
-    await second.press('Tab')
-    await second.waitFor(screen => screen.endsWith('tina> SEND uma'))
+    await completes(second, 'SEND um', 'tina> SEND uma')
     await second.press('C-u')
     await second.line('QUIT')
     assert.equal(await second.exitStatus(), 0)
