@@ -245,8 +245,6 @@ export class Prompt {
   #inHand: { verb: string, interrupted: boolean } | undefined
   /** Hidden questions asked so far (a password command that asked none failed before it). */
   #questionsAsked = 0
-  /** PASSWORD's questions are being asked (signedOut). */
-  #changingPassword = false
   /** Cancels the SENDFILE or SENDGROUPFILE in hand while its file is still read (Ctrl-C). */
   #fileCommand: AbortController | undefined
   /** Aborted when the prompt is interrupted (#handledWithin). */
@@ -410,7 +408,7 @@ export class Prompt {
    * for an account no longer signed in, end (left over from round 49: `Current password:` stayed,
    * and the password typed at it was then refused with `sign in first`). */
   signedOut (): void {
-    if (!this.#changingPassword) return
+    if (this.#inHand?.verb !== 'PASSWORD') return
     this.#asking?.abort.abort(new ParleyError(ErrorCode.NotSignedIn, 'you are signed out here: the password was not changed'))
   }
 
@@ -559,12 +557,7 @@ export class Prompt {
         askedHidden = this.#options.interactive
       }
       if (command.verb === 'PASSWORD' && command.current === undefined && canAsk) {
-        this.#changingPassword = true
-        try {
-          ({ current: command.current, next: command.next } = await askPasswordChange(ask, async current => { await this.#peer.checkPassword(current) }))
-        } finally {
-          this.#changingPassword = false
-        }
+        ({ current: command.current, next: command.next } = await askPasswordChange(ask, async current => { await this.#peer.checkPassword(current) }))
         askedHidden = this.#options.interactive
       }
       const readsFile = command.verb === 'SENDFILE' || command.verb === 'SENDGROUPFILE'
